@@ -1,0 +1,37 @@
+# Every target installs what it needs itself on a fresh machine: FFmpeg shared libraries
+# (torchcodec decodes through them), a venv, torch's CPU wheel *first*, then the package
+# under constraints.txt (a loose torch requirement would pull a multi-GB CUDA build).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.libtrad-installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SCALE  ?= 0.05
+
+.PHONY: demo test install ffmpeg bench clean
+
+demo: install
+	$(PY) -m libtrad.cli demo --scale $(SCALE) --workdir demo-out
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/bench_lib_trad_build.py
+
+install: ffmpeg $(STAMP)
+
+ffmpeg:
+	@if ! ldconfig -p | grep -q 'libavcodec\.so'; then \
+		echo "installing FFmpeg shared libraries (apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) demo-out *.egg-info

@@ -1,0 +1,1 @@
+"""Dataset builders (``datasets.GeneratorBasedBuilder`` subclasses) and their Hub-ready export."""

@@ -1,0 +1,1 @@
+"""Dataset and model cards: templates under ``templates/`` and the code that renders them."""

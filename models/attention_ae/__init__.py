@@ -1,0 +1,1 @@
+"""LiB-TRAD attention auto-encoder with Mahalanobis scoring."""

@@ -1,0 +1,1 @@
+"""LiB-TRAD CNN (supervised baseline)."""

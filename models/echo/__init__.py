@@ -1,0 +1,1 @@
+"""ECHO: band-split ViT foundation encoder for machine signals."""

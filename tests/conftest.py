@@ -1,0 +1,29 @@
+"""Test-wide setup: offline Hub, a throwaway HF_HOME, and the shared reference fixtures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports datasets/transformers/huggingface_hub (they read these at import).
+_HF_HOME = tempfile.mkdtemp(prefix="libtrad-hf-home-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("HF_TOKEN", None)
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    """``../shared/fixtures`` beside the checkout (CI has it there); skip loudly if absent."""
+    path = SHARED / "fixtures"
+    if not path.is_dir():
+        pytest.skip(f"reference fixtures not found at {path}")
+    return path
