@@ -2,3 +2,6 @@
 
 Importing this package registers each model family with the transformers Auto classes.
 """
+
+from libtrad.models import attention_ae as _attention_ae  # noqa: E402,F401  (registers LiB-TRAD AE)
+from libtrad.models import cnn as _cnn  # noqa: E402,F401  (registers LiB-TRAD CNN)

@@ -6,6 +6,10 @@ numbers here are checked against librosa in the tests.
 
 from __future__ import annotations
 
+import functools
+import math
+
+import numpy as np
 import torch
 
 
@@ -37,3 +41,91 @@ def stft_magnitude(
     if power != 1.0:
         spec = spec.pow(power)
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
+
+
+# --------------------------------------------------------------------------- log-mel (LiB-TRAD)
+# The LiB-TRAD paper computes features with ``librosa.feature.melspectrogram(n_mels=64)`` followed
+# by ``librosa.power_to_db``. librosa is only a test dependency, so its defaults are restated here
+# (Slaney mel scale and area normalisation, zero-padded centred frames, power 2, 80 dB floor).
+
+_SLANEY_F_SP = 200.0 / 3.0  # Hz per mel below 1 kHz (linear part of the Slaney scale)
+_SLANEY_MIN_LOG_HZ = 1000.0
+_SLANEY_LOGSTEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+    """Slaney's Auditory Toolbox mel scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / _SLANEY_F_SP
+    min_log_mel = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+    log_part = hz >= _SLANEY_MIN_LOG_HZ
+    mel = np.where(log_part, min_log_mel + np.log(np.maximum(hz, 1e-300) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP, mel)
+    return mel
+
+
+def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel_slaney`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    min_log_mel = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+    return np.where(mel >= min_log_mel, _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mel - min_log_mel)), _SLANEY_F_SP * mel)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular Slaney-scale filters with Slaney (constant-area) normalisation -> (n_mels, n_fft//2+1).
+
+    Same construction as ``librosa.filters.mel(htk=False, norm="slaney")`` (float64 here).
+    """
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    fft_hz = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
+    edges_hz = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax), n_mels + 2))
+    widths = np.diff(edges_hz)
+    offsets = edges_hz[:, None] - fft_hz[None, :]
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
+
+
+def power_to_db(power: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0) -> torch.Tensor:
+    """10·log10(max(S, amin)/ref), floored ``top_db`` below each spectrogram's maximum.
+
+    librosa floors relative to the maximum of the array it is given; here "the array" is each
+    trailing (F, T) spectrogram, so a batch gives the same numbers as one librosa call per clip.
+    """
+    db = 10.0 * torch.log10(torch.clamp(power, min=amin)) - 10.0 * math.log10(max(amin, ref))
+    if top_db is not None:
+        if top_db < 0:
+            raise ValueError("top_db must be non-negative")
+        peak = db.amax(dim=(-2, -1), keepdim=True)
+        db = torch.maximum(db, peak - top_db)
+    return db
+
+
+def log_mel_spectrogram(
+    waveform: torch.Tensor,
+    sample_rate: int = 16_000,
+    *,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    n_mels: int = 64,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    top_db: float | None = 80.0,
+) -> torch.Tensor:
+    """librosa-equivalent ``power_to_db(melspectrogram(y, sr, n_fft, hop, n_mels))`` -> (..., n_mels, T).
+
+    Defaults are librosa's (n_fft 2048, hop 512, centred zero padding); the LiB-TRAD CNN uses
+    n_fft 1024. ``T = 1 + samples // hop_length``.
+    """
+    if waveform.shape[-1] == 0:
+        raise ValueError("cannot compute a spectrogram of an empty waveform")
+    power = stft_magnitude(waveform, n_fft, hop_length, center=True, pad_mode="constant", power=2.0)
+    filters = _cached_filterbank(int(sample_rate), int(n_fft), int(n_mels), float(fmin), fmax).to(power.dtype)
+    mel = torch.matmul(filters.to(power.device), power)
+    return power_to_db(mel, top_db=top_db)
