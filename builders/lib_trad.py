@@ -155,7 +155,10 @@ class LibTradPlan:
 
     def __init__(self, scan: LibTradScan, config: LibTradConfig):
         self.scan, self.config = scan, config
-        segments = [s for s in scan.segments if config.protocol == "charging" or s.experiment in config.experiments]
+        if config.protocol == "charging":
+            segments = [s for s in scan.segments if s.experiment not in EXPERIMENTS]
+        else:
+            segments = [s for s in scan.segments if s.experiment in config.experiments]
         if config.protocol == "segments":
             rows = [_Row(s, None) for s in segments]
         else:

@@ -31,6 +31,9 @@ def take_train(
 ) -> set[str]:
     """Keys of the units that go to the training side: ``round(train_fraction * n)`` of them.
 
+    A pool of two or more units always keeps at least one unit on each side, so a small
+    experiment never ends up with an evaluation split that lacks a class.
+
     ``grouped``/``paper`` take the units with the lowest stable hash; ``temporal`` takes the
     earliest ones by ``time`` (deployment-like: train on the past, test on the future).
     """
@@ -42,6 +45,8 @@ def take_train(
     order = (lambda u: (time(u), key(u))) if strategy == "temporal" else (lambda u: stable_rank(seed, key(u)))
     ranked = sorted(units, key=order)
     n_train = round(train_fraction * len(ranked))
+    if len(ranked) >= 2:
+        n_train = min(max(n_train, 1), len(ranked) - 1)
     return {key(u) for u in ranked[:n_train]}
 
 

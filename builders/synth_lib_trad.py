@@ -77,7 +77,7 @@ def synthesize_lib_trad(
 ) -> SynthSummary:
     """Write a synthetic LiB-TRAD raw layout to ``out_dir``; deterministic for a given seed.
 
-    ``scale`` multiplies every segment count (at least 5 segments per experiment, one of them
+    ``scale`` multiplies every segment count (at least 6 segments per experiment, two of them
     abnormal); ``snr_db`` is the venting-to-background level (the difficulty knob: lower is
     harder); ``layout`` writes per-microphone mono files ("mono") or 4-channel files
     ("multichannel") — the builder reads both.
@@ -116,8 +116,8 @@ def _fmt(value: float | None) -> str:
 def _plan(scale: float, seed: int) -> list[dict]:
     jobs = []
     for index, spec in enumerate(EXPERIMENTS):
-        n = max(5, round(spec.segments * scale))
-        n_abnormal = max(1, round(n * spec.abnormal_fraction))
+        n = max(6, round(spec.segments * scale))
+        n_abnormal = max(2, round(n * spec.abnormal_fraction))
         # Venting happens late in an overcharge run: abnormal segments fall in the last 40 %.
         late = np.arange(n - max(n_abnormal, round(0.4 * n)), n)
         abnormal = set(np.random.default_rng([seed, index, 9_999]).choice(late, n_abnormal, replace=False).tolist())

@@ -1,0 +1,282 @@
+"""Stream builder examples into a Hub dataset repository: Parquet shards, card, manifest.
+
+Shared by every builder: a config is a list of splits, each an iterator of examples with audio
+bytes embedded. Rows are encoded and written one row group at a time, so peak memory does not
+grow with the dataset. Shard files are named ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``
+as the Hub expects; a config may instead reuse another config's shards (``reuses``), e.g.
+``all`` = the union of ``tr1``..``tr3`` when splits are drawn per experiment.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import datasets
+from datasets.info import DatasetInfosDict
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from libtrad.errors import LibtradError
+
+ROWS_PER_GROUP = 100  # datasets' row-group size for audio Parquet (fast random access on the Hub)
+MAX_SHARD_BYTES = 500 * 2**20  # the Hub's usual Parquet shard size
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class SplitSource:
+    name: str
+    num_rows: int
+    examples: Callable[[], Iterator[dict]]
+
+
+@dataclass
+class ConfigSource:
+    name: str
+    features: datasets.Features
+    splits: list[SplitSource] = field(default_factory=list)
+    description: str = ""
+    reuses: tuple[str, ...] = ()  # take every split's shards from these configs instead of writing
+
+
+@dataclass
+class SplitResult:
+    name: str
+    num_examples: int = 0
+    num_bytes: int = 0
+    labels: Counter = field(default_factory=Counter)
+    files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> sha256
+    file_bytes: int = 0
+
+    def merge(self, other: "SplitResult") -> None:
+        self.num_examples += other.num_examples
+        self.num_bytes += other.num_bytes
+        self.labels.update(other.labels)
+        self.files.update(other.files)
+        self.file_bytes += other.file_bytes
+
+
+def write_configs(root: Path, configs: list[ConfigSource], *, max_shard_bytes: int = MAX_SHARD_BYTES,
+                  progress: bool = True) -> dict[str, dict[str, SplitResult]]:
+    """Write every config's splits under ``root/data`` and return what was written."""
+    results: dict[str, dict[str, SplitResult]] = {}
+    for config in configs:
+        if config.reuses:
+            results[config.name] = _union(config, [results[name] for name in config.reuses])
+            continue
+        results[config.name] = {
+            split.name: _write_split(root, config, split, max_shard_bytes, progress) for split in config.splits
+        }
+    return results
+
+
+def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[str, SplitResult]:
+    out = {}
+    for split in config.splits:
+        merged = SplitResult(split.name)
+        for part in parts:
+            merged.merge(part[split.name])
+        out[split.name] = merged
+    return out
+
+
+def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard_bytes: int, progress: bool) -> SplitResult:
+    folder = root / "data" / config.name
+    folder.mkdir(parents=True, exist_ok=True)
+    schema = config.features.arrow_schema
+    result = SplitResult(split.name)
+    shards: list[tuple[Path, str]] = []
+    writer: _ShardWriter | None = None
+    batch: list[dict] = []
+    bar = tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress)
+
+    def flush() -> None:
+        nonlocal writer
+        table = pa.Table.from_pylist(batch, schema=schema)
+        if writer is None:
+            writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema)
+        writer.write(table)
+        result.num_bytes += table.nbytes
+        batch.clear()
+        if writer.bytes_written >= max_shard_bytes:
+            shards.append(writer.close())
+            writer = None
+
+    for example in split.examples():
+        result.labels[example.get("label")] += 1
+        batch.append(config.features.encode_example(example))
+        result.num_examples += 1
+        bar.update()
+        if len(batch) == ROWS_PER_GROUP:
+            flush()
+    if batch or (writer is None and not shards):
+        flush()  # the last rows, or an empty split (a schema-only file keeps the split loadable)
+    if writer is not None:
+        shards.append(writer.close())
+    bar.close()
+    for index, (partial, digest) in enumerate(shards):
+        final = folder / f"{split.name}-{index:05d}-of-{len(shards):05d}.parquet"
+        partial.rename(final)
+        result.files[final.relative_to(root).as_posix()] = digest
+        result.file_bytes += final.stat().st_size
+    return result
+
+
+class _ShardWriter:
+    """A Parquet shard whose bytes are hashed as they are written (no second read for checksums)."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path = path
+        self._file = path.open("wb")
+        self._sha = hashlib.sha256()
+        sink = pa.PythonFile(_HashingSink(self._file, self._sha), mode="w")
+        # WAV payloads barely compress: skip codec work on them, compress the rest.
+        compression = {name: "snappy" for name in _leaf_paths(schema)}
+        compression.update({name: "none" for name in compression if name.endswith(".bytes")})
+        self._writer = pq.ParquetWriter(sink, schema, compression=compression, write_statistics=False)
+        self._sink = sink
+
+    @property
+    def bytes_written(self) -> int:
+        return self._file.tell()
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table, row_group_size=ROWS_PER_GROUP)
+
+    def close(self) -> tuple[Path, str]:
+        self._writer.close()
+        self._sink.close()
+        self._file.close()
+        return self.path, self._sha.hexdigest()
+
+
+class _HashingSink:
+    def __init__(self, file, sha):
+        self._file, self._sha = file, sha
+        self.closed = False
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _leaf_paths(schema: pa.Schema) -> list[str]:
+    def walk(prefix: str, dtype: pa.DataType) -> list[str]:
+        if pa.types.is_struct(dtype):
+            return [p for f in dtype for p in walk(f"{prefix}.{f.name}", f.type)]
+        if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+            return walk(f"{prefix}.list.element", dtype.value_type)
+        return [prefix]
+
+    return [p for f in schema for p in walk(f.name, f.type)]
+
+
+def dataset_infos(configs: list[ConfigSource], results: dict[str, dict[str, SplitResult]]) -> DatasetInfosDict:
+    """The ``dataset_info:`` YAML of the card, from what was actually written."""
+    infos = DatasetInfosDict()
+    for config in configs:
+        splits = datasets.SplitDict()
+        for name, res in results[config.name].items():
+            splits.add(datasets.SplitInfo(name=name, num_bytes=res.num_bytes, num_examples=res.num_examples))
+        size = sum(r.file_bytes for r in results[config.name].values())
+        infos[config.name] = datasets.DatasetInfo(
+            features=config.features, splits=splits, download_size=size,
+            dataset_size=sum(r.num_bytes for r in results[config.name].values()),
+        )
+    return infos
+
+
+def data_files_yaml(configs: list[ConfigSource], default: str | None = None) -> list[dict]:
+    """The ``configs:`` YAML of the card: which shard files each config/split loads."""
+    entries = []
+    for config in configs:
+        sources = config.reuses or (config.name,)
+        files = []
+        for split in config.splits:
+            paths = [f"data/{src}/{split.name}-*" for src in sources]
+            files.append({"split": split.name, "path": paths if len(paths) > 1 else paths[0]})
+        entry = {"config_name": config.name, "data_files": files}
+        if config.name == default:
+            entry["default"] = True
+        entries.append(entry)
+    return entries
+
+
+# ----------------------------------------------------------------------------- atomic output
+@contextmanager
+def atomic_output(output: Path) -> Iterator[Path]:
+    """Yield a fresh sibling folder; on success it replaces ``output`` in one step.
+
+    A failed or killed export leaves the previous ``output`` untouched (stale ``.partial``
+    folders of dead processes are removed by the next export). The swap uses Linux
+    ``renameat2(RENAME_EXCHANGE)`` where available, else two renames.
+    """
+    output = Path(output).expanduser().resolve()
+    parent = output.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / MANIFEST).is_file())):
+        raise LibtradError(f"{output}: exists and is not a libtrad export (no {MANIFEST}); refusing to replace it")
+    _remove_stale_partials(parent, output.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-{os.getpid()}-", dir=parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    os.chmod(tmp, 0o755)
+    if output.exists():
+        if not _exchange(tmp, output):
+            old = parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
+            output.rename(old)
+            tmp.rename(output)
+            tmp = old
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.rename(output)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _remove_stale_partials(parent: Path, name: str) -> None:
+    prefix = f".{name}.partial-"
+    for stale in parent.glob(f"{prefix}*"):
+        pid = stale.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
