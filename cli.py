@@ -74,6 +74,86 @@ def publish() -> None:
     """Upload a built dataset or a saved model to the Hugging Face Hub."""
 
 
+@synth.command("lib-trad")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Multiplies the paper's segment counts (100/185/186, 1000/41).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--snr-db", type=float, default=10.0, show_default=True,
+              help="Venting-to-background level: the difficulty knob (lower is harder).")
+@click.option("--layout", type=click.Choice(["mono", "multichannel"]), default="mono", show_default=True,
+              help="Per-microphone mono WAVs or 4-channel WAVs.")
+def synth_lib_trad(out: Path, scale: float, seed: int, snr_db: float, layout: str) -> None:
+    """Write a SYNTHETIC stand-in for LiB-TRAD in its raw layout to OUT."""
+    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+
+    summary = synthesize_lib_trad(out, scale=scale, seed=seed, snr_db=snr_db, layout=layout)
+    counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in summary.segments.items())
+    click.echo(f"wrote SYNTHETIC LiB-TRAD stand-in to {out}: {summary.files} files "
+               f"(segments normal+abnormal: {counts})")
+
+
+@build.command("lib-trad")
+@click.option("--data-dir", required=True, type=click.Path(path_type=Path),
+              help="Raw layout: TR1/ TR2/ TR3/ (normal/, abnormal/), normal_charging/, annotations.csv.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad"), show_default=True,
+              help="Hub dataset folder to write (replaced atomically if it is a previous export).")
+@click.option("--configs", default="", help="Comma-separated subset of configs (default: all).")
+@click.option("--split-strategy", type=click.Choice(["grouped", "paper", "temporal"]), default="grouped",
+              show_default=True, help="grouped: a segment's 4 channels stay together; paper: per-file random; "
+              "temporal: train on the earliest segments.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Split seed.")
+@click.option("--train-fraction", type=float, default=0.8, show_default=True)
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="skip: leave bad files out and list them in manifest.json and the card.")
+@click.option("--resample", is_flag=True, help="Resample files at other sample rates to 16 kHz instead of rejecting them.")
+@click.option("--duration-tolerance", type=float, default=0.1, show_default=True,
+              help="Allowed deviation from 10 s per file, in seconds.")
+@click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet.")
+@click.option("--license", "license_", default="cc-by-4.0", show_default=True)
+def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fraction, on_error, resample,
+                   duration_tolerance, repo_id, license_) -> None:
+    """Validate a raw LiB-TRAD folder and export it as a Hub dataset repository."""
+    from libtrad.builders.lib_trad_export import export_lib_trad
+
+    summary = export_lib_trad(
+        data_dir, output,
+        configs=tuple(c.strip() for c in configs.split(",") if c.strip()) or None,
+        split_strategy=split_strategy, seed=seed, train_fraction=train_fraction, on_error=on_error,
+        resample=resample, duration_tolerance_s=duration_tolerance, repo_id=repo_id, license=license_,
+    )
+    click.echo(summary.describe())
+
+
+@publish.command("dataset")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--repo-id", required=True, help="Target dataset repo, ORG/NAME.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
+def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
+    """Upload a built dataset folder (README.md card, data/, manifest.json) to the Hub."""
+    from libtrad.publish import plan_upload, publish_folder
+
+    plan = plan_upload(folder, repo_id, "dataset", private, required=("README.md", "manifest.json", "data"))
+    if dry_run:
+        click.echo(plan.describe())
+        return
+    url = publish_folder(plan, folder, commit_message="Upload dataset with libtrad")
+    click.echo(f"published {len(plan.files)} files to {url}")
+
+
+@main.command()
+@click.option("--scale", type=float, default=0.05, show_default=True, help="Size of the synthetic stand-in.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Where the raw stand-in and the built dataset go (replaced).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(scale: float, workdir: Path, seed: int) -> None:
+    """The main job on the embedded default: synthesize LiB-TRAD, build it, load it back, summarize."""
+    from libtrad.demo import run_demo
+
+    click.echo(run_demo(workdir, scale=scale, seed=seed))
+
+
 # --------------------------------------------------------------------------- models
 @main.group(cls=_Group)
 def convert() -> None:
