@@ -289,5 +289,107 @@ def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> N
     click.echo(f"published {len(plan.files)} files to {url}")
 
 
+# --------------------------------------------------------------------------- LiB-TRAD models
+def _lib_trad_recipe(default, epochs, batch_size, lr, seed):
+    from libtrad.models.training import Recipe
+
+    return Recipe(
+        epochs=default.epochs if epochs is None else epochs,
+        batch_size=default.batch_size if batch_size is None else batch_size,
+        learning_rate=default.learning_rate if lr is None else lr,
+        seed=seed,
+    )
+
+
+def _lib_trad_train_options(config_default: str):
+    def decorate(fn):
+        for option in reversed([
+            click.option("--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id ORG/NAME."),
+            click.option("--config", default=config_default, show_default=True, help="Dataset config to train on."),
+            click.option("--output", required=True, type=click.Path(path_type=Path), help="Model folder to write (save_pretrained + README.md card)."),
+            click.option("--epochs", type=int, default=None, help="Override the recipe's epochs (quick runs)."),
+            click.option("--batch-size", type=int, default=None, help="Override the recipe's batch size."),
+            click.option("--lr", type=float, default=None, help="Override Adam's learning rate (paper: 1e-3)."),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."),
+        ]):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+@train.command("cnn")
+@_lib_trad_train_options("tr1_cls")
+def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir) -> None:
+    """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
+    from libtrad.models.training import CNN_RECIPE, train_cnn
+
+    result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir)
+    last = result.history[-1]
+    click.echo(f"saved CNN to {output} ({result.seconds:.1f} s): final loss {last['loss']:.4f}, "
+               f"validation AUC {'n/a' if last.get('val_auc') is None else format(last['val_auc'], '.4f')}")
+
+
+@train.command("ae")
+@_lib_trad_train_options("tr1")
+@click.option("--context-frames", type=int, default=1, show_default=True,
+              help="1 = the paper's literal attention over one frame (= V); odd N > 1 attends over N neighbouring frames.")
+@click.option("--score-reduction", type=click.Choice(["mean", "max", "percentile"]), default="mean", show_default=True,
+              help="Frame scores -> clip score (paper: mean).")
+def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, context_frames, score_reduction) -> None:
+    """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
+    from libtrad.errors import LibtradError
+    from libtrad.models.training import AE_RECIPE, train_attention_ae
+
+    if context_frames < 1 or context_frames % 2 == 0:
+        raise LibtradError(f"--context-frames {context_frames}: must be an odd number >= 1")
+    result = train_attention_ae(
+        dataset, output, config=config, recipe=_lib_trad_recipe(AE_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir,
+        model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction},
+    )
+    auc = result.history[-1].get("test_auc")
+    click.echo(f"saved auto-encoder to {output} ({result.seconds:.1f} s): final loss {result.history[-1]['loss']:.4f}, "
+               f"test AUC {'n/a' if auc is None else format(auc, '.4f')}")
+
+
+@evaluate.command("lib-trad")
+@click.option("--model", "models", multiple=True, required=True,
+              help="Model folder (used for every experiment) or EXPERIMENT=DIR, repeated (tr1=..., tr2=..., tr3=...).")
+@click.option("--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad-eval"), show_default=True,
+              help="Folder for the JSON, Markdown and ROC PNGs.")
+@click.option("--experiments", default="tr1,tr2,tr3", show_default=True, help="Comma-separated experiments.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
+def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -> None:
+    """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*)."""
+    from libtrad.errors import LibtradError
+    from libtrad.models.evaluation import EXPERIMENTS, evaluate_lib_trad, parse_model_arguments
+
+    chosen = tuple(e.strip().lower() for e in experiments.split(",") if e.strip())
+    unknown = [e for e in chosen if e not in EXPERIMENTS]
+    if not chosen or unknown:
+        raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
+    summary = evaluate_lib_trad(parse_model_arguments(models, chosen), dataset, output, cache_dir=cache_dir)
+    click.echo((output / summary["files"][1]).read_text().rstrip())
+    click.echo(f"wrote {', '.join(summary['files'])} to {output}")
+
+
+@publish.command("model")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--repo-id", required=True, help="Target model repo, ORG/NAME.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
+def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
+    """Upload a saved model folder (config.json, model.safetensors, README.md card) to the Hub."""
+    from libtrad.publish import plan_upload, publish_folder
+
+    plan = plan_upload(folder, repo_id, "model", private, required=("config.json", "model.safetensors", "README.md"))
+    if dry_run:
+        click.echo(plan.describe())
+        return
+    url = publish_folder(plan, folder, commit_message="Upload model with libtrad")
+    click.echo(f"published {len(plan.files)} files to {url}")
+
+
 if __name__ == "__main__":
     main()
