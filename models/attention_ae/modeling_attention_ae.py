@@ -212,6 +212,7 @@ class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
         self,
         input_features: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        loss_mask: torch.Tensor | None = None,
         score_reduction: str | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -220,8 +221,10 @@ class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
             input_features = input_features.unsqueeze(1)
         ae = self.autoencoder(input_features, attention_mask=attention_mask)
         mask = torch.ones(input_features.shape[:2], dtype=torch.bool, device=input_features.device) if attention_mask is None else attention_mask.bool()
+        # loss_mask picks the frames that count (training with context: only each window's centre)
+        counted = mask if loss_mask is None else loss_mask.bool() & mask
         squared = (ae.reconstruction - input_features).pow(2).mean(-1)
-        loss = (squared * mask).sum() / mask.sum().clamp_min(1)
+        loss = (squared * counted).sum() / counted.sum().clamp_min(1)
         frame_scores = scores = None
         if self.is_scorer_fitted:
             frame_scores = self.scorer(ae.last_hidden_state)
