@@ -66,7 +66,8 @@ def validate_audio(path: Path, check: AudioCheck) -> SourceAudio:
             sample_rate, channels, subtype = f.samplerate, f.channels, f.subtype
             samples = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InvalidAudio(path, f"not a readable audio file ({_first_line(exc)})") from None
+        detail = getattr(exc, "error_string", None) or _first_line(exc)
+        raise InvalidAudio(path, f"not a readable audio file ({detail})") from None
     frames = samples.shape[0]
     if frames == 0:
         raise InvalidAudio(path, "empty audio (0 samples)")

@@ -251,8 +251,8 @@ def _segment_problem(parts: list[_Candidate], sources: dict[Path, SourceAudio]) 
     missing = sorted(set(range(1, NUM_CHANNELS + 1)) - set(channels))
     if missing:
         return f"missing channel file(s) for microphone {', '.join(map(str, missing))}"
-    if len({(sources[p.path].frames, sources[p.path].sample_rate) for p in parts}) > 1:
-        return "its channel files differ in length or sample rate"
+    if len({math.ceil(sources[p.path].frames * SAMPLE_RATE / sources[p.path].sample_rate) for p in parts}) > 1:
+        return "its channel files differ in length"
     return None
 
 

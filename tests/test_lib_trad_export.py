@@ -1,0 +1,174 @@
+"""The Hub-ready export: Parquet with embedded audio, load_dataset round trip, card, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from huggingface_hub import DatasetCard
+
+from libtrad.builders import hub_export
+from libtrad.builders.lib_trad import CONFIG_NAMES
+from libtrad.builders.lib_trad_export import export_lib_trad
+from libtrad.errors import LibtradError
+
+
+def parquet_digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "data").rglob("*.parquet"))}
+
+
+def test_layout_and_embedded_bytes(lib_trad_export):
+    manifest = json.loads((lib_trad_export / "manifest.json").read_text())
+    assert set(manifest["configs"]) == set(CONFIG_NAMES)
+    assert manifest["synthetic"] is True
+    assert manifest["split"] == {"strategy": "grouped", "seed": 0, "train_fraction": 0.8}
+    files = sorted(p.relative_to(lib_trad_export).as_posix() for p in (lib_trad_export / "data").rglob("*"))
+    assert "data/tr1/train-00000-of-00001.parquet" in files
+    assert not any(f.startswith("data/all/") for f in files), "all/all_cls reuse the per-experiment shards"
+    table = pq.read_table(lib_trad_export / "data/tr1/test-00000-of-00001.parquet")
+    audio = table.column("audio").to_pylist()
+    assert all(a["bytes"] for a in audio), "audio bytes must be embedded, not paths"
+    assert manifest["parquet_files"] == parquet_digests(lib_trad_export)
+
+
+def test_two_builds_are_identical(lib_trad_raw, lib_trad_export, tmp_path):
+    again = tmp_path / "again"
+    export_lib_trad(lib_trad_raw, again, progress=False)
+    assert parquet_digests(again) == parquet_digests(lib_trad_export)
+    first = json.loads((lib_trad_export / "manifest.json").read_text())["configs"]
+    second = json.loads((again / "manifest.json").read_text())["configs"]
+    assert first == second
+
+
+ROUND_TRIP = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, soundfile as sf
+    from datasets import load_dataset
+    raw, out, cache = sys.argv[1:4]
+    tr1 = load_dataset("lib-trad", "tr1", cache_dir=cache)          # the folder in the cwd
+    val = load_dataset(out, "tr2_cls", split="validation", cache_dir=cache)
+    seg = load_dataset(out, "segments", split="train", cache_dir=cache)
+    report = {"tr1": {s: tr1[s].num_rows for s in tr1}, "val_rows": val.num_rows, "checked": 0}
+    for ds in (tr1["test"], val):
+        names = ds.features["label"].names
+        for row in ds:
+            samples = row["audio"].get_all_samples()
+            assert samples.sample_rate == 16000, samples.sample_rate
+            source, sr = sf.read(f"{raw}/{row['source_file']}", dtype="float32")
+            assert np.allclose(samples.data.numpy()[0], source, atol=1e-4)
+            assert row["source_file"].split("/")[1] == names[row["label"]]
+            report["checked"] += 1
+    four = seg[0]["audio"].get_all_samples().data.numpy()
+    mics = np.stack([sf.read(f"{raw}/{f}", dtype="float32")[0] for f in seg[0]["source_file"]])
+    report["segments_shape"] = list(four.shape)
+    report["segments_equal"] = bool(np.allclose(four, mics, atol=1e-4))
+    print(json.dumps(report))
+    """
+)
+
+
+def test_load_dataset_round_trip_in_fresh_process(lib_trad_raw, lib_trad_export, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    done = subprocess.run(
+        [sys.executable, "-c", ROUND_TRIP, str(lib_trad_raw), str(lib_trad_export), str(tmp_path / "cache")],
+        cwd=lib_trad_export.parent, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    manifest = json.loads((lib_trad_export / "manifest.json").read_text())["configs"]
+    assert report["tr1"] == {s: v["rows"] for s, v in manifest["tr1"].items()}
+    assert report["val_rows"] == manifest["tr2_cls"]["validation"]["rows"]
+    assert report["checked"] == report["tr1"]["test"] + report["val_rows"]
+    assert report["segments_shape"] == [4, 160000] and report["segments_equal"]
+
+
+def test_multichannel_source_files_are_split_into_channels(tmp_path):
+    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+
+    raw = tmp_path / "raw"
+    synthesize_lib_trad(raw, scale=0.02, seed=3, layout="multichannel", progress=False)
+    out = tmp_path / "out"
+    export_lib_trad(raw, out, configs=("tr1", "segments"), progress=False)
+    table = pq.read_table(out / "data/tr1/train-00000-of-00001.parquet").to_pylist()
+    row = table[0]
+    import io
+
+    mono, sr = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
+    full, _ = sf.read(raw / row["source_file"], dtype="float32")
+    assert sr == 16000 and mono.ndim == 1
+    assert (mono == full[:, row["channel"] - 1]).all()
+    seg = pq.read_table(out / "data/segments/train-00000-of-00001.parquet").to_pylist()[0]
+    assert sf.info(io.BytesIO(seg["audio"]["bytes"])).channels == 4
+
+
+def test_card_yaml_is_valid_and_complete(lib_trad_export):
+    card = DatasetCard.load(lib_trad_export / "README.md")
+    data = card.data.to_dict()
+    assert {c["config_name"] for c in data["configs"]} == set(CONFIG_NAMES)
+    assert {c["config_name"] for c in data["dataset_info"]} == set(CONFIG_NAMES)
+    assert data["license"] and "synthetic" in data["tags"]
+    text = card.text
+    assert "SYNTHETIC STAND-IN" in text and "@article{" in text and "Split strategy: `grouped`, seed 0" in text
+    figure = lib_trad_export / "images/normal_vs_abnormal_logmel.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.name in text
+    manifest = json.loads((lib_trad_export / "manifest.json").read_text())
+    for path, sha in manifest["parquet_files"].items():
+        assert f"`{path}` | `{sha}`" in text
+
+
+def test_failed_export_leaves_previous_export_intact(lib_trad_raw, tmp_path, monkeypatch):
+    out = tmp_path / "lib-trad"
+    export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
+    before = parquet_digests(out)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated crash mid-export")
+
+    monkeypatch.setattr(hub_export._ShardWriter, "close", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        export_lib_trad(lib_trad_raw, out, configs=("tr1", "tr2"), progress=False)
+    assert parquet_digests(out) == before
+    assert not list(tmp_path.glob(".lib-trad.partial-*")), "a failed export must clean up after itself"
+
+
+def test_successful_export_replaces_previous_and_removes_stale_partials(lib_trad_raw, tmp_path):
+    out = tmp_path / "lib-trad"
+    export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
+    stale = tmp_path / ".lib-trad.partial-999999999-dead"  # left by a killed run (no such pid)
+    stale.mkdir()
+    export_lib_trad(lib_trad_raw, out, configs=("tr2",), progress=False)
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["tr2"]
+    assert not stale.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["lib-trad"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_export(lib_trad_raw, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(LibtradError, match="not a libtrad export"):
+        export_lib_trad(lib_trad_raw, precious, configs=("tr1",), progress=False)
+    assert (precious / "thesis.tex").read_text() == "do not delete"
+
+
+def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
+    from libtrad.builders.lib_trad import LibTrad
+
+    builder = LibTrad(config_name="tr3_cls", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "cache"),
+                      split_strategy="temporal", seed=5)
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+    assert set(ds) == {"train", "validation"}
+    assert builder.config.split_strategy == "temporal" and builder.config.seed == 5
+    assert ds["train"].features["label"].names == ["normal", "abnormal"]
+    assert ds["validation"][0]["audio"].get_all_samples().sample_rate == 16000
