@@ -192,9 +192,9 @@ def train_cnn(
     output_dir = _check_output(output_dir)
     started = time.perf_counter()
     train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
-    valid = load_clips(dataset, config, "validation", cache_dir=cache_dir, progress=progress)
     if len(set(train.labels.tolist())) < 2:
         raise LibtradError(f"--config {config}: the train split has one class only; the CNN needs a *_cls config")
+    valid = load_clips(dataset, config, "validation", cache_dir=cache_dir, progress=progress)
     extractor = LibTradCNNFeatureExtractor()
     x_train, _ = pad_stack(clip_features(extractor, train, progress), frames_dim=1)
     y_train = torch.as_tensor(train.labels, dtype=torch.float32)
