@@ -31,7 +31,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_cnn(dataset, cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
-    return train_cnn(dataset, out, config="tr1_cls", recipe=Recipe(epochs=4, batch_size=4), cache_dir=cache, progress=False)
+    return train_cnn(dataset, out, config="tr1_cls", recipe=Recipe(epochs=3, batch_size=4), cache_dir=cache, progress=False)
 
 
 @pytest.fixture(scope="module")
