@@ -56,11 +56,12 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         return int(self.window_seconds * sampling_rate), int(self.hop_seconds * sampling_rate)
 
     def spectrogram(self, waveform: torch.Tensor, sampling_rate: int) -> torch.Tensor:
-        """One mono clip (samples,) -> normalised (F, T) float32."""
+        """Mono clip(s) (..., samples) -> normalised (..., F, T) float32; each clip's own mean is
+        removed, so equal-length clips can share one STFT call."""
         n_fft, hop = self.stft_params(sampling_rate)
         x = waveform.to(torch.float32)
         if self.remove_dc:
-            x = x - x.mean()
+            x = x - x.mean(-1, keepdim=True)
         if x.shape[-1] < n_fft:
             raise LibtradError(
                 f"raw_speech: a clip of {x.shape[-1]} samples is shorter than one STFT window "
@@ -85,7 +86,10 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         ``max_length`` / ``pad_to_multiple_of`` count spectrogram frames."""
         sampling_rate = sampling_rate or self.sampling_rate
         clips = _as_clip_list(raw_speech)
-        specs = [self.spectrogram(clip, sampling_rate).T.numpy() for clip in clips]  # (T, F) for pad()
+        if len({c.shape[-1] for c in clips}) == 1:  # one STFT call for equal-length clips
+            specs = list(self.spectrogram(torch.stack(clips), sampling_rate).transpose(1, 2).numpy())
+        else:
+            specs = [self.spectrogram(clip, sampling_rate).T.numpy() for clip in clips]  # (T, F) for pad()
         padded = self.pad(
             BatchFeature({"input_values": specs}), padding=padding, max_length=max_length,
             truncation=truncation, pad_to_multiple_of=pad_to_multiple_of,

@@ -257,7 +257,7 @@ class EchoModel(EchoPreTrainedModel):
         freq = freq.to(device=stacked.device, dtype=stacked.dtype)
         tokens = self.patch_embed(stacked)  # (N, bands, P, D)
         n_chunks, n_bands, n_patches, d = tokens.shape
-        tokens = tokens + self.pos_embed[:, 1 : n_patches + 1].unsqueeze(0) + freq[None, :, None]
+        tokens = tokens + (self.pos_embed[:, 1 : n_patches + 1].unsqueeze(0) + freq[None, :, None])
         cls = (self.cls_token + self.pos_embed[:, :1]).unsqueeze(0) + freq[None, :, None]
         tokens = torch.cat([cls.expand(n_chunks, -1, -1, -1), tokens], dim=2)
 
@@ -272,10 +272,12 @@ class EchoModel(EchoPreTrainedModel):
         chunk_frames = hidden[:, :, 1:].permute(0, 2, 1, 3).reshape(n_chunks, n_patches, n_bands * d)
 
         # 4. Per clip: utterance = mean over its chunks, frames = its chunks stacked in time.
-        owner = torch.tensor([i for i, _, _ in spans], device=hidden.device)
-        counts = torch.bincount(owner, minlength=batch).to(hidden.dtype)
-        pooled = torch.zeros(batch, n_bands * d, dtype=hidden.dtype, device=hidden.device)
-        pooled = pooled.index_add(0, owner, chunk_cls) / counts[:, None]
+        first = [0] * (batch + 1)  # spans are grouped by clip, in order
+        for i, _, _ in spans:
+            first[i + 1] += 1
+        for i in range(batch):
+            first[i + 1] += first[i]
+        pooled = torch.stack([chunk_cls[first[i] : first[i + 1]].mean(0) for i in range(batch)])
         per_clip = [[] for _ in range(batch)]
         for c, (i, _, _) in enumerate(spans):
             per_clip[i].append(chunk_frames[c, : patches_per_chunk[c]])
