@@ -106,3 +106,16 @@ def test_small_defaults():
     cfg = EchoConfig()
     assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (384, 12, 6)
     assert cfg.output_dim() == 2688 and cfg.num_bands(48000) == 19
+
+
+def test_from_pretrained_keeps_stored_fixed_tables(tmp_path):
+    """_init_weights must not overwrite a checkpoint's pos_embed / cls_token with fresh values."""
+    model = EchoModel(EchoConfig(**SMALL))
+    with torch.no_grad():
+        model.pos_embed.add_(0.5)
+        model.cls_token.fill_(0.25)
+    model.save_pretrained(tmp_path)
+    loaded = EchoModel.from_pretrained(tmp_path)
+    assert torch.equal(loaded.pos_embed, model.pos_embed) and torch.equal(loaded.cls_token, model.cls_token)
+    loaded(torch.randn(201, 40)).pooler_output.sum().backward()
+    assert loaded.pos_embed.grad is None and loaded.cls_token.grad is not None  # the table stays fixed

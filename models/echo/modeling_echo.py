@@ -257,8 +257,9 @@ class EchoModel(EchoPreTrainedModel):
         freq = freq.to(device=stacked.device, dtype=stacked.dtype)
         tokens = self.patch_embed(stacked)  # (N, bands, P, D)
         n_chunks, n_bands, n_patches, d = tokens.shape
-        tokens = tokens + (self.pos_embed[:, 1 : n_patches + 1].unsqueeze(0) + freq[None, :, None])
-        cls = (self.cls_token + self.pos_embed[:, :1]).unsqueeze(0) + freq[None, :, None]
+        table = self.pos_embed.detach()  # fixed, even if loading reset its requires_grad flag
+        tokens = tokens + (table[:, 1 : n_patches + 1].unsqueeze(0) + freq[None, :, None])
+        cls = (self.cls_token + table[:, :1]).unsqueeze(0) + freq[None, :, None]
         tokens = torch.cat([cls.expand(n_chunks, -1, -1, -1), tokens], dim=2)
 
         # 3. One batch of (chunk, band) sequences; mask only what batching padded.
