@@ -32,7 +32,7 @@ def write_model_card(
     extra_sections: Mapping[str, str] | None = None,
     pipeline_tag: str | None = None,
     tags: Sequence[str] = (),
-    license: str = "apache-2.0",
+    license: str | None = "apache-2.0",
 ) -> Path:
     """Render ``output_dir/README.md`` and return its path.
 

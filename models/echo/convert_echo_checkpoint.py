@@ -125,9 +125,9 @@ def convert_checkpoint(
     model.save_pretrained(out_dir)
     EchoFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(out_dir)
     if write_card:
-        from libtrad.models.echo.model_card import echo_model_card
+        from libtrad.models.echo.model_card import write_echo_model_card
 
-        echo_model_card(model, source=checkpoint.name).save(out_dir / "README.md")
+        write_echo_model_card(model, out_dir, source=checkpoint.name)
     return model
 
 
