@@ -16,6 +16,9 @@ import numpy as np
 import soundfile as sf
 
 
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+
+
 @dataclass(frozen=True)
 class AudioCheck:
     """What a builder requires of one source file."""
@@ -63,12 +66,12 @@ def validate_audio(path: Path, check: AudioCheck) -> SourceAudio:
         raise InvalidAudio(path, "empty file (0 bytes)")
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
-            sample_rate, channels, subtype = f.samplerate, f.channels, f.subtype
-            samples = f.read(dtype="float32", always_2d=True)
+            sample_rate, channels, subtype, frames = f.samplerate, f.channels, f.subtype, f.frames
+            # Integer PCM cannot hold NaN/inf: only floating-point files need their samples decoded.
+            samples = f.read(dtype="float32", always_2d=True) if subtype in _FLOAT_SUBTYPES else None
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         detail = getattr(exc, "error_string", None) or _first_line(exc)
         raise InvalidAudio(path, f"not a readable audio file ({detail})") from None
-    frames = samples.shape[0]
     if frames == 0:
         raise InvalidAudio(path, "empty audio (0 samples)")
     if channels != check.channels:
@@ -82,7 +85,7 @@ def validate_audio(path: Path, check: AudioCheck) -> SourceAudio:
             path,
             f"duration {frames / sample_rate:.3f} s, expected {check.duration_s:g} ± {check.duration_tolerance_s:g} s",
         )
-    if not np.isfinite(samples).all():
+    if samples is not None and not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).sum())
         raise InvalidAudio(path, f"{bad} non-finite sample(s) (NaN/inf)")
     return SourceAudio(

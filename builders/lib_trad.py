@@ -202,9 +202,10 @@ class LibTradPlan:
     def examples(self, split: str) -> Iterator[tuple[str, dict]]:
         """(key, example) pairs with the audio bytes embedded, in a stable order."""
         for row in self._splits[split]:
-            yield row.key, self._example(row)
+            yield row.key, self.example(row)
 
-    def _example(self, row: _Row) -> dict:
+    def example(self, row: _Row) -> dict:
+        """The example of one row (audio bytes embedded)."""
         seg = row.segment
         base = f"{seg.experiment}/{seg.label}/seg{seg.segment:04d}"
         if row.ref is None:

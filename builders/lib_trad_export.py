@@ -163,7 +163,7 @@ def _figure(root: Path, plan: LibTradPlan) -> str | None:
             picks.setdefault(row.segment.label, row)
     if len(picks) < 2:
         return None
-    examples = [(f"{label}: {row.segment.experiment} segment {row.segment.segment}", plan._example(row)["audio"]["bytes"])
+    examples = [(f"{label}: {row.segment.experiment} segment {row.segment.segment}", plan.example(row)["audio"]["bytes"])
                 for label, row in sorted(picks.items(), key=lambda kv: kv[0] != "normal")]
     spectrogram_comparison(examples, root / FIGURE)
     return FIGURE
