@@ -12,14 +12,17 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import uuid
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import datasets
 from datasets.info import DatasetInfosDict
@@ -30,6 +33,7 @@ from tqdm.auto import tqdm
 from libtrad.errors import LibtradError
 
 ROWS_PER_GROUP = 100  # datasets' row-group size for audio Parquet (fast random access on the Hub)
+MAX_ROW_GROUP_BYTES = 64 * 2**20  # fewer rows per group when rows are large (4-channel segments)
 MAX_SHARD_BYTES = 500 * 2**20  # the Hub's usual Parquet shard size
 MANIFEST = "manifest.json"
 
@@ -75,9 +79,11 @@ def write_configs(root: Path, configs: list[ConfigSource], *, max_shard_bytes: i
         if config.reuses:
             results[config.name] = _union(config, [results[name] for name in config.reuses])
             continue
-        results[config.name] = {
-            split.name: _write_split(root, config, split, max_shard_bytes, progress) for split in config.splits
-        }
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            results[config.name] = {
+                split.name: _write_split(root, config, split, max_shard_bytes, progress, hasher)
+                for split in config.splits
+            }
     return results
 
 
@@ -91,90 +97,128 @@ def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[st
     return out
 
 
-def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard_bytes: int, progress: bool) -> SplitResult:
+def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard_bytes: int, progress: bool,
+                 hasher: ThreadPoolExecutor) -> SplitResult:
+    """Encode and write one split; reading runs one row group ahead, hashing runs behind."""
     folder = root / "data" / config.name
     folder.mkdir(parents=True, exist_ok=True)
     schema = config.features.arrow_schema
     result = SplitResult(split.name)
-    shards: list[tuple[Path, str]] = []
+    shards: list[tuple[Path, Future]] = []
     writer: _ShardWriter | None = None
     batch: list[dict] = []
+    batch_bytes = 0
     bar = tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress)
 
     def flush() -> None:
-        nonlocal writer
+        nonlocal writer, batch_bytes
         table = pa.Table.from_pylist(batch, schema=schema)
         if writer is None:
             writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema)
         writer.write(table)
         result.num_bytes += table.nbytes
         batch.clear()
+        batch_bytes = 0
         if writer.bytes_written >= max_shard_bytes:
-            shards.append(writer.close())
+            shards.append(writer.close(hasher))
             writer = None
 
-    for example in split.examples():
+    for example in _prefetched(split.examples(), depth=ROWS_PER_GROUP):
         result.labels[example.get("label")] += 1
         batch.append(config.features.encode_example(example))
+        batch_bytes += _payload_size(example)
         result.num_examples += 1
         bar.update()
-        if len(batch) == ROWS_PER_GROUP:
+        if len(batch) == ROWS_PER_GROUP or batch_bytes >= MAX_ROW_GROUP_BYTES:
             flush()
     if batch or (writer is None and not shards):
         flush()  # the last rows, or an empty split (a schema-only file keeps the split loadable)
     if writer is not None:
-        shards.append(writer.close())
+        shards.append(writer.close(hasher))
     bar.close()
     for index, (partial, digest) in enumerate(shards):
         final = folder / f"{split.name}-{index:05d}-of-{len(shards):05d}.parquet"
+        result.files[final.relative_to(root).as_posix()] = digest.result()
         partial.rename(final)
-        result.files[final.relative_to(root).as_posix()] = digest
         result.file_bytes += final.stat().st_size
     return result
 
 
+def _payload_size(example: dict) -> int:
+    """Bytes of the embedded media in an example (what dominates a row group's memory)."""
+    return sum(len(v["bytes"]) for v in example.values() if isinstance(v, dict) and v.get("bytes"))
+
+
+def _prefetched(iterable: Iterable, depth: int) -> Iterator:
+    """Iterate ``iterable`` in a background thread, up to ``depth`` items ahead.
+
+    Producing an example is mostly file reading (GIL released), so it overlaps with encoding and
+    Parquet writing in the caller. Errors are re-raised in the caller; an early exit stops the
+    producer.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            failure.append(exc)
+        items.put(done)
+
+    thread = threading.Thread(target=produce, name="libtrad-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
 class _ShardWriter:
-    """A Parquet shard whose bytes are hashed as they are written (no second read for checksums)."""
+    """One Parquet shard, written by Arrow's native file writer (no Python in the write path)."""
 
     def __init__(self, path: Path, schema: pa.Schema):
         self.path = path
-        self._file = path.open("wb")
-        self._sha = hashlib.sha256()
-        sink = pa.PythonFile(_HashingSink(self._file, self._sha), mode="w")
-        # WAV payloads barely compress: skip codec work on them, compress the rest.
-        compression = {name: "snappy" for name in _leaf_paths(schema)}
-        compression.update({name: "none" for name in compression if name.endswith(".bytes")})
-        self._writer = pq.ParquetWriter(sink, schema, compression=compression, write_statistics=False)
-        self._sink = sink
-
-    @property
-    def bytes_written(self) -> int:
-        return self._file.tell()
+        # WAV payloads neither compress nor repeat: no codec and no dictionary for them (dictionary
+        # encoding would hash every payload), both for the small columns.
+        leaves = _leaf_paths(schema)
+        payloads = {name for name in leaves if name.endswith(".bytes")}
+        compression = {name: "none" if name in payloads else "snappy" for name in leaves}
+        self._writer = pq.ParquetWriter(
+            str(path), schema, compression=compression, use_dictionary=[n for n in leaves if n not in payloads],
+            write_statistics=False,
+        )
+        self.bytes_written = 0  # Arrow bytes, the measure datasets uses for max_shard_size
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table, row_group_size=ROWS_PER_GROUP)
+        self._writer.write_table(table, row_group_size=len(table) or None)
+        self.bytes_written += table.nbytes
 
-    def close(self) -> tuple[Path, str]:
+    def close(self, hasher: ThreadPoolExecutor) -> tuple[Path, Future]:
+        """Finish the file and checksum it in the background while the next shard is written."""
         self._writer.close()
-        self._sink.close()
-        self._file.close()
-        return self.path, self._sha.hexdigest()
+        return self.path, hasher.submit(_sha256_file, self.path)
 
 
-class _HashingSink:
-    def __init__(self, file, sha):
-        self._file, self._sha = file, sha
-        self.closed = False
-
-    def write(self, data) -> int:
-        self._sha.update(data)
-        return self._file.write(data)
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self.closed = True
+def _sha256_file(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(4 * 2**20):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def _leaf_paths(schema: pa.Schema) -> list[str]:

@@ -134,7 +134,7 @@ def test_failed_export_leaves_previous_export_intact(lib_trad_raw, tmp_path, mon
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash mid-export")
 
-    monkeypatch.setattr(hub_export._ShardWriter, "close", boom)
+    monkeypatch.setattr(hub_export._ShardWriter, "close", boom)  # a crash after data was written
     with pytest.raises(RuntimeError, match="simulated crash"):
         export_lib_trad(lib_trad_raw, out, configs=("tr1", "tr2"), progress=False)
     assert parquet_digests(out) == before
