@@ -2,12 +2,15 @@
 
 Importing the package registers every libtrad config, model and feature extractor with
 transformers' Auto classes, so ``AutoModel.from_pretrained(dir)`` works without
-``trust_remote_code``.
+``trust_remote_code``. The registration happens as soon as transformers is (or already was)
+imported: dataset-only work and ``libtrad --help`` never pay for importing torch and transformers.
 """
 
 __version__ = "0.1.0"
 
+from libtrad._registration import register_on_transformers_import  # noqa: E402
 from libtrad.errors import LibtradError  # noqa: E402
-from libtrad import models as _models  # noqa: E402,F401  (registers the Auto classes)
+
+register_on_transformers_import()
 
 __all__ = ["LibtradError", "__version__"]

@@ -132,13 +132,18 @@ def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fracti
 @click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
 def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
     """Upload a built dataset folder (README.md card, data/, manifest.json) to the Hub."""
+    _publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", "manifest.json", "data"))
+
+
+def _publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run: bool, required: tuple) -> None:
+    """The one publish path: plan (validate + list), then print the plan or upload it."""
     from libtrad.publish import plan_upload, publish_folder
 
-    plan = plan_upload(folder, repo_id, "dataset", private, required=("README.md", "manifest.json", "data"))
+    plan = plan_upload(folder, repo_id, repo_type, private, required=required)
     if dry_run:
         click.echo(plan.describe())
         return
-    url = publish_folder(plan, folder, commit_message="Upload dataset with libtrad")
+    url = publish_folder(plan, folder, commit_message=f"Upload {repo_type} with libtrad")
     click.echo(f"published {len(plan.files)} files to {url}")
 
 
@@ -279,14 +284,7 @@ def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -
 @click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
 def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
     """Upload a saved model folder (config.json, model.safetensors, README.md card) to the Hub."""
-    from libtrad.publish import plan_upload, publish_folder
-
-    plan = plan_upload(folder, repo_id, "model", private, required=("config.json", "model.safetensors", "README.md"))
-    if dry_run:
-        click.echo(plan.describe())
-        return
-    url = publish_folder(plan, folder, commit_message="Upload model with libtrad")
-    click.echo(f"published {len(plan.files)} files to {url}")
+    _publish(folder, repo_id, "model", private, dry_run, required=("config.json", "model.safetensors", "README.md"))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """HF-compatible models (ECHO, LiB-TRAD attention auto-encoder, LiB-TRAD CNN).
 
-Importing this package registers each model family with the transformers Auto classes.
+Each family registers itself with the transformers Auto classes when its package is imported;
+``import libtrad`` arranges for all of them to be imported together with transformers
+(see ``libtrad._registration``). Importing this package alone (e.g. for ``frontend``) does not
+import transformers.
 """
-
-from libtrad.models import attention_ae as _attention_ae  # noqa: E402,F401  (registers LiB-TRAD AE)
-from libtrad.models import cnn as _cnn  # noqa: E402,F401  (registers LiB-TRAD CNN)
-from libtrad.models import echo as _echo  # noqa: E402,F401  (registers ECHO)

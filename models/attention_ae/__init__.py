@@ -20,13 +20,13 @@ __all__ = [
 
 
 def _register() -> None:
-    """Make ``AutoConfig/AutoModel/AutoFeatureExtractor`` (and libtrad's anomaly Auto class) know the AE."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+    from transformers import AutoModel
 
-    AutoConfig.register(LibTradAttentionAEConfig.model_type, LibTradAttentionAEConfig, exist_ok=True)
-    AutoModel.register(LibTradAttentionAEConfig, LibTradAttentionAEModel, exist_ok=True)
-    AutoModelForAudioAnomalyDetection.register(LibTradAttentionAEConfig, LibTradAttentionAEForAnomalyDetection, exist_ok=True)
-    AutoFeatureExtractor.register(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor, exist_ok=True)
+    from libtrad.models.auto_registration import register_family
+
+    register_family(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
+                    {AutoModel: LibTradAttentionAEModel,
+                     AutoModelForAudioAnomalyDetection: LibTradAttentionAEForAnomalyDetection})
 
 
 _register()

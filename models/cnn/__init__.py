@@ -18,13 +18,12 @@ __all__ = [
 
 
 def _register() -> None:
-    """Make ``AutoConfig/AutoModel/AutoModelForAudioClassification/AutoFeatureExtractor`` know the CNN."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
+    from transformers import AutoModel, AutoModelForAudioClassification
 
-    AutoConfig.register(LibTradCNNConfig.model_type, LibTradCNNConfig, exist_ok=True)
-    AutoModel.register(LibTradCNNConfig, LibTradCNNModel, exist_ok=True)
-    AutoModelForAudioClassification.register(LibTradCNNConfig, LibTradCNNForAudioClassification, exist_ok=True)
-    AutoFeatureExtractor.register(LibTradCNNConfig, LibTradCNNFeatureExtractor, exist_ok=True)
+    from libtrad.models.auto_registration import register_family
+
+    register_family(LibTradCNNConfig, LibTradCNNFeatureExtractor,
+                    {AutoModel: LibTradCNNModel, AutoModelForAudioClassification: LibTradCNNForAudioClassification})
 
 
 _register()

@@ -5,15 +5,14 @@ Importing this package registers ECHO with transformers' Auto classes (model typ
 ``import libtrad`` without ``trust_remote_code``.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+from transformers import AutoModel
 
+from libtrad.models.auto_registration import register_family
 from libtrad.models.echo.configuration_echo import EchoConfig
 from libtrad.models.echo.encoder_echo import EchoEncoder
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel, EchoModelOutput, EchoPreTrainedModel
 
-AutoConfig.register(EchoConfig.model_type, EchoConfig, exist_ok=True)
-AutoModel.register(EchoConfig, EchoModel, exist_ok=True)
-AutoFeatureExtractor.register(EchoConfig, EchoFeatureExtractor, exist_ok=True)
+register_family(EchoConfig, EchoFeatureExtractor, {AutoModel: EchoModel})
 
 __all__ = ["EchoConfig", "EchoEncoder", "EchoFeatureExtractor", "EchoModel", "EchoModelOutput", "EchoPreTrainedModel"]
