@@ -119,3 +119,17 @@ def test_from_pretrained_keeps_stored_fixed_tables(tmp_path):
     assert torch.equal(loaded.pos_embed, model.pos_embed) and torch.equal(loaded.cls_token, model.cls_token)
     loaded(torch.randn(201, 40)).pooler_output.sum().backward()
     assert loaded.pos_embed.grad is None and loaded.cls_token.grad is not None  # the table stays fixed
+
+
+def test_bf16_precision_is_close_and_fp32_is_default(encoder):
+    torch.manual_seed(3)
+    clips = [0.1 * torch.randn(16000 * 2), 0.1 * torch.randn(16000 * 3)]
+    fp32 = encoder.embed(clips)
+    assert torch.equal(fp32.pooler_output, encoder.embed(clips, precision="fp32").pooler_output)
+    bf16 = encoder.embed(clips, precision="bf16")
+    assert bf16.pooler_output.dtype == torch.float32
+    assert not torch.equal(bf16.pooler_output, fp32.pooler_output), "bf16 should really change the arithmetic"
+    cosine = torch.nn.functional.cosine_similarity(bf16.pooler_output, fp32.pooler_output)
+    assert cosine.min() > 0.999
+    with pytest.raises(LibtradError, match="precision"):
+        encoder.embed(clips, precision="fp8")
