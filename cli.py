@@ -125,11 +125,16 @@ def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fracti
     click.echo(summary.describe())
 
 
+def _publish_options(command):
+    """The arguments every ``publish`` command takes."""
+    command = click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")(command)
+    command = click.option("--private", is_flag=True, help="Create the repo as private.")(command)
+    command = click.option("--repo-id", required=True, help="Target Hub repo, ORG/NAME.")(command)
+    return click.argument("folder", type=click.Path(path_type=Path))(command)
+
+
 @publish.command("dataset")
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--repo-id", required=True, help="Target dataset repo, ORG/NAME.")
-@click.option("--private", is_flag=True, help="Create the repo as private.")
-@click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
+@_publish_options
 def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
     """Upload a built dataset folder (README.md card, data/, manifest.json) to the Hub."""
     _publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", "manifest.json", "data"))
@@ -278,10 +283,7 @@ def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -
 
 
 @publish.command("model")
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--repo-id", required=True, help="Target model repo, ORG/NAME.")
-@click.option("--private", is_flag=True, help="Create the repo as private.")
-@click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")
+@_publish_options
 def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
     """Upload a saved model folder (config.json, model.safetensors, README.md card) to the Hub."""
     _publish(folder, repo_id, "model", private, dry_run, required=("config.json", "model.safetensors", "README.md"))
