@@ -103,6 +103,7 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
     folder = root / "data" / config.name
     folder.mkdir(parents=True, exist_ok=True)
     schema = config.features.arrow_schema
+    encode = _example_encoder(config.features)
     result = SplitResult(split.name)
     shards: list[tuple[Path, Future]] = []
     writer: _ShardWriter | None = None
@@ -125,7 +126,7 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
 
     for example in _prefetched(split.examples(), depth=ROWS_PER_GROUP):
         result.labels[example.get("label")] += 1
-        batch.append(config.features.encode_example(example))
+        batch.append(encode(example))
         batch_bytes += _payload_size(example)
         result.num_examples += 1
         bar.update()
@@ -142,6 +143,26 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
         partial.rename(final)
         result.file_bytes += final.stat().st_size
     return result
+
+
+def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
+    """``features.encode_example``, with embedded audio passed straight through.
+
+    ``Audio.encode_example`` imports torch and torchcodec (seconds) even for values that are
+    already ``{"bytes", "path"}``; those need no encoding at all.
+    """
+    media = [name for name, feature in features.items() if isinstance(feature, datasets.Audio)]
+    rest = datasets.Features({name: f for name, f in features.items() if name not in media})
+
+    def encode(example: dict) -> dict:
+        out = rest.encode_example({k: v for k, v in example.items() if k not in media})
+        for name in media:
+            value = example[name]
+            embedded = isinstance(value, dict) and value.keys() <= {"bytes", "path"} and value.get("bytes") is not None
+            out[name] = {"bytes": value["bytes"], "path": value.get("path")} if embedded else features[name].encode_example(value)
+        return out
+
+    return encode
 
 
 def _payload_size(example: dict) -> int:

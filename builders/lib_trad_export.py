@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,10 +95,11 @@ def export_lib_trad(
                          duration_tolerance_s=duration_tolerance_s, progress=progress)
     sources = [_config_source(LibTradPlan(scan, c), set(names)) for c in chosen]
     output = Path(output_dir).expanduser().resolve()
-    with atomic_output(output) as tmp:
+    with atomic_output(output) as tmp, ThreadPoolExecutor(max_workers=1) as side:
+        figure_done = side.submit(_figure, tmp, LibTradPlan(scan, chosen[0]))  # drawn while Parquet is written
         results = write_configs(tmp, sources, max_shard_bytes=max_shard_bytes, progress=progress)
         counts = {c.name: {s: _counts(r) for s, r in results[c.name].items()} for c in sources}
-        figure = _figure(tmp, LibTradPlan(scan, chosen[0]))
+        figure = figure_done.result()
         rejected = [dataclasses.asdict(r) for r in scan.rejected]
         manifest = {
             "dataset": "lib-trad",

@@ -11,16 +11,19 @@ import torch
 
 
 def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample_rate: int = 16_000) -> Path:
-    """A PNG of log-mel spectrograms side by side (e.g. normal vs abnormal), one panel per (title, WAV bytes)."""
-    import matplotlib
+    """A PNG of log-mel spectrograms side by side (e.g. normal vs abnormal), one panel per (title, WAV bytes).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Uses matplotlib's object API with the Agg canvas (no pyplot state), so it is safe to render
+    in a worker thread while the export writes Parquet.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from libtrad.models.frontend import log_mel_spectrogram
 
-    fig, axes = plt.subplots(1, len(examples), figsize=(5 * len(examples), 3.4), constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    fig = Figure(figsize=(5 * len(examples), 3.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(examples)))
     hop = 512
     image = None
     for ax, (title, wav) in zip(axes, examples):
@@ -34,5 +37,4 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
     fig.colorbar(image, ax=list(axes), label="dB")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
