@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import datasets
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 

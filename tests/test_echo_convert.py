@@ -34,7 +34,7 @@ def test_pth_and_safetensors_give_the_same_model(ref_dir, tmp_path):
     a = convert_checkpoint(ref_dir / "echo_reference.pth", tmp_path / "a", heads=2, write_card=False)
     b = convert_checkpoint(ref_dir / "echo_reference.safetensors", tmp_path / "b", heads=2, write_card=False)
     assert a.config.official_model_type == "fixture"
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
 

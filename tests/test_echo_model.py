@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from libtrad.errors import LibtradError
 from libtrad.models.echo import EchoConfig, EchoEncoder, EchoFeatureExtractor, EchoModel
-from libtrad.models.echo.modeling_echo import chunk_starts, temporal_position_table
+from libtrad.models.echo.modeling_echo import chunk_starts
 
 SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)
 
