@@ -93,10 +93,11 @@ def export_lib_trad(
         groups += charging_sets(data_dir)
     scan = scan_lib_trad(data_dir, tuple(groups), on_error=on_error, resample=resample,
                          duration_tolerance_s=duration_tolerance_s, progress=progress)
-    sources = [_config_source(LibTradPlan(scan, c), set(names)) for c in chosen]
+    plans = [LibTradPlan(scan, c) for c in chosen]
+    sources = [_config_source(plan, set(names)) for plan in plans]
     output = Path(output_dir).expanduser().resolve()
     with atomic_output(output) as tmp, ThreadPoolExecutor(max_workers=1) as side:
-        figure_done = side.submit(_figure, tmp, LibTradPlan(scan, chosen[0]))  # drawn while Parquet is written
+        figure_done = side.submit(_figure, tmp, plans[0])  # drawn while Parquet is written
         results = write_configs(tmp, sources, max_shard_bytes=max_shard_bytes, progress=progress)
         counts = {c.name: {s: _counts(r) for s, r in results[c.name].items()} for c in sources}
         figure = figure_done.result()

@@ -17,6 +17,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from libtrad.models.attention_ae.configuration_attention_ae import LibTradAttentionAEConfig
+from libtrad.models.initialization import pytorch_default_init_
 
 
 @dataclass
@@ -48,12 +49,8 @@ class LibTradAttentionAEPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         """PyTorch's own default initialisation (the paper gives none; transformers' N(0, 0.02) is for transformers)."""
-        if isinstance(module, nn.Linear):
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1.0 / math.sqrt(module.in_features)
-                init.uniform_(module.bias, -bound, bound)
-        elif isinstance(module, MahalanobisScorer):
+        pytorch_default_init_(module)
+        if isinstance(module, MahalanobisScorer):
             init.zeros_(module.latent_mean)
             init.eye_(module.latent_precision)
             init.zeros_(module.fitted)

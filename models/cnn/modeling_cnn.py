@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +12,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from libtrad.models.cnn.configuration_cnn import LibTradCNNConfig
+from libtrad.models.initialization import pytorch_default_init_
 
 
 @dataclass
@@ -33,12 +33,8 @@ class LibTradCNNPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         """PyTorch's own default initialisation (the paper gives none)."""
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                fan_in = module.weight[0].numel()
-                init.uniform_(module.bias, -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))
-        elif isinstance(module, nn.BatchNorm2d):
+        pytorch_default_init_(module)
+        if isinstance(module, nn.BatchNorm2d):
             init.ones_(module.weight)
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
