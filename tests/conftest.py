@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,6 +32,24 @@ def shared_fixtures() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference fixtures not found at {path}")
     return path
+
+
+@pytest.fixture
+def fresh_python(tmp_path):
+    """Run a Python snippet in a new offline interpreter (nothing imported yet); return its stdout.
+
+    The round trips that must prove ``import libtrad`` + Auto classes / ``load_dataset`` work on
+    their own use this instead of the test process, where everything is already imported.
+    """
+
+    def run(code: str, *args, cwd=None, timeout: int = 300) -> str:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "fresh-hf-home")}
+        done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip()
+
+    return run
 
 
 @pytest.fixture(scope="session")

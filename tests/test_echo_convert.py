@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -101,7 +98,7 @@ def test_parameter_count_of_small_layout(shared_fixtures):
     assert {k: list(v.shape) for k, v in model.state_dict().items()} == layout["state_dict"]
 
 
-def test_auto_round_trip_in_fresh_process(ref_dir, tmp_path):
+def test_auto_round_trip_in_fresh_process(ref_dir, tmp_path, fresh_python):
     """save_pretrained -> AutoModel/AutoFeatureExtractor in a new interpreter, only `import libtrad`."""
     out = tmp_path / "saved"
     model = convert_checkpoint(ref_dir / "echo_reference.pth", out, heads=2)
@@ -120,9 +117,7 @@ def test_auto_round_trip_in_fresh_process(ref_dir, tmp_path):
                     "utt": out.pooler_output, "frames": out.last_hidden_state}}, {str(tmp_path / 'result.pt')!r})
         """
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    fresh_python(script)
     got = torch.load(tmp_path / "result.pt")
     assert (got["type"], got["fe"]) == ("EchoModel", "EchoFeatureExtractor")
     assert torch.equal(got["pos"], model.pos_embed.detach())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -77,14 +74,9 @@ ROUND_TRIP = textwrap.dedent(
 )
 
 
-def test_load_dataset_round_trip_in_fresh_process(lib_trad_raw, lib_trad_export, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
-    done = subprocess.run(
-        [sys.executable, "-c", ROUND_TRIP, str(lib_trad_raw), str(lib_trad_export), str(tmp_path / "cache")],
-        cwd=lib_trad_export.parent, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+def test_load_dataset_round_trip_in_fresh_process(lib_trad_raw, lib_trad_export, tmp_path, fresh_python):
+    out = fresh_python(ROUND_TRIP, lib_trad_raw, lib_trad_export, tmp_path / "cache", cwd=lib_trad_export.parent)
+    report = json.loads(out.splitlines()[-1])
     manifest = json.loads((lib_trad_export / "manifest.json").read_text())["configs"]
     assert report["tr1"] == {s: v["rows"] for s, v in manifest["tr1"].items()}
     assert report["val_rows"] == manifest["tr2_cls"]["validation"]["rows"]
