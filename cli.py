@@ -7,6 +7,7 @@ Every command is a thin wrapper: the work lives in the library modules, imported
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,51 +36,120 @@ import click  # noqa: E402
 from libtrad.errors import LibtradError  # noqa: E402
 
 
+_DEBUG_ENV = "LIBTRAD_DEBUG"
+
+
 class _Group(click.Group):
-    """A click group that reports :class:`LibtradError` as one line instead of a traceback."""
+    """The top-level group: every failure is one ``error: ...`` line on stderr, never a traceback.
 
-    def invoke(self, ctx):
+    User mistakes (:class:`LibtradError`, bad options, OS errors such as a full or read-only disk)
+    exit with status 2; an unexpected exception is reported as an internal error (status 1)
+    whose traceback ``--debug`` or ``LIBTRAD_DEBUG=1`` shows.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv[: next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))] \
+            or os.environ.get(_DEBUG_ENV, "").lower() in {"1", "true", "yes", "on"}
         try:
-            return super().invoke(ctx)
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            _fail("interrupted", 130)
+        except click.ClickException as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
+            _fail(exc.format_message() + (hint if isinstance(exc, click.UsageError) else ""), 2)
         except LibtradError as exc:
-            raise _UserError(str(exc)) from None
+            _fail(str(exc), 2)
+        except Exception as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback by default
+            if debug:
+                raise
+            message, code = describe_unexpected(exc)
+            _fail(message, code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
-class _UserError(click.ClickException):
-    exit_code = 2
+def describe_unexpected(exc: BaseException) -> tuple[str, int]:
+    """One line (and exit status) for an exception no library function mapped itself."""
+    if isinstance(exc, OSError):
+        where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        return f"{where + ': ' if where else ''}{exc.strerror or _first_line(exc)}", 2
+    if isinstance(exc, UnicodeError):
+        return f"text that is not valid UTF-8 ({_first_line(exc)})", 2
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --batch-size or fewer files at once)", 2
+    return (f"internal error in libtrad ({type(exc).__name__}: {_first_line(exc)}); run again with --debug "
+            f"(or {_DEBUG_ENV}=1) for the traceback and report it"), 1
 
-    def show(self, file=None):
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _fail(message: str, code: int) -> None:
+    """Print ``error: message`` as one printable line (file names that are not UTF-8 are escaped)."""
+    text = " ".join(str(message).split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    click.echo(f"error: {text}", err=True)
+    sys.exit(code)
+
+
+def _number(option: str, *, low=None, high=None, low_open=False, high_open=False, integer=False):
+    """A click type for a numeric option: NaN, ±inf and out-of-range values are refused by name."""
+    from libtrad.options import check_number
+
+    class _Number(click.ParamType):
+        name = "integer" if integer else "number"
+
+        def convert(self, value, param, ctx):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = value
+            else:
+                try:
+                    number = int(value) if integer else float(value)
+                except (TypeError, ValueError):
+                    raise LibtradError(f"{option} {value!r}: not {'an integer' if integer else 'a number'}") from None
+            return check_number(option, number, low=low, high=high, low_open=low_open, high_open=high_open,
+                                integer=integer)
+
+    return _Number()
+
+
+def _seed_type():
+    from libtrad.options import SEED_MAX
+
+    return _number("--seed", low=0, high=SEED_MAX, integer=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="libtrad")
-def main() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the traceback of an internal error (also {_DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
     """libtrad: acoustic anomaly detection for machines (datasets, models, Ray jobs)."""
 
 
 # --------------------------------------------------------------------------- datasets
-@main.group(cls=_Group)
+@main.group()
 def synth() -> None:
     """Write synthetic stand-in data in a dataset's raw layout."""
 
 
-@main.group(cls=_Group)
+@main.group()
 def build() -> None:
     """Build a dataset from its raw layout into a Hub-ready folder (Parquet + card)."""
 
 
-@main.group(cls=_Group)
+@main.group()
 def publish() -> None:
     """Upload a built dataset or a saved model to the Hugging Face Hub."""
 
 
 @synth.command("lib-trad")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--scale", type=float, default=1.0, show_default=True,
+@click.option("--scale", type=_number("--scale", low=0, low_open=True, high=100), default=1.0, show_default=True,
               help="Multiplies the paper's segment counts (100/185/186, 1000/41).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--snr-db", type=float, default=10.0, show_default=True,
+@click.option("--seed", type=_seed_type(), default=0, show_default=True)
+@click.option("--snr-db", type=_number("--snr-db", low=-60, high=100), default=10.0, show_default=True,
               help="Venting-to-background level: the difficulty knob (lower is harder).")
 @click.option("--layout", type=click.Choice(["mono", "multichannel"]), default="mono", show_default=True,
               help="Per-microphone mono WAVs or 4-channel WAVs.")
@@ -98,16 +168,16 @@ def synth_lib_trad(out: Path, scale: float, seed: int, snr_db: float, layout: st
               help="Raw layout: TR1/ TR2/ TR3/ (normal/, abnormal/), normal_charging/, annotations.csv.")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad"), show_default=True,
               help="Hub dataset folder to write (replaced atomically if it is a previous export).")
-@click.option("--configs", default="", help="Comma-separated subset of configs (default: all).")
+@click.option("--configs", default=None, help="Comma-separated subset of configs (default: all).")
 @click.option("--split-strategy", type=click.Choice(["grouped", "paper", "temporal"]), default="grouped",
               show_default=True, help="grouped: a segment's 4 channels stay together; paper: per-file random; "
               "temporal: train on the earliest segments.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Split seed.")
-@click.option("--train-fraction", type=float, default=0.8, show_default=True)
+@click.option("--seed", type=_seed_type(), default=0, show_default=True, help="Split seed.")
+@click.option("--train-fraction", type=_number("--train-fraction", low=0, high=1, low_open=True, high_open=True), default=0.8, show_default=True)
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="skip: leave bad files out and list them in manifest.json and the card.")
 @click.option("--resample", is_flag=True, help="Resample files at other sample rates to 16 kHz instead of rejecting them.")
-@click.option("--duration-tolerance", type=float, default=0.1, show_default=True,
+@click.option("--duration-tolerance", type=_number("--duration-tolerance", low=0, high=10), default=0.1, show_default=True,
               help="Allowed deviation from 10 s per file, in seconds.")
 @click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet.")
 @click.option("--license", "license_", default="cc-by-4.0", show_default=True)
@@ -118,11 +188,21 @@ def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fracti
 
     summary = export_lib_trad(
         data_dir, output,
-        configs=tuple(c.strip() for c in configs.split(",") if c.strip()) or None,
+        configs=_comma_list("--configs", configs),
         split_strategy=split_strategy, seed=seed, train_fraction=train_fraction, on_error=on_error,
         resample=resample, duration_tolerance_s=duration_tolerance, repo_id=repo_id, license=license_,
     )
     click.echo(summary.describe())
+
+
+def _comma_list(option: str, text: str | None) -> tuple[str, ...] | None:
+    """``--configs a,b``: None when not given; an empty item (``","``, ``"a,"``) is an error, never "all"."""
+    if text is None:
+        return None
+    names = tuple(c.strip() for c in text.split(","))
+    if any(not n for n in names):
+        raise LibtradError(f"{option} {text!r}: expected a comma-separated list of names with none empty")
+    return names
 
 
 def _publish_options(command):
@@ -153,10 +233,10 @@ def _publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run:
 
 
 @main.command()
-@click.option("--scale", type=float, default=0.05, show_default=True, help="Size of the synthetic stand-in.")
+@click.option("--scale", type=_number("--scale", low=0, low_open=True, high=100), default=0.05, show_default=True, help="Size of the synthetic stand-in.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the raw stand-in and the built dataset go (replaced).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_seed_type(), default=0, show_default=True)
 def demo(scale: float, workdir: Path, seed: int) -> None:
     """The main job on the embedded default: synthesize LiB-TRAD, build it, load it back, summarize."""
     from libtrad.demo import run_demo
@@ -165,7 +245,7 @@ def demo(scale: float, workdir: Path, seed: int) -> None:
 
 
 # --------------------------------------------------------------------------- models
-@main.group(cls=_Group)
+@main.group()
 def convert() -> None:
     """Convert official checkpoints to libtrad's save_pretrained format."""
 
@@ -173,7 +253,7 @@ def convert() -> None:
 @convert.command("echo")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--heads", type=int, default=None, help="Attention heads (not stored in the weights; Small 6, Base 12).")
+@click.option("--heads", type=_number("--heads", low=1, high=1024, integer=True), default=None, help="Attention heads (not stored in the weights; Small 6, Base 12).")
 @click.option("--model-type", default=None, help="Override the checkpoint's model type (e.g. small, base).")
 def convert_echo(checkpoint: Path, out_dir: Path, heads: int | None, model_type: str | None) -> None:
     """Convert an official ECHO checkpoint (.pth or .safetensors) to OUT_DIR."""
@@ -187,12 +267,12 @@ def convert_echo(checkpoint: Path, out_dir: Path, heads: int | None, model_type:
     )
 
 
-@main.group(cls=_Group)
+@main.group()
 def train() -> None:
     """Train a model with its paper's recipe."""
 
 
-@main.group(cls=_Group)
+@main.group()
 def evaluate() -> None:
     """Reproduce a paper's evaluation tables."""
 
@@ -215,10 +295,10 @@ def _lib_trad_train_options(config_default: str):
             click.option("--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id ORG/NAME."),
             click.option("--config", default=config_default, show_default=True, help="Dataset config to train on."),
             click.option("--output", required=True, type=click.Path(path_type=Path), help="Model folder to write (save_pretrained + README.md card)."),
-            click.option("--epochs", type=int, default=None, help="Override the recipe's epochs (quick runs)."),
-            click.option("--batch-size", type=int, default=None, help="Override the recipe's batch size."),
-            click.option("--lr", type=float, default=None, help="Override Adam's learning rate (paper: 1e-3)."),
-            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--epochs", type=_number("--epochs", low=1, high=100_000, integer=True), default=None, help="Override the recipe's epochs (quick runs)."),
+            click.option("--batch-size", type=_number("--batch-size", low=1, high=65_536, integer=True), default=None, help="Override the recipe's batch size."),
+            click.option("--lr", type=_number("--lr", low=0, low_open=True, high=10), default=None, help="Override Adam's learning rate (paper: 1e-3)."),
+            click.option("--seed", type=_seed_type(), default=0, show_default=True),
             click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."),
         ]):
             fn = option(fn)
@@ -240,7 +320,7 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 
 @train.command("ae")
 @_lib_trad_train_options("tr1")
-@click.option("--context-frames", type=int, default=1, show_default=True,
+@click.option("--context-frames", type=_number("--context-frames", low=1, high=255, integer=True), default=1, show_default=True,
               help="1 = the paper's literal attention over one frame (= V); odd N > 1 attends over N neighbouring frames.")
 @click.option("--score-reduction", type=click.Choice(["mean", "max", "percentile"]), default="mean", show_default=True,
               help="Frame scores -> clip score (paper: mean).")
@@ -273,7 +353,7 @@ def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -
     from libtrad.errors import LibtradError
     from libtrad.models.evaluation import EXPERIMENTS, evaluate_lib_trad, parse_model_arguments
 
-    chosen = tuple(e.strip().lower() for e in experiments.split(",") if e.strip())
+    chosen = tuple(e.lower() for e in _comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]
     if not chosen or unknown:
         raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")

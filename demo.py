@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.outputs import check_output
 
 
 def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0) -> str:
@@ -14,15 +13,13 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0) -> str:
     from datasets import load_dataset
 
     from libtrad.builders.lib_trad_export import export_lib_trad
-    from libtrad.builders.lib_trad_layout import SYNTHETIC_MARKER
     from libtrad.builders.synth_lib_trad import synthesize_lib_trad
 
     workdir = Path(workdir).expanduser().resolve()
     raw, built = workdir / "raw", workdir / "lib-trad"
-    if raw.exists():
-        if not (raw / SYNTHETIC_MARKER).is_file():
-            raise LibtradError(f"{raw}: exists and is not a libtrad synthetic folder; choose another --workdir")
-        shutil.rmtree(raw)
+    # Both are libtrad folders (synthetic, dataset): a re-run replaces them, anything else is refused.
+    check_output(raw, "synthetic", option="--workdir")
+    check_output(built, "dataset", option="--workdir")
     start = time.perf_counter()
     synthesize_lib_trad(raw, scale=scale, seed=seed)
     summary = export_lib_trad(raw, built)

@@ -9,17 +9,11 @@ as the Hub expects; a config may instead reuse another config's shards (``reuses
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import os
 import queue
-import shutil
-import tempfile
 import threading
-import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -74,6 +68,7 @@ class SplitResult:
 def write_configs(root: Path, configs: list[ConfigSource], *, max_shard_bytes: int = MAX_SHARD_BYTES,
                   progress: bool = True) -> dict[str, dict[str, SplitResult]]:
     """Write every config's splits under ``root/data`` and return what was written."""
+    refuse_empty_splits(configs)
     results: dict[str, dict[str, SplitResult]] = {}
     for config in configs:
         if config.reuses:
@@ -85,6 +80,14 @@ def write_configs(root: Path, configs: list[ConfigSource], *, max_shard_bytes: i
                 for split in config.splits
             }
     return results
+
+
+def refuse_empty_splits(configs: list[ConfigSource], option: str = "--configs") -> None:
+    """Refuse a config/split that would have 0 rows: ``load_dataset`` cannot read such a shard."""
+    empty = [f"{c.name}/{s.name}" for c in configs if not c.reuses for s in c.splits if s.num_rows == 0]
+    if empty:
+        raise LibtradError(f"{option}: {', '.join(empty)} would have 0 rows (not enough valid input for it); "
+                           "leave that config out or add data")
 
 
 def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[str, SplitResult]:
@@ -132,8 +135,10 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
         bar.update()
         if len(batch) == ROWS_PER_GROUP or batch_bytes >= MAX_ROW_GROUP_BYTES:
             flush()
-    if batch or (writer is None and not shards):
-        flush()  # the last rows, or an empty split (a schema-only file keeps the split loadable)
+    if batch:
+        flush()
+    if not shards and writer is None:
+        raise LibtradError(f"{config.name}/{split.name}: no rows were produced; nothing written")
     if writer is not None:
         shards.append(writer.close(hasher))
     bar.close()
@@ -282,66 +287,3 @@ def data_files_yaml(configs: list[ConfigSource], default: str | None = None) -> 
             entry["default"] = True
         entries.append(entry)
     return entries
-
-
-# ----------------------------------------------------------------------------- atomic output
-@contextmanager
-def atomic_output(output: Path) -> Iterator[Path]:
-    """Yield a fresh sibling folder; on success it replaces ``output`` in one step.
-
-    A failed or killed export leaves the previous ``output`` untouched (stale ``.partial``
-    folders of dead processes are removed by the next export). The swap uses Linux
-    ``renameat2(RENAME_EXCHANGE)`` where available, else two renames.
-    """
-    output = Path(output).expanduser().resolve()
-    parent = output.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / MANIFEST).is_file())):
-        raise LibtradError(f"{output}: exists and is not a libtrad export (no {MANIFEST}); refusing to replace it")
-    _remove_stale_partials(parent, output.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-{os.getpid()}-", dir=parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    os.chmod(tmp, 0o755)
-    if output.exists():
-        if not _exchange(tmp, output):
-            old = parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
-            output.rename(old)
-            tmp.rename(output)
-            tmp = old
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        tmp.rename(output)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _remove_stale_partials(parent: Path, name: str) -> None:
-    prefix = f".{name}.partial-"
-    for stale in parent.glob(f"{prefix}*"):
-        pid = stale.name[len(prefix):].split("-")[0]
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -18,9 +18,9 @@ from libtrad.builders.hub_export import (
     MAX_SHARD_BYTES,
     ConfigSource,
     SplitSource,
-    atomic_output,
     data_files_yaml,
     dataset_infos,
+    refuse_empty_splits,
     write_configs,
 )
 from libtrad.builders.lib_trad import (
@@ -35,6 +35,8 @@ from libtrad.builders.lib_trad import (
 from libtrad.builders.lib_trad_layout import charging_sets, scan_lib_trad
 from libtrad.builders.synth_lib_trad import EXPERIMENTS as SYNTH_SPECS
 from libtrad.errors import LibtradError
+from libtrad.options import check_number, check_seed
+from libtrad.outputs import atomic_output, check_output
 
 DEFAULT_OUTPUT = "lib-trad"
 FIGURE = "images/normal_vs_abnormal_logmel.png"
@@ -84,6 +86,11 @@ def export_lib_trad(
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise LibtradError(f"--data-dir {data_dir}: no such folder")
+    check_seed(seed)
+    check_number("--duration-tolerance", duration_tolerance_s, low=0)
+    check_number("--train-fraction", train_fraction, low=0, high=1, low_open=True, high_open=True)
+    inputs = {"--data-dir": data_dir}
+    output = check_output(output_dir, "dataset", inputs=inputs)  # before the long scan
     names = _select(configs, data_dir)
     options = dict(split_strategy=split_strategy, seed=seed, train_fraction=train_fraction, on_error=on_error,
                    resample=resample, duration_tolerance_s=duration_tolerance_s, data_dir=str(data_dir))
@@ -95,10 +102,13 @@ def export_lib_trad(
                          duration_tolerance_s=duration_tolerance_s, progress=progress)
     plans = [LibTradPlan(scan, c) for c in chosen]
     sources = [_config_source(plan, set(names)) for plan in plans]
-    output = Path(output_dir).expanduser().resolve()
-    with atomic_output(output) as tmp, ThreadPoolExecutor(max_workers=1) as side:
+    refuse_empty_splits(sources)
+    checksums: dict[str, str] = {}
+    with atomic_output(output, "dataset", inputs=inputs, checksums=checksums) as tmp, \
+            ThreadPoolExecutor(max_workers=1) as side:
         figure_done = side.submit(_figure, tmp, plans[0])  # drawn while Parquet is written
         results = write_configs(tmp, sources, max_shard_bytes=max_shard_bytes, progress=progress)
+        checksums.update((p, sha) for r in results.values() for split in r.values() for p, sha in split.files.items())
         counts = {c.name: {s: _counts(r) for s, r in results[c.name].items()} for c in sources}
         figure = figure_done.result()
         rejected = [dataclasses.asdict(r) for r in scan.rejected]
@@ -204,6 +214,7 @@ def _card(sources, results, manifest, scan, first_config, figure, repo_id, licen
         "size_categories": [_size_category(total_rows)],
     }
     default = "all" if any(c.name == "all" for c in sources) else sources[0].name
+    usage = _usage_examples([c.name for c in sources])
     return render_dataset_card(
         "lib_trad_dataset_card.md",
         metadata=metadata,
@@ -218,6 +229,7 @@ def _card(sources, results, manifest, scan, first_config, figure, repo_id, licen
         split_strategy=first_config.split_strategy,
         seed=first_config.seed,
         repo_id=repo_id,
+        usage=usage,
         num_sources=len(manifest["sources"]),
         duration_tolerance_s=first_config.duration_tolerance_s,
         resample=first_config.resample,
@@ -227,6 +239,22 @@ def _card(sources, results, manifest, scan, first_config, figure, repo_id, licen
         libtrad_version=__version__,
         citation=CITATION,
     )
+
+
+def _usage_examples(built: list[str]) -> list[dict]:
+    """The card's usage snippet: one load per protocol that was built (never a config that was not)."""
+    kinds = (("", "test", "test", "anomaly-detection protocol"), ("_cls", "val", "validation", "classification protocol"),
+             ("segments", "segments", "train", "4-microphone segments"),
+             ("normal_charging", "charging", "train", "normal-charging sets"))
+    usage = []
+    for suffix, var, split, what in kinds:
+        if suffix in ("segments", "normal_charging"):
+            match = [n for n in built if n == suffix]
+        else:
+            match = [n for n in built if n not in ("segments", "normal_charging") and n.endswith("_cls") == bool(suffix)]
+        if match:
+            usage.append({"var": var, "config": match[0], "split": split, "what": what})
+    return usage
 
 
 def _size_category(rows: int) -> str:

@@ -70,3 +70,69 @@ def lib_trad_export(lib_trad_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("export") / "lib-trad"
     export_lib_trad(lib_trad_raw, out, progress=False)
     return out
+
+
+# ----------------------------------------------------------------------------- reliability helpers
+def snapshot(*roots: Path) -> dict[str, bytes | str]:
+    """Every file, link and folder under ``roots`` (path -> bytes, link target or "<dir>")."""
+    state: dict[str, bytes | str] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.exists() and not root.is_symlink():
+            continue
+        items = [root] + sorted(root.rglob("*")) if root.is_dir() and not root.is_symlink() else [root]
+        for path in items:
+            key = str(path)
+            if path.is_symlink():
+                state[key] = "-> " + os.readlink(path)
+            elif path.is_dir():
+                state[key] = "<dir>"
+            elif path.is_file():
+                state[key] = path.read_bytes()
+            else:
+                state[key] = "<special>"
+    return state
+
+
+@pytest.fixture
+def cli():
+    """Run the libtrad CLI in-process; ``cli(*args)`` returns click's result (stdout/stderr apart)."""
+    from click.testing import CliRunner
+
+    from libtrad.cli import main
+
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    return run
+
+
+def assert_error_line(result, *fragments: str) -> str:
+    """Exit status 2, exactly one ``error:`` line (progress bars aside), no traceback; returns the line."""
+    text = result.output if hasattr(result, "output") else (result.stdout + result.stderr)
+    code = result.exit_code if hasattr(result, "exit_code") else result.returncode
+    assert code == 2, text
+    assert "Traceback" not in text, text
+    if hasattr(result, "exception") and result.exception is not None:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "it/s]" not in line]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and len(lines) == 1, text
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def run_cli_subprocess(*args, timeout: int = 120, cwd=None) -> subprocess.CompletedProcess:
+    """The CLI in a fresh interpreter (for hangs and real exit codes), killed after ``timeout`` s."""
+    return subprocess.run([sys.executable, "-m", "libtrad.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ})
+
+
+@pytest.fixture
+def rel():
+    """The reliability helpers for a test: ``rel.snapshot``, ``rel.assert_error_line``, ``rel.subprocess_cli``."""
+    import types
+
+    return types.SimpleNamespace(snapshot=snapshot, assert_error_line=assert_error_line,
+                                 subprocess_cli=run_cli_subprocess)

@@ -148,7 +148,7 @@ def test_refuses_to_replace_a_folder_that_is_not_an_export(lib_trad_raw, tmp_pat
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not delete")
-    with pytest.raises(LibtradError, match="not a libtrad export"):
+    with pytest.raises(LibtradError, match="not a libtrad folder"):
         export_lib_trad(lib_trad_raw, precious, configs=("tr1",), progress=False)
     assert (precious / "thesis.tex").read_text() == "do not delete"
 
