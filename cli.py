@@ -233,6 +233,18 @@ def _publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run:
 
 
 @main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def verify(folder: Path) -> None:
+    """Check any libtrad folder: checksums, schema, every shard readable, card configs matching the shards."""
+    from libtrad.verify import verify_folder
+
+    report = verify_folder(folder)
+    click.echo(report.describe())
+    if not report.ok:
+        raise LibtradError(f"{folder}: {len(report.problems)} problem(s) found (listed above)")
+
+
+@main.command()
 @click.option("--scale", type=_number("--scale", low=0, low_open=True, high=100), default=0.05, show_default=True, help="Size of the synthetic stand-in.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the raw stand-in and the built dataset go (replaced).")
