@@ -2,12 +2,22 @@
 
 Validation happens once per source file: one disk read gives the bytes for the checksum and the
 decoded samples for the content checks, so a build never hashes or decodes a file twice.
+
+Before anything is opened the path is ``stat``-ed: only regular files (or symlinks to regular
+files inside the data folder) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
+device named ``*.wav`` is rejected by name instead of hanging or streaming forever. The bytes
+are then checked as WAV by their content, not their extension (libsndfile would happily decode
+FLAC, Ogg, MP3 or AIFF), and the RIFF chunk sizes are walked so a truncated file is rejected
+instead of being read short.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +27,9 @@ import soundfile as sf
 
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+MAX_SOURCE_BYTES = 256 * 1024 * 1024
+"""The largest source file read (a 10-s 4-channel 16 kHz WAV is about 1.3 MB)."""
+_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,14 +69,18 @@ class InvalidAudio(Exception):
         self.reason = reason
 
 
-def validate_audio(path: Path, check: AudioCheck) -> SourceAudio:
-    """Read ``path`` once, check it against ``check`` and return its facts, or raise InvalidAudio."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidAudio(path, f"unreadable ({exc.strerror or exc})") from None
+def validate_audio(path: Path, check: AudioCheck, root: Path | None = None) -> SourceAudio:
+    """Read ``path`` once, check it against ``check`` and return its facts, or raise InvalidAudio.
+
+    Only a regular file is opened (see :func:`read_source`); with ``root`` (the resolved data
+    folder) a path that resolves outside it through a symlink is rejected too.
+    """
+    data = read_source(path, root)
     if not data:
         raise InvalidAudio(path, "empty file (0 bytes)")
+    problem = wav_container_problem(data)
+    if problem is not None:
+        raise InvalidAudio(path, problem)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             sample_rate, channels, subtype, frames = f.samplerate, f.channels, f.subtype, f.frames
@@ -97,6 +114,180 @@ def validate_audio(path: Path, check: AudioCheck) -> SourceAudio:
         frames=frames,
         subtype=subtype,
     )
+
+
+def read_source(path: Path, root: Path | None = None, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path``, opened only after ``stat`` says it is a regular file, or InvalidAudio.
+
+    FIFOs, sockets and devices (also behind a symlink) are rejected without being opened, as is
+    a symlink that leaves ``root`` and a file over ``max_bytes`` (default :data:`MAX_SOURCE_BYTES`).
+    """
+    cap = MAX_SOURCE_BYTES if max_bytes is None else max_bytes
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidAudio(path, "broken symlink (its target does not exist)" if os.path.islink(path)
+                           else "disappeared while being read") from None
+    except OSError as exc:
+        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _file_kind(info.st_mode)
+        if link:
+            target = safe_text(os.path.realpath(path))
+            raise InvalidAudio(path, f"is a symlink to {kind} ({target}), not a regular file")
+        raise InvalidAudio(path, f"is {kind}, not a regular file")
+    if root is not None:
+        real, base = os.path.realpath(path), os.path.realpath(root)
+        if os.path.commonpath([real, base]) != base:
+            raise InvalidAudio(path, f"symlink leaves the data folder (resolves to {safe_text(real)})")
+    if info.st_size > cap:
+        raise InvalidAudio(path, f"file is {_size(info.st_size)}, over the {_size(cap)} size limit")
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after the stat, open() still returns.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+            raise InvalidAudio(path, "changed while being read (no longer the regular file that was checked)")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            data = f.read(cap + 1)
+    except OSError as exc:
+        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > cap:
+        raise InvalidAudio(path, f"file grew past the {_size(cap)} size limit while being read")
+    return data
+
+
+def wav_container_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a complete RIFF/RF64 WAVE file (judged by its bytes), or None."""
+    head = data[:12]
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return _riff_problem(data)
+    detected = _detect_format(data)
+    if detected is not None:
+        return f"is {detected} data, not WAV"
+    if head[:4] == b"RIFF":
+        form = safe_text(head[8:12].decode("latin-1"))
+        return f"not a readable audio file (a RIFF file of type {form!r}, not WAVE)"
+    return "not a readable audio file (no RIFF/WAVE header)"
+
+
+def _detect_format(data: bytes) -> str | None:
+    """The name of a known non-WAV container or codec stream that ``data`` starts with."""
+    if data[:3] == b"ID3" and len(data) >= 10:
+        # An ID3v2 tag (syncsafe size) usually precedes MP3 frames, sometimes FLAC.
+        size = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F)
+        size += 20 if data[5] & 0x10 else 10
+        return "FLAC" if data[size:size + 4] == b"fLaC" else "MP3"
+    if len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
+        return "AAC (ADTS)" if data[1] & 0x06 == 0 else "MP3"
+    if data[:4] == b"fLaC":
+        return "FLAC"
+    if data[:4] == b"OggS":
+        return "Ogg"
+    if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF" if data[8:12] == b"AIFF" else "AIFF-C"
+    if data[:4] == b"RIFX" and data[8:12] == b"WAVE":
+        return "big-endian RIFX WAVE"
+    if data[:4] == b"riff" and data[8:16] == bytes.fromhex("2e91cf11a5d628db"):
+        return "Sony Wave64 (W64)"
+    if data[:4] == b"caff":
+        return "Apple CAF"
+    if data[:4] == b".snd":
+        return "Sun/NeXT AU"
+    if data[4:8] == b"ftyp":
+        return "MP4/M4A"
+    if data[:4] == b"\x1aE\xdf\xa3":
+        return "Matroska/WebM"
+    if data[:4] == b"wvpk":
+        return "WavPack"
+    return None
+
+
+def _riff_problem(data: bytes) -> str | None:
+    """Walk the chunks of a RIFF/RF64 WAVE file: every declared size must fit in the file."""
+    end = len(data)
+    if end < 12:
+        return f"truncated: {end} bytes, shorter than a WAV header"
+    declared_total = struct.unpack_from("<I", data, 4)[0] + 8
+    big = data[:4] != b"RIFF"  # RF64/BW64: the real sizes are in the ds64 chunk
+    data_size_64: int | None = None
+    pos, found_data, last_odd = 12, False, False
+    while pos + 8 <= end:
+        chunk_id = data[pos:pos + 4]
+        size = struct.unpack_from("<I", data, pos + 4)[0]
+        name = safe_text(chunk_id.decode("latin-1"))
+        if big and chunk_id == b"ds64" and size >= 16 and pos + 24 <= end:
+            riff_64, data_size_64 = struct.unpack_from("<QQ", data, pos + 8)
+            declared_total = riff_64 + 8
+        if chunk_id == b"data":
+            if big and size == 0xFFFFFFFF and data_size_64 is not None:
+                size = data_size_64
+            available = end - (pos + 8)
+            if size > available:
+                return f"truncated: its data chunk declares {size} bytes but only {available} are present"
+            found_data = True
+        elif pos + 8 + size > end:
+            return (f"chunk {name!r} at byte {pos} declares {size} bytes, past the end of the file "
+                    f"({end - pos - 8} bytes left)")
+        pos += 8 + size + (size & 1)
+        last_odd = bool(size & 1)
+        if found_data and pos >= declared_total:
+            break  # anything after the RIFF chunk (an appended tag) is not part of the WAV
+    if not found_data:
+        return "not a readable audio file (no data chunk)"
+    if declared_total > end + (1 if last_odd else 0):
+        return f"truncated: the RIFF header declares {declared_total} bytes but the file has {end}"
+    return None
+
+
+def safe_text(text: str) -> str:
+    """``text`` fit for one line of a message or a JSON/UTF-8 file: undecodable bytes (surrogate
+    escapes from a non-UTF-8 file name) become ``\\xNN``, control characters backslash escapes."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def is_utf8_name(name: str) -> bool:
+    """False for a file name that was not valid UTF-8 on disk (Python hands it over surrogate-escaped)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _size(n: int) -> str:
+    return f"{n / _MIB:.1f} MiB" if n >= _MIB else f"{n} bytes"
+
+
+def _strerror(exc: OSError) -> str:
+    return exc.strerror or _first_line(exc)
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, int, str]:

@@ -262,8 +262,11 @@ def _segment_wav(segment: Segment) -> bytes:
         samples, _, subtype = _decoded(multi.path)
         return encode_wav(samples, SAMPLE_RATE, subtype)
     parts = [_decoded(ref.source.path) for ref in segment.channels]
+    subtypes = sorted({p[2] for p in parts})
+    if len(subtypes) > 1:  # the scan rejects such segments; never write them downgraded to one format
+        raise LibtradError(f"segment {segment.key}: its channel files differ in sample format ({', '.join(subtypes)})")
     stacked = np.concatenate([p[0] for p in parts], axis=1)
-    return encode_wav(stacked, SAMPLE_RATE, parts[0][2])
+    return encode_wav(stacked, SAMPLE_RATE, subtypes[0])
 
 
 class LibTrad(datasets.GeneratorBasedBuilder):

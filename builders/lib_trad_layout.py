@@ -11,15 +11,22 @@ DATA_DIR/
 ```
 
 Segment numbers are unique within an experiment (they count 10-s segments in recording order).
-Names starting with "." are ignored; every other unexpected file is rejected with a reason.
+Names starting with "." are ignored; every other unexpected file or folder is reported by name:
+at the top level always, inside experiment folders and normal_charging/ when the build reads
+them. Per-file problems are :class:`Rejection` records; a broken annotations.csv or
+SYNTHETIC.json (not UTF-8, not CSV/JSON) stops the scan with a :class:`LibtradError`.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import io
 import json
 import math
+import os
 import re
+import stat
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +34,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from libtrad.builders.audio_io import AudioCheck, InvalidAudio, SourceAudio, validate_audio
+from libtrad.builders.audio_io import (
+    AudioCheck,
+    InvalidAudio,
+    SourceAudio,
+    is_utf8_name,
+    read_source,
+    safe_text,
+    validate_audio,
+)
 from libtrad.errors import LibtradError
 
 SAMPLE_RATE = 16_000
@@ -38,9 +53,14 @@ CHARGING_DIR = "normal_charging"
 LABELS = ("normal", "abnormal")
 ANNOTATIONS = "annotations.csv"
 SYNTHETIC_MARKER = "SYNTHETIC.json"
-MONO_NAME = re.compile(r"^seg(?P<segment>\d+)_ch(?P<channel>\d+)\.wav$", re.IGNORECASE)
-MULTI_NAME = re.compile(r"^seg(?P<segment>\d+)\.wav$", re.IGNORECASE)
+# Only ASCII: ``\d`` would take Arabic-Indic digits, IGNORECASE alone would let "ſ" stand for "s".
+MONO_NAME = re.compile(r"^seg(?P<segment>[0-9]+)_ch(?P<channel>[0-9]+)\.wav$", re.IGNORECASE | re.ASCII)
+MULTI_NAME = re.compile(r"^seg(?P<segment>[0-9]+)\.wav$", re.IGNORECASE | re.ASCII)
+_ANY_DIGITS_NAME = re.compile(r"^[sS][eE][gG]\d+(_[cC][hH]\d+)?\.[wW][aA][vV]$")  # \d: any Unicode digit
 ANNOTATION_FIELDS = ("experiment", "segment", "start_s", "event_onset_s", "event_offset_s")
+TOP_LEVEL = (*EXPERIMENTS, CHARGING_DIR, ANNOTATIONS, SYNTHETIC_MARKER)
+INT32_MAX = 2**31 - 1  # segment numbers are stored as int32
+MAX_TEXT_BYTES = 64 * 1024 * 1024  # annotations.csv / SYNTHETIC.json
 
 
 @dataclass(frozen=True)
@@ -122,7 +142,9 @@ def charging_sets(data_dir: Path) -> list[str]:
     root = Path(data_dir) / CHARGING_DIR
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # Names that are not UTF-8 or not printable cannot become an experiment column; the scan reports them.
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and is_utf8_name(p.name) and p.name.isprintable())
 
 
 def scan_lib_trad(
@@ -142,46 +164,122 @@ def scan_lib_trad(
     """
     if on_error not in ("raise", "skip"):
         raise LibtradError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
+    if (isinstance(duration_tolerance_s, bool) or not isinstance(duration_tolerance_s, (int, float))
+            or not math.isfinite(duration_tolerance_s) or duration_tolerance_s < 0):
+        raise LibtradError(
+            f"--duration-tolerance must be a finite number of seconds >= 0, not {duration_tolerance_s!r}"
+        )
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.is_dir():
-        raise LibtradError(f"{data_dir}: no such data folder")
+        raise LibtradError(f"{safe_text(str(data_dir))}: no such data folder")
+    # The two whole-folder files first: a broken one stops the scan before any audio is read.
+    synthetic = _read_synthetic_marker(data_dir)
+    annotation_rows = _load_annotations(data_dir)
     rejected: list[Rejection] = []
     candidates = _find_candidates(data_dir, groups, rejected)
     sources = _validate_all(data_dir, candidates, rejected, resample, duration_tolerance_s, num_workers, progress)
     segments = _assemble_segments(data_dir, candidates, sources, rejected)
-    annotations = _read_annotations(data_dir, groups, {(c.group, c.segment) for c in candidates}, rejected)
+    annotations = _read_annotations(data_dir, annotation_rows, groups, {(c.group, c.segment) for c in candidates},
+                                    rejected)
     segments = [_annotate(seg, annotations.get((seg.experiment, seg.segment), {})) for seg in segments]
     if rejected and on_error == "raise":
         listing = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:5])
         more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
-        raise LibtradError(f"invalid input in {data_dir}: {listing}{more}. Fix the files or pass --on-error skip")
-    marker = data_dir / SYNTHETIC_MARKER
-    synthetic = json.loads(marker.read_text()) if marker.is_file() else None
+        raise LibtradError(
+            f"invalid input in {safe_text(str(data_dir))}: {listing}{more}. Fix the files or pass --on-error skip"
+        )
     return LibTradScan(data_dir=data_dir, segments=segments, rejected=rejected, synthetic=synthetic)
+
+
+def _rel(data_dir: Path, path: Path) -> str:
+    """``path`` relative to the data folder, printable (non-UTF-8 bytes and control characters escaped)."""
+    return safe_text(path.relative_to(data_dir).as_posix())
+
+
+def _listing(data_dir: Path, folder: Path, rejected: list[Rejection]) -> list[tuple[Path, bool]]:
+    """(path, is a folder) of the visible entries of ``folder``, sorted; names that are not
+    UTF-8 are rejected here (they could not be written to the manifest or printed)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        rejected.append(Rejection(_rel(data_dir, folder) + "/", f"cannot list folder ({exc.strerror or exc})"))
+        return []
+    entries = []
+    for name in names:
+        if name.startswith("."):
+            continue
+        path = folder / name
+        if not is_utf8_name(name):
+            rejected.append(Rejection(_rel(data_dir, path), "name is not valid UTF-8 (shown with \\x escapes)"))
+            continue
+        if not name.isprintable():
+            rejected.append(Rejection(_rel(data_dir, path), "name has unprintable characters (shown escaped)"))
+            continue
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)  # stat, never open: a FIFO must not block
+        except OSError:
+            is_dir = False  # a broken symlink: validation names the problem, or the name check does
+        entries.append((path, is_dir))
+    return entries
+
+
+def _check_top_level(data_dir: Path, rejected: list[Rejection]) -> None:
+    """Every visible top-level entry must be one of TOP_LEVEL, of the right kind."""
+    for path, is_dir in _listing(data_dir, data_dir, rejected):
+        name = path.name
+        if name in TOP_LEVEL:
+            want_dir = name not in (ANNOTATIONS, SYNTHETIC_MARKER)
+            if want_dir and not is_dir:
+                rejected.append(Rejection(name, "expected a folder, found a file"))
+            elif not want_dir and is_dir:
+                rejected.append(Rejection(name, "expected a file, found a folder"))
+            continue
+        what = "folder" if is_dir else "file"
+        guess = difflib.get_close_matches(name.lower(), [t.lower() for t in TOP_LEVEL], n=1, cutoff=0.75)
+        if re.fullmatch(r"tr[0-9]+", name, re.IGNORECASE | re.ASCII) and name.upper() not in EXPERIMENTS:
+            hint = "not an experiment of LiB-TRAD, which has only TR1, TR2 and TR3"
+        elif guess:
+            wanted = next(t for t in TOP_LEVEL if t.lower() == guess[0])
+            hint = f"did you mean {wanted}?" + (" Names are case-sensitive" if guess[0] == name.lower() else "")
+        else:
+            hint = f"allowed: TR1/, TR2/, TR3/, {CHARGING_DIR}/, {ANNOTATIONS}, {SYNTHETIC_MARKER}"
+        rejected.append(Rejection(_rel(data_dir, path), f"unexpected {what} at the top of the data folder ({hint})"))
 
 
 def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rejection]) -> list[_Candidate]:
     missing = [g for g in groups if not group_folder(data_dir, g).is_dir()]
     if missing:
-        names = ", ".join(group_folder(data_dir, g).relative_to(data_dir).as_posix() + "/" for g in missing)
-        raise LibtradError(f"{data_dir}: missing folder(s) {names} (see the raw layout in the README)")
+        names = ", ".join(safe_text(group_folder(data_dir, g).relative_to(data_dir).as_posix()) + "/" for g in missing)
+        raise LibtradError(f"{safe_text(str(data_dir))}: missing folder(s) {names} (see the raw layout in the README)")
+    _check_top_level(data_dir, rejected)
+    if any(g not in EXPERIMENTS for g in groups):
+        for path, is_dir in _listing(data_dir, data_dir / CHARGING_DIR, rejected):
+            if not is_dir:
+                reason = f"unexpected file in {CHARGING_DIR}/ (only the charging-set folders belong here)"
+                rejected.append(Rejection(_rel(data_dir, path), reason))
     found: list[_Candidate] = []
     for group in groups:
         folder = group_folder(data_dir, group)
+        if group in EXPERIMENTS:
+            for path, is_dir in _listing(data_dir, folder, rejected):
+                if path.name not in LABELS or not is_dir:
+                    what = "folder" if is_dir else "file"
+                    reason = f"unexpected {what} in {group}/ (only normal/ and abnormal/ belong here)"
+                    rejected.append(Rejection(_rel(data_dir, path), reason))
         label_dirs = [(label, folder / label) for label in LABELS] if group in EXPERIMENTS else [("normal", folder)]
         for label, label_dir in label_dirs:
             if not label_dir.is_dir():
-                raise LibtradError(f"{label_dir}: missing folder (each experiment needs normal/ and abnormal/)")
-            for path in sorted(label_dir.iterdir()):
-                if path.name.startswith("."):
-                    continue
-                rel = path.relative_to(data_dir).as_posix()
-                if path.is_dir():
+                raise LibtradError(
+                    f"{safe_text(str(label_dir))}: missing folder (each experiment needs normal/ and abnormal/)"
+                )
+            for path, is_dir in _listing(data_dir, label_dir, rejected):
+                rel = _rel(data_dir, path)
+                if is_dir:
                     rejected.append(Rejection(rel, "unexpected folder"))
                     continue
                 candidate = _parse_name(group, label, path)
-                if candidate is None:
-                    rejected.append(Rejection(rel, "file name is not segNNNN_chC.wav (mono) or segNNNN.wav (4-channel)"))
+                if isinstance(candidate, str):
+                    rejected.append(Rejection(rel, candidate))
                 elif candidate.channel is not None and not 1 <= candidate.channel <= NUM_CHANNELS:
                     rejected.append(Rejection(rel, f"channel {candidate.channel} is outside 1..{NUM_CHANNELS}"))
                 else:
@@ -189,22 +287,37 @@ def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rej
     return found
 
 
-def _parse_name(group: str, label: str, path: Path) -> _Candidate | None:
-    if m := MONO_NAME.match(path.name):
-        return _Candidate(group, label, int(m["segment"]), int(m["channel"]), path)
-    if m := MULTI_NAME.match(path.name):
-        return _Candidate(group, label, int(m["segment"]), None, path)
-    return None
+def _parse_name(group: str, label: str, path: Path) -> _Candidate | str:
+    """The candidate a file name describes, or why the name is not accepted."""
+    m = MONO_NAME.match(path.name) or MULTI_NAME.match(path.name)
+    if m is None:
+        if _ANY_DIGITS_NAME.match(path.name):
+            return "file name has non-ASCII digits (only 0-9 count in segNNNN_chC.wav / segNNNN.wav)"
+        return "file name is not segNNNN_chC.wav (mono) or segNNNN.wav (4-channel)"
+    numbers = {k: v for k, v in m.groupdict().items() if v is not None}
+    for key, digits in numbers.items():
+        if len(digits.lstrip("0")) > 10 or int(digits) > INT32_MAX:
+            what = "segment" if key == "segment" else "channel"
+            return f"{what} number {digits} is too large (at most {INT32_MAX})"
+    channel = int(numbers["channel"]) if "channel" in numbers else None
+    return _Candidate(group, label, int(numbers["segment"]), channel, path)
 
 
 def _validate_all(data_dir, candidates, rejected, resample, tolerance, num_workers, progress) -> dict[Path, SourceAudio]:
     def check(candidate: _Candidate) -> SourceAudio | Rejection:
         channels = 1 if candidate.channel is not None else NUM_CHANNELS
         spec = AudioCheck(SAMPLE_RATE, channels, SEGMENT_SECONDS, tolerance, resample)
+        rel = _rel(data_dir, candidate.path)
         try:
-            return validate_audio(candidate.path, spec)
+            return validate_audio(candidate.path, spec, root=data_dir)
         except InvalidAudio as exc:
-            return Rejection(candidate.path.relative_to(data_dir).as_posix(), exc.reason)
+            return Rejection(rel, exc.reason)
+        except OSError as exc:
+            return Rejection(rel, f"unreadable ({exc.strerror or exc})")
+        except Exception as exc:  # noqa: BLE001 - whatever a decoder throws, the file is named, not a traceback
+            detail = (str(exc).strip().splitlines() or [""])[0]
+            detail = f": {safe_text(detail)}" if detail else ""
+            return Rejection(rel, f"could not be read ({type(exc).__name__}{detail})")
 
     valid: dict[Path, SourceAudio] = {}
     with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
@@ -227,8 +340,7 @@ def _assemble_segments(data_dir, candidates, sources, rejected) -> list[Segment]
         problem = "another of its files was rejected" if len(valid) < len(parts) else _segment_problem(parts, sources)
         if problem is not None:
             rejected.extend(
-                Rejection(p.path.relative_to(data_dir).as_posix(), f"segment {group}/{number:04d}: {problem}")
-                for p in valid
+                Rejection(_rel(data_dir, p.path), f"segment {group}/{number:04d}: {problem}") for p in valid
             )
             continue
         if parts[0].channel is None:
@@ -251,49 +363,143 @@ def _segment_problem(parts: list[_Candidate], sources: dict[Path, SourceAudio]) 
     missing = sorted(set(range(1, NUM_CHANNELS + 1)) - set(channels))
     if missing:
         return f"missing channel file(s) for microphone {', '.join(map(str, missing))}"
-    if len({math.ceil(sources[p.path].frames * SAMPLE_RATE / sources[p.path].sample_rate) for p in parts}) > 1:
-        return "its channel files differ in length"
+    parts = sorted(parts, key=lambda p: p.channel)
+    first = sources[parts[0].path]
+    # Mixed sample formats would be written as one (and the finer ones downgraded): refuse them.
+    for p in parts[1:]:
+        if sources[p.path].subtype != first.subtype:
+            return (f"its channel files differ in sample format: {parts[0].path.name} is {first.subtype}, "
+                    f"{p.path.name} is {sources[p.path].subtype}")
+    same_rate = len({sources[p.path].sample_rate for p in parts}) == 1
+    unit = "samples" if same_rate else f"samples at {SAMPLE_RATE} Hz"
+
+    def length(p: _Candidate) -> int:
+        src = sources[p.path]
+        return src.frames if same_rate else math.ceil(src.frames * SAMPLE_RATE / src.sample_rate)
+
+    for p in parts[1:]:
+        if length(p) != length(parts[0]):
+            return (f"its channel files differ in length: {parts[0].path.name} has {length(parts[0])} {unit}, "
+                    f"{p.path.name} has {length(p)}")
     return None
 
 
-def _read_annotations(data_dir, groups, known, rejected) -> dict[tuple[str, int], dict[str, float | None]]:
+def _read_text_file(path: Path) -> str | None:
+    """The UTF-8 text of a top-level metadata file (None when absent), or a LibtradError naming it."""
+    shown = safe_text(str(path))
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LibtradError(f"{shown}: unreadable ({exc.strerror or exc})") from None
+    try:
+        data = read_source(path, root=path.parent, max_bytes=MAX_TEXT_BYTES)
+    except InvalidAudio as exc:
+        raise LibtradError(f"{shown}: {exc.reason}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise LibtradError(
+            f"{shown}: not UTF-8 text (line {line}, byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def _read_synthetic_marker(data_dir: Path) -> dict | None:
+    path = data_dir / SYNTHETIC_MARKER
+    text = _read_text_file(path)
+    if text is None:
+        return None
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        marker = json.loads(text, parse_constant=no_constant)
+    except json.JSONDecodeError as exc:
+        raise LibtradError(f"{safe_text(str(path))}: not valid JSON (line {exc.lineno} column {exc.colno}: "
+                           f"{exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        detail = safe_text(str(exc) or type(exc).__name__)
+        raise LibtradError(f"{safe_text(str(path))}: not valid JSON ({detail})") from None
+    if not isinstance(marker, dict):
+        raise LibtradError(f"{safe_text(str(path))}: must hold a JSON object, not {type(marker).__name__}")
+    return marker
+
+
+def _load_annotations(data_dir: Path) -> list[tuple[int, dict[str, str] | str]] | None:
+    """(line, row or why the row is malformed) of annotations.csv, or None when there is none;
+    a LibtradError when the file itself is unreadable (not UTF-8, not CSV, bad header)."""
     path = data_dir / ANNOTATIONS
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
+    text = _read_text_file(path)
+    if text is None:
+        return None
+    shown = safe_text(str(path))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str] | str]] = []
+    try:
+        header = next(reader, [])
         unknown = [c for c in header if c not in ANNOTATION_FIELDS]
-        if "experiment" not in header or "segment" not in header or unknown:
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if "experiment" not in header or "segment" not in header or unknown or twice:
             raise LibtradError(
-                f"{path}: header must be experiment,segment[,start_s,event_onset_s,event_offset_s]"
-                + (f" (unknown column(s): {', '.join(unknown)})" if unknown else "")
+                f"{shown}: header must be experiment,segment[,start_s,event_onset_s,event_offset_s]"
+                + (f" (unknown column(s): {safe_text(', '.join(unknown))})" if unknown else "")
+                + (f" (column(s) given twice: {', '.join(twice)})" if twice else "")
             )
-        rows: dict[tuple[str, int], dict[str, float | None]] = {}
-        for line, row in enumerate(reader, start=2):
-            where = f"{ANNOTATIONS} line {line}"
-            try:
-                key, values = _parse_annotation(row)
-            except ValueError as exc:
-                rejected.append(Rejection(where, str(exc)))
+        line = reader.line_num
+        for fields in reader:
+            start, line = line + 1, reader.line_num
+            if not fields:
+                continue  # blank line
+            if len(fields) > len(header):
+                rows.append((start, f"has {len(fields)} fields, the header has {len(header)}"))
                 continue
-            if key[0] not in groups:
-                continue  # annotations of experiments this build does not include
-            if key not in known:
-                rejected.append(Rejection(where, f"no files for segment {key[0]}/{key[1]:04d}"))
-            elif key in rows:
-                rejected.append(Rejection(where, f"segment {key[0]}/{key[1]:04d} is annotated twice"))
-            else:
-                rows[key] = values
+            rows.append((start, dict(zip(header, fields))))
+    except csv.Error as exc:
+        raise LibtradError(f"{shown}: not valid CSV (line {reader.line_num}: {safe_text(str(exc))})") from None
     return rows
+
+
+def _read_annotations(data_dir, rows, groups, known, rejected) -> dict[tuple[str, int], dict[str, float | None]]:
+    if rows is None:
+        return {}
+    experiments = set(EXPERIMENTS) | set(charging_sets(data_dir))
+    annotated: dict[tuple[str, int], dict[str, float | None]] = {}
+    for line, row in rows:
+        where = f"{ANNOTATIONS} line {line}"
+        try:
+            if isinstance(row, str):
+                raise ValueError(row)
+            key, values = _parse_annotation(row)
+        except ValueError as exc:
+            rejected.append(Rejection(where, safe_text(str(exc))))
+            continue
+        if key[0] not in experiments:
+            rejected.append(Rejection(where, f"unknown experiment {key[0]!r} (expected TR1, TR2, TR3 "
+                                             f"or a folder of {CHARGING_DIR}/)"))
+            continue
+        if key[0] not in groups:
+            continue  # annotations of experiments this build does not include
+        if key not in known:
+            rejected.append(Rejection(where, f"no files for segment {key[0]}/{key[1]:04d}"))
+        elif key in annotated:
+            rejected.append(Rejection(where, f"segment {key[0]}/{key[1]:04d} is annotated twice"))
+        else:
+            annotated[key] = values
+    return annotated
 
 
 def _parse_annotation(row: dict[str, str]) -> tuple[tuple[str, int], dict[str, float | None]]:
     experiment = (row.get("experiment") or "").strip()
-    try:
-        segment = int((row.get("segment") or "").strip())
-    except ValueError:
-        raise ValueError(f"segment {row.get('segment')!r} is not an integer") from None
+    text = (row.get("segment") or "").strip()
+    if not re.fullmatch(r"[0-9]+", text, re.ASCII):
+        raise ValueError(f"segment {row.get('segment')!r} is not a segment number (digits 0-9 only)")
+    if len(text.lstrip("0")) > 10 or int(text) > INT32_MAX:
+        raise ValueError(f"segment {text} is too large (at most {INT32_MAX})")
+    segment = int(text)
     values: dict[str, float | None] = {}
     for name in ANNOTATION_FIELDS[2:]:
         text = (row.get(name) or "").strip()
