@@ -306,13 +306,21 @@ def resample(samples: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     return resample_poly(samples, ratio.numerator, ratio.denominator, axis=0).astype(np.float32)
 
 
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command id (sndfile.h)
+
+
 def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> bytes:
     """WAV bytes of ``samples`` (frames × channels); integer subtypes are clipped, never wrapped."""
     if subtype.startswith("PCM") and subtype != "PCM_U8":
         bits = int(subtype.split("_")[1])
         samples = np.clip(samples, -1.0, 1.0 - 2.0 ** (1 - bits))
     buffer = io.BytesIO()
-    sf.write(buffer, samples, sample_rate, format="WAV", subtype=subtype)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with sf.SoundFile(buffer, "w", sample_rate, channels, subtype, format="WAV") as f:
+        # libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time: leave it out so
+        # that a rebuild writes byte-identical rows (the chunk is optional metadata).
+        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        f.write(samples)
     return buffer.getvalue()
 
 

@@ -336,3 +336,18 @@ def test_unexpected_decoder_exception_is_a_rejection(cli, rel, raw, tmp_path, mo
 
     monkeypatch.setattr(audio_io.sf, "SoundFile", Exploding)
     expect_error(cli, rel, raw, tmp_path, FILE, "could not be read (ValueError: decoder exploded)")
+
+
+def test_float_rows_are_reencoded_without_a_timestamp():
+    """libsndfile's PEAK chunk carries the wall-clock time: a rebuild would not be byte-identical."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from libtrad.builders.audio_io import encode_wav
+
+    samples = np.random.default_rng(0).standard_normal((1600, 4)).astype("float32") * 0.1
+    data = encode_wav(samples, 16_000, "FLOAT")
+    assert b"PEAK" not in data
+    assert np.array_equal(sf.read(io.BytesIO(data), dtype="float32")[0], samples)
