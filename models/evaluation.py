@@ -18,9 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from libtrad.errors import LibtradError
-from libtrad.models.lib_trad_data import load_clips
+from libtrad.models.lib_trad_data import _first_line, load_clips, read_json_object
+from libtrad.outputs import atomic_output, check_output
 
 EXPERIMENTS = ("tr1", "tr2", "tr3")
+MODEL_TYPES = {"libtrad-cnn": "cnn", "libtrad-attention-ae": "attention_ae"}
 TABLES = {
     # family: (table name, config suffix, split)
     "cnn": ("Table 2", "_cls", "validation"),
@@ -40,11 +42,9 @@ def auc_or_none(labels, scores) -> float | None:
 
 def model_family(model) -> str:
     kind = model.config.model_type
-    if kind == "libtrad-cnn":
-        return "cnn"
-    if kind == "libtrad-attention-ae":
-        return "attention_ae"
-    raise LibtradError(f"model type {kind!r} is not a LiB-TRAD model (expected libtrad-cnn or libtrad-attention-ae)")
+    if kind not in MODEL_TYPES:
+        raise LibtradError(f"model type {kind!r} is not a LiB-TRAD model (expected libtrad-cnn or libtrad-attention-ae)")
+    return MODEL_TYPES[kind]
 
 
 @torch.no_grad()
@@ -83,29 +83,118 @@ def mean_inference_ms(model, features: list[torch.Tensor], repeats: int = 3) -> 
 def split_exists(dataset: str, config: str, split: str, *, cache_dir=None) -> bool:
     import datasets
 
+    local = Path(str(dataset)).expanduser()
     try:
-        return split in datasets.get_dataset_split_names(str(dataset), config, cache_dir=None if cache_dir is None else str(cache_dir))
+        return split in datasets.get_dataset_split_names(str(local) if local.is_dir() else str(dataset), config, cache_dir=None if cache_dir is None else str(cache_dir))
     except Exception:  # noqa: BLE001 - an absent split/config just means "nothing to evaluate"
         return False
 
 
-def load_lib_trad_model(model_dir: str | Path):
-    """Model + feature extractor from a saved folder through the Auto classes."""
+def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model"):
+    """Model + feature extractor from a saved folder through the Auto classes.
+
+    Every file is checked first, so a broken folder is named in one line (which file, what is
+    wrong) instead of a transformers traceback: ``config.json`` (JSON, a LiB-TRAD
+    ``model_type``), ``model.safetensors`` (complete, every tensor present with its shape, finite)
+    and ``preprocessor_config.json`` (JSON, the extractor of the model's family).
+    """
+    import torch
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
-    from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection
+    from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection, LibTradAttentionAEFeatureExtractor
+    from libtrad.models.cnn import LibTradCNNFeatureExtractor
 
-    path = Path(model_dir)
-    if not (path / "config.json").is_file():
-        raise LibtradError(f"--model {model_dir}: not a saved model folder (no config.json)")
-    config = AutoConfig.from_pretrained(path)
-    if config.model_type == "libtrad-cnn":
-        model = AutoModelForAudioClassification.from_pretrained(path)
-    elif config.model_type == "libtrad-attention-ae":
-        model = AutoModelForAudioAnomalyDetection.from_pretrained(path)
-    else:
-        raise LibtradError(f"--model {model_dir}: model type {config.model_type!r} is not a LiB-TRAD model")
-    return model.eval(), AutoFeatureExtractor.from_pretrained(path)
+    path = Path(str(model_dir)).expanduser()
+    where = f"{option} {model_dir}"
+    if path.exists() and not path.is_dir():
+        raise LibtradError(f"{where}: is a file, not a saved model folder")
+    config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"
+    if not config_file.is_file():
+        raise LibtradError(f"{where}: not a saved model folder (no config.json)")
+    kind = read_json_object(config_file).get("model_type")
+    if kind is None:
+        raise LibtradError(f"{config_file}: no model_type (expected one of {', '.join(MODEL_TYPES)})")
+    if kind not in MODEL_TYPES:
+        raise LibtradError(f"{config_file}: model type {kind!r} is not a LiB-TRAD model (expected one of {', '.join(MODEL_TYPES)})")
+    if not weights.is_file():
+        raise LibtradError(f"{weights}: missing; a saved LiB-TRAD model keeps its weights there")
+    _check_safetensors(weights)
+    if not preprocessor.is_file():
+        raise LibtradError(f"{preprocessor}: missing; a saved LiB-TRAD model keeps its feature extractor there")
+    family = MODEL_TYPES[kind]
+    expected = LibTradCNNFeatureExtractor if family == "cnn" else LibTradAttentionAEFeatureExtractor
+    extractor_type = read_json_object(preprocessor).get("feature_extractor_type")
+    if extractor_type != expected.__name__:
+        raise LibtradError(f"{preprocessor}: feature_extractor_type {extractor_type!r}, but a {kind} model needs "
+                           f"{expected.__name__!r}")
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - bad values in the config: one line naming the file
+        raise LibtradError(f"{config_file}: not a valid {kind} config ({_first_line(exc)})") from None
+    auto = AutoModelForAudioClassification if family == "cnn" else AutoModelForAudioAnomalyDetection
+    _check_weight_layout(auto, config, weights, config_file)
+    try:
+        model, info = auto.from_pretrained(path, config=config, output_loading_info=True)
+    except Exception as exc:  # noqa: BLE001 - wrong shapes, unreadable tensors
+        raise LibtradError(f"{weights}: cannot be loaded as the model config.json describes ({_first_line(exc)})") from None
+    problems = [f"{label}: {', '.join(sorted(map(str, items))[:5])}" for label, items in (
+        ("missing tensors", info.get("missing_keys")), ("unexpected tensors", info.get("unexpected_keys")),
+        ("shape mismatch", [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or []]),
+        ("errors", info.get("error_msgs"))) if items]
+    if problems:
+        raise LibtradError(f"{weights}: does not match config.json ({'; '.join(problems)})")
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise LibtradError(f"{weights}: tensor {name} holds NaN or infinite values")
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
+        raise LibtradError(f"{preprocessor}: not a valid feature extractor ({_first_line(exc)})") from None
+    if not isinstance(extractor, expected):
+        raise LibtradError(f"{preprocessor}: a {type(extractor).__name__}, but a {kind} model needs a {expected.__name__}")
+    if extractor.feature_size != config.num_mel_bins:
+        raise LibtradError(f"{preprocessor}: feature_size {extractor.feature_size} differs from num_mel_bins "
+                           f"{config.num_mel_bins} in config.json")
+    if family == "attention_ae" and not model.is_scorer_fitted:
+        raise LibtradError(f"{where}: this auto-encoder has no Mahalanobis statistics yet (train it with `libtrad train ae`)")
+    return model.eval(), extractor
+
+
+def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None:
+    """The tensor names and shapes in ``weights`` are exactly those of the model ``config`` describes.
+
+    Checked on the meta device (nothing allocated) before ``from_pretrained``, which would print
+    a multi-line load report and initialise any missing tensor at random.
+    """
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with torch.device("meta"):
+            layout = {k: tuple(v.shape) for k, v in auto.from_config(config).state_dict().items()}
+    except Exception as exc:  # noqa: BLE001 - a config whose values cannot build the model
+        raise LibtradError(f"{config_file}: does not describe a buildable model ({_first_line(exc)})") from None
+    with safe_open(str(weights), framework="pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    problems = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}" for label, items in (
+        ("missing tensors", sorted(set(layout) - set(stored))),
+        ("unexpected tensors", sorted(set(stored) - set(layout))),
+        ("shape mismatch", [f"{k} {stored[k]} != {layout[k]}" for k in sorted(set(stored) & set(layout)) if stored[k] != layout[k]]),
+    ) if items]
+    if problems:
+        raise LibtradError(f"{weights}: does not match config.json ({'; '.join(problems)})")
+
+
+def _check_safetensors(path: Path) -> None:
+    """A complete safetensors file (the header's offsets cover the file exactly)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                f.get_slice(key).get_shape()
+    except Exception as exc:  # noqa: BLE001 - SafetensorError for truncated or foreign files
+        raise LibtradError(f"{path}: not a complete safetensors file ({_first_line(exc)})") from None
 
 
 def evaluate_lib_trad(
@@ -116,44 +205,73 @@ def evaluate_lib_trad(
     cache_dir=None,
     progress: bool = True,
 ) -> dict:
-    """Evaluate one model per experiment (``{"tr1": dir, ...}``) and write the table, JSON and ROC curves."""
-    from libtrad.models.training import clip_features
+    """Evaluate one model per experiment (``{"tr1": dir, ...}``) and write the table, JSON and ROC curves.
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows, family = [], None
+    The output is checked first and every model loaded before any clip is scored; the files are
+    written into a staging folder that replaces ``output_dir`` atomically (kind ``results``).
+    """
+    from libtrad.models.training import check_clip_frames, clip_features, cnn_min_frames
+
+    if not models:
+        raise LibtradError("--model: give a model folder (or EXPERIMENT=DIR once per experiment)")
+    local = Path(str(dataset)).expanduser()
+    distinct = list(dict.fromkeys(str(d) for d in models.values()))
+    inputs = {"--dataset": local if str(dataset).strip() and local.exists() else None, "--cache-dir": cache_dir}
     for experiment, model_dir in models.items():
-        model, extractor = load_lib_trad_model(model_dir)
-        this_family = model_family(model)
-        if family not in (None, this_family):
-            raise LibtradError("--model: give either CNN models (Table 2) or auto-encoders (Table 3), not both")
-        family = this_family
-        table, suffix, split = TABLES[family]
+        inputs["--model" if len(distinct) == 1 else f"--model {experiment}"] = model_dir
+    output = check_output(output_dir, "results", inputs=inputs)
+    loaded = {d: load_lib_trad_model(d) for d in distinct}
+    families = {d: model_family(m) for d, (m, _) in loaded.items()}
+    if len(set(families.values())) > 1:
+        raise LibtradError("--model: give either CNN models (Table 2) or auto-encoders (Table 3), not both")
+    family = families[distinct[0]]
+    table, suffix, split = TABLES[family]
+    rows, curves = [], []
+    for experiment, model_dir in models.items():
+        model, extractor = loaded[str(model_dir)]
         clips = load_clips(dataset, experiment + suffix, split, cache_dir=cache_dir, progress=progress)
         features = clip_features(extractor, clips, progress)
-        scores = clip_scores(model, features)
+        if family == "cnn":
+            check_clip_frames(features, clips, 1, cnn_min_frames(model.config))
+        scores = _scores(model, features, f"--model {model_dir} on {experiment + suffix}/{split}")
         auc = auc_or_none(clips.labels, scores)
         timed = features[: min(len(features), 50)]
-        roc_png = output_dir / f"roc_{family}_{experiment}.png"
-        _plot_roc(clips.labels, scores, roc_png, f"{table}: {experiment.upper()} ({split}), AUC {_fmt(auc)}")
+        roc_png = f"roc_{family}_{experiment}.png"
+        curves.append((clips.labels, scores, roc_png, f"{table}: {experiment.upper()} ({split}), AUC {_fmt(auc)}"))
         rows.append({
             "experiment": experiment.upper(), "config": experiment + suffix, "split": split, "model": str(model_dir),
             "clips": len(clips), "abnormal": int(clips.labels.sum()), "auc": auc,
-            "inference_ms_per_clip": mean_inference_ms(model, timed), "roc_png": roc_png.name,
+            "inference_ms_per_clip": mean_inference_ms(model, timed), "roc_png": roc_png,
         })
         if progress:
             tqdm.write(f"{table} {experiment.upper()}: AUC {_fmt(auc)} on {len(clips)} clips")
     aucs = [r["auc"] for r in rows if r["auc"] is not None]
     summary = {
-        "table": TABLES[family][0], "family": family, "dataset": str(dataset), "rows": rows,
+        "table": table, "family": family, "dataset": str(dataset), "rows": rows,
         "harmonic_mean_auc": statistics.harmonic_mean(aucs) if aucs and len(aucs) == len(rows) else None,
         "mean_inference_ms_per_clip": float(np.mean([r["inference_ms_per_clip"] for r in rows])),
     }
     stem = f"lib_trad_{'table2_cnn' if family == 'cnn' else 'table3_attention_ae'}"
-    (output_dir / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (output_dir / f"{stem}.md").write_text(_markdown(summary) + "\n")
+    with atomic_output(output, "results", inputs=inputs) as staging:
+        for labels, scores, name, title in curves:
+            _plot_roc(labels, scores, staging / name, title)
+        (staging / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (staging / f"{stem}.md").write_text(_markdown(summary) + "\n", encoding="utf-8")
     summary["files"] = [f"{stem}.json", f"{stem}.md", *(r["roc_png"] for r in rows)]
     return summary
+
+
+def _scores(model, features: list[torch.Tensor], where: str) -> np.ndarray:
+    """:func:`clip_scores`, with a model that cannot score its own extractor's features named in one line."""
+    try:
+        scores = clip_scores(model, features)
+    except LibtradError:
+        raise
+    except RuntimeError as exc:  # e.g. n_mels of preprocessor_config.json differs from the model's
+        raise LibtradError(f"{where}: the model cannot score these features ({_first_line(exc)})") from None
+    if not np.isfinite(scores).all():
+        raise LibtradError(f"{where}: the model gives NaN or infinite scores")
+    return scores
 
 
 def parse_model_arguments(values: tuple[str, ...], experiments: tuple[str, ...] = EXPERIMENTS) -> dict[str, str]:

@@ -38,68 +38,187 @@ class Clips:
 
 
 def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Clips:
-    """Load ``split`` of ``config`` and decode every clip; user mistakes become :class:`LibtradError`."""
+    """Load ``split`` of ``config`` and decode every clip; user mistakes become :class:`LibtradError`.
+
+    A local folder is checked first: the config and split must exist, every Parquet shard of the
+    config must be readable (a truncated shard is named), and a libtrad export's shards must match
+    the checksums of its ``.libtrad.json`` (``libtrad.verify``). Any error of ``datasets``/pyarrow
+    while loading is reported as one line naming the dataset, config and split.
+    """
     import datasets
 
-    _check_dataset_argument(dataset)
+    local = _check_dataset_argument(dataset)
+    source = str(local) if local is not None else str(dataset)
+    cache = None if cache_dir is None else str(cache_dir)
+    if local is not None:
+        _check_local_split(local, dataset, config, split, cache)
     try:
-        ds = datasets.load_dataset(str(dataset), config, split=split, cache_dir=None if cache_dir is None else str(cache_dir))
-    except ValueError as exc:
-        raise LibtradError(f"--dataset {dataset}: cannot load config {config!r} split {split!r} ({_first_line(exc)})") from None
-    except (OSError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise LibtradError(f"--dataset {dataset}: cannot load it ({_first_line(exc)})") from None
+        ds = datasets.load_dataset(source, config, split=split, cache_dir=cache)
+    except LibtradError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - datasets/pyarrow/fsspec raise many types; all mean "cannot load"
+        raise _load_error(dataset, config, split, exc, local, cache) from None
+    where = f"--dataset {dataset} config {config!r} split {split!r}"
+    if not isinstance(ds, datasets.Dataset):
+        raise LibtradError(f"{where}: not a table of clips ({type(ds).__name__})")
     missing = {"audio", "label"} - set(ds.column_names)
     if missing:
-        raise LibtradError(f"--dataset {dataset} config {config}: missing columns {sorted(missing)}")
-    ds = ds.cast_column("audio", datasets.Audio(decode=False))
+        raise LibtradError(f"{where}: missing columns {sorted(missing)}")
+    if len(ds) == 0:
+        raise LibtradError(f"{where}: the split has no rows")
+    try:
+        ds = ds.cast_column("audio", datasets.Audio(decode=False))
+    except Exception as exc:  # noqa: BLE001 - a non-audio column cannot be cast; say so in one line
+        raise LibtradError(f"{where}: the audio column is not audio ({_first_line(exc)})") from None
+    labels = _labels(ds["label"], where)
     waveforms = []
     rows = tqdm(ds, desc=f"decoding {config}/{split}", unit="clip", disable=not progress, leave=False)
     for i, row in enumerate(rows):
-        waveforms.append(_decode(row["audio"], f"{dataset} {config}/{split} row {i}"))
-    experiments = list(ds["experiment"]) if "experiment" in ds.column_names else [config.split("_")[0].upper()] * len(ds)
-    return Clips(dataset=str(dataset), config=config, split=split, waveforms=waveforms,
-                 labels=np.asarray(ds["label"], dtype=np.int64), experiments=experiments)
+        waveforms.append(_decode(row["audio"], f"--dataset {dataset} {config}/{split} row {i}", local))
+    experiments = [str(e) for e in ds["experiment"]] if "experiment" in ds.column_names else [config.split("_")[0].upper()] * len(ds)
+    return Clips(dataset=str(dataset), config=config, split=split, waveforms=waveforms, labels=labels, experiments=experiments)
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object from ``path``; unreadable, non-UTF-8, malformed or non-object JSON is one line."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LibtradError(f"{path}: not readable as UTF-8 JSON ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise LibtradError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
 
 
 def dataset_is_synthetic(dataset: str) -> bool:
     """True when a local dataset folder says it is a synthetic stand-in (``manifest.json``'s ``synthetic``)."""
-    root = Path(dataset)
+    root = Path(str(dataset)).expanduser()
     for marker in (root / "manifest.json", root / "SYNTHETIC.json"):
         if marker.is_file():
-            try:
-                data = json.loads(marker.read_text())
-            except json.JSONDecodeError as exc:
-                raise LibtradError(f"{marker}: not valid JSON ({exc})") from None
-            if marker.name == "SYNTHETIC.json" or bool(data.get("synthetic")):
+            if marker.name == "SYNTHETIC.json":
+                return True
+            if bool(read_json_object(marker).get("synthetic")):
                 return True
     return False
 
 
-def _check_dataset_argument(dataset: str) -> None:
+def _check_dataset_argument(dataset: str) -> Path | None:
+    """The local folder ``dataset`` names (None for a Hub id); refuse a file or a missing folder."""
     text = str(dataset)
+    if not text.strip():
+        raise LibtradError("--dataset: empty; give a dataset folder or a Hub id ORG/NAME")
     path = Path(text).expanduser()
     looks_local = path.is_absolute() or text.startswith((".", "~")) or text.count("/") != 1
     if path.exists():
         if not path.is_dir():
             raise LibtradError(f"--dataset {dataset}: is a file, expected a dataset folder or a Hub id ORG/NAME")
-    elif looks_local:
+        return path.resolve()
+    if looks_local:
         raise LibtradError(f"--dataset {dataset}: no such dataset folder (and not a Hub id of the form ORG/NAME)")
+    return None
 
 
-def _decode(audio: dict, where: str) -> np.ndarray:
+def _check_local_split(root: Path, dataset: str, config: str, split: str, cache: str | None) -> None:
+    """Config and split exist, the split's shards match the marker, every shard of the config is Parquet."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(str(root), config, cache_dir=cache)
+    except LibtradError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see load_clips
+        raise _load_error(dataset, config, split, exc, root, cache) from None
+    files = dict(builder.config.data_files or {})
+    if split not in files:
+        raise LibtradError(f"--dataset {dataset}: cannot load config {config!r} split {split!r} "
+                           f"(no such split; available: {', '.join(map(str, files)) or 'none'})")
+    _verify_split(root, config, split)
+    for name, paths in files.items():  # datasets prepares every split of the config at once
+        for path in paths:
+            _check_shard(str(path), dataset, config, str(name))
+
+
+def _verify_split(root: Path, config: str, split: str) -> None:
+    """``libtrad.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other folders)."""
+    from libtrad.verify import verify_dataset_split  # lazily: it is only needed for local folders
+
+    verify_dataset_split(root, config, split)
+
+
+def _check_shard(path: str, dataset: str, config: str, split: str) -> None:
+    """A local Parquet shard must exist and have a readable footer (a truncated copy does not)."""
+    if "://" in path or not path.endswith(".parquet"):
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError, ...: the shard is unusable either way
+        raise LibtradError(f"{path}: unreadable Parquet shard of --dataset {dataset} config {config!r} split {split!r} "
+                           f"({_first_line(exc)}); rebuild or re-download the dataset") from None
+
+
+def _load_error(dataset: str, config: str, split: str, exc: BaseException, local: Path | None, cache: str | None) -> LibtradError:
+    """One line for a failed ``load_dataset``: the dataset, config, split and the first line of the cause."""
+    import datasets
+
+    head = f"--dataset {dataset}: cannot load config {config!r} split {split!r}"
+    text = str(exc)
+    if isinstance(exc, ValueError) and text.startswith("BuilderConfig") and "not found" in text:
+        try:
+            names = datasets.get_dataset_config_names(str(local or dataset), cache_dir=cache)
+            available = ", ".join(names)
+        except Exception:  # noqa: BLE001 - fall back on datasets' own list in the message
+            available = None
+        return LibtradError(f"{head} (no such config; available: {available})" if available else f"{head} ({_first_line(exc)})")
+    cause = exc
+    while isinstance(cause, datasets.exceptions.DatasetsError) and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    return LibtradError(f"{head} ({type(cause).__name__}: {_first_line(cause)})")
+
+
+def _labels(values, where: str) -> np.ndarray:
+    """The label column as 0 (normal) / 1 (abnormal); anything else is refused."""
+    try:
+        labels = np.asarray(values, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise LibtradError(f"{where}: the label column must hold integers 0 (normal) / 1 (abnormal)") from None
+    if labels.ndim != 1:
+        raise LibtradError(f"{where}: the label column must hold one integer per row")
+    bad = sorted(set(np.unique(labels).tolist()) - {0, 1})
+    if bad:
+        raise LibtradError(f"{where}: label {bad[0]} found; expected 0 (normal) or 1 (abnormal)")
+    return labels
+
+
+def _decode(audio: dict, where: str, root: Path | None = None) -> np.ndarray:
+    """One clip's stored bytes (or file) -> mono float32 at 16 kHz; anything else is refused."""
+    if not isinstance(audio, dict):
+        raise LibtradError(f"{where}: no audio (found {type(audio).__name__})")
     data = audio.get("bytes")
     if data is None:
         if not audio.get("path"):
             raise LibtradError(f"{where}: audio has neither bytes nor a path")
-        data = Path(audio["path"]).read_bytes()
+        path = Path(audio["path"])
+        if not path.is_absolute() and root is not None:
+            path = root / path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LibtradError(f"{where}: cannot read audio file {path} ({exc.strerror or _first_line(exc)})") from None
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except sf.LibsndfileError as exc:
-        raise LibtradError(f"{where}: undecodable audio ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - LibsndfileError, RuntimeError, TypeError: not decodable audio
+        reason = getattr(exc, "error_string", None) or _first_line(exc)  # libsndfile's words, not the BytesIO repr
+        raise LibtradError(f"{where}: undecodable audio ({reason})") from None
     if rate != SAMPLE_RATE:
         raise LibtradError(f"{where}: sample rate {rate} Hz, LiB-TRAD models expect {SAMPLE_RATE} Hz")
     if samples.shape[1] != 1:
         raise LibtradError(f"{where}: {samples.shape[1]} channels, LiB-TRAD models expect one microphone per row")
+    if samples.shape[0] == 0:
+        raise LibtradError(f"{where}: empty audio (0 samples)")
+    if not np.isfinite(samples).all():
+        raise LibtradError(f"{where}: audio holds NaN or infinite samples")
     return np.ascontiguousarray(samples[:, 0])
 
 

@@ -8,6 +8,7 @@ the paper's, except where the paper is silent (marked).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -18,7 +19,14 @@ import torch
 from tqdm.auto import tqdm
 
 from libtrad.errors import LibtradError
-from libtrad.models.lib_trad_data import Clips, dataset_is_synthetic, load_clips
+from libtrad.models.lib_trad_data import Clips, _first_line, dataset_is_synthetic, load_clips
+from libtrad.options import check_number, check_seed
+from libtrad.outputs import atomic_output, check_output
+
+
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_LEARNING_RATE = 10.0
 
 
 @dataclass
@@ -31,11 +39,11 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise LibtradError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
-        if not self.learning_rate > 0:
-            raise LibtradError(f"--lr {self.learning_rate}: must be > 0")
+        # The CLI's own bounds (libtrad.options), so a library caller gets the same one-line refusal.
+        check_number("--epochs", self.epochs, low=1, high=MAX_EPOCHS, integer=True)
+        check_number("--batch-size", self.batch_size, low=1, high=MAX_BATCH_SIZE, integer=True)
+        check_number("--lr", self.learning_rate, low=0, low_open=True, high=MAX_LEARNING_RATE)
+        check_seed(self.seed)
 
 
 # Paper: 200 epochs, batches of 128 frames, Adam 1e-3.
@@ -80,7 +88,12 @@ def fit(
             size = len(batch["input_features"])
             total += loss.item() * size
             count += size
-        record = {"epoch": epoch, "loss": total / max(count, 1)}
+        if count == 0:
+            raise LibtradError(f"--batch-size {recipe.batch_size}: no batch could be drawn from the training data")
+        record = {"epoch": epoch, "loss": total / count}
+        if not math.isfinite(record["loss"]):
+            raise LibtradError(f"--lr {recipe.learning_rate}: training diverged (loss {record['loss']} in epoch {epoch}); "
+                               "nothing was written: try a smaller --lr")
         if after_epoch is not None:
             model.eval()
             record.update(after_epoch(model))
@@ -96,6 +109,20 @@ def clip_features(extractor, clips: Clips, progress: bool = True) -> list[torch.
     for wave in tqdm(clips.waveforms, desc=f"log-mel {clips.config}/{clips.split}", unit="clip", disable=not progress, leave=False):
         out.append(extractor(wave, sampling_rate=extractor.sampling_rate)["input_features"][0])
     return out
+
+
+def cnn_min_frames(config) -> int:
+    """Log-mel frames a clip needs to survive the CNN's pooling (2×2 three times: 8)."""
+    return int(config.pool_size) ** len(config.conv_channels)
+
+
+def check_clip_frames(features: list[torch.Tensor], clips: Clips, frames_dim: int, minimum: int) -> list[torch.Tensor]:
+    """Refuse (naming the row) a clip too short for the model; returns ``features``."""
+    for i, f in enumerate(features):
+        if f.shape[frames_dim] < minimum:
+            raise LibtradError(f"--dataset {clips.dataset} {clips.config}/{clips.split} row {i}: {len(clips.waveforms[i])} samples "
+                               f"give {f.shape[frames_dim]} log-mel frames; the model needs at least {minimum}")
+    return features
 
 
 def pad_stack(features: list[torch.Tensor], frames_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,8 +152,8 @@ LIMITATIONS = (
 )
 
 
-def _training_card(model, output_dir, *, family, dataset, config, recipe, eval_results, summary, extra):
-    """LiB-TRAD's call of the shared model-card renderer."""
+def _training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary, extra):
+    """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder)."""
     from libtrad.builders.lib_trad import CITATION
     from libtrad.cards.model_card import write_model_card
 
@@ -152,26 +179,33 @@ def _training_card(model, output_dir, *, family, dataset, config, recipe, eval_r
                         "score = model(**fe(waveform_16k)).scores  # Mahalanobis clip score\n```",
     }[family]
     write_model_card(
-        output_dir, model_id=Path(output_dir).name, family=f"lib-trad-{family.replace('_', '-')}", summary=summary,
-        hyperparameters=hyper, eval_results=eval_results, synthetic=dataset_is_synthetic(dataset), datasets=[dataset],
+        output_dir, model_id=model_id, family=f"lib-trad-{family.replace('_', '-')}", summary=summary,
+        hyperparameters=hyper, eval_results=eval_results, synthetic=synthetic, datasets=[dataset],
         intended_use=INTENDED_USE, limitations=LIMITATIONS, citation=CITATION,
         extra_sections={"Design choices": notes, "Usage": usage},
         pipeline_tag="audio-classification" if family == "cnn" else None, tags=["lib-trad", "anomaly-detection", "audio"],
     )
 
 
-def _save(model, extractor, output_dir: Path, history: list[dict], meta: dict) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    extractor.save_pretrained(output_dir)
-    (output_dir / "training_history.json").write_text(json.dumps({**meta, "history": history}, indent=2) + "\n")
+def _save(model, extractor, staging: Path, history: list[dict], meta: dict) -> None:
+    """Weights, feature extractor and history into ``staging`` (an :func:`outputs.atomic_output` folder)."""
+    model.save_pretrained(staging)
+    extractor.save_pretrained(staging)
+    (staging / "training_history.json").write_text(json.dumps({**meta, "history": history}, indent=2) + "\n", encoding="utf-8")
 
 
-def _check_output(output_dir: str | Path) -> Path:
-    path = Path(output_dir)
-    if path.exists() and not path.is_dir():
-        raise LibtradError(f"--output {path}: exists and is not a folder")
-    return path
+def _model_config(config_class, model_kwargs: dict | None):
+    """The model's config from ``model_kwargs``; a value the config refuses is one line."""
+    try:
+        return config_class(**(model_kwargs or {}))
+    except (TypeError, ValueError) as exc:
+        raise LibtradError(f"model settings {model_kwargs}: {_first_line(exc)}") from None
+
+
+def _train_inputs(dataset: str, cache_dir: str | Path | None) -> dict[str, str | Path | None]:
+    """The inputs an output may not be, contain or lie inside: a local dataset folder and the cache."""
+    local = Path(str(dataset)).expanduser()
+    return {"--dataset": local if str(dataset).strip() and local.exists() else None, "--cache-dir": cache_dir}
 
 
 # --------------------------------------------------------------------------- CNN
@@ -189,19 +223,25 @@ def train_cnn(
     from libtrad.models.cnn import LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNForAudioClassification
     from libtrad.models.evaluation import auc_or_none, clip_scores
 
-    output_dir = _check_output(output_dir)
+    inputs = _train_inputs(dataset, cache_dir)
+    output = check_output(output_dir, "model", inputs=inputs)
+    synthetic = dataset_is_synthetic(dataset)
+    if recipe.batch_size < 2:
+        raise LibtradError(f"--batch-size {recipe.batch_size}: the CNN needs batches of at least 2 clips (BatchNorm)")
+    cnn_config = _model_config(LibTradCNNConfig, model_kwargs)
     started = time.perf_counter()
     train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
     if len(set(train.labels.tolist())) < 2:
         raise LibtradError(f"--config {config}: the train split has one class only; the CNN needs a *_cls config")
     valid = load_clips(dataset, config, "validation", cache_dir=cache_dir, progress=progress)
     extractor = LibTradCNNFeatureExtractor()
-    x_train, _ = pad_stack(clip_features(extractor, train, progress), frames_dim=1)
+    train_features = check_clip_frames(clip_features(extractor, train, progress), train, 1, cnn_min_frames(cnn_config))
+    x_train, _ = pad_stack(train_features, frames_dim=1)
     y_train = torch.as_tensor(train.labels, dtype=torch.float32)
-    valid_features = clip_features(extractor, valid, progress)
+    valid_features = check_clip_frames(clip_features(extractor, valid, progress), valid, 1, cnn_min_frames(cnn_config))
 
     torch.manual_seed(recipe.seed)
-    model = LibTradCNNForAudioClassification(LibTradCNNConfig(**(model_kwargs or {})))
+    model = LibTradCNNForAudioClassification(cnn_config)
 
     def batches(generator: torch.Generator) -> Iterator[dict]:
         order = torch.randperm(len(x_train), generator=generator)
@@ -217,13 +257,14 @@ def train_cnn(
     history = fit(model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress)
     final_auc = history[-1]["val_auc"]
     eval_results = [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}] if final_auc is not None else []
-    _save(model, extractor, output_dir, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe)})
-    _training_card(
-        model, output_dir, family="cnn", dataset=str(dataset), config=config, recipe=asdict(recipe),
-        eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
-        extra={"train clips": len(train), "validation clips": len(valid)},
-    )
-    return TrainResult(output_dir, history, eval_results, time.perf_counter() - started)
+    with atomic_output(output, "model", inputs=inputs) as staging:
+        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe)})
+        _training_card(
+            model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
+            recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
+            extra={"train clips": len(train), "validation clips": len(valid)},
+        )
+    return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- attention AE
@@ -263,7 +304,10 @@ def train_attention_ae(
     )
     from libtrad.models.evaluation import auc_or_none, clip_scores, split_exists
 
-    output_dir = _check_output(output_dir)
+    inputs = _train_inputs(dataset, cache_dir)
+    output = check_output(output_dir, "model", inputs=inputs)
+    synthetic = dataset_is_synthetic(dataset)
+    ae_config = _model_config(LibTradAttentionAEConfig, model_kwargs)
     started = time.perf_counter()
     train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
     normal = [w for w, y in zip(train.waveforms, train.labels) if y == 0]
@@ -273,12 +317,15 @@ def train_attention_ae(
         tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
                    "the auto-encoder learns normal audio only")
     train = Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
+    # The test split is read before training, so a broken one fails now rather than after every epoch.
+    test = load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress) \
+        if split_exists(dataset, config, "test", cache_dir=cache_dir) else None
     extractor = LibTradAttentionAEFeatureExtractor()
     x, mask = pad_stack(clip_features(extractor, train, progress), frames_dim=0)
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)
 
     torch.manual_seed(recipe.seed)
-    model = LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEConfig(**(model_kwargs or {})))
+    model = LibTradAttentionAEForAnomalyDetection(ae_config)
     context = model.config.context_frames
 
     def batches(generator: torch.Generator) -> Iterator[dict]:
@@ -295,22 +342,29 @@ def train_attention_ae(
             model.autoencoder(x[i : i + 64], attention_mask=mask[i : i + 64]).last_hidden_state[mask[i : i + 64].bool()]
             for i in range(0, len(x), 64)
         ])
-    model.fit_scorer(latents)
+    try:
+        model.fit_scorer(latents)
+    except ValueError as exc:  # e.g. fewer than two training frames
+        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({_first_line(exc)})") from None
+    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
+        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
+                           "nothing was written: try a smaller --lr")
 
     eval_results = []
     test_auc = None
-    if split_exists(dataset, config, "test", cache_dir=cache_dir):
-        test = load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress)
+    if test is not None:
         test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
         if test_auc is not None:
             eval_results.append({"dataset": dataset, "config": config, "split": "test", "metric": "roc_auc", "value": test_auc})
     if history:
         history[-1]["test_auc"] = test_auc
-    _save(model, extractor, output_dir, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
-                                                  "training_frames": int(len(clip_idx))})
-    _training_card(
-        model, output_dir, family="attention_ae", dataset=str(dataset), config=config, recipe=asdict(recipe),
-        eval_results=eval_results, summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-        extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx))},
-    )
-    return TrainResult(output_dir, history, eval_results, time.perf_counter() - started)
+    with atomic_output(output, "model", inputs=inputs) as staging:
+        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
+                                                   "training_frames": int(len(clip_idx))})
+        _training_card(
+            model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
+            config=config, recipe=asdict(recipe), eval_results=eval_results,
+            summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
+            extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx))},
+        )
+    return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)

@@ -115,7 +115,7 @@ def assert_error_line(result, *fragments: str) -> str:
     assert "Traceback" not in text, text
     if hasattr(result, "exception") and result.exception is not None:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "it/s]" not in line]
+    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "/s]" not in line]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and len(lines) == 1, text
     for fragment in fragments:

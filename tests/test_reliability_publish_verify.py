@@ -27,13 +27,12 @@ DATASET_REQUIRED = ("README.md", "manifest.json", "data")
 
 @pytest.fixture(scope="module")
 def tr1_export(lib_trad_raw, tmp_path_factory) -> Path:
-    """One real export (``tr1`` only); marked as a libtrad dataset if the export did not mark it."""
+    """One real export (``tr1`` only), marked as a libtrad dataset by the export itself."""
     from libtrad.builders.lib_trad_export import export_lib_trad
 
     out = tmp_path_factory.mktemp("tr1") / "lib-trad"
     export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
-    if read_marker(out) is None:  # until every export writes its marker itself
-        write_marker(out, "dataset", None)
+    assert read_marker(out)["kind"] == "dataset"
     return out
 
 

@@ -108,7 +108,7 @@ def test_train_command_end_to_end(dataset, cache, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["train", "cnn", "--dataset", "/no/such/folder", "--output", "OUT"], "--dataset /no/such/folder: no such dataset folder"),
     (["train", "ae", "--dataset", "DATASET", "--config", "tr9", "--output", "OUT"], "cannot load config 'tr9'"),
-    (["train", "ae", "--dataset", "DATASET", "--output", "OUT", "--epochs", "0"], "--epochs 0: must be >= 1"),
+    (["train", "ae", "--dataset", "DATASET", "--output", "OUT", "--epochs", "0"], "--epochs 0: must be within [1, 100000]"),
     (["train", "ae", "--dataset", "DATASET", "--output", "OUT", "--context-frames", "2"], "--context-frames 2"),
     (["train", "cnn", "--dataset", "DATASET", "--config", "tr1", "--output", "OUT"], "one class only"),
     (["evaluate", "lib-trad", "--model", "/no/model", "--dataset", "DATASET"], "--model /no/model: not a saved model folder"),

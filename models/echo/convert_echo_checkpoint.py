@@ -3,7 +3,9 @@
 Accepts the released ``.pth`` (``{'encoder': state_dict, 'model_type': ...}``) and safetensors in
 the official key layout. The architecture is read off the tensor shapes; the number of heads is
 not visible in the weights, so it comes from the model type (Small 6, Base 12) or ``heads``.
-Keys and shapes are checked strictly: any missing, unexpected or mis-shaped tensor is an error.
+Keys, shapes and dtypes are checked strictly: any missing, unexpected, mis-shaped, non-floating or
+non-finite tensor is an error naming the checkpoint and the tensor. OUT_DIR is written atomically
+and only where libtrad may (see :mod:`libtrad.outputs`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ from libtrad.errors import LibtradError
 from libtrad.models.echo.configuration_echo import HEADS_BY_MODEL_TYPE, EchoConfig
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel
+from libtrad.outputs import atomic_output, check_output
 
 _LAYER_KEY = re.compile(r"^encoder\.layers\.(\d+)\.")
 
 
 def load_official_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """(state_dict, model_type or None) from a ``.pth``/``.pt`` or ``.safetensors`` file."""
+    """(state_dict, model_type or None) from a ``.pth``/``.pt`` or ``.safetensors`` file.
+
+    Every value must be a floating-point tensor with finite values under a string key; anything
+    else is refused naming the checkpoint and the tensor.
+    """
     path = Path(path)
     if not path.is_file():
-        raise LibtradError(f"checkpoint {path}: file not found")
+        raise LibtradError(f"checkpoint {path}: {'not a file' if path.exists() else 'file not found'}")
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -34,23 +41,43 @@ def load_official_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str |
                 state = {k: f.get_tensor(k) for k in f.keys()}
                 model_type = (f.metadata() or {}).get("model_type")
         except Exception as exc:  # safetensors raises several types for a bad header
-            raise LibtradError(f"checkpoint {path}: not a readable safetensors file ({exc})") from None
-        return state, model_type
+            raise LibtradError(f"checkpoint {path}: not a readable safetensors file ({_first_line(exc)})") from None
+        return _checked_state(state, path), model_type
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise LibtradError(f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({exc})") from None
+        raise LibtradError(f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({_first_line(exc)})") from None
     if isinstance(blob, dict) and isinstance(blob.get("encoder"), dict):
-        return dict(blob["encoder"]), blob.get("model_type")
+        model_type = blob.get("model_type")
+        if model_type is not None and not isinstance(model_type, str):
+            raise LibtradError(f"checkpoint {path}: model_type must be a string, found {type(model_type).__name__}")
+        return _checked_state(blob["encoder"], path), model_type
     if isinstance(blob, dict) and blob and all(isinstance(v, torch.Tensor) for v in blob.values()):
-        return dict(blob), None
+        return _checked_state(blob, path), None
     raise LibtradError(f"checkpoint {path}: expected {{'encoder': state_dict, 'model_type': ...}} or a state_dict")
+
+
+def _checked_state(state: dict, source: Path) -> dict[str, torch.Tensor]:
+    """String keys, floating-point tensors, finite values."""
+    if not state:
+        raise LibtradError(f"checkpoint {source}: the state_dict is empty")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise LibtradError(f"checkpoint {source}: key {key!r} is not a tensor name")
+        if not isinstance(value, torch.Tensor):
+            raise LibtradError(f"checkpoint {source}: {key} is a {type(value).__name__}, not a tensor")
+        if not value.is_floating_point():
+            raise LibtradError(f"checkpoint {source}: tensor {key} has dtype {str(value.dtype).removeprefix('torch.')}; "
+                               "expected floating-point weights")
+        if not torch.isfinite(value).all():
+            raise LibtradError(f"checkpoint {source}: tensor {key} holds NaN or infinite values")
+    return dict(state)
 
 
 def heads_for(model_type: str | None, heads: int | None, source: Path) -> int:
     """Heads from the explicit flag, else from a model type naming a released size."""
     if heads is not None:
-        if heads < 1:
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
             raise LibtradError(f"--heads: must be a positive integer, got {heads}")
         return heads
     name = (model_type or "").lower()
@@ -63,24 +90,55 @@ def heads_for(model_type: str | None, heads: int | None, source: Path) -> int:
     return matches[0]
 
 
+def _shape(state: dict[str, torch.Tensor], key: str, source: Path, layout: str, ndim: int) -> tuple[int, ...]:
+    """The shape of ``state[key]``, which must have ``ndim`` non-zero dimensions (``layout`` names them)."""
+    shape = tuple(state[key].shape)
+    if len(shape) != ndim or not all(shape):
+        raise LibtradError(f"checkpoint {source}: tensor {key} has shape {shape}; expected {layout}")
+    return shape
+
+
 def config_from_state_dict(state: dict[str, torch.Tensor], heads: int, source: Path, **overrides) -> EchoConfig:
     """D, depth, FFN width, band width, patch length and chunk length from the tensor shapes."""
     needed = ("cls_token", "pos_embed", "patch_embed.proj.weight", "encoder.layers.0.linear1.weight")
     absent = [k for k in needed if k not in state]
     if absent:
         raise LibtradError(f"checkpoint {source}: not an ECHO encoder state_dict (missing {', '.join(absent)})")
-    dim = state["cls_token"].shape[-1]
-    depth = 1 + max(int(m.group(1)) for k in state if (m := _LAYER_KEY.match(k)))
-    _, _, band_width, patch_frames = state["patch_embed.proj.weight"].shape
-    rows = state["pos_embed"].shape[1]
+    *ones, dim = _shape(state, "cls_token", source, "(1, 1, D)", 3)
+    if ones != [1, 1]:
+        raise LibtradError(f"checkpoint {source}: tensor cls_token has shape {tuple(state['cls_token'].shape)}; expected (1, 1, D)")
+    one, rows, pos_dim = _shape(state, "pos_embed", source, "(1, patches + 1, D)", 3)
+    if one != 1 or pos_dim != dim or rows < 2:
+        raise LibtradError(f"checkpoint {source}: tensor pos_embed has shape {(one, rows, pos_dim)}; "
+                           f"expected (1, patches + 1, {dim}) with at least one patch")
+    out_dim, channels, band_width, patch_frames = _shape(
+        state, "patch_embed.proj.weight", source, "(D, 1, band width, patch frames)", 4)
+    if (out_dim, channels) != (dim, 1):
+        raise LibtradError(f"checkpoint {source}: tensor patch_embed.proj.weight has shape "
+                           f"{(out_dim, channels, band_width, patch_frames)}; expected ({dim}, 1, band width, patch frames)")
+    layers = sorted({int(m.group(1)) for k in state if (m := _LAYER_KEY.match(k))})
+    if layers != list(range(len(layers))):
+        gap = next(i for i in range(len(layers) + 1) if i not in layers)
+        raise LibtradError(f"checkpoint {source}: layer {gap} is missing (encoder.layers.{gap}.*) but "
+                           f"layer {layers[-1]} is present; layers must be numbered 0..N-1")
+    for i in layers:
+        key = f"encoder.layers.{i}.linear1.weight"
+        if key not in state:
+            raise LibtradError(f"checkpoint {source}: not an ECHO encoder state_dict (missing {key})")
+    ffn, ffn_in = _shape(state, "encoder.layers.0.linear1.weight", source, "(FFN width, D)", 2)
+    if ffn_in != dim:
+        raise LibtradError(f"checkpoint {source}: tensor encoder.layers.0.linear1.weight has shape {(ffn, ffn_in)}; "
+                           f"expected (FFN width, {dim})")
     if dim % heads:
         raise LibtradError(f"checkpoint {source}: embedding dim {dim} is not divisible by {heads} heads")
-    return EchoConfig(
-        hidden_size=dim, num_hidden_layers=depth, num_attention_heads=heads,
-        intermediate_size=state["encoder.layers.0.linear1.weight"].shape[0],
-        band_width=band_width, patch_frames=patch_frames, max_frames=(rows - 1) * patch_frames,
-        **overrides,
-    )
+    try:
+        return EchoConfig(
+            hidden_size=dim, num_hidden_layers=len(layers), num_attention_heads=heads, intermediate_size=ffn,
+            band_width=band_width, patch_frames=patch_frames, max_frames=(rows - 1) * patch_frames,
+            **overrides,
+        )
+    except (ValueError, TypeError) as exc:  # EchoConfig's own checks (e.g. D not a multiple of 4)
+        raise LibtradError(f"checkpoint {source}: not a valid ECHO architecture ({_first_line(exc)})") from None
 
 
 def check_state_dict(model: EchoModel, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -109,26 +167,37 @@ def convert_checkpoint(
     model_type: str | None = None,
     write_card: bool = True,
 ) -> EchoModel:
-    """Convert and save; returns the loaded model (eval mode)."""
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    """Convert and save; returns the loaded model (eval mode).
+
+    ``out_dir`` is checked before the checkpoint is read and written atomically (kind ``model``):
+    a folder libtrad did not write, or the checkpoint's own folder, is refused.
+    """
+    checkpoint = Path(checkpoint)
+    inputs = {"CHECKPOINT": checkpoint}
+    output = check_output(out_dir, "model", option="OUT_DIR", inputs=inputs)
     state, stored_type = load_official_checkpoint(checkpoint)
     model_type = model_type or stored_type
     n_heads = heads_for(model_type, heads, checkpoint)
     config = config_from_state_dict(state, n_heads, checkpoint, official_model_type=model_type)
+    with torch.device("meta"):  # the layout check allocates nothing, whatever sizes the checkpoint claims
+        layout = EchoModel(config)
+    check_state_dict(layout, state, checkpoint)
     model = EchoModel(config)
-    check_state_dict(model, state, checkpoint)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     model.eval()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LibtradError(f"OUT_DIR {out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    EchoFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(out_dir)
-    if write_card:
-        from libtrad.models.echo.model_card import write_echo_model_card
+    with atomic_output(output, "model", option="OUT_DIR", inputs=inputs) as staging:
+        model.save_pretrained(staging)
+        EchoFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
+        if write_card:
+            from libtrad.models.echo.model_card import write_echo_model_card
 
-        write_echo_model_card(model, out_dir, source=checkpoint.name)
+            write_echo_model_card(model, staging, source=checkpoint.name)
     return model
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 __all__ = ["convert_checkpoint", "load_official_checkpoint", "config_from_state_dict", "check_state_dict"]
