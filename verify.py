@@ -193,7 +193,8 @@ def _pick_config(entries: list[dict], config: str | None, card: Path) -> dict:
     for entry in entries:
         if entry["name"] == config:
             return entry
-    raise LibtradError(f"{card}: no config {config!r} in configs: (choose one of {', '.join(names)})")
+    raise LibtradError(f"cannot load config {config!r} of {card.parent}: no such config "
+                       f"(available: {', '.join(names)})")
 
 
 def _split_names(split: str | None) -> list[str] | None:

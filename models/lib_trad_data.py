@@ -122,6 +122,7 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
     """Config and split exist, the split's shards match the marker, every shard of the config is Parquet."""
     import datasets
 
+    _verify_split(root, config, split)  # first: a corrupted or special shard file is named before datasets reads it
     try:
         builder = datasets.load_dataset_builder(str(root), config, cache_dir=cache)
     except LibtradError:
@@ -132,7 +133,6 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
     if split not in files:
         raise LibtradError(f"--dataset {dataset}: cannot load config {config!r} split {split!r} "
                            f"(no such split; available: {', '.join(map(str, files)) or 'none'})")
-    _verify_split(root, config, split)
     for name, paths in files.items():  # datasets prepares every split of the config at once
         for path in paths:
             _check_shard(str(path), dataset, config, str(name))

@@ -9,6 +9,7 @@ user's files are byte-identical afterwards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -321,4 +322,14 @@ def test_convert_names_a_value_that_is_not_a_tensor(tmp_path, cli, rel):
     ckpt = tmp_path / "bad.pth"
     torch.save({"encoder": state, "model_type": "tiny"}, ckpt)
     rel.assert_error_line(cli("convert", "echo", ckpt, tmp_path / "out", "--heads", "2"), "bad.pth", "cls_token is a list")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_in_place_of_a_shard_is_named_not_read(dataset, tmp_path, rel):
+    """A named pipe where a shard should be would block any reader: refused by name, in bounded time."""
+    shard = dataset / TRAIN_SHARD
+    shard.unlink()
+    os.mkfifo(shard)
+    done = rel.subprocess_cli(*train_args(dataset, tmp_path / "out", "--config", "tr1_cls"), timeout=120)
+    rel.assert_error_line(done, TRAIN_SHARD, "FIFO")
     assert not (tmp_path / "out").exists()
