@@ -155,7 +155,7 @@ def publish() -> None:
               help="Per-microphone mono WAVs or 4-channel WAVs.")
 def synth_lib_trad(out: Path, scale: float, seed: int, snr_db: float, layout: str) -> None:
     """Write a SYNTHETIC stand-in for LiB-TRAD in its raw layout to OUT."""
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     summary = synthesize_lib_trad(out, scale=scale, seed=seed, snr_db=snr_db, layout=layout)
     counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in summary.segments.items())
@@ -184,7 +184,7 @@ def synth_lib_trad(out: Path, scale: float, seed: int, snr_db: float, layout: st
 def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fraction, on_error, resample,
                    duration_tolerance, repo_id, license_) -> None:
     """Validate a raw LiB-TRAD folder and export it as a Hub dataset repository."""
-    from libtrad.builders.lib_trad_export import export_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
 
     summary = export_lib_trad(
         data_dir, output,

@@ -12,8 +12,8 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0) -> str:
     """Synthesize a small LiB-TRAD, export it as a Hub dataset, load it back, return a summary."""
     from datasets import load_dataset
 
-    from libtrad.builders.lib_trad_export import export_lib_trad
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     workdir = Path(workdir).expanduser().resolve()
     raw, built = workdir / "raw", workdir / "lib-trad"

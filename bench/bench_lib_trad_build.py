@@ -33,7 +33,7 @@ def child(kind: str, raw: Path, out: Path) -> dict:
     import datasets
     from datasets.table import embed_table_storage
 
-    from libtrad.builders.lib_trad_export import export_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
 
     datasets.disable_progress_bars()
     start = time.perf_counter()  # library imports are not timed, for either path
@@ -67,7 +67,7 @@ def measure(kind: str, raw: Path, work: Path) -> dict:
 
 
 def ensure_raw(work: Path, scale: float) -> tuple[Path, int, int]:
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     raw = work / f"raw-{scale:g}"
     if not (raw / "SYNTHETIC.json").is_file():

@@ -154,7 +154,7 @@ LIMITATIONS = (
 
 def _training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary, extra):
     """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder)."""
-    from libtrad.builders.lib_trad import CITATION
+    from libtrad.builders.lib_trad.builder import CITATION
     from libtrad.cards.model_card import write_model_card
 
     hyper = {**{k: v for k, v in model.config.to_diff_dict().items() if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}},

@@ -55,7 +55,7 @@ def fresh_python(tmp_path):
 @pytest.fixture(scope="session")
 def lib_trad_raw(tmp_path_factory) -> Path:
     """A small synthetic LiB-TRAD raw layout (6 segments per experiment, 2 of them abnormal)."""
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     out = tmp_path_factory.mktemp("raw") / "lib-trad-raw"
     synthesize_lib_trad(out, scale=0.02, seed=7, progress=False)
@@ -65,7 +65,7 @@ def lib_trad_raw(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lib_trad_export(lib_trad_raw, tmp_path_factory) -> Path:
     """The Hub-ready export of ``lib_trad_raw`` at ``<tmp>/lib-trad`` (all configs, defaults)."""
-    from libtrad.builders.lib_trad_export import export_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
 
     out = tmp_path_factory.mktemp("export") / "lib-trad"
     export_lib_trad(lib_trad_raw, out, progress=False)

@@ -13,8 +13,8 @@ import soundfile as sf
 from huggingface_hub import DatasetCard
 
 from libtrad.builders import hub_export
-from libtrad.builders.lib_trad import CONFIG_NAMES
-from libtrad.builders.lib_trad_export import export_lib_trad
+from libtrad.builders.lib_trad.builder import CONFIG_NAMES
+from libtrad.builders.lib_trad.export import export_lib_trad
 from libtrad.errors import LibtradError
 
 
@@ -85,7 +85,7 @@ def test_load_dataset_round_trip_in_fresh_process(lib_trad_raw, lib_trad_export,
 
 
 def test_multichannel_source_files_are_split_into_channels(tmp_path):
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     raw = tmp_path / "raw"
     synthesize_lib_trad(raw, scale=0.02, seed=3, layout="multichannel", progress=False)
@@ -154,7 +154,7 @@ def test_refuses_to_replace_a_folder_that_is_not_an_export(lib_trad_raw, tmp_pat
 
 
 def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
-    from libtrad.builders.lib_trad import LibTrad
+    from libtrad.builders.lib_trad.builder import LibTrad
 
     builder = LibTrad(config_name="tr3_cls", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "cache"),
                       split_strategy="temporal", seed=5)

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from libtrad.builders.lib_trad import CONFIGS, LibTradPlan
-from libtrad.builders.lib_trad_layout import EXPERIMENTS, charging_sets, scan_lib_trad
+from libtrad.builders.lib_trad.builder import CONFIGS, LibTradPlan
+from libtrad.builders.lib_trad.layout import EXPERIMENTS, charging_sets, scan_lib_trad
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from huggingface_hub import DatasetCard
 
-from libtrad.builders.lib_trad_export import export_lib_trad
-from libtrad.builders.lib_trad_layout import scan_lib_trad
+from libtrad.builders.lib_trad.export import export_lib_trad
+from libtrad.builders.lib_trad.layout import scan_lib_trad
 from libtrad.errors import LibtradError
 
 SR = 16_000

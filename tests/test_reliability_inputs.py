@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 
 from libtrad.builders import audio_io
-from libtrad.builders.lib_trad_layout import scan_lib_trad
+from libtrad.builders.lib_trad.layout import scan_lib_trad
 from libtrad.errors import LibtradError
 
 SR = 16_000

@@ -28,7 +28,7 @@ DATASET_REQUIRED = ("README.md", "manifest.json", "data")
 @pytest.fixture(scope="module")
 def tr1_export(lib_trad_raw, tmp_path_factory) -> Path:
     """One real export (``tr1`` only), marked as a libtrad dataset by the export itself."""
-    from libtrad.builders.lib_trad_export import export_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
 
     out = tmp_path_factory.mktemp("tr1") / "lib-trad"
     export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
@@ -319,7 +319,7 @@ def test_verify_refuses_links_and_unmarked_folders(export, tmp_path):
 
 
 def test_verify_command_reports_and_exits_by_the_verdict(cli, lib_trad_raw, tmp_path):
-    from libtrad.builders.lib_trad_export import export_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
 
     out = tmp_path / "export"
     export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)

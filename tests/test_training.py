@@ -14,8 +14,8 @@ from libtrad.models.training import Recipe, train_attention_ae, train_cnn
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> str:
-    from libtrad.builders.lib_trad_export import export_lib_trad
-    from libtrad.builders.synth_lib_trad import synthesize_lib_trad
+    from libtrad.builders.lib_trad.export import export_lib_trad
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
 
     root = tmp_path_factory.mktemp("lib-trad")
     synthesize_lib_trad(root / "raw", scale=0.02, seed=0, progress=False)

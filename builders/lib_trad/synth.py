@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.builders.lib_trad_layout import (
+from libtrad.builders.lib_trad.layout import (
     ANNOTATIONS,
     CHARGING_DIR,
     NUM_CHANNELS,

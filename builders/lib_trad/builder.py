@@ -28,7 +28,7 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import encode_wav, read_samples, resample
-from libtrad.builders.lib_trad_layout import (
+from libtrad.builders.lib_trad.layout import (
     EXPERIMENTS,
     LABELS,
     SAMPLE_RATE,
@@ -270,7 +270,7 @@ def _segment_wav(segment: Segment) -> bytes:
 
 
 class LibTrad(datasets.GeneratorBasedBuilder):
-    """LiB-TRAD from its raw layout. Pass ``data_dir=`` (see ``libtrad.builders.lib_trad_layout``)."""
+    """LiB-TRAD from its raw layout. Pass ``data_dir=`` (see ``libtrad.builders.lib_trad.layout``)."""
 
     BUILDER_CONFIG_CLASS = LibTradConfig
     BUILDER_CONFIGS = CONFIGS

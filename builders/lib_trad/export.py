@@ -23,7 +23,7 @@ from libtrad.builders.hub_export import (
     refuse_empty_splits,
     write_configs,
 )
-from libtrad.builders.lib_trad import (
+from libtrad.builders.lib_trad.builder import (
     CITATION,
     CONFIG_NAMES,
     CONFIGS,
@@ -32,8 +32,8 @@ from libtrad.builders.lib_trad import (
     LibTradPlan,
     lib_trad_features,
 )
-from libtrad.builders.lib_trad_layout import charging_sets, scan_lib_trad
-from libtrad.builders.synth_lib_trad import EXPERIMENTS as SYNTH_SPECS
+from libtrad.builders.lib_trad.layout import charging_sets, scan_lib_trad
+from libtrad.builders.lib_trad.synth import EXPERIMENTS as SYNTH_SPECS
 from libtrad.errors import LibtradError
 from libtrad.options import check_number, check_seed
 from libtrad.outputs import atomic_output, check_output
