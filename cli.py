@@ -33,10 +33,28 @@ if __name__ == "__main__" and not __package__:
 
 import click  # noqa: E402
 
-from libtrad.errors import LibtradError  # noqa: E402
+from libtrad.errors import LibtradError, ParameterError  # noqa: E402
 
 
 _DEBUG_ENV = "LIBTRAD_DEBUG"
+
+
+class _Command(click.Command):
+    """A command whose library errors about a parameter name the flag the user typed."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ParameterError as exc:
+            raise LibtradError(exc.for_flag(_flag_of(self, exc.param))) from None
+
+
+def _flag_of(command: click.Command, param: str) -> str:
+    """``train_fraction`` -> ``--train-fraction``; an argument keeps its metavar (``OUT``)."""
+    for p in command.params:
+        if p.name == param:
+            return p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
+    return param
 
 
 class _Group(click.Group):
@@ -46,6 +64,9 @@ class _Group(click.Group):
     exit with status 2; an unexpected exception is reported as an internal error (status 1)
     whose traceback ``--debug`` or ``LIBTRAD_DEBUG=1`` shows.
     """
+
+    command_class = _Command
+    group_class = type  # sub-groups are _Group too, so their commands are _Command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -109,8 +130,11 @@ def _number(option: str, *, low=None, high=None, low_open=False, high_open=False
                     number = int(value) if integer else float(value)
                 except (TypeError, ValueError):
                     raise LibtradError(f"{option} {value!r}: not {'an integer' if integer else 'a number'}") from None
-            return check_number(option, number, low=low, high=high, low_open=low_open, high_open=high_open,
-                                integer=integer)
+            try:
+                return check_number(option, number, low=low, high=high, low_open=low_open, high_open=high_open,
+                                    integer=integer)
+            except ParameterError as exc:
+                raise LibtradError(exc.for_flag(option)) from None
 
     return _Number()
 

@@ -1,8 +1,27 @@
-"""The one exception type for user mistakes (bad paths, bad files, bad arguments).
+"""The exception types for user mistakes (bad paths, bad files, bad arguments).
 
-The CLI turns it into a one-line message and a non-zero exit instead of a traceback.
+The CLI turns them into a one-line message and a non-zero exit instead of a traceback.
 """
 
 
 class LibtradError(ValueError):
     """A problem with the user's input; the message names the file/argument and what is wrong."""
+
+
+class ParameterError(LibtradError):
+    """A bad value of one named parameter.
+
+    The library names the Python parameter (``train_fraction=1.5: ...``); the CLI names the flag
+    the user typed (``--train-fraction 1.5: ...``) through :meth:`for_flag`, so one check serves
+    both.
+    """
+
+    def __init__(self, param: str, value, problem: str):
+        self.param = param.lstrip("-").replace("-", "_")
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{self.param}={value!r}: {problem}")
+
+    def for_flag(self, flag: str) -> str:
+        shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
+        return f"{flag} {shown}: {self.problem}"

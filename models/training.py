@@ -40,9 +40,9 @@ class Recipe:
 
     def __post_init__(self):
         # The CLI's own bounds (libtrad.options), so a library caller gets the same one-line refusal.
-        check_number("--epochs", self.epochs, low=1, high=MAX_EPOCHS, integer=True)
-        check_number("--batch-size", self.batch_size, low=1, high=MAX_BATCH_SIZE, integer=True)
-        check_number("--lr", self.learning_rate, low=0, low_open=True, high=MAX_LEARNING_RATE)
+        check_number("epochs", self.epochs, low=1, high=MAX_EPOCHS, integer=True)
+        check_number("batch_size", self.batch_size, low=1, high=MAX_BATCH_SIZE, integer=True)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=MAX_LEARNING_RATE)
         check_seed(self.seed)
 
 

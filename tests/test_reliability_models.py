@@ -196,11 +196,12 @@ def test_bad_recipe_options(flag, value, fragment, lib_trad_export, tmp_path, cl
 
 
 @pytest.mark.parametrize("field, value, fragment", [
-    ("learning_rate", float("inf"), "--lr inf"), ("learning_rate", float("nan"), "--lr nan"),
-    ("learning_rate", -1e-3, "--lr -0.001"), ("epochs", 0, "--epochs 0"), ("epochs", 2.5, "--epochs 2.5"),
-    ("epochs", 10**6, "--epochs 1000000"), ("batch_size", 0, "--batch-size 0"), ("seed", 2**32, "--seed 4294967296"),
+    ("learning_rate", float("inf"), "learning_rate=inf"), ("learning_rate", float("nan"), "learning_rate=nan"),
+    ("learning_rate", -1e-3, "learning_rate=-0.001"), ("epochs", 0, "epochs=0"), ("epochs", 2.5, "epochs=2.5"),
+    ("epochs", 10**6, "epochs=1000000"), ("batch_size", 0, "batch_size=0"), ("seed", 2**32, "seed=4294967296"),
 ])
 def test_recipe_refuses_what_the_library_is_given(field, value, fragment):
+    """The library names the parameter; the CLI names the flag (test_bad_recipe_options)."""
     with pytest.raises(LibtradError, match=fragment.replace(".", r"\.").replace("+", r"\+")):
         Recipe(**{"epochs": 1, "batch_size": 4, field: value})
 

@@ -213,7 +213,7 @@ def test_demo_refuses_a_workdir_it_did_not_write(cli, rel, tmp_path):
 
 # ----------------------------------------------------------------------------- the CLI boundary
 def test_an_os_error_is_one_line_naming_the_file(cli, rel, raw, tmp_path, monkeypatch):
-    import libtrad.builders.lib_trad.export as export
+    import libtrad.builders.export as export
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "out" / "data"))
@@ -224,7 +224,7 @@ def test_an_os_error_is_one_line_naming_the_file(cli, rel, raw, tmp_path, monkey
 
 
 def test_an_internal_error_says_so_and_debug_shows_the_traceback(cli, raw, tmp_path, monkeypatch):
-    import libtrad.builders.lib_trad.export as export
+    import libtrad.builders.export as export
 
     def bug(*args, **kwargs):
         raise KeyError("oops")

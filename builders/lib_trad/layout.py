@@ -22,28 +22,32 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import math
-import os
 import re
-import stat
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from libtrad.builders.audio_io import (
     AudioCheck,
-    InvalidAudio,
     SourceAudio,
     is_utf8_name,
-    read_source,
     safe_text,
     validate_audio,
 )
+from libtrad.builders.scan import (
+    SYNTHETIC_MARKER,
+    Rejection,
+    check_on_error,
+    enforce_on_error,
+    list_entries,
+    read_synthetic_marker,
+    read_text_file,
+    rel_path,
+    validate_all,
+)
 from libtrad.errors import LibtradError
+from libtrad.options import check_number
 
 SAMPLE_RATE = 16_000
 NUM_CHANNELS = 4
@@ -52,7 +56,6 @@ EXPERIMENTS = ("TR1", "TR2", "TR3")
 CHARGING_DIR = "normal_charging"
 LABELS = ("normal", "abnormal")
 ANNOTATIONS = "annotations.csv"
-SYNTHETIC_MARKER = "SYNTHETIC.json"
 # Only ASCII: ``\d`` would take Arabic-Indic digits, IGNORECASE alone would let "ſ" stand for "s".
 MONO_NAME = re.compile(r"^seg(?P<segment>[0-9]+)_ch(?P<channel>[0-9]+)\.wav$", re.IGNORECASE | re.ASCII)
 MULTI_NAME = re.compile(r"^seg(?P<segment>[0-9]+)\.wav$", re.IGNORECASE | re.ASCII)
@@ -60,7 +63,6 @@ _ANY_DIGITS_NAME = re.compile(r"^[sS][eE][gG]\d+(_[cC][hH]\d+)?\.[wW][aA][vV]$")
 ANNOTATION_FIELDS = ("experiment", "segment", "start_s", "event_onset_s", "event_offset_s")
 TOP_LEVEL = (*EXPERIMENTS, CHARGING_DIR, ANNOTATIONS, SYNTHETIC_MARKER)
 INT32_MAX = 2**31 - 1  # segment numbers are stored as int32
-MAX_TEXT_BYTES = 64 * 1024 * 1024  # annotations.csv / SYNTHETIC.json
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,6 @@ class Segment:
         """The single 4-channel source file, when the segment came as one."""
         first = self.channels[0]
         return first.source if first.column is not None else None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A source file (or annotation row) left out of the build, and why."""
-
-    path: str
-    reason: str
 
 
 @dataclass
@@ -162,18 +156,13 @@ def scan_lib_trad(
     ``on_error="raise"`` stops with a :class:`LibtradError` naming every rejected file;
     ``"skip"`` leaves them out and lists them in ``LibTradScan.rejected``.
     """
-    if on_error not in ("raise", "skip"):
-        raise LibtradError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
-    if (isinstance(duration_tolerance_s, bool) or not isinstance(duration_tolerance_s, (int, float))
-            or not math.isfinite(duration_tolerance_s) or duration_tolerance_s < 0):
-        raise LibtradError(
-            f"--duration-tolerance must be a finite number of seconds >= 0, not {duration_tolerance_s!r}"
-        )
+    check_on_error(on_error)
+    check_number("duration_tolerance_s", duration_tolerance_s, low=0)
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise LibtradError(f"{safe_text(str(data_dir))}: no such data folder")
     # The two whole-folder files first: a broken one stops the scan before any audio is read.
-    synthetic = _read_synthetic_marker(data_dir)
+    synthetic = read_synthetic_marker(data_dir)
     annotation_rows = _load_annotations(data_dir)
     rejected: list[Rejection] = []
     candidates = _find_candidates(data_dir, groups, rejected)
@@ -182,50 +171,13 @@ def scan_lib_trad(
     annotations = _read_annotations(data_dir, annotation_rows, groups, {(c.group, c.segment) for c in candidates},
                                     rejected)
     segments = [_annotate(seg, annotations.get((seg.experiment, seg.segment), {})) for seg in segments]
-    if rejected and on_error == "raise":
-        listing = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:5])
-        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
-        raise LibtradError(
-            f"invalid input in {safe_text(str(data_dir))}: {listing}{more}. Fix the files or pass --on-error skip"
-        )
+    enforce_on_error(data_dir, rejected, on_error)
     return LibTradScan(data_dir=data_dir, segments=segments, rejected=rejected, synthetic=synthetic)
-
-
-def _rel(data_dir: Path, path: Path) -> str:
-    """``path`` relative to the data folder, printable (non-UTF-8 bytes and control characters escaped)."""
-    return safe_text(path.relative_to(data_dir).as_posix())
-
-
-def _listing(data_dir: Path, folder: Path, rejected: list[Rejection]) -> list[tuple[Path, bool]]:
-    """(path, is a folder) of the visible entries of ``folder``, sorted; names that are not
-    UTF-8 are rejected here (they could not be written to the manifest or printed)."""
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError as exc:
-        rejected.append(Rejection(_rel(data_dir, folder) + "/", f"cannot list folder ({exc.strerror or exc})"))
-        return []
-    entries = []
-    for name in names:
-        if name.startswith("."):
-            continue
-        path = folder / name
-        if not is_utf8_name(name):
-            rejected.append(Rejection(_rel(data_dir, path), "name is not valid UTF-8 (shown with \\x escapes)"))
-            continue
-        if not name.isprintable():
-            rejected.append(Rejection(_rel(data_dir, path), "name has unprintable characters (shown escaped)"))
-            continue
-        try:
-            is_dir = stat.S_ISDIR(os.stat(path).st_mode)  # stat, never open: a FIFO must not block
-        except OSError:
-            is_dir = False  # a broken symlink: validation names the problem, or the name check does
-        entries.append((path, is_dir))
-    return entries
 
 
 def _check_top_level(data_dir: Path, rejected: list[Rejection]) -> None:
     """Every visible top-level entry must be one of TOP_LEVEL, of the right kind."""
-    for path, is_dir in _listing(data_dir, data_dir, rejected):
+    for path, is_dir in list_entries(data_dir, data_dir, rejected):
         name = path.name
         if name in TOP_LEVEL:
             want_dir = name not in (ANNOTATIONS, SYNTHETIC_MARKER)
@@ -243,7 +195,7 @@ def _check_top_level(data_dir: Path, rejected: list[Rejection]) -> None:
             hint = f"did you mean {wanted}?" + (" Names are case-sensitive" if guess[0] == name.lower() else "")
         else:
             hint = f"allowed: TR1/, TR2/, TR3/, {CHARGING_DIR}/, {ANNOTATIONS}, {SYNTHETIC_MARKER}"
-        rejected.append(Rejection(_rel(data_dir, path), f"unexpected {what} at the top of the data folder ({hint})"))
+        rejected.append(Rejection(rel_path(data_dir, path), f"unexpected {what} at the top of the data folder ({hint})"))
 
 
 def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rejection]) -> list[_Candidate]:
@@ -253,27 +205,27 @@ def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rej
         raise LibtradError(f"{safe_text(str(data_dir))}: missing folder(s) {names} (see the raw layout in the README)")
     _check_top_level(data_dir, rejected)
     if any(g not in EXPERIMENTS for g in groups):
-        for path, is_dir in _listing(data_dir, data_dir / CHARGING_DIR, rejected):
+        for path, is_dir in list_entries(data_dir, data_dir / CHARGING_DIR, rejected):
             if not is_dir:
                 reason = f"unexpected file in {CHARGING_DIR}/ (only the charging-set folders belong here)"
-                rejected.append(Rejection(_rel(data_dir, path), reason))
+                rejected.append(Rejection(rel_path(data_dir, path), reason))
     found: list[_Candidate] = []
     for group in groups:
         folder = group_folder(data_dir, group)
         if group in EXPERIMENTS:
-            for path, is_dir in _listing(data_dir, folder, rejected):
+            for path, is_dir in list_entries(data_dir, folder, rejected):
                 if path.name not in LABELS or not is_dir:
                     what = "folder" if is_dir else "file"
                     reason = f"unexpected {what} in {group}/ (only normal/ and abnormal/ belong here)"
-                    rejected.append(Rejection(_rel(data_dir, path), reason))
+                    rejected.append(Rejection(rel_path(data_dir, path), reason))
         label_dirs = [(label, folder / label) for label in LABELS] if group in EXPERIMENTS else [("normal", folder)]
         for label, label_dir in label_dirs:
             if not label_dir.is_dir():
                 raise LibtradError(
                     f"{safe_text(str(label_dir))}: missing folder (each experiment needs normal/ and abnormal/)"
                 )
-            for path, is_dir in _listing(data_dir, label_dir, rejected):
-                rel = _rel(data_dir, path)
+            for path, is_dir in list_entries(data_dir, label_dir, rejected):
+                rel = rel_path(data_dir, path)
                 if is_dir:
                     rejected.append(Rejection(rel, "unexpected folder"))
                     continue
@@ -304,30 +256,14 @@ def _parse_name(group: str, label: str, path: Path) -> _Candidate | str:
 
 
 def _validate_all(data_dir, candidates, rejected, resample, tolerance, num_workers, progress) -> dict[Path, SourceAudio]:
-    def check(candidate: _Candidate) -> SourceAudio | Rejection:
+    def check(candidate: _Candidate) -> SourceAudio:
         channels = 1 if candidate.channel is not None else NUM_CHANNELS
         spec = AudioCheck(SAMPLE_RATE, channels, SEGMENT_SECONDS, tolerance, resample)
-        rel = _rel(data_dir, candidate.path)
-        try:
-            return validate_audio(candidate.path, spec, root=data_dir)
-        except InvalidAudio as exc:
-            return Rejection(rel, exc.reason)
-        except OSError as exc:
-            return Rejection(rel, f"unreadable ({exc.strerror or exc})")
-        except Exception as exc:  # noqa: BLE001 - whatever a decoder throws, the file is named, not a traceback
-            detail = (str(exc).strip().splitlines() or [""])[0]
-            detail = f": {safe_text(detail)}" if detail else ""
-            return Rejection(rel, f"could not be read ({type(exc).__name__}{detail})")
+        return validate_audio(candidate.path, spec, root=data_dir)
 
-    valid: dict[Path, SourceAudio] = {}
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        results = pool.map(check, candidates)
-        for result in tqdm(results, total=len(candidates), desc="validating audio", unit="file", disable=not progress):
-            if isinstance(result, Rejection):
-                rejected.append(result)
-            else:
-                valid[result.path] = result
-    return valid
+    valid = validate_all(data_dir, candidates, check, lambda c: c.path, rejected, desc="validating audio",
+                         num_workers=num_workers, progress=progress)
+    return {source.path: source for source in valid}
 
 
 def _assemble_segments(data_dir, candidates, sources, rejected) -> list[Segment]:
@@ -340,7 +276,7 @@ def _assemble_segments(data_dir, candidates, sources, rejected) -> list[Segment]
         problem = "another of its files was rejected" if len(valid) < len(parts) else _segment_problem(parts, sources)
         if problem is not None:
             rejected.extend(
-                Rejection(_rel(data_dir, p.path), f"segment {group}/{number:04d}: {problem}") for p in valid
+                Rejection(rel_path(data_dir, p.path), f"segment {group}/{number:04d}: {problem}") for p in valid
             )
             continue
         if parts[0].channel is None:
@@ -384,56 +320,11 @@ def _segment_problem(parts: list[_Candidate], sources: dict[Path, SourceAudio]) 
     return None
 
 
-def _read_text_file(path: Path) -> str | None:
-    """The UTF-8 text of a top-level metadata file (None when absent), or a LibtradError naming it."""
-    shown = safe_text(str(path))
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise LibtradError(f"{shown}: unreadable ({exc.strerror or exc})") from None
-    try:
-        data = read_source(path, root=path.parent, max_bytes=MAX_TEXT_BYTES)
-    except InvalidAudio as exc:
-        raise LibtradError(f"{shown}: {exc.reason}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise LibtradError(
-            f"{shown}: not UTF-8 text (line {line}, byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
-            "save it as UTF-8"
-        ) from None
-
-
-def _read_synthetic_marker(data_dir: Path) -> dict | None:
-    path = data_dir / SYNTHETIC_MARKER
-    text = _read_text_file(path)
-    if text is None:
-        return None
-
-    def no_constant(name: str):
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        marker = json.loads(text, parse_constant=no_constant)
-    except json.JSONDecodeError as exc:
-        raise LibtradError(f"{safe_text(str(path))}: not valid JSON (line {exc.lineno} column {exc.colno}: "
-                           f"{exc.msg})") from None
-    except (ValueError, RecursionError) as exc:
-        detail = safe_text(str(exc) or type(exc).__name__)
-        raise LibtradError(f"{safe_text(str(path))}: not valid JSON ({detail})") from None
-    if not isinstance(marker, dict):
-        raise LibtradError(f"{safe_text(str(path))}: must hold a JSON object, not {type(marker).__name__}")
-    return marker
-
-
 def _load_annotations(data_dir: Path) -> list[tuple[int, dict[str, str] | str]] | None:
     """(line, row or why the row is malformed) of annotations.csv, or None when there is none;
     a LibtradError when the file itself is unreadable (not UTF-8, not CSV, bad header)."""
     path = data_dir / ANNOTATIONS
-    text = _read_text_file(path)
+    text = read_text_file(path)
     if text is None:
         return None
     shown = safe_text(str(path))

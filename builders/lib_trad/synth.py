@@ -11,7 +11,6 @@ propagation delay and 1/r attenuation. Everything it writes says it is synthetic
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from libtrad.builders.lib_trad.layout import (
     NUM_CHANNELS,
     SAMPLE_RATE,
     SEGMENT_SECONDS,
-    SYNTHETIC_MARKER,
 )
+from libtrad.builders.scan import write_synthetic_marker
 from libtrad.errors import LibtradError
 from libtrad.options import check_number, check_seed
 from libtrad.outputs import atomic_output
@@ -85,9 +84,9 @@ def synthesize_lib_trad(
     harder); ``layout`` writes per-microphone mono files ("mono") or 4-channel files
     ("multichannel") — the builder reads both.
     """
-    check_number("--scale", scale, low=0, low_open=True, high=MAX_SCALE)
+    check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
     check_seed(seed)
-    check_number("--snr-db", snr_db, low=-60, high=100)
+    check_number("snr_db", snr_db, low=-60, high=100)
     if layout not in ("mono", "multichannel"):
         raise LibtradError(f"--layout must be 'mono' or 'multichannel', not {layout!r}")
     jobs = _plan(scale, seed)
@@ -108,7 +107,7 @@ def synthesize_lib_trad(
             writer.writerows([[g, s, f"{t:.1f}", _fmt(a), _fmt(b)] for g, s, t, a, b in rows])
         summary = SynthSummary(str(Path(out_dir)), scale, seed, snr_db, layout, counts, files)
         marker = {"note": SYNTHETIC_NOTE, "generator": "libtrad synth lib-trad", **asdict(summary)}
-        (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_synthetic_marker(out, marker)
     return summary
 
 
