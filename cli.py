@@ -168,55 +168,77 @@ def publish() -> None:
     """Upload a built dataset or a saved model to the Hugging Face Hub."""
 
 
-@synth.command("lib-trad")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--scale", type=_number("--scale", low=0, low_open=True, high=100), default=1.0, show_default=True,
-              help="Multiplies the paper's segment counts (100/185/186, 1000/41).")
-@click.option("--seed", type=_seed_type(), default=0, show_default=True)
-@click.option("--snr-db", type=_number("--snr-db", low=-60, high=100), default=10.0, show_default=True,
-              help="Venting-to-background level: the difficulty knob (lower is harder).")
-@click.option("--layout", type=click.Choice(["mono", "multichannel"]), default="mono", show_default=True,
-              help="Per-microphone mono WAVs or 4-channel WAVs.")
-def synth_lib_trad(out: Path, scale: float, seed: int, snr_db: float, layout: str) -> None:
-    """Write a SYNTHETIC stand-in for LiB-TRAD in its raw layout to OUT."""
-    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
-
-    summary = synthesize_lib_trad(out, scale=scale, seed=seed, snr_db=snr_db, layout=layout)
-    counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in summary.segments.items())
-    click.echo(f"wrote SYNTHETIC LiB-TRAD stand-in to {out}: {summary.files} files "
-               f"(segments normal+abnormal: {counts})")
+def _spec_option(spec, *, prefix: str = ""):
+    """A click option from a dataset's :class:`~libtrad.options.OptionSpec` (flag, default, checks)."""
+    if spec.kind is bool:
+        return click.option(spec.flag, spec.name, is_flag=True, default=spec.default, help=spec.help)
+    if spec.choices:
+        kind = click.Choice([str(c) for c in spec.choices])
+    elif spec.kind in (int, float):
+        kind = _number(spec.flag, integer=spec.kind is int, **spec.bounds)
+    else:
+        kind = click.Path(path_type=Path) if spec.kind is Path else str
+    return click.option(spec.flag, spec.name, type=kind, default=spec.default, show_default=spec.default is not None,
+                        help=spec.help)
 
 
-@build.command("lib-trad")
-@click.option("--data-dir", required=True, type=click.Path(path_type=Path),
-              help="Raw layout: TR1/ TR2/ TR3/ (normal/, abnormal/), normal_charging/, annotations.csv.")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad"), show_default=True,
-              help="Hub dataset folder to write (replaced atomically if it is a previous export).")
-@click.option("--configs", default=None, help="Comma-separated subset of configs (default: all).")
-@click.option("--split-strategy", type=click.Choice(["grouped", "paper", "temporal"]), default="grouped",
-              show_default=True, help="grouped: a segment's 4 channels stay together; paper: per-file random; "
-              "temporal: train on the earliest segments.")
-@click.option("--seed", type=_seed_type(), default=0, show_default=True, help="Split seed.")
-@click.option("--train-fraction", type=_number("--train-fraction", low=0, high=1, low_open=True, high_open=True), default=0.8, show_default=True)
-@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-              help="skip: leave bad files out and list them in manifest.json and the card.")
-@click.option("--resample", is_flag=True, help="Resample files at other sample rates to 16 kHz instead of rejecting them.")
-@click.option("--duration-tolerance", type=_number("--duration-tolerance", low=0, high=10), default=0.1, show_default=True,
-              help="Allowed deviation from 10 s per file, in seconds.")
-@click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet.")
-@click.option("--license", "license_", default="cc-by-4.0", show_default=True)
-def build_lib_trad(data_dir, output, configs, split_strategy, seed, train_fraction, on_error, resample,
-                   duration_tolerance, repo_id, license_) -> None:
-    """Validate a raw LiB-TRAD folder and export it as a Hub dataset repository."""
-    from libtrad.builders.lib_trad.export import export_lib_trad
+def _with_options(specs, function):
+    for spec in reversed(specs):
+        function = _spec_option(spec)(function)
+    return function
 
-    summary = export_lib_trad(
-        data_dir, output,
-        configs=_comma_list("--configs", configs),
-        split_strategy=split_strategy, seed=seed, train_fraction=train_fraction, on_error=on_error,
-        resample=resample, duration_tolerance_s=duration_tolerance, repo_id=repo_id, license=license_,
-    )
-    click.echo(summary.describe())
+
+def _component_option(entry, *, allow_all: bool):
+    names = list(entry.components) + (["all"] if allow_all else [])
+    return click.option("--component", required=True, type=click.Choice(names), help="Which component to handle.")
+
+
+def _synth_command(entry) -> click.Command:
+    def run(out: Path, component: str | None = None, **options) -> None:
+        summary = entry.synthesize(out, component=component, **options)
+        click.echo(summary.describe())
+
+    run.__doc__ = f"Write a SYNTHETIC stand-in for {entry.name} in its official raw layout to OUT."
+    command = _with_options(entry.synth_options, run)
+    if entry.multi:
+        command = _component_option(entry, allow_all=False)(command)
+    command = click.argument("out", type=click.Path(file_okay=False, path_type=Path))(command)
+    return synth.command(entry.name, help=f"{run.__doc__}\n\n{entry.summary}")(command)
+
+
+def _build_command(entry) -> click.Command:
+    def run(data_dir, output, configs, on_error, repo_id, license_, component=None, **options) -> None:
+        summary = entry.build(data_dir, output, component=component, configs=_comma_list("--configs", configs),
+                              on_error=on_error, repo_id=repo_id, license=license_, **options)
+        click.echo(summary.describe())
+
+    command = _with_options(entry.build_options, run)
+    for option in reversed([
+        click.option("--data-dir", required=True, type=click.Path(path_type=Path), help=entry.data_dir_help),
+        click.option("--output", type=click.Path(path_type=Path), default=entry.default_output or None,
+                     show_default=bool(entry.default_output),
+                     help="Hub dataset folder to write (replaced atomically if it is libtrad's previous export)."),
+        click.option("--configs", default=None, help="Comma-separated subset of configs (default: all)."),
+        click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+                     help="skip: leave bad files out and list them in manifest.json and the card."),
+        click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet."),
+        click.option("--license", "license_", default=None, help="Card license (default: the dataset's own)."),
+        *([_component_option(entry, allow_all=False)] if entry.multi else []),
+    ]):
+        command = option(command)
+    return build.command(entry.name, help=f"Validate a raw {entry.name} folder and export it as a Hub dataset "
+                                          f"repository.\n\n{entry.summary}")(command)
+
+
+def _register_dataset_commands() -> None:
+    from libtrad.builders.registry import DATASETS
+
+    for entry in DATASETS.values():
+        _synth_command(entry)
+        _build_command(entry)
+
+
+_register_dataset_commands()
 
 
 def _comma_list(option: str, text: str | None) -> tuple[str, ...] | None:

@@ -40,3 +40,46 @@ def check_seed(value, param: str = "seed") -> int:
 
 def _show(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+class OptionSpec:
+    """One option of a dataset's ``build``/``synth`` command, declared once for the library and the CLI.
+
+    The library validates values with :meth:`check` (a :class:`ParameterError` naming ``name``);
+    the CLI turns the spec into a click option (``flag``, default, help, choices).
+    """
+
+    def __init__(self, name: str, default, help: str, *, kind: type = float, choices: tuple = (),
+                 low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, flag: str | None = None):
+        self.name, self.default, self.help, self.kind, self.choices = name, default, help, kind, tuple(choices)
+        self.bounds = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
+        self.flag = flag or "--" + name.replace("_", "-")
+
+    def check(self, value):
+        if self.choices:
+            if value not in self.choices:
+                raise ParameterError(self.name, value, f"must be one of {', '.join(map(str, self.choices))}")
+            return value
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ParameterError(self.name, value, "must be true or false")
+            return value
+        if self.kind in (int, float):
+            return check_number(self.name, value, integer=self.kind is int, **self.bounds)
+        if value is not None and not isinstance(value, (str, self.kind)):
+            raise ParameterError(self.name, value, f"must be a {self.kind.__name__}")
+        return value
+
+
+def resolve_options(specs, values: dict) -> dict:
+    """Every spec's value (its default when not given), each checked; unknown names are refused."""
+    known = {spec.name: spec for spec in specs}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParameterError(unknown[0], values[unknown[0]],
+                             f"is not an option here (options: {', '.join(known) or 'none'})")
+    return {name: spec.check(values.get(name, spec.default)) for name, spec in known.items()}
+
+
+SEED = OptionSpec("seed", 0, "Seed.", kind=int, low=0, high=SEED_MAX)

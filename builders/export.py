@@ -59,7 +59,8 @@ class CardContext:
 class DatasetComponent:
     """One dataset's part of the export; subclasses fill in the hooks below."""
 
-    name: str = ""  # registry, CLI and manifest name, e.g. "lib-trad"
+    name: str = ""  # CLI and manifest name, e.g. "lib-trad", "dcase2021"
+    family: str = ""  # its registry entry when that is named otherwise (e.g. "siren")
     pretty_name: str = ""
     title: str = ""  # the card's heading (default: pretty_name)
     description: str = ""
@@ -70,8 +71,11 @@ class DatasetComponent:
     tags: tuple[str, ...] = ()
     task_categories: tuple[str, ...] = ("audio-classification",)
 
-    def check_options(self, options: dict) -> None:
-        """Refuse bad option values (as :class:`ParameterError`) before any file is touched."""
+    def check_options(self, options: dict) -> dict:
+        """Every build option checked (a :class:`ParameterError` before any file is touched), defaults filled."""
+        from libtrad.builders.registry import dataset
+
+        return dataset(self.family or self.name).resolve_build_options(options)
 
     def default_configs(self, data_dir: Path) -> list[str]:
         return list(self.config_names)
@@ -140,7 +144,7 @@ def export_dataset(
 ) -> ExportSummary:
     """Validate ``data_dir`` and write the selected configs as Parquet + card + manifest to ``output_dir``."""
     check_on_error(on_error)
-    component.check_options(options)
+    options = component.check_options(options)
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise ParameterError("data_dir", str(data_dir), "no such folder")

@@ -23,9 +23,7 @@ from libtrad.builders.lib_trad.builder import (
 )
 from libtrad.builders.lib_trad.layout import charging_sets, scan_lib_trad
 from libtrad.builders.lib_trad.synth import EXPERIMENTS as SYNTH_SPECS
-from libtrad.builders.splits import STRATEGIES
-from libtrad.errors import LibtradError, ParameterError
-from libtrad.options import check_number, check_seed
+from libtrad.errors import LibtradError
 
 DEFAULT_OUTPUT = "lib-trad"
 FIGURE = "images/normal_vs_abnormal_logmel.png"
@@ -47,13 +45,6 @@ class LibTradComponent(DatasetComponent):
     # Splits are drawn per experiment, so `all` is exactly the union of tr1..tr3 (stored once).
     unions = {f"all{suffix}": tuple(f"{e.lower()}{suffix}" for e in EXPERIMENTS) for suffix in ("", "_cls")}
     tags = ("anomaly-detection", "machine-sound", "lithium-battery", "thermal-runaway", "audio")
-
-    def check_options(self, options: dict) -> None:
-        check_seed(options["seed"])
-        check_number("duration_tolerance_s", options["duration_tolerance_s"], low=0)
-        check_number("train_fraction", options["train_fraction"], low=0, high=1, low_open=True, high_open=True)
-        if options["split_strategy"] not in STRATEGIES:
-            raise ParameterError("split_strategy", options["split_strategy"], f"must be one of {', '.join(STRATEGIES)}")
 
     def default_configs(self, data_dir: Path) -> list[str]:
         if not charging_sets(data_dir):

@@ -67,6 +67,11 @@ class SynthSummary:
     files: int
     synthetic: bool = True
 
+    def describe(self) -> str:
+        counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in self.segments.items())
+        return (f"wrote SYNTHETIC LiB-TRAD stand-in to {self.out_dir}: {self.files} files "
+                f"(segments normal+abnormal: {counts})")
+
 
 def synthesize_lib_trad(
     out_dir: str | Path,
