@@ -212,7 +212,10 @@ def _counts(result: SplitResult, config: ConfigSource) -> dict:
     names = label_names(config)
     labels = {name: 0 for name in names}
     for value, n in result.labels.items():
-        key = names[value] if isinstance(value, int) and 0 <= value < len(names) else str(value)
+        if isinstance(value, int) and 0 <= value < len(names):
+            key = names[value]
+        else:
+            key = "unlabelled" if value in (-1, None) else str(value)  # DCASE eval clips without ground truth
         labels[key] = labels.get(key, 0) + n
     return {"rows": result.num_examples, "labels": labels, "files": sorted(result.files)}
 
