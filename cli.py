@@ -190,7 +190,8 @@ def _with_options(specs, function):
 
 def _component_option(entry, *, allow_all: bool):
     names = list(entry.components) + (["all"] if allow_all else [])
-    return click.option("--component", required=True, type=click.Choice(names), help="Which component to handle.")
+    return click.option("--component", required=True, type=click.Choice(names),
+                        help="The component; all: DATA_DIR/<component>/ (or OUT/<component>/) for each.")
 
 
 def _synth_command(entry) -> click.Command:
@@ -201,7 +202,7 @@ def _synth_command(entry) -> click.Command:
     run.__doc__ = f"Write a SYNTHETIC stand-in for {entry.name} in its official raw layout to OUT."
     command = _with_options(entry.synth_options, run)
     if entry.multi:
-        command = _component_option(entry, allow_all=False)(command)
+        command = _component_option(entry, allow_all=True)(command)
     command = click.argument("out", type=click.Path(file_okay=False, path_type=Path))(command)
     return synth.command(entry.name, help=f"{run.__doc__}\n\n{entry.summary}")(command)
 
@@ -223,7 +224,7 @@ def _build_command(entry) -> click.Command:
                      help="skip: leave bad files out and list them in manifest.json and the card."),
         click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet."),
         click.option("--license", "license_", default=None, help="Card license (default: the dataset's own)."),
-        *([_component_option(entry, allow_all=False)] if entry.multi else []),
+        *([_component_option(entry, allow_all=True)] if entry.multi else []),
     ]):
         command = option(command)
     return build.command(entry.name, help=f"Validate a raw {entry.name} folder and export it as a Hub dataset "

@@ -3,7 +3,7 @@
 Rules (the reliability issue): libtrad never deletes or overwrites what it did not write.
 
 * Every folder libtrad writes carries ``.libtrad.json``: its kind (``dataset``, ``model``,
-  ``results``, ``synthetic``, ``embeddings``) and the SHA-256 of every file libtrad wrote in it.
+  ``results``, ``synthetic``, ``raw`` (downloaded), ``embeddings``) and the SHA-256 of every file libtrad wrote in it.
   The marker is deterministic (sorted, no timestamps) and is published with the folder, so a git
   clone of a published export is still recognised as libtrad's.
 * An existing non-empty output is replaced only when its marker names the same kind; anything
@@ -32,7 +32,7 @@ from pathlib import Path
 from libtrad.errors import LibtradError
 
 MARKER = ".libtrad.json"
-KINDS = ("dataset", "model", "results", "synthetic", "embeddings")
+KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings")
 _FORMAT = 1
 
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _build_bench import measure, peak_rss_mib, plain_export, warm  # noqa: E402
 from _results import markdown_table, write_section  # noqa: E402
 
 LIKE_FOR_LIKE = ("tr1", "tr2", "tr3", "normal_charging")
@@ -31,39 +29,20 @@ LIKE_FOR_LIKE = ("tr1", "tr2", "tr3", "normal_charging")
 def child(kind: str, raw: Path, out: Path) -> dict:
     """One measured run, in this (fresh) process."""
     import datasets
-    from datasets.table import embed_table_storage
 
     from libtrad.builders.lib_trad.export import export_lib_trad
 
     datasets.disable_progress_bars()
     start = time.perf_counter()  # library imports are not timed, for either path
     if kind == "plain":
-        ds = datasets.load_dataset("audiofolder", data_dir=str(raw), split="train", cache_dir=str(out / "cache"))
-        ds = ds.with_format("arrow").map(embed_table_storage, batched=True, batch_size=100)
-        ds.with_format(None).to_parquet(str(out / "plain.parquet"))
-        rows = ds.num_rows
+        rows = plain_export(raw, out)
     else:
         summary = export_lib_trad(raw, out / "lib-trad", configs=LIKE_FOR_LIKE if kind == "ours" else None,
                                   progress=False)
         rows = sum(v["rows"] for name, splits in summary.configs.items() if not name.startswith("all")
                    for v in splits.values())
     wall = time.perf_counter() - start
-    return {"kind": kind, "rows": rows, "wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def measure(kind: str, raw: Path, work: Path) -> dict:
-    out = work / f"out-{kind}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(work / "hf-home")}
-    done = subprocess.run([sys.executable, __file__, "--child", kind, "--raw", str(raw), "--out", str(out)],
-                          capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} run failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["out_bytes"] = sum(p.stat().st_size for p in out.rglob("*.parquet"))
-    shutil.rmtree(out, ignore_errors=True)
-    return result
+    return {"kind": kind, "rows": rows, "wall_s": wall, "peak_rss_mib": peak_rss_mib()}
 
 
 def ensure_raw(work: Path, scale: float) -> tuple[Path, int, int]:
@@ -74,10 +53,8 @@ def ensure_raw(work: Path, scale: float) -> tuple[Path, int, int]:
         shutil.rmtree(raw, ignore_errors=True)
         print(f"synthesizing scale {scale:g} into {raw} (not timed)", flush=True)
         synthesize_lib_trad(raw, scale=scale, seed=0)
-    wavs = list(raw.rglob("*.wav"))
-    for wav in wavs:  # warm the page cache so every contender reads from memory alike
-        wav.read_bytes()
-    return raw, len(wavs), sum(w.stat().st_size for w in wavs)
+    n_files, n_bytes = warm(raw)
+    return raw, n_files, n_bytes
 
 
 def main() -> None:
@@ -95,7 +72,7 @@ def main() -> None:
     for scale in [float(s) for s in args.scales.split(",")]:
         raw, n_files, n_bytes = ensure_raw(args.workdir, scale)
         audio_s = n_files * 10.0
-        results = {kind: measure(kind, raw, args.workdir) for kind in ("plain", "ours", "full")}
+        results = {kind: measure(__file__, kind, raw, args.workdir) for kind in ("plain", "ours", "full")}
         for kind, label in (("plain", "datasets audiofolder + embed + to_parquet"),
                             ("ours", "libtrad export, tr1-3 + normal_charging (each WAV once)"),
                             ("full", "libtrad export, all 10 configs")):
