@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import datasets
 from datasets.info import DatasetInfosDict
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -171,27 +172,40 @@ def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
 
 
 def _payload_size(example: dict) -> int:
-    """Bytes of the embedded media in an example (what dominates a row group's memory)."""
-    return sum(len(v["bytes"]) for v in example.values() if isinstance(v, dict) and v.get("bytes"))
+    """Bytes of the media and arrays in an example (what dominates a row group's memory)."""
+    total = 0
+    for value in example.values():
+        if isinstance(value, dict) and value.get("bytes"):
+            total += len(value["bytes"])
+        elif isinstance(value, np.ndarray):
+            total += value.nbytes  # vibration signals (channels x samples)
+    return total
 
 
-def _prefetched(iterable: Iterable, depth: int) -> Iterator:
-    """Iterate ``iterable`` in a background thread, up to ``depth`` items ahead.
+def _prefetched(iterable: Iterable, depth: int, max_bytes: int = MAX_ROW_GROUP_BYTES) -> Iterator:
+    """Iterate ``iterable`` in a background thread, up to ``depth`` items and ``max_bytes`` ahead.
 
     Producing an example is mostly file reading (GIL released), so it overlaps with encoding and
-    Parquet writing in the caller. Errors are re-raised in the caller; an early exit stops the
-    producer.
+    Parquet writing in the caller. The byte budget keeps large rows (8-channel 50 kHz arrays of
+    several MB each) from piling up: at least one item is always in flight. Errors are re-raised
+    in the caller; an early exit stops the producer.
     """
     items: queue.Queue = queue.Queue(maxsize=depth)
     done, stop = object(), threading.Event()
     failure: list[BaseException] = []
+    budget = threading.Condition()
+    pending = [0]  # bytes produced and not yet taken by the consumer
 
     def produce() -> None:
         try:
             for item in iterable:
+                size = _payload_size(item) if isinstance(item, dict) else 0
+                with budget:
+                    budget.wait_for(lambda: stop.is_set() or pending[0] == 0 or pending[0] + size <= max_bytes)
+                    pending[0] += size
                 while not stop.is_set():
                     try:
-                        items.put(item, timeout=0.1)
+                        items.put((item, size), timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -199,15 +213,23 @@ def _prefetched(iterable: Iterable, depth: int) -> Iterator:
                     return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
             failure.append(exc)
-        items.put(done)
+        items.put((done, 0))
 
     thread = threading.Thread(target=produce, name="libtrad-prefetch", daemon=True)
     thread.start()
     try:
-        while (item := items.get()) is not done:
+        while True:
+            item, size = items.get()
+            if item is done:
+                break
+            with budget:
+                pending[0] -= size
+                budget.notify()
             yield item
     finally:
         stop.set()
+        with budget:
+            budget.notify_all()
         thread.join()
     if failure:
         raise failure[0]
