@@ -42,6 +42,7 @@ class ScanResult:
     rejected: list[Rejection] = field(default_factory=list)
     synthetic: dict | None = None
     state: object = None  # the component's own parse of the folder (segments, clips, ...)
+    not_read: list[Rejection] = field(default_factory=list)  # documentation etc. deliberately not read, and why
 
 
 @dataclass
@@ -175,6 +176,7 @@ def export_dataset(
             "parquet_files": parquet,
             "sources": scan.sources,
             "rejected": rejected,
+            **({"not_read": [dataclasses.asdict(r) for r in scan.not_read]} if scan.not_read else {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         context = CardContext(scan, sources, results, {**options, "on_error": on_error}, figure, repo_id or output.name)
@@ -224,8 +226,7 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
     from libtrad.cards.dataset_card import render_dataset_card
 
     sources, results = context.configs, context.results
-    names = sorted({n for c in sources for n in label_names(c)}, key=lambda n: min(
-        label_names(c).index(n) for c in sources if n in label_names(c)))
+    names = list(dict.fromkeys(n for c in sources for n in label_names(c)))  # config order, then label order
     split_rows = [
         {"config": c.name, "split": s, "rows": r.num_examples,
          "labels": [manifest["configs"][c.name][s]["labels"].get(n, "–") if n in label_names(c) else "–" for n in names]}
@@ -251,7 +252,8 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         configs_yaml=data_files_yaml(sources, default=component.default_config(built)),
         infos=dataset_infos(sources, results),
         title=component.title or component.pretty_name,
-        dataset=component.name,
+        synth_command=f"libtrad synth {component.family} --component {component.name}" if component.family
+        else f"libtrad synth {component.name}",
         pretty_name=component.pretty_name,
         synthetic=synthetic,
         description=component.description,
