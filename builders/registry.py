@@ -51,6 +51,8 @@ class DatasetEntry:
     def synthesize(self, out: str | Path, *, component: str | None = None, progress: bool = True, **options):
         """Write a synthetic stand-in to ``out``; returns a summary with ``describe()``."""
         values = resolve_options(self.synth_options, options)
+        if self.multi and component == "all":
+            return synthesize_family(self, out, progress=progress, **values)
         if self.multi:
             if component not in self.components:
                 raise ParameterError("component", component, f"must be one of {', '.join(self.components)}")
@@ -62,9 +64,61 @@ class DatasetEntry:
         """Export one component of this family (see :func:`libtrad.builders.export.export_dataset`)."""
         from libtrad.builders.export import export_dataset
 
+        if self.multi and component == "all":
+            return build_family(self, data_dir, output_dir, configs=configs, on_error=on_error, repo_id=repo_id,
+                                license=license, progress=progress, **options)
         chosen = self.component(component)
         return export_dataset(chosen, data_dir, output_dir or self.default_output or chosen.name, configs=configs,
                               on_error=on_error, repo_id=repo_id, license=license, progress=progress, **options)
+
+
+@dataclass
+class FamilySummary:
+    """What ``--component all`` did: one summary per component, and the component folders not found."""
+
+    parts: list[tuple[str, object]]
+    missing: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"[{name}] {summary.describe()}" for name, summary in self.parts]
+        if self.missing:
+            lines.append(f"not built (no folder of that name in --data-dir): {', '.join(self.missing)}")
+        return "\n".join(lines)
+
+
+def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> FamilySummary:
+    """``--component all``: DATA_DIR/<component>/ -> OUTPUT/<component>/, one dataset export each.
+
+    A folder in DATA_DIR named after no component is an error naming it (never skipped silently);
+    components without a folder are listed in the summary.
+    """
+    from libtrad.errors import LibtradError
+    from libtrad.outputs import MARKER, read_marker
+
+    root = Path(data_dir).expanduser().resolve()
+    out_root = Path(output_dir or entry.name).expanduser().resolve()
+    if not root.is_dir():
+        raise ParameterError("data_dir", str(root), "no such folder")
+    if out_root == root or out_root.is_relative_to(root) or root.is_relative_to(out_root):
+        raise ParameterError("output_dir", str(out_root), f"may not be, contain or lie inside --data-dir {root}")
+    if out_root.is_dir() and read_marker(out_root) is not None:
+        raise ParameterError("output_dir", str(out_root), f"is itself a libtrad folder ({MARKER}); with --component "
+                             "all it must be a plain folder that holds one export per component")
+    strays = sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and p.name not in entry.components)
+    if strays:
+        raise LibtradError(f"{root}: {', '.join(strays)}: not a component folder (expected folders named "
+                           f"{', '.join(entry.components)})")
+    present = [name for name in entry.components if (root / name).is_dir()]
+    if not present:
+        raise ParameterError("data_dir", str(root), f"holds no component folder ({', '.join(entry.components)})")
+    parts = [(name, entry.build(root / name, out_root / name, component=name, **kwargs)) for name in present]
+    return FamilySummary(parts, [name for name in entry.components if name not in present])
+
+
+def synthesize_family(entry: DatasetEntry, out, **kwargs) -> FamilySummary:
+    """``synth --component all``: one synthetic stand-in per component, in OUT/<component>/."""
+    out = Path(out)
+    return FamilySummary([(name, entry.synthesize(out / name, component=name, **kwargs)) for name in entry.components])
 
 
 def _load(reference: str):
@@ -104,7 +158,33 @@ LIB_TRAD = DatasetEntry(
     ),
 )
 
-DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in (LIB_TRAD,)}
+DCASE_YEARS = tuple(range(2020, 2026))
+SIREN = DatasetEntry(
+    name="siren",
+    summary=("SIREN, the machine-signal benchmark of the ECHO paper: DCASE Task 2 2020-2025 (anomalous sound "
+             "detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."),
+    components={
+        **{f"dcase{year}": f"libtrad.builders.dcase.components:DCASE{year}" for year in DCASE_YEARS},
+        **{name: f"libtrad.builders.fault.components:{name.upper()}" for name in ("cwru", "mafaulda", "iiee", "iica")},
+    },
+    synthesizer="libtrad.builders.siren:synthesize_siren",
+    data_dir_help="The component's raw folder as its publisher distributes it (see the README for each layout).",
+    build_options=(
+        OptionSpec("eval_list", None, "DCASE only: the evaluation ground-truth CSV (default: the folder's own, "
+                   "else the list shipped with libtrad).", kind=Path),
+        OptionSpec("allow_unlabelled", False, "DCASE only: keep evaluation clips without ground truth (label -1).",
+                   kind=bool),
+    ),
+    synth_options=(
+        OptionSpec("scale", 1.0, "Multiplies the stand-in's (small) number of files per class/section/domain.",
+                   low=0, low_open=True, high=100),
+        OptionSpec("seed", 0, "Seed.", **_SEED),
+    ),
+    extra={"tiny_synth": {"scale": 1.0}},
+)
+LIB_TRAD.extra["tiny_synth"] = {"scale": 0.02}
+
+DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in (LIB_TRAD, SIREN)}
 
 
 def register(entry: DatasetEntry) -> DatasetEntry:

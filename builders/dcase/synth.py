@@ -1,0 +1,227 @@
+"""A small synthetic stand-in for one DCASE Task 2 year, in that year's official layout and names.
+
+Two machine types per set, for each section and domain a few normal training clips and a few
+normal and anomalous test clips, the evaluation set's training data under
+``additional_train/`` and its test clips under their published (unlabelled) names, with an
+``evaluation/eval_data_list_YYYY_converted.csv`` in the year's own reference-name form (CRLF in
+2024/2025, as published). Clips are 1.5-s 16 kHz mono 16-bit WAVs: a machine hum (fundamental
+set by machine, section and domain, so the target domain is a real shift) over low-frequency
+noise; anomalies add clicks and a broadband burst. Deterministic for a seed; everything it
+writes says it is synthetic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SAMPLE_RATE, SPECS, YEARS, YearSpec
+from libtrad.builders.scan import write_synthetic_marker
+from libtrad.errors import ParameterError
+from libtrad.options import check_number, check_seed
+from libtrad.outputs import atomic_output
+
+CLIP_SECONDS = 1.5
+MAX_SCALE = 100.0
+BASE_COUNTS = {"train_source": 3, "train_target": 1, "test": 2}  # per section (and domain; test: per label)
+# Synthetic attribute strings per machine slot (source / target values differ), in published forms.
+_ATTRIBUTES = (
+    {"source": ("vel_8", "vel_12"), "target": ("vel_21",)},
+    {"source": ("mdl_A_spd_1", "mdl_A_spd_2"), "target": ("mdl_B_spd_2",)},
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One clip to write: where, under which name, and what it sounds like."""
+
+    folder: str
+    name: str
+    set: str
+    machine_slot: int
+    section: int
+    domain: str | None
+    label: str
+    eval_row: tuple[str, str, int] | None = None  # (test file, reference file, label) for the ground truth
+
+
+@dataclass(frozen=True)
+class DcaseSynthSummary:
+    out_dir: str
+    year: int
+    scale: float
+    seed: int
+    files: int
+    clips: dict[str, int]  # "dev/train" -> clips
+    synthetic: bool = True
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{k} {n}" for k, n in self.clips.items())
+        return f"wrote SYNTHETIC DCASE {self.year} Task 2 stand-in to {self.out_dir}: {self.files} clips ({counts})"
+
+
+def synthesize_dcase(out: str | Path, *, year: int, scale: float = 1.0, seed: int = 0,
+                     progress: bool = True) -> DcaseSynthSummary:
+    """Write the stand-in of DCASE ``year`` to ``out`` (a libtrad "synthetic" folder, replaced atomically)."""
+    if year not in YEARS:
+        raise ParameterError("year", year, f"must be one of {', '.join(map(str, YEARS))}")
+    check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
+    check_seed(seed)
+    spec = SPECS[year]
+    jobs = plan(spec, scale)
+    with atomic_output(out, "synthetic", option="OUT") as tmp:
+        for job in tqdm(jobs, desc=f"synthesizing DCASE {year}", unit="clip", disable=not progress):
+            folder = tmp / job.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_wav(folder / job.name, render(job, year, seed), year)
+        _write_eval_list(tmp, year, jobs)
+        clips: dict[str, int] = {}
+        for job in jobs:
+            key = f"{job.set}/{'train' if job.folder.endswith('train') else 'test'}"
+            clips[key] = clips.get(key, 0) + 1
+        summary = DcaseSynthSummary(str(Path(out)), year, scale, seed, len(jobs), clips)
+        write_synthetic_marker(tmp, {"note": _note(year), "generator": f"libtrad synth siren --component dcase{year}",
+                                     **asdict(summary)})
+    return summary
+
+
+def plan(spec: YearSpec, scale: float) -> list[Job]:
+    """Every clip of the stand-in, in the year's folders and names."""
+    n = {k: max(1, round(v * scale)) for k, v in BASE_COUNTS.items()}
+    jobs: list[Job] = []
+    for set_ in ("dev", "eval"):
+        machines = spec.machines(set_)
+        picked = (machines[0], "fan" if "fan" in machines else machines[1])
+        for slot, machine in enumerate(picked):
+            sections = spec.sections(set_, machine)[: 2 if set_ == "dev" else 1]
+            for section in sections:
+                jobs += _section_jobs(spec, set_, slot, machine, section, n)
+    return jobs
+
+
+def _section_jobs(spec: YearSpec, set_: str, slot: int, machine: str, section: int, n: dict) -> list[Job]:
+    year = spec.year
+    train_root = f"{'additional_train' if set_ == 'eval' else 'development'}/{machine}/train"
+    test_root = f"{'evaluation' if set_ == 'eval' else 'development'}/{machine}"
+    domains = (None,) if year == 2020 else ("source", "target")
+    jobs = []
+    for domain in domains:
+        count = n["train_source"] if domain in (None, "source") else n["train_target"]
+        for i in range(count):
+            attrs = _attributes(year, set_, slot, domain, i)
+            jobs.append(Job(train_root, _labelled_name(year, section, domain, "train", "normal", i, attrs), set_,
+                            slot, section, domain, "normal"))
+    # Test clips: numbered per domain and label (2020, 2021) or across the section (2022+), as published.
+    tests = [(domain, label, i) for domain in domains for label in ("normal", "anomaly") for i in range(n["test"])]
+    if set_ == "eval":  # the published evaluation order mixes labels
+        tests = tests[1::2] + tests[0::2]
+    per_label: Counter = Counter()
+    per_domain: Counter = Counter()
+    for number, (domain, label, i) in enumerate(tests):
+        label_index, domain_index = per_label[(domain, label)], per_domain[domain]
+        per_label[(domain, label)] += 1
+        per_domain[domain] += 1
+        attrs = _attributes(year, set_, slot, domain, i)
+        index = number if year >= 2022 else label_index
+        reference = _labelled_name(year, section, domain, "test", label, index, attrs)
+        folder = f"{test_root}/{domain}_test" if year == 2021 else f"{test_root}/test"
+        if set_ == "dev":
+            jobs.append(Job(folder, reference, set_, slot, section, domain, label))
+            continue
+        name = _eval_name(year, section, domain, domain_index if year == 2021 else number)
+        if year == 2025:  # 2025's list names the reference by section, domain and number only
+            reference = f"section_{section:02d}_{domain}_{number:04d}.wav"
+        jobs.append(Job(folder, name, set_, slot, section, domain, label, (name, reference, int(label == "anomaly"))))
+    return jobs
+
+
+def _attributes(year: int, set_: str, slot: int, domain: str | None, i: int) -> str | None:
+    if year < 2022:
+        return None
+    if year >= 2024 and set_ == "eval" and slot == 1:
+        return "noAttribute"
+    values = _ATTRIBUTES[slot][domain]
+    return values[i % len(values)]
+
+
+def _labelled_name(year: int, section: int, domain: str | None, split: str, label: str, number: int,
+                   attributes: str | None) -> str:
+    if year == 2020:
+        return f"{label}_id_{section:02d}_{number:08d}.wav"
+    suffix = f"_{attributes}" if attributes else ""
+    return f"section_{section:02d}_{domain}_{split}_{label}_{number:04d}{suffix}.wav"
+
+
+def _eval_name(year: int, section: int, domain: str | None, number: int) -> str:
+    if year == 2020:
+        return f"id_{section:02d}_{number:08d}.wav"
+    if year == 2021:
+        return f"section_{section:02d}_{domain}_test_{number:04d}.wav"
+    return f"section_{section:02d}_{number:04d}.wav"
+
+
+def _write_eval_list(root: Path, year: int, jobs: list[Job]) -> None:
+    """The ground truth of the evaluation test clips, in the published list format."""
+    newline = "\r\n" if year >= 2024 else "\n"
+    lines: list[str] = []
+    rows = [j for j in jobs if j.eval_row is not None]
+    for machine, group in itertools.groupby(rows, key=lambda j: j.folder.split("/")[1]):
+        lines.append(machine)
+        lines += [f"{t},{r},{label}" for t, r, label in (j.eval_row for j in group)]
+    folder = root / "evaluation"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / EVAL_LIST_NAME.format(year=year)).open("w", encoding="ascii", newline="") as f:
+        f.write(newline.join(lines) + newline)
+
+
+def render(job: Job, year: int, seed: int) -> np.ndarray:
+    """The clip's samples: hum + noise, plus clicks and a broadband burst for an anomaly."""
+    domain_index = {"source": 0, "target": 1, None: 2}[job.domain]
+    key = [seed, year, int(job.set == "eval"), job.machine_slot, job.section, domain_index,
+           int(job.label == "anomaly"), zlib.crc32(job.name.encode("ascii"))]
+    rng = np.random.default_rng(key)
+    n = int(CLIP_SECONDS * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    f0 = 55.0 + 40.0 * job.machine_slot + 6.0 * job.section + (25.0 if job.domain == "target" else 0.0)
+    f0 *= 1.0 + rng.uniform(-0.01, 0.01)
+    hum = sum(a * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+              for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2)))
+    x = 0.25 * hum / _rms(hum) + 0.08 * _shaped_noise(rng, n, 0.0, 800.0)
+    if job.label == "anomaly":
+        for start in rng.integers(0, n - 400, size=int(rng.integers(6, 12))):
+            click = rng.normal(0.0, 1.0, 80) * np.exp(-np.arange(80) / 15.0)
+            x[start:start + 80] += 0.6 * click
+        begin = int(rng.integers(0, n - SAMPLE_RATE // 5))
+        burst = _shaped_noise(rng, SAMPLE_RATE // 5, 2000.0, 6000.0) * np.hanning(SAMPLE_RATE // 5)
+        x[begin:begin + SAMPLE_RATE // 5] += 0.3 * burst
+    x += rng.normal(0.0, 10 ** (-70 / 20), n)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def _shaped_noise(rng: np.random.Generator, n: int, low_hz: float, high_hz: float) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    noise = np.fft.irfft(spectrum * ((f >= low_hz) & (f <= high_hz)), n)
+    return noise / _rms(noise)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x), dtype=np.float64))) or 1e-12
+
+
+def _note(year: int) -> str:
+    return f"SYNTHETIC stand-in generated by libtrad; not a real DCASE {year} Task 2 recording"
+
+
+def _write_wav(path: Path, samples: np.ndarray, year: int) -> None:
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, "PCM_16", format="WAV") as f:
+        f.comment = _note(year)
+        f.software = f"libtrad synth siren --component dcase{year}"
+        f.write(samples)

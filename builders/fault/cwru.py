@@ -1,0 +1,242 @@
+"""The CWRU bearing data as SIREN reads it: 12 kHz drive-end and fan-end faults, normal baseline apart.
+
+The Case Western Reserve University Bearing Data Center publishes one MATLAB v5 file per
+recording (``105.mat``: keys ``X105_DE_time``, ``X105_FE_time``, ``X105_BA_time`` — drive-end,
+fan-end and base accelerometers — and ``X105RPM``). SIREN reads them sorted into folders by
+fault, as the widely used ``CWRU-dataset`` arrangement does (:data:`TREE`).
+
+NAME is the publisher's record number with an optional position and motor load (``105.mat``,
+``105_0.mat``, ``130@6_0.mat``, ``97_Normal_0.mat``) or the label the publisher's tables show
+(``IR007_0.mat``, ``OR007@6_0.mat``, ``Normal_0.mat``), whose fault and diameter must then
+match the folders. Classes are ``{DE,FE}_{IR,B,OR@3,OR@6,OR@12}``; the normal baseline is the
+``normal`` config. Every channel in the file is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from libtrad.builders.audio_io import InvalidAudio
+from libtrad.builders.fault.common import (
+    ArrayLayout,
+    BadName,
+    Found,
+    Listing,
+    children,
+    finite_signals,
+    one_of,
+    top_level,
+)
+from libtrad.builders.scan import Rejection, rel_path
+
+FAULT_RATE = 12_000
+# The normal-baseline recordings are sampled at 48 kHz, as Smith & Randall (2015) report (SIREN's toolkit
+# treats them as 12 kHz): the rate is a column of every row, never implied.
+NORMAL_RATE = 48_000
+FAULTS = ("IR", "B", "OR")
+DIAMETERS = ("007", "014", "021", "028")
+POSITIONS = ("3", "6", "12")
+CHANNELS = ("DE", "FE", "BA")
+CLASSES = tuple(f"{end}_{fault}" for end in ("DE", "FE") for fault in ("IR", "B", "OR@3", "OR@6", "OR@12"))
+FOLDERS = {
+    **{name: ("faults", "DE") for name in ("12k_Drive_End_Bearing_Fault_Data", "12k Drive End Bearing Fault Data")},
+    **{name: ("faults", "FE") for name in ("12k_Fan_End_Bearing_Fault_Data", "12k Fan End Bearing Fault Data")},
+    **{name: ("normal", None) for name in ("Normal", "Normal_Baseline_Data", "Normal Baseline Data")},
+}
+NOT_READ = {name: "48 kHz drive-end data: SIREN's task uses the 12 kHz recordings"
+            for name in ("48k_Drive_End_Bearing_Fault_Data", "48k Drive End Bearing Fault Data")}
+PAGES = "https://engineering.case.edu/bearingdatacenter"
+DOWNLOADS = (
+    {"what": "CWRU Bearing Data Center", "url": PAGES},
+    {"what": "12k drive-end fault data", "url": f"{PAGES}/12k-drive-end-bearing-fault-data"},
+    {"what": "12k fan-end fault data", "url": f"{PAGES}/12k-fan-end-bearing-fault-data"},
+    {"what": "normal baseline data", "url": f"{PAGES}/normal-baseline-data"},
+)
+# Only ASCII: \d would take other scripts' digits.
+NUMBERED = re.compile(r"^(?P<number>[0-9]+)(?:@(?P<position>[0-9]+))?(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
+LABELLED = re.compile(r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$",
+                      re.ASCII)
+NORMAL = re.compile(r"^(?:(?P<number>[0-9]+)(?:_Normal)?|Normal)(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
+KEY = re.compile(r"^X(?P<number>[0-9]+)_(?P<channel>DE|FE|BA)_time$", re.ASCII)
+TREE = """\
+DATA_DIR/
+  12k_Drive_End_Bearing_Fault_Data/     (or "12k Drive End Bearing Fault Data", the page title)
+    IR/<diameter>/NAME.mat              inner race; diameter 007 | 014 | 021 | 028 (mils)
+    B/<diameter>/NAME.mat               ball
+    OR/<diameter>/[@3|@6|@12/]NAME.mat  outer race; the load-zone position from the @ folder or NAME
+  12k_Fan_End_Bearing_Fault_Data/       same, fault on the fan-end bearing
+  Normal/NAME.mat                       normal baseline (also "Normal Baseline Data")
+  48k_Drive_End_Bearing_Fault_Data/     not read: SIREN's task uses the 12 kHz files
+"""
+NAME_RULE = "NUMBER[@POS][_LOAD].mat or FAULTDIAM[@POS]_LOAD.mat (e.g. 105_0.mat, 130@6_0.mat, IR007_0.mat)"
+
+
+class CwruLayout(ArrayLayout):
+    dataset = "CWRU"
+    configs = {"faults": CLASSES, "normal": ("normal",)}
+    columns = {
+        "bearing": datasets.Value("string"),
+        "fault": datasets.Value("string"),
+        "position": datasets.Value("string"),
+        "fault_diameter_mils": datasets.Value("int32"),
+        "load_hp": datasets.Value("int32"),
+        "rpm": datasets.Value("float32"),
+    }
+    check_text = ("readable MATLAB v5 .mat, X<record>_{DE,FE,BA}_time channels of one record and equal length, "
+                  "finite, not empty")
+
+    def present_configs(self, data_dir: Path) -> list[str]:
+        there = {config for name, (config, _) in FOLDERS.items() if (data_dir / name).is_dir()}
+        return [c for c in self.configs if c in there] or list(self.configs)
+
+    def find(self, data_dir, configs, rejected) -> Listing:
+        listing = Listing()
+        expected = "12k_Drive_End_Bearing_Fault_Data/, 12k_Fan_End_Bearing_Fault_Data/, Normal/"
+        for folder, (config, end) in top_level(data_dir, rejected, listing, folders=FOLDERS, not_read=NOT_READ,
+                                               expected=expected, dataset=self.dataset):
+            if config not in configs:
+                continue
+            if config == "normal":
+                for path, (number, load) in children(data_dir, folder, rejected, files=_normal_name,
+                                                     expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat"):
+                    meta = {"bearing": None, "fault": None, "position": None, "fault_diameter_mils": None,
+                            "load_hp": load}
+                    listing.found.append(Found(path, rel_path(data_dir, path), "normal", "normal", meta, number))
+            else:
+                listing.found += _faults(data_dir, folder, end, rejected)
+        return listing
+
+    def parse(self, data, found):
+        return _parse_mat(data, found)
+
+
+def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -> list[Found]:
+    found = []
+    for fault_dir, fault in children(data_dir, folder, rejected, dirs=one_of(FAULTS), expected="IR/, B/ or OR/"):
+        for diameter_dir, diameter in children(data_dir, fault_dir, rejected, dirs=one_of(DIAMETERS),
+                                               expected="a fault-diameter folder: " + ", ".join(DIAMETERS)):
+            def rule(position: str | None):
+                return lambda name: _fault_name(name, fault, diameter, position)
+
+            if fault == "OR":  # files here, or in @3/ @6/ @12/ below
+                entries = children(data_dir, diameter_dir, rejected, dirs=_position_folder, files=rule(None),
+                                   expected=f"@3/, @6/, @12/ or {NAME_RULE}")
+            else:
+                entries = children(data_dir, diameter_dir, rejected, files=rule(None), expected=NAME_RULE)
+            files = [(path, parsed) for path, parsed in entries if isinstance(parsed, tuple)]
+            for place, position in [(p, v) for p, v in entries if isinstance(v, str)]:
+                files += children(data_dir, place, rejected, files=rule(position), expected=NAME_RULE)
+            for path, (number, position, load) in sorted(files, key=lambda item: item[0]):
+                label = f"{end}_{fault}" + (f"@{position}" if position else "")
+                meta = {"bearing": end, "fault": fault, "position": f"@{position}" if position else None,
+                        "fault_diameter_mils": int(diameter), "load_hp": load}
+                found.append(Found(path, rel_path(data_dir, path), "faults", label, meta, number))
+    return found
+
+
+def _position_folder(name: str) -> str | None:
+    return name[1:] if name.startswith("@") and name[1:] in POSITIONS else None
+
+
+def _fault_name(name: str, fault: str, diameter: str, folder_position: str | None):
+    """(record number or None, position or None, load or None) of a fault file, or BadName/None."""
+    m = NUMBERED.match(name) or LABELLED.match(name)
+    if m is None:
+        return None
+    parts = m.groupdict()
+    if parts.get("fault") and (parts["fault"], parts["diameter"]) != (fault, diameter):
+        raise BadName(f"its name says {parts['fault']}{parts['diameter']} but it lies in {fault}/{diameter}/")
+    position = parts["position"]
+    if position is not None and position not in POSITIONS:
+        raise BadName(f"outer-race position @{position} is not one of @3, @6, @12")
+    if fault != "OR":
+        if position or folder_position:
+            raise BadName(f"a load-zone position (@{position}) belongs to outer-race (OR/) files only")
+    else:
+        if folder_position and position and folder_position != position:
+            raise BadName(f"its name says @{position} but it lies in @{folder_position}/")
+        position = folder_position or position
+        if position is None:
+            raise BadName("outer-race file without a load-zone position (@3, @6 or @12 in its folder or name)")
+    number = int(parts["number"]) if parts.get("number") else None
+    return number, position, _load(parts["load"])
+
+
+def _normal_name(name: str):
+    m = NORMAL.match(name)
+    if m is None:
+        return None
+    return (int(m["number"]) if m["number"] else None), _load(m["load"])
+
+
+def _load(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if int(text) > 3:
+        raise BadName(f"motor load {text} hp is not one of 0-3")
+    return int(text)
+
+
+def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], int, dict]:
+    """The channels of one record of a CWRU .mat file (DE, FE, BA order), or InvalidAudio naming the problem."""
+    from scipy.io import loadmat
+
+    path = found.path
+    if data[:8] == b"\x89HDF\r\n\x1a\n" or data[512:520] == b"\x89HDF\r\n\x1a\n":
+        raise InvalidAudio(path, "is a MATLAB v7.3 (HDF5) file; CWRU publishes MATLAB v5 files")
+    try:
+        content = loadmat(io.BytesIO(data), squeeze_me=False)
+    except Exception as exc:  # noqa: BLE001 - scipy raises many types for a broken file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidAudio(path, f"not a readable MATLAB .mat file ({detail})") from None
+    keys = {}
+    for key in content:
+        m = KEY.match(key)
+        if m:
+            keys.setdefault(int(m["number"]), {})[m["channel"]] = key
+    if not keys:
+        raise InvalidAudio(path, "no X<record>_DE_time / _FE_time / _BA_time channel in it")
+    number = found.hint
+    if number is None:
+        if len(keys) > 1:
+            records = ", ".join(f"X{n:03d}" for n in sorted(keys))
+            raise InvalidAudio(path, f"holds channels of several records ({records}) and its name does not say which")
+        number = next(iter(keys))
+    if number not in keys:
+        records = ", ".join(f"X{n:03d}" for n in sorted(keys))
+        raise InvalidAudio(path, f"its name says record {number} but it holds {records}")
+    channels = tuple(c for c in CHANNELS if c in keys[number])
+    arrays = []
+    for channel in channels:
+        value = content[keys[number][channel]]
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu" or value.size == 0 \
+                or sum(d > 1 for d in value.shape) > 1:
+            raise InvalidAudio(path, f"{keys[number][channel]} is not a non-empty numeric vector")
+        arrays.append(value.reshape(-1))
+    lengths = {len(a) for a in arrays}
+    if len(lengths) > 1:
+        shown = ", ".join(f"{c} {len(a)}" for c, a in zip(channels, arrays))
+        raise InvalidAudio(path, f"its channels differ in length ({shown} samples)")
+    signals = finite_signals(path, np.stack(arrays).astype(np.float32),
+                             lambda c, s: f"in {channels[c]} at sample {s}")
+    rpm = _rpm(content, number)
+    rate = NORMAL_RATE if found.config == "normal" else FAULT_RATE
+    return np.ascontiguousarray(signals), channels, rate, {"rpm": rpm}
+
+
+def _rpm(content: dict, number: int) -> float | None:
+    """The record's shaft speed (``X105RPM``), when the file has it."""
+    for key in (f"X{number:03d}RPM", f"X{number}RPM"):
+        value = content.get(key)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "fiu":
+            rpm = float(value.reshape(-1)[0])
+            return rpm if np.isfinite(rpm) else None
+    return None
+
+
+LAYOUT = CwruLayout()
