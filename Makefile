@@ -17,6 +17,7 @@ test: install
 
 bench: install
 	$(PY) bench/bench_lib_trad_build.py
+	$(PY) bench/bench_dcase_build.py
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
 

@@ -32,13 +32,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(script: str, kind: str, raw: Path, work: Path) -> dict:
+def measure(script: str, kind: str, raw: Path, work: Path, extra: list[str] = ()) -> dict:
     """Run ``script --child kind`` in a fresh process on ``raw``; its JSON result plus the Parquet size."""
     out = work / f"out-{kind}"
     shutil.rmtree(out, ignore_errors=True)  # the benchmark's own scratch folder
     out.mkdir(parents=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(work / "hf-home")}
-    done = subprocess.run([sys.executable, script, "--child", kind, "--raw", str(raw), "--out", str(out)],
+    done = subprocess.run([sys.executable, script, "--child", kind, "--raw", str(raw), "--out", str(out), *extra],
                           capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{kind} run failed:\n{done.stderr[-3000:]}")
