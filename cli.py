@@ -208,15 +208,15 @@ def _synth_command(entry) -> click.Command:
 
 
 def _build_command(entry) -> click.Command:
-    def run(data_dir, output, configs, on_error, repo_id, license_, component=None, **options) -> None:
-        summary = entry.build(data_dir, output, component=component, configs=_comma_list("--configs", configs),
+    def run(data_dir, output_dir, configs, on_error, repo_id, license_, component=None, **options) -> None:
+        summary = entry.build(data_dir, output_dir, component=component, configs=_comma_list("--configs", configs),
                               on_error=on_error, repo_id=repo_id, license=license_, **options)
         click.echo(summary.describe())
 
     command = _with_options(entry.build_options, run)
     for option in reversed([
         click.option("--data-dir", required=True, type=click.Path(path_type=Path), help=entry.data_dir_help),
-        click.option("--output", type=click.Path(path_type=Path), default=entry.default_output or None,
+        click.option("--output", "output_dir", type=click.Path(path_type=Path), default=entry.default_output or None,
                      show_default=bool(entry.default_output),
                      help="Hub dataset folder to write (replaced atomically if it is libtrad's previous export)."),
         click.option("--configs", default=None, help="Comma-separated subset of configs (default: all)."),

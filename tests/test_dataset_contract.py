@@ -70,3 +70,21 @@ def test_component_contract(family, component, tmp_path, fresh_python):
     first = manifest["parquet_files"]
     _build(entry, component, raw, out)
     assert json.loads((out / "manifest.json").read_text())["parquet_files"] == first
+
+
+def test_component_all_builds_each_component_folder_and_names_strays(cli, rel, tmp_path):
+    root, out = tmp_path / "siren-raw", tmp_path / "siren"
+    for component in ("iica", "dcase2023"):
+        assert cli("synth", "siren", "--component", component, root / component).exit_code == 0
+    (root / "notes").mkdir()
+    before = rel.snapshot(root)
+    rel.assert_error_line(cli("build", "siren", "--component", "all", "--data-dir", root, "--output", out),
+                          "notes", "not a component folder")
+    assert rel.snapshot(root) == before and not out.exists()
+    (root / "notes").rmdir()
+    result = cli("build", "siren", "--component", "all", "--data-dir", root, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["dcase2023", "iica"]
+    assert "not built (no folder of that name in --data-dir): dcase2020" in result.output
+    rel.assert_error_line(cli("build", "siren", "--component", "all", "--data-dir", root, "--output", root / "x"),
+                          "--output", "may not be, contain or lie inside --data-dir")

@@ -164,3 +164,33 @@ def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
     assert builder.config.split_strategy == "temporal" and builder.config.seed == 5
     assert ds["train"].features["label"].names == ["normal", "abnormal"]
     assert ds["validation"][0]["audio"].get_all_samples().sample_rate == 16000
+
+
+# SHA-256 of every shard of `synth lib-trad --scale 0.03 --seed 4` built with default options, recorded
+# with the flat builders before the move to builders/lib_trad/ and the generic export driver: any
+# change to LiB-TRAD's Parquet bytes has to be deliberate (update these with a note why).
+PINNED_SHARDS = {
+    "data/normal_charging/train-00000-of-00001.parquet": "60f895cab8c3507c65d79318de215d8a409f45fab169d93e7066e6d8ad9f4529",
+    "data/segments/train-00000-of-00001.parquet": "e20d16041158d7be6364af3300200914b60d2d94846d7c1b3a34a1b55ef514ab",
+    "data/tr1/test-00000-of-00001.parquet": "2c902c830cdd6e79ff972d7a023400884fc1ec89b1ed29b4c2753e3884831429",
+    "data/tr1/train-00000-of-00001.parquet": "52e2e6e32defa798f8dd0d658cb8b0e75c2c3fe1af4558b0520dd557bf2568fa",
+    "data/tr1_cls/train-00000-of-00001.parquet": "6539b997a3e828d1cbf49a02a958128adf288ec0fa95d07e73645ec48df75627",
+    "data/tr1_cls/validation-00000-of-00001.parquet": "143e781f86959fb20f48d371d28fdc555c1dacce1e02ef22b43fece7499103e5",
+    "data/tr2/test-00000-of-00001.parquet": "15caa656814eb3a9fea97a9cded9e26c953167a4cbb23749eec254fbe5d83082",
+    "data/tr2/train-00000-of-00001.parquet": "97442420663aea6f5958860af7838304f6070fe92774bcfaf50373266c66bf59",
+    "data/tr2_cls/train-00000-of-00001.parquet": "83e2f064c2ec2115a23e0b3d65aa27e4e53427294565c4f79ac0f611983546fe",
+    "data/tr2_cls/validation-00000-of-00001.parquet": "610eec7b4787e20d66988b9e3e911e7eed449f9f71f2839cb90d5ae3f03e4ed8",
+    "data/tr3/test-00000-of-00001.parquet": "2c2f1f426a891729f2dbf808f5d3feeb5fe864d5395e181e750ff1c8f8a01685",
+    "data/tr3/train-00000-of-00001.parquet": "059beb56bbae15685dbfb69dfb673e3a96f34017691678b8cd592f1e8f9d6e1e",
+    "data/tr3_cls/train-00000-of-00001.parquet": "03b597a6d378399c8de95898fb9ec96d4e84a5af7729c71d3d79a3f7f0435db4",
+    "data/tr3_cls/validation-00000-of-00001.parquet": "e6e33a82d9ab0367a203f0ccac2d972b2f5878b7bf1a9822744726b9d2e46d93",
+}
+
+
+def test_parquet_bytes_are_pinned(tmp_path):
+    from libtrad.builders.lib_trad.synth import synthesize_lib_trad
+
+    raw = tmp_path / "raw"
+    synthesize_lib_trad(raw, scale=0.03, seed=4, progress=False)
+    export_lib_trad(raw, tmp_path / "out", progress=False)
+    assert parquet_digests(tmp_path / "out") == PINNED_SHARDS
