@@ -154,7 +154,8 @@ def read_source(path: Path, root: Path | None = None, max_bytes: int | None = No
             raise InvalidAudio(path, "changed while being read (no longer the regular file that was checked)")
         with os.fdopen(fd, "rb", closefd=True) as f:
             fd = -1
-            data = f.read(cap + 1)
+            # Ask for the size stat gave (+1 to notice growth): read(n) allocates n bytes up front.
+            data = f.read(opened.st_size + 1)
     except OSError as exc:
         raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
     finally:
@@ -162,6 +163,8 @@ def read_source(path: Path, root: Path | None = None, max_bytes: int | None = No
             os.close(fd)
     if len(data) > cap:
         raise InvalidAudio(path, f"file grew past the {_size(cap)} size limit while being read")
+    if len(data) > opened.st_size:
+        raise InvalidAudio(path, "changed while being read (it grew)")
     return data
 
 

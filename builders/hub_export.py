@@ -152,23 +152,47 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
 
 
 def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
-    """``features.encode_example``, with embedded audio passed straight through.
+    """``features.encode_example``, one precomputed encoder per column, embedded audio passed through.
 
     ``Audio.encode_example`` imports torch and torchcodec (seconds) even for values that are
-    already ``{"bytes", "path"}``; those need no encoding at all.
+    already ``{"bytes", "path"}``; those need no encoding at all. Scalar and class-label columns
+    get the same result as ``Value``/``ClassLabel.encode_example`` without datasets' generic
+    ``cast_to_python_objects`` walk (about 0.1 ms per column and row); anything else (lists,
+    structs, numpy arrays) goes through the generic path.
     """
-    media = [name for name, feature in features.items() if isinstance(feature, datasets.Audio)]
-    rest = datasets.Features({name: f for name, f in features.items() if name not in media})
+    encoders = {name: _column_encoder(feature) for name, feature in features.items()}
 
     def encode(example: dict) -> dict:
-        out = rest.encode_example({k: v for k, v in example.items() if k not in media})
-        for name in media:
-            value = example[name]
-            embedded = isinstance(value, dict) and value.keys() <= {"bytes", "path"} and value.get("bytes") is not None
-            out[name] = {"bytes": value["bytes"], "path": value.get("path")} if embedded else features[name].encode_example(value)
-        return out
+        return {name: encoder(example[name]) for name, encoder in encoders.items()}
 
     return encode
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def _column_encoder(feature) -> Callable:
+    from datasets.features.features import cast_to_python_objects, encode_nested_example
+
+    def generic(value):
+        return encode_nested_example(feature, cast_to_python_objects(value))
+
+    if isinstance(feature, datasets.Audio):
+        def audio(value):
+            embedded = isinstance(value, dict) and value.keys() <= {"bytes", "path"} and value.get("bytes") is not None
+            return {"bytes": value["bytes"], "path": value.get("path")} if embedded else feature.encode_example(value)
+        return audio
+    if isinstance(feature, datasets.ClassLabel):
+        index = {name: i for i, name in enumerate(feature.names)}
+
+        def label(value):
+            return index[value] if type(value) is str and value in index else generic(value)
+        return label
+    if isinstance(feature, datasets.Value):
+        def scalar(value):
+            return None if value is None else feature.encode_example(value) if type(value) in _PLAIN else generic(value)
+        return scalar
+    return generic
 
 
 def _payload_size(example: dict) -> int:

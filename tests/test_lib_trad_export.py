@@ -194,3 +194,31 @@ def test_parquet_bytes_are_pinned(tmp_path):
     synthesize_lib_trad(raw, scale=0.03, seed=4, progress=False)
     export_lib_trad(raw, tmp_path / "out", progress=False)
     assert parquet_digests(tmp_path / "out") == PINNED_SHARDS
+
+
+def test_column_encoders_match_datasets_encode_example():
+    import datasets
+    import numpy as np
+
+    features = datasets.Features({
+        "label": datasets.ClassLabel(names=["normal", "anomaly"]), "n": datasets.Value("int32"),
+        "x": datasets.Value("float64"), "s": datasets.Value("string"), "flag": datasets.Value("bool"),
+        "pairs": datasets.List({"key": datasets.Value("string"), "value": datasets.Value("string")}),
+        "signals": datasets.List(datasets.List(datasets.Value("float32"))),
+    })
+    examples = [
+        {"label": "anomaly", "n": np.int64(3), "x": None, "s": "a", "flag": True,
+         "pairs": [{"key": "spd", "value": "1000"}], "signals": np.ones((2, 3), dtype=np.float32)},
+        {"label": 0, "n": 7, "x": 1.5, "s": None, "flag": np.bool_(False), "pairs": None, "signals": [[0.5]]},
+        {"label": -1, "n": True, "x": np.float32(2.0), "s": 5, "flag": 0, "pairs": [], "signals": []},
+    ]
+    def plain(value):  # numpy arrays stay arrays on both sides (pyarrow takes them): compare as lists
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        return [plain(v) for v in value] if isinstance(value, list) else value
+
+    encode = hub_export._example_encoder(features)
+    for example in examples:
+        ours, theirs = encode(example), features.encode_example(example)
+        assert {k: plain(v) for k, v in ours.items()} == {k: plain(v) for k, v in theirs.items()}
+        assert {k: type(v) for k, v in ours.items()} == {k: type(v) for k, v in theirs.items()}
