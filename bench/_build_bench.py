@@ -22,7 +22,11 @@ def plain_export(raw: Path, out: Path) -> int:
     import datasets
     from datasets.table import embed_table_storage
 
-    ds = datasets.load_dataset("audiofolder", data_dir=str(raw), split="train", cache_dir=str(out / "cache"))
+    # Exactly the WAV files under RAW, each once (audiofolder's own split detection would read
+    # DCASE's train/test folders as splits and count some files twice).
+    wavs = [str(p) for p in sorted(raw.rglob("*.wav"))]
+    ds = datasets.load_dataset("audiofolder", data_files={"train": wavs}, split="train", cache_dir=str(out / "cache"),
+                               drop_labels=True)
     ds = ds.with_format("arrow").map(embed_table_storage, batched=True, batch_size=100)
     ds.with_format(None).to_parquet(str(out / "plain.parquet"))
     return ds.num_rows
