@@ -33,7 +33,7 @@ if __name__ == "__main__" and not __package__:
 
 import click  # noqa: E402
 
-from libtrad.errors import LibtradError, ParameterError  # noqa: E402
+from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line  # noqa: E402
 
 
 _DEBUG_ENV = "LIBTRAD_DEBUG"
@@ -93,18 +93,13 @@ def describe_unexpected(exc: BaseException) -> tuple[str, int]:
     """One line (and exit status) for an exception no library function mapped itself."""
     if isinstance(exc, OSError):
         where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-        return f"{where + ': ' if where else ''}{exc.strerror or _first_line(exc)}", 2
+        return f"{where + ': ' if where else ''}{exception_reason(exc)}", 2
     if isinstance(exc, UnicodeError):
-        return f"text that is not valid UTF-8 ({_first_line(exc)})", 2
+        return f"text that is not valid UTF-8 ({first_line(exc)})", 2
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller --batch-size or fewer files at once)", 2
-    return (f"internal error in libtrad ({type(exc).__name__}: {_first_line(exc)}); run again with --debug "
+    return (f"internal error in libtrad ({type(exc).__name__}: {first_line(exc)}); run again with --debug "
             f"(or {_DEBUG_ENV}=1) for the traceback and report it"), 1
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _fail(message: str, code: int) -> None:

@@ -25,3 +25,16 @@ class ParameterError(LibtradError):
     def for_flag(self, flag: str) -> str:
         shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
         return f"{flag} {shown}: {self.problem}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty): for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def exception_reason(exc: BaseException) -> str:
+    """An OSError's strerror ("Permission denied"), else the message's first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return first_line(exc)

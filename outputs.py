@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, exception_reason
 
 MARKER = ".libtrad.json"
 KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings")
@@ -45,7 +45,7 @@ def read_marker(folder: str | Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibtradError(f"{path}: unreadable libtrad marker ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable libtrad marker ({exception_reason(exc)})") from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(data, dict) or data.get("kind") not in KINDS or not isinstance(files, dict) \
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
@@ -99,7 +99,7 @@ def verify_files(folder: str | Path, relpaths=None, *, what: str = "") -> None:
         try:
             digest = sha256_file(path)
         except OSError as exc:
-            raise LibtradError(f"{path}: unreadable ({_reason(exc)})") from None
+            raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
         if digest != listed[rel]:
             raise LibtradError(f"{path}: corrupted (SHA-256 differs from {MARKER}); rebuild or re-download it")
 
@@ -145,7 +145,7 @@ def _check_writable(out: Path, option: str) -> None:
         try:
             os.rmdir(tempfile.mkdtemp(prefix=".libtrad-write-test-", dir=folder))
         except OSError as exc:
-            raise LibtradError(f"{option} {out}: cannot write in {folder} ({_reason(exc)})") from None
+            raise LibtradError(f"{option} {out}: cannot write in {folder} ({exception_reason(exc)})") from None
 
 
 # ----------------------------------------------------------------------------- atomic replace
@@ -281,10 +281,3 @@ def _walk_files(folder: Path) -> Iterator[Path]:
         dirnames.sort()
         for name in filenames:
             yield Path(dirpath) / name
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, first_line
 from libtrad.outputs import MARKER
 
 # The marker kinds each repo type publishes: embeddings are datasets on the Hub.
@@ -126,7 +126,7 @@ def _check_repo_id(repo_id: str) -> None:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise LibtradError(form.format(repo_id, _first_line(exc).rstrip("."))) from None
+        raise LibtradError(form.format(repo_id, first_line(exc).rstrip("."))) from None
 
 
 def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) -> str:
@@ -154,7 +154,7 @@ def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) ->
         try:
             op = CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path))
         except (OSError, ValueError) as exc:
-            raise LibtradError(f"{path}: unreadable ({_first_line(exc)}); nothing was sent") from None
+            raise LibtradError(f"{path}: unreadable ({first_line(exc)}); nothing was sent") from None
         expected = plan.checksums.get(rel)
         if expected is not None and op.upload_info.sha256.hex() != expected:
             raise LibtradError(f"{path}: changed since it was checked (SHA-256 differs from {MARKER}); "
@@ -171,9 +171,9 @@ def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) ->
     except OfflineModeIsEnabled:
         raise LibtradError("cannot publish: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)") from None
     except HfHubHTTPError as exc:
-        raise LibtradError(f"cannot publish to {plan.repo_id}: the Hub answered {_first_line(exc)}") from None
+        raise LibtradError(f"cannot publish to {plan.repo_id}: the Hub answered {first_line(exc)}") from None
     except _NETWORK_ERRORS as exc:  # connection refused, DNS, timeouts
-        raise LibtradError(f"cannot publish to {plan.repo_id}: the Hub is unreachable ({_first_line(exc)})") from None
+        raise LibtradError(f"cannot publish to {plan.repo_id}: the Hub is unreachable ({first_line(exc)})") from None
     return str(url)
 
 
@@ -206,11 +206,6 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 
 _NETWORK_ERRORS = _network_errors()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _human(size: int) -> str:

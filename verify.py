@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, exception_reason
 from libtrad.outputs import MARKER, read_marker, sha256_file
 
 CARD = "README.md"
@@ -214,7 +214,7 @@ def load_marker(root: Path) -> dict | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise LibtradError(f"{path}: unreadable ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
     if stat.S_ISLNK(info.st_mode):
         raise LibtradError(f"{path}: is a symbolic link; a libtrad marker must be a regular file")
     if not stat.S_ISREG(info.st_mode):
@@ -249,7 +249,7 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(f"{directory}: cannot list the folder ({_reason(exc)})")
+            problems.append(f"{directory}: cannot list the folder ({exception_reason(exc)})")
             return
         for entry in entries:
             rel = prefix + entry.name
@@ -258,7 +258,7 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
             except OSError as exc:
-                problems.append(f"{entry.path}: cannot be read ({_reason(exc)})")
+                problems.append(f"{entry.path}: cannot be read ({exception_reason(exc)})")
                 continue
             if stat.S_ISLNK(mode):
                 problems.append(f"{entry.path}: is a symbolic link (to {_link_target(entry.path)}); "
@@ -290,7 +290,7 @@ def check_listed(root: Path, listed: Mapping[str, str], relpaths: Iterable[str] 
             if problem is None:
                 digest = pending[rel].result()
                 if isinstance(digest, OSError):
-                    problem = f"{root / rel}: unreadable ({_reason(digest)})"
+                    problem = f"{root / rel}: unreadable ({exception_reason(digest)})"
                 elif digest != listed[rel]:
                     problem = f"{root / rel}: corrupted (SHA-256 differs from {MARKER}); rebuild or re-download it"
             yield rel, problem
@@ -309,7 +309,7 @@ def _presence_problem(root: Path, rel: str, listed: Mapping[str, str]) -> str | 
     except FileNotFoundError:
         return f"{path}: missing (listed in {MARKER})"
     except OSError as exc:
-        return f"{path}: unreadable ({_reason(exc)})"
+        return f"{path}: unreadable ({exception_reason(exc)})"
     if stat.S_ISLNK(mode):
         return f"{path}: is a symbolic link, not the file libtrad wrote (listed in {MARKER})"
     if not stat.S_ISREG(mode):
@@ -328,9 +328,9 @@ def read_json(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise LibtradError(f"{path}: unreadable ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibtradError(f"{path}: not valid JSON ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: not valid JSON ({exception_reason(exc)})") from None
 
 
 def manifest_problems(root: Path, listed: Mapping[str, str]) -> list[str]:
@@ -364,16 +364,16 @@ def read_card(root: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise LibtradError(f"{path}: unreadable ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
     except UnicodeDecodeError as exc:
-        raise LibtradError(f"{path}: not UTF-8 text ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: not UTF-8 text ({exception_reason(exc)})") from None
     match = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", text, re.DOTALL)
     if match is None:
         return {}
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
-        raise LibtradError(f"{path}: invalid YAML metadata ({' '.join(_reason(exc).split())})") from None
+        raise LibtradError(f"{path}: invalid YAML metadata ({' '.join(exception_reason(exc).split())})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -591,7 +591,7 @@ def _card_features(card: Mapping, path: Path, report: VerifyReport) -> dict:
     try:
         infos = DatasetInfosDict.from_dataset_card_data(card)
     except Exception as exc:  # noqa: BLE001 - any parse failure of user YAML is a problem to report
-        report.problems.append(f"{path}: dataset_info features cannot be read ({_reason(exc)})")
+        report.problems.append(f"{path}: dataset_info features cannot be read ({exception_reason(exc)})")
         return {}
     return {name: info.features for name, info in infos.items() if info.features is not None}
 
@@ -605,7 +605,7 @@ def _schema_problem(path: Path, shard: dict, config: str, features: dict) -> str
     try:
         want = expected.arrow_schema.remove_metadata()
     except Exception as exc:  # noqa: BLE001
-        return f"{path}: README.md features of config {config} have no Arrow schema ({_reason(exc)})"
+        return f"{path}: README.md features of config {config} have no Arrow schema ({exception_reason(exc)})"
     have = shard["schema"].remove_metadata()
     if not have.equals(want):
         diff = _schema_difference(have, want)
@@ -640,7 +640,7 @@ def _open_parquet(path: Path):
     try:
         return pq.ParquetFile(str(path))
     except (OSError, pa.ArrowException) as exc:
-        raise LibtradError(f"{path}: not a readable Parquet file ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: not a readable Parquet file ({exception_reason(exc)})") from None
 
 
 def _read_parquet(path: Path) -> dict:
@@ -655,7 +655,7 @@ def _read_parquet(path: Path) -> dict:
             if group.num_rows != shard.metadata.row_group(index).num_rows:
                 raise LibtradError(f"{path}: row group {index} holds fewer rows than its footer says")
     except (OSError, pa.ArrowException) as exc:
-        raise LibtradError(f"{path}: unreadable Parquet data ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable Parquet data ({exception_reason(exc)})") from None
     finally:
         shard.close()
     hf = None
@@ -709,9 +709,9 @@ def check_safetensors(path: Path) -> int:
                 raise LibtradError(f"{path}: truncated or corrupted safetensors file (header of {length} bytes)")
             header = json.loads(f.read(length).decode("utf-8"))
     except OSError as exc:
-        raise LibtradError(f"{path}: unreadable ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibtradError(f"{path}: corrupted safetensors header ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: corrupted safetensors header ({exception_reason(exc)})") from None
     if not isinstance(header, dict):
         raise LibtradError(f"{path}: corrupted safetensors header (not a mapping)")
     spans = []
@@ -747,7 +747,7 @@ def check_safetensors(path: Path) -> int:
         with safe_open(str(path), framework="numpy") as f:
             keys = list(f.keys())
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError
-        raise LibtradError(f"{path}: safetensors cannot open it ({_reason(exc)})") from None
+        raise LibtradError(f"{path}: safetensors cannot open it ({exception_reason(exc)})") from None
     return len(keys)
 
 
@@ -756,7 +756,7 @@ def one_line_error(exc: BaseException) -> LibtradError:
     if isinstance(exc, LibtradError):
         return exc
     where = getattr(exc, "filename", None)
-    return LibtradError(f"{where}: {_reason(exc)}" if where else _reason(exc))
+    return LibtradError(f"{where}: {exception_reason(exc)}" if where else exception_reason(exc))
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -780,13 +780,6 @@ def _file_type(mode: int) -> str:
         if test(mode):
             return name
     return "special file"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 __all__ = ["VerifyReport", "verify_folder", "verify_dataset_split"]

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from libtrad.errors import exception_reason, first_line
+
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
 MAX_SOURCE_BYTES = 256 * 1024 * 1024
@@ -87,7 +89,7 @@ def validate_audio(path: Path, check: AudioCheck, root: Path | None = None) -> S
             # Integer PCM cannot hold NaN/inf: only floating-point files need their samples decoded.
             samples = f.read(dtype="float32", always_2d=True) if subtype in _FLOAT_SUBTYPES else None
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        detail = getattr(exc, "error_string", None) or _first_line(exc)
+        detail = getattr(exc, "error_string", None) or first_line(exc)
         raise InvalidAudio(path, f"not a readable audio file ({detail})") from None
     if frames == 0:
         raise InvalidAudio(path, "empty audio (0 samples)")
@@ -130,7 +132,7 @@ def read_source(path: Path, root: Path | None = None, max_bytes: int | None = No
         raise InvalidAudio(path, "broken symlink (its target does not exist)" if os.path.islink(path)
                            else "disappeared while being read") from None
     except OSError as exc:
-        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+        raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     if not stat.S_ISREG(info.st_mode):
         kind = _file_kind(info.st_mode)
         if link:
@@ -147,7 +149,7 @@ def read_source(path: Path, root: Path | None = None, max_bytes: int | None = No
         # O_NONBLOCK: should the file be swapped for a FIFO after the stat, open() still returns.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+        raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     try:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
@@ -157,7 +159,7 @@ def read_source(path: Path, root: Path | None = None, max_bytes: int | None = No
             # Ask for the size stat gave (+1 to notice growth): read(n) allocates n bytes up front.
             data = f.read(opened.st_size + 1)
     except OSError as exc:
-        raise InvalidAudio(path, f"unreadable ({_strerror(exc)})") from None
+        raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -289,10 +291,6 @@ def _size(n: int) -> str:
     return f"{n / _MIB:.1f} MiB" if n >= _MIB else f"{n} bytes"
 
 
-def _strerror(exc: OSError) -> str:
-    return exc.strerror or _first_line(exc)
-
-
 def read_samples(path: Path) -> tuple[np.ndarray, int, str]:
     """(frames × channels float32, sample rate, subtype) of an already validated file."""
     with sf.SoundFile(str(path)) as f:
@@ -325,8 +323,3 @@ def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -
         sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
         f.write(samples)
     return buffer.getvalue()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

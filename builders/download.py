@@ -43,7 +43,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, exception_reason
 
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
 CHUNK_BYTES = 1 << 20
@@ -306,7 +306,7 @@ def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | 
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
             raise LibtradError(f"{archive}: cannot unpack into {target} ({exc.strerror}); nothing was unpacked") \
                 from None
-        raise LibtradError(f"{archive}: damaged or unreadable archive ({_short(exc)}); nothing was unpacked") from None
+        raise LibtradError(f"{archive}: damaged or unreadable archive ({exception_reason(exc)}); nothing was unpacked") from None
 
 
 @contextlib.contextmanager
@@ -387,7 +387,7 @@ def _stdlib_filter(archive: Path, info: tarfile.TarInfo, target: Path) -> None:
         try:
             data_filter(info, str(target))
         except tarfile.FilterError as exc:
-            raise _refuse(archive, info.name, _short(exc)) from None
+            raise _refuse(archive, info.name, exception_reason(exc)) from None
 
 
 def _relative_parts(name: str) -> tuple[str, ...]:
@@ -486,13 +486,6 @@ def _rename_no_replace(src: Path, dest: Path) -> None:
         os.rename(src, dest)
         return
     src.unlink()
-
-
-def _short(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ----------------------------------------------------------------------------- the raw folder

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
-from libtrad.models.lib_trad_data import _first_line, load_clips, read_json_object
+from libtrad.errors import LibtradError, first_line
+from libtrad.models.lib_trad_data import load_clips, read_json_object
 from libtrad.outputs import atomic_output, check_output
 
 EXPERIMENTS = ("tr1", "tr2", "tr3")
@@ -130,13 +130,13 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model"):
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - bad values in the config: one line naming the file
-        raise LibtradError(f"{config_file}: not a valid {kind} config ({_first_line(exc)})") from None
+        raise LibtradError(f"{config_file}: not a valid {kind} config ({first_line(exc)})") from None
     auto = AutoModelForAudioClassification if family == "cnn" else AutoModelForAudioAnomalyDetection
     _check_weight_layout(auto, config, weights, config_file)
     try:
         model, info = auto.from_pretrained(path, config=config, output_loading_info=True)
     except Exception as exc:  # noqa: BLE001 - wrong shapes, unreadable tensors
-        raise LibtradError(f"{weights}: cannot be loaded as the model config.json describes ({_first_line(exc)})") from None
+        raise LibtradError(f"{weights}: cannot be loaded as the model config.json describes ({first_line(exc)})") from None
     problems = [f"{label}: {', '.join(sorted(map(str, items))[:5])}" for label, items in (
         ("missing tensors", info.get("missing_keys")), ("unexpected tensors", info.get("unexpected_keys")),
         ("shape mismatch", [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or []]),
@@ -149,7 +149,7 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model"):
     try:
         extractor = AutoFeatureExtractor.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
-        raise LibtradError(f"{preprocessor}: not a valid feature extractor ({_first_line(exc)})") from None
+        raise LibtradError(f"{preprocessor}: not a valid feature extractor ({first_line(exc)})") from None
     if not isinstance(extractor, expected):
         raise LibtradError(f"{preprocessor}: a {type(extractor).__name__}, but a {kind} model needs a {expected.__name__}")
     if extractor.feature_size != config.num_mel_bins:
@@ -173,7 +173,7 @@ def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None
         with torch.device("meta"):
             layout = {k: tuple(v.shape) for k, v in auto.from_config(config).state_dict().items()}
     except Exception as exc:  # noqa: BLE001 - a config whose values cannot build the model
-        raise LibtradError(f"{config_file}: does not describe a buildable model ({_first_line(exc)})") from None
+        raise LibtradError(f"{config_file}: does not describe a buildable model ({first_line(exc)})") from None
     with safe_open(str(weights), framework="pt") as f:
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     problems = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}" for label, items in (
@@ -194,7 +194,7 @@ def _check_safetensors(path: Path) -> None:
             for key in f.keys():
                 f.get_slice(key).get_shape()
     except Exception as exc:  # noqa: BLE001 - SafetensorError for truncated or foreign files
-        raise LibtradError(f"{path}: not a complete safetensors file ({_first_line(exc)})") from None
+        raise LibtradError(f"{path}: not a complete safetensors file ({first_line(exc)})") from None
 
 
 def evaluate_lib_trad(
@@ -268,7 +268,7 @@ def _scores(model, features: list[torch.Tensor], where: str) -> np.ndarray:
     except LibtradError:
         raise
     except RuntimeError as exc:  # e.g. n_mels of preprocessor_config.json differs from the model's
-        raise LibtradError(f"{where}: the model cannot score these features ({_first_line(exc)})") from None
+        raise LibtradError(f"{where}: the model cannot score these features ({first_line(exc)})") from None
     if not np.isfinite(scores).all():
         raise LibtradError(f"{where}: the model gives NaN or infinite scores")
     return scores

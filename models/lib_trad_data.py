@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, exception_reason, first_line
 
 SAMPLE_RATE = 16_000
 LABEL_NAMES = ("normal", "abnormal")
@@ -69,7 +69,7 @@ def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path |
     try:
         ds = ds.cast_column("audio", datasets.Audio(decode=False))
     except Exception as exc:  # noqa: BLE001 - a non-audio column cannot be cast; say so in one line
-        raise LibtradError(f"{where}: the audio column is not audio ({_first_line(exc)})") from None
+        raise LibtradError(f"{where}: the audio column is not audio ({first_line(exc)})") from None
     labels = _labels(ds["label"], where)
     waveforms = []
     rows = tqdm(ds, desc=f"decoding {config}/{split}", unit="clip", disable=not progress, leave=False)
@@ -84,7 +84,7 @@ def read_json_object(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibtradError(f"{path}: not readable as UTF-8 JSON ({_first_line(exc)})") from None
+        raise LibtradError(f"{path}: not readable as UTF-8 JSON ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise LibtradError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
@@ -155,7 +155,7 @@ def _check_shard(path: str, dataset: str, config: str, split: str) -> None:
         pq.read_metadata(path)
     except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError, ...: the shard is unusable either way
         raise LibtradError(f"{path}: unreadable Parquet shard of --dataset {dataset} config {config!r} split {split!r} "
-                           f"({_first_line(exc)}); rebuild or re-download the dataset") from None
+                           f"({first_line(exc)}); rebuild or re-download the dataset") from None
 
 
 def _load_error(dataset: str, config: str, split: str, exc: BaseException, local: Path | None, cache: str | None) -> LibtradError:
@@ -170,11 +170,11 @@ def _load_error(dataset: str, config: str, split: str, exc: BaseException, local
             available = ", ".join(names)
         except Exception:  # noqa: BLE001 - fall back on datasets' own list in the message
             available = None
-        return LibtradError(f"{head} (no such config; available: {available})" if available else f"{head} ({_first_line(exc)})")
+        return LibtradError(f"{head} (no such config; available: {available})" if available else f"{head} ({first_line(exc)})")
     cause = exc
     while isinstance(cause, datasets.exceptions.DatasetsError) and (cause.__cause__ or cause.__context__) is not None:
         cause = cause.__cause__ or cause.__context__
-    return LibtradError(f"{head} ({type(cause).__name__}: {_first_line(cause)})")
+    return LibtradError(f"{head} ({type(cause).__name__}: {first_line(cause)})")
 
 
 def _labels(values, where: str) -> np.ndarray:
@@ -205,11 +205,11 @@ def _decode(audio: dict, where: str, root: Path | None = None) -> np.ndarray:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise LibtradError(f"{where}: cannot read audio file {path} ({exc.strerror or _first_line(exc)})") from None
+            raise LibtradError(f"{where}: cannot read audio file {path} ({exception_reason(exc)})") from None
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - LibsndfileError, RuntimeError, TypeError: not decodable audio
-        reason = getattr(exc, "error_string", None) or _first_line(exc)  # libsndfile's words, not the BytesIO repr
+        reason = getattr(exc, "error_string", None) or first_line(exc)  # libsndfile's words, not the BytesIO repr
         raise LibtradError(f"{where}: undecodable audio ({reason})") from None
     if rate != SAMPLE_RATE:
         raise LibtradError(f"{where}: sample rate {rate} Hz, LiB-TRAD models expect {SAMPLE_RATE} Hz")
@@ -220,8 +220,3 @@ def _decode(audio: dict, where: str, root: Path | None = None) -> np.ndarray:
     if not np.isfinite(samples).all():
         raise LibtradError(f"{where}: audio holds NaN or infinite samples")
     return np.ascontiguousarray(samples[:, 0])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
-from libtrad.models.lib_trad_data import Clips, _first_line, dataset_is_synthetic, load_clips
+from libtrad.errors import LibtradError, first_line
+from libtrad.models.lib_trad_data import Clips, dataset_is_synthetic, load_clips
 from libtrad.options import check_number, check_seed
 from libtrad.outputs import atomic_output, check_output
 
@@ -199,7 +199,7 @@ def _model_config(config_class, model_kwargs: dict | None):
     try:
         return config_class(**(model_kwargs or {}))
     except (TypeError, ValueError) as exc:
-        raise LibtradError(f"model settings {model_kwargs}: {_first_line(exc)}") from None
+        raise LibtradError(f"model settings {model_kwargs}: {first_line(exc)}") from None
 
 
 def _train_inputs(dataset: str, cache_dir: str | Path | None) -> dict[str, str | Path | None]:
@@ -345,7 +345,7 @@ def train_attention_ae(
     try:
         model.fit_scorer(latents)
     except ValueError as exc:  # e.g. fewer than two training frames
-        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({_first_line(exc)})") from None
+        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
     if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
         raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
                            "nothing was written: try a smaller --lr")

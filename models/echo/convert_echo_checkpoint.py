@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, first_line
 from libtrad.models.echo.configuration_echo import HEADS_BY_MODEL_TYPE, EchoConfig
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel
@@ -41,12 +41,12 @@ def load_official_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str |
                 state = {k: f.get_tensor(k) for k in f.keys()}
                 model_type = (f.metadata() or {}).get("model_type")
         except Exception as exc:  # safetensors raises several types for a bad header
-            raise LibtradError(f"checkpoint {path}: not a readable safetensors file ({_first_line(exc)})") from None
+            raise LibtradError(f"checkpoint {path}: not a readable safetensors file ({first_line(exc)})") from None
         return _checked_state(state, path), model_type
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise LibtradError(f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({_first_line(exc)})") from None
+        raise LibtradError(f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({first_line(exc)})") from None
     if isinstance(blob, dict) and isinstance(blob.get("encoder"), dict):
         model_type = blob.get("model_type")
         if model_type is not None and not isinstance(model_type, str):
@@ -138,7 +138,7 @@ def config_from_state_dict(state: dict[str, torch.Tensor], heads: int, source: P
             **overrides,
         )
     except (ValueError, TypeError) as exc:  # EchoConfig's own checks (e.g. D not a multiple of 4)
-        raise LibtradError(f"checkpoint {source}: not a valid ECHO architecture ({_first_line(exc)})") from None
+        raise LibtradError(f"checkpoint {source}: not a valid ECHO architecture ({first_line(exc)})") from None
 
 
 def check_state_dict(model: EchoModel, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -193,11 +193,6 @@ def convert_checkpoint(
 
             write_echo_model_card(model, staging, source=checkpoint.name)
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 __all__ = ["convert_checkpoint", "load_official_checkpoint", "config_from_state_dict", "check_state_dict"]
