@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 
 def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample_rate: int = 16_000) -> Path:
@@ -19,7 +18,7 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from libtrad.models.frontend import log_mel_spectrogram
+    from libtrad.models.mel_scale import log_mel_image  # NumPy: a card figure must not import torch (~0.9 s)
 
     fig = Figure(figsize=(5 * len(examples), 3.4), layout="constrained")
     FigureCanvasAgg(fig)
@@ -28,7 +27,7 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
     image = None
     for ax, (title, wav) in zip(axes, examples):
         samples, sr = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
-        mel = log_mel_spectrogram(torch.from_numpy(samples[:, 0]), sr, n_mels=64, hop_length=hop).numpy()
+        mel = log_mel_image(samples[:, 0], sr, n_mels=64, hop_length=hop)
         extent = (0.0, samples.shape[0] / sr, 0, mel.shape[0])
         image = ax.imshow(mel, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=mel.max() - 80)
         ax.set_title(title)

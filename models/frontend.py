@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import torch
+
+from libtrad.models.mel_scale import hz_to_mel_slaney, mel_filterbank, mel_to_hz_slaney  # noqa: F401 - re-exported
 
 
 def stft_magnitude(
@@ -46,45 +47,8 @@ def stft_magnitude(
 # --------------------------------------------------------------------------- log-mel (LiB-TRAD)
 # The LiB-TRAD paper computes features with ``librosa.feature.melspectrogram(n_mels=64)`` followed
 # by ``librosa.power_to_db``. librosa is only a test dependency, so its defaults are restated here
-# (Slaney mel scale and area normalisation, zero-padded centred frames, power 2, 80 dB floor).
-
-_SLANEY_F_SP = 200.0 / 3.0  # Hz per mel below 1 kHz (linear part of the Slaney scale)
-_SLANEY_MIN_LOG_HZ = 1000.0
-_SLANEY_LOGSTEP = math.log(6.4) / 27.0
-
-
-def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
-    """Slaney's Auditory Toolbox mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    mel = hz / _SLANEY_F_SP
-    min_log_mel = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
-    log_part = hz >= _SLANEY_MIN_LOG_HZ
-    mel = np.where(log_part, min_log_mel + np.log(np.maximum(hz, 1e-300) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP, mel)
-    return mel
-
-
-def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel_slaney`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    min_log_mel = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
-    return np.where(mel >= min_log_mel, _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mel - min_log_mel)), _SLANEY_F_SP * mel)
-
-
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """Triangular Slaney-scale filters with Slaney (constant-area) normalisation -> (n_mels, n_fft//2+1).
-
-    Same construction as ``librosa.filters.mel(htk=False, norm="slaney")`` (float64 here).
-    """
-    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
-    fft_hz = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
-    edges_hz = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax), n_mels + 2))
-    widths = np.diff(edges_hz)
-    offsets = edges_hz[:, None] - fft_hz[None, :]
-    rising = -offsets[:-2] / widths[:-1, None]
-    falling = offsets[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    return weights
+# (Slaney mel scale and area normalisation, zero-padded centred frames, power 2, 80 dB floor); the
+# filterbank itself lives in the torch-free :mod:`libtrad.models.mel_scale`.
 
 
 @functools.lru_cache(maxsize=16)
