@@ -14,12 +14,16 @@ import importlib.util
 import sys
 
 
-FAMILIES = ("libtrad.models.echo", "libtrad.models.attention_ae", "libtrad.models.cnn")
+def _families() -> tuple[str, ...]:
+    """The packages of every model type (``libtrad.models.model_types``, which imports no torch)."""
+    from libtrad.models.model_types import MODEL_TYPES
+
+    return tuple(dict.fromkeys(t.package for t in MODEL_TYPES.values()))
 
 
 def register_now() -> None:
     """Import every model family; each registers its config, models and feature extractor."""
-    for name in FAMILIES:
+    for name in _families():
         importlib.import_module(name)
 
 

@@ -333,7 +333,7 @@ def evaluate() -> None:
 
 # --------------------------------------------------------------------------- LiB-TRAD models
 def _lib_trad_recipe(default, epochs, batch_size, lr, seed):
-    from libtrad.models.training import Recipe
+    from libtrad.ray_jobs.lib_trad_training import Recipe
 
     return Recipe(
         epochs=default.epochs if epochs is None else epochs,
@@ -364,7 +364,7 @@ def _lib_trad_train_options(config_default: str):
 @_lib_trad_train_options("tr1_cls")
 def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir) -> None:
     """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
-    from libtrad.models.training import CNN_RECIPE, train_cnn
+    from libtrad.ray_jobs.lib_trad_training import CNN_RECIPE, train_cnn
 
     result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir)
     last = result.history[-1]
@@ -381,7 +381,7 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, context_frames, score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
     from libtrad.errors import LibtradError
-    from libtrad.models.training import AE_RECIPE, train_attention_ae
+    from libtrad.ray_jobs.lib_trad_training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
         raise LibtradError(f"--context-frames {context_frames}: must be an odd number >= 1")
@@ -405,7 +405,7 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
 def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*)."""
     from libtrad.errors import LibtradError
-    from libtrad.models.evaluation import EXPERIMENTS, evaluate_lib_trad, parse_model_arguments
+    from libtrad.ray_jobs.lib_trad_evaluation import EXPERIMENTS, evaluate_lib_trad, parse_model_arguments
 
     chosen = tuple(e.lower() for e in _comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]

@@ -9,8 +9,9 @@ and, by kind:
   loads it; the card's ``configs:`` patterns each match a shard and every file under ``data/`` is
   loaded by some config; ``dataset_info`` row counts equal the shards'; ``manifest.json``'s
   ``parquet_files`` agree with the marker.
-* ``model``: ``config.json`` is a JSON object with a ``model_type``; every ``*.safetensors``
-  opens and its header is consistent with the file (offsets, dtypes, shapes, size).
+* ``model``: ``config.json`` is a JSON object with a ``model_type`` that libtrad has not renamed
+  since; every ``*.safetensors`` opens and its header is consistent with the file (offsets,
+  dtypes, shapes, size).
 * anything else: checksums only.
 
 :func:`verify_dataset_split` is the cheap check run before ``load_dataset``: the checksums of
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.errors import LibtradError, exception_reason
+from libtrad.models.model_types import RENAMED, renamed_error
 from libtrad.outputs import MARKER, read_marker, sha256_file
 
 CARD = "README.md"
@@ -680,6 +682,8 @@ def _check_model(root: Path, listed: Mapping[str, str], good: set[str], entries:
         data = read_json(config)
         if not isinstance(data, dict) or not isinstance(data.get("model_type"), str) or not data["model_type"]:
             raise LibtradError(f"{config}: has no model_type (not a transformers config)")
+        if data["model_type"] in RENAMED:  # saved before libtrad renamed it: no Auto class loads it any more
+            raise renamed_error(data["model_type"], config)
         report.checked.append(f"config.json: model_type {data['model_type']}")
     except LibtradError as exc:
         report.problems.append(str(exc) if config.is_file() else f"{config}: missing (a model folder needs it)")

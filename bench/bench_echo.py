@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import markdown_table, write_section  # noqa: E402
 
 import libtrad  # noqa: E402,F401
-from libtrad.models.echo import EchoConfig, EchoEncoder, EchoModel  # noqa: E402
+from libtrad.models.echo import EchoConfig, EchoModel, EchoWaveformEncoder  # noqa: E402
 
 SR, SECONDS = 16000, 10
 
@@ -47,7 +47,7 @@ def main() -> None:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
     torch.manual_seed(0)
-    encoder = EchoEncoder(EchoModel(EchoConfig()))  # ECHO-Small: D 384, 12 layers, 6 heads
+    encoder = EchoWaveformEncoder(EchoModel(EchoConfig()))  # ECHO-Small: D 384, 12 layers, 6 heads
     clips = [0.1 * torch.randn(SR * SECONDS) for _ in range(args.clips)]
     params = encoder.model.num_parameters()
 

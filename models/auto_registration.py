@@ -1,13 +1,48 @@
-"""One way every libtrad model family joins transformers' Auto classes (no trust_remote_code)."""
+"""One way every libtrad model family joins transformers' Auto classes (no trust_remote_code).
+
+Which Auto class loads a family's task head is read from :mod:`libtrad.models.model_types`, the
+one map from ``model_type`` to Auto class; a family only hands over its classes.
+"""
 
 from __future__ import annotations
 
+from libtrad.models.model_types import MODEL_TYPES, RENAMED, renamed_error, resolve
 
-def register_family(config_class, feature_extractor_class, models: dict) -> None:
-    """Register ``config_class`` with AutoConfig, its feature extractor, and ``{AutoClass: model_class}``."""
-    from transformers import AutoConfig, AutoFeatureExtractor
 
-    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+def register_family(config_class, feature_extractor_class, base_model, head_model=None) -> None:
+    """Register ``config_class`` with AutoConfig, its feature extractor, ``AutoModel`` -> ``base_model``
+    and the map's Auto class -> ``head_model``; old names of this model type get :func:`register_renamed`."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    spec = MODEL_TYPES[config_class.model_type]
+    AutoConfig.register(spec.name, config_class, exist_ok=True)
     AutoFeatureExtractor.register(config_class, feature_extractor_class, exist_ok=True)
-    for auto_class, model_class in models.items():
-        auto_class.register(config_class, model_class, exist_ok=True)
+    AutoModel.register(config_class, base_model, exist_ok=True)
+    if head_model is not None:
+        resolve(spec.auto_class).register(config_class, head_model, exist_ok=True)
+    for old, (new, _) in RENAMED.items():
+        if new == spec.name:
+            register_renamed(old)
+
+
+def register_renamed(old: str) -> None:
+    """Make ``AutoConfig.from_pretrained`` on a folder saved as ``old`` fail with the one-line fix.
+
+    Only while transformers itself has no model type ``old``: the old name is never taken from a
+    transformers model (which is why it was renamed).
+    """
+    from transformers import AutoConfig, PreTrainedConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if old in CONFIG_MAPPING:
+        return
+
+    class RenamedModelType(PreTrainedConfig):
+        model_type = old
+
+        @classmethod
+        def from_dict(cls, config_dict, **kwargs):
+            raise renamed_error(old, kwargs.get("name_or_path"))
+
+    RenamedModelType.__name__ = RenamedModelType.__qualname__ = f"Renamed_{old}_Config"
+    AutoConfig.register(old, RenamedModelType)

@@ -14,7 +14,9 @@ from libtrad.models.attention_ae import (
     LibTradAttentionAEFeatureExtractor,
     LibTradAttentionAEForAnomalyDetection,
 )
-from libtrad.models.attention_ae.modeling_attention_ae import MahalanobisScorer, reduce_frame_scores
+from libtrad.errors import LibtradError
+from libtrad.models.attention_ae.modeling_attention_ae import reduce_frame_scores
+from libtrad.models.mahalanobis import MahalanobisScorer
 
 
 def _model(**kwargs) -> LibTradAttentionAEForAnomalyDetection:
@@ -91,6 +93,42 @@ def test_mahalanobis_inverse_is_safe_for_a_singular_covariance():
     zero = MahalanobisScorer(3)
     zero.fit(torch.ones(10, 3), shrinkage=1e-6)  # no variance at all: pinv gives 0, not inf
     assert torch.equal(zero(torch.ones(2, 3)), torch.zeros(2))
+
+
+def test_mahalanobis_on_plain_numpy_embeddings_in_float64():
+    """The embedding suites' use: fit on (N, D) train embeddings, score (N, D) test embeddings."""
+    rng = np.random.default_rng(2)
+    train, test = rng.standard_normal((300, 5)) * [1, 2, 3, 4, 5], rng.standard_normal((7, 5))
+    scorer = MahalanobisScorer.fit_embeddings(train, shrinkage=0.0)
+    assert scorer.latent_precision.dtype == torch.float64 and scorer.is_fitted
+    scores = scorer.score(test)
+    inv = np.linalg.inv(np.cov(train, rowvar=False))
+    diff = test - train.mean(0)
+    assert scores.dtype == np.float64 and scores.shape == (7,)
+    np.testing.assert_allclose(scores, np.sqrt(np.einsum("ni,ij,nj->n", diff, inv, diff)), rtol=1e-12)
+    np.testing.assert_array_equal(scorer.score(torch.from_numpy(test)), scores)  # torch in, same numbers
+    float32 = MahalanobisScorer(5).fit(train.astype(np.float32), shrinkage=0.0)  # statistics stored in float32
+    assert float32.latent_mean.dtype == torch.float32
+    np.testing.assert_allclose(float32.score(test), scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: s.score(np.zeros((2, 3))), "not fitted yet"),
+    (lambda s: s.fit(np.zeros((1, 3))), r"at least 2 vectors"),
+    (lambda s: s.fit(np.zeros((4, 2))), r"embeddings: expected shape \(N, 3\), got \(4, 2\)"),
+    (lambda s: s.fit(np.array([[0, 1, np.nan], [1, 2, 3]])), "NaN or infinite"),
+    (lambda s: s.fit(np.array([["a", "b", "c"]] * 3)), "embeddings: not a numeric array"),
+    (lambda s: s.fit(np.ones((4, 3)), shrinkage=-1), "shrinkage=-1"),
+])
+def test_mahalanobis_refuses_bad_input_in_one_line(call, message):
+    with pytest.raises(LibtradError, match=message) as caught:
+        call(MahalanobisScorer(3))
+    assert "\n" not in str(caught.value)
+
+
+def test_the_auto_encoder_keeps_its_scorer_checkpoint_names():
+    keys = set(_model().state_dict())
+    assert {"scorer.latent_mean", "scorer.latent_precision", "scorer.fitted"} <= keys
 
 
 def test_clip_score_reductions():

@@ -32,6 +32,7 @@ def test_single_logit_is_exposed_as_two_class_logits_and_trained_with_bce():
     assert out.logits.shape == (2, 2) and torch.all(out.logits[:, 0] == 0)
     torch.testing.assert_close(out.logits[:, 1], out.abnormal_logit)
     torch.testing.assert_close(out.logits.softmax(-1)[:, 1], torch.sigmoid(out.abnormal_logit))
+    assert torch.equal(out.scores, torch.sigmoid(out.abnormal_logit))  # the anomaly score: P(abnormal)
     ref = torch.nn.functional.binary_cross_entropy_with_logits(out.abnormal_logit, labels.float())
     torch.testing.assert_close(out.loss, ref)
     assert model.config.id2label == {0: "normal", 1: "abnormal"}

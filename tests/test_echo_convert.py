@@ -124,3 +124,53 @@ def test_auto_round_trip_in_fresh_process(ref_dir, tmp_path, fresh_python):
     expected = load_file(ref_dir / "outputs.safetensors")
     assert (got["utt"][0] - expected["case3.utterance"]).abs().max() <= 1e-5
     assert (got["frames"][0] - expected["case3.frames"]).abs().max() <= 1e-5
+
+
+def test_converted_folder_has_the_prefixed_model_type(ref_dir, tmp_path):
+    convert_checkpoint(ref_dir / "echo_reference.pth", tmp_path / "out", heads=2, write_card=False)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "libtrad-echo"
+
+
+@pytest.fixture
+def old_folder(ref_dir, tmp_path):
+    """A folder as the converter wrote it before ECHO's model type was renamed ("echo")."""
+    out = tmp_path / "old-echo"
+    convert_checkpoint(ref_dir / "echo_reference.pth", out, heads=2)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "model_type": "echo"}))
+    return out
+
+
+def _old_name_message(folder) -> str:
+    return (f"{folder / 'config.json'}: model_type 'echo' is the old name of 'libtrad-echo'; rewrite the folder by "
+            f"re-running `libtrad convert echo CHECKPOINT {folder}` on the original checkpoint")
+
+
+@pytest.mark.parametrize("loader", ["AutoConfig", "AutoModel", "EchoModel", "EchoConfig", "EchoWaveformEncoder", "evaluation"])
+def test_an_old_folder_is_refused_with_the_fix(old_folder, loader):
+    from transformers import AutoConfig, AutoModel
+
+    from libtrad.models.echo import EchoWaveformEncoder
+    from libtrad.ray_jobs.lib_trad_loading import load_lib_trad_model
+
+    load = {"AutoConfig": AutoConfig.from_pretrained, "AutoModel": AutoModel.from_pretrained,
+            "EchoModel": EchoModel.from_pretrained, "EchoConfig": EchoConfig.from_pretrained,
+            "EchoWaveformEncoder": EchoWaveformEncoder.from_pretrained, "evaluation": load_lib_trad_model}[loader]
+    with pytest.raises(LibtradError) as caught:
+        load(old_folder if loader == "evaluation" else str(old_folder))
+    assert str(caught.value) == _old_name_message(old_folder)
+
+
+@pytest.mark.parametrize("command", [["verify", "DIR"], ["evaluate", "lib-trad", "--model", "DIR", "--dataset", "no/dataset"]])
+def test_cli_names_the_fix_for_an_old_folder(old_folder, tmp_path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [str(old_folder) if a == "DIR" else a for a in command])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert _old_name_message(old_folder) in result.output
+
+
+def test_rerunning_convert_fixes_an_old_folder(old_folder, ref_dir):
+    from transformers import AutoModel
+
+    convert_checkpoint(ref_dir / "echo_reference.pth", old_folder, heads=2)
+    assert type(AutoModel.from_pretrained(str(old_folder))) is EchoModel

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from libtrad.errors import LibtradError
-from libtrad.models.echo import EchoConfig, EchoEncoder, EchoFeatureExtractor, EchoModel
+from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel, EchoWaveformEncoder
 from libtrad.models.echo.modeling_echo import chunk_starts
 
 SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)
@@ -16,7 +16,7 @@ SMALL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, interme
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(0)
-    return EchoEncoder(EchoModel(EchoConfig(**SMALL)))
+    return EchoWaveformEncoder(EchoModel(EchoConfig(**SMALL)))
 
 
 def test_fresh_pos_embed_is_the_official_table(shared_fixtures):

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from libtrad.errors import LibtradError
-from libtrad.models.training import Recipe
+from libtrad.ray_jobs.lib_trad_training import Recipe
 
 TRAIN_SHARD = "data/tr1_cls/train-00000-of-00001.parquet"
 VALID_SHARD = "data/tr1_cls/validation-00000-of-00001.parquet"
@@ -36,7 +36,7 @@ def dataset(lib_trad_export, tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def cnn_model(lib_trad_export, tmp_path_factory) -> Path:
     """One CNN trained for an epoch on ``tr1_cls`` (read only: tests break copies of it)."""
-    from libtrad.models.training import train_cnn
+    from libtrad.ray_jobs.lib_trad_training import train_cnn
 
     out = tmp_path_factory.mktemp("cnn") / "cnn-model"
     train_cnn(str(lib_trad_export), out, config="tr1_cls", recipe=Recipe(epochs=1, batch_size=4), progress=False)

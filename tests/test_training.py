@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from libtrad.cli import main
-from libtrad.models.training import Recipe, train_attention_ae, train_cnn
+from libtrad.ray_jobs.lib_trad_training import Recipe, train_attention_ae, train_cnn
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_cnn_training_lowers_the_loss_and_saves_everything(trained_cnn):
 
 
 def test_ae_training_lowers_the_loss_and_fits_the_scorer(trained_ae):
-    from libtrad.models.evaluation import load_lib_trad_model
+    from libtrad.ray_jobs.lib_trad_loading import load_lib_trad_model
 
     losses = [h["loss"] for h in trained_ae.history]
     assert losses[-1] < losses[0]

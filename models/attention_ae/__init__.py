@@ -20,13 +20,10 @@ __all__ = [
 
 
 def _register() -> None:
-    from transformers import AutoModel
-
     from libtrad.models.auto_registration import register_family
 
-    register_family(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
-                    {AutoModel: LibTradAttentionAEModel,
-                     AutoModelForAudioAnomalyDetection: LibTradAttentionAEForAnomalyDetection})
+    register_family(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor, LibTradAttentionAEModel,
+                    LibTradAttentionAEForAnomalyDetection)
 
 
 _register()

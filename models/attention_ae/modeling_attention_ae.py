@@ -1,5 +1,6 @@
 """LiB-TRAD attention auto-encoder: MLP encoder, self-attention on the latent, MLP decoder, and a
-Mahalanobis-distance anomaly score on the attended latent.
+Mahalanobis-distance anomaly score on the attended latent (the shared ``libtrad.models.mahalanobis``
+scorer, which the embedding suites use on other encoders' embeddings).
 
 Paper: encoder Linear(64→128)–ReLU–Linear(128→64) → z; Q=W_q z, K=W_k z, V=W_v z;
 softmax(QKᵀ/√d)·V; decoder Linear(64→128)–ReLU–Linear(128→64); MSE; each log-mel frame is a sample.
@@ -18,6 +19,7 @@ from transformers.utils import ModelOutput
 
 from libtrad.models.attention_ae.configuration_attention_ae import LibTradAttentionAEConfig
 from libtrad.models.initialization import pytorch_default_init_
+from libtrad.models.mahalanobis import MahalanobisScorer
 
 
 @dataclass
@@ -133,44 +135,6 @@ class LibTradAttentionAEModel(LibTradAttentionAEPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
-class MahalanobisScorer(nn.Module):
-    """Holds μ and Σ⁻¹ of the training latent as buffers (saved in model.safetensors)."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.register_buffer("latent_mean", torch.zeros(dim))
-        self.register_buffer("latent_precision", torch.eye(dim))
-        self.register_buffer("fitted", torch.zeros((), dtype=torch.long))
-
-    @torch.no_grad()
-    def fit(self, latents: torch.Tensor, shrinkage: float) -> None:
-        """μ and a numerically safe Σ⁻¹ from (n, dim) latents, in float64.
-
-        Σ is the unbiased sample covariance plus a ridge ``shrinkage·tr(Σ)/d·I``; the inverse is
-        the Moore–Penrose pseudo-inverse of that symmetric matrix, so directions with zero
-        variance (even after the ridge, e.g. when tr(Σ)=0) contribute nothing instead of inf.
-        """
-        if latents.ndim != 2 or latents.shape[0] < 2:
-            raise ValueError(f"need at least 2 latent vectors to fit a covariance, got shape {tuple(latents.shape)}")
-        x = latents.to(torch.float64)
-        mean = x.mean(dim=0)
-        centred = x - mean
-        cov = centred.T @ centred / (x.shape[0] - 1)
-        dim = cov.shape[0]
-        ridge = shrinkage * torch.trace(cov) / dim
-        cov = cov + ridge * torch.eye(dim, dtype=cov.dtype, device=cov.device)
-        precision = torch.linalg.pinv(cov, hermitian=True)
-        self.latent_mean.copy_(mean.to(self.latent_mean.dtype))
-        self.latent_precision.copy_(((precision + precision.T) / 2).to(self.latent_precision.dtype))
-        self.fitted.fill_(1)
-
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """sqrt((z−μ)ᵀ Σ⁻¹ (z−μ)) over the last dimension."""
-        diff = latents - self.latent_mean
-        squared = torch.einsum("...i,ij,...j->...", diff, self.latent_precision, diff)
-        return squared.clamp_min(0.0).sqrt()
-
-
 def reduce_frame_scores(frame_scores: torch.Tensor, frame_mask: torch.Tensor | None, how: str, percentile: float) -> torch.Tensor:
     """(batch, frames) -> (batch,) clip scores over the real frames: mean (paper), max or a percentile."""
     if frame_mask is None:
@@ -200,7 +164,7 @@ class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
 
     @property
     def is_scorer_fitted(self) -> bool:
-        return bool(self.scorer.fitted.item())
+        return self.scorer.is_fitted
 
     def fit_scorer(self, latents: torch.Tensor) -> None:
         self.scorer.fit(latents, self.config.covariance_shrinkage)
@@ -240,5 +204,4 @@ __all__ = [
     "LibTradAttentionAEModel",
     "LibTradAttentionAEForAnomalyDetection",
     "LatentSelfAttention",
-    "MahalanobisScorer",
 ]

@@ -18,12 +18,9 @@ __all__ = [
 
 
 def _register() -> None:
-    from transformers import AutoModel, AutoModelForAudioClassification
-
     from libtrad.models.auto_registration import register_family
 
-    register_family(LibTradCNNConfig, LibTradCNNFeatureExtractor,
-                    {AutoModel: LibTradCNNModel, AutoModelForAudioClassification: LibTradCNNForAudioClassification})
+    register_family(LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNModel, LibTradCNNForAudioClassification)
 
 
 _register()

@@ -17,12 +17,14 @@ from libtrad.models.initialization import pytorch_default_init_
 
 @dataclass
 class LibTradCNNClassifierOutput(ModelOutput):
-    """``logits`` (batch, 2) = ``[0, z]`` (softmax gives P(normal), P(abnormal)); ``abnormal_logit`` = z."""
+    """``logits`` (batch, 2) = ``[0, z]`` (softmax gives P(normal), P(abnormal)); ``abnormal_logit`` = z;
+    ``scores`` (batch,) = σ(z) = P(abnormal), the anomaly score every libtrad anomaly model returns."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     abnormal_logit: torch.Tensor | None = None
     pooler_output: torch.Tensor | None = None
+    scores: torch.Tensor | None = None  # last: the tuple positions of the other fields are unchanged
 
 
 class LibTradCNNPreTrainedModel(PreTrainedModel):
@@ -99,7 +101,8 @@ class LibTradCNNForAudioClassification(LibTradCNNPreTrainedModel):
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(abnormal_logit, labels.to(abnormal_logit.dtype))
-        out = LibTradCNNClassifierOutput(loss=loss, logits=logits, abnormal_logit=abnormal_logit, pooler_output=pooled)
+        out = LibTradCNNClassifierOutput(loss=loss, logits=logits, abnormal_logit=abnormal_logit, pooler_output=pooled,
+                                         scores=torch.sigmoid(abnormal_logit))
         return out if return_dict is not False else out.to_tuple()
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from libtrad.models.model_types import refuse_renamed
+
 # Heads of the released sizes (head dim 64 in both); used by the converter.
 HEADS_BY_MODEL_TYPE = {"small": 6, "base": 12}
 
@@ -30,7 +32,7 @@ class EchoConfig(PreTrainedConfig):
     official_model_type: the ``model_type`` string of the converted checkpoint, if any.
     """
 
-    model_type = "echo"
+    model_type = "libtrad-echo"  # prefixed: a plain "echo" could shadow a future transformers model
 
     hidden_size: int = 384
     num_hidden_layers: int = 12
@@ -62,6 +64,14 @@ class EchoConfig(PreTrainedConfig):
         if self.short_band_padding not in ("low", "high"):
             raise ValueError(f"EchoConfig: short_band_padding must be 'low' or 'high', not {self.short_band_padding!r}")
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """transformers' reading of config.json, refusing a folder saved under ECHO's old model type
+        ("echo") with the fix, rather than loading it with a warning."""
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        refuse_renamed(config_dict, pretrained_model_name_or_path)
+        return config_dict, kwargs
 
     @property
     def max_patches(self) -> int:

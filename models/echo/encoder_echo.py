@@ -17,7 +17,7 @@ from libtrad.models.echo.modeling_echo import EchoModel, EchoModelOutput
 PRECISIONS = ("fp32", "bf16")
 
 
-class EchoEncoder(nn.Module):
+class EchoWaveformEncoder(nn.Module):
     """An :class:`EchoModel` with its feature extractor, fixed to one input sample rate."""
 
     def __init__(self, model: EchoModel, feature_extractor: EchoFeatureExtractor | None = None, sampling_rate: int | None = None):
@@ -27,7 +27,7 @@ class EchoEncoder(nn.Module):
         self.sampling_rate = sampling_rate or self.feature_extractor.sampling_rate
 
     @classmethod
-    def from_pretrained(cls, path, sampling_rate: int | None = None, **kwargs) -> EchoEncoder:
+    def from_pretrained(cls, path, sampling_rate: int | None = None, **kwargs) -> EchoWaveformEncoder:
         return cls(EchoModel.from_pretrained(path, **kwargs), EchoFeatureExtractor.from_pretrained(path), sampling_rate)
 
     @property
@@ -101,4 +101,4 @@ def _concat_outputs(parts: list[EchoModelOutput]) -> EchoModelOutput:
     )
 
 
-__all__ = ["EchoEncoder"]
+__all__ = ["EchoWaveformEncoder"]

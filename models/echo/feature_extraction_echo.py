@@ -123,7 +123,7 @@ def _as_clip_list(raw_speech) -> list[torch.Tensor]:
         if c.dim() != 1:
             raise LibtradError(
                 f"raw_speech[{i}]: expected a mono waveform (samples,), got shape {tuple(c.shape)}; "
-                "embed channels separately (see EchoEncoder.embed_multichannel)"
+                "embed channels separately (see EchoWaveformEncoder.embed_multichannel)"
             )
     return clips
 

@@ -127,7 +127,9 @@ class EchoLayer(nn.Module):
         return self.norm2(x + self.linear2(F.gelu(self.linear1(x))))
 
 
-class EchoEncoder(nn.Module):
+class EchoTransformerEncoder(nn.Module):
+    """The stack of post-norm Transformer layers (``encoder.layers.N.*`` in the official state_dict)."""
+
     def __init__(self, config: EchoConfig):
         super().__init__()
         self.layers = nn.ModuleList(EchoLayer(config) for _ in range(config.num_hidden_layers))
@@ -172,7 +174,7 @@ class EchoModel(EchoPreTrainedModel):
         # A fixed table, stored in the checkpoint (and counted in its 21,540,096 parameters).
         self.pos_embed = nn.Parameter(torch.zeros(1, config.max_patches + 1, d), requires_grad=False)
         self.patch_embed = EchoPatchEmbeddings(config)
-        self.encoder = EchoEncoder(config)
+        self.encoder = EchoTransformerEncoder(config)
         self.norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.post_init()
 

@@ -79,6 +79,17 @@ def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path |
     return Clips(dataset=str(dataset), config=config, split=split, waveforms=waveforms, labels=labels, experiments=experiments)
 
 
+def split_exists(dataset: str, config: str, split: str, *, cache_dir=None) -> bool:
+    """Whether ``dataset`` has ``split`` in ``config``; anything unreadable counts as absent."""
+    import datasets
+
+    local = Path(str(dataset)).expanduser()
+    try:
+        return split in datasets.get_dataset_split_names(str(local) if local.is_dir() else str(dataset), config, cache_dir=None if cache_dir is None else str(cache_dir))
+    except Exception:  # noqa: BLE001 - an absent split/config just means "nothing to evaluate"
+        return False
+
+
 def read_json_object(path: Path) -> dict:
     """A JSON object from ``path``; unreadable, non-UTF-8, malformed or non-object JSON is one line."""
     try:

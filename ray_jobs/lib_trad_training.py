@@ -19,9 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from libtrad.errors import LibtradError, first_line
-from libtrad.models.lib_trad_data import Clips, dataset_is_synthetic, load_clips
 from libtrad.options import check_number, check_seed
 from libtrad.outputs import atomic_output, check_output
+from libtrad.ray_jobs.lib_trad_card import write_training_card
+from libtrad.ray_jobs.lib_trad_data import Clips, dataset_is_synthetic, load_clips, split_exists
+from libtrad.ray_jobs.lib_trad_metrics import auc_or_none
+from libtrad.ray_jobs.lib_trad_scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
 
 
 MAX_EPOCHS = 100_000
@@ -103,90 +106,6 @@ def fit(
     return history
 
 
-def clip_features(extractor, clips: Clips, progress: bool = True) -> list[torch.Tensor]:
-    """Per-clip log-mel features in the extractor's layout (no batch dimension, no padding)."""
-    out = []
-    for wave in tqdm(clips.waveforms, desc=f"log-mel {clips.config}/{clips.split}", unit="clip", disable=not progress, leave=False):
-        out.append(extractor(wave, sampling_rate=extractor.sampling_rate)["input_features"][0])
-    return out
-
-
-def cnn_min_frames(config) -> int:
-    """Log-mel frames a clip needs to survive the CNN's pooling (2×2 three times: 8)."""
-    return int(config.pool_size) ** len(config.conv_channels)
-
-
-def check_clip_frames(features: list[torch.Tensor], clips: Clips, frames_dim: int, minimum: int) -> list[torch.Tensor]:
-    """Refuse (naming the row) a clip too short for the model; returns ``features``."""
-    for i, f in enumerate(features):
-        if f.shape[frames_dim] < minimum:
-            raise LibtradError(f"--dataset {clips.dataset} {clips.config}/{clips.split} row {i}: {len(clips.waveforms[i])} samples "
-                               f"give {f.shape[frames_dim]} log-mel frames; the model needs at least {minimum}")
-    return features
-
-
-def pad_stack(features: list[torch.Tensor], frames_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack per-clip features padded along ``frames_dim`` (0 or 1 of each item) + a (clips, frames) mask."""
-    longest = max(f.shape[frames_dim] for f in features)
-    shape = list(features[0].shape)
-    shape[frames_dim] = longest
-    stacked = torch.zeros(len(features), *shape)
-    mask = torch.zeros(len(features), longest, dtype=torch.long)
-    for i, f in enumerate(features):
-        n = f.shape[frames_dim]
-        stacked[i].narrow(frames_dim, 0, n).copy_(f)
-        mask[i, :n] = 1
-    return stacked, mask
-
-
-INTENDED_USE = (
-    "Research on acoustic early warning of lithium-battery thermal runaway: scoring 10-s, 16 kHz "
-    "single-microphone clips recorded like LiB-TRAD (higher score = more likely abnormal, e.g. "
-    "safety-valve opening or venting)."
-)
-LIMITATIONS = (
-    "Trained on one small dataset (three overcharge experiments, one lab, one microphone array); "
-    "not validated for other cells, chargers, rooms or microphones, and not a safety device: do not "
-    "use it as the only protection against thermal runaway. AUC on the paper's random splits can be "
-    "optimistic because channels/segments of one recording are correlated."
-)
-
-
-def _training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary, extra):
-    """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder)."""
-    from libtrad.builders.lib_trad.builder import CITATION
-    from libtrad.cards.model_card import write_model_card
-
-    hyper = {**{k: v for k, v in model.config.to_diff_dict().items() if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}},
-             **{f"train.{k}": v for k, v in recipe.items()}, **extra}
-    notes = {
-        "cnn": ("Channel widths (16, 32, 64), 3×3 kernels, 2×2 pooling, 50 epochs and batch 32 are libtrad's "
-                "choices (the paper does not give them). The single BCE logit z is exposed as two-class logits "
-                "[0, z], so `pipeline(\"audio-classification\")` returns P(normal) = 1 − σ(z) and P(abnormal) = σ(z)."),
-        "attention_ae": ("`context_frames=1` (default) is the paper's literal attention over one frame's latent, "
-                         "which reduces exactly to V = W_v z; `context_frames=N` (odd) attends over N neighbouring "
-                         "frames of the same clip. The Mahalanobis inverse adds a ridge of "
-                         "`covariance_shrinkage`·tr(Σ)/d to Σ and takes the pseudo-inverse; μ and Σ⁻¹ are stored "
-                         "in model.safetensors. Clip score = mean of frame scores (`score_reduction`)."),
-    }[family]
-    usage = {
-        "cnn": "```python\nimport libtrad  # registers the Auto classes\nfrom transformers import pipeline\n\n"
-               "clf = pipeline(\"audio-classification\", model=\"MODEL_DIR\")\nclf(\"clip.wav\")\n```",
-        "attention_ae": "```python\nimport libtrad\nfrom transformers import AutoFeatureExtractor\n"
-                        "from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection\n\n"
-                        "model = AutoModelForAudioAnomalyDetection.from_pretrained(\"MODEL_DIR\")\n"
-                        "fe = AutoFeatureExtractor.from_pretrained(\"MODEL_DIR\")\n"
-                        "score = model(**fe(waveform_16k)).scores  # Mahalanobis clip score\n```",
-    }[family]
-    write_model_card(
-        output_dir, model_id=model_id, family=f"lib-trad-{family.replace('_', '-')}", summary=summary,
-        hyperparameters=hyper, eval_results=eval_results, synthetic=synthetic, datasets=[dataset],
-        intended_use=INTENDED_USE, limitations=LIMITATIONS, citation=CITATION,
-        extra_sections={"Design choices": notes, "Usage": usage},
-        pipeline_tag="audio-classification" if family == "cnn" else None, tags=["lib-trad", "anomaly-detection", "audio"],
-    )
-
-
 def _save(model, extractor, staging: Path, history: list[dict], meta: dict) -> None:
     """Weights, feature extractor and history into ``staging`` (an :func:`outputs.atomic_output` folder)."""
     model.save_pretrained(staging)
@@ -221,7 +140,6 @@ def train_cnn(
 ) -> TrainResult:
     """Supervised CNN on ``config``'s train split, validation AUC after every epoch (paper Table 2)."""
     from libtrad.models.cnn import LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNForAudioClassification
-    from libtrad.models.evaluation import auc_or_none, clip_scores
 
     inputs = _train_inputs(dataset, cache_dir)
     output = check_output(output_dir, "model", inputs=inputs)
@@ -259,7 +177,7 @@ def train_cnn(
     eval_results = [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}] if final_auc is not None else []
     with atomic_output(output, "model", inputs=inputs) as staging:
         _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe)})
-        _training_card(
+        write_training_card(
             model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
             recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
             extra={"train clips": len(train), "validation clips": len(valid)},
@@ -302,7 +220,6 @@ def train_attention_ae(
         LibTradAttentionAEFeatureExtractor,
         LibTradAttentionAEForAnomalyDetection,
     )
-    from libtrad.models.evaluation import auc_or_none, clip_scores, split_exists
 
     inputs = _train_inputs(dataset, cache_dir)
     output = check_output(output_dir, "model", inputs=inputs)
@@ -361,7 +278,7 @@ def train_attention_ae(
     with atomic_output(output, "model", inputs=inputs) as staging:
         _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
                                                    "training_frames": int(len(clip_idx))})
-        _training_card(
+        write_training_card(
             model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
             config=config, recipe=asdict(recipe), eval_results=eval_results,
             summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",

@@ -1,0 +1,110 @@
+"""Mahalanobis-distance anomaly scoring of embeddings: fit on normal (N, D) vectors, score new ones.
+
+One component for every user: the LiB-TRAD attention auto-encoder scores its latent frames with
+it, and the embedding suites score the embeddings of any encoder with it, from numpy arrays or
+tensors alike. It is a torch module so that a model can keep μ and Σ⁻¹ as buffers (saved in its
+``model.safetensors``); it needs neither transformers nor any model family.
+
+Numerics: μ and Σ are always computed in float64; Σ gets a ridge ``shrinkage·tr(Σ)/D·I`` and is
+inverted with the symmetric Moore–Penrose pseudo-inverse, so directions without variance (even
+after the ridge, e.g. when tr(Σ) = 0) contribute nothing instead of inf. The statistics are then
+stored in the module's dtype (float32 by default; ``dtype=torch.float64`` keeps them exact), and
+a distance is computed in the wider of that dtype and the input's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from libtrad.errors import LibtradError, first_line
+
+DEFAULT_SHRINKAGE = 1e-6  # the attention auto-encoder's default ``covariance_shrinkage``
+
+
+class MahalanobisScorer(nn.Module):
+    """sqrt((x−μ)ᵀ Σ⁻¹ (x−μ)) of D-dimensional vectors, with μ, Σ⁻¹ fitted on training vectors.
+
+    Buffers ``latent_mean`` (D,), ``latent_precision`` (D, D) and ``fitted`` (0/1) are the names
+    saved in the auto-encoder's checkpoints. Use :meth:`fit` / :meth:`score` on plain arrays, or
+    ``scorer(tensor)`` (any leading dimensions) inside a model.
+    """
+
+    def __init__(self, dim: int, *, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise LibtradError(f"dim={dim!r}: the embedding size must be an integer >= 1")
+        self.register_buffer("latent_mean", torch.zeros(dim, dtype=dtype))
+        self.register_buffer("latent_precision", torch.eye(dim, dtype=dtype))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def fit_embeddings(cls, embeddings, *, shrinkage: float = DEFAULT_SHRINKAGE,
+                       dtype: torch.dtype = torch.float64) -> MahalanobisScorer:
+        """A scorer fitted on ``embeddings`` (N, D), numpy or torch; float64 statistics by default."""
+        dim = _as_matrix(embeddings, None, "embeddings").shape[1]
+        return cls(dim, dtype=dtype).fit(embeddings, shrinkage)
+
+    @property
+    def dim(self) -> int:
+        return self.latent_mean.shape[0]
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.fitted.item())
+
+    @torch.no_grad()
+    def fit(self, embeddings, shrinkage: float = DEFAULT_SHRINKAGE) -> MahalanobisScorer:
+        """μ and Σ⁻¹ from (N, D) ``embeddings`` (N >= 2, finite), computed in float64; returns ``self``."""
+        if isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float)) or not 0 <= shrinkage < float("inf"):
+            raise LibtradError(f"shrinkage={shrinkage!r}: must be a finite number >= 0")
+        x = _as_matrix(embeddings, self.dim, "embeddings").to(device=self.latent_mean.device, dtype=torch.float64)
+        if x.shape[0] < 2:
+            raise LibtradError(f"need at least 2 vectors to fit a covariance, got shape {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise LibtradError("embeddings: hold NaN or infinite values; cannot fit a covariance")
+        mean = x.mean(dim=0)
+        centred = x - mean
+        cov = centred.T @ centred / (x.shape[0] - 1)
+        ridge = shrinkage * torch.trace(cov) / self.dim
+        cov = cov + ridge * torch.eye(self.dim, dtype=cov.dtype, device=cov.device)
+        precision = torch.linalg.pinv(cov, hermitian=True)
+        self.latent_mean.copy_(mean.to(self.latent_mean.dtype))
+        self.latent_precision.copy_(((precision + precision.T) / 2).to(self.latent_precision.dtype))
+        self.fitted.fill_(1)
+        return self
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Distances over the last dimension of a tensor (..., D) -> (...); no checks (model use)."""
+        dtype = torch.promote_types(embeddings.dtype, self.latent_precision.dtype)
+        diff = embeddings.to(dtype) - self.latent_mean.to(dtype)
+        squared = torch.einsum("...i,ij,...j->...", diff, self.latent_precision.to(dtype), diff)
+        return squared.clamp_min(0.0).sqrt()
+
+    @torch.no_grad()
+    def score(self, embeddings) -> np.ndarray:
+        """Distances of (N, D) ``embeddings`` (numpy or torch) as a float64 numpy array (N,)."""
+        if not self.is_fitted:
+            raise LibtradError("Mahalanobis scorer: not fitted yet; call fit(train_embeddings) first")
+        x = _as_matrix(embeddings, self.dim, "embeddings").to(self.latent_mean.device)
+        return self(x).cpu().numpy().astype(np.float64)
+
+
+def _as_matrix(values, dim: int | None, name: str) -> torch.Tensor:
+    """``values`` as a floating (N, D) tensor (D = ``dim`` when given); anything else is one line."""
+    try:
+        x = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise LibtradError(f"{name}: not a numeric array ({first_line(exc)})") from None
+    if x.dtype == torch.bool or x.is_complex() or not (x.is_floating_point() or x.dtype in _INTEGER):
+        raise LibtradError(f"{name}: expected real numbers, found {x.dtype}")
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
+        raise LibtradError(f"{name}: expected shape (N, {'D' if dim is None else dim}), got {tuple(x.shape)}")
+    return x if x.is_floating_point() else x.to(torch.float64)
+
+
+_INTEGER = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+__all__ = ["DEFAULT_SHRINKAGE", "MahalanobisScorer"]
