@@ -423,5 +423,38 @@ def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> N
     _publish(folder, repo_id, "model", private, dry_run, required=("config.json", "model.safetensors", "README.md"))
 
 
+@main.command("embed")
+@click.option("--dataset", required=True, help="A dataset folder (e.g. a libtrad export) or a Hub id user/name.")
+@click.option("--config", default=None, help="Config to embed (default: the card's default config).")
+@click.option("--split", "splits", multiple=True, help="Split to embed; repeat for several (default: all).")
+@click.option("--encoder", required=True, help="echo:DIR | attention-ae:DIR | logmel-stats | hf:DIR")
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="The embeddings folder to write.")
+@click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); "
+              "default: a private local Ray on 127.0.0.1.")
+@click.option("--actors", type=_number("--actors", low=1, high=4096, integer=True), default=None,
+              help="Encoder actors (default: one per node).")
+@click.option("--threads-per-actor", type=_number("--threads-per-actor", low=1, high=4096, integer=True), default=None,
+              help="Torch threads per actor (default: the node's cores ÷ its actors).")
+@click.option("--batch-size", type=_number("--batch-size", low=1, high=65536, integer=True), default=8,
+              show_default=True, help="Clips per encoder call (results do not depend on it).")
+@click.option("--frames", is_flag=True, help="Also store frame embeddings (column `frames`).")
+@click.option("--multichannel", type=click.Choice(["concat", "mean"]), default="concat", show_default=True,
+              help="Multichannel rows: channel embeddings concatenated (SIREN) or averaged.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 autocast for ECHO (faster on AVX512-BF16/AMX CPUs, not bit-faithful).")
+def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
+                  multichannel, precision) -> None:
+    """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
+    from libtrad.ray_jobs.embed import embed_dataset
+
+    summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
+                            actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
+                            multichannel=multichannel, precision=precision)
+    click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
+               f"{summary.units} units computed, {summary.reused} reused)")
+    for split, rows in summary.rows.items():
+        click.echo(f"  {split}: {rows} rows")
+
+
 if __name__ == "__main__":
     main()

@@ -152,23 +152,27 @@ def _check_writable(out: Path, option: str) -> None:
 @contextmanager
 def atomic_output(output: str | Path, kind: str, *, option: str = "--output",
                   inputs: Mapping[str, str | Path | None] | None = None,
-                  checksums: Mapping[str, str] | None = None) -> Iterator[Path]:
+                  checksums: Mapping[str, str] | None = None, staging: Path | None = None) -> Iterator[Path]:
     """Yield an empty staging folder; on success it becomes ``output`` (marker written, swap atomic).
 
     ``checksums`` (filled by the caller while writing, e.g. Parquet shards hashed in the
-    background) spares hashing those files again for the marker.
+    background) spares hashing those files again for the marker. ``staging`` (from
+    :func:`resumable_staging`) is a folder the caller keeps across failed runs — a resumable job's
+    finished parts survive a crash there; it is not deleted when the block fails.
     """
     out = check_output(output, kind, option=option, inputs=inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
     _recover_stale(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
+    tmp = staging if staging is not None else Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-",
+                                                                    dir=out.parent))
     try:
         yield tmp
         write_marker(tmp, kind, checksums)
         os.chmod(tmp, 0o755)
         check_output(out, kind, option=option, inputs=inputs)  # the folder may have changed meanwhile
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # only libtrad's files are in it yet
+        if staging is None:
+            shutil.rmtree(tmp, ignore_errors=True)  # only libtrad's files are in it yet
         raise
     if not out.exists():
         tmp.rename(out)
@@ -185,6 +189,43 @@ def atomic_output(output: str | Path, kind: str, *, option: str = "--output",
         tmp.rename(out)
         tmp = old
     _remove_listed(tmp, out)
+
+
+def resumable_staging(output: str | Path, key: str) -> Path:
+    """The staging folder a resumable job keeps for ``output`` and the job identity ``key``.
+
+    Same key -> same folder, so a re-run after a crash finds the finished parts. Staging folders of
+    other keys for the same output (a changed model or dataset) are libtrad's alone and removed.
+    The caller holds :func:`output_lock` while using it.
+    """
+    out = Path(output).expanduser().resolve()
+    prefix = f".{out.name}.resume-"
+    for stale in out.parent.glob(f"{prefix}*"):
+        if stale.name != f"{prefix}{key}" and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = out.parent / f"{prefix}{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def output_lock(output: str | Path, option: str = "--output") -> Iterator[None]:
+    """One libtrad job per output at a time (an advisory lock file beside the output)."""
+    import fcntl
+
+    out = Path(output).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LibtradError(f"{option} {out}: another libtrad job is writing it now; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            lock.unlink(missing_ok=True)
 
 
 def _carry_user_entries(old: Path, new: Path, listed: set[str]) -> None:

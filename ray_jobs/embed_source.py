@@ -1,0 +1,294 @@
+"""What ``libtrad embed`` reads: a dataset's Parquet shards for one config and its splits.
+
+A dataset is a local folder (a libtrad export, or any Hub-style dataset repository checked out)
+or a Hub id (``user/name``, read through ``HfFileSystem`` at a resolved commit). Its README's
+``configs:`` YAML says which shard files each config/split loads, exactly as ``load_dataset``
+reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give the splits.
+
+The audio is found from the shards' own schema: a column datasets stores as ``Audio`` (a struct
+of ``bytes`` and ``path``), or a ``signals`` array (channels × samples) beside a ``sampling_rate``
+column (the fault datasets' vibration channels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from libtrad.errors import LibtradError, ParameterError, exception_reason
+
+AUDIO_STRUCT_FIELDS = {"bytes", "path"}
+OUTPUT_COLUMNS = ("split", "embedding", "frames")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input Parquet file of one split; ``key`` names the outputs made from it."""
+
+    path: str  # absolute local path, or a path on ``DatasetSource.fs``
+    split: str
+    num_rows: int
+    checksum: str
+    key: str
+
+
+@dataclass
+class DatasetSource:
+    """A resolved ``--dataset``: where its shards are, what they hold, and how to read them."""
+
+    display: str
+    config: str
+    splits: list[str]
+    shards: list[Shard]
+    schema: pa.Schema
+    audio_column: str | None  # an Audio struct column, or None with ``signals`` arrays
+    revision: str | None = None
+    hub_id: str | None = None
+    features: dict | None = field(default=None, repr=False)  # datasets' features JSON, if stored
+    synthetic: bool = False  # the card's tags say it is a synthetic stand-in
+
+    @property
+    def kept_columns(self) -> list[str]:
+        """The source's non-audio columns, copied unchanged into every output row."""
+        dropped = {self.audio_column} if self.audio_column else {"signals"}
+        return [name for name in self.schema.names if name not in dropped]
+
+    def identity(self) -> dict:
+        """What identifies the input for the cache key: shard checksums + config + splits."""
+        return {"config": self.config, "splits": self.splits,
+                "shards": [[s.split, s.key, s.checksum, s.num_rows] for s in self.shards]}
+
+    def filesystem(self):
+        """The fsspec filesystem the shards live on (None: the local disk)."""
+        if self.hub_id is None:
+            return None
+        from huggingface_hub import HfFileSystem
+
+        return HfFileSystem()
+
+
+# ----------------------------------------------------------------------------- resolving
+def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] | None = None) -> DatasetSource:
+    """``--dataset`` (folder or Hub id) + ``--config`` + ``--split`` -> the shards to embed.
+
+    Every problem is one line naming the option: a missing folder, an unknown config or split
+    (with what exists), shards that disagree on their columns, no audio column.
+    """
+    local = Path(dataset).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise ParameterError("dataset", dataset, "is a file, not a dataset folder")
+        files = _LocalFiles(local.resolve())
+        display, hub_id, revision = str(local), None, None
+    elif _looks_like_hub_id(dataset):
+        files = _HubFiles(dataset)
+        display, hub_id, revision = f"hf://datasets/{dataset}@{files.revision}", dataset, files.revision
+    else:
+        raise ParameterError("dataset", dataset, "no such folder (and not a Hub id user/name)")
+    front = _front_matter(files)
+    layout = _configs(files, front, dataset)
+    name = _pick_config(layout, config, dataset)
+    wanted = _pick_splits(layout[name], splits, dataset, name)
+    shards, schema = [], None
+    for split in wanted:
+        paths = sorted({p for pattern in layout[name][split] for p in files.glob(pattern)})
+        if not paths:
+            raise ParameterError("dataset", dataset, f"config {name!r} split {split!r}: no Parquet file matches "
+                                 f"{', '.join(layout[name][split])}")
+        for path in paths:
+            meta = files.metadata(path)
+            if schema is None:
+                schema = meta.schema.to_arrow_schema()
+            elif not meta.schema.to_arrow_schema().equals(schema, check_metadata=False):
+                raise LibtradError(f"{files.show(path)}: its columns differ from the other shards of config {name!r}")
+            shards.append(Shard(path, split, meta.num_rows, files.checksum(path), _shard_key(files.rel(path))))
+    features = _stored_features(schema)
+    audio = _audio_column(schema, features, dataset)
+    clash = [c for c in OUTPUT_COLUMNS if c in schema.names]
+    if clash:
+        raise ParameterError("dataset", dataset, f"already has a column named {clash[0]!r} (an embeddings folder?); "
+                             "embed the dataset it was made from")
+    synthetic = "synthetic" in (front.get("tags") or [])
+    return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic)
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(p and not p.startswith(".") for p in parts) and "\\" not in text
+
+
+def _shard_key(rel: str) -> str:
+    """A file-name-safe, unique name for a shard's outputs (its path inside the dataset)."""
+    stem = rel[: -len(".parquet")] if rel.endswith(".parquet") else rel
+    return stem.replace("/", "__")
+
+
+def _front_matter(files) -> dict:
+    """The README's YAML header ({} without one)."""
+    card = files.read_text("README.md")
+    if card is None or not card.startswith("---"):
+        return {}
+    try:
+        front = yaml.safe_load(card.split("---", 2)[1]) or {}
+    except yaml.YAMLError as exc:
+        raise LibtradError(f"{files.show('README.md')}: unreadable YAML header ({first_problem(exc)})") from None
+    return front if isinstance(front, dict) else {}
+
+
+def _configs(files, front: dict, dataset: str) -> dict[str, dict[str, list[str]]]:
+    """config -> split -> file patterns, from the README's ``configs:`` YAML (or file names)."""
+    entries = front.get("configs")
+    if entries:
+        layout = {}
+        for entry in entries:
+            data_files = entry.get("data_files", [])
+            if isinstance(data_files, (str, list)) and not (data_files and isinstance(data_files[0], dict)):
+                data_files = [{"split": "train", "path": data_files}]
+            layout[entry.get("config_name", "default")] = {
+                f["split"]: [f["path"]] if isinstance(f["path"], str) else list(f["path"]) for f in data_files}
+        layout["__default__"] = next((e.get("config_name", "default") for e in entries if e.get("default")), None)
+        return layout
+    splits: dict[str, list[str]] = {}
+    for rel in files.glob("**/*.parquet"):
+        rel = files.rel(rel)
+        base = posixpath.basename(rel)
+        split = base.split("-")[0] if "-" in base else posixpath.basename(posixpath.dirname(rel))
+        splits.setdefault(split or "train", []).append(rel)
+    if not splits:
+        raise ParameterError("dataset", dataset, "holds no Parquet files (and no README configs: naming them)")
+    return {"default": splits, "__default__": "default"}
+
+
+def first_problem(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _pick_config(layout: dict, config: str | None, dataset: str) -> str:
+    names = [n for n in layout if n != "__default__"]
+    if config is None:
+        if layout.get("__default__"):
+            return layout["__default__"]
+        if len(names) == 1:
+            return names[0]
+        raise ParameterError("config", None, f"{dataset} has several configs and none is the default; "
+                             f"choose one of {', '.join(names)}")
+    if config not in names:
+        raise ParameterError("config", config, f"{dataset} has no such config; it has {', '.join(names)}")
+    return config
+
+
+def _pick_splits(layout: dict[str, list[str]], splits: list[str] | None, dataset: str, config: str) -> list[str]:
+    if not splits:
+        return list(layout)
+    unknown = [s for s in splits if s not in layout]
+    if unknown:
+        raise ParameterError("splits", unknown[0], f"config {config!r} of {dataset} has no such split; "
+                             f"it has {', '.join(layout)}")
+    return list(dict.fromkeys(splits))
+
+
+def _stored_features(schema: pa.Schema) -> dict | None:
+    meta = (schema.metadata or {}).get(b"huggingface")
+    if not meta:
+        return None
+    try:
+        return json.loads(meta).get("info", {}).get("features")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _audio_column(schema: pa.Schema, features: dict | None, dataset: str) -> str | None:
+    if features:
+        for name, feature in features.items():
+            if isinstance(feature, dict) and feature.get("_type") == "Audio":
+                return name
+    for f in schema:
+        if pa.types.is_struct(f.type) and AUDIO_STRUCT_FIELDS <= {c.name for c in f.type}:
+            return f.name
+    if "signals" in schema.names and "sampling_rate" in schema.names:
+        return None
+    raise ParameterError("dataset", dataset, "has no audio column (an Audio feature, or `signals` with "
+                         f"`sampling_rate`); its columns are {', '.join(schema.names)}")
+
+
+# ----------------------------------------------------------------------------- file access
+class _LocalFiles:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def glob(self, pattern: str) -> list[str]:
+        return [str(p) for p in sorted(self.root.glob(pattern)) if p.is_file() and p.name.endswith(".parquet")]
+
+    def rel(self, path: str) -> str:
+        return Path(path).relative_to(self.root).as_posix()
+
+    def show(self, path: str) -> str:
+        return str(self.root / path)
+
+    def read_text(self, rel: str) -> str | None:
+        path = self.root / rel
+        try:
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeError) as exc:
+            raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
+
+    def metadata(self, path: str) -> pq.FileMetaData:
+        try:
+            return pq.read_metadata(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise LibtradError(f"{path}: not a readable Parquet file ({first_problem(exc)})") from None
+
+    def checksum(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(4 * 2**20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+class _HubFiles:
+    """A Hub dataset repository at one resolved commit, through ``HfFileSystem``."""
+
+    def __init__(self, repo_id: str):
+        from huggingface_hub import HfApi, HfFileSystem
+
+        self.repo_id = repo_id
+        try:
+            self.revision = HfApi().dataset_info(repo_id).sha
+        except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access: all one line
+            raise ParameterError("dataset", repo_id, f"cannot reach it on the Hub ({type(exc).__name__}: "
+                                 f"{first_problem(exc)}); for local data pass a folder") from None
+        self.fs = HfFileSystem()
+        self.base = f"datasets/{repo_id}@{self.revision}"
+
+    def glob(self, pattern: str) -> list[str]:
+        return [p for p in sorted(self.fs.glob(f"{self.base}/{pattern}")) if p.endswith(".parquet")]
+
+    def rel(self, path: str) -> str:
+        return path[len(self.base) + 1:] if path.startswith(self.base + "/") else path.split("/", 3)[-1]
+
+    def show(self, path: str) -> str:
+        return f"hf://{path}" if path.startswith(self.base) else f"hf://{self.base}/{path}"
+
+    def read_text(self, rel: str) -> str | None:
+        path = f"{self.base}/{rel}"
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r", encoding="utf-8") as f:
+            return f.read()
+
+    def metadata(self, path: str) -> pq.FileMetaData:
+        with self.fs.open(path, "rb") as f:
+            return pq.read_metadata(f)
+
+    def checksum(self, path: str) -> str:
+        info = self.fs.info(path)
+        lfs = info.get("lfs") or {}
+        return lfs.get("sha256") or info.get("blob_id") or f"{self.revision}:{self.rel(path)}"
