@@ -44,7 +44,7 @@ from libtrad.ray_jobs.embed_units import (METADATA_KEY, MULTICHANNEL, EmbedOptio
 from libtrad.ray_jobs.encoders import EncoderSpec, parse_encoder_spec
 
 INFO_FILE = "embeddings.json"
-FORMAT = 1
+FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
 _IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
 
 

@@ -92,6 +92,7 @@ class UnitEmbedder:
         self.fs = source.filesystem()
         self.encoder = load_encoder(encoder_spec, precision=options.precision)
         self.info = describe(self.encoder)
+        self.features_json = _features_json(source, options)
 
     def run(self, unit: Unit) -> tuple[pa.Table, dict]:
         """Embed one unit -> (output table, stats: rows, seconds per stage, resampled counts, node)."""
@@ -201,7 +202,16 @@ class UnitEmbedder:
         out = pa.table(columns)
         meta = {"encoder": self.info, "rows": kept.num_rows, "resampled": dict(resampled), "dim": dim,
                 "multichannel_rows": multichannel_rows}
-        return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
+        return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode(),
+                                            b"huggingface": self.features_json})
+
+
+def _features_json(source: DatasetSource, options: EmbedOptions) -> bytes:
+    """datasets' schema metadata for the output (class names survive: ``label`` stays a ClassLabel)."""
+    from libtrad.cards.embeddings_card import embeddings_features
+
+    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
+    return json.dumps({"info": {"features": features.to_dict()}}).encode()
 
 
 def _decode_cell(cell, rate, where: str) -> tuple[np.ndarray, int]:
