@@ -394,26 +394,99 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
                f"test AUC {'n/a' if auc is None else format(auc, '.4f')}")
 
 
+def _suite_options(command):
+    """--embeddings/--output/--local/--address: what every embeddings suite takes."""
+    for decorator in reversed([
+        click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
+                     help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
+                          "columns); repeat to concatenate several."),
+        click.option("--output", type=click.Path(path_type=Path), required=True,
+                     help="The results folder (results.json, results.md, PNG plots)."),
+        click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
+        click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def _print_results(output: Path) -> None:
+    click.echo((output / "results.md").read_text(encoding="utf-8").rstrip())
+    click.echo(f"wrote results.json, results.md and plots to {output}")
+
+
+@evaluate.command("siren-dcase")
+@_suite_options
+@click.option("--official-domain-auc", is_flag=True,
+              help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
+                   "anomalies); default SIREN's (the domain's normals and anomalies).")
+def evaluate_siren_dcase_command(embeddings, output, local, address, official_domain_auc) -> None:
+    """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
+    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+
+    evaluate_embeddings("siren-dcase", list(embeddings), output, local=local, address=address,
+                        official_domain_auc=official_domain_auc)
+    _print_results(output)
+
+
+@evaluate.command("siren-fault")
+@_suite_options
+@click.option("--protocol", type=click.Choice(["auto", "loocv", "kfold"]), default="auto", show_default=True,
+              help="auto: k-fold over the `fold` column when present (IICA), else leave-one-out.")
+@click.option("--siren-compat", is_flag=True,
+              help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
+def evaluate_siren_fault_command(embeddings, output, local, address, protocol, siren_compat) -> None:
+    """SIREN's fault protocol: 5-NN (Euclidean), LOOCV or k-fold; weighted and macro P/R/F1."""
+    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+
+    evaluate_embeddings("siren-fault", list(embeddings), output, local=local, address=address, protocol=protocol,
+                        siren_compat=siren_compat)
+    _print_results(output)
+
+
 @evaluate.command("lib-trad")
-@click.option("--model", "models", multiple=True, required=True,
+@click.option("--model", "models", multiple=True,
               help="Model folder (used for every experiment) or EXPERIMENT=DIR, repeated (tr1=..., tr2=..., tr3=...).")
-@click.option("--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id.")
+@click.option("--dataset", default=None, help="Built LiB-TRAD dataset (with --model): Hub-style folder or Hub id.")
+@click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
+              help="Embeddings of a LiB-TRAD anomaly config (libtrad embed --config all): KNN and Mahalanobis scorers.")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad-eval"), show_default=True,
               help="Folder for the JSON, Markdown and ROC PNGs.")
 @click.option("--experiments", default="tr1,tr2,tr3", show_default=True, help="Comma-separated experiments.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
-def evaluate_lib_trad_command(models, dataset, output, experiments, cache_dir) -> None:
-    """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*)."""
+@click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
+@click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
+def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address) -> None:
+    """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
+    KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
     from libtrad.errors import LibtradError
-    from libtrad.ray_jobs.lib_trad_evaluation import EXPERIMENTS, evaluate_lib_trad, parse_model_arguments
+    from libtrad.ray_jobs.lib_trad_evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
+                                                      score_lib_trad_models, write_model_results)
 
     chosen = tuple(e.lower() for e in _comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]
     if not chosen or unknown:
         raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
-    summary = evaluate_lib_trad(parse_model_arguments(models, chosen), dataset, output, cache_dir=cache_dir)
-    click.echo((output / summary["files"][1]).read_text().rstrip())
-    click.echo(f"wrote {', '.join(summary['files'])} to {output}")
+    if not models and not embeddings:
+        raise LibtradError("give --model (trained checkpoints, with --dataset) and/or --embeddings")
+    if models and not dataset:
+        raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
+    model_args = parse_model_arguments(models, chosen) if models else None
+    if not embeddings:
+        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir)
+        click.echo((output / summary["files"][1]).read_text().rstrip())
+        click.echo(f"wrote {', '.join(summary['files'])} to {output}")
+        return
+    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+
+    def attach():
+        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir)
+        return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
+
+    extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
+    extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
+    evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address,
+                        extra_inputs=extra, attach=attach if model_args else None)
+    _print_results(output)
 
 
 @publish.command("model")

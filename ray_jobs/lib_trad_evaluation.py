@@ -59,6 +59,19 @@ def evaluate_lib_trad(
     for experiment, model_dir in models.items():
         inputs["--model" if len(distinct) == 1 else f"--model {experiment}"] = model_dir
     output = check_output(output_dir, "results", inputs=inputs)
+    summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress)
+    with atomic_output(output, "results", inputs=inputs) as staging:
+        summary["files"] = write_model_results(summary, curves, staging)
+    return summary
+
+
+def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None,
+                          progress: bool = True) -> tuple[dict, list]:
+    """Score every experiment's clips with its model -> (the table's summary, ROC curve inputs).
+
+    Every model is loaded before any clip is scored. Writes nothing (see :func:`write_model_results`).
+    """
+    distinct = list(dict.fromkeys(str(d) for d in models.values()))
     loaded = {d: load_lib_trad_model(d) for d in distinct}
     families = {d: anomaly_model_type(m).family for d, (m, _) in loaded.items()}
     if len(set(families.values())) > 1:
@@ -89,14 +102,17 @@ def evaluate_lib_trad(
         "harmonic_mean_auc": harmonic_mean_auc([r["auc"] for r in rows]),
         "mean_inference_ms_per_clip": float(np.mean([r["inference_ms_per_clip"] for r in rows])),
     }
-    stem = f"lib_trad_{'table2_cnn' if family == 'cnn' else 'table3_attention_ae'}"
-    with atomic_output(output, "results", inputs=inputs) as staging:
-        for labels, scores, name, title in curves:
-            _plot_roc(labels, scores, staging / name, title)
-        (staging / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        (staging / f"{stem}.md").write_text(_markdown(summary) + "\n", encoding="utf-8")
-    summary["files"] = [f"{stem}.json", f"{stem}.md", *(r["roc_png"] for r in rows)]
-    return summary
+    return summary, curves
+
+
+def write_model_results(summary: dict, curves: list, folder: Path) -> list[str]:
+    """The table's JSON and Markdown and one ROC PNG per experiment into ``folder``; their names."""
+    stem = f"lib_trad_{'table2_cnn' if summary['family'] == 'cnn' else 'table3_attention_ae'}"
+    for labels, scores, name, title in curves:
+        _plot_roc(labels, scores, folder / name, title)
+    (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (folder / f"{stem}.md").write_text(_markdown(summary) + "\n", encoding="utf-8")
+    return [f"{stem}.json", f"{stem}.md", *(r["roc_png"] for r in summary["rows"])]
 
 
 def _scores(model, features: list[torch.Tensor], where: str) -> np.ndarray:

@@ -45,3 +45,23 @@ def test_cli_address_attaches_to_the_cluster(two_nodes, lib_trad_export, tmp_pat
                  "--encoder", "logmel-stats", "--output", str(tmp_path / "emb"), "--address", two_nodes.address)
     assert result.exit_code == 0, result.output
     assert "test: " in result.output and (tmp_path / "emb" / "embeddings.json").is_file()
+
+
+def test_suite_folds_run_on_both_nodes_and_equal_local(two_nodes):
+    """siren-fault k-fold: one Ray task per fold, spread over the two nodes; same results as in-process."""
+    import numpy as np
+    import pandas as pd
+
+    from libtrad.ray_jobs.suite_runner import run_suite
+    from libtrad.ray_jobs.suites import siren_fault
+
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({"file": [f"f{i:03d}.wav" for i in range(n)], "label": np.arange(n) % 3,
+                       "fold": np.arange(n) % 5,
+                       "embedding": list(rng.standard_normal((n, 8)).astype(np.float32) + (np.arange(n) % 3)[:, None])})
+    options = siren_fault.FaultOptions()
+    on_ray = run_suite(siren_fault, df, options, address=two_nodes.address, progress=False)
+    local = run_suite(siren_fault, df, options, local=True, progress=False)
+    assert on_ray.units == 5 and len(on_ray.nodes) == 2, on_ray.nodes
+    assert on_ray.results == local.results
