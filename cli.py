@@ -529,5 +529,24 @@ def embed_command(dataset, config, splits, encoder, output, address, actors, thr
         click.echo(f"  {split}: {rows} rows")
 
 
+@main.command("check-encoder")
+@click.argument("encoder", metavar="SPEC")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: spec, encoder, checks, passed.")
+@click.option("--quick", is_flag=True, help="Skip the 30-s clip (the slow check).")
+def check_encoder_command(encoder: str, as_json: bool, quick: bool) -> None:
+    """Check that an encoder spec (as `embed --encoder` takes) keeps the encoder contract.
+
+    Prints one `FAIL <check>: ...` line per failed check and a summary; exit status 1 if any failed.
+    """
+    import json
+
+    from libtrad.ray_jobs.check_encoder import check_encoder_spec, format_report, results_json
+
+    results = check_encoder_spec(encoder, quick=quick)
+    click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
+    if not all(r.passed for r in results):
+        click.get_current_context().exit(1)
+
+
 if __name__ == "__main__":
     main()
