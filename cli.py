@@ -291,11 +291,16 @@ def verify(folder: Path) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the raw stand-in and the built dataset go (replaced).")
 @click.option("--seed", type=_seed_type(), default=0, show_default=True)
-def demo(scale: float, workdir: Path, seed: int) -> None:
-    """The main job on the embedded default: synthesize LiB-TRAD, build it, load it back, summarize."""
+@click.option("--epochs", type=_number("--epochs", low=1, high=100000, integer=True), default=3, show_default=True,
+              help="Training epochs of the demo's AE and CNN (the papers use 200 / 50).")
+@click.option("--echo", type=click.Path(path_type=Path), default=None,
+              help="A converted ECHO folder (libtrad convert echo); default: ECHO-Small with random weights.")
+def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None) -> None:
+    """The main job on the embedded default: synthesize LiB-TRAD and a DCASE year, build, train, embed on
+    Ray, evaluate; prints where every artefact is."""
     from libtrad.demo import run_demo
 
-    click.echo(run_demo(workdir, scale=scale, seed=seed))
+    click.echo(run_demo(workdir, scale=scale, seed=seed, epochs=epochs, echo=echo))
 
 
 # --------------------------------------------------------------------------- models
