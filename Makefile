@@ -20,6 +20,9 @@ bench: install
 	$(PY) bench/bench_dcase_build.py
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
+	$(PY) bench/bench_embed.py
+	$(PY) bench/bench_loocv_knn.py
+	$(PY) bench/bench_siren_dcase.py
 
 install: ffmpeg $(STAMP)
 

@@ -7,10 +7,11 @@ every node can see, or the Hub), decodes and embeds them, and returns an Arrow t
 writes each table under the unit's name (temporary name, then rename), so a unit retried after a
 dead actor replaces only itself: every input row appears exactly once.
 
-Why actors fed units instead of ``read_parquet → map_batches``: measured here (2 cores, the issue's
-≤ 10 % overhead target), Ray Data's read → repartition → map_batches → write costs 25–30 % over an
-in-process loop — a few shards become one block, so a pool of two actors feeds one — while units
-that actors read themselves cost far less (see ``bench/RESULTS.md``). The target wins.
+Why actors fed units instead of ``read_parquet → map_batches``: on this project's 2-core machine
+(GEMM stand-in, 800 clips) Ray Data's read → repartition → map_batches → write cost 25–30 % over an
+in-process loop — a few shards become one block, so a pool of two actors feeds one — against the
+≤ 10 % overhead target, while units that actors read themselves cost far less (``bench_embed`` in
+``bench/RESULTS.md``). Where the named mechanism and the measured target disagree, the target wins.
 
 Resume. The cache key hashes the encoder's file bytes and options, the dataset's shard checksums,
 config and splits, and the unit size. Finished units wait in a staging folder named by the key
