@@ -1,8 +1,9 @@
 """Where libtrad's Ray jobs run: a private local Ray on 127.0.0.1, or an existing cluster.
 
 Local default: ``ray.init`` with this machine's CPUs, no dashboard, every port on loopback.
-Setting ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before ``ray.init`` is what keeps every listener
-(GCS included) on 127.0.0.1 here — ``_node_ip_address`` alone does not. Ray's token
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (and, for a ray imported earlier, the constant it sets;
+see :func:`loopback_only`) is what keeps every listener (GCS included) on 127.0.0.1 here —
+``_node_ip_address`` alone does not. Ray's token
 authentication is left as Ray sets it. ``--address`` (``auto``, ``HOST:PORT``, ``ray://…``)
 attaches to a running cluster; then nothing is started or stopped. A caller that already called
 ``ray.init`` keeps its session.
@@ -26,6 +27,20 @@ def _import_ray():
     return ray
 
 
+def loopback_only() -> None:
+    """Make a Ray started from this process bind every port to 127.0.0.1.
+
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` does it for the processes Ray spawns (they import ray
+    afresh), but ray reads it into ``ray_constants.ENABLE_RAY_CLUSTER`` at import: when ray was
+    imported before this call (by the user, or another library), that constant is set too —
+    otherwise the node address is the machine's network address (tested).
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None, dashboard: bool = False) -> Iterator[object]:
     """Yield the ``ray`` module with a session up; stop it afterwards only if this call started it."""
@@ -44,7 +59,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None, dash
         finally:
             ray.shutdown()  # detaches this driver; the cluster keeps running
         return
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every listener on loopback (see module doc)
+    loopback_only()
     ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=dashboard, _node_ip_address="127.0.0.1",
              logging_level=logging.WARNING, configure_logging=True)
     try:

@@ -281,3 +281,87 @@ def test_cli_mistakes_are_one_error_line_naming_the_flag(args, fragments, lib_tr
 def test_cli_missing_dataset(tmp_path, cli, rel):
     result = cli("embed", "--dataset", str(tmp_path / "nope"), "--encoder", "logmel-stats", "--output", str(tmp_path / "e"))
     rel.assert_error_line(result, "--dataset", "no such folder")
+
+
+def _ray_listeners() -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp{,6} writes them) of every listening socket of a Ray process."""
+    inodes = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not any(name in cmdline for name in ("gcs_server", "raylet", "ray::", "ray/_private", "ray/dashboard")):
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                found.add(fields[1].split(":")[0])
+    return found
+
+
+LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp6").exists(), reason="needs Linux /proc/net")
+def test_the_local_ray_listens_on_loopback_only(ray_local):
+    """Every socket the module's local Ray listens on is bound to loopback (none on 0.0.0.0 or the LAN address)."""
+    import ray
+
+    assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
+    addresses = _ray_listeners()
+    assert addresses and addresses <= LOOPBACK_HEX, addresses
+
+
+def test_hub_datasets_are_read_through_hffilesystem_at_a_resolved_commit(lib_trad_export, monkeypatch):
+    """The Hub path, offline: HfApi/HfFileSystem stand-ins serve the export as repo user/lib-trad@abc123."""
+    import huggingface_hub
+
+    from libtrad.ray_jobs.embed_source import resolve_dataset
+    from libtrad.ray_jobs.embed_units import EmbedOptions, UnitEmbedder, plan_units
+
+    prefix = "datasets/user/lib-trad@abc123"
+
+    class FakeHubFS:
+        """The four HfFileSystem calls libtrad makes, served from the local export."""
+
+        def _local(self, path: str) -> Path:
+            path = str(path).removeprefix("hf://")
+            assert path.startswith(prefix), path
+            return Path(str(lib_trad_export) + path[len(prefix):])
+
+        def glob(self, pattern):
+            root = Path(lib_trad_export)
+            return [f"{prefix}/{p.relative_to(root).as_posix()}" for p in root.glob(str(self._local(pattern).relative_to(root)))]
+
+        def exists(self, path):
+            return self._local(path).exists()
+
+        def open(self, path, mode="rb", **kw):
+            return open(self._local(path), mode, **({"encoding": kw["encoding"]} if "encoding" in kw else {}))
+
+        def info(self, path):
+            return {"name": path, "size": self._local(path).stat().st_size, "lfs": {"sha256": "f" * 64}}
+
+    class FakeApi:
+        def dataset_info(self, repo_id):
+            assert repo_id == "user/lib-trad"
+            return type("Info", (), {"sha": "abc123"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfFileSystem", FakeHubFS)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    source = resolve_dataset("user/lib-trad", "tr1", ["test"])
+    assert source.hub_id == "user/lib-trad" and source.revision == "abc123"
+    assert source.display == "hf://datasets/user/lib-trad@abc123"
+    assert [s.checksum for s in source.shards] == ["f" * 64]
+    embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
+    table, stats = embedder.run(plan_units(source, 64)[0])
+    assert table.num_rows == stats["rows"] == source.shards[0].num_rows

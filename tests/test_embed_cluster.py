@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import pyarrow.parquet as pq
 import pytest
 
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every port on 127.0.0.1
     from ray.cluster_utils import Cluster
+
+    from libtrad.ray_jobs.cluster import loopback_only
+
+    loopback_only()  # every port on 127.0.0.1
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
