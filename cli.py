@@ -258,8 +258,12 @@ def _publish_options(command):
 @publish.command("dataset")
 @_publish_options
 def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    """Upload a built dataset folder (README.md card, data/, manifest.json) to the Hub."""
-    _publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", "manifest.json", "data"))
+    """Upload a built dataset folder (README.md card, data/, manifest.json) or an embeddings folder
+    (README.md card, data/, embeddings.json) to the Hub."""
+    from libtrad.outputs import marker_kind
+
+    record = "embeddings.json" if marker_kind(folder) == "embeddings" else "manifest.json"
+    _publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", record, "data"))
 
 
 def _publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run: bool, required: tuple) -> None:
@@ -532,6 +536,86 @@ def embed_command(dataset, config, splits, encoder, output, address, actors, thr
                f"{summary.units} units computed, {summary.reused} reused)")
     for split, rows in summary.rows.items():
         click.echo(f"  {split}: {rows} rows")
+
+
+def _probe_training_options(epochs: int, batch_size: int):
+    """--seeds/--epochs/--batch-size/--lr/--val-fraction/--split-seed of the trained-probe suites."""
+    def decorate(command):
+        for decorator in reversed([
+            click.option("--seeds", type=_number("--seeds", low=1, high=1000, integer=True), default=3,
+                         show_default=True, help="Training seeds 0..N-1, each an independent run; reported: mean ± std."),
+            click.option("--epochs", type=_number("--epochs", low=1, high=100_000, integer=True), default=epochs,
+                         show_default=True, help="Training epochs (the best-validation epoch is kept)."),
+            click.option("--batch-size", type=_number("--batch-size", low=1, high=1 << 20, integer=True),
+                         default=batch_size, show_default=True, help="Rows per optimiser step."),
+            click.option("--lr", type=_number("--lr", low=0, low_open=True), default=1e-3, show_default=True,
+                         help="Peak learning rate."),
+            click.option("--val-fraction", type=_number("--val-fraction", low=0, high=1, low_open=True, high_open=True),
+                         default=0.1, show_default=True,
+                         help="Share of each class's training rows carved as validation when there is no validation split."),
+            click.option("--split-seed", type=_seed_type(), default=0, show_default=True,
+                         help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset."),
+        ]):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+def _evaluate_probe(suite: str, embeddings, output: Path, local: bool, address, **options) -> None:
+    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.suites.probes import task_name
+
+    task = task_name(list(embeddings)) if embeddings else None
+    evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, task=task, **options)
+    _print_results(output)
+
+
+@evaluate.command("linear-probe")
+@_suite_options
+@_probe_training_options(epochs=200, batch_size=32)
+def evaluate_linear_probe_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
+                                  split_seed) -> None:
+    """ARCH's linear probe (AdamW, warm-up + linear decay), best-validation epoch scored once on test."""
+    _evaluate_probe("linear-probe", embeddings, output, local, address, seeds=seeds, epochs=epochs,
+                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+
+
+@evaluate.command("xares-mlp")
+@_suite_options
+@_probe_training_options(epochs=10, batch_size=32)
+def evaluate_xares_mlp_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
+                               split_seed) -> None:
+    """X-ARES's LayerNorm + Linear probe (Adam, cosine decay), selected on validation carved from training folds."""
+    _evaluate_probe("xares-mlp", embeddings, output, local, address, seeds=seeds, epochs=epochs,
+                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+
+
+@evaluate.command("xares-knn")
+@_suite_options
+@click.option("--k", "k", type=_number("--k", low=1, high=1_000_000, integer=True), default=10, show_default=True,
+              help="Neighbours that vote.")
+@click.option("--temperature", type=_number("--temperature", low=0, low_open=True), default=0.07, show_default=True,
+              help="Softmax temperature of the similarity-weighted votes.")
+@click.option("--split-seed", type=_seed_type(), default=0, show_default=True,
+              help="Seed of the 5 stratified folds of a leave-one-out dataset.")
+def evaluate_xares_knn_command(embeddings, output, local, address, k, temperature, split_seed) -> None:
+    """X-ARES's weighted kNN: cosine similarity, softmax(similarity / T) votes of the k nearest."""
+    _evaluate_probe("xares-knn", embeddings, output, local, address, k=k, temperature=temperature,
+                    split_seed=split_seed)
+
+
+@main.command("leaderboard")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.")
+def leaderboard_command(results, output) -> None:
+    """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
+    from libtrad.ray_jobs.leaderboard import write_leaderboard
+
+    write_leaderboard(list(results), output)
+    click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
+    click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")
 
 
 @main.command("check-encoder")

@@ -365,3 +365,14 @@ def test_hub_datasets_are_read_through_hffilesystem_at_a_resolved_commit(lib_tra
     embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
     table, stats = embedder.run(plan_units(source, 64)[0])
     assert table.num_rows == stats["rows"] == source.shards[0].num_rows
+
+
+def test_an_embeddings_folder_is_publishable_and_verifiable(ray_local, lib_trad_export, tmp_path, cli):
+    from libtrad.ray_jobs.embed import embed_dataset
+
+    embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "emb", config="tr1", splits=["test"], progress=False)
+    plan = cli("publish", "dataset", tmp_path / "emb", "--repo-id", "me/emb", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "embeddings.json" in plan.output and "README.md" in plan.output
+    verified = cli("verify", tmp_path / "emb")
+    assert verified.exit_code == 0, verified.output
