@@ -12,7 +12,6 @@ column (the fault datasets' vibration channels).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from libtrad.errors import LibtradError, ParameterError, exception_reason
+from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
 OUTPUT_COLUMNS = ("split", "embedding", "frames")
@@ -246,11 +246,7 @@ class _LocalFiles:
             raise LibtradError(f"{path}: not a readable Parquet file ({first_problem(exc)})") from None
 
     def checksum(self, path: str) -> str:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(4 * 2**20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
 
 
 class _HubFiles:

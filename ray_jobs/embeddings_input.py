@@ -174,3 +174,13 @@ def embedding_matrix(df: pd.DataFrame) -> np.ndarray:
         return np.ascontiguousarray(np.stack(df[EMBEDDING].to_numpy()), dtype=np.float32)
     except ValueError:
         raise LibtradError("embeddings of unequal length in the 'embedding' column") from None
+
+
+def require_columns(df: pd.DataFrame, required, suite: str) -> None:
+    """Refuse (one line) a frame with no rows or without a column ``suite`` reads."""
+    if len(df) == 0:
+        raise LibtradError("the embeddings hold no rows")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise LibtradError(f"no column {missing[0]!r} in the embeddings (required by {suite}); columns present: "
+                           f"{', '.join(map(str, df.columns))}")

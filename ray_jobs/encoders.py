@@ -27,14 +27,13 @@ extractor config) and its options — never a class name — so a changed weight
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from libtrad.errors import LibtradError, ParameterError
+from libtrad.outputs import sha256_file
 
 KINDS = ("echo", "attention-ae", "logmel-stats", "hf")
 FINGERPRINT_VERSION = 1  # bump when what an encoder computes changes without its files changing
@@ -56,7 +55,7 @@ class EncoderSpec:
         if self.path is not None:
             for name in sorted(p.name for p in self.path.iterdir() if p.is_file()):
                 if name in _IDENTITY_FILES or name.endswith(".safetensors"):
-                    files[name] = _sha256(self.path / name)
+                    files[name] = sha256_file(self.path / name)
         return {"kind": self.kind, "version": FINGERPRINT_VERSION, "files": files}
 
 
@@ -102,14 +101,6 @@ def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32"):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ParameterError("encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: "
                              f"{(str(exc).strip().splitlines() or [''])[0]})") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(4 * 2**20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _groups_by_length(clips: list[np.ndarray]) -> list[list[int]]:
@@ -255,7 +246,3 @@ def describe(encoder) -> dict:
     """The contract's numbers, for embeddings.json and the checker."""
     return {"sampling_rate": int(encoder.sampling_rate), "output_dim": int(encoder.output_dim),
             "hop_size_in_ms": float(encoder.hop_size_in_ms)}
-
-
-def fingerprint_json(spec: EncoderSpec, options: dict) -> str:
-    return json.dumps({"encoder": spec.fingerprint(), "options": options}, sort_keys=True)

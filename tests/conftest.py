@@ -136,3 +136,34 @@ def rel():
 
     return types.SimpleNamespace(snapshot=snapshot, assert_error_line=assert_error_line,
                                  subprocess_cli=run_cli_subprocess)
+
+
+# ----------------------------------------------------------------------------- tiny saved encoders
+@pytest.fixture(scope="session")
+def echo_dir(tmp_path_factory) -> Path:
+    """A tiny ECHO (D 32, 1 layer) saved as a converted folder: ``echo:DIR`` for embed and the checker."""
+    import torch
+
+    from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("echo") / "tiny-echo"
+    EchoModel(EchoConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(out)
+    EchoFeatureExtractor().save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ae_dir(tmp_path_factory) -> Path:
+    """A tiny LiB-TRAD attention AE (hidden 16, latent 8) saved: ``attention-ae:DIR``."""
+    import torch
+
+    from libtrad.models.attention_ae import (LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
+                                             LibTradAttentionAEModel)
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("ae") / "tiny-ae"
+    LibTradAttentionAEModel(LibTradAttentionAEConfig(hidden_size=16, latent_size=8)).save_pretrained(out)
+    LibTradAttentionAEFeatureExtractor().save_pretrained(out)
+    return out

@@ -15,18 +15,6 @@ from libtrad.ray_jobs.encoders import LogMelStatsEncoder
 ALLOWED = "allowed 1e-05 x max(1, largest |value|)"
 
 
-@pytest.fixture(scope="module")
-def echo_dir(tmp_path_factory):
-    from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("echo") / "tiny-echo"
-    EchoModel(EchoConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(out)
-    EchoFeatureExtractor().save_pretrained(out)
-    return out
-
-
 # ----------------------------------------------------------------------------- broken encoders
 class WrongDim(LogMelStatsEncoder):
     """States 100 dimensions, gives 128."""
@@ -122,18 +110,6 @@ def test_echo_passes_every_check_its_chunked_30s_clip_within_the_long_tolerance(
     assert (results["long_clip"].numbers["frames"], results["long_clip"].numbers["expected"]) == (250, 187.5)
     counts = [(c["frames"], c["expected"]) for c in results["frame_count"].numbers["cases"]]
     assert counts == [(3, 3.125), (7, 6.25), (13, 12.5), (32, 31.25), (63, 62.5)]
-
-
-@pytest.fixture(scope="module")
-def ae_dir(tmp_path_factory):
-    from libtrad.models.attention_ae import (LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
-                                             LibTradAttentionAEModel)
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("ae") / "tiny-ae"
-    LibTradAttentionAEModel(LibTradAttentionAEConfig(hidden_size=16, latent_size=8)).save_pretrained(out)
-    LibTradAttentionAEFeatureExtractor().save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")

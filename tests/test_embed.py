@@ -18,7 +18,6 @@ import torch
 
 from libtrad.errors import LibtradError, ParameterError
 
-ECHO_TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 CRASH_CONFIG = "tr2"  # the config whose first unit kills its actor once (see the ray fixture)
 
 
@@ -42,17 +41,6 @@ def ray_local(crash_flag):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-
-
-@pytest.fixture(scope="module")
-def echo_dir(tmp_path_factory) -> Path:
-    from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("echo") / "tiny-echo"
-    EchoModel(EchoConfig(**ECHO_TINY)).save_pretrained(out)
-    EchoFeatureExtractor().save_pretrained(out)
-    return out
 
 
 def read_rows(folder: Path, split: str | None = None) -> list[dict]:

@@ -31,18 +31,6 @@ def hf_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def ae_dir(tmp_path_factory):
-    from libtrad.models.attention_ae import (LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
-                                             LibTradAttentionAEModel)
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("ae") / "tiny-ae"
-    LibTradAttentionAEModel(LibTradAttentionAEConfig(hidden_size=16, latent_size=8)).save_pretrained(out)
-    LibTradAttentionAEFeatureExtractor().save_pretrained(out)
-    return out
-
-
 def test_logmel_stats_contract_and_frames():
     enc = load_encoder("logmel-stats")
     assert describe(enc) == {"sampling_rate": SR, "output_dim": 128, "hop_size_in_ms": 32.0}

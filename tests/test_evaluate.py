@@ -8,26 +8,31 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="module")
-def dcase_embeddings(tmp_path_factory) -> Path:
-    """A DCASE 2021 stand-in, built and embedded with logmel-stats (in-process units: no Ray needed)."""
-    from libtrad.builders.registry import SIREN
+def embed_in_process(dataset: Path, out: Path, config: str | None = None) -> Path:
+    """logmel-stats embeddings of ``dataset`` written unit by unit in this process (no Ray needed)."""
+    import pyarrow.parquet as pq
+
     from libtrad.ray_jobs.embed_source import resolve_dataset
     from libtrad.ray_jobs.embed_units import EmbedOptions, UnitEmbedder, plan_units
 
-    work = tmp_path_factory.mktemp("dcase-eval")
-    SIREN.synthesize(work / "raw", component="dcase2021", seed=3, progress=False)
-    SIREN.build(work / "raw", work / "ds", component="dcase2021", progress=False)
-    source = resolve_dataset(str(work / "ds"))
+    source = resolve_dataset(str(dataset), config)
     embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
-    import pyarrow.parquet as pq
-
-    out = work / "emb"
     for unit in plan_units(source, 16):
         table, _ = embedder.run(unit)
         (out / unit.name).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out / unit.name)
     return out
+
+
+@pytest.fixture(scope="module")
+def dcase_embeddings(tmp_path_factory) -> Path:
+    """A DCASE 2021 stand-in, built and embedded with logmel-stats."""
+    from libtrad.builders.registry import SIREN
+
+    work = tmp_path_factory.mktemp("dcase-eval")
+    SIREN.synthesize(work / "raw", component="dcase2021", seed=3, progress=False)
+    SIREN.build(work / "raw", work / "ds", component="dcase2021", progress=False)
+    return embed_in_process(work / "ds", work / "emb")
 
 
 def test_siren_dcase_on_ray_equals_local_byte_for_byte(dcase_embeddings, tmp_path, cli):
@@ -61,19 +66,9 @@ def test_evaluate_refuses_a_folder_it_did_not_write_and_missing_columns(dcase_em
 
 
 def test_lib_trad_suite_and_a_trained_model_in_one_table(lib_trad_export, tmp_path, cli):
-    import pyarrow.parquet as pq
-
-    from libtrad.ray_jobs.embed_source import resolve_dataset
-    from libtrad.ray_jobs.embed_units import EmbedOptions, UnitEmbedder, plan_units
     from libtrad.ray_jobs.lib_trad_training import AE_RECIPE, train_attention_ae
 
-    source = resolve_dataset(str(lib_trad_export), "all")
-    embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
-    emb = tmp_path / "emb"
-    for unit in plan_units(source, 32):
-        table, _ = embedder.run(unit)
-        (emb / unit.name).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, emb / unit.name)
+    emb = embed_in_process(lib_trad_export, tmp_path / "emb", "all")
     from dataclasses import replace
 
     train_attention_ae(str(lib_trad_export), tmp_path / "ae", config="tr1", recipe=replace(AE_RECIPE, epochs=1),

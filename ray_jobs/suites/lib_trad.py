@@ -33,6 +33,7 @@ import pandas as pd
 
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.ray_jobs import metrics
+from libtrad.ray_jobs.embeddings_input import require_columns
 from libtrad.ray_jobs.suites.siren_dcase import cosine_scores
 
 SUITE = "lib-trad"
@@ -63,6 +64,7 @@ class Unit:
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    require_columns(df, REQUIRED_COLUMNS, SUITE)
     labels = pd.to_numeric(df["label"], errors="coerce")
     if labels.isna().any() or not labels.isin([0, 1]).all():
         raise LibtradError("column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "

@@ -54,7 +54,7 @@ import pandas as pd
 
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.ray_jobs import metrics
-from libtrad.ray_jobs.embeddings_input import embedding_matrix
+from libtrad.ray_jobs.embeddings_input import embedding_matrix, require_columns
 
 SUITE = "siren-fault"
 REQUIRED_COLUMNS = ("file", "label")
@@ -128,12 +128,7 @@ def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """The columns :func:`run_unit` reads, as arrays by row position (checked)."""
-    if len(df) == 0:
-        raise LibtradError("the embeddings hold no rows")
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise LibtradError(f"no column {missing[0]!r} in the embeddings (required by {SUITE}); columns present: "
-                           f"{', '.join(map(str, df.columns))}")
+    require_columns(df, REQUIRED_COLUMNS, SUITE)
     return {"label": _int_column(df, "label")}
 
 
