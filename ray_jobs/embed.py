@@ -174,14 +174,23 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
         seconds: Counter = Counter()
         written = 0
 
-        def submit(actor) -> None:
-            if queue:
-                unit = queue.popleft()
-                in_flight[actor.run.remote(unit)] = (unit, actor)
+        follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
 
-        for actor in pool:
+        def submit(actor, first: Unit | None = None) -> None:
+            """Send the actor the unit following its last one if still queued (the actor keeps that
+            row group read: Parquet reads whole row groups), else ``first`` or the queue's head."""
+            if not queue:
+                return
+            unit = next((u for u in queue if (u.shard.path, u.start) == follows.get(actor)), None)
+            unit = unit or (first if first in queue else queue[0])
+            queue.remove(unit)
+            follows[actor] = (unit.shard.path, unit.end)
+            in_flight[actor.run.remote(unit)] = (unit, actor)
+
+        stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
+        for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
             for _ in range(_IN_FLIGHT_PER_ACTOR):
-                submit(actor)
+                submit(actor, first)
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
         try:
             while in_flight:

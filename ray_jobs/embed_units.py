@@ -93,6 +93,8 @@ class UnitEmbedder:
         self.encoder = load_encoder(encoder_spec, precision=options.precision)
         self.info = describe(self.encoder)
         self.features_json = _features_json(source, options)
+        self._layout: dict[str, list[int]] = {}  # shard -> rows per row group
+        self._cached: tuple = (None, None)  # (shard, row groups) -> the table last read
 
     def run(self, unit: Unit) -> tuple[pa.Table, dict]:
         """Embed one unit -> (output table, stats: rows, seconds per stage, resampled counts, node)."""
@@ -116,23 +118,34 @@ class UnitEmbedder:
         columns = self.source.kept_columns + ([self.source.audio_column] if self.source.audio_column else ["signals"])
         columns = list(dict.fromkeys(columns))
         try:
-            handle = self.fs.open(unit.shard.path, "rb") if self.fs is not None else unit.shard.path
-            parquet = pq.ParquetFile(handle)
-            first, offset, groups = None, 0, []
-            for i in range(parquet.metadata.num_row_groups):
-                n = parquet.metadata.row_group(i).num_rows
-                if offset + n > unit.start and offset < unit.end:
-                    groups.append(i)
-                    first = offset if first is None else first
-                offset += n
-            table = parquet.read_row_groups(groups, columns=columns)
+            first, groups = self._row_groups(unit)
+            key = (unit.shard.path, tuple(groups))
+            if self._cached[0] != key:  # Parquet reads whole row groups: keep the last one for the next unit
+                self._cached = (key, self._open(unit.shard.path).read_row_groups(groups, columns=columns))
+            table = self._cached[1]
         except (OSError, pa.ArrowException) as exc:
             raise LibtradError(f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} "
                                f"({(str(exc).strip().splitlines() or [type(exc).__name__])[0]})") from None
-        table = table.slice(unit.start - (first or 0), unit.end - unit.start)
+        table = table.slice(unit.start - first, unit.end - unit.start)
         if table.num_rows != unit.end - unit.start:
             raise LibtradError(f"{unit.shard.path}: has fewer rows than its metadata said (changed during the job?)")
         return table
+
+    def _open(self, path: str) -> pq.ParquetFile:
+        return pq.ParquetFile(self.fs.open(path, "rb") if self.fs is not None else path)
+
+    def _row_groups(self, unit: Unit) -> tuple[int, list[int]]:
+        """The row groups holding rows [start, end) of the unit's shard, and the first one's first row."""
+        if self._layout.get(unit.shard.path) is None:
+            meta = self._open(unit.shard.path).metadata
+            self._layout[unit.shard.path] = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        first, offset, groups = None, 0, []
+        for i, n in enumerate(self._layout[unit.shard.path]):
+            if offset + n > unit.start and offset < unit.end:
+                groups.append(i)
+                first = offset if first is None else first
+            offset += n
+        return first or 0, groups
 
     def _decode(self, table: pa.Table, unit: Unit, times: Counter) -> tuple[list[np.ndarray], list[int], Counter]:
         """All channels of all rows as mono clips at the encoder's rate; ``layout`` = channels per row."""
