@@ -543,7 +543,8 @@ def _probe_training_options(epochs: int, batch_size: int):
     def decorate(command):
         for decorator in reversed([
             click.option("--seeds", type=_number("--seeds", low=1, high=1000, integer=True), default=3,
-                         show_default=True, help="Training seeds 0..N-1, each an independent run; reported: mean ± std."),
+                         show_default=True,
+                         help="Training seeds 0..N-1, each an independent run; reported: mean ± std."),
             click.option("--epochs", type=_number("--epochs", low=1, high=100_000, integer=True), default=epochs,
                          show_default=True, help="Training epochs (the best-validation epoch is kept)."),
             click.option("--batch-size", type=_number("--batch-size", low=1, high=1 << 20, integer=True),
@@ -552,7 +553,8 @@ def _probe_training_options(epochs: int, batch_size: int):
                          help="Peak learning rate."),
             click.option("--val-fraction", type=_number("--val-fraction", low=0, high=1, low_open=True, high_open=True),
                          default=0.1, show_default=True,
-                         help="Share of each class's training rows carved as validation when there is no validation split."),
+                         help="Share of each class's training rows carved as validation (when there is no "
+                              "validation split)."),
             click.option("--split-seed", type=_seed_type(), default=0, show_default=True,
                          help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset."),
         ]):
@@ -609,11 +611,14 @@ def evaluate_xares_knn_command(embeddings, output, local, address, k, temperatur
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", required=True, type=click.Path(path_type=Path),
               help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.")
-def leaderboard_command(results, output) -> None:
+@click.option("--normalise", type=click.Choice(["metric-range", "encoders"]), default="metric-range", show_default=True,
+              help="X-ARES average: each value min-max normalised over its metric's range, or over the encoders "
+                   "in the table.")
+def leaderboard_command(results, output, normalise) -> None:
     """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
     from libtrad.ray_jobs.leaderboard import write_leaderboard
 
-    write_leaderboard(list(results), output)
+    write_leaderboard(list(results), output, normalise)
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")
 

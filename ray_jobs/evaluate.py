@@ -58,6 +58,18 @@ def _lib_trad_report(results, folder, df, options):
     return write_report(results, folder, df, options)
 
 
+def _probe_report(results, folder, df, options):
+    from libtrad.ray_jobs.probe_report import write_probe_report
+
+    return write_probe_report(results, folder)
+
+
+def _knn_report(results, folder, df, options):
+    from libtrad.ray_jobs.probe_report import write_knn_report
+
+    return write_knn_report(results, folder)
+
+
 SUITES: dict[str, SuiteEntry] = {
     "siren-dcase": SuiteEntry("libtrad.ray_jobs.suites.siren_dcase", "libtrad.ray_jobs.suites.siren_dcase:DcaseOptions",
                               _dcase_report),
@@ -65,6 +77,12 @@ SUITES: dict[str, SuiteEntry] = {
                               _fault_report),
     "lib-trad": SuiteEntry("libtrad.ray_jobs.suites.lib_trad", "libtrad.ray_jobs.suites.lib_trad:LibTradOptions",
                            _lib_trad_report),
+    "linear-probe": SuiteEntry("libtrad.ray_jobs.suites.linear_probe",
+                               "libtrad.ray_jobs.suites.linear_probe:LinearProbeOptions", _probe_report),
+    "xares-mlp": SuiteEntry("libtrad.ray_jobs.suites.xares_mlp", "libtrad.ray_jobs.suites.xares_mlp:XaresMlpOptions",
+                            _probe_report),
+    "xares-knn": SuiteEntry("libtrad.ray_jobs.suites.xares_knn", "libtrad.ray_jobs.suites.xares_knn:XaresKnnOptions",
+                            _knn_report),
 }
 
 
