@@ -5,7 +5,7 @@ year (2021), build both as Hub datasets and load them back; train the LiB-TRAD a
 auto-encoder and CNN briefly (cards written); embed both datasets with ECHO (random weights
 unless ``echo`` names a converted checkpoint) and with ``logmel-stats`` through Ray (one local
 session for every Ray step); evaluate ``lib-trad`` (embeddings and the trained AE in one table)
-and ``siren-dcase``; print where every artefact is.
+and ``siren-dcase`` for both encoders; rank them in one leaderboard; print where every artefact is.
 """
 
 from __future__ import annotations
@@ -45,16 +45,17 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
 _KINDS = {
     "raw": "synthetic", "lib_trad": "dataset", "dcase_raw": "synthetic", "dcase": "dataset", "ae": "model",
     "cnn": "model", "echo_random": "model", "emb_echo_lt": "embeddings", "emb_logmel_lt": "embeddings",
-    "emb_echo_dcase": "embeddings", "emb_logmel_dcase": "embeddings", "res_lt": "results", "res_dcase_echo": "results",
-    "res_dcase_logmel": "results",
+    "emb_echo_dcase": "embeddings", "emb_logmel_dcase": "embeddings", "res_lt": "results", "res_lt_logmel": "results",
+    "res_dcase_echo": "results", "res_dcase_logmel": "results", "leaderboard": "results",
 }
 _LABELS = {
     "lib_trad": "LiB-TRAD dataset (Hub-ready)", "dcase": f"DCASE {DCASE_YEAR} dataset (Hub-ready)",
     "ae": "attention auto-encoder (tr1)", "cnn": "CNN (tr1_cls)", "echo_random": "ECHO-Small, random weights",
     "emb_echo_lt": "ECHO embeddings, LiB-TRAD", "emb_echo_dcase": f"ECHO embeddings, DCASE {DCASE_YEAR}",
     "emb_logmel_lt": "logmel-stats embeddings, LiB-TRAD", "emb_logmel_dcase": f"logmel-stats embeddings, DCASE {DCASE_YEAR}",
-    "res_lt": "lib-trad results (ECHO + AE)", "res_dcase_echo": "siren-dcase results (ECHO)",
-    "res_dcase_logmel": "siren-dcase results (logmel-stats)",
+    "res_lt": "lib-trad results (ECHO + AE)", "res_lt_logmel": "lib-trad results (logmel-stats)",
+    "res_dcase_echo": "siren-dcase results (ECHO)", "res_dcase_logmel": "siren-dcase results (logmel-stats)",
+    "leaderboard": "leaderboard (2 encoders × 2 suites)",
 }
 
 
@@ -66,8 +67,10 @@ def _paths(workdir: Path) -> dict[str, Path]:
         "emb_echo_lt": workdir / "embeddings" / "echo-lib-trad", "emb_logmel_lt": workdir / "embeddings" / "logmel-lib-trad",
         "emb_echo_dcase": workdir / "embeddings" / f"echo-dcase{DCASE_YEAR}",
         "emb_logmel_dcase": workdir / "embeddings" / f"logmel-dcase{DCASE_YEAR}",
-        "res_lt": workdir / "results" / "lib-trad", "res_dcase_echo": workdir / "results" / "siren-dcase-echo",
-        "res_dcase_logmel": workdir / "results" / "siren-dcase-logmel", "cache": workdir / "hf-cache",
+        "res_lt": workdir / "results" / "lib-trad", "res_lt_logmel": workdir / "results" / "lib-trad-logmel",
+        "res_dcase_echo": workdir / "results" / "siren-dcase-echo",
+        "res_dcase_logmel": workdir / "results" / "siren-dcase-logmel", "leaderboard": workdir / "leaderboard",
+        "cache": workdir / "hf-cache",
     }
 
 
@@ -149,13 +152,19 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool) 
 
         lt = evaluate_embeddings("lib-trad", [paths["emb_echo_lt"]], paths["res_lt"], attach=attach, progress=progress,
                                  extra_inputs={"dataset": paths["lib_trad"], "model": paths["ae"]})
+        evaluate_embeddings("lib-trad", [paths["emb_logmel_lt"]], paths["res_lt_logmel"], progress=progress)
         scores = {}
         for key, res in (("emb_echo_dcase", "res_dcase_echo"), ("emb_logmel_dcase", "res_dcase_logmel")):
             scores[key] = evaluate_embeddings("siren-dcase", [paths[key]], paths[res], progress=progress)["score"]
+    from libtrad.ray_jobs.leaderboard import write_leaderboard
+
+    write_leaderboard([paths[k] for k in ("res_lt", "res_lt_logmel", "res_dcase_echo", "res_dcase_logmel")],
+                      paths["leaderboard"])
     lines += ["", (paths["res_lt"] / "results.md").read_text(encoding="utf-8").strip(), "",
               f"siren-dcase {DCASE_YEAR} year score: ECHO {_pct(scores['emb_echo_dcase'])}, "
               f"logmel-stats {_pct(scores['emb_logmel_dcase'])}",
-              f"lib-trad harmonic mean AUC (ECHO, KNN): {_pct(lt['scorers']['knn']['harmonic_mean'])}"]
+              f"lib-trad harmonic mean AUC (ECHO, KNN): {_pct(lt['scorers']['knn']['harmonic_mean'])}", "",
+              (paths["leaderboard"] / "leaderboard.md").read_text(encoding="utf-8").split("## Columns")[0].strip()]
     return lines
 
 

@@ -2,8 +2,9 @@
 
 Data: the DCASE 2021 synthetic stand-in with 10-s clips (like the real ones), built once (not
 timed). Encoders: ECHO-Small's shape with random weights (`echo:DIR`) and `logmel-stats`.
-Contenders, each in a fresh process, timed from just before the work to its end (library imports
-not timed; model loading and Ray start-up are):
+Contenders, each a fresh process timed twice: the whole command (interpreter start, imports, work,
+exit — the like-for-like number, since the Ray run imports torch in its actors) and the work alone
+(from after the driver's imports; model loading and Ray start-up included):
 
 * plain loop — read the Parquet shards with pyarrow, decode with soundfile, `encoder.embed` in
   batches of 8, torch on all cores; nothing written;
@@ -84,7 +85,8 @@ def child(args) -> None:
         result = plain_loop(args.dataset, args.encoder, os.cpu_count() or 1)
     else:
         actors, threads = (int(x) for x in args.child.split("x"))
-        shutil.rmtree(args.out, ignore_errors=True)  # the benchmark's own scratch output
+        for scratch in [args.out, *args.out.parent.glob(f".{args.out.name}.resume-*")]:
+            shutil.rmtree(scratch, ignore_errors=True)  # the benchmark's own scratch output (and resumable parts)
         result = ray_embed(args.dataset, args.encoder, args.out, actors, threads)
     print(json.dumps(result))
 
@@ -111,11 +113,13 @@ def ensure_data(work: Path, scale: float) -> tuple[Path, Path]:
 
 def run_child(kind: str, dataset: Path, encoder: str, out: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
     done = subprocess.run([sys.executable, __file__, "--child", kind, "--dataset", str(dataset), "--encoder", encoder,
                            "--out", str(out)], capture_output=True, text=True, env=env)
+    process_s = time.perf_counter() - start  # the whole command: interpreter, imports, work, exit
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": process_s}
 
 
 def main() -> None:
@@ -144,18 +148,27 @@ def main() -> None:
                 first_rows = default_rows_per_unit(r["rows"]) * int(kind.split("x")[0])
                 per_clip = (r["wall_s"] - r["first_s"]) / max(1, r["rows"] - first_rows)
                 steady = f"{per_clip / (results['plain']['wall_s'] / r['rows']) - 1:+.0%}"
-            rows.append([label, what, r["rows"], f"{r['wall_s']:.1f}", f"{r['rows'] / r['wall_s']:.2f}",
+            whole = r["process_s"] / results["plain"]["process_s"] - 1
+            rows.append([label, what, r["rows"], f"{r['process_s']:.1f}", "—" if kind == "plain" else f"{whole:+.0%}",
+                         f"{r['wall_s']:.1f}", f"{r['rows'] / r['wall_s']:.2f}",
                          "—" if kind == "plain" else f"{overhead:+.0%}", steady, f"{r['decode_s']:.1f}",
                          f"{r['model_s']:.1f}", f"{r.get('write_s', 0):.2f}",
                          "—" if kind == "plain" else f"{r['first_s']:.1f}"])
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
-        best = min(v["wall_s"] for k, v in results.items() if k != "plain")
-        notes.append(f"- {label}: best `libtrad embed` is {best / results['plain']['wall_s'] - 1:+.0%} vs the in-process loop "
-                     f"({'meets' if best <= 1.1 * results['plain']['wall_s'] else 'misses'} the ≤ 10 % target).")
-    headers = ["encoder", "path", "clips", "wall (s)", "clips/s", "vs loop", "per clip after 1st unit vs loop",
+        best = min(v["process_s"] for k, v in results.items() if k != "plain")
+        best_call = min(v["wall_s"] for k, v in results.items() if k != "plain")
+        notes.append(f"- {label}: best `libtrad embed` command is {best / results['plain']['process_s'] - 1:+.0%} vs the "
+                     f"in-process loop's command ({'meets' if best <= 1.1 * results['plain']['process_s'] else 'misses'} "
+                     f"the ≤ 10 % target); {best_call / results['plain']['wall_s'] - 1:+.0%} counting only the work "
+                     "after the imports.")
+    headers = ["encoder", "path", "clips", "command (s)", "command vs loop", "work (s)", "clips/s", "work vs loop",
+               "per clip after 1st unit vs loop",
                "read+decode (s)", "model (s)", "driver write (s)", "until 1st unit (s)"]
     table = markdown_table(headers, rows)
     body = (f"## `libtrad embed` vs an in-process loop (`bench_embed`)\n\n{table}\n\n" + "\n".join(notes) + "\n\n"
+            "'command' is the whole process (interpreter, imports, work, exit) — what a user waits for, and the "
+            "like-for-like comparison: the loop imports torch/transformers in its process, the Ray run in its actors. "
+            "'work' starts after the driver's imports (the Ray run's actors still import and load inside it). "
             "Clips: DCASE 2021 stand-in, 10 s at 16 kHz. Seconds of read/decode/model are summed over actors "
             "(with 2 actors they run side by side). 'until 1st unit' = Ray start + actor start (imports, model "
             "load) + the first unit: the fixed cost a run pays before the pool is busy. 'per clip after 1st unit' "

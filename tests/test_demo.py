@@ -18,9 +18,11 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     work = tmp_path / "demo"
     for rel in ("lib-trad/README.md", "dcase2021/README.md", "models/ae-tr1/README.md", "models/cnn-tr1/README.md",
                 "embeddings/echo-lib-trad/embeddings.json", "embeddings/logmel-dcase2021/embeddings.json",
-                "results/lib-trad/results.md", "results/siren-dcase-echo/results.json"):
+                "results/lib-trad/results.md", "results/siren-dcase-echo/results.json", "leaderboard/leaderboard.md"):
         assert (work / rel).is_file(), rel
     lt = json.loads((work / "results" / "lib-trad" / "results.json").read_text())
     assert lt["model"]["family"] == "attention_ae" and set(lt["scorers"]) == {"knn", "mahalanobis"}
     dcase = json.loads((work / "results" / "siren-dcase-echo" / "results.json").read_text())
     assert dcase["year"] == 2021 and dcase["inputs"][0]["encoder"].startswith("echo:")
+    board = (work / "leaderboard" / "leaderboard.md").read_text()
+    assert "`logmel-stats`" in board and "echo-small-random" in board and "siren-dcase · DCASE 2021" in board
