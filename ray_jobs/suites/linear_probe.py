@@ -55,29 +55,16 @@ Unit = probes.ProbeUnit
 
 
 @dataclass(frozen=True)
-class LinearProbeOptions:
-    """ARCH's recipe by default; ``task`` names the task in results.json."""
+class LinearProbeOptions(probes.TrainedProbeOptions):
+    """ARCH's recipe by default (AdamW, 200 epochs, 10 % warm-up); ``task`` names the task in results.json."""
 
-    seeds: int = 3
-    epochs: int = 200
-    batch_size: int = 32
-    lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
-    val_fraction: float = 0.1
-    split_seed: int = 0
-    task: str | None = None
 
     def __post_init__(self):
-        probes.check_int("seeds", self.seeds, 1, 1000)
-        probes.check_int("epochs", self.epochs, 1, 100_000)
-        probes.check_int("batch_size", self.batch_size, 1, 1 << 20)
-        probes.check_positive("lr", self.lr)
+        super().__post_init__()
         probes.check_number_in("weight_decay", self.weight_decay, 0, None)
         probes.check_number_in("warmup_fraction", self.warmup_fraction, 0, 1)
-        probes.check_fraction("val_fraction", self.val_fraction)
-        probes.check_seed("split_seed", self.split_seed)
-        probes.check_task(self.task)
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:

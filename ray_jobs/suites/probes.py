@@ -68,6 +68,28 @@ BASE_COLUMNS = ("label",)
 OPTIONAL_COLUMNS = ("split", "fold", "label_name", "file", "machine", "section", "experiment")
 
 
+@dataclass(frozen=True)
+class TrainedProbeOptions:
+    """What every trained probe takes (the suites add their optimiser's own settings)."""
+
+    seeds: int = 3
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    task: str | None = None
+
+    def __post_init__(self):
+        check_int("seeds", self.seeds, 1, 1000)
+        check_int("epochs", self.epochs, 1, 100_000)
+        check_int("batch_size", self.batch_size, 1, 1 << 20)
+        check_positive("lr", self.lr)
+        check_fraction("val_fraction", self.val_fraction)
+        check_seed("split_seed", self.split_seed)
+        check_task(self.task)
+
+
 # ----------------------------------------------------------------------------- option checks
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
     """A whole number in [low, high] (bools refused), else a ParameterError naming ``name``."""

@@ -39,27 +39,15 @@ Unit = probes.ProbeUnit
 
 
 @dataclass(frozen=True)
-class XaresMlpOptions:
-    """X-ARES's defaults; ``min_lr_ratio`` is where the cosine decay ends (× ``lr``)."""
+class XaresMlpOptions(probes.TrainedProbeOptions):
+    """X-ARES's defaults (10 epochs); ``min_lr_ratio`` is where the cosine decay ends (× ``lr``)."""
 
-    seeds: int = 3
     epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
     min_lr_ratio: float = 0.1
-    val_fraction: float = 0.1
-    split_seed: int = 0
-    task: str | None = None
 
     def __post_init__(self):
-        probes.check_int("seeds", self.seeds, 1, 1000)
-        probes.check_int("epochs", self.epochs, 1, 100_000)
-        probes.check_int("batch_size", self.batch_size, 1, 1 << 20)
-        probes.check_positive("lr", self.lr)
+        super().__post_init__()
         probes.check_number_in("min_lr_ratio", self.min_lr_ratio, 0, 1)
-        probes.check_fraction("val_fraction", self.val_fraction)
-        probes.check_seed("split_seed", self.split_seed)
-        probes.check_task(self.task)
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
