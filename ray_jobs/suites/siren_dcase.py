@@ -47,7 +47,7 @@ import pandas as pd
 
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.ray_jobs import metrics
-from libtrad.ray_jobs.embeddings_input import embedding_matrix, require_columns
+from libtrad.ray_jobs.embeddings_input import require_columns
 
 SUITE = "siren-dcase"
 REQUIRED_COLUMNS = ("file", "machine", "section", "year", "set", "split", "label")
@@ -298,11 +298,12 @@ def _set_values(entry: dict) -> list[float]:
 
 
 def evaluate_local(df: pd.DataFrame, options: DcaseOptions | None = None) -> dict:
-    """plan → every unit in this process → combine."""
-    options = options or DcaseOptions()
-    units = plan(df, options)
-    embeddings, columns = embedding_matrix(df), columns_for(df)
-    return combine({u.key: run_unit(u, embeddings, columns, options) for u in units}, df, options)
+    """plan → every unit in this process → combine (the runner's ``local`` path)."""
+    import sys
+
+    from libtrad.ray_jobs.suite_runner import run_suite
+
+    return run_suite(sys.modules[__name__], df, options or DcaseOptions(), local=True, progress=False).results
 
 
 # ----------------------------------------------------------------------------- for the report

@@ -54,7 +54,7 @@ import pandas as pd
 
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.ray_jobs import metrics
-from libtrad.ray_jobs.embeddings_input import embedding_matrix, require_columns
+from libtrad.ray_jobs.embeddings_input import require_columns
 
 SUITE = "siren-fault"
 REQUIRED_COLUMNS = ("file", "label")
@@ -548,8 +548,9 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: FaultOptio
 
 
 def evaluate_local(df: pd.DataFrame, options: FaultOptions | None = None) -> dict:
-    """plan → every unit in this process → combine."""
-    options = options or FaultOptions()
-    units = plan(df, options)
-    embeddings, columns = embedding_matrix(df), columns_for(df)
-    return combine({u.key: run_unit(u, embeddings, columns, options) for u in units}, df, options)
+    """plan → every unit in this process → combine (the runner's ``local`` path)."""
+    import sys
+
+    from libtrad.ray_jobs.suite_runner import run_suite
+
+    return run_suite(sys.modules[__name__], df, options or FaultOptions(), local=True, progress=False).results

@@ -161,9 +161,9 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: XaresKnnOp
 
 
 def evaluate_local(df: pd.DataFrame, options: XaresKnnOptions | None = None) -> dict:
-    """plan → every unit in this process → combine."""
-    from libtrad.ray_jobs.embeddings_input import embedding_matrix
+    """plan → every unit in this process → combine (the runner's ``local`` path)."""
+    import sys
 
-    options = options or XaresKnnOptions()
-    embeddings, columns = embedding_matrix(df), columns_for(df)
-    return combine({u.key: run_unit(u, embeddings, columns, options) for u in plan(df, options)}, df, options)
+    from libtrad.ray_jobs.suite_runner import run_suite
+
+    return run_suite(sys.modules[__name__], df, options or XaresKnnOptions(), local=True, progress=False).results
