@@ -16,7 +16,7 @@ import os
 from contextlib import contextmanager
 from collections.abc import Iterator
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.errors import LibtradError, ParameterError, first_line
 
 
 def _import_ray():
@@ -53,7 +53,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None, dash
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ParameterError("address", address, f"cannot attach to a Ray cluster there "
-                                 f"({(str(exc).strip().splitlines() or [type(exc).__name__])[0]})") from None
+                                 f"({first_line(exc)})") from None
         try:
             yield ray
         finally:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.options import check_number
 from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
 from libtrad.ray_jobs.embed_source import DatasetSource, resolve_dataset
@@ -241,8 +241,10 @@ def _task_error(exc) -> LibtradError:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, LibtradError):
         return LibtradError(str(cause))
-    detail = (str(cause or exc).strip().splitlines() or [type(exc).__name__])[-1]
-    return LibtradError(f"a Ray worker failed: {type(cause or exc).__name__}: {detail}")
+    if cause is not None:
+        return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
+    lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line
+    return LibtradError(f"a Ray worker failed: {lines[-1] if lines else type(exc).__name__}")
 
 
 def _write_unit(staging: Path, unit: Unit, table: pa.Table) -> None:

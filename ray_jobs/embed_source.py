@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason
+from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line
 from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
@@ -138,7 +138,7 @@ def _front_matter(files) -> dict:
     try:
         front = yaml.safe_load(card.split("---", 2)[1]) or {}
     except yaml.YAMLError as exc:
-        raise LibtradError(f"{files.show('README.md')}: unreadable YAML header ({first_problem(exc)})") from None
+        raise LibtradError(f"{files.show('README.md')}: unreadable YAML header ({first_line(exc)})") from None
     return front if isinstance(front, dict) else {}
 
 
@@ -164,10 +164,6 @@ def _configs(files, front: dict, dataset: str) -> dict[str, dict[str, list[str]]
     if not splits:
         raise ParameterError("dataset", dataset, "holds no Parquet files (and no README configs: naming them)")
     return {"default": splits, "__default__": "default"}
-
-
-def first_problem(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _pick_config(layout: dict, config: str | None, dataset: str) -> str:
@@ -243,7 +239,7 @@ class _LocalFiles:
         try:
             return pq.read_metadata(path)
         except (OSError, pa.ArrowException) as exc:
-            raise LibtradError(f"{path}: not a readable Parquet file ({first_problem(exc)})") from None
+            raise LibtradError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
 
     def checksum(self, path: str) -> str:
         return sha256_file(path)
@@ -260,7 +256,7 @@ class _HubFiles:
             self.revision = HfApi().dataset_info(repo_id).sha
         except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access: all one line
             raise ParameterError("dataset", repo_id, f"cannot reach it on the Hub ({type(exc).__name__}: "
-                                 f"{first_problem(exc)}); for local data pass a folder") from None
+                                 f"{first_line(exc)}); for local data pass a folder") from None
         self.fs = HfFileSystem()
         self.base = f"datasets/{repo_id}@{self.revision}"
 

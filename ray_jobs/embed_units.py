@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, first_line
 from libtrad.ray_jobs.embed_source import DatasetSource, Shard
 
 MULTICHANNEL = ("concat", "mean")
@@ -125,7 +125,7 @@ class UnitEmbedder:
             table = self._cached[1]
         except (OSError, pa.ArrowException) as exc:
             raise LibtradError(f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} "
-                               f"({(str(exc).strip().splitlines() or [type(exc).__name__])[0]})") from None
+                               f"({first_line(exc)})") from None
         table = table.slice(unit.start - first, unit.end - unit.start)
         if table.num_rows != unit.end - unit.start:
             raise LibtradError(f"{unit.shard.path}: has fewer rows than its metadata said (changed during the job?)")
@@ -238,7 +238,7 @@ def _decode_cell(cell, rate, where: str) -> tuple[np.ndarray, int]:
         try:
             samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError, ValueError) as exc:
-            raise LibtradError(f"{where}: audio cannot be decoded ({(str(exc).splitlines() or [''])[0]})") from None
+            raise LibtradError(f"{where}: audio cannot be decoded ({first_line(exc)})") from None
         signal = np.ascontiguousarray(samples.T)
     else:
         if cell is None or rate is None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 
 KINDS = ("echo", "attention-ae", "logmel-stats", "hf")
@@ -100,7 +100,7 @@ def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32"):
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ParameterError("encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: "
-                             f"{(str(exc).strip().splitlines() or [''])[0]})") from None
+                             f"{first_line(exc)})") from None
 
 
 def _groups_by_length(clips: list[np.ndarray]) -> list[list[int]]:

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.errors import LibtradError, ParameterError, first_line
 
 SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
@@ -111,7 +111,7 @@ def read_results(folder: Path) -> dict:
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise LibtradError(f"{folder / 'results.json'}: not readable JSON ({str(exc).splitlines()[0]})") from None
+        raise LibtradError(f"{folder / 'results.json'}: not readable JSON ({first_line(exc)})") from None
     if not isinstance(data, dict) or "suite" not in data:
         raise LibtradError(f"{folder / 'results.json'}: no 'suite' (not a libtrad results file)")
     return data

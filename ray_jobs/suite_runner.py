@@ -19,7 +19,7 @@ from types import ModuleType
 import pandas as pd
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, first_line
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, ad
                 if isinstance(cause, LibtradError):
                     raise LibtradError(str(cause)) from None
                 raise LibtradError(f"{suite.SUITE} unit {unit.key}: a Ray task failed "
-                                   f"({type(cause or exc).__name__}: {str(cause or exc).strip().splitlines()[-1]})") from None
+                                   f"({type(cause or exc).__name__}: {first_line(cause or exc)})") from None
             results[unit.key] = result
             nodes.add(node)
             bar.update(1)
