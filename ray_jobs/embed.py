@@ -90,7 +90,8 @@ def embed_dataset(
     check_number("batch_size", batch_size, low=1, high=65536, integer=True)
     spec = parse_encoder_spec(encoder)
     local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
-    out = check_output(output, "embeddings", inputs={"dataset": local_input, "encoder": spec.path})
+    inputs = {"dataset": local_input, "encoder": spec.path}
+    out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits)
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
@@ -98,13 +99,12 @@ def embed_dataset(
     units = plan_units(source, unit_rows)
     with output_lock(out):
         staging = resumable_staging(out, key[:24])
-        _reuse_finished(out, staging, key, units)
+        verified = _reuse_finished(out, staging, key, units)
         missing = [u for u in units if not (staging / u.name).is_file()]
         summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0)
         if missing:
             _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor, progress)
-        with atomic_output(out, "embeddings", inputs={"dataset": local_input, "encoder": spec.path},
-                           staging=staging):
+        with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
             _finish(staging, units, spec, options, source, key, unit_rows, summary)
     return summary
 
@@ -118,24 +118,28 @@ def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, r
 
 
 # ----------------------------------------------------------------------------- reuse
-def _reuse_finished(out: Path, staging: Path, key: str, units: list[Unit]) -> int:
-    """Link the units a finished output of the same key already holds into the staging folder."""
+def _reuse_finished(out: Path, staging: Path, key: str, units: list[Unit]) -> dict[str, str]:
+    """Link the units a finished output of the same key already holds into the staging folder;
+    returns their SHA-256 (just checked against the old marker), so the new marker need not re-hash them."""
     info = _read_info(out)
     marker = read_marker(out) if info else None
     if not info or info.get("cache_key") != key or not marker:
-        return 0
-    count = 0
+        return {}
+    verified = {}
     for unit in units:
         src, dst = out / unit.name, staging / unit.name
-        if dst.exists() or not src.is_file() or marker["files"].get(unit.name) != sha256_file(src):
+        if dst.exists() or not src.is_file():
+            continue
+        digest = sha256_file(src)
+        if marker["files"].get(unit.name) != digest:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, dst)
         except OSError:
             dst.write_bytes(src.read_bytes())
-        count += 1
-    return count
+        verified[unit.name] = digest
+    return verified
 
 
 def _read_info(folder: Path) -> dict | None:
