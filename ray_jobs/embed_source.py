@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
@@ -229,11 +229,9 @@ class _LocalFiles:
         return str(self.root / path)
 
     def read_text(self, rel: str) -> str | None:
-        path = self.root / rel
-        try:
-            return path.read_text(encoding="utf-8") if path.is_file() else None
-        except (OSError, UnicodeError) as exc:
-            raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
+        from libtrad.builders.scan import read_text_file  # regular files only, size-capped, UTF-8 checked
+
+        return read_text_file(self.root / rel)
 
     def metadata(self, path: str) -> pq.FileMetaData:
         try:
