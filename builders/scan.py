@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,7 +164,8 @@ def validate_all(
     num_workers: int = 2,
     progress: bool = True,
 ) -> list[R]:
-    """``check`` every item in threads (file reading releases the GIL); results in input order.
+    """``check`` every item, in ``num_workers`` threads (file reading releases the GIL) or, with
+    one, in this thread; results in input order.
 
     Whatever a reader raises for one file becomes a :class:`Rejection` naming it — never a
     traceback: :class:`InvalidAudio` keeps its reason, an ``OSError`` gives its strerror.
@@ -171,22 +173,59 @@ def validate_all(
     items = list(items)
 
     def run(item: T) -> R | Rejection:
-        rel = rel_path(data_dir, path_of(item))
         try:
             return check(item)
         except InvalidAudio as exc:
-            return Rejection(rel, exc.reason)
+            reason = exc.reason
         except OSError as exc:
-            return Rejection(rel, f"unreadable ({exc.strerror or exc})")
+            reason = f"unreadable ({exc.strerror or exc})"
         except Exception as exc:  # noqa: BLE001 - whatever a decoder throws, the file is named
             detail = (str(exc).strip().splitlines() or [""])[0]
-            return Rejection(rel, f"could not be read ({type(exc).__name__}{': ' + safe_text(detail) if detail else ''})")
+            reason = f"could not be read ({type(exc).__name__}{': ' + safe_text(detail) if detail else ''})"
+        return Rejection(rel_path(data_dir, path_of(item)), reason)
 
-    valid: list[R] = []
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        for result in tqdm(pool.map(run, items), total=len(items), desc=desc, unit="file", disable=not progress):
+    def collect(results: Iterable[R | Rejection]) -> list[R]:
+        valid: list[R] = []
+        for result in tqdm(results, total=len(items), desc=desc, unit="file", disable=not progress):
             if isinstance(result, Rejection):
                 rejected.append(result)
             else:
                 valid.append(result)
-    return valid
+        return valid
+
+    if num_workers <= 1:
+        return collect(map(run, items))
+    with ThreadPoolExecutor(max_workers=num_workers) as pool:
+        return collect(pool.map(run, items))
+
+
+class SourceChecksums:
+    """SHA-256 of source files taken while the export reads them, for the manifest's ``sources``.
+
+    A component that validates from headers (:func:`~libtrad.builders.audio_io.probe_audio`)
+    lists its sources with ``"sha256": None``; every read of a file during the export records
+    the checksum of the bytes it embedded. Two reads of one file that disagree mean it changed
+    during the build: refused, naming it.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def record(self, rel: str, sha256: str) -> None:
+        with self._lock:
+            earlier = self._seen.setdefault(rel, sha256)
+        if earlier != sha256:
+            raise LibtradError(f"{rel}: changed while the build was reading it (two reads differ); run the build again")
+
+    def fill(self, sources: list[dict]) -> list[dict]:
+        """``sources`` with every missing ``sha256`` filled in from what the export read."""
+        out = []
+        for source in sources:
+            if source.get("sha256") is None:
+                sha = self._seen.get(source["path"])
+                if sha is None:
+                    raise RuntimeError(f"source {source['path']} was validated but never read by the export")
+                source = {**source, "sha256": sha}
+            out.append(source)
+        return out
