@@ -28,7 +28,7 @@ from libtrad.builders.hub_export import (
     refuse_empty_splits,
     write_configs,
 )
-from libtrad.builders.scan import MANIFEST, Rejection, check_on_error
+from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
 from libtrad.errors import ParameterError
 from libtrad.outputs import atomic_output, check_output
 
@@ -43,6 +43,7 @@ class ScanResult:
     synthetic: dict | None = None
     state: object = None  # the component's own parse of the folder (segments, clips, ...)
     not_read: list[Rejection] = field(default_factory=list)  # documentation etc. deliberately not read, and why
+    source_checksums: SourceChecksums | None = None  # fills sources' "sha256": None once the export has read them
 
 
 @dataclass
@@ -165,6 +166,7 @@ def export_dataset(
         checksums.update(parquet)
         counts = {c.name: {s: _counts(r, c) for s, r in results[c.name].items()} for c in sources}
         figure = figure_done.result()
+        sources_read = scan.sources if scan.source_checksums is None else scan.source_checksums.fill(scan.sources)
         rejected = [dataclasses.asdict(r) for r in scan.rejected]
         manifest = {
             "dataset": component.name,
@@ -174,7 +176,7 @@ def export_dataset(
             **component.manifest_extra({**options, "on_error": on_error}),
             "configs": counts,
             "parquet_files": parquet,
-            "sources": scan.sources,
+            "sources": sources_read,
             "rejected": rejected,
             **({"not_read": [dataclasses.asdict(r) for r in scan.not_read]} if scan.not_read else {}),
         }

@@ -22,7 +22,7 @@ import datasets
 from datasets.utils.tqdm import are_progress_bars_disabled
 
 from libtrad.builders.download import check_downloads, locked, prepare_raw
-from libtrad.builders.hub_export import refuse_empty_splits
+from libtrad.builders.hub_export import materialized, refuse_empty_splits
 from libtrad.builders.scan import check_on_error
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.outputs import marker_kind
@@ -84,7 +84,7 @@ def make_builder(component) -> type[datasets.GeneratorBasedBuilder]:
 
         def _generate_examples(self, split):
             for index, example in enumerate(split.examples()):  # the component's order is stable
-                yield f"{split.name}-{index:08d}", example
+                yield f"{split.name}-{index:08d}", materialized(example)
 
     ComponentBuilder.__name__ = ComponentBuilder.__qualname__ = _class_name(component.name)
     return ComponentBuilder

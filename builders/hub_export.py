@@ -10,6 +10,7 @@ as the Hub expects; a config may instead reuse another config's shards (``reuses
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections import Counter
@@ -31,6 +32,34 @@ ROWS_PER_GROUP = 100  # datasets' row-group size for audio Parquet (fast random 
 MAX_ROW_GROUP_BYTES = 64 * 2**20  # fewer rows per group when rows are large (4-channel segments)
 MAX_SHARD_BYTES = 500 * 2**20  # the Hub's usual Parquet shard size
 MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """An ``Audio`` value embedded straight from a source file, as ``{"bytes": <the file>, "path": path}``.
+
+    The writer reads the file into the row group's own Arrow buffer: no Python ``bytes`` object
+    per file and no copy into Arrow (for a dataset of unchanged WAVs that halves the memory
+    traffic of an export). ``read_into`` gets a writable view of exactly ``size`` bytes and fills
+    it or raises; it is where a component re-checks and hashes the bytes it embeds.
+    """
+
+    size: int
+    path: str | None
+    read_into: Callable[[memoryview], None]
+
+    def materialize(self) -> dict:
+        """The plain ``{"bytes", "path"}`` value (for writers other than this module's)."""
+        buffer = bytearray(self.size)
+        self.read_into(memoryview(buffer))
+        return {"bytes": bytes(buffer), "path": self.path}
+
+
+def materialized(example: dict) -> dict:
+    """``example`` with every :class:`FileBytes` value read into a plain ``{"bytes", "path"}`` dict."""
+    if not any(isinstance(v, FileBytes) for v in example.values()):
+        return example
+    return {k: v.materialize() if isinstance(v, FileBytes) else v for k, v in example.items()}
 
 
 @dataclass
@@ -103,52 +132,104 @@ def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[st
 
 def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard_bytes: int, progress: bool,
                  hasher: ThreadPoolExecutor) -> SplitResult:
-    """Encode and write one split; reading runs one row group ahead, hashing runs behind."""
+    """Encode and write one split as a pipeline of four threads.
+
+    One produces examples up to a row group ahead (file reading and decoding, GIL mostly
+    released); a second encodes them into Arrow row groups (reading :class:`FileBytes` straight
+    into Arrow memory); this one only writes Parquet (GIL released); the ``hasher`` checksums
+    what is already written. Each stage hands whole items over, so the cores overlap instead of
+    waiting on each other.
+    """
     folder = root / "data" / config.name
     folder.mkdir(parents=True, exist_ok=True)
     schema = config.features.arrow_schema
-    encode = _example_encoder(config.features)
     result = SplitResult(split.name)
     shards: list[tuple[Path, Future]] = []
     writer: _ShardWriter | None = None
-    batch: list[dict] = []
-    batch_bytes = 0
-    bar = tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress)
-
-    def flush() -> None:
-        nonlocal writer, batch_bytes
-        table = pa.Table.from_pylist(batch, schema=schema)
-        if writer is None:
-            writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema)
-        writer.write(table)
-        result.num_bytes += table.nbytes
-        batch.clear()
-        batch_bytes = 0
-        if writer.bytes_written >= max_shard_bytes:
-            shards.append(writer.close(hasher))
-            writer = None
-
-    for example in _prefetched(split.examples(), depth=ROWS_PER_GROUP):
-        result.labels[example.get("label")] += 1
-        batch.append(encode(example))
-        batch_bytes += _payload_size(example)
-        result.num_examples += 1
-        bar.update()
-        if len(batch) == ROWS_PER_GROUP or batch_bytes >= MAX_ROW_GROUP_BYTES:
-            flush()
-    if batch:
-        flush()
+    examples = _prefetched(split.examples(), depth=ROWS_PER_GROUP, size_of=_payload_size)
+    groups = _row_groups(examples, _example_encoder(config.features), schema, result.labels)
+    # The bar is closed (its line ended) also when a row fails, so the error prints on a line of its own.
+    with tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress) as bar:
+        try:
+            for table in _prefetched(groups, depth=1, size_of=lambda t: t.nbytes):
+                if writer is None:
+                    writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema, hasher)
+                writer.write(table)
+                result.num_bytes += table.nbytes
+                result.num_examples += table.num_rows
+                bar.update(table.num_rows)
+                if writer.bytes_written >= max_shard_bytes:
+                    shards.append(writer.close())
+                    writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
     if not shards and writer is None:
         raise LibtradError(f"{config.name}/{split.name}: no rows were produced; nothing written")
     if writer is not None:
-        shards.append(writer.close(hasher))
-    bar.close()
+        shards.append(writer.close())
     for index, (partial, digest) in enumerate(shards):
         final = folder / f"{split.name}-{index:05d}-of-{len(shards):05d}.parquet"
         result.files[final.relative_to(root).as_posix()] = digest.result()
         partial.rename(final)
         result.file_bytes += final.stat().st_size
     return result
+
+
+def _row_groups(examples: Iterable[dict], encode: Callable[[dict], dict], schema: pa.Schema,
+                labels: Counter) -> Iterator[pa.Table]:
+    """Encoded examples as Arrow tables of ``ROWS_PER_GROUP`` rows (fewer when the payload passes
+    ``MAX_ROW_GROUP_BYTES``), counting ``labels`` on the way."""
+    batch: list[dict] = []
+    batch_bytes = 0
+    for example in examples:
+        labels[example.get("label")] += 1
+        batch.append(encode(example))
+        batch_bytes += _payload_size(example)
+        if len(batch) == ROWS_PER_GROUP or batch_bytes >= MAX_ROW_GROUP_BYTES:
+            yield _to_table(batch, schema)
+            batch, batch_bytes = [], 0
+    if batch:
+        yield _to_table(batch, schema)
+
+
+def _to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Encoded rows as one Arrow table; columns of :class:`FileBytes` are read straight into Arrow memory."""
+    direct = [name for name in schema.names
+              if all(isinstance(row[name], FileBytes) for row in rows) and _is_bytes_path(schema.field(name).type)]
+    mixed = {name for name in schema.names
+             if name not in direct and any(isinstance(row[name], FileBytes) for row in rows)}
+    if mixed:  # FileBytes beside other values in one column: plain dicts for that column
+        rows = [{k: v.materialize() if k in mixed and isinstance(v, FileBytes) else v for k, v in row.items()}
+                for row in rows]
+    if not direct:
+        return pa.Table.from_pylist(rows, schema=schema)
+    rest_schema = pa.schema([f for f in schema if f.name not in direct], metadata=schema.metadata)
+    rest = pa.Table.from_pylist([{k: row[k] for k in rest_schema.names} for row in rows], schema=rest_schema)
+    columns = [_file_column([row[name] for row in rows], schema.field(name).type) if name in direct
+               else rest.column(name) for name in schema.names]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _is_bytes_path(dtype: pa.DataType) -> bool:
+    return (pa.types.is_struct(dtype) and [f.name for f in dtype] == ["bytes", "path"]
+            and dtype.field("bytes").type == pa.binary() and dtype.field("path").type == pa.string())
+
+
+def _file_column(values: list[FileBytes], dtype: pa.StructType) -> pa.StructArray:
+    """``struct<bytes, path>`` whose bytes are the files themselves, read into one Arrow buffer."""
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([v.size for v in values], out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise RuntimeError(f"a row group of {offsets[-1]} bytes is past Arrow's binary limit")
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data).cast("B")
+    for value, start, end in zip(values, offsets[:-1], offsets[1:], strict=True):
+        value.read_into(view[start:end])
+    payload = pa.Array.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), data])
+    paths = pa.array([v.path for v in values], type=pa.string())
+    return pa.StructArray.from_arrays([payload, paths], fields=list(dtype))
 
 
 def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
@@ -179,6 +260,8 @@ def _column_encoder(feature) -> Callable:
 
     if isinstance(feature, datasets.Audio):
         def audio(value):
+            if isinstance(value, FileBytes):
+                return value  # read by the writer itself (_file_column)
             embedded = isinstance(value, dict) and value.keys() <= {"bytes", "path"} and value.get("bytes") is not None
             return {"bytes": value["bytes"], "path": value.get("path")} if embedded else feature.encode_example(value)
         return audio
@@ -201,18 +284,21 @@ def _payload_size(example: dict) -> int:
     for value in example.values():
         if isinstance(value, dict) and value.get("bytes"):
             total += len(value["bytes"])
+        elif isinstance(value, FileBytes):
+            total += value.size
         elif isinstance(value, np.ndarray):
             total += value.nbytes  # vibration signals (channels x samples)
     return total
 
 
-def _prefetched(iterable: Iterable, depth: int, max_bytes: int = MAX_ROW_GROUP_BYTES) -> Iterator:
+def _prefetched(iterable: Iterable, depth: int, size_of: Callable[[object], int],
+                max_bytes: int = MAX_ROW_GROUP_BYTES) -> Iterator:
     """Iterate ``iterable`` in a background thread, up to ``depth`` items and ``max_bytes`` ahead.
 
     Producing an example is mostly file reading (GIL released), so it overlaps with encoding and
-    Parquet writing in the caller. The byte budget keeps large rows (8-channel 50 kHz arrays of
-    several MB each) from piling up: at least one item is always in flight. Errors are re-raised
-    in the caller; an early exit stops the producer.
+    Parquet writing in the caller. The byte budget (``size_of`` each item) keeps large rows
+    (8-channel 50 kHz arrays of several MB each) from piling up: at least one item is always in
+    flight. Errors are re-raised in the caller; an early exit stops the producer.
     """
     items: queue.Queue = queue.Queue(maxsize=depth)
     done, stop = object(), threading.Event()
@@ -223,7 +309,7 @@ def _prefetched(iterable: Iterable, depth: int, max_bytes: int = MAX_ROW_GROUP_B
     def produce() -> None:
         try:
             for item in iterable:
-                size = _payload_size(item) if isinstance(item, dict) else 0
+                size = size_of(item)
                 with budget:
                     budget.wait_for(lambda: stop.is_set() or pending[0] == 0 or pending[0] + size <= max_bytes)
                     pending[0] += size
@@ -260,9 +346,14 @@ def _prefetched(iterable: Iterable, depth: int, max_bytes: int = MAX_ROW_GROUP_B
 
 
 class _ShardWriter:
-    """One Parquet shard, written by Arrow's native file writer (no Python in the write path)."""
+    """One Parquet shard, written by Arrow's native file writer and hashed as it grows.
 
-    def __init__(self, path: Path, schema: pa.Schema):
+    Parquet is written front to back and never rewritten, so after each row group the bytes up
+    to the file's current size are final: the ``hasher`` thread reads and hashes them while the
+    next row group is built, and closing the shard leaves only its footer to hash.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, hasher: ThreadPoolExecutor):
         self.path = path
         # WAV payloads neither compress nor repeat: no codec and no dictionary for them (dictionary
         # encoding would hash every payload), both for the small columns.
@@ -274,23 +365,41 @@ class _ShardWriter:
             write_statistics=False,
         )
         self.bytes_written = 0  # Arrow bytes, the measure datasets uses for max_shard_size
+        self._hasher = hasher
+        self._sha = hashlib.sha256()
+        self._hashed = 0
 
     def write(self, table: pa.Table) -> None:
         self._writer.write_table(table, row_group_size=len(table) or None)
         self.bytes_written += table.nbytes
+        self._hasher.submit(self._hash_up_to, os.path.getsize(self.path))  # bytes written so far are final
 
-    def close(self, hasher: ThreadPoolExecutor) -> tuple[Path, Future]:
-        """Finish the file and checksum it in the background while the next shard is written."""
+    def close(self) -> tuple[Path, Future]:
+        """Finish the file; (its path, the future SHA-256 of all its bytes)."""
         self._writer.close()
-        return self.path, hasher.submit(_sha256_file, self.path)
+        return self.path, self._hasher.submit(self._finish)
 
+    def abandon(self) -> None:
+        """Close the file after a failure (the staging folder it lies in is discarded)."""
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - the failure being raised is the one to report
+            pass
 
-def _sha256_file(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(4 * 2**20):
-            sha.update(chunk)
-    return sha.hexdigest()
+    def _hash_up_to(self, size: int) -> None:
+        """Hash bytes ``[hashed, size)`` (run in order on the one hasher thread)."""
+        with self.path.open("rb") as f:
+            f.seek(self._hashed)
+            while self._hashed < size:
+                chunk = f.read(min(4 * 2**20, size - self._hashed))
+                if not chunk:
+                    raise LibtradError(f"{self.path.name}: shorter than the {size} bytes written to it")
+                self._sha.update(chunk)
+                self._hashed += len(chunk)
+
+    def _finish(self) -> str:
+        self._hash_up_to(os.path.getsize(self.path))
+        return self._sha.hexdigest()
 
 
 def _leaf_paths(schema: pa.Schema) -> list[str]:
