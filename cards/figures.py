@@ -13,15 +13,21 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
     """A PNG of log-mel spectrograms side by side (e.g. normal vs abnormal), one panel per (title, WAV bytes).
 
     Uses matplotlib's object API with the Agg canvas (no pyplot state), so it is safe to render
-    in a worker thread while the export writes Parquet.
+    in a worker thread while the export writes Parquet. The margins are fixed in inches rather
+    than solved by constrained layout, which took over half the drawing time (~0.14 s of CPU
+    that the export's own threads need).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from libtrad.models.mel_scale import log_mel_image  # NumPy: a card figure must not import torch (~0.9 s)
 
-    fig = Figure(figsize=(5 * len(examples), 3.4), layout="constrained")
+    width, height = 5.0 * len(examples), 3.4
+    left, right, bottom, top, gap, bar = 0.8, 1.0, 0.55, 0.35, 0.75, 0.15  # inches
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=gap / ((width - left - right - gap * (len(examples) - 1)) / len(examples)))
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
     hop = 512
     image = None
@@ -33,7 +39,8 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
         ax.set_title(title)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("mel band (64, 0–8 kHz)")
-    fig.colorbar(image, ax=list(axes), label="dB")
+    colorbar = fig.add_axes(((width - right + 0.2) / width, bottom / height, bar / width, 1 - (bottom + top) / height))
+    fig.colorbar(image, cax=colorbar, label="dB")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
