@@ -52,6 +52,12 @@ def measure(script: str, kind: str, raw: Path, work: Path, extra: list[str] = ()
     return result
 
 
+def median_run(script: str, kind: str, raw: Path, work: Path, repeats: int, extra: list[str] = ()) -> dict:
+    """The median-wall run of ``repeats`` fresh-process runs (page-cache writeback makes single runs noisy)."""
+    runs = sorted((measure(script, kind, raw, work, extra) for _ in range(repeats)), key=lambda r: r["wall_s"])
+    return runs[len(runs) // 2]
+
+
 def warm(raw: Path) -> tuple[int, int]:
     """Read every WAV once so that every contender reads from the page cache alike; (files, bytes)."""
     wavs = list(raw.rglob("*.wav"))

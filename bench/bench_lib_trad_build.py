@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _build_bench import measure, peak_rss_mib, plain_export, warm  # noqa: E402
+from _build_bench import median_run, peak_rss_mib, plain_export, warm  # noqa: E402
 from _results import markdown_table, write_section  # noqa: E402
 
 LIKE_FOR_LIKE = ("tr1", "tr2", "tr3", "normal_charging")
@@ -60,6 +60,7 @@ def ensure_raw(work: Path, scale: float) -> tuple[Path, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", default="0.25,1.0")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per contender; the median is reported")
     parser.add_argument("--workdir", type=Path, default=HERE / "_work")
     parser.add_argument("--child", choices=["plain", "ours", "full"])
     parser.add_argument("--raw", type=Path)
@@ -72,7 +73,7 @@ def main() -> None:
     for scale in [float(s) for s in args.scales.split(",")]:
         raw, n_files, n_bytes = ensure_raw(args.workdir, scale)
         audio_s = n_files * 10.0
-        results = {kind: measure(__file__, kind, raw, args.workdir) for kind in ("plain", "ours", "full")}
+        results = {kind: median_run(__file__, kind, raw, args.workdir, args.repeats) for kind in ("plain", "ours", "full")}
         for kind, label in (("plain", "datasets audiofolder + embed + to_parquet"),
                             ("ours", "libtrad export, tr1-3 + normal_charging (each WAV once)"),
                             ("full", "libtrad export, all 10 configs")):
@@ -88,7 +89,8 @@ def main() -> None:
         f"- scale {s:g}: {n} source WAVs ({b / 2**30:.2f} GiB); libtrad like-for-like is **{x:.1f}×** the plain path."
         for s, x, n, b, _ in speedups
     )
-    body = f"## LiB-TRAD build + export (`bench_lib_trad_build`)\n\n{table}\n\n{notes}\n\nTarget: ≥ 2× the plain path; peak RSS flat across sizes."
+    body = (f"## LiB-TRAD build + export (`bench_lib_trad_build`)\n\n{table}\n\n{notes}\n\nEach row is the median of "
+            f"{args.repeats} fresh-process runs. Target: ≥ 2× the plain path; peak RSS flat across sizes.")
     print(table)
     print(notes)
     write_section("bench_lib_trad_build", body)
