@@ -149,9 +149,10 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
     examples = _prefetched(split.examples(), depth=ROWS_PER_GROUP, size_of=_payload_size)
     groups = _row_groups(examples, _example_encoder(config.features), schema, result.labels)
     # The bar is closed (its line ended) also when a row fails, so the error prints on a line of its own.
+    tables = _prefetched(groups, depth=1, size_of=lambda t: t.nbytes)
     with tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress) as bar:
         try:
-            for table in _prefetched(groups, depth=1, size_of=lambda t: t.nbytes):
+            for table in tables:
                 if writer is None:
                     writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema, hasher)
                 writer.write(table)
@@ -165,6 +166,11 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
             if writer is not None:
                 writer.abandon()
             raise
+        finally:
+            # On a failure, stop the reading threads now, not when the traceback holding this frame is freed:
+            # downstream first, each close ends the thread that feeds it.
+            for stage in (tables, groups, examples):
+                stage.close()
     if not shards and writer is None:
         raise LibtradError(f"{config.name}/{split.name}: no rows were produced; nothing written")
     if writer is not None:

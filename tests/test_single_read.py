@@ -14,6 +14,7 @@ import io
 import json
 import os
 import struct
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -246,6 +247,27 @@ def test_an_error_in_read_into_reaches_the_caller(tmp_path):
     with pytest.raises(LibtradError, match="x.wav: changed since it was validated"):
         write_configs(tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 1, rows)])],
                       progress=False)
+
+
+def test_a_failed_write_stops_the_reading_threads(tmp_path, monkeypatch):
+    from libtrad.builders.hub_export import ConfigSource, SplitSource, write_configs
+
+    def disk_full(self, table):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hub_export._ShardWriter, "write", disk_full)
+    monkeypatch.setattr(hub_export, "ROWS_PER_GROUP", 2)
+    data = wav_bytes()
+    rows = lambda: ({"audio": {"bytes": data, "path": f"{i}.wav"}, "file": f"{i}.wav", "label": 0}  # noqa: E731
+                    for i in range(50))
+    failure = None
+    try:
+        write_configs(tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 50, rows)])],
+                      progress=False)
+    except OSError as exc:
+        failure = exc  # its traceback keeps the writer's frame alive, as a caller holding the error would
+    assert "No space left" in str(failure)
+    assert not [t for t in threading.enumerate() if t.name == "libtrad-prefetch"]
 
 
 # ----------------------------------------------------------------------------- a DCASE build
