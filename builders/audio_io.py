@@ -52,11 +52,10 @@ class AudioCheck:
 
 
 @dataclass(frozen=True)
-class SourceAudio:
-    """A validated source file: checksum and format facts (no samples are kept)."""
+class AudioFacts:
+    """What validation learned of a source file's format (no samples are kept)."""
 
     path: Path
-    sha256: str
     size: int
     sample_rate: int
     channels: int
@@ -66,6 +65,13 @@ class SourceAudio:
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate
+
+
+@dataclass(frozen=True)
+class SourceAudio(AudioFacts):
+    """A source file validated by reading it whole: its facts and its checksum."""
+
+    sha256: str = ""
 
 
 class InvalidAudio(Exception):
@@ -216,26 +222,16 @@ class DataFolder:
 
 
 @dataclass(frozen=True)
-class AudioHeader:
-    """A source WAV judged from its header and chunk table: its format facts, and how to know it again.
+class AudioHeader(AudioFacts):
+    """A source WAV judged from its header and chunk table: its facts, and how to know it again.
 
     ``header_sha256`` covers every byte in front of the audio payload (RIFF header, ``fmt`` and
     any other chunk before ``data``): a file of the same size with the same header has the same
     format facts, which is what :func:`read_probed` checks when the export reads the file.
     """
 
-    path: Path
-    size: int
-    sample_rate: int
-    channels: int
-    frames: int
-    subtype: str
-    header_len: int
-    header_sha256: str
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / self.sample_rate
+    header_len: int = 0
+    header_sha256: str = ""
 
 
 def probe_audio(path: Path, check: AudioCheck, root: Path | DataFolder | None = None) -> AudioHeader:
@@ -262,8 +258,8 @@ def probe_audio(path: Path, check: AudioCheck, root: Path | DataFolder | None = 
         except OSError as exc:
             raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     _check_facts(path, check, sample_rate, channels, frames, samples)
-    return AudioHeader(path, size, sample_rate, channels, frames, subtype, len(header),
-                       hashlib.sha256(header).hexdigest())
+    return AudioHeader(path=path, size=size, sample_rate=sample_rate, channels=channels, frames=frames,
+                       subtype=subtype, header_len=len(header), header_sha256=hashlib.sha256(header).hexdigest())
 
 
 def read_probed(header: AudioHeader, root: Path | DataFolder | None = None,
