@@ -306,6 +306,7 @@ def read_source_into(path: Path, buffer: memoryview, root: Path | DataFolder | N
         raise InvalidAudio(path, f"changed while being read ({'it grew' if more else 'it shrank'})")
     return size
 
+
 _HEAD_BYTES = 4096  # read at once when probing: a plain WAV's header; chunks further in are read where they are
 
 

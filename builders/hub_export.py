@@ -148,8 +148,8 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
     writer: _ShardWriter | None = None
     examples = _prefetched(split.examples(), depth=ROWS_PER_GROUP, size_of=_payload_size)
     groups = _row_groups(examples, _example_encoder(config.features), schema, result.labels)
-    # The bar is closed (its line ended) also when a row fails, so the error prints on a line of its own.
     tables = _prefetched(groups, depth=1, size_of=lambda t: t.nbytes)
+    # The bar is closed (its line ended) also when a row fails, so the error prints on a line of its own.
     with tqdm(total=split.num_rows, desc=f"{config.name}/{split.name}", unit="row", disable=not progress) as bar:
         try:
             for table in tables:
