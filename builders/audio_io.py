@@ -207,7 +207,6 @@ class DataFolder:
     """
 
     def __init__(self, root: Path):
-        self.root = Path(root)
         self.real = os.path.realpath(root)
         self._parents: dict[Path, str] = {}
 
