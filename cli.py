@@ -342,7 +342,7 @@ def evaluate() -> None:
 
 # --------------------------------------------------------------------------- LiB-TRAD models
 def _lib_trad_recipe(default, epochs, batch_size, lr, seed):
-    from libtrad.ray_jobs.lib_trad_training import Recipe
+    from libtrad.ray_jobs.lib_trad.training import Recipe
 
     return Recipe(
         epochs=default.epochs if epochs is None else epochs,
@@ -373,7 +373,7 @@ def _lib_trad_train_options(config_default: str):
 @_lib_trad_train_options("tr1_cls")
 def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir) -> None:
     """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
-    from libtrad.ray_jobs.lib_trad_training import CNN_RECIPE, train_cnn
+    from libtrad.ray_jobs.lib_trad.training import CNN_RECIPE, train_cnn
 
     result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir)
     last = result.history[-1]
@@ -390,7 +390,7 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, context_frames, score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
     from libtrad.errors import LibtradError
-    from libtrad.ray_jobs.lib_trad_training import AE_RECIPE, train_attention_ae
+    from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
         raise LibtradError(f"--context-frames {context_frames}: must be an odd number >= 1")
@@ -430,7 +430,7 @@ def _print_results(output: Path) -> None:
                    "anomalies); default SIREN's (the domain's normals and anomalies).")
 def evaluate_siren_dcase_command(embeddings, output, local, address, official_domain_auc) -> None:
     """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     evaluate_embeddings("siren-dcase", list(embeddings), output, local=local, address=address,
                         official_domain_auc=official_domain_auc)
@@ -445,7 +445,7 @@ def evaluate_siren_dcase_command(embeddings, output, local, address, official_do
               help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
 def evaluate_siren_fault_command(embeddings, output, local, address, protocol, siren_compat) -> None:
     """SIREN's fault protocol: 5-NN (Euclidean), LOOCV or k-fold; weighted and macro P/R/F1."""
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     evaluate_embeddings("siren-fault", list(embeddings), output, local=local, address=address, protocol=protocol,
                         siren_compat=siren_compat)
@@ -468,7 +468,7 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
     from libtrad.errors import LibtradError
-    from libtrad.ray_jobs.lib_trad_evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
+    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
                                                       score_lib_trad_models, write_model_results)
 
     chosen = tuple(e.lower() for e in _comma_list("--experiments", experiments))
@@ -485,7 +485,7 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     def attach():
         summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir)
@@ -527,7 +527,7 @@ def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> N
 def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
                   multichannel, precision) -> None:
     """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
-    from libtrad.ray_jobs.embed import embed_dataset
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
                             actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
@@ -565,8 +565,8 @@ def _probe_training_options(epochs: int, batch_size: int):
 
 
 def _evaluate_probe(suite: str, embeddings, output: Path, local: bool, address, **options) -> None:
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.suites.probes import task_name
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.suites.probes import task_name
 
     task = task_name(list(embeddings)) if embeddings else None
     evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, task=task, **options)
@@ -616,7 +616,7 @@ def evaluate_xares_knn_command(embeddings, output, local, address, k, temperatur
                    "in the table.")
 def leaderboard_command(results, output, normalise) -> None:
     """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
-    from libtrad.ray_jobs.leaderboard import write_leaderboard
+    from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
     write_leaderboard(list(results), output, normalise)
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
@@ -634,7 +634,7 @@ def check_encoder_command(encoder: str, as_json: bool, quick: bool) -> None:
     """
     import json
 
-    from libtrad.ray_jobs.check_encoder import check_encoder_spec, format_report, results_json
+    from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec, format_report, results_json
 
     results = check_encoder_spec(encoder, quick=quick)
     click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))

@@ -102,7 +102,7 @@ def _datasets(paths: dict[str, Path], scale: float, seed: int, progress: bool) -
 
 
 def _train(paths: dict[str, Path], epochs: int, progress: bool) -> list[str]:
-    from libtrad.ray_jobs.lib_trad_training import AE_RECIPE, CNN_RECIPE, train_attention_ae, train_cnn
+    from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, CNN_RECIPE, train_attention_ae, train_cnn
 
     ae = train_attention_ae(str(paths["lib_trad"]), paths["ae"], config="tr1", recipe=replace(AE_RECIPE, epochs=epochs),
                             cache_dir=paths["cache"], progress=progress)
@@ -132,9 +132,9 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
 
 def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool) -> list[str]:
     from libtrad.ray_jobs.cluster import ray_session
-    from libtrad.ray_jobs.embed import embed_dataset
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.lib_trad_evaluation import score_lib_trad_models, write_model_results
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.lib_trad.evaluation import score_lib_trad_models, write_model_results
 
     lines = []
     with ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
@@ -156,7 +156,7 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool) 
         scores = {}
         for key, res in (("emb_echo_dcase", "res_dcase_echo"), ("emb_logmel_dcase", "res_dcase_logmel")):
             scores[key] = evaluate_embeddings("siren-dcase", [paths[key]], paths[res], progress=progress)["score"]
-    from libtrad.ray_jobs.leaderboard import write_leaderboard
+    from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
     write_leaderboard([paths[k] for k in ("res_lt", "res_lt_logmel", "res_dcase_echo", "res_dcase_logmel")],
                       paths["leaderboard"])

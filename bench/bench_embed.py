@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _results import markdown_table, write_section  # noqa: E402
 
-from libtrad.ray_jobs.embed_units import default_rows_per_unit  # noqa: E402
+from libtrad.ray_jobs.embedding.units import default_rows_per_unit  # noqa: E402
 
 CLIP_SECONDS = 10.0
 
@@ -43,7 +43,7 @@ def plain_loop(dataset: Path, encoder_spec: str, threads: int) -> dict:
     import soundfile as sf
     import torch
 
-    from libtrad.ray_jobs.encoders import load_encoder
+    from libtrad.ray_jobs.embedding.encoders import load_encoder
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -69,7 +69,7 @@ def plain_loop(dataset: Path, encoder_spec: str, threads: int) -> dict:
 
 
 def ray_embed(dataset: Path, encoder_spec: str, out: Path, actors: int, threads: int) -> dict:
-    from libtrad.ray_jobs.embed import embed_dataset
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     start = time.perf_counter()
     summary = embed_dataset(str(dataset), encoder_spec, out, config="dcase2021", actors=actors,

@@ -50,7 +50,7 @@ def make_frame(rows: int, dim: int, classes: int, seed: int = 0):
 
 
 def libtrad_local(df, options) -> tuple[dict, float]:
-    from libtrad.ray_jobs.suites import linear_probe
+    from libtrad.ray_jobs.evaluation.suites import linear_probe
 
     start = time.perf_counter()
     res = linear_probe.evaluate_local(df, options)
@@ -60,8 +60,8 @@ def libtrad_local(df, options) -> tuple[dict, float]:
 def libtrad_ray(df, options, cpus: int) -> tuple[dict, float, float]:
     """(results, wall with the session start, wall of the run alone in a session already up)."""
     from libtrad.ray_jobs.cluster import ray_session
-    from libtrad.ray_jobs.suite_runner import run_suite
-    from libtrad.ray_jobs.suites import linear_probe
+    from libtrad.ray_jobs.evaluation.runner import run_suite
+    from libtrad.ray_jobs.evaluation.suites import linear_probe
 
     start = time.perf_counter()
     with ray_session(num_cpus=cpus):
@@ -75,7 +75,7 @@ def plain_loop(df, options) -> tuple[list[float], float]:
     """The same probe as a hand-written PyTorch loop; (test accuracy per seed, wall seconds)."""
     import torch
 
-    from libtrad.ray_jobs.suites.probes import unit_seed
+    from libtrad.ray_jobs.evaluation.suites.probes import unit_seed
 
     start = time.perf_counter()
     split = df["split"].to_numpy()
@@ -128,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     import os
 
-    from libtrad.ray_jobs.suites.linear_probe import LinearProbeOptions
+    from libtrad.ray_jobs.evaluation.suites.linear_probe import LinearProbeOptions
 
     start = time.perf_counter()
     import torch

@@ -43,7 +43,7 @@ def frame(x: np.ndarray, y: np.ndarray):
 
 def ours(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """(predictions in row order, wall seconds) of the suite's LOOCV."""
-    from libtrad.ray_jobs.suites import siren_fault
+    from libtrad.ray_jobs.evaluation.suites import siren_fault
 
     df = frame(x, y)
     start = time.perf_counter()

@@ -62,7 +62,7 @@ def make_embeddings(folder: Path, seed: int = 0) -> int:
 
 
 def child(kind: str, embeddings: Path, out: Path) -> dict:
-    from libtrad.ray_jobs.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     shutil.rmtree(out, ignore_errors=True)  # the benchmark's own scratch output
     start = time.perf_counter()

@@ -1,0 +1,490 @@
+"""``libtrad check-encoder``: does an encoder keep the contract ``libtrad embed`` relies on?
+
+``libtrad embed`` trusts an encoder (:mod:`libtrad.ray_jobs.embedding.encoders`) to state its
+``sampling_rate``, ``output_dim`` and ``hop_size_in_ms`` truthfully and to give every clip the
+same result whatever it is batched with. A broken promise does not crash the job; it silently
+writes wrong embeddings. These checks run the encoder on synthetic clips (seeded noise, silence)
+through the contract alone (``embed`` and ``forward``), so they apply to any object with those
+attributes, and report each broken promise with its numbers.
+
+The checks, in order (``attributes`` failing stops the rest, which all need its numbers):
+
+* ``attributes`` — ``sampling_rate`` and ``output_dim`` are positive integers, ``hop_size_in_ms``
+  a positive finite number.
+* ``shape`` — ``embed`` gives (B, D) clip embeddings and B frame arrays of (T_i, D);
+  ``forward`` gives (B, T, D) with the T and D of ``embed``'s frames.
+* ``output_dim`` — D is the stated ``output_dim``.
+* ``dtype`` — clip embeddings, frames and ``forward``'s output are float32.
+* ``finite`` — no NaN or infinity on noise clips.
+* ``frame_count`` — clips of 0.5, 1, 2, 5 and 10 s give T frames with
+  ``|T - duration_ms / hop_size_in_ms| <= 2 + 5 %`` of that. The 2 frames absorb the edges:
+  centred framing adds one (logmel-stats: ``T = 1 + n // 512``), full-window framing and
+  patching lose or round up one (ECHO: 25-ms windows every 10 ms, ceil(frames / 16) patches);
+  the 5 % absorbs small rounding of the hop. A hop stated 2x off fails at every length from 1 s.
+* ``sample_rates`` — the same rule for a 1.3-s clip recorded at 8, 16, 22.05, 44.1 and 48 kHz
+  and resampled to the encoder's rate exactly as ``libtrad embed`` does (``resample_poly``).
+* ``long_clip`` — a 30-s clip runs once (skipped by ``quick``), gives finite (T, D) frames, and
+  ``T`` is within a factor 1.5 of ``duration_ms / hop_size_in_ms``. Looser on purpose: an encoder
+  with a bounded context may cover the tail with an overlapping window (ECHO cuts its
+  spectrogram into 2000-frame chunks and re-runs the last 2000 frames, so 30 s gives 250
+  frames, not 187.5); a hop stated 2x off still fails.
+* ``batch`` — 3 equal-length clips in one call equal each clip run alone, through ``embed`` and
+  ``forward``: max |difference| <= 1e-5 x max(1, largest |value|). (Relative for large values:
+  a float32 log-mel of 80 dB carries about 5e-6 of rounding alone.)
+* ``padding`` — a 0.5-s clip batched with a 2-s clip (``embed``) or padded to 2 s with noise under
+  an ``audio_attention_mask`` (``forward``) equals it alone (same tolerance), and ``forward``'s
+  frames after its real ones are zero.
+* ``deterministic`` — two runs on the same clips are bitwise identical.
+* ``short_clip`` — a 0.1-s clip gives (1, D) and (T >= 1, D), finite, T within the frame rule.
+* ``silence`` — a 1-s silent clip gives finite values of the right shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from libtrad.errors import first_line
+from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
+
+LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
+LONG_S = 30.0  # long_clip: the costly one, run once
+SHORT_S = 0.1
+SOURCE_RATES = (8000, 16000, 22050, 44100, 48000)
+RATE_CLIP_S = 1.3  # not a whole second, so resampling has to round
+FRAME_SLACK, FRAME_RELATIVE = 2.0, 0.05
+LONG_FACTOR = 1.5
+MATCH_TOL = 1e-5
+BATCH_SPECS = ((1.0, 0), (1.0, 1), (1.0, 3))  # (seconds, seed): three equal-length noise clips
+SHAPE_SPECS = ((1.0, 0), (1.0, 1), (0.5, 2))  # equal and unequal lengths in one call
+PAD_LONG, PAD_SHORT = (2.0, 4), (0.5, 2)
+SILENCE = None  # the seed of a silent clip
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome: ``message`` says what was measured (with numbers) when it failed."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    numbers: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "message": self.message,
+                "numbers": _jsonable(self.numbers)}
+
+
+class _ContractError(Exception):
+    """A broken promise found while running the encoder; its message is the check's message."""
+
+
+# ----------------------------------------------------------------------------- public API
+def check_encoder_spec(spec: str, *, quick: bool = False) -> list[CheckResult]:
+    """Load the encoder an ``embed --encoder`` spec names and check it (a bad spec: ParameterError)."""
+    return check_encoder(load_encoder(parse_encoder_spec(spec)), quick=quick)
+
+
+def check_encoder(encoder, *, quick: bool = False) -> list[CheckResult]:
+    """Run every check on an object with the encoder contract; ``quick`` skips the 30-s clip."""
+    attributes = _check_attributes(encoder)
+    if not attributes.passed:
+        return [attributes]
+    probe = _Probe(encoder)
+    checks = [c for c in _CHECKS if not (quick and c[0] == "long_clip")]
+    return [attributes] + [_run_check(name, check, probe) for name, check in checks]
+
+
+def format_report(results: list[CheckResult]) -> str:
+    """``FAIL <check>: <message>`` per failed check, then ``N checks, M failed``."""
+    failed = [r for r in results if not r.passed]
+    lines = [f"FAIL {r.name}: {r.message}" for r in failed]
+    return "\n".join(lines + [f"{len(results)} checks, {len(failed)} failed"])
+
+
+def results_json(results: list[CheckResult], *, spec: str | None = None) -> dict:
+    """The machine-readable report; ``encoder`` holds the stated numbers the checks used."""
+    stated = next((r.numbers for r in results if r.name == "attributes"), {})
+    encoder = {k: stated.get(k) for k in ("sampling_rate", "output_dim", "hop_size_in_ms")}
+    return {"spec": spec, "encoder": _jsonable(encoder), "checks": [r.as_dict() for r in results],
+            "passed": all(r.passed for r in results)}
+
+
+# ----------------------------------------------------------------------------- running the encoder
+class _Probe:
+    """The encoder plus its outputs on the check clips, computed once and shared by the checks."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.rate = int(encoder.sampling_rate)
+        self.dim = int(encoder.output_dim)
+        self.hop = float(encoder.hop_size_in_ms)
+        self._embedded: dict[tuple, tuple[np.ndarray, list[np.ndarray]]] = {}
+        self._forwarded: dict[tuple, tuple[np.ndarray, str]] = {}
+
+    def clip(self, seconds: float, seed: int | None) -> np.ndarray:
+        """Seeded noise (0.1 RMS) at the encoder's rate; ``seed=None`` is silence."""
+        n = int(round(seconds * self.rate))
+        if seed is SILENCE:
+            return np.zeros(n, dtype=np.float32)
+        return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+    def embed(self, specs: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``embed`` on the clips ``specs`` names ((seconds, seed) each), cached."""
+        if specs not in self._embedded:
+            self._embedded[specs] = self.embed_arrays([self.clip(*s) for s in specs], _describe(specs))
+        return self._embedded[specs]
+
+    def embed_arrays(self, clips: list[np.ndarray], what: str) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``embed`` uncached, its result checked for the (B, D) + B x (T, D) structure."""
+        try:
+            result = self.encoder.embed(clips)
+        except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
+            raise _ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
+        return _embed_structure(result, len(clips), what)
+
+    def forward(self, specs: tuple, pad_to: float | None = None) -> tuple[np.ndarray, str]:
+        """``forward`` on the clips stacked; ``pad_to`` seconds: noise-padded under a mask. Cached."""
+        key = (specs, pad_to)
+        if key not in self._forwarded:
+            self._forwarded[key] = self._forward(specs, pad_to)
+        return self._forwarded[key]
+
+    def _forward(self, specs: tuple, pad_to: float | None) -> tuple[np.ndarray, str]:
+        import torch
+
+        clips = [self.clip(*s) for s in specs]
+        width = int(round(pad_to * self.rate)) if pad_to else max(len(c) for c in clips)
+        audio = (0.5 * np.random.default_rng(99).standard_normal((len(clips), width))).astype(np.float32)
+        mask = np.zeros((len(clips), width), dtype=np.int64)
+        for i, c in enumerate(clips):
+            audio[i, : len(c)], mask[i, : len(c)] = c, 1
+        what = _describe(specs) + (f" padded to {pad_to:g} s under a mask" if pad_to else "")
+        try:
+            with torch.inference_mode():
+                out = (self.encoder.forward(torch.from_numpy(audio), audio_attention_mask=torch.from_numpy(mask))
+                       if pad_to else self.encoder.forward(torch.from_numpy(audio)))
+        except Exception as exc:  # noqa: BLE001
+            raise _ContractError(f"forward on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
+        return _to_numpy(out)
+
+
+def _embed_structure(result, count: int, what: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(clip (B, D), [frames (T_i, D)] * B)`` as arrays (dtype kept), or a _ContractError."""
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise _ContractError(f"embed on {what} returned {type(result).__name__}, not (clip embeddings, frames)")
+    pooled, frames = np.asarray(result[0]), [np.asarray(f) for f in result[1]]
+    if pooled.ndim != 2 or pooled.shape[0] != count:
+        raise _ContractError(f"embed on {what} returned clip embeddings of shape {pooled.shape}, expected ({count}, D)")
+    if len(frames) != count or any(f.ndim != 2 for f in frames):
+        raise _ContractError(f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, "
+                             f"expected {count} arrays of (T, D)")
+    return pooled, frames
+
+
+def _to_numpy(out) -> tuple[np.ndarray, str]:
+    """A torch tensor (or array) as NumPy, with the dtype name it had (``float32``)."""
+    if hasattr(out, "detach"):
+        name = str(out.dtype).replace("torch.", "")
+        tensor = out.detach().cpu()
+        return (tensor.float() if name == "bfloat16" else tensor).numpy(), name
+    array = np.asarray(out)
+    return array, str(array.dtype)
+
+
+def _run_check(name: str, check, probe: _Probe) -> CheckResult:
+    """One check; a broken promise or an unexpected failure becomes its failed result."""
+    try:
+        return check(probe)
+    except _ContractError as exc:
+        return CheckResult(name, False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - e.g. outputs of a shape the check cannot index
+        return CheckResult(name, False, f"could not run ({type(exc).__name__}: {first_line(exc)})")
+
+
+# ----------------------------------------------------------------------------- the checks
+def _check_attributes(encoder) -> CheckResult:
+    rate, dim, hop = (getattr(encoder, a, None) for a in ("sampling_rate", "output_dim", "hop_size_in_ms"))
+    numbers = {"sampling_rate": rate, "output_dim": dim, "hop_size_in_ms": hop}
+    problems = [f"{name}={value!r} is not a positive integer" for name, value in (("sampling_rate", rate),
+                                                                                 ("output_dim", dim))
+                if not _positive_integer(value)]
+    if not _positive_number(hop):
+        problems.append(f"hop_size_in_ms={hop!r} is not a positive finite number")
+    return CheckResult("attributes", not problems, "; ".join(problems), numbers)
+
+
+def _check_shape(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(SHAPE_SPECS)
+    widths = sorted({pooled.shape[1], *(f.shape[1] for f in frames)})
+    problems = [] if len(widths) == 1 else [f"embed gives widths {widths} (clip embeddings and frames must share D)"]
+    equal = SHAPE_SPECS[:2]
+    out, _ = probe.forward(equal)
+    expected = (len(equal), frames[0].shape[0], pooled.shape[1])
+    if out.shape != expected:
+        problems.append(f"forward on {_describe(equal)} gives shape {out.shape}, embed's frames imply {expected}")
+    numbers = {"clip_embeddings": pooled.shape, "frames": [f.shape for f in frames], "forward": out.shape}
+    return CheckResult("shape", not problems, "; ".join(problems), numbers)
+
+
+def _check_output_dim(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(SHAPE_SPECS)
+    frame_widths = sorted({f.shape[1] for f in frames})
+    ok = pooled.shape[1] == probe.dim and frame_widths == [probe.dim]
+    message = (f"encoder states {probe.dim}; embed gives {pooled.shape[1]} (clip embeddings), "
+               f"{', '.join(map(str, frame_widths))} (frames)")
+    return CheckResult("output_dim", ok, "" if ok else message,
+                       {"stated": probe.dim, "clip_embeddings": pooled.shape[1], "frames": frame_widths})
+
+
+def _check_dtype(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(SHAPE_SPECS)
+    _, forward_dtype = probe.forward(SHAPE_SPECS[:2])
+    found = {"clip embeddings": str(pooled.dtype), "frames": ", ".join(sorted({str(f.dtype) for f in frames})),
+             "forward": forward_dtype}
+    wrong = {k: v for k, v in found.items() if v != "float32"}
+    message = "expected float32; " + ", ".join(f"{k} {v}" for k, v in wrong.items())
+    return CheckResult("dtype", not wrong, message if wrong else "", found)
+
+
+def _check_finite(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(SHAPE_SPECS)
+    out, _ = probe.forward(SHAPE_SPECS[:2])
+    parts = _non_finite({"clip embeddings": pooled, "frames": frames, "forward": out})
+    message = f"{_describe(SHAPE_SPECS)} give " + ", ".join(parts) + " NaN or infinite values"
+    return CheckResult("finite", not parts, message if parts else "", {"non_finite": parts})
+
+
+def _check_frame_count(probe: _Probe) -> CheckResult:
+    rows = []
+    for seconds in LENGTHS_S:
+        clip = probe.clip(seconds, 0)
+        _, frames = probe.embed(((seconds, 0),))
+        rows.append((f"{seconds:g} s", frames[0].shape[0], _expected_frames(probe, len(clip))))
+    return _frame_result("frame_count", probe, rows, "")
+
+
+def _check_sample_rates(probe: _Probe) -> CheckResult:
+    from libtrad.ray_jobs.embedding.units import _resample  # the embed job's own resampling
+
+    rows = []
+    for rate in SOURCE_RATES:
+        source = (0.1 * np.random.default_rng(rate).standard_normal(int(round(RATE_CLIP_S * rate)))).astype(np.float32)
+        clip = source if rate == probe.rate else _resample(source, rate, probe.rate)
+        _, frames = probe.embed_arrays([clip], f"a {RATE_CLIP_S:g}-s clip resampled from {rate} Hz")
+        rows.append((f"{rate} Hz", frames[0].shape[0], _expected_frames(probe, len(clip))))
+    return _frame_result("sample_rates", probe, rows, f" for a {RATE_CLIP_S:g}-s clip resampled to {probe.rate} Hz")
+
+
+def _check_long_clip(probe: _Probe) -> CheckResult:
+    clip = probe.clip(LONG_S, 0)
+    pooled, frames = probe.embed_arrays([clip], f"a {LONG_S:g}-s clip")
+    got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
+    problems = _non_finite({"clip embeddings": pooled, "frames": frames}, suffix=" NaN or infinite values")
+    if frames[0].shape[1] != probe.dim:
+        problems.append(f"frames of width {frames[0].shape[1]}, not {probe.dim}")
+    if not expected / LONG_FACTOR <= got <= expected * LONG_FACTOR:
+        problems.append(f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} "
+                        f"(allowed within a factor {LONG_FACTOR:g})")
+    message = f"a {LONG_S:g}-s clip gives " + "; ".join(problems)
+    return CheckResult("long_clip", not problems, message if problems else "",
+                       {"seconds": LONG_S, "frames": got, "expected": expected})
+
+
+def _check_batch(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(BATCH_SPECS)
+    out, _ = probe.forward(BATCH_SPECS)
+    pairs = {"clip embeddings": [], "frames": [], "forward": []}
+    for i, spec in enumerate(BATCH_SPECS):
+        alone_pooled, alone_frames = probe.embed((spec,))
+        alone_out, _ = probe.forward((spec,))
+        pairs["clip embeddings"].append((pooled[i], alone_pooled[0]))
+        pairs["frames"].append((frames[i], alone_frames[0]))
+        pairs["forward"].append((out[i], alone_out[0]))
+    parts, numbers = _mismatches(pairs)
+    message = (f"{len(BATCH_SPECS)} equal-length {BATCH_SPECS[0][0]:g}-s clips in one call differ from each run "
+               f"alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)")
+    return CheckResult("batch", not parts, message if parts else "", numbers)
+
+
+def _check_padding(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed((PAD_LONG, PAD_SHORT))
+    alone_pooled, alone_frames = probe.embed((PAD_SHORT,))
+    out, _ = probe.forward((PAD_LONG, PAD_SHORT), pad_to=PAD_LONG[0])
+    real = alone_frames[0].shape[0]
+    pairs = {"clip embeddings": [(pooled[1], alone_pooled[0])], "frames": [(frames[1], alone_frames[0])],
+             "masked forward": [(out[1, :real], alone_frames[0])]}
+    parts, numbers = _mismatches(pairs)
+    problems = [f"differs from it alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"] \
+        if parts else []
+    leaked = int(np.count_nonzero(np.any(out[1, real:] != 0, axis=-1))) if out.ndim == 3 else 0
+    if leaked:
+        problems.append(f"masked forward leaves {leaked} of {out.shape[1] - real} frames after its {real} real "
+                        "ones non-zero")
+    numbers["nonzero_padded_frames"] = leaked
+    message = (f"a {PAD_SHORT[0]:g}-s clip batched with a {PAD_LONG[0]:g}-s clip (embed) or noise-padded to "
+               f"{PAD_LONG[0]:g} s under audio_attention_mask (forward) " + "; ".join(problems))
+    return CheckResult("padding", not problems, message if problems else "", numbers)
+
+
+def _check_deterministic(probe: _Probe) -> CheckResult:
+    first = probe.embed(SHAPE_SPECS)
+    second = probe.embed_arrays([probe.clip(*s) for s in SHAPE_SPECS], _describe(SHAPE_SPECS))
+    diffs = {"clip embeddings": _max_diff(second[0], first[0]),
+             "frames": max(_max_diff(a, b) for a, b in zip(second[1], first[1]))}
+    same = np.array_equal(first[0], second[0], equal_nan=True) and all(
+        a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(first[1], second[1]))
+    message = (f"two runs on {_describe(SHAPE_SPECS)} differ by up to "
+               + ", ".join(f"{_fmt(d)} ({k})" for k, d in diffs.items()))
+    return CheckResult("deterministic", same, "" if same else message, {"max_difference": diffs})
+
+
+def _check_short_clip(probe: _Probe) -> CheckResult:
+    clip = probe.clip(SHORT_S, 5)
+    pooled, frames = probe.embed_arrays([clip], f"a {SHORT_S:g}-s clip")
+    got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
+    problems = _shape_problems(probe, pooled, frames) + _non_finite({"clip embeddings": pooled, "frames": frames},
+                                                                    suffix=" NaN or infinite values")
+    if got < 1 or abs(got - expected) > _frame_tolerance(expected):
+        problems.append(f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} "
+                        f"(±{_frame_tolerance(expected):.1f})")
+    message = f"a {SHORT_S:g}-s clip gives " + "; ".join(problems)
+    return CheckResult("short_clip", not problems, message if problems else "",
+                       {"seconds": SHORT_S, "frames": got, "expected": expected})
+
+
+def _check_silence(probe: _Probe) -> CheckResult:
+    pooled, frames = probe.embed(((1.0, SILENCE),))
+    problems = _shape_problems(probe, pooled, frames) + _non_finite({"clip embeddings": pooled, "frames": frames},
+                                                                    suffix=" non-finite values")
+    message = "a 1-s silent clip gives " + "; ".join(problems)
+    return CheckResult("silence", not problems, message if problems else "", {"problems": problems})
+
+
+_CHECKS = (
+    ("shape", _check_shape), ("output_dim", _check_output_dim), ("dtype", _check_dtype),
+    ("finite", _check_finite), ("frame_count", _check_frame_count), ("sample_rates", _check_sample_rates),
+    ("long_clip", _check_long_clip), ("batch", _check_batch), ("padding", _check_padding),
+    ("deterministic", _check_deterministic), ("short_clip", _check_short_clip), ("silence", _check_silence),
+)
+CHECK_NAMES = ("attributes",) + tuple(name for name, _ in _CHECKS)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _expected_frames(probe: _Probe, samples: int) -> float:
+    return samples / probe.rate * 1000.0 / probe.hop
+
+
+def _frame_tolerance(expected: float) -> float:
+    return FRAME_SLACK + FRAME_RELATIVE * expected
+
+
+def _frame_result(name: str, probe: _Probe, rows: list[tuple[str, int, float]], where: str) -> CheckResult:
+    """Rows (label, frames, expected) -> the frame rule's result, listing each row that breaks it."""
+    bad = [(label, got, exp) for label, got, exp in rows if abs(got - exp) > _frame_tolerance(exp)]
+    numbers = {"hop_size_in_ms": probe.hop, "cases": [{"case": label, "frames": got, "expected": exp}
+                                                      for label, got, exp in rows]}
+    message = (f"frames disagree with hop_size_in_ms={probe.hop:g}{where} "
+               f"(allowed ±({FRAME_SLACK:g} + {FRAME_RELATIVE:.0%})): "
+               + ", ".join(f"{label}: {got} vs {exp:.1f}" for label, got, exp in bad))
+    return CheckResult(name, not bad, message if bad else "", numbers)
+
+
+def _shape_problems(probe: _Probe, pooled: np.ndarray, frames: list[np.ndarray]) -> list[str]:
+    problems = []
+    if pooled.shape != (1, probe.dim):
+        problems.append(f"clip embeddings of shape {pooled.shape}, not (1, {probe.dim})")
+    if frames[0].shape[0] < 1 or frames[0].shape[1] != probe.dim:
+        problems.append(f"frames of shape {frames[0].shape}, not (T >= 1, {probe.dim})")
+    return problems
+
+
+def _non_finite(arrays: dict, suffix: str = "") -> list[str]:
+    """``"3 of 384 (clip embeddings)"`` for each array (or list of arrays) holding NaN or infinity."""
+    parts = []
+    for label, value in arrays.items():
+        values = value if isinstance(value, list) else [value]
+        bad = sum(int(np.count_nonzero(~np.isfinite(np.asarray(v, dtype=np.float64)))) for v in values)
+        total = sum(int(np.size(v)) for v in values)
+        if bad:
+            parts.append(f"{bad} of {total} ({label})")
+    return [", ".join(parts) + suffix] if parts and suffix else parts
+
+
+def _mismatches(pairs: dict[str, list[tuple]]) -> tuple[list[str], dict]:
+    """Per label, the largest |got - alone| over its pairs; ``"0.02 (frames)"`` for each too large."""
+    parts, numbers = [], {}
+    for label, items in pairs.items():
+        worst, too_big, shapes = 0.0, False, None
+        for got, want in items:
+            got, want = np.asarray(got), np.asarray(want)
+            if got.shape != want.shape:
+                shapes = shapes or f"shape {got.shape} vs {want.shape} alone"
+                worst, too_big = math.inf, True
+                continue
+            diff = _max_diff(got, want)
+            worst = max(worst, diff)
+            too_big = too_big or diff > MATCH_TOL * max(1.0, _largest(want))
+        numbers[label] = worst
+        if too_big:
+            parts.append(f"{shapes} ({label})" if shapes else f"{_fmt(worst)} ({label})")
+    return parts, {"max_difference": numbers}
+
+
+def _max_diff(got, want) -> float:
+    """Largest |got - want| (inf for other shapes or NaN on one side only; NaN on both counts equal)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return math.inf
+    if got.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(got - want)
+    diff[np.isnan(got) & np.isnan(want)] = 0.0
+    return float(np.max(np.nan_to_num(diff, nan=np.inf)))
+
+
+def _largest(values: np.ndarray) -> float:
+    finite = np.abs(np.asarray(values, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else 0.0
+
+
+def _positive_integer(value) -> bool:
+    return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
+            and math.isfinite(value) and float(value).is_integer() and value > 0)
+
+
+def _positive_number(value) -> bool:
+    return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+def _describe(specs: tuple) -> str:
+    """``"a 0.5-s clip"``, ``"a 1-s silent clip"``, ``"3 clips of 1, 1, 0.5 s"``."""
+    if len(specs) == 1:
+        seconds, seed = specs[0]
+        return f"a {seconds:g}-s {'silent ' if seed is SILENCE else ''}clip"
+    return f"{len(specs)} clips of {', '.join(f'{s:g}' for s, _ in specs)} s"
+
+
+def _fmt(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+def _jsonable(value):
+    """NumPy scalars/tuples -> JSON types; NaN and infinity as strings (JSON has no such numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.loads(json.dumps(value, default=str))

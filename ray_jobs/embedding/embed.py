@@ -1,0 +1,310 @@
+"""``libtrad embed``: embeddings of a dataset's rows by any encoder, on Ray, resumable, exactly once.
+
+How it runs. The driver resolves the dataset's shards (:mod:`.source`), cuts them into
+fixed row ranges ("units", :mod:`.units`) and sends each unit to a pool of Ray actors; an
+actor loads the encoder once, reads its unit's rows straight from the Parquet shard (a local path
+every node can see, or the Hub), decodes and embeds them, and returns an Arrow table. The driver
+writes each table under the unit's name (temporary name, then rename), so a unit retried after a
+dead actor replaces only itself: every input row appears exactly once.
+
+Why actors fed units instead of ``read_parquet → map_batches``: on this project's 2-core machine
+(GEMM stand-in, 800 clips) Ray Data's read → repartition → map_batches → write cost 25–30 % over an
+in-process loop — a few shards become one block, so a pool of two actors feeds one — against the
+≤ 10 % overhead target, while units that actors read themselves cost far less (``bench_embed`` in
+``bench/RESULTS.md``). Where the named mechanism and the measured target disagree, the target wins.
+
+Resume. The cache key hashes the encoder's file bytes and options, the dataset's shard checksums,
+config and splits, and the unit size. Finished units wait in a staging folder named by the key
+beside the output; a re-run with the same key (after a crash or SIGKILL) computes only the missing
+units. A changed weight or dataset gives a new key: everything is embedded again. The output
+folder follows libtrad's rules (:mod:`libtrad.outputs`): marker kind ``embeddings``, never
+replacing a folder libtrad did not write, checked before any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.options import check_number
+from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
+from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
+from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
+                                          default_rows_per_unit, plan_units)
+from libtrad.ray_jobs.embedding.encoders import EncoderSpec, parse_encoder_spec
+
+INFO_FILE = "embeddings.json"
+FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
+_IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
+
+
+@dataclass
+class EmbedSummary:
+    output: Path
+    cache_key: str
+    rows: dict[str, int]
+    units: int
+    computed: int
+    reused: int
+    output_dim: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    nodes: set[str] = field(default_factory=set)
+
+
+def embed_dataset(
+    dataset: str,
+    encoder: str,
+    output: str | Path,
+    *,
+    config: str | None = None,
+    splits: list[str] | None = None,
+    address: str | None = None,
+    actors: int | None = None,
+    threads_per_actor: int | None = None,
+    batch_size: int = 8,
+    frames: bool = False,
+    multichannel: str = "concat",
+    precision: str = "fp32",
+    rows_per_unit: int | None = None,
+    progress: bool = True,
+) -> EmbedSummary:
+    """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``."""
+    if multichannel not in MULTICHANNEL:
+        raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
+    if precision not in ("fp32", "bf16"):
+        raise ParameterError("precision", precision, "must be fp32 or bf16")
+    for name, value in (("actors", actors), ("threads_per_actor", threads_per_actor), ("rows_per_unit", rows_per_unit)):
+        if value is not None:
+            check_number(name, value, low=1, high=4096, integer=True)
+    check_number("batch_size", batch_size, low=1, high=65536, integer=True)
+    spec = parse_encoder_spec(encoder)
+    local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
+    inputs = {"dataset": local_input, "encoder": spec.path}
+    out = check_output(output, "embeddings", inputs=inputs)
+    source = resolve_dataset(dataset, config, splits)
+    options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
+    unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
+    key = cache_key(spec, options, source, unit_rows)
+    units = plan_units(source, unit_rows)
+    with output_lock(out):
+        staging = resumable_staging(out, key[:24])
+        verified = _reuse_finished(out, staging, key, units)
+        missing = [u for u in units if not (staging / u.name).is_file()]
+        summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0)
+        if missing:
+            _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor, progress)
+        with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
+            _finish(staging, units, spec, options, source, key, unit_rows, summary)
+    return summary
+
+
+def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int) -> str:
+    """SHA-256 of everything the output depends on: encoder file bytes and options, shard checksums,
+    config, splits and unit size — never a class name."""
+    identity = {"format": FORMAT, "encoder": spec.fingerprint(), "options": options.identity(),
+                "dataset": source.identity(), "rows_per_unit": rows_per_unit}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- reuse
+def _reuse_finished(out: Path, staging: Path, key: str, units: list[Unit]) -> dict[str, str]:
+    """Link the units a finished output of the same key already holds into the staging folder;
+    returns their SHA-256 (just checked against the old marker), so the new marker need not re-hash them."""
+    info = _read_info(out)
+    marker = read_marker(out) if info else None
+    if not info or info.get("cache_key") != key or not marker:
+        return {}
+    verified = {}
+    for unit in units:
+        src, dst = out / unit.name, staging / unit.name
+        if dst.exists() or not src.is_file():
+            continue
+        digest = sha256_file(src)
+        if marker["files"].get(unit.name) != digest:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            dst.write_bytes(src.read_bytes())
+        verified[unit.name] = digest
+    return verified
+
+
+def _read_info(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- the Ray part
+class _EmbedActor:
+    """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call."""
+
+    def __init__(self, encoder: str, options: EmbedOptions, source: DatasetSource, threads: int):
+        self.embedder = UnitEmbedder(encoder, options, source, threads)
+
+    def run(self, unit: Unit):
+        return self.embedder.run(unit)
+
+
+def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging: Path,
+               summary: EmbedSummary, address: str | None, actors: int | None, threads: int | None,
+               progress: bool) -> None:
+    from libtrad.ray_jobs.cluster import actor_layout, ray_session
+
+    began = time.perf_counter()
+    with ray_session(address) as ray:
+        n_actors, n_threads = actor_layout(ray, actors, threads)
+        n_actors = min(n_actors, len(units))
+        remote = ray.remote(_EmbedActor).options(num_cpus=n_threads, max_restarts=3, max_task_retries=3,
+                                                 scheduling_strategy="SPREAD")
+        pool = [remote.remote(spec.text, options, source, n_threads) for _ in range(n_actors)]
+        queue: deque[Unit] = deque(units)
+        in_flight: dict = {}
+        attempts: Counter = Counter()
+        seconds: Counter = Counter()
+        written = 0
+
+        follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
+
+        def submit(actor, first: Unit | None = None) -> None:
+            """Send the actor the unit following its last one if still queued (the actor keeps that
+            row group read: Parquet reads whole row groups), else ``first`` or the queue's head."""
+            if not queue:
+                return
+            unit = next((u for u in queue if (u.shard.path, u.start) == follows.get(actor)), None)
+            unit = unit or (first if first in queue else queue[0])
+            queue.remove(unit)
+            follows[actor] = (unit.shard.path, unit.end)
+            in_flight[actor.run.remote(unit)] = (unit, actor)
+
+        stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
+        for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
+            for _ in range(_IN_FLIGHT_PER_ACTOR):
+                submit(actor, first)
+        bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
+        try:
+            while in_flight:
+                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+                unit, actor = in_flight.pop(ref)
+                try:
+                    table, stats = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    raise _task_error(exc) from None
+                except ray.exceptions.RayActorError:
+                    attempts[unit.name] += 1
+                    if attempts[unit.name] > 3:
+                        raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                                           "them died 4 times (out of memory?); see the Ray logs") from None
+                    pool.remove(actor)
+                    actor = remote.remote(spec.text, options, source, n_threads)
+                    pool.append(actor)
+                    queue.appendleft(unit)
+                    submit(actor)
+                    continue
+                if not written:
+                    seconds["until first unit"] = time.perf_counter() - began
+                start = time.perf_counter()
+                _write_unit(staging, unit, table)
+                seconds["write"] += time.perf_counter() - start
+                written += 1
+                _maybe_kill_driver(written)
+                seconds.update(stats["seconds"])
+                summary.nodes.add(stats["node"])
+                bar.update(stats["rows"])
+                submit(actor)
+        finally:
+            bar.close()
+            for actor in pool:
+                ray.kill(actor)
+        summary.seconds = dict(seconds)
+
+
+def _maybe_kill_driver(written: int) -> None:
+    """Test hook: ``LIBTRAD_TEST_KILL_DRIVER_AFTER=N`` SIGKILLs this driver after its N-th written unit."""
+    after = os.environ.get("LIBTRAD_TEST_KILL_DRIVER_AFTER")
+    if after and written == int(after):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _task_error(exc) -> LibtradError:
+    """A worker's failure as one line: libtrad's own message if it was one, else the cause named."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, LibtradError):
+        return LibtradError(str(cause))
+    if cause is not None:
+        return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
+    lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line
+    return LibtradError(f"a Ray worker failed: {lines[-1] if lines else type(exc).__name__}")
+
+
+def _write_unit(staging: Path, unit: Unit, table: pa.Table) -> None:
+    path = staging / unit.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- finishing
+def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
+            key: str, rows_per_unit: int, summary: EmbedSummary) -> None:
+    """Drop anything not planned (temporaries, units of another size), check every unit, write
+    embeddings.json and the card."""
+    from libtrad import __version__
+    from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
+
+    planned = {u.name for u in units}
+    for path in sorted(staging.rglob("*"), reverse=True):
+        rel = path.relative_to(staging).as_posix()
+        if path.is_file() and rel not in planned:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    rows: Counter = Counter()
+    resampled: Counter = Counter()
+    multichannel_rows = 0
+    encoder_info, dim = None, None
+    for unit in units:
+        meta = pq.read_schema(staging / unit.name).metadata or {}
+        info = json.loads(meta.get(METADATA_KEY, b"{}"))
+        if info.get("rows") != unit.end - unit.start:
+            raise LibtradError(f"{staging / unit.name}: holds {info.get('rows')} rows, expected {unit.end - unit.start}")
+        if dim is not None and info["dim"] != dim:
+            raise LibtradError(f"{staging / unit.name}: embeddings of length {info['dim']}, others {dim}")
+        dim, encoder_info = info["dim"], info["encoder"]
+        rows[unit.shard.split] += info["rows"]
+        resampled.update(info.get("resampled", {}))
+        multichannel_rows += info.get("multichannel_rows", 0)
+    summary.rows, summary.output_dim = dict(rows), int(dim)
+    record = {
+        "format": FORMAT,
+        "libtrad_version": __version__,
+        "cache_key": key,
+        "encoder": {"spec": spec.text, **spec.fingerprint(), **encoder_info},
+        "options": {**options.identity(), "rows_per_unit": rows_per_unit},
+        "embedding_dim": int(dim),
+        "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
+                    "config": source.config, "splits": source.splits,
+                    "shards": [{"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows}
+                               for s in source.shards]},
+        "rows": dict(rows),
+        "resampled": dict(resampled),
+        "multichannel_rows": multichannel_rows,
+    }
+    (staging / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
+    write_embeddings_card(staging, record, features, source.synthetic)

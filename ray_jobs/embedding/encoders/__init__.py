@@ -1,0 +1,48 @@
+"""The one encoder contract behind ``libtrad embed`` (and ``libtrad check-encoder``), one module per kind.
+
+Contract (X-ARES's, plus a clip-level call): an encoder has ``sampling_rate`` (Hz it expects),
+``output_dim`` (D), ``hop_size_in_ms`` (time between frames) and
+
+* ``embed(clips) -> (clips_embeddings (B, D) float32, frames [(T_i, D) float32, ...])`` for mono
+  float32 NumPy clips of any lengths at ``sampling_rate``; every clip's result equals the clip run
+  alone (clips of equal length are batched together, others run apart, so padding never leaks);
+* ``forward(audio (B, samples)) -> (B, T, D)`` torch, for X-ARES-style callers.
+
+The kinds (``--encoder``) are listed once in :mod:`.registry`, each in its own module:
+:mod:`.echo` (``echo:DIR``), :mod:`.attention_ae` (``attention-ae:DIR``), :mod:`.logmel_stats`
+(``logmel-stats``), :mod:`.hf` (``hf:DIR``). :mod:`.spec` parses a value and gives its cache
+identity: the SHA-256 of its files' bytes (weights, config, feature extractor config) and its
+options — never a class name — so a changed weight re-embeds.
+"""
+
+from __future__ import annotations
+
+from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder, describe
+from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, EncoderKind
+from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
+
+
+def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32") -> ClipEncoder:
+    """Build the encoder a spec names (weights loaded once; callers keep it for many batches)."""
+    spec = parse_encoder_spec(spec) if isinstance(spec, str) else spec
+    cls = ENCODER_KINDS[spec.kind].load_class()
+    try:
+        return cls.from_spec(spec, precision=precision)
+    except LibtradError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ParameterError("encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: "
+                             f"{first_line(exc)})") from None
+
+
+def __getattr__(name: str):
+    """The kinds' classes by name (``encoders.EchoClipEncoder`` …), imported on first use."""
+    for kind in ENCODER_KINDS.values():
+        if kind.target.endswith(":" + name):
+            return kind.load_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ClipEncoder", "ENCODER_KINDS", "EncoderKind", "EncoderSpec", "FINGERPRINT_VERSION", "KINDS",
+           "describe", "load_encoder", "parse_encoder_spec"]

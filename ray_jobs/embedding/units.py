@@ -1,0 +1,279 @@
+"""One unit of ``libtrad embed``: rows [start, end) of one shard -> an Arrow table of embeddings.
+
+Pure Python (no Ray): the Ray actor in :mod:`libtrad.ray_jobs.embedding.embed` holds one
+:class:`UnitEmbedder` (the model loaded once) and calls :meth:`UnitEmbedder.run` per unit; the
+driver writes the returned table under the unit's own file name, so a retried unit replaces
+nothing but itself and every input row appears exactly once.
+
+Audio is decoded here, in the worker: soundfile on the embedded WAV/FLAC bytes (not datasets'
+decoder), or the ``signals`` array (channels × samples) with its ``sampling_rate`` column.
+Clips at another rate are resampled to the encoder's (polyphase, ``scipy.signal.resample_poly``)
+and counted. A multichannel row has each channel embedded alone, then the channel embeddings
+concatenated (SIREN's way, channel-major) or averaged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from libtrad.errors import LibtradError, first_line
+from libtrad.ray_jobs.embedding.source import DatasetSource, Shard
+
+MULTICHANNEL = ("concat", "mean")
+METADATA_KEY = b"libtrad_embed"
+# Test hook: ``LIBTRAD_TEST_CRASH_UNIT=<unit name>`` with ``LIBTRAD_TEST_CRASH_FLAG=<file>`` makes the
+# worker process exit (``os._exit``) the first time it starts that unit (the flag file records
+# that it happened), so the tests can kill an actor mid-job.
+_CRASH_UNIT, _CRASH_FLAG = "LIBTRAD_TEST_CRASH_UNIT", "LIBTRAD_TEST_CRASH_FLAG"
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What changes the embeddings (all part of the cache key) plus how they are computed."""
+
+    frames: bool = False
+    multichannel: str = "concat"
+    precision: str = "fp32"
+    batch_size: int = 8
+
+    def identity(self) -> dict:
+        """The options that change the output (batch size does not: batches are exact)."""
+        return {"frames": self.frames, "multichannel": self.multichannel, "precision": self.precision}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Rows [start, end) of one shard; ``name`` is the output file's path inside the embeddings folder."""
+
+    shard: Shard
+    start: int
+    end: int
+    name: str
+
+
+def plan_units(source: DatasetSource, rows_per_unit: int) -> list[Unit]:
+    """Fixed-size row ranges of every shard, named by shard and range (stable across runs)."""
+    units = []
+    for shard in source.shards:
+        for start in range(0, shard.num_rows, rows_per_unit):
+            end = min(shard.num_rows, start + rows_per_unit)
+            name = f"data/{source.config}/{shard.split}/{shard.key}.rows-{start:07d}-{end:07d}.parquet"
+            units.append(Unit(shard, start, end, name))
+    return units
+
+
+def default_rows_per_unit(total_rows: int) -> int:
+    """Enough units to balance a few actors, few enough files: 8…256 rows, ~64 units."""
+    return int(min(256, max(8, math.ceil(total_rows / 64))))
+
+
+class UnitEmbedder:
+    """The encoder plus everything needed to turn a unit into its output table."""
+
+    def __init__(self, encoder_spec: str, options: EmbedOptions, source: DatasetSource, threads: int | None = None):
+        import torch
+
+        from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.options = options
+        self.source = source
+        self.fs = source.filesystem()
+        self.encoder = load_encoder(encoder_spec, precision=options.precision)
+        self.info = describe(self.encoder)
+        self.features_json = _features_json(source, options)
+        self._layout: dict[str, list[int]] = {}  # shard -> rows per row group
+        self._cached: tuple = (None, None)  # (shard, row groups) -> the table last read
+
+    def run(self, unit: Unit) -> tuple[pa.Table, dict]:
+        """Embed one unit -> (output table, stats: rows, seconds per stage, resampled counts, node)."""
+        _maybe_crash(unit.name)
+        times = Counter()
+        start = time.perf_counter()
+        table = self._read(unit)
+        times["read"] += time.perf_counter() - start
+        clips, layout, resampled = self._decode(table, unit, times)
+        start = time.perf_counter()
+        pooled, frames = self._embed(clips)
+        times["model"] += time.perf_counter() - start
+        embedding, frame_rows = self._assemble(pooled, frames, layout, unit)
+        out = self._output(table, unit, embedding, frame_rows, resampled, sum(1 for c in layout if c > 1))
+        stats = {"rows": unit.end - unit.start, "seconds": dict(times), "resampled": dict(resampled),
+                 "pid": os.getpid(), "node": _node_id(), "dim": int(embedding.shape[1])}
+        return out, stats
+
+    # -- reading and decoding
+    def _read(self, unit: Unit) -> pa.Table:
+        columns = self.source.kept_columns + ([self.source.audio_column] if self.source.audio_column else ["signals"])
+        columns = list(dict.fromkeys(columns))
+        try:
+            first, groups = self._row_groups(unit)
+            key = (unit.shard.path, tuple(groups))
+            if self._cached[0] != key:  # Parquet reads whole row groups: keep the last one for the next unit
+                self._cached = (key, self._open(unit.shard.path).read_row_groups(groups, columns=columns))
+            table = self._cached[1]
+        except (OSError, pa.ArrowException) as exc:
+            raise LibtradError(f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} "
+                               f"({first_line(exc)})") from None
+        table = table.slice(unit.start - first, unit.end - unit.start)
+        if table.num_rows != unit.end - unit.start:
+            raise LibtradError(f"{unit.shard.path}: has fewer rows than its metadata said (changed during the job?)")
+        return table
+
+    def _open(self, path: str) -> pq.ParquetFile:
+        return pq.ParquetFile(self.fs.open(path, "rb") if self.fs is not None else path)
+
+    def _row_groups(self, unit: Unit) -> tuple[int, list[int]]:
+        """The row groups holding rows [start, end) of the unit's shard, and the first one's first row."""
+        if self._layout.get(unit.shard.path) is None:
+            meta = self._open(unit.shard.path).metadata
+            self._layout[unit.shard.path] = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        first, offset, groups = None, 0, []
+        for i, n in enumerate(self._layout[unit.shard.path]):
+            if offset + n > unit.start and offset < unit.end:
+                groups.append(i)
+                first = offset if first is None else first
+            offset += n
+        return first or 0, groups
+
+    def _decode(self, table: pa.Table, unit: Unit, times: Counter) -> tuple[list[np.ndarray], list[int], Counter]:
+        """All channels of all rows as mono clips at the encoder's rate; ``layout`` = channels per row."""
+        start = time.perf_counter()
+        target = self.info["sampling_rate"]
+        clips, layout, resampled = [], [], Counter()
+        if self.source.audio_column:
+            cells = table.column(self.source.audio_column).to_pylist()
+            rates = [None] * len(cells)
+        else:
+            cells = table.column("signals").to_pylist()
+            rates = table.column("sampling_rate").to_pylist()
+        for i, (cell, rate) in enumerate(zip(cells, rates)):
+            where = f"{unit.shard.path} row {unit.start + i}"
+            signal, rate = _decode_cell(cell, rate, where)  # (channels, samples) float32
+            if rate != target:
+                signal = _resample(signal, rate, target)
+                resampled[f"{rate}->{target}"] += 1
+            clips.extend(signal)
+            layout.append(signal.shape[0])
+        times["decode"] += time.perf_counter() - start
+        return clips, layout, resampled
+
+    def _embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        pooled, frames = [], []
+        step = max(1, self.options.batch_size)
+        for start in range(0, len(clips), step):
+            p, f = self.encoder.embed(clips[start: start + step])
+            pooled.append(p)
+            frames.extend(f)
+        return np.concatenate(pooled), frames
+
+    def _assemble(self, pooled: np.ndarray, frames: list[np.ndarray], layout: list[int], unit: Unit):
+        """Per row: its channels' embeddings concatenated (channel-major) or averaged."""
+        rows, frame_rows, at = [], [], 0
+        for i, channels in enumerate(layout):
+            part, part_frames = pooled[at: at + channels], frames[at: at + channels]
+            at += channels
+            if channels == 1:
+                rows.append(part[0])
+                frame_rows.append(part_frames[0])
+            elif self.options.multichannel == "mean":
+                rows.append(part.mean(axis=0))
+                frame_rows.append(np.mean(np.stack(part_frames), axis=0))
+            else:
+                rows.append(part.reshape(-1))
+                frame_rows.append(np.concatenate(part_frames, axis=-1))
+        lengths = {r.shape[0] for r in rows}
+        if len(lengths) > 1:
+            counts = sorted(set(layout))
+            raise LibtradError(f"{unit.shard.path}: rows {unit.start}-{unit.end} have {counts} channels, so "
+                               "concatenated embeddings differ in length; use --multichannel mean")
+        return np.stack(rows).astype(np.float32, copy=False), frame_rows
+
+    def _output(self, table: pa.Table, unit: Unit, embedding: np.ndarray, frames: list[np.ndarray],
+                resampled: Counter, multichannel_rows: int) -> pa.Table:
+        kept = table.select(self.source.kept_columns)
+        dim = embedding.shape[1]
+        flat = pa.array(embedding.reshape(-1), type=pa.float32())
+        columns = {name: kept.column(name) for name in kept.column_names}
+        columns["split"] = pa.array([unit.shard.split] * kept.num_rows, type=pa.string())
+        columns["embedding"] = pa.ListArray.from_arrays(pa.array(np.arange(0, (kept.num_rows + 1) * dim, dim,
+                                                                           dtype=np.int32)), flat)
+        if self.options.frames:
+            columns["frames"] = pa.array([f.astype(np.float32).tolist() for f in frames],
+                                         type=pa.list_(pa.list_(pa.float32())))
+        out = pa.table(columns)
+        meta = {"encoder": self.info, "rows": kept.num_rows, "resampled": dict(resampled), "dim": dim,
+                "multichannel_rows": multichannel_rows}
+        return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode(),
+                                            b"huggingface": self.features_json})
+
+
+def _features_json(source: DatasetSource, options: EmbedOptions) -> bytes:
+    """datasets' schema metadata for the output (class names survive: ``label`` stays a ClassLabel)."""
+    from libtrad.cards.embeddings_card import embeddings_features
+
+    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
+    return json.dumps({"info": {"features": features.to_dict()}}).encode()
+
+
+def _decode_cell(cell, rate, where: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    if isinstance(cell, dict):
+        data = cell.get("bytes")
+        if data is None:
+            raise LibtradError(f"{where}: the audio has no embedded bytes (only a path: {cell.get('path')!r}); "
+                               "embed the bytes when exporting (datasets' embed_table_storage)")
+        try:
+            samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except (RuntimeError, sf.LibsndfileError, ValueError) as exc:
+            raise LibtradError(f"{where}: audio cannot be decoded ({first_line(exc)})") from None
+        signal = np.ascontiguousarray(samples.T)
+    else:
+        if cell is None or rate is None:
+            raise LibtradError(f"{where}: empty signals or sampling_rate")
+        signal = np.asarray(cell, dtype=np.float32)
+        if signal.ndim == 1:
+            signal = signal[None, :]
+        if signal.ndim != 2:
+            raise LibtradError(f"{where}: signals must be channels × samples, got shape {signal.shape}")
+    if signal.shape[1] == 0:
+        raise LibtradError(f"{where}: the clip is empty")
+    if not np.isfinite(signal).all():
+        raise LibtradError(f"{where}: the signal holds NaN or infinite samples")
+    return signal, int(rate)
+
+
+def _resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(target))
+    return resample_poly(signal, target // g, rate // g, axis=-1).astype(np.float32)
+
+
+def _maybe_crash(unit_name: str) -> None:
+    wanted, flag = os.environ.get(_CRASH_UNIT), os.environ.get(_CRASH_FLAG)
+    if wanted and flag and unit_name == wanted and not os.path.exists(flag):
+        with open(flag, "w") as f:
+            f.write(str(os.getpid()))
+        os._exit(1)
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - only informative
+        return None

@@ -1,0 +1,148 @@
+"""``libtrad evaluate SUITE --embeddings EMB… --output OUT``: any registered suite, one driver.
+
+A suite registers a :class:`SuiteEntry` in :data:`SUITES`: its module (``plan`` / ``columns_for`` /
+``run_unit`` / ``combine``, see :mod:`libtrad.ray_jobs.evaluation.runner`), its options class, and its
+report writer (``results.md`` + PNGs). The driver checks the output first (a libtrad ``results``
+folder; never a folder libtrad did not write; not inside an input), reads the embeddings (any
+folder of Parquet files with the suite's columns; ``embeddings.json`` optional), runs the units on
+Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
+records the inputs (folders, their cache keys when known) and the protocol version, which the
+leaderboard uses to refuse mixing incomparable results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from libtrad.errors import ParameterError
+from libtrad.outputs import atomic_output, check_output
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """How the driver runs one suite."""
+
+    module: str  # import path of the suite module
+    options: str  # "module:Class" of its options dataclass
+    report: Callable[[dict, Path, object, object], list[Path]]  # (results, folder, df, options) -> files
+    protocol_version: int = 1  # bump when the suite's numbers change meaning
+
+    def load(self) -> tuple[ModuleType, type]:
+        import importlib
+
+        module = importlib.import_module(self.module)
+        mod_name, cls_name = self.options.split(":")
+        return module, getattr(importlib.import_module(mod_name), cls_name)
+
+
+def _dcase_report(results, folder, df, options):
+    from libtrad.ray_jobs.evaluation.report import write_dcase_report
+    from libtrad.ray_jobs.evaluation.suites.siren_dcase import roc_inputs
+
+    return write_dcase_report(results, folder, roc_inputs(df, results, options))
+
+
+def _fault_report(results, folder, df, options):
+    from libtrad.ray_jobs.evaluation.report import write_fault_report
+
+    return write_fault_report(results, folder)
+
+
+def _lib_trad_report(results, folder, df, options):
+    from libtrad.ray_jobs.evaluation.suites.lib_trad import write_report
+
+    return write_report(results, folder, df, options)
+
+
+def _probe_report(results, folder, df, options):
+    from libtrad.ray_jobs.evaluation.probe_report import write_probe_report
+
+    return write_probe_report(results, folder)
+
+
+def _knn_report(results, folder, df, options):
+    from libtrad.ray_jobs.evaluation.probe_report import write_knn_report
+
+    return write_knn_report(results, folder)
+
+
+SUITES: dict[str, SuiteEntry] = {
+    "siren-dcase": SuiteEntry("libtrad.ray_jobs.evaluation.suites.siren_dcase", "libtrad.ray_jobs.evaluation.suites.siren_dcase:DcaseOptions",
+                              _dcase_report),
+    "siren-fault": SuiteEntry("libtrad.ray_jobs.evaluation.suites.siren_fault", "libtrad.ray_jobs.evaluation.suites.siren_fault:FaultOptions",
+                              _fault_report),
+    "lib-trad": SuiteEntry("libtrad.ray_jobs.evaluation.suites.lib_trad", "libtrad.ray_jobs.evaluation.suites.lib_trad:LibTradOptions",
+                           _lib_trad_report),
+    "linear-probe": SuiteEntry("libtrad.ray_jobs.evaluation.suites.linear_probe",
+                               "libtrad.ray_jobs.evaluation.suites.linear_probe:LinearProbeOptions", _probe_report),
+    "xares-mlp": SuiteEntry("libtrad.ray_jobs.evaluation.suites.xares_mlp", "libtrad.ray_jobs.evaluation.suites.xares_mlp:XaresMlpOptions",
+                            _probe_report),
+    "xares-knn": SuiteEntry("libtrad.ray_jobs.evaluation.suites.xares_knn", "libtrad.ray_jobs.evaluation.suites.xares_knn:XaresKnnOptions",
+                            _knn_report),
+}
+
+
+def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
+                        address: str | None = None, progress: bool = True, extra_inputs: dict | None = None,
+                        attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None, **options) -> dict:
+    """Run ``suite`` on the embeddings folders and write ``output`` (results.json, results.md, PNGs).
+
+    ``attach`` (after the output and inputs are checked) returns more results to store under their
+    keys and a function writing their files into the folder — e.g. trained LiB-TRAD checkpoints
+    scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
+    """
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+    from libtrad.ray_jobs.evaluation.runner import run_suite
+
+    if suite not in SUITES:
+        raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
+    if not embeddings:
+        raise ParameterError("embeddings", None, "give at least one embeddings folder")
+    entry = SUITES[suite]
+    module, options_class = entry.load()
+    opts = options_class(**options)
+    inputs = {f"embeddings {i + 1}" if len(embeddings) > 1 else "embeddings": Path(e) for i, e in enumerate(embeddings)}
+    inputs.update(extra_inputs or {})
+    out = check_output(output, "results", inputs=inputs)
+    df = load_embeddings([Path(e) for e in embeddings], module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()))
+    extra, write_extra = attach() if attach else ({}, None)
+    run = run_suite(module, df, opts, local=local, address=address, progress=progress)
+    results = {**run.results, **extra, "inputs": embeddings_provenance(embeddings),
+               "protocol_version": entry.protocol_version}
+    if "options" not in results:
+        results["options"] = _options_record(opts)
+    with atomic_output(out, "results", inputs=inputs) as tmp:
+        (tmp / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        entry.report(results, tmp, df, opts)
+        if write_extra:
+            write_extra(tmp)
+    return results
+
+
+def embeddings_provenance(folders: list[str | Path]) -> list[dict]:
+    """Each embeddings folder with what its embeddings.json says (encoder, dataset, cache key), if any."""
+    out = []
+    for folder in folders:
+        record = {"path": str(folder)}
+        try:
+            info = json.loads((Path(folder) / "embeddings.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = None
+        if isinstance(info, dict):
+            dataset = info.get("dataset", {})
+            record.update({"cache_key": info.get("cache_key"), "encoder": info.get("encoder", {}).get("spec"),
+                           "dataset": dataset.get("hub_id") or dataset.get("source"), "config": dataset.get("config"),
+                           "dataset_shards": sorted(s.get("sha256", "") for s in dataset.get("shards", []))})
+        out.append(record)
+    return out
+
+
+def _options_record(options) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return {k: v for k, v in asdict(options).items() if isinstance(v, (bool, int, float, str, type(None)))} \
+        if is_dataclass(options) else {}

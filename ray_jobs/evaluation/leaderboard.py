@@ -1,0 +1,372 @@
+"""``libtrad leaderboard RESULTS… --output OUT``: several encoders × suites × datasets in one table.
+
+Input: any number of results folders (``libtrad evaluate …``'s); a folder without a
+``results.json`` is searched for results folders inside it. Output: ``OUT/leaderboard.md``,
+``leaderboard.csv`` and ``leaderboard.png`` (a heat map), encoders as rows, one column per
+suite × task, and two summary columns.
+
+Rows: the encoder of each result (``inputs[].encoder`` from the embeddings' ``embeddings.json``;
+without one, the embeddings folder's name in brackets). A result whose inputs were made by
+different encoders is refused.
+
+Columns and their headline value (each the number its suite reports first):
+
+==============================  =============================================  ===================
+suite                           value                                          test size
+==============================  =============================================  ===================
+siren-dcase (column per year)   ``score`` (the year's AUC/pAUC mean)           labelled test clips
+siren-fault                     ``f1_weighted`` (what SIREN reports)           predicted rows
+lib-trad (a column per scorer)  ``scorers.<s>.harmonic_mean`` (of the AUCs)    normal + abnormal
+linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)          ``test_size``
+xares-knn                       ``value`` (accuracy or AUC)                    ``test_size``
+==============================  =============================================  ===================
+
+A column is ``<suite> · <task>``: the task is the result's own ``task``, else ``<dataset>/<config>``
+of its inputs (DCASE: ``DCASE <year>``). Results may share a column only when they are
+comparable; otherwise one line names the two folders and the clash:
+
+* a different ``protocol_version`` (the suite's numbers changed meaning);
+* embeddings of different datasets: the inputs' dataset, config and dataset shards (SHA-256 of
+  every Parquet shard embedded; a rebuilt or partly embedded dataset differs) must be equal;
+* different options (e.g. 200 vs 10 epochs) — except those that do not change a column's number
+  (:data:`IGNORED_OPTIONS`: the task's name, lib-trad's choice of scorers, siren-fault's block size);
+* the same encoder twice.
+
+Summary columns:
+
+* **X-ARES weighted average** — each task's value min-max normalised over the range its metric
+  can take (:data:`METRIC_RANGES`; every metric these suites report lies in [0, 1], so the
+  normalisation keeps it as it is, and it is not stretched by the other encoders in the table,
+  so an encoder's average does not change when another joins), then averaged with each task
+  weighted by its test-set size, as X-ARES weights its tasks. Over the columns the encoder has;
+  ``tasks`` tells how many, and the Markdown marks an average over fewer columns than the table
+  has with ``*`` (it is then not comparable with the complete rows).
+* **SIREN DCASE mean** — the mean of the encoder's per-year DCASE scores (SIREN's summary of its
+  DCASE benchmark), over the years it has.
+
+Rows are ranked by the weighted average (highest first; encoders without one last, by name).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from libtrad.errors import LibtradError, ParameterError, first_line
+
+SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
+METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
+                 "hmean_auc": (0.0, 1.0)}
+METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
+                 "hmean_auc": "harmonic-mean AUC"}
+IGNORED_OPTIONS = ("task", "scorers", "block_rows")  # a name, a column choice (lib-trad), a memory knob
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One value of the table: a result folder's headline for one column."""
+
+    folder: Path
+    encoder: str
+    suite: str
+    column: str
+    metric: str
+    value: float | None
+    test_size: int | None
+    protocol_version: object
+    dataset: tuple
+    options: tuple
+    year: int | None = None
+
+
+# ----------------------------------------------------------------------------- reading
+def results_folders(paths) -> list[Path]:
+    """Every results folder under ``paths`` (a folder with results.json, or one holding such folders)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if (path / "results.json").is_file():
+            found.append(path)
+        elif path.is_dir():
+            inner = sorted(p.parent for p in path.rglob("results.json")
+                           if not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not inner:
+                raise LibtradError(f"{path}: no results.json in this folder or below "
+                                   "(expected libtrad evaluate's output)")
+            found += inner
+        else:
+            raise LibtradError(f"{path}: no such results folder")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise ParameterError("results", [], "give at least one results folder")
+    return unique
+
+
+def read_results(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LibtradError(f"{folder / 'results.json'}: not readable JSON ({first_line(exc)})") from None
+    if not isinstance(data, dict) or "suite" not in data:
+        raise LibtradError(f"{folder / 'results.json'}: no 'suite' (not a libtrad results file)")
+    return data
+
+
+# ----------------------------------------------------------------------------- one result -> entries
+def _encoder(folder: Path, inputs: list[dict]) -> str:
+    names = {i.get("encoder") or f"[{Path(i.get('path', folder)).name}]" for i in inputs} or {f"[{folder.name}]"}
+    if len(names) > 1:
+        raise LibtradError(f"{folder}: its inputs come from different encoders ({', '.join(sorted(names))}); "
+                           "a leaderboard row is one encoder")
+    return names.pop()
+
+
+def _dataset_key(inputs: list[dict]) -> tuple:
+    return tuple(sorted((str(i.get("dataset")), str(i.get("config")), tuple(i.get("dataset_shards") or ()))
+                        for i in inputs))
+
+
+def _task(results: dict, inputs: list[dict], folder: Path) -> str:
+    from libtrad.ray_jobs.evaluation.suites.probes import dataset_label
+
+    if results.get("task"):
+        return str(results["task"])
+    names = []
+    for record in (i for i in inputs if i.get("dataset")):
+        dataset = dataset_label(str(record["dataset"]))
+        names.append(f"{dataset}/{record['config']}" if record.get("config") else dataset)
+    return "+".join(dict.fromkeys(names)) or folder.name
+
+
+def _dcase_test_size(results: dict) -> int:
+    return sum(c.get("normal", 0) + c.get("anomaly", 0) for s in results.get("counts", {}).values() for c in s.values())
+
+
+def headlines(results: dict, folder: Path) -> list[tuple[str, str, float | None, int | None]]:
+    """(column suffix, metric, value, test size) of each column the result fills."""
+    suite = results["suite"]
+    if suite == "siren-dcase":
+        return [(f"DCASE {results['year']}", "dcase_score", results.get("score"), _dcase_test_size(results))]
+    if suite == "siren-fault":
+        return [("", "f1_weighted", results.get("f1_weighted"), len(results.get("predictions", [])) or None)]
+    if suite == "lib-trad":
+        size = sum(c.get("normal", 0) + c.get("abnormal", 0) for c in results.get("counts", {}).values()) or None
+        return [(f"{name}|", "hmean_auc", entry.get("harmonic_mean"), size)
+                for name, entry in sorted(results.get("scorers", {}).items())]
+    if suite in ("linear-probe", "xares-mlp"):
+        return [("", results["metric"], results.get("mean"), results.get("test_size"))]
+    if suite == "xares-knn":
+        return [("", results["metric"], results.get("value"), results.get("test_size"))]
+    raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
+                       f"(expected one of {', '.join(SUITE_ORDER)})")
+
+
+def entries_of(folder: Path, results: dict) -> list[Entry]:
+    inputs = results.get("inputs") or []
+    encoder, task = _encoder(folder, inputs), _task(results, inputs, folder)
+    options = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in (results.get("options") or {}).items()
+                           if k not in IGNORED_OPTIONS))
+    out = []
+    for suffix, metric, value, size in headlines(results, folder):
+        if results["suite"] == "siren-dcase":
+            column = f"siren-dcase · {suffix}"
+        elif suffix.endswith("|"):  # lib-trad: one column per scorer
+            column = f"{results['suite']} {suffix[:-1]} · {task}"
+        else:
+            column = f"{results['suite']} · {task}"
+        out.append(Entry(folder, encoder, results["suite"], column, metric, None if value is None else float(value),
+                         size, results.get("protocol_version"), _dataset_key(inputs), options, results.get("year")))
+    return out
+
+
+# ----------------------------------------------------------------------------- clashes
+def check_clashes(entries: list[Entry]) -> None:
+    """One line naming both folders when two results in a column are not comparable."""
+    first: dict[str, Entry] = {}
+    seen: dict[tuple[str, str], Entry] = {}
+    for entry in entries:
+        other = seen.get((entry.column, entry.encoder))
+        if other is not None:
+            raise LibtradError(f"column {entry.column}: encoder {entry.encoder} appears twice ({other.folder} and "
+                               f"{entry.folder}); give one result per encoder and column")
+        seen[(entry.column, entry.encoder)] = entry
+        ref = first.setdefault(entry.column, entry)
+        problem = _clash(ref, entry)
+        if problem:
+            raise LibtradError(f"column {entry.column}: {ref.folder} and {entry.folder} are not comparable ({problem})")
+
+
+def _clash(a: Entry, b: Entry) -> str | None:
+    if a.protocol_version != b.protocol_version:
+        return f"protocol version {a.protocol_version} vs {b.protocol_version}"
+    if a.dataset != b.dataset:
+        names_a, names_b = [d[:2] for d in a.dataset], [d[:2] for d in b.dataset]
+        if names_a != names_b:
+            return f"embeddings of different datasets: {_show(names_a)} vs {_show(names_b)}"
+        return f"embeddings of different shards of {_show(names_a)} (a rebuilt dataset or other splits)"
+    if a.options != b.options:
+        da, db = dict(a.options), dict(b.options)
+        key = next(k for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k))
+        return f"different options: {key} {da.get(key, 'unset')} vs {db.get(key, 'unset')}"
+    return None
+
+
+def _show(names) -> str:
+    return ", ".join("/".join(p for p in n if p not in ("None", "")) for n in names) or "unknown"
+
+
+# ----------------------------------------------------------------------------- summaries
+def normalised(metric: str, value: float) -> float:
+    """``value`` min-max normalised over its metric's range (:data:`METRIC_RANGES`)."""
+    low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
+    return (value - low) / (high - low)
+
+
+NORMALISATIONS = ("metric-range", "encoders")
+
+
+def weighted_average(items: list[tuple[str, float, int]]) -> float | None:
+    """X-ARES's summary: normalised values weighted by test-set size; items are (metric, value, size)."""
+    usable = [(normalised(m, v), n) for m, v, n in items if v is not None and n]
+    total = sum(n for _, n in usable)
+    return sum(v * n for v, n in usable) / total if total else None
+
+
+def across_encoders(entries: list[Entry]) -> dict[int, float]:
+    """The other reading of "min-max normalised": each column's values stretched to [0, 1] over the
+    encoders in the table (best 1, worst 0; a column where all agree gives 1). Keyed by ``id(entry)``."""
+    out = {}
+    for column in {e.column for e in entries}:
+        values = [e.value for e in entries if e.column == column and e.value is not None]
+        low, high = (min(values), max(values)) if values else (0.0, 0.0)
+        for e in entries:
+            if e.column == column and e.value is not None:
+                out[id(e)] = (e.value - low) / (high - low) if high > low else 1.0
+    return out
+
+
+def dcase_mean(entries: list[Entry]) -> float | None:
+    """SIREN's DCASE summary: the mean of the per-year scores."""
+    values = [e.value for e in entries if e.suite == "siren-dcase" and e.value is not None]
+    return float(np.mean(values)) if values else None
+
+
+@dataclass
+class Board:
+    encoders: list[str]
+    columns: list[str]
+    cells: dict  # (encoder, column) -> Entry
+    summary: dict  # encoder -> {"xares_weighted_average", "tasks", "siren_dcase_mean"}
+    normalise: str = "metric-range"
+
+
+def build(entries: list[Entry], normalise: str = "metric-range") -> Board:
+    """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
+    so an encoder's average does not move when another joins) or ``encoders`` (each column over the
+    encoders in the table)."""
+    if normalise not in NORMALISATIONS:
+        raise ParameterError("normalise", normalise, f"must be one of {', '.join(NORMALISATIONS)}")
+    check_clashes(entries)
+    stretched = across_encoders(entries) if normalise == "encoders" else None
+    order = {s: i for i, s in enumerate(SUITE_ORDER)}
+    columns = sorted({e.column for e in entries},
+                     key=lambda c: (order.get(c.split(" · ")[0].split(" ")[0], 99), c))
+    cells = {(e.encoder, e.column): e for e in entries}
+    summary = {}
+    for encoder in {e.encoder for e in entries}:
+        mine = [e for e in entries if e.encoder == encoder]
+        items = [(e.metric, e.value, e.test_size) for e in mine] if stretched is None else \
+            [("fraction", stretched.get(id(e)), e.test_size) for e in mine]
+        summary[encoder] = {"xares_weighted_average": weighted_average(items),
+                            "tasks": sum(1 for e in mine if e.value is not None and e.test_size),
+                            "siren_dcase_mean": dcase_mean(mine)}
+    encoders = sorted(summary, key=lambda n: (summary[n]["xares_weighted_average"] is None,
+                                              -(summary[n]["xares_weighted_average"] or 0.0), n))
+    return Board(encoders, columns, cells, summary, normalise)
+
+
+# ----------------------------------------------------------------------------- writing
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def markdown(board: Board) -> str:
+    from libtrad.ray_jobs.evaluation.report import markdown_table
+
+    rows = []
+    for encoder in board.encoders:
+        s = board.summary[encoder]
+        star = "*" if s["tasks"] < len(board.columns) and s["xares_weighted_average"] is not None else ""
+        cells = [_pct(board.cells[(encoder, c)].value) if (encoder, c) in board.cells else "–" for c in board.columns]
+        rows.append([f"`{encoder}`", *cells, _pct(s["xares_weighted_average"]) + star, _pct(s["siren_dcase_mean"])])
+    notes = []
+    for column in board.columns:
+        some = next(e for e in board.cells.values() if e.column == column)
+        sizes = sorted({e.test_size for e in board.cells.values() if e.column == column and e.test_size})
+        notes.append(f"- **{column}**: {METRIC_LABELS.get(some.metric, some.metric)}, test size "
+                     f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {some.protocol_version}")
+    how = "its metric's range" if board.normalise == "metric-range" else "the encoders in this table"
+    return "\n".join(["# Leaderboard", "", "Values in %. Rows ranked by the X-ARES weighted average (each task's value "
+                      f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
+                      "tasks than the table has. SIREN DCASE mean: the mean of the per-year DCASE scores.", "",
+                      markdown_table(["encoder", *board.columns, "X-ARES weighted average", "SIREN DCASE mean"], rows),
+                      "", "## Columns", "", *notes, ""])
+
+
+def csv_text(board: Board) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["encoder", *board.columns, "xares_weighted_average", "tasks", "siren_dcase_mean"])
+    for encoder in board.encoders:
+        s = board.summary[encoder]
+        cells = [board.cells[(encoder, c)].value if (encoder, c) in board.cells else None for c in board.columns]
+        writer.writerow([encoder, *("" if v is None else repr(v) for v in cells),
+                         "" if s["xares_weighted_average"] is None else repr(s["xares_weighted_average"]), s["tasks"],
+                         "" if s["siren_dcase_mean"] is None else repr(s["siren_dcase_mean"])])
+    return buffer.getvalue()
+
+
+def heatmap(board: Board, path: Path) -> Path:
+    """Encoders × columns (and the two summaries) coloured by value, values written in (%)."""
+    from libtrad.ray_jobs.evaluation.report import _new_figure, _save
+
+    headers = [*board.columns, "X-ARES weighted avg", "SIREN DCASE mean"]
+    grid = np.full((len(board.encoders), len(headers)), np.nan)
+    for i, encoder in enumerate(board.encoders):
+        for j, column in enumerate(board.columns):
+            entry = board.cells.get((encoder, column))
+            grid[i, j] = np.nan if entry is None or entry.value is None else entry.value
+        s = board.summary[encoder]
+        grid[i, -2:] = [np.nan if s[k] is None else s[k] for k in ("xares_weighted_average", "siren_dcase_mean")]
+    fig = _new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(board.encoders) + 2))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(headers)), headers, rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(len(board.encoders)), board.encoders, fontsize=7)
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, "–" if np.isnan(v) else f"{100 * v:.1f}", ha="center", va="center", fontsize=6,
+                color="white" if not np.isnan(v) and v < 0.6 else "black")
+    ax.axvline(len(board.columns) - 0.5, color="white", linewidth=2)
+    fig.colorbar(image, ax=ax, label="value (0–1)")
+    ax.set_title("Leaderboard (rows ranked by the X-ARES weighted average)", fontsize=9)
+    return _save(fig, path)
+
+
+def write_leaderboard(paths, output, normalise: str = "metric-range") -> Board:
+    """Read every results folder, check the columns, write leaderboard.md/.csv/.png atomically into ``output``."""
+    from libtrad.outputs import atomic_output
+
+    folders = results_folders(paths)
+    inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
+    entries = [e for folder in folders for e in entries_of(folder, read_results(folder))]
+    board = build(entries, normalise)
+    with atomic_output(output, "results", inputs=inputs) as tmp:
+        (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
+        (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")
+        heatmap(board, tmp / "leaderboard.png")
+    return board

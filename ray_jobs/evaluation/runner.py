@@ -1,0 +1,87 @@
+"""Run an evaluation suite's independent units as Ray tasks — or in this process with ``--local``.
+
+A suite module (``libtrad.ray_jobs.evaluation.suites.*``) exposes ``plan(df, options) -> units`` (each with a
+``key``), ``columns_for(df)``, a pure ``run_unit(unit, embeddings, columns, options) -> dict`` and
+``combine(results_by_key, df, options) -> results``. The runner puts the embedding matrix and the
+columns in Ray's object store once (workers on the same node map them without copying), runs one
+task per unit, and combines; ``local=True`` runs the very same functions in this process.
+``combine`` sorts by key, so results are identical whichever way (and order) the units ran.
+The Ray session rules are the embed job's (:mod:`libtrad.ray_jobs.cluster`): a private local Ray
+on 127.0.0.1 by default, ``address`` to attach to a cluster.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from libtrad.errors import LibtradError, first_line
+
+
+@dataclass
+class SuiteRun:
+    """A suite's combined results, and where its units ran (node ids; empty when local)."""
+
+    results: dict
+    units: int
+    nodes: set = field(default_factory=set)
+
+
+def run_suite(suite: ModuleType, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None,
+              progress: bool = True) -> SuiteRun:
+    """Plan, run every unit (Ray tasks, or in-process when ``local``), combine."""
+    from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
+
+    units = suite.plan(df, options)
+    embeddings, columns = embedding_matrix(df), suite.columns_for(df)
+    bar = tqdm(total=len(units), desc=f"{suite.SUITE} units", unit="unit", disable=not progress)
+    nodes: set = set()
+    try:
+        if local:
+            results = {}
+            for unit in units:
+                results[unit.key] = suite.run_unit(unit, embeddings, columns, options)
+                bar.update(1)
+        else:
+            results = _run_on_ray(suite, units, embeddings, columns, options, address, bar, nodes)
+    finally:
+        bar.close()
+    return SuiteRun(suite.combine(results, df, options), len(units), nodes)
+
+
+def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, address: str | None, bar,
+                nodes: set) -> dict:
+    from libtrad.ray_jobs.cluster import ray_session
+
+    with ray_session(address) as ray:
+        task = ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
+        embeddings_ref, columns_ref = ray.put(embeddings), ray.put(columns)
+        pending = {task.remote(suite.__name__, unit, embeddings_ref, columns_ref, options): unit for unit in units}
+        results = {}
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            unit = pending.pop(ref)
+            try:
+                result, node = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, LibtradError):
+                    raise LibtradError(str(cause)) from None
+                raise LibtradError(f"{suite.SUITE} unit {unit.key}: a Ray task failed "
+                                   f"({type(cause or exc).__name__}: {first_line(cause or exc)})") from None
+            results[unit.key] = result
+            nodes.add(node)
+            bar.update(1)
+    return results
+
+
+def _run_unit_task(module_name: str, unit, embeddings, columns, options):
+    """One unit on a Ray worker: the suite module's own ``run_unit``, plus the node it ran on."""
+    import ray
+
+    suite = importlib.import_module(module_name)
+    return suite.run_unit(unit, embeddings, columns, options), ray.get_runtime_context().get_node_id()

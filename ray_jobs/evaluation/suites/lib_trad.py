@@ -1,0 +1,178 @@
+"""LiB-TRAD's anomaly protocol on precomputed embeddings: per-experiment AUC + harmonic mean (Table 3 form).
+
+Input: the embeddings of a LiB-TRAD export's anomaly configs (``libtrad embed --config all``, or one
+of ``tr1``/``tr2``/``tr3``): columns ``experiment``, ``split`` (``train``/``test``), ``label``
+(0 normal, 1 abnormal). Per experiment, two scorers are fitted on its ``train`` rows (normal
+charging only, as the paper trains its auto-encoder) and score its ``test`` rows:
+
+* ``knn`` — 1 − the highest cosine similarity to a train embedding (1-NN; the same scorer as
+  SIREN's DCASE suite, so numbers are comparable across suites);
+* ``mahalanobis`` — the Mahalanobis distance to the train embeddings' mean under their
+  covariance (ridge 1e-6, pseudo-inverse: the scorer of the paper's auto-encoder,
+  :class:`libtrad.models.mahalanobis.MahalanobisScorer`), in float64.
+
+AUC per experiment (a one-class test split has no AUC: null) and their harmonic mean (values
+clipped to machine epsilon, as the SIREN suites do). ``results.json``::
+
+    {"suite": "lib-trad", "protocol": "embeddings",
+     "scorers": {"knn": {"auc": {"tr1": v, ...}, "harmonic_mean": v}, "mahalanobis": {...}},
+     "counts": {"tr1": {"train": n, "normal": n, "abnormal": n}, ...},
+     "scores": {"knn": {"tr1": {"labels": [...], "scores": [...]}}, ...}}
+
+(``scores`` in test-row order of the input, for ROC curves.) With ``--model``, the trained
+checkpoints' Table 3 (or Table 2) rows are added under ``"model"`` and printed in the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from libtrad.errors import LibtradError, ParameterError
+from libtrad.ray_jobs.evaluation import metrics
+from libtrad.ray_jobs.embedding.embeddings_input import require_columns
+from libtrad.ray_jobs.evaluation.suites.siren_dcase import cosine_scores
+
+SUITE = "lib-trad"
+REQUIRED_COLUMNS = ("experiment", "split", "label")
+OPTIONAL_COLUMNS = ()
+SCORERS = ("knn", "mahalanobis")
+
+
+@dataclass(frozen=True)
+class LibTradOptions:
+    """Which scorers to run (both by default)."""
+
+    scorers: tuple[str, ...] = SCORERS
+
+    def __post_init__(self):
+        unknown = [s for s in self.scorers if s not in SCORERS]
+        if not self.scorers or unknown:
+            raise ParameterError("scorers", ",".join(self.scorers), f"expected a subset of {', '.join(SCORERS)}")
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: str  # "<scorer>/<experiment>"
+    scorer: str
+    experiment: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    require_columns(df, REQUIRED_COLUMNS, SUITE)
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise LibtradError("column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "
+                           f"found {sorted(set(df['label'].astype(str)))[:5]} (a *_cls config? use its own suite)")
+    return {"experiment": df["experiment"].astype(str).str.lower().to_numpy(),
+            "split": df["split"].astype(str).to_numpy(), "label": labels.astype(np.int64).to_numpy()}
+
+
+def plan(df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
+    options = options or LibTradOptions()
+    columns = columns_for(df)
+    units = []
+    for experiment in sorted(set(columns["experiment"])):
+        mine = columns["experiment"] == experiment
+        train = np.flatnonzero(mine & (columns["split"] == "train"))
+        test = np.flatnonzero(mine & (columns["split"] == "test"))
+        if not len(test):
+            continue
+        if len(train) < 2:
+            raise LibtradError(f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
+                               "(embed the train split too: --split train --split test)")
+        units += [Unit(f"{s}/{experiment}", s, experiment, train, test) for s in options.scorers]
+    if not units:
+        raise LibtradError("no test rows: embed a LiB-TRAD anomaly config (all, tr1, tr2, tr3) with its test split")
+    return units
+
+
+def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options=None) -> dict:
+    train = embeddings[unit.train].astype(np.float64)
+    test = embeddings[unit.test].astype(np.float64)
+    if unit.scorer == "knn":
+        scores = cosine_scores(test, [train])
+    else:
+        from libtrad.models.mahalanobis import MahalanobisScorer
+
+        scores = MahalanobisScorer.fit_embeddings(train).score(test)
+    labels = columns["label"][unit.test]
+    auc = metrics.roc_auc(labels, scores) if len(set(labels.tolist())) == 2 else None
+    return {"auc": auc, "labels": labels.tolist(), "scores": [float(s) for s in scores],
+            "counts": {"train": int(len(unit.train)), "normal": int((labels == 0).sum()),
+                       "abnormal": int((labels == 1).sum())}}
+
+
+def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: LibTradOptions | None = None) -> dict:
+    options = options or LibTradOptions()
+    units = plan(df, options)
+    missing = [u.key for u in units if u.key not in unit_results]
+    if missing:
+        raise LibtradError(f"lib-trad: no result for unit {missing[0]}")
+    scorers, counts, scores = {}, {}, {}
+    for unit in sorted(units, key=lambda u: u.key):
+        result = unit_results[unit.key]
+        scorers.setdefault(unit.scorer, {"auc": {}})["auc"][unit.experiment] = result["auc"]
+        counts[unit.experiment] = result["counts"]
+        scores.setdefault(unit.scorer, {})[unit.experiment] = {"labels": result["labels"], "scores": result["scores"]}
+    for entry in scorers.values():
+        values = [v for v in entry["auc"].values() if v is not None]
+        entry["harmonic_mean"] = metrics.harmonic_mean(values) if values else None
+    return {"suite": SUITE, "protocol": "embeddings", "scorers": scorers, "counts": counts, "scores": scores,
+            "options": {"scorers": list(options.scorers)}}
+
+
+def evaluate_local(df: pd.DataFrame, options: LibTradOptions | None = None) -> dict:
+    """plan → every unit in this process → combine (the runner's ``local`` path)."""
+    import sys
+
+    from libtrad.ray_jobs.evaluation.runner import run_suite
+
+    return run_suite(sys.modules[__name__], df, options or LibTradOptions(), local=True, progress=False).results
+
+
+# ----------------------------------------------------------------------------- report
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def markdown(results: dict) -> str:
+    """One table: a row per method (embedding scorers, and trained models when given), a column per experiment."""
+    from libtrad.ray_jobs.evaluation.report import markdown_table
+
+    experiments = sorted(results["counts"])
+    rows = []
+    model = results.get("model")
+    if model:
+        by_exp = {r["experiment"].lower(): r["auc"] for r in model["rows"]}
+        rows.append([f"{model['family']} checkpoint ({model['table']})", *(_fmt(by_exp.get(e)) for e in experiments),
+                     _fmt(model.get("harmonic_mean_auc"))])
+    for name, entry in sorted(results["scorers"].items()):
+        rows.append([f"{name} on embeddings", *(_fmt(entry["auc"].get(e)) for e in experiments),
+                     _fmt(entry["harmonic_mean"])])
+    counts = ", ".join(f"{e.upper()}: {c['train']} train, {c['normal']}+{c['abnormal']} test (normal+abnormal)"
+                       for e, c in sorted(results["counts"].items()))
+    inputs = "; ".join(f"`{i.get('encoder') or i['path']}`" for i in results.get("inputs", []))
+    return "\n".join([
+        "## LiB-TRAD anomaly detection (AUC per experiment, Table 3 form)", "",
+        f"Embeddings: {inputs or '—'}. Rows: {counts}.", "",
+        markdown_table(["method", *(e.upper() for e in experiments), "harmonic mean"], rows), ""])
+
+
+def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
+    from libtrad.ray_jobs.evaluation.report import roc_panels
+
+    folder = Path(folder)
+    files = [folder / "results.md"]
+    files[0].write_text(markdown(results), encoding="utf-8")
+    for scorer, per_experiment in sorted(results["scores"].items()):
+        curves = {e: (np.array(v["labels"]), np.array(v["scores"])) for e, v in sorted(per_experiment.items())
+                  if len(set(v["labels"])) == 2}
+        if curves:
+            files.append(roc_panels(f"lib-trad {scorer}", curves, folder / f"roc_{scorer}.png"))
+    return files

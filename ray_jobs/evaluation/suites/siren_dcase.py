@@ -1,0 +1,322 @@
+"""SIREN's DCASE Task 2 benchmark on precomputed embeddings (2020–2025): cosine 1-NN anomaly scores.
+
+Protocol (SIREN's, on a folder of one year's rows):
+
+* Memory bank: the ``train`` embeddings of each set × machine × section (2020: the machine ID),
+  one bank per domain. A test clip's score is ``1 - max cosine similarity`` to a bank (1-NN),
+  the minimum over the source and target banks (2020: one bank). That minimum equals
+  ``1 - max`` similarity over the section's whole train set, which is how it is computed.
+  Similarities, scores and metrics are float64 (embeddings are stored as float32); an
+  all-zero embedding has similarity 0 to everything.
+* Test rows: split ``test`` with label 0 (normal) or 1 (anomaly). Unlabelled test rows (-1)
+  get a score in ``file_scores`` and enter no metric.
+* Groups: 2020 AUC and pAUC per machine × ID (key ``machine/SS``); 2021 both per machine ×
+  section × domain (``machine/SS/domain``); 2022–2025 AUC per machine × section × domain and
+  pAUC per machine × section (all its normals and anomalies). pAUC is the McClish-standardised
+  partial AUC up to ``max_fpr`` = 0.1, as scikit-learn computes it.
+* A domain group holds that domain's normals and that domain's anomalies (SIREN). The
+  official DCASE evaluator uses the domain's normals with *all* anomalies of the section:
+  ``official_domain_auc=True`` gives that, for every domain-keyed metric.
+* A group with only normals or only anomalies scores 0.0 (SIREN's convention: it drags the
+  harmonic mean down rather than vanishing).
+* Set score: 2020 the arithmetic mean of all the set's AUC and pAUC values; 2021–2025 their
+  harmonic mean, each value clipped to machine epsilon first. The year score is the same
+  aggregate over the dev and eval values together (not a mean of the two set scores).
+
+Results (``results.json``)::
+
+    {"suite": "siren-dcase", "year": Y,
+     "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v}, "eval": {...}},
+     "score": v,
+     "file_scores": {"<set>/<machine>/<file>": s},
+     "options": {"official_domain_auc": bool, "max_fpr": 0.1},
+     "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
+
+``sets`` holds every set with test rows, in the order dev, eval, then others by name; a
+``score`` is null when no labelled test row exists (e.g. an unlabelled evaluation set).
+``options`` records what changes the numbers; ``counts`` shows which groups are one-class.
+Every dict is sorted by key, so the file is byte-identical whatever order units ran in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from libtrad.errors import LibtradError, ParameterError
+from libtrad.ray_jobs.evaluation import metrics
+from libtrad.ray_jobs.embedding.embeddings_input import require_columns
+
+SUITE = "siren-dcase"
+REQUIRED_COLUMNS = ("file", "machine", "section", "year", "set", "split", "label")
+OPTIONAL_COLUMNS = ("domain",)  # needed from 2021 on, where the groups are per domain
+SET_ORDER = ("dev", "eval")
+LABELS = (-1, 0, 1)
+
+
+@dataclass(frozen=True)
+class DcaseOptions:
+    """What changes the numbers: the domain-AUC variant and the pAUC's FPR limit."""
+
+    official_domain_auc: bool = False
+    max_fpr: float = 0.1
+
+    def __post_init__(self):
+        if not isinstance(self.official_domain_auc, bool):
+            raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
+        if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
+            raise ParameterError("max_fpr", self.max_fpr, "must be a number in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One set × machine × section: its train (bank) and test rows, as positions in the frame."""
+
+    key: str  # "<set>/<machine>/<SS>"
+    year: int
+    set: str
+    machine: str
+    section: int
+    train: np.ndarray
+    test: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Every row the unit reads."""
+        return np.concatenate([self.train, self.test])
+
+
+# ----------------------------------------------------------------------------- checks
+def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
+    values = df[name]
+    if values.isna().any():
+        raise LibtradError(f"column {name!r}: empty in the row file={df.loc[values.isna(), 'file'].iloc[0]!r}")
+    try:
+        as_int = values.to_numpy().astype(np.int64)
+    except (TypeError, ValueError):
+        raise LibtradError(f"column {name!r}: expected integers, found {values.dtype}") from None
+    if not np.array_equal(as_int, values.to_numpy().astype(np.float64)):
+        raise LibtradError(f"column {name!r}: expected integers, found non-integer values")
+    return as_int
+
+
+def _text_column(df: pd.DataFrame, name: str, *, allow_empty: bool = False) -> np.ndarray:
+    values = df[name]
+    empty = values.isna().to_numpy()
+    if empty.any() and not allow_empty:
+        raise LibtradError(f"column {name!r}: empty in the row file={df['file'].iloc[int(np.flatnonzero(empty)[0])]!r}")
+    return np.array([None if e else str(v) for v, e in zip(values.to_numpy(), empty)], dtype=object)
+
+
+def _year(df: pd.DataFrame) -> int:
+    years = sorted(set(_int_column(df, "year").tolist()))
+    if len(years) != 1:
+        raise LibtradError(f"column 'year': the embeddings mix {len(years)} DCASE years "
+                           f"({', '.join(map(str, years))}); evaluate one year at a time")
+    if not 2020 <= years[0] <= 2025:
+        raise LibtradError(f"column 'year': {years[0]} is not a DCASE Task 2 year this suite knows (2020-2025)")
+    return years[0]
+
+
+def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns :func:`run_unit` reads, as arrays by row position (checked)."""
+    require_columns(df, REQUIRED_COLUMNS, SUITE)
+    labels = _int_column(df, "label")
+    bad = ~np.isin(labels, LABELS)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise LibtradError(f"column 'label': {labels[row]} in the row file={df['file'].iloc[row]!r} "
+                           "(expected 0 normal, 1 anomaly or -1 unlabelled)")
+    domain = _text_column(df, "domain", allow_empty=True) if "domain" in df.columns else np.full(len(df), None, object)
+    return {"file": _text_column(df, "file"), "machine": _text_column(df, "machine"), "set": _text_column(df, "set"),
+            "split": _text_column(df, "split"), "section": _int_column(df, "section"), "label": labels,
+            "domain": domain}
+
+
+def _check_domains(year: int, columns: dict[str, np.ndarray], test: np.ndarray) -> None:
+    """From 2021 every labelled test row needs its domain (the groups are per domain)."""
+    if year == 2020:
+        return
+    labelled = test[columns["label"][test] >= 0]
+    missing = labelled[[d is None for d in columns["domain"][labelled]]]
+    if missing.size:
+        raise LibtradError(f"column 'domain': empty for the labelled test row file={columns['file'][missing[0]]!r} "
+                           f"(DCASE {year} scores each domain; a 'domain' column with source/target is needed)")
+
+
+# ----------------------------------------------------------------------------- plan
+def plan(df: pd.DataFrame, options: DcaseOptions | None = None) -> list[Unit]:
+    """One unit per set × machine × section with test rows; refuses mixed years and empty banks."""
+    columns = columns_for(df)
+    year = _year(df)
+    split = columns["split"]
+    keys = pd.DataFrame({"set": columns["set"], "machine": columns["machine"], "section": columns["section"]})
+    units = []
+    for (set_, machine, section), rows in keys.groupby(["set", "machine", "section"], sort=True).indices.items():
+        test, train = rows[split[rows] == "test"], rows[split[rows] == "train"]
+        if test.size == 0:
+            continue
+        if train.size == 0:
+            raise LibtradError(f"set {set_}, machine {machine}, section {section:02d}: {test.size} test rows but no "
+                               "train rows (the memory bank is the train split); add its train embeddings")
+        _check_domains(year, columns, test)
+        units.append(Unit(f"{set_}/{machine}/{section:02d}", year, str(set_), str(machine), int(section), train, test))
+    if not units:
+        raise LibtradError("no rows with split 'test': nothing to evaluate")
+    _check_unique_files(units, columns)
+    return sorted(units, key=lambda u: (_set_rank(u.set), u.machine, u.section))
+
+
+def _check_unique_files(units: list[Unit], columns: dict[str, np.ndarray]) -> None:
+    seen: set[str] = set()
+    for unit in units:
+        for name in columns["file"][unit.test]:
+            key = f"{unit.set}/{unit.machine}/{name}"
+            if key in seen:
+                raise LibtradError(f"test clip {key} appears twice (several --embeddings of the same data?)")
+            seen.add(key)
+
+
+def _set_rank(name: str) -> tuple[int, str]:
+    return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), name)
+
+
+# ----------------------------------------------------------------------------- scoring
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float64 (an all-zero row stays zero)."""
+    x = np.asarray(matrix, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def cosine_scores(test: np.ndarray, banks: list[np.ndarray]) -> np.ndarray:
+    """``min over banks of (1 - max cosine similarity to the bank)`` per test row (float64)."""
+    t = _unit_rows(test)
+    per_bank = [1.0 - (t @ _unit_rows(bank).T).max(axis=1) for bank in banks if len(bank)]
+    return np.min(per_bank, axis=0)
+
+
+def group_masks(year: int, labels: np.ndarray, domains: np.ndarray, official: bool) -> dict[str, dict[str, np.ndarray]]:
+    """The rows of each AUC and pAUC group of one section: ``{"auc": {suffix: mask}, "pauc": {...}}``.
+
+    ``suffix`` is "" for the whole section, "/<domain>" for a domain group; rows are the
+    section's test rows, masks select labelled ones.
+    """
+    labelled = labels >= 0
+    whole = {"": labelled}
+    if year == 2020:
+        return {"auc": whole, "pauc": whole}
+    names = sorted({d for d, ok in zip(domains, labelled) if ok})
+    in_domain = {d: labelled & _equals(domains, d) for d in names}
+    anomalies = labelled & (labels == 1)
+    per_domain = {f"/{d}": (m & (labels == 0)) | anomalies if official else m for d, m in in_domain.items()}
+    return {"auc": per_domain, "pauc": per_domain if year == 2021 else whole}
+
+
+def _equals(values: np.ndarray, value) -> np.ndarray:
+    """Elementwise ``values == value`` for an object array that may hold None."""
+    return np.array([v == value for v in values], dtype=bool)
+
+
+def _metric(kind: str, labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """AUC or pAUC; 0.0 for a one-class group (SIREN)."""
+    if labels.size == 0 or labels.min() == labels.max():
+        return 0.0
+    return metrics.roc_auc(labels, scores) if kind == "auc" else metrics.partial_auc(labels, scores, max_fpr)
+
+
+def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
+             options: DcaseOptions | None = None) -> dict:
+    """Scores and metrics of one section; ``embeddings``/``columns`` are indexed by row position."""
+    options = options or DcaseOptions()
+    train_domains = columns["domain"][unit.train]
+    banks = [embeddings[unit.train[_equals(train_domains, d)]] for d in sorted(set(train_domains), key=str)]
+    scores = cosine_scores(embeddings[unit.test], banks)
+    labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
+    section = f"{unit.machine}/{unit.section:02d}"
+    result = {"file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s)
+                              for f, s in zip(columns["file"][unit.test], scores)}}
+    for kind, groups in group_masks(unit.year, labels, domains, options.official_domain_auc).items():
+        result[kind] = {section + suffix: _metric(kind, labels[m], scores[m], options.max_fpr)
+                        for suffix, m in groups.items() if m.any()}
+    result["counts"] = {"train": int(unit.train.size), "normal": int((labels == 0).sum()),
+                        "anomaly": int((labels == 1).sum()), "unlabelled": int((labels < 0).sum())}
+    return result
+
+
+# ----------------------------------------------------------------------------- combine
+def _aggregate(year: int, values: list[float]) -> float | None:
+    if not values:
+        return None
+    return metrics.arithmetic_mean(values) if year == 2020 else metrics.harmonic_mean(values)
+
+
+def _sorted(d: dict) -> dict:
+    return {k: d[k] for k in sorted(d)}
+
+
+def _check_results(units: list[Unit], unit_results: dict[str, dict]) -> None:
+    expected = {u.key for u in units}
+    missing, extra = sorted(expected - set(unit_results)), sorted(set(unit_results) - expected)
+    if missing or extra:
+        raise LibtradError(f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
+                           f"unexpected: {', '.join(extra) or 'none'})")
+
+
+def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: DcaseOptions | None = None) -> dict:
+    """The results.json dict from every unit's result (keyed by ``Unit.key``), in a fixed order."""
+    options = options or DcaseOptions()
+    units = plan(df, options)
+    _check_results(units, unit_results)
+    year = units[0].year
+    sets: dict[str, dict] = {}
+    counts: dict[str, dict] = {}
+    file_scores: dict[str, float] = {}
+    for unit in units:
+        r = unit_results[unit.key]
+        entry = sets.setdefault(unit.set, {"auc": {}, "pauc": {}})
+        entry["auc"].update(r["auc"])
+        entry["pauc"].update(r["pauc"])
+        counts.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}"] = r["counts"]
+        file_scores.update(r["file_scores"])
+    pooled = []
+    for entry in sets.values():
+        values = _set_values(entry)
+        entry.update(auc=_sorted(entry["auc"]), pauc=_sorted(entry["pauc"]), score=_aggregate(year, values))
+        pooled += values
+    return {"suite": SUITE, "year": year, "sets": sets, "score": _aggregate(year, pooled),
+            "file_scores": _sorted(file_scores),
+            "options": {"official_domain_auc": options.official_domain_auc, "max_fpr": float(options.max_fpr)},
+            "counts": {s: _sorted(c) for s, c in counts.items()}}
+
+
+def _set_values(entry: dict) -> list[float]:
+    """A set's AUC values then its pAUC values, each in key order (a fixed summation order)."""
+    return [entry["auc"][k] for k in sorted(entry["auc"])] + [entry["pauc"][k] for k in sorted(entry["pauc"])]
+
+
+def evaluate_local(df: pd.DataFrame, options: DcaseOptions | None = None) -> dict:
+    """plan → every unit in this process → combine (the runner's ``local`` path)."""
+    import sys
+
+    from libtrad.ray_jobs.evaluation.runner import run_suite
+
+    return run_suite(sys.modules[__name__], df, options or DcaseOptions(), local=True, progress=False).results
+
+
+# ----------------------------------------------------------------------------- for the report
+def roc_inputs(df: pd.DataFrame, results: dict, options: DcaseOptions | None = None) -> dict[str, dict]:
+    """``{set: {AUC key: (labels, scores)}}`` of each AUC group, for ROC plots (scores from results)."""
+    options = options or DcaseOptions()
+    columns = columns_for(df)
+    curves: dict[str, dict] = {}
+    for unit in plan(df, options):
+        labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
+        scores = np.array([results["file_scores"][f"{unit.set}/{unit.machine}/{f}"]
+                           for f in columns["file"][unit.test]])
+        groups = group_masks(unit.year, labels, domains, options.official_domain_auc)["auc"]
+        for suffix, mask in ((s, m) for s, m in groups.items() if m.any()):
+            curves.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}{suffix}"] = (labels[mask], scores[mask])
+    return curves

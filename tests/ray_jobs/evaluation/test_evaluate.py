@@ -1,0 +1,88 @@
+"""``libtrad evaluate SUITE`` on embeddings made by ``libtrad embed``: Ray = --local, results folders, one table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def embed_in_process(dataset: Path, out: Path, config: str | None = None) -> Path:
+    """logmel-stats embeddings of ``dataset`` written unit by unit in this process (no Ray needed)."""
+    import pyarrow.parquet as pq
+
+    from libtrad.ray_jobs.embedding.source import resolve_dataset
+    from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
+
+    source = resolve_dataset(str(dataset), config)
+    embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
+    for unit in plan_units(source, 16):
+        table, _ = embedder.run(unit)
+        (out / unit.name).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out / unit.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dcase_embeddings(tmp_path_factory) -> Path:
+    """A DCASE 2021 stand-in, built and embedded with logmel-stats."""
+    from libtrad.builders.registry import SIREN
+
+    work = tmp_path_factory.mktemp("dcase-eval")
+    SIREN.synthesize(work / "raw", component="dcase2021", seed=3, progress=False)
+    SIREN.build(work / "raw", work / "ds", component="dcase2021", progress=False)
+    return embed_in_process(work / "ds", work / "emb")
+
+
+def test_siren_dcase_on_ray_equals_local_byte_for_byte(dcase_embeddings, tmp_path, cli):
+    ray_run = cli("evaluate", "siren-dcase", "--embeddings", dcase_embeddings, "--output", tmp_path / "ray")
+    assert ray_run.exit_code == 0, ray_run.output
+    local = cli("evaluate", "siren-dcase", "--embeddings", dcase_embeddings, "--output", tmp_path / "local", "--local")
+    assert local.exit_code == 0, local.output
+    assert (tmp_path / "ray" / "results.json").read_bytes() == (tmp_path / "local" / "results.json").read_bytes()
+    results = json.loads((tmp_path / "ray" / "results.json").read_text())
+    assert results["suite"] == "siren-dcase" and results["year"] == 2021 and set(results["sets"]) == {"dev", "eval"}
+    assert all(k.count("/") == 2 for k in results["sets"]["dev"]["auc"])  # machine/SS/domain
+    assert results["inputs"][0]["path"] == str(dcase_embeddings) and results["protocol_version"] == 1
+    for name in ("results.md", "auc_dev.png", "roc_dev.png", ".libtrad.json"):
+        assert (tmp_path / "ray" / name).is_file(), name
+    from libtrad.outputs import read_marker
+
+    assert read_marker(tmp_path / "ray")["kind"] == "results"
+
+
+def test_evaluate_refuses_a_folder_it_did_not_write_and_missing_columns(dcase_embeddings, tmp_path, cli, rel):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "paper.tex").write_text("mine")
+    result = cli("evaluate", "siren-dcase", "--embeddings", dcase_embeddings, "--output", mine, "--local")
+    rel.assert_error_line(result, "--output", "not a libtrad folder")
+    assert (mine / "paper.tex").read_text() == "mine"
+    result = cli("evaluate", "lib-trad", "--embeddings", dcase_embeddings, "--output", tmp_path / "o", "--local")
+    rel.assert_error_line(result, "experiment")
+    result = cli("evaluate", "siren-dcase", "--embeddings", tmp_path / "none", "--output", tmp_path / "o2", "--local")
+    rel.assert_error_line(result, "none")
+
+
+def test_lib_trad_suite_and_a_trained_model_in_one_table(lib_trad_export, tmp_path, cli):
+    from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
+
+    emb = embed_in_process(lib_trad_export, tmp_path / "emb", "all")
+    from dataclasses import replace
+
+    train_attention_ae(str(lib_trad_export), tmp_path / "ae", config="tr1", recipe=replace(AE_RECIPE, epochs=1),
+                       progress=False)
+    result = cli("evaluate", "lib-trad", "--embeddings", emb, "--model", tmp_path / "ae", "--dataset",
+                 lib_trad_export, "--output", tmp_path / "out", "--local")
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "out" / "results.md").read_text()
+    for method in ("attention_ae checkpoint (Table 3)", "knn on embeddings", "mahalanobis on embeddings"):
+        assert method in table
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["scorers"]) == {"knn", "mahalanobis"} and results["model"]["family"] == "attention_ae"
+    assert (tmp_path / "out" / "roc_knn.png").is_file() and (tmp_path / "out" / "roc_attention_ae_tr1.png").is_file()
+    from libtrad.ray_jobs.lib_trad.metrics import harmonic_mean_auc
+
+    knn = results["scorers"]["knn"]
+    assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_auc(list(knn["auc"].values())))

@@ -1,0 +1,123 @@
+"""libtrad leaderboard: headline values of every suite, the two summaries by hand, clash refusals, outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from libtrad.errors import LibtradError
+from libtrad.ray_jobs.evaluation import leaderboard as B
+
+
+def inputs(encoder="enc-a", dataset="owner/ds", config="cfg", shards=("s1",)):
+    return [{"path": f"/emb/{encoder}", "encoder": encoder, "dataset": dataset, "config": config,
+             "dataset_shards": list(shards), "cache_key": "k"}]
+
+
+def write(folder, **results):
+    folder.mkdir(parents=True)
+    results.setdefault("protocol_version", 1)
+    results.setdefault("options", {})
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def knn(folder, value, size, encoder="enc-a", **kw):
+    return write(folder, suite="xares-knn", task=kw.pop("task", "ds/cfg"), metric="accuracy", value=value,
+                 test_size=size, inputs=inputs(encoder, **kw))
+
+
+def dcase(folder, year, score, encoder="enc-a"):
+    counts = {"dev": {"fan/00": {"train": 9, "normal": 3, "anomaly": 2, "unlabelled": 0}}}
+    return write(folder, suite="siren-dcase", year=year, score=score, counts=counts,
+                 inputs=inputs(encoder, dataset=f"owner/dcase{year}", config=None))
+
+
+def test_weighted_average_by_hand():
+    # 0.8 on 100 test rows and 0.4 on 300: (80 + 120) / 400
+    assert B.weighted_average([("accuracy", 0.8, 100), ("auc", 0.4, 300)]) == pytest.approx(0.5)
+    assert B.weighted_average([("accuracy", None, 100)]) is None
+    assert B.normalised("accuracy", 0.25) == 0.25  # metrics in [0, 1] keep their value
+
+
+def test_table_summaries_and_ranking(tmp_path):
+    folders = [knn(tmp_path / "a-knn", 0.8, 100), knn(tmp_path / "b-knn", 0.9, 100, encoder="enc-b"),
+               write(tmp_path / "a-lp", suite="linear-probe", task="other/x", metric="accuracy", mean=0.4,
+                     std=0.01, test_size=300, inputs=inputs("enc-a", dataset="owner/other", config="x")),
+               dcase(tmp_path / "a-2021", 2021, 0.6), dcase(tmp_path / "a-2022", 2022, 0.7),
+               write(tmp_path / "a-lib", suite="lib-trad", inputs=inputs("enc-a", dataset="owner/lib", config="all"),
+                     scorers={"knn": {"harmonic_mean": 0.9}, "mahalanobis": {"harmonic_mean": 0.5}},
+                     counts={"tr1": {"train": 5, "normal": 4, "abnormal": 1}})]
+    board = B.write_leaderboard([tmp_path], tmp_path / "board")
+    assert board.encoders == ["enc-b", "enc-a"]  # 0.9 ranks above enc-a's average
+    a = board.summary["enc-a"]
+    # enc-a: 0.8×100 + 0.4×300 + 0.6×5 + 0.7×5 + 0.9×5 + 0.5×5 over 420 rows
+    assert a["xares_weighted_average"] == pytest.approx((80 + 120 + 3 + 3.5 + 4.5 + 2.5) / 420)
+    assert a["tasks"] == 6 and a["siren_dcase_mean"] == pytest.approx(0.65)
+    assert board.summary["enc-b"]["siren_dcase_mean"] is None
+    assert "siren-dcase · DCASE 2021" in board.columns and "lib-trad knn · owner/lib/all" in board.columns
+    out = tmp_path / "board"
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert rows[1]["encoder"] == "enc-a" and float(rows[1]["xares-knn · ds/cfg"]) == 0.8
+    assert "enc-b" in (out / "leaderboard.md").read_text() and (out / "leaderboard.png").stat().st_size > 0
+    assert len(folders) == 6
+
+
+@pytest.mark.parametrize("change, clash", [
+    ({"shards": ("s2",)}, "different shards"),
+    ({"dataset": "owner/else"}, "different datasets"),
+])
+def test_different_embeddings_in_one_column_are_refused(tmp_path, change, clash):
+    knn(tmp_path / "one", 0.8, 100)
+    knn(tmp_path / "two", 0.7, 100, encoder="enc-b", **change)
+    with pytest.raises(LibtradError, match=clash) as info:
+        B.write_leaderboard([tmp_path / "one", tmp_path / "two"], tmp_path / "board")
+    assert str(tmp_path / "one") in str(info.value) and str(tmp_path / "two") in str(info.value)
+    assert not (tmp_path / "board").exists()
+
+
+def test_protocol_versions_options_and_duplicates_are_refused(tmp_path):
+    knn(tmp_path / "one", 0.8, 100)
+    newer = knn(tmp_path / "two", 0.7, 100, encoder="enc-b")
+    data = json.loads((newer / "results.json").read_text())
+    (newer / "results.json").write_text(json.dumps({**data, "protocol_version": 2}))
+    with pytest.raises(LibtradError, match="protocol version 1 vs 2"):
+        B.write_leaderboard([tmp_path / "one", newer], tmp_path / "board")
+    (newer / "results.json").write_text(json.dumps({**data, "options": {"k": 5}}))
+    with pytest.raises(LibtradError, match="different options: k"):
+        B.write_leaderboard([tmp_path / "one", newer], tmp_path / "board")
+    knn(tmp_path / "again", 0.9, 100)
+    with pytest.raises(LibtradError, match="enc-a appears twice"):
+        B.write_leaderboard([tmp_path / "one", tmp_path / "again"], tmp_path / "board")
+
+
+def test_cli_leaderboard_and_a_clash_as_one_line(tmp_path, cli, rel):
+    knn(tmp_path / "r" / "one", 0.8, 100)
+    done = cli("leaderboard", tmp_path / "r" / "one", "--output", tmp_path / "board")
+    assert done.exit_code == 0, done.output
+    assert "X-ARES weighted average" in done.output and (tmp_path / "board" / "leaderboard.csv").is_file()
+    knn(tmp_path / "r" / "two", 0.7, 100, encoder="enc-b", shards=("other",))
+    line = rel.assert_error_line(cli("leaderboard", tmp_path / "r", "--output", tmp_path / "board2"), "not comparable")
+    assert "one" in line and "two" in line
+    missing = cli("leaderboard", tmp_path / "missing", "--output", tmp_path / "b3")
+    rel.assert_error_line(missing, "no such results folder")
+
+
+def test_normalising_over_the_encoders_in_the_table(tmp_path):
+    """--normalise encoders: each column stretched to [0, 1] over the encoders (best 1, worst 0)."""
+    knn(tmp_path / "a1", 0.6, 100, encoder="enc-a", dataset="owner/one")
+    knn(tmp_path / "b1", 0.8, 100, encoder="enc-b", dataset="owner/one")
+    knn(tmp_path / "c1", 0.7, 100, encoder="enc-c", dataset="owner/one")
+    knn(tmp_path / "a2", 0.9, 300, encoder="enc-a", dataset="owner/two", task="two")
+    knn(tmp_path / "b2", 0.5, 300, encoder="enc-b", dataset="owner/two", task="two")
+    knn(tmp_path / "c2", 0.7, 300, encoder="enc-c", dataset="owner/two", task="two")
+    board = B.write_leaderboard([tmp_path], tmp_path / "board", normalise="encoders")
+    # enc-a: 0 on column one (worst) and 1 on column two (best): (0×100 + 1×300) / 400
+    assert board.summary["enc-a"]["xares_weighted_average"] == pytest.approx(0.75)
+    assert board.summary["enc-b"]["xares_weighted_average"] == pytest.approx(0.25)
+    assert board.summary["enc-c"]["xares_weighted_average"] == pytest.approx(0.5)
+    assert "over the encoders in this table" in (tmp_path / "board" / "leaderboard.md").read_text()
+    with pytest.raises(Exception, match="normalise"):
+        B.build([], normalise="z-score")
