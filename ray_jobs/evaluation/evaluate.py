@@ -1,8 +1,8 @@
 """``libtrad evaluate SUITE --embeddings EMB… --output OUT``: any registered suite, one driver.
 
 A suite registers a :class:`SuiteEntry` in :data:`SUITES`: its module (``plan`` / ``columns_for`` /
-``run_unit`` / ``combine``, see :mod:`libtrad.ray_jobs.evaluation.runner`), its options class, and its
-report writer (``results.md`` + PNGs). The driver checks the output first (a libtrad ``results``
+``run_unit`` / ``combine``, see :mod:`libtrad.ray_jobs.evaluation.runner`, and ``write_report`` for
+``results.md`` + PNGs) and its options class. The driver checks the output first (a libtrad ``results``
 folder; never a folder libtrad did not write; not inside an input), reads the embeddings (any
 folder of Parquet files with the suite's columns; ``embeddings.json`` optional), runs the units on
 Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
@@ -24,65 +24,35 @@ from libtrad.outputs import atomic_output, check_output
 
 @dataclass(frozen=True)
 class SuiteEntry:
-    """How the driver runs one suite."""
+    """How the driver runs one suite: its module and the name of its options dataclass there.
+
+    The module has ``REQUIRED_COLUMNS`` (``OPTIONAL_COLUMNS``), ``plan`` / ``columns_for`` /
+    ``run_unit`` / ``combine`` (see :mod:`libtrad.ray_jobs.evaluation.runner`) and
+    ``write_report(results, folder, df, options) -> files`` (``results.md`` + PNGs).
+    """
 
     module: str  # import path of the suite module
-    options: str  # "module:Class" of its options dataclass
-    report: Callable[[dict, Path, object, object], list[Path]]  # (results, folder, df, options) -> files
+    options: str  # name of its options dataclass in that module
     protocol_version: int = 1  # bump when the suite's numbers change meaning
 
     def load(self) -> tuple[ModuleType, type]:
         import importlib
 
         module = importlib.import_module(self.module)
-        mod_name, cls_name = self.options.split(":")
-        return module, getattr(importlib.import_module(mod_name), cls_name)
+        return module, getattr(module, self.options)
 
 
-def _dcase_report(results, folder, df, options):
-    from libtrad.ray_jobs.evaluation.report import write_dcase_report
-    from libtrad.ray_jobs.evaluation.suites.siren_dcase import roc_inputs
+_SUITES_PACKAGE = "libtrad.ray_jobs.evaluation.suites"
 
-    return write_dcase_report(results, folder, roc_inputs(df, results, options))
-
-
-def _fault_report(results, folder, df, options):
-    from libtrad.ray_jobs.evaluation.report import write_fault_report
-
-    return write_fault_report(results, folder)
-
-
-def _lib_trad_report(results, folder, df, options):
-    from libtrad.ray_jobs.evaluation.suites.lib_trad import write_report
-
-    return write_report(results, folder, df, options)
-
-
-def _probe_report(results, folder, df, options):
-    from libtrad.ray_jobs.evaluation.probe_report import write_probe_report
-
-    return write_probe_report(results, folder)
-
-
-def _knn_report(results, folder, df, options):
-    from libtrad.ray_jobs.evaluation.probe_report import write_knn_report
-
-    return write_knn_report(results, folder)
-
-
+# Adding a suite: write suites/<name>.py (the functions above) and add its line here; `libtrad
+# evaluate` then lists it (a suite without its own command gets one made from its options).
 SUITES: dict[str, SuiteEntry] = {
-    "siren-dcase": SuiteEntry("libtrad.ray_jobs.evaluation.suites.siren_dcase", "libtrad.ray_jobs.evaluation.suites.siren_dcase:DcaseOptions",
-                              _dcase_report),
-    "siren-fault": SuiteEntry("libtrad.ray_jobs.evaluation.suites.siren_fault", "libtrad.ray_jobs.evaluation.suites.siren_fault:FaultOptions",
-                              _fault_report),
-    "lib-trad": SuiteEntry("libtrad.ray_jobs.evaluation.suites.lib_trad", "libtrad.ray_jobs.evaluation.suites.lib_trad:LibTradOptions",
-                           _lib_trad_report),
-    "linear-probe": SuiteEntry("libtrad.ray_jobs.evaluation.suites.linear_probe",
-                               "libtrad.ray_jobs.evaluation.suites.linear_probe:LinearProbeOptions", _probe_report),
-    "xares-mlp": SuiteEntry("libtrad.ray_jobs.evaluation.suites.xares_mlp", "libtrad.ray_jobs.evaluation.suites.xares_mlp:XaresMlpOptions",
-                            _probe_report),
-    "xares-knn": SuiteEntry("libtrad.ray_jobs.evaluation.suites.xares_knn", "libtrad.ray_jobs.evaluation.suites.xares_knn:XaresKnnOptions",
-                            _knn_report),
+    "siren-dcase": SuiteEntry(f"{_SUITES_PACKAGE}.siren_dcase", "DcaseOptions"),
+    "siren-fault": SuiteEntry(f"{_SUITES_PACKAGE}.siren_fault", "FaultOptions"),
+    "lib-trad": SuiteEntry(f"{_SUITES_PACKAGE}.lib_trad", "LibTradOptions"),
+    "linear-probe": SuiteEntry(f"{_SUITES_PACKAGE}.linear_probe", "LinearProbeOptions"),
+    "xares-mlp": SuiteEntry(f"{_SUITES_PACKAGE}.xares_mlp", "XaresMlpOptions"),
+    "xares-knn": SuiteEntry(f"{_SUITES_PACKAGE}.xares_knn", "XaresKnnOptions"),
 }
 
 
@@ -117,7 +87,7 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
         results["options"] = _options_record(opts)
     with atomic_output(out, "results", inputs=inputs) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        entry.report(results, tmp, df, opts)
+        module.write_report(results, tmp, df, opts)
         if write_extra:
             write_extra(tmp)
     return results

@@ -41,6 +41,7 @@ Every dict is sorted by key, so the file is byte-identical whatever order units 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -320,3 +321,10 @@ def roc_inputs(df: pd.DataFrame, results: dict, options: DcaseOptions | None = N
         for suffix, mask in ((s, m) for s, m in groups.items() if m.any()):
             curves.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}{suffix}"] = (labels[mask], scores[mask])
     return curves
+
+
+def write_report(results: dict, folder: Path, df: pd.DataFrame, options: DcaseOptions) -> list[Path]:
+    """results.md and the ROC/AUC figures (:func:`libtrad.ray_jobs.evaluation.report.write_dcase_report`)."""
+    from libtrad.ray_jobs.evaluation.report import write_dcase_report
+
+    return write_dcase_report(results, folder, roc_inputs(df, results, options))

@@ -48,6 +48,7 @@ Results (``results.json``)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -554,3 +555,10 @@ def evaluate_local(df: pd.DataFrame, options: FaultOptions | None = None) -> dic
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     return run_suite(sys.modules[__name__], df, options or FaultOptions(), local=True, progress=False).results
+
+
+def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
+    """results.md and the confusion figure (:func:`libtrad.ray_jobs.evaluation.report.write_fault_report`)."""
+    from libtrad.ray_jobs.evaluation.report import write_fault_report
+
+    return write_fault_report(results, folder)

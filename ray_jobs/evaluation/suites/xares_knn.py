@@ -27,6 +27,7 @@ Results (``results.json``)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -167,3 +168,10 @@ def evaluate_local(df: pd.DataFrame, options: XaresKnnOptions | None = None) -> 
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     return run_suite(sys.modules[__name__], df, options or XaresKnnOptions(), local=True, progress=False).results
+
+
+def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
+    """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_knn_report`)."""
+    from libtrad.ray_jobs.evaluation.probe_report import write_knn_report
+
+    return write_knn_report(results, folder)

@@ -25,6 +25,7 @@ Units, determinism and the ``results.json`` shape are the linear probe's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from functools import partial
 
 import numpy as np
@@ -96,3 +97,10 @@ def evaluate_local(df: pd.DataFrame, options: XaresMlpOptions | None = None) -> 
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     return run_suite(sys.modules[__name__], df, options or XaresMlpOptions(), local=True, progress=False).results
+
+
+def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
+    """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_probe_report`)."""
+    from libtrad.ray_jobs.evaluation.probe_report import write_probe_report
+
+    return write_probe_report(results, folder)
