@@ -1,0 +1,95 @@
+"""Check that a libtrad folder is intact before it is trained on, evaluated or published.
+
+``libtrad verify FOLDER`` (:func:`verify_folder`) checks any folder libtrad wrote: its
+``.libtrad.json`` marker, every file the marker lists against its SHA-256, no symbolic links,
+and, by kind:
+
+* ``dataset`` (and ``embeddings`` folders that carry a card): every Parquet shard opens and every
+  row group reads; its schema equals the card's ``dataset_info`` features for each config that
+  loads it; the card's ``configs:`` patterns each match a shard and every file under ``data/`` is
+  loaded by some config; ``dataset_info`` row counts equal the shards'; ``manifest.json``'s
+  ``parquet_files`` agree with the marker.
+* ``model``: ``config.json`` is a JSON object with a ``model_type`` that libtrad has not renamed
+  since; every ``*.safetensors`` opens and its header is consistent with the file (offsets,
+  dtypes, shapes, size).
+* anything else: checksums only.
+
+:func:`verify_dataset_split` is the cheap check run before ``load_dataset``: the checksums of
+exactly the shards one config/split loads, and that each opens.
+
+Every error raised here is a one-line :class:`~libtrad.errors.LibtradError`.
+
+The package: :mod:`.core` holds what every kind shares (the report, the marker, listed files and
+their checksums, ``manifest.json``, JSON reading); :mod:`.dataset` the card, Parquet and split checks;
+:mod:`.model` the model checks. ``embeddings`` and ``results`` folders have no checks of their own:
+``embeddings`` folders that carry a card get the dataset checks, ``results`` folders (like any
+other kind) get the core's checksum checks only, so they have no module here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from libtrad.errors import LibtradError
+from libtrad.outputs import MARKER
+
+# Every public name of the former single-module ``libtrad.verify`` stays importable from here
+# (``publish`` imports the shared checks, ``ray_jobs.lib_trad.data`` imports verify_dataset_split).
+from .core import (CARD, DATA, MANIFEST, VerifyReport, check_listed, load_marker,  # noqa: F401
+                   manifest_problems, marker_path_problems, one_line_error, read_json, scan_entries)
+from .dataset import (DATASET_KINDS, _check_dataset, card_configs, match_patterns, read_card,  # noqa: F401
+                      verify_dataset_split)
+from .model import _check_model, check_safetensors  # noqa: F401
+
+
+# ----------------------------------------------------------------------------- verify_folder
+def verify_folder(path: str | Path) -> VerifyReport:
+    """Check every file of a libtrad folder; never raises for what it finds (it lists problems)."""
+    report = VerifyReport(Path(path).expanduser())
+    try:
+        return _verify_folder(path, report)
+    except (LibtradError, OSError) as exc:  # e.g. a folder that became unreadable while checked
+        report.problems.append(str(one_line_error(exc)))
+        return report
+
+
+def _verify_folder(path: str | Path, report: VerifyReport) -> VerifyReport:
+    root = report.path
+    if not root.is_dir():
+        report.problems.append(f"{root}: no such folder")
+        return report
+    root = root.resolve()
+    report.path = root
+    try:
+        marker = load_marker(root)
+    except LibtradError as exc:
+        report.problems.append(str(exc))
+        return report
+    if marker is None:
+        report.problems.append(f"{root}: not a libtrad folder (no {MARKER})")
+        return report
+    report.kind = marker["kind"]
+    listed = marker["files"]
+    report.problems += marker_path_problems(root, listed)
+    if report.problems:
+        return report
+
+    entries, problems = scan_entries(root, listed)
+    report.problems += problems
+    good = set()
+    for rel, problem in check_listed(root, listed):
+        if problem:
+            report.problems.append(problem)
+        else:
+            good.add(rel)
+    if len(good) == len(listed):
+        report.checked.append(f"{MARKER}: all {len(listed)} listed file(s) match their SHA-256")
+
+    if report.kind == "dataset" or (report.kind == "embeddings" and (root / CARD).is_file()):
+        _check_dataset(root, marker, good, entries, report)
+    elif report.kind == "model":
+        _check_model(root, listed, good, entries, report)
+    return report
+
+
+__all__ = ["VerifyReport", "verify_folder", "verify_dataset_split"]

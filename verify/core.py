@@ -1,0 +1,236 @@
+"""The checker core every folder kind shares: the report, the marker, listed files, ``manifest.json``.
+
+:class:`VerifyReport` is what :func:`libtrad.verify.verify_folder` fills; :func:`load_marker`,
+:func:`marker_path_problems`, :func:`scan_entries`, :func:`check_listed` and :func:`manifest_problems`
+are also what ``libtrad publish`` runs before it uploads anything. Nothing here knows a folder kind:
+the kind modules (:mod:`.dataset`, :mod:`.model`) import from here, never the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from libtrad.errors import LibtradError, exception_reason
+from libtrad.outputs import MARKER, read_marker, sha256_file
+
+CARD = "README.md"
+MANIFEST = "manifest.json"
+DATA = "data"
+_HASH_THREADS = 4  # hashlib releases the GIL: shards hash in parallel
+
+
+# ----------------------------------------------------------------------------- the report
+@dataclass
+class VerifyReport:
+    """What :func:`verify_folder` found: ``ok`` when ``problems`` is empty."""
+
+    path: Path
+    kind: str | None = None
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        what = f"libtrad {self.kind} folder" if self.kind else "folder"
+        lines = [f"verified {what} {self.path}: {len(self.checked)} check(s)"]
+        lines += [f"  ok       {item}" for item in self.checked]
+        lines += [f"  PROBLEM  {item}" for item in self.problems]
+        if self.ok:
+            lines.append(f"OK: {self.path} is intact")
+        else:
+            lines.append(f"FAILED: {len(self.problems)} problem(s) in {self.path}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- shared checks (publish uses them)
+def load_marker(root: Path) -> dict | None:
+    """The marker, None when there is none; a marker that is a link or not a regular file is refused."""
+    path = root / MARKER
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise LibtradError(f"{path}: is a symbolic link; a libtrad marker must be a regular file")
+    if not stat.S_ISREG(info.st_mode):
+        raise LibtradError(f"{path}: is a {_file_type(info.st_mode)}, not a regular file")
+    return read_marker(root)
+
+
+def marker_path_problems(root: Path, listed: Iterable[str]) -> list[str]:
+    """Paths in the marker that would lead outside the folder (absolute, ``..``, empty parts)."""
+    problems = []
+    for rel in sorted(listed):
+        parts = rel.split("/")
+        if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
+            problems.append(f"{root / MARKER}: lists {rel!r}, a path outside the folder; the marker is corrupted")
+    return problems
+
+
+def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hidden: Iterable[str] = ()) \
+        -> tuple[list[str], list[str]]:
+    """Every regular file under ``root`` (posix relative paths) and one problem per link or special file.
+
+    Hidden entries (``.git/``, ``.cache/``) are skipped without looking inside, unless the marker lists
+    something in them or they are named in ``keep_hidden``. Nothing is opened or followed.
+    """
+    listed = set(listed)
+    keep = set(keep_hidden) | {MARKER}
+    wanted_dirs = {"/".join(rel.split("/")[:i]) for rel in listed for i in range(1, rel.count("/") + 1)}
+    files: list[str] = []
+    problems: list[str] = []
+
+    def visit(directory: Path, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(f"{directory}: cannot list the folder ({exception_reason(exc)})")
+            return
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.name.startswith(".") and rel not in keep and rel not in listed and rel not in wanted_dirs:
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError as exc:
+                problems.append(f"{entry.path}: cannot be read ({exception_reason(exc)})")
+                continue
+            if stat.S_ISLNK(mode):
+                problems.append(f"{entry.path}: is a symbolic link (to {_link_target(entry.path)}); "
+                                "refusing links: replace it with the file itself or remove it")
+            elif stat.S_ISDIR(mode):
+                visit(Path(entry.path), rel + "/")
+            elif stat.S_ISREG(mode):
+                if not _inside(root, Path(entry.path)):
+                    problems.append(f"{entry.path}: resolves outside {root}; refusing it")
+                else:
+                    files.append(rel)
+            else:
+                problems.append(f"{entry.path}: is a {_file_type(mode)}, not a regular file; refusing it")
+
+    visit(root, "")
+    return files, problems
+
+
+def check_listed(root: Path, listed: Mapping[str, str], relpaths: Iterable[str] | None = None, *,
+                 stop_at_first: bool = False) -> Iterator[tuple[str, str | None]]:
+    """``(rel, problem or None)`` for each listed file in sorted order: missing, not regular, corrupted."""
+    names = sorted(listed if relpaths is None else relpaths)
+    presence = {rel: _presence_problem(root, rel, listed) for rel in names}
+    pool = ThreadPoolExecutor(max_workers=_HASH_THREADS)
+    pending = {rel: pool.submit(_digest, root / rel) for rel in names if presence[rel] is None}
+    try:
+        for rel in names:
+            problem = presence[rel]
+            if problem is None:
+                digest = pending[rel].result()
+                if isinstance(digest, OSError):
+                    problem = f"{root / rel}: unreadable ({exception_reason(digest)})"
+                elif digest != listed[rel]:
+                    problem = f"{root / rel}: corrupted (SHA-256 differs from {MARKER}); rebuild or re-download it"
+            yield rel, problem
+            if problem and stop_at_first:
+                return
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _presence_problem(root: Path, rel: str, listed: Mapping[str, str]) -> str | None:
+    path = root / rel
+    if rel not in listed:
+        return f"{path}: not listed in {root / MARKER} (not written by libtrad)"
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return f"{path}: missing (listed in {MARKER})"
+    except OSError as exc:
+        return f"{path}: unreadable ({exception_reason(exc)})"
+    if stat.S_ISLNK(mode):
+        return f"{path}: is a symbolic link, not the file libtrad wrote (listed in {MARKER})"
+    if not stat.S_ISREG(mode):
+        return f"{path}: is a {_file_type(mode)}, not the file libtrad wrote (listed in {MARKER})"
+    return None
+
+
+def _digest(path: Path) -> str | OSError:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        return exc
+
+
+def read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LibtradError(f"{path}: not valid JSON ({exception_reason(exc)})") from None
+
+
+def manifest_problems(root: Path, listed: Mapping[str, str]) -> list[str]:
+    """``manifest.json``'s ``parquet_files`` must name exactly the marker's Parquet files, same SHA-256."""
+    path = root / MANIFEST
+    try:
+        manifest = read_json(path)
+    except LibtradError as exc:
+        return [str(exc)]
+    shards = manifest.get("parquet_files") if isinstance(manifest, dict) else None
+    if not isinstance(shards, dict):
+        return [f"{path}: has no parquet_files table"]
+    problems = []
+    ours = {rel: sha for rel, sha in listed.items() if rel.startswith(f"{DATA}/") and rel.endswith(".parquet")}
+    for rel in sorted(set(shards) | set(ours)):
+        if rel not in ours:
+            problems.append(f"{path}: parquet_files names {rel}, which {MARKER} does not list")
+        elif rel not in shards:
+            problems.append(f"{path}: parquet_files does not name {rel}, which {MARKER} lists")
+        elif shards[rel] != ours[rel]:
+            problems.append(f"{path}: parquet_files SHA-256 of {rel} differs from {MARKER}")
+    return problems
+
+
+# ----------------------------------------------------------------------------- small helpers
+def one_line_error(exc: BaseException) -> LibtradError:
+    if isinstance(exc, LibtradError):
+        return exc
+    where = getattr(exc, "filename", None)
+    return LibtradError(f"{where}: {exception_reason(exc)}" if where else exception_reason(exc))
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith((".", "__")) for part in rel.split("/"))
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(root)
+    except (OSError, ValueError):
+        return False
+
+
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return name
+    return "special file"
