@@ -1,0 +1,62 @@
+"""The embedding commands of ``libtrad``: ``embed`` and ``check-encoder``. Wired into the main group by
+``libtrad.cli``; Ray, torch and the encoders are imported only inside a command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from libtrad.cli_support import command, number
+
+
+@command("embed")
+@click.option("--dataset", required=True, help="A dataset folder (e.g. a libtrad export) or a Hub id user/name.")
+@click.option("--config", default=None, help="Config to embed (default: the card's default config).")
+@click.option("--split", "splits", multiple=True, help="Split to embed; repeat for several (default: all).")
+@click.option("--encoder", required=True, help="echo:DIR | attention-ae:DIR | logmel-stats | hf:DIR")
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="The embeddings folder to write.")
+@click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); "
+              "default: a private local Ray on 127.0.0.1.")
+@click.option("--actors", type=number("--actors", low=1, high=4096, integer=True), default=None,
+              help="Encoder actors (default: one per node).")
+@click.option("--threads-per-actor", type=number("--threads-per-actor", low=1, high=4096, integer=True), default=None,
+              help="Torch threads per actor (default: the node's cores ÷ its actors).")
+@click.option("--batch-size", type=number("--batch-size", low=1, high=65536, integer=True), default=8,
+              show_default=True, help="Clips per encoder call (results do not depend on it).")
+@click.option("--frames", is_flag=True, help="Also store frame embeddings (column `frames`).")
+@click.option("--multichannel", type=click.Choice(["concat", "mean"]), default="concat", show_default=True,
+              help="Multichannel rows: channel embeddings concatenated (SIREN) or averaged.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 autocast for ECHO (faster on AVX512-BF16/AMX CPUs, not bit-faithful).")
+def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
+                  multichannel, precision) -> None:
+    """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
+
+    summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
+                            actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
+                            multichannel=multichannel, precision=precision)
+    click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
+               f"{summary.units} units computed, {summary.reused} reused)")
+    for split, rows in summary.rows.items():
+        click.echo(f"  {split}: {rows} rows")
+
+
+@command("check-encoder")
+@click.argument("encoder", metavar="SPEC")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: spec, encoder, checks, passed.")
+@click.option("--quick", is_flag=True, help="Skip the 30-s clip (the slow check).")
+def check_encoder_command(encoder: str, as_json: bool, quick: bool) -> None:
+    """Check that an encoder spec (as `embed --encoder` takes) keeps the encoder contract.
+
+    Prints one `FAIL <check>: ...` line per failed check and a summary; exit status 1 if any failed.
+    """
+    import json
+
+    from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec, format_report, results_json
+
+    results = check_encoder_spec(encoder, quick=quick)
+    click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
+    if not all(r.passed for r in results):
+        click.get_current_context().exit(1)

@@ -1,0 +1,151 @@
+"""The evaluation commands of ``libtrad``: the embeddings suites of ``evaluate`` (siren-dcase, siren-fault,
+linear-probe, xares-mlp, xares-knn) and ``leaderboard``. Wired into the main group by ``libtrad.cli``
+(``evaluate lib-trad`` lives in :mod:`libtrad.ray_jobs.lib_trad.cli`); the suites, Ray and torch are
+imported only inside a command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from libtrad.cli_support import command, group, number, seed_type
+
+
+@group()
+def evaluate() -> None:
+    """Reproduce a paper's evaluation tables."""
+
+
+def suite_options(command):
+    """--embeddings/--output/--local/--address: what every embeddings suite takes."""
+    for decorator in reversed([
+        click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
+                     help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
+                          "columns); repeat to concatenate several."),
+        click.option("--output", type=click.Path(path_type=Path), required=True,
+                     help="The results folder (results.json, results.md, PNG plots)."),
+        click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
+        click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def print_results(output: Path) -> None:
+    click.echo((output / "results.md").read_text(encoding="utf-8").rstrip())
+    click.echo(f"wrote results.json, results.md and plots to {output}")
+
+
+@evaluate.command("siren-dcase")
+@suite_options
+@click.option("--official-domain-auc", is_flag=True,
+              help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
+                   "anomalies); default SIREN's (the domain's normals and anomalies).")
+def evaluate_siren_dcase_command(embeddings, output, local, address, official_domain_auc) -> None:
+    """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
+
+    evaluate_embeddings("siren-dcase", list(embeddings), output, local=local, address=address,
+                        official_domain_auc=official_domain_auc)
+    print_results(output)
+
+
+@evaluate.command("siren-fault")
+@suite_options
+@click.option("--protocol", type=click.Choice(["auto", "loocv", "kfold"]), default="auto", show_default=True,
+              help="auto: k-fold over the `fold` column when present (IICA), else leave-one-out.")
+@click.option("--siren-compat", is_flag=True,
+              help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
+def evaluate_siren_fault_command(embeddings, output, local, address, protocol, siren_compat) -> None:
+    """SIREN's fault protocol: 5-NN (Euclidean), LOOCV or k-fold; weighted and macro P/R/F1."""
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
+
+    evaluate_embeddings("siren-fault", list(embeddings), output, local=local, address=address, protocol=protocol,
+                        siren_compat=siren_compat)
+    print_results(output)
+
+
+def _probe_training_options(epochs: int, batch_size: int):
+    """--seeds/--epochs/--batch-size/--lr/--val-fraction/--split-seed of the trained-probe suites."""
+    def decorate(command):
+        for decorator in reversed([
+            click.option("--seeds", type=number("--seeds", low=1, high=1000, integer=True), default=3,
+                         show_default=True,
+                         help="Training seeds 0..N-1, each an independent run; reported: mean ± std."),
+            click.option("--epochs", type=number("--epochs", low=1, high=100_000, integer=True), default=epochs,
+                         show_default=True, help="Training epochs (the best-validation epoch is kept)."),
+            click.option("--batch-size", type=number("--batch-size", low=1, high=1 << 20, integer=True),
+                         default=batch_size, show_default=True, help="Rows per optimiser step."),
+            click.option("--lr", type=number("--lr", low=0, low_open=True), default=1e-3, show_default=True,
+                         help="Peak learning rate."),
+            click.option("--val-fraction", type=number("--val-fraction", low=0, high=1, low_open=True, high_open=True),
+                         default=0.1, show_default=True,
+                         help="Share of each class's training rows carved as validation (when there is no "
+                              "validation split)."),
+            click.option("--split-seed", type=seed_type(), default=0, show_default=True,
+                         help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset."),
+        ]):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+def _evaluate_probe(suite: str, embeddings, output: Path, local: bool, address, **options) -> None:
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.suites.probes import task_name
+
+    task = task_name(list(embeddings)) if embeddings else None
+    evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, task=task, **options)
+    print_results(output)
+
+
+@evaluate.command("linear-probe")
+@suite_options
+@_probe_training_options(epochs=200, batch_size=32)
+def evaluate_linear_probe_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
+                                  split_seed) -> None:
+    """ARCH's linear probe (AdamW, warm-up + linear decay), best-validation epoch scored once on test."""
+    _evaluate_probe("linear-probe", embeddings, output, local, address, seeds=seeds, epochs=epochs,
+                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+
+
+@evaluate.command("xares-mlp")
+@suite_options
+@_probe_training_options(epochs=10, batch_size=32)
+def evaluate_xares_mlp_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
+                               split_seed) -> None:
+    """X-ARES's LayerNorm + Linear probe (Adam, cosine decay), selected on validation carved from training folds."""
+    _evaluate_probe("xares-mlp", embeddings, output, local, address, seeds=seeds, epochs=epochs,
+                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+
+
+@evaluate.command("xares-knn")
+@suite_options
+@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=10, show_default=True,
+              help="Neighbours that vote.")
+@click.option("--temperature", type=number("--temperature", low=0, low_open=True), default=0.07, show_default=True,
+              help="Softmax temperature of the similarity-weighted votes.")
+@click.option("--split-seed", type=seed_type(), default=0, show_default=True,
+              help="Seed of the 5 stratified folds of a leave-one-out dataset.")
+def evaluate_xares_knn_command(embeddings, output, local, address, k, temperature, split_seed) -> None:
+    """X-ARES's weighted kNN: cosine similarity, softmax(similarity / T) votes of the k nearest."""
+    _evaluate_probe("xares-knn", embeddings, output, local, address, k=k, temperature=temperature,
+                    split_seed=split_seed)
+
+
+@command("leaderboard")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.")
+@click.option("--normalise", type=click.Choice(["metric-range", "encoders"]), default="metric-range", show_default=True,
+              help="X-ARES average: each value min-max normalised over its metric's range, or over the encoders "
+                   "in the table.")
+def leaderboard_command(results, output, normalise) -> None:
+    """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
+    from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
+
+    write_leaderboard(list(results), output, normalise)
+    click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
+    click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")
