@@ -9,10 +9,30 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import command, group, number, seed_type
+from libtrad.cli_support import Group, command, group, number, seed_type
 
 
-@group()
+class SuiteGroup(Group):
+    """``evaluate``: the hand-written suite commands below, and for any other suite registered in
+    :data:`~libtrad.ray_jobs.evaluation.evaluate.SUITES` a command made from its options dataclass
+    (:func:`generated_suite_command`), so a new suite needs no CLI code."""
+
+    def list_commands(self, ctx):
+        from libtrad.ray_jobs.evaluation.evaluate import SUITES
+
+        return sorted(set(super().list_commands(ctx)) | set(SUITES))
+
+    def get_command(self, ctx, name):
+        found = super().get_command(ctx, name)
+        if found is None:
+            from libtrad.ray_jobs.evaluation.evaluate import SUITES
+
+            if name in SUITES:
+                found = generated_suite_command(name)
+        return found
+
+
+@group(cls=SuiteGroup)
 def evaluate() -> None:
     """Reproduce a paper's evaluation tables."""
 
@@ -30,6 +50,39 @@ def suite_options(command):
     ]):
         command = decorator(command)
     return command
+
+
+def generated_suite_command(suite: str) -> click.Command:
+    """``evaluate SUITE`` for a registered suite without a hand-written command: the common suite
+    options plus one flag per field of its options dataclass (``k_neighbours`` -> ``--k-neighbours``;
+    a ``bool`` field is a flag; a field without a default is required). The library checks values."""
+    import dataclasses
+    import inspect
+
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings
+
+    module, options_class = SUITES[suite].load()
+    fields = [f for f in dataclasses.fields(options_class) if f.init]
+
+    def run(embeddings, output, local, address, **options):
+        evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, **options)
+        print_results(output)
+
+    params = []
+    for f in fields:
+        default = f.default if f.default is not dataclasses.MISSING else None
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            params.append(click.Option([flag, f.name], is_flag=True, default=default, show_default=True))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            params.append(click.Option([flag, f.name], required=True))
+        elif f.default is dataclasses.MISSING:
+            continue  # a factory default (list, dict): not a command-line value; the library's default applies
+        else:
+            kind = type(default) if isinstance(default, (int, float, str)) else None
+            params.append(click.Option([flag, f.name], type=kind, default=default, show_default=True))
+    doc = inspect.getdoc(module) or suite
+    return command(suite, help=doc.split("\n\n")[0], params=params)(suite_options(run))
 
 
 def print_results(output: Path) -> None:

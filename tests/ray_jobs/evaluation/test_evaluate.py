@@ -86,3 +86,84 @@ def test_lib_trad_suite_and_a_trained_model_in_one_table(lib_trad_export, tmp_pa
 
     knn = results["scorers"]["knn"]
     assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_auc(list(knn["auc"].values())))
+
+
+TOY_SUITE = '''"""Toy suite: the mean embedding norm per label.
+
+Only the first paragraph is the command's help."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SUITE = "toy"
+REQUIRED_COLUMNS = ("label",)
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    scale: float = 1.0
+    squared: bool = False
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: str
+    rows: tuple
+
+
+def columns_for(df):
+    return {"label": df["label"].to_numpy()}
+
+
+def plan(df, options=None):
+    labels = df["label"].to_numpy()
+    return [Unit(str(v), tuple(np.flatnonzero(labels == v).tolist())) for v in sorted(set(labels.tolist()))]
+
+
+def run_unit(unit, embeddings, columns, options):
+    norms = np.linalg.norm(embeddings[list(unit.rows)], axis=1)
+    return {"value": float(options.scale * (norms ** 2 if options.squared else norms).mean())}
+
+
+def combine(unit_results, df, options=None):
+    return {"suite": SUITE, "per_label": {k: unit_results[k]["value"] for k in sorted(unit_results)}}
+
+
+def write_report(results, folder, df=None, options=None):
+    path = Path(folder) / "results.md"
+    path.write_text("toy: " + repr(results["per_label"]) + "\\n")
+    return [path]
+'''
+
+
+def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypatch, cli):
+    """The extension path: one suite file + one registry line -> `libtrad evaluate NAME` with its options."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES, SuiteEntry
+
+    (tmp_path / "toy_suite_module.py").write_text(TOY_SUITE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(SUITES, "toy", SuiteEntry("toy_suite_module", "ToyOptions"))
+    emb = tmp_path / "emb"
+    (emb / "data").mkdir(parents=True)
+    x = np.array([[3, 4], [6, 8], [1, 0]], dtype=np.float32)
+    pq.write_table(pa.table({"label": [0, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
+                   emb / "data" / "part-0.parquet")
+
+    listing = cli("evaluate", "--help")
+    assert listing.exit_code == 0 and "toy" in listing.output and "Toy suite" in listing.output
+    helped = cli("evaluate", "toy", "--help")
+    assert "--scale" in helped.output and "--squared" in helped.output and "--embeddings" in helped.output
+    done = cli("evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out", "--local",
+               "--scale", "2", "--squared")
+    assert done.exit_code == 0, done.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["per_label"] == {"0": 2 * (25 + 100) / 2, "1": 2.0}
+    assert results["options"] == {"scale": 2.0, "squared": True}
+    assert "toy: " in done.output
+    bad = cli("evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out2", "--scale", "x")
+    assert bad.exit_code == 2 and "--scale" in bad.output
