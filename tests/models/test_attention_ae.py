@@ -149,38 +149,43 @@ import json, sys, torch, numpy as np
 import libtrad
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection
-path = sys.argv[1]
-wave = np.load(path + "/wave.npy")
-fe = AutoFeatureExtractor.from_pretrained(path)
-model = AutoModelForAudioAnomalyDetection.from_pretrained(path).eval()
-base = AutoModel.from_pretrained(path).eval()
-with torch.no_grad():
-    out = model(**fe(wave))
-    latent = base(fe(wave)["input_features"]).last_hidden_state
-print(json.dumps({"config": type(AutoConfig.from_pretrained(path)).__name__, "model": type(model).__name__,
-                  "base": type(base).__name__, "fe": type(fe).__name__, "scores": out.scores.tolist(),
-                  "frame0": out.frame_scores[0, :5].tolist(), "latent_sum": float(latent.double().sum())}))
+for path in sys.argv[1:]:
+    wave = np.load(path + "/wave.npy")
+    fe = AutoFeatureExtractor.from_pretrained(path)
+    model = AutoModelForAudioAnomalyDetection.from_pretrained(path).eval()
+    base = AutoModel.from_pretrained(path).eval()
+    with torch.no_grad():
+        out = model(**fe(wave))
+        latent = base(fe(wave)["input_features"]).last_hidden_state
+    print(json.dumps({"config": type(AutoConfig.from_pretrained(path)).__name__, "model": type(model).__name__,
+                      "base": type(base).__name__, "fe": type(fe).__name__, "scores": out.scores.tolist(),
+                      "frame0": out.frame_scores[0, :5].tolist(), "latent_sum": float(latent.double().sum())}))
 """
 
 
-@pytest.mark.parametrize("context_frames", [1, 3])
-def test_save_load_round_trip_in_a_fresh_process(tmp_path, context_frames, fresh_python):
-    model = _model(context_frames=context_frames)
-    fe = LibTradAttentionAEFeatureExtractor()
-    rng = np.random.default_rng(0)
-    wave = (0.1 * rng.standard_normal((2, 16_000 * 2))).astype(np.float32)
-    with torch.no_grad():
-        model.fit_scorer(model.autoencoder(fe(wave[:1])["input_features"]).last_hidden_state[0])
-        expected = model(**fe(wave))
-        latent = model.autoencoder(fe(wave)["input_features"]).last_hidden_state
-    model.save_pretrained(tmp_path)
-    fe.save_pretrained(tmp_path)
-    np.save(tmp_path / "wave.npy", wave)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".npy") == [
-        "config.json", "model.safetensors", "preprocessor_config.json"]
-    got = json.loads(fresh_python(_FRESH, tmp_path).splitlines()[-1])
-    assert got["config"] == "LibTradAttentionAEConfig" and got["fe"] == "LibTradAttentionAEFeatureExtractor"
-    assert got["model"] == "LibTradAttentionAEForAnomalyDetection" and got["base"] == "LibTradAttentionAEModel"
-    assert got["scores"] == expected.scores.tolist()
-    assert got["frame0"] == expected.frame_scores[0, :5].tolist()
-    assert got["latent_sum"] == pytest.approx(float(latent.double().sum()), rel=1e-12)
+def test_save_load_round_trip_in_a_fresh_process(tmp_path, fresh_python):
+    """Both attention variants (context 1 and 3) saved here, loaded by one fresh interpreter (Auto classes
+    after ``import libtrad`` alone): identical scores."""
+    expected = {}
+    for context_frames in (1, 3):
+        folder = tmp_path / f"context-{context_frames}"
+        model = _model(context_frames=context_frames)
+        fe = LibTradAttentionAEFeatureExtractor()
+        rng = np.random.default_rng(0)
+        wave = (0.1 * rng.standard_normal((2, 16_000 * 2))).astype(np.float32)
+        with torch.no_grad():
+            model.fit_scorer(model.autoencoder(fe(wave[:1])["input_features"]).last_hidden_state[0])
+            expected[folder] = (model(**fe(wave)), model.autoencoder(fe(wave)["input_features"]).last_hidden_state)
+        model.save_pretrained(folder)
+        fe.save_pretrained(folder)
+        np.save(folder / "wave.npy", wave)
+        assert sorted(p.name for p in folder.iterdir() if p.suffix != ".npy") == [
+            "config.json", "model.safetensors", "preprocessor_config.json"]
+    lines = fresh_python(_FRESH, *expected).splitlines()[-2:]
+    for line, (out, latent) in zip(lines, expected.values()):
+        got = json.loads(line)
+        assert got["config"] == "LibTradAttentionAEConfig" and got["fe"] == "LibTradAttentionAEFeatureExtractor"
+        assert got["model"] == "LibTradAttentionAEForAnomalyDetection" and got["base"] == "LibTradAttentionAEModel"
+        assert got["scores"] == out.scores.tolist()
+        assert got["frame0"] == out.frame_scores[0, :5].tolist()
+        assert got["latent_sum"] == pytest.approx(float(latent.double().sum()), rel=1e-12)
