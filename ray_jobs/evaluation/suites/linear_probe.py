@@ -22,8 +22,9 @@ What differs from ARCH's code, and why:
   the mean ± sample standard deviation over seeds of each seed's test metric (the mean over
   folds for a k-fold task).
 
-Splits, folds, metrics, determinism: :mod:`libtrad.ray_jobs.evaluation.suites.probes`. Units: one per
-(seed, fold), each an independent Ray task.
+Splits and folds: :mod:`libtrad.ray_jobs.evaluation.suites.probe_task`; metrics:
+:mod:`libtrad.ray_jobs.evaluation.suites.probe_results`; training and determinism:
+:mod:`libtrad.ray_jobs.evaluation.suites.probes`. Units: one per (seed, fold), each an independent Ray task.
 
 Results (``results.json``)::
 
@@ -47,12 +48,12 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from libtrad.ray_jobs.evaluation.suites import probes
+from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
 
 SUITE = "linear-probe"
-REQUIRED_COLUMNS = probes.BASE_COLUMNS
-OPTIONAL_COLUMNS = probes.OPTIONAL_COLUMNS
-Unit = probes.ProbeUnit
+REQUIRED_COLUMNS = probe_task.BASE_COLUMNS
+OPTIONAL_COLUMNS = probe_task.OPTIONAL_COLUMNS
+Unit = probe_task.ProbeUnit
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,14 @@ class LinearProbeOptions(probes.TrainedProbeOptions):
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return probes.columns_for(df)
+    return probe_task.columns_for(df)
 
 
 def plan(df: pd.DataFrame, options: LinearProbeOptions | None = None) -> list[Unit]:
     """One unit per (seed, fold); the task's classes are checked here (a one-class train is refused)."""
     options = options or LinearProbeOptions()
-    units, _ = probes.probe_units(df, options, SUITE)
-    probes.columns_for(df)
+    units, _ = probe_task.probe_units(df, options, SUITE)
+    probe_task.columns_for(df)
     return units
 
 
@@ -104,7 +105,7 @@ def _lr(options: LinearProbeOptions, step: int, total: int) -> float:
 
 
 def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: LinearProbeOptions | None = None) -> dict:
-    return probes.combine_probe(SUITE, unit_results, df, options or LinearProbeOptions())
+    return probe_results.combine_probe(SUITE, unit_results, df, options or LinearProbeOptions())
 
 
 def evaluate_local(df: pd.DataFrame, options: LinearProbeOptions | None = None) -> dict:

@@ -9,7 +9,7 @@ normal/abnormal) is scored by AUC (and pAUC up to FPR 0.1) of the anomaly class'
 every other task by accuracy.
 
 Rows: the training rows are the bank, the test rows are predicted — the same parts as the
-trained probes (:mod:`libtrad.ray_jobs.evaluation.suites.probes`), without a validation part, since
+trained probes (:mod:`libtrad.ray_jobs.evaluation.suites.probe_task`), without a validation part, since
 nothing is selected: ``splits`` (a validation split, if any, is not used), ``kfold`` (one unit
 per fold, the fold predicted from the others; the value is the mean over folds, as X-ARES
 averages them) and ``5fold-for-loocv`` (the probes' 5 stratified folds, so the suites score the
@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from libtrad.errors import LibtradError
-from libtrad.ray_jobs.evaluation.suites import probes
+from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
 
 SUITE = "xares-knn"
-REQUIRED_COLUMNS = probes.BASE_COLUMNS
-OPTIONAL_COLUMNS = probes.OPTIONAL_COLUMNS
+REQUIRED_COLUMNS = probe_task.BASE_COLUMNS
+OPTIONAL_COLUMNS = probe_task.OPTIONAL_COLUMNS
 BLOCK_BYTES = 64 * 2**20  # one float64 similarity block of queries × bank
 
 
@@ -66,18 +66,18 @@ class Unit:
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return probes.columns_for(df)
+    return probe_task.columns_for(df)
 
 
-def _layout(df: pd.DataFrame, options: XaresKnnOptions) -> probes.Layout:
-    codes, _ = probes.label_codes(df)
-    return probes.layout(df, codes, suite=SUITE, val_fraction=None, split_seed=options.split_seed)
+def _layout(df: pd.DataFrame, options: XaresKnnOptions) -> probe_task.Layout:
+    codes, _ = probe_task.label_codes(df)
+    return probe_task.layout(df, codes, suite=SUITE, val_fraction=None, split_seed=options.split_seed)
 
 
 def plan(df: pd.DataFrame, options: XaresKnnOptions | None = None) -> list[Unit]:
     """One unit per fold (one for a task with splits); a bank smaller than k is refused."""
     options = options or XaresKnnOptions()
-    probes.columns_for(df)
+    probe_task.columns_for(df)
     units = []
     for i, fold in enumerate(_layout(df, options).folds):
         if fold.train.size < options.k:
@@ -125,7 +125,7 @@ def _similarity(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
 def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None) -> dict:
     """Vote for every test row of one fold and score the fold."""
     options = options or XaresKnnOptions()
-    classes = probes.classes_from_columns(columns)
+    classes = probe_task.classes_from_columns(columns)
     codes = columns["label"]
     bank = unit_rows(embeddings[unit.train])
     step = max(1, BLOCK_BYTES // (8 * bank.shape[0]))
@@ -133,7 +133,7 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKn
         vote(_similarity(unit_rows(embeddings[unit.test[s:s + step]]), bank), codes[unit.train],
              len(classes.names), options.k, options.temperature)
         for s in range(0, unit.test.size, step)])
-    scored = probes.score(votes, codes[unit.test], classes)
+    scored = probe_results.score(votes, codes[unit.test], classes)
     result = {"fold": unit.fold, "test_metric": scored["metric"], "bank": int(unit.train.size),
               "test_size": int(unit.test.size)}
     if "pauc" in scored:
@@ -146,18 +146,18 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: XaresKnnOp
     """The results.json dict (module docstring), folds in plan order."""
     options = options or XaresKnnOptions()
     units = plan(df, options)
-    probes.check_unit_results([u.key for u in units], unit_results)
+    probe_results.check_unit_results([u.key for u in units], unit_results)
     plan_layout = _layout(df, options)
-    classes = probes.classes_from_columns(columns_for(df))
+    classes = probe_task.classes_from_columns(columns_for(df))
     folds = [unit_results[u.key] for u in sorted(units, key=lambda u: u.key)]
     used = {**plan_layout.splits_used, "validation": "none (kNN selects nothing)"}
     results = {"suite": SUITE, "protocol": plan_layout.protocol, "task": options.task, "metric": classes.metric,
-               "value": probes.mean_std([f["test_metric"] for f in folds])[0], "folds": folds,
+               "value": probe_results.mean_std([f["test_metric"] for f in folds])[0], "folds": folds,
                "test_size": int(sum(f["test_size"] for f in folds)), "classes": list(classes.names),
-               "splits_used": used, "options": probes.options_record(options),
-               "note": probes.protocol_note(plan_layout.protocol, options.split_seed)}
+               "splits_used": used, "options": probe_results.options_record(options),
+               "note": probe_results.protocol_note(plan_layout.protocol, options.split_seed)}
     if classes.metric == "auc":
-        results["pauc"] = probes.mean_std([f["test_pauc"] for f in folds])[0]
+        results["pauc"] = probe_results.mean_std([f["test_pauc"] for f in folds])[0]
     return results
 
 

@@ -14,7 +14,7 @@ What differs from X-ARES's code, and why:
   stratified 10 % carved from the **training folds** (seed ``split_seed``), and the test fold is
   touched once, by the selected checkpoint.
 * Tasks without a validation split get the same stratified carve from ``train``; LOOCV datasets
-  get 5 stratified folds (:mod:`libtrad.ray_jobs.evaluation.suites.probes`).
+  get 5 stratified folds (:mod:`libtrad.ray_jobs.evaluation.suites.probe_task`).
 * Every training seed is a separate run (``seeds``, default 3); the result is the mean ± sample
   standard deviation over seeds (X-ARES runs one fixed seed).
 
@@ -31,12 +31,12 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from libtrad.ray_jobs.evaluation.suites import probes
+from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
 
 SUITE = "xares-mlp"
-REQUIRED_COLUMNS = probes.BASE_COLUMNS
-OPTIONAL_COLUMNS = probes.OPTIONAL_COLUMNS
-Unit = probes.ProbeUnit
+REQUIRED_COLUMNS = probe_task.BASE_COLUMNS
+OPTIONAL_COLUMNS = probe_task.OPTIONAL_COLUMNS
+Unit = probe_task.ProbeUnit
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,14 @@ class XaresMlpOptions(probes.TrainedProbeOptions):
 
 
 def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return probes.columns_for(df)
+    return probe_task.columns_for(df)
 
 
 def plan(df: pd.DataFrame, options: XaresMlpOptions | None = None) -> list[Unit]:
     """One unit per (seed, fold)."""
     options = options or XaresMlpOptions()
-    units, _ = probes.probe_units(df, options, SUITE)
-    probes.columns_for(df)
+    units, _ = probe_task.probe_units(df, options, SUITE)
+    probe_task.columns_for(df)
     return units
 
 
@@ -87,7 +87,7 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresMl
 
 
 def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: XaresMlpOptions | None = None) -> dict:
-    return probes.combine_probe(SUITE, unit_results, df, options or XaresMlpOptions())
+    return probe_results.combine_probe(SUITE, unit_results, df, options or XaresMlpOptions())
 
 
 def evaluate_local(df: pd.DataFrame, options: XaresMlpOptions | None = None) -> dict:
