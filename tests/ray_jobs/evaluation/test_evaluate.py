@@ -35,7 +35,7 @@ def dcase_embeddings(tmp_path_factory) -> Path:
     return embed_in_process(work / "ds", work / "emb")
 
 
-def test_siren_dcase_on_ray_equals_local_byte_for_byte(dcase_embeddings, tmp_path, cli):
+def test_siren_dcase_on_ray_equals_local_byte_for_byte(ray_local, dcase_embeddings, tmp_path, cli):
     ray_run = cli("evaluate", "siren-dcase", "--embeddings", dcase_embeddings, "--output", tmp_path / "ray")
     assert ray_run.exit_code == 0, ray_run.output
     local = cli("evaluate", "siren-dcase", "--embeddings", dcase_embeddings, "--output", tmp_path / "local", "--local")
@@ -65,7 +65,7 @@ def test_evaluate_refuses_a_folder_it_did_not_write_and_missing_columns(dcase_em
     rel.assert_error_line(result, "none")
 
 
-def test_lib_trad_suite_and_a_trained_model_in_one_table(lib_trad_export, tmp_path, cli):
+def test_lib_trad_suite_and_a_trained_model_in_one_table(ray_local, lib_trad_export, tmp_path, cli):
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     emb = embed_in_process(lib_trad_export, tmp_path / "emb", "all")

@@ -212,16 +212,14 @@ def write_embeddings(folder, x, y, **columns):
     return folder
 
 
-def test_ray_tasks_equal_local_byte_for_byte(tmp_path):
-    from libtrad.ray_jobs.cluster import ray_session
+def test_ray_tasks_equal_local_byte_for_byte(ray_local, tmp_path):
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     x, y = blobs(160, 8, 3)
     emb = write_embeddings(tmp_path / "emb", x, y, split=np.where(np.arange(160) < 120, "train", "test"))
     runs = {"linear-probe": {"seeds": 2, "epochs": 3}, "xares-mlp": {"seeds": 2, "epochs": 2}, "xares-knn": {}}
-    with ray_session(num_cpus=2):  # one Ray session for all three suites
-        for suite, options in runs.items():
-            evaluate_embeddings(suite, [emb], tmp_path / f"{suite}-ray", progress=False, **options)
+    for suite, options in runs.items():  # on the package's one Ray session
+        evaluate_embeddings(suite, [emb], tmp_path / f"{suite}-ray", progress=False, **options)
     for suite, options in runs.items():
         evaluate_embeddings(suite, [emb], tmp_path / f"{suite}-local", local=True, progress=False, **options)
         ray_bytes = (tmp_path / f"{suite}-ray" / "results.json").read_bytes()
