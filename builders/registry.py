@@ -165,7 +165,10 @@ SIREN = DatasetEntry(
              "detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."),
     components={
         **{f"dcase{year}": f"libtrad.builders.dcase.components:DCASE{year}" for year in DCASE_YEARS},
-        **{name: f"libtrad.builders.fault.components:{name.upper()}" for name in ("cwru", "mafaulda", "iiee", "iica")},
+        "cwru": "libtrad.builders.fault.cwru:COMPONENT",
+        "mafaulda": "libtrad.builders.fault.mafaulda:COMPONENT",
+        "iiee": "libtrad.builders.fault.iiee:COMPONENT",
+        "iica": "libtrad.builders.fault.iica:COMPONENT",
     },
     synthesizer="libtrad.builders.siren:synthesize_siren",
     data_dir_help="The component's raw folder as its publisher distributes it (see the README for each layout).",

@@ -23,6 +23,20 @@ from libtrad.errors import ParameterError
 FIGURE = "images/classes.png"
 DCASE_ONLY = {"eval_list": None, "allow_unlabelled": False}
 
+# Card text shared by the corpora: column meanings (arrays, every row) and the Fraunhofer IDMT license line.
+SIGNALS = {
+    "signals": "the file's channels as float32, channels × samples (`ds.with_format(\"numpy\")` gives an ndarray)",
+    "channels": "the name of each row of `signals`",
+    "sampling_rate": "samples per second of `signals`",
+}
+COMMON = {
+    "label": "the class (see the table above)",
+    "file": "path of the raw file, relative to the publisher's root folder",
+    "sha256": "SHA-256 of that raw file",
+}
+ZENODO_LICENSE = ("as stated on the Zenodo record (Fraunhofer IDMT publishes its ISA datasets under a Creative "
+                  "Commons license; check the record's terms before redistributing)")
+
 
 @dataclass(frozen=True)
 class CardText:

@@ -10,6 +10,9 @@ NAME is the publisher's record number with an optional position and motor load (
 (``IR007_0.mat``, ``OR007@6_0.mat``, ``Normal_0.mat``), whose fault and diameter must then
 match the folders. Classes are ``{DE,FE}_{IR,B,OR@3,OR@6,OR@12}``; the normal baseline is the
 ``normal`` config. Every channel in the file is kept.
+
+This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
+synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import (
     ArrayLayout,
     BadName,
@@ -32,6 +36,7 @@ from libtrad.builders.fault.common import (
     one_of,
     top_level,
 )
+from libtrad.builders.fault.synth import NOTE, count, impulses, tone
 from libtrad.builders.scan import Rejection, rel_path
 
 FAULT_RATE = 12_000
@@ -240,3 +245,128 @@ def _rpm(content: dict, number: int) -> float | None:
 
 
 LAYOUT = CwruLayout()
+
+
+# --------------------------------------------------------------------------- component: the card text
+CITATION = r"""@misc{cwru_bearing_data_center,
+  author       = {{Case Western Reserve University Bearing Data Center}},
+  title        = {Bearing Data Center: Seeded Fault Test Data},
+  howpublished = {\url{https://engineering.case.edu/bearingdatacenter}}
+}
+@article{smith2015cwru,
+  author  = {Smith, Wade A. and Randall, Robert B.},
+  title   = {Rolling element bearing diagnostics using the {Case Western Reserve University} data: A benchmark study},
+  journal = {Mechanical Systems and Signal Processing},
+  volume  = {64--65},
+  pages   = {100--131},
+  year    = {2015},
+  doi     = {10.1016/j.ymssp.2015.04.021}
+}"""
+
+COMPONENT = FaultComponent(
+    "cwru", "CWRU Bearing", LAYOUT,
+    CardText(
+        source="Case Western Reserve University (CWRU) Bearing Data Center, seeded-fault test data",
+        protocol_summary="leave-one-out cross-validation over the 10 classes of `faults` (SIREN --loocv)",
+        license_text="none stated: the data center offers the files for free download; cite it and the "
+                     "benchmark study below",
+        downloads=DOWNLOADS,
+        acquisition=(
+            "A 2-hp induction motor drives a shaft on SKF deep-groove ball bearings; single-point faults of "
+            "7 to 28 mils (0.007–0.028 in) were seeded by electro-discharge machining into the inner race, a "
+            "ball or the outer race of the drive-end or the fan-end bearing, the outer race at 3, 6 (centred in "
+            "the load zone) or 12 o'clock. Accelerometers on the drive end (DE), the fan end (FE) and the base "
+            "(BA) record each run at motor loads of 0–3 hp (about 1797–1720 rpm); each `.mat` file is one run "
+            "of about 10 s. SIREN uses the 12 kHz fault files; the normal baseline is the separate `normal` "
+            "config."),
+        classes={
+            **{f"{end}_{fault}": f"{where} bearing, {what}"
+               for end, where in (("DE", "drive-end"), ("FE", "fan-end"))
+               for fault, what in (("IR", "inner-race fault"), ("B", "ball fault"),
+                                   ("OR@3", "outer-race fault at 3 o'clock (orthogonal to the load zone)"),
+                                   ("OR@6", "outer-race fault at 6 o'clock (centred in the load zone)"),
+                                   ("OR@12", "outer-race fault at 12 o'clock (opposite the load zone)"))},
+            "normal": "normal baseline (config `normal`, not part of the 10-class task)",
+        },
+        protocol=("SIREN evaluates CWRU by **leave-one-out cross-validation** over the 10 fault classes of "
+                  "`faults`: each file in turn is the query, every other file the reference set (k-NN on the "
+                  "extracted features). `normal` is kept out of that task."),
+        column_meanings={
+            **SIGNALS, **COMMON,
+            "channels": "the accelerometers present in the file, in DE, FE, BA order (not every file has all "
+                        "three)",
+            "bearing": "`DE` or `FE`: the bearing with the seeded fault (null for `normal`)",
+            "fault": "`IR`, `B` or `OR` (null for `normal`)",
+            "position": "outer-race fault position `@3`, `@6`, `@12` (null otherwise)",
+            "fault_diameter_mils": "fault diameter in mils (thousandths of an inch: 7, 14, 21, 28)",
+            "load_hp": "motor load in hp (0–3) when the file name gives it (`105_0.mat`), else null",
+            "rpm": "shaft speed from the file's `X<record>RPM` value, null when the file has none",
+        },
+        layout=TREE,
+        config_descriptions={"faults": "the 10-class task: 12 kHz drive-end and fan-end faults",
+                             "normal": "the normal baseline (48 kHz), outside the task"},
+    ),
+    title="CWRU Bearing Data (12 kHz faults, SIREN)",
+    description="Vibration recordings of seeded bearing faults from the Case Western Reserve University "
+                "Bearing Data Center, as used by SIREN's fault-classification benchmark.",
+    citation=CITATION, license="unknown",
+    tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
+    task_categories=("other",),
+)
+
+
+# --------------------------------------------------------------------------- synthetic stand-in (.mat)
+# Defect frequencies per shaft revolution (BPFI, 2 x BSF, BPFO) of the drive-end (6205) and fan-end (6203) bearings.
+CWRU_ORDERS = {"DE": {"IR": 5.4152, "B": 4.7135, "OR": 3.5848}, "FE": {"IR": 4.9469, "B": 3.9874, "OR": 3.0530}}
+CWRU_POSITION = {"6": (1.0, 3400.0), "3": (0.6, 2900.0), "12": (0.35, 2500.0)}  # load zone: gain, resonance
+CWRU_TOP = {"DE": "12k_Drive_End_Bearing_Fault_Data", "FE": "12k_Fan_End_Bearing_Fault_Data"}
+
+
+def plan_synthetic(scale: float) -> list:
+    jobs, record = [], 105
+    for end in ("DE", "FE"):
+        for fault in ("IR", "B", "OR"):
+            for position in (("3", "6", "12") if fault == "OR" else (None,)):
+                for i in range(count(2, scale)):
+                    diameter, load = DIAMETERS[i % 3], i % 4
+                    at = f"@{position}" if position else ""
+                    folder = f"{CWRU_TOP[end]}/{fault}/{diameter}" + (f"/{at}" if position else "")
+                    label = f"{end}_{fault}{at}"
+                    jobs.append((f"{folder}/{record}{at}_{load}.mat", label,
+                                 {"record": record, "end": end, "fault": fault, "position": position, "load": load,
+                                  "diameter": int(diameter), "rate": FAULT_RATE}))
+                    record += 1
+    for i in range(count(2, scale)):
+        jobs.append((f"Normal/{97 + i}_Normal_{i % 4}.mat", "normal",
+                     {"record": 97 + i, "end": None, "load": i % 4, "rate": NORMAL_RATE}))
+    return jobs
+
+
+def write_synthetic(path: Path, p: dict, rng) -> None:
+    from scipy.io import savemat
+
+    rate, n = p["rate"], p["rate"] // 2  # 0.5 s
+    rpm = 1797.0 - 25.0 * p["load"]
+    shaft = rpm / 60
+    base = {ch: tone(n, rate, shaft, 0.02, rng.uniform(0, 6.3)) + rng.normal(0, 0.01, n) for ch in CHANNELS}
+    if p["end"] is not None:
+        order = CWRU_ORDERS[p["end"]][p["fault"]]
+        gain, resonance = CWRU_POSITION.get(p["position"], (0.8, 3100.0 if p["fault"] == "IR" else 2700.0))
+        hits = impulses(rng, n, rate, order * shaft, resonance + 200 * (p["end"] == "FE"),
+                        gain * (0.5 + p["diameter"] / 28))
+        if p["fault"] == "IR":  # the inner race turns with the shaft: its impulses are modulated at 1x
+            hits *= 0.6 + 0.4 * np.cos(2 * np.pi * shaft * np.arange(n) / rate)
+        other = "FE" if p["end"] == "DE" else "DE"
+        base[p["end"]] += hits
+        base[other] += 0.3 * hits
+        base["BA"] += 0.1 * hits
+    record = p["record"]
+    channels = ("DE", "FE") if p["end"] is None else CHANNELS  # the real baseline has no BA channel
+    content = {f"X{record:03d}_{ch}_time": base[ch].reshape(-1, 1) for ch in channels}
+    content[f"X{record:03d}RPM"] = np.array([[rpm]])
+    buffer = io.BytesIO()
+    savemat(buffer, content, format="5")
+    data = bytearray(buffer.getvalue())
+    header = f"MATLAB 5.0 MAT-file, {NOTE.format(name='CWRU')}".encode()[:116]
+    data[:116] = header.ljust(116)  # scipy stamps the creation time here: a fixed text keeps runs identical
+    path.write_bytes(bytes(data))

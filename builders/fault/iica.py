@@ -10,6 +10,9 @@ type its top folder names (case-insensitive, exactly one of the two). Classes: `
 ``fold`` is SIREN's 5-fold protocol made explicit: scikit-learn's
 ``StratifiedKFold(n_splits=5, shuffle=True, random_state=1)`` over the valid files sorted by
 path; a row's fold is the one whose test part holds it.
+
+This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
+synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
+from pathlib import Path
 
 import datasets
 
+from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultComponent
 from libtrad.builders.fault.common import AudioLayout, BadName, Checked, Found, Listing, children, one_of, top_level
+from libtrad.builders.fault.synth import band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
 from libtrad.errors import LibtradError
 
@@ -115,3 +121,84 @@ def assign_folds(paths: list[str], labels: list[str]) -> list[int]:
 
 
 LAYOUT = IicaLayout()
+
+
+# --------------------------------------------------------------------------- component: the card text
+CITATION = r"""@inproceedings{johnson2020compressed,
+  author    = {Johnson, David S. and Grollmisch, Sascha},
+  title     = {Compressed Air Leakage Detection Using Acoustic Emissions with Neural Networks},
+  booktitle = {Proceedings of INTER-NOISE 2020},
+  year      = {2020}
+}"""
+
+COMPONENT = FaultComponent(
+    "iica", "IDMT-ISA Compressed Air", LAYOUT,
+    CardText(
+        source="IDMT-ISA-COMPRESSED-AIR, Fraunhofer Institute for Digital Media Technology (IDMT), "
+               "Industrial Sound Analysis group",
+        protocol_summary="stratified 5-fold cross-validation, folds in the `fold` column (StratifiedKFold, "
+                         "shuffle, random_state=1, files sorted by path)",
+        license_text=ZENODO_LICENSE,
+        downloads=DOWNLOADS,
+        acquisition=(
+            "Leaks of a compressed-air system — at a tube and at a vent — and the same system without a leak, "
+            "recorded with microphones at 48 kHz in the lab and under hydraulic-machine and workshop noise at "
+            "two levels (`hydr`, `hydr_low`, `work`, `work_low`), in three sessions. The file name's `iO` / `niO` "
+            "annotation says whether a leak is present."),
+        classes={"no_leak": "no leak (`_iO_` in the file name)", "tubeleak": "tube leak (`_niO_` under tubeleak/)",
+                 "ventleak": "vent leak (`_niO_` under ventleak/)"},
+        protocol=("SIREN evaluates IICA by **stratified 5-fold cross-validation**. The folds are fixed here as the "
+                  "`fold` column: scikit-learn's `StratifiedKFold(n_splits=5, shuffle=True, random_state=1)` over "
+                  "the valid files sorted by `file`; a row's fold is the one whose test part holds it. Fold k: "
+                  "test on `fold == k`, train on the rest. (A file rejected with `--on-error skip` changes the "
+                  "folds: they are computed over the files that were built.)"),
+        column_meanings={
+            **COMMON,
+            "audio": "the recording, the publisher's WAV bytes unchanged",
+            "fold": "cross-validation fold 0–4",
+            "setup": "the top folder: `tubeleak` or `ventleak` (no-leak files occur in both)",
+            "background": "background noise: `lab`, `hydr`, `hydr_low`, `work`, `work_low`",
+            "session": "recording session (folder number)",
+        },
+        layout=TREE,
+    ),
+    title="IDMT-ISA-COMPRESSED-AIR (SIREN)",
+    description="Sound of compressed-air leaks (tube, vent) and of the leak-free system under industrial "
+                "background noise, as used by SIREN's fault-classification benchmark.",
+    citation=CITATION, license="other",
+    tags=("machine-sound", "leak-detection", "compressed-air", "audio", "siren"),
+)
+
+
+# --------------------------------------------------------------------------- synthetic stand-in (.wav)
+IICA_LEAK_BANDS = {"tubeleak": (6000.0, 20000.0, None), "ventleak": (2000.0, 10000.0, 4500.0)}  # hiss band, whistle
+
+
+def plan_synthetic(scale: float) -> list:
+    jobs = []
+    for label in CLASSES:
+        for i in range(count(5, scale, least=2)):
+            setup = label if label != "no_leak" else SETUPS[i % 2]
+            background, session = BACKGROUNDS[i % len(BACKGROUNDS)], 1 + i % 3
+            annotation = "iO" if label == "no_leak" else "niO"
+            jobs.append((f"raw/{setup}/{background}/{session}/{session}_{annotation}_{i}_{1 + i % 4}m_.wav", label,
+                         {"leak": None if label == "no_leak" else label, "background": background}))
+    return jobs
+
+
+def write_synthetic(path: Path, p: dict, rng) -> None:
+    rate = SAMPLE_RATE
+    n = rate // 2  # 0.5 s
+    background = p["background"]
+    quiet = 0.4 if background.endswith("_low") else 1.0
+    signal = rng.normal(0, 0.002, n)
+    if background.startswith("hydr"):
+        signal += quiet * sum(tone(n, rate, k * 100.0, 0.05 / k) for k in range(1, 6))
+    elif background.startswith("work"):
+        signal += quiet * impulses(rng, n, rate, 2.5, 1500.0, 0.3, 0.01)
+    if p["leak"]:
+        low, high, whistle = IICA_LEAK_BANDS[p["leak"]]
+        signal += band_noise(rng, n, rate, low, high, 0.03)
+        if whistle:
+            signal += tone(n, rate, whistle, 0.02)
+    write_wav(path, signal, rate, "PCM_24", "IICA")

@@ -6,15 +6,22 @@ A row is one cut; ``subset`` says which folder it came from (SIREN trains on ``t
 tests on ``test``, grouped by ``condition``), ``recording`` the uncut recording it was cut from
 (``talking_2``), ``condition`` the recording condition SIREN groups by (``talking``,
 ``atmo_low``, ..., ``pure`` for the clean training recordings) and ``cut`` its index.
+
+This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
+synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import datasets
+import numpy as np
 
+from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultComponent
 from libtrad.builders.fault.common import AudioLayout, BadName, Found, Listing, children, one_of, top_level
+from libtrad.builders.fault.synth import band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 44_100
@@ -76,3 +83,87 @@ def _cut(name: str, subset: str) -> tuple[str, int] | None:
 
 
 LAYOUT = IieeLayout()
+
+
+# --------------------------------------------------------------------------- component: the card text
+CITATION = r"""@inproceedings{grollmisch2019sounding,
+  author    = {Grollmisch, Sascha and Abe{\ss}er, Jakob and Liebetrau, Judith and Lukashevich, Hanna},
+  title     = {Sounding Industry: Challenges and Datasets for Industrial Sound Analysis},
+  booktitle = {Proceedings of the 27th European Signal Processing Conference (EUSIPCO)},
+  year      = {2019}
+}"""
+
+COMPONENT = FaultComponent(
+    "iiee", "IDMT-ISA Electric Engine", LAYOUT,
+    CardText(
+        source="IDMT-ISA-ELECTRIC-ENGINE, Fraunhofer Institute for Digital Media Technology (IDMT), "
+               "Industrial Sound Analysis group",
+        protocol_summary="train on subset 'train' (train_cut), test on subset 'test' (test_cut), per condition",
+        license_text=ZENODO_LICENSE,
+        downloads=DOWNLOADS,
+        acquisition=(
+            "Three electric engines of one type — a good one, a broken one and one under heavy load — recorded "
+            "with a microphone at 44.1 kHz. The training recordings are clean (`pure`); the test recordings "
+            "add background conditions: people talking, factory atmosphere at three levels, low white noise "
+            "and a stress test. The publisher cuts every recording into 3-s pieces (`train_cut/`, "
+            "`test_cut/`); one cut is one row."),
+        classes={"engine1_good": "engine in good condition", "engine2_broken": "broken engine",
+                 "engine3_heavyload": "engine running under heavy load"},
+        protocol=("SIREN trains on the clean cuts (`subset == \"train\"`) and tests on the noisy ones "
+                  "(`subset == \"test\"`), reporting results per `condition`. Select them with "
+                  "`ds.filter(lambda s: s == \"test\", input_columns=\"subset\")`."),
+        column_meanings={
+            **COMMON,
+            "audio": "the 3-s cut, the publisher's WAV bytes unchanged",
+            "subset": "`train` (from train_cut/) or `test` (from test_cut/)",
+            "condition": "`pure`, `talking`, `atmo_low`, `atmo_medium`, `atmo_high`, `whitenoise_low`, `stresstest`",
+            "recording": "the uncut recording the cut comes from (`talking_2`, `atmo_low`, ...)",
+            "cut": "index of the cut within its recording",
+        },
+        layout=TREE,
+    ),
+    title="IDMT-ISA-ELECTRIC-ENGINE (SIREN)",
+    description="Sound of electric engines in three states (good, broken, heavy load) under background noise, "
+                "as used by SIREN's fault-classification benchmark.",
+    citation=CITATION, license="other",
+    tags=("machine-sound", "fault-diagnosis", "electric-engine", "audio", "siren"),
+)
+
+
+# --------------------------------------------------------------------------- synthetic stand-in (.wav)
+IIEE_ENGINES = {"engine1_good": (50.0, 1200.0, 0.0), "engine2_broken": (50.0, 1150.0, 1.0),
+                "engine3_heavyload": (41.0, 950.0, 0.0)}  # mains/rotation hz, whine hz, rattle
+IIEE_TEST = ("talking_1", "atmo_low", "whitenoise_low", "stresstest")
+
+
+def plan_synthetic(scale: float) -> list:
+    jobs = []
+    for engine in CLASSES:
+        for i in range(count(2, scale)):
+            jobs.append((f"train_cut/{engine}/pure_{i}.wav", engine, {"engine": engine, "recording": "pure"}))
+        for i in range(count(4, scale)):
+            recording = IIEE_TEST[i % len(IIEE_TEST)]
+            jobs.append((f"test_cut/{engine}/{recording}_{i // len(IIEE_TEST)}.wav", engine,
+                         {"engine": engine, "recording": recording}))
+    return jobs
+
+
+def write_synthetic(path: Path, p: dict, rng) -> None:
+    rate = SAMPLE_RATE
+    n = 3 * rate
+    f0, whine, rattle = IIEE_ENGINES[p["engine"]]
+    signal = sum(tone(n, rate, k * f0, 0.08 / k, rng.uniform(0, 6.3)) for k in range(1, 8))
+    signal = signal + tone(n, rate, whine, 0.03) + band_noise(rng, n, rate, 50, 6000, 0.01)
+    if rattle:
+        signal += impulses(rng, n, rate, 17.0, 2600.0, 0.25, 0.004)
+    recording = p["recording"]
+    if recording.startswith("talking"):
+        syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / rate) ** 2
+        signal += syllables * band_noise(rng, n, rate, 300, 3000, 0.05)
+    elif recording.startswith("atmo"):
+        signal += band_noise(rng, n, rate, 20, 12000, 0.02)
+    elif recording == "whitenoise_low":
+        signal += rng.normal(0, 0.01, n)
+    elif recording == "stresstest":
+        signal += band_noise(rng, n, rate, 20, 16000, 0.06) + impulses(rng, n, rate, 3.0, 800.0, 0.3, 0.02)
+    write_wav(path, signal, rate, "PCM_16", "IIEE")

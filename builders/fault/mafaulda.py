@@ -7,6 +7,9 @@ accelerometer (axial, radial, tangential), overhang-bearing accelerometer (axial
 tangential), microphone. Its name is the shaft rotation frequency in Hz (``12.288.csv``).
 Severity folders (misalignment in mm, imbalance mass in g; for the bearing faults the imbalance
 mass added on top) are merged into the class and kept as the ``severity`` column.
+
+This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
+synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from pathlib import Path
 
 import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, Found, Listing, children, one_of, top_level
+from libtrad.builders.fault.synth import band_noise, count, impulses, tone
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 50_000
@@ -134,3 +140,109 @@ def _csv_problem(data: bytes) -> str:
 
 
 LAYOUT = MafauldaLayout()
+
+
+# --------------------------------------------------------------------------- component: the card text
+CITATION = r"""@misc{mafaulda,
+  author       = {{Signals, Multimedia, and Telecommunications Laboratory, Universidade Federal do Rio de Janeiro}},
+  title        = {{MAFAULDA}: Machinery Fault Database},
+  howpublished = {\url{https://www02.smt.ufrj.br/~offshore/mfs/page_01.html}}
+}
+@inproceedings{ribeiro2017similarity,
+  author    = {Ribeiro, Felipe M. L. and Marins, Matheus A. and Netto, Sergio L. and da Silva, Eduardo A. B.},
+  title     = {Rotating machinery fault diagnosis using similarity-based models},
+  booktitle = {XXXV Simp{\'o}sio Brasileiro de Telecomunica{\c{c}}{\~o}es e Processamento de Sinais (SBrT 2017)},
+  year      = {2017}
+}"""
+
+COMPONENT = FaultComponent(
+    "mafaulda", "MAFAULDA", LAYOUT,
+    CardText(
+        source="MAFAULDA — Machinery Fault Database, Signals, Multimedia and Telecommunications Laboratory (SMT), "
+               "Universidade Federal do Rio de Janeiro (UFRJ)",
+        protocol_summary="leave-one-out cross-validation over the 10 classes (SIREN --loocv)",
+        license_text="none stated: the SMT page offers the database for free download; cite it",
+        downloads=DOWNLOADS,
+        acquisition=(
+            "A SpectraQuest machinery fault simulator (rotor on a shaft between two bearings) runs at rotation "
+            "frequencies of about 12–60 Hz. Accelerometers on the underhang and the overhang bearing (axial, "
+            "radial, tangential), a tachometer and a microphone are sampled at 50 kHz; each CSV is a 5-s "
+            "sequence with the 8 channels as columns. Faults: misalignment (horizontal, vertical), imbalance "
+            "and bearing faults (ball, cage, outer race) in either bearing, at several severities."),
+        classes={
+            "normal": "no fault",
+            "horizontal-misalignment": "shaft misaligned horizontally (severity 0.5–2.0 mm)",
+            "vertical-misalignment": "shaft misaligned vertically (severity 0.51–1.90 mm)",
+            "imbalance": "load imbalance on the rotor (severity 6–35 g)",
+            **{f"{side}-{fault}": f"{fault.replace('_', ' ')} in the {side} bearing (with 0–35 g imbalance)"
+               for side in ("overhang", "underhang") for fault in ("ball_fault", "cage_fault", "outer_race")},
+        },
+        protocol=("SIREN evaluates MAFAULDA by **leave-one-out cross-validation** over the 10 classes, the severity "
+                  "levels merged into their class (k-NN over all files, optionally per channel)."),
+        column_meanings={
+            **SIGNALS, **COMMON,
+            "channels": "`tachometer`, `underhang-axial/radial/tangential`, `overhang-axial/radial/tangential`, "
+                        "`microphone` (the CSV's column order; the microphone is kept in the array, not as "
+                        "audio, so all 8 channels stay aligned)",
+            "severity": "the severity folder the file came from (`0.5mm`, `6g`, ...; for bearing faults the "
+                        "imbalance mass added), null for `normal`",
+            "rotation_hz": "shaft rotation frequency in Hz, from the file name",
+        },
+        layout=TREE,
+    ),
+    title="MAFAULDA: Machinery Fault Database (SIREN)",
+    description="Multi-sensor vibration and sound recordings of a machinery fault simulator (10 fault classes), "
+                "as used by SIREN's fault-classification benchmark.",
+    citation=CITATION, license="unknown",
+    tags=("vibration", "fault-diagnosis", "rotating-machinery", "time-series-classification", "siren"),
+    task_categories=("other",),
+)
+
+
+# --------------------------------------------------------------------------- synthetic stand-in (.csv)
+MAFAULDA_SEVERITIES = {"horizontal-misalignment": ("0.5mm", "1.0mm"), "vertical-misalignment": ("0.51mm", "0.63mm"),
+                       "imbalance": ("6g", "10g"), "bearing": ("0g", "6g")}
+MAFAULDA_ORDERS = {"ball_fault": 1.37, "cage_fault": 0.37, "outer_race": 2.98}  # defect frequency / shaft
+
+
+def plan_synthetic(scale: float) -> list:
+    jobs = []
+    for label in CLASSES:
+        side, _, bearing = label.partition("-") if label.startswith(("overhang", "underhang")) else (label, "", "")
+        levels = MAFAULDA_SEVERITIES["bearing" if bearing else label] if label != "normal" else (None,)
+        for i in range(count(2, scale)):
+            severity = levels[i % len(levels)]
+            hz = round(12.288 + 2.048 * i, 4)
+            folder = "/".join(x for x in (side, bearing, severity) if x)
+            jobs.append((f"{folder}/{hz:g}.csv", label, {"label": label, "side": side if bearing else None,
+                                                         "bearing": bearing, "severity": severity, "hz": hz}))
+    return jobs
+
+
+def write_synthetic(path: Path, p: dict, rng) -> None:
+    rate, n, hz = SAMPLE_RATE, SAMPLE_RATE // 5, p["hz"]  # 0.2 s
+    t = np.arange(n) / rate
+    level = float(p["severity"].rstrip("mg")) if p["severity"] else 0.0
+    table = np.zeros((n, 8))
+    table[:, 0] = 4.5 * (np.sin(2 * np.pi * hz * t) > 0.97)  # tachometer: one pulse per revolution
+    for column in range(1, 7):
+        table[:, column] = tone(n, rate, hz, 0.05, rng.uniform(0, 6.3)) + rng.normal(0, 0.02, n)
+    label = p["label"]
+    if label == "imbalance" or p["bearing"]:
+        for column in (2, 5):  # radial: 1x grows with the imbalance mass
+            table[:, column] += tone(n, rate, hz, 0.01 * level, 0.3)
+    if label == "horizontal-misalignment":
+        for column in (2, 3, 5, 6):
+            table[:, column] += tone(n, rate, 2 * hz, 0.1 + 0.2 * level)
+    if label == "vertical-misalignment":
+        for column in (1, 4):
+            table[:, column] += tone(n, rate, 2 * hz, 0.1 + 0.2 * level) + tone(n, rate, 3 * hz, 0.1)
+    if p["bearing"]:
+        first = 4 if p["side"] == "overhang" else 1
+        hits = impulses(rng, n, rate, MAFAULDA_ORDERS[p["bearing"]] * hz, 4200 + 800 * first, 0.4, 0.001)
+        for column in range(first, first + 3):
+            table[:, column] += hits
+    table[:, 7] = 0.3 * table[:, 2] + band_noise(rng, n, rate, 100, 8000, 0.01)  # microphone
+    buffer = io.StringIO()
+    np.savetxt(buffer, table, delimiter=",", fmt="%.6g")
+    path.write_text(buffer.getvalue())

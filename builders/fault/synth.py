@@ -7,11 +7,15 @@ CSVs at 50 kHz, IIEE 44.1 kHz 16-bit and IICA 48 kHz 24-bit mono WAVs, all under
 folder and file names. Classes differ where the real faults do (bearing defect frequencies and
 resonances, 1× / 2× shaft harmonics, engine harmonics and rattle, leak hiss bands), so a model
 has something to find. Deterministic for a seed: the same bytes on every run.
+
+Each corpus module holds its own stand-in (``plan_synthetic``, ``write_synthetic``); this module
+holds the driver (:func:`synthesize_fault`, which finds them through the registry) and the
+signal pieces they share.
 """
 
 from __future__ import annotations
 
-import io
+import importlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +23,6 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.builders.fault import cwru, iica, iiee, mafaulda
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.errors import ParameterError
 from libtrad.options import check_number, check_seed
@@ -46,19 +49,25 @@ class FaultSynthSummary:
 
 def synthesize_fault(out: str | Path, *, component: str, scale: float = 1.0, seed: int = 0,
                      progress: bool = True) -> FaultSynthSummary:
-    """Write a synthetic ``component`` (cwru, mafaulda, iiee, iica) raw folder to ``out``; returns a summary."""
-    if component not in WRITERS:
-        raise ParameterError("component", component, f"must be one of {', '.join(WRITERS)}")
+    """Write a synthetic ``component`` (cwru, mafaulda, iiee, iica) raw folder to ``out``; returns a summary.
+
+    The corpus module the registry names for ``component`` holds its stand-in: ``plan_synthetic(scale)``
+    lists the files (relative path, label, parameters) and ``write_synthetic(path, params, rng)`` writes one.
+    """
+    modules = corpora()
+    if component not in modules:
+        raise ParameterError("component", component, f"must be one of {', '.join(modules)}")
     check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
     check_seed(seed)
-    jobs = PLANS[component](scale)
+    corpus = importlib.import_module(modules[component])
+    jobs = corpus.plan_synthetic(scale)
     counts: dict[str, int] = {}
     with atomic_output(out, "synthetic", option="OUT") as tmp:
         for index, (rel, label, params) in enumerate(tqdm(jobs, desc=f"synthesizing {component}", unit="file",
                                                           disable=not progress)):
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            WRITERS[component](path, params, np.random.default_rng([seed, index]))
+            corpus.write_synthetic(path, params, np.random.default_rng([seed, index]))
             counts[label] = counts.get(label, 0) + 1
         summary = FaultSynthSummary(str(Path(out)), component, scale, seed, len(jobs), counts)
         write_synthetic_marker(tmp, {"note": NOTE.format(name=component.upper()),
@@ -66,13 +75,25 @@ def synthesize_fault(out: str | Path, *, component: str, scale: float = 1.0, see
     return summary
 
 
-def _count(base: int, scale: float, least: int = 1) -> int:
+def corpora() -> dict[str, str]:
+    """The fault corpora, component name -> module: SIREN's registry components declared in this package.
+
+    The registry is the one list of corpora (read when called: the registry imports no builder module).
+    """
+    from libtrad.builders.registry import SIREN
+
+    package = __name__.rpartition(".")[0] + "."
+    return {name: reference.partition(":")[0] for name, reference in SIREN.components.items()
+            if reference.startswith(package)}
+
+
+def count(base: int, scale: float, least: int = 1) -> int:
     return max(least, round(base * scale))
 
 
 # --------------------------------------------------------------------------- signal pieces
-def _impulses(rng, n: int, rate: int, every_hz: float, resonance_hz: float, amplitude: float,
-              decay_s: float = 0.002) -> np.ndarray:
+def impulses(rng, n: int, rate: int, every_hz: float, resonance_hz: float, amplitude: float,
+             decay_s: float = 0.002) -> np.ndarray:
     """A train of decaying resonance ringings repeating at ``every_hz`` (a bearing defect hitting a race)."""
     ring = np.arange(int(6 * decay_s * rate)) / rate
     kernel = np.exp(-ring / decay_s) * np.sin(2 * np.pi * resonance_hz * ring)
@@ -85,202 +106,19 @@ def _impulses(rng, n: int, rate: int, every_hz: float, resonance_hz: float, ampl
     return out[:n]
 
 
-def _tone(n: int, rate: int, hz: float, amplitude: float, phase: float = 0.0) -> np.ndarray:
+def tone(n: int, rate: int, hz: float, amplitude: float, phase: float = 0.0) -> np.ndarray:
     return amplitude * np.sin(2 * np.pi * hz * np.arange(n) / rate + phase)
 
 
-def _band_noise(rng, n: int, rate: int, low_hz: float, high_hz: float, rms: float) -> np.ndarray:
+def band_noise(rng, n: int, rate: int, low_hz: float, high_hz: float, rms: float) -> np.ndarray:
     spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
     f = np.fft.rfftfreq(n, 1 / rate)
     noise = np.fft.irfft(spectrum * ((f >= low_hz) & (f <= high_hz)), n)
     return rms * noise / (np.sqrt(np.mean(noise ** 2)) or 1.0)
 
 
-# --------------------------------------------------------------------------- CWRU (.mat)
-# Defect frequencies per shaft revolution (BPFI, 2 x BSF, BPFO) of the drive-end (6205) and fan-end (6203) bearings.
-CWRU_ORDERS = {"DE": {"IR": 5.4152, "B": 4.7135, "OR": 3.5848}, "FE": {"IR": 4.9469, "B": 3.9874, "OR": 3.0530}}
-CWRU_POSITION = {"6": (1.0, 3400.0), "3": (0.6, 2900.0), "12": (0.35, 2500.0)}  # load zone: gain, resonance
-CWRU_TOP = {"DE": "12k_Drive_End_Bearing_Fault_Data", "FE": "12k_Fan_End_Bearing_Fault_Data"}
-
-
-def _plan_cwru(scale: float) -> list:
-    jobs, record = [], 105
-    for end in ("DE", "FE"):
-        for fault in ("IR", "B", "OR"):
-            for position in (("3", "6", "12") if fault == "OR" else (None,)):
-                for i in range(_count(2, scale)):
-                    diameter, load = cwru.DIAMETERS[i % 3], i % 4
-                    at = f"@{position}" if position else ""
-                    folder = f"{CWRU_TOP[end]}/{fault}/{diameter}" + (f"/{at}" if position else "")
-                    label = f"{end}_{fault}{at}"
-                    jobs.append((f"{folder}/{record}{at}_{load}.mat", label,
-                                 {"record": record, "end": end, "fault": fault, "position": position, "load": load,
-                                  "diameter": int(diameter), "rate": cwru.FAULT_RATE}))
-                    record += 1
-    for i in range(_count(2, scale)):
-        jobs.append((f"Normal/{97 + i}_Normal_{i % 4}.mat", "normal",
-                     {"record": 97 + i, "end": None, "load": i % 4, "rate": cwru.NORMAL_RATE}))
-    return jobs
-
-
-def _write_cwru(path: Path, p: dict, rng) -> None:
-    from scipy.io import savemat
-
-    rate, n = p["rate"], p["rate"] // 2  # 0.5 s
-    rpm = 1797.0 - 25.0 * p["load"]
-    shaft = rpm / 60
-    base = {ch: _tone(n, rate, shaft, 0.02, rng.uniform(0, 6.3)) + rng.normal(0, 0.01, n) for ch in cwru.CHANNELS}
-    if p["end"] is not None:
-        order = CWRU_ORDERS[p["end"]][p["fault"]]
-        gain, resonance = CWRU_POSITION.get(p["position"], (0.8, 3100.0 if p["fault"] == "IR" else 2700.0))
-        hits = _impulses(rng, n, rate, order * shaft, resonance + 200 * (p["end"] == "FE"),
-                         gain * (0.5 + p["diameter"] / 28))
-        if p["fault"] == "IR":  # the inner race turns with the shaft: its impulses are modulated at 1x
-            hits *= 0.6 + 0.4 * np.cos(2 * np.pi * shaft * np.arange(n) / rate)
-        other = "FE" if p["end"] == "DE" else "DE"
-        base[p["end"]] += hits
-        base[other] += 0.3 * hits
-        base["BA"] += 0.1 * hits
-    record = p["record"]
-    channels = ("DE", "FE") if p["end"] is None else cwru.CHANNELS  # the real baseline has no BA channel
-    content = {f"X{record:03d}_{ch}_time": base[ch].reshape(-1, 1) for ch in channels}
-    content[f"X{record:03d}RPM"] = np.array([[rpm]])
-    buffer = io.BytesIO()
-    savemat(buffer, content, format="5")
-    data = bytearray(buffer.getvalue())
-    header = f"MATLAB 5.0 MAT-file, {NOTE.format(name='CWRU')}".encode()[:116]
-    data[:116] = header.ljust(116)  # scipy stamps the creation time here: a fixed text keeps runs identical
-    path.write_bytes(bytes(data))
-
-
-# --------------------------------------------------------------------------- MAFAULDA (.csv)
-MAFAULDA_SEVERITIES = {"horizontal-misalignment": ("0.5mm", "1.0mm"), "vertical-misalignment": ("0.51mm", "0.63mm"),
-                       "imbalance": ("6g", "10g"), "bearing": ("0g", "6g")}
-MAFAULDA_ORDERS = {"ball_fault": 1.37, "cage_fault": 0.37, "outer_race": 2.98}  # defect frequency / shaft
-
-
-def _plan_mafaulda(scale: float) -> list:
-    jobs = []
-    for label in mafaulda.CLASSES:
-        side, _, bearing = label.partition("-") if label.startswith(("overhang", "underhang")) else (label, "", "")
-        levels = MAFAULDA_SEVERITIES["bearing" if bearing else label] if label != "normal" else (None,)
-        for i in range(_count(2, scale)):
-            severity = levels[i % len(levels)]
-            hz = round(12.288 + 2.048 * i, 4)
-            folder = "/".join(x for x in (side, bearing, severity) if x)
-            jobs.append((f"{folder}/{hz:g}.csv", label, {"label": label, "side": side if bearing else None,
-                                                         "bearing": bearing, "severity": severity, "hz": hz}))
-    return jobs
-
-
-def _write_mafaulda(path: Path, p: dict, rng) -> None:
-    rate, n, hz = mafaulda.SAMPLE_RATE, mafaulda.SAMPLE_RATE // 5, p["hz"]  # 0.2 s
-    t = np.arange(n) / rate
-    level = float(p["severity"].rstrip("mg")) if p["severity"] else 0.0
-    table = np.zeros((n, 8))
-    table[:, 0] = 4.5 * (np.sin(2 * np.pi * hz * t) > 0.97)  # tachometer: one pulse per revolution
-    for column in range(1, 7):
-        table[:, column] = _tone(n, rate, hz, 0.05, rng.uniform(0, 6.3)) + rng.normal(0, 0.02, n)
-    label = p["label"]
-    if label == "imbalance" or p["bearing"]:
-        for column in (2, 5):  # radial: 1x grows with the imbalance mass
-            table[:, column] += _tone(n, rate, hz, 0.01 * level, 0.3)
-    if label == "horizontal-misalignment":
-        for column in (2, 3, 5, 6):
-            table[:, column] += _tone(n, rate, 2 * hz, 0.1 + 0.2 * level)
-    if label == "vertical-misalignment":
-        for column in (1, 4):
-            table[:, column] += _tone(n, rate, 2 * hz, 0.1 + 0.2 * level) + _tone(n, rate, 3 * hz, 0.1)
-    if p["bearing"]:
-        first = 4 if p["side"] == "overhang" else 1
-        hits = _impulses(rng, n, rate, MAFAULDA_ORDERS[p["bearing"]] * hz, 4200 + 800 * first, 0.4, 0.001)
-        for column in range(first, first + 3):
-            table[:, column] += hits
-    table[:, 7] = 0.3 * table[:, 2] + _band_noise(rng, n, rate, 100, 8000, 0.01)  # microphone
-    buffer = io.StringIO()
-    np.savetxt(buffer, table, delimiter=",", fmt="%.6g")
-    path.write_text(buffer.getvalue())
-
-
-# --------------------------------------------------------------------------- IIEE (.wav)
-IIEE_ENGINES = {"engine1_good": (50.0, 1200.0, 0.0), "engine2_broken": (50.0, 1150.0, 1.0),
-                "engine3_heavyload": (41.0, 950.0, 0.0)}  # mains/rotation hz, whine hz, rattle
-IIEE_TEST = ("talking_1", "atmo_low", "whitenoise_low", "stresstest")
-
-
-def _plan_iiee(scale: float) -> list:
-    jobs = []
-    for engine in iiee.CLASSES:
-        for i in range(_count(2, scale)):
-            jobs.append((f"train_cut/{engine}/pure_{i}.wav", engine, {"engine": engine, "recording": "pure"}))
-        for i in range(_count(4, scale)):
-            recording = IIEE_TEST[i % len(IIEE_TEST)]
-            jobs.append((f"test_cut/{engine}/{recording}_{i // len(IIEE_TEST)}.wav", engine,
-                         {"engine": engine, "recording": recording}))
-    return jobs
-
-
-def _write_iiee(path: Path, p: dict, rng) -> None:
-    rate = iiee.SAMPLE_RATE
-    n = 3 * rate
-    f0, whine, rattle = IIEE_ENGINES[p["engine"]]
-    signal = sum(_tone(n, rate, k * f0, 0.08 / k, rng.uniform(0, 6.3)) for k in range(1, 8))
-    signal = signal + _tone(n, rate, whine, 0.03) + _band_noise(rng, n, rate, 50, 6000, 0.01)
-    if rattle:
-        signal += _impulses(rng, n, rate, 17.0, 2600.0, 0.25, 0.004)
-    recording = p["recording"]
-    if recording.startswith("talking"):
-        syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / rate) ** 2
-        signal += syllables * _band_noise(rng, n, rate, 300, 3000, 0.05)
-    elif recording.startswith("atmo"):
-        signal += _band_noise(rng, n, rate, 20, 12000, 0.02)
-    elif recording == "whitenoise_low":
-        signal += rng.normal(0, 0.01, n)
-    elif recording == "stresstest":
-        signal += _band_noise(rng, n, rate, 20, 16000, 0.06) + _impulses(rng, n, rate, 3.0, 800.0, 0.3, 0.02)
-    _write_wav(path, signal, rate, "PCM_16", "IIEE")
-
-
-# --------------------------------------------------------------------------- IICA (.wav)
-IICA_LEAK_BANDS = {"tubeleak": (6000.0, 20000.0, None), "ventleak": (2000.0, 10000.0, 4500.0)}  # hiss band, whistle
-
-
-def _plan_iica(scale: float) -> list:
-    jobs = []
-    for label in iica.CLASSES:
-        for i in range(_count(5, scale, least=2)):
-            setup = label if label != "no_leak" else iica.SETUPS[i % 2]
-            background, session = iica.BACKGROUNDS[i % len(iica.BACKGROUNDS)], 1 + i % 3
-            annotation = "iO" if label == "no_leak" else "niO"
-            jobs.append((f"raw/{setup}/{background}/{session}/{session}_{annotation}_{i}_{1 + i % 4}m_.wav", label,
-                         {"leak": None if label == "no_leak" else label, "background": background}))
-    return jobs
-
-
-def _write_iica(path: Path, p: dict, rng) -> None:
-    rate = iica.SAMPLE_RATE
-    n = rate // 2  # 0.5 s
-    background = p["background"]
-    quiet = 0.4 if background.endswith("_low") else 1.0
-    signal = rng.normal(0, 0.002, n)
-    if background.startswith("hydr"):
-        signal += quiet * sum(_tone(n, rate, k * 100.0, 0.05 / k) for k in range(1, 6))
-    elif background.startswith("work"):
-        signal += quiet * _impulses(rng, n, rate, 2.5, 1500.0, 0.3, 0.01)
-    if p["leak"]:
-        low, high, whistle = IICA_LEAK_BANDS[p["leak"]]
-        signal += _band_noise(rng, n, rate, low, high, 0.03)
-        if whistle:
-            signal += _tone(n, rate, whistle, 0.02)
-    _write_wav(path, signal, rate, "PCM_24", "IICA")
-
-
-def _write_wav(path: Path, signal: np.ndarray, rate: int, subtype: str, name: str) -> None:
+def write_wav(path: Path, signal: np.ndarray, rate: int, subtype: str, name: str) -> None:
     with sf.SoundFile(path, "w", rate, 1, subtype, format="WAV") as f:
         f.comment = NOTE.format(name=name)
         f.software = "libtrad synth siren"
         f.write(np.clip(signal, -1.0, 1.0).astype(np.float32))
-
-
-PLANS = {"cwru": _plan_cwru, "mafaulda": _plan_mafaulda, "iiee": _plan_iiee, "iica": _plan_iica}
-WRITERS = {"cwru": _write_cwru, "mafaulda": _write_mafaulda, "iiee": _write_iiee, "iica": _write_iica}

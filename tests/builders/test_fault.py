@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 from scipy.io import savemat
 
-from libtrad.builders.fault import components
+from libtrad.builders.fault import cwru, iica, iiee, mafaulda
 from libtrad.builders.fault.common import Checked, Found, reread
 from libtrad.builders.fault.iica import assign_folds
 from libtrad.builders.registry import DATASETS
@@ -92,7 +92,7 @@ def build(cli, component: str, raw: Path, out: Path, *extra):
 
 # --------------------------------------------------------------------------- CWRU
 def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
-    result = scan(components.CWRU, cwru_raw)
+    result = scan(cwru.COMPONENT, cwru_raw)
     rows = rows_by_file(result)
     expect = {
         f"{DE12}/IR/007/105_0.mat": ("DE_IR", None, 7, 0, ("DE", "FE", "BA")),
@@ -119,10 +119,10 @@ def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
 
 def test_cwru_takes_the_record_its_name_names(cwru_raw):
     """99.mat-style files: the X099 channels are read, not the X098 ones beside them."""
-    checked = rows_by_file(scan(components.CWRU, cwru_raw))["Normal/99_Normal_1.mat"]
+    checked = rows_by_file(scan(cwru.COMPONENT, cwru_raw))["Normal/99_Normal_1.mat"]
     from scipy.io import loadmat
 
-    signals = components.CWRU.layout.payload(cwru_raw, checked)["signals"]
+    signals = cwru.COMPONENT.layout.payload(cwru_raw, checked)["signals"]
     expected = loadmat(cwru_raw / "Normal/99_Normal_1.mat")["X099_DE_time"].reshape(-1).astype(np.float32)
     assert np.array_equal(signals[0], expected)
 
@@ -155,7 +155,7 @@ def test_cwru_content_problems_are_rejections_naming_the_file(cwru_raw):
     bad[5] = np.nan
     save_mat(cwru_raw / DE12 / "IR/028/3001_0.mat", {"X3001_DE_time": bad})
     os.mkfifo(cwru_raw / DE12 / "B/014/B014_2.mat")  # must be named, never opened (it would block)
-    result = scan(components.CWRU, cwru_raw, on_error="skip")
+    result = scan(cwru.COMPONENT, cwru_raw, on_error="skip")
     reasons = {r.path: r.reason for r in result.rejected}
     assert reasons == {
         "Normal/Normal_2.mat": "holds channels of several records (X098, X100) and its name does not say which",
@@ -216,7 +216,7 @@ def mafaulda_raw(tmp_path) -> Path:
 
 
 def test_mafaulda_classes_merge_severities_and_keep_them(mafaulda_raw):
-    rows = rows_by_file(scan(components.MAFAULDA, mafaulda_raw))
+    rows = rows_by_file(scan(mafaulda.COMPONENT, mafaulda_raw))
     got = {rel: (c.found.label, c.columns()["severity"], c.columns()["rotation_hz"], c.channels[0], c.frames)
            for rel, c in rows.items()}
     assert got == {
@@ -227,7 +227,7 @@ def test_mafaulda_classes_merge_severities_and_keep_them(mafaulda_raw):
         "overhang/cage_fault/20g/15.1552.csv": ("overhang-cage_fault", "20g", 15.1552, "tachometer", 20),
         "underhang/outer_race/0g/12.288.csv": ("underhang-outer_race", "0g", 12.288, "tachometer", 20),
     }
-    signals = components.MAFAULDA.layout.payload(mafaulda_raw, rows["normal/12.288.csv"])["signals"]
+    signals = mafaulda.COMPONENT.layout.payload(mafaulda_raw, rows["normal/12.288.csv"])["signals"]
     table = np.loadtxt(mafaulda_raw / "normal/12.288.csv", delimiter=",", dtype=np.float32)
     assert signals.dtype == np.float32 and signals.shape == (8, 20) and np.array_equal(signals, table.T)
 
@@ -245,7 +245,7 @@ def test_mafaulda_bad_csvs_and_strays_are_named_with_file_and_line(mafaulda_raw,
     write_csv(mafaulda_raw / "imbalance/35 g/17.0.csv")
     write_csv(mafaulda_raw / "overhang/ball/0g/12.0.csv")
     write_csv(mafaulda_raw / "normal/run1.csv")
-    result = scan(components.MAFAULDA, mafaulda_raw, on_error="skip")
+    result = scan(mafaulda.COMPONENT, mafaulda_raw, on_error="skip")
     assert {r.path: r.reason for r in result.rejected} == {
         "imbalance/35 g/": "unexpected folder in imbalance/ (expected severity folders such as 6g/)",
         "normal/run1.csv": "unexpected file in normal/ (expected HZ.csv, the rotation frequency (e.g. 12.288.csv))",
@@ -276,7 +276,7 @@ def test_iiee_subset_condition_recording_and_cut_from_the_names(tmp_path):
     write_wav(raw / "test_cut/engine1_good/radio_0.wav", 44_100)
     write_wav(raw / "train_cut/engine2_broken/pure_0.wav", 16_000)
     write_wav(raw / "train_cut/engine4_new/pure_0.wav", 44_100)
-    result = scan(components.IIEE, raw, on_error="skip")
+    result = scan(iiee.COMPONENT, raw, on_error="skip")
     got = {rel: (c.found.label, *(c.columns()[k] for k in ("subset", "condition", "recording", "cut")))
            for rel, c in rows_by_file(result).items()}
     assert got == {
@@ -319,7 +319,7 @@ def test_iica_labels_by_annotation_and_folder_and_folds_are_stratified_and_stabl
     write_wav(raw / "raw/tubeleak/lab/1/1_leak_0_1m_.wav", 48_000)
     write_wav(raw / "raw/tubeleak/lab/1/1_iO_niO_0.wav", 48_000)
     write_wav(raw / "raw/tubeleak/office/1/1_iO_0_1m_.wav", 48_000)
-    first = scan(components.IICA, raw, on_error="skip")
+    first = scan(iica.COMPONENT, raw, on_error="skip")
     rows = rows_by_file(first)
     assert sorted(rows) == sorted(names)
     assert rows[names[0]].found.label == "tubeleak" and rows[names[1]].found.label == "ventleak"
@@ -329,7 +329,7 @@ def test_iica_labels_by_annotation_and_folder_and_folds_are_stratified_and_stabl
                                                          "fold": None}
     per_fold = Counter((c.columns()["fold"], c.found.label) for c in rows.values())
     assert per_fold == Counter({(fold, label): 1 for fold in range(5) for label in ("no_leak", "tubeleak", "ventleak")})
-    again = rows_by_file(scan(components.IICA, raw, on_error="skip"))
+    again = rows_by_file(scan(iica.COMPONENT, raw, on_error="skip"))
     assert {k: c.columns()["fold"] for k, c in again.items()} == {k: c.columns()["fold"] for k, c in rows.items()}
     one_token = "its name must hold exactly one of _iO_ (no leak) and _niO_ (leak)"
     assert {r.path: r.reason for r in first.rejected} == {
