@@ -3,12 +3,17 @@
 Each component's synthetic stand-in (in its publisher's layout) is exported; the export must be a
 valid libtrad dataset folder (``libtrad verify``), every config/split must load with
 ``load_dataset`` in a fresh process with the row and label counts the manifest states, the card's
-YAML must name exactly the configs built, and a rebuild must write byte-identical shards.
+YAML must name exactly the configs built, and a rebuild must write byte-identical shards. The
+exports are made once per module and loaded by one fresh interpreter (one start, not one per
+component); each component's test checks its own part.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -22,15 +27,16 @@ LOAD_EVERY_SPLIT = """
 import json, sys
 from collections import Counter
 import datasets
-folder, cache = sys.argv[1], sys.argv[2]
-out = {}
-for config in datasets.get_dataset_config_names(folder):
-    for split in datasets.get_dataset_split_names(folder, config):
-        ds = datasets.load_dataset(folder, config, split=split, cache_dir=cache)
-        names = ds.features["label"].names
-        labels = Counter(names[i] if i >= 0 else "unlabelled" for i in ds["label"])
-        out[f"{config}/{split}"] = {"rows": ds.num_rows, "labels": dict(labels)}
-print(json.dumps(out))
+result = {}
+for folder, cache in zip(sys.argv[1::2], sys.argv[2::2]):
+    out = result[folder] = {}
+    for config in datasets.get_dataset_config_names(folder):
+        for split in datasets.get_dataset_split_names(folder, config):
+            ds = datasets.load_dataset(folder, config, split=split, cache_dir=cache)
+            names = ds.features["label"].names
+            labels = Counter(names[i] if i >= 0 else "unlabelled" for i in ds["label"])
+            out[f"{config}/{split}"] = {"rows": ds.num_rows, "labels": dict(labels)}
+print(json.dumps(result))
 """
 
 
@@ -38,18 +44,48 @@ def _build(entry, component, raw, out):
     return entry.build(raw, out, component=component if entry.multi else None, progress=False)
 
 
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Every component synthesized and exported once: component -> (raw, export, summary) or the exception."""
+    built = {}
+    for case in CASES:
+        family, component = case.values
+        entry = DATASETS[family]
+        work = tmp_path_factory.mktemp(component)
+        raw, out = work / "raw", work / "export"
+        try:
+            entry.synthesize(raw, component=component if entry.multi else None, progress=False,
+                             **entry.extra.get("tiny_synth", {}))
+            built[component] = (raw, out, _build(entry, component, raw, out))
+        except Exception as exc:  # reported by that component's test, not by every test
+            built[component] = exc
+    return built
+
+
+@pytest.fixture(scope="module")
+def loaded(exports, tmp_path_factory):
+    """``load_dataset`` of every config/split of every export, in ONE fresh offline interpreter (each
+    export with its own cache folder): export folder -> {config/split: rows and label counts}."""
+    folders = [item[1] for item in exports.values() if not isinstance(item, Exception)]
+    caches = tmp_path_factory.mktemp("load-caches")
+    args = [str(a) for i, folder in enumerate(folders) for a in (folder, caches / str(i))]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.mktemp("fresh-hf-home"))}
+    done = subprocess.run([sys.executable, "-c", LOAD_EVERY_SPLIT, *args], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("family, component", CASES)
-def test_component_contract(family, component, tmp_path, fresh_python):
+def test_component_contract(family, component, exports, loaded):
     from libtrad.outputs import read_marker
     from libtrad.verify import verify_folder
 
     entry = DATASETS[family]
-    raw = tmp_path / "raw"
-    entry.synthesize(raw, component=component if entry.multi else None, progress=False,
-                     **entry.extra.get("tiny_synth", {}))
+    if isinstance(exports[component], Exception):
+        raise exports[component]
+    raw, out, summary = exports[component]
     assert json.loads((raw / "SYNTHETIC.json").read_text())
-    out = tmp_path / "export"
-    summary = _build(entry, component, raw, out)
     assert summary.synthetic and not summary.rejected, summary.describe()
 
     report = verify_folder(out)
@@ -62,10 +98,9 @@ def test_component_contract(family, component, tmp_path, fresh_python):
     assert [c["config_name"] for c in meta["configs"]] == list(manifest["configs"])
     assert "synthetic" in meta["tags"] and "SYNTHETIC STAND-IN" in card
 
-    loaded = json.loads(fresh_python(LOAD_EVERY_SPLIT, out, tmp_path / "cache", timeout=600).splitlines()[-1])
     expected = {f"{config}/{split}": {"rows": v["rows"], "labels": {k: n for k, n in v["labels"].items() if n}}
                 for config, splits in manifest["configs"].items() for split, v in splits.items()}
-    assert loaded == expected
+    assert loaded[str(out)] == expected
 
     first = manifest["parquet_files"]
     _build(entry, component, raw, out)
