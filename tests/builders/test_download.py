@@ -151,11 +151,13 @@ def good_tar(mode: str = "w:gz") -> bytes:
 
 
 def good_zip() -> bytes:
+    """The same bytes at every call (a fixed time stamp: zipfile's default is now, to 2 s)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("train/", b"")
-        for name, data in RAW_FILES.items():
-            zf.writestr(name, data)
+        for name, data in {"train/": b"", **RAW_FILES}.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o40775 << 16 | 0x10) if name.endswith("/") else 0o600 << 16  # as zipfile sets them
+            zf.writestr(info, data, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -588,3 +590,84 @@ def test_make_builder_on_a_registered_component_takes_its_build_options(lib_trad
     with pytest.raises(ParameterError, match="train_fraction=2"):
         builder_class(config_name="tr1", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "hf2"),
                       train_fraction=2).download_and_prepare()
+
+
+# ----------------------------------------------------------------------------- download.py / archives.py split
+def test_download_module_still_exports_the_archive_names():
+    from libtrad.builders import archives
+
+    for name in ("Download", "archive_format", "check_downloads", "fetch", "locked", "prepare_raw", "safe_extract",
+                 "cached_path", "offline_variable", "MAX_MEMBERS", "MAX_TOTAL_BYTES"):
+        assert hasattr(dl, name), name
+    assert dl.archive_format is archives.archive_format
+    assert (dl.MAX_MEMBERS, dl.MAX_TOTAL_BYTES) == (archives.MAX_MEMBERS, archives.MAX_TOTAL_BYTES)
+
+
+def test_archives_module_caps_apply_to_its_own_safe_extract(tmp_path, monkeypatch):
+    from libtrad.builders import archives
+
+    many = tmp_path / "many.tar"
+    many.write_bytes(_tar_bytes([(tarfile.TarInfo(f"f{i}.csv"), b"x") for i in range(5)], "w"))
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 3)
+    with pytest.raises(LibtradError, match="more than 3 members.*'f3.csv'"):
+        archives.safe_extract(many, tmp_path / "out")
+    assert len(dl.safe_extract(many, tmp_path / "out")) == 5  # download.py's own caps (the defaults) apply there
+
+
+def _undersized_zip() -> bytes:
+    """A zip whose central directory declares 4 bytes for a member holding 64 KiB."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ok/first.csv", b"a,b\n")
+        zf.writestr("big.bin", os.urandom(64 * 1024))
+    data = bytearray(buf.getvalue())
+    at = data.rfind(b"PK\x01\x02")
+    data[at + 24:at + 28] = struct.pack("<I", 4)
+    return bytes(data)
+
+
+def test_member_with_more_data_than_declared_is_never_written_past_its_size(tmp_path):
+    """The size cap counts declared sizes: zipfile stops at the declared size and then fails its CRC check."""
+    archive = tmp_path / "undersized.zip"
+    archive.write_bytes(_undersized_zip())
+    with pytest.raises(LibtradError, match="damaged or unreadable archive.*nothing was unpacked") as exc:
+        safe_extract(archive, tmp_path / "out")
+    _one_line(exc)
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["undersized.zip"]  # no staging left
+
+
+@pytest.mark.parametrize("name, info, reason", [
+    ("inside-link", _typed("ok/link", tarfile.SYMTYPE, "first.csv"), "symbolic link"),
+    ("inner-dotdot", tarfile.TarInfo("ok/../evil"), "'..'"),
+    ("absolute", tarfile.TarInfo(OUTSIDE), "absolute"),
+])
+def test_stricter_than_the_data_filter(tmp_path, name, info, reason):
+    """Members tarfile's ``data`` filter would accept or rewrite, which safe_extract refuses."""
+    data = b"x" if info.isreg() else None
+    if hasattr(tarfile, "data_filter"):
+        tarfile.data_filter(info, str(tmp_path / "out"))  # accepted (an absolute name is stripped, not refused)
+    archive = tmp_path / f"{name}.tar.gz"
+    archive.write_bytes(_tar_with(info, data))
+    with pytest.raises(LibtradError, match=reason):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+@pytest.mark.parametrize("kind, reason", [(tarfile.CHRTYPE, "device"), (tarfile.BLKTYPE, "device"),
+                                          (tarfile.FIFOTYPE, "FIFO")])
+def test_special_tar_members_refused_with_or_without_the_data_filter(tmp_path, monkeypatch, with_filter, kind,
+                                                                    reason):
+    from libtrad.builders import archives
+
+    if with_filter and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile.data_filter")
+    if not with_filter:
+        monkeypatch.setattr(archives, "_DATA_FILTER", None)  # an older patch release
+    archive = tmp_path / "special.tar.gz"
+    archive.write_bytes(_tar_with(_typed("ok/special", kind)))
+    with pytest.raises(LibtradError, match=rf"'ok/special'.*{reason}.*nothing was unpacked") as exc:
+        safe_extract(archive, tmp_path / "out")
+    _one_line(exc)
+    assert not (tmp_path / "out").exists()
