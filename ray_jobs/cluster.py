@@ -1,6 +1,7 @@
 """Where libtrad's Ray jobs run: a private local Ray on 127.0.0.1, or an existing cluster.
 
-Local default: ``ray.init`` with this machine's CPUs, no dashboard, every port on loopback.
+Local default: a private ``ray.init`` with this machine's CPUs (never joining a cluster that
+already runs on the machine), no dashboard, every port on loopback.
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (and, for a ray imported earlier, the constant it sets;
 see :func:`loopback_only`) is what keeps every listener (GCS included) on 127.0.0.1 here —
 ``_node_ip_address`` alone does not. Ray's token
@@ -60,7 +61,10 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None, dash
             ray.shutdown()  # detaches this driver; the cluster keeps running
         return
     loopback_only()
-    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=dashboard, _node_ip_address="127.0.0.1",
+    # address="local": always a private Ray. A plain ray.init() joins a cluster that `ray start` (or
+    # another process's ray.cluster_utils.Cluster) runs on this machine, then refuses num_cpus.
+    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=dashboard,
+             _node_ip_address="127.0.0.1",
              logging_level=logging.WARNING, configure_logging=True)
     try:
         yield ray

@@ -1,9 +1,15 @@
-"""``libtrad embed`` on a simulated two-node cluster (loopback): actors on both nodes, same numbers."""
+"""``libtrad embed`` on a simulated two-node cluster (loopback): actors on both nodes, same numbers.
+
+Marked ``serial``: ``make test`` runs it alone after the two-worker part, since which node does the
+work depends on how fast each actor starts, which the other worker's load changes.
+"""
 
 from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
+
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +72,13 @@ def test_suite_folds_run_on_both_nodes_and_equal_local(two_nodes):
     local = run_suite(siren_fault, df, options, local=True, progress=False)
     assert on_ray.units == 5 and len(on_ray.nodes) == 2, on_ray.nodes
     assert on_ray.results == local.results
+
+
+def test_the_local_default_never_joins_a_cluster_running_on_the_machine(two_nodes):
+    """With a `ray start`-style cluster up here, the local default still starts its own one-node Ray."""
+    from libtrad.ray_jobs.cluster import ray_session
+
+    with ray_session(num_cpus=1) as ray:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        assert len(nodes) == 1 and ray.get_runtime_context().gcs_address != two_nodes.address
+    assert len(two_nodes.list_all_nodes()) == 2  # the running cluster is untouched
