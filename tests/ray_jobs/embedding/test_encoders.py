@@ -106,3 +106,40 @@ def test_model_folders_without_config_or_weights_are_refused(make, problem, tmp_
     make(folder)
     with pytest.raises(ParameterError, match=problem):
         parse_encoder_spec(f"hf:{folder}")
+
+
+TOY_KIND = '''"""A toy encoder kind: per 10-ms frame, its RMS and mean; clip = their mean over frames."""
+import torch
+
+from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+
+
+class FrameStatsEncoder(ClipEncoder):
+    sampling_rate, output_dim, hop_size_in_ms = 16_000, 2, 10.0
+
+    def _batch(self, batch):
+        frames = batch[:, : batch.shape[1] // 160 * 160].reshape(batch.shape[0], -1, 160).double()
+        out = torch.stack([frames.pow(2).mean(-1).sqrt(), frames.mean(-1)], dim=-1)
+        return out.mean(dim=1), out
+'''
+
+
+def test_a_registered_kind_is_parsed_loaded_and_checked(tmp_path, monkeypatch):
+    """The extension path: one encoder module + one registry line -> --encoder, load_encoder, check-encoder."""
+    from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec
+    from libtrad.ray_jobs.embedding.encoders import ENCODER_KINDS, EncoderKind
+
+    (tmp_path / "toy_encoder_kind.py").write_text(TOY_KIND)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(ENCODER_KINDS, "frame-stats", EncoderKind("frame-stats", False,
+                                                                  "toy_encoder_kind:FrameStatsEncoder"))
+    assert parse_encoder_spec("frame-stats").kind == "frame-stats"
+    with pytest.raises(ParameterError, match="frame-stats takes no folder"):
+        parse_encoder_spec("frame-stats:/x")
+    with pytest.raises(ParameterError, match="frame-stats"):  # listed among the kinds in the error
+        parse_encoder_spec("nope")
+    enc = load_encoder("frame-stats")
+    pooled, frames = enc.embed(clips(0.5, 1.0))
+    assert pooled.shape == (2, 2) and [f.shape for f in frames] == [(50, 2), (100, 2)]
+    failed = [r for r in check_encoder_spec("frame-stats", quick=True) if not r.passed]
+    assert not failed, failed
