@@ -21,6 +21,18 @@ os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
 
+# The longest test files start first, so two workers (make test: pytest-xdist, --dist loadfile)
+# finish together instead of one waiting on the demo at the end.
+SLOW_FIRST = ("tests/test_demo.py", "tests/ray_jobs/embedding/test_embed.py", "tests/builders/test_dataset_contract.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        path = str(item.path.relative_to(REPO_ROOT)) if item.path.is_relative_to(REPO_ROOT) else str(item.path)
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each file is kept
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
