@@ -24,6 +24,11 @@ What the standard library does here, and what is ours (and why):
 * ours, faster than ``zipfile``'s own refusal: encrypted members and unsupported compression
   methods are refused from the central directory, before anything is decompressed, naming the
   member (``zipfile`` raises only when that member is read).
+* ours, for downloads: :func:`verify_archive` reads every member to its end (zip CRCs; tar data and
+  the end-of-archive marker, which ``tarfile`` silently does without), so a body cut short at a
+  member boundary is told from a complete archive before it is cached. Damage is a
+  :class:`DamagedArchive` (a :class:`~libtrad.errors.LibtradError`), so a caller can say where the
+  damaged file came from (``download.py``: "delete this cached download").
 """
 
 from __future__ import annotations
@@ -57,6 +62,14 @@ _DATA_FILTER = getattr(tarfile, "data_filter", None)  # Python 3.10.12+ / 3.11.4
 _SPECIAL = "is a device, FIFO or other special file"
 
 
+class DamagedArchive(LibtradError):
+    """A zip or tar archive whose bytes are incomplete or corrupt; ``reason`` says how (no path in it)."""
+
+    def __init__(self, path: str | Path, reason: str, tail: str = ""):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}{tail}")
+
+
 def archive_format(path: str | Path) -> str | None:
     """``"zip"`` or ``"tar"`` (any compression) judged by content; None for a plain file; 7z/RAR refused."""
     path = Path(path)
@@ -66,7 +79,7 @@ def archive_format(path: str | Path) -> str | None:
     # something that looks like a central directory, and cannot tell a damaged zip from a plain file
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         if not zipfile.is_zipfile(path):
-            raise LibtradError(f"{path}: a damaged zip archive (no central directory; truncated?)")
+            raise DamagedArchive(path, "a damaged zip archive (no central directory; truncated?)")
         return "zip"
     for magic, kind in ((_SEVEN_ZIP, "7z"), (_RAR, "RAR")):
         if head.startswith(magic):
@@ -122,7 +135,49 @@ def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | 
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
             raise LibtradError(f"{archive}: cannot unpack into {target} ({exc.strerror}); nothing was unpacked") \
                 from None
-        raise LibtradError(f"{archive}: damaged or unreadable archive ({exception_reason(exc)}); nothing was unpacked") from None
+        raise DamagedArchive(archive, f"damaged or unreadable archive ({exception_reason(exc)})",
+                             "; nothing was unpacked") from None
+
+
+def verify_archive(path: str | Path) -> str:
+    """``"zip"`` or ``"tar"`` once every member of ``path`` was read to its end; :class:`DamagedArchive` if not.
+
+    Why: a download without a ``Content-Length`` (or a publisher's truncated file) ends silently at
+    any byte. A zip cut short loses its central directory, and a zip member's CRC catches corrupt
+    data; a tar (any compression) cut short inside a member fails that member's read, but one cut
+    exactly between members reads as complete to ``tarfile``, so the end-of-archive marker (a zero
+    block after the last member, which every tar writer adds) is required here. Encrypted zip
+    members and unsupported methods are left to :func:`safe_extract`, which refuses them by name.
+    Plain files raise :class:`~libtrad.errors.LibtradError` ("not a zip or tar archive").
+    """
+    path = Path(path)
+    kind = archive_format(path)
+    if kind is None:
+        raise LibtradError(f"{path}: not a zip or tar archive")
+    try:
+        with _open(path, kind) as handle:
+            if kind == "zip":
+                for info in handle.infolist():
+                    if info.is_dir() or info.flag_bits & 0x1 or info.compress_type not in _ZIP_METHODS:
+                        continue
+                    with handle.open(info) as member:
+                        while member.read(CHUNK_BYTES):
+                            pass
+                return kind
+            last = None
+            for info in handle:
+                last = info.name
+                if info.isreg():
+                    member = handle.extractfile(info)
+                    while member.read(CHUNK_BYTES):
+                        pass
+            handle.fileobj.seek(handle.offset)  # where the next header (or the end marker) starts
+            if handle.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+                raise DamagedArchive(path, f"a damaged tar archive (no end-of-archive marker after member {last!r}: "
+                                           "truncated?)")
+    except _ARCHIVE_ERRORS as exc:
+        raise DamagedArchive(path, f"damaged or unreadable archive ({exception_reason(exc)})") from None
+    return kind
 
 
 @contextlib.contextmanager

@@ -6,6 +6,27 @@ when the server allows it, SHA-256 checked, renamed into place, one process at a
 lock file) and unpacks every archive into a libtrad ``raw`` folder (atomic, marked, see
 :mod:`libtrad.outputs`), which then reads like a folder the user passed with ``--data-dir``.
 
+Only a complete file enters the cache, because a cached file is trusted by every later build. The
+``.part`` file is renamed into place only when its length (Content-Length, or a Content-Range
+total), the chunked framing, the recorded SHA-256 or the archive's own integrity (every member read
+to its end: zip CRCs, the tar end marker; always checked for archives) says it is complete. An HTML
+answer (Content-Type ``text/html``, or a body starting ``<!doctype html`` / ``<html``) where a file
+is expected is refused and nothing is cached. A body cut short against its Content-Length stays a
+``.part`` and is resumed with a Range request next time (or discarded, with a notice on stderr,
+when the server does not resume). A finished cached file found to be wrong later (an HTML page or a
+damaged archive, cached by an older libtrad) is named with its cache path and what to do (delete
+it); libtrad does not delete it itself, since no marker proves it wrote that file.
+
+Limits (:func:`download_limits`): every read waits at most ``timeout`` seconds (60); a server that
+trickles bytes keeps every read short, so besides that a whole file may take at most ``deadline``
+seconds (default: no limit) and must arrive at ``min_rate`` bytes/s or more averaged over every
+20 s (default 1024, i.e. a stalled trickle stops after about 20 s). Each is an argument of
+:func:`fetch` / :func:`prepare_raw` or, for ``libtrad`` and ``make_builder(...).download_and_prepare()``
+alike, an environment variable read at each call: ``LIBTRAD_DOWNLOAD_TIMEOUT``,
+``LIBTRAD_DOWNLOAD_DEADLINE``, ``LIBTRAD_DOWNLOAD_MIN_RATE`` (``0``: no deadline / no minimum).
+A stopped download is one error naming the URL, the bytes received, the time taken and the limit;
+what arrived is kept and resumed next time.
+
 Nothing here prints a traceback at the user: without a network, with
 ``HF_HUB_OFFLINE=1``/``HF_DATASETS_OFFLINE=1``, or when a server fails, the one error says what
 could not be downloaded and to download it by hand and pass ``--data-dir``.
@@ -23,10 +44,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import math
 import os
 import re
 import shutil
 import socket
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,10 +61,21 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from libtrad.builders import archives
-from libtrad.builders.archives import MAX_MEMBERS, MAX_TOTAL_BYTES, archive_format, relative_parts
-from libtrad.errors import LibtradError
+from libtrad.builders.archives import (
+    MAX_MEMBERS,
+    MAX_TOTAL_BYTES,
+    DamagedArchive,
+    archive_format,
+    relative_parts,
+    verify_archive,
+)
+from libtrad.errors import LibtradError, ParameterError
 
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
+MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
+RATE_WINDOW_S = 20.0
+ENV_TIMEOUT, ENV_DEADLINE, ENV_MIN_RATE = ("LIBTRAD_DOWNLOAD_TIMEOUT", "LIBTRAD_DOWNLOAD_DEADLINE",
+                                           "LIBTRAD_DOWNLOAD_MIN_RATE")
 CHUNK_BYTES = 1 << 20
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 MANUAL = "yourself (see the dataset card) and pass --data-dir FOLDER (data_dir= in Python)"
@@ -77,10 +112,14 @@ def cached_path(download: Download, cache_dir: str | Path) -> Path:
 
 
 def fetch(downloads: Iterable[Download], cache_dir: str | Path, *, progress: bool = True,
-          timeout: float | None = None) -> list[Path]:
-    """Every download's local file, fetched into ``cache_dir`` when not cached (or cached with a wrong SHA-256)."""
+          timeout: float | None = None, deadline: float | None = None,
+          min_rate: float | None = None) -> list[Path]:
+    """Every download's local file, fetched into ``cache_dir`` when not cached (or cached with a wrong SHA-256).
+
+    ``timeout`` (per read), ``deadline`` (per file) and ``min_rate`` (bytes/s): see :func:`download_limits`.
+    """
     downloads = check_downloads(downloads)
-    timeout = TIMEOUT_S if timeout is None else timeout
+    limits = download_limits(timeout=timeout, deadline=deadline, min_rate=min_rate)
     paths = [cached_path(d, cache_dir) for d in downloads]
     missing = [d for d, p in zip(downloads, paths) if not _cached_ok(d, p)]
     variable = offline_variable()
@@ -94,7 +133,7 @@ def fetch(downloads: Iterable[Download], cache_dir: str | Path, *, progress: boo
         path.parent.mkdir(parents=True, exist_ok=True)
         with locked(path.with_name(path.name + ".lock")):
             if not _cached_ok(download, path):  # another process may have fetched it meanwhile
-                _download(download, path, progress=progress, timeout=timeout)
+                _download(download, path, progress=progress, limits=limits)
     return paths
 
 
@@ -124,58 +163,268 @@ def check_downloads(downloads: Iterable[Download]) -> list[Download]:
 def _cached_ok(download: Download, path: Path) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
-    return download.sha256 is None or _sha256(path) == download.sha256.lower()
+    if download.sha256 is not None:
+        return _sha256(path) == download.sha256.lower()
+    _check_cached(download, path)
+    return True
 
 
-def _download(download: Download, path: Path, *, progress: bool, timeout: float) -> None:
+def _check_cached(download: Download, path: Path) -> None:
+    """A finished cached file that cannot be what was asked for (cached by an earlier libtrad that did not
+    check): named with its cache path and what to do, never used (and never deleted: no marker proves whose)."""
+    problem = None
+    try:
+        if _html_start(path) and not _html_allowed(download):
+            problem = "is an HTML page, not the file"
+        elif _expects_archive(download) and archive_format(path) is None:
+            problem = "is not a zip or tar archive"
+    except DamagedArchive as exc:
+        problem = f"is damaged ({exc.reason})"
+    if problem:
+        raise LibtradError(f"{path}: the cached download of {download.url} {problem}; delete it and run again to "
+                           "download it again")
+
+
+# ----------------------------------------------------------------------------- limits
+@dataclass(frozen=True)
+class Limits:
+    """How long one file's download may take: ``timeout`` per read, ``deadline`` for the whole body
+    (None: none), and ``min_rate`` bytes/s averaged over every ``window`` seconds (None: none)."""
+
+    timeout: float = TIMEOUT_S
+    deadline: float | None = None
+    min_rate: float | None = MIN_RATE
+    window: float = RATE_WINDOW_S
+
+
+def download_limits(*, timeout: float | None = None, deadline: float | None = None,
+                    min_rate: float | None = None) -> Limits:
+    """The limits for a download: each argument given wins, else its environment variable (read at
+    each call: ``LIBTRAD_DOWNLOAD_TIMEOUT``, ``LIBTRAD_DOWNLOAD_DEADLINE``, ``LIBTRAD_DOWNLOAD_MIN_RATE``;
+    ``0`` turns the deadline or the minimum rate off), else the defaults (60 s per read, no deadline,
+    1 KiB/s over every 20 s)."""
+    values = {}
+    for name, given, variable, default in (("timeout", timeout, ENV_TIMEOUT, TIMEOUT_S),
+                                           ("deadline", deadline, ENV_DEADLINE, None),
+                                           ("min_rate", min_rate, ENV_MIN_RATE, MIN_RATE)):
+        unit = "bytes per second" if name == "min_rate" else "seconds"
+        if given is None:
+            text = os.environ.get(variable, "").strip()
+            if not text:
+                values[name] = default
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not math.isfinite(value) or value < 0 or (name == "timeout" and value == 0):
+                raise LibtradError(f"{variable}={text!r}: must be a number of {unit}, "
+                                   + ("above 0" if name == "timeout" else "0 or more (0: no limit)"))
+        else:
+            value = given
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0 or (name == "timeout" and value == 0):
+                raise ParameterError(name, value, f"must be a number of {unit}, "
+                                     + ("above 0" if name == "timeout" else "0 or more (0: no limit)"))
+        values[name] = float(value) if (value or name == "timeout") else None
+    return Limits(values["timeout"], values["deadline"], values["min_rate"], RATE_WINDOW_S)
+
+
+class _Stopped(Exception):
+    """The body came too slowly (a limit of :class:`Limits`); the message says which, with the numbers."""
+
+
+class _Watch:
+    """Checks the limits after every read (a read itself blocks at most ``timeout``, so a limit is
+    overrun by at most one read timeout)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.start = self.window_start = time.monotonic()
+        self.got = self.window_got = 0
+
+    def update(self, got: int) -> None:
+        self.got = got
+        now = time.monotonic()
+        elapsed = now - self.start
+        limits = self.limits
+        if limits.deadline is not None and elapsed > limits.deadline:
+            raise _Stopped(f"stopped after {elapsed:.1f} s with {got:,} bytes received: over the deadline of "
+                           f"{limits.deadline:g} s ({ENV_DEADLINE})")
+        span = now - self.window_start
+        if limits.min_rate is not None and span >= limits.window:
+            rate = (got - self.window_got) / span
+            if rate < limits.min_rate:
+                raise _Stopped(f"stopped after {elapsed:.1f} s with {got:,} bytes received: {rate:,.0f} bytes/s over "
+                               f"the last {span:.1f} s, below the minimum of {limits.min_rate:,g} bytes/s "
+                               f"({ENV_MIN_RATE})")
+            self.window_start, self.window_got = now, got
+
+
+# ----------------------------------------------------------------------------- one file
+@dataclass
+class _Body:
+    """What the server said about the body it sent: its full size (Content-Length, or the total of a
+    Content-Range) and whether chunked framing ended it (both prove it complete)."""
+
+    total: int | None
+    chunked: bool
+
+
+class _Refused(Exception):
+    """The server's answer is not the file (an HTML page); nothing of it was written."""
+
+
+class _Restart(Exception):
+    """The partial download cannot be continued from this answer; it is discarded and fetched again."""
+
+
+def _download(download: Download, path: Path, *, progress: bool, limits: Limits) -> None:
     url = download.url
     part = path.with_name(path.name + ".part")
+    fail = f"{download.filename} could not be downloaded from {url}"
     try:
         try:
-            _stream(url, part, progress=progress, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 416 or not part.exists():
+            body = _stream(download, part, progress=progress, limits=limits)
+        except (_Restart, urllib.error.HTTPError) as exc:
+            if isinstance(exc, urllib.error.HTTPError) and (exc.code != 416 or not part.exists()):
                 raise
-            part.unlink()  # the partial file does not fit what the server has now: start over
-            _stream(url, part, progress=progress, timeout=timeout)
+            reason = str(exc) if isinstance(exc, _Restart) else "the server refused its byte range (HTTP 416)"
+            _say(f"discarding the partial download {part} ({reason}); downloading {url} again from the start")
+            part.unlink(missing_ok=True)
+            body = _stream(download, part, progress=progress, limits=limits, resume=False)
+    except _Refused as exc:
+        raise LibtradError(f"{fail} ({exc}); nothing was cached: download {url} {MANUAL}") from None
+    except _Stopped as exc:
+        raise LibtradError(f"{fail} ({exc}); {_kept(part)}: download {url} {MANUAL}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise LibtradError(f"{download.filename} could not be downloaded from {url} ({_network_reason(exc, timeout)}): "
-                           f"download {url} {MANUAL}") from None
+        kept = f"; {_kept(part)}" if part.is_file() and part.stat().st_size else ""
+        raise LibtradError(f"{fail} ({_network_reason(exc, limits.timeout)}){kept}: download {url} {MANUAL}") \
+            from None
+    _accept(download, part, body, fail)
+    os.replace(part, path)
+
+
+def _kept(part: Path) -> str:
+    size = part.stat().st_size if part.is_file() else 0
+    return f"the {size:,} bytes received are kept in {part} and resumed next time" if size else "nothing was kept"
+
+
+def _accept(download: Download, part: Path, body: _Body, fail: str) -> None:
+    """Refuse (and delete) a complete-looking body that is not the file, or one nothing proves complete.
+
+    A body is complete when its length (Content-Length / Content-Range, checked while streaming),
+    the chunked framing, the SHA-256 the component records, or the archive's own integrity
+    (:func:`~libtrad.builders.archives.verify_archive`) says so; an archive is always verified, so a
+    corrupt one is never cached. What is refused here cannot be resumed (it ended; it is wrong), so
+    it is deleted: it was libtrad's own ``.part`` file.
+    """
+    url = download.url
+
+    def refuse(problem: str) -> LibtradError:
+        part.unlink(missing_ok=True)
+        return LibtradError(f"{fail} ({problem}); the download was deleted and nothing was cached: "
+                            f"download {url} {MANUAL}")
+
+    if _html_start(part) and not _html_allowed(download):
+        raise refuse("the server answered with an HTML page, not the file: a login, consent or error page?")
     if download.sha256 is not None:
         got = _sha256(part)
         if got != download.sha256.lower():
             part.unlink(missing_ok=True)
-            raise LibtradError(f"{url}: SHA-256 mismatch (expected {download.sha256.lower()}, got {got}); the download "
-                               f"was deleted: download {url} {MANUAL}")
-    os.replace(part, path)
+            raise LibtradError(f"{url}: SHA-256 mismatch (expected {download.sha256.lower()}, got {got}); the "
+                               f"download was deleted: download {url} {MANUAL}")
+    try:
+        kind = archive_format(part)
+        if kind is not None:
+            verify_archive(part)
+    except DamagedArchive as exc:
+        raise refuse(f"not a complete archive: {exc.reason}") from None
+    except LibtradError as exc:  # a 7z/RAR archive: libtrad does not unpack those
+        raise refuse(str(exc).partition(": ")[2] or str(exc)) from None
+    if kind is None and _expects_archive(download):
+        raise refuse(f"not a zip or tar archive, although {download.filename} names one")
+    if kind is None and download.sha256 is None and body.total is None and not body.chunked:
+        raise refuse("nothing proves it complete: the server sent no Content-Length, no SHA-256 is recorded "
+                     "for it and it is not an archive")
 
 
-def _stream(url: str, part: Path, *, progress: bool, timeout: float) -> None:
-    """Write ``url`` to ``part``, continuing a previous partial download when the server supports ranges."""
-    have = part.stat().st_size if part.is_file() else 0
+def _stream(download: Download, part: Path, *, progress: bool, limits: Limits, resume: bool = True) -> _Body:
+    """Write the body of ``download.url`` to ``part``, continuing a previous partial download when the
+    server supports ranges; an HTML answer (by Content-Type) is refused before anything is written."""
+    url = download.url
+    have = part.stat().st_size if resume and part.is_file() else 0
     headers = {"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
     opener = urllib.request.build_opener(_HttpOnlyRedirects())
-    with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
-        resumed = have if response.status == 206 and _range_start(response) == have else 0
+    with opener.open(urllib.request.Request(url, headers=headers), timeout=limits.timeout) as response:
+        content_type = response.headers.get_content_type()
+        if content_type == "text/html" and not _html_allowed(download):
+            raise _Refused("the server answered with an HTML page (Content-Type text/html), not the file: a login, "
+                           "consent or error page?")
+        start, whole = _content_range(response)
+        if have and response.status == 206 and start != have:
+            raise _Restart(f"the server sent bytes from {start} on, not from {have}")
+        resumed = have if have and response.status == 206 else 0
+        if have and not resumed:
+            _say(f"discarding the partial download {part} ({have:,} bytes): the server does not resume it; "
+                 f"downloading {url} again from the start")
+        elif resumed:
+            _say(f"resuming the partial download {part} from byte {resumed:,}")
         length = response.headers.get("Content-Length")
         total = resumed + int(length) if length and length.isdigit() else None
+        if whole is not None and resumed:
+            total = whole if total is None else total
+            if total != whole:
+                raise _Restart(f"its Content-Range total {whole} does not fit {resumed} + {length} bytes")
         got = resumed
+        watch = _Watch(limits)
         with part.open("ab" if resumed else "wb") as out, \
                 tqdm(total=total, initial=resumed, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem,
                      disable=not progress) as bar:
-            while chunk := response.read(CHUNK_BYTES):
+            while chunk := response.read1(CHUNK_BYTES):  # read1: what arrived, so the limits are checked in time
                 out.write(chunk)
                 got += len(chunk)
                 bar.update(len(chunk))
+                watch.update(got - resumed)
+        chunked = bool(getattr(response, "chunked", False))
     if total is not None and got != total:
-        raise ValueError(f"the connection closed after {got} of {total} bytes")
+        raise ValueError(f"the connection closed after {got:,} of {total:,} bytes")
+    return _Body(total, chunked)
 
 
-def _range_start(response) -> int | None:
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return int(match.group(1)) if match else None
+def _content_range(response) -> tuple[int | None, int | None]:
+    """(first byte, whole size or None) of a 206 answer's Content-Range; (None, None) without one."""
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
+    if not match:
+        return None, None
+    return int(match.group(1)), (int(match.group(2)) if match.group(2).isdigit() else None)
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz")
+
+
+def _expects_archive(download: Download) -> bool:
+    """Whether the file's name says it is a zip or tar archive (then anything else is refused)."""
+    return download.filename.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _html_allowed(download: Download) -> bool:
+    return download.filename.lower().endswith((".htm", ".html"))
+
+
+def _html_start(path: Path) -> bool:
+    """Whether the file starts like an HTML page (``<!doctype html`` or ``<html``, after a BOM and spaces)."""
+    with path.open("rb") as f:
+        head = f.read(1024)
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _say(text: str) -> None:
+    """A notice on stderr (what happened to a cached partial download), apart from the progress bars."""
+    tqdm.write(f"libtrad: {text}", file=sys.stderr)
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -240,13 +489,15 @@ def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | 
 
 # ----------------------------------------------------------------------------- the raw folder
 def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: str | Path, *,
-                progress: bool = True, timeout: float | None = None) -> Path:
+                progress: bool = True, timeout: float | None = None, deadline: float | None = None,
+                min_rate: float | None = None) -> Path:
     """Fetch every download and unpack it into ``raw_dir``, which is returned.
 
     ``raw_dir`` is a libtrad folder of kind ``raw``: new, empty, or an earlier ``raw`` folder
     (replaced; files libtrad did not write in it are kept). Archives are unpacked into
     ``raw_dir/<extract_to>``; other files are copied there under their ``filename``. The folder
-    appears (or is swapped) only once everything is in it.
+    appears (or is swapped) only once everything is in it. A cached archive that turns out damaged
+    is named with its cache path, to be deleted (see the module's docstring). The limits: :func:`fetch`.
     """
     downloads = check_downloads(downloads)
     raw = Path(raw_dir).expanduser().resolve()
@@ -254,12 +505,16 @@ def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: s
     if cache == raw or cache.is_relative_to(raw):
         raise LibtradError(f"cache_dir {cache}: lies inside raw_dir {raw}; choose a cache outside it")
     with _raw_output(raw) as tmp:
-        paths = fetch(downloads, cache, progress=progress, timeout=timeout)
+        paths = fetch(downloads, cache, progress=progress, timeout=timeout, deadline=deadline, min_rate=min_rate)
         for download, path in zip(downloads, paths):
             dest = tmp.joinpath(*relative_parts(download.extract_to))
-            if archive_format(path) is not None:
-                safe_extract(path, dest)
-                continue
+            try:
+                if archive_format(path) is not None:
+                    safe_extract(path, dest)
+                    continue
+            except DamagedArchive as exc:
+                raise LibtradError(f"{path}: the cached download of {download.url} is damaged ({exc.reason}); delete "
+                                   "it and run again to download it again") from None
             dest.mkdir(parents=True, exist_ok=True)
             copy = dest / download.filename
             if copy.exists() or copy.is_symlink():

@@ -38,6 +38,7 @@ class _Server:
         self.root = root
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.release = threading.Event()
+        self.modes: dict[str, str] = {}  # file name -> how it is (mis)served, see _misbehave
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +60,8 @@ class _Server:
                     self.send_error(404)
                     return
                 data = path.read_bytes()
+                if server.modes.get(path.name) and _misbehave(self, server, path.name, data):
+                    return
                 start = 0
                 if (rng := self.headers.get("Range", "")).startswith("bytes="):
                     start = int(rng[len("bytes="):].split("-")[0])
@@ -79,8 +82,10 @@ class _Server:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
 
-    def add(self, name: str, data: bytes) -> str:
+    def add(self, name: str, data: bytes, mode: str | None = None) -> str:
         (self.root / name).write_bytes(data)
+        if mode:
+            self.modes[name] = mode
         return self.url(name)
 
     def close(self):
@@ -88,6 +93,46 @@ class _Server:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+
+HTML_PAGE = b"<!DOCTYPE html>\n<html><body>Please log in to download this file.</body></html>\n"
+
+
+def _misbehave(handler, server: _Server, name: str, data: bytes) -> bool:
+    """Serve ``name`` the way its mode says (True), or normally (False: a one-shot mode already used).
+
+    html: a 200 login page (Content-Type text/html); html-body: the same page labelled as binary;
+    cut-no-length: half the body, no Content-Length, then the connection closes (HTTP/1.0);
+    no-length: the whole body without a Content-Length; cut-once: the full Content-Length but half
+    the body, on the first request only; no-range: Range ignored (200, the whole file);
+    trickle: the full Content-Length, then one byte every 20 ms.
+    """
+    mode = server.modes[name]
+    if mode == "cut-once":
+        del server.modes[name]
+    if mode in ("html", "html-body"):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8" if mode == "html" else "application/zip")
+        handler.send_header("Content-Length", str(len(HTML_PAGE)))
+        handler.end_headers()
+        handler.wfile.write(HTML_PAGE)
+        return True
+    handler.send_response(200)
+    if mode in ("cut-once", "no-range", "trickle"):
+        handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if mode == "trickle":
+        try:
+            for byte in range(len(data)):
+                if server.release.wait(0.02):
+                    return True
+                handler.wfile.write(data[byte:byte + 1])
+                handler.wfile.flush()
+        except OSError:  # the client gave up
+            pass
+        return True
+    handler.wfile.write(data[: len(data) // 2] if mode in ("cut-no-length", "cut-once") else data)
+    return True
 
 
 @pytest.fixture
@@ -99,6 +144,8 @@ def online(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for var in (dl.ENV_TIMEOUT, dl.ENV_DEADLINE, dl.ENV_MIN_RATE):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -436,6 +483,231 @@ def test_bad_download_entries_are_refused(tmp_path):
                       (Download("http://127.0.0.1/x", "x", extract_to="../up"), "'..'")):
         with pytest.raises(LibtradError, match=what):
             fetch([bad], tmp_path / "cache", progress=False)
+
+
+# ----------------------------------------------------------------------------- limits: deadline, minimum rate
+def _cached_files(cache: Path) -> list[str]:
+    """Every file in the cache but the lock files, relative (``.part`` files included)."""
+    return sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()
+                  and not p.name.endswith(".lock")) if cache.exists() else []
+
+
+def test_a_trickling_server_is_stopped_at_the_deadline(server, tmp_path):
+    """One byte every 20 ms keeps every read well inside its timeout; the deadline stops it."""
+    import time
+
+    url = server.add("slow.zip", good_zip(), "trickle")
+    started = time.monotonic()
+    with pytest.raises(LibtradError) as exc:
+        fetch([Download(url, "slow.zip")], tmp_path / "cache", progress=False, timeout=5, deadline=1.0, min_rate=0)
+    elapsed = time.monotonic() - started
+    text = _one_line(exc)
+    assert elapsed < 4, elapsed
+    assert url in text and "bytes received" in text and "over the deadline of 1 s" in text, text
+    assert "LIBTRAD_DOWNLOAD_DEADLINE" in text and "--data-dir FOLDER" in text
+    import re
+
+    seconds = float(re.search(r"stopped after ([0-9.]+) s", text).group(1))
+    received = int(re.search(r"with ([0-9,]+) bytes received", text).group(1).replace(",", ""))
+    assert 1.0 <= seconds < 3 and 0 < received < len(good_zip())
+    # what arrived is kept (as a .part, never as the finished file) and resumed next time
+    assert [Path(p).name for p in _cached_files(tmp_path / "cache")] == ["slow.zip.part"]
+    assert f"the {received:,} bytes received are kept in" in text and "resumed next time" in text
+
+
+def test_a_trickling_server_is_stopped_below_the_minimum_rate_set_by_environment(server, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setattr(dl, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setenv("LIBTRAD_DOWNLOAD_MIN_RATE", "1000")  # the trickle is ~50 bytes/s
+    url = server.add("slow.tar.gz", good_tar(), "trickle")
+    started = time.monotonic()
+    with pytest.raises(LibtradError) as exc:
+        fetch([Download(url, "slow.tar.gz")], tmp_path / "cache", progress=False, timeout=5)
+    assert time.monotonic() - started < 3
+    text = _one_line(exc)
+    assert url in text and "bytes received" in text and "below the minimum of 1,000 bytes/s" in text, text
+    assert "LIBTRAD_DOWNLOAD_MIN_RATE" in text
+
+
+@pytest.mark.parametrize("variable, value", [("LIBTRAD_DOWNLOAD_DEADLINE", "soon"), ("LIBTRAD_DOWNLOAD_MIN_RATE", "-1"),
+                                             ("LIBTRAD_DOWNLOAD_TIMEOUT", "0")])
+def test_bad_limit_settings_are_one_line_naming_the_variable(server, tmp_path, monkeypatch, variable, value):
+    url = server.add("data.zip", good_zip())
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(LibtradError) as exc:
+        fetch([Download(url, "data.zip")], tmp_path / "cache", progress=False)
+    assert _one_line(exc).startswith(f"{variable}={value!r}: must be a number of")
+    assert server.requests == []
+
+
+def test_limits_resolve_argument_then_environment_then_default(monkeypatch, online):
+    assert dl.download_limits() == dl.Limits(60.0, None, 1024.0, 20.0)
+    monkeypatch.setenv("LIBTRAD_DOWNLOAD_DEADLINE", "3600")
+    monkeypatch.setenv("LIBTRAD_DOWNLOAD_MIN_RATE", "0")
+    monkeypatch.setenv("LIBTRAD_DOWNLOAD_TIMEOUT", "7.5")
+    assert dl.download_limits() == dl.Limits(7.5, 3600.0, None, 20.0)
+    assert dl.download_limits(deadline=0, min_rate=10, timeout=1) == dl.Limits(1.0, None, 10.0, 20.0)
+    from libtrad.errors import ParameterError
+
+    for bad in ({"deadline": -2}, {"min_rate": float("nan")}, {"timeout": 0}, {"deadline": "1"}):
+        with pytest.raises(ParameterError, match=f"{next(iter(bad))}="):
+            fetch([Download("http://127.0.0.1:9/x.zip", "x.zip")], "unused-cache", progress=False, **bad)
+
+
+# ----------------------------------------------------------------------------- only complete files are cached
+@pytest.mark.parametrize("mode", ["html", "html-body"])
+def test_an_html_answer_is_refused_and_not_cached(server, tmp_path, mode):
+    url = server.add("data.zip", good_zip(), mode)
+    cache = tmp_path / "cache"
+    with pytest.raises(LibtradError) as exc:
+        fetch([Download(url, "data.zip")], cache, progress=False)
+    text = _one_line(exc)
+    assert url in text and "HTML page" in text and "nothing was cached" in text and "--data-dir FOLDER" in text
+    assert _cached_files(cache) == []
+    # prepare_raw: no raw folder either, and the next run asks the server again (nothing poisoned)
+    with pytest.raises(LibtradError, match="HTML page"):
+        prepare_raw([Download(url, "data.zip")], tmp_path / "raw", cache, progress=False)
+    assert not (tmp_path / "raw").exists() and _cached_files(cache) == []
+    del server.modes["data.zip"]
+    [path] = fetch([Download(url, "data.zip")], cache, progress=False)
+    assert path.read_bytes() == good_zip()
+
+
+def test_a_page_named_html_is_not_refused(server, tmp_path):
+    url = server.add("index.html", HTML_PAGE, "html")
+    [path] = fetch([Download(url, "index.html")], tmp_path / "cache", progress=False)
+    assert path.read_bytes() == HTML_PAGE
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("data.tar.gz", good_tar(), "not a complete archive"),
+    ("data.zip", good_zip(), "not a complete archive"),
+    ("list.csv", b"file,label\n" * 1000, "nothing proves it complete"),
+])
+def test_a_body_cut_short_without_content_length_is_refused_and_not_cached(server, tmp_path, name, data, reason):
+    url = server.add(name, data, "cut-no-length")
+    cache = tmp_path / "cache"
+    with pytest.raises(LibtradError) as exc:
+        prepare_raw([Download(url, name)], tmp_path / "raw", cache, progress=False)
+    text = _one_line(exc)
+    assert url in text and reason in text and "nothing was cached" in text, text
+    assert _cached_files(cache) == [] and not (tmp_path / "raw").exists()
+
+
+def test_a_whole_body_without_content_length_is_accepted_by_its_integrity_or_checksum(server, tmp_path):
+    tgz = server.add("data.tar.gz", good_tar(), "no-length")
+    csv = server.add("list.csv", b"file,label\n", "no-length")
+    sha = hashlib.sha256(b"file,label\n").hexdigest()
+    raw = prepare_raw([Download(tgz, "data.tar.gz"), Download(csv, "list.csv", sha256=sha)], tmp_path / "raw",
+                      tmp_path / "cache", progress=False)
+    assert (raw / "train" / "normal_0000.wav").read_bytes() == RAW_FILES["train/normal_0000.wav"]
+    assert (raw / "list.csv").read_bytes() == b"file,label\n"
+
+
+def test_a_tar_cut_between_members_is_refused(server, tmp_path):
+    """tarfile reads a tar cut exactly after a member as complete: the missing end marker gives it away."""
+    data = _tar_bytes([(tarfile.TarInfo("a.csv"), b"1"), (tarfile.TarInfo("b.csv"), b"2")], "w")
+    cut = data[:1024]  # the first member's header and data block, no second member, no end marker
+    url = server.add("data.tar", cut, "no-length")
+    with pytest.raises(LibtradError, match="end-of-archive marker after member 'a.csv'.*nothing was cached") as exc:
+        fetch([Download(url, "data.tar")], tmp_path / "cache", progress=False)
+    _one_line(exc)
+    assert _cached_files(tmp_path / "cache") == []
+
+
+def test_a_body_cut_short_of_its_content_length_is_kept_as_part_and_resumed(server, tmp_path, capsys):
+    data = good_tar()
+    url = server.add("data.tar.gz", data, "cut-once")
+    download = Download(url, "data.tar.gz")
+    cache = tmp_path / "cache"
+    with pytest.raises(LibtradError) as exc:
+        prepare_raw([download], tmp_path / "raw", cache, progress=False)
+    text = _one_line(exc)
+    half = len(data) // 2
+    assert url in text and f"closed after {half:,} of {len(data):,} bytes" in text
+    assert f"the {half:,} bytes received are kept in" in text and "resumed next time" in text
+    assert _cached_files(cache) == [f"{dl.cached_path(download, cache).parent.name}/data.tar.gz.part"]
+    assert not (tmp_path / "raw").exists()
+    raw = prepare_raw([download], tmp_path / "raw", cache, progress=False)  # the server is well again
+    assert server.requests[-1] == ("/data.tar.gz", f"bytes={half}-")
+    assert dl.cached_path(download, cache).read_bytes() == data
+    assert (raw / "test" / "anomaly_0002.wav").read_bytes() == RAW_FILES["test/anomaly_0002.wav"]
+    assert "resuming the partial download" in capsys.readouterr().err
+
+
+def test_a_partial_download_the_server_will_not_resume_is_discarded_with_a_notice(server, tmp_path, capsys):
+    data = good_zip()
+    url = server.add("data.zip", data, "no-range")
+    download = Download(url, "data.zip")
+    part = dl.cached_path(download, tmp_path / "cache").with_name("data.zip.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"stale bytes of an earlier run")
+    [path] = fetch([download], tmp_path / "cache", progress=False)
+    assert path.read_bytes() == data and not part.exists()
+    err = capsys.readouterr().err
+    assert f"discarding the partial download {part}" in err and "does not resume" in err
+
+
+def _crc_broken_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("ok/first.csv", b"a,b\n")
+        zf.writestr("data.bin", b"A" * 4096)
+    data = bytearray(buf.getvalue())
+    data[data.index(b"A" * 4096) + 100] = ord("B")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make, reason", [(_crc_broken_zip, "Bad CRC-32"),
+                                          (lambda: good_tar()[:-200] + bytes(200), "damaged or unreadable archive")])
+def test_a_corrupt_archive_with_a_right_length_is_refused_and_not_cached(server, tmp_path, make, reason):
+    url = server.add("data.archive", make())
+    with pytest.raises(LibtradError) as exc:
+        prepare_raw([Download(url, "data.archive")], tmp_path / "raw", tmp_path / "cache", progress=False)
+    text = _one_line(exc)
+    assert url in text and "not a complete archive" in text and reason in text and "nothing was cached" in text, text
+    assert _cached_files(tmp_path / "cache") == [] and not (tmp_path / "raw").exists()
+
+
+def test_a_broken_finished_cache_entry_names_its_path_and_says_to_delete_it(server, tmp_path):
+    """As an older libtrad left them: an HTML page or a damaged archive under the finished name."""
+    url = server.add("data.zip", good_zip())
+    download = Download(url, "data.zip")
+    cached = dl.cached_path(download, tmp_path / "cache")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(HTML_PAGE)
+    with pytest.raises(LibtradError) as exc:
+        prepare_raw([download], tmp_path / "raw", tmp_path / "cache", progress=False)
+    text = _one_line(exc)
+    assert text.startswith(f"{cached}: the cached download of {url} is an HTML page") and "delete it" in text
+    assert cached.read_bytes() == HTML_PAGE and server.requests == []  # never deleted by libtrad, never fetched
+    cached.write_bytes(_crc_broken_zip())
+    with pytest.raises(LibtradError) as exc:
+        prepare_raw([download], tmp_path / "raw", tmp_path / "cache", progress=False)
+    text = _one_line(exc)
+    assert text.startswith(f"{cached}: the cached download of {url} is damaged") and "Bad CRC-32" in text
+    assert "delete it" in text and not (tmp_path / "raw").exists()
+    cached.unlink()  # as the message says: the next run downloads it again
+    raw = prepare_raw([download], tmp_path / "raw", tmp_path / "cache", progress=False)
+    assert (raw / "train" / "normal_0001.wav").read_bytes() == RAW_FILES["train/normal_0001.wav"]
+
+
+def test_verify_archive_reads_every_member(tmp_path):
+    from libtrad.builders.archives import DamagedArchive, verify_archive
+
+    for name, data in (("a.zip", good_zip()), ("a.tgz", good_tar()), ("a.tar.xz", good_tar("w:xz"))):
+        (tmp_path / name).write_bytes(data)
+        assert verify_archive(tmp_path / name) == ("zip" if name.endswith("zip") else "tar")
+    (tmp_path / "cut.tgz").write_bytes(good_tar()[: len(good_tar()) * 3 // 4])
+    with pytest.raises(DamagedArchive, match="damaged or unreadable archive"):
+        verify_archive(tmp_path / "cut.tgz")
+    (tmp_path / "crc.zip").write_bytes(_crc_broken_zip())
+    with pytest.raises(DamagedArchive, match="Bad CRC-32 for file 'data.bin'"):
+        verify_archive(tmp_path / "crc.zip")
+    (tmp_path / "plain.csv").write_bytes(b"a,b\n")
+    with pytest.raises(LibtradError, match="not a zip or tar archive"):
+        verify_archive(tmp_path / "plain.csv")
 
 
 # ----------------------------------------------------------------------------- prepare_raw
