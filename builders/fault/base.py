@@ -15,12 +15,13 @@ from pathlib import Path
 import datasets
 
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
-from libtrad.builders.fault.common import SPLIT, Checked, Layout
+from libtrad.builders.fault.common import SPLIT, Checked, Layout, check_set
 from libtrad.builders.hub_export import ConfigSource, SplitSource
 from libtrad.builders.scan import Rejection, enforce_on_error, read_synthetic_marker, validate_all
 from libtrad.errors import ParameterError
 
 FIGURE = "images/classes.png"
+SET_RULES = "no two files with the same bytes (SHA-256)"  # what check_set adds to every layout's checks
 DCASE_ONLY = {"eval_list": None, "allow_unlabelled": False}
 
 # Card text shared by the corpora: column meanings (arrays, every row) and the Fraunhofer IDMT license line.
@@ -102,6 +103,7 @@ class FaultComponent(DatasetComponent):
         wanted = [f for f in listing.found if f.config in configs]
         checked = validate_all(data_dir, wanted, lambda f: self.layout.check(data_dir, f), lambda f: f.path,
                                rejected, desc=f"validating {self.layout.dataset}", progress=progress)
+        checked = check_set(self.layout, checked, rejected, synthetic=synthetic is not None)
         enforce_on_error(data_dir, rejected, on_error)
         rows = {config: self.layout.finish([c for c in checked if c.found.config == config]) for config in configs}
         sources = sorted((c.manifest_entry() for c in checked), key=lambda s: s["path"])
@@ -123,7 +125,7 @@ class FaultComponent(DatasetComponent):
 
     def manifest_extra(self, options: dict) -> dict:
         return {"family": "siren", "protocol": self.card.protocol_summary, **self.layout.manifest_info,
-                "validation": {"on_error": options["on_error"], "checks": self.layout.check_text}}
+                "validation": {"on_error": options["on_error"], "checks": self.validation_text(options)}}
 
     def figure(self, root, scan, configs, options) -> str | None:
         from libtrad.builders.fault.figure import class_panels
@@ -156,7 +158,7 @@ class FaultComponent(DatasetComponent):
         return usage, tail
 
     def validation_text(self, options: dict) -> str:
-        return self.layout.check_text
+        return f"{self.layout.check_text}; {SET_RULES}"
 
     def card_parts(self, context: CardContext) -> tuple[str, str]:
         from libtrad.cards.dataset_card import render_part

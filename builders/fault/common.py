@@ -7,6 +7,11 @@ documentation files are not rejected but listed as *not read*, with the reason, 
 
 Validation reads each file once (checksum + full parse) without keeping its samples; the export
 reads it again when its row is written, and refuses a file whose checksum changed in between.
+Two rules then look at the valid files together (:func:`check_set`, the same for every corpus):
+a corpus whose publisher cuts every file to one length (:meth:`Layout.expected_frames`) refuses
+any other length, and no two files may hold the same bytes (one recording sorted into two class
+folders would count twice, and under two labels). Both give rejections naming the file(s), so
+``--on-error raise`` stops in one line and ``--on-error skip`` leaves them out and records them.
 """
 
 from __future__ import annotations
@@ -140,6 +145,43 @@ def top_level(data_dir: Path, rejected: list[Rejection], listing: Listing, *, fo
     return found
 
 
+def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection], *,
+              synthetic: bool) -> list[Checked]:
+    """The valid files that pass the rules over the whole set; the others become rejections.
+
+    A file of another length than the layout's (:meth:`Layout.expected_frames`) is named with its
+    length and the expected one. Files with the same bytes (SHA-256, taken while validating) are
+    all rejected, each naming the others and, where they differ, their labels: which copy is right
+    is the user's call, not libtrad's.
+    """
+    unit = layout.length_unit
+    kept = []
+    for c in checked:
+        expected = layout.expected_frames(c.found, synthetic)
+        if expected is not None and c.frames != expected[0]:
+            frames, why = expected
+            rejected.append(Rejection(c.found.rel, f"{c.frames:,} {unit} ({c.frames / c.sample_rate:.3g} s), expected "
+                                                   f"{frames:,} {unit} ({why})"))
+        else:
+            kept.append(c)
+    same: dict[str, list[Checked]] = {}
+    for c in kept:
+        same.setdefault(c.sha256, []).append(c)
+    out = []
+    for c in kept:
+        copies = same[c.sha256]
+        if len(copies) == 1:
+            out.append(c)
+            continue
+        others = ", ".join(o.found.rel for o in copies if o is not c)
+        labels = sorted({o.found.label for o in copies})
+        twice = f", so one recording would count under {len(labels)} labels ({', '.join(labels)})" \
+            if len(labels) > 1 else ", so one recording would count twice"
+        rejected.append(Rejection(c.found.rel, f"the same bytes (SHA-256 {c.sha256[:12]}...) as {others}{twice}; "
+                                               "keep one copy"))
+    return out
+
+
 def reread(data_dir: Path, checked: Checked) -> bytes:
     """The bytes of a validated file, refused if they changed since validation."""
     data = read_source(checked.found.path, root=data_dir)
@@ -150,6 +192,8 @@ def reread(data_dir: Path, checked: Checked) -> bytes:
 
 class Layout:
     """One dataset's raw layout: walk, check one file, build one row. Subclasses fill in the hooks."""
+
+    length_unit: str = "samples"  # what ``frames`` counts, in messages ("rows" for a CSV)
 
     dataset: str = ""  # as printed in messages, e.g. "CWRU"
     configs: Mapping[str, tuple[str, ...]] = {}  # config -> class names (ClassLabel order)
@@ -167,6 +211,12 @@ class Layout:
 
     def check(self, data_dir: Path, found: Found) -> Checked:
         raise NotImplementedError
+
+    def expected_frames(self, found: Found, synthetic: bool) -> tuple[int, str] | None:
+        """(length, where it comes from) every file like ``found`` has, or None where the publisher's files
+        vary (CWRU's runs, IICA's recordings). ``synthetic``: the folder is a ``libtrad synth`` stand-in
+        (its ``SYNTHETIC.json``), whose files may be shorter than the real ones, by a fixed length too."""
+        return None
 
     def finish(self, checked: list[Checked]) -> list[Checked]:
         """Columns that depend on the whole set of valid files (IICA's folds)."""

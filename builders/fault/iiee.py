@@ -2,7 +2,7 @@
 
 The Zenodo archive extracts to (:data:`TREE`).
 
-A row is one cut; ``subset`` says which folder it came from (SIREN trains on ``train`` and
+A row is one cut (exactly 3 s: a cut of another length is refused); ``subset`` says which folder it came from (SIREN trains on ``train`` and
 tests on ``test``, grouped by ``condition``), ``recording`` the uncut recording it was cut from
 (``talking_2``), ``condition`` the recording condition SIREN groups by (``talking``,
 ``atmo_low``, ..., ``pure`` for the clean training recordings) and ``cut`` its index.
@@ -25,6 +25,7 @@ from libtrad.builders.fault.synth import band_noise, count, impulses, tone, writ
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 44_100
+CUT_FRAMES = 3 * SAMPLE_RATE  # the publisher cuts every recording into 3-s pieces (so does the stand-in)
 CLASSES = ("engine1_good", "engine2_broken", "engine3_heavyload")
 SUBSETS = {"train_cut": "train", "test_cut": "test"}
 NOT_READ = {name: "the uncut recordings; the 3-s cuts in train_cut/ and test_cut/ are the rows"
@@ -49,7 +50,11 @@ class IieeLayout(AudioLayout):
     sample_rate = SAMPLE_RATE
     columns = {"subset": datasets.Value("string"), "condition": datasets.Value("string"),
                "recording": datasets.Value("string"), "cut": datasets.Value("int32")}
-    check_text = "readable WAV, 44.1 kHz, mono, finite, not empty"
+    check_text = f"readable WAV, 44.1 kHz, mono, finite, 3 s ({CUT_FRAMES:,} samples)"
+
+    def expected_frames(self, found, synthetic):
+        """A short piece among the 3-s cuts (a recording's tail, a broken copy) is refused, not made a row."""
+        return CUT_FRAMES, "3 s at 44.1 kHz, every IIEE cut"
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
@@ -150,7 +155,7 @@ def plan_synthetic(scale: float) -> list:
 
 def write_synthetic(path: Path, p: dict, rng) -> None:
     rate = SAMPLE_RATE
-    n = 3 * rate
+    n = CUT_FRAMES
     f0, whine, rattle = IIEE_ENGINES[p["engine"]]
     signal = sum(tone(n, rate, k * f0, 0.08 / k, rng.uniform(0, 6.3)) for k in range(1, 8))
     signal = signal + tone(n, rate, whine, 0.03) + band_noise(rng, n, rate, 50, 6000, 0.01)

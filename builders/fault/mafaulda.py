@@ -2,7 +2,7 @@
 
 The publisher's archive (``full.zip``, or one zip per fault) extracts to (:data:`TREE`).
 
-Each CSV is 5 s at 50 kHz with no header and 8 columns: tachometer, underhang-bearing
+Each CSV is 5 s at 50 kHz (250,000 rows, checked: a CSV cut short is refused) with no header and 8 columns: tachometer, underhang-bearing
 accelerometer (axial, radial, tangential), overhang-bearing accelerometer (axial, radial,
 tangential), microphone. Its name is the shaft rotation frequency in Hz (``12.288.csv``).
 Severity folders (misalignment in mm, imbalance mass in g; for the bearing faults the imbalance
@@ -29,6 +29,8 @@ from libtrad.builders.fault.synth import band_noise, count, impulses, tone
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 50_000
+RECORD_ROWS = 5 * SAMPLE_RATE  # every published CSV: a 5-s sequence, 250,000 rows
+SYNTHETIC_ROWS = SAMPLE_RATE // 5  # the synthetic stand-in's 0.2 s (a full 5 s would make it 25 times larger)
 CHANNELS = ("tachometer", "underhang-axial", "underhang-radial", "underhang-tangential",
             "overhang-axial", "overhang-radial", "overhang-tangential", "microphone")
 BEARINGS = ("ball_fault", "cage_fault", "outer_race")
@@ -58,8 +60,16 @@ class MafauldaLayout(ArrayLayout):
     dataset = "MAFAULDA"
     configs = {"default": CLASSES}
     columns = {"severity": datasets.Value("string"), "rotation_hz": datasets.Value("float32")}
-    check_text = "CSV of 8 numeric columns (no header), finite, not empty"
+    check_text = (f"CSV of 8 numeric columns (no header), finite, {RECORD_ROWS:,} rows (5 s at 50 kHz; the synthetic "
+                  f"stand-in's {SYNTHETIC_ROWS:,})")
+    length_unit = "rows"
     figure_channel = 1  # the first accelerometer channel (channel 0 is the tachometer's pulse train)
+
+    def expected_frames(self, found, synthetic):
+        """A CSV cut short (a broken copy or unpacking) would pass every per-line check: its length is checked."""
+        if synthetic:
+            return SYNTHETIC_ROWS, "0.2 s at 50 kHz, every file of libtrad's synthetic stand-in (SYNTHETIC.json)"
+        return RECORD_ROWS, "5 s at 50 kHz, every MAFAULDA record"
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
@@ -220,7 +230,7 @@ def plan_synthetic(scale: float) -> list:
 
 
 def write_synthetic(path: Path, p: dict, rng) -> None:
-    rate, n, hz = SAMPLE_RATE, SAMPLE_RATE // 5, p["hz"]  # 0.2 s
+    rate, n, hz = SAMPLE_RATE, SYNTHETIC_ROWS, p["hz"]  # 0.2 s
     t = np.arange(n) / rate
     level = float(p["severity"].rstrip("mg")) if p["severity"] else 0.0
     table = np.zeros((n, 8))

@@ -1,7 +1,8 @@
 """SIREN's fault components (CWRU, MAFAULDA, IIEE, IICA): layouts, parsing, folds, rejections, round trip.
 
 Fixtures are tiny raw trees written here in each publisher's naming scheme (a few files per
-class, .mat files of 64 samples, 20-row CSVs, 50-ms WAVs). The synth -> build -> fresh-process
+class, .mat files of 64 samples, IICA WAVs of 10-50 ms; MAFAULDA CSVs and IIEE cuts at their
+publisher's fixed lengths, 250,000 rows and 3 s, which the layouts check). The synth -> build -> fresh-process
 load contract runs in test_dataset_contract.py.
 """
 
@@ -44,12 +45,15 @@ def save_mat(path: Path, content: dict) -> None:
     savemat(path, content)
 
 
-def write_csv(path: Path, rows: int = 20, columns: int = 8, seed: int = 0) -> None:
-    table = np.random.default_rng(seed).normal(0, 1, (rows, columns))
+def write_csv(path: Path, rows: int = mafaulda.RECORD_ROWS, columns: int = 8, seed: int = 0) -> None:
+    """A headerless CSV; a full-length one repeats a 1000-row random block (fast to write, unique per seed)."""
+    block = min(rows, 1000)
+    table = np.random.default_rng(seed).normal(0, 1, (block, columns))
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     np.savetxt(buffer, table, delimiter=",", fmt="%.5f")
-    path.write_text(buffer.getvalue())
+    lines = buffer.getvalue().splitlines(keepends=True)
+    path.write_text("".join(lines) * (rows // block) + "".join(lines[: rows % block]))
 
 
 def write_wav(path: Path, rate: int, seconds: float = 0.05, seed: int = 0, subtype: str = "PCM_16") -> None:
@@ -179,7 +183,7 @@ def test_dcase_only_options_are_refused(cwru_raw, tmp_path, cli, rel):
 
 def test_a_folder_of_another_dataset_is_refused_in_one_line(cli, rel, tmp_path):
     raw = tmp_path / "raw"
-    write_csv(raw / "normal/12.288.csv")
+    write_csv(raw / "normal/12.288.csv", rows=20)
     rel.assert_error_line(build(cli, "cwru", raw, tmp_path / "out"), "no CWRU layout here",
                           "12k_Drive_End_Bearing_Fault_Data/")
 
@@ -219,17 +223,18 @@ def test_mafaulda_classes_merge_severities_and_keep_them(mafaulda_raw):
     rows = rows_by_file(scan(mafaulda.COMPONENT, mafaulda_raw))
     got = {rel: (c.found.label, c.columns()["severity"], c.columns()["rotation_hz"], c.channels[0], c.frames)
            for rel, c in rows.items()}
+    n = 250_000
     assert got == {
-        "normal/12.288.csv": ("normal", None, 12.288, "tachometer", 20),
-        "horizontal-misalignment/0.5mm/13.1072.csv": ("horizontal-misalignment", "0.5mm", 13.1072, "tachometer", 20),
-        "vertical-misalignment/1.90mm/60.0.csv": ("vertical-misalignment", "1.90mm", 60.0, "tachometer", 20),
-        "imbalance/35g/20.48.csv": ("imbalance", "35g", 20.48, "tachometer", 20),
-        "overhang/cage_fault/20g/15.1552.csv": ("overhang-cage_fault", "20g", 15.1552, "tachometer", 20),
-        "underhang/outer_race/0g/12.288.csv": ("underhang-outer_race", "0g", 12.288, "tachometer", 20),
+        "normal/12.288.csv": ("normal", None, 12.288, "tachometer", n),
+        "horizontal-misalignment/0.5mm/13.1072.csv": ("horizontal-misalignment", "0.5mm", 13.1072, "tachometer", n),
+        "vertical-misalignment/1.90mm/60.0.csv": ("vertical-misalignment", "1.90mm", 60.0, "tachometer", n),
+        "imbalance/35g/20.48.csv": ("imbalance", "35g", 20.48, "tachometer", n),
+        "overhang/cage_fault/20g/15.1552.csv": ("overhang-cage_fault", "20g", 15.1552, "tachometer", n),
+        "underhang/outer_race/0g/12.288.csv": ("underhang-outer_race", "0g", 12.288, "tachometer", n),
     }
     signals = mafaulda.COMPONENT.layout.payload(mafaulda_raw, rows["normal/12.288.csv"])["signals"]
     table = np.loadtxt(mafaulda_raw / "normal/12.288.csv", delimiter=",", dtype=np.float32)
-    assert signals.dtype == np.float32 and signals.shape == (8, 20) and np.array_equal(signals, table.T)
+    assert signals.dtype == np.float32 and signals.shape == (8, n) and np.array_equal(signals, table.T)
 
 
 def test_mafaulda_bad_csvs_and_strays_are_named_with_file_and_line(mafaulda_raw, cli, rel, tmp_path):
@@ -270,12 +275,12 @@ def test_iiee_subset_condition_recording_and_cut_from_the_names(tmp_path):
              "test_cut/engine2_broken/talking_3_1.wav", "test_cut/engine2_broken/atmo_medium_0.wav",
              "test_cut/engine1_good/whitenoise_low_2.wav", "test_cut/engine3_heavyload/stresstest_4.wav")
     for index, name in enumerate(names):
-        write_wav(raw / name, 44_100, seed=index)
+        write_wav(raw / name, 44_100, seconds=3.0, seed=index)
     write_wav(raw / "train/engine1_good/pure.wav", 44_100)  # uncut: listed as not read
-    write_wav(raw / "test_cut/engine1_good/pure_1.wav", 44_100)
-    write_wav(raw / "test_cut/engine1_good/radio_0.wav", 44_100)
-    write_wav(raw / "train_cut/engine2_broken/pure_0.wav", 16_000)
-    write_wav(raw / "train_cut/engine4_new/pure_0.wav", 44_100)
+    write_wav(raw / "test_cut/engine1_good/pure_1.wav", 44_100, seconds=3.0)
+    write_wav(raw / "test_cut/engine1_good/radio_0.wav", 44_100, seconds=3.0)
+    write_wav(raw / "train_cut/engine2_broken/pure_0.wav", 16_000, seconds=3.0)
+    write_wav(raw / "train_cut/engine4_new/pure_0.wav", 44_100, seconds=3.0)
     result = scan(iiee.COMPONENT, raw, on_error="skip")
     got = {rel: (c.found.label, *(c.columns()[k] for k in ("subset", "condition", "recording", "cut")))
            for rel, c in rows_by_file(result).items()}
@@ -381,3 +386,99 @@ def test_synth_is_deterministic_and_refuses_unknown_components(tmp_path):
         assert a.files == len(files(tmp_path / f"{component}-a"))
     with pytest.raises(ParameterError, match="component"):
         synthesize_fault(tmp_path / "x", component="dcase2020", progress=False)
+
+
+# --------------------------------------------------------------------------- rules over the whole set
+def skipped_build(cli, component: str, raw: Path, out: Path) -> dict:
+    """Build with --on-error skip; the manifest."""
+    result = build(cli, component, raw, out, "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_mafaulda_csv_cut_short_is_refused_with_its_length(mafaulda_raw, cli, rel, tmp_path):
+    """Every per-line check passes on a CSV cut to 500 rows: its length gives it away."""
+    write_csv(mafaulda_raw / "normal/14.0.csv", rows=500, seed=9)
+    before = rel.snapshot(mafaulda_raw)
+    rel.assert_error_line(build(cli, "mafaulda", mafaulda_raw, tmp_path / "out"),
+                          "normal/14.0.csv: 500 rows (0.01 s), expected 250,000 rows (5 s at 50 kHz, every MAFAULDA "
+                          "record)", "--on-error skip")
+    assert rel.snapshot(mafaulda_raw) == before and not (tmp_path / "out").exists()
+    result = scan(mafaulda.COMPONENT, mafaulda_raw, on_error="skip")  # the export of --on-error skip: IIEE's test
+    assert [r.path for r in result.rejected] == ["normal/14.0.csv"]
+    assert [s["path"] for s in result.sources if s["path"].startswith("normal/")] == ["normal/12.288.csv"]
+    checks = mafaulda.COMPONENT.manifest_extra({"on_error": "skip"})["validation"]["checks"]
+    assert "250,000 rows" in checks and "same bytes" in checks
+
+
+def test_a_synthetic_stand_in_is_held_to_its_own_length(tmp_path, cli, rel):
+    """libtrad's MAFAULDA stand-in is 0.2 s per CSV (SYNTHETIC.json says so); a cut one is still refused."""
+    from libtrad.builders.fault.synth import synthesize_fault
+
+    raw = tmp_path / "synth"
+    synthesize_fault(raw, component="mafaulda", scale=0.1, seed=1, progress=False)
+    assert mafaulda.SYNTHETIC_ROWS == 10_000
+    [victim] = sorted(raw.glob("normal/*.csv"))
+    victim.write_text("".join(victim.read_text().splitlines(keepends=True)[:500]))
+    rel.assert_error_line(build(cli, "mafaulda", raw, tmp_path / "out"),
+                          f"normal/{victim.name}: 500 rows (0.01 s), expected 10,000 rows (0.2 s at 50 kHz, every "
+                          "file of libtrad's synthetic stand-in")
+
+
+def test_iiee_short_cut_among_3_s_cuts_is_refused(tmp_path, cli, rel):
+    raw = tmp_path / "iiee"
+    for index, name in enumerate(("train_cut/engine1_good/pure_0.wav", "train_cut/engine2_broken/pure_0.wav",
+                                  "test_cut/engine1_good/talking_1_0.wav")):
+        write_wav(raw / name, 44_100, seconds=3.0, seed=index)
+    write_wav(raw / "train_cut/engine1_good/pure_1.wav", 44_100, seconds=0.2, seed=7)
+    before = rel.snapshot(raw)
+    rel.assert_error_line(build(cli, "iiee", raw, tmp_path / "out"),
+                          "train_cut/engine1_good/pure_1.wav: 8,820 samples (0.2 s), expected 132,300 samples (3 s at "
+                          "44.1 kHz, every IIEE cut)")
+    assert rel.snapshot(raw) == before
+    manifest = skipped_build(cli, "iiee", raw, tmp_path / "skip")
+    assert [r["path"] for r in manifest["rejected"]] == ["train_cut/engine1_good/pure_1.wav"]
+
+
+def test_the_same_cwru_record_in_two_class_folders_is_refused_naming_both(cwru_raw, cli, rel, tmp_path):
+    first = f"{DE12}/IR/007/105_0.mat"
+    copy = f"{DE12}/B/014/B014_0.mat"  # a label-style name: the record number is not checked against the file
+    (cwru_raw / copy).write_bytes((cwru_raw / first).read_bytes())
+    before = rel.snapshot(cwru_raw)
+    line = rel.assert_error_line(build(cli, "cwru", cwru_raw, tmp_path / "out"),
+                                 f"{first}: the same bytes (SHA-256 ", f"as {copy}, so one recording would count "
+                                 "under 2 labels (DE_B, DE_IR); keep one copy", f"{copy}: the same bytes")
+    assert rel.snapshot(cwru_raw) == before and not (tmp_path / "out").exists()
+    assert line.count(first) == 2 and line.count(copy) == 2
+    manifest = skipped_build(cli, "cwru", cwru_raw, tmp_path / "skip")
+    assert sorted(r["path"] for r in manifest["rejected"]) == sorted([first, copy])
+    assert first not in json.dumps(manifest["sources"]) and copy not in json.dumps(manifest["sources"])
+
+
+@pytest.mark.parametrize("corpus", ["mafaulda", "iiee", "iica"])
+def test_duplicates_are_refused_in_every_fault_corpus(corpus, tmp_path, mafaulda_raw):
+    """One shared rule (common.check_set): a copy under the same label counts twice, so it is refused too."""
+    if corpus == "mafaulda":
+        raw, first, copy = mafaulda_raw, "normal/12.288.csv", "imbalance/35g/12.288.csv"
+    elif corpus == "iiee":
+        raw, first, copy = tmp_path / "iiee", "train_cut/engine1_good/pure_0.wav", "train_cut/engine1_good/pure_1.wav"
+        write_wav(raw / first, 44_100, seconds=3.0)
+        write_wav(raw / "train_cut/engine2_broken/pure_0.wav", 44_100, seconds=3.0, seed=1)
+    else:
+        raw = tmp_path / "iica"
+        names = iica_tree(raw)
+        first, copy = names[0], "raw/tubeleak/lab/1/1_niO_99_1m_.wav"
+    (raw / copy).parent.mkdir(parents=True, exist_ok=True)
+    (raw / copy).write_bytes((raw / first).read_bytes())
+    component = {"mafaulda": mafaulda, "iiee": iiee, "iica": iica}[corpus].COMPONENT
+    with pytest.raises(LibtradError) as error:
+        scan(component, raw)
+    assert f"{first}: the same bytes" in str(error.value) and f"as {copy}" in str(error.value)
+    result = scan(component, raw, on_error="skip")
+    reasons = {r.path: r.reason for r in result.rejected}
+    assert set(reasons) == {first, copy}
+    if corpus == "mafaulda":
+        assert reasons[first].endswith("under 2 labels (imbalance, normal); keep one copy")
+    else:
+        assert reasons[first].endswith("so one recording would count twice; keep one copy")
+    assert first not in rows_by_file(result) and copy not in rows_by_file(result)
