@@ -46,7 +46,7 @@ _KINDS = {
     "raw": "synthetic", "lib_trad": "dataset", "dcase_raw": "synthetic", "dcase": "dataset", "ae": "model",
     "cnn": "model", "echo_random": "model", "emb_echo_lt": "embeddings", "emb_logmel_lt": "embeddings",
     "emb_echo_dcase": "embeddings", "emb_logmel_dcase": "embeddings", "res_lt": "results", "res_lt_logmel": "results",
-    "res_dcase_echo": "results", "res_dcase_logmel": "results", "leaderboard": "results",
+    "res_dcase_echo": "results", "res_dcase_logmel": "results", "leaderboard": "leaderboard",
 }
 _LABELS = {
     "lib_trad": "LiB-TRAD dataset (Hub-ready)", "dcase": f"DCASE {DCASE_YEAR} dataset (Hub-ready)",

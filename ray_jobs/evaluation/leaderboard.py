@@ -365,7 +365,7 @@ def write_leaderboard(paths, output, normalise: str = "metric-range") -> Board:
     inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
     entries = [e for folder in folders for e in entries_of(folder, read_results(folder))]
     board = build(entries, normalise)
-    with atomic_output(output, "results", inputs=inputs) as tmp:
+    with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
         (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")
         heatmap(board, tmp / "leaderboard.png")

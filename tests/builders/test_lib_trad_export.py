@@ -136,8 +136,10 @@ def test_failed_export_leaves_previous_export_intact(lib_trad_raw, tmp_path, mon
 def test_successful_export_replaces_previous_and_removes_stale_partials(lib_trad_raw, tmp_path):
     out = tmp_path / "lib-trad"
     export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
-    stale = tmp_path / ".lib-trad.partial-999999999-dead"  # left by a killed run (no such pid)
-    stale.mkdir()
+    stale = tmp_path / ".lib-trad.partial-999999999-dead"  # left by a killed run (no such pid), marked as libtrad's
+    (stale / "content").mkdir(parents=True)
+    (stale / ".libtrad-staging.json").write_text(f'{{"libtrad_staging": 1, "output": "{out}", "purpose": "partial", '
+                                                 '"pid": 999999999}')
     export_lib_trad(lib_trad_raw, out, configs=("tr2",), progress=False)
     assert sorted(p.name for p in (out / "data").iterdir()) == ["tr2"]
     assert not stale.exists()

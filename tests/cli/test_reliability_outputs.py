@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.outputs import MARKER, read_marker
+from libtrad.outputs import MARKER, STAGING_MARKER, read_marker
 
 
 def _build(cli, raw, out, *extra):
@@ -115,9 +115,12 @@ def test_a_killed_swap_gives_the_users_files_back(cli, raw, tmp_path):
     """Killed after carrying a user file into the staging folder: the next run moves it back."""
     out = tmp_path / "out"
     assert _build(cli, raw, out).exit_code == 0
-    stale = tmp_path / f".out.partial-{2**22 + 12345}-dead"  # no such process
-    shutil.copytree(out, stale)
-    (stale / "NOTES.md").write_text("carried before the kill")
+    dead = 2**22 + 12345  # no such process
+    stale = tmp_path / f".out.partial-{dead}-dead"
+    shutil.copytree(out, stale / "content")
+    (stale / STAGING_MARKER).write_text(json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "partial",
+                                                     "pid": dead}))
+    (stale / "content" / "NOTES.md").write_text("carried before the kill")
     assert _build(cli, raw, out).exit_code == 0
     assert (out / "NOTES.md").read_text() == "carried before the kill"
     assert not stale.exists()
@@ -241,3 +244,75 @@ def test_an_internal_error_says_so_and_debug_shows_the_traceback(cli, raw, tmp_p
 def test_a_usage_error_is_one_line(cli, rel):
     rel.assert_error_line(cli("build", "lib-trad", "--no-such-flag"), "--no-such-flag")
     rel.assert_error_line(cli("frobnicate"), "frobnicate")
+
+
+# ----------------------------------------------------------------------------- names are not libtrad's marks
+def _lookalikes(parent: Path, name: str) -> list[Path]:
+    """A user's folders and file named like libtrad's staging folders and lock file for ``name``."""
+    dead = 2**22 + 12345  # no such process
+    made = []
+    for entry in (f".{name}.partial-{dead}-mine", f".{name}.old-{dead}", f".{name}.resume-mine"):
+        (parent / entry / "sub").mkdir(parents=True)
+        (parent / entry / "sub" / "thesis.tex").write_text("irreplaceable")
+        made.append(parent / entry)
+    return made
+
+
+def test_a_users_folders_named_like_staging_folders_are_never_touched(cli, rel, raw, tmp_path):
+    users = _lookalikes(tmp_path, "out")
+    before = rel.snapshot(*users)
+    out = tmp_path / "out"
+    assert _build(cli, raw, out).exit_code == 0
+    assert _build(cli, raw, out, "--seed", "5").exit_code == 0  # a rebuild: swap, retired folder cleaned
+    assert rel.snapshot(*users) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "raw", *(u.name for u in users)])
+
+
+def test_embed_refuses_a_users_file_named_like_its_lock(cli, rel, lib_trad_export, tmp_path):
+    lock = tmp_path / ".emb.lock"
+    lock.write_text("my notes, not a lock")
+    before = rel.snapshot(tmp_path)
+    result = cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--split", "test", "--encoder",
+                 "logmel-stats", "--output", tmp_path / "emb")
+    rel.assert_error_line(result, str(lock), "not written by libtrad")
+    assert rel.snapshot(tmp_path) == before
+
+
+def test_embed_leaves_a_users_resume_named_folders_alone(cli, rel, lib_trad_export, tmp_path):
+    users = _lookalikes(tmp_path, "emb")
+    before = rel.snapshot(*users)
+    result = cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--split", "test", "--encoder",
+                 "logmel-stats", "--output", tmp_path / "emb", "--actors", "1")
+    assert result.exit_code == 0, result.output
+    assert rel.snapshot(*users) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["emb", *(u.name for u in users)])
+
+
+def _results(folder: Path, encoder: str) -> Path:
+    from libtrad.outputs import atomic_output
+
+    data = {"suite": "xares-knn", "task": "ds/cfg", "metric": "accuracy", "value": 0.8, "test_size": 10,
+            "protocol_version": 1, "options": {},
+            "inputs": [{"path": f"/emb/{encoder}", "encoder": encoder, "dataset": "owner/ds", "config": "cfg",
+                        "dataset_shards": ["s1"], "cache_key": "k"}]}
+    with atomic_output(folder, "results") as tmp:
+        (tmp / "results.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_leaderboard_never_replaces_a_results_folder(cli, rel, tmp_path):
+    one, two = _results(tmp_path / "r" / "one", "enc-a"), _results(tmp_path / "r2" / "two", "enc-b")
+    before = rel.snapshot(two)
+    rel.assert_error_line(cli("leaderboard", one, "--output", two), str(two), "is a libtrad results folder",
+                          "not a leaderboard folder")
+    assert rel.snapshot(two) == before
+    board = tmp_path / "board"
+    assert cli("leaderboard", one, "--output", board).exit_code == 0
+    assert read_marker(board)["kind"] == "leaderboard"
+    assert cli("leaderboard", one, two, "--output", board).exit_code == 0  # its own kind: replaced
+    verified = cli("verify", board)
+    assert verified.exit_code == 0 and "libtrad leaderboard folder" in verified.output, verified.output
+    board_before = rel.snapshot(board)
+    rel.assert_error_line(cli("evaluate", "xares-knn", "--embeddings", tmp_path / "none", "--output", board),
+                          "is a libtrad leaderboard folder", "not a results folder")
+    assert rel.snapshot(board) == board_before

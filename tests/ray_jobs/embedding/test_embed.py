@@ -166,7 +166,7 @@ def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad
             pass
     assert proc.returncode == -9, stderr[-2000:]
     assert not out.exists()
-    staged = [p for p in tmp_path.glob(".emb.resume-*/data/**/*.parquet")]
+    staged = [p for p in tmp_path.glob(".emb.resume-*/content/data/**/*.parquet")]
     assert len(staged) == 2
     summary = embed_dataset(str(lib_trad_export), "logmel-stats", out, config="all", rows_per_unit=8, progress=False)
     assert summary.reused == 2 and summary.computed == summary.units - 2
