@@ -123,10 +123,11 @@ def number(option: str, *, low=None, high=None, low_open=False, high_open=False,
     return _Number()
 
 
-def seed_type():
+def seed_type(option: str = "--seed"):
+    """A seed option's type; ``option`` is the flag it belongs to, which its errors name (``--split-seed``)."""
     from libtrad.options import SEED_MAX
 
-    return number("--seed", low=0, high=SEED_MAX, integer=True)
+    return number(option, low=0, high=SEED_MAX, integer=True)
 
 
 def comma_list(option: str, text: str | None) -> tuple[str, ...] | None:

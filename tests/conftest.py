@@ -120,14 +120,16 @@ def cli():
 
 
 def assert_error_line(result, *fragments: str) -> str:
-    """Exit status 2, exactly one ``error:`` line (progress bars aside), no traceback; returns the line."""
+    """Exit status 2, exactly one ``error:`` line (progress bars and ``note:`` lines aside), no traceback;
+    returns the line."""
     text = result.output if hasattr(result, "output") else (result.stdout + result.stderr)
     code = result.exit_code if hasattr(result, "exit_code") else result.returncode
     assert code == 2, text
     assert "Traceback" not in text, text
     if hasattr(result, "exception") and result.exception is not None:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "/s]" not in line]
+    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "/s]" not in line
+             and not line.startswith("note: ")]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and len(lines) == 1, text
     for fragment in fragments:

@@ -2,10 +2,11 @@
 
 The Zenodo archive extracts to (:data:`TREE`).
 
-A row is one cut (exactly 3 s: a cut of another length is refused); ``subset`` says which folder it came from (SIREN trains on ``train`` and
-tests on ``test``, grouped by ``condition``), ``recording`` the uncut recording it was cut from
-(``talking_2``), ``condition`` the recording condition SIREN groups by (``talking``,
-``atmo_low``, ..., ``pure`` for the clean training recordings) and ``cut`` its index.
+A row is one cut (exactly 3 s: a cut of another length is refused); ``subset`` says which
+folder it came from (SIREN trains on ``train`` and tests on ``test``, grouped by
+``condition``), ``recording`` the uncut recording it was cut from (``talking_2``),
+``condition`` the recording condition SIREN groups by (``talking``, ``atmo_low``, ..., ``pure``
+for the clean training recordings) and ``cut`` its index.
 
 This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
 synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).

@@ -2,9 +2,9 @@
 
 The publisher's archive (``full.zip``, or one zip per fault) extracts to (:data:`TREE`).
 
-Each CSV is 5 s at 50 kHz (250,000 rows, checked: a CSV cut short is refused) with no header and 8 columns: tachometer, underhang-bearing
-accelerometer (axial, radial, tangential), overhang-bearing accelerometer (axial, radial,
-tangential), microphone. Its name is the shaft rotation frequency in Hz (``12.288.csv``).
+Each CSV is 5 s at 50 kHz (250,000 rows, checked: a CSV cut short is refused) with no header
+and 8 columns: tachometer, underhang-bearing accelerometer (axial, radial, tangential),
+overhang-bearing accelerometer (axial, radial, tangential), microphone. Its name is the shaft rotation frequency in Hz (``12.288.csv``).
 Severity folders (misalignment in mm, imbalance mass in g; for the bearing faults the imbalance
 mass added on top) are merged into the class and kept as the ``severity`` column.
 

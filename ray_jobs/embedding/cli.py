@@ -29,14 +29,17 @@ from libtrad.cli_support import command, number
               help="Multichannel rows: channel embeddings concatenated (SIREN) or averaged.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16 autocast for ECHO (faster on AVX512-BF16/AMX CPUs, not bit-faithful).")
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Embed a libtrad dataset folder whose shards differ from its .libtrad.json checksums "
+                   "(recorded in embeddings.json).")
 def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
-                  multichannel, precision) -> None:
+                  multichannel, precision, no_verify) -> None:
     """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
                             actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
-                            multichannel=multichannel, precision=precision)
+                            multichannel=multichannel, precision=precision, no_verify=no_verify)
     click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
                f"{summary.units} units computed, {summary.reused} reused)")
     for split, rows in summary.rows.items():

@@ -78,8 +78,12 @@ def embed_dataset(
     precision: str = "fp32",
     rows_per_unit: int | None = None,
     progress: bool = True,
+    no_verify: bool = False,
 ) -> EmbedSummary:
-    """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``."""
+    """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``.
+
+    A local dataset libtrad exported is checked against its own checksums first (``no_verify``:
+    embedded anyway, recorded in ``embeddings.json``)."""
     if multichannel not in MULTICHANNEL:
         raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
     if precision not in ("fp32", "bf16"):
@@ -92,7 +96,7 @@ def embed_dataset(
     local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
     inputs = {"dataset": local_input, "encoder": spec.path}
     out = check_output(output, "embeddings", inputs=inputs)
-    source = resolve_dataset(dataset, config, splits)
+    source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     key = cache_key(spec, options, source, unit_rows)
@@ -300,7 +304,8 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
         "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
                     "config": source.config, "splits": source.splits,
                     "shards": [{"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows}
-                               for s in source.shards]},
+                               for s in source.shards],
+                    **({"verification": source.verification} if source.verification is not None else {})},
         "rows": dict(rows),
         "resampled": dict(resampled),
         "multichannel_rows": multichannel_rows,

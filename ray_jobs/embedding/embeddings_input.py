@@ -11,6 +11,12 @@ Why the checks are strict: a benchmark number computed from a silently dropped c
 or non-finite embedding is worse than no number, so each problem stops the run with one line
 naming the file (and the row's ``file`` value where one row is at fault).
 
+Rows are data too: a ``label`` column stored as a ``ClassLabel`` must hold values within its names,
+and no two rows may share a key (the identity columns :data:`KEY_COLUMNS` present, e.g. ``file`` or
+``experiment``/``segment``/``channel``; without any, the embedding itself) — a row embedded twice
+lands on both sides of a split and scores itself (X-ARES kNN 0.00 on a folder alone, 0.72 with every
+row doubled). ``allow_duplicates`` keeps every row and says how many repeat.
+
 The embeddings become float32 (how ``libtrad embed`` stores them); :func:`embedding_matrix`
 returns them as one 2-D array. The label names of a Hugging Face ``ClassLabel`` ``label``
 column, when every file's schema metadata carries the same ones, are kept in
@@ -29,6 +35,10 @@ import pandas as pd
 from libtrad.errors import LibtradError, ParameterError, exception_reason
 
 EMBEDDING = "embedding"
+# Columns that together say which recording/segment/channel a row is (whichever are present);
+# ``split`` is deliberately not one: the same clip in train and test is the leak being refused.
+KEY_COLUMNS = ("year", "machine", "section", "set", "experiment", "subset", "recording", "file", "source_file",
+               "segment", "cut", "channel")
 
 
 # ----------------------------------------------------------------------------- finding files
@@ -112,6 +122,73 @@ def _embedding_rows(file: Path, table) -> np.ndarray:
     return matrix
 
 
+def _check_labels(file: Path, table, names: tuple[str, ...] | None) -> None:
+    """A ClassLabel ``label`` holds 0..len(names)-1 (``-1``, datasets' "no label", cannot be scored)."""
+    import pyarrow as pa
+
+    if not names or "label" not in table.column_names or not pa.types.is_integer(table.column("label").type):
+        return
+    labels = table.column("label").to_numpy(zero_copy_only=False)
+    labels = np.asarray(labels, dtype=np.float64)  # nulls become NaN
+    bad = ~((labels >= 0) & (labels < len(names)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = "null" if np.isnan(labels[row]) else int(labels[row])
+        raise LibtradError(f"{file}: {_row_name(table, row)} has label {value}, outside its ClassLabel's "
+                           f"{len(names)} names ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); "
+                           f"{int(bad.sum())} row(s) like it")
+
+
+def _key_column(column: pd.Series) -> pd.Series:
+    """A key column as hashable values (list cells, e.g. a segment's ``source_file`` list, as JSON text)."""
+    if column.dtype != object or all(isinstance(v, str) or v is None for v in column):
+        return column.reset_index(drop=True)
+    return pd.Series([json.dumps(_plain(v), sort_keys=True, default=str) for v in column])
+
+
+def check_duplicates(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]],
+                     allow_duplicates: bool) -> int:
+    """Refuse rows that share a key (first few named, with their files), or with ``allow_duplicates``
+    keep them all and note how many; returns the number of rows repeating an earlier one."""
+    keys = [c for c in KEY_COLUMNS if c in df.columns]
+    if keys:
+        frame = pd.DataFrame({c: _key_column(df[c]) for c in keys})
+        what = "/".join(keys)
+    else:
+        frame = pd.DataFrame({"embedding": [row.tobytes() for row in matrix]})
+        what = "embedding (no key column such as file)"
+    repeated = frame.duplicated(keep="first").to_numpy()
+    count = int(repeated.sum())
+    if not count:
+        return 0
+    from libtrad.console import note
+
+    first = frame.duplicated(keep=False).to_numpy()
+    shown = []
+    for row in np.flatnonzero(repeated)[:3]:
+        earlier = int(np.flatnonzero(first & (frame.eq(frame.iloc[row]).all(axis=1)).to_numpy())[0])
+        key = ", ".join(f"{c}={_plain(df[c].iloc[row])!r}" for c in keys) if keys else f"row {row}"
+        shown.append(f"{key} ({_origin(origins, earlier)} and {_origin(origins, row)})")
+    if allow_duplicates:
+        note(f"{count} row(s) repeat the key ({what}) of an earlier row and are all kept (--allow-duplicates); "
+             f"e.g. {shown[0]}")
+        return count
+    raise LibtradError(f"{count} row(s) repeat the key ({what}) of an earlier row: {'; '.join(shown)}"
+                       f"{' ...' if count > len(shown) else ''} — a row embedded twice lands on both sides of a "
+                       "split; give each folder once, or pass --allow-duplicates to keep them")
+
+
+def _plain(value):
+    """A cell as a plain Python value (NumPy scalars and arrays -> int/str/list) for messages."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _origin(origins: list[tuple[Path, int]], row: int) -> str:
+    """``file row i`` of a row of the concatenated frame (``origins``: each file and its first row)."""
+    file, start = next((f, s) for f, s in reversed(origins) if s <= row)
+    return f"{file} row {row - start}"
+
+
 def _hf_label_names(schema) -> tuple[str, ...] | None:
     """A ``ClassLabel`` ``label``'s names from the ``huggingface`` schema metadata, when present."""
     raw = (schema.metadata or {}).get(b"huggingface")
@@ -126,26 +203,32 @@ def _hf_label_names(schema) -> tuple[str, ...] | None:
 
 # ----------------------------------------------------------------------------- public
 def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence[str],
-                    optional: Sequence[str] | None = None) -> pd.DataFrame:
+                    optional: Sequence[str] | None = None, *, allow_duplicates: bool = False) -> pd.DataFrame:
     """One DataFrame of every row of every Parquet file under ``paths`` (concatenated in path order).
 
     ``required`` columns must be in every file (``embedding`` always is); ``optional`` ones are
-    read where present (``None``: read every column). The ``embedding`` column holds one float32
-    row each (views of one matrix); use :func:`embedding_matrix` for the 2-D array.
+    read where present (``None``: read every column), and the key columns (:data:`KEY_COLUMNS`)
+    always are. The ``embedding`` column holds one float32 row each (views of one matrix); use
+    :func:`embedding_matrix` for the 2-D array. ``df.attrs["duplicate_rows"]``: how many rows
+    repeat an earlier key (only with ``allow_duplicates``; otherwise they are refused).
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ParameterError("embeddings", [], "give at least one embeddings folder or Parquet file")
-    frames, matrices, names, width = [], [], set(), None
+    frames, matrices, names, width, origins, rows = [], [], set(), None, [], 0
     for file in [f for p in paths for f in parquet_files(p)]:
         schema = _schema(file)
         present = list(schema.names)
         _check_columns(file, present, required)
-        wanted = present if optional is None else [c for c in present if c in {EMBEDDING, *required, *optional}]
+        wanted = present if optional is None else \
+            [c for c in present if c in {EMBEDDING, *required, *optional, *KEY_COLUMNS}]
         table = _read_table(file, wanted)
         matrix = _embedding_rows(file, table)
         if table.num_rows == 0:
             continue
+        _check_labels(file, table, _hf_label_names(schema))
+        origins.append((file, rows))
+        rows += table.num_rows
         if width is not None and matrix.shape[1] != width:
             raise LibtradError(f"{file}: embeddings of unequal length ({matrix.shape[1]} values per row; "
                                f"earlier files have {width})")
@@ -157,7 +240,10 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
         raise LibtradError(f"{', '.join(map(str, paths))}: the Parquet files hold no rows")
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     matrix = np.concatenate(matrices) if len(matrices) > 1 else matrices[0]
+    duplicates = check_duplicates(df, matrix, origins, allow_duplicates)
     df[EMBEDDING] = pd.Series(list(matrix), index=df.index, dtype=object)
+    if duplicates:
+        df.attrs["duplicate_rows"] = duplicates
     label_names = names.pop() if len(names) == 1 else None
     if label_names:
         df.attrs["label_names"] = list(label_names)

@@ -53,6 +53,7 @@ class DatasetSource:
     hub_id: str | None = None
     features: dict | None = field(default=None, repr=False)  # datasets' features JSON, if stored
     synthetic: bool = False  # the card's tags say it is a synthetic stand-in
+    verification: dict | None = None  # a local folder: what libtrad.verify.inputs found (None: a Hub id)
 
     @property
     def kept_columns(self) -> list[str]:
@@ -75,11 +76,15 @@ class DatasetSource:
 
 
 # ----------------------------------------------------------------------------- resolving
-def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] | None = None) -> DatasetSource:
+def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] | None = None, *,
+                    no_verify: bool = False) -> DatasetSource:
     """``--dataset`` (folder or Hub id) + ``--config`` + ``--split`` -> the shards to embed.
 
     Every problem is one line naming the option: a missing folder, an unknown config or split
-    (with what exists), shards that disagree on their columns, no audio column.
+    (with what exists), shards that disagree on their columns, no audio column. A local folder
+    libtrad exported is checked first: the card and the chosen shards against its ``.libtrad.json``
+    checksums (a shard whose audio bytes changed after export is refused, unless ``no_verify``).
+    A Hub id is read at one resolved commit (the Hub's own content addressing).
     """
     local = Path(dataset).expanduser()
     if local.exists():
@@ -116,7 +121,14 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
         raise ParameterError("dataset", dataset, f"already has a column named {clash[0]!r} (an embeddings folder?); "
                              "embed the dataset it was made from")
     synthetic = "synthetic" in (front.get("tags") or [])
-    return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic)
+    verification = None
+    if hub_id is None:
+        from libtrad.verify.inputs import check_input_folder
+
+        read = [files.rel(s.path) for s in shards] + (["README.md"] if (files.root / "README.md").is_file() else [])
+        verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read)
+    return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
+                         verification)
 
 
 def _looks_like_hub_id(text: str) -> bool:

@@ -38,7 +38,11 @@ def evaluate() -> None:
 
 
 def suite_options(command):
-    """--embeddings/--output/--local/--address: what every embeddings suite takes."""
+    """--embeddings/--output/--local/--address/--no-verify/--allow-duplicates: what every embeddings suite takes.
+
+    The command receives them as keyword arguments and hands them on unchanged (``**common``) to
+    :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings`, so an option added here
+    reaches every suite without touching the commands."""
     for decorator in reversed([
         click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
                      help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
@@ -47,6 +51,12 @@ def suite_options(command):
                      help="The results folder (results.json, results.md, PNG plots)."),
         click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
         click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."),
+        click.option("--no-verify", "no_verify", is_flag=True,
+                     help="Use a libtrad embeddings folder whose files differ from its .libtrad.json checksums "
+                          "(recorded as unverified in results.json)."),
+        click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
+                     help="Keep rows whose key (file, segment, channel) repeats; every row is used and the count "
+                          "is printed and recorded in results.json."),
     ]):
         command = decorator(command)
     return command
@@ -64,9 +74,9 @@ def generated_suite_command(suite: str) -> click.Command:
     module, options_class = SUITES[suite].load()
     fields = [f for f in dataclasses.fields(options_class) if f.init]
 
-    def run(embeddings, output, local, address, **options):
-        evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, **options)
-        print_results(output)
+    def run(**values):  # the common suite options and the suite's own, all keyword arguments of the driver
+        evaluate_embeddings(suite, **values)
+        print_results(values["output"])
 
     params = []
     for f in fields:
@@ -95,13 +105,12 @@ def print_results(output: Path) -> None:
 @click.option("--official-domain-auc", is_flag=True,
               help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
                    "anomalies); default SIREN's (the domain's normals and anomalies).")
-def evaluate_siren_dcase_command(embeddings, output, local, address, official_domain_auc) -> None:
+def evaluate_siren_dcase_command(official_domain_auc, **common) -> None:
     """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    evaluate_embeddings("siren-dcase", list(embeddings), output, local=local, address=address,
-                        official_domain_auc=official_domain_auc)
-    print_results(output)
+    evaluate_embeddings("siren-dcase", official_domain_auc=official_domain_auc, **common)
+    print_results(common["output"])
 
 
 @evaluate.command("siren-fault")
@@ -110,13 +119,12 @@ def evaluate_siren_dcase_command(embeddings, output, local, address, official_do
               help="auto: k-fold over the `fold` column when present (IICA), else leave-one-out.")
 @click.option("--siren-compat", is_flag=True,
               help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
-def evaluate_siren_fault_command(embeddings, output, local, address, protocol, siren_compat) -> None:
+def evaluate_siren_fault_command(protocol, siren_compat, **common) -> None:
     """SIREN's fault protocol: 5-NN (Euclidean), LOOCV or k-fold; weighted and macro P/R/F1."""
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    evaluate_embeddings("siren-fault", list(embeddings), output, local=local, address=address, protocol=protocol,
-                        siren_compat=siren_compat)
-    print_results(output)
+    evaluate_embeddings("siren-fault", protocol=protocol, siren_compat=siren_compat, **common)
+    print_results(common["output"])
 
 
 def _probe_training_options(epochs: int, batch_size: int):
@@ -136,7 +144,7 @@ def _probe_training_options(epochs: int, batch_size: int):
                          default=0.1, show_default=True,
                          help="Share of each class's training rows carved as validation (when there is no "
                               "validation split)."),
-            click.option("--split-seed", type=seed_type(), default=0, show_default=True,
+            click.option("--split-seed", type=seed_type("--split-seed"), default=0, show_default=True,
                          help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset."),
         ]):
             command = decorator(command)
@@ -145,33 +153,29 @@ def _probe_training_options(epochs: int, batch_size: int):
     return decorate
 
 
-def _evaluate_probe(suite: str, embeddings, output: Path, local: bool, address, **options) -> None:
+def _evaluate_probe(suite: str, **values) -> None:
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
     from libtrad.ray_jobs.evaluation.suites.probes import task_name
 
-    task = task_name(list(embeddings)) if embeddings else None
-    evaluate_embeddings(suite, list(embeddings), output, local=local, address=address, task=task, **options)
-    print_results(output)
+    task = task_name(list(values["embeddings"])) if values["embeddings"] else None
+    evaluate_embeddings(suite, task=task, **values)
+    print_results(values["output"])
 
 
 @evaluate.command("linear-probe")
 @suite_options
 @_probe_training_options(epochs=200, batch_size=32)
-def evaluate_linear_probe_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
-                                  split_seed) -> None:
+def evaluate_linear_probe_command(**values) -> None:
     """ARCH's linear probe (AdamW, warm-up + linear decay), best-validation epoch scored once on test."""
-    _evaluate_probe("linear-probe", embeddings, output, local, address, seeds=seeds, epochs=epochs,
-                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+    _evaluate_probe("linear-probe", **values)
 
 
 @evaluate.command("xares-mlp")
 @suite_options
 @_probe_training_options(epochs=10, batch_size=32)
-def evaluate_xares_mlp_command(embeddings, output, local, address, seeds, epochs, batch_size, lr, val_fraction,
-                               split_seed) -> None:
+def evaluate_xares_mlp_command(**values) -> None:
     """X-ARES's LayerNorm + Linear probe (Adam, cosine decay), selected on validation carved from training folds."""
-    _evaluate_probe("xares-mlp", embeddings, output, local, address, seeds=seeds, epochs=epochs,
-                    batch_size=batch_size, lr=lr, val_fraction=val_fraction, split_seed=split_seed)
+    _evaluate_probe("xares-mlp", **values)
 
 
 @evaluate.command("xares-knn")
@@ -180,12 +184,11 @@ def evaluate_xares_mlp_command(embeddings, output, local, address, seeds, epochs
               help="Neighbours that vote.")
 @click.option("--temperature", type=number("--temperature", low=0, low_open=True), default=0.07, show_default=True,
               help="Softmax temperature of the similarity-weighted votes.")
-@click.option("--split-seed", type=seed_type(), default=0, show_default=True,
+@click.option("--split-seed", type=seed_type("--split-seed"), default=0, show_default=True,
               help="Seed of the 5 stratified folds of a leave-one-out dataset.")
-def evaluate_xares_knn_command(embeddings, output, local, address, k, temperature, split_seed) -> None:
+def evaluate_xares_knn_command(**values) -> None:
     """X-ARES's weighted kNN: cosine similarity, softmax(similarity / T) votes of the k nearest."""
-    _evaluate_probe("xares-knn", embeddings, output, local, address, k=k, temperature=temperature,
-                    split_seed=split_seed)
+    _evaluate_probe("xares-knn", **values)
 
 
 @command("leaderboard")
@@ -195,10 +198,13 @@ def evaluate_xares_knn_command(embeddings, output, local, address, k, temperatur
 @click.option("--normalise", type=click.Choice(["metric-range", "encoders"]), default="metric-range", show_default=True,
               help="X-ARES average: each value min-max normalised over its metric's range, or over the encoders "
                    "in the table.")
-def leaderboard_command(results, output, normalise) -> None:
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Use results folders whose files differ from their .libtrad.json checksums (listed as "
+                   "unverified in the leaderboard).")
+def leaderboard_command(results, output, normalise, no_verify) -> None:
     """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
-    write_leaderboard(list(results), output, normalise)
+    write_leaderboard(list(results), output, normalise, no_verify=no_verify)
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from libtrad.errors import ParameterError
+from libtrad.errors import LibtradError, ParameterError
 from libtrad.outputs import atomic_output, check_output
 
 
@@ -57,32 +57,43 @@ SUITES: dict[str, SuiteEntry] = {
 
 
 def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
-                        address: str | None = None, progress: bool = True, extra_inputs: dict | None = None,
+                        address: str | None = None, progress: bool = True, no_verify: bool = False,
+                        allow_duplicates: bool = False, extra_inputs: dict | None = None,
                         attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None, **options) -> dict:
     """Run ``suite`` on the embeddings folders and write ``output`` (results.json, results.md, PNGs).
 
+    Each embeddings folder libtrad wrote is checked against its own checksums first (``no_verify``:
+    used anyway, recorded in ``results.json``); rows are checked as data (labels within their
+    ``ClassLabel``, one key per row unless ``allow_duplicates``; see
+    :func:`~libtrad.ray_jobs.embedding.embeddings_input.load_embeddings`).
     ``attach`` (after the output and inputs are checked) returns more results to store under their
     keys and a function writing their files into the folder — e.g. trained LiB-TRAD checkpoints
     scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
     """
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
     from libtrad.ray_jobs.evaluation.runner import run_suite
+    from libtrad.verify.inputs import check_input_folder
 
     if suite not in SUITES:
         raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
+    embeddings = [Path(e) for e in embeddings or ()]
     if not embeddings:
         raise ParameterError("embeddings", None, "give at least one embeddings folder")
     entry = SUITES[suite]
     module, options_class = entry.load()
     opts = options_class(**options)
-    inputs = {f"embeddings {i + 1}" if len(embeddings) > 1 else "embeddings": Path(e) for i, e in enumerate(embeddings)}
+    inputs = {f"embeddings {i + 1}" if len(embeddings) > 1 else "embeddings": e for i, e in enumerate(embeddings)}
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
-    df = load_embeddings([Path(e) for e in embeddings], module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()))
+    checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
+    df = load_embeddings(embeddings, module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()),
+                         allow_duplicates=allow_duplicates)
     extra, write_extra = attach() if attach else ({}, None)
     run = run_suite(module, df, opts, local=local, address=address, progress=progress)
-    results = {**run.results, **extra, "inputs": embeddings_provenance(embeddings),
-               "protocol_version": entry.protocol_version}
+    provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings), checked)]
+    results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
+    if df.attrs.get("duplicate_rows"):
+        results["duplicate_rows"] = df.attrs["duplicate_rows"]
     if "options" not in results:
         results["options"] = _options_record(opts)
     with atomic_output(out, "results", inputs=inputs) as tmp:
@@ -94,21 +105,44 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
 
 
 def embeddings_provenance(folders: list[str | Path]) -> list[dict]:
-    """Each embeddings folder with what its embeddings.json says (encoder, dataset, cache key), if any."""
+    """Each embeddings folder with what its embeddings.json says (encoder, dataset, cache key), if any.
+
+    A folder without ``embeddings.json`` (a plain Parquet folder) has only its path; one whose
+    ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
+    credit nobody (or the wrong encoder).
+    """
+    from libtrad.verify.core import read_json
+
     out = []
     for folder in folders:
         record = {"path": str(folder)}
-        try:
-            info = json.loads((Path(folder) / "embeddings.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            info = None
-        if isinstance(info, dict):
-            dataset = info.get("dataset", {})
-            record.update({"cache_key": info.get("cache_key"), "encoder": info.get("encoder", {}).get("spec"),
-                           "dataset": dataset.get("hub_id") or dataset.get("source"), "config": dataset.get("config"),
-                           "dataset_shards": sorted(s.get("sha256", "") for s in dataset.get("shards", []))})
+        path = Path(folder) / "embeddings.json"
+        info = read_json(path) if path.is_file() else None
+        if info is not None:
+            record.update(_provenance_of(info, path))
         out.append(record)
     return out
+
+
+def _provenance_of(info, path: Path) -> dict:
+    def field(container, key, kinds, where):
+        value = container.get(key)
+        if value is not None and not isinstance(value, kinds):
+            raise LibtradError(f"{path}: {where}{key} is {type(value).__name__}, not the {kinds[0].__name__} "
+                               "libtrad embed writes (an edited or foreign embeddings.json?)")
+        return value
+
+    if not isinstance(info, dict):
+        raise LibtradError(f"{path}: not a JSON object (libtrad embed writes one)")
+    dataset = field(info, "dataset", (dict,), "") or {}
+    encoder = field(info, "encoder", (dict,), "") or {}
+    shards = field(dataset, "shards", (list,), "dataset.") or []
+    if not all(isinstance(s, dict) and isinstance(s.get("sha256", ""), str) for s in shards):
+        raise LibtradError(f"{path}: dataset.shards must be objects with a sha256 text (an edited embeddings.json?)")
+    return {"cache_key": field(info, "cache_key", (str,), ""), "encoder": field(encoder, "spec", (str,), "encoder."),
+            "dataset": field(dataset, "hub_id", (str,), "dataset.") or field(dataset, "source", (str,), "dataset."),
+            "config": field(dataset, "config", (str,), "dataset."),
+            "dataset_shards": sorted(s.get("sha256", "") for s in shards)}
 
 
 def _options_record(options) -> dict:

@@ -45,6 +45,12 @@ Summary columns:
   DCASE benchmark), over the years it has.
 
 Rows are ranked by the weighted average (highest first; encoders without one last, by name).
+
+Inputs are checked before anything is ranked: a results folder libtrad wrote must match its own
+``.libtrad.json`` checksums (an edited ``results.json`` is refused, naming the file; ``--no-verify``
+uses it anyway and the leaderboard lists it as unverified), and every field the table reads must
+have its type, each headline value a finite number inside its metric's range
+(:data:`METRIC_RANGES`) — an F1 of 7.5 is a broken file, not a score.
 """
 
 from __future__ import annotations
@@ -107,14 +113,83 @@ def results_folders(paths) -> list[Path]:
     return unique
 
 
-def read_results(folder: Path) -> dict:
+def read_results(folder: Path, *, no_verify: bool = False) -> dict:
+    """``results.json`` of one results folder, after the folder's own checksums (see the module's docstring).
+
+    The verification record is kept under ``data["_verification"]`` for the table's notes.
+    """
+    from libtrad.verify.inputs import check_input_folder
+
+    checked = check_input_folder(folder, "RESULTS", kinds=("results",), no_verify=no_verify)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LibtradError(f"{folder / 'results.json'}: not readable JSON ({first_line(exc)})") from None
     if not isinstance(data, dict) or "suite" not in data:
         raise LibtradError(f"{folder / 'results.json'}: no 'suite' (not a libtrad results file)")
+    check_shape(data, folder / "results.json")
+    data["_verification"] = checked
     return data
+
+
+# ----------------------------------------------------------------------------- the fields the table reads
+_NUMBER = (int, float)
+
+
+def _typed(path: Path, where: str, value, kinds: tuple, *, optional: bool = True):
+    """``value`` when it has one of ``kinds`` (None allowed when ``optional``); bools are not numbers."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        names = " or ".join({int: "a whole number", float: "a number", str: "text", list: "a list",
+                             dict: "an object", bool: "true/false"}[k] for k in kinds)
+        raise LibtradError(f"{path}: {where} is {json.dumps(value)[:40]} ({type(value).__name__}), expected {names}"
+                           f"{' or null' if optional else ''}")
+    return value
+
+
+def check_shape(results: dict, path: Path) -> None:
+    """Every field :func:`entries_of` reads has the type libtrad evaluate writes (one line naming it)."""
+    _typed(path, "suite", results.get("suite"), (str,), optional=False)
+    for key in ("task", "metric"):
+        _typed(path, key, results.get(key), (str,))
+    for key in ("year", "test_size"):
+        _typed(path, key, results.get(key), (int,))
+    for key in ("score", "f1_weighted", "mean", "value"):
+        _typed(path, key, results.get(key), _NUMBER)
+    _typed(path, "options", results.get("options"), (dict,))
+    _typed(path, "predictions", results.get("predictions"), (list,))
+    for i, record in enumerate(_typed(path, "inputs", results.get("inputs"), (list,)) or []):
+        _typed(path, f"inputs[{i}]", record, (dict,), optional=False)
+        for key in ("encoder", "path", "dataset", "config"):
+            _typed(path, f"inputs[{i}].{key}", record.get(key), (str,))
+        for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
+                                  or []):
+            _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
+    for name, entry in (_typed(path, "scorers", results.get("scorers"), (dict,)) or {}).items():
+        _typed(path, f"scorers.{name}", entry, (dict,), optional=False)
+        _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
+    for name, entry in (_typed(path, "counts", results.get("counts"), (dict,)) or {}).items():
+        _typed(path, f"counts.{name}", entry, (dict,), optional=False)
+        for key, value in entry.items():
+            if isinstance(value, dict):  # siren-dcase: counts.<set>.<group>.{normal, anomaly}
+                for k in ("normal", "anomaly"):
+                    _typed(path, f"counts.{name}.{key}.{k}", value.get(k), (int,))
+            elif key in ("normal", "abnormal", "train"):
+                _typed(path, f"counts.{name}.{key}", value, (int,), optional=False)
+
+
+def _check_value(folder: Path, metric: str, value, size) -> None:
+    path = folder / "results.json"
+    if metric not in METRIC_RANGES:
+        raise LibtradError(f"{path}: metric {metric!r} is not one the leaderboard knows "
+                           f"({', '.join(sorted(METRIC_RANGES))})")
+    low, high = METRIC_RANGES[metric]
+    if value is not None and not (np.isfinite(value) and low <= value <= high):
+        raise LibtradError(f"{path}: {METRIC_LABELS[metric]} {value!r} lies outside [{low:g}, {high:g}], the range "
+                           "of the metric (an edited or broken results.json?)")
+    if size is not None and size < 0:
+        raise LibtradError(f"{path}: test size {size} is negative")
 
 
 # ----------------------------------------------------------------------------- one result -> entries
@@ -173,6 +248,7 @@ def entries_of(folder: Path, results: dict) -> list[Entry]:
                            if k not in IGNORED_OPTIONS))
     out = []
     for suffix, metric, value, size in headlines(results, folder):
+        _check_value(folder, metric, value, size)
         if results["suite"] == "siren-dcase":
             column = f"siren-dcase · {suffix}"
         elif suffix.endswith("|"):  # lib-trad: one column per scorer
@@ -263,6 +339,7 @@ class Board:
     cells: dict  # (encoder, column) -> Entry
     summary: dict  # encoder -> {"xares_weighted_average", "tasks", "siren_dcase_mean"}
     normalise: str = "metric-range"
+    unverified: list = None  # "FOLDER (why)" of each input used without verification
 
 
 def build(entries: list[Entry], normalise: str = "metric-range") -> Board:
@@ -315,7 +392,13 @@ def markdown(board: Board) -> str:
                       f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
                       "tasks than the table has. SIREN DCASE mean: the mean of the per-year DCASE scores.", "",
                       markdown_table(["encoder", *board.columns, "X-ARES weighted average", "SIREN DCASE mean"], rows),
-                      "", "## Columns", "", *notes, ""])
+                      "", "## Columns", "", *notes, "", *_unverified_section(board)])
+
+
+def _unverified_section(board: Board) -> list[str]:
+    if not board.unverified:
+        return []
+    return ["## Inputs not verified", "", *(f"- {item}" for item in board.unverified), ""]
 
 
 def csv_text(board: Board) -> str:
@@ -357,14 +440,18 @@ def heatmap(board: Board, path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_leaderboard(paths, output, normalise: str = "metric-range") -> Board:
-    """Read every results folder, check the columns, write leaderboard.md/.csv/.png atomically into ``output``."""
+def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_verify: bool = False) -> Board:
+    """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
+    into ``output``."""
     from libtrad.outputs import atomic_output
 
     folders = results_folders(paths)
     inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
-    entries = [e for folder in folders for e in entries_of(folder, read_results(folder))]
+    read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
+    entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
     board = build(entries, normalise)
+    board.unverified = [f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})"
+                        for folder, r in read.items() if not r["_verification"]["verified"]]
     with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
         (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")

@@ -91,7 +91,13 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
 @click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
-def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address) -> None:
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Use --embeddings folders whose files differ from their .libtrad.json checksums (recorded in "
+                   "results.json).")
+@click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
+              help="Keep --embeddings rows whose key repeats (counted in results.json).")
+def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify,
+                              allow_duplicates) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
     from libtrad.errors import LibtradError
@@ -120,6 +126,6 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
 
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
     extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
-    evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address,
-                        extra_inputs=extra, attach=attach if model_args else None)
+    evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address, no_verify=no_verify,
+                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach if model_args else None)
     print_results(output)

@@ -82,6 +82,10 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
     for experiment, model_dir in models.items():
         model, extractor = loaded[str(model_dir)]
         clips = load_clips(dataset, experiment + suffix, split, cache_dir=cache_dir, progress=progress)
+        abnormal = int(np.sum(clips.labels))
+        if abnormal in (0, len(clips)):
+            raise LibtradError(f"--dataset {dataset}: {experiment + suffix}/{split} holds {len(clips) - abnormal} normal "
+                               f"and {abnormal} abnormal clips; its AUC ({table}, {experiment.upper()}) needs both")
         features = clip_features(extractor, clips, progress)
         if family == "cnn":
             check_clip_frames(features, clips, 1, cnn_min_frames(model.config))

@@ -83,6 +83,11 @@ def plan(df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
         test = np.flatnonzero(mine & (columns["split"] == "test"))
         if not len(test):
             continue
+        labels = columns["label"][test]
+        if labels.min() == labels.max():
+            raise LibtradError(f"lib-trad: experiment {experiment}: its test part holds {int((labels == 0).sum())} "
+                               f"normal and {int((labels == 1).sum())} abnormal rows; an AUC needs both "
+                               "(embed the config's test split, which holds both)")
         if len(train) < 2:
             raise LibtradError(f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
                                "(embed the train split too: --split train --split test)")
@@ -102,7 +107,7 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
 
         scores = MahalanobisScorer.fit_embeddings(train).score(test)
     labels = columns["label"][unit.test]
-    auc = metrics.roc_auc(labels, scores) if len(set(labels.tolist())) == 2 else None
+    auc = metrics.roc_auc(labels, scores)  # plan() refused a test part of one class
     return {"auc": auc, "labels": labels.tolist(), "scores": [float(s) for s in scores],
             "counts": {"train": int(len(unit.train)), "normal": int((labels == 0).sum()),
                        "abnormal": int((labels == 1).sum())}}
@@ -121,8 +126,7 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: LibTradOpt
         counts[unit.experiment] = result["counts"]
         scores.setdefault(unit.scorer, {})[unit.experiment] = {"labels": result["labels"], "scores": result["scores"]}
     for entry in scorers.values():
-        values = [v for v in entry["auc"].values() if v is not None]
-        entry["harmonic_mean"] = metrics.harmonic_mean(values) if values else None
+        entry["harmonic_mean"] = metrics.harmonic_mean(list(entry["auc"].values()))
     return {"suite": SUITE, "protocol": "embeddings", "scorers": scorers, "counts": counts, "scores": scores,
             "options": {"scorers": list(options.scorers)}}
 

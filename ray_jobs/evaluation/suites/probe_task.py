@@ -272,7 +272,25 @@ def layout(df: pd.DataFrame, codes: np.ndarray, *, suite: str, val_fraction: flo
             f"carved from {'train' if protocol == 'splits' else 'the training folds'}: {val_fraction:g} of each "
             f"class, stratified, seed {split_seed}")
     _check_disjoint(folds)
+    _check_scorable(folds, codes, task_classes(df, label_codes(df)[1]), suite)
     return Layout(protocol, tuple(folds), used)
+
+
+def _check_scorable(folds, codes: np.ndarray, classes: Classes, suite: str) -> None:
+    """Before any probe trains: every test part has rows, and for AUC both classes (as does a
+    validation part, which selects the epoch by the same metric) — one line naming part and counts."""
+    for fold in folds:
+        for part, rows in (("test", fold.test), ("validation", fold.validation)):
+            if part == "validation" and not rows.size:
+                continue  # kNN: no validation part at all
+            where = f"{suite}: fold {fold.name}: the {part} part" if len(folds) > 1 else f"{suite}: the {part} part"
+            if not rows.size:
+                raise LibtradError(f"{where} has no rows; no {classes.metric} can be computed")
+            if classes.metric == "auc":
+                counts = np.bincount(codes[rows], minlength=len(classes.names))
+                if (counts == 0).any():
+                    shown = ", ".join(f"{n} {name}" for name, n in zip(classes.names, counts.tolist()))
+                    raise LibtradError(f"{where} holds {shown} rows; AUC needs rows of both classes")
 
 
 def _check_carve(name: str, train: np.ndarray, validation: np.ndarray, protocol: str) -> None:
