@@ -24,7 +24,7 @@ from datasets.utils.tqdm import are_progress_bars_disabled
 from libtrad.builders.download import check_downloads, locked, prepare_raw
 from libtrad.builders.hub_export import materialized, refuse_empty_splits
 from libtrad.builders.scan import check_on_error
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import marker_kind
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,16 @@ def make_builder(component) -> type[datasets.GeneratorBasedBuilder]:
             options = component.check_options({**{s.name: getattr(config, s.name) for s in specs}, **config.options})
             progress = not are_progress_bars_disabled()
             data_dir = _data_dir(component, config, dl_manager, progress)
-            scan = component.scan(data_dir, [config.name], options, on_error=config.on_error, progress=progress)
+            try:
+                scan = component.scan(data_dir, [config.name], options, on_error=config.on_error, progress=progress)
+            except LibtradError as exc:
+                if config.data_dir:
+                    raise
+                # The raw folder is libtrad's own download cache (one an older libtrad may have filled
+                # from a bad answer): say so, and how to get a fresh copy, instead of only naming a file in it.
+                raise LibtradError(f"{first_line(exc)} — {data_dir} is libtrad's download cache of "
+                                   f"{component.pretty_name or component.name}: delete that folder to download "
+                                   "it again") from None
             for r in scan.rejected:
                 logger.warning("%s: rejected %s: %s", component.name, r.path, r.reason)
             sources = component.config_sources(scan, [config.name], options)

@@ -830,6 +830,29 @@ def test_make_builder_downloads_and_prepares(server, tmp_path, monkeypatch):
     assert local.as_dataset(split="test").num_rows == 2 and len(server.requests) == 1
 
 
+def test_a_broken_raw_folder_in_libtrads_cache_says_to_delete_it(server, tmp_path):
+    """A raw folder an older libtrad cached from a bad answer: the scan's error names the cache and the fix."""
+    import shutil
+
+    from libtrad.builders.hf_builder import make_builder
+    from libtrad.outputs import write_marker
+
+    data = good_tar()
+    downloads = [Download(server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(),
+                          extract_to="tiny")]
+    builder_class = make_builder(_tiny_component(downloads))
+    builder_class(cache_dir=str(tmp_path / "hf"), config_name="clips").download_and_prepare()
+    [raw] = [p for p in (tmp_path / "hf" / "downloads" / "libtrad" / "raw").iterdir() if p.is_dir()]
+    shutil.rmtree(raw / "tiny")  # what an HTML page cached as the archive would have unpacked to: no clips
+    (raw / "tiny").mkdir()
+    (raw / "tiny" / "index.html").write_text("<html>moved</html>")
+    write_marker(raw, "raw")
+    with pytest.raises(LibtradError) as exc:
+        builder_class(cache_dir=str(tmp_path / "hf"), config_name="clips", options={"variant": 2}).download_and_prepare()
+    text = _one_line(exc)
+    assert "no tiny/**/*.wav" in text and f"{raw} is libtrad's download cache" in text and "delete that folder" in text
+
+
 def test_make_builder_offline_and_without_downloads(server, tmp_path, monkeypatch):
     from libtrad.builders.hf_builder import make_builder
 
