@@ -92,8 +92,8 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
 @click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
 @click.option("--no-verify", "no_verify", is_flag=True,
-              help="Use --embeddings folders whose files differ from their .libtrad.json checksums (recorded in "
-                   "results.json).")
+              help="Use --model and --embeddings folders whose files differ from their .libtrad.json checksums "
+                   "(a note is printed; embeddings recorded in results.json).")
 @click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
               help="Keep --embeddings rows whose key repeats (counted in results.json).")
 def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify,
@@ -114,14 +114,14 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
     model_args = parse_model_arguments(models, chosen) if models else None
     if not embeddings:
-        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir)
+        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify)
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     def attach():
-        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir)
+        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify)
         return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
 
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}

@@ -45,6 +45,7 @@ def evaluate_lib_trad(
     *,
     cache_dir=None,
     progress: bool = True,
+    no_verify: bool = False,
 ) -> dict:
     """Evaluate one model per experiment (``{"tr1": dir, ...}``) and write the table, JSON and ROC curves.
 
@@ -59,20 +60,22 @@ def evaluate_lib_trad(
     for experiment, model_dir in models.items():
         inputs["--model" if len(distinct) == 1 else f"--model {experiment}"] = model_dir
     output = check_output(output_dir, "results", inputs=inputs)
-    summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress)
+    summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress,
+                                            no_verify=no_verify)
     with atomic_output(output, "results", inputs=inputs) as staging:
         summary["files"] = write_model_results(summary, curves, staging)
     return summary
 
 
 def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None,
-                          progress: bool = True) -> tuple[dict, list]:
+                          progress: bool = True, no_verify: bool = False) -> tuple[dict, list]:
     """Score every experiment's clips with its model -> (the table's summary, ROC curve inputs).
 
+    ``no_verify``: load model folders whose files differ from their ``.libtrad.json`` checksums.
     Every model is loaded before any clip is scored. Writes nothing (see :func:`write_model_results`).
     """
     distinct = list(dict.fromkeys(str(d) for d in models.values()))
-    loaded = {d: load_lib_trad_model(d) for d in distinct}
+    loaded = {d: load_lib_trad_model(d, no_verify=no_verify) for d in distinct}
     families = {d: anomaly_model_type(m).family for d, (m, _) in loaded.items()}
     if len(set(families.values())) > 1:
         raise LibtradError("--model: give either CNN models (Table 2) or auto-encoders (Table 3), not both")

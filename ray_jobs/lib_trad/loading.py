@@ -15,13 +15,15 @@ from libtrad.ray_jobs.lib_trad.data import read_json_object
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted
 
 
-def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model"):
+def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_verify: bool = False):
     """Model + feature extractor from a saved folder through the Auto classes.
 
     Every file is checked first, so a broken folder is named in one line (which file, what is
     wrong) instead of a transformers traceback: ``config.json`` (JSON, a LiB-TRAD
     ``model_type``), ``model.safetensors`` (complete, every tensor present with its shape, finite)
-    and ``preprocessor_config.json`` (JSON, the extractor of the model's family).
+    and ``preprocessor_config.json`` (JSON, the extractor of the model's family). A folder libtrad
+    wrote (``libtrad train``) is checked against its ``.libtrad.json`` checksums first (``no_verify``:
+    loaded anyway, with a note).
     """
     import torch
     from transformers import AutoConfig, AutoFeatureExtractor
@@ -33,6 +35,9 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model"):
     config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"
     if not config_file.is_file():
         raise LibtradError(f"{where}: not a saved model folder (no config.json)")
+    from libtrad.verify.inputs import check_input_folder
+
+    check_input_folder(path, option, kinds=("model",), no_verify=no_verify)
     spec = model_type_of(read_json_object(config_file).get("model_type"), config_file, LIB_TRAD, what="a LiB-TRAD model")
     kind = spec.name
     if not weights.is_file():

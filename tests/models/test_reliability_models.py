@@ -45,8 +45,11 @@ def cnn_model(lib_trad_export, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def model_copy(cnn_model, tmp_path) -> Path:
+    """A trained model's files without libtrad's marker (a folder copied by hand): what the content checks
+    see once the checksums can no longer say which file changed (those are tested on their own)."""
     copy = tmp_path / "model"
     shutil.copytree(cnn_model, copy)
+    (copy / ".libtrad.json").unlink()
     return copy
 
 
@@ -240,6 +243,21 @@ def test_evaluate_names_the_broken_model_file(breakage, fragments, model_copy, l
     before = rel.snapshot(model_copy)
     rel.assert_error_line(cli(*evaluate_args(model_copy, lib_trad_export, tmp_path / "eval")), str(model_copy), *fragments)
     assert rel.snapshot(model_copy) == before and not (tmp_path / "eval").exists()
+
+
+def test_evaluate_refuses_a_trained_folder_changed_after_training_and_no_verify_loads_it(cnn_model, lib_trad_export,
+                                                                                         tmp_path, cli, rel):
+    """libtrad's own model folder is checked against its marker first: the changed file is named; with
+    --no-verify the content checks run (and pass: the edit keeps the model valid), with a note."""
+    copy = tmp_path / "marked"
+    shutil.copytree(cnn_model, copy)
+    _edit_json(copy / "preprocessor_config.json")  # same values, other bytes (no indentation)
+    before = rel.snapshot(copy)
+    rel.assert_error_line(cli(*evaluate_args(copy, lib_trad_export, tmp_path / "eval")),
+                          str(copy / "preprocessor_config.json"), "corrupted", "--no-verify")
+    used = cli(*evaluate_args(copy, lib_trad_export, tmp_path / "eval"), "--no-verify")
+    assert used.exit_code == 0, used.output
+    assert "WITHOUT verification (--no-verify)" in used.output and rel.snapshot(copy) == before
 
 
 def test_evaluate_weights_of_another_model_are_refused(model_copy, lib_trad_export, tmp_path, cli, rel):

@@ -80,6 +80,14 @@ def test_a_bit_flipped_shard_is_refused_naming_it_and_no_verify_records_it(emb, 
     assert rel.snapshot(emb) == before
 
 
+@pytest.mark.parametrize("suite", ["siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn"])
+def test_every_suite_checks_the_folder_before_reading_it(emb, tmp_path, cli, rel, suite):
+    flip_a_byte(emb / "data" / "train-00000.parquet", at=40)
+    args = ["evaluate", suite, "--embeddings", emb, "--output", tmp_path / "res", "--local"]
+    rel.assert_error_line(cli(*args), "train-00000.parquet: corrupted")
+    assert not (tmp_path / "res").exists()
+
+
 def test_an_edited_embeddings_json_crediting_another_encoder_is_refused(emb, tmp_path, cli, rel):
     info = json.loads((emb / "embeddings.json").read_text())
     info["encoder"]["spec"] = "echo:/models/better"
