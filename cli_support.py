@@ -4,6 +4,7 @@
   a library error about a parameter names the flag the user typed;
 * :func:`number`, :func:`seed_type` — numeric option types that refuse NaN, ±inf and out-of-range values by name;
 * :func:`comma_list` — a ``--configs a,b`` style option;
+* :func:`connect_timeout_option` — ``--connect-timeout`` beside every ``--address``;
 * :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path.
 
 Light by design: click and :mod:`libtrad.errors` only; every heavy import stays inside a command.
@@ -138,6 +139,27 @@ def comma_list(option: str, text: str | None) -> tuple[str, ...] | None:
     if any(not n for n in names):
         raise LibtradError(f"{option} {text!r}: expected a comma-separated list of names with none empty")
     return names
+
+
+def connect_timeout_option(command):
+    """``--connect-timeout SECONDS`` for a command that takes ``--address``: how long attaching may take.
+
+    The value never reaches the command's function: the call runs inside
+    :func:`libtrad.ray_jobs.cluster.connect_timeout`, which every ``ray_session`` reads, so no job
+    needs a new parameter. Apply it beside the ``--address`` option.
+    """
+
+    @functools.wraps(command)
+    def run(*args, connect_timeout, **kwargs):
+        from libtrad.ray_jobs.cluster import connect_timeout as within
+
+        with within(connect_timeout):
+            return command(*args, **kwargs)
+
+    return click.option("--connect-timeout", "connect_timeout", default=30.0, show_default=True,
+                        type=number("--connect-timeout", low=0, high=86400, low_open=True),
+                        help="With --address: give up attaching after this many seconds (one error line "
+                             "naming the address).")(run)
 
 
 def publish_options(command):

@@ -5,7 +5,15 @@ The CLI turns them into a one-line message and a non-zero exit instead of a trac
 
 
 class LibtradError(ValueError):
-    """A problem with the user's input; the message names the file/argument and what is wrong."""
+    """A problem with the user's input; the message names the file/argument and what is wrong.
+
+    Pickles as itself whatever a subclass's ``__init__`` takes (:meth:`__reduce__`): Ray sends an
+    error raised in a task or actor back to the driver pickled, and one that cannot be rebuilt
+    reaches the user as Ray's "Failed to deserialize exception" instead of its own line.
+    """
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
 class ParameterError(LibtradError):
@@ -25,6 +33,14 @@ class ParameterError(LibtradError):
     def for_flag(self, flag: str) -> str:
         shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
         return f"{flag} {shown}: {self.problem}"
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> LibtradError:
+    """Unpickle a libtrad error without calling its ``__init__`` (its message and attributes as they were)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 def first_line(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import command, number
+from libtrad.cli_support import command, connect_timeout_option, number
 
 
 @command("embed")
@@ -18,6 +18,7 @@ from libtrad.cli_support import command, number
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="The embeddings folder to write.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); "
               "default: a private local Ray on 127.0.0.1.")
+@connect_timeout_option
 @click.option("--actors", type=number("--actors", low=1, high=4096, integer=True), default=None,
               help="Encoder actors (default: one per node).")
 @click.option("--threads-per-actor", type=number("--threads-per-actor", low=1, high=4096, integer=True), default=None,

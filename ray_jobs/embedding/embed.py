@@ -158,7 +158,9 @@ class _EmbedActor:
     """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call."""
 
     def __init__(self, encoder: str, options: EmbedOptions, source: DatasetSource, threads: int):
-        self.embedder = UnitEmbedder(encoder, options, source, threads)
+        from libtrad.ray_jobs.cluster import built_or_deferred  # an __init__ error is raised by run(), as itself
+
+        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads)
 
     def run(self, unit: Unit):
         return self.embedder.run(unit)
@@ -248,7 +250,7 @@ def _task_error(exc) -> LibtradError:
     """A worker's failure as one line: libtrad's own message if it was one, else the cause named."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, LibtradError):
-        return LibtradError(str(cause))
+        return cause  # itself (a ParameterError still names the flag), as in-process
     if cause is not None:
         return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
     lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import Group, command, group, number, seed_type
+from libtrad.cli_support import Group, command, connect_timeout_option, group, number, seed_type
 
 
 class SuiteGroup(Group):
@@ -51,6 +51,7 @@ def suite_options(command):
                      help="The results folder (results.json, results.md, PNG plots)."),
         click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
         click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."),
+        connect_timeout_option,
         click.option("--no-verify", "no_verify", is_flag=True,
                      help="Use a libtrad embeddings folder whose files differ from its .libtrad.json checksums "
                           "(recorded as unverified in results.json)."),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import comma_list, command, group, number, seed_type
+from libtrad.cli_support import comma_list, command, connect_timeout_option, group, number, seed_type
 from libtrad.ray_jobs.evaluation.cli import print_results
 
 
@@ -91,6 +91,7 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
 @click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
+@connect_timeout_option
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Use --model and --embeddings folders whose files differ from their .libtrad.json checksums "
                    "(a note is printed; embeddings recorded in results.json).")
