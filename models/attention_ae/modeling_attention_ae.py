@@ -20,6 +20,7 @@ from transformers.utils import ModelOutput
 from libtrad.models.attention_ae.configuration_attention_ae import LibTradAttentionAEConfig
 from libtrad.models.initialization import pytorch_default_init_
 from libtrad.models.mahalanobis import MahalanobisScorer
+from libtrad.models.weights import CheckedWeights
 
 
 @dataclass
@@ -43,7 +44,7 @@ class LibTradAnomalyDetectionOutput(ModelOutput):
     last_hidden_state: torch.Tensor | None = None
 
 
-class LibTradAttentionAEPreTrainedModel(PreTrainedModel):
+class LibTradAttentionAEPreTrainedModel(CheckedWeights, PreTrainedModel):
     config_class = LibTradAttentionAEConfig
     base_model_prefix = "autoencoder"
     main_input_name = "input_features"

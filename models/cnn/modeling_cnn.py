@@ -13,6 +13,7 @@ from transformers.utils import ModelOutput
 
 from libtrad.models.cnn.configuration_cnn import LibTradCNNConfig
 from libtrad.models.initialization import pytorch_default_init_
+from libtrad.models.weights import CheckedWeights
 
 
 @dataclass
@@ -27,7 +28,7 @@ class LibTradCNNClassifierOutput(ModelOutput):
     scores: torch.Tensor | None = None  # last: the tuple positions of the other fields are unchanged
 
 
-class LibTradCNNPreTrainedModel(PreTrainedModel):
+class LibTradCNNPreTrainedModel(CheckedWeights, PreTrainedModel):
     config_class = LibTradCNNConfig
     base_model_prefix = "cnn"
     main_input_name = "input_features"

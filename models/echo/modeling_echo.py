@@ -25,6 +25,7 @@ from transformers.utils import ModelOutput
 
 from libtrad.errors import LibtradError
 from libtrad.models.echo.configuration_echo import EchoConfig
+from libtrad.models.weights import CheckedWeights
 
 
 @dataclass
@@ -141,7 +142,7 @@ class EchoTransformerEncoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- models
-class EchoPreTrainedModel(PreTrainedModel):
+class EchoPreTrainedModel(CheckedWeights, PreTrainedModel):
     config: EchoConfig
     config_class = EchoConfig
     base_model_prefix = "echo"
