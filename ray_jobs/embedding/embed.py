@@ -42,7 +42,7 @@ from libtrad.outputs import atomic_output, check_output, output_lock, read_marke
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
                                           default_rows_per_unit, plan_units)
-from libtrad.ray_jobs.embedding.encoders import EncoderSpec, parse_encoder_spec
+from libtrad.ray_jobs.embedding.encoders import EncoderSpec, parse_encoder_spec, preflight
 
 INFO_FILE = "embeddings.json"
 FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
@@ -97,6 +97,7 @@ def embed_dataset(
     inputs = {"dataset": local_input, "encoder": spec.path}
     out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
+    preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     key = cache_key(spec, options, source, unit_rows)

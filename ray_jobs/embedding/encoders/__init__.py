@@ -36,6 +36,19 @@ def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32") -> ClipEnc
                              f"{first_line(exc)})") from None
 
 
+def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
+    """Load the encoder once where the job starts (the driver), before any worker: returns its
+    :func:`describe` numbers and drops it.
+
+    Why: ``libtrad embed`` loads the encoder inside each Ray actor. An encoder that cannot load
+    there (a git-LFS pointer instead of weights, weights of another model, a text model) killed
+    every actor it was sent to in turn — Ray printing each traceback, the job retrying the unit
+    until it gave up with "out of memory?". Loaded here first, the same folder fails at once in
+    one line naming the file. Costs one load (and the torch import) in the driver.
+    """
+    return describe(load_encoder(spec, precision=precision))
+
+
 def __getattr__(name: str):
     """The kinds' classes by name (``encoders.EchoClipEncoder`` …), imported on first use."""
     for kind in ENCODER_KINDS.values():
@@ -45,4 +58,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["ClipEncoder", "ENCODER_KINDS", "EncoderKind", "EncoderSpec", "FINGERPRINT_VERSION", "KINDS",
-           "describe", "load_encoder", "parse_encoder_spec"]
+           "describe", "load_encoder", "parse_encoder_spec", "preflight"]

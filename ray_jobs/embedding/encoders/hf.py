@@ -1,13 +1,25 @@
 """``hf:DIR`` — any transformers ``AutoModel`` + ``AutoFeatureExtractor`` audio encoder folder;
 frames = ``last_hidden_state``, clip = their mean. Its hop is measured once (frames of 1 s vs 2 s
-of silence), since configs do not state it uniformly."""
+of silence), since configs do not state it uniformly.
+
+The folder is checked in the order a user can act on, each refusal one line naming the file:
+its config (a model type transformers knows, with an ``AutoModel``), that the model takes audio
+(a text or vision model — ``input_ids``, ``pixel_values`` — is named as such before any weight is
+read), that an audio feature extractor beside it feeds that input, then the weights
+(:func:`libtrad.models.weights.load_checked`: complete files, every tensor the config describes
+present with its shape) and finally one run on silence.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, first_line
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+
+# Main inputs that say a model is not an audio encoder, with what they are.
+NOT_AUDIO_INPUTS = {"input_ids": "token ids (a text model)", "pixel_values": "images (a vision model)",
+                    "inputs_embeds": "token embeddings (a text model)"}
 
 
 class HFClipEncoder(ClipEncoder):
@@ -15,19 +27,31 @@ class HFClipEncoder(ClipEncoder):
 
     def __init__(self, path: Path):
         import torch
-        from transformers import AutoFeatureExtractor, AutoModel
+        from transformers import AutoModel
 
         import libtrad  # noqa: F401 - registers libtrad's own model types with the Auto classes
+        from libtrad.models.weights import load_checked
 
-        self.feature_extractor = AutoFeatureExtractor.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
+        path = Path(path)
+        config = _config(path)
+        main_input = _check_audio_model(path, config)
+        self.feature_extractor = _feature_extractor(path, config, main_input)
+        self.model = load_checked(AutoModel.from_pretrained, path).eval()
         rate = getattr(self.feature_extractor, "sampling_rate", None)
         if not rate:
-            raise LibtradError(f"{path}: the feature extractor states no sampling_rate")
+            raise LibtradError(f"{path / 'preprocessor_config.json'}: the feature extractor states no sampling_rate")
         self.sampling_rate = int(rate)
-        with torch.inference_mode():
-            one = self._batch(torch.zeros(1, self.sampling_rate))[1]
-            two = self._batch(torch.zeros(1, 2 * self.sampling_rate))[1]
+        try:
+            with torch.inference_mode():
+                one = self._batch(torch.zeros(1, self.sampling_rate))[1]
+                two = self._batch(torch.zeros(1, 2 * self.sampling_rate))[1]
+        except Exception as exc:  # noqa: BLE001 - any failure here is the folder's model not being an encoder
+            raise LibtradError(f"{path}: {type(self.model).__name__} does not run as an audio encoder on 1 s of silence "
+                               f"({type(exc).__name__}: {first_line(exc)}); hf: needs a model whose output has "
+                               "last_hidden_state (batch, frames, dim)") from None
+        if one.ndim != 3:
+            raise LibtradError(f"{path}: {type(self.model).__name__}'s last_hidden_state has shape {tuple(one.shape)}, "
+                               "not (batch, frames, dim)")
         self.output_dim = int(one.shape[-1])
         step = two.shape[1] - one.shape[1]
         if step <= 0:
@@ -39,3 +63,72 @@ class HFClipEncoder(ClipEncoder):
         inputs.pop("attention_mask", None)  # equal-length batches: nothing is padded
         frames = self.model(**inputs).last_hidden_state
         return frames.mean(dim=1), frames
+
+
+def _config(path: Path):
+    """The folder's config through ``AutoConfig`` (a model type transformers or libtrad knows)."""
+    from transformers import AutoConfig
+
+    from libtrad.models.model_types import refuse_renamed
+
+    config_file = path / "config.json"
+    refuse_renamed(_read_config(config_file), config_file)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except LibtradError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unknown model type, bad values: one line naming the file
+        raise LibtradError(f"{config_file}: not a config transformers can read ({first_line(exc)})") from None
+
+
+def _read_config(config_file: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LibtradError(f"{config_file}: not readable as UTF-8 JSON ({first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise LibtradError(f"{config_file}: not a JSON object")
+    return data
+
+
+def _check_audio_model(path: Path, config) -> str:
+    """The ``AutoModel`` class of ``config`` (built on the meta device: no weights read) takes audio;
+    returns the name of its main input."""
+    import torch
+    from transformers import AutoModel
+
+    try:
+        with torch.device("meta"):
+            model_class = type(AutoModel.from_config(config))
+    except Exception as exc:  # noqa: BLE001 - no AutoModel for this config, or values it cannot build
+        raise LibtradError(f"{path / 'config.json'}: model type {config.model_type!r} gives no transformers "
+                           f"AutoModel to embed with ({first_line(exc)})") from None
+    main = getattr(model_class, "main_input_name", None)
+    if main in NOT_AUDIO_INPUTS:
+        raise LibtradError(f"{path}: not an audio encoder: {model_class.__name__} (model type {config.model_type!r}) "
+                           f"takes {NOT_AUDIO_INPUTS[main]} as its input ({main}), not audio")
+    return main
+
+
+def _feature_extractor(path: Path, config, main: str):
+    """The folder's audio feature extractor, which must produce the model's main input."""
+    from transformers import AutoFeatureExtractor, SequenceFeatureExtractor
+
+    preprocessor = path / "preprocessor_config.json"
+    if not preprocessor.is_file():
+        raise LibtradError(f"{path}: not an audio encoder folder: no preprocessor_config.json (hf: needs the audio "
+                           f"feature extractor of its {config.model_type!r} model saved beside the weights)")
+    _read_config(preprocessor)
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
+        raise LibtradError(f"{preprocessor}: not a feature extractor transformers can load ({first_line(exc)})") from None
+    if not isinstance(extractor, SequenceFeatureExtractor) or not getattr(extractor, "sampling_rate", None):
+        raise LibtradError(f"{preprocessor}: a {type(extractor).__name__}, not an audio feature extractor "
+                           "(no sampling_rate)")
+    produced = list(getattr(extractor, "model_input_names", []) or [])
+    if produced and main not in produced:
+        raise LibtradError(f"{preprocessor}: {type(extractor).__name__} gives {produced[0]}, but the model takes {main}")
+    return extractor

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libtrad.errors import ParameterError
+from libtrad.models.weights import check_weight_files
 from libtrad.outputs import sha256_file
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS
 
@@ -35,8 +36,10 @@ class EncoderSpec:
 def parse_encoder_spec(text: str) -> EncoderSpec:
     """``echo:DIR`` | ``attention-ae:DIR`` | ``logmel-stats`` | ``hf:DIR`` -> :class:`EncoderSpec`.
 
-    The folder must exist and hold a ``config.json`` and weights; checked here, before any cluster
-    or data work starts.
+    The folder must exist and hold a ``config.json`` and weights, complete safetensors files (a
+    git-LFS pointer, a text file or a cut file is named as such); checked here from the files'
+    headers alone (no torch), before any cluster or data work starts. Whether the weights are the
+    model the config describes needs the model: :func:`~libtrad.ray_jobs.embedding.encoders.preflight`.
     """
     name, sep, rest = str(text).partition(":")
     kind = ENCODER_KINDS.get(name)
@@ -56,4 +59,5 @@ def parse_encoder_spec(text: str) -> EncoderSpec:
         raise ParameterError("encoder", text, f"{path} has no config.json (not a saved model folder)")
     if not any(path.glob("*.safetensors")):
         raise ParameterError("encoder", text, f"{path} has no .safetensors weights")
+    check_weight_files(path)
     return EncoderSpec(name, path.resolve(), text)
