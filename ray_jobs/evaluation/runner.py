@@ -70,7 +70,7 @@ def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, ad
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 if isinstance(cause, LibtradError):
-                    raise LibtradError(str(cause)) from None
+                    raise cause from None  # itself: a ParameterError still names the flag the user typed
                 raise LibtradError(f"{suite.SUITE} unit {unit.key}: a Ray task failed "
                                    f"({type(cause or exc).__name__}: {first_line(cause or exc)})") from None
             results[unit.key] = result
