@@ -56,16 +56,12 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
         raise LibtradError(f"{config_file}: not a valid {kind} config ({first_line(exc)})") from None
     auto = resolve(spec.auto_class)
     _check_weight_layout(auto, config, weights, config_file)
-    try:
-        model, info = auto.from_pretrained(path, config=config, output_loading_info=True)
+    try:  # libtrad's from_pretrained also refuses what transformers' loading info reports (models/weights.py)
+        model = auto.from_pretrained(path, config=config)
+    except LibtradError:
+        raise
     except Exception as exc:  # noqa: BLE001 - wrong shapes, unreadable tensors
         raise LibtradError(f"{weights}: cannot be loaded as the model config.json describes ({first_line(exc)})") from None
-    problems = [f"{label}: {', '.join(sorted(map(str, items))[:5])}" for label, items in (
-        ("missing tensors", info.get("missing_keys")), ("unexpected tensors", info.get("unexpected_keys")),
-        ("shape mismatch", [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or []]),
-        ("errors", info.get("error_msgs"))) if items]
-    if problems:
-        raise LibtradError(f"{weights}: does not match config.json ({'; '.join(problems)})")
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise LibtradError(f"{weights}: tensor {name} holds NaN or infinite values")
@@ -109,15 +105,11 @@ def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None
 
 
 def _check_safetensors(path: Path) -> None:
-    """A complete safetensors file (the header's offsets cover the file exactly)."""
-    from safetensors import safe_open
+    """A complete safetensors file (a git-LFS pointer or a text file named as such): the one check
+    every model loader shares."""
+    from libtrad.models.weights import check_safetensors
 
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                f.get_slice(key).get_shape()
-    except Exception as exc:  # noqa: BLE001 - SafetensorError for truncated or foreign files
-        raise LibtradError(f"{path}: not a complete safetensors file ({first_line(exc)})") from None
+    check_safetensors(path)
 
 
 __all__ = ["load_lib_trad_model"]

@@ -21,6 +21,7 @@ from libtrad.errors import LibtradError
 from libtrad.ray_jobs.lib_trad.training import Recipe
 
 TRAIN_SHARD = "data/tr1_cls/train-00000-of-00001.parquet"
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 4096\n"
 VALID_SHARD = "data/tr1_cls/validation-00000-of-00001.parquet"
 
 
@@ -236,8 +237,11 @@ def _edit_json(path: Path, **changes) -> None:
     (lambda m: _edit_json(m / "preprocessor_config.json", feature_size=16),
      ["preprocessor_config.json", "feature_size 16 differs from num_mel_bins 64"]),
     (lambda m: _edit_json(m / "config.json", conv_channels=[16, 32, 8]), ["model.safetensors", "shape mismatch"]),
+    (lambda m: (m / "model.safetensors").write_text(LFS_POINTER), ["model.safetensors", "git-LFS pointer", "git lfs pull"]),
+    (lambda m: (m / "model.safetensors").write_text("my notes\n"), ["model.safetensors", "a text file (starts 'my notes')"]),
 ], ids=["config-not-json", "no-model-type", "unknown-model-type", "truncated-weights", "no-weights",
-        "preprocessor-not-json", "unknown-extractor", "mel-bins-differ", "weights-of-another-shape"])
+        "preprocessor-not-json", "unknown-extractor", "mel-bins-differ", "weights-of-another-shape", "lfs-pointer",
+        "text-file"])
 def test_evaluate_names_the_broken_model_file(breakage, fragments, model_copy, lib_trad_export, tmp_path, cli, rel):
     breakage(model_copy)
     before = rel.snapshot(model_copy)
@@ -264,6 +268,63 @@ def test_evaluate_weights_of_another_model_are_refused(model_copy, lib_trad_expo
     save_file({"something.else": torch.zeros(3)}, str(model_copy / "model.safetensors"))
     rel.assert_error_line(cli(*evaluate_args(model_copy, lib_trad_export, tmp_path / "eval")),
                           "model.safetensors", "does not match config.json")
+
+
+# ----------------------------------------------------------------------------- from_pretrained (the Python API)
+def _other_weights(m: Path) -> None:
+    save_file({"something.else": torch.zeros(3)}, str(m / "model.safetensors"))
+
+
+def _drop_tensor(m: Path) -> None:
+    from safetensors.torch import load_file
+
+    state = load_file(str(m / "model.safetensors"))
+    dropped = sorted(k for k in state if k.startswith("cnn.") and k.endswith(".weight"))[0]  # the base model's
+    del state[dropped]
+    save_file(state, str(m / "model.safetensors"), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize("breakage, fragments", [
+    (lambda m: (m / "model.safetensors").write_text(LFS_POINTER), ["git-LFS pointer file", "run `git lfs pull`"]),
+    (_other_weights, ["does not match config.json", "1 unexpected tensor: something.else", "missing tensors: "]),
+    (_drop_tensor, ["does not match config.json", "1 missing tensor: ", "blocks.0.0.weight"]),
+    (lambda m: _edit_json(m / "config.json", conv_channels=[16, 32, 8]), ["tensors of another shape"]),
+], ids=["lfs-pointer", "another-models-weights", "missing-tensor", "shape-mismatch"])
+@pytest.mark.parametrize("loader", ["AutoModelForAudioClassification", "LibTradCNNForAudioClassification", "AutoModel"])
+def test_from_pretrained_refuses_weights_that_are_not_the_configs(loader, breakage, fragments, model_copy, rel):
+    """transformers alone loads these with random tensors (or a SafetensorError); libtrad's models refuse them."""
+    import transformers
+
+    from libtrad.models.cnn import LibTradCNNForAudioClassification
+
+    load = (LibTradCNNForAudioClassification if loader.startswith("LibTrad") else getattr(transformers, loader)).from_pretrained
+    breakage(model_copy)
+    before = rel.snapshot(model_copy)
+    with pytest.raises(LibtradError) as caught:
+        load(model_copy)
+    message = str(caught.value)
+    assert message.startswith(f"{model_copy / 'model.safetensors'}: ") and "\n" not in message, message
+    assert all(f in message for f in fragments), message
+    assert rel.snapshot(model_copy) == before
+
+
+def test_a_trained_head_folder_still_loads_as_its_base_model(model_copy):
+    """The classifier's own tensors are left out when the bare CNN is read from its folder (the head
+    config.json's architectures names), as transformers intends; nothing else is excused."""
+    from transformers import AutoModel
+
+    model, info = AutoModel.from_pretrained(model_copy, output_loading_info=True)
+    assert type(model).__name__ == "LibTradCNNModel" and not info["missing_keys"] and info["unexpected_keys"]
+    _edit_json(model_copy / "config.json", architectures=["LibTradCNNModel"])  # no head declared: nothing excused
+    with pytest.raises(LibtradError, match="unexpected tensor"):
+        AutoModel.from_pretrained(model_copy)
+
+
+def test_an_attention_ae_folder_of_another_family_is_refused(model_copy):
+    from libtrad.models.attention_ae import LibTradAttentionAEModel
+
+    with pytest.raises(LibtradError, match="model type 'libtrad-cnn' is not what LibTradAttentionAEModel loads"):
+        LibTradAttentionAEModel.from_pretrained(model_copy)
 
 
 def test_evaluate_never_writes_into_a_model_or_dataset(cnn_model, dataset, tmp_path, cli, rel):
