@@ -284,3 +284,19 @@ def _add_tensor(folder: Path, name: str) -> None:
 def _edit_config(folder: Path, **changes) -> None:
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+def test_an_audio_model_that_is_not_an_encoder_is_named(tmp_path, cli, rel):
+    """Whisper's AutoModel is the encoder-decoder: it takes audio but cannot run without decoder
+    inputs, so it is no ``hf:`` encoder; the run on silence says so in one line."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-whisper"
+    WhisperModel(WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                               decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=60,
+                               max_target_positions=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                               decoder_start_token_id=1)).save_pretrained(folder)
+    WhisperFeatureExtractor().save_pretrained(folder)
+    rel.assert_error_line(cli("check-encoder", "--quick", f"hf:{folder}"), str(folder),
+                          "WhisperModel does not run as an audio encoder on 1 s of silence", "last_hidden_state")
