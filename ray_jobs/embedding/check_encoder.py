@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from libtrad.errors import first_line
-from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
+from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
 
 LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
 LONG_S = 30.0  # long_clip: the costly one, run once
@@ -84,8 +84,11 @@ class _ContractError(Exception):
 
 # ----------------------------------------------------------------------------- public API
 def check_encoder_spec(spec: str, *, quick: bool = False) -> list[CheckResult]:
-    """Load the encoder an ``embed --encoder`` spec names and check it (a bad spec: ParameterError)."""
-    return check_encoder(load_encoder(parse_encoder_spec(spec)), quick=quick)
+    """Load the encoder an ``embed --encoder`` spec names and check it (a bad spec: ParameterError; a
+    libtrad folder whose files differ from its checksums: one LibtradError naming the file)."""
+    parsed = parse_encoder_spec(spec)
+    check_encoder_folder(parsed)
+    return check_encoder(load_encoder(parsed), quick=quick)
 
 
 def check_encoder(encoder, *, quick: bool = False) -> list[CheckResult]:

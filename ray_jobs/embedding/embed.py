@@ -42,7 +42,7 @@ from libtrad.outputs import atomic_output, check_output, output_lock, read_marke
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
                                           default_rows_per_unit, plan_units)
-from libtrad.ray_jobs.embedding.encoders import EncoderSpec, parse_encoder_spec, preflight
+from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, preflight
 
 INFO_FILE = "embeddings.json"
 FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
@@ -60,6 +60,7 @@ class EmbedSummary:
     output_dim: int
     seconds: dict[str, float] = field(default_factory=dict)
     nodes: set[str] = field(default_factory=set)
+    encoder_verification: dict | None = None  # what libtrad.verify.inputs found in the encoder's folder
 
 
 def embed_dataset(
@@ -82,8 +83,9 @@ def embed_dataset(
 ) -> EmbedSummary:
     """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``.
 
-    A local dataset libtrad exported is checked against its own checksums first (``no_verify``:
-    embedded anyway, recorded in ``embeddings.json``)."""
+    A local dataset libtrad exported, and an encoder folder libtrad wrote (``convert echo``,
+    ``train ae``), are checked against their own checksums first (``no_verify``: used anyway,
+    recorded in ``embeddings.json``)."""
     if multichannel not in MULTICHANNEL:
         raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
     if precision not in ("fp32", "bf16"):
@@ -97,6 +99,7 @@ def embed_dataset(
     inputs = {"dataset": local_input, "encoder": spec.path}
     out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
+    encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
@@ -106,7 +109,8 @@ def embed_dataset(
         staging = resumable_staging(out, key[:24])
         verified = _reuse_finished(out, staging, key, units)
         missing = [u for u in units if not (staging / u.name).is_file()]
-        summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0)
+        summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
+                               encoder_verification=encoder_check)
         if missing:
             _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor, progress)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
@@ -301,7 +305,8 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
         "format": FORMAT,
         "libtrad_version": __version__,
         "cache_key": key,
-        "encoder": {"spec": spec.text, **spec.fingerprint(), **encoder_info},
+        "encoder": {"spec": spec.text, **spec.fingerprint(), **encoder_info,
+                    **({"verification": summary.encoder_verification} if summary.encoder_verification else {})},
         "options": {**options.identity(), "rows_per_unit": rows_per_unit},
         "embedding_dim": int(dim),
         "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,

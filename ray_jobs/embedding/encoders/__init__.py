@@ -49,6 +49,17 @@ def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     return describe(load_encoder(spec, precision=precision))
 
 
+def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict | None:
+    """An encoder folder libtrad wrote (``convert echo``, ``train ae``) against its ``.libtrad.json``
+    checksums, as every libtrad folder is checked before it is read; None for a kind without a folder.
+    A folder of someone else's (an ``hf:`` checkout) is used with a note."""
+    if spec.path is None:
+        return None
+    from libtrad.verify.inputs import check_input_folder
+
+    return check_input_folder(spec.path, f"--encoder {spec.text}", kinds=("model",), no_verify=no_verify)
+
+
 def __getattr__(name: str):
     """The kinds' classes by name (``encoders.EchoClipEncoder`` …), imported on first use."""
     for kind in ENCODER_KINDS.values():
@@ -58,4 +69,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["ClipEncoder", "ENCODER_KINDS", "EncoderKind", "EncoderSpec", "FINGERPRINT_VERSION", "KINDS",
-           "describe", "load_encoder", "parse_encoder_spec", "preflight"]
+           "check_encoder_folder", "describe", "load_encoder", "parse_encoder_spec", "preflight"]

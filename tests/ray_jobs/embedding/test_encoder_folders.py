@@ -300,3 +300,31 @@ def test_an_audio_model_that_is_not_an_encoder_is_named(tmp_path, cli, rel):
     WhisperFeatureExtractor().save_pretrained(folder)
     rel.assert_error_line(cli("check-encoder", "--quick", f"hf:{folder}"), str(folder),
                           "WhisperModel does not run as an audio encoder on 1 s of silence", "last_hidden_state")
+
+
+# ----------------------------------------------------------------------------- libtrad's own encoder folders
+def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(echo_dir, lib_trad_export, tmp_path, cli,
+                                                                          rel):
+    """A folder libtrad wrote (its marker) is checked against its checksums by check-encoder and embed
+    before the encoder loads; --no-verify (embed) uses it anyway and says so."""
+    import json
+    import shutil
+
+    from libtrad.outputs import write_marker
+    from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, parse_encoder_spec
+
+    folder = tmp_path / "echo"
+    shutil.copytree(echo_dir, folder)
+    write_marker(folder, "model")
+    spec = f"echo:{folder}"
+    assert check_encoder_folder(parse_encoder_spec(spec)) == {"verified": True}
+    config = folder / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text())))  # same values, other bytes
+    before = rel.snapshot(folder)
+    rel.assert_error_line(cli("check-encoder", spec, "--quick"), str(config), "corrupted")
+    rel.assert_error_line(cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--encoder", spec,
+                              "--output", tmp_path / "emb"), str(config), "corrupted", "--no-verify")
+    assert not (tmp_path / "emb").exists()
+    record = check_encoder_folder(parse_encoder_spec(spec), no_verify=True)
+    assert record["verified"] is False and str(config) in record["problems"][0]
+    assert rel.snapshot(folder) == before
