@@ -5,6 +5,7 @@
 * :func:`number`, :func:`seed_type` — numeric option types that refuse NaN, ±inf and out-of-range values by name;
 * :func:`comma_list` — a ``--configs a,b`` style option;
 * :func:`connect_timeout_option` — ``--connect-timeout`` beside every ``--address``;
+* :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.devices`);
 * :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path.
 
 Light by design: click and :mod:`libtrad.errors` only; every heavy import stays inside a command.
@@ -160,6 +161,22 @@ def connect_timeout_option(command):
                         type=number("--connect-timeout", low=0, high=86400, low_open=True),
                         help="With --address: give up attaching after this many seconds (one error line "
                              "naming the address).")(run)
+
+
+def device_option(command):
+    """``--device auto|cpu|cuda|cuda:N`` (default auto), checked by :func:`libtrad.devices.parse_device`;
+    the command receives the text (availability is checked where the work runs)."""
+
+    def check(ctx, param, value):
+        from libtrad.devices import parse_device
+
+        try:
+            return parse_device(value).text
+        except ParameterError as exc:
+            raise LibtradError(exc.for_flag("--device")) from None
+
+    return click.option("--device", default="auto", show_default=True, callback=check,
+                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")(command)
 
 
 def publish_options(command):
