@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import socket
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from libtrad.errors import ParameterError
@@ -117,6 +117,14 @@ def default_batch_size(device, cpu: int = 8, gpu: int = 64) -> int:
     return gpu if getattr(device, "type", str(device)) == "cuda" else cpu
 
 
+def to_device(tensor, device):
+    """``tensor`` on ``device``; a host-to-GPU copy goes through pinned memory (asynchronous, no extra
+    staging copy by the driver). Pinning needs CUDA, so a CPU target is a plain ``.to``."""
+    if getattr(device, "type", str(device)) == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def device_record(device, precision: str = "fp32") -> dict:
     """Provenance of a run: device, its name, torch and CUDA versions, precision (JSON-ready)."""
     import torch
@@ -131,10 +139,38 @@ def device_record(device, precision: str = "fp32") -> dict:
     return record
 
 
+@contextmanager
+def deterministic(device, *, warn_only: bool = True):
+    """Run-to-run identical CUDA kernels on ``device`` (a CUDA one; on the CPU nothing changes, so CPU
+    results stay what they were): cuDNN's deterministic kernels without autotuning, PyTorch's
+    deterministic algorithms (``warn_only``: an op without one warns instead of failing) and cuBLAS's
+    fixed workspace ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (unless the user set one; cuBLAS reads it when
+    the process's first CUDA matrix product creates its handle, so set it before any). Same GPU
+    model, driver, torch and seed → same numbers; CPU and GPU, or two GPU models, are not
+    bit-identical (other kernels, other summation orders). The caller's settings are restored."""
+    import os
+
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=warn_only)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[0], saved[1]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+
+
 def cluster_gpus(ray) -> float:
     """GPUs in the running Ray cluster (0 when there are none)."""
     return float(ray.cluster_resources().get("GPU", 0))
 
 
 __all__ = ["DEVICE_CHOICES", "PRECISIONS", "DeviceSpec", "autocast", "check_precision", "cluster_gpus",
-           "default_batch_size", "device_record", "node_name", "parse_device", "resolve_device"]
+           "default_batch_size", "deterministic", "device_record", "node_name", "parse_device", "resolve_device", "to_device"]
