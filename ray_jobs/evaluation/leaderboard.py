@@ -70,7 +70,7 @@ METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0,
                  "hmean_auc": (0.0, 1.0)}
 METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
                  "hmean_auc": "harmonic-mean AUC"}
-IGNORED_OPTIONS = ("task", "scorers", "block_rows")  # a name, a column choice (lib-trad), a memory knob
+IGNORED_OPTIONS = ("task", "scorers", "block_rows", "device")  # a name, a column choice (lib-trad), a memory knob, where it ran
 
 
 @dataclass(frozen=True)
