@@ -10,6 +10,12 @@ inverted with the symmetric Moore–Penrose pseudo-inverse, so directions withou
 after the ridge, e.g. when tr(Σ) = 0) contribute nothing instead of inf. The statistics are then
 stored in the module's dtype (float32 by default; ``dtype=torch.float64`` keeps them exact), and
 a distance is computed in the wider of that dtype and the input's.
+
+On a GPU (:meth:`MahalanobisScorer.score_on`): the statistics are fitted where they are (the
+pseudo-inverse on another device would differ by as much as Σ's condition number allows), and
+only the distances, the (N, D, D) bulk of the work, run on the device in float64, with a
+rigorous per-row bound on how far they may lie from :meth:`~MahalanobisScorer.score`'s (the
+same terms summed in another order), so a caller can tell when an order of scores is certain.
 """
 
 from __future__ import annotations
@@ -89,6 +95,34 @@ class MahalanobisScorer(nn.Module):
             raise LibtradError("Mahalanobis scorer: not fitted yet; call fit(train_embeddings) first")
         x = _as_matrix(embeddings, self.dim, "embeddings").to(self.latent_mean.device)
         return self(x).cpu().numpy().astype(np.float64)
+
+
+    @torch.no_grad()
+    def score_on(self, embeddings, device) -> tuple[np.ndarray, np.ndarray]:
+        """Float64 distances of (N, D) ``embeddings`` computed on ``device``, and per row a bound on
+        ``|score_on - score|`` (both sum the same float64 terms ``diff_i P_ij diff_j``, in different orders).
+
+        The difference ``x - μ`` is one IEEE subtraction, the same bits everywhere; each quadratic
+        form errs by at most ``γ_{2D}·Σ|diff_i||P_ij||diff_j|`` (two sums of D products), so two of
+        them differ by twice that; the square root turns it into ``min(√δ, δ/(2√(q-δ)))`` plus
+        its own rounding.
+        """
+        if not self.is_fitted:
+            raise LibtradError("Mahalanobis scorer: not fitted yet; call fit(train_embeddings) first")
+        x = _as_matrix(embeddings, self.dim, "embeddings").to(device=device, dtype=torch.float64)
+        mean = self.latent_mean.to(device=device, dtype=torch.float64)
+        precision = self.latent_precision.to(device=device, dtype=torch.float64)
+        diff = x - mean
+        squared = torch.einsum("...i,ij,...j->...", diff, precision, diff).clamp_min(0.0)
+        magnitude = torch.einsum("...i,ij,...j->...", diff.abs(), precision.abs(), diff.abs())
+        u = float(np.finfo(np.float64).eps) / 2
+        n = 2 * self.dim
+        delta = 2.02 * (n * u / (1 - n * u)) * magnitude
+        low = (squared - delta).clamp_min(0.0)
+        root_gap = torch.minimum(delta.sqrt(), delta / (2 * low.sqrt()).clamp_min(torch.finfo(torch.float64).tiny))
+        distance = squared.sqrt()
+        bound = root_gap + 4 * u * (distance + root_gap)
+        return distance.cpu().numpy(), bound.cpu().numpy()
 
 
 def _as_matrix(values, dim: int | None, name: str) -> torch.Tensor:

@@ -11,6 +11,11 @@ and candidates, the options and the scores are the suite's
   For float32 embeddings a float32 product screens the candidates and the few that can be among
   the k nearest are recomputed in float64 (a rigorous rounding bound, :func:`_screen_slack`,
   decides which), so the answer is the float64 one at about half the cost (:func:`_screened_k`).
+  On a GPU (``screen``: a torch device) that float32 product, the k-th screen value and the
+  candidate selection run there (:func:`_near_torch`; TF32 off, so the bound holds) and only the
+  few candidate columns come back; the float64 re-check and every tie rule stay the CPU's own
+  numpy code, so the predictions are the CPU path's. float64 embeddings and ``siren_compat``
+  stay on the numpy path (nothing to screen; SIREN's z-scores are cheap next to the product).
 * Equal distances at the k-th neighbour: rows without such a tie keep their k nearest, as any
   search would; rows with one replay scikit-learn's fixed-size max-heap fed in row order, over
   chunks of 256 rows split between its OpenMP threads (:func:`_sklearn_heap_k`).
@@ -21,6 +26,7 @@ and candidates, the options and the scores are the suite's
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,6 +215,17 @@ class Candidates:
         self.matrix = np.ascontiguousarray(matrix)
         self.norms = row_norms(self.matrix)
         self._wide = None
+        self._on = {}
+
+    def on(self, device):
+        """The float32 matrix and float32 norms as tensors on ``device`` (copied once per unit)."""
+        key = str(device)
+        if key not in self._on:
+            import torch
+
+            self._on[key] = (torch.from_numpy(self.matrix).to(device),
+                             torch.from_numpy(self.norms.astype(np.float32)).to(device))
+        return self._on[key]
 
     @property
     def wide(self) -> np.ndarray:
@@ -218,7 +235,9 @@ class Candidates:
 
 
 def _neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queries: np.ndarray,
-                options: FaultOptions) -> np.ndarray:
+                options: FaultOptions, screen=None) -> np.ndarray:
+    """(queries, k) candidate columns of each query's k nearest; ``screen``: a torch device for the
+    float32 screen (None: numpy), which changes where the screen runs, never the answer."""
     own = _self_positions(unit, queries)
     if options.siren_compat:
         dist = _compat_distances(query_emb, candidates.matrix, own)
@@ -226,7 +245,7 @@ def _neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queri
             dist[np.arange(len(queries)), own] = np.inf
         return _lowest_index_k(dist, options.k)
     if query_emb.dtype == np.float32 and candidates.matrix.dtype == np.float32:
-        return _screened_k(query_emb, candidates, own, options.k, unit, options.sklearn_threads)
+        return _screened_k(query_emb, candidates, own, options.k, unit, options.sklearn_threads, screen)
     return _exact_k(query_emb, candidates, own, options.k, unit, options.sklearn_threads)
 
 
@@ -236,7 +255,8 @@ def _exact_k(query_emb, candidates: Candidates, own, k: int, unit: Unit, threads
 
 
 # ----------------------------------------------------------------------------- float32 screening
-def _screened_k(query_emb: np.ndarray, candidates: Candidates, own, k: int, unit: Unit, threads: int) -> np.ndarray:
+def _screened_k(query_emb: np.ndarray, candidates: Candidates, own, k: int, unit: Unit, threads: int,
+                screen=None) -> np.ndarray:
     """The exact float64 answer, with most of the work done by a float32 matrix product.
 
     Why: the float64 product is most of the time, and float32 halves it. The float32 distances
@@ -246,16 +266,15 @@ def _screened_k(query_emb: np.ndarray, candidates: Candidates, own, k: int, unit
     k-th is tied, or with too many candidates near it, take the plain float64 path.
     """
     q_norms = row_norms(query_emb)
-    approx = _approx_distances(query_emb, candidates, q_norms)
-    if own is not None:
-        approx[np.arange(approx.shape[0]), own] = np.inf
-    limit = _kth_values(approx, k)[:, 0].astype(np.float64) + 2 * _screen_slack(query_emb.shape[1], q_norms,
-                                                                                 candidates.norms)
-    near = approx <= np.nextafter(limit.astype(np.float32), np.float32(np.inf))[:, None]
-    columns = np.zeros((approx.shape[0], k), dtype=np.intp)
+    slack = 2 * _screen_slack(query_emb.shape[1], q_norms, candidates.norms)
+    if screen is None:
+        near = _near_numpy(query_emb, candidates, q_norms, own, k, slack)
+    else:
+        near = _near_torch(query_emb, candidates, q_norms, own, k, slack, screen)
+    columns = np.zeros((query_emb.shape[0], k), dtype=np.intp)
     fallback = []
-    for row in range(approx.shape[0]):
-        kept = _exact_among(query_emb[row], q_norms[row], candidates, np.flatnonzero(near[row]), k)
+    for row, cols in enumerate(near):
+        kept = None if cols is None else _exact_among(query_emb[row], q_norms[row], candidates, cols, k)
         if kept is None:
             fallback.append(row)
         else:
@@ -264,6 +283,66 @@ def _screened_k(query_emb: np.ndarray, candidates: Candidates, own, k: int, unit
         rows = np.array(fallback)
         columns[rows] = _exact_k(query_emb[rows], candidates, None if own is None else own[rows], k, unit, threads)
     return columns
+
+
+def _screen_limit(kth: np.ndarray, slack: np.ndarray) -> np.ndarray:
+    """The float32 screen value up to which a candidate may be among the k nearest in float64."""
+    limit = kth.astype(np.float64) + slack
+    return np.nextafter(limit.astype(np.float32), np.float32(np.inf))
+
+
+def _near_numpy(query_emb, candidates: Candidates, q_norms, own, k: int, slack):
+    """Per query, the candidate columns the float32 screen keeps (numpy)."""
+    approx = _approx_distances(query_emb, candidates, q_norms)
+    if own is not None:
+        approx[np.arange(approx.shape[0]), own] = np.inf
+    near = approx <= _screen_limit(_kth_values(approx, k)[:, 0], slack)[:, None]
+    return (np.flatnonzero(row) for row in near)
+
+
+@contextmanager
+def strict_float32(device):
+    """float32 products in full float32 on ``device``: TF32 (10-bit mantissa) would break the rounding
+    bounds the screens rely on, so it is off here whatever the process set, and restored after."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _near_torch(query_emb, candidates: Candidates, q_norms, own, k: int, slack, device):
+    """:func:`_near_numpy` with the float32 product and the selection on ``device`` (torch).
+
+    Only the k-th screen values and the kept columns of rows with at most :data:`SCREEN_MAX` of
+    them cross back; a row with more (or fewer than k) is None: the float64 path takes it.
+    """
+    import torch
+
+    matrix, norms = candidates.on(device)
+    with torch.no_grad(), strict_float32(device):
+        q = torch.from_numpy(np.ascontiguousarray(query_emb)).to(device)
+        approx = q @ matrix.T
+        approx *= -2.0
+        approx += torch.from_numpy(q_norms.astype(np.float32)).to(device)[:, None]
+        approx += norms[None, :]
+        if own is not None:
+            approx[torch.arange(approx.shape[0], device=device), torch.from_numpy(own).to(device)] = float("inf")
+        kth = torch.kthvalue(approx, k, dim=1).values.cpu().numpy()
+        limit = torch.from_numpy(_screen_limit(kth, slack)).to(device)
+        near = approx <= limit[:, None]
+        counts = near.sum(dim=1)
+        usable = (counts <= SCREEN_MAX) & (counts >= k)
+        rows, cols = torch.nonzero(near & usable[:, None], as_tuple=True)
+        rows, cols, usable = rows.cpu().numpy(), cols.cpu().numpy(), usable.cpu().numpy()
+    starts = np.searchsorted(rows, np.arange(query_emb.shape[0] + 1))
+    return [cols[starts[r]:starts[r + 1]] if usable[r] else None for r in range(query_emb.shape[0])]
 
 
 def _approx_distances(query_emb: np.ndarray, candidates: Candidates, q_norms: np.ndarray) -> np.ndarray:

@@ -19,7 +19,15 @@ clipped to machine epsilon, as the SIREN suites do). ``results.json``::
      "counts": {"tr1": {"train": n, "normal": n, "abnormal": n}, ...},
      "scores": {"knn": {"tr1": {"labels": [...], "scores": [...]}}, ...}}
 
-(``scores`` in test-row order of the input, for ROC curves.) With ``--model``, the trained
+(``scores`` in test-row order of the input, for ROC curves.)
+
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+option): on CUDA the knn similarities are screened in float32 on the GPU with a float64
+re-check (:func:`~libtrad.ray_jobs.evaluation.suites.siren_dcase.screened_cosine_scores`) and
+the Mahalanobis distances run in float64 on the GPU (statistics fitted on the CPU,
+:meth:`~libtrad.models.mahalanobis.MahalanobisScorer.score_on`). The scores then differ from
+the CPU's in the last bits only, within a computed bound; an experiment whose scores come closer
+to each other than that bound is scored on the CPU, so every AUC is the CPU's. With ``--model``, the trained
 checkpoints' Table 3 (or Table 2) rows are added under ``"model"`` and printed in the same table.
 """
 
@@ -34,7 +42,7 @@ import pandas as pd
 from libtrad.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
-from libtrad.ray_jobs.evaluation.suites.siren_dcase import cosine_scores
+from libtrad.ray_jobs.evaluation.suites.siren_dcase import cosine_score_bound, cosine_scores, order_is_certain
 
 SUITE = "lib-trad"
 REQUIRED_COLUMNS = ("experiment", "split", "label")
@@ -47,8 +55,12 @@ class LibTradOptions:
     """Which scorers to run (both by default)."""
 
     scorers: tuple[str, ...] = SCORERS
+    device: str = "auto"
 
     def __post_init__(self):
+        from libtrad.devices import parse_device
+
+        parse_device(self.device)
         unknown = [s for s in self.scorers if s not in SCORERS]
         if not self.scorers or unknown:
             raise ParameterError("scorers", ",".join(self.scorers), f"expected a subset of {', '.join(SCORERS)}")
@@ -98,14 +110,35 @@ def plan(df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
 
 
 def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options=None) -> dict:
-    train = embeddings[unit.train].astype(np.float64)
-    test = embeddings[unit.test].astype(np.float64)
+    from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
+
+    options = options or LibTradOptions()
+    return score_unit(unit, embeddings, columns, screen_device(options.device))
+
+
+def _unit_scores(unit: Unit, train: np.ndarray, test: np.ndarray, screen) -> np.ndarray:
+    """One scorer's test scores: numpy/CPU torch (``screen`` None, the reference) or on ``screen``."""
     if unit.scorer == "knn":
-        scores = cosine_scores(test, [train])
+        scores = cosine_scores(test, [train], screen)
+        bound = cosine_score_bound(test.shape[1])
     else:
         from libtrad.models.mahalanobis import MahalanobisScorer
 
-        scores = MahalanobisScorer.fit_embeddings(train).score(test)
+        scorer = MahalanobisScorer.fit_embeddings(train)
+        if screen is None:
+            return scorer.score(test)
+        scores, bound = scorer.score_on(test, screen)
+    if screen is not None and not order_is_certain(scores, bound):
+        return _unit_scores(unit, train, test, None)  # near-equal scores: the CPU's order decides
+    return scores
+
+
+def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], screen=None) -> dict:
+    """:func:`run_unit` with the device work on ``screen`` (a torch device; None: the CPU path);
+    ``torch.device("cpu")`` runs the GPU code path on the CPU (tests compare the two)."""
+    train = embeddings[unit.train].astype(np.float64)
+    test = embeddings[unit.test].astype(np.float64)
+    scores = _unit_scores(unit, train, test, screen)
     labels = columns["label"][unit.test]
     auc = metrics.roc_auc(labels, scores)  # plan() refused a test part of one class
     return {"auc": auc, "labels": labels.tolist(), "scores": [float(s) for s in scores],

@@ -32,6 +32,15 @@ Results (``results.json``)::
      "options": {"official_domain_auc": bool, "max_fpr": 0.1},
      "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
 
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+option): on the CPU the scores are computed as above. On CUDA a float32 product on the GPU
+screens each test row's bank and only the candidates within a rigorous rounding bound of its
+maximum are recomputed in float64 there (:func:`screened_cosine_scores`): the nearest bank row is
+the CPU's, and its score differs from the CPU's only in the last bits (a float64 sum in another
+order, at most :func:`cosine_score_bound`). A metric depends only on the order of the scores, so
+a section whose scores come closer to each other than twice that bound (ties, duplicates) is
+scored again on the CPU (:func:`order_is_certain`): AUC, pAUC and the set scores are the CPU's.
+
 ``sets`` holds every set with test rows, in the order dev, eval, then others by name; a
 ``score`` is null when no labelled test row exists (e.g. an unlabelled evaluation set).
 ``options`` records what changes the numbers; ``counts`` shows which groups are one-class.
@@ -63,8 +72,12 @@ class DcaseOptions:
 
     official_domain_auc: bool = False
     max_fpr: float = 0.1
+    device: str = "auto"
 
     def __post_init__(self):
+        from libtrad.devices import parse_device
+
+        parse_device(self.device)
         if not isinstance(self.official_domain_auc, bool):
             raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
         if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
@@ -192,11 +205,84 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
-def cosine_scores(test: np.ndarray, banks: list[np.ndarray]) -> np.ndarray:
-    """``min over banks of (1 - max cosine similarity to the bank)`` per test row (float64)."""
+def cosine_scores(test: np.ndarray, banks: list[np.ndarray], screen=None) -> np.ndarray:
+    """``min over banks of (1 - max cosine similarity to the bank)`` per test row (float64).
+
+    ``screen``: a torch device for :func:`screened_cosine_scores` (None: numpy, the reference).
+    """
+    if screen is not None:
+        return screened_cosine_scores(test, banks, screen)
     t = _unit_rows(test)
     per_bank = [1.0 - (t @ _unit_rows(bank).T).max(axis=1) for bank in banks if len(bank)]
     return np.min(per_bank, axis=0)
+
+
+def _gamma(n: int, u: float) -> float:
+    """The classic bound on the relative error of an n-term float sum of products, in any order."""
+    return n * u / (1 - n * u)
+
+
+U32, U64 = float(np.finfo(np.float32).eps) / 2, float(np.finfo(np.float64).eps) / 2
+PAIR_ELEMENTS = 2**24  # float64 values per chunk of the exact re-check (128 MiB on the device)
+
+
+def cosine_score_bound(dim: int) -> float:
+    """How far a score of :func:`screened_cosine_scores` may lie from :func:`cosine_scores`' one.
+
+    Both compute the same unit rows (bit for bit) and a float64 dot product of length ``dim``
+    of them, each within ``γ·|t||b| <= γ·(1 + 2 dim u)`` of the exact one; ``1 - s`` rounds once more each.
+    """
+    return 1.01 * (2 * _gamma(dim, U64) * (1 + 2 * dim * U64) + 4 * U64)
+
+
+def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device) -> np.ndarray:
+    """:func:`cosine_scores` by a float32 screen on ``device`` and a float64 re-check of its candidates.
+
+    Why: the product of test rows and bank rows is the whole cost; float32 on a GPU is many
+    times float64's speed. The float32 similarity of the float32-rounded unit rows lies within
+    ``e = γ32·(1+u32)² + 2u32 + u32²`` (+ the float64 value's own ``γ64``) of the CPU's float64 one,
+    so every bank row the CPU could take as the maximum lies within ``2e + 2γ64`` of the float32
+    maximum; those are recomputed in float64 on the device, and the largest is the score.
+    """
+    import torch
+
+    from libtrad.ray_jobs.evaluation.suites.fault_neighbours import strict_float32
+
+    t = _unit_rows(test)
+    dim = t.shape[1]
+    tol = 1.01 * (2 * (_gamma(dim, U32) * (1 + U32) ** 2 + 2 * U32 + U32 ** 2) + 2 * _gamma(dim, U64) * 1.01)
+    per_bank = []
+    with torch.no_grad(), strict_float32(device):
+        t64 = torch.from_numpy(t).to(device)
+        t32 = t64.float()
+        for bank in banks:
+            if not len(bank):
+                continue
+            b64 = torch.from_numpy(_unit_rows(bank)).to(device)
+            approx = t32 @ b64.float().T
+            top = approx.max(dim=1).values.double()
+            floor = torch.nextafter((top - tol).float(), torch.tensor(-float("inf"), device=device))
+            rows, cols = torch.nonzero(approx >= floor[:, None], as_tuple=True)
+            best = torch.full((t.shape[0],), -float("inf"), dtype=torch.float64, device=device)
+            step = max(1, PAIR_ELEMENTS // dim)
+            for start in range(0, rows.numel(), step):
+                r, c = rows[start:start + step], cols[start:start + step]
+                best.scatter_reduce_(0, r, (t64[r] * b64[c]).sum(dim=1), reduce="amax")
+            per_bank.append(1.0 - best.cpu().numpy())
+    return np.min(per_bank, axis=0)
+
+
+def order_is_certain(scores: np.ndarray, bound: float | np.ndarray) -> bool:
+    """Whether scores each within ``bound`` of another computation's keep that one's order and ties.
+
+    True when every two scores lie more than their two bounds apart: then any metric of ranks
+    (AUC, pAUC) is the same for both computations. Equal scores are never certain.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    bounds = np.broadcast_to(np.asarray(bound, dtype=np.float64), values.shape)
+    order = np.argsort(values, kind="stable")
+    v, b = values[order], bounds[order]
+    return bool(np.all(np.diff(v) > b[1:] + b[:-1]))
 
 
 def group_masks(year: int, labels: np.ndarray, domains: np.ndarray, official: bool) -> dict[str, dict[str, np.ndarray]]:
@@ -232,9 +318,20 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
              options: DcaseOptions | None = None) -> dict:
     """Scores and metrics of one section; ``embeddings``/``columns`` are indexed by row position."""
     options = options or DcaseOptions()
+    from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
+
+    return score_unit(unit, embeddings, columns, options, screen_device(options.device))
+
+
+def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: DcaseOptions,
+               screen=None) -> dict:
+    """:func:`run_unit` with the similarity screen on ``screen`` (a torch device; None: numpy); with
+    ``torch.device("cpu")`` it runs the GPU code path on the CPU (tests compare the two)."""
     train_domains = columns["domain"][unit.train]
     banks = [embeddings[unit.train[_equals(train_domains, d)]] for d in sorted(set(train_domains), key=str)]
-    scores = cosine_scores(embeddings[unit.test], banks)
+    scores = cosine_scores(embeddings[unit.test], banks, screen)
+    if screen is not None and not order_is_certain(scores, cosine_score_bound(embeddings.shape[1])):
+        scores = cosine_scores(embeddings[unit.test], banks)  # near-equal scores: the CPU's order decides
     labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
     section = f"{unit.machine}/{unit.section:02d}"
     result = {"file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s)

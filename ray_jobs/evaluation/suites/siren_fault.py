@@ -31,6 +31,11 @@ distances from a query to every candidate are z-scored over the candidates (popu
 a constant row becomes 0), the first 7 channels' z-scores are averaged and the k nearest by
 that average vote (equal averages: the lower row first).
 
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`): on CUDA the float32
+screen of float32 embeddings runs on the GPU and only its candidates come back for the same
+float64 re-check, so the predictions are the CPU's; on the CPU nothing changes. It is not a
+comparability option (the leaderboard ignores it).
+
 Class names: ``classes`` (names by label index) if given, else a ``label_name`` column, else the
 Hugging Face ``ClassLabel`` names found in the Parquet metadata, else the label numbers.
 
@@ -75,8 +80,12 @@ class FaultOptions:
     sklearn_threads: int = 1
     block_rows: int | None = None
     classes: tuple[str, ...] | None = None
+    device: str = "auto"
 
     def __post_init__(self):
+        from libtrad.devices import parse_device
+
+        parse_device(self.device)
         if self.protocol not in PROTOCOLS:
             raise ParameterError("protocol", self.protocol, f"must be one of {', '.join(PROTOCOLS)}")
         for name in ("k", "sklearn_threads"):
@@ -215,6 +224,27 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
              options: FaultOptions | None = None) -> dict:
     """Predicted label of each query row: ``{"rows": [...], "predictions": [...]}`` (label values)."""
     options = options or FaultOptions()
+    return predict(unit, embeddings, columns, options, screen_device(options.device))
+
+
+def screen_device(device: str):
+    """The torch device the float32 screens run on for ``device``: None (numpy) on the CPU.
+
+    Resolved here, where the unit runs (a Ray task on its node, with the GPU Ray gave it); a
+    ``cuda`` the node lacks is the error :func:`libtrad.devices.resolve_device` names.
+    """
+    from libtrad.devices import parse_device, resolve_device
+
+    if parse_device(device).kind == "cpu":
+        return None  # no torch import for an explicit CPU run
+    resolved = resolve_device(device)
+    return resolved if resolved.type == "cuda" else None
+
+
+def predict(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: FaultOptions,
+            screen=None) -> dict:
+    """:func:`run_unit` with the screen on ``screen`` (a torch device; None: numpy): also callable with
+    ``torch.device("cpu")``, which runs the GPU code path on the CPU (tests compare it to numpy's)."""
     labels = columns["label"]
     classes = np.unique(labels)
     cand_codes = np.searchsorted(classes, labels[unit.candidates])
@@ -223,7 +253,7 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
     predictions = []
     for start in range(0, unit.queries.size, step):
         queries = unit.queries[start:start + step]
-        neighbours = _neighbours(unit, embeddings[queries], candidates, queries, options)
+        neighbours = _neighbours(unit, embeddings[queries], candidates, queries, options, screen)
         predictions.append(_vote(cand_codes[neighbours], classes.size))
     return {"rows": unit.queries.tolist(), "predictions": classes[np.concatenate(predictions)].tolist()}
 

@@ -15,13 +15,19 @@ per fold, the fold predicted from the others; the value is the mean over folds, 
 averages them) and ``5fold-for-loocv`` (the probes' 5 stratified folds, so the suites score the
 same partitions). kNN has no seed: one run is the result.
 
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+option): checked where the unit runs (a ``cuda`` the node lacks is an error), but the vote runs
+on the CPU whatever it says: the softmax weights and the lower-row rule at equal k-th
+similarities use the float64 values themselves, which a GPU product changes in the last bits
+(a GPU path with a certainty check, as siren-dcase has, is not written yet).
+
 Results (``results.json``)::
 
     {"suite": "xares-knn", "protocol": "splits" | "kfold" | "5fold-for-loocv", "task": name,
      "metric": "accuracy" | "auc", "value": v, ("pauc": v,)
      "folds": [{"fold": name, "test_metric": v, ("test_pauc": v,) "bank": n, "test_size": n}],
      "test_size": n, "classes": [name, ...], "splits_used": {...},
-     "options": {"k": 10, "temperature": 0.07, "split_seed": 0, "task": name}, "note": text | null}
+     "options": {"k": 10, "temperature": 0.07, "split_seed": 0, "task": name, "device": "auto"}, "note": text | null}
 """
 
 from __future__ import annotations
@@ -49,8 +55,12 @@ class XaresKnnOptions:
     temperature: float = 0.07
     split_seed: int = 0
     task: str | None = None
+    device: str = "auto"
 
     def __post_init__(self):
+        from libtrad.devices import parse_device
+
+        parse_device(self.device)
         probes.check_int("k", self.k, 1, 1_000_000)
         probes.check_positive("temperature", self.temperature)
         probes.check_seed("split_seed", self.split_seed)
@@ -125,6 +135,9 @@ def _similarity(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
 def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None) -> dict:
     """Vote for every test row of one fold and score the fold."""
     options = options or XaresKnnOptions()
+    from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
+
+    screen_device(options.device)  # a cuda this node lacks is refused here, as by the other suites
     classes = probe_task.classes_from_columns(columns)
     codes = columns["label"]
     bank = unit_rows(embeddings[unit.train])
