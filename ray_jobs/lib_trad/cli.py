@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import comma_list, command, connect_timeout_option, group, number, seed_type
+from libtrad.cli_support import comma_list, command, connect_timeout_option, device_option, group, number, seed_type
 from libtrad.ray_jobs.evaluation.cli import print_results
 
 
@@ -39,6 +39,7 @@ def _lib_trad_train_options(config_default: str):
             click.option("--lr", type=number("--lr", low=0, low_open=True, high=10), default=None, help="Override Adam's learning rate (paper: 1e-3)."),
             click.option("--seed", type=seed_type(), default=0, show_default=True),
             click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."),
+            device_option,
         ]):
             fn = option(fn)
         return fn
@@ -47,11 +48,12 @@ def _lib_trad_train_options(config_default: str):
 
 @train.command("cnn")
 @_lib_trad_train_options("tr1_cls")
-def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir) -> None:
+def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device) -> None:
     """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
     from libtrad.ray_jobs.lib_trad.training import CNN_RECIPE, train_cnn
 
-    result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir)
+    result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed),
+                       cache_dir=cache_dir, device=device)
     last = result.history[-1]
     click.echo(f"saved CNN to {output} ({result.seconds:.1f} s): final loss {last['loss']:.4f}, "
                f"validation AUC {'n/a' if last.get('val_auc') is None else format(last['val_auc'], '.4f')}")
@@ -63,7 +65,8 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
               help="1 = the paper's literal attention over one frame (= V); odd N > 1 attends over N neighbouring frames.")
 @click.option("--score-reduction", type=click.Choice(["mean", "max", "percentile"]), default="mean", show_default=True,
               help="Frame scores -> clip score (paper: mean).")
-def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, context_frames, score_reduction) -> None:
+def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames,
+                     score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
     from libtrad.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
@@ -72,7 +75,7 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
         raise LibtradError(f"--context-frames {context_frames}: must be an odd number >= 1")
     result = train_attention_ae(
         dataset, output, config=config, recipe=_lib_trad_recipe(AE_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir,
-        model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction},
+        model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction}, device=device,
     )
     auc = result.history[-1].get("test_auc")
     click.echo(f"saved auto-encoder to {output} ({result.seconds:.1f} s): final loss {result.history[-1]['loss']:.4f}, "
@@ -97,8 +100,9 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
                    "(a note is printed; embeddings recorded in results.json).")
 @click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
               help="Keep --embeddings rows whose key repeats (counted in results.json).")
+@device_option
 def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify,
-                              allow_duplicates) -> None:
+                              allow_duplicates, device) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
     from libtrad.errors import LibtradError
@@ -115,18 +119,20 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
     model_args = parse_model_arguments(models, chosen) if models else None
     if not embeddings:
-        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify)
+        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify, device=device)
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     def attach():
-        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify)
+        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify,
+                                                device=device)
         return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
 
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
     extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
     evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address, no_verify=no_verify,
-                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach if model_args else None)
+                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach if model_args else None,
+                        device=device)
     print_results(output)

@@ -46,6 +46,7 @@ def evaluate_lib_trad(
     cache_dir=None,
     progress: bool = True,
     no_verify: bool = False,
+    device: str = "auto",
 ) -> dict:
     """Evaluate one model per experiment (``{"tr1": dir, ...}``) and write the table, JSON and ROC curves.
 
@@ -61,21 +62,28 @@ def evaluate_lib_trad(
         inputs["--model" if len(distinct) == 1 else f"--model {experiment}"] = model_dir
     output = check_output(output_dir, "results", inputs=inputs)
     summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress,
-                                            no_verify=no_verify)
+                                            no_verify=no_verify, device=device)
     with atomic_output(output, "results", inputs=inputs) as staging:
         summary["files"] = write_model_results(summary, curves, staging)
     return summary
 
 
 def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None,
-                          progress: bool = True, no_verify: bool = False) -> tuple[dict, list]:
+                          progress: bool = True, no_verify: bool = False, device: str = "auto") -> tuple[dict, list]:
     """Score every experiment's clips with its model -> (the table's summary, ROC curve inputs).
 
     ``no_verify``: load model folders whose files differ from their ``.libtrad.json`` checksums.
-    Every model is loaded before any clip is scored. Writes nothing (see :func:`write_model_results`).
+    Every model is loaded before any clip is scored, and scores on ``device`` (auto|cpu|cuda|cuda:N,
+    :func:`libtrad.devices.resolve_device`; recorded in the summary). Writes nothing (see
+    :func:`write_model_results`).
     """
+    from libtrad.devices import device_record, resolve_device
+
+    run_on = resolve_device(device)
     distinct = list(dict.fromkeys(str(d) for d in models.values()))
     loaded = {d: load_lib_trad_model(d, no_verify=no_verify) for d in distinct}
+    for model, _ in loaded.values():
+        model.to(run_on)
     families = {d: anomaly_model_type(m).family for d, (m, _) in loaded.items()}
     if len(set(families.values())) > 1:
         raise LibtradError("--model: give either CNN models (Table 2) or auto-encoders (Table 3), not both")
@@ -108,6 +116,7 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
         "table": table, "family": family, "dataset": str(dataset), "rows": rows,
         "harmonic_mean_auc": harmonic_mean_auc([r["auc"] for r in rows]),
         "mean_inference_ms_per_clip": float(np.mean([r["inference_ms_per_clip"] for r in rows])),
+        "device": device_record(run_on),
     }
     return summary, curves
 

@@ -75,24 +75,34 @@ def clip_scores(model, features: list[torch.Tensor], batch_size: int = 32) -> np
     if not scorer_is_fitted(model):
         raise LibtradError(NOT_FITTED)
     model.eval()
+    device = _device_of(model)  # the clips go where the model is (CPU: no copy, the same numbers)
     out = []
     for start in range(0, len(features), batch_size):
         x, mask = pad_stack(features[start : start + batch_size], axis)
-        out.append(model(input_features=x, attention_mask=mask).scores)
+        out.append(model(input_features=x.to(device), attention_mask=mask.to(device)).scores.cpu())
     return torch.cat(out).numpy().astype(np.float64)
+
+
+def _device_of(model) -> torch.device:
+    """Where ``model``'s weights are (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 @torch.no_grad()
 def mean_inference_ms(model, features: list[torch.Tensor], repeats: int = 3) -> float:
     """Mean wall time of one model forward on one clip (features precomputed), best of ``repeats``."""
     axis = frames_dim(anomaly_model_type(model))
+    device = _device_of(model)
+    features = [f.to(device) for f in features]  # timed: the forward, not the host-to-device copy
     if features:  # warm-up: first calls pay for allocator and kernel selection
         model(input_features=features[0].unsqueeze(0))
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         for f in features:
-            model(input_features=f.unsqueeze(0), attention_mask=torch.ones(1, f.shape[axis], dtype=torch.long))
+            model(input_features=f.unsqueeze(0), attention_mask=torch.ones(1, f.shape[axis], dtype=torch.long, device=device))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # kernels run asynchronously: wait for them before reading the clock
         best = min(best, (time.perf_counter() - started) / max(len(features), 1))
     return best * 1000.0
 

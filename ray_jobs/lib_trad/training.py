@@ -3,6 +3,17 @@
 Both models share :func:`fit` (epochs, shuffling, progress bar, per-epoch metrics); each model
 only says how a batch is drawn and what to measure after an epoch. Every default of a recipe is
 the paper's, except where the paper is silent (marked).
+
+Device (``device=``, ``--device``: :mod:`libtrad.devices`): the model, its batches and the scoring
+after each epoch run on the resolved device; the weights are saved from the CPU, and
+``training_history.json`` and the model card record :func:`~libtrad.devices.device_record`.
+Reproducibility: on the CPU the run is exactly what it always was (same seed → bit-identical
+weights). On CUDA, :func:`libtrad.devices.deterministic` is on (cuDNN deterministic, no autotuning,
+PyTorch's deterministic algorithms with warnings for an op that has none,
+``CUBLAS_WORKSPACE_CONFIG=:4096:8``): the same seed on the same GPU model, driver and torch gives
+the same weights; a GPU run is not bit-identical to a CPU run (other kernels and summation
+orders), nor across GPU models. Initial weights and batch orders come from the CPU generator, so
+they are the same on every device.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from libtrad.devices import deterministic, device_record, resolve_device
 from libtrad.errors import LibtradError, first_line
 from libtrad.options import check_number, check_seed
 from libtrad.outputs import atomic_output, check_output
@@ -83,7 +95,7 @@ def fit(
     for epoch in bar:
         model.train()
         total, count = 0.0, 0
-        for batch in batches(generator):
+        for batch in batches(generator):  # already on the model's device
             optimiser.zero_grad(set_to_none=True)
             loss = model(**batch).loss
             loss.backward()
@@ -121,6 +133,12 @@ def _model_config(config_class, model_kwargs: dict | None):
         raise LibtradError(f"model settings {model_kwargs}: {first_line(exc)}") from None
 
 
+def _device_text(record: dict) -> str:
+    """The model card's line of :func:`~libtrad.devices.device_record`: where the weights were trained."""
+    return f"{record['device']} ({record['device_name']}), torch {record['torch']}" + \
+        (f", CUDA {record['cuda']}" if record["device"].startswith("cuda") else "")
+
+
 def _train_inputs(dataset: str, cache_dir: str | Path | None) -> dict[str, str | Path | None]:
     """The inputs an output may not be, contain or lie inside: a local dataset folder and the cache."""
     local = Path(str(dataset)).expanduser()
@@ -137,12 +155,16 @@ def train_cnn(
     model_kwargs: dict | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    device: str = "auto",
 ) -> TrainResult:
-    """Supervised CNN on ``config``'s train split, validation AUC after every epoch (paper Table 2)."""
+    """Supervised CNN on ``config``'s train split, validation AUC after every epoch (paper Table 2).
+
+    ``device``: auto|cpu|cuda|cuda:N (module docstring: what is bit-identical where)."""
     from libtrad.models.cnn import LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNForAudioClassification
 
     inputs = _train_inputs(dataset, cache_dir)
     output = check_output(output_dir, "model", inputs=inputs)
+    run_on = resolve_device(device)  # before any clip is read: CUDA asked for but missing fails now
     synthetic = dataset_is_synthetic(dataset)
     if recipe.batch_size < 2:
         raise LibtradError(f"--batch-size {recipe.batch_size}: the CNN needs batches of at least 2 clips (BatchNorm)")
@@ -159,10 +181,11 @@ def train_cnn(
     valid_features = check_clip_frames(clip_features(extractor, valid, progress), valid, 1, cnn_min_frames(cnn_config))
 
     torch.manual_seed(recipe.seed)
-    model = LibTradCNNForAudioClassification(cnn_config)
+    model = LibTradCNNForAudioClassification(cnn_config).to(run_on)  # initialised on the CPU: the same on every device
+    x_train, y_train = x_train.to(run_on), y_train.to(run_on)
 
     def batches(generator: torch.Generator) -> Iterator[dict]:
-        order = torch.randperm(len(x_train), generator=generator)
+        order = torch.randperm(len(x_train), generator=generator).to(run_on)
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start : start + recipe.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a batch of one
@@ -172,15 +195,19 @@ def train_cnn(
     def validation_auc(m) -> dict:
         return {"val_auc": auc_or_none(valid.labels, clip_scores(m, valid_features))}
 
-    history = fit(model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress)
+    with deterministic(run_on):
+        history = fit(model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress)
+    model.to("cpu")
+    record = device_record(run_on)
     final_auc = history[-1]["val_auc"]
     eval_results = [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}] if final_auc is not None else []
     with atomic_output(output, "model", inputs=inputs) as staging:
-        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe)})
+        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
+                                                   "device": record})
         write_training_card(
             model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
             recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
-            extra={"train clips": len(train), "validation clips": len(valid)},
+            extra={"train clips": len(train), "validation clips": len(valid), "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
 
@@ -209,8 +236,11 @@ def train_attention_ae(
     model_kwargs: dict | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    device: str = "auto",
 ) -> TrainResult:
     """Attention AE on the normal clips of ``config``'s train split; each frame is a sample.
+
+    ``device``: auto|cpu|cuda|cuda:N (module docstring: what is bit-identical where).
 
     After training, μ and Σ⁻¹ of the attended latent of every training frame are stored in the
     model, and the test split (if present) gives the AUC written to the model card.
@@ -223,6 +253,7 @@ def train_attention_ae(
 
     inputs = _train_inputs(dataset, cache_dir)
     output = check_output(output_dir, "model", inputs=inputs)
+    run_on = resolve_device(device)  # before any clip is read: CUDA asked for but missing fails now
     synthetic = dataset_is_synthetic(dataset)
     ae_config = _model_config(LibTradAttentionAEConfig, model_kwargs)
     started = time.perf_counter()
@@ -242,7 +273,7 @@ def train_attention_ae(
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)
 
     torch.manual_seed(recipe.seed)
-    model = LibTradAttentionAEForAnomalyDetection(ae_config)
+    model = LibTradAttentionAEForAnomalyDetection(ae_config).to(run_on)  # initialised on the CPU: the same everywhere
     context = model.config.context_frames
 
     def batches(generator: torch.Generator) -> Iterator[dict]:
@@ -250,15 +281,17 @@ def train_attention_ae(
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start : start + recipe.batch_size]
             windows, key_mask, centre = frame_windows(x, mask, clip_idx[idx], frame_idx[idx], context)
-            yield {"input_features": windows, "attention_mask": key_mask, "loss_mask": centre}
+            yield {"input_features": windows.to(run_on), "attention_mask": key_mask.to(run_on),
+                   "loss_mask": centre.to(run_on)}
 
-    history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
-
-    with torch.no_grad():
-        latents = torch.cat([
-            model.autoencoder(x[i : i + 64], attention_mask=mask[i : i + 64]).last_hidden_state[mask[i : i + 64].bool()]
-            for i in range(0, len(x), 64)
-        ])
+    with deterministic(run_on):
+        history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
+        with torch.no_grad():
+            latents = torch.cat([
+                model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
+                .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
+                for i in range(0, len(x), 64)
+            ])
     try:
         model.fit_scorer(latents)
     except ValueError as exc:  # e.g. fewer than two training frames
@@ -270,18 +303,22 @@ def train_attention_ae(
     eval_results = []
     test_auc = None
     if test is not None:
-        test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
+        with deterministic(run_on):
+            test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
         if test_auc is not None:
             eval_results.append({"dataset": dataset, "config": config, "split": "test", "metric": "roc_auc", "value": test_auc})
+    model.to("cpu")
+    record = device_record(run_on)
     if history:
         history[-1]["test_auc"] = test_auc
     with atomic_output(output, "model", inputs=inputs) as staging:
         _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
-                                                   "training_frames": int(len(clip_idx))})
+                                                   "training_frames": int(len(clip_idx)), "device": record})
         write_training_card(
             model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
             config=config, recipe=asdict(recipe), eval_results=eval_results,
             summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-            extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx))},
+            extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
+                   "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
