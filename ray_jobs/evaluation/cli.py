@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import Group, command, connect_timeout_option, group, number, seed_type
+from libtrad.cli_support import Group, command, connect_timeout_option, device_option, group, number, seed_type
 
 
 class SuiteGroup(Group):
@@ -38,7 +38,7 @@ def evaluate() -> None:
 
 
 def suite_options(command):
-    """--embeddings/--output/--local/--address/--no-verify/--allow-duplicates: what every embeddings suite takes.
+    """--embeddings/--output/--local/--address/--no-verify/--allow-duplicates/--device: what every embeddings suite takes.
 
     The command receives them as keyword arguments and hands them on unchanged (``**common``) to
     :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings`, so an option added here
@@ -58,6 +58,7 @@ def suite_options(command):
         click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
                      help="Keep rows whose key (file, segment, channel) repeats; every row is used and the count "
                           "is printed and recorded in results.json."),
+        device_option,
     ]):
         command = decorator(command)
     return command
@@ -66,14 +67,15 @@ def suite_options(command):
 def generated_suite_command(suite: str) -> click.Command:
     """``evaluate SUITE`` for a registered suite without a hand-written command: the common suite
     options plus one flag per field of its options dataclass (``k_neighbours`` -> ``--k-neighbours``;
-    a ``bool`` field is a flag; a field without a default is required). The library checks values."""
+    a ``bool`` field is a flag; a field without a default is required). The library checks values.
+    A ``device`` field gets no flag of its own: the common ``--device`` sets it."""
     import dataclasses
     import inspect
 
     from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings
 
     module, options_class = SUITES[suite].load()
-    fields = [f for f in dataclasses.fields(options_class) if f.init]
+    fields = [f for f in dataclasses.fields(options_class) if f.init and f.name != "device"]
 
     def run(**values):  # the common suite options and the suite's own, all keyword arguments of the driver
         evaluate_embeddings(suite, **values)

@@ -8,6 +8,13 @@ folder of Parquet files with the suite's columns; ``embeddings.json`` optional),
 Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
 records the inputs (folders, their cache keys when known) and the protocol version, which the
 leaderboard uses to refuse mixing incomparable results.
+
+Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.devices`) is handed to a
+suite whose options dataclass has a ``device`` field; its units resolve it where they run (a Ray
+task that may use a GPU asks Ray for one: :mod:`libtrad.ray_jobs.evaluation.runner`).
+``results.json`` records it under ``"device"``: what was asked for and the distinct
+:func:`~libtrad.devices.device_record` the units report. It is not one of the ``options`` (the
+leaderboard compares those): where a number was computed does not change what it means.
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ SUITES: dict[str, SuiteEntry] = {
 def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
                         address: str | None = None, progress: bool = True, no_verify: bool = False,
                         allow_duplicates: bool = False, extra_inputs: dict | None = None,
-                        attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None, **options) -> dict:
+                        attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None,
+                        device: str = "auto", **options) -> dict:
     """Run ``suite`` on the embeddings folders and write ``output`` (results.json, results.md, PNGs).
 
     Each embeddings folder libtrad wrote is checked against its own checksums first (``no_verify``:
@@ -69,7 +77,12 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     ``attach`` (after the output and inputs are checked) returns more results to store under their
     keys and a function writing their files into the folder — e.g. trained LiB-TRAD checkpoints
     scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
+    ``device``: auto|cpu|cuda|cuda:N for a suite with a ``device`` option (module docstring); CUDA
+    asked of a suite that has none is refused.
     """
+    import dataclasses
+
+    from libtrad.devices import parse_device, resolve_device
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
     from libtrad.ray_jobs.evaluation.runner import run_suite
     from libtrad.verify.inputs import check_input_folder
@@ -79,19 +92,27 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     embeddings = [Path(e) for e in embeddings or ()]
     if not embeddings:
         raise ParameterError("embeddings", None, "give at least one embeddings folder")
+    spec = parse_device(device)
     entry = SUITES[suite]
     module, options_class = entry.load()
-    opts = options_class(**options)
+    takes_device = dataclasses.is_dataclass(options_class) and "device" in {f.name for f in dataclasses.fields(options_class)}
+    if not takes_device and spec.kind == "cuda":
+        raise ParameterError("device", spec.text, f"suite {suite} has no device option: it runs on the CPU only")
+    opts = options_class(**options, device=spec.text) if takes_device else options_class(**options)
     inputs = {f"embeddings {i + 1}" if len(embeddings) > 1 else "embeddings": e for i, e in enumerate(embeddings)}
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
     checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
     df = load_embeddings(embeddings, module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()),
                          allow_duplicates=allow_duplicates)
+    if takes_device and local:
+        resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
     extra, write_extra = attach() if attach else ({}, None)
     run = run_suite(module, df, opts, local=local, address=address, progress=progress)
     provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings), checked)]
     results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
+    if takes_device:
+        results["device"] = {"requested": spec.text, "units": run.devices}
     if df.attrs.get("duplicate_rows"):
         results["duplicate_rows"] = df.attrs["duplicate_rows"]
     if "options" not in results:
@@ -148,5 +169,5 @@ def _provenance_of(info, path: Path) -> dict:
 def _options_record(options) -> dict:
     from dataclasses import asdict, is_dataclass
 
-    return {k: v for k, v in asdict(options).items() if isinstance(v, (bool, int, float, str, type(None)))} \
-        if is_dataclass(options) else {}
+    return {k: v for k, v in asdict(options).items()
+            if isinstance(v, (bool, int, float, str, type(None))) and k != "device"} if is_dataclass(options) else {}

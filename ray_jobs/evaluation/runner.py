@@ -8,6 +8,12 @@ task per unit, and combines; ``local=True`` runs the very same functions in this
 ``combine`` sorts by key, so results are identical whichever way (and order) the units ran.
 The Ray session rules are the embed job's (:mod:`libtrad.ray_jobs.cluster`): a private local Ray
 on 127.0.0.1 by default, ``address`` to attach to a cluster.
+
+GPUs: when the options have a ``device`` that may use one (``auto``, ``cuda``: :attr:`DeviceSpec.wants_gpu`)
+and the cluster has GPUs, each unit's task asks Ray for one GPU (so at most one unit per GPU at a
+time; Ray's ``CUDA_VISIBLE_DEVICES`` makes it the task's ``cuda:0``, which ``auto`` resolves to);
+otherwise a task asks for one CPU, as without a device. A unit may return its
+:func:`~libtrad.devices.device_record` under ``"device"``: the distinct ones are :attr:`SuiteRun.devices`.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from libtrad.errors import LibtradError, first_line
 
 @dataclass
 class SuiteRun:
-    """A suite's combined results, and where its units ran (node ids; empty when local)."""
+    """A suite's combined results, and where its units ran: node ids and the Ray GPU ids the tasks were
+    given (both empty when local), the distinct device records the units returned (sorted)."""
 
     results: dict
     units: int
     nodes: set = field(default_factory=set)
+    gpu_ids: set = field(default_factory=set)
+    devices: list = field(default_factory=list)
 
 
 def run_suite(suite: ModuleType, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None,
@@ -40,6 +49,7 @@ def run_suite(suite: ModuleType, df: pd.DataFrame, options, *, local: bool = Fal
     embeddings, columns = embedding_matrix(df), suite.columns_for(df)
     bar = tqdm(total=len(units), desc=f"{suite.SUITE} units", unit="unit", disable=not progress)
     nodes: set = set()
+    gpu_ids: set = set()
     try:
         if local:
             results = {}
@@ -47,18 +57,36 @@ def run_suite(suite: ModuleType, df: pd.DataFrame, options, *, local: bool = Fal
                 results[unit.key] = suite.run_unit(unit, embeddings, columns, options)
                 bar.update(1)
         else:
-            results = _run_on_ray(suite, units, embeddings, columns, options, address, bar, nodes)
+            results = _run_on_ray(suite, units, embeddings, columns, options, address, bar, nodes, gpu_ids)
     finally:
         bar.close()
-    return SuiteRun(suite.combine(results, df, options), len(units), nodes)
+    return SuiteRun(suite.combine(results, df, options), len(units), nodes, gpu_ids, unit_devices(results))
+
+
+def unit_devices(results: dict) -> list[dict]:
+    """The distinct ``"device"`` records the units returned, sorted (the same whichever order they ran)."""
+    import json
+
+    found = {json.dumps(r["device"], sort_keys=True) for r in results.values()
+             if isinstance(r, dict) and isinstance(r.get("device"), dict)}
+    return [json.loads(text) for text in sorted(found)]
+
+
+def gpus_per_unit(options, ray) -> int:
+    """1 when the options' ``device`` may use a GPU and the cluster has one, else 0 (a CPU task)."""
+    from libtrad.devices import cluster_gpus, parse_device
+
+    device = getattr(options, "device", None)
+    return int(device is not None and parse_device(device).wants_gpu and cluster_gpus(ray) > 0)
 
 
 def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, address: str | None, bar,
-                nodes: set) -> dict:
+                nodes: set, gpu_ids: set) -> dict:
     from libtrad.ray_jobs.cluster import ray_session
 
     with ray_session(address) as ray:
-        task = ray.remote(num_cpus=1, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
+        resources = {"num_cpus": 1, "num_gpus": gpus_per_unit(options, ray)}
+        task = ray.remote(**resources, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
         embeddings_ref, columns_ref = ray.put(embeddings), ray.put(columns)
         pending = {task.remote(suite.__name__, unit, embeddings_ref, columns_ref, options): unit for unit in units}
         results = {}
@@ -66,7 +94,7 @@ def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, ad
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             unit = pending.pop(ref)
             try:
-                result, node = ray.get(ref)
+                result, node, gpus = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 if isinstance(cause, LibtradError):
@@ -75,13 +103,16 @@ def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, ad
                                    f"({type(cause or exc).__name__}: {first_line(cause or exc)})") from None
             results[unit.key] = result
             nodes.add(node)
+            gpu_ids.update((node, g) for g in gpus)
             bar.update(1)
     return results
 
 
 def _run_unit_task(module_name: str, unit, embeddings, columns, options):
-    """One unit on a Ray worker: the suite module's own ``run_unit``, plus the node it ran on."""
+    """One unit on a Ray worker: the suite module's own ``run_unit``, plus the node it ran on and the
+    GPU ids Ray gave the task (none for a CPU task)."""
     import ray
 
     suite = importlib.import_module(module_name)
-    return suite.run_unit(unit, embeddings, columns, options), ray.get_runtime_context().get_node_id()
+    return (suite.run_unit(unit, embeddings, columns, options), ray.get_runtime_context().get_node_id(),
+            [str(g) for g in ray.get_gpu_ids()])

@@ -91,6 +91,7 @@ def _fold_record(result: dict) -> dict:
 
 
 def options_record(options) -> dict:
+    """The options that shape the numbers; ``device`` is recorded apart (results.json's ``"device"``)."""
     from dataclasses import asdict
 
-    return {k: v for k, v in sorted(asdict(options).items())}
+    return {k: v for k, v in sorted(asdict(options).items()) if k != "device"}

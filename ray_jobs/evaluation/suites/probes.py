@@ -16,6 +16,13 @@ deterministic algorithms and its own seeded RNG state (the caller's settings are
 afterwards) — so a unit gives bit-identical numbers in this process and on a Ray worker, and two
 runs give an identical ``results.json``. One thread per unit is also the fast choice here: the
 matrices of one step are small, and units run side by side as Ray tasks, one per core.
+
+Device (``device``: auto|cpu|cuda|cuda:N, :mod:`libtrad.devices`): resolved inside the unit, where
+it runs. The initial weights and the batch orders come from the CPU generator, so they are the same
+on every device; on the CPU the numbers are exactly those of a CPU-only run. On CUDA
+:func:`libtrad.devices.deterministic` is on too: the same GPU model, driver and torch give the same
+numbers run after run, but not the CPU's bits (other kernels; they agree to float32 rounding).
+Each unit reports its :func:`~libtrad.devices.device_record` under ``"device"``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from libtrad.devices import deterministic, device_record, parse_device, resolve_device
 from libtrad.errors import ParameterError
 from libtrad.options import SEED_MAX, check_number
 from libtrad.ray_jobs.evaluation.suites.probe_results import score
@@ -46,6 +54,7 @@ class TrainedProbeOptions:
     val_fraction: float = 0.1
     split_seed: int = 0
     task: str | None = None
+    device: str = "auto"
 
     def __post_init__(self):
         check_int("seeds", self.seeds, 1, 1000)
@@ -55,6 +64,7 @@ class TrainedProbeOptions:
         check_fraction("val_fraction", self.val_fraction)
         check_seed("split_seed", self.split_seed)
         check_task(self.task)
+        parse_device(self.device)
 
 
 # ----------------------------------------------------------------------------- option checks
@@ -108,9 +118,11 @@ def cosine_lr(step: int, total: int, peak: float, floor_ratio: float = 0.1) -> f
 
 # ----------------------------------------------------------------------------- determinism
 @contextmanager
-def deterministic_torch(seed: int, *, strict: bool = True):
+def deterministic_torch(seed: int, *, strict: bool = True, device=None):
     """One intra-op thread, a private RNG seeded with ``seed`` and (``strict``) PyTorch's deterministic
-    algorithms; the caller's settings are restored afterwards.
+    algorithms; on a CUDA ``device`` also :func:`libtrad.devices.deterministic` (its kernels; an op
+    without a deterministic one warns there rather than failing the unit). The caller's settings are
+    restored afterwards.
 
     ``strict`` costs nothing per step, but its first call in a process imports TorchDynamo (about a
     second) — the import that constructing a ``torch.optim`` optimiser does anyway, so the probes
@@ -124,7 +136,7 @@ def deterministic_torch(seed: int, *, strict: bool = True):
     if strict:
         torch.use_deterministic_algorithms(True)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), deterministic(device or "cpu"):
             torch.manual_seed(seed)
             yield
     finally:
@@ -153,7 +165,7 @@ def _outputs(model, x, classes: Classes) -> np.ndarray:
     model.eval()
     with torch.no_grad():
         logits = model(x)
-        return (logits if classes.metric == "accuracy" else torch.softmax(logits, dim=1)).double().numpy()
+        return (logits if classes.metric == "accuracy" else torch.softmax(logits, dim=1)).double().cpu().numpy()
 
 
 def select_epoch(curve: list[float]) -> int:
@@ -171,10 +183,10 @@ def fit_and_select(model, optimizer, lr_at, data: dict, classes: Classes, *, epo
     n = int(y.shape[0])
     total = epochs * math.ceil(n / batch_size)
     curve, losses, best_state, step = [], [], None, 0
-    y_val = data["y_val"].numpy()
+    y_val = data["y_val"].cpu().numpy()
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(x.device)  # drawn on the CPU: the same order everywhere
         batch_losses = []
         for start in range(0, n, batch_size):
             batch = order[start:start + batch_size]
@@ -201,38 +213,41 @@ def _epoch_loss(batch_losses: list, n: int, batch_size: int) -> float:
 
     sizes = torch.full((len(batch_losses),), float(batch_size), dtype=torch.float64)
     sizes[-1] = n - batch_size * (len(batch_losses) - 1)
-    return float((torch.stack(batch_losses).double() * sizes).sum()) / n
+    return float((torch.stack(batch_losses).double().cpu() * sizes).sum()) / n
 
 
-def tensors(unit: ProbeUnit, embeddings: np.ndarray, codes: np.ndarray) -> dict:
-    """The unit's train / validation / test rows as torch tensors (copies: the input may be read-only)."""
+def tensors(unit: ProbeUnit, embeddings: np.ndarray, codes: np.ndarray, device=None) -> dict:
+    """The unit's train / validation / test rows as torch tensors on ``device`` (default the CPU; copies:
+    the input may be read-only)."""
     import torch
 
     out = {}
     for part, rows in (("train", unit.train), ("val", unit.validation), ("test", unit.test)):
         out[f"x_{part}"] = torch.from_numpy(np.ascontiguousarray(embeddings[rows], dtype=np.float32))
         out[f"y_{part}"] = torch.from_numpy(codes[rows].astype(np.int64))
-    return out
+    return out if device is None else {k: v.to(device) for k, v in out.items()}
 
 
 def run_probe(unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options, *, build_model, build_optimizer,
               lr_at) -> dict:
-    """Train one unit's probe and score its test rows once with the best-validation weights."""
+    """Train one unit's probe on ``options.device`` (resolved here, where the unit runs) and score its test
+    rows once with the best-validation weights."""
     import torch
 
     classes = classes_from_columns(columns)
-    with deterministic_torch(unit_seed(unit.seed, unit.fold_index)):
-        data = tensors(unit, embeddings, columns["label"])
-        model = build_model(embeddings.shape[1], len(classes.names))
+    device = resolve_device(getattr(options, "device", "auto"))
+    with deterministic_torch(unit_seed(unit.seed, unit.fold_index), device=device):
+        data = tensors(unit, embeddings, columns["label"], device)
+        model = build_model(embeddings.shape[1], len(classes.names)).to(device)  # initialised on the CPU
         generator = torch.Generator().manual_seed(unit_seed(unit.seed, unit.fold_index) + 1)
         fit = fit_and_select(model, build_optimizer(model), lr_at, data, classes, epochs=options.epochs,
                              batch_size=options.batch_size, generator=generator)
-        tested = score(_outputs(fit.model, data["x_test"], classes), data["y_test"].numpy(), classes)
+        tested = score(_outputs(fit.model, data["x_test"], classes), data["y_test"].cpu().numpy(), classes)
     result = {"fold": unit.fold, "seed": unit.seed, "best_epoch": fit.best_epoch,
               "val_metric": fit.val_curve[fit.best_epoch - 1], "test_metric": tested["metric"],
               "sizes": {"train": int(unit.train.size), "validation": int(unit.validation.size),
                         "test": int(unit.test.size)},
-              "val_curve": fit.val_curve, "train_loss": fit.train_loss}
+              "val_curve": fit.val_curve, "train_loss": fit.train_loss, "device": device_record(device)}
     if "pauc" in tested:
         result["test_pauc"] = tested["pauc"]
     return result
