@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import command, connect_timeout_option, number
+from libtrad.cli_support import command, connect_timeout_option, device_option, number
+
+PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16/AMX CPUs and GPUs, not "
+                  "bit-faithful) or fp16 autocast (CUDA only).")
 
 
 @command("embed")
@@ -23,24 +26,29 @@ from libtrad.cli_support import command, connect_timeout_option, number
               help="Encoder actors (default: one per node).")
 @click.option("--threads-per-actor", type=number("--threads-per-actor", low=1, high=4096, integer=True), default=None,
               help="Torch threads per actor (default: the node's cores ÷ its actors).")
-@click.option("--batch-size", type=number("--batch-size", low=1, high=65536, integer=True), default=8,
-              show_default=True, help="Clips per encoder call (results do not depend on it).")
+@click.option("--batch-size", type=number("--batch-size", low=1, high=65536, integer=True), default=None,
+              help="Clips per encoder call (default: 8 on a CPU, 64 on a GPU; results do not depend on it).")
 @click.option("--frames", is_flag=True, help="Also store frame embeddings (column `frames`).")
 @click.option("--multichannel", type=click.Choice(["concat", "mean"]), default="concat", show_default=True,
               help="Multichannel rows: channel embeddings concatenated (SIREN) or averaged.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 autocast for ECHO (faster on AVX512-BF16/AMX CPUs, not bit-faithful).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help=PRECISION_HELP)
+@device_option
+@click.option("--gpus-per-actor", type=number("--gpus-per-actor", low=0, high=8), default=None,
+              help="GPUs each encoder actor asks Ray for: 0 (the CPU), a share of one (0.5) or whole GPUs "
+                   "(default: 1 when the cluster has GPUs and --device is not cpu, else 0).")
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Embed a libtrad dataset folder whose shards differ from its .libtrad.json checksums "
                    "(recorded in embeddings.json).")
 def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
-                  multichannel, precision, no_verify) -> None:
+                  multichannel, precision, device, gpus_per_actor, no_verify) -> None:
     """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
                             actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
-                            multichannel=multichannel, precision=precision, no_verify=no_verify)
+                            multichannel=multichannel, precision=precision, device=device,
+                            gpus_per_actor=gpus_per_actor, no_verify=no_verify)
     click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
                f"{summary.units} units computed, {summary.reused} reused)")
     for split, rows in summary.rows.items():
@@ -51,7 +59,10 @@ def embed_command(dataset, config, splits, encoder, output, address, actors, thr
 @click.argument("encoder", metavar="SPEC")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: spec, encoder, checks, passed.")
 @click.option("--quick", is_flag=True, help="Skip the 30-s clip (the slow check).")
-def check_encoder_command(encoder: str, as_json: bool, quick: bool) -> None:
+@device_option
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help=PRECISION_HELP)
+def check_encoder_command(encoder: str, as_json: bool, quick: bool, device: str, precision: str) -> None:
     """Check that an encoder spec (as `embed --encoder` takes) keeps the encoder contract.
 
     Prints one `FAIL <check>: ...` line per failed check and a summary; exit status 1 if any failed.
@@ -60,7 +71,7 @@ def check_encoder_command(encoder: str, as_json: bool, quick: bool) -> None:
 
     from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec, format_report, results_json
 
-    results = check_encoder_spec(encoder, quick=quick)
+    results = check_encoder_spec(encoder, quick=quick, device=device, precision=precision)
     click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
     if not all(r.passed for r in results):
         click.get_current_context().exit(1)

@@ -19,6 +19,13 @@ beside the output; a re-run with the same key (after a crash or SIGKILL) compute
 units. A changed weight or dataset gives a new key: everything is embedded again. The output
 folder follows libtrad's rules (:mod:`libtrad.outputs`): marker kind ``embeddings``, never
 replacing a folder libtrad did not write, checked before any work.
+
+GPUs (:mod:`libtrad.devices`). ``device`` is resolved in each actor, on its node; the driver only
+checks the text, and for a local job (no ``address``: the driver's node is the one that runs it)
+that CUDA asked for is there. On a cluster with GPUs each actor asks Ray for ``gpus_per_actor``
+of one (default 1 unless ``device="cpu"``), so by default there is one actor per GPU; the GPU Ray
+assigns it is its ``cuda:0``. Neither the device nor the batch size is in the cache key (the
+precision is): where each unit ran is recorded in ``embeddings.json`` (``compute``).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from libtrad.outputs import atomic_output, check_output, output_lock, read_marke
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
                                           default_rows_per_unit, plan_units)
-from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, preflight
+from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
 
 INFO_FILE = "embeddings.json"
 FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
@@ -60,6 +67,7 @@ class EmbedSummary:
     output_dim: int
     seconds: dict[str, float] = field(default_factory=dict)
     nodes: set[str] = field(default_factory=set)
+    gpus_per_actor: float | None = None  # what the actors asked Ray for (None: no actor was started)
     encoder_verification: dict | None = None  # what libtrad.verify.inputs found in the encoder's folder
 
 
@@ -73,10 +81,12 @@ def embed_dataset(
     address: str | None = None,
     actors: int | None = None,
     threads_per_actor: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     frames: bool = False,
     multichannel: str = "concat",
     precision: str = "fp32",
+    device: str = "auto",
+    gpus_per_actor: float | None = None,
     rows_per_unit: int | None = None,
     progress: bool = True,
     no_verify: bool = False,
@@ -85,15 +95,16 @@ def embed_dataset(
 
     A local dataset libtrad exported, and an encoder folder libtrad wrote (``convert echo``,
     ``train ae``), are checked against their own checksums first (``no_verify``: used anyway,
-    recorded in ``embeddings.json``)."""
+    recorded in ``embeddings.json``). ``device``: ``auto|cpu|cuda|cuda:N`` in each actor;
+    ``batch_size`` None: 8 clips per call on a CPU, 64 on a GPU; ``gpus_per_actor``: see the module."""
     if multichannel not in MULTICHANNEL:
         raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
-    if precision not in ("fp32", "bf16"):
-        raise ParameterError("precision", precision, "must be fp32 or bf16")
     for name, value in (("actors", actors), ("threads_per_actor", threads_per_actor), ("rows_per_unit", rows_per_unit)):
         if value is not None:
             check_number(name, value, low=1, high=4096, integer=True)
-    check_number("batch_size", batch_size, low=1, high=65536, integer=True)
+    if batch_size is not None:
+        check_number("batch_size", batch_size, low=1, high=65536, integer=True)
+    device = check_device_request(device, precision, gpus_per_actor, local=not address)
     spec = parse_encoder_spec(encoder)
     local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
     inputs = {"dataset": local_input, "encoder": spec.path}
@@ -101,7 +112,8 @@ def embed_dataset(
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
     encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
-    options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size)
+    options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size,
+                           device=device)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     key = cache_key(spec, options, source, unit_rows)
     units = plan_units(source, unit_rows)
@@ -112,10 +124,61 @@ def embed_dataset(
         summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
                                encoder_verification=encoder_check)
         if missing:
-            _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor, progress)
+            _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor,
+                       gpus_per_actor, progress)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
             _finish(staging, units, spec, options, source, key, unit_rows, summary)
     return summary
+
+
+def check_device_request(device: str, precision: str, gpus_per_actor: float | None, *, local: bool) -> str:
+    """The driver's checks of ``device``/``precision``/``gpus_per_actor`` before anything is read or
+    written; returns the device text. A local job (``local``: its actors run on this node) also
+    resolves the device here, so ``cuda`` without a GPU (or fp16 where auto means the CPU) is one
+    line at once instead of an error from every actor."""
+    from libtrad.devices import check_precision, parse_device
+
+    spec = parse_device(device)
+    check_precision(precision, "cpu" if spec.kind == "cpu" else None)
+    if gpus_per_actor is not None:
+        check_number("gpus_per_actor", gpus_per_actor, low=0, high=8)
+        if gpus_per_actor > 1 and not float(gpus_per_actor).is_integer():
+            raise ParameterError("gpus_per_actor", gpus_per_actor, "above 1 it must be a whole number of GPUs "
+                                 "(Ray shares a GPU only in fractions of one)")
+        if gpus_per_actor > 0 and spec.kind == "cpu":
+            raise ParameterError("gpus_per_actor", gpus_per_actor, "asks for GPUs, but --device cpu runs on "
+                                 "the CPU; use --gpus-per-actor 0 or --device auto|cuda")
+    if local and spec.kind != "cpu":
+        place(spec, precision)  # on this node: CUDA asked for must be here, fp16 needs it
+    return spec.text
+
+
+def _actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int | None,
+                     threads: int | None) -> tuple[int, int, float, float]:
+    """(actors, torch threads per actor, CPUs and GPUs each actor asks Ray for).
+
+    GPU actors (``gpus_per_actor`` > 0; by default 1 when the cluster has GPUs and the device is not
+    ``cpu``): ``actors`` defaults to the cluster's GPUs ÷ ``gpus_per_actor``, and each asks for a
+    share of the CPUs (fractional) so that all of them fit beside their GPUs; CPU actors keep
+    :func:`~libtrad.ray_jobs.cluster.actor_layout` (one per node, the node's cores between them)."""
+    from libtrad.devices import cluster_gpus, parse_device
+    from libtrad.ray_jobs.cluster import actor_layout, cluster_cpus
+
+    gpus = cluster_gpus(ray)
+    if gpus_per_actor is None:
+        gpus_per_actor = 1.0 if gpus and parse_device(device).wants_gpu else 0.0
+    if not gpus_per_actor:
+        n_actors, n_threads = actor_layout(ray, actors, threads)
+        return n_actors, n_threads, n_threads, 0.0
+    per_node = [float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    if not gpus or max(per_node, default=0.0) < gpus_per_actor:
+        found = "has no GPUs" if not gpus else f"has at most {max(per_node):g} GPU(s) on one node"
+        raise ParameterError("gpus_per_actor", gpus_per_actor, f"each actor would wait forever: the Ray cluster "
+                             f"{found}; use --gpus-per-actor 0 (the CPU) or a smaller share")
+    n_actors, n_threads = actor_layout(ray, actors or max(1, int(gpus // gpus_per_actor)), threads)
+    cpus = cluster_cpus(ray)
+    share = min(cpus) / -(-n_actors // len(cpus))  # the node's cores ÷ its actors, fractional
+    return n_actors, n_threads, round(min(float(n_threads), share), 4), float(gpus_per_actor)
 
 
 def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int) -> str:
@@ -173,15 +236,19 @@ class _EmbedActor:
 
 def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging: Path,
                summary: EmbedSummary, address: str | None, actors: int | None, threads: int | None,
-               progress: bool) -> None:
-    from libtrad.ray_jobs.cluster import actor_layout, ray_session
+               gpus_per_actor: float | None, progress: bool) -> None:
+    from dataclasses import replace
+
+    from libtrad.ray_jobs.cluster import ray_session
 
     began = time.perf_counter()
     with ray_session(address) as ray:
-        n_actors, n_threads = actor_layout(ray, actors, threads)
+        n_actors, n_threads, num_cpus, num_gpus = _actor_resources(ray, options.device, gpus_per_actor, actors, threads)
         n_actors = min(n_actors, len(units))
-        remote = ray.remote(_EmbedActor).options(num_cpus=n_threads, max_restarts=3, max_task_retries=3,
-                                                 scheduling_strategy="SPREAD")
+        options = replace(options, gpus_per_actor=num_gpus)
+        summary.gpus_per_actor = num_gpus
+        remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
+                                                 max_task_retries=3, scheduling_strategy="SPREAD")
         pool = [remote.remote(spec.text, options, source, n_threads) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
         in_flight: dict = {}
@@ -289,6 +356,8 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
     resampled: Counter = Counter()
     multichannel_rows = 0
     encoder_info, dim = None, None
+    computed_on: dict[str, dict] = {}  # where the units ran: distinct device records
+    unrecorded = 0
     for unit in units:
         meta = pq.read_schema(staging / unit.name).metadata or {}
         info = json.loads(meta.get(METADATA_KEY, b"{}"))
@@ -300,6 +369,11 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
         rows[unit.shard.split] += info["rows"]
         resampled.update(info.get("resampled", {}))
         multichannel_rows += info.get("multichannel_rows", 0)
+        if "compute" in info:
+            where = {k: v for k, v in info["compute"].items() if k != "gpu_ids"}
+            computed_on[json.dumps(where, sort_keys=True)] = where
+        else:
+            unrecorded += 1  # a unit reused from a run older than the record
     summary.rows, summary.output_dim = dict(rows), int(dim)
     record = {
         "format": FORMAT,
@@ -317,6 +391,10 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
         "rows": dict(rows),
         "resampled": dict(resampled),
         "multichannel_rows": multichannel_rows,
+        "compute": {"devices": [computed_on[k] for k in sorted(computed_on)],
+                    "gpus_per_actor": sorted({d.get("gpus_per_actor") for d in computed_on.values()},
+                                             key=lambda v: (v is None, v)),
+                    **({"units_without_record": unrecorded} if unrecorded else {})},
     }
     (staging / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)

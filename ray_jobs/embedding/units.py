@@ -10,6 +10,13 @@ decoder), or the ``signals`` array (channels × samples) with its ``sampling_rat
 Clips at another rate are resampled to the encoder's (polyphase, ``scipy.signal.resample_poly``)
 and counted. A multichannel row has each channel embedded alone, then the channel embeddings
 concatenated (SIREN's way, channel-major) or averaged.
+
+Devices. The encoder is loaded on ``options.device`` resolved here, in the worker (a Ray actor
+with GPUs sees the ones Ray assigned it as ``cuda:0…``). On a GPU the rows are decoded by one
+background thread a few batches ahead of the encoder, so decoding overlaps the model; batches are
+cut from the unit's clips exactly as without it (batch k = clips [k·B, (k+1)·B)), so the output is
+the same either way. Each unit's metadata records where it ran (:func:`libtrad.devices.device_record`,
+the node, the GPUs per actor and ``ray.get_gpu_ids()``): ``embeddings.json`` lists them.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import io
 import json
 import math
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -44,10 +53,14 @@ class EmbedOptions:
     frames: bool = False
     multichannel: str = "concat"
     precision: str = "fp32"
-    batch_size: int = 8
+    batch_size: int | None = None  # None: devices.default_batch_size of the device the worker resolved
+    device: str = "auto"  # auto|cpu|cuda|cuda:N, resolved in each worker
+    gpus_per_actor: float = 0.0  # what each actor requested from Ray (provenance)
+    prefetch: bool | None = None  # decode rows in a background thread; None: on a GPU only
 
     def identity(self) -> dict:
-        """The options that change the output (batch size does not: batches are exact)."""
+        """The options that change the output (batch size, device and prefetch do not: batches are
+        exact, and the device's numerics are recorded beside the output, not keyed on)."""
         return {"frames": self.frames, "multichannel": self.multichannel, "precision": self.precision}
 
 
@@ -85,12 +98,20 @@ class UnitEmbedder:
 
         from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
 
+        from libtrad.devices import default_batch_size, device_record, node_name
+
         if threads:
             torch.set_num_threads(int(threads))
         self.options = options
         self.source = source
         self.fs = source.filesystem()
-        self.encoder = load_encoder(encoder_spec, precision=options.precision)
+        self.encoder = load_encoder(encoder_spec, precision=options.precision, device=options.device)
+        self.device = self.encoder.device
+        self.batch_size = options.batch_size or default_batch_size(self.device)
+        # On a CPU the decoding thread would take a core from the encoder's threads: only on a GPU by default.
+        self.prefetch = self.device.type == "cuda" if options.prefetch is None else bool(options.prefetch)
+        self.compute = {**device_record(self.device, options.precision), "node": node_name(),
+                        "gpus_per_actor": options.gpus_per_actor, "batch_size": self.batch_size}
         self.info = describe(self.encoder)
         self.features_json = _features_json(source, options)
         self._layout: dict[str, list[int]] = {}  # shard -> rows per row group
@@ -103,12 +124,10 @@ class UnitEmbedder:
         start = time.perf_counter()
         table = self._read(unit)
         times["read"] += time.perf_counter() - start
-        clips, layout, resampled = self._decode(table, unit, times)
-        start = time.perf_counter()
-        pooled, frames = self._embed(clips)
-        times["model"] += time.perf_counter() - start
+        pooled, frames, layout, resampled = self._decode_and_embed(table, unit, times)
         embedding, frame_rows = self._assemble(pooled, frames, layout, unit)
-        out = self._output(table, unit, embedding, frame_rows, resampled, sum(1 for c in layout if c > 1))
+        out = self._output(table, unit, embedding, frame_rows, resampled, sum(1 for c in layout if c > 1),
+                           {**self.compute, "gpu_ids": _gpu_ids()})
         stats = {"rows": unit.end - unit.start, "seconds": dict(times), "resampled": dict(resampled),
                  "pid": os.getpid(), "node": _node_id(), "dim": int(embedding.shape[1])}
         return out, stats
@@ -147,11 +166,41 @@ class UnitEmbedder:
             offset += n
         return first or 0, groups
 
-    def _decode(self, table: pa.Table, unit: Unit, times: Counter) -> tuple[list[np.ndarray], list[int], Counter]:
-        """All channels of all rows as mono clips at the encoder's rate; ``layout`` = channels per row."""
-        start = time.perf_counter()
+    def _decode_and_embed(self, table: pa.Table, unit: Unit, times: Counter):
+        """Decode the rows (ahead, in a thread, when prefetching) and embed their clips batch by batch:
+        -> (pooled (clips, D), frames per clip, channels per row, resampled counts)."""
+        resampled: Counter = Counter()
+        decode_seconds = [0.0]
+        rows = self._decoded_rows(table, unit, resampled, decode_seconds)
+        if self.prefetch:
+            rows = _prefetched(rows, depth=2 * self.batch_size)
+        clips, layout, pooled, frames = [], [], [], []
+        step, done = max(1, self.batch_size), 0
+
+        def embed_batch(end: int) -> None:
+            start = time.perf_counter()
+            p, f = self.encoder.embed(clips[done:end])
+            pooled.append(p)
+            frames.extend(f)
+            times["model"] += time.perf_counter() - start
+
+        try:
+            for signal in rows:
+                clips.extend(signal)
+                layout.append(signal.shape[0])
+                while len(clips) - done >= step:
+                    embed_batch(done + step)
+                    done += step
+        finally:
+            rows.close()  # an encoder error stops the decoding thread now, not when the frame is collected
+        if done < len(clips):
+            embed_batch(len(clips))
+        times["decode"] += decode_seconds[0]
+        return np.concatenate(pooled), frames, layout, resampled
+
+    def _decoded_rows(self, table: pa.Table, unit: Unit, resampled: Counter, seconds: list):
+        """Each row's channels as mono clips at the encoder's rate, (channels, samples) float32, in order."""
         target = self.info["sampling_rate"]
-        clips, layout, resampled = [], [], Counter()
         if self.source.audio_column:
             cells = table.column(self.source.audio_column).to_pylist()
             rates = [None] * len(cells)
@@ -159,24 +208,14 @@ class UnitEmbedder:
             cells = table.column("signals").to_pylist()
             rates = table.column("sampling_rate").to_pylist()
         for i, (cell, rate) in enumerate(zip(cells, rates)):
+            start = time.perf_counter()
             where = f"{unit.shard.path} row {unit.start + i}"
             signal, rate = _decode_cell(cell, rate, where)  # (channels, samples) float32
             if rate != target:
                 signal = _resample(signal, rate, target)
                 resampled[f"{rate}->{target}"] += 1
-            clips.extend(signal)
-            layout.append(signal.shape[0])
-        times["decode"] += time.perf_counter() - start
-        return clips, layout, resampled
-
-    def _embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        pooled, frames = [], []
-        step = max(1, self.options.batch_size)
-        for start in range(0, len(clips), step):
-            p, f = self.encoder.embed(clips[start: start + step])
-            pooled.append(p)
-            frames.extend(f)
-        return np.concatenate(pooled), frames
+            seconds[0] += time.perf_counter() - start
+            yield signal
 
     def _assemble(self, pooled: np.ndarray, frames: list[np.ndarray], layout: list[int], unit: Unit):
         """Per row: its channels' embeddings concatenated (channel-major) or averaged."""
@@ -201,7 +240,7 @@ class UnitEmbedder:
         return np.stack(rows).astype(np.float32, copy=False), frame_rows
 
     def _output(self, table: pa.Table, unit: Unit, embedding: np.ndarray, frames: list[np.ndarray],
-                resampled: Counter, multichannel_rows: int) -> pa.Table:
+                resampled: Counter, multichannel_rows: int, compute: dict) -> pa.Table:
         kept = table.select(self.source.kept_columns)
         dim = embedding.shape[1]
         flat = pa.array(embedding.reshape(-1), type=pa.float32())
@@ -214,9 +253,61 @@ class UnitEmbedder:
                                          type=pa.list_(pa.list_(pa.float32())))
         out = pa.table(columns)
         meta = {"encoder": self.info, "rows": kept.num_rows, "resampled": dict(resampled), "dim": dim,
-                "multichannel_rows": multichannel_rows}
+                "multichannel_rows": multichannel_rows, "compute": compute}
         return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode(),
                                             b"huggingface": self.features_json})
+
+
+def _prefetched(items, depth: int):
+    """``items`` (an iterator) produced by one background thread at most ``depth`` ahead of the consumer.
+
+    An error the producer raises is raised at the consumer in its place; a consumer that stops early
+    (its own error) stops the producer before returning."""
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="libtrad-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _gpu_ids() -> list:
+    """The GPUs Ray assigned this worker (empty outside Ray or without GPUs)."""
+    try:
+        import ray
+
+        return list(ray.get_gpu_ids()) if ray.is_initialized() else []
+    except Exception:  # noqa: BLE001 - only informative
+        return []
 
 
 def _features_json(source: DatasetSource, options: EmbedOptions) -> bytes:

@@ -23,17 +23,36 @@ from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, E
 from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
 
 
-def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32") -> ClipEncoder:
-    """Build the encoder a spec names (weights loaded once; callers keep it for many batches)."""
+def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32", device="auto") -> ClipEncoder:
+    """Build the encoder a spec names (weights loaded once; callers keep it for many batches), on
+    ``device`` (``auto|cpu|cuda|cuda:N``, resolved here: call it where the work runs) at ``precision``."""
     spec = parse_encoder_spec(spec) if isinstance(spec, str) else spec
+    placed = place(device, precision)
     cls = ENCODER_KINDS[spec.kind].load_class()
     try:
-        return cls.from_spec(spec, precision=precision)
+        return cls.from_spec(spec, precision=precision, device=placed)
     except LibtradError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ParameterError("encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: "
                              f"{first_line(exc)})") from None
+
+
+def place(device="auto", precision: str = "fp32"):
+    """The ``torch.device`` an encoder runs on here, with ``precision`` checked against it.
+
+    ``--precision fp16`` needs CUDA: with ``--device auto`` on a node without one the refusal says
+    that auto resolved to the CPU there (not a bare "fp16 runs on CUDA only")."""
+    from libtrad.devices import check_precision, node_name, parse_device, resolve_device
+
+    spec = parse_device(device)
+    check_precision(precision)
+    resolved = resolve_device(spec)
+    if precision == "fp16" and resolved.type != "cuda" and spec.kind == "auto":
+        raise ParameterError("precision", precision, f"fp16 runs on CUDA only, and --device auto resolved to cpu on "
+                             f"node {node_name()} (no CUDA GPU visible); use bf16 or fp32, or run where a GPU is")
+    check_precision(precision, resolved)
+    return resolved
 
 
 def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
@@ -45,8 +64,15 @@ def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     every actor it was sent to in turn — Ray printing each traceback, the job retrying the unit
     until it gave up with "out of memory?". Loaded here first, the same folder fails at once in
     one line naming the file. Costs one load (and the torch import) in the driver.
+
+    Always on the CPU at fp32 (a load is the same on every device, and the driver may have no GPU
+    or need it for nothing): ``precision`` is only checked by name here; whether it runs on the
+    device is the actors' check (:func:`place`), or the driver's for a local job.
     """
-    return describe(load_encoder(spec, precision=precision))
+    from libtrad.devices import check_precision
+
+    check_precision(precision)
+    return describe(load_encoder(spec, precision="fp32", device="cpu"))
 
 
 def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict | None:
@@ -69,4 +95,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["ClipEncoder", "ENCODER_KINDS", "EncoderKind", "EncoderSpec", "FINGERPRINT_VERSION", "KINDS",
-           "check_encoder_folder", "describe", "load_encoder", "parse_encoder_spec", "preflight"]
+           "check_encoder_folder", "describe", "load_encoder", "parse_encoder_spec", "place", "preflight"]

@@ -11,6 +11,8 @@ from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 class AttentionAEClipEncoder(ClipEncoder):
     """The LiB-TRAD attention AE (``attention-ae:DIR``): attended latent frames, clip = their mean."""
 
+    _modules = ("model",)
+
     def __init__(self, path: Path):
         from libtrad.models.attention_ae import LibTradAttentionAEFeatureExtractor, LibTradAttentionAEModel
 
@@ -22,5 +24,6 @@ class AttentionAEClipEncoder(ClipEncoder):
 
     def _batch(self, batch):
         inputs = self.feature_extractor(list(batch.numpy()), sampling_rate=self.sampling_rate, return_tensors="pt")
-        frames = self.model(input_features=inputs["input_features"]).last_hidden_state
+        with self._autocast():
+            frames = self.model(input_features=self._to_device(inputs["input_features"])).last_hidden_state
         return frames.mean(dim=1), frames

@@ -1,4 +1,9 @@
-"""The clip encoder every kind derives from: exact equal-length batches, X-ARES's ``forward``."""
+"""The clip encoder every kind derives from: exact equal-length batches, X-ARES's ``forward``.
+
+Device and precision are the encoder's (:meth:`ClipEncoder.place`, called by ``from_spec``): its
+torch modules (``_modules``) move to the device, each kind copies its model inputs there
+(:meth:`ClipEncoder._to_device`: pinned memory for a GPU) and runs its model under
+:meth:`ClipEncoder._autocast`; ``embed`` always hands back CPU float32 NumPy arrays."""
 
 from __future__ import annotations
 
@@ -19,11 +24,47 @@ class ClipEncoder:
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
+    precision: str = "fp32"
+    _modules: tuple[str, ...] = ()  # attributes holding the torch modules that move to the device
 
     @classmethod
-    def from_spec(cls, spec, *, precision: str = "fp32") -> "ClipEncoder":
-        """Build from a parsed :class:`~.spec.EncoderSpec` (a folder kind gets its folder)."""
-        return cls(spec.path) if spec.path is not None else cls()
+    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "ClipEncoder":
+        """Build from a parsed :class:`~.spec.EncoderSpec` (a folder kind gets its folder), placed on
+        ``device`` (a resolved ``torch.device``; None: the CPU) at ``precision``."""
+        encoder = cls(spec.path) if spec.path is not None else cls()
+        return encoder.place(device, precision)
+
+    @property
+    def device(self):
+        """The torch device this encoder runs on (the CPU until :meth:`place`)."""
+        import torch
+
+        return self.__dict__.get("_device") or torch.device("cpu")
+
+    def place(self, device=None, precision: str = "fp32") -> "ClipEncoder":
+        """Move the encoder's modules to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
+        import torch
+
+        from libtrad.devices import check_precision
+
+        device = torch.device("cpu") if device is None else torch.device(device)
+        self.precision = check_precision(precision, device)
+        for name in self._modules:
+            setattr(self, name, getattr(self, name).to(device))
+        self._device = device
+        return self
+
+    def _to_device(self, tensor):
+        """A model input on the encoder's device (through pinned memory when that is a GPU)."""
+        from libtrad.devices import to_device
+
+        return to_device(tensor, self.device)
+
+    def _autocast(self):
+        """The autocast context of the encoder's precision on its device (fp32: none)."""
+        from libtrad.devices import autocast
+
+        return autocast(self.device, self.precision)
 
     def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         import torch
@@ -35,8 +76,8 @@ class ClipEncoder:
                 batch = torch.from_numpy(np.stack([np.asarray(clips[i], dtype=np.float32) for i in group]))
                 clip_out, frame_out = self._batch(batch)
                 for row, i in enumerate(group):
-                    pooled[i] = clip_out[row].float().numpy()
-                    frames[i] = frame_out[row].float().numpy()
+                    pooled[i] = clip_out[row].float().cpu().numpy()
+                    frames[i] = frame_out[row].float().cpu().numpy()
         return np.stack(pooled).astype(np.float32, copy=False), frames
 
     def forward(self, audio, audio_attention_mask=None):

@@ -25,6 +25,8 @@ NOT_AUDIO_INPUTS = {"input_ids": "token ids (a text model)", "pixel_values": "im
 class HFClipEncoder(ClipEncoder):
     """Any transformers audio encoder folder (``hf:DIR``): mean-pooled ``last_hidden_state``."""
 
+    _modules = ("model",)
+
     def __init__(self, path: Path):
         import torch
         from transformers import AutoModel
@@ -61,7 +63,9 @@ class HFClipEncoder(ClipEncoder):
     def _batch(self, batch):
         inputs = self.feature_extractor(list(batch.numpy()), sampling_rate=self.sampling_rate, return_tensors="pt")
         inputs.pop("attention_mask", None)  # equal-length batches: nothing is padded
-        frames = self.model(**inputs).last_hidden_state
+        inputs = {k: self._to_device(v) if hasattr(v, "device") else v for k, v in inputs.items()}
+        with self._autocast():
+            frames = self.model(**inputs).last_hidden_state
         return frames.mean(dim=1), frames
 
 

@@ -22,7 +22,8 @@ class LogMelStatsEncoder(ClipEncoder):
 
         from libtrad.models.frontend import log_mel_spectrogram
 
-        mel = log_mel_spectrogram(batch.double(), self.sampling_rate, n_fft=self.N_FFT, hop_length=self.HOP,
+        # float64 throughout (autocast never touches it): the precision does not change these numbers
+        mel = log_mel_spectrogram(self._to_device(batch.double()), self.sampling_rate, n_fft=self.N_FFT, hop_length=self.HOP,
                                   n_mels=self.N_MELS).transpose(1, 2)  # (B, T, 64), float64
         mean = mel.mean(dim=1, keepdim=True)
         deviation = (mel - mean).abs()

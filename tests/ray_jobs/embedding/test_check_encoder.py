@@ -236,7 +236,7 @@ def test_cli_passes_with_status_0(cli):
 
 
 def test_cli_one_line_per_failed_check_and_status_1(cli, monkeypatch):
-    monkeypatch.setattr(ce, "load_encoder", lambda spec: WrongHop())
+    monkeypatch.setattr(ce, "load_encoder", lambda spec, **placement: WrongHop())
     result = cli("check-encoder", "logmel-stats", "--quick")
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
@@ -246,7 +246,7 @@ def test_cli_one_line_per_failed_check_and_status_1(cli, monkeypatch):
 
 
 def test_cli_json(cli, monkeypatch):
-    monkeypatch.setattr(ce, "load_encoder", lambda spec: Float64())
+    monkeypatch.setattr(ce, "load_encoder", lambda spec, **placement: Float64())
     result = cli("check-encoder", "logmel-stats", "--quick", "--json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
