@@ -306,6 +306,8 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                 submit(actor)
         finally:
             bar.close()
+            for ref in in_flight:  # a job ended by an error: its queued units are dropped, not retried on
+                ray.cancel(ref)    # actors being killed (Ray would print a "will be retried" line per unit)
             for actor in pool:
                 ray.kill(actor)
         summary.seconds = dict(seconds)
