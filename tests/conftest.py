@@ -56,6 +56,9 @@ def fresh_python(tmp_path):
 
     def run(code: str, *args, cwd=None, timeout: int = 300) -> str:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "fresh-hf-home")}
+        torch = sys.modules.get("torch")
+        if torch is not None:  # the same intra-op threads as this process: float32 sums depend on the split
+            env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
         done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, done.stderr[-3000:]
