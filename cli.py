@@ -36,7 +36,7 @@ import click  # noqa: E402
 
 from libtrad.builders import cli as builders_cli  # noqa: E402
 from libtrad.cli_support import (  # noqa: E402,F401  (describe_unexpected: re-exported)
-    DEBUG_ENV, Group, command, describe_unexpected, group, number, seed_type)
+    DEBUG_ENV, Group, command, describe_unexpected, device_option, group, number, seed_type)
 from libtrad.errors import LibtradError  # noqa: E402
 from libtrad.models import cli as models_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
@@ -77,12 +77,13 @@ def verify(folder: Path) -> None:
               help="Training epochs of the demo's AE and CNN (the papers use 200 / 50).")
 @click.option("--echo", type=click.Path(path_type=Path), default=None,
               help="A converted ECHO folder (libtrad convert echo); default: ECHO-Small with random weights.")
-def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None) -> None:
+@device_option
+def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None, device: str) -> None:
     """The main job on the embedded default: synthesize LiB-TRAD and a DCASE year, build, train, embed on
     Ray, evaluate; prints where every artefact is."""
     from libtrad.demo import run_demo
 
-    click.echo(run_demo(workdir, scale=scale, seed=seed, epochs=epochs, echo=echo))
+    click.echo(run_demo(workdir, scale=scale, seed=seed, epochs=epochs, echo=echo, device=device))
 
 
 # --------------------------------------------------------------------------- wiring

@@ -20,8 +20,15 @@ DCASE_YEAR = 2021
 
 
 def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs: int = 3, echo: str | Path | None = None,
-             progress: bool = True) -> str:
-    """Run the pipeline in ``workdir`` (every folder in it is libtrad's and replaced on a re-run)."""
+             progress: bool = True, device: str = "auto") -> str:
+    """Run the pipeline in ``workdir`` (every folder in it is libtrad's and replaced on a re-run).
+
+    ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.devices`) is where training, embedding and the
+    scorers run; it is checked on this machine before any work starts."""
+    from libtrad.devices import parse_device, resolve_device
+
+    device = parse_device(device).text
+    resolve_device(device)  # a cuda asked for but missing: one line naming the node, before anything is written
     workdir = Path(workdir).expanduser().resolve()
     paths = _paths(workdir)
     for name, kind in _KINDS.items():  # before any work: a folder libtrad did not write is never touched
@@ -32,9 +39,9 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
         raise ParameterError("echo", echo, "is not a folder (a converted ECHO checkpoint: libtrad convert echo)")
     start = time.perf_counter()
     lines = _datasets(paths, scale, seed, progress)
-    lines += _train(paths, epochs, progress)
+    lines += _train(paths, epochs, progress, device)
     echo_dir, echo_note = _echo_folder(paths, echo)
-    lines += _embed_and_evaluate(paths, f"echo:{echo_dir}", progress)
+    lines += _embed_and_evaluate(paths, f"echo:{echo_dir}", progress, device)
     lines += [f"ECHO: {echo_note}", "", "Artefacts:"]
     lines += [f"  {label:<36} {paths[name]}" for name, label in _LABELS.items() if paths[name].exists()]
     lines.append(f"done in {time.perf_counter() - start:.1f} s. All data here is a SYNTHETIC stand-in, not the real "
@@ -101,13 +108,13 @@ def _datasets(paths: dict[str, Path], scale: float, seed: int, progress: bool) -
             f"{', '.join(sorted(set(dcase['machine'])))}", ""]
 
 
-def _train(paths: dict[str, Path], epochs: int, progress: bool) -> list[str]:
+def _train(paths: dict[str, Path], epochs: int, progress: bool, device: str) -> list[str]:
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, CNN_RECIPE, train_attention_ae, train_cnn
 
     ae = train_attention_ae(str(paths["lib_trad"]), paths["ae"], config="tr1", recipe=replace(AE_RECIPE, epochs=epochs),
-                            cache_dir=paths["cache"], progress=progress)
+                            cache_dir=paths["cache"], progress=progress, device=device)
     cnn = train_cnn(str(paths["lib_trad"]), paths["cnn"], config="tr1_cls", recipe=replace(CNN_RECIPE, epochs=epochs),
-                    cache_dir=paths["cache"], progress=progress)
+                    cache_dir=paths["cache"], progress=progress, device=device)
     return [f"trained the attention AE ({epochs} epochs, {ae.seconds:.1f} s) and the CNN ({epochs} epochs, "
             f"{cnn.seconds:.1f} s): brief demo runs, not the papers' recipes (200 / 50 epochs); cards in their folders", ""]
 
@@ -130,7 +137,7 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
     return paths["echo_random"], "RANDOM weights (ECHO-Small's shape): pass --echo DIR for a converted checkpoint"
 
 
-def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool) -> list[str]:
+def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, device: str) -> list[str]:
     from libtrad.ray_jobs.cluster import ray_session
     from libtrad.ray_jobs.embedding.embed import embed_dataset
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
@@ -141,21 +148,23 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool) 
         for key, spec, dataset, config in (
                 ("emb_echo_lt", echo_spec, "lib_trad", "all"), ("emb_logmel_lt", "logmel-stats", "lib_trad", "all"),
                 ("emb_echo_dcase", echo_spec, "dcase", None), ("emb_logmel_dcase", "logmel-stats", "dcase", None)):
-            s = embed_dataset(str(paths[dataset]), spec, paths[key], config=config, progress=progress)
+            s = embed_dataset(str(paths[dataset]), spec, paths[key], config=config, progress=progress, device=device)
             lines.append(f"embedded {sum(s.rows.values())} rows of {paths[dataset].name} with "
                          f"{spec.split(':')[0]} (dim {s.output_dim}) on Ray -> {paths[key].name}")
 
         def attach():
             summary, curves = score_lib_trad_models({"tr1": str(paths["ae"])}, str(paths["lib_trad"]),
-                                                    cache_dir=paths["cache"], progress=progress)
+                                                    cache_dir=paths["cache"], progress=progress, device=device)
             return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
 
         lt = evaluate_embeddings("lib-trad", [paths["emb_echo_lt"]], paths["res_lt"], attach=attach, progress=progress,
-                                 extra_inputs={"dataset": paths["lib_trad"], "model": paths["ae"]})
-        evaluate_embeddings("lib-trad", [paths["emb_logmel_lt"]], paths["res_lt_logmel"], progress=progress)
+                                 extra_inputs={"dataset": paths["lib_trad"], "model": paths["ae"]}, device=device)
+        evaluate_embeddings("lib-trad", [paths["emb_logmel_lt"]], paths["res_lt_logmel"], progress=progress,
+                            device=device)
         scores = {}
         for key, res in (("emb_echo_dcase", "res_dcase_echo"), ("emb_logmel_dcase", "res_dcase_logmel")):
-            scores[key] = evaluate_embeddings("siren-dcase", [paths[key]], paths[res], progress=progress)["score"]
+            scores[key] = evaluate_embeddings("siren-dcase", [paths[key]], paths[res], progress=progress,
+                                              device=device)["score"]
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
     write_leaderboard([paths[k] for k in ("res_lt", "res_lt_logmel", "res_dcase_echo", "res_dcase_logmel")],

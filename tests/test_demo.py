@@ -26,3 +26,14 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert dcase["year"] == 2021 and dcase["inputs"][0]["encoder"].startswith("echo:")
     board = (work / "leaderboard" / "leaderboard.md").read_text()
     assert "`logmel-stats`" in board and "echo-small-random" in board and "siren-dcase · DCASE 2021" in board
+
+
+def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "cuda"), "--device 'cuda'",
+                          "has no CUDA GPU")
+    rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "tpu"), "--device 'tpu'")
+    assert not (tmp_path / "demo").exists()
