@@ -21,9 +21,25 @@ os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
 
-# The longest test files start first, so two workers (make test: pytest-xdist, --dist loadfile)
-# finish together instead of one waiting on the demo at the end.
-SLOW_FIRST = ("tests/test_demo.py", "tests/ray_jobs/embedding/test_embed.py", "tests/builders/test_dataset_contract.py")
+# The longest test files start first, longest first (seconds measured with --durations=0), so two
+# workers (make test: pytest-xdist, --dist loadfile) finish together instead of one waiting on a
+# long file picked up at the end. Files not listed follow, in collection order.
+SLOW_FIRST = (
+    "tests/ray_jobs/embedding/test_embed.py",  # ~85 s
+    "tests/test_demo.py",  # ~60 s
+    "tests/builders/test_dataset_contract.py",  # ~27 s
+    "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~25 s
+    "tests/models/test_reliability_models.py",  # ~22 s
+    "tests/cli/test_reliability_outputs.py",  # ~22 s
+    "tests/builders/test_lib_trad_export.py",  # ~20 s
+    "tests/builders/test_fault.py",  # ~14 s
+    "tests/ray_jobs/embedding/test_encoder_folders.py",  # ~14 s
+    "tests/ray_jobs/evaluation/test_probes_device.py",  # ~13 s
+    "tests/ray_jobs/lib_trad/test_training_device.py",  # ~13 s
+    "tests/ray_jobs/evaluation/test_probes.py",  # ~12 s
+    "tests/ray_jobs/evaluation/test_evaluate.py",  # ~12 s
+    "tests/ray_jobs/test_cluster_attach.py",  # ~10 s
+)
 
 
 def pytest_collection_modifyitems(session, config, items):
