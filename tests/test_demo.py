@@ -11,7 +11,7 @@ import sys
 def test_demo_runs_the_whole_pipeline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
     done = subprocess.run([sys.executable, "-m", "libtrad.cli", "demo", "--workdir", str(tmp_path / "demo"),
-                           "--scale", "0.02", "--epochs", "1"], capture_output=True, text=True, env=env, timeout=600)
+                           "--scale", "0.01", "--epochs", "1"], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "RANDOM weights" in out and "SYNTHETIC stand-in" in out and "Artefacts:" in out
