@@ -19,7 +19,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.errors import LibtradError, exception_reason
 
 
 @dataclass(frozen=True)
@@ -106,5 +106,20 @@ def frames_dim(spec: ModelType) -> int:
     return 1 if getattr(resolve(spec.feature_extractor), "frames_last", False) else 0
 
 
-__all__ = ["LIB_TRAD", "MODEL_TYPES", "RENAMED", "ModelType", "frames_dim", "model_type_of", "refuse_renamed",
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON object from ``path`` (a model folder's ``config.json``, a manifest); unreadable, non-UTF-8,
+    malformed or non-object JSON is one :class:`~libtrad.errors.LibtradError` naming the file."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
+        raise LibtradError(f"{path}: not readable as UTF-8 JSON ({exception_reason(exc)})") from None
+    if not isinstance(data, dict):
+        raise LibtradError(f"{path}: not a JSON object (found {type(data).__name__})")
+    return data
+
+__all__ = ["LIB_TRAD", "MODEL_TYPES", "RENAMED", "ModelType", "frames_dim", "model_type_of", "read_json_object", "refuse_renamed",
            "renamed_error", "resolve"]

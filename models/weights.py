@@ -262,16 +262,11 @@ class CheckedWeights:
 
 
 def _check_model_type(cls, config_file: Path) -> None:
-    from libtrad.models.model_types import model_type_of
+    from libtrad.models.model_types import model_type_of, read_json_object
 
-    expected = cls.config_class.model_type
-    try:
-        stored = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LibtradError(f"{config_file}: not readable as UTF-8 JSON ({exception_reason(exc)})") from None
-    if not isinstance(stored, dict):
-        raise LibtradError(f"{config_file}: not a JSON object")
-    model_type_of(stored.get("model_type"), config_file, (expected,), what=f"what {cls.__name__} loads")
+    stored = read_json_object(config_file)
+    model_type_of(stored.get("model_type"), config_file, (cls.config_class.model_type,),
+                  what=f"what {cls.__name__} loads")
 
 
 __all__ = ["CheckedWeights", "LFS_POINTER", "WEIGHTS_INDEX_NAME", "WEIGHTS_NAME", "check_loading_info",

@@ -8,7 +8,6 @@ than silently resampled or down-mixed.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from libtrad.errors import LibtradError, exception_reason, first_line
+from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000
 LABEL_NAMES = ("normal", "abnormal")
@@ -88,17 +88,6 @@ def split_exists(dataset: str, config: str, split: str, *, cache_dir=None) -> bo
         return split in datasets.get_dataset_split_names(str(local) if local.is_dir() else str(dataset), config, cache_dir=None if cache_dir is None else str(cache_dir))
     except Exception:  # noqa: BLE001 - an absent split/config just means "nothing to evaluate"
         return False
-
-
-def read_json_object(path: Path) -> dict:
-    """A JSON object from ``path``; unreadable, non-UTF-8, malformed or non-object JSON is one line."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibtradError(f"{path}: not readable as UTF-8 JSON ({first_line(exc)})") from None
-    if not isinstance(data, dict):
-        raise LibtradError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
 
 
 def dataset_is_synthetic(dataset: str) -> bool:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from libtrad.errors import LibtradError, first_line
-from libtrad.models.model_types import LIB_TRAD, model_type_of, resolve
-from libtrad.ray_jobs.lib_trad.data import read_json_object
+from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object, resolve
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from libtrad.errors import LibtradError, first_line
+from libtrad.models.model_types import read_json_object
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 
 # Main inputs that say a model is not an audio encoder, with what they are.
@@ -76,25 +77,13 @@ def _config(path: Path):
     from libtrad.models.model_types import refuse_renamed
 
     config_file = path / "config.json"
-    refuse_renamed(_read_config(config_file), config_file)
+    refuse_renamed(read_json_object(config_file), config_file)
     try:
         return AutoConfig.from_pretrained(path)
     except LibtradError:
         raise
     except Exception as exc:  # noqa: BLE001 - unknown model type, bad values: one line naming the file
         raise LibtradError(f"{config_file}: not a config transformers can read ({first_line(exc)})") from None
-
-
-def _read_config(config_file: Path) -> dict:
-    import json
-
-    try:
-        data = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LibtradError(f"{config_file}: not readable as UTF-8 JSON ({first_line(exc)})") from None
-    if not isinstance(data, dict):
-        raise LibtradError(f"{config_file}: not a JSON object")
-    return data
 
 
 def _check_audio_model(path: Path, config) -> str:
@@ -124,7 +113,7 @@ def _feature_extractor(path: Path, config, main: str):
     if not preprocessor.is_file():
         raise LibtradError(f"{path}: not an audio encoder folder: no preprocessor_config.json (hf: needs the audio "
                            f"feature extractor of its {config.model_type!r} model saved beside the weights)")
-    _read_config(preprocessor)
+    read_json_object(preprocessor)
     try:
         extractor = AutoFeatureExtractor.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
