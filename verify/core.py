@@ -124,17 +124,23 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
 
 
 def check_listed(root: Path, listed: Mapping[str, str], relpaths: Iterable[str] | None = None, *,
-                 stop_at_first: bool = False) -> Iterator[tuple[str, str | None]]:
-    """``(rel, problem or None)`` for each listed file in sorted order: missing, not regular, corrupted."""
+                 stop_at_first: bool = False, known: Mapping[str, str] | None = None) \
+        -> Iterator[tuple[str, str | None]]:
+    """``(rel, problem or None)`` for each listed file in sorted order: missing, not regular, corrupted.
+
+    ``known``: SHA-256 digests the caller has just computed from some of these files (e.g. ``embed``'s
+    shard checksums for its cache key); they are compared instead of reading the files again.
+    """
     names = sorted(listed if relpaths is None else relpaths)
+    known = known or {}
     presence = {rel: _presence_problem(root, rel, listed) for rel in names}
     pool = ThreadPoolExecutor(max_workers=_HASH_THREADS)
-    pending = {rel: pool.submit(_digest, root / rel) for rel in names if presence[rel] is None}
+    pending = {rel: pool.submit(_digest, root / rel) for rel in names if presence[rel] is None and rel not in known}
     try:
         for rel in names:
             problem = presence[rel]
             if problem is None:
-                digest = pending[rel].result()
+                digest = known[rel] if rel in known else pending[rel].result()
                 if isinstance(digest, OSError):
                     problem = f"{root / rel}: unreadable ({exception_reason(digest)})"
                 elif digest != listed[rel]:

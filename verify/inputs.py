@@ -16,7 +16,7 @@ row groups are read here; the readers themselves refuse what does not parse).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from libtrad.errors import LibtradError
@@ -36,12 +36,13 @@ def libtrad_root(path: Path) -> Path | None:
     return None
 
 
-def folder_problems(root: Path, kinds: Iterable[str] | None = None,
-                    relpaths: Iterable[str] | None = None) -> tuple[str | None, list[str]]:
+def folder_problems(root: Path, kinds: Iterable[str] | None = None, relpaths: Iterable[str] | None = None,
+                    known: Mapping[str, str] | None = None) -> tuple[str | None, list[str]]:
     """(the marker's kind, every problem of ``root``'s marker and listed files); [] when intact.
 
     ``relpaths``: check only these files (each must be listed) — what a reader of part of a big
     folder (one config of a dataset) reads; otherwise every listed file, and unlisted data files.
+    ``known``: digests the caller already computed (see :func:`~libtrad.verify.core.check_listed`).
     """
     marker = load_marker(root)
     if marker is None:
@@ -54,8 +55,8 @@ def folder_problems(root: Path, kinds: Iterable[str] | None = None,
     if problems:
         return marker["kind"], problems
     if relpaths is not None:
-        return marker["kind"], [p for _, p in check_listed(root, listed, sorted(set(relpaths))) if p]
-    problems += [p for _, p in check_listed(root, listed) if p]
+        return marker["kind"], [p for _, p in check_listed(root, listed, sorted(set(relpaths)), known=known) if p]
+    problems += [p for _, p in check_listed(root, listed, known=known) if p]
     files, scan = scan_entries(root, listed)
     problems += scan
     problems += [f"{root / rel}: not listed in {root / MARKER} (not written by libtrad); move it out of the folder"
@@ -64,12 +65,15 @@ def folder_problems(root: Path, kinds: Iterable[str] | None = None,
 
 
 def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | None = None,
-                       no_verify: bool = False, relpaths: Iterable[str] | None = None) -> dict:
+                       no_verify: bool = False, relpaths: Iterable[str] | None = None,
+                       known: Mapping[str, str] | None = None) -> dict:
     """Check the folder an input ``path`` names before it is read; returns what to record about it.
 
     ``option`` names the input as the user gave it (``--embeddings``, ``RESULTS``). ``kinds``: the
     marker kinds this input may be (a wrong kind is refused even with ``no_verify``). ``relpaths``:
     only these files of the folder are read (paths relative to ``path``), so only they are checked.
+    ``known``: SHA-256 digests of some of them (paths relative to ``path``) the caller has just
+    computed, compared instead of reading those files a second time.
     """
     from libtrad.console import note
 
@@ -79,10 +83,11 @@ def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | 
         note(f"{option} {shown}: not a libtrad folder (no {MARKER}), so its files could not be verified; "
              "used as it is")
         return {"verified": False, "reason": f"no {MARKER}"}
+    below = shown.resolve().relative_to(root)
     if relpaths is not None:
-        below = shown.resolve().relative_to(root)
         relpaths = [(below / rel).as_posix() for rel in relpaths]
-    kind, problems = folder_problems(root, kinds, relpaths)
+    known = {(below / rel).as_posix(): digest for rel, digest in (known or {}).items()}
+    kind, problems = folder_problems(root, kinds, relpaths, known)
     if kinds and kind not in tuple(kinds):
         raise LibtradError(f"{option} {shown}: {problems[0].split(': ', 1)[1]}")
     if not problems:

@@ -126,7 +126,8 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
         from libtrad.verify.inputs import check_input_folder
 
         read = [files.rel(s.path) for s in shards] + (["README.md"] if (files.root / "README.md").is_file() else [])
-        verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read)
+        verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
+                                          known={files.rel(s.path): s.checksum for s in shards})
     return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
                          verification)
 
