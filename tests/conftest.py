@@ -103,6 +103,19 @@ def lib_trad_export(lib_trad_raw, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture
+def gpus(monkeypatch):
+    """``gpus(n)``: torch in this process reports ``n`` CUDA devices (0: none) — the device policy's
+    tests without a GPU."""
+    import torch
+
+    def make(n: int):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+    return make
+
+
 # ----------------------------------------------------------------------------- reliability helpers
 def snapshot(*roots: Path) -> dict[str, bytes | str]:
     """Every file, link and folder under ``roots`` (path -> bytes, link target or "<dir>")."""

@@ -28,11 +28,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert "`logmel-stats`" in board and "echo-small-random" in board and "siren-dcase · DCASE 2021" in board
 
 
-def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, monkeypatch):
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, gpus):
+    gpus(0)
     rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "cuda"), "--device 'cuda'",
                           "has no CUDA GPU")
     rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "tpu"), "--device 'tpu'")

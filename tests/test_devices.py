@@ -10,15 +10,6 @@ from libtrad.devices import (autocast, check_precision, default_batch_size, devi
 from libtrad.errors import ParameterError
 
 
-@pytest.fixture
-def gpus(monkeypatch):
-    """``gpus(n)``: make torch report ``n`` CUDA devices (0: none)."""
-    def make(n: int):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
-        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
-    return make
-
-
 @pytest.mark.parametrize("text, kind, index", [("auto", "auto", None), ("cpu", "cpu", None), ("CUDA", "cuda", None),
                                                ("cuda:3", "cuda", 3), (" cuda:0 ", "cuda", 0)])
 def test_parse(text, kind, index):

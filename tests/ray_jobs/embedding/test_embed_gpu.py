@@ -21,15 +21,6 @@ GPUS = torch.cuda.device_count() if HAS_CUDA else 2  # the real ones where there
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 
 
-@pytest.fixture
-def gpus(monkeypatch):
-    """``gpus(n)``: torch in this process reports ``n`` CUDA devices (0: none)."""
-    def make(n: int):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
-        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
-    return make
-
-
 def embed_args(dataset: Path, output: Path, *extra) -> tuple:
     return ("embed", "--dataset", dataset, "--config", "tr1", "--encoder", "logmel-stats", "--output", output, *extra)
 

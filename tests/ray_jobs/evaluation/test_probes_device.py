@@ -41,9 +41,8 @@ def _frame(n=90, dim=4):
                          "embedding": list(x.astype(np.float32))})
 
 
-def test_cuda_without_a_gpu_is_one_line_naming_the_node(tmp_path, monkeypatch, cli, rel):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+def test_cuda_without_a_gpu_is_one_line_naming_the_node(tmp_path, gpus, cli, rel):
+    gpus(0)
     emb = _embeddings(tmp_path / "emb")
     before = {p: p.read_bytes() for p in emb.rglob("*") if p.is_file()}
     line = rel.assert_error_line(cli("evaluate", "linear-probe", "--embeddings", emb, "--output", tmp_path / "out",

@@ -30,9 +30,8 @@ def _weights(folder) -> dict:
 
 
 @pytest.mark.parametrize("family", ["cnn", "ae"])
-def test_cuda_without_a_gpu_is_one_line_naming_the_node(family, monkeypatch, tmp_path, cli, rel):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+def test_cuda_without_a_gpu_is_one_line_naming_the_node(family, gpus, tmp_path, cli, rel):
+    gpus(0)
     out = tmp_path / "model"
     line = rel.assert_error_line(cli("train", family, "--dataset", tmp_path / "not-read", "--output", out,
                                      "--device", "cuda:1"), "--device", "cuda:1", node_name(), "no CUDA GPU")
