@@ -225,7 +225,7 @@ def _read_info(folder: Path) -> dict | None:
 class _EmbedActor:
     """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call."""
 
-    def __init__(self, encoder: str, options: EmbedOptions, source: DatasetSource, threads: int):
+    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int):
         from libtrad.ray_jobs.cluster import built_or_deferred  # an __init__ error is raised by run(), as itself
 
         self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads)
@@ -249,7 +249,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
         summary.gpus_per_actor = num_gpus
         remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
                                                  max_task_retries=3, scheduling_strategy="SPREAD")
-        pool = [remote.remote(spec.text, options, source, n_threads) for _ in range(n_actors)]
+        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
         in_flight: dict = {}
         attempts: Counter = Counter()
@@ -288,7 +288,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                         raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
                                            "them died 4 times (out of memory?); see the Ray logs") from None
                     pool.remove(actor)
-                    actor = remote.remote(spec.text, options, source, n_threads)
+                    actor = remote.remote(spec, options, source, n_threads)
                     pool.append(actor)
                     queue.appendleft(unit)
                     submit(actor)

@@ -93,7 +93,7 @@ def default_rows_per_unit(total_rows: int) -> int:
 class UnitEmbedder:
     """The encoder plus everything needed to turn a unit into its output table."""
 
-    def __init__(self, encoder_spec: str, options: EmbedOptions, source: DatasetSource, threads: int | None = None):
+    def __init__(self, encoder_spec, options: EmbedOptions, source: DatasetSource, threads: int | None = None):
         import torch
 
         from libtrad.ray_jobs.embedding.encoders import describe, load_encoder

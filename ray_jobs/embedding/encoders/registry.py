@@ -2,8 +2,17 @@
 
 Adding a kind: write ``encoders/<kind>.py`` with a :class:`~.base.ClipEncoder` subclass (its
 ``from_spec`` builds it from a parsed spec) and add its line here. Entries are lazy
-``module:Class`` references, so parsing a spec (the CLI, the driver before any cluster work)
+``module:name`` references, so parsing a spec (the CLI, the driver before any cluster work)
 imports no torch.
+
+What a kind takes after ``kind:`` (``takes``):
+
+* ``"none"`` — nothing (``logmel-stats``);
+* ``"folder"`` — a model folder: a local ``DIR`` or a Hub id ``ORG/NAME[@REV]``
+  (:func:`~.spec.parse_encoder_spec` resolves both to a folder);
+* ``"target"`` — its own text (``py:package.module:Class?k=v``, ``hear:module``), parsed by the
+  kind's ``parser`` (``module:function``, called as ``parser(kind, rest, text, weights)`` and
+  returning an :class:`~.spec.EncoderSpec`).
 """
 
 from __future__ import annotations
@@ -11,30 +20,49 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+TAKES = ("none", "folder", "target")
+
 
 @dataclass(frozen=True)
 class EncoderKind:
-    """One kind: its name, whether it takes a model folder (``kind:DIR``), and its class."""
+    """One kind: its name, what it takes after ``kind:``, its class and (``target`` kinds) its parser."""
 
     name: str
-    takes_folder: bool
+    takes: str  # one of TAKES
     target: str  # "module:Class"
+    parser: str | None = None  # "module:function" for takes="target"
+    shape: str = ""  # what follows "kind:" in the usage line of a takes="target" kind
+
+    @property
+    def takes_folder(self) -> bool:
+        return self.takes == "folder"
 
     @property
     def usage(self) -> str:
-        return f"{self.name}:DIR" if self.takes_folder else self.name
+        if self.takes == "folder":
+            return f"{self.name}:DIR|ORG/NAME[@REV]"
+        if self.takes == "target":
+            return f"{self.name}:{self.shape}"
+        return self.name
 
     def load_class(self) -> type:
-        module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _resolve(self.target)
+
+    def load_parser(self):
+        return _resolve(self.parser)
+
+
+def _resolve(reference: str):
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 _HERE = __name__.rpartition(".")[0]
 
 ENCODER_KINDS: dict[str, EncoderKind] = {kind.name: kind for kind in (
-    EncoderKind("echo", True, f"{_HERE}.echo:EchoClipEncoder"),
-    EncoderKind("attention-ae", True, f"{_HERE}.attention_ae:AttentionAEClipEncoder"),
-    EncoderKind("logmel-stats", False, f"{_HERE}.logmel_stats:LogMelStatsEncoder"),
-    EncoderKind("hf", True, f"{_HERE}.hf:HFClipEncoder"),
+    EncoderKind("echo", "folder", f"{_HERE}.echo:EchoClipEncoder"),
+    EncoderKind("attention-ae", "folder", f"{_HERE}.attention_ae:AttentionAEClipEncoder"),
+    EncoderKind("logmel-stats", "none", f"{_HERE}.logmel_stats:LogMelStatsEncoder"),
+    EncoderKind("hf", "folder", f"{_HERE}.hf:HFClipEncoder"),
 )}
 KINDS = tuple(ENCODER_KINDS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.errors import ParameterError
@@ -17,47 +17,83 @@ _IDENTITY_FILES = ("config.json", "preprocessor_config.json", "model.safetensors
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """A parsed ``--encoder`` value: its kind and, for the kinds with weights, the folder."""
+    """A parsed ``--encoder`` value.
+
+    ``path``: the model folder of a folder kind (a local folder, or the Hub snapshot a Hub id
+    resolved to — ``source`` then says which repository and commit). ``target`` and ``arguments``:
+    what a ``target`` kind names (``py:package.module:Class?k=v`` → ``"package.module:Class"``,
+    ``(("k", "v"),)``). ``weights``: a ``--encoder-weights`` file. ``identity``: what the kind's
+    parser found that defines the outputs beyond those files (a module file's hash …).
+    """
 
     kind: str
     path: Path | None
     text: str
+    target: str | None = None
+    arguments: tuple[tuple[str, str], ...] = ()
+    weights: Path | None = None
+    source: dict = field(default_factory=dict, hash=False)
+    identity: dict = field(default_factory=dict, hash=False)
 
     def fingerprint(self) -> dict:
-        """What identifies this encoder's outputs: kind + the SHA-256 of every file that defines them."""
+        """What identifies this encoder's outputs: kind + the SHA-256 of every file that defines them
+        (+ a Hub snapshot's commit, a target kind's identity, the weights file's hash)."""
         files = {}
         if self.path is not None:
             for name in sorted(p.name for p in self.path.iterdir() if p.is_file()):
                 if name in _IDENTITY_FILES or name.endswith(".safetensors"):
                     files[name] = sha256_file(self.path / name)
-        return {"kind": self.kind, "version": FINGERPRINT_VERSION, "files": files}
+        out = {"kind": self.kind, "version": FINGERPRINT_VERSION, "files": files}
+        if self.source.get("commit"):
+            out["source"] = {k: self.source[k] for k in ("repo_id", "commit") if k in self.source}
+        if self.target is not None:
+            out["target"] = self.target
+            out["arguments"] = [list(a) for a in self.arguments]
+        if self.identity:
+            out["identity"] = dict(self.identity)
+        if self.weights is not None:
+            out["weights"] = sha256_file(self.weights)
+        return out
 
 
-def parse_encoder_spec(text: str) -> EncoderSpec:
-    """``echo:DIR`` | ``attention-ae:DIR`` | ``logmel-stats`` | ``hf:DIR`` -> :class:`EncoderSpec`.
+def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> EncoderSpec:
+    """``kind[:what]`` (see :mod:`.registry` for what each kind takes) -> :class:`EncoderSpec`.
 
-    The folder must exist and hold a ``config.json`` and weights, complete safetensors files (a
+    A folder must exist and hold a ``config.json`` and weights, complete safetensors files (a
     git-LFS pointer, a text file or a cut file is named as such); checked here from the files'
     headers alone (no torch), before any cluster or data work starts. Whether the weights are the
     model the config describes needs the model: :func:`~libtrad.ray_jobs.embedding.encoders.preflight`.
+    ``weights`` (``--encoder-weights``) is for the kinds that take a target; a folder carries its own.
     """
     name, sep, rest = str(text).partition(":")
     kind = ENCODER_KINDS.get(name)
     if kind is None:
         raise ParameterError("encoder", text, f"unknown encoder kind {name!r}; expected one of "
                              + ", ".join(k.usage for k in ENCODER_KINDS.values()))
-    if not kind.takes_folder:
+    if weights is not None and kind.takes != "target":
+        raise ParameterError("encoder_weights", str(weights), f"is for the encoder kinds that name a class "
+                             f"({', '.join(k.name + ':' for k in ENCODER_KINDS.values() if k.takes == 'target')}); "
+                             f"{name} {'has no weights' if kind.takes == 'none' else 'reads the weights in its folder'}")
+    if kind.takes == "none":
         if sep:
             raise ParameterError("encoder", text, f"{name} takes no folder")
         return EncoderSpec(name, None, text)
     if not rest:
-        raise ParameterError("encoder", text, f"{name} needs a model folder: {kind.usage}")
-    path = Path(rest).expanduser()
+        raise ParameterError("encoder", text, f"{name} needs {'a model folder' if kind.takes_folder else 'a target'}: "
+                             f"{kind.usage}")
+    if kind.takes == "target":
+        return kind.load_parser()(name, rest, text, Path(weights).expanduser() if weights is not None else None)
+    path, source = Path(rest).expanduser(), {}
     if not path.is_dir():
         raise ParameterError("encoder", text, f"{path} is not a folder")
+    check_model_folder(path, text)
+    return EncoderSpec(name, path.resolve(), text, source=source)
+
+
+def check_model_folder(path: Path, text: str) -> None:
+    """A saved model folder: ``config.json`` and complete ``.safetensors`` weights (headers only)."""
     if not (path / "config.json").is_file():
         raise ParameterError("encoder", text, f"{path} has no config.json (not a saved model folder)")
     if not any(path.glob("*.safetensors")):
         raise ParameterError("encoder", text, f"{path} has no .safetensors weights")
     check_weight_files(path)
-    return EncoderSpec(name, path.resolve(), text)

@@ -131,7 +131,7 @@ def test_a_registered_kind_is_parsed_loaded_and_checked(tmp_path, monkeypatch):
 
     (tmp_path / "toy_encoder_kind.py").write_text(TOY_KIND)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(ENCODER_KINDS, "frame-stats", EncoderKind("frame-stats", False,
+    monkeypatch.setitem(ENCODER_KINDS, "frame-stats", EncoderKind("frame-stats", "none",
                                                                   "toy_encoder_kind:FrameStatsEncoder"))
     assert parse_encoder_spec("frame-stats").kind == "frame-stats"
     with pytest.raises(ParameterError, match="frame-stats takes no folder"):
