@@ -213,3 +213,99 @@ def ae_dir(tmp_path_factory) -> Path:
     LibTradAttentionAEModel(LibTradAttentionAEConfig(hidden_size=16, latent_size=8)).save_pretrained(out)
     LibTradAttentionAEFeatureExtractor().save_pretrained(out)
     return out
+
+
+# ----------------------------------------------------------------------------- object storage, the Hub cache
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API on 127.0.0.1 (moto's server mode, what s3fs's own tests use), for the session.
+
+    Yields the endpoint URL; the credentials moto accepts are put in the environment by
+    :func:`s3_env` (per test), as a user's would be. Skips when moto or s3fs is not installed."""
+    pytest.importorskip("s3fs")
+    server_module = pytest.importorskip("moto.server")
+    port = _free_loopback_port()
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """This test's S3: the endpoint and test credentials in the environment (as a user sets them, so
+    Ray workers started from here inherit them) and a fresh bucket; yields ``s3://<bucket>``."""
+    import uuid
+
+    import s3fs
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL_S3", s3_server),
+                        ("AWS_ENDPOINT_URL", s3_server)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"libtrad-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    yield f"s3://{bucket}"
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def make_hub_cache(hf_home: Path, repo_type: str, repo_id: str, folder: Path, *, commit: str | None = None,
+                   refs: tuple[str, ...] = ("main",)) -> Path:
+    """Lay ``folder``'s files out as huggingface_hub's cache does and return the snapshot folder.
+
+    ``<hf_home>/hub/<type>s--ORG--NAME/``: ``blobs/<content hash>`` (the files themselves),
+    ``snapshots/<commit>/<path>`` (relative symlinks into ``blobs/``) and ``refs/<name>`` (the
+    commit). What ``snapshot_download`` reads offline, and what a Hub download leaves on disk."""
+    import hashlib
+    import os
+
+    commit = commit or hashlib.sha1(repo_id.encode() + b"\0" + str(sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*"))).encode()).hexdigest()
+    repo = Path(hf_home) / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        if not blob.exists():
+            blob.write_bytes(data)
+        link = snapshot / path.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    for ref in refs:
+        (repo / "refs" / ref).write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """A private HF_HOME for this test (huggingface_hub's cache paths follow it) and a function that
+    puts a folder into its cache: ``hub_cache(folder, "ORG/NAME", repo_type="model") -> snapshot``."""
+    import huggingface_hub.constants as constants
+
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    def put(folder: Path, repo_id: str, *, repo_type: str = "model", commit: str | None = None,
+            refs: tuple[str, ...] = ("main",)) -> Path:
+        return make_hub_cache(home, repo_type, repo_id, Path(folder), commit=commit, refs=refs)
+
+    put.home = home
+    return put
