@@ -33,11 +33,18 @@ Protocol (which rows train, select and test), from the columns:
   these are scored with 5 stratified folds instead (rows dealt class by class, in a permutation
   fixed by ``split_seed``, round-robin to the folds), and the results say so.
 
-The carve: ``val_fraction`` (10 %) of the training rows of every class (rounded half up, a
-class keeping at least one training row), drawn with a generator fixed by ``split_seed`` and the
-fold — the same rows for every training seed, so seeds vary only the probe's initialisation and
-batch order. A train part holding one class is refused with one line naming the suite that
-fits (the unsupervised configs, whose train split is all normal).
+The carve: ``val_fraction`` (10 %) of the training rows of every class (rounded half up), drawn
+with a generator fixed by ``split_seed`` and the fold — the same rows for every training seed, so
+seeds vary only the probe's initialisation and batch order. Every class with at least two
+training rows keeps at least one of them for validation and at least one for training (a
+LiB-TRAD ``tr1_cls`` train split of 24 normal / 4 abnormal rows rounds 10 % of 4 to 0: without
+this its validation part held one class and no AUC could select the epoch). Rows that are the
+channels of one recording (a ``segment`` + ``channel`` column: LiB-TRAD's four microphones of a
+segment) are carved as whole groups — all four on the same side, as the builder's splits keep
+them — so a segment never trains and validates at once; the counts above are then counted in
+segments. A class that cannot be on both sides is refused with one line naming the part, the
+class, its count and what to do. A train part holding one class is refused with one line naming
+the suite that fits (the unsupervised configs, whose train split is all normal).
 """
 
 from __future__ import annotations
@@ -55,7 +62,9 @@ VALIDATION_NAMES = ("validation", "valid", "val")
 ANOMALY_CLASS_SETS = ({"normal", "anomaly"}, {"normal", "abnormal"})
 LOOCV_FOLDS = 5
 BASE_COLUMNS = ("label",)
-OPTIONAL_COLUMNS = ("split", "fold", "label_name", "file", "machine", "section", "experiment")
+OPTIONAL_COLUMNS = ("split", "fold", "label_name", "file", "machine", "section", "experiment", "segment", "channel")
+# Columns that together name the recording a row is one channel of (rows sharing them are carved together).
+GROUP_COLUMNS = ("experiment", "label", "segment")
 
 
 # ----------------------------------------------------------------------------- labels
@@ -186,16 +195,41 @@ def protocol_of(df: pd.DataFrame) -> tuple[str, dict[str, str]]:
     return "splits", roles
 
 
-def carve_validation(rows: np.ndarray, codes: np.ndarray, fraction: float, seed) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation): ``fraction`` of each class's rows (half up; >= 1 kept for training), seeded."""
+def recording_groups(df: pd.DataFrame) -> np.ndarray | None:
+    """A group number per row when rows are channels of one recording (``segment`` and ``channel``
+    columns: LiB-TRAD's per-microphone configs), else None (every row its own group)."""
+    if not {"segment", "channel"} <= set(df.columns):
+        return None
+    keys = [c for c in GROUP_COLUMNS if c in df.columns]
+    return df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy(dtype=np.int64)
+
+
+def carve_validation(rows: np.ndarray, codes: np.ndarray, fraction: float, seed, *,
+                     groups: np.ndarray | None = None, class_names=None, where: str = "the train split",
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation): ``fraction`` of each class's rows (half up; a class with >= 2 rows keeps
+    >= 1 on each side), seeded; with ``groups``, whole groups of rows (counted in groups).
+
+    A class with fewer than two rows (groups) cannot be on both sides: refused, naming it, when the
+    class is needed in validation (``class_names`` given: an AUC task); else it stays in training."""
     rng = np.random.default_rng(seed)
+    unit = rows if groups is None else groups[rows]  # what is drawn: a row, or a recording's group
     val = []
     for code in np.unique(codes[rows]):
-        members = rows[codes[rows] == code]
-        take = min(int(math.floor(fraction * members.size + 0.5)), members.size - 1)
+        members = np.unique(unit[codes[rows] == code])
+        if members.size < 2:
+            if class_names is not None:
+                counted = "row" if groups is None else "recording (its channels carved together)"
+                raise LibtradError(
+                    f"{where}: class {class_names[int(code)]!r} has {members.size} training {counted}, too few to "
+                    "keep one for validation and one for training; give a validation split, use a bigger "
+                    "dataset, or evaluate it with the suite that fits (libtrad evaluate lib-trad for LiB-TRAD)")
+            continue
+        take = min(max(1, int(math.floor(fraction * members.size + 0.5))), members.size - 1)
         val.append(rng.permutation(members)[:take])
-    validation = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
-    return np.setdiff1d(rows, validation), validation
+    chosen = np.concatenate(val) if val else np.zeros(0, np.int64)
+    validation = rows[np.isin(unit, chosen)]
+    return np.setdiff1d(rows, validation), np.sort(validation)
 
 
 def stratified_folds(codes: np.ndarray, k: int, seed) -> np.ndarray:
@@ -258,13 +292,18 @@ def layout(df: pd.DataFrame, codes: np.ndarray, *, suite: str, val_fraction: flo
     else:
         parts, used, given = _split_parts(df, roles)
     _refuse_one_class(df, codes, parts[0][1] if protocol == "splits" else np.arange(len(df)), suite)
+    classes = task_classes(df, label_codes(df)[1])
+    groups = recording_groups(df)
     folds = []
     for index, (name, train, test) in enumerate(parts):
         validation = np.zeros(0, dtype=np.int64)
         if val_fraction is not None and given is not None:
             validation = given[1]
         elif val_fraction is not None:
-            train, validation = carve_validation(train, codes, val_fraction, [split_seed, index])
+            where = "the train split" if protocol == "splits" else f"the training folds of fold {name}"
+            train, validation = carve_validation(train, codes, val_fraction, [split_seed, index], groups=groups,
+                                                 class_names=classes.names if classes.metric == "auc" else None,
+                                                 where=f"{suite}: {where}")
             _check_carve(name, train, validation, protocol)
         folds.append(Fold(name, train, validation, test))
     if val_fraction is not None:
@@ -272,7 +311,7 @@ def layout(df: pd.DataFrame, codes: np.ndarray, *, suite: str, val_fraction: flo
             f"carved from {'train' if protocol == 'splits' else 'the training folds'}: {val_fraction:g} of each "
             f"class, stratified, seed {split_seed}")
     _check_disjoint(folds)
-    _check_scorable(folds, codes, task_classes(df, label_codes(df)[1]), suite)
+    _check_scorable(folds, codes, classes, suite)
     return Layout(protocol, tuple(folds), used)
 
 

@@ -136,6 +136,49 @@ def test_two_splits_the_second_is_test_and_validation_comes_from_train():
     assert "carved from train" in layout.splits_used["validation"]
 
 
+def lib_trad_cls_frame(normal_segments=6, abnormal_segments=1, test_segments=(3, 2), seed=0):
+    """A LiB-TRAD ``*_cls``-like frame: 4 microphone rows per segment, labels normal/abnormal."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, (n_norm, n_abn) in (("train", (normal_segments, abnormal_segments)), ("validation", test_segments)):
+        for label, count in ((0, n_norm), (1, n_abn)):
+            for _ in range(count):
+                segment = len({r[2] for r in rows})
+                rows += [(split, label, segment, ch) for ch in range(1, 5)]
+    split, y, segment, channel = map(np.array, zip(*rows))
+    x = rng.normal(size=(len(rows), 4)) + 2.0 * y[:, None]
+    df = frame(x, y, split=split, segment=segment, channel=channel, experiment=["tr1"] * len(rows))
+    df.attrs["label_names"] = ["normal", "abnormal"]
+    return df
+
+
+def test_the_carve_keeps_both_classes_and_whole_segments():
+    # 24 normal / 4 abnormal rows = 6 / 1 segments x 4 microphones... with 2 abnormal segments the
+    # 10 % carve rounded 0.2 to 0 segments before: the validation part held normal rows only.
+    df = lib_trad_cls_frame(normal_segments=6, abnormal_segments=2)
+    (unit,) = L.plan(df, L.LinearProbeOptions(seeds=1))
+    y, seg = df["label"].to_numpy(), df["segment"].to_numpy()
+    assert set(y[unit.validation]) == {0, 1} and set(y[unit.train]) == {0, 1}
+    assert not set(seg[unit.validation]) & set(seg[unit.train])  # a segment's 4 microphones on one side
+    assert all((seg[unit.validation] == s).sum() == 4 for s in set(seg[unit.validation]))
+    res = L.evaluate_local(df, L.LinearProbeOptions(seeds=1, epochs=2))
+    assert res["metric"] == "auc" and 0.0 <= res["per_seed"][0]["test_metric"] <= 1.0
+
+
+def test_a_class_that_cannot_be_on_both_sides_is_one_line_naming_it():
+    df = lib_trad_cls_frame(normal_segments=6, abnormal_segments=1)  # 24 normal / 4 abnormal rows: 1 segment
+    with pytest.raises(LibtradError) as info:
+        L.plan(df, L.LinearProbeOptions(seeds=1))
+    message = str(info.value)
+    assert "\n" not in message and "class 'abnormal' has 1 training recording" in message
+    assert "linear-probe: the train split" in message and "validation split" in message
+    # A plain multi-class task keeps a one-row class in training (accuracy needs no class in validation).
+    x, y = blobs(60, 4, 3)
+    y[0], y[y == 2] = 2, 1
+    (unit,) = L.plan(frame(x, y, split=["train"] * 50 + ["test"] * 10), L.LinearProbeOptions(seeds=1))
+    assert 0 in unit.train and 0 not in unit.validation
+
+
 def test_three_splits_are_used_as_given():
     x, y = blobs(120, 4, 2)
     split = np.array(["train"] * 80 + ["valid"] * 20 + ["test"] * 20)
