@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.options import check_number
 from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
+from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
                                           default_rows_per_unit, plan_units)
@@ -223,12 +224,16 @@ def _read_info(folder: Path) -> dict | None:
 
 # ----------------------------------------------------------------------------- the Ray part
 class _EmbedActor:
-    """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call."""
+    """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call.
 
-    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int):
+    ``files``: the encoder's ``(digests, bytes)``, one object the driver put in Ray's object store
+    (Ray hands each actor the value): the actor loads the encoder from its own copy of them."""
+
+    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int,
+                 files=None):
         from libtrad.ray_jobs.cluster import built_or_deferred  # an __init__ error is raised by run(), as itself
 
-        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads)
+        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads, files)
 
     def run(self, unit: Unit):
         return self.embedder.run(unit)
@@ -249,7 +254,8 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
         summary.gpus_per_actor = num_gpus
         remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
                                                  max_task_retries=3, scheduling_strategy="SPREAD")
-        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
+        files = ray.put(pack(spec))  # once: no node needs the driver's paths (encoder_files)
+        pool = [remote.remote(spec, options, source, n_threads, files) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
         in_flight: dict = {}
         attempts: Counter = Counter()
@@ -288,7 +294,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                         raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
                                            "them died 4 times (out of memory?); see the Ray logs") from None
                     pool.remove(actor)
-                    actor = remote.remote(spec, options, source, n_threads)
+                    actor = remote.remote(spec, options, source, n_threads, files)
                     pool.append(actor)
                     queue.appendleft(unit)
                     submit(actor)

@@ -93,9 +93,14 @@ def default_rows_per_unit(total_rows: int) -> int:
 class UnitEmbedder:
     """The encoder plus everything needed to turn a unit into its output table."""
 
-    def __init__(self, encoder_spec, options: EmbedOptions, source: DatasetSource, threads: int | None = None):
+    def __init__(self, encoder_spec, options: EmbedOptions, source: DatasetSource, threads: int | None = None,
+                 files: tuple[dict[str, str], dict[str, bytes]] | None = None):
+        """``files``: the encoder's ``(digests, bytes)`` the driver shipped (:mod:`.encoder_files`):
+        written into a temporary folder of this process and loaded from there, instead of
+        ``encoder_spec``'s paths (which need not exist on this node)."""
         import torch
 
+        from libtrad.ray_jobs.embedding.encoder_files import Materialised
         from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
 
         from libtrad.devices import default_batch_size, device_record, node_name
@@ -105,7 +110,8 @@ class UnitEmbedder:
         self.options = options
         self.source = source
         self.fs = source.filesystem()
-        self.encoder = load_encoder(encoder_spec, precision=options.precision, device=options.device)
+        with Materialised(encoder_spec, *(files or (None, None))) as spec:
+            self.encoder = load_encoder(spec, precision=options.precision, device=options.device)
         self.device = self.encoder.device
         self.batch_size = options.batch_size or default_batch_size(self.device)
         # On a CPU the decoding thread would take a core from the encoder's threads: only on a GPU by default.
