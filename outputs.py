@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from libtrad.errors import LibtradError, exception_reason
+from libtrad.hub_cache import is_regular_file, snapshot_repo
 
 MARKER = ".libtrad.json"
 KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings", "leaderboard")
@@ -49,16 +50,26 @@ _FORMAT = 1
 def read_marker(folder: str | Path) -> dict | None:
     """The folder's marker (``{"kind", "files", ...}``), None when there is none; a broken one is an error."""
     path = Path(folder) / MARKER
-    if not path.is_file() or path.is_symlink():
+    if not is_regular_file(path):  # a link is no marker, unless a Hub cache snapshot's (libtrad.hub_cache)
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise LibtradError(f"{path}: unreadable libtrad marker ({exception_reason(exc)})") from None
+    return parse_marker(text, path)
+
+
+def parse_marker(text: str, where) -> dict:
+    """A marker's text -> its dict, checked; ``where`` (a path, or a URL on an object store) names it
+    in the one-line error for a broken one."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LibtradError(f"{where}: unreadable libtrad marker ({exception_reason(exc)})") from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(data, dict) or data.get("kind") not in KINDS or not isinstance(files, dict) \
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise LibtradError(f"{path}: not a valid libtrad marker (expected kind and files)")
+        raise LibtradError(f"{where}: not a valid libtrad marker (expected kind and files)")
     if data["kind"] == "results" and set(files) == _LEGACY_LEADERBOARD:
         data = {**data, "kind": "leaderboard"}
     return data
@@ -79,8 +90,6 @@ def sha256_file(path: str | Path) -> str:
 
 def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None) -> dict:
     """List (and checksum) every file under ``folder`` as libtrad's; ``known`` skips re-hashing."""
-    from libtrad import __version__
-
     if kind not in KINDS:
         raise ValueError(f"unknown folder kind {kind!r}")
     files = {}
@@ -89,9 +98,19 @@ def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None
         if rel == MARKER:
             continue
         files[rel] = (known or {}).get(rel) or sha256_file(path)
-    marker = {"libtrad_folder": _FORMAT, "kind": kind, "libtrad_version": __version__, "files": files}
+    marker = marker_record(kind, files)
     (folder / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return marker
+
+
+def marker_record(kind: str, files: Mapping[str, str]) -> dict:
+    """The marker of a ``kind`` folder holding ``files`` (relpath -> SHA-256): the one format, written
+    by :func:`write_marker` here and by :mod:`libtrad.storage` on an object store."""
+    from libtrad import __version__
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown folder kind {kind!r}")
+    return {"libtrad_folder": _FORMAT, "kind": kind, "libtrad_version": __version__, "files": dict(sorted(files.items()))}
 
 
 def verify_files(folder: str | Path, relpaths=None, *, what: str = "") -> None:
@@ -105,7 +124,7 @@ def verify_files(folder: str | Path, relpaths=None, *, what: str = "") -> None:
         path = folder / rel
         if rel not in listed:
             raise LibtradError(f"{path}: not listed in {folder / MARKER}")
-        if path.is_symlink() or not path.is_file():
+        if not is_regular_file(path):
             raise LibtradError(f"{path}: missing or not a regular file (listed in {MARKER})")
         try:
             digest = sha256_file(path)
@@ -134,6 +153,9 @@ def check_output(output: str | Path, kind: str, *, option: str = "--output",
             raise LibtradError(f"{option} {out}: {relation} the input {name} {src}; choose an output outside it")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise LibtradError(f"{option} {out}: exists and is not a folder; refusing to replace it")
+    if snapshot_repo(out / MARKER) is not None:  # huggingface_hub's files, even where a marker is among them
+        raise LibtradError(f"{option} {out}: lies in a Hugging Face Hub cache snapshot (huggingface_hub's "
+                           "files); choose an output outside the cache")
     if out.is_dir() and any(out.iterdir()):
         found = marker_kind(out)
         if found is None:

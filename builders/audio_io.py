@@ -7,7 +7,8 @@ the samples anyway). :func:`probe_audio` judges a WAV from its header and chunk 
 so a builder that embeds files unchanged reads each one once.
 
 Before anything is opened the path is ``stat``-ed: only regular files (or symlinks to regular
-files inside the data folder) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
+files inside the data folder, or a Hub cache snapshot's links into its own blobs:
+:mod:`libtrad.hub_cache`) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
 device named ``*.wav`` is rejected by name instead of hanging or streaming forever. The bytes
 are then checked as WAV by their content, not their extension (libsndfile would happily decode
 FLAC, Ogg, MP3 or AIFF), and the RIFF chunk sizes are walked so a truncated file is rejected
@@ -32,6 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from libtrad.errors import exception_reason, first_line
+from libtrad.hub_cache import blob_of
 
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
@@ -175,6 +177,8 @@ def _open_regular(path: Path, root: Path | DataFolder | None, cap: int) -> Itera
     if root is not None:
         folder = root if isinstance(root, DataFolder) else DataFolder(root)
         real, base = folder.resolve(path, link), folder.real
+        if os.path.commonpath([real, base]) != base and link and blob_of(path) is not None:
+            real = os.path.realpath(path.parent)  # a Hub cache snapshot's link into its blobs: where the link lies
         if os.path.commonpath([real, base]) != base:
             raise InvalidAudio(path, f"symlink leaves the data folder (resolves to {safe_text(real)})")
     if info.st_size > cap:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.errors import LibtradError, exception_reason
+from libtrad.hub_cache import lstat_entry
 from libtrad.outputs import MARKER, read_marker, sha256_file
 
 CARD = "README.md"
@@ -53,10 +54,11 @@ class VerifyReport:
 
 # ----------------------------------------------------------------------------- shared checks (publish uses them)
 def load_marker(root: Path) -> dict | None:
-    """The marker, None when there is none; a marker that is a link or not a regular file is refused."""
+    """The marker, None when there is none; a marker that is a link or not a regular file is refused
+    (a Hub cache snapshot's link into its own repo's blobs is the file it names: :mod:`libtrad.hub_cache`)."""
     path = root / MARKER
     try:
-        info = path.lstat()
+        info = lstat_entry(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -103,6 +105,10 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
                 continue
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
+                hub_link = stat.S_ISLNK(mode)
+                if hub_link:  # a snapshot's link into its blobs reads as the blob; any other link stays a link
+                    mode = lstat_entry(entry.path).st_mode
+                    hub_link = stat.S_ISREG(mode)
             except OSError as exc:
                 problems.append(f"{entry.path}: cannot be read ({exception_reason(exc)})")
                 continue
@@ -112,7 +118,7 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
             elif stat.S_ISDIR(mode):
                 visit(Path(entry.path), rel + "/")
             elif stat.S_ISREG(mode):
-                if not _inside(root, Path(entry.path)):
+                if not _inside(root, Path(entry.path).parent if hub_link else Path(entry.path)):
                     problems.append(f"{entry.path}: resolves outside {root}; refusing it")
                 else:
                     files.append(rel)
@@ -157,7 +163,7 @@ def _presence_problem(root: Path, rel: str, listed: Mapping[str, str]) -> str | 
     if rel not in listed:
         return f"{path}: not listed in {root / MARKER} (not written by libtrad)"
     try:
-        mode = path.lstat().st_mode
+        mode = lstat_entry(path).st_mode
     except FileNotFoundError:
         return f"{path}: missing (listed in {MARKER})"
     except OSError as exc:
