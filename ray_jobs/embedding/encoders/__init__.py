@@ -6,7 +6,11 @@ Contract (X-ARES's, plus a clip-level call): an encoder has ``sampling_rate`` (H
 * ``embed(clips) -> (clips_embeddings (B, D) float32, frames [(T_i, D) float32, ...])`` for mono
   float32 NumPy clips of any lengths at ``sampling_rate``; every clip's result equals the clip run
   alone (clips of equal length are batched together, others run apart, so padding never leaks);
-* ``forward(audio (B, samples)) -> (B, T, D)`` torch, for X-ARES-style callers.
+* ``forward(audio (B, samples), audio_attention_mask=None) -> (B, T, D)`` torch, for X-ARES-style callers.
+
+Every kind's object is a ``torch.nn.Module`` (:class:`~.base.ClipEncoder`) with a working
+``.to(device)``, so X-ARES's own checker and runner take it as they are; :mod:`.xares` gives the
+zero-argument class X-ARES's loader imports from a file (``libtrad export-xares``).
 
 The kinds (``--encoder``) are listed once in :mod:`.registry`, each in its own module:
 :mod:`.echo` (``echo:DIR``), :mod:`.attention_ae` (``attention-ae:DIR``), :mod:`.logmel_stats`
@@ -17,10 +21,20 @@ options — never a class name — so a changed weight re-embeds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder, describe
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, EncoderKind
 from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
+
+if TYPE_CHECKING:  # the base is a torch Module: imported when an encoder is built, not to parse a spec
+    from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+
+
+def describe(encoder) -> dict:
+    """The contract's numbers, for embeddings.json and the checker."""
+    return {"sampling_rate": int(encoder.sampling_rate), "output_dim": int(encoder.output_dim),
+            "hop_size_in_ms": float(encoder.hop_size_in_ms)}
 
 
 def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32", device="auto") -> ClipEncoder:
@@ -87,7 +101,12 @@ def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict 
 
 
 def __getattr__(name: str):
-    """The kinds' classes by name (``encoders.EchoClipEncoder`` …), imported on first use."""
+    """The kinds' classes by name (``encoders.EchoClipEncoder`` …) and their base ``ClipEncoder`` (an
+    ``nn.Module``), imported on first use: this package is imported to parse a spec, without torch."""
+    if name == "ClipEncoder":
+        from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+
+        return ClipEncoder
     for kind in ENCODER_KINDS.values():
         if kind.target.endswith(":" + name):
             return kind.load_class()

@@ -11,8 +11,6 @@ from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 class AttentionAEClipEncoder(ClipEncoder):
     """The LiB-TRAD attention AE (``attention-ae:DIR``): attended latent frames, clip = their mean."""
 
-    _modules = ("model",)
-
     def __init__(self, path: Path):
         from libtrad.models.attention_ae import LibTradAttentionAEFeatureExtractor, LibTradAttentionAEModel
 

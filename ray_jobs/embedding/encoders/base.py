@@ -1,13 +1,26 @@
-"""The clip encoder every kind derives from: exact equal-length batches, X-ARES's ``forward``.
+"""The clip encoder every kind derives from: a ``torch.nn.Module`` that keeps both contracts —
+libtrad's ``embed(clips)`` (exact equal-length batches, clip and frame outputs per clip) and
+X-ARES's ``forward(audio, audio_attention_mask=None) -> (B, T, D)``.
 
-Device and precision are the encoder's (:meth:`ClipEncoder.place`, called by ``from_spec``): its
-torch modules (``_modules``) move to the device, each kind copies its model inputs there
-(:meth:`ClipEncoder._to_device`: pinned memory for a GPU) and runs its model under
-:meth:`ClipEncoder._autocast`; ``embed`` always hands back CPU float32 NumPy arrays."""
+Why a Module: X-ARES's checker (``xares.audio_encoder_checker.check_audio_encoder``) and its runner
+take an ``nn.Module`` and move it with ``.to(device)``; so does any torch code that puts an encoder
+inside a bigger model. This module imports torch, so only the kinds' modules import it (when an
+encoder is built); parsing a spec and ``libtrad --help`` never do (``encoders.ClipEncoder`` is
+served lazily).
+
+Device and precision are the encoder's: :meth:`ClipEncoder.place` (called by ``from_spec``) or any
+``.to(device)`` / ``.cuda()`` / ``.cpu()`` — also a parent module's — moves its submodules and a
+zero-size buffer whose device :attr:`ClipEncoder.device` reports, so the device reported is always
+where the encoder's tensors are, parameters or not (``logmel-stats`` has none). Each kind copies its
+model inputs there (:meth:`ClipEncoder._to_device`: pinned memory for a GPU) and runs its model
+under :meth:`ClipEncoder._autocast`; ``embed`` always hands back CPU float32 NumPy arrays and
+``forward`` a float32 tensor on the input's device."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
 
 def _groups_by_length(clips: list[np.ndarray]) -> list[list[int]]:
@@ -18,14 +31,37 @@ def _groups_by_length(clips: list[np.ndarray]) -> list[list[int]]:
     return list(groups.values())
 
 
-class ClipEncoder:
-    """Shared driver: equal-length batches through :meth:`_batch`, clip and frame outputs per clip."""
+class ClipEncoder(nn.Module):
+    """Shared driver: equal-length batches through :meth:`_batch`, clip and frame outputs per clip.
+
+    A frozen encoder: it stays in eval mode (``train()`` keeps dropout off), so ``embed`` gives the
+    same bytes whatever a parent module is doing."""
 
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
     precision: str = "fp32"
-    _modules: tuple[str, ...] = ()  # attributes holding the torch modules that move to the device
+
+    def __new__(cls, *args, **kwargs):
+        # The Module is set up here, before any __init__: a kind's __init__ may assign its model
+        # without calling super().__init__() first (the kinds were written when this base was no
+        # Module, and a user's kind need not know it is one).
+        self = super().__new__(cls)
+        nn.Module.__init__(self)
+        self.register_buffer("_device_anchor", torch.empty(0), persistent=False)
+        self.training = False
+        return self
+
+    def __init__(self) -> None:
+        """Nothing to set up: :meth:`__new__` made the Module (calling this again resets nothing)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        # Before the base was a Module, a kind listed the attributes holding its torch modules in a
+        # tuple ``_modules``; that name is now the Module's own registry (and every Module attribute
+        # is registered, and moved, by itself), so such a tuple is not stored over it.
+        if name == "_modules" and isinstance(value, tuple):
+            return
+        super().__setattr__(name, value)
 
     @classmethod
     def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "ClipEncoder":
@@ -35,24 +71,27 @@ class ClipEncoder:
         return encoder.place(device, precision)
 
     @property
-    def device(self):
-        """The torch device this encoder runs on (the CPU until :meth:`place`)."""
-        import torch
-
-        return self.__dict__.get("_device") or torch.device("cpu")
+    def device(self) -> torch.device:
+        """The torch device this encoder runs on: where its last ``place``/``.to`` put it."""
+        return self._device_anchor.device
 
     def place(self, device=None, precision: str = "fp32") -> "ClipEncoder":
-        """Move the encoder's modules to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
-        import torch
-
+        """Move the encoder to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
         from libtrad.devices import check_precision
 
         device = torch.device("cpu") if device is None else torch.device(device)
         self.precision = check_precision(precision, device)
-        for name in self._modules:
-            setattr(self, name, getattr(self, name).to(device))
-        self._device = device
-        return self
+        return self.to(device)
+
+    def train(self, mode: bool = True) -> "ClipEncoder":
+        """Stay in eval mode: an encoder is frozen (its outputs must not depend on dropout)."""
+        return super().train(False)
+
+    def extra_repr(self) -> str:
+        from libtrad.ray_jobs.embedding.encoders import describe
+
+        numbers = describe(self) if hasattr(self, "output_dim") else {}
+        return ", ".join([f"{k}={v}" for k, v in numbers.items()] + [f"precision={self.precision}"])
 
     def _to_device(self, tensor):
         """A model input on the encoder's device (through pinned memory when that is a GPU)."""
@@ -67,8 +106,6 @@ class ClipEncoder:
         return autocast(self.device, self.precision)
 
     def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        import torch
-
         pooled: list[np.ndarray | None] = [None] * len(clips)
         frames: list[np.ndarray | None] = [None] * len(clips)
         with torch.inference_mode():
@@ -80,28 +117,20 @@ class ClipEncoder:
                     frames[i] = frame_out[row].float().cpu().numpy()
         return np.stack(pooled).astype(np.float32, copy=False), frames
 
-    def forward(self, audio, audio_attention_mask=None):
-        """X-ARES: (B, samples) -> (B, T, D); with a mask, each clip is cut to its real samples and
-        shorter clips' frames are zero-padded at the end."""
-        import torch
-
+    def forward(self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """X-ARES: (B, samples) -> (B, T, D) float32 on ``audio``'s device; with a mask, each clip is cut
+        to its real samples and shorter clips' frames are zero-padded at the end. Runs through
+        :meth:`embed`, so both contracts give the same numbers."""
         audio = audio.unsqueeze(0) if audio.dim() == 1 else audio
         lengths = (audio_attention_mask.sum(-1).tolist() if audio_attention_mask is not None
                    else [audio.shape[-1]] * len(audio))
-        _, frames = self.embed([a[: int(n)].numpy() for a, n in zip(audio.cpu(), lengths)])
+        _, frames = self.embed([a[: int(n)].numpy() for a, n in zip(audio.detach().cpu().float(), lengths)])
         longest = max(f.shape[0] for f in frames)
         out = np.zeros((len(frames), longest, self.output_dim), dtype=np.float32)
         for i, f in enumerate(frames):
             out[i, : f.shape[0]] = f
-        return torch.from_numpy(out)
-
-    __call__ = forward
+        return torch.from_numpy(out).to(audio.device)
 
     def _batch(self, batch):  # (B, samples) -> (clip (B, D), frames (B, T, D))
         raise NotImplementedError
 
-
-def describe(encoder) -> dict:
-    """The contract's numbers, for embeddings.json and the checker."""
-    return {"sampling_rate": int(encoder.sampling_rate), "output_dim": int(encoder.output_dim),
-            "hop_size_in_ms": float(encoder.hop_size_in_ms)}

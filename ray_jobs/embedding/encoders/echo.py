@@ -11,8 +11,6 @@ from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 class EchoClipEncoder(ClipEncoder):
     """ECHO (``echo:DIR``): utterance embedding per clip, per-patch frames."""
 
-    _modules = ("encoder",)
-
     def __init__(self, path: Path):
         from libtrad.models.echo.encoder_echo import EchoWaveformEncoder
 

@@ -26,8 +26,6 @@ NOT_AUDIO_INPUTS = {"input_ids": "token ids (a text model)", "pixel_values": "im
 class HFClipEncoder(ClipEncoder):
     """Any transformers audio encoder folder (``hf:DIR``): mean-pooled ``last_hidden_state``."""
 
-    _modules = ("model",)
-
     def __init__(self, path: Path):
         import torch
         from transformers import AutoModel
