@@ -64,5 +64,7 @@ ENCODER_KINDS: dict[str, EncoderKind] = {kind.name: kind for kind in (
     EncoderKind("attention-ae", "folder", f"{_HERE}.attention_ae:AttentionAEClipEncoder"),
     EncoderKind("logmel-stats", "none", f"{_HERE}.logmel_stats:LogMelStatsEncoder"),
     EncoderKind("hf", "folder", f"{_HERE}.hf:HFClipEncoder"),
+    EncoderKind("hear", "target", f"{_HERE}.hear:HearClipEncoder", parser=f"{_HERE}.hear:parse_spec",
+                shape="module[?model_file=PATH]"),
 )}
 KINDS = tuple(ENCODER_KINDS)
