@@ -84,13 +84,14 @@ class _ContractError(Exception):
 
 # ----------------------------------------------------------------------------- public API
 def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
-                       precision: str = "fp32") -> list[CheckResult]:
+                       precision: str = "fp32", weights=None) -> list[CheckResult]:
     """Load the encoder an ``embed --encoder`` spec names on ``device`` (``auto|cpu|cuda|cuda:N``, here)
     at ``precision`` and check it (a bad spec, device or precision: ParameterError; a libtrad folder
-    whose files differ from its checksums: one LibtradError naming the file)."""
+    whose files differ from its checksums: one LibtradError naming the file). ``weights``: a ``py:``
+    class's ``--encoder-weights`` file."""
     from libtrad.ray_jobs.embedding.encoders import place
 
-    parsed = parse_encoder_spec(spec)
+    parsed = parse_encoder_spec(spec, weights=weights)
     placed = place(device, precision)  # before the folder is read: CUDA missing is one line at once
     check_encoder_folder(parsed)
     return check_encoder(load_encoder(parsed, precision=precision, device=placed), quick=quick)

@@ -17,7 +17,10 @@ PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16
 @click.option("--dataset", required=True, help="A dataset folder (e.g. a libtrad export) or a Hub id user/name.")
 @click.option("--config", default=None, help="Config to embed (default: the card's default config).")
 @click.option("--split", "splits", multiple=True, help="Split to embed; repeat for several (default: all).")
-@click.option("--encoder", required=True, help="echo:DIR | attention-ae:DIR | logmel-stats | hf:DIR")
+@click.option("--encoder", required=True, help="echo:DIR | attention-ae:DIR | logmel-stats | hf:DIR (a folder kind also "
+              "takes a Hub id ORG/NAME[@REV]) | py:package.module:Class[?key=value...] (your own class).")
+@click.option("--encoder-weights", "encoder_weights", type=click.Path(path_type=Path), default=None,
+              help="A .safetensors file loaded strictly into a py: encoder's state_dict.")
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="The embeddings folder to write.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); "
               "default: a private local Ray on 127.0.0.1.")
@@ -40,15 +43,15 @@ PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Embed a libtrad dataset folder whose shards differ from its .libtrad.json checksums "
                    "(recorded in embeddings.json).")
-def embed_command(dataset, config, splits, encoder, output, address, actors, threads_per_actor, batch_size, frames,
-                  multichannel, precision, device, gpus_per_actor, no_verify) -> None:
+def embed_command(dataset, config, splits, encoder, encoder_weights, output, address, actors, threads_per_actor,
+                  batch_size, frames, multichannel, precision, device, gpus_per_actor, no_verify) -> None:
     """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
                             actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
                             multichannel=multichannel, precision=precision, device=device,
-                            gpus_per_actor=gpus_per_actor, no_verify=no_verify)
+                            gpus_per_actor=gpus_per_actor, no_verify=no_verify, encoder_weights=encoder_weights)
     click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
                f"{summary.units} units computed, {summary.reused} reused)")
     for split, rows in summary.rows.items():
@@ -59,10 +62,13 @@ def embed_command(dataset, config, splits, encoder, output, address, actors, thr
 @click.argument("encoder", metavar="SPEC")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: spec, encoder, checks, passed.")
 @click.option("--quick", is_flag=True, help="Skip the 30-s clip (the slow check).")
+@click.option("--encoder-weights", "encoder_weights", type=click.Path(path_type=Path), default=None,
+              help="A .safetensors file loaded strictly into a py: encoder's state_dict (as embed takes it).")
 @device_option
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help=PRECISION_HELP)
-def check_encoder_command(encoder: str, as_json: bool, quick: bool, device: str, precision: str) -> None:
+def check_encoder_command(encoder: str, as_json: bool, quick: bool, encoder_weights: Path | None, device: str,
+                          precision: str) -> None:
     """Check that an encoder spec (as `embed --encoder` takes) keeps the encoder contract.
 
     Prints one `FAIL <check>: ...` line per failed check and a summary; exit status 1 if any failed.
@@ -71,7 +77,7 @@ def check_encoder_command(encoder: str, as_json: bool, quick: bool, device: str,
 
     from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec, format_report, results_json
 
-    results = check_encoder_spec(encoder, quick=quick, device=device, precision=precision)
+    results = check_encoder_spec(encoder, quick=quick, device=device, precision=precision, weights=encoder_weights)
     click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
     if not all(r.passed for r in results):
         click.get_current_context().exit(1)

@@ -91,6 +91,7 @@ def embed_dataset(
     rows_per_unit: int | None = None,
     progress: bool = True,
     no_verify: bool = False,
+    encoder_weights: str | Path | None = None,
 ) -> EmbedSummary:
     """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``.
 
@@ -106,7 +107,7 @@ def embed_dataset(
     if batch_size is not None:
         check_number("batch_size", batch_size, low=1, high=65536, integer=True)
     device = check_device_request(device, precision, gpus_per_actor, local=not address)
-    spec = parse_encoder_spec(encoder)
+    spec = parse_encoder_spec(encoder, weights=encoder_weights)  # encoder_weights: a py: class's safetensors
     local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
     inputs = {"dataset": local_input, "encoder": spec.path}
     out = check_output(output, "embeddings", inputs=inputs)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.hub import parse_hub_id, resolve_model
 from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object, resolve
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted
 
 
 def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_verify: bool = False):
-    """Model + feature extractor from a saved folder through the Auto classes.
+    """Model + feature extractor from a saved folder (or a Hub id ``ORG/NAME[@REV]`` that is not a
+    local path: its snapshot, :func:`libtrad.hub.resolve_model`) through the Auto classes.
 
     Every file is checked first, so a broken folder is named in one line (which file, what is
     wrong) instead of a transformers traceback: ``config.json`` (JSON, a LiB-TRAD
@@ -29,6 +31,12 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
 
     path = Path(str(model_dir)).expanduser()
     where = f"{option} {model_dir}"
+    hub_id = None if path.exists() else parse_hub_id(str(model_dir))
+    if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: the Hub model repository's snapshot
+        try:
+            path = resolve_model(*hub_id, param=option, value=str(model_dir))[0]
+        except ParameterError as exc:
+            raise LibtradError(f"{where}: {exc.problem}") from None
     if path.exists() and not path.is_dir():
         raise LibtradError(f"{where}: is a file, not a saved model folder")
     config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"

@@ -66,5 +66,7 @@ ENCODER_KINDS: dict[str, EncoderKind] = {kind.name: kind for kind in (
     EncoderKind("hf", "folder", f"{_HERE}.hf:HFClipEncoder"),
     EncoderKind("hear", "target", f"{_HERE}.hear:HearClipEncoder", parser=f"{_HERE}.hear:parse_spec",
                 shape="module[?model_file=PATH]"),
+    EncoderKind("py", "target", f"{_HERE}.python:PythonClipEncoder", parser=f"{_HERE}.python:parse_spec",
+                shape="package.module:Class[?key=value...]"),
 )}
 KINDS = tuple(ENCODER_KINDS)

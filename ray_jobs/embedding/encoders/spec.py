@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.errors import ParameterError
+from libtrad.hub import parse_hub_id, resolve_model
 from libtrad.models.weights import check_weight_files
 from libtrad.outputs import sha256_file
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS
@@ -13,6 +14,9 @@ from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS
 FINGERPRINT_VERSION = 1  # bump when what an encoder computes changes without its files changing
 # Files whose bytes define a model folder's outputs (weights, config, feature extractor).
 _IDENTITY_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+# Identity entries that say where something is on this machine (the py: kind's sys.path folder),
+# recorded for the workers and left out of the cache key.
+_LOCATION_KEYS = frozenset({"import_root"})
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,18 @@ class EncoderSpec:
             out["target"] = self.target
             out["arguments"] = [list(a) for a in self.arguments]
         if self.identity:
-            out["identity"] = dict(self.identity)
+            out["identity"] = {k: _identity_value(k, v) for k, v in self.identity.items() if k not in _LOCATION_KEYS}
         if self.weights is not None:
             out["weights"] = sha256_file(self.weights)
         return out
+
+
+def _identity_value(key: str, value):
+    """A ``*_file`` entry of a kind's identity enters the cache key as the file's SHA-256: where a
+    file lies on this machine is not what it computes (a moved checkout keeps its key)."""
+    if key.endswith("_file") and isinstance(value, str) and Path(value).is_file():
+        return sha256_file(Path(value))
+    return value
 
 
 def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> EncoderSpec:
@@ -84,10 +96,17 @@ def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> Encod
     if kind.takes == "target":
         return kind.load_parser()(name, rest, text, Path(weights).expanduser() if weights is not None else None)
     path, source = Path(rest).expanduser(), {}
-    if not path.is_dir():
-        raise ParameterError("encoder", text, f"{path} is not a folder")
+    hub_id = None if path.exists() else parse_hub_id(rest)
+    if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: a Hub model repository
+        path, commit = resolve_model(*hub_id, param="encoder", value=text)
+        source = {"repo_id": hub_id[0], "revision": hub_id[1] or "main", "commit": commit}
+    elif not path.is_dir():
+        raise ParameterError("encoder", text, f"{path} is not a folder" + (
+            "" if path.exists() else " (nor a Hub id ORG/NAME[@REV])"))
     check_model_folder(path, text)
-    return EncoderSpec(name, path.resolve(), text, source=source)
+    # A Hub snapshot is kept as the snapshot folder itself (its files are links into the cache's
+    # blobs/, read through the links); a local folder is made absolute for the actors.
+    return EncoderSpec(name, path if hub_id is not None else path.resolve(), text, source=source)
 
 
 def check_model_folder(path: Path, text: str) -> None:
