@@ -81,3 +81,31 @@ def check_encoder_command(encoder: str, as_json: bool, quick: bool, encoder_weig
     click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
     if not all(r.passed for r in results):
         click.get_current_context().exit(1)
+
+
+@command("export-xares")
+@click.option("--encoder", required=True, help="The encoder spec, as `embed --encoder` takes it.")
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="The .py file to write: X-ARES's ENCODER_PY (`python -m xares.run FILE.py TASKS...`).")
+@click.option("--class-name", "class_name", default=None,
+              help="The class's name, ending in Encoder (default: from the model's name). X-ARES keys its caches "
+                   "by this name: give each model its own.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="fp32 (default numerics) or bf16 autocast.")
+@click.option("--encoder-weights", "encoder_weights", type=click.Path(path_type=Path), default=None,
+              help="A py: encoder's .safetensors file (as embed takes it).")
+def export_xares_command(encoder: str, output: Path, class_name: str | None, precision: str,
+                         encoder_weights: Path | None) -> None:
+    """Write a Python file whose zero-argument *Encoder class X-ARES imports: one libtrad encoder, pinned.
+
+    The file holds the spec (a folder made absolute, a Hub id pinned to its commit) and the model files'
+    hashes; building the class refuses a model changed since. Replaces only a file it wrote.
+    """
+    from libtrad.ray_jobs.embedding.encoders.xares import write_xares_file
+
+    written = write_xares_file(encoder, output, class_name=class_name, precision=precision, weights=encoder_weights)
+    numbers = written.numbers
+    click.echo(f"wrote {written.path}: class {written.class_name} = {written.spec} (sampling_rate "
+               f"{numbers['sampling_rate']}, output_dim {numbers['output_dim']}, hop_size_in_ms "
+               f"{numbers['hop_size_in_ms']:g})")
+    click.echo(f"  run X-ARES from {written.path.parent.resolve()}: python -m xares.run {written.path.name} TASK.py ...")
