@@ -36,7 +36,7 @@ import click  # noqa: E402
 
 from libtrad.builders import cli as builders_cli  # noqa: E402
 from libtrad.cli_support import (  # noqa: E402,F401  (describe_unexpected: re-exported)
-    DEBUG_ENV, Group, command, describe_unexpected, device_option, group, number, seed_type)
+    DEBUG_ENV, PATH_OR_URL, Group, command, describe_unexpected, device_option, group, number, seed_type)
 from libtrad.errors import LibtradError  # noqa: E402
 from libtrad.models import cli as models_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
@@ -57,9 +57,10 @@ def publish() -> None:
 
 
 @command()
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=PATH_OR_URL)
 def verify(folder: Path) -> None:
-    """Check any libtrad folder: checksums, schema, every shard readable, card configs matching the shards."""
+    """Check any libtrad folder (a path or a URL: s3://, gs://, hf://, file://): checksums, schema, every shard
+    readable, card configs matching the shards."""
     from libtrad.verify import verify_folder
 
     report = verify_folder(folder)

@@ -6,7 +6,8 @@
 * :func:`comma_list` — a ``--configs a,b`` style option;
 * :func:`connect_timeout_option` — ``--connect-timeout`` beside every ``--address``;
 * :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.devices`);
-* :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path.
+* :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path;
+* :data:`PATH_OR_URL` — an input folder's type: a path, or an fsspec URL (``s3://…``) left as text.
 
 Light by design: click and :mod:`libtrad.errors` only; every heavy import stays inside a command.
 """
@@ -125,6 +126,21 @@ def number(option: str, *, low=None, high=None, low_open=False, high_open=False,
     return _Number()
 
 
+class PathOrURL(click.ParamType):
+    """An input folder: a local path (a ``Path``) or an fsspec URL kept as text (``s3://b/x``: a ``Path``
+    would fold its ``//``); the commands fetch a URL's folder through :mod:`libtrad.remote_folders`."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        from libtrad.storage import is_url
+
+        return value if isinstance(value, Path) or is_url(value) else Path(value)
+
+
+PATH_OR_URL = PathOrURL()
+
+
 def seed_type(option: str = "--seed"):
     """A seed option's type; ``option`` is the flag it belongs to, which its errors name (``--split-seed``)."""
     from libtrad.options import SEED_MAX
@@ -184,7 +200,7 @@ def publish_options(command):
     command = click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")(command)
     command = click.option("--private", is_flag=True, help="Create the repo as private.")(command)
     command = click.option("--repo-id", required=True, help="Target Hub repo, ORG/NAME.")(command)
-    return click.argument("folder", type=click.Path(path_type=Path))(command)
+    return click.argument("folder", type=PATH_OR_URL)(command)
 
 
 def publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run: bool, required: tuple) -> None:

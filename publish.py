@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.errors import LibtradError, first_line
+from libtrad.hub_cache import is_regular_file
 from libtrad.outputs import MARKER
 
 # The marker kinds each repo type publishes: embeddings are datasets on the Hub.
@@ -52,19 +53,23 @@ class UploadPlan:
 
 
 def plan_upload(folder: str | Path, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]) -> UploadPlan:
-    """Validate the folder and list exactly what the upload would send.
+    """Validate the folder (a local path, or a URL: :mod:`libtrad.remote_folders`) and list exactly what
+    the upload would send.
 
     Refused with one line: a repo id the Hub rejects; a folder that is not libtrad's folder of the
     matching kind; a file the marker lists that is missing or whose SHA-256 differs; (datasets) a
     manifest whose ``parquet_files`` disagree with the marker; any symbolic link, special file or
     path resolving outside the folder. Nothing is followed and no special file is opened.
     """
+    from libtrad.remote_folders import local_folders, shown_as_urls
     from libtrad.verify import one_line_error
 
-    try:
-        return _plan_upload(folder, repo_id, repo_type, private, required)
-    except OSError as exc:  # a folder that cannot be listed or read
-        raise one_line_error(exc) from None
+    (local,), fetched = local_folders([folder], "folder")  # a URL: its fetched copy, checked as a local folder
+    with shown_as_urls(fetched):
+        try:
+            return _plan_upload(local, repo_id, repo_type, private, required)
+        except OSError as exc:  # a folder that cannot be listed or read
+            raise one_line_error(exc) from None
 
 
 def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]) -> UploadPlan:
@@ -145,11 +150,22 @@ def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) ->
         raise LibtradError("cannot publish: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)")
     if get_token() is None:
         raise LibtradError("cannot publish: no Hugging Face token (set HF_TOKEN or run `hf auth login`)")
+    from libtrad.remote_folders import local_folders, shown_as_urls
+
+    (local,), fetched = local_folders([folder], "folder")  # a URL: the copy plan_upload checked (cached)
+    with shown_as_urls(fetched):
+        return _publish_folder(plan, local, commit_message)
+
+
+def _publish_folder(plan: UploadPlan, folder: Path, commit_message: str) -> str:
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
     root = Path(folder).expanduser().resolve()
     operations = []
     for rel, _ in plan.files:
         path = root / rel
-        if path.is_symlink() or not path.is_file():
+        if not is_regular_file(path):  # a Hub cache snapshot's links into its blobs are the files they name
             raise LibtradError(f"{path}: changed since it was checked (no longer a regular file); nothing was sent")
         try:
             op = CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path))

@@ -101,6 +101,7 @@ def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) ->
     """Upload a built dataset folder (README.md card, data/, manifest.json) or an embeddings folder
     (README.md card, data/, embeddings.json) to the Hub."""
     from libtrad.outputs import marker_kind
+    from libtrad.remote_folders import local_folder  # a URL: its fetched copy (publish reads the same, cached)
 
-    record = "embeddings.json" if marker_kind(folder) == "embeddings" else "manifest.json"
+    record = "embeddings.json" if marker_kind(local_folder(folder, "folder")) == "embeddings" else "manifest.json"
     publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", record, "data"))

@@ -44,13 +44,25 @@ from .model import _check_model, check_safetensors  # noqa: F401
 
 # ----------------------------------------------------------------------------- verify_folder
 def verify_folder(path: str | Path) -> VerifyReport:
-    """Check every file of a libtrad folder; never raises for what it finds (it lists problems)."""
-    report = VerifyReport(Path(path).expanduser())
+    """Check every file of a libtrad folder; never raises for what it finds (it lists problems).
+
+    ``path`` may be an fsspec URL (``s3://…``): the folder is fetched once into libtrad's cache
+    (:mod:`libtrad.remote_folders`) and checked there, the report naming the URL; a store that
+    cannot be read (no such bucket, denied credentials) raises one ParameterError (nothing to list).
+    """
+    from libtrad.remote_folders import local_folders, shown
+
+    (local,), fetched = local_folders([path], "folder")
+    report = VerifyReport(Path(local).expanduser())
     try:
-        return _verify_folder(path, report)
+        _verify_folder(local, report)
     except (LibtradError, OSError) as exc:  # e.g. a folder that became unreadable while checked
         report.problems.append(str(one_line_error(exc)))
-        return report
+    if fetched:
+        report.path = fetched[local]
+        report.problems = [shown(p, fetched) for p in report.problems]
+        report.checked = [shown(c, fetched) for c in report.checked]
+    return report
 
 
 def _verify_folder(path: str | Path, report: VerifyReport) -> VerifyReport:

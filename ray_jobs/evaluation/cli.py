@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import Group, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.cli_support import PATH_OR_URL, Group, command, connect_timeout_option, device_option, group, number, seed_type
 
 
 class SuiteGroup(Group):
@@ -44,9 +44,10 @@ def suite_options(command):
     :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings`, so an option added here
     reaches every suite without touching the commands."""
     for decorator in reversed([
-        click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
+        click.option("--embeddings", "embeddings", multiple=True, type=PATH_OR_URL,
                      help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
-                          "columns); repeat to concatenate several."),
+                          "columns; or a libtrad folder's URL: s3://, gs://, hf://, file://); repeat to concatenate "
+                          "several."),
         click.option("--output", type=click.Path(path_type=Path), required=True,
                      help="The results folder (results.json, results.md, PNG plots)."),
         click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
@@ -195,7 +196,7 @@ def evaluate_xares_knn_command(**values) -> None:
 
 
 @command("leaderboard")
-@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("results", nargs=-1, required=True, type=PATH_OR_URL)
 @click.option("--output", required=True, type=click.Path(path_type=Path),
               help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.")
 @click.option("--normalise", type=click.Choice(["metric-range", "encoders"]), default="metric-range", show_default=True,

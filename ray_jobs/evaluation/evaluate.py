@@ -78,8 +78,27 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     keys and a function writing their files into the folder — e.g. trained LiB-TRAD checkpoints
     scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
     ``device``: auto|cpu|cuda|cuda:N for a suite with a ``device`` option (module docstring); CUDA
-    asked of a suite that has none is refused.
+    asked of a suite that has none is refused. An embeddings folder may be a URL (``s3://…``,
+    :mod:`libtrad.remote_folders`).
     """
+    from libtrad.remote_folders import local_folders, shown_as_urls
+
+    if suite not in SUITES:
+        raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
+    if not embeddings:
+        raise ParameterError("embeddings", None, "give at least one embeddings folder")
+    # A URL's folder is fetched once into libtrad's cache and checked there like any local folder; the
+    # results record (and every error line names) the URL.
+    embeddings, fetched = local_folders(embeddings, "embeddings")
+    with shown_as_urls(fetched):
+        return _evaluate_embeddings(suite, embeddings, fetched, output, local=local, address=address,
+                                    progress=progress, no_verify=no_verify, allow_duplicates=allow_duplicates,
+                                    extra_inputs=extra_inputs, attach=attach, device=device, **options)
+
+
+def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path, str], output, *, local: bool,
+                         address: str | None, progress: bool, no_verify: bool, allow_duplicates: bool,
+                         extra_inputs: dict | None, attach, device: str, **options) -> dict:
     import dataclasses
 
     from libtrad.devices import parse_device, resolve_device
@@ -87,11 +106,6 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     from libtrad.ray_jobs.evaluation.runner import run_suite
     from libtrad.verify.inputs import check_input_folder
 
-    if suite not in SUITES:
-        raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
-    embeddings = [Path(e) for e in embeddings or ()]
-    if not embeddings:
-        raise ParameterError("embeddings", None, "give at least one embeddings folder")
     spec = parse_device(device)
     entry = SUITES[suite]
     module, options_class = entry.load()
@@ -109,7 +123,7 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
         resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
     extra, write_extra = attach() if attach else ({}, None)
     run = run_suite(module, df, opts, local=local, address=address, progress=progress)
-    provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings), checked)]
+    provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings, fetched), checked)]
     results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
     if takes_device:
         results["device"] = {"requested": spec.text, "units": run.devices}
@@ -125,18 +139,21 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     return results
 
 
-def embeddings_provenance(folders: list[str | Path]) -> list[dict]:
+def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | None = None) -> list[dict]:
     """Each embeddings folder with what its embeddings.json says (encoder, dataset, cache key), if any.
 
     A folder without ``embeddings.json`` (a plain Parquet folder) has only its path; one whose
     ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
-    credit nobody (or the wrong encoder).
+    credit nobody (or the wrong encoder). A URL (or a local copy in ``fetched``) is recorded as its URL.
     """
+    from libtrad.remote_folders import local_folders
     from libtrad.verify.core import read_json
 
+    folders, more = local_folders(folders, "embeddings")
+    fetched = {**(fetched or {}), **more}
     out = []
     for folder in folders:
-        record = {"path": str(folder)}
+        record = {"path": fetched.get(folder, str(folder))}
         path = Path(folder) / "embeddings.json"
         info = read_json(path) if path.is_file() else None
         if info is not None:

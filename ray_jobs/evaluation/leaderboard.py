@@ -444,14 +444,20 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
     """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
     into ``output``."""
     from libtrad.outputs import atomic_output
+    from libtrad.remote_folders import local_folders, shown, shown_as_urls
 
-    folders = results_folders(paths)
-    inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
-    read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
-    entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
-    board = build(entries, normalise)
+    # A URL (a results folder, or a prefix holding several) is fetched once into libtrad's cache and read
+    # there like a local folder; the table and every error line name the URL.
+    local, fetched = local_folders(paths, "results", marker="any")
+    with shown_as_urls(fetched):
+        folders = results_folders(local)
+        inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
+        read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
+        entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
+        board = build(entries, normalise)
     board.unverified = [f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})"
                         for folder, r in read.items() if not r["_verification"]["verified"]]
+    board.unverified = [shown(line, fetched) for line in board.unverified]
     with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
         (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")

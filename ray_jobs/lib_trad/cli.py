@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import comma_list, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.cli_support import PATH_OR_URL, comma_list, command, connect_timeout_option, device_option, group, number, seed_type
 from libtrad.ray_jobs.evaluation.cli import print_results
 
 
@@ -86,7 +86,7 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
 @click.option("--model", "models", multiple=True,
               help="Model folder (used for every experiment) or EXPERIMENT=DIR, repeated (tr1=..., tr2=..., tr3=...).")
 @click.option("--dataset", default=None, help="Built LiB-TRAD dataset (with --model): Hub-style folder or Hub id.")
-@click.option("--embeddings", "embeddings", multiple=True, type=click.Path(path_type=Path),
+@click.option("--embeddings", "embeddings", multiple=True, type=PATH_OR_URL,
               help="Embeddings of a LiB-TRAD anomaly config (libtrad embed --config all): KNN and Mahalanobis scorers.")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad-eval"), show_default=True,
               help="Folder for the JSON, Markdown and ROC PNGs.")
