@@ -28,9 +28,10 @@ its distribution's name and version where ``importlib.metadata`` knows them, and
 ``model_file`` (a folder: of each file in it). The module must be importable — and ``model_file``
 readable — wherever the encoder runs (every Ray node).
 
-Devices: a HEAR module runs its model itself; a PyTorch model is moved to the encoder's device
-(``model.to(device)``, as hearvalidator does) and gets its audio there; a TensorFlow model gets
-TensorFlow tensors and runs where TensorFlow places it. Every refusal is one line naming the spec.
+Devices: a HEAR module runs its model itself; a PyTorch model is a submodule of the encoder, so
+it moves with it (``place``/``.to(device)``, as hearvalidator moves it), stays in eval mode and
+gets its audio on that device; a TensorFlow model gets TensorFlow tensors and runs where
+TensorFlow places it. Every refusal is one line naming the spec.
 """
 
 from __future__ import annotations
@@ -211,15 +212,6 @@ class HearClipEncoder(ClipEncoder):
 
     def _error(self, problem: str) -> ParameterError:
         return ParameterError("encoder", self.spec.text, problem)
-
-    def place(self, device=None, precision: str = "fp32") -> "HearClipEncoder":
-        """The base placement, plus ``model.to(device)`` when the model is a torch module."""
-        super().place(device, precision)
-        import torch
-
-        if isinstance(self.model, torch.nn.Module):
-            self.model.to(self.device)
-        return self
 
     def _measure(self) -> None:
         """The hop: the median step of the timestamps of a 4-s noise clip (every check of a batch runs too)."""
