@@ -129,6 +129,29 @@ def test_identity_is_module_bytes_class_arguments_and_weights(user_module, tmp_p
     assert key(f"py:{user_module}:Frames?dim=6&scale=0.5") != base
 
 
+def test_a_worker_without_the_module_imports_the_shipped_file(user_module, tmp_path):
+    """What a cluster node gets (embedding/encoder_files): the module's file in a folder of its own,
+    no import_root there. A module edited after the job was keyed is refused, not run."""
+    from dataclasses import replace
+
+    spec = parse_encoder_spec(f"py:{user_module}:Frames?dim=3")
+    shipped = tmp_path / "worker" / "identity" / "module_file" / f"{user_module}_elsewhere.py"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text(MODULE)
+    name = f"{user_module}_elsewhere"  # on no sys.path entry: only the shipped file has it
+    worker = replace(spec, target=f"{name}:Frames", identity={**spec.identity, "module": name,
+                     "module_file": str(shipped), "import_root": str(tmp_path / "not-on-this-node")})
+    try:
+        assert load_encoder(worker, device="cpu").embed([np.zeros(1600, np.float32)])[0].shape == (1, 3)
+    finally:
+        import sys
+
+        sys.modules.pop(name, None)
+    (tmp_path / "code" / f"{user_module}.py").write_text(MODULE + "\n# edited after the key\n")
+    with pytest.raises(ParameterError, match="whose bytes differ from the module file the job was keyed on"):
+        load_encoder(spec, device="cpu")
+
+
 BAD_PY = [
     ("{m}_absent:Frames", "no module named"),
     ("{m}_syntax:Frames", "SyntaxError"),
