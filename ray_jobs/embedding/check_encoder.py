@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libtrad.errors import first_line
+from libtrad.errors import ParameterError, first_line
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
 
+CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone
 LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
 LONG_S = 30.0  # long_clip: the costly one, run once
 SHORT_S = 0.1
@@ -82,6 +83,10 @@ class _ContractError(Exception):
     """A broken promise found while running the encoder; its message is the check's message."""
 
 
+class _StructureError(_ContractError):
+    """``embed`` returned another structure than ``(clip embeddings, frames)``."""
+
+
 # ----------------------------------------------------------------------------- public API
 def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
                        precision: str = "fp32", weights=None) -> list[CheckResult]:
@@ -97,12 +102,28 @@ def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
     return check_encoder(load_encoder(parsed, precision=precision, device=placed), quick=quick)
 
 
-def check_encoder(encoder, *, quick: bool = False) -> list[CheckResult]:
-    """Run every check on an object with the encoder contract; ``quick`` skips the 30-s clip."""
+def check_encoder(encoder, *, quick: bool = False, contract: str = "libtrad") -> list[CheckResult]:
+    """Run every check on an object with the encoder contract; ``quick`` skips the 30-s clip.
+
+    ``contract="xares"`` checks an X-ARES encoder, which promises ``forward`` alone (X-ARES's own
+    checker runs it once on noise; these checks hold it to its stated hop, batching, masks,
+    determinism): the checks that read ``embed`` read :class:`_ForwardContract`'s instead — the
+    encoder's ``forward`` frames (equal-length clips in one call, as ``embed`` batches them) and,
+    as clip embeddings, their mean over frames. Use it for an object whose ``embed`` is another
+    API (``EchoWaveformEncoder.embed`` returns an ``EchoModelOutput``) or that has none. Every
+    libtrad encoder keeps both contracts, so both pass on it.
+
+    An ``embed`` that returns something else than ``(clip embeddings, frames)`` under the libtrad
+    contract fails ``shape`` alone (every other check reads that structure), saying so."""
+    if contract not in CONTRACTS:
+        raise ParameterError("contract", contract, f"expected one of {', '.join(CONTRACTS)}")
     attributes = _check_attributes(encoder)
     if not attributes.passed:
         return [attributes]
-    probe = _Probe(encoder)
+    probe = _Probe(_ForwardContract(encoder) if contract == "xares" else encoder)
+    structure = _check_structure(probe)
+    if structure is not None:
+        return [attributes, structure]
     checks = [c for c in _CHECKS if not (quick and c[0] == "long_clip")]
     return [attributes] + [_run_check(name, check, probe) for name, check in checks]
 
@@ -123,6 +144,59 @@ def results_json(results: list[CheckResult], *, spec: str | None = None) -> dict
 
 
 # ----------------------------------------------------------------------------- running the encoder
+class _ForwardContract:
+    """An X-ARES encoder seen through libtrad's contract for the checks: ``embed`` from ``forward``.
+
+    Equal-length clips go through ``forward`` together (as ``ClipEncoder.embed`` batches them), each
+    clip's frames are its row, its clip embedding their mean over frames; dtypes are kept as
+    ``forward`` gives them, so ``dtype`` still sees a float64 encoder."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.sampling_rate, self.output_dim, self.hop_size_in_ms = (
+            encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms)
+
+    def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        import torch
+
+        pooled: list = [None] * len(clips)
+        frames: list = [None] * len(clips)
+        groups: dict[int, list[int]] = {}
+        for i, clip in enumerate(clips):
+            groups.setdefault(len(clip), []).append(i)
+        for group in groups.values():
+            batch = torch.from_numpy(np.stack([np.asarray(clips[i], dtype=np.float32) for i in group]))
+            with torch.inference_mode():
+                out, _ = _to_numpy(self.encoder.forward(batch))
+            if out.ndim != 3 or out.shape[0] != len(group):
+                raise _StructureError(f"forward on {len(group)} clip(s) of {len(clips[group[0]])} samples gives shape "
+                                     f"{out.shape}, not ({len(group)}, T, D)")
+            for row, i in enumerate(group):
+                frames[i] = out[row]
+                pooled[i] = out[row].mean(axis=0) if out.shape[1] else np.full(out.shape[2], np.nan, out.dtype)
+        return np.stack(pooled), frames
+
+    def forward(self, audio, audio_attention_mask=None):
+        if audio_attention_mask is None:
+            return self.encoder.forward(audio)
+        return self.encoder.forward(audio, audio_attention_mask=audio_attention_mask)
+
+
+def _check_structure(probe: "_Probe") -> CheckResult | None:
+    """``shape``'s failure when ``embed`` returns another structure than ``(clip embeddings, frames)``
+    (every other check reads it, so they are not run); None when it does (or raises: the checks
+    then report the raise each)."""
+    try:
+        probe.embed(SHAPE_SPECS)
+    except _StructureError as exc:
+        hint = ("; an encoder that keeps only X-ARES's forward (its embed being another API) is checked with "
+                "check_encoder(encoder, contract='xares')") if callable(getattr(probe.encoder, "forward", None)) else ""
+        return CheckResult("shape", False, f"{exc}{hint}; the other checks read that structure: not run")
+    except Exception:  # noqa: BLE001 - embed raising: each check that runs it reports that
+        return None
+    return None
+
+
 class _Probe:
     """The encoder plus its outputs on the check clips, computed once and shared by the checks."""
 
@@ -184,13 +258,13 @@ class _Probe:
 def _embed_structure(result, count: int, what: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """``(clip (B, D), [frames (T_i, D)] * B)`` as arrays (dtype kept), or a _ContractError."""
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
-        raise _ContractError(f"embed on {what} returned {type(result).__name__}, not (clip embeddings, frames)")
+        raise _StructureError(f"embed on {what} returned {type(result).__name__}, not (clip embeddings, frames)")
     pooled, frames = np.asarray(result[0]), [np.asarray(f) for f in result[1]]
     if pooled.ndim != 2 or pooled.shape[0] != count:
-        raise _ContractError(f"embed on {what} returned clip embeddings of shape {pooled.shape}, expected ({count}, D)")
+        raise _StructureError(f"embed on {what} returned clip embeddings of shape {pooled.shape}, expected ({count}, D)")
     if len(frames) != count or any(f.ndim != 2 for f in frames):
-        raise _ContractError(f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, "
-                             f"expected {count} arrays of (T, D)")
+        raise _StructureError(f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, "
+                              f"expected {count} arrays of (T, D)")
     return pooled, frames
 
 
