@@ -14,14 +14,16 @@ PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16
 
 
 @command("embed")
-@click.option("--dataset", required=True, help="A dataset folder (e.g. a libtrad export) or a Hub id user/name.")
+@click.option("--dataset", required=True, help="A dataset folder (e.g. a libtrad export), a Hub id user/name, or "
+              "a URL: hf://datasets/ORG/NAME[@REV], s3://BUCKET/PREFIX, gs://..., file://...")
 @click.option("--config", default=None, help="Config to embed (default: the card's default config).")
 @click.option("--split", "splits", multiple=True, help="Split to embed; repeat for several (default: all).")
 @click.option("--encoder", required=True, help="echo:DIR | attention-ae:DIR | logmel-stats | hf:DIR (a folder kind also "
               "takes a Hub id ORG/NAME[@REV]) | py:package.module:Class[?key=value...] (your own class).")
 @click.option("--encoder-weights", "encoder_weights", type=click.Path(path_type=Path), default=None,
               help="A .safetensors file loaded strictly into a py: encoder's state_dict.")
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="The embeddings folder to write.")
+@click.option("--output", required=True, help="The embeddings folder to write: a path, or an object-store URL "
+              "(s3://BUCKET/PREFIX, gs://..., file://...).")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); "
               "default: a private local Ray on 127.0.0.1.")
 @connect_timeout_option

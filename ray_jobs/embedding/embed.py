@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.options import check_number
 from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
+from libtrad.storage import is_url, local_path
 from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
@@ -59,7 +60,7 @@ _IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for t
 
 @dataclass
 class EmbedSummary:
-    output: Path
+    output: Path | str  # a local folder, or the object-store URL written
     cache_key: str
     rows: dict[str, int]
     units: int
@@ -108,29 +109,89 @@ def embed_dataset(
         check_number("batch_size", batch_size, low=1, high=65536, integer=True)
     device = check_device_request(device, precision, gpus_per_actor, local=not address)
     spec = parse_encoder_spec(encoder, weights=encoder_weights)  # encoder_weights: a py: class's safetensors
-    local_input = Path(dataset).expanduser() if Path(dataset).expanduser().exists() else None
-    inputs = {"dataset": local_input, "encoder": spec.path}
-    out = check_output(output, "embeddings", inputs=inputs)
+    store = _store_output(output, dataset)  # an object-store URL: checked there, before any work
+    if store is None:
+        output = local_path(output) if is_url(str(output)) else output
+        local_input = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
+        local_input = local_input if local_input is not None and local_input.exists() else None
+        inputs = {"dataset": local_input, "encoder": spec.path}
+        out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
     encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size,
                            device=device)
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
-    key = cache_key(spec, options, source, unit_rows)
+    fingerprint = spec.fingerprint()
+    key = cache_key(spec, options, source, unit_rows, fingerprint)
     units = plan_units(source, unit_rows)
+    run = (fingerprint, address, actors, threads_per_actor, gpus_per_actor, progress)
+    if store is not None:
+        return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run)
     with output_lock(out):
         staging = resumable_staging(out, key[:24])
         verified = _reuse_finished(out, staging, key, units)
-        missing = [u for u in units if not (staging / u.name).is_file()]
+        staged = _DiskUnits(staging)
+        missing = [u for u in units if not staged.has(u.name)]
         summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
                                encoder_verification=encoder_check)
         if missing:
-            _run_units(missing, spec, options, source, staging, summary, address, actors, threads_per_actor,
-                       gpus_per_actor, progress)
+            _run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
-            _finish(staging, units, spec, options, source, key, unit_rows, summary)
+            _finish(staged, units, spec, options, source, key, unit_rows, summary, staging)
     return summary
+
+
+def _store_output(output, dataset: str):
+    """A :class:`~libtrad.storage.RemoteOutput` for an object-store ``output`` URL, checked (its bucket
+    reachable and readable, the prefix empty or libtrad's embeddings folder); None for a local path
+    (or ``file://``: the local disk has rename, and libtrad.outputs' rules apply as they are)."""
+    if not is_url(str(output)) or local_path(str(output)) is not None:
+        return None
+    from libtrad.storage import RemoteOutput
+
+    store = RemoteOutput(str(output), "embeddings", inputs={"dataset": dataset if is_url(dataset) else None})
+    store.check()
+    return store
+
+
+def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
+                    key: str, unit_rows: int, encoder_check, run) -> EmbedSummary:
+    """The object-store twin of the local path: staged units under ``.NAME.resume-KEY/`` beside the
+    output (one PUT each), reuse of a finished output of the same key, then the completion-manifest
+    publication of :class:`~libtrad.storage.RemoteOutput` (marker last)."""
+    import tempfile
+
+    staging = store.staging(key[:24])
+    staged = _StoreUnits(staging)
+    _reuse_from_store(store, staged, key, units)
+    missing = [u for u in units if not staged.has(u.name)]
+    summary = EmbedSummary(store.url, key, {}, len(units), len(missing), len(units) - len(missing), 0,
+                           encoder_verification=encoder_check)
+    if missing:
+        _run_units(missing, spec, options, source, staged, summary, *run)
+    with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
+        _finish(staged, units, spec, options, source, key, unit_rows, summary, Path(tmp))
+        extras = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+        files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in extras}
+        for path in extras:
+            staged.put(path.relative_to(tmp).as_posix(), path.read_bytes())
+    files.update({u.name: staged.digest(u.name) for u in units})
+    store.publish(staging, files)
+    return summary
+
+
+def _reuse_from_store(store, staged: "_StoreUnits", key: str, units: list[Unit]) -> None:
+    """A finished output of the same key on the store: its units are copied into the staging prefix
+    (server-side), their digests taken from its marker — the completion manifest that listed them."""
+    info = store.read_json(store.join(INFO_FILE))
+    marker = store.marker() if info else None
+    if not info or info.get("cache_key") != key or not marker:
+        return
+    for unit in units:
+        if not staged.has(unit.name) and unit.name in marker["files"]:
+            staged.staging.copy_from_output(unit.name)
+            staged.adopt(unit.name, marker["files"][unit.name])
 
 
 def check_device_request(device: str, precision: str, gpus_per_actor: float | None, *, local: bool) -> str:
@@ -183,10 +244,12 @@ def _actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int
     return n_actors, n_threads, round(min(float(n_threads), share), 4), float(gpus_per_actor)
 
 
-def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int) -> str:
+def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int,
+              fingerprint: dict | None = None) -> str:
     """SHA-256 of everything the output depends on: encoder file bytes and options, shard checksums,
-    config, splits and unit size — never a class name."""
-    identity = {"format": FORMAT, "encoder": spec.fingerprint(), "options": options.identity(),
+    config, splits and unit size — never a class name. ``fingerprint``: ``spec.fingerprint()`` if
+    the caller has just taken it (the encoder's files are then shipped checked against it)."""
+    identity = {"format": FORMAT, "encoder": fingerprint or spec.fingerprint(), "options": options.identity(),
                 "dataset": source.identity(), "rows_per_unit": rows_per_unit}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
@@ -227,22 +290,27 @@ def _read_info(folder: Path) -> dict | None:
 class _EmbedActor:
     """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call.
 
-    ``files``: the encoder's ``(digests, bytes)``, one object the driver put in Ray's object store
-    (Ray hands each actor the value): the actor loads the encoder from its own copy of them."""
+    ``files``: ``(ref,)``, the reference to the encoder's ``(digests, bytes)`` — one object the driver
+    put in Ray's object store, fetched here (once per node): the actor loads the encoder from its
+    own copy of them. Wrapped in a tuple so that the actor fetches it itself: Ray warns about every
+    restartable actor whose constructor takes an object-store argument directly."""
 
     def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int,
-                 files=None):
+                 files: tuple = ()):
+        import ray
+
         from libtrad.ray_jobs.cluster import built_or_deferred  # an __init__ error is raised by run(), as itself
 
-        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads, files)
+        shipped = ray.get(files[0]) if files else None
+        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads, shipped)
 
     def run(self, unit: Unit):
         return self.embedder.run(unit)
 
 
-def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging: Path,
-               summary: EmbedSummary, address: str | None, actors: int | None, threads: int | None,
-               gpus_per_actor: float | None, progress: bool) -> None:
+def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging,
+               summary: EmbedSummary, fingerprint: dict, address: str | None, actors: int | None,
+               threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
     from dataclasses import replace
 
     from libtrad.ray_jobs.cluster import ray_session
@@ -255,7 +323,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
         summary.gpus_per_actor = num_gpus
         remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
                                                  max_task_retries=3, scheduling_strategy="SPREAD")
-        files = ray.put(pack(spec))  # once: no node needs the driver's paths (encoder_files)
+        files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
         pool = [remote.remote(spec, options, source, n_threads, files) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
         in_flight: dict = {}
@@ -303,7 +371,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                 if not written:
                     seconds["until first unit"] = time.perf_counter() - began
                 start = time.perf_counter()
-                _write_unit(staging, unit, table)
+                staging.write(unit, table)
                 seconds["write"] += time.perf_counter() - start
                 written += 1
                 _maybe_kill_driver(written)
@@ -338,29 +406,95 @@ def _task_error(exc) -> LibtradError:
     return LibtradError(f"a Ray worker failed: {lines[-1] if lines else type(exc).__name__}")
 
 
-def _write_unit(staging: Path, unit: Unit, table: pa.Table) -> None:
-    path = staging / unit.name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+class _DiskUnits:
+    """Finished units in the resumable staging folder on this machine: each written under a
+    temporary name, then renamed (a killed driver leaves a whole unit or none)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def has(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def shown(self, name: str) -> str:
+        return str(self.folder / name)
+
+    def write(self, unit: Unit, table: pa.Table) -> None:
+        path = self.folder / unit.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+
+    def metadata(self, name: str) -> dict:
+        return pq.read_schema(self.folder / name).metadata or {}
+
+    def prune(self, planned: set[str]) -> None:
+        """Drop anything not planned (temporaries, units of another size) and emptied folders."""
+        for path in sorted(self.folder.rglob("*"), reverse=True):
+            rel = path.relative_to(self.folder).as_posix()
+            if path.is_file() and rel not in planned:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+class _StoreUnits:
+    """Finished units in a staging prefix on an object store (:class:`~libtrad.storage.RemoteStaging`):
+    one PUT each, which the store makes visible whole or not at all — so no temporary name."""
+
+    def __init__(self, staging):
+        self.staging = staging
+        self.present = staging.names()
+        self.digests: dict[str, str] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.present
+
+    def shown(self, name: str) -> str:
+        return self.staging.shown(name)
+
+    def put(self, name: str, data: bytes) -> None:
+        self.staging.put(name, data)
+        self.present.add(name)
+        self.digests[name] = hashlib.sha256(data).hexdigest()
+
+    def adopt(self, name: str, digest: str) -> None:
+        self.present.add(name)
+        self.digests[name] = digest
+
+    def write(self, unit: Unit, table: pa.Table) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        self.put(unit.name, buffer.getvalue())
+
+    def digest(self, name: str) -> str:
+        """SHA-256 of a staged unit (one a killed run staged is read back once to hash it)."""
+        if name not in self.digests:
+            self.digests[name] = hashlib.sha256(self.staging.get(name)).hexdigest()
+        return self.digests[name]
+
+    def metadata(self, name: str) -> dict:
+        with self.staging.open(name) as f:
+            return pq.read_schema(f).metadata or {}
+
+    def prune(self, planned: set[str]) -> None:
+        for name in sorted(self.present - planned):
+            self.staging.remove(name)
+            self.present.discard(name)
 
 
 # ----------------------------------------------------------------------------- finishing
-def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
-            key: str, rows_per_unit: int, summary: EmbedSummary) -> None:
-    """Drop anything not planned (temporaries, units of another size), check every unit, write
-    embeddings.json and the card."""
+def _finish(staged, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
+            key: str, rows_per_unit: int, summary: EmbedSummary, folder: Path) -> None:
+    """Drop anything not planned from the staged units, check every unit, write embeddings.json and
+    the card into ``folder`` (the staging folder itself on a local disk)."""
     from libtrad import __version__
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
-    planned = {u.name for u in units}
-    for path in sorted(staging.rglob("*"), reverse=True):
-        rel = path.relative_to(staging).as_posix()
-        if path.is_file() and rel not in planned:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+    staged.prune({u.name for u in units})
     rows: Counter = Counter()
     resampled: Counter = Counter()
     multichannel_rows = 0
@@ -368,12 +502,12 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
     computed_on: dict[str, dict] = {}  # where the units ran: distinct device records
     unrecorded = 0
     for unit in units:
-        meta = pq.read_schema(staging / unit.name).metadata or {}
+        meta = staged.metadata(unit.name)
         info = json.loads(meta.get(METADATA_KEY, b"{}"))
         if info.get("rows") != unit.end - unit.start:
-            raise LibtradError(f"{staging / unit.name}: holds {info.get('rows')} rows, expected {unit.end - unit.start}")
+            raise LibtradError(f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}")
         if dim is not None and info["dim"] != dim:
-            raise LibtradError(f"{staging / unit.name}: embeddings of length {info['dim']}, others {dim}")
+            raise LibtradError(f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}")
         dim, encoder_info = info["dim"], info["encoder"]
         rows[unit.shard.split] += info["rows"]
         resampled.update(info.get("resampled", {}))
@@ -405,6 +539,6 @@ def _finish(staging: Path, units: list[Unit], spec: EncoderSpec, options: EmbedO
                                              key=lambda v: (v is None, v)),
                     **({"units_without_record": unrecorded} if unrecorded else {})},
     }
-    (staging / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
-    write_embeddings_card(staging, record, features, source.synthetic)
+    write_embeddings_card(folder, record, features, source.synthetic)

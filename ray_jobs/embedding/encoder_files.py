@@ -55,12 +55,12 @@ def spec_files(spec) -> dict[str, Path]:
     return files
 
 
-def pack(spec) -> tuple[dict[str, str], dict[str, bytes]]:
+def pack(spec, keyed: dict | None = None) -> tuple[dict[str, str], dict[str, bytes]]:
     """The driver's side: ``(digests, blobs)`` — each file's SHA-256 and bytes, read once.
 
-    The digests of the files the cache key hashed (``spec.fingerprint()``) must equal the bytes
-    read here: a folder changed between the key and the shipping is refused, never shipped under
-    the old key."""
+    ``keyed``: the ``spec.fingerprint()`` the job's cache key was computed from (default: taken
+    now). The files it hashed must still have those bytes: a folder changed between the key and
+    the shipping is refused, never shipped under the old key."""
     blobs, digests = {}, {}
     for rel, path in spec_files(spec).items():
         try:
@@ -68,7 +68,7 @@ def pack(spec) -> tuple[dict[str, str], dict[str, bytes]]:
         except OSError as exc:
             raise LibtradError(f"{path}: cannot read the encoder's file ({exc.strerror or exc})") from None
         digests[rel] = hashlib.sha256(blobs[rel]).hexdigest()
-    keyed = spec.fingerprint()
+    keyed = spec.fingerprint() if keyed is None else keyed
     expected = {f"model/{name}": digest for name, digest in keyed.get("files", {}).items()}
     if spec.weights is not None and "weights" in keyed:
         expected[f"weights/{Path(spec.weights).name}"] = keyed["weights"]

@@ -1,7 +1,10 @@
 """What ``libtrad embed`` reads: a dataset's Parquet shards for one config and its splits.
 
-A dataset is a local folder (a libtrad export, or any Hub-style dataset repository checked out)
-or a Hub id (``user/name``, read through ``HfFileSystem`` at a resolved commit). Its README's
+A dataset is a local folder (a libtrad export, or any Hub-style dataset repository checked out),
+a Hub id (``user/name``, or ``hf://datasets/user/name[@revision]``: read through ``HfFileSystem``
+at a resolved commit) or any fsspec URL of a folder (``s3://bucket/prefix``, ``gs://…``,
+``file:///abs/path``; :mod:`libtrad.storage`): the actors read their row groups straight from the
+store, so no node needs a shared filesystem. Its README's
 ``configs:`` YAML says which shard files each config/split loads, exactly as ``load_dataset``
 reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give the splits.
 
@@ -54,6 +57,8 @@ class DatasetSource:
     features: dict | None = field(default=None, repr=False)  # datasets' features JSON, if stored
     synthetic: bool = False  # the card's tags say it is a synthetic stand-in
     verification: dict | None = None  # a local folder: what libtrad.verify.inputs found (None: a Hub id)
+    storage: str | None = None  # an fsspec URL of the dataset folder (s3://, gs://…): shards are read there
+
 
     @property
     def kept_columns(self) -> list[str]:
@@ -67,7 +72,12 @@ class DatasetSource:
                 "shards": [[s.split, s.key, s.checksum, s.num_rows] for s in self.shards]}
 
     def filesystem(self):
-        """The fsspec filesystem the shards live on (None: the local disk)."""
+        """The fsspec filesystem the shards live on (None: the local disk). Built afresh where it is
+        called (each actor), so its credentials are that process's (its environment, its role)."""
+        if self.storage is not None:
+            from libtrad.storage import filesystem
+
+            return filesystem(self.storage, "dataset")[0]
         if self.hub_id is None:
             return None
         from huggingface_hub import HfFileSystem
@@ -86,12 +96,22 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     checksums (a shard whose audio bytes changed after export is refused, unless ``no_verify``).
     A Hub id is read at one resolved commit (the Hub's own content addressing).
     """
-    local = Path(dataset).expanduser()
-    if local.exists():
+    from libtrad.storage import is_url, local_path
+
+    storage = None
+    local = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
+    if local is not None and local.exists():
         if not local.is_dir():
             raise ParameterError("dataset", dataset, "is a file, not a dataset folder")
         files = _LocalFiles(local.resolve())
         display, hub_id, revision = str(local), None, None
+    elif local is None and str(dataset).startswith("hf://"):
+        repo_id, revision = _hub_url(dataset)
+        files = _HubFiles(repo_id, revision, shown=dataset)
+        display, hub_id, revision = f"hf://datasets/{repo_id}@{files.revision}", repo_id, files.revision
+    elif local is None:
+        files = _StoreFiles(dataset)
+        display, hub_id, revision, storage = files.url, None, None, files.url
     elif _looks_like_hub_id(dataset):
         files = _HubFiles(dataset)
         display, hub_id, revision = f"hf://datasets/{dataset}@{files.revision}", dataset, files.revision
@@ -122,14 +142,27 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
                              "embed the dataset it was made from")
     synthetic = "synthetic" in (front.get("tags") or [])
     verification = None
-    if hub_id is None:
+    if storage is not None:
+        verification = files.check_listed([s.path for s in shards], no_verify=no_verify)
+    elif hub_id is None:
         from libtrad.verify.inputs import check_input_folder
 
         read = [files.rel(s.path) for s in shards] + (["README.md"] if (files.root / "README.md").is_file() else [])
         verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
                                           known={files.rel(s.path): s.checksum for s in shards})
     return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
-                         verification)
+                         verification, storage)
+
+
+def _hub_url(url: str) -> tuple[str, str | None]:
+    """``hf://datasets/ORG/NAME[@REV]`` -> (``ORG/NAME``, revision or None)."""
+    rest = url[len("hf://"):]
+    if not rest.startswith("datasets/"):
+        raise ParameterError("dataset", url, "a Hub dataset URL is hf://datasets/ORG/NAME[@REVISION]")
+    repo, _, revision = rest[len("datasets/"):].rstrip("/").partition("@")
+    if not _looks_like_hub_id(repo) or "/" in revision:
+        raise ParameterError("dataset", url, "a Hub dataset URL is hf://datasets/ORG/NAME[@REVISION]")
+    return repo, revision or None
 
 
 def _looks_like_hub_id(text: str) -> bool:
@@ -259,14 +292,15 @@ class _LocalFiles:
 class _HubFiles:
     """A Hub dataset repository at one resolved commit, through ``HfFileSystem``."""
 
-    def __init__(self, repo_id: str):
+    def __init__(self, repo_id: str, revision: str | None = None, shown: str | None = None):
         from huggingface_hub import HfApi, HfFileSystem
 
         self.repo_id = repo_id
         try:
-            self.revision = HfApi().dataset_info(repo_id).sha
+            info = HfApi().dataset_info(repo_id, revision=revision) if revision else HfApi().dataset_info(repo_id)
+            self.revision = info.sha
         except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access: all one line
-            raise ParameterError("dataset", repo_id, f"cannot reach it on the Hub ({type(exc).__name__}: "
+            raise ParameterError("dataset", shown or repo_id, f"cannot reach it on the Hub ({type(exc).__name__}: "
                                  f"{first_line(exc)}); for local data pass a folder") from None
         self.fs = HfFileSystem()
         self.base = f"datasets/{repo_id}@{self.revision}"
@@ -295,3 +329,101 @@ class _HubFiles:
         info = self.fs.info(path)
         lfs = info.get("lfs") or {}
         return lfs.get("sha256") or info.get("blob_id") or f"{self.revision}:{self.rel(path)}"
+
+
+class _StoreFiles:
+    """A dataset folder on any fsspec store (``s3://bucket/prefix``, ``gs://…``): shard paths are URLs.
+
+    Every failure the store reports (no such bucket or prefix, denied credentials, no connection)
+    is one line naming the URL (:func:`libtrad.storage.storage_error`). A shard's checksum is what
+    the store says identifies its bytes (an S3 ETag, a GCS md5Hash/crc32c; else size and mtime)
+    with its size: re-hashing every shard would read the whole dataset once more on the driver."""
+
+    _VERSION_KEYS = ("sha256", "ETag", "etag", "md5Hash", "crc32c", "checksum", "generation")
+
+    def __init__(self, url: str):
+        from libtrad.storage import filesystem, storage_error
+
+        self.url = url.rstrip("/")
+        self.fs, self.base = filesystem(self.url, "dataset")
+        self.base = self.base.rstrip("/")
+        self._error = storage_error
+        try:
+            is_dir = self.fs.isdir(self.base)
+            exists = is_dir or self.fs.exists(self.base)
+        except Exception as exc:  # noqa: BLE001 - a store's failure is one line naming the URL
+            raise storage_error("dataset", self.url, exc) from None
+        if not exists:
+            raise ParameterError("dataset", self.url, "does not exist (no such bucket or prefix)")
+        if not is_dir:
+            raise ParameterError("dataset", self.url, "is a file, not a dataset folder")
+
+    def _call(self, what, *args):
+        try:
+            return what(*args)
+        except ParameterError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line naming the URL
+            raise self._error("dataset", self.url, exc) from None
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else self.fs.unstrip_protocol(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        found = self._call(self.fs.glob, f"{self.base}/{pattern}")
+        return [self._url(p) for p in sorted(found) if p.endswith(".parquet")]
+
+    def rel(self, path: str) -> str:
+        return self.fs._strip_protocol(path)[len(self.base) + 1:]
+
+    def show(self, path: str) -> str:
+        return path if "://" in path else f"{self.url}/{path}"
+
+    def read_text(self, rel: str) -> str | None:
+        path = f"{self.base}/{rel}"
+        if not self._call(self.fs.exists, path):
+            return None
+        data = self._call(self.fs.cat_file, path)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LibtradError(f"{self.show(rel)}: not UTF-8 text") from None
+
+    def metadata(self, path: str) -> pq.FileMetaData:
+        try:
+            with self.fs.open(path, "rb") as f:
+                return pq.read_metadata(f)
+        except pa.ArrowException as exc:
+            raise LibtradError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("dataset", path, exc) from None
+
+    def checksum(self, path: str) -> str:
+        info = self._call(self.fs.info, path)
+        for key in self._VERSION_KEYS:
+            if info.get(key):
+                return f"{key}:{str(info[key]).strip(chr(34))}:size:{info.get('size')}"
+        stamp = info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
+        return f"size:{info.get('size')}:mtime:{stamp}"
+
+    def check_listed(self, shard_urls: list[str], *, no_verify: bool) -> dict:
+        """A libtrad export's marker on the store lists every shard read (checked like a local
+        folder's, without re-hashing the bytes: the store's ETags key the cache instead)."""
+        from libtrad.console import note
+        from libtrad.outputs import MARKER, parse_marker
+
+        text = self.read_text(MARKER)
+        if text is None:
+            note(f"--dataset {self.url}: not a libtrad folder (no {MARKER}), so its files could not be "
+                 "verified; used as it is")
+            return {"verified": False, "reason": f"no {MARKER}"}
+        marker = parse_marker(text, f"{self.url}/{MARKER}")
+        if marker["kind"] != "dataset":
+            raise LibtradError(f"--dataset {self.url}: is a libtrad {marker['kind']} folder, not dataset")
+        missing = [self.rel(u) for u in shard_urls if self.rel(u) not in marker["files"]]
+        if missing and not no_verify:
+            raise LibtradError(f"{self.url}/{missing[0]}: not listed in {self.url}/{MARKER}; --dataset {self.url} "
+                               "is not what libtrad wrote — rebuild it, or pass --no-verify to use it anyway")
+        record = {"verified": False, "reason": "remote store: shards listed in the marker, bytes not re-hashed "
+                  "(the store's ETags key the cache)"}
+        return {**record, "problems": [f"{m}: not listed" for m in missing]} if missing else record

@@ -1,0 +1,227 @@
+"""``libtrad embed`` without a shared filesystem: s3:// in and out (moto's S3 server on loopback), the
+encoder shipped through Ray's object store, resume after a killed driver, exactly once, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto")
+
+CONFIG = "tr1"
+KEYS = ("experiment", "segment", "channel")
+
+
+@pytest.fixture(scope="module")
+def s3_ray(s3_server):
+    """One local Ray for the module, started with the S3 endpoint and test credentials in its
+    environment — how a worker gets credentials: the environment it inherits (see README)."""
+    names = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+             "AWS_ENDPOINT_URL_S3": s3_server, "AWS_ENDPOINT_URL": s3_server}
+    old = {k: os.environ.get(k) for k in names}
+    os.environ.update(names)
+    from libtrad.ray_jobs.cluster import ray_session
+
+    try:
+        with ray_session(num_cpus=2) as ray:
+            yield ray
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def s3_dataset(s3_env, lib_trad_export):
+    """The export's card, marker and one config uploaded to a fresh bucket: ``s3://BUCKET/ds``."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    bucket = s3_env[len("s3://"):]
+    for rel in ("README.md", ".libtrad.json"):
+        fs.put_file(str(lib_trad_export / rel), f"{bucket}/ds/{rel}")
+    for path in sorted((lib_trad_export / "data" / CONFIG).glob("*.parquet")):
+        fs.put_file(str(path), f"{bucket}/ds/data/{CONFIG}/{path.name}")
+    return fs, bucket
+
+
+def _objects(fs, prefix: str) -> dict[str, bytes]:
+    fs.invalidate_cache()
+    return {p: fs.cat_file(p) for p in sorted(fs.find(prefix))}
+
+
+def _rows(fs, prefix: str) -> list[dict]:
+    files = sorted(p for p in fs.find(prefix) if p.endswith(".parquet") and "/data/" in p)
+    return [r for p in files for r in pq.read_table(io.BytesIO(fs.cat_file(p))).to_pylist()]
+
+
+def _input_ids(export) -> list[tuple]:
+    rows = [r for f in sorted((export / "data" / CONFIG).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return sorted(tuple(r[k] for k in KEYS) for r in rows)
+
+
+def test_s3_to_s3_embeds_every_row_once_and_publishes_a_complete_folder(s3_ray, s3_dataset, lib_trad_export,
+                                                                         echo_dir, tmp_path, cli):
+    """echo:DIR (its files travel through the object store) from s3:// to s3://: every input row once,
+    the embeddings of the in-process encoder, a marker listing every object's SHA-256, nothing else left."""
+    import hashlib
+
+    from libtrad.models.echo import EchoWaveformEncoder
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
+
+    fs, bucket = s3_dataset
+    began = time.perf_counter()
+    summary = embed_dataset(f"s3://{bucket}/ds", f"echo:{echo_dir}", f"s3://{bucket}/out/emb", config=CONFIG,
+                            rows_per_unit=8, actors=2, threads_per_actor=1, progress=False)
+    s3_seconds = time.perf_counter() - began
+    assert summary.output == f"s3://{bucket}/out/emb" and summary.computed == summary.units == 4
+    rows = _rows(fs, f"{bucket}/out/emb")
+    ids = [tuple(r[k] for k in KEYS) for r in rows]
+    assert sorted(ids) == _input_ids(lib_trad_export) and len(set(ids)) == len(ids)
+    source = {tuple(r[k] for k in KEYS): r for f in sorted((lib_trad_export / "data" / CONFIG).glob("test-*.parquet"))
+              for r in pq.read_table(f).to_pylist()}
+    import soundfile as sf
+
+    key, row = next(iter(sorted(source.items())))
+    clip, _ = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
+    expected = EchoWaveformEncoder.from_pretrained(echo_dir).embed([clip]).pooler_output[0].numpy()
+    np.testing.assert_allclose(next(r["embedding"] for r in rows if tuple(r[k] for k in KEYS) == key), expected,
+                               atol=1e-5)
+
+    objects = _objects(fs, bucket)
+    out = {p[len(f"{bucket}/out/emb/"):]: data for p, data in objects.items() if p.startswith(f"{bucket}/out/")}
+    marker = json.loads(out.pop(".libtrad.json"))
+    assert marker["kind"] == "embeddings"
+    assert marker["files"] == {rel: hashlib.sha256(data).hexdigest() for rel, data in out.items()}
+    assert {"embeddings.json", "README.md"} <= set(out)
+    assert json.loads(out["embeddings.json"])["dataset"]["source"] == f"s3://{bucket}/ds"
+    assert all(p.startswith((f"{bucket}/ds/", f"{bucket}/out/emb/")) for p in objects), "staging left behind"
+
+    # the same job again: the finished output of the same key is reused, nothing recomputed or rewritten
+    again = embed_dataset(f"s3://{bucket}/ds", f"echo:{echo_dir}", f"s3://{bucket}/out/emb", config=CONFIG,
+                          rows_per_unit=8, progress=False)
+    assert again.computed == 0 and again.reused == 4 and _objects(fs, bucket) == objects
+
+    # the fetched folder is a libtrad embeddings folder that verify accepts
+    fs.get(f"{bucket}/out/emb", str(tmp_path / "copy"), recursive=True)
+    verified = cli("verify", tmp_path / "copy")
+    assert verified.exit_code == 0, verified.output
+
+    began = time.perf_counter()  # the same job from and to the local disk, for the record
+    embed_dataset(str(lib_trad_export), f"echo:{echo_dir}", tmp_path / "local", config=CONFIG, rows_per_unit=8,
+                  actors=2, threads_per_actor=1, progress=False)
+    print(f"\ns3 -> s3 embed: {s3_seconds:.2f} s; local -> local: {time.perf_counter() - began:.2f} s")
+
+
+def test_a_killed_driver_resumes_on_s3_with_only_the_missing_units(s3_ray, s3_dataset, lib_trad_export):
+    """SIGKILL the driver (attached to the module's Ray) after 2 staged units: nothing at the output,
+    2 units staged beside it; the re-run computes only the others and leaves no staging."""
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
+
+    fs, bucket = s3_dataset
+    url = f"s3://{bucket}/out/emb"
+    script = ("import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
+              "embed_dataset(sys.argv[1], 'logmel-stats', sys.argv[2], config='tr1', rows_per_unit=4, actors=1, "
+              "address=sys.argv[3], progress=False)\n")
+    env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
+    address = s3_ray.get_runtime_context().gcs_address
+    proc = subprocess.Popen([sys.executable, "-c", script, f"s3://{bucket}/ds", url, address], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == -9, stderr[-2000:]
+    fs.invalidate_cache()
+    assert not fs.find(f"{bucket}/out/emb"), "a killed driver left objects at the output"
+    staged = [p for p in fs.find(f"{bucket}/out") if p.endswith(".parquet")]
+    assert len(staged) == 2 and all("/.emb.resume-" in p for p in staged), staged
+
+    summary = embed_dataset(f"s3://{bucket}/ds", "logmel-stats", url, config="tr1", rows_per_unit=4, progress=False)
+    assert summary.reused == 2 and summary.computed == summary.units - 2 == 4
+    ids = [tuple(r[k] for k in KEYS) for r in _rows(fs, f"{bucket}/out/emb")]
+    assert sorted(ids) == _input_ids(lib_trad_export) and len(set(ids)) == len(ids)
+    fs.invalidate_cache()
+    assert not [p for p in fs.find(f"{bucket}/out") if "/.emb." in p], "staging left behind"
+
+
+def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written(s3_dataset, lib_trad_export,
+                                                                                 tmp_path, cli, rel, monkeypatch):
+    """A missing bucket (as input or output), denied credentials, a prefix libtrad did not write:
+    exit 2, one `error:` line naming the URL, the bucket byte-identical (all refused before any work)."""
+    fs, bucket = s3_dataset
+    fs.pipe_file(f"{bucket}/mine/notes.txt", b"mine")
+    before = _objects(fs, bucket)
+
+    def embed(dataset, output):
+        return cli("embed", "--dataset", dataset, "--encoder", "logmel-stats", "--output", output, "--config", CONFIG)
+
+    rel.assert_error_line(embed(f"s3://no-such-bucket-{bucket}/ds", str(tmp_path / "emb")),
+                          f"s3://no-such-bucket-{bucket}/ds", "does not exist")
+    rel.assert_error_line(embed(str(lib_trad_export), f"s3://no-such-bucket-{bucket}/emb"),
+                          f"s3://no-such-bucket-{bucket}/emb", "does not exist")
+    rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/mine"), f"s3://{bucket}/mine",
+                          "not a libtrad folder")
+    rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/ds/emb"), "lies inside the input dataset")
+    assert not (tmp_path / "emb").exists()
+
+    import moto.settings
+    import s3fs
+
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto now checks credentials: ours are none
+    s3fs.S3FileSystem.clear_instance_cache()
+    line = rel.assert_error_line(embed(f"s3://{bucket}/ds", str(tmp_path / "emb")), f"s3://{bucket}/ds", "access denied")
+    assert "testing" not in line  # no credential is printed
+    rel.assert_error_line(embed(str(lib_trad_export), f"s3://{bucket}/emb"), f"s3://{bucket}/emb", "access denied")
+    monkeypatch.undo()
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert _objects(fs, bucket) == before and not (tmp_path / "emb").exists()
+
+
+def test_the_encoder_travels_as_bytes_and_loads_where_its_folder_does_not_exist(echo_dir, lib_trad_export, tmp_path):
+    """What an actor does, in-process: the spec's folder is gone on this "node", the shipped bytes
+    (checked against the driver's digests) load the same encoder; a changed or corrupted file is refused."""
+    import shutil
+    from dataclasses import replace
+
+    from libtrad.errors import LibtradError
+    from libtrad.ray_jobs.embedding.encoder_files import Materialised, pack
+    from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec
+    from libtrad.ray_jobs.embedding.source import resolve_dataset
+    from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
+
+    model = tmp_path / "echo"
+    shutil.copytree(echo_dir, model)
+    spec = parse_encoder_spec(f"echo:{model}")
+    digests, blobs = pack(spec)
+    assert set(digests) >= {"model/config.json", "model/model.safetensors"}
+    source = resolve_dataset(str(lib_trad_export), CONFIG, ["test"])
+    unit = plan_units(source, 4)[0]
+    here = UnitEmbedder(spec, EmbedOptions(), source, threads=1).run(unit)[0]
+    elsewhere = replace(spec, path=tmp_path / "not-on-this-node")
+    shipped = UnitEmbedder(elsewhere, EmbedOptions(), source, threads=1, files=(digests, blobs)).run(unit)[0]
+    assert shipped.column("embedding").equals(here.column("embedding"))
+
+    broken = {**blobs, "model/model.safetensors": blobs["model/model.safetensors"][:-1] + b"\0"}
+    with pytest.raises(LibtradError, match="another SHA-256"):
+        with Materialised(spec, digests, broken):
+            pass
+    keyed = spec.fingerprint()  # what the cache key hashed; then the folder changes before the shipping
+    (model / "config.json").write_text((model / "config.json").read_text() + " ")
+    with pytest.raises(LibtradError, match="config.json: changed while the job started"):
+        pack(spec, keyed)
