@@ -109,25 +109,53 @@ def print_results(output: Path) -> None:
 @click.option("--official-domain-auc", is_flag=True,
               help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
                    "anomalies); default SIREN's (the domain's normals and anomalies).")
-def evaluate_siren_dcase_command(official_domain_auc, **common) -> None:
+@click.option("--similarity", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True,
+              help="Similarity to the memory bank (SIREN similarity_type); euclidean: minus the distance.")
+@click.option("--aggregation", type=click.Choice(["max", "mean", "min", "knn"]), default="max", show_default=True,
+              help="Score over one bank (SIREN aggregation): 1 - max (1-NN), mean or min similarity, or knn: "
+                   "mean of 1 - s over the --k most similar rows.")
+@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=1, show_default=True,
+              help="Neighbours averaged by --aggregation knn (SIREN k).")
+@click.option("--domain-strategy", type=click.Choice(["min", "max", "mean"]), default="min", show_default=True,
+              help="2021-2025: how the scores against the source and target banks combine (SIREN domain_strategy).")
+@click.option("--kmeans", type=number("--kmeans", low=1, high=1_000_000, integer=True), default=None,
+              help="Replace each bank above --kmeans-threshold rows by N k-means centres (SIREN "
+                   "enable_kmeans_optimization + kmeans_n_clusters, 16 there); default off.")
+@click.option("--kmeans-threshold", type=number("--kmeans-threshold", low=0, high=1 << 40, integer=True),
+              default=100, show_default=True, help="Banks with more rows than this are reduced by --kmeans.")
+def evaluate_siren_dcase_command(official_domain_auc, similarity, aggregation, k, domain_strategy, kmeans,
+                                 kmeans_threshold, **common) -> None:
     """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    evaluate_embeddings("siren-dcase", official_domain_auc=official_domain_auc, **common)
+    evaluate_embeddings("siren-dcase", official_domain_auc=official_domain_auc, similarity=similarity,
+                        aggregation=aggregation, k=k, domain_strategy=domain_strategy, kmeans=kmeans,
+                        kmeans_threshold=kmeans_threshold, **common)
     print_results(common["output"])
 
 
 @evaluate.command("siren-fault")
 @suite_options
-@click.option("--protocol", type=click.Choice(["auto", "loocv", "kfold"]), default="auto", show_default=True,
-              help="auto: k-fold over the `fold` column when present (IICA), else leave-one-out.")
+@click.option("--protocol", type=click.Choice(["auto", "loocv", "kfold", "external"]), default="auto",
+              show_default=True,
+              help="auto: k-fold over the `fold` column when present (IICA) or with --folds, else leave-one-out; "
+                   "external: train on subset 'train', test on subset 'test' (IIEE), per condition.")
+@click.option("--folds", type=number("--folds", low=2, high=1_000_000, integer=True), default=None,
+              help="k-fold with N stratified, shuffled folds (SIREN n_splits) instead of the `fold` column.")
+@click.option("--split-seed", type=seed_type("--split-seed"), default=1, show_default=True,
+              help="Seed of the --folds shuffle (SIREN random_state).")
+@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=5, show_default=True,
+              help="Neighbours that vote.")
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean", show_default=True,
+              help="Distance between embeddings (cosine: 1 - cosine similarity).")
 @click.option("--siren-compat", is_flag=True,
               help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
-def evaluate_siren_fault_command(protocol, siren_compat, **common) -> None:
-    """SIREN's fault protocol: 5-NN (Euclidean), LOOCV or k-fold; weighted and macro P/R/F1."""
+def evaluate_siren_fault_command(protocol, folds, split_seed, k, metric, siren_compat, **common) -> None:
+    """SIREN's fault protocol: 5-NN (Euclidean), LOOCV, k-fold or external test; weighted and macro P/R/F1."""
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    evaluate_embeddings("siren-fault", protocol=protocol, siren_compat=siren_compat, **common)
+    evaluate_embeddings("siren-fault", protocol=protocol, folds=folds, split_seed=split_seed, k=k, metric=metric,
+                        siren_compat=siren_compat, **common)
     print_results(common["output"])
 
 

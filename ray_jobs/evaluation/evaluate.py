@@ -186,5 +186,7 @@ def _provenance_of(info, path: Path) -> dict:
 def _options_record(options) -> dict:
     from dataclasses import asdict, is_dataclass
 
+    if callable(getattr(options, "record", None)):
+        return options.record()  # the suite's own (e.g. new options only when off their default)
     return {k: v for k, v in asdict(options).items()
             if isinstance(v, (bool, int, float, str, type(None))) and k != "device"} if is_dataclass(options) else {}

@@ -10,7 +10,8 @@ Percentages are printed with two decimals, as the DCASE and SIREN papers print t
   (:func:`libtrad.ray_jobs.evaluation.suites.siren_dcase.roc_inputs`), ``roc_<set>.png`` (one panel per
   machine × section, one curve per AUC group).
 * siren-fault: the summary scores, per-class scores, the confusion matrix;
-  ``confusion.png`` and ``per_class_f1.png``.
+  ``confusion.png`` and ``per_class_f1.png``; an external test with recording conditions adds
+  the per-condition table and ``per_condition.png``.
 """
 
 from __future__ import annotations
@@ -154,14 +155,45 @@ def fault_markdown(results: dict) -> str:
     per_class = [[name, pct(s["precision"]), pct(s["recall"]), pct(s["f1"]), s["support"]]
                  for name, s in results["per_class"].items()]
     confusion = [[name, *row] for name, row in zip(results["classes"], results["confusion"])]
+    trained = f" (learnt from {results['counts']['train']} train rows)" if "counts" in results else ""
     return "\n".join([
         f"# SIREN fault classification (KNN, {results['protocol'].upper()})", "",
-        f"**Accuracy: {pct(results['accuracy'])} %** over {len(results['predictions'])} rows, "
+        f"**Accuracy: {pct(results['accuracy'])} %** over {len(results['predictions'])} rows{trained}, "
         f"{len(results['classes'])} classes. Scores in %.", "",
-        markdown_table(["average", "precision", "recall", "F1"], summary), "", "## Per class", "",
+        markdown_table(["average", "precision", "recall", "F1"], summary), "", *_condition_section(results),
+        "## Per class", "",
         markdown_table(["class", "precision", "recall", "F1", "support"], per_class), "",
         "## Confusion matrix (rows: true class, columns: predicted)", "",
         markdown_table(["true \\ predicted", *results["classes"]], confusion), ""])
+
+
+def _condition_section(results: dict) -> list[str]:
+    """The external test's scores per recording condition (weighted P/R/F1, SIREN's), when there are any."""
+    if not results.get("per_condition"):
+        return []
+    rows = [[name, pct(s["accuracy"]), pct(s["precision_weighted"]), pct(s["recall_weighted"]),
+             pct(s["f1_weighted"]), s["support"]] for name, s in results["per_condition"].items()]
+    return ["## Per recording condition (weighted)", "",
+            markdown_table(["condition", "accuracy", "precision", "recall", "F1", "rows"], rows), ""]
+
+
+def condition_figure(results: dict, path: Path) -> Path:
+    """Accuracy and weighted P/R/F1 of each recording condition as grouped bars."""
+    names = list(results["per_condition"])
+    keys = (("accuracy", "accuracy"), ("precision_weighted", "precision"), ("recall_weighted", "recall"),
+            ("f1_weighted", "F1"))
+    fig = _new_figure(max(4.5, 0.9 * len(names) + 2), 3.4)
+    ax = fig.add_subplot()
+    width = 0.8 / len(keys)
+    for i, (key, label) in enumerate(keys):
+        ax.bar(np.arange(len(names)) + (i - 1.5) * width, [100 * results["per_condition"][c][key] for c in names],
+               width, label=label)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.legend(fontsize=7, ncols=4, loc="lower right")
+    ax.set_title(f"External test per condition (accuracy {pct(results['accuracy'])} % overall)", fontsize=9)
+    return _save(fig, path)
 
 
 def confusion_figure(results: dict, path: Path) -> Path:
@@ -199,11 +231,15 @@ def per_class_figure(results: dict, path: Path) -> Path:
 
 
 def write_fault_report(results: dict, folder: str | Path) -> list[Path]:
-    """results.md, confusion.png and per_class_f1.png into ``folder``."""
+    """results.md, confusion.png and per_class_f1.png into ``folder`` (+ per_condition.png for an external test
+    with conditions)."""
     folder = _folder(folder)
-    return [_write_text(folder / "results.md", fault_markdown(results)),
-            confusion_figure(results, folder / "confusion.png"),
-            per_class_figure(results, folder / "per_class_f1.png")]
+    written = [_write_text(folder / "results.md", fault_markdown(results)),
+               confusion_figure(results, folder / "confusion.png"),
+               per_class_figure(results, folder / "per_class_f1.png")]
+    if results.get("per_condition"):
+        written.append(condition_figure(results, folder / "per_condition.png"))
+    return written
 
 
 # ----------------------------------------------------------------------------- dispatch

@@ -21,6 +21,9 @@ and candidates, the options and the scores are the suite's
   chunks of 256 rows split between its OpenMP threads (:func:`_sklearn_heap_k`).
 * ``siren_compat``: SIREN's own distance (per pseudo-channel z-scored Euclidean distances,
   :func:`_compat_distances`), equal averages by the lower row first.
+* ``metric="cosine"``: ``1 - cosine similarity`` in float64 (:func:`cosine_distances`; per
+  pseudo-channel with ``siren_compat``), the k smallest with equal distances by the lower row
+  first, on the numpy path (no screen, no heap replay: no scikit-learn search to match).
 * Vote: the majority class of the k neighbours, equal counts to the smallest class (:func:`_vote`).
 """
 
@@ -67,15 +70,27 @@ def _self_positions(unit: Unit, queries: np.ndarray) -> np.ndarray | None:
     return np.searchsorted(unit.candidates, queries) if unit.leave_one_out else None
 
 
-def _compat_distances(queries: np.ndarray, candidates: np.ndarray, own: np.ndarray | None) -> np.ndarray:
-    """SIREN's distance: per pseudo-channel z-scored Euclidean distances, averaged over the first 7."""
+def _compat_distances(queries: np.ndarray, candidates: np.ndarray, own: np.ndarray | None,
+                      metric: str = "euclidean") -> np.ndarray:
+    """SIREN's distance: per pseudo-channel z-scored Euclidean (or cosine) distances, averaged over the first 7."""
     q, c = _channels(queries), _channels(candidates)
     total = np.zeros((q.shape[0], c.shape[0]))
     for ch in range(COMPAT_USED):
         cc = np.ascontiguousarray(c[:, ch], dtype=np.float64)
-        d = np.sqrt(_squared_distances(q[:, ch], cc, row_norms(cc)))
+        if metric == "cosine":
+            d = cosine_distances(q[:, ch], cc)
+        else:
+            d = np.sqrt(_squared_distances(q[:, ch], cc, row_norms(cc)))
         total += _zscore_rows(d, own)
     return total / COMPAT_USED
+
+
+def cosine_distances(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``1 - cosine similarity`` in float64 (an all-zero row has similarity 0 to every row, as in siren-dcase;
+    SIREN adds 1e-10 to each norm instead)."""
+    from libtrad.ray_jobs.evaluation.suites.siren_dcase import _unit_rows
+
+    return 1.0 - _unit_rows(queries) @ _unit_rows(candidates).T
 
 
 def _channels(matrix: np.ndarray) -> np.ndarray:
@@ -239,8 +254,11 @@ def _neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queri
     """(queries, k) candidate columns of each query's k nearest; ``screen``: a torch device for the
     float32 screen (None: numpy), which changes where the screen runs, never the answer."""
     own = _self_positions(unit, queries)
-    if options.siren_compat:
-        dist = _compat_distances(query_emb, candidates.matrix, own)
+    if options.siren_compat or options.metric == "cosine":
+        if options.siren_compat:
+            dist = _compat_distances(query_emb, candidates.matrix, own, options.metric)
+        else:
+            dist = cosine_distances(query_emb, candidates.matrix)
         if own is not None:
             dist[np.arange(len(queries)), own] = np.inf
         return _lowest_index_k(dist, options.k)

@@ -7,7 +7,14 @@ Protocol (SIREN's, on a folder of one year's rows):
   the minimum over the source and target banks (2020: one bank). That minimum equals
   ``1 - max`` similarity over the section's whole train set, which is how it is computed.
   Similarities, scores and metrics are float64 (embeddings are stored as float32); an
-  all-zero embedding has similarity 0 to everything.
+  all-zero embedding has similarity 0 to everything (SIREN adds 1e-10 to every norm instead).
+* Memory-bank options (:class:`DcaseOptions`; SIREN's ``memory_bank`` config names in brackets,
+  defaults SIREN's): ``similarity`` cosine | euclidean [``similarity_type``], ``aggregation``
+  max | mean | min | knn with ``k`` [``aggregation``, ``k``], ``domain_strategy`` min | max | mean
+  over the source and target banks, 2021–2025 [``domain_strategy``], ``kmeans`` N clusters for
+  banks above ``kmeans_threshold`` rows [``enable_kmeans_optimization``, ``kmeans_n_clusters``,
+  ``kmeans_threshold``]. SIREN applies k-means from 2021 only; here it applies to any year's banks
+  (2020: one per machine ID); a 2020 run refuses a domain strategy other than min (one bank).
 * Test rows: split ``test`` with label 0 (normal) or 1 (anomaly). Unlabelled test rows (-1)
   get a score in ``file_scores`` and enter no metric.
 * Groups: 2020 AUC and pAUC per machine × ID (key ``machine/SS``); 2021 both per machine ×
@@ -29,13 +36,14 @@ Results (``results.json``)::
      "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v}, "eval": {...}},
      "score": v,
      "file_scores": {"<set>/<machine>/<file>": s},
-     "options": {"official_domain_auc": bool, "max_fpr": 0.1},
+     "options": {"official_domain_auc": bool, "max_fpr": 0.1, ...},  # + memory-bank options off SIREN's default
      "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
 
 Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
 option): on the CPU the scores are computed as above. On CUDA a float32 product on the GPU
 screens each test row's bank and only the candidates within a rigorous rounding bound of its
-maximum are recomputed in float64 there (:func:`screened_cosine_scores`): the nearest bank row is
+maximum are recomputed in float64 there (:func:`screened_cosine_scores`; for cosine 1-NN without
+k-means and a min or max domain strategy; other options score on the CPU): the nearest bank row is
 the CPU's, and its score differs from the CPU's only in the last bits (a float64 sum in another
 order, at most :func:`cosine_score_bound`). A metric depends only on the order of the scores, so
 a section whose scores come closer to each other than twice that bound (ties, duplicates) is
@@ -66,12 +74,41 @@ SET_ORDER = ("dev", "eval")
 LABELS = (-1, 0, 1)
 
 
+SIMILARITIES = ("cosine", "euclidean")
+AGGREGATIONS = ("max", "mean", "min", "knn")
+DOMAIN_STRATEGIES = ("min", "max", "mean")
+KMEANS_SEED = 42  # SIREN's KMeans(random_state=42)
+KMEANS_INIT_RUNS = 1  # k-means++ runs; scikit-learn's n_init="auto" for k-means++ (what SIREN gets from a current one)
+
+
 @dataclass(frozen=True)
 class DcaseOptions:
-    """What changes the numbers: the domain-AUC variant and the pAUC's FPR limit."""
+    """What changes the numbers; every default is SIREN's published protocol (its ``memory_bank`` config).
+
+    * ``official_domain_auc`` / ``max_fpr``: the domain-AUC variant and the pAUC's FPR limit
+      (SIREN's ``evaluation.max_fpr`` = 0.1).
+    * ``similarity`` (SIREN ``similarity_type``): ``cosine`` (default) or ``euclidean``, whose
+      similarity is minus the Euclidean distance (so a score is ``1 + distance``, as in SIREN).
+    * ``aggregation`` (SIREN ``aggregation``) over one memory bank: a test clip's score is
+      ``1 - max`` (default: 1-NN), ``1 - mean`` or ``1 - min`` of its similarities to the bank, or
+      ``knn``: the mean of ``1 - s`` over its ``k`` most similar bank rows (``k`` capped at the
+      bank's size; k = 1 is ``max``). ``k`` (SIREN ``k``, default 1) is read only by ``knn``.
+    * ``domain_strategy`` (SIREN ``domain_strategy``, 2021–2025): how the scores against the source
+      and the target bank combine: ``min`` (default), ``max`` or ``mean``.
+    * ``kmeans`` (SIREN ``enable_kmeans_optimization`` + ``kmeans_n_clusters``; None = off, SIREN's
+      default; SIREN's value when on is 16): a bank with more than ``kmeans_threshold`` rows
+      (SIREN ``kmeans_threshold``, default 100) is replaced by the centres of ``min(kmeans, rows)``
+      k-means clusters (:func:`reduce_bank`).
+    """
 
     official_domain_auc: bool = False
     max_fpr: float = 0.1
+    similarity: str = "cosine"
+    aggregation: str = "max"
+    k: int = 1
+    domain_strategy: str = "min"
+    kmeans: int | None = None
+    kmeans_threshold: int = 100
     device: str = "auto"
 
     def __post_init__(self):
@@ -82,6 +119,50 @@ class DcaseOptions:
             raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
         if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
             raise ParameterError("max_fpr", self.max_fpr, "must be a number in (0, 1]")
+        for name, accepted in (("similarity", SIMILARITIES), ("aggregation", AGGREGATIONS),
+                               ("domain_strategy", DOMAIN_STRATEGIES)):
+            if getattr(self, name) not in accepted:
+                raise ParameterError(name, getattr(self, name), f"must be one of {', '.join(accepted)}")
+        for name, low in (("k", 1), ("kmeans_threshold", 0)):
+            _whole(name, getattr(self, name), low)
+        if self.kmeans is not None:
+            _whole("kmeans", self.kmeans, 1)
+        if self.k != 1 and self.aggregation != "knn":
+            raise ParameterError("k", self.k, f"is read only by aggregation 'knn' (this run aggregates by "
+                                 f"{self.aggregation!r}); give --aggregation knn or leave k at 1")
+        if self.kmeans_threshold != 100 and self.kmeans is None:
+            raise ParameterError("kmeans_threshold", self.kmeans_threshold, "is read only with kmeans "
+                                 "(--kmeans N clusters); give one or leave the threshold at 100")
+
+    @property
+    def siren_default_scores(self) -> bool:
+        """Whether the scores are SIREN's default ones (cosine 1-NN, min over domains, no k-means)."""
+        return (self.similarity, self.aggregation, self.domain_strategy, self.kmeans) == ("cosine", "max", "min", None)
+
+    def record(self) -> dict:
+        """The ``options`` of results.json: what changes the numbers (not ``device``).
+
+        ``official_domain_auc`` and ``max_fpr`` always; a memory-bank option only where it leaves
+        SIREN's default (``k`` whenever ``aggregation`` is knn, ``kmeans_threshold`` whenever k-means
+        is on), so a default run records what it always has and stays comparable, in the
+        leaderboard, with results written before these options existed; any other value is a
+        different option there, and the leaderboard refuses to rank the two side by side.
+        """
+        out = {"official_domain_auc": self.official_domain_auc, "max_fpr": float(self.max_fpr)}
+        defaults = DcaseOptions()
+        for name in ("similarity", "aggregation", "domain_strategy"):
+            if getattr(self, name) != getattr(defaults, name):
+                out[name] = getattr(self, name)
+        if self.aggregation == "knn":
+            out["k"] = int(self.k)
+        if self.kmeans is not None:
+            out.update(kmeans=int(self.kmeans), kmeans_threshold=int(self.kmeans_threshold))
+        return out
+
+
+def _whole(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ParameterError(name, value, f"must be a whole number >= {low}")
 
 
 @dataclass(frozen=True)
@@ -163,8 +244,12 @@ def _check_domains(year: int, columns: dict[str, np.ndarray], test: np.ndarray) 
 # ----------------------------------------------------------------------------- plan
 def plan(df: pd.DataFrame, options: DcaseOptions | None = None) -> list[Unit]:
     """One unit per set × machine × section with test rows; refuses mixed years and empty banks."""
+    options = options or DcaseOptions()
     columns = columns_for(df)
     year = _year(df)
+    if year == 2020 and options.domain_strategy != "min":
+        raise ParameterError("domain_strategy", options.domain_strategy, "DCASE 2020 has one memory bank per "
+                             "machine ID (no source/target domains to combine); leave it at min")
     split = columns["split"]
     keys = pd.DataFrame({"set": columns["set"], "machine": columns["machine"], "section": columns["section"]})
     units = []
@@ -205,16 +290,95 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
-def cosine_scores(test: np.ndarray, banks: list[np.ndarray], screen=None) -> np.ndarray:
+COMBINE = {"min": np.min, "max": np.max, "mean": np.mean}  # domain_strategy -> over the per-bank scores
+
+
+def cosine_scores(test: np.ndarray, banks: list[np.ndarray], screen=None, combine: str = "min") -> np.ndarray:
     """``min over banks of (1 - max cosine similarity to the bank)`` per test row (float64).
 
+    ``combine``: the domain strategy over the banks (``min``, SIREN's default; ``max``; ``mean``).
     ``screen``: a torch device for :func:`screened_cosine_scores` (None: numpy, the reference).
     """
     if screen is not None:
-        return screened_cosine_scores(test, banks, screen)
+        return screened_cosine_scores(test, banks, screen, combine)
     t = _unit_rows(test)
     per_bank = [1.0 - (t @ _unit_rows(bank).T).max(axis=1) for bank in banks if len(bank)]
-    return np.min(per_bank, axis=0)
+    return COMBINE[combine](per_bank, axis=0)
+
+
+BLOCK_ELEMENTS = 2**23  # float64 values of one block of similarities (or of Euclidean differences): 64 MiB
+
+
+def similarities(test: np.ndarray, bank: np.ndarray, similarity: str) -> np.ndarray:
+    """(test rows, bank rows) float64 similarities: cosine, or minus the Euclidean distance (SIREN's).
+
+    The distance is the norm of the difference itself (not ``|x|² - 2x·y + |y|²``, which loses
+    the small distances to cancellation), over blocks of test rows of bounded size.
+    """
+    if similarity == "cosine":
+        return _unit_rows(test) @ _unit_rows(bank).T
+    t, b = np.asarray(test, dtype=np.float64), np.asarray(bank, dtype=np.float64)
+    out = np.empty((len(t), len(b)))
+    step = max(1, BLOCK_ELEMENTS // max(1, b.size))
+    for start in range(0, len(t), step):
+        out[start:start + step] = -np.linalg.norm(t[start:start + step, None, :] - b[None, :, :], axis=2)
+    return out
+
+
+def aggregate(sims: np.ndarray, aggregation: str, k: int) -> np.ndarray:
+    """Per test row, ``1 - (max | mean | min) similarity``, or for ``knn`` the mean of ``1 - s`` over its
+    ``min(k, bank rows)`` largest similarities (SIREN's ``_aggregate_similarities_batch``)."""
+    if aggregation == "max":
+        return 1.0 - sims.max(axis=1)
+    if aggregation == "mean":
+        return 1.0 - sims.mean(axis=1)
+    if aggregation == "min":
+        return 1.0 - sims.min(axis=1)
+    k = min(k, sims.shape[1])
+    if k == 1:
+        return 1.0 - sims.max(axis=1)
+    top = -np.partition(-sims, k - 1, axis=1)[:, :k]
+    return (1.0 - top).mean(axis=1)
+
+
+def reduce_bank(bank: np.ndarray, options: DcaseOptions) -> np.ndarray:
+    """The bank, or with ``kmeans`` on and more than ``kmeans_threshold`` rows, its k-means centres (float64).
+
+    scikit-learn's KMeans (k-means++, ``random_state`` 42 as SIREN, one k-means++ run as its
+    ``n_init="auto"``) on the float64 rows, with one BLAS/OpenMP thread so the centres do not
+    depend on the machine's core count: the same bank gives the same centres, bit for bit.
+    """
+    if options.kmeans is None or len(bank) <= options.kmeans_threshold:
+        return bank
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    rows = np.asarray(bank, dtype=np.float64)
+    with threadpool_limits(1):
+        model = KMeans(n_clusters=min(options.kmeans, len(rows)), random_state=KMEANS_SEED,
+                       n_init=KMEANS_INIT_RUNS).fit(rows)
+    return model.cluster_centers_
+
+
+def _screenable(options: DcaseOptions) -> bool:
+    """Whether the GPU screen computes these scores: cosine 1-NN, no k-means, min or max over domains
+    (the screen's bound covers a maximum and a choice between banks, not a mean)."""
+    return (options.similarity, options.aggregation, options.kmeans) == ("cosine", "max", None) \
+        and options.domain_strategy in ("min", "max")
+
+
+def memory_scores(test: np.ndarray, banks: list[np.ndarray], options: DcaseOptions, screen=None) -> np.ndarray:
+    """Each test row's anomaly score against the section's banks (one per domain), float64.
+
+    SIREN's default (cosine, max, min over domains, no k-means) is :func:`cosine_scores` itself;
+    otherwise each bank is reduced (:func:`reduce_bank`), scored (:func:`similarities`,
+    :func:`aggregate`) and the per-bank scores combined by ``domain_strategy``.
+    """
+    if _screenable(options):
+        return cosine_scores(test, banks, screen, options.domain_strategy)
+    per_bank = [aggregate(similarities(test, reduce_bank(bank, options), options.similarity), options.aggregation,
+                          options.k) for bank in banks if len(bank)]
+    return COMBINE[options.domain_strategy](per_bank, axis=0)
 
 
 def _gamma(n: int, u: float) -> float:
@@ -235,7 +399,7 @@ def cosine_score_bound(dim: int) -> float:
     return 1.01 * (2 * _gamma(dim, U64) * (1 + 2 * dim * U64) + 4 * U64)
 
 
-def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device) -> np.ndarray:
+def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device, combine: str = "min") -> np.ndarray:
     """:func:`cosine_scores` by a float32 screen on ``device`` and a float64 re-check of its candidates.
 
     Why: the product of test rows and bank rows is the whole cost; float32 on a GPU is many
@@ -269,7 +433,7 @@ def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device) ->
                 r, c = rows[start:start + step], cols[start:start + step]
                 best.scatter_reduce_(0, r, (t64[r] * b64[c]).sum(dim=1), reduce="amax")
             per_bank.append(1.0 - best.cpu().numpy())
-    return np.min(per_bank, axis=0)
+    return COMBINE[combine](per_bank, axis=0)
 
 
 def order_is_certain(scores: np.ndarray, bound: float | np.ndarray) -> bool:
@@ -329,9 +493,10 @@ def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray
     ``torch.device("cpu")`` it runs the GPU code path on the CPU (tests compare the two)."""
     train_domains = columns["domain"][unit.train]
     banks = [embeddings[unit.train[_equals(train_domains, d)]] for d in sorted(set(train_domains), key=str)]
-    scores = cosine_scores(embeddings[unit.test], banks, screen)
+    screen = screen if _screenable(options) else None  # other options: the numpy path only
+    scores = memory_scores(embeddings[unit.test], banks, options, screen)
     if screen is not None and not order_is_certain(scores, cosine_score_bound(embeddings.shape[1])):
-        scores = cosine_scores(embeddings[unit.test], banks)  # near-equal scores: the CPU's order decides
+        scores = memory_scores(embeddings[unit.test], banks, options)  # near-equal scores: the CPU's order decides
     labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
     section = f"{unit.machine}/{unit.section:02d}"
     result = {"file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s)
@@ -386,7 +551,7 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: DcaseOptio
         pooled += values
     return {"suite": SUITE, "year": year, "sets": sets, "score": _aggregate(year, pooled),
             "file_scores": _sorted(file_scores),
-            "options": {"official_domain_auc": options.official_domain_auc, "max_fpr": float(options.max_fpr)},
+            "options": options.record(),
             "counts": {s: _sorted(c) for s, c in counts.items()}}
 
 

@@ -1,10 +1,20 @@
-"""SIREN's fault-classification benchmark on precomputed embeddings: KNN (k = 5, Euclidean) by LOOCV or k-fold.
+"""SIREN's fault-classification benchmark on precomputed embeddings: KNN (k = 5, Euclidean) by LOOCV, k-fold or an external test.
 
-Protocol:
+Protocol (options: :class:`FaultOptions`, which also names SIREN's spelling of each):
 
 * ``loocv`` (when the rows have no ``fold`` column, or ``protocol="loocv"``): every row is
   predicted from all the others. ``kfold`` (``fold`` column; ``protocol="kfold"``): the rows of
-  each fold are predicted from the rows of the other folds (scikit-learn's ``PredefinedSplit``).
+  each fold are predicted from the rows of the other folds (scikit-learn's ``PredefinedSplit``);
+  with ``folds=N`` the folds are scikit-learn's ``StratifiedKFold(N, shuffle=True,
+  random_state=split_seed)`` over the rows in ``file`` order instead (any dataset; a ``fold``
+  column is then not read). ``external`` (a ``subset`` column, IIEE's): the ``test`` rows are
+  predicted from the ``train`` rows (SIREN's noise-robust test: clean cuts in, noisy cuts out)
+  and scored; with a ``condition`` column also per recording condition (``per_condition``).
+* Refused in one line: external without a ``subset`` column (or with a value other than
+  train/test), kfold without a ``fold`` column or ``folds``, ``folds`` above the smallest class's
+  rows, ``k`` at or above the rows a fold (or the external test) learns from — every query there
+  shares those rows, so k = all of them is one vote for all — and, for LOOCV, ``k`` above the n - 1
+  rows each query learns from (each query's set differs, so k = n - 1 still varies).
 * Prediction: majority vote of the k nearest rows (uniform weights), a tie between classes
   going to the smallest label, exactly what ``cross_val_predict(KNeighborsClassifier(5), X, y,
   cv=LeaveOneOut())`` (or the fold split) predicts. It is computed without n fits: one blocked
@@ -23,7 +33,10 @@ Protocol:
   used for 15 features or fewer, may pick other rows among equally distant ones.)
 * Scores: accuracy; precision, recall and F1 weighted by support and macro (``zero_division=0``);
   per-class scores and the confusion matrix (rows true, columns predicted), over the classes
-  that occur. SIREN reports the **weighted** scores; the macro ones are here for imbalanced sets.
+  that occur (external: among the test rows or their predictions). SIREN reports the **weighted**
+  scores; the macro ones are here for imbalanced sets.
+* ``metric="cosine"``: ``1 - cosine similarity`` instead of the Euclidean distance, equal
+  distances by the lower row first (:mod:`~libtrad.ray_jobs.evaluation.suites.fault_neighbours`).
 
 ``siren_compat=True`` reproduces SIREN's own distance instead (a quirk, off by default): the
 embedding of length D is cut into 8 pseudo-channels (8, D/8); per channel the Euclidean
@@ -41,12 +54,15 @@ Hugging Face ``ClassLabel`` names found in the Parquet metadata, else the label 
 
 Results (``results.json``)::
 
-    {"suite": "siren-fault", "protocol": "loocv" | "kfold", "classes": [name, ...],
+    {"suite": "siren-fault", "protocol": "loocv" | "kfold" | "external", "classes": [name, ...],
      "accuracy": v, "precision_weighted": v, "recall_weighted": v, "f1_weighted": v,
      "precision_macro": v, "recall_macro": v, "f1_macro": v,
      "confusion": [[count, ...], ...],
-     "predictions": [name, ...],            # rows sorted by ``file``
-     "per_class": {name: {"precision": v, "recall": v, "f1": v, "support": n}}}
+     "predictions": [name, ...],            # rows sorted by ``file`` (external: the test rows)
+     "per_class": {name: {"precision": v, "recall": v, "f1": v, "support": n}},
+     # external only:
+     "counts": {"train": n, "test": n},
+     "per_condition": {condition: {"accuracy": v, "precision_weighted": v, ..., "support": n}}}
 """
 
 from __future__ import annotations
@@ -65,17 +81,32 @@ from libtrad.ray_jobs.evaluation.suites.fault_neighbours import _lowest_index_k 
 
 SUITE = "siren-fault"
 REQUIRED_COLUMNS = ("file", "label")
-OPTIONAL_COLUMNS = ("fold", "label_name")
-PROTOCOLS = ("auto", "loocv", "kfold")
+OPTIONAL_COLUMNS = ("fold", "label_name", "subset", "condition")
+PROTOCOLS = ("auto", "loocv", "kfold", "external")
+METRICS = ("euclidean", "cosine")
+SUBSETS = ("train", "test")  # the ``subset`` values of the external protocol (IIEE's train_cut / test_cut)
 BLOCK_BYTES = 64 * 2**20  # one float64 distance block of queries × candidates
 
 
 @dataclass(frozen=True)
 class FaultOptions:
-    """How rows are predicted; ``classes`` names label indices 0, 1, ... (optional)."""
+    """How rows are predicted; ``classes`` names label indices 0, 1, ... (optional).
+
+    SIREN's names (``FaultClassificationTester`` config, ``test_fault_classification.py`` flags):
+    ``protocol`` loocv [``use_loocv`` / ``--loocv``], kfold [``use_kfold``, the default there],
+    external [``use_external_test`` / ``--external_test``, with ``group_by_condition``: here the
+    per-condition table comes whenever a ``condition`` column exists]; ``auto`` (default) is kfold
+    over the ``fold`` column when there is one (IICA), else loocv; with ``folds`` it is kfold.
+    ``folds`` [``n_splits``; None: the ``fold`` column] stratified folds, shuffled with
+    ``split_seed`` [``random_state``: 1 in SIREN's script]; ``k`` [``k``, 5]; ``metric``
+    [``metric``: euclidean, or cosine = 1 - cosine similarity].
+    """
 
     protocol: str = "auto"
     k: int = 5
+    metric: str = "euclidean"
+    folds: int | None = None
+    split_seed: int = 1
     siren_compat: bool = False
     sklearn_threads: int = 1
     block_rows: int | None = None
@@ -88,14 +119,39 @@ class FaultOptions:
         parse_device(self.device)
         if self.protocol not in PROTOCOLS:
             raise ParameterError("protocol", self.protocol, f"must be one of {', '.join(PROTOCOLS)}")
+        if self.metric not in METRICS:
+            raise ParameterError("metric", self.metric, f"must be one of {', '.join(METRICS)}")
         for name in ("k", "sklearn_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(name, value, "must be a whole number >= 1")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or not 0 <= self.split_seed < 2**32:
+            raise ParameterError("split_seed", self.split_seed, "must be a whole number in [0, 2**32)")
+        if self.folds is None and self.split_seed != 1:
+            raise ParameterError("split_seed", self.split_seed, "is read only with folds (--folds N stratified "
+                                 "folds); give them or leave the seed at 1")
+        if self.folds is not None:
+            if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+                raise ParameterError("folds", self.folds, "must be a whole number >= 2 (stratified k-fold)")
+            if self.protocol in ("loocv", "external"):
+                raise ParameterError("folds", self.folds, f"is read only by protocol kfold (this run is "
+                                     f"{self.protocol}); give --protocol kfold or leave folds out")
         if self.block_rows is not None and (not isinstance(self.block_rows, int) or self.block_rows < 1):
             raise ParameterError("block_rows", self.block_rows, "must be a whole number >= 1 (or None: automatic)")
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+
+    def record(self) -> dict:
+        """The ``options`` of results.json (the leaderboard compares them): what it always held, plus
+        ``metric`` when not euclidean and ``folds``/``split_seed`` when folds are computed, so a run
+        with SIREN's defaults stays comparable with results written before these options existed."""
+        out = {"protocol": self.protocol, "k": self.k, "siren_compat": self.siren_compat,
+               "sklearn_threads": self.sklearn_threads, "block_rows": self.block_rows}
+        if self.metric != "euclidean":
+            out["metric"] = self.metric
+        if self.folds is not None:
+            out.update(folds=self.folds, split_seed=self.split_seed)
+        return out
 
 
 @dataclass(frozen=True)
@@ -165,11 +221,50 @@ def _names_from_column(df: pd.DataFrame) -> dict[int, str]:
 
 
 def _protocol(df: pd.DataFrame, options: FaultOptions) -> str:
-    if options.protocol == "kfold" and "fold" not in df.columns:
-        raise ParameterError("protocol", "kfold", "needs a 'fold' column; these embeddings have none")
+    if options.protocol == "kfold" and options.folds is None and "fold" not in df.columns:
+        raise ParameterError("protocol", "kfold", "needs a 'fold' column or --folds N (stratified folds); these "
+                             "embeddings have no 'fold' column")
+    if options.protocol == "external" and "subset" not in df.columns:
+        raise ParameterError("protocol", "external", "needs a 'subset' column with 'train' and 'test' rows "
+                             "(IIEE's); these embeddings have none")
     if options.protocol == "auto":
-        return "kfold" if "fold" in df.columns else "loocv"
+        return "kfold" if options.folds is not None or "fold" in df.columns else "loocv"
     return options.protocol
+
+
+def _subsets(df: pd.DataFrame) -> np.ndarray:
+    """The ``subset`` column as text, every row ``train`` or ``test`` (checked: none is left out unnamed)."""
+    values = df["subset"]
+    if values.isna().any():
+        raise LibtradError(f"column 'subset': empty in the row file={df.loc[values.isna(), 'file'].iloc[0]!r}")
+    subset = values.astype(str).to_numpy()
+    other = sorted(set(subset.tolist()) - set(SUBSETS))
+    if other:
+        raise LibtradError(f"column 'subset': {', '.join(map(repr, other))} (the external protocol trains on "
+                           "'train' and tests on 'test'; no other value)")
+    for name in SUBSETS:
+        if not (subset == name).any():
+            raise LibtradError(f"column 'subset': no {name!r} rows (the external protocol trains on 'train' and "
+                               "tests on 'test')")
+    return subset
+
+
+def stratified_folds(labels: np.ndarray, files: np.ndarray, options: FaultOptions) -> np.ndarray:
+    """The fold of each row: scikit-learn's ``StratifiedKFold(folds, shuffle=True, random_state=split_seed)``
+    over the rows in ``file`` order (so the folds do not depend on the order the shards were read in)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    names, counts = np.unique(labels, return_counts=True)
+    if options.folds > counts.min():
+        smallest = names[np.argmin(counts)]
+        raise ParameterError("folds", options.folds, f"exceeds the rows of the smallest class (label {smallest}: "
+                             f"{counts.min()} rows); stratified k-fold needs folds <= {counts.min()}")
+    order = np.argsort(files, kind="stable")
+    fold = np.empty(len(labels), dtype=np.int64)
+    split = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.split_seed)
+    for i, (_, test) in enumerate(split.split(np.zeros((len(order), 1)), labels[order])):
+        fold[order[test]] = i
+    return fold
 
 
 def _check_files(df: pd.DataFrame) -> np.ndarray:
@@ -193,11 +288,15 @@ def block_rows(n_candidates: int, options: FaultOptions) -> int:
 def plan(df: pd.DataFrame, options: FaultOptions | None = None) -> list[Unit]:
     """LOOCV: blocks of query rows against all rows; k-fold: one unit per fold."""
     options = options or FaultOptions()
-    columns_for(df)
-    _check_files(df)
+    labels = columns_for(df)["label"]
+    files = _check_files(df)
     n = len(df)
-    if _protocol(df, options) == "kfold":
-        return _fold_units(_int_column(df, "fold"), options)
+    protocol = _protocol(df, options)
+    if protocol == "kfold":
+        folds = stratified_folds(labels, files, options) if options.folds is not None else _int_column(df, "fold")
+        return _fold_units(folds, options)
+    if protocol == "external":
+        return _external_units(_subsets(df), options)
     if n - 1 < options.k:
         raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
     step = block_rows(n, options)
@@ -213,10 +312,22 @@ def _fold_units(folds: np.ndarray, options: FaultOptions) -> list[Unit]:
     units = []
     for fold in names.tolist():
         queries, candidates = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
-        if candidates.size < options.k:
-            raise LibtradError(f"fold {fold}: {candidates.size} rows to learn from, fewer than k={options.k}")
+        if candidates.size <= options.k:
+            raise ParameterError("k", options.k, f"fold {fold} learns from {candidates.size} rows; k must be below "
+                                 "that (with k = all of them every row of the fold gets the same vote)")
         units.append(Unit(f"fold/{fold}", queries, candidates, False, int(queries.size)))
     return units
+
+
+def _external_units(subset: np.ndarray, options: FaultOptions) -> list[Unit]:
+    """Blocks of the ``test`` rows, each predicted from every ``train`` row (one fit predicting all test rows)."""
+    train, test = np.flatnonzero(subset == "train"), np.flatnonzero(subset == "test")
+    if train.size <= options.k:
+        raise ParameterError("k", options.k, f"the external protocol learns from {train.size} 'train' rows; k must "
+                             "be below that (with k = all of them every test row gets the same vote)")
+    step = block_rows(train.size, options)
+    return [Unit(f"external/{start:07d}", test[start:start + step], train, False, int(test.size))
+            for start in range(0, test.size, step)]
 
 
 # ----------------------------------------------------------------------------- run / combine
@@ -277,23 +388,56 @@ def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: FaultOptio
     """The results.json dict from every unit's result (keyed by ``Unit.key``)."""
     options = options or FaultOptions()
     units = plan(df, options)
-    truth = columns_for(df)["label"]
+    protocol = _protocol(df, options)
+    labels = columns_for(df)["label"]
     predicted = _gather(units, unit_results, len(df))
-    present = np.unique(truth)
+    rows = np.flatnonzero(predicted >= 0)  # every row, or (external) the test rows
+    truth, predicted = labels[rows], predicted[rows]
+    present = np.union1d(truth, predicted)  # LOOCV/k-fold: the true classes; external: those tested or predicted
     names = class_names(df, options.classes)
     scores = metrics.classification_scores(truth, predicted, labels=present)
     per = scores["per_class"]
-    order = np.argsort(_check_files(df), kind="stable")
-    return {
-        "suite": SUITE, "protocol": _protocol(df, options), "classes": [names[int(c)] for c in present],
-        **{key: scores[key] for key in ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
-                                        "precision_macro", "recall_macro", "f1_macro")},
+    order = np.argsort(_check_files(df)[rows], kind="stable")
+    results = {
+        "suite": SUITE, "protocol": protocol, "classes": [names[int(c)] for c in present],
+        **_summary(scores),
         "confusion": scores["confusion"].tolist(),
         "predictions": [names[int(p)] for p in predicted[order]],
         "per_class": {names[int(c)]: {"precision": float(per["precision"][i]), "recall": float(per["recall"][i]),
                                       "f1": float(per["f1"][i]), "support": int(per["support"][i])}
                       for i, c in enumerate(present)},
     }
+    if protocol == "external":
+        results["counts"] = {"train": int(len(df) - rows.size), "test": int(rows.size)}
+        if "condition" in df.columns:
+            results["per_condition"] = per_condition(df["condition"].to_numpy()[rows], truth, predicted,
+                                                      _check_files(df)[rows])
+    return results
+
+
+SUMMARY = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "precision_macro", "recall_macro",
+           "f1_macro")
+
+
+def _summary(scores: dict) -> dict:
+    return {key: scores[key] for key in SUMMARY}
+
+
+def per_condition(conditions: np.ndarray, truth: np.ndarray, predicted: np.ndarray, files: np.ndarray) -> dict:
+    """Accuracy and weighted/macro P/R/F1 of each recording condition's test rows (SIREN's
+    ``group_by_condition``), each over the classes that condition's rows hold or are predicted as
+    (scikit-learn's default, as SIREN scores each condition), and its row count."""
+    empty = pd.isna(conditions)
+    if empty.any():
+        raise LibtradError(f"column 'condition': empty for a test row (file={files[empty][0]!r}); "
+                           "every test row needs its recording condition")
+    conditions = conditions.astype(str)
+    out = {}
+    for name in sorted(set(conditions.tolist())):
+        mask = conditions == name
+        scores = metrics.classification_scores(truth[mask], predicted[mask])
+        out[name] = {**_summary(scores), "support": int(mask.sum())}
+    return out
 
 
 def evaluate_local(df: pd.DataFrame, options: FaultOptions | None = None) -> dict:

@@ -190,3 +190,151 @@ def test_report_writes_tables_and_plots(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "| fan | 00 | 50.00 | 50.00 | 60.53 |" in text and "AUC (source)" in text and "dev score" in text
     assert (tmp_path / "roc_dev.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- SIREN's memory-bank options
+def write_folder(folder, rows):
+    """``rows`` as an embeddings folder the suites read (data/*.parquet; no embeddings.json: a plain folder)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = frame(rows)
+    table = pa.Table.from_pandas(df.drop(columns=["embedding"]), preserve_index=False)
+    table = table.append_column("embedding", pa.array(list(np.stack(df["embedding"])), type=pa.list_(pa.float32())))
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(table, folder / "data" / "part-0.parquet")
+    return folder
+
+
+def random_section(year=2022, seed=0, dim=8):
+    """One section: 12 source and 3 target train rows; 20 labelled test rows, half of each domain."""
+    rng = np.random.default_rng(seed)
+    rows = [row(f"trs{i:02d}.wav", "train", 0, vector=rng.normal(size=dim), domain="source", year=year)
+            for i in range(12)]
+    rows += [row(f"trt{i}.wav", "train", 0, vector=rng.normal(size=dim), domain="target", year=year) for i in range(3)]
+    rows += [row(f"te{i:02d}.wav", "test", i % 2, vector=rng.normal(size=dim) + 0.7 * (i % 2),
+                 domain=("source", "target")[i // 10], year=year) for i in range(20)]
+    return rows
+
+
+def reference(df, similarity="cosine", aggregation="max", k=1, domain_strategy="min", kmeans=None, threshold=100):
+    """SIREN's memory-bank score written out in plain NumPy (float64): {file: score}."""
+    from sklearn.cluster import KMeans
+
+    emb = np.stack(df["embedding"]).astype(np.float64)
+    test = (df["split"] == "test").to_numpy()
+    t = emb[test]
+    per_domain = []
+    for domain in ("source", "target"):
+        bank = emb[((df["split"] == "train") & (df["domain"] == domain)).to_numpy()]
+        if kmeans is not None and len(bank) > threshold:
+            bank = KMeans(n_clusters=min(kmeans, len(bank)), random_state=42, n_init=1).fit(bank).cluster_centers_
+        if similarity == "cosine":
+            sims = (t / np.sqrt((t * t).sum(1))[:, None]) @ (bank / np.sqrt((bank * bank).sum(1))[:, None]).T
+        else:
+            sims = -np.sqrt(((t[:, None, :] - bank[None, :, :]) ** 2).sum(-1))
+        if aggregation == "knn":
+            top = np.sort(sims, axis=1)[:, ::-1][:, :min(k, sims.shape[1])]
+            per_domain.append(np.mean(1.0 - top, axis=1))
+        else:
+            per_domain.append(1.0 - {"max": np.max, "mean": np.mean, "min": np.min}[aggregation](sims, axis=1))
+    a, b = per_domain
+    scores = {"min": np.minimum(a, b), "max": np.maximum(a, b), "mean": (a + b) / 2}[domain_strategy]
+    return dict(zip(df["file"][test], scores))
+
+
+def check_against_reference(res, df, want):
+    """file_scores, then each 2022 AUC (a domain's normals and anomalies) and the section pAUC, to 1e-12."""
+    got = {k.split("/")[-1]: v for k, v in res["file_scores"].items()}
+    assert got.keys() == want.keys()
+    np.testing.assert_allclose([got[f] for f in want], list(want.values()), rtol=0, atol=1e-12)
+    test = df[df["split"] == "test"]
+    scores = np.array([want[f] for f in test["file"]])
+    for domain in ("source", "target"):
+        m = (test["domain"] == domain).to_numpy()
+        assert abs(res["sets"]["dev"]["auc"][f"fan/00/{domain}"] - roc_auc_score(test["label"][m], scores[m])) <= 1e-12
+    assert abs(res["sets"]["dev"]["pauc"]["fan/00"] - roc_auc_score(test["label"], scores, max_fpr=0.1)) <= 1e-12
+
+
+@pytest.fixture(scope="module")
+def section_folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("dcase-options") / "emb", random_section())
+
+
+@pytest.mark.parametrize("options", [
+    {"similarity": "euclidean"},
+    {"aggregation": "mean"},
+    {"aggregation": "min", "domain_strategy": "max"},
+    {"aggregation": "knn", "k": 3, "domain_strategy": "mean"},
+    {"similarity": "euclidean", "aggregation": "knn", "k": 20},  # k above a bank's size: that bank's mean
+    {"kmeans": 4, "kmeans_threshold": 5},  # the 12-row source bank -> 4 centres; the 3-row target bank stays
+    {"similarity": "euclidean", "domain_strategy": "mean", "kmeans": 2, "kmeans_threshold": 2},
+])
+def test_memory_bank_options_equal_a_numpy_computation(section_folder, options):
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+
+    df = load_embeddings([section_folder], S.REQUIRED_COLUMNS, S.OPTIONAL_COLUMNS)
+    res = S.evaluate_local(df, S.DcaseOptions(**options))
+    mapping = {"kmeans_threshold": "threshold"}
+    check_against_reference(res, df, reference(df, **{mapping.get(k, k): v for k, v in options.items()}))
+    assert res["options"] == {"official_domain_auc": False, "max_fpr": 0.1, **options}
+    assert res["file_scores"] != S.evaluate_local(df)["file_scores"]  # the option changes the numbers
+    if "kmeans" in options:  # seeded: a second run is identical to the bit
+        assert json.dumps(S.evaluate_local(df, S.DcaseOptions(**options))) == json.dumps(res)
+
+
+def test_knn_with_k_1_is_max_and_defaults_record_what_they_always_did(section_folder):
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+
+    df = load_embeddings([section_folder], S.REQUIRED_COLUMNS, S.OPTIONAL_COLUMNS)
+    default = S.evaluate_local(df)
+    assert default["options"] == {"official_domain_auc": False, "max_fpr": 0.1}
+    check_against_reference(default, df, reference(df))
+    knn1 = S.evaluate_local(df, S.DcaseOptions(aggregation="knn"))
+    assert knn1["file_scores"] == default["file_scores"] and knn1["options"]["k"] == 1
+    big = S.reduce_bank(np.stack(df["embedding"])[:12], S.DcaseOptions(kmeans=50, kmeans_threshold=5))
+    assert big.shape == (12, 8)  # at most as many centres as rows
+
+
+def test_cli_options_results_json_and_the_leaderboard_refuses_mixed_aggregations(section_folder, tmp_path, cli, rel):
+    import shutil
+
+    other = tmp_path / "emb-b"
+    shutil.copytree(section_folder, other)
+    a = cli("evaluate", "siren-dcase", "--embeddings", section_folder, "--output", tmp_path / "a", "--local")
+    assert a.exit_code == 0, a.output
+    b = cli("evaluate", "siren-dcase", "--embeddings", other, "--output", tmp_path / "b", "--local",
+            "--similarity", "euclidean", "--aggregation", "knn", "--k", "3", "--domain-strategy", "mean")
+    assert b.exit_code == 0, b.output
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["options"] == {"official_domain_auc": False, "max_fpr": 0.1, "similarity": "euclidean",
+                                  "aggregation": "knn", "k": 3, "domain_strategy": "mean"}
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+
+    df = load_embeddings([other], S.REQUIRED_COLUMNS, S.OPTIONAL_COLUMNS)
+    check_against_reference(results, df, reference(df, "euclidean", "knn", 3, "mean"))
+    line = rel.assert_error_line(cli("leaderboard", tmp_path / "a", tmp_path / "b", "--output", tmp_path / "board"),
+                                 "not comparable")
+    assert "different options: aggregation" in line and not (tmp_path / "board").exists()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--similarity", "manhattan"], "'--similarity': 'manhattan' is not one of 'cosine', 'euclidean'"),
+    (["--aggregation", "median"], "'--aggregation': 'median' is not one of 'max', 'mean', 'min', 'knn'"),
+    (["--domain-strategy", "sum"], "'--domain-strategy': 'sum' is not one of 'min', 'max', 'mean'"),
+    (["--k", "0"], "--k"),
+    (["--k", "3"], "--k 3: is read only by aggregation 'knn'"),
+    (["--kmeans", "0"], "--kmeans"),
+    (["--kmeans-threshold", "50"], "--kmeans-threshold 50: is read only with kmeans"),
+])
+def test_cli_refuses_bad_option_values_in_one_line(section_folder, tmp_path, cli, rel, args, named):
+    before = rel.snapshot(section_folder)
+    rel.assert_error_line(cli("evaluate", "siren-dcase", "--embeddings", section_folder, "--output", tmp_path / "o",
+                              "--local", *args), named)
+    assert rel.snapshot(section_folder) == before and not (tmp_path / "o").exists()
+
+
+def test_2020_refuses_a_domain_strategy(tmp_path, cli, rel):
+    folder = write_folder(tmp_path / "emb", section_rows(year=2020, domain_of=lambda d: None))
+    rel.assert_error_line(cli("evaluate", "siren-dcase", "--embeddings", folder, "--output", tmp_path / "o", "--local",
+                              "--domain-strategy", "max"), "--domain-strategy", "DCASE 2020 has one memory bank")

@@ -197,3 +197,175 @@ def test_report_writes_tables_and_plots(tmp_path):
     assert {p.name for p in written} == {"results.md", "confusion.png", "per_class_f1.png"}
     text = (tmp_path / "results.md").read_text()
     assert "weighted (SIREN)" in text and "| ok |" in text
+
+
+# ----------------------------------------------------------------------------- options: k, metric, folds, external
+def numpy_knn(x, y, queries, learn_from, k, metric="euclidean"):
+    """Majority vote (ties: smallest label) of the k nearest rows in plain NumPy float64; ``learn_from(i)``
+    gives the rows query ``i`` is predicted from."""
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
+    out = []
+    for i in queries:
+        rows = learn_from(i)
+        if metric == "cosine":
+            d = 1.0 - (x[rows] / np.sqrt((x[rows] ** 2).sum(1))[:, None]) @ (x[i] / np.sqrt(x[i] @ x[i]))
+        else:
+            d = np.sqrt(((x[rows] - x[i]) ** 2).sum(1))
+        nearest = rows[np.argsort(d, kind="stable")[:k]]
+        out.append(int(np.argmax(np.bincount(y[nearest], minlength=y.max() + 1))))
+    return np.array(out)
+
+
+def clusters(n=60, dim=16, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    return rng.normal(size=(n, dim)) + 0.8 * np.eye(classes, dim)[y], y
+
+
+@pytest.mark.parametrize("k, metric", [(3, "euclidean"), (5, "cosine"), (1, "cosine"), (9, "euclidean")])
+def test_loocv_k_and_metric_equal_numpy(k, metric):
+    x, y = clusters()
+    want = numpy_knn(x, y, range(60), lambda i: np.delete(np.arange(60), i), k, metric)
+    res = F.evaluate_local(frame(x, y), F.FaultOptions(k=k, metric=metric))
+    np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)
+    assert res["accuracy"] == pytest.approx(np.mean(want == y), abs=1e-12)
+
+
+def test_cosine_with_siren_compat_zscores_cosine_distances():
+    x, y = clusters(n=30, dim=24, seed=3)
+    got = predicted(frame(x, y), F.FaultOptions(siren_compat=True, metric="cosine"))
+    xc = x.astype(np.float32).astype(np.float64).reshape(30, 8, 3)
+    want = []
+    for i in range(30):
+        others = np.delete(np.arange(30), i)
+        z = []
+        for ch in range(7):
+            a, b = xc[others, ch], xc[i, ch]
+            d = 1 - (a @ b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b))
+            z.append((d - d.mean()) / d.std())
+        want.append(int(np.argmax(np.bincount(y[others[np.argsort(np.mean(z, axis=0), kind="stable")[:5]]],
+                                              minlength=3))))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_stratified_folds_equal_numpy_and_sklearn():
+    from sklearn.model_selection import StratifiedKFold
+
+    x, y = clusters(seed=1)
+    options = F.FaultOptions(folds=4, split_seed=3)
+    res = F.evaluate_local(frame(x, y), options)
+    assert res["protocol"] == "kfold" and len(F.plan(frame(x, y), options)) == 4
+    fold = np.empty(60, dtype=int)
+    for i, (_, test) in enumerate(StratifiedKFold(4, shuffle=True, random_state=3).split(x, y)):
+        fold[test] = i
+    want = numpy_knn(x, y, range(60), lambda i: np.flatnonzero(fold != fold[i]), 5)
+    np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)
+    split = StratifiedKFold(4, shuffle=True, random_state=3)
+    np.testing.assert_array_equal(want, sklearn_predictions(x, y, split, threads=1))
+    # the folds follow the file order, not the order the rows were read in
+    shuffled = frame(x, y).iloc[np.random.default_rng(0).permutation(60)].reset_index(drop=True)
+    assert F.evaluate_local(shuffled, options)["predictions"] == res["predictions"]
+    other_seed = F.evaluate_local(frame(x, y), F.FaultOptions(folds=4, split_seed=4))
+    assert other_seed["predictions"] != res["predictions"]
+    # --folds takes precedence over a fold column (it is documented, and recorded)
+    with_column = F.evaluate_local(frame(x, y, fold=np.arange(60) % 2), options)
+    assert with_column["predictions"] == res["predictions"]
+    assert options.record()["folds"] == 4 and options.record()["split_seed"] == 3
+
+
+def external_frame(seed=2):
+    """40 clean train rows, 30 noisy test rows in three recording conditions."""
+    x, y = clusters(n=70, seed=seed)
+    df = frame(x, y)
+    df["subset"] = ["train"] * 40 + ["test"] * 30
+    df["condition"] = ["pure"] * 40 + ["talking", "atmo_low", "stresstest"] * 10
+    return df, x, y
+
+
+def test_external_trains_on_train_tests_on_test_per_condition():
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    df, x, y = external_frame()
+    res = F.evaluate_local(df, F.FaultOptions(protocol="external", k=3))
+    want = numpy_knn(x, y, range(40, 70), lambda i: np.arange(40), 3)
+    assert res["protocol"] == "external" and res["counts"] == {"train": 40, "test": 30}
+    np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)  # test rows only, in file order
+    truth = y[40:]
+    assert abs(res["accuracy"] - accuracy_score(truth, want)) <= 1e-12
+    p, r, f, _ = precision_recall_fscore_support(truth, want, average="weighted", zero_division=0)
+    assert max(abs(res["precision_weighted"] - p), abs(res["recall_weighted"] - r), abs(res["f1_weighted"] - f)) <= 1e-12
+    conditions = df["condition"].to_numpy()[40:]
+    assert sorted(res["per_condition"]) == ["atmo_low", "stresstest", "talking"]
+    for name, got in res["per_condition"].items():
+        m = conditions == name
+        p, r, f, _ = precision_recall_fscore_support(truth[m], want[m], average="weighted", zero_division=0)
+        pm, rm, fm, _ = precision_recall_fscore_support(truth[m], want[m], average="macro", zero_division=0)
+        assert got["support"] == 10
+        np.testing.assert_allclose([got["accuracy"], got["precision_weighted"], got["recall_weighted"],
+                                    got["f1_weighted"], got["precision_macro"], got["recall_macro"], got["f1_macro"]],
+                                   [accuracy_score(truth[m], want[m]), p, r, f, pm, rm, fm], rtol=0, atol=1e-12)
+    blocked = F.evaluate_local(df, F.FaultOptions(protocol="external", k=3, block_rows=7))
+    assert blocked == res  # blocks of test rows are invisible
+
+
+def test_option_errors_name_the_option():
+    df, x, y = external_frame()
+    with pytest.raises(LibtradError, match=r"protocol='external': needs a 'subset' column"):
+        F.plan(frame(x, y), F.FaultOptions(protocol="external"))
+    odd = df.assign(subset=["train"] * 40 + ["val"] * 30)
+    with pytest.raises(LibtradError, match=r"column 'subset': 'val'"):
+        F.plan(odd, F.FaultOptions(protocol="external"))
+    with pytest.raises(LibtradError, match=r"k=40: the external protocol learns from 40 .train. rows; k must be below"):
+        F.plan(df, F.FaultOptions(protocol="external", k=40))
+    counts = np.bincount(y)
+    with pytest.raises(LibtradError, match=rf"folds={counts.min() + 1}: exceeds the rows of the smallest class"):
+        F.plan(frame(x, y), F.FaultOptions(folds=int(counts.min()) + 1))
+    with pytest.raises(LibtradError, match=r"k=35: fold 0 learns from 35 rows; k must be below that"):
+        F.plan(frame(x, y, fold=np.arange(70) % 2), F.FaultOptions(k=35))
+    with pytest.raises(LibtradError, match="folds=3: is read only by protocol kfold"):
+        F.FaultOptions(protocol="loocv", folds=3)
+    with pytest.raises(LibtradError, match="folds=1: must be a whole number >= 2"):
+        F.FaultOptions(folds=1)
+    with pytest.raises(LibtradError, match="metric='manhattan': must be one of euclidean, cosine"):
+        F.FaultOptions(metric="manhattan")
+    with pytest.raises(LibtradError, match="needs a 'fold' column or --folds N"):
+        F.plan(frame(x, y), F.FaultOptions(protocol="kfold"))
+
+
+def test_cli_external_report_and_one_line_refusals(tmp_path, cli, rel):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df, x, y = external_frame()
+    folder = tmp_path / "emb"
+    (folder / "data").mkdir(parents=True)
+    table = pa.Table.from_pandas(df.drop(columns=["embedding"]), preserve_index=False)
+    table = table.append_column("embedding", pa.array(list(x.astype(np.float32)), type=pa.list_(pa.float32())))
+    pq.write_table(table, folder / "data" / "part-0.parquet")
+    done = cli("evaluate", "siren-fault", "--embeddings", folder, "--output", tmp_path / "out", "--local",
+               "--protocol", "external", "--k", "3", "--metric", "cosine")
+    assert done.exit_code == 0, done.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    want = numpy_knn(x, y, range(40, 70), lambda i: np.arange(40), 3, "cosine")
+    np.testing.assert_array_equal([int(p) for p in results["predictions"]], want)
+    assert results["options"] == {"protocol": "external", "k": 3, "metric": "cosine", "siren_compat": False,
+                                  "sklearn_threads": 1, "block_rows": None}
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "## Per recording condition (weighted)" in text and "| stresstest |" in text
+    assert (tmp_path / "out" / "per_condition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = rel.snapshot(folder)
+    for args, named in [(["--protocol", "holdout"], "'--protocol': 'holdout' is not one of"),
+                        (["--metric", "l1"], "'--metric': 'l1' is not one of 'euclidean', 'cosine'"),
+                        (["--folds", "1"], "--folds"),
+                        (["--folds", "99"], "--folds 99: exceeds the rows of the smallest class"),
+                        (["--protocol", "external", "--k", "40"], "--k 40"),
+                        (["--protocol", "loocv", "--folds", "3"], "--folds 3: is read only by protocol kfold"),
+                        (["--split-seed", "7"], "--split-seed 7: is read only with folds")]:
+        rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", folder, "--output", tmp_path / "bad",
+                                  "--local", *args), named)
+    plain = tmp_path / "plain"
+    (plain / "data").mkdir(parents=True)
+    pq.write_table(table.drop_columns(["subset"]), plain / "data" / "part-0.parquet")
+    rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "bad",
+                              "--local", "--protocol", "external"), "--protocol 'external': needs a 'subset' column")
+    assert rel.snapshot(folder) == before and not (tmp_path / "bad").exists()
