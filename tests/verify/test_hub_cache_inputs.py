@@ -79,6 +79,20 @@ def test_train_reads_a_dataset_snapshot(dataset_snapshot, tmp_path):
     assert len(clips) > 0 and set(clips.labels) <= {0, 1}
 
 
+def test_train_refuses_a_dataset_snapshot_whose_shard_leaves_the_repo(dataset_snapshot, tmp_path):
+    from libtrad.errors import LibtradError
+    from libtrad.ray_jobs.lib_trad.data import load_clips
+
+    shard = sorted((dataset_snapshot / "data" / "tr1").glob("test-*.parquet"))[0]
+    copy = tmp_path / "elsewhere.parquet"
+    copy.write_bytes(shard.read_bytes())  # the same bytes: only where the link leads is wrong
+    relink(shard, copy)
+    with pytest.raises(LibtradError) as caught:
+        load_clips(str(dataset_snapshot), "tr1", "test", cache_dir=tmp_path / "cache", progress=False)
+    message = str(caught.value)
+    assert f"{shard}: is a symbolic link" in message and "\n" not in message
+
+
 def test_evaluate_lib_trad_takes_a_model_snapshot(hub_cache, dataset_snapshot, fitted_ae, tmp_path, cli):
     snap = hub_cache(fitted_ae, "libtrad/fitted-ae")
     result = cli("evaluate", "lib-trad", "--model", f"tr1={snap}", "--experiments", "tr1",

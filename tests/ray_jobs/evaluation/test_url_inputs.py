@@ -53,6 +53,13 @@ def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, 
     record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
     assert record["path"] == url and record["verified"] is True and record["encoder"] == "logmel-stats"
 
+    local = cli("evaluate", "siren-fault", "--embeddings", f"file://{tmp_path / 'emb'}", "--output",
+                tmp_path / "res-file", "--local")  # file:// is the local disk: read in place, no copy
+    assert local.exit_code == 0, local.output
+    assert json.loads((tmp_path / "res-file" / "results.json").read_text())["inputs"][0]["path"] == \
+        f"file://{tmp_path / 'emb'}"
+    assert len(entries(cache)) == 1
+
     upload(tmp_path / "res", f"{s3_env}/runs/results/siren-fault")
     board = cli("leaderboard", f"{s3_env}/runs/results", "--output", tmp_path / "board")
     assert board.exit_code == 0, board.output
