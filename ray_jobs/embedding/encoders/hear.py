@@ -25,8 +25,11 @@ model_file=logmel-stats``), and that spec's own fingerprint joins the identity.
 
 Identity (the cache key): the SHA-256 of the module's source (its file; a package's ``.py`` files),
 its distribution's name and version where ``importlib.metadata`` knows them, and the SHA-256 of
-``model_file`` (a folder: of each file in it). The module must be importable — and ``model_file``
-readable — wherever the encoder runs (every Ray node).
+``model_file`` (a folder: of each file in it). Where it runs: a model *file* travels to the Ray
+actors with the encoder's files (``embedding/encoder_files``); the module itself must be importable
+on every node — a local Ray's actors add the folder the driver imported it from to their
+``sys.path``, a cluster's nodes need the HEAR package installed (as any dependency); a model
+*folder* must be readable on every node.
 
 Devices: a HEAR module runs its model itself; a PyTorch model is a submodule of the encoder, so
 it moves with it (``place``/``.to(device)``, as hearvalidator moves it), stays in eval mode and
@@ -87,8 +90,11 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
             path = Path(value).expanduser()
             if not path.exists():
                 raise ParameterError("encoder", text, f"model_file {path} does not exist")
-            identity["model_file"] = _path_digests(path)
             value = str(path.resolve())
+            if path.is_file():  # hashed into the key and shipped to the actors as a *_file entry (encoder_files)
+                identity["model_file"] = value
+            else:
+                identity["model_folder_files"] = _folder_digests(path)
         arguments.append(("model_file", value))
     if "clip" in options:
         arguments.append(("clip", options["clip"]))
@@ -134,10 +140,23 @@ def _module_identity(name: str, text: str) -> dict:
     elif found.origin and Path(found.origin).is_file():
         files[Path(found.origin).name] = sha256_file(found.origin)
     out: dict = {"module_files": files}
+    root = _import_root(name)
+    if root:
+        out["import_root"] = root  # where it imports from here (not part of the key): a local Ray's actors use it
     distribution = _distribution(name.partition(".")[0])
     if distribution:
         out["distribution"] = distribution
     return out
+
+
+def _import_root(name: str) -> str | None:
+    """The ``sys.path`` folder the module's top-level package imports from, if it is a folder."""
+    found = importlib.util.find_spec(name.partition(".")[0])
+    if found is None:
+        return None
+    if found.submodule_search_locations:
+        return str(Path(next(iter(found.submodule_search_locations))).parent)
+    return str(Path(found.origin).parent) if found.origin and Path(found.origin).is_file() else None
 
 
 def _distribution(top: str) -> dict | None:
@@ -153,11 +172,9 @@ def _distribution(top: str) -> dict | None:
     return None
 
 
-def _path_digests(path: Path) -> dict:
-    """A file's SHA-256, or a folder's: each regular file's, by relative path."""
-    if path.is_file():
-        return {"sha256": sha256_file(path)}
-    return {"files": {p.relative_to(path).as_posix(): sha256_file(p) for p in sorted(path.rglob("*")) if p.is_file()}}
+def _folder_digests(path: Path) -> dict[str, str]:
+    """A model folder's files' SHA-256, by relative path."""
+    return {p.relative_to(path).as_posix(): sha256_file(p) for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -176,8 +193,12 @@ class HearClipEncoder(ClipEncoder):
         self.spec = spec
         self.module_name = spec.target
         options = dict(spec.arguments)
-        self.model_file = options.get("model_file", "")
+        # a file's copy where the actor materialised it (encoder_files), else what the spec names
+        self.model_file = spec.identity.get("model_file") or options.get("model_file", "")
         self.clip_from = options.get("clip", "scene")
+        root = spec.identity.get("import_root")
+        if root and Path(root).is_dir() and root not in sys.path:
+            sys.path.append(root)  # a local Ray actor: the driver's import folder is on this node too
         try:
             self.module = importlib.import_module(self.module_name)
         except Exception as exc:  # noqa: BLE001 - its own imports failing (a missing dependency ...)

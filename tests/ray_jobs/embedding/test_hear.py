@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from libtrad.errors import ParameterError
+from libtrad.outputs import sha256_file
 from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
 
 # A HEAR-API package: centred 50-ms windows every 25 ms (frame k centred on sample 400 k), six
@@ -110,6 +111,7 @@ def test_a_hear_module_embeds_with_its_scene_and_timestamp_embeddings(fakes, tmp
     np.testing.assert_allclose(scaled.embed(clips[:1])[0], 2 * pooled[:1], rtol=1e-6)
     plain, with_file = (parse_encoder_spec(s).fingerprint() for s in ("hear:hearfake", f"hear:hearfake?model_file={weights}"))
     assert set(plain["identity"]["module_files"]) == {"__init__.py"} and "model_file" not in plain["identity"]
+    assert with_file["identity"]["model_file"] == sha256_file(weights)  # its bytes, not where it lies
     weights.write_text("3")  # the model file's bytes are the cache key, not its name
     assert parse_encoder_spec(f"hear:hearfake?model_file={weights}").fingerprint() != with_file != plain
 
