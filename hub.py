@@ -73,7 +73,9 @@ def resolve_model(repo_id: str, revision: str | None, *, param: str, value: str)
     """Download (or find in the cache) the model repository ``repo_id`` at ``revision`` (None: main).
 
     Returns ``(snapshot folder, commit)``. ``param``/``value`` name what the user gave (``encoder``,
-    ``echo:ORG/NAME@v1``) in the one-line :class:`ParameterError` every failure becomes."""
+    ``echo:ORG/NAME@v1``) in the one-line :class:`ParameterError` every failure becomes. Callers
+    ask only for text that is not an existing local path (a local folder wins), so the line says
+    that too: a mistyped folder ``models/echo`` reads as a Hub id."""
     from huggingface_hub import snapshot_download
 
     asked = revision or "main"
@@ -84,7 +86,9 @@ def resolve_model(repo_id: str, revision: str | None, *, param: str, value: str)
                                    local_files_only=offline, endpoint=os.environ.get("HF_ENDPOINT") or None,
                                    ignore_patterns=list(FOREIGN_WEIGHTS))
     except Exception as exc:  # noqa: BLE001 - sorted into one line below; anything else keeps its type name
-        raise ParameterError(param, value, _cause(exc, repo_id, asked, cache, offline)) from None
+        # callers come here for text that is no local path: say so, a mistyped folder reads as an id too
+        raise ParameterError(param, value, f"no such local folder, and as a Hub id: "
+                                           f"{_cause(exc, repo_id, asked, cache, offline)}") from None
     folder = Path(folder)
     commit = folder.name
     if not _COMMIT.match(commit):  # snapshot_download always returns snapshots/<commit>; say so if not
