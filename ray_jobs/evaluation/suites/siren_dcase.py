@@ -342,7 +342,8 @@ def aggregate(sims: np.ndarray, aggregation: str, k: int) -> np.ndarray:
 
 
 def reduce_bank(bank: np.ndarray, options: DcaseOptions) -> np.ndarray:
-    """The bank, or with ``kmeans`` on and more than ``kmeans_threshold`` rows, its k-means centres (float64).
+    """The bank, or with ``kmeans`` on and more than ``kmeans_threshold`` rows, its k-means centres (float64):
+    ``min(kmeans, distinct rows)`` of them (SIREN: ``min(kmeans, rows)``; equal where rows are distinct).
 
     scikit-learn's KMeans (k-means++, ``random_state`` 42 as SIREN, one k-means++ run as its
     ``n_init="auto"``) on the float64 rows, with one BLAS/OpenMP thread so the centres do not
@@ -354,8 +355,9 @@ def reduce_bank(bank: np.ndarray, options: DcaseOptions) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     rows = np.asarray(bank, dtype=np.float64)
+    distinct = len(np.unique(rows, axis=0))  # more clusters than distinct rows would leave some empty
     with threadpool_limits(1):
-        model = KMeans(n_clusters=min(options.kmeans, len(rows)), random_state=KMEANS_SEED,
+        model = KMeans(n_clusters=min(options.kmeans, distinct), random_state=KMEANS_SEED,
                        n_init=KMEANS_INIT_RUNS).fit(rows)
     return model.cluster_centers_
 
