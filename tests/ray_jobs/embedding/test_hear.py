@@ -227,3 +227,24 @@ def test_round_trip_hear_of_libtrad_hear_is_the_encoder_itself(fakes):
     model = hear.load_model("hear:hearfake")
     _, stamps = hear.get_timestamp_embeddings(torch.from_numpy(_noise(1.0, 7)[None]), model)
     np.testing.assert_allclose(stamps[0].numpy(), 25.0 * np.arange(41))
+
+
+def test_the_published_hearvalidator_accepts_libtrad_hear(monkeypatch, capsys):
+    """hearvalidator 2021.0.2 (the last release installable on Python >= 3.9) on ``libtrad.hear``.
+
+    Skipped where it is not installed (``pip install --no-deps hearvalidator==2021.0.2``: it is not
+    in the test extra, since its requirements pull TensorFlow). It imports TensorFlow at start only
+    to recognise a TensorFlow model (``isinstance(model, tf.Module)``); where TensorFlow is absent
+    a stand-in with just that class takes its place, and the PyTorch checks run as published."""
+    import importlib.util
+    import types
+
+    if importlib.util.find_spec("hearvalidator") is None:
+        pytest.skip("hearvalidator is not installed (pip install --no-deps hearvalidator==2021.0.2)")
+    if importlib.util.find_spec("tensorflow") is None:
+        monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(Module=type("Module", (), {})))
+    monkeypatch.delitem(sys.modules, "hearvalidator.validate", raising=False)
+    from hearvalidator.validate import ValidateModel
+
+    ValidateModel("libtrad.hear", "logmel-stats", device="cpu")()  # raises its ModelError on a breach
+    assert "Interval between timestamps is 32.0ms" in capsys.readouterr().out
