@@ -39,8 +39,9 @@ def fitted_ae(tmp_path_factory) -> Path:
 
 
 def marked_copy(folder: Path, dest: Path) -> Path:
-    """``folder`` copied and marked as libtrad's model folder (the session fixtures carry no marker)."""
+    """``folder`` copied with a card and marked as libtrad's model folder (the session fixtures carry neither)."""
     shutil.copytree(folder, dest)
+    (dest / "README.md").write_text("# a tiny test model\n")
     write_marker(dest, "model")
     return dest
 
@@ -61,6 +62,9 @@ def test_verify_passes_on_dataset_and_model_snapshots(hub_cache, dataset_snapsho
         result = cli("verify", snap)
         assert result.exit_code == 0, result.output
         assert "libtrad model folder" in result.output and "model_type" in result.output
+    plan = cli("publish", "model", snap, "--repo-id", "someone/tiny-echo", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "would upload 5 files" in plan.output and "model.safetensors" in plan.output
 
 
 def test_embed_reads_a_dataset_snapshot(dataset_snapshot, tmp_path, cli):
@@ -153,6 +157,12 @@ def test_a_link_chain_and_a_link_outside_snapshots_are_refused(hub_cache, ae_dir
     loose = repo / "refs" / "config.json"  # a link that is not in snapshots/
     loose.symlink_to(os.path.relpath(blob, loose.parent))
     assert blob_of(loose) is None and blob_of(snap / "model.safetensors") is not None
+
+    from libtrad.errors import LibtradError
+    from libtrad.outputs import check_output
+
+    with pytest.raises(LibtradError, match="lies in a Hugging Face Hub cache snapshot"):
+        check_output(snap / "results", "results")  # libtrad writes nothing into huggingface_hub's files
 
 
 def test_a_modified_blob_fails_its_checksum(hub_cache, ae_dir, tmp_path, cli, rel):
