@@ -177,7 +177,7 @@ def test_a_folder_broken_after_the_drivers_check_stops_the_job_in_one_line(echo_
     folder = tmp_path / "my-echo"
     shutil.copytree(echo_dir, folder)
     monkeypatch.setattr(embed, "preflight", lambda spec, precision: None)  # as if the driver saw a sound folder
-    monkeypatch.setattr(embed, "parse_encoder_spec", lambda text: _parsed_then_broken(text, folder))
+    monkeypatch.setattr(embed, "parse_encoder_spec", lambda text, weights=None: _parsed_then_broken(text, folder))
     with pytest.raises(LibtradError) as info:
         embed.embed_dataset(str(lib_trad_export), f"echo:{folder}", tmp_path / "emb", config="tr1", actors=1,
                             threads_per_actor=1, progress=False)
