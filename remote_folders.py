@@ -12,9 +12,11 @@ exactly as much as a folder on disk, and no reader needs a second, remote code p
   unchanged folder is listed (one request) and not downloaded again.
 * **Atomic**: an entry is downloaded into a fresh ``.partial-…`` folder beside it and renamed into
   place only when every object has arrived whole (its size as listed); a failure removes that
-  partial folder (libtrad made it) and leaves no entry. Two processes fetching the same folder
-  both succeed (the second rename loses and its copy is discarded). libtrad only ever removes
-  folders it has just created itself; entries may be deleted by the user at any time.
+  partial folder (libtrad made it) and leaves no entry; the partial folder of a fetch that was
+  killed is removed by the next fetch, recognised by the record libtrad wrote into it (its
+  process, on this host, is gone) — never by its name. Two processes fetching the same folder
+  both succeed (the second rename loses and its copy is discarded). Entries may be deleted by the
+  user at any time.
 * **Bad input** is one line naming the option and the URL (:func:`libtrad.storage.storage_error`):
   a bucket or prefix that does not exist, denied credentials, an unreachable store, an empty
   prefix, a prefix without ``.libtrad.json`` (a remote folder must be libtrad's: there is nothing
@@ -34,6 +36,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +47,7 @@ from libtrad.storage import filesystem, is_url, storage_error
 
 CACHE_ENV = "LIBTRAD_CACHE"
 RECORD = ".libtrad-fetch.json"  # beside an entry's copy: what was fetched, from where
+PARTIAL = ".libtrad-fetch-partial.json"  # in a download in progress: whose it is (pid, host)
 _FORMAT = 1
 # The version tag of an object, by store: the first one its listing has.
 _VERSION_FIELDS = ("ETag", "etag", "md5Hash", "blob_id", "crc32c", "LastModified", "last_modified", "mtime",
@@ -109,7 +113,10 @@ def fetch_folder(url: str, param: str, *, marker: str = "top") -> Path:
         return entry / content
     try:
         base.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(base)
         stage = Path(tempfile.mkdtemp(prefix=f".partial-{key[:16]}-", dir=base))
+        (stage / PARTIAL).write_text(json.dumps({"libtrad_fetch_partial": _FORMAT, "pid": os.getpid(),
+                                                 "host": socket.gethostname()}) + "\n", encoding="utf-8")
     except OSError as exc:
         raise ParameterError(param, url, f"cannot cache it in {base} ({exc.strerror or exc}); set {CACHE_ENV} to a "
                                          "writable folder") from None
@@ -161,6 +168,7 @@ def shown(text: str, fetched: Mapping[Path, str]) -> str:
 def _listing(fs, root: str, url: str, param: str) -> dict[str, dict]:
     """relative path -> info of every object below ``root``; refuses names that would leave the folder."""
     try:
+        fs.invalidate_cache(root)  # fsspec keeps listings per filesystem instance: ask the store itself
         found = fs.find(root, detail=True)
     except Exception as exc:  # noqa: BLE001 - botocore/aiohttp/Hub errors: one line naming the URL
         raise storage_error(param, url, exc, "cannot list it") from None
@@ -190,11 +198,28 @@ def _version(info: dict) -> str:
     return ""
 
 
+def _remove_abandoned(base: Path) -> None:
+    """Remove the partial downloads of fetches killed before they finished: only folders holding
+    libtrad's partial record whose process (on this host) is gone — recognised by what libtrad wrote
+    into them, never by their name."""
+    for folder in base.glob(".partial-*"):
+        try:
+            record = json.loads((folder / PARTIAL).read_text(encoding="utf-8"))
+            if folder.is_symlink() or not isinstance(record, dict) or record.get("libtrad_fetch_partial") != _FORMAT \
+                    or record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+                continue
+            os.kill(record["pid"], 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not ours, unreadable, or its process is alive (PermissionError: another user's)
+
+
 def _content_name(root: str) -> str:
     """The copy's folder name: the URL's last part (what a folder's name is used for — a leaderboard
     row without an encoder, a probe task without a dataset — stays the same), else ``folder``."""
     name = root.rstrip("/").rsplit("/", 1)[-1]
-    ok = name and name not in (".", "..", RECORD) and not name.startswith(".partial-") and name.isprintable()
+    ok = name and name not in (".", "..", RECORD, PARTIAL) and name.isprintable()
     return name if ok else "folder"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,22 @@ def test_a_download_failing_half_way_leaves_nothing(s3_env, cache, tmp_path, cli
     monkeypatch.setattr(s3fs.S3FileSystem, "get_file", flaky)
     rel.assert_error_line(cli("verify", url), "FOLDER", "access denied")
     assert len(calls) == 2 and entries(cache) == []
+
+    # A fetch killed half way leaves its partial folder: the next fetch removes it (its process is gone);
+    # a folder of that name libtrad did not write stays.
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed, mine = cache / "remote" / ".partial-killed", cache / "remote" / ".partial-mine"
+    for folder in (killed, mine):
+        (folder / "emb").mkdir(parents=True)
+    (killed / ".libtrad-fetch-partial.json").write_text(json.dumps(
+        {"libtrad_fetch_partial": 1, "pid": int(dead.stdout), "host": socket.gethostname()}))
+    (mine / "notes.txt").write_text("mine")
+    monkeypatch.setattr(s3fs.S3FileSystem, "get_file", real)
+    assert cli("verify", url).exit_code == 0
+    assert not killed.exists() and (mine / "notes.txt").read_text() == "mine" and len(entries(cache)) == 2
 
 
 def test_denied_credentials_are_one_line(s3_env, s3_server, cache, tmp_path, cli, rel, monkeypatch):
