@@ -248,3 +248,21 @@ def test_the_published_hearvalidator_accepts_libtrad_hear(monkeypatch, capsys):
 
     ValidateModel("libtrad.hear", "logmel-stats", device="cpu")()  # raises its ModelError on a breach
     assert "Interval between timestamps is 32.0ms" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_the_hear_model_and_its_audio_are_on_the_gpu(fakes):
+    import libtrad.hear as hear
+
+    clips = [_noise(1.0, 8)]
+    encoder = load_encoder("hear:hearfake", device="cuda")
+    assert encoder.model.scale.device.type == "cuda"  # the module's model moved with the encoder
+    np.testing.assert_allclose(encoder.embed(clips)[0], load_encoder("hear:hearfake", device="cpu").embed(clips)[0],
+                               rtol=1e-4, atol=1e-6)
+    model = hear.load_model("logmel-stats").to("cuda")
+    audio = torch.from_numpy(clips[0][None]).cuda()
+    scene = hear.get_scene_embeddings(audio, model)
+    assert scene.device.type == "cuda" and model.encoder.device.type == "cuda"
+    np.testing.assert_allclose(scene.cpu().numpy(), hear.get_scene_embeddings(audio.cpu(), model.cpu()).numpy(),
+                               rtol=1e-4, atol=1e-5)
