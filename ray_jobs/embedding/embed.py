@@ -2,10 +2,13 @@
 
 How it runs. The driver resolves the dataset's shards (:mod:`.source`), cuts them into
 fixed row ranges ("units", :mod:`.units`) and sends each unit to a pool of Ray actors; an
-actor loads the encoder once, reads its unit's rows straight from the Parquet shard (a local path
-every node can see, or the Hub), decodes and embeds them, and returns an Arrow table. The driver
-writes each table under the unit's name (temporary name, then rename), so a unit retried after a
-dead actor replaces only itself: every input row appears exactly once.
+actor loads the encoder once — from the encoder's files the driver put once into Ray's object
+store (:mod:`.encoder_files`), so no node needs the driver's paths — reads its unit's rows
+straight from the Parquet shard (a local path for a local job, or any fsspec store: the Hub,
+``s3://``, ``gs://``), decodes and embeds them, and returns an Arrow table. The driver writes
+each table under the unit's name (on a local disk: temporary name, then rename; on an object
+store: one PUT, whole or absent), so a unit retried after a dead actor replaces only itself:
+every input row appears exactly once.
 
 Why actors fed units instead of ``read_parquet → map_batches``: on this project's 2-core machine
 (GEMM stand-in, 800 clips) Ray Data's read → repartition → map_batches → write cost 25–30 % over an
@@ -18,7 +21,10 @@ config and splits, and the unit size. Finished units wait in a staging folder na
 beside the output; a re-run with the same key (after a crash or SIGKILL) computes only the missing
 units. A changed weight or dataset gives a new key: everything is embedded again. The output
 folder follows libtrad's rules (:mod:`libtrad.outputs`): marker kind ``embeddings``, never
-replacing a folder libtrad did not write, checked before any work.
+replacing a folder libtrad did not write, checked before any work. An object-store output
+(``s3://BUCKET/PREFIX``, no rename there) follows the same rules through
+:class:`libtrad.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
+last step writes the marker (the completion manifest), so readers see a whole output or none.
 
 GPUs (:mod:`libtrad.devices`). ``device`` is resolved in each actor, on its node; the driver only
 checks the text, and for a local job (no ``address``: the driver's node is the one that runs it)

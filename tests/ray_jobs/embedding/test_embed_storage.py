@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -72,72 +71,28 @@ def _input_ids(export) -> list[tuple]:
     return sorted(tuple(r[k] for k in KEYS) for r in rows)
 
 
-def test_s3_to_s3_embeds_every_row_once_and_publishes_a_complete_folder(s3_ray, s3_dataset, lib_trad_export,
-                                                                         echo_dir, tmp_path, cli):
-    """echo:DIR (its files travel through the object store) from s3:// to s3://: every input row once,
-    the embeddings of the in-process encoder, a marker listing every object's SHA-256, nothing else left."""
+def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(s3_ray, s3_dataset, lib_trad_export,
+                                                                              tmp_path, cli):
+    """From s3:// to s3:// (the encoder's shipping is tested in-process below). The driver (attached
+    to the module's Ray) is SIGKILLed after 2 staged units: nothing at the output, 2 units staged
+    beside it. The re-run computes only the others; the output holds every input row once, the
+    in-process encoder's embeddings, a marker listing every object's SHA-256, and nothing is left
+    beside it. A third run reuses the finished output and rewrites nothing."""
     import hashlib
 
-    from libtrad.models.echo import EchoWaveformEncoder
-    from libtrad.ray_jobs.embedding.embed import embed_dataset
-
-    fs, bucket = s3_dataset
-    began = time.perf_counter()
-    summary = embed_dataset(f"s3://{bucket}/ds", f"echo:{echo_dir}", f"s3://{bucket}/out/emb", config=CONFIG,
-                            rows_per_unit=8, actors=2, threads_per_actor=1, progress=False)
-    s3_seconds = time.perf_counter() - began
-    assert summary.output == f"s3://{bucket}/out/emb" and summary.computed == summary.units == 4
-    rows = _rows(fs, f"{bucket}/out/emb")
-    ids = [tuple(r[k] for k in KEYS) for r in rows]
-    assert sorted(ids) == _input_ids(lib_trad_export) and len(set(ids)) == len(ids)
-    source = {tuple(r[k] for k in KEYS): r for f in sorted((lib_trad_export / "data" / CONFIG).glob("test-*.parquet"))
-              for r in pq.read_table(f).to_pylist()}
     import soundfile as sf
 
-    key, row = next(iter(sorted(source.items())))
-    clip, _ = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
-    expected = EchoWaveformEncoder.from_pretrained(echo_dir).embed([clip]).pooler_output[0].numpy()
-    np.testing.assert_allclose(next(r["embedding"] for r in rows if tuple(r[k] for k in KEYS) == key), expected,
-                               atol=1e-5)
-
-    objects = _objects(fs, bucket)
-    out = {p[len(f"{bucket}/out/emb/"):]: data for p, data in objects.items() if p.startswith(f"{bucket}/out/")}
-    marker = json.loads(out.pop(".libtrad.json"))
-    assert marker["kind"] == "embeddings"
-    assert marker["files"] == {rel: hashlib.sha256(data).hexdigest() for rel, data in out.items()}
-    assert {"embeddings.json", "README.md"} <= set(out)
-    assert json.loads(out["embeddings.json"])["dataset"]["source"] == f"s3://{bucket}/ds"
-    assert all(p.startswith((f"{bucket}/ds/", f"{bucket}/out/emb/")) for p in objects), "staging left behind"
-
-    # the same job again: the finished output of the same key is reused, nothing recomputed or rewritten
-    again = embed_dataset(f"s3://{bucket}/ds", f"echo:{echo_dir}", f"s3://{bucket}/out/emb", config=CONFIG,
-                          rows_per_unit=8, progress=False)
-    assert again.computed == 0 and again.reused == 4 and _objects(fs, bucket) == objects
-
-    # the fetched folder is a libtrad embeddings folder that verify accepts
-    fs.get(f"{bucket}/out/emb", str(tmp_path / "copy"), recursive=True)
-    verified = cli("verify", tmp_path / "copy")
-    assert verified.exit_code == 0, verified.output
-
-    began = time.perf_counter()  # the same job from and to the local disk, for the record
-    embed_dataset(str(lib_trad_export), f"echo:{echo_dir}", tmp_path / "local", config=CONFIG, rows_per_unit=8,
-                  actors=2, threads_per_actor=1, progress=False)
-    print(f"\ns3 -> s3 embed: {s3_seconds:.2f} s; local -> local: {time.perf_counter() - began:.2f} s")
-
-
-def test_a_killed_driver_resumes_on_s3_with_only_the_missing_units(s3_ray, s3_dataset, lib_trad_export):
-    """SIGKILL the driver (attached to the module's Ray) after 2 staged units: nothing at the output,
-    2 units staged beside it; the re-run computes only the others and leaves no staging."""
     from libtrad.ray_jobs.embedding.embed import embed_dataset
+    from libtrad.ray_jobs.embedding.encoders import load_encoder
 
     fs, bucket = s3_dataset
-    url = f"s3://{bucket}/out/emb"
+    dataset, url = f"s3://{bucket}/ds", f"s3://{bucket}/out/emb"
     script = ("import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
-              "embed_dataset(sys.argv[1], 'logmel-stats', sys.argv[2], config='tr1', rows_per_unit=4, actors=1, "
-              "address=sys.argv[3], progress=False)\n")
+              "embed_dataset(sys.argv[1], sys.argv[2], sys.argv[3], config='tr1', rows_per_unit=4, actors=1, "
+              "address=sys.argv[4], progress=False)\n")
     env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
     address = s3_ray.get_runtime_context().gcs_address
-    proc = subprocess.Popen([sys.executable, "-c", script, f"s3://{bucket}/ds", url, address], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", script, dataset, "logmel-stats", url, address], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, stderr = proc.communicate(timeout=240)
@@ -152,12 +107,34 @@ def test_a_killed_driver_resumes_on_s3_with_only_the_missing_units(s3_ray, s3_da
     staged = [p for p in fs.find(f"{bucket}/out") if p.endswith(".parquet")]
     assert len(staged) == 2 and all("/.emb.resume-" in p for p in staged), staged
 
-    summary = embed_dataset(f"s3://{bucket}/ds", "logmel-stats", url, config="tr1", rows_per_unit=4, progress=False)
-    assert summary.reused == 2 and summary.computed == summary.units - 2 == 4
-    ids = [tuple(r[k] for k in KEYS) for r in _rows(fs, f"{bucket}/out/emb")]
+    summary = embed_dataset(dataset, "logmel-stats", url, config=CONFIG, rows_per_unit=4, progress=False)
+    assert summary.output == url and summary.reused == 2 and summary.computed == summary.units - 2 == 4
+    rows = _rows(fs, f"{bucket}/out/emb")
+    ids = [tuple(r[k] for k in KEYS) for r in rows]
     assert sorted(ids) == _input_ids(lib_trad_export) and len(set(ids)) == len(ids)
-    fs.invalidate_cache()
-    assert not [p for p in fs.find(f"{bucket}/out") if "/.emb." in p], "staging left behind"
+    source = {tuple(r[k] for k in KEYS): r for f in sorted((lib_trad_export / "data" / CONFIG).glob("test-*.parquet"))
+              for r in pq.read_table(f).to_pylist()}
+    key, row = max(source.items())
+    clip, _ = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
+    expected = load_encoder("logmel-stats").embed([clip])[0][0]
+    np.testing.assert_allclose(next(r["embedding"] for r in rows if tuple(r[k] for k in KEYS) == key), expected,
+                               atol=1e-5)
+
+    objects = _objects(fs, bucket)
+    out = {p[len(f"{bucket}/out/emb/"):]: data for p, data in objects.items() if p.startswith(f"{bucket}/out/")}
+    marker = json.loads(out.pop(".libtrad.json"))
+    assert marker["kind"] == "embeddings"
+    assert marker["files"] == {rel: hashlib.sha256(data).hexdigest() for rel, data in out.items()}
+    assert {"embeddings.json", "README.md"} <= set(out)
+    assert json.loads(out["embeddings.json"])["dataset"]["source"] == dataset
+    assert all(p.startswith((f"{bucket}/ds/", f"{bucket}/out/emb/")) for p in objects), "staging left behind"
+
+    again = embed_dataset(dataset, "logmel-stats", url, config=CONFIG, rows_per_unit=4, progress=False)
+    assert again.computed == 0 and again.reused == again.units and _objects(fs, bucket) == objects
+
+    fs.get(f"{bucket}/out/emb", str(tmp_path / "copy"), recursive=True)  # a libtrad folder verify accepts
+    verified = cli("verify", tmp_path / "copy")
+    assert verified.exit_code == 0, verified.output
 
 
 def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written(s3_dataset, lib_trad_export,
@@ -178,7 +155,10 @@ def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/mine"), f"s3://{bucket}/mine",
                           "not a libtrad folder")
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/ds/emb"), "lies inside the input dataset")
-    assert not (tmp_path / "emb").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    rel.assert_error_line(embed(f"s3://{bucket}/ds", f"file://{tmp_path}/mine"), "not a libtrad folder")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine" and not (tmp_path / "emb").exists()
 
     import moto.settings
     import s3fs
