@@ -45,6 +45,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	@# X-ARES (its checker and runner, for the interop tests) without its dependencies: they pull a torchaudio
+	@# that does not load beside CPU torch and breaks transformers' imports. It needs only torch and loguru.
+	$(PY) -m pip install -q -c constraints.txt --no-deps xares loguru
 	@# librosa (the front end's reference in the tests) JIT-compiles its STFT kernels with numba on first use,
 	@# ~15 s, and caches them in the venv: done once here, with the rest of the install, not in a test.
 	$(PY) -c "import numpy, librosa; librosa.power_to_db(librosa.feature.melspectrogram(y=numpy.zeros(4096, dtype=numpy.float32), sr=16000))"
