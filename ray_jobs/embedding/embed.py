@@ -534,6 +534,7 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, options: EmbedOptions,
         "embedding_dim": int(dim),
         "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
                     "config": source.config, "splits": source.splits,
+                    "synthetic": bool(source.synthetic),  # its card says stand-in: results say so (flags.py)
                     "shards": [{"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows}
                                for s in source.shards],
                     **({"verification": source.verification} if source.verification is not None else {})},

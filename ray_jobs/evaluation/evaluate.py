@@ -9,6 +9,11 @@ Ray or in-process, and writes ``results.json`` + the report atomically. ``result
 records the inputs (folders, their cache keys when known) and the protocol version, which the
 leaderboard uses to refuse mixing incomparable results.
 
+Warnings, written here once for every suite (:mod:`libtrad.ray_jobs.evaluation.flags`):
+``results.json`` gets ``synthetic`` (an input was made from a synthetic stand-in) and
+``saturation`` (every score ≥ 0.99, or methods tied on a task), and ``results.md`` begins with
+the SYNTHETIC line (its first line) and the "saturated" warnings before the suite's own report.
+
 Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.devices`) is handed to a
 suite whose options dataclass has a ``device`` field; its units resolve it where they run (a Ray
 task that may use a GPU asks Ray for one: :mod:`libtrad.ray_jobs.evaluation.runner`).
@@ -103,6 +108,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
 
     from libtrad.devices import parse_device, resolve_device
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+    from libtrad.ray_jobs.evaluation.flags import prepend_banner, result_flags
     from libtrad.ray_jobs.evaluation.runner import run_suite
     from libtrad.verify.inputs import check_input_folder
 
@@ -131,9 +137,11 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
         results["duplicate_rows"] = df.attrs["duplicate_rows"]
     if "options" not in results:
         results["options"] = _options_record(opts)
+    results.update(result_flags(results))  # synthetic inputs, saturation: once here for every suite
     with atomic_output(out, "results", inputs=inputs) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         module.write_report(results, tmp, df, opts)
+        prepend_banner(tmp / "results.md", results)  # the SYNTHETIC line first, then saturation warnings
         if write_extra:
             write_extra(tmp)
     return results
@@ -163,6 +171,8 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
 
 
 def _provenance_of(info, path: Path) -> dict:
+    from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic
+
     def field(container, key, kinds, where):
         value = container.get(key)
         if value is not None and not isinstance(value, kinds):
@@ -180,7 +190,8 @@ def _provenance_of(info, path: Path) -> dict:
     return {"cache_key": field(info, "cache_key", (str,), ""), "encoder": field(encoder, "spec", (str,), "encoder."),
             "dataset": field(dataset, "hub_id", (str,), "dataset.") or field(dataset, "source", (str,), "dataset."),
             "config": field(dataset, "config", (str,), "dataset."),
-            "dataset_shards": sorted(s.get("sha256", "") for s in shards)}
+            "dataset_shards": sorted(s.get("sha256", "") for s in shards),
+            "synthetic": embeddings_synthetic(path.parent, info)}
 
 
 def _options_record(options) -> dict:

@@ -58,12 +58,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.ray_jobs.evaluation.flags import SATURATED
 
 SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
@@ -88,6 +89,7 @@ class Entry:
     dataset: tuple
     options: tuple
     year: int | None = None
+    synthetic: bool = False  # the result says its inputs were made from a synthetic stand-in
 
 
 # ----------------------------------------------------------------------------- reading
@@ -158,6 +160,7 @@ def check_shape(results: dict, path: Path) -> None:
     for key in ("score", "f1_weighted", "mean", "value"):
         _typed(path, key, results.get(key), _NUMBER)
     _typed(path, "options", results.get("options"), (dict,))
+    _typed(path, "synthetic", results.get("synthetic"), (bool,))
     _typed(path, "predictions", results.get("predictions"), (list,))
     for i, record in enumerate(_typed(path, "inputs", results.get("inputs"), (list,)) or []):
         _typed(path, f"inputs[{i}]", record, (dict,), optional=False)
@@ -256,7 +259,8 @@ def entries_of(folder: Path, results: dict) -> list[Entry]:
         else:
             column = f"{results['suite']} · {task}"
         out.append(Entry(folder, encoder, results["suite"], column, metric, None if value is None else float(value),
-                         size, results.get("protocol_version"), _dataset_key(inputs), options, results.get("year")))
+                         size, results.get("protocol_version"), _dataset_key(inputs), options, results.get("year"),
+                         bool(results.get("synthetic"))))
     return out
 
 
@@ -334,18 +338,69 @@ def dcase_mean(entries: list[Entry]) -> float | None:
 
 @dataclass
 class Board:
-    encoders: list[str]
-    columns: list[str]
+    encoders: list[str]  # the measured rows, ranked
+    columns: list[str]  # the measured columns, then the published tables' own columns
     cells: dict  # (encoder, column) -> Entry
     summary: dict  # encoder -> {"xares_weighted_average", "tasks", "siren_dcase_mean"}
     normalise: str = "metric-range"
     unverified: list = None  # "FOLDER (why)" of each input used without verification
+    measured_columns: list = field(default_factory=list)
+    reference: list = field(default_factory=list)  # ReferenceTable (reference_rows.py) asked for with --reference
+    published_summary: dict = field(default_factory=dict)  # ReferenceRow.name -> the summary keys above
+    rank_with_reference: bool = False
+    saturated: dict = field(default_factory=dict)  # measured column -> why it does not separate the encoders
+    synthetic: list = field(default_factory=list)  # results folders computed on synthetic stand-ins
+
+    def rows(self) -> list[tuple[str, object]]:
+        """The rows in the order shown: ("measured", encoder) ranked, then ("published", ReferenceRow) in
+        the papers' order — or all ranked together by the X-ARES average with ``rank_with_reference``."""
+        measured = [("measured", e) for e in self.encoders]
+        published = [("published", r) for t in self.reference for r in t.rows]
+        if not self.rank_with_reference:
+            return measured + published
+
+        def key(item):
+            kind, row = item
+            s = self.summary[row] if kind == "measured" else self.published_summary[row.name]
+            average = s["xares_weighted_average"]
+            return average is None, -(average or 0.0), row if kind == "measured" else row.name
+
+        return sorted(measured + published, key=key)
 
 
-def build(entries: list[Entry], normalise: str = "metric-range") -> Board:
+def saturated_columns(entries: list[Entry]) -> dict[str, str]:
+    """Measured columns that do not separate their encoders (:func:`flags.tie_or_saturated`: every encoder
+    ≥ 0.99, or two or more all equal) -> why. Published rows never count: they are other data."""
+    from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
+
+    out = {}
+    for column in sorted({e.column for e in entries}):
+        why = tie_or_saturated([e.value for e in entries if e.column == column and e.value is not None], "encoder")
+        if why:
+            out[column] = why
+    return out
+
+
+def published_summary(row, entries: list[Entry], normalise: str) -> dict:
+    """A published row's summaries: its X-ARES average over the *measured* columns it has a value in, each
+    weighted by the test size the measured results report for that column (the same test set; metric-range
+    normalisation only: stretching real-data rows over stand-in rows means nothing), and the paper's own
+    SIREN DCASE mean when the table gives one."""
+    sizes: dict[str, tuple[str, int]] = {}
+    for e in entries:
+        if e.test_size:
+            sizes[e.column] = (e.metric, max(e.test_size, sizes.get(e.column, ("", 0))[1]))
+    items = [(sizes[c][0], cell.value, sizes[c][1]) for c, cell in row.cells.items() if c in sizes]
+    dcase = row.summary.get("siren_dcase_mean")
+    return {"xares_weighted_average": weighted_average(items) if normalise == "metric-range" else None,
+            "tasks": len(items), "siren_dcase_mean": None if dcase is None else dcase.value}
+
+
+def build(entries: list[Entry], normalise: str = "metric-range", reference=(), rank_with_reference: bool = False) -> Board:
     """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
     so an encoder's average does not move when another joins) or ``encoders`` (each column over the
-    encoders in the table)."""
+    encoders in the table). ``reference``: published tables (:func:`reference_rows.load_table`) shown as
+    rows of their own, ranked with the measured rows only with ``rank_with_reference``."""
     if normalise not in NORMALISATIONS:
         raise ParameterError("normalise", normalise, f"must be one of {', '.join(NORMALISATIONS)}")
     check_clashes(entries)
@@ -364,7 +419,13 @@ def build(entries: list[Entry], normalise: str = "metric-range") -> Board:
                             "siren_dcase_mean": dcase_mean(mine)}
     encoders = sorted(summary, key=lambda n: (summary[n]["xares_weighted_average"] is None,
                                               -(summary[n]["xares_weighted_average"] or 0.0), n))
-    return Board(encoders, columns, cells, summary, normalise)
+    reference = list(reference)
+    own = [c for t in reference for c in t.columns if c not in columns and any(c in r.cells for r in t.rows)]
+    return Board(encoders, columns + list(dict.fromkeys(own)), cells, summary, normalise,
+                 measured_columns=columns, reference=reference,
+                 published_summary={r.name: published_summary(r, entries, normalise) for t in reference for r in t.rows},
+                 rank_with_reference=rank_with_reference, saturated=saturated_columns(entries),
+                 synthetic=sorted({str(e.folder) for e in entries if e.synthetic}))
 
 
 # ----------------------------------------------------------------------------- writing
@@ -372,27 +433,104 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
+def _published_cell(cell) -> str:
+    """A published value in %, with † when it was not checked against the paper's own table."""
+    return "–" if cell is None else _pct(cell.value) + ("" if cell.checked else "†")
+
+
+def _row_cells(board: Board, kind: str, row) -> tuple[str, list[str], dict, str]:
+    """(label, value cells, summary, SIREN DCASE mean cell) of one shown row."""
+    from libtrad.ray_jobs.evaluation.reference_rows import MARK
+
+    if kind == "measured":
+        cells = [_pct(board.cells[(row, c)].value) if (row, c) in board.cells else "–" for c in board.columns]
+        s = board.summary[row]
+        return f"`{row}`", cells, s, _pct(s["siren_dcase_mean"])
+    s = board.published_summary[row.name]
+    return (f"`{row.model}` — {MARK}, {row.label}", [_published_cell(row.cells.get(c)) for c in board.columns], s,
+            _published_cell(row.summary.get("siren_dcase_mean")))
+
+
+def synthetic_line(board: Board) -> list[str]:
+    """The first line of leaderboard.md when any measured result was computed on a synthetic stand-in."""
+    if not board.synthetic:
+        return []
+    return [f"**SYNTHETIC STAND-IN DATA**: {len(board.synthetic)} of the results folders were computed on synthetic "
+            "stand-ins; their numbers say nothing about the real datasets and are not comparable with published "
+            "(real-data) numbers.", ""]
+
+
 def markdown(board: Board) -> str:
     from libtrad.ray_jobs.evaluation.report import markdown_table
 
     rows = []
-    for encoder in board.encoders:
-        s = board.summary[encoder]
-        star = "*" if s["tasks"] < len(board.columns) and s["xares_weighted_average"] is not None else ""
-        cells = [_pct(board.cells[(encoder, c)].value) if (encoder, c) in board.cells else "–" for c in board.columns]
-        rows.append([f"`{encoder}`", *cells, _pct(s["xares_weighted_average"]) + star, _pct(s["siren_dcase_mean"])])
+    for kind, row in board.rows():
+        label, cells, s, dcase = _row_cells(board, kind, row)
+        star = "*" if s["tasks"] < len(board.measured_columns) and s["xares_weighted_average"] is not None else ""
+        rows.append([label, *cells, _pct(s["xares_weighted_average"]) + star, dcase])
     notes = []
     for column in board.columns:
-        some = next(e for e in board.cells.values() if e.column == column)
+        some = next((e for e in board.cells.values() if e.column == column), None)
+        if some is None:
+            tables = [t.label for t in board.reference if column in t.columns]
+            notes.append(f"- **{column}**: published only ({', '.join(tables)}); no measured result has this column")
+            continue
         sizes = sorted({e.test_size for e in board.cells.values() if e.column == column and e.test_size})
+        flag = f"; **{SATURATED}** ({board.saturated[column]})" if column in board.saturated else ""
         notes.append(f"- **{column}**: {METRIC_LABELS.get(some.metric, some.metric)}, test size "
-                     f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {some.protocol_version}")
+                     f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {some.protocol_version}{flag}")
     how = "its metric's range" if board.normalise == "metric-range" else "the encoders in this table"
-    return "\n".join(["# Leaderboard", "", "Values in %. Rows ranked by the X-ARES weighted average (each task's value "
+    ranked = "Rows ranked" if board.rank_with_reference or not board.reference else "Measured rows ranked"
+    return "\n".join([*synthetic_line(board), "# Leaderboard", "",
+                      f"Values in %. {ranked} by the X-ARES weighted average (each task's value "
                       f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
                       "tasks than the table has. SIREN DCASE mean: the mean of the per-year DCASE scores.", "",
+                      *_saturation_section(board),
                       markdown_table(["encoder", *board.columns, "X-ARES weighted average", "SIREN DCASE mean"], rows),
-                      "", "## Columns", "", *notes, "", *_unverified_section(board)])
+                      "", *_published_section(board), "## Columns", "", *notes, "", *_unverified_section(board)])
+
+
+
+def _saturation_section(board: Board) -> list[str]:
+    if not board.saturated:
+        return []
+    return ["## Warnings", "", *(f"- **{column}**: {SATURATED} ({why}; published rows not counted)."
+                                 for column, why in board.saturated.items()), ""]
+
+
+def _published_section(board: Board) -> list[str]:
+    """Where the published rows come from, what is missing, and that stand-in numbers are not comparable."""
+    if not board.reference:
+        return []
+    from libtrad.ray_jobs.evaluation.reference_rows import MARK
+
+    if board.rank_with_reference:
+        rank = ("They are ranked with the measured rows (`--rank-with-reference`): a published row's X-ARES average "
+                "is over the measured columns it has a value in, weighted by those columns' test sizes; a row "
+                "without any has no average and comes last.")
+    else:
+        rank = ("They are not ranked: they stand below the measured rows whatever their values "
+                "(`--rank-with-reference` ranks them together).")
+    lines = ["## Published reference rows (real data)", "",
+             f"Rows marked *{MARK}* are the papers' own numbers, computed on the real recordings. "
+             "**Numbers measured on libtrad's synthetic stand-ins are not comparable with them**: they show the "
+             f"table to fill with results on the real datasets. {rank}", ""]
+    for table in board.reference:
+        src = table.source
+        arxiv = f"arXiv {src['arxiv']}" if src.get("arxiv") else "no arXiv id found"
+        verified = "" if src.get("metric_definition_verified") else " (not checked against the table's caption: " \
+                                                                     "see the data file's metric_note)"
+        lines.append(f"- **{table.label}**: *{src['paper']}* ({arxiv}), {src['table']}. Metric: "
+                     f"{src['metric'].rstrip('.')}{verified}. Split: {src['split'].rstrip('.')}. "
+                     f"Data file: `ray_jobs/evaluation/reference/{table.name}.json`.")
+        for what in table.value_sources.values():
+            if not what.get("checked_against_paper"):
+                lines.append(f"  - `†`: from {what['what']}; not checked against the paper's table.")
+        if table.empty:
+            lines.append(f"  - Rows without any stored value (not shown): {', '.join(table.empty)}.")
+        for gone in (m for m in table.missing if m.split(":")[0] not in table.empty):
+            lines.append(f"  - Not stored: {gone}.")
+    return [*lines, ""]
 
 
 def _unverified_section(board: Board) -> list[str]:
@@ -402,35 +540,53 @@ def _unverified_section(board: Board) -> list[str]:
 
 
 def csv_text(board: Board) -> str:
+    from libtrad.ray_jobs.evaluation.reference_rows import MARK
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["encoder", *board.columns, "xares_weighted_average", "tasks", "siren_dcase_mean"])
-    for encoder in board.encoders:
-        s = board.summary[encoder]
-        cells = [board.cells[(encoder, c)].value if (encoder, c) in board.cells else None for c in board.columns]
-        writer.writerow([encoder, *("" if v is None else repr(v) for v in cells),
-                         "" if s["xares_weighted_average"] is None else repr(s["xares_weighted_average"]), s["tasks"],
-                         "" if s["siren_dcase_mean"] is None else repr(s["siren_dcase_mean"])])
+    writer.writerow(["encoder", *board.columns, "xares_weighted_average", "tasks", "siren_dcase_mean", "row"])
+
+    def number(v):
+        return "" if v is None else repr(v)
+
+    for kind, row in board.rows():
+        if kind == "measured":
+            s = board.summary[row]
+            cells = [board.cells[(row, c)].value if (row, c) in board.cells else None for c in board.columns]
+            name, what = row, "measured" + (" (synthetic stand-in)" if any(
+                e.synthetic for (enc, _), e in board.cells.items() if enc == row) else "")
+        else:
+            s = board.published_summary[row.name]
+            cells = [row.cells[c].value if c in row.cells else None for c in board.columns]
+            name, what = row.model, f"{MARK}: {row.label}"
+        writer.writerow([name, *(number(v) for v in cells), number(s["xares_weighted_average"]), s["tasks"],
+                         number(s["siren_dcase_mean"]), what])
     return buffer.getvalue()
 
 
 def heatmap(board: Board, path: Path) -> Path:
-    """Encoders × columns (and the two summaries) coloured by value, values written in (%)."""
+    """Encoders × columns (and the two summaries) coloured by value, values written in (%); published rows
+    labelled as such."""
     from libtrad.ray_jobs.evaluation.report import _new_figure, _save
 
     headers = [*board.columns, "X-ARES weighted avg", "SIREN DCASE mean"]
-    grid = np.full((len(board.encoders), len(headers)), np.nan)
-    for i, encoder in enumerate(board.encoders):
+    shown = board.rows()
+    labels = [row if kind == "measured" else f"{row.model} (published)" for kind, row in shown]
+    grid = np.full((len(shown), len(headers)), np.nan)
+    for i, (kind, row) in enumerate(shown):
         for j, column in enumerate(board.columns):
-            entry = board.cells.get((encoder, column))
-            grid[i, j] = np.nan if entry is None or entry.value is None else entry.value
-        s = board.summary[encoder]
+            if kind == "measured":
+                entry = board.cells.get((row, column))
+                grid[i, j] = np.nan if entry is None or entry.value is None else entry.value
+            elif column in row.cells:
+                grid[i, j] = row.cells[column].value
+        s = board.summary[row] if kind == "measured" else board.published_summary[row.name]
         grid[i, -2:] = [np.nan if s[k] is None else s[k] for k in ("xares_weighted_average", "siren_dcase_mean")]
-    fig = _new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(board.encoders) + 2))
+    fig = _new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(shown) + 2))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(headers)), headers, rotation=40, ha="right", fontsize=7)
-    ax.set_yticks(range(len(board.encoders)), board.encoders, fontsize=7)
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
     for (i, j), v in np.ndenumerate(grid):
         ax.text(j, i, "–" if np.isnan(v) else f"{100 * v:.1f}", ha="center", va="center", fontsize=6,
                 color="white" if not np.isnan(v) and v < 0.6 else "black")
@@ -440,12 +596,18 @@ def heatmap(board: Board, path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_verify: bool = False) -> Board:
+def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_verify: bool = False, reference=None,
+                      rank_with_reference: bool = False) -> Board:
     """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
-    into ``output``."""
+    into ``output``. ``reference``: published table names (``lib-trad-table3``, ``echo-table2``, ``all``;
+    :mod:`libtrad.ray_jobs.evaluation.reference_rows`), checked before anything is read or written."""
     from libtrad.outputs import atomic_output
+    from libtrad.ray_jobs.evaluation.reference_rows import load_table, parse_names
     from libtrad.remote_folders import local_folders, shown, shown_as_urls
 
+    tables = [load_table(name) for name in parse_names(reference)]
+    if rank_with_reference and not tables:
+        raise ParameterError("rank_with_reference", True, "needs --reference (there are no published rows to rank)")
     # A URL (a results folder, or a prefix holding several) is fetched once into libtrad's cache and read
     # there like a local folder; the table and every error line name the URL.
     local, fetched = local_folders(paths, "results", marker="any")
@@ -454,10 +616,10 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
         inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
         read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
         entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
-        board = build(entries, normalise)
-    board.unverified = [f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})"
-                        for folder, r in read.items() if not r["_verification"]["verified"]]
-    board.unverified = [shown(line, fetched) for line in board.unverified]
+        board = build(entries, normalise, tables, rank_with_reference)
+    board.unverified = [shown(f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})",
+                              fetched) for folder, r in read.items() if not r["_verification"]["verified"]]
+    board.synthetic = [shown(f, fetched) for f in board.synthetic]
     with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
         (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")
