@@ -342,8 +342,8 @@ def test_hub_datasets_are_read_through_hffilesystem_at_a_resolved_commit(lib_tra
             return {"name": path, "size": self._local(path).stat().st_size, "lfs": {"sha256": "f" * 64}}
 
     class FakeApi:
-        def dataset_info(self, repo_id):
-            assert repo_id == "user/lib-trad"
+        def dataset_info(self, repo_id, revision=None):
+            assert repo_id == "user/lib-trad" and revision in (None, "abc123")
             return type("Info", (), {"sha": "abc123"})()
 
     monkeypatch.setattr(huggingface_hub, "HfFileSystem", FakeHubFS)
@@ -352,6 +352,10 @@ def test_hub_datasets_are_read_through_hffilesystem_at_a_resolved_commit(lib_tra
     assert source.hub_id == "user/lib-trad" and source.revision == "abc123"
     assert source.display == "hf://datasets/user/lib-trad@abc123"
     assert [s.checksum for s in source.shards] == ["f" * 64]
+    as_url = resolve_dataset("hf://datasets/user/lib-trad@abc123", "tr1", ["test"])  # the URL form, a pinned commit
+    assert as_url.display == source.display and as_url.shards == source.shards
+    with pytest.raises(ParameterError, match="hf://datasets/ORG/NAME"):
+        resolve_dataset("hf://models/user/lib-trad", "tr1")
     embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
     table, stats = embedder.run(plan_units(source, 64)[0])
     assert table.num_rows == stats["rows"] == source.shards[0].num_rows
