@@ -146,7 +146,9 @@ class RemoteOutput:
             raise storage_error(self.option.lstrip("-").replace("-", "_"), self.url, exc, doing) from None
 
     def _listing(self, prefix: str) -> dict[str, dict]:
-        """relpath -> info of every object under ``prefix`` ({} when there is none)."""
+        """relpath -> info of every object under ``prefix`` ({} when there is none), listed afresh
+        (fsspec caches listings; another process may have written since)."""
+        self.fs.invalidate_cache(prefix)
         found = self._do(self.fs.find, prefix, detail=True, doing="cannot read it")
         return {p[len(prefix) + 1:]: info for p, info in found.items()
                 if p.startswith(prefix + "/") and info.get("type") != "directory"}
@@ -241,7 +243,7 @@ class RemoteOutput:
         for entry in entries:
             entry = entry.rstrip("/")
             if entry.startswith(prefix) and entry != mine and self._is_staging(entry):
-                self._do(self.fs.rm, entry, recursive=True)
+                self.remove_staging(entry)
         if self._listing(mine):
             if not self._is_staging(mine):
                 raise LibtradError(f"{self.fs.unstrip_protocol(mine)}: exists and was not made by libtrad (no {_STAGING} "
@@ -251,6 +253,13 @@ class RemoteOutput:
             self._put_json(f"{mine}/{_STAGING}", {"libtrad_staging": _RECORD_FORMAT, "output": self.url,
                                                   "purpose": "resume"})
         return RemoteStaging(self, f"{mine}/{_CONTENT}")
+
+    def remove_staging(self, prefix: str) -> None:
+        """Delete a staging prefix of libtrad's: its content first, its ``.libtrad-staging.json`` last —
+        a run killed in between leaves a prefix still recognised as libtrad's (and removed next time)."""
+        if self._listing(f"{prefix}/{_CONTENT}"):
+            self._do(self.fs.rm, f"{prefix}/{_CONTENT}", recursive=True)
+        self._do(self.fs.rm_file, f"{prefix}/{_STAGING}")
 
     def _is_staging(self, prefix: str) -> bool:
         record = self.read_json(f"{prefix}/{_STAGING}")
@@ -324,5 +333,4 @@ class RemoteStaging:
 
     def discard(self) -> None:
         """Remove the whole staging prefix (its work is published)."""
-        top = self.prefix.rsplit("/", 1)[0]
-        self.output._do(self.output.fs.rm, top, recursive=True)
+        self.output.remove_staging(self.prefix.rsplit("/", 1)[0])

@@ -154,7 +154,11 @@ def _store_output(output, dataset: str):
     (or ``file://``: the local disk has rename, and libtrad.outputs' rules apply as they are)."""
     if not is_url(str(output)) or local_path(str(output)) is not None:
         return None
-    from libtrad.storage import RemoteOutput
+    from libtrad.storage import RemoteOutput, protocol
+
+    if protocol(str(output)) == "hf":
+        raise ParameterError("output", str(output), "the Hub is not written by embed (each file would be a commit); "
+                             "write to a folder or an object store, then `libtrad publish dataset FOLDER --repo-id ...`")
 
     store = RemoteOutput(str(output), "embeddings", inputs={"dataset": dataset if is_url(dataset) else None})
     store.check()

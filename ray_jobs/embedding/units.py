@@ -151,6 +151,13 @@ class UnitEmbedder:
         except (OSError, pa.ArrowException) as exc:
             raise LibtradError(f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} "
                                f"({first_line(exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - a store's own errors (no credentials on this node …): one line
+            if self.fs is None:
+                raise
+            from libtrad.storage import storage_error
+
+            raise storage_error("dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} "
+                                "on this worker") from None
         table = table.slice(unit.start - first, unit.end - unit.start)
         if table.num_rows != unit.end - unit.start:
             raise LibtradError(f"{unit.shard.path}: has fewer rows than its metadata said (changed during the job?)")

@@ -155,6 +155,7 @@ def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/mine"), f"s3://{bucket}/mine",
                           "not a libtrad folder")
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/ds/emb"), "lies inside the input dataset")
+    rel.assert_error_line(embed(f"s3://{bucket}/ds", "hf://datasets/me/emb"), "hf://datasets/me/emb", "publish dataset")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"file://{tmp_path}/mine"), "not a libtrad folder")
@@ -205,3 +206,58 @@ def test_the_encoder_travels_as_bytes_and_loads_where_its_folder_does_not_exist(
     (model / "config.json").write_text((model / "config.json").read_text() + " ")
     with pytest.raises(LibtradError, match="config.json: changed while the job started"):
         pack(spec, keyed)
+
+
+def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(s3_env, monkeypatch):
+    """RemoteOutput alone (no Ray): a new output replaces only the objects the old marker lists (a
+    user's object stays), a publication killed half-way leaves no marker (readers see none) and is
+    finished by the next run, and an object libtrad did not write where it would write is refused."""
+    import hashlib
+
+    import s3fs
+
+    from libtrad.errors import LibtradError
+    from libtrad.storage import INCOMPLETE, RemoteOutput
+
+    fs = s3fs.S3FileSystem()
+    bucket = s3_env[len("s3://"):]
+    url = f"{s3_env}/out/emb"
+
+    def publish(key: str, files: dict[str, bytes]) -> None:
+        out = RemoteOutput(url, "embeddings")
+        out.check()
+        staging = out.staging(key)
+        for rel, data in files.items():
+            staging.put(rel, data)
+        out.publish(staging, {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()})
+
+    publish("k1", {"a.parquet": b"a1", "b.parquet": b"b1"})
+    fs.pipe_file(f"{bucket}/out/emb/notes.txt", b"mine")
+    real_copy, copies = fs.copy, []
+
+    def dying_copy(src, dst, **kw):  # the driver dies after its first copy into the output
+        if copies:
+            raise KeyboardInterrupt
+        copies.append(dst)
+        return real_copy(src, dst, **kw)
+
+    monkeypatch.setattr(fs, "copy", dying_copy)  # fsspec caches the instance: RemoteOutput's is this one
+    with pytest.raises(KeyboardInterrupt):
+        publish("k2", {"a.parquet": b"a2", "c.parquet": b"c2"})
+    monkeypatch.undo()
+    left = _objects(fs, f"{bucket}/out/emb")
+    assert f"{bucket}/out/emb/.libtrad.json" not in left and f"{bucket}/out/emb/{INCOMPLETE}" in left
+
+    publish("k2", {"a.parquet": b"a2", "c.parquet": b"c2"})
+    done = _objects(fs, f"{bucket}/out")
+    out = {p[len(f"{bucket}/out/emb/"):]: d for p, d in done.items() if p.startswith(f"{bucket}/out/emb/")}
+    assert set(done) == {f"{bucket}/out/emb/{rel}" for rel in out}, "staging left beside the output"
+    assert out.pop("notes.txt") == b"mine" and json.loads(out.pop(".libtrad.json"))["files"] == {
+        "a.parquet": hashlib.sha256(b"a2").hexdigest(), "c.parquet": hashlib.sha256(b"c2").hexdigest()}
+    assert out == {"a.parquet": b"a2", "c.parquet": b"c2"}
+
+    fs.pipe_file(f"{bucket}/out/emb/d.parquet", b"user's")
+    with pytest.raises(LibtradError, match="d.parquet: an object libtrad did not write"):
+        publish("k3", {"d.parquet": b"d3"})
+    after = _objects(fs, f"{bucket}/out/emb")
+    assert after[f"{bucket}/out/emb/d.parquet"] == b"user's" and f"{bucket}/out/emb/.libtrad.json" in after
