@@ -46,6 +46,17 @@ Summary columns:
 
 Rows are ranked by the weighted average (highest first; encoders without one last, by name).
 
+Published rows (``--reference``, :mod:`libtrad.ray_jobs.evaluation.reference_rows`): the papers' own
+numbers on the real recordings, marked "published (real data)", below the measured rows and never
+ranked with them unless ``rank_with_reference`` (then by the X-ARES average over the measured columns
+they have a value in, weighted by those columns' test sizes). They do not enter the clash checks or
+the saturation warnings: they are other data, and stand-in numbers are not comparable with them.
+
+Warnings (:mod:`libtrad.ray_jobs.evaluation.flags`): a measured column where every encoder scores
+≥ 0.99, or two or more all score the same, is listed as "saturated: this task does not separate these
+encoders"; results computed on a synthetic stand-in (``results.json`` ``synthetic``) make the first line
+of ``leaderboard.md`` say so.
+
 Inputs are checked before anything is ranked: a results folder libtrad wrote must match its own
 ``.libtrad.json`` checksums (an edited ``results.json`` is refused, naming the file; ``--no-verify``
 uses it anyway and the leaderboard lists it as unverified), and every field the table reads must
@@ -396,7 +407,8 @@ def published_summary(row, entries: list[Entry], normalise: str) -> dict:
             "tasks": len(items), "siren_dcase_mean": None if dcase is None else dcase.value}
 
 
-def build(entries: list[Entry], normalise: str = "metric-range", reference=(), rank_with_reference: bool = False) -> Board:
+def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
+          rank_with_reference: bool = False) -> Board:
     """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
     so an encoder's average does not move when another joins) or ``encoders`` (each column over the
     encoders in the table). ``reference``: published tables (:func:`reference_rows.load_table`) shown as
@@ -423,7 +435,8 @@ def build(entries: list[Entry], normalise: str = "metric-range", reference=(), r
     own = [c for t in reference for c in t.columns if c not in columns and any(c in r.cells for r in t.rows)]
     return Board(encoders, columns + list(dict.fromkeys(own)), cells, summary, normalise,
                  measured_columns=columns, reference=reference,
-                 published_summary={r.name: published_summary(r, entries, normalise) for t in reference for r in t.rows},
+                 published_summary={r.name: published_summary(r, entries, normalise)
+                                    for t in reference for r in t.rows},
                  rank_with_reference=rank_with_reference, saturated=saturated_columns(entries),
                  synthetic=sorted({str(e.folder) for e in entries if e.synthetic}))
 

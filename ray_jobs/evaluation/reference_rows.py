@@ -26,6 +26,7 @@ from libtrad.errors import LibtradError, ParameterError
 TABLES = ("lib-trad-table3", "echo-table2")
 CHOICES = (*TABLES, "all")
 MARK = "published (real data)"
+UNKNOWN = f"unknown published table; expected one of {', '.join(CHOICES)}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def parse_names(names) -> list[str]:
     for raw in ([names] if isinstance(names, str) else list(names or ())):
         for name in (part.strip() for part in str(raw).split(",")):
             if name not in CHOICES:
-                raise ParameterError("reference", name, f"unknown published table; expected one of {', '.join(CHOICES)}")
+                raise ParameterError("reference", name, UNKNOWN)
             wanted += list(TABLES) if name == "all" else [name]
     return list(dict.fromkeys(wanted))
 
@@ -89,7 +90,7 @@ def load_table(name: str) -> ReferenceTable:
     """The table ``name`` (one of :data:`TABLES`) as leaderboard rows; every value is checked to be a number
     in [0, 1] with a known source (a broken data file is a bug of libtrad, said as such)."""
     if name not in TABLES:
-        raise ParameterError("reference", name, f"unknown published table; expected one of {', '.join(CHOICES)}")
+        raise ParameterError("reference", name, UNKNOWN)
     data = _raw(name)
     sources = data["value_sources"]
     columns = {c["key"]: c for c in data["columns"]}

@@ -201,8 +201,8 @@ def embeddings(folder, *, synthetic: bool | None, card: str | None = None):
     import pyarrow.parquet as pq
 
     (folder / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"label": [0, 1, 0], "embedding": pa.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], type=pa.list_(pa.float32()))}),
-                   folder / "data" / "part-0.parquet")
+    vectors = pa.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], type=pa.list_(pa.float32()))
+    pq.write_table(pa.table({"label": [0, 1, 0], "embedding": vectors}), folder / "data" / "part-0.parquet")
     dataset = {"source": "ds", "config": "default", "shards": []}
     if synthetic is not None:
         dataset["synthetic"] = synthetic
