@@ -261,3 +261,39 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
         publish("k3", {"d.parquet": b"d3"})
     after = _objects(fs, f"{bucket}/out/emb")
     assert after[f"{bucket}/out/emb/d.parquet"] == b"user's" and f"{bucket}/out/emb/.libtrad.json" in after
+
+
+def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exist(lib_trad_export, tmp_path,
+                                                                                     monkeypatch):
+    """``py:module:Class``: the module file recorded in the spec's identity is shipped and imported from
+    the worker's copy when the driver's import root is not on the worker's node."""
+    import shutil
+    import sys
+    from dataclasses import replace
+
+    from libtrad.ray_jobs.embedding.encoder_files import pack
+    from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec
+    from libtrad.ray_jobs.embedding.source import resolve_dataset
+    from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
+
+    root = tmp_path / "driver-only"
+    root.mkdir()
+    (root / "libtrad_shipped_enc.py").write_text(
+        "import torch\n\n\nclass Enc(torch.nn.Module):\n"
+        "    sampling_rate, output_dim, hop_size_in_ms = 16000, 4, 10.0\n\n"
+        "    def forward(self, audio):\n"
+        "        frames = audio[:, : audio.shape[1] // 160 * 160].reshape(audio.shape[0], -1, 160)\n"
+        "        return torch.stack([frames.mean(-1), frames.std(-1), frames.amin(-1), frames.amax(-1)], -1)\n")
+    monkeypatch.syspath_prepend(str(root))
+    spec = parse_encoder_spec("py:libtrad_shipped_enc:Enc")
+    digests, blobs = pack(spec)
+    assert "identity/module_file/libtrad_shipped_enc.py" in digests
+    shutil.rmtree(root)  # the worker's node: neither the folder nor the imported module
+    monkeypatch.delitem(sys.modules, "libtrad_shipped_enc", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(root)])
+    elsewhere = replace(spec, identity={**spec.identity, "import_root": str(tmp_path / "not-on-this-node")})
+    source = resolve_dataset(str(lib_trad_export), CONFIG, ["test"])
+    table, stats = UnitEmbedder(elsewhere, EmbedOptions(), source, threads=1, files=(digests, blobs)).run(
+        plan_units(source, 4)[0])
+    assert stats["dim"] == 4 and table.num_rows == 4
+    monkeypatch.delitem(sys.modules, "libtrad_shipped_enc", raising=False)
