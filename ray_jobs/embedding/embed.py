@@ -298,23 +298,26 @@ def _read_info(folder: Path) -> dict | None:
 
 # ----------------------------------------------------------------------------- the Ray part
 class _EmbedActor:
-    """A Ray actor: one :class:`UnitEmbedder` (model loaded once), one unit per call.
+    """A Ray actor: one :class:`UnitEmbedder` (model loaded once, on the first unit), one unit per call.
 
-    ``files``: ``(ref,)``, the reference to the encoder's ``(digests, bytes)`` — one object the driver
-    put in Ray's object store, fetched here (once per node): the actor loads the encoder from its
-    own copy of them. Wrapped in a tuple so that the actor fetches it itself: Ray warns about every
-    restartable actor whose constructor takes an object-store argument directly."""
+    ``files`` (given with every unit): ``(ref,)``, the reference to the encoder's ``(digests, bytes)``
+    — one object the driver put in Ray's object store, fetched here (once per node) when the actor
+    loads the encoder from its own copy of them. Given to ``run``, not the constructor: Ray logs an
+    error line for every restartable actor whose constructor arguments hold an object reference
+    (even inside a tuple), and a restarted actor simply loads again on its next unit."""
 
-    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int,
-                 files: tuple = ()):
-        import ray
+    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int):
+        self.args = (encoder, options, source, threads)
+        self.embedder = None
 
-        from libtrad.ray_jobs.cluster import built_or_deferred  # an __init__ error is raised by run(), as itself
+    def run(self, unit: Unit, files: tuple = ()):
+        if self.embedder is None:
+            import ray
 
-        shipped = ray.get(files[0]) if files else None
-        self.embedder = built_or_deferred(UnitEmbedder, encoder, options, source, threads, shipped)
+            from libtrad.ray_jobs.cluster import built_or_deferred  # a load error is raised below, as itself
 
-    def run(self, unit: Unit):
+            shipped = ray.get(files[0]) if files else None
+            self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
         return self.embedder.run(unit)
 
 
@@ -334,7 +337,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
         remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
                                                  max_task_retries=3, scheduling_strategy="SPREAD")
         files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
-        pool = [remote.remote(spec, options, source, n_threads, files) for _ in range(n_actors)]
+        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
         in_flight: dict = {}
         attempts: Counter = Counter()
@@ -352,7 +355,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
             unit = unit or (first if first in queue else queue[0])
             queue.remove(unit)
             follows[actor] = (unit.shard.path, unit.end)
-            in_flight[actor.run.remote(unit)] = (unit, actor)
+            in_flight[actor.run.remote(unit, files)] = (unit, actor)
 
         stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
         for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
@@ -373,7 +376,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                         raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
                                            "them died 4 times (out of memory?); see the Ray logs") from None
                     pool.remove(actor)
-                    actor = remote.remote(spec, options, source, n_threads, files)
+                    actor = remote.remote(spec, options, source, n_threads)
                     pool.append(actor)
                     queue.appendleft(unit)
                     submit(actor)

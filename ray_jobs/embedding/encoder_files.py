@@ -126,6 +126,37 @@ class Materialised:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
 
-    def __exit__(self, *exc) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.folder is None:
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if isinstance(exc, LibtradError):
+            _name_the_users_files(exc, self._origins())
+
+    def _origins(self) -> dict[str, str]:
+        """Where each materialised path came from on the driver (longest first)."""
+        origins = {}
+        if self.spec.path is not None:
+            origins[str(self.folder / "model")] = str(self.spec.path)
+        if self.spec.weights is not None:
+            origins[str(self.folder / "weights" / Path(self.spec.weights).name)] = str(self.spec.weights)
+        for key, value in (self.spec.identity or {}).items():
+            if key.endswith("_file") and isinstance(value, str):
+                origins[str(self.folder / "identity" / key / Path(value).name)] = value
+        return dict(sorted(origins.items(), key=lambda kv: -len(kv[0])))
+
+
+def _name_the_users_files(exc: LibtradError, origins: dict[str, str]) -> None:
+    """An error raised while loading from the temporary copy names the user's file, not the copy
+    (the copy is gone, and the user fixes their own folder): rewritten in place, type kept."""
+    def swap(text):
+        if not isinstance(text, str):
+            return text
+        for copy, origin in origins.items():
+            text = text.replace(copy, origin)
+        return text
+
+    exc.args = tuple(swap(a) for a in exc.args)
+    for name in ("problem", "value"):
+        if name in exc.__dict__:
+            exc.__dict__[name] = swap(exc.__dict__[name])
