@@ -107,6 +107,7 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
         curves.append((clips.labels, scores, roc_png, f"{table}: {experiment.upper()} ({split}), AUC {_fmt(auc)}"))
         rows.append({
             "experiment": experiment.upper(), "config": experiment + suffix, "split": split, "model": str(model_dir),
+            **({"model_source": model.libtrad_source} if getattr(model, "libtrad_source", None) else {}),
             "clips": len(clips), "abnormal": int(clips.labels.sum()), "auc": auc,
             "inference_ms_per_clip": mean_inference_ms(model, timed), "roc_png": roc_png,
         })

@@ -32,11 +32,13 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     path = Path(str(model_dir)).expanduser()
     where = f"{option} {model_dir}"
     hub_id = None if path.exists() else parse_hub_id(str(model_dir))
+    source = None
     if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: the Hub model repository's snapshot
         try:
-            path = resolve_model(*hub_id, param=option, value=str(model_dir))[0]
+            path, commit = resolve_model(*hub_id, param=option, value=str(model_dir))
         except ParameterError as exc:
             raise LibtradError(f"{where}: {exc.problem}") from None
+        source = {"repo_id": hub_id[0], "revision": hub_id[1], "commit": commit}
     if path.exists() and not path.is_dir():
         raise LibtradError(f"{where}: is a file, not a saved model folder")
     config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"
@@ -83,6 +85,7 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
                            f"{config.num_mel_bins} in config.json")
     if not scorer_is_fitted(model):
         raise LibtradError(f"{where}: {NOT_FITTED}")
+    model.libtrad_source = source  # a Hub id: the repository and the commit it resolved to (results record it)
     return model.eval(), extractor
 
 

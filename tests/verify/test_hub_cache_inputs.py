@@ -103,6 +103,13 @@ def test_evaluate_lib_trad_takes_a_model_snapshot(hub_cache, dataset_snapshot, f
                  "--dataset", dataset_snapshot, "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "could not be verified" not in result.output
+    # The same model by its Hub id: resolved to that snapshot, and the results say which commit was scored.
+    result = cli("evaluate", "lib-trad", "--model", "tr1=libtrad/fitted-ae", "--experiments", "tr1",
+                 "--dataset", dataset_snapshot, "--output", tmp_path / "out-hub")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(next((tmp_path / "out-hub").glob("lib_trad_table*.json")).read_text())["rows"]
+    assert row["model"] == "libtrad/fitted-ae"
+    assert row["model_source"] == {"repo_id": "libtrad/fitted-ae", "revision": None, "commit": snap.name}
 
 
 # ----------------------------------------------------------------------------- still refused

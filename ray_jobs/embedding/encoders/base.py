@@ -55,14 +55,6 @@ class ClipEncoder(nn.Module):
     def __init__(self) -> None:
         """Nothing to set up: :meth:`__new__` made the Module (calling this again resets nothing)."""
 
-    def __setattr__(self, name: str, value) -> None:
-        # Before the base was a Module, a kind listed the attributes holding its torch modules in a
-        # tuple ``_modules``; that name is now the Module's own registry (and every Module attribute
-        # is registered, and moved, by itself), so such a tuple is not stored over it.
-        if name == "_modules" and isinstance(value, tuple):
-            return
-        super().__setattr__(name, value)
-
     @classmethod
     def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "ClipEncoder":
         """Build from a parsed :class:`~.spec.EncoderSpec` (a folder kind gets its folder), placed on
