@@ -22,14 +22,15 @@ def check_number(param: str, value, *, low: float | None = None, high: float | N
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         raise ParameterError(param, value, f"must be {'an integer' if integer else 'a number'}")
-    if not math.isfinite(value):
-        raise ParameterError(param, value, "must be a finite number")
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    bounds = f"{left}{'-inf' if low is None else _show(low)}, {'inf' if high is None else _show(high)}{right}"
+    if not math.isfinite(value):  # the accepted values too, so one line says what to type instead
+        within = f" within {bounds}" if low is not None or high is not None else ""
+        raise ParameterError(param, value, f"must be a finite number{within}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        bounds = f"{left}{'-inf' if low is None else _show(low)}, {'inf' if high is None else _show(high)}{right}"
         raise ParameterError(param, value, f"must be within {bounds}")
     return value
 
@@ -66,6 +67,8 @@ class OptionSpec:
                 raise ParameterError(self.name, value, "must be true or false")
             return value
         if self.kind in (int, float):
+            if value is None and self.default is None:  # an optional number: None means "not given"
+                return None
             return check_number(self.name, value, integer=self.kind is int, **self.bounds)
         if value is not None and not isinstance(value, (str, self.kind)):
             raise ParameterError(self.name, value, f"must be a {self.kind.__name__}")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from libtrad.builders.difficulty import synth_options as synth_difficulty
 from libtrad.errors import ParameterError
 from libtrad.options import SEED_MAX, OptionSpec, resolve_options
 
@@ -151,8 +152,7 @@ LIB_TRAD = DatasetEntry(
         OptionSpec("scale", 1.0, "Multiplies the paper's segment counts (100/185/186, 1000/41).", low=0,
                    low_open=True, high=100),
         OptionSpec("seed", 0, "Seed.", **_SEED),
-        OptionSpec("snr_db", 10.0, "Venting-to-background level: the difficulty knob (lower is harder).", low=-60,
-                   high=100),
+        *synth_difficulty("Venting-to-background level"),
         OptionSpec("layout", "mono", "Per-microphone mono WAVs or 4-channel WAVs.", kind=str,
                    choices=("mono", "multichannel")),
     ),
@@ -187,6 +187,7 @@ SIREN = DatasetEntry(
         OptionSpec("scale", 1.0, "Multiplies the stand-in's (small) number of files per class/section/domain.",
                    low=0, low_open=True, high=100),
         OptionSpec("seed", 0, "Seed.", **_SEED),
+        *synth_difficulty("Anomaly-to-background (DCASE) or class-signature (fault corpora) level"),
     ),
     extra={"tiny_synth": {"scale": 1.0}},
 )

@@ -6,8 +6,16 @@ normal and anomalous test clips, the evaluation set's training data under
 ``evaluation/eval_data_list_YYYY_converted.csv`` in the year's own reference-name form (CRLF in
 2024/2025, as published). Clips are 1.5-s 16 kHz mono 16-bit WAVs: a machine hum (fundamental
 set by machine, section and domain, so the target domain is a real shift) over low-frequency
-noise; anomalies add clicks and a broadband burst. Deterministic for a seed; everything it
-writes says it is synthetic.
+noise. Deterministic for a seed; everything it writes says it is synthetic.
+
+How hard it is (:mod:`libtrad.builders.difficulty`, :data:`PROFILES`): ``easy`` anomalies add loud
+clicks and a broadband burst (anything separates them; the stand-in before difficulties existed,
+byte for byte). ``paper`` and ``hard`` anomalies are subtle, as DCASE's are: a small change of the
+machine's speed (frequency modulation) and of its amplitude modulation, and a few intermittent
+ticks at a low level, over normal clips that themselves vary (operating point, harmonic balance,
+slow amplitude wobble, a broadband floor); the target domain shifts the background (another
+noise colour and level) and the operating point, so source and target scores differ. ``level_db``
+scales every anomaly component (0 dB: ``easy``'s clicks).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SAMPLE_RATE, SPECS, YEARS, YearSpec
+from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.errors import ParameterError
 from libtrad.options import check_number, check_seed
@@ -36,6 +45,37 @@ _ATTRIBUTES = (
     {"source": ("vel_8", "vel_12"), "target": ("vel_21",)},
     {"source": ("mdl_A_spd_1", "mdl_A_spd_2"), "target": ("mdl_B_spd_2",)},
 )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one difficulty renders. ``level_db`` scales every anomaly component by 10^(level/20)."""
+
+    level_db: float
+    subtle: bool = False  # False: easy's clicks and burst; True: the components below
+    fm: float = 0.0  # the anomaly's relative speed change at 0 dB
+    am: float = 0.0  # the anomaly's added amplitude-modulation depth at 0 dB
+    ticks: float = 0.0  # the anomaly's tick amplitude (relative to the hum) at 0 dB
+    speed_jitter: float = 0.0  # every clip's relative speed jitter (operating point)
+    floor: float = 0.0  # every clip's broadband floor (relative to the hum)
+
+
+# ``paper``: calibrated with bench/calibrate_difficulty.py (measured scores: the card and bench/RESULTS.md).
+PROFILES = {
+    "easy": Profile(level_db=0.0),
+    "paper": Profile(level_db=-12.0, subtle=True, fm=0.12, am=0.8, ticks=0.6, speed_jitter=0.02, floor=0.03),
+    "hard": Profile(level_db=-40.0, subtle=True, fm=0.12, am=0.8, ticks=0.6, speed_jitter=0.02, floor=0.03),
+}
+LEVELS = {name: profile.level_db for name, profile in PROFILES.items()}
+# What the card says (bench/calibrate_difficulty.py: DCASE 2021 at scale 2.5, logmel-stats, siren-dcase, seed 0).
+CALIBRATION = {
+    "easy": "Anomalies are loud clicks and a broadband burst: every baseline separates them (score 1.0).",
+    "paper": ("Anomalies are subtle (a small speed change, added amplitude modulation, a few low ticks) over "
+              "normal clips that vary; the target domain shifts background and operating point. Calibrated to "
+              "the ECHO paper's range (Table 2: ECHO-Small DCASE mean 0.621): logmel-stats year score 0.65, "
+              "mean AUC source 0.81, target 0.59."),
+    "hard": "As paper with the anomalies 28 dB lower: near chance.",
+}
 
 
 @dataclass(frozen=True)
@@ -60,35 +100,40 @@ class DcaseSynthSummary:
     seed: int
     files: int
     clips: dict[str, int]  # "dev/train" -> clips
+    difficulty: str = "paper"
+    level_db: float = LEVELS["paper"]
     synthetic: bool = True
 
     def describe(self) -> str:
         counts = ", ".join(f"{k} {n}" for k, n in self.clips.items())
-        return f"wrote SYNTHETIC DCASE {self.year} Task 2 stand-in to {self.out_dir}: {self.files} clips ({counts})"
+        return (f"wrote SYNTHETIC DCASE {self.year} Task 2 stand-in to {self.out_dir}: {self.files} clips ({counts}; "
+                f"difficulty {self.difficulty}, anomalies at {self.level_db:g} dB)")
 
 
-def synthesize_dcase(out: str | Path, *, year: int, scale: float = 1.0, seed: int = 0,
-                     progress: bool = True) -> DcaseSynthSummary:
-    """Write the stand-in of DCASE ``year`` to ``out`` (a libtrad "synthetic" folder, replaced atomically)."""
+def synthesize_dcase(out: str | Path, *, year: int, scale: float = 1.0, seed: int = 0, difficulty: str = "paper",
+                     level_db: float | None = None, progress: bool = True) -> DcaseSynthSummary:
+    """Write the stand-in of DCASE ``year`` to ``out`` (a libtrad "synthetic" folder, replaced atomically);
+    ``difficulty`` / ``level_db``: how subtle the anomalies are (:data:`PROFILES`)."""
     if year not in YEARS:
         raise ParameterError("year", year, f"must be one of {', '.join(map(str, YEARS))}")
     check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
     check_seed(seed)
+    difficulty, level_db = resolve_level(difficulty, level_db, LEVELS)
     spec = SPECS[year]
     jobs = plan(spec, scale)
     with atomic_output(out, "synthetic", option="OUT") as tmp:
         for job in tqdm(jobs, desc=f"synthesizing DCASE {year}", unit="clip", disable=not progress):
             folder = tmp / job.folder
             folder.mkdir(parents=True, exist_ok=True)
-            _write_wav(folder / job.name, render(job, year, seed), year)
+            _write_wav(folder / job.name, render(job, year, seed, PROFILES[difficulty], level_db), year)
         _write_eval_list(tmp, year, jobs)
         clips: dict[str, int] = {}
         for job in jobs:
             key = f"{job.set}/{'train' if job.folder.endswith('train') else 'test'}"
             clips[key] = clips.get(key, 0) + 1
-        summary = DcaseSynthSummary(str(Path(out)), year, scale, seed, len(jobs), clips)
+        summary = DcaseSynthSummary(str(Path(out)), year, scale, seed, len(jobs), clips, difficulty, level_db)
         write_synthetic_marker(tmp, {"note": _note(year), "generator": f"libtrad synth siren --component dcase{year}",
-                                     **asdict(summary)})
+                                     **asdict(summary), "calibration": CALIBRATION[difficulty]})
     return summary
 
 
@@ -181,8 +226,12 @@ def _write_eval_list(root: Path, year: int, jobs: list[Job]) -> None:
         f.write(newline.join(lines) + newline)
 
 
-def render(job: Job, year: int, seed: int) -> np.ndarray:
-    """The clip's samples: hum + noise, plus clicks and a broadband burst for an anomaly."""
+def render(job: Job, year: int, seed: int, profile: Profile = PROFILES["easy"],
+           level_db: float | None = None) -> np.ndarray:
+    """The clip's samples: hum + noise, plus the anomaly ``profile`` renders at ``level_db`` (default: its own)."""
+    if profile.subtle:
+        return _render_subtle(job, year, seed, profile, profile.level_db if level_db is None else level_db)
+    gain = 10 ** ((profile.level_db if level_db is None else level_db) / 20)
     domain_index = {"source": 0, "target": 1, None: 2}[job.domain]
     key = [seed, year, int(job.set == "eval"), job.machine_slot, job.section, domain_index,
            int(job.label == "anomaly"), zlib.crc32(job.name.encode("ascii"))]
@@ -197,10 +246,50 @@ def render(job: Job, year: int, seed: int) -> np.ndarray:
     if job.label == "anomaly":
         for start in rng.integers(0, n - 400, size=int(rng.integers(6, 12))):
             click = rng.normal(0.0, 1.0, 80) * np.exp(-np.arange(80) / 15.0)
-            x[start:start + 80] += 0.6 * click
+            x[start:start + 80] += 0.6 * gain * click
         begin = int(rng.integers(0, n - SAMPLE_RATE // 5))
         burst = _shaped_noise(rng, SAMPLE_RATE // 5, 2000.0, 6000.0) * np.hanning(SAMPLE_RATE // 5)
-        x[begin:begin + SAMPLE_RATE // 5] += 0.3 * burst
+        x[begin:begin + SAMPLE_RATE // 5] += 0.3 * gain * burst
+    x += rng.normal(0.0, 10 ** (-70 / 20), n)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def _render_subtle(job: Job, year: int, seed: int, profile: Profile, level_db: float) -> np.ndarray:
+    """``paper``/``hard``: a machine whose normal sound varies, and anomalies that change it a little.
+
+    Normal clips: the hum at an operating point jittered by ``speed_jitter`` with a jittered harmonic
+    balance and a slow amplitude wobble, over low-frequency noise and a broadband floor; the target
+    domain runs at another speed over another background (more, and brighter, noise). An anomaly:
+    the speed off by ``fm`` and an amplitude modulation of depth ``am`` (at 6–14 Hz), plus a few
+    ticks (a ~5-ms resonance at 1–4 kHz) of amplitude ``ticks`` — each times 10^(level_db/20)."""
+    domain_index = {"source": 0, "target": 1, None: 2}[job.domain]
+    key = [seed, year, int(job.set == "eval"), job.machine_slot, job.section, domain_index,
+           int(job.label == "anomaly"), zlib.crc32(job.name.encode("ascii")), 1]
+    rng = np.random.default_rng(key)
+    gain = 10 ** (level_db / 20)
+    anomalous = job.label == "anomaly"
+    target = job.domain == "target"
+    n = int(CLIP_SECONDS * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    f0 = 55.0 + 40.0 * job.machine_slot + 6.0 * job.section + (25.0 if target else 0.0)
+    f0 *= 1.0 + rng.uniform(-profile.speed_jitter, profile.speed_jitter)
+    if anomalous:
+        f0 *= 1.0 + rng.choice((-1.0, 1.0)) * profile.fm * gain
+    harmonics = ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2)) if not target else ((1, 1.0), (2, 0.7), (3, 0.2), (4, 0.3))
+    hum = sum(a * rng.uniform(0.8, 1.2) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+              for k, a in harmonics)
+    wobble = 1.0 + rng.uniform(0.0, 0.1) * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * t + rng.uniform(0, 2 * np.pi))
+    if anomalous:
+        depth = min(profile.am * gain, 0.9)
+        wobble = wobble * (1.0 + depth * np.sin(2 * np.pi * rng.uniform(6.0, 14.0) * t))
+    hum = 0.25 * wobble * hum / _rms(hum)
+    noise_band, noise_level = ((0.0, 2000.0), 0.12) if target else ((0.0, 800.0), 0.08)
+    x = hum + noise_level * _shaped_noise(rng, n, *noise_band) + profile.floor * _shaped_noise(rng, n, 100.0, 7900.0)
+    if anomalous:
+        ring = np.arange(80) / SAMPLE_RATE
+        for start in rng.integers(0, n - 400, size=int(rng.integers(2, 6))):
+            tick = np.exp(-ring / 0.001) * np.sin(2 * np.pi * rng.uniform(1000.0, 4000.0) * ring)
+            x[start:start + 80] += profile.ticks * gain * tick
     x += rng.normal(0.0, 10 ** (-70 / 20), n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 

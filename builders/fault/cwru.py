@@ -36,7 +36,7 @@ from libtrad.builders.fault.common import (
     one_of,
     top_level,
 )
-from libtrad.builders.fault.synth import NOTE, count, impulses, tone
+from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.scan import Rejection, rel_path
 
 FAULT_RATE = 12_000
@@ -342,7 +342,9 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
+    """One ``.mat`` record: shaft tone and noise on every channel, plus the defect's impulse train
+    (times ``level.gain``: the difficulty) on the faulty end, leaking weaker to the others."""
     from scipy.io import savemat
 
     rate, n = p["rate"], p["rate"] // 2  # 0.5 s
@@ -353,7 +355,7 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
         order = CWRU_ORDERS[p["end"]][p["fault"]]
         gain, resonance = CWRU_POSITION.get(p["position"], (0.8, 3100.0 if p["fault"] == "IR" else 2700.0))
         hits = impulses(rng, n, rate, order * shaft, resonance + 200 * (p["end"] == "FE"),
-                        gain * (0.5 + p["diameter"] / 28))
+                        gain * (0.5 + p["diameter"] / 28) * level.gain)
         if p["fault"] == "IR":  # the inner race turns with the shaft: its impulses are modulated at 1x
             hits *= 0.6 + 0.4 * np.cos(2 * np.pi * shaft * np.arange(n) / rate)
         other = "FE" if p["end"] == "DE" else "DE"

@@ -26,7 +26,7 @@ import datasets
 
 from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultComponent
 from libtrad.builders.fault.common import AudioLayout, BadName, Checked, Found, Listing, children, one_of, top_level
-from libtrad.builders.fault.synth import band_noise, count, impulses, tone, write_wav
+from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
 from libtrad.errors import LibtradError
 
@@ -186,7 +186,9 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
+    """One clip: sensor noise and the background's machinery, plus the leak's hiss band and whistle
+    (times ``level.gain``: the difficulty)."""
     rate = SAMPLE_RATE
     n = rate // 2  # 0.5 s
     background = p["background"]
@@ -198,7 +200,7 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
         signal += quiet * impulses(rng, n, rate, 2.5, 1500.0, 0.3, 0.01)
     if p["leak"]:
         low, high, whistle = IICA_LEAK_BANDS[p["leak"]]
-        signal += band_noise(rng, n, rate, low, high, 0.03)
+        signal += band_noise(rng, n, rate, low, high, 0.03 * level.gain)
         if whistle:
-            signal += tone(n, rate, whistle, 0.02)
+            signal += tone(n, rate, whistle, 0.02 * level.gain)
     write_wav(path, signal, rate, "PCM_24", "IICA")

@@ -22,7 +22,7 @@ import numpy as np
 
 from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultComponent
 from libtrad.builders.fault.common import AudioLayout, BadName, Found, Listing, children, one_of, top_level
-from libtrad.builders.fault.synth import band_noise, count, impulses, tone, write_wav
+from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 44_100
@@ -154,14 +154,17 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
+    """One cut: the engine's harmonics, whine and rattle (times ``level.gain``: the difficulty) over
+    broadband noise, plus the recording condition's interference."""
     rate = SAMPLE_RATE
     n = CUT_FRAMES
+    g = level.gain
     f0, whine, rattle = IIEE_ENGINES[p["engine"]]
-    signal = sum(tone(n, rate, k * f0, 0.08 / k, rng.uniform(0, 6.3)) for k in range(1, 8))
-    signal = signal + tone(n, rate, whine, 0.03) + band_noise(rng, n, rate, 50, 6000, 0.01)
+    signal = sum(tone(n, rate, k * f0, 0.08 / k * g, rng.uniform(0, 6.3)) for k in range(1, 8))
+    signal = signal + tone(n, rate, whine, 0.03 * g) + band_noise(rng, n, rate, 50, 6000, 0.01)
     if rattle:
-        signal += impulses(rng, n, rate, 17.0, 2600.0, 0.25, 0.004)
+        signal += impulses(rng, n, rate, 17.0, 2600.0, 0.25 * g, 0.004)
     recording = p["recording"]
     if recording.startswith("talking"):
         syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / rate) ** 2

@@ -25,7 +25,7 @@ import numpy as np
 from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, Found, Listing, children, one_of, top_level
-from libtrad.builders.fault.synth import band_noise, count, impulses, tone
+from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 50_000
@@ -229,10 +229,13 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
+    """One CSV: tachometer, shaft tone and noise on the accelerometers, plus the fault's harmonics or
+    bearing impulses (times ``level.gain``: the difficulty), and the microphone."""
     rate, n, hz = SAMPLE_RATE, SYNTHETIC_ROWS, p["hz"]  # 0.2 s
+    g = level.gain
     t = np.arange(n) / rate
-    level = float(p["severity"].rstrip("mg")) if p["severity"] else 0.0
+    severity = float(p["severity"].rstrip("mg")) if p["severity"] else 0.0
     table = np.zeros((n, 8))
     table[:, 0] = 4.5 * (np.sin(2 * np.pi * hz * t) > 0.97)  # tachometer: one pulse per revolution
     for column in range(1, 7):
@@ -240,16 +243,16 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
     label = p["label"]
     if label == "imbalance" or p["bearing"]:
         for column in (2, 5):  # radial: 1x grows with the imbalance mass
-            table[:, column] += tone(n, rate, hz, 0.01 * level, 0.3)
+            table[:, column] += tone(n, rate, hz, 0.01 * severity * g, 0.3)
     if label == "horizontal-misalignment":
         for column in (2, 3, 5, 6):
-            table[:, column] += tone(n, rate, 2 * hz, 0.1 + 0.2 * level)
+            table[:, column] += tone(n, rate, 2 * hz, (0.1 + 0.2 * severity) * g)
     if label == "vertical-misalignment":
         for column in (1, 4):
-            table[:, column] += tone(n, rate, 2 * hz, 0.1 + 0.2 * level) + tone(n, rate, 3 * hz, 0.1)
+            table[:, column] += tone(n, rate, 2 * hz, (0.1 + 0.2 * severity) * g) + tone(n, rate, 3 * hz, 0.1 * g)
     if p["bearing"]:
         first = 4 if p["side"] == "overhang" else 1
-        hits = impulses(rng, n, rate, MAFAULDA_ORDERS[p["bearing"]] * hz, 4200 + 800 * first, 0.4, 0.001)
+        hits = impulses(rng, n, rate, MAFAULDA_ORDERS[p["bearing"]] * hz, 4200 + 800 * first, 0.4 * g, 0.001)
         for column in range(first, first + 3):
             table[:, column] += hits
     table[:, 7] = 0.3 * table[:, 2] + band_noise(rng, n, rate, 100, 8000, 0.01)  # microphone

@@ -6,6 +6,15 @@ its acoustics in broad strokes: normal = low-frequency fan/machinery noise and c
 abnormal = the safety-valve "pop" followed by broadband high-frequency venting that decays
 over seconds, strongest in experiment 2 (a whole cell row). Each microphone gets its own
 propagation delay and 1/r attenuation. Everything it writes says it is synthetic.
+
+How hard it is (:mod:`libtrad.builders.difficulty`): ``easy`` is the stand-in above at +10 dB
+(venting alone in its band: anything separates it); ``paper`` and ``hard`` add what makes the real
+recordings hard (the LiB-TRAD paper's auto-encoder is near chance on some experiments) — normal
+machinery that reaches the venting band (airflow hiss whose level wanders from segment to segment,
+intermittent transients with a venting-like onset and decay, in normal and abnormal segments
+alike), venting whose level varies from segment to segment and from microphone to microphone,
+and that for part of the segments sits inside the fan/machinery band (a muffled release) with a
+weak pop — at a lower level (:data:`PROFILES`; ``--level-db`` overrides the level).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from libtrad.builders.lib_trad.layout import (
     SAMPLE_RATE,
     SEGMENT_SECONDS,
 )
+from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.errors import LibtradError
 from libtrad.options import check_number, check_seed
@@ -57,11 +67,53 @@ CHARGING_SETS = (("NC1", 1000), ("NC2", 41))
 
 
 @dataclass(frozen=True)
+class Profile:
+    """What one difficulty renders. Levels are in dB relative to the fan/machinery background's RMS."""
+
+    level_db: float  # the venting level (``--level-db`` overrides it); per experiment + venting_gain_db
+    level_spread_db: float = 0.0  # segment-to-segment spread (std) of the venting level
+    mic_spread_db: float = 0.0  # microphone-to-microphone spread (std) of the venting level, on top of 1/r
+    muffled_fraction: float = 0.0  # share of abnormal segments venting inside the machinery band
+    pop_gain: float = 4.0  # the valve pop's amplitude relative to the venting's
+    hiss_db: float | None = None  # normal airflow hiss reaching the venting band (None: none)
+    hiss_spread_db: float = 0.0  # its segment-to-segment spread (std)
+    hiss_tilt: float = 0.0  # the largest spectral tilt of the hiss (an exponent of f / 4 kHz), drawn per segment
+    transients_per_segment: float = 0.0  # mean count of venting-like normal machinery transients
+    transient_db: float = 0.0  # their level
+
+
+# ``paper``: calibrated with bench/calibrate_difficulty.py (the measured scores are in the dataset card
+# and bench/RESULTS.md); ``easy``: the stand-in before difficulties existed, byte for byte.
+PROFILES = {
+    "easy": Profile(level_db=10.0),
+    "paper": Profile(level_db=-4.0, level_spread_db=6.0, mic_spread_db=4.0, muffled_fraction=0.35, pop_gain=1.0,
+                     hiss_db=-12.0, hiss_spread_db=1.0, hiss_tilt=0.2, transients_per_segment=0.3, transient_db=-14.0),
+    "hard": Profile(level_db=-40.0, level_spread_db=6.0, mic_spread_db=4.0, muffled_fraction=0.35, pop_gain=1.0,
+                    hiss_db=-12.0, hiss_spread_db=1.0, hiss_tilt=0.2, transients_per_segment=0.3, transient_db=-14.0),
+}
+LEVELS = {name: profile.level_db for name, profile in PROFILES.items()}
+# What the card says about each difficulty: how it is made and what it measured (bench/calibrate_difficulty.py,
+# logmel-stats, the export's all split with half the normal segments tested, seed 0).
+CALIBRATION = {
+    "easy": "Venting alone in its band, 10 dB above the fan noise: every baseline separates it (AUC 1.0).",
+    "paper": ("Normal machinery reaches the venting band (airflow hiss, transients); venting level varies by "
+              "segment (std 8 dB) and microphone (4 dB) and 40 % of the events are muffled inside the machinery "
+              "band. Calibrated to the LiB-TRAD paper's range (Table 3: AE hmean 0.501, proposed AE 0.629): "
+              "logmel-stats KNN AUC TR1 0.67, TR2 0.51, TR3 0.80 (hmean 0.64), Mahalanobis hmean 0.66 at "
+              "scale 0.05."),
+    "hard": "As paper with the venting 34 dB lower: the baselines are near chance.",
+}
+MUFFLED_BAND_HZ = (250.0, 1800.0)  # inside the fan/machinery band
+VENTING_BAND_HZ = (2000.0, 7000.0)
+
+
+@dataclass(frozen=True)
 class SynthSummary:
     out_dir: str
     scale: float
     seed: int
-    snr_db: float
+    difficulty: str
+    level_db: float
     layout: str
     segments: dict[str, dict[str, int]]
     files: int
@@ -70,7 +122,8 @@ class SynthSummary:
     def describe(self) -> str:
         counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in self.segments.items())
         return (f"wrote SYNTHETIC LiB-TRAD stand-in to {self.out_dir}: {self.files} files "
-                f"(segments normal+abnormal: {counts})")
+                f"(segments normal+abnormal: {counts}; difficulty {self.difficulty}, venting at "
+                f"{self.level_db:g} dB)")
 
 
 def synthesize_lib_trad(
@@ -78,30 +131,33 @@ def synthesize_lib_trad(
     *,
     scale: float = 1.0,
     seed: int = 0,
-    snr_db: float = 10.0,
+    difficulty: str = "paper",
+    level_db: float | None = None,
     layout: str = "mono",
     progress: bool = True,
 ) -> SynthSummary:
     """Write a synthetic LiB-TRAD raw layout to ``out_dir``; deterministic for a given seed.
 
     ``scale`` multiplies every segment count (at least 6 segments per experiment, two of them
-    abnormal); ``snr_db`` is the venting-to-background level (the difficulty knob: lower is
-    harder); ``layout`` writes per-microphone mono files ("mono") or 4-channel files
-    ("multichannel") — the builder reads both.
+    abnormal); ``difficulty`` (easy | paper | hard) picks the nuisances and the venting level
+    (:data:`PROFILES`), ``level_db`` overrides that venting-to-background level (lower is harder);
+    ``layout`` writes per-microphone mono files ("mono") or 4-channel files ("multichannel") — the
+    builder reads both.
     """
     check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
     check_seed(seed)
-    check_number("snr_db", snr_db, low=-60, high=100)
+    difficulty, level_db = resolve_level(difficulty, level_db, LEVELS)
     if layout not in ("mono", "multichannel"):
         raise LibtradError(f"--layout must be 'mono' or 'multichannel', not {layout!r}")
-    jobs = _plan(scale, seed)
+    profile = PROFILES[difficulty]
+    jobs = plan(scale, seed)
     counts: dict[str, dict[str, int]] = {}
     rows = []
     files = 0
     # A libtrad folder of kind "synthetic": re-running replaces only what libtrad wrote there.
     with atomic_output(out_dir, "synthetic", option="OUT") as out:
         for job in tqdm(jobs, desc="synthesizing LiB-TRAD", unit="segment", disable=not progress):
-            signal, event = _render(job, seed, snr_db)
+            signal, event = render(job, seed, profile, level_db)
             files += _write_segment(out, job, signal, layout)
             counts.setdefault(job["group"], {"normal": 0, "abnormal": 0})[job["label"]] += 1
             onset, offset = event if event else (None, None)
@@ -110,8 +166,9 @@ def synthesize_lib_trad(
             writer = csv.writer(f)
             writer.writerow(["experiment", "segment", "start_s", "event_onset_s", "event_offset_s"])
             writer.writerows([[g, s, f"{t:.1f}", _fmt(a), _fmt(b)] for g, s, t, a, b in rows])
-        summary = SynthSummary(str(Path(out_dir)), scale, seed, snr_db, layout, counts, files)
-        marker = {"note": SYNTHETIC_NOTE, "generator": "libtrad synth lib-trad", **asdict(summary)}
+        summary = SynthSummary(str(Path(out_dir)), scale, seed, difficulty, level_db, layout, counts, files)
+        marker = {"note": SYNTHETIC_NOTE, "generator": "libtrad synth lib-trad", **asdict(summary),
+                  "calibration": CALIBRATION[difficulty]}
         write_synthetic_marker(out, marker)
     return summary
 
@@ -120,7 +177,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def _plan(scale: float, seed: int) -> list[dict]:
+def plan(scale: float, seed: int) -> list[dict]:
     jobs = []
     for index, spec in enumerate(EXPERIMENTS):
         n = max(6, round(spec.segments * scale))
@@ -137,9 +194,13 @@ def _plan(scale: float, seed: int) -> list[dict]:
     return jobs
 
 
-def _render(job: dict, seed: int, snr_db: float) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """(samples × 4 float32 signal, event onset/offset in seconds or None) of one segment."""
+def render(job: dict, seed: int, profile: Profile, level_db: float) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """(samples × 4 float32 signal, event onset/offset in seconds or None) of one segment.
+
+    The difficulty's nuisances draw from their own generator, so the base signal (and ``easy``, which
+    has none) is the same whatever the profile."""
     rng = np.random.default_rng([seed, job["index"], job["segment"]])
+    extra = np.random.default_rng([seed, job["index"], job["segment"], 1])
     n = int(SEGMENT_SECONDS * SAMPLE_RATE)
     spec: ExperimentSpec | None = job["spec"]
     if spec is None:  # normal charging: near-silent (charger hum and a faint room tone)
@@ -148,14 +209,48 @@ def _render(job: dict, seed: int, snr_db: float) -> tuple[np.ndarray, tuple[floa
         return _sensor_noise(rng, signal), None
     common = _background(rng, n, spec.fan_hz)
     signal = np.stack([0.7 * common + 0.3 * _background(rng, n, spec.fan_hz) for _ in range(NUM_CHANNELS)], axis=1)
+    background_rms = _rms(common)
+    if profile.hiss_db is not None:  # normal machinery in the venting band: every segment, either label
+        _propagate(signal, _machinery(extra, n, profile, background_rms), spec, np.zeros(NUM_CHANNELS))
     event = None
     if job["label"] == "abnormal":
-        source, event = _venting(rng, n, snr_db + spec.venting_gain_db, _rms(common))
-        nearest = min(spec.mic_distances_m)
-        for mic, distance in enumerate(spec.mic_distances_m):
-            delay = int(round((distance - nearest) / SPEED_OF_SOUND * SAMPLE_RATE))
-            signal[delay:, mic] += (nearest / distance) * source[: n - delay]
+        level = level_db + spec.venting_gain_db + extra.normal(0.0, profile.level_spread_db)
+        band = MUFFLED_BAND_HZ if extra.random() < profile.muffled_fraction else VENTING_BAND_HZ
+        mic_db = extra.normal(0.0, profile.mic_spread_db, NUM_CHANNELS)
+        source, event = _venting(rng, n, level, background_rms, band, profile.pop_gain)
+        _propagate(signal, source, spec, mic_db)
     return _sensor_noise(rng, signal), event
+
+
+def _propagate(signal: np.ndarray, source: np.ndarray, spec: ExperimentSpec, mic_db: np.ndarray) -> None:
+    """Add ``source`` at each microphone: its delay, 1/r attenuation and ``mic_db`` gain (in place)."""
+    n = len(source)
+    nearest = min(spec.mic_distances_m)
+    for mic, distance in enumerate(spec.mic_distances_m):
+        delay = int(round((distance - nearest) / SPEED_OF_SOUND * SAMPLE_RATE))
+        gain = (nearest / distance) * (10 ** (mic_db[mic] / 20) if mic_db[mic] else 1.0)
+        signal[delay:, mic] += gain * source[: n - delay]
+
+
+def _machinery(rng, n: int, profile: Profile, background_rms: float) -> np.ndarray:
+    """Normal machinery noise that reaches the venting band: airflow hiss at a level that wanders from
+    segment to segment, and transients (a valve, a compressor cycling) with a venting-like onset and decay."""
+    level = profile.hiss_db + rng.normal(0.0, profile.hiss_spread_db)
+    # its band and tilt change with the machines running: the venting band's shape varies in normal audio too
+    hiss = _bandpass_noise(rng, n, rng.uniform(500.0, 2500.0), rng.uniform(5000.0, 7900.0))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    hiss = np.fft.irfft(np.fft.rfft(hiss) * (np.maximum(f, 1.0) / 4000.0) ** rng.uniform(-profile.hiss_tilt, profile.hiss_tilt), n)
+    out = background_rms * 10 ** (level / 20) * hiss / _rms(hiss)
+    for _ in range(rng.poisson(profile.transients_per_segment)):
+        low = rng.uniform(300.0, 3000.0)
+        start = int(rng.uniform(0.0, SEGMENT_SECONDS - 1.0) * SAMPLE_RATE)
+        length = n - start
+        t = np.arange(length) / SAMPLE_RATE
+        burst = _bandpass_noise(rng, length, low, low * rng.uniform(2.0, 4.0))
+        envelope = np.minimum(t / 0.05, 1.0) * np.exp(-t / rng.uniform(0.5, 3.0))
+        level = profile.transient_db + rng.normal(0.0, profile.level_spread_db)
+        out[start:] += background_rms * 10 ** (level / 20) * envelope * burst / _rms(burst)
+    return out.astype(np.float32)
 
 
 def _background(rng: np.random.Generator, n: int, fan_hz: float) -> np.ndarray:
@@ -169,18 +264,20 @@ def _background(rng: np.random.Generator, n: int, fan_hz: float) -> np.ndarray:
     return (0.02 * mix / _rms(mix)).astype(np.float32)
 
 
-def _venting(rng, n, level_db, background_rms) -> tuple[np.ndarray, tuple[float, float]]:
-    """Valve pop (a ~30 ms broadband burst) then high-frequency venting decaying over seconds."""
+def _venting(rng, n, level_db, background_rms, band=VENTING_BAND_HZ,
+             pop_gain: float = 4.0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Valve pop (a ~30 ms broadband burst, ``pop_gain`` times the venting's amplitude) then venting in
+    ``band`` decaying over seconds."""
     onset = rng.uniform(0.5, 5.0)
     tau = rng.uniform(1.0, 3.0)
     start = int(onset * SAMPLE_RATE)
     t = np.arange(n - start) / SAMPLE_RATE
-    hiss = _bandpass_noise(rng, n - start, 2000.0, 7000.0)
+    hiss = _bandpass_noise(rng, n - start, *band)
     envelope = np.minimum(t / 0.05, 1.0) * np.exp(-t / tau)
     venting = background_rms * 10 ** (level_db / 20) * envelope * hiss / _rms(hiss)
     pop_len = int(0.03 * SAMPLE_RATE)
     pop = rng.normal(0.0, 1.0, pop_len) * np.exp(-np.arange(pop_len) / (0.008 * SAMPLE_RATE))
-    venting[:pop_len] += 4 * background_rms * 10 ** (level_db / 20) * pop
+    venting[:pop_len] += pop_gain * background_rms * 10 ** (level_db / 20) * pop
     source = np.zeros(n, dtype=np.float32)
     source[start:] = venting
     offset = min(SEGMENT_SECONDS, onset + 3 * tau)  # envelope below e^-3 (5 %) from here on

@@ -327,13 +327,16 @@ def test_missing_eval_list_option_names_the_flag(tmp_path, cli, rel):
 def test_synth_is_deterministic_and_anomalies_differ(tmp_path):
     from libtrad.builders.dcase.synth import synthesize_dcase
 
-    a = synthesize_dcase(tmp_path / "a", year=2023, seed=3, progress=False)
-    synthesize_dcase(tmp_path / "b", year=2023, seed=3, progress=False)
-    synthesize_dcase(tmp_path / "c", year=2023, seed=4, progress=False)
+    # easy: loud anomalies, measured below (paper's subtle ones: tests/builders/test_difficulty.py)
+    a = synthesize_dcase(tmp_path / "a", year=2023, seed=3, difficulty="easy", progress=False)
+    synthesize_dcase(tmp_path / "b", year=2023, seed=3, difficulty="easy", progress=False)
+    synthesize_dcase(tmp_path / "c", year=2023, seed=4, difficulty="easy", progress=False)
+    synthesize_dcase(tmp_path / "d", year=2023, seed=3, progress=False)  # the default, paper
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.wav"))
     assert len(files) == a.files and "SYNTHETIC" in a.describe()
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
     assert any((tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes() for f in files)
+    assert all((tmp_path / "a" / f).read_bytes() != (tmp_path / "d" / f).read_bytes() for f in files)
 
     def high_band(path: Path) -> float:
         x, sr = sf.read(path)
