@@ -16,12 +16,20 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     out = done.stdout
     assert "RANDOM weights" in out and "SYNTHETIC stand-in" in out and "Artefacts:" in out
     work = tmp_path / "demo"
-    for rel in ("lib-trad/README.md", "dcase2021/README.md", "models/ae-tr1/README.md", "models/cnn-tr1/README.md",
+    for rel in ("lib-trad/README.md", "dcase2021/README.md", "models/ae-tr1/README.md", "models/ae-tr3/README.md",
+                "models/cnn-tr1/README.md",
                 "embeddings/echo-lib-trad/embeddings.json", "embeddings/logmel-dcase2021/embeddings.json",
                 "results/lib-trad/results.md", "results/siren-dcase-echo/results.json", "leaderboard/leaderboard.md"):
         assert (work / rel).is_file(), rel
     lt = json.loads((work / "results" / "lib-trad" / "results.json").read_text())
     assert lt["model"]["family"] == "attention_ae" and set(lt["scorers"]) == {"knn", "mahalanobis"}
+    assert sorted(r["experiment"].lower() for r in lt["model"]["rows"]) == ["tr1", "tr2", "tr3"]  # an AE each
+    # the default (paper) stand-in does not saturate: at this scale (2 normal + 2 abnormal test segments per
+    # experiment) each AUC is coarse, so only "not all separated" and "the two encoders differ" are asserted
+    logmel = json.loads((work / "results" / "lib-trad-logmel" / "results.json").read_text())
+    aucs = {name: [a for s in res["scorers"].values() for a in s["auc"].values()] for name, res in
+            (("echo", lt), ("logmel", logmel))}
+    assert all(min(v) < 0.99 for v in aucs.values()) and aucs["echo"] != aucs["logmel"], aucs
     dcase = json.loads((work / "results" / "siren-dcase-echo" / "results.json").read_text())
     assert dcase["year"] == 2021 and dcase["inputs"][0]["encoder"].startswith("echo:")
     board = (work / "leaderboard" / "leaderboard.md").read_text()

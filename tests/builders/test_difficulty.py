@@ -39,7 +39,7 @@ def test_lib_trad_paper_is_calibrated_and_easy_separates():
     easy = C.lib_trad_scores(0.02, 0, "easy", experiments=("TR1",))
     assert easy["knn"]["auc"] == {"tr1": 1.0} and easy["mahalanobis"]["auc"] == {"tr1": 1.0}
     paper = C.lib_trad_scores(0.02, 0, "paper", experiments=("TR1",))
-    for scorer, want in (("knn", 0.672), ("mahalanobis", 0.688)):
+    for scorer, want in (("knn", 0.625), ("mahalanobis", 0.625)):  # TR1, 2 normal + 2 abnormal test segments
         got = paper["pooled_auc"][scorer]
         assert PAPER_RANGE[0] < got < PAPER_RANGE[1] and abs(got - want) < TOLERANCE, (scorer, paper)
 

@@ -170,23 +170,23 @@ def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
 
 # SHA-256 of every shard of `synth lib-trad --scale 0.03 --seed 4` built with default options: any change
 # to LiB-TRAD's Parquet bytes has to be deliberate (update these with a note why). Re-pinned when the
-# default stand-in became `--difficulty paper` (issue 20: calibrated nuisances, venting at -6 dB); the
+# default stand-in became `--difficulty paper` (issue 20: calibrated nuisances, venting at -5 dB); the
 # shards pinned before that are exactly `--difficulty easy`'s (normal_charging is the same in both).
 PINNED_SHARDS = {
     "data/normal_charging/train-00000-of-00001.parquet": "60f895cab8c3507c65d79318de215d8a409f45fab169d93e7066e6d8ad9f4529",
-    "data/segments/train-00000-of-00001.parquet": "ded81c9803b6fb061a05b5b8d01fa350b0e78bb2dafe43d0e1fa306da7158418",
-    "data/tr1/test-00000-of-00001.parquet": "df121987bc2f8a57a86c33398187a7855a95a8f37f3cc5bae948585360b38107",
-    "data/tr1/train-00000-of-00001.parquet": "d7e9ca880096370c0b095f05de31f61f0b446cf96b1317b887dcf6a57f1c616a",
-    "data/tr1_cls/train-00000-of-00001.parquet": "78ca82d6c07b361eb7a74b0b41a6fbea48161e5d240bb9694288261d2d8bb3e9",
-    "data/tr1_cls/validation-00000-of-00001.parquet": "0721d996c0da9781c324f93768bf172e3b0a2d7f8debcfff24edfdbbd580c654",
-    "data/tr2/test-00000-of-00001.parquet": "e01affec7e7369dab759582c10d3fbd52ef84b582a4d26e848be816a44120a85",
-    "data/tr2/train-00000-of-00001.parquet": "53bb605db3746e26e05a4bb8184f2cf78b9521f1ea2aa6997d8e24e2d400a5a6",
-    "data/tr2_cls/train-00000-of-00001.parquet": "b41616f8416f3696f6366fe30f6cc842da5a1c75384f8d6bcc6c081de329dc6d",
-    "data/tr2_cls/validation-00000-of-00001.parquet": "58752eea2a9f850758187ee13ea42879aea33610862a48092822c96f93e851c4",
-    "data/tr3/test-00000-of-00001.parquet": "bce2dc0f36c03adebe03385ba4cf2b76ef86960f0d297300d4309ab8d5ccdf6c",
-    "data/tr3/train-00000-of-00001.parquet": "1f5351e21179c4b92081147e9e5b39efa1c3c4777a73de9ca0f235cabc979e49",
-    "data/tr3_cls/train-00000-of-00001.parquet": "92bb919130ecf0713b5bd2836be44c4746c413b8a3d60c92cbac3058d6ece2a1",
-    "data/tr3_cls/validation-00000-of-00001.parquet": "4f7743886c8fcbc8391e79fe000602c1a8bbe744f530a5c45d77a5184dec1276",
+    "data/segments/train-00000-of-00001.parquet": "ea759583ab07acaa0728df7e5a9c1046c6cf0c50a74900593329f76545420cb0",
+    "data/tr1/test-00000-of-00001.parquet": "9fa40a2e9124fc9f0230fd46ad80e924bf16c96a18e107081532131462a2f279",
+    "data/tr1/train-00000-of-00001.parquet": "1394aadfa0df12136f9126ea64b4979598e0888b580bf3a32d12fca81f7d5f30",
+    "data/tr1_cls/train-00000-of-00001.parquet": "1579d769550852296d5bed01fcce2732b144e2c070cbdf6bf148aa7c8dc65e1e",
+    "data/tr1_cls/validation-00000-of-00001.parquet": "d270aac8030c51c14a5918166d98cfd15d857b95efd8bbad7a70b5db73ca3cfa",
+    "data/tr2/test-00000-of-00001.parquet": "6ab41553aa31c38f43203228fe037d34ee16b964cb9d91d550bf7c05cb10c690",
+    "data/tr2/train-00000-of-00001.parquet": "4543b088982ad26152436d9d64b649ee2637e12cfed78d897188501e9dedcba8",
+    "data/tr2_cls/train-00000-of-00001.parquet": "ecbb2b5978160e3856ca500dd36228a2977608cddf184b1c45e79eef830a6b58",
+    "data/tr2_cls/validation-00000-of-00001.parquet": "9f034ec4537d1367f5b61a3e044d81a1391df2dcb1ea52858c98da8eda158e6b",
+    "data/tr3/test-00000-of-00001.parquet": "daf29b69842f2a28a476ad9af322041864c4ff0be75353737b9250ccfbed2582",
+    "data/tr3/train-00000-of-00001.parquet": "982fb4663588c1546b4170199bcae618f89c817a1e1fa6b584b428f53bdcfadc",
+    "data/tr3_cls/train-00000-of-00001.parquet": "7464f77eb761e8fa1cf8d3e565701148a3efbeaaa4d0725ca583893453b04576",
+    "data/tr3_cls/validation-00000-of-00001.parquet": "a35fd5a336513bed0954b30c07baeeb6ad464cc08fe47577b5a05c8321c32c83",
 }
 
 
