@@ -25,7 +25,7 @@ import numpy as np
 from libtrad.builders.audio_io import InvalidAudio, safe_text
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import DOCUMENTATION, ArrayLayout, BadName, Found, Listing, children
-from libtrad.builders.fault.synth import impulses, tone
+from libtrad.builders.fault.synth import EASY, Level, impulses, tone
 from libtrad.builders.scan import SYNTHETIC_MARKER, rel_path
 from libtrad.errors import LibtradError
 
@@ -196,11 +196,12 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     rate, n, shaft = SAMPLE_RATE, p["n"], p["rpm"] / 60
     signal = tone(n, rate, shaft, 0.05, rng.uniform(0, 6.3)) + rng.normal(0, 0.02, n)
     if p["label"] != "normal":
-        signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 3000 + 1000 * len(p["label"]) % 4000, 0.5, 0.0008)
+        signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 3000 + 1000 * len(p["label"]) % 4000,
+                           0.5 * level.gain, 0.0008)
     buffer = io.StringIO()
     np.savetxt(buffer, signal.reshape(-1, 1), fmt="%.6f")
     path.write_text(buffer.getvalue())

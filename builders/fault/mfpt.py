@@ -26,7 +26,7 @@ from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, number, vector
-from libtrad.builders.fault.synth import NOTE, impulses, tone
+from libtrad.builders.fault.synth import EASY, NOTE, Level, impulses, tone
 from libtrad.builders.scan import rel_path
 
 CLASSES = ("normal", "outer_race", "inner_race")
@@ -197,7 +197,7 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     from scipy.io import savemat
 
     rate, shaft = p["rate"], 25.0
@@ -205,7 +205,7 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
     signal = tone(n, rate, shaft, 0.1, rng.uniform(0, 6.3)) + rng.normal(0, 0.05, n)
     if p["label"] != "normal":
         signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 4000 + 2000 * (p["label"] == "inner_race"),
-                           0.4 + p["load"] / 500, 0.0005)
+                           (0.4 + p["load"] / 500) * level.gain, 0.0005)
     buffer = io.BytesIO()
     savemat(buffer, {"bearing": {"sr": float(rate), "gs": signal.reshape(-1, 1), "load": float(p["load"]),
                                  "rate": shaft}}, format="5")

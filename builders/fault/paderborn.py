@@ -30,7 +30,7 @@ from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, vector
-from libtrad.builders.fault.synth import NOTE, count, impulses, tone
+from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 64_000  # vibration_1 (and the phase currents), as the publisher states
@@ -245,7 +245,7 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     from scipy.io import savemat
 
     label = BEARINGS[p["code"]][0]
@@ -257,12 +257,12 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
         if name == CHANNEL:
             signal = tone(n, rate, shaft, 0.05, rng.uniform(0, 6.3)) + rng.normal(0, 0.02, n)
             for order in ORDERS.get(label, ()):
-                signal += impulses(rng, n, rate, order * shaft, 3000 + 800 * order, 0.5, 0.0008)
+                signal += impulses(rng, n, rate, order * shaft, 3000 + 800 * order, 0.5 * level.gain, 0.0008)
         elif name.startswith("phase_current"):
             signal = tone(n, rate, 4 * shaft, 1.0 + torque, rng.uniform(0, 6.3)) + rng.normal(0, 0.05, n)
         else:
-            level = {"force": force / 1000, "speed": rpm, "torque": torque, "temp_2_bearing_module": 45.0}[name]
-            signal = level + rng.normal(0, 0.01, n)
+            value = {"force": force / 1000, "speed": rpm, "torque": torque, "temp_2_bearing_module": 45.0}[name]
+            signal = value + rng.normal(0, 0.01, n)
         entries[0, i] = (name, "synthetic", signal.reshape(1, -1), "")
     stem = path.name[:-len(".mat")]
     buffer = io.BytesIO()

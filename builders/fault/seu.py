@@ -30,7 +30,7 @@ import numpy as np
 from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
-from libtrad.builders.fault.synth import band_noise, impulses, tone
+from libtrad.builders.fault.synth import EASY, Level, band_noise, impulses, tone
 from libtrad.builders.scan import rel_path
 
 PLACEHOLDER_RATE = 16_000  # NOT published by SEU: see the module docstring and the card
@@ -231,7 +231,7 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     rate, n, shaft = PLACEHOLDER_RATE, p["rows"], float(p["speed"])
     table = np.zeros((n, len(CHANNELS)))
     for column in range(len(CHANNELS)):
@@ -240,9 +240,9 @@ def write_synthetic(path: Path, p: dict, rng) -> None:
     label = p["label"]
     if label != "health":
         hz = FAULT_HZ[label] * shaft / 20
-        hits = impulses(rng, n, rate, hz, 1800 + 300 * len(label), 0.3, 0.001)
+        hits = impulses(rng, n, rate, hz, 1800 + 300 * len(label), 0.3 * level.gain, 0.001)
         if label in ("comb", "surface"):
-            hits += impulses(rng, n, rate, 0.63 * hz, 2600, 0.2, 0.001)
+            hits += impulses(rng, n, rate, 0.63 * hz, 2600, 0.2 * level.gain, 0.001)
         for column in (1, 2, 3, 5, 6, 7):
             table[:, column] += hits * (1.0 if column < 4 else 0.4)
     sep = "," if p["comma"] else "\t"

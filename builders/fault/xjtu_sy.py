@@ -29,7 +29,7 @@ import numpy as np
 from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, one_of, top_level
-from libtrad.builders.fault.synth import count, impulses, tone
+from libtrad.builders.fault.synth import EASY, Level, count, impulses, tone
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 25_600
@@ -239,14 +239,14 @@ def plan_synthetic(scale: float) -> list:
     return jobs
 
 
-def write_synthetic(path: Path, p: dict, rng) -> None:
+def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     rate, n, shaft = SAMPLE_RATE, SYNTHETIC_ROWS, p["rpm"] / 60
     table = np.zeros((n, 2))
     for column in range(2):
         table[:, column] = tone(n, rate, shaft, 0.1, rng.uniform(0, 6.3)) + rng.normal(0, 0.05, n)
         for element in p["failure"].split("+"):  # the defect grows as the test nears its end
             table[:, column] += impulses(rng, n, rate, ORDERS[element] * shaft, 3500 + 500 * column,
-                                         0.05 + 1.5 * p["wear"] ** 2, 0.0006)
+                                         (0.05 + 1.5 * p["wear"] ** 2) * level.gain, 0.0006)
     buffer = io.StringIO()
     np.savetxt(buffer, table, delimiter=",", fmt="%.4f", header=HEADER, comments="")
     path.write_text(buffer.getvalue())
