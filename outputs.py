@@ -28,6 +28,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -135,6 +136,22 @@ def verify_files(folder: str | Path, relpaths=None, *, what: str = "") -> None:
 
 
 # ----------------------------------------------------------------------------- checks
+# ``s3://b/x`` as given, or as ``pathlib`` (click's Path type) folds it: ``s3:/b/x``.
+_URL_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def _refuse_url(output, option: str) -> None:
+    """An output given as a URL is refused (one line) rather than written to a local folder named ``s3:``.
+
+    Only ``libtrad embed`` writes to object stores (:mod:`libtrad.storage`); every other output is a
+    local folder (``file://`` URLs are turned into paths by the commands that take them)."""
+    match = _URL_LIKE.match(str(output))
+    if match:
+        shown = str(output) if "://" in str(output) else str(output).replace(":/", "://", 1)
+        raise LibtradError(f"{option} {shown}: is a URL; this command writes a local folder (only libtrad embed "
+                           f"writes to {match.group(1)}:// stores): give a local path, then copy it there")
+
+
 def check_output(output: str | Path, kind: str, *, option: str = "--output",
                  inputs: Mapping[str, str | Path | None] | None = None) -> Path:
     """Resolve ``output`` and refuse it (one line) unless libtrad may write a ``kind`` folder there.
@@ -143,6 +160,7 @@ def check_output(output: str | Path, kind: str, *, option: str = "--output",
     that is, contains or lies inside an input (``inputs`` maps an option name to its path);
     a place that cannot be written. Nothing is created.
     """
+    _refuse_url(output, option)
     out = Path(output).expanduser().resolve()
     for name, value in (inputs or {}).items():
         if value is None:

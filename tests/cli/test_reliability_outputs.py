@@ -318,3 +318,16 @@ def test_leaderboard_never_replaces_a_results_folder(cli, rel, tmp_path):
     rel.assert_error_line(cli("evaluate", "xares-knn", "--embeddings", tmp_path / "none", "--output", board),
                           "is a libtrad leaderboard folder", "not a results folder")
     assert rel.snapshot(board) == board_before
+
+
+@pytest.mark.parametrize("args", [
+    ("synth", "lib-trad", "s3://bucket/raw"),
+    ("evaluate", "siren-fault", "--embeddings", "EMB", "--output", "gs://bucket/results"),
+], ids=["synth", "evaluate"])
+def test_an_output_url_is_refused_not_written_to_a_local_s3_folder(args, tmp_path, monkeypatch, cli, rel):
+    # Only `embed` writes to object stores; elsewhere pathlib would fold s3://b/x into a local "s3:/b/x".
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "EMB").mkdir()
+    url = next(a for a in args if "://" in a)
+    rel.assert_error_line(cli(*args), url, "is a URL; this command writes a local folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EMB"]
