@@ -29,10 +29,10 @@ def knn(folder, value, size, encoder="enc-a", **kw):
                  test_size=size, inputs=inputs(encoder, **kw))
 
 
-def dcase(folder, year, score, encoder="enc-a"):
+def dcase(folder, year, score, encoder="enc-a", **extra):
     counts = {"dev": {"fan/00": {"train": 9, "normal": 3, "anomaly": 2, "unlabelled": 0}}}
     return write(folder, suite="siren-dcase", year=year, score=score, counts=counts,
-                 inputs=inputs(encoder, dataset=f"owner/dcase{year}", config=None))
+                 inputs=inputs(encoder, dataset=f"owner/dcase{year}", config=None), **extra)
 
 
 def test_weighted_average_by_hand():

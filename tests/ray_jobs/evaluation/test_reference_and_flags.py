@@ -14,20 +14,7 @@ from libtrad.ray_jobs.evaluation import flags
 from libtrad.ray_jobs.evaluation import leaderboard as B
 from libtrad.ray_jobs.evaluation import reference_rows as R
 
-
-def write(folder, **results):
-    folder.mkdir(parents=True)
-    results.setdefault("protocol_version", 1)
-    results.setdefault("options", {})
-    (folder / "results.json").write_text(json.dumps(results))
-    return folder
-
-
-def dcase(folder, score, encoder, year=2021, **extra):
-    counts = {"dev": {"fan/00": {"train": 9, "normal": 3, "anomaly": 2, "unlabelled": 0}}}
-    inputs = [{"path": f"/emb/{encoder}", "encoder": encoder, "dataset": f"owner/dcase{year}", "config": None,
-               "dataset_shards": ["s1"]}]
-    return write(folder, suite="siren-dcase", year=year, score=score, counts=counts, inputs=inputs, **extra)
+from .test_leaderboard import dcase, write  # results folders written by hand, as the leaderboard tests do
 
 
 # ----------------------------------------------------------------------------- the data files
@@ -61,8 +48,8 @@ def test_the_quoted_anchor_numbers_are_the_stored_ones():
 
 # ----------------------------------------------------------------------------- reference rows in the leaderboard
 def test_reference_rows_render_marked_published_and_are_not_ranked(tmp_path, cli):
-    dcase(tmp_path / "r" / "a", 0.6, "enc-a")
-    dcase(tmp_path / "r" / "b", 0.7, "enc-b")
+    dcase(tmp_path / "r" / "a", 2021, 0.6, "enc-a")
+    dcase(tmp_path / "r" / "b", 2021, 0.7, "enc-b")
     done = cli("leaderboard", tmp_path / "r", "--output", tmp_path / "board", "--reference", "all")
     assert done.exit_code == 0, done.output
     text = (tmp_path / "board" / "leaderboard.md").read_text()
@@ -87,8 +74,8 @@ def test_rank_with_reference_ranks_a_published_row_among_the_measured_ones(tmp_p
     data["rows"][0]["values"]["dcase2021"] = {"value": 0.65, "source": "issue-20"}
     data["rows"][0]["missing"]["columns"].remove("dcase2021")
     monkeypatch.setattr(R, "_raw", lambda name: data)
-    dcase(tmp_path / "a", 0.6, "enc-a")
-    dcase(tmp_path / "b", 0.7, "enc-b")
+    dcase(tmp_path / "a", 2021, 0.6, "enc-a")
+    dcase(tmp_path / "b", 2021, 0.7, "enc-b")
     apart = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board", reference=["echo-table2"])
     order = [row if kind == "measured" else row.model for kind, row in apart.rows()]
     assert order == ["enc-b", "enc-a", "ECHO-Small"]
@@ -105,7 +92,7 @@ def test_rank_with_reference_ranks_a_published_row_among_the_measured_ones(tmp_p
     (("--rank-with-reference",), ("--rank-with-reference", "needs --reference")),
 ])
 def test_bad_reference_is_one_error_line_and_nothing_written(tmp_path, cli, rel, args, fragments):
-    dcase(tmp_path / "r", 0.6, "enc-a")
+    dcase(tmp_path / "r", 2021, 0.6, "enc-a")
     before = rel.snapshot(tmp_path / "r")
     rel.assert_error_line(cli("leaderboard", tmp_path / "r", "--output", tmp_path / "board", *args), *fragments)
     assert not (tmp_path / "board").exists() and rel.snapshot(tmp_path / "r") == before
@@ -119,7 +106,7 @@ def test_bad_reference_is_one_error_line_and_nothing_written(tmp_path, cli, rel,
     ((0.995,), "every encoder ≥ 99.00 %"),
 ])
 def test_leaderboard_flags_a_column_that_does_not_separate_its_encoders(tmp_path, scores, flagged):
-    folders = [dcase(tmp_path / f"e{i}", s, f"enc-{i}") for i, s in enumerate(scores)]
+    folders = [dcase(tmp_path / f"e{i}", 2021, s, f"enc-{i}") for i, s in enumerate(scores)]
     entries = [e for f in folders for e in B.entries_of(f, json.loads((f / "results.json").read_text()))]
     board = B.build(entries, reference=[R.load_table("echo-table2")])  # the table without its PNG (faster)
     text = B.markdown(board)
@@ -239,6 +226,6 @@ def test_unsaturated_real_results_keep_their_own_first_line(tmp_path, toy_suite)
     assert (tmp_path / "out" / "results.md").read_text() == "# toy report\n"
     stored = json.loads((tmp_path / "out" / "results.json").read_text())
     assert stored["synthetic"] is False and stored["saturation"]["saturated"] is False
-    synthetic = dcase(tmp_path / "board-in", 0.6, "enc-a", synthetic=True)
+    synthetic = dcase(tmp_path / "board-in", 2021, 0.6, "enc-a", synthetic=True)
     B.write_leaderboard([synthetic], tmp_path / "board")
     assert (tmp_path / "board" / "leaderboard.md").read_text().startswith("**SYNTHETIC STAND-IN DATA**")
