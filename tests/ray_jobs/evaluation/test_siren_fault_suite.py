@@ -137,22 +137,28 @@ def test_predictions_follow_file_order():
     assert F.evaluate_local(shuffled)["predictions"] == want  # random data: no ties, so row order is irrelevant
 
 
+def siren_compat_loocv(x, y, distance, k=5, classes=3):
+    """SIREN-compat leave-one-out by hand: 8 channels of 3 values, the first 7 used, each channel's
+    distances z-scored, averaged, k nearest (stable order), majority vote."""
+    n = len(x)
+    xc = x.astype(np.float32).astype(np.float64).reshape(n, 8, 3)
+    want = []
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        z = []
+        for ch in range(7):
+            d = distance(xc[others, ch], xc[i, ch])
+            z.append((d - d.mean()) / d.std())
+        nearest = others[np.argsort(np.mean(z, axis=0), kind="stable")[:k]]
+        want.append(int(np.argmax(np.bincount(y[nearest], minlength=classes))))
+    return want
+
+
 def test_siren_compat_zscored_channel_average():
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(30, 24)), rng.integers(0, 3, 30)
     got = predicted(frame(x, y), F.FaultOptions(siren_compat=True))
-    xc = x.astype(np.float32).astype(np.float64).reshape(30, 8, 3)
-    want = []
-    for i in range(30):
-        others = np.delete(np.arange(30), i)
-        z = []
-        for ch in range(7):
-            d = np.linalg.norm(xc[others, ch] - xc[i, ch], axis=1)
-            z.append((d - d.mean()) / d.std())
-        nearest = others[np.argsort(np.mean(z, axis=0), kind="stable")[:5]]
-        counts = np.bincount(y[nearest], minlength=3)
-        want.append(int(np.argmax(counts)))
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, siren_compat_loocv(x, y, lambda a, b: np.linalg.norm(a - b, axis=1)))
     with pytest.raises(LibtradError, match="divisible by 8"):
         F.evaluate_local(frame(rng.normal(size=(10, 12)), [0, 1] * 5), F.FaultOptions(siren_compat=True))
 
@@ -234,18 +240,8 @@ def test_loocv_k_and_metric_equal_numpy(k, metric):
 def test_cosine_with_siren_compat_zscores_cosine_distances():
     x, y = clusters(n=30, dim=24, seed=3)
     got = predicted(frame(x, y), F.FaultOptions(siren_compat=True, metric="cosine"))
-    xc = x.astype(np.float32).astype(np.float64).reshape(30, 8, 3)
-    want = []
-    for i in range(30):
-        others = np.delete(np.arange(30), i)
-        z = []
-        for ch in range(7):
-            a, b = xc[others, ch], xc[i, ch]
-            d = 1 - (a @ b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b))
-            z.append((d - d.mean()) / d.std())
-        want.append(int(np.argmax(np.bincount(y[others[np.argsort(np.mean(z, axis=0), kind="stable")[:5]]],
-                                              minlength=3))))
-    np.testing.assert_array_equal(got, want)
+    cosine = lambda a, b: 1 - (a @ b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b))  # noqa: E731
+    np.testing.assert_array_equal(got, siren_compat_loocv(x, y, cosine))
 
 
 def test_stratified_folds_equal_numpy_and_sklearn():
