@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _build_bench import median_run, peak_rss_mib  # noqa: E402
+from _build_bench import median_run, peak_rss_mib, warm  # noqa: E402
 from _results import markdown_table, write_section  # noqa: E402
 
 COMPONENTS = ("cwru", "mafaulda", "paderborn", "xjtu-sy", "mfpt", "seu", "jnu")
@@ -46,9 +46,7 @@ def ensure_raw(work: Path, component: str, scale: float) -> tuple[Path, int, int
     if not (raw / "SYNTHETIC.json").is_file():
         synthesize_fault(raw, component=component, scale=scale, progress=False)  # not timed
     files = [p for p in raw.rglob("*") if p.is_file() and p.name != "SYNTHETIC.json" and not p.name.startswith(".")]
-    for f in files:
-        f.read_bytes()  # page cache warm for every contender alike
-    return raw, len(files), sum(f.stat().st_size for f in files)
+    return (raw, *warm(raw, files))  # .mat / .csv / .txt as well as WAVs
 
 
 def main() -> None:
