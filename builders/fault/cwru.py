@@ -36,6 +36,7 @@ from libtrad.builders.fault.common import (
     one_of,
     top_level,
 )
+from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.scan import Rejection, rel_path
 
@@ -189,16 +190,8 @@ def _load(text: str | None) -> int | None:
 
 def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], int, dict]:
     """The channels of one record of a CWRU .mat file (DE, FE, BA order), or InvalidAudio naming the problem."""
-    from scipy.io import loadmat
-
     path = found.path
-    if data[:8] == b"\x89HDF\r\n\x1a\n" or data[512:520] == b"\x89HDF\r\n\x1a\n":
-        raise InvalidAudio(path, "is a MATLAB v7.3 (HDF5) file; CWRU publishes MATLAB v5 files")
-    try:
-        content = loadmat(io.BytesIO(data), squeeze_me=False)
-    except Exception as exc:  # noqa: BLE001 - scipy raises many types for a broken file
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidAudio(path, f"not a readable MATLAB .mat file ({detail})") from None
+    content = load_mat(data, path, "CWRU", squeeze=False)
     keys = {}
     for key in content:
         m = KEY.match(key)

@@ -1,4 +1,4 @@
-"""Reading the MATLAB files of the struct-based fault corpora (Paderborn, MFPT) the same way.
+"""Reading the MATLAB files of the fault corpora (CWRU, and the struct-based Paderborn, MFPT) the same way.
 
 Both publishers ship MATLAB v5 files whose signals sit in structs (Paderborn: one struct named after
 the file, its ``Y`` struct array of named signals; MFPT: a ``bearing`` struct with ``sr`` and
@@ -22,15 +22,18 @@ from libtrad.builders.audio_io import InvalidAudio
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # at byte 0, or 512 behind a MATLAB v7.3 header
 
 
-def load_mat(data: bytes, path: Path, dataset: str) -> dict:
-    """The variables of a MATLAB v5 file (``__header__`` and friends left out), or InvalidAudio."""
+def load_mat(data: bytes, path: Path, dataset: str, *, squeeze: bool = True) -> dict:
+    """The variables of a MATLAB v5 file (``__header__`` and friends left out), or InvalidAudio.
+
+    ``squeeze``: singleton dimensions squeezed (the struct corpora); CWRU's plain arrays keep their
+    shape (its reader checks each is a vector itself)."""
     from scipy.io import loadmat
 
     if data[:8] == HDF5_SIGNATURE or data[512:520] == HDF5_SIGNATURE:
         raise InvalidAudio(path, f"is a MATLAB v7.3 (HDF5) file; {dataset} publishes MATLAB v5 files (re-save it "
                                  "with save(..., '-v7') or use the publisher's copy)")
     try:
-        content = loadmat(io.BytesIO(data), squeeze_me=True, struct_as_record=False)
+        content = loadmat(io.BytesIO(data), squeeze_me=squeeze, struct_as_record=False)
     except Exception as exc:  # noqa: BLE001 - scipy raises many types for a broken or truncated file
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InvalidAudio(path, f"not a readable MATLAB .mat file ({detail}; truncated or not a .mat file?)") \
