@@ -144,7 +144,7 @@ def embed_dataset(
         if missing:
             _run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
-            _finish(staged, units, spec, options, source, key, unit_rows, summary, staging)
+            _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, staging)
     return summary
 
 
@@ -181,7 +181,8 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
     if missing:
         _run_units(missing, spec, options, source, staged, summary, *run)
     with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
-        _finish(staged, units, spec, options, source, key, unit_rows, summary, Path(tmp))
+        fingerprint = run[0]  # run: (fingerprint, address, actors, threads, gpus_per_actor, progress)
+        _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, Path(tmp))
         extras = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
         files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in extras}
         for path in extras:
@@ -500,10 +501,11 @@ class _StoreUnits:
 
 
 # ----------------------------------------------------------------------------- finishing
-def _finish(staged, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
-            key: str, rows_per_unit: int, summary: EmbedSummary, folder: Path) -> None:
+def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, options: EmbedOptions,
+            source: DatasetSource, key: str, rows_per_unit: int, summary: EmbedSummary, folder: Path) -> None:
     """Drop anything not planned from the staged units, check every unit, write embeddings.json and
-    the card into ``folder`` (the staging folder itself on a local disk)."""
+    the card into ``folder`` (the staging folder itself on a local disk). ``fingerprint``: the
+    encoder's, as the cache key was computed from it (recorded as it is, not hashed again)."""
     from libtrad import __version__
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
@@ -535,7 +537,7 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, options: EmbedOptions,
         "format": FORMAT,
         "libtrad_version": __version__,
         "cache_key": key,
-        "encoder": {"spec": spec.text, **spec.fingerprint(), **encoder_info,
+        "encoder": {"spec": spec.text, **fingerprint, **encoder_info,
                     **({"verification": summary.encoder_verification} if summary.encoder_verification else {})},
         "options": {**options.identity(), "rows_per_unit": rows_per_unit},
         "embedding_dim": int(dim),
