@@ -55,11 +55,28 @@ class FileBytes:
         return {"bytes": bytes(buffer), "path": self.path}
 
 
+@dataclass(frozen=True)
+class AfterRead:
+    """A cell known only once its row's :class:`FileBytes` are read: the SHA-256 a component takes of
+    the bytes it embeds (DCASE's ``sha256`` column), so each file is still read exactly once.
+    The writers call ``value()`` after reading the row group's files."""
+
+    value: Callable[[], object]
+
+
 def materialized(example: dict) -> dict:
-    """``example`` with every :class:`FileBytes` value read into a plain ``{"bytes", "path"}`` dict."""
-    if not any(isinstance(v, FileBytes) for v in example.values()):
-        return example
-    return {k: v.materialize() if isinstance(v, FileBytes) else v for k, v in example.items()}
+    """``example`` with every :class:`FileBytes` value read into a plain ``{"bytes", "path"}`` dict
+    (and every :class:`AfterRead` cell computed once they are)."""
+    if any(isinstance(v, FileBytes) for v in example.values()):
+        example = {k: v.materialize() if isinstance(v, FileBytes) else v for k, v in example.items()}
+    return _resolved(example)
+
+
+def _resolved(row: dict) -> dict:
+    """``row`` with its :class:`AfterRead` cells computed (call only after its files are read)."""
+    if not any(isinstance(v, AfterRead) for v in row.values()):
+        return row
+    return {k: v.value() if isinstance(v, AfterRead) else v for k, v in row.items()}
 
 
 @dataclass
@@ -209,12 +226,13 @@ def _to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     if mixed:  # FileBytes beside other values in one column: plain dicts for that column
         rows = [{k: v.materialize() if k in mixed and isinstance(v, FileBytes) else v for k, v in row.items()}
                 for row in rows]
+    files = {name: _file_column([row[name] for row in rows], schema.field(name).type) for name in direct}
+    rows = [_resolved(row) for row in rows]  # the files are read now: cells computed from them are known
     if not direct:
         return pa.Table.from_pylist(rows, schema=schema)
     rest_schema = pa.schema([f for f in schema if f.name not in direct], metadata=schema.metadata)
     rest = pa.Table.from_pylist([{k: row[k] for k in rest_schema.names} for row in rows], schema=rest_schema)
-    columns = [_file_column([row[name] for row in rows], schema.field(name).type) if name in direct
-               else rest.column(name) for name in schema.names]
+    columns = [files[name] if name in direct else rest.column(name) for name in schema.names]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -250,9 +268,15 @@ def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
     encoders = {name: _column_encoder(feature) for name, feature in features.items()}
 
     def encode(example: dict) -> dict:
-        return {name: encoder(example[name]) for name, encoder in encoders.items()}
+        return {name: _encoded_later(encoder, example[name]) if isinstance(example[name], AfterRead)
+                else encoder(example[name]) for name, encoder in encoders.items()}
 
     return encode
+
+
+def _encoded_later(encoder: Callable, cell: AfterRead) -> AfterRead:
+    """An :class:`AfterRead` cell whose value is encoded when it is computed."""
+    return AfterRead(lambda: encoder(cell.value()))
 
 
 _PLAIN = (str, int, float, bool)

@@ -218,6 +218,14 @@ class SourceChecksums:
         if earlier != sha256:
             raise LibtradError(f"{rel}: changed while the build was reading it (two reads differ); run the build again")
 
+    def of(self, rel: str) -> str:
+        """The checksum recorded for ``rel`` (a row's ``sha256``, asked once the export has read the file)."""
+        with self._lock:
+            sha = self._seen.get(rel)
+        if sha is None:
+            raise RuntimeError(f"source {rel}: its checksum was asked for before the export read it")
+        return sha
+
     def fill(self, sources: list[dict]) -> list[dict]:
         """``sources`` with every missing ``sha256`` filled in from what the export read."""
         out = []

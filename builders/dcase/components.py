@@ -44,7 +44,7 @@ from libtrad.builders.dcase.layout import (
     parse_attributes,
 )
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
-from libtrad.builders.hub_export import ConfigSource, FileBytes, SplitSource
+from libtrad.builders.hub_export import AfterRead, ConfigSource, FileBytes, SplitSource
 from libtrad.builders.scan import (
     MAX_TEXT_BYTES,
     Rejection,
@@ -182,6 +182,7 @@ def dcase_features() -> datasets.Features:
         "year": datasets.Value("int32"),
         "set": text,
         "label": datasets.ClassLabel(names=list(LABELS)),
+        "sha256": text,
     })
 
 
@@ -415,6 +416,9 @@ def example(state: DcaseState, clip: Clip) -> dict:
         "year": state.spec.year,
         "set": c.set,
         "label": clip.label,
+        # The clip's content identity (what evaluate's leak check compares across splits), taken while
+        # the writer reads the bytes it embeds.
+        "sha256": AfterRead(functools.partial(state.checksums.of, clip.rel)),
     }
 
 

@@ -11,10 +11,32 @@ publishers' archives extract (``dev_data/``, ``eval_data/``, an extra ``raw/`` l
       additional_train/ [raw/]             <machine>/train/: the evaluation set's training data
       SYNTHETIC.json                       written by `libtrad synth siren --component dcaseYYYY`
 
-A row is identified by (set, machine, split, file): in 2020 a train and a test clip of one
-machine can share a file name, so the file name alone is not a key. Every visible entry that
-matches none of the patterns is a :class:`Rejection` naming it; nothing is skipped silently.
-All patterns are ASCII-only (``[0-9]``, never ``\\d``) and case-sensitive, as published.
+The names each year publishes (``XX`` section, or the machine ID in 2020; ``N`` digits)::
+
+    2020       train/      normal_id_XX_NNNNNNNN.wav
+               test/       {normal|anomaly}_id_XX_NNNNNNNN.wav (dev), id_XX_NNNNNNNN.wav (eval)
+    2021       train/      section_XX_{source|target}_train_normal_NNNN[_<attributes>].wav
+               source_test/, target_test/ (or test/)
+                           section_XX_{source|target}_test_{normal|anomaly}_NNNN.wav (dev),
+                           section_XX_{source|target}_test_NNNN.wav (eval)
+    2022-2025  train/      section_XX_{source|target}_train_normal_NNNN_<attributes>.wav
+               test/       section_XX_{source|target}_test_{normal|anomaly}_NNNN_<attributes>.wav (dev),
+                           section_XX_NNNN.wav (eval)
+
+Where these facts come from: every evaluation test name and ground-truth reference name of all six
+years is checked against these patterns on the published ground-truth lists
+(``tests/builders/test_dcase.py``); one real 2020 development clip (``normal_id_00_00000000.wav``)
+is built, embedded and evaluated in ``tests/ray_jobs/evaluation/test_row_identity.py``. The rest is
+from the publishers' documentation only: the task baselines' READMEs (2020: train/ and test/ reuse
+names, ``normal_id_01_00000000.wav`` … in both; 2021: train names end in ``_<attribute>`` —
+``strength_1_ambient``, ``0_g_25_mm_2000_mV_none``, ``A1Spd6Mic1`` as real clips are named — and test
+names carry none; 2022+: every development name ends in ``_<attribute>``).
+
+A row is identified by its path in the published tree, (set, machine, split, file): in 2020 a train
+and a test clip of one machine share file names and are different recordings, so the file name alone
+is not a key. Every visible entry that matches none of the patterns is a :class:`Rejection` naming
+it; nothing is skipped silently. All patterns are ASCII-only (``[0-9]``, never ``\\d``) and
+case-sensitive, as published.
 """
 
 from __future__ import annotations
@@ -84,6 +106,12 @@ class YearSpec:
     def attributes(self) -> bool:
         """2022+: every labelled name ends in ``_<attributes>`` (``noAttribute`` when there are none)."""
         return self.year >= 2022
+
+    def attributes_allowed(self, split: str) -> bool:
+        """Whether a labelled ``split`` name may end in ``_<attributes>``: 2022+ always (required), 2021
+        in train/ only (``section_00_source_train_normal_0000_strength_1_ambient.wav``; its test names
+        carry none), 2020 never."""
+        return self.attributes or (self.year == 2021 and split == "train")
 
     def machines(self, set_: str) -> tuple[str, ...]:
         return self.dev_machines if set_ == "dev" else self.eval_machines
@@ -207,7 +235,7 @@ def expected_name(year: int, set_: str, split: str) -> str:
         if split == "train":
             return "normal_id_XX_NNNNNNNN.wav"
         return "id_XX_NNNNNNNN.wav" if set_ == "eval" else "{normal|anomaly}_id_XX_NNNNNNNN.wav"
-    attributes = "_<attributes>" if year >= 2022 else ""
+    attributes = "_<attributes>" if year >= 2022 else "[_<attributes>]" if year == 2021 and split == "train" else ""
     if split == "train":
         return f"section_XX_{{source|target}}_train_normal_NNNN{attributes}.wav"
     if set_ == "eval":
@@ -236,8 +264,9 @@ def check_clip(spec: YearSpec, set_: str, machine: str, folder: str, name: str) 
         return f"a {clip.domain}-domain clip in {folder}/"
     if clip.label is not None and spec.attributes and clip.attributes is None:
         return f"no _<attributes> part; expected {expected}"
-    if clip.label is not None and not spec.attributes and clip.attributes is not None:
-        return f"DCASE {spec.year} names carry no attributes; expected {expected}"
+    if clip.label is not None and clip.attributes is not None and not spec.attributes_allowed(split):
+        which = f"{split} names" if spec.year == 2021 else "names"
+        return f"DCASE {spec.year} {which} carry no attributes; expected {expected}"
     allowed = spec.sections(set_, machine)
     if clip.section not in allowed:
         what = f"ID of {machine}" if spec.year == 2020 else "section"

@@ -12,10 +12,31 @@ or non-finite embedding is worse than no number, so each problem stops the run w
 naming the file (and the row's ``file`` value where one row is at fault).
 
 Rows are data too: a ``label`` column stored as a ``ClassLabel`` must hold values within its names,
-and no two rows may share a key (the identity columns :data:`KEY_COLUMNS` present, e.g. ``file`` or
-``experiment``/``segment``/``channel``; without any, the embedding itself) — a row embedded twice
-lands on both sides of a split and scores itself (X-ARES kNN 0.00 on a folder alone, 0.72 with every
-row doubled). ``allow_duplicates`` keeps every row and says how many repeat.
+and two rules keep a row from scoring itself (X-ARES kNN 0.00 on a folder alone, 0.72 with every row
+doubled):
+
+* **One row per path.** A row's key is its path in the dataset as the publisher defines it: the
+  identity columns :data:`KEY_COLUMNS` present, the split among them (when one of them names the row
+  in its group, :data:`PATH_COLUMNS`) — DCASE's
+  ``<set>/<machine>/{train,test}/<file>``, a fault corpus's ``file`` (its path below the publisher's
+  root), LiB-TRAD's ``experiment``/``segment``/``channel``; without any, the embedding itself. DCASE
+  2020's ``train/normal_id_00_00000000.wav`` and ``test/normal_id_00_00000000.wav`` are two rows (two
+  recordings); the same path twice is a folder given twice, refused.
+* **One side per recording.** The leak that matters is the same recording on both sides of a split
+  (train and test, reference and query), whatever its name: found by content, the ``sha256`` every
+  libtrad export stores per row (DCASE, LiB-TRAD and the fault corpora; with ``channel`` where one
+  file gives one row per microphone), compared across the sides (:data:`SIDE_COLUMNS`: ``split``,
+  and the fault corpora's ``fold``/``subset``). A folder whose rows are all on one side (LOOCV,
+  k-fold: every row is tested against the others) may not hold a recording twice at all. A recording
+  twice on the *same* side of a folder with several sides is kept with a ``note:`` — a memory bank or
+  a test part holding it twice does not score it against itself. Embeddings without a ``sha256``
+  column (made elsewhere, or from a DCASE export older than the column) are compared by their
+  embedding instead: bit-identical rows are the same recording through a deterministic encoder (an
+  encoder that is not deterministic hides such a leak; one that maps different clips to the very same
+  vector is reported as if they were one).
+
+Both are refused with the first few rows named (one line); ``allow_duplicates`` keeps every row and
+says how many repeat (``df.attrs["duplicate_rows"]``, ``df.attrs["leaked_rows"]``).
 
 The embeddings become float32 (how ``libtrad embed`` stores them); :func:`embedding_matrix`
 returns them as one 2-D array. The label names of a Hugging Face ``ClassLabel`` ``label``
@@ -25,6 +46,7 @@ column, when every file's schema metadata carries the same ones, are kept in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,10 +57,19 @@ import pandas as pd
 from libtrad.errors import LibtradError, ParameterError, exception_reason
 
 EMBEDDING = "embedding"
-# Columns that together say which recording/segment/channel a row is (whichever are present);
-# ``split`` is deliberately not one: the same clip in train and test is the leak being refused.
-KEY_COLUMNS = ("year", "machine", "section", "set", "experiment", "subset", "recording", "file", "source_file",
-               "segment", "cut", "channel")
+# Columns that together say which recording/segment/channel a row is, as its path in the published tree
+# (whichever are present). ``split`` is one: DCASE 2020's train/ and test/ reuse names for different
+# recordings; the same recording on both sides is found by content (CONTENT_COLUMNS) instead.
+KEY_COLUMNS = ("year", "set", "machine", "split", "section", "experiment", "subset", "recording", "file",
+               "source_file", "segment", "cut", "channel")
+# The key columns that name a row within the others (which only group rows: a split, a machine): without
+# one of them there is no path, and the embedding itself is the key.
+PATH_COLUMNS = ("file", "source_file", "segment", "cut")
+# A row's content: the SHA-256 of its publisher's file, and which part of the file it is where one
+# file gives several rows (LiB-TRAD's 4-channel files: one row per microphone).
+CONTENT_COLUMNS = ("sha256", "channel")
+# What puts rows on different sides of an evaluation: the split, the fault corpora's folds and subsets.
+SIDE_COLUMNS = ("split", "fold", "subset")
 
 
 # ----------------------------------------------------------------------------- finding files
@@ -147,35 +178,102 @@ def _key_column(column: pd.Series) -> pd.Series:
 
 
 def check_duplicates(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]],
-                     allow_duplicates: bool) -> int:
-    """Refuse rows that share a key (first few named, with their files), or with ``allow_duplicates``
-    keep them all and note how many; returns the number of rows repeating an earlier one."""
-    keys = [c for c in KEY_COLUMNS if c in df.columns]
+                     allow_duplicates: bool) -> tuple[int, int]:
+    """Refuse rows that repeat a key, then rows that hold a recording already on another side (module
+    docstring; the first few named, with their files), or with ``allow_duplicates`` keep them all and
+    note how many. Returns (rows repeating an earlier key, rows repeating an earlier recording)."""
+    keys = [c for c in KEY_COLUMNS if c in df.columns] if any(c in df.columns for c in PATH_COLUMNS) else []
     if keys:
         frame = pd.DataFrame({c: _key_column(df[c]) for c in keys})
         what = "/".join(keys)
     else:
         frame = pd.DataFrame({"embedding": [row.tobytes() for row in matrix]})
-        what = "embedding (no key column such as file)"
+        what = "embedding (no path column such as file)"
     repeated = frame.duplicated(keep="first").to_numpy()
     count = int(repeated.sum())
-    if not count:
-        return 0
-    from libtrad.console import note
+    if count:
+        first = frame.duplicated(keep=False).to_numpy()
+        pairs = []
+        for row in np.flatnonzero(repeated)[:3]:
+            earlier = int(np.flatnonzero(first & (frame.eq(frame.iloc[row]).all(axis=1)).to_numpy())[0])
+            pairs.append((earlier, row))
+        shown = [f"{_key_text(df, keys, row)} ({_origin(origins, earlier)} and {_origin(origins, row)})"
+                 for earlier, row in pairs]
+        _refuse_or_note(count, f"repeat the key ({what}) of an earlier row", shown, allow_duplicates,
+                        "a row embedded twice lands on both sides of a split; give each folder once")
+    # Without a path and without a sha256 the embedding is both key and content: nothing more to compare.
+    checkable = keys or "sha256" in df.columns
+    leaked = _check_recordings(df, matrix, origins, keys, repeated, allow_duplicates) if checkable else 0
+    return count, leaked
 
-    first = frame.duplicated(keep=False).to_numpy()
-    shown = []
-    for row in np.flatnonzero(repeated)[:3]:
-        earlier = int(np.flatnonzero(first & (frame.eq(frame.iloc[row]).all(axis=1)).to_numpy())[0])
-        key = ", ".join(f"{c}={_plain(df[c].iloc[row])!r}" for c in keys) if keys else f"row {row}"
-        shown.append(f"{key} ({_origin(origins, earlier)} and {_origin(origins, row)})")
+
+def _check_recordings(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]], keys: list[str],
+                      repeated: np.ndarray, allow_duplicates: bool) -> int:
+    """The content rule (module docstring) over the rows whose key is their own (``~repeated``)."""
+    content, what = _content_ids(df, matrix)
+    content = np.where(repeated, -1, content)  # a repeated key is the key rule's (and the same recording)
+    sides = [c for c in SIDE_COLUMNS if c in df.columns]
+    side = (pd.DataFrame({c: _key_column(df[c]) for c in sides}).groupby(sides, sort=False, dropna=False)
+            .ngroup().to_numpy() if sides else np.zeros(len(df), dtype=np.int64))
+    one_side = len(np.unique(side)) == 1
+    ids = pd.Series(content)
+    candidates = (content >= 0) & ids.duplicated(keep=False).to_numpy()
+    leaks, within = [], []  # (earlier row, row)
+    for rows in ids[candidates].groupby(ids[candidates]).indices.values():
+        rows = np.flatnonzero(candidates)[rows].tolist()  # positions in df, ascending
+        first_on: dict[int, int] = {side[rows[0]]: rows[0]}  # side -> the recording's first row there
+        for row in rows[1:]:
+            other = next((r for s, r in first_on.items() if s != side[row]), None)
+            if one_side or other is not None:
+                leaks.append((rows[0] if other is None else other, row))
+            else:
+                within.append((rows[0], row))
+            first_on.setdefault(side[row], row)
+
+    def shown(pairs):
+        return [f"{_key_text(df, keys, row)} ({_origin(origins, row)}) and {_key_text(df, keys, earlier)} "
+                f"({_origin(origins, earlier)})" for earlier, row in pairs[:3]]
+
+    if within:
+        from libtrad.console import note
+
+        note(f"{len(within)} row(s) hold the same recording ({what}) as another row on the same side of the split, "
+             f"under another name; kept (a side holding a recording twice does not score it against itself): "
+             f"e.g. {shown(within)[0]}")
+    if leaks:
+        where = ("as another row, and every row here is on one side (each is tested against the others)"
+                 if one_side else "as a row on another side of the split")
+        _refuse_or_note(len(leaks), f"hold the same recording ({what}) {where}", shown(leaks), allow_duplicates,
+                        "a recording on both sides finds itself; take it out of one side")
+    return len(leaks)
+
+
+def _content_ids(df: pd.DataFrame, matrix: np.ndarray) -> tuple[np.ndarray, str]:
+    """A recording number per row (-1: unknown) and what it was computed from: the stored ``sha256``
+    (and ``channel``), else the embedding's bytes."""
+    if "sha256" in df.columns:
+        parts = [c for c in CONTENT_COLUMNS if c in df.columns]
+        frame = pd.DataFrame({c: _key_column(df[c]) for c in parts})
+        ids = frame.groupby(parts, sort=False, dropna=False).ngroup().to_numpy()
+        return np.where(frame["sha256"].isna().to_numpy(), -1, ids), "/".join(parts)
+    digests = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in matrix]
+    return pd.factorize(pd.Series(digests))[0], "identical embeddings: no sha256 column to compare"
+
+
+def _refuse_or_note(count: int, what: str, shown: list[str], allow_duplicates: bool, advice: str) -> None:
+    """One ``error:`` line naming the first rows, or with ``allow_duplicates`` one ``note:`` line."""
     if allow_duplicates:
-        note(f"{count} row(s) repeat the key ({what}) of an earlier row and are all kept (--allow-duplicates); "
-             f"e.g. {shown[0]}")
-        return count
-    raise LibtradError(f"{count} row(s) repeat the key ({what}) of an earlier row: {'; '.join(shown)}"
-                       f"{' ...' if count > len(shown) else ''} — a row embedded twice lands on both sides of a "
-                       "split; give each folder once, or pass --allow-duplicates to keep them")
+        from libtrad.console import note
+
+        note(f"{count} row(s) {what} and are all kept (--allow-duplicates); e.g. {shown[0]}")
+        return
+    raise LibtradError(f"{count} row(s) {what}: {'; '.join(shown)}{' ...' if count > len(shown) else ''} — "
+                       f"{advice}, or pass --allow-duplicates to keep them")
+
+
+def _key_text(df: pd.DataFrame, keys: list[str], row: int) -> str:
+    """A row's key as ``column=value`` pairs (its position when there are no key columns)."""
+    return ", ".join(f"{c}={_plain(df[c].iloc[row])!r}" for c in keys) if keys else f"row {row}"
 
 
 def _plain(value):
@@ -207,10 +305,12 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
     """One DataFrame of every row of every Parquet file under ``paths`` (concatenated in path order).
 
     ``required`` columns must be in every file (``embedding`` always is); ``optional`` ones are
-    read where present (``None``: read every column), and the key columns (:data:`KEY_COLUMNS`)
-    always are. The ``embedding`` column holds one float32 row each (views of one matrix); use
-    :func:`embedding_matrix` for the 2-D array. ``df.attrs["duplicate_rows"]``: how many rows
-    repeat an earlier key (only with ``allow_duplicates``; otherwise they are refused).
+    read where present (``None``: read every column), and the key, content and side columns
+    (:data:`KEY_COLUMNS`, :data:`CONTENT_COLUMNS`, :data:`SIDE_COLUMNS`) always are. The ``embedding``
+    column holds one float32 row each (views of one matrix); use :func:`embedding_matrix` for the 2-D
+    array. ``df.attrs["duplicate_rows"]`` / ``df.attrs["leaked_rows"]``: how many rows repeat an
+    earlier key / an earlier recording on another side (only with ``allow_duplicates``; otherwise
+    they are refused).
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
@@ -221,7 +321,8 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
         present = list(schema.names)
         _check_columns(file, present, required)
         wanted = present if optional is None else \
-            [c for c in present if c in {EMBEDDING, *required, *optional, *KEY_COLUMNS}]
+            [c for c in present if c in {EMBEDDING, *required, *optional, *KEY_COLUMNS, *CONTENT_COLUMNS,
+                                             *SIDE_COLUMNS}]
         table = _read_table(file, wanted)
         matrix = _embedding_rows(file, table)
         if table.num_rows == 0:
@@ -240,10 +341,12 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
         raise LibtradError(f"{', '.join(map(str, paths))}: the Parquet files hold no rows")
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     matrix = np.concatenate(matrices) if len(matrices) > 1 else matrices[0]
-    duplicates = check_duplicates(df, matrix, origins, allow_duplicates)
+    duplicates, leaked = check_duplicates(df, matrix, origins, allow_duplicates)
     df[EMBEDDING] = pd.Series(list(matrix), index=df.index, dtype=object)
     if duplicates:
         df.attrs["duplicate_rows"] = duplicates
+    if leaked:
+        df.attrs["leaked_rows"] = leaked
     label_names = names.pop() if len(names) == 1 else None
     if label_names:
         df.attrs["label_names"] = list(label_names)

@@ -57,8 +57,9 @@ def suite_options(command):
                      help="Use a libtrad embeddings folder whose files differ from its .libtrad.json checksums "
                           "(recorded as unverified in results.json)."),
         click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
-                     help="Keep rows whose key (file, segment, channel) repeats; every row is used and the count "
-                          "is printed and recorded in results.json."),
+                     help="Keep rows whose path (split, file, segment, channel) repeats, or whose recording "
+                          "(sha256) is on both sides of the split; every row is used and the counts are printed and "
+                          "recorded in results.json."),
         device_option,
     ]):
         command = decorator(command)

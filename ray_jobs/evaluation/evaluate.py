@@ -77,7 +77,7 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
 
     Each embeddings folder libtrad wrote is checked against its own checksums first (``no_verify``:
     used anyway, recorded in ``results.json``); rows are checked as data (labels within their
-    ``ClassLabel``, one key per row unless ``allow_duplicates``; see
+    ``ClassLabel``, one row per path and no recording on two sides unless ``allow_duplicates``; see
     :func:`~libtrad.ray_jobs.embedding.embeddings_input.load_embeddings`).
     ``attach`` (after the output and inputs are checked) returns more results to store under their
     keys and a function writing their files into the folder — e.g. trained LiB-TRAD checkpoints
@@ -133,8 +133,9 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
     if takes_device:
         results["device"] = {"requested": spec.text, "units": run.devices}
-    if df.attrs.get("duplicate_rows"):
-        results["duplicate_rows"] = df.attrs["duplicate_rows"]
+    for kept in ("duplicate_rows", "leaked_rows"):  # what --allow-duplicates kept (load_embeddings)
+        if df.attrs.get(kept):
+            results[kept] = df.attrs[kept]
     if "options" not in results:
         results["options"] = _options_record(opts)
     results.update(result_flags(results))  # synthetic inputs, saturation: once here for every suite

@@ -99,7 +99,8 @@ def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cach
               help="Use --model and --embeddings folders whose files differ from their .libtrad.json checksums "
                    "(a note is printed; embeddings recorded in results.json).")
 @click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
-              help="Keep --embeddings rows whose key repeats (counted in results.json).")
+              help="Keep --embeddings rows whose path repeats, or whose recording is on both sides of the split "
+                   "(counted in results.json).")
 @device_option
 def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify,
                               allow_duplicates, device) -> None:

@@ -106,6 +106,14 @@ def test_malformed_eval_list_names_file_and_line(tmp_path, text, problem):
     (2020, "eval", "fan", "test", "id_05_00000007.wav", (5, None, None, None)),
     (2021, "dev", "fan", "source_test", "section_02_source_test_anomaly_0003.wav", (2, "source", "anomaly", None)),
     (2021, "eval", "pump", "test", "section_04_target_test_0001.wav", (4, "target", None, None)),
+    # 2021 train names carry attributes, as real clips are named (baseline README: ``_<attribute>``)
+    (2021, "dev", "fan", "train", "section_00_source_train_normal_0000_strength_1_ambient.wav",
+     (0, "source", "normal", "strength_1_ambient")),
+    (2021, "dev", "gearbox", "train", "section_00_source_train_normal_0000_0_g_25_mm_2000_mV_none.wav",
+     (0, "source", "normal", "0_g_25_mm_2000_mV_none")),
+    (2021, "dev", "ToyTrain", "train", "section_00_target_train_normal_0002_C2Spd6Mic1.wav",
+     (0, "target", "normal", "C2Spd6Mic1")),
+    (2021, "dev", "fan", "train", "section_01_source_train_normal_0007.wav", (1, "source", "normal", None)),
     (2022, "dev", "bearing", "train", "section_01_target_train_normal_0000_vel_21_loc_A.wav",
      (1, "target", "normal", "vel_21_loc_A")),
     (2022, "eval", "valve", "test", "section_05_0042.wav", (5, None, None, None)),
@@ -131,7 +139,9 @@ def test_names_per_year(year, set_, machine, folder, name, expected):
     (2021, "dev", "fan", "source_test", "section_00_target_test_normal_0000.wav", "a target-domain clip in source_test/"),
     (2021, "dev", "fan", "train", "section_00_source_test_normal_0000.wav", "named as a test clip but lies in train/"),
     (2021, "dev", "fan", "test", "section_03_source_test_normal_0000.wav", "03 is not a DCASE 2021 development section"),
-    (2021, "dev", "fan", "train", "section_00_source_train_normal_0000_vel_1.wav", "carry no attributes"),
+    (2021, "dev", "fan", "source_test", "section_00_source_test_normal_0000_vel_1.wav",
+     "DCASE 2021 test names carry no attributes"),
+    (2020, "dev", "fan", "train", "normal_id_00_00000000_vel_1.wav", "file name is not normal_id_XX_NNNNNNNN.wav"),
     (2022, "dev", "fan", "train", "section_00_source_train_normal_0000.wav", "no _<attributes> part"),
     (2023, "eval", "bandsaw", "test", "section_01_0000.wav", "01 is not a DCASE 2023 evaluation section (00)"),
     (2024, "dev", "fan", "train", "section_00_source_train_normal_\u0660001_x_1.wav", "file name is not"),  # Arabic-Indic digit
@@ -140,6 +150,18 @@ def test_names_per_year(year, set_, machine, folder, name, expected):
 def test_bad_names_say_why(year, set_, machine, folder, name, reason):
     result = check_clip(SPECS[year], set_, machine, folder, name)
     assert isinstance(result, str) and reason in result, result
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_every_published_evaluation_name_is_accepted_where_it_lies(year):
+    """Every row of the published ground truth (the shared fixture is byte-identical to the packaged
+    copy): its test name is an evaluation test clip of its machine in test/ (2021: its domain's
+    folder), of the section its reference names."""
+    for (machine, name), truth in load_packaged(year).rows.items():
+        folder = f"{truth.domain}_test" if year == 2021 else "test"
+        clip = check_clip(SPECS[year], "eval", machine, folder, name)
+        assert not isinstance(clip, str), (machine, name, clip)
+        assert (clip.label, clip.section) == (None, truth.section), (machine, name)
 
 
 @pytest.mark.parametrize("raw, parsed", [

@@ -3,8 +3,9 @@
 ``probe_audio`` must judge every defect exactly as the full-read ``validate_audio`` does;
 ``read_probed`` must notice a file that is no longer the one probed; a DCASE build must read every
 clip's bytes once (straight into the Parquet row group), record the checksum of exactly the bytes
-it embedded, and stop naming a clip that changed between scan and export. The Parquet written
-from :class:`FileBytes` must be the Parquet written from plain bytes.
+it embedded (in the manifest and in each row's ``sha256``, still with one read), and stop naming a
+clip that changed between scan and export. The Parquet written from :class:`FileBytes` must be the
+Parquet written from plain bytes.
 """
 
 from __future__ import annotations
@@ -313,8 +314,10 @@ def test_a_dcase_build_reads_each_clip_once_and_records_what_it_embedded(dcase_r
     assert len(manifest["parquet_files"]) > 2
     for name, sha in manifest["parquet_files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
-        for cell in pq.read_table(out / name, columns=["audio"]).column("audio").to_pylist():
+        table = pq.read_table(out / name, columns=["audio", "sha256"])
+        for cell, row_sha in zip(table.column("audio").to_pylist(), table.column("sha256").to_pylist()):
             embedded[hashlib.sha256(cell["bytes"]).hexdigest()] += 1
+            assert row_sha == hashlib.sha256(cell["bytes"]).hexdigest()  # each row's sha256: its own bytes
     assert embedded == Counter(clips.values())
 
 
@@ -344,8 +347,9 @@ def test_the_datasets_builder_embeds_the_same_bytes(dcase_raw, tmp_path):
     builder = make_builder(DCASE2021)(cache_dir=str(tmp_path / "hf"), config_name="dcase2021", data_dir=str(dcase_raw))
     builder.download_and_prepare()
     test = builder.as_dataset(split="test").cast_column("audio", __import__("datasets").Audio(decode=False))
-    rows = {(row["set"], row["machine"], row["file"]): row["audio"]["bytes"] for row in test}
+    rows = {(row["set"], row["machine"], row["file"]): (row["audio"]["bytes"], row["sha256"]) for row in test}
     assert len(rows) == test.num_rows > 0
-    for (set_, machine, name), data in rows.items():
+    for (set_, machine, name), (data, sha) in rows.items():
         [source] = [p for p in dcase_raw.rglob(name) if machine in p.parts]
         assert data == source.read_bytes(), (set_, machine, name)
+        assert sha == hashlib.sha256(data).hexdigest()  # the row's sha256, computed after its bytes were read
