@@ -276,9 +276,10 @@ def _fault_cells(results: dict, inputs: list[dict], folder: Path) -> list[Cell]:
     from libtrad.ray_jobs.evaluation import paper_columns as P
 
     component, config, channels = _one(inputs, "component"), _one(inputs, "config"), _one(inputs, "channels")
-    protocol = results.get("protocol")
-    column, _ = P.fault_column(component, config, protocol, channels)
-    column = column or P.own_fault_column(component, config, protocol, channels, _task(results, inputs, folder))
+    protocol, options = results.get("protocol"), results.get("options")
+    column, _ = P.fault_column(component, config, protocol, channels, options)
+    column = column or P.own_fault_column(component, config, protocol, channels, _task(results, inputs, folder),
+                                          options)
     size = len(results.get("predictions", [])) or None
     return [Cell(column, "accuracy", results.get("accuracy"), size),
             Cell(f"{column} (weighted F1)", "f1_weighted", results.get("f1_weighted"), size, headline=False)]

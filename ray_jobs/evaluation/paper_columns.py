@@ -25,9 +25,10 @@ fills them for a measured row:
   supervised protocol): published only.
 
 The protocols are ECHO Table 1's (CWRU, MAFAULDA and IIEE by leave-one-out, IICA by 5-fold cross
-validation, all KNN); a result of another protocol, a CWRU result of another config, or a MAFAULDA
-result whose channels are unknown or mixed (all eight channels, say) is not the paper's number: it
-keeps a column of its own after the paper's, named by its component, config and protocol. Which
+validation, all KNN — SIREN's: k = 5, Euclidean); a result of another protocol or KNN, a CWRU result of
+another config, or a MAFAULDA result whose channels are unknown or mixed (all eight channels, say) is
+not the paper's number: it keeps a column of its own after the paper's, named by its component,
+config and protocol. Which
 accelerometer Table 2's "vibration" column used is not stated in what was read (SIREN scores each
 MAFAULDA channel on its own, by channel name: tachometer, six accelerometers, microphone), so any
 set of accelerometer channels lands there. The LiB-TRAD columns take the Mahalanobis scorer, the
@@ -104,6 +105,7 @@ ORDER = {c.name: i for i, c in enumerate(COLUMNS)}
 
 ACCELEROMETERS = ("underhang-axial", "underhang-radial", "underhang-tangential",
                   "overhang-axial", "overhang-radial", "overhang-tangential")  # MAFAULDA's, by SIREN's names
+KNN = {"k": 5, "metric": "euclidean"}  # SIREN's fault KNN (test_fault_classification.py's config)
 FAULT_SOURCES = {
     "iiee": FaultSource("iiee", "default", ("loocv",), FAULT[0]),
     "iica": FaultSource("iica", "default", ("kfold",), FAULT[1]),
@@ -122,8 +124,17 @@ def mafaulda_column(channels) -> str | None:
     return MAFAULDA_VIBRATION if all(n in ACCELEROMETERS for n in names) else None
 
 
-def fault_column(component: str | None, config: str | None, protocol: str | None, channels) -> tuple[str | None, str]:
-    """(paper column or None, why not) of one ``siren-fault`` result's data."""
+def knn_differs(options: dict | None) -> str:
+    """How a ``siren-fault`` result's KNN differs from SIREN's (k = 5, Euclidean: its fault script's config), or ''."""
+    options = options or {}
+    k, metric = options.get("k", KNN["k"]), options.get("metric", KNN["metric"])
+    return "" if (k, metric) == (KNN["k"], KNN["metric"]) else f"k={k}" + ("" if metric == KNN["metric"] else
+                                                                          f", {metric}")
+
+
+def fault_column(component: str | None, config: str | None, protocol: str | None, channels,
+                 options: dict | None = None) -> tuple[str | None, str]:
+    """(paper column or None, why not) of one ``siren-fault`` result's data and protocol."""
     source = FAULT_SOURCES.get(component or "")
     if source is None:
         return None, "no component of ECHO Table 2" if component else "its embeddings record no component"
@@ -131,6 +142,8 @@ def fault_column(component: str | None, config: str | None, protocol: str | None
         return None, f"config {config!r}, not {source.config!r}"
     if protocol not in source.protocols:
         return None, f"protocol {protocol}, ECHO Table 1's is {' or '.join(source.protocols)}"
+    if knn_differs(options):
+        return None, f"KNN {knn_differs(options)}, SIREN's is k=5, euclidean"
     column = source.column or mafaulda_column(channels)
     if column is None:
         shown = ", ".join(channels) if channels else "not recorded"
@@ -138,12 +151,13 @@ def fault_column(component: str | None, config: str | None, protocol: str | None
     return column, ""
 
 
-def own_fault_column(component: str | None, config: str | None, protocol: str | None, channels, task: str) -> str:
-    """The column of a ``siren-fault`` result outside the paper's: by component, config, protocol (and the
-    channels where they decide), else (no component recorded) by its task/dataset label."""
+def own_fault_column(component: str | None, config: str | None, protocol: str | None, channels, task: str,
+                     options: dict | None = None) -> str:
+    """The column of a ``siren-fault`` result outside the paper's: by component, config, protocol, a KNN other
+    than SIREN's (and the channels where they decide), else (no component recorded) by its task/dataset label."""
     if not component:
         return f"siren-fault · {task}"
-    parts = [component, config or "", protocol or ""]
+    parts = [component, config or "", protocol or "", knn_differs(options)]
     if component == "mafaulda":
         parts.append("+".join(channels) if channels else "channels not recorded")
     return "siren-fault · " + "/".join(p for p in parts[:2] if p) + f" ({', '.join(p for p in parts[2:] if p)})"

@@ -69,12 +69,12 @@ def test_a_measured_cwru_accuracy_stands_beside_echos_cwru_cell(tmp_path, cli):
     assert board.value("measured", "other-encoder", CWRU) == 0.5
 
 
-def fault(folder, component, *, config="default", protocol="loocv", channels=None, encoder="enc-a"):
+def fault(folder, component, *, config="default", protocol="loocv", channels=None, encoder="enc-a", options=None):
     record = {"path": "/emb", "encoder": encoder, "dataset": "/data/whatever", "config": config,
               "dataset_shards": ["s1"], **({"component": component} if component else {}),
               **({"channels": channels} if channels is not None else {})}
     return write(folder, suite="siren-fault", protocol=protocol, accuracy=0.8, f1_weighted=0.75,
-                 predictions=["a"] * 20, inputs=[record])
+                 predictions=["a"] * 20, inputs=[record], options=options or {"protocol": "auto", "k": 5})
 
 
 @pytest.mark.parametrize("component, kwargs, column", [
@@ -87,6 +87,10 @@ def fault(folder, component, *, config="default", protocol="loocv", channels=Non
     ("iiee", {"protocol": "external"}, "siren-fault · iiee/default (external)"),  # ECHO Table 1: LOOCV
     ("iica", {"protocol": "kfold"}, "siren-fault · IICA"),
     ("cwru", {"config": "faults", "protocol": "kfold"}, "siren-fault · cwru/faults (kfold)"),
+    ("cwru", {"config": "faults", "options": {"k": 1}}, "siren-fault · cwru/faults (loocv, k=1)"),  # SIREN: k=5
+    ("cwru", {"config": "faults", "options": {"k": 5, "metric": "cosine"}},
+     "siren-fault · cwru/faults (loocv, k=5, cosine)"),
+    ("cwru", {"config": "faults"}, "siren-fault · CWRU"),
     ("paderborn", {}, "siren-fault · paderborn/default (loocv)"),
     (None, {}, "siren-fault · whatever/default"),  # written before the component was recorded: as before
 ])
