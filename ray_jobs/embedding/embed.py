@@ -542,6 +542,7 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
         "options": {**options.identity(), "rows_per_unit": rows_per_unit},
         "embedding_dim": int(dim),
         "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
+                    "component": source.component,  # the builder's (manifest.json): the leaderboard's column
                     "config": source.config, "splits": source.splits,
                     "synthetic": bool(source.synthetic),  # its card says stand-in: results say so (flags.py)
                     "shards": [{"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows}

@@ -28,6 +28,7 @@ from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
+MANIFEST = "manifest.json"  # every libtrad export's (builders/export.py)
 OUTPUT_COLUMNS = ("split", "embedding", "frames")
 
 
@@ -58,6 +59,7 @@ class DatasetSource:
     synthetic: bool = False  # the card's tags say it is a synthetic stand-in
     verification: dict | None = None  # a local folder: what libtrad.verify.inputs found (None: a Hub id)
     storage: str | None = None  # an fsspec URL of the dataset folder (s3://, gs://…): shards are read there
+    component: str | None = None  # the libtrad builder's component (manifest.json "dataset"): cwru, dcase2020, …
 
 
     @property
@@ -141,17 +143,31 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
         raise ParameterError("dataset", dataset, f"already has a column named {clash[0]!r} (an embeddings folder?); "
                              "embed the dataset it was made from")
     synthetic = "synthetic" in (front.get("tags") or [])
+    component = _component(files)
     verification = None
     if storage is not None:
         verification = files.check_listed([s.path for s in shards], no_verify=no_verify)
     elif hub_id is None:
         from libtrad.verify.inputs import check_input_folder
 
-        read = [files.rel(s.path) for s in shards] + (["README.md"] if (files.root / "README.md").is_file() else [])
+        read = [files.rel(s.path) for s in shards] + [n for n in ("README.md", MANIFEST) if (files.root / n).is_file()]
         verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
                                           known={files.rel(s.path): s.checksum for s in shards})
     return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
-                         verification, storage)
+                         verification, storage, component)
+
+
+def _component(files) -> str | None:
+    """The component a libtrad export says it is (``manifest.json``'s ``dataset``: ``cwru``, ``dcase2020``, …),
+    which the results carry to the leaderboard, so a result lands in the papers' column of its corpus whatever
+    the folder is called. None for a dataset without libtrad's manifest (a foreign ``manifest.json`` included)."""
+    text = files.read_text(MANIFEST)
+    try:
+        manifest = json.loads(text) if text else None
+    except ValueError:
+        return None
+    name = manifest.get("dataset") if isinstance(manifest, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _hub_url(url: str) -> tuple[str, str | None]:

@@ -234,17 +234,21 @@ def evaluate_xares_knn_command(**values) -> None:
 @click.option("--no-verify", "no_verify", is_flag=True,
               help="Use results folders whose files differ from their .libtrad.json checksums (listed as "
                    "unverified in the leaderboard).")
-@click.option("--reference", "reference", multiple=True, metavar="lib-trad-table3|echo-table2|all",
-              help="Add the papers' published numbers (real data) as rows marked 'published (real data)'; "
-                   "repeat or comma-separate. Not ranked with the measured rows unless --rank-with-reference.")
+@click.option("--reference", "reference", multiple=True, metavar="lib-trad-table3|echo-table2|lib-trad-table2|all",
+              help="Add the papers' published numbers (real data) as rows marked 'published (real data)', in the "
+                   "columns of the same component and metric; repeat or comma-separate. Not ranked with the "
+                   "measured rows unless --rank-with-reference.")
 @click.option("--rank-with-reference", "rank_with_reference", is_flag=True,
               help="Rank the published rows together with the measured ones (by the X-ARES weighted average over "
                    "the measured columns they share).")
-def leaderboard_command(results, output, normalise, no_verify, reference, rank_with_reference) -> None:
-    """Rank encoders: one table of every results folder given (encoders × suite/task), X-ARES and DCASE summaries."""
+@click.option("--diff-against", "diff_against", metavar="MODEL|TABLE:MODEL",
+              help="Also write each measured row minus this published row, cell by cell (leaderboard.md and "
+                   "leaderboard_diff.csv); the row must be in a --reference table, e.g. 'ECHO Small'.")
+def leaderboard_command(results, output, normalise, no_verify, reference, rank_with_reference, diff_against) -> None:
+    """Rank encoders: one table of every results folder given, in the papers' columns, with the X-ARES average."""
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
     write_leaderboard(list(results), output, normalise, no_verify=no_verify, reference=list(reference),
-                      rank_with_reference=rank_with_reference)
+                      rank_with_reference=rank_with_reference, diff_against=diff_against)
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")

@@ -6,8 +6,9 @@ A suite registers a :class:`SuiteEntry` in :data:`SUITES`: its module (``plan`` 
 folder; never a folder libtrad did not write; not inside an input), reads the embeddings (any
 folder of Parquet files with the suite's columns; ``embeddings.json`` optional), runs the units on
 Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
-records the inputs (folders, their cache keys when known) and the protocol version, which the
-leaderboard uses to refuse mixing incomparable results.
+records the inputs (folders, their cache keys when known, the dataset's component and config and the
+channels embedded, from ``embeddings.json``) and the protocol version, which the leaderboard uses to put
+each result in the papers' column of its data and to refuse mixing incomparable results.
 
 Warnings, written here once for every suite (:mod:`libtrad.ray_jobs.evaluation.flags`):
 ``results.json`` gets ``synthetic`` (an input was made from a synthetic stand-in) and
@@ -149,7 +150,8 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
 
 
 def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | None = None) -> list[dict]:
-    """Each embeddings folder with what its embeddings.json says (encoder, dataset, cache key), if any.
+    """Each embeddings folder with what its embeddings.json says (encoder, dataset, its component and config,
+    the channels used, cache key), if any.
 
     A folder without ``embeddings.json`` (a plain Parquet folder) has only its path; one whose
     ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
@@ -191,8 +193,23 @@ def _provenance_of(info, path: Path) -> dict:
     return {"cache_key": field(info, "cache_key", (str,), ""), "encoder": field(encoder, "spec", (str,), "encoder."),
             "dataset": field(dataset, "hub_id", (str,), "dataset.") or field(dataset, "source", (str,), "dataset."),
             "config": field(dataset, "config", (str,), "dataset."),
+            "component": field(dataset, "component", (str,), "dataset."),
+            "channels": channels_used(info, path),
             "dataset_shards": sorted(s.get("sha256", "") for s in shards),
             "synthetic": embeddings_synthetic(path.parent, info)}
+
+
+def channels_used(info: dict, path: Path) -> list[str] | None:
+    """The names of the channels the embeddings were computed from (``embeddings.json`` ``channels.used``),
+    or None where the folder does not record them. The leaderboard reads them (``inputs[].channels``) where
+    the channels decide the paper's column (MAFAULDA sound: the microphone; vibration: accelerometers)."""
+    record = info.get("channels")
+    if record is None:
+        return None
+    used = record.get("used") if isinstance(record, dict) else None
+    if not isinstance(used, list) or not all(isinstance(n, str) for n in used):
+        raise LibtradError(f"{path}: channels.used must be a list of channel names (an edited embeddings.json?)")
+    return list(used)
 
 
 def _options_record(options) -> dict:

@@ -1,73 +1,84 @@
 """``libtrad leaderboard RESULTS… --output OUT``: several encoders × suites × datasets in one table.
 
 Input: any number of results folders (``libtrad evaluate …``'s); a folder without a
-``results.json`` is searched for results folders inside it. Output: ``OUT/leaderboard.md``,
-``leaderboard.csv`` and ``leaderboard.png`` (a heat map), encoders as rows, one column per
-suite × task, and two summary columns.
+``results.json`` is searched for results folders inside it. Output
+(:mod:`~libtrad.ray_jobs.evaluation.leaderboard_render`): ``OUT/leaderboard.md``, ``leaderboard.csv``
+and ``leaderboard.png`` (a heat map), encoders as rows, one column per component × metric, and the
+X-ARES weighted average.
 
 Rows: the encoder of each result (``inputs[].encoder`` from the embeddings' ``embeddings.json``;
 without one, the embeddings folder's name in brackets). A result whose inputs were made by
 different encoders is refused.
 
-Columns and their headline value (each the number its suite reports first):
+Columns (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`): a result lands in the column of the
+papers' tables that measures the same component with the same metric — found from what its
+``results.json`` says about the data (suite, DCASE year, the dataset's component and config, the
+protocol, MAFAULDA's channels), never from a folder name — so a real CWRU run stands beside ECHO's
+CWRU cell. The papers' columns come first, in the papers' order; results that map to none keep
+columns of their own after them (``<suite> · <task>``: the result's ``task``, else the component or
+``<dataset>/<config>`` of its inputs). Each result fills one *headline* column, the number the
+X-ARES average and the ranking use, and may fill extra ones:
 
-==============================  =============================================  ===================
-suite                           value                                          test size
-==============================  =============================================  ===================
-siren-dcase (column per year)   ``score`` (the year's AUC/pAUC mean)           labelled test clips
-siren-fault                     ``f1_weighted`` (what SIREN reports)           predicted rows
-lib-trad (a column per scorer)  ``scorers.<s>.harmonic_mean`` (of the AUCs)    normal + abnormal
-linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)          ``test_size``
-xares-knn                       ``value`` (accuracy or AUC)                    ``test_size``
-==============================  =============================================  ===================
+==============================  ===========================================  ==========================
+suite                           headline (extra columns)                     test size
+==============================  ===========================================  ==========================
+siren-dcase                     ``score``, the year's DCASE score            labelled test clips
+siren-fault                     ``accuracy``, as ECHO Table 2 (weighted F1)  predicted rows
+lib-trad                        Mahalanobis: harmonic mean (AUC per TR);     normal + abnormal
+                                other scorers: their harmonic mean
+linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)        ``test_size``
+xares-knn                       ``value`` (accuracy or AUC)                  ``test_size``
+==============================  ===========================================  ==========================
 
-A column is ``<suite> · <task>``: the task is the result's own ``task``, else ``<dataset>/<config>``
-of its inputs (DCASE: ``DCASE <year>``). Results may share a column only when they are
-comparable; otherwise one line names the two folders and the clash:
+The papers' means — DCASE mean (six years), fault mean (five fault columns), overall mean (all
+eleven) — are columns too: for a measured row they are computed as the paper computes them, and only
+when every column they average has a value (else blank, the note under "Columns" says which are
+missing). LiB-TRAD's harmonic mean likewise needs all three experiments' AUCs.
+
+Results may share a column only when they are comparable; otherwise one line names the two
+folders and the clash:
 
 * a different ``protocol_version`` (the suite's numbers changed meaning);
-* embeddings of different datasets: the inputs' dataset, config and dataset shards (SHA-256 of
-  every Parquet shard embedded; a rebuilt or partly embedded dataset differs) must be equal;
+* embeddings of different data: the inputs' config and dataset shards (SHA-256 of every Parquet
+  shard embedded; a rebuilt or partly embedded dataset differs) must be equal — and the dataset's
+  name or path where a result records no shards (identical shards in folders of other names are the
+  same data);
 * different options (e.g. 200 vs 10 epochs) — except those that do not change a column's number
   (:data:`IGNORED_OPTIONS`: the task's name, lib-trad's choice of scorers, siren-fault's block size);
 * the same encoder twice.
 
-Summary columns:
-
-* **X-ARES weighted average** — each task's value min-max normalised over the range its metric
-  can take (:data:`METRIC_RANGES`; every metric these suites report lies in [0, 1], so the
-  normalisation keeps it as it is, and it is not stretched by the other encoders in the table,
-  so an encoder's average does not change when another joins), then averaged with each task
-  weighted by its test-set size, as X-ARES weights its tasks. Over the columns the encoder has;
-  ``tasks`` tells how many, and the Markdown marks an average over fewer columns than the table
-  has with ``*`` (it is then not comparable with the complete rows).
-* **SIREN DCASE mean** — the mean of the encoder's per-year DCASE scores (SIREN's summary of its
-  DCASE benchmark), over the years it has.
-
-Rows are ranked by the weighted average (highest first; encoders without one last, by name).
+**X-ARES weighted average** — each headline value min-max normalised over the range its metric
+can take (:data:`METRIC_RANGES`; every metric these suites report lies in [0, 1], so the
+normalisation keeps it as it is, and it is not stretched by the other encoders in the table,
+so an encoder's average does not change when another joins), then averaged with each task
+weighted by its test-set size, as X-ARES weights its tasks. Over the columns the encoder has;
+``tasks`` tells how many, and the Markdown marks an average over fewer columns than the table
+has with ``*`` (it is then not comparable with the complete rows). Rows are ranked by it (highest
+first; encoders without one last, by name).
 
 Published rows (``--reference``, :mod:`libtrad.ray_jobs.evaluation.reference_rows`): the papers' own
-numbers on the real recordings, marked "published (real data)", below the measured rows and never
-ranked with them unless ``rank_with_reference`` (then by the X-ARES average over the measured columns
-they have a value in, weighted by those columns' test sizes). They do not enter the clash checks or
+numbers on the real recordings, every cell with its source, marked "published (real data)", below the
+measured rows and never ranked with them unless ``rank_with_reference`` (then by the X-ARES average over
+the measured columns they have a value in, weighted by those columns' test sizes). A printed mean that
+disagrees with its columns is shown as printed and flagged ``‡``. They do not enter the clash checks or
 the saturation warnings: they are other data, and stand-in numbers are not comparable with them.
+``diff_against`` (``--diff-against MODEL`` or ``TABLE:MODEL``) adds each measured row's difference from
+one published row, cell by cell (measured − published), to ``leaderboard.md`` and ``leaderboard_diff.csv``.
 
-Warnings (:mod:`libtrad.ray_jobs.evaluation.flags`): a measured column where every encoder scores
-≥ 0.99, or two or more all score the same, is listed as "saturated: this task does not separate these
-encoders"; results computed on a synthetic stand-in (``results.json`` ``synthetic``) make the first line
-of ``leaderboard.md`` say so.
+Warnings (:mod:`libtrad.ray_jobs.evaluation.flags`): a measured headline column where every encoder
+scores ≥ 0.99, or two or more all score the same, is listed as "saturated: this task does not separate
+these encoders"; results computed on a synthetic stand-in (``results.json`` ``synthetic``) make the
+first line of ``leaderboard.md`` say so.
 
 Inputs are checked before anything is ranked: a results folder libtrad wrote must match its own
 ``.libtrad.json`` checksums (an edited ``results.json`` is refused, naming the file; ``--no-verify``
 uses it anyway and the leaderboard lists it as unverified), and every field the table reads must
-have its type, each headline value a finite number inside its metric's range
+have its type, each value a finite number inside its metric's range
 (:data:`METRIC_RANGES`) — an F1 of 7.5 is a broken file, not a score.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +86,6 @@ from pathlib import Path
 import numpy as np
 
 from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.ray_jobs.evaluation.flags import SATURATED
 
 SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
@@ -87,7 +97,7 @@ IGNORED_OPTIONS = ("task", "scorers", "block_rows", "device")  # a name, a colum
 
 @dataclass(frozen=True)
 class Entry:
-    """One value of the table: a result folder's headline for one column."""
+    """One value of the table: a result folder's value for one column."""
 
     folder: Path
     encoder: str
@@ -101,6 +111,8 @@ class Entry:
     options: tuple
     year: int | None = None
     synthetic: bool = False  # the result says its inputs were made from a synthetic stand-in
+    headline: bool = True  # the value the X-ARES average and the ranking use (else an extra column)
+    blank: str = ""  # why the value is empty although the result exists
 
 
 # ----------------------------------------------------------------------------- reading
@@ -164,25 +176,29 @@ def _typed(path: Path, where: str, value, kinds: tuple, *, optional: bool = True
 def check_shape(results: dict, path: Path) -> None:
     """Every field :func:`entries_of` reads has the type libtrad evaluate writes (one line naming it)."""
     _typed(path, "suite", results.get("suite"), (str,), optional=False)
-    for key in ("task", "metric"):
+    for key in ("task", "metric", "protocol"):
         _typed(path, key, results.get(key), (str,))
     for key in ("year", "test_size"):
         _typed(path, key, results.get(key), (int,))
-    for key in ("score", "f1_weighted", "mean", "value"):
+    for key in ("score", "accuracy", "f1_weighted", "mean", "value"):
         _typed(path, key, results.get(key), _NUMBER)
     _typed(path, "options", results.get("options"), (dict,))
     _typed(path, "synthetic", results.get("synthetic"), (bool,))
     _typed(path, "predictions", results.get("predictions"), (list,))
     for i, record in enumerate(_typed(path, "inputs", results.get("inputs"), (list,)) or []):
         _typed(path, f"inputs[{i}]", record, (dict,), optional=False)
-        for key in ("encoder", "path", "dataset", "config"):
+        for key in ("encoder", "path", "dataset", "config", "component"):
             _typed(path, f"inputs[{i}].{key}", record.get(key), (str,))
+        for j, name in enumerate(_typed(path, f"inputs[{i}].channels", record.get("channels"), (list,)) or []):
+            _typed(path, f"inputs[{i}].channels[{j}]", name, (str,), optional=False)
         for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
                                   or []):
             _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
     for name, entry in (_typed(path, "scorers", results.get("scorers"), (dict,)) or {}).items():
         _typed(path, f"scorers.{name}", entry, (dict,), optional=False)
         _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
+        for experiment, auc in (_typed(path, f"scorers.{name}.auc", entry.get("auc"), (dict,)) or {}).items():
+            _typed(path, f"scorers.{name}.auc.{experiment}", auc, _NUMBER)
     for name, entry in (_typed(path, "counts", results.get("counts"), (dict,)) or {}).items():
         _typed(path, f"counts.{name}", entry, (dict,), optional=False)
         for key, value in entry.items():
@@ -236,42 +252,93 @@ def _dcase_test_size(results: dict) -> int:
     return sum(c.get("normal", 0) + c.get("anomaly", 0) for s in results.get("counts", {}).values() for c in s.values())
 
 
-def headlines(results: dict, folder: Path) -> list[tuple[str, str, float | None, int | None]]:
-    """(column suffix, metric, value, test size) of each column the result fills."""
-    suite = results["suite"]
+def _one(inputs: list[dict], key: str):
+    """The inputs' common ``key`` (component, config, channels), None when absent or not shared."""
+    values = {json.dumps(i.get(key)) for i in inputs}
+    return json.loads(values.pop()) if len(values) == 1 else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value a result gives: its column, metric, value, test size; ``headline``: the value the X-ARES average
+    and the ranking use (one per column a result fills; the others are extra columns); ``blank``: why it is
+    empty although the result exists."""
+
+    column: str
+    metric: str
+    value: float | None
+    size: int | None
+    headline: bool = True
+    blank: str = ""
+
+
+def _fault_cells(results: dict, inputs: list[dict], folder: Path) -> list[Cell]:
+    from libtrad.ray_jobs.evaluation import paper_columns as P
+
+    component, config, channels = _one(inputs, "component"), _one(inputs, "config"), _one(inputs, "channels")
+    protocol, options = results.get("protocol"), results.get("options")
+    column, _ = P.fault_column(component, config, protocol, channels, options)
+    column = column or P.own_fault_column(component, config, protocol, channels, _task(results, inputs, folder),
+                                          options)
+    size = len(results.get("predictions", [])) or None
+    return [Cell(column, "accuracy", results.get("accuracy"), size),
+            Cell(f"{column} (weighted F1)", "f1_weighted", results.get("f1_weighted"), size, headline=False)]
+
+
+def _lib_trad_cells(results: dict) -> list[Cell]:
+    """The Mahalanobis scorer's AUC per experiment and harmonic mean in the paper's columns (the mean only over
+    all three experiments, as the paper's); any other scorer's harmonic mean in a column of its own."""
+    from libtrad.ray_jobs.evaluation import paper_columns as P
+
+    counts = results.get("counts", {})
+    size = sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.values()) or None
+    out = []
+    for name, entry in sorted(results.get("scorers", {}).items()):
+        if name != P.LIB_TRAD_SCORER:
+            out.append(Cell(f"lib-trad {name} · harmonic mean", "hmean_auc", entry.get("harmonic_mean"), size))
+            continue
+        auc = {k.lower(): v for k, v in (entry.get("auc") or {}).items()}
+        for i, column in enumerate(P.TR, 1):
+            n = sum(counts.get(f"tr{i}", {}).get(k, 0) for k in ("normal", "abnormal")) or None
+            out.append(Cell(column, "auc", auc.get(f"tr{i}"), n, headline=False))
+        lacking = [f"TR{i}" for i in (1, 2, 3) if auc.get(f"tr{i}") is None]
+        blank = f"has no AUC for {', '.join(lacking)} (the paper's harmonic mean is over all three)" if lacking else ""
+        out.append(Cell(P.LIB_TRAD_HMEAN, "hmean_auc", None if lacking else entry.get("harmonic_mean"), size,
+                        blank=blank))
+    return out
+
+
+def cells_of(results: dict, folder: Path) -> list[Cell]:
+    """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`)."""
+    suite, inputs = results["suite"], results.get("inputs") or []
     if suite == "siren-dcase":
-        return [(f"DCASE {results['year']}", "dcase_score", results.get("score"), _dcase_test_size(results))]
+        return [Cell(f"siren-dcase · DCASE {results['year']}", "dcase_score", results.get("score"),
+                     _dcase_test_size(results))]
     if suite == "siren-fault":
-        return [("", "f1_weighted", results.get("f1_weighted"), len(results.get("predictions", [])) or None)]
+        return _fault_cells(results, inputs, folder)
     if suite == "lib-trad":
-        size = sum(c.get("normal", 0) + c.get("abnormal", 0) for c in results.get("counts", {}).values()) or None
-        return [(f"{name}|", "hmean_auc", entry.get("harmonic_mean"), size)
-                for name, entry in sorted(results.get("scorers", {}).items())]
+        return _lib_trad_cells(results)
+    task = _task(results, inputs, folder)
     if suite in ("linear-probe", "xares-mlp"):
-        return [("", results["metric"], results.get("mean"), results.get("test_size"))]
+        return [Cell(f"{suite} · {task}", results["metric"], results.get("mean"), results.get("test_size"))]
     if suite == "xares-knn":
-        return [("", results["metric"], results.get("value"), results.get("test_size"))]
+        return [Cell(f"{suite} · {task}", results["metric"], results.get("value"), results.get("test_size"))]
     raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
                        f"(expected one of {', '.join(SUITE_ORDER)})")
 
 
 def entries_of(folder: Path, results: dict) -> list[Entry]:
     inputs = results.get("inputs") or []
-    encoder, task = _encoder(folder, inputs), _task(results, inputs, folder)
+    encoder = _encoder(folder, inputs)
     options = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in (results.get("options") or {}).items()
                            if k not in IGNORED_OPTIONS))
     out = []
-    for suffix, metric, value, size in headlines(results, folder):
-        _check_value(folder, metric, value, size)
-        if results["suite"] == "siren-dcase":
-            column = f"siren-dcase · {suffix}"
-        elif suffix.endswith("|"):  # lib-trad: one column per scorer
-            column = f"{results['suite']} {suffix[:-1]} · {task}"
-        else:
-            column = f"{results['suite']} · {task}"
-        out.append(Entry(folder, encoder, results["suite"], column, metric, None if value is None else float(value),
-                         size, results.get("protocol_version"), _dataset_key(inputs), options, results.get("year"),
-                         bool(results.get("synthetic"))))
+    for cell in cells_of(results, folder):
+        _check_value(folder, cell.metric, cell.value, cell.size)
+        out.append(Entry(folder, encoder, results["suite"], cell.column, cell.metric,
+                         None if cell.value is None else float(cell.value), cell.size, results.get("protocol_version"),
+                         _dataset_key(inputs), options, results.get("year"), bool(results.get("synthetic")),
+                         cell.headline, cell.blank))
     return out
 
 
@@ -292,10 +359,18 @@ def check_clashes(entries: list[Entry]) -> None:
             raise LibtradError(f"column {entry.column}: {ref.folder} and {entry.folder} are not comparable ({problem})")
 
 
+def _same_data(a: Entry, b: Entry) -> bool:
+    """The same embedded data: when both record the SHA-256 of every shard, the config and those digests
+    (wherever the dataset folders are and whatever they are called); else the dataset's name too."""
+    if all(shards for *_, shards in a.dataset + b.dataset):
+        return sorted(d[1:] for d in a.dataset) == sorted(d[1:] for d in b.dataset)
+    return a.dataset == b.dataset
+
+
 def _clash(a: Entry, b: Entry) -> str | None:
     if a.protocol_version != b.protocol_version:
         return f"protocol version {a.protocol_version} vs {b.protocol_version}"
-    if a.dataset != b.dataset:
+    if not _same_data(a, b):
         names_a, names_b = [d[:2] for d in a.dataset], [d[:2] for d in b.dataset]
         if names_a != names_b:
             return f"embeddings of different datasets: {_show(names_a)} vs {_show(names_b)}"
@@ -341,26 +416,42 @@ def across_encoders(entries: list[Entry]) -> dict[int, float]:
     return out
 
 
-def dcase_mean(entries: list[Entry]) -> float | None:
-    """SIREN's DCASE summary: the mean of the per-year scores."""
-    values = [e.value for e in entries if e.suite == "siren-dcase" and e.value is not None]
-    return float(np.mean(values)) if values else None
+def paper_means(encoder: str, cells: dict, columns: list[str]) -> tuple[dict, dict]:
+    """The paper's means (:data:`~libtrad.ray_jobs.evaluation.paper_columns.COLUMNS` with ``computed``) of one
+    measured row, each only when every column it averages has a value: {column: value or None} and
+    {column: note} for each blank mean, naming what it lacks."""
+    from libtrad.ray_jobs.evaluation import paper_columns as P
+
+    means, notes = {}, {}
+    for name in columns:
+        column = P.BY_NAME.get(name)
+        if column is None or not column.computed:
+            continue
+        values = [cells[(encoder, p)].value if (encoder, p) in cells else None for p in column.parts]
+        lacking = [p for p, v in zip(column.parts, values) if v is None]
+        means[name] = None if lacking else P.mean_of(column, values)
+        if lacking:
+            notes[name] = f"`{encoder}` lacks {', '.join(P.short(p) for p in lacking)}"
+    return means, notes
 
 
 @dataclass
 class Board:
     encoders: list[str]  # the measured rows, ranked
-    columns: list[str]  # the measured columns, then the published tables' own columns
+    columns: list[str]  # the papers' columns shown (their order), then the other measured columns
     cells: dict  # (encoder, column) -> Entry
-    summary: dict  # encoder -> {"xares_weighted_average", "tasks", "siren_dcase_mean"}
+    summary: dict  # encoder -> {"xares_weighted_average", "tasks"}
     normalise: str = "metric-range"
     unverified: list = None  # "FOLDER (why)" of each input used without verification
-    measured_columns: list = field(default_factory=list)
+    measured_columns: list = field(default_factory=list)  # columns of headline values (the X-ARES tasks)
     reference: list = field(default_factory=list)  # ReferenceTable (reference_rows.py) asked for with --reference
     published_summary: dict = field(default_factory=dict)  # ReferenceRow.name -> the summary keys above
     rank_with_reference: bool = False
     saturated: dict = field(default_factory=dict)  # measured column -> why it does not separate the encoders
     synthetic: list = field(default_factory=list)  # results folders computed on synthetic stand-ins
+    means: dict = field(default_factory=dict)  # (encoder, mean column) -> the paper's mean, or None (blank)
+    blanks: dict = field(default_factory=dict)  # column -> notes on its blank measured cells
+    diff_against: object = None  # a ReferenceRow: measured − published per cell (differences())
 
     def rows(self) -> list[tuple[str, object]]:
         """The rows in the order shown: ("measured", encoder) ranked, then ("published", ReferenceRow) in
@@ -378,14 +469,36 @@ class Board:
 
         return sorted(measured + published, key=key)
 
+    def value(self, kind: str, row, column: str) -> float | None:
+        """The value a row shows in ``column`` (a measured row's paper means included)."""
+        if kind == "published":
+            cell = row.cells.get(column)
+            return None if cell is None else cell.value
+        if (row, column) in self.means:
+            return self.means[(row, column)]
+        entry = self.cells.get((row, column))
+        return None if entry is None else entry.value
+
+    def differences(self) -> dict[str, dict[str, float]]:
+        """encoder -> column -> measured − published against :attr:`diff_against`, in every column where both
+        have a value (the published value as printed)."""
+        if self.diff_against is None:
+            return {}
+        out = {}
+        for encoder in self.encoders:
+            diffs = {c: self.value("measured", encoder, c) - cell.value for c, cell in self.diff_against.cells.items()
+                     if c in self.columns and self.value("measured", encoder, c) is not None}
+            out[encoder] = {c: diffs[c] for c in self.columns if c in diffs}
+        return out
+
 
 def saturated_columns(entries: list[Entry]) -> dict[str, str]:
-    """Measured columns that do not separate their encoders (:func:`flags.tie_or_saturated`: every encoder
-    ≥ 0.99, or two or more all equal) -> why. Published rows never count: they are other data."""
+    """Measured headline columns that do not separate their encoders (:func:`flags.tie_or_saturated`: every
+    encoder ≥ 0.99, or two or more all equal) -> why. Published rows never count: they are other data."""
     from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
 
     out = {}
-    for column in sorted({e.column for e in entries}):
+    for column in sorted({e.column for e in entries if e.headline}):
         why = tie_or_saturated([e.value for e in entries if e.column == column and e.value is not None], "encoder")
         if why:
             out[column] = why
@@ -393,234 +506,90 @@ def saturated_columns(entries: list[Entry]) -> dict[str, str]:
 
 
 def published_summary(row, entries: list[Entry], normalise: str) -> dict:
-    """A published row's summaries: its X-ARES average over the *measured* columns it has a value in, each
-    weighted by the test size the measured results report for that column (the same test set; metric-range
-    normalisation only: stretching real-data rows over stand-in rows means nothing), and the paper's own
-    SIREN DCASE mean when the table gives one."""
+    """A published row's X-ARES average over the *measured* headline columns it has a value in, each weighted
+    by the test size the measured results report for that column (the same test set; metric-range
+    normalisation only: stretching real-data rows over stand-in rows means nothing)."""
     sizes: dict[str, tuple[str, int]] = {}
     for e in entries:
-        if e.test_size:
+        if e.test_size and e.headline:
             sizes[e.column] = (e.metric, max(e.test_size, sizes.get(e.column, ("", 0))[1]))
     items = [(sizes[c][0], cell.value, sizes[c][1]) for c, cell in row.cells.items() if c in sizes]
-    dcase = row.summary.get("siren_dcase_mean")
     return {"xares_weighted_average": weighted_average(items) if normalise == "metric-range" else None,
-            "tasks": len(items), "siren_dcase_mean": None if dcase is None else dcase.value}
+            "tasks": len(items)}
+
+
+def shown_columns(entries: list[Entry], reference) -> list[str]:
+    """The measured columns, the published tables' columns with a value, and the paper means any of those feed;
+    the papers' columns first, in the papers' order."""
+    from libtrad.ray_jobs.evaluation import paper_columns as P
+
+    names = {e.column for e in entries} | {c for t in reference for r in t.rows for c in r.cells}
+    names |= {c.name for c in P.COLUMNS if c.computed and names & set(c.parts)}
+    order = {s: i for i, s in enumerate(SUITE_ORDER)}
+    return sorted(names, key=lambda c: P.sort_key(c, order))
 
 
 def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
-          rank_with_reference: bool = False) -> Board:
+          rank_with_reference: bool = False, diff_against: str | None = None) -> Board:
     """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
     so an encoder's average does not move when another joins) or ``encoders`` (each column over the
     encoders in the table). ``reference``: published tables (:func:`reference_rows.load_table`) shown as
-    rows of their own, ranked with the measured rows only with ``rank_with_reference``."""
+    rows of their own, ranked with the measured rows only with ``rank_with_reference``. ``diff_against``: a
+    published row (``MODEL`` or ``TABLE:MODEL``) every measured row is compared with, cell by cell."""
+    from libtrad.ray_jobs.evaluation.reference_rows import find_row
+
     if normalise not in NORMALISATIONS:
         raise ParameterError("normalise", normalise, f"must be one of {', '.join(NORMALISATIONS)}")
+    reference = list(reference)
+    against = find_row(reference, diff_against) if diff_against is not None else None
     check_clashes(entries)
-    stretched = across_encoders(entries) if normalise == "encoders" else None
-    order = {s: i for i, s in enumerate(SUITE_ORDER)}
-    columns = sorted({e.column for e in entries},
-                     key=lambda c: (order.get(c.split(" · ")[0].split(" ")[0], 99), c))
+    headline = [e for e in entries if e.headline]
+    stretched = across_encoders(headline) if normalise == "encoders" else None
+    columns = shown_columns(entries, reference)
     cells = {(e.encoder, e.column): e for e in entries}
-    summary = {}
+    summary, means, blanks = {}, {}, {}
     for encoder in {e.encoder for e in entries}:
-        mine = [e for e in entries if e.encoder == encoder]
+        mine = [e for e in headline if e.encoder == encoder]
         items = [(e.metric, e.value, e.test_size) for e in mine] if stretched is None else \
             [("fraction", stretched.get(id(e)), e.test_size) for e in mine]
         summary[encoder] = {"xares_weighted_average": weighted_average(items),
-                            "tasks": sum(1 for e in mine if e.value is not None and e.test_size),
-                            "siren_dcase_mean": dcase_mean(mine)}
+                            "tasks": sum(1 for e in mine if e.value is not None and e.test_size)}
+        row_means, notes = paper_means(encoder, cells, columns)
+        means.update({(encoder, c): v for c, v in row_means.items()})
+        for column, note in notes.items():
+            blanks.setdefault(column, []).append(note)
+    for e in entries:
+        if e.blank:
+            blanks.setdefault(e.column, []).append(f"`{e.encoder}` {e.blank}")
     encoders = sorted(summary, key=lambda n: (summary[n]["xares_weighted_average"] is None,
                                               -(summary[n]["xares_weighted_average"] or 0.0), n))
-    reference = list(reference)
-    own = [c for t in reference for c in t.columns if c not in columns and any(c in r.cells for r in t.rows)]
-    return Board(encoders, columns + list(dict.fromkeys(own)), cells, summary, normalise,
-                 measured_columns=columns, reference=reference,
+    measured = [c for c in columns if any(e.column == c for e in headline)]
+    return Board(encoders, columns, cells, summary, normalise, measured_columns=measured, reference=reference,
                  published_summary={r.name: published_summary(r, entries, normalise)
                                     for t in reference for r in t.rows},
                  rank_with_reference=rank_with_reference, saturated=saturated_columns(entries),
-                 synthetic=sorted({str(e.folder) for e in entries if e.synthetic}))
+                 synthetic=sorted({str(e.folder) for e in entries if e.synthetic}), means=means,
+                 blanks={c: sorted(n) for c, n in blanks.items()}, diff_against=against)
 
 
 # ----------------------------------------------------------------------------- writing
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def _published_cell(cell) -> str:
-    """A published value in %, with † when it was not checked against the paper's own table."""
-    return "–" if cell is None else _pct(cell.value) + ("" if cell.checked else "†")
-
-
-def _row_cells(board: Board, kind: str, row) -> tuple[str, list[str], dict, str]:
-    """(label, value cells, summary, SIREN DCASE mean cell) of one shown row."""
-    from libtrad.ray_jobs.evaluation.reference_rows import MARK
-
-    if kind == "measured":
-        cells = [_pct(board.cells[(row, c)].value) if (row, c) in board.cells else "–" for c in board.columns]
-        s = board.summary[row]
-        return f"`{row}`", cells, s, _pct(s["siren_dcase_mean"])
-    s = board.published_summary[row.name]
-    return (f"`{row.model}` — {MARK}, {row.label}", [_published_cell(row.cells.get(c)) for c in board.columns], s,
-            _published_cell(row.summary.get("siren_dcase_mean")))
-
-
-def synthetic_line(board: Board) -> list[str]:
-    """The first line of leaderboard.md when any measured result was computed on a synthetic stand-in."""
-    if not board.synthetic:
-        return []
-    return [f"**SYNTHETIC STAND-IN DATA**: {len(board.synthetic)} of the results folders were computed on synthetic "
-            "stand-ins; their numbers say nothing about the real datasets and are not comparable with published "
-            "(real-data) numbers.", ""]
-
-
-def markdown(board: Board) -> str:
-    from libtrad.ray_jobs.evaluation.report import markdown_table
-
-    rows = []
-    for kind, row in board.rows():
-        label, cells, s, dcase = _row_cells(board, kind, row)
-        star = "*" if s["tasks"] < len(board.measured_columns) and s["xares_weighted_average"] is not None else ""
-        rows.append([label, *cells, _pct(s["xares_weighted_average"]) + star, dcase])
-    notes = []
-    for column in board.columns:
-        some = next((e for e in board.cells.values() if e.column == column), None)
-        if some is None:
-            tables = [t.label for t in board.reference if column in t.columns]
-            notes.append(f"- **{column}**: published only ({', '.join(tables)}); no measured result has this column")
-            continue
-        sizes = sorted({e.test_size for e in board.cells.values() if e.column == column and e.test_size})
-        flag = f"; **{SATURATED}** ({board.saturated[column]})" if column in board.saturated else ""
-        notes.append(f"- **{column}**: {METRIC_LABELS.get(some.metric, some.metric)}, test size "
-                     f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {some.protocol_version}{flag}")
-    how = "its metric's range" if board.normalise == "metric-range" else "the encoders in this table"
-    ranked = "Rows ranked" if board.rank_with_reference or not board.reference else "Measured rows ranked"
-    return "\n".join([*synthetic_line(board), "# Leaderboard", "",
-                      f"Values in %. {ranked} by the X-ARES weighted average (each task's value "
-                      f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
-                      "tasks than the table has. SIREN DCASE mean: the mean of the per-year DCASE scores.", "",
-                      *_saturation_section(board),
-                      markdown_table(["encoder", *board.columns, "X-ARES weighted average", "SIREN DCASE mean"], rows),
-                      "", *_published_section(board), "## Columns", "", *notes, "", *_unverified_section(board)])
-
-
-
-def _saturation_section(board: Board) -> list[str]:
-    if not board.saturated:
-        return []
-    return ["## Warnings", "", *(f"- **{column}**: {SATURATED} ({why}; published rows not counted)."
-                                 for column, why in board.saturated.items()), ""]
-
-
-def _published_section(board: Board) -> list[str]:
-    """Where the published rows come from, what is missing, and that stand-in numbers are not comparable."""
-    if not board.reference:
-        return []
-    from libtrad.ray_jobs.evaluation.reference_rows import MARK
-
-    if board.rank_with_reference:
-        rank = ("They are ranked with the measured rows (`--rank-with-reference`): a published row's X-ARES average "
-                "is over the measured columns it has a value in, weighted by those columns' test sizes; a row "
-                "without any has no average and comes last.")
-    else:
-        rank = ("They are not ranked: they stand below the measured rows whatever their values "
-                "(`--rank-with-reference` ranks them together).")
-    lines = ["## Published reference rows (real data)", "",
-             f"Rows marked *{MARK}* are the papers' own numbers, computed on the real recordings. "
-             "**Numbers measured on libtrad's synthetic stand-ins are not comparable with them**: they show the "
-             f"table to fill with results on the real datasets. {rank}", ""]
-    for table in board.reference:
-        src = table.source
-        arxiv = f"arXiv {src['arxiv']}" if src.get("arxiv") else "no arXiv id found"
-        verified = "" if src.get("metric_definition_verified") else " (not checked against the table's caption: " \
-                                                                     "see the data file's metric_note)"
-        lines.append(f"- **{table.label}**: *{src['paper']}* ({arxiv}), {src['table']}. Metric: "
-                     f"{src['metric'].rstrip('.')}{verified}. Split: {src['split'].rstrip('.')}. "
-                     f"Data file: `ray_jobs/evaluation/reference/{table.name}.json`.")
-        for what in table.value_sources.values():
-            if not what.get("checked_against_paper"):
-                lines.append(f"  - `†`: from {what['what']}; not checked against the paper's table.")
-        if table.empty:
-            lines.append(f"  - Rows without any stored value (not shown): {', '.join(table.empty)}.")
-        for gone in (m for m in table.missing if m.split(":")[0] not in table.empty):
-            lines.append(f"  - Not stored: {gone}.")
-    return [*lines, ""]
-
-
-def _unverified_section(board: Board) -> list[str]:
-    if not board.unverified:
-        return []
-    return ["## Inputs not verified", "", *(f"- {item}" for item in board.unverified), ""]
-
-
-def csv_text(board: Board) -> str:
-    from libtrad.ray_jobs.evaluation.reference_rows import MARK
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["encoder", *board.columns, "xares_weighted_average", "tasks", "siren_dcase_mean", "row"])
-
-    def number(v):
-        return "" if v is None else repr(v)
-
-    for kind, row in board.rows():
-        if kind == "measured":
-            s = board.summary[row]
-            cells = [board.cells[(row, c)].value if (row, c) in board.cells else None for c in board.columns]
-            name, what = row, "measured" + (" (synthetic stand-in)" if any(
-                e.synthetic for (enc, _), e in board.cells.items() if enc == row) else "")
-        else:
-            s = board.published_summary[row.name]
-            cells = [row.cells[c].value if c in row.cells else None for c in board.columns]
-            name, what = row.model, f"{MARK}: {row.label}"
-        writer.writerow([name, *(number(v) for v in cells), number(s["xares_weighted_average"]), s["tasks"],
-                         number(s["siren_dcase_mean"]), what])
-    return buffer.getvalue()
-
-
-def heatmap(board: Board, path: Path) -> Path:
-    """Encoders × columns (and the two summaries) coloured by value, values written in (%); published rows
-    labelled as such."""
-    from libtrad.ray_jobs.evaluation.report import _new_figure, _save
-
-    headers = [*board.columns, "X-ARES weighted avg", "SIREN DCASE mean"]
-    shown = board.rows()
-    labels = [row if kind == "measured" else f"{row.model} (published)" for kind, row in shown]
-    grid = np.full((len(shown), len(headers)), np.nan)
-    for i, (kind, row) in enumerate(shown):
-        for j, column in enumerate(board.columns):
-            if kind == "measured":
-                entry = board.cells.get((row, column))
-                grid[i, j] = np.nan if entry is None or entry.value is None else entry.value
-            elif column in row.cells:
-                grid[i, j] = row.cells[column].value
-        s = board.summary[row] if kind == "measured" else board.published_summary[row.name]
-        grid[i, -2:] = [np.nan if s[k] is None else s[k] for k in ("xares_weighted_average", "siren_dcase_mean")]
-    fig = _new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(shown) + 2))
-    ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(headers)), headers, rotation=40, ha="right", fontsize=7)
-    ax.set_yticks(range(len(shown)), labels, fontsize=7)
-    for (i, j), v in np.ndenumerate(grid):
-        ax.text(j, i, "–" if np.isnan(v) else f"{100 * v:.1f}", ha="center", va="center", fontsize=6,
-                color="white" if not np.isnan(v) and v < 0.6 else "black")
-    ax.axvline(len(board.columns) - 0.5, color="white", linewidth=2)
-    fig.colorbar(image, ax=ax, label="value (0–1)")
-    ax.set_title("Leaderboard (rows ranked by the X-ARES weighted average)", fontsize=9)
-    return _save(fig, path)
-
-
 def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_verify: bool = False, reference=None,
-                      rank_with_reference: bool = False) -> Board:
+                      rank_with_reference: bool = False, diff_against: str | None = None) -> Board:
     """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
-    into ``output``. ``reference``: published table names (``lib-trad-table3``, ``echo-table2``, ``all``;
-    :mod:`libtrad.ray_jobs.evaluation.reference_rows`), checked before anything is read or written."""
+    into ``output`` (:mod:`~libtrad.ray_jobs.evaluation.leaderboard_render`). ``reference``: published table
+    names (``lib-trad-table3``, ``echo-table2``, ``lib-trad-table2``, ``all``;
+    :mod:`libtrad.ray_jobs.evaluation.reference_rows`) and ``diff_against`` (one of their rows), checked before
+    anything is read or written."""
     from libtrad.outputs import atomic_output
-    from libtrad.ray_jobs.evaluation.reference_rows import load_table, parse_names
+    from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, markdown, published_csv
+    from libtrad.ray_jobs.evaluation.reference_rows import find_row, load_table, parse_names
     from libtrad.remote_folders import local_folders, shown, shown_as_urls
 
     tables = [load_table(name) for name in parse_names(reference)]
     if rank_with_reference and not tables:
         raise ParameterError("rank_with_reference", True, "needs --reference (there are no published rows to rank)")
+    if diff_against is not None:
+        find_row(tables, diff_against)
     # A URL (a results folder, or a prefix holding several) is fetched once into libtrad's cache and read
     # there like a local folder; the table and every error line name the URL.
     local, fetched = local_folders(paths, "results", marker="any")
@@ -629,12 +598,23 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
         inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
         read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
         entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
-        board = build(entries, normalise, tables, rank_with_reference)
+        board = build(entries, normalise, tables, rank_with_reference, diff_against)
     board.unverified = [shown(f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})",
                               fetched) for folder, r in read.items() if not r["_verification"]["verified"]]
     board.synthetic = [shown(f, fetched) for f in board.synthetic]
     with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")
         (tmp / "leaderboard.csv").write_text(csv_text(board), encoding="utf-8")
+        if tables:
+            (tmp / "leaderboard_published.csv").write_text(published_csv(board), encoding="utf-8")
+        if board.diff_against is not None:
+            (tmp / "leaderboard_diff.csv").write_text(diff_csv(board), encoding="utf-8")
         heatmap(board, tmp / "leaderboard.png")
     return board
+
+
+def markdown(board: Board) -> str:
+    """leaderboard.md's text (:func:`libtrad.ray_jobs.evaluation.leaderboard_render.markdown`)."""
+    from libtrad.ray_jobs.evaluation.leaderboard_render import markdown as render
+
+    return render(board)

@@ -81,6 +81,7 @@ def test_echo_embeddings_equal_the_in_process_encoder(ray_local, lib_trad_export
     info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert info["embedding_dim"] == reference.output_dim and info["rows"] == summary.rows
     assert info["encoder"]["files"]["model.safetensors"]
+    assert info["dataset"]["component"] == "lib-trad"  # the export's manifest: the leaderboard's column comes from it
     from libtrad.outputs import read_marker
 
     assert read_marker(tmp_path / "emb")["kind"] == "embeddings"

@@ -43,35 +43,63 @@ def test_weighted_average_by_hand():
 
 
 def test_table_summaries_and_ranking(tmp_path):
+    three = {f"tr{i}": {"train": 5, "normal": 4, "abnormal": 1} for i in (1, 2, 3)}
     folders = [knn(tmp_path / "a-knn", 0.8, 100), knn(tmp_path / "b-knn", 0.9, 100, encoder="enc-b"),
                write(tmp_path / "a-lp", suite="linear-probe", task="other/x", metric="accuracy", mean=0.4,
                      std=0.01, test_size=300, inputs=inputs("enc-a", dataset="owner/other", config="x")),
                dcase(tmp_path / "a-2021", 2021, 0.6), dcase(tmp_path / "a-2022", 2022, 0.7),
                write(tmp_path / "a-lib", suite="lib-trad", inputs=inputs("enc-a", dataset="owner/lib", config="all"),
-                     scorers={"knn": {"harmonic_mean": 0.9}, "mahalanobis": {"harmonic_mean": 0.5}},
-                     counts={"tr1": {"train": 5, "normal": 4, "abnormal": 1}})]
+                     scorers={"knn": {"harmonic_mean": 0.9},
+                              "mahalanobis": {"auc": {"tr1": 0.5, "tr2": 0.5, "tr3": 0.5}, "harmonic_mean": 0.5}},
+                     counts=three)]
     board = B.write_leaderboard([tmp_path], tmp_path / "board")
     assert board.encoders == ["enc-b", "enc-a"]  # 0.9 ranks above enc-a's average
     a = board.summary["enc-a"]
-    # enc-a: 0.8×100 + 0.4×300 + 0.6×5 + 0.7×5 + 0.9×5 + 0.5×5 over 420 rows
-    assert a["xares_weighted_average"] == pytest.approx((80 + 120 + 3 + 3.5 + 4.5 + 2.5) / 420)
-    assert a["tasks"] == 6 and a["siren_dcase_mean"] == pytest.approx(0.65)
-    assert board.summary["enc-b"]["siren_dcase_mean"] is None
-    assert "siren-dcase · DCASE 2021" in board.columns and "lib-trad knn · owner/lib/all" in board.columns
+    # enc-a's headlines: 0.8×100 + 0.4×300 + 0.6×5 + 0.7×5 + 0.9×15 + 0.5×15 over 440 rows (the AUC per TR are extras)
+    assert a["xares_weighted_average"] == pytest.approx((80 + 120 + 3 + 3.5 + 13.5 + 7.5) / 440)
+    assert a["tasks"] == 6
+    # the paper's DCASE mean needs all six years: blank, and the note says which are missing
+    assert board.means[("enc-a", "DCASE mean")] is None and "DCASE mean" in board.columns
+    assert "`enc-a` lacks DCASE 2020, DCASE 2023, DCASE 2024, DCASE 2025" in board.blanks["DCASE mean"]
+    assert board.columns[:8] == ["siren-dcase · DCASE 2021", "siren-dcase · DCASE 2022", "DCASE mean", "overall mean",
+                                 "lib-trad · TR1", "lib-trad · TR2", "lib-trad · TR3", "lib-trad · harmonic mean"]
+    assert "lib-trad knn · harmonic mean" in board.columns  # the 1-NN scorer keeps a column of its own
     out = tmp_path / "board"
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert rows[1]["encoder"] == "enc-a" and float(rows[1]["xares-knn · ds/cfg"]) == 0.8
+    assert rows[1]["DCASE mean"] == "" and float(rows[1]["lib-trad · TR2"]) == 0.5
     assert "enc-b" in (out / "leaderboard.md").read_text() and (out / "leaderboard.png").stat().st_size > 0
     assert len(folders) == 6
 
 
+def test_the_papers_means_of_a_measured_row_when_every_column_is_there(tmp_path):
+    """DCASE mean = mean of the six years; LiB-TRAD's harmonic mean only over all three experiments."""
+    folders = [dcase(tmp_path / f"d{year}", year, 0.5 + (year - 2020) / 100) for year in range(2020, 2026)]
+    folders.append(write(tmp_path / "lib", suite="lib-trad", inputs=inputs("enc-a", dataset="owner/lib", config="tr1"),
+                         scorers={"mahalanobis": {"auc": {"tr1": 0.7}, "harmonic_mean": 0.7}},
+                         counts={"tr1": {"train": 5, "normal": 4, "abnormal": 1}}))
+    entries = [e for f in folders for e in B.entries_of(f, json.loads((f / "results.json").read_text()))]
+    board = B.build(entries)
+    assert board.means[("enc-a", "DCASE mean")] == pytest.approx(0.525)  # (0.50 + … + 0.55) / 6
+    assert board.value("measured", "enc-a", "lib-trad · TR1") == 0.7
+    assert board.value("measured", "enc-a", "lib-trad · harmonic mean") is None  # TR2, TR3 missing
+    assert board.blanks["lib-trad · harmonic mean"] == ["`enc-a` has no AUC for TR2, TR3 (the paper's harmonic "
+                                                       "mean is over all three)"]
+    assert "fault mean" not in board.columns  # no fault column shown: no fault mean either
+
+
 @pytest.mark.parametrize("change, clash", [
     ({"shards": ("s2",)}, "different shards"),
-    ({"dataset": "owner/else"}, "different datasets"),
+    ({"dataset": "owner/else", "shards": ("s2",)}, "different datasets"),
+    ({"dataset": "owner/else"}, None),  # the same shards under another name: the same data
 ])
 def test_different_embeddings_in_one_column_are_refused(tmp_path, change, clash):
     knn(tmp_path / "one", 0.8, 100)
     knn(tmp_path / "two", 0.7, 100, encoder="enc-b", **change)
+    if clash is None:
+        board = B.write_leaderboard([tmp_path / "one", tmp_path / "two"], tmp_path / "board")
+        assert board.columns == ["xares-knn · ds/cfg"]
+        return
     with pytest.raises(LibtradError, match=clash) as info:
         B.write_leaderboard([tmp_path / "one", tmp_path / "two"], tmp_path / "board")
     assert str(tmp_path / "one") in str(info.value) and str(tmp_path / "two") in str(info.value)

@@ -1,49 +1,113 @@
 """Published reference rows in the leaderboard, and the saturation / SYNTHETIC warnings of results and leaderboard.
 
-Results folders are written by hand (no embedding run); the driver test runs a toy suite in-process.
+Results folders are written by hand (no embedding run); the driver test runs a toy suite in-process. The
+package data is held to the papers' transcription in ../shared/reference (skipped where it is absent).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 from libtrad.ray_jobs.evaluation import flags
 from libtrad.ray_jobs.evaluation import leaderboard as B
+from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation import reference_rows as R
 
 from .test_leaderboard import dcase, write  # results folders written by hand, as the leaderboard tests do
 
 
 # ----------------------------------------------------------------------------- the data files
+SHAPES = {"echo-table2": (9, 14), "lib-trad-table3": (5, 5), "lib-trad-table2": (1, 3)}  # rows × columns printed
+
+
 @pytest.mark.parametrize("name", R.TABLES)
-def test_every_published_value_carries_its_source_and_every_cell_is_stored_or_listed_missing(name):
-    data = R.raw_table(name)
+def test_every_published_cell_is_stored_with_its_source(name):
+    data, table = R.raw_table(name), R.load_table(name)
     for key in ("paper", "table", "metric", "split", "data"):
         assert data["source"][key], key
-    assert "real" in data["source"]["data"]
-    columns = [c["key"] for c in data["columns"]]
-    for row in data["rows"]:
-        for key, cell in row["values"].items():
-            assert key in columns and cell["source"] in data["value_sources"], (row["model"], key)
-            assert isinstance(cell["value"], float) and 0 <= cell["value"] <= 1
-        gone = row.get("missing") or {"columns": []}
-        listed = columns if gone["columns"] == "all" else gone["columns"]
-        assert sorted([*row["values"], *listed]) == sorted(columns), row["model"]  # nothing dropped silently
-        assert not gone["columns"] or gone["why"]
+    assert "real" in data["source"]["data"] and not table.missing and not table.empty
+    rows, columns = SHAPES[name]
+    assert len(table.rows) == rows and len(table.columns) == columns
+    for row in table.rows:
+        assert list(row.cells) == table.columns, row.model  # every model, every column
+        printed_row = " · ".join(row.printed.values())
+        arxiv = "arXiv 2508.14689" if name == "echo-table2" else "no arXiv id"
+        for column, cell in row.cells.items():
+            assert cell.checked and float(cell.printed) == cell.value
+            assert cell.cite == (f"{data['source']['paper']} ({arxiv}), {data['source']['table']}, row "
+                                 f"'{printed_row}', column '{table.paper_headers[column]}'")
     for source in data["value_sources"].values():
         assert source["what"] and isinstance(source["checked_against_paper"], bool)
 
 
-def test_the_quoted_anchor_numbers_are_the_stored_ones():
-    echo = {r["model"]: r["values"] for r in R.raw_table("echo-table2")["rows"]}
-    assert {k: v["value"] for k, v in echo["ECHO-Small"].items()} == {"dcase_mean": 0.621, "fault_mean": 0.954,
-                                                                       "overall": 0.772}
-    lib = {r["model"]: r["values"] for r in R.raw_table("lib-trad-table3")["rows"]}
-    assert lib["AE"]["hmean"]["value"] == 0.5012 and lib["proposed AE"]["hmean"]["value"] == 0.6291
+def test_the_paper_columns_are_the_measured_ones():
+    """ECHO's cells sit in the columns a measured result of the same component and metric fills."""
+    echo = R.load_table("echo-table2")
+    assert echo.paper_headers["siren-fault · CWRU"] == "CWRU"
+    assert echo.paper_headers["siren-dcase · DCASE 2021"] == "2021"
+    assert {P.BY_NAME[c].metric for c in P.FAULT} == {"accuracy"}
+    lib = R.load_table("lib-trad-table3")
+    assert lib.columns == [*P.TR, P.LIB_TRAD_HMEAN, "lib-trad · inference ms"]
+    assert R.load_table("lib-trad-table2").columns == [f"lib-trad CNN (supervised) · TR{i}" for i in (1, 2, 3)]
     assert R.parse_names(["all"]) == list(R.TABLES) and R.parse_names("echo-table2,echo-table2") == ["echo-table2"]
+
+
+def published_tables() -> dict[str, list[list[str]]]:
+    """The three tables of issue 26's transcription (../shared/reference/published-tables.md) as rows of cells."""
+    path = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "published-tables.md"
+    if not path.is_file():
+        pytest.skip(f"the papers' transcription is not at {path} (../shared/reference beside the checkout)")
+    tables, current = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if set("".join(cells)) <= {"-"}:
+            continue
+        if current is None:
+            current = []
+            tables.append(current)
+        current.append(cells)
+    assert len(tables) == 3, "published-tables.md: expected LiB-TRAD Tables 2 and 3 and ECHO Table 2"
+    return dict(zip(("lib-trad-table2", "lib-trad-table3", "echo-table2"), tables))
+
+
+def test_the_package_data_is_the_transcription():
+    """Every printed cell, row and header of the data files equals published-tables.md (no drift either way)."""
+    md = published_tables()
+    head, *rows = md["lib-trad-table2"]
+    stored = R.raw_table("lib-trad-table2")
+    assert [c["paper"] for c in stored["columns"]] == [f"{head[0]} {r[0]}" for r in rows]
+    assert [v["printed"] for v in stored["rows"][0]["values"].values()] == [r[1] for r in rows]
+    for name in ("lib-trad-table3", "echo-table2"):
+        head, *rows = md[name]
+        stored = R.raw_table(name)
+        fields = len(stored["rows"][0]["printed"])  # model (and pretraining data, scale)
+        assert [c["paper"] for c in stored["columns"]] == head[fields:], name
+        assert [[*r["printed"].values(), *(v["printed"] for v in r["values"].values())] for r in stored["rows"]] \
+            == rows, name
+
+
+def test_printed_means_that_disagree_with_their_columns_are_flagged_and_kept_as_printed():
+    flagged = {(t.name, row.model, column): cell for t in map(R.load_table, R.TABLES) for row, column, cell in t.flags}
+    assert set(flagged) == {("echo-table2", "BEATs Base", "overall mean"), ("echo-table2", "CED Small", "fault mean"),
+                            ("echo-table2", "CED Small", "overall mean"),
+                            ("lib-trad-table3", "Dasheng", P.LIB_TRAD_HMEAN)}
+    beats = flagged[("echo-table2", "BEATs Base", "overall mean")]
+    assert beats.value == 0.740 and beats.printed == "0.740"
+    assert beats.flag.startswith("printed 0.740; the mean of its 11 columns is 0.7295 (0.730); stored as printed")
+    assert "mean of its DCASE mean and fault mean (0.7405)" in beats.flag
+    # the rule itself: rounding of the printed cells is allowed for, a last-digit slip beyond it is not
+    cell = lambda text: R.ReferenceCell(float(text), text, "paper", True, "")  # noqa: E731
+    mean = P.BY_NAME["fault mean"]
+    parts = {c: cell(v) for c, v in zip(P.FAULT, ("0.975", "0.945", "0.905", "0.951", "1.000"))}  # FISHER Small: 0.9552
+    assert R.check_mean(mean, cell("0.955"), parts, {}) is None and R.check_mean(mean, cell("0.956"), parts, {}) is None
+    assert R.check_mean(mean, cell("0.957"), parts, {}).startswith("printed 0.957; the mean of its 5 columns is 0.9552")
 
 
 # ----------------------------------------------------------------------------- reference rows in the leaderboard
@@ -56,40 +120,64 @@ def test_reference_rows_render_marked_published_and_are_not_ranked(tmp_path, cli
     table = [line for line in text.splitlines() if line.startswith("| `")]
     assert [line.split("|")[1].strip() for line in table[:2]] == ["`enc-b`", "`enc-a`"]  # measured first, ranked
     published = table[2:]
-    assert len(published) == 3 and all("published (real data)" in line for line in published)
-    assert any("`ECHO-Small`" in line and "62.10†" in line and "77.20†" in line for line in published)
-    assert any("`proposed AE`" in line and "62.91†" in line for line in published)
-    assert "not comparable with them" in text and "arXiv 2508.14689" in text and "not checked against" in text
-    assert "BEATs, CED Base" in text  # rows without any stored value are named, not dropped
+    assert len(published) == 15 and all("published (real data)" in line for line in published)
+    header = next(line for line in text.splitlines() if line.startswith("| encoder"))
+    beats = next(line for line in published if line.startswith("| `BEATs Base`"))
+    cells = dict(zip([h.strip() for h in header.split("|")[1:-1]], [c.strip() for c in beats.split("|")[1:-1]]))
+    assert cells["siren-dcase · DCASE 2021"] == "61.30" and cells["siren-fault · CWRU"] == "88.60"
+    assert cells["overall mean"] == "74.00‡" and cells["DCASE mean"] == "61.90"
+    assert "`‡` **BEATs Base**, overall mean: printed 0.740; the mean of its 11 columns is 0.7295" in text
+    assert "| `Proposed` — published (real data), LiB-TRAD Table 3 |" in text and "0.17 ms" in text
+    assert "not comparable with them" in text and "arXiv 2508.14689" in text and "†" not in text
     rows = list(csv.DictReader((tmp_path / "board" / "leaderboard.csv").open()))
     assert [r["row"] for r in rows[:2]] == ["measured", "measured"]
-    assert {r["encoder"]: r["row"] for r in rows[2:]}["ECHO-Small"] == "published (real data): ECHO Table 2"
-    assert float(next(r for r in rows if r["encoder"] == "ECHO-Small")["siren_dcase_mean"]) == 0.621
+    echo = next(r for r in rows if r["encoder"] == "ECHO Small")
+    assert echo["row"] == "published (real data): ECHO Table 2" and float(echo["DCASE mean"]) == 0.621
+    sources = list(csv.DictReader((tmp_path / "board" / "leaderboard_published.csv").open()))
+    assert len(sources) == 9 * 14 + 5 * 5 + 3  # every published cell, one a line, with its source
+    flag = next(r for r in sources if r["model"] == "BEATs Base" and r["column"] == "overall mean")
+    assert flag["printed"] == "0.740" and flag["flag"].startswith("printed 0.740") and "Table 2, row 'BEATs" in \
+        flag["source"]
 
 
-def test_rank_with_reference_ranks_a_published_row_among_the_measured_ones(tmp_path, monkeypatch):
-    """A published cell in a measured column (a data file with ECHO-Small's DCASE 2021, made up for this test
-    only) ranks by the X-ARES average only with rank_with_reference."""
-    data = R.raw_table("echo-table2")
-    data["rows"][0]["values"]["dcase2021"] = {"value": 0.65, "source": "issue-20"}
-    data["rows"][0]["missing"]["columns"].remove("dcase2021")
-    monkeypatch.setattr(R, "_raw", lambda name: data)
+def test_rank_with_reference_ranks_the_published_rows_among_the_measured_ones(tmp_path):
+    """Published DCASE 2021 cells rank by the X-ARES average only with rank_with_reference."""
     dcase(tmp_path / "a", 2021, 0.6, "enc-a")
     dcase(tmp_path / "b", 2021, 0.7, "enc-b")
     apart = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board", reference=["echo-table2"])
     order = [row if kind == "measured" else row.model for kind, row in apart.rows()]
-    assert order == ["enc-b", "enc-a", "ECHO-Small"]
+    assert order[:3] == ["enc-b", "enc-a", "BEATs Base"]
     ranked = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board2", reference=["echo-table2"],
                                  rank_with_reference=True)
-    assert [row if kind == "measured" else row.model for kind, row in ranked.rows()] == ["enc-b", "ECHO-Small", "enc-a"]
-    assert ranked.published_summary[ranked.reference[0].rows[0].name]["xares_weighted_average"] == pytest.approx(0.65)
+    order = [row if kind == "measured" else row.model for kind, row in ranked.rows()]
+    # 2021: enc-b 0.700, BEATs 0.613, ECHO Small 0.602, enc-a 0.600, FISHER Small 0.595, …
+    assert order[:5] == ["enc-b", "BEATs Base", "ECHO Small", "enc-a", "FISHER Small"]
+    echo = next(r for r in ranked.reference[0].rows if r.model == "ECHO Small")
+    assert ranked.published_summary[echo.name]["xares_weighted_average"] == pytest.approx(0.602)
     assert ranked.encoders == ["enc-b", "enc-a"]  # the measured ranking itself is unchanged
 
 
+def test_diff_against_a_published_row_cell_by_cell(tmp_path, cli):
+    dcase(tmp_path / "r" / "a", 2021, 0.6, "enc-a")
+    done = cli("leaderboard", tmp_path / "r", "--output", tmp_path / "board", "--reference", "all",
+               "--diff-against", "echo-table2:BEATs Base")
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "## Difference from `BEATs Base` (ECHO Table 2)" in text and "| `enc-a` | -1.30 |" in text
+    diff = list(csv.DictReader((tmp_path / "board" / "leaderboard_diff.csv").open()))
+    assert diff == [{"encoder": "enc-a", "siren-dcase · DCASE 2021": repr(0.6 - 0.613),
+                     "against": "echo-table2:BEATs Base"}]
+
+
 @pytest.mark.parametrize("args, fragments", [
-    (("--reference", "table9"), ("--reference 'table9'", "lib-trad-table3", "echo-table2", "all")),
+    (("--reference", "table9"), ("--reference 'table9'", "lib-trad-table3", "echo-table2", "lib-trad-table2", "all")),
     (("--reference", "echo-table2,nope"), ("--reference 'nope'",)),
     (("--rank-with-reference",), ("--rank-with-reference", "needs --reference")),
+    (("--diff-against", "ECHO Small"), ("--diff-against 'ECHO Small'", "needs --reference")),
+    (("--reference", "lib-trad-table3", "--diff-against", "BEATs Base"), ("--diff-against 'BEATs Base'",
+                                                                           "lib-trad-table3:BEATs")),
+    (("--reference", "echo-table2", "--diff-against", "GPT"), ("--diff-against 'GPT'", "no such published row",
+                                                               "echo-table2:ECHO Small")),
 ])
 def test_bad_reference_is_one_error_line_and_nothing_written(tmp_path, cli, rel, args, fragments):
     dcase(tmp_path / "r", 2021, 0.6, "enc-a")

@@ -25,8 +25,9 @@ def classlabel_meta(names) -> dict:
 
 def embeddings_folder(folder: Path, *, rows: int = 40, names=("inner", "outer", "ball"), labels=None,
                       mark: bool = True, seed: int = 0, extra: dict | None = None, encoder: str = "logmel-stats",
-                      shards: int = 2) -> Path:
-    """An embeddings folder as ``libtrad embed`` lays it out (data/*.parquet, embeddings.json, marker)."""
+                      shards: int = 2, dataset: dict | None = None) -> Path:
+    """An embeddings folder as ``libtrad embed`` lays it out (data/*.parquet, embeddings.json, marker);
+    ``dataset``: embeddings.json's record of the dataset embedded (default: a CWRU folder without a component)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(rows) % len(names) if labels is None else np.asarray(labels)
     x = rng.normal(size=(rows, 6)).astype(np.float32) + labels[:, None].astype(np.float32) * 3
@@ -40,7 +41,8 @@ def embeddings_folder(folder: Path, *, rows: int = 40, names=("inner", "outer", 
         table = pa.table(part).replace_schema_metadata(classlabel_meta(names))
         pq.write_table(table, folder / "data" / f"train-{i:05d}.parquet")
     info = {"cache_key": "k" * 64, "encoder": {"spec": encoder},
-            "dataset": {"source": "/data/cwru", "hub_id": None, "config": "de_12k", "shards": [{"sha256": "s1"}]}}
+            "dataset": dataset or {"source": "/data/cwru", "hub_id": None, "config": "de_12k",
+                                   "shards": [{"sha256": "s1"}]}}
     (folder / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
     if mark:
         write_marker(folder, "embeddings")
