@@ -30,7 +30,7 @@ import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
-from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, one_of, top_level
+from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.synth import EASY, Level, count, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
