@@ -191,7 +191,7 @@ def cwru_frame(scale: float, seed: int, difficulty: str, level_db: float | None 
                          progress=False)
         for rel, label, params in jobs:
             content = loadmat(out / rel)
-            signal = content[f"X{params['record']:03d}_DE_time"][:, 0].astype(np.float32)
+            signal = content[f"{params['variable']}_DE_time"][:, 0].astype(np.float32)
             clips.append(signal[:: params["rate"] // cwru.FAULT_RATE])
             rows.append({"file": rel, "label": names.index(label), "label_name": label})
     df = pd.DataFrame(rows)

@@ -1,15 +1,36 @@
 """The CWRU bearing data as SIREN reads it: 12 kHz drive-end and fan-end faults, normal baseline apart.
 
 The Case Western Reserve University Bearing Data Center publishes one MATLAB v5 file per
-recording (``105.mat``: keys ``X105_DE_time``, ``X105_FE_time``, ``X105_BA_time`` — drive-end,
-fan-end and base accelerometers — and ``X105RPM``). SIREN reads them sorted into folders by
-fault, as the widely used ``CWRU-dataset`` arrangement does (:data:`TREE`).
+recording, named by its record number (``105.mat``: keys ``X105_DE_time``, ``X105_FE_time``,
+``X105_BA_time`` — drive-end, fan-end and base accelerometers — and ``X105RPM``), and a table
+per page saying what each record is. That table is :data:`RECORDS`, read from the package data
+``data/cwru_records.csv``: record number -> bearing end (DE/FE), fault (IR/B/OR), diameter
+(mils), outer-race position (@3/@6/@12), motor load (hp), approximate speed, and the variable
+prefix the file really holds (3001-3008, the 0.028-in drive-end records, hold ``X056`` ...
+``X059`` and ``X048`` ... ``X051``, the drive-end channel only, no RPM value).
 
-NAME is the publisher's record number with an optional position and motor load (``105.mat``,
-``105_0.mat``, ``130@6_0.mat``, ``97_Normal_0.mat``) or the label the publisher's tables show
-(``IR007_0.mat``, ``OR007@6_0.mat``, ``Normal_0.mat``), whose fault and diameter must then
-match the folders. Classes are ``{DE,FE}_{IR,B,OR@3,OR@6,OR@12}``; the normal baseline is the
-``normal`` config. Every channel in the file is kept.
+SIREN reads the files sorted into folders by fault, as the widely used ``CWRU-dataset``
+arrangement does (:data:`TREE`). NAME is the record number with an optional position and motor
+load (``105.mat``, ``105_0.mat``, ``130@6_0.mat``, ``97_Normal_0.mat``) or the label the
+publisher's tables show (``IR007_0.mat``, ``OR007@6_0.mat``, ``Normal_0.mat``). Either way the
+table decides, and the path must agree with it:
+
+* a numbered file is the table's record: its end (top folder), fault and diameter (folders), its
+  position (``@`` folder or name, where given) and its load (name, where given) must be the
+  table's, else the file is refused naming what the table says (record 105 under ``B/007/`` is
+  "drive-end IR 007 at 0 hp ... but its path says drive-end B 007 at 0 hp"). A number the table
+  does not hold is refused (it is not a 12 kHz or normal-baseline record of the Data Center: a
+  48 kHz record placed in a 12 kHz folder would otherwise be read at the wrong rate);
+* a label-named file is the table's record for its end, fault, diameter, position and load (an
+  outer-race label needs its position); a label the table has no record for is refused;
+* the file must hold the record's variables (``X056_DE_time`` for 3001); variables of other
+  records beside them are ignored (the published ``99.mat`` also holds record 98's channels),
+  and so are non-channel variables (``278.mat`` and ``277.mat`` hold a stray ``i``);
+* two files that are the same record are refused, each naming the other (one record, one row).
+
+Classes are ``{DE,FE}_{IR,B,OR@3,OR@6,OR@12}``; the normal baseline is the ``normal`` config.
+Every channel in the file is kept. The published tree builds completely: 60 drive-end and 45
+fan-end records in the 10 classes of ``faults``, 4 in ``normal``.
 
 This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
 synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
@@ -19,6 +40,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -38,6 +60,7 @@ from libtrad.builders.fault.common import (
 )
 from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
+from libtrad.builders.fault.tables import optional_int, read_table
 from libtrad.builders.scan import Rejection, rel_path
 
 FAULT_RATE = 12_000
@@ -49,9 +72,11 @@ DIAMETERS = ("007", "014", "021", "028")
 POSITIONS = ("3", "6", "12")
 CHANNELS = ("DE", "FE", "BA")
 CLASSES = tuple(f"{end}_{fault}" for end in ("DE", "FE") for fault in ("IR", "B", "OR@3", "OR@6", "OR@12"))
+ENDS = {"DE": "drive-end", "FE": "fan-end"}
+TOP = {"DE": "12k_Drive_End_Bearing_Fault_Data", "FE": "12k_Fan_End_Bearing_Fault_Data"}
 FOLDERS = {
-    **{name: ("faults", "DE") for name in ("12k_Drive_End_Bearing_Fault_Data", "12k Drive End Bearing Fault Data")},
-    **{name: ("faults", "FE") for name in ("12k_Fan_End_Bearing_Fault_Data", "12k Fan End Bearing Fault Data")},
+    **{name: ("faults", "DE") for name in (TOP["DE"], "12k Drive End Bearing Fault Data")},
+    **{name: ("faults", "FE") for name in (TOP["FE"], "12k Fan End Bearing Fault Data")},
     **{name: ("normal", None) for name in ("Normal", "Normal_Baseline_Data", "Normal Baseline Data")},
 }
 NOT_READ = {name: "48 kHz drive-end data: SIREN's task uses the 12 kHz recordings"
@@ -63,6 +88,7 @@ DOWNLOADS = (
     {"what": "12k fan-end fault data", "url": f"{PAGES}/12k-fan-end-bearing-fault-data"},
     {"what": "normal baseline data", "url": f"{PAGES}/normal-baseline-data"},
 )
+TABLE = "cwru_records.csv"
 # Only ASCII: \d would take other scripts' digits.
 NUMBERED = re.compile(r"^(?P<number>[0-9]+)(?:@(?P<position>[0-9]+))?(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
 LABELLED = re.compile(r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$",
@@ -74,18 +100,83 @@ DATA_DIR/
   12k_Drive_End_Bearing_Fault_Data/     (or "12k Drive End Bearing Fault Data", the page title)
     IR/<diameter>/NAME.mat              inner race; diameter 007 | 014 | 021 | 028 (mils)
     B/<diameter>/NAME.mat               ball
-    OR/<diameter>/[@3|@6|@12/]NAME.mat  outer race; the load-zone position from the @ folder or NAME
+    OR/<diameter>/[@3|@6|@12/]NAME.mat  outer race; the load-zone position from the @ folder, NAME or the table
   12k_Fan_End_Bearing_Fault_Data/       same, fault on the fan-end bearing
   Normal/NAME.mat                       normal baseline (also "Normal Baseline Data")
   48k_Drive_End_Bearing_Fault_Data/     not read: SIREN's task uses the 12 kHz files
+NAME and folders must agree with the Data Center's record table (libtrad/builders/fault/data/cwru_records.csv)
 """
 NAME_RULE = "NUMBER[@POS][_LOAD].mat or FAULTDIAM[@POS]_LOAD.mat (e.g. 105_0.mat, 130@6_0.mat, IR007_0.mat)"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the Data Center's record table (``data/cwru_records.csv``)."""
+
+    number: int
+    end: str | None  # DE, FE; None for the normal baseline
+    fault: str | None  # IR, B, OR; None for the normal baseline
+    diameter: int | None  # mils
+    position: str | None  # "3", "6", "12": outer race only
+    load: int  # hp
+    approx_rpm: int
+    variable: str  # the prefix of the file's variables: X105, X056 (record 3001) ...
+    channels: tuple[str, ...]  # what the published file holds
+    rpm_value: bool  # whether it holds <variable>RPM
+    checked: str  # "file": read from a copy of the published file; "documentation": pages and loaders only
+    note: str
+
+    @property
+    def config(self) -> str:
+        return "normal" if self.fault is None else "faults"
+
+    @property
+    def label(self) -> str:
+        if self.fault is None:
+            return "normal"
+        return f"{self.end}_{self.fault}" + (f"@{self.position}" if self.position else "")
+
+    @property
+    def place(self) -> str:
+        """Its folder in the numbered tree (the ``CWRU-dataset`` arrangement puts drive-end OR 014 @6 files, named
+        ``197@6_0.mat``, in ``OR/014/`` itself: a position in the name does for the ``@`` folder)."""
+        if self.fault is None:
+            return "Normal/"
+        return f"{TOP[self.end]}/{self.fault}/{self.diameter:03d}/" + (f"@{self.position}/" if self.position else "")
+
+    def describe(self) -> str:
+        return describe(self.end, self.fault, self.diameter, self.position, self.load)
+
+
+def describe(end: str | None, fault: str | None, diameter: int | None, position: str | None,
+             load: int | None) -> str:
+    """What a record is, or what a path says it is: "drive-end OR 021 @6 at 0 hp", "normal baseline at 2 hp"."""
+    what = "normal baseline" if fault is None else f"{ENDS[end]} {fault} {diameter:03d}" + \
+        (f" @{position}" if position else "")
+    return what + (f" at {load} hp" if load is not None else "")
+
+
+def _records() -> dict[int, Record]:
+    records = {}
+    for row in read_table(TABLE):
+        normal = row["fault"] == "normal"
+        record = Record(int(row["record"]), row["end"] or None, None if normal else row["fault"],
+                        optional_int(row["diameter_mils"]), row["position"] or None, int(row["load_hp"]),
+                        int(row["approx_rpm"]), row["variable"], tuple(row["channels"].split()),
+                        row["rpm_value"] == "yes", row["checked"], row["note"])
+        records[record.number] = record
+    return records
+
+
+RECORDS: dict[int, Record] = _records()
+BY_LABEL: dict[tuple, Record] = {(r.end, r.fault, r.diameter, r.position, r.load): r for r in RECORDS.values()}
 
 
 class CwruLayout(ArrayLayout):
     dataset = "CWRU"
     configs = {"faults": CLASSES, "normal": ("normal",)}
     columns = {
+        "record": datasets.Value("int32"),
         "bearing": datasets.Value("string"),
         "fault": datasets.Value("string"),
         "position": datasets.Value("string"),
@@ -93,8 +184,9 @@ class CwruLayout(ArrayLayout):
         "load_hp": datasets.Value("int32"),
         "rpm": datasets.Value("float32"),
     }
-    check_text = ("readable MATLAB v5 .mat, X<record>_{DE,FE,BA}_time channels of one record and equal length, "
-                  "finite, not empty")
+    check_text = ("folders and name agree with the Data Center's record table (end, fault, diameter, position, motor "
+                  "load); readable MATLAB v5 .mat holding the record's own channels (its table variable: X056 for "
+                  "3001 ...), of equal length, finite, not empty; one file per record")
 
     def present_configs(self, data_dir: Path) -> list[str]:
         there = {config for name, (config, _) in FOLDERS.items() if (data_dir / name).is_dir()}
@@ -103,81 +195,123 @@ class CwruLayout(ArrayLayout):
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
         expected = "12k_Drive_End_Bearing_Fault_Data/, 12k_Fan_End_Bearing_Fault_Data/, Normal/"
+        found = []
         for folder, (config, end) in top_level(data_dir, rejected, listing, folders=FOLDERS, not_read=NOT_READ,
                                                expected=expected, dataset=self.dataset):
             if config not in configs:
                 continue
             if config == "normal":
-                for path, (number, load) in children(data_dir, folder, rejected, files=_normal_name,
-                                                     expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat"):
-                    meta = {"bearing": None, "fault": None, "position": None, "fault_diameter_mils": None,
-                            "load_hp": load}
-                    listing.found.append(Found(path, rel_path(data_dir, path), "normal", "normal", meta, number))
+                entries = children(data_dir, folder, rejected, files=_normal_name,
+                                   expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat")
             else:
-                listing.found += _faults(data_dir, folder, end, rejected)
+                entries = _faults(data_dir, folder, end, rejected)
+            found += [_found(data_dir, path, record) for path, record in entries]
+        listing.found = _one_file_per_record(sorted(found, key=lambda f: f.rel), rejected)
         return listing
 
     def parse(self, data, found):
         return _parse_mat(data, found)
 
 
-def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -> list[Found]:
-    found = []
+def _found(data_dir: Path, path: Path, record: Record) -> Found:
+    meta = {"record": record.number, "bearing": record.end, "fault": record.fault,
+            "position": f"@{record.position}" if record.position else None,
+            "fault_diameter_mils": record.diameter, "load_hp": record.load}
+    return Found(path, rel_path(data_dir, path), record.config, record.label, meta, record)
+
+
+def _one_file_per_record(found: list[Found], rejected: list[Rejection]) -> list[Found]:
+    """The files, less those that are the same record as another file (each refused naming the others)."""
+    files: dict[int, list[Found]] = {}
+    for f in found:
+        files.setdefault(f.hint.number, []).append(f)
+    for f in found:
+        others = [o.rel for o in files[f.hint.number] if o is not f]
+        if others:
+            rejected.append(Rejection(f.rel, f"is record {f.hint.number} ({f.hint.describe()}), as {', '.join(others)} "
+                                             "is: one record would count twice; keep one file"))
+    return [f for f in found if len(files[f.hint.number]) == 1]
+
+
+def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -> list[tuple[Path, Record]]:
+    files = []
     for fault_dir, fault in children(data_dir, folder, rejected, dirs=one_of(FAULTS), expected="IR/, B/ or OR/"):
         for diameter_dir, diameter in children(data_dir, fault_dir, rejected, dirs=one_of(DIAMETERS),
                                                expected="a fault-diameter folder: " + ", ".join(DIAMETERS)):
             def rule(position: str | None):
-                return lambda name: _fault_name(name, fault, diameter, position)
+                return lambda name: _fault_name(name, end, fault, int(diameter), position)
 
             if fault == "OR":  # files here, or in @3/ @6/ @12/ below
                 entries = children(data_dir, diameter_dir, rejected, dirs=_position_folder, files=rule(None),
                                    expected=f"@3/, @6/, @12/ or {NAME_RULE}")
             else:
                 entries = children(data_dir, diameter_dir, rejected, files=rule(None), expected=NAME_RULE)
-            files = [(path, parsed) for path, parsed in entries if isinstance(parsed, tuple)]
+            files += [(path, value) for path, value in entries if isinstance(value, Record)]
             for place, position in [(p, v) for p, v in entries if isinstance(v, str)]:
                 files += children(data_dir, place, rejected, files=rule(position), expected=NAME_RULE)
-            for path, (number, position, load) in sorted(files, key=lambda item: item[0]):
-                label = f"{end}_{fault}" + (f"@{position}" if position else "")
-                meta = {"bearing": end, "fault": fault, "position": f"@{position}" if position else None,
-                        "fault_diameter_mils": int(diameter), "load_hp": load}
-                found.append(Found(path, rel_path(data_dir, path), "faults", label, meta, number))
-    return found
+    return files
 
 
 def _position_folder(name: str) -> str | None:
     return name[1:] if name.startswith("@") and name[1:] in POSITIONS else None
 
 
-def _fault_name(name: str, fault: str, diameter: str, folder_position: str | None):
-    """(record number or None, position or None, load or None) of a fault file, or BadName/None."""
+def _fault_name(name: str, end: str, fault: str, diameter: int, folder_position: str | None) -> Record | None:
+    """The table's record for a fault file, or BadName saying how the path and the table disagree (None: no rule)."""
     m = NUMBERED.match(name) or LABELLED.match(name)
     if m is None:
         return None
     parts = m.groupdict()
-    if parts.get("fault") and (parts["fault"], parts["diameter"]) != (fault, diameter):
-        raise BadName(f"its name says {parts['fault']}{parts['diameter']} but it lies in {fault}/{diameter}/")
+    if parts.get("fault") and (parts["fault"], int(parts["diameter"])) != (fault, diameter):
+        raise BadName(f"its name says {parts['fault']}{parts['diameter']} but it lies in {fault}/{diameter:03d}/")
     position = parts["position"]
     if position is not None and position not in POSITIONS:
         raise BadName(f"outer-race position @{position} is not one of @3, @6, @12")
-    if fault != "OR":
-        if position or folder_position:
-            raise BadName(f"a load-zone position (@{position}) belongs to outer-race (OR/) files only")
-    else:
-        if folder_position and position and folder_position != position:
-            raise BadName(f"its name says @{position} but it lies in @{folder_position}/")
-        position = folder_position or position
-        if position is None:
-            raise BadName("outer-race file without a load-zone position (@3, @6 or @12 in its folder or name)")
-    number = int(parts["number"]) if parts.get("number") else None
-    return number, position, _load(parts["load"])
+    if folder_position and position and folder_position != position:
+        raise BadName(f"its name says @{position} but it lies in @{folder_position}/")
+    position = folder_position or position
+    if position and fault != "OR":
+        raise BadName(f"a load-zone position (@{position}) belongs to outer-race (OR/) files only")
+    load = _load(parts["load"])
+    if parts.get("number") is not None:
+        return _agreeing(int(parts["number"]), (end, fault, diameter, position, load))
+    if fault == "OR" and position is None:
+        raise BadName("outer-race file without a load-zone position (@3, @6 or @12 in its folder or name)")
+    record = BY_LABEL.get((end, fault, diameter, position, load))
+    if record is None:
+        raise BadName(f"the Data Center's record table has no {describe(end, fault, diameter, position, load)} "
+                      "record (12 kHz data)")
+    return record
 
 
-def _normal_name(name: str):
+def _normal_name(name: str) -> Record | None:
     m = NORMAL.match(name)
     if m is None:
         return None
-    return (int(m["number"]) if m["number"] else None), _load(m["load"])
+    load = _load(m["load"])
+    if m["number"] is not None:
+        return _agreeing(int(m["number"]), (None, None, None, None, load))
+    if load is None:
+        raise BadName("names neither a record number nor a motor load (e.g. 97_Normal_0.mat or Normal_0.mat)")
+    return BY_LABEL[(None, None, None, None, load)]
+
+
+def _agreeing(number: int, claim: tuple) -> Record:
+    """Record ``number`` of the table if the path's claim (end, fault, diameter, position, load) agrees with it;
+    a position or load the path does not state is the table's."""
+    record = RECORDS.get(number)
+    if record is None:
+        raise BadName(f"record {number} is not in the Data Center's record table of 12 kHz fault and normal-baseline "
+                      "records (48 kHz drive-end records belong in 48k_Drive_End_Bearing_Fault_Data/, not read)")
+    end, fault, diameter, position, load = claim
+    table = (record.end, record.fault, record.diameter, record.position, record.load)
+    stated = (end, fault, diameter, position if position is not None else record.position,
+              load if load is not None else record.load)
+    if stated != table:
+        said = describe(end, fault, diameter, position, load)
+        raise BadName(f"record {number} is {record.describe()} in the Data Center's record table ({record.place}), "
+                      f"but its path says {said}")
+    return record
 
 
 def _load(text: str | None) -> int | None:
@@ -189,32 +323,26 @@ def _load(text: str | None) -> int | None:
 
 
 def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], int, dict]:
-    """The channels of one record of a CWRU .mat file (DE, FE, BA order), or InvalidAudio naming the problem."""
-    path = found.path
+    """The record's channels of one CWRU .mat file (DE, FE, BA order), or InvalidAudio naming the problem."""
+    path, record = found.path, found.hint
     content = load_mat(data, path, "CWRU", squeeze=False)
     keys = {}
     for key in content:
         m = KEY.match(key)
         if m:
             keys.setdefault(int(m["number"]), {})[m["channel"]] = key
-    if not keys:
-        raise InvalidAudio(path, "no X<record>_DE_time / _FE_time / _BA_time channel in it")
-    number = found.hint
-    if number is None:
-        if len(keys) > 1:
-            records = ", ".join(f"X{n:03d}" for n in sorted(keys))
-            raise InvalidAudio(path, f"holds channels of several records ({records}) and its name does not say which")
-        number = next(iter(keys))
-    if number not in keys:
-        records = ", ".join(f"X{n:03d}" for n in sorted(keys))
-        raise InvalidAudio(path, f"its name says record {number} but it holds {records}")
-    channels = tuple(c for c in CHANNELS if c in keys[number])
+    own = int(record.variable[1:])
+    if own not in keys:
+        held = ", ".join(f"X{n:03d}" for n in sorted(keys)) or "no X<record>_DE_time / _FE_time / _BA_time channel"
+        raise InvalidAudio(path, f"record {record.number} holds its channels as {record.variable}_DE_time ... in the "
+                                 f"Data Center's files, but this file has {held}")
+    channels = tuple(c for c in CHANNELS if c in keys[own])
     arrays = []
     for channel in channels:
-        value = content[keys[number][channel]]
+        value = content[keys[own][channel]]
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu" or value.size == 0 \
                 or sum(d > 1 for d in value.shape) > 1:
-            raise InvalidAudio(path, f"{keys[number][channel]} is not a non-empty numeric vector")
+            raise InvalidAudio(path, f"{keys[own][channel]} is not a non-empty numeric vector")
         arrays.append(value.reshape(-1))
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
@@ -222,18 +350,16 @@ def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], 
         raise InvalidAudio(path, f"its channels differ in length ({shown} samples)")
     signals = finite_signals(path, np.stack(arrays).astype(np.float32),
                              lambda c, s: f"in {channels[c]} at sample {s}")
-    rpm = _rpm(content, number)
-    rate = NORMAL_RATE if found.config == "normal" else FAULT_RATE
-    return np.ascontiguousarray(signals), channels, rate, {"rpm": rpm}
+    rate = NORMAL_RATE if record.fault is None else FAULT_RATE
+    return np.ascontiguousarray(signals), channels, rate, {"rpm": _rpm(content, record.variable)}
 
 
-def _rpm(content: dict, number: int) -> float | None:
+def _rpm(content: dict, variable: str) -> float | None:
     """The record's shaft speed (``X105RPM``), when the file has it."""
-    for key in (f"X{number:03d}RPM", f"X{number}RPM"):
-        value = content.get(key)
-        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "fiu":
-            rpm = float(value.reshape(-1)[0])
-            return rpm if np.isfinite(rpm) else None
+    value = content.get(f"{variable}RPM")
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "fiu":
+        rpm = float(value.reshape(-1)[0])
+        return rpm if np.isfinite(rpm) else None
     return None
 
 
@@ -271,7 +397,10 @@ COMPONENT = FaultComponent(
             "the load zone) or 12 o'clock. Accelerometers on the drive end (DE), the fan end (FE) and the base "
             "(BA) record each run at motor loads of 0–3 hp (about 1797–1720 rpm); each `.mat` file is one run "
             "of about 10 s. SIREN uses the 12 kHz fault files; the normal baseline is the separate `normal` "
-            "config."),
+            "config. The Data Center's record table (shipped with libtrad as `builders/fault/data/cwru_records.csv`) "
+            "says what every record number is; the build refuses a file whose folders or name contradict it. Not "
+            "every file holds all three accelerometers: the 0.028-in drive-end records (3001–3008) hold the "
+            "drive-end channel only, under the variable names X056–X059 and X048–X051."),
         classes={
             **{f"{end}_{fault}": f"{where} bearing, {what}"
                for end, where in (("DE", "drive-end"), ("FE", "fan-end"))
@@ -288,12 +417,15 @@ COMPONENT = FaultComponent(
             **SIGNALS, **COMMON,
             "channels": "the accelerometers present in the file, in DE, FE, BA order (not every file has all "
                         "three)",
+            "record": "the Data Center's record number (`105.mat` is record 105; a label-named file's from the record "
+                      "table: `IR007_0.mat` in the drive-end data is 105)",
             "bearing": "`DE` or `FE`: the bearing with the seeded fault (null for `normal`)",
             "fault": "`IR`, `B` or `OR` (null for `normal`)",
             "position": "outer-race fault position `@3`, `@6`, `@12` (null otherwise)",
             "fault_diameter_mils": "fault diameter in mils (thousandths of an inch: 7, 14, 21, 28)",
-            "load_hp": "motor load in hp (0–3) when the file name gives it (`105_0.mat`), else null",
-            "rpm": "shaft speed from the file's `X<record>RPM` value, null when the file has none",
+            "load_hp": "motor load in hp (0–3), the record table's (a load in the file name must agree with it)",
+            "rpm": "shaft speed from the file's own RPM value (`X105RPM`); null where the published file has none "
+                   "(3001–3008, 98, 99: the table's approximate speed for the load is 1797, 1772, 1750, 1730 rpm)",
         },
         layout=TREE,
         config_descriptions={"faults": "the 10-class task: 12 kHz drive-end and fan-end faults",
@@ -312,27 +444,42 @@ COMPONENT = FaultComponent(
 # Defect frequencies per shaft revolution (BPFI, 2 x BSF, BPFO) of the drive-end (6205) and fan-end (6203) bearings.
 CWRU_ORDERS = {"DE": {"IR": 5.4152, "B": 4.7135, "OR": 3.5848}, "FE": {"IR": 4.9469, "B": 3.9874, "OR": 3.0530}}
 CWRU_POSITION = {"6": (1.0, 3400.0), "3": (0.6, 2900.0), "12": (0.35, 2500.0)}  # load zone: gain, resonance
-CWRU_TOP = {"DE": "12k_Drive_End_Bearing_Fault_Data", "FE": "12k_Fan_End_Bearing_Fault_Data"}
-
-
 def plan_synthetic(scale: float) -> list:
-    jobs, record = [], 105
-    for end in ("DE", "FE"):
-        for fault in ("IR", "B", "OR"):
-            for position in (("3", "6", "12") if fault == "OR" else (None,)):
-                for i in range(count(2, scale)):
-                    diameter, load = DIAMETERS[i % 3], i % 4
-                    at = f"@{position}" if position else ""
-                    folder = f"{CWRU_TOP[end]}/{fault}/{diameter}" + (f"/{at}" if position else "")
-                    label = f"{end}_{fault}{at}"
-                    jobs.append((f"{folder}/{record}{at}_{load}.mat", label,
-                                 {"record": record, "end": end, "fault": fault, "position": position, "load": load,
-                                  "diameter": int(diameter), "rate": FAULT_RATE}))
-                    record += 1
-    for i in range(count(2, scale)):
-        jobs.append((f"Normal/{97 + i}_Normal_{i % 4}.mat", "normal",
-                     {"record": 97 + i, "end": None, "load": i % 4, "rate": NORMAL_RATE}))
+    """The stand-in's files, numbered, named and placed as the published tree (the ``CWRU-dataset``
+    arrangement) holds the Data Center's records: ``count(2, scale)`` records of the table per class (at
+    most the table's records of that class: 4 to 16 per fault class, 4 normal), spread over diameters and
+    loads, each written with its record's variable prefix, channels and RPM value (:data:`RECORDS`)."""
+    jobs = []
+    for label in (*CLASSES, "normal"):
+        records = _spread([r for r in RECORDS.values() if r.label == label])
+        for r in records[:count(2, scale)]:
+            name = f"{r.number}_Normal_{r.load}.mat" if r.fault is None else f"{r.number}_{r.load}.mat"
+            jobs.append((r.place + name, label,
+                         {"record": r.number, "variable": r.variable, "channels": r.channels, "rpm_value": r.rpm_value,
+                          "end": r.end, "fault": r.fault, "position": r.position, "load": r.load,
+                          "diameter": r.diameter, "rpm": float(r.approx_rpm),
+                          "rate": NORMAL_RATE if r.fault is None else FAULT_RATE}))
     return jobs
+
+
+def _spread(records: list[Record]) -> list[Record]:
+    """``records`` (one class) in the order a small stand-in takes them: the i-th is the record at diameter
+    i mod (the class's diameters) and load i mod 4 where the table has it, else the first unused one at that
+    load, then at that diameter, then any: every class's first files cycle through the loads alike, so a
+    stand-in's classes differ by their faults, not by a load mix (the shaft tone follows the load)."""
+    diameters = sorted({r.diameter or 0 for r in records})
+    left = sorted(records, key=lambda r: (r.load, r.diameter or 0, r.number))
+    order = []
+    for i in range(len(records)):
+        want_d, want_l = diameters[i % len(diameters)], i % 4
+        for fits in (lambda r: (r.diameter or 0, r.load) == (want_d, want_l), lambda r: r.load == want_l,
+                     lambda r: (r.diameter or 0) == want_d, lambda r: True):
+            pick = next((r for r in left if fits(r)), None)
+            if pick is not None:
+                break
+        left.remove(pick)
+        order.append(pick)
+    return order
 
 
 def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
@@ -341,7 +488,7 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     from scipy.io import savemat
 
     rate, n = p["rate"], p["rate"] // 2  # 0.5 s
-    rpm = 1797.0 - 25.0 * p["load"]
+    rpm = p["rpm"]
     shaft = rpm / 60
     base = {ch: tone(n, rate, shaft, 0.02, rng.uniform(0, 6.3)) + rng.normal(0, 0.01, n) for ch in CHANNELS}
     if p["end"] is not None:
@@ -355,10 +502,9 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
         base[p["end"]] += hits
         base[other] += 0.3 * hits
         base["BA"] += 0.1 * hits
-    record = p["record"]
-    channels = ("DE", "FE") if p["end"] is None else CHANNELS  # the real baseline has no BA channel
-    content = {f"X{record:03d}_{ch}_time": base[ch].reshape(-1, 1) for ch in channels}
-    content[f"X{record:03d}RPM"] = np.array([[rpm]])
+    content = {f"{p['variable']}_{ch}_time": base[ch].reshape(-1, 1) for ch in p["channels"]}  # as the table says
+    if p["rpm_value"]:
+        content[f"{p['variable']}RPM"] = np.array([[rpm]])
     buffer = io.BytesIO()
     savemat(buffer, content, format="5")
     data = bytearray(buffer.getvalue())

@@ -3,11 +3,14 @@
 The Society for Machinery Failure Prevention Technology's archive ("MFPT Fault Data Sets", assembled
 by Eric Bechhoefer, NRG Systems) extracts to numbered folders (:data:`TREE`). Every file holds one
 struct, ``bearing``, with the sample rate ``sr``, the signal ``gs`` (one accelerometer), the load
-``load`` (lbs) and the input shaft rate ``rate`` (Hz). The publisher's description fixes the rate
-of each folder: 97,656 sps for the baseline and the first three outer-race files (6 s at 270 lbs),
-48,828 sps for the variable-load outer-race (25-300 lbs) and inner-race (0-300 lbs) files (3 s).
-A file whose ``sr`` is not its folder's is refused, and so is one without ``bearing``, ``sr`` or
-``gs``. The analyses and the three real-world examples are not read.
+``load`` (lbs; the published files hold it as text, ``'25'``) and the input shaft rate ``rate``
+(Hz). The publisher's description fixes every file (:data:`FILES`, read from the package data
+``data/mfpt_files.csv``): 97,656 sps for the baseline and the first three outer-race files (6 s at
+270 lbs), 48,828 sps for the variable-load outer-race (25-300 lbs) and inner-race (0-300 lbs)
+files (3 s), numbered in load order. A file whose ``sr`` or ``load`` is not the table's is refused,
+and so is one without ``bearing``, ``sr`` or ``gs``, and a file of another folder (an inner-race
+file among the outer-race ones) is refused naming the folder the table gives it. The analyses and
+the three real-world examples are not read.
 
 This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
 synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
@@ -27,19 +30,28 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, number, vector
 from libtrad.builders.fault.synth import EASY, NOTE, Level, impulses, tone
+from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
 
 CLASSES = ("normal", "outer_race", "inner_race")
 WRAPPER = "MFPT Fault Data Sets"  # the archive's top folder: DATA_DIR may be it or the folder holding it
-# Folder -> (class, file stem, number of files, published sample rate, loads in lbs by file number).
-SETS = {
-    "1 - Three Baseline Conditions": ("normal", "baseline", 3, 97_656, (270, 270, 270)),
-    "2 - Three Outer Race Fault Conditions": ("outer_race", "OuterRaceFault", 3, 97_656, (270, 270, 270)),
-    "3 - Seven More Outer Race Fault Conditions": ("outer_race", "OuterRaceFault_vload", 7, 48_828,
-                                                   (25, 50, 100, 150, 200, 250, 300)),
-    "4 - Seven Inner Race Fault Conditions": ("inner_race", "InnerRaceFault_vload", 7, 48_828,
-                                              (0, 50, 100, 150, 200, 250, 300)),
-}
+# (folder, file) -> its row of the publisher's description (data/mfpt_files.csv): class, sample_rate, load_lbs ...
+FILES: dict[tuple[str, str], dict[str, str]] = {(row["folder"], row["file"]): row
+                                                for row in read_table("mfpt_files.csv")}
+
+
+def _sets() -> dict[str, tuple]:
+    """Folder -> (class, file stem, number of files, published sample rate, loads in lbs by file number)."""
+    sets = {}
+    for (folder, file), row in FILES.items():
+        stem = file.rsplit("_", 1)[0]
+        label, _, _, rate, loads = sets.get(folder, (row["class"], stem, 0, int(row["sample_rate"]), ()))
+        sets[folder] = (label, stem, len(loads) + 1, rate, (*loads, float(row["load_lbs"])))
+    return sets
+
+
+SETS = _sets()
+STEMS = {stem: folder for folder, (_, stem, _, _, _) in SETS.items()}
 NOT_READ = {"5 - Analyses": "the publisher's analyses, not data",
             "6 - Real World Examples": "three field cases (wind-turbine shaft and oil-pump bearings, a planet bearing) "
                                       "outside the three-class task"}
@@ -65,9 +77,9 @@ class MfptLayout(ArrayLayout):
     configs = {"default": CLASSES}
     columns = {"set": datasets.Value("int32"), "load_lbs": datasets.Value("float32"),
                "shaft_hz": datasets.Value("float32")}
-    check_text = ("readable MATLAB v5 .mat with a `bearing` struct whose `gs` is a non-empty, finite numeric vector "
-                  "and "
-                  "whose `sr` is the folder's published sample rate (97,656 or 48,828 sps)")
+    check_text = ("readable MATLAB v5 .mat with a `bearing` struct whose `gs` is a non-empty, finite numeric vector, "
+                  "whose `sr` is the folder's published sample rate (97,656 or 48,828 sps) and whose `load` is the "
+                  "file's published load; each file in the folder MFPT's description gives it")
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
@@ -97,8 +109,11 @@ def _set_files(data_dir: Path, folder: Path, name: str, rejected) -> list[Found]
 
     def rule(file_name: str):
         m = FILE.match(file_name)
-        if m is None or m["stem"] != stem:
+        if m is None or m["stem"] not in STEMS:
             return None
+        if m["stem"] != stem:
+            other = STEMS[m["stem"]]
+            raise BadName(f"MFPT's table puts {m['stem']}_N.mat files ({SETS[other][0]}) in {other}/, not in {name}/")
         index = int(m["index"])
         if not 1 <= index <= files:
             raise BadName(f"file number {index} is not one of 1-{files} ({name} holds {files} files)")
@@ -125,9 +140,28 @@ def parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, dict]:
                                  f"{published:,} (the rate MFPT publishes for {found.hint}/)")
     signal = vector(path, field(path, bearing, "gs", "bearing"), "bearing.gs")
     fields = getattr(bearing, "_fieldnames", [])
-    load = number(bearing.load) if "load" in fields else None
+    table = float(FILES[(found.hint, path.name)]["load_lbs"])
+    if "load" in fields:
+        load = _number_or_text(bearing.load)
+        if load is None:
+            raise InvalidAudio(path, f"bearing.load ({str(bearing.load)[:20]!r}) is not a number of lbs")
+        if load != table:
+            raise InvalidAudio(path, f"bearing.load = {load:g} lbs, but MFPT's description gives {path.name} "
+                                     f"{table:g} lbs")
     shaft = number(bearing.rate) if "rate" in fields else None
-    return signal.reshape(1, -1), {"load_lbs": load, "shaft_hz": shaft}
+    return signal.reshape(1, -1), {"load_lbs": table, "shaft_hz": shaft}
+
+
+def _number_or_text(value) -> float | None:
+    """A struct field holding one number, as a number or as its text (the published files write ``'25'``)."""
+    array = np.asarray(value)
+    if array.dtype.kind in "US" and array.size == 1:
+        try:
+            out = float(str(array.reshape(-1)[0]).strip())
+        except ValueError:
+            return None
+        return out if np.isfinite(out) else None
+    return number(value)
 
 
 LAYOUT = MfptLayout()
@@ -167,7 +201,7 @@ COMPONENT = FaultComponent(
             "channels": "`accelerometer`",
             "sampling_rate": "`bearing.sr` (checked against the folder's published rate: 97,656 or 48,828)",
             "set": "the numbered folder the file came from (1-4)",
-            "load_lbs": "`bearing.load`, the load in lbs (null when the file has none)",
+            "load_lbs": "the load in lbs MFPT's description gives the file (a file's own `bearing.load` must agree)",
             "shaft_hz": "`bearing.rate`, the input shaft rate in Hz (null when the file has none)",
         },
         layout=TREE,
@@ -207,8 +241,8 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
         signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 4000 + 2000 * (p["label"] == "inner_race"),
                            (0.4 + p["load"] / 500) * level.gain, 0.0005)
     buffer = io.BytesIO()
-    savemat(buffer, {"bearing": {"sr": float(rate), "gs": signal.reshape(-1, 1), "load": float(p["load"]),
-                                 "rate": shaft}}, format="5")
+    savemat(buffer, {"bearing": {"sr": float(rate), "gs": signal.reshape(-1, 1), "load": f"{p['load']:g}",
+                                 "rate": shaft}}, format="5")  # the published files hold the load as text
     data = bytearray(buffer.getvalue())
     data[:116] = f"MATLAB 5.0 MAT-file, {NOTE.format(name='MFPT')}".encode()[:116].ljust(116)  # no timestamp
     path.write_bytes(bytes(data))

@@ -11,7 +11,9 @@ carries the measured signals by ``Name`` (``vibration_1``, ``phase_current_1``, 
 at 64 kHz; ``force``, ``speed``, ``torque`` at 4 kHz; ``temp_2_bearing_module`` at 1 Hz) with
 their samples in ``Data``. A row keeps ``vibration_1`` (the test-bearing housing's accelerometer,
 64 kHz) as its one channel; the label is the damaged ring the publisher's tables give for the
-bearing code (:data:`BEARINGS`).
+bearing code (:data:`BEARINGS`, read from the package data ``data/paderborn_bearings.csv``): a
+bearing folder the tables do not list is refused, and so is a file whose name names another
+bearing than its folder.
 
 This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
 synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
@@ -31,43 +33,19 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, vector
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
+from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 64_000  # vibration_1 (and the phase currents), as the publisher states
 CHANNEL = "vibration_1"
 CLASSES = ("healthy", "outer_ring", "inner_ring", "inner_outer_ring")
-# Bearing code -> (class, damage method, how the damage was made, extent level 0-3), after the publisher's
-# Tables 4-6 (Lessmeier et al. 2016): 6 healthy, 12 artificially damaged, 14 from accelerated lifetime tests.
-_H, _A, _L = "healthy", "artificial", "accelerated lifetime test"
-BEARINGS = {
-    **{f"K00{i}": ("healthy", _H, "none", 0) for i in range(1, 7)},
-    "KA01": ("outer_ring", _A, "electrical discharge machining", 1),
-    "KA03": ("outer_ring", _A, "electric engraver", 2),
-    "KA05": ("outer_ring", _A, "electric engraver", 1),
-    "KA06": ("outer_ring", _A, "electric engraver", 2),
-    "KA07": ("outer_ring", _A, "drilling", 1),
-    "KA08": ("outer_ring", _A, "drilling", 2),
-    "KA09": ("outer_ring", _A, "drilling", 2),
-    "KI01": ("inner_ring", _A, "electrical discharge machining", 1),
-    "KI03": ("inner_ring", _A, "electric engraver", 1),
-    "KI05": ("inner_ring", _A, "electric engraver", 1),
-    "KI07": ("inner_ring", _A, "electric engraver", 2),
-    "KI08": ("inner_ring", _A, "electric engraver", 2),
-    "KA04": ("outer_ring", _L, "fatigue: pitting", 1),
-    "KA15": ("outer_ring", _L, "fatigue: pitting", 1),
-    "KA16": ("outer_ring", _L, "fatigue: pitting", 2),
-    "KA22": ("outer_ring", _L, "fatigue: pitting", 1),
-    "KA30": ("outer_ring", _L, "fatigue: pitting", 1),
-    "KI04": ("inner_ring", _L, "fatigue: pitting", 1),
-    "KI14": ("inner_ring", _L, "fatigue: pitting", 1),
-    "KI16": ("inner_ring", _L, "fatigue: pitting", 3),
-    "KI17": ("inner_ring", _L, "fatigue: pitting", 1),
-    "KI18": ("inner_ring", _L, "fatigue: pitting", 2),
-    "KI21": ("inner_ring", _L, "fatigue: pitting", 1),
-    "KB23": ("inner_outer_ring", _L, "fatigue: pitting", 2),
-    "KB24": ("inner_outer_ring", _L, "fatigue: pitting", 3),
-    "KB27": ("inner_outer_ring", _L, "fatigue: pitting", 1),
-}
+ELEMENT_CLASS = {"": "healthy", "OR": "outer_ring", "IR": "inner_ring", "IR+OR": "inner_outer_ring",
+                 "OR+IR": "inner_outer_ring"}
+# Bearing code -> (class, damage method, damage type, extent level 0-3): the publisher's Tables 4-6 (Lessmeier et al.
+# 2016), shipped as data/paderborn_bearings.csv: 6 healthy, 12 artificially damaged, 14 from accelerated lifetime
+# tests.
+BEARINGS = {row["code"]: (ELEMENT_CLASS[row["element"]], row["damage_method"], row["damage_type"], int(row["extent"]))
+            for row in read_table("paderborn_bearings.csv")}
 # Setting -> (rotational speed rpm, load torque Nm, radial force N).
 SETTINGS = {"N15_M07_F10": (1500, 0.7, 1000), "N09_M07_F10": (900, 0.7, 1000), "N15_M01_F10": (1500, 0.1, 1000),
             "N15_M07_F04": (1500, 0.7, 400)}
@@ -205,7 +183,8 @@ COMPONENT = FaultComponent(
             "bearing": "the bearing code (K001 ... KI21), from the folder and the file name",
             "damage_method": "`healthy`, `artificial` or `accelerated lifetime test`",
             "damage_type": "how the damage was made (`electrical discharge machining`, `drilling`, `electric "
-                           "engraver`, `fatigue: pitting`; `none` for healthy bearings)",
+                           "engraver`) or, for lifetime-test bearings, its main mode (`fatigue: pitting`, `plastic "
+                           "deformation: indentations`); `none` for healthy bearings",
             "damage_extent": "the publisher's damage extent level (1-3; 0 healthy)",
             "setting": "the operating setting of the file name (`N15_M07_F10` ...)",
             "rpm": "rotational speed of the setting (1500 or 900)",

@@ -47,9 +47,9 @@ LEVELS = {"easy": 0.0, "paper": -20.0, "hard": -40.0}
 CALIBRATION = {
     "easy": "Class signatures at full level: every class is told apart (CWRU accuracy 1.0).",
     "paper": ("Class signatures 20 dB lower over the same background, so neighbouring classes overlap. "
-              "Calibrated to the ECHO paper's fault mean (Table 2: 0.954): CWRU logmel-stats accuracy 0.955 "
-              "(seeds 1-2: 0.909, 0.955)."),
-    "hard": "Class signatures 40 dB lower: near chance (CWRU accuracy 0.17-0.19, 11 classes: chance 0.09).",
+              "Calibrated to the ECHO paper's fault mean (Table 2: 0.954): CWRU logmel-stats accuracy 0.910 "
+              "(seeds 1-2: 0.949, 0.936)."),
+    "hard": "Class signatures 40 dB lower: near chance (CWRU accuracy 0.14-0.22, 11 classes: chance 0.09).",
 }
 
 

@@ -8,7 +8,9 @@ and in it one CSV per minute of the test, ``1.csv`` ... ``N.csv``. Each CSV is o
 ``Horizontal_vibration_signals`` and ``Vertical_vibration_signals``.
 
 The publisher's table gives, per bearing, the number of files (= its lifetime in minutes) and the
-failed element(s) found after the test (:data:`BEARINGS`). A row is one CSV; its label is that
+failed element(s) found after the test (:data:`BEARINGS`, read from the package data
+``data/xjtu_sy_bearings.csv``): a bearing folder under another condition's folder is refused, and so
+is a record number beyond the bearing's lifetime. A row is one CSV; its label is that
 failure location (the same for every record of a bearing, early healthy minutes included), and
 ``time_to_failure_min`` = N - file number (0 for the last record), the lifetime target.
 
@@ -28,8 +30,9 @@ import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
-from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, one_of, top_level
+from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.synth import EASY, Level, count, impulses, tone
+from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
 
 SAMPLE_RATE = 25_600
@@ -37,18 +40,15 @@ RECORD_ROWS = 32_768  # 1.28 s at 25.6 kHz, every published record
 SYNTHETIC_ROWS = 1_024  # the stand-in's 0.04 s (a full record would make it 32 times larger)
 HEADER = "Horizontal_vibration_signals,Vertical_vibration_signals"
 CHANNELS = ("horizontal", "vertical")
-# Condition folder -> (condition number, rotating speed rpm, radial force kN).
-CONDITIONS = {"35Hz12kN": (1, 2100, 12), "37.5Hz11kN": (2, 2250, 11), "40Hz10kN": (3, 2400, 10)}
 OUTER, INNER, CAGE = "outer_race", "inner_race", "cage"
-# Bearing -> (files = lifetime in minutes, failed element(s)), the publisher's table (Wang et al.).
-BEARINGS = {
-    "Bearing1_1": (123, OUTER), "Bearing1_2": (161, OUTER), "Bearing1_3": (158, OUTER), "Bearing1_4": (122, CAGE),
-    "Bearing1_5": (52, f"{INNER}+{OUTER}"),
-    "Bearing2_1": (491, INNER), "Bearing2_2": (161, OUTER), "Bearing2_3": (533, CAGE), "Bearing2_4": (42, OUTER),
-    "Bearing2_5": (339, OUTER),
-    "Bearing3_1": (2538, OUTER), "Bearing3_2": (2496, f"{INNER}+ball+{CAGE}+{OUTER}"), "Bearing3_3": (371, INNER),
-    "Bearing3_4": (1515, INNER), "Bearing3_5": (114, OUTER),
-}
+# The publishers' table (Wang et al.), shipped as data/xjtu_sy_bearings.csv.
+_TABLE = read_table("xjtu_sy_bearings.csv")
+# Bearing -> (files = lifetime in minutes, failed element(s)).
+BEARINGS = {row["bearing"]: (int(row["lifetime_min"]), row["failed"]) for row in _TABLE}
+# Condition folder -> (rotating speed rpm, radial force kN), and its bearings.
+CONDITIONS = {row["condition"]: (int(row["rpm"]), int(row["radial_force_kn"])) for row in _TABLE}
+CONDITION_BEARINGS = {condition: [row["bearing"] for row in _TABLE if row["condition"] == condition]
+                      for condition in CONDITIONS}
 CLASSES = (OUTER, INNER, CAGE, f"{INNER}+{OUTER}", f"{INNER}+ball+{CAGE}+{OUTER}")
 BEARING_NAME = re.compile(r"^Bearing(?P<condition>[1-3])_(?P<bearing>[1-5])$", re.ASCII)
 CSV_NAME = re.compile(r"^(?P<minute>[1-9][0-9]{0,4})\.csv$", re.ASCII)
@@ -93,8 +93,8 @@ class XjtuSyLayout(ArrayLayout):
         expected = ", ".join(f"{c}/" for c in CONDITIONS)
         for folder, condition in top_level(data_dir, rejected, listing, folders={c: c for c in CONDITIONS},
                                            not_read={}, expected=expected, dataset=self.dataset):
-            number, rpm, force = CONDITIONS[condition]
-            mine = [f"Bearing{number}_{i}" for i in range(1, 6)]
+            rpm, force = CONDITIONS[condition]
+            mine = CONDITION_BEARINGS[condition]
             for bearing_dir, bearing in children(data_dir, folder, rejected, dirs=lambda n, m=mine: _bearing(n, m),
                                                  expected=", ".join(f"{b}/" for b in mine)):
                 files, failure = BEARINGS[bearing]
@@ -227,9 +227,8 @@ ORDERS = {OUTER: 3.07, INNER: 4.93, CAGE: 0.38, "ball": 2.0}  # defect frequency
 def plan_synthetic(scale: float) -> list:
     """Every bearing, with its real record numbers: the first and the last at scale 1 (more, evenly spaced, above)."""
     jobs = []
-    for condition, (number, rpm, _) in CONDITIONS.items():
-        for i in range(1, 6):
-            bearing = f"Bearing{number}_{i}"
+    for condition, (rpm, _) in CONDITIONS.items():
+        for bearing in CONDITION_BEARINGS[condition]:
             files, failure = BEARINGS[bearing]
             n = min(files, count(2, scale, least=2))
             minutes = sorted({round(1 + k * (files - 1) / (n - 1)) for k in range(n)})

@@ -47,7 +47,7 @@ def test_lib_trad_paper_is_calibrated_and_easy_separates():
 def test_cwru_paper_overlaps_pairwise_easy_separates_hard_is_chance():
     easy, paper, hard = (C.cwru_scores(4.0, 0, d)["accuracy"] for d in ("easy", "paper", "hard"))
     assert easy == 1.0
-    assert PAPER_RANGE[0] < paper < PAPER_RANGE[1] and abs(paper - 0.955) < TOLERANCE, paper
+    assert PAPER_RANGE[0] < paper < PAPER_RANGE[1] and abs(paper - 0.910) < TOLERANCE, paper
     assert abs(hard - 1 / 11) < 0.15, hard  # 11 classes
 
 

@@ -64,17 +64,19 @@ def write_wav(path: Path, rate: int, seconds: float = 0.05, seed: int = 0, subty
 
 @pytest.fixture
 def cwru_raw(tmp_path) -> Path:
-    """Every naming form the CWRU layout accepts, plus folders it lists as not read."""
+    """Every naming form the CWRU layout accepts, plus folders it lists as not read; every file is the
+    record the Data Center's table says its path is (real published files: test_fault_real.py)."""
     root = tmp_path / "cwru"
     write_mat(root / DE12 / "IR/007/105_0.mat", 105)
-    write_mat(root / DE12 / "B/014/B014_1.mat", 190)  # the publisher's table label as the name
+    write_mat(root / DE12 / "B/014/B014_1.mat", 186)  # the publisher's table label as the name: record 186
     write_mat(root / DE12 / "OR/007/@6/130@6_0.mat", 130)
-    write_mat(root / DE12 / "OR/021/@12/OR021@12_2.mat", 258)
-    write_mat(root / DE12 / "OR/014/197@3_3.mat", 197, rpm=None)  # position from the name, no RPM value
-    write_mat(root / "12k Fan End Bearing Fault Data/IR/007/278.mat", 278, channels=("DE", "FE"))
+    write_mat(root / DE12 / "OR/021/@12/OR021@12_2.mat", 260)
+    write_mat(root / DE12 / "OR/014/200@6_3.mat", 200, rpm=None)  # position from the name, no RPM value
+    write_mat(root / DE12 / "OR/007/147_3.mat", 147)  # no position in folder or name: the table's (@3)
+    write_mat(root / "12k Fan End Bearing Fault Data/IR/007/278.mat", 278, channels=("DE", "FE"))  # load: table's
     write_mat(root / "Normal/97_Normal_0.mat", 97, channels=("DE", "FE"))
-    # As the published 99.mat: a second record's channels ride along; the name says which is meant.
-    write_mat(root / "Normal/99_Normal_1.mat", 99, channels=("DE", "FE"),
+    # As the published 99.mat: record 98's channels ride along; record 99's are read.
+    write_mat(root / "Normal/99_Normal_2.mat", 99, channels=("DE", "FE"),
               extra={"X098_DE_time": np.zeros((64, 1)), "X098_FE_time": np.zeros((64, 1))})
     write_mat(root / "48k_Drive_End_Bearing_Fault_Data/IR/007/109.mat", 109)
     (root / "readme.txt").write_text("downloaded from the CWRU Bearing Data Center\n")
@@ -99,19 +101,20 @@ def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
     result = scan(cwru.COMPONENT, cwru_raw)
     rows = rows_by_file(result)
     expect = {
-        f"{DE12}/IR/007/105_0.mat": ("DE_IR", None, 7, 0, ("DE", "FE", "BA")),
-        f"{DE12}/B/014/B014_1.mat": ("DE_B", None, 14, 1, ("DE", "FE", "BA")),
-        f"{DE12}/OR/007/@6/130@6_0.mat": ("DE_OR@6", "@6", 7, 0, ("DE", "FE", "BA")),
-        f"{DE12}/OR/021/@12/OR021@12_2.mat": ("DE_OR@12", "@12", 21, 2, ("DE", "FE", "BA")),
-        f"{DE12}/OR/014/197@3_3.mat": ("DE_OR@3", "@3", 14, 3, ("DE", "FE", "BA")),
-        "12k Fan End Bearing Fault Data/IR/007/278.mat": ("FE_IR", None, 7, None, ("DE", "FE")),
-        "Normal/97_Normal_0.mat": ("normal", None, None, 0, ("DE", "FE")),
-        "Normal/99_Normal_1.mat": ("normal", None, None, 1, ("DE", "FE")),
+        f"{DE12}/IR/007/105_0.mat": (105, "DE_IR", None, 7, 0, ("DE", "FE", "BA")),
+        f"{DE12}/B/014/B014_1.mat": (186, "DE_B", None, 14, 1, ("DE", "FE", "BA")),
+        f"{DE12}/OR/007/@6/130@6_0.mat": (130, "DE_OR@6", "@6", 7, 0, ("DE", "FE", "BA")),
+        f"{DE12}/OR/021/@12/OR021@12_2.mat": (260, "DE_OR@12", "@12", 21, 2, ("DE", "FE", "BA")),
+        f"{DE12}/OR/014/200@6_3.mat": (200, "DE_OR@6", "@6", 14, 3, ("DE", "FE", "BA")),
+        f"{DE12}/OR/007/147_3.mat": (147, "DE_OR@3", "@3", 7, 3, ("DE", "FE", "BA")),
+        "12k Fan End Bearing Fault Data/IR/007/278.mat": (278, "FE_IR", None, 7, 0, ("DE", "FE")),
+        "Normal/97_Normal_0.mat": (97, "normal", None, None, 0, ("DE", "FE")),
+        "Normal/99_Normal_2.mat": (99, "normal", None, None, 2, ("DE", "FE")),
     }
-    got = {rel: (c.found.label, c.columns()["position"], c.columns()["fault_diameter_mils"],
+    got = {rel: (c.columns()["record"], c.found.label, c.columns()["position"], c.columns()["fault_diameter_mils"],
                  c.columns()["load_hp"], c.channels) for rel, c in rows.items()}
     assert got == expect
-    assert rows[f"{DE12}/OR/014/197@3_3.mat"].columns()["rpm"] is None
+    assert rows[f"{DE12}/OR/014/200@6_3.mat"].columns()["rpm"] is None
     assert rows[f"{DE12}/IR/007/105_0.mat"].columns()["rpm"] == 1797.0
     assert {c.sample_rate for c in result.state.rows["faults"]} == {12_000}
     assert {c.sample_rate for c in result.state.rows["normal"]} == {48_000}
@@ -123,17 +126,17 @@ def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
 
 def test_cwru_takes_the_record_its_name_names(cwru_raw):
     """99.mat-style files: the X099 channels are read, not the X098 ones beside them."""
-    checked = rows_by_file(scan(cwru.COMPONENT, cwru_raw))["Normal/99_Normal_1.mat"]
+    checked = rows_by_file(scan(cwru.COMPONENT, cwru_raw))["Normal/99_Normal_2.mat"]
     from scipy.io import loadmat
 
     signals = cwru.COMPONENT.layout.payload(cwru_raw, checked)["signals"]
-    expected = loadmat(cwru_raw / "Normal/99_Normal_1.mat")["X099_DE_time"].reshape(-1).astype(np.float32)
+    expected = loadmat(cwru_raw / "Normal/99_Normal_2.mat")["X099_DE_time"].reshape(-1).astype(np.float32)
     assert np.array_equal(signals[0], expected)
 
 
 def test_cwru_strays_and_broken_files_are_named_in_one_error(cli, rel, cwru_raw, tmp_path):
     (cwru_raw / DE12 / "IR/007/notes.mat").write_text("not a mat file name")
-    write_mat(cwru_raw / DE12 / "OR/007/131_1.mat", 131)  # outer race, no position anywhere
+    write_mat(cwru_raw / DE12 / "OR/007/OR007_1.mat", 131)  # a label without a position: which record?
     write_mat(cwru_raw / DE12 / "XX/007/1.mat", 1)
     (cwru_raw / DE12 / "B/007").mkdir(parents=True)
     (cwru_raw / DE12 / "B/007/119_1.mat").write_bytes(b"MATLAB 5.0 MAT-file, but then garbage" + bytes(200))
@@ -141,7 +144,7 @@ def test_cwru_strays_and_broken_files_are_named_in_one_error(cli, rel, cwru_raw,
     line = rel.assert_error_line(
         build(cli, "cwru", cwru_raw, tmp_path / "out"),
         f"{DE12}/IR/007/notes.mat: unexpected file in {DE12}/IR/007/",
-        f"{DE12}/OR/007/131_1.mat: outer-race file without a load-zone position",
+        f"{DE12}/OR/007/OR007_1.mat: outer-race file without a load-zone position",
         f"{DE12}/XX/: unexpected folder in {DE12}/ (expected IR/, B/ or OR/)",
         f"{DE12}/B/007/119_1.mat: not a readable MATLAB .mat file",
         "--on-error skip")
@@ -150,25 +153,76 @@ def test_cwru_strays_and_broken_files_are_named_in_one_error(cli, rel, cwru_raw,
 
 
 def test_cwru_content_problems_are_rejections_naming_the_file(cwru_raw):
-    write_mat(cwru_raw / "Normal/Normal_2.mat", 98, extra={"X100_DE_time": np.zeros((64, 1))})
+    write_mat(cwru_raw / "Normal/Normal_3.mat", 98, extra={"X099_DE_time": np.zeros((64, 1))})  # record 100
     write_mat(cwru_raw / DE12 / "IR/014/169_0.mat", 170)
     rng = np.random.default_rng(0)
-    save_mat(cwru_raw / DE12 / "IR/021/209_1.mat",
-             {"X209_DE_time": rng.normal(size=(64, 1)), "X209_FE_time": rng.normal(size=(63, 1))})
+    save_mat(cwru_raw / DE12 / "IR/021/210_1.mat",
+             {"X210_DE_time": rng.normal(size=(64, 1)), "X210_FE_time": rng.normal(size=(63, 1))})
     bad = rng.normal(size=(64, 1))
     bad[5] = np.nan
-    save_mat(cwru_raw / DE12 / "IR/028/3001_0.mat", {"X3001_DE_time": bad})
+    save_mat(cwru_raw / DE12 / "IR/028/3001_0.mat", {"X056_DE_time": bad})  # record 3001's variable, as published
+    save_mat(cwru_raw / DE12 / "IR/028/3002_1.mat", {"X3002_DE_time": bad})  # not the published name
     os.mkfifo(cwru_raw / DE12 / "B/014/B014_2.mat")  # must be named, never opened (it would block)
     result = scan(cwru.COMPONENT, cwru_raw, on_error="skip")
     reasons = {r.path: r.reason for r in result.rejected}
+    has = "holds its channels as {}_DE_time ... in the Data Center's files, but this file has {}"
     assert reasons == {
-        "Normal/Normal_2.mat": "holds channels of several records (X098, X100) and its name does not say which",
-        f"{DE12}/IR/014/169_0.mat": "its name says record 169 but it holds X170",
-        f"{DE12}/IR/021/209_1.mat": "its channels differ in length (DE 64, FE 63 samples)",
+        "Normal/Normal_3.mat": "record 100 " + has.format("X100", "X098, X099"),
+        f"{DE12}/IR/014/169_0.mat": "record 169 " + has.format("X169", "X170"),
+        f"{DE12}/IR/028/3002_1.mat": "record 3002 " + has.format("X057", "X3002"),
+        f"{DE12}/IR/021/210_1.mat": "its channels differ in length (DE 64, FE 63 samples)",
         f"{DE12}/IR/028/3001_0.mat": "1 non-finite value(s) (NaN/inf), the first in DE at sample 5",
         f"{DE12}/B/014/B014_2.mat": "is a FIFO (named pipe), not a regular file",
     }
-    assert len(rows_by_file(result)) == 8  # the good files are all still there
+    assert len(rows_by_file(result)) == 9  # the good files are all still there
+
+
+def test_cwru_names_the_record_table_does_not_hold_are_refused(cwru_raw):
+    """A number the table lacks (a 48 kHz record in a 12 kHz folder would be read at the wrong rate), a label it
+    has no record for, a load that is not the record's: each is a rejection naming the file."""
+    write_mat(cwru_raw / DE12 / "IR/007/109_0.mat", 109)  # 48 kHz drive-end IR007 at 0 hp
+    write_mat(cwru_raw / DE12 / "OR/014/@3/OR014@3_0.mat", 310)  # the drive end has no OR014 @3 record
+    write_mat(cwru_raw / "12k Fan End Bearing Fault Data/OR/014/@6/313_1.mat", 313)  # 313 is the 0-hp run
+    write_mat(cwru_raw / "Normal/Normal.mat", 97)
+    reasons = {r.path: r.reason for r in scan(cwru.COMPONENT, cwru_raw, on_error="skip").rejected}
+    assert reasons == {
+        f"{DE12}/IR/007/109_0.mat": "record 109 is not in the Data Center's record table of 12 kHz fault and "
+                                    "normal-baseline records (48 kHz drive-end records belong in "
+                                    "48k_Drive_End_Bearing_Fault_Data/, not read)",
+        f"{DE12}/OR/014/@3/OR014@3_0.mat": "the Data Center's record table has no drive-end OR 014 @3 at 0 hp record "
+                                           "(12 kHz data)",
+        "12k Fan End Bearing Fault Data/OR/014/@6/313_1.mat":
+            "record 313 is fan-end OR 014 @6 at 0 hp in the Data Center's record table "
+            "(12k_Fan_End_Bearing_Fault_Data/OR/014/@6/), but its path says fan-end OR 014 @6 at 1 hp",
+        "Normal/Normal.mat": "names neither a record number nor a motor load (e.g. 97_Normal_0.mat or Normal_0.mat)",
+    }
+
+
+def test_cwru_every_record_of_the_table_builds_in_both_layouts(tmp_path):
+    """The stand-in at its largest holds every record of the table, numbered and placed as the published tree
+    (3001-3008 with their X056... / X048... drive-end channel only): 105 rows in the 10 classes of ``faults`` and
+    4 in ``normal``. The same files renamed to the table's labels (IR007_0.mat ...) are the same records."""
+    from libtrad.builders.fault.synth import MAX_SCALE, synthesize_fault
+
+    assert len(cwru.BY_LABEL) == len(cwru.RECORDS) == 109  # no two records share end, fault, size, position, load
+    raw = tmp_path / "numbered"
+    synthesize_fault(raw, component="cwru", scale=MAX_SCALE, progress=False)
+    numbered = rows_by_file(scan(cwru.COMPONENT, raw))
+    counts = Counter(c.found.label for c in numbered.values())
+    assert counts == Counter(r.label for r in cwru.RECORDS.values()) and set(counts) == {*cwru.CLASSES, "normal"}
+    assert sum(n for label, n in counts.items() if label != "normal") == 105
+    assert numbered[f"{DE12}/IR/028/3001_0.mat"].channels == ("DE",)
+    labelled = tmp_path / "labelled"
+    for rel, checked in numbered.items():
+        r = checked.found.hint
+        name = f"Normal_{r.load}.mat" if r.fault is None else \
+            f"{r.fault}{r.diameter:03d}" + (f"@{r.position}" if r.position else "") + f"_{r.load}.mat"
+        (labelled / r.place).mkdir(parents=True, exist_ok=True)
+        (labelled / r.place / name).write_bytes((raw / rel).read_bytes())
+    again = rows_by_file(scan(cwru.COMPONENT, labelled))
+    assert len(again) == len(numbered)
+    assert {c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in again.values()} \
+        == {c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in numbered.values()}
 
 
 def test_dcase_only_options_are_refused(cwru_raw, tmp_path, cli, rel):
@@ -191,7 +245,7 @@ def test_a_folder_of_another_dataset_is_refused_in_one_line(cli, rel, tmp_path):
 def test_cwru_export_loads_as_float32_channels_by_samples(cwru_raw, tmp_path, fresh_python):
     out = tmp_path / "out"
     summary = SIREN.build(cwru_raw, out, component="cwru", progress=False)
-    assert summary.configs["faults"]["train"]["rows"] == 6 and summary.configs["normal"]["train"]["rows"] == 2
+    assert summary.configs["faults"]["train"]["rows"] == 7 and summary.configs["normal"]["train"]["rows"] == 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["protocol"].startswith("leave-one-out")
     assert (out / "images/classes.png").stat().st_size > 0
@@ -440,14 +494,16 @@ def test_iiee_short_cut_among_3_s_cuts_is_refused(tmp_path, cli, rel):
     assert [r["path"] for r in manifest["rejected"]] == ["train_cut/engine1_good/pure_1.wav"]
 
 
-def test_the_same_cwru_record_in_two_class_folders_is_refused_naming_both(cwru_raw, cli, rel, tmp_path):
+def test_the_same_cwru_record_twice_is_refused_naming_both(cwru_raw, cli, rel, tmp_path):
+    """One record under its number and under its label (or any two names): one row would count twice. (A copy in
+    another class's folder is refused by the record table itself: test_fault_real.py.)"""
     first = f"{DE12}/IR/007/105_0.mat"
-    copy = f"{DE12}/B/014/B014_0.mat"  # a label-style name: the record number is not checked against the file
+    copy = f"{DE12}/IR/007/IR007_0.mat"  # the record table's label of record 105
     (cwru_raw / copy).write_bytes((cwru_raw / first).read_bytes())
     before = rel.snapshot(cwru_raw)
     line = rel.assert_error_line(build(cli, "cwru", cwru_raw, tmp_path / "out"),
-                                 f"{first}: the same bytes (SHA-256 ", f"as {copy}, so one recording would count "
-                                 "under 2 labels (DE_B, DE_IR); keep one copy", f"{copy}: the same bytes")
+                                 f"{first}: is record 105 (drive-end IR 007 at 0 hp), as {copy} is: one record would "
+                                 "count twice; keep one file", f"{copy}: is record 105")
     assert rel.snapshot(cwru_raw) == before and not (tmp_path / "out").exists()
     assert line.count(first) == 2 and line.count(copy) == 2
     manifest = skipped_build(cli, "cwru", cwru_raw, tmp_path / "skip")
