@@ -19,6 +19,7 @@ siren-fault                     ``f1_weighted`` (what SIREN reports)           p
 lib-trad (a column per scorer)  ``scorers.<s>.harmonic_mean`` (of the AUCs)    normal + abnormal
 linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)          ``test_size``
 xares-knn                       ``value`` (accuracy or AUC)                    ``test_size``
+mimii (a column per SNR)        ``sets.<snr>.score`` (mean AUC per machine)    normal + abnormal
 ==============================  =============================================  ===================
 
 A column is ``<suite> · <task>``: the task is the result's own ``task``, else ``<dataset>/<config>``
@@ -77,7 +78,7 @@ import numpy as np
 from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.ray_jobs.evaluation.flags import SATURATED
 
-SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
+SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
                  "hmean_auc": (0.0, 1.0)}
 METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
@@ -180,6 +181,9 @@ def check_shape(results: dict, path: Path) -> None:
         for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
                                   or []):
             _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
+    for name, entry in (_typed(path, "sets", results.get("sets"), (dict,)) or {}).items():
+        _typed(path, f"sets.{name}", entry, (dict,), optional=False)
+        _typed(path, f"sets.{name}.score", entry.get("score"), _NUMBER)
     for name, entry in (_typed(path, "scorers", results.get("scorers"), (dict,)) or {}).items():
         _typed(path, f"scorers.{name}", entry, (dict,), optional=False)
         _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
@@ -251,6 +255,11 @@ def headlines(results: dict, folder: Path) -> list[tuple[str, str, float | None,
         return [("", results["metric"], results.get("mean"), results.get("test_size"))]
     if suite == "xares-knn":
         return [("", results["metric"], results.get("value"), results.get("test_size"))]
+    if suite == "mimii":  # one column per SNR, as the MIMII paper reports each SNR apart
+        counts = results.get("counts", {})
+        return [(f"{name}|", "auc", entry.get("score"),
+                 sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.get(name, {}).values()) or None)
+                for name, entry in results.get("sets", {}).items()]
     raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
                        f"(expected one of {', '.join(SUITE_ORDER)})")
 
@@ -265,7 +274,7 @@ def entries_of(folder: Path, results: dict) -> list[Entry]:
         _check_value(folder, metric, value, size)
         if results["suite"] == "siren-dcase":
             column = f"siren-dcase · {suffix}"
-        elif suffix.endswith("|"):  # lib-trad: one column per scorer
+        elif suffix.endswith("|"):  # lib-trad: one column per scorer; mimii: per SNR
             column = f"{results['suite']} {suffix[:-1]} · {task}"
         else:
             column = f"{results['suite']} · {task}"
