@@ -216,11 +216,10 @@ class MimiiComponent(DatasetComponent):
     def figure(self, root, scan, configs, options) -> str | None:
         from libtrad.cards.figures import spectrogram_comparison
 
-        state: MimiiState = scan.state
-        built = {r.clip.snr_db for c in configs for r in state.rows if c.name in (UNION, SNR_CONFIGS[r.clip.snr_db])}
+        state: MimiiState = scan.state  # its rows are those of the configs built (the scan reads no other SNR)
         picks: dict[str, Row] = {}
         for row in state.rows:
-            if row.split == "test" and row.clip.snr_db in built:
+            if row.split == "test":
                 picks.setdefault(row.clip.label, row)
         if len(picks) < 2:
             return None

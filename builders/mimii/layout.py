@@ -184,12 +184,12 @@ def find_clips(data_dir: Path, snrs: tuple[int, ...], rejected: list[Rejection])
 def _top(data_dir: Path, rejected: list[Rejection], listing: Listing) -> list[tuple[Path, tuple[int, str | None]]]:
     """The SNR and archive folders at the top; one error when there is none (not a MIMII folder at all)."""
     entries = list_entries(data_dir, data_dir, rejected)
-    roots, others = [], []
+    roots, others, near = [], [], []
     for path, is_dir in entries:
         try:
             entry = top_entry(path.name, is_dir)
         except BadName as exc:
-            rejected.append(Rejection(rel_path(data_dir, path) + ("/" if is_dir else ""), exc.reason))
+            near.append(Rejection(rel_path(data_dir, path) + ("/" if is_dir else ""), exc.reason))
             continue
         if isinstance(entry, tuple):
             roots.append((path, entry))
@@ -200,8 +200,10 @@ def _top(data_dir: Path, rejected: list[Rejection], listing: Listing) -> list[tu
     if not roots:
         inner = sorted(p.name for p, d in others if d and (p.name in MACHINES or ID_DIR.fullmatch(p.name)))
         hint = (f" ({', '.join(inner)} look like folders inside an archive: pass the folder that holds the unpacked "
-                "archives, e.g. the parent of 0_dB_fan/)" if inner else "")
+                "archives, e.g. the parent of 0_dB_fan/)" if inner else f" ({near[0].path}: {near[0].reason})" if near
+                else "")
         raise LibtradError(f"{safe_text(str(data_dir))}: no MIMII layout found{hint}; expected {EXPECTED_TOP}")
+    rejected.extend(near)
     for path, is_dir in others:
         what = "folder" if is_dir else "file"
         rejected.append(Rejection(rel_path(data_dir, path) + ("/" if is_dir else ""),

@@ -184,7 +184,10 @@ def test_a_folder_that_is_not_mimii_is_one_line(tmp_path, cli, rel):
                           "no valid MIMII clip for --configs 6dB (6 dB)")
     rel.assert_error_line(cli("build", "mimii", "--data-dir", data, "--output", tmp_path / "o3", "--seed", "3"),
                           "--seed", "--split-strategy random")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    (tmp_path / "other" / "3_dB_fan").mkdir(parents=True)
+    rel.assert_error_line(cli("build", "mimii", "--data-dir", tmp_path / "other", "--output", tmp_path / "o4"),
+                          "no MIMII layout found (3_dB_fan/: 3 dB is not a MIMII SNR")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "other"]
 
 
 def _clips(snr: int, normals: int, anomalies: int):
@@ -256,6 +259,45 @@ def test_the_stand_in_round_trips_build_load_embed_evaluate(stand_in, tmp_path, 
     assert board.exit_code == 0, board.output
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert all(f"mimii {snr} · " in text for snr in ("min6dB", "0dB", "6dB")), text
+
+
+def test_all_reuses_the_snr_shards_only_when_every_snr_is_built(stand_in, tmp_path):
+    from libtrad.builders.registry import dataset
+
+    assert not (stand_in / "ds" / "data" / "all").exists()  # the default build: all = min6dB + 0dB + 6dB, listed
+    card = (stand_in / "ds" / "README.md").read_text()
+    assert "data/min6dB/test-" in card.split("config_name: all", 1)[1].split("config_name:", 1)[0]
+    summary = dataset("mimii").build(stand_in / "raw", tmp_path / "part", configs=("0dB", "all"), progress=False)
+    assert (tmp_path / "part" / "data" / "all").is_dir()  # 6 dB and -6 dB are not built: all is written itself
+    assert summary.configs["all"]["test"]["rows"] == 3 * summary.configs["0dB"]["test"]["rows"]
+
+
+def test_the_suite_scores_as_siren_dcase_does_and_the_gpu_path_agrees(stand_in):
+    import pandas as pd
+    import pyarrow.parquet as pq
+    import torch
+
+    from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
+    from libtrad.ray_jobs.evaluation import metrics
+    from libtrad.ray_jobs.evaluation.suites import mimii, siren_dcase
+
+    df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],
+                   ignore_index=True)
+    units, columns, matrix = mimii.plan(df), mimii.columns_for(df), embedding_matrix(df)
+    options = mimii.MimiiOptions()
+    for unit in units:
+        numpy_path = mimii.score_unit(unit, matrix, columns, options)
+        screened = mimii.score_unit(unit, matrix, columns, options, torch.device("cpu"))
+        bound = siren_dcase.cosine_score_bound(matrix.shape[1])  # the screen's float64 sums differ in the last bits
+        assert {k: v for k, v in screened.items() if k != "file_scores"} == \
+            {k: v for k, v in numpy_path.items() if k != "file_scores"}
+        assert list(screened["file_scores"].values()) == pytest.approx(list(numpy_path["file_scores"].values()),
+                                                                       abs=bound, rel=0)
+        # By hand: 1 - the largest cosine similarity to the machine's train rows, AUC over its test rows.
+        unit_rows = matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
+        scores = 1 - (unit_rows[unit.test] @ unit_rows[unit.train].T).max(axis=1)
+        assert list(numpy_path["file_scores"].values()) == pytest.approx(scores.tolist(), abs=1e-12)
+        assert numpy_path["auc"] == metrics.roc_auc(columns["label"][unit.test], scores)
 
 
 def test_the_suite_refuses_what_it_cannot_score(stand_in, tmp_path, cli, rel):

@@ -136,8 +136,15 @@ def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
     from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
 
     options = options or MimiiOptions()
+    return score_unit(unit, embeddings, columns, options, screen_device(options.device))
+
+
+def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: MimiiOptions,
+               screen=None) -> dict:
+    """:func:`run_unit` with siren-dcase's similarity screen on ``screen`` (a torch device; None: numpy); with
+    ``torch.device("cpu")`` it runs the GPU code path on the CPU (the tests compare the two)."""
     bank_options = options.bank()
-    screen = screen_device(options.device) if siren_dcase._screenable(bank_options) else None
+    screen = screen if siren_dcase._screenable(bank_options) else None
     test, bank = embeddings[unit.test], [embeddings[unit.train]]
     scores = siren_dcase.memory_scores(test, bank, bank_options, screen)
     if screen is not None and not siren_dcase.order_is_certain(scores, siren_dcase.cosine_score_bound(test.shape[1])):
