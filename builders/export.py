@@ -69,7 +69,7 @@ class DatasetComponent:
     citation: str = ""
     license: str = "other"
     config_names: tuple[str, ...] = ()
-    unions: Mapping[str, tuple[str, ...]] = {}  # config -> the configs whose shards it reuses
+    unions: Mapping[str, tuple[str, ...]] = {}  # config -> the configs whose shards it reuses (see _with_unions)
     tags: tuple[str, ...] = ()
     task_categories: tuple[str, ...] = ("audio-classification",)
 
@@ -198,10 +198,14 @@ def select_configs(component: DatasetComponent, configs: tuple[str, ...] | None,
 
 
 def _with_unions(component: DatasetComponent, sources: list[ConfigSource], selected: set[str]) -> list[ConfigSource]:
-    """A union config reuses its parts' shards when every part is built too; else it is written itself."""
+    """A union config reuses its parts' shards when every part is built too; else it is written itself.
+
+    The parts are the component's ``unions`` entry, or those its config source names itself
+    (``reuses``): MIMII's ``all`` is the union of the SNR configs the folder has.
+    """
     out = []
     for source in sources:
-        parts = tuple(component.unions.get(source.name, ()))
+        parts = tuple(component.unions.get(source.name, ())) or source.reuses
         reuses = parts if parts and set(parts) <= selected else ()
         out.append(dataclasses.replace(source, reuses=reuses))
     return out

@@ -1,6 +1,6 @@
 """The datasets libtrad can synthesize and build: one entry per family drives ``libtrad synth|build NAME``.
 
-An entry names its components (one Hub dataset each: LiB-TRAD has one, SIREN ten) as lazy
+An entry names its components (one Hub dataset each: LiB-TRAD and MIMII have one, SIREN fifteen) as lazy
 ``module:attribute`` references, so listing the commands (``libtrad --help``) imports no dataset
 code, and declares its options once (:class:`~libtrad.options.OptionSpec`) for the library's
 checks and the CLI's flags alike.
@@ -193,7 +193,31 @@ SIREN = DatasetEntry(
 )
 LIB_TRAD.extra["tiny_synth"] = {"scale": 0.02}
 
-DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in (LIB_TRAD, SIREN)}
+MIMII = DatasetEntry(
+    name="mimii",
+    summary=("MIMII (Hitachi): fan, pump, slider and valve sounds, 8 microphones, 16 kHz, mixed with factory noise "
+             "at -6, 0 and 6 dB SNR."),
+    components={"mimii": "libtrad.builders.mimii.component:MIMII"},
+    synthesizer="libtrad.builders.mimii.synth:synthesize_mimii",
+    default_output="mimii",
+    data_dir_help=("The unpacked Zenodo archives: -6_dB_fan/ ... 6_dB_valve/ (each <machine>/id_XX/{normal,abnormal}/"
+                   "NNNNNNNN.wav), or the baseline's min6dB/ 0dB/ 6dB/ folders."),
+    build_options=(
+        OptionSpec("split_strategy", "baseline", "baseline: per SNR, machine and ID the first N normal clips by name "
+                   "(N = its anomalous clips) are tested, as Hitachi's baseline splits; random: those N drawn with "
+                   "--seed.", kind=str, choices=("baseline", "random")),
+        OptionSpec("seed", 0, "Seed of --split-strategy random.", **_SEED),
+    ),
+    synth_options=(
+        OptionSpec("scale", 1.0, "Multiplies the stand-in's (small) number of clips per SNR, machine and ID.", low=0,
+                   low_open=True, high=100),
+        OptionSpec("seed", 0, "Seed.", **_SEED),
+        *synth_difficulty("Anomaly-to-machine level (before the factory noise of each SNR)"),
+    ),
+    extra={"tiny_synth": {"scale": 0.5}},
+)
+
+DATASETS: dict[str, DatasetEntry] = {entry.name: entry for entry in (LIB_TRAD, SIREN, MIMII)}
 
 
 def register(entry: DatasetEntry) -> DatasetEntry:

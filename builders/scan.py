@@ -199,6 +199,33 @@ def validate_all(
         return collect(pool.map(run, items))
 
 
+def same_bytes(items: Iterable[T], rejected: list[Rejection], *, sha256: Callable[[T], str], rel: Callable[[T], str],
+               label: Callable[[T], str]) -> list[T]:
+    """The items whose bytes (``sha256``) no other item has; every copy of repeated bytes is a rejection.
+
+    One recording sorted into two class folders would count twice, and under two labels: all copies
+    are rejected, each naming the others (``rel``) and, where they differ, their labels: which copy
+    is right is the user's call, not libtrad's.
+    """
+    items = list(items)
+    copies: dict[str, list[T]] = {}
+    for item in items:
+        copies.setdefault(sha256(item), []).append(item)
+    kept = []
+    for item in items:
+        same = copies[sha256(item)]
+        if len(same) == 1:
+            kept.append(item)
+            continue
+        others = ", ".join(rel(o) for o in same if o is not item)
+        labels = sorted({label(o) for o in same})
+        twice = f", so one recording would count under {len(labels)} labels ({', '.join(labels)})" \
+            if len(labels) > 1 else ", so one recording would count twice"
+        rejected.append(Rejection(rel(item), f"the same bytes (SHA-256 {sha256(item)[:12]}...) as {others}{twice}; "
+                                             "keep one copy"))
+    return kept
+
+
 class SourceChecksums:
     """SHA-256 of source files taken while the export reads them, for the manifest's ``sources``.
 

@@ -27,7 +27,7 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import AudioCheck, InvalidAudio, read_source, safe_text, validate_audio
-from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path
+from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path, same_bytes
 from libtrad.errors import LibtradError
 
 # Documentation an archive may carry next to the data: listed as not read, never rejected.
@@ -151,8 +151,7 @@ def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection],
 
     A file of another length than the layout's (:meth:`Layout.expected_frames`) is named with its
     length and the expected one. Files with the same bytes (SHA-256, taken while validating) are
-    all rejected, each naming the others and, where they differ, their labels: which copy is right
-    is the user's call, not libtrad's.
+    all rejected (:func:`~libtrad.builders.scan.same_bytes`, the rule every builder shares).
     """
     unit = layout.length_unit
     kept = []
@@ -164,22 +163,8 @@ def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection],
                                                    f"{frames:,} {unit} ({why})"))
         else:
             kept.append(c)
-    same: dict[str, list[Checked]] = {}
-    for c in kept:
-        same.setdefault(c.sha256, []).append(c)
-    out = []
-    for c in kept:
-        copies = same[c.sha256]
-        if len(copies) == 1:
-            out.append(c)
-            continue
-        others = ", ".join(o.found.rel for o in copies if o is not c)
-        labels = sorted({o.found.label for o in copies})
-        twice = f", so one recording would count under {len(labels)} labels ({', '.join(labels)})" \
-            if len(labels) > 1 else ", so one recording would count twice"
-        rejected.append(Rejection(c.found.rel, f"the same bytes (SHA-256 {c.sha256[:12]}...) as {others}{twice}; "
-                                               "keep one copy"))
-    return out
+    return same_bytes(kept, rejected, sha256=lambda c: c.sha256, rel=lambda c: c.found.rel,
+                      label=lambda c: c.found.label)
 
 
 def reread(data_dir: Path, checked: Checked) -> bytes:

@@ -66,6 +66,7 @@ SUITES: dict[str, SuiteEntry] = {
     "linear-probe": SuiteEntry(f"{_SUITES_PACKAGE}.linear_probe", "LinearProbeOptions"),
     "xares-mlp": SuiteEntry(f"{_SUITES_PACKAGE}.xares_mlp", "XaresMlpOptions"),
     "xares-knn": SuiteEntry(f"{_SUITES_PACKAGE}.xares_knn", "XaresKnnOptions"),
+    "mimii": SuiteEntry(f"{_SUITES_PACKAGE}.mimii", "MimiiOptions"),
 }
 
 

@@ -13,7 +13,7 @@ are not comparable with published ones.
 **Saturated.** A score of at least :data:`LEVEL` (0.99) leaves nothing to separate. For one result
 (one encoder) the rule is: *every* score it reports at its finest level is ≥ 0.99 —
 
-* siren-dcase: every AUC and pAUC group of every set;
+* siren-dcase, mimii: every AUC and pAUC group of every set (mimii: of every SNR);
 * siren-fault: the weighted F1 and every class's F1;
 * lib-trad: every scorer's (and trained model's) AUC on every experiment;
 * linear-probe, xares-mlp: the mean test value; xares-knn: the test value.
@@ -65,7 +65,7 @@ def scores_by_task(results: dict) -> dict[str, dict[str, float]]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.setdefault(str(task), {})[str(method)] = float(value)
 
-    if suite == "siren-dcase":
+    if suite in ("siren-dcase", "mimii"):
         for name, entry in (results.get("sets") or {}).items():
             for metric in ("auc", "pauc"):
                 for group, value in (entry.get(metric) or {}).items():

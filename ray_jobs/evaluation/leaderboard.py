@@ -19,17 +19,7 @@ columns of their own after them (``<suite> · <task>``: the result's ``task``, e
 ``<dataset>/<config>`` of its inputs). Each result fills one *headline* column, the number the
 X-ARES average and the ranking use, and may fill extra ones:
 
-==============================  ===========================================  ==========================
-suite                           headline (extra columns)                     test size
-==============================  ===========================================  ==========================
-siren-dcase                     ``score``, the year's DCASE score            labelled test clips
-siren-fault                     ``accuracy``, as ECHO Table 2 (weighted F1)  predicted rows
-lib-trad                        Mahalanobis: harmonic mean (AUC per TR);     normal + abnormal
-                                other scorers: their harmonic mean
-linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)        ``test_size``
-xares-knn                       ``value`` (accuracy or AUC)                  ``test_size``
-==============================  ===========================================  ==========================
-
+==============================  ===========================================  ===================
 The papers' means — DCASE mean (six years), fault mean (five fault columns), overall mean (all
 eleven) — are columns too: for a measured row they are computed as the paper computes them, and only
 when every column they average has a value (else blank, the note under "Columns" says which are
@@ -87,7 +77,7 @@ import numpy as np
 
 from libtrad.errors import LibtradError, ParameterError, first_line
 
-SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn")
+SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
                  "hmean_auc": (0.0, 1.0)}
 METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
@@ -194,6 +184,9 @@ def check_shape(results: dict, path: Path) -> None:
         for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
                                   or []):
             _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
+    for name, entry in (_typed(path, "sets", results.get("sets"), (dict,)) or {}).items():
+        _typed(path, f"sets.{name}", entry, (dict,), optional=False)
+        _typed(path, f"sets.{name}.score", entry.get("score"), _NUMBER)
     for name, entry in (_typed(path, "scorers", results.get("scorers"), (dict,)) or {}).items():
         _typed(path, f"scorers.{name}", entry, (dict,), optional=False)
         _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
@@ -323,6 +316,11 @@ def cells_of(results: dict, folder: Path) -> list[Cell]:
         return [Cell(f"{suite} · {task}", results["metric"], results.get("mean"), results.get("test_size"))]
     if suite == "xares-knn":
         return [Cell(f"{suite} · {task}", results["metric"], results.get("value"), results.get("test_size"))]
+    if suite == "mimii":  # one column per SNR, as the MIMII paper reports each SNR apart
+        counts = results.get("counts", {})
+        return [Cell(f"mimii {name} · {task}", "auc", entry.get("score"),
+                     sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.get(name, {}).values()) or None)
+                for name, entry in results.get("sets", {}).items()]
     raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
                        f"(expected one of {', '.join(SUITE_ORDER)})")
 
