@@ -19,7 +19,18 @@ columns of their own after them (``<suite> · <task>``: the result's ``task``, e
 ``<dataset>/<config>`` of its inputs). Each result fills one *headline* column, the number the
 X-ARES average and the ranking use, and may fill extra ones:
 
-==============================  ===========================================  ===================
+==============================  ===========================================  ==========================
+suite                           headline (extra columns)                     test size
+==============================  ===========================================  ==========================
+siren-dcase                     ``score``, the year's DCASE score            labelled test clips
+siren-fault                     ``accuracy``, as ECHO Table 2 (weighted F1)  predicted rows
+lib-trad                        Mahalanobis: harmonic mean (AUC per TR);     normal + abnormal
+                                other scorers: their harmonic mean
+linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)        ``test_size``
+xares-knn                       ``value`` (accuracy or AUC)                  ``test_size``
+mimii (a column per SNR)        ``sets.<snr>.score`` (mean AUC per machine)  normal + abnormal
+==============================  ===========================================  ==========================
+
 The papers' means — DCASE mean (six years), fault mean (five fault columns), overall mean (all
 eleven) — are columns too: for a measured row they are computed as the paper computes them, and only
 when every column they average has a value (else blank, the note under "Columns" says which are
