@@ -184,7 +184,8 @@ class ChannelSelection:
         return [list(row_names).index(n) for n in self.names]
 
 
-def row_channel_names(stored: Sequence[str] | None, count: int, policy: ChannelPolicy | None, where: str) -> tuple[str, ...]:
+def row_channel_names(stored: Sequence[str] | None, count: int, policy: ChannelPolicy | None,
+                      where: str) -> tuple[str, ...]:
     """A row's channel names: its ``channels`` column (``stored``), else the policy's names (which must
     match its channel count), else the indices ``"0"``, ``"1"``, …"""
     if stored is not None:
