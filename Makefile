@@ -28,6 +28,7 @@ bench: install
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
 	$(PY) bench/bench_embed.py
+	$(PY) bench/bench_long_records.py
 	$(PY) bench/bench_linear_probe.py
 	$(PY) bench/bench_loocv_knn.py
 	$(PY) bench/bench_siren_dcase.py

@@ -136,7 +136,8 @@ def embed_dataset(
     encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size,
-                           device=device, channels=selection.names, chunk_seconds=float(chunk_seconds))
+                           device=device, channels=selection.names, channels_origin=selection.origin,
+                           chunk_seconds=float(chunk_seconds))
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     fingerprint = spec.fingerprint()
     key = cache_key(spec, options, source, unit_rows, fingerprint)

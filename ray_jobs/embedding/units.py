@@ -63,6 +63,7 @@ class EmbedOptions:
     gpus_per_actor: float = 0.0  # what each actor requested from Ray (provenance)
     prefetch: bool | None = None  # decode rows in a background thread; None: on a GPU only
     channels: tuple[str, ...] | None = None  # the selected channels (libtrad.channels); None: every channel
+    channels_origin: str = ""  # what chose them, for the error naming a row that lacks one
     chunk_seconds: float = 10.0  # long clips: chunk length where the encoder is frame-local, and the budget
 
     def identity(self) -> dict:
@@ -72,7 +73,7 @@ class EmbedOptions:
                 "channels": ALL if self.channels is None else list(self.channels)}
 
     def selection(self) -> ChannelSelection:
-        return ChannelSelection(self.channels, "--channels" if self.channels is not None else "--channels all")
+        return ChannelSelection(self.channels, self.channels_origin or "--channels")
 
 
 @dataclass(frozen=True)
