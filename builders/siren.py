@@ -1,8 +1,15 @@
-"""SIREN's synthetic stand-ins: one entry point for the registry, dispatching to each family."""
+"""SIREN's synthetic stand-ins (one entry point for the registry, dispatching to each family), and the
+channel policy of its mono WAV corpora (DCASE, IIEE, IICA)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from libtrad.channels import ChannelPolicy
+
+MONO_WAV = ChannelPolicy(names=("mono",), reason=(
+    "mono WAV files (checked when built); SIREN loads WAV files with torchaudio and would average a "
+    "multichannel file to mono (siren/core/base_extractor.py)"))
 
 
 def synthesize_siren(out: str | Path, *, component: str, scale: float = 1.0, seed: int = 0, difficulty: str = "paper",

@@ -14,10 +14,13 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from libtrad.cards.dataset_card import TEMPLATES
+from libtrad.channels import EMBEDDED_COLUMN
 
 
-def embeddings_features(source_features: dict | None, schema, kept: list[str], frames: bool) -> datasets.Features:
-    """The output's features: the kept source features as stored, plus the three new columns."""
+def embeddings_features(source_features: dict | None, schema, kept: list[str], frames: bool, *,
+                        channels: bool = False) -> datasets.Features:
+    """The output's features: the kept source features as stored, plus the new columns (``split``,
+    ``embedding``; ``frames`` and ``embedded_channels`` when asked for)."""
     if source_features:
         base = datasets.Features.from_dict({k: v for k, v in source_features.items() if k in kept})
     else:
@@ -28,6 +31,8 @@ def embeddings_features(source_features: dict | None, schema, kept: list[str], f
     out["embedding"] = datasets.List(datasets.Value("float32"))
     if frames:
         out["frames"] = datasets.List(datasets.List(datasets.Value("float32")))
+    if channels:
+        out[EMBEDDED_COLUMN] = datasets.List(datasets.Value("string"))
     return datasets.Features(out)
 
 
@@ -51,6 +56,7 @@ def write_embeddings_card(folder: Path, record: dict, features: datasets.Feature
         output_dim=encoder["output_dim"], hop=f"{encoder['hop_size_in_ms']:g}", dim=record["embedding_dim"],
         multichannel=options["multichannel"] if record.get("multichannel_rows") else None, frames=options["frames"],
         precision=options["precision"], resampled=record["resampled"], rows=record["rows"],
+        channels=record.get("channels"),
         cache_key=record["cache_key"], libtrad_version=record["libtrad_version"],
     )
     path = folder / "README.md"

@@ -28,7 +28,9 @@ import pytest  # noqa: E402
 SLOW_FIRST = (
     "tests/ray_jobs/embedding/test_embed.py",  # ~107 s
     "tests/test_demo.py",  # ~72 s
+    "tests/ray_jobs/embedding/test_embed_channels.py",  # ~44 s
     "tests/builders/test_dataset_contract.py",  # ~42 s
+    "tests/ray_jobs/embedding/test_crepe_tiny.py",  # ~37 s (the real CWRU records through CREPE)
     "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~29 s
     "tests/ray_jobs/embedding/test_embed_storage.py",  # ~25 s
     "tests/cli/test_reliability_outputs.py",  # ~25 s

@@ -54,6 +54,7 @@ from libtrad.builders.scan import (
     rel_path,
     validate_all,
 )
+from libtrad.builders.siren import MONO_WAV
 from libtrad.errors import LibtradError, ParameterError
 
 SPLITS = ("train", "test")
@@ -216,6 +217,7 @@ class DcaseComponent(DatasetComponent):
     family = "siren"
     license = LICENSE
     tags = ("anomaly-detection", "machine-sound", "dcase", "audio", "domain-shift")
+    channels = MONO_WAV
 
     def __init__(self, year: int):
         self.year = year

@@ -18,6 +18,7 @@ from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.fault.common import SPLIT, Checked, Layout, check_set
 from libtrad.builders.hub_export import ConfigSource, SplitSource
 from libtrad.builders.scan import Rejection, enforce_on_error, read_synthetic_marker, validate_all
+from libtrad.channels import ChannelPolicy
 from libtrad.errors import ParameterError
 
 FIGURE = "images/classes.png"
@@ -37,6 +38,16 @@ COMMON = {
 }
 ZENODO_LICENSE = ("as stated on the Zenodo record (Fraunhofer IDMT publishes its ISA datasets under a Creative "
                   "Commons license; check the record's terms before redistributing)")
+# Channel policies (libtrad.channels): where SIREN's toolkit (github.com/yucongzh/SIREN) reads a corpus, its
+# loader says which channels; these phrases say so where it has none, and for the mono WAV corpora.
+SIREN_LOADERS = "SIREN's fault tester loads CWRU, MAFAULDA, IIEE and IICA only"
+
+
+def no_siren_loader(module: str, fact: str) -> str:
+    """The reason of a policy for a corpus SIREN's toolkit does not read: the publisher's ``fact``."""
+    return (f"{fact}; {SIREN_LOADERS} (siren/core/data_loader/{module}_data_loader.py is a placeholder), so "
+            "every channel the file holds is used")
+
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,10 @@ class FaultComponent(DatasetComponent):
     task_categories = ("audio-classification",)
 
     def __init__(self, name: str, pretty_name: str, layout: Layout, card: CardText, *, title: str, description: str,
-                 citation: str, license: str, tags: tuple[str, ...], task_categories: tuple[str, ...] | None = None):
+                 citation: str, license: str, tags: tuple[str, ...], channels: ChannelPolicy,
+                 task_categories: tuple[str, ...] | None = None):
         self.name, self.pretty_name, self.layout, self.card = name, pretty_name, layout, card
+        self.channels = channels
         self.title, self.description, self.citation, self.license = title, description, citation, license
         self.config_names = tuple(layout.configs)
         self.tags = tags

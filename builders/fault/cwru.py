@@ -62,6 +62,7 @@ from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.fault.tables import optional_int, read_table
 from libtrad.builders.scan import Rejection, rel_path
+from libtrad.channels import ChannelPolicy
 
 FAULT_RATE = 12_000
 # The normal-baseline recordings are sampled at 48 kHz, as Smith & Randall (2015) report (SIREN's toolkit
@@ -435,6 +436,11 @@ COMPONENT = FaultComponent(
     description="Vibration recordings of seeded bearing faults from the Case Western Reserve University "
                 "Bearing Data Center, as used by SIREN's fault-classification benchmark.",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(default=("DE",), names=CHANNELS, reason=(
+        "SIREN reads one variable of each .mat file, the first `X<record>_{DE,FE,BA}_time` in it "
+        "(siren/core/base_extractor.py): the drive-end accelerometer in the Data Center's files, fan-end "
+        "fault records included; DE is also the one channel every record holds (the 0.028-inch records "
+        "hold DE only)")),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )

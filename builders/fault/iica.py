@@ -28,6 +28,7 @@ from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultC
 from libtrad.builders.fault.common import AudioLayout, BadName, Checked, Found, Listing, children, one_of, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
+from libtrad.builders.siren import MONO_WAV
 from libtrad.errors import LibtradError
 
 SAMPLE_RATE = 48_000
@@ -166,6 +167,7 @@ COMPONENT = FaultComponent(
     description="Sound of compressed-air leaks (tube, vent) and of the leak-free system under industrial "
                 "background noise, as used by SIREN's fault-classification benchmark.",
     citation=CITATION, license="other",
+    channels=MONO_WAV,
     tags=("machine-sound", "leak-detection", "compressed-air", "audio", "siren"),
 )
 

@@ -24,6 +24,7 @@ from libtrad.builders.fault.base import COMMON, ZENODO_LICENSE, CardText, FaultC
 from libtrad.builders.fault.common import AudioLayout, BadName, Found, Listing, children, one_of, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
+from libtrad.builders.siren import MONO_WAV
 
 SAMPLE_RATE = 44_100
 CUT_FRAMES = 3 * SAMPLE_RATE  # the publisher cuts every recording into 3-s pieces (so does the stand-in)
@@ -132,6 +133,7 @@ COMPONENT = FaultComponent(
     description="Sound of electric engines in three states (good, broken, heavy load) under background noise, "
                 "as used by SIREN's fault-classification benchmark.",
     citation=CITATION, license="other",
+    channels=MONO_WAV,
     tags=("machine-sound", "fault-diagnosis", "electric-engine", "audio", "siren"),
 )
 

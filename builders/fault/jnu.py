@@ -23,10 +23,11 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio, safe_text
-from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent, no_siren_loader
 from libtrad.builders.fault.common import DOCUMENTATION, ArrayLayout, BadName, Found, Listing, children
 from libtrad.builders.fault.synth import EASY, Level, impulses, tone
 from libtrad.builders.scan import SYNTHETIC_MARKER, rel_path
+from libtrad.channels import ChannelPolicy
 from libtrad.errors import LibtradError
 
 SAMPLE_RATE = 50_000
@@ -175,6 +176,7 @@ COMPONENT = FaultComponent(
     description="Vertical vibration of a normal bearing and bearings with inner-ring, outer-ring and roller faults at "
                 "three speeds (Jiangnan University).",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(names=("vertical",), reason=no_siren_loader("jnu", "one vertical accelerometer per CSV")),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )

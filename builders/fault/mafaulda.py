@@ -27,6 +27,7 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import ArrayLayout, Found, Listing, children, one_of, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone
 from libtrad.builders.scan import rel_path
+from libtrad.channels import ChannelPolicy
 
 SAMPLE_RATE = 50_000
 RECORD_ROWS = 5 * SAMPLE_RATE  # every published CSV: a 5-s sequence, 250,000 rows
@@ -204,6 +205,9 @@ COMPONENT = FaultComponent(
     description="Multi-sensor vibration and sound recordings of a machinery fault simulator (10 fault classes), "
                 "as used by SIREN's fault-classification benchmark.",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(names=CHANNELS, reason=(
+        "SIREN reads all 8 columns of each CSV (siren/core/base_extractor.py) and embeds each channel, "
+        "concatenated (its default multi-channel strategy; its ECHO example expects 8 channels)")),
     tags=("vibration", "fault-diagnosis", "rotating-machinery", "time-series-classification", "siren"),
     task_categories=("other",),
 )

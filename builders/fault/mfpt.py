@@ -26,12 +26,13 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
-from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent, no_siren_loader
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, number, vector
 from libtrad.builders.fault.synth import EASY, NOTE, Level, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
+from libtrad.channels import ChannelPolicy
 
 CLASSES = ("normal", "outer_race", "inner_race")
 WRAPPER = "MFPT Fault Data Sets"  # the archive's top folder: DATA_DIR may be it or the folder holding it
@@ -210,6 +211,8 @@ COMPONENT = FaultComponent(
     description="Vibration of a bearing test rig, baseline and outer- and inner-race faults at several loads "
                 "(Society for Machinery Failure Prevention Technology).",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(names=("accelerometer",), reason=no_siren_loader(
+        "mfpt", "one accelerometer signal (bearing.gs) per file")),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )

@@ -29,12 +29,13 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
-from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent, no_siren_loader
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.matfile import field, load_mat, names, vector
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
+from libtrad.channels import ChannelPolicy
 
 SAMPLE_RATE = 64_000  # vibration_1 (and the phase currents), as the publisher states
 CHANNEL = "vibration_1"
@@ -198,6 +199,9 @@ COMPONENT = FaultComponent(
     description="Vibration of healthy, artificially damaged and really damaged ball bearings at four operating "
                 "settings (Paderborn University KAt-DataCenter), for SIREN-style fault classification.",
     citation=CITATION, license="cc-by-nc-4.0",
+    channels=ChannelPolicy(names=(CHANNEL,), reason=no_siren_loader(
+        "paderborn", "a row holds vibration_1, the bearing housing's accelerometer (the currents, force, speed, "
+        "torque and temperature the file also holds are not kept)")),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )

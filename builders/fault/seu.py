@@ -28,10 +28,11 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
-from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent, no_siren_loader
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, impulses, tone
 from libtrad.builders.scan import rel_path
+from libtrad.channels import ChannelPolicy
 
 PLACEHOLDER_RATE = 16_000  # NOT published by SEU: see the module docstring and the card
 HEADER_LINES = 16
@@ -203,6 +204,8 @@ COMPONENT = FaultComponent(
     description="8-channel drivetrain vibration and torque with bearing and gear faults at two working conditions "
                 "(Southeast University Drivetrain Dynamics Simulator).",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(names=CHANNELS, reason=no_siren_loader(
+        "southeastu", "every CSV holds the same 8 channels (motor, planetary x/y/z, torque, parallel x/y/z)")),
     tags=("vibration", "gearbox", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )

@@ -29,11 +29,12 @@ import datasets
 import numpy as np
 
 from libtrad.builders.audio_io import InvalidAudio
-from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
+from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent, no_siren_loader
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.synth import EASY, Level, count, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
+from libtrad.channels import ChannelPolicy
 
 SAMPLE_RATE = 25_600
 RECORD_ROWS = 32_768  # 1.28 s at 25.6 kHz, every published record
@@ -214,6 +215,8 @@ COMPONENT = FaultComponent(
     description="Run-to-failure vibration of 15 rolling bearings under three operating conditions, with the failure "
                 "location and the time to failure of every record.",
     citation=CITATION, license="unknown",
+    channels=ChannelPolicy(names=CHANNELS, reason=no_siren_loader(
+        "xjtu", "every CSV holds the horizontal and the vertical accelerometer")),
     tags=("vibration", "bearing-fault", "prognostics", "remaining-useful-life", "time-series-classification",
           "siren"),
     task_categories=("other",),

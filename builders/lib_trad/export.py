@@ -21,8 +21,9 @@ from libtrad.builders.lib_trad.builder import (
     LibTradPlan,
     lib_trad_features,
 )
-from libtrad.builders.lib_trad.layout import charging_sets, scan_lib_trad
+from libtrad.builders.lib_trad.layout import NUM_CHANNELS, charging_sets, scan_lib_trad
 from libtrad.builders.lib_trad.synth import EXPERIMENTS as SYNTH_SPECS
+from libtrad.channels import ChannelPolicy
 from libtrad.errors import LibtradError
 
 DEFAULT_OUTPUT = "lib-trad"
@@ -32,6 +33,13 @@ PAPER_EXPERIMENTS = (
     ("TR2", "full row", "full cell row", "rectangular iron frame ~1 m from the pack", 185),
     ("TR3", "entire battery pack", "single cell", "four corners of the entire pack", 186),
 )
+# The paper treats each microphone of the array as a separate file: one per row in every config but
+# `segments`, whose rows hold all four, named as the per-channel configs' `channel` column numbers them.
+ONE_MICROPHONE = ChannelPolicy(reason="one microphone per row (column `channel`): the paper treats each channel "
+                               "of the array as a separate file")
+SEGMENT_MICROPHONES = ChannelPolicy(names=tuple(f"mic{c}" for c in range(1, NUM_CHANNELS + 1)), reason=(
+    "the 4-microphone array of one segment, in the order of the per-channel configs' `channel` 1-4; all four "
+    "are embedded by default (each alone, then concatenated or averaged: --multichannel)"))
 
 
 class LibTradComponent(DatasetComponent):
@@ -87,6 +95,9 @@ class LibTradComponent(DatasetComponent):
 
     def default_config(self, configs: list[str]) -> str:
         return "all" if "all" in configs else configs[0]
+
+    def channel_policy(self, config: str) -> ChannelPolicy:
+        return SEGMENT_MICROPHONES if config == "segments" else ONE_MICROPHONE
 
     def usage(self, configs):
         usage = usage_examples(configs)

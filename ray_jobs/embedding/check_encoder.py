@@ -37,6 +37,10 @@ The checks, in order (``attributes`` failing stops the rest, which all need its 
 * ``deterministic`` — two runs on the same clips are bitwise identical.
 * ``short_clip`` — a 0.1-s clip gives (1, D) and (T >= 1, D), finite, T within the frame rule.
 * ``silence`` — a 1-s silent clip gives finite values of the right shapes.
+* ``chunks`` — only for an encoder that declares ``context_in_ms`` (frame-local: ``embed`` cuts long
+  records into chunks, :mod:`.encoders.chunking`): a 2.6-s clip cut into 1-s chunks gives the frames
+  and clip embedding of the clip run whole (same tolerance). A context stated too small fails here.
+  Passes, doing nothing, for the others (their clips always run whole).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ BATCH_SPECS = ((1.0, 0), (1.0, 1), (1.0, 3))  # (seconds, seed): three equal-len
 SHAPE_SPECS = ((1.0, 0), (1.0, 1), (0.5, 2))  # equal and unequal lengths in one call
 PAD_LONG, PAD_SHORT = (2.0, 4), (0.5, 2)
 SILENCE = None  # the seed of a silent clip
+CHUNK_CLIP_S, CHUNK_S = 2.6, 1.0  # chunks: two 1-s stretches, the second running to 2.6 s
 
 
 @dataclass
@@ -447,11 +452,33 @@ def _check_silence(probe: _Probe) -> CheckResult:
     return CheckResult("silence", not problems, message if problems else "", {"problems": problems})
 
 
+def _check_chunks(probe: _Probe) -> CheckResult:
+    context = getattr(probe.encoder, "context_samples", lambda: None)()
+    if context is None:
+        return CheckResult("chunks", True, "", {"chunked": False})
+    clip = probe.clip(CHUNK_CLIP_S, 7)
+    what = f"a {CHUNK_CLIP_S:g}-s clip cut into {CHUNK_S:g}-s chunks"
+    whole = probe.embed_arrays([clip], f"a {CHUNK_CLIP_S:g}-s clip")
+    try:
+        result = probe.encoder.embed([clip], chunk_samples=int(round(CHUNK_S * probe.rate)))
+    except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
+        raise _ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
+    chunked = _embed_structure(result, 1, what)
+    parts, numbers = _mismatches({"clip embeddings": [(chunked[0][0], whole[0][0])],
+                                  "frames": [(chunked[1][0], whole[1][0])]})
+    numbers.update(chunked=True, context_samples=context)
+    message = (f"{what} (context_in_ms={getattr(probe.encoder, 'context_in_ms', None)!r}) differs from the clip "
+               f"run whole by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|): is the "
+               "context stated too small?")
+    return CheckResult("chunks", not parts, message if parts else "", numbers)
+
+
 _CHECKS = (
     ("shape", _check_shape), ("output_dim", _check_output_dim), ("dtype", _check_dtype),
     ("finite", _check_finite), ("frame_count", _check_frame_count), ("sample_rates", _check_sample_rates),
     ("long_clip", _check_long_clip), ("batch", _check_batch), ("padding", _check_padding),
     ("deterministic", _check_deterministic), ("short_clip", _check_short_clip), ("silence", _check_silence),
+    ("chunks", _check_chunks),
 )
 CHECK_NAMES = ("attributes",) + tuple(name for name, _ in _CHECKS)
 

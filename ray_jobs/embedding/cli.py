@@ -34,8 +34,14 @@ PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16
 @click.option("--batch-size", type=number("--batch-size", low=1, high=65536, integer=True), default=None,
               help="Clips per encoder call (default: 8 on a CPU, 64 on a GPU; results do not depend on it).")
 @click.option("--frames", is_flag=True, help="Also store frame embeddings (column `frames`).")
+@click.option("--channels", default=None, help="Channels to embed: names separated by commas (DE, DE,FE, a named set "
+              "such as both) or all. Default: the dataset's channel policy (its card's channel_policy: CWRU's DE, "
+              "as SIREN reads it), else all.")
 @click.option("--multichannel", type=click.Choice(["concat", "mean"]), default="concat", show_default=True,
               help="Multichannel rows: channel embeddings concatenated (SIREN) or averaged.")
+@click.option("--chunk-seconds", "chunk_seconds", type=number("--chunk-seconds", low=0.1, high=3600), default=10.0,
+              show_default=True, help="Long records: cut into chunks of this length where the encoder is "
+              "frame-local (frames stitched exactly); a forward holds at most batch size x this much audio.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help=PRECISION_HELP)
 @device_option
@@ -46,18 +52,24 @@ PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16
               help="Embed a libtrad dataset folder whose shards differ from its .libtrad.json checksums "
                    "(recorded in embeddings.json).")
 def embed_command(dataset, config, splits, encoder, encoder_weights, output, address, actors, threads_per_actor,
-                  batch_size, frames, multichannel, precision, device, gpus_per_actor, no_verify) -> None:
+                  batch_size, frames, channels, multichannel, chunk_seconds, precision, device, gpus_per_actor,
+                  no_verify) -> None:
     """Embed a dataset's rows with an encoder on Ray (resumable; every row exactly once)."""
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     summary = embed_dataset(dataset, encoder, output, config=config, splits=list(splits) or None, address=address,
                             actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size, frames=frames,
                             multichannel=multichannel, precision=precision, device=device,
-                            gpus_per_actor=gpus_per_actor, no_verify=no_verify, encoder_weights=encoder_weights)
+                            gpus_per_actor=gpus_per_actor, no_verify=no_verify, encoder_weights=encoder_weights,
+                            channels=channels, chunk_seconds=chunk_seconds)
     click.echo(f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
                f"{summary.units} units computed, {summary.reused} reused)")
     for split, rows in summary.rows.items():
         click.echo(f"  {split}: {rows} rows")
+    if summary.channels is not None:
+        sets = ", ".join(f"{name or 'none'} {n}" for name, n in sorted(summary.channel_sets.items()))
+        click.echo(f"  channels: {summary.channels.shown()} ({summary.channels.origin})"
+                   + (f"; rows per set: {sets}" if sets else ""))
 
 
 @command("check-encoder")

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from libtrad.channels import ChannelSelection, select_channels
 from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.options import check_number
 from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
@@ -56,11 +57,11 @@ from libtrad.storage import is_url, local_path
 from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
-                                          default_rows_per_unit, plan_units)
+                                          default_rows_per_unit, mixed_channels, plan_units)
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
 
 INFO_FILE = "embeddings.json"
-FORMAT = 2  # bump when the output files change (2: datasets features in the shard metadata)
+FORMAT = 3  # bump when the output files change (2: datasets features in the shard metadata; 3: channels)
 _IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
 
 
@@ -77,6 +78,8 @@ class EmbedSummary:
     nodes: set[str] = field(default_factory=set)
     gpus_per_actor: float | None = None  # what the actors asked Ray for (None: no actor was started)
     encoder_verification: dict | None = None  # what libtrad.verify.inputs found in the encoder's folder
+    channels: ChannelSelection | None = None  # the channels embedded, and what chose them
+    channel_sets: dict[str, int] = field(default_factory=dict)  # rows per embedded channel set ("DE": 105)
 
 
 def embed_dataset(
@@ -99,13 +102,18 @@ def embed_dataset(
     progress: bool = True,
     no_verify: bool = False,
     encoder_weights: str | Path | None = None,
+    channels: str | None = None,
+    chunk_seconds: float = 10.0,
 ) -> EmbedSummary:
     """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``.
 
     A local dataset libtrad exported, and an encoder folder libtrad wrote (``convert echo``,
     ``train ae``), are checked against their own checksums first (``no_verify``: used anyway,
     recorded in ``embeddings.json``). ``device``: ``auto|cpu|cuda|cuda:N`` in each actor;
-    ``batch_size`` None: 8 clips per call on a CPU, 64 on a GPU; ``gpus_per_actor``: see the module."""
+    ``batch_size`` None: 8 clips per call on a CPU, 64 on a GPU; ``gpus_per_actor``: see the module.
+    ``channels``: ``"DE"``, ``"DE,FE"``, ``"all"``; None: the dataset's channel policy, else all.
+    ``chunk_seconds``: chunk length for long clips (frame-local encoders) and, times the batch size,
+    the most audio one forward holds (:mod:`.encoders.chunking`)."""
     if multichannel not in MULTICHANNEL:
         raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
     for name, value in (("actors", actors), ("threads_per_actor", threads_per_actor), ("rows_per_unit", rows_per_unit)):
@@ -113,6 +121,7 @@ def embed_dataset(
             check_number(name, value, low=1, high=4096, integer=True)
     if batch_size is not None:
         check_number("batch_size", batch_size, low=1, high=65536, integer=True)
+    check_number("chunk_seconds", chunk_seconds, low=0.1, high=3600)
     device = check_device_request(device, precision, gpus_per_actor, local=not address)
     spec = parse_encoder_spec(encoder, weights=encoder_weights)  # encoder_weights: a py: class's safetensors
     store = _store_output(output, dataset)  # an object-store URL: checked there, before any work
@@ -123,24 +132,26 @@ def embed_dataset(
         inputs = {"dataset": local_input, "encoder": spec.path}
         out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)
+    selection = select_channels(channels, source.channel_policy)
     encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
     options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size,
-                           device=device)
+                           device=device, channels=selection.names, channels_origin=selection.origin,
+                           chunk_seconds=float(chunk_seconds))
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     fingerprint = spec.fingerprint()
     key = cache_key(spec, options, source, unit_rows, fingerprint)
     units = plan_units(source, unit_rows)
     run = (fingerprint, address, actors, threads_per_actor, gpus_per_actor, progress)
     if store is not None:
-        return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run)
+        return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run, selection)
     with output_lock(out):
         staging = resumable_staging(out, key[:24])
         verified = _reuse_finished(out, staging, key, units)
         staged = _DiskUnits(staging)
         missing = [u for u in units if not staged.has(u.name)]
         summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
-                               encoder_verification=encoder_check)
+                               encoder_verification=encoder_check, channels=selection)
         if missing:
             _run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
@@ -166,7 +177,7 @@ def _store_output(output, dataset: str):
 
 
 def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
-                    key: str, unit_rows: int, encoder_check, run) -> EmbedSummary:
+                    key: str, unit_rows: int, encoder_check, run, selection: ChannelSelection) -> EmbedSummary:
     """The object-store twin of the local path: staged units under ``.NAME.resume-KEY/`` beside the
     output (one PUT each), reuse of a finished output of the same key, then the completion-manifest
     publication of :class:`~libtrad.storage.RemoteOutput` (marker last)."""
@@ -177,7 +188,7 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
     _reuse_from_store(store, staged, key, units)
     missing = [u for u in units if not staged.has(u.name)]
     summary = EmbedSummary(store.url, key, {}, len(units), len(missing), len(units) - len(missing), 0,
-                           encoder_verification=encoder_check)
+                           encoder_verification=encoder_check, channels=selection)
     if missing:
         _run_units(missing, spec, options, source, staged, summary, *run)
     with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
@@ -512,6 +523,7 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
     staged.prune({u.name for u in units})
     rows: Counter = Counter()
     resampled: Counter = Counter()
+    channel_sets: Counter = Counter()
     multichannel_rows = 0
     encoder_info, dim = None, None
     computed_on: dict[str, dict] = {}  # where the units ran: distinct device records
@@ -522,24 +534,29 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
         if info.get("rows") != unit.end - unit.start:
             raise LibtradError(f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}")
         if dim is not None and info["dim"] != dim:
-            raise LibtradError(f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}")
+            sets = channel_sets + Counter(info.get("channel_sets", {}))
+            raise LibtradError(f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}: the "
+                               f"rows embed {mixed_channels(sets)}; choose channels every row has with --channels, "
+                               "or use --multichannel mean")
         dim, encoder_info = info["dim"], info["encoder"]
         rows[unit.shard.split] += info["rows"]
         resampled.update(info.get("resampled", {}))
+        channel_sets.update(info.get("channel_sets", {}))
         multichannel_rows += info.get("multichannel_rows", 0)
         if "compute" in info:
             where = {k: v for k, v in info["compute"].items() if k != "gpu_ids"}
             computed_on[json.dumps(where, sort_keys=True)] = where
         else:
             unrecorded += 1  # a unit reused from a run older than the record
-    summary.rows, summary.output_dim = dict(rows), int(dim)
+    summary.rows, summary.output_dim, summary.channel_sets = dict(rows), int(dim), dict(channel_sets)
+    selection = summary.channels or options.selection()
     record = {
         "format": FORMAT,
         "libtrad_version": __version__,
         "cache_key": key,
         "encoder": {"spec": spec.text, **fingerprint, **encoder_info,
                     **({"verification": summary.encoder_verification} if summary.encoder_verification else {})},
-        "options": {**options.identity(), "rows_per_unit": rows_per_unit},
+        "options": {**options.identity(), "rows_per_unit": rows_per_unit, "chunk_seconds": options.chunk_seconds},
         "embedding_dim": int(dim),
         "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
                     "component": source.component,  # the builder's (manifest.json): the leaderboard's column
@@ -551,11 +568,15 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
         "rows": dict(rows),
         "resampled": dict(resampled),
         "multichannel_rows": multichannel_rows,
+        "channels": {"selection": selection.identity, "chosen_by": selection.origin,
+                     "policy": source.channel_policy.to_yaml() if source.channel_policy else None,
+                     "rows_per_set": dict(sorted(channel_sets.items()))},
         "compute": {"devices": [computed_on[k] for k in sorted(computed_on)],
                     "gpus_per_actor": sorted({d.get("gpus_per_actor") for d in computed_on.values()},
                                              key=lambda v: (v is None, v)),
                     **({"units_without_record": unrecorded} if unrecorded else {})},
     }
     (folder / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
+    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames,
+                                   channels=source.named_channels)
     write_embeddings_card(folder, record, features, source.synthetic)

@@ -10,7 +10,9 @@ reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give 
 
 The audio is found from the shards' own schema: a column datasets stores as ``Audio`` (a struct
 of ``bytes`` and ``path``), or a ``signals`` array (channels × samples) beside a ``sampling_rate``
-column (the fault datasets' vibration channels).
+column (the fault datasets' vibration channels). The card's ``channel_policy:`` entry for the
+config (:mod:`libtrad.channels`) says which channels ``embed`` uses by default and what they are
+called; a dataset without one is embedded with every channel.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from libtrad.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
 from libtrad.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
 MANIFEST = "manifest.json"  # every libtrad export's (builders/export.py)
-OUTPUT_COLUMNS = ("split", "embedding", "frames")
+OUTPUT_COLUMNS = ("split", "embedding", "frames", EMBEDDED_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,21 @@ class DatasetSource:
     verification: dict | None = None  # a local folder: what libtrad.verify.inputs found (None: a Hub id)
     storage: str | None = None  # an fsspec URL of the dataset folder (s3://, gs://…): shards are read there
     component: str | None = None  # the libtrad builder's component (manifest.json "dataset"): cwru, dcase2020, …
-
+    channel_policy: ChannelPolicy | None = None  # the card's channel_policy for this config (None: none declared)
 
     @property
     def kept_columns(self) -> list[str]:
         """The source's non-audio columns, copied unchanged into every output row."""
         dropped = {self.audio_column} if self.audio_column else {"signals"}
         return [name for name in self.schema.names if name not in dropped]
+
+    @property
+    def named_channels(self) -> bool:
+        """Rows name their channels (a ``channels`` column beside ``signals``, or a policy naming several):
+        the output then says, per row, which ones were embedded (``embedded_channels``)."""
+        if self.audio_column is None and "channels" in self.schema.names:
+            return True
+        return self.channel_policy is not None and len(self.channel_policy.names) > 1
 
     def identity(self) -> dict:
         """What identifies the input for the cache key: shard checksums + config + splits."""
@@ -153,8 +164,9 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
         read = [files.rel(s.path) for s in shards] + [n for n in ("README.md", MANIFEST) if (files.root / n).is_file()]
         verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
                                           known={files.rel(s.path): s.checksum for s in shards})
+    policy = read_policy(front, name, files.show("README.md"))
     return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
-                         verification, storage, component)
+                         verification, storage, component, policy)
 
 
 def _component(files) -> str | None:

@@ -5,11 +5,15 @@ Pure Python (no Ray): the Ray actor in :mod:`libtrad.ray_jobs.embedding.embed` h
 driver writes the returned table under the unit's own file name, so a retried unit replaces
 nothing but itself and every input row appears exactly once.
 
-Audio is decoded here, in the worker: soundfile on the embedded WAV/FLAC bytes (not datasets'
-decoder), or the ``signals`` array (channels × samples) with its ``sampling_rate`` column.
-Clips at another rate are resampled to the encoder's (polyphase, ``scipy.signal.resample_poly``)
-and counted. A multichannel row has each channel embedded alone, then the channel embeddings
-concatenated (SIREN's way, channel-major) or averaged.
+Audio is decoded here, in the worker, one row at a time: soundfile on the embedded WAV/FLAC bytes
+(not datasets' decoder), or the ``signals`` array (channels × samples) with its ``sampling_rate``
+column, read straight from Arrow's buffers (a Python list of a 40-s, 48-kHz, 3-channel row would
+take ~200 MB). The channels ``options.channels`` selects are kept (:mod:`libtrad.channels`: a row
+lacking one is an error naming it), then resampled to the encoder's rate (polyphase,
+``scipy.signal.resample_poly``) and counted. A multichannel row has each channel embedded alone,
+then the channel embeddings concatenated (SIREN's way, channel-major) or averaged. Long records go
+through the encoder in chunks where it is frame-local, and every forward holds at most ``batch
+size × chunk_seconds`` of audio (:mod:`.encoders.chunking`); clips leave memory once embedded.
 
 Devices. The encoder is loaded on ``options.device`` resolved here, in the worker (a Ray actor
 with GPUs sees the ones Ray assigned it as ``cuda:0…``). On a GPU the rows are decoded by one
@@ -35,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from libtrad.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
 from libtrad.errors import LibtradError, first_line
 from libtrad.ray_jobs.embedding.source import DatasetSource, Shard
 
@@ -57,11 +62,18 @@ class EmbedOptions:
     device: str = "auto"  # auto|cpu|cuda|cuda:N, resolved in each worker
     gpus_per_actor: float = 0.0  # what each actor requested from Ray (provenance)
     prefetch: bool | None = None  # decode rows in a background thread; None: on a GPU only
+    channels: tuple[str, ...] | None = None  # the selected channels (libtrad.channels); None: every channel
+    channels_origin: str = ""  # what chose them, for the error naming a row that lacks one
+    chunk_seconds: float = 10.0  # long clips: chunk length where the encoder is frame-local, and the budget
 
     def identity(self) -> dict:
-        """The options that change the output (batch size, device and prefetch do not: batches are
-        exact, and the device's numerics are recorded beside the output, not keyed on)."""
-        return {"frames": self.frames, "multichannel": self.multichannel, "precision": self.precision}
+        """The options that change the output (batch size, chunking, device and prefetch do not: batches
+        and stitched chunks are exact, and the device's numerics are recorded beside the output)."""
+        return {"frames": self.frames, "multichannel": self.multichannel, "precision": self.precision,
+                "channels": ALL if self.channels is None else list(self.channels)}
+
+    def selection(self) -> ChannelSelection:
+        return ChannelSelection(self.channels, self.channels_origin or "--channels")
 
 
 @dataclass(frozen=True)
@@ -130,9 +142,9 @@ class UnitEmbedder:
         start = time.perf_counter()
         table = self._read(unit)
         times["read"] += time.perf_counter() - start
-        pooled, frames, layout, resampled = self._decode_and_embed(table, unit, times)
-        embedding, frame_rows = self._assemble(pooled, frames, layout, unit)
-        out = self._output(table, unit, embedding, frame_rows, resampled, sum(1 for c in layout if c > 1),
+        pooled, frames, used, resampled = self._decode_and_embed(table, unit, times)
+        embedding, frame_rows = self._assemble(pooled, frames, used, unit)
+        out = self._output(table, unit, embedding, frame_rows, resampled, used,
                            {**self.compute, "gpu_ids": _gpu_ids()})
         stats = {"rows": unit.end - unit.start, "seconds": dict(times), "resampled": dict(resampled),
                  "pid": os.getpid(), "node": _node_id(), "dim": int(embedding.shape[1])}
@@ -181,59 +193,74 @@ class UnitEmbedder:
 
     def _decode_and_embed(self, table: pa.Table, unit: Unit, times: Counter):
         """Decode the rows (ahead, in a thread, when prefetching) and embed their clips batch by batch:
-        -> (pooled (clips, D), frames per clip, channels per row, resampled counts)."""
+        -> (pooled (clips, D), frames per clip (None unless kept), channel names used per row, resampled
+        counts). A clip is dropped from memory once its batch is embedded."""
         resampled: Counter = Counter()
         decode_seconds = [0.0]
         rows = self._decoded_rows(table, unit, resampled, decode_seconds)
         if self.prefetch:
             rows = _prefetched(rows, depth=2 * self.batch_size)
-        clips, layout, pooled, frames = [], [], [], []
-        step, done = max(1, self.batch_size), 0
+        pending, used, pooled, frames = [], [], [], []
+        step = max(1, self.batch_size)
+        rate = int(self.info["sampling_rate"])
+        chunk = max(1, int(round(self.options.chunk_seconds * rate)))
 
-        def embed_batch(end: int) -> None:
+        def embed_batch(clips: list) -> None:
             start = time.perf_counter()
-            p, f = self.encoder.embed(clips[done:end])
+            p, f = self.encoder.embed(clips, chunk_samples=chunk, batch_samples=step * chunk)
             pooled.append(p)
-            frames.extend(f)
+            frames.extend(f if self.options.frames else [None] * len(f))
             times["model"] += time.perf_counter() - start
 
         try:
-            for signal in rows:
-                clips.extend(signal)
-                layout.append(signal.shape[0])
-                while len(clips) - done >= step:
-                    embed_batch(done + step)
-                    done += step
+            for signal, names in rows:
+                pending.extend(signal)
+                used.append(names)
+                while len(pending) >= step:
+                    embed_batch(pending[:step])
+                    del pending[:step]
         finally:
             rows.close()  # an encoder error stops the decoding thread now, not when the frame is collected
-        if done < len(clips):
-            embed_batch(len(clips))
+        if pending:
+            embed_batch(pending)
         times["decode"] += decode_seconds[0]
-        return np.concatenate(pooled), frames, layout, resampled
+        return np.concatenate(pooled), frames, used, resampled
 
     def _decoded_rows(self, table: pa.Table, unit: Unit, resampled: Counter, seconds: list):
-        """Each row's channels as mono clips at the encoder's rate, (channels, samples) float32, in order."""
+        """Each row's selected channels as mono clips at the encoder's rate, (channels, samples) float32,
+        with their names, in order; one row decoded at a time."""
         target = self.info["sampling_rate"]
-        if self.source.audio_column:
-            cells = table.column(self.source.audio_column).to_pylist()
-            rates = [None] * len(cells)
-        else:
-            cells = table.column("signals").to_pylist()
-            rates = table.column("sampling_rate").to_pylist()
-        for i, (cell, rate) in enumerate(zip(cells, rates)):
+        audio = self.source.audio_column
+        cells = table.column(audio if audio else "signals")
+        rates = None if audio else table.column("sampling_rate")
+        stored = table.column("channels") if not audio and "channels" in table.column_names else None
+        files = table.column("file") if "file" in table.column_names else None
+        selection = self.options.selection()
+        for i in range(table.num_rows):
             start = time.perf_counter()
             where = f"{unit.shard.path} row {unit.start + i}"
-            signal, rate = _decode_cell(cell, rate, where)  # (channels, samples) float32
+            if files is not None and files[i].is_valid:
+                where += f" ({files[i].as_py()})"
+            if audio:
+                signal, rate = _decode_cell(cells[i].as_py(), None, where)
+            else:
+                signal, rate = _decode_cell(_arrow_signals(cells[i], where), rates[i].as_py(), where)
+            names = row_channel_names(None if stored is None else stored[i].as_py(), signal.shape[0],
+                                      self.source.channel_policy, where)
+            picked = selection.pick(names, where)
+            if picked != list(range(signal.shape[0])):
+                signal = signal[picked]
             if rate != target:
                 signal = _resample(signal, rate, target)
                 resampled[f"{rate}->{target}"] += 1
             seconds[0] += time.perf_counter() - start
-            yield signal
+            yield signal, tuple(names[j] for j in picked)
 
-    def _assemble(self, pooled: np.ndarray, frames: list[np.ndarray], layout: list[int], unit: Unit):
+    def _assemble(self, pooled: np.ndarray, frames: list, used: list[tuple[str, ...]], unit: Unit):
         """Per row: its channels' embeddings concatenated (channel-major) or averaged."""
         rows, frame_rows, at = [], [], 0
-        for i, channels in enumerate(layout):
+        for names in used:
+            channels = len(names)
             part, part_frames = pooled[at: at + channels], frames[at: at + channels]
             at += channels
             if channels == 1:
@@ -241,19 +268,19 @@ class UnitEmbedder:
                 frame_rows.append(part_frames[0])
             elif self.options.multichannel == "mean":
                 rows.append(part.mean(axis=0))
-                frame_rows.append(np.mean(np.stack(part_frames), axis=0))
+                frame_rows.append(np.mean(np.stack(part_frames), axis=0) if self.options.frames else None)
             else:
                 rows.append(part.reshape(-1))
-                frame_rows.append(np.concatenate(part_frames, axis=-1))
-        lengths = {r.shape[0] for r in rows}
-        if len(lengths) > 1:
-            counts = sorted(set(layout))
-            raise LibtradError(f"{unit.shard.path}: rows {unit.start}-{unit.end} have {counts} channels, so "
-                               "concatenated embeddings differ in length; use --multichannel mean")
+                frame_rows.append(np.concatenate(part_frames, axis=-1) if self.options.frames else None)
+        if len({r.shape[0] for r in rows}) > 1:
+            sets = Counter(",".join(names) for names in used)
+            raise LibtradError(f"{unit.shard.path}: rows {unit.start}-{unit.end} embed {mixed_channels(sets)}, so "
+                               "concatenated embeddings differ in length; choose channels every row has with "
+                               "--channels, or use --multichannel mean")
         return np.stack(rows).astype(np.float32, copy=False), frame_rows
 
     def _output(self, table: pa.Table, unit: Unit, embedding: np.ndarray, frames: list[np.ndarray],
-                resampled: Counter, multichannel_rows: int, compute: dict) -> pa.Table:
+                resampled: Counter, used: list[tuple[str, ...]], compute: dict) -> pa.Table:
         kept = table.select(self.source.kept_columns)
         dim = embedding.shape[1]
         flat = pa.array(embedding.reshape(-1), type=pa.float32())
@@ -264,9 +291,13 @@ class UnitEmbedder:
         if self.options.frames:
             columns["frames"] = pa.array([f.astype(np.float32).tolist() for f in frames],
                                          type=pa.list_(pa.list_(pa.float32())))
+        if self.source.named_channels:
+            columns[EMBEDDED_COLUMN] = pa.array([list(names) for names in used], type=pa.list_(pa.string()))
         out = pa.table(columns)
+        sets = Counter(",".join(names) for names in used)
         meta = {"encoder": self.info, "rows": kept.num_rows, "resampled": dict(resampled), "dim": dim,
-                "multichannel_rows": multichannel_rows, "compute": compute}
+                "multichannel_rows": sum(1 for names in used if len(names) > 1), "channel_sets": dict(sets),
+                "compute": compute}
         return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode(),
                                             b"huggingface": self.features_json})
 
@@ -327,7 +358,8 @@ def _features_json(source: DatasetSource, options: EmbedOptions) -> bytes:
     """datasets' schema metadata for the output (class names survive: ``label`` stays a ClassLabel)."""
     from libtrad.cards.embeddings_card import embeddings_features
 
-    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames)
+    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames,
+                                   channels=source.named_channels)
     return json.dumps({"info": {"features": features.to_dict()}}).encode()
 
 
@@ -357,6 +389,33 @@ def _decode_cell(cell, rate, where: str) -> tuple[np.ndarray, int]:
     if not np.isfinite(signal).all():
         raise LibtradError(f"{where}: the signal holds NaN or infinite samples")
     return signal, int(rate)
+
+
+def _arrow_signals(cell: pa.Scalar, where: str) -> np.ndarray | None:
+    """A ``signals`` cell (Arrow list of channels, each a list of samples) as a (channels, samples)
+    array taken from Arrow's buffers, without Python lists (None for a null cell)."""
+    if not cell.is_valid or cell.values is None:
+        return None
+    channels = cell.values
+    if not (pa.types.is_list(channels.type) or pa.types.is_large_list(channels.type)
+            or pa.types.is_fixed_size_list(channels.type)):
+        return channels.to_numpy(zero_copy_only=False)  # one channel stored as a flat list
+    import pyarrow.compute as pc
+
+    if channels.null_count or channels.flatten().null_count:
+        raise LibtradError(f"{where}: signals hold a null channel or sample")
+    lengths = set(pc.list_value_length(channels).to_pylist())
+    if len(lengths) > 1:
+        raise LibtradError(f"{where}: signals must be channels × samples, but its channels hold "
+                           f"{', '.join(str(n) for n in sorted(lengths))} samples")
+    flat = channels.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(len(channels), lengths.pop() if lengths else 0)
+
+
+def mixed_channels(rows_per_set: Counter) -> str:
+    """"channel sets DE,FE,BA (3 rows) and DE (2 rows)": what rows of different channel counts embed."""
+    return "channel sets " + " and ".join(f"{name or 'none'} ({n} row{'s' if n > 1 else ''})"
+                                          for name, n in rows_per_set.most_common())
 
 
 def _resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -97,6 +97,12 @@ def test_component_contract(family, component, exports, loaded):
     meta = yaml.safe_load(card.split("---")[1])
     assert [c["config_name"] for c in meta["configs"]] == list(manifest["configs"])
     assert "synthetic" in meta["tags"] and "SYNTHETIC STAND-IN" in card
+    # Every component declares which channels `embed` uses by default; the card carries it for every config.
+    from libtrad.channels import read_policy
+
+    chosen = entry.component(component if entry.multi else None)
+    for config in manifest["configs"]:
+        assert read_policy(meta, config, "README.md") == chosen.channel_policy(config) is not None, config
 
     expected = {f"{config}/{split}": {"rows": v["rows"], "labels": {k: n for k, n in v["labels"].items() if n}}
                 for config, splits in manifest["configs"].items() for split, v in splits.items()}

@@ -6,6 +6,8 @@ Contract (X-ARES's, plus a clip-level call): an encoder has ``sampling_rate`` (H
 * ``embed(clips) -> (clips_embeddings (B, D) float32, frames [(T_i, D) float32, ...])`` for mono
   float32 NumPy clips of any lengths at ``sampling_rate``; every clip's result equals the clip run
   alone (clips of equal length are batched together, others run apart, so padding never leaks);
+  ``embed(clips, chunk_samples=, batch_samples=)`` bounds the audio per forward and, for a
+  frame-local encoder (``context_in_ms``), cuts long clips into exactly stitched chunks (:mod:`.chunking`);
 * ``forward(audio (B, samples), audio_attention_mask=None) -> (B, T, D)`` torch, for X-ARES-style callers.
 
 Every kind's object is a ``torch.nn.Module`` (:class:`~.base.ClipEncoder`) with a working

@@ -18,16 +18,18 @@ under :meth:`ClipEncoder._autocast`; ``embed`` always hands back CPU float32 Num
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
 
-def _groups_by_length(clips: list[np.ndarray]) -> list[list[int]]:
-    """Indices of equal-length clips, in first-seen order: each group is one exact batch."""
+def _groups_by_length(lengths: list[int]) -> list[list[int]]:
+    """Indices of equal lengths, in first-seen order: each group is one exact batch (or several, by budget)."""
     groups: dict[int, list[int]] = {}
-    for i, clip in enumerate(clips):
-        groups.setdefault(int(clip.shape[-1]), []).append(i)
+    for i, length in enumerate(lengths):
+        groups.setdefault(length, []).append(i)
     return list(groups.values())
 
 
@@ -40,6 +42,7 @@ class ClipEncoder(nn.Module):
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
+    context_in_ms: float | None = None  # frame-local encoders only: see chunking (their clip = mean of frames)
     precision: str = "fp32"
 
     def __new__(cls, *args, **kwargs):
@@ -97,17 +100,58 @@ class ClipEncoder(nn.Module):
 
         return autocast(self.device, self.precision)
 
-    def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def embed(self, clips: list[np.ndarray], *, chunk_samples: int | None = None,
+              batch_samples: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``clips`` (mono float32, any lengths) -> (clip embeddings (B, D), frames [(T_i, D)]).
+
+        ``chunk_samples``: cut clips of at least twice that length into chunks and stitch their frames
+        exactly, where this encoder is frame-local (``context_in_ms``); ``batch_samples``: at most that
+        many samples per forward (a batch of long clips is split, never a clip). Neither changes a
+        clip's result (:mod:`.chunking`); both None: every equal-length group in one forward."""
+        from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, kept_frames, plan_pieces
+
+        pieces = plan_pieces([int(np.shape(c)[-1]) for c in clips], self.hop_samples(), self.context_samples(),
+                             chunk_samples)
         pooled: list[np.ndarray | None] = [None] * len(clips)
-        frames: list[np.ndarray | None] = [None] * len(clips)
+        parts: list[list] = [[] for _ in clips]  # per clip: (piece index, its kept frames)
         with torch.inference_mode():
-            for group in _groups_by_length(clips):
-                batch = torch.from_numpy(np.stack([np.asarray(clips[i], dtype=np.float32) for i in group]))
-                clip_out, frame_out = self._batch(batch)
-                for row, i in enumerate(group):
-                    pooled[i] = clip_out[row].float().cpu().numpy()
-                    frames[i] = frame_out[row].float().cpu().numpy()
-        return np.stack(pooled).astype(np.float32, copy=False), frames
+            for group in _groups_by_length([p.length for p in pieces]):
+                for batch_ids in budget_batches(group, pieces[group[0]].length, batch_samples):
+                    batch = torch.from_numpy(np.stack([np.asarray(clips[pieces[i].clip][pieces[i].start: pieces[i].end],
+                                                                  dtype=np.float32) for i in batch_ids]))
+                    clip_out, frame_out = self._batch(batch)
+                    for row, i in enumerate(batch_ids):
+                        piece = pieces[i]
+                        frames = frame_out[row].float().cpu().numpy()
+                        if piece.whole:
+                            pooled[piece.clip] = clip_out[row].float().cpu().numpy()
+                        parts[piece.clip].append((i, kept_frames(piece, frames, self._shown())))
+        frames_out = []
+        for c, found in enumerate(parts):
+            frames = np.concatenate([f for _, f in sorted(found, key=lambda item: item[0])]) if len(found) > 1 \
+                else found[0][1]
+            if pooled[c] is None:  # a chunked clip: the mean of its stitched frames, as the whole run's clip
+                pooled[c] = frames.mean(axis=0, dtype=np.float64).astype(np.float32)
+            frames_out.append(frames)
+        return np.stack(pooled).astype(np.float32, copy=False), frames_out
+
+    def _shown(self) -> str:
+        spec = getattr(self, "spec", None)
+        return f"encoder {spec.text}" if spec is not None else type(self).__name__
+
+    def hop_samples(self) -> int | None:
+        """The hop in samples when it is a whole number, else None."""
+        from libtrad.ray_jobs.embedding.encoders.chunking import frame_hop_samples
+
+        return frame_hop_samples(float(self.hop_size_in_ms), int(self.sampling_rate))
+
+    def context_samples(self) -> int | None:
+        """How far a frame reads beyond its own hop, in samples, where the encoder declares it
+        (``context_in_ms``): then long clips may be chunked (:mod:`.chunking`). None: never chunked."""
+        context = getattr(self, "context_in_ms", None)
+        if context is None or self.hop_samples() is None:
+            return None
+        return int(math.ceil(float(context) * int(self.sampling_rate) / 1000.0 - 1e-9))
 
     def forward(self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """X-ARES: (B, samples) -> (B, T, D) float32 on ``audio``'s device; with a mask, each clip is cut

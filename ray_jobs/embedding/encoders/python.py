@@ -22,6 +22,12 @@ is built around it here, so one class serves X-ARES and libtrad.
   mean the same thing.
 * **Device**: an ``nn.Module`` (or any object with ``.to``) is moved to the device and put in
   ``eval()`` mode; the audio reaches ``forward`` on that device, under the precision's autocast.
+* **Long clips** (optional): a frame-local class may declare ``context_in_ms`` — how far a frame's input
+  reaches beyond its own hop, on either side (a centred 64-ms window at a 10-ms hop: 32). ``embed`` then
+  cuts records longer than twice ``--chunk-seconds`` into chunks with that much context and stitches
+  the frames exactly (:mod:`.chunking`), so memory stays that of a batch of short clips. Leave it out
+  when a frame depends on the whole clip (attention over time, per-clip normalisation): clips then
+  run whole. Its hop must be a whole number of samples.
 
 Identity (the cache key): the SHA-256 of the module's file, found with
 ``importlib.util.find_spec`` (the module itself is not executed to find it; a parent package's
@@ -254,6 +260,8 @@ class PythonClipEncoder(ClipEncoder):
         self.sampling_rate = self._attribute(model, call, "sampling_rate", integer=True)
         self.output_dim = self._attribute(model, call, "output_dim", integer=True)
         self.hop_size_in_ms = self._attribute(model, call, "hop_size_in_ms", integer=False)
+        if getattr(model, "context_in_ms", None) is not None:
+            self.context_in_ms = self._attribute(model, call, "context_in_ms", integer=False, zero=True)
         if not callable(getattr(model, "forward", None)):
             raise ParameterError("encoder", spec.text, f"{call} has no forward method (the encoder contract: {CONTRACT})")
         if spec.weights is not None:
@@ -278,7 +286,7 @@ class PythonClipEncoder(ClipEncoder):
                 self.model = moved
         return placed
 
-    def _attribute(self, model, call: str, name: str, *, integer: bool):
+    def _attribute(self, model, call: str, name: str, *, integer: bool, zero: bool = False):
         try:
             value = getattr(model, name)
         except AttributeError:
@@ -291,9 +299,10 @@ class PythonClipEncoder(ClipEncoder):
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
-        if isinstance(value, bool) or not (math.isfinite(number) and number > 0) or (integer and number != int(number)):
-            raise ParameterError("encoder", self.spec.text, f"{call}.{name} is {value!r}, not a positive "
-                                 f"{'integer' if integer else 'finite number'}")
+        positive = number >= 0 if zero else number > 0
+        if isinstance(value, bool) or not (math.isfinite(number) and positive) or (integer and number != int(number)):
+            kind = f"{'non-negative' if zero else 'positive'} {'integer' if integer else 'finite number'}"
+            raise ParameterError("encoder", self.spec.text, f"{call}.{name} is {value!r}, not a {kind}")
         return int(number) if integer else number
 
     def _forward(self, audio):

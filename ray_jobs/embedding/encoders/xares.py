@@ -100,9 +100,10 @@ class XaresEncoder(nn.Module):
         """Stay in eval mode: the encoder is frozen (X-ARES trains its probes, never the encoder)."""
         return super().train(False)
 
-    def embed(self, clips):
-        """libtrad's contract: ``(clip embeddings (B, D), [frames (T_i, D)])`` for NumPy clips."""
-        return self.encoder.embed(clips)
+    def embed(self, clips, **long_clips):
+        """libtrad's contract: ``(clip embeddings (B, D), [frames (T_i, D)])`` for NumPy clips
+        (``long_clips``: ``chunk_samples`` / ``batch_samples``, as :meth:`ClipEncoder.embed` takes them)."""
+        return self.encoder.embed(clips, **long_clips)
 
     def forward(self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """X-ARES's contract: (B, samples) -> (B, T, D) float32 on ``audio``'s device."""

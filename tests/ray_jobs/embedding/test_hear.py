@@ -119,7 +119,7 @@ def test_a_hear_module_embeds_with_its_scene_and_timestamp_embeddings(fakes, tmp
 def test_check_encoder_passes_on_a_hear_module(fakes, cli):
     result = cli("check-encoder", "hear:hearfake", "--quick")
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("12 checks, 0 failed")
+    assert result.output.strip().endswith("13 checks, 0 failed")
 
 
 def test_scene_and_timestamp_sizes_must_agree_unless_the_clip_is_their_mean(fakes):
