@@ -10,9 +10,10 @@ A row is one published clip, the multichannel form LiB-TRAD's ``segments`` confi
 8-channel WAV embedded byte for byte as published (WAVE_FORMAT_EXTENSIBLE, 16 bit), so
 ``ds[i]["audio"].get_all_samples().data`` is 8 × 160 000; the ``channels`` column names its
 channels ``ch1`` … ``ch8`` in file order (LiB-TRAD's microphone naming, the fault corpora's
-``channels`` column). ``libtrad embed`` embeds every channel and concatenates (its default) or
-averages (``--multichannel mean``) them; Hitachi's baseline reads the first channel only
-(``demux_wav(..., channel=0)``), which is ``ch1`` here (:data:`BASELINE_CHANNEL`).
+``channels`` column). Hitachi's baseline reads the first channel only (``demux_wav(...,
+channel=0)``), which is ``ch1`` here (:data:`BASELINE_CHANNEL`): the channel policy's default, so
+``libtrad embed`` runs the corpus as the publisher's baseline does; ``--channels all`` embeds every
+microphone (concatenated, or averaged with ``--multichannel mean``), ``--channels ch1,ch5`` a subset.
 
 Validation reads each clip whole once (:func:`~libtrad.builders.audio_io.validate_audio`: a
 complete RIFF/WAVE file, 16 kHz, 8 channels, 10 ± 0.1 s — a synthetic stand-in's clips: the
@@ -65,6 +66,7 @@ from libtrad.builders.scan import (
     same_bytes,
     validate_all,
 )
+from libtrad.channels import ChannelPolicy
 from libtrad.errors import LibtradError, ParameterError
 
 UNION = "all"
@@ -155,6 +157,9 @@ class MimiiComponent(DatasetComponent):
     license = LICENSE
     config_names = CONFIG_NAMES
     tags = ("anomaly-detection", "machine-sound", "mimii", "audio", "multichannel", "microphone-array")
+    channels = ChannelPolicy(default=(BASELINE_CHANNEL,), names=CHANNEL_NAMES, reason=(
+        "Hitachi's MIMII baseline reads the first channel of each clip only (demux_wav(..., channel=0)); "
+        "--channels all embeds the eight microphones"))
 
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
