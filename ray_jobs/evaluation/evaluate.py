@@ -201,16 +201,27 @@ def _provenance_of(info, path: Path) -> dict:
 
 
 def channels_used(info: dict, path: Path) -> list[str] | None:
-    """The names of the channels the embeddings were computed from (``embeddings.json`` ``channels.used``),
-    or None where the folder does not record them. The leaderboard reads them (``inputs[].channels``) where
-    the channels decide the paper's column (MAFAULDA sound: the microphone; vibration: accelerometers)."""
+    """The names of the channels the embeddings were computed from, or None where the folder does not say
+    or its rows used different sets. ``embed`` records them in ``embeddings.json``'s ``channels``: the
+    ``selection`` (names, or ``"all"``) and ``rows_per_set`` (rows per embedded set, names joined by commas);
+    with ``all``, the one set every row used. The leaderboard reads them (``inputs[].channels``) where the
+    channels decide the paper's column (MAFAULDA sound: the microphone; vibration: accelerometers)."""
     record = info.get("channels")
     if record is None:
         return None
-    used = record.get("used") if isinstance(record, dict) else None
-    if not isinstance(used, list) or not all(isinstance(n, str) for n in used):
-        raise LibtradError(f"{path}: channels.used must be a list of channel names (an edited embeddings.json?)")
-    return list(used)
+    selection = record.get("selection") if isinstance(record, dict) else None
+    sets = record.get("rows_per_set", {}) if isinstance(record, dict) else None
+    if not (selection == "all" or _names(selection)) or not isinstance(sets, dict) \
+            or not all(isinstance(k, str) for k in sets):
+        raise LibtradError(f"{path}: channels must hold a selection ('all' or channel names) and rows_per_set "
+                           "(an edited embeddings.json?)")
+    if selection != "all":
+        return list(selection)
+    return sets and len(sets) == 1 and next(iter(sets)) and next(iter(sets)).split(",") or None
+
+
+def _names(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(n, str) and n for n in value)
 
 
 def _options_record(options) -> dict:

@@ -131,19 +131,27 @@ def test_the_component_an_export_declares_is_read_from_its_manifest(tmp_path):
 
 
 def test_the_channels_embeddings_json_records_reach_the_results_and_pick_mafaulda_sound(tmp_path, cli, rel):
+    """What ``embed`` writes: the selection (names, or ``all``) and the rows of each embedded set."""
     from libtrad.outputs import write_marker
 
     record = {"source": "/data/mafaulda", "hub_id": None, "component": "mafaulda", "config": "default",
               "shards": [{"sha256": "b" * 64}]}
     emb = embeddings_folder(tmp_path / "emb", rows=30, dataset=record, mark=False)
     info = json.loads((emb / "embeddings.json").read_text())
-    (emb / "embeddings.json").write_text(json.dumps({**info, "channels": {"used": ["microphone"]}}))
+    for channels, used in (({"selection": ["microphone"], "rows_per_set": {"microphone": 30}}, ["microphone"]),
+                           ({"selection": "all", "rows_per_set": {"microphone": 30}}, ["microphone"]),
+                           ({"selection": "all", "rows_per_set": {"ax,microphone": 10, "microphone": 20}}, None)):
+        (emb / "embeddings.json").write_text(json.dumps({**info, "channels": channels}))
+        write_marker(emb, "embeddings")
+        res = evaluated(cli, emb, tmp_path / "res")
+        assert json.loads((res / "results.json").read_text())["inputs"][0]["channels"] == used, channels
+    (emb / "embeddings.json").write_text(json.dumps({**info, "channels": {"selection": ["microphone"],
+                                                                          "rows_per_set": {"microphone": 30}}}))
     write_marker(emb, "embeddings")
     res = evaluated(cli, emb, tmp_path / "res")
-    assert json.loads((res / "results.json").read_text())["inputs"][0]["channels"] == ["microphone"]
     assert B.write_leaderboard([res], tmp_path / "board").columns[0] == P.MAFAULDA_SOUND
 
-    (emb / "embeddings.json").write_text(json.dumps({**info, "channels": {"used": "microphone"}}))
+    (emb / "embeddings.json").write_text(json.dumps({**info, "channels": {"selection": "microphone"}}))
     write_marker(emb, "embeddings")
     rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res2",
-                              "--local"), str(emb / "embeddings.json"), "channels.used")
+                              "--local"), str(emb / "embeddings.json"), "channels must hold a selection")
