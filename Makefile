@@ -45,7 +45,7 @@ docs: install $(DOCS_STAMP)
 dist: install
 	rm -rf dist libtrad.egg-info
 	$(PY) -m pip install -q -c constraints.txt build twine
-	$(PY) -m build --outdir dist .
+	$(PY) -m build --quiet --outdir dist .
 	$(PY) -m twine check --strict dist/*
 
 # The tests once against the installed wheel, not the editable checkout. A fresh venv gets torch's CPU wheel and
