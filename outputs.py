@@ -19,6 +19,8 @@ Rules (the reliability issue): libtrad never deletes or overwrites what it did n
 * Staging folders and lock files beside the output (``.OUT.partial-…``, ``.OUT.old-…``,
   ``.OUT.resume-…``, ``.OUT.lock``) are recognised by what libtrad wrote into them, never by their
   name: a user's folder or file of such a name is left byte-identical (or refused when it blocks).
+* What libtrad writes follows the user's umask (:func:`follow_umask`), as a file the user creates
+  would: a model folder written under ``umask 002`` is writable by the group that shares it.
 """
 
 from __future__ import annotations
@@ -228,8 +230,8 @@ def atomic_output(output: str | Path, kind: str, *, option: str = "--output",
     tmp = staging if staging is not None else _new_staging(out, "partial")
     try:
         yield tmp
+        follow_umask(tmp)  # before the marker, which is written with the umask's mode anyway
         write_marker(tmp, kind, checksums)
-        os.chmod(tmp, 0o755)
         check_output(out, kind, option=option, inputs=inputs)  # the folder may have changed meanwhile
         old_marker = read_marker(out) if out.exists() else None
     except BaseException:
@@ -360,6 +362,7 @@ def _create_lock(lock: Path, out: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(_lock_text(out))
+        follow_umask(Path(scratch))  # mkstemp's 0600 would lock the group sharing the folder out of it
         try:
             os.link(scratch, lock)
         except FileExistsError:
@@ -381,6 +384,39 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     mine = os.fstat(fd)
     return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system shows it (Linux: ``/proc/self/status``).
+
+    ``os.umask`` can only read the mask by setting another one, which another thread creating a file at that
+    moment would see; it is the fallback where ``/proc`` does not say.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path) -> None:
+    """Give ``path`` and everything under it the mode the user's umask gives a new file or folder.
+
+    The one place libtrad's outputs get their modes. Some writers create files privately whatever the umask
+    — safetensors writes ``model.safetensors`` through a 0600 temporary file renamed into place,
+    ``tempfile.mkstemp`` / ``mkdtemp`` make 0600 files and 0700 folders — which would leave a model folder
+    unreadable to the group that shares it. Files get ``0o666 & ~umask``, folders ``0o777 & ~umask`` (no file
+    libtrad writes is executable); links are left alone (what they point at is not libtrad's to change).
+    """
+    mask = current_umask()
+    for entry in [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]:
+        if not entry.is_symlink():
+            os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~mask)
 
 
 def _new_staging(out: Path, purpose: str, *, content: bool = True) -> Path:

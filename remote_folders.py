@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from libtrad.errors import LibtradError, ParameterError
+from libtrad.outputs import follow_umask
 from libtrad.storage import filesystem, is_url, storage_error
 
 CACHE_ENV = "LIBTRAD_CACHE"
@@ -124,6 +125,7 @@ def fetch_folder(url: str, param: str, *, marker: str = "top") -> Path:
         _download(fs, root, listing, stage / content, url, param)
         (stage / RECORD).write_text(json.dumps({"libtrad_fetch": _FORMAT, "url": url, "files": files}, indent=2,
                                                sort_keys=True) + "\n", encoding="utf-8")
+        follow_umask(stage)  # mkdtemp made it 0700: a cache shared by a group stays readable by it
         try:
             os.rename(stage, entry)
         except OSError:

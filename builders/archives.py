@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libtrad.errors import LibtradError, exception_reason
+from libtrad.outputs import follow_umask
 
 CHUNK_BYTES = 1 << 20
 MAX_MEMBERS = 500_000  # DCASE development sets hold tens of thousands of clips
@@ -325,8 +326,7 @@ def _write_members(archive: Path, kind: str, handle, members: list[_Member], sta
 
 def _move_into(staging: Path, target: Path, written: list[Path]) -> list[Path]:
     """Move the staged tree into ``target``: one rename when it is new, else file by file, never replacing."""
-    for folder, _, _ in os.walk(staging):
-        os.chmod(folder, 0o755)
+    follow_umask(staging)  # mkdtemp made it 0700; the files were written with the umask's mode already
     files = [target / p.relative_to(staging) for p in written]
     if not target.exists():
         staging.rename(target)

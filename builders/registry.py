@@ -176,7 +176,8 @@ SIREN = DatasetEntry(
         "jnu": "libtrad.builders.fault.jnu:COMPONENT",
     },
     synthesizer="libtrad.builders.siren:synthesize_siren",
-    data_dir_help="The component's raw folder as its publisher distributes it (see the README for each layout).",
+    data_dir_help="The component's raw folder as its publisher distributes it (each layout: its page in "
+                  "libtrad's documentation, docs/).",
     build_options=(
         OptionSpec("eval_list", None, "DCASE only: the evaluation ground-truth CSV (default: the folder's own, "
                    "else the list shipped with libtrad).", kind=Path),

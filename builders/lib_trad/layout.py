@@ -202,7 +202,8 @@ def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rej
     missing = [g for g in groups if not group_folder(data_dir, g).is_dir()]
     if missing:
         names = ", ".join(safe_text(group_folder(data_dir, g).relative_to(data_dir).as_posix()) + "/" for g in missing)
-        raise LibtradError(f"{safe_text(str(data_dir))}: missing folder(s) {names} (see the raw layout in the README)")
+        raise LibtradError(f"{safe_text(str(data_dir))}: missing folder(s) {names} "
+                           "(see the raw layout in libtrad's documentation, docs/lib-trad.md)")
     _check_top_level(data_dir, rejected)
     if any(g not in EXPERIMENTS for g in groups):
         for path, is_dir in list_entries(data_dir, data_dir / CHARGING_DIR, rejected):

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from libtrad.errors import LibtradError, ParameterError
+from libtrad.outputs import follow_umask
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, describe, load_encoder, parse_encoder_spec
 
 # The first line of every file export-xares writes: what lets a re-export replace its own file,
@@ -206,7 +207,7 @@ def _write_atomically(output: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(temporary, 0o644)
+        follow_umask(Path(temporary))  # mkstemp's 0600: the file X-ARES imports follows the umask instead
         os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
