@@ -2,8 +2,8 @@
 
 This file only wires the command groups: each lives with its package (``libtrad.builders.cli``,
 ``libtrad.models.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``) on the shared machinery
-of :mod:`libtrad.cli_support`. Every command is a thin wrapper: the work lives in the library modules,
-imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.errors.LibtradError`) become a
+of :mod:`libtrad.core.cli_kit`. Every command is a thin wrapper: the work lives in the library modules,
+imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.core.errors.LibtradError`) become a
 one-line ``error: ...`` and exit status 2, never a traceback.
 """
 
@@ -35,9 +35,9 @@ if __name__ == "__main__" and not __package__:
 import click  # noqa: E402
 
 from libtrad.builders import cli as builders_cli  # noqa: E402
-from libtrad.cli_support import (  # noqa: E402,F401  (describe_unexpected: re-exported)
+from libtrad.core.cli_kit import (  # noqa: E402,F401  (describe_unexpected: re-exported)
     DEBUG_ENV, PATH_OR_URL, Group, command, describe_unexpected, device_option, group, number, seed_type)
-from libtrad.errors import LibtradError  # noqa: E402
+from libtrad.core.errors import LibtradError  # noqa: E402
 from libtrad.models import cli as models_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402

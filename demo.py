@@ -35,9 +35,9 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
              progress: bool = True, device: str = "auto") -> str:
     """Run the pipeline in ``workdir`` (every folder in it is libtrad's and replaced on a re-run).
 
-    ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.devices`) is where training, embedding and the
+    ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.core.devices`) is where training, embedding and the
     scorers run; it is checked on this machine before any work starts."""
-    from libtrad.devices import parse_device, resolve_device
+    from libtrad.core.devices import parse_device, resolve_device
 
     device = parse_device(device).text
     resolve_device(device)  # a cuda asked for but missing: one line naming the node, before anything is written
@@ -46,7 +46,7 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
     for name, kind in _KINDS.items():  # before any work: a folder libtrad did not write is never touched
         check_output(paths[name], kind, option="--workdir")
     if echo is not None and not Path(echo).expanduser().is_dir():
-        from libtrad.errors import ParameterError
+        from libtrad.core.errors import ParameterError
 
         raise ParameterError("echo", echo, "is not a folder (a converted ECHO checkpoint: libtrad convert echo)")
     start = time.perf_counter()

@@ -13,7 +13,7 @@ Why a module of our own around ``snapshot_download``:
   (a notebook, a test) still count;
 * every failure a user can cause — an id that is not in the cache while offline, a revision
   that does not exist, a repository that does not exist or is gated / denied, a Hub that cannot
-  be reached — is one :class:`~libtrad.errors.ParameterError` naming the value and the cause,
+  be reached — is one :class:`~libtrad.core.errors.ParameterError` naming the value and the cause,
   not huggingface_hub's multi-line message.
 
 Tokens come from where huggingface_hub looks (``HF_TOKEN``, the stored login of ``hf auth
@@ -26,7 +26,7 @@ import os
 import re
 from pathlib import Path
 
-from libtrad.errors import ParameterError, first_line
+from libtrad.core.errors import ParameterError, first_line
 
 # ORG/NAME as the Hub spells repository ids (letters, digits, ``-``, ``_``, ``.``; 96 characters at
 # most), then an optional @REV (a branch, tag or commit: branch names may hold ``/``).

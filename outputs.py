@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.hub_cache import is_regular_file, snapshot_repo
 
 MARKER = ".libtrad.json"
@@ -107,7 +107,7 @@ def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None
 def marker_record(kind: str, files: Mapping[str, str]) -> dict:
     """The marker of a ``kind`` folder holding ``files`` (relpath -> SHA-256): the one format, written
     by :func:`write_marker` here and by :mod:`libtrad.storage` on an object store."""
-    from libtrad import __version__
+    from libtrad.core.version import __version__
 
     if kind not in KINDS:
         raise ValueError(f"unknown folder kind {kind!r}")

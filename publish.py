@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.hub_cache import is_regular_file
 from libtrad.outputs import MARKER
 

@@ -42,7 +42,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.storage import filesystem, is_url, storage_error
 
 CACHE_ENV = "LIBTRAD_CACHE"
@@ -239,7 +239,7 @@ def _complete(entry: Path, content: str, url: str, files: Mapping[str, list]) ->
 
 
 def _download(fs, root: str, listing: Mapping[str, dict], dest: Path, url: str, param: str) -> None:
-    from libtrad.console import note
+    from libtrad.core.console import note
 
     total = sum(int(info.get("size") or 0) for info in listing.values())
     note(f"{url}: fetching {len(listing)} file(s) ({total / 2**20:.1f} MiB) into {dest.parent.parent}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 # The package each common protocol needs, for the "not installed" line.

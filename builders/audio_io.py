@@ -32,7 +32,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
-from libtrad.errors import exception_reason, first_line
+from libtrad.core.errors import exception_reason, first_line
 from libtrad.hub_cache import blob_of
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import comma_list, command, group, number, publish, publish_options
+from libtrad.core.cli_kit import comma_list, command, group, number, publish, publish_options
 
 
 @group()
@@ -22,7 +22,7 @@ def build() -> None:
 
 
 def _spec_option(spec, *, prefix: str = ""):
-    """A click option from a dataset's :class:`~libtrad.options.OptionSpec` (flag, default, checks)."""
+    """A click option from a dataset's :class:`~libtrad.core.options.OptionSpec` (flag, default, checks)."""
     if spec.kind is bool:
         return click.option(spec.flag, spec.name, is_flag=True, default=spec.default, help=spec.help)
     if spec.choices:

@@ -69,7 +69,7 @@ from libtrad.builders.archives import (
     relative_parts,
     verify_archive,
 )
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
 MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
@@ -449,7 +449,7 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 
 def _user_agent() -> str:
-    from libtrad import __version__
+    from libtrad.core.version import __version__
 
     return f"libtrad/{__version__} (dataset download; python-urllib)"
 

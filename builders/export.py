@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad import __version__
+from libtrad.core.version import __version__
 from libtrad.builders.hub_export import (
     MAX_SHARD_BYTES,
     ConfigSource,
@@ -29,8 +29,8 @@ from libtrad.builders.hub_export import (
     write_configs,
 )
 from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
-from libtrad.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
-from libtrad.errors import ParameterError
+from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
+from libtrad.core.errors import ParameterError
 from libtrad.outputs import atomic_output, check_output
 
 
@@ -73,7 +73,7 @@ class DatasetComponent:
     unions: Mapping[str, tuple[str, ...]] = {}  # config -> the configs whose shards it reuses (see _with_unions)
     tags: tuple[str, ...] = ()
     task_categories: tuple[str, ...] = ("audio-classification",)
-    channels: ChannelPolicy | None = None  # the channels `embed` uses by default (libtrad.channels)
+    channels: ChannelPolicy | None = None  # the channels `embed` uses by default (libtrad.core.channels)
 
     def check_options(self, options: dict) -> dict:
         """Every build option checked (a :class:`ParameterError` before any file is touched), defaults filled."""
@@ -256,7 +256,7 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         "size_categories": [_size_category(total_rows)],
     }
     policies = {c.name: component.channel_policy(c.name) for c in sources}
-    if any(policies.values()):  # read back by `embed` (libtrad.channels.read_policy), from a folder or the Hub alike
+    if any(policies.values()):  # read back by `embed` (core.channels.read_policy), from a folder or the Hub alike
         metadata[CHANNEL_POLICY] = policies_yaml(policies)
     intro, details = component.card_parts(context)
     usage, usage_tail = component.usage(built)

@@ -24,7 +24,7 @@ from datasets.utils.tqdm import are_progress_bars_disabled
 from libtrad.builders.download import check_downloads, locked, prepare_raw
 from libtrad.builders.hub_export import materialized, refuse_empty_splits
 from libtrad.builders.scan import check_on_error
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import marker_kind
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 An entry names its components (one Hub dataset each: LiB-TRAD and MIMII have one, SIREN fifteen) as lazy
 ``module:attribute`` references, so listing the commands (``libtrad --help``) imports no dataset
-code, and declares its options once (:class:`~libtrad.options.OptionSpec`) for the library's
+code, and declares its options once (:class:`~libtrad.core.options.OptionSpec`) for the library's
 checks and the CLI's flags alike.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.builders.difficulty import synth_options as synth_difficulty
-from libtrad.errors import ParameterError
-from libtrad.options import SEED_MAX, OptionSpec, resolve_options
+from libtrad.core.errors import ParameterError
+from libtrad.core.options import SEED_MAX, OptionSpec, resolve_options
 
 COMMON_BUILD = ("data_dir", "output_dir", "configs", "on_error", "repo_id", "license", "progress")
 
@@ -93,7 +93,7 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     A folder in DATA_DIR named after no component is an error naming it (never skipped silently);
     components without a folder are listed in the summary.
     """
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.outputs import MARKER, read_marker
 
     root = Path(data_dir).expanduser().resolve()

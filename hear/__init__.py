@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 __all__ = ["LibtradHearModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
 
@@ -161,7 +161,7 @@ def _echo_frames(encoder, clips: list[np.ndarray]) -> np.ndarray:
     chunks, without the overlapping re-run of the tail), so patch k is always centred at 160 k + 87.5 ms."""
     import torch
 
-    from libtrad.devices import autocast, to_device
+    from libtrad.core.devices import autocast, to_device
 
     wave = encoder.encoder
     window, hop = wave.feature_extractor.stft_params(encoder.sampling_rate)

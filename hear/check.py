@@ -50,7 +50,7 @@ def self_check(spec: str, *, device: str = "auto", module=None) -> list[Check]:
     (``auto|cpu|cuda|cuda:N``). A spec libtrad refuses raises its LibtradError (one line)."""
     import torch
 
-    from libtrad.devices import resolve_device
+    from libtrad.core.devices import resolve_device
 
     if module is None:
         import libtrad.hear as module

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 
 class LibtradHearModel(torch.nn.Module):

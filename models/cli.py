@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import command, group, number, publish, publish_options
+from libtrad.core.cli_kit import command, group, number, publish, publish_options
 
 
 @group()

@@ -19,7 +19,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def frames_dim(spec: ModelType) -> int:
 
 def read_json_object(path: str | Path) -> dict:
     """A JSON object from ``path`` (a model folder's ``config.json``, a manifest); unreadable, non-UTF-8,
-    malformed or non-object JSON is one :class:`~libtrad.errors.LibtradError` naming the file."""
+    malformed or non-object JSON is one :class:`~libtrad.core.errors.LibtradError` naming the file."""
     import json
 
     try:

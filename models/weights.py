@@ -6,7 +6,7 @@ Why this exists. transformers reports a bad folder in ways a user cannot act on:
 *anyway* — every missing tensor initialised at random, a multi-line LOAD REPORT logged — so an
 encoder whose ``config.json`` and weights disagree embeds with random weights and passes every
 contract check. Here every such folder is refused in one line naming the file and saying what is
-wrong (:class:`~libtrad.errors.LibtradError`; the CLI prints it as ``error: ...`` and exits 2).
+wrong (:class:`~libtrad.core.errors.LibtradError`; the CLI prints it as ``error: ...`` and exits 2).
 
 * :func:`check_weight_files` — the safetensors files ``from_pretrained`` would read
   (``model.safetensors``, or the shards a ``model.safetensors.index.json`` lists) are complete
@@ -33,7 +33,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, exception_reason, first_line
 
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
 
 
 def _import_ray():

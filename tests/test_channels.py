@@ -1,13 +1,13 @@
-"""Channel policies and selections (``libtrad.channels``): the YAML a card carries, ``--channels``, row names."""
+"""Channel policies and selections (``libtrad.core.channels``): the YAML a card carries, ``--channels``, row names."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from libtrad.channels import (ALL, ChannelPolicy, ChannelSelection, policies_yaml, read_policy, row_channel_names,
+from libtrad.core.channels import (ALL, ChannelPolicy, ChannelSelection, policies_yaml, read_policy, row_channel_names,
                               select_channels)
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 CWRU = ChannelPolicy(default=("DE",), names=("DE", "FE", "BA"), reason="SIREN reads DE")
 NEAR_FAR = ChannelPolicy(default=("near",), names=("near", "far"), sets={"both": ("near", "far")})

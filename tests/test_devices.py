@@ -1,13 +1,13 @@
-"""The device policy (libtrad.devices) with torch's CUDA availability patched: no GPU needed."""
+"""The device policy (libtrad.core.devices) with torch's CUDA availability patched: no GPU needed."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from libtrad.devices import (autocast, check_precision, default_batch_size, device_record, parse_device,
+from libtrad.core.devices import (autocast, check_precision, default_batch_size, device_record, parse_device,
                              resolve_device)
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 
 @pytest.mark.parametrize("text, kind, index", [("auto", "auto", None), ("cpu", "cpu", None), ("CUDA", "cuda", None),
@@ -32,7 +32,7 @@ def test_auto_follows_cuda_availability(gpus):
 
 
 def test_cuda_without_a_gpu_names_the_node_and_what_it_found(gpus):
-    from libtrad.devices import node_name
+    from libtrad.core.devices import node_name
 
     gpus(0)
     with pytest.raises(ParameterError) as exc:

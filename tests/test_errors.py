@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # One real instance of every LibtradError subclass in the package (the scan below finds them all).
 EXAMPLES = {
-    "libtrad.errors.LibtradError": lambda: LibtradError("data/tr1/train-0.parquet: corrupted"),
-    "libtrad.errors.ParameterError": lambda: ParameterError("--train-fraction", 1.5, "must lie in (0, 1)"),
+    "libtrad.core.errors.LibtradError": lambda: LibtradError("data/tr1/train-0.parquet: corrupted"),
+    "libtrad.core.errors.ParameterError": lambda: ParameterError("--train-fraction", 1.5, "must lie in (0, 1)"),
     "libtrad.builders.archives.DamagedArchive": lambda: _damaged(),
 }
 

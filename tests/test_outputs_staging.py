@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from libtrad import outputs
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.outputs import MARKER, STAGING_MARKER, atomic_output, output_lock, read_marker, resumable_staging
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process

@@ -17,7 +17,7 @@ and, by kind:
 :func:`verify_dataset_split` is the cheap check run before ``load_dataset``: the checksums of
 exactly the shards one config/split loads, and that each opens.
 
-Every error raised here is a one-line :class:`~libtrad.errors.LibtradError`.
+Every error raised here is a one-line :class:`~libtrad.core.errors.LibtradError`.
 
 The package: :mod:`.core` holds what every kind shares (the report, the marker, listed files and
 their checksums, ``manifest.json``, JSON reading); :mod:`.dataset` the card, Parquet and split checks;
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.outputs import MARKER
 
 # Every public name of the former single-module ``libtrad.verify`` stays importable from here

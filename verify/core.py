@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.hub_cache import lstat_entry
 from libtrad.outputs import MARKER, read_marker, sha256_file
 

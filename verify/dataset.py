@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.outputs import MARKER
 
 from .core import (CARD, DATA, MANIFEST, VerifyReport, _hidden, check_listed, load_marker, manifest_problems,

@@ -5,7 +5,7 @@ another encoder, is worse than none. Reading a folder therefore starts with its 
 file it lists against its SHA-256, and every data file the reader will use must be listed.
 
 * libtrad's folder, intact -> used (recorded ``verified: true``);
-* libtrad's folder, a file differs -> one :class:`~libtrad.errors.LibtradError` naming the file (exit 2),
+* libtrad's folder, a file differs -> one :class:`~libtrad.core.errors.LibtradError` naming the file (exit 2),
   unless the user asked for ``--no-verify``: then a note, and the record says what differed;
 * a folder without libtrad's marker (a plain Parquet folder, someone else's export) -> used, with a
   note that it could not be verified (recorded ``verified: false``).
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.outputs import MARKER
 
 from .core import check_listed, load_marker, marker_path_problems, scan_entries
@@ -75,7 +75,7 @@ def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | 
     ``known``: SHA-256 digests of some of them (paths relative to ``path``) the caller has just
     computed, compared instead of reading those files a second time.
     """
-    from libtrad.console import note
+    from libtrad.core.console import note
 
     shown = Path(path).expanduser()
     root = libtrad_root(shown)

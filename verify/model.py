@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.models.model_types import RENAMED, renamed_error
 
 from .core import VerifyReport, _hidden, read_json

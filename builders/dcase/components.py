@@ -55,7 +55,7 @@ from libtrad.builders.scan import (
     validate_all,
 )
 from libtrad.builders.siren import MONO_WAV
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 SPLITS = ("train", "test")
 FIGURE = "images/normal_vs_anomaly_logmel.png"

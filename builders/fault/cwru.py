@@ -62,7 +62,7 @@ from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.fault.tables import optional_int, read_table
 from libtrad.builders.scan import Rejection, rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 FAULT_RATE = 12_000
 # The normal-baseline recordings are sampled at 48 kHz, as Smith & Randall (2015) report (SIREN's toolkit

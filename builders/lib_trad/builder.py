@@ -40,7 +40,7 @@ from libtrad.builders.lib_trad.layout import (
     scan_lib_trad,
 )
 from libtrad.builders.splits import STRATEGIES, split_pools
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from libtrad.builders.lib_trad.builder import (
 )
 from libtrad.builders.lib_trad.layout import NUM_CHANNELS, charging_sets, scan_lib_trad
 from libtrad.builders.lib_trad.synth import EXPERIMENTS as SYNTH_SPECS
-from libtrad.channels import ChannelPolicy
-from libtrad.errors import LibtradError
+from libtrad.core.channels import ChannelPolicy
+from libtrad.core.errors import LibtradError
 
 DEFAULT_OUTPUT = "lib-trad"
 FIGURE = "images/normal_vs_abnormal_logmel.png"

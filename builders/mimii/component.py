@@ -66,8 +66,8 @@ from libtrad.builders.scan import (
     same_bytes,
     validate_all,
 )
-from libtrad.channels import ChannelPolicy
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.channels import ChannelPolicy
+from libtrad.core.errors import LibtradError, ParameterError
 
 UNION = "all"
 CONFIG_NAMES = (*SNR_CONFIGS.values(), UNION)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.models.echo.configuration_echo import HEADS_BY_MODEL_TYPE, EchoConfig
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libtrad.errors import ParameterError, first_line
+from libtrad.core.errors import ParameterError, first_line
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
 
 CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone

@@ -26,7 +26,7 @@ replacing a folder libtrad did not write, checked before any work. An object-sto
 :class:`libtrad.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
 last step writes the marker (the completion manifest), so readers see a whole output or none.
 
-GPUs (:mod:`libtrad.devices`). ``device`` is resolved in each actor, on its node; the driver only
+GPUs (:mod:`libtrad.core.devices`). ``device`` is resolved in each actor, on its node; the driver only
 checks the text, and for a local job (no ``address``: the driver's node is the one that runs it)
 that CUDA asked for is there. On a cluster with GPUs each actor asks Ray for ``gpus_per_actor``
 of one (default 1 unless ``device="cpu"``), so by default there is one actor per GPU; the GPU Ray
@@ -49,9 +49,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from libtrad.channels import ChannelSelection, select_channels
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.options import check_number
+from libtrad.core.channels import ChannelSelection, select_channels
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.options import check_number
 from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
 from libtrad.storage import is_url, local_path
 from libtrad.ray_jobs.embedding.encoder_files import pack
@@ -221,7 +221,7 @@ def check_device_request(device: str, precision: str, gpus_per_actor: float | No
     written; returns the device text. A local job (``local``: its actors run on this node) also
     resolves the device here, so ``cuda`` without a GPU (or fp16 where auto means the CPU) is one
     line at once instead of an error from every actor."""
-    from libtrad.devices import check_precision, parse_device
+    from libtrad.core.devices import check_precision, parse_device
 
     spec = parse_device(device)
     check_precision(precision, "cpu" if spec.kind == "cpu" else None)
@@ -246,7 +246,7 @@ def _actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int
     ``cpu``): ``actors`` defaults to the cluster's GPUs ÷ ``gpus_per_actor``, and each asks for a
     share of the CPUs (fractional) so that all of them fit beside their GPUs; CPU actors keep
     :func:`~libtrad.ray_jobs.cluster.actor_layout` (one per node, the node's cores between them)."""
-    from libtrad.devices import cluster_gpus, parse_device
+    from libtrad.core.devices import cluster_gpus, parse_device
     from libtrad.ray_jobs.cluster import actor_layout, cluster_cpus
 
     gpus = cluster_gpus(ray)
@@ -517,7 +517,7 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
     """Drop anything not planned from the staged units, check every unit, write embeddings.json and
     the card into ``folder`` (the staging folder itself on a local disk). ``fingerprint``: the
     encoder's, as the cache key was computed from it (recorded as it is, not hashed again)."""
-    from libtrad import __version__
+    from libtrad.core.version import __version__
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
     staged.prune({u.name for u in units})

@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.hub import FOREIGN_WEIGHTS  # the one list of weight formats libtrad never loads
 
 _SKIPPED_SUFFIXES = tuple(pattern.lstrip("*") for pattern in FOREIGN_WEIGHTS)

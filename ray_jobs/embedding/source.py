@@ -11,7 +11,7 @@ reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give 
 The audio is found from the shards' own schema: a column datasets stores as ``Audio`` (a struct
 of ``bytes`` and ``path``), or a ``signals`` array (channels × samples) beside a ``sampling_rate``
 column (the fault datasets' vibration channels). The card's ``channel_policy:`` entry for the
-config (:mod:`libtrad.channels`) says which channels ``embed`` uses by default and what they are
+config (:mod:`libtrad.core.channels`) says which channels ``embed`` uses by default and what they are
 called; a dataset without one is embedded with every channel.
 """
 
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from libtrad.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
@@ -437,7 +437,7 @@ class _StoreFiles:
     def check_listed(self, shard_urls: list[str], *, no_verify: bool) -> dict:
         """A libtrad export's marker on the store lists every shard read (checked like a local
         folder's, without re-hashing the bytes: the store's ETags key the cache instead)."""
-        from libtrad.console import note
+        from libtrad.core.console import note
         from libtrad.outputs import MARKER, parse_marker
 
         text = self.read_text(MARKER)

@@ -8,7 +8,7 @@ nothing but itself and every input row appears exactly once.
 Audio is decoded here, in the worker, one row at a time: soundfile on the embedded WAV/FLAC bytes
 (not datasets' decoder), or the ``signals`` array (channels × samples) with its ``sampling_rate``
 column, read straight from Arrow's buffers (a Python list of a 40-s, 48-kHz, 3-channel row would
-take ~200 MB). The channels ``options.channels`` selects are kept (:mod:`libtrad.channels`: a row
+take ~200 MB). The channels ``options.channels`` selects are kept (:mod:`libtrad.core.channels`: a row
 lacking one is an error naming it), then resampled to the encoder's rate (polyphase,
 ``scipy.signal.resample_poly``) and counted. A multichannel row has each channel embedded alone,
 then the channel embeddings concatenated (SIREN's way, channel-major) or averaged. Long records go
@@ -19,7 +19,7 @@ Devices. The encoder is loaded on ``options.device`` resolved here, in the worke
 with GPUs sees the ones Ray assigned it as ``cuda:0…``). On a GPU the rows are decoded by one
 background thread a few batches ahead of the encoder, so decoding overlaps the model; batches are
 cut from the unit's clips exactly as without it (batch k = clips [k·B, (k+1)·B)), so the output is
-the same either way. Each unit's metadata records where it ran (:func:`libtrad.devices.device_record`,
+the same either way. Each unit's metadata records where it ran (:func:`libtrad.core.devices.device_record`,
 the node, the GPUs per actor and ``ray.get_gpu_ids()``): ``embeddings.json`` lists them.
 """
 
@@ -39,8 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from libtrad.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.ray_jobs.embedding.source import DatasetSource, Shard
 
 MULTICHANNEL = ("concat", "mean")
@@ -62,7 +62,7 @@ class EmbedOptions:
     device: str = "auto"  # auto|cpu|cuda|cuda:N, resolved in each worker
     gpus_per_actor: float = 0.0  # what each actor requested from Ray (provenance)
     prefetch: bool | None = None  # decode rows in a background thread; None: on a GPU only
-    channels: tuple[str, ...] | None = None  # the selected channels (libtrad.channels); None: every channel
+    channels: tuple[str, ...] | None = None  # the selected channels (libtrad.core.channels); None: every channel
     channels_origin: str = ""  # what chose them, for the error naming a row that lacks one
     chunk_seconds: float = 10.0  # long clips: chunk length where the encoder is frame-local, and the budget
 
@@ -115,7 +115,7 @@ class UnitEmbedder:
         from libtrad.ray_jobs.embedding.encoder_files import Materialised
         from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
 
-        from libtrad.devices import default_batch_size, device_record, node_name
+        from libtrad.core.devices import default_batch_size, device_record, node_name
 
         if threads:
             torch.set_num_threads(int(threads))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import PATH_OR_URL, Group, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.core.cli_kit import PATH_OR_URL, Group, command, connect_timeout_option, device_option, group, number, seed_type
 
 
 class SuiteGroup(Group):

@@ -15,11 +15,11 @@ Warnings, written here once for every suite (:mod:`libtrad.ray_jobs.evaluation.f
 ``saturation`` (every score ≥ 0.99, or methods tied on a task), and ``results.md`` begins with
 the SYNTHETIC line (its first line) and the "saturated" warnings before the suite's own report.
 
-Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.devices`) is handed to a
+Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.core.devices`) is handed to a
 suite whose options dataclass has a ``device`` field; its units resolve it where they run (a Ray
 task that may use a GPU asks Ray for one: :mod:`libtrad.ray_jobs.evaluation.runner`).
 ``results.json`` records it under ``"device"``: what was asked for and the distinct
-:func:`~libtrad.devices.device_record` the units report. It is not one of the ``options`` (the
+:func:`~libtrad.core.devices.device_record` the units report. It is not one of the ``options`` (the
 leaderboard compares those): where a number was computed does not change what it means.
 """
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.outputs import atomic_output, check_output
 
 
@@ -108,7 +108,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
                          extra_inputs: dict | None, attach, device: str, **options) -> dict:
     import dataclasses
 
-    from libtrad.devices import parse_device, resolve_device
+    from libtrad.core.devices import parse_device, resolve_device
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
     from libtrad.ray_jobs.evaluation.flags import prepend_banner, result_flags
     from libtrad.ray_jobs.evaluation.runner import run_suite

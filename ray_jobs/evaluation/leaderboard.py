@@ -86,7 +86,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 
 SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
 METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 EPS = float(np.finfo(float).eps)
 

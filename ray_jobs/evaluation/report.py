@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 PANEL_COLUMNS = 6
 

@@ -13,7 +13,7 @@ GPUs: when the options have a ``device`` that may use one (``auto``, ``cuda``: :
 and the cluster has GPUs, each unit's task asks Ray for one GPU (so at most one unit per GPU at a
 time; Ray's ``CUDA_VISIBLE_DEVICES`` makes it the task's ``cuda:0``, which ``auto`` resolves to);
 otherwise a task asks for one CPU, as without a device. A unit may return its
-:func:`~libtrad.devices.device_record` under ``"device"``: the distinct ones are :attr:`SuiteRun.devices`.
+:func:`~libtrad.core.devices.device_record` under ``"device"``: the distinct ones are :attr:`SuiteRun.devices`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from types import ModuleType
 import pandas as pd
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 
 
 @dataclass
@@ -74,7 +74,7 @@ def unit_devices(results: dict) -> list[dict]:
 
 def gpus_per_unit(options, ray) -> int:
     """1 when the options' ``device`` may use a GPU and the cluster has one, else 0 (a CPU task)."""
-    from libtrad.devices import cluster_gpus, parse_device
+    from libtrad.core.devices import cluster_gpus, parse_device
 
     device = getattr(options, "device", None)
     return int(device is not None and parse_device(device).wants_gpu and cluster_gpus(ray) > 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import PATH_OR_URL, comma_list, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.core.cli_kit import PATH_OR_URL, comma_list, command, connect_timeout_option, device_option, group, number, seed_type
 from libtrad.ray_jobs.evaluation.cli import print_results
 
 
@@ -68,7 +68,7 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames,
                      score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
@@ -106,7 +106,7 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
                               allow_duplicates, device) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
                                                       score_lib_trad_models, write_model_results)
 

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, exception_reason, first_line
 from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.outputs import atomic_output, check_output
 from libtrad.ray_jobs.lib_trad.data import load_clips
 from libtrad.ray_jobs.lib_trad.loading import load_lib_trad_model
@@ -74,10 +74,10 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
 
     ``no_verify``: load model folders whose files differ from their ``.libtrad.json`` checksums.
     Every model is loaded before any clip is scored, and scores on ``device`` (auto|cpu|cuda|cuda:N,
-    :func:`libtrad.devices.resolve_device`; recorded in the summary). Writes nothing (see
+    :func:`libtrad.core.devices.resolve_device`; recorded in the summary). Writes nothing (see
     :func:`write_model_results`).
     """
-    from libtrad.devices import device_record, resolve_device
+    from libtrad.core.devices import device_record, resolve_device
 
     run_on = resolve_device(device)
     distinct = list(dict.fromkeys(str(d) for d in models.values()))

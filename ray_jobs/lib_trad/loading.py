@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.hub import parse_hub_id, resolve_model
 from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object, resolve
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted

@@ -4,11 +4,11 @@ Both models share :func:`fit` (epochs, shuffling, progress bar, per-epoch metric
 only says how a batch is drawn and what to measure after an epoch. Every default of a recipe is
 the paper's, except where the paper is silent (marked).
 
-Device (``device=``, ``--device``: :mod:`libtrad.devices`): the model, its batches and the scoring
+Device (``device=``, ``--device``: :mod:`libtrad.core.devices`): the model, its batches and the scoring
 after each epoch run on the resolved device; the weights are saved from the CPU, and
-``training_history.json`` and the model card record :func:`~libtrad.devices.device_record`.
+``training_history.json`` and the model card record :func:`~libtrad.core.devices.device_record`.
 Reproducibility: on the CPU the run is exactly what it always was (same seed → bit-identical
-weights). On CUDA, :func:`libtrad.devices.deterministic` is on (cuDNN deterministic, no autotuning,
+weights). On CUDA, :func:`libtrad.core.devices.deterministic` is on (cuDNN deterministic, no autotuning,
 PyTorch's deterministic algorithms with warnings for an op that has none,
 ``CUBLAS_WORKSPACE_CONFIG=:4096:8``): the same seed on the same GPU model, driver and torch gives
 the same weights; a GPU run is not bit-identical to a CPU run (other kernels and summation
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.devices import deterministic, device_record, resolve_device
-from libtrad.errors import LibtradError, first_line
-from libtrad.options import check_number, check_seed
+from libtrad.core.devices import deterministic, device_record, resolve_device
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.core.options import check_number, check_seed
 from libtrad.outputs import atomic_output, check_output
 from libtrad.ray_jobs.lib_trad.card import write_training_card
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
@@ -54,7 +54,7 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
-        # The CLI's own bounds (libtrad.options), so a library caller gets the same one-line refusal.
+        # The CLI's own bounds (libtrad.core.options), so a library caller gets the same one-line refusal.
         check_number("epochs", self.epochs, low=1, high=MAX_EPOCHS, integer=True)
         check_number("batch_size", self.batch_size, low=1, high=MAX_BATCH_SIZE, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=MAX_LEARNING_RATE)
@@ -134,7 +134,7 @@ def _model_config(config_class, model_kwargs: dict | None):
 
 
 def _device_text(record: dict) -> str:
-    """The model card's line of :func:`~libtrad.devices.device_record`: where the weights were trained."""
+    """The model card's line of :func:`~libtrad.core.devices.device_record`: where the weights were trained."""
     return f"{record['device']} ({record['device_name']}), torch {record['torch']}" + \
         (f", CUDA {record['cuda']}" if record["device"].startswith("cuda") else "")
 

@@ -27,7 +27,7 @@ import pytest
 
 from libtrad.builders import download as dl
 from libtrad.builders.download import Download, archive_format, fetch, prepare_raw, safe_extract
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 MAX_REQUESTS = 200  # per server: a test that loops on requests fails instead of hanging
 
@@ -548,7 +548,7 @@ def test_limits_resolve_argument_then_environment_then_default(monkeypatch, onli
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_TIMEOUT", "7.5")
     assert dl.download_limits() == dl.Limits(7.5, 3600.0, None, 20.0)
     assert dl.download_limits(deadline=0, min_rate=10, timeout=1) == dl.Limits(1.0, None, 10.0, 20.0)
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
 
     for bad in ({"deadline": -2}, {"min_rate": float("nan")}, {"timeout": 0}, {"deadline": "1"}):
         with pytest.raises(ParameterError, match=f"{next(iter(bad))}="):
@@ -873,7 +873,7 @@ def test_make_builder_offline_and_without_downloads(server, tmp_path, monkeypatc
 def test_make_builder_on_a_registered_component_takes_its_build_options(lib_trad_raw, tmp_path):
     from libtrad.builders.hf_builder import make_builder
     from libtrad.builders.lib_trad.export import LIB_TRAD
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
 
     builder_class = make_builder(LIB_TRAD)
     assert builder_class.DEFAULT_CONFIG_NAME == "all" and "tr1_cls" in builder_class.builder_configs

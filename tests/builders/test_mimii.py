@@ -304,7 +304,7 @@ def test_the_suite_refuses_what_it_cannot_score(stand_in, tmp_path, cli, rel):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.evaluation.suites import mimii
 
     df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],

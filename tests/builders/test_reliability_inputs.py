@@ -21,7 +21,7 @@ import soundfile as sf
 
 from libtrad.builders import audio_io
 from libtrad.builders.lib_trad.layout import scan_lib_trad
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SR = 16_000
 FILE = "TR1/normal/seg0000_ch1.wav"

@@ -28,7 +28,7 @@ from libtrad.builders import audio_io, hub_export
 from libtrad.builders.audio_io import AudioCheck, DataFolder, InvalidAudio, probe_audio, read_probed, validate_audio
 from libtrad.builders.hub_export import FileBytes
 from libtrad.builders.scan import SourceChecksums
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SR = 16_000
 CHECK = AudioCheck(SR, 1)

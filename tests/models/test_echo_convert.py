@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from libtrad.cli import main
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.echo import EchoConfig, EchoModel
 from libtrad.models.echo.convert_echo_checkpoint import convert_checkpoint
 

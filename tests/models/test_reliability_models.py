@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.lib_trad.training import Recipe
 
 TRAIN_SHARD = "data/tr1_cls/train-00000-of-00001.parquet"

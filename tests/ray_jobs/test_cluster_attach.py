@@ -89,7 +89,7 @@ def test_every_command_taking_address_takes_connect_timeout():
 
 
 def test_ray_session_bounds_attaching_from_python_too():
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
     from libtrad.ray_jobs.cluster import connect_timeout, ray_session
 
     address = f"127.0.0.1:{_closed_port()}"
@@ -110,7 +110,7 @@ def ray_local():
 
 def _boom_cli():
     """A tiny command group with the CLI's machinery: its command raises ``--what`` on a Ray worker."""
-    from libtrad.cli_support import command, group
+    from libtrad.core.cli_kit import command, group
 
     @group()
     def main() -> None:
@@ -124,7 +124,7 @@ def _boom_cli():
         from libtrad.ray_jobs.cluster import ray_session
 
         def raise_it(what, batch_size, tmp):
-            from libtrad.errors import LibtradError, ParameterError
+            from libtrad.core.errors import LibtradError, ParameterError
 
             if what == "param":
                 raise ParameterError("batch_size", batch_size, "is more than the 2 rows there are")

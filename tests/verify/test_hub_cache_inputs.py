@@ -84,7 +84,7 @@ def test_train_reads_a_dataset_snapshot(dataset_snapshot, tmp_path):
 
 
 def test_train_refuses_a_dataset_snapshot_whose_shard_leaves_the_repo(dataset_snapshot, tmp_path):
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.data import load_clips
 
     shard = sorted((dataset_snapshot / "data" / "tr1").glob("test-*.parquet"))[0]
@@ -165,7 +165,7 @@ def test_a_link_chain_and_a_link_outside_snapshots_are_refused(hub_cache, ae_dir
     loose.symlink_to(os.path.relpath(blob, loose.parent))
     assert blob_of(loose) is None and blob_of(snap / "model.safetensors") is not None
 
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.outputs import check_output
 
     with pytest.raises(LibtradError, match="lies in a Hugging Face Hub cache snapshot"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.outputs import MARKER, read_marker, write_marker
 from libtrad.publish import plan_upload, publish_folder
 from libtrad.verify import verify_dataset_split, verify_folder

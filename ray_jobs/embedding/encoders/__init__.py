@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, EncoderKind
 from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
 
@@ -59,7 +59,7 @@ def place(device="auto", precision: str = "fp32"):
 
     ``--precision fp16`` needs CUDA: with ``--device auto`` on a node without one the refusal says
     that auto resolved to the CPU there (not a bare "fp16 runs on CUDA only")."""
-    from libtrad.devices import check_precision, node_name, parse_device, resolve_device
+    from libtrad.core.devices import check_precision, node_name, parse_device, resolve_device
 
     spec = parse_device(device)
     check_precision(precision)
@@ -85,7 +85,7 @@ def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     or need it for nothing): ``precision`` is only checked by name here; whether it runs on the
     device is the actors' check (:func:`place`), or the driver's for a local job.
     """
-    from libtrad.devices import check_precision
+    from libtrad.core.devices import check_precision
 
     check_precision(precision)
     return describe(load_encoder(spec, precision="fp32", device="cpu"))

@@ -72,7 +72,7 @@ class ClipEncoder(nn.Module):
 
     def place(self, device=None, precision: str = "fp32") -> "ClipEncoder":
         """Move the encoder to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
-        from libtrad.devices import check_precision
+        from libtrad.core.devices import check_precision
 
         device = torch.device("cpu") if device is None else torch.device(device)
         self.precision = check_precision(precision, device)
@@ -90,13 +90,13 @@ class ClipEncoder(nn.Module):
 
     def _to_device(self, tensor):
         """A model input on the encoder's device (through pinned memory when that is a GPU)."""
-        from libtrad.devices import to_device
+        from libtrad.core.devices import to_device
 
         return to_device(tensor, self.device)
 
     def _autocast(self):
         """The autocast context of the encoder's precision on its device (fp32: none)."""
-        from libtrad.devices import autocast
+        from libtrad.core.devices import autocast
 
         return autocast(self.device, self.precision)
 

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.outputs import sha256_file
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 

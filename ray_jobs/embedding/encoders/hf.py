@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.models.model_types import read_json_object
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 

@@ -39,7 +39,7 @@ a worker can import it: a local Ray's actors add ``import_root`` to their ``sys.
 get the file itself (``embedding/encoder_files``) and import it from there when ``import_root`` is
 not on their node. Either way the module's bytes are checked against the hash in the key.
 
-Every breach of the contract is one :class:`~libtrad.errors.ParameterError` naming the spec: a
+Every breach of the contract is one :class:`~libtrad.core.errors.ParameterError` naming the spec: a
 module that does not import (missing, a syntax error, an exception while it runs), no such class,
 a constructor that raises, a missing or wrong attribute, and — checked on one short probe at load
 and on every batch — a ``forward`` that returns no tensor, the wrong rank, batch or width, or NaN /
@@ -58,7 +58,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 
 CONTRACT = "sampling_rate, output_dim, hop_size_in_ms and forward(audio (B, samples)) -> (B, T, D)"

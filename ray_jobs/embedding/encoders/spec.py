@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.hub import parse_hub_id, resolve_model
 from libtrad.models.weights import check_weight_files
 from libtrad.outputs import sha256_file

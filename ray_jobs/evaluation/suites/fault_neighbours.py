@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 if TYPE_CHECKING:
     from libtrad.ray_jobs.evaluation.suites.siren_fault import FaultOptions, Unit

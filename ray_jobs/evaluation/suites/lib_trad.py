@@ -21,7 +21,7 @@ clipped to machine epsilon, as the SIREN suites do). ``results.json``::
 
 (``scores`` in test-row order of the input, for ROC curves.)
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): on CUDA the knn similarities are screened in float32 on the GPU with a float64
 re-check (:func:`~libtrad.ray_jobs.evaluation.suites.siren_dcase.screened_cosine_scores`) and
 the Mahalanobis distances run in float64 on the GPU (statistics fitted on the CPU,
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation.suites.siren_dcase import cosine_score_bound, cosine_scores, order_is_certain
@@ -58,7 +58,7 @@ class LibTradOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
+        from libtrad.core.devices import parse_device
 
         parse_device(self.device)
         unknown = [s for s in self.scorers if s not in SCORERS]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.suites import siren_dcase
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 VALIDATION_NAMES = ("validation", "valid", "val")
 ANOMALY_CLASS_SETS = ({"normal", "anomaly"}, {"normal", "abnormal"})

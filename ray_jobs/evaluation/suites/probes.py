@@ -17,12 +17,12 @@ afterwards) — so a unit gives bit-identical numbers in this process and on a R
 runs give an identical ``results.json``. One thread per unit is also the fast choice here: the
 matrices of one step are small, and units run side by side as Ray tasks, one per core.
 
-Device (``device``: auto|cpu|cuda|cuda:N, :mod:`libtrad.devices`): resolved inside the unit, where
+Device (``device``: auto|cpu|cuda|cuda:N, :mod:`libtrad.core.devices`): resolved inside the unit, where
 it runs. The initial weights and the batch orders come from the CPU generator, so they are the same
 on every device; on the CPU the numbers are exactly those of a CPU-only run. On CUDA
-:func:`libtrad.devices.deterministic` is on too: the same GPU model, driver and torch give the same
+:func:`libtrad.core.devices.deterministic` is on too: the same GPU model, driver and torch give the same
 numbers run after run, but not the CPU's bits (other kernels; they agree to float32 rounding).
-Each unit reports its :func:`~libtrad.devices.device_record` under ``"device"``.
+Each unit reports its :func:`~libtrad.core.devices.device_record` under ``"device"``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from libtrad.devices import deterministic, device_record, parse_device, resolve_device
-from libtrad.errors import ParameterError
-from libtrad.options import SEED_MAX, check_number
+from libtrad.core.devices import deterministic, device_record, parse_device, resolve_device
+from libtrad.core.errors import ParameterError
+from libtrad.core.options import SEED_MAX, check_number
 from libtrad.ray_jobs.evaluation.suites.probe_results import score
 from libtrad.ray_jobs.evaluation.suites.probe_task import Classes, ProbeUnit, classes_from_columns
 # Importable from here as before the split (the CLI, the leaderboard, the tests):
@@ -120,7 +120,7 @@ def cosine_lr(step: int, total: int, peak: float, floor_ratio: float = 0.1) -> f
 @contextmanager
 def deterministic_torch(seed: int, *, strict: bool = True, device=None):
     """One intra-op thread, a private RNG seeded with ``seed`` and (``strict``) PyTorch's deterministic
-    algorithms; on a CUDA ``device`` also :func:`libtrad.devices.deterministic` (its kernels; an op
+    algorithms; on a CUDA ``device`` also :func:`libtrad.core.devices.deterministic` (its kernels; an op
     without a deterministic one warns there rather than failing the unit). The caller's settings are
     restored afterwards.
 

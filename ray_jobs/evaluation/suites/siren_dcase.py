@@ -39,7 +39,7 @@ Results (``results.json``)::
      "options": {"official_domain_auc": bool, "max_fpr": 0.1, ...},  # + memory-bank options off SIREN's default
      "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): on the CPU the scores are computed as above. On CUDA a float32 product on the GPU
 screens each test row's bank and only the candidates within a rigorous rounding bound of its
 maximum are recomputed in float64 there (:func:`screened_cosine_scores`; for cosine 1-NN without
@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 
@@ -112,7 +112,7 @@ class DcaseOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
+        from libtrad.core.devices import parse_device
 
         parse_device(self.device)
         if not isinstance(self.official_domain_auc, bool):

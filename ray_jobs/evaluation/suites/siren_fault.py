@@ -44,7 +44,7 @@ distances from a query to every candidate are z-scored over the candidates (popu
 a constant row becomes 0), the first 7 channels' z-scores are averaged and the k nearest by
 that average vote (equal averages: the lower row first).
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`): on CUDA the float32
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`): on CUDA the float32
 screen of float32 embeddings runs on the GPU and only its candidates come back for the same
 float64 re-check, so the predictions are the CPU's; on the CPU nothing changes. It is not a
 comparability option (the leaderboard ignores it).
@@ -73,7 +73,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation.suites.fault_neighbours import Candidates, _neighbours, _vote
@@ -114,7 +114,7 @@ class FaultOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
+        from libtrad.core.devices import parse_device
 
         parse_device(self.device)
         if self.protocol not in PROTOCOLS:
@@ -342,9 +342,9 @@ def screen_device(device: str):
     """The torch device the float32 screens run on for ``device``: None (numpy) on the CPU.
 
     Resolved here, where the unit runs (a Ray task on its node, with the GPU Ray gave it); a
-    ``cuda`` the node lacks is the error :func:`libtrad.devices.resolve_device` names.
+    ``cuda`` the node lacks is the error :func:`libtrad.core.devices.resolve_device` names.
     """
-    from libtrad.devices import parse_device, resolve_device
+    from libtrad.core.devices import parse_device, resolve_device
 
     if parse_device(device).kind == "cpu":
         return None  # no torch import for an explicit CPU run

@@ -15,7 +15,7 @@ per fold, the fold predicted from the others; the value is the mean over folds, 
 averages them) and ``5fold-for-loocv`` (the probes' 5 stratified folds, so the suites score the
 same partitions). kNN has no seed: one run is the result.
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): checked where the unit runs (a ``cuda`` the node lacks is an error), but the vote runs
 on the CPU whatever it says: the softmax weights and the lower-row rule at equal k-th
 similarities use the float64 values themselves, which a GPU product changes in the last bits
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
 
 SUITE = "xares-knn"
@@ -58,7 +58,7 @@ class XaresKnnOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
+        from libtrad.core.devices import parse_device
 
         parse_device(self.device)
         probes.check_int("k", self.k, 1, 1_000_000)

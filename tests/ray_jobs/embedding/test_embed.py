@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 CRASH_CONFIG = "tr2"  # the config whose first unit kills its actor once (see the ray fixture)
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 RATE = 12_000
 SETS = [("DE", "FE", "BA")] * 4 + [("DE",)] * 2

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from libtrad.devices import node_name
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.devices import node_name
+from libtrad.core.errors import LibtradError, ParameterError
 
 HAS_CUDA = torch.cuda.is_available()
 GPUS = torch.cuda.device_count() if HAS_CUDA else 2  # the real ones where there are, else 2 Ray is told of

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix, load_embeddings
 
 

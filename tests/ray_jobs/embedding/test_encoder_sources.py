@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec, preflight
 
 # A user's module: the contract in a few lines, plus switches that break it one way each.

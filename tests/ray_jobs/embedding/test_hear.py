@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.outputs import sha256_file
 from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
 

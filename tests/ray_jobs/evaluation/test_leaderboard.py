@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import leaderboard as B
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation.suites import linear_probe as L
 from libtrad.ray_jobs.evaluation.suites import probes as P
 from libtrad.ray_jobs.evaluation.suites import xares_mlp as M

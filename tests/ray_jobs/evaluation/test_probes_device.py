@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.devices import node_name
-from libtrad.errors import ParameterError
+from libtrad.core.devices import node_name
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.evaluation.suites import linear_probe as L
 from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
 

@@ -162,7 +162,7 @@ def test_duplicated_rows_are_refused_and_allow_duplicates_keeps_every_row(emb, t
 
 
 def test_duplicates_without_a_key_column_are_found_by_their_embedding(tmp_path):
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
 
     folder = tmp_path / "nokey"
@@ -177,7 +177,7 @@ def test_duplicates_without_a_key_column_are_found_by_their_embedding(tmp_path):
 
 
 def test_list_valued_key_columns_are_compared_by_value(tmp_path):
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
 
     folder = tmp_path / "segments"

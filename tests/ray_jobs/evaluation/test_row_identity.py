@@ -145,7 +145,7 @@ def _load(folder, **kwargs):
 
 
 def _refused(folder, pattern: str, **kwargs) -> str:
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
 
     with pytest.raises(LibtradError, match=pattern) as info:
         _load(folder, **kwargs)

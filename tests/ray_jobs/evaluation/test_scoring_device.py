@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
 from libtrad.ray_jobs.evaluation.suites import lib_trad as L

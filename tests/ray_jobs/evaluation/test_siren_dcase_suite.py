@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import metrics, report
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation.suites import siren_dcase as S

@@ -12,7 +12,7 @@ from sklearn.model_selection import LeaveOneOut, PredefinedSplit, cross_val_pred
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import report
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation.suites import siren_fault as F

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation.suites import xares_knn as K
 
 

@@ -1,7 +1,7 @@
 """Notes to the user on stderr: what a command did that its output alone does not show.
 
 One ``note: ...`` line each, written through tqdm so it never breaks a progress bar that is
-running; a note is never an error (errors are :class:`~libtrad.errors.LibtradError`).
+running; a note is never an error (errors are :class:`~libtrad.core.errors.LibtradError`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 SEED_MAX = 2**32 - 1
 

@@ -5,11 +5,11 @@
 * :func:`number`, :func:`seed_type` — numeric option types that refuse NaN, ±inf and out-of-range values by name;
 * :func:`comma_list` — a ``--configs a,b`` style option;
 * :func:`connect_timeout_option` — ``--connect-timeout`` beside every ``--address``;
-* :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.devices`);
+* :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.core.devices`);
 * :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path;
 * :data:`PATH_OR_URL` — an input folder's type: a path, or an fsspec URL (``s3://…``) left as text.
 
-Light by design: click and :mod:`libtrad.errors` only; every heavy import stays inside a command.
+Light by design: click and :mod:`libtrad.core.errors` only; every heavy import stays inside a command.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
 
 DEBUG_ENV = "LIBTRAD_DEBUG"
 
@@ -104,7 +104,7 @@ def fail(message: str, code: int) -> None:
 
 def number(option: str, *, low=None, high=None, low_open=False, high_open=False, integer=False):
     """A click type for a numeric option: NaN, ±inf and out-of-range values are refused by name."""
-    from libtrad.options import check_number
+    from libtrad.core.options import check_number
 
     class _Number(click.ParamType):
         name = "integer" if integer else "number"
@@ -143,7 +143,7 @@ PATH_OR_URL = PathOrURL()
 
 def seed_type(option: str = "--seed"):
     """A seed option's type; ``option`` is the flag it belongs to, which its errors name (``--split-seed``)."""
-    from libtrad.options import SEED_MAX
+    from libtrad.core.options import SEED_MAX
 
     return number(option, low=0, high=SEED_MAX, integer=True)
 
@@ -180,11 +180,11 @@ def connect_timeout_option(command):
 
 
 def device_option(command):
-    """``--device auto|cpu|cuda|cuda:N`` (default auto), checked by :func:`libtrad.devices.parse_device`;
+    """``--device auto|cpu|cuda|cuda:N`` (default auto), checked by :func:`libtrad.core.devices.parse_device`;
     the command receives the text (availability is checked where the work runs)."""
 
     def check(ctx, param, value):
-        from libtrad.devices import parse_device
+        from libtrad.core.devices import parse_device
 
         try:
             return parse_device(value).text

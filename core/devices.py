@@ -9,7 +9,7 @@ same ``device=`` keyword in Python:
 * ``cpu``; ``cuda`` (= ``cuda:0``); ``cuda:N``.
 
 Asking for CUDA where there is none (or for ``cuda:7`` on a one-GPU node) is one
-:class:`~libtrad.errors.ParameterError` naming the node (its host name) and what it found — never a
+:class:`~libtrad.core.errors.ParameterError` naming the node (its host name) and what it found — never a
 silent fallback to the CPU. Resolution happens where the work runs (a Ray actor or task resolves
 on its own node, with the GPUs Ray assigned it: ``CUDA_VISIBLE_DEVICES`` makes them ``cuda:0…``).
 
@@ -27,7 +27,7 @@ import socket
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
 PRECISIONS = ("fp32", "bf16", "fp16")
