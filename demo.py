@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from libtrad.outputs import check_output
+from libtrad.folders.outputs import check_output
 
 DCASE_YEAR = 2021
 EXPERIMENTS = ("tr1", "tr2", "tr3")
@@ -144,7 +144,7 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
     import torch
 
     from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
-    from libtrad.outputs import atomic_output
+    from libtrad.folders.outputs import atomic_output
 
     torch.manual_seed(0)
     with atomic_output(paths["echo_random"], "model", option="--workdir") as tmp:

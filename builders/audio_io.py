@@ -8,7 +8,7 @@ so a builder that embeds files unchanged reads each one once.
 
 Before anything is opened the path is ``stat``-ed: only regular files (or symlinks to regular
 files inside the data folder, or a Hub cache snapshot's links into its own blobs:
-:mod:`libtrad.hub_cache`) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
+:mod:`libtrad.folders.hub_cache`) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
 device named ``*.wav`` is rejected by name instead of hanging or streaming forever. The bytes
 are then checked as WAV by their content, not their extension (libsndfile would happily decode
 FLAC, Ogg, MP3 or AIFF), and the RIFF chunk sizes are walked so a truncated file is rejected
@@ -33,7 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from libtrad.core.errors import exception_reason, first_line
-from libtrad.hub_cache import blob_of
+from libtrad.folders.hub_cache import blob_of
 
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}

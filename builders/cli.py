@@ -1,5 +1,5 @@
 """The dataset commands of ``libtrad``: ``synth DATASET``, ``build DATASET`` (one of each per entry of
-:data:`libtrad.builders.registry.DATASETS`) and ``publish dataset``. Wired into the main group by
+:data:`libtrad.builders.registry.DATASETS`). Wired into the main group by
 ``libtrad.cli``; the work lives in the builders, imported lazily where it is heavy."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.core.cli_kit import comma_list, command, group, number, publish, publish_options
+from libtrad.core.cli_kit import comma_list, group, number
 
 
 @group()
@@ -93,15 +93,3 @@ def _register_dataset_commands() -> None:
 
 
 _register_dataset_commands()
-
-
-@command("dataset")
-@publish_options
-def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    """Upload a built dataset folder (README.md card, data/, manifest.json) or an embeddings folder
-    (README.md card, data/, embeddings.json) to the Hub."""
-    from libtrad.outputs import marker_kind
-    from libtrad.remote_folders import local_folder  # a URL: its fetched copy (publish reads the same, cached)
-
-    record = "embeddings.json" if marker_kind(local_folder(folder, "folder")) == "embeddings" else "manifest.json"
-    publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", record, "data"))

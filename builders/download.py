@@ -4,7 +4,7 @@ A component lists its publisher's files as :class:`Download` entries (Zenodo rec
 pages). :func:`prepare_raw` downloads them into a cache (streamed to a ``.part`` file, resumed
 when the server allows it, SHA-256 checked, renamed into place, one process at a time through a
 lock file) and unpacks every archive into a libtrad ``raw`` folder (atomic, marked, see
-:mod:`libtrad.outputs`), which then reads like a folder the user passed with ``--data-dir``.
+:mod:`libtrad.folders.outputs`), which then reads like a folder the user passed with ``--data-dir``.
 
 Only a complete file enters the cache, because a cached file is trusted by every later build. The
 ``.part`` file is renamed into place only when its length (Content-Length, or a Content-Range
@@ -526,8 +526,8 @@ def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: s
 
 @contextlib.contextmanager
 def _raw_output(raw: Path) -> Iterator[Path]:
-    """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (see :mod:`libtrad.outputs`)."""
-    from libtrad.outputs import atomic_output
+    """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (see :mod:`libtrad.folders.outputs`)."""
+    from libtrad.folders.outputs import atomic_output
 
     with atomic_output(raw, "raw", option="raw_dir") as tmp:
         yield tmp

@@ -31,7 +31,7 @@ from libtrad.builders.hub_export import (
 from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
 from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
 from libtrad.core.errors import ParameterError
-from libtrad.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output
 
 
 @dataclass

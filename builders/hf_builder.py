@@ -25,7 +25,7 @@ from libtrad.builders.download import check_downloads, locked, prepare_raw
 from libtrad.builders.hub_export import materialized, refuse_empty_splits
 from libtrad.builders.scan import check_on_error
 from libtrad.core.errors import LibtradError, ParameterError, first_line
-from libtrad.outputs import marker_kind
+from libtrad.folders.marker import marker_kind
 
 logger = logging.getLogger(__name__)
 

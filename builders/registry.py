@@ -94,7 +94,7 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     components without a folder are listed in the summary.
     """
     from libtrad.core.errors import LibtradError
-    from libtrad.outputs import MARKER, read_marker
+    from libtrad.folders.marker import MARKER, read_marker
 
     root = Path(data_dir).expanduser().resolve()
     out_root = Path(output_dir or entry.name).expanduser().resolve()

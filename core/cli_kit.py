@@ -4,12 +4,11 @@
   a library error about a parameter names the flag the user typed;
 * :func:`number`, :func:`seed_type` — numeric option types that refuse NaN, ±inf and out-of-range values by name;
 * :func:`comma_list` — a ``--configs a,b`` style option;
-* :func:`connect_timeout_option` — ``--connect-timeout`` beside every ``--address``;
-* :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.core.devices`);
-* :func:`publish_options`, :func:`publish` — what every ``publish`` command takes, and the one publish path;
-* :data:`PATH_OR_URL` — an input folder's type: a path, or an fsspec URL (``s3://…``) left as text.
+* :func:`device_option` — ``--device auto|cpu|cuda|cuda:N`` (:mod:`libtrad.core.devices`).
 
-Light by design: click and :mod:`libtrad.core.errors` only; every heavy import stays inside a command.
+The option helpers that wrap another room's code live with it: ``PATH_OR_URL`` and the publish
+options in :mod:`libtrad.folders.cli`, ``--connect-timeout`` in :mod:`libtrad.ray_jobs.cluster`.
+Light by design: click and the core room only; every heavy import stays inside a command.
 """
 
 from __future__ import annotations
@@ -21,7 +20,9 @@ from pathlib import Path
 
 import click
 
+from libtrad.core.devices import parse_device
 from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.options import SEED_MAX, check_number
 
 DEBUG_ENV = "LIBTRAD_DEBUG"
 
@@ -104,8 +105,6 @@ def fail(message: str, code: int) -> None:
 
 def number(option: str, *, low=None, high=None, low_open=False, high_open=False, integer=False):
     """A click type for a numeric option: NaN, ±inf and out-of-range values are refused by name."""
-    from libtrad.core.options import check_number
-
     class _Number(click.ParamType):
         name = "integer" if integer else "number"
 
@@ -126,25 +125,8 @@ def number(option: str, *, low=None, high=None, low_open=False, high_open=False,
     return _Number()
 
 
-class PathOrURL(click.ParamType):
-    """An input folder: a local path (a ``Path``) or an fsspec URL kept as text (``s3://b/x``: a ``Path``
-    would fold its ``//``); the commands fetch a URL's folder through :mod:`libtrad.remote_folders`."""
-
-    name = "path"
-
-    def convert(self, value, param, ctx):
-        from libtrad.storage import is_url
-
-        return value if isinstance(value, Path) or is_url(value) else Path(value)
-
-
-PATH_OR_URL = PathOrURL()
-
-
 def seed_type(option: str = "--seed"):
     """A seed option's type; ``option`` is the flag it belongs to, which its errors name (``--split-seed``)."""
-    from libtrad.core.options import SEED_MAX
-
     return number(option, low=0, high=SEED_MAX, integer=True)
 
 
@@ -158,34 +140,11 @@ def comma_list(option: str, text: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def connect_timeout_option(command):
-    """``--connect-timeout SECONDS`` for a command that takes ``--address``: how long attaching may take.
-
-    The value never reaches the command's function: the call runs inside
-    :func:`libtrad.ray_jobs.cluster.connect_timeout`, which every ``ray_session`` reads, so no job
-    needs a new parameter. Apply it beside the ``--address`` option.
-    """
-
-    @functools.wraps(command)
-    def run(*args, connect_timeout, **kwargs):
-        from libtrad.ray_jobs.cluster import connect_timeout as within
-
-        with within(connect_timeout):
-            return command(*args, **kwargs)
-
-    return click.option("--connect-timeout", "connect_timeout", default=30.0, show_default=True,
-                        type=number("--connect-timeout", low=0, high=86400, low_open=True),
-                        help="With --address: give up attaching after this many seconds (one error line "
-                             "naming the address).")(run)
-
-
 def device_option(command):
     """``--device auto|cpu|cuda|cuda:N`` (default auto), checked by :func:`libtrad.core.devices.parse_device`;
     the command receives the text (availability is checked where the work runs)."""
 
     def check(ctx, param, value):
-        from libtrad.core.devices import parse_device
-
         try:
             return parse_device(value).text
         except ParameterError as exc:
@@ -193,23 +152,3 @@ def device_option(command):
 
     return click.option("--device", default="auto", show_default=True, callback=check,
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")(command)
-
-
-def publish_options(command):
-    """The arguments every ``publish`` command takes."""
-    command = click.option("--dry-run", is_flag=True, help="List exactly what would be sent; send nothing.")(command)
-    command = click.option("--private", is_flag=True, help="Create the repo as private.")(command)
-    command = click.option("--repo-id", required=True, help="Target Hub repo, ORG/NAME.")(command)
-    return click.argument("folder", type=PATH_OR_URL)(command)
-
-
-def publish(folder: Path, repo_id: str, repo_type: str, private: bool, dry_run: bool, required: tuple) -> None:
-    """The one publish path: plan (validate + list), then print the plan or upload it."""
-    from libtrad.publish import plan_upload, publish_folder
-
-    plan = plan_upload(folder, repo_id, repo_type, private, required=required)
-    if dry_run:
-        click.echo(plan.describe())
-        return
-    url = publish_folder(plan, folder, commit_message=f"Upload {repo_type} with libtrad")
-    click.echo(f"published {len(plan.files)} files to {url}")

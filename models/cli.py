@@ -1,4 +1,4 @@
-"""The model commands of ``libtrad``: ``convert echo`` and ``publish model``. Wired into the main group by
+"""The model command of ``libtrad``: ``convert echo``. Wired into the main group by
 ``libtrad.cli``; torch and transformers are imported only inside a command."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from libtrad.core.cli_kit import command, group, number, publish, publish_options
+from libtrad.core.cli_kit import group, number
 
 
 @group()
@@ -30,10 +30,3 @@ def convert_echo(checkpoint: Path, out_dir: Path, heads: int | None, model_type:
         f"wrote {out_dir}: ECHO D={cfg.hidden_size} layers={cfg.num_hidden_layers} "
         f"heads={cfg.num_attention_heads} ({model.num_parameters():,} parameters)"
     )
-
-
-@command("model")
-@publish_options
-def publish_model(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    """Upload a saved model folder (config.json, model.safetensors, README.md card) to the Hub."""
-    publish(folder, repo_id, "model", private, dry_run, required=("config.json", "model.safetensors", "README.md"))

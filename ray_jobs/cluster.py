@@ -14,6 +14,7 @@ one-line libtrad error they are in-process (:func:`user_errors_from_ray`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -25,6 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import click
+
+from libtrad.core.cli_kit import number
 from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
 
 
@@ -66,6 +70,25 @@ def connect_timeout(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _connect_timeout.reset(token)
+
+
+def connect_timeout_option(command):
+    """``--connect-timeout SECONDS`` for a command that takes ``--address``: how long attaching may take.
+
+    The value never reaches the command's function: the call runs inside :func:`connect_timeout`,
+    which every ``ray_session`` reads, so no job needs a new parameter. Apply it beside the
+    ``--address`` option. (The CLI helper lives here, beside what it wraps.)
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with connect_timeout(kwargs.pop("connect_timeout")):
+            return command(*args, **kwargs)
+
+    return click.option("--connect-timeout", "connect_timeout", default=30.0, show_default=True,
+                        type=number("--connect-timeout", low=0, high=86400, low_open=True),
+                        help="With --address: give up attaching after this many seconds (one error line "
+                             "naming the address).")(run)
 
 
 @contextmanager

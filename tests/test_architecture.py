@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (package of the importing module, packages it must not import)
 FORBIDDEN = [
-    ("libtrad.models", ("libtrad.ray_jobs", "libtrad.builders", "libtrad.verify", "libtrad.publish", "libtrad.cli")),
+    ("libtrad.models", ("libtrad.ray_jobs", "libtrad.builders", "libtrad.folders.verify", "libtrad.folders.publish", "libtrad.cli")),
     ("libtrad.builders", ("libtrad.ray_jobs", "libtrad.models")),
     ("libtrad.cards", ("libtrad.ray_jobs",)),
     ("libtrad.ray_jobs.embedding", ("libtrad.ray_jobs.evaluation", "libtrad.ray_jobs.lib_trad")),

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from libtrad import outputs
+from libtrad.folders import outputs
 from libtrad.core.errors import LibtradError
-from libtrad.outputs import MARKER, STAGING_MARKER, atomic_output, output_lock, read_marker, resumable_staging
+from libtrad.folders.lock import output_lock
+from libtrad.folders.marker import MARKER, STAGING_MARKER, marker_kind, read_marker
+from libtrad.folders.outputs import atomic_output, resumable_staging
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
 
@@ -173,7 +175,7 @@ def test_the_lock_file_is_libtrads_own_and_removed_after(tmp_path):
 
 def test_the_lock_excludes_another_process(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys; from libtrad.outputs import output_lock\n"
+    code = ("import sys; from libtrad.folders.lock import output_lock\n"
             "try:\n    with output_lock(sys.argv[1]): print('locked')\n"
             "except Exception as exc: print(exc)\n")
     with output_lock(out):
@@ -194,7 +196,7 @@ def test_leaderboard_is_a_kind_of_its_own_and_old_leaderboards_are_recognised(tm
     # Written before leaderboards had their kind: marked "results", but holding only the leaderboard files.
     marker = json.loads((board / MARKER).read_text())
     (board / MARKER).write_text(json.dumps({**marker, "kind": "results"}))
-    assert outputs.marker_kind(board) == "leaderboard"
+    assert marker_kind(board) == "leaderboard"
     with pytest.raises(LibtradError, match="is a libtrad leaderboard folder, not a results folder"):
         outputs.check_output(board, "results")
     assert outputs.check_output(board, "leaderboard") == board.resolve()

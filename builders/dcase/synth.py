@@ -35,7 +35,7 @@ from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.core.errors import ParameterError
 from libtrad.core.options import check_number, check_seed
-from libtrad.outputs import atomic_output
+from libtrad.folders.outputs import atomic_output
 
 CLIP_SECONDS = 1.5
 MAX_SCALE = 100.0

@@ -5,7 +5,7 @@ the official key layout. The architecture is read off the tensor shapes; the num
 not visible in the weights, so it comes from the model type (Small 6, Base 12) or ``heads``.
 Keys, shapes and dtypes are checked strictly: any missing, unexpected, mis-shaped, non-floating or
 non-finite tensor is an error naming the checkpoint and the tensor. OUT_DIR is written atomically
-and only where libtrad may (see :mod:`libtrad.outputs`).
+and only where libtrad may (see :mod:`libtrad.folders.outputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from libtrad.core.errors import LibtradError, first_line
 from libtrad.models.echo.configuration_echo import HEADS_BY_MODEL_TYPE, EchoConfig
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel
-from libtrad.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output
 
 _LAYER_KEY = re.compile(r"^encoder\.layers\.(\d+)\.")
 

@@ -20,10 +20,10 @@ Resume. The cache key hashes the encoder's file bytes and options, the dataset's
 config and splits, and the unit size. Finished units wait in a staging folder named by the key
 beside the output; a re-run with the same key (after a crash or SIGKILL) computes only the missing
 units. A changed weight or dataset gives a new key: everything is embedded again. The output
-folder follows libtrad's rules (:mod:`libtrad.outputs`): marker kind ``embeddings``, never
+folder follows libtrad's rules (:mod:`libtrad.folders.outputs`): marker kind ``embeddings``, never
 replacing a folder libtrad did not write, checked before any work. An object-store output
 (``s3://BUCKET/PREFIX``, no rename there) follows the same rules through
-:class:`libtrad.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
+:class:`libtrad.folders.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
 last step writes the marker (the completion manifest), so readers see a whole output or none.
 
 GPUs (:mod:`libtrad.core.devices`). ``device`` is resolved in each actor, on its node; the driver only
@@ -52,8 +52,11 @@ from tqdm.auto import tqdm
 from libtrad.core.channels import ChannelSelection, select_channels
 from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.core.options import check_number
-from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
-from libtrad.storage import is_url, local_path
+from libtrad.folders.checksums import sha256_file
+from libtrad.folders.lock import output_lock
+from libtrad.folders.marker import read_marker
+from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
+from libtrad.folders.storage import is_url, local_path
 from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
@@ -77,7 +80,7 @@ class EmbedSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     nodes: set[str] = field(default_factory=set)
     gpus_per_actor: float | None = None  # what the actors asked Ray for (None: no actor was started)
-    encoder_verification: dict | None = None  # what libtrad.verify.inputs found in the encoder's folder
+    encoder_verification: dict | None = None  # what libtrad.folders.verify.inputs found in the encoder's folder
     channels: ChannelSelection | None = None  # the channels embedded, and what chose them
     channel_sets: dict[str, int] = field(default_factory=dict)  # rows per embedded channel set ("DE": 105)
 
@@ -160,12 +163,12 @@ def embed_dataset(
 
 
 def _store_output(output, dataset: str):
-    """A :class:`~libtrad.storage.RemoteOutput` for an object-store ``output`` URL, checked (its bucket
+    """A :class:`~libtrad.folders.storage.RemoteOutput` for an object-store ``output`` URL, checked (its bucket
     reachable and readable, the prefix empty or libtrad's embeddings folder); None for a local path
-    (or ``file://``: the local disk has rename, and libtrad.outputs' rules apply as they are)."""
+    (or ``file://``: the local disk has rename, and libtrad.folders.outputs' rules apply as they are)."""
     if not is_url(str(output)) or local_path(str(output)) is not None:
         return None
-    from libtrad.storage import RemoteOutput, protocol
+    from libtrad.folders.storage import RemoteOutput, protocol
 
     if protocol(str(output)) == "hf":
         raise ParameterError("output", str(output), "the Hub is not written by embed (each file would be a commit); "
@@ -180,7 +183,7 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
                     key: str, unit_rows: int, encoder_check, run, selection: ChannelSelection) -> EmbedSummary:
     """The object-store twin of the local path: staged units under ``.NAME.resume-KEY/`` beside the
     output (one PUT each), reuse of a finished output of the same key, then the completion-manifest
-    publication of :class:`~libtrad.storage.RemoteOutput` (marker last)."""
+    publication of :class:`~libtrad.folders.storage.RemoteOutput` (marker last)."""
     import tempfile
 
     staging = store.staging(key[:24])
@@ -465,7 +468,7 @@ class _DiskUnits:
 
 
 class _StoreUnits:
-    """Finished units in a staging prefix on an object store (:class:`~libtrad.storage.RemoteStaging`):
+    """Finished units in a staging prefix on an object store (:class:`~libtrad.folders.storage.RemoteStaging`):
     one PUT each, which the store makes visible whole or not at all — so no temporary name."""
 
     def __init__(self, staging):

@@ -166,7 +166,7 @@ class UnitEmbedder:
         except Exception as exc:  # noqa: BLE001 - a store's own errors (no credentials on this node …): one line
             if self.fs is None:
                 raise
-            from libtrad.storage import storage_error
+            from libtrad.folders.storage import storage_error
 
             raise storage_error("dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} "
                                 "on this worker") from None

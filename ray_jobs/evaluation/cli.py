@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from libtrad.core.cli_kit import PATH_OR_URL, Group, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.core.cli_kit import Group, command, device_option, group, number, seed_type
+from libtrad.folders.cli import PATH_OR_URL
+from libtrad.ray_jobs.cluster import connect_timeout_option
 
 
 class SuiteGroup(Group):

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 from libtrad.core.errors import LibtradError, ParameterError
-from libtrad.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,9 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
     ``device``: auto|cpu|cuda|cuda:N for a suite with a ``device`` option (module docstring); CUDA
     asked of a suite that has none is refused. An embeddings folder may be a URL (``s3://…``,
-    :mod:`libtrad.remote_folders`).
+    :mod:`libtrad.folders.remote`).
     """
-    from libtrad.remote_folders import local_folders, shown_as_urls
+    from libtrad.folders.remote import local_folders, shown_as_urls
 
     if suite not in SUITES:
         raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
@@ -112,7 +112,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
     from libtrad.ray_jobs.evaluation.flags import prepend_banner, result_flags
     from libtrad.ray_jobs.evaluation.runner import run_suite
-    from libtrad.verify.inputs import check_input_folder
+    from libtrad.folders.verify.inputs import check_input_folder
 
     spec = parse_device(device)
     entry = SUITES[suite]
@@ -158,8 +158,8 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
     ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
     credit nobody (or the wrong encoder). A URL (or a local copy in ``fetched``) is recorded as its URL.
     """
-    from libtrad.remote_folders import local_folders
-    from libtrad.verify.core import read_json
+    from libtrad.folders.remote import local_folders
+    from libtrad.folders.verify.core import read_json
 
     folders, more = local_folders(folders, "embeddings")
     fetched = {**(fetched or {}), **more}

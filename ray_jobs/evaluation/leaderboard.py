@@ -144,7 +144,7 @@ def read_results(folder: Path, *, no_verify: bool = False) -> dict:
 
     The verification record is kept under ``data["_verification"]`` for the table's notes.
     """
-    from libtrad.verify.inputs import check_input_folder
+    from libtrad.folders.verify.inputs import check_input_folder
 
     checked = check_input_folder(folder, "RESULTS", kinds=("results",), no_verify=no_verify)
     try:
@@ -589,10 +589,10 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
     names (``lib-trad-table3``, ``echo-table2``, ``lib-trad-table2``, ``all``;
     :mod:`libtrad.ray_jobs.evaluation.reference_rows`) and ``diff_against`` (one of their rows), checked before
     anything is read or written."""
-    from libtrad.outputs import atomic_output
+    from libtrad.folders.outputs import atomic_output
     from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, markdown, published_csv
     from libtrad.ray_jobs.evaluation.reference_rows import find_row, load_table, parse_names
-    from libtrad.remote_folders import local_folders, shown, shown_as_urls
+    from libtrad.folders.remote import local_folders, shown, shown_as_urls
 
     tables = [load_table(name) for name in parse_names(reference)]
     if rank_with_reference and not tables:

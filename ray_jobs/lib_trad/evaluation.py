@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from libtrad.core.errors import LibtradError, first_line
-from libtrad.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output
 from libtrad.ray_jobs.lib_trad.data import load_clips
 from libtrad.ray_jobs.lib_trad.loading import load_lib_trad_model
 from libtrad.ray_jobs.lib_trad.metrics import auc_or_none, harmonic_mean_auc

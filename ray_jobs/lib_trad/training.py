@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from libtrad.core.devices import deterministic, device_record, resolve_device
 from libtrad.core.errors import LibtradError, first_line
 from libtrad.core.options import check_number, check_seed
-from libtrad.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output
 from libtrad.ray_jobs.lib_trad.card import write_training_card
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
 from libtrad.ray_jobs.lib_trad.metrics import auc_or_none

@@ -78,8 +78,8 @@ def loaded(exports, tmp_path_factory):
 
 @pytest.mark.parametrize("family, component", CASES)
 def test_component_contract(family, component, exports, loaded):
-    from libtrad.outputs import read_marker
-    from libtrad.verify import verify_folder
+    from libtrad.folders.marker import read_marker
+    from libtrad.folders.verify import verify_folder
 
     entry = DATASETS[family]
     if isinstance(exports[component], Exception):

@@ -739,7 +739,8 @@ def test_prepare_raw_refuses_a_malicious_download_and_leaves_nothing(server, tmp
 
 
 def test_prepare_raw_writes_only_a_libtrad_raw_folder(server, tmp_path):
-    from libtrad import outputs
+    from libtrad.folders.marker import marker_kind
+    from libtrad.folders.verify.inputs import folder_problems
 
     url = server.add("good.zip", good_zip())
     downloads = [Download(url, "good.zip")]
@@ -753,8 +754,8 @@ def test_prepare_raw_writes_only_a_libtrad_raw_folder(server, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     raw = prepare_raw(downloads, empty, tmp_path / "cache", progress=False)
-    assert (raw / "train" / "normal_0000.wav").is_file() and outputs.marker_kind(raw) == "raw"
-    outputs.verify_files(raw)
+    assert (raw / "train" / "normal_0000.wav").is_file() and marker_kind(raw) == "raw"
+    assert folder_problems(raw) == ("raw", [])  # every file the marker lists matches its SHA-256
     (raw / "my-notes.txt").write_text("mine")
     prepare_raw(downloads, raw, tmp_path / "cache", progress=False)  # libtrad's own raw folder: replaced
     assert (raw / "my-notes.txt").read_text() == "mine" and len(server.requests) == 1  # cached archive reused
@@ -835,7 +836,7 @@ def test_a_broken_raw_folder_in_libtrads_cache_says_to_delete_it(server, tmp_pat
     import shutil
 
     from libtrad.builders.hf_builder import make_builder
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
 
     data = good_tar()
     downloads = [Download(server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(),

@@ -40,7 +40,7 @@ def _load(folder: Path, config: str, split: str):
 def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
     from libtrad.builders.registry import dataset
     from libtrad.ray_jobs.embedding.units import EmbedOptions
-    from libtrad.verify import verify_folder
+    from libtrad.folders.verify import verify_folder
 
     real = _real_or_skip()
     before = rel.snapshot(real)

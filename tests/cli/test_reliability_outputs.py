@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.outputs import MARKER, STAGING_MARKER, read_marker
+from libtrad.folders.marker import MARKER, STAGING_MARKER, read_marker
 
 
 def _build(cli, raw, out, *extra):
@@ -291,7 +291,7 @@ def test_embed_leaves_a_users_resume_named_folders_alone(cli, rel, lib_trad_expo
 
 
 def _results(folder: Path, encoder: str) -> Path:
-    from libtrad.outputs import atomic_output
+    from libtrad.folders.outputs import atomic_output
 
     data = {"suite": "xares-knn", "task": "ds/cfg", "metric": "accuracy", "value": 0.8, "test_size": 10,
             "protocol_version": 1, "options": {},

@@ -138,7 +138,7 @@ def old_folder(ref_dir, tmp_path):
     convert_checkpoint(ref_dir / "echo_reference.pth", out, heads=2)
     config = json.loads((out / "config.json").read_text())
     (out / "config.json").write_text(json.dumps({**config, "model_type": "echo"}))
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
 
     write_marker(out, "model")  # the old converter listed that config.json in its marker
     return out

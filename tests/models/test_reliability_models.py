@@ -104,7 +104,7 @@ def test_train_refuses_an_unrelated_folder(dataset, tmp_path, cli, rel):
 def test_training_twice_replaces_the_model_and_keeps_the_users_files(lib_trad_export, tmp_path, cli, rel):
     from huggingface_hub import ModelCard
 
-    from libtrad.outputs import read_marker
+    from libtrad.folders.marker import read_marker
 
     output = tmp_path / "my-cnn"
     first = cli(*train_args(lib_trad_export, output))
@@ -337,7 +337,7 @@ def test_evaluate_never_writes_into_a_model_or_dataset(cnn_model, dataset, tmp_p
 
 
 def test_evaluate_writes_a_results_folder_twice(cnn_model, lib_trad_export, tmp_path, cli):
-    from libtrad.outputs import read_marker
+    from libtrad.folders.marker import read_marker
 
     out = tmp_path / "eval"
     for _ in range(2):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.outputs import write_marker
+from libtrad.folders.outputs import write_marker
 
 
 @pytest.fixture
@@ -159,14 +159,14 @@ def test_a_link_chain_and_a_link_outside_snapshots_are_refused(hub_cache, ae_dir
     relink(snap / "config.json", hop)
     assert_refused(cli, rel, snap, snap / "config.json", "is a symbolic link", tmp_path)
 
-    from libtrad.hub_cache import blob_of
+    from libtrad.folders.hub_cache import blob_of
 
     loose = repo / "refs" / "config.json"  # a link that is not in snapshots/
     loose.symlink_to(os.path.relpath(blob, loose.parent))
     assert blob_of(loose) is None and blob_of(snap / "model.safetensors") is not None
 
     from libtrad.core.errors import LibtradError
-    from libtrad.outputs import check_output
+    from libtrad.folders.outputs import check_output
 
     with pytest.raises(LibtradError, match="lies in a Hugging Face Hub cache snapshot"):
         check_output(snap / "results", "results")  # libtrad writes nothing into huggingface_hub's files

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from libtrad.core.errors import LibtradError
-from libtrad.outputs import MARKER, read_marker, write_marker
-from libtrad.publish import plan_upload, publish_folder
-from libtrad.verify import verify_dataset_split, verify_folder
+from libtrad.folders.marker import MARKER, read_marker
+from libtrad.folders.outputs import write_marker
+from libtrad.folders.publish import plan_upload, publish_folder
+from libtrad.folders.verify import verify_dataset_split, verify_folder
 
 SHARD = "data/tr1/train-00000-of-00001.parquet"
 TEST_SHARD = "data/tr1/test-00000-of-00001.parquet"

@@ -97,7 +97,7 @@ def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict 
     A folder of someone else's (an ``hf:`` checkout) is used with a note."""
     if spec.path is None:
         return None
-    from libtrad.verify.inputs import check_input_folder
+    from libtrad.folders.verify.inputs import check_input_folder
 
     return check_input_folder(spec.path, f"--encoder {spec.text}", kinds=("model",), no_verify=no_verify)
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from libtrad.core.errors import LibtradError, ParameterError, first_line
-from libtrad.outputs import sha256_file
+from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 
 API = ("load_model", "get_scene_embeddings", "get_timestamp_embeddings")

@@ -160,7 +160,7 @@ def _check_weights(weights: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    from libtrad.outputs import sha256_file
+    from libtrad.folders.checksums import sha256_file
 
     return sha256_file(path)
 

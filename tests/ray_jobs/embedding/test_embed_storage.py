@@ -217,7 +217,7 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
     import s3fs
 
     from libtrad.core.errors import LibtradError
-    from libtrad.storage import INCOMPLETE, RemoteOutput
+    from libtrad.folders.storage import INCOMPLETE, RemoteOutput
 
     fs = s3fs.S3FileSystem()
     bucket = s3_env[len("s3://"):]

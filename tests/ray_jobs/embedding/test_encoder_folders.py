@@ -310,7 +310,7 @@ def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(echo_d
     import json
     import shutil
 
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
     from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, parse_encoder_spec
 
     folder = tmp_path / "echo"

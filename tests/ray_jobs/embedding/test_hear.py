@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from libtrad.core.errors import ParameterError
-from libtrad.outputs import sha256_file
+from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
 
 # A HEAR-API package: centred 50-ms windows every 25 ms (frame k centred on sample 400 k), six

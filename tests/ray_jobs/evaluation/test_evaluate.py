@@ -47,7 +47,7 @@ def test_siren_dcase_on_ray_equals_local_byte_for_byte(ray_local, dcase_embeddin
     assert results["inputs"][0]["path"] == str(dcase_embeddings) and results["protocol_version"] == 1
     for name in ("results.md", "auc_dev.png", "roc_dev.png", ".libtrad.json"):
         assert (tmp_path / "ray" / name).is_file(), name
-    from libtrad.outputs import read_marker
+    from libtrad.folders.marker import read_marker
 
     assert read_marker(tmp_path / "ray")["kind"] == "results"
 

@@ -132,7 +132,7 @@ def test_the_component_an_export_declares_is_read_from_its_manifest(tmp_path):
 
 def test_the_channels_embeddings_json_records_reach_the_results_and_pick_mafaulda_sound(tmp_path, cli, rel):
     """What ``embed`` writes: the selection (names, or ``all``) and the rows of each embedded set."""
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
 
     record = {"source": "/data/mafaulda", "hub_id": None, "component": "mafaulda", "config": "default",
               "shards": [{"sha256": "b" * 64}]}

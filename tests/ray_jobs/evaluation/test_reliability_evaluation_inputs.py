@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from libtrad.outputs import write_marker
+from libtrad.folders.outputs import write_marker
 
 
 def classlabel_meta(names) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from libtrad.outputs import write_marker
+from libtrad.folders.outputs import write_marker
 
 from .test_reliability_evaluation_inputs import embeddings_folder, flip_a_byte
 

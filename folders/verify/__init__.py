@@ -19,9 +19,10 @@ exactly the shards one config/split loads, and that each opens.
 
 Every error raised here is a one-line :class:`~libtrad.core.errors.LibtradError`.
 
-The package: :mod:`.core` holds what every kind shares (the report, the marker, listed files and
-their checksums, ``manifest.json``, JSON reading); :mod:`.dataset` the card, Parquet and split checks;
-:mod:`.model` the model checks. ``embeddings`` and ``results`` folders have no checks of their own:
+The package: :mod:`.core` holds what every kind shares (the report, the folder's entries,
+``manifest.json``, JSON reading; the marker and the checksums are the room's own,
+:mod:`libtrad.folders.marker` and :mod:`libtrad.folders.checksums`); :mod:`.dataset` the card,
+Parquet and split checks; :mod:`.model` the model checks. ``embeddings`` and ``results`` folders have no checks of their own:
 ``embeddings`` folders that carry a card get the dataset checks, ``results`` folders (like any
 other kind) get the core's checksum checks only, so they have no module here.
 """
@@ -31,15 +32,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError
-from libtrad.outputs import MARKER
+from libtrad.folders.checksums import check_listed
+from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
+from libtrad.folders.remote import local_folders, shown
 
-# Every public name of the former single-module ``libtrad.verify`` stays importable from here
-# (``publish`` imports the shared checks, ``ray_jobs.lib_trad.data`` imports verify_dataset_split).
-from .core import (CARD, DATA, MANIFEST, VerifyReport, check_listed, load_marker,  # noqa: F401
-                   manifest_problems, marker_path_problems, one_line_error, read_json, scan_entries)
-from .dataset import (DATASET_KINDS, _check_dataset, card_configs, match_patterns, read_card,  # noqa: F401
-                      verify_dataset_split)
-from .model import _check_model, check_safetensors  # noqa: F401
+from .core import CARD, VerifyReport, one_line_error, scan_entries
+from .dataset import check_dataset, verify_dataset_split
+from .model import check_model
 
 
 # ----------------------------------------------------------------------------- verify_folder
@@ -47,11 +46,9 @@ def verify_folder(path: str | Path) -> VerifyReport:
     """Check every file of a libtrad folder; never raises for what it finds (it lists problems).
 
     ``path`` may be an fsspec URL (``s3://…``): the folder is fetched once into libtrad's cache
-    (:mod:`libtrad.remote_folders`) and checked there, the report naming the URL; a store that
+    (:mod:`libtrad.folders.remote`) and checked there, the report naming the URL; a store that
     cannot be read (no such bucket, denied credentials) raises one ParameterError (nothing to list).
     """
-    from libtrad.remote_folders import local_folders, shown
-
     (local,), fetched = local_folders([path], "folder")
     report = VerifyReport(Path(local).expanduser())
     try:
@@ -73,7 +70,7 @@ def _verify_folder(path: str | Path, report: VerifyReport) -> VerifyReport:
     root = root.resolve()
     report.path = root
     try:
-        marker = load_marker(root)
+        marker = read_marker(root, strict=True)
     except LibtradError as exc:
         report.problems.append(str(exc))
         return report
@@ -98,9 +95,9 @@ def _verify_folder(path: str | Path, report: VerifyReport) -> VerifyReport:
         report.checked.append(f"{MARKER}: all {len(listed)} listed file(s) match their SHA-256")
 
     if report.kind == "dataset" or (report.kind == "embeddings" and (root / CARD).is_file()):
-        _check_dataset(root, marker, good, entries, report)
+        check_dataset(root, marker, good, entries, report)
     elif report.kind == "model":
-        _check_model(root, listed, good, entries, report)
+        check_model(root, listed, good, entries, report)
     return report
 
 

@@ -1,9 +1,10 @@
-"""The checker core every folder kind shares: the report, the marker, listed files, ``manifest.json``.
+"""The checker core every folder kind shares: the report, the folder's entries, ``manifest.json``.
 
-:class:`VerifyReport` is what :func:`libtrad.verify.verify_folder` fills; :func:`load_marker`,
-:func:`marker_path_problems`, :func:`scan_entries`, :func:`check_listed` and :func:`manifest_problems`
-are also what ``libtrad publish`` runs before it uploads anything. Nothing here knows a folder kind:
-the kind modules (:mod:`.dataset`, :mod:`.model`) import from here, never the other way round.
+:class:`VerifyReport` is what :func:`libtrad.folders.verify.verify_folder` fills; :func:`scan_entries`
+and :func:`manifest_problems` (with the marker's :func:`~libtrad.folders.marker.read_marker` and
+:func:`~libtrad.folders.checksums.check_listed`) are also what ``libtrad publish`` runs before it
+uploads anything. Nothing here knows a folder kind: the kind modules (:mod:`.dataset`, :mod:`.model`)
+import from here, never the other way round.
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, exception_reason
-from libtrad.hub_cache import lstat_entry
-from libtrad.outputs import MARKER, read_marker, sha256_file
+from libtrad.folders.hub_cache import file_type, lstat_entry
+from libtrad.folders.marker import MARKER
 
 CARD = "README.md"
 MANIFEST = "manifest.json"
 DATA = "data"
-_HASH_THREADS = 4  # hashlib releases the GIL: shards hash in parallel
 
 
 # ----------------------------------------------------------------------------- the report
@@ -53,33 +52,6 @@ class VerifyReport:
 
 
 # ----------------------------------------------------------------------------- shared checks (publish uses them)
-def load_marker(root: Path) -> dict | None:
-    """The marker, None when there is none; a marker that is a link or not a regular file is refused
-    (a Hub cache snapshot's link into its own repo's blobs is the file it names: :mod:`libtrad.hub_cache`)."""
-    path = root / MARKER
-    try:
-        info = lstat_entry(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise LibtradError(f"{path}: is a symbolic link; a libtrad marker must be a regular file")
-    if not stat.S_ISREG(info.st_mode):
-        raise LibtradError(f"{path}: is a {_file_type(info.st_mode)}, not a regular file")
-    return read_marker(root)
-
-
-def marker_path_problems(root: Path, listed: Iterable[str]) -> list[str]:
-    """Paths in the marker that would lead outside the folder (absolute, ``..``, empty parts)."""
-    problems = []
-    for rel in sorted(listed):
-        parts = rel.split("/")
-        if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
-            problems.append(f"{root / MARKER}: lists {rel!r}, a path outside the folder; the marker is corrupted")
-    return problems
-
-
 def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hidden: Iterable[str] = ()) \
         -> tuple[list[str], list[str]]:
     """Every regular file under ``root`` (posix relative paths) and one problem per link or special file.
@@ -123,63 +95,10 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
                 else:
                     files.append(rel)
             else:
-                problems.append(f"{entry.path}: is a {_file_type(mode)}, not a regular file; refusing it")
+                problems.append(f"{entry.path}: is a {file_type(mode)}, not a regular file; refusing it")
 
     visit(root, "")
     return files, problems
-
-
-def check_listed(root: Path, listed: Mapping[str, str], relpaths: Iterable[str] | None = None, *,
-                 stop_at_first: bool = False, known: Mapping[str, str] | None = None) \
-        -> Iterator[tuple[str, str | None]]:
-    """``(rel, problem or None)`` for each listed file in sorted order: missing, not regular, corrupted.
-
-    ``known``: SHA-256 digests the caller has just computed from some of these files (e.g. ``embed``'s
-    shard checksums for its cache key); they are compared instead of reading the files again.
-    """
-    names = sorted(listed if relpaths is None else relpaths)
-    known = known or {}
-    presence = {rel: _presence_problem(root, rel, listed) for rel in names}
-    pool = ThreadPoolExecutor(max_workers=_HASH_THREADS)
-    pending = {rel: pool.submit(_digest, root / rel) for rel in names if presence[rel] is None and rel not in known}
-    try:
-        for rel in names:
-            problem = presence[rel]
-            if problem is None:
-                digest = known[rel] if rel in known else pending[rel].result()
-                if isinstance(digest, OSError):
-                    problem = f"{root / rel}: unreadable ({exception_reason(digest)})"
-                elif digest != listed[rel]:
-                    problem = f"{root / rel}: corrupted (SHA-256 differs from {MARKER}); rebuild or re-download it"
-            yield rel, problem
-            if problem and stop_at_first:
-                return
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _presence_problem(root: Path, rel: str, listed: Mapping[str, str]) -> str | None:
-    path = root / rel
-    if rel not in listed:
-        return f"{path}: not listed in {root / MARKER} (not written by libtrad)"
-    try:
-        mode = lstat_entry(path).st_mode
-    except FileNotFoundError:
-        return f"{path}: missing (listed in {MARKER})"
-    except OSError as exc:
-        return f"{path}: unreadable ({exception_reason(exc)})"
-    if stat.S_ISLNK(mode):
-        return f"{path}: is a symbolic link, not the file libtrad wrote (listed in {MARKER})"
-    if not stat.S_ISREG(mode):
-        return f"{path}: is a {_file_type(mode)}, not the file libtrad wrote (listed in {MARKER})"
-    return None
-
-
-def _digest(path: Path) -> str | OSError:
-    try:
-        return sha256_file(path)
-    except OSError as exc:
-        return exc
 
 
 def read_json(path: Path) -> object:
@@ -221,7 +140,8 @@ def one_line_error(exc: BaseException) -> LibtradError:
     return LibtradError(f"{where}: {exception_reason(exc)}" if where else exception_reason(exc))
 
 
-def _hidden(rel: str) -> bool:
+def is_hidden(rel: str) -> bool:
+    """A path with a hidden part (``.git/…``, ``__pycache__/…``): never a file a kind's checks look at."""
     return any(part.startswith((".", "__")) for part in rel.split("/"))
 
 
@@ -237,12 +157,3 @@ def _link_target(path: str) -> str:
         return os.readlink(path)
     except OSError:
         return "?"
-
-
-def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link")):
-        if test(mode):
-            return name
-    return "special file"

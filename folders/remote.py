@@ -17,7 +17,7 @@ exactly as much as a folder on disk, and no reader needs a second, remote code p
   process, on this host, is gone) — never by its name. Two processes fetching the same folder
   both succeed (the second rename loses and its copy is discarded). Entries may be deleted by the
   user at any time.
-* **Bad input** is one line naming the option and the URL (:func:`libtrad.storage.storage_error`):
+* **Bad input** is one line naming the option and the URL (:func:`libtrad.folders.storage.storage_error`):
   a bucket or prefix that does not exist, denied credentials, an unreachable store, an empty
   prefix, a prefix without ``.libtrad.json`` (a remote folder must be libtrad's: there is nothing
   else to check it by), an object name that would leave the folder.
@@ -26,7 +26,7 @@ exactly as much as a folder on disk, and no reader needs a second, remote code p
   (:func:`shown_as_urls`).
 * ``file://`` URLs name the local disk: the folder is used in place (no copy).
 
-Credentials come from the environment, as each filesystem documents (see :mod:`libtrad.storage`);
+Credentials come from the environment, as each filesystem documents (see :mod:`libtrad.folders.storage`);
 libtrad never reads or stores them.
 """
 
@@ -42,8 +42,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from libtrad.core.console import note
 from libtrad.core.errors import LibtradError, ParameterError
-from libtrad.storage import filesystem, is_url, storage_error
+from libtrad.folders.marker import MARKER
+from libtrad.folders.storage import filesystem, is_url, storage_error
 
 CACHE_ENV = "LIBTRAD_CACHE"
 RECORD = ".libtrad-fetch.json"  # beside an entry's copy: what was fetched, from where
@@ -88,8 +90,6 @@ def local_folders(values, param: str, *, marker: str = "top") -> tuple[list[Path
 def fetch_folder(url: str, param: str, *, marker: str = "top") -> Path:
     """The local copy of the folder at ``url`` (see the module's docstring); one line for any failure."""
     from fsspec.implementations.local import LocalFileSystem
-
-    from libtrad.outputs import MARKER
 
     fs, root = filesystem(url, param)
     root = root.rstrip("/")
@@ -239,8 +239,6 @@ def _complete(entry: Path, content: str, url: str, files: Mapping[str, list]) ->
 
 
 def _download(fs, root: str, listing: Mapping[str, dict], dest: Path, url: str, param: str) -> None:
-    from libtrad.core.console import note
-
     total = sum(int(info.get("size") or 0) for info in listing.values())
     note(f"{url}: fetching {len(listing)} file(s) ({total / 2**20:.1f} MiB) into {dest.parent.parent}")
     for rel, info in sorted(listing.items()):

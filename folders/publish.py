@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, first_line
-from libtrad.hub_cache import is_regular_file
-from libtrad.outputs import MARKER
+from libtrad.folders.checksums import check_listed
+from libtrad.folders.hub_cache import is_regular_file
+from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
+from libtrad.folders.remote import local_folders, shown_as_urls
+from libtrad.folders.verify.core import manifest_problems, one_line_error, scan_entries
 
 # The marker kinds each repo type publishes: embeddings are datasets on the Hub.
 _KINDS = {"dataset": ("dataset", "embeddings"), "model": ("model",)}
@@ -53,7 +56,7 @@ class UploadPlan:
 
 
 def plan_upload(folder: str | Path, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]) -> UploadPlan:
-    """Validate the folder (a local path, or a URL: :mod:`libtrad.remote_folders`) and list exactly what
+    """Validate the folder (a local path, or a URL: :mod:`libtrad.folders.remote`) and list exactly what
     the upload would send.
 
     Refused with one line: a repo id the Hub rejects; a folder that is not libtrad's folder of the
@@ -61,9 +64,6 @@ def plan_upload(folder: str | Path, repo_id: str, repo_type: str, private: bool,
     manifest whose ``parquet_files`` disagree with the marker; any symbolic link, special file or
     path resolving outside the folder. Nothing is followed and no special file is opened.
     """
-    from libtrad.remote_folders import local_folders, shown_as_urls
-    from libtrad.verify import one_line_error
-
     (local,), fetched = local_folders([folder], "folder")  # a URL: its fetched copy, checked as a local folder
     with shown_as_urls(fetched):
         try:
@@ -73,9 +73,6 @@ def plan_upload(folder: str | Path, repo_id: str, repo_type: str, private: bool,
 
 
 def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]) -> UploadPlan:
-    from libtrad.verify import (check_listed, load_marker, manifest_problems, marker_path_problems,
-                                scan_entries)
-
     _check_repo_id(repo_id)
     if repo_type not in _KINDS:
         raise LibtradError(f"cannot publish a {repo_type!r} repo (only {', '.join(_KINDS)})")
@@ -83,7 +80,7 @@ def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: 
     if not given.is_dir():
         raise LibtradError(f"{given}: no such folder to publish")
     root = given.resolve()
-    marker = load_marker(root)
+    marker = read_marker(root, strict=True)
     listed = marker["files"] if marker is not None else {}
     if marker is not None:
         problems = marker_path_problems(root, listed)
@@ -150,8 +147,6 @@ def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) ->
         raise LibtradError("cannot publish: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)")
     if get_token() is None:
         raise LibtradError("cannot publish: no Hugging Face token (set HF_TOKEN or run `hf auth login`)")
-    from libtrad.remote_folders import local_folders, shown_as_urls
-
     (local,), fetched = local_folders([folder], "folder")  # a URL: the copy plan_upload checked (cached)
     with shown_as_urls(fetched):
         return _publish_folder(plan, local, commit_message)

@@ -1,12 +1,9 @@
-"""Every folder libtrad writes: a kind marker, input/output checks and an atomic, user-safe replace.
+"""Every local folder libtrad writes: output checks and an atomic, user-safe replace.
 
 Rules (the reliability issue): libtrad never deletes or overwrites what it did not write.
 
-* Every folder libtrad writes carries ``.libtrad.json``: its kind (``dataset``, ``model``,
-  ``results`` (an evaluation's), ``leaderboard``, ``synthetic``, ``raw`` (downloaded), ``embeddings``)
-  and the SHA-256 of every file libtrad wrote in it.
-  The marker is deterministic (sorted, no timestamps) and is published with the folder, so a git
-  clone of a published export is still recognised as libtrad's.
+* Every folder libtrad writes carries its marker (:mod:`libtrad.folders.marker`): its kind and
+  the SHA-256 of every file libtrad wrote in it (:func:`write_marker`).
 * An existing non-empty output is replaced only when its marker names the same kind; anything
   else (an unrelated folder, one with only a ``manifest.json``, a model where a dataset is
   expected) is refused with one line.
@@ -19,76 +16,30 @@ Rules (the reliability issue): libtrad never deletes or overwrites what it did n
 * Staging folders and lock files beside the output (``.OUT.partial-…``, ``.OUT.old-…``,
   ``.OUT.resume-…``, ``.OUT.lock``) are recognised by what libtrad wrote into them, never by their
   name: a user's folder or file of such a name is left byte-identical (or refused when it blocks).
+  The lock is :mod:`libtrad.folders.lock`'s.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
-import hashlib
 import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, exception_reason
-from libtrad.hub_cache import is_regular_file, snapshot_repo
-
-MARKER = ".libtrad.json"
-KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings", "leaderboard")
-# Leaderboards written before they had a kind of their own were marked ``results``; they are
-# recognised by their files (and never mistaken for an evaluation's results, which have results.json).
-_LEGACY_LEADERBOARD = {"leaderboard.md", "leaderboard.csv", "leaderboard.png"}
-_FORMAT = 1
+from libtrad.folders.checksums import sha256_file
+from libtrad.folders.hub_cache import snapshot_repo
+from libtrad.folders.marker import (FORMAT, KINDS, MARKER, STAGING_CONTENT, STAGING_MARKER, marker_kind,
+                                   marker_record, read_marker)
 
 
 # ----------------------------------------------------------------------------- the marker
-def read_marker(folder: str | Path) -> dict | None:
-    """The folder's marker (``{"kind", "files", ...}``), None when there is none; a broken one is an error."""
-    path = Path(folder) / MARKER
-    if not is_regular_file(path):  # a link is no marker, unless a Hub cache snapshot's (libtrad.hub_cache)
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LibtradError(f"{path}: unreadable libtrad marker ({exception_reason(exc)})") from None
-    return parse_marker(text, path)
-
-
-def parse_marker(text: str, where) -> dict:
-    """A marker's text -> its dict, checked; ``where`` (a path, or a URL on an object store) names it
-    in the one-line error for a broken one."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LibtradError(f"{where}: unreadable libtrad marker ({exception_reason(exc)})") from None
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("kind") not in KINDS or not isinstance(files, dict) \
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise LibtradError(f"{where}: not a valid libtrad marker (expected kind and files)")
-    if data["kind"] == "results" and set(files) == _LEGACY_LEADERBOARD:
-        data = {**data, "kind": "leaderboard"}
-    return data
-
-
-def marker_kind(folder: str | Path) -> str | None:
-    marker = read_marker(folder)
-    return None if marker is None else marker["kind"]
-
-
-def sha256_file(path: str | Path) -> str:
-    sha = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(4 * 2**20):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None) -> dict:
     """List (and checksum) every file under ``folder`` as libtrad's; ``known`` skips re-hashing."""
     if kind not in KINDS:
@@ -104,37 +55,6 @@ def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None
     return marker
 
 
-def marker_record(kind: str, files: Mapping[str, str]) -> dict:
-    """The marker of a ``kind`` folder holding ``files`` (relpath -> SHA-256): the one format, written
-    by :func:`write_marker` here and by :mod:`libtrad.storage` on an object store."""
-    from libtrad.core.version import __version__
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown folder kind {kind!r}")
-    return {"libtrad_folder": _FORMAT, "kind": kind, "libtrad_version": __version__, "files": dict(sorted(files.items()))}
-
-
-def verify_files(folder: str | Path, relpaths=None, *, what: str = "") -> None:
-    """Check files against the marker's SHA-256 (all listed files, or ``relpaths``); name the first bad one."""
-    folder = Path(folder)
-    marker = read_marker(folder)
-    if marker is None:
-        raise LibtradError(f"{what or folder}: not a libtrad folder (no {MARKER})")
-    listed = marker["files"]
-    for rel in sorted(listed if relpaths is None else relpaths):
-        path = folder / rel
-        if rel not in listed:
-            raise LibtradError(f"{path}: not listed in {folder / MARKER}")
-        if not is_regular_file(path):
-            raise LibtradError(f"{path}: missing or not a regular file (listed in {MARKER})")
-        try:
-            digest = sha256_file(path)
-        except OSError as exc:
-            raise LibtradError(f"{path}: unreadable ({exception_reason(exc)})") from None
-        if digest != listed[rel]:
-            raise LibtradError(f"{path}: corrupted (SHA-256 differs from {MARKER}); rebuild or re-download it")
-
-
 # ----------------------------------------------------------------------------- checks
 # ``s3://b/x`` as given, or as ``pathlib`` (click's Path type) folds it: ``s3:/b/x``.
 _URL_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
@@ -143,7 +63,7 @@ _URL_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
 def _refuse_url(output, option: str) -> None:
     """An output given as a URL is refused (one line) rather than written to a local folder named ``s3:``.
 
-    Only ``libtrad embed`` writes to object stores (:mod:`libtrad.storage`); every other output is a
+    Only ``libtrad embed`` writes to object stores (:mod:`libtrad.folders.storage`); every other output is a
     local folder (``file://`` URLs are turned into paths by the commands that take them)."""
     match = _URL_LIKE.match(str(output))
     if match:
@@ -206,9 +126,6 @@ def _check_writable(out: Path, option: str) -> None:
 # it wrote into them itself: a staging folder holds STAGING_MARKER (the output, the purpose and
 # the pid) and its work in ``content/``; the lock file holds libtrad's lock text. Whatever has such
 # a name without libtrad's mark is never moved, emptied or deleted.
-STAGING_MARKER = ".libtrad-staging.json"
-_CONTENT = "content"  # the folder inside a staging folder that becomes (or was) the output
-_LOCK_FORMAT = 1
 
 
 @contextmanager
@@ -252,9 +169,9 @@ def atomic_output(output: str | Path, kind: str, *, option: str = "--output",
         _remove_listed(tmp, out)  # tmp now holds the previous output
     else:
         old = _new_staging(out, "old", content=False)
-        out.rename(old / _CONTENT)
+        out.rename(old / STAGING_CONTENT)
         tmp.rename(out)
-        _remove_listed(old / _CONTENT, out)
+        _remove_listed(old / STAGING_CONTENT, out)
         _close_staging(old)
     _close_staging(tmp.parent)
 
@@ -265,7 +182,7 @@ def resumable_staging(output: str | Path, key: str) -> Path:
     Same key -> same folder, so a re-run after a crash finds the finished parts. Staging folders of
     other keys for the same output (a changed model or dataset) are libtrad's alone and removed —
     only those carrying libtrad's staging marker. A folder of the exact name that libtrad did not
-    make is refused, never used or removed. The caller holds :func:`output_lock` while using it.
+    make is refused, never used or removed. The caller holds :func:`libtrad.folders.lock.output_lock` while using it.
     """
     out = Path(output).expanduser().resolve()
     prefix = f".{out.name}.resume-"
@@ -280,107 +197,8 @@ def resumable_staging(output: str | Path, key: str) -> Path:
     else:
         folder.mkdir(parents=True)
         _write_staging_marker(folder, out, "resume")
-    (folder / _CONTENT).mkdir(exist_ok=True)
-    return folder / _CONTENT
-
-
-@contextmanager
-def output_lock(output: str | Path, option: str = "--output") -> Iterator[None]:
-    """One libtrad job per output at a time (an advisory lock on the file ``.OUT.lock`` beside it).
-
-    The lock file is libtrad's only when it holds libtrad's lock text (it is created with it, in one
-    step); a file of that name that libtrad did not write is refused and left as it is. It is removed
-    afterwards only while it is still the file this job locked.
-    """
-    import fcntl
-
-    out = Path(output).expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.parent / f".{out.name}.lock"
-    for _ in range(100):
-        fd = _open_lock(lock, out)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LibtradError(f"{option} {out}: another libtrad job is writing it now; wait for it to finish") from None
-        if _same_file(fd, lock):
-            break
-        os.close(fd)  # the job before us removed that file after we opened it: lock the current one
-    else:
-        raise LibtradError(f"{lock}: keeps being replaced while libtrad locks it; is another program writing there?")
-    try:
-        yield
-    finally:
-        if _same_file(fd, lock):
-            lock.unlink(missing_ok=True)  # still locked by us: nobody else holds this file
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _lock_text(out: Path) -> bytes:
-    return (json.dumps({"libtrad_lock": _LOCK_FORMAT, "output": str(out)}, sort_keys=True) + "\n").encode()
-
-
-def _is_lock_text(data: bytes, out: Path) -> bool:
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(parsed, dict) and set(parsed) == {"libtrad_lock", "output"} \
-        and parsed["libtrad_lock"] == _LOCK_FORMAT and isinstance(parsed["output"], str) \
-        and Path(parsed["output"]).name == out.name
-
-
-def _open_lock(lock: Path, out: Path) -> int:
-    """A descriptor of libtrad's lock file for ``out`` (created with its text if missing); refuses anything else."""
-    flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    not_ours = (f"{lock}: exists and was not written by libtrad, but libtrad uses that name to lock {out}; "
-                "move or rename it and run again")
-    for _ in range(100):
-        try:
-            fd = os.open(lock, flags)
-        except FileNotFoundError:
-            _create_lock(lock, out)
-            continue
-        except OSError as exc:  # a link (ELOOP), a folder (EISDIR), unreadable
-            if lock.is_symlink() or lock.is_dir():
-                raise LibtradError(not_ours) from None
-            raise LibtradError(f"{lock}: cannot open libtrad's lock file ({exception_reason(exc)})") from None
-        if stat.S_ISREG(os.fstat(fd).st_mode) and _is_lock_text(os.pread(fd, 4096, 0), out):
-            return fd
-        os.close(fd)
-        raise LibtradError(not_ours)
-    raise LibtradError(f"{lock}: appears and vanishes while libtrad opens it; is another program writing there?")
-
-
-def _create_lock(lock: Path, out: Path) -> None:
-    """Create the lock file with its text in one step (a hard link of a finished file), so no job sees it empty."""
-    fd, scratch = tempfile.mkstemp(prefix=f".{out.name}.lock-new-", dir=lock.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_lock_text(out))
-        try:
-            os.link(scratch, lock)
-        except FileExistsError:
-            pass  # another job created it first: use theirs
-        except OSError:  # a file system without hard links: exclusive create, then the text
-            try:
-                with open(lock, "xb") as handle:
-                    handle.write(_lock_text(out))
-            except FileExistsError:
-                pass
-    finally:
-        os.unlink(scratch)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        here = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    mine = os.fstat(fd)
-    return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+    (folder / STAGING_CONTENT).mkdir(exist_ok=True)
+    return folder / STAGING_CONTENT
 
 
 def _new_staging(out: Path, purpose: str, *, content: bool = True) -> Path:
@@ -393,12 +211,12 @@ def _new_staging(out: Path, purpose: str, *, content: bool = True) -> Path:
     _write_staging_marker(folder, out, purpose)
     if not content:
         return folder
-    (folder / _CONTENT).mkdir()
-    return folder / _CONTENT
+    (folder / STAGING_CONTENT).mkdir()
+    return folder / STAGING_CONTENT
 
 
 def _write_staging_marker(folder: Path, out: Path, purpose: str) -> None:
-    info = {"libtrad_staging": _FORMAT, "output": str(out), "purpose": purpose, "pid": os.getpid()}
+    info = {"libtrad_staging": FORMAT, "output": str(out), "purpose": purpose, "pid": os.getpid()}
     (folder / STAGING_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -411,7 +229,7 @@ def _staging_info(folder: Path, out: Path, purpose: str) -> dict | None:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(info, dict) or info.get("libtrad_staging") != _FORMAT or info.get("purpose") != purpose \
+    if not isinstance(info, dict) or info.get("libtrad_staging") != FORMAT or info.get("purpose") != purpose \
             or not isinstance(info.get("output"), str) or Path(info["output"]).name != out.name \
             or not isinstance(info.get("pid"), int):
         return None
@@ -422,9 +240,9 @@ def _close_staging(folder: Path) -> None:
     """Remove a staging folder whose work is done: its marker, then the folder if nothing else is left."""
     if not (folder / STAGING_MARKER).is_file():
         return
-    if (folder / _CONTENT).is_dir():
+    if (folder / STAGING_CONTENT).is_dir():
         try:
-            (folder / _CONTENT).rmdir()
+            (folder / STAGING_CONTENT).rmdir()
         except OSError:
             return  # something is still in it (a user file _remove_listed could not put back): keep the mark
     (folder / STAGING_MARKER).unlink(missing_ok=True)
@@ -437,7 +255,7 @@ def _close_staging(folder: Path) -> None:
 def _discard_staging(folder: Path) -> None:
     """Delete a staging folder of this run that holds nothing but what libtrad wrote (a failed write)."""
     if (folder / STAGING_MARKER).is_file():
-        shutil.rmtree(folder / _CONTENT, ignore_errors=True)
+        shutil.rmtree(folder / STAGING_CONTENT, ignore_errors=True)
         _close_staging(folder)
 
 
@@ -520,7 +338,7 @@ def _recover_stale(out: Path) -> None:
             info = _staging_info(stale, out, purpose)
             if info is None or _alive(info["pid"]):
                 continue
-            content = stale / _CONTENT
+            content = stale / STAGING_CONTENT
             if content.is_dir() and not content.is_symlink():
                 if purpose == "old" and not out.exists() and not out.is_symlink():
                     content.rename(out)

@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, exception_reason
-from libtrad.models.model_types import RENAMED, renamed_error
+from libtrad.core.resolve import resolve
 
-from .core import VerifyReport, _hidden, read_json
+from .core import VerifyReport, is_hidden, read_json
+
+# What model types libtrad has renamed is the models room's knowledge; this room imports only core,
+# so it reaches that check by name (libtrad.core.resolve), when a model folder is verified.
+REFUSE_RENAMED = "libtrad.models.model_types:refuse_renamed"
 
 
 # ----------------------------------------------------------------------------- model checks
@@ -17,19 +21,18 @@ _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 
                 "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8, "C64": 8}
 
 
-def _check_model(root: Path, listed: Mapping[str, str], good: set[str], entries: list[str],
+def check_model(root: Path, listed: Mapping[str, str], good: set[str], entries: list[str],
                  report: VerifyReport) -> None:
     config = root / "config.json"
     try:
         data = read_json(config)
         if not isinstance(data, dict) or not isinstance(data.get("model_type"), str) or not data["model_type"]:
             raise LibtradError(f"{config}: has no model_type (not a transformers config)")
-        if data["model_type"] in RENAMED:  # saved before libtrad renamed it: no Auto class loads it any more
-            raise renamed_error(data["model_type"], config)
+        resolve(REFUSE_RENAMED)(data, config)  # saved before libtrad renamed it: no Auto class loads it any more
         report.checked.append(f"config.json: model_type {data['model_type']}")
     except LibtradError as exc:
         report.problems.append(str(exc) if config.is_file() else f"{config}: missing (a model folder needs it)")
-    weights = sorted(rel for rel in set(entries) | set(listed) if rel.endswith(".safetensors") and not _hidden(rel))
+    weights = sorted(rel for rel in set(entries) | set(listed) if rel.endswith(".safetensors") and not is_hidden(rel))
     if not weights:
         report.problems.append(f"{root}: no *.safetensors weights")
     for rel in weights:

@@ -10,7 +10,7 @@ file it lists against its SHA-256, and every data file the reader will use must 
 * a folder without libtrad's marker (a plain Parquet folder, someone else's export) -> used, with a
   note that it could not be verified (recorded ``verified: false``).
 
-Only checksums and presence: the cheap part of :func:`libtrad.verify.verify_folder` (no Parquet
+Only checksums and presence: the cheap part of :func:`libtrad.folders.verify.verify_folder` (no Parquet
 row groups are read here; the readers themselves refuse what does not parse).
 """
 
@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from libtrad.core.console import note
 from libtrad.core.errors import LibtradError
-from libtrad.outputs import MARKER
+from libtrad.folders.checksums import check_listed
+from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
 
-from .core import check_listed, load_marker, marker_path_problems, scan_entries
+from .core import scan_entries
 
 DATA_SUFFIXES = (".parquet", ".json", ".safetensors")  # what the readers read: unlisted ones are refused
 
@@ -42,9 +44,9 @@ def folder_problems(root: Path, kinds: Iterable[str] | None = None, relpaths: It
 
     ``relpaths``: check only these files (each must be listed) — what a reader of part of a big
     folder (one config of a dataset) reads; otherwise every listed file, and unlisted data files.
-    ``known``: digests the caller already computed (see :func:`~libtrad.verify.core.check_listed`).
+    ``known``: digests the caller already computed (see :func:`~libtrad.folders.checksums.check_listed`).
     """
-    marker = load_marker(root)
+    marker = read_marker(root, strict=True)
     if marker is None:
         return None, [f"{root}: not a libtrad folder (no {MARKER})"]
     kinds = tuple(kinds or ())
@@ -75,8 +77,6 @@ def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | 
     ``known``: SHA-256 digests of some of them (paths relative to ``path``) the caller has just
     computed, compared instead of reading those files a second time.
     """
-    from libtrad.core.console import note
-
     shown = Path(path).expanduser()
     root = libtrad_root(shown)
     if root is None:

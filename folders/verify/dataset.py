@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, exception_reason
-from libtrad.outputs import MARKER
+from libtrad.folders.checksums import check_listed
+from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
 
-from .core import (CARD, DATA, MANIFEST, VerifyReport, _hidden, check_listed, load_marker, manifest_problems,
-                   marker_path_problems, one_line_error, scan_entries)
+from .core import CARD, DATA, MANIFEST, VerifyReport, is_hidden, manifest_problems, one_line_error, scan_entries
 
 DATASET_KINDS = ("dataset", "embeddings")  # both are loaded with ``load_dataset`` / published as datasets
 
@@ -40,7 +40,7 @@ def _verify_dataset_split(folder: str | Path, config: str | None, split: str | N
     if not root.is_dir():
         return  # a Hub id or a path load_dataset will report itself
     root = root.resolve()
-    marker = load_marker(root)
+    marker = read_marker(root, strict=True)
     if marker is None:
         return
     if marker["kind"] not in DATASET_KINDS:
@@ -60,7 +60,7 @@ def _verify_dataset_split(folder: str | Path, config: str | None, split: str | N
 
 def _split_files(root: Path, listed: Mapping[str, str], config: str | None, split: str | None) -> list[str]:
     """The files ``load_dataset`` reads for ``config``/``split``, by the card's ``configs:``."""
-    candidates = sorted(set(_data_candidates(root)) | {rel for rel in listed if not _hidden(rel)})
+    candidates = sorted(set(_data_candidates(root)) | {rel for rel in listed if not is_hidden(rel)})
     card = read_card(root) if (root / CARD).is_file() or CARD in listed else None
     entries = card_configs(card or {}, root / CARD)
     if not entries:  # no configs: datasets infers the layout from every data file
@@ -184,7 +184,7 @@ def match_patterns(patterns: Iterable[str], candidates: Iterable[str]) -> list[s
     ``*`` and ``?`` stay within one folder, ``**`` crosses folders; hidden files are never selected.
     """
     regexes = [_glob_regex(p) for p in patterns]
-    return [c for c in candidates if not _hidden(c) and any(r.fullmatch(c) for r in regexes)]
+    return [c for c in candidates if not is_hidden(c) and any(r.fullmatch(c) for r in regexes)]
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -222,11 +222,11 @@ def _data_candidates(root: Path) -> list[str]:
     if not data.is_dir() or data.is_symlink():
         return []
     files, _ = scan_entries(root / DATA, ())
-    return [f"{DATA}/{rel}" for rel in files if not _hidden(rel)]
+    return [f"{DATA}/{rel}" for rel in files if not is_hidden(rel)]
 
 
 # ----------------------------------------------------------------------------- dataset checks
-def _check_dataset(root: Path, marker: dict, good: set[str], entries: list[str], report: VerifyReport) -> None:
+def check_dataset(root: Path, marker: dict, good: set[str], entries: list[str], report: VerifyReport) -> None:
     listed = marker["files"]
     if (root / MANIFEST).is_file() or MANIFEST in listed:
         problems = manifest_problems(root, listed)
@@ -244,7 +244,7 @@ def _check_dataset(root: Path, marker: dict, good: set[str], entries: list[str],
         return
     infos_yaml = _info_entries(card, root / CARD, report)
     features = _card_features(card, root / CARD, report)
-    data_files = sorted(rel for rel in entries if rel.startswith(f"{DATA}/") and not _hidden(rel))
+    data_files = sorted(rel for rel in entries if rel.startswith(f"{DATA}/") and not is_hidden(rel))
     if not configs:
         report.problems.append(f"{root / CARD}: no configs: (which files each config/split loads)")
 

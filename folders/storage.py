@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.marker import FORMAT, MARKER, STAGING_CONTENT, STAGING_MARKER, marker_record, parse_marker
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 # The package each common protocol needs, for the "not installed" line.
@@ -66,7 +67,7 @@ def storage_error(option: str, url: str, exc: BaseException, doing: str = "canno
 
 def local_path(url: str):
     """The local ``Path`` a ``file://`` URL names (None for any other store): the local disk has
-    rename, so such an output follows :mod:`libtrad.outputs`' write-then-rename rules."""
+    rename, so such an output follows :mod:`libtrad.folders.outputs`' write-then-rename rules."""
     from pathlib import Path
 
     if not is_url(url) or protocol(url) not in ("file", "local"):
@@ -91,15 +92,13 @@ def same_or_nested(a: str, b: str) -> str | None:
 
 # ----------------------------------------------------------------------------- outputs on an object store
 INCOMPLETE = ".libtrad-incomplete.json"  # in an output being replaced: the files libtrad is writing there
-_STAGING = ".libtrad-staging.json"
-_CONTENT = "content"
 _RECORD_FORMAT = 1
 
 
 class RemoteOutput:
     """A libtrad output folder (``kind``) at an object-store URL, where there is no rename.
 
-    The rules of :mod:`libtrad.outputs`, carried over to a store whose only atomic step is one
+    The rules of :mod:`libtrad.folders.outputs`, carried over to a store whose only atomic step is one
     object's PUT:
 
     * A prefix that holds objects is replaced only when its ``.libtrad.json`` names the same kind —
@@ -187,9 +186,7 @@ class RemoteOutput:
 
     # -- what is there
     def marker(self) -> dict | None:
-        """The output's ``.libtrad.json`` (checked as :func:`libtrad.outputs.read_marker` does), or None."""
-        from libtrad.outputs import MARKER, parse_marker
-
+        """The output's ``.libtrad.json`` (checked as :func:`libtrad.folders.marker.read_marker` does), or None."""
         data = self._cat(self.join(MARKER))
         if data is None:
             return None
@@ -208,8 +205,6 @@ class RemoteOutput:
 
         Also the first contact with the store: a bucket that does not exist, denied credentials or
         an unreachable endpoint fail here, before any work."""
-        from libtrad.outputs import MARKER
-
         self._do(self.fs.ls, self.parent.split("/", 1)[0], doing="cannot write it")  # the bucket: there, readable
         if self._do(self.fs.isfile, self.path, doing="cannot read it"):
             raise LibtradError(f"{self.option} {self.url}: exists and is not a folder; refusing to replace it")
@@ -246,31 +241,29 @@ class RemoteOutput:
                 self.remove_staging(entry)
         if self._listing(mine):
             if not self._is_staging(mine):
-                raise LibtradError(f"{self.fs.unstrip_protocol(mine)}: exists and was not made by libtrad (no {_STAGING} "
-                                   f"in it), but libtrad keeps the resumable work for {self.url} under that name; "
+                raise LibtradError(f"{self.fs.unstrip_protocol(mine)}: exists and was not made by libtrad (no "
+                                   f"{STAGING_MARKER} in it), but libtrad keeps the resumable work for {self.url} under that name; "
                                    "move or rename it and run again")
         else:
-            self._put_json(f"{mine}/{_STAGING}", {"libtrad_staging": _RECORD_FORMAT, "output": self.url,
+            self._put_json(f"{mine}/{STAGING_MARKER}", {"libtrad_staging": FORMAT, "output": self.url,
                                                   "purpose": "resume"})
-        return RemoteStaging(self, f"{mine}/{_CONTENT}")
+        return RemoteStaging(self, f"{mine}/{STAGING_CONTENT}")
 
     def remove_staging(self, prefix: str) -> None:
         """Delete a staging prefix of libtrad's: its content first, its ``.libtrad-staging.json`` last —
         a run killed in between leaves a prefix still recognised as libtrad's (and removed next time)."""
-        if self._listing(f"{prefix}/{_CONTENT}"):
-            self._do(self.fs.rm, f"{prefix}/{_CONTENT}", recursive=True)
-        self._do(self.fs.rm_file, f"{prefix}/{_STAGING}")
+        if self._listing(f"{prefix}/{STAGING_CONTENT}"):
+            self._do(self.fs.rm, f"{prefix}/{STAGING_CONTENT}", recursive=True)
+        self._do(self.fs.rm_file, f"{prefix}/{STAGING_MARKER}")
 
     def _is_staging(self, prefix: str) -> bool:
-        record = self.read_json(f"{prefix}/{_STAGING}")
-        return isinstance(record, dict) and record.get("libtrad_staging") == _RECORD_FORMAT \
+        record = self.read_json(f"{prefix}/{STAGING_MARKER}")
+        return isinstance(record, dict) and record.get("libtrad_staging") == FORMAT \
             and record.get("output") == self.url and record.get("purpose") == "resume"
 
     # -- completion
     def publish(self, staging: "RemoteStaging", files: dict[str, str]) -> None:
         """Make the staged ``files`` (relpath -> SHA-256) the output, by the protocol in the class doc."""
-        from libtrad.outputs import MARKER, marker_record
-
         self.check()  # the prefix may have changed meanwhile
         present = self._listing(self.path)
         old = self.marker() if MARKER in present else None
