@@ -1,7 +1,7 @@
 """The one libtrad command line (console script ``libtrad``; ``python cli.py`` from a checkout).
 
 This file only wires the command groups: each lives with its package (``libtrad.builders.cli``,
-``libtrad.folders.cli``, ``libtrad.models.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``)
+``libtrad.folders.cli``, ``libtrad.convert.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``)
 on the shared machinery of :mod:`libtrad.core.cli_kit`; ``demo`` is the one command of its own. Every command is a thin wrapper: the work lives in the library modules,
 imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.core.errors.LibtradError`) become a
 one-line ``error: ...`` and exit status 2, never a traceback.
@@ -35,9 +35,9 @@ if __name__ == "__main__" and not __package__:
 import click  # noqa: E402
 
 from libtrad.builders import cli as builders_cli  # noqa: E402
+from libtrad.convert import cli as convert_cli  # noqa: E402
 from libtrad.core.cli_kit import DEBUG_ENV, Group, command, device_option, number, seed_type  # noqa: E402
 from libtrad.folders import cli as folders_cli  # noqa: E402
-from libtrad.models import cli as models_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
 from libtrad.ray_jobs.lib_trad import cli as lib_trad_cli  # noqa: E402
@@ -77,7 +77,7 @@ for _command in (
     folders_cli.publish_group,
     folders_cli.verify,
     demo,
-    models_cli.convert,                    # models
+    convert_cli.convert,                   # models
     lib_trad_cli.train,                    # LiB-TRAD recipes (evaluate lib-trad too)
     evaluation_cli.evaluate,               # embeddings suites
     embedding_cli.embed_command,           # Ray jobs

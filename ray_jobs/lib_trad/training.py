@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from libtrad.builders.lib_trad.builder import CITATION
+from libtrad.cards.lib_trad_card import write_training_card
 from libtrad.core.devices import deterministic, device_record, resolve_device
 from libtrad.core.errors import LibtradError, first_line
 from libtrad.core.options import check_number, check_seed
 from libtrad.folders.outputs import atomic_output, check_output
-from libtrad.ray_jobs.lib_trad.card import write_training_card
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
 from libtrad.ray_jobs.lib_trad.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
@@ -207,6 +208,7 @@ def train_cnn(
         write_training_card(
             model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
             recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
+            citation=CITATION,
             extra={"train clips": len(train), "validation clips": len(valid), "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
@@ -318,7 +320,7 @@ def train_attention_ae(
             model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
             config=config, recipe=asdict(recipe), eval_results=eval_results,
             summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-            extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
-                   "trained on": _device_text(record)},
+            citation=CITATION, extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
+                                      "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from libtrad.cli import main
 from libtrad.core.errors import LibtradError
 from libtrad.models.echo import EchoConfig, EchoModel
-from libtrad.models.echo.convert_echo_checkpoint import convert_checkpoint
+from libtrad.convert.echo import convert_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""The model command of ``libtrad``: ``convert echo``. Wired into the main group by
-``libtrad.cli``; torch and transformers are imported only inside a command."""
+"""The ``convert`` commands of ``libtrad`` (``convert echo``). Wired into the main group by ``libtrad.cli``;
+torch and transformers are imported only inside a command."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def convert() -> None:
 @click.option("--model-type", default=None, help="Override the checkpoint's model type (e.g. small, base).")
 def convert_echo(checkpoint: Path, out_dir: Path, heads: int | None, model_type: str | None) -> None:
     """Convert an official ECHO checkpoint (.pth or .safetensors) to OUT_DIR."""
-    from libtrad.models.echo.convert_echo_checkpoint import convert_checkpoint
+    from libtrad.convert.echo import convert_checkpoint
 
     model = convert_checkpoint(checkpoint, out_dir, heads=heads, model_type=model_type)
     cfg = model.config

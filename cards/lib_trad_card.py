@@ -6,6 +6,7 @@ LiB-TRAD-specific lives here.
 
 from __future__ import annotations
 
+from libtrad.cards.model_card import write_model_card
 
 INTENDED_USE = (
     "Research on acoustic early warning of lithium-battery thermal runaway: scoring 10-s, 16 kHz "
@@ -20,10 +21,10 @@ LIMITATIONS = (
 )
 
 
-def write_training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary, extra):
-    """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder)."""
-    from libtrad.builders.lib_trad.builder import CITATION
-    from libtrad.cards.model_card import write_model_card
+def write_training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary,
+                        extra, citation):
+    """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder); ``citation``:
+    the LiB-TRAD paper's (:data:`libtrad.builders.lib_trad.builder.CITATION`)."""
 
     hyper = {**{k: v for k, v in model.config.to_diff_dict().items() if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}},
              **{f"train.{k}": v for k, v in recipe.items()}, **extra}
@@ -49,7 +50,7 @@ def write_training_card(model, output_dir, *, model_id, family, dataset, synthet
     write_model_card(
         output_dir, model_id=model_id, family=f"lib-trad-{family.replace('_', '-')}", summary=summary,
         hyperparameters=hyper, eval_results=eval_results, synthetic=synthetic, datasets=[dataset],
-        intended_use=INTENDED_USE, limitations=LIMITATIONS, citation=CITATION,
+        intended_use=INTENDED_USE, limitations=LIMITATIONS, citation=citation,
         extra_sections={"Design choices": notes, "Usage": usage},
         pipeline_tag="audio-classification" if family == "cnn" else None, tags=["lib-trad", "anomaly-detection", "audio"],
     )
