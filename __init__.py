@@ -6,9 +6,9 @@ transformers' Auto classes, so ``AutoModel.from_pretrained(dir)`` works without
 imported: dataset-only work and ``libtrad --help`` never pay for importing torch and transformers.
 """
 
-from libtrad._registration import register_on_transformers_import
 from libtrad.core.errors import LibtradError
 from libtrad.core.version import __version__
+from libtrad.models.auto_registration import register_on_transformers_import
 
 register_on_transformers_import()
 

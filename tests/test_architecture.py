@@ -80,24 +80,3 @@ def test_the_checker_sees_lazy_imports(tmp_path):
     probe.write_text("def f():\n    from libtrad.ray_jobs.embedding import embed\n    from . import sibling\n")
     found = _imports(probe, "libtrad.models.probe")
     assert {"libtrad.ray_jobs.embedding", "libtrad.ray_jobs.embedding.embed", "libtrad.models.sibling"} <= found
-
-
-def test_the_0_1_module_paths_still_import_as_the_moved_modules():
-    """For one release every flat ``libtrad.ray_jobs.*`` name of 0.1 is the moved module itself."""
-    import importlib
-    import sys
-
-    from libtrad.ray_jobs import MOVED
-
-    for old, new in sorted(MOVED.items()):
-        sys.modules.pop(f"libtrad.ray_jobs.{old}", None)
-        with pytest.warns(DeprecationWarning, match=f"libtrad.ray_jobs.{new}"):
-            moved = importlib.import_module(f"libtrad.ray_jobs.{old}")
-        assert moved is importlib.import_module(f"libtrad.ray_jobs.{new}"), old
-        assert moved.__spec__.name == f"libtrad.ray_jobs.{new}", old  # its own spec, not the alias's
-    sys.modules.pop("libtrad.ray_jobs.suites.siren_dcase", None)
-    with pytest.warns(DeprecationWarning):  # a module below a moved package
-        siren_dcase = importlib.import_module("libtrad.ray_jobs.suites.siren_dcase")
-    assert siren_dcase is importlib.import_module("libtrad.ray_jobs.evaluation.suites.siren_dcase")
-    with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("libtrad.ray_jobs.no_such_module")

@@ -30,7 +30,6 @@ class HFClipEncoder(ClipEncoder):
         import torch
         from transformers import AutoModel
 
-        import libtrad  # noqa: F401 - registers libtrad's own model types with the Auto classes
         from libtrad.models.weights import load_checked
 
         path = Path(path)
