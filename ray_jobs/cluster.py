@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -258,6 +258,34 @@ class _RaiseOnUse:
 
     def __getattr__(self, name):
         raise self._error
+
+
+def as_completed(ray, pending: dict, failed: Callable[[object, BaseException], LibtradError], *,
+                 actor_died: Callable[[object], None] | None = None) -> Iterator[tuple[object, object]]:
+    """The one wait loop over Ray work: ``(tag, result)`` for each of ``pending`` (ref -> tag) as it finishes.
+
+    ``pending`` may grow while this runs (a caller submits the next unit as one finishes). A task that
+    raised a libtrad error re-raises that error itself (a ``ParameterError`` still names the flag the
+    user typed), any other failure ``failed(tag, exc)`` (the job's one line). An actor that died
+    (``RayActorError``) is ``actor_died(tag)``'s to handle — resubmit the work, or raise — and without
+    it is raised as it is.
+    """
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        tag = pending.pop(ref)
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, LibtradError):
+                raise cause from None
+            raise failed(tag, exc) from None
+        except ray.exceptions.RayActorError:
+            if actor_died is None:
+                raise
+            actor_died(tag)
+            continue
+        yield tag, result
 
 
 @contextmanager

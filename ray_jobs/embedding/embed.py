@@ -341,7 +341,7 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
     from dataclasses import replace
 
-    from libtrad.ray_jobs.cluster import ray_session
+    from libtrad.ray_jobs.cluster import as_completed, ray_session
 
     began = time.perf_counter()
     with ray_session(address) as ray:
@@ -372,30 +372,27 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
             follows[actor] = (unit.shard.path, unit.end)
             in_flight[actor.run.remote(unit, files)] = (unit, actor)
 
+        def replace_actor(tag) -> None:
+            """A dead actor's unit goes back to the head of the queue, on a new actor (4 deaths: refused)."""
+            unit, actor = tag
+            attempts[unit.name] += 1
+            if attempts[unit.name] > 3:
+                raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                                   "them died 4 times (out of memory?); see the Ray logs") from None
+            pool.remove(actor)
+            actor = remote.remote(spec, options, source, n_threads)
+            pool.append(actor)
+            queue.appendleft(unit)
+            submit(actor)
+
         stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
         for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
             for _ in range(_IN_FLIGHT_PER_ACTOR):
                 submit(actor, first)
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
         try:
-            while in_flight:
-                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-                unit, actor = in_flight.pop(ref)
-                try:
-                    table, stats = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    raise _task_error(exc) from None
-                except ray.exceptions.RayActorError:
-                    attempts[unit.name] += 1
-                    if attempts[unit.name] > 3:
-                        raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
-                                           "them died 4 times (out of memory?); see the Ray logs") from None
-                    pool.remove(actor)
-                    actor = remote.remote(spec, options, source, n_threads)
-                    pool.append(actor)
-                    queue.appendleft(unit)
-                    submit(actor)
-                    continue
+            for (unit, actor), (table, stats) in as_completed(ray, in_flight, lambda _, exc: _task_error(exc),
+                                                              actor_died=replace_actor):
                 if not written:
                     seconds["until first unit"] = time.perf_counter() - began
                 start = time.perf_counter()
@@ -424,10 +421,9 @@ def _maybe_kill_driver(written: int) -> None:
 
 
 def _task_error(exc) -> LibtradError:
-    """A worker's failure as one line: libtrad's own message if it was one, else the cause named."""
+    """A worker's failure that is not a libtrad error (:func:`~libtrad.ray_jobs.cluster.as_completed` re-raises
+    those themselves), as one line naming its cause."""
     cause = getattr(exc, "cause", None)
-    if isinstance(cause, LibtradError):
-        return cause  # itself (a ParameterError still names the flag), as in-process
     if cause is not None:
         return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
     lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line

@@ -76,10 +76,10 @@ def generated_suite_command(suite: str) -> click.Command:
     import dataclasses
     import inspect
 
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings
+    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings, load_suite
 
-    module, options_class = SUITES[suite].load()
-    fields = [f for f in dataclasses.fields(options_class) if f.init and f.name != "device"]
+    found = load_suite(suite)
+    fields = [f for f in dataclasses.fields(found.options) if f.init and f.name != "device"]
 
     def run(**values):  # the common suite options and the suite's own, all keyword arguments of the driver
         evaluate_embeddings(suite, **values)
@@ -98,7 +98,7 @@ def generated_suite_command(suite: str) -> click.Command:
         else:
             kind = type(default) if isinstance(default, (int, float, str)) else None
             params.append(click.Option([flag, f.name], type=kind, default=default, show_default=True))
-    doc = inspect.getdoc(module) or suite
+    doc = inspect.getdoc(inspect.getmodule(type(found))) or suite
     return command(suite, help=doc.split("\n\n")[0], params=params)(suite_options(run))
 
 
@@ -190,7 +190,7 @@ def _probe_training_options(epochs: int, batch_size: int):
 
 def _evaluate_probe(suite: str, **values) -> None:
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.evaluation.suites.probes import task_name
+    from libtrad.ray_jobs.evaluation.suites.probe_task import task_name
 
     task = task_name(list(values["embeddings"])) if values["embeddings"] else None
     evaluate_embeddings(suite, task=task, **values)

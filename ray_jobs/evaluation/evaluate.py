@@ -1,8 +1,9 @@
 """``libtrad evaluate SUITE --embeddings EMB… --output OUT``: any registered suite, one driver.
 
-A suite registers a :class:`SuiteEntry` in :data:`SUITES`: its module (``plan`` / ``columns_for`` /
+A suite is a :class:`~libtrad.ray_jobs.evaluation.suites.base.Suite` (``plan`` / ``columns_for`` /
 ``run_unit`` / ``combine``, see :mod:`libtrad.ray_jobs.evaluation.runner`, and ``write_report`` for
-``results.md`` + PNGs) and its options class. The driver checks the output first (a libtrad ``results``
+``results.md`` + PNGs, with its options class), named in :data:`SUITES` by ``"module:SUITE"``.
+The driver checks the output first (a libtrad ``results``
 folder; never a folder libtrad did not write; not inside an input), reads the embeddings (any
 folder of Parquet files with the suite's columns; ``embeddings.json`` optional), runs the units on
 Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
@@ -27,47 +28,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.resolve import resolve
 from libtrad.folders.outputs import atomic_output, check_output
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """How the driver runs one suite: its module and the name of its options dataclass there.
-
-    The module has ``REQUIRED_COLUMNS`` (``OPTIONAL_COLUMNS``), ``plan`` / ``columns_for`` /
-    ``run_unit`` / ``combine`` (see :mod:`libtrad.ray_jobs.evaluation.runner`) and
-    ``write_report(results, folder, df, options) -> files`` (``results.md`` + PNGs).
-    """
-
-    module: str  # import path of the suite module
-    options: str  # name of its options dataclass in that module
-    protocol_version: int = 1  # bump when the suite's numbers change meaning
-
-    def load(self) -> tuple[ModuleType, type]:
-        import importlib
-
-        module = importlib.import_module(self.module)
-        return module, getattr(module, self.options)
 
 
 _SUITES_PACKAGE = "libtrad.ray_jobs.evaluation.suites"
 
-# Adding a suite: write suites/<name>.py (the functions above) and add its line here; `libtrad
-# evaluate` then lists it (a suite without its own command gets one made from its options).
-SUITES: dict[str, SuiteEntry] = {
-    "siren-dcase": SuiteEntry(f"{_SUITES_PACKAGE}.siren_dcase", "DcaseOptions"),
-    "siren-fault": SuiteEntry(f"{_SUITES_PACKAGE}.siren_fault", "FaultOptions"),
-    "lib-trad": SuiteEntry(f"{_SUITES_PACKAGE}.lib_trad", "LibTradOptions"),
-    "linear-probe": SuiteEntry(f"{_SUITES_PACKAGE}.linear_probe", "LinearProbeOptions"),
-    "xares-mlp": SuiteEntry(f"{_SUITES_PACKAGE}.xares_mlp", "XaresMlpOptions"),
-    "xares-knn": SuiteEntry(f"{_SUITES_PACKAGE}.xares_knn", "XaresKnnOptions"),
-    "mimii": SuiteEntry(f"{_SUITES_PACKAGE}.mimii", "MimiiOptions"),
+# Adding a suite: write suites/<name>.py (a Suite subclass and its SUITE instance) and add its line here;
+# `libtrad evaluate` then lists it (a suite without its own command gets one made from its options).
+SUITES: dict[str, str] = {
+    "siren-dcase": f"{_SUITES_PACKAGE}.siren_dcase:SUITE",
+    "siren-fault": f"{_SUITES_PACKAGE}.siren_fault:SUITE",
+    "lib-trad": f"{_SUITES_PACKAGE}.lib_trad:SUITE",
+    "linear-probe": f"{_SUITES_PACKAGE}.linear_probe:SUITE",
+    "xares-mlp": f"{_SUITES_PACKAGE}.xares_mlp:SUITE",
+    "xares-knn": f"{_SUITES_PACKAGE}.xares_knn:SUITE",
+    "mimii": f"{_SUITES_PACKAGE}.mimii:SUITE",
 }
+
+
+def load_suite(name: str):
+    """The :class:`~libtrad.ray_jobs.evaluation.suites.base.Suite` registered as ``name`` (its module imported now)."""
+    return resolve(SUITES[name])
 
 
 def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
@@ -115,8 +100,8 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     from libtrad.folders.verify.inputs import check_input_folder
 
     spec = parse_device(device)
-    entry = SUITES[suite]
-    module, options_class = entry.load()
+    found = load_suite(suite)
+    options_class = found.options
     takes_device = dataclasses.is_dataclass(options_class) and "device" in {f.name for f in dataclasses.fields(options_class)}
     if not takes_device and spec.kind == "cuda":
         raise ParameterError("device", spec.text, f"suite {suite} has no device option: it runs on the CPU only")
@@ -125,14 +110,14 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
     checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
-    df = load_embeddings(embeddings, module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()),
+    df = load_embeddings(embeddings, found.required_columns, found.optional_columns,
                          allow_duplicates=allow_duplicates)
     if takes_device and local:
         resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
     extra, write_extra = attach() if attach else ({}, None)
-    run = run_suite(module, df, opts, local=local, address=address, progress=progress)
+    run = run_suite(found, df, opts, local=local, address=address, progress=progress)
     provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings, fetched), checked)]
-    results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
+    results = {**run.results, **extra, "inputs": provenance, "protocol_version": found.protocol_version}
     if takes_device:
         results["device"] = {"requested": spec.text, "units": run.devices}
     for kept in ("duplicate_rows", "leaked_rows"):  # what --allow-duplicates kept (load_embeddings)
@@ -143,7 +128,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     results.update(result_flags(results))  # synthetic inputs, saturation: once here for every suite
     with atomic_output(out, "results", inputs=inputs) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        module.write_report(results, tmp, df, opts)
+        found.write_report(results, tmp, df, opts)
         prepend_banner(tmp / "results.md", results)  # the SYNTHETIC line first, then saturation warnings
         if write_extra:
             write_extra(tmp)

@@ -241,7 +241,7 @@ def _dataset_key(inputs: list[dict]) -> tuple:
 
 
 def _task(results: dict, inputs: list[dict], folder: Path) -> str:
-    from libtrad.ray_jobs.evaluation.suites.probes import dataset_label
+    from libtrad.ray_jobs.evaluation.suites.probe_task import dataset_label
 
     if results.get("task"):
         return str(results["task"])

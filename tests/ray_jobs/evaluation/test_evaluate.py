@@ -96,8 +96,7 @@ from pathlib import Path
 
 import numpy as np
 
-SUITE = "toy"
-REQUIRED_COLUMNS = ("label",)
+from libtrad.ray_jobs.evaluation.suites.base import Suite
 
 
 @dataclass(frozen=True)
@@ -112,28 +111,32 @@ class Unit:
     rows: tuple
 
 
-def columns_for(df):
-    return {"label": df["label"].to_numpy()}
+class ToySuite(Suite):
+    name = "toy"
+    options = ToyOptions
+    required_columns = ("label",)
+
+    def columns_for(self, df):
+        return {"label": df["label"].to_numpy()}
+
+    def plan(self, df, options=None):
+        labels = df["label"].to_numpy()
+        return [Unit(str(v), tuple(np.flatnonzero(labels == v).tolist())) for v in sorted(set(labels.tolist()))]
+
+    def run_unit(self, unit, embeddings, columns, options):
+        norms = np.linalg.norm(embeddings[list(unit.rows)], axis=1)
+        return {"value": float(options.scale * (norms ** 2 if options.squared else norms).mean())}
+
+    def combine(self, unit_results, df, options=None):
+        return {"suite": self.name, "per_label": {k: unit_results[k]["value"] for k in sorted(unit_results)}}
+
+    def write_report(self, results, folder, df=None, options=None):
+        path = Path(folder) / "results.md"
+        path.write_text("toy: " + repr(results["per_label"]) + "\\n")
+        return [path]
 
 
-def plan(df, options=None):
-    labels = df["label"].to_numpy()
-    return [Unit(str(v), tuple(np.flatnonzero(labels == v).tolist())) for v in sorted(set(labels.tolist()))]
-
-
-def run_unit(unit, embeddings, columns, options):
-    norms = np.linalg.norm(embeddings[list(unit.rows)], axis=1)
-    return {"value": float(options.scale * (norms ** 2 if options.squared else norms).mean())}
-
-
-def combine(unit_results, df, options=None):
-    return {"suite": SUITE, "per_label": {k: unit_results[k]["value"] for k in sorted(unit_results)}}
-
-
-def write_report(results, folder, df=None, options=None):
-    path = Path(folder) / "results.md"
-    path.write_text("toy: " + repr(results["per_label"]) + "\\n")
-    return [path]
+SUITE = ToySuite()
 '''
 
 
@@ -143,11 +146,11 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, SuiteEntry
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES
 
     (tmp_path / "toy_suite_module.py").write_text(TOY_SUITE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(SUITES, "toy", SuiteEntry("toy_suite_module", "ToyOptions"))
+    monkeypatch.setitem(SUITES, "toy", "toy_suite_module:SUITE")
     emb = tmp_path / "emb"
     (emb / "data").mkdir(parents=True)
     x = np.array([[3, 4], [6, 8], [1, 0]], dtype=np.float32)

@@ -12,6 +12,7 @@ import pytest
 from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation.suites import linear_probe as L
 from libtrad.ray_jobs.evaluation.suites import probes as P
+from libtrad.ray_jobs.evaluation.suites import probe_task as T
 from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
 
 
@@ -96,7 +97,7 @@ def shortcut_task(seed=0):
 
 
 def test_the_best_validation_epoch_is_scored_not_the_last():
-    res = L.evaluate_local(shortcut_task(), L.LinearProbeOptions(seeds=1, epochs=60, lr=0.05))
+    res = L.SUITE.evaluate_local(shortcut_task(), L.LinearProbeOptions(seeds=1, epochs=60, lr=0.05))
     fold = res["per_seed"][0]["folds"][0]
     curve = fold["val_curve"]
     assert curve[-1] < max(curve)  # the last epoch is worse: ARCH's code would report it
@@ -109,7 +110,7 @@ def test_the_best_validation_epoch_is_scored_not_the_last():
 def test_validation_is_carved_from_the_training_folds_never_the_test_fold():
     x, y = blobs(300, 4, 3)
     fold = np.arange(300) % 5
-    units = L.plan(frame(x, y, fold=fold), L.LinearProbeOptions(seeds=2))
+    units = L.SUITE.plan(frame(x, y, fold=fold), L.LinearProbeOptions(seeds=2))
     assert len(units) == 10 and [u.key for u in units][:2] == ["seed000/fold000", "seed000/fold001"]
     for unit in units:
         assert set(fold[unit.test]) == {int(unit.fold)}
@@ -128,10 +129,10 @@ def test_validation_is_carved_from_the_training_folds_never_the_test_fold():
 def test_two_splits_the_second_is_test_and_validation_comes_from_train():
     x, y = blobs(200, 4, 2)
     split = np.where(np.arange(200) < 150, "train", "validation")  # LiB-TRAD *_cls: train + validation
-    res_units = L.plan(frame(x, y, split=split), L.LinearProbeOptions(seeds=1))
+    res_units = L.SUITE.plan(frame(x, y, split=split), L.LinearProbeOptions(seeds=1))
     (unit,) = res_units
     assert set(unit.test) == set(range(150, 200)) and unit.validation.max() < 150
-    _, layout = P.probe_units(frame(x, y, split=split), L.LinearProbeOptions(), "linear-probe")
+    _, layout = T.probe_units(frame(x, y, split=split), L.LinearProbeOptions(), "linear-probe")
     assert layout.protocol == "splits" and layout.splits_used["test"] == "validation"
     assert "carved from train" in layout.splits_used["validation"]
 
@@ -156,43 +157,43 @@ def test_the_carve_keeps_both_classes_and_whole_segments():
     # 24 normal / 4 abnormal rows = 6 / 1 segments x 4 microphones... with 2 abnormal segments the
     # 10 % carve rounded 0.2 to 0 segments before: the validation part held normal rows only.
     df = lib_trad_cls_frame(normal_segments=6, abnormal_segments=2)
-    (unit,) = L.plan(df, L.LinearProbeOptions(seeds=1))
+    (unit,) = L.SUITE.plan(df, L.LinearProbeOptions(seeds=1))
     y, seg = df["label"].to_numpy(), df["segment"].to_numpy()
     assert set(y[unit.validation]) == {0, 1} and set(y[unit.train]) == {0, 1}
     assert not set(seg[unit.validation]) & set(seg[unit.train])  # a segment's 4 microphones on one side
     assert all((seg[unit.validation] == s).sum() == 4 for s in set(seg[unit.validation]))
-    res = L.evaluate_local(df, L.LinearProbeOptions(seeds=1, epochs=2))
+    res = L.SUITE.evaluate_local(df, L.LinearProbeOptions(seeds=1, epochs=2))
     assert res["metric"] == "auc" and 0.0 <= res["per_seed"][0]["test_metric"] <= 1.0
 
 
 def test_a_class_that_cannot_be_on_both_sides_is_one_line_naming_it():
     df = lib_trad_cls_frame(normal_segments=6, abnormal_segments=1)  # 24 normal / 4 abnormal rows: 1 segment
     with pytest.raises(LibtradError) as info:
-        L.plan(df, L.LinearProbeOptions(seeds=1))
+        L.SUITE.plan(df, L.LinearProbeOptions(seeds=1))
     message = str(info.value)
     assert "\n" not in message and "class 'abnormal' has 1 training recording" in message
     assert "linear-probe: the train split" in message and "validation split" in message
     # A plain multi-class task keeps a one-row class in training (accuracy needs no class in validation).
     x, y = blobs(60, 4, 3)
     y[0], y[y == 2] = 2, 1
-    (unit,) = L.plan(frame(x, y, split=["train"] * 50 + ["test"] * 10), L.LinearProbeOptions(seeds=1))
+    (unit,) = L.SUITE.plan(frame(x, y, split=["train"] * 50 + ["test"] * 10), L.LinearProbeOptions(seeds=1))
     assert 0 in unit.train and 0 not in unit.validation
 
 
 def test_three_splits_are_used_as_given():
     x, y = blobs(120, 4, 2)
     split = np.array(["train"] * 80 + ["valid"] * 20 + ["test"] * 20)
-    (unit,) = L.plan(frame(x, y, split=split), L.LinearProbeOptions(seeds=1))
+    (unit,) = L.SUITE.plan(frame(x, y, split=split), L.LinearProbeOptions(seeds=1))
     assert unit.train.tolist() == list(range(80)) and unit.validation.tolist() == list(range(80, 100))
 
 
 def test_a_loocv_dataset_is_scored_with_5_stratified_folds_and_says_so():
     x, y = blobs(103, 4, 3)
-    res = M.evaluate_local(frame(x, y, split=["train"] * 103), M.XaresMlpOptions(seeds=1, epochs=2))
+    res = M.SUITE.evaluate_local(frame(x, y, split=["train"] * 103), M.XaresMlpOptions(seeds=1, epochs=2))
     assert res["protocol"] == "5fold-for-loocv" and "5 stratified folds" in res["note"]
     assert [f["fold"] for f in res["per_seed"][0]["folds"]] == ["0", "1", "2", "3", "4"]
     assert res["test_size"] == 103
-    folds = P.stratified_folds(y, 5, 0)
+    folds = T.stratified_folds(y, 5, 0)
     for c in range(3):  # each class dealt evenly over the folds
         counts = np.bincount(folds[y == c], minlength=5)
         assert counts.max() - counts.min() <= 1
@@ -204,17 +205,17 @@ def test_one_class_training_rows_are_refused_naming_the_suite_to_use():
     split = ["train"] * 40 + ["test"] * 20
     dcase = frame(x, y, split=split, machine=["fan"] * 60, section=[0] * 60)
     with pytest.raises(LibtradError, match="one class only.*siren-dcase"):
-        L.plan(dcase)
+        L.SUITE.plan(dcase)
     with pytest.raises(LibtradError, match="one class only.*lib-trad"):
-        M.plan(frame(x, y, split=split, experiment=["tr1"] * 60))
+        M.SUITE.plan(frame(x, y, split=split, experiment=["tr1"] * 60))
 
 
 def test_bad_inputs_are_one_line_errors():
     x, y = blobs(60, 4, 2)
     with pytest.raises(LibtradError, match="split 'dev'"):
-        L.plan(frame(x, y, split=["train"] * 50 + ["dev"] * 10))
+        L.SUITE.plan(frame(x, y, split=["train"] * 50 + ["dev"] * 10))
     with pytest.raises(LibtradError, match="unlabelled"):
-        L.plan(frame(x, np.r_[y[:-1], -1], split=["train"] * 60))
+        L.SUITE.plan(frame(x, np.r_[y[:-1], -1], split=["train"] * 60))
     with pytest.raises(ParameterError, match="epochs=0"):
         L.LinearProbeOptions(epochs=0)
     with pytest.raises(ParameterError, match="val_fraction=1"):
@@ -226,14 +227,14 @@ def test_a_normal_abnormal_task_is_scored_by_auc_and_pauc():
     x, y = blobs(200, 6, 2, seed=3)
     names = np.array(["normal", "abnormal"])[y]
     split = np.where(np.arange(200) < 150, "train", "validation")
-    res = L.evaluate_local(frame(x, y, split=split, label_name=names), L.LinearProbeOptions(seeds=2, epochs=100))
+    res = L.SUITE.evaluate_local(frame(x, y, split=split, label_name=names), L.LinearProbeOptions(seeds=2, epochs=100))
     assert res["metric"] == "auc" and res["classes"] == ["normal", "abnormal"]
     assert 0.9 < res["mean"] <= 1 and set(res["pauc"]) == {"mean", "std", "max_fpr"}
     assert all("test_pauc" in f for s in res["per_seed"] for f in s["folds"])
     hinted = frame(x, y, split=split)
     hinted.attrs["label_names"] = ["Normal", "Anomaly"]  # a Hugging Face ClassLabel's names
-    assert P.task_classes(hinted, [0, 1]) == P.Classes(("Normal", "Anomaly"), "auc", 1)
-    assert P.task_classes(frame(x, y), [0, 1]).metric == "accuracy"
+    assert T.task_classes(hinted, [0, 1]) == P.Classes(("Normal", "Anomaly"), "auc", 1)
+    assert T.task_classes(frame(x, y), [0, 1]).metric == "accuracy"
 
 
 # ----------------------------------------------------------------------------- determinism, Ray
@@ -241,7 +242,7 @@ def test_two_runs_give_identical_results():
     x, y = blobs(150, 8, 3)
     df = frame(x, y, fold=np.arange(150) % 3)
     opts = M.XaresMlpOptions(seeds=2, epochs=3)
-    assert json.dumps(M.evaluate_local(df, opts)) == json.dumps(M.evaluate_local(df, opts))
+    assert json.dumps(M.SUITE.evaluate_local(df, opts)) == json.dumps(M.SUITE.evaluate_local(df, opts))
 
 
 def write_embeddings(folder, x, y, **columns):

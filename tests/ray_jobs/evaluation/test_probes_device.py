@@ -79,10 +79,10 @@ def test_a_generated_suite_command_has_one_device_flag(monkeypatch):
     import dataclasses
 
     from libtrad.ray_jobs.evaluation.cli import generated_suite_command
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, SuiteEntry
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES
 
     assert "device" in {f.name for f in dataclasses.fields(M.XaresMlpOptions)}
-    monkeypatch.setitem(SUITES, "mlp-generated", SuiteEntry(M.__name__, "XaresMlpOptions"))
+    monkeypatch.setitem(SUITES, "mlp-generated", f"{M.__name__}:SUITE")
     command = generated_suite_command("mlp-generated")
     flags = [opt for p in command.params for opt in getattr(p, "opts", [])]
     assert flags.count("--device") == 1 and "--epochs" in flags
@@ -113,9 +113,9 @@ def test_units_ask_for_a_gpu_only_when_the_device_may_use_one(fake_gpu_ray):
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     df = _frame()
-    runs = {device: run_suite(L, df, L.LinearProbeOptions(seeds=1, epochs=1, device=device), progress=False)
+    runs = {device: run_suite(L.SUITE, df, L.LinearProbeOptions(seeds=1, epochs=1, device=device), progress=False)
             for device in ("auto", "cpu")}
-    local = run_suite(L, df, L.LinearProbeOptions(seeds=1, epochs=1, device="cpu"), local=True, progress=False)
+    local = run_suite(L.SUITE, df, L.LinearProbeOptions(seeds=1, epochs=1, device="cpu"), local=True, progress=False)
     # auto + a cluster with GPUs: every task held one of the two (Ray's get_gpu_ids inside the task)
     assert runs["auto"].gpu_ids and {g for _, g in runs["auto"].gpu_ids} <= {"0", "1"}
     assert runs["cpu"].gpu_ids == set() and local.gpu_ids == set()

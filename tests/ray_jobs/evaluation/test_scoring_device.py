@@ -18,6 +18,7 @@ from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
 from libtrad.ray_jobs.evaluation.suites import lib_trad as L
 from libtrad.ray_jobs.evaluation.suites import siren_dcase as S
 from libtrad.ray_jobs.evaluation.suites import siren_fault as F
+from libtrad.ray_jobs.evaluation.suites import similarity as Sim
 from libtrad.ray_jobs.evaluation.suites import xares_knn as X
 
 CPU = torch.device("cpu")
@@ -57,11 +58,11 @@ def test_fault_screen_on_a_device_predicts_what_numpy_predicts(device, protocol,
         fold = np.arange(len(x)) % 4 if protocol == "kfold" else None
         df = fault_frame(x, y, fold)
         options = F.FaultOptions(protocol=protocol, block_rows=70)
-        emb, columns = embedding_matrix(df), F.columns_for(df)
-        for unit in F.plan(df, options):
+        emb, columns = embedding_matrix(df), F.SUITE.columns_for(df)
+        for unit in F.SUITE.plan(df, options):
             want = F.predict(unit, emb, columns, options, None)
             assert F.predict(unit, emb, columns, options, device) == want, (name, unit.key)
-            assert F.run_unit(unit, emb, columns, F.FaultOptions(protocol=protocol, block_rows=70,
+            assert F.SUITE.run_unit(unit, emb, columns, F.FaultOptions(protocol=protocol, block_rows=70,
                                                                   device="cpu")) == want
     assert sum(kept) > 0  # the device screen chose candidates itself (not only fallbacks)
 
@@ -90,9 +91,9 @@ def dcase_frame(rng, *, shift=0.0, duplicates=False) -> pd.DataFrame:
 def test_dcase_scores_on_a_device_give_the_cpu_metrics(device, case):
     df = dcase_frame(np.random.default_rng(11), **case)
     options = S.DcaseOptions(device="cpu")
-    emb, columns = embedding_matrix(df), S.columns_for(df)
-    bound = S.cosine_score_bound(emb.shape[1])
-    for unit in S.plan(df, options):
+    emb, columns = embedding_matrix(df), S.SUITE.columns_for(df)
+    bound = Sim.cosine_score_bound(emb.shape[1])
+    for unit in S.SUITE.plan(df, options):
         want = S.score_unit(unit, emb, columns, options, None)
         got = S.score_unit(unit, emb, columns, options, device)
         assert got["auc"] == want["auc"] and got["pauc"] == want["pauc"] and got["counts"] == want["counts"]
@@ -101,18 +102,18 @@ def test_dcase_scores_on_a_device_give_the_cpu_metrics(device, case):
         assert gap <= bound
         if case.get("duplicates") and unit.key == "dev/fan/00":
             assert got == want  # not certainly ordered: rescored on the CPU, bit for bit
-        assert S.run_unit(unit, emb, columns, options) == want  # device="cpu" is the numpy path
+        assert S.SUITE.run_unit(unit, emb, columns, options) == want  # device="cpu" is the numpy path
 
 
 def test_cosine_screen_finds_the_nearest_bank_row_and_orders_by_bound():
     rng = np.random.default_rng(5)
     test, bank = rng.normal(size=(80, 16)), rng.normal(size=(300, 16))
     bank[7] = 0.0  # an all-zero bank row: similarity 0, as on the CPU
-    np.testing.assert_allclose(S.cosine_scores(test, [bank], CPU), S.cosine_scores(test, [bank]), rtol=0,
-                               atol=S.cosine_score_bound(16))
-    assert S.order_is_certain([0.1, 0.3, 0.2], 0.01)
-    assert not S.order_is_certain([0.1, 0.3, 0.1], 0.0)  # equal scores are never certain
-    assert not S.order_is_certain([0.1, 0.105], [0.001, 0.004])
+    np.testing.assert_allclose(Sim.cosine_scores(test, [bank], CPU), Sim.cosine_scores(test, [bank]), rtol=0,
+                               atol=Sim.cosine_score_bound(16))
+    assert Sim.order_is_certain([0.1, 0.3, 0.2], 0.01)
+    assert not Sim.order_is_certain([0.1, 0.3, 0.1], 0.0)  # equal scores are never certain
+    assert not Sim.order_is_certain([0.1, 0.105], [0.001, 0.004])
 
 
 # ----------------------------------------------------------------------------- lib-trad (knn + mahalanobis)
@@ -132,13 +133,13 @@ def lib_trad_frame(rng, shift=0.0) -> pd.DataFrame:
 @pytest.mark.parametrize("shift", [0.0, 25.0])
 def test_lib_trad_scores_on_a_device_give_the_cpu_aucs(device, shift):
     df = lib_trad_frame(np.random.default_rng(2), shift)
-    emb, columns = embedding_matrix(df), L.columns_for(df)
-    for unit in L.plan(df, L.LibTradOptions(device="cpu")):
+    emb, columns = embedding_matrix(df), L.SUITE.columns_for(df)
+    for unit in L.SUITE.plan(df, L.LibTradOptions(device="cpu")):
         want = L.score_unit(unit, emb, columns, None)
         got = L.score_unit(unit, emb, columns, device)
         assert got["auc"] == want["auc"] and got["labels"] == want["labels"] and got["counts"] == want["counts"]
         np.testing.assert_allclose(got["scores"], want["scores"], rtol=1e-12, atol=1e-12)
-        assert L.run_unit(unit, emb, columns, L.LibTradOptions(device="cpu")) == want
+        assert L.SUITE.run_unit(unit, emb, columns, L.LibTradOptions(device="cpu")) == want
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -160,6 +161,6 @@ def test_device_option_is_checked(options, monkeypatch):
         options(device="gpu")
     assert "\n" not in str(info.value)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert F.screen_device("auto") is None  # auto without CUDA: the numpy path
+    assert Sim.screen_device("auto") is None  # auto without CUDA: the numpy path
     with pytest.raises(ParameterError, match="no CUDA GPU"):
-        F.screen_device(options(device="cuda").device)
+        Sim.screen_device(options(device="cuda").device)

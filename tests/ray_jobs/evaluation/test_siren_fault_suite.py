@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import report
+from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation.suites import siren_fault as F
 
@@ -31,7 +32,7 @@ def frame(x, y, fold=None, names=None) -> pd.DataFrame:
 
 def predicted(df, options=None) -> np.ndarray:
     """Label predictions per row (the rows are already in file order)."""
-    res = F.evaluate_local(df, options)
+    res = F.SUITE.evaluate_local(df, options)
     lookup = {name: int(name) for name in res["classes"]}
     return np.array([lookup[p] for p in res["predictions"]])
 
@@ -58,9 +59,9 @@ def test_float32_screen_equals_the_float64_path_and_sklearn_far_from_the_origin(
     want = sklearn_predictions(x, y, LeaveOneOut(), threads=1)
     df = frame(x, y)
     np.testing.assert_array_equal(predicted(df), want)
-    unit = F.plan(df)[0]
-    wide = F.run_unit(unit, embedding_matrix(df).astype(np.float64), F.columns_for(df))  # no screen for float64
-    assert wide == F.run_unit(unit, embedding_matrix(df), F.columns_for(df))
+    unit = F.SUITE.plan(df)[0]
+    wide = F.SUITE.run_unit(unit, embedding_matrix(df).astype(np.float64), F.SUITE.columns_for(df))  # no screen for float64
+    assert wide == F.SUITE.run_unit(unit, embedding_matrix(df), F.SUITE.columns_for(df))
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -79,8 +80,8 @@ def test_ties_need_the_heap_replay():
     x, y = rng.integers(0, 2, (300, 16)).astype(np.float64), rng.integers(0, 4, 300)
     d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
-    nearest = F._lowest_index_k(d, 5)
-    naive = F._vote(np.searchsorted(np.unique(y), y)[nearest], 4)
+    nearest = N.lowest_index_k(d, 5)
+    naive = N.vote(np.searchsorted(np.unique(y), y)[nearest], 4)
     want = sklearn_predictions(x, y, LeaveOneOut(), threads=1)
     assert (naive != want).any()
     np.testing.assert_array_equal(predicted(frame(x, y)), want)
@@ -93,14 +94,14 @@ def test_kfold_from_the_fold_column_equals_sklearn(threads):
     fold = rng.integers(0, 5, 500)
     want = sklearn_predictions(x, y, PredefinedSplit(fold), threads)
     df = frame(x, y, fold)
-    res = F.evaluate_local(df, F.FaultOptions(sklearn_threads=threads))
-    assert res["protocol"] == "kfold" and [u.key for u in F.plan(df)] == [f"fold/{i}" for i in range(5)]
+    res = F.SUITE.evaluate_local(df, F.FaultOptions(sklearn_threads=threads))
+    assert res["protocol"] == "kfold" and [u.key for u in F.SUITE.plan(df)] == [f"fold/{i}" for i in range(5)]
     np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)
     # an unbalanced split (a large fold predicted from a small one): sklearn then splits the queries, not the rows
     fold = (np.arange(500) % 10 == 0).astype(int)
     want = sklearn_predictions(x, y, PredefinedSplit(fold), threads)
     np.testing.assert_array_equal(predicted(frame(x, y, fold), F.FaultOptions(sklearn_threads=threads)), want)
-    loocv = F.evaluate_local(df, F.FaultOptions(protocol="loocv"))
+    loocv = F.SUITE.evaluate_local(df, F.FaultOptions(protocol="loocv"))
     assert loocv["protocol"] == "loocv"
 
 
@@ -110,7 +111,7 @@ def test_scores_names_and_shape():
                   [10, 10], [10, 11], [11, 10], [11, 11], [10, 12], [0.5, 0.5]], dtype=float)
     x = np.hstack([x, np.zeros((12, 14))])
     y = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]  # the last row (label 1) sits in cluster 0
-    res = F.evaluate_local(frame(x, y, names={0: "normal", 1: "inner_race"}))
+    res = F.SUITE.evaluate_local(frame(x, y, names={0: "normal", 1: "inner_race"}))
     assert set(res) == {"suite", "protocol", "classes", "accuracy", "precision_weighted", "recall_weighted",
                         "f1_weighted", "precision_macro", "recall_macro", "f1_macro", "confusion", "predictions",
                         "per_class"}
@@ -123,18 +124,18 @@ def test_scores_names_and_shape():
     assert res["precision_macro"] == pytest.approx((6 / 7 + 1) / 2)
     assert res["predictions"][-1] == "normal"
     json.dumps(res)
-    named = F.evaluate_local(frame(x, y), F.FaultOptions(classes=("a", "b")))
+    named = F.SUITE.evaluate_local(frame(x, y), F.FaultOptions(classes=("a", "b")))
     assert named["classes"] == ["a", "b"]
-    assert F.evaluate_local(frame(x, y))["classes"] == ["0", "1"]
+    assert F.SUITE.evaluate_local(frame(x, y))["classes"] == ["0", "1"]
 
 
 def test_predictions_follow_file_order():
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(40, 16)), rng.integers(0, 3, 40)
     df = frame(x, y)
-    want = F.evaluate_local(df)["predictions"]
+    want = F.SUITE.evaluate_local(df)["predictions"]
     shuffled = df.iloc[rng.permutation(40)].reset_index(drop=True)
-    assert F.evaluate_local(shuffled)["predictions"] == want  # random data: no ties, so row order is irrelevant
+    assert F.SUITE.evaluate_local(shuffled)["predictions"] == want  # random data: no ties, so row order is irrelevant
 
 
 def siren_compat_loocv(x, y, distance, k=5, classes=3):
@@ -160,7 +161,7 @@ def test_siren_compat_zscored_channel_average():
     got = predicted(frame(x, y), F.FaultOptions(siren_compat=True))
     np.testing.assert_array_equal(got, siren_compat_loocv(x, y, lambda a, b: np.linalg.norm(a - b, axis=1)))
     with pytest.raises(LibtradError, match="divisible by 8"):
-        F.evaluate_local(frame(rng.normal(size=(10, 12)), [0, 1] * 5), F.FaultOptions(siren_compat=True))
+        F.SUITE.evaluate_local(frame(rng.normal(size=(10, 12)), [0, 1] * 5), F.FaultOptions(siren_compat=True))
 
 
 def test_unit_order_does_not_change_the_results():
@@ -168,37 +169,37 @@ def test_unit_order_does_not_change_the_results():
     x, y = rng.integers(0, 2, (90, 16)), rng.integers(0, 3, 90)
     df = frame(x, y)
     options = F.FaultOptions(block_rows=20)
-    units = F.plan(df, options)
+    units = F.SUITE.plan(df, options)
     assert len(units) == 5
-    emb, cols = embedding_matrix(df), F.columns_for(df)
-    results = {u.key: F.run_unit(u, emb, cols, options) for u in reversed(units)}
-    assert json.dumps(F.combine(results, df, options)) == json.dumps(F.evaluate_local(df, options))
+    emb, cols = embedding_matrix(df), F.SUITE.columns_for(df)
+    results = {u.key: F.SUITE.run_unit(u, emb, cols, options) for u in reversed(units)}
+    assert json.dumps(F.SUITE.combine(results, df, options)) == json.dumps(F.SUITE.evaluate_local(df, options))
 
 
 def test_input_errors():
     x = np.zeros((8, 16))
     with pytest.raises(LibtradError, match="appears 2 times"):
-        F.plan(pd.concat([frame(x, [0] * 8)] * 2, ignore_index=True))
+        F.SUITE.plan(pd.concat([frame(x, [0] * 8)] * 2, ignore_index=True))
     with pytest.raises(LibtradError, match="needs a 'fold' column"):
-        F.plan(frame(x, [0] * 8), F.FaultOptions(protocol="kfold"))
+        F.SUITE.plan(frame(x, [0] * 8), F.FaultOptions(protocol="kfold"))
     with pytest.raises(LibtradError, match="one fold only"):
-        F.plan(frame(x, [0] * 8, fold=[1] * 8))
+        F.SUITE.plan(frame(x, [0] * 8, fold=[1] * 8))
     with pytest.raises(LibtradError, match="at least 6"):
-        F.plan(frame(x[:5], [0] * 5))
+        F.SUITE.plan(frame(x[:5], [0] * 5))
     with pytest.raises(LibtradError, match="'label': -1"):
-        F.plan(frame(x, [0] * 7 + [-1]))
+        F.SUITE.plan(frame(x, [0] * 7 + [-1]))
     with pytest.raises(LibtradError, match="names 1 classes but the rows have label 1"):
-        F.evaluate_local(frame(x, [0, 1] * 4), F.FaultOptions(classes=("a",)))
+        F.SUITE.evaluate_local(frame(x, [0, 1] * 4), F.FaultOptions(classes=("a",)))
     with pytest.raises(LibtradError, match="protocol='x'"):
         F.FaultOptions(protocol="x")
     with pytest.raises(LibtradError, match="missing: loocv/0000000"):
-        F.combine({}, frame(x, [0, 1] * 4))
+        F.SUITE.combine({}, frame(x, [0, 1] * 4))
 
 
 def test_report_writes_tables_and_plots(tmp_path):
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(60, 16)) + np.repeat(np.eye(3, 16) * 3, 20, axis=0), np.repeat([0, 1, 2], 20)
-    res = F.evaluate_local(frame(x, y, names={0: "ok", 1: "ball", 2: "outer"}))
+    res = F.SUITE.evaluate_local(frame(x, y, names={0: "ok", 1: "ball", 2: "outer"}))
     written = report.write_report(res, tmp_path)
     assert {p.name for p in written} == {"results.md", "confusion.png", "per_class_f1.png"}
     text = (tmp_path / "results.md").read_text()
@@ -232,7 +233,7 @@ def clusters(n=60, dim=16, classes=3, seed=0):
 def test_loocv_k_and_metric_equal_numpy(k, metric):
     x, y = clusters()
     want = numpy_knn(x, y, range(60), lambda i: np.delete(np.arange(60), i), k, metric)
-    res = F.evaluate_local(frame(x, y), F.FaultOptions(k=k, metric=metric))
+    res = F.SUITE.evaluate_local(frame(x, y), F.FaultOptions(k=k, metric=metric))
     np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)
     assert res["accuracy"] == pytest.approx(np.mean(want == y), abs=1e-12)
 
@@ -249,8 +250,8 @@ def test_stratified_folds_equal_numpy_and_sklearn():
 
     x, y = clusters(seed=1)
     options = F.FaultOptions(folds=4, split_seed=3)
-    res = F.evaluate_local(frame(x, y), options)
-    assert res["protocol"] == "kfold" and len(F.plan(frame(x, y), options)) == 4
+    res = F.SUITE.evaluate_local(frame(x, y), options)
+    assert res["protocol"] == "kfold" and len(F.SUITE.plan(frame(x, y), options)) == 4
     fold = np.empty(60, dtype=int)
     for i, (_, test) in enumerate(StratifiedKFold(4, shuffle=True, random_state=3).split(x, y)):
         fold[test] = i
@@ -260,11 +261,11 @@ def test_stratified_folds_equal_numpy_and_sklearn():
     np.testing.assert_array_equal(want, sklearn_predictions(x, y, split, threads=1))
     # the folds follow the file order, not the order the rows were read in
     shuffled = frame(x, y).iloc[np.random.default_rng(0).permutation(60)].reset_index(drop=True)
-    assert F.evaluate_local(shuffled, options)["predictions"] == res["predictions"]
-    other_seed = F.evaluate_local(frame(x, y), F.FaultOptions(folds=4, split_seed=4))
+    assert F.SUITE.evaluate_local(shuffled, options)["predictions"] == res["predictions"]
+    other_seed = F.SUITE.evaluate_local(frame(x, y), F.FaultOptions(folds=4, split_seed=4))
     assert other_seed["predictions"] != res["predictions"]
     # --folds takes precedence over a fold column (it is documented, and recorded)
-    with_column = F.evaluate_local(frame(x, y, fold=np.arange(60) % 2), options)
+    with_column = F.SUITE.evaluate_local(frame(x, y, fold=np.arange(60) % 2), options)
     assert with_column["predictions"] == res["predictions"]
     assert options.record()["folds"] == 4 and options.record()["split_seed"] == 3
 
@@ -282,7 +283,7 @@ def test_external_trains_on_train_tests_on_test_per_condition():
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     df, x, y = external_frame()
-    res = F.evaluate_local(df, F.FaultOptions(protocol="external", k=3))
+    res = F.SUITE.evaluate_local(df, F.FaultOptions(protocol="external", k=3))
     want = numpy_knn(x, y, range(40, 70), lambda i: np.arange(40), 3)
     assert res["protocol"] == "external" and res["counts"] == {"train": 40, "test": 30}
     np.testing.assert_array_equal([int(p) for p in res["predictions"]], want)  # test rows only, in file order
@@ -300,24 +301,24 @@ def test_external_trains_on_train_tests_on_test_per_condition():
         np.testing.assert_allclose([got["accuracy"], got["precision_weighted"], got["recall_weighted"],
                                     got["f1_weighted"], got["precision_macro"], got["recall_macro"], got["f1_macro"]],
                                    [accuracy_score(truth[m], want[m]), p, r, f, pm, rm, fm], rtol=0, atol=1e-12)
-    blocked = F.evaluate_local(df, F.FaultOptions(protocol="external", k=3, block_rows=7))
+    blocked = F.SUITE.evaluate_local(df, F.FaultOptions(protocol="external", k=3, block_rows=7))
     assert blocked == res  # blocks of test rows are invisible
 
 
 def test_option_errors_name_the_option():
     df, x, y = external_frame()
     with pytest.raises(LibtradError, match=r"protocol='external': needs a 'subset' column"):
-        F.plan(frame(x, y), F.FaultOptions(protocol="external"))
+        F.SUITE.plan(frame(x, y), F.FaultOptions(protocol="external"))
     odd = df.assign(subset=["train"] * 40 + ["val"] * 30)
     with pytest.raises(LibtradError, match=r"column 'subset': 'val'"):
-        F.plan(odd, F.FaultOptions(protocol="external"))
+        F.SUITE.plan(odd, F.FaultOptions(protocol="external"))
     with pytest.raises(LibtradError, match=r"k=40: the external protocol learns from 40 .train. rows; k must be below"):
-        F.plan(df, F.FaultOptions(protocol="external", k=40))
+        F.SUITE.plan(df, F.FaultOptions(protocol="external", k=40))
     counts = np.bincount(y)
     with pytest.raises(LibtradError, match=rf"folds={counts.min() + 1}: exceeds the rows of the smallest class"):
-        F.plan(frame(x, y), F.FaultOptions(folds=int(counts.min()) + 1))
+        F.SUITE.plan(frame(x, y), F.FaultOptions(folds=int(counts.min()) + 1))
     with pytest.raises(LibtradError, match=r"k=35: fold 0 learns from 35 rows; k must be below that"):
-        F.plan(frame(x, y, fold=np.arange(70) % 2), F.FaultOptions(k=35))
+        F.SUITE.plan(frame(x, y, fold=np.arange(70) % 2), F.FaultOptions(k=35))
     with pytest.raises(LibtradError, match="folds=3: is read only by protocol kfold"):
         F.FaultOptions(protocol="loocv", folds=3)
     with pytest.raises(LibtradError, match="folds=1: must be a whole number >= 2"):
@@ -325,7 +326,7 @@ def test_option_errors_name_the_option():
     with pytest.raises(LibtradError, match="metric='manhattan': must be one of euclidean, cosine"):
         F.FaultOptions(metric="manhattan")
     with pytest.raises(LibtradError, match="needs a 'fold' column or --folds N"):
-        F.plan(frame(x, y), F.FaultOptions(protocol="kfold"))
+        F.SUITE.plan(frame(x, y), F.FaultOptions(protocol="kfold"))
 
 
 def test_cli_external_report_and_one_line_refusals(tmp_path, cli, rel):

@@ -39,8 +39,8 @@ def test_votes_are_softmax_of_similarity_over_temperature():
 def test_temperature_decides_the_prediction_end_to_end():
     x = np.r_[BANK, [[2.0, 0.0]]]  # the query, not unit length: the suite normalises it
     df = frame(x, [0, 1, 1, 0], split=["train"] * 3 + ["test"])
-    assert K.evaluate_local(df, K.XaresKnnOptions(k=3))["value"] == 1.0
-    assert K.evaluate_local(df, K.XaresKnnOptions(k=3, temperature=10.0))["value"] == 0.0
+    assert K.SUITE.evaluate_local(df, K.XaresKnnOptions(k=3))["value"] == 1.0
+    assert K.SUITE.evaluate_local(df, K.XaresKnnOptions(k=3, temperature=10.0))["value"] == 0.0
 
 
 def test_only_the_k_nearest_vote_and_ties_go_to_the_lower_row():
@@ -55,7 +55,7 @@ def test_kfold_value_is_the_mean_over_folds():
     rng = np.random.default_rng(0)
     y = np.arange(90) % 3
     x = rng.normal(size=(90, 6)) + 2 * rng.normal(size=(3, 6))[y]
-    res = K.evaluate_local(frame(x, y, fold=np.arange(90) // 30))
+    res = K.SUITE.evaluate_local(frame(x, y, fold=np.arange(90) // 30))
     assert res["protocol"] == "kfold" and [f["fold"] for f in res["folds"]] == ["0", "1", "2"]
     assert res["value"] == pytest.approx(np.mean([f["test_metric"] for f in res["folds"]]))
     assert res["test_size"] == 90 and all(f["bank"] == 60 for f in res["folds"])
@@ -67,15 +67,15 @@ def test_an_anomaly_task_scores_the_anomaly_vote_share_by_auc():
                   [1, 0.02], [0.02, 1], [1, 0.3], [0.3, 1]])
     y = [0, 0, 0, 1, 1, 1, 0, 1, 0, 1]
     df = frame(x, y, split=["train"] * 6 + ["test"] * 4, label_name=np.array(["normal", "anomaly"])[y])
-    res = K.evaluate_local(df, K.XaresKnnOptions(k=3))
+    res = K.SUITE.evaluate_local(df, K.XaresKnnOptions(k=3))
     assert res["metric"] == "auc" and res["value"] == 1.0 and res["pauc"] == 1.0
 
 
 def test_refusals():
     df = frame(BANK, [0, 1, 1], split=["train", "train", "test"])
     with pytest.raises(LibtradError, match="fewer than k=10"):
-        K.plan(df)
+        K.SUITE.plan(df)
     with pytest.raises(ParameterError, match="temperature=0"):
         K.XaresKnnOptions(temperature=0)
     with pytest.raises(LibtradError, match="one class only"):
-        K.plan(frame(BANK, [0, 0, 1], split=["train", "train", "test"]), K.XaresKnnOptions(k=1))
+        K.SUITE.plan(frame(BANK, [0, 0, 1], split=["train", "train", "test"]), K.XaresKnnOptions(k=1))
