@@ -160,7 +160,7 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
     from libtrad.ray_jobs.cluster import ray_session
     from libtrad.ray_jobs.embedding.embed import embed_dataset
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.lib_trad.evaluation import score_lib_trad_models, write_model_results
+    from libtrad.ray_jobs.lib_trad.evaluation import attach_models
 
     lines = []
     with ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
@@ -171,12 +171,9 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
             lines.append(f"embedded {sum(s.rows.values())} rows of {paths[dataset].name} with "
                          f"{spec.split(':')[0]} (dim {s.output_dim}) on Ray -> {paths[key].name}")
 
-        def attach():
-            models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}  # one AE per experiment, as Table 3
-            summary, curves = score_lib_trad_models(models, str(paths["lib_trad"]), cache_dir=paths["cache"],
-                                                    progress=progress, device=device)
-            return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
-
+        models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}  # one AE per experiment, as Table 3
+        attach = attach_models(models, str(paths["lib_trad"]), cache_dir=paths["cache"], progress=progress,
+                               device=device)
         lt = evaluate_embeddings("lib-trad", [paths["emb_echo_lt"]], paths["res_lt"], attach=attach, progress=progress,
                                  extra_inputs={"dataset": paths["lib_trad"],
                                                **{f"model_{e}": paths[f"ae_{e}"] for e in EXPERIMENTS}},

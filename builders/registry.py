@@ -8,7 +8,6 @@ checks and the CLI's flags alike.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from libtrad.builders.difficulty import synth_options as synth_difficulty
 from libtrad.core.errors import ParameterError
 from libtrad.core.options import SEED_MAX, OptionSpec, resolve_options
+from libtrad.core.resolve import resolve
 
 COMMON_BUILD = ("data_dir", "output_dir", "configs", "on_error", "repo_id", "license", "progress")
 
@@ -44,7 +44,7 @@ class DatasetEntry:
             name = next(iter(self.components))
         if name not in self.components:
             raise ParameterError("component", name, f"must be one of {', '.join(self.components)}")
-        return _load(self.components[name])
+        return resolve(self.components[name])
 
     def resolve_build_options(self, values: dict) -> dict:
         return resolve_options(self.build_options, values)
@@ -58,7 +58,7 @@ class DatasetEntry:
             if component not in self.components:
                 raise ParameterError("component", component, f"must be one of {', '.join(self.components)}")
             values["component"] = component
-        return _load(self.synthesizer)(out, progress=progress, **values)
+        return resolve(self.synthesizer)(out, progress=progress, **values)
 
     def build(self, data_dir, output_dir=None, *, component: str | None = None, configs=None, on_error="raise",
               repo_id=None, license=None, progress: bool = True, **options):
@@ -120,11 +120,6 @@ def synthesize_family(entry: DatasetEntry, out, **kwargs) -> FamilySummary:
     """``synth --component all``: one synthetic stand-in per component, in OUT/<component>/."""
     out = Path(out)
     return FamilySummary([(name, entry.synthesize(out / name, component=name, **kwargs)) for name in entry.components])
-
-
-def _load(reference: str):
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 _SEED = dict(kind=int, low=0, high=SEED_MAX)

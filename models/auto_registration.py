@@ -17,7 +17,8 @@ import importlib.abc
 import importlib.util
 import sys
 
-from libtrad.models.model_types import MODEL_TYPES, RENAMED, renamed_error, resolve
+from libtrad.core.resolve import resolve
+from libtrad.models.model_types import MODEL_TYPES, RENAMED, renamed_error
 
 
 def register_family(config_class, feature_extractor_class, base_model, head_model=None) -> None:

@@ -109,8 +109,8 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
     from libtrad.core.errors import LibtradError
-    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
-                                                      score_lib_trad_models, write_model_results)
+    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, attach_models, evaluate_lib_trad,
+                                                      parse_model_arguments)
 
     chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]
@@ -128,14 +128,11 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         return
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    def attach():
-        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify,
-                                                device=device)
-        return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
-
+    attach = attach_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify, device=device) \
+        if model_args else None
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
     extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
     evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address, no_verify=no_verify,
-                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach if model_args else None,
+                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach,
                         device=device)
     print_results(output)

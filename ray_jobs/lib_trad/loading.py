@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.resolve import resolve
 from libtrad.folders.hub import parse_hub_id, resolve_model
-from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object, resolve
+from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted
 
 

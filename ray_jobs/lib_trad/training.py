@@ -35,8 +35,8 @@ from libtrad.core.devices import deterministic, device_record, resolve_device
 from libtrad.core.errors import LibtradError, first_line
 from libtrad.core.options import check_number, check_seed
 from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.ray_jobs.evaluation.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
-from libtrad.ray_jobs.lib_trad.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
 
 

@@ -82,10 +82,10 @@ def test_lib_trad_suite_and_a_trained_model_in_one_table(ray_local, lib_trad_exp
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results["scorers"]) == {"knn", "mahalanobis"} and results["model"]["family"] == "attention_ae"
     assert (tmp_path / "out" / "roc_knn.png").is_file() and (tmp_path / "out" / "roc_attention_ae_tr1.png").is_file()
-    from libtrad.ray_jobs.lib_trad.metrics import harmonic_mean_auc
+    from libtrad.ray_jobs.evaluation.metrics import harmonic_mean_or_none
 
     knn = results["scorers"]["knn"]
-    assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_auc(list(knn["auc"].values())))
+    assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_or_none(list(knn["auc"].values())))
 
 
 TOY_SUITE = '''"""Toy suite: the mean embedding norm per label.
