@@ -37,6 +37,7 @@ import click  # noqa: E402
 from libtrad.builders import cli as builders_cli  # noqa: E402
 from libtrad.convert import cli as convert_cli  # noqa: E402
 from libtrad.core.cli_kit import DEBUG_ENV, Group, command, device_option, number, seed_type  # noqa: E402
+from libtrad.demo import run_demo
 from libtrad.folders import cli as folders_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
@@ -63,8 +64,6 @@ def main(debug: bool) -> None:
 def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None, device: str) -> None:
     """The main job on the embedded default: synthesize LiB-TRAD and a DCASE year, build, train, embed on
     Ray, evaluate; prints where every artefact is."""
-    from libtrad.demo import run_demo
-
     click.echo(run_demo(workdir, scale=scale, seed=seed, epochs=epochs, echo=echo, device=device))
 
 

@@ -16,7 +16,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from libtrad.folders.outputs import check_output
+from libtrad.builders.registry import SIREN
+from libtrad.core.devices import parse_device, resolve_device
+from libtrad.core.errors import ParameterError
+from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.ray_jobs.cluster import ray_session
+from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 DCASE_YEAR = 2021
 EXPERIMENTS = ("tr1", "tr2", "tr3")
@@ -37,8 +42,6 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
 
     ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.core.devices`) is where training, embedding and the
     scorers run; it is checked on this machine before any work starts."""
-    from libtrad.core.devices import parse_device, resolve_device
-
     device = parse_device(device).text
     resolve_device(device)  # a cuda asked for but missing: one line naming the node, before anything is written
     workdir = Path(workdir).expanduser().resolve()
@@ -46,8 +49,6 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
     for name, kind in _KINDS.items():  # before any work: a folder libtrad did not write is never touched
         check_output(paths[name], kind, option="--workdir")
     if echo is not None and not Path(echo).expanduser().is_dir():
-        from libtrad.core.errors import ParameterError
-
         raise ParameterError("echo", echo, "is not a folder (a converted ECHO checkpoint: libtrad convert echo)")
     start = time.perf_counter()
     lines = _datasets(paths, scale, seed, progress)
@@ -102,7 +103,6 @@ def _datasets(paths: dict[str, Path], scale: float, seed: int, progress: bool) -
     from libtrad.builders.dcase.synth import synthesize_dcase
     from libtrad.builders.lib_trad.export import export_lib_trad
     from libtrad.builders.lib_trad.synth import synthesize_lib_trad
-    from libtrad.builders.registry import SIREN
 
     synthesize_lib_trad(paths["raw"], scale=scale, seed=seed, progress=progress)
     # Half the normal segments tested (the paper's export default is 80 % train): at the demo's small scale an
@@ -144,7 +144,6 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
     import torch
 
     from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
-    from libtrad.folders.outputs import atomic_output
 
     torch.manual_seed(0)
     with atomic_output(paths["echo_random"], "model", option="--workdir") as tmp:
@@ -157,9 +156,7 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
 
 
 def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, device: str) -> list[str]:
-    from libtrad.ray_jobs.cluster import ray_session
     from libtrad.ray_jobs.embedding.embed import embed_dataset
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
     from libtrad.ray_jobs.lib_trad.evaluation import attach_models
 
     lines = []

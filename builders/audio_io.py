@@ -477,14 +477,15 @@ def read_samples(path: Path) -> tuple[np.ndarray, int, str]:
         return f.read(dtype="float32", always_2d=True), f.samplerate, f.subtype
 
 
-def resample(samples: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Polyphase resampling along axis 0 (exact rational ratio, anti-aliased)."""
+def resample(samples: np.ndarray, sr_from: int, sr_to: int, axis: int = 0) -> np.ndarray:
+    """Polyphase resampling along ``axis`` (exact rational ratio, anti-aliased): the one resampler of libtrad,
+    for a build's frames × channels (axis 0) and ``embed``'s channels × samples (axis -1) alike."""
     if sr_from == sr_to:
         return samples
     from scipy.signal import resample_poly
 
     ratio = Fraction(sr_to, sr_from)
-    return resample_poly(samples, ratio.numerator, ratio.denominator, axis=0).astype(np.float32)
+    return resample_poly(samples, ratio.numerator, ratio.denominator, axis=axis).astype(np.float32)
 
 
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command id (sndfile.h)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from libtrad.builders.registry import DATASETS
 from libtrad.core.cli_kit import comma_list, group, number
 
 
@@ -85,8 +86,6 @@ def _build_command(entry) -> click.Command:
 
 
 def _register_dataset_commands() -> None:
-    from libtrad.builders.registry import DATASETS
-
     for entry in DATASETS.values():
         _synth_command(entry)
         _build_command(entry)

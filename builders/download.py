@@ -70,6 +70,8 @@ from libtrad.builders.archives import (
     verify_archive,
 )
 from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.version import __version__
+from libtrad.folders.outputs import atomic_output
 
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
 MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
@@ -449,8 +451,6 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 
 def _user_agent() -> str:
-    from libtrad.core.version import __version__
-
     return f"libtrad/{__version__} (dataset download; python-urllib)"
 
 
@@ -527,7 +527,5 @@ def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: s
 @contextlib.contextmanager
 def _raw_output(raw: Path) -> Iterator[Path]:
     """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (see :mod:`libtrad.folders.outputs`)."""
-    from libtrad.folders.outputs import atomic_output
-
     with atomic_output(raw, "raw", option="raw_dir") as tmp:
         yield tmp

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from libtrad.builders.registry import dataset
 from libtrad.core.version import __version__
 from libtrad.builders.hub_export import (
     MAX_SHARD_BYTES,
@@ -77,8 +78,6 @@ class DatasetComponent:
 
     def check_options(self, options: dict) -> dict:
         """Every build option checked (a :class:`ParameterError` before any file is touched), defaults filled."""
-        from libtrad.builders.registry import dataset
-
         return dataset(self.family or self.name).resolve_build_options(options)
 
     def default_configs(self, data_dir: Path) -> list[str]:

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.builders.difficulty import synth_options as synth_difficulty
-from libtrad.core.errors import ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.core.options import SEED_MAX, OptionSpec, resolve_options
 from libtrad.core.resolve import resolve
+from libtrad.folders.marker import MARKER, read_marker
 
+# The export driver, named like the components and synthesizers: the driver itself reads a component's
+# build options from this table (DatasetComponent.check_options), so the table never imports it.
+EXPORT_DRIVER = "libtrad.builders.export:export_dataset"
 COMMON_BUILD = ("data_dir", "output_dir", "configs", "on_error", "repo_id", "license", "progress")
 
 
@@ -63,8 +67,7 @@ class DatasetEntry:
     def build(self, data_dir, output_dir=None, *, component: str | None = None, configs=None, on_error="raise",
               repo_id=None, license=None, progress: bool = True, **options):
         """Export one component of this family (see :func:`libtrad.builders.export.export_dataset`)."""
-        from libtrad.builders.export import export_dataset
-
+        export_dataset = resolve(EXPORT_DRIVER)
         if self.multi and component == "all":
             return build_family(self, data_dir, output_dir, configs=configs, on_error=on_error, repo_id=repo_id,
                                 license=license, progress=progress, **options)
@@ -93,9 +96,6 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     A folder in DATA_DIR named after no component is an error naming it (never skipped silently);
     components without a folder are listed in the summary.
     """
-    from libtrad.core.errors import LibtradError
-    from libtrad.folders.marker import MARKER, read_marker
-
     root = Path(data_dir).expanduser().resolve()
     out_root = Path(output_dir or entry.name).expanduser().resolve()
     if not root.is_dir():

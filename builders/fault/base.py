@@ -14,6 +14,7 @@ from pathlib import Path
 
 import datasets
 
+from libtrad.builders.download import Download
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.fault.common import SPLIT, Checked, Layout, check_set
 from libtrad.builders.hub_export import ConfigSource, SplitSource
@@ -94,8 +95,6 @@ class FaultComponent(DatasetComponent):
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """The published archives libtrad can fetch itself (web pages of single files are listed on the card)."""
-        from libtrad.builders.download import Download
-
         return tuple(Download(d["url"], d["url"].rsplit("/", 1)[1]) for d in self.card.downloads
                      if d["url"].endswith((".zip", ".tar.gz", ".tgz")))
 

@@ -34,6 +34,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from libtrad.builders.difficulty import DEFAULT, resolve_level
+from libtrad.builders.registry import SIREN
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.core.errors import ParameterError
 from libtrad.core.options import check_number, check_seed
@@ -132,8 +133,6 @@ def corpora() -> dict[str, str]:
 
     The registry is the one list of corpora (read when called: the registry imports no builder module).
     """
-    from libtrad.builders.registry import SIREN
-
     package = __name__.rpartition(".")[0] + "."
     return {name: reference.partition(":")[0] for name, reference in SIREN.components.items()
             if reference.startswith(package)}

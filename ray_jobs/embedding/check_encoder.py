@@ -51,8 +51,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from libtrad.builders.audio_io import resample
 from libtrad.core.errors import ParameterError, first_line
-from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
+from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec, place
 
 CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone
 LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
@@ -99,8 +100,6 @@ def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
     at ``precision`` and check it (a bad spec, device or precision: ParameterError; a libtrad folder
     whose files differ from its checksums: one LibtradError naming the file). ``weights``: a ``py:``
     class's ``--encoder-weights`` file."""
-    from libtrad.ray_jobs.embedding.encoders import place
-
     parsed = parse_encoder_spec(spec, weights=weights)
     placed = place(device, precision)  # before the folder is read: CUDA missing is one line at once
     check_encoder_folder(parsed)
@@ -356,12 +355,10 @@ def _check_frame_count(probe: _Probe) -> CheckResult:
 
 
 def _check_sample_rates(probe: _Probe) -> CheckResult:
-    from libtrad.ray_jobs.embedding.units import _resample  # the embed job's own resampling
-
     rows = []
     for rate in SOURCE_RATES:
         source = (0.1 * np.random.default_rng(rate).standard_normal(int(round(RATE_CLIP_S * rate)))).astype(np.float32)
-        clip = source if rate == probe.rate else _resample(source, rate, probe.rate)
+        clip = source if rate == probe.rate else resample(source, rate, probe.rate, axis=-1)  # as embed resamples
         _, frames = probe.embed_arrays([clip], f"a {RATE_CLIP_S:g}-s clip resampled from {rate} Hz")
         rows.append((f"{rate} Hz", frames[0].shape[0], _expected_frames(probe, len(clip))))
     return _frame_result("sample_rates", probe, rows, f" for a {RATE_CLIP_S:g}-s clip resampled to {probe.rate} Hz")

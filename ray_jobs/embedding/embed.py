@@ -50,13 +50,16 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from libtrad.core.channels import ChannelSelection, select_channels
+from libtrad.core.devices import check_precision, cluster_gpus, parse_device
 from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.core.options import check_number
+from libtrad.core.version import __version__
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.lock import output_lock
 from libtrad.folders.marker import read_marker
 from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
-from libtrad.folders.storage import is_url, local_path
+from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
+from libtrad.ray_jobs.cluster import actor_layout, as_completed, built_or_deferred, cluster_cpus, ray_session
 from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
@@ -168,7 +171,6 @@ def _store_output(output, dataset: str):
     (or ``file://``: the local disk has rename, and libtrad.folders.outputs' rules apply as they are)."""
     if not is_url(str(output)) or local_path(str(output)) is not None:
         return None
-    from libtrad.folders.storage import RemoteOutput, protocol
 
     if protocol(str(output)) == "hf":
         raise ParameterError("output", str(output), "the Hub is not written by embed (each file would be a commit); "
@@ -224,8 +226,6 @@ def check_device_request(device: str, precision: str, gpus_per_actor: float | No
     written; returns the device text. A local job (``local``: its actors run on this node) also
     resolves the device here, so ``cuda`` without a GPU (or fp16 where auto means the CPU) is one
     line at once instead of an error from every actor."""
-    from libtrad.core.devices import check_precision, parse_device
-
     spec = parse_device(device)
     check_precision(precision, "cpu" if spec.kind == "cpu" else None)
     if gpus_per_actor is not None:
@@ -249,9 +249,6 @@ def _actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int
     ``cpu``): ``actors`` defaults to the cluster's GPUs ÷ ``gpus_per_actor``, and each asks for a
     share of the CPUs (fractional) so that all of them fit beside their GPUs; CPU actors keep
     :func:`~libtrad.ray_jobs.cluster.actor_layout` (one per node, the node's cores between them)."""
-    from libtrad.core.devices import cluster_gpus, parse_device
-    from libtrad.ray_jobs.cluster import actor_layout, cluster_cpus
-
     gpus = cluster_gpus(ray)
     if gpus_per_actor is None:
         gpus_per_actor = 1.0 if gpus and parse_device(device).wants_gpu else 0.0
@@ -329,8 +326,6 @@ class _EmbedActor:
         if self.embedder is None:
             import ray
 
-            from libtrad.ray_jobs.cluster import built_or_deferred  # a load error is raised below, as itself
-
             shipped = ray.get(files[0]) if files else None
             self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
         return self.embedder.run(unit)
@@ -340,8 +335,6 @@ def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sour
                summary: EmbedSummary, fingerprint: dict, address: str | None, actors: int | None,
                threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
     from dataclasses import replace
-
-    from libtrad.ray_jobs.cluster import as_completed, ray_session
 
     began = time.perf_counter()
     with ray_session(address) as ray:
@@ -516,7 +509,6 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
     """Drop anything not planned from the staged units, check every unit, write embeddings.json and
     the card into ``folder`` (the staging folder itself on a local disk). ``fingerprint``: the
     encoder's, as the cache key was computed from it (recorded as it is, not hashed again)."""
-    from libtrad.core.version import __version__
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
     staged.prune({u.name for u in units})

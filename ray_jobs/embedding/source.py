@@ -27,8 +27,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from libtrad.core.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
+from libtrad.core.console import note
 from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.folders.checksums import sha256_file
+from libtrad.folders.marker import MARKER, parse_marker
+from libtrad.folders.storage import filesystem, is_url, local_path, storage_error
+from libtrad.folders.verify.inputs import check_input_folder
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
 MANIFEST = "manifest.json"  # every libtrad export's (builders/export.py)
@@ -88,8 +92,6 @@ class DatasetSource:
         """The fsspec filesystem the shards live on (None: the local disk). Built afresh where it is
         called (each actor), so its credentials are that process's (its environment, its role)."""
         if self.storage is not None:
-            from libtrad.folders.storage import filesystem
-
             return filesystem(self.storage, "dataset")[0]
         if self.hub_id is None:
             return None
@@ -109,8 +111,6 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     checksums (a shard whose audio bytes changed after export is refused, unless ``no_verify``).
     A Hub id is read at one resolved commit (the Hub's own content addressing).
     """
-    from libtrad.folders.storage import is_url, local_path
-
     storage = None
     local = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
     if local is not None and local.exists():
@@ -159,8 +159,6 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     if storage is not None:
         verification = files.check_listed([s.path for s in shards], no_verify=no_verify)
     elif hub_id is None:
-        from libtrad.folders.verify.inputs import check_input_folder
-
         read = [files.rel(s.path) for s in shards] + [n for n in ("README.md", MANIFEST) if (files.root / n).is_file()]
         verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
                                           known={files.rel(s.path): s.checksum for s in shards})
@@ -370,8 +368,6 @@ class _StoreFiles:
     _VERSION_KEYS = ("sha256", "ETag", "etag", "md5Hash", "crc32c", "checksum", "generation")
 
     def __init__(self, url: str):
-        from libtrad.folders.storage import filesystem, storage_error
-
         self.url = url.rstrip("/")
         self.fs, self.base = filesystem(self.url, "dataset")
         self.base = self.base.rstrip("/")
@@ -437,9 +433,6 @@ class _StoreFiles:
     def check_listed(self, shard_urls: list[str], *, no_verify: bool) -> dict:
         """A libtrad export's marker on the store lists every shard read (checked like a local
         folder's, without re-hashing the bytes: the store's ETags key the cache instead)."""
-        from libtrad.core.console import note
-        from libtrad.folders.marker import MARKER, parse_marker
-
         text = self.read_text(MARKER)
         if text is None:
             note(f"--dataset {self.url}: not a libtrad folder (no {MARKER}), so its files could not be "

@@ -39,8 +39,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from libtrad.builders.audio_io import resample
 from libtrad.core.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
+from libtrad.core.devices import default_batch_size, device_record, node_name
 from libtrad.core.errors import LibtradError, first_line
+from libtrad.folders.storage import storage_error
+from libtrad.ray_jobs.embedding.encoder_files import Materialised
+from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
 from libtrad.ray_jobs.embedding.source import DatasetSource, Shard
 
 MULTICHANNEL = ("concat", "mean")
@@ -112,11 +117,6 @@ class UnitEmbedder:
         ``encoder_spec``'s paths (which need not exist on this node)."""
         import torch
 
-        from libtrad.ray_jobs.embedding.encoder_files import Materialised
-        from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
-
-        from libtrad.core.devices import default_batch_size, device_record, node_name
-
         if threads:
             torch.set_num_threads(int(threads))
         self.options = options
@@ -166,7 +166,6 @@ class UnitEmbedder:
         except Exception as exc:  # noqa: BLE001 - a store's own errors (no credentials on this node …): one line
             if self.fs is None:
                 raise
-            from libtrad.folders.storage import storage_error
 
             raise storage_error("dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} "
                                 "on this worker") from None
@@ -251,7 +250,7 @@ class UnitEmbedder:
             if picked != list(range(signal.shape[0])):
                 signal = signal[picked]
             if rate != target:
-                signal = _resample(signal, rate, target)
+                signal = resample(signal, rate, target, axis=-1)
                 resampled[f"{rate}->{target}"] += 1
             seconds[0] += time.perf_counter() - start
             yield signal, tuple(names[j] for j in picked)
@@ -416,13 +415,6 @@ def mixed_channels(rows_per_set: Counter) -> str:
     """"channel sets DE,FE,BA (3 rows) and DE (2 rows)": what rows of different channel counts embed."""
     return "channel sets " + " and ".join(f"{name or 'none'} ({n} row{'s' if n > 1 else ''})"
                                           for name, n in rows_per_set.most_common())
-
-
-def _resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(rate), int(target))
-    return resample_poly(signal, target // g, rate // g, axis=-1).astype(np.float32)
 
 
 def _maybe_crash(unit_name: str) -> None:

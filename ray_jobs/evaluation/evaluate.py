@@ -30,9 +30,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from libtrad.core.devices import parse_device, resolve_device
 from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.core.resolve import resolve
 from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.folders.remote import local_folders, shown_as_urls
+from libtrad.folders.verify.core import read_json
+from libtrad.folders.verify.inputs import check_input_folder
+from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic, prepend_banner, result_flags
 
 
 _SUITES_PACKAGE = "libtrad.ray_jobs.evaluation.suites"
@@ -73,8 +78,6 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     asked of a suite that has none is refused. An embeddings folder may be a URL (``s3://…``,
     :mod:`libtrad.folders.remote`).
     """
-    from libtrad.folders.remote import local_folders, shown_as_urls
-
     if suite not in SUITES:
         raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
     if not embeddings:
@@ -93,11 +96,8 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
                          extra_inputs: dict | None, attach, device: str, **options) -> dict:
     import dataclasses
 
-    from libtrad.core.devices import parse_device, resolve_device
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
-    from libtrad.ray_jobs.evaluation.flags import prepend_banner, result_flags
     from libtrad.ray_jobs.evaluation.runner import run_suite
-    from libtrad.folders.verify.inputs import check_input_folder
 
     spec = parse_device(device)
     found = load_suite(suite)
@@ -143,9 +143,6 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
     ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
     credit nobody (or the wrong encoder). A URL (or a local copy in ``fetched``) is recorded as its URL.
     """
-    from libtrad.folders.remote import local_folders
-    from libtrad.folders.verify.core import read_json
-
     folders, more = local_folders(folders, "embeddings")
     fetched = {**(fetched or {}), **more}
     out = []
@@ -160,8 +157,6 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
 
 
 def _provenance_of(info, path: Path) -> dict:
-    from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic
-
     def field(container, key, kinds, where):
         value = container.get(key)
         if value is not None and not isinstance(value, kinds):

@@ -21,6 +21,7 @@ import numpy as np
 
 from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation.flags import SATURATED
+from libtrad.ray_jobs.evaluation.leaderboard_results import METRIC_LABELS
 from libtrad.ray_jobs.evaluation.reference_rows import FLAG, MARK
 
 SUMMARY = "X-ARES weighted average"
@@ -88,8 +89,6 @@ def markdown(board) -> str:
 
 
 def _column_notes(board) -> list[str]:
-    from libtrad.ray_jobs.evaluation.leaderboard import METRIC_LABELS
-
     notes = []
     for column in board.columns:
         paper = P.BY_NAME.get(column)

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 from tqdm.auto import tqdm
 
+from libtrad.core.devices import cluster_gpus, parse_device
 from libtrad.core.errors import LibtradError, first_line
+from libtrad.ray_jobs.cluster import as_completed, ray_session
 
 
 @dataclass
@@ -72,16 +74,12 @@ def unit_devices(results: dict) -> list[dict]:
 
 def gpus_per_unit(options, ray) -> int:
     """1 when the options' ``device`` may use a GPU and the cluster has one, else 0 (a CPU task)."""
-    from libtrad.core.devices import cluster_gpus, parse_device
-
     device = getattr(options, "device", None)
     return int(device is not None and parse_device(device).wants_gpu and cluster_gpus(ray) > 0)
 
 
 def _run_on_ray(suite, units: list, embeddings, columns, options, address: str | None, bar, nodes: set,
                 gpu_ids: set) -> dict:
-    from libtrad.ray_jobs.cluster import as_completed, ray_session
-
     def failed(unit, exc) -> LibtradError:
         cause = getattr(exc, "cause", None)
         return LibtradError(f"{suite.name} unit {unit.key}: a Ray task failed "

@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from libtrad.core.cli_kit import comma_list, command, device_option, group, number, seed_type
+from libtrad.core.errors import LibtradError
 from libtrad.folders.cli import PATH_OR_URL
 from libtrad.ray_jobs.cluster import connect_timeout_option
 from libtrad.ray_jobs.evaluation.cli import print_results
+from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 
 @group()
@@ -70,7 +72,6 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames,
                      score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
-    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
@@ -108,7 +109,6 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
                               allow_duplicates, device) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
-    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, attach_models, evaluate_lib_trad,
                                                       parse_model_arguments)
 
@@ -126,7 +126,6 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
     attach = attach_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify, device=device) \
         if model_args else None

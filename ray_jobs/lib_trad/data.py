@@ -16,6 +16,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from libtrad.core.errors import LibtradError, exception_reason, first_line
+from libtrad.folders.verify import verify_dataset_split
 from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000
@@ -140,8 +141,6 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
 
 def _verify_split(root: Path, config: str, split: str) -> None:
     """``libtrad.folders.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other folders)."""
-    from libtrad.folders.verify import verify_dataset_split  # lazily: it is only needed for local folders
-
     verify_dataset_split(root, config, split)
 
 

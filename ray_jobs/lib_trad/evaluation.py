@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from libtrad.core.devices import device_record, resolve_device
 from libtrad.core.errors import LibtradError, first_line
 from libtrad.folders.outputs import atomic_output, check_output
 from libtrad.ray_jobs.evaluation.metrics import auc_or_none, harmonic_mean_or_none
@@ -79,8 +80,6 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
     :func:`libtrad.core.devices.resolve_device`; recorded in the summary). Writes nothing (see
     :func:`write_model_results`).
     """
-    from libtrad.core.devices import device_record, resolve_device
-
     run_on = resolve_device(device)
     distinct = list(dict.fromkeys(str(d) for d in models.values()))
     loaded = {d: load_lib_trad_model(d, no_verify=no_verify) for d in distinct}
