@@ -21,8 +21,9 @@ from pathlib import Path
 import datasets
 from datasets.utils.tqdm import are_progress_bars_disabled
 
-from libtrad.builders.download import check_downloads, locked, prepare_raw
+from libtrad.builders.download import check_downloads, locked
 from libtrad.builders.hub_export import materialized, refuse_empty_splits
+from libtrad.builders.raw_folder import prepare_raw
 from libtrad.builders.registry import DATASETS
 from libtrad.builders.scan import check_on_error
 from libtrad.core.errors import LibtradError, ParameterError, first_line

@@ -27,7 +27,7 @@ from typing import Iterator
 import datasets
 import numpy as np
 
-from libtrad.builders.audio_io import encode_wav, read_samples, resample
+from libtrad.builders.audio_samples import encode_wav, read_samples, resample
 from libtrad.builders.lib_trad.layout import (
     EXPERIMENTS,
     LABELS,

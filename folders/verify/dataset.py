@@ -290,7 +290,13 @@ def check_dataset(root: Path, marker: dict, good: set[str], entries: list[str], 
             report.checked.append(f"{rel}: opens, {shard['row_groups']} row group(s) read, {shard['rows']} rows"
                                   + (", schema matches the card" if loads[rel] else ""))
 
-    # dataset_info split sizes = the rows of the shards each split loads.
+    _check_split_sizes(root, configs, infos_yaml, split_files, rows, report)
+
+def _check_split_sizes(root: Path, configs: list[dict], infos_yaml: dict[str, dict[str, int]],
+                       split_files: dict[tuple[str, str], list[str]], rows: dict[str, int | None],
+                       report: VerifyReport) -> None:
+    """``dataset_info``'s split sizes = the rows of the shards each split loads (unreadable shards: already
+    reported); every config has its entry."""
     for (config, split), files in sorted(split_files.items()):
         declared = infos_yaml.get(config, {}).get(split)
         if config not in infos_yaml:

@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from libtrad.builders.audio_io import resample
+from libtrad.builders.audio_samples import resample
 from libtrad.core.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
 from libtrad.core.devices import default_batch_size, device_record, node_name
 from libtrad.core.errors import LibtradError, first_line

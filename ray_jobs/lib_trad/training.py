@@ -259,14 +259,7 @@ def train_attention_ae(
     synthetic = dataset_is_synthetic(dataset)
     ae_config = _model_config(LibTradAttentionAEConfig, model_kwargs)
     started = time.perf_counter()
-    train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
-    normal = [w for w, y in zip(train.waveforms, train.labels) if y == 0]
-    if not normal:
-        raise LibtradError(f"--config {config}: the train split has no normal clips to learn from")
-    if len(normal) < len(train):
-        tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
-                   "the auto-encoder learns normal audio only")
-    train = Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
+    train = _normal_train_clips(dataset, config, cache_dir, progress)
     # The test split is read before training, so a broken one fails now rather than after every epoch.
     test = load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress) \
         if split_exists(dataset, config, "test", cache_dir=cache_dir) else None
@@ -288,19 +281,7 @@ def train_attention_ae(
 
     with deterministic(run_on):
         history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
-        with torch.no_grad():
-            latents = torch.cat([
-                model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
-                .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
-                for i in range(0, len(x), 64)
-            ])
-    try:
-        model.fit_scorer(latents)
-    except ValueError as exc:  # e.g. fewer than two training frames
-        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
-    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
-        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
-                           "nothing was written: try a smaller --lr")
+        _fit_scorer(model, x, mask, run_on, config)
 
     eval_results = []
     test_auc = None
@@ -324,3 +305,34 @@ def train_attention_ae(
                                       "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
+
+
+def _normal_train_clips(dataset: str, config: str, cache_dir, progress: bool) -> Clips:
+    """The normal clips of ``config``'s train split (the auto-encoder learns normal audio only; a note
+    says how many abnormal ones are left out)."""
+    train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
+    normal = [w for w, y in zip(train.waveforms, train.labels) if y == 0]
+    if not normal:
+        raise LibtradError(f"--config {config}: the train split has no normal clips to learn from")
+    if len(normal) < len(train):
+        tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
+                   "the auto-encoder learns normal audio only")
+    return Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
+
+
+def _fit_scorer(model, x: torch.Tensor, mask: torch.Tensor, run_on, config: str) -> None:
+    """μ and Σ⁻¹ of the attended latent of every training frame, stored in the model; refused (nothing
+    written) when they cannot be fitted or are not finite."""
+    with torch.no_grad():
+        latents = torch.cat([
+            model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
+            .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
+            for i in range(0, len(x), 64)
+        ])
+    try:
+        model.fit_scorer(latents)
+    except ValueError as exc:  # e.g. fewer than two training frames
+        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
+    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
+        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
+                           "nothing was written: try a smaller --lr")

@@ -345,7 +345,7 @@ def test_float_rows_are_reencoded_without_a_timestamp():
     import numpy as np
     import soundfile as sf
 
-    from libtrad.builders.audio_io import encode_wav
+    from libtrad.builders.audio_samples import encode_wav
 
     samples = np.random.default_rng(0).standard_normal((1600, 4)).astype("float32") * 0.1
     data = encode_wav(samples, 16_000, "FLOAT")

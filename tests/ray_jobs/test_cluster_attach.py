@@ -143,7 +143,7 @@ def _boom_cli():
                     def ping(self):
                         return "pong"
 
-                class Worker:  # as libtrad's actors are written (embed's _EmbedActor)
+                class Worker:  # as libtrad's actors are written (embedding.actors.EmbedActor)
                     def __init__(self):
                         from libtrad.ray_jobs.cluster import built_or_deferred
 

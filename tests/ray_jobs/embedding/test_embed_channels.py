@@ -61,7 +61,7 @@ def embedded(folder: Path) -> list[dict]:
 def test_the_default_run_uses_the_cards_policy_and_records_it(ray_local, mixed, tmp_path):
     from libtrad.ray_jobs.embedding.embed import embed_dataset
     from libtrad.ray_jobs.embedding.encoders import load_encoder
-    from libtrad.builders.audio_io import resample
+    from libtrad.builders.audio_samples import resample
 
     summary = embed_dataset(str(mixed), "logmel-stats", tmp_path / "emb", progress=False)
     rows = embedded(tmp_path / "emb")
