@@ -170,3 +170,87 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     assert "toy: " in done.output
     bad = cli("evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out2", "--scale", "x")
     assert bad.exit_code == 2 and "--scale" in bad.output
+
+
+# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ----------------------------------------------------------------------------- the folder's own checksums
+def test_a_bit_flipped_shard_is_refused_naming_it_and_no_verify_records_it(emb, tmp_path, cli, rel, flip_byte):
+    shard = emb / "data" / "train-00001.parquet"
+    flip_byte(shard, at=40)
+    before = rel.snapshot(emb)
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    line = rel.assert_error_line(result, str(shard), "corrupted", "--no-verify")
+    assert "SHA-256" in line
+    assert rel.snapshot(emb) == before and not (tmp_path / "res").exists()
+
+    used = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local", "--no-verify")
+    if used.exit_code == 0:  # the flipped byte may leave the Parquet readable: then it is used, and recorded
+        record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
+        assert record["verified"] is False and record["reason"] == "--no-verify"
+        assert any(str(shard) in p for p in record["problems"])
+        assert "WITHOUT verification" in used.output
+    else:  # or it no longer parses: still one line naming the file
+        rel.assert_error_line(used, str(shard))
+    assert rel.snapshot(emb) == before
+
+
+@pytest.mark.parametrize("suite", ["siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn"])
+def test_every_suite_checks_the_folder_before_reading_it(emb, tmp_path, cli, rel, suite, flip_byte):
+    flip_byte(emb / "data" / "train-00000.parquet", at=40)
+    args = ["evaluate", suite, "--embeddings", emb, "--output", tmp_path / "res", "--local"]
+    rel.assert_error_line(cli(*args), "train-00000.parquet: corrupted")
+    assert not (tmp_path / "res").exists()
+
+
+def test_an_edited_embeddings_json_crediting_another_encoder_is_refused(emb, tmp_path, cli, rel):
+    info = json.loads((emb / "embeddings.json").read_text())
+    info["encoder"]["spec"] = "echo:/models/better"
+    (emb / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(emb / "embeddings.json"), "corrupted")
+
+
+def test_a_shard_added_to_a_libtrad_folder_is_refused(emb, tmp_path, cli, rel):
+    extra = emb / "data" / "train-00002.parquet"
+    extra.write_bytes((emb / "data" / "train-00000.parquet").read_bytes())
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(extra), "not listed")
+
+
+def test_a_plain_folder_is_used_with_a_note_and_recorded_unverified(tmp_path, cli, embeddings_folder):
+    plain = embeddings_folder(tmp_path / "plain", mark=False)
+    result = cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "res", "--local")
+    assert result.exit_code == 0, result.output
+    assert "could not be verified" in result.output
+    record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
+    assert record["verified"] is False and record["encoder"] == "logmel-stats"
+
+
+def test_an_intact_folder_is_recorded_verified(emb, tmp_path, cli):
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.output
+    assert json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]["verified"] is True
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{not json", "not valid JSON"),
+    ('["a list"]', "not a JSON object"),
+    ('{"encoder": {"spec": 7}}', "encoder.spec is int"),
+])
+def test_a_corrupt_embeddings_json_without_a_marker_is_refused(tmp_path, cli, rel, text, fragment, embeddings_folder):
+    plain = embeddings_folder(tmp_path / "plain", mark=False)
+    (plain / "embeddings.json").write_text(text)
+    result = cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(plain / "embeddings.json"), fragment)
+
+
+def test_a_results_folder_given_as_embeddings_is_refused_by_kind(emb, tmp_path, cli, rel):
+    assert cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local").exit_code == 0
+    result = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "res", "--output", tmp_path / "r2", "--local")
+    rel.assert_error_line(result, "--embeddings", "libtrad results folder, not embeddings")
+
+
+def test_a_seed_error_names_the_option_typed(emb, tmp_path, cli, rel):
+    result = cli("evaluate", "xares-knn", "--embeddings", emb, "--output", tmp_path / "res", "--split-seed", "-1")
+    rel.assert_error_line(result, "--split-seed -1")

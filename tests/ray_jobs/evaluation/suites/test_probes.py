@@ -10,10 +10,7 @@ import pandas as pd
 import pytest
 
 from libtrad.core.errors import LibtradError, ParameterError
-from libtrad.ray_jobs.evaluation.suites import linear_probe as L
-from libtrad.ray_jobs.evaluation.suites import probes as P
-from libtrad.ray_jobs.evaluation.suites import probe_task as T
-from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
+from libtrad.ray_jobs.evaluation.suites import linear_probe as L, probe_task as T, probes as P, xares_mlp as M
 
 
 def frame(x, y, **columns) -> pd.DataFrame:

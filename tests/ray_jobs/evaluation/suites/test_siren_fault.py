@@ -13,10 +13,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
 from libtrad.core.errors import LibtradError
-from libtrad.ray_jobs.evaluation import report
-from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
-from libtrad.ray_jobs.evaluation.suites import siren_fault as F
+from libtrad.ray_jobs.evaluation import report
+from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N, siren_fault as F
 
 
 def frame(x, y, fold=None, names=None) -> pd.DataFrame:

@@ -14,12 +14,8 @@ import torch
 
 from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
-from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
-from libtrad.ray_jobs.evaluation.suites import lib_trad as L
-from libtrad.ray_jobs.evaluation.suites import siren_dcase as S
-from libtrad.ray_jobs.evaluation.suites import siren_fault as F
-from libtrad.ray_jobs.evaluation.suites import similarity as Sim
-from libtrad.ray_jobs.evaluation.suites import xares_knn as X
+from libtrad.ray_jobs.evaluation.suites import (
+    fault_neighbours as N, lib_trad as L, similarity as Sim, siren_dcase as S, siren_fault as F, xares_knn as X)
 
 CPU = torch.device("cpu")
 DEVICES = [CPU, pytest.param(torch.device("cuda"), marks=[

@@ -12,9 +12,9 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from libtrad.cli import main
+from libtrad.convert.echo import convert_checkpoint
 from libtrad.core.errors import LibtradError
 from libtrad.models.echo import EchoConfig, EchoModel
-from libtrad.convert.echo import convert_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +177,70 @@ def test_rerunning_convert_fixes_an_old_folder(old_folder, ref_dir):
 
     convert_checkpoint(ref_dir / "echo_reference.pth", old_folder, heads=2)
     assert type(AutoModel.from_pretrained(str(old_folder))) is EchoModel
+
+
+# ----------------------------------------------------------------------------- from test_reliability_models.py
+def echo_state() -> dict[str, torch.Tensor]:
+    """A tiny ECHO encoder's state dict (D=16, one layer) in the official key layout."""
+    from libtrad.models.echo import EchoConfig, EchoModel
+
+    torch.manual_seed(0)
+    config = EchoConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_frames=64)
+    return {k: v.clone() for k, v in EchoModel(config).state_dict().items()}
+
+
+# ----------------------------------------------------------------------------- convert
+def test_convert_refuses_a_users_folder(tmp_path, cli, rel, user_folder):
+    ckpt = tmp_path / "echo.safetensors"
+    save_file(echo_state(), str(ckpt))
+    out = user_folder(tmp_path / "mine", config__json='{"my": "config"}\n', README__md="# my notes\n")
+    before = rel.snapshot(out, ckpt)
+    rel.assert_error_line(cli("convert", "echo", ckpt, out, "--heads", "2"), f"OUT_DIR {out}", "not a libtrad folder")
+    rel.assert_error_line(cli("convert", "echo", ckpt, tmp_path, "--heads", "2"), "contains the input CHECKPOINT")
+    assert rel.snapshot(out, ckpt) == before
+
+
+def test_convert_twice_keeps_the_users_files(tmp_path, cli):
+    ckpt = tmp_path / "echo.safetensors"
+    save_file(echo_state(), str(ckpt))
+    out = tmp_path / "echo-out"
+    assert cli("convert", "echo", ckpt, out, "--heads", "2").exit_code == 0
+    (out / "notes.txt").write_text("mine\n")
+    result = cli("convert", "echo", ckpt, out, "--heads", "4")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["num_attention_heads"] == 4
+    assert (out / "notes.txt").read_text() == "mine\n"
+
+
+def _drop_linear1(state):
+    state["encoder.layers.1.norm1.weight"] = torch.ones(16)
+
+
+@pytest.mark.parametrize("edit, fragments", [
+    (lambda s: s.__setitem__("cls_token", torch.zeros(16)), ["cls_token", "shape (16,)"]),
+    (lambda s: s.__setitem__("patch_embed.proj.weight", torch.zeros(16, 512)), ["patch_embed.proj.weight", "shape (16, 512)"]),
+    (lambda s: s.__setitem__("pos_embed", torch.tensor(1.0)), ["pos_embed", "shape ()"]),
+    (lambda s: s.__setitem__("pos_embed", torch.zeros(1, 1, 16)), ["pos_embed", "at least one patch"]),
+    (lambda s: s.__setitem__("encoder.layers.0.linear1.weight", torch.zeros(32, 8)), ["encoder.layers.0.linear1.weight"]),
+    (_drop_linear1, ["encoder.layers.1.linear1.weight"]),
+    (lambda s: s.__setitem__("encoder.layers.7.linear1.weight", torch.zeros(32, 16)), ["layer 1 is missing"]),
+    (lambda s: s.__setitem__("norm.weight", torch.ones(16, dtype=torch.int64)), ["norm.weight", "dtype int64"]),
+    (lambda s: s.__setitem__("norm.bias", torch.full((16,), float("nan"))), ["norm.bias", "NaN"]),
+], ids=["cls-1d", "patch-2d", "pos-scalar", "pos-no-patch", "linear1-width", "layer-without-linear1", "layer-gap",
+        "integer-dtype", "nan"])
+def test_convert_names_the_bad_tensor(edit, fragments, tmp_path, cli, rel):
+    state = echo_state()
+    edit(state)
+    ckpt = tmp_path / "bad.safetensors"
+    save_file(state, str(ckpt))
+    rel.assert_error_line(cli("convert", "echo", ckpt, tmp_path / "out", "--heads", "2"), "bad.safetensors", *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_names_a_value_that_is_not_a_tensor(tmp_path, cli, rel):
+    state = echo_state()
+    state["cls_token"] = [0.0] * 16
+    ckpt = tmp_path / "bad.pth"
+    torch.save({"encoder": state, "model_type": "tiny"}, ckpt)
+    rel.assert_error_line(cli("convert", "echo", ckpt, tmp_path / "out", "--heads", "2"), "bad.pth", "cls_token is a list")
+    assert not (tmp_path / "out").exists()

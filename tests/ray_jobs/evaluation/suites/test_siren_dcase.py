@@ -16,10 +16,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from libtrad.core.errors import LibtradError
-from libtrad.ray_jobs.evaluation import metrics, report
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
-from libtrad.ray_jobs.evaluation.suites import siren_dcase as S
-from libtrad.ray_jobs.evaluation.suites import similarity as Sim
+from libtrad.ray_jobs.evaluation import metrics, report
+from libtrad.ray_jobs.evaluation.suites import similarity as Sim, siren_dcase as S
 
 EPS = np.finfo(float).eps
 

@@ -79,3 +79,14 @@ def test_refusals():
         K.XaresKnnOptions(temperature=0)
     with pytest.raises(LibtradError, match="one class only"):
         K.SUITE.plan(frame(BANK, [0, 0, 1], split=["train", "train", "test"]), K.XaresKnnOptions(k=1))
+
+
+# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+def test_a_probe_refuses_an_anomaly_test_part_of_one_class(tmp_path, cli, rel, embeddings_folder):
+    rows = 30
+    split = ["train"] * 20 + ["test"] * 10
+    labels = [0, 1] * 10 + [0] * 10
+    folder = embeddings_folder(tmp_path / "p", rows=rows, names=("normal", "anomaly"), labels=labels,
+                               extra={"split": split})
+    result = cli("evaluate", "xares-knn", "--embeddings", folder, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, "xares-knn: the test part holds 10 normal, 0 anomaly rows", "AUC needs")

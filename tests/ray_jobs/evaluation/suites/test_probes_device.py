@@ -13,8 +13,7 @@ import torch
 
 from libtrad.core.devices import node_name
 from libtrad.core.errors import ParameterError
-from libtrad.ray_jobs.evaluation.suites import linear_probe as L
-from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
+from libtrad.ray_jobs.evaluation.suites import linear_probe as L, xares_mlp as M
 
 
 def _embeddings(folder, n=90, dim=4, seed=0):

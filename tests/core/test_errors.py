@@ -11,7 +11,7 @@ import pytest
 
 from libtrad.core.errors import LibtradError, ParameterError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # One real instance of every LibtradError subclass in the package (the scan below finds them all).
 EXAMPLES = {

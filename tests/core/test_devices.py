@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from libtrad.core.devices import (autocast, check_precision, default_batch_size, device_record, parse_device,
-                             resolve_device)
+from libtrad.core.devices import (
+    autocast, check_precision, default_batch_size, device_record, parse_device, resolve_device)
 from libtrad.core.errors import ParameterError
 
 

@@ -14,7 +14,6 @@ import pytest
 
 from libtrad.folders.outputs import write_marker
 
-from .test_reliability_evaluation_inputs import embeddings_folder, flip_a_byte
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def entries(cache: Path) -> list[str]:
     return sorted(p.name for p in remote.iterdir()) if remote.is_dir() else []
 
 
-def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, tmp_path, cli):
+def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, tmp_path, cli, embeddings_folder):
     url = upload(embeddings_folder(tmp_path / "emb"), f"{s3_env}/runs/emb")
 
     verified = cli("verify", url)
@@ -75,18 +74,18 @@ def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, 
     assert "would upload 5 files" in plan.output and "model.safetensors" in plan.output
 
 
-def test_a_changed_remote_file_is_fetched_again_and_refused_by_its_url(s3_env, cache, tmp_path, cli, rel):
+def test_a_changed_remote_file_is_fetched_again_and_refused_by_its_url(s3_env, cache, tmp_path, cli, rel, embeddings_folder, flip_byte):
     emb = embeddings_folder(tmp_path / "emb")
     url = upload(emb, f"{s3_env}/emb")
     assert cli("verify", url).exit_code == 0
-    flip_a_byte(emb / "data" / "train-00001.parquet", at=40)  # the marker still has the old SHA-256
+    flip_byte(emb / "data" / "train-00001.parquet", at=40)  # the marker still has the old SHA-256
     upload(emb, url)
     result = cli("evaluate", "siren-fault", "--embeddings", url, "--output", tmp_path / "res", "--local")
     rel.assert_error_line(result, f"{url}/data/train-00001.parquet: corrupted", f"--embeddings {url}")
     assert len(entries(cache)) == 2 and not (tmp_path / "res").exists()
 
 
-def test_bad_urls_are_one_line_and_leave_no_cache_entry(s3_env, cache, tmp_path, cli, rel):
+def test_bad_urls_are_one_line_and_leave_no_cache_entry(s3_env, cache, tmp_path, cli, rel, embeddings_folder):
     missing = "s3://libtrad-no-such-bucket-7f3a/emb"
     rel.assert_error_line(cli("verify", missing), f"FOLDER '{missing}'", "does not exist")
     rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", f"{s3_env}/nothing", "--output",
@@ -100,7 +99,7 @@ def test_bad_urls_are_one_line_and_leave_no_cache_entry(s3_env, cache, tmp_path,
     assert entries(cache) == [] and not (tmp_path / "res").exists() and not (tmp_path / "board").exists()
 
 
-def test_a_download_failing_half_way_leaves_nothing(s3_env, cache, tmp_path, cli, rel, monkeypatch):
+def test_a_download_failing_half_way_leaves_nothing(s3_env, cache, tmp_path, cli, rel, monkeypatch, embeddings_folder):
     import s3fs
 
     url = upload(embeddings_folder(tmp_path / "emb"), f"{s3_env}/emb")
@@ -134,7 +133,7 @@ def test_a_download_failing_half_way_leaves_nothing(s3_env, cache, tmp_path, cli
     assert not killed.exists() and (mine / "notes.txt").read_text() == "mine" and len(entries(cache)) == 2
 
 
-def test_denied_credentials_are_one_line(s3_env, s3_server, cache, tmp_path, cli, rel, monkeypatch):
+def test_denied_credentials_are_one_line(s3_env, s3_server, cache, tmp_path, cli, rel, monkeypatch, embeddings_folder):
     """moto accepts any secret unless its authentication is on: a real key (made through moto's IAM)
     with a wrong secret is then refused by the server (SignatureDoesNotMatch, HTTP 403)."""
     import boto3

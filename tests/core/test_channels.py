@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from libtrad.core.channels import (ALL, ChannelPolicy, ChannelSelection, policies_yaml, read_policy, row_channel_names,
-                              select_channels)
+from libtrad.core.channels import (
+    ALL, ChannelPolicy, ChannelSelection, policies_yaml, read_policy, row_channel_names, select_channels)
 from libtrad.core.errors import LibtradError, ParameterError
 
 CWRU = ChannelPolicy(default=("DE",), names=("DE", "FE", "BA"), reason="SIREN reads DE")
