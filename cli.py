@@ -2,7 +2,8 @@
 
 This file only wires the command groups: each lives with its package (``libtrad.builders.cli``,
 ``libtrad.folders.cli``, ``libtrad.convert.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``)
-on the shared machinery of :mod:`libtrad.core.cli_kit`; ``demo`` is the one command of its own. Every command is a thin wrapper: the work lives in the library modules,
+on the shared machinery of :mod:`libtrad.core.cli_kit`; ``demo`` is the one command of its own.
+Every command is a thin wrapper: the work lives in the library modules,
 imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.core.errors.LibtradError`) become a
 one-line ``error: ...`` and exit status 2, never a traceback.
 """

@@ -20,7 +20,7 @@ from libtrad.builders.registry import SIREN
 from libtrad.core.devices import parse_device, resolve_device
 from libtrad.core.errors import ParameterError
 from libtrad.folders.outputs import atomic_output, check_output
-from libtrad.ray_jobs.cluster import ray_session
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
 from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 DCASE_YEAR = 2021
@@ -160,7 +160,7 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
     from libtrad.ray_jobs.lib_trad.evaluation import attach_models
 
     lines = []
-    with ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
+    with cluster.ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
         for key, spec, dataset, config in (
                 ("emb_echo_lt", echo_spec, "lib_trad", "all"), ("emb_logmel_lt", "logmel-stats", "lib_trad", "all"),
                 ("emb_echo_dcase", echo_spec, "dcase", None), ("emb_logmel_dcase", "logmel-stats", "dcase", None)):

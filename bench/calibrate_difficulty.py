@@ -91,7 +91,7 @@ def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | N
 
     from libtrad.builders.difficulty import resolve_level
     from libtrad.builders.lib_trad import synth
-    from libtrad.builders.lib_trad.builder import CONFIGS, LibTradPlan
+    from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
     from libtrad.builders.lib_trad.layout import NUM_CHANNELS, SAMPLE_RATE, ChannelRef, LibTradScan, Segment
 
     difficulty, level = resolve_level(difficulty, level_db, synth.LEVELS)

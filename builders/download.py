@@ -1,7 +1,8 @@
 """Fetch a dataset's published archives and unpack them safely into a raw folder.
 
 A component lists its publisher's files as :class:`Download` entries (Zenodo records, university
-pages). :func:`~libtrad.builders.raw_folder.prepare_raw` downloads them (:func:`fetch`) into a cache (streamed to a ``.part`` file, resumed
+pages). :func:`~libtrad.builders.raw_folder.prepare_raw` downloads them (:func:`fetch`) into a cache (streamed to
+a ``.part`` file, resumed
 when the server allows it, SHA-256 checked, renamed into place, one process at a time through a
 lock file) and unpacks every archive into a libtrad ``raw`` folder (atomic, marked, see
 :mod:`libtrad.folders.outputs`), which then reads like a folder the user passed with ``--data-dir``.

@@ -64,6 +64,6 @@ def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: s
 
 @contextlib.contextmanager
 def _raw_output(raw: Path) -> Iterator[Path]:
-    """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (see :mod:`libtrad.folders.outputs`)."""
+    """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (:mod:`libtrad.folders.outputs`)."""
     with atomic_output(raw, "raw", option="raw_dir") as tmp:
         yield tmp

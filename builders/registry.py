@@ -21,7 +21,6 @@ from libtrad.folders.marker import MARKER, read_marker
 # The export driver, named like the components and synthesizers: the driver itself reads a component's
 # build options from this table (DatasetComponent.check_options), so the table never imports it.
 EXPORT_DRIVER = "libtrad.builders.export:export_dataset"
-COMMON_BUILD = ("data_dir", "output_dir", "configs", "on_error", "repo_id", "license", "progress")
 
 
 @dataclass(frozen=True)

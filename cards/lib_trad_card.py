@@ -24,7 +24,7 @@ LIMITATIONS = (
 def write_training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary,
                         extra, citation):
     """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder); ``citation``:
-    the LiB-TRAD paper's (:data:`libtrad.builders.lib_trad.builder.CITATION`)."""
+    the LiB-TRAD paper's (:data:`libtrad.builders.lib_trad.plan.CITATION`)."""
 
     hyper = {**{k: v for k, v in model.config.to_diff_dict().items() if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}},
              **{f"train.{k}": v for k, v in recipe.items()}, **extra}

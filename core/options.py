@@ -84,5 +84,3 @@ def resolve_options(specs, values: dict) -> dict:
                              f"is not an option here (options: {', '.join(known) or 'none'})")
     return {name: spec.check(values.get(name, spec.default)) for name, spec in known.items()}
 
-
-SEED = OptionSpec("seed", 0, "Seed.", kind=int, low=0, high=SEED_MAX)

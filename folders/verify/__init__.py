@@ -22,7 +22,8 @@ Every error raised here is a one-line :class:`~libtrad.core.errors.LibtradError`
 The package: :mod:`.core` holds what every kind shares (the report, the folder's entries,
 ``manifest.json``, JSON reading; the marker and the checksums are the room's own,
 :mod:`libtrad.folders.marker` and :mod:`libtrad.folders.checksums`); :mod:`.dataset` the card,
-Parquet and split checks; :mod:`.model` the model checks. ``embeddings`` and ``results`` folders have no checks of their own:
+Parquet and split checks; :mod:`.model` the model checks. ``embeddings`` and ``results`` folders have no checks of
+their own:
 ``embeddings`` folders that carry a card get the dataset checks, ``results`` folders (like any
 other kind) get the core's checksum checks only, so they have no module here.
 """

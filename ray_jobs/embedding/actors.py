@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from libtrad.core.devices import cluster_gpus, parse_device
 from libtrad.core.errors import LibtradError, ParameterError, first_line
-from libtrad.ray_jobs.cluster import actor_layout, as_completed, built_or_deferred, cluster_cpus, ray_session
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
+from libtrad.ray_jobs.cluster import actor_layout, as_completed, built_or_deferred, cluster_cpus
 from libtrad.ray_jobs.embedding.encoder_files import pack
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec
 from libtrad.ray_jobs.embedding.source import DatasetSource
@@ -78,7 +79,7 @@ def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sourc
     from dataclasses import replace
 
     began = time.perf_counter()
-    with ray_session(address) as ray:
+    with cluster.ray_session(address) as ray:
         n_actors, n_threads, num_cpus, num_gpus = actor_resources(ray, options.device, gpus_per_actor, actors, threads)
         n_actors = min(n_actors, len(units))
         options = replace(options, gpus_per_actor=num_gpus)

@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from libtrad.core.devices import cluster_gpus, parse_device
 from libtrad.core.errors import LibtradError, first_line
-from libtrad.ray_jobs.cluster import as_completed, ray_session
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
+from libtrad.ray_jobs.cluster import as_completed
 
 
 @dataclass
@@ -85,7 +86,7 @@ def _run_on_ray(suite, units: list, embeddings, columns, options, address: str |
         return LibtradError(f"{suite.name} unit {unit.key}: a Ray task failed "
                             f"({type(cause or exc).__name__}: {first_line(cause or exc)})")
 
-    with ray_session(address) as ray:
+    with cluster.ray_session(address) as ray:
         resources = {"num_cpus": 1, "num_gpus": gpus_per_unit(options, ray)}
         task = ray.remote(**resources, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
         embeddings_ref, columns_ref = ray.put(embeddings), ray.put(columns)

@@ -20,7 +20,6 @@ from libtrad.folders.verify import verify_dataset_split
 from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000
-LABEL_NAMES = ("normal", "abnormal")
 
 
 @dataclass

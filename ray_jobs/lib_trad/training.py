@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.builders.lib_trad.builder import CITATION
+from libtrad.builders.lib_trad.plan import CITATION
 from libtrad.cards.lib_trad_card import write_training_card
 from libtrad.core.devices import deterministic, device_record, resolve_device
 from libtrad.core.errors import LibtradError, first_line

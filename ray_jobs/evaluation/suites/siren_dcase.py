@@ -42,12 +42,15 @@ Results (``results.json``)::
 Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): on the CPU the scores are computed as above. On CUDA a float32 product on the GPU
 screens each test row's bank and only the candidates within a rigorous rounding bound of its
-maximum are recomputed in float64 there (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.screened_cosine_scores`; for cosine 1-NN without
+maximum are recomputed in float64 there
+(:func:`~libtrad.ray_jobs.evaluation.suites.similarity.screened_cosine_scores`; for cosine 1-NN without
 k-means and a min or max domain strategy; other options score on the CPU): the nearest bank row is
 the CPU's, and its score differs from the CPU's only in the last bits (a float64 sum in another
-order, at most :func:`~libtrad.ray_jobs.evaluation.suites.similarity.cosine_score_bound`). A metric depends only on the order of the scores, so
+order, at most :func:`~libtrad.ray_jobs.evaluation.suites.similarity.cosine_score_bound`). A metric depends only on
+the order of the scores, so
 a section whose scores come closer to each other than twice that bound (ties, duplicates) is
-scored again on the CPU (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.order_is_certain`): AUC, pAUC and the set scores are the CPU's.
+scored again on the CPU (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.order_is_certain`): AUC, pAUC and the
+set scores are the CPU's.
 
 ``sets`` holds every set with test rows, in the order dev, eval, then others by name; a
 ``score`` is null when no labelled test row exists (e.g. an unlabelled evaluation set).
@@ -135,11 +138,6 @@ class DcaseOptions:
         if self.kmeans_threshold != 100 and self.kmeans is None:
             raise ParameterError("kmeans_threshold", self.kmeans_threshold, "is read only with kmeans "
                                  "(--kmeans N clusters); give one or leave the threshold at 100")
-
-    @property
-    def siren_default_scores(self) -> bool:
-        """Whether the scores are SIREN's default ones (cosine 1-NN, min over domains, no k-means)."""
-        return (self.similarity, self.aggregation, self.domain_strategy, self.kmeans) == ("cosine", "max", "min", None)
 
     def record(self) -> dict:
         """The ``options`` of results.json: what changes the numbers (not ``device``).
