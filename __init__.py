@@ -6,10 +6,9 @@ transformers' Auto classes, so ``AutoModel.from_pretrained(dir)`` works without
 imported: dataset-only work and ``libtrad --help`` never pay for importing torch and transformers.
 """
 
-__version__ = "0.1.0"
-
-from libtrad._registration import register_on_transformers_import  # noqa: E402
-from libtrad.errors import LibtradError  # noqa: E402
+from libtrad.core.errors import LibtradError
+from libtrad.core.version import __version__
+from libtrad.models.auto_registration import register_on_transformers_import
 
 register_on_transformers_import()
 

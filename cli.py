@@ -1,9 +1,10 @@
 """The one libtrad command line (console script ``libtrad``; ``python cli.py`` from a checkout).
 
 This file only wires the command groups: each lives with its package (``libtrad.builders.cli``,
-``libtrad.models.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``) on the shared machinery
-of :mod:`libtrad.cli_support`. Every command is a thin wrapper: the work lives in the library modules,
-imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.errors.LibtradError`) become a
+``libtrad.folders.cli``, ``libtrad.convert.cli``, ``libtrad.ray_jobs.{embedding,evaluation,lib_trad}.cli``)
+on the shared machinery of :mod:`libtrad.core.cli_kit`; ``demo`` is the one command of its own.
+Every command is a thin wrapper: the work lives in the library modules,
+imported lazily so ``--help`` stays fast. User mistakes (:class:`libtrad.core.errors.LibtradError`) become a
 one-line ``error: ...`` and exit status 2, never a traceback.
 """
 
@@ -35,10 +36,10 @@ if __name__ == "__main__" and not __package__:
 import click  # noqa: E402
 
 from libtrad.builders import cli as builders_cli  # noqa: E402
-from libtrad.cli_support import (  # noqa: E402,F401  (describe_unexpected: re-exported)
-    DEBUG_ENV, PATH_OR_URL, Group, command, describe_unexpected, device_option, group, number, seed_type)
-from libtrad.errors import LibtradError  # noqa: E402
-from libtrad.models import cli as models_cli  # noqa: E402
+from libtrad.convert import cli as convert_cli  # noqa: E402
+from libtrad.core.cli_kit import DEBUG_ENV, Group, command, device_option, number, seed_type  # noqa: E402
+from libtrad.demo import run_demo
+from libtrad.folders import cli as folders_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
 from libtrad.ray_jobs.lib_trad import cli as lib_trad_cli  # noqa: E402
@@ -49,24 +50,6 @@ from libtrad.ray_jobs.lib_trad import cli as lib_trad_cli  # noqa: E402
 @click.option("--debug", is_flag=True, help=f"Show the traceback of an internal error (also {DEBUG_ENV}=1).")
 def main(debug: bool) -> None:
     """libtrad: acoustic anomaly detection for machines (datasets, models, Ray jobs)."""
-
-
-@group()
-def publish() -> None:
-    """Upload a built dataset or a saved model to the Hugging Face Hub."""
-
-
-@command()
-@click.argument("folder", type=PATH_OR_URL)
-def verify(folder: Path) -> None:
-    """Check any libtrad folder (a path or a URL: s3://, gs://, hf://, file://): checksums, schema, every shard
-    readable, card configs matching the shards."""
-    from libtrad.verify import verify_folder
-
-    report = verify_folder(folder)
-    click.echo(report.describe())
-    if not report.ok:
-        raise LibtradError(f"{folder}: {len(report.problems)} problem(s) found (listed above)")
 
 
 @command()
@@ -82,23 +65,19 @@ def verify(folder: Path) -> None:
 def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None, device: str) -> None:
     """The main job on the embedded default: synthesize LiB-TRAD and a DCASE year, build, train, embed on
     Ray, evaluate; prints where every artefact is."""
-    from libtrad.demo import run_demo
-
     click.echo(run_demo(workdir, scale=scale, seed=seed, epochs=epochs, echo=echo, device=device))
 
 
 # --------------------------------------------------------------------------- wiring
-publish.add_command(builders_cli.publish_dataset)
-publish.add_command(models_cli.publish_model)
 evaluation_cli.evaluate.add_command(lib_trad_cli.evaluate_lib_trad_command)
 
 for _command in (
     builders_cli.synth,                    # datasets
     builders_cli.build,
-    publish,
-    verify,
+    folders_cli.publish_group,
+    folders_cli.verify,
     demo,
-    models_cli.convert,                    # models
+    convert_cli.convert,                   # models
     lib_trad_cli.train,                    # LiB-TRAD recipes (evaluate lib-trad too)
     evaluation_cli.evaluate,               # embeddings suites
     embedding_cli.embed_command,           # Ray jobs

@@ -16,7 +16,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from libtrad.outputs import check_output
+from libtrad.builders.registry import SIREN
+from libtrad.core.devices import parse_device, resolve_device
+from libtrad.core.errors import ParameterError
+from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
+from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 DCASE_YEAR = 2021
 EXPERIMENTS = ("tr1", "tr2", "tr3")
@@ -35,10 +40,8 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
              progress: bool = True, device: str = "auto") -> str:
     """Run the pipeline in ``workdir`` (every folder in it is libtrad's and replaced on a re-run).
 
-    ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.devices`) is where training, embedding and the
+    ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.core.devices`) is where training, embedding and the
     scorers run; it is checked on this machine before any work starts."""
-    from libtrad.devices import parse_device, resolve_device
-
     device = parse_device(device).text
     resolve_device(device)  # a cuda asked for but missing: one line naming the node, before anything is written
     workdir = Path(workdir).expanduser().resolve()
@@ -46,8 +49,6 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
     for name, kind in _KINDS.items():  # before any work: a folder libtrad did not write is never touched
         check_output(paths[name], kind, option="--workdir")
     if echo is not None and not Path(echo).expanduser().is_dir():
-        from libtrad.errors import ParameterError
-
         raise ParameterError("echo", echo, "is not a folder (a converted ECHO checkpoint: libtrad convert echo)")
     start = time.perf_counter()
     lines = _datasets(paths, scale, seed, progress)
@@ -102,7 +103,6 @@ def _datasets(paths: dict[str, Path], scale: float, seed: int, progress: bool) -
     from libtrad.builders.dcase.synth import synthesize_dcase
     from libtrad.builders.lib_trad.export import export_lib_trad
     from libtrad.builders.lib_trad.synth import synthesize_lib_trad
-    from libtrad.builders.registry import SIREN
 
     synthesize_lib_trad(paths["raw"], scale=scale, seed=seed, progress=progress)
     # Half the normal segments tested (the paper's export default is 80 % train): at the demo's small scale an
@@ -144,7 +144,6 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
     import torch
 
     from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel
-    from libtrad.outputs import atomic_output
 
     torch.manual_seed(0)
     with atomic_output(paths["echo_random"], "model", option="--workdir") as tmp:
@@ -157,13 +156,11 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
 
 
 def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, device: str) -> list[str]:
-    from libtrad.ray_jobs.cluster import ray_session
     from libtrad.ray_jobs.embedding.embed import embed_dataset
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.lib_trad.evaluation import score_lib_trad_models, write_model_results
+    from libtrad.ray_jobs.lib_trad.evaluation import attach_models
 
     lines = []
-    with ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
+    with cluster.ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
         for key, spec, dataset, config in (
                 ("emb_echo_lt", echo_spec, "lib_trad", "all"), ("emb_logmel_lt", "logmel-stats", "lib_trad", "all"),
                 ("emb_echo_dcase", echo_spec, "dcase", None), ("emb_logmel_dcase", "logmel-stats", "dcase", None)):
@@ -171,12 +168,9 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
             lines.append(f"embedded {sum(s.rows.values())} rows of {paths[dataset].name} with "
                          f"{spec.split(':')[0]} (dim {s.output_dim}) on Ray -> {paths[key].name}")
 
-        def attach():
-            models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}  # one AE per experiment, as Table 3
-            summary, curves = score_lib_trad_models(models, str(paths["lib_trad"]), cache_dir=paths["cache"],
-                                                    progress=progress, device=device)
-            return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
-
+        models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}  # one AE per experiment, as Table 3
+        attach = attach_models(models, str(paths["lib_trad"]), cache_dir=paths["cache"], progress=progress,
+                               device=device)
         lt = evaluate_embeddings("lib-trad", [paths["emb_echo_lt"]], paths["res_lt"], attach=attach, progress=progress,
                                  extra_inputs={"dataset": paths["lib_trad"],
                                                **{f"model_{e}": paths[f"ae_{e}"] for e in EXPERIMENTS}},

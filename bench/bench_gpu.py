@@ -66,7 +66,7 @@ def embed_job(n_clips: int, actors: int, device: str) -> tuple[float, float]:
     import pyarrow.parquet as pq
     import soundfile as sf
 
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     work = Path(tempfile.mkdtemp(prefix="libtrad-gpu-bench-"))

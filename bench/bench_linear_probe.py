@@ -53,7 +53,7 @@ def libtrad_local(df, options) -> tuple[dict, float]:
     from libtrad.ray_jobs.evaluation.suites import linear_probe
 
     start = time.perf_counter()
-    res = linear_probe.evaluate_local(df, options)
+    res = linear_probe.SUITE.evaluate_local(df, options)
     return res, time.perf_counter() - start
 
 
@@ -66,7 +66,7 @@ def libtrad_ray(df, options, cpus: int) -> tuple[dict, float, float]:
     start = time.perf_counter()
     with ray_session(num_cpus=cpus):
         inner = time.perf_counter()
-        run = run_suite(linear_probe, df, options, progress=False)
+        run = run_suite(linear_probe.SUITE, df, options, progress=False)
         inner = time.perf_counter() - inner
     return run.results, time.perf_counter() - start, inner
 

@@ -47,7 +47,7 @@ def ours(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 
     df = frame(x, y)
     start = time.perf_counter()
-    res = siren_fault.evaluate_local(df, siren_fault.FaultOptions(protocol="loocv"))
+    res = siren_fault.SUITE.evaluate_local(df, siren_fault.FaultOptions(protocol="loocv"))
     wall = time.perf_counter() - start
     return np.array([int(p) for p in res["predictions"]]), wall  # file order is row order here
 

@@ -91,7 +91,7 @@ def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | N
 
     from libtrad.builders.difficulty import resolve_level
     from libtrad.builders.lib_trad import synth
-    from libtrad.builders.lib_trad.builder import CONFIGS, LibTradPlan
+    from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
     from libtrad.builders.lib_trad.layout import NUM_CHANNELS, SAMPLE_RATE, ChannelRef, LibTradScan, Segment
 
     difficulty, level = resolve_level(difficulty, level_db, synth.LEVELS)
@@ -124,7 +124,7 @@ def lib_trad_scores(scale: float, seed: int, difficulty: str, level_db: float | 
 
     from libtrad.ray_jobs.evaluation import metrics
 
-    res = lib_trad.evaluate_local(lib_trad_frame(scale, seed, difficulty, level_db, encoder, **frame))
+    res = lib_trad.SUITE.evaluate_local(lib_trad_frame(scale, seed, difficulty, level_db, encoder, **frame))
     pooled = {}  # every experiment's test rows in one AUC: steadier than one experiment's few segments
     for scorer, per_experiment in res["scores"].items():
         labels = np.concatenate([v["labels"] for v in per_experiment.values()])
@@ -162,7 +162,7 @@ def dcase_scores(scale: float, seed: int, difficulty: str, level_db: float | Non
     from libtrad.ray_jobs.evaluation import metrics
 
     df = dcase_frame(scale, seed, difficulty, level_db, encoder)
-    res = siren_dcase.evaluate_local(df)
+    res = siren_dcase.SUITE.evaluate_local(df)
     aucs = {k: v for s in res["sets"].values() for k, v in s["auc"].items()}
     test = df[df["split"] == "test"]
     scores = [res["file_scores"][f"{r.set}/{r.machine}/{r.file}"] for r in test.itertuples()]
@@ -206,7 +206,7 @@ def cwru_scores(scale: float, seed: int, difficulty: str, level_db: float | None
     """siren-fault's accuracy (its default protocol) on the CWRU stand-in's logmel-stats embeddings."""
     from libtrad.ray_jobs.evaluation.suites import siren_fault
 
-    res = siren_fault.evaluate_local(cwru_frame(scale, seed, difficulty, level_db))
+    res = siren_fault.SUITE.evaluate_local(cwru_frame(scale, seed, difficulty, level_db))
     return {"accuracy": res["accuracy"], "protocol": res["protocol"], "classes": len(res["classes"])}
 
 
@@ -245,7 +245,7 @@ def mimii_scores(scale: float, seed: int, difficulty: str, level_db: float | Non
     from libtrad.ray_jobs.evaluation.suites import mimii
 
     df = mimii_frame(scale, seed, difficulty, level_db, mean)
-    res = mimii.evaluate_local(df)
+    res = mimii.SUITE.evaluate_local(df)
     test = df[df["split"] == "test"]
     scores = np.array([res["file_scores"][f] for f in test["file"]])
     return {"score": res["score"], "snr": {k: v["score"] for k, v in res["sets"].items()},

@@ -27,7 +27,7 @@ What the standard library does here, and what is ours (and why):
 * ours, for downloads: :func:`verify_archive` reads every member to its end (zip CRCs; tar data and
   the end-of-archive marker, which ``tarfile`` silently does without), so a body cut short at a
   member boundary is told from a complete archive before it is cached. Damage is a
-  :class:`DamagedArchive` (a :class:`~libtrad.errors.LibtradError`), so a caller can say where the
+  :class:`DamagedArchive` (a :class:`~libtrad.core.errors.LibtradError`), so a caller can say where the
   damaged file came from (``download.py``: "delete this cached download").
 """
 
@@ -47,8 +47,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
-from libtrad.outputs import follow_umask
+from libtrad.core.errors import LibtradError, exception_reason
+from libtrad.folders.outputs import follow_umask
 
 CHUNK_BYTES = 1 << 20
 MAX_MEMBERS = 500_000  # DCASE development sets hold tens of thousands of clips
@@ -149,7 +149,7 @@ def verify_archive(path: str | Path) -> str:
     exactly between members reads as complete to ``tarfile``, so the end-of-archive marker (a zero
     block after the last member, which every tar writer adds) is required here. Encrypted zip
     members and unsupported methods are left to :func:`safe_extract`, which refuses them by name.
-    Plain files raise :class:`~libtrad.errors.LibtradError` ("not a zip or tar archive").
+    Plain files raise :class:`~libtrad.core.errors.LibtradError` ("not a zip or tar archive").
     """
     path = Path(path)
     kind = archive_format(path)

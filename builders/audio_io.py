@@ -8,7 +8,7 @@ so a builder that embeds files unchanged reads each one once.
 
 Before anything is opened the path is ``stat``-ed: only regular files (or symlinks to regular
 files inside the data folder, or a Hub cache snapshot's links into its own blobs:
-:mod:`libtrad.hub_cache`) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
+:mod:`libtrad.folders.hub_cache`) of at most :data:`MAX_SOURCE_BYTES` are read, so a FIFO, socket or
 device named ``*.wav`` is rejected by name instead of hanging or streaming forever. The bytes
 are then checked as WAV by their content, not their extension (libsndfile would happily decode
 FLAC, Ogg, MP3 or AIFF), and the RIFF chunk sizes are walked so a truncated file is rejected
@@ -25,15 +25,14 @@ import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
-from libtrad.errors import exception_reason, first_line
-from libtrad.hub_cache import blob_of
+from libtrad.core.errors import exception_reason, first_line
+from libtrad.folders.hub_cache import blob_of
 
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
@@ -469,37 +468,3 @@ def _file_kind(mode: int) -> str:
 
 def _size(n: int) -> str:
     return f"{n / _MIB:.1f} MiB" if n >= _MIB else f"{n} bytes"
-
-
-def read_samples(path: Path) -> tuple[np.ndarray, int, str]:
-    """(frames × channels float32, sample rate, subtype) of an already validated file."""
-    with sf.SoundFile(str(path)) as f:
-        return f.read(dtype="float32", always_2d=True), f.samplerate, f.subtype
-
-
-def resample(samples: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Polyphase resampling along axis 0 (exact rational ratio, anti-aliased)."""
-    if sr_from == sr_to:
-        return samples
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(sr_to, sr_from)
-    return resample_poly(samples, ratio.numerator, ratio.denominator, axis=0).astype(np.float32)
-
-
-_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command id (sndfile.h)
-
-
-def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> bytes:
-    """WAV bytes of ``samples`` (frames × channels); integer subtypes are clipped, never wrapped."""
-    if subtype.startswith("PCM") and subtype != "PCM_U8":
-        bits = int(subtype.split("_")[1])
-        samples = np.clip(samples, -1.0, 1.0 - 2.0 ** (1 - bits))
-    buffer = io.BytesIO()
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    with sf.SoundFile(buffer, "w", sample_rate, channels, subtype, format="WAV") as f:
-        # libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time: leave it out so
-        # that a rebuild writes byte-identical rows (the chunk is optional metadata).
-        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-        f.write(samples)
-    return buffer.getvalue()

@@ -1,5 +1,5 @@
 """The dataset commands of ``libtrad``: ``synth DATASET``, ``build DATASET`` (one of each per entry of
-:data:`libtrad.builders.registry.DATASETS`) and ``publish dataset``. Wired into the main group by
+:data:`libtrad.builders.registry.DATASETS`). Wired into the main group by
 ``libtrad.cli``; the work lives in the builders, imported lazily where it is heavy."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import comma_list, command, group, number, publish, publish_options
+from libtrad.builders.registry import DATASETS
+from libtrad.core.cli_kit import comma_list, group, number
 
 
 @group()
@@ -22,7 +23,7 @@ def build() -> None:
 
 
 def _spec_option(spec, *, prefix: str = ""):
-    """A click option from a dataset's :class:`~libtrad.options.OptionSpec` (flag, default, checks)."""
+    """A click option from a dataset's :class:`~libtrad.core.options.OptionSpec` (flag, default, checks)."""
     if spec.kind is bool:
         return click.option(spec.flag, spec.name, is_flag=True, default=spec.default, help=spec.help)
     if spec.choices:
@@ -85,23 +86,9 @@ def _build_command(entry) -> click.Command:
 
 
 def _register_dataset_commands() -> None:
-    from libtrad.builders.registry import DATASETS
-
     for entry in DATASETS.values():
         _synth_command(entry)
         _build_command(entry)
 
 
 _register_dataset_commands()
-
-
-@command("dataset")
-@publish_options
-def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    """Upload a built dataset folder (README.md card, data/, manifest.json) or an embeddings folder
-    (README.md card, data/, embeddings.json) to the Hub."""
-    from libtrad.outputs import marker_kind
-    from libtrad.remote_folders import local_folder  # a URL: its fetched copy (publish reads the same, cached)
-
-    record = "embeddings.json" if marker_kind(local_folder(folder, "folder")) == "embeddings" else "manifest.json"
-    publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", record, "data"))

@@ -19,8 +19,8 @@ its own levels (what a dB means differs between a venting hiss and a bearing def
 
 from __future__ import annotations
 
-from libtrad.errors import ParameterError
-from libtrad.options import OptionSpec, check_number
+from libtrad.core.errors import ParameterError
+from libtrad.core.options import OptionSpec, check_number
 
 DIFFICULTIES = ("easy", "paper", "hard")
 DEFAULT = "paper"

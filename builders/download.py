@@ -1,10 +1,11 @@
 """Fetch a dataset's published archives and unpack them safely into a raw folder.
 
 A component lists its publisher's files as :class:`Download` entries (Zenodo records, university
-pages). :func:`prepare_raw` downloads them into a cache (streamed to a ``.part`` file, resumed
+pages). :func:`~libtrad.builders.raw_folder.prepare_raw` downloads them (:func:`fetch`) into a cache (streamed to
+a ``.part`` file, resumed
 when the server allows it, SHA-256 checked, renamed into place, one process at a time through a
 lock file) and unpacks every archive into a libtrad ``raw`` folder (atomic, marked, see
-:mod:`libtrad.outputs`), which then reads like a folder the user passed with ``--data-dir``.
+:mod:`libtrad.folders.outputs`), which then reads like a folder the user passed with ``--data-dir``.
 
 Only a complete file enters the cache, because a cached file is trusted by every later build. The
 ``.part`` file is renamed into place only when its length (Content-Length, or a Content-Range
@@ -32,8 +33,8 @@ Nothing here prints a traceback at the user: without a network, with
 could not be downloaded and to download it by hand and pass ``--data-dir``.
 
 Archives are untrusted input: they are unpacked by :mod:`libtrad.builders.archives` (all members
-checked first, staged, moved in without replacing anything); :func:`safe_extract`,
-:func:`archive_format` and the caps :data:`MAX_MEMBERS` / :data:`MAX_TOTAL_BYTES` are re-exported here.
+checked first, staged, moved in without replacing anything) into the raw folder
+(:mod:`libtrad.builders.raw_folder`).
 
 Our own ``urllib`` downloader, not pooch (no dependency) or huggingface_hub (its plain-URL ``http_get``
 is not public API, retries by itself, checks no SHA-256, and reads ``HF_HUB_OFFLINE`` only at import).
@@ -47,7 +48,6 @@ import http.client
 import math
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -60,16 +60,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from libtrad.builders import archives
-from libtrad.builders.archives import (
-    MAX_MEMBERS,
-    MAX_TOTAL_BYTES,
-    DamagedArchive,
-    archive_format,
-    relative_parts,
-    verify_archive,
-)
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.builders.archives import DamagedArchive, archive_format, relative_parts, verify_archive
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.version import __version__
 
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
 MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
@@ -449,8 +442,6 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 
 def _user_agent() -> str:
-    from libtrad import __version__
-
     return f"libtrad/{__version__} (dataset download; python-urllib)"
 
 
@@ -477,57 +468,3 @@ def locked(path: Path) -> Iterator[None]:
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
-
-# ----------------------------------------------------------------------------- extraction
-def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | None = None,
-                 max_bytes: int | None = None) -> list[Path]:
-    """:func:`libtrad.builders.archives.safe_extract`, capped by this module's :data:`MAX_MEMBERS` /
-    :data:`MAX_TOTAL_BYTES` (the limits :func:`prepare_raw` applies; set them here)."""
-    return archives.safe_extract(archive, target, max_members=MAX_MEMBERS if max_members is None else max_members,
-                                 max_bytes=MAX_TOTAL_BYTES if max_bytes is None else max_bytes)
-
-
-# ----------------------------------------------------------------------------- the raw folder
-def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: str | Path, *,
-                progress: bool = True, timeout: float | None = None, deadline: float | None = None,
-                min_rate: float | None = None) -> Path:
-    """Fetch every download and unpack it into ``raw_dir``, which is returned.
-
-    ``raw_dir`` is a libtrad folder of kind ``raw``: new, empty, or an earlier ``raw`` folder
-    (replaced; files libtrad did not write in it are kept). Archives are unpacked into
-    ``raw_dir/<extract_to>``; other files are copied there under their ``filename``. The folder
-    appears (or is swapped) only once everything is in it. A cached archive that turns out damaged
-    is named with its cache path, to be deleted (see the module's docstring). The limits: :func:`fetch`.
-    """
-    downloads = check_downloads(downloads)
-    raw = Path(raw_dir).expanduser().resolve()
-    cache = Path(cache_dir).expanduser().resolve()
-    if cache == raw or cache.is_relative_to(raw):
-        raise LibtradError(f"cache_dir {cache}: lies inside raw_dir {raw}; choose a cache outside it")
-    with _raw_output(raw) as tmp:
-        paths = fetch(downloads, cache, progress=progress, timeout=timeout, deadline=deadline, min_rate=min_rate)
-        for download, path in zip(downloads, paths):
-            dest = tmp.joinpath(*relative_parts(download.extract_to))
-            try:
-                if archive_format(path) is not None:
-                    safe_extract(path, dest)
-                    continue
-            except DamagedArchive as exc:
-                raise LibtradError(f"{path}: the cached download of {download.url} is damaged ({exc.reason}); delete "
-                                   "it and run again to download it again") from None
-            dest.mkdir(parents=True, exist_ok=True)
-            copy = dest / download.filename
-            if copy.exists() or copy.is_symlink():
-                raise LibtradError(f"{download.url}: {download.extract_to or '.'}/{download.filename} was already "
-                                   "unpacked from another download; refusing to replace it")
-            shutil.copyfile(path, copy)
-    return raw
-
-
-@contextlib.contextmanager
-def _raw_output(raw: Path) -> Iterator[Path]:
-    """A staging folder that becomes the libtrad ``raw`` folder ``raw`` on success (see :mod:`libtrad.outputs`)."""
-    from libtrad.outputs import atomic_output
-
-    with atomic_output(raw, "raw", option="raw_dir") as tmp:
-        yield tmp

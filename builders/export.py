@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad import __version__
+from libtrad.builders.registry import dataset
+from libtrad.core.version import __version__
 from libtrad.builders.hub_export import (
     MAX_SHARD_BYTES,
     ConfigSource,
@@ -29,9 +30,9 @@ from libtrad.builders.hub_export import (
     write_configs,
 )
 from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
-from libtrad.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
-from libtrad.errors import ParameterError
-from libtrad.outputs import atomic_output, check_output
+from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
+from libtrad.core.errors import ParameterError
+from libtrad.folders.outputs import atomic_output, check_output
 
 
 @dataclass
@@ -73,12 +74,10 @@ class DatasetComponent:
     unions: Mapping[str, tuple[str, ...]] = {}  # config -> the configs whose shards it reuses (see _with_unions)
     tags: tuple[str, ...] = ()
     task_categories: tuple[str, ...] = ("audio-classification",)
-    channels: ChannelPolicy | None = None  # the channels `embed` uses by default (libtrad.channels)
+    channels: ChannelPolicy | None = None  # the channels `embed` uses by default (libtrad.core.channels)
 
     def check_options(self, options: dict) -> dict:
         """Every build option checked (a :class:`ParameterError` before any file is touched), defaults filled."""
-        from libtrad.builders.registry import dataset
-
         return dataset(self.family or self.name).resolve_build_options(options)
 
     def default_configs(self, data_dir: Path) -> list[str]:
@@ -256,7 +255,7 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         "size_categories": [_size_category(total_rows)],
     }
     policies = {c.name: component.channel_policy(c.name) for c in sources}
-    if any(policies.values()):  # read back by `embed` (libtrad.channels.read_policy), from a folder or the Hub alike
+    if any(policies.values()):  # read back by `embed` (core.channels.read_policy), from a folder or the Hub alike
         metadata[CHANNEL_POLICY] = policies_yaml(policies)
     intro, details = component.card_parts(context)
     usage, usage_tail = component.usage(built)

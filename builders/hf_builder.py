@@ -21,11 +21,13 @@ from pathlib import Path
 import datasets
 from datasets.utils.tqdm import are_progress_bars_disabled
 
-from libtrad.builders.download import check_downloads, locked, prepare_raw
+from libtrad.builders.download import check_downloads, locked
 from libtrad.builders.hub_export import materialized, refuse_empty_splits
+from libtrad.builders.raw_folder import prepare_raw
+from libtrad.builders.registry import DATASETS
 from libtrad.builders.scan import check_on_error
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.outputs import marker_kind
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.marker import marker_kind
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,6 @@ def _data_dir(component, config, dl_manager, progress: bool) -> Path:
 
 def _option_specs(component) -> tuple:
     """The build options registered for the component's family (none for an unregistered component)."""
-    from libtrad.builders.registry import DATASETS
-
     entry = DATASETS.get(component.family or component.name)
     return tuple(entry.build_options) if entry is not None else ()
 

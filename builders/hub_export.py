@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 ROWS_PER_GROUP = 100  # datasets' row-group size for audio Parquet (fast random access on the Hub)
 MAX_ROW_GROUP_BYTES = 64 * 2**20  # fewer rows per group when rows are large (4-channel segments)

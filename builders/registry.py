@@ -2,22 +2,25 @@
 
 An entry names its components (one Hub dataset each: LiB-TRAD and MIMII have one, SIREN fifteen) as lazy
 ``module:attribute`` references, so listing the commands (``libtrad --help``) imports no dataset
-code, and declares its options once (:class:`~libtrad.options.OptionSpec`) for the library's
+code, and declares its options once (:class:`~libtrad.core.options.OptionSpec`) for the library's
 checks and the CLI's flags alike.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.builders.difficulty import synth_options as synth_difficulty
-from libtrad.errors import ParameterError
-from libtrad.options import SEED_MAX, OptionSpec, resolve_options
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.options import SEED_MAX, OptionSpec, resolve_options
+from libtrad.core.resolve import resolve
+from libtrad.folders.marker import MARKER, read_marker
 
-COMMON_BUILD = ("data_dir", "output_dir", "configs", "on_error", "repo_id", "license", "progress")
+# The export driver, named like the components and synthesizers: the driver itself reads a component's
+# build options from this table (DatasetComponent.check_options), so the table never imports it.
+EXPORT_DRIVER = "libtrad.builders.export:export_dataset"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class DatasetEntry:
             name = next(iter(self.components))
         if name not in self.components:
             raise ParameterError("component", name, f"must be one of {', '.join(self.components)}")
-        return _load(self.components[name])
+        return resolve(self.components[name])
 
     def resolve_build_options(self, values: dict) -> dict:
         return resolve_options(self.build_options, values)
@@ -58,13 +61,12 @@ class DatasetEntry:
             if component not in self.components:
                 raise ParameterError("component", component, f"must be one of {', '.join(self.components)}")
             values["component"] = component
-        return _load(self.synthesizer)(out, progress=progress, **values)
+        return resolve(self.synthesizer)(out, progress=progress, **values)
 
     def build(self, data_dir, output_dir=None, *, component: str | None = None, configs=None, on_error="raise",
               repo_id=None, license=None, progress: bool = True, **options):
         """Export one component of this family (see :func:`libtrad.builders.export.export_dataset`)."""
-        from libtrad.builders.export import export_dataset
-
+        export_dataset = resolve(EXPORT_DRIVER)
         if self.multi and component == "all":
             return build_family(self, data_dir, output_dir, configs=configs, on_error=on_error, repo_id=repo_id,
                                 license=license, progress=progress, **options)
@@ -93,9 +95,6 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     A folder in DATA_DIR named after no component is an error naming it (never skipped silently);
     components without a folder are listed in the summary.
     """
-    from libtrad.errors import LibtradError
-    from libtrad.outputs import MARKER, read_marker
-
     root = Path(data_dir).expanduser().resolve()
     out_root = Path(output_dir or entry.name).expanduser().resolve()
     if not root.is_dir():
@@ -120,11 +119,6 @@ def synthesize_family(entry: DatasetEntry, out, **kwargs) -> FamilySummary:
     """``synth --component all``: one synthetic stand-in per component, in OUT/<component>/."""
     out = Path(out)
     return FamilySummary([(name, entry.synthesize(out / name, component=name, **kwargs)) for name in entry.components])
-
-
-def _load(reference: str):
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 _SEED = dict(kind=int, low=0, high=SEED_MAX)

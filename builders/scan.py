@@ -22,7 +22,7 @@ from typing import TypeVar
 from tqdm.auto import tqdm
 
 from libtrad.builders.audio_io import InvalidAudio, is_utf8_name, read_source, safe_text
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"  # written by `libtrad synth ...` into every synthetic raw folder
 MANIFEST = "manifest.json"  # written by every dataset export

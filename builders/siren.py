@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 MONO_WAV = ChannelPolicy(names=("mono",), reason=(
     "mono WAV files (checked when built); SIREN loads WAV files with torchaudio and would average a "

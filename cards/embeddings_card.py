@@ -14,7 +14,7 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from libtrad.cards.dataset_card import TEMPLATES
-from libtrad.channels import EMBEDDED_COLUMN
+from libtrad.core.channels import EMBEDDED_COLUMN
 
 
 def embeddings_features(source_features: dict | None, schema, kept: list[str], frames: bool, *,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")

@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from libtrad.cli_support import describe_unexpected, device_option, fail
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.cli_kit import describe_unexpected, device_option, fail
+from libtrad.core.errors import LibtradError, ParameterError
 
 PROG = "python -m libtrad.hear"
 

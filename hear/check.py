@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from libtrad.core.devices import resolve_device
+
 SAMPLE_RATES = (16000, 22050, 44100, 48000)  # hearvalidator 2021's ACCEPTABLE_SAMPLE_RATE
 TIMESTAMP_RUNS = ((2, 1.07), (2, 1.98), (2, 4.0))  # (sounds, seconds), as hearvalidator runs them
 SCENE_RUN = (4, 2.74)
@@ -49,8 +51,6 @@ def self_check(spec: str, *, device: str = "auto", module=None) -> list[Check]:
     """Run the checks on ``module`` (default :mod:`libtrad.hear`) with ``load_model(spec)`` on ``device``
     (``auto|cpu|cuda|cuda:N``). A spec libtrad refuses raises its LibtradError (one line)."""
     import torch
-
-    from libtrad.devices import resolve_device
 
     if module is None:
         import libtrad.hear as module

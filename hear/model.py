@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
+from libtrad.hear.embeddings import get_scene_embeddings
 
 
 class LibtradHearModel(torch.nn.Module):
@@ -44,8 +45,6 @@ class LibtradHearModel(torch.nn.Module):
 
     def forward(self, audio):
         """The scene embeddings of ``audio`` (n_sounds, n_samples): what calling the module means here."""
-        from libtrad.hear import get_scene_embeddings
-
         return get_scene_embeddings(audio, self)
 
     def extra_repr(self) -> str:

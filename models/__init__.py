@@ -4,7 +4,7 @@ from ``model_type`` to Auto class; ``mahalanobis`` is the anomaly scorer shared 
 embedding suites.
 
 Each family registers itself with the transformers Auto classes when its package is imported;
-``import libtrad`` arranges for all of them to be imported together with transformers
-(see ``libtrad._registration``). Importing this package alone (e.g. for ``frontend``) does not
-import transformers.
+``import libtrad`` arranges for all of them to be imported together with transformers (see
+:func:`libtrad.models.auto_registration.register_on_transformers_import`). Importing this package
+alone (e.g. for ``frontend``) does not import transformers.
 """

@@ -2,11 +2,23 @@
 
 Which Auto class loads a family's task head is read from :mod:`libtrad.models.model_types`, the
 one map from ``model_type`` to Auto class; a family only hands over its classes.
+
+``import libtrad`` must make ``AutoModel.from_pretrained(dir)`` work, but importing the model code
+pulls in torch and transformers (seconds, hundreds of MB) that dataset-only work never needs. So
+(:func:`register_on_transformers_import`): if transformers is already imported, register now;
+otherwise a one-shot import hook registers right after transformers finishes importing, before the
+caller can use it.
 """
 
 from __future__ import annotations
 
-from libtrad.models.model_types import MODEL_TYPES, RENAMED, renamed_error, resolve
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+from libtrad.core.resolve import resolve
+from libtrad.models.model_types import MODEL_TYPES, RENAMED, renamed_error
 
 
 def register_family(config_class, feature_extractor_class, base_model, head_model=None) -> None:
@@ -46,3 +58,46 @@ def register_renamed(old: str) -> None:
 
     RenamedModelType.__name__ = RenamedModelType.__qualname__ = f"Renamed_{old}_Config"
     AutoConfig.register(old, RenamedModelType)
+
+
+# ----------------------------------------------------------------------------- on import libtrad
+def _families() -> tuple[str, ...]:
+    """The packages of every model type (``libtrad.models.model_types``, which imports no torch)."""
+    return tuple(dict.fromkeys(t.package for t in MODEL_TYPES.values()))
+
+
+def register_now() -> None:
+    """Import every model family; each registers its config, models and feature extractor."""
+    for name in _families():
+        importlib.import_module(name)
+
+
+class _AfterTransformersImport(importlib.abc.MetaPathFinder):
+    """A meta-path finder that only wraps the loader of ``transformers`` itself."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "transformers":
+            return None
+        _remove_hook()
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            register_now()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _remove_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterTransformersImport)]
+
+
+def register_on_transformers_import() -> None:
+    if "transformers" in sys.modules:
+        register_now()
+    elif not any(isinstance(f, _AfterTransformersImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterTransformersImport())

@@ -13,7 +13,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.frontend import log_mel_spectrogram
 
 

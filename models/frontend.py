@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from libtrad.models.mel_scale import hz_to_mel_slaney, mel_filterbank, mel_to_hz_slaney  # noqa: F401 - re-exported
+from libtrad.models.mel_scale import mel_filterbank
 
 
 def stft_magnitude(

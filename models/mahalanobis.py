@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 
 DEFAULT_SHRINKAGE = 1e-6  # the attention auto-encoder's default ``covariance_shrinkage``
 

@@ -5,7 +5,7 @@ Code that must know what kind of model a folder or a model object holds (registr
 evaluation, verify) looks it up here instead of comparing ``model_type`` strings of its own, so
 adding a family means adding one row. Importing this module imports neither torch nor
 transformers (``import libtrad`` must stay light): classes are named ``"module:Class"`` and
-imported only by :func:`resolve`.
+imported only by :func:`libtrad.core.resolve.resolve`.
 
 Every ``model_type`` carries the ``libtrad-`` prefix: transformers' Auto classes are registered
 with ``exist_ok=True``, so an unprefixed name would silently replace a future transformers model
@@ -15,11 +15,11 @@ refused with the one-line fix instead of loading as something else.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, exception_reason
+from libtrad.core.resolve import resolve
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,6 @@ RENAMED: dict[str, tuple[str, str]] = {
 }
 
 LIB_TRAD = ("libtrad-cnn", "libtrad-attention-ae")  # the LiB-TRAD paper's models (Table 2, Table 3)
-
-
-def resolve(ref: str):
-    """The class a ``"module:Class"`` reference names (imports the module)."""
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def renamed_error(name: str, config_file: str | Path | None = None) -> LibtradError:
@@ -110,7 +104,7 @@ def frames_dim(spec: ModelType) -> int:
 
 def read_json_object(path: str | Path) -> dict:
     """A JSON object from ``path`` (a model folder's ``config.json``, a manifest); unreadable, non-UTF-8,
-    malformed or non-object JSON is one :class:`~libtrad.errors.LibtradError` naming the file."""
+    malformed or non-object JSON is one :class:`~libtrad.core.errors.LibtradError` naming the file."""
     import json
 
     try:

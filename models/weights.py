@@ -6,7 +6,7 @@ Why this exists. transformers reports a bad folder in ways a user cannot act on:
 *anyway* — every missing tensor initialised at random, a multi-line LOAD REPORT logged — so an
 encoder whose ``config.json`` and weights disagree embeds with random weights and passes every
 contract check. Here every such folder is refused in one line naming the file and saying what is
-wrong (:class:`~libtrad.errors.LibtradError`; the CLI prints it as ``error: ...`` and exits 2).
+wrong (:class:`~libtrad.core.errors.LibtradError`; the CLI prints it as ``error: ...`` and exits 2).
 
 * :func:`check_weight_files` — the safetensors files ``from_pretrained`` would read
   (``model.safetensors``, or the shards a ``model.safetensors.index.json`` lists) are complete
@@ -33,7 +33,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.errors import LibtradError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, exception_reason, first_line
+from libtrad.models.model_types import model_type_of, read_json_object
 
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -187,7 +188,7 @@ def check_loading_info(model, info: dict, where: str | Path, *, accept_mismatche
         unexpected -= head_tensors(model)
     mismatched = [] if accept_mismatched else [_mismatch(m) for m in sorted(info.get("mismatched_keys") or (), key=str)]
     errors = [(str(e).strip().splitlines() or ["?"])[0] for e in info.get("error_msgs") or ()]
-    problems = [_listed(one, many, items) for one, many, items in (
+    problems = [listed_names(one, many, items) for one, many, items in (
         ("missing tensor", "missing tensors", missing),
         ("unexpected tensor", "unexpected tensors", sorted(unexpected)),
         ("tensor of another shape", "tensors of another shape", mismatched),
@@ -204,7 +205,7 @@ def _mismatch(entry) -> str:
     return str(entry[0] if isinstance(entry, (tuple, list)) else entry)
 
 
-def _listed(one: str, many: str, items: list[str]) -> str:
+def listed_names(one: str, many: str, items: list[str]) -> str:
     """``"18 missing tensors: a, b, c, d, e, ... 13 more"``."""
     shown = ", ".join(items[:SHOWN_KEYS])
     more = f", ... {len(items) - SHOWN_KEYS} more" if len(items) > SHOWN_KEYS else ""
@@ -262,8 +263,6 @@ class CheckedWeights:
 
 
 def _check_model_type(cls, config_file: Path) -> None:
-    from libtrad.models.model_types import model_type_of, read_json_object
-
     stored = read_json_object(config_file)
     model_type_of(stored.get("model_type"), config_file, (cls.config_class.model_type,),
                   what=f"what {cls.__name__} loads")

@@ -14,6 +14,7 @@ one-line libtrad error they are in-process (:func:`user_errors_from_ray`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -21,11 +22,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason, first_line
+import click
+
+from libtrad.core.cli_kit import number
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
 
 
 def _import_ray():
@@ -66,6 +70,25 @@ def connect_timeout(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _connect_timeout.reset(token)
+
+
+def connect_timeout_option(command):
+    """``--connect-timeout SECONDS`` for a command that takes ``--address``: how long attaching may take.
+
+    The value never reaches the command's function: the call runs inside :func:`connect_timeout`,
+    which every ``ray_session`` reads, so no job needs a new parameter. Apply it beside the
+    ``--address`` option. (The CLI helper lives here, beside what it wraps.)
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with connect_timeout(kwargs.pop("connect_timeout")):
+            return command(*args, **kwargs)
+
+    return click.option("--connect-timeout", "connect_timeout", default=30.0, show_default=True,
+                        type=number("--connect-timeout", low=0, high=86400, low_open=True),
+                        help="With --address: give up attaching after this many seconds (one error line "
+                             "naming the address).")(run)
 
 
 @contextmanager
@@ -235,6 +258,34 @@ class _RaiseOnUse:
 
     def __getattr__(self, name):
         raise self._error
+
+
+def as_completed(ray, pending: dict, failed: Callable[[object, BaseException], LibtradError], *,
+                 actor_died: Callable[[object], None] | None = None) -> Iterator[tuple[object, object]]:
+    """The one wait loop over Ray work: ``(tag, result)`` for each of ``pending`` (ref -> tag) as it finishes.
+
+    ``pending`` may grow while this runs (a caller submits the next unit as one finishes). A task that
+    raised a libtrad error re-raises that error itself (a ``ParameterError`` still names the flag the
+    user typed), any other failure ``failed(tag, exc)`` (the job's one line). An actor that died
+    (``RayActorError``) is ``actor_died(tag)``'s to handle — resubmit the work, or raise — and without
+    it is raised as it is.
+    """
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        tag = pending.pop(ref)
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, LibtradError):
+                raise cause from None
+            raise failed(tag, exc) from None
+        except ray.exceptions.RayActorError:
+            if actor_died is None:
+                raise
+            actor_died(tag)
+            continue
+        yield tag, result
 
 
 @contextmanager

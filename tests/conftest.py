@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -23,43 +24,76 @@ import pytest  # noqa: E402
 
 # The longest test files start first, longest first (seconds measured with --durations=0), so two
 # workers (make test: pytest-xdist, --dist loadfile) finish together instead of one waiting on a
-# long file picked up at the end (measured on 2026-12-03, quiet, every file of 4 s or more). Files not
-# listed follow, in collection order.
+# long file picked up at the end (measured on 2026-12-07 after the tests were laid out as the package,
+# every file of 4 s or more; another job shared the 2 cores, so the times are long). Files not listed
+# follow, in collection order.
 SLOW_FIRST = (
-    "tests/ray_jobs/embedding/test_embed.py",  # ~107 s
-    "tests/test_demo.py",  # ~72 s
-    "tests/ray_jobs/embedding/test_embed_channels.py",  # ~44 s
-    "tests/builders/test_dataset_contract.py",  # ~42 s
-    "tests/ray_jobs/embedding/test_crepe_tiny.py",  # ~37 s (the real CWRU records through CREPE)
+    "tests/test_demo.py",  # ~91 s
+    "tests/ray_jobs/embedding/test_embed.py",  # ~90 s
+    "tests/ray_jobs/embedding/test_crepe_tiny.py",  # ~55 s
+    "tests/builders/test_dataset_contract.py",  # ~41 s
+    "tests/ray_jobs/embedding/test_embed_channels.py",  # ~29 s
+    "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~23 s
+    "tests/ray_jobs/lib_trad/test_training.py",  # ~22 s
+    "tests/builders/test_lib_trad_export.py",  # ~20 s
+    "tests/ray_jobs/embedding/test_encoder_folders.py",  # ~20 s
+    "tests/ray_jobs/embedding/test_embed_storage.py",  # ~19 s
+    "tests/builders/test_fault.py",  # ~17 s
+    "tests/ray_jobs/evaluation/test_evaluate.py",  # ~16 s
+    "tests/ray_jobs/embedding/test_encoder_sources.py",  # ~16 s
+    "tests/folders/test_outputs.py",  # ~16 s
+    "tests/ray_jobs/test_cluster.py",  # ~13 s
+    "tests/ray_jobs/evaluation/suites/test_probes.py",  # ~12 s
+    "tests/ray_jobs/evaluation/suites/test_probes_device.py",  # ~12 s
+    "tests/folders/test_hub_cache.py",  # ~11 s
+    "tests/models/test_registration.py",  # ~10 s
+    "tests/builders/test_fault_real.py",  # ~10 s
+    "tests/builders/test_mimii.py",  # ~9 s
+    "tests/builders/test_download.py",  # ~8 s
+    "tests/convert/test_echo.py",  # ~7 s
+    "tests/ray_jobs/lib_trad/test_data.py",  # ~7 s
+    "tests/ray_jobs/evaluation/test_remote_inputs.py",  # ~7 s
+    "tests/ray_jobs/lib_trad/test_training_device.py",  # ~5 s
+    "tests/models/test_attention_ae.py",  # ~5 s
+    "tests/ray_jobs/evaluation/test_metrics.py",  # ~5 s
+    "tests/builders/test_difficulty.py",  # ~5 s
+    "tests/models/test_cnn.py",  # ~4 s
+    "tests/core/test_cli_kit.py",  # ~4 s
+    "tests/builders/test_cli.py",  # ~4 s
+    "tests/builders/test_audio_io.py",  # ~4 s
+)
     "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~29 s
     "tests/ray_jobs/embedding/test_embed_storage.py",  # ~25 s
-    "tests/cli/test_reliability_outputs.py",  # ~25 s
+    "tests/folders/test_outputs.py",  # ~25 s
     "tests/builders/test_lib_trad_export.py",  # ~23 s
-    "tests/models/test_reliability_models.py",  # ~22 s
+    "tests/ray_jobs/lib_trad/test_evaluation.py",  # ~12 s (these five: the former test_reliability_models.py, ~22 s)
+    "tests/ray_jobs/lib_trad/test_data.py",  # ~5 s
+    "tests/models/test_weights.py",  # ~5 s
     "tests/ray_jobs/embedding/test_encoder_folders.py",  # ~18 s
     "tests/builders/test_fault.py",  # ~17 s
     "tests/ray_jobs/evaluation/test_evaluate.py",  # ~16 s
-    "tests/ray_jobs/evaluation/test_probes_device.py",  # ~15 s
-    "tests/verify/test_hub_cache_inputs.py",  # ~13 s
-    "tests/ray_jobs/test_cluster_attach.py",  # ~13 s
-    "tests/ray_jobs/evaluation/test_probes.py",  # ~13 s
+    "tests/ray_jobs/evaluation/suites/test_probes_device.py",  # ~15 s
+    "tests/folders/test_hub_cache.py",  # ~13 s
+    "tests/ray_jobs/test_cluster.py",  # ~13 s
+    "tests/ray_jobs/evaluation/suites/test_probes.py",  # ~13 s
     "tests/ray_jobs/embedding/test_encoder_sources.py",  # ~12 s
     "tests/models/test_registration.py",  # ~11 s
     "tests/ray_jobs/lib_trad/test_training.py",  # ~10 s
-    "tests/builders/test_reliability_inputs.py",  # ~9 s
+    "tests/builders/test_lib_trad_layout.py",  # ~5 s (with test_audio_io.py: the former test_reliability_inputs.py)
+    "tests/builders/test_audio_io.py",  # ~4 s
     "tests/builders/test_download.py",  # ~9 s
-    "tests/ray_jobs/evaluation/test_url_inputs.py",  # ~8 s
-    "tests/models/test_echo_convert.py",  # ~7 s
+    "tests/ray_jobs/evaluation/test_remote_inputs.py",  # ~8 s
+    "tests/convert/test_echo.py",  # ~7 s
     "tests/ray_jobs/lib_trad/test_training_device.py",  # ~6 s
     "tests/models/test_cnn.py",  # ~6 s
     "tests/models/test_attention_ae.py",  # ~6 s
     "tests/ray_jobs/evaluation/test_metrics.py",  # ~5 s
-    "tests/cli/test_cli_datasets.py",  # ~5 s
+    "tests/builders/test_cli.py",  # ~5 s
     "tests/builders/test_difficulty.py",  # ~5 s
     "tests/test_architecture.py",  # ~4 s
-    "tests/ray_jobs/evaluation/test_siren_fault_suite.py",  # ~4 s
+    "tests/ray_jobs/evaluation/suites/test_siren_fault.py",  # ~4 s
     "tests/ray_jobs/embedding/test_xares_interop.py",  # ~4 s
-    "tests/ray_jobs/embedding/test_hear.py",  # ~4 s
+    "tests/hear/test_hear.py",  # ~4 s
     "tests/builders/test_dcase.py",  # ~4 s
 )
 
@@ -331,3 +365,163 @@ def hub_cache(tmp_path, monkeypatch):
 
     put.home = home
     return put
+
+
+# ----------------------------------------------------------------------------- a private raw layout to break
+# (the build, output-folder and CLI tests of tests/builders, tests/folders and tests/core)
+FILE = "TR1/normal/seg0000_ch1.wav"
+
+
+@pytest.fixture
+def raw(lib_trad_raw, tmp_path) -> Path:
+    """A private copy of the synthetic raw layout, to break."""
+    root = tmp_path / "raw"
+    shutil.copytree(lib_trad_raw, root, symlinks=True)
+    return root
+
+
+def build_lib_trad(cli, raw: Path, out: Path, *extra):
+    return cli("build", "lib-trad", "--data-dir", raw, "--output", out, "--configs", "tr1", *extra)
+
+
+@pytest.fixture(name="build_lib_trad")
+def _build_lib_trad_fixture():
+    return build_lib_trad
+
+
+def expect_error(cli, rel, raw: Path, tmp_path: Path, *fragments: str, extra=()) -> str:
+    """The build fails with one error line holding ``fragments``, and the raw folder is untouched."""
+    before = rel.snapshot(raw)
+    line = rel.assert_error_line(build_lib_trad(cli, raw, tmp_path / "out", *extra), *fragments)
+    assert rel.snapshot(raw) == before
+    return line
+
+
+@pytest.fixture(name="expect_error")
+def _expect_error_fixture():
+    return expect_error
+
+
+def skipped(cli, raw: Path, tmp_path: Path, *extra) -> list[dict]:
+    """Build with --on-error skip; the manifest's rejections."""
+    out = tmp_path / "out-skip"
+    result = build_lib_trad(cli, raw, out, "--on-error", "skip", *extra)
+    assert result.exit_code == 0, result.output
+    text = (out / "manifest.json").read_text(encoding="utf-8")
+    return json.loads(text)["rejected"]
+
+
+@pytest.fixture(name="skipped")
+def _skipped_fixture():
+    return skipped
+
+
+def make_stray(raw: Path, what: str) -> None:
+    if what.endswith("/"):
+        (raw / what).mkdir(parents=True)
+    elif "/" in what and not Path(what).suffix:
+        (raw / what).mkdir(parents=True)
+        (raw / what / "seg0000_ch1.wav").write_bytes((raw / FILE).read_bytes())
+    else:
+        (raw / what).write_text("stray\n")
+
+
+@pytest.fixture(name="make_stray")
+def _make_stray_fixture():
+    return make_stray
+
+
+# ----------------------------------------------------------------------------- a dataset copy, a trained CNN, users' folders
+# (the training, evaluation, weights and conversion tests of tests/ray_jobs/lib_trad, tests/models, tests/convert)
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def lib_trad_copy(lib_trad_export, tmp_path) -> Path:
+    """A private copy of the session export, free to break (the session fixture is never touched)."""
+    copy = tmp_path / "lib-trad"
+    shutil.copytree(lib_trad_export, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def cnn_model(lib_trad_export, tmp_path_factory) -> Path:
+    """One CNN trained for an epoch on ``tr1_cls`` (read only: tests break copies of it)."""
+    from libtrad.ray_jobs.lib_trad.training import Recipe, train_cnn
+
+    out = tmp_path_factory.mktemp("cnn") / "cnn-model"
+    train_cnn(str(lib_trad_export), out, config="tr1_cls", recipe=Recipe(epochs=1, batch_size=4), progress=False)
+    return out
+
+
+@pytest.fixture
+def model_copy(cnn_model, tmp_path) -> Path:
+    """A trained model's files without libtrad's marker (a folder copied by hand): what the content checks
+    see once the checksums can no longer say which file changed (those are tested on their own)."""
+    copy = tmp_path / "model"
+    shutil.copytree(cnn_model, copy)
+    (copy / ".libtrad.json").unlink()
+    return copy
+
+
+def user_folder(path: Path, **files: str) -> Path:
+    """A folder of the user's (no libtrad marker) holding ``files``."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (path / name.replace("__", ".")).write_text(text)
+    return path
+
+
+@pytest.fixture(name="user_folder")
+def _user_folder_fixture():
+    return user_folder
+
+
+def train_args(dataset, output, *extra, family="cnn"):
+    return ("train", family, "--dataset", dataset, "--output", output, "--epochs", "1", *extra)
+
+
+@pytest.fixture(name="train_args")
+def _train_args_fixture():
+    return train_args
+
+
+def plain_dataset(folder: Path, audio: list[bytes], labels: list[int], splits=("train",)) -> Path:
+    """A Parquet dataset folder that libtrad did not write (no marker, no card): config ``default``."""
+    import datasets
+
+    (folder / "data").mkdir(parents=True)
+    features = datasets.Features({"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["normal", "abnormal"])})
+    for split in splits:
+        datasets.Dataset.from_dict({"audio": [{"bytes": b, "path": None} for b in audio], "label": labels},
+                                   features=features).to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    datasets.load_dataset(str(folder))  # prepared now, so the CLI shows no generation bar before its error
+    return folder
+
+
+@pytest.fixture(name="plain_dataset")
+def _plain_dataset_fixture():
+    return plain_dataset
+
+
+# ----------------------------------------------------------------------------- evaluate
+def evaluate_args(model, dataset, output):
+    return ("evaluate", "lib-trad", "--model", f"tr1={model}", "--dataset", dataset, "--experiments", "tr1",
+            "--output", output)
+
+
+@pytest.fixture(name="evaluate_args")
+def _evaluate_args_fixture():
+    return evaluate_args
+
+
+# ----------------------------------------------------------------------------- damage
+def flip_byte(path: Path, at: int | None = None) -> None:
+    """Flip one bit of ``path`` (at byte ``at``, default the middle): a file whose checksum no longer matches."""
+    data = bytearray(path.read_bytes())
+    at = len(data) // 2 if at is None else at
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(name="flip_byte")
+def _flip_byte_fixture():
+    return flip_byte

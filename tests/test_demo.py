@@ -42,3 +42,13 @@ def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, gpus):
                           "has no CUDA GPU")
     rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "tpu"), "--device 'tpu'")
     assert not (tmp_path / "demo").exists()
+
+
+# ----------------------------------------------------------------------------- from test_reliability_outputs.py
+def test_demo_refuses_a_workdir_it_did_not_write(cli, rel, tmp_path):
+    work = tmp_path / "work"
+    (work / "raw").mkdir(parents=True)
+    (work / "raw" / "field-recording.wav").write_bytes(b"RIFF precious")
+    before = rel.snapshot(work)
+    rel.assert_error_line(cli("demo", "--workdir", work), "raw", "not a libtrad folder")
+    assert rel.snapshot(work) == before

@@ -88,6 +88,6 @@ def test_named_repository_files_exist(page, path):
 
 
 def test_the_checker_tells_a_moved_name_from_a_present_one():
-    assert resolves("libtrad.outputs.atomic_output") and resolves("libtrad.cli_support.Group.main")
+    assert resolves("libtrad.folders.outputs.atomic_output") and resolves("libtrad.core.cli_kit.Group.main")
     assert resolves("libtrad.hear") and resolves("libtrad.builders.lib_trad.builder.LibTrad")
-    assert not resolves("libtrad.outputs.no_such_name") and not resolves("libtrad.no_such_module")
+    assert not resolves("libtrad.folders.outputs.no_such_name") and not resolves("libtrad.no_such_module")

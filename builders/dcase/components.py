@@ -43,6 +43,7 @@ from libtrad.builders.dcase.layout import (
     find_clips,
     parse_attributes,
 )
+from libtrad.builders.download import Download
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.hub_export import AfterRead, ConfigSource, FileBytes, SplitSource
 from libtrad.builders.scan import (
@@ -55,7 +56,7 @@ from libtrad.builders.scan import (
     validate_all,
 )
 from libtrad.builders.siren import MONO_WAV
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 SPLITS = ("train", "test")
 FIGURE = "images/normal_vs_anomaly_logmel.png"
@@ -235,8 +236,6 @@ class DcaseComponent(DatasetComponent):
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """Every archive of this year (one per part and machine type), for ``download_and_prepare()``."""
-        from libtrad.builders.download import Download
-
         return tuple(
             Download(part["url"].format(machine=machine), part["url"].rsplit("/", 1)[1].format(machine=machine),
                      extract_to=part["extract_to"])

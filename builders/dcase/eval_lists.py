@@ -22,7 +22,7 @@ from pathlib import Path
 from libtrad.builders.audio_io import safe_text
 from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SPECS, parse_eval_test_name, parse_reference
 from libtrad.builders.scan import read_text_file
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LABELS = ("normal", "anomaly")  # list label 0 / 1, and the ClassLabel order of the exports

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from libtrad.builders.audio_io import safe_text
 from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SAMPLE_RATE = 16_000
 YEARS = (2020, 2021, 2022, 2023, 2024, 2025)

@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SAMPLE_RATE, SPECS, YEARS, YearSpec
 from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.scan import write_synthetic_marker
-from libtrad.errors import ParameterError
-from libtrad.options import check_number, check_seed
-from libtrad.outputs import atomic_output
+from libtrad.core.errors import ParameterError
+from libtrad.core.options import check_number, check_seed
+from libtrad.folders.outputs import atomic_output
 
 CLIP_SECONDS = 1.5
 MAX_SCALE = 100.0

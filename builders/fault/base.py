@@ -14,12 +14,13 @@ from pathlib import Path
 
 import datasets
 
+from libtrad.builders.download import Download
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.fault.common import SPLIT, Checked, Layout, check_set
 from libtrad.builders.hub_export import ConfigSource, SplitSource
 from libtrad.builders.scan import Rejection, enforce_on_error, read_synthetic_marker, validate_all
-from libtrad.channels import ChannelPolicy
-from libtrad.errors import ParameterError
+from libtrad.core.channels import ChannelPolicy
+from libtrad.core.errors import ParameterError
 
 FIGURE = "images/classes.png"
 SET_RULES = "no two files with the same bytes (SHA-256)"  # what check_set adds to every layout's checks
@@ -38,7 +39,7 @@ COMMON = {
 }
 ZENODO_LICENSE = ("as stated on the Zenodo record (Fraunhofer IDMT publishes its ISA datasets under a Creative "
                   "Commons license; check the record's terms before redistributing)")
-# Channel policies (libtrad.channels): where SIREN's toolkit (github.com/yucongzh/SIREN) reads a corpus, its
+# Channel policies (libtrad.core.channels): where SIREN's toolkit (github.com/yucongzh/SIREN) reads a corpus, its
 # loader says which channels; these phrases say so where it has none, and for the mono WAV corpora.
 SIREN_LOADERS = "SIREN's fault tester loads CWRU, MAFAULDA, IIEE and IICA only"
 
@@ -94,8 +95,6 @@ class FaultComponent(DatasetComponent):
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """The published archives libtrad can fetch itself (web pages of single files are listed on the card)."""
-        from libtrad.builders.download import Download
-
         return tuple(Download(d["url"], d["url"].rsplit("/", 1)[1]) for d in self.card.downloads
                      if d["url"].endswith((".zip", ".tar.gz", ".tgz")))
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from libtrad.builders.audio_io import AudioCheck, InvalidAudio, read_source, safe_text, validate_audio
 from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path, same_bytes
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 # Documentation an archive may carry next to the data: listed as not read, never rejected.
 DOCUMENTATION = re.compile(r"^(readme|licen[cs]e|citation)([._ -].*)?$|^.*\.(txt|md|pdf|html?)$", re.IGNORECASE)

@@ -3,8 +3,8 @@
 The Case Western Reserve University Bearing Data Center publishes one MATLAB v5 file per
 recording, named by its record number (``105.mat``: keys ``X105_DE_time``, ``X105_FE_time``,
 ``X105_BA_time`` — drive-end, fan-end and base accelerometers — and ``X105RPM``), and a table
-per page saying what each record is. That table is :data:`RECORDS`, read from the package data
-``data/cwru_records.csv``: record number -> bearing end (DE/FE), fault (IR/B/OR), diameter
+per page saying what each record is. That table is :data:`~libtrad.builders.fault.cwru_records.RECORDS`,
+read from the package data ``data/cwru_records.csv``: record number -> bearing end (DE/FE), fault (IR/B/OR), diameter
 (mils), outer-race position (@3/@6/@12), motor load (hp), approximate speed, and the variable
 prefix the file really holds (3001-3008, the 0.028-in drive-end records, hold ``X056`` ...
 ``X059`` and ``X048`` ... ``X051``, the drive-end channel only, no RPM value).
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -58,11 +57,11 @@ from libtrad.builders.fault.common import (
     one_of,
     top_level,
 )
+from libtrad.builders.fault.cwru_records import BY_LABEL, RECORDS, TOP, Record, describe
 from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
-from libtrad.builders.fault.tables import optional_int, read_table
 from libtrad.builders.scan import Rejection, rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 FAULT_RATE = 12_000
 # The normal-baseline recordings are sampled at 48 kHz, as Smith & Randall (2015) report (SIREN's toolkit
@@ -73,8 +72,6 @@ DIAMETERS = ("007", "014", "021", "028")
 POSITIONS = ("3", "6", "12")
 CHANNELS = ("DE", "FE", "BA")
 CLASSES = tuple(f"{end}_{fault}" for end in ("DE", "FE") for fault in ("IR", "B", "OR@3", "OR@6", "OR@12"))
-ENDS = {"DE": "drive-end", "FE": "fan-end"}
-TOP = {"DE": "12k_Drive_End_Bearing_Fault_Data", "FE": "12k_Fan_End_Bearing_Fault_Data"}
 FOLDERS = {
     **{name: ("faults", "DE") for name in (TOP["DE"], "12k Drive End Bearing Fault Data")},
     **{name: ("faults", "FE") for name in (TOP["FE"], "12k Fan End Bearing Fault Data")},
@@ -89,7 +86,6 @@ DOWNLOADS = (
     {"what": "12k fan-end fault data", "url": f"{PAGES}/12k-fan-end-bearing-fault-data"},
     {"what": "normal baseline data", "url": f"{PAGES}/normal-baseline-data"},
 )
-TABLE = "cwru_records.csv"
 # Only ASCII: \d would take other scripts' digits.
 NUMBERED = re.compile(r"^(?P<number>[0-9]+)(?:@(?P<position>[0-9]+))?(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
 LABELLED = re.compile(r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$",
@@ -108,69 +104,6 @@ DATA_DIR/
 NAME and folders must agree with the Data Center's record table (libtrad/builders/fault/data/cwru_records.csv)
 """
 NAME_RULE = "NUMBER[@POS][_LOAD].mat or FAULTDIAM[@POS]_LOAD.mat (e.g. 105_0.mat, 130@6_0.mat, IR007_0.mat)"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One row of the Data Center's record table (``data/cwru_records.csv``)."""
-
-    number: int
-    end: str | None  # DE, FE; None for the normal baseline
-    fault: str | None  # IR, B, OR; None for the normal baseline
-    diameter: int | None  # mils
-    position: str | None  # "3", "6", "12": outer race only
-    load: int  # hp
-    approx_rpm: int
-    variable: str  # the prefix of the file's variables: X105, X056 (record 3001) ...
-    channels: tuple[str, ...]  # what the published file holds
-    rpm_value: bool  # whether it holds <variable>RPM
-    checked: str  # "file": read from a copy of the published file; "documentation": pages and loaders only
-    note: str
-
-    @property
-    def config(self) -> str:
-        return "normal" if self.fault is None else "faults"
-
-    @property
-    def label(self) -> str:
-        if self.fault is None:
-            return "normal"
-        return f"{self.end}_{self.fault}" + (f"@{self.position}" if self.position else "")
-
-    @property
-    def place(self) -> str:
-        """Its folder in the numbered tree (the ``CWRU-dataset`` arrangement puts drive-end OR 014 @6 files, named
-        ``197@6_0.mat``, in ``OR/014/`` itself: a position in the name does for the ``@`` folder)."""
-        if self.fault is None:
-            return "Normal/"
-        return f"{TOP[self.end]}/{self.fault}/{self.diameter:03d}/" + (f"@{self.position}/" if self.position else "")
-
-    def describe(self) -> str:
-        return describe(self.end, self.fault, self.diameter, self.position, self.load)
-
-
-def describe(end: str | None, fault: str | None, diameter: int | None, position: str | None,
-             load: int | None) -> str:
-    """What a record is, or what a path says it is: "drive-end OR 021 @6 at 0 hp", "normal baseline at 2 hp"."""
-    what = "normal baseline" if fault is None else f"{ENDS[end]} {fault} {diameter:03d}" + \
-        (f" @{position}" if position else "")
-    return what + (f" at {load} hp" if load is not None else "")
-
-
-def _records() -> dict[int, Record]:
-    records = {}
-    for row in read_table(TABLE):
-        normal = row["fault"] == "normal"
-        record = Record(int(row["record"]), row["end"] or None, None if normal else row["fault"],
-                        optional_int(row["diameter_mils"]), row["position"] or None, int(row["load_hp"]),
-                        int(row["approx_rpm"]), row["variable"], tuple(row["channels"].split()),
-                        row["rpm_value"] == "yes", row["checked"], row["note"])
-        records[record.number] = record
-    return records
-
-
-RECORDS: dict[int, Record] = _records()
-BY_LABEL: dict[tuple, Record] = {(r.end, r.fault, r.diameter, r.position, r.load): r for r in RECORDS.values()}
 
 
 class CwruLayout(ArrayLayout):

@@ -29,7 +29,7 @@ from libtrad.builders.fault.common import AudioLayout, BadName, Checked, Found, 
 from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone, write_wav
 from libtrad.builders.scan import rel_path
 from libtrad.builders.siren import MONO_WAV
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SAMPLE_RATE = 48_000
 CLASSES = ("no_leak", "tubeleak", "ventleak")

@@ -27,8 +27,8 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import DOCUMENTATION, ArrayLayout, BadName, Found, Listing, children
 from libtrad.builders.fault.synth import EASY, Level, impulses, tone
 from libtrad.builders.scan import SYNTHETIC_MARKER, rel_path
-from libtrad.channels import ChannelPolicy
-from libtrad.errors import LibtradError
+from libtrad.core.channels import ChannelPolicy
+from libtrad.core.errors import LibtradError
 
 SAMPLE_RATE = 50_000
 PREFIXES = {"n": "normal", "ib": "inner_ring", "ob": "outer_ring", "tb": "roller"}

@@ -27,7 +27,7 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import ArrayLayout, Found, Listing, children, one_of, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, count, impulses, tone
 from libtrad.builders.scan import rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 SAMPLE_RATE = 50_000
 RECORD_ROWS = 5 * SAMPLE_RATE  # every published CSV: a 5-s sequence, 250,000 rows

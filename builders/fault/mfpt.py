@@ -32,7 +32,7 @@ from libtrad.builders.fault.matfile import field, load_mat, names, number, vecto
 from libtrad.builders.fault.synth import EASY, NOTE, Level, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 CLASSES = ("normal", "outer_race", "inner_race")
 WRAPPER = "MFPT Fault Data Sets"  # the archive's top folder: DATA_DIR may be it or the folder holding it

@@ -35,7 +35,7 @@ from libtrad.builders.fault.matfile import field, load_mat, names, vector
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 SAMPLE_RATE = 64_000  # vibration_1 (and the phase currents), as the publisher states
 CHANNEL = "vibration_1"

@@ -32,7 +32,7 @@ from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponen
 from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, children, top_level
 from libtrad.builders.fault.synth import EASY, Level, band_noise, impulses, tone
 from libtrad.builders.scan import rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 PLACEHOLDER_RATE = 16_000  # NOT published by SEU: see the module docstring and the card
 HEADER_LINES = 16

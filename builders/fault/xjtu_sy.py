@@ -34,7 +34,7 @@ from libtrad.builders.fault.common import ArrayLayout, BadName, Found, Listing, 
 from libtrad.builders.fault.synth import EASY, Level, count, impulses, tone
 from libtrad.builders.fault.tables import read_table
 from libtrad.builders.scan import rel_path
-from libtrad.channels import ChannelPolicy
+from libtrad.core.channels import ChannelPolicy
 
 SAMPLE_RATE = 25_600
 RECORD_ROWS = 32_768  # 1.28 s at 25.6 kHz, every published record

@@ -46,8 +46,8 @@ from libtrad.builders.scan import (
     rel_path,
     validate_all,
 )
-from libtrad.errors import LibtradError
-from libtrad.options import check_number
+from libtrad.core.errors import LibtradError
+from libtrad.core.options import check_number
 
 SAMPLE_RATE = 16_000
 NUM_CHANNELS = 4

@@ -41,6 +41,7 @@ from libtrad.builders.audio_io import (
     read_source_into,
     validate_audio,
 )
+from libtrad.builders.download import Download
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.hub_export import ConfigSource, FileBytes, SplitSource
 from libtrad.builders.mimii.layout import (
@@ -66,8 +67,8 @@ from libtrad.builders.scan import (
     same_bytes,
     validate_all,
 )
-from libtrad.channels import ChannelPolicy
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.channels import ChannelPolicy
+from libtrad.core.errors import LibtradError, ParameterError
 
 UNION = "all"
 CONFIG_NAMES = (*SNR_CONFIGS.values(), UNION)
@@ -164,8 +165,6 @@ class MimiiComponent(DatasetComponent):
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """The twelve Zenodo archives, each unpacked into a folder of its own name (the layout read here)."""
-        from libtrad.builders.download import Download
-
         return tuple(Download(archive_url(name), f"{name}.zip", extract_to=name) for name in ARCHIVES)
 
     def check_options(self, options: dict) -> dict:

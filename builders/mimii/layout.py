@@ -43,7 +43,7 @@ from pathlib import Path
 from libtrad.builders.audio_io import safe_text
 from libtrad.builders.fault.common import DOCUMENTATION, BadName, children
 from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SAMPLE_RATE = 16_000
 NUM_CHANNELS = 8

@@ -37,8 +37,8 @@ from libtrad.builders.dcase import synth as dcase_synth
 from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.mimii.layout import NUM_CHANNELS, SAMPLE_RATE, SNRS, archive_name
 from libtrad.builders.scan import write_synthetic_marker
-from libtrad.options import check_number, check_seed
-from libtrad.outputs import atomic_output
+from libtrad.core.options import check_number, check_seed
+from libtrad.folders.outputs import atomic_output
 
 MACHINES = ("fan", "pump")
 MACHINE_IDS = (0, 2)

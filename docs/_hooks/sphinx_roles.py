@@ -1,7 +1,7 @@
 """A griffe extension for the API reference (``mkdocs.yml``): the Sphinx roles of libtrad's docstrings as links.
 
-libtrad's docstrings name other objects the Sphinx way, ``:func:`~libtrad.outputs.atomic_output```,
-``:class:`Group```, ``:mod:`libtrad.devices```. mkdocstrings renders docstrings as Markdown, where such a
+libtrad's docstrings name other objects the Sphinx way, ``:func:`~libtrad.folders.outputs.atomic_output```,
+``:class:`Group```, ``:mod:`libtrad.core.devices```. mkdocstrings renders docstrings as Markdown, where such a
 role would show as literal text. Each role becomes the name in code font (the last part only with ``~``,
 ``()`` after a function or method, as Sphinx prints them), linked to that object's entry in the reference
 when it has one. The link is an *optional* cross-reference of mkdocs-autorefs: a name the reference does

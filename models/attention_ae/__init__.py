@@ -8,6 +8,7 @@ from libtrad.models.attention_ae.modeling_attention_ae import (
     LibTradAttentionAEModel,
     LibTradAttentionAEPreTrainedModel,
 )
+from libtrad.models.auto_registration import register_family
 
 __all__ = [
     "AutoModelForAudioAnomalyDetection",
@@ -20,8 +21,6 @@ __all__ = [
 
 
 def _register() -> None:
-    from libtrad.models.auto_registration import register_family
-
     register_family(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor, LibTradAttentionAEModel,
                     LibTradAttentionAEForAnomalyDetection)
 

@@ -1,5 +1,6 @@
 """LiB-TRAD CNN (supervised baseline)."""
 
+from libtrad.models.auto_registration import register_family
 from libtrad.models.cnn.configuration_cnn import LibTradCNNConfig
 from libtrad.models.cnn.feature_extraction_cnn import LibTradCNNFeatureExtractor
 from libtrad.models.cnn.modeling_cnn import (
@@ -18,8 +19,6 @@ __all__ = [
 
 
 def _register() -> None:
-    from libtrad.models.auto_registration import register_family
-
     register_family(LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNModel, LibTradCNNForAudioClassification)
 
 

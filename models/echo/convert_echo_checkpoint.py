@@ -1,11 +1,11 @@
-"""Official ECHO checkpoint -> ``save_pretrained`` folder (config, safetensors, preprocessor, card).
+"""Official ECHO checkpoint -> :class:`EchoModel` (the model side of ``libtrad convert echo``).
 
 Accepts the released ``.pth`` (``{'encoder': state_dict, 'model_type': ...}``) and safetensors in
 the official key layout. The architecture is read off the tensor shapes; the number of heads is
 not visible in the weights, so it comes from the model type (Small 6, Base 12) or ``heads``.
 Keys, shapes and dtypes are checked strictly: any missing, unexpected, mis-shaped, non-floating or
-non-finite tensor is an error naming the checkpoint and the tensor. OUT_DIR is written atomically
-and only where libtrad may (see :mod:`libtrad.outputs`).
+non-finite tensor is an error naming the checkpoint and the tensor. Writing the converted folder
+(atomically, with its card) is :func:`libtrad.convert.echo.convert_checkpoint`'s.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from pathlib import Path
 
 import torch
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line
 from libtrad.models.echo.configuration_echo import HEADS_BY_MODEL_TYPE, EchoConfig
-from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel
-from libtrad.outputs import atomic_output, check_output
 
 _LAYER_KEY = re.compile(r"^encoder\.layers\.(\d+)\.")
 
@@ -159,22 +157,14 @@ def check_state_dict(model: EchoModel, state: dict[str, torch.Tensor], source: P
         raise LibtradError(f"checkpoint {source}: does not match the ECHO layout; " + "; ".join(problems))
 
 
-def convert_checkpoint(
-    checkpoint: str | Path,
-    out_dir: str | Path,
-    *,
-    heads: int | None = None,
-    model_type: str | None = None,
-    write_card: bool = True,
-) -> EchoModel:
-    """Convert and save; returns the loaded model (eval mode).
+def model_from_checkpoint(checkpoint: str | Path, *, heads: int | None = None,
+                          model_type: str | None = None) -> EchoModel:
+    """The :class:`EchoModel` an official checkpoint holds (eval mode, float32), every tensor checked.
 
-    ``out_dir`` is checked before the checkpoint is read and written atomically (kind ``model``):
-    a folder libtrad did not write, or the checkpoint's own folder, is refused.
+    The layout is checked on the meta device first, so a checkpoint claiming huge sizes allocates
+    nothing before it is refused.
     """
     checkpoint = Path(checkpoint)
-    inputs = {"CHECKPOINT": checkpoint}
-    output = check_output(out_dir, "model", option="OUT_DIR", inputs=inputs)
     state, stored_type = load_official_checkpoint(checkpoint)
     model_type = model_type or stored_type
     n_heads = heads_for(model_type, heads, checkpoint)
@@ -185,14 +175,7 @@ def convert_checkpoint(
     model = EchoModel(config)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     model.eval()
-    with atomic_output(output, "model", option="OUT_DIR", inputs=inputs) as staging:
-        model.save_pretrained(staging)
-        EchoFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
-        if write_card:
-            from libtrad.models.echo.model_card import write_echo_model_card
-
-            write_echo_model_card(model, staging, source=checkpoint.name)
     return model
 
 
-__all__ = ["convert_checkpoint", "load_official_checkpoint", "config_from_state_dict", "check_state_dict"]
+__all__ = ["model_from_checkpoint", "load_official_checkpoint", "config_from_state_dict", "check_state_dict"]

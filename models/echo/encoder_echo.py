@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from libtrad.devices import autocast, check_precision, to_device
-from libtrad.errors import LibtradError
+from libtrad.core.devices import autocast, check_precision, to_device
+from libtrad.core.errors import LibtradError
 from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel, EchoModelOutput
 

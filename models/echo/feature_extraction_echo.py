@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.frontend import stft_magnitude
 
 

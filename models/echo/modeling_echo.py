@@ -23,7 +23,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.echo.configuration_echo import EchoConfig
 from libtrad.models.weights import CheckedWeights
 

@@ -51,8 +51,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libtrad.errors import ParameterError, first_line
-from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
+from libtrad.builders.audio_samples import resample
+from libtrad.core.errors import ParameterError, first_line
+from libtrad.ray_jobs.embedding.encoder_probe import (SILENCE, ContractError, ForwardContract, Probe, StructureError,
+                                                       describe_clips, embed_structure)
+from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec, place
 
 CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone
 LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
@@ -66,7 +69,6 @@ MATCH_TOL = 1e-5
 BATCH_SPECS = ((1.0, 0), (1.0, 1), (1.0, 3))  # (seconds, seed): three equal-length noise clips
 SHAPE_SPECS = ((1.0, 0), (1.0, 1), (0.5, 2))  # equal and unequal lengths in one call
 PAD_LONG, PAD_SHORT = (2.0, 4), (0.5, 2)
-SILENCE = None  # the seed of a silent clip
 CHUNK_CLIP_S, CHUNK_S = 2.6, 1.0  # chunks: two 1-s stretches, the second running to 2.6 s
 
 
@@ -84,14 +86,6 @@ class CheckResult:
                 "numbers": _jsonable(self.numbers)}
 
 
-class _ContractError(Exception):
-    """A broken promise found while running the encoder; its message is the check's message."""
-
-
-class _StructureError(_ContractError):
-    """``embed`` returned another structure than ``(clip embeddings, frames)``."""
-
-
 # ----------------------------------------------------------------------------- public API
 def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
                        precision: str = "fp32", weights=None) -> list[CheckResult]:
@@ -99,8 +93,6 @@ def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
     at ``precision`` and check it (a bad spec, device or precision: ParameterError; a libtrad folder
     whose files differ from its checksums: one LibtradError naming the file). ``weights``: a ``py:``
     class's ``--encoder-weights`` file."""
-    from libtrad.ray_jobs.embedding.encoders import place
-
     parsed = parse_encoder_spec(spec, weights=weights)
     placed = place(device, precision)  # before the folder is read: CUDA missing is one line at once
     check_encoder_folder(parsed)
@@ -112,7 +104,7 @@ def check_encoder(encoder, *, quick: bool = False, contract: str = "libtrad") ->
 
     ``contract="xares"`` checks an X-ARES encoder, which promises ``forward`` alone (X-ARES's own
     checker runs it once on noise; these checks hold it to its stated hop, batching, masks,
-    determinism): the checks that read ``embed`` read :class:`_ForwardContract`'s instead — the
+    determinism): the checks that read ``embed`` read :class:`ForwardContract`'s instead — the
     encoder's ``forward`` frames (equal-length clips in one call, as ``embed`` batches them) and,
     as clip embeddings, their mean over frames. Use it for an object whose ``embed`` is another
     API (``EchoWaveformEncoder.embed`` returns an ``EchoModelOutput``) or that has none. Every
@@ -125,7 +117,7 @@ def check_encoder(encoder, *, quick: bool = False, contract: str = "libtrad") ->
     attributes = _check_attributes(encoder)
     if not attributes.passed:
         return [attributes]
-    probe = _Probe(_ForwardContract(encoder) if contract == "xares" else encoder)
+    probe = Probe(ForwardContract(encoder) if contract == "xares" else encoder)
     structure = _check_structure(probe)
     if structure is not None:
         return [attributes, structure]
@@ -148,52 +140,14 @@ def results_json(results: list[CheckResult], *, spec: str | None = None) -> dict
             "passed": all(r.passed for r in results)}
 
 
-# ----------------------------------------------------------------------------- running the encoder
-class _ForwardContract:
-    """An X-ARES encoder seen through libtrad's contract for the checks: ``embed`` from ``forward``.
-
-    Equal-length clips go through ``forward`` together (as ``ClipEncoder.embed`` batches them), each
-    clip's frames are its row, its clip embedding their mean over frames; dtypes are kept as
-    ``forward`` gives them, so ``dtype`` still sees a float64 encoder."""
-
-    def __init__(self, encoder):
-        self.encoder = encoder
-        self.sampling_rate, self.output_dim, self.hop_size_in_ms = (
-            encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms)
-
-    def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        import torch
-
-        pooled: list = [None] * len(clips)
-        frames: list = [None] * len(clips)
-        groups: dict[int, list[int]] = {}
-        for i, clip in enumerate(clips):
-            groups.setdefault(len(clip), []).append(i)
-        for group in groups.values():
-            batch = torch.from_numpy(np.stack([np.asarray(clips[i], dtype=np.float32) for i in group]))
-            with torch.inference_mode():
-                out, _ = _to_numpy(self.encoder.forward(batch))
-            if out.ndim != 3 or out.shape[0] != len(group):
-                raise _StructureError(f"forward on {len(group)} clip(s) of {len(clips[group[0]])} samples gives shape "
-                                     f"{out.shape}, not ({len(group)}, T, D)")
-            for row, i in enumerate(group):
-                frames[i] = out[row]
-                pooled[i] = out[row].mean(axis=0) if out.shape[1] else np.full(out.shape[2], np.nan, out.dtype)
-        return np.stack(pooled), frames
-
-    def forward(self, audio, audio_attention_mask=None):
-        if audio_attention_mask is None:
-            return self.encoder.forward(audio)
-        return self.encoder.forward(audio, audio_attention_mask=audio_attention_mask)
-
-
-def _check_structure(probe: "_Probe") -> CheckResult | None:
+# ----------------------------------------------------------------------------- running the checks
+def _check_structure(probe: "Probe") -> CheckResult | None:
     """``shape``'s failure when ``embed`` returns another structure than ``(clip embeddings, frames)``
     (every other check reads it, so they are not run); None when it does (or raises: the checks
     then report the raise each)."""
     try:
         probe.embed(SHAPE_SPECS)
-    except _StructureError as exc:
+    except StructureError as exc:
         hint = ("; an encoder that keeps only X-ARES's forward (its embed being another API) is checked with "
                 "check_encoder(encoder, contract='xares')") if callable(getattr(probe.encoder, "forward", None)) else ""
         return CheckResult("shape", False, f"{exc}{hint}; the other checks read that structure: not run")
@@ -202,92 +156,11 @@ def _check_structure(probe: "_Probe") -> CheckResult | None:
     return None
 
 
-class _Probe:
-    """The encoder plus its outputs on the check clips, computed once and shared by the checks."""
-
-    def __init__(self, encoder):
-        self.encoder = encoder
-        self.rate = int(encoder.sampling_rate)
-        self.dim = int(encoder.output_dim)
-        self.hop = float(encoder.hop_size_in_ms)
-        self._embedded: dict[tuple, tuple[np.ndarray, list[np.ndarray]]] = {}
-        self._forwarded: dict[tuple, tuple[np.ndarray, str]] = {}
-
-    def clip(self, seconds: float, seed: int | None) -> np.ndarray:
-        """Seeded noise (0.1 RMS) at the encoder's rate; ``seed=None`` is silence."""
-        n = int(round(seconds * self.rate))
-        if seed is SILENCE:
-            return np.zeros(n, dtype=np.float32)
-        return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
-
-    def embed(self, specs: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed`` on the clips ``specs`` names ((seconds, seed) each), cached."""
-        if specs not in self._embedded:
-            self._embedded[specs] = self.embed_arrays([self.clip(*s) for s in specs], _describe(specs))
-        return self._embedded[specs]
-
-    def embed_arrays(self, clips: list[np.ndarray], what: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed`` uncached, its result checked for the (B, D) + B x (T, D) structure."""
-        try:
-            result = self.encoder.embed(clips)
-        except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
-            raise _ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
-        return _embed_structure(result, len(clips), what)
-
-    def forward(self, specs: tuple, pad_to: float | None = None) -> tuple[np.ndarray, str]:
-        """``forward`` on the clips stacked; ``pad_to`` seconds: noise-padded under a mask. Cached."""
-        key = (specs, pad_to)
-        if key not in self._forwarded:
-            self._forwarded[key] = self._forward(specs, pad_to)
-        return self._forwarded[key]
-
-    def _forward(self, specs: tuple, pad_to: float | None) -> tuple[np.ndarray, str]:
-        import torch
-
-        clips = [self.clip(*s) for s in specs]
-        width = int(round(pad_to * self.rate)) if pad_to else max(len(c) for c in clips)
-        audio = (0.5 * np.random.default_rng(99).standard_normal((len(clips), width))).astype(np.float32)
-        mask = np.zeros((len(clips), width), dtype=np.int64)
-        for i, c in enumerate(clips):
-            audio[i, : len(c)], mask[i, : len(c)] = c, 1
-        what = _describe(specs) + (f" padded to {pad_to:g} s under a mask" if pad_to else "")
-        try:
-            with torch.inference_mode():
-                out = (self.encoder.forward(torch.from_numpy(audio), audio_attention_mask=torch.from_numpy(mask))
-                       if pad_to else self.encoder.forward(torch.from_numpy(audio)))
-        except Exception as exc:  # noqa: BLE001
-            raise _ContractError(f"forward on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
-        return _to_numpy(out)
-
-
-def _embed_structure(result, count: int, what: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``(clip (B, D), [frames (T_i, D)] * B)`` as arrays (dtype kept), or a _ContractError."""
-    if not (isinstance(result, (tuple, list)) and len(result) == 2):
-        raise _StructureError(f"embed on {what} returned {type(result).__name__}, not (clip embeddings, frames)")
-    pooled, frames = np.asarray(result[0]), [np.asarray(f) for f in result[1]]
-    if pooled.ndim != 2 or pooled.shape[0] != count:
-        raise _StructureError(f"embed on {what} returned clip embeddings of shape {pooled.shape}, expected ({count}, D)")
-    if len(frames) != count or any(f.ndim != 2 for f in frames):
-        raise _StructureError(f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, "
-                              f"expected {count} arrays of (T, D)")
-    return pooled, frames
-
-
-def _to_numpy(out) -> tuple[np.ndarray, str]:
-    """A torch tensor (or array) as NumPy, with the dtype name it had (``float32``)."""
-    if hasattr(out, "detach"):
-        name = str(out.dtype).replace("torch.", "")
-        tensor = out.detach().cpu()
-        return (tensor.float() if name == "bfloat16" else tensor).numpy(), name
-    array = np.asarray(out)
-    return array, str(array.dtype)
-
-
-def _run_check(name: str, check, probe: _Probe) -> CheckResult:
+def _run_check(name: str, check, probe: Probe) -> CheckResult:
     """One check; a broken promise or an unexpected failure becomes its failed result."""
     try:
         return check(probe)
-    except _ContractError as exc:
+    except ContractError as exc:
         return CheckResult(name, False, str(exc))
     except Exception as exc:  # noqa: BLE001 - e.g. outputs of a shape the check cannot index
         return CheckResult(name, False, f"could not run ({type(exc).__name__}: {first_line(exc)})")
@@ -305,7 +178,7 @@ def _check_attributes(encoder) -> CheckResult:
     return CheckResult("attributes", not problems, "; ".join(problems), numbers)
 
 
-def _check_shape(probe: _Probe) -> CheckResult:
+def _check_shape(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     widths = sorted({pooled.shape[1], *(f.shape[1] for f in frames)})
     problems = [] if len(widths) == 1 else [f"embed gives widths {widths} (clip embeddings and frames must share D)"]
@@ -313,12 +186,12 @@ def _check_shape(probe: _Probe) -> CheckResult:
     out, _ = probe.forward(equal)
     expected = (len(equal), frames[0].shape[0], pooled.shape[1])
     if out.shape != expected:
-        problems.append(f"forward on {_describe(equal)} gives shape {out.shape}, embed's frames imply {expected}")
+        problems.append(f"forward on {describe_clips(equal)} gives shape {out.shape}, embed's frames imply {expected}")
     numbers = {"clip_embeddings": pooled.shape, "frames": [f.shape for f in frames], "forward": out.shape}
     return CheckResult("shape", not problems, "; ".join(problems), numbers)
 
 
-def _check_output_dim(probe: _Probe) -> CheckResult:
+def _check_output_dim(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     frame_widths = sorted({f.shape[1] for f in frames})
     ok = pooled.shape[1] == probe.dim and frame_widths == [probe.dim]
@@ -328,7 +201,7 @@ def _check_output_dim(probe: _Probe) -> CheckResult:
                        {"stated": probe.dim, "clip_embeddings": pooled.shape[1], "frames": frame_widths})
 
 
-def _check_dtype(probe: _Probe) -> CheckResult:
+def _check_dtype(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     _, forward_dtype = probe.forward(SHAPE_SPECS[:2])
     found = {"clip embeddings": str(pooled.dtype), "frames": ", ".join(sorted({str(f.dtype) for f in frames})),
@@ -338,15 +211,15 @@ def _check_dtype(probe: _Probe) -> CheckResult:
     return CheckResult("dtype", not wrong, message if wrong else "", found)
 
 
-def _check_finite(probe: _Probe) -> CheckResult:
+def _check_finite(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     out, _ = probe.forward(SHAPE_SPECS[:2])
     parts = _non_finite({"clip embeddings": pooled, "frames": frames, "forward": out})
-    message = f"{_describe(SHAPE_SPECS)} give " + ", ".join(parts) + " NaN or infinite values"
+    message = f"{describe_clips(SHAPE_SPECS)} give " + ", ".join(parts) + " NaN or infinite values"
     return CheckResult("finite", not parts, message if parts else "", {"non_finite": parts})
 
 
-def _check_frame_count(probe: _Probe) -> CheckResult:
+def _check_frame_count(probe: Probe) -> CheckResult:
     rows = []
     for seconds in LENGTHS_S:
         clip = probe.clip(seconds, 0)
@@ -355,19 +228,17 @@ def _check_frame_count(probe: _Probe) -> CheckResult:
     return _frame_result("frame_count", probe, rows, "")
 
 
-def _check_sample_rates(probe: _Probe) -> CheckResult:
-    from libtrad.ray_jobs.embedding.units import _resample  # the embed job's own resampling
-
+def _check_sample_rates(probe: Probe) -> CheckResult:
     rows = []
     for rate in SOURCE_RATES:
         source = (0.1 * np.random.default_rng(rate).standard_normal(int(round(RATE_CLIP_S * rate)))).astype(np.float32)
-        clip = source if rate == probe.rate else _resample(source, rate, probe.rate)
+        clip = source if rate == probe.rate else resample(source, rate, probe.rate, axis=-1)  # as embed resamples
         _, frames = probe.embed_arrays([clip], f"a {RATE_CLIP_S:g}-s clip resampled from {rate} Hz")
         rows.append((f"{rate} Hz", frames[0].shape[0], _expected_frames(probe, len(clip))))
     return _frame_result("sample_rates", probe, rows, f" for a {RATE_CLIP_S:g}-s clip resampled to {probe.rate} Hz")
 
 
-def _check_long_clip(probe: _Probe) -> CheckResult:
+def _check_long_clip(probe: Probe) -> CheckResult:
     clip = probe.clip(LONG_S, 0)
     pooled, frames = probe.embed_arrays([clip], f"a {LONG_S:g}-s clip")
     got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
@@ -382,7 +253,7 @@ def _check_long_clip(probe: _Probe) -> CheckResult:
                        {"seconds": LONG_S, "frames": got, "expected": expected})
 
 
-def _check_batch(probe: _Probe) -> CheckResult:
+def _check_batch(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(BATCH_SPECS)
     out, _ = probe.forward(BATCH_SPECS)
     pairs = {"clip embeddings": [], "frames": [], "forward": []}
@@ -398,7 +269,7 @@ def _check_batch(probe: _Probe) -> CheckResult:
     return CheckResult("batch", not parts, message if parts else "", numbers)
 
 
-def _check_padding(probe: _Probe) -> CheckResult:
+def _check_padding(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed((PAD_LONG, PAD_SHORT))
     alone_pooled, alone_frames = probe.embed((PAD_SHORT,))
     out, _ = probe.forward((PAD_LONG, PAD_SHORT), pad_to=PAD_LONG[0])
@@ -418,19 +289,19 @@ def _check_padding(probe: _Probe) -> CheckResult:
     return CheckResult("padding", not problems, message if problems else "", numbers)
 
 
-def _check_deterministic(probe: _Probe) -> CheckResult:
+def _check_deterministic(probe: Probe) -> CheckResult:
     first = probe.embed(SHAPE_SPECS)
-    second = probe.embed_arrays([probe.clip(*s) for s in SHAPE_SPECS], _describe(SHAPE_SPECS))
+    second = probe.embed_arrays([probe.clip(*s) for s in SHAPE_SPECS], describe_clips(SHAPE_SPECS))
     diffs = {"clip embeddings": _max_diff(second[0], first[0]),
              "frames": max(_max_diff(a, b) for a, b in zip(second[1], first[1]))}
     same = np.array_equal(first[0], second[0], equal_nan=True) and all(
         a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(first[1], second[1]))
-    message = (f"two runs on {_describe(SHAPE_SPECS)} differ by up to "
+    message = (f"two runs on {describe_clips(SHAPE_SPECS)} differ by up to "
                + ", ".join(f"{_fmt(d)} ({k})" for k, d in diffs.items()))
     return CheckResult("deterministic", same, "" if same else message, {"max_difference": diffs})
 
 
-def _check_short_clip(probe: _Probe) -> CheckResult:
+def _check_short_clip(probe: Probe) -> CheckResult:
     clip = probe.clip(SHORT_S, 5)
     pooled, frames = probe.embed_arrays([clip], f"a {SHORT_S:g}-s clip")
     got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
@@ -444,7 +315,7 @@ def _check_short_clip(probe: _Probe) -> CheckResult:
                        {"seconds": SHORT_S, "frames": got, "expected": expected})
 
 
-def _check_silence(probe: _Probe) -> CheckResult:
+def _check_silence(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(((1.0, SILENCE),))
     problems = _shape_problems(probe, pooled, frames) + _non_finite({"clip embeddings": pooled, "frames": frames},
                                                                     suffix=" non-finite values")
@@ -452,7 +323,7 @@ def _check_silence(probe: _Probe) -> CheckResult:
     return CheckResult("silence", not problems, message if problems else "", {"problems": problems})
 
 
-def _check_chunks(probe: _Probe) -> CheckResult:
+def _check_chunks(probe: Probe) -> CheckResult:
     context = getattr(probe.encoder, "context_samples", lambda: None)()
     if context is None:
         return CheckResult("chunks", True, "", {"chunked": False})
@@ -462,8 +333,8 @@ def _check_chunks(probe: _Probe) -> CheckResult:
     try:
         result = probe.encoder.embed([clip], chunk_samples=int(round(CHUNK_S * probe.rate)))
     except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
-        raise _ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
-    chunked = _embed_structure(result, 1, what)
+        raise ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
+    chunked = embed_structure(result, 1, what)
     parts, numbers = _mismatches({"clip embeddings": [(chunked[0][0], whole[0][0])],
                                   "frames": [(chunked[1][0], whole[1][0])]})
     numbers.update(chunked=True, context_samples=context)
@@ -484,7 +355,7 @@ CHECK_NAMES = ("attributes",) + tuple(name for name, _ in _CHECKS)
 
 
 # ----------------------------------------------------------------------------- helpers
-def _expected_frames(probe: _Probe, samples: int) -> float:
+def _expected_frames(probe: Probe, samples: int) -> float:
     return samples / probe.rate * 1000.0 / probe.hop
 
 
@@ -492,7 +363,7 @@ def _frame_tolerance(expected: float) -> float:
     return FRAME_SLACK + FRAME_RELATIVE * expected
 
 
-def _frame_result(name: str, probe: _Probe, rows: list[tuple[str, int, float]], where: str) -> CheckResult:
+def _frame_result(name: str, probe: Probe, rows: list[tuple[str, int, float]], where: str) -> CheckResult:
     """Rows (label, frames, expected) -> the frame rule's result, listing each row that breaks it."""
     bad = [(label, got, exp) for label, got, exp in rows if abs(got - exp) > _frame_tolerance(exp)]
     numbers = {"hop_size_in_ms": probe.hop, "cases": [{"case": label, "frames": got, "expected": exp}
@@ -503,7 +374,7 @@ def _frame_result(name: str, probe: _Probe, rows: list[tuple[str, int, float]], 
     return CheckResult(name, not bad, message if bad else "", numbers)
 
 
-def _shape_problems(probe: _Probe, pooled: np.ndarray, frames: list[np.ndarray]) -> list[str]:
+def _shape_problems(probe: Probe, pooled: np.ndarray, frames: list[np.ndarray]) -> list[str]:
     problems = []
     if pooled.shape != (1, probe.dim):
         problems.append(f"clip embeddings of shape {pooled.shape}, not (1, {probe.dim})")
@@ -571,14 +442,6 @@ def _positive_integer(value) -> bool:
 def _positive_number(value) -> bool:
     return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
             and math.isfinite(value) and value > 0)
-
-
-def _describe(specs: tuple) -> str:
-    """``"a 0.5-s clip"``, ``"a 1-s silent clip"``, ``"3 clips of 1, 1, 0.5 s"``."""
-    if len(specs) == 1:
-        seconds, seed = specs[0]
-        return f"a {seconds:g}-s {'silent ' if seed is SILENCE else ''}clip"
-    return f"{len(specs)} clips of {', '.join(f'{s:g}' for s, _ in specs)} s"
 
 
 def _fmt(value: float) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import command, connect_timeout_option, device_option, number
+from libtrad.core.cli_kit import command, device_option, number
+from libtrad.ray_jobs.cluster import connect_timeout_option
 
 PRECISION_HELP = ("fp32 (default numerics), bf16 autocast (faster on AVX512-BF16/AMX CPUs and GPUs, not "
                   "bit-faithful) or fp16 autocast (CUDA only).")

@@ -20,13 +20,13 @@ Resume. The cache key hashes the encoder's file bytes and options, the dataset's
 config and splits, and the unit size. Finished units wait in a staging folder named by the key
 beside the output; a re-run with the same key (after a crash or SIGKILL) computes only the missing
 units. A changed weight or dataset gives a new key: everything is embedded again. The output
-folder follows libtrad's rules (:mod:`libtrad.outputs`): marker kind ``embeddings``, never
+folder follows libtrad's rules (:mod:`libtrad.folders.outputs`): marker kind ``embeddings``, never
 replacing a folder libtrad did not write, checked before any work. An object-store output
 (``s3://BUCKET/PREFIX``, no rename there) follows the same rules through
-:class:`libtrad.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
+:class:`libtrad.folders.storage.RemoteOutput`: staged units beside the prefix, then a publication whose
 last step writes the marker (the completion manifest), so readers see a whole output or none.
 
-GPUs (:mod:`libtrad.devices`). ``device`` is resolved in each actor, on its node; the driver only
+GPUs (:mod:`libtrad.core.devices`). ``device`` is resolved in each actor, on its node; the driver only
 checks the text, and for a local job (no ``address``: the driver's node is the one that runs it)
 that CUDA asked for is there. On a cluster with GPUs each actor asks Ray for ``gpus_per_actor``
 of one (default 1 unless ``device="cpu"``), so by default there is one actor per GPU; the GPU Ray
@@ -39,30 +39,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
-from libtrad.channels import ChannelSelection, select_channels
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.options import check_number
-from libtrad.outputs import atomic_output, check_output, output_lock, read_marker, resumable_staging, sha256_file
-from libtrad.storage import is_url, local_path
-from libtrad.ray_jobs.embedding.encoder_files import pack
+from libtrad.core.channels import ChannelSelection, select_channels
+from libtrad.core.devices import check_precision, parse_device
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.options import check_number
+from libtrad.core.version import __version__
+from libtrad.folders.checksums import sha256_file
+from libtrad.folders.lock import output_lock
+from libtrad.folders.marker import read_marker
+from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
+from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
+from libtrad.ray_jobs.embedding.actors import run_units
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
-from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit, UnitEmbedder,
+from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit,
                                           default_rows_per_unit, mixed_channels, plan_units)
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
 
 INFO_FILE = "embeddings.json"
 FORMAT = 3  # bump when the output files change (2: datasets features in the shard metadata; 3: channels)
-_IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
 
 
 @dataclass
@@ -77,7 +78,7 @@ class EmbedSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     nodes: set[str] = field(default_factory=set)
     gpus_per_actor: float | None = None  # what the actors asked Ray for (None: no actor was started)
-    encoder_verification: dict | None = None  # what libtrad.verify.inputs found in the encoder's folder
+    encoder_verification: dict | None = None  # what libtrad.folders.verify.inputs found in the encoder's folder
     channels: ChannelSelection | None = None  # the channels embedded, and what chose them
     channel_sets: dict[str, int] = field(default_factory=dict)  # rows per embedded channel set ("DE": 105)
 
@@ -153,19 +154,18 @@ def embed_dataset(
         summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
                                encoder_verification=encoder_check, channels=selection)
         if missing:
-            _run_units(missing, spec, options, source, staged, summary, *run)
+            run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
             _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, staging)
     return summary
 
 
 def _store_output(output, dataset: str):
-    """A :class:`~libtrad.storage.RemoteOutput` for an object-store ``output`` URL, checked (its bucket
+    """A :class:`~libtrad.folders.storage.RemoteOutput` for an object-store ``output`` URL, checked (its bucket
     reachable and readable, the prefix empty or libtrad's embeddings folder); None for a local path
-    (or ``file://``: the local disk has rename, and libtrad.outputs' rules apply as they are)."""
+    (or ``file://``: the local disk has rename, and libtrad.folders.outputs' rules apply as they are)."""
     if not is_url(str(output)) or local_path(str(output)) is not None:
         return None
-    from libtrad.storage import RemoteOutput, protocol
 
     if protocol(str(output)) == "hf":
         raise ParameterError("output", str(output), "the Hub is not written by embed (each file would be a commit); "
@@ -180,7 +180,7 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
                     key: str, unit_rows: int, encoder_check, run, selection: ChannelSelection) -> EmbedSummary:
     """The object-store twin of the local path: staged units under ``.NAME.resume-KEY/`` beside the
     output (one PUT each), reuse of a finished output of the same key, then the completion-manifest
-    publication of :class:`~libtrad.storage.RemoteOutput` (marker last)."""
+    publication of :class:`~libtrad.folders.storage.RemoteOutput` (marker last)."""
     import tempfile
 
     staging = store.staging(key[:24])
@@ -190,7 +190,7 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
     summary = EmbedSummary(store.url, key, {}, len(units), len(missing), len(units) - len(missing), 0,
                            encoder_verification=encoder_check, channels=selection)
     if missing:
-        _run_units(missing, spec, options, source, staged, summary, *run)
+        run_units(missing, spec, options, source, staged, summary, *run)
     with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
         fingerprint = run[0]  # run: (fingerprint, address, actors, threads, gpus_per_actor, progress)
         _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, Path(tmp))
@@ -221,8 +221,6 @@ def check_device_request(device: str, precision: str, gpus_per_actor: float | No
     written; returns the device text. A local job (``local``: its actors run on this node) also
     resolves the device here, so ``cuda`` without a GPU (or fp16 where auto means the CPU) is one
     line at once instead of an error from every actor."""
-    from libtrad.devices import check_precision, parse_device
-
     spec = parse_device(device)
     check_precision(precision, "cpu" if spec.kind == "cpu" else None)
     if gpus_per_actor is not None:
@@ -236,34 +234,6 @@ def check_device_request(device: str, precision: str, gpus_per_actor: float | No
     if local and spec.kind != "cpu":
         place(spec, precision)  # on this node: CUDA asked for must be here, fp16 needs it
     return spec.text
-
-
-def _actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int | None,
-                     threads: int | None) -> tuple[int, int, float, float]:
-    """(actors, torch threads per actor, CPUs and GPUs each actor asks Ray for).
-
-    GPU actors (``gpus_per_actor`` > 0; by default 1 when the cluster has GPUs and the device is not
-    ``cpu``): ``actors`` defaults to the cluster's GPUs ÷ ``gpus_per_actor``, and each asks for a
-    share of the CPUs (fractional) so that all of them fit beside their GPUs; CPU actors keep
-    :func:`~libtrad.ray_jobs.cluster.actor_layout` (one per node, the node's cores between them)."""
-    from libtrad.devices import cluster_gpus, parse_device
-    from libtrad.ray_jobs.cluster import actor_layout, cluster_cpus
-
-    gpus = cluster_gpus(ray)
-    if gpus_per_actor is None:
-        gpus_per_actor = 1.0 if gpus and parse_device(device).wants_gpu else 0.0
-    if not gpus_per_actor:
-        n_actors, n_threads = actor_layout(ray, actors, threads)
-        return n_actors, n_threads, n_threads, 0.0
-    per_node = [float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
-    if not gpus or max(per_node, default=0.0) < gpus_per_actor:
-        found = "has no GPUs" if not gpus else f"has at most {max(per_node):g} GPU(s) on one node"
-        raise ParameterError("gpus_per_actor", gpus_per_actor, f"each actor would wait forever: the Ray cluster "
-                             f"{found}; use --gpus-per-actor 0 (the CPU) or a smaller share")
-    n_actors, n_threads = actor_layout(ray, actors or max(1, int(gpus // gpus_per_actor)), threads)
-    cpus = cluster_cpus(ray)
-    share = min(cpus) / -(-n_actors // len(cpus))  # the node's cores ÷ its actors, fractional
-    return n_actors, n_threads, round(min(float(n_threads), share), 4), float(gpus_per_actor)
 
 
 def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int,
@@ -308,129 +278,6 @@ def _read_info(folder: Path) -> dict | None:
         return None
 
 
-# ----------------------------------------------------------------------------- the Ray part
-class _EmbedActor:
-    """A Ray actor: one :class:`UnitEmbedder` (model loaded once, on the first unit), one unit per call.
-
-    ``files`` (given with every unit): ``(ref,)``, the reference to the encoder's ``(digests, bytes)``
-    — one object the driver put in Ray's object store, fetched here (once per node) when the actor
-    loads the encoder from its own copy of them. Given to ``run``, not the constructor: Ray logs an
-    error line for every restartable actor whose constructor arguments hold an object reference
-    (even inside a tuple), and a restarted actor simply loads again on its next unit."""
-
-    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int):
-        self.args = (encoder, options, source, threads)
-        self.embedder = None
-
-    def run(self, unit: Unit, files: tuple = ()):
-        if self.embedder is None:
-            import ray
-
-            from libtrad.ray_jobs.cluster import built_or_deferred  # a load error is raised below, as itself
-
-            shipped = ray.get(files[0]) if files else None
-            self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
-        return self.embedder.run(unit)
-
-
-def _run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging,
-               summary: EmbedSummary, fingerprint: dict, address: str | None, actors: int | None,
-               threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
-    from dataclasses import replace
-
-    from libtrad.ray_jobs.cluster import ray_session
-
-    began = time.perf_counter()
-    with ray_session(address) as ray:
-        n_actors, n_threads, num_cpus, num_gpus = _actor_resources(ray, options.device, gpus_per_actor, actors, threads)
-        n_actors = min(n_actors, len(units))
-        options = replace(options, gpus_per_actor=num_gpus)
-        summary.gpus_per_actor = num_gpus
-        remote = ray.remote(_EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
-                                                 max_task_retries=3, scheduling_strategy="SPREAD")
-        files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
-        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
-        queue: deque[Unit] = deque(units)
-        in_flight: dict = {}
-        attempts: Counter = Counter()
-        seconds: Counter = Counter()
-        written = 0
-
-        follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
-
-        def submit(actor, first: Unit | None = None) -> None:
-            """Send the actor the unit following its last one if still queued (the actor keeps that
-            row group read: Parquet reads whole row groups), else ``first`` or the queue's head."""
-            if not queue:
-                return
-            unit = next((u for u in queue if (u.shard.path, u.start) == follows.get(actor)), None)
-            unit = unit or (first if first in queue else queue[0])
-            queue.remove(unit)
-            follows[actor] = (unit.shard.path, unit.end)
-            in_flight[actor.run.remote(unit, files)] = (unit, actor)
-
-        stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
-        for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
-            for _ in range(_IN_FLIGHT_PER_ACTOR):
-                submit(actor, first)
-        bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
-        try:
-            while in_flight:
-                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-                unit, actor = in_flight.pop(ref)
-                try:
-                    table, stats = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    raise _task_error(exc) from None
-                except ray.exceptions.RayActorError:
-                    attempts[unit.name] += 1
-                    if attempts[unit.name] > 3:
-                        raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
-                                           "them died 4 times (out of memory?); see the Ray logs") from None
-                    pool.remove(actor)
-                    actor = remote.remote(spec, options, source, n_threads)
-                    pool.append(actor)
-                    queue.appendleft(unit)
-                    submit(actor)
-                    continue
-                if not written:
-                    seconds["until first unit"] = time.perf_counter() - began
-                start = time.perf_counter()
-                staging.write(unit, table)
-                seconds["write"] += time.perf_counter() - start
-                written += 1
-                _maybe_kill_driver(written)
-                seconds.update(stats["seconds"])
-                summary.nodes.add(stats["node"])
-                bar.update(stats["rows"])
-                submit(actor)
-        finally:
-            bar.close()
-            for ref in in_flight:  # a job ended by an error: its queued units are dropped, not retried on
-                ray.cancel(ref)    # actors being killed (Ray would print a "will be retried" line per unit)
-            for actor in pool:
-                ray.kill(actor)
-        summary.seconds = dict(seconds)
-
-
-def _maybe_kill_driver(written: int) -> None:
-    """Test hook: ``LIBTRAD_TEST_KILL_DRIVER_AFTER=N`` SIGKILLs this driver after its N-th written unit."""
-    after = os.environ.get("LIBTRAD_TEST_KILL_DRIVER_AFTER")
-    if after and written == int(after):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _task_error(exc) -> LibtradError:
-    """A worker's failure as one line: libtrad's own message if it was one, else the cause named."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, LibtradError):
-        return cause  # itself (a ParameterError still names the flag), as in-process
-    if cause is not None:
-        return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
-    lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line
-    return LibtradError(f"a Ray worker failed: {lines[-1] if lines else type(exc).__name__}")
-
-
 class _DiskUnits:
     """Finished units in the resumable staging folder on this machine: each written under a
     temporary name, then renamed (a killed driver leaves a whole unit or none)."""
@@ -465,7 +312,7 @@ class _DiskUnits:
 
 
 class _StoreUnits:
-    """Finished units in a staging prefix on an object store (:class:`~libtrad.storage.RemoteStaging`):
+    """Finished units in a staging prefix on an object store (:class:`~libtrad.folders.storage.RemoteStaging`):
     one PUT each, which the store makes visible whole or not at all — so no temporary name."""
 
     def __init__(self, staging):
@@ -517,7 +364,6 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
     """Drop anything not planned from the staged units, check every unit, write embeddings.json and
     the card into ``folder`` (the staging folder itself on a local disk). ``fingerprint``: the
     encoder's, as the cache key was computed from it (recorded as it is, not hashed again)."""
-    from libtrad import __version__
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
     staged.prune({u.name for u in units})

@@ -54,7 +54,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError, exception_reason
+from libtrad.core.console import note
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason
 
 EMBEDDING = "embedding"
 # Columns that together say which recording/segment/channel a row is, as its path in the published tree
@@ -235,8 +236,6 @@ def _check_recordings(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[
                 f"({_origin(origins, earlier)})" for earlier, row in pairs[:3]]
 
     if within:
-        from libtrad.console import note
-
         note(f"{len(within)} row(s) hold the same recording ({what}) as another row on the same side of the split, "
              f"under another name; kept (a side holding a recording twice does not score it against itself): "
              f"e.g. {shown(within)[0]}")
@@ -263,8 +262,6 @@ def _content_ids(df: pd.DataFrame, matrix: np.ndarray) -> tuple[np.ndarray, str]
 def _refuse_or_note(count: int, what: str, shown: list[str], allow_duplicates: bool, advice: str) -> None:
     """One ``error:`` line naming the first rows, or with ``allow_duplicates`` one ``note:`` line."""
     if allow_duplicates:
-        from libtrad.console import note
-
         note(f"{count} row(s) {what} and are all kept (--allow-duplicates); e.g. {shown[0]}")
         return
     raise LibtradError(f"{count} row(s) {what}: {'; '.join(shown)}{' ...' if count > len(shown) else ''} — "

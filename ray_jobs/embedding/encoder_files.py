@@ -17,7 +17,7 @@ cache key (computed by the driver from the original files) is the same on every 
 What a folder ships: every regular file, except hidden entries (``.git/``, ``.cache/``, libtrad's
 ``.libtrad.json``: nothing a loader reads) and weight formats of other frameworks that
 transformers never loads beside the safetensors every encoder folder must have (``*.bin``,
-``*.h5``, ``*.msgpack``, ``*.onnx``, ``*.ckpt`` …: :data:`libtrad.hub.FOREIGN_WEIGHTS`) — a Hub
+``*.h5``, ``*.msgpack``, ``*.onnx``, ``*.ckpt`` …: :data:`libtrad.folders.hub.FOREIGN_WEIGHTS`) — a Hub
 checkout often carries them, and they would multiply what crosses the network.
 """
 
@@ -30,8 +30,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from libtrad.errors import LibtradError
-from libtrad.hub import FOREIGN_WEIGHTS  # the one list of weight formats libtrad never loads
+from libtrad.core.errors import LibtradError
+from libtrad.folders.hub import FOREIGN_WEIGHTS  # the one list of weight formats libtrad never loads
 
 _SKIPPED_SUFFIXES = tuple(pattern.lstrip("*") for pattern in FOREIGN_WEIGHTS)
 

@@ -3,7 +3,7 @@
 A dataset is a local folder (a libtrad export, or any Hub-style dataset repository checked out),
 a Hub id (``user/name``, or ``hf://datasets/user/name[@revision]``: read through ``HfFileSystem``
 at a resolved commit) or any fsspec URL of a folder (``s3://bucket/prefix``, ``gs://…``,
-``file:///abs/path``; :mod:`libtrad.storage`): the actors read their row groups straight from the
+``file:///abs/path``; :mod:`libtrad.folders.storage`): the actors read their row groups straight from the
 store, so no node needs a shared filesystem. Its README's
 ``configs:`` YAML says which shard files each config/split loads, exactly as ``load_dataset``
 reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give the splits.
@@ -11,7 +11,7 @@ reads it; without one, ``{split}-*.parquet`` / ``{split}/*.parquet`` names give 
 The audio is found from the shards' own schema: a column datasets stores as ``Audio`` (a struct
 of ``bytes`` and ``path``), or a ``signals`` array (channels × samples) beside a ``sampling_rate``
 column (the fault datasets' vibration channels). The card's ``channel_policy:`` entry for the
-config (:mod:`libtrad.channels`) says which channels ``embed`` uses by default and what they are
+config (:mod:`libtrad.core.channels`) says which channels ``embed`` uses by default and what they are
 called; a dataset without one is embedded with every channel.
 """
 
@@ -26,9 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from libtrad.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.outputs import sha256_file
+from libtrad.core.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
+from libtrad.core.console import note
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.checksums import sha256_file
+from libtrad.folders.marker import MARKER, parse_marker
+from libtrad.folders.storage import filesystem, is_url, local_path, storage_error
+from libtrad.folders.verify.inputs import check_input_folder
 
 AUDIO_STRUCT_FIELDS = {"bytes", "path"}
 MANIFEST = "manifest.json"  # every libtrad export's (builders/export.py)
@@ -60,7 +64,7 @@ class DatasetSource:
     hub_id: str | None = None
     features: dict | None = field(default=None, repr=False)  # datasets' features JSON, if stored
     synthetic: bool = False  # the card's tags say it is a synthetic stand-in
-    verification: dict | None = None  # a local folder: what libtrad.verify.inputs found (None: a Hub id)
+    verification: dict | None = None  # a local folder: what libtrad.folders.verify.inputs found (None: a Hub id)
     storage: str | None = None  # an fsspec URL of the dataset folder (s3://, gs://…): shards are read there
     component: str | None = None  # the libtrad builder's component (manifest.json "dataset"): cwru, dcase2020, …
     channel_policy: ChannelPolicy | None = None  # the card's channel_policy for this config (None: none declared)
@@ -88,8 +92,6 @@ class DatasetSource:
         """The fsspec filesystem the shards live on (None: the local disk). Built afresh where it is
         called (each actor), so its credentials are that process's (its environment, its role)."""
         if self.storage is not None:
-            from libtrad.storage import filesystem
-
             return filesystem(self.storage, "dataset")[0]
         if self.hub_id is None:
             return None
@@ -109,8 +111,6 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     checksums (a shard whose audio bytes changed after export is refused, unless ``no_verify``).
     A Hub id is read at one resolved commit (the Hub's own content addressing).
     """
-    from libtrad.storage import is_url, local_path
-
     storage = None
     local = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
     if local is not None and local.exists():
@@ -159,8 +159,6 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     if storage is not None:
         verification = files.check_listed([s.path for s in shards], no_verify=no_verify)
     elif hub_id is None:
-        from libtrad.verify.inputs import check_input_folder
-
         read = [files.rel(s.path) for s in shards] + [n for n in ("README.md", MANIFEST) if (files.root / n).is_file()]
         verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
                                           known={files.rel(s.path): s.checksum for s in shards})
@@ -363,15 +361,13 @@ class _StoreFiles:
     """A dataset folder on any fsspec store (``s3://bucket/prefix``, ``gs://…``): shard paths are URLs.
 
     Every failure the store reports (no such bucket or prefix, denied credentials, no connection)
-    is one line naming the URL (:func:`libtrad.storage.storage_error`). A shard's checksum is what
+    is one line naming the URL (:func:`libtrad.folders.storage.storage_error`). A shard's checksum is what
     the store says identifies its bytes (an S3 ETag, a GCS md5Hash/crc32c; else size and mtime)
     with its size: re-hashing every shard would read the whole dataset once more on the driver."""
 
     _VERSION_KEYS = ("sha256", "ETag", "etag", "md5Hash", "crc32c", "checksum", "generation")
 
     def __init__(self, url: str):
-        from libtrad.storage import filesystem, storage_error
-
         self.url = url.rstrip("/")
         self.fs, self.base = filesystem(self.url, "dataset")
         self.base = self.base.rstrip("/")
@@ -437,9 +433,6 @@ class _StoreFiles:
     def check_listed(self, shard_urls: list[str], *, no_verify: bool) -> dict:
         """A libtrad export's marker on the store lists every shard read (checked like a local
         folder's, without re-hashing the bytes: the store's ETags key the cache instead)."""
-        from libtrad.console import note
-        from libtrad.outputs import MARKER, parse_marker
-
         text = self.read_text(MARKER)
         if text is None:
             note(f"--dataset {self.url}: not a libtrad folder (no {MARKER}), so its files could not be "

@@ -8,7 +8,7 @@ nothing but itself and every input row appears exactly once.
 Audio is decoded here, in the worker, one row at a time: soundfile on the embedded WAV/FLAC bytes
 (not datasets' decoder), or the ``signals`` array (channels × samples) with its ``sampling_rate``
 column, read straight from Arrow's buffers (a Python list of a 40-s, 48-kHz, 3-channel row would
-take ~200 MB). The channels ``options.channels`` selects are kept (:mod:`libtrad.channels`: a row
+take ~200 MB). The channels ``options.channels`` selects are kept (:mod:`libtrad.core.channels`: a row
 lacking one is an error naming it), then resampled to the encoder's rate (polyphase,
 ``scipy.signal.resample_poly``) and counted. A multichannel row has each channel embedded alone,
 then the channel embeddings concatenated (SIREN's way, channel-major) or averaged. Long records go
@@ -19,7 +19,7 @@ Devices. The encoder is loaded on ``options.device`` resolved here, in the worke
 with GPUs sees the ones Ray assigned it as ``cuda:0…``). On a GPU the rows are decoded by one
 background thread a few batches ahead of the encoder, so decoding overlaps the model; batches are
 cut from the unit's clips exactly as without it (batch k = clips [k·B, (k+1)·B)), so the output is
-the same either way. Each unit's metadata records where it ran (:func:`libtrad.devices.device_record`,
+the same either way. Each unit's metadata records where it ran (:func:`libtrad.core.devices.device_record`,
 the node, the GPUs per actor and ``ray.get_gpu_ids()``): ``embeddings.json`` lists them.
 """
 
@@ -39,8 +39,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from libtrad.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
-from libtrad.errors import LibtradError, first_line
+from libtrad.builders.audio_samples import resample
+from libtrad.core.channels import ALL, EMBEDDED_COLUMN, ChannelSelection, row_channel_names
+from libtrad.core.devices import default_batch_size, device_record, node_name
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.folders.storage import storage_error
+from libtrad.ray_jobs.embedding.encoder_files import Materialised
+from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
 from libtrad.ray_jobs.embedding.source import DatasetSource, Shard
 
 MULTICHANNEL = ("concat", "mean")
@@ -62,7 +67,7 @@ class EmbedOptions:
     device: str = "auto"  # auto|cpu|cuda|cuda:N, resolved in each worker
     gpus_per_actor: float = 0.0  # what each actor requested from Ray (provenance)
     prefetch: bool | None = None  # decode rows in a background thread; None: on a GPU only
-    channels: tuple[str, ...] | None = None  # the selected channels (libtrad.channels); None: every channel
+    channels: tuple[str, ...] | None = None  # the selected channels (libtrad.core.channels); None: every channel
     channels_origin: str = ""  # what chose them, for the error naming a row that lacks one
     chunk_seconds: float = 10.0  # long clips: chunk length where the encoder is frame-local, and the budget
 
@@ -111,11 +116,6 @@ class UnitEmbedder:
         written into a temporary folder of this process and loaded from there, instead of
         ``encoder_spec``'s paths (which need not exist on this node)."""
         import torch
-
-        from libtrad.ray_jobs.embedding.encoder_files import Materialised
-        from libtrad.ray_jobs.embedding.encoders import describe, load_encoder
-
-        from libtrad.devices import default_batch_size, device_record, node_name
 
         if threads:
             torch.set_num_threads(int(threads))
@@ -166,7 +166,6 @@ class UnitEmbedder:
         except Exception as exc:  # noqa: BLE001 - a store's own errors (no credentials on this node …): one line
             if self.fs is None:
                 raise
-            from libtrad.storage import storage_error
 
             raise storage_error("dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} "
                                 "on this worker") from None
@@ -251,7 +250,7 @@ class UnitEmbedder:
             if picked != list(range(signal.shape[0])):
                 signal = signal[picked]
             if rate != target:
-                signal = _resample(signal, rate, target)
+                signal = resample(signal, rate, target, axis=-1)
                 resampled[f"{rate}->{target}"] += 1
             seconds[0] += time.perf_counter() - start
             yield signal, tuple(names[j] for j in picked)
@@ -416,13 +415,6 @@ def mixed_channels(rows_per_set: Counter) -> str:
     """"channel sets DE,FE,BA (3 rows) and DE (2 rows)": what rows of different channel counts embed."""
     return "channel sets " + " and ".join(f"{name or 'none'} ({n} row{'s' if n > 1 else ''})"
                                           for name, n in rows_per_set.most_common())
-
-
-def _resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(rate), int(target))
-    return resample_poly(signal, target // g, rate // g, axis=-1).astype(np.float32)
 
 
 def _maybe_crash(unit_name: str) -> None:

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import PATH_OR_URL, Group, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.core.cli_kit import Group, command, device_option, group, number, seed_type
+from libtrad.folders.cli import PATH_OR_URL
+from libtrad.ray_jobs.cluster import connect_timeout_option
+from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings, load_suite
 
 
 class SuiteGroup(Group):
@@ -18,15 +21,11 @@ class SuiteGroup(Group):
     (:func:`generated_suite_command`), so a new suite needs no CLI code."""
 
     def list_commands(self, ctx):
-        from libtrad.ray_jobs.evaluation.evaluate import SUITES
-
         return sorted(set(super().list_commands(ctx)) | set(SUITES))
 
     def get_command(self, ctx, name):
         found = super().get_command(ctx, name)
         if found is None:
-            from libtrad.ray_jobs.evaluation.evaluate import SUITES
-
             if name in SUITES:
                 found = generated_suite_command(name)
         return found
@@ -74,10 +73,8 @@ def generated_suite_command(suite: str) -> click.Command:
     import dataclasses
     import inspect
 
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings
-
-    module, options_class = SUITES[suite].load()
-    fields = [f for f in dataclasses.fields(options_class) if f.init and f.name != "device"]
+    found = load_suite(suite)
+    fields = [f for f in dataclasses.fields(found.options) if f.init and f.name != "device"]
 
     def run(**values):  # the common suite options and the suite's own, all keyword arguments of the driver
         evaluate_embeddings(suite, **values)
@@ -96,7 +93,7 @@ def generated_suite_command(suite: str) -> click.Command:
         else:
             kind = type(default) if isinstance(default, (int, float, str)) else None
             params.append(click.Option([flag, f.name], type=kind, default=default, show_default=True))
-    doc = inspect.getdoc(module) or suite
+    doc = inspect.getdoc(inspect.getmodule(type(found))) or suite
     return command(suite, help=doc.split("\n\n")[0], params=params)(suite_options(run))
 
 
@@ -127,8 +124,6 @@ def print_results(output: Path) -> None:
 def evaluate_siren_dcase_command(official_domain_auc, similarity, aggregation, k, domain_strategy, kmeans,
                                  kmeans_threshold, **common) -> None:
     """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-
     evaluate_embeddings("siren-dcase", official_domain_auc=official_domain_auc, similarity=similarity,
                         aggregation=aggregation, k=k, domain_strategy=domain_strategy, kmeans=kmeans,
                         kmeans_threshold=kmeans_threshold, **common)
@@ -153,8 +148,6 @@ def evaluate_siren_dcase_command(official_domain_auc, similarity, aggregation, k
               help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
 def evaluate_siren_fault_command(protocol, folds, split_seed, k, metric, siren_compat, **common) -> None:
     """SIREN's fault protocol: 5-NN (Euclidean), LOOCV, k-fold or external test; weighted and macro P/R/F1."""
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-
     evaluate_embeddings("siren-fault", protocol=protocol, folds=folds, split_seed=split_seed, k=k, metric=metric,
                         siren_compat=siren_compat, **common)
     print_results(common["output"])
@@ -187,8 +180,7 @@ def _probe_training_options(epochs: int, batch_size: int):
 
 
 def _evaluate_probe(suite: str, **values) -> None:
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
-    from libtrad.ray_jobs.evaluation.suites.probes import task_name
+    from libtrad.ray_jobs.evaluation.suites.probe_task import task_name
 
     task = task_name(list(values["embeddings"])) if values["embeddings"] else None
     evaluate_embeddings(suite, task=task, **values)

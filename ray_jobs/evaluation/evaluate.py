@@ -1,8 +1,9 @@
 """``libtrad evaluate SUITE --embeddings EMB… --output OUT``: any registered suite, one driver.
 
-A suite registers a :class:`SuiteEntry` in :data:`SUITES`: its module (``plan`` / ``columns_for`` /
+A suite is a :class:`~libtrad.ray_jobs.evaluation.suites.base.Suite` (``plan`` / ``columns_for`` /
 ``run_unit`` / ``combine``, see :mod:`libtrad.ray_jobs.evaluation.runner`, and ``write_report`` for
-``results.md`` + PNGs) and its options class. The driver checks the output first (a libtrad ``results``
+``results.md`` + PNGs, with its options class), named in :data:`SUITES` by ``"module:SUITE"``.
+The driver checks the output first (a libtrad ``results``
 folder; never a folder libtrad did not write; not inside an input), reads the embeddings (any
 folder of Parquet files with the suite's columns; ``embeddings.json`` optional), runs the units on
 Ray or in-process, and writes ``results.json`` + the report atomically. ``results.json`` also
@@ -15,11 +16,11 @@ Warnings, written here once for every suite (:mod:`libtrad.ray_jobs.evaluation.f
 ``saturation`` (every score ≥ 0.99, or methods tied on a task), and ``results.md`` begins with
 the SYNTHETIC line (its first line) and the "saturated" warnings before the suite's own report.
 
-Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.devices`) is handed to a
+Device: ``device`` (``--device`` of every suite command; :mod:`libtrad.core.devices`) is handed to a
 suite whose options dataclass has a ``device`` field; its units resolve it where they run (a Ray
 task that may use a GPU asks Ray for one: :mod:`libtrad.ray_jobs.evaluation.runner`).
 ``results.json`` records it under ``"device"``: what was asked for and the distinct
-:func:`~libtrad.devices.device_record` the units report. It is not one of the ``options`` (the
+:func:`~libtrad.core.devices.device_record` the units report. It is not one of the ``options`` (the
 leaderboard compares those): where a number was computed does not change what it means.
 """
 
@@ -27,47 +28,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
-from libtrad.errors import LibtradError, ParameterError
-from libtrad.outputs import atomic_output, check_output
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """How the driver runs one suite: its module and the name of its options dataclass there.
-
-    The module has ``REQUIRED_COLUMNS`` (``OPTIONAL_COLUMNS``), ``plan`` / ``columns_for`` /
-    ``run_unit`` / ``combine`` (see :mod:`libtrad.ray_jobs.evaluation.runner`) and
-    ``write_report(results, folder, df, options) -> files`` (``results.md`` + PNGs).
-    """
-
-    module: str  # import path of the suite module
-    options: str  # name of its options dataclass in that module
-    protocol_version: int = 1  # bump when the suite's numbers change meaning
-
-    def load(self) -> tuple[ModuleType, type]:
-        import importlib
-
-        module = importlib.import_module(self.module)
-        return module, getattr(module, self.options)
+from libtrad.core.devices import parse_device, resolve_device
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.resolve import resolve
+from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.folders.remote import local_folders, shown_as_urls
+from libtrad.folders.verify.core import read_json
+from libtrad.folders.verify.inputs import check_input_folder
+from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic, prepend_banner, result_flags
 
 
 _SUITES_PACKAGE = "libtrad.ray_jobs.evaluation.suites"
 
-# Adding a suite: write suites/<name>.py (the functions above) and add its line here; `libtrad
-# evaluate` then lists it (a suite without its own command gets one made from its options).
-SUITES: dict[str, SuiteEntry] = {
-    "siren-dcase": SuiteEntry(f"{_SUITES_PACKAGE}.siren_dcase", "DcaseOptions"),
-    "siren-fault": SuiteEntry(f"{_SUITES_PACKAGE}.siren_fault", "FaultOptions"),
-    "lib-trad": SuiteEntry(f"{_SUITES_PACKAGE}.lib_trad", "LibTradOptions"),
-    "linear-probe": SuiteEntry(f"{_SUITES_PACKAGE}.linear_probe", "LinearProbeOptions"),
-    "xares-mlp": SuiteEntry(f"{_SUITES_PACKAGE}.xares_mlp", "XaresMlpOptions"),
-    "xares-knn": SuiteEntry(f"{_SUITES_PACKAGE}.xares_knn", "XaresKnnOptions"),
-    "mimii": SuiteEntry(f"{_SUITES_PACKAGE}.mimii", "MimiiOptions"),
+# Adding a suite: write suites/<name>.py (a Suite subclass and its SUITE instance) and add its line here;
+# `libtrad evaluate` then lists it (a suite without its own command gets one made from its options).
+SUITES: dict[str, str] = {
+    "siren-dcase": f"{_SUITES_PACKAGE}.siren_dcase:SUITE",
+    "siren-fault": f"{_SUITES_PACKAGE}.siren_fault:SUITE",
+    "lib-trad": f"{_SUITES_PACKAGE}.lib_trad:SUITE",
+    "linear-probe": f"{_SUITES_PACKAGE}.linear_probe:SUITE",
+    "xares-mlp": f"{_SUITES_PACKAGE}.xares_mlp:SUITE",
+    "xares-knn": f"{_SUITES_PACKAGE}.xares_knn:SUITE",
+    "mimii": f"{_SUITES_PACKAGE}.mimii:SUITE",
 }
+
+
+def load_suite(name: str):
+    """The :class:`~libtrad.ray_jobs.evaluation.suites.base.Suite` registered as ``name`` (its module imported now)."""
+    return resolve(SUITES[name])
 
 
 def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
@@ -86,10 +76,8 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     scored beside the embeddings, in one table. ``extra_inputs`` are the folders it reads.
     ``device``: auto|cpu|cuda|cuda:N for a suite with a ``device`` option (module docstring); CUDA
     asked of a suite that has none is refused. An embeddings folder may be a URL (``s3://…``,
-    :mod:`libtrad.remote_folders`).
+    :mod:`libtrad.folders.remote`).
     """
-    from libtrad.remote_folders import local_folders, shown_as_urls
-
     if suite not in SUITES:
         raise ParameterError("suite", suite, f"unknown suite; expected one of {', '.join(SUITES)}")
     if not embeddings:
@@ -108,15 +96,12 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
                          extra_inputs: dict | None, attach, device: str, **options) -> dict:
     import dataclasses
 
-    from libtrad.devices import parse_device, resolve_device
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
-    from libtrad.ray_jobs.evaluation.flags import prepend_banner, result_flags
     from libtrad.ray_jobs.evaluation.runner import run_suite
-    from libtrad.verify.inputs import check_input_folder
 
     spec = parse_device(device)
-    entry = SUITES[suite]
-    module, options_class = entry.load()
+    found = load_suite(suite)
+    options_class = found.options
     takes_device = dataclasses.is_dataclass(options_class) and "device" in {f.name for f in dataclasses.fields(options_class)}
     if not takes_device and spec.kind == "cuda":
         raise ParameterError("device", spec.text, f"suite {suite} has no device option: it runs on the CPU only")
@@ -125,14 +110,14 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
     checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
-    df = load_embeddings(embeddings, module.REQUIRED_COLUMNS, getattr(module, "OPTIONAL_COLUMNS", ()),
+    df = load_embeddings(embeddings, found.required_columns, found.optional_columns,
                          allow_duplicates=allow_duplicates)
     if takes_device and local:
         resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
     extra, write_extra = attach() if attach else ({}, None)
-    run = run_suite(module, df, opts, local=local, address=address, progress=progress)
+    run = run_suite(found, df, opts, local=local, address=address, progress=progress)
     provenance = [{**record, **check} for record, check in zip(embeddings_provenance(embeddings, fetched), checked)]
-    results = {**run.results, **extra, "inputs": provenance, "protocol_version": entry.protocol_version}
+    results = {**run.results, **extra, "inputs": provenance, "protocol_version": found.protocol_version}
     if takes_device:
         results["device"] = {"requested": spec.text, "units": run.devices}
     for kept in ("duplicate_rows", "leaked_rows"):  # what --allow-duplicates kept (load_embeddings)
@@ -143,7 +128,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     results.update(result_flags(results))  # synthetic inputs, saturation: once here for every suite
     with atomic_output(out, "results", inputs=inputs) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        module.write_report(results, tmp, df, opts)
+        found.write_report(results, tmp, df, opts)
         prepend_banner(tmp / "results.md", results)  # the SYNTHETIC line first, then saturation warnings
         if write_extra:
             write_extra(tmp)
@@ -158,9 +143,6 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
     ``embeddings.json`` does not parse, or is not libtrad's layout, is refused: the results would
     credit nobody (or the wrong encoder). A URL (or a local copy in ``fetched``) is recorded as its URL.
     """
-    from libtrad.remote_folders import local_folders
-    from libtrad.verify.core import read_json
-
     folders, more = local_folders(folders, "embeddings")
     fetched = {**(fetched or {}), **more}
     out = []
@@ -175,8 +157,6 @@ def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | 
 
 
 def _provenance_of(info, path: Path) -> dict:
-    from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic
-
     def field(container, key, kinds, where):
         value = container.get(key)
         if value is not None and not isinstance(value, kinds):

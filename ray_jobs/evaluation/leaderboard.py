@@ -84,15 +84,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.folders.outputs import atomic_output
+from libtrad.folders.remote import local_folders, shown, shown_as_urls
+from libtrad.ray_jobs.evaluation import paper_columns as P
+from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, published_csv
+from libtrad.ray_jobs.evaluation.leaderboard_render import markdown as render_markdown
+from libtrad.ray_jobs.evaluation.leaderboard_results import (METRIC_RANGES, SUITE_ORDER, cells_of, check_value,
+                                                             dataset_key, encoder_of, read_results, results_folders)
+from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
+from libtrad.ray_jobs.evaluation.reference_rows import find_row, load_table, parse_names
 
-from libtrad.errors import LibtradError, ParameterError, first_line
-
-SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
-METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
-                 "hmean_auc": (0.0, 1.0)}
-METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
-                 "hmean_auc": "harmonic-mean AUC"}
 IGNORED_OPTIONS = ("task", "scorers", "block_rows", "device")  # a name, a column choice (lib-trad), a memory knob, where it ran
 
 
@@ -116,237 +118,17 @@ class Entry:
     blank: str = ""  # why the value is empty although the result exists
 
 
-# ----------------------------------------------------------------------------- reading
-def results_folders(paths) -> list[Path]:
-    """Every results folder under ``paths`` (a folder with results.json, or one holding such folders)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if (path / "results.json").is_file():
-            found.append(path)
-        elif path.is_dir():
-            inner = sorted(p.parent for p in path.rglob("results.json")
-                           if not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not inner:
-                raise LibtradError(f"{path}: no results.json in this folder or below "
-                                   "(expected libtrad evaluate's output)")
-            found += inner
-        else:
-            raise LibtradError(f"{path}: no such results folder")
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    if not unique:
-        raise ParameterError("results", [], "give at least one results folder")
-    return unique
-
-
-def read_results(folder: Path, *, no_verify: bool = False) -> dict:
-    """``results.json`` of one results folder, after the folder's own checksums (see the module's docstring).
-
-    The verification record is kept under ``data["_verification"]`` for the table's notes.
-    """
-    from libtrad.verify.inputs import check_input_folder
-
-    checked = check_input_folder(folder, "RESULTS", kinds=("results",), no_verify=no_verify)
-    try:
-        data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LibtradError(f"{folder / 'results.json'}: not readable JSON ({first_line(exc)})") from None
-    if not isinstance(data, dict) or "suite" not in data:
-        raise LibtradError(f"{folder / 'results.json'}: no 'suite' (not a libtrad results file)")
-    check_shape(data, folder / "results.json")
-    data["_verification"] = checked
-    return data
-
-
-# ----------------------------------------------------------------------------- the fields the table reads
-_NUMBER = (int, float)
-
-
-def _typed(path: Path, where: str, value, kinds: tuple, *, optional: bool = True):
-    """``value`` when it has one of ``kinds`` (None allowed when ``optional``); bools are not numbers."""
-    if value is None and optional:
-        return value
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join({int: "a whole number", float: "a number", str: "text", list: "a list",
-                             dict: "an object", bool: "true/false"}[k] for k in kinds)
-        raise LibtradError(f"{path}: {where} is {json.dumps(value)[:40]} ({type(value).__name__}), expected {names}"
-                           f"{' or null' if optional else ''}")
-    return value
-
-
-def check_shape(results: dict, path: Path) -> None:
-    """Every field :func:`entries_of` reads has the type libtrad evaluate writes (one line naming it)."""
-    _typed(path, "suite", results.get("suite"), (str,), optional=False)
-    for key in ("task", "metric", "protocol"):
-        _typed(path, key, results.get(key), (str,))
-    for key in ("year", "test_size"):
-        _typed(path, key, results.get(key), (int,))
-    for key in ("score", "accuracy", "f1_weighted", "mean", "value"):
-        _typed(path, key, results.get(key), _NUMBER)
-    _typed(path, "options", results.get("options"), (dict,))
-    _typed(path, "synthetic", results.get("synthetic"), (bool,))
-    _typed(path, "predictions", results.get("predictions"), (list,))
-    for i, record in enumerate(_typed(path, "inputs", results.get("inputs"), (list,)) or []):
-        _typed(path, f"inputs[{i}]", record, (dict,), optional=False)
-        for key in ("encoder", "path", "dataset", "config", "component"):
-            _typed(path, f"inputs[{i}].{key}", record.get(key), (str,))
-        for j, name in enumerate(_typed(path, f"inputs[{i}].channels", record.get("channels"), (list,)) or []):
-            _typed(path, f"inputs[{i}].channels[{j}]", name, (str,), optional=False)
-        for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
-                                  or []):
-            _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
-    for name, entry in (_typed(path, "sets", results.get("sets"), (dict,)) or {}).items():
-        _typed(path, f"sets.{name}", entry, (dict,), optional=False)
-        _typed(path, f"sets.{name}.score", entry.get("score"), _NUMBER)
-    for name, entry in (_typed(path, "scorers", results.get("scorers"), (dict,)) or {}).items():
-        _typed(path, f"scorers.{name}", entry, (dict,), optional=False)
-        _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
-        for experiment, auc in (_typed(path, f"scorers.{name}.auc", entry.get("auc"), (dict,)) or {}).items():
-            _typed(path, f"scorers.{name}.auc.{experiment}", auc, _NUMBER)
-    for name, entry in (_typed(path, "counts", results.get("counts"), (dict,)) or {}).items():
-        _typed(path, f"counts.{name}", entry, (dict,), optional=False)
-        for key, value in entry.items():
-            if isinstance(value, dict):  # siren-dcase: counts.<set>.<group>.{normal, anomaly}
-                for k in ("normal", "anomaly"):
-                    _typed(path, f"counts.{name}.{key}.{k}", value.get(k), (int,))
-            elif key in ("normal", "abnormal", "train"):
-                _typed(path, f"counts.{name}.{key}", value, (int,), optional=False)
-
-
-def _check_value(folder: Path, metric: str, value, size) -> None:
-    path = folder / "results.json"
-    if metric not in METRIC_RANGES:
-        raise LibtradError(f"{path}: metric {metric!r} is not one the leaderboard knows "
-                           f"({', '.join(sorted(METRIC_RANGES))})")
-    low, high = METRIC_RANGES[metric]
-    if value is not None and not (np.isfinite(value) and low <= value <= high):
-        raise LibtradError(f"{path}: {METRIC_LABELS[metric]} {value!r} lies outside [{low:g}, {high:g}], the range "
-                           "of the metric (an edited or broken results.json?)")
-    if size is not None and size < 0:
-        raise LibtradError(f"{path}: test size {size} is negative")
-
-
-# ----------------------------------------------------------------------------- one result -> entries
-def _encoder(folder: Path, inputs: list[dict]) -> str:
-    names = {i.get("encoder") or f"[{Path(i.get('path', folder)).name}]" for i in inputs} or {f"[{folder.name}]"}
-    if len(names) > 1:
-        raise LibtradError(f"{folder}: its inputs come from different encoders ({', '.join(sorted(names))}); "
-                           "a leaderboard row is one encoder")
-    return names.pop()
-
-
-def _dataset_key(inputs: list[dict]) -> tuple:
-    return tuple(sorted((str(i.get("dataset")), str(i.get("config")), tuple(i.get("dataset_shards") or ()))
-                        for i in inputs))
-
-
-def _task(results: dict, inputs: list[dict], folder: Path) -> str:
-    from libtrad.ray_jobs.evaluation.suites.probes import dataset_label
-
-    if results.get("task"):
-        return str(results["task"])
-    names = []
-    for record in (i for i in inputs if i.get("dataset")):
-        dataset = dataset_label(str(record["dataset"]))
-        names.append(f"{dataset}/{record['config']}" if record.get("config") else dataset)
-    return "+".join(dict.fromkeys(names)) or folder.name
-
-
-def _dcase_test_size(results: dict) -> int:
-    return sum(c.get("normal", 0) + c.get("anomaly", 0) for s in results.get("counts", {}).values() for c in s.values())
-
-
-def _one(inputs: list[dict], key: str):
-    """The inputs' common ``key`` (component, config, channels), None when absent or not shared."""
-    values = {json.dumps(i.get(key)) for i in inputs}
-    return json.loads(values.pop()) if len(values) == 1 else None
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One value a result gives: its column, metric, value, test size; ``headline``: the value the X-ARES average
-    and the ranking use (one per column a result fills; the others are extra columns); ``blank``: why it is
-    empty although the result exists."""
-
-    column: str
-    metric: str
-    value: float | None
-    size: int | None
-    headline: bool = True
-    blank: str = ""
-
-
-def _fault_cells(results: dict, inputs: list[dict], folder: Path) -> list[Cell]:
-    from libtrad.ray_jobs.evaluation import paper_columns as P
-
-    component, config, channels = _one(inputs, "component"), _one(inputs, "config"), _one(inputs, "channels")
-    protocol, options = results.get("protocol"), results.get("options")
-    column, _ = P.fault_column(component, config, protocol, channels, options)
-    column = column or P.own_fault_column(component, config, protocol, channels, _task(results, inputs, folder),
-                                          options)
-    size = len(results.get("predictions", [])) or None
-    return [Cell(column, "accuracy", results.get("accuracy"), size),
-            Cell(f"{column} (weighted F1)", "f1_weighted", results.get("f1_weighted"), size, headline=False)]
-
-
-def _lib_trad_cells(results: dict) -> list[Cell]:
-    """The Mahalanobis scorer's AUC per experiment and harmonic mean in the paper's columns (the mean only over
-    all three experiments, as the paper's); any other scorer's harmonic mean in a column of its own."""
-    from libtrad.ray_jobs.evaluation import paper_columns as P
-
-    counts = results.get("counts", {})
-    size = sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.values()) or None
-    out = []
-    for name, entry in sorted(results.get("scorers", {}).items()):
-        if name != P.LIB_TRAD_SCORER:
-            out.append(Cell(f"lib-trad {name} · harmonic mean", "hmean_auc", entry.get("harmonic_mean"), size))
-            continue
-        auc = {k.lower(): v for k, v in (entry.get("auc") or {}).items()}
-        for i, column in enumerate(P.TR, 1):
-            n = sum(counts.get(f"tr{i}", {}).get(k, 0) for k in ("normal", "abnormal")) or None
-            out.append(Cell(column, "auc", auc.get(f"tr{i}"), n, headline=False))
-        lacking = [f"TR{i}" for i in (1, 2, 3) if auc.get(f"tr{i}") is None]
-        blank = f"has no AUC for {', '.join(lacking)} (the paper's harmonic mean is over all three)" if lacking else ""
-        out.append(Cell(P.LIB_TRAD_HMEAN, "hmean_auc", None if lacking else entry.get("harmonic_mean"), size,
-                        blank=blank))
-    return out
-
-
-def cells_of(results: dict, folder: Path) -> list[Cell]:
-    """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`)."""
-    suite, inputs = results["suite"], results.get("inputs") or []
-    if suite == "siren-dcase":
-        return [Cell(f"siren-dcase · DCASE {results['year']}", "dcase_score", results.get("score"),
-                     _dcase_test_size(results))]
-    if suite == "siren-fault":
-        return _fault_cells(results, inputs, folder)
-    if suite == "lib-trad":
-        return _lib_trad_cells(results)
-    task = _task(results, inputs, folder)
-    if suite in ("linear-probe", "xares-mlp"):
-        return [Cell(f"{suite} · {task}", results["metric"], results.get("mean"), results.get("test_size"))]
-    if suite == "xares-knn":
-        return [Cell(f"{suite} · {task}", results["metric"], results.get("value"), results.get("test_size"))]
-    if suite == "mimii":  # one column per SNR, as the MIMII paper reports each SNR apart
-        counts = results.get("counts", {})
-        return [Cell(f"mimii {name} · {task}", "auc", entry.get("score"),
-                     sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.get(name, {}).values()) or None)
-                for name, entry in results.get("sets", {}).items()]
-    raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
-                       f"(expected one of {', '.join(SUITE_ORDER)})")
-
-
 def entries_of(folder: Path, results: dict) -> list[Entry]:
     inputs = results.get("inputs") or []
-    encoder = _encoder(folder, inputs)
+    encoder = encoder_of(folder, inputs)
     options = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in (results.get("options") or {}).items()
                            if k not in IGNORED_OPTIONS))
     out = []
     for cell in cells_of(results, folder):
-        _check_value(folder, cell.metric, cell.value, cell.size)
+        check_value(folder, cell.metric, cell.value, cell.size)
         out.append(Entry(folder, encoder, results["suite"], cell.column, cell.metric,
                          None if cell.value is None else float(cell.value), cell.size, results.get("protocol_version"),
-                         _dataset_key(inputs), options, results.get("year"), bool(results.get("synthetic")),
+                         dataset_key(inputs), options, results.get("year"), bool(results.get("synthetic")),
                          cell.headline, cell.blank))
     return out
 
@@ -429,8 +211,6 @@ def paper_means(encoder: str, cells: dict, columns: list[str]) -> tuple[dict, di
     """The paper's means (:data:`~libtrad.ray_jobs.evaluation.paper_columns.COLUMNS` with ``computed``) of one
     measured row, each only when every column it averages has a value: {column: value or None} and
     {column: note} for each blank mean, naming what it lacks."""
-    from libtrad.ray_jobs.evaluation import paper_columns as P
-
     means, notes = {}, {}
     for name in columns:
         column = P.BY_NAME.get(name)
@@ -504,8 +284,6 @@ class Board:
 def saturated_columns(entries: list[Entry]) -> dict[str, str]:
     """Measured headline columns that do not separate their encoders (:func:`flags.tie_or_saturated`: every
     encoder ≥ 0.99, or two or more all equal) -> why. Published rows never count: they are other data."""
-    from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
-
     out = {}
     for column in sorted({e.column for e in entries if e.headline}):
         why = tie_or_saturated([e.value for e in entries if e.column == column and e.value is not None], "encoder")
@@ -530,8 +308,6 @@ def published_summary(row, entries: list[Entry], normalise: str) -> dict:
 def shown_columns(entries: list[Entry], reference) -> list[str]:
     """The measured columns, the published tables' columns with a value, and the paper means any of those feed;
     the papers' columns first, in the papers' order."""
-    from libtrad.ray_jobs.evaluation import paper_columns as P
-
     names = {e.column for e in entries} | {c for t in reference for r in t.rows for c in r.cells}
     names |= {c.name for c in P.COLUMNS if c.computed and names & set(c.parts)}
     order = {s: i for i, s in enumerate(SUITE_ORDER)}
@@ -545,8 +321,6 @@ def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
     encoders in the table). ``reference``: published tables (:func:`reference_rows.load_table`) shown as
     rows of their own, ranked with the measured rows only with ``rank_with_reference``. ``diff_against``: a
     published row (``MODEL`` or ``TABLE:MODEL``) every measured row is compared with, cell by cell."""
-    from libtrad.ray_jobs.evaluation.reference_rows import find_row
-
     if normalise not in NORMALISATIONS:
         raise ParameterError("normalise", normalise, f"must be one of {', '.join(NORMALISATIONS)}")
     reference = list(reference)
@@ -589,11 +363,6 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
     names (``lib-trad-table3``, ``echo-table2``, ``lib-trad-table2``, ``all``;
     :mod:`libtrad.ray_jobs.evaluation.reference_rows`) and ``diff_against`` (one of their rows), checked before
     anything is read or written."""
-    from libtrad.outputs import atomic_output
-    from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, markdown, published_csv
-    from libtrad.ray_jobs.evaluation.reference_rows import find_row, load_table, parse_names
-    from libtrad.remote_folders import local_folders, shown, shown_as_urls
-
     tables = [load_table(name) for name in parse_names(reference)]
     if rank_with_reference and not tables:
         raise ParameterError("rank_with_reference", True, "needs --reference (there are no published rows to rank)")
@@ -624,6 +393,4 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
 
 def markdown(board: Board) -> str:
     """leaderboard.md's text (:func:`libtrad.ray_jobs.evaluation.leaderboard_render.markdown`)."""
-    from libtrad.ray_jobs.evaluation.leaderboard_render import markdown as render
-
-    return render(board)
+    return render_markdown(board)

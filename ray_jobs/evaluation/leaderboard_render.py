@@ -21,6 +21,7 @@ import numpy as np
 
 from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation.flags import SATURATED
+from libtrad.ray_jobs.evaluation.leaderboard_results import METRIC_LABELS
 from libtrad.ray_jobs.evaluation.reference_rows import FLAG, MARK
 
 SUMMARY = "X-ARES weighted average"
@@ -88,8 +89,6 @@ def markdown(board) -> str:
 
 
 def _column_notes(board) -> list[str]:
-    from libtrad.ray_jobs.evaluation.leaderboard import METRIC_LABELS
-
     notes = []
     for column in board.columns:
         paper = P.BY_NAME.get(column)
@@ -235,7 +234,7 @@ def diff_csv(board) -> str:
 def heatmap(board, path: Path) -> Path:
     """Rows × columns (and the X-ARES average) coloured by value (fractions; a ms column is written, not
     coloured), values written in (%); published rows labelled as such."""
-    from libtrad.ray_jobs.evaluation.report import _new_figure, _save
+    from libtrad.ray_jobs.evaluation.report import new_figure, save_figure
 
     headers = [*board.columns, "X-ARES weighted avg"]
     rows = board.rows()
@@ -251,7 +250,7 @@ def heatmap(board, path: Path) -> Path:
         average = summary_of(board, kind, row)["xares_weighted_average"]
         if average is not None:
             grid[i, -1], text[i][-1] = average, f"{100 * average:.1f}"
-    fig = _new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(rows) + 2))
+    fig = new_figure(max(5.0, 0.9 * len(headers) + 3), max(2.5, 0.45 * len(rows) + 2))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(headers)), headers, rotation=40, ha="right", fontsize=7)
@@ -262,4 +261,4 @@ def heatmap(board, path: Path) -> Path:
     ax.axvline(len(board.columns) - 0.5, color="white", linewidth=2)
     fig.colorbar(image, ax=ax, label="value (0–1)")
     ax.set_title("Leaderboard (rows ranked by the X-ARES weighted average)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -9,6 +9,8 @@ computes exactly what the scikit-learn function it names computes (the tests com
   thresholds (ties between a normal and an anomaly count one half); the partial AUC is the area
   up to ``max_fpr`` (the curve linearly interpolated at ``max_fpr``), McClish-standardised to
   ``0.5 * (1 + (A - min) / (max - min))`` with ``min = max_fpr**2 / 2`` and ``max = max_fpr``.
+* :func:`auc_or_none`, :func:`harmonic_mean_or_none` — the same, with None for an undefined value
+  (LiB-TRAD's tables: a split with one class has no AUC, a table with a missing AUC no summary).
 * :func:`classification_scores` — accuracy, precision/recall/F1 (per class, macro and
   weighted, ``zero_division=0``) and the confusion matrix, over the labels that occur in the
   true or predicted labels (scikit-learn's default when ``labels`` is not given).
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 
 EPS = float(np.finfo(float).eps)
 
@@ -70,6 +72,14 @@ def roc_auc(labels, scores) -> float:
     return _trapezoid(fpr, tpr)
 
 
+def auc_or_none(labels, scores) -> float | None:
+    """:func:`roc_auc`, or None when ``labels`` hold one class only: an undefined cell of a LiB-TRAD table
+    (a split without both classes), not an error."""
+    if len(np.unique(np.asarray(labels))) < 2:
+        return None
+    return roc_auc(labels, scores)
+
+
 def partial_auc(labels, scores, max_fpr: float = 0.1) -> float:
     """McClish-standardised partial AUC up to ``max_fpr``, as ``roc_auc_score(max_fpr=...)``.
 
@@ -110,6 +120,15 @@ def harmonic_mean(values) -> float:
     """
     v = np.maximum(_values(values, "values"), EPS)
     return float(v.size / np.sum(1.0 / v))
+
+
+def harmonic_mean_or_none(values) -> float | None:
+    """:func:`harmonic_mean`, or None when there is no value or any is None (a table with an undefined cell
+    has no summary: LiB-TRAD's Table 3 harmonic mean)."""
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return harmonic_mean(values)
 
 
 # ----------------------------------------------------------------------------- classification

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.ray_jobs.evaluation.report import _new_figure, _save, markdown_table, pct
+from libtrad.ray_jobs.evaluation.report import markdown_table, new_figure, pct, save_figure
 
 TITLES = {"linear-probe": "Linear probe (ARCH recipe)", "xares-mlp": "MLP probe (X-ARES recipe)",
           "xares-knn": "Weighted kNN (X-ARES)"}
@@ -76,7 +76,7 @@ def per_seed_figure(results: dict, path: Path) -> Path:
     folds = [f["fold"] for f in results["per_seed"][0]["folds"]]
     seeds = results["per_seed"]
     width = 0.8 / len(seeds)
-    fig = _new_figure(max(4.0, 0.5 * len(folds) * len(seeds) + 2), 3.2)
+    fig = new_figure(max(4.0, 0.5 * len(folds) * len(seeds) + 2), 3.2)
     ax = fig.add_subplot()
     for i, entry in enumerate(seeds):
         values = [100 * f["test_metric"] for f in entry["folds"]]
@@ -87,12 +87,12 @@ def per_seed_figure(results: dict, path: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"{results['suite']}: test metric per seed (mean {pct(results['mean'])} %)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def validation_figure(results: dict, path: Path) -> Path:
     """The validation metric per epoch of every seed × fold; a dot at the epoch kept."""
-    fig = _new_figure(6, 3.4)
+    fig = new_figure(6, 3.4)
     ax = fig.add_subplot()
     for entry in results["per_seed"]:
         for fold in entry["folds"]:
@@ -105,12 +105,12 @@ def validation_figure(results: dict, path: Path) -> Path:
     if sum(len(s["folds"]) for s in results["per_seed"]) <= 12:
         ax.legend(fontsize=6, loc="lower right")
     ax.set_title(f"{results['suite']}: validation curves (dot: the epoch kept)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def per_fold_figure(results: dict, path: Path) -> Path:
     folds = results["folds"]
-    fig = _new_figure(max(4.0, 0.5 * len(folds) + 2), 3.2)
+    fig = new_figure(max(4.0, 0.5 * len(folds) + 2), 3.2)
     ax = fig.add_subplot()
     ax.bar(range(len(folds)), [100 * f["test_metric"] for f in folds])
     ax.set_xticks(range(len(folds)), [f["fold"] for f in folds], fontsize=7)
@@ -118,7 +118,7 @@ def per_fold_figure(results: dict, path: Path) -> Path:
     ax.set_ylabel(f"test {METRIC_NAMES.get(results['metric'], results['metric'])} (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"xares-knn: test metric per fold ({pct(results['value'])} %)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- writers

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 PANEL_COLUMNS = 6
 
@@ -37,11 +37,11 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
-def _safe_name(text: str) -> str:
+def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -50,7 +50,7 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     return path
 
@@ -96,7 +96,7 @@ def auc_bars(name: str, entry: dict, path: Path) -> Path:
     """Horizontal bars: every AUC and pAUC group of one set (the weak sections stand out)."""
     labels = [f"AUC {k}" for k in entry["auc"]] + [f"pAUC {k}" for k in entry["pauc"]]
     values = [100 * v for v in entry["auc"].values()] + [100 * v for v in entry["pauc"].values()]
-    fig = _new_figure(7, max(2.0, 0.22 * len(labels) + 1))
+    fig = new_figure(7, max(2.0, 0.22 * len(labels) + 1))
     ax = fig.add_subplot()
     y = np.arange(len(labels))
     ax.barh(y, values, color=["tab:blue"] * len(entry["auc"]) + ["tab:orange"] * len(entry["pauc"]))
@@ -106,7 +106,7 @@ def auc_bars(name: str, entry: dict, path: Path) -> Path:
     ax.set_xlim(0, 100)
     ax.set_xlabel("%")
     ax.set_title(f"{name}: AUC and pAUC per group (score {pct(entry['score'])})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def roc_panels(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
@@ -116,7 +116,7 @@ def roc_panels(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], path
     sections = sorted({_split_key(k)[0] for k in curves})
     columns = min(PANEL_COLUMNS, len(sections))
     rows = math.ceil(len(sections) / columns)
-    fig = _new_figure(2.6 * columns, 2.5 * rows)
+    fig = new_figure(2.6 * columns, 2.5 * rows)
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).reshape(-1)
     for ax, section in zip(axes, sections):
         for key in (k for k in sorted(curves) if _split_key(k)[0] == section):
@@ -132,18 +132,18 @@ def roc_panels(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], path
     for ax in axes[len(sections):]:
         ax.set_axis_off()
     fig.suptitle(f"{name}: ROC per section (FPR → TPR)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_dcase_report(results: dict, folder: str | Path, curves: dict | None = None) -> list[Path]:
     """results.md, auc_<set>.png and (given ``curves``) roc_<set>.png into ``folder``."""
     folder = _folder(folder)
-    written = [_write_text(folder / "results.md", dcase_markdown(results))]
+    written = [write_text(folder / "results.md", dcase_markdown(results))]
     for name, entry in results["sets"].items():
         if entry["auc"]:
-            written.append(auc_bars(name, entry, folder / f"auc_{_safe_name(name)}.png"))
+            written.append(auc_bars(name, entry, folder / f"auc_{safe_name(name)}.png"))
         if curves and curves.get(name):
-            written.append(roc_panels(name, curves[name], folder / f"roc_{_safe_name(name)}.png"))
+            written.append(roc_panels(name, curves[name], folder / f"roc_{safe_name(name)}.png"))
     return written
 
 
@@ -182,7 +182,7 @@ def condition_figure(results: dict, path: Path) -> Path:
     names = list(results["per_condition"])
     keys = (("accuracy", "accuracy"), ("precision_weighted", "precision"), ("recall_weighted", "recall"),
             ("f1_weighted", "F1"))
-    fig = _new_figure(max(4.5, 0.9 * len(names) + 2), 3.4)
+    fig = new_figure(max(4.5, 0.9 * len(names) + 2), 3.4)
     ax = fig.add_subplot()
     width = 0.8 / len(keys)
     for i, (key, label) in enumerate(keys):
@@ -193,7 +193,7 @@ def condition_figure(results: dict, path: Path) -> Path:
     ax.set_ylabel("%")
     ax.legend(fontsize=7, ncols=4, loc="lower right")
     ax.set_title(f"External test per condition (accuracy {pct(results['accuracy'])} % overall)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_figure(results: dict, path: Path) -> Path:
@@ -201,7 +201,7 @@ def confusion_figure(results: dict, path: Path) -> Path:
     counts = np.asarray(results["confusion"], dtype=np.float64)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     n = len(results["classes"])
-    fig = _new_figure(max(4.0, 0.5 * n + 2.5), max(3.5, 0.5 * n + 2))
+    fig = new_figure(max(4.0, 0.5 * n + 2.5), max(3.5, 0.5 * n + 2))
     ax = fig.add_subplot()
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), results["classes"], rotation=60, ha="right", fontsize=7)
@@ -214,27 +214,27 @@ def confusion_figure(results: dict, path: Path) -> Path:
                     color="white" if shares[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, label="share of the true class")
     ax.set_title(f"Confusion ({results['protocol']}, accuracy {pct(results['accuracy'])} %)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def per_class_figure(results: dict, path: Path) -> Path:
     names = list(results["per_class"])
     values = [100 * results["per_class"][c]["f1"] for c in names]
-    fig = _new_figure(max(4.0, 0.35 * len(names) + 2), 3.2)
+    fig = new_figure(max(4.0, 0.35 * len(names) + 2), 3.2)
     ax = fig.add_subplot()
     ax.bar(range(len(names)), values)
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
     ax.set_ylim(0, 100)
     ax.set_ylabel("F1 (%)")
     ax.set_title(f"F1 per class (weighted F1 {pct(results['f1_weighted'])} %)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_fault_report(results: dict, folder: str | Path) -> list[Path]:
     """results.md, confusion.png and per_class_f1.png into ``folder`` (+ per_condition.png for an external test
     with conditions)."""
     folder = _folder(folder)
-    written = [_write_text(folder / "results.md", fault_markdown(results)),
+    written = [write_text(folder / "results.md", fault_markdown(results)),
                confusion_figure(results, folder / "confusion.png"),
                per_class_figure(results, folder / "per_class_f1.png")]
     if results.get("per_condition"):
@@ -259,6 +259,6 @@ def _folder(folder: str | Path) -> Path:
     return path
 
 
-def _write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

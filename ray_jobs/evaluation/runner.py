@@ -1,7 +1,7 @@
 """Run an evaluation suite's independent units as Ray tasks — or in this process with ``--local``.
 
-A suite module (``libtrad.ray_jobs.evaluation.suites.*``) exposes ``plan(df, options) -> units`` (each with a
-``key``), ``columns_for(df)``, a pure ``run_unit(unit, embeddings, columns, options) -> dict`` and
+A suite (:class:`libtrad.ray_jobs.evaluation.suites.base.Suite`) has ``plan(df, options) -> units`` (each
+with a ``key``), ``columns_for(df)``, a pure ``run_unit(unit, embeddings, columns, options) -> dict`` and
 ``combine(results_by_key, df, options) -> results``. The runner puts the embedding matrix and the
 columns in Ray's object store once (workers on the same node map them without copying), runs one
 task per unit, and combines; ``local=True`` runs the very same functions in this process.
@@ -13,19 +13,20 @@ GPUs: when the options have a ``device`` that may use one (``auto``, ``cuda``: :
 and the cluster has GPUs, each unit's task asks Ray for one GPU (so at most one unit per GPU at a
 time; Ray's ``CUDA_VISIBLE_DEVICES`` makes it the task's ``cuda:0``, which ``auto`` resolves to);
 otherwise a task asks for one CPU, as without a device. A unit may return its
-:func:`~libtrad.devices.device_record` under ``"device"``: the distinct ones are :attr:`SuiteRun.devices`.
+:func:`~libtrad.core.devices.device_record` under ``"device"``: the distinct ones are :attr:`SuiteRun.devices`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, first_line
+from libtrad.core.devices import cluster_gpus, parse_device
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
+from libtrad.ray_jobs.cluster import as_completed
 
 
 @dataclass
@@ -40,14 +41,14 @@ class SuiteRun:
     devices: list = field(default_factory=list)
 
 
-def run_suite(suite: ModuleType, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None,
+def run_suite(suite, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None,
               progress: bool = True) -> SuiteRun:
     """Plan, run every unit (Ray tasks, or in-process when ``local``), combine."""
     from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 
     units = suite.plan(df, options)
     embeddings, columns = embedding_matrix(df), suite.columns_for(df)
-    bar = tqdm(total=len(units), desc=f"{suite.SUITE} units", unit="unit", disable=not progress)
+    bar = tqdm(total=len(units), desc=f"{suite.name} units", unit="unit", disable=not progress)
     nodes: set = set()
     gpu_ids: set = set()
     try:
@@ -74,33 +75,24 @@ def unit_devices(results: dict) -> list[dict]:
 
 def gpus_per_unit(options, ray) -> int:
     """1 when the options' ``device`` may use a GPU and the cluster has one, else 0 (a CPU task)."""
-    from libtrad.devices import cluster_gpus, parse_device
-
     device = getattr(options, "device", None)
     return int(device is not None and parse_device(device).wants_gpu and cluster_gpus(ray) > 0)
 
 
-def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, address: str | None, bar,
-                nodes: set, gpu_ids: set) -> dict:
-    from libtrad.ray_jobs.cluster import ray_session
+def _run_on_ray(suite, units: list, embeddings, columns, options, address: str | None, bar, nodes: set,
+                gpu_ids: set) -> dict:
+    def failed(unit, exc) -> LibtradError:
+        cause = getattr(exc, "cause", None)
+        return LibtradError(f"{suite.name} unit {unit.key}: a Ray task failed "
+                            f"({type(cause or exc).__name__}: {first_line(cause or exc)})")
 
-    with ray_session(address) as ray:
+    with cluster.ray_session(address) as ray:
         resources = {"num_cpus": 1, "num_gpus": gpus_per_unit(options, ray)}
         task = ray.remote(**resources, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
         embeddings_ref, columns_ref = ray.put(embeddings), ray.put(columns)
-        pending = {task.remote(suite.__name__, unit, embeddings_ref, columns_ref, options): unit for unit in units}
+        pending = {task.remote(suite, unit, embeddings_ref, columns_ref, options): unit for unit in units}
         results = {}
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            unit = pending.pop(ref)
-            try:
-                result, node, gpus = ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, LibtradError):
-                    raise cause from None  # itself: a ParameterError still names the flag the user typed
-                raise LibtradError(f"{suite.SUITE} unit {unit.key}: a Ray task failed "
-                                   f"({type(cause or exc).__name__}: {first_line(cause or exc)})") from None
+        for unit, (result, node, gpus) in as_completed(ray, pending, failed):
             results[unit.key] = result
             nodes.add(node)
             gpu_ids.update((node, g) for g in gpus)
@@ -108,11 +100,10 @@ def _run_on_ray(suite: ModuleType, units: list, embeddings, columns, options, ad
     return results
 
 
-def _run_unit_task(module_name: str, unit, embeddings, columns, options):
-    """One unit on a Ray worker: the suite module's own ``run_unit``, plus the node it ran on and the
-    GPU ids Ray gave the task (none for a CPU task)."""
+def _run_unit_task(suite, unit, embeddings, columns, options):
+    """One unit on a Ray worker: the suite's own ``run_unit``, plus the node it ran on and the GPU ids Ray
+    gave the task (none for a CPU task)."""
     import ray
 
-    suite = importlib.import_module(module_name)
     return (suite.run_unit(unit, embeddings, columns, options), ray.get_runtime_context().get_node_id(),
             [str(g) for g in ray.get_gpu_ids()])

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import click
 
-from libtrad.cli_support import PATH_OR_URL, comma_list, command, connect_timeout_option, device_option, group, number, seed_type
+from libtrad.core.cli_kit import comma_list, command, device_option, group, number, seed_type
+from libtrad.core.errors import LibtradError
+from libtrad.folders.cli import PATH_OR_URL
+from libtrad.ray_jobs.cluster import connect_timeout_option
 from libtrad.ray_jobs.evaluation.cli import print_results
+from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 
 @group()
@@ -68,7 +72,6 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
 def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames,
                      score_reduction) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
-    from libtrad.errors import LibtradError
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
@@ -106,9 +109,8 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
                               allow_duplicates, device) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
-    from libtrad.errors import LibtradError
-    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, evaluate_lib_trad, parse_model_arguments,
-                                                      score_lib_trad_models, write_model_results)
+    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, attach_models, evaluate_lib_trad,
+                                                      parse_model_arguments)
 
     chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]
@@ -124,16 +126,12 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
-    def attach():
-        summary, curves = score_lib_trad_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify,
-                                                device=device)
-        return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
-
+    attach = attach_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify, device=device) \
+        if model_args else None
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
     extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
     evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address, no_verify=no_verify,
-                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach if model_args else None,
+                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach,
                         device=device)
     print_results(output)

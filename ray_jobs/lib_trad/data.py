@@ -15,11 +15,11 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, exception_reason, first_line
+from libtrad.folders.verify import verify_dataset_split
 from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000
-LABEL_NAMES = ("normal", "abnormal")
 
 
 @dataclass
@@ -42,7 +42,7 @@ def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path |
 
     A local folder is checked first: the config and split must exist, every Parquet shard of the
     config must be readable (a truncated shard is named), and a libtrad export's shards must match
-    the checksums of its ``.libtrad.json`` (``libtrad.verify``). Any error of ``datasets``/pyarrow
+    the checksums of its ``.libtrad.json`` (``libtrad.folders.verify``). Any error of ``datasets``/pyarrow
     while loading is reported as one line naming the dataset, config and split.
     """
     import datasets
@@ -139,9 +139,7 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
 
 
 def _verify_split(root: Path, config: str, split: str) -> None:
-    """``libtrad.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other folders)."""
-    from libtrad.verify import verify_dataset_split  # lazily: it is only needed for local folders
-
+    """``libtrad.folders.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other folders)."""
     verify_dataset_split(root, config, split)
 
 

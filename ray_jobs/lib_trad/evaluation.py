@@ -10,17 +10,20 @@ metrics (:mod:`.metrics`) live in their own modules, shared with training.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError, first_line
-from libtrad.outputs import atomic_output, check_output
+from libtrad.core.devices import device_record, resolve_device
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.ray_jobs.evaluation.metrics import auc_or_none, harmonic_mean_or_none
+from libtrad.ray_jobs.evaluation.report import markdown_table
 from libtrad.ray_jobs.lib_trad.data import load_clips
 from libtrad.ray_jobs.lib_trad.loading import load_lib_trad_model
-from libtrad.ray_jobs.lib_trad.metrics import auc_or_none, harmonic_mean_auc
 from libtrad.ray_jobs.lib_trad.scoring import (
     anomaly_model_type,
     check_clip_frames,
@@ -74,11 +77,9 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
 
     ``no_verify``: load model folders whose files differ from their ``.libtrad.json`` checksums.
     Every model is loaded before any clip is scored, and scores on ``device`` (auto|cpu|cuda|cuda:N,
-    :func:`libtrad.devices.resolve_device`; recorded in the summary). Writes nothing (see
+    :func:`libtrad.core.devices.resolve_device`; recorded in the summary). Writes nothing (see
     :func:`write_model_results`).
     """
-    from libtrad.devices import device_record, resolve_device
-
     run_on = resolve_device(device)
     distinct = list(dict.fromkeys(str(d) for d in models.values()))
     loaded = {d: load_lib_trad_model(d, no_verify=no_verify) for d in distinct}
@@ -115,11 +116,25 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
             tqdm.write(f"{table} {experiment.upper()}: AUC {_fmt(auc)} on {len(clips)} clips")
     summary = {
         "table": table, "family": family, "dataset": str(dataset), "rows": rows,
-        "harmonic_mean_auc": harmonic_mean_auc([r["auc"] for r in rows]),
+        "harmonic_mean_auc": harmonic_mean_or_none([r["auc"] for r in rows]),
         "mean_inference_ms_per_clip": float(np.mean([r["inference_ms_per_clip"] for r in rows])),
         "device": device_record(run_on),
     }
     return summary, curves
+
+
+def attach_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None, progress: bool = True,
+                  no_verify: bool = False, device: str = "auto"):
+    """The ``attach`` of :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings` that scores trained
+    LiB-TRAD checkpoints beside the embeddings, in one table: ``evaluate lib-trad --model … --embeddings …``
+    and the demo both use it. Called after the output and the inputs are checked, it returns the summary
+    to store under ``"model"`` and the function writing its files into the results folder."""
+    def attach() -> tuple[dict, Callable[[Path], list[str]]]:
+        summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress,
+                                                no_verify=no_verify, device=device)
+        return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
+
+    return attach
 
 
 def write_model_results(summary: dict, curves: list, folder: Path) -> list[str]:
@@ -173,11 +188,6 @@ def _markdown(summary: dict) -> str:
         text += ["", f"Harmonic mean AUC: {_fmt(summary['harmonic_mean_auc'])}; "
                  f"mean inference time: {summary['mean_inference_ms_per_clip']:.3f} ms per clip, model only (paper: 0.17 ms per 10-s clip)."]
     return "\n".join(text)
-
-
-def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def _plot_roc(labels, scores, path: Path, title: str) -> None:

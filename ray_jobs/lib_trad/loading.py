@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.hub import parse_hub_id, resolve_model
-from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object, resolve
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.resolve import resolve
+from libtrad.folders.hub import parse_hub_id, resolve_model
+from libtrad.folders.verify.inputs import check_input_folder
+from libtrad.models.model_types import LIB_TRAD, model_type_of, read_json_object
+from libtrad.models.weights import check_safetensors
 from libtrad.ray_jobs.lib_trad.scoring import NOT_FITTED, scorer_is_fitted
 
 
 def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_verify: bool = False):
     """Model + feature extractor from a saved folder (or a Hub id ``ORG/NAME[@REV]`` that is not a
-    local path: its snapshot, :func:`libtrad.hub.resolve_model`) through the Auto classes.
+    local path: its snapshot, :func:`libtrad.folders.hub.resolve_model`) through the Auto classes.
 
     Every file is checked first, so a broken folder is named in one line (which file, what is
     wrong) instead of a transformers traceback: ``config.json`` (JSON, a LiB-TRAD
@@ -44,7 +47,6 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"
     if not config_file.is_file():
         raise LibtradError(f"{where}: not a saved model folder (no config.json)")
-    from libtrad.verify.inputs import check_input_folder
 
     check_input_folder(path, option, kinds=("model",), no_verify=no_verify)
     spec = model_type_of(read_json_object(config_file).get("model_type"), config_file, LIB_TRAD, what="a LiB-TRAD model")
@@ -117,8 +119,6 @@ def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None
 def _check_safetensors(path: Path) -> None:
     """A complete safetensors file (a git-LFS pointer or a text file named as such): the one check
     every model loader shares."""
-    from libtrad.models.weights import check_safetensors
-
     check_safetensors(path)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.model_types import MODEL_TYPES, ModelType, frames_dim, model_type_of
 from libtrad.ray_jobs.lib_trad.data import Clips
 

@@ -4,11 +4,11 @@ Both models share :func:`fit` (epochs, shuffling, progress bar, per-epoch metric
 only says how a batch is drawn and what to measure after an epoch. Every default of a recipe is
 the paper's, except where the paper is silent (marked).
 
-Device (``device=``, ``--device``: :mod:`libtrad.devices`): the model, its batches and the scoring
+Device (``device=``, ``--device``: :mod:`libtrad.core.devices`): the model, its batches and the scoring
 after each epoch run on the resolved device; the weights are saved from the CPU, and
-``training_history.json`` and the model card record :func:`~libtrad.devices.device_record`.
+``training_history.json`` and the model card record :func:`~libtrad.core.devices.device_record`.
 Reproducibility: on the CPU the run is exactly what it always was (same seed → bit-identical
-weights). On CUDA, :func:`libtrad.devices.deterministic` is on (cuDNN deterministic, no autotuning,
+weights). On CUDA, :func:`libtrad.core.devices.deterministic` is on (cuDNN deterministic, no autotuning,
 PyTorch's deterministic algorithms with warnings for an op that has none,
 ``CUBLAS_WORKSPACE_CONFIG=:4096:8``): the same seed on the same GPU model, driver and torch gives
 the same weights; a GPU run is not bit-identical to a CPU run (other kernels and summation
@@ -29,13 +29,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from libtrad.devices import deterministic, device_record, resolve_device
-from libtrad.errors import LibtradError, first_line
-from libtrad.options import check_number, check_seed
-from libtrad.outputs import atomic_output, check_output
-from libtrad.ray_jobs.lib_trad.card import write_training_card
+from libtrad.builders.lib_trad.plan import CITATION
+from libtrad.cards.lib_trad_card import write_training_card
+from libtrad.core.devices import deterministic, device_record, resolve_device
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.core.options import check_number, check_seed
+from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.ray_jobs.evaluation.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
-from libtrad.ray_jobs.lib_trad.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
 
 
@@ -54,7 +55,7 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
-        # The CLI's own bounds (libtrad.options), so a library caller gets the same one-line refusal.
+        # The CLI's own bounds (libtrad.core.options), so a library caller gets the same one-line refusal.
         check_number("epochs", self.epochs, low=1, high=MAX_EPOCHS, integer=True)
         check_number("batch_size", self.batch_size, low=1, high=MAX_BATCH_SIZE, integer=True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=MAX_LEARNING_RATE)
@@ -134,7 +135,7 @@ def _model_config(config_class, model_kwargs: dict | None):
 
 
 def _device_text(record: dict) -> str:
-    """The model card's line of :func:`~libtrad.devices.device_record`: where the weights were trained."""
+    """The model card's line of :func:`~libtrad.core.devices.device_record`: where the weights were trained."""
     return f"{record['device']} ({record['device_name']}), torch {record['torch']}" + \
         (f", CUDA {record['cuda']}" if record["device"].startswith("cuda") else "")
 
@@ -207,6 +208,7 @@ def train_cnn(
         write_training_card(
             model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
             recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
+            citation=CITATION,
             extra={"train clips": len(train), "validation clips": len(valid), "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
@@ -257,14 +259,7 @@ def train_attention_ae(
     synthetic = dataset_is_synthetic(dataset)
     ae_config = _model_config(LibTradAttentionAEConfig, model_kwargs)
     started = time.perf_counter()
-    train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
-    normal = [w for w, y in zip(train.waveforms, train.labels) if y == 0]
-    if not normal:
-        raise LibtradError(f"--config {config}: the train split has no normal clips to learn from")
-    if len(normal) < len(train):
-        tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
-                   "the auto-encoder learns normal audio only")
-    train = Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
+    train = _normal_train_clips(dataset, config, cache_dir, progress)
     # The test split is read before training, so a broken one fails now rather than after every epoch.
     test = load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress) \
         if split_exists(dataset, config, "test", cache_dir=cache_dir) else None
@@ -286,19 +281,7 @@ def train_attention_ae(
 
     with deterministic(run_on):
         history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
-        with torch.no_grad():
-            latents = torch.cat([
-                model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
-                .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
-                for i in range(0, len(x), 64)
-            ])
-    try:
-        model.fit_scorer(latents)
-    except ValueError as exc:  # e.g. fewer than two training frames
-        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
-    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
-        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
-                           "nothing was written: try a smaller --lr")
+        _fit_scorer(model, x, mask, run_on, config)
 
     eval_results = []
     test_auc = None
@@ -318,7 +301,38 @@ def train_attention_ae(
             model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
             config=config, recipe=asdict(recipe), eval_results=eval_results,
             summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-            extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
-                   "trained on": _device_text(record)},
+            citation=CITATION, extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
+                                      "trained on": _device_text(record)},
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
+
+
+def _normal_train_clips(dataset: str, config: str, cache_dir, progress: bool) -> Clips:
+    """The normal clips of ``config``'s train split (the auto-encoder learns normal audio only; a note
+    says how many abnormal ones are left out)."""
+    train = load_clips(dataset, config, "train", cache_dir=cache_dir, progress=progress)
+    normal = [w for w, y in zip(train.waveforms, train.labels) if y == 0]
+    if not normal:
+        raise LibtradError(f"--config {config}: the train split has no normal clips to learn from")
+    if len(normal) < len(train):
+        tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
+                   "the auto-encoder learns normal audio only")
+    return Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
+
+
+def _fit_scorer(model, x: torch.Tensor, mask: torch.Tensor, run_on, config: str) -> None:
+    """μ and Σ⁻¹ of the attended latent of every training frame, stored in the model; refused (nothing
+    written) when they cannot be fitted or are not finite."""
+    with torch.no_grad():
+        latents = torch.cat([
+            model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
+            .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
+            for i in range(0, len(x), 64)
+        ])
+    try:
+        model.fit_scorer(latents)
+    except ValueError as exc:  # e.g. fewer than two training frames
+        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
+    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
+        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
+                           "nothing was written: try a smaller --lr")

@@ -78,8 +78,8 @@ def loaded(exports, tmp_path_factory):
 
 @pytest.mark.parametrize("family, component", CASES)
 def test_component_contract(family, component, exports, loaded):
-    from libtrad.outputs import read_marker
-    from libtrad.verify import verify_folder
+    from libtrad.folders.marker import read_marker
+    from libtrad.folders.verify import verify_folder
 
     entry = DATASETS[family]
     if isinstance(exports[component], Exception):
@@ -98,7 +98,7 @@ def test_component_contract(family, component, exports, loaded):
     assert [c["config_name"] for c in meta["configs"]] == list(manifest["configs"])
     assert "synthetic" in meta["tags"] and "SYNTHETIC STAND-IN" in card
     # Every component declares which channels `embed` uses by default; the card carries it for every config.
-    from libtrad.channels import read_policy
+    from libtrad.core.channels import read_policy
 
     chosen = entry.component(component if entry.multi else None)
     for config in manifest["configs"]:

@@ -18,7 +18,7 @@ import soundfile as sf
 from libtrad.builders.dcase import components as dc
 from libtrad.builders.dcase.eval_lists import TOTALS, load_file, load_packaged, packaged_bytes, packaged_path
 from libtrad.builders.dcase.layout import SPECS, YEARS, check_clip, parse_attributes
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 LIST = "eval_data_list_{}_converted.csv"
 

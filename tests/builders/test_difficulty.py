@@ -75,7 +75,7 @@ def test_bad_difficulty_or_level_is_one_line_and_writes_nothing(cli, rel, tmp_pa
 
 def test_the_library_refuses_the_same(tmp_path):
     from libtrad.builders.lib_trad.synth import synthesize_lib_trad
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
 
     with pytest.raises(ParameterError, match=r"difficulty='x': must be one of easy, paper, hard"):
         synthesize_lib_trad(tmp_path / "s", difficulty="x", progress=False)

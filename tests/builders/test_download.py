@@ -26,8 +26,11 @@ import numpy as np
 import pytest
 
 from libtrad.builders import download as dl
-from libtrad.builders.download import Download, archive_format, fetch, prepare_raw, safe_extract
-from libtrad.errors import LibtradError
+from libtrad.builders import raw_folder as rf
+from libtrad.builders.archives import archive_format
+from libtrad.builders.download import Download, fetch
+from libtrad.builders.raw_folder import prepare_raw, safe_extract
+from libtrad.core.errors import LibtradError
 
 MAX_REQUESTS = 200  # per server: a test that loops on requests fails instead of hanging
 
@@ -344,7 +347,7 @@ def test_caps_on_size_and_member_count(tmp_path, monkeypatch):
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(_bomb_zip())
     assert bomb.stat().st_size < 20_000
-    monkeypatch.setattr(dl, "MAX_TOTAL_BYTES", 2**20)
+    monkeypatch.setattr(rf, "MAX_TOTAL_BYTES", 2**20)
     with pytest.raises(LibtradError) as exc:
         safe_extract(bomb, tmp_path / "out")
     assert "'bomb.bin'" in _one_line(exc) and "1,048,576 bytes" in str(exc.value)
@@ -355,7 +358,7 @@ def test_caps_on_size_and_member_count(tmp_path, monkeypatch):
         safe_extract(liar, tmp_path / "out", max_bytes=2**30)
     many = tmp_path / "many.tar"
     many.write_bytes(_tar_bytes([(tarfile.TarInfo(f"f{i}.csv"), b"x") for i in range(5)], "w"))
-    monkeypatch.setattr(dl, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(rf, "MAX_MEMBERS", 3)
     with pytest.raises(LibtradError, match="more than 3 members.*'f3.csv'"):
         safe_extract(many, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -548,7 +551,7 @@ def test_limits_resolve_argument_then_environment_then_default(monkeypatch, onli
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_TIMEOUT", "7.5")
     assert dl.download_limits() == dl.Limits(7.5, 3600.0, None, 20.0)
     assert dl.download_limits(deadline=0, min_rate=10, timeout=1) == dl.Limits(1.0, None, 10.0, 20.0)
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
 
     for bad in ({"deadline": -2}, {"min_rate": float("nan")}, {"timeout": 0}, {"deadline": "1"}):
         with pytest.raises(ParameterError, match=f"{next(iter(bad))}="):
@@ -739,7 +742,8 @@ def test_prepare_raw_refuses_a_malicious_download_and_leaves_nothing(server, tmp
 
 
 def test_prepare_raw_writes_only_a_libtrad_raw_folder(server, tmp_path):
-    from libtrad import outputs
+    from libtrad.folders.marker import marker_kind
+    from libtrad.folders.verify.inputs import folder_problems
 
     url = server.add("good.zip", good_zip())
     downloads = [Download(url, "good.zip")]
@@ -753,8 +757,8 @@ def test_prepare_raw_writes_only_a_libtrad_raw_folder(server, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     raw = prepare_raw(downloads, empty, tmp_path / "cache", progress=False)
-    assert (raw / "train" / "normal_0000.wav").is_file() and outputs.marker_kind(raw) == "raw"
-    outputs.verify_files(raw)
+    assert (raw / "train" / "normal_0000.wav").is_file() and marker_kind(raw) == "raw"
+    assert folder_problems(raw) == ("raw", [])  # every file the marker lists matches its SHA-256
     (raw / "my-notes.txt").write_text("mine")
     prepare_raw(downloads, raw, tmp_path / "cache", progress=False)  # libtrad's own raw folder: replaced
     assert (raw / "my-notes.txt").read_text() == "mine" and len(server.requests) == 1  # cached archive reused
@@ -835,7 +839,7 @@ def test_a_broken_raw_folder_in_libtrads_cache_says_to_delete_it(server, tmp_pat
     import shutil
 
     from libtrad.builders.hf_builder import make_builder
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
 
     data = good_tar()
     downloads = [Download(server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(),
@@ -873,7 +877,7 @@ def test_make_builder_offline_and_without_downloads(server, tmp_path, monkeypatc
 def test_make_builder_on_a_registered_component_takes_its_build_options(lib_trad_raw, tmp_path):
     from libtrad.builders.hf_builder import make_builder
     from libtrad.builders.lib_trad.export import LIB_TRAD
-    from libtrad.errors import ParameterError
+    from libtrad.core.errors import ParameterError
 
     builder_class = make_builder(LIB_TRAD)
     assert builder_class.DEFAULT_CONFIG_NAME == "all" and "tr1_cls" in builder_class.builder_configs
@@ -887,15 +891,16 @@ def test_make_builder_on_a_registered_component_takes_its_build_options(lib_trad
                       train_fraction=2).download_and_prepare()
 
 
-# ----------------------------------------------------------------------------- download.py / archives.py split
-def test_download_module_still_exports_the_archive_names():
+# ----------------------------------------------------------------------------- download.py / raw_folder.py / archives.py
+def test_each_name_has_one_home_and_the_raw_folder_caps_are_the_archives():
     from libtrad.builders import archives
 
-    for name in ("Download", "archive_format", "check_downloads", "fetch", "locked", "prepare_raw", "safe_extract",
-                 "cached_path", "offline_variable", "MAX_MEMBERS", "MAX_TOTAL_BYTES"):
+    for name in ("Download", "check_downloads", "fetch", "locked", "cached_path", "offline_variable"):
         assert hasattr(dl, name), name
-    assert dl.archive_format is archives.archive_format
-    assert (dl.MAX_MEMBERS, dl.MAX_TOTAL_BYTES) == (archives.MAX_MEMBERS, archives.MAX_TOTAL_BYTES)
+    for name in ("prepare_raw", "safe_extract", "MAX_MEMBERS", "MAX_TOTAL_BYTES"):
+        assert hasattr(rf, name), name
+    assert not hasattr(dl, "safe_extract") and not hasattr(dl, "MAX_MEMBERS")  # no second home (issue 27)
+    assert (rf.MAX_MEMBERS, rf.MAX_TOTAL_BYTES) == (archives.MAX_MEMBERS, archives.MAX_TOTAL_BYTES)
 
 
 def test_archives_module_caps_apply_to_its_own_safe_extract(tmp_path, monkeypatch):
@@ -906,7 +911,7 @@ def test_archives_module_caps_apply_to_its_own_safe_extract(tmp_path, monkeypatc
     monkeypatch.setattr(archives, "MAX_MEMBERS", 3)
     with pytest.raises(LibtradError, match="more than 3 members.*'f3.csv'"):
         archives.safe_extract(many, tmp_path / "out")
-    assert len(dl.safe_extract(many, tmp_path / "out")) == 5  # download.py's own caps (the defaults) apply there
+    assert len(rf.safe_extract(many, tmp_path / "out")) == 5  # raw_folder.py's own caps (the defaults) apply there
 
 
 def _undersized_zip() -> bytes:

@@ -23,7 +23,7 @@ from libtrad.builders.fault import cwru, iica, iiee, mafaulda
 from libtrad.builders.fault.common import Checked, Found, reread
 from libtrad.builders.fault.iica import assign_folds
 from libtrad.builders.registry import DATASETS
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 SIREN = DATASETS["siren"]
 DE12 = "12k_Drive_End_Bearing_Fault_Data"

@@ -200,6 +200,6 @@ def test_siren_fault_plans_loocv_over_every_exported_row(stand_in, tmp_path):
     SIREN.build(raw, tmp_path / "out", component="jnu", progress=False)
     [shard] = sorted((tmp_path / "out").rglob("*.parquet"))
     df = pq.read_table(shard, columns=["file", "label", "rpm"]).to_pandas()
-    units = siren_fault.plan(df, siren_fault.FaultOptions())
+    units = siren_fault.SUITE.plan(df, siren_fault.FaultOptions())
     assert all(u.key.startswith("loocv/") and u.leave_one_out for u in units)
     assert sorted(np.concatenate([u.queries for u in units]).tolist()) == list(range(12))

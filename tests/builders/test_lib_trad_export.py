@@ -13,9 +13,9 @@ import soundfile as sf
 from huggingface_hub import DatasetCard
 
 from libtrad.builders import hub_export
-from libtrad.builders.lib_trad.builder import CONFIG_NAMES
+from libtrad.builders.lib_trad.plan import CONFIG_NAMES
 from libtrad.builders.lib_trad.export import export_lib_trad
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 
 def parquet_digests(root: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from libtrad.builders.lib_trad.builder import CONFIGS, LibTradPlan
+from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
 from libtrad.builders.lib_trad.layout import EXPERIMENTS, charging_sets, scan_lib_trad
 
 

@@ -12,7 +12,7 @@ from huggingface_hub import DatasetCard
 
 from libtrad.builders.lib_trad.export import export_lib_trad
 from libtrad.builders.lib_trad.layout import scan_lib_trad
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 SR = 16_000
 

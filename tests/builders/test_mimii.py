@@ -40,7 +40,7 @@ def _load(folder: Path, config: str, split: str):
 def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
     from libtrad.builders.registry import dataset
     from libtrad.ray_jobs.embedding.units import EmbedOptions
-    from libtrad.verify import verify_folder
+    from libtrad.folders.verify import verify_folder
 
     real = _real_or_skip()
     before = rel.snapshot(real)
@@ -83,7 +83,7 @@ def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
     assert len(frame["embedding"].iloc[0]) == 8 * 128  # logmel-stats: 128 per channel
     from libtrad.ray_jobs.evaluation.suites import mimii
 
-    res = mimii.evaluate_local(frame)
+    res = mimii.SUITE.evaluate_local(frame)
     assert res["counts"] == {"0dB": {"fan/id_00": {"train": 1, "normal": 0, "abnormal": 1}}}
     assert res["sets"]["0dB"]["auc"] == {"fan/id_00": 0.0}  # one class in the test part: 0 by convention
 
@@ -279,16 +279,16 @@ def test_the_suite_scores_as_siren_dcase_does_and_the_gpu_path_agrees(stand_in):
 
     from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
     from libtrad.ray_jobs.evaluation import metrics
-    from libtrad.ray_jobs.evaluation.suites import mimii, siren_dcase
+    from libtrad.ray_jobs.evaluation.suites import mimii, similarity
 
     df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],
                    ignore_index=True)
-    units, columns, matrix = mimii.plan(df), mimii.columns_for(df), embedding_matrix(df)
+    units, columns, matrix = mimii.SUITE.plan(df), mimii.SUITE.columns_for(df), embedding_matrix(df)
     options = mimii.MimiiOptions()
     for unit in units:
         numpy_path = mimii.score_unit(unit, matrix, columns, options)
         screened = mimii.score_unit(unit, matrix, columns, options, torch.device("cpu"))
-        bound = siren_dcase.cosine_score_bound(matrix.shape[1])  # the screen's float64 sums differ in the last bits
+        bound = similarity.cosine_score_bound(matrix.shape[1])  # the screen's float64 sums differ in the last bits
         assert {k: v for k, v in screened.items() if k != "file_scores"} == \
             {k: v for k, v in numpy_path.items() if k != "file_scores"}
         assert list(screened["file_scores"].values()) == pytest.approx(list(numpy_path["file_scores"].values()),
@@ -304,16 +304,16 @@ def test_the_suite_refuses_what_it_cannot_score(stand_in, tmp_path, cli, rel):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.evaluation.suites import mimii
 
     df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],
                    ignore_index=True)
     no_bank = df[~((df["split"] == "train") & (df["machine"] == "pump") & (df["snr_db"] == 6))]
     with pytest.raises(LibtradError, match=r"6dB pump id_00: 2 test rows but no train rows \(the memory bank"):
-        mimii.plan(no_bank)
+        mimii.SUITE.plan(no_bank)
     with pytest.raises(LibtradError, match=r"'label': 2 in the row"):
-        mimii.plan(df.assign(label=2))
+        mimii.SUITE.plan(df.assign(label=2))
     rel.assert_error_line(cli("evaluate", "mimii", "--embeddings", stand_in / "emb", "--output", tmp_path / "o",
                               "--local", "--aggregation", "median"), "--aggregation", "'median'", "max, mean")
 

@@ -14,7 +14,7 @@ from libtrad.models.attention_ae import (
     LibTradAttentionAEFeatureExtractor,
     LibTradAttentionAEForAnomalyDetection,
 )
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.attention_ae.modeling_attention_ae import reduce_frame_scores
 from libtrad.models.mahalanobis import MahalanobisScorer
 

@@ -102,7 +102,7 @@ def test_audio_classification_pipeline_on_a_wav_path(tmp_path):
 
 
 def test_wrong_sampling_rate_is_a_user_error():
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
 
     with pytest.raises(LibtradError, match="16000 Hz"):
         LibTradCNNFeatureExtractor()(_wave(), sampling_rate=44_100)

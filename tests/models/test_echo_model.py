@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.models.echo import EchoConfig, EchoFeatureExtractor, EchoModel, EchoWaveformEncoder
 from libtrad.models.echo.modeling_echo import chunk_starts
 

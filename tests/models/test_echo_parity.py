@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from libtrad.models.echo import EchoFeatureExtractor
-from libtrad.models.echo.convert_echo_checkpoint import convert_checkpoint
+from libtrad.convert.echo import convert_checkpoint
 
 TOL = 1e-5
 

@@ -38,7 +38,8 @@ def test_every_model_type_is_prefixed_and_loaded_by_its_mapped_auto_class():
     from transformers import AutoConfig
     from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
-    from libtrad.models.model_types import MODEL_TYPES, resolve
+    from libtrad.core.resolve import resolve
+    from libtrad.models.model_types import MODEL_TYPES
 
     for name, spec in MODEL_TYPES.items():
         assert name.startswith("libtrad-")
@@ -53,7 +54,8 @@ def test_every_anomaly_model_returns_scores(name):
     import torch
     from transformers import AutoConfig
 
-    from libtrad.models.model_types import MODEL_TYPES, frames_dim, resolve
+    from libtrad.core.resolve import resolve
+    from libtrad.models.model_types import MODEL_TYPES, frames_dim
 
     spec = MODEL_TYPES[name]
     assert spec.anomaly

@@ -25,18 +25,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.devices import check_precision, node_name, parse_device, resolve_device
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.verify.inputs import check_input_folder
+from libtrad.ray_jobs.embedding.encoders.contract import describe
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, EncoderKind
 from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
 
 if TYPE_CHECKING:  # the base is a torch Module: imported when an encoder is built, not to parse a spec
     from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
-
-
-def describe(encoder) -> dict:
-    """The contract's numbers, for embeddings.json and the checker."""
-    return {"sampling_rate": int(encoder.sampling_rate), "output_dim": int(encoder.output_dim),
-            "hop_size_in_ms": float(encoder.hop_size_in_ms)}
 
 
 def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32", device="auto") -> ClipEncoder:
@@ -59,8 +56,6 @@ def place(device="auto", precision: str = "fp32"):
 
     ``--precision fp16`` needs CUDA: with ``--device auto`` on a node without one the refusal says
     that auto resolved to the CPU there (not a bare "fp16 runs on CUDA only")."""
-    from libtrad.devices import check_precision, node_name, parse_device, resolve_device
-
     spec = parse_device(device)
     check_precision(precision)
     resolved = resolve_device(spec)
@@ -85,8 +80,6 @@ def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     or need it for nothing): ``precision`` is only checked by name here; whether it runs on the
     device is the actors' check (:func:`place`), or the driver's for a local job.
     """
-    from libtrad.devices import check_precision
-
     check_precision(precision)
     return describe(load_encoder(spec, precision="fp32", device="cpu"))
 
@@ -97,7 +90,6 @@ def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict 
     A folder of someone else's (an ``hf:`` checkout) is used with a note."""
     if spec.path is None:
         return None
-    from libtrad.verify.inputs import check_input_folder
 
     return check_input_folder(spec.path, f"--encoder {spec.text}", kinds=("model",), no_verify=no_verify)
 

@@ -24,6 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from libtrad.core.devices import autocast, check_precision, to_device
+from libtrad.ray_jobs.embedding.encoders.contract import describe
+from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, frame_hop_samples, kept_frames, plan_pieces
+
 
 def _groups_by_length(lengths: list[int]) -> list[list[int]]:
     """Indices of equal lengths, in first-seen order: each group is one exact batch (or several, by budget)."""
@@ -72,8 +76,6 @@ class ClipEncoder(nn.Module):
 
     def place(self, device=None, precision: str = "fp32") -> "ClipEncoder":
         """Move the encoder to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
-        from libtrad.devices import check_precision
-
         device = torch.device("cpu") if device is None else torch.device(device)
         self.precision = check_precision(precision, device)
         return self.to(device)
@@ -83,21 +85,15 @@ class ClipEncoder(nn.Module):
         return super().train(False)
 
     def extra_repr(self) -> str:
-        from libtrad.ray_jobs.embedding.encoders import describe
-
         numbers = describe(self) if hasattr(self, "output_dim") else {}
         return ", ".join([f"{k}={v}" for k, v in numbers.items()] + [f"precision={self.precision}"])
 
     def _to_device(self, tensor):
         """A model input on the encoder's device (through pinned memory when that is a GPU)."""
-        from libtrad.devices import to_device
-
         return to_device(tensor, self.device)
 
     def _autocast(self):
         """The autocast context of the encoder's precision on its device (fp32: none)."""
-        from libtrad.devices import autocast
-
         return autocast(self.device, self.precision)
 
     def embed(self, clips: list[np.ndarray], *, chunk_samples: int | None = None,
@@ -108,8 +104,6 @@ class ClipEncoder(nn.Module):
         exactly, where this encoder is frame-local (``context_in_ms``); ``batch_samples``: at most that
         many samples per forward (a batch of long clips is split, never a clip). Neither changes a
         clip's result (:mod:`.chunking`); both None: every equal-length group in one forward."""
-        from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, kept_frames, plan_pieces
-
         pieces = plan_pieces([int(np.shape(c)[-1]) for c in clips], self.hop_samples(), self.context_samples(),
                              chunk_samples)
         pooled: list[np.ndarray | None] = [None] * len(clips)
@@ -141,8 +135,6 @@ class ClipEncoder(nn.Module):
 
     def hop_samples(self) -> int | None:
         """The hop in samples when it is a whole number, else None."""
-        from libtrad.ray_jobs.embedding.encoders.chunking import frame_hop_samples
-
         return frame_hop_samples(float(self.hop_size_in_ms), int(self.sampling_rate))
 
     def context_samples(self) -> int | None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 
 @dataclass(frozen=True)

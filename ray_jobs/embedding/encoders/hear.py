@@ -47,9 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.errors import LibtradError, ParameterError, first_line
-from libtrad.outputs import sha256_file
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec, parse_encoder_spec
 
 API = ("load_model", "get_scene_embeddings", "get_timestamp_embeddings")
 OPTIONS = {"model_file": None, "clip": ("scene", "mean")}  # option -> allowed values (None: any)
@@ -64,8 +65,6 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
 
     Finds the module without running it (a dotted name imports its parent packages), hashes its
     source and ``model_file``; the module is imported and its model loaded by :class:`HearClipEncoder`."""
-    from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec
-
     if weights is not None:
         raise ParameterError("encoder_weights", str(weights), f"{kind}: takes no --encoder-weights; a HEAR "
                              f"module loads its own weights: {kind}:MODULE?model_file=PATH")
@@ -79,8 +78,6 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
     if "model_file" in options:
         value = options["model_file"]
         if name == LIBTRAD_HEAR:
-            from libtrad.ray_jobs.embedding.encoders.spec import parse_encoder_spec
-
             try:
                 identity["model"] = parse_encoder_spec(value).fingerprint()
             except ParameterError as exc:  # named as part of this spec

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libtrad.errors import LibtradError, first_line
-from libtrad.models.model_types import read_json_object
+from libtrad.core.errors import LibtradError, first_line
+from libtrad.models.model_types import read_json_object, refuse_renamed
+from libtrad.models.weights import load_checked
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 
 # Main inputs that say a model is not an audio encoder, with what they are.
@@ -29,9 +30,6 @@ class HFClipEncoder(ClipEncoder):
     def __init__(self, path: Path):
         import torch
         from transformers import AutoModel
-
-        import libtrad  # noqa: F401 - registers libtrad's own model types with the Auto classes
-        from libtrad.models.weights import load_checked
 
         path = Path(path)
         config = _config(path)
@@ -71,8 +69,6 @@ class HFClipEncoder(ClipEncoder):
 def _config(path: Path):
     """The folder's config through ``AutoConfig`` (a model type transformers or libtrad knows)."""
     from transformers import AutoConfig
-
-    from libtrad.models.model_types import refuse_renamed
 
     config_file = path / "config.json"
     refuse_renamed(read_json_object(config_file), config_file)

@@ -39,7 +39,7 @@ a worker can import it: a local Ray's actors add ``import_root`` to their ``sys.
 get the file itself (``embedding/encoder_files``) and import it from there when ``import_root`` is
 not on their node. Either way the module's bytes are checked against the hash in the key.
 
-Every breach of the contract is one :class:`~libtrad.errors.ParameterError` naming the spec: a
+Every breach of the contract is one :class:`~libtrad.core.errors.ParameterError` naming the spec: a
 module that does not import (missing, a syntax error, an exception while it runs), no such class,
 a constructor that raises, a missing or wrong attribute, and — checked on one short probe at load
 and on every batch — a ``forward`` that returns no tensor, the wrong rank, batch or width, or NaN /
@@ -58,8 +58,11 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
-from libtrad.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.folders.checksums import sha256_file
+from libtrad.models.weights import check_safetensors, listed_names
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec
 
 CONTRACT = "sampling_rate, output_dim, hop_size_in_ms and forward(audio (B, samples)) -> (B, T, D)"
 _PROBE_SECONDS = 0.5  # the probe forward at load: short, any model's receptive field aside
@@ -69,8 +72,6 @@ _IMPORTED: dict[str, str] = {}  # module name -> SHA-256 of the file this proces
 # ----------------------------------------------------------------------------- parsing (no import of the module)
 def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
     """``package.module:Class[?k=v&...]`` -> :class:`~.spec.EncoderSpec` (see the module for the rules)."""
-    from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec
-
     target, has_query, query = rest.partition("?")
     module, sep, attribute = target.partition(":")
     if not sep or not _dotted(module) or not _dotted(attribute):
@@ -149,8 +150,6 @@ def _spec_of(module: str, text: str):
 
 
 def _check_weights(weights: Path) -> None:
-    from libtrad.models.weights import check_safetensors
-
     if weights.suffix != ".safetensors":
         raise ParameterError("encoder_weights", str(weights), "must be a .safetensors file (other formats run "
                              "code when they load; convert with safetensors.torch.save_file)")
@@ -160,8 +159,6 @@ def _check_weights(weights: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    from libtrad.outputs import sha256_file
-
     return sha256_file(path)
 
 
@@ -354,15 +351,13 @@ def _load_weights(model, path: Path, call: str) -> None:
     """``path`` into ``model``'s ``state_dict``, strictly: every tensor present with its shape, none extra."""
     from safetensors.torch import load_file
 
-    from libtrad.models.weights import _listed
-
     if not (callable(getattr(model, "state_dict", None)) and callable(getattr(model, "load_state_dict", None))):
         raise ParameterError("encoder_weights", str(path), f"{call} has no state_dict to load weights into "
                              "(make it a torch.nn.Module)")
     state = load_file(str(path))
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in state.items()}
-    problems = [_listed(one, many, items) for one, many, items in (
+    problems = [listed_names(one, many, items) for one, many, items in (
         ("missing tensor", "missing tensors", sorted(set(own) - set(stored))),
         ("unexpected tensor", "unexpected tensors", sorted(set(stored) - set(own))),
         ("tensor of another shape", "tensors of another shape",

@@ -17,8 +17,9 @@ What a kind takes after ``kind:`` (``takes``):
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+
+from libtrad.core.resolve import resolve
 
 TAKES = ("none", "folder", "target")
 
@@ -46,15 +47,10 @@ class EncoderKind:
         return self.name
 
     def load_class(self) -> type:
-        return _resolve(self.target)
+        return resolve(self.target)
 
     def load_parser(self):
-        return _resolve(self.parser)
-
-
-def _resolve(reference: str):
-    module, _, name = reference.partition(":")
-    return getattr(importlib.import_module(module), name)
+        return resolve(self.parser)
 
 
 _HERE = __name__.rpartition(".")[0]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.errors import ParameterError
-from libtrad.hub import parse_hub_id, resolve_model
+from libtrad.core.errors import ParameterError
+from libtrad.folders.hub import parse_hub_id, resolve_model
 from libtrad.models.weights import check_weight_files
-from libtrad.outputs import sha256_file
+from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS
 
 FINGERPRINT_VERSION = 1  # bump when what an encoder computes changes without its files changing

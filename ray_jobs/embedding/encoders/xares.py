@@ -39,8 +39,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from libtrad.errors import LibtradError, ParameterError
-from libtrad.outputs import follow_umask
+from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.folders.outputs import follow_umask
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, describe, load_encoder, parse_encoder_spec
 
 # The first line of every file export-xares writes: what lets a re-export replace its own file,

@@ -24,17 +24,17 @@ and candidates, the options and the scores are the suite's
 * ``metric="cosine"``: ``1 - cosine similarity`` in float64 (:func:`cosine_distances`; per
   pseudo-channel with ``siren_compat``), the k smallest with equal distances by the lower row
   first, on the numpy path (no screen, no heap replay: no scikit-learn search to match).
-* Vote: the majority class of the k neighbours, equal counts to the smallest class (:func:`_vote`).
+* Vote: the majority class of the k neighbours, equal counts to the smallest class (:func:`vote`).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
+from libtrad.ray_jobs.evaluation.suites.similarity import strict_float32, unit_rows
 
 if TYPE_CHECKING:
     from libtrad.ray_jobs.evaluation.suites.siren_fault import FaultOptions, Unit
@@ -88,9 +88,7 @@ def _compat_distances(queries: np.ndarray, candidates: np.ndarray, own: np.ndarr
 def cosine_distances(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """``1 - cosine similarity`` in float64 (an all-zero row has similarity 0 to every row, as in siren-dcase;
     SIREN adds 1e-10 to each norm instead)."""
-    from libtrad.ray_jobs.evaluation.suites.siren_dcase import _unit_rows
-
-    return 1.0 - _unit_rows(queries) @ _unit_rows(candidates).T
+    return 1.0 - unit_rows(queries) @ unit_rows(candidates).T
 
 
 def _channels(matrix: np.ndarray) -> np.ndarray:
@@ -117,7 +115,7 @@ def _kth_values(dist: np.ndarray, k: int) -> np.ndarray:
     return np.partition(dist, k - 1, axis=1)[:, k - 1:k]
 
 
-def _lowest_index_k(dist: np.ndarray, k: int) -> np.ndarray:
+def lowest_index_k(dist: np.ndarray, k: int) -> np.ndarray:
     """(rows, k) columns of the k smallest values, equal values by lower column first."""
     kth = _kth_values(dist, k)
     below = dist < kth
@@ -249,7 +247,7 @@ class Candidates:
         return self._wide
 
 
-def _neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queries: np.ndarray,
+def neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queries: np.ndarray,
                 options: FaultOptions, screen=None) -> np.ndarray:
     """(queries, k) candidate columns of each query's k nearest; ``screen``: a torch device for the
     float32 screen (None: numpy), which changes where the screen runs, never the answer."""
@@ -261,7 +259,7 @@ def _neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queri
             dist = cosine_distances(query_emb, candidates.matrix)
         if own is not None:
             dist[np.arange(len(queries)), own] = np.inf
-        return _lowest_index_k(dist, options.k)
+        return lowest_index_k(dist, options.k)
     if query_emb.dtype == np.float32 and candidates.matrix.dtype == np.float32:
         return _screened_k(query_emb, candidates, own, options.k, unit, options.sklearn_threads, screen)
     return _exact_k(query_emb, candidates, own, options.k, unit, options.sklearn_threads)
@@ -316,23 +314,6 @@ def _near_numpy(query_emb, candidates: Candidates, q_norms, own, k: int, slack):
         approx[np.arange(approx.shape[0]), own] = np.inf
     near = approx <= _screen_limit(_kth_values(approx, k)[:, 0], slack)[:, None]
     return (np.flatnonzero(row) for row in near)
-
-
-@contextmanager
-def strict_float32(device):
-    """float32 products in full float32 on ``device``: TF32 (10-bit mantissa) would break the rounding
-    bounds the screens rely on, so it is off here whatever the process set, and restored after."""
-    import torch
-
-    if getattr(device, "type", str(device)) != "cuda":
-        yield
-        return
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def _near_torch(query_emb, candidates: Candidates, q_norms, own, k: int, slack, device):
@@ -407,7 +388,7 @@ def _exact_among(query: np.ndarray, q_norm: float, candidates: Candidates, colum
 
 
 # ----------------------------------------------------------------------------- vote
-def _vote(neighbour_codes: np.ndarray, n_classes: int) -> np.ndarray:
+def vote(neighbour_codes: np.ndarray, n_classes: int) -> np.ndarray:
     """Majority class per row; equal counts go to the smallest class (scikit-learn's mode)."""
     n_rows = neighbour_codes.shape[0]
     flat = (np.arange(n_rows)[:, None] * n_classes + neighbour_codes).ravel()

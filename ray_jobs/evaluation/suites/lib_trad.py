@@ -21,9 +21,9 @@ clipped to machine epsilon, as the SIREN suites do). ``results.json``::
 
 (``scores`` in test-row order of the input, for ROC curves.)
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): on CUDA the knn similarities are screened in float32 on the GPU with a float64
-re-check (:func:`~libtrad.ray_jobs.evaluation.suites.siren_dcase.screened_cosine_scores`) and
+re-check (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.screened_cosine_scores`) and
 the Mahalanobis distances run in float64 on the GPU (statistics fitted on the CPU,
 :meth:`~libtrad.models.mahalanobis.MahalanobisScorer.score_on`). The scores then differ from
 the CPU's in the last bits only, within a computed bound; an experiment whose scores come closer
@@ -39,12 +39,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError
-from libtrad.ray_jobs.evaluation import metrics
+from libtrad.core.devices import parse_device
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
-from libtrad.ray_jobs.evaluation.suites.siren_dcase import cosine_score_bound, cosine_scores, order_is_certain
+from libtrad.ray_jobs.evaluation import metrics
+from libtrad.ray_jobs.evaluation.report import markdown_table, roc_panels
+from libtrad.ray_jobs.evaluation.suites.base import Suite
+from libtrad.ray_jobs.evaluation.suites.similarity import (cosine_score_bound, cosine_scores, order_is_certain,
+                                                           screen_device)
 
-SUITE = "lib-trad"
+NAME = "lib-trad"
 REQUIRED_COLUMNS = ("experiment", "split", "label")
 OPTIONAL_COLUMNS = ()
 SCORERS = ("knn", "mahalanobis")
@@ -58,8 +62,6 @@ class LibTradOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
-
         parse_device(self.device)
         unknown = [s for s in self.scorers if s not in SCORERS]
         if not self.scorers or unknown:
@@ -73,47 +75,6 @@ class Unit:
     experiment: str
     train: np.ndarray
     test: np.ndarray
-
-
-def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    require_columns(df, REQUIRED_COLUMNS, SUITE)
-    labels = pd.to_numeric(df["label"], errors="coerce")
-    if labels.isna().any() or not labels.isin([0, 1]).all():
-        raise LibtradError("column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "
-                           f"found {sorted(set(df['label'].astype(str)))[:5]} (a *_cls config? use its own suite)")
-    return {"experiment": df["experiment"].astype(str).str.lower().to_numpy(),
-            "split": df["split"].astype(str).to_numpy(), "label": labels.astype(np.int64).to_numpy()}
-
-
-def plan(df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
-    options = options or LibTradOptions()
-    columns = columns_for(df)
-    units = []
-    for experiment in sorted(set(columns["experiment"])):
-        mine = columns["experiment"] == experiment
-        train = np.flatnonzero(mine & (columns["split"] == "train"))
-        test = np.flatnonzero(mine & (columns["split"] == "test"))
-        if not len(test):
-            continue
-        labels = columns["label"][test]
-        if labels.min() == labels.max():
-            raise LibtradError(f"lib-trad: experiment {experiment}: its test part holds {int((labels == 0).sum())} "
-                               f"normal and {int((labels == 1).sum())} abnormal rows; an AUC needs both "
-                               "(embed the config's test split, which holds both)")
-        if len(train) < 2:
-            raise LibtradError(f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
-                               "(embed the train split too: --split train --split test)")
-        units += [Unit(f"{s}/{experiment}", s, experiment, train, test) for s in options.scorers]
-    if not units:
-        raise LibtradError("no test rows: embed a LiB-TRAD anomaly config (all, tr1, tr2, tr3) with its test split")
-    return units
-
-
-def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options=None) -> dict:
-    from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
-
-    options = options or LibTradOptions()
-    return score_unit(unit, embeddings, columns, screen_device(options.device))
 
 
 def _unit_scores(unit: Unit, train: np.ndarray, test: np.ndarray, screen) -> np.ndarray:
@@ -140,37 +101,10 @@ def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray
     test = embeddings[unit.test].astype(np.float64)
     scores = _unit_scores(unit, train, test, screen)
     labels = columns["label"][unit.test]
-    auc = metrics.roc_auc(labels, scores)  # plan() refused a test part of one class
+    auc = metrics.roc_auc(labels, scores)  # SUITE.plan() refused a test part of one class
     return {"auc": auc, "labels": labels.tolist(), "scores": [float(s) for s in scores],
             "counts": {"train": int(len(unit.train)), "normal": int((labels == 0).sum()),
                        "abnormal": int((labels == 1).sum())}}
-
-
-def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: LibTradOptions | None = None) -> dict:
-    options = options or LibTradOptions()
-    units = plan(df, options)
-    missing = [u.key for u in units if u.key not in unit_results]
-    if missing:
-        raise LibtradError(f"lib-trad: no result for unit {missing[0]}")
-    scorers, counts, scores = {}, {}, {}
-    for unit in sorted(units, key=lambda u: u.key):
-        result = unit_results[unit.key]
-        scorers.setdefault(unit.scorer, {"auc": {}})["auc"][unit.experiment] = result["auc"]
-        counts[unit.experiment] = result["counts"]
-        scores.setdefault(unit.scorer, {})[unit.experiment] = {"labels": result["labels"], "scores": result["scores"]}
-    for entry in scorers.values():
-        entry["harmonic_mean"] = metrics.harmonic_mean(list(entry["auc"].values()))
-    return {"suite": SUITE, "protocol": "embeddings", "scorers": scorers, "counts": counts, "scores": scores,
-            "options": {"scorers": list(options.scorers)}}
-
-
-def evaluate_local(df: pd.DataFrame, options: LibTradOptions | None = None) -> dict:
-    """plan → every unit in this process → combine (the runner's ``local`` path)."""
-    import sys
-
-    from libtrad.ray_jobs.evaluation.runner import run_suite
-
-    return run_suite(sys.modules[__name__], df, options or LibTradOptions(), local=True, progress=False).results
 
 
 # ----------------------------------------------------------------------------- report
@@ -180,8 +114,6 @@ def _fmt(value) -> str:
 
 def markdown(results: dict) -> str:
     """One table: a row per method (embedding scorers, and trained models when given), a column per experiment."""
-    from libtrad.ray_jobs.evaluation.report import markdown_table
-
     experiments = sorted(results["counts"])
     rows = []
     model = results.get("model")
@@ -201,15 +133,79 @@ def markdown(results: dict) -> str:
         markdown_table(["method", *(e.upper() for e in experiments), "harmonic mean"], rows), ""])
 
 
-def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
-    from libtrad.ray_jobs.evaluation.report import roc_panels
+# ----------------------------------------------------------------------------- the suite
+class LibTradSuite(Suite):
+    """The LiB-TRAD scorers on embeddings (the module docstring)."""
 
-    folder = Path(folder)
-    files = [folder / "results.md"]
-    files[0].write_text(markdown(results), encoding="utf-8")
-    for scorer, per_experiment in sorted(results["scores"].items()):
-        curves = {e: (np.array(v["labels"]), np.array(v["scores"])) for e, v in sorted(per_experiment.items())
-                  if len(set(v["labels"])) == 2}
-        if curves:
-            files.append(roc_panels(f"lib-trad {scorer}", curves, folder / f"roc_{scorer}.png"))
-    return files
+    name = NAME
+    options = LibTradOptions
+    required_columns = REQUIRED_COLUMNS
+    optional_columns = OPTIONAL_COLUMNS
+
+    def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        require_columns(df, REQUIRED_COLUMNS, NAME)
+        labels = pd.to_numeric(df["label"], errors="coerce")
+        if labels.isna().any() or not labels.isin([0, 1]).all():
+            raise LibtradError("column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "
+                               f"found {sorted(set(df['label'].astype(str)))[:5]} (a *_cls config? use its own suite)")
+        return {"experiment": df["experiment"].astype(str).str.lower().to_numpy(),
+                "split": df["split"].astype(str).to_numpy(), "label": labels.astype(np.int64).to_numpy()}
+
+    def plan(self, df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
+        options = self.defaults(options)
+        columns = self.columns_for(df)
+        units = []
+        for experiment in sorted(set(columns["experiment"])):
+            mine = columns["experiment"] == experiment
+            train = np.flatnonzero(mine & (columns["split"] == "train"))
+            test = np.flatnonzero(mine & (columns["split"] == "test"))
+            if not len(test):
+                continue
+            labels = columns["label"][test]
+            if labels.min() == labels.max():
+                raise LibtradError(f"lib-trad: experiment {experiment}: its test part holds {int((labels == 0).sum())} "
+                                   f"normal and {int((labels == 1).sum())} abnormal rows; an AUC needs both "
+                                   "(embed the config's test split, which holds both)")
+            if len(train) < 2:
+                raise LibtradError(f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
+                                   "(embed the train split too: --split train --split test)")
+            units += [Unit(f"{s}/{experiment}", s, experiment, train, test) for s in options.scorers]
+        if not units:
+            raise LibtradError("no test rows: embed a LiB-TRAD anomaly config (all, tr1, tr2, tr3) with its test split")
+        return units
+
+    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options=None) -> dict:
+        
+        options = self.defaults(options)
+        return score_unit(unit, embeddings, columns, screen_device(options.device))
+
+    def combine(self, unit_results: dict[str, dict], df: pd.DataFrame, options: LibTradOptions | None = None) -> dict:
+        options = self.defaults(options)
+        units = self.plan(df, options)
+        missing = [u.key for u in units if u.key not in unit_results]
+        if missing:
+            raise LibtradError(f"lib-trad: no result for unit {missing[0]}")
+        scorers, counts, scores = {}, {}, {}
+        for unit in sorted(units, key=lambda u: u.key):
+            result = unit_results[unit.key]
+            scorers.setdefault(unit.scorer, {"auc": {}})["auc"][unit.experiment] = result["auc"]
+            counts[unit.experiment] = result["counts"]
+            scores.setdefault(unit.scorer, {})[unit.experiment] = {"labels": result["labels"], "scores": result["scores"]}
+        for entry in scorers.values():
+            entry["harmonic_mean"] = metrics.harmonic_mean(list(entry["auc"].values()))
+        return {"suite": NAME, "protocol": "embeddings", "scorers": scorers, "counts": counts, "scores": scores,
+                "options": {"scorers": list(options.scorers)}}
+
+    def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
+        folder = Path(folder)
+        files = [folder / "results.md"]
+        files[0].write_text(markdown(results), encoding="utf-8")
+        for scorer, per_experiment in sorted(results["scores"].items()):
+            curves = {e: (np.array(v["labels"]), np.array(v["scores"])) for e, v in sorted(per_experiment.items())
+                      if len(set(v["labels"])) == 2}
+            if curves:
+                files.append(roc_panels(f"lib-trad {scorer}", curves, folder / f"roc_{scorer}.png"))
+        return files
+
+
+SUITE = LibTradSuite()

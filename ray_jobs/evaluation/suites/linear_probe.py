@@ -42,18 +42,8 @@ Results (``results.json``)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from functools import partial
 
-import numpy as np
-import pandas as pd
-
-from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
-
-SUITE = "linear-probe"
-REQUIRED_COLUMNS = probe_task.BASE_COLUMNS
-OPTIONAL_COLUMNS = probe_task.OPTIONAL_COLUMNS
-Unit = probe_task.ProbeUnit
+from libtrad.ray_jobs.evaluation.suites import probes
 
 
 @dataclass(frozen=True)
@@ -69,56 +59,24 @@ class LinearProbeOptions(probes.TrainedProbeOptions):
         probes.check_number_in("warmup_fraction", self.warmup_fraction, 0, 1)
 
 
-def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return probe_task.columns_for(df)
+class LinearProbeSuite(probes.ProbeSuite):
+    """ARCH's linear probe (the module docstring)."""
+
+    name = "linear-probe"
+    options = LinearProbeOptions
+
+    def model(self, dim: int, n_classes: int):
+        import torch
+
+        return torch.nn.Linear(dim, n_classes)
+
+    def optimizer(self, options: LinearProbeOptions, model):
+        import torch
+
+        return torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+
+    def lr(self, options: LinearProbeOptions, step: int, total: int) -> float:
+        return probes.arch_lr(step, total, options.lr, options.warmup_fraction)
 
 
-def plan(df: pd.DataFrame, options: LinearProbeOptions | None = None) -> list[Unit]:
-    """One unit per (seed, fold); the task's classes are checked here (a one-class train is refused)."""
-    options = options or LinearProbeOptions()
-    units, _ = probe_task.probe_units(df, options, SUITE)
-    probe_task.columns_for(df)
-    return units
-
-
-def _model(dim: int, n_classes: int):
-    import torch
-
-    return torch.nn.Linear(dim, n_classes)
-
-
-def _optimizer(options: LinearProbeOptions, model):
-    import torch
-
-    return torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-
-
-def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: LinearProbeOptions | None = None) -> dict:
-    """Train one probe (one seed on one fold) and score its test rows with the best-validation epoch."""
-    options = options or LinearProbeOptions()
-    return probes.run_probe(unit, embeddings, columns, options, build_model=_model,
-                            build_optimizer=partial(_optimizer, options), lr_at=partial(_lr, options))
-
-
-def _lr(options: LinearProbeOptions, step: int, total: int) -> float:
-    return probes.arch_lr(step, total, options.lr, options.warmup_fraction)
-
-
-def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: LinearProbeOptions | None = None) -> dict:
-    return probe_results.combine_probe(SUITE, unit_results, df, options or LinearProbeOptions())
-
-
-def evaluate_local(df: pd.DataFrame, options: LinearProbeOptions | None = None) -> dict:
-    """plan → every unit in this process → combine (the runner's ``local`` path)."""
-    import sys
-
-    from libtrad.ray_jobs.evaluation.runner import run_suite
-
-    return run_suite(sys.modules[__name__], df, options or LinearProbeOptions(), local=True, progress=False).results
-
-
-def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
-    """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_probe_report`)."""
-    from libtrad.ray_jobs.evaluation.probe_report import write_probe_report
-
-    return write_probe_report(results, folder)
+SUITE = LinearProbeSuite()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation.suites.probe_task import LOOCV_FOLDS, Classes, label_codes, probe_units, task_classes
 
 MAX_FPR = 0.1

@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
+from libtrad.ray_jobs.evaluation.evaluate import embeddings_provenance
 
 VALIDATION_NAMES = ("validation", "valid", "val")
 ANOMALY_CLASS_SETS = ({"normal", "anomaly"}, {"normal", "abnormal"})
@@ -395,8 +396,6 @@ def dataset_label(dataset: str) -> str:
 
 def task_name(folders) -> str:
     """``<dataset>/<config>`` from each folder's embeddings.json, else the folder's name; '+'-joined."""
-    from libtrad.ray_jobs.evaluation.evaluate import embeddings_provenance
-
     names = []
     for record in embeddings_provenance(list(folders)):
         if record.get("dataset"):

@@ -17,12 +17,12 @@ afterwards) — so a unit gives bit-identical numbers in this process and on a R
 runs give an identical ``results.json``. One thread per unit is also the fast choice here: the
 matrices of one step are small, and units run side by side as Ray tasks, one per core.
 
-Device (``device``: auto|cpu|cuda|cuda:N, :mod:`libtrad.devices`): resolved inside the unit, where
+Device (``device``: auto|cpu|cuda|cuda:N, :mod:`libtrad.core.devices`): resolved inside the unit, where
 it runs. The initial weights and the batch orders come from the CPU generator, so they are the same
 on every device; on the CPU the numbers are exactly those of a CPU-only run. On CUDA
-:func:`libtrad.devices.deterministic` is on too: the same GPU model, driver and torch give the same
+:func:`libtrad.core.devices.deterministic` is on too: the same GPU model, driver and torch give the same
 numbers run after run, but not the CPU's bits (other kernels; they agree to float32 rounding).
-Each unit reports its :func:`~libtrad.devices.device_record` under ``"device"``.
+Each unit reports its :func:`~libtrad.core.devices.device_record` under ``"device"``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,19 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
-from libtrad.devices import deterministic, device_record, parse_device, resolve_device
-from libtrad.errors import ParameterError
-from libtrad.options import SEED_MAX, check_number
-from libtrad.ray_jobs.evaluation.suites.probe_results import score
-from libtrad.ray_jobs.evaluation.suites.probe_task import Classes, ProbeUnit, classes_from_columns
-# Importable from here as before the split (the CLI, the leaderboard, the tests):
-from libtrad.ray_jobs.evaluation.suites.probe_task import (  # noqa: F401
-    dataset_label, probe_units, stratified_folds, task_classes, task_name)
+from libtrad.core.devices import deterministic, device_record, parse_device, resolve_device
+from libtrad.core.errors import ParameterError
+from libtrad.core.options import SEED_MAX, check_number
+from libtrad.ray_jobs.evaluation.probe_report import write_probe_report
+from libtrad.ray_jobs.evaluation.suites import probe_task
+from libtrad.ray_jobs.evaluation.suites.base import Suite
+from libtrad.ray_jobs.evaluation.suites.probe_results import combine_probe, score
+from libtrad.ray_jobs.evaluation.suites.probe_task import Classes, ProbeUnit, classes_from_columns, probe_units
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def cosine_lr(step: int, total: int, peak: float, floor_ratio: float = 0.1) -> f
 @contextmanager
 def deterministic_torch(seed: int, *, strict: bool = True, device=None):
     """One intra-op thread, a private RNG seeded with ``seed`` and (``strict``) PyTorch's deterministic
-    algorithms; on a CUDA ``device`` also :func:`libtrad.devices.deterministic` (its kernels; an op
+    algorithms; on a CUDA ``device`` also :func:`libtrad.core.devices.deterministic` (its kernels; an op
     without a deterministic one warns there rather than failing the unit). The caller's settings are
     restored afterwards.
 
@@ -251,3 +253,43 @@ def run_probe(unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options, *
     if "pauc" in tested:
         result["test_pauc"] = tested["pauc"]
     return result
+
+
+# ----------------------------------------------------------------------------- the trained-probe suites
+class ProbeSuite(Suite):
+    """A trained-probe suite (``linear-probe``, ``xares-mlp``): one unit per (seed, fold), each a probe trained
+    by :func:`run_probe`; a subclass gives its name, options, model, optimiser and learning-rate schedule."""
+
+    required_columns = probe_task.BASE_COLUMNS
+    optional_columns = probe_task.OPTIONAL_COLUMNS
+
+    def columns_for(self, df) -> dict:
+        return probe_task.columns_for(df)
+
+    def plan(self, df, options=None) -> list[ProbeUnit]:
+        """One unit per (seed, fold); the task's classes are checked here (a one-class train is refused)."""
+        units, _ = probe_units(df, self.defaults(options), self.name)
+        probe_task.columns_for(df)
+        return units
+
+    def run_unit(self, unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options=None) -> dict:
+        """Train one probe (one seed on one fold) and score its test rows with the best-validation epoch."""
+        options = self.defaults(options)
+        return run_probe(unit, embeddings, columns, options, build_model=self.model,
+                         build_optimizer=partial(self.optimizer, options), lr_at=partial(self.lr, options))
+
+    def combine(self, unit_results: dict, df, options=None) -> dict:
+        return combine_probe(self.name, unit_results, df, self.defaults(options))
+
+    def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
+        """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_probe_report`)."""
+        return write_probe_report(results, folder)
+
+    def model(self, dim: int, n_classes: int):
+        raise NotImplementedError
+
+    def optimizer(self, options, model):
+        raise NotImplementedError
+
+    def lr(self, options, step: int, total: int) -> float:
+        raise NotImplementedError

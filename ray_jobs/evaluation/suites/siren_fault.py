@@ -44,7 +44,7 @@ distances from a query to every candidate are z-scored over the candidates (popu
 a constant row becomes 0), the first 7 channels' z-scores are averaged and the k nearest by
 that average vote (equal averages: the lower row first).
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`): on CUDA the float32
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`): on CUDA the float32
 screen of float32 embeddings runs on the GPU and only its candidates come back for the same
 float64 re-check, so the predictions are the CPU's; on the CPU nothing changes. It is not a
 comparability option (the leaderboard ignores it).
@@ -73,13 +73,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError, ParameterError
-from libtrad.ray_jobs.evaluation import metrics
+from libtrad.core.devices import parse_device
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
-from libtrad.ray_jobs.evaluation.suites.fault_neighbours import Candidates, _neighbours, _vote
-from libtrad.ray_jobs.evaluation.suites.fault_neighbours import _lowest_index_k  # noqa: F401  (tests use it here)
+from libtrad.ray_jobs.evaluation import metrics
+from libtrad.ray_jobs.evaluation.report import write_fault_report
+from libtrad.ray_jobs.evaluation.suites.base import Suite
+from libtrad.ray_jobs.evaluation.suites.fault_neighbours import Candidates, neighbours, vote
+from libtrad.ray_jobs.evaluation.suites.similarity import screen_device
 
-SUITE = "siren-fault"
+NAME = "siren-fault"
 REQUIRED_COLUMNS = ("file", "label")
 OPTIONAL_COLUMNS = ("fold", "label_name", "subset", "condition")
 PROTOCOLS = ("auto", "loocv", "kfold", "external")
@@ -114,8 +117,6 @@ class FaultOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
-
         parse_device(self.device)
         if self.protocol not in PROTOCOLS:
             raise ParameterError("protocol", self.protocol, f"must be one of {', '.join(PROTOCOLS)}")
@@ -187,12 +188,6 @@ def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
         raise LibtradError(f"column {name!r}: {as_int[row]} in the row file={df['file'].iloc[row]!r} "
                            "(expected a non-negative index)")
     return as_int
-
-
-def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The columns :func:`run_unit` reads, as arrays by row position (checked)."""
-    require_columns(df, REQUIRED_COLUMNS, SUITE)
-    return {"label": _int_column(df, "label")}
 
 
 def class_names(df: pd.DataFrame, classes=None) -> dict[int, str]:
@@ -285,26 +280,6 @@ def block_rows(n_candidates: int, options: FaultOptions) -> int:
     return options.block_rows or max(1, BLOCK_BYTES // (8 * max(1, n_candidates)))
 
 
-def plan(df: pd.DataFrame, options: FaultOptions | None = None) -> list[Unit]:
-    """LOOCV: blocks of query rows against all rows; k-fold: one unit per fold."""
-    options = options or FaultOptions()
-    labels = columns_for(df)["label"]
-    files = _check_files(df)
-    n = len(df)
-    protocol = _protocol(df, options)
-    if protocol == "kfold":
-        folds = stratified_folds(labels, files, options) if options.folds is not None else _int_column(df, "fold")
-        return _fold_units(folds, options)
-    if protocol == "external":
-        return _external_units(_subsets(df), options)
-    if n - 1 < options.k:
-        raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
-    step = block_rows(n, options)
-    everything = np.arange(n)
-    return [Unit(f"loocv/{start:07d}", everything[start:start + step], everything, True, 1)
-            for start in range(0, n, step)]
-
-
 def _fold_units(folds: np.ndarray, options: FaultOptions) -> list[Unit]:
     names = np.unique(folds)
     if names.size < 2:
@@ -331,27 +306,6 @@ def _external_units(subset: np.ndarray, options: FaultOptions) -> list[Unit]:
 
 
 # ----------------------------------------------------------------------------- run / combine
-def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
-             options: FaultOptions | None = None) -> dict:
-    """Predicted label of each query row: ``{"rows": [...], "predictions": [...]}`` (label values)."""
-    options = options or FaultOptions()
-    return predict(unit, embeddings, columns, options, screen_device(options.device))
-
-
-def screen_device(device: str):
-    """The torch device the float32 screens run on for ``device``: None (numpy) on the CPU.
-
-    Resolved here, where the unit runs (a Ray task on its node, with the GPU Ray gave it); a
-    ``cuda`` the node lacks is the error :func:`libtrad.devices.resolve_device` names.
-    """
-    from libtrad.devices import parse_device, resolve_device
-
-    if parse_device(device).kind == "cpu":
-        return None  # no torch import for an explicit CPU run
-    resolved = resolve_device(device)
-    return resolved if resolved.type == "cuda" else None
-
-
 def predict(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: FaultOptions,
             screen=None) -> dict:
     """:func:`run_unit` with the screen on ``screen`` (a torch device; None: numpy): also callable with
@@ -364,8 +318,8 @@ def predict(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], 
     predictions = []
     for start in range(0, unit.queries.size, step):
         queries = unit.queries[start:start + step]
-        neighbours = _neighbours(unit, embeddings[queries], candidates, queries, options, screen)
-        predictions.append(_vote(cand_codes[neighbours], classes.size))
+        nearest = neighbours(unit, embeddings[queries], candidates, queries, options, screen)
+        predictions.append(vote(cand_codes[nearest], classes.size))
     return {"rows": unit.queries.tolist(), "predictions": classes[np.concatenate(predictions)].tolist()}
 
 
@@ -382,37 +336,6 @@ def _gather(units: list[Unit], unit_results: dict[str, dict], n: int) -> np.ndar
             raise LibtradError(f"unit {unit.key}: its result is for other rows than the plan's")
         predicted[unit.queries] = r["predictions"]
     return predicted
-
-
-def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: FaultOptions | None = None) -> dict:
-    """The results.json dict from every unit's result (keyed by ``Unit.key``)."""
-    options = options or FaultOptions()
-    units = plan(df, options)
-    protocol = _protocol(df, options)
-    labels = columns_for(df)["label"]
-    predicted = _gather(units, unit_results, len(df))
-    rows = np.flatnonzero(predicted >= 0)  # every row, or (external) the test rows
-    truth, predicted = labels[rows], predicted[rows]
-    present = np.union1d(truth, predicted)  # LOOCV/k-fold: the true classes; external: those tested or predicted
-    names = class_names(df, options.classes)
-    scores = metrics.classification_scores(truth, predicted, labels=present)
-    per = scores["per_class"]
-    order = np.argsort(_check_files(df)[rows], kind="stable")
-    results = {
-        "suite": SUITE, "protocol": protocol, "classes": [names[int(c)] for c in present],
-        **_summary(scores),
-        "confusion": scores["confusion"].tolist(),
-        "predictions": [names[int(p)] for p in predicted[order]],
-        "per_class": {names[int(c)]: {"precision": float(per["precision"][i]), "recall": float(per["recall"][i]),
-                                      "f1": float(per["f1"][i]), "support": int(per["support"][i])}
-                      for i, c in enumerate(present)},
-    }
-    if protocol == "external":
-        results["counts"] = {"train": int(len(df) - rows.size), "test": int(rows.size)}
-        if "condition" in df.columns:
-            results["per_condition"] = per_condition(df["condition"].to_numpy()[rows], truth, predicted,
-                                                      _check_files(df)[rows])
-    return results
 
 
 SUMMARY = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "precision_macro", "recall_macro",
@@ -440,17 +363,78 @@ def per_condition(conditions: np.ndarray, truth: np.ndarray, predicted: np.ndarr
     return out
 
 
-def evaluate_local(df: pd.DataFrame, options: FaultOptions | None = None) -> dict:
-    """plan → every unit in this process → combine (the runner's ``local`` path)."""
-    import sys
+# ----------------------------------------------------------------------------- the suite
+class FaultSuite(Suite):
+    """SIREN's fault protocol (the module docstring)."""
 
-    from libtrad.ray_jobs.evaluation.runner import run_suite
+    name = NAME
+    options = FaultOptions
+    required_columns = REQUIRED_COLUMNS
+    optional_columns = OPTIONAL_COLUMNS
 
-    return run_suite(sys.modules[__name__], df, options or FaultOptions(), local=True, progress=False).results
+    def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The columns :func:`run_unit` reads, as arrays by row position (checked)."""
+        require_columns(df, REQUIRED_COLUMNS, NAME)
+        return {"label": _int_column(df, "label")}
+
+    def plan(self, df: pd.DataFrame, options: FaultOptions | None = None) -> list[Unit]:
+        """LOOCV: blocks of query rows against all rows; k-fold: one unit per fold."""
+        options = self.defaults(options)
+        labels = self.columns_for(df)["label"]
+        files = _check_files(df)
+        n = len(df)
+        protocol = _protocol(df, options)
+        if protocol == "kfold":
+            folds = stratified_folds(labels, files, options) if options.folds is not None else _int_column(df, "fold")
+            return _fold_units(folds, options)
+        if protocol == "external":
+            return _external_units(_subsets(df), options)
+        if n - 1 < options.k:
+            raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
+        step = block_rows(n, options)
+        everything = np.arange(n)
+        return [Unit(f"loocv/{start:07d}", everything[start:start + step], everything, True, 1)
+                for start in range(0, n, step)]
+
+    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
+                 options: FaultOptions | None = None) -> dict:
+        """Predicted label of each query row: ``{"rows": [...], "predictions": [...]}`` (label values)."""
+        options = self.defaults(options)
+        return predict(unit, embeddings, columns, options, screen_device(options.device))
+
+    def combine(self, unit_results: dict[str, dict], df: pd.DataFrame, options: FaultOptions | None = None) -> dict:
+        """The results.json dict from every unit's result (keyed by ``Unit.key``)."""
+        options = self.defaults(options)
+        units = self.plan(df, options)
+        protocol = _protocol(df, options)
+        labels = self.columns_for(df)["label"]
+        predicted = _gather(units, unit_results, len(df))
+        rows = np.flatnonzero(predicted >= 0)  # every row, or (external) the test rows
+        truth, predicted = labels[rows], predicted[rows]
+        present = np.union1d(truth, predicted)  # LOOCV/k-fold: the true classes; external: those tested or predicted
+        names = class_names(df, options.classes)
+        scores = metrics.classification_scores(truth, predicted, labels=present)
+        per = scores["per_class"]
+        order = np.argsort(_check_files(df)[rows], kind="stable")
+        results = {
+            "suite": NAME, "protocol": protocol, "classes": [names[int(c)] for c in present],
+            **_summary(scores),
+            "confusion": scores["confusion"].tolist(),
+            "predictions": [names[int(p)] for p in predicted[order]],
+            "per_class": {names[int(c)]: {"precision": float(per["precision"][i]), "recall": float(per["recall"][i]),
+                                          "f1": float(per["f1"][i]), "support": int(per["support"][i])}
+                          for i, c in enumerate(present)},
+        }
+        if protocol == "external":
+            results["counts"] = {"train": int(len(df) - rows.size), "test": int(rows.size)}
+            if "condition" in df.columns:
+                results["per_condition"] = per_condition(df["condition"].to_numpy()[rows], truth, predicted,
+                                                          _check_files(df)[rows])
+        return results
+
+    def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
+        """results.md and the confusion figure (:func:`libtrad.ray_jobs.evaluation.report.write_fault_report`)."""
+        return write_fault_report(results, folder)
 
 
-def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
-    """results.md and the confusion figure (:func:`libtrad.ray_jobs.evaluation.report.write_fault_report`)."""
-    from libtrad.ray_jobs.evaluation.report import write_fault_report
-
-    return write_fault_report(results, folder)
+SUITE = FaultSuite()

@@ -15,7 +15,7 @@ per fold, the fold predicted from the others; the value is the mean over folds, 
 averages them) and ``5fold-for-loocv`` (the probes' 5 stratified folds, so the suites score the
 same partitions). kNN has no seed: one run is the result.
 
-Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.devices`; not a comparability
+Device (``device``: auto | cpu | cuda | cuda:N, :mod:`libtrad.core.devices`; not a comparability
 option): checked where the unit runs (a ``cuda`` the node lacks is an error), but the vote runs
 on the CPU whatever it says: the softmax weights and the lower-row rule at equal k-th
 similarities use the float64 values themselves, which a GPU product changes in the last bits
@@ -38,10 +38,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libtrad.errors import LibtradError
+from libtrad.core.devices import parse_device
+from libtrad.core.errors import LibtradError
+from libtrad.ray_jobs.evaluation.probe_report import write_knn_report
 from libtrad.ray_jobs.evaluation.suites import probe_results, probe_task, probes
+from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
+from libtrad.ray_jobs.evaluation.suites.similarity import screen_device, unit_rows
 
-SUITE = "xares-knn"
+NAME = "xares-knn"
 REQUIRED_COLUMNS = probe_task.BASE_COLUMNS
 OPTIONAL_COLUMNS = probe_task.OPTIONAL_COLUMNS
 BLOCK_BYTES = 64 * 2**20  # one float64 similarity block of queries × bank
@@ -58,8 +62,6 @@ class XaresKnnOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from libtrad.devices import parse_device
-
         parse_device(self.device)
         probes.check_int("k", self.k, 1, 1_000_000)
         probes.check_positive("temperature", self.temperature)
@@ -75,35 +77,12 @@ class Unit:
     test: np.ndarray
 
 
-def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return probe_task.columns_for(df)
-
-
 def _layout(df: pd.DataFrame, options: XaresKnnOptions) -> probe_task.Layout:
     codes, _ = probe_task.label_codes(df)
-    return probe_task.layout(df, codes, suite=SUITE, val_fraction=None, split_seed=options.split_seed)
-
-
-def plan(df: pd.DataFrame, options: XaresKnnOptions | None = None) -> list[Unit]:
-    """One unit per fold (one for a task with splits); a bank smaller than k is refused."""
-    options = options or XaresKnnOptions()
-    probe_task.columns_for(df)
-    units = []
-    for i, fold in enumerate(_layout(df, options).folds):
-        if fold.train.size < options.k:
-            raise LibtradError(f"fold {fold.name}: {fold.train.size} training rows, fewer than k={options.k}")
-        units.append(Unit(f"fold{i:03d}", fold.name, fold.train, fold.test))
-    return units
+    return probe_task.layout(df, codes, suite=NAME, val_fraction=None, split_seed=options.split_seed)
 
 
 # ----------------------------------------------------------------------------- voting
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length in float64 (an all-zero row stays zero)."""
-    x = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def nearest(similarity: np.ndarray, k: int) -> np.ndarray:
     """(rows, k) columns of the k largest similarities, equal values by the lower column first."""
     neg = -similarity
@@ -132,59 +111,73 @@ def _similarity(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
         return (torch.from_numpy(queries) @ torch.from_numpy(bank).T).numpy()
 
 
-def run_unit(unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None) -> dict:
-    """Vote for every test row of one fold and score the fold."""
-    options = options or XaresKnnOptions()
-    from libtrad.ray_jobs.evaluation.suites.siren_fault import screen_device
-
-    screen_device(options.device)  # a cuda this node lacks is refused here, as by the other suites
-    classes = probe_task.classes_from_columns(columns)
-    codes = columns["label"]
-    bank = unit_rows(embeddings[unit.train])
-    step = max(1, BLOCK_BYTES // (8 * bank.shape[0]))
-    votes = np.concatenate([
-        vote(_similarity(unit_rows(embeddings[unit.test[s:s + step]]), bank), codes[unit.train],
-             len(classes.names), options.k, options.temperature)
-        for s in range(0, unit.test.size, step)])
-    scored = probe_results.score(votes, codes[unit.test], classes)
-    result = {"fold": unit.fold, "test_metric": scored["metric"], "bank": int(unit.train.size),
-              "test_size": int(unit.test.size)}
-    if "pauc" in scored:
-        result["test_pauc"] = scored["pauc"]
-    return result
-
-
 # ----------------------------------------------------------------------------- combine
-def combine(unit_results: dict[str, dict], df: pd.DataFrame, options: XaresKnnOptions | None = None) -> dict:
-    """The results.json dict (module docstring), folds in plan order."""
-    options = options or XaresKnnOptions()
-    units = plan(df, options)
-    probe_results.check_unit_results([u.key for u in units], unit_results)
-    plan_layout = _layout(df, options)
-    classes = probe_task.classes_from_columns(columns_for(df))
-    folds = [unit_results[u.key] for u in sorted(units, key=lambda u: u.key)]
-    used = {**plan_layout.splits_used, "validation": "none (kNN selects nothing)"}
-    results = {"suite": SUITE, "protocol": plan_layout.protocol, "task": options.task, "metric": classes.metric,
-               "value": probe_results.mean_std([f["test_metric"] for f in folds])[0], "folds": folds,
-               "test_size": int(sum(f["test_size"] for f in folds)), "classes": list(classes.names),
-               "splits_used": used, "options": probe_results.options_record(options),
-               "note": probe_results.protocol_note(plan_layout.protocol, options.split_seed)}
-    if classes.metric == "auc":
-        results["pauc"] = probe_results.mean_std([f["test_pauc"] for f in folds])[0]
-    return results
 
 
-def evaluate_local(df: pd.DataFrame, options: XaresKnnOptions | None = None) -> dict:
-    """plan → every unit in this process → combine (the runner's ``local`` path)."""
-    import sys
+# ----------------------------------------------------------------------------- the suite
+class XaresKnnSuite(Suite):
+    """X-ARES's weighted kNN (the module docstring)."""
 
-    from libtrad.ray_jobs.evaluation.runner import run_suite
+    name = NAME
+    options = XaresKnnOptions
+    required_columns = REQUIRED_COLUMNS
+    optional_columns = OPTIONAL_COLUMNS
 
-    return run_suite(sys.modules[__name__], df, options or XaresKnnOptions(), local=True, progress=False).results
+    def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        return probe_task.columns_for(df)
+
+    def plan(self, df: pd.DataFrame, options: XaresKnnOptions | None = None) -> list[Unit]:
+        """One unit per fold (one for a task with splits); a bank smaller than k is refused."""
+        options = self.defaults(options)
+        probe_task.columns_for(df)
+        units = []
+        for i, fold in enumerate(_layout(df, options).folds):
+            if fold.train.size < options.k:
+                raise LibtradError(f"fold {fold.name}: {fold.train.size} training rows, fewer than k={options.k}")
+            units.append(Unit(f"fold{i:03d}", fold.name, fold.train, fold.test))
+        return units
+
+    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None) -> dict:
+        """Vote for every test row of one fold and score the fold."""
+        options = self.defaults(options)
+        
+        screen_device(options.device)  # a cuda this node lacks is refused here, as by the other suites
+        classes = probe_task.classes_from_columns(columns)
+        codes = columns["label"]
+        bank = unit_rows(embeddings[unit.train])
+        step = max(1, BLOCK_BYTES // (8 * bank.shape[0]))
+        votes = np.concatenate([
+            vote(_similarity(unit_rows(embeddings[unit.test[s:s + step]]), bank), codes[unit.train],
+                 len(classes.names), options.k, options.temperature)
+            for s in range(0, unit.test.size, step)])
+        scored = probe_results.score(votes, codes[unit.test], classes)
+        result = {"fold": unit.fold, "test_metric": scored["metric"], "bank": int(unit.train.size),
+                  "test_size": int(unit.test.size)}
+        if "pauc" in scored:
+            result["test_pauc"] = scored["pauc"]
+        return result
+
+    def combine(self, unit_results: dict[str, dict], df: pd.DataFrame, options: XaresKnnOptions | None = None) -> dict:
+        """The results.json dict (module docstring), folds in plan order."""
+        options = self.defaults(options)
+        units = self.plan(df, options)
+        check_unit_results([u.key for u in units], unit_results)
+        plan_layout = _layout(df, options)
+        classes = probe_task.classes_from_columns(self.columns_for(df))
+        folds = [unit_results[u.key] for u in sorted(units, key=lambda u: u.key)]
+        used = {**plan_layout.splits_used, "validation": "none (kNN selects nothing)"}
+        results = {"suite": NAME, "protocol": plan_layout.protocol, "task": options.task, "metric": classes.metric,
+                   "value": probe_results.mean_std([f["test_metric"] for f in folds])[0], "folds": folds,
+                   "test_size": int(sum(f["test_size"] for f in folds)), "classes": list(classes.names),
+                   "splits_used": used, "options": probe_results.options_record(options),
+                   "note": probe_results.protocol_note(plan_layout.protocol, options.split_seed)}
+        if classes.metric == "auc":
+            results["pauc"] = probe_results.mean_std([f["test_pauc"] for f in folds])[0]
+        return results
+
+    def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
+        """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_knn_report`)."""
+        return write_knn_report(results, folder)
 
 
-def write_report(results: dict, folder: Path, df=None, options=None) -> list[Path]:
-    """results.md and the per-fold figure (:func:`libtrad.ray_jobs.evaluation.probe_report.write_knn_report`)."""
-    from libtrad.ray_jobs.evaluation.probe_report import write_knn_report
-
-    return write_knn_report(results, folder)
+SUITE = XaresKnnSuite()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding import check_encoder as ce
 from libtrad.ray_jobs.embedding.encoders import LogMelStatsEncoder
 

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.encoders import load_encoder
 from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, plan_pieces
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError, ParameterError
 
 CRASH_CONFIG = "tr2"  # the config whose first unit kills its actor once (see the ray fixture)
 
@@ -82,7 +82,7 @@ def test_echo_embeddings_equal_the_in_process_encoder(ray_local, lib_trad_export
     assert info["embedding_dim"] == reference.output_dim and info["rows"] == summary.rows
     assert info["encoder"]["files"]["model.safetensors"]
     assert info["dataset"]["component"] == "lib-trad"  # the export's manifest: the leaderboard's column comes from it
-    from libtrad.outputs import read_marker
+    from libtrad.folders.marker import read_marker
 
     assert read_marker(tmp_path / "emb")["kind"] == "embeddings"
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 RATE = 12_000
 SETS = [("DE", "FE", "BA")] * 4 + [("DE",)] * 2
@@ -61,7 +61,7 @@ def embedded(folder: Path) -> list[dict]:
 def test_the_default_run_uses_the_cards_policy_and_records_it(ray_local, mixed, tmp_path):
     from libtrad.ray_jobs.embedding.embed import embed_dataset
     from libtrad.ray_jobs.embedding.encoders import load_encoder
-    from libtrad.ray_jobs.embedding.units import _resample
+    from libtrad.builders.audio_samples import resample
 
     summary = embed_dataset(str(mixed), "logmel-stats", tmp_path / "emb", progress=False)
     rows = embedded(tmp_path / "emb")
@@ -70,7 +70,7 @@ def test_the_default_run_uses_the_cards_policy_and_records_it(ray_local, mixed, 
     assert [r["channels"] for r in rows] == [list(s) for s in SETS]  # the source column travels unchanged
     source = pq.read_table(mixed / "data/faults/train-00000-of-00001.parquet").to_pylist()
     drive_end = [np.asarray(r["signals"][0], dtype=np.float32) for r in source]
-    expected, _ = load_encoder("logmel-stats").embed([_resample(d[None], RATE, 16_000)[0] for d in drive_end])
+    expected, _ = load_encoder("logmel-stats").embed([resample(d[None], RATE, 16_000, axis=-1)[0] for d in drive_end])
     np.testing.assert_allclose(np.array([r["embedding"] for r in rows]), expected, rtol=1e-5, atol=1e-5)
     info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert info["channels"] == {"selection": ["DE"], "chosen_by": "the dataset's channel policy",

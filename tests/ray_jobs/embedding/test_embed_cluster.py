@@ -68,8 +68,8 @@ def test_suite_folds_run_on_both_nodes_and_equal_local(two_nodes):
                        "fold": np.arange(n) % 5,
                        "embedding": list(rng.standard_normal((n, 8)).astype(np.float32) + (np.arange(n) % 3)[:, None])})
     options = siren_fault.FaultOptions()
-    on_ray = run_suite(siren_fault, df, options, address=two_nodes.address, progress=False)
-    local = run_suite(siren_fault, df, options, local=True, progress=False)
+    on_ray = run_suite(siren_fault.SUITE, df, options, address=two_nodes.address, progress=False)
+    local = run_suite(siren_fault.SUITE, df, options, local=True, progress=False)
     assert on_ray.units == 5 and len(on_ray.nodes) == 2, on_ray.nodes
     assert on_ray.results == local.results
 

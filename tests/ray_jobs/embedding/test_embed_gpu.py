@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from libtrad.devices import node_name
-from libtrad.errors import LibtradError, ParameterError
+from libtrad.core.devices import node_name
+from libtrad.core.errors import LibtradError, ParameterError
 
 HAS_CUDA = torch.cuda.is_available()
 GPUS = torch.cuda.device_count() if HAS_CUDA else 2  # the real ones where there are, else 2 Ray is told of
@@ -127,17 +127,17 @@ def embeddings(folder: Path) -> np.ndarray:
 
 
 def test_actor_layout_follows_the_gpus(gpu_ray):
-    from libtrad.ray_jobs.embedding.embed import _actor_resources
+    from libtrad.ray_jobs.embedding.actors import actor_resources
 
     gpus = GPUS
     # 2 CPUs: torch threads = cores ÷ actors (at least 1), each actor's CPU share fractional so all fit
-    assert _actor_resources(gpu_ray, "auto", None, None, None) == (gpus, max(1, 2 // gpus),
+    assert actor_resources(gpu_ray, "auto", None, None, None) == (gpus, max(1, 2 // gpus),
                                                                     round(min(max(1, 2 // gpus), 2 / gpus), 4), 1.0)
-    assert _actor_resources(gpu_ray, "cpu", None, None, None) == (1, 2, 2, 0.0)  # one per node, as without GPUs
-    assert _actor_resources(gpu_ray, "auto", 0.5, None, None) == (2 * gpus, 1, round(2 / (2 * gpus), 4), 0.5)
-    assert _actor_resources(gpu_ray, "cuda", 1, 1, None) == (1, 2, 2.0, 1.0)
+    assert actor_resources(gpu_ray, "cpu", None, None, None) == (1, 2, 2, 0.0)  # one per node, as without GPUs
+    assert actor_resources(gpu_ray, "auto", 0.5, None, None) == (2 * gpus, 1, round(2 / (2 * gpus), 4), 0.5)
+    assert actor_resources(gpu_ray, "cuda", 1, 1, None) == (1, 2, 2.0, 1.0)
     with pytest.raises(ParameterError, match="has at most .* GPU"):
-        _actor_resources(gpu_ray, "auto", 8 if gpus < 8 else 16, None, None)
+        actor_resources(gpu_ray, "auto", 8 if gpus < 8 else 16, None, None)
 
 
 def test_gpu_actors_get_distinct_gpus_and_the_cpu_run_none(gpu_ray, lib_trad_export, tmp_path):

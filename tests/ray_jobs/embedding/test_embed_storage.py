@@ -180,7 +180,7 @@ def test_the_encoder_travels_as_bytes_and_loads_where_its_folder_does_not_exist(
     import shutil
     from dataclasses import replace
 
-    from libtrad.errors import LibtradError
+    from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.embedding.encoder_files import Materialised, pack
     from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec
     from libtrad.ray_jobs.embedding.source import resolve_dataset
@@ -216,8 +216,8 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
 
     import s3fs
 
-    from libtrad.errors import LibtradError
-    from libtrad.storage import INCOMPLETE, RemoteOutput
+    from libtrad.core.errors import LibtradError
+    from libtrad.folders.storage import INCOMPLETE, RemoteOutput
 
     fs = s3fs.S3FileSystem()
     bucket = s3_env[len("s3://"):]

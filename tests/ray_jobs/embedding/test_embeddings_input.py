@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix, load_embeddings
 
 
@@ -107,3 +107,56 @@ def test_no_paths_and_no_rows(tmp_path):
     write(tmp_path / "e.parquet", [], [])
     with pytest.raises(LibtradError, match="hold no rows"):
         load_embeddings(tmp_path / "e.parquet", ["file"])
+
+
+# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ----------------------------------------------------------------------------- rows as data
+def test_a_label_beyond_its_classlabel_names_is_refused(tmp_path, cli, rel, embeddings_folder):
+    labels = np.arange(40) % 3
+    labels[17] = 5
+    bad = embeddings_folder(tmp_path / "emb", labels=labels)
+    result = cli("evaluate", "xares-knn", "--embeddings", bad, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, "train-00000.parquet", "rec_017.mat", "label 5", "3 names")
+
+
+def test_duplicated_rows_are_refused_and_allow_duplicates_keeps_every_row(emb, tmp_path, cli, rel):
+    result = cli("evaluate", "xares-knn", "--embeddings", emb, "--embeddings", emb, "--output", tmp_path / "res",
+                 "--local")
+    line = rel.assert_error_line(result, "40 row(s) repeat the key (file)", "rec_000.mat", "--allow-duplicates")
+    assert "train-00000.parquet row 0" in line
+    kept = cli("evaluate", "xares-knn", "--embeddings", emb, "--embeddings", emb, "--output", tmp_path / "res",
+               "--local", "--allow-duplicates")
+    assert kept.exit_code == 0, kept.output
+    assert "all kept (--allow-duplicates)" in kept.output
+    results = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert results["duplicate_rows"] == 40 and results["test_size"] == 80  # nothing dropped
+
+
+def test_duplicates_without_a_key_column_are_found_by_their_embedding(tmp_path):
+    from libtrad.core.errors import LibtradError
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+
+    folder = tmp_path / "nokey"
+    folder.mkdir()
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    x[3] = x[1]
+    pq.write_table(pa.table({"label": [0, 1, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
+                   folder / "a.parquet")
+    with pytest.raises(LibtradError, match=r"1 row\(s\) repeat the key \(embedding"):
+        load_embeddings(folder, ["label"])
+    assert load_embeddings(folder, ["label"], allow_duplicates=True).attrs["duplicate_rows"] == 1
+
+
+def test_list_valued_key_columns_are_compared_by_value(tmp_path):
+    from libtrad.core.errors import LibtradError
+    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+
+    folder = tmp_path / "segments"
+    folder.mkdir()
+    x = np.arange(9, dtype=np.float32).reshape(3, 3)
+    table = pa.table({"label": [0, 1, 0], "experiment": ["tr1"] * 3, "segment": [0, 1, 0],
+                      "source_file": [["a", "b"], ["a", "b"], ["a", "b"]],
+                      "embedding": pa.array(list(x), type=pa.list_(pa.float32()))})
+    pq.write_table(table, folder / "a.parquet")
+    with pytest.raises(LibtradError, match=r"experiment='tr1', source_file=\['a', 'b'\], segment=0 \(.*a.parquet row 0 and .*a.parquet row 2\)"):
+        load_embeddings(folder, ["label"])

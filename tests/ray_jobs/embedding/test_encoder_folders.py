@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
                "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 118018\n")
@@ -310,7 +310,7 @@ def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(echo_d
     import json
     import shutil
 
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
     from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, parse_encoder_spec
 
     folder = tmp_path / "echo"

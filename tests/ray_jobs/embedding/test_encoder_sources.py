@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec, preflight
 
 # A user's module: the contract in a few lines, plus switches that break it one way each.
@@ -247,7 +247,7 @@ def test_hub_ids_resolve_offline_to_the_snapshot_and_its_commit(echo_dir, ae_dir
 
 
 def test_a_hub_snapshot_of_a_libtrad_folder_is_verified_through_its_links(echo_dir, hub_cache, tmp_path):
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
     from libtrad.ray_jobs.embedding.encoders import check_encoder_folder
 
     folder = tmp_path / "echo"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import ParameterError
+from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.encoders import describe, load_encoder, parse_encoder_spec
 
 SR = 16_000

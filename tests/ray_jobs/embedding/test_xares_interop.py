@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding import check_encoder as ce
 from libtrad.ray_jobs.embedding.encoders import load_encoder
 

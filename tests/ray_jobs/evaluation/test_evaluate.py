@@ -47,7 +47,7 @@ def test_siren_dcase_on_ray_equals_local_byte_for_byte(ray_local, dcase_embeddin
     assert results["inputs"][0]["path"] == str(dcase_embeddings) and results["protocol_version"] == 1
     for name in ("results.md", "auc_dev.png", "roc_dev.png", ".libtrad.json"):
         assert (tmp_path / "ray" / name).is_file(), name
-    from libtrad.outputs import read_marker
+    from libtrad.folders.marker import read_marker
 
     assert read_marker(tmp_path / "ray")["kind"] == "results"
 
@@ -82,10 +82,10 @@ def test_lib_trad_suite_and_a_trained_model_in_one_table(ray_local, lib_trad_exp
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results["scorers"]) == {"knn", "mahalanobis"} and results["model"]["family"] == "attention_ae"
     assert (tmp_path / "out" / "roc_knn.png").is_file() and (tmp_path / "out" / "roc_attention_ae_tr1.png").is_file()
-    from libtrad.ray_jobs.lib_trad.metrics import harmonic_mean_auc
+    from libtrad.ray_jobs.evaluation.metrics import harmonic_mean_or_none
 
     knn = results["scorers"]["knn"]
-    assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_auc(list(knn["auc"].values())))
+    assert knn["harmonic_mean"] == pytest.approx(harmonic_mean_or_none(list(knn["auc"].values())))
 
 
 TOY_SUITE = '''"""Toy suite: the mean embedding norm per label.
@@ -96,8 +96,7 @@ from pathlib import Path
 
 import numpy as np
 
-SUITE = "toy"
-REQUIRED_COLUMNS = ("label",)
+from libtrad.ray_jobs.evaluation.suites.base import Suite
 
 
 @dataclass(frozen=True)
@@ -112,28 +111,32 @@ class Unit:
     rows: tuple
 
 
-def columns_for(df):
-    return {"label": df["label"].to_numpy()}
+class ToySuite(Suite):
+    name = "toy"
+    options = ToyOptions
+    required_columns = ("label",)
+
+    def columns_for(self, df):
+        return {"label": df["label"].to_numpy()}
+
+    def plan(self, df, options=None):
+        labels = df["label"].to_numpy()
+        return [Unit(str(v), tuple(np.flatnonzero(labels == v).tolist())) for v in sorted(set(labels.tolist()))]
+
+    def run_unit(self, unit, embeddings, columns, options):
+        norms = np.linalg.norm(embeddings[list(unit.rows)], axis=1)
+        return {"value": float(options.scale * (norms ** 2 if options.squared else norms).mean())}
+
+    def combine(self, unit_results, df, options=None):
+        return {"suite": self.name, "per_label": {k: unit_results[k]["value"] for k in sorted(unit_results)}}
+
+    def write_report(self, results, folder, df=None, options=None):
+        path = Path(folder) / "results.md"
+        path.write_text("toy: " + repr(results["per_label"]) + "\\n")
+        return [path]
 
 
-def plan(df, options=None):
-    labels = df["label"].to_numpy()
-    return [Unit(str(v), tuple(np.flatnonzero(labels == v).tolist())) for v in sorted(set(labels.tolist()))]
-
-
-def run_unit(unit, embeddings, columns, options):
-    norms = np.linalg.norm(embeddings[list(unit.rows)], axis=1)
-    return {"value": float(options.scale * (norms ** 2 if options.squared else norms).mean())}
-
-
-def combine(unit_results, df, options=None):
-    return {"suite": SUITE, "per_label": {k: unit_results[k]["value"] for k in sorted(unit_results)}}
-
-
-def write_report(results, folder, df=None, options=None):
-    path = Path(folder) / "results.md"
-    path.write_text("toy: " + repr(results["per_label"]) + "\\n")
-    return [path]
+SUITE = ToySuite()
 '''
 
 
@@ -143,11 +146,11 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, SuiteEntry
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES
 
     (tmp_path / "toy_suite_module.py").write_text(TOY_SUITE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(SUITES, "toy", SuiteEntry("toy_suite_module", "ToyOptions"))
+    monkeypatch.setitem(SUITES, "toy", "toy_suite_module:SUITE")
     emb = tmp_path / "emb"
     (emb / "data").mkdir(parents=True)
     x = np.array([[3, 4], [6, 8], [1, 0]], dtype=np.float32)
@@ -167,3 +170,87 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     assert "toy: " in done.output
     bad = cli("evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out2", "--scale", "x")
     assert bad.exit_code == 2 and "--scale" in bad.output
+
+
+# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ----------------------------------------------------------------------------- the folder's own checksums
+def test_a_bit_flipped_shard_is_refused_naming_it_and_no_verify_records_it(emb, tmp_path, cli, rel, flip_byte):
+    shard = emb / "data" / "train-00001.parquet"
+    flip_byte(shard, at=40)
+    before = rel.snapshot(emb)
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    line = rel.assert_error_line(result, str(shard), "corrupted", "--no-verify")
+    assert "SHA-256" in line
+    assert rel.snapshot(emb) == before and not (tmp_path / "res").exists()
+
+    used = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local", "--no-verify")
+    if used.exit_code == 0:  # the flipped byte may leave the Parquet readable: then it is used, and recorded
+        record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
+        assert record["verified"] is False and record["reason"] == "--no-verify"
+        assert any(str(shard) in p for p in record["problems"])
+        assert "WITHOUT verification" in used.output
+    else:  # or it no longer parses: still one line naming the file
+        rel.assert_error_line(used, str(shard))
+    assert rel.snapshot(emb) == before
+
+
+@pytest.mark.parametrize("suite", ["siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn"])
+def test_every_suite_checks_the_folder_before_reading_it(emb, tmp_path, cli, rel, suite, flip_byte):
+    flip_byte(emb / "data" / "train-00000.parquet", at=40)
+    args = ["evaluate", suite, "--embeddings", emb, "--output", tmp_path / "res", "--local"]
+    rel.assert_error_line(cli(*args), "train-00000.parquet: corrupted")
+    assert not (tmp_path / "res").exists()
+
+
+def test_an_edited_embeddings_json_crediting_another_encoder_is_refused(emb, tmp_path, cli, rel):
+    info = json.loads((emb / "embeddings.json").read_text())
+    info["encoder"]["spec"] = "echo:/models/better"
+    (emb / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(emb / "embeddings.json"), "corrupted")
+
+
+def test_a_shard_added_to_a_libtrad_folder_is_refused(emb, tmp_path, cli, rel):
+    extra = emb / "data" / "train-00002.parquet"
+    extra.write_bytes((emb / "data" / "train-00000.parquet").read_bytes())
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(extra), "not listed")
+
+
+def test_a_plain_folder_is_used_with_a_note_and_recorded_unverified(tmp_path, cli, embeddings_folder):
+    plain = embeddings_folder(tmp_path / "plain", mark=False)
+    result = cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "res", "--local")
+    assert result.exit_code == 0, result.output
+    assert "could not be verified" in result.output
+    record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
+    assert record["verified"] is False and record["encoder"] == "logmel-stats"
+
+
+def test_an_intact_folder_is_recorded_verified(emb, tmp_path, cli):
+    result = cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local")
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.output
+    assert json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]["verified"] is True
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{not json", "not valid JSON"),
+    ('["a list"]', "not a JSON object"),
+    ('{"encoder": {"spec": 7}}', "encoder.spec is int"),
+])
+def test_a_corrupt_embeddings_json_without_a_marker_is_refused(tmp_path, cli, rel, text, fragment, embeddings_folder):
+    plain = embeddings_folder(tmp_path / "plain", mark=False)
+    (plain / "embeddings.json").write_text(text)
+    result = cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, str(plain / "embeddings.json"), fragment)
+
+
+def test_a_results_folder_given_as_embeddings_is_refused_by_kind(emb, tmp_path, cli, rel):
+    assert cli("evaluate", "siren-fault", "--embeddings", emb, "--output", tmp_path / "res", "--local").exit_code == 0
+    result = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "res", "--output", tmp_path / "r2", "--local")
+    rel.assert_error_line(result, "--embeddings", "libtrad results folder, not embeddings")
+
+
+def test_a_seed_error_names_the_option_typed(emb, tmp_path, cli, rel):
+    result = cli("evaluate", "xares-knn", "--embeddings", emb, "--output", tmp_path / "res", "--split-seed", "-1")
+    rel.assert_error_line(result, "--split-seed -1")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from libtrad.errors import LibtradError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.evaluation import leaderboard as B
 
 
@@ -149,3 +149,41 @@ def test_normalising_over_the_encoders_in_the_table(tmp_path):
     assert "over the encoders in this table" in (tmp_path / "board" / "leaderboard.md").read_text()
     with pytest.raises(Exception, match="normalise"):
         B.build([], normalise="z-score")
+
+
+# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+def test_leaderboard_refuses_an_edited_results_json_and_no_verify_lists_it(emb, tmp_path, cli, rel, evaluated):
+    res = evaluated(emb, tmp_path / "res", cli)
+    data = json.loads((res / "results.json").read_text())
+    data["f1_weighted"] = 0.987
+    (res / "results.json").write_text(json.dumps(data))
+    before = rel.snapshot(res)
+    result = cli("leaderboard", res, "--output", tmp_path / "board")
+    rel.assert_error_line(result, str(res / "results.json"), "corrupted")
+    assert not (tmp_path / "board").exists() and rel.snapshot(res) == before
+    used = cli("leaderboard", res, "--output", tmp_path / "board", "--no-verify")
+    assert used.exit_code == 0, used.output
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "## Inputs not verified" in text and "corrupted" in text and "98.70" in text
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("f1_weighted", 7.5, "weighted F1 7.5 lies outside [0, 1]"),
+    ("f1_weighted", "0.9", "f1_weighted is \"0.9\" (str), expected"),
+    ("f1_weighted", True, "f1_weighted is true (bool)"),
+    ("inputs", "emb", "inputs is \"emb\" (str), expected a list"),
+    ("options", [1], "options is [1] (list), expected an object"),
+    ("protocol_version", 1, None),
+])
+def test_leaderboard_checks_the_fields_it_reads(tmp_path, cli, rel, field, value, fragment):
+    res = tmp_path / "res"
+    res.mkdir()
+    data = {"suite": "siren-fault", "f1_weighted": 0.5, "predictions": [], "protocol_version": 1, "options": {},
+            "inputs": [{"path": "/emb", "encoder": "enc", "dataset": "d", "config": "c", "dataset_shards": ["s"]}]}
+    data[field] = value
+    (res / "results.json").write_text(json.dumps(data))
+    result = cli("leaderboard", res, "--output", tmp_path / "board")
+    if fragment is None:
+        assert result.exit_code == 0, result.output
+    else:
+        rel.assert_error_line(result, str(res / "results.json"), fragment)

@@ -17,12 +17,11 @@ from libtrad.ray_jobs.evaluation import leaderboard as B
 from libtrad.ray_jobs.evaluation import paper_columns as P
 
 from .test_leaderboard import write
-from .test_reliability_evaluation_inputs import embeddings_folder
 
 CWRU = "siren-fault · CWRU"
 
 
-def cwru_embeddings(folder, source="/data/cwru-b", encoder="logmel-stats"):
+def cwru_embeddings(embeddings_folder, folder, source="/data/cwru-b", encoder="logmel-stats"):
     """Embeddings of a CWRU export's ``faults`` config as embed records them (the component from its manifest)."""
     record = {"source": source, "hub_id": None, "component": "cwru", "config": "faults",
               "shards": [{"sha256": "a" * 64}]}
@@ -39,8 +38,8 @@ def board_rows(folder) -> dict[str, dict[str, str]]:
     return {r["encoder"]: r for r in csv.DictReader((folder / "leaderboard.csv").open())}
 
 
-def test_a_measured_cwru_accuracy_stands_beside_echos_cwru_cell(tmp_path, cli):
-    res = evaluated(cli, cwru_embeddings(tmp_path / "cwru-b-emb"), tmp_path / "results" / "siren-fault-cwru-b")
+def test_a_measured_cwru_accuracy_stands_beside_echos_cwru_cell(tmp_path, cli, embeddings_folder):
+    res = evaluated(cli, cwru_embeddings(embeddings_folder, tmp_path / "cwru-b-emb"), tmp_path / "results" / "siren-fault-cwru-b")
     results = json.loads((res / "results.json").read_text())
     assert results["inputs"][0]["component"] == "cwru" and results["inputs"][0]["config"] == "faults"
     accuracy = results["accuracy"]
@@ -130,9 +129,9 @@ def test_the_component_an_export_declares_is_read_from_its_manifest(tmp_path):
     assert _component(_LocalFiles(tmp_path)) is None
 
 
-def test_the_channels_embeddings_json_records_reach_the_results_and_pick_mafaulda_sound(tmp_path, cli, rel):
+def test_the_channels_embeddings_json_records_reach_the_results_and_pick_mafaulda_sound(tmp_path, cli, rel, embeddings_folder):
     """What ``embed`` writes: the selection (names, or ``all``) and the rows of each embedded set."""
-    from libtrad.outputs import write_marker
+    from libtrad.folders.outputs import write_marker
 
     record = {"source": "/data/mafaulda", "hub_id": None, "component": "mafaulda", "config": "default",
               "shards": [{"sha256": "b" * 64}]}

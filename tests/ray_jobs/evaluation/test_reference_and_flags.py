@@ -226,8 +226,7 @@ def test_saturation_of_one_result_every_score_or_a_tie_between_methods():
 SUITE = '''from dataclasses import dataclass
 from pathlib import Path
 
-SUITE = "flag-toy"
-REQUIRED_COLUMNS = ("label",)
+from libtrad.ray_jobs.evaluation.suites.base import Suite
 
 
 @dataclass(frozen=True)
@@ -240,35 +239,39 @@ class Unit:
     key: str
 
 
-def columns_for(df):
-    return {}
+class FlagToySuite(Suite):
+    name = "flag-toy"
+    options = Options
+    required_columns = ("label",)
+
+    def columns_for(self, df):
+        return {}
+
+    def plan(self, df, options=None):
+        return [Unit("all")]
+
+    def run_unit(self, unit, embeddings, columns, options):
+        return {"value": options.value}
+
+    def combine(self, unit_results, df, options=None):
+        return {"suite": "xares-knn", "metric": "accuracy", "value": unit_results["all"]["value"], "test_size": 3}
+
+    def write_report(self, results, folder, df=None, options=None):
+        (Path(folder) / "results.md").write_text("# toy report\\n")
+        return [Path(folder) / "results.md"]
 
 
-def plan(df, options=None):
-    return [Unit("all")]
-
-
-def run_unit(unit, embeddings, columns, options):
-    return {"value": options.value}
-
-
-def combine(unit_results, df, options=None):
-    return {"suite": "xares-knn", "metric": "accuracy", "value": unit_results["all"]["value"], "test_size": 3}
-
-
-def write_report(results, folder, df=None, options=None):
-    (Path(folder) / "results.md").write_text("# toy report\\n")
-    return [Path(folder) / "results.md"]
+SUITE = FlagToySuite()
 '''
 
 
 @pytest.fixture()
 def toy_suite(tmp_path, monkeypatch):
-    from libtrad.ray_jobs.evaluation.evaluate import SUITES, SuiteEntry
+    from libtrad.ray_jobs.evaluation.evaluate import SUITES
 
     (tmp_path / "flag_toy_suite.py").write_text(SUITE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(SUITES, "flag-toy", SuiteEntry("flag_toy_suite", "Options"))
+    monkeypatch.setitem(SUITES, "flag-toy", "flag_toy_suite:SUITE")
 
 
 def embeddings(folder, *, synthetic: bool | None, card: str | None = None):

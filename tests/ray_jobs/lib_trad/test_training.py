@@ -4,11 +4,13 @@ built by the real builders (``synthesize_lib_trad`` + ``export_lib_trad``)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from libtrad.cli import main
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.lib_trad.training import Recipe, train_attention_ae, train_cnn
 
 
@@ -135,3 +137,93 @@ def test_publish_model_dry_run_lists_files(trained_cnn, tmp_path):
     (tmp_path / "half" / "config.json").write_text("{}")
     bad = CliRunner().invoke(main, ["publish", "model", str(tmp_path / "half"), "--repo-id", "me/x", "--dry-run"])
     assert bad.exit_code == 2 and "missing model.safetensors, README.md" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- from test_reliability_models.py
+# ----------------------------------------------------------------------------- train: outputs
+@pytest.mark.parametrize("where, fragment", [
+    ("the dataset itself", "is the input --dataset"),
+    ("inside the dataset", "lies inside the input --dataset"),
+    ("another dataset export", "is a libtrad dataset folder, not a model folder"),
+])
+def test_train_never_writes_into_a_dataset(where, fragment, lib_trad_copy, lib_trad_export, tmp_path, cli, rel, train_args):
+    if where == "the dataset itself":
+        output = lib_trad_copy
+    elif where == "inside the dataset":
+        output = lib_trad_copy / "data" / "model"
+    else:
+        output = tmp_path / "other-export"
+        shutil.copytree(lib_trad_export, output)
+    before = rel.snapshot(lib_trad_copy, output)
+    rel.assert_error_line(cli(*train_args(lib_trad_copy, output)), "--output", fragment)
+    assert rel.snapshot(lib_trad_copy, output) == before
+
+
+def test_train_refuses_an_unrelated_folder(lib_trad_copy, tmp_path, cli, rel, train_args, user_folder):
+    output = user_folder(tmp_path / "thesis", notes__txt="my notes\n", config__json='{"mine": true}\n')
+    before = rel.snapshot(lib_trad_copy, output)
+    rel.assert_error_line(cli(*train_args(lib_trad_copy, output, family="ae")), f"--output {output}", "not a libtrad folder")
+    assert rel.snapshot(lib_trad_copy, output) == before
+
+
+def test_training_twice_replaces_the_model_and_keeps_the_users_files(lib_trad_export, tmp_path, cli, rel, train_args):
+    from huggingface_hub import ModelCard
+
+    from libtrad.folders.marker import read_marker
+
+    output = tmp_path / "my-cnn"
+    first = cli(*train_args(lib_trad_export, output))
+    assert first.exit_code == 0, first.output
+    (output / "notes.txt").write_text("lr sweep, run 1\n")
+    second = cli(*train_args(lib_trad_export, output, "--seed", "1"))
+    assert second.exit_code == 0, second.output
+    assert (output / "notes.txt").read_text() == "lr sweep, run 1\n"
+    marker = read_marker(output)
+    assert marker["kind"] == "model" and "notes.txt" not in marker["files"]
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(marker["files"])
+    assert json.loads((output / "training_history.json").read_text())["recipe"]["seed"] == 1
+    card = ModelCard.load(output / "README.md")
+    assert card.data.model_name == "my-cnn" and "partial" not in card.text  # named after the output, not staging
+    assert [p.name for p in tmp_path.iterdir()] == ["my-cnn"]  # no staging folder left behind
+
+
+def wav_bytes(samples: int) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.full(samples, 0.1, dtype=np.float32), 16_000, format="WAV")
+    return buffer.getvalue()
+
+
+def test_a_clip_too_short_for_the_cnn(tmp_path, cli, rel, plain_dataset, train_args):
+    folder = plain_dataset(tmp_path / "plain", [wav_bytes(10), wav_bytes(20_000)], [0, 1], splits=("train", "validation"))
+    rel.assert_error_line(cli(*train_args(folder, tmp_path / "out", "--config", "default")),
+                          "default/train row 0", "10 samples", "needs at least 8")
+
+
+@pytest.mark.parametrize("flag, value, fragment", [
+    ("--lr", "nan", "--lr nan"), ("--lr", "inf", "--lr inf"), ("--lr", "0", "--lr 0"),
+    ("--epochs", "0", "--epochs 0"), ("--batch-size", "0", "--batch-size 0"), ("--seed", "-1", "--seed -1"),
+])
+def test_bad_recipe_options(flag, value, fragment, lib_trad_export, tmp_path, cli, rel, train_args):
+    args = [a for a in train_args(lib_trad_export, tmp_path / "out") if a not in ("--epochs", "1")] + [flag, value]
+    rel.assert_error_line(cli(*args), fragment)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("learning_rate", float("inf"), "learning_rate=inf"), ("learning_rate", float("nan"), "learning_rate=nan"),
+    ("learning_rate", -1e-3, "learning_rate=-0.001"), ("epochs", 0, "epochs=0"), ("epochs", 2.5, "epochs=2.5"),
+    ("epochs", 10**6, "epochs=1000000"), ("batch_size", 0, "batch_size=0"), ("seed", 2**32, "seed=4294967296"),
+])
+def test_recipe_refuses_what_the_library_is_given(field, value, fragment):
+    """The library names the parameter; the CLI names the flag (test_bad_recipe_options)."""
+    with pytest.raises(LibtradError, match=fragment.replace(".", r"\.").replace("+", r"\+")):
+        Recipe(**{"epochs": 1, "batch_size": 4, field: value})
+
+
+def test_cnn_batches_of_one_are_refused(lib_trad_export, tmp_path, cli, rel, train_args):
+    rel.assert_error_line(cli(*train_args(lib_trad_export, tmp_path / "out", "--batch-size", "1")), "--batch-size 1")

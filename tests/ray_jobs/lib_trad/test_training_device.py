@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from libtrad.devices import node_name
+from libtrad.core.devices import node_name
 from libtrad.ray_jobs.lib_trad.training import Recipe, train_cnn
 
 

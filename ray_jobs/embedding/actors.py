@@ -1,0 +1,165 @@
+"""``libtrad embed``'s actor pool on Ray: how many actors and what each asks for, the actors themselves
+(one :class:`~libtrad.ray_jobs.embedding.units.UnitEmbedder` each, loaded on its first unit) and the loop
+that streams the units to them (:func:`run_units`): each actor gets the unit after its last one while it is
+queued, a finished unit is written to the staging area as it arrives, and an actor that dies is replaced
+and its unit run again (four deaths of one unit: refused, naming its rows).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter, deque
+
+from tqdm.auto import tqdm
+
+from libtrad.core.devices import cluster_gpus, parse_device
+from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.ray_jobs import cluster  # cluster.ray_session, looked up at each call: the one place a test replaces it
+from libtrad.ray_jobs.cluster import actor_layout, as_completed, built_or_deferred, cluster_cpus
+from libtrad.ray_jobs.embedding.encoder_files import pack
+from libtrad.ray_jobs.embedding.encoders import EncoderSpec
+from libtrad.ray_jobs.embedding.source import DatasetSource
+from libtrad.ray_jobs.embedding.units import EmbedOptions, Unit, UnitEmbedder
+
+IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
+
+
+def actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int | None,
+                     threads: int | None) -> tuple[int, int, float, float]:
+    """(actors, torch threads per actor, CPUs and GPUs each actor asks Ray for).
+
+    GPU actors (``gpus_per_actor`` > 0; by default 1 when the cluster has GPUs and the device is not
+    ``cpu``): ``actors`` defaults to the cluster's GPUs ÷ ``gpus_per_actor``, and each asks for a
+    share of the CPUs (fractional) so that all of them fit beside their GPUs; CPU actors keep
+    :func:`~libtrad.ray_jobs.cluster.actor_layout` (one per node, the node's cores between them)."""
+    gpus = cluster_gpus(ray)
+    if gpus_per_actor is None:
+        gpus_per_actor = 1.0 if gpus and parse_device(device).wants_gpu else 0.0
+    if not gpus_per_actor:
+        n_actors, n_threads = actor_layout(ray, actors, threads)
+        return n_actors, n_threads, n_threads, 0.0
+    per_node = [float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    if not gpus or max(per_node, default=0.0) < gpus_per_actor:
+        found = "has no GPUs" if not gpus else f"has at most {max(per_node):g} GPU(s) on one node"
+        raise ParameterError("gpus_per_actor", gpus_per_actor, f"each actor would wait forever: the Ray cluster "
+                             f"{found}; use --gpus-per-actor 0 (the CPU) or a smaller share")
+    n_actors, n_threads = actor_layout(ray, actors or max(1, int(gpus // gpus_per_actor)), threads)
+    cpus = cluster_cpus(ray)
+    share = min(cpus) / -(-n_actors // len(cpus))  # the node's cores ÷ its actors, fractional
+    return n_actors, n_threads, round(min(float(n_threads), share), 4), float(gpus_per_actor)
+
+
+class EmbedActor:
+    """A Ray actor: one :class:`UnitEmbedder` (model loaded once, on the first unit), one unit per call.
+
+    ``files`` (given with every unit): ``(ref,)``, the reference to the encoder's ``(digests, bytes)``
+    — one object the driver put in Ray's object store, fetched here (once per node) when the actor
+    loads the encoder from its own copy of them. Given to ``run``, not the constructor: Ray logs an
+    error line for every restartable actor whose constructor arguments hold an object reference
+    (even inside a tuple), and a restarted actor simply loads again on its next unit."""
+
+    def __init__(self, encoder: EncoderSpec, options: EmbedOptions, source: DatasetSource, threads: int):
+        self.args = (encoder, options, source, threads)
+        self.embedder = None
+
+    def run(self, unit: Unit, files: tuple = ()):
+        if self.embedder is None:
+            import ray
+
+            shipped = ray.get(files[0]) if files else None
+            self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
+        return self.embedder.run(unit)
+
+
+def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging,
+               summary, fingerprint: dict, address: str | None, actors: int | None,
+               threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
+    from dataclasses import replace
+
+    began = time.perf_counter()
+    with cluster.ray_session(address) as ray:
+        n_actors, n_threads, num_cpus, num_gpus = actor_resources(ray, options.device, gpus_per_actor, actors, threads)
+        n_actors = min(n_actors, len(units))
+        options = replace(options, gpus_per_actor=num_gpus)
+        summary.gpus_per_actor = num_gpus
+        remote = ray.remote(EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
+                                                 max_task_retries=3, scheduling_strategy="SPREAD")
+        files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
+        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
+        queue: deque[Unit] = deque(units)
+        in_flight: dict = {}
+        attempts: Counter = Counter()
+        seconds: Counter = Counter()
+        written = 0
+
+        follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
+
+        def submit(actor, first: Unit | None = None) -> None:
+            """Send the actor the unit following its last one if still queued (the actor keeps that
+            row group read: Parquet reads whole row groups), else ``first`` or the queue's head."""
+            if not queue:
+                return
+            unit = next((u for u in queue if (u.shard.path, u.start) == follows.get(actor)), None)
+            unit = unit or (first if first in queue else queue[0])
+            queue.remove(unit)
+            follows[actor] = (unit.shard.path, unit.end)
+            in_flight[actor.run.remote(unit, files)] = (unit, actor)
+
+        def replace_actor(tag) -> None:
+            """A dead actor's unit goes back to the head of the queue, on a new actor (4 deaths: refused)."""
+            unit, actor = tag
+            attempts[unit.name] += 1
+            if attempts[unit.name] > 3:
+                raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                                   "them died 4 times (out of memory?); see the Ray logs") from None
+            pool.remove(actor)
+            actor = remote.remote(spec, options, source, n_threads)
+            pool.append(actor)
+            queue.appendleft(unit)
+            submit(actor)
+
+        stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
+        for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
+            for _ in range(IN_FLIGHT_PER_ACTOR):
+                submit(actor, first)
+        bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
+        try:
+            for (unit, actor), (table, stats) in as_completed(ray, in_flight, lambda _, exc: task_error(exc),
+                                                              actor_died=replace_actor):
+                if not written:
+                    seconds["until first unit"] = time.perf_counter() - began
+                start = time.perf_counter()
+                staging.write(unit, table)
+                seconds["write"] += time.perf_counter() - start
+                written += 1
+                maybe_kill_driver(written)
+                seconds.update(stats["seconds"])
+                summary.nodes.add(stats["node"])
+                bar.update(stats["rows"])
+                submit(actor)
+        finally:
+            bar.close()
+            for ref in in_flight:  # a job ended by an error: its queued units are dropped, not retried on
+                ray.cancel(ref)    # actors being killed (Ray would print a "will be retried" line per unit)
+            for actor in pool:
+                ray.kill(actor)
+        summary.seconds = dict(seconds)
+
+
+def maybe_kill_driver(written: int) -> None:
+    """Test hook: ``LIBTRAD_TEST_KILL_DRIVER_AFTER=N`` SIGKILLs this driver after its N-th written unit."""
+    after = os.environ.get("LIBTRAD_TEST_KILL_DRIVER_AFTER")
+    if after and written == int(after):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def task_error(exc) -> LibtradError:
+    """A worker's failure that is not a libtrad error (:func:`~libtrad.ray_jobs.cluster.as_completed` re-raises
+    those themselves), as one line naming its cause."""
+    cause = getattr(exc, "cause", None)
+    if cause is not None:
+        return LibtradError(f"a Ray worker failed: {type(cause).__name__}: {first_line(cause)}")
+    lines = str(exc).strip().splitlines()  # without a cause: Ray's traceback text, the error on its last line
+    return LibtradError(f"a Ray worker failed: {lines[-1] if lines else type(exc).__name__}")
