@@ -62,40 +62,6 @@ SLOW_FIRST = (
     "tests/builders/test_cli.py",  # ~4 s
     "tests/builders/test_audio_io.py",  # ~4 s
 )
-    "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~29 s
-    "tests/ray_jobs/embedding/test_embed_storage.py",  # ~25 s
-    "tests/folders/test_outputs.py",  # ~25 s
-    "tests/builders/test_lib_trad_export.py",  # ~23 s
-    "tests/ray_jobs/lib_trad/test_evaluation.py",  # ~12 s (these five: the former test_reliability_models.py, ~22 s)
-    "tests/ray_jobs/lib_trad/test_data.py",  # ~5 s
-    "tests/models/test_weights.py",  # ~5 s
-    "tests/ray_jobs/embedding/test_encoder_folders.py",  # ~18 s
-    "tests/builders/test_fault.py",  # ~17 s
-    "tests/ray_jobs/evaluation/test_evaluate.py",  # ~16 s
-    "tests/ray_jobs/evaluation/suites/test_probes_device.py",  # ~15 s
-    "tests/folders/test_hub_cache.py",  # ~13 s
-    "tests/ray_jobs/test_cluster.py",  # ~13 s
-    "tests/ray_jobs/evaluation/suites/test_probes.py",  # ~13 s
-    "tests/ray_jobs/embedding/test_encoder_sources.py",  # ~12 s
-    "tests/models/test_registration.py",  # ~11 s
-    "tests/ray_jobs/lib_trad/test_training.py",  # ~10 s
-    "tests/builders/test_lib_trad_layout.py",  # ~5 s (with test_audio_io.py: the former test_reliability_inputs.py)
-    "tests/builders/test_audio_io.py",  # ~4 s
-    "tests/builders/test_download.py",  # ~9 s
-    "tests/ray_jobs/evaluation/test_remote_inputs.py",  # ~8 s
-    "tests/convert/test_echo.py",  # ~7 s
-    "tests/ray_jobs/lib_trad/test_training_device.py",  # ~6 s
-    "tests/models/test_cnn.py",  # ~6 s
-    "tests/models/test_attention_ae.py",  # ~6 s
-    "tests/ray_jobs/evaluation/test_metrics.py",  # ~5 s
-    "tests/builders/test_cli.py",  # ~5 s
-    "tests/builders/test_difficulty.py",  # ~5 s
-    "tests/test_architecture.py",  # ~4 s
-    "tests/ray_jobs/evaluation/suites/test_siren_fault.py",  # ~4 s
-    "tests/ray_jobs/embedding/test_xares_interop.py",  # ~4 s
-    "tests/hear/test_hear.py",  # ~4 s
-    "tests/builders/test_dcase.py",  # ~4 s
-)
 
 
 def pytest_collection_modifyitems(session, config, items):
