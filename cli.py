@@ -38,7 +38,7 @@ import click  # noqa: E402
 from libtrad.builders import cli as builders_cli  # noqa: E402
 from libtrad.convert import cli as convert_cli  # noqa: E402
 from libtrad.core.cli_kit import DEBUG_ENV, Group, command, device_option, number, seed_type  # noqa: E402
-from libtrad.demo import run_demo
+from libtrad.demo import run_demo  # noqa: E402
 from libtrad.folders import cli as folders_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
@@ -53,14 +53,34 @@ def main(debug: bool) -> None:
 
 
 @command()
-@click.option("--scale", type=number("--scale", low=0, low_open=True, high=100), default=0.05, show_default=True, help="Size of the synthetic stand-in.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Where the raw stand-in and the built dataset go (replaced).")
+@click.option(
+    "--scale",
+    type=number("--scale", low=0, low_open=True, high=100),
+    default=0.05,
+    show_default=True,
+    help="Size of the synthetic stand-in.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Where the raw stand-in and the built dataset go (replaced).",
+)
 @click.option("--seed", type=seed_type(), default=0, show_default=True)
-@click.option("--epochs", type=number("--epochs", low=1, high=100000, integer=True), default=3, show_default=True,
-              help="Training epochs of the demo's AE and CNN (the papers use 200 / 50).")
-@click.option("--echo", type=click.Path(path_type=Path), default=None,
-              help="A converted ECHO folder (libtrad convert echo); default: ECHO-Small with random weights.")
+@click.option(
+    "--epochs",
+    type=number("--epochs", low=1, high=100000, integer=True),
+    default=3,
+    show_default=True,
+    help="Training epochs of the demo's AE and CNN (the papers use 200 / 50).",
+)
+@click.option(
+    "--echo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A converted ECHO folder (libtrad convert echo); default: ECHO-Small with random weights.",
+)
 @device_option
 def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None, device: str) -> None:
     """The main job on the embedded default: synthesize LiB-TRAD and a DCASE year, build, train, embed on
@@ -72,15 +92,15 @@ def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None,
 evaluation_cli.evaluate.add_command(lib_trad_cli.evaluate_lib_trad_command)
 
 for _command in (
-    builders_cli.synth,                    # datasets
+    builders_cli.synth,  # datasets
     builders_cli.build,
     folders_cli.publish_group,
     folders_cli.verify,
     demo,
-    convert_cli.convert,                   # models
-    lib_trad_cli.train,                    # LiB-TRAD recipes (evaluate lib-trad too)
-    evaluation_cli.evaluate,               # embeddings suites
-    embedding_cli.embed_command,           # Ray jobs
+    convert_cli.convert,  # models
+    lib_trad_cli.train,  # LiB-TRAD recipes (evaluate lib-trad too)
+    evaluation_cli.evaluate,  # embeddings suites
+    embedding_cli.embed_command,  # Ray jobs
     evaluation_cli.leaderboard_command,
     embedding_cli.check_encoder_command,
     embedding_cli.export_xares_command,

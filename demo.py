@@ -36,8 +36,16 @@ def dcase_scale(scale: float) -> float:
     return min(100.0, max(0.5, DCASE_PER_SCALE * scale))
 
 
-def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs: int = 3, echo: str | Path | None = None,
-             progress: bool = True, device: str = "auto") -> str:
+def run_demo(
+    workdir: str | Path,
+    *,
+    scale: float = 0.05,
+    seed: int = 0,
+    epochs: int = 3,
+    echo: str | Path | None = None,
+    progress: bool = True,
+    device: str = "auto",
+) -> str:
     """Run the pipeline in ``workdir`` (every folder in it is libtrad's and replaced on a re-run).
 
     ``device`` (``auto|cpu|cuda|cuda:N``, :mod:`libtrad.core.devices`) is where training, embedding and the
@@ -57,42 +65,67 @@ def run_demo(workdir: str | Path, *, scale: float = 0.05, seed: int = 0, epochs:
     lines += _embed_and_evaluate(paths, f"echo:{echo_dir}", progress, device)
     lines += [f"ECHO: {echo_note}", "", "Artefacts:"]
     lines += [f"  {label:<36} {paths[name]}" for name, label in _LABELS.items() if paths[name].exists()]
-    lines.append(f"done in {time.perf_counter() - start:.1f} s. All data here is a SYNTHETIC stand-in, not the real "
-                 "LiB-TRAD or DCASE recordings: the numbers only show the pipeline works.")
+    lines.append(
+        f"done in {time.perf_counter() - start:.1f} s. All data here is a SYNTHETIC stand-in, not the real "
+        "LiB-TRAD or DCASE recordings: the numbers only show the pipeline works."
+    )
     return "\n".join(lines)
 
 
 _KINDS = {
-    "raw": "synthetic", "lib_trad": "dataset", "dcase_raw": "synthetic", "dcase": "dataset",
-    **{f"ae_{e}": "model" for e in EXPERIMENTS}, "cnn": "model", "echo_random": "model", "emb_echo_lt": "embeddings",
+    "raw": "synthetic",
+    "lib_trad": "dataset",
+    "dcase_raw": "synthetic",
+    "dcase": "dataset",
+    **{f"ae_{e}": "model" for e in EXPERIMENTS},
+    "cnn": "model",
+    "echo_random": "model",
+    "emb_echo_lt": "embeddings",
     "emb_logmel_lt": "embeddings",
-    "emb_echo_dcase": "embeddings", "emb_logmel_dcase": "embeddings", "res_lt": "results", "res_lt_logmel": "results",
-    "res_dcase_echo": "results", "res_dcase_logmel": "results", "leaderboard": "leaderboard",
+    "emb_echo_dcase": "embeddings",
+    "emb_logmel_dcase": "embeddings",
+    "res_lt": "results",
+    "res_lt_logmel": "results",
+    "res_dcase_echo": "results",
+    "res_dcase_logmel": "results",
+    "leaderboard": "leaderboard",
 }
 _LABELS = {
-    "lib_trad": "LiB-TRAD dataset (Hub-ready)", "dcase": f"DCASE {DCASE_YEAR} dataset (Hub-ready)",
-    **{f"ae_{e}": f"attention auto-encoder ({e})" for e in EXPERIMENTS}, "cnn": "CNN (tr1_cls)",
+    "lib_trad": "LiB-TRAD dataset (Hub-ready)",
+    "dcase": f"DCASE {DCASE_YEAR} dataset (Hub-ready)",
+    **{f"ae_{e}": f"attention auto-encoder ({e})" for e in EXPERIMENTS},
+    "cnn": "CNN (tr1_cls)",
     "echo_random": "ECHO-Small, random weights",
-    "emb_echo_lt": "ECHO embeddings, LiB-TRAD", "emb_echo_dcase": f"ECHO embeddings, DCASE {DCASE_YEAR}",
-    "emb_logmel_lt": "logmel-stats embeddings, LiB-TRAD", "emb_logmel_dcase": f"logmel-stats embeddings, DCASE {DCASE_YEAR}",
-    "res_lt": "lib-trad results (ECHO + AEs)", "res_lt_logmel": "lib-trad results (logmel-stats)",
-    "res_dcase_echo": "siren-dcase results (ECHO)", "res_dcase_logmel": "siren-dcase results (logmel-stats)",
+    "emb_echo_lt": "ECHO embeddings, LiB-TRAD",
+    "emb_echo_dcase": f"ECHO embeddings, DCASE {DCASE_YEAR}",
+    "emb_logmel_lt": "logmel-stats embeddings, LiB-TRAD",
+    "emb_logmel_dcase": f"logmel-stats embeddings, DCASE {DCASE_YEAR}",
+    "res_lt": "lib-trad results (ECHO + AEs)",
+    "res_lt_logmel": "lib-trad results (logmel-stats)",
+    "res_dcase_echo": "siren-dcase results (ECHO)",
+    "res_dcase_logmel": "siren-dcase results (logmel-stats)",
     "leaderboard": "leaderboard (2 encoders × 2 suites)",
 }
 
 
 def _paths(workdir: Path) -> dict[str, Path]:
     return {
-        "raw": workdir / "raw", "lib_trad": workdir / "lib-trad", "dcase_raw": workdir / f"dcase{DCASE_YEAR}-raw",
-        "dcase": workdir / f"dcase{DCASE_YEAR}", **{f"ae_{e}": workdir / "models" / f"ae-{e}" for e in EXPERIMENTS},
+        "raw": workdir / "raw",
+        "lib_trad": workdir / "lib-trad",
+        "dcase_raw": workdir / f"dcase{DCASE_YEAR}-raw",
+        "dcase": workdir / f"dcase{DCASE_YEAR}",
+        **{f"ae_{e}": workdir / "models" / f"ae-{e}" for e in EXPERIMENTS},
         "cnn": workdir / "models" / "cnn-tr1",
         "echo_random": workdir / "models" / "echo-small-random",
-        "emb_echo_lt": workdir / "embeddings" / "echo-lib-trad", "emb_logmel_lt": workdir / "embeddings" / "logmel-lib-trad",
+        "emb_echo_lt": workdir / "embeddings" / "echo-lib-trad",
+        "emb_logmel_lt": workdir / "embeddings" / "logmel-lib-trad",
         "emb_echo_dcase": workdir / "embeddings" / f"echo-dcase{DCASE_YEAR}",
         "emb_logmel_dcase": workdir / "embeddings" / f"logmel-dcase{DCASE_YEAR}",
-        "res_lt": workdir / "results" / "lib-trad", "res_lt_logmel": workdir / "results" / "lib-trad-logmel",
+        "res_lt": workdir / "results" / "lib-trad",
+        "res_lt_logmel": workdir / "results" / "lib-trad-logmel",
         "res_dcase_echo": workdir / "results" / "siren-dcase-echo",
-        "res_dcase_logmel": workdir / "results" / "siren-dcase-logmel", "leaderboard": workdir / "leaderboard",
+        "res_dcase_logmel": workdir / "results" / "siren-dcase-logmel",
+        "leaderboard": workdir / "leaderboard",
         "cache": workdir / "hf-cache",
     }
 
@@ -116,26 +149,49 @@ def _datasets(paths: dict[str, Path], scale: float, seed: int, progress: bool) -
     samples = row["audio"].get_all_samples()
     seg = load_dataset(str(paths["lib_trad"]), "segments", split="train", cache_dir=cache)[0]["audio"].get_all_samples()
     dcase = load_dataset(str(paths["dcase"]), f"dcase{DCASE_YEAR}", split="test", cache_dir=cache)
-    return [summary.describe(), "",
-            f"load_dataset(lib-trad, 'tr1', split='test'): {test.num_rows} rows; row 0: {row['experiment']} segment "
-            f"{row['segment']} mic {row['channel']}, {test.features['label'].int2str(row['label'])}, audio "
-            f"{tuple(samples.data.shape)} at {samples.sample_rate} Hz; 'segments': 4-microphone audio "
-            f"{tuple(seg.data.shape)}",
-            f"load_dataset(dcase{DCASE_YEAR}, split='test'): {dcase.num_rows} rows, machines "
-            f"{', '.join(sorted(set(dcase['machine'])))}", ""]
+    return [
+        summary.describe(),
+        "",
+        f"load_dataset(lib-trad, 'tr1', split='test'): {test.num_rows} rows; row 0: {row['experiment']} segment "
+        f"{row['segment']} mic {row['channel']}, {test.features['label'].int2str(row['label'])}, audio "
+        f"{tuple(samples.data.shape)} at {samples.sample_rate} Hz; 'segments': 4-microphone audio "
+        f"{tuple(seg.data.shape)}",
+        f"load_dataset(dcase{DCASE_YEAR}, split='test'): {dcase.num_rows} rows, machines "
+        f"{', '.join(sorted(set(dcase['machine'])))}",
+        "",
+    ]
 
 
 def _train(paths: dict[str, Path], epochs: int, progress: bool, device: str) -> list[str]:
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, CNN_RECIPE, train_attention_ae, train_cnn
 
-    ae = [train_attention_ae(str(paths["lib_trad"]), paths[f"ae_{e}"], config=e,
-                             recipe=replace(AE_RECIPE, epochs=epochs), cache_dir=paths["cache"], progress=progress,
-                             device=device) for e in EXPERIMENTS]
-    cnn = train_cnn(str(paths["lib_trad"]), paths["cnn"], config="tr1_cls", recipe=replace(CNN_RECIPE, epochs=epochs),
-                    cache_dir=paths["cache"], progress=progress, device=device)
-    return [f"trained an attention AE per experiment ({', '.join(e.upper() for e in EXPERIMENTS)}; {epochs} epochs, "
-            f"{sum(a.seconds for a in ae):.1f} s) and the CNN ({epochs} epochs, {cnn.seconds:.1f} s): brief demo runs, "
-            "not the papers' recipes (200 / 50 epochs); cards in their folders", ""]
+    ae = [
+        train_attention_ae(
+            str(paths["lib_trad"]),
+            paths[f"ae_{e}"],
+            config=e,
+            recipe=replace(AE_RECIPE, epochs=epochs),
+            cache_dir=paths["cache"],
+            progress=progress,
+            device=device,
+        )
+        for e in EXPERIMENTS
+    ]
+    cnn = train_cnn(
+        str(paths["lib_trad"]),
+        paths["cnn"],
+        config="tr1_cls",
+        recipe=replace(CNN_RECIPE, epochs=epochs),
+        cache_dir=paths["cache"],
+        progress=progress,
+        device=device,
+    )
+    return [
+        f"trained an attention AE per experiment ({', '.join(e.upper() for e in EXPERIMENTS)}; {epochs} epochs, "
+        f"{sum(a.seconds for a in ae):.1f} s) and the CNN ({epochs} epochs, {cnn.seconds:.1f} s): brief demo runs, "
+        "not the papers' recipes (200 / 50 epochs); cards in their folders",
+        "",
+    ]
 
 
 def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
@@ -149,9 +205,12 @@ def _echo_folder(paths: dict[str, Path], echo) -> tuple[Path, str]:
     with atomic_output(paths["echo_random"], "model", option="--workdir") as tmp:
         EchoModel(EchoConfig()).save_pretrained(tmp)
         EchoFeatureExtractor().save_pretrained(tmp)
-        (tmp / "README.md").write_text("# ECHO-Small, RANDOM weights\n\nWritten by `libtrad demo` so the pipeline runs "
-                                       "without a checkpoint. Its embeddings mean nothing; pass `--echo DIR` (a folder "
-                                       "from `libtrad convert echo`) for real ones.\n", encoding="utf-8")
+        (tmp / "README.md").write_text(
+            "# ECHO-Small, RANDOM weights\n\nWritten by `libtrad demo` so the pipeline runs "
+            "without a checkpoint. Its embeddings mean nothing; pass `--echo DIR` (a folder "
+            "from `libtrad convert echo`) for real ones.\n",
+            encoding="utf-8",
+        )
     return paths["echo_random"], "RANDOM weights (ECHO-Small's shape): pass --echo DIR for a converted checkpoint"
 
 
@@ -162,34 +221,53 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
     lines = []
     with cluster.ray_session():  # one local Ray (127.0.0.1) for every embedding job and suite
         for key, spec, dataset, config in (
-                ("emb_echo_lt", echo_spec, "lib_trad", "all"), ("emb_logmel_lt", "logmel-stats", "lib_trad", "all"),
-                ("emb_echo_dcase", echo_spec, "dcase", None), ("emb_logmel_dcase", "logmel-stats", "dcase", None)):
+            ("emb_echo_lt", echo_spec, "lib_trad", "all"),
+            ("emb_logmel_lt", "logmel-stats", "lib_trad", "all"),
+            ("emb_echo_dcase", echo_spec, "dcase", None),
+            ("emb_logmel_dcase", "logmel-stats", "dcase", None),
+        ):
             s = embed_dataset(str(paths[dataset]), spec, paths[key], config=config, progress=progress, device=device)
-            lines.append(f"embedded {sum(s.rows.values())} rows of {paths[dataset].name} with "
-                         f"{spec.split(':')[0]} (dim {s.output_dim}) on Ray -> {paths[key].name}")
+            lines.append(
+                f"embedded {sum(s.rows.values())} rows of {paths[dataset].name} with "
+                f"{spec.split(':')[0]} (dim {s.output_dim}) on Ray -> {paths[key].name}"
+            )
 
         models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}  # one AE per experiment, as Table 3
-        attach = attach_models(models, str(paths["lib_trad"]), cache_dir=paths["cache"], progress=progress,
-                               device=device)
-        lt = evaluate_embeddings("lib-trad", [paths["emb_echo_lt"]], paths["res_lt"], attach=attach, progress=progress,
-                                 extra_inputs={"dataset": paths["lib_trad"],
-                                               **{f"model_{e}": paths[f"ae_{e}"] for e in EXPERIMENTS}},
-                                 device=device)
-        evaluate_embeddings("lib-trad", [paths["emb_logmel_lt"]], paths["res_lt_logmel"], progress=progress,
-                            device=device)
+        attach = attach_models(
+            models, str(paths["lib_trad"]), cache_dir=paths["cache"], progress=progress, device=device
+        )
+        lt = evaluate_embeddings(
+            "lib-trad",
+            [paths["emb_echo_lt"]],
+            paths["res_lt"],
+            attach=attach,
+            progress=progress,
+            extra_inputs={"dataset": paths["lib_trad"], **{f"model_{e}": paths[f"ae_{e}"] for e in EXPERIMENTS}},
+            device=device,
+        )
+        evaluate_embeddings(
+            "lib-trad", [paths["emb_logmel_lt"]], paths["res_lt_logmel"], progress=progress, device=device
+        )
         scores = {}
         for key, res in (("emb_echo_dcase", "res_dcase_echo"), ("emb_logmel_dcase", "res_dcase_logmel")):
-            scores[key] = evaluate_embeddings("siren-dcase", [paths[key]], paths[res], progress=progress,
-                                              device=device)["score"]
+            scores[key] = evaluate_embeddings(
+                "siren-dcase", [paths[key]], paths[res], progress=progress, device=device
+            )["score"]
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
-    write_leaderboard([paths[k] for k in ("res_lt", "res_lt_logmel", "res_dcase_echo", "res_dcase_logmel")],
-                      paths["leaderboard"])
-    lines += ["", (paths["res_lt"] / "results.md").read_text(encoding="utf-8").strip(), "",
-              f"siren-dcase {DCASE_YEAR} year score: ECHO {_pct(scores['emb_echo_dcase'])}, "
-              f"logmel-stats {_pct(scores['emb_logmel_dcase'])}",
-              f"lib-trad harmonic mean AUC (ECHO, KNN): {_pct(lt['scorers']['knn']['harmonic_mean'])}", "",
-              (paths["leaderboard"] / "leaderboard.md").read_text(encoding="utf-8").split("## Columns")[0].strip()]
+    write_leaderboard(
+        [paths[k] for k in ("res_lt", "res_lt_logmel", "res_dcase_echo", "res_dcase_logmel")], paths["leaderboard"]
+    )
+    lines += [
+        "",
+        (paths["res_lt"] / "results.md").read_text(encoding="utf-8").strip(),
+        "",
+        f"siren-dcase {DCASE_YEAR} year score: ECHO {_pct(scores['emb_echo_dcase'])}, "
+        f"logmel-stats {_pct(scores['emb_logmel_dcase'])}",
+        f"lib-trad harmonic mean AUC (ECHO, KNN): {_pct(lt['scorers']['knn']['harmonic_mean'])}",
+        "",
+        (paths["leaderboard"] / "leaderboard.md").read_text(encoding="utf-8").split("## Columns")[0].strip(),
+    ]
     return lines
 
 

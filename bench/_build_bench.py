@@ -25,8 +25,9 @@ def plain_export(raw: Path, out: Path) -> int:
     # Exactly the WAV files under RAW, each once (audiofolder's own split detection would read
     # DCASE's train/test folders as splits and count some files twice).
     wavs = [str(p) for p in sorted(raw.rglob("*.wav"))]
-    ds = datasets.load_dataset("audiofolder", data_files={"train": wavs}, split="train", cache_dir=str(out / "cache"),
-                               drop_labels=True)
+    ds = datasets.load_dataset(
+        "audiofolder", data_files={"train": wavs}, split="train", cache_dir=str(out / "cache"), drop_labels=True
+    )
     ds = ds.with_format("arrow").map(embed_table_storage, batched=True, batch_size=100)
     ds.with_format(None).to_parquet(str(out / "plain.parquet"))
     return ds.num_rows
@@ -42,8 +43,12 @@ def measure(script: str, kind: str, raw: Path, work: Path, extra: list[str] = ()
     shutil.rmtree(out, ignore_errors=True)  # the benchmark's own scratch folder
     out.mkdir(parents=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(work / "hf-home")}
-    done = subprocess.run([sys.executable, script, "--child", kind, "--raw", str(raw), "--out", str(out), *extra],
-                          capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, script, "--child", kind, "--raw", str(raw), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{kind} run failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -50,27 +50,42 @@ def main() -> None:
     for context in (1, 5):
         model = LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEConfig(context_frames=context)).eval()
         model.fit_scorer(torch.randn(4096, 64))
-        clip_s = _best_seconds(lambda: model(**features), REPEATS)
+        clip_s = _best_seconds(lambda: model(**features), REPEATS)  # noqa: B023
         batch = {"input_features": features["input_features"].repeat(32, 1, 1)}
-        batch_s = _best_seconds(lambda: model(**batch), max(REPEATS // 10, 5))
-        rows.append([
-            context, frames, f"{clip_s * 1e3:.3f}", f"{(clip_s + front_end_s) * 1e3:.3f}",
-            f"{frames / clip_s:,.0f}", f"{32 * frames / batch_s:,.0f}",
-        ])
-    md = "\n".join([
-        "## LiB-TRAD attention auto-encoder: CPU inference",
-        "",
-        f"One 10-s, 16 kHz clip = {frames} log-mel frames (n_fft 2048, hop 512, 64 mels). Median of {REPEATS} runs, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads. Model = encoder + attention + decoder + "
-        "Mahalanobis clip score; front end = librosa-equivalent log-mel "
-        f"({front_end_s * 1e3:.3f} ms per clip). Paper: 0.17 ms average inference time (hardware not comparable).",
-        "",
-        markdown_table(
-            ["context_frames", "frames / clip", "ms / clip (model)", "ms / clip (front end + model)",
-             "frames/s (batch 1 clip)", "frames/s (batch 32 clips)"],
-            rows,
-        ),
-    ])
+        batch_s = _best_seconds(lambda: model(**batch), max(REPEATS // 10, 5))  # noqa: B023
+        rows.append(
+            [
+                context,
+                frames,
+                f"{clip_s * 1e3:.3f}",
+                f"{(clip_s + front_end_s) * 1e3:.3f}",
+                f"{frames / clip_s:,.0f}",
+                f"{32 * frames / batch_s:,.0f}",
+            ]
+        )
+    md = "\n".join(
+        [
+            "## LiB-TRAD attention auto-encoder: CPU inference",
+            "",
+            f"One 10-s, 16 kHz clip = {frames} log-mel frames (n_fft 2048, hop 512, 64 mels). Median "
+            f"of {REPEATS} runs, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads. Model = encoder + attention + decoder + "
+            "Mahalanobis clip score; front end = librosa-equivalent log-mel "
+            f"({front_end_s * 1e3:.3f} ms per clip). Paper: 0.17 ms average inference time (hardware not comparable).",
+            "",
+            markdown_table(
+                [
+                    "context_frames",
+                    "frames / clip",
+                    "ms / clip (model)",
+                    "ms / clip (front end + model)",
+                    "frames/s (batch 1 clip)",
+                    "frames/s (batch 32 clips)",
+                ],
+                rows,
+            ),
+        ]
+    )
     path = write_section("bench_attention_ae", md)
     print(md)
     print(f"\nwrote {path}")

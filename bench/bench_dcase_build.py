@@ -70,37 +70,58 @@ def main() -> None:
     rows, notes, walls = [], [], []
     for scale in [float(s) for s in args.scales.split(",")]:
         raw, n_files, n_bytes = ensure_raw(args.workdir, args.year, scale)
-        results = {kind: median_run(__file__, kind, raw, args.workdir, args.repeats, ["--year", str(args.year)])
-                   for kind in ("plain", "ours")}
-        for kind, label in (("plain", "datasets audiofolder + embed + to_parquet"),
-                            ("ours", f"libtrad build siren --component dcase{args.year}")):
+        results = {
+            kind: median_run(__file__, kind, raw, args.workdir, args.repeats, ["--year", str(args.year)])
+            for kind in ("plain", "ours")
+        }
+        for kind, label in (
+            ("plain", "datasets audiofolder + embed + to_parquet"),
+            ("ours", f"libtrad build siren --component dcase{args.year}"),
+        ):
             r = results[kind]
             seconds = r["rows"] * CLIP_SECONDS
-            rows.append([f"{scale:g}", label, r["rows"], f"{seconds / 3600:.2f}", f"{r['wall_s']:.1f}",
-                         f"{seconds / r['wall_s']:.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['out_bytes'] / 2**20:.0f}"])
+            rows.append(
+                [
+                    f"{scale:g}",
+                    label,
+                    r["rows"],
+                    f"{seconds / 3600:.2f}",
+                    f"{r['wall_s']:.1f}",
+                    f"{seconds / r['wall_s']:.0f}",
+                    f"{r['peak_rss_mib']:.0f}",
+                    f"{r['out_bytes'] / 2**20:.0f}",
+                ]
+            )
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
         walls.append((results["plain"]["rows"], results["plain"]["wall_s"], results["ours"]["wall_s"]))
         speedup = results["plain"]["wall_s"] / results["ours"]["wall_s"]
-        notes.append(f"- scale {scale:g}: {n_files} source WAVs ({n_bytes / 2**30:.2f} GiB); libtrad is "
-                     f"**{speedup:.1f}×** the plain path ({'meets' if speedup >= 2 else 'misses'} the 2× target).")
+        notes.append(
+            f"- scale {scale:g}: {n_files} source WAVs ({n_bytes / 2**30:.2f} GiB); libtrad is "
+            f"**{speedup:.1f}×** the plain path ({'meets' if speedup >= 2 else 'misses'} the 2× target)."
+        )
     if len(walls) > 1:
         (n0, plain0, ours0), (n1, plain1, ours1) = walls[0], walls[-1]
         per_plain, per_ours = (plain1 - plain0) / (n1 - n0) * 1e3, (ours1 - ours0) / (n1 - n0) * 1e3
-        notes.append(f"- per extra clip (smallest to largest size): plain {per_plain:.2f} ms, libtrad {per_ours:.2f} ms "
-                     f"({per_plain / per_ours:.1f}×); fixed cost per run: plain {plain0 - n0 * per_plain / 1e3:.2f} s, "
-                     f"libtrad {ours0 - n0 * per_ours / 1e3:.2f} s.")
+        notes.append(
+            f"- per extra clip (smallest to largest size): plain {per_plain:.2f} ms, libtrad {per_ours:.2f} ms "
+            f"({per_plain / per_ours:.1f}×); fixed cost per run: plain {plain0 - n0 * per_plain / 1e3:.2f} s, "
+            f"libtrad {ours0 - n0 * per_ours / 1e3:.2f} s."
+        )
     headers = ["scale", "path", "rows", "audio (h)", "wall (s)", "audio-s / s", "peak RSS (MiB)", "Parquet (MiB)"]
     table = markdown_table(headers, rows)
-    body = (f"## DCASE {args.year} build + export (`bench_dcase_build`)\n\n{table}\n\n" + "\n".join(notes)
-            + f"\n\nEach row is the median of {args.repeats} fresh-process runs. Target: ≥ 2× the plain path; peak RSS "
-            "flat across sizes. Where the time goes: both paths must copy every WAV into Parquet; the plain path also "
-            "writes its Arrow cache twice (paths, then embedded bytes). libtrad reads each clip once: the scan judges "
-            "it from its header and chunk table (one thread: the probes are short system calls, and two threads "
-            "contending for the GIL were slower on cached files), the export reads it straight into the row "
-            "group's Arrow buffer and hashes it, one thread writes Parquet while another hashes the shard as it "
-            "grows, and the card figure (NumPy log-mel, matplotlib with fixed margins) is drawn meanwhile. "
-            "These cores are then busy with the unavoidable work: two SHA-256 passes (sources and shards) and "
-            "the copies into Parquet and the page cache.")
+    body = (
+        f"## DCASE {args.year} build + export (`bench_dcase_build`)\n\n{table}\n\n"
+        + "\n".join(notes)
+        + f"\n\nEach row is the median of {args.repeats} fresh-process runs. Target: ≥ 2× the plain path; peak RSS "
+        "flat across sizes. Where the time goes: both paths must copy every WAV into Parquet; the plain path also "
+        "writes its Arrow cache twice (paths, then embedded bytes). libtrad reads each clip once: the scan judges "
+        "it from its header and chunk table (one thread: the probes are short system calls, and two threads "
+        "contending for the GIL were slower on cached files), the export reads it straight into the row "
+        "group's Arrow buffer and hashes it, one thread writes Parquet while another hashes the shard as it "
+        "grows, and the card figure (NumPy log-mel, matplotlib with fixed margins) is drawn meanwhile. "
+        "These cores are then busy with the unavoidable work: two SHA-256 passes (sources and shards) and "
+        "the copies into Parquet and the page cache."
+    )
     print(table)
     print("\n".join(notes))
     write_section("bench_dcase_build", body)

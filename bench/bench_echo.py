@@ -77,14 +77,24 @@ def main() -> None:
     for name, out in outputs.items():
         if name == "one clip at a time":
             continue
-        max_diff = max(max_diff, (out.pooler_output - single_pooled).abs().max().item(),
-                       (out.last_hidden_state - single_frames).abs().max().item())
+        max_diff = max(
+            max_diff,
+            (out.pooler_output - single_pooled).abs().max().item(),
+            (out.last_hidden_state - single_frames).abs().max().item(),
+        )
     assert max_diff <= 1e-5, f"batched outputs differ from one-clip outputs by {max_diff}"
 
     base_wall, base_cpu = best["one clip at a time"]
     headers = ["path", "s / clip (wall)", "clips / s", "CPU s / clip", "speed-up (wall)", "speed-up (CPU)"]
     rows = [
-        [name, f"{w / len(clips):.3f}", f"{len(clips) / w:.2f}", f"{c / len(clips):.3f}", f"{base_wall / w:.2f}x", f"{base_cpu / c:.2f}x"]
+        [
+            name,
+            f"{w / len(clips):.3f}",
+            f"{len(clips) / w:.2f}",
+            f"{c / len(clips):.3f}",
+            f"{base_wall / w:.2f}x",
+            f"{base_cpu / c:.2f}x",
+        ]
         for name, (w, c) in best.items()
     ]
     table = markdown_table(headers, rows)
@@ -98,7 +108,7 @@ def main() -> None:
         f"1-min load average at the end: {load:.2f}.\n\n{table}\n\n"
         f"fp32 batching cannot buy much here: one 10-s clip is already 448 tokens per GEMM, which "
         f"runs these 2 cores at their fp32 matrix throughput (~130-150 GFLOP/s), so larger batches "
-        f"only add memory traffic. The `precision=\"bf16\"` option (autocast; AVX512-BF16) is the "
+        f'only add memory traffic. The `precision="bf16"` option (autocast; AVX512-BF16) is the '
         f"fast path; it is not the official numerics: utterance embeddings differ from fp32 by up to "
         f"{bf16_diff:.1e} (max abs), cosine similarity >= {bf16_cos:.6f}."
     )

@@ -72,12 +72,19 @@ def ray_embed(dataset: Path, encoder_spec: str, out: Path, actors: int, threads:
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     start = time.perf_counter()
-    summary = embed_dataset(str(dataset), encoder_spec, out, config="dcase2021", actors=actors,
-                            threads_per_actor=threads, progress=False)
+    summary = embed_dataset(
+        str(dataset), encoder_spec, out, config="dcase2021", actors=actors, threads_per_actor=threads, progress=False
+    )
     wall = time.perf_counter() - start
     s = summary.seconds
-    return {"rows": sum(summary.rows.values()), "wall_s": wall, "decode_s": s.get("decode", 0.0) + s.get("read", 0.0),
-            "model_s": s.get("model", 0.0), "write_s": s.get("write", 0.0), "first_s": s.get("until first unit", 0.0)}
+    return {
+        "rows": sum(summary.rows.values()),
+        "wall_s": wall,
+        "decode_s": s.get("decode", 0.0) + s.get("read", 0.0),
+        "model_s": s.get("model", 0.0),
+        "write_s": s.get("write", 0.0),
+        "first_s": s.get("until first unit", 0.0),
+    }
 
 
 def child(args) -> None:
@@ -114,8 +121,12 @@ def ensure_data(work: Path, scale: float) -> tuple[Path, Path]:
 def run_child(kind: str, dataset: Path, encoder: str, out: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", kind, "--dataset", str(dataset), "--encoder", encoder,
-                           "--out", str(out)], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--dataset", str(dataset), "--encoder", encoder, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     process_s = time.perf_counter() - start  # the whole command: interpreter, imports, work, exit
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
@@ -139,8 +150,11 @@ def main() -> None:
     rows, notes = [], []
     for label, spec in (("echo (Small, random)", f"echo:{echo}"), ("logmel-stats", "logmel-stats")):
         results = {}
-        for kind, what in (("plain", f"in-process loop, {cores} threads"), (f"1x{cores}", f"libtrad embed, 1 actor × {cores} threads"),
-                           (f"{min(2, cores)}x1", f"libtrad embed, {min(2, cores)} actors × 1 thread")):
+        for kind, what in (
+            ("plain", f"in-process loop, {cores} threads"),
+            (f"1x{cores}", f"libtrad embed, 1 actor × {cores} threads"),
+            (f"{min(2, cores)}x1", f"libtrad embed, {min(2, cores)} actors × 1 thread"),
+        ):
             r = results[kind] = run_child(kind, ds, spec, args.workdir / "embed-out")
             overhead = r["wall_s"] / results["plain"]["wall_s"] - 1 if kind != "plain" else 0.0
             steady = "—"
@@ -149,31 +163,59 @@ def main() -> None:
                 per_clip = (r["wall_s"] - r["first_s"]) / max(1, r["rows"] - first_rows)
                 steady = f"{per_clip / (results['plain']['wall_s'] / r['rows']) - 1:+.0%}"
             whole = r["process_s"] / results["plain"]["process_s"] - 1
-            rows.append([label, what, r["rows"], f"{r['process_s']:.1f}", "—" if kind == "plain" else f"{whole:+.0%}",
-                         f"{r['wall_s']:.1f}", f"{r['rows'] / r['wall_s']:.2f}",
-                         "—" if kind == "plain" else f"{overhead:+.0%}", steady, f"{r['decode_s']:.1f}",
-                         f"{r['model_s']:.1f}", f"{r.get('write_s', 0):.2f}",
-                         "—" if kind == "plain" else f"{r['first_s']:.1f}"])
+            rows.append(
+                [
+                    label,
+                    what,
+                    r["rows"],
+                    f"{r['process_s']:.1f}",
+                    "—" if kind == "plain" else f"{whole:+.0%}",
+                    f"{r['wall_s']:.1f}",
+                    f"{r['rows'] / r['wall_s']:.2f}",
+                    "—" if kind == "plain" else f"{overhead:+.0%}",
+                    steady,
+                    f"{r['decode_s']:.1f}",
+                    f"{r['model_s']:.1f}",
+                    f"{r.get('write_s', 0):.2f}",
+                    "—" if kind == "plain" else f"{r['first_s']:.1f}",
+                ]
+            )
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
         best = min(v["process_s"] for k, v in results.items() if k != "plain")
         best_call = min(v["wall_s"] for k, v in results.items() if k != "plain")
-        notes.append(f"- {label}: best `libtrad embed` command is {best / results['plain']['process_s'] - 1:+.0%} vs the "
-                     f"in-process loop's command ({'meets' if best <= 1.1 * results['plain']['process_s'] else 'misses'} "
-                     f"the ≤ 10 % target); {best_call / results['plain']['wall_s'] - 1:+.0%} counting only the work "
-                     "after the imports.")
-    headers = ["encoder", "path", "clips", "command (s)", "command vs loop", "work (s)", "clips/s", "work vs loop",
-               "per clip after 1st unit vs loop",
-               "read+decode (s)", "model (s)", "driver write (s)", "until 1st unit (s)"]
+        notes.append(
+            f"- {label}: best `libtrad embed` command is {best / results['plain']['process_s'] - 1:+.0%} vs the "
+            f"in-process loop's command ({'meets' if best <= 1.1 * results['plain']['process_s'] else 'misses'} "
+            f"the ≤ 10 % target); {best_call / results['plain']['wall_s'] - 1:+.0%} counting only the work "
+            "after the imports."
+        )
+    headers = [
+        "encoder",
+        "path",
+        "clips",
+        "command (s)",
+        "command vs loop",
+        "work (s)",
+        "clips/s",
+        "work vs loop",
+        "per clip after 1st unit vs loop",
+        "read+decode (s)",
+        "model (s)",
+        "driver write (s)",
+        "until 1st unit (s)",
+    ]
     table = markdown_table(headers, rows)
-    body = (f"## `libtrad embed` vs an in-process loop (`bench_embed`)\n\n{table}\n\n" + "\n".join(notes) + "\n\n"
-            "'command' is the whole process (interpreter, imports, work, exit) — what a user waits for, and the "
-            "like-for-like comparison: the loop imports torch/transformers in its process, the Ray run in its actors. "
-            "'work' starts after the driver's imports (the Ray run's actors still import and load inside it). "
-            "Clips: DCASE 2021 stand-in, 10 s at 16 kHz. Seconds of read/decode/model are summed over actors "
-            "(with 2 actors they run side by side). 'until 1st unit' = Ray start + actor start (imports, model "
-            "load) + the first unit: the fixed cost a run pays before the pool is busy. 'per clip after 1st unit' "
-            "compares the rest of the run with the loop's average clip (which includes its model load): the "
-            "steady-state overhead of Ray, decoding in the actor and the driver's writes.")
+    body = (
+        f"## `libtrad embed` vs an in-process loop (`bench_embed`)\n\n{table}\n\n" + "\n".join(notes) + "\n\n"
+        "'command' is the whole process (interpreter, imports, work, exit) — what a user waits for, and the "
+        "like-for-like comparison: the loop imports torch/transformers in its process, the Ray run in its actors. "
+        "'work' starts after the driver's imports (the Ray run's actors still import and load inside it). "
+        "Clips: DCASE 2021 stand-in, 10 s at 16 kHz. Seconds of read/decode/model are summed over actors "
+        "(with 2 actors they run side by side). 'until 1st unit' = Ray start + actor start (imports, model "
+        "load) + the first unit: the fixed cost a run pays before the pool is busy. 'per clip after 1st unit' "
+        "compares the rest of the run with the loop's average clip (which includes its model load): the "
+        "steady-state overhead of Ray, decoding in the actor and the driver's writes."
+    )
     print(table)
     print("\n".join(notes))
     write_section("bench_embed", body)

@@ -69,23 +69,46 @@ def main() -> None:
             raw, n_files, n_bytes = ensure_raw(args.workdir, component, scale)
             r = median_run(__file__, component, raw, args.workdir, args.repeats)
             mib = n_bytes / 2**20
-            table.append([component, f"{scale:g}", n_files, r["rows"], f"{mib:.1f}", f"{r['wall_s']:.2f}",
-                          f"{mib / r['wall_s']:.1f}", f"{1e3 * r['wall_s'] / r['rows']:.0f}",
-                          f"{r['peak_rss_mib']:.0f}"])
+            table.append(
+                [
+                    component,
+                    f"{scale:g}",
+                    n_files,
+                    r["rows"],
+                    f"{mib:.1f}",
+                    f"{r['wall_s']:.2f}",
+                    f"{mib / r['wall_s']:.1f}",
+                    f"{1e3 * r['wall_s'] / r['rows']:.0f}",
+                    f"{r['peak_rss_mib']:.0f}",
+                ]
+            )
             rss.setdefault(component, []).append(r["peak_rss_mib"])
             print(" | ".join(str(c) for c in table[-1]), flush=True)
-    headers = ["component", "scale", "raw files", "rows", "raw MiB", "wall (s)", "raw MiB/s", "ms / row",
-               "peak RSS (MiB)"]
-    notes = [f"- {c}: peak RSS {min(v):.0f}-{max(v):.0f} MiB across scales {args.scales} "
-             f"({'flat: within 15 %' if max(v) - min(v) <= 0.15 * min(v) else 'grows by more than 15 %'})"
-             for c, v in rss.items()]
-    body = (f"## SIREN fault corpora build + export (`bench_fault_build`)\n\n{markdown_table(headers, table)}\n\n"
-            + "\n".join(notes)
-            + f"\n\nEach row is the median of {args.repeats} fresh-process run(s) of `libtrad build siren --component "
-            "C` on its synthetic stand-in (MFPT, SEU, JNU: the fixed file set, scale = length; the others: scale = "
-            "files). Target: the new corpora in CWRU's and MAFAULDA's speed class; peak RSS flat across sizes. "
-            "A build's fixed cost (the card figure, Parquet writer, checksums) dominates at these sizes; the "
-            "text formats (XJTU-SY, SEU, JNU CSVs, like MAFAULDA's) parse slower per MiB than .mat files.")
+    headers = [
+        "component",
+        "scale",
+        "raw files",
+        "rows",
+        "raw MiB",
+        "wall (s)",
+        "raw MiB/s",
+        "ms / row",
+        "peak RSS (MiB)",
+    ]
+    notes = [
+        f"- {c}: peak RSS {min(v):.0f}-{max(v):.0f} MiB across scales {args.scales} "
+        f"({'flat: within 15 %' if max(v) - min(v) <= 0.15 * min(v) else 'grows by more than 15 %'})"
+        for c, v in rss.items()
+    ]
+    body = (
+        f"## SIREN fault corpora build + export (`bench_fault_build`)\n\n{markdown_table(headers, table)}\n\n"
+        + "\n".join(notes)
+        + f"\n\nEach row is the median of {args.repeats} fresh-process run(s) of `libtrad build siren --component "
+        "C` on its synthetic stand-in (MFPT, SEU, JNU: the fixed file set, scale = length; the others: scale = "
+        "files). Target: the new corpora in CWRU's and MAFAULDA's speed class; peak RSS flat across sizes. "
+        "A build's fixed cost (the card figure, Parquet writer, checksums) dominates at these sizes; the "
+        "text formats (XJTU-SY, SEU, JNU CSVs, like MAFAULDA's) parse slower per MiB than .mat files."
+    )
     print(markdown_table(headers, table))
     print("\n".join(notes))
     write_section("bench_fault_build", body)

@@ -85,15 +85,21 @@ def embed_job(n_clips: int, actors: int, device: str) -> tuple[float, float]:
         cells = []
         for _ in range(min(rows_per_shard, n_clips - shard * rows_per_shard)):
             buf = io.BytesIO()
-            sf.write(buf, (0.1 * rng.standard_normal(SR * SECONDS)).astype(np.float32), SR, format="WAV",
-                     subtype="FLOAT")
+            sf.write(
+                buf, (0.1 * rng.standard_normal(SR * SECONDS)).astype(np.float32), SR, format="WAV", subtype="FLOAT"
+            )
             cells.append({"bytes": buf.getvalue(), "path": None})
-        table = pa.table({"audio": pa.array(cells, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-                          "file": [f"c{shard:03d}_{i:04d}.wav" for i in range(len(cells))]})
+        table = pa.table(
+            {
+                "audio": pa.array(cells, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+                "file": [f"c{shard:03d}_{i:04d}.wav" for i in range(len(cells))],
+            }
+        )
         pq.write_table(table, data / f"train-{shard:05d}.parquet")
     start = time.perf_counter()
-    summary = embed_dataset(str(work / "ds"), f"echo:{model_dir}", work / "emb", actors=actors, batch_size=64,
-                            device=device, progress=False)
+    summary = embed_dataset(
+        str(work / "ds"), f"echo:{model_dir}", work / "emb", actors=actors, batch_size=64, device=device, progress=False
+    )
     total = time.perf_counter() - start
     first = summary.seconds.get("until first unit", 0.0)
     return n_clips / max(total - first, 1e-9), total
@@ -143,16 +149,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=512, help="clips per in-process timing")
     parser.add_argument("--embed-clips", type=int, default=2048, help="clips in the libtrad embed job")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny sizes on the CPU, nothing written: checks the script itself where there is no GPU")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes on the CPU, nothing written: checks the script itself where there is no GPU",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         device, args.clips, args.embed_clips, batches, args.no_write = torch.device("cpu"), 2, 4, (1, 2), True
         name, precisions = "CPU (smoke run)", ("bf16",)
     elif not torch.cuda.is_available():
-        print("error: no CUDA GPU visible to torch here; bench_gpu measures nothing on a CPU-only machine "
-              "(--smoke checks the script on the CPU)")
+        print(
+            "error: no CUDA GPU visible to torch here; bench_gpu measures nothing on a CPU-only machine "
+            "(--smoke checks the script on the CPU)"
+        )
         sys.exit(2)
     else:
         device, batches, precisions = torch.device("cuda", 0), BATCHES, ("bf16", "fp16")
@@ -165,25 +176,34 @@ def main() -> None:
     encoder_dev.model.to(device)
     clips = [0.1 * torch.randn(SR * SECONDS) for _ in range(args.clips)]
 
-    rows = [[precision, b, f"{clips_per_second(encoder_dev, clips, b, precision, device):,.1f}"]
-            for precision in ("fp32", "bf16") for b in batches]
+    rows = [
+        [precision, b, f"{clips_per_second(encoder_dev, clips, b, precision, device):,.1f}"]
+        for precision in ("fp32", "bf16")
+        for b in batches
+    ]
     diffs = parity(encoder_dev, encoder_cpu, clips[:16], precisions)
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     job_rate, job_seconds = embed_job(args.embed_clips, max(gpus, 1), "cuda" if gpus else "cpu")
-    speeds = {"device": train_speed(device, steps=2 if args.smoke else 50),
-              "CPU": train_speed(torch.device("cpu"), steps=2 if args.smoke else 10)}
+    speeds = {
+        "device": train_speed(device, steps=2 if args.smoke else 50),
+        "CPU": train_speed(torch.device("cpu"), steps=2 if args.smoke else 10),
+    }
 
-    body = "\n\n".join([
-        f"## GPU ({name})",
-        f"torch {torch.__version__}, CUDA {torch.version.cuda}, {gpus} GPU(s). Random ECHO-Small, {SECONDS}-s "
-        f"clips at {SR // 1000} kHz, feature extraction (CPU) included, best of 2 timings after a warm-up.",
-        markdown_table(["precision", "batch", "clips / s (in-process)"], rows),
-        f"`libtrad embed` (one actor per GPU, batch 64, {args.embed_clips} clips): {job_rate:,.1f} clips/s after "
-        f"the first unit ({job_seconds:.1f} s in all, the job's start included).",
-        markdown_table(["parity", "max abs difference"], [[k, f"{v:.2e}"] for k, v in diffs.items()]),
-        markdown_table(["training", "steps / s here", "CPU steps / s"],
-                       [[k, f"{speeds['device'][k]:.1f}", f"{speeds['CPU'][k]:.1f}"] for k in speeds["device"]]),
-    ])
+    body = "\n\n".join(
+        [
+            f"## GPU ({name})",
+            f"torch {torch.__version__}, CUDA {torch.version.cuda}, {gpus} GPU(s). Random ECHO-Small, {SECONDS}-s "
+            f"clips at {SR // 1000} kHz, feature extraction (CPU) included, best of 2 timings after a warm-up.",
+            markdown_table(["precision", "batch", "clips / s (in-process)"], rows),
+            f"`libtrad embed` (one actor per GPU, batch 64, {args.embed_clips} clips): {job_rate:,.1f} clips/s after "
+            f"the first unit ({job_seconds:.1f} s in all, the job's start included).",
+            markdown_table(["parity", "max abs difference"], [[k, f"{v:.2e}"] for k, v in diffs.items()]),
+            markdown_table(
+                ["training", "steps / s here", "CPU steps / s"],
+                [[k, f"{speeds['device'][k]:.1f}", f"{speeds['CPU'][k]:.1f}"] for k in speeds["device"]],
+            ),
+        ]
+    )
     print(body)
     if not args.no_write:
         print(f"\nwrote {write_section('bench_gpu', body)}")

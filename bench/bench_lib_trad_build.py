@@ -37,10 +37,12 @@ def child(kind: str, raw: Path, out: Path) -> dict:
     if kind == "plain":
         rows = plain_export(raw, out)
     else:
-        summary = export_lib_trad(raw, out / "lib-trad", configs=LIKE_FOR_LIKE if kind == "ours" else None,
-                                  progress=False)
-        rows = sum(v["rows"] for name, splits in summary.configs.items() if not name.startswith("all")
-                   for v in splits.values())
+        summary = export_lib_trad(
+            raw, out / "lib-trad", configs=LIKE_FOR_LIKE if kind == "ours" else None, progress=False
+        )
+        rows = sum(
+            v["rows"] for name, splits in summary.configs.items() if not name.startswith("all") for v in splits.values()
+        )
     wall = time.perf_counter() - start
     return {"kind": kind, "rows": rows, "wall_s": wall, "peak_rss_mib": peak_rss_mib()}
 
@@ -73,14 +75,28 @@ def main() -> None:
     for scale in [float(s) for s in args.scales.split(",")]:
         raw, n_files, n_bytes = ensure_raw(args.workdir, scale)
         audio_s = n_files * 10.0
-        results = {kind: median_run(__file__, kind, raw, args.workdir, args.repeats) for kind in ("plain", "ours", "full")}
-        for kind, label in (("plain", "datasets audiofolder + embed + to_parquet"),
-                            ("ours", "libtrad export, tr1-3 + normal_charging (each WAV once)"),
-                            ("full", "libtrad export, all 10 configs")):
+        results = {
+            kind: median_run(__file__, kind, raw, args.workdir, args.repeats) for kind in ("plain", "ours", "full")
+        }
+        for kind, label in (
+            ("plain", "datasets audiofolder + embed + to_parquet"),
+            ("ours", "libtrad export, tr1-3 + normal_charging (each WAV once)"),
+            ("full", "libtrad export, all 10 configs"),
+        ):
             r = results[kind]
             seconds = r["rows"] * 10.0
-            rows.append([f"{scale:g}", label, r["rows"], f"{seconds / 3600:.2f}", f"{r['wall_s']:.1f}",
-                         f"{seconds / r['wall_s']:.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['out_bytes'] / 2**20:.0f}"])
+            rows.append(
+                [
+                    f"{scale:g}",
+                    label,
+                    r["rows"],
+                    f"{seconds / 3600:.2f}",
+                    f"{r['wall_s']:.1f}",
+                    f"{seconds / r['wall_s']:.0f}",
+                    f"{r['peak_rss_mib']:.0f}",
+                    f"{r['out_bytes'] / 2**20:.0f}",
+                ]
+            )
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
         speedups.append((scale, results["plain"]["wall_s"] / results["ours"]["wall_s"], n_files, n_bytes, audio_s))
     headers = ["scale", "path", "rows", "audio (h)", "wall (s)", "audio-s / s", "peak RSS (MiB)", "Parquet (MiB)"]
@@ -89,8 +105,10 @@ def main() -> None:
         f"- scale {s:g}: {n} source WAVs ({b / 2**30:.2f} GiB); libtrad like-for-like is **{x:.1f}×** the plain path."
         for s, x, n, b, _ in speedups
     )
-    body = (f"## LiB-TRAD build + export (`bench_lib_trad_build`)\n\n{table}\n\n{notes}\n\nEach row is the median of "
-            f"{args.repeats} fresh-process runs. Target: ≥ 2× the plain path; peak RSS flat across sizes.")
+    body = (
+        f"## LiB-TRAD build + export (`bench_lib_trad_build`)\n\n{table}\n\n{notes}\n\nEach row is the median of "
+        f"{args.repeats} fresh-process runs. Target: ≥ 2× the plain path; peak RSS flat across sizes."
+    )
     print(table)
     print(notes)
     write_section("bench_lib_trad_build", body)

@@ -92,7 +92,9 @@ def plain_loop(df, options) -> tuple[list[float], float]:
         total = options.epochs * math.ceil(len(yt) / options.batch_size)
         warmup = int(options.warmup_fraction * total)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: s / warmup if s < warmup else (total - s) / (total - warmup))
+            optimizer,
+            lambda s: s / warmup if s < warmup else (total - s) / (total - warmup),  # noqa: B023
+        )
         generator = torch.Generator().manual_seed(unit_seed(seed, 0) + 1)
         best, best_state = -1.0, None
         for _ in range(options.epochs):
@@ -146,19 +148,29 @@ def main() -> None:
     res_ray1, wall_ray1, inner_ray1 = libtrad_ray(df, options, 1)
     print(f"libtrad on Ray (1 CPU): {wall_ray1:.1f} s ({inner_ray1:.1f} s without the session start)", flush=True)
     res_rayn, wall_rayn, inner_rayn = libtrad_ray(df, options, cores)
-    print(f"libtrad on Ray ({cores} CPUs): {wall_rayn:.1f} s ({inner_rayn:.1f} s without the session start)",
-          flush=True)
+    print(
+        f"libtrad on Ray ({cores} CPUs): {wall_rayn:.1f} s ({inner_rayn:.1f} s without the session start)", flush=True
+    )
     load_after = os.getloadavg()[0]
     ours = [s["test_metric"] for s in res_local["per_seed"]]
     assert res_ray1 == res_local == res_rayn, "Ray and in-process results differ"
     assert plain == ours, f"plain loop {plain} vs libtrad {ours}"
-    rows = [["libtrad in-process (units in turn, 1 thread each)", f"{wall_local:.1f}", "1.00×", ""],
-            ["plain PyTorch loop (same probe, same seeds, 1 thread)", f"{wall_plain:.1f}",
-             f"{wall_plain / wall_local:.2f}×", ""],
-            ["libtrad on Ray tasks, 1 CPU", f"{wall_ray1:.1f}", f"{wall_ray1 / wall_local:.2f}×",
-             f"{inner_ray1:.1f}"],
-            [f"libtrad on Ray tasks, {cores} CPUs (units in parallel)", f"{wall_rayn:.1f}",
-             f"{wall_rayn / wall_local:.2f}×", f"{inner_rayn:.1f}"]]
+    rows = [
+        ["libtrad in-process (units in turn, 1 thread each)", f"{wall_local:.1f}", "1.00×", ""],
+        [
+            "plain PyTorch loop (same probe, same seeds, 1 thread)",
+            f"{wall_plain:.1f}",
+            f"{wall_plain / wall_local:.2f}×",
+            "",
+        ],
+        ["libtrad on Ray tasks, 1 CPU", f"{wall_ray1:.1f}", f"{wall_ray1 / wall_local:.2f}×", f"{inner_ray1:.1f}"],
+        [
+            f"libtrad on Ray tasks, {cores} CPUs (units in parallel)",
+            f"{wall_rayn:.1f}",
+            f"{wall_rayn / wall_local:.2f}×",
+            f"{inner_rayn:.1f}",
+        ],
+    ]
     table = markdown_table(["contender", "wall (s)", "÷ in-process", "wall without Ray start (s)"], rows)
     overhead, overhead_inner = wall_ray1 / wall_local - 1, inner_ray1 / wall_local - 1
     probe_ratio = wall_local / wall_plain
@@ -185,11 +197,14 @@ def main() -> None:
         f"in-process speed without the session start (at best {args.seeds / math.ceil(args.seeds / cores):.2f}× on "
         f"{cores} idle cores: {math.ceil(args.seeds / cores)} rounds of units).\n"
         f"- 1-min load average {load_before:.2f} before, {load_after:.2f} after (other processes share the "
-        f"{cores} cores: parallel speed-ups shrink when they are busy).")
+        f"{cores} cores: parallel speed-ups shrink when they are busy)."
+    )
     print(table)
     print(notes)
-    write_section("bench_linear_probe", f"## Linear probe: in-process vs Ray vs a plain PyTorch loop "
-                                        f"(`bench_linear_probe`)\n\n{table}\n\n{notes}")
+    write_section(
+        "bench_linear_probe",
+        f"## Linear probe: in-process vs Ray vs a plain PyTorch loop (`bench_linear_probe`)\n\n{table}\n\n{notes}",
+    )
 
 
 if __name__ == "__main__":

@@ -67,11 +67,15 @@ def child(args) -> None:
 
         from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
 
-        wanted = {"channels": None if args.channels == "all" else tuple(args.channels.split(",")), "device": "cpu",
-                  "batch_size": args.batch_size}
+        wanted = {
+            "channels": None if args.channels == "all" else tuple(args.channels.split(",")),
+            "device": "cpu",
+            "batch_size": args.batch_size,
+        }
         known = {f.name for f in fields(EmbedOptions)}
-        embedder = UnitEmbedder(parse_encoder_spec(args.encoder), EmbedOptions(**{k: v for k, v in wanted.items()
-                                                                                  if k in known}), source)
+        embedder = UnitEmbedder(
+            parse_encoder_spec(args.encoder), EmbedOptions(**{k: v for k, v in wanted.items() if k in known}), source
+        )
         loaded, before = _reset_peak()
         start, rows = time.perf_counter(), 0
         for unit in plan_units(source, args.rows_per_unit):
@@ -79,8 +83,18 @@ def child(args) -> None:
     import libtrad
 
     seconds, during = time.perf_counter() - start, _status_mb("VmHWM")
-    print(json.dumps({"rows": rows, "seconds": seconds, "loaded_mb": loaded, "peak_mb": max(before, during),
-                      "embedding_mb": during - loaded, "libtrad": str(Path(libtrad.__file__).parent)}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": seconds,
+                "loaded_mb": loaded,
+                "peak_mb": max(before, during),
+                "embedding_mb": during - loaded,
+                "libtrad": str(Path(libtrad.__file__).parent),
+            }
+        )
+    )
 
 
 def _status_mb(key: str) -> float:
@@ -133,9 +147,12 @@ def ensure_data(work: Path, rows: int) -> tuple[Path, Path]:
         rng = np.random.default_rng(0)
         t = np.arange(SECONDS * RATE) / RATE
         for i in range(rows):
-            content = {f"X{97 + i:03d}_{ch}_time": (0.05 * np.sin(2 * np.pi * (29.5 + j) * t)
-                                                     + rng.normal(0, 0.02, t.size)).reshape(-1, 1)
-                       for j, ch in enumerate(CHANNELS)}
+            content = {
+                f"X{97 + i:03d}_{ch}_time": (
+                    0.05 * np.sin(2 * np.pi * (29.5 + j) * t) + rng.normal(0, 0.02, t.size)
+                ).reshape(-1, 1)
+                for j, ch in enumerate(CHANNELS)
+            }
             savemat(raw / "Normal" / f"{97 + i}_Normal_0.mat", content)
         SIREN.build(raw, ds, component="cwru", progress=False)
     if not (echo / "model.safetensors").is_file():
@@ -164,10 +181,30 @@ def unpack(rev: str, work: Path) -> Path:
     return target
 
 
-def run(kind: str, dataset: Path, encoder: str, *, channels: str = "all", rows_per_unit: int = 8,
-        libtrad: Path | None = None, batch_size: int | None = None) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--dataset", str(dataset), "--encoder", encoder,
-               "--channels", channels, "--rows-per-unit", str(rows_per_unit)]
+def run(
+    kind: str,
+    dataset: Path,
+    encoder: str,
+    *,
+    channels: str = "all",
+    rows_per_unit: int = 8,
+    libtrad: Path | None = None,
+    batch_size: int | None = None,
+) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--dataset",
+        str(dataset),
+        "--encoder",
+        encoder,
+        "--channels",
+        channels,
+        "--rows-per-unit",
+        str(rows_per_unit),
+    ]
     if batch_size is not None:
         command += ["--batch-size", str(batch_size)]
     if libtrad is not None:
@@ -180,22 +217,32 @@ def run(kind: str, dataset: Path, encoder: str, *, channels: str = "all", rows_p
 
 def notes(measured: dict, before: str) -> list[str]:
     """The run's conclusions, from its numbers."""
+
     def over(spec, what):
         return measured[spec, what]["embedding_mb"] / 1024
 
     def seconds(spec, what):
         return measured[spec, what]["seconds"]
 
-    old, now, small = (f"worker before ({before}), 3 channels", "worker now, --channels all (3)",
-                       "worker now, default channels (DE), --batch-size 2")
-    lines = [f"- CREPE-tiny, one row's 3 × 40 s: {over(CREPE, 'plain loop, 3 channels'):.2f} GB over load in a plain "
-             f"loop, {over(CREPE, old):.2f} GB in the worker before; now {over(CREPE, now):.2f} GB with every row in "
-             f"one unit at batch 8, {over(CREPE, small):.2f} GB at batch 2. Time: {seconds(CREPE, old):.0f} s "
-             f"before, {seconds(CREPE, now):.0f} s now (chunking adds 2 × 32 ms of context per 10 s)."]
-    for spec, label in ((next(s for s, _ in measured if s.startswith("echo:")), "ECHO-Small"),
-                        ("logmel-stats", "logmel-stats")):
-        lines.append(f"- {label}: {over(spec, old):.2f} GB over load before, {over(spec, now):.2f} GB now; "
-                     f"{seconds(spec, old):.1f} s before, {seconds(spec, now):.1f} s now.")
+    old, now, small = (
+        f"worker before ({before}), 3 channels",
+        "worker now, --channels all (3)",
+        "worker now, default channels (DE), --batch-size 2",
+    )
+    lines = [
+        f"- CREPE-tiny, one row's 3 × 40 s: {over(CREPE, 'plain loop, 3 channels'):.2f} GB over load in a plain "
+        f"loop, {over(CREPE, old):.2f} GB in the worker before; now {over(CREPE, now):.2f} GB with every row in "
+        f"one unit at batch 8, {over(CREPE, small):.2f} GB at batch 2. Time: {seconds(CREPE, old):.0f} s "
+        f"before, {seconds(CREPE, now):.0f} s now (chunking adds 2 × 32 ms of context per 10 s)."
+    ]
+    for spec, label in (
+        (next(s for s, _ in measured if s.startswith("echo:")), "ECHO-Small"),
+        ("logmel-stats", "logmel-stats"),
+    ):
+        lines.append(
+            f"- {label}: {over(spec, old):.2f} GB over load before, {over(spec, now):.2f} GB now; "
+            f"{seconds(spec, old):.1f} s before, {seconds(spec, now):.1f} s now."
+        )
     return lines
 
 
@@ -218,43 +265,62 @@ def main() -> None:
     ds, echo = ensure_data(args.workdir, args.rows)
     old = unpack(args.before, args.workdir)
     table, measured = [], {}
-    for label, spec in (("CREPE-tiny (py:)", CREPE), ("ECHO-Small, random (echo:)", f"echo:{echo}"),
-                        ("logmel-stats", "logmel-stats")):
+    for label, spec in (
+        ("CREPE-tiny (py:)", CREPE),
+        ("ECHO-Small, random (echo:)", f"echo:{echo}"),
+        ("logmel-stats", "logmel-stats"),
+    ):
         per_row = spec == CREPE
-        contenders = [("plain loop, 3 channels", "plain", {}),
-                      (f"worker before ({args.before}), 3 channels", "unit",
-                       {"libtrad": old, "rows_per_unit": 1 if per_row else 8}),
-                      ("worker now, --channels all (3)", "unit", {}),
-                      ("worker now, default channels (DE)", "unit", {"channels": "DE"})]
+        contenders = [
+            ("plain loop, 3 channels", "plain", {}),
+            (
+                f"worker before ({args.before}), 3 channels",
+                "unit",
+                {"libtrad": old, "rows_per_unit": 1 if per_row else 8},
+            ),
+            ("worker now, --channels all (3)", "unit", {}),
+            ("worker now, default channels (DE)", "unit", {"channels": "DE"}),
+        ]
         if per_row:
-            contenders.append(("worker now, default channels (DE), --batch-size 2", "unit",
-                               {"channels": "DE", "batch_size": 2}))
+            contenders.append(
+                ("worker now, default channels (DE), --batch-size 2", "unit", {"channels": "DE", "batch_size": 2})
+            )
         for what, kind, extra in contenders:
             r = measured[spec, what] = run(kind, ds, spec, **extra)
             assert (r["libtrad"] == str(old / "libtrad")) == ("libtrad" in extra), r["libtrad"]  # the version meant
             audio = r["rows"] * SECONDS * (1 if extra.get("channels") == "DE" else len(CHANNELS))
-            table.append([label, what, extra.get("rows_per_unit", "—" if kind == "plain" else 8),
-                          f"{r['peak_mb'] / 1024:.2f}", f"{r['embedding_mb'] / 1024:.2f}",
-                          f"{r['seconds']:.1f}", f"{audio / r['seconds']:.1f}"])
+            table.append(
+                [
+                    label,
+                    what,
+                    extra.get("rows_per_unit", "—" if kind == "plain" else 8),
+                    f"{r['peak_mb'] / 1024:.2f}",
+                    f"{r['embedding_mb'] / 1024:.2f}",
+                    f"{r['seconds']:.1f}",
+                    f"{audio / r['seconds']:.1f}",
+                ]
+            )
             print(" | ".join(str(c) for c in table[-1]), flush=True)
     headers = ["encoder", "path", "rows per unit", "peak RSS (GB)", "over load (GB)", "seconds", "audio s / s"]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    body = (f"## Long multichannel records: memory and time (`bench_long_records`)\n\n"
-            f"{args.rows} rows of {SECONDS} s at {RATE // 1000} kHz × {len(CHANNELS)} channels (CWRU normal-baseline "
-            f"layout, built by `libtrad build siren --component cwru`), every encoder at 16 kHz.\n\n"
-            f"{markdown_table(headers, table)}\n\n"
-            "Peak RSS = the process's high-water mark; 'over load' = the high-water mark while embedding minus the RSS "
-            "once the encoder was loaded: what embedding the rows costs. "
-            "Before, the worker took a unit's signals as Python lists (every row of the unit at once) and ran its "
-            "clips whole, 8 per forward; so CREPE-tiny before ran at one row per unit here (at the default 8, "
-            "eight 40-s clips per forward would take several times the one-row figure). Now it reads each row "
-            "from Arrow's buffers, keeps only the selected channels, and a forward holds at most batch × 10 s of "
-            "audio: 10-s chunks for a frame-local encoder (CREPE-tiny, stitched exactly), whole clips in smaller "
-            "batches otherwise (ECHO, logmel-stats). What remains is the Parquet reader's (one row group of these "
-            "rows) and one batch's activations — what a batch of eight 10-s clips costs, whatever the records' "
-            "length; `--batch-size` lowers it.\n\n" + "\n".join(notes(measured, args.before)) + "\n\n"
-            "Seconds are wall time on a machine shared with other jobs "
-            f"(load average {load} when written): compare them within a run.")
+    body = (
+        f"## Long multichannel records: memory and time (`bench_long_records`)\n\n"
+        f"{args.rows} rows of {SECONDS} s at {RATE // 1000} kHz × {len(CHANNELS)} channels (CWRU normal-baseline "
+        f"layout, built by `libtrad build siren --component cwru`), every encoder at 16 kHz.\n\n"
+        f"{markdown_table(headers, table)}\n\n"
+        "Peak RSS = the process's high-water mark; 'over load' = the high-water mark while embedding minus the RSS "
+        "once the encoder was loaded: what embedding the rows costs. "
+        "Before, the worker took a unit's signals as Python lists (every row of the unit at once) and ran its "
+        "clips whole, 8 per forward; so CREPE-tiny before ran at one row per unit here (at the default 8, "
+        "eight 40-s clips per forward would take several times the one-row figure). Now it reads each row "
+        "from Arrow's buffers, keeps only the selected channels, and a forward holds at most batch × 10 s of "
+        "audio: 10-s chunks for a frame-local encoder (CREPE-tiny, stitched exactly), whole clips in smaller "
+        "batches otherwise (ECHO, logmel-stats). What remains is the Parquet reader's (one row group of these "
+        "rows) and one batch's activations — what a batch of eight 10-s clips costs, whatever the records' "
+        "length; `--batch-size` lowers it.\n\n" + "\n".join(notes(measured, args.before)) + "\n\n"
+        "Seconds are wall time on a machine shared with other jobs "
+        f"(load average {load} when written): compare them within a run."
+    )
     print(body)
     write_section("bench_long_records", body)
 

@@ -87,11 +87,20 @@ def main() -> None:
         pred, walls[threads, n] = sklearn_loocv(x[:n], y[:n], threads)
         mine, walls["ours", n] = ours(x[:n], y[:n])
         assert np.array_equal(mine, pred), f"{threads} thread(s), {n} rows: {np.sum(mine != pred)} rows differ"
-        print(f"{n} rows: scikit-learn ({threads} OpenMP thread(s)) {walls[threads, n]:.1f} s, "
-              f"libtrad {walls['ours', n]:.2f} s, identical predictions", flush=True)
+        print(
+            f"{n} rows: scikit-learn ({threads} OpenMP thread(s)) {walls[threads, n]:.1f} s, "
+            f"libtrad {walls['ours', n]:.2f} s, identical predictions",
+            flush=True,
+        )
         rows.append([f"scikit-learn cross_val_predict, {threads} OpenMP thread(s)", n, f"{walls[threads, n]:.2f}", ""])
-        rows.append(["libtrad siren_fault LOOCV", n, f"{walls['ours', n]:.2f}",
-                     f"**{walls[threads, n] / walls['ours', n]:.0f}×**"])
+        rows.append(
+            [
+                "libtrad siren_fault LOOCV",
+                n,
+                f"{walls['ours', n]:.2f}",
+                f"**{walls[threads, n] / walls['ours', n]:.0f}×**",
+            ]
+        )
     best = threads
     if sub < args.rows:
         _, walls["ours", args.rows] = ours(x, y)
@@ -99,17 +108,19 @@ def main() -> None:
     speedup = walls[best, sub] / walls["ours", sub]
     mine, _ = ours(x[:sub], y[:sub])
     table = markdown_table(["method", "rows", "wall (s)", "speed-up"], rows)
-    notes = (f"- Embeddings {args.dim}-d float32, {args.classes} classes, k = 5; every libtrad run's predictions are "
-             f"**identical** to scikit-learn's on the same rows (LOOCV accuracy on {sub} rows: "
-             f"{100 * np.mean(mine == y[:sub]):.1f} %).\n"
-             f"- Baseline: scikit-learn with {best} OpenMP thread(s), its faster setting here: on the first {small} "
-             f"rows its default ({default_threads} threads) took {walls[default_threads, small]:.1f} s, one thread "
-             f"{walls[1, small]:.1f} s.\n"
-             f"- Speed-up on {sub} rows: **{speedup:.0f}×** "
-             f"({'meets' if speedup >= 50 else 'misses'} the 50× target). "
-             "libtrad computes each row's distances to all rows at once, as blocked matrix products (~64 MiB "
-             "blocks; a float32 product screens, the candidates near the 5th neighbour are recomputed in float64), "
-             "instead of copying the training set, refitting and predicting once per row.")
+    notes = (
+        f"- Embeddings {args.dim}-d float32, {args.classes} classes, k = 5; every libtrad run's predictions are "
+        f"**identical** to scikit-learn's on the same rows (LOOCV accuracy on {sub} rows: "
+        f"{100 * np.mean(mine == y[:sub]):.1f} %).\n"
+        f"- Baseline: scikit-learn with {best} OpenMP thread(s), its faster setting here: on the first {small} "
+        f"rows its default ({default_threads} threads) took {walls[default_threads, small]:.1f} s, one thread "
+        f"{walls[1, small]:.1f} s.\n"
+        f"- Speed-up on {sub} rows: **{speedup:.0f}×** "
+        f"({'meets' if speedup >= 50 else 'misses'} the 50× target). "
+        "libtrad computes each row's distances to all rows at once, as blocked matrix products (~64 MiB "
+        "blocks; a float32 product screens, the candidates near the 5th neighbour are recomputed in float64), "
+        "instead of copying the training set, refitting and predicting once per row."
+    )
     print(table)
     print(notes)
     write_section("bench_loocv_knn", f"## LOOCV KNN on embeddings (`bench_loocv_knn`)\n\n{table}\n\n{notes}")

@@ -45,7 +45,9 @@ def make_embeddings(folder: Path, seed: int = 0) -> int:
                 for i in range(n):
                     domain = "target" if (i // 2) % 5 == 0 else "source"
                     label = 0 if split == "train" or i % 2 else 1
-                    rows["file"].append(f"section_{section:02d}_{domain}_{split}_{'anomaly' if label else 'normal'}_{i:04d}.wav")
+                    rows["file"].append(
+                        f"section_{section:02d}_{domain}_{split}_{'anomaly' if label else 'normal'}_{i:04d}.wav"
+                    )
                     rows["machine"].append(machine)
                     rows["section"].append(section)
                     rows["domain"].append(domain)
@@ -54,8 +56,12 @@ def make_embeddings(folder: Path, seed: int = 0) -> int:
                     rows["split"].append(split)
                     rows["label"].append(label)
                     vectors.append(rng.standard_normal(DIM).astype(np.float32) + 0.05 * label)
-        table = pa.table({**{k: pa.array(v, type=pa.int32() if k in ("section", "year") else None) for k, v in rows.items()},
-                          "embedding": pa.array(list(vectors), type=pa.list_(pa.float32()))})
+        table = pa.table(
+            {
+                **{k: pa.array(v, type=pa.int32() if k in ("section", "year") else None) for k, v in rows.items()},
+                "embedding": pa.array(list(vectors), type=pa.list_(pa.float32())),
+            }
+        )
         pq.write_table(table, folder / f"{machine}.parquet")
         total += table.num_rows
     return total
@@ -90,8 +96,21 @@ def main() -> None:
     results = {}
     for kind in ("local", "ray"):
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        done = subprocess.run([sys.executable, __file__, "--child", kind, "--embeddings", str(emb),
-                               "--out", str(args.workdir / f"siren-dcase-{kind}")], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                "--embeddings",
+                str(emb),
+                "--out",
+                str(args.workdir / f"siren-dcase-{kind}"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if done.returncode != 0:
             raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
         results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -99,12 +118,15 @@ def main() -> None:
     same = results["local"]["score"] == results["ray"]["score"]
     rows = [[kind, rows_total, f"{r['wall_s']:.1f}", f"{r['score']:.6f}"] for kind, r in results.items()]
     table = markdown_table(["units run", "rows", "wall (s)", "year score"], rows)
-    body = (f"## siren-dcase on a full-size synthetic year (`bench_siren_dcase`)\n\n{table}\n\n"
-            f"- {rows_total} rows × {DIM} float32 (DCASE 2021's shape: 7 machines × 6 sections, both sets); "
-            f"42 units (set × machine × section). Ray / local = {results['ray']['wall_s'] / results['local']['wall_s']:.2f}×; "
-            f"scores {'identical' if same else 'DIFFERENT'}.\n"
-            "- Wall time includes reading the Parquet, writing results.json, results.md and the plots, and (Ray) "
-            "starting a local Ray and putting the embeddings in the object store once.")
+    body = (
+        f"## siren-dcase on a full-size synthetic year (`bench_siren_dcase`)\n\n{table}\n\n"
+        f"- {rows_total} rows × {DIM} float32 (DCASE 2021's shape: 7 machines × 6 sections, both sets); "
+        "42 units (set × machine × section). "
+        f"Ray / local = {results['ray']['wall_s'] / results['local']['wall_s']:.2f}×; "
+        f"scores {'identical' if same else 'DIFFERENT'}.\n"
+        "- Wall time includes reading the Parquet, writing results.json, results.md and the plots, and (Ray) "
+        "starting a local Ray and putting the embeddings in the object store once."
+    )
     print(table)
     write_section("bench_siren_dcase", body)
 

@@ -56,7 +56,7 @@ def logmel(clips: list[np.ndarray]) -> np.ndarray:
     from libtrad.ray_jobs.embedding.encoders.logmel_stats import LogMelStatsEncoder
 
     encoder = LogMelStatsEncoder()
-    return np.concatenate([encoder.embed(clips[i:i + 64])[0] for i in range(0, len(clips), 64)])
+    return np.concatenate([encoder.embed(clips[i : i + 64])[0] for i in range(0, len(clips), 64)])
 
 
 def echo_encoder(folder: Path):
@@ -77,12 +77,19 @@ def echo_encoder(folder: Path):
 def embed(clips: list[np.ndarray], encoder=None) -> np.ndarray:
     if encoder is None:
         return logmel(clips)
-    return np.concatenate([encoder.embed(clips[i:i + 8])[0] for i in range(0, len(clips), 8)])
+    return np.concatenate([encoder.embed(clips[i : i + 8])[0] for i in range(0, len(clips), 8)])
 
 
 # ----------------------------------------------------------------------------- LiB-TRAD
-def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None,
-                   experiments=("TR1", "TR2", "TR3"), train_fraction: float = DEMO_TRAIN_FRACTION):
+def lib_trad_frame(
+    scale: float,
+    seed: int,
+    difficulty: str,
+    level_db: float | None = None,
+    encoder=None,
+    experiments=("TR1", "TR2", "TR3"),
+    train_fraction: float = DEMO_TRAIN_FRACTION,
+):
     """The ``all`` config's rows (experiment, split, label, embedding) of the stand-in's ``experiments``,
     split as the export splits them with ``train_fraction`` (the demo's by default)."""
     import dataclasses
@@ -91,8 +98,8 @@ def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | N
 
     from libtrad.builders.difficulty import resolve_level
     from libtrad.builders.lib_trad import synth
-    from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
     from libtrad.builders.lib_trad.layout import NUM_CHANNELS, SAMPLE_RATE, ChannelRef, LibTradScan, Segment
+    from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
 
     difficulty, level = resolve_level(difficulty, level_db, synth.LEVELS)
     jobs = [job for job in synth.plan(scale, seed) if job["group"] in experiments]
@@ -101,10 +108,10 @@ def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | N
         signal, _ = synth.render(job, seed, synth.PROFILES[difficulty], level)
         signals[(job["group"], job["segment"])] = pcm16(signal, SAMPLE_RATE)
         channels = tuple(ChannelRef(c + 1, None, None) for c in range(NUM_CHANNELS))
-        segments.append(Segment(job["group"], job["label"], job["segment"], channels,
-                                start_s=job["segment"] * 10.0))
-    config = dataclasses.replace(next(c for c in CONFIGS if c.name == "all"), experiments=tuple(experiments),
-                                 train_fraction=train_fraction)
+        segments.append(Segment(job["group"], job["label"], job["segment"], channels, start_s=job["segment"] * 10.0))
+    config = dataclasses.replace(
+        next(c for c in CONFIGS if c.name == "all"), experiments=tuple(experiments), train_fraction=train_fraction
+    )
     plan = LibTradPlan(LibTradScan(Path("."), segments), config)
     rows, clips = [], []
     for split in ("train", "test"):
@@ -117,12 +124,12 @@ def lib_trad_frame(scale: float, seed: int, difficulty: str, level_db: float | N
     return df
 
 
-def lib_trad_scores(scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None,
-                    **frame) -> dict:
+def lib_trad_scores(
+    scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None, **frame
+) -> dict:
     """{"knn"|"mahalanobis": {"auc": {tr1: v, ...}, "harmonic_mean": v}, "counts": ...} of the lib-trad suite."""
-    from libtrad.ray_jobs.evaluation.suites import lib_trad
-
     from libtrad.ray_jobs.evaluation import metrics
+    from libtrad.ray_jobs.evaluation.suites import lib_trad
 
     res = lib_trad.SUITE.evaluate_local(lib_trad_frame(scale, seed, difficulty, level_db, encoder, **frame))
     pooled = {}  # every experiment's test rows in one AUC: steadier than one experiment's few segments
@@ -133,8 +140,9 @@ def lib_trad_scores(scale: float, seed: int, difficulty: str, level_db: float | 
 
 
 # ----------------------------------------------------------------------------- DCASE
-def dcase_frame(scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None,
-                year: int = DCASE_YEAR):
+def dcase_frame(
+    scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None, year: int = DCASE_YEAR
+):
     """The stand-in's rows as the DCASE build labels them (file, machine, section, domain, set, split, label)."""
     import pandas as pd
 
@@ -146,10 +154,18 @@ def dcase_frame(scale: float, seed: int, difficulty: str, level_db: float | None
     rows, clips = [], []
     for job in synth.plan(SPECS[year], scale):
         clips.append(pcm16(synth.render(job, year, seed, synth.PROFILES[difficulty], level), SAMPLE_RATE))
-        rows.append({"file": job.name, "machine": job.folder.split("/")[1], "section": job.section,
-                     "domain": job.domain, "year": year, "set": job.set,
-                     "split": "train" if job.folder.endswith("train") else "test",
-                     "label": int(job.label == "anomaly")})
+        rows.append(
+            {
+                "file": job.name,
+                "machine": job.folder.split("/")[1],
+                "section": job.section,
+                "domain": job.domain,
+                "year": year,
+                "set": job.set,
+                "split": "train" if job.folder.endswith("train") else "test",
+                "label": int(job.label == "anomaly"),
+            }
+        )
     df = pd.DataFrame(rows)
     df["embedding"] = list(embed(clips, encoder))
     return df
@@ -157,19 +173,21 @@ def dcase_frame(scale: float, seed: int, difficulty: str, level_db: float | None
 
 def dcase_scores(scale: float, seed: int, difficulty: str, level_db: float | None = None, encoder=None) -> dict:
     """The siren-dcase year score, per-set scores and the mean source / target AUC."""
-    from libtrad.ray_jobs.evaluation.suites import siren_dcase
-
     from libtrad.ray_jobs.evaluation import metrics
+    from libtrad.ray_jobs.evaluation.suites import siren_dcase
 
     df = dcase_frame(scale, seed, difficulty, level_db, encoder)
     res = siren_dcase.SUITE.evaluate_local(df)
     aucs = {k: v for s in res["sets"].values() for k, v in s["auc"].items()}
     test = df[df["split"] == "test"]
     scores = [res["file_scores"][f"{r.set}/{r.machine}/{r.file}"] for r in test.itertuples()]
-    return {"score": res["score"], "sets": {k: v["score"] for k, v in res["sets"].items()},
-            "source_auc": float(np.mean([v for k, v in aucs.items() if k.endswith("/source")])),
-            "target_auc": float(np.mean([v for k, v in aucs.items() if k.endswith("/target")])),
-            "pooled_auc": metrics.roc_auc(test["label"].to_numpy(), np.array(scores))}
+    return {
+        "score": res["score"],
+        "sets": {k: v["score"] for k, v in res["sets"].items()},
+        "source_auc": float(np.mean([v for k, v in aucs.items() if k.endswith("/source")])),
+        "target_auc": float(np.mean([v for k, v in aucs.items() if k.endswith("/target")])),
+        "pooled_auc": metrics.roc_auc(test["label"].to_numpy(), np.array(scores)),
+    }
 
 
 # ----------------------------------------------------------------------------- fault (CWRU)
@@ -190,8 +208,9 @@ def cwru_frame(scale: float, seed: int, difficulty: str, level_db: float | None 
     rows, clips = [], []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         out = Path(tmp) / "cwru"
-        synthesize_fault(out, component="cwru", scale=scale, seed=seed, difficulty=difficulty, level_db=level_db,
-                         progress=False)
+        synthesize_fault(
+            out, component="cwru", scale=scale, seed=seed, difficulty=difficulty, level_db=level_db, progress=False
+        )
         for rel, label, params in jobs:
             content = loadmat(out / rel)
             signal = content[f"{params['variable']}_DE_time"][:, 0].astype(np.float32)
@@ -232,8 +251,17 @@ def mimii_frame(scale: float, seed: int, difficulty: str, level_db: float | None
         embeddings = per_channel.reshape(len(jobs), -1, per_channel.shape[1]).mean(axis=1)
     else:
         embeddings = embed([np.ascontiguousarray(signal[:, 0]) for signal in signals])
-    rows = [{"file": c.file, "snr_db": c.snr_db, "machine": c.machine, "machine_id": c.machine_id,
-             "label": int(c.label == "abnormal"), "split": sides[c.file]} for c in clips]
+    rows = [
+        {
+            "file": c.file,
+            "snr_db": c.snr_db,
+            "machine": c.machine,
+            "machine_id": c.machine_id,
+            "label": int(c.label == "abnormal"),
+            "split": sides[c.file],
+        }
+        for c in clips
+    ]
     df = pd.DataFrame(rows)
     df["embedding"] = list(embeddings)
     return df
@@ -248,8 +276,11 @@ def mimii_scores(scale: float, seed: int, difficulty: str, level_db: float | Non
     res = mimii.SUITE.evaluate_local(df)
     test = df[df["split"] == "test"]
     scores = np.array([res["file_scores"][f] for f in test["file"]])
-    return {"score": res["score"], "snr": {k: v["score"] for k, v in res["sets"].items()},
-            "pooled_auc": metrics.roc_auc(test["label"].to_numpy(), scores)}
+    return {
+        "score": res["score"],
+        "snr": {k: v["score"] for k, v in res["sets"].items()},
+        "pooled_auc": metrics.roc_auc(test["label"].to_numpy(), scores),
+    }
 
 
 # ----------------------------------------------------------------------------- table
@@ -268,18 +299,48 @@ def measure(scale: float, seeds, difficulties=DIFFICULTIES, echo: Path | None = 
                 dc = dcase_scores(dcase_scale(scale), seed, difficulty, encoder=encoder)
                 cwru = f"{cwru_scores(4.0, seed, difficulty)['accuracy']:.3f}" if encoder is None else "—"
                 knn, maha = lt["knn"], lt["mahalanobis"]
-                rows.append([difficulty, name, seed, *(f"{knn['auc'][e]:.3f}" for e in ("tr1", "tr2", "tr3")),
-                             f"{knn['harmonic_mean']:.3f}", *(f"{maha['auc'][e]:.3f}" for e in ("tr1", "tr2", "tr3")),
-                             f"{maha['harmonic_mean']:.3f}", f"{lt['pooled_auc']['knn']:.3f}", f"{dc['score']:.3f}",
-                             f"{dc['source_auc']:.3f}", f"{dc['target_auc']:.3f}", f"{dc['pooled_auc']:.3f}", cwru,
-                             f"{time.perf_counter() - start:.0f}"])
+                rows.append(
+                    [
+                        difficulty,
+                        name,
+                        seed,
+                        *(f"{knn['auc'][e]:.3f}" for e in ("tr1", "tr2", "tr3")),
+                        f"{knn['harmonic_mean']:.3f}",
+                        *(f"{maha['auc'][e]:.3f}" for e in ("tr1", "tr2", "tr3")),
+                        f"{maha['harmonic_mean']:.3f}",
+                        f"{lt['pooled_auc']['knn']:.3f}",
+                        f"{dc['score']:.3f}",
+                        f"{dc['source_auc']:.3f}",
+                        f"{dc['target_auc']:.3f}",
+                        f"{dc['pooled_auc']:.3f}",
+                        cwru,
+                        f"{time.perf_counter() - start:.0f}",
+                    ]
+                )
                 print(" | ".join(map(str, rows[-1])), flush=True)
     return rows
 
 
-HEADERS = ["difficulty", "encoder", "seed", "LiB-TRAD knn TR1", "TR2", "TR3", "hmean", "mahalanobis TR1", "TR2",
-           "TR3", "hmean", "knn pooled", "DCASE 2021 year score", "source AUC", "target AUC", "pooled AUC",
-           "CWRU accuracy", "s"]
+HEADERS = [
+    "difficulty",
+    "encoder",
+    "seed",
+    "LiB-TRAD knn TR1",
+    "TR2",
+    "TR3",
+    "hmean",
+    "mahalanobis TR1",
+    "TR2",
+    "TR3",
+    "hmean",
+    "knn pooled",
+    "DCASE 2021 year score",
+    "source AUC",
+    "target AUC",
+    "pooled AUC",
+    "CWRU accuracy",
+    "s",
+]
 
 
 def main() -> None:
@@ -290,17 +351,27 @@ def main() -> None:
     args = parser.parse_args()
     echo = HERE / "_work" / "echo-small-random" if args.echo else None
     rows = measure(args.scale, args.seeds, echo=echo)
-    body = "\n".join([
-        "## Synthetic stand-ins: baseline scores per `--difficulty` (`bench/calibrate_difficulty.py`)", "",
-        f"What `libtrad demo` would report on each stand-in: LiB-TRAD at scale {args.scale:g} (the export's `all` "
-        f"config, half the normal segments tested as in the demo; AUC per experiment, harmonic mean, all test rows "
-        f"pooled), DCASE {DCASE_YEAR} at the demo's DCASE scale (siren-dcase year score, mean AUC per domain, pooled "
-        "AUC), CWRU at scale 4 (siren-fault accuracy, 11 classes). Embeddings in-process, suites in-process. `paper` "
-        "is calibrated so these land in the papers' ranges (LiB-TRAD Table 3: AE hmean 0.501, proposed AE 0.629; ECHO "
-        "Table 2: ECHO-Small DCASE mean 0.621, fault mean 0.954) instead of at 1.0; `easy` separates, `hard` is near "
-        "chance. At this scale an experiment has 2–3 normal test segments: its AUC moves with the seed (the rows per "
-        "seed show by how much); the pooled AUC is the steadier number.", "",
-        markdown_table(HEADERS, rows)])
+    body = "\n".join(
+        [
+            "## Synthetic stand-ins: baseline scores per `--difficulty` (`bench/calibrate_difficulty.py`)",
+            "",
+            f"What `libtrad demo` would report on each stand-in: LiB-TRAD at scale {args.scale:g} (the export's `all` "
+            f"config, half the normal segments tested as in the demo; AUC per experiment, harmonic mean, all test rows "
+            f"pooled), DCASE {DCASE_YEAR} at the demo's DCASE scale (siren-dcase year score, mean AUC "
+            "per domain, pooled "
+            "AUC), CWRU at scale 4 (siren-fault accuracy, 11 classes). Embeddings in-process, suites "
+            "in-process. `paper` "
+            "is calibrated so these land in the papers' ranges (LiB-TRAD Table 3: AE hmean 0.501, "
+            "proposed AE 0.629; ECHO "
+            "Table 2: ECHO-Small DCASE mean 0.621, fault mean 0.954) instead of at 1.0; `easy` "
+            "separates, `hard` is near "
+            "chance. At this scale an experiment has 2–3 normal test segments: its AUC moves with "
+            "the seed (the rows per "
+            "seed show by how much); the pooled AUC is the steadier number.",
+            "",
+            markdown_table(HEADERS, rows),
+        ]
+    )
     print(write_section("calibrate_difficulty", body))
 
 

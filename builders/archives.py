@@ -57,8 +57,16 @@ MAX_TOTAL_BYTES = 128 * 2**30  # uncompressed, per archive: the largest SIREN ar
 _SEVEN_ZIP = b"7z\xbc\xaf\x27\x1c"
 _RAR = b"Rar!\x1a\x07"
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
-                   NotImplementedError, RuntimeError)
+_ARCHIVE_ERRORS = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+)
 _DATA_FILTER = getattr(tarfile, "data_filter", None)  # Python 3.10.12+ / 3.11.4+ / 3.12
 _SPECIAL = "is a device, FIFO or other special file"
 
@@ -84,8 +92,10 @@ def archive_format(path: str | Path) -> str | None:
         return "zip"
     for magic, kind in ((_SEVEN_ZIP, "7z"), (_RAR, "RAR")):
         if head.startswith(magic):
-            raise LibtradError(f"{path}: a {kind} archive, which libtrad does not unpack: unpack it yourself "
-                               "and pass --data-dir FOLDER (data_dir= in Python)")
+            raise LibtradError(
+                f"{path}: a {kind} archive, which libtrad does not unpack: unpack it yourself "
+                "and pass --data-dir FOLDER (data_dir= in Python)"
+            )
     try:
         with tarfile.open(path, "r:*") as tar:
             return "tar" if tar.next() is not None else None  # a CSV or a gzipped CSV has no tar header
@@ -102,8 +112,9 @@ class _Member:
     ref: object  # the ZipInfo or TarInfo
 
 
-def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | None = None,
-                 max_bytes: int | None = None) -> list[Path]:
+def safe_extract(
+    archive: str | Path, target: str | Path, *, max_members: int | None = None, max_bytes: int | None = None
+) -> list[Path]:
     """Unpack ``archive`` into ``target`` (created if needed) after checking every member; the files written.
 
     All or nothing: a refused or failed archive leaves ``target`` as it was. An existing file in
@@ -134,10 +145,12 @@ def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | 
                 shutil.rmtree(staging, ignore_errors=True)
     except _ARCHIVE_ERRORS as exc:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-            raise LibtradError(f"{archive}: cannot unpack into {target} ({exc.strerror}); nothing was unpacked") \
-                from None
-        raise DamagedArchive(archive, f"damaged or unreadable archive ({exception_reason(exc)})",
-                             "; nothing was unpacked") from None
+            raise LibtradError(
+                f"{archive}: cannot unpack into {target} ({exc.strerror}); nothing was unpacked"
+            ) from None
+        raise DamagedArchive(
+            archive, f"damaged or unreadable archive ({exception_reason(exc)})", "; nothing was unpacked"
+        ) from None
 
 
 def verify_archive(path: str | Path) -> str:
@@ -174,8 +187,9 @@ def verify_archive(path: str | Path) -> str:
                         pass
             handle.fileobj.seek(handle.offset)  # where the next header (or the end marker) starts
             if handle.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
-                raise DamagedArchive(path, f"a damaged tar archive (no end-of-archive marker after member {last!r}: "
-                                           "truncated?)")
+                raise DamagedArchive(
+                    path, f"a damaged tar archive (no end-of-archive marker after member {last!r}: truncated?)"
+                )
     except _ARCHIVE_ERRORS as exc:
         raise DamagedArchive(path, f"damaged or unreadable archive ({exception_reason(exc)})") from None
     return kind
@@ -202,8 +216,9 @@ def _validated(archive: Path, kind: str, handle, target: Path, max_members: int,
     for info in entries:
         name = info.filename if kind == "zip" else info.name
         if len(members) >= max_members:
-            raise LibtradError(f"{archive}: refusing to unpack: more than {max_members:,} members (at {name!r}); "
-                               "nothing was unpacked")
+            raise LibtradError(
+                f"{archive}: refusing to unpack: more than {max_members:,} members (at {name!r}); nothing was unpacked"
+            )
         try:
             parts = relative_parts(name)
         except ValueError as exc:
@@ -215,8 +230,12 @@ def _validated(archive: Path, kind: str, handle, target: Path, max_members: int,
             raise _refuse(archive, name, "has an empty path")
         total += size
         if total > max_bytes:
-            raise _refuse(archive, name, f"the archive unpacks to more than {max_bytes:,} bytes (limit "
-                                         f"{max_bytes / 2**30:g} GiB; declared sizes)")
+            raise _refuse(
+                archive,
+                name,
+                f"the archive unpacks to more than {max_bytes:,} bytes (limit "
+                f"{max_bytes / 2**30:g} GiB; declared sizes)",
+            )
         if parts in files or (not is_dir and parts in dirs):
             raise _refuse(archive, name, "its path is used twice in the archive")
         if any(parts[:i] in files for i in range(1, len(parts))):
@@ -355,12 +374,12 @@ def _rename_no_replace(src: Path, dest: Path) -> None:
     try:
         os.link(src, dest)  # fails with EEXIST instead of replacing
     except FileExistsError:
-        raise LibtradError(f"{dest}: appeared while unpacking; refusing to replace it (nothing was unpacked)") \
-            from None
+        raise LibtradError(f"{dest}: appeared while unpacking; refusing to replace it (nothing was unpacked)") from None
     except OSError:  # no hard links on this file system
         if dest.exists() or dest.is_symlink():
-            raise LibtradError(f"{dest}: appeared while unpacking; refusing to replace it (nothing was unpacked)") \
-                from None
+            raise LibtradError(
+                f"{dest}: appeared while unpacking; refusing to replace it (nothing was unpacked)"
+            ) from None
         os.rename(src, dest)
         return
     src.unlink()

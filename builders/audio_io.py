@@ -34,7 +34,6 @@ import soundfile as sf
 from libtrad.core.errors import exception_reason, first_line
 from libtrad.folders.hub_cache import blob_of
 
-
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
 MAX_SOURCE_BYTES = 256 * 1024 * 1024
 """The largest source file read (a 10-s 4-channel 16 kHz WAV is about 1.3 MB)."""
@@ -109,8 +108,9 @@ def validate_audio(path: Path, check: AudioCheck, root: Path | None = None) -> S
     )
 
 
-def _check_facts(path: Path, check: AudioCheck, sample_rate: int, channels: int, frames: int,
-                 samples: np.ndarray | None) -> None:
+def _check_facts(
+    path: Path, check: AudioCheck, sample_rate: int, channels: int, frames: int, samples: np.ndarray | None
+) -> None:
     """InvalidAudio unless the file's format facts (and its decoded float samples, if any) meet ``check``."""
     if frames == 0:
         raise InvalidAudio(path, "empty audio (0 samples)")
@@ -163,8 +163,10 @@ def _open_regular(path: Path, root: Path | DataFolder | None, cap: int) -> Itera
         if link:
             info = os.stat(path)
     except FileNotFoundError:
-        raise InvalidAudio(path, "broken symlink (its target does not exist)" if os.path.islink(path)
-                           else "disappeared while being read") from None
+        raise InvalidAudio(
+            path,
+            "broken symlink (its target does not exist)" if os.path.islink(path) else "disappeared while being read",
+        ) from None
     except OSError as exc:
         raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     if not stat.S_ISREG(info.st_mode):
@@ -260,12 +262,21 @@ def probe_audio(path: Path, check: AudioCheck, root: Path | DataFolder | None = 
         except OSError as exc:
             raise InvalidAudio(path, f"unreadable ({exception_reason(exc)})") from None
     _check_facts(path, check, sample_rate, channels, frames, samples)
-    return AudioHeader(path=path, size=size, sample_rate=sample_rate, channels=channels, frames=frames,
-                       subtype=subtype, header_len=len(header), header_sha256=hashlib.sha256(header).hexdigest())
+    return AudioHeader(
+        path=path,
+        size=size,
+        sample_rate=sample_rate,
+        channels=channels,
+        frames=frames,
+        subtype=subtype,
+        header_len=len(header),
+        header_sha256=hashlib.sha256(header).hexdigest(),
+    )
 
 
-def read_probed(header: AudioHeader, root: Path | DataFolder | None = None,
-                into: memoryview | None = None) -> tuple[memoryview, str]:
+def read_probed(
+    header: AudioHeader, root: Path | DataFolder | None = None, into: memoryview | None = None
+) -> tuple[memoryview, str]:
     """(bytes, SHA-256) of a file :func:`probe_audio` accepted, or InvalidAudio if it is not that file any more.
 
     The file is read into ``into`` (a writable view of exactly ``header.size`` bytes, e.g. an
@@ -280,9 +291,9 @@ def read_probed(header: AudioHeader, root: Path | DataFolder | None = None,
     size = read_source_into(path, buffer, root)
     if size != header.size:
         raise InvalidAudio(path, f"changed since it was validated ({header.size} bytes then, {size} now)")
-    if hashlib.sha256(buffer[:header.header_len]).hexdigest() != header.header_sha256:
+    if hashlib.sha256(buffer[: header.header_len]).hexdigest() != header.header_sha256:
         raise InvalidAudio(path, "changed since it was validated (its header differs)")
-    problem = _container(lambda pos, n: bytes(buffer[pos:pos + n]), size)[0]
+    problem = _container(lambda pos, n: bytes(buffer[pos : pos + n]), size)[0]
     if problem is not None:
         raise InvalidAudio(path, f"changed since it was validated ({problem})")
     if header.subtype in _FLOAT_SUBTYPES:
@@ -318,7 +329,7 @@ def _file_reader(f: BinaryIO) -> Callable[[int, int], bytes]:
 
     def read_at(pos: int, n: int) -> bytes:
         if pos + n <= len(head):
-            return head[pos:pos + n]
+            return head[pos : pos + n]
         return os.pread(f.fileno(), n, pos)
 
     return read_at
@@ -338,7 +349,7 @@ def _sound_facts(path: Path, f: BinaryIO | int) -> tuple[int, int, str, int, np.
 
 def wav_container_problem(data: bytes) -> str | None:
     """Why ``data`` is not a complete RIFF/RF64 WAVE file (judged by its bytes), or None."""
-    return _container(lambda pos, n: data[pos:pos + n], len(data))[0]
+    return _container(lambda pos, n: data[pos : pos + n], len(data))[0]
 
 
 def _container(read_at: Callable[[int, int], bytes], end: int) -> tuple[str | None, int]:
@@ -419,8 +430,10 @@ def _riff_problem(read_at: Callable[[int, int], bytes], end: int) -> tuple[str |
             if payload is None:
                 payload = pos + 8
         elif pos + 8 + size > end:
-            return (f"chunk {name!r} at byte {pos} declares {size} bytes, past the end of the file "
-                    f"({end - pos - 8} bytes left)"), 0
+            return (
+                f"chunk {name!r} at byte {pos} declares {size} bytes, past the end of the file "
+                f"({end - pos - 8} bytes left)"
+            ), 0
         pos += 8 + size + (size & 1)
         last_odd = bool(size & 1)
         if payload is not None and pos >= declared_total:
@@ -458,9 +471,13 @@ def is_utf8_name(name: str) -> bool:
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISDIR, "a folder")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return kind
     return "a special file"

@@ -32,8 +32,9 @@ def _spec_option(spec, *, prefix: str = ""):
         kind = number(spec.flag, integer=spec.kind is int, **spec.bounds)
     else:
         kind = click.Path(path_type=Path) if spec.kind is Path else str
-    return click.option(spec.flag, spec.name, type=kind, default=spec.default, show_default=spec.default is not None,
-                        help=spec.help)
+    return click.option(
+        spec.flag, spec.name, type=kind, default=spec.default, show_default=spec.default is not None, help=spec.help
+    )
 
 
 def _with_options(specs, function):
@@ -44,8 +45,12 @@ def _with_options(specs, function):
 
 def _component_option(entry, *, allow_all: bool):
     names = list(entry.components) + (["all"] if allow_all else [])
-    return click.option("--component", required=True, type=click.Choice(names),
-                        help="The component; all: DATA_DIR/<component>/ (or OUT/<component>/) for each.")
+    return click.option(
+        "--component",
+        required=True,
+        type=click.Choice(names),
+        help="The component; all: DATA_DIR/<component>/ (or OUT/<component>/) for each.",
+    )
 
 
 def _synth_command(entry) -> click.Command:
@@ -63,26 +68,48 @@ def _synth_command(entry) -> click.Command:
 
 def _build_command(entry) -> click.Command:
     def run(data_dir, output_dir, configs, on_error, repo_id, license_, component=None, **options) -> None:
-        summary = entry.build(data_dir, output_dir, component=component, configs=comma_list("--configs", configs),
-                              on_error=on_error, repo_id=repo_id, license=license_, **options)
+        summary = entry.build(
+            data_dir,
+            output_dir,
+            component=component,
+            configs=comma_list("--configs", configs),
+            on_error=on_error,
+            repo_id=repo_id,
+            license=license_,
+            **options,
+        )
         click.echo(summary.describe())
 
     command = _with_options(entry.build_options, run)
-    for option in reversed([
-        click.option("--data-dir", required=True, type=click.Path(path_type=Path), help=entry.data_dir_help),
-        click.option("--output", "output_dir", type=click.Path(path_type=Path), default=entry.default_output or None,
-                     show_default=bool(entry.default_output),
-                     help="Hub dataset folder to write (replaced atomically if it is libtrad's previous export)."),
-        click.option("--configs", default=None, help="Comma-separated subset of configs (default: all)."),
-        click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-                     help="skip: leave bad files out and list them in manifest.json and the card."),
-        click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet."),
-        click.option("--license", "license_", default=None, help="Card license (default: the dataset's own)."),
-        *([_component_option(entry, allow_all=True)] if entry.multi else []),
-    ]):
+    for option in reversed(
+        [
+            click.option("--data-dir", required=True, type=click.Path(path_type=Path), help=entry.data_dir_help),
+            click.option(
+                "--output",
+                "output_dir",
+                type=click.Path(path_type=Path),
+                default=entry.default_output or None,
+                show_default=bool(entry.default_output),
+                help="Hub dataset folder to write (replaced atomically if it is libtrad's previous export).",
+            ),
+            click.option("--configs", default=None, help="Comma-separated subset of configs (default: all)."),
+            click.option(
+                "--on-error",
+                type=click.Choice(["raise", "skip"]),
+                default="raise",
+                show_default=True,
+                help="skip: leave bad files out and list them in manifest.json and the card.",
+            ),
+            click.option("--repo-id", default=None, help="Hub id used in the card's usage snippet."),
+            click.option("--license", "license_", default=None, help="Card license (default: the dataset's own)."),
+            *([_component_option(entry, allow_all=True)] if entry.multi else []),
+        ]
+    ):
         command = option(command)
-    return build.command(entry.name, help=f"Validate a raw {entry.name} folder and export it as a Hub dataset "
-                                          f"repository.\n\n{entry.summary}")(command)
+    return build.command(
+        entry.name,
+        help=f"Validate a raw {entry.name} folder and export it as a Hub dataset repository.\n\n{entry.summary}",
+    )(command)
 
 
 def _register_dataset_commands() -> None:

@@ -49,9 +49,20 @@ def synth_options(what: str) -> tuple[OptionSpec, OptionSpec]:
     ``what`` says what the level is the level of, for the help."""
     low, high = LEVEL_RANGE
     return (
-        OptionSpec("difficulty", DEFAULT, "easy: every baseline separates the anomalies; paper: calibrated so "
-                   "the baselines land in the papers' ranges (see the card); hard: near chance.", kind=str,
-                   choices=DIFFICULTIES),
-        OptionSpec("level_db", None, f"{what} in dB; overrides the difficulty's level (default: the "
-                   "difficulty's, recorded in the marker and card).", low=low, high=high),
+        OptionSpec(
+            "difficulty",
+            DEFAULT,
+            "easy: every baseline separates the anomalies; paper: calibrated so "
+            "the baselines land in the papers' ranges (see the card); hard: near chance.",
+            kind=str,
+            choices=DIFFICULTIES,
+        ),
+        OptionSpec(
+            "level_db",
+            None,
+            f"{what} in dB; overrides the difficulty's level (default: the "
+            "difficulty's, recorded in the marker and card).",
+            low=low,
+            high=high,
+        ),
     )

@@ -67,8 +67,11 @@ from libtrad.core.version import __version__
 TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
 MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
 RATE_WINDOW_S = 20.0
-ENV_TIMEOUT, ENV_DEADLINE, ENV_MIN_RATE = ("LIBTRAD_DOWNLOAD_TIMEOUT", "LIBTRAD_DOWNLOAD_DEADLINE",
-                                           "LIBTRAD_DOWNLOAD_MIN_RATE")
+ENV_TIMEOUT, ENV_DEADLINE, ENV_MIN_RATE = (
+    "LIBTRAD_DOWNLOAD_TIMEOUT",
+    "LIBTRAD_DOWNLOAD_DEADLINE",
+    "LIBTRAD_DOWNLOAD_MIN_RATE",
+)
 CHUNK_BYTES = 1 << 20
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 MANUAL = "yourself (see the dataset card) and pass --data-dir FOLDER (data_dir= in Python)"
@@ -104,9 +107,15 @@ def cached_path(download: Download, cache_dir: str | Path) -> Path:
     return Path(cache_dir).expanduser() / key / download.filename
 
 
-def fetch(downloads: Iterable[Download], cache_dir: str | Path, *, progress: bool = True,
-          timeout: float | None = None, deadline: float | None = None,
-          min_rate: float | None = None) -> list[Path]:
+def fetch(
+    downloads: Iterable[Download],
+    cache_dir: str | Path,
+    *,
+    progress: bool = True,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    min_rate: float | None = None,
+) -> list[Path]:
     """Every download's local file, fetched into ``cache_dir`` when not cached (or cached with a wrong SHA-256).
 
     ``timeout`` (per read), ``deadline`` (per file) and ``min_rate`` (bytes/s): see :func:`download_limits`.
@@ -119,8 +128,10 @@ def fetch(downloads: Iterable[Download], cache_dir: str | Path, *, progress: boo
     if missing and variable:
         urls = ", ".join(d.url for d in missing)
         verb = "is" if len(missing) == 1 else "are"
-        raise LibtradError(f"{', '.join(d.filename for d in missing)} {verb} not downloaded yet and {variable}=1 forbids "
-                           f"network access: download {urls} {MANUAL}")
+        raise LibtradError(
+            f"{', '.join(d.filename for d in missing)} {verb} not downloaded yet and {variable}=1 forbids "
+            f"network access: download {urls} {MANUAL}"
+        )
     for download in missing:
         path = cached_path(download, cache_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,8 +185,9 @@ def _check_cached(download: Download, path: Path) -> None:
     except DamagedArchive as exc:
         problem = f"is damaged ({exc.reason})"
     if problem:
-        raise LibtradError(f"{path}: the cached download of {download.url} {problem}; delete it and run again to "
-                           "download it again")
+        raise LibtradError(
+            f"{path}: the cached download of {download.url} {problem}; delete it and run again to download it again"
+        )
 
 
 # ----------------------------------------------------------------------------- limits
@@ -190,16 +202,19 @@ class Limits:
     window: float = RATE_WINDOW_S
 
 
-def download_limits(*, timeout: float | None = None, deadline: float | None = None,
-                    min_rate: float | None = None) -> Limits:
+def download_limits(
+    *, timeout: float | None = None, deadline: float | None = None, min_rate: float | None = None
+) -> Limits:
     """The limits for a download: each argument given wins, else its environment variable (read at
     each call: ``LIBTRAD_DOWNLOAD_TIMEOUT``, ``LIBTRAD_DOWNLOAD_DEADLINE``, ``LIBTRAD_DOWNLOAD_MIN_RATE``;
     ``0`` turns the deadline or the minimum rate off), else the defaults (60 s per read, no deadline,
     1 KiB/s over every 20 s)."""
     values = {}
-    for name, given, variable, default in (("timeout", timeout, ENV_TIMEOUT, TIMEOUT_S),
-                                           ("deadline", deadline, ENV_DEADLINE, None),
-                                           ("min_rate", min_rate, ENV_MIN_RATE, MIN_RATE)):
+    for name, given, variable, default in (
+        ("timeout", timeout, ENV_TIMEOUT, TIMEOUT_S),
+        ("deadline", deadline, ENV_DEADLINE, None),
+        ("min_rate", min_rate, ENV_MIN_RATE, MIN_RATE),
+    ):
         unit = "bytes per second" if name == "min_rate" else "seconds"
         if given is None:
             text = os.environ.get(variable, "").strip()
@@ -211,14 +226,24 @@ def download_limits(*, timeout: float | None = None, deadline: float | None = No
             except ValueError:
                 value = float("nan")
             if not math.isfinite(value) or value < 0 or (name == "timeout" and value == 0):
-                raise LibtradError(f"{variable}={text!r}: must be a number of {unit}, "
-                                   + ("above 0" if name == "timeout" else "0 or more (0: no limit)"))
+                raise LibtradError(
+                    f"{variable}={text!r}: must be a number of {unit}, "
+                    + ("above 0" if name == "timeout" else "0 or more (0: no limit)")
+                )
         else:
             value = given
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0 or (name == "timeout" and value == 0):
-                raise ParameterError(name, value, f"must be a number of {unit}, "
-                                     + ("above 0" if name == "timeout" else "0 or more (0: no limit)"))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+                or (name == "timeout" and value == 0)
+            ):
+                raise ParameterError(
+                    name,
+                    value,
+                    f"must be a number of {unit}, " + ("above 0" if name == "timeout" else "0 or more (0: no limit)"),
+                )
         values[name] = float(value) if (value or name == "timeout") else None
     return Limits(values["timeout"], values["deadline"], values["min_rate"], RATE_WINDOW_S)
 
@@ -242,15 +267,19 @@ class _Watch:
         elapsed = now - self.start
         limits = self.limits
         if limits.deadline is not None and elapsed > limits.deadline:
-            raise _Stopped(f"stopped after {elapsed:.1f} s with {got:,} bytes received: over the deadline of "
-                           f"{limits.deadline:g} s ({ENV_DEADLINE})")
+            raise _Stopped(
+                f"stopped after {elapsed:.1f} s with {got:,} bytes received: over the deadline of "
+                f"{limits.deadline:g} s ({ENV_DEADLINE})"
+            )
         span = now - self.window_start
         if limits.min_rate is not None and span >= limits.window:
             rate = (got - self.window_got) / span
             if rate < limits.min_rate:
-                raise _Stopped(f"stopped after {elapsed:.1f} s with {got:,} bytes received: {rate:,.0f} bytes/s over "
-                               f"the last {span:.1f} s, below the minimum of {limits.min_rate:,g} bytes/s "
-                               f"({ENV_MIN_RATE})")
+                raise _Stopped(
+                    f"stopped after {elapsed:.1f} s with {got:,} bytes received: {rate:,.0f} bytes/s over "
+                    f"the last {span:.1f} s, below the minimum of {limits.min_rate:,g} bytes/s "
+                    f"({ENV_MIN_RATE})"
+                )
             self.window_start, self.window_got = now, got
 
 
@@ -292,8 +321,7 @@ def _download(download: Download, path: Path, *, progress: bool, limits: Limits)
         raise LibtradError(f"{fail} ({exc}); {_kept(part)}: download {url} {MANUAL}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         kept = f"; {_kept(part)}" if part.is_file() and part.stat().st_size else ""
-        raise LibtradError(f"{fail} ({_network_reason(exc, limits.timeout)}){kept}: download {url} {MANUAL}") \
-            from None
+        raise LibtradError(f"{fail} ({_network_reason(exc, limits.timeout)}){kept}: download {url} {MANUAL}") from None
     _accept(download, part, body, fail)
     os.replace(part, path)
 
@@ -316,8 +344,9 @@ def _accept(download: Download, part: Path, body: _Body, fail: str) -> None:
 
     def refuse(problem: str) -> LibtradError:
         part.unlink(missing_ok=True)
-        return LibtradError(f"{fail} ({problem}); the download was deleted and nothing was cached: "
-                            f"download {url} {MANUAL}")
+        return LibtradError(
+            f"{fail} ({problem}); the download was deleted and nothing was cached: download {url} {MANUAL}"
+        )
 
     if _html_start(part) and not _html_allowed(download):
         raise refuse("the server answered with an HTML page, not the file: a login, consent or error page?")
@@ -325,8 +354,10 @@ def _accept(download: Download, part: Path, body: _Body, fail: str) -> None:
         got = _sha256(part)
         if got != download.sha256.lower():
             part.unlink(missing_ok=True)
-            raise LibtradError(f"{url}: SHA-256 mismatch (expected {download.sha256.lower()}, got {got}); the "
-                               f"download was deleted: download {url} {MANUAL}")
+            raise LibtradError(
+                f"{url}: SHA-256 mismatch (expected {download.sha256.lower()}, got {got}); the "
+                f"download was deleted: download {url} {MANUAL}"
+            )
     try:
         kind = archive_format(part)
         if kind is not None:
@@ -338,8 +369,10 @@ def _accept(download: Download, part: Path, body: _Body, fail: str) -> None:
     if kind is None and _expects_archive(download):
         raise refuse(f"not a zip or tar archive, although {download.filename} names one")
     if kind is None and download.sha256 is None and body.total is None and not body.chunked:
-        raise refuse("nothing proves it complete: the server sent no Content-Length, no SHA-256 is recorded "
-                     "for it and it is not an archive")
+        raise refuse(
+            "nothing proves it complete: the server sent no Content-Length, no SHA-256 is recorded "
+            "for it and it is not an archive"
+        )
 
 
 def _stream(download: Download, part: Path, *, progress: bool, limits: Limits, resume: bool = True) -> _Body:
@@ -354,15 +387,19 @@ def _stream(download: Download, part: Path, *, progress: bool, limits: Limits, r
     with opener.open(urllib.request.Request(url, headers=headers), timeout=limits.timeout) as response:
         content_type = response.headers.get_content_type()
         if content_type == "text/html" and not _html_allowed(download):
-            raise _Refused("the server answered with an HTML page (Content-Type text/html), not the file: a login, "
-                           "consent or error page?")
+            raise _Refused(
+                "the server answered with an HTML page (Content-Type text/html), not the file: a login, "
+                "consent or error page?"
+            )
         start, whole = _content_range(response)
         if have and response.status == 206 and start != have:
             raise _Restart(f"the server sent bytes from {start} on, not from {have}")
         resumed = have if have and response.status == 206 else 0
         if have and not resumed:
-            _say(f"discarding the partial download {part} ({have:,} bytes): the server does not resume it; "
-                 f"downloading {url} again from the start")
+            _say(
+                f"discarding the partial download {part} ({have:,} bytes): the server does not resume it; "
+                f"downloading {url} again from the start"
+            )
         elif resumed:
             _say(f"resuming the partial download {part} from byte {resumed:,}")
         length = response.headers.get("Content-Length")
@@ -373,9 +410,18 @@ def _stream(download: Download, part: Path, *, progress: bool, limits: Limits, r
                 raise _Restart(f"its Content-Range total {whole} does not fit {resumed} + {length} bytes")
         got = resumed
         watch = _Watch(limits)
-        with part.open("ab" if resumed else "wb") as out, \
-                tqdm(total=total, initial=resumed, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem,
-                     disable=not progress) as bar:
+        with (
+            part.open("ab" if resumed else "wb") as out,
+            tqdm(
+                total=total,
+                initial=resumed,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.stem,
+                disable=not progress,
+            ) as bar,
+        ):
             while chunk := response.read1(CHUNK_BYTES):  # read1: what arrived, so the limits are checked in time
                 out.write(chunk)
                 got += len(chunk)
@@ -467,4 +513,3 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-

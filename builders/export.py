@@ -18,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.builders.registry import dataset
-from libtrad.core.version import __version__
 from libtrad.builders.hub_export import (
     MAX_SHARD_BYTES,
     ConfigSource,
@@ -29,9 +27,12 @@ from libtrad.builders.hub_export import (
     refuse_empty_splits,
     write_configs,
 )
+from libtrad.builders.registry import dataset
 from libtrad.builders.scan import MANIFEST, Rejection, SourceChecksums, check_on_error
-from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY, ChannelPolicy, policies_yaml
+from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY
+from libtrad.core.channels import ChannelPolicy, policies_yaml
 from libtrad.core.errors import ParameterError
+from libtrad.core.version import __version__
 from libtrad.folders.outputs import atomic_output, check_output
 
 
@@ -129,7 +130,8 @@ class ExportSummary:
         for name, splits in self.configs.items():
             parts = ", ".join(
                 f"{s}: {v['rows']} rows ({' / '.join(f'{n} {label}' for label, n in v['labels'].items())})"
-                for s, v in splits.items())
+                for s, v in splits.items()
+            )
             lines.append(f"  {name:16s} {parts}")
         lines.append(f"  {self.num_sources} source files validated, {len(self.rejected)} rejected")
         lines += [f"  rejected {r['path']}: {r['reason']}" for r in self.rejected]
@@ -162,12 +164,19 @@ def export_dataset(
     sources = _with_unions(component, component.config_sources(scan, names, options), set(names))
     refuse_empty_splits(sources)
     checksums: dict[str, str] = {}
-    with atomic_output(output, "dataset", inputs=inputs, checksums=checksums) as tmp, \
-            ThreadPoolExecutor(max_workers=1) as side:
+    with (
+        atomic_output(output, "dataset", inputs=inputs, checksums=checksums) as tmp,
+        ThreadPoolExecutor(max_workers=1) as side,
+    ):
         figure_done = side.submit(component.figure, tmp, scan, sources, options)  # drawn while Parquet is written
         results = write_configs(tmp, sources, max_shard_bytes=max_shard_bytes, progress=progress)
-        parquet = {p: sha for c in sources if not c.reuses for r in results[c.name].values()
-                   for p, sha in sorted(r.files.items())}
+        parquet = {
+            p: sha
+            for c in sources
+            if not c.reuses
+            for r in results[c.name].values()
+            for p, sha in sorted(r.files.items())
+        }
         checksums.update(parquet)
         counts = {c.name: {s: _counts(r, c) for s, r in results[c.name].items()} for c in sources}
         figure = figure_done.result()
@@ -197,8 +206,12 @@ def select_configs(component: DatasetComponent, configs: tuple[str, ...] | None,
         return component.default_configs(data_dir)
     unknown = [c for c in configs if c not in component.config_names]
     if unknown or not configs:
-        raise ParameterError("configs", ",".join(configs), f"unknown config(s) {', '.join(unknown) or '(none given)'} "
-                             f"(choose from {', '.join(component.config_names)})")
+        raise ParameterError(
+            "configs",
+            ",".join(configs),
+            f"unknown config(s) {', '.join(unknown) or '(none given)'} "
+            f"(choose from {', '.join(component.config_names)})",
+        )
     return [c for c in component.config_names if c in configs]
 
 
@@ -239,9 +252,16 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
     sources, results = context.configs, context.results
     names = list(dict.fromkeys(n for c in sources for n in label_names(c)))  # config order, then label order
     split_rows = [
-        {"config": c.name, "split": s, "rows": r.num_examples,
-         "labels": [manifest["configs"][c.name][s]["labels"].get(n, "–") if n in label_names(c) else "–" for n in names]}
-        for c in sources for s, r in results[c.name].items()
+        {
+            "config": c.name,
+            "split": s,
+            "rows": r.num_examples,
+            "labels": [
+                manifest["configs"][c.name][s]["labels"].get(n, "–") if n in label_names(c) else "–" for n in names
+            ],
+        }
+        for c in sources
+        for s, r in results[c.name].items()
     ]
     synthetic = context.scan.synthetic
     total_rows = sum(r.num_examples for c in sources if not c.reuses for r in results[c.name].values())
@@ -266,7 +286,8 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         configs_yaml=data_files_yaml(sources, default=component.default_config(built)),
         infos=dataset_infos(sources, results),
         title=component.title or component.pretty_name,
-        synth_command=f"libtrad synth {component.family} --component {component.name}" if component.family
+        synth_command=f"libtrad synth {component.family} --component {component.name}"
+        if component.family
         else f"libtrad synth {component.name}",
         pretty_name=component.pretty_name,
         synthetic=synthetic,
@@ -277,8 +298,16 @@ def _card(component: DatasetComponent, context: CardContext, manifest: dict, lic
         split_rows=split_rows,
         usage=usage,
         usage_tail=usage_tail,
-        channel_policies=[{"config": name, "default": ", ".join(p.default) if not p.all_by_default else "all",
-                           "names": ", ".join(p.names), "reason": p.reason} for name, p in policies.items() if p],
+        channel_policies=[
+            {
+                "config": name,
+                "default": ", ".join(p.default) if not p.all_by_default else "all",
+                "names": ", ".join(p.names),
+                "reason": p.reason,
+            }
+            for name, p in policies.items()
+            if p
+        ],
         repo_id=context.repo_id,
         num_sources=len(manifest["sources"]),
         validation=component.validation_text(context.options),

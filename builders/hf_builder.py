@@ -55,8 +55,9 @@ def make_builder(component) -> type[datasets.GeneratorBasedBuilder]:
     class ComponentBuilder(datasets.GeneratorBasedBuilder):
         COMPONENT = component
         BUILDER_CONFIG_CLASS = config_class
-        BUILDER_CONFIGS = [config_class(name=name, description=f"{component.pretty_name or component.name}: {name}")
-                           for name in names]
+        BUILDER_CONFIGS = [
+            config_class(name=name, description=f"{component.pretty_name or component.name}: {name}") for name in names
+        ]
         DEFAULT_CONFIG_NAME = component.default_config(names)
 
         def __init__(self, *args, dataset_name: str | None = None, **kwargs):
@@ -64,8 +65,9 @@ def make_builder(component) -> type[datasets.GeneratorBasedBuilder]:
 
         def _info(self) -> datasets.DatasetInfo:
             # Features come from the component's ConfigSource, known once the folder is scanned.
-            return datasets.DatasetInfo(description=component.description, citation=component.citation,
-                                        license=component.license)
+            return datasets.DatasetInfo(
+                description=component.description, citation=component.citation, license=component.license
+            )
 
         def _split_generators(self, dl_manager):
             config = self.config
@@ -80,9 +82,11 @@ def make_builder(component) -> type[datasets.GeneratorBasedBuilder]:
                     raise
                 # The raw folder is libtrad's own download cache (one an older libtrad may have filled
                 # from a bad answer): say so, and how to get a fresh copy, instead of only naming a file in it.
-                raise LibtradError(f"{first_line(exc)} — {data_dir} is libtrad's download cache of "
-                                   f"{component.pretty_name or component.name}: delete that folder to download "
-                                   "it again") from None
+                raise LibtradError(
+                    f"{first_line(exc)} — {data_dir} is libtrad's download cache of "
+                    f"{component.pretty_name or component.name}: delete that folder to download "
+                    "it again"
+                ) from None
             for r in scan.rejected:
                 logger.warning("%s: rejected %s: %s", component.name, r.path, r.reason)
             sources = component.config_sources(scan, [config.name], options)
@@ -110,9 +114,11 @@ def _data_dir(component, config, dl_manager, progress: bool) -> Path:
         return data_dir
     downloads = check_downloads(getattr(component, "DOWNLOADS", None) or ())
     if not downloads:
-        raise LibtradError(f"{component.pretty_name or component.name} cannot be downloaded by libtrad: pass "
-                           "data_dir= (--data-dir) with its raw folder as the publisher distributes it "
-                           "(see the dataset card)")
+        raise LibtradError(
+            f"{component.pretty_name or component.name} cannot be downloaded by libtrad: pass "
+            "data_dir= (--data-dir) with its raw folder as the publisher distributes it "
+            "(see the dataset card)"
+        )
     download_config = getattr(dl_manager, "download_config", None)
     root = Path(getattr(download_config, "cache_dir", None) or datasets.config.DOWNLOADED_DATASETS_PATH)
     root = root.expanduser() / "libtrad"

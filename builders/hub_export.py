@@ -14,16 +14,16 @@ import os
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import datasets
-from datasets.info import DatasetInfosDict
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datasets.info import DatasetInfosDict
 from tqdm.auto import tqdm
 
 from libtrad.core.errors import LibtradError
@@ -104,7 +104,7 @@ class SplitResult:
     files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> sha256
     file_bytes: int = 0
 
-    def merge(self, other: "SplitResult") -> None:
+    def merge(self, other: SplitResult) -> None:
         self.num_examples += other.num_examples
         self.num_bytes += other.num_bytes
         self.labels.update(other.labels)
@@ -112,8 +112,9 @@ class SplitResult:
         self.file_bytes += other.file_bytes
 
 
-def write_configs(root: Path, configs: list[ConfigSource], *, max_shard_bytes: int = MAX_SHARD_BYTES,
-                  progress: bool = True) -> dict[str, dict[str, SplitResult]]:
+def write_configs(
+    root: Path, configs: list[ConfigSource], *, max_shard_bytes: int = MAX_SHARD_BYTES, progress: bool = True
+) -> dict[str, dict[str, SplitResult]]:
     """Write every config's splits under ``root/data`` and return what was written."""
     refuse_empty_splits(configs)
     results: dict[str, dict[str, SplitResult]] = {}
@@ -133,8 +134,10 @@ def refuse_empty_splits(configs: list[ConfigSource], option: str = "--configs") 
     """Refuse a config/split that would have 0 rows: ``load_dataset`` cannot read such a shard."""
     empty = [f"{c.name}/{s.name}" for c in configs if not c.reuses for s in c.splits if s.num_rows == 0]
     if empty:
-        raise LibtradError(f"{option}: {', '.join(empty)} would have 0 rows (not enough valid input for it); "
-                           "leave that config out or add data")
+        raise LibtradError(
+            f"{option}: {', '.join(empty)} would have 0 rows (not enough valid input for it); "
+            "leave that config out or add data"
+        )
 
 
 def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[str, SplitResult]:
@@ -147,8 +150,14 @@ def _union(config: ConfigSource, parts: list[dict[str, SplitResult]]) -> dict[st
     return out
 
 
-def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard_bytes: int, progress: bool,
-                 hasher: ThreadPoolExecutor) -> SplitResult:
+def _write_split(
+    root: Path,
+    config: ConfigSource,
+    split: SplitSource,
+    max_shard_bytes: int,
+    progress: bool,
+    hasher: ThreadPoolExecutor,
+) -> SplitResult:
     """Encode and write one split as a pipeline of four threads.
 
     One produces examples up to a row group ahead (file reading and decoding, GIL mostly
@@ -200,8 +209,9 @@ def _write_split(root: Path, config: ConfigSource, split: SplitSource, max_shard
     return result
 
 
-def _row_groups(examples: Iterable[dict], encode: Callable[[dict], dict], schema: pa.Schema,
-                labels: Counter) -> Iterator[pa.Table]:
+def _row_groups(
+    examples: Iterable[dict], encode: Callable[[dict], dict], schema: pa.Schema, labels: Counter
+) -> Iterator[pa.Table]:
     """Encoded examples as Arrow tables of ``ROWS_PER_GROUP`` rows (fewer when the payload passes
     ``MAX_ROW_GROUP_BYTES``), counting ``labels`` on the way."""
     batch: list[dict] = []
@@ -219,13 +229,19 @@ def _row_groups(examples: Iterable[dict], encode: Callable[[dict], dict], schema
 
 def _to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     """Encoded rows as one Arrow table; columns of :class:`FileBytes` are read straight into Arrow memory."""
-    direct = [name for name in schema.names
-              if all(isinstance(row[name], FileBytes) for row in rows) and _is_bytes_path(schema.field(name).type)]
-    mixed = {name for name in schema.names
-             if name not in direct and any(isinstance(row[name], FileBytes) for row in rows)}
+    direct = [
+        name
+        for name in schema.names
+        if all(isinstance(row[name], FileBytes) for row in rows) and _is_bytes_path(schema.field(name).type)
+    ]
+    mixed = {
+        name for name in schema.names if name not in direct and any(isinstance(row[name], FileBytes) for row in rows)
+    }
     if mixed:  # FileBytes beside other values in one column: plain dicts for that column
-        rows = [{k: v.materialize() if k in mixed and isinstance(v, FileBytes) else v for k, v in row.items()}
-                for row in rows]
+        rows = [
+            {k: v.materialize() if k in mixed and isinstance(v, FileBytes) else v for k, v in row.items()}
+            for row in rows
+        ]
     files = {name: _file_column([row[name] for row in rows], schema.field(name).type) for name in direct}
     rows = [_resolved(row) for row in rows]  # the files are read now: cells computed from them are known
     if not direct:
@@ -237,8 +253,12 @@ def _to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 
 def _is_bytes_path(dtype: pa.DataType) -> bool:
-    return (pa.types.is_struct(dtype) and [f.name for f in dtype] == ["bytes", "path"]
-            and dtype.field("bytes").type == pa.binary() and dtype.field("path").type == pa.string())
+    return (
+        pa.types.is_struct(dtype)
+        and [f.name for f in dtype] == ["bytes", "path"]
+        and dtype.field("bytes").type == pa.binary()
+        and dtype.field("path").type == pa.string()
+    )
 
 
 def _file_column(values: list[FileBytes], dtype: pa.StructType) -> pa.StructArray:
@@ -268,8 +288,12 @@ def _example_encoder(features: datasets.Features) -> Callable[[dict], dict]:
     encoders = {name: _column_encoder(feature) for name, feature in features.items()}
 
     def encode(example: dict) -> dict:
-        return {name: _encoded_later(encoder, example[name]) if isinstance(example[name], AfterRead)
-                else encoder(example[name]) for name, encoder in encoders.items()}
+        return {
+            name: _encoded_later(encoder, example[name])
+            if isinstance(example[name], AfterRead)
+            else encoder(example[name])
+            for name, encoder in encoders.items()
+        }
 
     return encode
 
@@ -289,21 +313,26 @@ def _column_encoder(feature) -> Callable:
         return encode_nested_example(feature, cast_to_python_objects(value))
 
     if isinstance(feature, datasets.Audio):
+
         def audio(value):
             if isinstance(value, FileBytes):
                 return value  # read by the writer itself (_file_column)
             embedded = isinstance(value, dict) and value.keys() <= {"bytes", "path"} and value.get("bytes") is not None
             return {"bytes": value["bytes"], "path": value.get("path")} if embedded else feature.encode_example(value)
+
         return audio
     if isinstance(feature, datasets.ClassLabel):
         index = {name: i for i, name in enumerate(feature.names)}
 
         def label(value):
             return index[value] if type(value) is str and value in index else generic(value)
+
         return label
     if isinstance(feature, datasets.Value):
+
         def scalar(value):
             return None if value is None else feature.encode_example(value) if type(value) in _PLAIN else generic(value)
+
         return scalar
     return generic
 
@@ -321,8 +350,9 @@ def _payload_size(example: dict) -> int:
     return total
 
 
-def _prefetched(iterable: Iterable, depth: int, size_of: Callable[[object], int],
-                max_bytes: int = MAX_ROW_GROUP_BYTES) -> Iterator:
+def _prefetched(
+    iterable: Iterable, depth: int, size_of: Callable[[object], int], max_bytes: int = MAX_ROW_GROUP_BYTES
+) -> Iterator:
     """Iterate ``iterable`` in a background thread, up to ``depth`` items and ``max_bytes`` ahead.
 
     Producing an example is mostly file reading (GIL released), so it overlaps with encoding and
@@ -341,7 +371,7 @@ def _prefetched(iterable: Iterable, depth: int, size_of: Callable[[object], int]
             for item in iterable:
                 size = size_of(item)
                 with budget:
-                    budget.wait_for(lambda: stop.is_set() or pending[0] == 0 or pending[0] + size <= max_bytes)
+                    budget.wait_for(lambda: stop.is_set() or pending[0] == 0 or pending[0] + size <= max_bytes)  # noqa: B023
                     pending[0] += size
                 while not stop.is_set():
                     try:
@@ -391,7 +421,10 @@ class _ShardWriter:
         payloads = {name for name in leaves if name.endswith(".bytes")}
         compression = {name: "none" if name in payloads else "snappy" for name in leaves}
         self._writer = pq.ParquetWriter(
-            str(path), schema, compression=compression, use_dictionary=[n for n in leaves if n not in payloads],
+            str(path),
+            schema,
+            compression=compression,
+            use_dictionary=[n for n in leaves if n not in payloads],
             write_statistics=False,
         )
         self.bytes_written = 0  # Arrow bytes, the measure datasets uses for max_shard_size
@@ -452,7 +485,9 @@ def dataset_infos(configs: list[ConfigSource], results: dict[str, dict[str, Spli
             splits.add(datasets.SplitInfo(name=name, num_bytes=res.num_bytes, num_examples=res.num_examples))
         size = sum(r.file_bytes for r in results[config.name].values())
         infos[config.name] = datasets.DatasetInfo(
-            features=config.features, splits=splits, download_size=size,
+            features=config.features,
+            splits=splits,
+            download_size=size,
             dataset_size=sum(r.num_bytes for r in results[config.name].values()),
         )
     return infos

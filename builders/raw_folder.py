@@ -17,18 +17,30 @@ from libtrad.folders.outputs import atomic_output
 
 
 # ----------------------------------------------------------------------------- extraction
-def safe_extract(archive: str | Path, target: str | Path, *, max_members: int | None = None,
-                 max_bytes: int | None = None) -> list[Path]:
+def safe_extract(
+    archive: str | Path, target: str | Path, *, max_members: int | None = None, max_bytes: int | None = None
+) -> list[Path]:
     """:func:`libtrad.builders.archives.safe_extract`, capped by this module's :data:`MAX_MEMBERS` /
     :data:`MAX_TOTAL_BYTES` (the limits :func:`prepare_raw` applies; set them here)."""
-    return archives.safe_extract(archive, target, max_members=MAX_MEMBERS if max_members is None else max_members,
-                                 max_bytes=MAX_TOTAL_BYTES if max_bytes is None else max_bytes)
+    return archives.safe_extract(
+        archive,
+        target,
+        max_members=MAX_MEMBERS if max_members is None else max_members,
+        max_bytes=MAX_TOTAL_BYTES if max_bytes is None else max_bytes,
+    )
 
 
 # ----------------------------------------------------------------------------- the raw folder
-def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: str | Path, *,
-                progress: bool = True, timeout: float | None = None, deadline: float | None = None,
-                min_rate: float | None = None) -> Path:
+def prepare_raw(
+    downloads: Iterable[Download],
+    raw_dir: str | Path,
+    cache_dir: str | Path,
+    *,
+    progress: bool = True,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    min_rate: float | None = None,
+) -> Path:
     """Fetch every download and unpack it into ``raw_dir``, which is returned.
 
     ``raw_dir`` is a libtrad folder of kind ``raw``: new, empty, or an earlier ``raw`` folder
@@ -51,13 +63,17 @@ def prepare_raw(downloads: Iterable[Download], raw_dir: str | Path, cache_dir: s
                     safe_extract(path, dest)
                     continue
             except DamagedArchive as exc:
-                raise LibtradError(f"{path}: the cached download of {download.url} is damaged ({exc.reason}); delete "
-                                   "it and run again to download it again") from None
+                raise LibtradError(
+                    f"{path}: the cached download of {download.url} is damaged ({exc.reason}); delete "
+                    "it and run again to download it again"
+                ) from None
             dest.mkdir(parents=True, exist_ok=True)
             copy = dest / download.filename
             if copy.exists() or copy.is_symlink():
-                raise LibtradError(f"{download.url}: {download.extract_to or '.'}/{download.filename} was already "
-                                   "unpacked from another download; refusing to replace it")
+                raise LibtradError(
+                    f"{download.url}: {download.extract_to or '.'}/{download.filename} was already "
+                    "unpacked from another download; refusing to replace it"
+                )
             shutil.copyfile(path, copy)
     return raw
 

@@ -63,16 +63,45 @@ class DatasetEntry:
             values["component"] = component
         return resolve(self.synthesizer)(out, progress=progress, **values)
 
-    def build(self, data_dir, output_dir=None, *, component: str | None = None, configs=None, on_error="raise",
-              repo_id=None, license=None, progress: bool = True, **options):
+    def build(
+        self,
+        data_dir,
+        output_dir=None,
+        *,
+        component: str | None = None,
+        configs=None,
+        on_error="raise",
+        repo_id=None,
+        license=None,
+        progress: bool = True,
+        **options,
+    ):
         """Export one component of this family (see :func:`libtrad.builders.export.export_dataset`)."""
         export_dataset = resolve(EXPORT_DRIVER)
         if self.multi and component == "all":
-            return build_family(self, data_dir, output_dir, configs=configs, on_error=on_error, repo_id=repo_id,
-                                license=license, progress=progress, **options)
+            return build_family(
+                self,
+                data_dir,
+                output_dir,
+                configs=configs,
+                on_error=on_error,
+                repo_id=repo_id,
+                license=license,
+                progress=progress,
+                **options,
+            )
         chosen = self.component(component)
-        return export_dataset(chosen, data_dir, output_dir or self.default_output or chosen.name, configs=configs,
-                              on_error=on_error, repo_id=repo_id, license=license, progress=progress, **options)
+        return export_dataset(
+            chosen,
+            data_dir,
+            output_dir or self.default_output or chosen.name,
+            configs=configs,
+            on_error=on_error,
+            repo_id=repo_id,
+            license=license,
+            progress=progress,
+            **options,
+        )
 
 
 @dataclass
@@ -102,12 +131,18 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     if out_root == root or out_root.is_relative_to(root) or root.is_relative_to(out_root):
         raise ParameterError("output_dir", str(out_root), f"may not be, contain or lie inside --data-dir {root}")
     if out_root.is_dir() and read_marker(out_root) is not None:
-        raise ParameterError("output_dir", str(out_root), f"is itself a libtrad folder ({MARKER}); with --component "
-                             "all it must be a plain folder that holds one export per component")
+        raise ParameterError(
+            "output_dir",
+            str(out_root),
+            f"is itself a libtrad folder ({MARKER}); with --component "
+            "all it must be a plain folder that holds one export per component",
+        )
     strays = sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and p.name not in entry.components)
     if strays:
-        raise LibtradError(f"{root}: {', '.join(strays)}: not a component folder (expected folders named "
-                           f"{', '.join(entry.components)})")
+        raise LibtradError(
+            f"{root}: {', '.join(strays)}: not a component folder (expected folders named "
+            f"{', '.join(entry.components)})"
+        )
     present = [name for name in entry.components if (root / name).is_dir()]
     if not present:
         raise ParameterError("data_dir", str(root), f"holds no component folder ({', '.join(entry.components)})")
@@ -131,32 +166,54 @@ LIB_TRAD = DatasetEntry(
     default_output="lib-trad",
     data_dir_help="Raw layout: TR1/ TR2/ TR3/ (normal/, abnormal/), normal_charging/, annotations.csv.",
     build_options=(
-        OptionSpec("split_strategy", "grouped", "grouped: a segment's 4 channels stay together; paper: per-file "
-                   "random; temporal: train on the earliest segments.", kind=str,
-                   choices=("grouped", "paper", "temporal")),
+        OptionSpec(
+            "split_strategy",
+            "grouped",
+            "grouped: a segment's 4 channels stay together; paper: per-file "
+            "random; temporal: train on the earliest segments.",
+            kind=str,
+            choices=("grouped", "paper", "temporal"),
+        ),
         OptionSpec("seed", 0, "Split seed.", **_SEED),
-        OptionSpec("train_fraction", 0.8, "Share of the pool that goes to train.", low=0, high=1, low_open=True,
-                   high_open=True),
-        OptionSpec("resample", False, "Resample files at other sample rates to 16 kHz instead of rejecting them.",
-                   kind=bool),
-        OptionSpec("duration_tolerance_s", 0.1, "Allowed deviation from 10 s per file, in seconds.", low=0, high=10,
-                   flag="--duration-tolerance"),
+        OptionSpec(
+            "train_fraction", 0.8, "Share of the pool that goes to train.", low=0, high=1, low_open=True, high_open=True
+        ),
+        OptionSpec(
+            "resample", False, "Resample files at other sample rates to 16 kHz instead of rejecting them.", kind=bool
+        ),
+        OptionSpec(
+            "duration_tolerance_s",
+            0.1,
+            "Allowed deviation from 10 s per file, in seconds.",
+            low=0,
+            high=10,
+            flag="--duration-tolerance",
+        ),
     ),
     synth_options=(
-        OptionSpec("scale", 1.0, "Multiplies the paper's segment counts (100/185/186, 1000/41).", low=0,
-                   low_open=True, high=100),
+        OptionSpec(
+            "scale",
+            1.0,
+            "Multiplies the paper's segment counts (100/185/186, 1000/41).",
+            low=0,
+            low_open=True,
+            high=100,
+        ),
         OptionSpec("seed", 0, "Seed.", **_SEED),
         *synth_difficulty("Venting-to-background level"),
-        OptionSpec("layout", "mono", "Per-microphone mono WAVs or 4-channel WAVs.", kind=str,
-                   choices=("mono", "multichannel")),
+        OptionSpec(
+            "layout", "mono", "Per-microphone mono WAVs or 4-channel WAVs.", kind=str, choices=("mono", "multichannel")
+        ),
     ),
 )
 
 DCASE_YEARS = tuple(range(2020, 2026))
 SIREN = DatasetEntry(
     name="siren",
-    summary=("SIREN, the machine-signal benchmark of the ECHO paper: DCASE Task 2 2020-2025 (anomalous sound "
-             "detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."),
+    summary=(
+        "SIREN, the machine-signal benchmark of the ECHO paper: DCASE Task 2 2020-2025 (anomalous sound "
+        "detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."
+    ),
     components={
         **{f"dcase{year}": f"libtrad.builders.dcase.components:DCASE{year}" for year in DCASE_YEARS},
         "cwru": "libtrad.builders.fault.cwru:COMPONENT",
@@ -171,16 +228,28 @@ SIREN = DatasetEntry(
     },
     synthesizer="libtrad.builders.siren:synthesize_siren",
     data_dir_help="The component's raw folder as its publisher distributes it (each layout: its page in "
-                  "libtrad's documentation, docs/).",
+    "libtrad's documentation, docs/).",
     build_options=(
-        OptionSpec("eval_list", None, "DCASE only: the evaluation ground-truth CSV (default: the folder's own, "
-                   "else the list shipped with libtrad).", kind=Path),
-        OptionSpec("allow_unlabelled", False, "DCASE only: keep evaluation clips without ground truth (label -1).",
-                   kind=bool),
+        OptionSpec(
+            "eval_list",
+            None,
+            "DCASE only: the evaluation ground-truth CSV (default: the folder's own, "
+            "else the list shipped with libtrad).",
+            kind=Path,
+        ),
+        OptionSpec(
+            "allow_unlabelled", False, "DCASE only: keep evaluation clips without ground truth (label -1).", kind=bool
+        ),
     ),
     synth_options=(
-        OptionSpec("scale", 1.0, "Multiplies the stand-in's (small) number of files per class/section/domain.",
-                   low=0, low_open=True, high=100),
+        OptionSpec(
+            "scale",
+            1.0,
+            "Multiplies the stand-in's (small) number of files per class/section/domain.",
+            low=0,
+            low_open=True,
+            high=100,
+        ),
         OptionSpec("seed", 0, "Seed.", **_SEED),
         *synth_difficulty("Anomaly-to-background (DCASE) or class-signature (fault corpora) level"),
     ),
@@ -190,22 +259,38 @@ LIB_TRAD.extra["tiny_synth"] = {"scale": 0.02}
 
 MIMII = DatasetEntry(
     name="mimii",
-    summary=("MIMII (Hitachi): fan, pump, slider and valve sounds, 8 microphones, 16 kHz, mixed with factory noise "
-             "at -6, 0 and 6 dB SNR."),
+    summary=(
+        "MIMII (Hitachi): fan, pump, slider and valve sounds, 8 microphones, 16 kHz, mixed with factory noise "
+        "at -6, 0 and 6 dB SNR."
+    ),
     components={"mimii": "libtrad.builders.mimii.component:MIMII"},
     synthesizer="libtrad.builders.mimii.synth:synthesize_mimii",
     default_output="mimii",
-    data_dir_help=("The unpacked Zenodo archives: -6_dB_fan/ ... 6_dB_valve/ (each <machine>/id_XX/{normal,abnormal}/"
-                   "NNNNNNNN.wav), or the baseline's min6dB/ 0dB/ 6dB/ folders."),
+    data_dir_help=(
+        "The unpacked Zenodo archives: -6_dB_fan/ ... 6_dB_valve/ (each <machine>/id_XX/{normal,abnormal}/"
+        "NNNNNNNN.wav), or the baseline's min6dB/ 0dB/ 6dB/ folders."
+    ),
     build_options=(
-        OptionSpec("split_strategy", "baseline", "baseline: per SNR, machine and ID the first N normal clips by name "
-                   "(N = its anomalous clips) are tested, as Hitachi's baseline splits; random: those N drawn with "
-                   "--seed.", kind=str, choices=("baseline", "random")),
+        OptionSpec(
+            "split_strategy",
+            "baseline",
+            "baseline: per SNR, machine and ID the first N normal clips by name "
+            "(N = its anomalous clips) are tested, as Hitachi's baseline splits; random: those N drawn with "
+            "--seed.",
+            kind=str,
+            choices=("baseline", "random"),
+        ),
         OptionSpec("seed", 0, "Seed of --split-strategy random.", **_SEED),
     ),
     synth_options=(
-        OptionSpec("scale", 1.0, "Multiplies the stand-in's (small) number of clips per SNR, machine and ID.", low=0,
-                   low_open=True, high=100),
+        OptionSpec(
+            "scale",
+            1.0,
+            "Multiplies the stand-in's (small) number of clips per SNR, machine and ID.",
+            low=0,
+            low_open=True,
+            high=100,
+        ),
         OptionSpec("seed", 0, "Seed.", **_SEED),
         *synth_difficulty("Anomaly-to-machine level (before the factory noise of each SNR)"),
     ),

@@ -116,9 +116,9 @@ def read_text_file(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise LibtradError(
-            f"{shown}: not UTF-8 text (line {line}, byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+            f"{shown}: not UTF-8 text (line {line}, byte {exc.start}: {data[exc.start : exc.start + 1]!r}); "
             "save it as UTF-8"
         ) from None
 
@@ -199,8 +199,14 @@ def validate_all(
         return collect(pool.map(run, items))
 
 
-def same_bytes(items: Iterable[T], rejected: list[Rejection], *, sha256: Callable[[T], str], rel: Callable[[T], str],
-               label: Callable[[T], str]) -> list[T]:
+def same_bytes(
+    items: Iterable[T],
+    rejected: list[Rejection],
+    *,
+    sha256: Callable[[T], str],
+    rel: Callable[[T], str],
+    label: Callable[[T], str],
+) -> list[T]:
     """The items whose bytes (``sha256``) no other item has; every copy of repeated bytes is a rejection.
 
     One recording sorted into two class folders would count twice, and under two labels: all copies
@@ -219,10 +225,14 @@ def same_bytes(items: Iterable[T], rejected: list[Rejection], *, sha256: Callabl
             continue
         others = ", ".join(rel(o) for o in same if o is not item)
         labels = sorted({label(o) for o in same})
-        twice = f", so one recording would count under {len(labels)} labels ({', '.join(labels)})" \
-            if len(labels) > 1 else ", so one recording would count twice"
-        rejected.append(Rejection(rel(item), f"the same bytes (SHA-256 {sha256(item)[:12]}...) as {others}{twice}; "
-                                             "keep one copy"))
+        twice = (
+            f", so one recording would count under {len(labels)} labels ({', '.join(labels)})"
+            if len(labels) > 1
+            else ", so one recording would count twice"
+        )
+        rejected.append(
+            Rejection(rel(item), f"the same bytes (SHA-256 {sha256(item)[:12]}...) as {others}{twice}; keep one copy")
+        )
     return kept
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 STRATEGIES = ("grouped", "paper", "temporal")
 T = TypeVar("T")
@@ -50,12 +51,7 @@ def take_train(
     return {key(u) for u in ranked[:n_train]}
 
 
-def split_pools(
-    rows: Iterable[T],
-    *,
-    pool: Callable[[T], object],
-    **kwargs,
-) -> set[str]:
+def split_pools(rows: Iterable[T], *, pool: Callable[[T], object], **kwargs) -> set[str]:
     """:func:`take_train` applied to each pool of rows separately (e.g. per experiment and label)."""
     pools: dict[object, list[T]] = defaultdict(list)
     for row in rows:

@@ -20,18 +20,13 @@ def render_part(template: str, **fields) -> str:
     """Render one dataset's own Markdown part (``cards/templates/<template>``)."""
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
-                                     undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
     return environment.get_template(template).render(**fields)
 
 
-def render_dataset_card(
-    *,
-    metadata: dict,
-    configs_yaml: list[dict],
-    infos: DatasetInfosDict,
-    **fields,
-) -> DatasetCard:
+def render_dataset_card(*, metadata: dict, configs_yaml: list[dict], infos: DatasetInfosDict, **fields) -> DatasetCard:
     """A card whose YAML lets ``load_dataset(folder_or_repo, config)`` find every config's files."""
     card_data = DatasetCardData(**metadata)
     card_data["configs"] = configs_yaml

@@ -44,7 +44,9 @@ PROCESSING = """\
   and frame embeddings within 1e-5."""
 
 
-def write_echo_model_card(model, out_dir: str | Path, *, source: str, repo_hint: str = "path/to/converted-echo") -> Path:
+def write_echo_model_card(
+    model, out_dir: str | Path, *, source: str, repo_hint: str = "path/to/converted-echo"
+) -> Path:
     """README.md for a converted :class:`EchoModel`; ``source`` names the original checkpoint file."""
     cfg = model.config
     size = {384: "Small", 768: "Base"}.get(cfg.hidden_size, f"D{cfg.hidden_size}")
@@ -52,8 +54,10 @@ def write_echo_model_card(model, out_dir: str | Path, *, source: str, repo_hint:
         out_dir,
         model_id=f"ECHO-{size} (converted)",
         family="echo",
-        summary=(f"A transformers port of the ECHO band-split ViT encoder for machine sounds, converted from "
-                 f"`{source}` with `libtrad convert echo`. Load it after `import libtrad` (no remote code)."),
+        summary=(
+            f"A transformers port of the ECHO band-split ViT encoder for machine sounds, converted from "
+            f"`{source}` with `libtrad convert echo`. Load it after `import libtrad` (no remote code)."
+        ),
         hyperparameters={
             "embedding dim": cfg.hidden_size,
             "layers": f"{cfg.num_hidden_layers} (post-norm, GELU, LayerNorm eps 1e-6)",
@@ -66,13 +70,15 @@ def write_echo_model_card(model, out_dir: str | Path, *, source: str, repo_hint:
         synthetic=False,
         datasets=[],
         intended_use="Frozen embeddings of machine sounds (utterance and 160-ms frames) for anomaly "
-                     "detection and fault classification probes, as in the SIREN benchmark.",
+        "detection and fault classification probes, as in the SIREN benchmark.",
         limitations="Weights are the original release's, converted unchanged; their licence is the "
-                    "original release's. Spectrograms can differ from the official code by float32 FFT "
-                    "rounding at near-silent bins (a few values above 1e-5 in normalised log units).",
+        "original release's. Spectrograms can differ from the official code by float32 FFT "
+        "rounding at near-silent bins (a few values above 1e-5 in normalised log units).",
         citation=ECHO_CITATION,
-        extra_sections={"Usage": USAGE.format(repo=repo_hint, dim=cfg.output_dim()),
-                        "Processing (as the official implementation)": PROCESSING.format(padding=cfg.short_band_padding)},
+        extra_sections={
+            "Usage": USAGE.format(repo=repo_hint, dim=cfg.output_dim()),
+            "Processing (as the official implementation)": PROCESSING.format(padding=cfg.short_band_padding),
+        },
         pipeline_tag="feature-extraction",
         tags=("audio", "machine-sound", "anomaly-detection", "echo"),
         license=None,

@@ -17,8 +17,9 @@ from libtrad.cards.dataset_card import TEMPLATES
 from libtrad.core.channels import EMBEDDED_COLUMN
 
 
-def embeddings_features(source_features: dict | None, schema, kept: list[str], frames: bool, *,
-                        channels: bool = False) -> datasets.Features:
+def embeddings_features(
+    source_features: dict | None, schema, kept: list[str], frames: bool, *, channels: bool = False
+) -> datasets.Features:
     """The output's features: the kept source features as stored, plus the new columns (``split``,
     ``embedding``; ``frames`` and ``embedded_channels`` when asked for)."""
     if source_features:
@@ -40,8 +41,12 @@ def write_embeddings_card(folder: Path, record: dict, features: datasets.Feature
     """Render ``README.md`` for the embeddings folder described by ``record`` (embeddings.json)."""
     config = record["dataset"]["config"]
     card_data = DatasetCardData(tags=["embeddings", "audio", "machine-sound", "libtrad"])
-    card_data["configs"] = [{"config_name": config, "data_files": [
-        {"split": split, "path": f"data/{config}/{split}/*.parquet"} for split in record["rows"]]}]
+    card_data["configs"] = [
+        {
+            "config_name": config,
+            "data_files": [{"split": split, "path": f"data/{config}/{split}/*.parquet"} for split in record["rows"]],
+        }
+    ]
     splits = datasets.SplitDict()
     for split, n in record["rows"].items():
         splits.add(datasets.SplitInfo(name=split, num_examples=n))
@@ -49,15 +54,28 @@ def write_embeddings_card(folder: Path, record: dict, features: datasets.Feature
     infos.to_dataset_card_data(card_data)
     encoder, options = record["encoder"], record["options"]
     card = DatasetCard.from_template(
-        card_data, template_path=str(TEMPLATES / "embeddings_card.md"),
-        dataset=record["dataset"]["source"], config=config, splits=record["dataset"]["splits"],
-        revision=record["dataset"].get("revision"), synthetic=synthetic, encoder_spec=encoder["spec"],
-        encoder_kind=encoder["kind"], encoder_files=encoder.get("files", {}), sampling_rate=encoder["sampling_rate"],
-        output_dim=encoder["output_dim"], hop=f"{encoder['hop_size_in_ms']:g}", dim=record["embedding_dim"],
-        multichannel=options["multichannel"] if record.get("multichannel_rows") else None, frames=options["frames"],
-        precision=options["precision"], resampled=record["resampled"], rows=record["rows"],
+        card_data,
+        template_path=str(TEMPLATES / "embeddings_card.md"),
+        dataset=record["dataset"]["source"],
+        config=config,
+        splits=record["dataset"]["splits"],
+        revision=record["dataset"].get("revision"),
+        synthetic=synthetic,
+        encoder_spec=encoder["spec"],
+        encoder_kind=encoder["kind"],
+        encoder_files=encoder.get("files", {}),
+        sampling_rate=encoder["sampling_rate"],
+        output_dim=encoder["output_dim"],
+        hop=f"{encoder['hop_size_in_ms']:g}",
+        dim=record["embedding_dim"],
+        multichannel=options["multichannel"] if record.get("multichannel_rows") else None,
+        frames=options["frames"],
+        precision=options["precision"],
+        resampled=record["resampled"],
+        rows=record["rows"],
         channels=record.get("channels"),
-        cache_key=record["cache_key"], libtrad_version=record["libtrad_version"],
+        cache_key=record["cache_key"],
+        libtrad_version=record["libtrad_version"],
     )
     path = folder / "README.md"
     card.save(path)

@@ -26,8 +26,13 @@ def spectrogram_comparison(examples: list[tuple[str, bytes]], path: Path, sample
     left, right, bottom, top, gap, bar = 0.8, 1.0, 0.55, 0.35, 0.75, 0.15  # inches
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                        wspace=gap / ((width - left - right - gap * (len(examples) - 1)) / len(examples)))
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=gap / ((width - left - right - gap * (len(examples) - 1)) / len(examples)),
+    )
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
     hop = 512
     image = None

@@ -21,38 +21,59 @@ LIMITATIONS = (
 )
 
 
-def write_training_card(model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary,
-                        extra, citation):
+def write_training_card(
+    model, output_dir, *, model_id, family, dataset, synthetic, config, recipe, eval_results, summary, extra, citation
+):
     """LiB-TRAD's call of the shared model-card renderer (``output_dir`` may be a staging folder); ``citation``:
     the LiB-TRAD paper's (:data:`libtrad.builders.lib_trad.plan.CITATION`)."""
 
-    hyper = {**{k: v for k, v in model.config.to_diff_dict().items() if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}},
-             **{f"train.{k}": v for k, v in recipe.items()}, **extra}
+    hyper = {
+        **{
+            k: v
+            for k, v in model.config.to_diff_dict().items()
+            if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}
+        },
+        **{f"train.{k}": v for k, v in recipe.items()},
+        **extra,
+    }
     notes = {
-        "cnn": ("Channel widths (16, 32, 64), 3×3 kernels, 2×2 pooling, 50 epochs and batch 32 are libtrad's "
-                "choices (the paper does not give them). The single BCE logit z is exposed as two-class logits "
-                "[0, z], so `pipeline(\"audio-classification\")` returns P(normal) = 1 − σ(z) and P(abnormal) = σ(z)."),
-        "attention_ae": ("`context_frames=1` (default) is the paper's literal attention over one frame's latent, "
-                         "which reduces exactly to V = W_v z; `context_frames=N` (odd) attends over N neighbouring "
-                         "frames of the same clip. The Mahalanobis inverse adds a ridge of "
-                         "`covariance_shrinkage`·tr(Σ)/d to Σ and takes the pseudo-inverse; μ and Σ⁻¹ are stored "
-                         "in model.safetensors. Clip score = mean of frame scores (`score_reduction`)."),
+        "cnn": (
+            "Channel widths (16, 32, 64), 3×3 kernels, 2×2 pooling, 50 epochs and batch 32 are libtrad's "
+            "choices (the paper does not give them). The single BCE logit z is exposed as two-class logits "
+            '[0, z], so `pipeline("audio-classification")` returns P(normal) = 1 − σ(z) and P(abnormal) = σ(z).'
+        ),
+        "attention_ae": (
+            "`context_frames=1` (default) is the paper's literal attention over one frame's latent, "
+            "which reduces exactly to V = W_v z; `context_frames=N` (odd) attends over N neighbouring "
+            "frames of the same clip. The Mahalanobis inverse adds a ridge of "
+            "`covariance_shrinkage`·tr(Σ)/d to Σ and takes the pseudo-inverse; μ and Σ⁻¹ are stored "
+            "in model.safetensors. Clip score = mean of frame scores (`score_reduction`)."
+        ),
     }[family]
     usage = {
         "cnn": "```python\nimport libtrad  # registers the Auto classes\nfrom transformers import pipeline\n\n"
-               "clf = pipeline(\"audio-classification\", model=\"MODEL_DIR\")\nclf(\"clip.wav\")\n```",
+        'clf = pipeline("audio-classification", model="MODEL_DIR")\nclf("clip.wav")\n```',
         "attention_ae": "```python\nimport libtrad\nfrom transformers import AutoFeatureExtractor\n"
-                        "from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection\n\n"
-                        "model = AutoModelForAudioAnomalyDetection.from_pretrained(\"MODEL_DIR\")\n"
-                        "fe = AutoFeatureExtractor.from_pretrained(\"MODEL_DIR\")\n"
-                        "score = model(**fe(waveform_16k)).scores  # Mahalanobis clip score\n```",
+        "from libtrad.models.attention_ae import AutoModelForAudioAnomalyDetection\n\n"
+        'model = AutoModelForAudioAnomalyDetection.from_pretrained("MODEL_DIR")\n'
+        'fe = AutoFeatureExtractor.from_pretrained("MODEL_DIR")\n'
+        "score = model(**fe(waveform_16k)).scores  # Mahalanobis clip score\n```",
     }[family]
     write_model_card(
-        output_dir, model_id=model_id, family=f"lib-trad-{family.replace('_', '-')}", summary=summary,
-        hyperparameters=hyper, eval_results=eval_results, synthetic=synthetic, datasets=[dataset],
-        intended_use=INTENDED_USE, limitations=LIMITATIONS, citation=citation,
+        output_dir,
+        model_id=model_id,
+        family=f"lib-trad-{family.replace('_', '-')}",
+        summary=summary,
+        hyperparameters=hyper,
+        eval_results=eval_results,
+        synthetic=synthetic,
+        datasets=[dataset],
+        intended_use=INTENDED_USE,
+        limitations=LIMITATIONS,
+        citation=citation,
         extra_sections={"Design choices": notes, "Usage": usage},
-        pipeline_tag="audio-classification" if family == "cnn" else None, tags=["lib-trad", "anomaly-detection", "audio"],
+        pipeline_tag="audio-classification" if family == "cnn" else None,
+        tags=["lib-trad", "anomaly-detection", "audio"],
     )
 
 

@@ -60,8 +60,13 @@ def write_model_card(
         eval_results=results or None,
     )
     rows = [
-        {"dataset": r.dataset_name, "config": r.dataset_config or "", "split": r.dataset_split or "",
-         "metric": r.metric_name or r.metric_type, "value": _fmt(r.metric_value)}
+        {
+            "dataset": r.dataset_name,
+            "config": r.dataset_config or "",
+            "split": r.dataset_split or "",
+            "metric": r.metric_name or r.metric_type,
+            "value": _fmt(r.metric_value),
+        }
         for r in results
     ]
     card = ModelCard.from_template(

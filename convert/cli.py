@@ -18,7 +18,12 @@ def convert() -> None:
 @convert.command("echo")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--heads", type=number("--heads", low=1, high=1024, integer=True), default=None, help="Attention heads (not stored in the weights; Small 6, Base 12).")
+@click.option(
+    "--heads",
+    type=number("--heads", low=1, high=1024, integer=True),
+    default=None,
+    help="Attention heads (not stored in the weights; Small 6, Base 12).",
+)
 @click.option("--model-type", default=None, help="Override the checkpoint's model type (e.g. small, base).")
 def convert_echo(checkpoint: Path, out_dir: Path, heads: int | None, model_type: str | None) -> None:
     """Convert an official ECHO checkpoint (.pth or .safetensors) to OUT_DIR."""

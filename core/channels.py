@@ -88,8 +88,14 @@ class ChannelPolicy:
             return f"set {clash[0]!r} has the name of a channel"
         if self.names:
             known = set(self.names)
-            outside = [n for n in (*([] if default == (ALL,) else default),
-                                   *(m for members in self.sets.values() for m in members)) if n not in known]
+            outside = [
+                n
+                for n in (
+                    *([] if default == (ALL,) else default),
+                    *(m for members in self.sets.values() for m in members),
+                )
+                if n not in known
+            ]
             if outside:
                 return f"{outside[0]!r} is not one of its names {', '.join(self.names)}"
         if any(not members for members in self.sets.values()):
@@ -112,8 +118,9 @@ class ChannelPolicy:
         return entry
 
     @classmethod
-    def from_yaml(cls, entry, where: str) -> "ChannelPolicy":
+    def from_yaml(cls, entry, where: str) -> ChannelPolicy:
         """A card's YAML entry back into a policy; a malformed one is one error naming ``where``."""
+
         def names(value, what: str) -> tuple[str, ...]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise LibtradError(f"{where}: {YAML_KEY} {what} must be a list of channel names, not {value!r}")
@@ -133,8 +140,12 @@ class ChannelPolicy:
         if not isinstance(reason, str):
             raise LibtradError(f"{where}: {YAML_KEY} reason must be text")
         try:
-            return cls(default, names(entry.get("names", []), "names"),
-                       {str(k): names(v, f"set {k!r}") for k, v in sets.items()}, reason)
+            return cls(
+                default,
+                names(entry.get("names", []), "names"),
+                {str(k): names(v, f"set {k!r}") for k, v in sets.items()},
+                reason,
+            )
         except ValueError as exc:
             raise LibtradError(f"{where}: {YAML_KEY}: {str(exc).removeprefix('ChannelPolicy: ')}") from None
 
@@ -180,23 +191,28 @@ class ChannelSelection:
             raise LibtradError(
                 f"{where}: has channel(s) {', '.join(row_names) or 'none'} but not {', '.join(missing)}, which "
                 f"{self.origin} selects ({self.shown()}); choose channels every row has with --channels, or "
-                "--channels all --multichannel mean")
+                "--channels all --multichannel mean"
+            )
         return [list(row_names).index(n) for n in self.names]
 
 
-def row_channel_names(stored: Sequence[str] | None, count: int, policy: ChannelPolicy | None,
-                      where: str) -> tuple[str, ...]:
+def row_channel_names(
+    stored: Sequence[str] | None, count: int, policy: ChannelPolicy | None, where: str
+) -> tuple[str, ...]:
     """A row's channel names: its ``channels`` column (``stored``), else the policy's names (which must
     match its channel count), else the indices ``"0"``, ``"1"``, …"""
     if stored is not None:
         if len(stored) != count:
-            raise LibtradError(f"{where}: its channels column names {len(stored)} channel(s) but its signals "
-                               f"hold {count}")
+            raise LibtradError(
+                f"{where}: its channels column names {len(stored)} channel(s) but its signals hold {count}"
+            )
         return tuple(str(n) for n in stored)
     if policy is not None and policy.names:
         if len(policy.names) != count:
-            raise LibtradError(f"{where}: holds {count} channel(s), but the dataset's {YAML_KEY} names "
-                               f"{len(policy.names)} ({', '.join(policy.names)})")
+            raise LibtradError(
+                f"{where}: holds {count} channel(s), but the dataset's {YAML_KEY} names "
+                f"{len(policy.names)} ({', '.join(policy.names)})"
+            )
         return policy.names
     return tuple(str(i) for i in range(count))
 

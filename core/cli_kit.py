@@ -57,8 +57,9 @@ class Group(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv[: next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))] \
-            or os.environ.get(DEBUG_ENV, "").lower() in {"1", "true", "yes", "on"}
+        debug = "--debug" in argv[
+            : next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+        ] or os.environ.get(DEBUG_ENV, "").lower() in {"1", "true", "yes", "on"}
         try:
             code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except (KeyboardInterrupt, click.exceptions.Abort):
@@ -90,8 +91,10 @@ def describe_unexpected(exc: BaseException) -> tuple[str, int]:
         return f"text that is not valid UTF-8 ({first_line(exc)})", 2
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller --batch-size or fewer files at once)", 2
-    return (f"internal error in libtrad ({type(exc).__name__}: {first_line(exc)}); run again with --debug "
-            f"(or {DEBUG_ENV}=1) for the traceback and report it"), 1
+    return (
+        f"internal error in libtrad ({type(exc).__name__}: {first_line(exc)}); run again with --debug "
+        f"(or {DEBUG_ENV}=1) for the traceback and report it"
+    ), 1
 
 
 def fail(message: str, code: int) -> None:
@@ -104,6 +107,7 @@ def fail(message: str, code: int) -> None:
 
 def number(option: str, *, low=None, high=None, low_open=False, high_open=False, integer=False):
     """A click type for a numeric option: NaN, ±inf and out-of-range values are refused by name."""
+
     class _Number(click.ParamType):
         name = "integer" if integer else "number"
 
@@ -116,8 +120,9 @@ def number(option: str, *, low=None, high=None, low_open=False, high_open=False,
                 except (TypeError, ValueError):
                     raise LibtradError(f"{option} {value!r}: not {'an integer' if integer else 'a number'}") from None
             try:
-                return check_number(option, number, low=low, high=high, low_open=low_open, high_open=high_open,
-                                    integer=integer)
+                return check_number(
+                    option, number, low=low, high=high, low_open=low_open, high_open=high_open, integer=integer
+                )
             except ParameterError as exc:
                 raise LibtradError(exc.for_flag(option)) from None
 
@@ -149,5 +154,10 @@ def device_option(command):
         except ParameterError as exc:
             raise LibtradError(exc.for_flag("--device")) from None
 
-    return click.option("--device", default="auto", show_default=True, callback=check,
-                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")(command)
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        callback=check,
+        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.",
+    )(command)

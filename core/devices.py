@@ -83,12 +83,18 @@ def resolve_device(spec="auto", *, param: str = "device"):
     count = torch.cuda.device_count() if available else 0
     if not count:
         why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
-        raise ParameterError(param, spec.text, f"node {node_name()} has no CUDA GPU ({why}; torch {torch.__version__}); "
-                             "use --device cpu or auto")
+        raise ParameterError(
+            param,
+            spec.text,
+            f"node {node_name()} has no CUDA GPU ({why}; torch {torch.__version__}); use --device cpu or auto",
+        )
     index = spec.index or 0
     if index >= count:
-        raise ParameterError(param, spec.text, f"node {node_name()} has {count} CUDA GPU(s) visible "
-                             f"(cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})")
+        raise ParameterError(
+            param,
+            spec.text,
+            f"node {node_name()} has {count} CUDA GPU(s) visible (cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})",
+        )
     return torch.device("cuda", index)
 
 
@@ -97,8 +103,12 @@ def check_precision(precision: str, device=None, *, param: str = "precision") ->
     if precision not in PRECISIONS:
         raise ParameterError(param, precision, f"expected one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device is not None and getattr(device, "type", str(device)) != "cuda":
-        raise ParameterError(param, precision, "fp16 runs on CUDA only (CPU half-precision matrix products are "
-                             "slower than fp32); use bf16 or fp32 on the CPU")
+        raise ParameterError(
+            param,
+            precision,
+            "fp16 runs on CUDA only (CPU half-precision matrix products are "
+            "slower than fp32); use bf16 or fp32 on the CPU",
+        )
     return precision
 
 
@@ -156,8 +166,12 @@ def deterministic(device, *, warn_only: bool = True):
         yield
         return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
-             torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    saved = (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     torch.use_deterministic_algorithms(True, warn_only=warn_only)
     try:
@@ -172,5 +186,18 @@ def cluster_gpus(ray) -> float:
     return float(ray.cluster_resources().get("GPU", 0))
 
 
-__all__ = ["DEVICE_CHOICES", "PRECISIONS", "DeviceSpec", "autocast", "check_precision", "cluster_gpus",
-           "default_batch_size", "deterministic", "device_record", "node_name", "parse_device", "resolve_device", "to_device"]
+__all__ = [
+    "DEVICE_CHOICES",
+    "PRECISIONS",
+    "DeviceSpec",
+    "autocast",
+    "check_precision",
+    "cluster_gpus",
+    "default_batch_size",
+    "deterministic",
+    "device_record",
+    "node_name",
+    "parse_device",
+    "resolve_device",
+    "to_device",
+]

@@ -13,8 +13,16 @@ from libtrad.core.errors import ParameterError
 SEED_MAX = 2**32 - 1
 
 
-def check_number(param: str, value, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False):
+def check_number(
+    param: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+):
     """Return ``value`` if it is a finite number (an integer if asked) within the bounds, else refuse it.
 
     ``param`` is the Python parameter's name (a flag such as ``--lr`` is accepted too); the
@@ -50,9 +58,20 @@ class OptionSpec:
     the CLI turns the spec into a click option (``flag``, default, help, choices).
     """
 
-    def __init__(self, name: str, default, help: str, *, kind: type = float, choices: tuple = (),
-                 low: float | None = None, high: float | None = None, low_open: bool = False,
-                 high_open: bool = False, flag: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        default,
+        help: str,
+        *,
+        kind: type = float,
+        choices: tuple = (),
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        high_open: bool = False,
+        flag: str | None = None,
+    ):
         self.name, self.default, self.help, self.kind, self.choices = name, default, help, kind, tuple(choices)
         self.bounds = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
         self.flag = flag or "--" + name.replace("_", "-")
@@ -80,7 +99,7 @@ def resolve_options(specs, values: dict) -> dict:
     known = {spec.name: spec for spec in specs}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ParameterError(unknown[0], values[unknown[0]],
-                             f"is not an option here (options: {', '.join(known) or 'none'})")
+        raise ParameterError(
+            unknown[0], values[unknown[0]], f"is not an option here (options: {', '.join(known) or 'none'})"
+        )
     return {name: spec.check(values.get(name, spec.default)) for name, spec in known.items()}
-

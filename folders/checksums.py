@@ -28,9 +28,14 @@ def sha256_file(path: str | Path) -> str:
     return sha.hexdigest()
 
 
-def check_listed(root: Path, listed: Mapping[str, str], relpaths: Iterable[str] | None = None, *,
-                 stop_at_first: bool = False, known: Mapping[str, str] | None = None) \
-        -> Iterator[tuple[str, str | None]]:
+def check_listed(
+    root: Path,
+    listed: Mapping[str, str],
+    relpaths: Iterable[str] | None = None,
+    *,
+    stop_at_first: bool = False,
+    known: Mapping[str, str] | None = None,
+) -> Iterator[tuple[str, str | None]]:
     """``(rel, problem or None)`` for each listed file in sorted order: missing, not regular, corrupted.
 
     ``known``: SHA-256 digests the caller has just computed from some of these files (e.g. ``embed``'s

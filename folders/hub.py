@@ -30,8 +30,10 @@ from libtrad.core.errors import ParameterError, first_line
 
 # ORG/NAME as the Hub spells repository ids (letters, digits, ``-``, ``_``, ``.``; 96 characters at
 # most), then an optional @REV (a branch, tag or commit: branch names may hold ``/``).
-_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})"
-                     r"(?:@(?P<revision>[^\s@]+))?$")
+_HUB_ID = re.compile(
+    r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})"
+    r"(?:@(?P<revision>[^\s@]+))?$"
+)
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Weights of other frameworks a model repository may carry beside its safetensors: never read by
 # libtrad's loaders (they read config.json, preprocessor_config.json and *.safetensors), so not fetched.
@@ -82,13 +84,20 @@ def resolve_model(repo_id: str, revision: str | None, *, param: str, value: str)
     cache = hub_cache_dir()
     offline = is_offline()
     try:
-        folder = snapshot_download(repo_id, repo_type="model", revision=asked, cache_dir=cache,
-                                   local_files_only=offline, endpoint=os.environ.get("HF_ENDPOINT") or None,
-                                   ignore_patterns=list(FOREIGN_WEIGHTS))
+        folder = snapshot_download(
+            repo_id,
+            repo_type="model",
+            revision=asked,
+            cache_dir=cache,
+            local_files_only=offline,
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
+            ignore_patterns=list(FOREIGN_WEIGHTS),
+        )
     except Exception as exc:  # noqa: BLE001 - sorted into one line below; anything else keeps its type name
         # callers come here for text that is no local path: say so, a mistyped folder reads as an id too
-        raise ParameterError(param, value, f"no such local folder, and as a Hub id: "
-                                           f"{_cause(exc, repo_id, asked, cache, offline)}") from None
+        raise ParameterError(
+            param, value, f"no such local folder, and as a Hub id: {_cause(exc, repo_id, asked, cache, offline)}"
+        ) from None
     folder = Path(folder)
     commit = folder.name
     if not _COMMIT.match(commit):  # snapshot_download always returns snapshots/<commit>; say so if not
@@ -98,9 +107,16 @@ def resolve_model(repo_id: str, revision: str | None, *, param: str, value: str)
 
 def _cause(exc: Exception, repo_id: str, revision: str, cache: Path, offline: bool) -> str:
     """What went wrong, in words a user can act on (never a token: none is in these messages)."""
-    from huggingface_hub.errors import (DisabledRepoError, GatedRepoError, HfHubHTTPError, HFValidationError,
-                                        IncompleteSnapshotError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        DisabledRepoError,
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        IncompleteSnapshotError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     repo_folder = cache / f"models--{repo_id.replace('/', '--')}"
     if isinstance(exc, HFValidationError):
@@ -108,32 +124,46 @@ def _cause(exc: Exception, repo_id: str, revision: str, cache: Path, offline: bo
     if isinstance(exc, RevisionNotFoundError):
         return f"revision {revision!r} does not exist in the Hub model repository {repo_id}"
     if isinstance(exc, GatedRepoError):
-        return (f"the Hub model repository {repo_id} is gated: ask for access on its Hub page, then log in "
-                "(hf auth login, or HF_TOKEN) with the account that has it")
+        return (
+            f"the Hub model repository {repo_id} is gated: ask for access on its Hub page, then log in "
+            "(hf auth login, or HF_TOKEN) with the account that has it"
+        )
     if isinstance(exc, DisabledRepoError):
         return f"the Hub model repository {repo_id} is disabled"
     if isinstance(exc, RepositoryNotFoundError):
-        return (f"no Hub model repository {repo_id} (or it is private and this process has no token with "
-                "access: hf auth login, or HF_TOKEN)")
+        return (
+            f"no Hub model repository {repo_id} (or it is private and this process has no token with "
+            "access: hf auth login, or HF_TOKEN)"
+        )
     if isinstance(exc, HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            return (f"access to the Hub model repository {repo_id} denied (HTTP {status}): check the token this "
-                    "process has (HF_TOKEN, or hf auth login)")
+            return (
+                f"access to the Hub model repository {repo_id} denied (HTTP {status}): check the token this "
+                "process has (HF_TOKEN, or hf auth login)"
+            )
         return f"the Hub answered HTTP {status} for {repo_id} ({first_line(exc)})"
     if isinstance(exc, IncompleteSnapshotError):
-        return (f"the cached snapshot of {repo_id} at {revision!r} in {cache} is incomplete (an interrupted "
-                "download): run once with network access to complete it")
+        return (
+            f"the cached snapshot of {repo_id} at {revision!r} in {cache} is incomplete (an interrupted "
+            "download): run once with network access to complete it"
+        )
     if isinstance(exc, LocalEntryNotFoundError):
         if offline:
             if not repo_folder.is_dir():
-                return (f"{repo_id} is not in the Hub cache {cache} and HF_HUB_OFFLINE is set: download it once "
-                        "with network access (or point HF_HOME / HF_HUB_CACHE at a cache that has it)")
-            return (f"revision {revision!r} of {repo_id} is not in the Hub cache {cache} (cached: "
-                    f"{', '.join(_cached_revisions(repo_folder)) or 'nothing'}) and HF_HUB_OFFLINE is set")
+                return (
+                    f"{repo_id} is not in the Hub cache {cache} and HF_HUB_OFFLINE is set: download it once "
+                    "with network access (or point HF_HOME / HF_HUB_CACHE at a cache that has it)"
+                )
+            return (
+                f"revision {revision!r} of {repo_id} is not in the Hub cache {cache} (cached: "
+                f"{', '.join(_cached_revisions(repo_folder)) or 'nothing'}) and HF_HUB_OFFLINE is set"
+            )
         reason = exc.__cause__ if exc.__cause__ is not None else exc
-        return (f"the Hub cannot be reached ({type(reason).__name__}: {first_line(reason)}) and {repo_id} at "
-                f"{revision!r} is not in the Hub cache {cache}")
+        return (
+            f"the Hub cannot be reached ({type(reason).__name__}: {first_line(reason)}) and {repo_id} at "
+            f"{revision!r} is not in the Hub cache {cache}"
+        )
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return f"the Hub cannot be reached ({type(exc).__name__}: {first_line(exc)})"
     return f"cannot download {repo_id} at {revision!r} ({type(exc).__name__}: {first_line(exc)})"

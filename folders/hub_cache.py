@@ -106,9 +106,14 @@ def is_regular_file(path: str | Path) -> bool:
 
 def file_type(mode: int) -> str:
     """What an ``lstat`` mode that is not a regular file is, in words (for the one-line refusals)."""
-    for test, name in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link")):
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISLNK, "symbolic link"),
+    ):
         if test(mode):
             return name
     return "special file"

@@ -39,7 +39,9 @@ def output_lock(output: str | Path, option: str = "--output") -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LibtradError(f"{option} {out}: another libtrad job is writing it now; wait for it to finish") from None
+            raise LibtradError(
+                f"{option} {out}: another libtrad job is writing it now; wait for it to finish"
+            ) from None
         if _same_file(fd, lock):
             break
         os.close(fd)  # the job before us removed that file after we opened it: lock the current one
@@ -63,16 +65,22 @@ def _is_lock_text(data: bytes, out: Path) -> bool:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return False
-    return isinstance(parsed, dict) and set(parsed) == {"libtrad_lock", "output"} \
-        and parsed["libtrad_lock"] == _LOCK_FORMAT and isinstance(parsed["output"], str) \
+    return (
+        isinstance(parsed, dict)
+        and set(parsed) == {"libtrad_lock", "output"}
+        and parsed["libtrad_lock"] == _LOCK_FORMAT
+        and isinstance(parsed["output"], str)
         and Path(parsed["output"]).name == out.name
+    )
 
 
 def _open_lock(lock: Path, out: Path) -> int:
     """A descriptor of libtrad's lock file for ``out`` (created with its text if missing); refuses anything else."""
     flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    not_ours = (f"{lock}: exists and was not written by libtrad, but libtrad uses that name to lock {out}; "
-                "move or rename it and run again")
+    not_ours = (
+        f"{lock}: exists and was not written by libtrad, but libtrad uses that name to lock {out}; "
+        "move or rename it and run again"
+    )
     for _ in range(100):
         try:
             fd = os.open(lock, flags)

@@ -72,8 +72,12 @@ def parse_marker(text: str, where) -> dict:
     except json.JSONDecodeError as exc:
         raise LibtradError(f"{where}: unreadable libtrad marker ({exception_reason(exc)})") from None
     files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("kind") not in KINDS or not isinstance(files, dict) \
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+    if (
+        not isinstance(data, dict)
+        or data.get("kind") not in KINDS
+        or not isinstance(files, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+    ):
         raise LibtradError(f"{where}: not a valid libtrad marker (expected kind and files)")
     if data["kind"] == "results" and set(files) == _LEGACY_LEADERBOARD:
         data = {**data, "kind": "leaderboard"}
@@ -90,7 +94,12 @@ def marker_record(kind: str, files: Mapping[str, str]) -> dict:
     by :func:`libtrad.folders.outputs.write_marker` and by :mod:`libtrad.folders.storage` on an object store."""
     if kind not in KINDS:
         raise ValueError(f"unknown folder kind {kind!r}")
-    return {"libtrad_folder": FORMAT, "kind": kind, "libtrad_version": __version__, "files": dict(sorted(files.items()))}
+    return {
+        "libtrad_folder": FORMAT,
+        "kind": kind,
+        "libtrad_version": __version__,
+        "files": dict(sorted(files.items())),
+    }
 
 
 def marker_path_problems(root: Path, listed: Iterable[str]) -> list[str]:

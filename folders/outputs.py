@@ -37,8 +37,16 @@ from pathlib import Path
 from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.hub_cache import snapshot_repo
-from libtrad.folders.marker import (FORMAT, KINDS, MARKER, STAGING_CONTENT, STAGING_MARKER, marker_kind,
-                                   marker_record, read_marker)
+from libtrad.folders.marker import (
+    FORMAT,
+    KINDS,
+    MARKER,
+    STAGING_CONTENT,
+    STAGING_MARKER,
+    marker_kind,
+    marker_record,
+    read_marker,
+)
 
 
 # ----------------------------------------------------------------------------- the marker
@@ -70,12 +78,15 @@ def _refuse_url(output, option: str) -> None:
     match = _URL_LIKE.match(str(output))
     if match:
         shown = str(output) if "://" in str(output) else str(output).replace(":/", "://", 1)
-        raise LibtradError(f"{option} {shown}: is a URL; this command writes a local folder (only libtrad embed "
-                           f"writes to {match.group(1)}:// stores): give a local path, then copy it there")
+        raise LibtradError(
+            f"{option} {shown}: is a URL; this command writes a local folder (only libtrad embed "
+            f"writes to {match.group(1)}:// stores): give a local path, then copy it there"
+        )
 
 
-def check_output(output: str | Path, kind: str, *, option: str = "--output",
-                 inputs: Mapping[str, str | Path | None] | None = None) -> Path:
+def check_output(
+    output: str | Path, kind: str, *, option: str = "--output", inputs: Mapping[str, str | Path | None] | None = None
+) -> Path:
     """Resolve ``output`` and refuse it (one line) unless libtrad may write a ``kind`` folder there.
 
     Refused: a file; a non-empty folder that is not libtrad's folder of the same kind; an output
@@ -94,15 +105,21 @@ def check_output(output: str | Path, kind: str, *, option: str = "--output",
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise LibtradError(f"{option} {out}: exists and is not a folder; refusing to replace it")
     if snapshot_repo(out / MARKER) is not None:  # huggingface_hub's files, even where a marker is among them
-        raise LibtradError(f"{option} {out}: lies in a Hugging Face Hub cache snapshot (huggingface_hub's "
-                           "files); choose an output outside the cache")
+        raise LibtradError(
+            f"{option} {out}: lies in a Hugging Face Hub cache snapshot (huggingface_hub's "
+            "files); choose an output outside the cache"
+        )
     if out.is_dir() and any(out.iterdir()):
         found = marker_kind(out)
         if found is None:
-            raise LibtradError(f"{option} {out}: exists, is not empty and is not a libtrad folder (no {MARKER}); "
-                               "refusing to replace it: choose a new or empty folder")
+            raise LibtradError(
+                f"{option} {out}: exists, is not empty and is not a libtrad folder (no {MARKER}); "
+                "refusing to replace it: choose a new or empty folder"
+            )
         if found != kind:
-            raise LibtradError(f"{option} {out}: is a libtrad {found} folder, not a {kind} folder; refusing to replace it")
+            raise LibtradError(
+                f"{option} {out}: is a libtrad {found} folder, not a {kind} folder; refusing to replace it"
+            )
     _check_writable(out, option)
     return out
 
@@ -131,9 +148,15 @@ def _check_writable(out: Path, option: str) -> None:
 
 
 @contextmanager
-def atomic_output(output: str | Path, kind: str, *, option: str = "--output",
-                  inputs: Mapping[str, str | Path | None] | None = None,
-                  checksums: Mapping[str, str] | None = None, staging: Path | None = None) -> Iterator[Path]:
+def atomic_output(
+    output: str | Path,
+    kind: str,
+    *,
+    option: str = "--output",
+    inputs: Mapping[str, str | Path | None] | None = None,
+    checksums: Mapping[str, str] | None = None,
+    staging: Path | None = None,
+) -> Iterator[Path]:
     """Yield an empty staging folder; on success it becomes ``output`` (marker written, swap atomic).
 
     ``checksums`` (filled by the caller while writing, e.g. Parquet shards hashed in the
@@ -194,8 +217,10 @@ def resumable_staging(output: str | Path, key: str) -> Path:
             shutil.rmtree(stale, ignore_errors=True)
     if folder.exists() or folder.is_symlink():
         if _staging_info(folder, out, "resume") is None:
-            raise LibtradError(f"{folder}: exists and was not made by libtrad (no {STAGING_MARKER} in it), but libtrad "
-                               f"keeps the resumable work for {out} under that name; move or rename it and run again")
+            raise LibtradError(
+                f"{folder}: exists and was not made by libtrad (no {STAGING_MARKER} in it), but libtrad "
+                f"keeps the resumable work for {out} under that name; move or rename it and run again"
+            )
     else:
         folder.mkdir(parents=True)
         _write_staging_marker(folder, out, "resume")
@@ -264,9 +289,14 @@ def _staging_info(folder: Path, out: Path, purpose: str) -> dict | None:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(info, dict) or info.get("libtrad_staging") != FORMAT or info.get("purpose") != purpose \
-            or not isinstance(info.get("output"), str) or Path(info["output"]).name != out.name \
-            or not isinstance(info.get("pid"), int):
+    if (
+        not isinstance(info, dict)
+        or info.get("libtrad_staging") != FORMAT
+        or info.get("purpose") != purpose
+        or not isinstance(info.get("output"), str)
+        or Path(info["output"]).name != out.name
+        or not isinstance(info.get("pid"), int)
+    ):
         return None
     return info
 
@@ -299,8 +329,10 @@ def _carry_user_entries(old: Path, new: Path, listed: set[str]) -> None:
     entries = _foreign_entries(old, listed)
     clashes = [rel for rel in entries if (new / rel).exists() or (new / rel).is_symlink()]
     if clashes:
-        raise LibtradError(f"{old / clashes[0]}: a file libtrad did not write stands where the new build writes; "
-                           "move it away and run again (nothing was changed)")
+        raise LibtradError(
+            f"{old / clashes[0]}: a file libtrad did not write stands where the new build writes; "
+            "move it away and run again (nothing was changed)"
+        )
     for rel in entries:
         target = new / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -51,11 +51,18 @@ class UploadPlan:
             f"would upload {len(self.files)} files ({_human(total)}) to {self.repo_type} repo "
             f"{self.repo_id} ({'private' if self.private else 'public'}):"
         )
-        return "\n".join([head] + [f"  {path}  {_human(size)}" + (f"  {NOT_OURS}" if path in self.foreign else "")
-                                   for path, size in self.files])
+        return "\n".join(
+            [head]
+            + [
+                f"  {path}  {_human(size)}" + (f"  {NOT_OURS}" if path in self.foreign else "")
+                for path, size in self.files
+            ]
+        )
 
 
-def plan_upload(folder: str | Path, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]) -> UploadPlan:
+def plan_upload(
+    folder: str | Path, repo_id: str, repo_type: str, private: bool, required: tuple[str, ...]
+) -> UploadPlan:
     """Validate the folder (a local path, or a URL: :mod:`libtrad.folders.remote`) and list exactly what
     the upload would send.
 
@@ -95,8 +102,10 @@ def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: 
     if marker is None:
         raise LibtradError(f"{given}: not a libtrad folder (no {MARKER}); publish only folders libtrad built")
     if marker["kind"] not in _KINDS[repo_type]:
-        raise LibtradError(f"{given}: is a libtrad {marker['kind']} folder, not a {repo_type} folder; refusing to "
-                           f"publish it as a {repo_type}")
+        raise LibtradError(
+            f"{given}: is a libtrad {marker['kind']} folder, not a {repo_type} folder; refusing to "
+            f"publish it as a {repo_type}"
+        )
     for _, problem in check_listed(root, listed, stop_at_first=True):
         if problem:
             raise LibtradError(problem)
@@ -111,8 +120,14 @@ def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: 
         except OSError as exc:
             raise LibtradError(f"{root / rel}: unreadable ({exc.strerror or exc})") from None
     foreign = frozenset(rel for rel in files if rel not in listed and rel != MARKER)
-    return UploadPlan(repo_id=repo_id, repo_type=repo_type, private=private, files=sorted(sizes),
-                      checksums=dict(listed), foreign=foreign)
+    return UploadPlan(
+        repo_id=repo_id,
+        repo_type=repo_type,
+        private=private,
+        files=sorted(sizes),
+        checksums=dict(listed),
+        foreign=foreign,
+    )
 
 
 def _check_repo_id(repo_id: str) -> None:
@@ -140,8 +155,7 @@ def publish_folder(plan: UploadPlan, folder: str | Path, commit_message: str) ->
     e.g. shards of a bigger previous build, are deleted in the same commit so ``load_dataset``
     does not read stale shards; nothing else in the repo is touched.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub import get_token
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         raise LibtradError("cannot publish: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)")
@@ -168,8 +182,9 @@ def _publish_folder(plan: UploadPlan, folder: Path, commit_message: str) -> str:
             raise LibtradError(f"{path}: unreadable ({first_line(exc)}); nothing was sent") from None
         expected = plan.checksums.get(rel)
         if expected is not None and op.upload_info.sha256.hex() != expected:
-            raise LibtradError(f"{path}: changed since it was checked (SHA-256 differs from {MARKER}); "
-                               "nothing was sent")
+            raise LibtradError(
+                f"{path}: changed since it was checked (SHA-256 differs from {MARKER}); nothing was sent"
+            )
         operations.append(op)
     api = HfApi()
     try:
@@ -177,8 +192,9 @@ def _publish_folder(plan: UploadPlan, folder: Path, commit_message: str) -> str:
         planned = {rel for rel, _ in plan.files}
         stale = [rel for rel in _previously_published(api, plan) if rel not in planned]
         operations += [CommitOperationDelete(path_in_repo=rel) for rel in stale]
-        api.create_commit(repo_id=plan.repo_id, repo_type=plan.repo_type, operations=operations,
-                          commit_message=commit_message)
+        api.create_commit(
+            repo_id=plan.repo_id, repo_type=plan.repo_type, operations=operations, commit_message=commit_message
+        )
     except OfflineModeIsEnabled:
         raise LibtradError("cannot publish: the Hugging Face Hub is offline (HF_HUB_OFFLINE is set)") from None
     except HfHubHTTPError as exc:

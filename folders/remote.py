@@ -53,8 +53,7 @@ RECORD = ".libtrad-fetch.json"  # beside an entry's copy: what was fetched, from
 PARTIAL = ".libtrad-fetch-partial.json"  # in a download in progress: whose it is (pid, host)
 _FORMAT = 1
 # The version tag of an object, by store: the first one its listing has.
-_VERSION_FIELDS = ("ETag", "etag", "md5Hash", "blob_id", "crc32c", "LastModified", "last_modified", "mtime",
-                   "updated")
+_VERSION_FIELDS = ("ETag", "etag", "md5Hash", "blob_id", "crc32c", "LastModified", "last_modified", "mtime", "updated")
 
 
 def cache_root() -> Path:
@@ -98,13 +97,17 @@ def fetch_folder(url: str, param: str, *, marker: str = "top") -> Path:
         return Path(root)
     listing = _listing(fs, root, url, param)
     if not listing:
-        raise ParameterError(param, url, "holds no files: no such folder, or an empty prefix (expected a libtrad "
-                                         "folder)")
+        raise ParameterError(
+            param, url, "holds no files: no such folder, or an empty prefix (expected a libtrad folder)"
+        )
     markers = [rel for rel in listing if rel.rsplit("/", 1)[-1] == MARKER]
     if (MARKER not in listing) if marker == "top" else not markers:
         where = "in it" if marker == "top" else "in it or below"
-        raise ParameterError(param, url, f"not a libtrad folder (no {MARKER} {where}); a remote folder is read only "
-                                         "when libtrad can check it")
+        raise ParameterError(
+            param,
+            url,
+            f"not a libtrad folder (no {MARKER} {where}); a remote folder is read only when libtrad can check it",
+        )
     files = {rel: [int(info.get("size") or 0), _version(info)] for rel, info in sorted(listing.items())}
     key = hashlib.sha256(json.dumps({"url": url, "files": files}, sort_keys=True).encode()).hexdigest()
     base = cache_root() / "remote"
@@ -116,15 +119,20 @@ def fetch_folder(url: str, param: str, *, marker: str = "top") -> Path:
         base.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(base)
         stage = Path(tempfile.mkdtemp(prefix=f".partial-{key[:16]}-", dir=base))
-        (stage / PARTIAL).write_text(json.dumps({"libtrad_fetch_partial": _FORMAT, "pid": os.getpid(),
-                                                 "host": socket.gethostname()}) + "\n", encoding="utf-8")
+        (stage / PARTIAL).write_text(
+            json.dumps({"libtrad_fetch_partial": _FORMAT, "pid": os.getpid(), "host": socket.gethostname()}) + "\n",
+            encoding="utf-8",
+        )
     except OSError as exc:
-        raise ParameterError(param, url, f"cannot cache it in {base} ({exc.strerror or exc}); set {CACHE_ENV} to a "
-                                         "writable folder") from None
+        raise ParameterError(
+            param, url, f"cannot cache it in {base} ({exc.strerror or exc}); set {CACHE_ENV} to a writable folder"
+        ) from None
     try:
         _download(fs, root, listing, stage / content, url, param)
-        (stage / RECORD).write_text(json.dumps({"libtrad_fetch": _FORMAT, "url": url, "files": files}, indent=2,
-                                               sort_keys=True) + "\n", encoding="utf-8")
+        (stage / RECORD).write_text(
+            json.dumps({"libtrad_fetch": _FORMAT, "url": url, "files": files}, indent=2, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
         follow_umask(stage)  # mkdtemp made it 0700: a cache shared by a group stays readable by it
         try:
             os.rename(stage, entry)
@@ -149,6 +157,7 @@ def shown_as_urls(fetched: Mapping[Path, str]) -> Iterator[None]:
 
 def url_error(exc: LibtradError, fetched: Mapping[Path, str]) -> LibtradError:
     """``exc`` with every local copy's path replaced by its URL (the same object, its message changed)."""
+
     def swap(text):
         return shown(text, fetched) if isinstance(text, str) else text
 
@@ -183,11 +192,12 @@ def _listing(fs, root: str, url: str, param: str) -> dict[str, dict]:
             raise ParameterError(param, url, "is a file, not a folder")
         if not path.startswith(root + "/"):
             continue
-        rel = path[len(root) + 1:]
+        rel = path[len(root) + 1 :]
         parts = rel.split("/")
         if not rel or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
-            raise ParameterError(param, url, f"holds an object named {rel!r}, which cannot be a file inside a "
-                                             "folder; refusing it")
+            raise ParameterError(
+                param, url, f"holds an object named {rel!r}, which cannot be a file inside a folder; refusing it"
+            )
         out[rel] = info
     return out
 
@@ -207,8 +217,13 @@ def _remove_abandoned(base: Path) -> None:
     for folder in base.glob(".partial-*"):
         try:
             record = json.loads((folder / PARTIAL).read_text(encoding="utf-8"))
-            if folder.is_symlink() or not isinstance(record, dict) or record.get("libtrad_fetch_partial") != _FORMAT \
-                    or record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+            if (
+                folder.is_symlink()
+                or not isinstance(record, dict)
+                or record.get("libtrad_fetch_partial") != _FORMAT
+                or record.get("host") != socket.gethostname()
+                or not isinstance(record.get("pid"), int)
+            ):
                 continue
             os.kill(record["pid"], 0)
         except ProcessLookupError:
@@ -231,8 +246,12 @@ def _complete(entry: Path, content: str, url: str, files: Mapping[str, list]) ->
         record = json.loads((entry / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if not isinstance(record, dict) or record.get("libtrad_fetch") != _FORMAT or record.get("url") != url \
-            or record.get("files") != {k: list(v) for k, v in files.items()}:
+    if (
+        not isinstance(record, dict)
+        or record.get("libtrad_fetch") != _FORMAT
+        or record.get("url") != url
+        or record.get("files") != {k: list(v) for k, v in files.items()}
+    ):
         return False
     try:
         return all((entry / content / rel).stat().st_size == size for rel, (size, _) in files.items())
@@ -252,5 +271,8 @@ def _download(fs, root: str, listing: Mapping[str, dict], dest: Path, url: str, 
             raise storage_error(param, f"{url.rstrip('/')}/{rel}", exc, "cannot read it") from None
         size = target.stat().st_size
         if info.get("size") is not None and size != int(info["size"]):
-            raise ParameterError(param, f"{url.rstrip('/')}/{rel}", f"changed while being fetched ({size} bytes "
-                                 f"arrived, {info['size']} listed); run again")
+            raise ParameterError(
+                param,
+                f"{url.rstrip('/')}/{rel}",
+                f"changed while being fetched ({size} bytes arrived, {info['size']} listed); run again",
+            )

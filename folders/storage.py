@@ -22,8 +22,15 @@ from libtrad.folders.marker import FORMAT, MARKER, STAGING_CONTENT, STAGING_MARK
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 # The package each common protocol needs, for the "not installed" line.
-_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
-             "abfss": "adlfs"}
+_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+}
 
 
 def is_url(text) -> bool:
@@ -44,8 +51,9 @@ def filesystem(url: str, option: str):
         return url_to_fs(url)
     except ImportError:
         package = _PACKAGES.get(protocol(url), f"the fsspec filesystem for {protocol(url)}://")
-        raise ParameterError(option, url, f"reading {protocol(url)}:// URLs needs {package} "
-                             f"(pip install {package})") from None
+        raise ParameterError(
+            option, url, f"reading {protocol(url)}:// URLs needs {package} (pip install {package})"
+        ) from None
     except ValueError as exc:
         raise ParameterError(option, url, f"not a URL libtrad can open ({first_line(exc)})") from None
 
@@ -55,10 +63,15 @@ def storage_error(option: str, url: str, exc: BaseException, doing: str = "canno
     text = first_line(exc)
     if isinstance(exc, FileNotFoundError):
         cause = f"does not exist ({text})"
-    elif isinstance(exc, PermissionError) or re.search(r"AccessDenied|Forbidden|InvalidAccessKeyId|"
-                                                       r"SignatureDoesNotMatch|403", text):
+    elif isinstance(exc, PermissionError) or re.search(
+        r"AccessDenied|Forbidden|InvalidAccessKeyId|"
+        r"SignatureDoesNotMatch|403",
+        text,
+    ):
         cause = f"access denied: check the credentials this process has for {protocol(url)}:// ({text})"
-    elif isinstance(exc, (ConnectionError, TimeoutError, OSError)) and re.search(r"connect|timed out|resolve", text, re.I):
+    elif isinstance(exc, (ConnectionError, TimeoutError, OSError)) and re.search(
+        r"connect|timed out|resolve", text, re.I
+    ):
         cause = f"the store cannot be reached ({text})"
     else:
         cause = f"{type(exc).__name__}: {text}"
@@ -126,14 +139,18 @@ class RemoteOutput:
         self.path = path.rstrip("/")
         parent, _, self.name = self.path.rpartition("/")
         if not parent or not self.name:
-            raise ParameterError(option.lstrip("-").replace("-", "_"), url,
-                                 "name a prefix inside the bucket (s3://BUCKET/NAME), not the bucket itself")
+            raise ParameterError(
+                option.lstrip("-").replace("-", "_"),
+                url,
+                "name a prefix inside the bucket (s3://BUCKET/NAME), not the bucket itself",
+            )
         self.parent = parent
         for name, value in (inputs or {}).items():
             relation = same_or_nested(self.url, str(value)) if value is not None else None
             if relation:
-                raise LibtradError(f"{option} {self.url}: {relation} the input {name} {value}; "
-                                   "choose an output outside it")
+                raise LibtradError(
+                    f"{option} {self.url}: {relation} the input {name} {value}; choose an output outside it"
+                )
 
     # -- plumbing: every failure of the store is one line naming the URL
     def _do(self, what, *args, doing: str = "cannot write it", **kwargs):
@@ -149,8 +166,11 @@ class RemoteOutput:
         (fsspec caches listings; another process may have written since)."""
         self.fs.invalidate_cache(prefix)
         found = self._do(self.fs.find, prefix, detail=True, doing="cannot read it")
-        return {p[len(prefix) + 1:]: info for p, info in found.items()
-                if p.startswith(prefix + "/") and info.get("type") != "directory"}
+        return {
+            p[len(prefix) + 1 :]: info
+            for p, info in found.items()
+            if p.startswith(prefix + "/") and info.get("type") != "directory"
+        }
 
     def _cat(self, path: str) -> bytes | None:
         """An object's bytes, None when there is no such object."""
@@ -194,9 +214,13 @@ class RemoteOutput:
 
     def _incomplete(self) -> dict | None:
         record = self.read_json(self.join(INCOMPLETE))
-        if not isinstance(record, dict) or record.get("libtrad_incomplete") != _RECORD_FORMAT \
-                or record.get("output") != self.url or record.get("kind") != self.kind \
-                or not isinstance(record.get("files"), list):
+        if (
+            not isinstance(record, dict)
+            or record.get("libtrad_incomplete") != _RECORD_FORMAT
+            or record.get("output") != self.url
+            or record.get("kind") != self.kind
+            or not isinstance(record.get("files"), list)
+        ):
             return None
         return record
 
@@ -214,16 +238,20 @@ class RemoteOutput:
         marker = self.marker() if MARKER in present else None
         if marker is not None:
             if marker["kind"] != self.kind:
-                raise LibtradError(f"{self.option} {self.url}: is a libtrad {marker['kind']} folder, not a "
-                                   f"{self.kind} folder; refusing to replace it")
+                raise LibtradError(
+                    f"{self.option} {self.url}: is a libtrad {marker['kind']} folder, not a "
+                    f"{self.kind} folder; refusing to replace it"
+                )
             return
         if INCOMPLETE in present and self._incomplete() is not None:
             return
-        raise LibtradError(f"{self.option} {self.url}: exists, is not empty and is not a libtrad folder (no {MARKER}); "
-                           "refusing to replace it: choose a new or empty prefix")
+        raise LibtradError(
+            f"{self.option} {self.url}: exists, is not empty and is not a libtrad folder (no {MARKER}); "
+            "refusing to replace it: choose a new or empty prefix"
+        )
 
     # -- staging
-    def staging(self, key: str) -> "RemoteStaging":
+    def staging(self, key: str) -> RemoteStaging:
         """The resumable staging prefix of ``key`` beside the output (made if missing; also the first
         write: denied write access fails here, before any work). Staging prefixes of other keys that
         libtrad made for this output are removed; one of this name libtrad did not make is refused."""
@@ -241,12 +269,15 @@ class RemoteOutput:
                 self.remove_staging(entry)
         if self._listing(mine):
             if not self._is_staging(mine):
-                raise LibtradError(f"{self.fs.unstrip_protocol(mine)}: exists and was not made by libtrad (no "
-                                   f"{STAGING_MARKER} in it), but libtrad keeps the resumable work for {self.url} under that name; "
-                                   "move or rename it and run again")
+                raise LibtradError(
+                    f"{self.fs.unstrip_protocol(mine)}: exists and was not made by libtrad (no "
+                    f"{STAGING_MARKER} in it), but libtrad keeps the resumable work for {self.url} under that name; "
+                    "move or rename it and run again"
+                )
         else:
-            self._put_json(f"{mine}/{STAGING_MARKER}", {"libtrad_staging": FORMAT, "output": self.url,
-                                                  "purpose": "resume"})
+            self._put_json(
+                f"{mine}/{STAGING_MARKER}", {"libtrad_staging": FORMAT, "output": self.url, "purpose": "resume"}
+            )
         return RemoteStaging(self, f"{mine}/{STAGING_CONTENT}")
 
     def remove_staging(self, prefix: str) -> None:
@@ -258,11 +289,15 @@ class RemoteOutput:
 
     def _is_staging(self, prefix: str) -> bool:
         record = self.read_json(f"{prefix}/{STAGING_MARKER}")
-        return isinstance(record, dict) and record.get("libtrad_staging") == FORMAT \
-            and record.get("output") == self.url and record.get("purpose") == "resume"
+        return (
+            isinstance(record, dict)
+            and record.get("libtrad_staging") == FORMAT
+            and record.get("output") == self.url
+            and record.get("purpose") == "resume"
+        )
 
     # -- completion
-    def publish(self, staging: "RemoteStaging", files: dict[str, str]) -> None:
+    def publish(self, staging: RemoteStaging, files: dict[str, str]) -> None:
         """Make the staged ``files`` (relpath -> SHA-256) the output, by the protocol in the class doc."""
         self.check()  # the prefix may have changed meanwhile
         present = self._listing(self.path)
@@ -271,14 +306,23 @@ class RemoteOutput:
         ours = set(old["files"] if old else ()) | set(incomplete["files"] if incomplete else ())
         clashes = sorted(rel for rel in files if rel in present and rel not in ours)
         if clashes:
-            raise LibtradError(f"{self.shown(clashes[0])}: an object libtrad did not write stands where the new "
-                               "output writes; move it away and run again (nothing was changed)")
+            raise LibtradError(
+                f"{self.shown(clashes[0])}: an object libtrad did not write stands where the new "
+                "output writes; move it away and run again (nothing was changed)"
+            )
         new_marker = marker_record(self.kind, files)
         if old is not None and old["files"] == new_marker["files"] and incomplete is None:
             staging.discard()
             return  # this very output is already complete
-        self._put_json(self.join(INCOMPLETE), {"libtrad_incomplete": _RECORD_FORMAT, "output": self.url,
-                                               "kind": self.kind, "files": sorted(ours | set(files))})
+        self._put_json(
+            self.join(INCOMPLETE),
+            {
+                "libtrad_incomplete": _RECORD_FORMAT,
+                "output": self.url,
+                "kind": self.kind,
+                "files": sorted(ours | set(files)),
+            },
+        )
         if old is not None:
             self._do(self.fs.rm_file, self.join(MARKER))
         for rel in sorted(ours - set(files)):

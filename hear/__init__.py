@@ -41,12 +41,12 @@ patches are that far apart. libtrad does not interpolate a finer hop it does not
 
 from __future__ import annotations
 
-
 from libtrad.core.errors import ParameterError
 from libtrad.hear.embeddings import get_scene_embeddings, get_timestamp_embeddings
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec
 
 __all__ = ["LibtradHearModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
+
 
 def __getattr__(name: str):
     """``LibtradHearModel`` from :mod:`.model`, imported on first use (``import libtrad.hear`` imports no torch)."""
@@ -63,9 +63,13 @@ def load_model(model_file_path: str = ""):
     checksums first, as ``embed`` checks it."""
     text = str(model_file_path or "").strip()
     if not text:
-        raise ParameterError("model_file_path", "", "libtrad.hear needs a libtrad encoder spec as the model file "
-                             "(what --encoder takes: echo:DIR, attention-ae:DIR, logmel-stats, hf:DIR, ...); "
-                             "there is no default encoder")
+        raise ParameterError(
+            "model_file_path",
+            "",
+            "libtrad.hear needs a libtrad encoder spec as the model file "
+            "(what --encoder takes: echo:DIR, attention-ae:DIR, logmel-stats, hf:DIR, ...); "
+            "there is no default encoder",
+        )
     try:
         spec = parse_encoder_spec(text)
         check_encoder_folder(spec)

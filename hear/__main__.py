@@ -29,14 +29,18 @@ def hear_check_command(spec: str, device: str) -> int:
 def main(argv=None) -> None:
     """Run the check with libtrad's CLI rules: one ``error:`` line for a user's mistake, no traceback."""
     try:
-        code = hear_check_command.main(list(sys.argv[1:] if argv is None else argv), prog_name=PROG,
-                                       standalone_mode=False)
+        code = hear_check_command.main(
+            list(sys.argv[1:] if argv is None else argv), prog_name=PROG, standalone_mode=False
+        )
     except click.exceptions.Abort:
         fail("interrupted", 130)
     except click.ClickException as exc:
         fail(exc.format_message() + (f" (see '{PROG} --help')" if isinstance(exc, click.UsageError) else ""), 2)
     except ParameterError as exc:
-        fail(exc.for_flag("SPEC" if exc.param in ("model_file_path", "encoder") else "--" + exc.param.replace("_", "-")), 2)
+        fail(
+            exc.for_flag("SPEC" if exc.param in ("model_file_path", "encoder") else "--" + exc.param.replace("_", "-")),
+            2,
+        )
     except LibtradError as exc:
         fail(str(exc), 2)
     except Exception as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback

@@ -60,8 +60,11 @@ def self_check(spec: str, *, device: str = "auto", module=None) -> list[Check]:
     if not isinstance(model, torch.nn.Module):
         return [Check("load_model", "FAIL", f"returned a {type(model).__name__}, not a torch.nn.Module")]
     moved = model.to(placed)
-    checks.append(Check("load_model", "ok", f"{type(model).__name__} (torch.nn.Module) on {placed}")
-                  if moved is model else Check("load_model", "FAIL", ".to(device) did not return the model"))
+    checks.append(
+        Check("load_model", "ok", f"{type(model).__name__} (torch.nn.Module) on {placed}")
+        if moved is model
+        else Check("load_model", "FAIL", ".to(device) did not return the model")
+    )
     checks.append(_check_sample_rate(model))
     checks.extend(_check_sizes(model))
     if any(c.status == "FAIL" for c in checks):
@@ -89,8 +92,12 @@ def _noise(sounds: int, seconds: float, model, device, generator):
 def _check_sample_rate(model) -> Check:
     rate = getattr(model, "sample_rate", None)
     if rate not in SAMPLE_RATES:
-        return Check("sample_rate", "FAIL", f"{rate!r} is not one of hearvalidator's {', '.join(map(str, SAMPLE_RATES))} "
-                     "Hz (HEAR does not resample for the model)")
+        return Check(
+            "sample_rate",
+            "FAIL",
+            f"{rate!r} is not one of hearvalidator's {', '.join(map(str, SAMPLE_RATES))} "
+            "Hz (HEAR does not resample for the model)",
+        )
     return Check("sample_rate", "ok", f"{rate} Hz")
 
 
@@ -109,21 +116,31 @@ def _check_timestamps(module, model, audio, seconds: float) -> list[Check]:
     name = f"timestamp_embeddings {tuple(audio.shape)[0]} x {seconds:g} s"
     embeddings, timestamps = module.get_timestamp_embeddings(audio, model)
     if not (isinstance(embeddings, torch.Tensor) and isinstance(timestamps, torch.Tensor)):
-        return [Check(name, "FAIL", f"returned {type(embeddings).__name__}, {type(timestamps).__name__}, not torch tensors")]
+        return [
+            Check(name, "FAIL", f"returned {type(embeddings).__name__}, {type(timestamps).__name__}, not torch tensors")
+        ]
     problems = []
     if embeddings.dtype != torch.float32:
         problems.append(f"embeddings are {embeddings.dtype}, not torch.float32")
     e, t = embeddings.detach().cpu().float().numpy(), timestamps.detach().cpu().double().numpy()
     length_ms = 1000.0 * seconds
     if e.ndim != 3 or t.ndim != 2:
-        return [Check(name, "FAIL", f"embeddings of shape {e.shape} and timestamps of shape {t.shape}; expected "
-                      "(n_sounds, T, D) and (n_sounds, T)")]
+        return [
+            Check(
+                name,
+                "FAIL",
+                f"embeddings of shape {e.shape} and timestamps of shape {t.shape}; expected "
+                "(n_sounds, T, D) and (n_sounds, T)",
+            )
+        ]
     if e.shape[0] != audio.shape[0]:
         problems.append(f"{e.shape[0]} embeddings rows for {audio.shape[0]} sounds")
     if e.shape[:2] != t.shape:
         problems.append(f"timestamps of shape {t.shape} for embeddings of shape {e.shape}")
     if e.shape[2] != model.timestamp_embedding_size:
-        problems.append(f"embedding size {e.shape[2]}, but timestamp_embedding_size is {model.timestamp_embedding_size}")
+        problems.append(
+            f"embedding size {e.shape[2]}, but timestamp_embedding_size is {model.timestamp_embedding_size}"
+        )
     if not (np.isfinite(e).all() and np.isfinite(t).all()):
         problems.append("NaN or infinite values")
     warnings, summary = [], f"{e.shape}"
@@ -137,14 +154,19 @@ def _check_timestamps(module, model, audio, seconds: float) -> list[Check]:
         if last > length_ms:
             problems.append(f"timestamps end at {last:g} ms, after the {length_ms:g}-ms audio")
         elif last < length_ms - 2 * mean:
-            problems.append(f"timestamps end at {last:g} ms, more than two steps before the end of the {length_ms:g}-ms "
-                            "audio")
+            problems.append(
+                f"timestamps end at {last:g} ms, more than two steps before the end of the {length_ms:g}-ms audio"
+            )
         elif last < length_ms - mean or last < length_ms - 50:
-            warnings.append(f"timestamps end at {last:g} ms: the last {length_ms - last:g} ms of the audio have no "
-                            "embedding centred in them")
+            warnings.append(
+                f"timestamps end at {last:g} ms: the last {length_ms - last:g} ms of the audio have no "
+                "embedding centred in them"
+            )
         if np.max(steps) > SUGGESTED_HOP_MS:
-            warnings.append(f"timestamps {np.max(steps):g} ms apart; HEAR suggests at most {SUGGESTED_HOP_MS:g} ms "
-                            "(this encoder's own hop: libtrad does not interpolate a finer one)")
+            warnings.append(
+                f"timestamps {np.max(steps):g} ms apart; HEAR suggests at most {SUGGESTED_HOP_MS:g} ms "
+                "(this encoder's own hop: libtrad does not interpolate a finer one)"
+            )
         if first > mean:
             warnings.append(f"timestamps begin at {first:g} ms, after one step")
     if problems:

@@ -40,8 +40,10 @@ def get_timestamp_embeddings(audio, model):
         keep = times <= 1000.0 * n_samples / model.sample_rate
         frames, times = frames[:, keep], times[keep]
     stamps = np.tile(times.astype(np.float32), (frames.shape[0], 1))
-    return (torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).to(device),
-            torch.from_numpy(np.ascontiguousarray(stamps)).to(device))
+    return (
+        torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).to(device),
+        torch.from_numpy(np.ascontiguousarray(stamps)).to(device),
+    )
 
 
 def frame_times_ms(encoder, kind: str, n_samples: int, n_frames: int) -> np.ndarray:
@@ -67,8 +69,9 @@ def _clips(audio, model) -> tuple[list[np.ndarray], object]:
 
     shape = tuple(getattr(audio, "shape", ()))
     if len(shape) != 2:
-        raise LibtradError(f"libtrad.hear: audio must be (n_sounds, n_samples) mono at {model.sample_rate} Hz, "
-                           f"got shape {shape}")
+        raise LibtradError(
+            f"libtrad.hear: audio must be (n_sounds, n_samples) mono at {model.sample_rate} Hz, got shape {shape}"
+        )
     if isinstance(audio, torch.Tensor):
         device = audio.device
         array = audio.detach().to("cpu", torch.float32).numpy()
@@ -102,7 +105,7 @@ def _echo_frames(encoder, clips: list[np.ndarray]) -> np.ndarray:
         values = wave.feature_extractor(clips, sampling_rate=encoder.sampling_rate, return_tensors="pt")["input_values"]
         parts = []
         for start in range(0, values.shape[-1], chunk):
-            piece = to_device(values[..., start:start + chunk].contiguous(), encoder.device)
+            piece = to_device(values[..., start : start + chunk].contiguous(), encoder.device)
             with autocast(encoder.device, encoder.precision):
                 out = wave.model(input_values=piece, sampling_rate=encoder.sampling_rate)
             parts.append(out.last_hidden_state.float().cpu())

@@ -40,8 +40,11 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         super().__init__(
-            feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value,
-            return_attention_mask=return_attention_mask, **kwargs,
+            feature_size=feature_size,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
         )
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -50,8 +53,12 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """One waveform (or a batch of equal-length ones) -> (..., n_mels, frames)."""
         return log_mel_spectrogram(
-            waveform, self.sampling_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-            n_mels=self.feature_size, top_db=self.top_db,
+            waveform,
+            self.sampling_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.feature_size,
+            top_db=self.top_db,
         )
 
     def __call__(
@@ -94,7 +101,9 @@ def _as_clip_list(raw_audio) -> list[torch.Tensor]:
         elif tensor.ndim == 2:
             clips = list(tensor)
         else:
-            raise LibtradError(f"audio has shape {tuple(tensor.shape)}: expected (samples,) or (batch, samples) mono audio")
+            raise LibtradError(
+                f"audio has shape {tuple(tensor.shape)}: expected (samples,) or (batch, samples) mono audio"
+            )
     elif isinstance(raw_audio, (list, tuple)) and raw_audio:
         clips = [c if isinstance(c, torch.Tensor) else torch.tensor(np.asarray(c, dtype=np.float32)) for c in raw_audio]
     else:

@@ -36,8 +36,13 @@ def stft_magnitude(
     if center:
         flat = torch.nn.functional.pad(flat.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
     spec = torch.stft(
-        flat, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-        center=False, return_complex=True,
+        flat,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=False,
+        return_complex=True,
     ).abs()
     if power != 1.0:
         spec = spec.pow(power)
@@ -56,7 +61,9 @@ def _cached_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, f
     return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
 
 
-def power_to_db(power: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0) -> torch.Tensor:
+def power_to_db(
+    power: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0
+) -> torch.Tensor:
     """10·log10(max(S, amin)/ref), floored ``top_db`` below each spectrogram's maximum.
 
     librosa floors relative to the maximum of the array it is given; here "the array" is each

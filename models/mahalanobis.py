@@ -46,8 +46,9 @@ class MahalanobisScorer(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.long))
 
     @classmethod
-    def fit_embeddings(cls, embeddings, *, shrinkage: float = DEFAULT_SHRINKAGE,
-                       dtype: torch.dtype = torch.float64) -> MahalanobisScorer:
+    def fit_embeddings(
+        cls, embeddings, *, shrinkage: float = DEFAULT_SHRINKAGE, dtype: torch.dtype = torch.float64
+    ) -> MahalanobisScorer:
         """A scorer fitted on ``embeddings`` (N, D), numpy or torch; float64 statistics by default."""
         dim = _as_matrix(embeddings, None, "embeddings").shape[1]
         return cls(dim, dtype=dtype).fit(embeddings, shrinkage)
@@ -95,7 +96,6 @@ class MahalanobisScorer(nn.Module):
             raise LibtradError("Mahalanobis scorer: not fitted yet; call fit(train_embeddings) first")
         x = _as_matrix(embeddings, self.dim, "embeddings").to(self.latent_mean.device)
         return self(x).cpu().numpy().astype(np.float64)
-
 
     @torch.no_grad()
     def score_on(self, embeddings, device) -> tuple[np.ndarray, np.ndarray]:

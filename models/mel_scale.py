@@ -35,10 +35,14 @@ def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
     """Inverse of :func:`hz_to_mel_slaney`."""
     mel = np.asarray(mel, dtype=np.float64)
     min_log_mel = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
-    return np.where(mel >= min_log_mel, _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mel - min_log_mel)), _SLANEY_F_SP * mel)
+    return np.where(
+        mel >= min_log_mel, _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mel - min_log_mel)), _SLANEY_F_SP * mel
+    )
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
     """Triangular Slaney-scale filters with Slaney (constant-area) normalisation -> (n_mels, n_fft//2+1).
 
     Same construction as ``librosa.filters.mel(htk=False, norm="slaney")`` (float64 here).
@@ -55,9 +59,14 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     return weights
 
 
-
 def log_mel_image(
-    samples: np.ndarray, sample_rate: int, *, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 64, top_db: float = 80.0,
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    n_mels: int = 64,
+    top_db: float = 80.0,
 ) -> np.ndarray:
     """librosa-equivalent ``power_to_db(melspectrogram(y))`` of a 1-D signal in NumPy -> (n_mels, T), float64.
 

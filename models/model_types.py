@@ -43,20 +43,38 @@ class ModelType:
     anomaly: bool
 
 
-MODEL_TYPES: dict[str, ModelType] = {t.name: t for t in (
-    ModelType("libtrad-echo", "echo", "libtrad.models.echo", "transformers:AutoModel",
-              "libtrad.models.echo.feature_extraction_echo:EchoFeatureExtractor", anomaly=False),
-    ModelType("libtrad-attention-ae", "attention_ae", "libtrad.models.attention_ae",
-              "libtrad.models.attention_ae.auto:AutoModelForAudioAnomalyDetection",
-              "libtrad.models.attention_ae.feature_extraction_attention_ae:LibTradAttentionAEFeatureExtractor", anomaly=True),
-    ModelType("libtrad-cnn", "cnn", "libtrad.models.cnn", "transformers:AutoModelForAudioClassification",
-              "libtrad.models.cnn.feature_extraction_cnn:LibTradCNNFeatureExtractor", anomaly=True),
-)}
+MODEL_TYPES: dict[str, ModelType] = {
+    t.name: t
+    for t in (
+        ModelType(
+            "libtrad-echo",
+            "echo",
+            "libtrad.models.echo",
+            "transformers:AutoModel",
+            "libtrad.models.echo.feature_extraction_echo:EchoFeatureExtractor",
+            anomaly=False,
+        ),
+        ModelType(
+            "libtrad-attention-ae",
+            "attention_ae",
+            "libtrad.models.attention_ae",
+            "libtrad.models.attention_ae.auto:AutoModelForAudioAnomalyDetection",
+            "libtrad.models.attention_ae.feature_extraction_attention_ae:LibTradAttentionAEFeatureExtractor",
+            anomaly=True,
+        ),
+        ModelType(
+            "libtrad-cnn",
+            "cnn",
+            "libtrad.models.cnn",
+            "transformers:AutoModelForAudioClassification",
+            "libtrad.models.cnn.feature_extraction_cnn:LibTradCNNFeatureExtractor",
+            anomaly=True,
+        ),
+    )
+}
 
 # Old name -> (current name, the command that rewrites a folder saved under the old name).
-RENAMED: dict[str, tuple[str, str]] = {
-    "echo": ("libtrad-echo", "libtrad convert echo CHECKPOINT {folder}"),
-}
+RENAMED: dict[str, tuple[str, str]] = {"echo": ("libtrad-echo", "libtrad convert echo CHECKPOINT {folder}")}
 
 LIB_TRAD = ("libtrad-cnn", "libtrad-attention-ae")  # the LiB-TRAD paper's models (Table 2, Table 3)
 
@@ -68,8 +86,10 @@ def renamed_error(name: str, config_file: str | Path | None = None) -> LibtradEr
     if where.name != "config.json":  # a folder was named
         where = where / "config.json"
     folder = where.parent
-    return LibtradError(f"{where}: model_type {name!r} is the old name of {new!r}; rewrite the folder by "
-                        f"re-running `{fix.format(folder=folder)}` on the original checkpoint")
+    return LibtradError(
+        f"{where}: model_type {name!r} is the old name of {new!r}; rewrite the folder by "
+        f"re-running `{fix.format(folder=folder)}` on the original checkpoint"
+    )
 
 
 def refuse_renamed(config_dict: dict, where: str | Path | None = None) -> None:
@@ -79,8 +99,9 @@ def refuse_renamed(config_dict: dict, where: str | Path | None = None) -> None:
         raise renamed_error(name, where)
 
 
-def model_type_of(name: object, where: str | Path, allowed: tuple[str, ...] = tuple(MODEL_TYPES),
-                  what: str = "a libtrad model") -> ModelType:
+def model_type_of(
+    name: object, where: str | Path, allowed: tuple[str, ...] = tuple(MODEL_TYPES), what: str = "a libtrad model"
+) -> ModelType:
     """The :class:`ModelType` named ``name`` (read from ``where``, a config.json or a model).
 
     A renamed type gets the fix, anything missing or outside ``allowed`` one line saying ``what``
@@ -100,8 +121,6 @@ def frames_dim(spec: ModelType) -> int:
     return 1 if getattr(resolve(spec.feature_extractor), "frames_last", False) else 0
 
 
-
-
 def read_json_object(path: str | Path) -> dict:
     """A JSON object from ``path`` (a model folder's ``config.json``, a manifest); unreadable, non-UTF-8,
     malformed or non-object JSON is one :class:`~libtrad.core.errors.LibtradError` naming the file."""
@@ -115,5 +134,16 @@ def read_json_object(path: str | Path) -> dict:
         raise LibtradError(f"{path}: not a JSON object (found {type(data).__name__})")
     return data
 
-__all__ = ["LIB_TRAD", "MODEL_TYPES", "RENAMED", "ModelType", "frames_dim", "model_type_of", "read_json_object", "refuse_renamed",
-           "renamed_error", "resolve"]
+
+__all__ = [
+    "LIB_TRAD",
+    "MODEL_TYPES",
+    "RENAMED",
+    "ModelType",
+    "frames_dim",
+    "model_type_of",
+    "read_json_object",
+    "refuse_renamed",
+    "renamed_error",
+    "resolve",
+]

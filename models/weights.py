@@ -62,8 +62,10 @@ def weight_files(folder: str | Path) -> list[Path]:
             raise LibtradError(f"{index}: shard {bad[0]!r} is not a file name inside {folder}")
         missing = [s for s in shards if not (folder / s).is_file()]
         if missing:
-            raise LibtradError(f"{folder / missing[0]}: missing ({len(missing)} of the {len(shards)} shards "
-                               f"{index.name} lists are absent)")
+            raise LibtradError(
+                f"{folder / missing[0]}: missing ({len(missing)} of the {len(shards)} shards "
+                f"{index.name} lists are absent)"
+            )
         return [folder / s for s in shards]
     single = folder / WEIGHTS_NAME
     return [single] if single.exists() or single.is_symlink() else []
@@ -97,16 +99,20 @@ def check_safetensors(path: str | Path) -> None:
     except OSError as exc:
         raise LibtradError(f"{path}: cannot be read ({exception_reason(exc)})") from None
     if head.startswith(LFS_POINTER):
-        raise LibtradError(f"{path}: a git-LFS pointer file ({size} bytes), not the weights; the repository was "
-                           f"cloned without git-lfs: run `git lfs pull` in it (or download the file itself)")
+        raise LibtradError(
+            f"{path}: a git-LFS pointer file ({size} bytes), not the weights; the repository was "
+            f"cloned without git-lfs: run `git lfs pull` in it (or download the file itself)"
+        )
     if size < 8:
         raise LibtradError(f"{path}: not a complete safetensors file ({size} bytes)")
     header = int.from_bytes(head[:8], "little")
     if head[7] != 0 and _is_text(head):  # a header length >= 2**56 bytes: these are characters, not a length
         raise LibtradError(f"{path}: a text file (starts {_snippet(head)!r}), not safetensors weights")
     if 8 + header > size:
-        raise LibtradError(f"{path}: not a complete safetensors file (its header claims {header} bytes, the "
-                           f"whole file holds {size}: cut short, or not safetensors)")
+        raise LibtradError(
+            f"{path}: not a complete safetensors file (its header claims {header} bytes, the "
+            f"whole file holds {size}: cut short, or not safetensors)"
+        )
     try:
         with safe_open(str(path), framework="numpy") as f:
             for key in f.keys():
@@ -169,8 +175,9 @@ def load_checked(load, source, *args, **kwargs):
     kwargs["ignore_mismatched_sizes"] = True  # mismatches are refused below in one line, not raised mid-report
     with _quiet_load_report():
         model, info = load(source, *args, output_loading_info=True, **kwargs)
-    check_loading_info(model, info, _weights_name(folder) if local else str(source),
-                       accept_mismatched=accept_mismatched)
+    check_loading_info(
+        model, info, _weights_name(folder) if local else str(source), accept_mismatched=accept_mismatched
+    )
     return (model, info) if want_info else model
 
 
@@ -188,14 +195,21 @@ def check_loading_info(model, info: dict, where: str | Path, *, accept_mismatche
         unexpected -= head_tensors(model)
     mismatched = [] if accept_mismatched else [_mismatch(m) for m in sorted(info.get("mismatched_keys") or (), key=str)]
     errors = [(str(e).strip().splitlines() or ["?"])[0] for e in info.get("error_msgs") or ()]
-    problems = [listed_names(one, many, items) for one, many, items in (
-        ("missing tensor", "missing tensors", missing),
-        ("unexpected tensor", "unexpected tensors", sorted(unexpected)),
-        ("tensor of another shape", "tensors of another shape", mismatched),
-        ("load error", "load errors", errors)) if items]
+    problems = [
+        listed_names(one, many, items)
+        for one, many, items in (
+            ("missing tensor", "missing tensors", missing),
+            ("unexpected tensor", "unexpected tensors", sorted(unexpected)),
+            ("tensor of another shape", "tensors of another shape", mismatched),
+            ("load error", "load errors", errors),
+        )
+        if items
+    ]
     if problems:
-        raise LibtradError(f"{where}: does not match config.json ({'; '.join(problems)}): these weights are not "
-                           f"the model config.json describes")
+        raise LibtradError(
+            f"{where}: does not match config.json ({'; '.join(problems)}): these weights are not "
+            f"the model config.json describes"
+        )
 
 
 def _mismatch(entry) -> str:
@@ -264,9 +278,20 @@ class CheckedWeights:
 
 def _check_model_type(cls, config_file: Path) -> None:
     stored = read_json_object(config_file)
-    model_type_of(stored.get("model_type"), config_file, (cls.config_class.model_type,),
-                  what=f"what {cls.__name__} loads")
+    model_type_of(
+        stored.get("model_type"), config_file, (cls.config_class.model_type,), what=f"what {cls.__name__} loads"
+    )
 
 
-__all__ = ["CheckedWeights", "LFS_POINTER", "WEIGHTS_INDEX_NAME", "WEIGHTS_NAME", "check_loading_info",
-           "check_safetensors", "check_weight_files", "head_tensors", "load_checked", "weight_files"]
+__all__ = [
+    "CheckedWeights",
+    "LFS_POINTER",
+    "WEIGHTS_INDEX_NAME",
+    "WEIGHTS_NAME",
+    "check_loading_info",
+    "check_safetensors",
+    "check_weight_files",
+    "head_tensors",
+    "load_checked",
+    "weight_files",
+]

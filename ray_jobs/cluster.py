@@ -36,7 +36,9 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise LibtradError("Ray is not installed: pip install 'ray[data]' (see constraints.txt for the version)") from None
+        raise LibtradError(
+            "Ray is not installed: pip install 'ray[data]' (see constraints.txt for the version)"
+        ) from None
     return ray
 
 
@@ -85,15 +87,20 @@ def connect_timeout_option(command):
         with connect_timeout(kwargs.pop("connect_timeout")):
             return command(*args, **kwargs)
 
-    return click.option("--connect-timeout", "connect_timeout", default=30.0, show_default=True,
-                        type=number("--connect-timeout", low=0, high=86400, low_open=True),
-                        help="With --address: give up attaching after this many seconds (one error line "
-                             "naming the address).")(run)
+    return click.option(
+        "--connect-timeout",
+        "connect_timeout",
+        default=30.0,
+        show_default=True,
+        type=number("--connect-timeout", low=0, high=86400, low_open=True),
+        help="With --address: give up attaching after this many seconds (one error line naming the address).",
+    )(run)
 
 
 @contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None, dashboard: bool = False,
-                timeout: float | None = None) -> Iterator[object]:
+def ray_session(
+    address: str | None = None, *, num_cpus: int | None = None, dashboard: bool = False, timeout: float | None = None
+) -> Iterator[object]:
     """Yield the ``ray`` module with a session up; stop it afterwards only if this call started it.
 
     Attaching to ``address`` fails within ``timeout`` seconds (default: :func:`connect_timeout`'s,
@@ -117,9 +124,14 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None, dash
         loopback_only()
         # address="local": always a private Ray. A plain ray.init() joins a cluster that `ray start` (or
         # another process's ray.cluster_utils.Cluster) runs on this machine, then refuses num_cpus.
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=dashboard,
-                 _node_ip_address="127.0.0.1",
-                 logging_level=logging.WARNING, configure_logging=True)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus or os.cpu_count() or 1,
+            include_dashboard=dashboard,
+            _node_ip_address="127.0.0.1",
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
         try:
             yield ray
         finally:
@@ -143,24 +155,35 @@ def attach(ray, address: str, timeout: float) -> None:
             socket.create_connection((host, port), timeout=max(timeout, 0.001)).close()
         except OSError as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else exception_reason(exc)
-            raise ParameterError("address", address, f"cannot attach to a Ray cluster there: a TCP connection to "
-                                 f"{host}:{port} failed ({reason}, limit {timeout:g} s; see --connect-timeout)") from None
+            raise ParameterError(
+                "address",
+                address,
+                f"cannot attach to a Ray cluster there: a TCP connection to "
+                f"{host}:{port} failed ({reason}, limit {timeout:g} s; see --connect-timeout)",
+            ) from None
     what = "Ray client server" if address.startswith("ray://") else "Ray head (GCS)"
     try:
-        _init_within(ray, deadline - time.monotonic(), address=address, logging_level=logging.WARNING,
-                     log_to_driver=True)
+        _init_within(
+            ray, deadline - time.monotonic(), address=address, logging_level=logging.WARNING, log_to_driver=True
+        )
     except TimeoutError:
-        tried = (f"a TCP connection to {target[0]}:{target[1]} succeeded, but no {what} answered there"
-                 if target is not None else f"no {what} answered")
-        raise ParameterError("address", address, f"cannot attach to a Ray cluster there: {tried} within "
-                             f"{timeout:g} s (see --connect-timeout)") from None
+        tried = (
+            f"a TCP connection to {target[0]}:{target[1]} succeeded, but no {what} answered there"
+            if target is not None
+            else f"no {what} answered"
+        )
+        raise ParameterError(
+            "address",
+            address,
+            f"cannot attach to a Ray cluster there: {tried} within {timeout:g} s (see --connect-timeout)",
+        ) from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ParameterError("address", address, f"cannot attach to a Ray cluster there ({first_line(exc)})") from None
 
 
 def _tcp_target(address: str) -> tuple[str, int] | None:
     """(host, port) of ``HOST:PORT`` / ``ray://HOST:PORT`` (``[v6]:PORT`` too); None for ``auto`` and the like."""
-    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    rest = address[len("ray://") :] if address.startswith("ray://") else address
     rest = rest.split("/", 1)[0]
     host, sep, port = rest.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -260,8 +283,13 @@ class _RaiseOnUse:
         raise self._error
 
 
-def as_completed(ray, pending: dict, failed: Callable[[object, BaseException], LibtradError], *,
-                 actor_died: Callable[[object], None] | None = None) -> Iterator[tuple[object, object]]:
+def as_completed(
+    ray,
+    pending: dict,
+    failed: Callable[[object, BaseException], LibtradError],
+    *,
+    actor_died: Callable[[object], None] | None = None,
+) -> Iterator[tuple[object, object]]:
     """The one wait loop over Ray work: ``(tag, result)`` for each of ``pending`` (ref -> tag) as it finishes.
 
     ``pending`` may grow while this runs (a caller submits the next unit as one finishes). A task that

@@ -71,6 +71,7 @@ def pytest_collection_modifyitems(session, config, items):
 
     items.sort(key=rank)  # stable: the order inside each file is kept
 
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
@@ -97,8 +98,14 @@ def fresh_python(tmp_path):
         torch = sys.modules.get("torch")
         if torch is not None:  # the same intra-op threads as this process: float32 sums depend on the split
             env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
-        done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-c", code, *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout.strip()
 
@@ -182,8 +189,11 @@ def assert_error_line(result, *fragments: str) -> str:
     assert "Traceback" not in text, text
     if hasattr(result, "exception") and result.exception is not None:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [line for line in text.strip().splitlines() if line.strip() and "%|" not in line and "/s]" not in line
-             and not line.startswith("note: ")]
+    lines = [
+        line
+        for line in text.strip().splitlines()
+        if line.strip() and "%|" not in line and "/s]" not in line and not line.startswith("note: ")
+    ]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and len(lines) == 1, text
     for fragment in fragments:
@@ -193,8 +203,14 @@ def assert_error_line(result, *fragments: str) -> str:
 
 def run_cli_subprocess(*args, timeout: int = 120, cwd=None) -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter (for hangs and real exit codes), killed after ``timeout`` s."""
-    return subprocess.run([sys.executable, "-m", "libtrad.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**os.environ})
+    return subprocess.run(
+        [sys.executable, "-m", "libtrad.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ},
+    )
 
 
 @pytest.fixture
@@ -202,8 +218,9 @@ def rel():
     """The reliability helpers for a test: ``rel.snapshot``, ``rel.assert_error_line``, ``rel.subprocess_cli``."""
     import types
 
-    return types.SimpleNamespace(snapshot=snapshot, assert_error_line=assert_error_line,
-                                 subprocess_cli=run_cli_subprocess)
+    return types.SimpleNamespace(
+        snapshot=snapshot, assert_error_line=assert_error_line, subprocess_cli=run_cli_subprocess
+    )
 
 
 # ----------------------------------------------------------------------------- tiny saved encoders
@@ -216,8 +233,9 @@ def echo_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("echo") / "tiny-echo"
-    EchoModel(EchoConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(out)
+    EchoModel(
+        EchoConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(out)
     EchoFeatureExtractor().save_pretrained(out)
     return out
 
@@ -227,8 +245,11 @@ def ae_dir(tmp_path_factory) -> Path:
     """A tiny LiB-TRAD attention AE (hidden 16, latent 8) saved: ``attention-ae:DIR``."""
     import torch
 
-    from libtrad.models.attention_ae import (LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
-                                             LibTradAttentionAEModel)
+    from libtrad.models.attention_ae import (
+        LibTradAttentionAEConfig,
+        LibTradAttentionAEFeatureExtractor,
+        LibTradAttentionAEModel,
+    )
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("ae") / "tiny-ae"
@@ -271,9 +292,13 @@ def s3_env(s3_server, monkeypatch):
 
     import s3fs
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL_S3", s3_server),
-                        ("AWS_ENDPOINT_URL", s3_server)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_S3", s3_server),
+        ("AWS_ENDPOINT_URL", s3_server),
+    ):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     bucket = f"libtrad-{uuid.uuid4().hex[:12]}"
@@ -283,8 +308,15 @@ def s3_env(s3_server, monkeypatch):
     s3fs.S3FileSystem.clear_instance_cache()
 
 
-def make_hub_cache(hf_home: Path, repo_type: str, repo_id: str, folder: Path, *, commit: str | None = None,
-                   refs: tuple[str, ...] = ("main",)) -> Path:
+def make_hub_cache(
+    hf_home: Path,
+    repo_type: str,
+    repo_id: str,
+    folder: Path,
+    *,
+    commit: str | None = None,
+    refs: tuple[str, ...] = ("main",),
+) -> Path:
     """Lay ``folder``'s files out as huggingface_hub's cache does and return the snapshot folder.
 
     ``<hf_home>/hub/<type>s--ORG--NAME/``: ``blobs/<content hash>`` (the files themselves),
@@ -293,8 +325,12 @@ def make_hub_cache(hf_home: Path, repo_type: str, repo_id: str, folder: Path, *,
     import hashlib
     import os
 
-    commit = commit or hashlib.sha1(repo_id.encode() + b"\0" + str(sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*"))).encode()).hexdigest()
+    commit = (
+        commit
+        or hashlib.sha1(
+            repo_id.encode() + b"\0" + str(sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))).encode()
+        ).hexdigest()
+    )
     repo = Path(hf_home) / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / commit
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -325,8 +361,14 @@ def hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
-    def put(folder: Path, repo_id: str, *, repo_type: str = "model", commit: str | None = None,
-            refs: tuple[str, ...] = ("main",)) -> Path:
+    def put(
+        folder: Path,
+        repo_id: str,
+        *,
+        repo_type: str = "model",
+        commit: str | None = None,
+        refs: tuple[str, ...] = ("main",),
+    ) -> Path:
         return make_hub_cache(home, repo_type, repo_id, Path(folder), commit=commit, refs=refs)
 
     put.home = home
@@ -397,7 +439,7 @@ def _make_stray_fixture():
     return make_stray
 
 
-# ----------------------------------------------------------------------------- a dataset copy, a trained CNN, users' folders
+# ---------------------------------------------------------------------- a dataset copy, a trained CNN, users' folders
 # (the training, evaluation, weights and conversion tests of tests/ray_jobs/lib_trad, tests/models, tests/convert)
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture
@@ -455,10 +497,13 @@ def plain_dataset(folder: Path, audio: list[bytes], labels: list[int], splits=("
     import datasets
 
     (folder / "data").mkdir(parents=True)
-    features = datasets.Features({"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["normal", "abnormal"])})
+    features = datasets.Features(
+        {"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["normal", "abnormal"])}
+    )
     for split in splits:
-        datasets.Dataset.from_dict({"audio": [{"bytes": b, "path": None} for b in audio], "label": labels},
-                                   features=features).to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+        datasets.Dataset.from_dict(
+            {"audio": [{"bytes": b, "path": None} for b in audio], "label": labels}, features=features
+        ).to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
     datasets.load_dataset(str(folder))  # prepared now, so the CLI shows no generation bar before its error
     return folder
 
@@ -470,8 +515,18 @@ def _plain_dataset_fixture():
 
 # ----------------------------------------------------------------------------- evaluate
 def evaluate_args(model, dataset, output):
-    return ("evaluate", "lib-trad", "--model", f"tr1={model}", "--dataset", dataset, "--experiments", "tr1",
-            "--output", output)
+    return (
+        "evaluate",
+        "lib-trad",
+        "--model",
+        f"tr1={model}",
+        "--dataset",
+        dataset,
+        "--experiments",
+        "tr1",
+        "--output",
+        output,
+    )
 
 
 @pytest.fixture(name="evaluate_args")

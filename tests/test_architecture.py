@@ -28,8 +28,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIP = {".venv", "tests", "bench", "build", "dist", "docs", "site"}
 # What a function-level import may defer: torch, datasets, transformers, ray (the issue's list) and the
 # scientific stack a listing command (``libtrad --help``, 0.15 s) never needs: 0.1-1.3 s each on a 2-core box.
-HEAVY = {"torch", "datasets", "transformers", "ray",
-         "numpy", "pandas", "pyarrow", "scipy", "sklearn", "matplotlib", "soundfile"}
+HEAVY = {
+    "torch",
+    "datasets",
+    "transformers",
+    "ray",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "sklearn",
+    "matplotlib",
+    "soundfile",
+}
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
@@ -43,14 +54,35 @@ ROOMS = {
     "libtrad.builders": (*_BASE, "libtrad.folders", "libtrad.cards", "libtrad.builders"),
     "libtrad.convert": (*_BASE, "libtrad.folders", "libtrad.models", "libtrad.cards", "libtrad.convert"),
     "libtrad.ray_jobs.cluster": (*_BASE, "libtrad.ray_jobs.cluster"),
-    "libtrad.ray_jobs.embedding": (*_BASE, "libtrad.folders", "libtrad.models", "libtrad.cards", "libtrad.builders",
-                                   "libtrad.ray_jobs.cluster", "libtrad.ray_jobs.embedding"),
-    "libtrad.ray_jobs.evaluation": (*_BASE, "libtrad.folders", "libtrad.models", "libtrad.cards",
-                                    "libtrad.ray_jobs.cluster", "libtrad.ray_jobs.embedding",
-                                    "libtrad.ray_jobs.evaluation"),
-    "libtrad.ray_jobs.lib_trad": (*_BASE, "libtrad.folders", "libtrad.models", "libtrad.cards", "libtrad.builders",
-                                  "libtrad.ray_jobs.cluster", "libtrad.ray_jobs.embedding",
-                                  "libtrad.ray_jobs.evaluation", "libtrad.ray_jobs.lib_trad"),
+    "libtrad.ray_jobs.embedding": (
+        *_BASE,
+        "libtrad.folders",
+        "libtrad.models",
+        "libtrad.cards",
+        "libtrad.builders",
+        "libtrad.ray_jobs.cluster",
+        "libtrad.ray_jobs.embedding",
+    ),
+    "libtrad.ray_jobs.evaluation": (
+        *_BASE,
+        "libtrad.folders",
+        "libtrad.models",
+        "libtrad.cards",
+        "libtrad.ray_jobs.cluster",
+        "libtrad.ray_jobs.embedding",
+        "libtrad.ray_jobs.evaluation",
+    ),
+    "libtrad.ray_jobs.lib_trad": (
+        *_BASE,
+        "libtrad.folders",
+        "libtrad.models",
+        "libtrad.cards",
+        "libtrad.builders",
+        "libtrad.ray_jobs.cluster",
+        "libtrad.ray_jobs.embedding",
+        "libtrad.ray_jobs.evaluation",
+        "libtrad.ray_jobs.lib_trad",
+    ),
     "libtrad.ray_jobs": ("libtrad.ray_jobs",),  # the package itself: its docstring only
     "libtrad.hear": (*_BASE, "libtrad.ray_jobs.embedding", "libtrad.hear"),
     "libtrad": ("libtrad",),  # the root (__init__, cli, demo, __main__): everything
@@ -58,11 +90,10 @@ ROOMS = {
 # (importing module, imported module) pairs a room's rule does not allow, each the one documented way.
 EXCEPTIONS = {
     # cards render a dataset card's spectrograms with the NumPy mel scale the models use (no torch).
-    ("libtrad.cards.figures", "libtrad.models.mel_scale"),
+    ("libtrad.cards.figures", "libtrad.models.mel_scale")
 }
 # (importing module, imported module): function-level imports of light modules, each with its reason.
-LAZY_ALLOWED = {
-}
+LAZY_ALLOWED = {}
 
 
 # ----------------------------------------------------------------------------- reading the package
@@ -87,8 +118,9 @@ def package_modules(root: Path = ROOT) -> dict[str, Path]:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _walk(node: ast.AST, lazy: bool = False):
@@ -141,7 +173,7 @@ class Package:
     third_party: dict[str, set[str]]
 
     @classmethod
-    def read(cls, modules: dict[str, Path]) -> "Package":
+    def read(cls, modules: dict[str, Path]) -> Package:
         edges, third = {}, {}
         for name, path in modules.items():
             edges[name], third[name] = imports(path, name, set(modules))
@@ -164,8 +196,11 @@ class Package:
 def _rel(path: Path) -> str:
     """``path`` from the package root (a probe package's root in the checker's own tests)."""
     for root in (ROOT, *path.parents):
-        if (root / "__init__.py").is_file() and not (root.parent / "__init__.py").is_file() \
-                and path.is_relative_to(root):
+        if (
+            (root / "__init__.py").is_file()
+            and not (root.parent / "__init__.py").is_file()
+            and path.is_relative_to(root)
+        ):
             return str(path.relative_to(root))
     return path.name
 
@@ -185,15 +220,19 @@ def room_offences(package: Package) -> list[str]:
         for imp in found:
             if any(_inside(imp.module, r) for r in allowed) or (name, imp.module) in EXCEPTIONS:
                 continue
-            offences.append(f"{_rel(package.modules[name])}:{imp.line}: {room_of(name)} imports "
-                            f"{imp.module} ({room_of(imp.module)})")
+            offences.append(
+                f"{_rel(package.modules[name])}:{imp.line}: {room_of(name)} imports "
+                f"{imp.module} ({room_of(imp.module)})"
+            )
     return offences
 
 
 def cycles(package: Package) -> list[list[str]]:
     """Every strongly connected group of modules (Tarjan), each sorted; lazy imports count."""
-    graph = {name: sorted({i.module for i in found if i.module in package.modules and i.module != name})
-             for name, found in package.edges.items()}
+    graph = {
+        name: sorted({i.module for i in found if i.module in package.modules and i.module != name})
+        for name, found in package.edges.items()
+    }
     index, low, stack, on_stack, groups = {}, {}, [], set(), []
 
     def visit(node: str) -> None:  # iterative enough for ~200 modules: recursion depth is the longest chain
@@ -224,18 +263,27 @@ def cycles(package: Package) -> list[list[str]]:
 
 
 def private_offences(package: Package) -> list[str]:
-    return [f"{_rel(package.modules[name])}:{imp.line}: imports {', '.join(private)} from {imp.module}"
-            for name, found in package.edges.items() for imp in found
-            if imp.module != name and (private := [n for n in imp.names if n.startswith("_") and not n.startswith("__")])]
+    return [
+        f"{_rel(package.modules[name])}:{imp.line}: imports {', '.join(private)} from {imp.module}"
+        for name, found in package.edges.items()
+        for imp in found
+        if imp.module != name and (private := [n for n in imp.names if n.startswith("_") and not n.startswith("__")])
+    ]
 
 
 def lazy_offences(package: Package) -> list[str]:
-    return [f"{_rel(package.modules[name])}:{imp.line}: imports {imp.module} inside a function, "
-            f"which imports none of {', '.join(sorted(HEAVY))} (import it at the top, or add it to LAZY_ALLOWED "
-            "with the reason)"
-            for name, found in package.edges.items() for imp in found
-            if imp.lazy and imp.module in package.modules and imp.module != name
-            and not package.heavy(imp.module) and (name, imp.module) not in LAZY_ALLOWED]
+    return [
+        f"{_rel(package.modules[name])}:{imp.line}: imports {imp.module} inside a function, "
+        f"which imports none of {', '.join(sorted(HEAVY))} (import it at the top, or add it to LAZY_ALLOWED "
+        "with the reason)"
+        for name, found in package.edges.items()
+        for imp in found
+        if imp.lazy
+        and imp.module in package.modules
+        and imp.module != name
+        and not package.heavy(imp.module)
+        and (name, imp.module) not in LAZY_ALLOWED
+    ]
 
 
 def size_offences(modules: dict[str, Path]) -> list[str]:
@@ -249,8 +297,9 @@ def size_offences(modules: dict[str, Path]) -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
-                    offences.append(f"{_rel(path)}:{node.lineno}: {node.name} is {length} lines "
-                                    f"(at most {MAX_FUNCTION_LINES})")
+                    offences.append(
+                        f"{_rel(path)}:{node.lineno}: {node.name} is {length} lines (at most {MAX_FUNCTION_LINES})"
+                    )
     return offences
 
 
@@ -261,11 +310,14 @@ def defines(path: Path, attribute: str) -> bool:
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == attribute:
             return True
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) \
-            else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if any(isinstance(t, ast.Name) and t.id == attribute for t in targets):
             return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == attribute for a in node.names):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (a.asname or a.name) == attribute for a in node.names
+        ):
             return True
     return False
 
@@ -283,8 +335,7 @@ def reference_offences(modules: dict[str, Path]) -> list[str]:
                 if target not in modules:
                     offences.append(f"{_rel(path)}:{node.lineno}: {node.value}: no module {target}")
                 elif not defines(modules[target], attribute):
-                    offences.append(f"{_rel(path)}:{node.lineno}: {node.value}: {target} defines no "
-                                    f"{attribute}")
+                    offences.append(f"{_rel(path)}:{node.lineno}: {node.value}: {target} defines no {attribute}")
     return offences
 
 
@@ -335,15 +386,18 @@ def _probe(tmp_path: Path, files: dict[str, str]) -> Package:
 
 def test_the_checker_sees_each_kind_of_offence(tmp_path):
     """A probe package with one offence of each kind: every check names it."""
-    package = _probe(tmp_path, {
-        "__init__.py": "",
-        "core/__init__.py": "",
-        "core/a.py": "import torch\n",
-        "core/b.py": "def f():\n    from libtrad.core import c\n    from . import a\n",
-        "core/c.py": "from libtrad.core.b import _private\n",
-        "models/__init__.py": "",
-        "models/m.py": "def f():\n    from libtrad.folders import x\n",
-    })
+    package = _probe(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "core/__init__.py": "",
+            "core/a.py": "import torch\n",
+            "core/b.py": "def f():\n    from libtrad.core import c\n    from . import a\n",
+            "core/c.py": "from libtrad.core.b import _private\n",
+            "models/__init__.py": "",
+            "models/m.py": "def f():\n    from libtrad.folders import x\n",
+        },
+    )
     assert package.heavy("libtrad.core.a") and not package.heavy("libtrad.core.c")
     assert [c for c in cycles(package)] == [["libtrad.core.b", "libtrad.core.c"]]
     assert any("imports _private from libtrad.core.b" in o for o in private_offences(package))

@@ -10,16 +10,40 @@ import sys
 
 def test_demo_runs_the_whole_pipeline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
-    done = subprocess.run([sys.executable, "-m", "libtrad.cli", "demo", "--workdir", str(tmp_path / "demo"),
-                           "--scale", "0.01", "--epochs", "1"], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "libtrad.cli",
+            "demo",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--scale",
+            "0.01",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "RANDOM weights" in out and "SYNTHETIC stand-in" in out and "Artefacts:" in out
     work = tmp_path / "demo"
-    for rel in ("lib-trad/README.md", "dcase2021/README.md", "models/ae-tr1/README.md", "models/ae-tr3/README.md",
-                "models/cnn-tr1/README.md",
-                "embeddings/echo-lib-trad/embeddings.json", "embeddings/logmel-dcase2021/embeddings.json",
-                "results/lib-trad/results.md", "results/siren-dcase-echo/results.json", "leaderboard/leaderboard.md"):
+    for rel in (
+        "lib-trad/README.md",
+        "dcase2021/README.md",
+        "models/ae-tr1/README.md",
+        "models/ae-tr3/README.md",
+        "models/cnn-tr1/README.md",
+        "embeddings/echo-lib-trad/embeddings.json",
+        "embeddings/logmel-dcase2021/embeddings.json",
+        "results/lib-trad/results.md",
+        "results/siren-dcase-echo/results.json",
+        "leaderboard/leaderboard.md",
+    ):
         assert (work / rel).is_file(), rel
     lt = json.loads((work / "results" / "lib-trad" / "results.json").read_text())
     assert lt["model"]["family"] == "attention_ae" and set(lt["scorers"]) == {"knn", "mahalanobis"}
@@ -27,8 +51,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     # the default (paper) stand-in does not saturate: at this scale (2 normal + 2 abnormal test segments per
     # experiment) each AUC is coarse, so only "not all separated" and "the two encoders differ" are asserted
     logmel = json.loads((work / "results" / "lib-trad-logmel" / "results.json").read_text())
-    aucs = {name: [a for s in res["scorers"].values() for a in s["auc"].values()] for name, res in
-            (("echo", lt), ("logmel", logmel))}
+    aucs = {
+        name: [a for s in res["scorers"].values() for a in s["auc"].values()]
+        for name, res in (("echo", lt), ("logmel", logmel))
+    }
     assert all(min(v) < 0.99 for v in aucs.values()) and aucs["echo"] != aucs["logmel"], aucs
     dcase = json.loads((work / "results" / "siren-dcase-echo" / "results.json").read_text())
     assert dcase["year"] == 2021 and dcase["inputs"][0]["encoder"].startswith("echo:")
@@ -38,8 +64,9 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 
 def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, gpus):
     gpus(0)
-    rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "cuda"), "--device 'cuda'",
-                          "has no CUDA GPU")
+    rel.assert_error_line(
+        cli("demo", "--workdir", tmp_path / "demo", "--device", "cuda"), "--device 'cuda'", "has no CUDA GPU"
+    )
     rel.assert_error_line(cli("demo", "--workdir", tmp_path / "demo", "--device", "tpu"), "--device 'tpu'")
     assert not (tmp_path / "demo").exists()
 

@@ -58,16 +58,25 @@ def resolves(dotted: str) -> bool:
             return False
         if len(rest) > 1 and isinstance(node, ast.ClassDef):
             members = {getattr(n, "name", None) for n in node.body} | {
-                t.id for n in node.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-                for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target) if isinstance(t, ast.Name)}
+                t.id
+                for n in node.body
+                if isinstance(n, (ast.Assign, ast.AnnAssign))
+                for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target)
+                if isinstance(t, ast.Name)
+            }
             return rest[1] in members
         return True
     return False
 
 
 def _mentions(pattern: re.Pattern) -> list[tuple[str, str]]:
-    return sorted({(page.relative_to(ROOT).as_posix(), m) for page in PAGES
-                   for m in pattern.findall(page.read_text(encoding="utf-8"))})
+    return sorted(
+        {
+            (page.relative_to(ROOT).as_posix(), m)
+            for page in PAGES
+            for m in pattern.findall(page.read_text(encoding="utf-8"))
+        }
+    )
 
 
 @pytest.mark.parametrize("page, dotted", _mentions(DOTTED))
@@ -78,8 +87,9 @@ def test_named_objects_exist(page, dotted):
 def _in_repository(path: str) -> bool:
     """A path of this repository (``libtrad/x.py``, ``builders/…``, ``tests/…``), not an output's (``EMB/…``) or
     ``../shared``'s."""
-    return path.startswith("libtrad/") or ("/" in path and (ROOT / path.split("/")[0]).is_dir()
-                                           and not path.startswith("."))
+    return path.startswith("libtrad/") or (
+        "/" in path and (ROOT / path.split("/")[0]).is_dir() and not path.startswith(".")
+    )
 
 
 @pytest.mark.parametrize("page, path", [(p, f) for p, f in _mentions(REPO_PATH) if _in_repository(f)])

@@ -84,9 +84,13 @@ def test_every_file_in_a_package_folder_is_shipped():
     """A module outside a listed package, or a data file no package-data pattern names, would be left out."""
     folders = {_folder(p) for p in _setuptools()["packages"]}
     shipped = shipped_files()
-    left_out = [path.relative_to(ROOT).as_posix() for folder in folders for path in _package_files(folder, folders)
-                if path.relative_to(ROOT).as_posix() not in shipped
-                and not (path.name in NOT_SHIPPED and path.parent in folders)]
+    left_out = [
+        path.relative_to(ROOT).as_posix()
+        for folder in folders
+        for path in _package_files(folder, folders)
+        if path.relative_to(ROOT).as_posix() not in shipped
+        and not (path.name in NOT_SHIPPED and path.parent in folders)
+    ]
     assert sorted(left_out) == []
 
 
@@ -106,11 +110,15 @@ def test_the_console_script_runs():
     assert done.returncode == 0 and libtrad.__version__ in done.stdout, done.stderr
 
 
-@pytest.mark.skipif(not FROM_WHEEL, reason="libtrad is the editable checkout here; make test-wheel runs this "
-                                           "against the built wheel")
+@pytest.mark.skipif(
+    not FROM_WHEEL, reason="libtrad is the editable checkout here; make test-wheel runs this against the built wheel"
+)
 def test_the_installed_package_is_the_checkouts_modules_and_data():
-    installed = {p.relative_to(INSTALLED).as_posix() for p in INSTALLED.rglob("*")
-                 if p.is_file() and "__pycache__" not in p.parts}
+    installed = {
+        p.relative_to(INSTALLED).as_posix()
+        for p in INSTALLED.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     expected = shipped_files()
     assert installed == expected
     changed = [rel for rel in expected if (INSTALLED / rel).read_bytes() != (ROOT / rel).read_bytes()]

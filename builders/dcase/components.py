@@ -61,131 +61,166 @@ from libtrad.core.errors import LibtradError, ParameterError
 SPLITS = ("train", "test")
 FIGURE = "images/normal_vs_anomaly_logmel.png"
 LICENSE = "cc-by-4.0"
-LICENSE_TEXT = ("Creative Commons Attribution 4.0 International (CC BY 4.0), as published by the DCASE challenge "
-                "organisers on the Zenodo records above")
+LICENSE_TEXT = (
+    "Creative Commons Attribution 4.0 International (CC BY 4.0), as published by the DCASE challenge "
+    "organisers on the Zenodo records above"
+)
 
 
 def _zenodo(record: int, archive: str, extract_to: str) -> dict:
-    return {"record": f"https://zenodo.org/records/{record}",
-            "url": f"https://zenodo.org/records/{record}/files/{archive}", "extract_to": extract_to}
+    return {
+        "record": f"https://zenodo.org/records/{record}",
+        "url": f"https://zenodo.org/records/{record}/files/{archive}",
+        "extract_to": extract_to,
+    }
 
 
 # Per year and part: the Zenodo record, the archive URL per machine type ({machine}) and the folder of
 # --data-dir it extracts into (each archive holds <machine>/...). "dev" archives cover the dev machine
 # types, the other parts the eval machine types (layout.SPECS).
 DOWNLOADS: dict[int, dict[str, dict]] = {
-    2020: {"dev": _zenodo(3678171, "dev_data_{machine}.zip", "development"),
-           "additional_train": _zenodo(3727685, "eval_data_train_{machine}.zip", "additional_train"),
-           "eval": _zenodo(3841772, "eval_data_test_{machine}.zip", "evaluation")},
-    2021: {"dev": _zenodo(4562016, "dev_data_{machine}.zip", "development"),
-           "additional_train": _zenodo(4660992, "eval_data_{machine}_train.zip", "additional_train"),
-           "eval": _zenodo(4884786, "eval_data_{machine}_test.zip", "evaluation")},
-    2022: {"dev": _zenodo(6355122, "dev_{machine}.zip", "development"),
-           "additional_train": _zenodo(6462969, "eval_data_{machine}_train.zip", "additional_train"),
-           "eval": _zenodo(6586456, "eval_data_{machine}_test.zip", "evaluation")},
-    2023: {"dev": _zenodo(7882613, "dev_{machine}.zip", "development"),
-           "additional_train": _zenodo(7830345, "eval_data_{machine}_train.zip", "additional_train"),
-           "eval": _zenodo(7860847, "eval_data_{machine}_test.zip", "evaluation")},
-    2024: {"dev": _zenodo(10902294, "dev_{machine}.zip", "development"),
-           "additional_train": _zenodo(11259435, "eval_data_{machine}_train.zip", "additional_train"),
-           "eval": _zenodo(11363076, "eval_data_{machine}_test.zip", "evaluation")},
-    2025: {"dev": _zenodo(15097779, "dev_{machine}.zip", "development"),
-           "additional_train": _zenodo(15392814, "eval_data_{machine}_train.zip", "additional_train"),
-           "eval": _zenodo(15519362, "eval_data_{machine}_test.zip", "evaluation")},
+    2020: {
+        "dev": _zenodo(3678171, "dev_data_{machine}.zip", "development"),
+        "additional_train": _zenodo(3727685, "eval_data_train_{machine}.zip", "additional_train"),
+        "eval": _zenodo(3841772, "eval_data_test_{machine}.zip", "evaluation"),
+    },
+    2021: {
+        "dev": _zenodo(4562016, "dev_data_{machine}.zip", "development"),
+        "additional_train": _zenodo(4660992, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(4884786, "eval_data_{machine}_test.zip", "evaluation"),
+    },
+    2022: {
+        "dev": _zenodo(6355122, "dev_{machine}.zip", "development"),
+        "additional_train": _zenodo(6462969, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(6586456, "eval_data_{machine}_test.zip", "evaluation"),
+    },
+    2023: {
+        "dev": _zenodo(7882613, "dev_{machine}.zip", "development"),
+        "additional_train": _zenodo(7830345, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(7860847, "eval_data_{machine}_test.zip", "evaluation"),
+    },
+    2024: {
+        "dev": _zenodo(10902294, "dev_{machine}.zip", "development"),
+        "additional_train": _zenodo(11259435, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(11363076, "eval_data_{machine}_test.zip", "evaluation"),
+    },
+    2025: {
+        "dev": _zenodo(15097779, "dev_{machine}.zip", "development"),
+        "additional_train": _zenodo(15392814, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(15519362, "eval_data_{machine}_test.zip", "evaluation"),
+    },
 }
-_PART_NAMES = {"dev": "development dataset", "additional_train": "additional training dataset (evaluation train)",
-               "eval": "evaluation dataset (test)"}
+_PART_NAMES = {
+    "dev": "development dataset",
+    "additional_train": "additional training dataset (evaluation train)",
+    "eval": "evaluation dataset (test)",
+}
 
 _TITLES = {
     2020: "Unsupervised Detection of Anomalous Sounds for Machine Condition Monitoring",
     2021: "Unsupervised Anomalous Sound Detection for Machine Condition Monitoring under Domain Shifted Conditions",
     2022: "Unsupervised Anomalous Sound Detection for Machine Condition Monitoring Applying Domain Generalization "
-          "Techniques",
-    **dict.fromkeys((2023, 2024, 2025), "First-Shot Unsupervised Anomalous Sound Detection for Machine Condition "
-                                        "Monitoring"),
+    "Techniques",
+    **dict.fromkeys(
+        (2023, 2024, 2025), "First-Shot Unsupervised Anomalous Sound Detection for Machine Condition Monitoring"
+    ),
 }
 _OVERVIEWS = {
     2020: "Six machine types: ToyCar and ToyConveyor (from ToyADMOS) and fan, pump, slider and valve (from MIMII), "
-          "as single-channel 16 kHz clips of about 10 s with factory noise. Each type has several individual "
-          "machines (IDs); the development and evaluation sets use different IDs, and `section` holds the ID. "
-          "There are no domains in 2020 (`domain` is null) and no attributes.",
+    "as single-channel 16 kHz clips of about 10 s with factory noise. Each type has several individual "
+    "machines (IDs); the development and evaluation sets use different IDs, and `section` holds the ID. "
+    "There are no domains in 2020 (`domain` is null) and no attributes.",
     2021: "Seven machine types: ToyCar and ToyTrain (ToyADMOS2) and fan, gearbox, pump, slider and valve (MIMII "
-          "DUE), as 10-s single-channel 16 kHz clips. Sections 00–02 form the development set, 03–05 the "
-          "evaluation set; each section has a source domain with many training clips and a target domain "
-          "(changed operating condition or environment) with only a few. Names carry no attributes.",
+    "DUE), as 10-s single-channel 16 kHz clips. Sections 00–02 form the development set, 03–05 the "
+    "evaluation set; each section has a source domain with many training clips and a target domain "
+    "(changed operating condition or environment) with only a few. Names carry no attributes.",
     2022: "Seven machine types (bearing, fan, gearbox, slider, ToyCar, ToyTrain, valve); sections 00–02 "
-          "(development) and 03–05 (evaluation), each with many source-domain and few target-domain training "
-          "clips. Evaluation test names hide the domain; the ground truth restores it. Names carry the clip's "
-          "attributes (operating or recording conditions, e.g. `vel_21`).",
+    "(development) and 03–05 (evaluation), each with many source-domain and few target-domain training "
+    "clips. Evaluation test names hide the domain; the ground truth restores it. Names carry the clip's "
+    "attributes (operating or recording conditions, e.g. `vel_21`).",
     2023: "The development set (bearing, fan, gearbox, slider, ToyCar, ToyTrain, valve) and the evaluation set "
-          "(ToyDrone, ToyNscale, ToyTank, Vacuum, bandsaw, grinder, shaker) have different machine types, with "
-          "one section (00) each and many source / few target training clips. Clip lengths differ between "
-          "machine types (roughly 6–18 s).",
+    "(ToyDrone, ToyNscale, ToyTank, Vacuum, bandsaw, grinder, shaker) have different machine types, with "
+    "one section (00) each and many source / few target training clips. Clip lengths differ between "
+    "machine types (roughly 6–18 s).",
     2024: "First-shot as in 2023: the development set has the seven 2023 development machine types; the "
-          "evaluation set nine new ones (3DPrinter, AirCompressor, BrushlessMotor, HairDryer, HoveringDrone, "
-          "RoboticArm, Scanner, ToothBrush, ToyCircuit), one section (00) each. Some types come without "
-          "attribute information (`noAttribute`).",
+    "evaluation set nine new ones (3DPrinter, AirCompressor, BrushlessMotor, HairDryer, HoveringDrone, "
+    "RoboticArm, Scanner, ToothBrush, ToyCircuit), one section (00) each. Some types come without "
+    "attribute information (`noAttribute`).",
     2025: "First-shot under domain generalization: the development set has the seven 2023 development machine "
-          "types; the evaluation set eight new ones (AutoTrash, BandSealer, CoffeeGrinder, HomeCamera, Polisher, "
-          "ScrewFeeder, ToyPet, ToyRCCar), one section (00) each. The published ground truth names evaluation "
-          "test clips by section, domain and number only, so they have no attributes here. Supplemental "
-          "clean-machine / noise-only clips that some machine types ship are not part of this export.",
+    "types; the evaluation set eight new ones (AutoTrash, BandSealer, CoffeeGrinder, HomeCamera, Polisher, "
+    "ScrewFeeder, ToyPet, ToyRCCar), one section (00) each. The published ground truth names evaluation "
+    "test clips by section, domain and number only, so they have no attributes here. Supplemental "
+    "clean-machine / noise-only clips that some machine types ship are not part of this export.",
 }
 _PROTOCOLS = {
     2020: "AUC and pAUC (p = 0.1) per machine type and machine ID (`section`), over the ID's test clips.",
     2021: "AUC and pAUC (p = 0.1) per machine type, section and domain (that domain's normal and anomalous test "
-          "clips); the official score is their harmonic mean.",
+    "clips); the official score is their harmonic mean.",
     2022: "AUC per machine type, section and domain (that domain's normal clips against the section's anomalous "
-          "clips of both domains) and pAUC (p = 0.1) per section over both domains; the official score is the "
-          "harmonic mean over machine types, sections and domains.",
+    "clips of both domains) and pAUC (p = 0.1) per section over both domains; the official score is the "
+    "harmonic mean over machine types, sections and domains.",
 }
-_PROTOCOLS.update({y: _PROTOCOLS[2022].replace("sections and domains", "and domains (one section each)")
-                   for y in (2023, 2024, 2025)})
-_ARXIV = {2020: "2006.05822", 2021: "2106.04492", 2022: "2206.05876", 2023: "2305.07828", 2024: "2406.07250",
-          2025: "2506.10097"}
+_PROTOCOLS.update(
+    {y: _PROTOCOLS[2022].replace("sections and domains", "and domains (one section each)") for y in (2023, 2024, 2025)}
+)
+_ARXIV = {
+    2020: "2006.05822",
+    2021: "2106.04492",
+    2022: "2206.05876",
+    2023: "2305.07828",
+    2024: "2406.07250",
+    2025: "2506.10097",
+}
 _AUTHORS = {
     2020: "Koizumi, Yuma and Kawaguchi, Yohei and Imoto, Keisuke and Nakamura, Toshiki and Nikaido, Yuki and "
-          "Tanabe, Ryo and Purohit, Harsh and Suefusa, Kaori and Endo, Takashi and Yasuda, Masahiro and Harada, Noboru",
+    "Tanabe, Ryo and Purohit, Harsh and Suefusa, Kaori and Endo, Takashi and Yasuda, Masahiro and Harada, Noboru",
     2021: "Kawaguchi, Yohei and Imoto, Keisuke and Koizumi, Yuma and Harada, Noboru and Niizumi, Daisuke and Dohi, "
-          "Kota and Tanabe, Ryo and Purohit, Harsh and Endo, Takashi",
+    "Kota and Tanabe, Ryo and Purohit, Harsh and Endo, Takashi",
     2022: "Dohi, Kota and Imoto, Keisuke and Harada, Noboru and Niizumi, Daisuke and Koizumi, Yuma and Nishida, "
-          "Tomoya and Purohit, Harsh and Tanabe, Ryo and Endo, Takashi and Yamamoto, Masaaki and Kawaguchi, Yohei",
+    "Tomoya and Purohit, Harsh and Tanabe, Ryo and Endo, Takashi and Yamamoto, Masaaki and Kawaguchi, Yohei",
     2023: "Dohi, Kota and Imoto, Keisuke and Harada, Noboru and Niizumi, Daisuke and Koizumi, Yuma and Nishida, "
-          "Tomoya and Purohit, Harsh and Tanabe, Ryo and Endo, Takashi and Kawaguchi, Yohei",
-    **{y: "Nishida, Tomoya and Harada, Noboru and Niizumi, Daisuke and Albertini, Davide and Sannino, Roberto and "
-          "Pradolini, Simone and Augusti, Filippo and Imoto, Keisuke and Dohi, Kota and Purohit, Harsh and Endo, "
-          "Takashi and Kawaguchi, Yohei" for y in (2024, 2025)},
+    "Tomoya and Purohit, Harsh and Tanabe, Ryo and Endo, Takashi and Kawaguchi, Yohei",
+    **{
+        y: "Nishida, Tomoya and Harada, Noboru and Niizumi, Daisuke and Albertini, Davide and Sannino, Roberto and "
+        "Pradolini, Simone and Augusti, Filippo and Imoto, Keisuke and Dohi, Kota and Purohit, Harsh and Endo, "
+        "Takashi and Kawaguchi, Yohei"
+        for y in (2024, 2025)
+    },
 }
 
 
 def citation(year: int) -> str:
     """BibTeX of the year's task description paper."""
-    return (f"@inproceedings{{dcase{year}_task2,\n"
-            f"  author    = {{{_AUTHORS[year]}}},\n"
-            f"  title     = {{Description and Discussion on {{DCASE}} {year} Challenge Task 2: {_TITLES[year]}}},\n"
-            f"  booktitle = {{Proceedings of the Detection and Classification of Acoustic Scenes and Events "
-            f"{year} Workshop (DCASE{year})}},\n"
-            f"  year      = {{{year}}},\n"
-            f"  eprint    = {{{_ARXIV[year]}}},\n"
-            f"  archivePrefix = {{arXiv}}\n}}")
+    return (
+        f"@inproceedings{{dcase{year}_task2,\n"
+        f"  author    = {{{_AUTHORS[year]}}},\n"
+        f"  title     = {{Description and Discussion on {{DCASE}} {year} Challenge Task 2: {_TITLES[year]}}},\n"
+        f"  booktitle = {{Proceedings of the Detection and Classification of Acoustic Scenes and Events "
+        f"{year} Workshop (DCASE{year})}},\n"
+        f"  year      = {{{year}}},\n"
+        f"  eprint    = {{{_ARXIV[year]}}},\n"
+        f"  archivePrefix = {{arXiv}}\n}}"
+    )
 
 
 def dcase_features() -> datasets.Features:
     """The columns of every DCASE config (names fixed: evaluation code relies on them)."""
     text = datasets.Value("string")
-    return datasets.Features({
-        "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
-        "file": text,
-        "machine": text,
-        "section": datasets.Value("int32"),
-        "domain": text,
-        "attributes": text,
-        "attribute_values": datasets.List({"key": text, "value": text}),
-        "year": datasets.Value("int32"),
-        "set": text,
-        "label": datasets.ClassLabel(names=list(LABELS)),
-        "sha256": text,
-    })
+    return datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
+            "file": text,
+            "machine": text,
+            "section": datasets.Value("int32"),
+            "domain": text,
+            "attributes": text,
+            "attribute_values": datasets.List({"key": text, "value": text}),
+            "year": datasets.Value("int32"),
+            "set": text,
+            "label": datasets.ClassLabel(names=list(LABELS)),
+            "sha256": text,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -226,10 +261,12 @@ class DcaseComponent(DatasetComponent):
         self.name = f"dcase{year}"
         self.pretty_name = f"DCASE {year} Task 2"
         self.title = f"DCASE {year} Challenge Task 2: {_TITLES[year]}"
-        self.description = (f"The development and evaluation datasets of DCASE {year} Challenge Task 2 (anomalous "
-                            "sound detection for machine condition monitoring): normal training clips and normal / "
-                            "anomalous test clips of machines, 16 kHz mono, with labels, sections, domains and "
-                            "attributes as columns.")
+        self.description = (
+            f"The development and evaluation datasets of DCASE {year} Challenge Task 2 (anomalous "
+            "sound detection for machine condition monitoring): normal training clips and normal / "
+            "anomalous test clips of machines, 16 kHz mono, with labels, sections, domains and "
+            "attributes as columns."
+        )
         self.citation = citation(year)
         self.config_names = (self.name,)
 
@@ -237,8 +274,11 @@ class DcaseComponent(DatasetComponent):
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """Every archive of this year (one per part and machine type), for ``download_and_prepare()``."""
         return tuple(
-            Download(part["url"].format(machine=machine), part["url"].rsplit("/", 1)[1].format(machine=machine),
-                     extract_to=part["extract_to"])
+            Download(
+                part["url"].format(machine=machine),
+                part["url"].rsplit("/", 1)[1].format(machine=machine),
+                extract_to=part["extract_to"],
+            )
             for name, part in DOWNLOADS[self.year].items()
             for machine in self.spec.machines("dev" if name == "dev" else "eval")
         )
@@ -254,8 +294,9 @@ class DcaseComponent(DatasetComponent):
         return options
 
     def scan(self, data_dir, configs, options, *, on_error, progress) -> ScanResult:
-        state, sources, rejected, synthetic = scan_dcase(data_dir, self.spec, options, on_error=on_error,
-                                                          progress=progress)
+        state, sources, rejected, synthetic = scan_dcase(
+            data_dir, self.spec, options, on_error=on_error, progress=progress
+        )
         return ScanResult(data_dir, sources, rejected, synthetic, state=state, source_checksums=state.checksums)
 
     def config_sources(self, scan, configs, options) -> list[ConfigSource]:
@@ -270,38 +311,64 @@ class DcaseComponent(DatasetComponent):
 
     def manifest_extra(self, options: dict) -> dict:
         given = options["eval_list"]
-        return {"year": self.year,
-                "validation": {"on_error": options["on_error"], "sample_rate": SAMPLE_RATE, "channels": 1,
-                               "eval_list": None if given is None else str(given),
-                               "allow_unlabelled": options["allow_unlabelled"]}}
+        return {
+            "year": self.year,
+            "validation": {
+                "on_error": options["on_error"],
+                "sample_rate": SAMPLE_RATE,
+                "channels": 1,
+                "eval_list": None if given is None else str(given),
+                "allow_unlabelled": options["allow_unlabelled"],
+            },
+        }
 
     def figure(self, root, scan, configs, options) -> str | None:
         return _figure(root, scan.state)
 
     def usage(self, configs):
         name = configs[0]
-        usage = [{"var": "train", "config": name, "split": "train", "what": "normal training clips, both sets"},
-                 {"var": "test", "config": name, "split": "test", "what": "normal and anomalous test clips"}]
-        tail = ('fan_dev = test.filter(lambda m, s: m == "fan" and s == "dev", input_columns=["machine", "set"])'
-                '  # no audio decoded')
+        usage = [
+            {"var": "train", "config": name, "split": "train", "what": "normal training clips, both sets"},
+            {"var": "test", "config": name, "split": "test", "what": "normal and anomalous test clips"},
+        ]
+        tail = (
+            'fan_dev = test.filter(lambda m, s: m == "fan" and s == "dev", input_columns=["machine", "set"])'
+            "  # no audio decoded"
+        )
         return usage, tail
 
     def validation_text(self, options: dict) -> str:
-        return ("16 kHz mono WAV with complete RIFF chunks, readable, finite, not empty; no fixed duration (DCASE "
-                "clip lengths differ between years and machine types)")
+        return (
+            "16 kHz mono WAV with complete RIFF chunks, readable, finite, not empty; no fixed duration (DCASE "
+            "clip lengths differ between years and machine types)"
+        )
 
     def card_parts(self, context: CardContext) -> tuple[str, str]:
         from libtrad.cards.dataset_card import render_part
 
         state: DcaseState = context.scan.state
-        downloads = [{"what": _PART_NAMES[part], "record": d["record"], "url": d["url"]}
-                     for part, d in DOWNLOADS[self.year].items()]
-        intro = render_part("dcase_intro.md", year=self.year, task=_TITLES[self.year],
-                            overview=_OVERVIEWS[self.year], machines=machine_table(state),
-                            figure=context.figure or "", downloads=downloads, license=LICENSE_TEXT,
-                            ground_truth=state.truth_note)
-        details = render_part("dcase_details.md", year=self.year, config=self.name, protocol=_PROTOCOLS[self.year],
-                              first_section=self.spec.sections("dev", "fan")[0])
+        downloads = [
+            {"what": _PART_NAMES[part], "record": d["record"], "url": d["url"]}
+            for part, d in DOWNLOADS[self.year].items()
+        ]
+        intro = render_part(
+            "dcase_intro.md",
+            year=self.year,
+            task=_TITLES[self.year],
+            overview=_OVERVIEWS[self.year],
+            machines=machine_table(state),
+            figure=context.figure or "",
+            downloads=downloads,
+            license=LICENSE_TEXT,
+            ground_truth=state.truth_note,
+        )
+        details = render_part(
+            "dcase_details.md",
+            year=self.year,
+            config=self.name,
+            protocol=_PROTOCOLS[self.year],
+            first_section=self.spec.sections("dev", "fan")[0],
+        )
         return intro, details
 
 
@@ -311,8 +378,9 @@ def scan_dcase(data_dir: Path, spec: YearSpec, options: dict, *, on_error: str, 
     rejected: list[Rejection] = []
     found = find_clips(data_dir, spec, rejected)
     # A list given with eval_list is read (and checked) even when no evaluation test clip needs it.
-    needs_truth = options["eval_list"] is not None or any(c.set == "eval" and c.split == "test"
-                                                          for c in found.candidates)
+    needs_truth = options["eval_list"] is not None or any(
+        c.set == "eval" and c.split == "test" for c in found.candidates
+    )
     truth, note = ground_truth(data_dir, spec.year, options["eval_list"], found) if needs_truth else (None, "")
     resolved = []
     for candidate in found.candidates:
@@ -325,30 +393,56 @@ def scan_dcase(data_dir: Path, spec: YearSpec, options: dict, *, on_error: str, 
 
     def validate(item: tuple) -> Clip:
         candidate = item[0]
-        return Clip(candidate, probe_audio(candidate.path, check, root=folder), *item[1:],
-                    rel_path(data_dir, candidate.path))
+        return Clip(
+            candidate, probe_audio(candidate.path, check, root=folder), *item[1:], rel_path(data_dir, candidate.path)
+        )
 
     # One thread: a header probe is a few short system calls between bits of Python, and two threads
     # handing the GIL back and forth took 2.5x as long as one on cached files (3456 clips: 0.46 s vs
     # 0.18 s). On a cold disk two threads were faster (1.05 s vs 1.45 s), but there the export's
     # reading of every byte dominates the build anyway.
-    clips = validate_all(data_dir, resolved, validate, lambda item: item[0].path, rejected,
-                         desc=f"validating DCASE {spec.year}", num_workers=1, progress=progress)
+    clips = validate_all(
+        data_dir,
+        resolved,
+        validate,
+        lambda item: item[0].path,
+        rejected,
+        desc=f"validating DCASE {spec.year}",
+        num_workers=1,
+        progress=progress,
+    )
     metadata = _metadata_sources(data_dir, found, rejected)
     enforce_on_error(data_dir, rejected, on_error)
     splits = {split: sorted((c for c in clips if c.candidate.split == split), key=_order) for split in SPLITS}
     for split, rows in splits.items():
         if not rows:
-            raise LibtradError(f"{safe_text(str(data_dir))}: no valid DCASE {spec.year} {split} clips; expected "
-                               f"{expected_layout(spec.year)}")
+            raise LibtradError(
+                f"{safe_text(str(data_dir))}: no valid DCASE {spec.year} {split} clips; expected "
+                f"{expected_layout(spec.year)}"
+            )
     # Checksums are taken by the export, which reads every clip once (clip_bytes).
-    sources = [{"path": c.rel, "sha256": None, "size": c.source.size,
-                "sample_rate": c.source.sample_rate, "channels": c.source.channels, "frames": c.source.frames}
-               for c in sorted(clips, key=lambda c: c.source.path)]
+    sources = [
+        {
+            "path": c.rel,
+            "sha256": None,
+            "size": c.source.size,
+            "sample_rate": c.source.sample_rate,
+            "channels": c.source.channels,
+            "frames": c.source.frames,
+        }
+        for c in sorted(clips, key=lambda c: c.source.path)
+    ]
     sources += metadata
     if truth is not None:
-        sources.append({"path": truth.path, "sha256": truth.sha256, "size": truth.size,
-                        "role": "evaluation ground truth", "origin": truth.origin})
+        sources.append(
+            {
+                "path": truth.path,
+                "sha256": truth.sha256,
+                "size": truth.size,
+                "role": "evaluation ground truth",
+                "origin": truth.origin,
+            }
+        )
     state = DcaseState(spec, splits, truth, note, SourceChecksums(), folder)
     return state, sources, rejected, synthetic
 
@@ -357,15 +451,18 @@ def ground_truth(data_dir: Path, year: int, option: Path | None, found: Found) -
     """The list that labels evaluation test clips (option > data folder > package) and a note for the card."""
     if option is not None:
         truth = load_file(option, year, "eval_list option", str(option))
-        shadowed = (f"; the data folder's {rel_path(data_dir, found.eval_lists[0])} was not used"
-                    if found.eval_lists else "")
+        shadowed = (
+            f"; the data folder's {rel_path(data_dir, found.eval_lists[0])} was not used" if found.eval_lists else ""
+        )
         return truth, f"the list given with `--eval-list` ({Path(option).name}){shadowed}"
     if found.eval_lists:
         shown = rel_path(data_dir, found.eval_lists[0])
         return load_file(found.eval_lists[0], year, "data folder", shown), f"the data folder's `{shown}`"
     truth = load_packaged(year)
-    return truth, (f"the list shipped with libtrad (`{truth.path}`: the DCASE Task 2 evaluation ground truth as "
-                   "converted by the SIREN toolkit)")
+    return truth, (
+        f"the list shipped with libtrad (`{truth.path}`: the DCASE Task 2 evaluation ground truth as "
+        "converted by the SIREN toolkit)"
+    )
 
 
 def _resolve(candidate: Candidate, truth: GroundTruth | None, allow_unlabelled: bool) -> tuple | str:
@@ -379,8 +476,10 @@ def _resolve(candidate: Candidate, truth: GroundTruth | None, allow_unlabelled: 
     if allow_unlabelled:
         return candidate, -1, clip.domain, None
     where = truth.path if truth is not None else "the ground truth"
-    return (f"no ground truth for {candidate.machine}/{candidate.path.name} in {where} (pass --eval-list with the "
-            "matching list, or --allow-unlabelled to keep it with label -1)")
+    return (
+        f"no ground truth for {candidate.machine}/{candidate.path.name} in {where} (pass --eval-list with the "
+        "matching list, or --allow-unlabelled to keep it with label -1)"
+    )
 
 
 def _metadata_sources(data_dir: Path, found: Found, rejected: list[Rejection]) -> list[dict]:
@@ -392,8 +491,14 @@ def _metadata_sources(data_dir: Path, found: Found, rejected: list[Rejection]) -
         except InvalidAudio as exc:
             rejected.append(Rejection(rel_path(data_dir, path), exc.reason))
             continue
-        out.append({"path": rel_path(data_dir, path), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                    "role": "attributes metadata (not read: the file names carry the same attributes)"})
+        out.append(
+            {
+                "path": rel_path(data_dir, path),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "role": "attributes metadata (not read: the file names carry the same attributes)",
+            }
+        )
     return out
 
 
@@ -406,8 +511,9 @@ def example(state: DcaseState, clip: Clip) -> dict:
     """One row; the audio is the source file's bytes, unchanged (read by the writer, see clip_bytes)."""
     c = clip.candidate
     return {
-        "audio": FileBytes(clip.source.size, f"{c.set}/{c.machine}/{c.split}/{c.path.name}",
-                           functools.partial(clip_bytes, state, clip)),
+        "audio": FileBytes(
+            clip.source.size, f"{c.set}/{c.machine}/{c.split}/{c.path.name}", functools.partial(clip_bytes, state, clip)
+        ),
         "file": c.path.name,
         "machine": c.machine,
         "section": c.clip.section,
@@ -440,8 +546,18 @@ def machine_table(state: DcaseState) -> list[dict]:
     for split, clips in state.splits.items():
         for clip in clips:
             c = clip.candidate
-            row = table.setdefault((c.set, c.machine), {"set": c.set, "machine": c.machine, "sections": set(),
-                                                        "train": 0, "normal": 0, "anomaly": 0, "unlabelled": 0})
+            row = table.setdefault(
+                (c.set, c.machine),
+                {
+                    "set": c.set,
+                    "machine": c.machine,
+                    "sections": set(),
+                    "train": 0,
+                    "normal": 0,
+                    "anomaly": 0,
+                    "unlabelled": 0,
+                },
+            )
             row["sections"].add(c.clip.section)
             if split == "train":
                 row["train"] += 1
@@ -461,9 +577,13 @@ def _figure(root: Path, state: DcaseState) -> str | None:
             picks.setdefault(clip.label, clip)
     if len(picks) < 2:
         return None
-    examples = [(f"{LABELS[label]}: {c.candidate.set} {c.candidate.machine}, section {c.candidate.clip.section:02d}",
-                 bytes(clip_bytes(state, c)))
-                for label, c in sorted(picks.items())]
+    examples = [
+        (
+            f"{LABELS[label]}: {c.candidate.set} {c.candidate.machine}, section {c.candidate.clip.section:02d}",
+            bytes(clip_bytes(state, c)),
+        )
+        for label, c in sorted(picks.items())
+    ]
     spectrogram_comparison(examples, root / FIGURE, sample_rate=SAMPLE_RATE)
     return FIGURE
 

@@ -26,8 +26,14 @@ from libtrad.core.errors import LibtradError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LABELS = ("normal", "anomaly")  # list label 0 / 1, and the ClassLabel order of the exports
-TOTALS = {2020: (7103, 4544), 2021: (8635, 4329), 2022: (4200, 2100), 2023: (1400, 629), 2024: (1800, 900),
-          2025: (1600, 800)}  # (rows, anomalies) of the published lists, checked by the tests
+TOTALS = {
+    2020: (7103, 4544),
+    2021: (8635, 4329),
+    2022: (4200, 2100),
+    2023: (1400, 629),
+    2024: (1800, 900),
+    2025: (1600, 800),
+}  # (rows, anomalies) of the published lists, checked by the tests
 
 
 @dataclass(frozen=True)
@@ -101,14 +107,15 @@ def parse_eval_list(text: str, year: int, where: str) -> dict[tuple[str, str], T
         fields = [f.strip() for f in line.split(",")]
 
         def fail(problem: str) -> LibtradError:
-            return LibtradError(f"{safe_text(where)} line {number}: {problem}")
+            return LibtradError(f"{safe_text(where)} line {number}: {problem}")  # noqa: B023
 
         if fields == [""]:
             continue
         if len(fields) == 1:
             if fields[0] not in machines:
-                raise fail(f"{safe_text(fields[0])!r} is not a DCASE {year} evaluation machine type "
-                           f"({', '.join(machines)})")
+                raise fail(
+                    f"{safe_text(fields[0])!r} is not a DCASE {year} evaluation machine type ({', '.join(machines)})"
+                )
             machine = fields[0]
             continue
         if len(fields) != 3:

@@ -77,13 +77,17 @@ NAME_2020 = re.compile(r"(?P<label>normal|anomaly)_id_(?P<section>[0-9]{2})_(?P<
 NAME_2020_EVAL = re.compile(r"id_(?P<section>[0-9]{2})_(?P<number>[0-9]{8})\.wav", re.ASCII)
 NAME = re.compile(
     r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_(?P<split>train|test)_(?P<label>normal|anomaly)"
-    r"_(?P<number>[0-9]{4})(?:_(?P<attributes>[A-Za-z0-9][A-Za-z0-9._-]*))?\.wav", re.ASCII)
-NAME_2021_EVAL = re.compile(r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_test_(?P<number>[0-9]{4})\.wav",
-                            re.ASCII)
+    r"_(?P<number>[0-9]{4})(?:_(?P<attributes>[A-Za-z0-9][A-Za-z0-9._-]*))?\.wav",
+    re.ASCII,
+)
+NAME_2021_EVAL = re.compile(
+    r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_test_(?P<number>[0-9]{4})\.wav", re.ASCII
+)
 NAME_EVAL = re.compile(r"section_(?P<section>[0-9]{2})_(?P<number>[0-9]{4})\.wav", re.ASCII)
 # 2025's ground-truth lists name the reference clip by section, domain and number only.
-NAME_REFERENCE_SHORT = re.compile(r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_(?P<number>[0-9]{4})\.wav",
-                                  re.ASCII)
+NAME_REFERENCE_SHORT = re.compile(
+    r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_(?P<number>[0-9]{4})\.wav", re.ASCII
+)
 # Attribute strings: ``key_value`` pairs (keys start and end with a letter: vel, f-n, v1pat) ...
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z])?", re.ASCII)
 # ... or fused ``keyVALUE`` tokens (2024: spd1000_BckgA, weight150_BckgC).
@@ -127,16 +131,42 @@ class YearSpec:
 
 SPECS: Mapping[int, YearSpec] = {
     2020: YearSpec(2020, tuple(IDS_2020), tuple(IDS_2020)),
-    2021: YearSpec(2021, ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"),
-                   ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"), (0, 1, 2), (3, 4, 5),
-                   split_test_dirs=True),
+    2021: YearSpec(
+        2021,
+        ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"),
+        ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"),
+        (0, 1, 2),
+        (3, 4, 5),
+        split_test_dirs=True,
+    ),
     2022: YearSpec(2022, _MACHINES_2022, _MACHINES_2022, (0, 1, 2), (3, 4, 5)),
-    2023: YearSpec(2023, _MACHINES_2022, ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"),
-                   (0,), (0,)),
-    2024: YearSpec(2024, _MACHINES_2022, ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
-                                          "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit"), (0,), (0,)),
-    2025: YearSpec(2025, _MACHINES_2022, ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
-                                          "ScrewFeeder", "ToyPet", "ToyRCCar"), (0,), (0,)),
+    2023: YearSpec(
+        2023, _MACHINES_2022, ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"), (0,), (0,)
+    ),
+    2024: YearSpec(
+        2024,
+        _MACHINES_2022,
+        (
+            "3DPrinter",
+            "AirCompressor",
+            "BrushlessMotor",
+            "HairDryer",
+            "HoveringDrone",
+            "RoboticArm",
+            "Scanner",
+            "ToothBrush",
+            "ToyCircuit",
+        ),
+        (0,),
+        (0,),
+    ),
+    2025: YearSpec(
+        2025,
+        _MACHINES_2022,
+        ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher", "ScrewFeeder", "ToyPet", "ToyRCCar"),
+        (0,),
+        (0,),
+    ),
 }
 
 
@@ -254,8 +284,10 @@ def check_clip(spec: YearSpec, set_: str, machine: str, folder: str, name: str) 
     if clip.label is None and not evaluation_test:
         return f"an unlabelled (evaluation test) name in {folder}/; expected {expected}"
     if clip.label is not None and evaluation_test:
-        return (f"a labelled name in the evaluation test set; expected the published name {expected} "
-                "(labels come from the ground-truth list)")
+        return (
+            f"a labelled name in the evaluation test set; expected the published name {expected} "
+            "(labels come from the ground-truth list)"
+        )
     if clip.split is not None and clip.split != split:
         return f"named as a {clip.split} clip but lies in {folder}/"
     if split == "train" and clip.label == "anomaly":
@@ -276,10 +308,12 @@ def check_clip(spec: YearSpec, set_: str, machine: str, folder: str, name: str) 
 
 
 def expected_layout(year: int) -> str:
-    return (f"development/<machine>/{{train,test}}/ (or dev_data/[raw/]<machine>/), "
-            f"evaluation/<machine>/{{train,test}}/ "
-            f"(or eval_data/[raw/]<machine>/) with evaluation/{EVAL_LIST_NAME.format(year=year)}, "
-            f"and/or additional_train/<machine>/train/")
+    return (
+        f"development/<machine>/{{train,test}}/ (or dev_data/[raw/]<machine>/), "
+        f"evaluation/<machine>/{{train,test}}/ "
+        f"(or eval_data/[raw/]<machine>/) with evaluation/{EVAL_LIST_NAME.format(year=year)}, "
+        f"and/or additional_train/<machine>/train/"
+    )
 
 
 def find_clips(data_dir: Path, spec: YearSpec, rejected: list[Rejection]) -> Found:
@@ -298,8 +332,15 @@ def _set_roots(data_dir: Path, spec: YearSpec, rejected: list[Rejection]) -> lis
     roles: dict[str, list[Path]] = {"dev": [], "eval": [], "additional": []}
     strays = []
     for path, is_dir in list_entries(data_dir, data_dir, rejected):
-        role = ("dev" if path.name in DEV_DIRS else "eval" if path.name in EVAL_DIRS
-                else "additional" if path.name == ADDITIONAL_DIR else None)
+        role = (
+            "dev"
+            if path.name in DEV_DIRS
+            else "eval"
+            if path.name in EVAL_DIRS
+            else "additional"
+            if path.name == ADDITIONAL_DIR
+            else None
+        )
         if role is not None and is_dir:
             roles[role].append(path)
         elif path.name == SYNTHETIC_MARKER and not is_dir:
@@ -308,10 +349,15 @@ def _set_roots(data_dir: Path, spec: YearSpec, rejected: list[Rejection]) -> lis
             strays.append((path, is_dir))
     if not any(roles.values()):
         machines = sorted(p.name for p, d in strays if d and p.name in (*spec.dev_machines, *spec.eval_machines))
-        hint = (f" ({', '.join(machines)} look like machine folders: pass the folder above the set folder)"
-                if machines else "")
-        raise LibtradError(f"{safe_text(str(data_dir))}: no DCASE {spec.year} layout found{hint}; expected "
-                           f"{expected_layout(spec.year)}")
+        hint = (
+            f" ({', '.join(machines)} look like machine folders: pass the folder above the set folder)"
+            if machines
+            else ""
+        )
+        raise LibtradError(
+            f"{safe_text(str(data_dir))}: no DCASE {spec.year} layout found{hint}; expected "
+            f"{expected_layout(spec.year)}"
+        )
     for role, folders in roles.items():
         if len(folders) > 1:
             names = " and ".join(f"{p.name}/" for p in folders)
@@ -319,13 +365,18 @@ def _set_roots(data_dir: Path, spec: YearSpec, rejected: list[Rejection]) -> lis
     allowed = ", ".join(d + "/" for d in (*DEV_DIRS, *EVAL_DIRS, ADDITIONAL_DIR))
     for path, is_dir in strays:
         what = "folder" if is_dir else "file"
-        rejected.append(Rejection(rel_path(data_dir, path),
-                                  f"unexpected {what} at the top of a DCASE {spec.year} folder (expected {allowed})"))
+        rejected.append(
+            Rejection(
+                rel_path(data_dir, path),
+                f"unexpected {what} at the top of a DCASE {spec.year} folder (expected {allowed})",
+            )
+        )
     return [("eval" if role == "additional" else role, role, folders[0]) for role, folders in roles.items() if folders]
 
 
-def _machine_dirs(data_dir: Path, spec: YearSpec, role: str, root: Path, found: Found,
-                  rejected: list[Rejection]) -> list[Path]:
+def _machine_dirs(
+    data_dir: Path, spec: YearSpec, role: str, root: Path, found: Found, rejected: list[Rejection]
+) -> list[Path]:
     """The machine folders of a set folder (below its ``raw/`` level when it has one)."""
     entries = list_entries(data_dir, root, rejected)
     if any(p.name == RAW_DIR and d for p, d in entries):
@@ -363,13 +414,23 @@ def _sort_set_entries(data_dir, spec, role, entries, found, rejected, *, machine
 def _not_a_machine(spec: YearSpec, set_: str, name: str) -> str:
     other = "eval" if set_ == "dev" else "dev"
     if name in spec.machines(other):
-        return (f"{name} is a DCASE {spec.year} {SET_NAMES[other]} machine type, not a {SET_NAMES[set_]} one "
-                f"({', '.join(spec.machines(set_))})")
+        return (
+            f"{name} is a DCASE {spec.year} {SET_NAMES[other]} machine type, not a {SET_NAMES[set_]} one "
+            f"({', '.join(spec.machines(set_))})"
+        )
     return f"not a DCASE {spec.year} {SET_NAMES[set_]} machine type ({', '.join(spec.machines(set_))})"
 
 
-def _walk_machine(data_dir: Path, spec: YearSpec, set_: str, role: str, machine_dir: Path, found: Found,
-                  seen: dict, rejected: list[Rejection]) -> None:
+def _walk_machine(
+    data_dir: Path,
+    spec: YearSpec,
+    set_: str,
+    role: str,
+    machine_dir: Path,
+    found: Found,
+    seen: dict,
+    rejected: list[Rejection],
+) -> None:
     machine = machine_dir.name
     folders = ("train",) if role == "additional" else ("train", *spec.test_dirs())
     for path, is_dir in list_entries(data_dir, machine_dir, rejected):
@@ -379,17 +440,31 @@ def _walk_machine(data_dir: Path, spec: YearSpec, set_: str, role: str, machine_
         elif not is_dir and spec.year >= 2022 and ATTRIBUTES_CSV_RE.fullmatch(path.name):
             found.metadata.append(path)
         elif is_dir and path.name == "supplemental":
-            rejected.append(Rejection(rel + "/", "supplemental clips (clean machine / noise-only) have no place in "
-                                      "the train/test protocol and are not exported; move them out of the folder"))
+            rejected.append(
+                Rejection(
+                    rel + "/",
+                    "supplemental clips (clean machine / noise-only) have no place in "
+                    "the train/test protocol and are not exported; move them out of the folder",
+                )
+            )
         else:
             what = "folder" if is_dir else "file"
             allowed = ", ".join(f + "/" for f in folders)
-            rejected.append(Rejection(rel + ("/" if is_dir else ""),
-                                      f"unexpected {what} in {machine}/ (expected {allowed})"))
+            rejected.append(
+                Rejection(rel + ("/" if is_dir else ""), f"unexpected {what} in {machine}/ (expected {allowed})")
+            )
 
 
-def _walk_split(data_dir: Path, spec: YearSpec, set_: str, machine: str, folder: Path, found: Found, seen: dict,
-                rejected: list[Rejection]) -> None:
+def _walk_split(
+    data_dir: Path,
+    spec: YearSpec,
+    set_: str,
+    machine: str,
+    folder: Path,
+    found: Found,
+    seen: dict,
+    rejected: list[Rejection],
+) -> None:
     split = "train" if folder.name == "train" else "test"
     for path, is_dir in list_entries(data_dir, folder, rejected):
         rel = rel_path(data_dir, path)

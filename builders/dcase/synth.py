@@ -70,11 +70,13 @@ LEVELS = {name: profile.level_db for name, profile in PROFILES.items()}
 # What the card says (bench/calibrate_difficulty.py: DCASE 2021 at scale 2.5, the demo's, siren-dcase, seed 0).
 CALIBRATION = {
     "easy": "Anomalies are loud clicks and a broadband burst: every baseline separates them (score 1.0).",
-    "paper": ("Anomalies are subtle (a small speed change, added amplitude modulation, a few low ticks) over "
-              "normal clips that vary; the target domain shifts background and operating point. Calibrated to "
-              "the ECHO paper's range (Table 2: ECHO-Small DCASE mean 0.621): logmel-stats year score 0.646, "
-              "mean AUC source 0.813, target 0.587; random-weight ECHO-Small year score 0.528; seeds 1-2: "
-              "logmel-stats 0.73-0.81."),
+    "paper": (
+        "Anomalies are subtle (a small speed change, added amplitude modulation, a few low ticks) over "
+        "normal clips that vary; the target domain shifts background and operating point. Calibrated to "
+        "the ECHO paper's range (Table 2: ECHO-Small DCASE mean 0.621): logmel-stats year score 0.646, "
+        "mean AUC source 0.813, target 0.587; random-weight ECHO-Small year score 0.528; seeds 1-2: "
+        "logmel-stats 0.73-0.81."
+    ),
     "hard": "As paper with the anomalies 28 dB lower: near chance (pooled AUC 0.46-0.54 over seeds 0-2).",
 }
 
@@ -107,12 +109,22 @@ class DcaseSynthSummary:
 
     def describe(self) -> str:
         counts = ", ".join(f"{k} {n}" for k, n in self.clips.items())
-        return (f"wrote SYNTHETIC DCASE {self.year} Task 2 stand-in to {self.out_dir}: {self.files} clips ({counts}; "
-                f"difficulty {self.difficulty}, anomalies at {self.level_db:g} dB)")
+        return (
+            f"wrote SYNTHETIC DCASE {self.year} Task 2 stand-in to {self.out_dir}: {self.files} clips ({counts}; "
+            f"difficulty {self.difficulty}, anomalies at {self.level_db:g} dB)"
+        )
 
 
-def synthesize_dcase(out: str | Path, *, year: int, scale: float = 1.0, seed: int = 0, difficulty: str = "paper",
-                     level_db: float | None = None, progress: bool = True) -> DcaseSynthSummary:
+def synthesize_dcase(
+    out: str | Path,
+    *,
+    year: int,
+    scale: float = 1.0,
+    seed: int = 0,
+    difficulty: str = "paper",
+    level_db: float | None = None,
+    progress: bool = True,
+) -> DcaseSynthSummary:
     """Write the stand-in of DCASE ``year`` to ``out`` (a libtrad "synthetic" folder, replaced atomically);
     ``difficulty`` / ``level_db``: how subtle the anomalies are (:data:`PROFILES`)."""
     if year not in YEARS:
@@ -133,8 +145,15 @@ def synthesize_dcase(out: str | Path, *, year: int, scale: float = 1.0, seed: in
             key = f"{job.set}/{'train' if job.folder.endswith('train') else 'test'}"
             clips[key] = clips.get(key, 0) + 1
         summary = DcaseSynthSummary(str(Path(out)), year, scale, seed, len(jobs), clips, difficulty, level_db)
-        write_synthetic_marker(tmp, {"note": _note(year), "generator": f"libtrad synth siren --component dcase{year}",
-                                     **asdict(summary), "calibration": CALIBRATION[difficulty]})
+        write_synthetic_marker(
+            tmp,
+            {
+                "note": _note(year),
+                "generator": f"libtrad synth siren --component dcase{year}",
+                **asdict(summary),
+                "calibration": CALIBRATION[difficulty],
+            },
+        )
     return summary
 
 
@@ -162,8 +181,17 @@ def _section_jobs(spec: YearSpec, set_: str, slot: int, machine: str, section: i
         count = n["train_source"] if domain in (None, "source") else n["train_target"]
         for i in range(count):
             attrs = _attributes(year, set_, slot, domain, i)
-            jobs.append(Job(train_root, _labelled_name(year, section, domain, "train", "normal", i, attrs), set_,
-                            slot, section, domain, "normal"))
+            jobs.append(
+                Job(
+                    train_root,
+                    _labelled_name(year, section, domain, "train", "normal", i, attrs),
+                    set_,
+                    slot,
+                    section,
+                    domain,
+                    "normal",
+                )
+            )
     # Test clips: numbered per domain and label (2020, 2021) or across the section (2022+), as published.
     tests = [(domain, label, i) for domain in domains for label in ("normal", "anomaly") for i in range(n["test"])]
     if set_ == "eval":  # the published evaluation order mixes labels
@@ -197,8 +225,9 @@ def _attributes(year: int, set_: str, slot: int, domain: str | None, i: int) -> 
     return values[i % len(values)]
 
 
-def _labelled_name(year: int, section: int, domain: str | None, split: str, label: str, number: int,
-                   attributes: str | None) -> str:
+def _labelled_name(
+    year: int, section: int, domain: str | None, split: str, label: str, number: int, attributes: str | None
+) -> str:
     if year == 2020:
         return f"{label}_id_{section:02d}_{number:08d}.wav"
     suffix = f"_{attributes}" if attributes else ""
@@ -227,30 +256,41 @@ def _write_eval_list(root: Path, year: int, jobs: list[Job]) -> None:
         f.write(newline.join(lines) + newline)
 
 
-def render(job: Job, year: int, seed: int, profile: Profile = PROFILES["easy"],
-           level_db: float | None = None) -> np.ndarray:
+def render(
+    job: Job, year: int, seed: int, profile: Profile = PROFILES["easy"], level_db: float | None = None
+) -> np.ndarray:
     """The clip's samples: hum + noise, plus the anomaly ``profile`` renders at ``level_db`` (default: its own)."""
     if profile.subtle:
         return _render_subtle(job, year, seed, profile, profile.level_db if level_db is None else level_db)
     gain = 10 ** ((profile.level_db if level_db is None else level_db) / 20)
     domain_index = {"source": 0, "target": 1, None: 2}[job.domain]
-    key = [seed, year, int(job.set == "eval"), job.machine_slot, job.section, domain_index,
-           int(job.label == "anomaly"), *_identity(job, year)]
+    key = [
+        seed,
+        year,
+        int(job.set == "eval"),
+        job.machine_slot,
+        job.section,
+        domain_index,
+        int(job.label == "anomaly"),
+        *_identity(job, year),
+    ]
     rng = np.random.default_rng(key)
     n = int(CLIP_SECONDS * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     f0 = 55.0 + 40.0 * job.machine_slot + 6.0 * job.section + (25.0 if job.domain == "target" else 0.0)
     f0 *= 1.0 + rng.uniform(-0.01, 0.01)
-    hum = sum(a * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
-              for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2)))
+    hum = sum(
+        a * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+        for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2))
+    )
     x = 0.25 * hum / _rms(hum) + 0.08 * _shaped_noise(rng, n, 0.0, 800.0)
     if job.label == "anomaly":
         for start in rng.integers(0, n - 400, size=int(rng.integers(6, 12))):
             click = rng.normal(0.0, 1.0, 80) * np.exp(-np.arange(80) / 15.0)
-            x[start:start + 80] += 0.6 * gain * click
+            x[start : start + 80] += 0.6 * gain * click
         begin = int(rng.integers(0, n - SAMPLE_RATE // 5))
         burst = _shaped_noise(rng, SAMPLE_RATE // 5, 2000.0, 6000.0) * np.hanning(SAMPLE_RATE // 5)
-        x[begin:begin + SAMPLE_RATE // 5] += 0.3 * gain * burst
+        x[begin : begin + SAMPLE_RATE // 5] += 0.3 * gain * burst
     x += rng.normal(0.0, 10 ** (-70 / 20), n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
@@ -273,8 +313,17 @@ def _render_subtle(job: Job, year: int, seed: int, profile: Profile, level_db: f
     the speed off by ``fm`` and an amplitude modulation of depth ``am`` (at 6–14 Hz), plus a few
     ticks (a ~5-ms resonance at 1–4 kHz) of amplitude ``ticks`` — each times 10^(level_db/20)."""
     domain_index = {"source": 0, "target": 1, None: 2}[job.domain]
-    key = [seed, year, int(job.set == "eval"), job.machine_slot, job.section, domain_index,
-           int(job.label == "anomaly"), *_identity(job, year), 1]
+    key = [
+        seed,
+        year,
+        int(job.set == "eval"),
+        job.machine_slot,
+        job.section,
+        domain_index,
+        int(job.label == "anomaly"),
+        *_identity(job, year),
+        1,
+    ]
     rng = np.random.default_rng(key)
     gain = 10 ** (level_db / 20)
     anomalous = job.label == "anomaly"
@@ -286,8 +335,9 @@ def _render_subtle(job: Job, year: int, seed: int, profile: Profile, level_db: f
     if anomalous:
         f0 *= 1.0 + rng.choice((-1.0, 1.0)) * profile.fm * gain
     harmonics = ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2)) if not target else ((1, 1.0), (2, 0.7), (3, 0.2), (4, 0.3))
-    hum = sum(a * rng.uniform(0.8, 1.2) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
-              for k, a in harmonics)
+    hum = sum(
+        a * rng.uniform(0.8, 1.2) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) for k, a in harmonics
+    )
     wobble = 1.0 + rng.uniform(0.0, 0.1) * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * t + rng.uniform(0, 2 * np.pi))
     if anomalous:
         depth = min(profile.am * gain, 0.9)
@@ -299,7 +349,7 @@ def _render_subtle(job: Job, year: int, seed: int, profile: Profile, level_db: f
         ring = np.arange(80) / SAMPLE_RATE
         for start in rng.integers(0, n - 400, size=int(rng.integers(2, 6))):
             tick = np.exp(-ring / 0.001) * np.sin(2 * np.pi * rng.uniform(1000.0, 4000.0) * ring)
-            x[start:start + 80] += profile.ticks * gain * tick
+            x[start : start + 80] += profile.ticks * gain * tick
     x += rng.normal(0.0, 10 ** (-70 / 20), n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 

@@ -28,7 +28,7 @@ DCASE_ONLY = {"eval_list": None, "allow_unlabelled": False}
 
 # Card text shared by the corpora: column meanings (arrays, every row) and the Fraunhofer IDMT license line.
 SIGNALS = {
-    "signals": "the file's channels as float32, channels × samples (`ds.with_format(\"numpy\")` gives an ndarray)",
+    "signals": 'the file\'s channels as float32, channels × samples (`ds.with_format("numpy")` gives an ndarray)',
     "channels": "the name of each row of `signals`",
     "sampling_rate": "samples per second of `signals`",
 }
@@ -37,8 +37,10 @@ COMMON = {
     "file": "path of the raw file, relative to the publisher's root folder",
     "sha256": "SHA-256 of that raw file",
 }
-ZENODO_LICENSE = ("as stated on the Zenodo record (Fraunhofer IDMT publishes its ISA datasets under a Creative "
-                  "Commons license; check the record's terms before redistributing)")
+ZENODO_LICENSE = (
+    "as stated on the Zenodo record (Fraunhofer IDMT publishes its ISA datasets under a Creative "
+    "Commons license; check the record's terms before redistributing)"
+)
 # Channel policies (libtrad.core.channels): where SIREN's toolkit (github.com/yucongzh/SIREN) reads a corpus, its
 # loader says which channels; these phrases say so where it has none, and for the mono WAV corpora.
 SIREN_LOADERS = "SIREN's fault tester loads CWRU, MAFAULDA, IIEE and IICA only"
@@ -46,9 +48,10 @@ SIREN_LOADERS = "SIREN's fault tester loads CWRU, MAFAULDA, IIEE and IICA only"
 
 def no_siren_loader(module: str, fact: str) -> str:
     """The reason of a policy for a corpus SIREN's toolkit does not read: the publisher's ``fact``."""
-    return (f"{fact}; {SIREN_LOADERS} (siren/core/data_loader/{module}_data_loader.py is a placeholder), so "
-            "every channel the file holds is used")
-
+    return (
+        f"{fact}; {SIREN_LOADERS} (siren/core/data_loader/{module}_data_loader.py is a placeholder), so "
+        "every channel the file holds is used"
+    )
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,21 @@ class FaultComponent(DatasetComponent):
     card: CardText
     task_categories = ("audio-classification",)
 
-    def __init__(self, name: str, pretty_name: str, layout: Layout, card: CardText, *, title: str, description: str,
-                 citation: str, license: str, tags: tuple[str, ...], channels: ChannelPolicy,
-                 task_categories: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        name: str,
+        pretty_name: str,
+        layout: Layout,
+        card: CardText,
+        *,
+        title: str,
+        description: str,
+        citation: str,
+        license: str,
+        tags: tuple[str, ...],
+        channels: ChannelPolicy,
+        task_categories: tuple[str, ...] | None = None,
+    ):
         self.name, self.pretty_name, self.layout, self.card = name, pretty_name, layout, card
         self.channels = channels
         self.title, self.description, self.citation, self.license = title, description, citation, license
@@ -95,8 +110,11 @@ class FaultComponent(DatasetComponent):
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """The published archives libtrad can fetch itself (web pages of single files are listed on the card)."""
-        return tuple(Download(d["url"], d["url"].rsplit("/", 1)[1]) for d in self.card.downloads
-                     if d["url"].endswith((".zip", ".tar.gz", ".tgz")))
+        return tuple(
+            Download(d["url"], d["url"].rsplit("/", 1)[1])
+            for d in self.card.downloads
+            if d["url"].endswith((".zip", ".tar.gz", ".tgz"))
+        )
 
     def check_options(self, options: dict) -> dict:
         resolved = super().check_options(options)
@@ -113,15 +131,23 @@ class FaultComponent(DatasetComponent):
         rejected = []
         listing = self.layout.find(data_dir, configs, rejected)
         wanted = [f for f in listing.found if f.config in configs]
-        checked = validate_all(data_dir, wanted, lambda f: self.layout.check(data_dir, f), lambda f: f.path,
-                               rejected, desc=f"validating {self.layout.dataset}", progress=progress)
+        checked = validate_all(
+            data_dir,
+            wanted,
+            lambda f: self.layout.check(data_dir, f),
+            lambda f: f.path,
+            rejected,
+            desc=f"validating {self.layout.dataset}",
+            progress=progress,
+        )
         checked = check_set(self.layout, checked, rejected, synthetic=synthetic is not None)
         enforce_on_error(data_dir, rejected, on_error)
         rows = {config: self.layout.finish([c for c in checked if c.found.config == config]) for config in configs}
         sources = sorted((c.manifest_entry() for c in checked), key=lambda s: s["path"])
         not_read = [Rejection(path, why) for path, why in listing.not_read]
-        return ScanResult(data_dir, sources, rejected, synthetic, state=FaultScan(rows, listing.not_read),
-                          not_read=not_read)
+        return ScanResult(
+            data_dir, sources, rejected, synthetic, state=FaultScan(rows, listing.not_read), not_read=not_read
+        )
 
     def config_sources(self, scan, configs, options) -> list[ConfigSource]:
         state: FaultScan = scan.state
@@ -130,14 +156,17 @@ class FaultComponent(DatasetComponent):
         def source(config: str) -> ConfigSource:
             rows = state.rows[config]
             split = SplitSource(SPLIT, len(rows), lambda: (layout.example(data_dir, c) for c in rows))
-            return ConfigSource(config, layout.features(config), [split],
-                                self.card.config_descriptions.get(config, ""))
+            return ConfigSource(config, layout.features(config), [split], self.card.config_descriptions.get(config, ""))
 
         return [source(config) for config in configs]
 
     def manifest_extra(self, options: dict) -> dict:
-        return {"family": "siren", "protocol": self.card.protocol_summary, **self.layout.manifest_info,
-                "validation": {"on_error": options["on_error"], "checks": self.validation_text(options)}}
+        return {
+            "family": "siren",
+            "protocol": self.card.protocol_summary,
+            **self.layout.manifest_info,
+            "validation": {"on_error": options["on_error"], "checks": self.validation_text(options)},
+        }
 
     def figure(self, root, scan, configs, options) -> str | None:
         from libtrad.builders.fault.figure import class_panels
@@ -158,9 +187,15 @@ class FaultComponent(DatasetComponent):
         return configs[0]
 
     def usage(self, configs):
-        usage = [{"var": "ds" if i == 0 else config, "config": config, "split": SPLIT,
-                  "what": self.card.config_descriptions.get(config, f"{self.pretty_name}, every file")}
-                 for i, config in enumerate(configs)]
+        usage = [
+            {
+                "var": "ds" if i == 0 else config,
+                "config": config,
+                "split": SPLIT,
+                "what": self.card.config_descriptions.get(config, f"{self.pretty_name}, every file"),
+            }
+            for i, config in enumerate(configs)
+        ]
         if "signals" in self.layout.payload_features():
             tail = 'signals = ds.with_format("numpy")[0]["signals"]  # float32 array, channels × samples'
         else:
@@ -181,17 +216,25 @@ class FaultComponent(DatasetComponent):
         seconds = sum(c.frames / c.sample_rate for c in rows)
         counts = Counter(c.found.label for c in rows)
         intro = render_part(
-            "fault_intro.md", pretty_name=self.pretty_name, card=self.card, figure=context.figure or "",
+            "fault_intro.md",
+            pretty_name=self.pretty_name,
+            card=self.card,
+            figure=context.figure or "",
             figure_what="Power spectrum" if self.layout.figure_kind == "spectrum" else "Spectrogram",
-            files=len(rows), duration=_duration(seconds), size=_megabytes(sum(c.size for c in rows)),
+            files=len(rows),
+            duration=_duration(seconds),
+            size=_megabytes(sum(c.size for c in rows)),
             rates=sorted({c.sample_rate for c in rows}),
             classes=[{"name": n, "meaning": m, "files": counts.get(n, 0)} for n, m in self.card.classes.items()],
         )
         features = context.configs[0].features
-        columns = [{"name": name, "type": type_name(feature), "meaning": self.card.column_meanings.get(name, "")}
-                   for name, feature in features.items()]
-        details = render_part("fault_details.md", card=self.card, columns=columns, not_read=state.not_read,
-                              configs=built)
+        columns = [
+            {"name": name, "type": type_name(feature), "meaning": self.card.column_meanings.get(name, "")}
+            for name, feature in features.items()
+        ]
+        details = render_part(
+            "fault_details.md", card=self.card, columns=columns, not_read=state.not_read, configs=built
+        )
         return intro, details
 
 
@@ -212,8 +255,13 @@ def type_name(feature) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 \
+    return (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 3600
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 60
         else f"{seconds:.1f} s"
+    )
 
 
 def _megabytes(size: int) -> str:

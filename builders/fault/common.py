@@ -71,8 +71,14 @@ class Checked:
         return {**self.found.meta, **self.meta}
 
     def manifest_entry(self) -> dict:
-        return {"path": self.found.rel, "sha256": self.sha256, "size": self.size, "sample_rate": self.sample_rate,
-                "channels": list(self.channels), "frames": self.frames}
+        return {
+            "path": self.found.rel,
+            "sha256": self.sha256,
+            "size": self.size,
+            "sample_rate": self.sample_rate,
+            "channels": list(self.channels),
+            "frames": self.frames,
+        }
 
 
 @dataclass
@@ -83,9 +89,15 @@ class Listing:
     not_read: list[tuple[str, str]] = field(default_factory=list)
 
 
-def children(data_dir: Path, folder: Path, rejected: list[Rejection], *, expected: str,
-             dirs: Callable[[str], object | None] | None = None,
-             files: Callable[[str], object | None] | None = None) -> list[tuple[Path, object]]:
+def children(
+    data_dir: Path,
+    folder: Path,
+    rejected: list[Rejection],
+    *,
+    expected: str,
+    dirs: Callable[[str], object | None] | None = None,
+    files: Callable[[str], object | None] | None = None,
+) -> list[tuple[Path, object]]:
     """(path, value) of the entries of ``folder`` that ``dirs`` (sub-folders) or ``files`` map to a value.
 
     Every other entry is rejected by name: a kind with no rule or a rule returning None gives
@@ -102,8 +114,9 @@ def children(data_dir: Path, folder: Path, rejected: list[Rejection], *, expecte
             continue
         if value is None:
             where = rel_path(data_dir, folder) + "/" if folder != data_dir else "the top of the data folder"
-            rejected.append(Rejection(rel, f"unexpected {'folder' if is_dir else 'file'} in {where} "
-                                           f"(expected {expected})"))
+            rejected.append(
+                Rejection(rel, f"unexpected {'folder' if is_dir else 'file'} in {where} (expected {expected})")
+            )
         else:
             out.append((path, value))
     return out
@@ -114,8 +127,16 @@ def one_of(names) -> Callable[[str], str | None]:
     return lambda name: name if name in names else None
 
 
-def top_level(data_dir: Path, rejected: list[Rejection], listing: Listing, *, folders: Mapping[str, object],
-              not_read: Mapping[str, str], expected: str, dataset: str) -> list[tuple[Path, object]]:
+def top_level(
+    data_dir: Path,
+    rejected: list[Rejection],
+    listing: Listing,
+    *,
+    folders: Mapping[str, object],
+    not_read: Mapping[str, str],
+    expected: str,
+    dataset: str,
+) -> list[tuple[Path, object]]:
     """The known top-level folders (name -> value); the marker, docs and not-read folders aside.
 
     Refuses the whole folder (one line) when none of ``folders`` is there: it is then not this
@@ -132,21 +153,26 @@ def top_level(data_dir: Path, rejected: list[Rejection], listing: Listing, *, fo
         else:
             entries.append((path, is_dir))
     if not any(is_dir and path.name in folders for path, is_dir in entries):
-        raise LibtradError(f"{safe_text(str(data_dir))}: no {dataset} layout here (expected {expected}); pass the "
-                           f"folder that holds them as --data-dir")
+        raise LibtradError(
+            f"{safe_text(str(data_dir))}: no {dataset} layout here (expected {expected}); pass the "
+            f"folder that holds them as --data-dir"
+        )
     found = []
     for path, is_dir in entries:
         if is_dir and path.name in folders:
             found.append((path, folders[path.name]))
         else:
             what = "folder" if is_dir else "file"
-            rejected.append(Rejection(rel_path(data_dir, path) + ("/" if is_dir else ""),
-                                      f"unexpected {what} at the top of the data folder (expected {expected})"))
+            rejected.append(
+                Rejection(
+                    rel_path(data_dir, path) + ("/" if is_dir else ""),
+                    f"unexpected {what} at the top of the data folder (expected {expected})",
+                )
+            )
     return found
 
 
-def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection], *,
-              synthetic: bool) -> list[Checked]:
+def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection], *, synthetic: bool) -> list[Checked]:
     """The valid files that pass the rules over the whole set; the others become rejections.
 
     A file of another length than the layout's (:meth:`Layout.expected_frames`) is named with its
@@ -159,12 +185,17 @@ def check_set(layout: Layout, checked: list[Checked], rejected: list[Rejection],
         expected = layout.expected_frames(c.found, synthetic)
         if expected is not None and c.frames != expected[0]:
             frames, why = expected
-            rejected.append(Rejection(c.found.rel, f"{c.frames:,} {unit} ({c.frames / c.sample_rate:.3g} s), expected "
-                                                   f"{frames:,} {unit} ({why})"))
+            rejected.append(
+                Rejection(
+                    c.found.rel,
+                    f"{c.frames:,} {unit} ({c.frames / c.sample_rate:.3g} s), expected {frames:,} {unit} ({why})",
+                )
+            )
         else:
             kept.append(c)
-    return same_bytes(kept, rejected, sha256=lambda c: c.sha256, rel=lambda c: c.found.rel,
-                      label=lambda c: c.found.label)
+    return same_bytes(
+        kept, rejected, sha256=lambda c: c.sha256, rel=lambda c: c.found.rel, label=lambda c: c.found.label
+    )
 
 
 def reread(data_dir: Path, checked: Checked) -> bytes:
@@ -218,20 +249,26 @@ class Layout:
         raise NotImplementedError
 
     def features(self, config: str) -> datasets.Features:
-        return datasets.Features({
-            **self.payload_features(),
-            "label": datasets.ClassLabel(names=list(self.configs[config])),
-            **self.columns,
-            "file": datasets.Value("string"),
-            "sha256": datasets.Value("string"),
-        })
+        return datasets.Features(
+            {
+                **self.payload_features(),
+                "label": datasets.ClassLabel(names=list(self.configs[config])),
+                **self.columns,
+                "file": datasets.Value("string"),
+                "sha256": datasets.Value("string"),
+            }
+        )
 
     def example(self, data_dir: Path, checked: Checked) -> dict:
         names = self.configs[checked.found.config]
         columns = checked.columns()
-        return {**self.payload(data_dir, checked), "label": names.index(checked.found.label),
-                **{name: columns.get(name) for name in self.columns}, "file": checked.found.rel,
-                "sha256": checked.sha256}
+        return {
+            **self.payload(data_dir, checked),
+            "label": names.index(checked.found.label),
+            **{name: columns.get(name) for name in self.columns},
+            "file": checked.found.rel,
+            "sha256": checked.sha256,
+        }
 
 
 class ArrayLayout(Layout):
@@ -245,9 +282,11 @@ class ArrayLayout(Layout):
         raise NotImplementedError
 
     def payload_features(self) -> dict:
-        return {"signals": datasets.List(datasets.List(datasets.Value("float32"))),
-                "channels": datasets.List(datasets.Value("string")),
-                "sampling_rate": datasets.Value("int32")}
+        return {
+            "signals": datasets.List(datasets.List(datasets.Value("float32"))),
+            "channels": datasets.List(datasets.Value("string")),
+            "sampling_rate": datasets.Value("int32"),
+        }
 
     def check(self, data_dir: Path, found: Found) -> Checked:
         data = read_source(found.path, root=data_dir)

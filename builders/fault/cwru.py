@@ -77,8 +77,10 @@ FOLDERS = {
     **{name: ("faults", "FE") for name in (TOP["FE"], "12k Fan End Bearing Fault Data")},
     **{name: ("normal", None) for name in ("Normal", "Normal_Baseline_Data", "Normal Baseline Data")},
 }
-NOT_READ = {name: "48 kHz drive-end data: SIREN's task uses the 12 kHz recordings"
-            for name in ("48k_Drive_End_Bearing_Fault_Data", "48k Drive End Bearing Fault Data")}
+NOT_READ = {
+    name: "48 kHz drive-end data: SIREN's task uses the 12 kHz recordings"
+    for name in ("48k_Drive_End_Bearing_Fault_Data", "48k Drive End Bearing Fault Data")
+}
 PAGES = "https://engineering.case.edu/bearingdatacenter"
 DOWNLOADS = (
     {"what": "CWRU Bearing Data Center", "url": PAGES},
@@ -88,8 +90,9 @@ DOWNLOADS = (
 )
 # Only ASCII: \d would take other scripts' digits.
 NUMBERED = re.compile(r"^(?P<number>[0-9]+)(?:@(?P<position>[0-9]+))?(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
-LABELLED = re.compile(r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$",
-                      re.ASCII)
+LABELLED = re.compile(
+    r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$", re.ASCII
+)
 NORMAL = re.compile(r"^(?:(?P<number>[0-9]+)(?:_Normal)?|Normal)(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
 KEY = re.compile(r"^X(?P<number>[0-9]+)_(?P<channel>DE|FE|BA)_time$", re.ASCII)
 TREE = """\
@@ -118,9 +121,11 @@ class CwruLayout(ArrayLayout):
         "load_hp": datasets.Value("int32"),
         "rpm": datasets.Value("float32"),
     }
-    check_text = ("folders and name agree with the Data Center's record table (end, fault, diameter, position, motor "
-                  "load); readable MATLAB v5 .mat holding the record's own channels (its table variable: X056 for "
-                  "3001 ...), of equal length, finite, not empty; one file per record")
+    check_text = (
+        "folders and name agree with the Data Center's record table (end, fault, diameter, position, motor "
+        "load); readable MATLAB v5 .mat holding the record's own channels (its table variable: X056 for "
+        "3001 ...), of equal length, finite, not empty; one file per record"
+    )
 
     def present_configs(self, data_dir: Path) -> list[str]:
         there = {config for name, (config, _) in FOLDERS.items() if (data_dir / name).is_dir()}
@@ -130,13 +135,19 @@ class CwruLayout(ArrayLayout):
         listing = Listing()
         expected = "12k_Drive_End_Bearing_Fault_Data/, 12k_Fan_End_Bearing_Fault_Data/, Normal/"
         found = []
-        for folder, (config, end) in top_level(data_dir, rejected, listing, folders=FOLDERS, not_read=NOT_READ,
-                                               expected=expected, dataset=self.dataset):
+        for folder, (config, end) in top_level(
+            data_dir, rejected, listing, folders=FOLDERS, not_read=NOT_READ, expected=expected, dataset=self.dataset
+        ):
             if config not in configs:
                 continue
             if config == "normal":
-                entries = children(data_dir, folder, rejected, files=_normal_name,
-                                   expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat")
+                entries = children(
+                    data_dir,
+                    folder,
+                    rejected,
+                    files=_normal_name,
+                    expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat",
+                )
             else:
                 entries = _faults(data_dir, folder, end, rejected)
             found += [_found(data_dir, path, record) for path, record in entries]
@@ -148,9 +159,14 @@ class CwruLayout(ArrayLayout):
 
 
 def _found(data_dir: Path, path: Path, record: Record) -> Found:
-    meta = {"record": record.number, "bearing": record.end, "fault": record.fault,
-            "position": f"@{record.position}" if record.position else None,
-            "fault_diameter_mils": record.diameter, "load_hp": record.load}
+    meta = {
+        "record": record.number,
+        "bearing": record.end,
+        "fault": record.fault,
+        "position": f"@{record.position}" if record.position else None,
+        "fault_diameter_mils": record.diameter,
+        "load_hp": record.load,
+    }
     return Found(path, rel_path(data_dir, path), record.config, record.label, meta, record)
 
 
@@ -162,22 +178,39 @@ def _one_file_per_record(found: list[Found], rejected: list[Rejection]) -> list[
     for f in found:
         others = [o.rel for o in files[f.hint.number] if o is not f]
         if others:
-            rejected.append(Rejection(f.rel, f"is record {f.hint.number} ({f.hint.describe()}), as {', '.join(others)} "
-                                             "is: one record would count twice; keep one file"))
+            rejected.append(
+                Rejection(
+                    f.rel,
+                    f"is record {f.hint.number} ({f.hint.describe()}), as {', '.join(others)} "
+                    "is: one record would count twice; keep one file",
+                )
+            )
     return [f for f in found if len(files[f.hint.number]) == 1]
 
 
 def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -> list[tuple[Path, Record]]:
     files = []
     for fault_dir, fault in children(data_dir, folder, rejected, dirs=one_of(FAULTS), expected="IR/, B/ or OR/"):
-        for diameter_dir, diameter in children(data_dir, fault_dir, rejected, dirs=one_of(DIAMETERS),
-                                               expected="a fault-diameter folder: " + ", ".join(DIAMETERS)):
+        for diameter_dir, diameter in children(
+            data_dir,
+            fault_dir,
+            rejected,
+            dirs=one_of(DIAMETERS),
+            expected="a fault-diameter folder: " + ", ".join(DIAMETERS),
+        ):
+
             def rule(position: str | None):
-                return lambda name: _fault_name(name, end, fault, int(diameter), position)
+                return lambda name: _fault_name(name, end, fault, int(diameter), position)  # noqa: B023
 
             if fault == "OR":  # files here, or in @3/ @6/ @12/ below
-                entries = children(data_dir, diameter_dir, rejected, dirs=_position_folder, files=rule(None),
-                                   expected=f"@3/, @6/, @12/ or {NAME_RULE}")
+                entries = children(
+                    data_dir,
+                    diameter_dir,
+                    rejected,
+                    dirs=_position_folder,
+                    files=rule(None),
+                    expected=f"@3/, @6/, @12/ or {NAME_RULE}",
+                )
             else:
                 entries = children(data_dir, diameter_dir, rejected, files=rule(None), expected=NAME_RULE)
             files += [(path, value) for path, value in entries if isinstance(value, Record)]
@@ -213,8 +246,10 @@ def _fault_name(name: str, end: str, fault: str, diameter: int, folder_position:
         raise BadName("outer-race file without a load-zone position (@3, @6 or @12 in its folder or name)")
     record = BY_LABEL.get((end, fault, diameter, position, load))
     if record is None:
-        raise BadName(f"the Data Center's record table has no {describe(end, fault, diameter, position, load)} "
-                      "record (12 kHz data)")
+        raise BadName(
+            f"the Data Center's record table has no {describe(end, fault, diameter, position, load)} "
+            "record (12 kHz data)"
+        )
     return record
 
 
@@ -235,16 +270,25 @@ def _agreeing(number: int, claim: tuple) -> Record:
     a position or load the path does not state is the table's."""
     record = RECORDS.get(number)
     if record is None:
-        raise BadName(f"record {number} is not in the Data Center's record table of 12 kHz fault and normal-baseline "
-                      "records (48 kHz drive-end records belong in 48k_Drive_End_Bearing_Fault_Data/, not read)")
+        raise BadName(
+            f"record {number} is not in the Data Center's record table of 12 kHz fault and normal-baseline "
+            "records (48 kHz drive-end records belong in 48k_Drive_End_Bearing_Fault_Data/, not read)"
+        )
     end, fault, diameter, position, load = claim
     table = (record.end, record.fault, record.diameter, record.position, record.load)
-    stated = (end, fault, diameter, position if position is not None else record.position,
-              load if load is not None else record.load)
+    stated = (
+        end,
+        fault,
+        diameter,
+        position if position is not None else record.position,
+        load if load is not None else record.load,
+    )
     if stated != table:
         said = describe(end, fault, diameter, position, load)
-        raise BadName(f"record {number} is {record.describe()} in the Data Center's record table ({record.place}), "
-                      f"but its path says {said}")
+        raise BadName(
+            f"record {number} is {record.describe()} in the Data Center's record table ({record.place}), "
+            f"but its path says {said}"
+        )
     return record
 
 
@@ -268,22 +312,28 @@ def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], 
     own = int(record.variable[1:])
     if own not in keys:
         held = ", ".join(f"X{n:03d}" for n in sorted(keys)) or "no X<record>_DE_time / _FE_time / _BA_time channel"
-        raise InvalidAudio(path, f"record {record.number} holds its channels as {record.variable}_DE_time ... in the "
-                                 f"Data Center's files, but this file has {held}")
+        raise InvalidAudio(
+            path,
+            f"record {record.number} holds its channels as {record.variable}_DE_time ... in the "
+            f"Data Center's files, but this file has {held}",
+        )
     channels = tuple(c for c in CHANNELS if c in keys[own])
     arrays = []
     for channel in channels:
         value = content[keys[own][channel]]
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu" or value.size == 0 \
-                or sum(d > 1 for d in value.shape) > 1:
+        if (
+            not isinstance(value, np.ndarray)
+            or value.dtype.kind not in "fiu"
+            or value.size == 0
+            or sum(d > 1 for d in value.shape) > 1
+        ):
             raise InvalidAudio(path, f"{keys[own][channel]} is not a non-empty numeric vector")
         arrays.append(value.reshape(-1))
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
         shown = ", ".join(f"{c} {len(a)}" for c, a in zip(channels, arrays))
         raise InvalidAudio(path, f"its channels differ in length ({shown} samples)")
-    signals = finite_signals(path, np.stack(arrays).astype(np.float32),
-                             lambda c, s: f"in {channels[c]} at sample {s}")
+    signals = finite_signals(path, np.stack(arrays).astype(np.float32), lambda c, s: f"in {channels[c]} at sample {s}")
     rate = NORMAL_RATE if record.fault is None else FAULT_RATE
     return np.ascontiguousarray(signals), channels, rate, {"rpm": _rpm(content, record.variable)}
 
@@ -317,12 +367,14 @@ CITATION = r"""@misc{cwru_bearing_data_center,
 }"""
 
 COMPONENT = FaultComponent(
-    "cwru", "CWRU Bearing", LAYOUT,
+    "cwru",
+    "CWRU Bearing",
+    LAYOUT,
     CardText(
         source="Case Western Reserve University (CWRU) Bearing Data Center, seeded-fault test data",
         protocol_summary="leave-one-out cross-validation over the 10 classes of `faults` (SIREN --loocv)",
         license_text="none stated: the data center offers the files for free download; cite it and the "
-                     "benchmark study below",
+        "benchmark study below",
         downloads=DOWNLOADS,
         acquisition=(
             "A 2-hp induction motor drives a shaft on SKF deep-groove ball bearings; single-point faults of "
@@ -334,46 +386,62 @@ COMPONENT = FaultComponent(
             "config. The Data Center's record table (shipped with libtrad as `builders/fault/data/cwru_records.csv`) "
             "says what every record number is; the build refuses a file whose folders or name contradict it. Not "
             "every file holds all three accelerometers: the 0.028-in drive-end records (3001–3008) hold the "
-            "drive-end channel only, under the variable names X056–X059 and X048–X051."),
+            "drive-end channel only, under the variable names X056–X059 and X048–X051."
+        ),
         classes={
-            **{f"{end}_{fault}": f"{where} bearing, {what}"
-               for end, where in (("DE", "drive-end"), ("FE", "fan-end"))
-               for fault, what in (("IR", "inner-race fault"), ("B", "ball fault"),
-                                   ("OR@3", "outer-race fault at 3 o'clock (orthogonal to the load zone)"),
-                                   ("OR@6", "outer-race fault at 6 o'clock (centred in the load zone)"),
-                                   ("OR@12", "outer-race fault at 12 o'clock (opposite the load zone)"))},
+            **{
+                f"{end}_{fault}": f"{where} bearing, {what}"
+                for end, where in (("DE", "drive-end"), ("FE", "fan-end"))
+                for fault, what in (
+                    ("IR", "inner-race fault"),
+                    ("B", "ball fault"),
+                    ("OR@3", "outer-race fault at 3 o'clock (orthogonal to the load zone)"),
+                    ("OR@6", "outer-race fault at 6 o'clock (centred in the load zone)"),
+                    ("OR@12", "outer-race fault at 12 o'clock (opposite the load zone)"),
+                )
+            },
             "normal": "normal baseline (config `normal`, not part of the 10-class task)",
         },
-        protocol=("SIREN evaluates CWRU by **leave-one-out cross-validation** over the 10 fault classes of "
-                  "`faults`: each file in turn is the query, every other file the reference set (k-NN on the "
-                  "extracted features). `normal` is kept out of that task."),
+        protocol=(
+            "SIREN evaluates CWRU by **leave-one-out cross-validation** over the 10 fault classes of "
+            "`faults`: each file in turn is the query, every other file the reference set (k-NN on the "
+            "extracted features). `normal` is kept out of that task."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
-            "channels": "the accelerometers present in the file, in DE, FE, BA order (not every file has all "
-                        "three)",
+            **SIGNALS,
+            **COMMON,
+            "channels": "the accelerometers present in the file, in DE, FE, BA order (not every file has all three)",
             "record": "the Data Center's record number (`105.mat` is record 105; a label-named file's from the record "
-                      "table: `IR007_0.mat` in the drive-end data is 105)",
+            "table: `IR007_0.mat` in the drive-end data is 105)",
             "bearing": "`DE` or `FE`: the bearing with the seeded fault (null for `normal`)",
             "fault": "`IR`, `B` or `OR` (null for `normal`)",
             "position": "outer-race fault position `@3`, `@6`, `@12` (null otherwise)",
             "fault_diameter_mils": "fault diameter in mils (thousandths of an inch: 7, 14, 21, 28)",
             "load_hp": "motor load in hp (0–3), the record table's (a load in the file name must agree with it)",
             "rpm": "shaft speed from the file's own RPM value (`X105RPM`); null where the published file has none "
-                   "(3001–3008, 98, 99: the table's approximate speed for the load is 1797, 1772, 1750, 1730 rpm)",
+            "(3001–3008, 98, 99: the table's approximate speed for the load is 1797, 1772, 1750, 1730 rpm)",
         },
         layout=TREE,
-        config_descriptions={"faults": "the 10-class task: 12 kHz drive-end and fan-end faults",
-                             "normal": "the normal baseline (48 kHz), outside the task"},
+        config_descriptions={
+            "faults": "the 10-class task: 12 kHz drive-end and fan-end faults",
+            "normal": "the normal baseline (48 kHz), outside the task",
+        },
     ),
     title="CWRU Bearing Data (12 kHz faults, SIREN)",
     description="Vibration recordings of seeded bearing faults from the Case Western Reserve University "
-                "Bearing Data Center, as used by SIREN's fault-classification benchmark.",
-    citation=CITATION, license="unknown",
-    channels=ChannelPolicy(default=("DE",), names=CHANNELS, reason=(
-        "SIREN reads one variable of each .mat file, the first `X<record>_{DE,FE,BA}_time` in it "
-        "(siren/core/base_extractor.py): the drive-end accelerometer in the Data Center's files, fan-end "
-        "fault records included; DE is also the one channel every record holds (the 0.028-inch records "
-        "hold DE only)")),
+    "Bearing Data Center, as used by SIREN's fault-classification benchmark.",
+    citation=CITATION,
+    license="unknown",
+    channels=ChannelPolicy(
+        default=("DE",),
+        names=CHANNELS,
+        reason=(
+            "SIREN reads one variable of each .mat file, the first `X<record>_{DE,FE,BA}_time` in it "
+            "(siren/core/base_extractor.py): the drive-end accelerometer in the Data Center's files, fan-end "
+            "fault records included; DE is also the one channel every record holds (the 0.028-inch records "
+            "hold DE only)"
+        ),
+    ),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )
@@ -383,6 +451,8 @@ COMPONENT = FaultComponent(
 # Defect frequencies per shaft revolution (BPFI, 2 x BSF, BPFO) of the drive-end (6205) and fan-end (6203) bearings.
 CWRU_ORDERS = {"DE": {"IR": 5.4152, "B": 4.7135, "OR": 3.5848}, "FE": {"IR": 4.9469, "B": 3.9874, "OR": 3.0530}}
 CWRU_POSITION = {"6": (1.0, 3400.0), "3": (0.6, 2900.0), "12": (0.35, 2500.0)}  # load zone: gain, resonance
+
+
 def plan_synthetic(scale: float) -> list:
     """The stand-in's files, numbered, named and placed as the published tree (the ``CWRU-dataset``
     arrangement) holds the Data Center's records: ``count(2, scale)`` records of the table per class (at
@@ -391,13 +461,27 @@ def plan_synthetic(scale: float) -> list:
     jobs = []
     for label in (*CLASSES, "normal"):
         records = _spread([r for r in RECORDS.values() if r.label == label])
-        for r in records[:count(2, scale)]:
+        for r in records[: count(2, scale)]:
             name = f"{r.number}_Normal_{r.load}.mat" if r.fault is None else f"{r.number}_{r.load}.mat"
-            jobs.append((r.place + name, label,
-                         {"record": r.number, "variable": r.variable, "channels": r.channels, "rpm_value": r.rpm_value,
-                          "end": r.end, "fault": r.fault, "position": r.position, "load": r.load,
-                          "diameter": r.diameter, "rpm": float(r.approx_rpm),
-                          "rate": NORMAL_RATE if r.fault is None else FAULT_RATE}))
+            jobs.append(
+                (
+                    r.place + name,
+                    label,
+                    {
+                        "record": r.number,
+                        "variable": r.variable,
+                        "channels": r.channels,
+                        "rpm_value": r.rpm_value,
+                        "end": r.end,
+                        "fault": r.fault,
+                        "position": r.position,
+                        "load": r.load,
+                        "diameter": r.diameter,
+                        "rpm": float(r.approx_rpm),
+                        "rate": NORMAL_RATE if r.fault is None else FAULT_RATE,
+                    },
+                )
+            )
     return jobs
 
 
@@ -411,8 +495,12 @@ def _spread(records: list[Record]) -> list[Record]:
     order = []
     for i in range(len(records)):
         want_d, want_l = diameters[i % len(diameters)], i % 4
-        for fits in (lambda r: (r.diameter or 0, r.load) == (want_d, want_l), lambda r: r.load == want_l,
-                     lambda r: (r.diameter or 0) == want_d, lambda r: True):
+        for fits in (
+            lambda r: (r.diameter or 0, r.load) == (want_d, want_l),  # noqa: B023
+            lambda r: r.load == want_l,  # noqa: B023
+            lambda r: (r.diameter or 0) == want_d,  # noqa: B023
+            lambda r: True,
+        ):
             pick = next((r for r in left if fits(r)), None)
             if pick is not None:
                 break
@@ -433,8 +521,14 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     if p["end"] is not None:
         order = CWRU_ORDERS[p["end"]][p["fault"]]
         gain, resonance = CWRU_POSITION.get(p["position"], (0.8, 3100.0 if p["fault"] == "IR" else 2700.0))
-        hits = impulses(rng, n, rate, order * shaft, resonance + 200 * (p["end"] == "FE"),
-                        gain * (0.5 + p["diameter"] / 28) * level.gain)
+        hits = impulses(
+            rng,
+            n,
+            rate,
+            order * shaft,
+            resonance + 200 * (p["end"] == "FE"),
+            gain * (0.5 + p["diameter"] / 28) * level.gain,
+        )
         if p["fault"] == "IR":  # the inner race turns with the shaft: its impulses are modulated at 1x
             hits *= 0.6 + 0.4 * np.cos(2 * np.pi * shaft * np.arange(n) / rate)
         other = "FE" if p["end"] == "DE" else "DE"

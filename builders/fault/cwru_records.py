@@ -55,11 +55,13 @@ class Record:
         return describe(self.end, self.fault, self.diameter, self.position, self.load)
 
 
-def describe(end: str | None, fault: str | None, diameter: int | None, position: str | None,
-             load: int | None) -> str:
+def describe(end: str | None, fault: str | None, diameter: int | None, position: str | None, load: int | None) -> str:
     """What a record is, or what a path says it is: "drive-end OR 021 @6 at 0 hp", "normal baseline at 2 hp"."""
-    what = "normal baseline" if fault is None else f"{ENDS[end]} {fault} {diameter:03d}" + \
-        (f" @{position}" if position else "")
+    what = (
+        "normal baseline"
+        if fault is None
+        else f"{ENDS[end]} {fault} {diameter:03d}" + (f" @{position}" if position else "")
+    )
     return what + (f" at {load} hp" if load is not None else "")
 
 
@@ -67,10 +69,20 @@ def _records() -> dict[int, Record]:
     records = {}
     for row in read_table(TABLE):
         normal = row["fault"] == "normal"
-        record = Record(int(row["record"]), row["end"] or None, None if normal else row["fault"],
-                        optional_int(row["diameter_mils"]), row["position"] or None, int(row["load_hp"]),
-                        int(row["approx_rpm"]), row["variable"], tuple(row["channels"].split()),
-                        row["rpm_value"] == "yes", row["checked"], row["note"])
+        record = Record(
+            int(row["record"]),
+            row["end"] or None,
+            None if normal else row["fault"],
+            optional_int(row["diameter_mils"]),
+            row["position"] or None,
+            int(row["load_hp"]),
+            int(row["approx_rpm"]),
+            row["variable"],
+            tuple(row["channels"].split()),
+            row["rpm_value"] == "yes",
+            row["checked"],
+            row["note"],
+        )
         records[record.number] = record
     return records
 

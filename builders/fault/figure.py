@@ -39,7 +39,7 @@ def class_panels(panels: list[tuple[str, np.ndarray, int, str]], path: Path, kin
             image = _spectrogram(ax, signal, rate)
         ax.set_title(f"{label} ({channel})", fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     if image is not None:
         fig.colorbar(image, ax=list(axes[: len(panels)]), label="dB (per panel, top 80 dB)")
@@ -56,8 +56,9 @@ def _spectrogram(ax, signal: np.ndarray, rate: int):
     db = 10 * np.log10(power + 1e-20)
     ax.set_xlabel("time (s)", fontsize=8)
     ax.set_ylabel("kHz", fontsize=8)
-    return ax.pcolormesh(times, freqs / 1000, db, shading="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),
-                         rasterized=True)
+    return ax.pcolormesh(
+        times, freqs / 1000, db, shading="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(), rasterized=True
+    )
 
 
 def _spectrum(ax, signal: np.ndarray, rate: int) -> None:

@@ -43,48 +43,76 @@ DATA_DIR/
   raw/<tubeleak|ventleak>/<hydr|hydr_low|lab|work|work_low>/<session>/NAME.wav
   raw/ventlow/                       the low-pressure vent leak: not part of SIREN's task, not read
 """
-DOWNLOADS = (
-    {"what": "Zenodo record 7551606", "url": "https://zenodo.org/records/7551606"},
-)
+DOWNLOADS = ({"what": "Zenodo record 7551606", "url": "https://zenodo.org/records/7551606"},)
 
 
 class IicaLayout(AudioLayout):
     dataset = "IICA"
     configs = {"default": CLASSES}
     sample_rate = SAMPLE_RATE
-    columns = {"fold": datasets.Value("int32"), "setup": datasets.Value("string"),
-               "background": datasets.Value("string"), "session": datasets.Value("int32")}
+    columns = {
+        "fold": datasets.Value("int32"),
+        "setup": datasets.Value("string"),
+        "background": datasets.Value("string"),
+        "session": datasets.Value("int32"),
+    }
     check_text = "readable WAV, 48 kHz, mono, finite, not empty"
-    manifest_info = {"folds": {"method": "sklearn.model_selection.StratifiedKFold", "n_splits": N_FOLDS,
-                               "shuffle": True, "random_state": FOLD_SEED, "order": "valid files sorted by path"}}
+    manifest_info = {
+        "folds": {
+            "method": "sklearn.model_selection.StratifiedKFold",
+            "n_splits": N_FOLDS,
+            "shuffle": True,
+            "random_state": FOLD_SEED,
+            "order": "valid files sorted by path",
+        }
+    }
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
-        for raw, _ in top_level(data_dir, rejected, listing, folders={"raw": "raw"}, not_read={},
-                                expected="raw/", dataset=self.dataset):
-            for setup_dir, setup in children(data_dir, raw, rejected, dirs=one_of((*SETUPS, *NOT_READ)),
-                                             expected="tubeleak/ or ventleak/"):
+        for raw, _ in top_level(
+            data_dir, rejected, listing, folders={"raw": "raw"}, not_read={}, expected="raw/", dataset=self.dataset
+        ):
+            for setup_dir, setup in children(
+                data_dir, raw, rejected, dirs=one_of((*SETUPS, *NOT_READ)), expected="tubeleak/ or ventleak/"
+            ):
                 if setup in NOT_READ:
                     listing.not_read.append((rel_path(data_dir, setup_dir) + "/", NOT_READ[setup]))
                     continue
-                for background_dir, background in children(data_dir, setup_dir, rejected, dirs=one_of(BACKGROUNDS),
-                                                           expected=", ".join(f"{b}/" for b in BACKGROUNDS)):
+                for background_dir, background in children(
+                    data_dir,
+                    setup_dir,
+                    rejected,
+                    dirs=one_of(BACKGROUNDS),
+                    expected=", ".join(f"{b}/" for b in BACKGROUNDS),
+                ):
                     listing.found += _sessions(data_dir, background_dir, setup, background, rejected)
         return listing
 
     def finish(self, checked: list[Checked]) -> list[Checked]:
         folds = assign_folds([c.found.rel for c in checked], [c.found.label for c in checked])
-        return [Checked(c.found, c.sha256, c.size, c.sample_rate, c.channels, c.frames, {**c.meta, "fold": folds[i]})
-                for i, c in enumerate(checked)]
+        return [
+            Checked(c.found, c.sha256, c.size, c.sample_rate, c.channels, c.frames, {**c.meta, "fold": folds[i]})
+            for i, c in enumerate(checked)
+        ]
 
 
 def _sessions(data_dir, folder, setup: str, background: str, rejected) -> list[Found]:
     """The recordings of every session folder of one background noise."""
     found = []
-    for session_dir, session in children(data_dir, folder, rejected, expected="session folders 1/, 2/, 3/",
-                                         dirs=lambda n: int(n) if SESSION.match(n) else None):
-        for path, label in children(data_dir, session_dir, rejected, files=lambda n: _label(n, setup),
-                                    expected="NAME.wav with _iO_ or _niO_ in NAME"):
+    for session_dir, session in children(
+        data_dir,
+        folder,
+        rejected,
+        expected="session folders 1/, 2/, 3/",
+        dirs=lambda n: int(n) if SESSION.match(n) else None,
+    ):
+        for path, label in children(
+            data_dir,
+            session_dir,
+            rejected,
+            files=lambda n: _label(n, setup),
+            expected="NAME.wav with _iO_ or _niO_ in NAME",
+        ):
             meta = {"setup": setup, "background": background, "session": session}
             found.append(Found(path, rel_path(data_dir, path), "default", label, meta))
     return found
@@ -107,8 +135,9 @@ def assign_folds(paths: list[str], labels: list[str]) -> list[int]:
     counts = Counter(labels)
     if not counts or max(counts.values()) < N_FOLDS:  # scikit-learn cannot split that at all
         found = ", ".join(f"{n} {label}" for label, n in sorted(counts.items())) or "none"
-        raise LibtradError(f"IICA's stratified {N_FOLDS}-fold protocol needs at least {N_FOLDS} valid files of a "
-                           f"class (found {found})")
+        raise LibtradError(
+            f"IICA's stratified {N_FOLDS}-fold protocol needs at least {N_FOLDS} valid files of a class (found {found})"
+        )
     order = sorted(range(len(paths)), key=lambda i: paths[i])
     folds = [0] * len(paths)
     splitter = StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=FOLD_SEED)
@@ -133,26 +162,34 @@ CITATION = r"""@inproceedings{johnson2020compressed,
 }"""
 
 COMPONENT = FaultComponent(
-    "iica", "IDMT-ISA Compressed Air", LAYOUT,
+    "iica",
+    "IDMT-ISA Compressed Air",
+    LAYOUT,
     CardText(
         source="IDMT-ISA-COMPRESSED-AIR, Fraunhofer Institute for Digital Media Technology (IDMT), "
-               "Industrial Sound Analysis group",
+        "Industrial Sound Analysis group",
         protocol_summary="stratified 5-fold cross-validation, folds in the `fold` column (StratifiedKFold, "
-                         "shuffle, random_state=1, files sorted by path)",
+        "shuffle, random_state=1, files sorted by path)",
         license_text=ZENODO_LICENSE,
         downloads=DOWNLOADS,
         acquisition=(
             "Leaks of a compressed-air system — at a tube and at a vent — and the same system without a leak, "
             "recorded with microphones at 48 kHz in the lab and under hydraulic-machine and workshop noise at "
             "two levels (`hydr`, `hydr_low`, `work`, `work_low`), in three sessions. The file name's `iO` / `niO` "
-            "annotation says whether a leak is present."),
-        classes={"no_leak": "no leak (`_iO_` in the file name)", "tubeleak": "tube leak (`_niO_` under tubeleak/)",
-                 "ventleak": "vent leak (`_niO_` under ventleak/)"},
-        protocol=("SIREN evaluates IICA by **stratified 5-fold cross-validation**. The folds are fixed here as the "
-                  "`fold` column: scikit-learn's `StratifiedKFold(n_splits=5, shuffle=True, random_state=1)` over "
-                  "the valid files sorted by `file`; a row's fold is the one whose test part holds it. Fold k: "
-                  "test on `fold == k`, train on the rest. (A file rejected with `--on-error skip` changes the "
-                  "folds: they are computed over the files that were built.)"),
+            "annotation says whether a leak is present."
+        ),
+        classes={
+            "no_leak": "no leak (`_iO_` in the file name)",
+            "tubeleak": "tube leak (`_niO_` under tubeleak/)",
+            "ventleak": "vent leak (`_niO_` under ventleak/)",
+        },
+        protocol=(
+            "SIREN evaluates IICA by **stratified 5-fold cross-validation**. The folds are fixed here as the "
+            "`fold` column: scikit-learn's `StratifiedKFold(n_splits=5, shuffle=True, random_state=1)` over "
+            "the valid files sorted by `file`; a row's fold is the one whose test part holds it. Fold k: "
+            "test on `fold == k`, train on the rest. (A file rejected with `--on-error skip` changes the "
+            "folds: they are computed over the files that were built.)"
+        ),
         column_meanings={
             **COMMON,
             "audio": "the recording, the publisher's WAV bytes unchanged",
@@ -165,8 +202,9 @@ COMPONENT = FaultComponent(
     ),
     title="IDMT-ISA-COMPRESSED-AIR (SIREN)",
     description="Sound of compressed-air leaks (tube, vent) and of the leak-free system under industrial "
-                "background noise, as used by SIREN's fault-classification benchmark.",
-    citation=CITATION, license="other",
+    "background noise, as used by SIREN's fault-classification benchmark.",
+    citation=CITATION,
+    license="other",
     channels=MONO_WAV,
     tags=("machine-sound", "leak-detection", "compressed-air", "audio", "siren"),
 )
@@ -183,8 +221,13 @@ def plan_synthetic(scale: float) -> list:
             setup = label if label != "no_leak" else SETUPS[i % 2]
             background, session = BACKGROUNDS[i % len(BACKGROUNDS)], 1 + i % 3
             annotation = "iO" if label == "no_leak" else "niO"
-            jobs.append((f"raw/{setup}/{background}/{session}/{session}_{annotation}_{i}_{1 + i % 4}m_.wav", label,
-                         {"leak": None if label == "no_leak" else label, "background": background}))
+            jobs.append(
+                (
+                    f"raw/{setup}/{background}/{session}/{session}_{annotation}_{i}_{1 + i % 4}m_.wav",
+                    label,
+                    {"leak": None if label == "no_leak" else label, "background": background},
+                )
+            )
     return jobs
 
 

@@ -30,8 +30,9 @@ SAMPLE_RATE = 44_100
 CUT_FRAMES = 3 * SAMPLE_RATE  # the publisher cuts every recording into 3-s pieces (so does the stand-in)
 CLASSES = ("engine1_good", "engine2_broken", "engine3_heavyload")
 SUBSETS = {"train_cut": "train", "test_cut": "test"}
-NOT_READ = {name: "the uncut recordings; the 3-s cuts in train_cut/ and test_cut/ are the rows"
-            for name in ("train", "test")}
+NOT_READ = {
+    name: "the uncut recordings; the 3-s cuts in train_cut/ and test_cut/ are the rows" for name in ("train", "test")
+}
 TEST_RECORDINGS = re.compile(r"^(talking_[0-9]+|atmo_(?:low|medium|high)|whitenoise_low|stresstest)$", re.ASCII)
 CUT_NAME = re.compile(r"^(?P<recording>[a-z]+(?:_[a-z0-9]+)?)_(?P<cut>[0-9]+)\.wav$", re.ASCII)
 TREE = """\
@@ -41,17 +42,19 @@ DATA_DIR/
                                          whitenoise_low, stresstest
   train/, test/                          the uncut recordings the cuts come from: not read
 """
-DOWNLOADS = (
-    {"what": "Zenodo record 7551261", "url": "https://zenodo.org/records/7551261"},
-)
+DOWNLOADS = ({"what": "Zenodo record 7551261", "url": "https://zenodo.org/records/7551261"},)
 
 
 class IieeLayout(AudioLayout):
     dataset = "IIEE"
     configs = {"default": CLASSES}
     sample_rate = SAMPLE_RATE
-    columns = {"subset": datasets.Value("string"), "condition": datasets.Value("string"),
-               "recording": datasets.Value("string"), "cut": datasets.Value("int32")}
+    columns = {
+        "subset": datasets.Value("string"),
+        "condition": datasets.Value("string"),
+        "recording": datasets.Value("string"),
+        "cut": datasets.Value("int32"),
+    }
     check_text = f"readable WAV, 44.1 kHz, mono, finite, 3 s ({CUT_FRAMES:,} samples)"
 
     def expected_frames(self, found, synthetic):
@@ -60,14 +63,30 @@ class IieeLayout(AudioLayout):
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
-        for folder, subset in top_level(data_dir, rejected, listing, folders=SUBSETS, not_read=NOT_READ,
-                                        expected="train_cut/ and/or test_cut/", dataset=self.dataset):
-            expected = "pure_N.wav" if subset == "train" else \
-                "RECORDING_N.wav (talking_K, atmo_low/medium/high, whitenoise_low, stresstest)"
-            for engine_dir, engine in children(data_dir, folder, rejected, dirs=one_of(CLASSES),
-                                               expected=", ".join(f"{c}/" for c in CLASSES)):
-                for path, (recording, cut) in children(data_dir, engine_dir, rejected, expected=expected,
-                                                       files=lambda name, subset=subset: _cut(name, subset)):
+        for folder, subset in top_level(
+            data_dir,
+            rejected,
+            listing,
+            folders=SUBSETS,
+            not_read=NOT_READ,
+            expected="train_cut/ and/or test_cut/",
+            dataset=self.dataset,
+        ):
+            expected = (
+                "pure_N.wav"
+                if subset == "train"
+                else "RECORDING_N.wav (talking_K, atmo_low/medium/high, whitenoise_low, stresstest)"
+            )
+            for engine_dir, engine in children(
+                data_dir, folder, rejected, dirs=one_of(CLASSES), expected=", ".join(f"{c}/" for c in CLASSES)
+            ):
+                for path, (recording, cut) in children(
+                    data_dir,
+                    engine_dir,
+                    rejected,
+                    expected=expected,
+                    files=lambda name, subset=subset: _cut(name, subset),
+                ):
                     condition = "talking" if recording.startswith("talking_") else recording
                     meta = {"subset": subset, "condition": condition, "recording": recording, "cut": cut}
                     listing.found.append(Found(path, rel_path(data_dir, path), "default", engine, meta))
@@ -84,8 +103,10 @@ def _cut(name: str, subset: str) -> tuple[str, int] | None:
     if subset == "train" and recording != "pure":
         raise BadName(f"recording {recording!r} in train_cut/ (the training cuts are pure_N.wav)")
     if subset == "test" and not TEST_RECORDINGS.match(recording):
-        raise BadName(f"unknown test recording {recording!r} (expected talking_K, atmo_low, atmo_medium, "
-                      "atmo_high, whitenoise_low or stresstest)")
+        raise BadName(
+            f"unknown test recording {recording!r} (expected talking_K, atmo_low, atmo_medium, "
+            "atmo_high, whitenoise_low or stresstest)"
+        )
     return recording, int(cut)
 
 
@@ -101,10 +122,12 @@ CITATION = r"""@inproceedings{grollmisch2019sounding,
 }"""
 
 COMPONENT = FaultComponent(
-    "iiee", "IDMT-ISA Electric Engine", LAYOUT,
+    "iiee",
+    "IDMT-ISA Electric Engine",
+    LAYOUT,
     CardText(
         source="IDMT-ISA-ELECTRIC-ENGINE, Fraunhofer Institute for Digital Media Technology (IDMT), "
-               "Industrial Sound Analysis group",
+        "Industrial Sound Analysis group",
         protocol_summary="train on subset 'train' (train_cut), test on subset 'test' (test_cut), per condition",
         license_text=ZENODO_LICENSE,
         downloads=DOWNLOADS,
@@ -113,12 +136,18 @@ COMPONENT = FaultComponent(
             "with a microphone at 44.1 kHz. The training recordings are clean (`pure`); the test recordings "
             "add background conditions: people talking, factory atmosphere at three levels, low white noise "
             "and a stress test. The publisher cuts every recording into 3-s pieces (`train_cut/`, "
-            "`test_cut/`); one cut is one row."),
-        classes={"engine1_good": "engine in good condition", "engine2_broken": "broken engine",
-                 "engine3_heavyload": "engine running under heavy load"},
-        protocol=("SIREN trains on the clean cuts (`subset == \"train\"`) and tests on the noisy ones "
-                  "(`subset == \"test\"`), reporting results per `condition`. Select them with "
-                  "`ds.filter(lambda s: s == \"test\", input_columns=\"subset\")`."),
+            "`test_cut/`); one cut is one row."
+        ),
+        classes={
+            "engine1_good": "engine in good condition",
+            "engine2_broken": "broken engine",
+            "engine3_heavyload": "engine running under heavy load",
+        },
+        protocol=(
+            'SIREN trains on the clean cuts (`subset == "train"`) and tests on the noisy ones '
+            '(`subset == "test"`), reporting results per `condition`. Select them with '
+            '`ds.filter(lambda s: s == "test", input_columns="subset")`.'
+        ),
         column_meanings={
             **COMMON,
             "audio": "the 3-s cut, the publisher's WAV bytes unchanged",
@@ -131,16 +160,20 @@ COMPONENT = FaultComponent(
     ),
     title="IDMT-ISA-ELECTRIC-ENGINE (SIREN)",
     description="Sound of electric engines in three states (good, broken, heavy load) under background noise, "
-                "as used by SIREN's fault-classification benchmark.",
-    citation=CITATION, license="other",
+    "as used by SIREN's fault-classification benchmark.",
+    citation=CITATION,
+    license="other",
     channels=MONO_WAV,
     tags=("machine-sound", "fault-diagnosis", "electric-engine", "audio", "siren"),
 )
 
 
 # --------------------------------------------------------------------------- synthetic stand-in (.wav)
-IIEE_ENGINES = {"engine1_good": (50.0, 1200.0, 0.0), "engine2_broken": (50.0, 1150.0, 1.0),
-                "engine3_heavyload": (41.0, 950.0, 0.0)}  # mains/rotation hz, whine hz, rattle
+IIEE_ENGINES = {
+    "engine1_good": (50.0, 1200.0, 0.0),
+    "engine2_broken": (50.0, 1150.0, 1.0),
+    "engine3_heavyload": (41.0, 950.0, 0.0),
+}  # mains/rotation hz, whine hz, rattle
 IIEE_TEST = ("talking_1", "atmo_low", "whitenoise_low", "stresstest")
 
 
@@ -151,8 +184,13 @@ def plan_synthetic(scale: float) -> list:
             jobs.append((f"train_cut/{engine}/pure_{i}.wav", engine, {"engine": engine, "recording": "pure"}))
         for i in range(count(4, scale)):
             recording = IIEE_TEST[i % len(IIEE_TEST)]
-            jobs.append((f"test_cut/{engine}/{recording}_{i // len(IIEE_TEST)}.wav", engine,
-                         {"engine": engine, "recording": recording}))
+            jobs.append(
+                (
+                    f"test_cut/{engine}/{recording}_{i // len(IIEE_TEST)}.wav",
+                    engine,
+                    {"engine": engine, "recording": recording},
+                )
+            )
     return jobs
 
 

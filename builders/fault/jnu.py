@@ -44,8 +44,10 @@ DATA_DIR/
       one value per line: vertical vibration, 50 kHz
 """
 DOWNLOADS = (
-    {"what": "ClarkGableWang/JNU-Bearing-Dataset (its README; sizes and checksums not published)",
-     "url": "https://github.com/ClarkGableWang/JNU-Bearing-Dataset"},
+    {
+        "what": "ClarkGableWang/JNU-Bearing-Dataset (its README; sizes and checksums not published)",
+        "url": "https://github.com/ClarkGableWang/JNU-Bearing-Dataset",
+    },
 )
 
 
@@ -76,8 +78,10 @@ class JnuLayout(ArrayLayout):
             label, rpm = value
             listing.found.append(Found(path, rel_path(data_dir, path), "default", label, {"rpm": rpm}))
         if not named:
-            raise LibtradError(f"{safe_text(str(data_dir))}: no JNU layout here (expected {NAME_RULE} files at its "
-                               "top); pass the folder that holds them as --data-dir")
+            raise LibtradError(
+                f"{safe_text(str(data_dir))}: no JNU layout here (expected {NAME_RULE} files at its "
+                "top); pass the folder that holds them as --data-dir"
+            )
         return listing
 
     def parse(self, data, found):
@@ -89,8 +93,10 @@ def _name(name: str):
     if m is None:
         return None
     if m["prefix"] not in PREFIXES:
-        raise BadName(f"unknown condition prefix {m['prefix']!r} (expected n = normal, ib = inner ring, ob = outer "
-                      "ring, tb = roller)")
+        raise BadName(
+            f"unknown condition prefix {m['prefix']!r} (expected n = normal, ib = inner ring, ob = outer "
+            "ring, tb = roller)"
+        )
     rpm = int(m["rpm"])
     if rpm not in SPEEDS:
         raise BadName(f"speed {rpm} r/min is not one of 600, 800, 1000")
@@ -102,8 +108,9 @@ def parse_csv(data: bytes, path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": reported below
-            table = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.float32, comments=None, ndmin=2,
-                               encoding="latin-1")
+            table = np.loadtxt(
+                io.BytesIO(data), delimiter=",", dtype=np.float32, comments=None, ndmin=2, encoding="latin-1"
+            )
     except ValueError:
         table = None
     if table is None or table.shape[1] != 1:
@@ -147,7 +154,9 @@ CITATION = r"""@article{li2013sequential,
 }"""
 
 COMPONENT = FaultComponent(
-    "jnu", "Jiangnan University Bearing", LAYOUT,
+    "jnu",
+    "Jiangnan University Bearing",
+    LAYOUT,
     CardText(
         source="Jiangnan University (China) bearing fault data",
         protocol_summary="leave-one-out cross-validation over the 4 classes (siren-fault's default)",
@@ -158,14 +167,22 @@ COMPONENT = FaultComponent(
             "vibration at 50 kHz. Faults are 0.3 mm × 0.05 mm (width × depth) dents cut by wire into the outer ring, "
             "the inner ring and a roller. 12 files: 4 conditions × 3 speeds. **One row is one file, whole** (not "
             "cut). The paper linked as the citation describes the rig; whether its bearing types and defect sizes "
-            "match these files exactly is not stated by the publisher."),
-        classes={"normal": "normal bearing (n*)", "inner_ring": "inner-ring fault (ib*)",
-                 "outer_ring": "outer-ring fault (ob*)", "roller": "roller (rolling element) fault (tb*)"},
-        protocol=("The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 12 "
-                  "files (no `fold` column): each query's class is represented by the files of the other two speeds, "
-                  "a cross-speed test."),
+            "match these files exactly is not stated by the publisher."
+        ),
+        classes={
+            "normal": "normal bearing (n*)",
+            "inner_ring": "inner-ring fault (ib*)",
+            "outer_ring": "outer-ring fault (ob*)",
+            "roller": "roller (rolling element) fault (tb*)",
+        },
+        protocol=(
+            "The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 12 "
+            "files (no `fold` column): each query's class is represented by the files of the other two speeds, "
+            "a cross-speed test."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "signals": "the file's values as float32, 1 × samples",
             "channels": "`vertical`",
             "rpm": "shaft speed in r/min, from the file name (600, 800, 1000)",
@@ -174,8 +191,9 @@ COMPONENT = FaultComponent(
     ),
     title="Jiangnan University Bearing Data (SIREN)",
     description="Vertical vibration of a normal bearing and bearings with inner-ring, outer-ring and roller faults at "
-                "three speeds (Jiangnan University).",
-    citation=CITATION, license="unknown",
+    "three speeds (Jiangnan University).",
+    citation=CITATION,
+    license="unknown",
     channels=ChannelPolicy(names=("vertical",), reason=no_siren_loader("jnu", "one vertical accelerometer per CSV")),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
@@ -193,8 +211,13 @@ def plan_synthetic(scale: float) -> list:
     for rpm in SPEEDS:
         for prefix, label in PREFIXES.items():
             name = f"{prefix}{rpm}_3_2.csv" if prefix == "n" else f"{prefix}{rpm}_2.csv"
-            jobs.append((name, label, {"label": label, "rpm": rpm,
-                                       "n": max(64, round(SAMPLE_RATE * SYNTHETIC_SECONDS * scale))}))
+            jobs.append(
+                (
+                    name,
+                    label,
+                    {"label": label, "rpm": rpm, "n": max(64, round(SAMPLE_RATE * SYNTHETIC_SECONDS * scale))},
+                )
+            )
     return jobs
 
 
@@ -202,8 +225,9 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     rate, n, shaft = SAMPLE_RATE, p["n"], p["rpm"] / 60
     signal = tone(n, rate, shaft, 0.05, rng.uniform(0, 6.3)) + rng.normal(0, 0.02, n)
     if p["label"] != "normal":
-        signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 3000 + 1000 * len(p["label"]) % 4000,
-                           0.5 * level.gain, 0.0008)
+        signal += impulses(
+            rng, n, rate, ORDERS[p["label"]] * shaft, 3000 + 1000 * len(p["label"]) % 4000, 0.5 * level.gain, 0.0008
+        )
     buffer = io.StringIO()
     np.savetxt(buffer, signal.reshape(-1, 1), fmt="%.6f")
     path.write_text(buffer.getvalue())

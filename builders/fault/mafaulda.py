@@ -4,7 +4,8 @@ The publisher's archive (``full.zip``, or one zip per fault) extracts to (:data:
 
 Each CSV is 5 s at 50 kHz (250,000 rows, checked: a CSV cut short is refused) with no header
 and 8 columns: tachometer, underhang-bearing accelerometer (axial, radial, tangential),
-overhang-bearing accelerometer (axial, radial, tangential), microphone. Its name is the shaft rotation frequency in Hz (``12.288.csv``).
+overhang-bearing accelerometer (axial, radial, tangential), microphone. Its name is the shaft rotation frequency
+in Hz (``12.288.csv``).
 Severity folders (misalignment in mm, imbalance mass in g; for the bearing faults the imbalance
 mass added on top) are merged into the class and kept as the ``severity`` column.
 
@@ -32,14 +33,33 @@ from libtrad.core.channels import ChannelPolicy
 SAMPLE_RATE = 50_000
 RECORD_ROWS = 5 * SAMPLE_RATE  # every published CSV: a 5-s sequence, 250,000 rows
 SYNTHETIC_ROWS = SAMPLE_RATE // 5  # the synthetic stand-in's 0.2 s (a full 5 s would make it 25 times larger)
-CHANNELS = ("tachometer", "underhang-axial", "underhang-radial", "underhang-tangential",
-            "overhang-axial", "overhang-radial", "overhang-tangential", "microphone")
+CHANNELS = (
+    "tachometer",
+    "underhang-axial",
+    "underhang-radial",
+    "underhang-tangential",
+    "overhang-axial",
+    "overhang-radial",
+    "overhang-tangential",
+    "microphone",
+)
 BEARINGS = ("ball_fault", "cage_fault", "outer_race")
-CLASSES = ("normal", "horizontal-misalignment", "vertical-misalignment", "imbalance",
-           *(f"{side}-{fault}" for side in ("overhang", "underhang") for fault in BEARINGS))
+CLASSES = (
+    "normal",
+    "horizontal-misalignment",
+    "vertical-misalignment",
+    "imbalance",
+    *(f"{side}-{fault}" for side in ("overhang", "underhang") for fault in BEARINGS),
+)
 # Top folder -> the unit of its severity sub-folders (None: no severity level).
-TOP = {"normal": None, "horizontal-misalignment": "mm", "vertical-misalignment": "mm", "imbalance": "g",
-       "overhang": "g", "underhang": "g"}
+TOP = {
+    "normal": None,
+    "horizontal-misalignment": "mm",
+    "vertical-misalignment": "mm",
+    "imbalance": "g",
+    "overhang": "g",
+    "underhang": "g",
+}
 TREE = """\
 DATA_DIR/
   normal/HZ.csv
@@ -61,8 +81,10 @@ class MafauldaLayout(ArrayLayout):
     dataset = "MAFAULDA"
     configs = {"default": CLASSES}
     columns = {"severity": datasets.Value("string"), "rotation_hz": datasets.Value("float32")}
-    check_text = (f"CSV of 8 numeric columns (no header), finite, {RECORD_ROWS:,} rows (5 s at 50 kHz; the synthetic "
-                  f"stand-in's {SYNTHETIC_ROWS:,})")
+    check_text = (
+        f"CSV of 8 numeric columns (no header), finite, {RECORD_ROWS:,} rows (5 s at 50 kHz; the synthetic "
+        f"stand-in's {SYNTHETIC_ROWS:,})"
+    )
     length_unit = "rows"
     figure_channel = 1  # the first accelerometer channel (channel 0 is the tachometer's pulse train)
 
@@ -75,11 +97,23 @@ class MafauldaLayout(ArrayLayout):
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
         expected = ", ".join(f"{name}/" for name in TOP)
-        for folder, name in top_level(data_dir, rejected, listing, folders={n: n for n in TOP}, not_read={},
-                                      expected=expected, dataset=self.dataset):
+        for folder, name in top_level(
+            data_dir,
+            rejected,
+            listing,
+            folders={n: n for n in TOP},
+            not_read={},
+            expected=expected,
+            dataset=self.dataset,
+        ):
             if name in ("overhang", "underhang"):
-                bearings = children(data_dir, folder, rejected, dirs=one_of(BEARINGS),
-                                    expected="ball_fault/, cage_fault/ or outer_race/")
+                bearings = children(
+                    data_dir,
+                    folder,
+                    rejected,
+                    dirs=one_of(BEARINGS),
+                    expected="ball_fault/, cage_fault/ or outer_race/",
+                )
                 places = [(place, f"{name}-{fault}") for place, fault in bearings]
             else:
                 places = [(folder, name)]
@@ -92,12 +126,18 @@ class MafauldaLayout(ArrayLayout):
         levels = [(folder, None)]
         if unit is not None:
             example = "0.5mm/" if unit == "mm" else "6g/"
-            levels = children(data_dir, folder, rejected, dirs=lambda n: n if SEVERITY[unit].match(n) else None,
-                              expected=f"severity folders such as {example}")
+            levels = children(
+                data_dir,
+                folder,
+                rejected,
+                dirs=lambda n: n if SEVERITY[unit].match(n) else None,
+                expected=f"severity folders such as {example}",
+            )
         found = []
         for level, severity in levels:
-            for path, hz in children(data_dir, level, rejected, files=_rotation,
-                                     expected="HZ.csv, the rotation frequency (e.g. 12.288.csv)"):
+            for path, hz in children(
+                data_dir, level, rejected, files=_rotation, expected="HZ.csv, the rotation frequency (e.g. 12.288.csv)"
+            ):
                 meta = {"severity": severity, "rotation_hz": hz}
                 found.append(Found(path, rel_path(data_dir, path), "default", label, meta))
         return found
@@ -117,8 +157,9 @@ def parse_csv(data: bytes, found: Found) -> np.ndarray:
     try:
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("ignore")  # "input contained no data": reported below as an empty file
-            table = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.float32, comments=None, ndmin=2,
-                               encoding="latin-1")
+            table = np.loadtxt(
+                io.BytesIO(data), delimiter=",", dtype=np.float32, comments=None, ndmin=2, encoding="latin-1"
+            )
     except ValueError:
         table = None
     if table is None or table.shape[1] != len(CHANNELS) or not np.isfinite(table).all():
@@ -167,10 +208,12 @@ CITATION = r"""@misc{mafaulda,
 }"""
 
 COMPONENT = FaultComponent(
-    "mafaulda", "MAFAULDA", LAYOUT,
+    "mafaulda",
+    "MAFAULDA",
+    LAYOUT,
     CardText(
         source="MAFAULDA — Machinery Fault Database, Signals, Multimedia and Telecommunications Laboratory (SMT), "
-               "Universidade Federal do Rio de Janeiro (UFRJ)",
+        "Universidade Federal do Rio de Janeiro (UFRJ)",
         protocol_summary="leave-one-out cross-validation over the 10 classes (SIREN --loocv)",
         license_text="none stated: the SMT page offers the database for free download; cite it",
         downloads=DOWNLOADS,
@@ -179,43 +222,59 @@ COMPONENT = FaultComponent(
             "frequencies of about 12–60 Hz. Accelerometers on the underhang and the overhang bearing (axial, "
             "radial, tangential), a tachometer and a microphone are sampled at 50 kHz; each CSV is a 5-s "
             "sequence with the 8 channels as columns. Faults: misalignment (horizontal, vertical), imbalance "
-            "and bearing faults (ball, cage, outer race) in either bearing, at several severities."),
+            "and bearing faults (ball, cage, outer race) in either bearing, at several severities."
+        ),
         classes={
             "normal": "no fault",
             "horizontal-misalignment": "shaft misaligned horizontally (severity 0.5–2.0 mm)",
             "vertical-misalignment": "shaft misaligned vertically (severity 0.51–1.90 mm)",
             "imbalance": "load imbalance on the rotor (severity 6–35 g)",
-            **{f"{side}-{fault}": f"{fault.replace('_', ' ')} in the {side} bearing (with 0–35 g imbalance)"
-               for side in ("overhang", "underhang") for fault in ("ball_fault", "cage_fault", "outer_race")},
+            **{
+                f"{side}-{fault}": f"{fault.replace('_', ' ')} in the {side} bearing (with 0–35 g imbalance)"
+                for side in ("overhang", "underhang")
+                for fault in ("ball_fault", "cage_fault", "outer_race")
+            },
         },
-        protocol=("SIREN evaluates MAFAULDA by **leave-one-out cross-validation** over the 10 classes, the severity "
-                  "levels merged into their class (k-NN over all files, optionally per channel)."),
+        protocol=(
+            "SIREN evaluates MAFAULDA by **leave-one-out cross-validation** over the 10 classes, the severity "
+            "levels merged into their class (k-NN over all files, optionally per channel)."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "channels": "`tachometer`, `underhang-axial/radial/tangential`, `overhang-axial/radial/tangential`, "
-                        "`microphone` (the CSV's column order; the microphone is kept in the array, not as "
-                        "audio, so all 8 channels stay aligned)",
+            "`microphone` (the CSV's column order; the microphone is kept in the array, not as "
+            "audio, so all 8 channels stay aligned)",
             "severity": "the severity folder the file came from (`0.5mm`, `6g`, ...; for bearing faults the "
-                        "imbalance mass added), null for `normal`",
+            "imbalance mass added), null for `normal`",
             "rotation_hz": "shaft rotation frequency in Hz, from the file name",
         },
         layout=TREE,
     ),
     title="MAFAULDA: Machinery Fault Database (SIREN)",
     description="Multi-sensor vibration and sound recordings of a machinery fault simulator (10 fault classes), "
-                "as used by SIREN's fault-classification benchmark.",
-    citation=CITATION, license="unknown",
-    channels=ChannelPolicy(names=CHANNELS, reason=(
-        "SIREN reads all 8 columns of each CSV (siren/core/base_extractor.py) and embeds each channel, "
-        "concatenated (its default multi-channel strategy; its ECHO example expects 8 channels)")),
+    "as used by SIREN's fault-classification benchmark.",
+    citation=CITATION,
+    license="unknown",
+    channels=ChannelPolicy(
+        names=CHANNELS,
+        reason=(
+            "SIREN reads all 8 columns of each CSV (siren/core/base_extractor.py) and embeds each channel, "
+            "concatenated (its default multi-channel strategy; its ECHO example expects 8 channels)"
+        ),
+    ),
     tags=("vibration", "fault-diagnosis", "rotating-machinery", "time-series-classification", "siren"),
     task_categories=("other",),
 )
 
 
 # --------------------------------------------------------------------------- synthetic stand-in (.csv)
-MAFAULDA_SEVERITIES = {"horizontal-misalignment": ("0.5mm", "1.0mm"), "vertical-misalignment": ("0.51mm", "0.63mm"),
-                       "imbalance": ("6g", "10g"), "bearing": ("0g", "6g")}
+MAFAULDA_SEVERITIES = {
+    "horizontal-misalignment": ("0.5mm", "1.0mm"),
+    "vertical-misalignment": ("0.51mm", "0.63mm"),
+    "imbalance": ("6g", "10g"),
+    "bearing": ("0g", "6g"),
+}
 MAFAULDA_ORDERS = {"ball_fault": 1.37, "cage_fault": 0.37, "outer_race": 2.98}  # defect frequency / shaft
 
 
@@ -228,8 +287,19 @@ def plan_synthetic(scale: float) -> list:
             severity = levels[i % len(levels)]
             hz = round(12.288 + 2.048 * i, 4)
             folder = "/".join(x for x in (side, bearing, severity) if x)
-            jobs.append((f"{folder}/{hz:g}.csv", label, {"label": label, "side": side if bearing else None,
-                                                         "bearing": bearing, "severity": severity, "hz": hz}))
+            jobs.append(
+                (
+                    f"{folder}/{hz:g}.csv",
+                    label,
+                    {
+                        "label": label,
+                        "side": side if bearing else None,
+                        "bearing": bearing,
+                        "severity": severity,
+                        "hz": hz,
+                    },
+                )
+            )
     return jobs
 
 

@@ -30,14 +30,16 @@ def load_mat(data: bytes, path: Path, dataset: str, *, squeeze: bool = True) -> 
     from scipy.io import loadmat
 
     if data[:8] == HDF5_SIGNATURE or data[512:520] == HDF5_SIGNATURE:
-        raise InvalidAudio(path, f"is a MATLAB v7.3 (HDF5) file; {dataset} publishes MATLAB v5 files (re-save it "
-                                 "with save(..., '-v7') or use the publisher's copy)")
+        raise InvalidAudio(
+            path,
+            f"is a MATLAB v7.3 (HDF5) file; {dataset} publishes MATLAB v5 files (re-save it "
+            "with save(..., '-v7') or use the publisher's copy)",
+        )
     try:
         content = loadmat(io.BytesIO(data), squeeze_me=squeeze, struct_as_record=False)
     except Exception as exc:  # noqa: BLE001 - scipy raises many types for a broken or truncated file
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidAudio(path, f"not a readable MATLAB .mat file ({detail}; truncated or not a .mat file?)") \
-            from None
+        raise InvalidAudio(path, f"not a readable MATLAB .mat file ({detail}; truncated or not a .mat file?)") from None
     return {key: value for key, value in content.items() if not key.startswith("__")}
 
 
@@ -65,8 +67,11 @@ def vector(path: Path, value, what: str) -> np.ndarray:
     out = array.reshape(-1).astype(np.float32)
     bad = ~np.isfinite(out)
     if bad.any():
-        raise InvalidAudio(path, f"{int(bad.sum())} non-finite value(s) (NaN/inf) in {what}, the first at sample "
-                                 f"{int(np.flatnonzero(bad)[0])}")
+        raise InvalidAudio(
+            path,
+            f"{int(bad.sum())} non-finite value(s) (NaN/inf) in {what}, the first at sample "
+            f"{int(np.flatnonzero(bad)[0])}",
+        )
     return out
 
 

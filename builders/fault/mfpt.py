@@ -37,8 +37,9 @@ from libtrad.core.channels import ChannelPolicy
 CLASSES = ("normal", "outer_race", "inner_race")
 WRAPPER = "MFPT Fault Data Sets"  # the archive's top folder: DATA_DIR may be it or the folder holding it
 # (folder, file) -> its row of the publisher's description (data/mfpt_files.csv): class, sample_rate, load_lbs ...
-FILES: dict[tuple[str, str], dict[str, str]] = {(row["folder"], row["file"]): row
-                                                for row in read_table("mfpt_files.csv")}
+FILES: dict[tuple[str, str], dict[str, str]] = {
+    (row["folder"], row["file"]): row for row in read_table("mfpt_files.csv")
+}
 
 
 def _sets() -> dict[str, tuple]:
@@ -53,9 +54,11 @@ def _sets() -> dict[str, tuple]:
 
 SETS = _sets()
 STEMS = {stem: folder for folder, (_, stem, _, _, _) in SETS.items()}
-NOT_READ = {"5 - Analyses": "the publisher's analyses, not data",
-            "6 - Real World Examples": "three field cases (wind-turbine shaft and oil-pump bearings, a planet bearing) "
-                                      "outside the three-class task"}
+NOT_READ = {
+    "5 - Analyses": "the publisher's analyses, not data",
+    "6 - Real World Examples": "three field cases (wind-turbine shaft and oil-pump bearings, a planet bearing) "
+    "outside the three-class task",
+}
 FILE = re.compile(r"^(?P<stem>[A-Za-z_]+?)_(?P<index>[0-9]+)\.mat$", re.ASCII)
 TREE = """\
 DATA_DIR/                                        (the archive's "MFPT Fault Data Sets/" folder, or the one holding it)
@@ -68,32 +71,41 @@ DATA_DIR/                                        (the archive's "MFPT Fault Data
 PAGE = "https://www.mfpt.org/fault-data-sets/"
 DOWNLOADS = (
     {"what": "MFPT fault data sets page", "url": PAGE},
-    {"what": "the archive the page links (size and checksum not published)",
-     "url": "https://www.mfpt.org/wp-content/uploads/2020/02/MFPT-Fault-Data-Sets-20200227T131140Z-001.zip"},
+    {
+        "what": "the archive the page links (size and checksum not published)",
+        "url": "https://www.mfpt.org/wp-content/uploads/2020/02/MFPT-Fault-Data-Sets-20200227T131140Z-001.zip",
+    },
 )
 
 
 class MfptLayout(ArrayLayout):
     dataset = "MFPT"
     configs = {"default": CLASSES}
-    columns = {"set": datasets.Value("int32"), "load_lbs": datasets.Value("float32"),
-               "shaft_hz": datasets.Value("float32")}
-    check_text = ("readable MATLAB v5 .mat with a `bearing` struct whose `gs` is a non-empty, finite numeric vector, "
-                  "whose `sr` is the folder's published sample rate (97,656 or 48,828 sps) and whose `load` is the "
-                  "file's published load; each file in the folder MFPT's description gives it")
+    columns = {
+        "set": datasets.Value("int32"),
+        "load_lbs": datasets.Value("float32"),
+        "shaft_hz": datasets.Value("float32"),
+    }
+    check_text = (
+        "readable MATLAB v5 .mat with a `bearing` struct whose `gs` is a non-empty, finite numeric vector, "
+        "whose `sr` is the folder's published sample rate (97,656 or 48,828 sps) and whose `load` is the "
+        "file's published load; each file in the folder MFPT's description gives it"
+    )
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
         folders = {**{name: name for name in SETS}, WRAPPER: WRAPPER}
         expected = f"{WRAPPER}/ or its numbered folders ({', '.join(f'{s}/' for s in SETS)})"
-        for folder, name in top_level(data_dir, rejected, listing, folders=folders, not_read=NOT_READ,
-                                      expected=expected, dataset=self.dataset):
+        for folder, name in top_level(
+            data_dir, rejected, listing, folders=folders, not_read=NOT_READ, expected=expected, dataset=self.dataset
+        ):
             if name != WRAPPER:
                 listing.found += _set_files(data_dir, folder, name, rejected)
                 continue
             rule = lambda n: n if n in SETS or n in NOT_READ else None  # noqa: E731
-            for inner, inner_name in children(data_dir, folder, rejected, dirs=rule,
-                                              expected=", ".join(f"{s}/" for s in (*SETS, *NOT_READ))):
+            for inner, inner_name in children(
+                data_dir, folder, rejected, dirs=rule, expected=", ".join(f"{s}/" for s in (*SETS, *NOT_READ))
+            ):
                 if inner_name in NOT_READ:
                     listing.not_read.append((rel_path(data_dir, inner) + "/", NOT_READ[inner_name]))
                 else:
@@ -122,7 +134,7 @@ def _set_files(data_dir: Path, folder: Path, name: str, rejected) -> list[Found]
 
     found = []
     expected = f"{stem}_1.mat ... {stem}_{files}.mat"
-    for path, index in children(data_dir, folder, rejected, files=rule, expected=expected):
+    for path, _index in children(data_dir, folder, rejected, files=rule, expected=expected):
         found.append(Found(path, rel_path(data_dir, path), "default", label, {"set": int(name[0])}, hint=name))
     return found
 
@@ -137,8 +149,11 @@ def parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, dict]:
     rate = number(field(path, bearing, "sr", "bearing"))
     published = SETS[found.hint][3]
     if rate != published:
-        raise InvalidAudio(path, f"sampling rate bearing.sr = {rate if rate is None else f'{rate:g}'} sps, expected "
-                                 f"{published:,} (the rate MFPT publishes for {found.hint}/)")
+        raise InvalidAudio(
+            path,
+            f"sampling rate bearing.sr = {rate if rate is None else f'{rate:g}'} sps, expected "
+            f"{published:,} (the rate MFPT publishes for {found.hint}/)",
+        )
     signal = vector(path, field(path, bearing, "gs", "bearing"), "bearing.gs")
     fields = getattr(bearing, "_fieldnames", [])
     table = float(FILES[(found.hint, path.name)]["load_lbs"])
@@ -147,8 +162,9 @@ def parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, dict]:
         if load is None:
             raise InvalidAudio(path, f"bearing.load ({str(bearing.load)[:20]!r}) is not a number of lbs")
         if load != table:
-            raise InvalidAudio(path, f"bearing.load = {load:g} lbs, but MFPT's description gives {path.name} "
-                                     f"{table:g} lbs")
+            raise InvalidAudio(
+                path, f"bearing.load = {load:g} lbs, but MFPT's description gives {path.name} {table:g} lbs"
+            )
     shaft = number(bearing.rate) if "rate" in fields else None
     return signal.reshape(1, -1), {"load_lbs": table, "shaft_hz": shaft}
 
@@ -177,27 +193,35 @@ CITATION = r"""@misc{bechhoefer2013mfpt,
 }"""
 
 COMPONENT = FaultComponent(
-    "mfpt", "MFPT Bearing Fault Data", LAYOUT,
+    "mfpt",
+    "MFPT Bearing Fault Data",
+    LAYOUT,
     CardText(
         source="Society for Machinery Failure Prevention Technology (MFPT) Condition Based Maintenance Fault Database, "
-               "data assembled and prepared for MFPT by Eric Bechhoefer (NRG Systems)",
+        "data assembled and prepared for MFPT by Eric Bechhoefer (NRG Systems)",
         protocol_summary="leave-one-out cross-validation over the 3 classes (siren-fault's default)",
-        license_text="none stated beyond the publisher's note that the data are freely distributed; cite the "
-                     "database",
+        license_text="none stated beyond the publisher's note that the data are freely distributed; cite the database",
         downloads=DOWNLOADS,
         acquisition=(
             "A bearing test rig (NICE bearing: roller diameter 0.235 in, pitch diameter 1.245 in, 8 elements, contact "
             "angle 0) with an input shaft rate of 25 Hz: 3 baseline runs and 3 outer-race fault runs at 270 lbs "
             "sampled at 97,656 sps for 6 s, then 7 outer-race fault runs at 25-300 lbs and 7 inner-race fault runs "
             "at 0-300 lbs sampled at 48,828 sps for 3 s. **One row is one file, whole** (not cut); its one channel "
-            "is `bearing.gs`."),
-        classes={"normal": "baseline, no fault (folder 1)", "outer_race": "outer-race fault (folders 2 and 3)",
-                 "inner_race": "inner-race fault (folder 4)"},
-        protocol=("The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 20 "
-                  "files (no `fold` column); the two sample rates are a row's `sampling_rate`, so an encoder "
-                  "resamples each file as it needs."),
+            "is `bearing.gs`."
+        ),
+        classes={
+            "normal": "baseline, no fault (folder 1)",
+            "outer_race": "outer-race fault (folders 2 and 3)",
+            "inner_race": "inner-race fault (folder 4)",
+        },
+        protocol=(
+            "The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 20 "
+            "files (no `fold` column); the two sample rates are a row's `sampling_rate`, so an encoder "
+            "resamples each file as it needs."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "signals": "`bearing.gs` as float32, 1 × samples",
             "channels": "`accelerometer`",
             "sampling_rate": "`bearing.sr` (checked against the folder's published rate: 97,656 or 48,828)",
@@ -209,10 +233,12 @@ COMPONENT = FaultComponent(
     ),
     title="MFPT Bearing Fault Data (SIREN)",
     description="Vibration of a bearing test rig, baseline and outer- and inner-race faults at several loads "
-                "(Society for Machinery Failure Prevention Technology).",
-    citation=CITATION, license="unknown",
-    channels=ChannelPolicy(names=("accelerometer",), reason=no_siren_loader(
-        "mfpt", "one accelerometer signal (bearing.gs) per file")),
+    "(Society for Machinery Failure Prevention Technology).",
+    citation=CITATION,
+    license="unknown",
+    channels=ChannelPolicy(
+        names=("accelerometer",), reason=no_siren_loader("mfpt", "one accelerometer signal (bearing.gs) per file")
+    ),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )
@@ -228,9 +254,13 @@ def plan_synthetic(scale: float) -> list:
     jobs = []
     for folder, (label, stem, files, rate, loads) in SETS.items():
         for index in range(1, files + 1):
-            jobs.append((f"{WRAPPER}/{folder}/{stem}_{index}.mat", label,
-                         {"label": label, "rate": rate, "load": loads[index - 1],
-                          "seconds": SYNTHETIC_SECONDS * scale}))
+            jobs.append(
+                (
+                    f"{WRAPPER}/{folder}/{stem}_{index}.mat",
+                    label,
+                    {"label": label, "rate": rate, "load": loads[index - 1], "seconds": SYNTHETIC_SECONDS * scale},
+                )
+            )
     return jobs
 
 
@@ -241,11 +271,21 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     n = max(64, int(rate * p["seconds"]))
     signal = tone(n, rate, shaft, 0.1, rng.uniform(0, 6.3)) + rng.normal(0, 0.05, n)
     if p["label"] != "normal":
-        signal += impulses(rng, n, rate, ORDERS[p["label"]] * shaft, 4000 + 2000 * (p["label"] == "inner_race"),
-                           (0.4 + p["load"] / 500) * level.gain, 0.0005)
+        signal += impulses(
+            rng,
+            n,
+            rate,
+            ORDERS[p["label"]] * shaft,
+            4000 + 2000 * (p["label"] == "inner_race"),
+            (0.4 + p["load"] / 500) * level.gain,
+            0.0005,
+        )
     buffer = io.BytesIO()
-    savemat(buffer, {"bearing": {"sr": float(rate), "gs": signal.reshape(-1, 1), "load": f"{p['load']:g}",
-                                 "rate": shaft}}, format="5")  # the published files hold the load as text
+    savemat(
+        buffer,
+        {"bearing": {"sr": float(rate), "gs": signal.reshape(-1, 1), "load": f"{p['load']:g}", "rate": shaft}},
+        format="5",
+    )  # the published files hold the load as text
     data = bytearray(buffer.getvalue())
     data[:116] = f"MATLAB 5.0 MAT-file, {NOTE.format(name='MFPT')}".encode()[:116].ljust(116)  # no timestamp
     path.write_bytes(bytes(data))

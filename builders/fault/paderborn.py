@@ -40,19 +40,31 @@ from libtrad.core.channels import ChannelPolicy
 SAMPLE_RATE = 64_000  # vibration_1 (and the phase currents), as the publisher states
 CHANNEL = "vibration_1"
 CLASSES = ("healthy", "outer_ring", "inner_ring", "inner_outer_ring")
-ELEMENT_CLASS = {"": "healthy", "OR": "outer_ring", "IR": "inner_ring", "IR+OR": "inner_outer_ring",
-                 "OR+IR": "inner_outer_ring"}
+ELEMENT_CLASS = {
+    "": "healthy",
+    "OR": "outer_ring",
+    "IR": "inner_ring",
+    "IR+OR": "inner_outer_ring",
+    "OR+IR": "inner_outer_ring",
+}
 # Bearing code -> (class, damage method, damage type, extent level 0-3): the publisher's Tables 4-6 (Lessmeier et al.
 # 2016), shipped as data/paderborn_bearings.csv: 6 healthy, 12 artificially damaged, 14 from accelerated lifetime
 # tests.
-BEARINGS = {row["code"]: (ELEMENT_CLASS[row["element"]], row["damage_method"], row["damage_type"], int(row["extent"]))
-            for row in read_table("paderborn_bearings.csv")}
+BEARINGS = {
+    row["code"]: (ELEMENT_CLASS[row["element"]], row["damage_method"], row["damage_type"], int(row["extent"]))
+    for row in read_table("paderborn_bearings.csv")
+}
 # Setting -> (rotational speed rpm, load torque Nm, radial force N).
-SETTINGS = {"N15_M07_F10": (1500, 0.7, 1000), "N09_M07_F10": (900, 0.7, 1000), "N15_M01_F10": (1500, 0.1, 1000),
-            "N15_M07_F04": (1500, 0.7, 400)}
+SETTINGS = {
+    "N15_M07_F10": (1500, 0.7, 1000),
+    "N09_M07_F10": (900, 0.7, 1000),
+    "N15_M01_F10": (1500, 0.1, 1000),
+    "N15_M07_F04": (1500, 0.7, 400),
+}
 RUNS = 20
-NAME = re.compile(r"^(?P<setting>N[0-9]{2}_M[0-9]{2}_F[0-9]{2})_(?P<code>K[ABI]?[0-9]{2,3})_(?P<run>[0-9]+)\.mat$",
-                  re.ASCII)
+NAME = re.compile(
+    r"^(?P<setting>N[0-9]{2}_M[0-9]{2}_F[0-9]{2})_(?P<code>K[ABI]?[0-9]{2,3})_(?P<run>[0-9]+)\.mat$", re.ASCII
+)
 NAME_RULE = "SETTING_CODE_RUN.mat (e.g. N15_M07_F10_KA01_1.mat)"
 TREE = """\
 DATA_DIR/
@@ -66,8 +78,11 @@ PAGE = "https://mb.uni-paderborn.de/en/kat/main-research/datacenter/bearing-data
 FILES = "https://groups.uni-paderborn.de/kat/BearingDataCenter"
 DOWNLOADS = (
     {"what": "KAt-DataCenter, data sets and download", "url": PAGE},
-    {"what": "the 32 archives, K001.rar ... KI21.rar (RAR: extract each into DATA_DIR; sizes and checksums are not "
-             "published)", "url": f"{FILES}/"},
+    {
+        "what": "the 32 archives, K001.rar ... KI21.rar (RAR: extract each into DATA_DIR; sizes and checksums are not "
+        "published)",
+        "url": f"{FILES}/",
+    },
 )
 
 
@@ -85,19 +100,38 @@ class PaderbornLayout(ArrayLayout):
         "radial_force_n": datasets.Value("int32"),
         "run": datasets.Value("int32"),
     }
-    check_text = ("readable MATLAB v5 .mat holding the struct named after the file, whose Y array has a vibration_1 "
-                  "signal (a non-empty, finite numeric vector); the bearing code in the name matches its folder")
+    check_text = (
+        "readable MATLAB v5 .mat holding the struct named after the file, whose Y array has a vibration_1 "
+        "signal (a non-empty, finite numeric vector); the bearing code in the name matches its folder"
+    )
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
-        for folder, code in top_level(data_dir, rejected, listing, folders={c: c for c in BEARINGS}, not_read={},
-                                      expected="bearing folders K001/ ... KI21/", dataset=self.dataset):
+        for folder, code in top_level(
+            data_dir,
+            rejected,
+            listing,
+            folders={c: c for c in BEARINGS},
+            not_read={},
+            expected="bearing folders K001/ ... KI21/",
+            dataset=self.dataset,
+        ):
             label, method, kind, extent = BEARINGS[code]
-            for path, (setting, run) in children(data_dir, folder, rejected, expected=NAME_RULE,
-                                                 files=lambda name, code=code: _name(name, code)):
+            for path, (setting, run) in children(
+                data_dir, folder, rejected, expected=NAME_RULE, files=lambda name, code=code: _name(name, code)
+            ):
                 rpm, torque, force = SETTINGS[setting]
-                meta = {"bearing": code, "damage_method": method, "damage_type": kind, "damage_extent": extent,
-                        "setting": setting, "rpm": rpm, "torque_nm": torque, "radial_force_n": force, "run": run}
+                meta = {
+                    "bearing": code,
+                    "damage_method": method,
+                    "damage_type": kind,
+                    "damage_extent": extent,
+                    "setting": setting,
+                    "rpm": rpm,
+                    "torque_nm": torque,
+                    "radial_force_n": force,
+                    "run": run,
+                }
                 listing.found.append(Found(path, rel_path(data_dir, path), "default", label, meta))
         return listing
 
@@ -123,10 +157,11 @@ def _name(name: str, code: str):
 def parse_mat(data: bytes, path: Path) -> np.ndarray:
     """1 × samples float32: the ``vibration_1`` signal of a Paderborn file, or InvalidAudio naming the problem."""
     content = load_mat(data, path, "Paderborn")
-    stem = path.name[:-len(".mat")]
+    stem = path.name[: -len(".mat")]
     if stem not in content:
-        raise InvalidAudio(path, f"no variable {stem} (the struct named after the file) in it; it holds "
-                                 f"{names(content)}")
+        raise InvalidAudio(
+            path, f"no variable {stem} (the struct named after the file) in it; it holds {names(content)}"
+        )
     signals = np.atleast_1d(field(path, content[stem], "Y", stem))
     by_name = {}
     for entry in signals:
@@ -151,13 +186,15 @@ CITATION = r"""@inproceedings{lessmeier2016condition,
 }"""
 
 COMPONENT = FaultComponent(
-    "paderborn", "Paderborn University Bearing", LAYOUT,
+    "paderborn",
+    "Paderborn University Bearing",
+    LAYOUT,
     CardText(
         source="Paderborn University, Chair of Design and Drive Technology (KAt), KAt-DataCenter bearing data",
         protocol_summary="leave-one-out cross-validation over the 4 damage classes (siren-fault's default without "
-                         "a fold column); damage_method allows training on artificial and testing on real damage",
+        "a fold column); damage_method allows training on artificial and testing on real damage",
         license_text="Creative Commons Attribution-NonCommercial 4.0 (CC BY-NC 4.0), as the KAt-DataCenter states; "
-                     "for commercial use contact the authors",
+        "for commercial use contact the authors",
         downloads=DOWNLOADS,
         acquisition=(
             "A 425-W permanent-magnet synchronous motor driven by an industrial inverter turns a shaft through a "
@@ -167,25 +204,32 @@ COMPONENT = FaultComponent(
             "Each bearing ran at four settings (speed 1500 or 900 rpm, load torque 0.7 or 0.1 Nm, radial force "
             "1000 or 400 N), 20 measurements of about 4 s each. The housing accelerometer (`vibration_1`) and "
             "two motor phase currents are sampled at 64 kHz, force, speed and torque at 4 kHz, a temperature at "
-            "1 Hz. **Rows here keep `vibration_1` only**, whole (one row per measurement file, not cut)."),
-        classes={"healthy": "healthy bearing (K001-K006)", "outer_ring": "damage on the outer ring (KA..)",
-                 "inner_ring": "damage on the inner ring (KI..)",
-                 "inner_outer_ring": "damage on both rings (KB23, KB24, KB27, from lifetime tests)"},
-        protocol=("The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 4 "
-                  "classes (the rows have no `fold` column). Runs of one bearing are alike, so LOOCV rewards "
-                  "recognising the bearing; the harder published task — train on artificial damage, test on real "
-                  "damage — is a filter on `damage_method`."),
+            "1 Hz. **Rows here keep `vibration_1` only**, whole (one row per measurement file, not cut)."
+        ),
+        classes={
+            "healthy": "healthy bearing (K001-K006)",
+            "outer_ring": "damage on the outer ring (KA..)",
+            "inner_ring": "damage on the inner ring (KI..)",
+            "inner_outer_ring": "damage on both rings (KB23, KB24, KB27, from lifetime tests)",
+        },
+        protocol=(
+            "The publisher defines no split. siren-fault runs **leave-one-out cross-validation** over the 4 "
+            "classes (the rows have no `fold` column). Runs of one bearing are alike, so LOOCV rewards "
+            "recognising the bearing; the harder published task — train on artificial damage, test on real "
+            "damage — is a filter on `damage_method`."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "signals": "`vibration_1` of the file's struct (`<name>.Y`, the entry whose `Name` is `vibration_1`, its "
-                       "`Data`) as float32, 1 × samples; the phase currents, force, speed, torque and temperature "
-                       "are not exported",
+            "`Data`) as float32, 1 × samples; the phase currents, force, speed, torque and temperature "
+            "are not exported",
             "channels": "`vibration_1`",
             "bearing": "the bearing code (K001 ... KI21), from the folder and the file name",
             "damage_method": "`healthy`, `artificial` or `accelerated lifetime test`",
             "damage_type": "how the damage was made (`electrical discharge machining`, `drilling`, `electric "
-                           "engraver`) or, for lifetime-test bearings, its main mode (`fatigue: pitting`, `plastic "
-                           "deformation: indentations`); `none` for healthy bearings",
+            "engraver`) or, for lifetime-test bearings, its main mode (`fatigue: pitting`, `plastic "
+            "deformation: indentations`); `none` for healthy bearings",
             "damage_extent": "the publisher's damage extent level (1-3; 0 healthy)",
             "setting": "the operating setting of the file name (`N15_M07_F10` ...)",
             "rpm": "rotational speed of the setting (1500 or 900)",
@@ -197,11 +241,17 @@ COMPONENT = FaultComponent(
     ),
     title="Paderborn University Bearing Data (KAt-DataCenter, SIREN)",
     description="Vibration of healthy, artificially damaged and really damaged ball bearings at four operating "
-                "settings (Paderborn University KAt-DataCenter), for SIREN-style fault classification.",
-    citation=CITATION, license="cc-by-nc-4.0",
-    channels=ChannelPolicy(names=(CHANNEL,), reason=no_siren_loader(
-        "paderborn", "a row holds vibration_1, the bearing housing's accelerometer (the currents, force, speed, "
-        "torque and temperature the file also holds are not kept)")),
+    "settings (Paderborn University KAt-DataCenter), for SIREN-style fault classification.",
+    citation=CITATION,
+    license="cc-by-nc-4.0",
+    channels=ChannelPolicy(
+        names=(CHANNEL,),
+        reason=no_siren_loader(
+            "paderborn",
+            "a row holds vibration_1, the bearing housing's accelerometer (the currents, force, speed, "
+            "torque and temperature the file also holds are not kept)",
+        ),
+    ),
     tags=("vibration", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )
@@ -213,8 +263,15 @@ SYNTHETIC_BEARINGS = ("K001", "K002", "KA01", "KA04", "KI01", "KI04", "KB23", "K
 # Defect frequencies per shaft revolution of a 6203 ball bearing (BPFO, BPFI), for the stand-in's impulses.
 ORDERS = {"outer_ring": (3.05,), "inner_ring": (4.95,), "inner_outer_ring": (3.05, 4.95)}
 # The signals of a real file's Y array and their rates (Hz); the stand-in writes all of them.
-SIGNAL_RATES = {"force": 4000, "phase_current_1": 64000, "phase_current_2": 64000, "speed": 4000,
-                "temp_2_bearing_module": 1, "torque": 4000, "vibration_1": 64000}
+SIGNAL_RATES = {
+    "force": 4000,
+    "phase_current_1": 64000,
+    "phase_current_2": 64000,
+    "speed": 4000,
+    "temp_2_bearing_module": 1,
+    "torque": 4000,
+    "vibration_1": 64000,
+}
 
 
 def plan_synthetic(scale: float) -> list:
@@ -223,8 +280,13 @@ def plan_synthetic(scale: float) -> list:
     for code in SYNTHETIC_BEARINGS:
         for i in range(count(1, scale)):
             setting, run = settings[i % len(settings)], 1 + (i // len(settings)) % RUNS
-            jobs.append((f"{code}/{setting}_{code}_{run}.mat", BEARINGS[code][0],
-                         {"code": code, "setting": setting, "run": run}))
+            jobs.append(
+                (
+                    f"{code}/{setting}_{code}_{run}.mat",
+                    BEARINGS[code][0],
+                    {"code": code, "setting": setting, "run": run},
+                )
+            )
     return jobs
 
 
@@ -247,10 +309,19 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
             value = {"force": force / 1000, "speed": rpm, "torque": torque, "temp_2_bearing_module": 45.0}[name]
             signal = value + rng.normal(0, 0.01, n)
         entries[0, i] = (name, "synthetic", signal.reshape(1, -1), "")
-    stem = path.name[:-len(".mat")]
+    stem = path.name[: -len(".mat")]
     buffer = io.BytesIO()
-    savemat(buffer, {stem: {"Info": NOTE.format(name="Paderborn"), "Y": entries,
-                            "Description": f"{p['setting']} bearing {p['code']} run {p['run']}"}}, format="5")
+    savemat(
+        buffer,
+        {
+            stem: {
+                "Info": NOTE.format(name="Paderborn"),
+                "Y": entries,
+                "Description": f"{p['setting']} bearing {p['code']} run {p['run']}",
+            }
+        },
+        format="5",
+    )
     data = bytearray(buffer.getvalue())
     data[:116] = f"MATLAB 5.0 MAT-file, {NOTE.format(name='Paderborn')}".encode()[:116].ljust(116)  # no timestamp
     path.write_bytes(bytes(data))

@@ -36,14 +36,23 @@ from libtrad.core.channels import ChannelPolicy
 
 PLACEHOLDER_RATE = 16_000  # NOT published by SEU: see the module docstring and the card
 HEADER_LINES = 16
-CHANNELS = ("motor", "planetary-x", "planetary-y", "planetary-z", "motor-torque", "parallel-x", "parallel-y",
-            "parallel-z")
+CHANNELS = (
+    "motor",
+    "planetary-x",
+    "planetary-y",
+    "planetary-z",
+    "motor-torque",
+    "parallel-x",
+    "parallel-y",
+    "parallel-z",
+)
 # Folder -> (config, file prefix as published -> class).
 SETS = {
-    "bearingset": ("bearing", {"health": "health", "ball": "ball", "inner": "inner", "outer": "outer",
-                               "comb": "comb"}),
-    "gearset": ("gear", {"Health": "health", "Chipped": "chipped", "Miss": "miss", "Root": "root",
-                         "Surface": "surface"}),
+    "bearingset": ("bearing", {"health": "health", "ball": "ball", "inner": "inner", "outer": "outer", "comb": "comb"}),
+    "gearset": (
+        "gear",
+        {"Health": "health", "Chipped": "chipped", "Miss": "miss", "Root": "root", "Surface": "surface"},
+    ),
 }
 WORKING = {("20", "0"): (20, 0), ("30", "2"): (30, 2)}  # (speed Hz, load V) of the two working conditions
 NAME = re.compile(r"^(?P<fault>[A-Za-z]+)_(?P<speed>[0-9]+)_(?P<load>[0-9]+)\.csv$", re.ASCII)
@@ -54,18 +63,26 @@ DATA_DIR/                               (the repository's gearbox/ folder)
       16 header lines, then 8 values per line (tab-separated; ball_20_0.csv comma-separated)
 """
 DOWNLOADS = (
-    {"what": "cathysiyu/Mechanical-datasets on GitHub, folder gearbox/ (CSV files in Git LFS; no checksums "
-             "published beyond Git's own)", "url": "https://github.com/cathysiyu/Mechanical-datasets"},
+    {
+        "what": "cathysiyu/Mechanical-datasets on GitHub, folder gearbox/ (CSV files in Git LFS; no checksums "
+        "published beyond Git's own)",
+        "url": "https://github.com/cathysiyu/Mechanical-datasets",
+    },
 )
 
 
 class SeuLayout(ArrayLayout):
     dataset = "SEU"
     configs = {config: tuple(dict.fromkeys(classes.values())) for config, classes in SETS.values()}
-    columns = {"speed_hz": datasets.Value("int32"), "load_v": datasets.Value("int32"),
-               "sampling_rate_published": datasets.Value("bool")}
-    check_text = (f"CSV with {HEADER_LINES} header lines, then 8 numeric values per line (tab- or comma-separated, one "
-                  "trailing separator allowed), finite, not empty")
+    columns = {
+        "speed_hz": datasets.Value("int32"),
+        "load_v": datasets.Value("int32"),
+        "sampling_rate_published": datasets.Value("bool"),
+    }
+    check_text = (
+        f"CSV with {HEADER_LINES} header lines, then 8 numeric values per line (tab- or comma-separated, one "
+        "trailing separator allowed), finite, not empty"
+    )
     figure_channel = 1  # planetary gearbox x, one of the channels the publisher calls effective
 
     def present_configs(self, data_dir: Path) -> list[str]:
@@ -74,14 +91,22 @@ class SeuLayout(ArrayLayout):
 
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
-        for folder, name in top_level(data_dir, rejected, listing, folders={n: n for n in SETS}, not_read={},
-                                      expected="bearingset/ and/or gearset/", dataset=self.dataset):
+        for folder, name in top_level(
+            data_dir,
+            rejected,
+            listing,
+            folders={n: n for n in SETS},
+            not_read={},
+            expected="bearingset/ and/or gearset/",
+            dataset=self.dataset,
+        ):
             config, prefixes = SETS[name]
             if config not in configs:
                 continue
             expected = f"<{'|'.join(prefixes)}>_<20_0|30_2>.csv"
-            for path, (label, speed, load) in children(data_dir, folder, rejected, expected=expected,
-                                                       files=lambda n, p=prefixes, f=name: _name(n, p, f)):
+            for path, (label, speed, load) in children(
+                data_dir, folder, rejected, expected=expected, files=lambda n, p=prefixes, f=name: _name(n, p, f)
+            ):
                 meta = {"speed_hz": speed, "load_v": load, "sampling_rate_published": False}
                 listing.found.append(Found(path, rel_path(data_dir, path), config, label, meta))
         return listing
@@ -98,8 +123,9 @@ def _name(name: str, prefixes: dict[str, str], folder: str):
         raise BadName(f"unknown condition {m['fault']!r} in {folder}/ (expected {', '.join(prefixes)})")
     working = WORKING.get((m["speed"], m["load"]))
     if working is None:
-        raise BadName(f"working condition {m['speed']}_{m['load']} is not one of 20_0 (20 Hz, 0 V) or 30_2 "
-                      "(30 Hz, 2 V)")
+        raise BadName(
+            f"working condition {m['speed']}_{m['load']} is not one of 20_0 (20 Hz, 0 V) or 30_2 (30 Hz, 2 V)"
+        )
     return prefixes[m["fault"]], *working
 
 
@@ -115,8 +141,9 @@ def parse_csv(data: bytes, path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = np.loadtxt(io.StringIO(body), delimiter=sep, dtype=np.float32, comments=None, ndmin=2,
-                               usecols=range(len(CHANNELS)))
+            table = np.loadtxt(
+                io.StringIO(body), delimiter=sep, dtype=np.float32, comments=None, ndmin=2, usecols=range(len(CHANNELS))
+            )
     except ValueError:
         raise InvalidAudio(path, _problem(lines, sep)) from None
     bad = ~np.isfinite(table)
@@ -160,10 +187,12 @@ CITATION = r"""@article{shao2019highly,
 }"""
 
 COMPONENT = FaultComponent(
-    "seu", "Southeast University Gearbox", LAYOUT,
+    "seu",
+    "Southeast University Gearbox",
+    LAYOUT,
     CardText(
         source="Southeast University (China) gearbox data from the Drivetrain Dynamics Simulator (Siyu Shao, Ruqiang "
-               "Yan's group), published in the Mechanical-datasets repository",
+        "Yan's group), published in the Mechanical-datasets repository",
         protocol_summary="leave-one-out cross-validation over the 5 classes of each config (siren-fault's default)",
         license_text="none stated in the repository; cite the paper below",
         downloads=DOWNLOADS,
@@ -174,38 +203,53 @@ COMPONENT = FaultComponent(
             "missing, root-crack and surface-wear faults. Each file records 8 channels. **The publisher states no "
             f"sampling rate**: `sampling_rate` here is libtrad's placeholder {PLACEHOLDER_RATE:,} (so 16-kHz "
             "encoders take the samples unchanged) and `sampling_rate_published` is false — do not read physical "
-            "frequencies off these rows. One row is one file, whole (not cut)."),
+            "frequencies off these rows. One row is one file, whole (not cut)."
+        ),
         classes={
-            "health": "healthy (bearingset/health_*, gearset/Health_*)", "ball": "bearing ball fault",
-            "inner": "bearing inner-race fault", "outer": "bearing outer-race fault",
-            "comb": "bearing with combined inner- and outer-race faults", "chipped": "gear: crack in the tooth foot",
-            "miss": "gear: one tooth missing", "root": "gear: crack in the tooth root",
+            "health": "healthy (bearingset/health_*, gearset/Health_*)",
+            "ball": "bearing ball fault",
+            "inner": "bearing inner-race fault",
+            "outer": "bearing outer-race fault",
+            "comb": "bearing with combined inner- and outer-race faults",
+            "chipped": "gear: crack in the tooth foot",
+            "miss": "gear: one tooth missing",
+            "root": "gear: crack in the tooth root",
             "surface": "gear: wear on the tooth surface",
         },
-        protocol=("The publisher's paper trains and tests on windows cut from each file; it defines no file-level "
-                  "split. siren-fault runs **leave-one-out cross-validation** over the files of a config (10 each, "
-                  "2 per class: one per working condition) — so every query's own class is represented by the one "
-                  "file of the other working condition: a cross-condition test."),
+        protocol=(
+            "The publisher's paper trains and tests on windows cut from each file; it defines no file-level "
+            "split. siren-fault runs **leave-one-out cross-validation** over the files of a config (10 each, "
+            "2 per class: one per working condition) — so every query's own class is represented by the one "
+            "file of the other working condition: a cross-condition test."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "signals": "the file's 8 columns after the 16 header lines, as float32, 8 × samples",
             "channels": "`motor`, `planetary-x/y/z`, `motor-torque`, `parallel-x/y/z` (the publisher's column order; "
-                        "it names planetary x/y/z the effective ones)",
+            "it names planetary x/y/z the effective ones)",
             "sampling_rate": f"libtrad's placeholder {PLACEHOLDER_RATE:,}: SEU publishes no rate",
             "speed_hz": "rotating speed of the working condition, from the file name (20 or 30)",
             "load_v": "load setting of the working condition in V, from the file name (0 or 2)",
             "sampling_rate_published": "false for every row: the rate is not the publisher's",
         },
         layout=TREE,
-        config_descriptions={"bearing": "bearingset/: healthy and 4 bearing faults",
-                             "gear": "gearset/: healthy and 4 gear faults"},
+        config_descriptions={
+            "bearing": "bearingset/: healthy and 4 bearing faults",
+            "gear": "gearset/: healthy and 4 gear faults",
+        },
     ),
     title="Southeast University Gearbox Data (bearing and gear sets, SIREN)",
     description="8-channel drivetrain vibration and torque with bearing and gear faults at two working conditions "
-                "(Southeast University Drivetrain Dynamics Simulator).",
-    citation=CITATION, license="unknown",
-    channels=ChannelPolicy(names=CHANNELS, reason=no_siren_loader(
-        "southeastu", "every CSV holds the same 8 channels (motor, planetary x/y/z, torque, parallel x/y/z)")),
+    "(Southeast University Drivetrain Dynamics Simulator).",
+    citation=CITATION,
+    license="unknown",
+    channels=ChannelPolicy(
+        names=CHANNELS,
+        reason=no_siren_loader(
+            "southeastu", "every CSV holds the same 8 channels (motor, planetary x/y/z, torque, parallel x/y/z)"
+        ),
+    ),
     tags=("vibration", "gearbox", "bearing-fault", "fault-diagnosis", "time-series-classification", "siren"),
     task_categories=("other",),
 )
@@ -214,23 +258,42 @@ COMPONENT = FaultComponent(
 # --------------------------------------------------------------------------- synthetic stand-in (.csv)
 SYNTHETIC_ROWS = 2_000
 # The stand-in's header: 16 lines of libtrad's own text (the publisher's header content is not documented).
-SYNTHETIC_HEADER = ["SYNTHETIC stand-in generated by libtrad; not a real SEU recording"] + \
-    [f"header line {i} (read past, as the publisher's 16 lines are)" for i in range(2, HEADER_LINES)] + \
-    ["\t".join(CHANNELS)]
-FAULT_HZ = {"ball": 47.0, "inner": 113.0, "outer": 71.0, "comb": 113.0, "chipped": 233.0, "miss": 233.0,
-            "root": 233.0, "surface": 233.0}
+SYNTHETIC_HEADER = (
+    ["SYNTHETIC stand-in generated by libtrad; not a real SEU recording"]
+    + [f"header line {i} (read past, as the publisher's 16 lines are)" for i in range(2, HEADER_LINES)]
+    + ["\t".join(CHANNELS)]
+)
+FAULT_HZ = {
+    "ball": 47.0,
+    "inner": 113.0,
+    "outer": 71.0,
+    "comb": 113.0,
+    "chipped": 233.0,
+    "miss": 233.0,
+    "root": 233.0,
+    "surface": 233.0,
+}
 
 
 def plan_synthetic(scale: float) -> list:
     """The publisher's 20 files (the set is fixed: ``scale`` multiplies their length)."""
     jobs = []
-    for folder, (config, prefixes) in SETS.items():
+    for folder, (_config, prefixes) in SETS.items():
         for prefix, label in prefixes.items():
             for speed, load in WORKING:
-                jobs.append((f"{folder}/{prefix}_{speed}_{load}.csv", label,
-                             {"label": label, "speed": int(speed), "load": int(load),
-                              "rows": max(32, round(SYNTHETIC_ROWS * scale)),
-                              "comma": folder == "bearingset" and prefix == "ball" and speed == "20"}))
+                jobs.append(
+                    (
+                        f"{folder}/{prefix}_{speed}_{load}.csv",
+                        label,
+                        {
+                            "label": label,
+                            "speed": int(speed),
+                            "load": int(load),
+                            "rows": max(32, round(SYNTHETIC_ROWS * scale)),
+                            "comma": folder == "bearingset" and prefix == "ball" and speed == "20",
+                        },
+                    )
+                )
     return jobs
 
 

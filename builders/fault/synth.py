@@ -47,9 +47,11 @@ LEVELS = {"easy": 0.0, "paper": -20.0, "hard": -40.0}
 # What the card says (bench/calibrate_difficulty.py: CWRU at scale 4, logmel-stats, siren-fault, seed 0).
 CALIBRATION = {
     "easy": "Class signatures at full level: every class is told apart (CWRU accuracy 1.0).",
-    "paper": ("Class signatures 20 dB lower over the same background, so neighbouring classes overlap. "
-              "Calibrated to the ECHO paper's fault mean (Table 2: 0.954): CWRU logmel-stats accuracy 0.910 "
-              "(seeds 1-2: 0.949, 0.936)."),
+    "paper": (
+        "Class signatures 20 dB lower over the same background, so neighbouring classes overlap. "
+        "Calibrated to the ECHO paper's fault mean (Table 2: 0.954): CWRU logmel-stats accuracy 0.910 "
+        "(seeds 1-2: 0.949, 0.936)."
+    ),
     "hard": "Class signatures 40 dB lower: near chance (CWRU accuracy 0.14-0.22, 11 classes: chance 0.09).",
 }
 
@@ -84,12 +86,22 @@ class FaultSynthSummary:
 
     def describe(self) -> str:
         counts = ", ".join(f"{name} {n}" for name, n in self.classes.items())
-        return (f"wrote SYNTHETIC {self.component} stand-in to {self.out_dir}: {self.files} files ({counts}; "
-                f"difficulty {self.difficulty}, class signatures at {self.level_db:g} dB)")
+        return (
+            f"wrote SYNTHETIC {self.component} stand-in to {self.out_dir}: {self.files} files ({counts}; "
+            f"difficulty {self.difficulty}, class signatures at {self.level_db:g} dB)"
+        )
 
 
-def synthesize_fault(out: str | Path, *, component: str, scale: float = 1.0, seed: int = 0, difficulty: str = DEFAULT,
-                     level_db: float | None = None, progress: bool = True) -> FaultSynthSummary:
+def synthesize_fault(
+    out: str | Path,
+    *,
+    component: str,
+    scale: float = 1.0,
+    seed: int = 0,
+    difficulty: str = DEFAULT,
+    level_db: float | None = None,
+    progress: bool = True,
+) -> FaultSynthSummary:
     """Write a synthetic ``component`` (cwru, mafaulda, iiee, iica, ...) raw folder to ``out``; returns a summary.
 
     The corpus module the registry names for ``component`` holds its stand-in: ``plan_synthetic(scale)``
@@ -106,25 +118,38 @@ def synthesize_fault(out: str | Path, *, component: str, scale: float = 1.0, see
     levelled = "level" in inspect.signature(corpus.write_synthetic).parameters
     if not levelled:  # one rendering only: written (and recorded) as easy; asking for more is refused
         if (difficulty, level_db) not in ((DEFAULT, LEVELS[DEFAULT]), ("easy", 0.0)):
-            raise ParameterError("difficulty", difficulty, f"{component}'s stand-in has one difficulty only "
-                                 "(easy); its write_synthetic takes no level")
+            raise ParameterError(
+                "difficulty",
+                difficulty,
+                f"{component}'s stand-in has one difficulty only (easy); its write_synthetic takes no level",
+            )
         difficulty, level_db = "easy", 0.0
-    write = functools.partial(corpus.write_synthetic, level=Level(difficulty, level_db)) if levelled \
+    write = (
+        functools.partial(corpus.write_synthetic, level=Level(difficulty, level_db))
+        if levelled
         else corpus.write_synthetic
+    )
     jobs = corpus.plan_synthetic(scale)
     counts: dict[str, int] = {}
     with atomic_output(out, "synthetic", option="OUT") as tmp:
-        for index, (rel, label, params) in enumerate(tqdm(jobs, desc=f"synthesizing {component}", unit="file",
-                                                          disable=not progress)):
+        for index, (rel, label, params) in enumerate(
+            tqdm(jobs, desc=f"synthesizing {component}", unit="file", disable=not progress)
+        ):
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             write(path, params, np.random.default_rng([seed, index]))
             counts[label] = counts.get(label, 0) + 1
         summary = FaultSynthSummary(str(Path(out)), component, scale, seed, len(jobs), counts, difficulty, level_db)
         calibration = CALIBRATION[difficulty] if levelled else "This corpus's stand-in has one difficulty (easy)."
-        write_synthetic_marker(tmp, {"note": NOTE.format(name=component.upper()),
-                                     "generator": f"libtrad synth siren --component {component}", **asdict(summary),
-                                     "calibration": calibration})
+        write_synthetic_marker(
+            tmp,
+            {
+                "note": NOTE.format(name=component.upper()),
+                "generator": f"libtrad synth siren --component {component}",
+                **asdict(summary),
+                "calibration": calibration,
+            },
+        )
     return summary
 
 
@@ -134,8 +159,11 @@ def corpora() -> dict[str, str]:
     The registry is the one list of corpora (read when called: the registry imports no builder module).
     """
     package = __name__.rpartition(".")[0] + "."
-    return {name: reference.partition(":")[0] for name, reference in SIREN.components.items()
-            if reference.startswith(package)}
+    return {
+        name: reference.partition(":")[0]
+        for name, reference in SIREN.components.items()
+        if reference.startswith(package)
+    }
 
 
 def count(base: int, scale: float, least: int = 1) -> int:
@@ -143,8 +171,9 @@ def count(base: int, scale: float, least: int = 1) -> int:
 
 
 # --------------------------------------------------------------------------- signal pieces
-def impulses(rng, n: int, rate: int, every_hz: float, resonance_hz: float, amplitude: float,
-             decay_s: float = 0.002) -> np.ndarray:
+def impulses(
+    rng, n: int, rate: int, every_hz: float, resonance_hz: float, amplitude: float, decay_s: float = 0.002
+) -> np.ndarray:
     """A train of decaying resonance ringings repeating at ``every_hz`` (a bearing defect hitting a race)."""
     ring = np.arange(int(6 * decay_s * rate)) / rate
     kernel = np.exp(-ring / decay_s) * np.sin(2 * np.pi * resonance_hz * ring)
@@ -152,7 +181,7 @@ def impulses(rng, n: int, rate: int, every_hz: float, resonance_hz: float, ampli
     t = rng.uniform(0, 1 / every_hz)
     while t * rate < n:
         start = int(t * rate)
-        out[start:start + len(kernel)] += amplitude * rng.uniform(0.7, 1.0) * kernel
+        out[start : start + len(kernel)] += amplitude * rng.uniform(0.7, 1.0) * kernel
         t += (1 / every_hz) * rng.uniform(0.99, 1.01)  # slip: defect impulses are not strictly periodic
     return out[:n]
 
@@ -165,7 +194,7 @@ def band_noise(rng, n: int, rate: int, low_hz: float, high_hz: float, rms: float
     spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
     f = np.fft.rfftfreq(n, 1 / rate)
     noise = np.fft.irfft(spectrum * ((f >= low_hz) & (f <= high_hz)), n)
-    return rms * noise / (np.sqrt(np.mean(noise ** 2)) or 1.0)
+    return rms * noise / (np.sqrt(np.mean(noise**2)) or 1.0)
 
 
 def write_wav(path: Path, signal: np.ndarray, rate: int, subtype: str, name: str) -> None:

@@ -29,16 +29,21 @@ def read_table(name: str) -> tuple[dict[str, str], ...]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RuntimeError(f"libtrad's packaged table {path} is unreadable ({exc})") from None
-    numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1)
-                if line.strip() and not line.startswith("#")]
+    numbered = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
     if not numbered:
         raise RuntimeError(f"libtrad's packaged table {path} holds no header line")
     header = next(csv.reader([numbered[0][1]]))
     rows = []
     for number, fields in zip((n for n, _ in numbered[1:]), csv.reader(line for _, line in numbered[1:])):
         if len(fields) != len(header):
-            raise RuntimeError(f"libtrad's packaged table {path} line {number}: {len(fields)} field(s), expected "
-                               f"{len(header)} ({', '.join(header)})")
+            raise RuntimeError(
+                f"libtrad's packaged table {path} line {number}: {len(fields)} field(s), expected "
+                f"{len(header)} ({', '.join(header)})"
+            )
         rows.append({key: value.strip() for key, value in zip(header, fields)})
     return tuple(rows)
 

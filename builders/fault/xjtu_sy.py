@@ -48,8 +48,9 @@ _TABLE = read_table("xjtu_sy_bearings.csv")
 BEARINGS = {row["bearing"]: (int(row["lifetime_min"]), row["failed"]) for row in _TABLE}
 # Condition folder -> (rotating speed rpm, radial force kN), and its bearings.
 CONDITIONS = {row["condition"]: (int(row["rpm"]), int(row["radial_force_kn"])) for row in _TABLE}
-CONDITION_BEARINGS = {condition: [row["bearing"] for row in _TABLE if row["condition"] == condition]
-                      for condition in CONDITIONS}
+CONDITION_BEARINGS = {
+    condition: [row["bearing"] for row in _TABLE if row["condition"] == condition] for condition in CONDITIONS
+}
 CLASSES = (OUTER, INNER, CAGE, f"{INNER}+{OUTER}", f"{INNER}+ball+{CAGE}+{OUTER}")
 BEARING_NAME = re.compile(r"^Bearing(?P<condition>[1-3])_(?P<bearing>[1-5])$", re.ASCII)
 CSV_NAME = re.compile(r"^(?P<minute>[1-9][0-9]{0,4})\.csv$", re.ASCII)
@@ -61,8 +62,11 @@ DATA_DIR/
     1.csv ... N.csv                        one 1.28-s record per minute; N = the bearing's lifetime in minutes
 """
 DOWNLOADS = (
-    {"what": "XJTU-SY bearing datasets page (links to the archive, XJTU-SY_Bearing_Datasets.part01.rar ...; sizes "
-             "and checksums are not published)", "url": "https://biaowang.tech/xjtu-sy-bearing-datasets/"},
+    {
+        "what": "XJTU-SY bearing datasets page (links to the archive, XJTU-SY_Bearing_Datasets.part01.rar ...; sizes "
+        "and checksums are not published)",
+        "url": "https://biaowang.tech/xjtu-sy-bearing-datasets/",
+    },
 )
 
 
@@ -78,9 +82,11 @@ class XjtuSyLayout(ArrayLayout):
         "lifetime_min": datasets.Value("int32"),
         "time_to_failure_min": datasets.Value("int32"),
     }
-    check_text = (f"CSV with the header line {HEADER!r} and 2 numeric columns, finite, {RECORD_ROWS:,} rows (1.28 s "
-                  f"at 25.6 kHz; the synthetic stand-in's {SYNTHETIC_ROWS:,}); file number within the bearing's "
-                  "published lifetime")
+    check_text = (
+        f"CSV with the header line {HEADER!r} and 2 numeric columns, finite, {RECORD_ROWS:,} rows (1.28 s "
+        f"at 25.6 kHz; the synthetic stand-in's {SYNTHETIC_ROWS:,}); file number within the bearing's "
+        "published lifetime"
+    )
     length_unit = "rows"
 
     def expected_frames(self, found, synthetic):
@@ -92,18 +98,41 @@ class XjtuSyLayout(ArrayLayout):
     def find(self, data_dir, configs, rejected) -> Listing:
         listing = Listing()
         expected = ", ".join(f"{c}/" for c in CONDITIONS)
-        for folder, condition in top_level(data_dir, rejected, listing, folders={c: c for c in CONDITIONS},
-                                           not_read={}, expected=expected, dataset=self.dataset):
+        for folder, condition in top_level(
+            data_dir,
+            rejected,
+            listing,
+            folders={c: c for c in CONDITIONS},
+            not_read={},
+            expected=expected,
+            dataset=self.dataset,
+        ):
             rpm, force = CONDITIONS[condition]
             mine = CONDITION_BEARINGS[condition]
-            for bearing_dir, bearing in children(data_dir, folder, rejected, dirs=lambda n, m=mine: _bearing(n, m),
-                                                 expected=", ".join(f"{b}/" for b in mine)):
+            for bearing_dir, bearing in children(
+                data_dir,
+                folder,
+                rejected,
+                dirs=lambda n, m=mine: _bearing(n, m),
+                expected=", ".join(f"{b}/" for b in mine),
+            ):
                 files, failure = BEARINGS[bearing]
-                for path, minute in children(data_dir, bearing_dir, rejected,
-                                             files=lambda n, b=bearing: _minute(n, b),
-                                             expected=f"MINUTE.csv, 1.csv ... {files}.csv"):
-                    meta = {"condition": condition, "rpm": rpm, "radial_force_kn": force, "bearing": bearing,
-                            "minute": minute, "lifetime_min": files, "time_to_failure_min": files - minute}
+                for path, minute in children(
+                    data_dir,
+                    bearing_dir,
+                    rejected,
+                    files=lambda n, b=bearing: _minute(n, b),
+                    expected=f"MINUTE.csv, 1.csv ... {files}.csv",
+                ):
+                    meta = {
+                        "condition": condition,
+                        "rpm": rpm,
+                        "radial_force_kn": force,
+                        "bearing": bearing,
+                        "minute": minute,
+                        "lifetime_min": files,
+                        "time_to_failure_min": files - minute,
+                    }
                     listing.found.append(Found(path, rel_path(data_dir, path), "default", failure, meta))
         return listing
 
@@ -169,20 +198,23 @@ CITATION = r"""@article{wang2020hybrid,
 }"""
 
 COMPONENT = FaultComponent(
-    "xjtu-sy", "XJTU-SY Bearing", LAYOUT,
+    "xjtu-sy",
+    "XJTU-SY Bearing",
+    LAYOUT,
     CardText(
         source="XJTU-SY bearing datasets, Institute of Design Science and Basic Component, Xi'an Jiaotong University, "
-               "and Changxing Sumyoung Technology",
+        "and Changxing Sumyoung Technology",
         protocol_summary="leave-one-out cross-validation over the failure locations (siren-fault's default); "
-                         "time_to_failure_min is the lifetime target",
+        "time_to_failure_min is the lifetime target",
         license_text="none stated: the publishers offer the data for free use and ask that publications cite the "
-                     "paper below",
+        "paper below",
         downloads=DOWNLOADS,
         acquisition=(
             "Accelerated degradation tests of 15 LDK UER204 rolling bearings, 5 under each of three operating "
             "conditions (2100 rpm and 12 kN, 2250 rpm and 11 kN, 2400 rpm and 10 kN), each run until it failed. "
             "Two accelerometers (horizontal and vertical) are sampled at 25.6 kHz; a 1.28-s record (32,768 "
-            "samples) is taken every minute, one CSV per record. **One row is one record, whole** (not cut)."),
+            "samples) is taken every minute, one CSV per record. **One row is one record, whole** (not cut)."
+        ),
         classes={
             OUTER: "the outer race failed (Bearing1_1-1_3, 2_2, 2_4, 2_5, 3_1, 3_5)",
             INNER: "the inner race failed (Bearing2_1, 3_3, 3_4)",
@@ -190,15 +222,18 @@ COMPONENT = FaultComponent(
             f"{INNER}+{OUTER}": "inner and outer race failed (Bearing1_5)",
             f"{INNER}+ball+{CAGE}+{OUTER}": "inner race, ball, cage and outer race failed (Bearing3_2)",
         },
-        protocol=("The publishers define no classification split (the data are for remaining-useful-life "
-                  "prognostics). The label is the failure location the publisher reports for the bearing, the same "
-                  "for every record of its run — the first records of a run show a healthy bearing; filter on "
-                  "`time_to_failure_min` for the degraded end. siren-fault runs **leave-one-out cross-validation** "
-                  "(no `fold` column); records of one bearing are alike, so a per-bearing split "
-                  "(`bearing` column) is the honest test. `time_to_failure_min` is the regression target of "
-                  "lifetime tasks."),
+        protocol=(
+            "The publishers define no classification split (the data are for remaining-useful-life "
+            "prognostics). The label is the failure location the publisher reports for the bearing, the same "
+            "for every record of its run — the first records of a run show a healthy bearing; filter on "
+            "`time_to_failure_min` for the degraded end. siren-fault runs **leave-one-out cross-validation** "
+            "(no `fold` column); records of one bearing are alike, so a per-bearing split "
+            "(`bearing` column) is the honest test. `time_to_failure_min` is the regression target of "
+            "lifetime tasks."
+        ),
         column_meanings={
-            **SIGNALS, **COMMON,
+            **SIGNALS,
+            **COMMON,
             "signals": "the CSV's two columns as float32, 2 × 32,768 (rows of the file = samples)",
             "channels": "`horizontal`, `vertical` (the CSV's Horizontal_ / Vertical_vibration_signals columns)",
             "condition": "the condition folder (`35Hz12kN`, `37.5Hz11kN`, `40Hz10kN`)",
@@ -213,12 +248,13 @@ COMPONENT = FaultComponent(
     ),
     title="XJTU-SY Run-to-Failure Bearing Data (SIREN)",
     description="Run-to-failure vibration of 15 rolling bearings under three operating conditions, with the failure "
-                "location and the time to failure of every record.",
-    citation=CITATION, license="unknown",
-    channels=ChannelPolicy(names=CHANNELS, reason=no_siren_loader(
-        "xjtu", "every CSV holds the horizontal and the vertical accelerometer")),
-    tags=("vibration", "bearing-fault", "prognostics", "remaining-useful-life", "time-series-classification",
-          "siren"),
+    "location and the time to failure of every record.",
+    citation=CITATION,
+    license="unknown",
+    channels=ChannelPolicy(
+        names=CHANNELS, reason=no_siren_loader("xjtu", "every CSV holds the horizontal and the vertical accelerometer")
+    ),
+    tags=("vibration", "bearing-fault", "prognostics", "remaining-useful-life", "time-series-classification", "siren"),
     task_categories=("other",),
 )
 
@@ -236,8 +272,13 @@ def plan_synthetic(scale: float) -> list:
             n = min(files, count(2, scale, least=2))
             minutes = sorted({round(1 + k * (files - 1) / (n - 1)) for k in range(n)})
             for minute in minutes:
-                jobs.append((f"{condition}/{bearing}/{minute}.csv", failure,
-                             {"rpm": rpm, "failure": failure, "wear": (minute - 1) / max(1, files - 1)}))
+                jobs.append(
+                    (
+                        f"{condition}/{bearing}/{minute}.csv",
+                        failure,
+                        {"rpm": rpm, "failure": failure, "wear": (minute - 1) / max(1, files - 1)},
+                    )
+                )
     return jobs
 
 
@@ -247,8 +288,15 @@ def write_synthetic(path: Path, p: dict, rng, level: Level = EASY) -> None:
     for column in range(2):
         table[:, column] = tone(n, rate, shaft, 0.1, rng.uniform(0, 6.3)) + rng.normal(0, 0.05, n)
         for element in p["failure"].split("+"):  # the defect grows as the test nears its end
-            table[:, column] += impulses(rng, n, rate, ORDERS[element] * shaft, 3500 + 500 * column,
-                                         (0.05 + 1.5 * p["wear"] ** 2) * level.gain, 0.0006)
+            table[:, column] += impulses(
+                rng,
+                n,
+                rate,
+                ORDERS[element] * shaft,
+                3500 + 500 * column,
+                (0.05 + 1.5 * p["wear"] ** 2) * level.gain,
+                0.0006,
+            )
     buffer = io.StringIO()
     np.savetxt(buffer, table, delimiter=",", fmt="%.4f", header=HEADER, comments="")
     path.write_text(buffer.getvalue())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from libtrad.builders.export import CardContext, DatasetComponent, ExportSummary, ScanResult, export_dataset
 from libtrad.builders.hub_export import MAX_SHARD_BYTES, ConfigSource, SplitSource
+from libtrad.builders.lib_trad.layout import NUM_CHANNELS, charging_sets, scan_lib_trad
 from libtrad.builders.lib_trad.plan import (
     CITATION,
     CONFIG_NAMES,
@@ -21,7 +22,6 @@ from libtrad.builders.lib_trad.plan import (
     LibTradPlan,
     lib_trad_features,
 )
-from libtrad.builders.lib_trad.layout import NUM_CHANNELS, charging_sets, scan_lib_trad
 from libtrad.builders.lib_trad.synth import EXPERIMENTS as SYNTH_SPECS
 from libtrad.core.channels import ChannelPolicy
 from libtrad.core.errors import LibtradError
@@ -35,11 +35,16 @@ PAPER_EXPERIMENTS = (
 )
 # The paper treats each microphone of the array as a separate file: one per row in every config but
 # `segments`, whose rows hold all four, named as the per-channel configs' `channel` column numbers them.
-ONE_MICROPHONE = ChannelPolicy(reason="one microphone per row (column `channel`): the paper treats each channel "
-                               "of the array as a separate file")
-SEGMENT_MICROPHONES = ChannelPolicy(names=tuple(f"mic{c}" for c in range(1, NUM_CHANNELS + 1)), reason=(
-    "the 4-microphone array of one segment, in the order of the per-channel configs' `channel` 1-4; all four "
-    "are embedded by default (each alone, then concatenated or averaged: --multichannel)"))
+ONE_MICROPHONE = ChannelPolicy(
+    reason="one microphone per row (column `channel`): the paper treats each channel of the array as a separate file"
+)
+SEGMENT_MICROPHONES = ChannelPolicy(
+    names=tuple(f"mic{c}" for c in range(1, NUM_CHANNELS + 1)),
+    reason=(
+        "the 4-microphone array of one segment, in the order of the per-channel configs' `channel` 1-4; all four "
+        "are embedded by default (each alone, then concatenated or averaged: --multichannel)"
+    ),
+)
 
 
 class LibTradComponent(DatasetComponent):
@@ -66,18 +71,37 @@ class LibTradComponent(DatasetComponent):
         groups = sorted({g for c in chosen for g in c.experiments})
         if any(c.protocol == "charging" for c in chosen):
             groups += charging_sets(data_dir)
-        scan = scan_lib_trad(data_dir, tuple(groups), on_error=on_error, resample=options["resample"],
-                             duration_tolerance_s=options["duration_tolerance_s"], progress=progress)
-        sources = [{"path": scan.relative(s.path), "sha256": s.sha256, "size": s.size, "sample_rate": s.sample_rate,
-                    "channels": s.channels, "frames": s.frames} for s in scan.sources()]
+        scan = scan_lib_trad(
+            data_dir,
+            tuple(groups),
+            on_error=on_error,
+            resample=options["resample"],
+            duration_tolerance_s=options["duration_tolerance_s"],
+            progress=progress,
+        )
+        sources = [
+            {
+                "path": scan.relative(s.path),
+                "sha256": s.sha256,
+                "size": s.size,
+                "sample_rate": s.sample_rate,
+                "channels": s.channels,
+                "frames": s.frames,
+            }
+            for s in scan.sources()
+        ]
         plans = [LibTradPlan(scan, c) for c in chosen]
         return ScanResult(data_dir, sources, scan.rejected, scan.synthetic, state=(scan, plans))
 
     def _chosen(self, data_dir, configs, options, on_error):
-        settings = {k: options[k] for k in ("split_strategy", "seed", "train_fraction", "resample",
-                                            "duration_tolerance_s")}
-        return [dataclasses.replace(c, on_error=on_error, data_dir=str(data_dir), **settings)
-                for c in CONFIGS if c.name in configs]
+        settings = {
+            k: options[k] for k in ("split_strategy", "seed", "train_fraction", "resample", "duration_tolerance_s")
+        }
+        return [
+            dataclasses.replace(c, on_error=on_error, data_dir=str(data_dir), **settings)
+            for c in CONFIGS
+            if c.name in configs
+        ]
 
     def config_sources(self, scan, configs, options) -> list[ConfigSource]:
         _, plans = scan.state
@@ -85,8 +109,10 @@ class LibTradComponent(DatasetComponent):
 
     def manifest_extra(self, options: dict) -> dict:
         return {
-            "split": {k: options[k2] for k, k2 in (("strategy", "split_strategy"), ("seed", "seed"),
-                                                    ("train_fraction", "train_fraction"))},
+            "split": {
+                k: options[k2]
+                for k, k2 in (("strategy", "split_strategy"), ("seed", "seed"), ("train_fraction", "train_fraction"))
+            },
             "validation": {k: options[k] for k in ("on_error", "resample", "duration_tolerance_s")},
         }
 
@@ -103,10 +129,11 @@ class LibTradComponent(DatasetComponent):
         usage = usage_examples(configs)
         return usage, f'samples = {usage[0]["var"]}[0]["audio"].get_all_samples()  # torchcodec AudioSamples, 16 kHz'
 
-
     def validation_text(self, options: dict) -> str:
-        text = (f"readable WAV, 16 kHz, expected channel count, 10 ± {options['duration_tolerance_s']:g} s, finite, "
-                "not empty")
+        text = (
+            f"readable WAV, 16 kHz, expected channel count, 10 ± {options['duration_tolerance_s']:g} s, finite, "
+            "not empty"
+        )
         return text + ("; other sample rates resampled to 16 kHz" if options["resample"] else "")
 
     def card_parts(self, context: CardContext) -> tuple[str, str]:
@@ -118,15 +145,26 @@ class LibTradComponent(DatasetComponent):
         for seg in scan.segments:
             per_experiment[seg.experiment] = per_experiment.get(seg.experiment, 0) + 1
         experiments = [
-            {"id": eid, "battery": battery, "triggered": trig,
-             "layout": layout if not synthetic else next(s.layout for s in SYNTH_SPECS if s.name == eid) + " (simulated)",
-             "paper_segments": n, "segments": per_experiment.get(eid, 0)}
+            {
+                "id": eid,
+                "battery": battery,
+                "triggered": trig,
+                "layout": layout
+                if not synthetic
+                else next(s.layout for s in SYNTH_SPECS if s.name == eid) + " (simulated)",
+                "paper_segments": n,
+                "segments": per_experiment.get(eid, 0),
+            }
             for eid, battery, trig, layout, n in PAPER_EXPERIMENTS
         ]
         options = context.options
         intro = render_part("lib_trad_intro.md", experiments=experiments, figure=context.figure or "")
-        details = render_part("lib_trad_details.md", train_pct=round(options["train_fraction"] * 100),
-                              split_strategy=options["split_strategy"], seed=options["seed"])
+        details = render_part(
+            "lib_trad_details.md",
+            train_pct=round(options["train_fraction"] * 100),
+            split_strategy=options["split_strategy"],
+            seed=options["seed"],
+        )
         return intro, details
 
 
@@ -151,9 +189,20 @@ def export_lib_trad(
 ) -> ExportSummary:
     """Validate ``data_dir``, write every requested config as Parquet + card + manifest to ``output_dir``."""
     return export_dataset(
-        LIB_TRAD, data_dir, output_dir, configs=configs, on_error=on_error, repo_id=repo_id, license=license,
-        max_shard_bytes=max_shard_bytes, progress=progress, split_strategy=split_strategy, seed=seed,
-        train_fraction=train_fraction, resample=resample, duration_tolerance_s=duration_tolerance_s,
+        LIB_TRAD,
+        data_dir,
+        output_dir,
+        configs=configs,
+        on_error=on_error,
+        repo_id=repo_id,
+        license=license,
+        max_shard_bytes=max_shard_bytes,
+        progress=progress,
+        split_strategy=split_strategy,
+        seed=seed,
+        train_fraction=train_fraction,
+        resample=resample,
+        duration_tolerance_s=duration_tolerance_s,
     )
 
 
@@ -163,8 +212,9 @@ def _config_source(plan: LibTradPlan) -> ConfigSource:
     def split_source(name: str) -> SplitSource:
         return SplitSource(name, len(plan.rows(name)), lambda: (ex for _, ex in plan.examples(name)))
 
-    return ConfigSource(config.name, lib_trad_features(config.protocol), [split_source(s) for s in plan.split_names],
-                        config.description)
+    return ConfigSource(
+        config.name, lib_trad_features(config.protocol), [split_source(s) for s in plan.split_names], config.description
+    )
 
 
 def _figure(root: Path, plan: LibTradPlan) -> str | None:
@@ -177,23 +227,30 @@ def _figure(root: Path, plan: LibTradPlan) -> str | None:
             picks.setdefault(row.segment.label, row)
     if len(picks) < 2:
         return None
-    examples = [(f"{label}: {row.segment.experiment} segment {row.segment.segment}", plan.example(row)["audio"]["bytes"])
-                for label, row in sorted(picks.items(), key=lambda kv: kv[0] != "normal")]
+    examples = [
+        (f"{label}: {row.segment.experiment} segment {row.segment.segment}", plan.example(row)["audio"]["bytes"])
+        for label, row in sorted(picks.items(), key=lambda kv: kv[0] != "normal")
+    ]
     spectrogram_comparison(examples, root / FIGURE)
     return FIGURE
 
 
 def usage_examples(built: list[str]) -> list[dict]:
     """The card's usage snippet: one load per protocol that was built (never a config that was not)."""
-    kinds = (("", "test", "test", "anomaly-detection protocol"), ("_cls", "val", "validation", "classification protocol"),
-             ("segments", "segments", "train", "4-microphone segments"),
-             ("normal_charging", "charging", "train", "normal-charging sets"))
+    kinds = (
+        ("", "test", "test", "anomaly-detection protocol"),
+        ("_cls", "val", "validation", "classification protocol"),
+        ("segments", "segments", "train", "4-microphone segments"),
+        ("normal_charging", "charging", "train", "normal-charging sets"),
+    )
     usage = []
     for suffix, var, split, what in kinds:
         if suffix in ("segments", "normal_charging"):
             match = [n for n in built if n == suffix]
         else:
-            match = [n for n in built if n not in ("segments", "normal_charging") and n.endswith("_cls") == bool(suffix)]
+            match = [
+                n for n in built if n not in ("segments", "normal_charging") and n.endswith("_cls") == bool(suffix)
+            ]
         if match:
             usage.append({"var": var, "config": match[0], "split": split, "what": what})
     return usage

@@ -28,13 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.builders.audio_io import (
-    AudioCheck,
-    SourceAudio,
-    is_utf8_name,
-    safe_text,
-    validate_audio,
-)
+from libtrad.builders.audio_io import AudioCheck, SourceAudio, is_utf8_name, safe_text, validate_audio
 from libtrad.builders.scan import (
     SYNTHETIC_MARKER,
     Rejection,
@@ -137,8 +131,11 @@ def charging_sets(data_dir: Path) -> list[str]:
     if not root.is_dir():
         return []
     # Names that are not UTF-8 or not printable cannot become an experiment column; the scan reports them.
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and is_utf8_name(p.name) and p.name.isprintable())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and is_utf8_name(p.name) and p.name.isprintable()
+    )
 
 
 def scan_lib_trad(
@@ -168,8 +165,9 @@ def scan_lib_trad(
     candidates = _find_candidates(data_dir, groups, rejected)
     sources = _validate_all(data_dir, candidates, rejected, resample, duration_tolerance_s, num_workers, progress)
     segments = _assemble_segments(data_dir, candidates, sources, rejected)
-    annotations = _read_annotations(data_dir, annotation_rows, groups, {(c.group, c.segment) for c in candidates},
-                                    rejected)
+    annotations = _read_annotations(
+        data_dir, annotation_rows, groups, {(c.group, c.segment) for c in candidates}, rejected
+    )
     segments = [_annotate(seg, annotations.get((seg.experiment, seg.segment), {})) for seg in segments]
     enforce_on_error(data_dir, rejected, on_error)
     return LibTradScan(data_dir=data_dir, segments=segments, rejected=rejected, synthetic=synthetic)
@@ -195,15 +193,19 @@ def _check_top_level(data_dir: Path, rejected: list[Rejection]) -> None:
             hint = f"did you mean {wanted}?" + (" Names are case-sensitive" if guess[0] == name.lower() else "")
         else:
             hint = f"allowed: TR1/, TR2/, TR3/, {CHARGING_DIR}/, {ANNOTATIONS}, {SYNTHETIC_MARKER}"
-        rejected.append(Rejection(rel_path(data_dir, path), f"unexpected {what} at the top of the data folder ({hint})"))
+        rejected.append(
+            Rejection(rel_path(data_dir, path), f"unexpected {what} at the top of the data folder ({hint})")
+        )
 
 
 def _find_candidates(data_dir: Path, groups: tuple[str, ...], rejected: list[Rejection]) -> list[_Candidate]:
     missing = [g for g in groups if not group_folder(data_dir, g).is_dir()]
     if missing:
         names = ", ".join(safe_text(group_folder(data_dir, g).relative_to(data_dir).as_posix()) + "/" for g in missing)
-        raise LibtradError(f"{safe_text(str(data_dir))}: missing folder(s) {names} "
-                           "(see the raw layout in libtrad's documentation, docs/lib-trad.md)")
+        raise LibtradError(
+            f"{safe_text(str(data_dir))}: missing folder(s) {names} "
+            "(see the raw layout in libtrad's documentation, docs/lib-trad.md)"
+        )
     _check_top_level(data_dir, rejected)
     if any(g not in EXPERIMENTS for g in groups):
         for path, is_dir in list_entries(data_dir, data_dir / CHARGING_DIR, rejected):
@@ -256,14 +258,24 @@ def _parse_name(group: str, label: str, path: Path) -> _Candidate | str:
     return _Candidate(group, label, int(numbers["segment"]), channel, path)
 
 
-def _validate_all(data_dir, candidates, rejected, resample, tolerance, num_workers, progress) -> dict[Path, SourceAudio]:
+def _validate_all(
+    data_dir, candidates, rejected, resample, tolerance, num_workers, progress
+) -> dict[Path, SourceAudio]:
     def check(candidate: _Candidate) -> SourceAudio:
         channels = 1 if candidate.channel is not None else NUM_CHANNELS
         spec = AudioCheck(SAMPLE_RATE, channels, SEGMENT_SECONDS, tolerance, resample)
         return validate_audio(candidate.path, spec, root=data_dir)
 
-    valid = validate_all(data_dir, candidates, check, lambda c: c.path, rejected, desc="validating audio",
-                         num_workers=num_workers, progress=progress)
+    valid = validate_all(
+        data_dir,
+        candidates,
+        check,
+        lambda c: c.path,
+        rejected,
+        desc="validating audio",
+        num_workers=num_workers,
+        progress=progress,
+    )
     return {source.path: source for source in valid}
 
 
@@ -305,8 +317,10 @@ def _segment_problem(parts: list[_Candidate], sources: dict[Path, SourceAudio]) 
     # Mixed sample formats would be written as one (and the finer ones downgraded): refuse them.
     for p in parts[1:]:
         if sources[p.path].subtype != first.subtype:
-            return (f"its channel files differ in sample format: {parts[0].path.name} is {first.subtype}, "
-                    f"{p.path.name} is {sources[p.path].subtype}")
+            return (
+                f"its channel files differ in sample format: {parts[0].path.name} is {first.subtype}, "
+                f"{p.path.name} is {sources[p.path].subtype}"
+            )
     same_rate = len({sources[p.path].sample_rate for p in parts}) == 1
     unit = "samples" if same_rate else f"samples at {SAMPLE_RATE} Hz"
 
@@ -316,8 +330,10 @@ def _segment_problem(parts: list[_Candidate], sources: dict[Path, SourceAudio]) 
 
     for p in parts[1:]:
         if length(p) != length(parts[0]):
-            return (f"its channel files differ in length: {parts[0].path.name} has {length(parts[0])} {unit}, "
-                    f"{p.path.name} has {length(p)}")
+            return (
+                f"its channel files differ in length: {parts[0].path.name} has {length(parts[0])} {unit}, "
+                f"{p.path.name} has {length(p)}"
+            )
     return None
 
 
@@ -370,8 +386,11 @@ def _read_annotations(data_dir, rows, groups, known, rejected) -> dict[tuple[str
             rejected.append(Rejection(where, safe_text(str(exc))))
             continue
         if key[0] not in experiments:
-            rejected.append(Rejection(where, f"unknown experiment {key[0]!r} (expected TR1, TR2, TR3 "
-                                             f"or a folder of {CHARGING_DIR}/)"))
+            rejected.append(
+                Rejection(
+                    where, f"unknown experiment {key[0]!r} (expected TR1, TR2, TR3 or a folder of {CHARGING_DIR}/)"
+                )
+            )
             continue
         if key[0] not in groups:
             continue  # annotations of experiments this build does not include

@@ -2,7 +2,8 @@
 
 The export (:mod:`libtrad.builders.lib_trad.export`) and the ``datasets`` builder
 (:data:`libtrad.builders.lib_trad.builder.LibTrad`, the generic
-:func:`~libtrad.builders.hf_builder.make_builder` over the same component) both write the rows :class:`LibTradPlan` gives.
+:func:`~libtrad.builders.hf_builder.make_builder` over the same component) both write the rows
+:class:`LibTradPlan` gives.
 
 Configs (each a protocol of the paper over one experiment or all three):
 
@@ -22,10 +23,10 @@ segments (by ``start_s`` when annotated, else by segment number).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import datasets
 import numpy as np
@@ -43,7 +44,6 @@ from libtrad.builders.lib_trad.layout import (
 )
 from libtrad.builders.splits import STRATEGIES, split_pools
 from libtrad.core.errors import LibtradError
-
 
 CITATION = """\
 @article{libtrad2025,
@@ -93,14 +93,35 @@ def _configs() -> list[LibTradConfig]:
     configs = []
     for protocol, suffix, what in (("anomaly", "", "anomaly detection"), ("classification", "_cls", "classification")):
         for exp in EXPERIMENTS:
-            configs.append(LibTradConfig(name=f"{exp.lower()}{suffix}", experiments=(exp,), protocol=protocol,
-                                         description=f"Experiment {exp}, {what} protocol."))
-        configs.append(LibTradConfig(name=f"all{suffix}", experiments=EXPERIMENTS, protocol=protocol,
-                                     description=f"All three experiments, {what} protocol."))
-    configs.append(LibTradConfig(name="segments", protocol="segments",
-                                 description="One row per 10-s segment with all four microphones."))
-    configs.append(LibTradConfig(name="normal_charging", experiments=(), protocol="charging",
-                                 description="The normal-charging sets (near-silent; not used for training)."))
+            configs.append(
+                LibTradConfig(
+                    name=f"{exp.lower()}{suffix}",
+                    experiments=(exp,),
+                    protocol=protocol,
+                    description=f"Experiment {exp}, {what} protocol.",
+                )
+            )
+        configs.append(
+            LibTradConfig(
+                name=f"all{suffix}",
+                experiments=EXPERIMENTS,
+                protocol=protocol,
+                description=f"All three experiments, {what} protocol.",
+            )
+        )
+    configs.append(
+        LibTradConfig(
+            name="segments", protocol="segments", description="One row per 10-s segment with all four microphones."
+        )
+    )
+    configs.append(
+        LibTradConfig(
+            name="normal_charging",
+            experiments=(),
+            protocol="charging",
+            description="The normal-charging sets (near-silent; not used for training).",
+        )
+    )
     return configs
 
 

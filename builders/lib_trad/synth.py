@@ -27,14 +27,8 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.builders.lib_trad.layout import (
-    ANNOTATIONS,
-    CHARGING_DIR,
-    NUM_CHANNELS,
-    SAMPLE_RATE,
-    SEGMENT_SECONDS,
-)
 from libtrad.builders.difficulty import resolve_level
+from libtrad.builders.lib_trad.layout import ANNOTATIONS, CHARGING_DIR, NUM_CHANNELS, SAMPLE_RATE, SEGMENT_SECONDS
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.core.errors import LibtradError
 from libtrad.core.options import check_number, check_seed
@@ -87,23 +81,37 @@ class Profile:
 # and bench/RESULTS.md); ``easy``: the stand-in before difficulties existed, byte for byte.
 PROFILES = {
     "easy": Profile(level_db=10.0),
-    "paper": Profile(level_db=-5.0, level_spread_db=6.0, experiment_db=(0.0, 0.0, -7.0), mic_spread_db=4.0,
-                     muffled_fraction=0.35, pop_gain=1.0, hiss_db=-12.0, hiss_spread_db=1.0, hiss_tilt=0.2,
-                     transients_per_segment=0.3, transient_db=-14.0),
+    "paper": Profile(
+        level_db=-5.0,
+        level_spread_db=6.0,
+        experiment_db=(0.0, 0.0, -7.0),
+        mic_spread_db=4.0,
+        muffled_fraction=0.35,
+        pop_gain=1.0,
+        hiss_db=-12.0,
+        hiss_spread_db=1.0,
+        hiss_tilt=0.2,
+        transients_per_segment=0.3,
+        transient_db=-14.0,
+    ),
 }
 PROFILES["hard"] = replace(PROFILES["paper"], level_db=-40.0)  # the same nuisances, the venting 35 dB lower
 LEVELS = {name: profile.level_db for name, profile in PROFILES.items()}
 # What the card says about each difficulty: how it is made and what bench/calibrate_difficulty.py measured.
 CALIBRATION = {
     "easy": "Venting alone in its band, 10 dB above the fan noise: every baseline separates it (AUC 1.0).",
-    "paper": ("Normal machinery reaches the venting band (airflow hiss, occasional transients); the venting level "
-              "varies by segment (std 6 dB) and microphone (4 dB), TR3 vents 7 dB quieter and 35 % of the events "
-              "are muffled inside the machinery band. Calibrated to the LiB-TRAD paper's range (Table 3: AE hmean "
-              "0.501, proposed AE 0.629) as `libtrad demo` runs it (scale 0.05, seed 0, half the normal segments "
-              "tested): logmel-stats KNN AUC TR1 0.625, TR2 0.910, TR3 0.542 (hmean 0.660), Mahalanobis hmean "
-              "0.792; random-weight ECHO-Small KNN hmean 0.776; seeds 1-2: KNN hmean 0.62-0.84."),
-    "hard": ("As paper with the venting 35 dB lower: near chance (logmel-stats AUC of all test rows pooled "
-             "0.35-0.47 over seeds 0-2; one experiment's AUC swings with its few segments)."),
+    "paper": (
+        "Normal machinery reaches the venting band (airflow hiss, occasional transients); the venting level "
+        "varies by segment (std 6 dB) and microphone (4 dB), TR3 vents 7 dB quieter and 35 % of the events "
+        "are muffled inside the machinery band. Calibrated to the LiB-TRAD paper's range (Table 3: AE hmean "
+        "0.501, proposed AE 0.629) as `libtrad demo` runs it (scale 0.05, seed 0, half the normal segments "
+        "tested): logmel-stats KNN AUC TR1 0.625, TR2 0.910, TR3 0.542 (hmean 0.660), Mahalanobis hmean "
+        "0.792; random-weight ECHO-Small KNN hmean 0.776; seeds 1-2: KNN hmean 0.62-0.84."
+    ),
+    "hard": (
+        "As paper with the venting 35 dB lower: near chance (logmel-stats AUC of all test rows pooled "
+        "0.35-0.47 over seeds 0-2; one experiment's AUC swings with its few segments)."
+    ),
 }
 MUFFLED_BAND_HZ = (250.0, 1800.0)  # inside the fan/machinery band
 VENTING_BAND_HZ = (2000.0, 7000.0)
@@ -123,9 +131,11 @@ class SynthSummary:
 
     def describe(self) -> str:
         counts = ", ".join(f"{g} {c['normal']}+{c['abnormal']}" for g, c in self.segments.items())
-        return (f"wrote SYNTHETIC LiB-TRAD stand-in to {self.out_dir}: {self.files} files "
-                f"(segments normal+abnormal: {counts}; difficulty {self.difficulty}, venting at "
-                f"{self.level_db:g} dB)")
+        return (
+            f"wrote SYNTHETIC LiB-TRAD stand-in to {self.out_dir}: {self.files} files "
+            f"(segments normal+abnormal: {counts}; difficulty {self.difficulty}, venting at "
+            f"{self.level_db:g} dB)"
+        )
 
 
 def synthesize_lib_trad(
@@ -169,8 +179,12 @@ def synthesize_lib_trad(
             writer.writerow(["experiment", "segment", "start_s", "event_onset_s", "event_offset_s"])
             writer.writerows([[g, s, f"{t:.1f}", _fmt(a), _fmt(b)] for g, s, t, a, b in rows])
         summary = SynthSummary(str(Path(out_dir)), scale, seed, difficulty, level_db, layout, counts, files)
-        marker = {"note": SYNTHETIC_NOTE, "generator": "libtrad synth lib-trad", **asdict(summary),
-                  "calibration": CALIBRATION[difficulty]}
+        marker = {
+            "note": SYNTHETIC_NOTE,
+            "generator": "libtrad synth lib-trad",
+            **asdict(summary),
+            "calibration": CALIBRATION[difficulty],
+        }
         write_synthetic_marker(out, marker)
     return summary
 
@@ -216,8 +230,12 @@ def render(job: dict, seed: int, profile: Profile, level_db: float) -> tuple[np.
         _propagate(signal, _machinery(extra, n, profile, background_rms), spec, np.zeros(NUM_CHANNELS))
     event = None
     if job["label"] == "abnormal":
-        level = (level_db + spec.venting_gain_db + profile.experiment_db[job["index"]]
-                 + extra.normal(0.0, profile.level_spread_db))
+        level = (
+            level_db
+            + spec.venting_gain_db
+            + profile.experiment_db[job["index"]]
+            + extra.normal(0.0, profile.level_spread_db)
+        )
         band = MUFFLED_BAND_HZ if extra.random() < profile.muffled_fraction else VENTING_BAND_HZ
         mic_db = extra.normal(0.0, profile.mic_spread_db, NUM_CHANNELS)
         source, event = _venting(rng, n, level, background_rms, band, profile.pop_gain)
@@ -268,8 +286,9 @@ def _background(rng: np.random.Generator, n: int, fan_hz: float) -> np.ndarray:
     return (0.02 * mix / _rms(mix)).astype(np.float32)
 
 
-def _venting(rng, n, level_db, background_rms, band=VENTING_BAND_HZ,
-             pop_gain: float = 4.0) -> tuple[np.ndarray, tuple[float, float]]:
+def _venting(
+    rng, n, level_db, background_rms, band=VENTING_BAND_HZ, pop_gain: float = 4.0
+) -> tuple[np.ndarray, tuple[float, float]]:
     """Valve pop (a ~30 ms broadband burst, ``pop_gain`` times the venting's amplitude) then venting in
     ``band`` decaying over seconds."""
     onset = rng.uniform(0.5, 5.0)

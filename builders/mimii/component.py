@@ -60,13 +60,7 @@ from libtrad.builders.mimii.layout import (
     snrs_present,
 )
 from libtrad.builders.mimii.protocol import SPLITS, assign_splits
-from libtrad.builders.scan import (
-    Rejection,
-    enforce_on_error,
-    read_synthetic_marker,
-    same_bytes,
-    validate_all,
-)
+from libtrad.builders.scan import Rejection, enforce_on_error, read_synthetic_marker, same_bytes, validate_all
 from libtrad.core.channels import ChannelPolicy
 from libtrad.core.errors import LibtradError, ParameterError
 
@@ -77,8 +71,10 @@ BASELINE_CHANNEL = CHANNEL_NAMES[0]  # the one channel Hitachi's baseline (and a
 FIGURE = "images/normal_vs_abnormal_logmel.png"
 RECORD = "https://zenodo.org/records/3384388"
 LICENSE = "cc-by-sa-4.0"
-LICENSE_TEXT = ("Creative Commons Attribution-ShareAlike 4.0 International (CC BY-SA 4.0), as Hitachi, Ltd. states "
-                "on the Zenodo record; an export is an adaptation and carries the same license")
+LICENSE_TEXT = (
+    "Creative Commons Attribution-ShareAlike 4.0 International (CC BY-SA 4.0), as Hitachi, Ltd. states "
+    "on the Zenodo record; an export is an adaptation and carries the same license"
+)
 # The Zenodo record's archives: size and MD5 as the record lists them (Zenodo gives MD5, not SHA-256).
 ARCHIVES = {
     "-6_dB_fan": ("10.9 GB", "f02ae808a58d84b6815b7ec38ff30879"),
@@ -105,10 +101,12 @@ CITATION = """\
   eprint    = {1909.09347},
   archivePrefix = {arXiv}
 }"""
-DESCRIPTION = ("MIMII (Hitachi, Ltd.): sounds of industrial fans, pumps, slide rails and valves, normal and "
-               "anomalous, recorded with an 8-microphone array at 16 kHz and mixed with real factory noise at -6, 0 "
-               "and 6 dB SNR; every clip keeps its eight channels, with the MIMII paper's train/test protocol per "
-               "machine.")
+DESCRIPTION = (
+    "MIMII (Hitachi, Ltd.): sounds of industrial fans, pumps, slide rails and valves, normal and "
+    "anomalous, recorded with an 8-microphone array at 16 kHz and mixed with real factory noise at -6, 0 "
+    "and 6 dB SNR; every clip keeps its eight channels, with the MIMII paper's train/test protocol per "
+    "machine."
+)
 
 
 def archive_url(name: str) -> str:
@@ -118,16 +116,18 @@ def archive_url(name: str) -> str:
 def mimii_features() -> datasets.Features:
     """The columns of every config (names fixed: the ``mimii`` evaluation suite reads them)."""
     text = datasets.Value("string")
-    return datasets.Features({
-        "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
-        "file": text,
-        "snr_db": datasets.Value("int32"),
-        "machine": text,
-        "machine_id": datasets.Value("int32"),
-        "label": datasets.ClassLabel(names=list(LABELS)),
-        "channels": datasets.List(text),
-        "sha256": text,
-    })
+    return datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
+            "file": text,
+            "snr_db": datasets.Value("int32"),
+            "machine": text,
+            "machine_id": datasets.Value("int32"),
+            "label": datasets.ClassLabel(names=list(LABELS)),
+            "channels": datasets.List(text),
+            "sha256": text,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -158,9 +158,14 @@ class MimiiComponent(DatasetComponent):
     license = LICENSE
     config_names = CONFIG_NAMES
     tags = ("anomaly-detection", "machine-sound", "mimii", "audio", "multichannel", "microphone-array")
-    channels = ChannelPolicy(default=(BASELINE_CHANNEL,), names=CHANNEL_NAMES, reason=(
-        "Hitachi's MIMII baseline reads the first channel of each clip only (demux_wav(..., channel=0)); "
-        "--channels all embeds the eight microphones"))
+    channels = ChannelPolicy(
+        default=(BASELINE_CHANNEL,),
+        names=CHANNEL_NAMES,
+        reason=(
+            "Hitachi's MIMII baseline reads the first channel of each clip only (demux_wav(..., channel=0)); "
+            "--channels all embeds the eight microphones"
+        ),
+    )
 
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
@@ -170,9 +175,13 @@ class MimiiComponent(DatasetComponent):
     def check_options(self, options: dict) -> dict:
         options = super().check_options(options)
         if options["split_strategy"] != "random" and options["seed"] != 0:
-            raise ParameterError("seed", options["seed"], f"is read only by --split-strategy random (this build "
-                                 f"splits by {options['split_strategy']!r}); give --split-strategy random or "
-                                 "leave the seed at 0")
+            raise ParameterError(
+                "seed",
+                options["seed"],
+                f"is read only by --split-strategy random (this build "
+                f"splits by {options['split_strategy']!r}); give --split-strategy random or "
+                "leave the seed at 0",
+            )
         return options
 
     def default_configs(self, data_dir: Path) -> list[str]:
@@ -185,37 +194,72 @@ class MimiiComponent(DatasetComponent):
         rejected: list[Rejection] = []
         listing = find_clips(data_dir, wanted, rejected)
         check = AudioCheck(SAMPLE_RATE, NUM_CHANNELS, clip_seconds(synthetic), DURATION_TOLERANCE_S)
-        valid = validate_all(data_dir, listing.clips, lambda c: (c, validate_audio(c.path, check, root=data_dir)),
-                             lambda c: c.path, rejected, desc="validating MIMII", progress=progress)
-        valid = same_bytes(valid, rejected, sha256=lambda v: v[1].sha256, rel=lambda v: v[0].rel,
-                           label=lambda v: f"{v[0].machine} id_{v[0].machine_id:02d} {v[0].label}")
+        valid = validate_all(
+            data_dir,
+            listing.clips,
+            lambda c: (c, validate_audio(c.path, check, root=data_dir)),
+            lambda c: c.path,
+            rejected,
+            desc="validating MIMII",
+            progress=progress,
+        )
+        valid = same_bytes(
+            valid,
+            rejected,
+            sha256=lambda v: v[1].sha256,
+            rel=lambda v: v[0].rel,
+            label=lambda v: f"{v[0].machine} id_{v[0].machine_id:02d} {v[0].label}",
+        )
         enforce_on_error(data_dir, rejected, on_error)
         _require_configs(data_dir, configs, {clip.snr_db for clip, _ in valid})
         sides = assign_splits([clip for clip, _ in valid], options["split_strategy"], options["seed"])
         rows = sorted((Row(clip, source, sides[clip.file]) for clip, source in valid), key=_order)
-        sources = [{"path": r.clip.rel, "sha256": r.source.sha256, "size": r.source.size,
-                    "sample_rate": r.source.sample_rate, "channels": r.source.channels, "frames": r.source.frames}
-                   for r in sorted(rows, key=lambda r: r.clip.rel)]
+        sources = [
+            {
+                "path": r.clip.rel,
+                "sha256": r.source.sha256,
+                "size": r.source.size,
+                "sample_rate": r.source.sample_rate,
+                "channels": r.source.channels,
+                "frames": r.source.frames,
+            }
+            for r in sorted(rows, key=lambda r: r.clip.rel)
+        ]
         not_read = [Rejection(path, why) for path, why in listing.not_read]
-        return ScanResult(data_dir, sources, rejected, synthetic, state=MimiiState(rows, DataFolder(data_dir)),
-                          not_read=not_read)
+        return ScanResult(
+            data_dir, sources, rejected, synthetic, state=MimiiState(rows, DataFolder(data_dir)), not_read=not_read
+        )
 
     def config_sources(self, scan, configs, options) -> list[ConfigSource]:
         state: MimiiState = scan.state
-        by_config = {config: [r for r in state.rows if SNR_CONFIGS[r.clip.snr_db] == config]
-                     for config in SNR_CONFIGS.values()}
+        by_config = {
+            config: [r for r in state.rows if SNR_CONFIGS[r.clip.snr_db] == config] for config in SNR_CONFIGS.values()
+        }
         out = []
         for config in configs:
             rows = state.rows if config == UNION else by_config[config]
             parts = tuple(c for c, members in by_config.items() if members) if config == UNION else ()
-            out.append(ConfigSource(config, mimii_features(), [_split(state, rows, s) for s in SPLITS],
-                                    _config_description(config), reuses=parts))
+            out.append(
+                ConfigSource(
+                    config,
+                    mimii_features(),
+                    [_split(state, rows, s) for s in SPLITS],
+                    _config_description(config),
+                    reuses=parts,
+                )
+            )
         return out
 
     def manifest_extra(self, options: dict) -> dict:
-        return {"split": {"strategy": options["split_strategy"], "seed": options["seed"]},
-                "validation": {"on_error": options["on_error"], "sample_rate": SAMPLE_RATE, "channels": NUM_CHANNELS,
-                               "duration_tolerance_s": DURATION_TOLERANCE_S}}
+        return {
+            "split": {"strategy": options["split_strategy"], "seed": options["seed"]},
+            "validation": {
+                "on_error": options["on_error"],
+                "sample_rate": SAMPLE_RATE,
+                "channels": NUM_CHANNELS,
+                "duration_tolerance_s": DURATION_TOLERANCE_S,
+            },
+        }
 
     def figure(self, root, scan, configs, options) -> str | None:
         from libtrad.cards.figures import spectrogram_comparison
@@ -228,8 +272,13 @@ class MimiiComponent(DatasetComponent):
         if len(picks) < 2:
             return None
         ordered = sorted(picks.items(), key=lambda kv: kv[0] != "normal")
-        examples = [(f"{label}: {r.clip.machine} id_{r.clip.machine_id:02d}, {r.clip.snr_db} dB, {BASELINE_CHANNEL}",
-                     read_source(r.source.path, root=scan.data_dir)) for label, r in ordered]
+        examples = [
+            (
+                f"{label}: {r.clip.machine} id_{r.clip.machine_id:02d}, {r.clip.snr_db} dB, {BASELINE_CHANNEL}",
+                read_source(r.source.path, root=scan.data_dir),
+            )
+            for label, r in ordered
+        ]
         spectrogram_comparison(examples, root / FIGURE, sample_rate=SAMPLE_RATE)
         return FIGURE
 
@@ -238,32 +287,50 @@ class MimiiComponent(DatasetComponent):
 
     def usage(self, configs):
         config = self.default_config(configs)
-        usage = [{"var": "train", "config": config, "split": "train", "what": "normal clips the protocol trains on"},
-                 {"var": "test", "config": config, "split": "test", "what": "normal and anomalous test clips"}]
-        tail = ('samples = test[0]["audio"].get_all_samples()  # torchcodec AudioSamples; .data is 8 × samples\n'
-                'fan_00 = test.filter(lambda m, i: m == "fan" and i == 0, input_columns=["machine", "machine_id"])')
+        usage = [
+            {"var": "train", "config": config, "split": "train", "what": "normal clips the protocol trains on"},
+            {"var": "test", "config": config, "split": "test", "what": "normal and anomalous test clips"},
+        ]
+        tail = (
+            'samples = test[0]["audio"].get_all_samples()  # torchcodec AudioSamples; .data is 8 × samples\n'
+            'fan_00 = test.filter(lambda m, i: m == "fan" and i == 0, input_columns=["machine", "machine_id"])'
+        )
         return usage, tail
 
     def validation_text(self, options: dict) -> str:
-        return (f"complete RIFF/WAVE file, {SAMPLE_RATE // 1000} kHz, {NUM_CHANNELS} channels, "
-                f"{CLIP_SECONDS:g} ± {DURATION_TOLERANCE_S:g} s (a stand-in: its recorded clip length), readable; "
-                "no two clips with the same bytes (SHA-256)")
+        return (
+            f"complete RIFF/WAVE file, {SAMPLE_RATE // 1000} kHz, {NUM_CHANNELS} channels, "
+            f"{CLIP_SECONDS:g} ± {DURATION_TOLERANCE_S:g} s (a stand-in: its recorded clip length), readable; "
+            "no two clips with the same bytes (SHA-256)"
+        )
 
     def card_parts(self, context: CardContext) -> tuple[str, str]:
         from libtrad.cards.dataset_card import render_part
 
         state: MimiiState = context.scan.state
         options = context.options
-        intro = render_part("mimii_intro.md", groups=group_table(state.rows), figure=context.figure or "",
-                            record=RECORD, license=LICENSE_TEXT, baseline_channel=BASELINE_CHANNEL,
-                            archives=[{"name": n, "url": archive_url(n), "size": s, "md5": m}
-                                      for n, (s, m) in ARCHIVES.items()])
-        details = render_part("mimii_details.md", strategy=options["split_strategy"], seed=options["seed"],
-                              configs=[c.name for c in context.configs],
-                              snr_configs=[{"name": n, "snr": s} for s, n in SNR_CONFIGS.items()
-                                           if n in [c.name for c in context.configs]],
-                              machines=", ".join(MACHINES), ids=", ".join(f"{i:02d}" for i in MACHINE_IDS),
-                              channels=", ".join(CHANNEL_NAMES), baseline_channel=BASELINE_CHANNEL)
+        intro = render_part(
+            "mimii_intro.md",
+            groups=group_table(state.rows),
+            figure=context.figure or "",
+            record=RECORD,
+            license=LICENSE_TEXT,
+            baseline_channel=BASELINE_CHANNEL,
+            archives=[{"name": n, "url": archive_url(n), "size": s, "md5": m} for n, (s, m) in ARCHIVES.items()],
+        )
+        details = render_part(
+            "mimii_details.md",
+            strategy=options["split_strategy"],
+            seed=options["seed"],
+            configs=[c.name for c in context.configs],
+            snr_configs=[
+                {"name": n, "snr": s} for s, n in SNR_CONFIGS.items() if n in [c.name for c in context.configs]
+            ],
+            machines=", ".join(MACHINES),
+            ids=", ".join(f"{i:02d}" for i in MACHINE_IDS),
+            channels=", ".join(CHANNEL_NAMES),
+            baseline_channel=BASELINE_CHANNEL,
+        )
         return intro, details
 
 
@@ -273,8 +340,10 @@ def clip_seconds(synthetic: dict | None) -> float:
         return CLIP_SECONDS
     seconds = synthetic.get("clip_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= CLIP_SECONDS:
-        raise LibtradError(f"SYNTHETIC.json: 'clip_seconds' must be a number of seconds in (0, {CLIP_SECONDS:g}], "
-                           f"not {seconds!r} (a folder `libtrad synth mimii` wrote records it)")
+        raise LibtradError(
+            f"SYNTHETIC.json: 'clip_seconds' must be a number of seconds in (0, {CLIP_SECONDS:g}], "
+            f"not {seconds!r} (a folder `libtrad synth mimii` wrote records it)"
+        )
     return float(seconds)
 
 
@@ -284,8 +353,10 @@ def _require_configs(data_dir: Path, configs: list[str], snrs: set[int]) -> None
     if UNION in configs and not snrs:
         missing.append(UNION)
     if missing:
-        raise LibtradError(f"{data_dir}: no valid MIMII clip for --configs {', '.join(missing)}; expected "
-                           f"{archive_name(-6, 'fan')}/ … {archive_name(6, 'valve')}/ or min6dB/ 0dB/ 6dB/ folders")
+        raise LibtradError(
+            f"{data_dir}: no valid MIMII clip for --configs {', '.join(missing)}; expected "
+            f"{archive_name(-6, 'fan')}/ … {archive_name(6, 'valve')}/ or min6dB/ 0dB/ 6dB/ folders"
+        )
 
 
 def _order(row: Row) -> tuple:
@@ -335,8 +406,17 @@ def group_table(rows: list[Row]) -> list[dict]:
     table: dict[tuple, dict] = {}
     for row in rows:
         c = row.clip
-        entry = table.setdefault(c.group, {"snr": c.snr_db, "machine": c.machine, "id": f"{c.machine_id:02d}",
-                                           "train": 0, "test_normal": 0, "test_abnormal": 0})
+        entry = table.setdefault(
+            c.group,
+            {
+                "snr": c.snr_db,
+                "machine": c.machine,
+                "id": f"{c.machine_id:02d}",
+                "train": 0,
+                "test_normal": 0,
+                "test_abnormal": 0,
+            },
+        )
         entry["train" if row.split == "train" else f"test_{c.label}"] += 1
     return [table[k] for k in sorted(table, key=lambda k: (k[0], MACHINES.index(k[1]), k[2]))]
 

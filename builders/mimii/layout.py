@@ -60,8 +60,10 @@ ARCHIVE_FILE = re.compile(r"(?P<stem>-?[0-9]+_dB_[A-Za-z]+)\.(zip|7z)", re.ASCII
 SNR_DIR = re.compile(r"(?P<snr>min[0-9]+|[0-9]+)dB", re.ASCII)
 ID_DIR = re.compile(r"id_(?P<id>[0-9]+)", re.ASCII)
 CLIP_NAME = re.compile(r"[0-9]{8}\.wav", re.ASCII)
-EXPECTED_TOP = "-6_dB_fan/ … 6_dB_valve/ (the Zenodo archives, each unpacked into a folder of its name) or " \
-               "min6dB/ 0dB/ 6dB/ (the baseline's 7z.sh)"
+EXPECTED_TOP = (
+    "-6_dB_fan/ … 6_dB_valve/ (the Zenodo archives, each unpacked into a folder of its name) or "
+    "min6dB/ 0dB/ 6dB/ (the baseline's 7z.sh)"
+)
 
 
 def archive_name(snr_db: int, machine: str) -> str:
@@ -84,8 +86,10 @@ class Clip:
     @property
     def file(self) -> str:
         """The clip's path as published: the archive's name, then the member's path inside it."""
-        return (f"{archive_name(self.snr_db, self.machine)}/{self.machine}/id_{self.machine_id:02d}/{self.label}/"
-                f"{self.name}")
+        return (
+            f"{archive_name(self.snr_db, self.machine)}/{self.machine}/id_{self.machine_id:02d}/{self.label}/"
+            f"{self.name}"
+        )
 
     @property
     def group(self) -> tuple[int, str, int]:
@@ -171,11 +175,21 @@ def find_clips(data_dir: Path, snrs: tuple[int, ...], rejected: list[Rejection])
             continue
         if machine is not None:  # an archive's folder: its one machine folder inside
             expected = f"{machine}/ only (the {archive_name(snr, machine)} archive's top folder)"
-            machines = children(data_dir, path, rejected, expected=expected,
-                                dirs=lambda name, m=machine, a=path.name: _archive_machine(name, m, a))
+            machines = children(
+                data_dir,
+                path,
+                rejected,
+                expected=expected,
+                dirs=lambda name, m=machine, a=path.name: _archive_machine(name, m, a),
+            )
         else:
-            machines = children(data_dir, path, rejected, expected=f"the machine folders {', '.join(MACHINES)}",
-                                dirs=lambda name: name if name in MACHINES else None)
+            machines = children(
+                data_dir,
+                path,
+                rejected,
+                expected=f"the machine folders {', '.join(MACHINES)}",
+                dirs=lambda name: name if name in MACHINES else None,
+            )
         for machine_dir, name in machines:
             _walk_machine(data_dir, snr, name, machine_dir, listing, seen, rejected)
     return listing
@@ -199,15 +213,24 @@ def _top(data_dir: Path, rejected: list[Rejection], listing: Listing) -> list[tu
             others.append((path, is_dir))
     if not roots:
         inner = sorted(p.name for p, d in others if d and (p.name in MACHINES or ID_DIR.fullmatch(p.name)))
-        hint = (f" ({', '.join(inner)} look like folders inside an archive: pass the folder that holds the unpacked "
-                "archives, e.g. the parent of 0_dB_fan/)" if inner else f" ({near[0].path}: {near[0].reason})" if near
-                else "")
+        hint = (
+            f" ({', '.join(inner)} look like folders inside an archive: pass the folder that holds the unpacked "
+            "archives, e.g. the parent of 0_dB_fan/)"
+            if inner
+            else f" ({near[0].path}: {near[0].reason})"
+            if near
+            else ""
+        )
         raise LibtradError(f"{safe_text(str(data_dir))}: no MIMII layout found{hint}; expected {EXPECTED_TOP}")
     rejected.extend(near)
     for path, is_dir in others:
         what = "folder" if is_dir else "file"
-        rejected.append(Rejection(rel_path(data_dir, path) + ("/" if is_dir else ""),
-                                  f"unexpected {what} at the top of the data folder (expected {EXPECTED_TOP})"))
+        rejected.append(
+            Rejection(
+                rel_path(data_dir, path) + ("/" if is_dir else ""),
+                f"unexpected {what} at the top of the data folder (expected {EXPECTED_TOP})",
+            )
+        )
     return roots
 
 
@@ -236,20 +259,38 @@ def _clip_name(name: str) -> str | None:
     return None
 
 
-def _walk_machine(data_dir: Path, snr: int, machine: str, folder: Path, listing: Listing, seen: dict[str, str],
-                  rejected: list[Rejection]) -> None:
-    ids = children(data_dir, folder, rejected, expected="id_00/, id_02/, id_04/, id_06/",
-                   dirs=lambda name: _machine_id(name, machine))
+def _walk_machine(
+    data_dir: Path,
+    snr: int,
+    machine: str,
+    folder: Path,
+    listing: Listing,
+    seen: dict[str, str],
+    rejected: list[Rejection],
+) -> None:
+    ids = children(
+        data_dir,
+        folder,
+        rejected,
+        expected="id_00/, id_02/, id_04/, id_06/",
+        dirs=lambda name: _machine_id(name, machine),
+    )
     for id_dir, machine_id in ids:
-        labels = children(data_dir, id_dir, rejected, expected="normal/ and abnormal/",
-                          dirs=lambda name: name if name in LABELS else None)
+        labels = children(
+            data_dir,
+            id_dir,
+            rejected,
+            expected="normal/ and abnormal/",
+            dirs=lambda name: name if name in LABELS else None,
+        )
         for label_dir, label in labels:
             clips = children(data_dir, label_dir, rejected, expected="NNNNNNNN.wav clips", files=_clip_name)
             for path, name in clips:
                 clip = Clip(snr, machine, machine_id, label, name, path, rel_path(data_dir, path))
                 if clip.file in seen:
-                    rejected.append(Rejection(clip.rel, f"the same clip ({clip.file}) as {seen[clip.file]}; keep "
-                                                        "one copy"))
+                    rejected.append(
+                        Rejection(clip.rel, f"the same clip ({clip.file}) as {seen[clip.file]}; keep one copy")
+                    )
                     continue
                 seen[clip.file] = clip.rel
                 listing.clips.append(clip)

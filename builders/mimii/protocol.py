@@ -44,8 +44,9 @@ def assign_splits(clips: list[Clip], strategy: str = "baseline", seed: int = 0) 
         if strategy == "baseline":
             ranked = sorted(normals, key=lambda c: c.name)
         else:
-            ranked = sorted(normals, key=lambda c: (stable_rank(seed, f"{c.machine}/id_{c.machine_id:02d}/{c.name}"),
-                                                    c.name))
+            ranked = sorted(
+                normals, key=lambda c: (stable_rank(seed, f"{c.machine}/id_{c.machine_id:02d}/{c.name}"), c.name)
+            )
         tested = min(len(anomalies), max(len(normals) - 1, 0))
         out.update({c.file: "test" for c in (*ranked[:tested], *anomalies)})
         out.update({c.file: "train" for c in ranked[tested:]})

@@ -53,10 +53,12 @@ LEVELS = {"easy": 12.0, "paper": -8.0, "hard": -40.0}
 PROFILES = dcase_synth.PROFILES
 CALIBRATION = {
     "easy": "Anomalies are loud clicks and a broadband burst, 12 dB up: separated at every SNR (AUC 1.0).",
-    "paper": ("Anomalies are subtle (a small speed change, amplitude modulation, a few low ticks) under the SNR's "
-              "factory noise. Calibrated to Hitachi's published baseline results (fan: AUC 0.57-0.64 at -6 dB, "
-              "0.63-0.98 at 0 dB, 0.74-0.99 at 6 dB): logmel-stats on the first channel, mean AUC at -6 / 0 / 6 dB "
-              "0.61 / 0.79 / 0.90 (scale 3, seed 0; seeds 1-2: 0.77 / 0.86 / 0.92, 0.57 / 0.81 / 0.77)."),
+    "paper": (
+        "Anomalies are subtle (a small speed change, amplitude modulation, a few low ticks) under the SNR's "
+        "factory noise. Calibrated to Hitachi's published baseline results (fan: AUC 0.57-0.64 at -6 dB, "
+        "0.63-0.98 at 0 dB, 0.74-0.99 at 6 dB): logmel-stats on the first channel, mean AUC at -6 / 0 / 6 dB "
+        "0.61 / 0.79 / 0.90 (scale 3, seed 0; seeds 1-2: 0.77 / 0.86 / 0.92, 0.57 / 0.81 / 0.77)."
+    ),
     "hard": "As paper with the anomalies 32 dB lower: near chance (mean AUC 0.49-0.58 over seeds 0-2, scale 3).",
 }
 
@@ -73,8 +75,10 @@ class Job:
 
     @property
     def rel(self) -> str:
-        return (f"{archive_name(self.snr_db, self.machine)}/{self.machine}/id_{self.machine_id:02d}/{self.label}/"
-                f"{self.number:08d}.wav")
+        return (
+            f"{archive_name(self.snr_db, self.machine)}/{self.machine}/id_{self.machine_id:02d}/{self.label}/"
+            f"{self.number:08d}.wav"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,35 @@ class MimiiSynthSummary:
 
     def describe(self) -> str:
         counts = ", ".join(f"{k} {n}" for k, n in self.clips.items())
-        return (f"wrote SYNTHETIC MIMII stand-in to {self.out_dir}: {self.files} clips of {NUM_CHANNELS} channels "
-                f"({counts}; difficulty {self.difficulty}, anomalies at {self.level_db:g} dB)")
+        return (
+            f"wrote SYNTHETIC MIMII stand-in to {self.out_dir}: {self.files} clips of {NUM_CHANNELS} channels "
+            f"({counts}; difficulty {self.difficulty}, anomalies at {self.level_db:g} dB)"
+        )
 
 
 def plan(scale: float) -> list[Job]:
     """Every clip of the stand-in: each SNR × machine × ID gets the same clip numbers (one recording per number)."""
     n = {label: max(1, round(count * scale)) for label, count in BASE_COUNTS.items()}
     n["normal"] = max(n["normal"], n["abnormal"] + 1)  # the protocol tests as many normal clips and trains on the rest
-    return [Job(snr, machine, machine_id, label, number) for snr in SNRS for machine in MACHINES
-            for machine_id in MACHINE_IDS for label in ("normal", "abnormal") for number in range(n[label])]
+    return [
+        Job(snr, machine, machine_id, label, number)
+        for snr in SNRS
+        for machine in MACHINES
+        for machine_id in MACHINE_IDS
+        for label in ("normal", "abnormal")
+        for number in range(n[label])
+    ]
 
 
-def synthesize_mimii(out: str | Path, *, scale: float = 1.0, seed: int = 0, difficulty: str = "paper",
-                     level_db: float | None = None, progress: bool = True) -> MimiiSynthSummary:
+def synthesize_mimii(
+    out: str | Path,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
+    difficulty: str = "paper",
+    level_db: float | None = None,
+    progress: bool = True,
+) -> MimiiSynthSummary:
     """Write the stand-in to ``out`` (a libtrad "synthetic" folder, replaced atomically); ``difficulty`` /
     ``level_db``: how subtle the anomalies are (:data:`LEVELS`, :data:`PROFILES`)."""
     check_number("scale", scale, low=0, low_open=True, high=MAX_SCALE)
@@ -120,8 +139,15 @@ def synthesize_mimii(out: str | Path, *, scale: float = 1.0, seed: int = 0, diff
             key = f"{job.snr_db} dB {job.label}"
             clips[key] = clips.get(key, 0) + 1
         summary = MimiiSynthSummary(str(Path(out)), scale, seed, len(jobs), clips, difficulty, level_db)
-        write_synthetic_marker(tmp, {"note": NOTE, "generator": "libtrad synth mimii", **asdict(summary),
-                                     "calibration": CALIBRATION[difficulty]})
+        write_synthetic_marker(
+            tmp,
+            {
+                "note": NOTE,
+                "generator": "libtrad synth mimii",
+                **asdict(summary),
+                "calibration": CALIBRATION[difficulty],
+            },
+        )
     return summary
 
 
@@ -130,20 +156,36 @@ def render(job: Job, seed: int, difficulty: str = "paper", level_db: float | Non
     machine = machine_sound(job, seed, difficulty, LEVELS[difficulty] if level_db is None else level_db)
     slot = MACHINES.index(job.machine)
     at_array = _array(machine, angle=2 * np.pi * (0.3 * slot + 0.05 * job.machine_id))
-    rng = np.random.default_rng([seed, job.snr_db + 100, slot, job.machine_id, int(job.label == "abnormal"),
-                                 job.number, zlib.crc32(b"mimii-noise")])
+    rng = np.random.default_rng(
+        [
+            seed,
+            job.snr_db + 100,
+            slot,
+            job.machine_id,
+            int(job.label == "abnormal"),
+            job.number,
+            zlib.crc32(b"mimii-noise"),
+        ]
+    )
     noise = _factory_noise(rng, at_array.shape[0])
-    machine_power, noise_power = np.mean(at_array ** 2), np.mean(noise ** 2)
+    machine_power, noise_power = np.mean(at_array**2), np.mean(noise**2)
     mix = at_array + noise * np.sqrt(machine_power / noise_power / 10 ** (job.snr_db / 10))
-    mix *= 0.25 / max(float(np.sqrt(np.mean(mix ** 2))), 1e-12)
+    mix *= 0.25 / max(float(np.sqrt(np.mean(mix**2))), 1e-12)
     return np.clip(mix, -1.0, 1.0).astype(np.float32)
 
 
 def machine_sound(job: Job, seed: int, difficulty: str, level_db: float) -> np.ndarray:
     """The machine's mono recording (the DCASE stand-in's machine), the same at every SNR."""
     name = f"{job.machine}/id_{job.machine_id:02d}/{job.label}/{job.number:08d}.wav"
-    dcase_job = dcase_synth.Job("mimii", name, "dev", MACHINES.index(job.machine), job.machine_id, None,
-                                "anomaly" if job.label == "abnormal" else "normal")
+    dcase_job = dcase_synth.Job(
+        "mimii",
+        name,
+        "dev",
+        MACHINES.index(job.machine),
+        job.machine_id,
+        None,
+        "anomaly" if job.label == "abnormal" else "normal",
+    )
     return dcase_synth.render(dcase_job, 2020, seed, PROFILES[difficulty], level_db)
 
 
@@ -161,8 +203,10 @@ def _array(signal: np.ndarray, angle: float) -> np.ndarray:
 def _factory_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     """(frames, 8): a rumble (1/f-shaped noise) and a mains-hum series, 80 % common to the microphones."""
     t = np.arange(n) / SAMPLE_RATE
-    hum = sum(a * np.sin(2 * np.pi * 50.0 * k * t + rng.uniform(0, 2 * np.pi))
-              for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (6, 0.2)))
+    hum = sum(
+        a * np.sin(2 * np.pi * 50.0 * k * t + rng.uniform(0, 2 * np.pi))
+        for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (6, 0.2))
+    )
     shape = 1.0 / np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE), 20.0))
     rumble = np.fft.irfft(np.fft.rfft(rng.normal(0.0, 1.0, (1 + NUM_CHANNELS, n)), axis=1) * shape, n, axis=1)
     rumble /= np.std(rumble, axis=1, keepdims=True)  # row 0 is shared, rows 1-8 each microphone's own

@@ -72,11 +72,12 @@ def _page_path(module: str) -> str:
 
 def _nav(modules: list[str]) -> list:
     """The nested navigation of the reference: a package's page first, then its modules and subpackages."""
+
     def section(package: str) -> list:
         prefix = package + "."
         entries: list = [{package: _page_path(package)}]
         for module in modules:
-            rest = module[len(prefix):] if module.startswith(prefix) else ""
+            rest = module[len(prefix) :] if module.startswith(prefix) else ""
             if not rest or "." in rest:
                 continue
             if _page_path(module).endswith("/index.md"):
@@ -84,6 +85,7 @@ def _nav(modules: list[str]) -> list:
             else:
                 entries.append({rest: _page_path(module)})
         return entries
+
     return section(PACKAGE)
 
 
@@ -146,8 +148,10 @@ def command_paths() -> list[str]:
 def on_page_content(html, page, config, files, **kwargs):
     if page.file.src_uri == CLI_PAGE:
         text = re.sub(r'<a class="headerlink"[^>]*>.*?</a>', "", html, flags=re.S)  # toc's permalinks
-        headings = {" ".join(re.sub(r"<[^>]+>", " ", h).split())
-                    for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", text, flags=re.S)}
+        headings = {
+            " ".join(re.sub(r"<[^>]+>", " ", h).split())
+            for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", text, flags=re.S)
+        }
         missing = [path for path in command_paths() if path not in headings]
         if missing:
             raise PluginError(f"docs/{CLI_PAGE}: the CLI reference lacks {', '.join(missing)}")

@@ -49,6 +49,7 @@ def _identifier(target: str, obj: griffe.Object) -> str:
 
 def rewrite(text: str, obj: griffe.Object) -> str:
     """``text`` with every Sphinx role replaced by an optional autorefs link (see the module docstring)."""
+
     def replace(match: re.Match) -> str:
         role, target = match["role"], match["target"].strip()
         explicit = re.fullmatch(r"(?P<title>.+?)\s*<(?P<target>[^<>]+)>", target)

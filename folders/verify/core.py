@@ -52,8 +52,9 @@ class VerifyReport:
 
 
 # ----------------------------------------------------------------------------- shared checks (publish uses them)
-def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hidden: Iterable[str] = ()) \
-        -> tuple[list[str], list[str]]:
+def scan_entries(
+    root: Path, listed: Mapping[str, str] | Iterable[str], keep_hidden: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """Every regular file under ``root`` (posix relative paths) and one problem per link or special file.
 
     Hidden entries (``.git/``, ``.cache/``) are skipped without looking inside, unless the marker lists
@@ -85,8 +86,10 @@ def scan_entries(root: Path, listed: Mapping[str, str] | Iterable[str], keep_hid
                 problems.append(f"{entry.path}: cannot be read ({exception_reason(exc)})")
                 continue
             if stat.S_ISLNK(mode):
-                problems.append(f"{entry.path}: is a symbolic link (to {_link_target(entry.path)}); "
-                                "refusing links: replace it with the file itself or remove it")
+                problems.append(
+                    f"{entry.path}: is a symbolic link (to {_link_target(entry.path)}); "
+                    "refusing links: replace it with the file itself or remove it"
+                )
             elif stat.S_ISDIR(mode):
                 visit(Path(entry.path), rel + "/")
             elif stat.S_ISREG(mode):

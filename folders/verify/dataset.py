@@ -50,7 +50,7 @@ def _verify_dataset_split(folder: str | Path, config: str | None, split: str | N
     if problems:
         raise LibtradError(problems[0])
     files = _split_files(root, listed, config, split)
-    for rel, problem in check_listed(root, listed, files, stop_at_first=True):
+    for _rel, problem in check_listed(root, listed, files, stop_at_first=True):
         if problem:
             raise LibtradError(problem)
     for rel in files:
@@ -73,14 +73,16 @@ def _split_files(root: Path, listed: Mapping[str, str], config: str | None, spli
     splits = entry["splits"]
     unknown = [s for s in wanted or () if s not in splits]
     if unknown:
-        raise LibtradError(f"{root / CARD}: config {entry['name']} has no split {unknown[0]!r} "
-                           f"(it has {', '.join(splits) or 'none'})")
+        raise LibtradError(
+            f"{root / CARD}: config {entry['name']} has no split {unknown[0]!r} (it has {', '.join(splits) or 'none'})"
+        )
     files: set[str] = set()
     for name in wanted or list(splits):
         matched = match_patterns(splits[name], candidates)
         if not matched:
-            raise LibtradError(f"{root / CARD}: config {entry['name']} split {name}: no file matches "
-                               f"{', '.join(splits[name])}")
+            raise LibtradError(
+                f"{root / CARD}: config {entry['name']} split {name}: no file matches {', '.join(splits[name])}"
+            )
         files |= set(matched)
     return sorted(files)
 
@@ -97,8 +99,9 @@ def _pick_config(entries: list[dict], config: str | None, card: Path) -> dict:
     for entry in entries:
         if entry["name"] == config:
             return entry
-    raise LibtradError(f"cannot load config {config!r} of {card.parent}: no such config "
-                       f"(available: {', '.join(names)})")
+    raise LibtradError(
+        f"cannot load config {config!r} of {card.parent}: no such config (available: {', '.join(names)})"
+    )
 
 
 def _split_names(split: str | None) -> list[str] | None:
@@ -151,7 +154,8 @@ def card_configs(card: Mapping, path: Path) -> list[dict]:
         data_files = item.get("data_files")
         splits: dict[str, list[str]] = {}
         if isinstance(data_files, (str, list)) and not (
-                isinstance(data_files, list) and data_files and all(isinstance(d, dict) for d in data_files)):
+            isinstance(data_files, list) and data_files and all(isinstance(d, dict) for d in data_files)
+        ):
             splits["train"] = _patterns(data_files, path, name)
         elif isinstance(data_files, list):
             for d in data_files:
@@ -203,7 +207,7 @@ def _glob_regex(pattern: str) -> re.Pattern:
             out.append("[^/]")
             i += 1
         elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1:end]
+            body = pattern[i + 1 : end]
             body = "^" + body[1:] if body.startswith("!") else body
             out.append("[" + body.replace("\\", "\\\\") + "]")
             i = end + 1
@@ -256,12 +260,15 @@ def check_dataset(root: Path, marker: dict, good: set[str], entries: list[str], 
             matched = match_patterns(patterns, data_files)
             split_files[(entry["name"], split)] = matched
             if not matched:
-                report.problems.append(f"{root / CARD}: config {entry['name']} split {split}: no file matches "
-                                       f"{', '.join(patterns)}")
+                report.problems.append(
+                    f"{root / CARD}: config {entry['name']} split {split}: no file matches {', '.join(patterns)}"
+                )
             for rel in matched:
                 loads[rel].append((entry["name"], split))
     for rel, users in loads.items():
-        if configs and not users and rel.endswith(".parquet"):  # a user's note under data/ is loaded by nothing, harmlessly
+        if (
+            configs and not users and rel.endswith(".parquet")
+        ):  # a user's note under data/ is loaded by nothing, harmlessly
             report.problems.append(f"{root / rel}: not loaded by any config in {CARD} configs:")
 
     # Open every shard; its schema must be the card's features of every config that loads it.
@@ -287,14 +294,22 @@ def check_dataset(root: Path, marker: dict, good: set[str], entries: list[str], 
                 report.problems.append(problem)
                 bad = True
         if not bad and rel in good:
-            report.checked.append(f"{rel}: opens, {shard['row_groups']} row group(s) read, {shard['rows']} rows"
-                                  + (", schema matches the card" if loads[rel] else ""))
+            report.checked.append(
+                f"{rel}: opens, {shard['row_groups']} row group(s) read, {shard['rows']} rows"
+                + (", schema matches the card" if loads[rel] else "")
+            )
 
     _check_split_sizes(root, configs, infos_yaml, split_files, rows, report)
 
-def _check_split_sizes(root: Path, configs: list[dict], infos_yaml: dict[str, dict[str, int]],
-                       split_files: dict[tuple[str, str], list[str]], rows: dict[str, int | None],
-                       report: VerifyReport) -> None:
+
+def _check_split_sizes(
+    root: Path,
+    configs: list[dict],
+    infos_yaml: dict[str, dict[str, int]],
+    split_files: dict[tuple[str, str], list[str]],
+    rows: dict[str, int | None],
+    report: VerifyReport,
+) -> None:
     """``dataset_info``'s split sizes = the rows of the shards each split loads (unreadable shards: already
     reported); every config has its entry."""
     for (config, split), files in sorted(split_files.items()):
@@ -308,8 +323,10 @@ def _check_split_sizes(root: Path, configs: list[dict], infos_yaml: dict[str, di
             continue  # an unreadable shard is already reported
         actual = sum(rows[rel] for rel in files)
         if actual != declared:
-            report.problems.append(f"{root / CARD}: dataset_info says config {config} split {split} has "
-                                   f"{declared} rows, its shards hold {actual}")
+            report.problems.append(
+                f"{root / CARD}: dataset_info says config {config} split {split} has "
+                f"{declared} rows, its shards hold {actual}"
+            )
         else:
             report.checked.append(f"{CARD}: {config}/{split} = {actual} rows, as dataset_info says")
     for entry in configs:

@@ -38,8 +38,12 @@ def libtrad_root(path: Path) -> Path | None:
     return None
 
 
-def folder_problems(root: Path, kinds: Iterable[str] | None = None, relpaths: Iterable[str] | None = None,
-                    known: Mapping[str, str] | None = None) -> tuple[str | None, list[str]]:
+def folder_problems(
+    root: Path,
+    kinds: Iterable[str] | None = None,
+    relpaths: Iterable[str] | None = None,
+    known: Mapping[str, str] | None = None,
+) -> tuple[str | None, list[str]]:
     """(the marker's kind, every problem of ``root``'s marker and listed files); [] when intact.
 
     ``relpaths``: check only these files (each must be listed) — what a reader of part of a big
@@ -61,14 +65,23 @@ def folder_problems(root: Path, kinds: Iterable[str] | None = None, relpaths: It
     problems += [p for _, p in check_listed(root, listed, known=known) if p]
     files, scan = scan_entries(root, listed)
     problems += scan
-    problems += [f"{root / rel}: not listed in {root / MARKER} (not written by libtrad); move it out of the folder"
-                 for rel in files if rel not in listed and rel != MARKER and rel.endswith(DATA_SUFFIXES)]
+    problems += [
+        f"{root / rel}: not listed in {root / MARKER} (not written by libtrad); move it out of the folder"
+        for rel in files
+        if rel not in listed and rel != MARKER and rel.endswith(DATA_SUFFIXES)
+    ]
     return marker["kind"], problems
 
 
-def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | None = None,
-                       no_verify: bool = False, relpaths: Iterable[str] | None = None,
-                       known: Mapping[str, str] | None = None) -> dict:
+def check_input_folder(
+    path: str | Path,
+    option: str,
+    *,
+    kinds: Iterable[str] | None = None,
+    no_verify: bool = False,
+    relpaths: Iterable[str] | None = None,
+    known: Mapping[str, str] | None = None,
+) -> dict:
     """Check the folder an input ``path`` names before it is read; returns what to record about it.
 
     ``option`` names the input as the user gave it (``--embeddings``, ``RESULTS``). ``kinds``: the
@@ -80,8 +93,7 @@ def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | 
     shown = Path(path).expanduser()
     root = libtrad_root(shown)
     if root is None:
-        note(f"{option} {shown}: not a libtrad folder (no {MARKER}), so its files could not be verified; "
-             "used as it is")
+        note(f"{option} {shown}: not a libtrad folder (no {MARKER}), so its files could not be verified; used as it is")
         return {"verified": False, "reason": f"no {MARKER}"}
     below = shown.resolve().relative_to(root)
     if relpaths is not None:
@@ -94,8 +106,12 @@ def check_input_folder(path: str | Path, option: str, *, kinds: Iterable[str] | 
         return {"verified": True}
     if not no_verify:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise LibtradError(f"{problems[0]}{more}; {option} {shown} is not what libtrad wrote — rebuild it, "
-                           "or pass --no-verify to use it anyway")
-    note(f"{option} {shown}: used WITHOUT verification (--no-verify): {problems[0]}"
-         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise LibtradError(
+            f"{problems[0]}{more}; {option} {shown} is not what libtrad wrote — rebuild it, "
+            "or pass --no-verify to use it anyway"
+        )
+    note(
+        f"{option} {shown}: used WITHOUT verification (--no-verify): {problems[0]}"
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+    )
     return {"verified": False, "reason": "--no-verify", "problems": problems}

@@ -17,12 +17,29 @@ REFUSE_RENAMED = "libtrad.models.model_types:refuse_renamed"
 
 
 # ----------------------------------------------------------------------------- model checks
-_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8, "C64": 8}
+_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+    "C64": 8,
+}
 
 
-def check_model(root: Path, listed: Mapping[str, str], good: set[str], entries: list[str],
-                 report: VerifyReport) -> None:
+def check_model(
+    root: Path, listed: Mapping[str, str], good: set[str], entries: list[str], report: VerifyReport
+) -> None:
     config = root / "config.json"
     try:
         data = read_json(config)
@@ -78,7 +95,9 @@ def check_safetensors(path: Path) -> int:
         for d in shape:
             count *= d
         if begin > end or (width is not None and end - begin != count * width):
-            raise LibtradError(f"{path}: corrupted safetensors header (tensor {name}: offsets do not fit {dtype}{shape})")
+            raise LibtradError(
+                f"{path}: corrupted safetensors header (tensor {name}: offsets do not fit {dtype}{shape})"
+            )
         spans.append((begin, end, name))
     spans.sort()
     position = 0
@@ -88,8 +107,7 @@ def check_safetensors(path: Path) -> int:
         position = end
     if 8 + length + position != size:
         state = "truncated" if 8 + length + position > size else "has trailing bytes"
-        raise LibtradError(f"{path}: {state}: the header describes {8 + length + position} bytes, "
-                           f"the file has {size}")
+        raise LibtradError(f"{path}: {state}: the header describes {8 + length + position} bytes, the file has {size}")
     try:
         from safetensors import safe_open
 

@@ -21,8 +21,12 @@ __all__ = [
 
 
 def _register() -> None:
-    register_family(LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor, LibTradAttentionAEModel,
-                    LibTradAttentionAEForAnomalyDetection)
+    register_family(
+        LibTradAttentionAEConfig,
+        LibTradAttentionAEFeatureExtractor,
+        LibTradAttentionAEModel,
+        LibTradAttentionAEForAnomalyDetection,
+    )
 
 
 _register()

@@ -79,7 +79,9 @@ class LatentSelfAttention(nn.Module):
         q, k, v = self.q_proj(z), self.k_proj(z), self.v_proj(z)
         half = self.context_frames // 2
         batch, frames, dim = z.shape
-        valid = torch.ones(batch, frames, dtype=torch.bool, device=z.device) if frame_mask is None else frame_mask.bool()
+        valid = (
+            torch.ones(batch, frames, dtype=torch.bool, device=z.device) if frame_mask is None else frame_mask.bool()
+        )
         # (batch, frames, window, dim): keys/values of the neighbours t-half .. t+half of every frame t
         k_win = _windows(k, half)
         v_win = _windows(v, half)
@@ -96,7 +98,9 @@ def _windows(x: torch.Tensor, half: int, fill: float | bool = 0.0) -> torch.Tens
     """(batch, frames, d) -> (batch, frames, 2*half+1, d), padding beyond the clip's edges with ``fill``."""
     if half == 0:
         return x.unsqueeze(2)
-    padded = torch.nn.functional.pad(x.transpose(1, 2).to(torch.float32 if x.dtype == torch.bool else x.dtype), (half, half), value=float(fill))
+    padded = torch.nn.functional.pad(
+        x.transpose(1, 2).to(torch.float32 if x.dtype == torch.bool else x.dtype), (half, half), value=float(fill)
+    )
     windows = padded.unfold(-1, 2 * half + 1, 1)  # (batch, d, frames, window)
     windows = windows.permute(0, 2, 3, 1)
     return windows.bool() if x.dtype == torch.bool else windows
@@ -108,11 +112,15 @@ class LibTradAttentionAEModel(LibTradAttentionAEPreTrainedModel):
     def __init__(self, config: LibTradAttentionAEConfig):
         super().__init__(config)
         self.encoder = nn.Sequential(
-            nn.Linear(config.num_mel_bins, config.hidden_size), nn.ReLU(), nn.Linear(config.hidden_size, config.latent_size)
+            nn.Linear(config.num_mel_bins, config.hidden_size),
+            nn.ReLU(),
+            nn.Linear(config.hidden_size, config.latent_size),
         )
         self.attention = LatentSelfAttention(config.latent_size, config.context_frames)
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_size, config.hidden_size), nn.ReLU(), nn.Linear(config.hidden_size, config.num_mel_bins)
+            nn.Linear(config.latent_size, config.hidden_size),
+            nn.ReLU(),
+            nn.Linear(config.hidden_size, config.num_mel_bins),
         )
         self.post_init()
 
@@ -130,13 +138,17 @@ class LibTradAttentionAEModel(LibTradAttentionAEPreTrainedModel):
         attended, weights = self.attention(encoded, attention_mask)
         reconstruction = self.decoder(attended)
         out = LibTradAttentionAEOutput(
-            last_hidden_state=attended, reconstruction=reconstruction, encoded=encoded,
+            last_hidden_state=attended,
+            reconstruction=reconstruction,
+            encoded=encoded,
             attentions=weights if output_attentions else None,
         )
         return out if return_dict is not False else out.to_tuple()
 
 
-def reduce_frame_scores(frame_scores: torch.Tensor, frame_mask: torch.Tensor | None, how: str, percentile: float) -> torch.Tensor:
+def reduce_frame_scores(
+    frame_scores: torch.Tensor, frame_mask: torch.Tensor | None, how: str, percentile: float
+) -> torch.Tensor:
     """(batch, frames) -> (batch,) clip scores over the real frames: mean (paper), max or a percentile."""
     if frame_mask is None:
         frame_mask = torch.ones_like(frame_scores, dtype=torch.bool)
@@ -182,7 +194,11 @@ class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
         if input_features.ndim == 2:
             input_features = input_features.unsqueeze(1)
         ae = self.autoencoder(input_features, attention_mask=attention_mask)
-        mask = torch.ones(input_features.shape[:2], dtype=torch.bool, device=input_features.device) if attention_mask is None else attention_mask.bool()
+        mask = (
+            torch.ones(input_features.shape[:2], dtype=torch.bool, device=input_features.device)
+            if attention_mask is None
+            else attention_mask.bool()
+        )
         # loss_mask picks the frames that count (training with context: only each window's centre)
         counted = mask if loss_mask is None else loss_mask.bool() & mask
         squared = (ae.reconstruction - input_features).pow(2).mean(-1)
@@ -194,8 +210,11 @@ class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
                 frame_scores, mask, score_reduction or self.config.score_reduction, self.config.score_percentile
             )
         out = LibTradAnomalyDetectionOutput(
-            loss=loss, scores=scores, frame_scores=frame_scores,
-            reconstruction=ae.reconstruction, last_hidden_state=ae.last_hidden_state,
+            loss=loss,
+            scores=scores,
+            frame_scores=frame_scores,
+            reconstruction=ae.reconstruction,
+            last_hidden_state=ae.last_hidden_state,
         )
         return out if return_dict is not False else out.to_tuple()
 

@@ -27,7 +27,9 @@ class LibTradCNNConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         self.conv_channels = [int(c) for c in self.conv_channels]
         if len(self.conv_channels) != 3 or min(self.conv_channels) < 1:
-            raise ValueError(f"conv_channels={self.conv_channels}: the paper's CNN has exactly three blocks of >= 1 channel")
+            raise ValueError(
+                f"conv_channels={self.conv_channels}: the paper's CNN has exactly three blocks of >= 1 channel"
+            )
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size={self.kernel_size}: must be an odd number >= 1")
         if self.id2label is None:

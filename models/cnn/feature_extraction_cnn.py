@@ -10,8 +10,12 @@ class LibTradCNNFeatureExtractor(LogMelFeatureExtractor):
 
     frames_last = True
 
-    def __init__(self, feature_size: int = 64, sampling_rate: int = 16_000, n_fft: int = 1024, hop_length: int = 512, **kwargs):
-        super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, n_fft=n_fft, hop_length=hop_length, **kwargs)
+    def __init__(
+        self, feature_size: int = 64, sampling_rate: int = 16_000, n_fft: int = 1024, hop_length: int = 512, **kwargs
+    ):
+        super().__init__(
+            feature_size=feature_size, sampling_rate=sampling_rate, n_fft=n_fft, hop_length=hop_length, **kwargs
+        )
 
 
 __all__ = ["LibTradCNNFeatureExtractor"]

@@ -69,7 +69,13 @@ class LibTradCNNModel(LibTradCNNPreTrainedModel):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.post_init()
 
-    def forward(self, input_features: torch.Tensor, attention_mask: torch.Tensor | None = None, return_dict: bool | None = None, **kwargs):
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
         """``attention_mask`` is accepted for pipeline compatibility and ignored: LiB-TRAD clips are equal-length."""
         if input_features.ndim == 3:
             input_features = input_features.unsqueeze(1)
@@ -102,8 +108,13 @@ class LibTradCNNForAudioClassification(LibTradCNNPreTrainedModel):
         loss = None
         if labels is not None:
             loss = nn.functional.binary_cross_entropy_with_logits(abnormal_logit, labels.to(abnormal_logit.dtype))
-        out = LibTradCNNClassifierOutput(loss=loss, logits=logits, abnormal_logit=abnormal_logit, pooler_output=pooled,
-                                         scores=torch.sigmoid(abnormal_logit))
+        out = LibTradCNNClassifierOutput(
+            loss=loss,
+            logits=logits,
+            abnormal_logit=abnormal_logit,
+            pooler_output=pooled,
+            scores=torch.sigmoid(abnormal_logit),
+        )
         return out if return_dict is not False else out.to_tuple()
 
 

@@ -14,4 +14,11 @@ from libtrad.models.echo.modeling_echo import EchoModel, EchoModelOutput, EchoPr
 
 register_family(EchoConfig, EchoFeatureExtractor, EchoModel)
 
-__all__ = ["EchoConfig", "EchoFeatureExtractor", "EchoModel", "EchoModelOutput", "EchoPreTrainedModel", "EchoWaveformEncoder"]
+__all__ = [
+    "EchoConfig",
+    "EchoFeatureExtractor",
+    "EchoModel",
+    "EchoModelOutput",
+    "EchoPreTrainedModel",
+    "EchoWaveformEncoder",
+]

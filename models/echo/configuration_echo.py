@@ -60,7 +60,9 @@ class EchoConfig(PreTrainedConfig):
         if self.hidden_size % 4:
             raise ValueError(f"EchoConfig: hidden_size {self.hidden_size} must be a multiple of 4 (sin/cos tables)")
         if self.max_frames % self.patch_frames:
-            raise ValueError(f"EchoConfig: max_frames {self.max_frames} is not a multiple of patch_frames {self.patch_frames}")
+            raise ValueError(
+                f"EchoConfig: max_frames {self.max_frames} is not a multiple of patch_frames {self.patch_frames}"
+            )
         if self.short_band_padding not in ("low", "high"):
             raise ValueError(f"EchoConfig: short_band_padding must be 'low' or 'high', not {self.short_band_padding!r}")
         super().__post_init__(**kwargs)

@@ -44,7 +44,9 @@ def load_official_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], str |
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise LibtradError(f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({first_line(exc)})") from None
+        raise LibtradError(
+            f"checkpoint {path}: cannot be loaded with torch.load(weights_only=True) ({first_line(exc)})"
+        ) from None
     if isinstance(blob, dict) and isinstance(blob.get("encoder"), dict):
         model_type = blob.get("model_type")
         if model_type is not None and not isinstance(model_type, str):
@@ -65,8 +67,10 @@ def _checked_state(state: dict, source: Path) -> dict[str, torch.Tensor]:
         if not isinstance(value, torch.Tensor):
             raise LibtradError(f"checkpoint {source}: {key} is a {type(value).__name__}, not a tensor")
         if not value.is_floating_point():
-            raise LibtradError(f"checkpoint {source}: tensor {key} has dtype {str(value.dtype).removeprefix('torch.')}; "
-                               "expected floating-point weights")
+            raise LibtradError(
+                f"checkpoint {source}: tensor {key} has dtype {str(value.dtype).removeprefix('torch.')}; "
+                "expected floating-point weights"
+            )
         if not torch.isfinite(value).all():
             raise LibtradError(f"checkpoint {source}: tensor {key} holds NaN or infinite values")
     return dict(state)
@@ -104,35 +108,51 @@ def config_from_state_dict(state: dict[str, torch.Tensor], heads: int, source: P
         raise LibtradError(f"checkpoint {source}: not an ECHO encoder state_dict (missing {', '.join(absent)})")
     *ones, dim = _shape(state, "cls_token", source, "(1, 1, D)", 3)
     if ones != [1, 1]:
-        raise LibtradError(f"checkpoint {source}: tensor cls_token has shape {tuple(state['cls_token'].shape)}; expected (1, 1, D)")
+        raise LibtradError(
+            f"checkpoint {source}: tensor cls_token has shape {tuple(state['cls_token'].shape)}; expected (1, 1, D)"
+        )
     one, rows, pos_dim = _shape(state, "pos_embed", source, "(1, patches + 1, D)", 3)
     if one != 1 or pos_dim != dim or rows < 2:
-        raise LibtradError(f"checkpoint {source}: tensor pos_embed has shape {(one, rows, pos_dim)}; "
-                           f"expected (1, patches + 1, {dim}) with at least one patch")
+        raise LibtradError(
+            f"checkpoint {source}: tensor pos_embed has shape {(one, rows, pos_dim)}; "
+            f"expected (1, patches + 1, {dim}) with at least one patch"
+        )
     out_dim, channels, band_width, patch_frames = _shape(
-        state, "patch_embed.proj.weight", source, "(D, 1, band width, patch frames)", 4)
+        state, "patch_embed.proj.weight", source, "(D, 1, band width, patch frames)", 4
+    )
     if (out_dim, channels) != (dim, 1):
-        raise LibtradError(f"checkpoint {source}: tensor patch_embed.proj.weight has shape "
-                           f"{(out_dim, channels, band_width, patch_frames)}; expected ({dim}, 1, band width, patch frames)")
+        raise LibtradError(
+            f"checkpoint {source}: tensor patch_embed.proj.weight has shape "
+            f"{(out_dim, channels, band_width, patch_frames)}; expected ({dim}, 1, band width, patch frames)"
+        )
     layers = sorted({int(m.group(1)) for k in state if (m := _LAYER_KEY.match(k))})
     if layers != list(range(len(layers))):
         gap = next(i for i in range(len(layers) + 1) if i not in layers)
-        raise LibtradError(f"checkpoint {source}: layer {gap} is missing (encoder.layers.{gap}.*) but "
-                           f"layer {layers[-1]} is present; layers must be numbered 0..N-1")
+        raise LibtradError(
+            f"checkpoint {source}: layer {gap} is missing (encoder.layers.{gap}.*) but "
+            f"layer {layers[-1]} is present; layers must be numbered 0..N-1"
+        )
     for i in layers:
         key = f"encoder.layers.{i}.linear1.weight"
         if key not in state:
             raise LibtradError(f"checkpoint {source}: not an ECHO encoder state_dict (missing {key})")
     ffn, ffn_in = _shape(state, "encoder.layers.0.linear1.weight", source, "(FFN width, D)", 2)
     if ffn_in != dim:
-        raise LibtradError(f"checkpoint {source}: tensor encoder.layers.0.linear1.weight has shape {(ffn, ffn_in)}; "
-                           f"expected (FFN width, {dim})")
+        raise LibtradError(
+            f"checkpoint {source}: tensor encoder.layers.0.linear1.weight has shape {(ffn, ffn_in)}; "
+            f"expected (FFN width, {dim})"
+        )
     if dim % heads:
         raise LibtradError(f"checkpoint {source}: embedding dim {dim} is not divisible by {heads} heads")
     try:
         return EchoConfig(
-            hidden_size=dim, num_hidden_layers=len(layers), num_attention_heads=heads, intermediate_size=ffn,
-            band_width=band_width, patch_frames=patch_frames, max_frames=(rows - 1) * patch_frames,
+            hidden_size=dim,
+            num_hidden_layers=len(layers),
+            num_attention_heads=heads,
+            intermediate_size=ffn,
+            band_width=band_width,
+            patch_frames=patch_frames,
+            max_frames=(rows - 1) * patch_frames,
             **overrides,
         )
     except (ValueError, TypeError) as exc:  # EchoConfig's own checks (e.g. D not a multiple of 4)
@@ -146,7 +166,8 @@ def check_state_dict(model: EchoModel, state: dict[str, torch.Tensor], source: P
     unexpected = sorted(set(state) - set(expected))
     mismatched = [
         f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
-        for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
     ]
     problems = [
         f"{label}: {', '.join(items)}"
@@ -157,8 +178,9 @@ def check_state_dict(model: EchoModel, state: dict[str, torch.Tensor], source: P
         raise LibtradError(f"checkpoint {source}: does not match the ECHO layout; " + "; ".join(problems))
 
 
-def model_from_checkpoint(checkpoint: str | Path, *, heads: int | None = None,
-                          model_type: str | None = None) -> EchoModel:
+def model_from_checkpoint(
+    checkpoint: str | Path, *, heads: int | None = None, model_type: str | None = None
+) -> EchoModel:
     """The :class:`EchoModel` an official checkpoint holds (eval mode, float32), every tensor checked.
 
     The layout is checked on the meta device first, so a checkpoint claiming huge sizes allocates

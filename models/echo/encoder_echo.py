@@ -15,11 +15,12 @@ from libtrad.models.echo.feature_extraction_echo import EchoFeatureExtractor
 from libtrad.models.echo.modeling_echo import EchoModel, EchoModelOutput
 
 
-
 class EchoWaveformEncoder(nn.Module):
     """An :class:`EchoModel` with its feature extractor, fixed to one input sample rate."""
 
-    def __init__(self, model: EchoModel, feature_extractor: EchoFeatureExtractor | None = None, sampling_rate: int | None = None):
+    def __init__(
+        self, model: EchoModel, feature_extractor: EchoFeatureExtractor | None = None, sampling_rate: int | None = None
+    ):
         super().__init__()
         self.model = model.eval()
         self.feature_extractor = feature_extractor or EchoFeatureExtractor(sampling_rate=model.config.sampling_rate)
@@ -38,8 +39,9 @@ class EchoWaveformEncoder(nn.Module):
         return self.model.hop_size_in_ms
 
     @torch.inference_mode()
-    def embed(self, waveforms, sampling_rate: int | None = None, batch_size: int | None = None,
-              precision: str = "fp32") -> EchoModelOutput:
+    def embed(
+        self, waveforms, sampling_rate: int | None = None, batch_size: int | None = None, precision: str = "fp32"
+    ) -> EchoModelOutput:
         """Clips of any lengths -> outputs as if each clip ran alone (``frames_mask`` marks the
         real frames). ``batch_size`` bounds memory; default all clips in one pass.
 
@@ -54,7 +56,11 @@ class EchoWaveformEncoder(nn.Module):
         device = next(self.model.parameters()).device
         check_precision(precision, device)
         sr = sampling_rate or self.sampling_rate
-        clips = list(waveforms) if isinstance(waveforms, (list, tuple)) or getattr(waveforms, "ndim", 1) > 1 else [waveforms]
+        clips = (
+            list(waveforms)
+            if isinstance(waveforms, (list, tuple)) or getattr(waveforms, "ndim", 1) > 1
+            else [waveforms]
+        )
         clips = [c.cpu() if isinstance(c, torch.Tensor) else c for c in clips]  # the feature extractor runs on the CPU
         step = batch_size or len(clips)
         parts = []
@@ -63,8 +69,13 @@ class EchoWaveformEncoder(nn.Module):
             inputs = {k: to_device(v, device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
             with autocast(device, precision):
                 out = self.model(**inputs, sampling_rate=sr)
-            parts.append(EchoModelOutput(last_hidden_state=out.last_hidden_state.float(),
-                                         pooler_output=out.pooler_output.float(), frames_mask=out.frames_mask))
+            parts.append(
+                EchoModelOutput(
+                    last_hidden_state=out.last_hidden_state.float(),
+                    pooler_output=out.pooler_output.float(),
+                    frames_mask=out.frames_mask,
+                )
+            )
         return _concat_outputs(parts)
 
     def forward(self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -72,11 +83,17 @@ class EchoWaveformEncoder(nn.Module):
         ``audio_attention_mask`` (B, samples) marks real samples; padded frames are zero."""
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
-        lengths = audio_attention_mask.sum(-1).tolist() if audio_attention_mask is not None else [audio.shape[-1]] * len(audio)
+        lengths = (
+            audio_attention_mask.sum(-1).tolist()
+            if audio_attention_mask is not None
+            else [audio.shape[-1]] * len(audio)
+        )
         clips = [a[: int(n)] for a, n in zip(audio, lengths)]
         return self.embed(clips).last_hidden_state
 
-    def embed_multichannel(self, waveform: torch.Tensor, sampling_rate: int | None = None, reduction: str = "concat") -> EchoModelOutput:
+    def embed_multichannel(
+        self, waveform: torch.Tensor, sampling_rate: int | None = None, reduction: str = "concat"
+    ) -> EchoModelOutput:
         """(channels, samples) -> one embedding: each channel is embedded alone, then the channel
         embeddings are concatenated (SIREN's choice, default; channel-major) or averaged."""
         if waveform.dim() != 2:
@@ -97,7 +114,12 @@ def _concat_outputs(parts: list[EchoModelOutput]) -> EchoModelOutput:
     if len(parts) == 1:
         return parts[0]
     longest = max(p.last_hidden_state.shape[1] for p in parts)
-    pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, longest - t.shape[1]) if t.dim() == 3 else (0, longest - t.shape[1]))  # noqa: E731
+
+    def pad(t):
+        return torch.nn.functional.pad(
+            t, (0, 0, 0, longest - t.shape[1]) if t.dim() == 3 else (0, longest - t.shape[1])
+        )
+
     return EchoModelOutput(
         last_hidden_state=torch.cat([pad(p.last_hidden_state) for p in parts]),
         pooler_output=torch.cat([p.pooler_output for p in parts]),

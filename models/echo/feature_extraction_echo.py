@@ -39,8 +39,11 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         feature_size = int(window_seconds * sampling_rate) // 2 + 1
         kwargs.pop("feature_size", None)
         super().__init__(
-            feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value,
-            return_attention_mask=return_attention_mask, **kwargs,
+            feature_size=feature_size,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
         )
         if self.padding_side != "right":
             raise LibtradError(f"EchoFeatureExtractor: padding_side must be 'right', not {self.padding_side!r}")
@@ -91,8 +94,11 @@ class EchoFeatureExtractor(SequenceFeatureExtractor):
         else:
             specs = [self.spectrogram(clip, sampling_rate).T.numpy() for clip in clips]  # (T, F) for pad()
         padded = self.pad(
-            BatchFeature({"input_values": specs}), padding=padding, max_length=max_length,
-            truncation=truncation, pad_to_multiple_of=pad_to_multiple_of,
+            BatchFeature({"input_values": specs}),
+            padding=padding,
+            max_length=max_length,
+            truncation=truncation,
+            pad_to_multiple_of=pad_to_multiple_of,
             return_attention_mask=return_attention_mask,
         )
         values = padded["input_values"]

@@ -236,14 +236,16 @@ class EchoModel(EchoPreTrainedModel):
             raise LibtradError(f"input_values: expected (batch, bins, frames), got shape {tuple(input_values.shape)}")
         batch, num_bins, total = input_values.shape
         n_fft = self._n_fft(num_bins, sampling_rate)
-        lengths = (
-            [total] * batch if attention_mask is None else attention_mask.sum(-1).long().tolist()
-        )
+        lengths = [total] * batch if attention_mask is None else attention_mask.sum(-1).long().tolist()
         if min(lengths) < 1:
             raise LibtradError("input_values: every clip needs at least one spectrogram frame")
 
         # 1. Cut every clip into official chunks; zero-fill each chunk to a multiple of 16 frames.
-        spans = [(i, s, min(length, cfg.max_frames)) for i, length in enumerate(lengths) for s in chunk_starts(length, cfg.max_frames)]
+        spans = [
+            (i, s, min(length, cfg.max_frames))
+            for i, length in enumerate(lengths)
+            for s in chunk_starts(length, cfg.max_frames)
+        ]
         longest = max(n for _, _, n in spans)
         width = -(-longest // cfg.patch_frames) * cfg.patch_frames
         if all(n == width for _, _, n in spans):
@@ -268,7 +270,10 @@ class EchoModel(EchoPreTrainedModel):
         # 3. One batch of (chunk, band) sequences; mask only what batching padded.
         attn_mask = None
         if min(patches_per_chunk) < n_patches:
-            valid = torch.arange(n_patches + 1, device=tokens.device)[None] <= torch.tensor(patches_per_chunk, device=tokens.device)[:, None]
+            valid = (
+                torch.arange(n_patches + 1, device=tokens.device)[None]
+                <= torch.tensor(patches_per_chunk, device=tokens.device)[:, None]
+            )
             attn_mask = valid.repeat_interleave(n_bands, dim=0)[:, None, None, :]
         hidden = self.norm(self.encoder(tokens.reshape(n_chunks * n_bands, n_patches + 1, d), attn_mask))
         hidden = hidden.view(n_chunks, n_bands, n_patches + 1, d)

@@ -26,8 +26,9 @@ from libtrad.ray_jobs.embedding.units import EmbedOptions, Unit, UnitEmbedder
 IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
 
 
-def actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int | None,
-                     threads: int | None) -> tuple[int, int, float, float]:
+def actor_resources(
+    ray, device: str, gpus_per_actor: float | None, actors: int | None, threads: int | None
+) -> tuple[int, int, float, float]:
     """(actors, torch threads per actor, CPUs and GPUs each actor asks Ray for).
 
     GPU actors (``gpus_per_actor`` > 0; by default 1 when the cluster has GPUs and the device is not
@@ -43,8 +44,12 @@ def actor_resources(ray, device: str, gpus_per_actor: float | None, actors: int 
     per_node = [float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
     if not gpus or max(per_node, default=0.0) < gpus_per_actor:
         found = "has no GPUs" if not gpus else f"has at most {max(per_node):g} GPU(s) on one node"
-        raise ParameterError("gpus_per_actor", gpus_per_actor, f"each actor would wait forever: the Ray cluster "
-                             f"{found}; use --gpus-per-actor 0 (the CPU) or a smaller share")
+        raise ParameterError(
+            "gpus_per_actor",
+            gpus_per_actor,
+            f"each actor would wait forever: the Ray cluster "
+            f"{found}; use --gpus-per-actor 0 (the CPU) or a smaller share",
+        )
     n_actors, n_threads = actor_layout(ray, actors or max(1, int(gpus // gpus_per_actor)), threads)
     cpus = cluster_cpus(ray)
     share = min(cpus) / -(-n_actors // len(cpus))  # the node's cores ÷ its actors, fractional
@@ -73,9 +78,20 @@ class EmbedActor:
         return self.embedder.run(unit)
 
 
-def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, staging,
-               summary, fingerprint: dict, address: str | None, actors: int | None,
-               threads: int | None, gpus_per_actor: float | None, progress: bool) -> None:
+def run_units(
+    units: list[Unit],
+    spec: EncoderSpec,
+    options: EmbedOptions,
+    source: DatasetSource,
+    staging,
+    summary,
+    fingerprint: dict,
+    address: str | None,
+    actors: int | None,
+    threads: int | None,
+    gpus_per_actor: float | None,
+    progress: bool,
+) -> None:
     from dataclasses import replace
 
     began = time.perf_counter()
@@ -84,8 +100,9 @@ def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sourc
         n_actors = min(n_actors, len(units))
         options = replace(options, gpus_per_actor=num_gpus)
         summary.gpus_per_actor = num_gpus
-        remote = ray.remote(EmbedActor).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3,
-                                                 max_task_retries=3, scheduling_strategy="SPREAD")
+        remote = ray.remote(EmbedActor).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3, max_task_retries=3, scheduling_strategy="SPREAD"
+        )
         files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
         pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
         queue: deque[Unit] = deque(units)
@@ -112,8 +129,10 @@ def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sourc
             unit, actor = tag
             attempts[unit.name] += 1
             if attempts[unit.name] > 3:
-                raise LibtradError(f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
-                                   "them died 4 times (out of memory?); see the Ray logs") from None
+                raise LibtradError(
+                    f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                    "them died 4 times (out of memory?); see the Ray logs"
+                ) from None
             pool.remove(actor)
             actor = remote.remote(spec, options, source, n_threads)
             pool.append(actor)
@@ -126,8 +145,9 @@ def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sourc
                 submit(actor, first)
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
         try:
-            for (unit, actor), (table, stats) in as_completed(ray, in_flight, lambda _, exc: task_error(exc),
-                                                              actor_died=replace_actor):
+            for (unit, actor), (table, stats) in as_completed(
+                ray, in_flight, lambda _, exc: task_error(exc), actor_died=replace_actor
+            ):
                 if not written:
                     seconds["until first unit"] = time.perf_counter() - began
                 start = time.perf_counter()
@@ -142,7 +162,7 @@ def run_units(units: list[Unit], spec: EncoderSpec, options: EmbedOptions, sourc
         finally:
             bar.close()
             for ref in in_flight:  # a job ended by an error: its queued units are dropped, not retried on
-                ray.cancel(ref)    # actors being killed (Ray would print a "will be retried" line per unit)
+                ray.cancel(ref)  # actors being killed (Ray would print a "will be retried" line per unit)
             for actor in pool:
                 ray.kill(actor)
         summary.seconds = dict(seconds)

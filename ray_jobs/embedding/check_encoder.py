@@ -53,8 +53,15 @@ import numpy as np
 
 from libtrad.builders.audio_samples import resample
 from libtrad.core.errors import ParameterError, first_line
-from libtrad.ray_jobs.embedding.encoder_probe import (SILENCE, ContractError, ForwardContract, Probe, StructureError,
-                                                       describe_clips, embed_structure)
+from libtrad.ray_jobs.embedding.encoder_probe import (
+    SILENCE,
+    ContractError,
+    ForwardContract,
+    Probe,
+    StructureError,
+    describe_clips,
+    embed_structure,
+)
 from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec, place
 
 CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone
@@ -82,13 +89,13 @@ class CheckResult:
     numbers: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "message": self.message,
-                "numbers": _jsonable(self.numbers)}
+        return {"name": self.name, "passed": self.passed, "message": self.message, "numbers": _jsonable(self.numbers)}
 
 
 # ----------------------------------------------------------------------------- public API
-def check_encoder_spec(spec: str, *, quick: bool = False, device: str = "auto",
-                       precision: str = "fp32", weights=None) -> list[CheckResult]:
+def check_encoder_spec(
+    spec: str, *, quick: bool = False, device: str = "auto", precision: str = "fp32", weights=None
+) -> list[CheckResult]:
     """Load the encoder an ``embed --encoder`` spec names on ``device`` (``auto|cpu|cuda|cuda:N``, here)
     at ``precision`` and check it (a bad spec, device or precision: ParameterError; a libtrad folder
     whose files differ from its checksums: one LibtradError naming the file). ``weights``: a ``py:``
@@ -136,20 +143,30 @@ def results_json(results: list[CheckResult], *, spec: str | None = None) -> dict
     """The machine-readable report; ``encoder`` holds the stated numbers the checks used."""
     stated = next((r.numbers for r in results if r.name == "attributes"), {})
     encoder = {k: stated.get(k) for k in ("sampling_rate", "output_dim", "hop_size_in_ms")}
-    return {"spec": spec, "encoder": _jsonable(encoder), "checks": [r.as_dict() for r in results],
-            "passed": all(r.passed for r in results)}
+    return {
+        "spec": spec,
+        "encoder": _jsonable(encoder),
+        "checks": [r.as_dict() for r in results],
+        "passed": all(r.passed for r in results),
+    }
 
 
 # ----------------------------------------------------------------------------- running the checks
-def _check_structure(probe: "Probe") -> CheckResult | None:
+def _check_structure(probe: Probe) -> CheckResult | None:
     """``shape``'s failure when ``embed`` returns another structure than ``(clip embeddings, frames)``
     (every other check reads it, so they are not run); None when it does (or raises: the checks
     then report the raise each)."""
     try:
         probe.embed(SHAPE_SPECS)
     except StructureError as exc:
-        hint = ("; an encoder that keeps only X-ARES's forward (its embed being another API) is checked with "
-                "check_encoder(encoder, contract='xares')") if callable(getattr(probe.encoder, "forward", None)) else ""
+        hint = (
+            (
+                "; an encoder that keeps only X-ARES's forward (its embed being another API) is checked with "
+                "check_encoder(encoder, contract='xares')"
+            )
+            if callable(getattr(probe.encoder, "forward", None))
+            else ""
+        )
         return CheckResult("shape", False, f"{exc}{hint}; the other checks read that structure: not run")
     except Exception:  # noqa: BLE001 - embed raising: each check that runs it reports that
         return None
@@ -170,9 +187,11 @@ def _run_check(name: str, check, probe: Probe) -> CheckResult:
 def _check_attributes(encoder) -> CheckResult:
     rate, dim, hop = (getattr(encoder, a, None) for a in ("sampling_rate", "output_dim", "hop_size_in_ms"))
     numbers = {"sampling_rate": rate, "output_dim": dim, "hop_size_in_ms": hop}
-    problems = [f"{name}={value!r} is not a positive integer" for name, value in (("sampling_rate", rate),
-                                                                                 ("output_dim", dim))
-                if not _positive_integer(value)]
+    problems = [
+        f"{name}={value!r} is not a positive integer"
+        for name, value in (("sampling_rate", rate), ("output_dim", dim))
+        if not _positive_integer(value)
+    ]
     if not _positive_number(hop):
         problems.append(f"hop_size_in_ms={hop!r} is not a positive finite number")
     return CheckResult("attributes", not problems, "; ".join(problems), numbers)
@@ -195,17 +214,26 @@ def _check_output_dim(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     frame_widths = sorted({f.shape[1] for f in frames})
     ok = pooled.shape[1] == probe.dim and frame_widths == [probe.dim]
-    message = (f"encoder states {probe.dim}; embed gives {pooled.shape[1]} (clip embeddings), "
-               f"{', '.join(map(str, frame_widths))} (frames)")
-    return CheckResult("output_dim", ok, "" if ok else message,
-                       {"stated": probe.dim, "clip_embeddings": pooled.shape[1], "frames": frame_widths})
+    message = (
+        f"encoder states {probe.dim}; embed gives {pooled.shape[1]} (clip embeddings), "
+        f"{', '.join(map(str, frame_widths))} (frames)"
+    )
+    return CheckResult(
+        "output_dim",
+        ok,
+        "" if ok else message,
+        {"stated": probe.dim, "clip_embeddings": pooled.shape[1], "frames": frame_widths},
+    )
 
 
 def _check_dtype(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     _, forward_dtype = probe.forward(SHAPE_SPECS[:2])
-    found = {"clip embeddings": str(pooled.dtype), "frames": ", ".join(sorted({str(f.dtype) for f in frames})),
-             "forward": forward_dtype}
+    found = {
+        "clip embeddings": str(pooled.dtype),
+        "frames": ", ".join(sorted({str(f.dtype) for f in frames})),
+        "forward": forward_dtype,
+    }
     wrong = {k: v for k, v in found.items() if v != "float32"}
     message = "expected float32; " + ", ".join(f"{k} {v}" for k, v in wrong.items())
     return CheckResult("dtype", not wrong, message if wrong else "", found)
@@ -246,11 +274,14 @@ def _check_long_clip(probe: Probe) -> CheckResult:
     if frames[0].shape[1] != probe.dim:
         problems.append(f"frames of width {frames[0].shape[1]}, not {probe.dim}")
     if not expected / LONG_FACTOR <= got <= expected * LONG_FACTOR:
-        problems.append(f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} "
-                        f"(allowed within a factor {LONG_FACTOR:g})")
+        problems.append(
+            f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} "
+            f"(allowed within a factor {LONG_FACTOR:g})"
+        )
     message = f"a {LONG_S:g}-s clip gives " + "; ".join(problems)
-    return CheckResult("long_clip", not problems, message if problems else "",
-                       {"seconds": LONG_S, "frames": got, "expected": expected})
+    return CheckResult(
+        "long_clip", not problems, message if problems else "", {"seconds": LONG_S, "frames": got, "expected": expected}
+    )
 
 
 def _check_batch(probe: Probe) -> CheckResult:
@@ -264,8 +295,10 @@ def _check_batch(probe: Probe) -> CheckResult:
         pairs["frames"].append((frames[i], alone_frames[0]))
         pairs["forward"].append((out[i], alone_out[0]))
     parts, numbers = _mismatches(pairs)
-    message = (f"{len(BATCH_SPECS)} equal-length {BATCH_SPECS[0][0]:g}-s clips in one call differ from each run "
-               f"alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)")
+    message = (
+        f"{len(BATCH_SPECS)} equal-length {BATCH_SPECS[0][0]:g}-s clips in one call differ from each run "
+        f"alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"
+    )
     return CheckResult("batch", not parts, message if parts else "", numbers)
 
 
@@ -274,30 +307,43 @@ def _check_padding(probe: Probe) -> CheckResult:
     alone_pooled, alone_frames = probe.embed((PAD_SHORT,))
     out, _ = probe.forward((PAD_LONG, PAD_SHORT), pad_to=PAD_LONG[0])
     real = alone_frames[0].shape[0]
-    pairs = {"clip embeddings": [(pooled[1], alone_pooled[0])], "frames": [(frames[1], alone_frames[0])],
-             "masked forward": [(out[1, :real], alone_frames[0])]}
+    pairs = {
+        "clip embeddings": [(pooled[1], alone_pooled[0])],
+        "frames": [(frames[1], alone_frames[0])],
+        "masked forward": [(out[1, :real], alone_frames[0])],
+    }
     parts, numbers = _mismatches(pairs)
-    problems = [f"differs from it alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"] \
-        if parts else []
+    problems = (
+        [f"differs from it alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"]
+        if parts
+        else []
+    )
     leaked = int(np.count_nonzero(np.any(out[1, real:] != 0, axis=-1))) if out.ndim == 3 else 0
     if leaked:
-        problems.append(f"masked forward leaves {leaked} of {out.shape[1] - real} frames after its {real} real "
-                        "ones non-zero")
+        problems.append(
+            f"masked forward leaves {leaked} of {out.shape[1] - real} frames after its {real} real ones non-zero"
+        )
     numbers["nonzero_padded_frames"] = leaked
-    message = (f"a {PAD_SHORT[0]:g}-s clip batched with a {PAD_LONG[0]:g}-s clip (embed) or noise-padded to "
-               f"{PAD_LONG[0]:g} s under audio_attention_mask (forward) " + "; ".join(problems))
+    message = (
+        f"a {PAD_SHORT[0]:g}-s clip batched with a {PAD_LONG[0]:g}-s clip (embed) or noise-padded to "
+        f"{PAD_LONG[0]:g} s under audio_attention_mask (forward) " + "; ".join(problems)
+    )
     return CheckResult("padding", not problems, message if problems else "", numbers)
 
 
 def _check_deterministic(probe: Probe) -> CheckResult:
     first = probe.embed(SHAPE_SPECS)
     second = probe.embed_arrays([probe.clip(*s) for s in SHAPE_SPECS], describe_clips(SHAPE_SPECS))
-    diffs = {"clip embeddings": _max_diff(second[0], first[0]),
-             "frames": max(_max_diff(a, b) for a, b in zip(second[1], first[1]))}
+    diffs = {
+        "clip embeddings": _max_diff(second[0], first[0]),
+        "frames": max(_max_diff(a, b) for a, b in zip(second[1], first[1])),
+    }
     same = np.array_equal(first[0], second[0], equal_nan=True) and all(
-        a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(first[1], second[1]))
-    message = (f"two runs on {describe_clips(SHAPE_SPECS)} differ by up to "
-               + ", ".join(f"{_fmt(d)} ({k})" for k, d in diffs.items()))
+        a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(first[1], second[1])
+    )
+    message = f"two runs on {describe_clips(SHAPE_SPECS)} differ by up to " + ", ".join(
+        f"{_fmt(d)} ({k})" for k, d in diffs.items()
+    )
     return CheckResult("deterministic", same, "" if same else message, {"max_difference": diffs})
 
 
@@ -305,20 +351,27 @@ def _check_short_clip(probe: Probe) -> CheckResult:
     clip = probe.clip(SHORT_S, 5)
     pooled, frames = probe.embed_arrays([clip], f"a {SHORT_S:g}-s clip")
     got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
-    problems = _shape_problems(probe, pooled, frames) + _non_finite({"clip embeddings": pooled, "frames": frames},
-                                                                    suffix=" NaN or infinite values")
+    problems = _shape_problems(probe, pooled, frames) + _non_finite(
+        {"clip embeddings": pooled, "frames": frames}, suffix=" NaN or infinite values"
+    )
     if got < 1 or abs(got - expected) > _frame_tolerance(expected):
-        problems.append(f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} "
-                        f"(±{_frame_tolerance(expected):.1f})")
+        problems.append(
+            f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} (±{_frame_tolerance(expected):.1f})"
+        )
     message = f"a {SHORT_S:g}-s clip gives " + "; ".join(problems)
-    return CheckResult("short_clip", not problems, message if problems else "",
-                       {"seconds": SHORT_S, "frames": got, "expected": expected})
+    return CheckResult(
+        "short_clip",
+        not problems,
+        message if problems else "",
+        {"seconds": SHORT_S, "frames": got, "expected": expected},
+    )
 
 
 def _check_silence(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(((1.0, SILENCE),))
-    problems = _shape_problems(probe, pooled, frames) + _non_finite({"clip embeddings": pooled, "frames": frames},
-                                                                    suffix=" non-finite values")
+    problems = _shape_problems(probe, pooled, frames) + _non_finite(
+        {"clip embeddings": pooled, "frames": frames}, suffix=" non-finite values"
+    )
     message = "a 1-s silent clip gives " + "; ".join(problems)
     return CheckResult("silence", not problems, message if problems else "", {"problems": problems})
 
@@ -335,20 +388,31 @@ def _check_chunks(probe: Probe) -> CheckResult:
     except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
         raise ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
     chunked = embed_structure(result, 1, what)
-    parts, numbers = _mismatches({"clip embeddings": [(chunked[0][0], whole[0][0])],
-                                  "frames": [(chunked[1][0], whole[1][0])]})
+    parts, numbers = _mismatches(
+        {"clip embeddings": [(chunked[0][0], whole[0][0])], "frames": [(chunked[1][0], whole[1][0])]}
+    )
     numbers.update(chunked=True, context_samples=context)
-    message = (f"{what} (context_in_ms={getattr(probe.encoder, 'context_in_ms', None)!r}) differs from the clip "
-               f"run whole by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|): is the "
-               "context stated too small?")
+    message = (
+        f"{what} (context_in_ms={getattr(probe.encoder, 'context_in_ms', None)!r}) differs from the clip "
+        f"run whole by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|): is the "
+        "context stated too small?"
+    )
     return CheckResult("chunks", not parts, message if parts else "", numbers)
 
 
 _CHECKS = (
-    ("shape", _check_shape), ("output_dim", _check_output_dim), ("dtype", _check_dtype),
-    ("finite", _check_finite), ("frame_count", _check_frame_count), ("sample_rates", _check_sample_rates),
-    ("long_clip", _check_long_clip), ("batch", _check_batch), ("padding", _check_padding),
-    ("deterministic", _check_deterministic), ("short_clip", _check_short_clip), ("silence", _check_silence),
+    ("shape", _check_shape),
+    ("output_dim", _check_output_dim),
+    ("dtype", _check_dtype),
+    ("finite", _check_finite),
+    ("frame_count", _check_frame_count),
+    ("sample_rates", _check_sample_rates),
+    ("long_clip", _check_long_clip),
+    ("batch", _check_batch),
+    ("padding", _check_padding),
+    ("deterministic", _check_deterministic),
+    ("short_clip", _check_short_clip),
+    ("silence", _check_silence),
     ("chunks", _check_chunks),
 )
 CHECK_NAMES = ("attributes",) + tuple(name for name, _ in _CHECKS)
@@ -366,11 +430,15 @@ def _frame_tolerance(expected: float) -> float:
 def _frame_result(name: str, probe: Probe, rows: list[tuple[str, int, float]], where: str) -> CheckResult:
     """Rows (label, frames, expected) -> the frame rule's result, listing each row that breaks it."""
     bad = [(label, got, exp) for label, got, exp in rows if abs(got - exp) > _frame_tolerance(exp)]
-    numbers = {"hop_size_in_ms": probe.hop, "cases": [{"case": label, "frames": got, "expected": exp}
-                                                      for label, got, exp in rows]}
-    message = (f"frames disagree with hop_size_in_ms={probe.hop:g}{where} "
-               f"(allowed ±({FRAME_SLACK:g} + {FRAME_RELATIVE:.0%})): "
-               + ", ".join(f"{label}: {got} vs {exp:.1f}" for label, got, exp in bad))
+    numbers = {
+        "hop_size_in_ms": probe.hop,
+        "cases": [{"case": label, "frames": got, "expected": exp} for label, got, exp in rows],
+    }
+    message = (
+        f"frames disagree with hop_size_in_ms={probe.hop:g}{where} "
+        f"(allowed ±({FRAME_SLACK:g} + {FRAME_RELATIVE:.0%})): "
+        + ", ".join(f"{label}: {got} vs {exp:.1f}" for label, got, exp in bad)
+    )
     return CheckResult(name, not bad, message if bad else "", numbers)
 
 
@@ -435,13 +503,22 @@ def _largest(values: np.ndarray) -> float:
 
 
 def _positive_integer(value) -> bool:
-    return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
-            and math.isfinite(value) and float(value).is_integer() and value > 0)
+    return (
+        isinstance(value, (int, np.integer, float, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and float(value).is_integer()
+        and value > 0
+    )
 
 
 def _positive_number(value) -> bool:
-    return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
+    return (
+        isinstance(value, (int, np.integer, float, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _fmt(value: float) -> str:

@@ -57,10 +57,17 @@ from libtrad.folders.marker import read_marker
 from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
 from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
 from libtrad.ray_jobs.embedding.actors import run_units
-from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
-from libtrad.ray_jobs.embedding.units import (METADATA_KEY, MULTICHANNEL, EmbedOptions, Unit,
-                                          default_rows_per_unit, mixed_channels, plan_units)
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
+from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
+from libtrad.ray_jobs.embedding.units import (
+    METADATA_KEY,
+    MULTICHANNEL,
+    EmbedOptions,
+    Unit,
+    default_rows_per_unit,
+    mixed_channels,
+    plan_units,
+)
 
 INFO_FILE = "embeddings.json"
 FORMAT = 3  # bump when the output files change (2: datasets features in the shard metadata; 3: channels)
@@ -136,9 +143,16 @@ def embed_dataset(
     selection = select_channels(channels, source.channel_policy)
     encoder_check = check_encoder_folder(spec, no_verify=no_verify)
     preflight(spec, precision=precision)  # loaded here before any actor: a bad folder fails at once, in one line
-    options = EmbedOptions(frames=frames, multichannel=multichannel, precision=precision, batch_size=batch_size,
-                           device=device, channels=selection.names, channels_origin=selection.origin,
-                           chunk_seconds=float(chunk_seconds))
+    options = EmbedOptions(
+        frames=frames,
+        multichannel=multichannel,
+        precision=precision,
+        batch_size=batch_size,
+        device=device,
+        channels=selection.names,
+        channels_origin=selection.origin,
+        chunk_seconds=float(chunk_seconds),
+    )
     unit_rows = rows_per_unit or default_rows_per_unit(sum(s.num_rows for s in source.shards))
     fingerprint = spec.fingerprint()
     key = cache_key(spec, options, source, unit_rows, fingerprint)
@@ -151,8 +165,17 @@ def embed_dataset(
         verified = _reuse_finished(out, staging, key, units)
         staged = _DiskUnits(staging)
         missing = [u for u in units if not staged.has(u.name)]
-        summary = EmbedSummary(out, key, {}, len(units), len(missing), len(units) - len(missing), 0,
-                               encoder_verification=encoder_check, channels=selection)
+        summary = EmbedSummary(
+            out,
+            key,
+            {},
+            len(units),
+            len(missing),
+            len(units) - len(missing),
+            0,
+            encoder_verification=encoder_check,
+            channels=selection,
+        )
         if missing:
             run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
@@ -168,16 +191,30 @@ def _store_output(output, dataset: str):
         return None
 
     if protocol(str(output)) == "hf":
-        raise ParameterError("output", str(output), "the Hub is not written by embed (each file would be a commit); "
-                             "write to a folder or an object store, then `libtrad publish dataset FOLDER --repo-id ...`")
+        raise ParameterError(
+            "output",
+            str(output),
+            "the Hub is not written by embed (each file would be a commit); "
+            "write to a folder or an object store, then `libtrad publish dataset FOLDER --repo-id ...`",
+        )
 
     store = RemoteOutput(str(output), "embeddings", inputs={"dataset": dataset if is_url(dataset) else None})
     store.check()
     return store
 
 
-def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedOptions, source: DatasetSource,
-                    key: str, unit_rows: int, encoder_check, run, selection: ChannelSelection) -> EmbedSummary:
+def _embed_to_store(
+    store,
+    units: list[Unit],
+    spec: EncoderSpec,
+    options: EmbedOptions,
+    source: DatasetSource,
+    key: str,
+    unit_rows: int,
+    encoder_check,
+    run,
+    selection: ChannelSelection,
+) -> EmbedSummary:
     """The object-store twin of the local path: staged units under ``.NAME.resume-KEY/`` beside the
     output (one PUT each), reuse of a finished output of the same key, then the completion-manifest
     publication of :class:`~libtrad.folders.storage.RemoteOutput` (marker last)."""
@@ -187,8 +224,17 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
     staged = _StoreUnits(staging)
     _reuse_from_store(store, staged, key, units)
     missing = [u for u in units if not staged.has(u.name)]
-    summary = EmbedSummary(store.url, key, {}, len(units), len(missing), len(units) - len(missing), 0,
-                           encoder_verification=encoder_check, channels=selection)
+    summary = EmbedSummary(
+        store.url,
+        key,
+        {},
+        len(units),
+        len(missing),
+        len(units) - len(missing),
+        0,
+        encoder_verification=encoder_check,
+        channels=selection,
+    )
     if missing:
         run_units(missing, spec, options, source, staged, summary, *run)
     with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
@@ -203,7 +249,7 @@ def _embed_to_store(store, units: list[Unit], spec: EncoderSpec, options: EmbedO
     return summary
 
 
-def _reuse_from_store(store, staged: "_StoreUnits", key: str, units: list[Unit]) -> None:
+def _reuse_from_store(store, staged: _StoreUnits, key: str, units: list[Unit]) -> None:
     """A finished output of the same key on the store: its units are copied into the staging prefix
     (server-side), their digests taken from its marker — the completion manifest that listed them."""
     info = store.read_json(store.join(INFO_FILE))
@@ -226,23 +272,35 @@ def check_device_request(device: str, precision: str, gpus_per_actor: float | No
     if gpus_per_actor is not None:
         check_number("gpus_per_actor", gpus_per_actor, low=0, high=8)
         if gpus_per_actor > 1 and not float(gpus_per_actor).is_integer():
-            raise ParameterError("gpus_per_actor", gpus_per_actor, "above 1 it must be a whole number of GPUs "
-                                 "(Ray shares a GPU only in fractions of one)")
+            raise ParameterError(
+                "gpus_per_actor",
+                gpus_per_actor,
+                "above 1 it must be a whole number of GPUs (Ray shares a GPU only in fractions of one)",
+            )
         if gpus_per_actor > 0 and spec.kind == "cpu":
-            raise ParameterError("gpus_per_actor", gpus_per_actor, "asks for GPUs, but --device cpu runs on "
-                                 "the CPU; use --gpus-per-actor 0 or --device auto|cuda")
+            raise ParameterError(
+                "gpus_per_actor",
+                gpus_per_actor,
+                "asks for GPUs, but --device cpu runs on the CPU; use --gpus-per-actor 0 or --device auto|cuda",
+            )
     if local and spec.kind != "cpu":
         place(spec, precision)  # on this node: CUDA asked for must be here, fp16 needs it
     return spec.text
 
 
-def cache_key(spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int,
-              fingerprint: dict | None = None) -> str:
+def cache_key(
+    spec: EncoderSpec, options: EmbedOptions, source: DatasetSource, rows_per_unit: int, fingerprint: dict | None = None
+) -> str:
     """SHA-256 of everything the output depends on: encoder file bytes and options, shard checksums,
     config, splits and unit size — never a class name. ``fingerprint``: ``spec.fingerprint()`` if
     the caller has just taken it (the encoder's files are then shipped checked against it)."""
-    identity = {"format": FORMAT, "encoder": fingerprint or spec.fingerprint(), "options": options.identity(),
-                "dataset": source.identity(), "rows_per_unit": rows_per_unit}
+    identity = {
+        "format": FORMAT,
+        "encoder": fingerprint or spec.fingerprint(),
+        "options": options.identity(),
+        "dataset": source.identity(),
+        "rows_per_unit": rows_per_unit,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -359,8 +417,18 @@ class _StoreUnits:
 
 
 # ----------------------------------------------------------------------------- finishing
-def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, options: EmbedOptions,
-            source: DatasetSource, key: str, rows_per_unit: int, summary: EmbedSummary, folder: Path) -> None:
+def _finish(
+    staged,
+    units: list[Unit],
+    spec: EncoderSpec,
+    fingerprint: dict,
+    options: EmbedOptions,
+    source: DatasetSource,
+    key: str,
+    rows_per_unit: int,
+    summary: EmbedSummary,
+    folder: Path,
+) -> None:
     """Drop anything not planned from the staged units, check every unit, write embeddings.json and
     the card into ``folder`` (the staging folder itself on a local disk). ``fingerprint``: the
     encoder's, as the cache key was computed from it (recorded as it is, not hashed again)."""
@@ -378,12 +446,16 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
         meta = staged.metadata(unit.name)
         info = json.loads(meta.get(METADATA_KEY, b"{}"))
         if info.get("rows") != unit.end - unit.start:
-            raise LibtradError(f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}")
+            raise LibtradError(
+                f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}"
+            )
         if dim is not None and info["dim"] != dim:
             sets = channel_sets + Counter(info.get("channel_sets", {}))
-            raise LibtradError(f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}: the "
-                               f"rows embed {mixed_channels(sets)}; choose channels every row has with --channels, "
-                               "or use --multichannel mean")
+            raise LibtradError(
+                f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}: the "
+                f"rows embed {mixed_channels(sets)}; choose channels every row has with --channels, "
+                "or use --multichannel mean"
+            )
         dim, encoder_info = info["dim"], info["encoder"]
         rows[unit.shard.split] += info["rows"]
         resampled.update(info.get("resampled", {}))
@@ -400,29 +472,46 @@ def _finish(staged, units: list[Unit], spec: EncoderSpec, fingerprint: dict, opt
         "format": FORMAT,
         "libtrad_version": __version__,
         "cache_key": key,
-        "encoder": {"spec": spec.text, **fingerprint, **encoder_info,
-                    **({"verification": summary.encoder_verification} if summary.encoder_verification else {})},
+        "encoder": {
+            "spec": spec.text,
+            **fingerprint,
+            **encoder_info,
+            **({"verification": summary.encoder_verification} if summary.encoder_verification else {}),
+        },
         "options": {**options.identity(), "rows_per_unit": rows_per_unit, "chunk_seconds": options.chunk_seconds},
         "embedding_dim": int(dim),
-        "dataset": {"source": source.display, "hub_id": source.hub_id, "revision": source.revision,
-                    "component": source.component,  # the builder's (manifest.json): the leaderboard's column
-                    "config": source.config, "splits": source.splits,
-                    "synthetic": bool(source.synthetic),  # its card says stand-in: results say so (flags.py)
-                    "shards": [{"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows}
-                               for s in source.shards],
-                    **({"verification": source.verification} if source.verification is not None else {})},
+        "dataset": {
+            "source": source.display,
+            "hub_id": source.hub_id,
+            "revision": source.revision,
+            "component": source.component,  # the builder's (manifest.json): the leaderboard's column
+            "config": source.config,
+            "splits": source.splits,
+            "synthetic": bool(source.synthetic),  # its card says stand-in: results say so (flags.py)
+            "shards": [
+                {"split": s.split, "key": s.key, "sha256": s.checksum, "rows": s.num_rows} for s in source.shards
+            ],
+            **({"verification": source.verification} if source.verification is not None else {}),
+        },
         "rows": dict(rows),
         "resampled": dict(resampled),
         "multichannel_rows": multichannel_rows,
-        "channels": {"selection": selection.identity, "chosen_by": selection.origin,
-                     "policy": source.channel_policy.to_yaml() if source.channel_policy else None,
-                     "rows_per_set": dict(sorted(channel_sets.items()))},
-        "compute": {"devices": [computed_on[k] for k in sorted(computed_on)],
-                    "gpus_per_actor": sorted({d.get("gpus_per_actor") for d in computed_on.values()},
-                                             key=lambda v: (v is None, v)),
-                    **({"units_without_record": unrecorded} if unrecorded else {})},
+        "channels": {
+            "selection": selection.identity,
+            "chosen_by": selection.origin,
+            "policy": source.channel_policy.to_yaml() if source.channel_policy else None,
+            "rows_per_set": dict(sorted(channel_sets.items())),
+        },
+        "compute": {
+            "devices": [computed_on[k] for k in sorted(computed_on)],
+            "gpus_per_actor": sorted(
+                {d.get("gpus_per_actor") for d in computed_on.values()}, key=lambda v: (v is None, v)
+            ),
+            **({"units_without_record": unrecorded} if unrecorded else {}),
+        },
     }
     (folder / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames,
-                                   channels=source.named_channels)
+    features = embeddings_features(
+        source.features, source.schema, source.kept_columns, options.frames, channels=source.named_channels
+    )
     write_embeddings_card(folder, record, features, source.synthetic)

@@ -61,8 +61,21 @@ EMBEDDING = "embedding"
 # Columns that together say which recording/segment/channel a row is, as its path in the published tree
 # (whichever are present). ``split`` is one: DCASE 2020's train/ and test/ reuse names for different
 # recordings; the same recording on both sides is found by content (CONTENT_COLUMNS) instead.
-KEY_COLUMNS = ("year", "set", "machine", "split", "section", "experiment", "subset", "recording", "file",
-               "source_file", "segment", "cut", "channel")
+KEY_COLUMNS = (
+    "year",
+    "set",
+    "machine",
+    "split",
+    "section",
+    "experiment",
+    "subset",
+    "recording",
+    "file",
+    "source_file",
+    "segment",
+    "cut",
+    "channel",
+)
 # The key columns that name a row within the others (which only group rows: a split, a machine): without
 # one of them there is no path, and the embedding itself is the key.
 PATH_COLUMNS = ("file", "source_file", "segment", "cut")
@@ -83,11 +96,15 @@ def parquet_files(path: str | Path) -> list[Path]:
         if root.suffix != ".parquet":
             raise LibtradError(f"{root}: not a .parquet file (expected an embeddings folder or a Parquet file)")
         return [root]
-    files = sorted(p for p in root.rglob("*.parquet")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*.parquet")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not files:
-        raise LibtradError(f"{root}: no .parquet files in this folder "
-                           "(expected EMB/data/**.parquet from libtrad embed)")
+        raise LibtradError(
+            f"{root}: no .parquet files in this folder (expected EMB/data/**.parquet from libtrad embed)"
+        )
     return files
 
 
@@ -133,8 +150,9 @@ def _embedding_rows(file: Path, table) -> np.ndarray:
     if column is None:
         return np.zeros((0, 0), dtype=np.float32)
     kind = column.type
-    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) \
-            or not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
+        pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)
+    ):
         raise LibtradError(f"{file}: column 'embedding' is {kind}, expected a list of numbers (list<float32>)")
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
@@ -142,15 +160,19 @@ def _embedding_rows(file: Path, table) -> np.ndarray:
     lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
     if (lengths != lengths[0]).any() or lengths[0] == 0:
         row = int(np.flatnonzero(lengths != lengths[0])[0]) if lengths[0] else 0
-        raise LibtradError(f"{file}: embeddings of unequal length ({_row_name(table, row)} has {lengths[row]}, "
-                           f"the first row {lengths[0]})")
+        raise LibtradError(
+            f"{file}: embeddings of unequal length ({_row_name(table, row)} has {lengths[row]}, "
+            f"the first row {lengths[0]})"
+        )
     values = column.flatten().to_numpy(zero_copy_only=False)
     with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused just below
         matrix = np.asarray(values, dtype=np.float32).reshape(len(lengths), int(lengths[0]))
     bad = ~np.isfinite(matrix).all(axis=1)
     if bad.any():
-        raise LibtradError(f"{file}: {_row_name(table, int(np.flatnonzero(bad)[0]))} has a NaN or infinite "
-                           "embedding value (a float32 overflow counts)")
+        raise LibtradError(
+            f"{file}: {_row_name(table, int(np.flatnonzero(bad)[0]))} has a NaN or infinite "
+            "embedding value (a float32 overflow counts)"
+        )
     return matrix
 
 
@@ -166,9 +188,11 @@ def _check_labels(file: Path, table, names: tuple[str, ...] | None) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         value = "null" if np.isnan(labels[row]) else int(labels[row])
-        raise LibtradError(f"{file}: {_row_name(table, row)} has label {value}, outside its ClassLabel's "
-                           f"{len(names)} names ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); "
-                           f"{int(bad.sum())} row(s) like it")
+        raise LibtradError(
+            f"{file}: {_row_name(table, row)} has label {value}, outside its ClassLabel's "
+            f"{len(names)} names ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); "
+            f"{int(bad.sum())} row(s) like it"
+        )
 
 
 def _key_column(column: pd.Series) -> pd.Series:
@@ -178,8 +202,9 @@ def _key_column(column: pd.Series) -> pd.Series:
     return pd.Series([json.dumps(_plain(v), sort_keys=True, default=str) for v in column])
 
 
-def check_duplicates(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]],
-                     allow_duplicates: bool) -> tuple[int, int]:
+def check_duplicates(
+    df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]], allow_duplicates: bool
+) -> tuple[int, int]:
     """Refuse rows that repeat a key, then rows that hold a recording already on another side (module
     docstring; the first few named, with their files), or with ``allow_duplicates`` keep them all and
     note how many. Returns (rows repeating an earlier key, rows repeating an earlier recording)."""
@@ -198,24 +223,43 @@ def check_duplicates(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[P
         for row in np.flatnonzero(repeated)[:3]:
             earlier = int(np.flatnonzero(first & (frame.eq(frame.iloc[row]).all(axis=1)).to_numpy())[0])
             pairs.append((earlier, row))
-        shown = [f"{_key_text(df, keys, row)} ({_origin(origins, earlier)} and {_origin(origins, row)})"
-                 for earlier, row in pairs]
-        _refuse_or_note(count, f"repeat the key ({what}) of an earlier row", shown, allow_duplicates,
-                        "a row embedded twice lands on both sides of a split; give each folder once")
+        shown = [
+            f"{_key_text(df, keys, row)} ({_origin(origins, earlier)} and {_origin(origins, row)})"
+            for earlier, row in pairs
+        ]
+        _refuse_or_note(
+            count,
+            f"repeat the key ({what}) of an earlier row",
+            shown,
+            allow_duplicates,
+            "a row embedded twice lands on both sides of a split; give each folder once",
+        )
     # Without a path and without a sha256 the embedding is both key and content: nothing more to compare.
     checkable = keys or "sha256" in df.columns
     leaked = _check_recordings(df, matrix, origins, keys, repeated, allow_duplicates) if checkable else 0
     return count, leaked
 
 
-def _check_recordings(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[Path, int]], keys: list[str],
-                      repeated: np.ndarray, allow_duplicates: bool) -> int:
+def _check_recordings(
+    df: pd.DataFrame,
+    matrix: np.ndarray,
+    origins: list[tuple[Path, int]],
+    keys: list[str],
+    repeated: np.ndarray,
+    allow_duplicates: bool,
+) -> int:
     """The content rule (module docstring) over the rows whose key is their own (``~repeated``)."""
     content, what = _content_ids(df, matrix)
     content = np.where(repeated, -1, content)  # a repeated key is the key rule's (and the same recording)
     sides = [c for c in SIDE_COLUMNS if c in df.columns]
-    side = (pd.DataFrame({c: _key_column(df[c]) for c in sides}).groupby(sides, sort=False, dropna=False)
-            .ngroup().to_numpy() if sides else np.zeros(len(df), dtype=np.int64))
+    side = (
+        pd.DataFrame({c: _key_column(df[c]) for c in sides})
+        .groupby(sides, sort=False, dropna=False)
+        .ngroup()
+        .to_numpy()
+        if sides
+        else np.zeros(len(df), dtype=np.int64)
+    )
     one_side = len(np.unique(side)) == 1
     ids = pd.Series(content)
     candidates = (content >= 0) & ids.duplicated(keep=False).to_numpy()
@@ -232,18 +276,31 @@ def _check_recordings(df: pd.DataFrame, matrix: np.ndarray, origins: list[tuple[
             first_on.setdefault(side[row], row)
 
     def shown(pairs):
-        return [f"{_key_text(df, keys, row)} ({_origin(origins, row)}) and {_key_text(df, keys, earlier)} "
-                f"({_origin(origins, earlier)})" for earlier, row in pairs[:3]]
+        return [
+            f"{_key_text(df, keys, row)} ({_origin(origins, row)}) and {_key_text(df, keys, earlier)} "
+            f"({_origin(origins, earlier)})"
+            for earlier, row in pairs[:3]
+        ]
 
     if within:
-        note(f"{len(within)} row(s) hold the same recording ({what}) as another row on the same side of the split, "
-             f"under another name; kept (a side holding a recording twice does not score it against itself): "
-             f"e.g. {shown(within)[0]}")
+        note(
+            f"{len(within)} row(s) hold the same recording ({what}) as another row on the same side of the split, "
+            f"under another name; kept (a side holding a recording twice does not score it against itself): "
+            f"e.g. {shown(within)[0]}"
+        )
     if leaks:
-        where = ("as another row, and every row here is on one side (each is tested against the others)"
-                 if one_side else "as a row on another side of the split")
-        _refuse_or_note(len(leaks), f"hold the same recording ({what}) {where}", shown(leaks), allow_duplicates,
-                        "a recording on both sides finds itself; take it out of one side")
+        where = (
+            "as another row, and every row here is on one side (each is tested against the others)"
+            if one_side
+            else "as a row on another side of the split"
+        )
+        _refuse_or_note(
+            len(leaks),
+            f"hold the same recording ({what}) {where}",
+            shown(leaks),
+            allow_duplicates,
+            "a recording on both sides finds itself; take it out of one side",
+        )
     return len(leaks)
 
 
@@ -264,8 +321,10 @@ def _refuse_or_note(count: int, what: str, shown: list[str], allow_duplicates: b
     if allow_duplicates:
         note(f"{count} row(s) {what} and are all kept (--allow-duplicates); e.g. {shown[0]}")
         return
-    raise LibtradError(f"{count} row(s) {what}: {'; '.join(shown)}{' ...' if count > len(shown) else ''} — "
-                       f"{advice}, or pass --allow-duplicates to keep them")
+    raise LibtradError(
+        f"{count} row(s) {what}: {'; '.join(shown)}{' ...' if count > len(shown) else ''} — "
+        f"{advice}, or pass --allow-duplicates to keep them"
+    )
 
 
 def _key_text(df: pd.DataFrame, keys: list[str], row: int) -> str:
@@ -297,8 +356,13 @@ def _hf_label_names(schema) -> tuple[str, ...] | None:
 
 
 # ----------------------------------------------------------------------------- public
-def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence[str],
-                    optional: Sequence[str] | None = None, *, allow_duplicates: bool = False) -> pd.DataFrame:
+def load_embeddings(
+    paths: Sequence[str | Path] | str | Path,
+    required: Sequence[str],
+    optional: Sequence[str] | None = None,
+    *,
+    allow_duplicates: bool = False,
+) -> pd.DataFrame:
     """One DataFrame of every row of every Parquet file under ``paths`` (concatenated in path order).
 
     ``required`` columns must be in every file (``embedding`` always is); ``optional`` ones are
@@ -317,9 +381,15 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
         schema = _schema(file)
         present = list(schema.names)
         _check_columns(file, present, required)
-        wanted = present if optional is None else \
-            [c for c in present if c in {EMBEDDING, *required, *optional, *KEY_COLUMNS, *CONTENT_COLUMNS,
-                                             *SIDE_COLUMNS}]
+        wanted = (
+            present
+            if optional is None
+            else [
+                c
+                for c in present
+                if c in {EMBEDDING, *required, *optional, *KEY_COLUMNS, *CONTENT_COLUMNS, *SIDE_COLUMNS}
+            ]
+        )
         table = _read_table(file, wanted)
         matrix = _embedding_rows(file, table)
         if table.num_rows == 0:
@@ -328,8 +398,9 @@ def load_embeddings(paths: Sequence[str | Path] | str | Path, required: Sequence
         origins.append((file, rows))
         rows += table.num_rows
         if width is not None and matrix.shape[1] != width:
-            raise LibtradError(f"{file}: embeddings of unequal length ({matrix.shape[1]} values per row; "
-                               f"earlier files have {width})")
+            raise LibtradError(
+                f"{file}: embeddings of unequal length ({matrix.shape[1]} values per row; earlier files have {width})"
+            )
         width = matrix.shape[1]
         frames.append(table.drop_columns([EMBEDDING]).to_pandas())
         matrices.append(matrix)
@@ -368,5 +439,7 @@ def require_columns(df: pd.DataFrame, required, suite: str) -> None:
         raise LibtradError("the embeddings hold no rows")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise LibtradError(f"no column {missing[0]!r} in the embeddings (required by {suite}); columns present: "
-                           f"{', '.join(map(str, df.columns))}")
+        raise LibtradError(
+            f"no column {missing[0]!r} in the embeddings (required by {suite}); columns present: "
+            f"{', '.join(map(str, df.columns))}"
+        )

@@ -75,8 +75,10 @@ def pack(spec, keyed: dict | None = None) -> tuple[dict[str, str], dict[str, byt
         expected[f"weights/{Path(spec.weights).name}"] = keyed["weights"]
     for rel, digest in expected.items():
         if digests.get(rel) != digest:
-            raise LibtradError(f"{spec_files(spec).get(rel, rel)}: changed while the job started (its SHA-256 "
-                               f"differs from the one in the cache key); run again when it no longer changes")
+            raise LibtradError(
+                f"{spec_files(spec).get(rel, rel)}: changed while the job started (its SHA-256 "
+                f"differs from the one in the cache key); run again when it no longer changes"
+            )
     return digests, blobs
 
 
@@ -84,16 +86,20 @@ def materialise(spec, digests: dict[str, str], blobs: dict[str, bytes], folder: 
     """The actor's side: write ``blobs`` under ``folder`` (checked against ``digests``) and return
     the spec pointing there."""
     if set(blobs) != set(digests):
-        raise LibtradError(f"encoder {spec.text}: the files that reached this worker are not the ones the driver "
-                           f"sent ({sorted(set(blobs) ^ set(digests))[:3]})")
+        raise LibtradError(
+            f"encoder {spec.text}: the files that reached this worker are not the ones the driver "
+            f"sent ({sorted(set(blobs) ^ set(digests))[:3]})"
+        )
     folder = Path(folder)
     for rel, data in blobs.items():
         parts = PurePosixPath(rel).parts
         if PurePosixPath(rel).is_absolute() or ".." in parts or len(parts) < 2:
             raise LibtradError(f"encoder {spec.text}: refusing a shipped file named {rel!r}")
         if hashlib.sha256(data).hexdigest() != digests[rel]:
-            raise LibtradError(f"encoder {spec.text}: {rel} arrived with another SHA-256 than the driver sent "
-                               "(corrupted in transit); run again")
+            raise LibtradError(
+                f"encoder {spec.text}: {rel} arrived with another SHA-256 than the driver sent "
+                "(corrupted in transit); run again"
+            )
         target = folder.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
@@ -103,8 +109,11 @@ def materialise(spec, digests: dict[str, str], blobs: dict[str, bytes], folder: 
         (folder / "model").mkdir(parents=True, exist_ok=True)
     if spec.weights is not None:
         changes["weights"] = folder / "weights" / Path(spec.weights).name
-    moved = {key: str(folder / "identity" / key / Path(value).name) for key, value in (spec.identity or {}).items()
-             if f"identity/{key}/{Path(str(value)).name}" in blobs}
+    moved = {
+        key: str(folder / "identity" / key / Path(value).name)
+        for key, value in (spec.identity or {}).items()
+        if f"identity/{key}/{Path(str(value)).name}" in blobs
+    }
     if moved:
         changes["identity"] = {**spec.identity, **moved}
     return replace(spec, **changes)
@@ -150,6 +159,7 @@ class Materialised:
 def _name_the_users_files(exc: LibtradError, origins: dict[str, str]) -> None:
     """An error raised while loading from the temporary copy names the user's file, not the copy
     (the copy is gone, and the user fixes their own folder): rewritten in place, type kept."""
+
     def swap(text):
         if not isinstance(text, str):
             return text

@@ -30,7 +30,10 @@ class ForwardContract:
     def __init__(self, encoder):
         self.encoder = encoder
         self.sampling_rate, self.output_dim, self.hop_size_in_ms = (
-            encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms)
+            encoder.sampling_rate,
+            encoder.output_dim,
+            encoder.hop_size_in_ms,
+        )
 
     def embed(self, clips: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         import torch
@@ -45,8 +48,10 @@ class ForwardContract:
             with torch.inference_mode():
                 out, _ = to_numpy(self.encoder.forward(batch))
             if out.ndim != 3 or out.shape[0] != len(group):
-                raise StructureError(f"forward on {len(group)} clip(s) of {len(clips[group[0]])} samples gives shape "
-                                     f"{out.shape}, not ({len(group)}, T, D)")
+                raise StructureError(
+                    f"forward on {len(group)} clip(s) of {len(clips[group[0]])} samples gives shape "
+                    f"{out.shape}, not ({len(group)}, T, D)"
+                )
             for row, i in enumerate(group):
                 frames[i] = out[row]
                 pooled[i] = out[row].mean(axis=0) if out.shape[1] else np.full(out.shape[2], np.nan, out.dtype)
@@ -109,8 +114,11 @@ class Probe:
         what = describe_clips(specs) + (f" padded to {pad_to:g} s under a mask" if pad_to else "")
         try:
             with torch.inference_mode():
-                out = (self.encoder.forward(torch.from_numpy(audio), audio_attention_mask=torch.from_numpy(mask))
-                       if pad_to else self.encoder.forward(torch.from_numpy(audio)))
+                out = (
+                    self.encoder.forward(torch.from_numpy(audio), audio_attention_mask=torch.from_numpy(mask))
+                    if pad_to
+                    else self.encoder.forward(torch.from_numpy(audio))
+                )
         except Exception as exc:  # noqa: BLE001
             raise ContractError(f"forward on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
         return to_numpy(out)
@@ -124,8 +132,9 @@ def embed_structure(result, count: int, what: str) -> tuple[np.ndarray, list[np.
     if pooled.ndim != 2 or pooled.shape[0] != count:
         raise StructureError(f"embed on {what} returned clip embeddings of shape {pooled.shape}, expected ({count}, D)")
     if len(frames) != count or any(f.ndim != 2 for f in frames):
-        raise StructureError(f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, "
-                              f"expected {count} arrays of (T, D)")
+        raise StructureError(
+            f"embed on {what} returned frames of shapes {[f.shape for f in frames]}, expected {count} arrays of (T, D)"
+        )
     return pooled, frames
 
 

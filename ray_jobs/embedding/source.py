@@ -85,8 +85,11 @@ class DatasetSource:
 
     def identity(self) -> dict:
         """What identifies the input for the cache key: shard checksums + config + splits."""
-        return {"config": self.config, "splits": self.splits,
-                "shards": [[s.split, s.key, s.checksum, s.num_rows] for s in self.shards]}
+        return {
+            "config": self.config,
+            "splits": self.splits,
+            "shards": [[s.split, s.key, s.checksum, s.num_rows] for s in self.shards],
+        }
 
     def filesystem(self):
         """The fsspec filesystem the shards live on (None: the local disk). Built afresh where it is
@@ -101,8 +104,9 @@ class DatasetSource:
 
 
 # ----------------------------------------------------------------------------- resolving
-def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] | None = None, *,
-                    no_verify: bool = False) -> DatasetSource:
+def resolve_dataset(
+    dataset: str, config: str | None = None, splits: list[str] | None = None, *, no_verify: bool = False
+) -> DatasetSource:
     """``--dataset`` (folder or Hub id) + ``--config`` + ``--split`` -> the shards to embed.
 
     Every problem is one line naming the option: a missing folder, an unknown config or split
@@ -138,8 +142,11 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     for split in wanted:
         paths = sorted({p for pattern in layout[name][split] for p in files.glob(pattern)})
         if not paths:
-            raise ParameterError("dataset", dataset, f"config {name!r} split {split!r}: no Parquet file matches "
-                                 f"{', '.join(layout[name][split])}")
+            raise ParameterError(
+                "dataset",
+                dataset,
+                f"config {name!r} split {split!r}: no Parquet file matches {', '.join(layout[name][split])}",
+            )
         for path in paths:
             meta = files.metadata(path)
             if schema is None:
@@ -151,8 +158,11 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
     audio = _audio_column(schema, features, dataset)
     clash = [c for c in OUTPUT_COLUMNS if c in schema.names]
     if clash:
-        raise ParameterError("dataset", dataset, f"already has a column named {clash[0]!r} (an embeddings folder?); "
-                             "embed the dataset it was made from")
+        raise ParameterError(
+            "dataset",
+            dataset,
+            f"already has a column named {clash[0]!r} (an embeddings folder?); embed the dataset it was made from",
+        )
     synthetic = "synthetic" in (front.get("tags") or [])
     component = _component(files)
     verification = None
@@ -160,11 +170,30 @@ def resolve_dataset(dataset: str, config: str | None = None, splits: list[str] |
         verification = files.check_listed([s.path for s in shards], no_verify=no_verify)
     elif hub_id is None:
         read = [files.rel(s.path) for s in shards] + [n for n in ("README.md", MANIFEST) if (files.root / n).is_file()]
-        verification = check_input_folder(local, "--dataset", no_verify=no_verify, relpaths=read,
-                                          known={files.rel(s.path): s.checksum for s in shards})
+        verification = check_input_folder(
+            local,
+            "--dataset",
+            no_verify=no_verify,
+            relpaths=read,
+            known={files.rel(s.path): s.checksum for s in shards},
+        )
     policy = read_policy(front, name, files.show("README.md"))
-    return DatasetSource(display, name, wanted, shards, schema, audio, revision, hub_id, features, synthetic,
-                         verification, storage, component, policy)
+    return DatasetSource(
+        display,
+        name,
+        wanted,
+        shards,
+        schema,
+        audio,
+        revision,
+        hub_id,
+        features,
+        synthetic,
+        verification,
+        storage,
+        component,
+        policy,
+    )
 
 
 def _component(files) -> str | None:
@@ -182,10 +211,10 @@ def _component(files) -> str | None:
 
 def _hub_url(url: str) -> tuple[str, str | None]:
     """``hf://datasets/ORG/NAME[@REV]`` -> (``ORG/NAME``, revision or None)."""
-    rest = url[len("hf://"):]
+    rest = url[len("hf://") :]
     if not rest.startswith("datasets/"):
         raise ParameterError("dataset", url, "a Hub dataset URL is hf://datasets/ORG/NAME[@REVISION]")
-    repo, _, revision = rest[len("datasets/"):].rstrip("/").partition("@")
+    repo, _, revision = rest[len("datasets/") :].rstrip("/").partition("@")
     if not _looks_like_hub_id(repo) or "/" in revision:
         raise ParameterError("dataset", url, "a Hub dataset URL is hf://datasets/ORG/NAME[@REVISION]")
     return repo, revision or None
@@ -224,7 +253,8 @@ def _configs(files, front: dict, dataset: str) -> dict[str, dict[str, list[str]]
             if isinstance(data_files, (str, list)) and not (data_files and isinstance(data_files[0], dict)):
                 data_files = [{"split": "train", "path": data_files}]
             layout[entry.get("config_name", "default")] = {
-                f["split"]: [f["path"]] if isinstance(f["path"], str) else list(f["path"]) for f in data_files}
+                f["split"]: [f["path"]] if isinstance(f["path"], str) else list(f["path"]) for f in data_files
+            }
         layout["__default__"] = next((e.get("config_name", "default") for e in entries if e.get("default")), None)
         return layout
     splits: dict[str, list[str]] = {}
@@ -245,8 +275,9 @@ def _pick_config(layout: dict, config: str | None, dataset: str) -> str:
             return layout["__default__"]
         if len(names) == 1:
             return names[0]
-        raise ParameterError("config", None, f"{dataset} has several configs and none is the default; "
-                             f"choose one of {', '.join(names)}")
+        raise ParameterError(
+            "config", None, f"{dataset} has several configs and none is the default; choose one of {', '.join(names)}"
+        )
     if config not in names:
         raise ParameterError("config", config, f"{dataset} has no such config; it has {', '.join(names)}")
     return config
@@ -257,8 +288,9 @@ def _pick_splits(layout: dict[str, list[str]], splits: list[str] | None, dataset
         return list(layout)
     unknown = [s for s in splits if s not in layout]
     if unknown:
-        raise ParameterError("splits", unknown[0], f"config {config!r} of {dataset} has no such split; "
-                             f"it has {', '.join(layout)}")
+        raise ParameterError(
+            "splits", unknown[0], f"config {config!r} of {dataset} has no such split; it has {', '.join(layout)}"
+        )
     return list(dict.fromkeys(splits))
 
 
@@ -282,8 +314,12 @@ def _audio_column(schema: pa.Schema, features: dict | None, dataset: str) -> str
             return f.name
     if "signals" in schema.names and "sampling_rate" in schema.names:
         return None
-    raise ParameterError("dataset", dataset, "has no audio column (an Audio feature, or `signals` with "
-                         f"`sampling_rate`); its columns are {', '.join(schema.names)}")
+    raise ParameterError(
+        "dataset",
+        dataset,
+        "has no audio column (an Audio feature, or `signals` with "
+        f"`sampling_rate`); its columns are {', '.join(schema.names)}",
+    )
 
 
 # ----------------------------------------------------------------------------- file access
@@ -326,8 +362,11 @@ class _HubFiles:
             info = HfApi().dataset_info(repo_id, revision=revision) if revision else HfApi().dataset_info(repo_id)
             self.revision = info.sha
         except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access: all one line
-            raise ParameterError("dataset", shown or repo_id, f"cannot reach it on the Hub ({type(exc).__name__}: "
-                                 f"{first_line(exc)}); for local data pass a folder") from None
+            raise ParameterError(
+                "dataset",
+                shown or repo_id,
+                f"cannot reach it on the Hub ({type(exc).__name__}: {first_line(exc)}); for local data pass a folder",
+            ) from None
         self.fs = HfFileSystem()
         self.base = f"datasets/{repo_id}@{self.revision}"
 
@@ -335,7 +374,7 @@ class _HubFiles:
         return [p for p in sorted(self.fs.glob(f"{self.base}/{pattern}")) if p.endswith(".parquet")]
 
     def rel(self, path: str) -> str:
-        return path[len(self.base) + 1:] if path.startswith(self.base + "/") else path.split("/", 3)[-1]
+        return path[len(self.base) + 1 :] if path.startswith(self.base + "/") else path.split("/", 3)[-1]
 
     def show(self, path: str) -> str:
         return f"hf://{path}" if path.startswith(self.base) else f"hf://{self.base}/{path}"
@@ -398,7 +437,7 @@ class _StoreFiles:
         return [self._url(p) for p in sorted(found) if p.endswith(".parquet")]
 
     def rel(self, path: str) -> str:
-        return self.fs._strip_protocol(path)[len(self.base) + 1:]
+        return self.fs._strip_protocol(path)[len(self.base) + 1 :]
 
     def show(self, path: str) -> str:
         return path if "://" in path else f"{self.url}/{path}"
@@ -435,16 +474,23 @@ class _StoreFiles:
         folder's, without re-hashing the bytes: the store's ETags key the cache instead)."""
         text = self.read_text(MARKER)
         if text is None:
-            note(f"--dataset {self.url}: not a libtrad folder (no {MARKER}), so its files could not be "
-                 "verified; used as it is")
+            note(
+                f"--dataset {self.url}: not a libtrad folder (no {MARKER}), so its files could not be "
+                "verified; used as it is"
+            )
             return {"verified": False, "reason": f"no {MARKER}"}
         marker = parse_marker(text, f"{self.url}/{MARKER}")
         if marker["kind"] != "dataset":
             raise LibtradError(f"--dataset {self.url}: is a libtrad {marker['kind']} folder, not dataset")
         missing = [self.rel(u) for u in shard_urls if self.rel(u) not in marker["files"]]
         if missing and not no_verify:
-            raise LibtradError(f"{self.url}/{missing[0]}: not listed in {self.url}/{MARKER}; --dataset {self.url} "
-                               "is not what libtrad wrote — rebuild it, or pass --no-verify to use it anyway")
-        record = {"verified": False, "reason": "remote store: shards listed in the marker, bytes not re-hashed "
-                  "(the store's ETags key the cache)"}
+            raise LibtradError(
+                f"{self.url}/{missing[0]}: not listed in {self.url}/{MARKER}; --dataset {self.url} "
+                "is not what libtrad wrote — rebuild it, or pass --no-verify to use it anyway"
+            )
+        record = {
+            "verified": False,
+            "reason": "remote store: shards listed in the marker, bytes not re-hashed "
+            "(the store's ETags key the cache)",
+        }
         return {**record, "problems": [f"{m}: not listed" for m in missing]} if missing else record

@@ -74,8 +74,12 @@ class EmbedOptions:
     def identity(self) -> dict:
         """The options that change the output (batch size, chunking, device and prefetch do not: batches
         and stitched chunks are exact, and the device's numerics are recorded beside the output)."""
-        return {"frames": self.frames, "multichannel": self.multichannel, "precision": self.precision,
-                "channels": ALL if self.channels is None else list(self.channels)}
+        return {
+            "frames": self.frames,
+            "multichannel": self.multichannel,
+            "precision": self.precision,
+            "channels": ALL if self.channels is None else list(self.channels),
+        }
 
     def selection(self) -> ChannelSelection:
         return ChannelSelection(self.channels, self.channels_origin or "--channels")
@@ -110,8 +114,14 @@ def default_rows_per_unit(total_rows: int) -> int:
 class UnitEmbedder:
     """The encoder plus everything needed to turn a unit into its output table."""
 
-    def __init__(self, encoder_spec, options: EmbedOptions, source: DatasetSource, threads: int | None = None,
-                 files: tuple[dict[str, str], dict[str, bytes]] | None = None):
+    def __init__(
+        self,
+        encoder_spec,
+        options: EmbedOptions,
+        source: DatasetSource,
+        threads: int | None = None,
+        files: tuple[dict[str, str], dict[str, bytes]] | None = None,
+    ):
         """``files``: the encoder's ``(digests, bytes)`` the driver shipped (:mod:`.encoder_files`):
         written into a temporary folder of this process and loaded from there, instead of
         ``encoder_spec``'s paths (which need not exist on this node)."""
@@ -128,8 +138,12 @@ class UnitEmbedder:
         self.batch_size = options.batch_size or default_batch_size(self.device)
         # On a CPU the decoding thread would take a core from the encoder's threads: only on a GPU by default.
         self.prefetch = self.device.type == "cuda" if options.prefetch is None else bool(options.prefetch)
-        self.compute = {**device_record(self.device, options.precision), "node": node_name(),
-                        "gpus_per_actor": options.gpus_per_actor, "batch_size": self.batch_size}
+        self.compute = {
+            **device_record(self.device, options.precision),
+            "node": node_name(),
+            "gpus_per_actor": options.gpus_per_actor,
+            "batch_size": self.batch_size,
+        }
         self.info = describe(self.encoder)
         self.features_json = _features_json(source, options)
         self._layout: dict[str, list[int]] = {}  # shard -> rows per row group
@@ -144,10 +158,15 @@ class UnitEmbedder:
         times["read"] += time.perf_counter() - start
         pooled, frames, used, resampled = self._decode_and_embed(table, unit, times)
         embedding, frame_rows = self._assemble(pooled, frames, used, unit)
-        out = self._output(table, unit, embedding, frame_rows, resampled, used,
-                           {**self.compute, "gpu_ids": _gpu_ids()})
-        stats = {"rows": unit.end - unit.start, "seconds": dict(times), "resampled": dict(resampled),
-                 "pid": os.getpid(), "node": _node_id(), "dim": int(embedding.shape[1])}
+        out = self._output(table, unit, embedding, frame_rows, resampled, used, {**self.compute, "gpu_ids": _gpu_ids()})
+        stats = {
+            "rows": unit.end - unit.start,
+            "seconds": dict(times),
+            "resampled": dict(resampled),
+            "pid": os.getpid(),
+            "node": _node_id(),
+            "dim": int(embedding.shape[1]),
+        }
         return out, stats
 
     # -- reading and decoding
@@ -161,14 +180,16 @@ class UnitEmbedder:
                 self._cached = (key, self._open(unit.shard.path).read_row_groups(groups, columns=columns))
             table = self._cached[1]
         except (OSError, pa.ArrowException) as exc:
-            raise LibtradError(f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} "
-                               f"({first_line(exc)})") from None
+            raise LibtradError(
+                f"{unit.shard.path}: cannot read rows {unit.start}-{unit.end} ({first_line(exc)})"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a store's own errors (no credentials on this node …): one line
             if self.fs is None:
                 raise
 
-            raise storage_error("dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} "
-                                "on this worker") from None
+            raise storage_error(
+                "dataset", unit.shard.path, exc, f"cannot read rows {unit.start}-{unit.end} on this worker"
+            ) from None
         table = table.slice(unit.start - first, unit.end - unit.start)
         if table.num_rows != unit.end - unit.start:
             raise LibtradError(f"{unit.shard.path}: has fewer rows than its metadata said (changed during the job?)")
@@ -244,8 +265,9 @@ class UnitEmbedder:
                 signal, rate = _decode_cell(cells[i].as_py(), None, where)
             else:
                 signal, rate = _decode_cell(_arrow_signals(cells[i], where), rates[i].as_py(), where)
-            names = row_channel_names(None if stored is None else stored[i].as_py(), signal.shape[0],
-                                      self.source.channel_policy, where)
+            names = row_channel_names(
+                None if stored is None else stored[i].as_py(), signal.shape[0], self.source.channel_policy, where
+            )
             picked = selection.pick(names, where)
             if picked != list(range(signal.shape[0])):
                 signal = signal[picked]
@@ -260,7 +282,7 @@ class UnitEmbedder:
         rows, frame_rows, at = [], [], 0
         for names in used:
             channels = len(names)
-            part, part_frames = pooled[at: at + channels], frames[at: at + channels]
+            part, part_frames = pooled[at : at + channels], frames[at : at + channels]
             at += channels
             if channels == 1:
                 rows.append(part[0])
@@ -273,32 +295,51 @@ class UnitEmbedder:
                 frame_rows.append(np.concatenate(part_frames, axis=-1) if self.options.frames else None)
         if len({r.shape[0] for r in rows}) > 1:
             sets = Counter(",".join(names) for names in used)
-            raise LibtradError(f"{unit.shard.path}: rows {unit.start}-{unit.end} embed {mixed_channels(sets)}, so "
-                               "concatenated embeddings differ in length; choose channels every row has with "
-                               "--channels, or use --multichannel mean")
+            raise LibtradError(
+                f"{unit.shard.path}: rows {unit.start}-{unit.end} embed {mixed_channels(sets)}, so "
+                "concatenated embeddings differ in length; choose channels every row has with "
+                "--channels, or use --multichannel mean"
+            )
         return np.stack(rows).astype(np.float32, copy=False), frame_rows
 
-    def _output(self, table: pa.Table, unit: Unit, embedding: np.ndarray, frames: list[np.ndarray],
-                resampled: Counter, used: list[tuple[str, ...]], compute: dict) -> pa.Table:
+    def _output(
+        self,
+        table: pa.Table,
+        unit: Unit,
+        embedding: np.ndarray,
+        frames: list[np.ndarray],
+        resampled: Counter,
+        used: list[tuple[str, ...]],
+        compute: dict,
+    ) -> pa.Table:
         kept = table.select(self.source.kept_columns)
         dim = embedding.shape[1]
         flat = pa.array(embedding.reshape(-1), type=pa.float32())
         columns = {name: kept.column(name) for name in kept.column_names}
         columns["split"] = pa.array([unit.shard.split] * kept.num_rows, type=pa.string())
-        columns["embedding"] = pa.ListArray.from_arrays(pa.array(np.arange(0, (kept.num_rows + 1) * dim, dim,
-                                                                           dtype=np.int32)), flat)
+        columns["embedding"] = pa.ListArray.from_arrays(
+            pa.array(np.arange(0, (kept.num_rows + 1) * dim, dim, dtype=np.int32)), flat
+        )
         if self.options.frames:
-            columns["frames"] = pa.array([f.astype(np.float32).tolist() for f in frames],
-                                         type=pa.list_(pa.list_(pa.float32())))
+            columns["frames"] = pa.array(
+                [f.astype(np.float32).tolist() for f in frames], type=pa.list_(pa.list_(pa.float32()))
+            )
         if self.source.named_channels:
             columns[EMBEDDED_COLUMN] = pa.array([list(names) for names in used], type=pa.list_(pa.string()))
         out = pa.table(columns)
         sets = Counter(",".join(names) for names in used)
-        meta = {"encoder": self.info, "rows": kept.num_rows, "resampled": dict(resampled), "dim": dim,
-                "multichannel_rows": sum(1 for names in used if len(names) > 1), "channel_sets": dict(sets),
-                "compute": compute}
-        return out.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode(),
-                                            b"huggingface": self.features_json})
+        meta = {
+            "encoder": self.info,
+            "rows": kept.num_rows,
+            "resampled": dict(resampled),
+            "dim": dim,
+            "multichannel_rows": sum(1 for names in used if len(names) > 1),
+            "channel_sets": dict(sets),
+            "compute": compute,
+        }
+        return out.replace_schema_metadata(
+            {METADATA_KEY: json.dumps(meta, sort_keys=True).encode(), b"huggingface": self.features_json}
+        )
 
 
 def _prefetched(items, depth: int):
@@ -357,8 +398,9 @@ def _features_json(source: DatasetSource, options: EmbedOptions) -> bytes:
     """datasets' schema metadata for the output (class names survive: ``label`` stays a ClassLabel)."""
     from libtrad.cards.embeddings_card import embeddings_features
 
-    features = embeddings_features(source.features, source.schema, source.kept_columns, options.frames,
-                                   channels=source.named_channels)
+    features = embeddings_features(
+        source.features, source.schema, source.kept_columns, options.frames, channels=source.named_channels
+    )
     return json.dumps({"info": {"features": features.to_dict()}}).encode()
 
 
@@ -368,8 +410,10 @@ def _decode_cell(cell, rate, where: str) -> tuple[np.ndarray, int]:
     if isinstance(cell, dict):
         data = cell.get("bytes")
         if data is None:
-            raise LibtradError(f"{where}: the audio has no embedded bytes (only a path: {cell.get('path')!r}); "
-                               "embed the bytes when exporting (datasets' embed_table_storage)")
+            raise LibtradError(
+                f"{where}: the audio has no embedded bytes (only a path: {cell.get('path')!r}); "
+                "embed the bytes when exporting (datasets' embed_table_storage)"
+            )
         try:
             samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError, ValueError) as exc:
@@ -396,8 +440,11 @@ def _arrow_signals(cell: pa.Scalar, where: str) -> np.ndarray | None:
     if not cell.is_valid or cell.values is None:
         return None
     channels = cell.values
-    if not (pa.types.is_list(channels.type) or pa.types.is_large_list(channels.type)
-            or pa.types.is_fixed_size_list(channels.type)):
+    if not (
+        pa.types.is_list(channels.type)
+        or pa.types.is_large_list(channels.type)
+        or pa.types.is_fixed_size_list(channels.type)
+    ):
         return channels.to_numpy(zero_copy_only=False)  # one channel stored as a flat list
     import pyarrow.compute as pc
 
@@ -405,16 +452,19 @@ def _arrow_signals(cell: pa.Scalar, where: str) -> np.ndarray | None:
         raise LibtradError(f"{where}: signals hold a null channel or sample")
     lengths = set(pc.list_value_length(channels).to_pylist())
     if len(lengths) > 1:
-        raise LibtradError(f"{where}: signals must be channels × samples, but its channels hold "
-                           f"{', '.join(str(n) for n in sorted(lengths))} samples")
+        raise LibtradError(
+            f"{where}: signals must be channels × samples, but its channels hold "
+            f"{', '.join(str(n) for n in sorted(lengths))} samples"
+        )
     flat = channels.flatten().to_numpy(zero_copy_only=False)
     return flat.reshape(len(channels), lengths.pop() if lengths else 0)
 
 
 def mixed_channels(rows_per_set: Counter) -> str:
-    """"channel sets DE,FE,BA (3 rows) and DE (2 rows)": what rows of different channel counts embed."""
-    return "channel sets " + " and ".join(f"{name or 'none'} ({n} row{'s' if n > 1 else ''})"
-                                          for name, n in rows_per_set.most_common())
+    """ "channel sets DE,FE,BA (3 rows) and DE (2 rows)": what rows of different channel counts embed."""
+    return "channel sets " + " and ".join(
+        f"{name or 'none'} ({n} row{'s' if n > 1 else ''})" for name, n in rows_per_set.most_common()
+    )
 
 
 def _maybe_crash(unit_name: str) -> None:

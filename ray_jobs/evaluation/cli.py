@@ -37,30 +37,52 @@ def evaluate() -> None:
 
 
 def suite_options(command):
-    """--embeddings/--output/--local/--address/--no-verify/--allow-duplicates/--device: what every embeddings suite takes.
+    """--embeddings/--output/--local/--address/--no-verify/--allow-duplicates/--device: what every embeddings suite
+    takes.
 
     The command receives them as keyword arguments and hands them on unchanged (``**common``) to
     :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings`, so an option added here
     reaches every suite without touching the commands."""
-    for decorator in reversed([
-        click.option("--embeddings", "embeddings", multiple=True, type=PATH_OR_URL,
-                     help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
-                          "columns; or a libtrad folder's URL: s3://, gs://, hf://, file://); repeat to concatenate "
-                          "several."),
-        click.option("--output", type=click.Path(path_type=Path), required=True,
-                     help="The results folder (results.json, results.md, PNG plots)."),
-        click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
-        click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."),
-        connect_timeout_option,
-        click.option("--no-verify", "no_verify", is_flag=True,
-                     help="Use a libtrad embeddings folder whose files differ from its .libtrad.json checksums "
-                          "(recorded as unverified in results.json)."),
-        click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
-                     help="Keep rows whose path (split, file, segment, channel) repeats, or whose recording "
-                          "(sha256) is on both sides of the split; every row is used and the counts are printed and "
-                          "recorded in results.json."),
-        device_option,
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "--embeddings",
+                "embeddings",
+                multiple=True,
+                type=PATH_OR_URL,
+                help="An embeddings folder (libtrad embed's, or any folder of Parquet files with the suite's "
+                "columns; or a libtrad folder's URL: s3://, gs://, hf://, file://); repeat to concatenate "
+                "several.",
+            ),
+            click.option(
+                "--output",
+                type=click.Path(path_type=Path),
+                required=True,
+                help="The results folder (results.json, results.md, PNG plots).",
+            ),
+            click.option("--local", is_flag=True, help="Run the units in this process instead of as Ray tasks."),
+            click.option(
+                "--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...)."
+            ),
+            connect_timeout_option,
+            click.option(
+                "--no-verify",
+                "no_verify",
+                is_flag=True,
+                help="Use a libtrad embeddings folder whose files differ from its .libtrad.json checksums "
+                "(recorded as unverified in results.json).",
+            ),
+            click.option(
+                "--allow-duplicates",
+                "allow_duplicates",
+                is_flag=True,
+                help="Keep rows whose path (split, file, segment, channel) repeats, or whose recording "
+                "(sha256) is on both sides of the split; every row is used and the counts are printed and "
+                "recorded in results.json.",
+            ),
+            device_option,
+        ]
+    ):
         command = decorator(command)
     return command
 
@@ -104,75 +126,183 @@ def print_results(output: Path) -> None:
 
 @evaluate.command("siren-dcase")
 @suite_options
-@click.option("--official-domain-auc", is_flag=True,
-              help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
-                   "anomalies); default SIREN's (the domain's normals and anomalies).")
-@click.option("--similarity", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True,
-              help="Similarity to the memory bank (SIREN similarity_type); euclidean: minus the distance.")
-@click.option("--aggregation", type=click.Choice(["max", "mean", "min", "knn"]), default="max", show_default=True,
-              help="Score over one bank (SIREN aggregation): 1 - max (1-NN), mean or min similarity, or knn: "
-                   "mean of 1 - s over the --k most similar rows.")
-@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=1, show_default=True,
-              help="Neighbours averaged by --aggregation knn (SIREN k).")
-@click.option("--domain-strategy", type=click.Choice(["min", "max", "mean"]), default="min", show_default=True,
-              help="2021-2025: how the scores against the source and target banks combine (SIREN domain_strategy).")
-@click.option("--kmeans", type=number("--kmeans", low=1, high=1_000_000, integer=True), default=None,
-              help="Replace each bank above --kmeans-threshold rows by N k-means centres (SIREN "
-                   "enable_kmeans_optimization + kmeans_n_clusters, 16 there); default off.")
-@click.option("--kmeans-threshold", type=number("--kmeans-threshold", low=0, high=1 << 40, integer=True),
-              default=100, show_default=True, help="Banks with more rows than this are reduced by --kmeans.")
-def evaluate_siren_dcase_command(official_domain_auc, similarity, aggregation, k, domain_strategy, kmeans,
-                                 kmeans_threshold, **common) -> None:
+@click.option(
+    "--official-domain-auc",
+    is_flag=True,
+    help="Domain AUC as the official DCASE evaluator (the domain's normals vs all the section's "
+    "anomalies); default SIREN's (the domain's normals and anomalies).",
+)
+@click.option(
+    "--similarity",
+    type=click.Choice(["cosine", "euclidean"]),
+    default="cosine",
+    show_default=True,
+    help="Similarity to the memory bank (SIREN similarity_type); euclidean: minus the distance.",
+)
+@click.option(
+    "--aggregation",
+    type=click.Choice(["max", "mean", "min", "knn"]),
+    default="max",
+    show_default=True,
+    help="Score over one bank (SIREN aggregation): 1 - max (1-NN), mean or min similarity, or knn: "
+    "mean of 1 - s over the --k most similar rows.",
+)
+@click.option(
+    "--k",
+    "k",
+    type=number("--k", low=1, high=1_000_000, integer=True),
+    default=1,
+    show_default=True,
+    help="Neighbours averaged by --aggregation knn (SIREN k).",
+)
+@click.option(
+    "--domain-strategy",
+    type=click.Choice(["min", "max", "mean"]),
+    default="min",
+    show_default=True,
+    help="2021-2025: how the scores against the source and target banks combine (SIREN domain_strategy).",
+)
+@click.option(
+    "--kmeans",
+    type=number("--kmeans", low=1, high=1_000_000, integer=True),
+    default=None,
+    help="Replace each bank above --kmeans-threshold rows by N k-means centres (SIREN "
+    "enable_kmeans_optimization + kmeans_n_clusters, 16 there); default off.",
+)
+@click.option(
+    "--kmeans-threshold",
+    type=number("--kmeans-threshold", low=0, high=1 << 40, integer=True),
+    default=100,
+    show_default=True,
+    help="Banks with more rows than this are reduced by --kmeans.",
+)
+def evaluate_siren_dcase_command(
+    official_domain_auc, similarity, aggregation, k, domain_strategy, kmeans, kmeans_threshold, **common
+) -> None:
     """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
-    evaluate_embeddings("siren-dcase", official_domain_auc=official_domain_auc, similarity=similarity,
-                        aggregation=aggregation, k=k, domain_strategy=domain_strategy, kmeans=kmeans,
-                        kmeans_threshold=kmeans_threshold, **common)
+    evaluate_embeddings(
+        "siren-dcase",
+        official_domain_auc=official_domain_auc,
+        similarity=similarity,
+        aggregation=aggregation,
+        k=k,
+        domain_strategy=domain_strategy,
+        kmeans=kmeans,
+        kmeans_threshold=kmeans_threshold,
+        **common,
+    )
     print_results(common["output"])
 
 
 @evaluate.command("siren-fault")
 @suite_options
-@click.option("--protocol", type=click.Choice(["auto", "loocv", "kfold", "external"]), default="auto",
-              show_default=True,
-              help="auto: k-fold over the `fold` column when present (IICA) or with --folds, else leave-one-out; "
-                   "external: train on subset 'train', test on subset 'test' (IIEE), per condition.")
-@click.option("--folds", type=number("--folds", low=2, high=1_000_000, integer=True), default=None,
-              help="k-fold with N stratified, shuffled folds (SIREN n_splits) instead of the `fold` column.")
-@click.option("--split-seed", type=seed_type("--split-seed"), default=1, show_default=True,
-              help="Seed of the --folds shuffle (SIREN random_state).")
-@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=5, show_default=True,
-              help="Neighbours that vote.")
-@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean", show_default=True,
-              help="Distance between embeddings (cosine: 1 - cosine similarity).")
-@click.option("--siren-compat", is_flag=True,
-              help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["auto", "loocv", "kfold", "external"]),
+    default="auto",
+    show_default=True,
+    help="auto: k-fold over the `fold` column when present (IICA) or with --folds, else leave-one-out; "
+    "external: train on subset 'train', test on subset 'test' (IIEE), per condition.",
+)
+@click.option(
+    "--folds",
+    type=number("--folds", low=2, high=1_000_000, integer=True),
+    default=None,
+    help="k-fold with N stratified, shuffled folds (SIREN n_splits) instead of the `fold` column.",
+)
+@click.option(
+    "--split-seed",
+    type=seed_type("--split-seed"),
+    default=1,
+    show_default=True,
+    help="Seed of the --folds shuffle (SIREN random_state).",
+)
+@click.option(
+    "--k",
+    "k",
+    type=number("--k", low=1, high=1_000_000, integer=True),
+    default=5,
+    show_default=True,
+    help="Neighbours that vote.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["euclidean", "cosine"]),
+    default="euclidean",
+    show_default=True,
+    help="Distance between embeddings (cosine: 1 - cosine similarity).",
+)
+@click.option(
+    "--siren-compat",
+    is_flag=True,
+    help="SIREN's quirks: 8 pseudo-channels, distances z-scored per query and averaged over 7.",
+)
 def evaluate_siren_fault_command(protocol, folds, split_seed, k, metric, siren_compat, **common) -> None:
     """SIREN's fault protocol: 5-NN (Euclidean), LOOCV, k-fold or external test; weighted and macro P/R/F1."""
-    evaluate_embeddings("siren-fault", protocol=protocol, folds=folds, split_seed=split_seed, k=k, metric=metric,
-                        siren_compat=siren_compat, **common)
+    evaluate_embeddings(
+        "siren-fault",
+        protocol=protocol,
+        folds=folds,
+        split_seed=split_seed,
+        k=k,
+        metric=metric,
+        siren_compat=siren_compat,
+        **common,
+    )
     print_results(common["output"])
 
 
 def _probe_training_options(epochs: int, batch_size: int):
     """--seeds/--epochs/--batch-size/--lr/--val-fraction/--split-seed of the trained-probe suites."""
+
     def decorate(command):
-        for decorator in reversed([
-            click.option("--seeds", type=number("--seeds", low=1, high=1000, integer=True), default=3,
-                         show_default=True,
-                         help="Training seeds 0..N-1, each an independent run; reported: mean ± std."),
-            click.option("--epochs", type=number("--epochs", low=1, high=100_000, integer=True), default=epochs,
-                         show_default=True, help="Training epochs (the best-validation epoch is kept)."),
-            click.option("--batch-size", type=number("--batch-size", low=1, high=1 << 20, integer=True),
-                         default=batch_size, show_default=True, help="Rows per optimiser step."),
-            click.option("--lr", type=number("--lr", low=0, low_open=True), default=1e-3, show_default=True,
-                         help="Peak learning rate."),
-            click.option("--val-fraction", type=number("--val-fraction", low=0, high=1, low_open=True, high_open=True),
-                         default=0.1, show_default=True,
-                         help="Share of each class's training rows carved as validation (when there is no "
-                              "validation split)."),
-            click.option("--split-seed", type=seed_type("--split-seed"), default=0, show_default=True,
-                         help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset."),
-        ]):
+        for decorator in reversed(
+            [
+                click.option(
+                    "--seeds",
+                    type=number("--seeds", low=1, high=1000, integer=True),
+                    default=3,
+                    show_default=True,
+                    help="Training seeds 0..N-1, each an independent run; reported: mean ± std.",
+                ),
+                click.option(
+                    "--epochs",
+                    type=number("--epochs", low=1, high=100_000, integer=True),
+                    default=epochs,
+                    show_default=True,
+                    help="Training epochs (the best-validation epoch is kept).",
+                ),
+                click.option(
+                    "--batch-size",
+                    type=number("--batch-size", low=1, high=1 << 20, integer=True),
+                    default=batch_size,
+                    show_default=True,
+                    help="Rows per optimiser step.",
+                ),
+                click.option(
+                    "--lr",
+                    type=number("--lr", low=0, low_open=True),
+                    default=1e-3,
+                    show_default=True,
+                    help="Peak learning rate.",
+                ),
+                click.option(
+                    "--val-fraction",
+                    type=number("--val-fraction", low=0, high=1, low_open=True, high_open=True),
+                    default=0.1,
+                    show_default=True,
+                    help="Share of each class's training rows carved as validation (when there is no "
+                    "validation split).",
+                ),
+                click.option(
+                    "--split-seed",
+                    type=seed_type("--split-seed"),
+                    default=0,
+                    show_default=True,
+                    help="Seed of the validation carve and of the 5 folds of a leave-one-out dataset.",
+                ),
+            ]
+        ):
             command = decorator(command)
         return command
 
@@ -205,12 +335,28 @@ def evaluate_xares_mlp_command(**values) -> None:
 
 @evaluate.command("xares-knn")
 @suite_options
-@click.option("--k", "k", type=number("--k", low=1, high=1_000_000, integer=True), default=10, show_default=True,
-              help="Neighbours that vote.")
-@click.option("--temperature", type=number("--temperature", low=0, low_open=True), default=0.07, show_default=True,
-              help="Softmax temperature of the similarity-weighted votes.")
-@click.option("--split-seed", type=seed_type("--split-seed"), default=0, show_default=True,
-              help="Seed of the 5 stratified folds of a leave-one-out dataset.")
+@click.option(
+    "--k",
+    "k",
+    type=number("--k", low=1, high=1_000_000, integer=True),
+    default=10,
+    show_default=True,
+    help="Neighbours that vote.",
+)
+@click.option(
+    "--temperature",
+    type=number("--temperature", low=0, low_open=True),
+    default=0.07,
+    show_default=True,
+    help="Softmax temperature of the similarity-weighted votes.",
+)
+@click.option(
+    "--split-seed",
+    type=seed_type("--split-seed"),
+    default=0,
+    show_default=True,
+    help="Seed of the 5 stratified folds of a leave-one-out dataset.",
+)
 def evaluate_xares_knn_command(**values) -> None:
     """X-ARES's weighted kNN: cosine similarity, softmax(similarity / T) votes of the k nearest."""
     _evaluate_probe("xares-knn", **values)
@@ -218,29 +364,61 @@ def evaluate_xares_knn_command(**values) -> None:
 
 @command("leaderboard")
 @click.argument("results", nargs=-1, required=True, type=PATH_OR_URL)
-@click.option("--output", required=True, type=click.Path(path_type=Path),
-              help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.")
-@click.option("--normalise", type=click.Choice(["metric-range", "encoders"]), default="metric-range", show_default=True,
-              help="X-ARES average: each value min-max normalised over its metric's range, or over the encoders "
-                   "in the table.")
-@click.option("--no-verify", "no_verify", is_flag=True,
-              help="Use results folders whose files differ from their .libtrad.json checksums (listed as "
-                   "unverified in the leaderboard).")
-@click.option("--reference", "reference", multiple=True, metavar="lib-trad-table3|echo-table2|lib-trad-table2|all",
-              help="Add the papers' published numbers (real data) as rows marked 'published (real data)', in the "
-                   "columns of the same component and metric; repeat or comma-separate. Not ranked with the "
-                   "measured rows unless --rank-with-reference.")
-@click.option("--rank-with-reference", "rank_with_reference", is_flag=True,
-              help="Rank the published rows together with the measured ones (by the X-ARES weighted average over "
-                   "the measured columns they share).")
-@click.option("--diff-against", "diff_against", metavar="MODEL|TABLE:MODEL",
-              help="Also write each measured row minus this published row, cell by cell (leaderboard.md and "
-                   "leaderboard_diff.csv); the row must be in a --reference table, e.g. 'ECHO Small'.")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for leaderboard.md, leaderboard.csv and leaderboard.png.",
+)
+@click.option(
+    "--normalise",
+    type=click.Choice(["metric-range", "encoders"]),
+    default="metric-range",
+    show_default=True,
+    help="X-ARES average: each value min-max normalised over its metric's range, or over the encoders in the table.",
+)
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Use results folders whose files differ from their .libtrad.json checksums (listed as "
+    "unverified in the leaderboard).",
+)
+@click.option(
+    "--reference",
+    "reference",
+    multiple=True,
+    metavar="lib-trad-table3|echo-table2|lib-trad-table2|all",
+    help="Add the papers' published numbers (real data) as rows marked 'published (real data)', in the "
+    "columns of the same component and metric; repeat or comma-separate. Not ranked with the "
+    "measured rows unless --rank-with-reference.",
+)
+@click.option(
+    "--rank-with-reference",
+    "rank_with_reference",
+    is_flag=True,
+    help="Rank the published rows together with the measured ones (by the X-ARES weighted average over "
+    "the measured columns they share).",
+)
+@click.option(
+    "--diff-against",
+    "diff_against",
+    metavar="MODEL|TABLE:MODEL",
+    help="Also write each measured row minus this published row, cell by cell (leaderboard.md and "
+    "leaderboard_diff.csv); the row must be in a --reference table, e.g. 'ECHO Small'.",
+)
 def leaderboard_command(results, output, normalise, no_verify, reference, rank_with_reference, diff_against) -> None:
     """Rank encoders: one table of every results folder given, in the papers' columns, with the X-ARES average."""
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
-    write_leaderboard(list(results), output, normalise, no_verify=no_verify, reference=list(reference),
-                      rank_with_reference=rank_with_reference, diff_against=diff_against)
+    write_leaderboard(
+        list(results),
+        output,
+        normalise,
+        no_verify=no_verify,
+        reference=list(reference),
+        rank_with_reference=rank_with_reference,
+        diff_against=diff_against,
+    )
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")

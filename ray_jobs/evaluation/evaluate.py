@@ -39,7 +39,6 @@ from libtrad.folders.verify.core import read_json
 from libtrad.folders.verify.inputs import check_input_folder
 from libtrad.ray_jobs.evaluation.flags import embeddings_synthetic, prepend_banner, result_flags
 
-
 _SUITES_PACKAGE = "libtrad.ray_jobs.evaluation.suites"
 
 # Adding a suite: write suites/<name>.py (a Suite subclass and its SUITE instance) and add its line here;
@@ -60,11 +59,21 @@ def load_suite(name: str):
     return resolve(SUITES[name])
 
 
-def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | Path, *, local: bool = False,
-                        address: str | None = None, progress: bool = True, no_verify: bool = False,
-                        allow_duplicates: bool = False, extra_inputs: dict | None = None,
-                        attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None,
-                        device: str = "auto", **options) -> dict:
+def evaluate_embeddings(
+    suite: str,
+    embeddings: list[str | Path],
+    output: str | Path,
+    *,
+    local: bool = False,
+    address: str | None = None,
+    progress: bool = True,
+    no_verify: bool = False,
+    allow_duplicates: bool = False,
+    extra_inputs: dict | None = None,
+    attach: Callable[[], tuple[dict, Callable[[Path], object]]] | None = None,
+    device: str = "auto",
+    **options,
+) -> dict:
     """Run ``suite`` on the embeddings folders and write ``output`` (results.json, results.md, PNGs).
 
     Each embeddings folder libtrad wrote is checked against its own checksums first (``no_verify``:
@@ -86,14 +95,39 @@ def evaluate_embeddings(suite: str, embeddings: list[str | Path], output: str | 
     # results record (and every error line names) the URL.
     embeddings, fetched = local_folders(embeddings, "embeddings")
     with shown_as_urls(fetched):
-        return _evaluate_embeddings(suite, embeddings, fetched, output, local=local, address=address,
-                                    progress=progress, no_verify=no_verify, allow_duplicates=allow_duplicates,
-                                    extra_inputs=extra_inputs, attach=attach, device=device, **options)
+        return _evaluate_embeddings(
+            suite,
+            embeddings,
+            fetched,
+            output,
+            local=local,
+            address=address,
+            progress=progress,
+            no_verify=no_verify,
+            allow_duplicates=allow_duplicates,
+            extra_inputs=extra_inputs,
+            attach=attach,
+            device=device,
+            **options,
+        )
 
 
-def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path, str], output, *, local: bool,
-                         address: str | None, progress: bool, no_verify: bool, allow_duplicates: bool,
-                         extra_inputs: dict | None, attach, device: str, **options) -> dict:
+def _evaluate_embeddings(
+    suite: str,
+    embeddings: list[Path],
+    fetched: dict[Path, str],
+    output,
+    *,
+    local: bool,
+    address: str | None,
+    progress: bool,
+    no_verify: bool,
+    allow_duplicates: bool,
+    extra_inputs: dict | None,
+    attach,
+    device: str,
+    **options,
+) -> dict:
     import dataclasses
 
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
@@ -102,7 +136,9 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     spec = parse_device(device)
     found = load_suite(suite)
     options_class = found.options
-    takes_device = dataclasses.is_dataclass(options_class) and "device" in {f.name for f in dataclasses.fields(options_class)}
+    takes_device = dataclasses.is_dataclass(options_class) and "device" in {
+        f.name for f in dataclasses.fields(options_class)
+    }
     if not takes_device and spec.kind == "cuda":
         raise ParameterError("device", spec.text, f"suite {suite} has no device option: it runs on the CPU only")
     opts = options_class(**options, device=spec.text) if takes_device else options_class(**options)
@@ -110,8 +146,7 @@ def _evaluate_embeddings(suite: str, embeddings: list[Path], fetched: dict[Path,
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
     checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
-    df = load_embeddings(embeddings, found.required_columns, found.optional_columns,
-                         allow_duplicates=allow_duplicates)
+    df = load_embeddings(embeddings, found.required_columns, found.optional_columns, allow_duplicates=allow_duplicates)
     if takes_device and local:
         resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
     extra, write_extra = attach() if attach else ({}, None)
@@ -160,8 +195,10 @@ def _provenance_of(info, path: Path) -> dict:
     def field(container, key, kinds, where):
         value = container.get(key)
         if value is not None and not isinstance(value, kinds):
-            raise LibtradError(f"{path}: {where}{key} is {type(value).__name__}, not the {kinds[0].__name__} "
-                               "libtrad embed writes (an edited or foreign embeddings.json?)")
+            raise LibtradError(
+                f"{path}: {where}{key} is {type(value).__name__}, not the {kinds[0].__name__} "
+                "libtrad embed writes (an edited or foreign embeddings.json?)"
+            )
         return value
 
     if not isinstance(info, dict):
@@ -171,13 +208,16 @@ def _provenance_of(info, path: Path) -> dict:
     shards = field(dataset, "shards", (list,), "dataset.") or []
     if not all(isinstance(s, dict) and isinstance(s.get("sha256", ""), str) for s in shards):
         raise LibtradError(f"{path}: dataset.shards must be objects with a sha256 text (an edited embeddings.json?)")
-    return {"cache_key": field(info, "cache_key", (str,), ""), "encoder": field(encoder, "spec", (str,), "encoder."),
-            "dataset": field(dataset, "hub_id", (str,), "dataset.") or field(dataset, "source", (str,), "dataset."),
-            "config": field(dataset, "config", (str,), "dataset."),
-            "component": field(dataset, "component", (str,), "dataset."),
-            "channels": channels_used(info, path),
-            "dataset_shards": sorted(s.get("sha256", "") for s in shards),
-            "synthetic": embeddings_synthetic(path.parent, info)}
+    return {
+        "cache_key": field(info, "cache_key", (str,), ""),
+        "encoder": field(encoder, "spec", (str,), "encoder."),
+        "dataset": field(dataset, "hub_id", (str,), "dataset.") or field(dataset, "source", (str,), "dataset."),
+        "config": field(dataset, "config", (str,), "dataset."),
+        "component": field(dataset, "component", (str,), "dataset."),
+        "channels": channels_used(info, path),
+        "dataset_shards": sorted(s.get("sha256", "") for s in shards),
+        "synthetic": embeddings_synthetic(path.parent, info),
+    }
 
 
 def channels_used(info: dict, path: Path) -> list[str] | None:
@@ -191,10 +231,15 @@ def channels_used(info: dict, path: Path) -> list[str] | None:
         return None
     selection = record.get("selection") if isinstance(record, dict) else None
     sets = record.get("rows_per_set", {}) if isinstance(record, dict) else None
-    if not (selection == "all" or _names(selection)) or not isinstance(sets, dict) \
-            or not all(isinstance(k, str) for k in sets):
-        raise LibtradError(f"{path}: channels must hold a selection ('all' or channel names) and rows_per_set "
-                           "(an edited embeddings.json?)")
+    if (
+        not (selection == "all" or _names(selection))
+        or not isinstance(sets, dict)
+        or not all(isinstance(k, str) for k in sets)
+    ):
+        raise LibtradError(
+            f"{path}: channels must hold a selection ('all' or channel names) and rows_per_set "
+            "(an edited embeddings.json?)"
+        )
     if selection != "all":
         return list(selection)
     return sets and len(sets) == 1 and next(iter(sets)) and next(iter(sets)).split(",") or None
@@ -209,5 +254,12 @@ def _options_record(options) -> dict:
 
     if callable(getattr(options, "record", None)):
         return options.record()  # the suite's own (e.g. new options only when off their default)
-    return {k: v for k, v in asdict(options).items()
-            if isinstance(v, (bool, int, float, str, type(None))) and k != "device"} if is_dataclass(options) else {}
+    return (
+        {
+            k: v
+            for k, v in asdict(options).items()
+            if isinstance(v, (bool, int, float, str, type(None))) and k != "device"
+        }
+        if is_dataclass(options)
+        else {}
+    )

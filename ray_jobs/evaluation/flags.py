@@ -109,8 +109,13 @@ def saturation(results: dict) -> dict:
             why = tie_or_saturated(list(methods.values()), "method")
             if why:
                 flagged.append({"task": task, "why": why})
-    return {"saturated": bool(values) and min(values) >= LEVEL, "level": LEVEL, "scores": len(values),
-            "below_level": sum(1 for v in values if v < LEVEL), "tasks": flagged}
+    return {
+        "saturated": bool(values) and min(values) >= LEVEL,
+        "level": LEVEL,
+        "scores": len(values),
+        "below_level": sum(1 for v in values if v < LEVEL),
+        "tasks": flagged,
+    }
 
 
 def result_flags(results: dict) -> dict:
@@ -122,13 +127,17 @@ def banner_lines(results: dict) -> list[str]:
     """The lines put before a suite's own ``results.md``: the SYNTHETIC line first, then saturation."""
     lines = []
     if results.get("synthetic"):
-        lines.append(f"**SYNTHETIC STAND-IN DATA**: computed on embeddings of a synthetic stand-in "
-                     f"({', '.join(f'`{p}`' for p in results.get('synthetic_inputs', []))}); these numbers say nothing "
-                     "about the real dataset and are not comparable with published results.")
+        lines.append(
+            f"**SYNTHETIC STAND-IN DATA**: computed on embeddings of a synthetic stand-in "
+            f"({', '.join(f'`{p}`' for p in results.get('synthetic_inputs', []))}); these numbers say nothing "
+            "about the real dataset and are not comparable with published results."
+        )
     sat = results.get("saturation") or {}
     if sat.get("saturated"):
-        lines.append(f"> **{SATURATED}**: every one of the {sat['scores']} scores below is ≥ "
-                     f"{100 * sat['level']:.2f} %, so it cannot tell this encoder from a better one.")
+        lines.append(
+            f"> **{SATURATED}**: every one of the {sat['scores']} scores below is ≥ "
+            f"{100 * sat['level']:.2f} %, so it cannot tell this encoder from a better one."
+        )
     for task in sat.get("tasks") or []:
         lines.append(f"> **{SATURATED}** ({task['task']}): {task['why']}.")
     return [*lines, ""] if lines else []

@@ -88,14 +88,27 @@ from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.folders.outputs import atomic_output
 from libtrad.folders.remote import local_folders, shown, shown_as_urls
 from libtrad.ray_jobs.evaluation import paper_columns as P
+from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
 from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, published_csv
 from libtrad.ray_jobs.evaluation.leaderboard_render import markdown as render_markdown
-from libtrad.ray_jobs.evaluation.leaderboard_results import (METRIC_RANGES, SUITE_ORDER, cells_of, check_value,
-                                                             dataset_key, encoder_of, read_results, results_folders)
-from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
+from libtrad.ray_jobs.evaluation.leaderboard_results import (
+    METRIC_RANGES,
+    SUITE_ORDER,
+    cells_of,
+    check_value,
+    dataset_key,
+    encoder_of,
+    read_results,
+    results_folders,
+)
 from libtrad.ray_jobs.evaluation.reference_rows import find_row, load_table, parse_names
 
-IGNORED_OPTIONS = ("task", "scorers", "block_rows", "device")  # a name, a column choice (lib-trad), a memory knob, where it ran
+IGNORED_OPTIONS = (
+    "task",
+    "scorers",
+    "block_rows",
+    "device",
+)  # a name, a column choice (lib-trad), a memory knob, where it ran
 
 
 @dataclass(frozen=True)
@@ -121,15 +134,34 @@ class Entry:
 def entries_of(folder: Path, results: dict) -> list[Entry]:
     inputs = results.get("inputs") or []
     encoder = encoder_of(folder, inputs)
-    options = tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in (results.get("options") or {}).items()
-                           if k not in IGNORED_OPTIONS))
+    options = tuple(
+        sorted(
+            (k, json.dumps(v, sort_keys=True))
+            for k, v in (results.get("options") or {}).items()
+            if k not in IGNORED_OPTIONS
+        )
+    )
     out = []
     for cell in cells_of(results, folder):
         check_value(folder, cell.metric, cell.value, cell.size)
-        out.append(Entry(folder, encoder, results["suite"], cell.column, cell.metric,
-                         None if cell.value is None else float(cell.value), cell.size, results.get("protocol_version"),
-                         dataset_key(inputs), options, results.get("year"), bool(results.get("synthetic")),
-                         cell.headline, cell.blank))
+        out.append(
+            Entry(
+                folder,
+                encoder,
+                results["suite"],
+                cell.column,
+                cell.metric,
+                None if cell.value is None else float(cell.value),
+                cell.size,
+                results.get("protocol_version"),
+                dataset_key(inputs),
+                options,
+                results.get("year"),
+                bool(results.get("synthetic")),
+                cell.headline,
+                cell.blank,
+            )
+        )
     return out
 
 
@@ -141,8 +173,10 @@ def check_clashes(entries: list[Entry]) -> None:
     for entry in entries:
         other = seen.get((entry.column, entry.encoder))
         if other is not None:
-            raise LibtradError(f"column {entry.column}: encoder {entry.encoder} appears twice ({other.folder} and "
-                               f"{entry.folder}); give one result per encoder and column")
+            raise LibtradError(
+                f"column {entry.column}: encoder {entry.encoder} appears twice ({other.folder} and "
+                f"{entry.folder}); give one result per encoder and column"
+            )
         seen[(entry.column, entry.encoder)] = entry
         ref = first.setdefault(entry.column, entry)
         problem = _clash(ref, entry)
@@ -275,8 +309,11 @@ class Board:
             return {}
         out = {}
         for encoder in self.encoders:
-            diffs = {c: self.value("measured", encoder, c) - cell.value for c, cell in self.diff_against.cells.items()
-                     if c in self.columns and self.value("measured", encoder, c) is not None}
+            diffs = {
+                c: self.value("measured", encoder, c) - cell.value
+                for c, cell in self.diff_against.cells.items()
+                if c in self.columns and self.value("measured", encoder, c) is not None
+            }
             out[encoder] = {c: diffs[c] for c in self.columns if c in diffs}
         return out
 
@@ -301,8 +338,10 @@ def published_summary(row, entries: list[Entry], normalise: str) -> dict:
         if e.test_size and e.headline:
             sizes[e.column] = (e.metric, max(e.test_size, sizes.get(e.column, ("", 0))[1]))
     items = [(sizes[c][0], cell.value, sizes[c][1]) for c, cell in row.cells.items() if c in sizes]
-    return {"xares_weighted_average": weighted_average(items) if normalise == "metric-range" else None,
-            "tasks": len(items)}
+    return {
+        "xares_weighted_average": weighted_average(items) if normalise == "metric-range" else None,
+        "tasks": len(items),
+    }
 
 
 def shown_columns(entries: list[Entry], reference) -> list[str]:
@@ -314,8 +353,13 @@ def shown_columns(entries: list[Entry], reference) -> list[str]:
     return sorted(names, key=lambda c: P.sort_key(c, order))
 
 
-def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
-          rank_with_reference: bool = False, diff_against: str | None = None) -> Board:
+def build(
+    entries: list[Entry],
+    normalise: str = "metric-range",
+    reference=(),
+    rank_with_reference: bool = False,
+    diff_against: str | None = None,
+) -> Board:
     """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
     so an encoder's average does not move when another joins) or ``encoders`` (each column over the
     encoders in the table). ``reference``: published tables (:func:`reference_rows.load_table`) shown as
@@ -333,10 +377,15 @@ def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
     summary, means, blanks = {}, {}, {}
     for encoder in {e.encoder for e in entries}:
         mine = [e for e in headline if e.encoder == encoder]
-        items = [(e.metric, e.value, e.test_size) for e in mine] if stretched is None else \
-            [("fraction", stretched.get(id(e)), e.test_size) for e in mine]
-        summary[encoder] = {"xares_weighted_average": weighted_average(items),
-                            "tasks": sum(1 for e in mine if e.value is not None and e.test_size)}
+        items = (
+            [(e.metric, e.value, e.test_size) for e in mine]
+            if stretched is None
+            else [("fraction", stretched.get(id(e)), e.test_size) for e in mine]
+        )
+        summary[encoder] = {
+            "xares_weighted_average": weighted_average(items),
+            "tasks": sum(1 for e in mine if e.value is not None and e.test_size),
+        }
         row_means, notes = paper_means(encoder, cells, columns)
         means.update({(encoder, c): v for c, v in row_means.items()})
         for column, note in notes.items():
@@ -344,20 +393,40 @@ def build(entries: list[Entry], normalise: str = "metric-range", reference=(),
     for e in entries:
         if e.blank:
             blanks.setdefault(e.column, []).append(f"`{e.encoder}` {e.blank}")
-    encoders = sorted(summary, key=lambda n: (summary[n]["xares_weighted_average"] is None,
-                                              -(summary[n]["xares_weighted_average"] or 0.0), n))
+    encoders = sorted(
+        summary,
+        key=lambda n: (summary[n]["xares_weighted_average"] is None, -(summary[n]["xares_weighted_average"] or 0.0), n),
+    )
     measured = [c for c in columns if any(e.column == c for e in headline)]
-    return Board(encoders, columns, cells, summary, normalise, measured_columns=measured, reference=reference,
-                 published_summary={r.name: published_summary(r, entries, normalise)
-                                    for t in reference for r in t.rows},
-                 rank_with_reference=rank_with_reference, saturated=saturated_columns(entries),
-                 synthetic=sorted({str(e.folder) for e in entries if e.synthetic}), means=means,
-                 blanks={c: sorted(n) for c, n in blanks.items()}, diff_against=against)
+    return Board(
+        encoders,
+        columns,
+        cells,
+        summary,
+        normalise,
+        measured_columns=measured,
+        reference=reference,
+        published_summary={r.name: published_summary(r, entries, normalise) for t in reference for r in t.rows},
+        rank_with_reference=rank_with_reference,
+        saturated=saturated_columns(entries),
+        synthetic=sorted({str(e.folder) for e in entries if e.synthetic}),
+        means=means,
+        blanks={c: sorted(n) for c, n in blanks.items()},
+        diff_against=against,
+    )
 
 
 # ----------------------------------------------------------------------------- writing
-def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_verify: bool = False, reference=None,
-                      rank_with_reference: bool = False, diff_against: str | None = None) -> Board:
+def write_leaderboard(
+    paths,
+    output,
+    normalise: str = "metric-range",
+    *,
+    no_verify: bool = False,
+    reference=None,
+    rank_with_reference: bool = False,
+    diff_against: str | None = None,
+) -> Board:
     """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
     into ``output`` (:mod:`~libtrad.ray_jobs.evaluation.leaderboard_render`). ``reference``: published table
     names (``lib-trad-table3``, ``echo-table2``, ``lib-trad-table2``, ``all``;
@@ -377,8 +446,13 @@ def write_leaderboard(paths, output, normalise: str = "metric-range", *, no_veri
         read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
         entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
         board = build(entries, normalise, tables, rank_with_reference, diff_against)
-    board.unverified = [shown(f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})",
-                              fetched) for folder, r in read.items() if not r["_verification"]["verified"]]
+    board.unverified = [
+        shown(
+            f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})", fetched
+        )
+        for folder, r in read.items()
+        if not r["_verification"]["verified"]
+    ]
     board.synthetic = [shown(f, fetched) for f in board.synthetic]
     with atomic_output(output, "leaderboard", inputs=inputs) as tmp:
         (tmp / "leaderboard.md").write_text(markdown(board), encoding="utf-8")

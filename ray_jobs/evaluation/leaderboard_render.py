@@ -62,9 +62,12 @@ def synthetic_line(board) -> list[str]:
     """The first line of leaderboard.md when any measured result was computed on a synthetic stand-in."""
     if not board.synthetic:
         return []
-    return [f"**SYNTHETIC STAND-IN DATA**: {len(board.synthetic)} of the results folders were computed on synthetic "
-            "stand-ins; their numbers say nothing about the real datasets and are not comparable with published "
-            "(real-data) numbers.", ""]
+    return [
+        f"**SYNTHETIC STAND-IN DATA**: {len(board.synthetic)} of the results folders were computed on synthetic "
+        "stand-ins; their numbers say nothing about the real datasets and are not comparable with published "
+        "(real-data) numbers.",
+        "",
+    ]
 
 
 def markdown(board) -> str:
@@ -77,15 +80,28 @@ def markdown(board) -> str:
         rows.append([label(kind, row), *_cells(board, kind, row), shown(s["xares_weighted_average"], "") + star])
     how = "its metric's range" if board.normalise == "metric-range" else "the encoders in this table"
     ranked = "Rows ranked" if board.rank_with_reference or not board.reference else "Measured rows ranked"
-    return "\n".join([*synthetic_line(board), "# Leaderboard", "",
-                      f"Values in %. {ranked} by the X-ARES weighted average (each task's value "
-                      f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
-                      "tasks than the table has. The papers' columns come first, in the papers' order; DCASE, fault "
-                      "and overall means are the papers' (see Columns).", "",
-                      *_saturation_section(board),
-                      markdown_table(["encoder", *board.columns, SUMMARY], rows),
-                      "", *_published_section(board), *_diff_section(board), "## Columns", "",
-                      *_column_notes(board), "", *_unverified_section(board)])
+    return "\n".join(
+        [
+            *synthetic_line(board),
+            "# Leaderboard",
+            "",
+            f"Values in %. {ranked} by the X-ARES weighted average (each task's value "
+            f"min-max normalised over {how}, weighted by its test-set size); `*`: averaged over fewer "
+            "tasks than the table has. The papers' columns come first, in the papers' order; DCASE, fault "
+            "and overall means are the papers' (see Columns).",
+            "",
+            *_saturation_section(board),
+            markdown_table(["encoder", *board.columns, SUMMARY], rows),
+            "",
+            *_published_section(board),
+            *_diff_section(board),
+            "## Columns",
+            "",
+            *_column_notes(board),
+            "",
+            *_unverified_section(board),
+        ]
+    )
 
 
 def _column_notes(board) -> list[str]:
@@ -94,12 +110,16 @@ def _column_notes(board) -> list[str]:
         paper = P.BY_NAME.get(column)
         entries = [e for e in board.cells.values() if e.column == column]
         if paper is not None and paper.computed:
-            text = (f"the paper's {'harmonic ' if paper.mean == 'harmonic' else ''}mean of {paper.describe}; for a "
-                    f"measured row computed only when all {len(paper.parts)} are present")
+            text = (
+                f"the paper's {'harmonic ' if paper.mean == 'harmonic' else ''}mean of {paper.describe}; for a "
+                f"measured row computed only when all {len(paper.parts)} are present"
+            )
         elif entries:
             sizes = sorted({e.test_size for e in entries if e.test_size})
-            text = (f"{METRIC_LABELS.get(entries[0].metric, entries[0].metric)}, test size "
-                    f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {entries[0].protocol_version}")
+            text = (
+                f"{METRIC_LABELS.get(entries[0].metric, entries[0].metric)}, test size "
+                f"{', '.join(map(str, sizes)) or 'unknown'}, protocol version {entries[0].protocol_version}"
+            )
             text += "" if any(e.headline for e in entries) else " (an extra column: not in the X-ARES average)"
         else:
             tables = [t.label for t in board.reference if column in t.columns]
@@ -115,8 +135,15 @@ def _column_notes(board) -> list[str]:
 def _saturation_section(board) -> list[str]:
     if not board.saturated:
         return []
-    return ["## Warnings", "", *(f"- **{column}**: {SATURATED} ({why}; published rows not counted)."
-                                 for column, why in board.saturated.items()), ""]
+    return [
+        "## Warnings",
+        "",
+        *(
+            f"- **{column}**: {SATURATED} ({why}; published rows not counted)."
+            for column, why in board.saturated.items()
+        ),
+        "",
+    ]
 
 
 def _published_section(board) -> list[str]:
@@ -124,24 +151,34 @@ def _published_section(board) -> list[str]:
     if not board.reference:
         return []
     if board.rank_with_reference:
-        rank = ("They are ranked with the measured rows (`--rank-with-reference`): a published row's X-ARES average "
-                "is over the measured columns it has a value in, weighted by those columns' test sizes; a row "
-                "without any has no average and comes last.")
+        rank = (
+            "They are ranked with the measured rows (`--rank-with-reference`): a published row's X-ARES average "
+            "is over the measured columns it has a value in, weighted by those columns' test sizes; a row "
+            "without any has no average and comes last."
+        )
     else:
-        rank = ("They are not ranked: they stand below the measured rows whatever their values "
-                "(`--rank-with-reference` ranks them together).")
-    lines = ["## Published reference rows (real data)", "",
-             f"Rows marked *{MARK}* are the papers' own numbers, computed on the real recordings, in the columns of "
-             "the same component and metric as the measured rows. **Numbers measured on libtrad's synthetic "
-             f"stand-ins are not comparable with them**: they show the table to fill with results on the real "
-             f"datasets. {rank} `{FLAG}`: a printed mean that disagrees with its columns, kept as printed.", ""]
+        rank = (
+            "They are not ranked: they stand below the measured rows whatever their values "
+            "(`--rank-with-reference` ranks them together)."
+        )
+    lines = [
+        "## Published reference rows (real data)",
+        "",
+        f"Rows marked *{MARK}* are the papers' own numbers, computed on the real recordings, in the columns of "
+        "the same component and metric as the measured rows. **Numbers measured on libtrad's synthetic "
+        f"stand-ins are not comparable with them**: they show the table to fill with results on the real "
+        f"datasets. {rank} `{FLAG}`: a printed mean that disagrees with its columns, kept as printed.",
+        "",
+    ]
     for table in board.reference:
         src = table.source
         arxiv = f"arXiv {src['arxiv']}" if src.get("arxiv") else "no arXiv id"
-        lines.append(f"- **{table.label}**: *{src['paper']}* ({arxiv}), {src['table']}. Metric: "
-                     f"{src['metric'].rstrip('.')}. Split: {src['split'].rstrip('.')}. "
-                     f"Data file: `ray_jobs/evaluation/reference/{table.name}.json`; every cell's source: "
-                     "`leaderboard_published.csv`.")
+        lines.append(
+            f"- **{table.label}**: *{src['paper']}* ({arxiv}), {src['table']}. Metric: "
+            f"{src['metric'].rstrip('.')}. Split: {src['split'].rstrip('.')}. "
+            f"Data file: `ray_jobs/evaluation/reference/{table.name}.json`; every cell's source: "
+            "`leaderboard_published.csv`."
+        )
         printed = [" · ".join(r.printed.values()) for r in table.rows if len(r.printed) > 1]
         if printed:
             lines.append(f"  - Rows as printed: {'; '.join(printed)}.")
@@ -165,9 +202,12 @@ def _diff_section(board) -> list[str]:
         return []
     diffs = board.differences()
     columns = [c for c in board.columns if any(c in d for d in diffs.values())]
-    lines = [f"## Difference from `{row.model}` ({row.label})", "",
-             "Each measured value minus the published one (the papers' cells as printed), in percentage points "
-             "(a paper's ms column: in ms); `leaderboard_diff.csv` has the same as fractions."]
+    lines = [
+        f"## Difference from `{row.model}` ({row.label})",
+        "",
+        "Each measured value minus the published one (the papers' cells as printed), in percentage points "
+        "(a paper's ms column: in ms); `leaderboard_diff.csv` has the same as fractions.",
+    ]
     if not columns:
         return [*lines, "", "No measured row has a value in a column of that published row.", ""]
     rows = [[f"`{encoder}`", *(_signed(d.get(c), c) for c in columns)] for encoder, d in diffs.items()]
@@ -197,12 +237,26 @@ def csv_text(board) -> str:
     for kind, row in board.rows():
         s = summary_of(board, kind, row)
         if kind == "measured":
-            name, what = row, "measured" + (" (synthetic stand-in)" if any(
-                e.synthetic for (enc, _), e in board.cells.items() if enc == row) else "")
+            name, what = (
+                row,
+                "measured"
+                + (
+                    " (synthetic stand-in)"
+                    if any(e.synthetic for (enc, _), e in board.cells.items() if enc == row)
+                    else ""
+                ),
+            )
         else:
             name, what = row.model, f"{MARK}: {row.label}"
-        writer.writerow([name, *(_number(board.value(kind, row, c)) for c in board.columns),
-                         _number(s["xares_weighted_average"]), s["tasks"], what])
+        writer.writerow(
+            [
+                name,
+                *(_number(board.value(kind, row, c)) for c in board.columns),
+                _number(s["xares_weighted_average"]),
+                s["tasks"],
+                what,
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -215,8 +269,18 @@ def published_csv(board) -> str:
         for row in table.rows:
             for column in (c for c in board.columns if c in row.cells):
                 cell = row.cells[column]
-                writer.writerow([table.name, row.model, column, table.paper_headers[column], repr(cell.value),
-                                 cell.printed, cell.cite, cell.flag or ""])
+                writer.writerow(
+                    [
+                        table.name,
+                        row.model,
+                        column,
+                        table.paper_headers[column],
+                        repr(cell.value),
+                        cell.printed,
+                        cell.cite,
+                        cell.flag or "",
+                    ]
+                )
     return buffer.getvalue()
 
 
@@ -256,8 +320,15 @@ def heatmap(board, path: Path) -> Path:
     ax.set_xticks(range(len(headers)), headers, rotation=40, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     for (i, j), v in np.ndenumerate(grid):
-        ax.text(j, i, text[i][j], ha="center", va="center", fontsize=6,
-                color="white" if not np.isnan(v) and v < 0.6 else "black")
+        ax.text(
+            j,
+            i,
+            text[i][j],
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if not np.isnan(v) and v < 0.6 else "black",
+        )
     ax.axvline(len(board.columns) - 0.5, color="white", linewidth=2)
     fig.colorbar(image, ax=ax, label="value (0–1)")
     ax.set_title("Leaderboard (rows ranked by the X-ARES weighted average)", fontsize=9)

@@ -20,10 +20,20 @@ from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation.suites.probe_task import dataset_label
 
 SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
-METRIC_RANGES = {"accuracy": (0.0, 1.0), "auc": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "dcase_score": (0.0, 1.0),
-                 "hmean_auc": (0.0, 1.0)}
-METRIC_LABELS = {"accuracy": "accuracy", "auc": "AUC", "f1_weighted": "weighted F1", "dcase_score": "DCASE score",
-                 "hmean_auc": "harmonic-mean AUC"}
+METRIC_RANGES = {
+    "accuracy": (0.0, 1.0),
+    "auc": (0.0, 1.0),
+    "f1_weighted": (0.0, 1.0),
+    "dcase_score": (0.0, 1.0),
+    "hmean_auc": (0.0, 1.0),
+}
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "auc": "AUC",
+    "f1_weighted": "weighted F1",
+    "dcase_score": "DCASE score",
+    "hmean_auc": "harmonic-mean AUC",
+}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -35,11 +45,15 @@ def results_folders(paths) -> list[Path]:
         if (path / "results.json").is_file():
             found.append(path)
         elif path.is_dir():
-            inner = sorted(p.parent for p in path.rglob("results.json")
-                           if not any(part.startswith(".") for part in p.relative_to(path).parts))
+            inner = sorted(
+                p.parent
+                for p in path.rglob("results.json")
+                if not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not inner:
-                raise LibtradError(f"{path}: no results.json in this folder or below "
-                                   "(expected libtrad evaluate's output)")
+                raise LibtradError(
+                    f"{path}: no results.json in this folder or below (expected libtrad evaluate's output)"
+                )
             found += inner
         else:
             raise LibtradError(f"{path}: no such results folder")
@@ -75,10 +89,21 @@ def _typed(path: Path, where: str, value, kinds: tuple, *, optional: bool = True
     if value is None and optional:
         return value
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join({int: "a whole number", float: "a number", str: "text", list: "a list",
-                             dict: "an object", bool: "true/false"}[k] for k in kinds)
-        raise LibtradError(f"{path}: {where} is {json.dumps(value)[:40]} ({type(value).__name__}), expected {names}"
-                           f"{' or null' if optional else ''}")
+        names = " or ".join(
+            {
+                int: "a whole number",
+                float: "a number",
+                str: "text",
+                list: "a list",
+                dict: "an object",
+                bool: "true/false",
+            }[k]
+            for k in kinds
+        )
+        raise LibtradError(
+            f"{path}: {where} is {json.dumps(value)[:40]} ({type(value).__name__}), expected {names}"
+            f"{' or null' if optional else ''}"
+        )
     return value
 
 
@@ -100,8 +125,9 @@ def check_shape(results: dict, path: Path) -> None:
             _typed(path, f"inputs[{i}].{key}", record.get(key), (str,))
         for j, name in enumerate(_typed(path, f"inputs[{i}].channels", record.get("channels"), (list,)) or []):
             _typed(path, f"inputs[{i}].channels[{j}]", name, (str,), optional=False)
-        for j, shard in enumerate(_typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,))
-                                  or []):
+        for j, shard in enumerate(
+            _typed(path, f"inputs[{i}].dataset_shards", record.get("dataset_shards"), (list,)) or []
+        ):
             _typed(path, f"inputs[{i}].dataset_shards[{j}]", shard, (str,), optional=False)
     for name, entry in (_typed(path, "sets", results.get("sets"), (dict,)) or {}).items():
         _typed(path, f"sets.{name}", entry, (dict,), optional=False)
@@ -124,12 +150,15 @@ def check_shape(results: dict, path: Path) -> None:
 def check_value(folder: Path, metric: str, value, size) -> None:
     path = folder / "results.json"
     if metric not in METRIC_RANGES:
-        raise LibtradError(f"{path}: metric {metric!r} is not one the leaderboard knows "
-                           f"({', '.join(sorted(METRIC_RANGES))})")
+        raise LibtradError(
+            f"{path}: metric {metric!r} is not one the leaderboard knows ({', '.join(sorted(METRIC_RANGES))})"
+        )
     low, high = METRIC_RANGES[metric]
     if value is not None and not (np.isfinite(value) and low <= value <= high):
-        raise LibtradError(f"{path}: {METRIC_LABELS[metric]} {value!r} lies outside [{low:g}, {high:g}], the range "
-                           "of the metric (an edited or broken results.json?)")
+        raise LibtradError(
+            f"{path}: {METRIC_LABELS[metric]} {value!r} lies outside [{low:g}, {high:g}], the range "
+            "of the metric (an edited or broken results.json?)"
+        )
     if size is not None and size < 0:
         raise LibtradError(f"{path}: test size {size} is negative")
 
@@ -138,14 +167,17 @@ def check_value(folder: Path, metric: str, value, size) -> None:
 def encoder_of(folder: Path, inputs: list[dict]) -> str:
     names = {i.get("encoder") or f"[{Path(i.get('path', folder)).name}]" for i in inputs} or {f"[{folder.name}]"}
     if len(names) > 1:
-        raise LibtradError(f"{folder}: its inputs come from different encoders ({', '.join(sorted(names))}); "
-                           "a leaderboard row is one encoder")
+        raise LibtradError(
+            f"{folder}: its inputs come from different encoders ({', '.join(sorted(names))}); "
+            "a leaderboard row is one encoder"
+        )
     return names.pop()
 
 
 def dataset_key(inputs: list[dict]) -> tuple:
-    return tuple(sorted((str(i.get("dataset")), str(i.get("config")), tuple(i.get("dataset_shards") or ()))
-                        for i in inputs))
+    return tuple(
+        sorted((str(i.get("dataset")), str(i.get("config")), tuple(i.get("dataset_shards") or ())) for i in inputs)
+    )
 
 
 def _task(results: dict, inputs: list[dict], folder: Path) -> str:
@@ -186,11 +218,14 @@ def _fault_cells(results: dict, inputs: list[dict], folder: Path) -> list[Cell]:
     component, config, channels = _one(inputs, "component"), _one(inputs, "config"), _one(inputs, "channels")
     protocol, options = results.get("protocol"), results.get("options")
     column, _ = P.fault_column(component, config, protocol, channels, options)
-    column = column or P.own_fault_column(component, config, protocol, channels, _task(results, inputs, folder),
-                                          options)
+    column = column or P.own_fault_column(
+        component, config, protocol, channels, _task(results, inputs, folder), options
+    )
     size = len(results.get("predictions", [])) or None
-    return [Cell(column, "accuracy", results.get("accuracy"), size),
-            Cell(f"{column} (weighted F1)", "f1_weighted", results.get("f1_weighted"), size, headline=False)]
+    return [
+        Cell(column, "accuracy", results.get("accuracy"), size),
+        Cell(f"{column} (weighted F1)", "f1_weighted", results.get("f1_weighted"), size, headline=False),
+    ]
 
 
 def _lib_trad_cells(results: dict) -> list[Cell]:
@@ -209,8 +244,9 @@ def _lib_trad_cells(results: dict) -> list[Cell]:
             out.append(Cell(column, "auc", auc.get(f"tr{i}"), n, headline=False))
         lacking = [f"TR{i}" for i in (1, 2, 3) if auc.get(f"tr{i}") is None]
         blank = f"has no AUC for {', '.join(lacking)} (the paper's harmonic mean is over all three)" if lacking else ""
-        out.append(Cell(P.LIB_TRAD_HMEAN, "hmean_auc", None if lacking else entry.get("harmonic_mean"), size,
-                        blank=blank))
+        out.append(
+            Cell(P.LIB_TRAD_HMEAN, "hmean_auc", None if lacking else entry.get("harmonic_mean"), size, blank=blank)
+        )
     return out
 
 
@@ -218,8 +254,11 @@ def cells_of(results: dict, folder: Path) -> list[Cell]:
     """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`)."""
     suite, inputs = results["suite"], results.get("inputs") or []
     if suite == "siren-dcase":
-        return [Cell(f"siren-dcase · DCASE {results['year']}", "dcase_score", results.get("score"),
-                     _dcase_test_size(results))]
+        return [
+            Cell(
+                f"siren-dcase · DCASE {results['year']}", "dcase_score", results.get("score"), _dcase_test_size(results)
+            )
+        ]
     if suite == "siren-fault":
         return _fault_cells(results, inputs, folder)
     if suite == "lib-trad":
@@ -231,8 +270,16 @@ def cells_of(results: dict, folder: Path) -> list[Cell]:
         return [Cell(f"{suite} · {task}", results["metric"], results.get("value"), results.get("test_size"))]
     if suite == "mimii":  # one column per SNR, as the MIMII paper reports each SNR apart
         counts = results.get("counts", {})
-        return [Cell(f"mimii {name} · {task}", "auc", entry.get("score"),
-                     sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.get(name, {}).values()) or None)
-                for name, entry in results.get("sets", {}).items()]
-    raise LibtradError(f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
-                       f"(expected one of {', '.join(SUITE_ORDER)})")
+        return [
+            Cell(
+                f"mimii {name} · {task}",
+                "auc",
+                entry.get("score"),
+                sum(c.get("normal", 0) + c.get("abnormal", 0) for c in counts.get(name, {}).values()) or None,
+            )
+            for name, entry in results.get("sets", {}).items()
+        ]
+    raise LibtradError(
+        f"{folder}: results of suite {suite!r}, which the leaderboard does not know "
+        f"(expected one of {', '.join(SUITE_ORDER)})"
+    )

@@ -92,7 +92,7 @@ def partial_auc(labels, scores, max_fpr: float = 0.1) -> float:
     if max_fpr == 1:
         return _trapezoid(fpr, tpr)
     stop = int(np.searchsorted(fpr, max_fpr, side="right"))
-    tpr_at = np.interp(max_fpr, fpr[stop - 1: stop + 1], tpr[stop - 1: stop + 1])
+    tpr_at = np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1])
     area = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[tpr[:stop], tpr_at])
     min_area = 0.5 * max_fpr**2
     return float(0.5 * (1 + (area - min_area) / (max_fpr - min_area)))
@@ -181,8 +181,9 @@ def averaged(per_class: dict[str, np.ndarray], average: str) -> dict[str, float]
     else:
         raise ParameterError("average", average, "must be 'macro' or 'weighted'")
     total = weights.sum()
-    return {k: float(np.sum(per_class[k] * weights) / total) if total > 0 else 0.0
-            for k in ("precision", "recall", "f1")}
+    return {
+        k: float(np.sum(per_class[k] * weights) / total) if total > 0 else 0.0 for k in ("precision", "recall", "f1")
+    }
 
 
 def accuracy(y_true, y_pred) -> float:

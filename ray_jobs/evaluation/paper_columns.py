@@ -88,13 +88,27 @@ LIB_TRAD_SCORER = "mahalanobis"  # the scorer whose numbers fill the paper's LiB
 
 COLUMNS: tuple[PaperColumn, ...] = (
     *(PaperColumn(name, "dcase_score", ECHO) for name in DCASE),
-    PaperColumn("DCASE mean", "dcase_score", ECHO, DCASE, "arithmetic", computed=True,
-                describe="the six DCASE years"),
+    PaperColumn("DCASE mean", "dcase_score", ECHO, DCASE, "arithmetic", computed=True, describe="the six DCASE years"),
     *(PaperColumn(name, "accuracy", ECHO) for name in FAULT),
-    PaperColumn("fault mean", "accuracy", ECHO, FAULT, "arithmetic", computed=True,
-                describe="the five fault columns (IIEE, IICA, CWRU, MAFAULDA sound and vibration)"),
-    PaperColumn("overall mean", "mean", ECHO, DCASE + FAULT, "arithmetic", computed=True,
-                also=("DCASE mean", "fault mean"), describe="all eleven DCASE and fault columns"),
+    PaperColumn(
+        "fault mean",
+        "accuracy",
+        ECHO,
+        FAULT,
+        "arithmetic",
+        computed=True,
+        describe="the five fault columns (IIEE, IICA, CWRU, MAFAULDA sound and vibration)",
+    ),
+    PaperColumn(
+        "overall mean",
+        "mean",
+        ECHO,
+        DCASE + FAULT,
+        "arithmetic",
+        computed=True,
+        also=("DCASE mean", "fault mean"),
+        describe="all eleven DCASE and fault columns",
+    ),
     *(PaperColumn(name, "auc", LIB3) for name in TR),
     PaperColumn(LIB_TRAD_HMEAN, "hmean_auc", LIB3, TR, "harmonic", describe="TR1, TR2 and TR3"),
     PaperColumn("lib-trad · inference ms", "inference_ms", LIB3, fraction=False),
@@ -103,8 +117,14 @@ COLUMNS: tuple[PaperColumn, ...] = (
 BY_NAME = {c.name: c for c in COLUMNS}
 ORDER = {c.name: i for i, c in enumerate(COLUMNS)}
 
-ACCELEROMETERS = ("underhang-axial", "underhang-radial", "underhang-tangential",
-                  "overhang-axial", "overhang-radial", "overhang-tangential")  # MAFAULDA's, by SIREN's names
+ACCELEROMETERS = (
+    "underhang-axial",
+    "underhang-radial",
+    "underhang-tangential",
+    "overhang-axial",
+    "overhang-radial",
+    "overhang-tangential",
+)  # MAFAULDA's, by SIREN's names
 KNN = {"k": 5, "metric": "euclidean"}  # SIREN's fault KNN (test_fault_classification.py's config)
 FAULT_SOURCES = {
     "iiee": FaultSource("iiee", "default", ("loocv",), FAULT[0]),
@@ -128,12 +148,16 @@ def knn_differs(options: dict | None) -> str:
     """How a ``siren-fault`` result's KNN differs from SIREN's (k = 5, Euclidean: its fault script's config), or ''."""
     options = options or {}
     k, metric = options.get("k", KNN["k"]), options.get("metric", KNN["metric"])
-    return "" if (k, metric) == (KNN["k"], KNN["metric"]) else f"k={k}" + ("" if metric == KNN["metric"] else
-                                                                          f", {metric}")
+    return (
+        ""
+        if (k, metric) == (KNN["k"], KNN["metric"])
+        else f"k={k}" + ("" if metric == KNN["metric"] else f", {metric}")
+    )
 
 
-def fault_column(component: str | None, config: str | None, protocol: str | None, channels,
-                 options: dict | None = None) -> tuple[str | None, str]:
+def fault_column(
+    component: str | None, config: str | None, protocol: str | None, channels, options: dict | None = None
+) -> tuple[str | None, str]:
     """(paper column or None, why not) of one ``siren-fault`` result's data and protocol."""
     source = FAULT_SOURCES.get(component or "")
     if source is None:
@@ -151,8 +175,9 @@ def fault_column(component: str | None, config: str | None, protocol: str | None
     return column, ""
 
 
-def own_fault_column(component: str | None, config: str | None, protocol: str | None, channels, task: str,
-                     options: dict | None = None) -> str:
+def own_fault_column(
+    component: str | None, config: str | None, protocol: str | None, channels, task: str, options: dict | None = None
+) -> str:
     """The column of a ``siren-fault`` result outside the paper's: by component, config, protocol, a KNN other
     than SIREN's (and the channels where they decide), else (no component recorded) by its task/dataset label."""
     if not component:

@@ -19,8 +19,11 @@ import numpy as np
 
 from libtrad.ray_jobs.evaluation.report import markdown_table, new_figure, pct, save_figure
 
-TITLES = {"linear-probe": "Linear probe (ARCH recipe)", "xares-mlp": "MLP probe (X-ARES recipe)",
-          "xares-knn": "Weighted kNN (X-ARES)"}
+TITLES = {
+    "linear-probe": "Linear probe (ARCH recipe)",
+    "xares-mlp": "MLP probe (X-ARES recipe)",
+    "xares-knn": "Weighted kNN (X-ARES)",
+}
 METRIC_NAMES = {"accuracy": "accuracy", "auc": "AUC"}
 
 
@@ -40,9 +43,12 @@ def _headline(results: dict) -> str:
 
 def _context(results: dict) -> list[str]:
     used = results.get("splits_used", {})
-    lines = [f"Task: `{results.get('task') or '—'}`; protocol: {results['protocol']}; {results['test_size']} test "
-             f"rows; classes: {', '.join(results['classes'])}.", "",
-             "Splits used: " + "; ".join(f"{k}: {v}" for k, v in used.items() if k != "folds") + "."]
+    lines = [
+        f"Task: `{results.get('task') or '—'}`; protocol: {results['protocol']}; {results['test_size']} test "
+        f"rows; classes: {', '.join(results['classes'])}.",
+        "",
+        "Splits used: " + "; ".join(f"{k}: {v}" for k, v in used.items() if k != "folds") + ".",
+    ]
     if results.get("note"):
         lines += ["", f"Note: {results['note']}."]
     return lines
@@ -51,23 +57,59 @@ def _context(results: dict) -> list[str]:
 def probe_markdown(results: dict) -> str:
     auc = results["metric"] == "auc"
     headers = ["seed", "fold", "best epoch", "validation", "test"] + (["test pAUC"] if auc else [])
-    rows = [[s["seed"], f["fold"], f"{f['best_epoch']} / {len(f['val_curve'])}", pct(f["val_metric"]),
-             pct(f["test_metric"]), *([pct(f["test_pauc"])] if auc else [])]
-            for s in results["per_seed"] for f in s["folds"]]
-    return "\n".join([f"# {TITLES.get(results['suite'], results['suite'])}", "", _headline(results), "",
-                      *_context(results), "", "## Per seed and fold (in %)", "", markdown_table(headers, rows), ""])
+    rows = [
+        [
+            s["seed"],
+            f["fold"],
+            f"{f['best_epoch']} / {len(f['val_curve'])}",
+            pct(f["val_metric"]),
+            pct(f["test_metric"]),
+            *([pct(f["test_pauc"])] if auc else []),
+        ]
+        for s in results["per_seed"]
+        for f in s["folds"]
+    ]
+    return "\n".join(
+        [
+            f"# {TITLES.get(results['suite'], results['suite'])}",
+            "",
+            _headline(results),
+            "",
+            *_context(results),
+            "",
+            "## Per seed and fold (in %)",
+            "",
+            markdown_table(headers, rows),
+            "",
+        ]
+    )
 
 
 def knn_markdown(results: dict) -> str:
     auc = results["metric"] == "auc"
     headers = ["fold", "bank rows", "test rows", "test"] + (["test pAUC"] if auc else [])
-    rows = [[f["fold"], f["bank"], f["test_size"], pct(f["test_metric"]), *([pct(f["test_pauc"])] if auc else [])]
-            for f in results["folds"]]
+    rows = [
+        [f["fold"], f["bank"], f["test_size"], pct(f["test_metric"]), *([pct(f["test_pauc"])] if auc else [])]
+        for f in results["folds"]
+    ]
     options = results.get("options", {})
-    return "\n".join([f"# {TITLES['xares-knn']}", "", _headline(results), "",
-                      f"k = {options.get('k')}, temperature {options.get('temperature')} (cosine similarity, "
-                      "softmax-weighted votes).", "", *_context(results), "", "## Per fold (in %)", "",
-                      markdown_table(headers, rows), ""])
+    return "\n".join(
+        [
+            f"# {TITLES['xares-knn']}",
+            "",
+            _headline(results),
+            "",
+            f"k = {options.get('k')}, temperature {options.get('temperature')} (cosine similarity, "
+            "softmax-weighted votes).",
+            "",
+            *_context(results),
+            "",
+            "## Per fold (in %)",
+            "",
+            markdown_table(headers, rows),
+            "",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- figures
@@ -98,7 +140,7 @@ def validation_figure(results: dict, path: Path) -> Path:
         for fold in entry["folds"]:
             curve = 100 * np.asarray(fold["val_curve"])
             epochs = np.arange(1, curve.size + 1)
-            line, = ax.plot(epochs, curve, linewidth=0.8, label=f"seed {entry['seed']}, fold {fold['fold']}")
+            (line,) = ax.plot(epochs, curve, linewidth=0.8, label=f"seed {entry['seed']}, fold {fold['fold']}")
             ax.plot(fold["best_epoch"], curve[fold["best_epoch"] - 1], "o", color=line.get_color(), markersize=4)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {METRIC_NAMES.get(results['metric'], results['metric'])} (%)")
@@ -126,8 +168,11 @@ def write_probe_report(results: dict, folder: str | Path) -> list[Path]:
     """results.md, test_per_seed.png and validation_curves.png into ``folder``."""
     folder = Path(folder)
     (folder / "results.md").write_text(probe_markdown(results), encoding="utf-8")
-    return [folder / "results.md", per_seed_figure(results, folder / "test_per_seed.png"),
-            validation_figure(results, folder / "validation_curves.png")]
+    return [
+        folder / "results.md",
+        per_seed_figure(results, folder / "test_per_seed.png"),
+        validation_figure(results, folder / "validation_curves.png"),
+    ]
 
 
 def write_knn_report(results: dict, folder: str | Path) -> list[Path]:

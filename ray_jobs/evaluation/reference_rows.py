@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from libtrad.core.errors import LibtradError, ParameterError
@@ -52,12 +52,24 @@ FLAG = "‡"  # a printed mean that disagrees with its columns
 UNKNOWN = f"unknown published table; expected one of {', '.join(CHOICES)}"
 # The paper column of each data-file key, per table (the file holds the paper's headers; libtrad decides the column).
 COLUMN_OF = {
-    "echo-table2": {**{f"dcase{y}": f"siren-dcase · DCASE {y}" for y in P.DCASE_YEARS}, "dcase_mean": "DCASE mean",
-                    "iiee": "siren-fault · IIEE", "iica": "siren-fault · IICA", "cwru": "siren-fault · CWRU",
-                    "mafaulda_sound": P.MAFAULDA_SOUND, "mafaulda_vibration": P.MAFAULDA_VIBRATION,
-                    "fault_mean": "fault mean", "overall_mean": "overall mean"},
-    "lib-trad-table3": {"tr1": P.TR[0], "tr2": P.TR[1], "tr3": P.TR[2], "hmean": P.LIB_TRAD_HMEAN,
-                        "inference_ms": "lib-trad · inference ms"},
+    "echo-table2": {
+        **{f"dcase{y}": f"siren-dcase · DCASE {y}" for y in P.DCASE_YEARS},
+        "dcase_mean": "DCASE mean",
+        "iiee": "siren-fault · IIEE",
+        "iica": "siren-fault · IICA",
+        "cwru": "siren-fault · CWRU",
+        "mafaulda_sound": P.MAFAULDA_SOUND,
+        "mafaulda_vibration": P.MAFAULDA_VIBRATION,
+        "fault_mean": "fault mean",
+        "overall_mean": "overall mean",
+    },
+    "lib-trad-table3": {
+        "tr1": P.TR[0],
+        "tr2": P.TR[1],
+        "tr3": P.TR[2],
+        "hmean": P.LIB_TRAD_HMEAN,
+        "inference_ms": "lib-trad · inference ms",
+    },
     "lib-trad-table2": {f"tr{i}": f"lib-trad CNN (supervised) · TR{i}" for i in (1, 2, 3)},
 }
 
@@ -115,7 +127,7 @@ def parse_names(names) -> list[str]:
     An unknown name is one line naming the option and the accepted values (before anything is read).
     """
     wanted: list[str] = []
-    for raw in ([names] if isinstance(names, str) else list(names or ())):
+    for raw in [names] if isinstance(names, str) else list(names or ()):
         for name in (part.strip() for part in str(raw).split(",")):
             if name not in CHOICES:
                 raise ParameterError("reference", name, UNKNOWN)
@@ -123,7 +135,7 @@ def parse_names(names) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw(name: str) -> dict:
     path = resources.files("libtrad.ray_jobs.evaluation").joinpath("reference", f"{name}.json")
     try:
@@ -140,8 +152,14 @@ def _cell(name: str, data: dict, record: dict, key: str, column: P.PaperColumn, 
     cell = record["values"][key]
     value, printed, source = cell.get("value"), cell.get("printed"), cell.get("source")
     low, high = (0.0, 1.0) if column.fraction else (0.0, float("inf"))
-    if source not in data["value_sources"] or not isinstance(printed, str) or isinstance(value, bool) \
-            or not isinstance(value, (int, float)) or not low <= value <= high or _number(printed) != value:
+    if (
+        source not in data["value_sources"]
+        or not isinstance(printed, str)
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not low <= value <= high
+        or _number(printed) != value
+    ):
         raise _broken(name, f"{record['model']}/{key}", cell)
     src = data["source"]
     arxiv = f"arXiv {src['arxiv']}" if src.get("arxiv") else "no arXiv id"
@@ -190,14 +208,15 @@ def load_table(name: str) -> ReferenceTable:
             if flag:
                 row.cells[column] = ReferenceCell(**{**cell.__dict__, "flag": flag})
         (rows if row.cells else empty).append(row if row.cells else record["model"])
-    return ReferenceTable(name, data["label"], data["source"], data["value_sources"], list(headers), headers, rows,
-                          empty, missing)
+    return ReferenceTable(
+        name, data["label"], data["source"], data["value_sources"], list(headers), headers, rows, empty, missing
+    )
 
 
 def _half_unit(printed: str) -> float:
     """Half a unit of the last printed digit: how far the printed number may be from the paper's own."""
     decimals = len(printed.split(".")[1]) if "." in printed else 0
-    return 0.5 * 10.0 ** -decimals
+    return 0.5 * 10.0**-decimals
 
 
 def check_mean(column: P.PaperColumn, cell: ReferenceCell, cells: dict, headers: dict) -> str | None:
@@ -209,21 +228,27 @@ def check_mean(column: P.PaperColumn, cell: ReferenceCell, cells: dict, headers:
     parts = [cells[p] for p in column.parts]
     computed = P.mean_of(column, [c.value for c in parts])
     if column.mean == "harmonic":
-        spread = sum(computed ** 2 / (len(parts) * c.value ** 2) * _half_unit(c.printed) for c in parts)
+        spread = sum(computed**2 / (len(parts) * c.value**2) * _half_unit(c.printed) for c in parts)
     else:
         spread = max(_half_unit(c.printed) for c in parts)
     if abs(cell.value - computed) <= _half_unit(cell.printed) + spread + 1e-12:
         return None
     digits = len(cell.printed.split(".")[1]) if "." in cell.printed else 0
     kind = "harmonic mean" if column.mean == "harmonic" else "mean"
-    text = (f"printed {cell.printed}; the {kind} of its {len(parts)} columns is {computed:.{digits + 1}f} "
-            f"({computed:.{digits}f}); stored as printed")
+    text = (
+        f"printed {cell.printed}; the {kind} of its {len(parts)} columns is {computed:.{digits + 1}f} "
+        f"({computed:.{digits}f}); stored as printed"
+    )
     if column.also and all(p in cells for p in column.also):
         alternative = sum(cells[p].value for p in column.also) / len(column.also)
-        if abs(cell.value - alternative) <= _half_unit(cell.printed) + max(_half_unit(cells[p].printed)
-                                                                           for p in column.also) + 1e-12:
-            text += (f"; it matches the mean of its {' and '.join(headers.get(p, p) for p in column.also)} "
-                     f"({alternative:.{digits + 1}f})")
+        if (
+            abs(cell.value - alternative)
+            <= _half_unit(cell.printed) + max(_half_unit(cells[p].printed) for p in column.also) + 1e-12
+        ):
+            text += (
+                f"; it matches the mean of its {' and '.join(headers.get(p, p) for p in column.also)} "
+                f"({alternative:.{digits + 1}f})"
+            )
     return text
 
 
@@ -237,10 +262,12 @@ def find_row(tables: list[ReferenceTable], name: str) -> ReferenceRow:
     if not rows:
         raise ParameterError("diff_against", name, "needs --reference with the table of that row")
     if found:
-        raise ParameterError("diff_against", name, f"is in several tables; give one of "
-                             f"{', '.join(r.qualified for r in found)}")
-    raise ParameterError("diff_against", name, f"no such published row; expected one of "
-                         f"{', '.join(r.qualified for r in rows)}")
+        raise ParameterError(
+            "diff_against", name, f"is in several tables; give one of {', '.join(r.qualified for r in found)}"
+        )
+    raise ParameterError(
+        "diff_against", name, f"no such published row; expected one of {', '.join(r.qualified for r in rows)}"
+    )
 
 
 def raw_table(name: str) -> dict:

@@ -80,14 +80,23 @@ def dcase_set_table(name: str, entry: dict) -> str:
 
 def dcase_markdown(results: dict) -> str:
     mean = "arithmetic mean" if results["year"] == 2020 else "harmonic mean"
-    parts = [f"# SIREN DCASE {results['year']} (cosine 1-NN on embeddings)", "",
-             f"Scores in %. Set and year scores: {mean} of every AUC and pAUC value "
-             f"(pAUC: max FPR {results.get('options', {}).get('max_fpr', 0.1)}); one-class groups score 0."]
+    parts = [
+        f"# SIREN DCASE {results['year']} (cosine 1-NN on embeddings)",
+        "",
+        f"Scores in %. Set and year scores: {mean} of every AUC and pAUC value "
+        f"(pAUC: max FPR {results.get('options', {}).get('max_fpr', 0.1)}); one-class groups score 0.",
+    ]
     if results.get("options", {}).get("official_domain_auc"):
         parts.append("Domain AUCs use the domain's normals with all anomalies of the section (official DCASE).")
     for name, entry in results["sets"].items():
-        parts += ["", f"## {name}", "", dcase_set_table(name, entry) if entry["auc"] else "No labelled test rows.",
-                  "", f"**{name} score: {pct(entry['score'])}**"]
+        parts += [
+            "",
+            f"## {name}",
+            "",
+            dcase_set_table(name, entry) if entry["auc"] else "No labelled test rows.",
+            "",
+            f"**{name} score: {pct(entry['score'])}**",
+        ]
     parts += ["", f"**Year score ({' + '.join(results['sets'])}): {pct(results['score'])}**", ""]
     return "\n".join(parts)
 
@@ -129,7 +138,7 @@ def roc_panels(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], path
         ax.tick_params(labelsize=6)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="lower right")
-    for ax in axes[len(sections):]:
+    for ax in axes[len(sections) :]:
         ax.set_axis_off()
     fig.suptitle(f"{name}: ROC per section (FPR → TPR)")
     return save_figure(fig, path)
@@ -149,45 +158,85 @@ def write_dcase_report(results: dict, folder: str | Path, curves: dict | None = 
 
 # ----------------------------------------------------------------------------- siren-fault
 def fault_markdown(results: dict) -> str:
-    summary = [["weighted (SIREN)", pct(results["precision_weighted"]), pct(results["recall_weighted"]),
-                pct(results["f1_weighted"])],
-               ["macro", pct(results["precision_macro"]), pct(results["recall_macro"]), pct(results["f1_macro"])]]
-    per_class = [[name, pct(s["precision"]), pct(s["recall"]), pct(s["f1"]), s["support"]]
-                 for name, s in results["per_class"].items()]
+    summary = [
+        [
+            "weighted (SIREN)",
+            pct(results["precision_weighted"]),
+            pct(results["recall_weighted"]),
+            pct(results["f1_weighted"]),
+        ],
+        ["macro", pct(results["precision_macro"]), pct(results["recall_macro"]), pct(results["f1_macro"])],
+    ]
+    per_class = [
+        [name, pct(s["precision"]), pct(s["recall"]), pct(s["f1"]), s["support"]]
+        for name, s in results["per_class"].items()
+    ]
     confusion = [[name, *row] for name, row in zip(results["classes"], results["confusion"])]
     trained = f" (learnt from {results['counts']['train']} train rows)" if "counts" in results else ""
-    return "\n".join([
-        f"# SIREN fault classification (KNN, {results['protocol'].upper()})", "",
-        f"**Accuracy: {pct(results['accuracy'])} %** over {len(results['predictions'])} rows{trained}, "
-        f"{len(results['classes'])} classes. Scores in %.", "",
-        markdown_table(["average", "precision", "recall", "F1"], summary), "", *_condition_section(results),
-        "## Per class", "",
-        markdown_table(["class", "precision", "recall", "F1", "support"], per_class), "",
-        "## Confusion matrix (rows: true class, columns: predicted)", "",
-        markdown_table(["true \\ predicted", *results["classes"]], confusion), ""])
+    return "\n".join(
+        [
+            f"# SIREN fault classification (KNN, {results['protocol'].upper()})",
+            "",
+            f"**Accuracy: {pct(results['accuracy'])} %** over {len(results['predictions'])} rows{trained}, "
+            f"{len(results['classes'])} classes. Scores in %.",
+            "",
+            markdown_table(["average", "precision", "recall", "F1"], summary),
+            "",
+            *_condition_section(results),
+            "## Per class",
+            "",
+            markdown_table(["class", "precision", "recall", "F1", "support"], per_class),
+            "",
+            "## Confusion matrix (rows: true class, columns: predicted)",
+            "",
+            markdown_table(["true \\ predicted", *results["classes"]], confusion),
+            "",
+        ]
+    )
 
 
 def _condition_section(results: dict) -> list[str]:
     """The external test's scores per recording condition (weighted P/R/F1, SIREN's), when there are any."""
     if not results.get("per_condition"):
         return []
-    rows = [[name, pct(s["accuracy"]), pct(s["precision_weighted"]), pct(s["recall_weighted"]),
-             pct(s["f1_weighted"]), s["support"]] for name, s in results["per_condition"].items()]
-    return ["## Per recording condition (weighted)", "",
-            markdown_table(["condition", "accuracy", "precision", "recall", "F1", "rows"], rows), ""]
+    rows = [
+        [
+            name,
+            pct(s["accuracy"]),
+            pct(s["precision_weighted"]),
+            pct(s["recall_weighted"]),
+            pct(s["f1_weighted"]),
+            s["support"],
+        ]
+        for name, s in results["per_condition"].items()
+    ]
+    return [
+        "## Per recording condition (weighted)",
+        "",
+        markdown_table(["condition", "accuracy", "precision", "recall", "F1", "rows"], rows),
+        "",
+    ]
 
 
 def condition_figure(results: dict, path: Path) -> Path:
     """Accuracy and weighted P/R/F1 of each recording condition as grouped bars."""
     names = list(results["per_condition"])
-    keys = (("accuracy", "accuracy"), ("precision_weighted", "precision"), ("recall_weighted", "recall"),
-            ("f1_weighted", "F1"))
+    keys = (
+        ("accuracy", "accuracy"),
+        ("precision_weighted", "precision"),
+        ("recall_weighted", "recall"),
+        ("f1_weighted", "F1"),
+    )
     fig = new_figure(max(4.5, 0.9 * len(names) + 2), 3.4)
     ax = fig.add_subplot()
     width = 0.8 / len(keys)
     for i, (key, label) in enumerate(keys):
-        ax.bar(np.arange(len(names)) + (i - 1.5) * width, [100 * results["per_condition"][c][key] for c in names],
-               width, label=label)
+        ax.bar(
+            np.arange(len(names)) + (i - 1.5) * width,
+            [100 * results["per_condition"][c][key] for c in names],
+            width,
+            label=label,
+        )
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
@@ -210,8 +259,15 @@ def confusion_figure(results: dict, path: Path) -> Path:
     ax.set_ylabel("true")
     if n <= 25:
         for (i, j), c in np.ndenumerate(counts):
-            ax.text(j, i, str(int(c)), ha="center", va="center", fontsize=6,
-                    color="white" if shares[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(int(c)),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if shares[i, j] > 0.5 else "black",
+            )
     fig.colorbar(image, ax=ax, label="share of the true class")
     ax.set_title(f"Confusion ({results['protocol']}, accuracy {pct(results['accuracy'])} %)", fontsize=9)
     return save_figure(fig, path)
@@ -234,9 +290,11 @@ def write_fault_report(results: dict, folder: str | Path) -> list[Path]:
     """results.md, confusion.png and per_class_f1.png into ``folder`` (+ per_condition.png for an external test
     with conditions)."""
     folder = _folder(folder)
-    written = [write_text(folder / "results.md", fault_markdown(results)),
-               confusion_figure(results, folder / "confusion.png"),
-               per_class_figure(results, folder / "per_class_f1.png")]
+    written = [
+        write_text(folder / "results.md", fault_markdown(results)),
+        confusion_figure(results, folder / "confusion.png"),
+        per_class_figure(results, folder / "per_class_f1.png"),
+    ]
     if results.get("per_condition"):
         written.append(condition_figure(results, folder / "per_condition.png"))
     return written

@@ -41,8 +41,9 @@ class SuiteRun:
     devices: list = field(default_factory=list)
 
 
-def run_suite(suite, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None,
-              progress: bool = True) -> SuiteRun:
+def run_suite(
+    suite, df: pd.DataFrame, options, *, local: bool = False, address: str | None = None, progress: bool = True
+) -> SuiteRun:
     """Plan, run every unit (Ray tasks, or in-process when ``local``), combine."""
     from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 
@@ -68,8 +69,11 @@ def unit_devices(results: dict) -> list[dict]:
     """The distinct ``"device"`` records the units returned, sorted (the same whichever order they ran)."""
     import json
 
-    found = {json.dumps(r["device"], sort_keys=True) for r in results.values()
-             if isinstance(r, dict) and isinstance(r.get("device"), dict)}
+    found = {
+        json.dumps(r["device"], sort_keys=True)
+        for r in results.values()
+        if isinstance(r, dict) and isinstance(r.get("device"), dict)
+    }
     return [json.loads(text) for text in sorted(found)]
 
 
@@ -79,12 +83,15 @@ def gpus_per_unit(options, ray) -> int:
     return int(device is not None and parse_device(device).wants_gpu and cluster_gpus(ray) > 0)
 
 
-def _run_on_ray(suite, units: list, embeddings, columns, options, address: str | None, bar, nodes: set,
-                gpu_ids: set) -> dict:
+def _run_on_ray(
+    suite, units: list, embeddings, columns, options, address: str | None, bar, nodes: set, gpu_ids: set
+) -> dict:
     def failed(unit, exc) -> LibtradError:
         cause = getattr(exc, "cause", None)
-        return LibtradError(f"{suite.name} unit {unit.key}: a Ray task failed "
-                            f"({type(cause or exc).__name__}: {first_line(cause or exc)})")
+        return LibtradError(
+            f"{suite.name} unit {unit.key}: a Ray task failed "
+            f"({type(cause or exc).__name__}: {first_line(cause or exc)})"
+        )
 
     with cluster.ray_session(address) as ray:
         resources = {"num_cpus": 1, "num_gpus": gpus_per_unit(options, ray)}
@@ -105,5 +112,8 @@ def _run_unit_task(suite, unit, embeddings, columns, options):
     gave the task (none for a CPU task)."""
     import ray
 
-    return (suite.run_unit(unit, embeddings, columns, options), ray.get_runtime_context().get_node_id(),
-            [str(g) for g in ray.get_gpu_ids()])
+    return (
+        suite.run_unit(unit, embeddings, columns, options),
+        ray.get_runtime_context().get_node_id(),
+        [str(g) for g in ray.get_gpu_ids()],
+    )

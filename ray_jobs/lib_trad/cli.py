@@ -34,19 +34,46 @@ def _lib_trad_recipe(default, epochs, batch_size, lr, seed):
 
 def _lib_trad_train_options(config_default: str):
     def decorate(fn):
-        for option in reversed([
-            click.option("--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id ORG/NAME."),
-            click.option("--config", default=config_default, show_default=True, help="Dataset config to train on."),
-            click.option("--output", required=True, type=click.Path(path_type=Path), help="Model folder to write (save_pretrained + README.md card)."),
-            click.option("--epochs", type=number("--epochs", low=1, high=100_000, integer=True), default=None, help="Override the recipe's epochs (quick runs)."),
-            click.option("--batch-size", type=number("--batch-size", low=1, high=65_536, integer=True), default=None, help="Override the recipe's batch size."),
-            click.option("--lr", type=number("--lr", low=0, low_open=True, high=10), default=None, help="Override Adam's learning rate (paper: 1e-3)."),
-            click.option("--seed", type=seed_type(), default=0, show_default=True),
-            click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."),
-            device_option,
-        ]):
+        for option in reversed(
+            [
+                click.option(
+                    "--dataset", required=True, help="Built LiB-TRAD dataset: Hub-style folder or Hub id ORG/NAME."
+                ),
+                click.option("--config", default=config_default, show_default=True, help="Dataset config to train on."),
+                click.option(
+                    "--output",
+                    required=True,
+                    type=click.Path(path_type=Path),
+                    help="Model folder to write (save_pretrained + README.md card).",
+                ),
+                click.option(
+                    "--epochs",
+                    type=number("--epochs", low=1, high=100_000, integer=True),
+                    default=None,
+                    help="Override the recipe's epochs (quick runs).",
+                ),
+                click.option(
+                    "--batch-size",
+                    type=number("--batch-size", low=1, high=65_536, integer=True),
+                    default=None,
+                    help="Override the recipe's batch size.",
+                ),
+                click.option(
+                    "--lr",
+                    type=number("--lr", low=0, low_open=True, high=10),
+                    default=None,
+                    help="Override Adam's learning rate (paper: 1e-3).",
+                ),
+                click.option("--seed", type=seed_type(), default=0, show_default=True),
+                click.option(
+                    "--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."
+                ),
+                device_option,
+            ]
+        ):
             fn = option(fn)
         return fn
+
     return decorate
 
 
@@ -56,61 +83,114 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
     """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
     from libtrad.ray_jobs.lib_trad.training import CNN_RECIPE, train_cnn
 
-    result = train_cnn(dataset, output, config=config, recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed),
-                       cache_dir=cache_dir, device=device)
+    result = train_cnn(
+        dataset,
+        output,
+        config=config,
+        recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed),
+        cache_dir=cache_dir,
+        device=device,
+    )
     last = result.history[-1]
-    click.echo(f"saved CNN to {output} ({result.seconds:.1f} s): final loss {last['loss']:.4f}, "
-               f"validation AUC {'n/a' if last.get('val_auc') is None else format(last['val_auc'], '.4f')}")
+    click.echo(
+        f"saved CNN to {output} ({result.seconds:.1f} s): final loss {last['loss']:.4f}, "
+        f"validation AUC {'n/a' if last.get('val_auc') is None else format(last['val_auc'], '.4f')}"
+    )
 
 
 @train.command("ae")
 @_lib_trad_train_options("tr1")
-@click.option("--context-frames", type=number("--context-frames", low=1, high=255, integer=True), default=1, show_default=True,
-              help="1 = the paper's literal attention over one frame (= V); odd N > 1 attends over N neighbouring frames.")
-@click.option("--score-reduction", type=click.Choice(["mean", "max", "percentile"]), default="mean", show_default=True,
-              help="Frame scores -> clip score (paper: mean).")
-def train_ae_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames,
-                     score_reduction) -> None:
+@click.option(
+    "--context-frames",
+    type=number("--context-frames", low=1, high=255, integer=True),
+    default=1,
+    show_default=True,
+    help="1 = the paper's literal attention over one frame (= V); odd N > 1 attends over N neighbouring frames.",
+)
+@click.option(
+    "--score-reduction",
+    type=click.Choice(["mean", "max", "percentile"]),
+    default="mean",
+    show_default=True,
+    help="Frame scores -> clip score (paper: mean).",
+)
+def train_ae_command(
+    dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames, score_reduction
+) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 
     if context_frames < 1 or context_frames % 2 == 0:
         raise LibtradError(f"--context-frames {context_frames}: must be an odd number >= 1")
     result = train_attention_ae(
-        dataset, output, config=config, recipe=_lib_trad_recipe(AE_RECIPE, epochs, batch_size, lr, seed), cache_dir=cache_dir,
-        model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction}, device=device,
+        dataset,
+        output,
+        config=config,
+        recipe=_lib_trad_recipe(AE_RECIPE, epochs, batch_size, lr, seed),
+        cache_dir=cache_dir,
+        model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction},
+        device=device,
     )
     auc = result.history[-1].get("test_auc")
-    click.echo(f"saved auto-encoder to {output} ({result.seconds:.1f} s): final loss {result.history[-1]['loss']:.4f}, "
-               f"test AUC {'n/a' if auc is None else format(auc, '.4f')}")
+    click.echo(
+        f"saved auto-encoder to {output} ({result.seconds:.1f} s): final loss {result.history[-1]['loss']:.4f}, "
+        f"test AUC {'n/a' if auc is None else format(auc, '.4f')}"
+    )
 
 
 @command("lib-trad")
-@click.option("--model", "models", multiple=True,
-              help="Model folder (used for every experiment) or EXPERIMENT=DIR, repeated (tr1=..., tr2=..., tr3=...).")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Model folder (used for every experiment) or EXPERIMENT=DIR, repeated (tr1=..., tr2=..., tr3=...).",
+)
 @click.option("--dataset", default=None, help="Built LiB-TRAD dataset (with --model): Hub-style folder or Hub id.")
-@click.option("--embeddings", "embeddings", multiple=True, type=PATH_OR_URL,
-              help="Embeddings of a LiB-TRAD anomaly config (libtrad embed --config all): KNN and Mahalanobis scorers.")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("lib-trad-eval"), show_default=True,
-              help="Folder for the JSON, Markdown and ROC PNGs.")
+@click.option(
+    "--embeddings",
+    "embeddings",
+    multiple=True,
+    type=PATH_OR_URL,
+    help="Embeddings of a LiB-TRAD anomaly config (libtrad embed --config all): KNN and Mahalanobis scorers.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("lib-trad-eval"),
+    show_default=True,
+    help="Folder for the JSON, Markdown and ROC PNGs.",
+)
 @click.option("--experiments", default="tr1,tr2,tr3", show_default=True, help="Comma-separated experiments.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
 @click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
 @click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
 @connect_timeout_option
-@click.option("--no-verify", "no_verify", is_flag=True,
-              help="Use --model and --embeddings folders whose files differ from their .libtrad.json checksums "
-                   "(a note is printed; embeddings recorded in results.json).")
-@click.option("--allow-duplicates", "allow_duplicates", is_flag=True,
-              help="Keep --embeddings rows whose path repeats, or whose recording is on both sides of the split "
-                   "(counted in results.json).")
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Use --model and --embeddings folders whose files differ from their .libtrad.json checksums "
+    "(a note is printed; embeddings recorded in results.json).",
+)
+@click.option(
+    "--allow-duplicates",
+    "allow_duplicates",
+    is_flag=True,
+    help="Keep --embeddings rows whose path repeats, or whose recording is on both sides of the split "
+    "(counted in results.json).",
+)
 @device_option
-def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify,
-                              allow_duplicates, device) -> None:
+def evaluate_lib_trad_command(
+    models, dataset, embeddings, output, experiments, cache_dir, local, address, no_verify, allow_duplicates, device
+) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
-    from libtrad.ray_jobs.lib_trad.evaluation import (EXPERIMENTS, attach_models, evaluate_lib_trad,
-                                                      parse_model_arguments)
+    from libtrad.ray_jobs.lib_trad.evaluation import (
+        EXPERIMENTS,
+        attach_models,
+        evaluate_lib_trad,
+        parse_model_arguments,
+    )
 
     chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
     unknown = [e for e in chosen if e not in EXPERIMENTS]
@@ -122,16 +202,30 @@ def evaluate_lib_trad_command(models, dataset, embeddings, output, experiments, 
         raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
     model_args = parse_model_arguments(models, chosen) if models else None
     if not embeddings:
-        summary = evaluate_lib_trad(model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify, device=device)
+        summary = evaluate_lib_trad(
+            model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify, device=device
+        )
         click.echo((output / summary["files"][1]).read_text().rstrip())
         click.echo(f"wrote {', '.join(summary['files'])} to {output}")
         return
 
-    attach = attach_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify, device=device) \
-        if model_args else None
+    attach = (
+        attach_models(model_args, dataset, cache_dir=cache_dir, no_verify=no_verify, device=device)
+        if model_args
+        else None
+    )
     extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
     extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
-    evaluate_embeddings("lib-trad", list(embeddings), output, local=local, address=address, no_verify=no_verify,
-                        allow_duplicates=allow_duplicates, extra_inputs=extra, attach=attach,
-                        device=device)
+    evaluate_embeddings(
+        "lib-trad",
+        list(embeddings),
+        output,
+        local=local,
+        address=address,
+        no_verify=no_verify,
+        allow_duplicates=allow_duplicates,
+        extra_inputs=extra,
+        attach=attach,
+        device=device,
+    )
     print_results(output)

@@ -37,7 +37,9 @@ class Clips:
         return len(self.waveforms)
 
 
-def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Clips:
+def load_clips(
+    dataset: str, config: str, split: str, *, cache_dir: str | Path | None = None, progress: bool = True
+) -> Clips:
     """Load ``split`` of ``config`` and decode every clip; user mistakes become :class:`LibtradError`.
 
     A local folder is checked first: the config and split must exist, every Parquet shard of the
@@ -75,8 +77,14 @@ def load_clips(dataset: str, config: str, split: str, *, cache_dir: str | Path |
     rows = tqdm(ds, desc=f"decoding {config}/{split}", unit="clip", disable=not progress, leave=False)
     for i, row in enumerate(rows):
         waveforms.append(_decode(row["audio"], f"--dataset {dataset} {config}/{split} row {i}", local))
-    experiments = [str(e) for e in ds["experiment"]] if "experiment" in ds.column_names else [config.split("_")[0].upper()] * len(ds)
-    return Clips(dataset=str(dataset), config=config, split=split, waveforms=waveforms, labels=labels, experiments=experiments)
+    experiments = (
+        [str(e) for e in ds["experiment"]]
+        if "experiment" in ds.column_names
+        else [config.split("_")[0].upper()] * len(ds)
+    )
+    return Clips(
+        dataset=str(dataset), config=config, split=split, waveforms=waveforms, labels=labels, experiments=experiments
+    )
 
 
 def split_exists(dataset: str, config: str, split: str, *, cache_dir=None) -> bool:
@@ -85,7 +93,11 @@ def split_exists(dataset: str, config: str, split: str, *, cache_dir=None) -> bo
 
     local = Path(str(dataset)).expanduser()
     try:
-        return split in datasets.get_dataset_split_names(str(local) if local.is_dir() else str(dataset), config, cache_dir=None if cache_dir is None else str(cache_dir))
+        return split in datasets.get_dataset_split_names(
+            str(local) if local.is_dir() else str(dataset),
+            config,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+        )
     except Exception:  # noqa: BLE001 - an absent split/config just means "nothing to evaluate"
         return False
 
@@ -131,15 +143,18 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
         raise _load_error(dataset, config, split, exc, root, cache) from None
     files = dict(builder.config.data_files or {})
     if split not in files:
-        raise LibtradError(f"--dataset {dataset}: cannot load config {config!r} split {split!r} "
-                           f"(no such split; available: {', '.join(map(str, files)) or 'none'})")
+        raise LibtradError(
+            f"--dataset {dataset}: cannot load config {config!r} split {split!r} "
+            f"(no such split; available: {', '.join(map(str, files)) or 'none'})"
+        )
     for name, paths in files.items():  # datasets prepares every split of the config at once
         for path in paths:
             _check_shard(str(path), dataset, config, str(name))
 
 
 def _verify_split(root: Path, config: str, split: str) -> None:
-    """``libtrad.folders.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other folders)."""
+    """``libtrad.folders.verify``'s check of the split's shards against the marker's SHA-256 (no-op for other
+    folders)."""
     verify_dataset_split(root, config, split)
 
 
@@ -152,11 +167,15 @@ def _check_shard(path: str, dataset: str, config: str, split: str) -> None:
     try:
         pq.read_metadata(path)
     except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError, ...: the shard is unusable either way
-        raise LibtradError(f"{path}: unreadable Parquet shard of --dataset {dataset} config {config!r} split {split!r} "
-                           f"({first_line(exc)}); rebuild or re-download the dataset") from None
+        raise LibtradError(
+            f"{path}: unreadable Parquet shard of --dataset {dataset} config {config!r} split {split!r} "
+            f"({first_line(exc)}); rebuild or re-download the dataset"
+        ) from None
 
 
-def _load_error(dataset: str, config: str, split: str, exc: BaseException, local: Path | None, cache: str | None) -> LibtradError:
+def _load_error(
+    dataset: str, config: str, split: str, exc: BaseException, local: Path | None, cache: str | None
+) -> LibtradError:
     """One line for a failed ``load_dataset``: the dataset, config, split and the first line of the cause."""
     import datasets
 
@@ -168,7 +187,9 @@ def _load_error(dataset: str, config: str, split: str, exc: BaseException, local
             available = ", ".join(names)
         except Exception:  # noqa: BLE001 - fall back on datasets' own list in the message
             available = None
-        return LibtradError(f"{head} (no such config; available: {available})" if available else f"{head} ({first_line(exc)})")
+        return LibtradError(
+            f"{head} (no such config; available: {available})" if available else f"{head} ({first_line(exc)})"
+        )
     cause = exc
     while isinstance(cause, datasets.exceptions.DatasetsError) and (cause.__cause__ or cause.__context__) is not None:
         cause = cause.__cause__ or cause.__context__

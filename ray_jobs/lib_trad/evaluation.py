@@ -64,15 +64,23 @@ def evaluate_lib_trad(
     for experiment, model_dir in models.items():
         inputs["--model" if len(distinct) == 1 else f"--model {experiment}"] = model_dir
     output = check_output(output_dir, "results", inputs=inputs)
-    summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress,
-                                            no_verify=no_verify, device=device)
+    summary, curves = score_lib_trad_models(
+        models, dataset, cache_dir=cache_dir, progress=progress, no_verify=no_verify, device=device
+    )
     with atomic_output(output, "results", inputs=inputs) as staging:
         summary["files"] = write_model_results(summary, curves, staging)
     return summary
 
 
-def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None,
-                          progress: bool = True, no_verify: bool = False, device: str = "auto") -> tuple[dict, list]:
+def score_lib_trad_models(
+    models: dict[str, str | Path],
+    dataset: str,
+    *,
+    cache_dir=None,
+    progress: bool = True,
+    no_verify: bool = False,
+    device: str = "auto",
+) -> tuple[dict, list]:
     """Score every experiment's clips with its model -> (the table's summary, ROC curve inputs).
 
     ``no_verify``: load model folders whose files differ from their ``.libtrad.json`` checksums.
@@ -96,8 +104,10 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
         clips = load_clips(dataset, experiment + suffix, split, cache_dir=cache_dir, progress=progress)
         abnormal = int(np.sum(clips.labels))
         if abnormal in (0, len(clips)):
-            raise LibtradError(f"--dataset {dataset}: {experiment + suffix}/{split} holds {len(clips) - abnormal} normal "
-                               f"and {abnormal} abnormal clips; its AUC ({table}, {experiment.upper()}) needs both")
+            raise LibtradError(
+                f"--dataset {dataset}: {experiment + suffix}/{split} holds {len(clips) - abnormal} normal "
+                f"and {abnormal} abnormal clips; its AUC ({table}, {experiment.upper()}) needs both"
+            )
         features = clip_features(extractor, clips, progress)
         if family == "cnn":
             check_clip_frames(features, clips, 1, cnn_min_frames(model.config))
@@ -106,16 +116,27 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
         timed = features[: min(len(features), 50)]
         roc_png = f"roc_{family}_{experiment}.png"
         curves.append((clips.labels, scores, roc_png, f"{table}: {experiment.upper()} ({split}), AUC {_fmt(auc)}"))
-        rows.append({
-            "experiment": experiment.upper(), "config": experiment + suffix, "split": split, "model": str(model_dir),
-            **({"model_source": model.libtrad_source} if getattr(model, "libtrad_source", None) else {}),
-            "clips": len(clips), "abnormal": int(clips.labels.sum()), "auc": auc,
-            "inference_ms_per_clip": mean_inference_ms(model, timed), "roc_png": roc_png,
-        })
+        rows.append(
+            {
+                "experiment": experiment.upper(),
+                "config": experiment + suffix,
+                "split": split,
+                "model": str(model_dir),
+                **({"model_source": model.libtrad_source} if getattr(model, "libtrad_source", None) else {}),
+                "clips": len(clips),
+                "abnormal": int(clips.labels.sum()),
+                "auc": auc,
+                "inference_ms_per_clip": mean_inference_ms(model, timed),
+                "roc_png": roc_png,
+            }
+        )
         if progress:
             tqdm.write(f"{table} {experiment.upper()}: AUC {_fmt(auc)} on {len(clips)} clips")
     summary = {
-        "table": table, "family": family, "dataset": str(dataset), "rows": rows,
+        "table": table,
+        "family": family,
+        "dataset": str(dataset),
+        "rows": rows,
         "harmonic_mean_auc": harmonic_mean_or_none([r["auc"] for r in rows]),
         "mean_inference_ms_per_clip": float(np.mean([r["inference_ms_per_clip"] for r in rows])),
         "device": device_record(run_on),
@@ -123,15 +144,24 @@ def score_lib_trad_models(models: dict[str, str | Path], dataset: str, *, cache_
     return summary, curves
 
 
-def attach_models(models: dict[str, str | Path], dataset: str, *, cache_dir=None, progress: bool = True,
-                  no_verify: bool = False, device: str = "auto"):
+def attach_models(
+    models: dict[str, str | Path],
+    dataset: str,
+    *,
+    cache_dir=None,
+    progress: bool = True,
+    no_verify: bool = False,
+    device: str = "auto",
+):
     """The ``attach`` of :func:`~libtrad.ray_jobs.evaluation.evaluate.evaluate_embeddings` that scores trained
     LiB-TRAD checkpoints beside the embeddings, in one table: ``evaluate lib-trad --model … --embeddings …``
     and the demo both use it. Called after the output and the inputs are checked, it returns the summary
     to store under ``"model"`` and the function writing its files into the results folder."""
+
     def attach() -> tuple[dict, Callable[[Path], list[str]]]:
-        summary, curves = score_lib_trad_models(models, dataset, cache_dir=cache_dir, progress=progress,
-                                                no_verify=no_verify, device=device)
+        summary, curves = score_lib_trad_models(
+            models, dataset, cache_dir=cache_dir, progress=progress, no_verify=no_verify, device=device
+        )
         return {"model": summary}, lambda folder: write_model_results(summary, curves, folder)
 
     return attach
@@ -179,14 +209,32 @@ def parse_model_arguments(values: tuple[str, ...], experiments: tuple[str, ...] 
 
 
 def _markdown(summary: dict) -> str:
-    rows = [[r["experiment"], r["config"], r["split"], r["clips"], r["abnormal"], _fmt(r["auc"]), f"{r['inference_ms_per_clip']:.3f}"]
-            for r in summary["rows"]]
-    text = [f"## LiB-TRAD {summary['table']} ({'CNN classifier' if summary['family'] == 'cnn' else 'attention auto-encoder'})", "",
-            f"Dataset: `{summary['dataset']}`", "",
-            markdown_table(["Experiment", "Config", "Split", "Clips", "Abnormal", "AUC", "ms / clip (model)"], rows)]
+    rows = [
+        [
+            r["experiment"],
+            r["config"],
+            r["split"],
+            r["clips"],
+            r["abnormal"],
+            _fmt(r["auc"]),
+            f"{r['inference_ms_per_clip']:.3f}",
+        ]
+        for r in summary["rows"]
+    ]
+    text = [
+        f"## LiB-TRAD {summary['table']} ({_family_name(summary['family'])})",
+        "",
+        f"Dataset: `{summary['dataset']}`",
+        "",
+        markdown_table(["Experiment", "Config", "Split", "Clips", "Abnormal", "AUC", "ms / clip (model)"], rows),
+    ]
     if summary["family"] == "attention_ae":
-        text += ["", f"Harmonic mean AUC: {_fmt(summary['harmonic_mean_auc'])}; "
-                 f"mean inference time: {summary['mean_inference_ms_per_clip']:.3f} ms per clip, model only (paper: 0.17 ms per 10-s clip)."]
+        text += [
+            "",
+            f"Harmonic mean AUC: {_fmt(summary['harmonic_mean_auc'])}; "
+            f"mean inference time: {summary['mean_inference_ms_per_clip']:.3f} ms per clip, model "
+            "only (paper: 0.17 ms per 10-s clip).",
+        ]
     return "\n".join(text)
 
 
@@ -208,6 +256,10 @@ def _plot_roc(labels, scores, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _family_name(family: str) -> str:
+    return "CNN classifier" if family == "cnn" else "attention auto-encoder"
 
 
 def _fmt(value: float | None) -> str:

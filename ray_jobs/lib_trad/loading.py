@@ -44,12 +44,18 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
         source = {"repo_id": hub_id[0], "revision": hub_id[1], "commit": commit}
     if path.exists() and not path.is_dir():
         raise LibtradError(f"{where}: is a file, not a saved model folder")
-    config_file, weights, preprocessor = path / "config.json", path / "model.safetensors", path / "preprocessor_config.json"
+    config_file, weights, preprocessor = (
+        path / "config.json",
+        path / "model.safetensors",
+        path / "preprocessor_config.json",
+    )
     if not config_file.is_file():
         raise LibtradError(f"{where}: not a saved model folder (no config.json)")
 
     check_input_folder(path, option, kinds=("model",), no_verify=no_verify)
-    spec = model_type_of(read_json_object(config_file).get("model_type"), config_file, LIB_TRAD, what="a LiB-TRAD model")
+    spec = model_type_of(
+        read_json_object(config_file).get("model_type"), config_file, LIB_TRAD, what="a LiB-TRAD model"
+    )
     kind = spec.name
     if not weights.is_file():
         raise LibtradError(f"{weights}: missing; a saved LiB-TRAD model keeps its weights there")
@@ -59,8 +65,9 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     expected = resolve(spec.feature_extractor)
     extractor_type = read_json_object(preprocessor).get("feature_extractor_type")
     if extractor_type != expected.__name__:
-        raise LibtradError(f"{preprocessor}: feature_extractor_type {extractor_type!r}, but a {kind} model needs "
-                           f"{expected.__name__!r}")
+        raise LibtradError(
+            f"{preprocessor}: feature_extractor_type {extractor_type!r}, but a {kind} model needs {expected.__name__!r}"
+        )
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - bad values in the config: one line naming the file
@@ -72,7 +79,9 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     except LibtradError:
         raise
     except Exception as exc:  # noqa: BLE001 - wrong shapes, unreadable tensors
-        raise LibtradError(f"{weights}: cannot be loaded as the model config.json describes ({first_line(exc)})") from None
+        raise LibtradError(
+            f"{weights}: cannot be loaded as the model config.json describes ({first_line(exc)})"
+        ) from None
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise LibtradError(f"{weights}: tensor {name} holds NaN or infinite values")
@@ -81,10 +90,14 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
         raise LibtradError(f"{preprocessor}: not a valid feature extractor ({first_line(exc)})") from None
     if not isinstance(extractor, expected):
-        raise LibtradError(f"{preprocessor}: a {type(extractor).__name__}, but a {kind} model needs a {expected.__name__}")
+        raise LibtradError(
+            f"{preprocessor}: a {type(extractor).__name__}, but a {kind} model needs a {expected.__name__}"
+        )
     if extractor.feature_size != config.num_mel_bins:
-        raise LibtradError(f"{preprocessor}: feature_size {extractor.feature_size} differs from num_mel_bins "
-                           f"{config.num_mel_bins} in config.json")
+        raise LibtradError(
+            f"{preprocessor}: feature_size {extractor.feature_size} differs from num_mel_bins "
+            f"{config.num_mel_bins} in config.json"
+        )
     if not scorer_is_fitted(model):
         raise LibtradError(f"{where}: {NOT_FITTED}")
     model.libtrad_source = source  # a Hub id: the repository and the commit it resolved to (results record it)
@@ -107,11 +120,22 @@ def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None
         raise LibtradError(f"{config_file}: does not describe a buildable model ({first_line(exc)})") from None
     with safe_open(str(weights), framework="pt") as f:
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    problems = [f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}" for label, items in (
-        ("missing tensors", sorted(set(layout) - set(stored))),
-        ("unexpected tensors", sorted(set(stored) - set(layout))),
-        ("shape mismatch", [f"{k} {stored[k]} != {layout[k]}" for k in sorted(set(stored) & set(layout)) if stored[k] != layout[k]]),
-    ) if items]
+    problems = [
+        f"{label}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+        for label, items in (
+            ("missing tensors", sorted(set(layout) - set(stored))),
+            ("unexpected tensors", sorted(set(stored) - set(layout))),
+            (
+                "shape mismatch",
+                [
+                    f"{k} {stored[k]} != {layout[k]}"
+                    for k in sorted(set(stored) & set(layout))
+                    if stored[k] != layout[k]
+                ],
+            ),
+        )
+        if items
+    ]
     if problems:
         raise LibtradError(f"{weights}: does not match config.json ({'; '.join(problems)})")
 

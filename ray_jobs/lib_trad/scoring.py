@@ -19,7 +19,9 @@ from libtrad.models.model_types import MODEL_TYPES, ModelType, frames_dim, model
 from libtrad.ray_jobs.lib_trad.data import Clips
 
 ANOMALY_MODEL_TYPES = tuple(name for name, spec in MODEL_TYPES.items() if spec.anomaly)
-NOT_FITTED = "the model's anomaly scorer is not fitted yet (`libtrad train ae` fits the auto-encoder's Mahalanobis statistics)"
+NOT_FITTED = (
+    "the model's anomaly scorer is not fitted yet (`libtrad train ae` fits the auto-encoder's Mahalanobis statistics)"
+)
 
 
 def anomaly_model_type(model) -> ModelType:
@@ -35,7 +37,9 @@ def scorer_is_fitted(model) -> bool:
 def clip_features(extractor, clips: Clips, progress: bool = True) -> list[torch.Tensor]:
     """Per-clip log-mel features in the extractor's layout (no batch dimension, no padding)."""
     out = []
-    for wave in tqdm(clips.waveforms, desc=f"log-mel {clips.config}/{clips.split}", unit="clip", disable=not progress, leave=False):
+    for wave in tqdm(
+        clips.waveforms, desc=f"log-mel {clips.config}/{clips.split}", unit="clip", disable=not progress, leave=False
+    ):
         out.append(extractor(wave, sampling_rate=extractor.sampling_rate)["input_features"][0])
     return out
 
@@ -49,8 +53,10 @@ def check_clip_frames(features: list[torch.Tensor], clips: Clips, frames_dim: in
     """Refuse (naming the row) a clip too short for the model; returns ``features``."""
     for i, f in enumerate(features):
         if f.shape[frames_dim] < minimum:
-            raise LibtradError(f"--dataset {clips.dataset} {clips.config}/{clips.split} row {i}: {len(clips.waveforms[i])} samples "
-                               f"give {f.shape[frames_dim]} log-mel frames; the model needs at least {minimum}")
+            raise LibtradError(
+                f"--dataset {clips.dataset} {clips.config}/{clips.split} row {i}: {len(clips.waveforms[i])} samples "
+                f"give {f.shape[frames_dim]} log-mel frames; the model needs at least {minimum}"
+            )
     return features
 
 
@@ -100,12 +106,24 @@ def mean_inference_ms(model, features: list[torch.Tensor], repeats: int = 3) -> 
     for _ in range(repeats):
         started = time.perf_counter()
         for f in features:
-            model(input_features=f.unsqueeze(0), attention_mask=torch.ones(1, f.shape[axis], dtype=torch.long, device=device))
+            model(
+                input_features=f.unsqueeze(0),
+                attention_mask=torch.ones(1, f.shape[axis], dtype=torch.long, device=device),
+            )
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # kernels run asynchronously: wait for them before reading the clock
         best = min(best, (time.perf_counter() - started) / max(len(features), 1))
     return best * 1000.0
 
 
-__all__ = ["ANOMALY_MODEL_TYPES", "anomaly_model_type", "check_clip_frames", "clip_features", "clip_scores",
-           "cnn_min_frames", "mean_inference_ms", "pad_stack", "scorer_is_fitted"]
+__all__ = [
+    "ANOMALY_MODEL_TYPES",
+    "anomaly_model_type",
+    "check_clip_frames",
+    "clip_features",
+    "clip_scores",
+    "cnn_min_frames",
+    "mean_inference_ms",
+    "pad_stack",
+    "scorer_is_fitted",
+]

@@ -39,7 +39,6 @@ from libtrad.ray_jobs.evaluation.metrics import auc_or_none
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
 from libtrad.ray_jobs.lib_trad.scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
 
-
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 65_536
 MAX_LEARNING_RATE = 10.0
@@ -108,8 +107,10 @@ def fit(
             raise LibtradError(f"--batch-size {recipe.batch_size}: no batch could be drawn from the training data")
         record = {"epoch": epoch, "loss": total / count}
         if not math.isfinite(record["loss"]):
-            raise LibtradError(f"--lr {recipe.learning_rate}: training diverged (loss {record['loss']} in epoch {epoch}); "
-                               "nothing was written: try a smaller --lr")
+            raise LibtradError(
+                f"--lr {recipe.learning_rate}: training diverged (loss {record['loss']} in epoch {epoch}); "
+                "nothing was written: try a smaller --lr"
+            )
         if after_epoch is not None:
             model.eval()
             record.update(after_epoch(model))
@@ -123,7 +124,9 @@ def _save(model, extractor, staging: Path, history: list[dict], meta: dict) -> N
     """Weights, feature extractor and history into ``staging`` (an :func:`outputs.atomic_output` folder)."""
     model.save_pretrained(staging)
     extractor.save_pretrained(staging)
-    (staging / "training_history.json").write_text(json.dumps({**meta, "history": history}, indent=2) + "\n", encoding="utf-8")
+    (staging / "training_history.json").write_text(
+        json.dumps({**meta, "history": history}, indent=2) + "\n", encoding="utf-8"
+    )
 
 
 def _model_config(config_class, model_kwargs: dict | None):
@@ -136,8 +139,9 @@ def _model_config(config_class, model_kwargs: dict | None):
 
 def _device_text(record: dict) -> str:
     """The model card's line of :func:`~libtrad.core.devices.device_record`: where the weights were trained."""
-    return f"{record['device']} ({record['device_name']}), torch {record['torch']}" + \
-        (f", CUDA {record['cuda']}" if record["device"].startswith("cuda") else "")
+    return f"{record['device']} ({record['device_name']}), torch {record['torch']}" + (
+        f", CUDA {record['cuda']}" if record["device"].startswith("cuda") else ""
+    )
 
 
 def _train_inputs(dataset: str, cache_dir: str | Path | None) -> dict[str, str | Path | None]:
@@ -197,17 +201,36 @@ def train_cnn(
         return {"val_auc": auc_or_none(valid.labels, clip_scores(m, valid_features))}
 
     with deterministic(run_on):
-        history = fit(model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress)
+        history = fit(
+            model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress
+        )
     model.to("cpu")
     record = device_record(run_on)
     final_auc = history[-1]["val_auc"]
-    eval_results = [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}] if final_auc is not None else []
+    eval_results = (
+        [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}]
+        if final_auc is not None
+        else []
+    )
     with atomic_output(output, "model", inputs=inputs) as staging:
-        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
-                                                   "device": record})
+        _save(
+            model,
+            extractor,
+            staging,
+            history,
+            {"dataset": str(dataset), "config": config, "recipe": asdict(recipe), "device": record},
+        )
         write_training_card(
-            model, staging, model_id=output.name, family="cnn", dataset=str(dataset), synthetic=synthetic, config=config,
-            recipe=asdict(recipe), eval_results=eval_results, summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
+            model,
+            staging,
+            model_id=output.name,
+            family="cnn",
+            dataset=str(dataset),
+            synthetic=synthetic,
+            config=config,
+            recipe=asdict(recipe),
+            eval_results=eval_results,
+            summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
             citation=CITATION,
             extra={"train clips": len(train), "validation clips": len(valid), "trained on": _device_text(record)},
         )
@@ -261,8 +284,11 @@ def train_attention_ae(
     started = time.perf_counter()
     train = _normal_train_clips(dataset, config, cache_dir, progress)
     # The test split is read before training, so a broken one fails now rather than after every epoch.
-    test = load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress) \
-        if split_exists(dataset, config, "test", cache_dir=cache_dir) else None
+    test = (
+        load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress)
+        if split_exists(dataset, config, "test", cache_dir=cache_dir)
+        else None
+    )
     extractor = LibTradAttentionAEFeatureExtractor()
     x, mask = pad_stack(clip_features(extractor, train, progress), frames_dim=0)
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)
@@ -276,8 +302,11 @@ def train_attention_ae(
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start : start + recipe.batch_size]
             windows, key_mask, centre = frame_windows(x, mask, clip_idx[idx], frame_idx[idx], context)
-            yield {"input_features": windows.to(run_on), "attention_mask": key_mask.to(run_on),
-                   "loss_mask": centre.to(run_on)}
+            yield {
+                "input_features": windows.to(run_on),
+                "attention_mask": key_mask.to(run_on),
+                "loss_mask": centre.to(run_on),
+            }
 
     with deterministic(run_on):
         history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
@@ -289,20 +318,44 @@ def train_attention_ae(
         with deterministic(run_on):
             test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
         if test_auc is not None:
-            eval_results.append({"dataset": dataset, "config": config, "split": "test", "metric": "roc_auc", "value": test_auc})
+            eval_results.append(
+                {"dataset": dataset, "config": config, "split": "test", "metric": "roc_auc", "value": test_auc}
+            )
     model.to("cpu")
     record = device_record(run_on)
     if history:
         history[-1]["test_auc"] = test_auc
     with atomic_output(output, "model", inputs=inputs) as staging:
-        _save(model, extractor, staging, history, {"dataset": str(dataset), "config": config, "recipe": asdict(recipe),
-                                                   "training_frames": int(len(clip_idx)), "device": record})
+        _save(
+            model,
+            extractor,
+            staging,
+            history,
+            {
+                "dataset": str(dataset),
+                "config": config,
+                "recipe": asdict(recipe),
+                "training_frames": int(len(clip_idx)),
+                "device": record,
+            },
+        )
         write_training_card(
-            model, staging, model_id=output.name, family="attention_ae", dataset=str(dataset), synthetic=synthetic,
-            config=config, recipe=asdict(recipe), eval_results=eval_results,
+            model,
+            staging,
+            model_id=output.name,
+            family="attention_ae",
+            dataset=str(dataset),
+            synthetic=synthetic,
+            config=config,
+            recipe=asdict(recipe),
+            eval_results=eval_results,
             summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-            citation=CITATION, extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)),
-                                      "trained on": _device_text(record)},
+            citation=CITATION,
+            extra={
+                "train clips (normal)": len(train),
+                "training frames": int(len(clip_idx)),
+                "trained on": _device_text(record),
+            },
         )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
 
@@ -315,8 +368,10 @@ def _normal_train_clips(dataset: str, config: str, cache_dir, progress: bool) ->
     if not normal:
         raise LibtradError(f"--config {config}: the train split has no normal clips to learn from")
     if len(normal) < len(train):
-        tqdm.write(f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
-                   "the auto-encoder learns normal audio only")
+        tqdm.write(
+            f"note: {len(train) - len(normal)} abnormal clips in {config}/train are left out: "
+            "the auto-encoder learns normal audio only"
+        )
     return Clips(train.dataset, config, "train", normal, np.zeros(len(normal), dtype=np.int64))
 
 
@@ -324,15 +379,24 @@ def _fit_scorer(model, x: torch.Tensor, mask: torch.Tensor, run_on, config: str)
     """μ and Σ⁻¹ of the attended latent of every training frame, stored in the model; refused (nothing
     written) when they cannot be fitted or are not finite."""
     with torch.no_grad():
-        latents = torch.cat([
-            model.autoencoder(x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on))
-            .last_hidden_state[mask[i : i + 64].to(run_on).bool()]
-            for i in range(0, len(x), 64)
-        ])
+        latents = torch.cat(
+            [
+                model.autoencoder(
+                    x[i : i + 64].to(run_on), attention_mask=mask[i : i + 64].to(run_on)
+                ).last_hidden_state[mask[i : i + 64].to(run_on).bool()]
+                for i in range(0, len(x), 64)
+            ]
+        )
     try:
         model.fit_scorer(latents)
     except ValueError as exc:  # e.g. fewer than two training frames
-        raise LibtradError(f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})") from None
-    if not model.is_scorer_fitted or not all(torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()):
-        raise LibtradError(f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
-                           "nothing was written: try a smaller --lr")
+        raise LibtradError(
+            f"--config {config}: cannot fit the Mahalanobis scorer on the train split ({first_line(exc)})"
+        ) from None
+    if not model.is_scorer_fitted or not all(
+        torch.isfinite(t).all() for t in model.scorer.state_dict().values() if t.is_floating_point()
+    ):
+        raise LibtradError(
+            f"--config {config}: the Mahalanobis statistics of the train split are not finite; "
+            "nothing was written: try a smaller --lr"
+        )

@@ -17,7 +17,6 @@ import soundfile as sf
 
 from libtrad.builders import audio_io
 
-
 SR = 16_000
 
 
@@ -38,8 +37,12 @@ def mp3_bytes() -> bytes:
         pytest.skip("neither libsndfile MP3 support nor ffmpeg is available to make MP3 bytes")
     import subprocess
 
-    done = subprocess.run([ffmpeg, "-loglevel", "error", "-f", "wav", "-i", "pipe:0", "-f", "mp3", "pipe:1"],
-                          input=audio_bytes("WAV"), capture_output=True, timeout=60)
+    done = subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-f", "wav", "-i", "pipe:0", "-f", "mp3", "pipe:1"],
+        input=audio_bytes("WAV"),
+        capture_output=True,
+        timeout=60,
+    )
     if done.returncode != 0:
         pytest.skip(f"ffmpeg cannot encode MP3 here: {done.stderr.decode(errors='replace')[:200]}")
     return done.stdout
@@ -47,8 +50,7 @@ def mp3_bytes() -> bytes:
 
 # ------------------------------------------------------------------------ 1. container by bytes
 @pytest.mark.parametrize(
-    "fmt, detected",
-    [("FLAC", "FLAC"), ("OGG", "Ogg"), ("AIFF", "AIFF"), ("MP3", "MP3"), ("ID3+MP3", "MP3")],
+    "fmt, detected", [("FLAC", "FLAC"), ("OGG", "Ogg"), ("AIFF", "AIFF"), ("MP3", "MP3"), ("ID3+MP3", "MP3")]
 )
 def test_non_wav_container_named_wav_is_rejected(cli, rel, raw, tmp_path, fmt, detected, expect_error):
     if fmt == "MP3":
@@ -86,8 +88,9 @@ def test_fifo_named_wav_is_rejected_without_hanging(rel, raw, tmp_path):
     (raw / FILE).unlink()
     os.mkfifo(raw / FILE)
     before = rel.snapshot(raw)
-    result = rel.subprocess_cli("build", "lib-trad", "--data-dir", raw, "--output", tmp_path / "out",
-                                "--configs", "tr1", timeout=60)
+    result = rel.subprocess_cli(
+        "build", "lib-trad", "--data-dir", raw, "--output", tmp_path / "out", "--configs", "tr1", timeout=60
+    )
     rel.assert_error_line(result, FILE, "is a FIFO (named pipe), not a regular file")
     assert rel.snapshot(raw) == before
 

@@ -40,15 +40,27 @@ def test_build_with_a_bad_file(lib_trad_raw, tmp_path):
     (raw / "TR1/normal/seg0000_ch1.wav").write_bytes(b"garbage")
     result = run("build", "lib-trad", "--data-dir", str(raw), "--output", str(tmp_path / "out"), "--configs", "tr1")
     assert_one_line_error(result, "TR1/normal/seg0000_ch1.wav", "not a readable audio file", "--on-error skip")
-    result = run("build", "lib-trad", "--data-dir", str(raw), "--output", str(tmp_path / "out"), "--configs", "tr1",
-                 "--on-error", "skip")
+    result = run(
+        "build",
+        "lib-trad",
+        "--data-dir",
+        str(raw),
+        "--output",
+        str(tmp_path / "out"),
+        "--configs",
+        "tr1",
+        "--on-error",
+        "skip",
+    )
     assert result.exit_code == 0, result.output
     assert "rejected TR1/normal/seg0000_ch1.wav: not a readable audio file" in result.output
     assert "SYNTHETIC" in result.output
 
 
 def test_build_unknown_config(lib_trad_raw, tmp_path):
-    result = run("build", "lib-trad", "--data-dir", str(lib_trad_raw), "--output", str(tmp_path / "o"), "--configs", "tr9")
+    result = run(
+        "build", "lib-trad", "--data-dir", str(lib_trad_raw), "--output", str(tmp_path / "o"), "--configs", "tr9"
+    )
     assert_one_line_error(result, "--configs", "tr9")
 
 
@@ -79,12 +91,19 @@ def test_publish_offline_and_bad_repo_id_are_one_line_errors(lib_trad_export, mo
     assert_one_line_error(result, "offline")
     assert "hf_secret" not in result.output
     assert_one_line_error(run("publish", "dataset", str(lib_trad_export), "--repo-id", "no-slash"), "ORG/NAME")
-    assert_one_line_error(run("publish", "dataset", str(lib_trad_export.parent / "x"), "--repo-id", "a/b"), "no such folder")
+    assert_one_line_error(
+        run("publish", "dataset", str(lib_trad_export.parent / "x"), "--repo-id", "a/b"), "no such folder"
+    )
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["synth", "lib-trad", "--help"], ["build", "lib-trad", "--help"],
-                 ["publish", "dataset", "--help"], ["demo", "--help"]):
+    for args in (
+        ["--help"],
+        ["synth", "lib-trad", "--help"],
+        ["build", "lib-trad", "--help"],
+        ["publish", "dataset", "--help"],
+        ["demo", "--help"],
+    ):
         result = run(*args)
         assert result.exit_code == 0 and "Usage:" in result.output, args
 
@@ -92,9 +111,20 @@ def test_every_command_has_help():
 def test_cli_runs_from_a_checkout_and_nothing_generic_is_importable(tmp_path):
     """`python cli.py` works from the checkout; only `libtrad` is a top-level name."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "cli.py"), "--help"], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "cli.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0 and "synth" in done.stdout, done.stderr
-    probe = "import importlib.util as u; print([n for n in ('models','builders','cards','ray_jobs','cli') if u.find_spec(n)])"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    probe = (
+        "import importlib.util as u; "
+        "print([n for n in ('models','builders','cards','ray_jobs','cli') if u.find_spec(n)])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

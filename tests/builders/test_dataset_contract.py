@@ -20,8 +20,9 @@ import yaml
 
 from libtrad.builders.registry import DATASETS
 
-CASES = [pytest.param(entry.name, component, id=component)
-         for entry in DATASETS.values() for component in entry.components]
+CASES = [
+    pytest.param(entry.name, component, id=component) for entry in DATASETS.values() for component in entry.components
+]
 
 LOAD_EVERY_SPLIT = """
 import json, sys
@@ -54,8 +55,9 @@ def exports(tmp_path_factory):
         work = tmp_path_factory.mktemp(component)
         raw, out = work / "raw", work / "export"
         try:
-            entry.synthesize(raw, component=component if entry.multi else None, progress=False,
-                             **entry.extra.get("tiny_synth", {}))
+            entry.synthesize(
+                raw, component=component if entry.multi else None, progress=False, **entry.extra.get("tiny_synth", {})
+            )
             built[component] = (raw, out, _build(entry, component, raw, out))
         except Exception as exc:  # reported by that component's test, not by every test
             built[component] = exc
@@ -70,8 +72,9 @@ def loaded(exports, tmp_path_factory):
     caches = tmp_path_factory.mktemp("load-caches")
     args = [str(a) for i, folder in enumerate(folders) for a in (folder, caches / str(i))]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.mktemp("fresh-hf-home"))}
-    done = subprocess.run([sys.executable, "-c", LOAD_EVERY_SPLIT, *args], capture_output=True, text=True, env=env,
-                          timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_EVERY_SPLIT, *args], capture_output=True, text=True, env=env, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -104,8 +107,11 @@ def test_component_contract(family, component, exports, loaded):
     for config in manifest["configs"]:
         assert read_policy(meta, config, "README.md") == chosen.channel_policy(config) is not None, config
 
-    expected = {f"{config}/{split}": {"rows": v["rows"], "labels": {k: n for k, n in v["labels"].items() if n}}
-                for config, splits in manifest["configs"].items() for split, v in splits.items()}
+    expected = {
+        f"{config}/{split}": {"rows": v["rows"], "labels": {k: n for k, n in v["labels"].items() if n}}
+        for config, splits in manifest["configs"].items()
+        for split, v in splits.items()
+    }
     assert loaded[str(out)] == expected
 
     first = manifest["parquet_files"]
@@ -119,13 +125,19 @@ def test_component_all_builds_each_component_folder_and_names_strays(cli, rel, t
         assert cli("synth", "siren", "--component", component, root / component).exit_code == 0
     (root / "notes").mkdir()
     before = rel.snapshot(root)
-    rel.assert_error_line(cli("build", "siren", "--component", "all", "--data-dir", root, "--output", out),
-                          "notes", "not a component folder")
+    rel.assert_error_line(
+        cli("build", "siren", "--component", "all", "--data-dir", root, "--output", out),
+        "notes",
+        "not a component folder",
+    )
     assert rel.snapshot(root) == before and not out.exists()
     (root / "notes").rmdir()
     result = cli("build", "siren", "--component", "all", "--data-dir", root, "--output", out)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["dcase2023", "iica"]
     assert "not built (no folder of that name in --data-dir): dcase2020" in result.output
-    rel.assert_error_line(cli("build", "siren", "--component", "all", "--data-dir", root, "--output", root / "x"),
-                          "--output", "may not be, contain or lie inside --data-dir")
+    rel.assert_error_line(
+        cli("build", "siren", "--component", "all", "--data-dir", root, "--output", root / "x"),
+        "--output",
+        "may not be, contain or lie inside --data-dir",
+    )

@@ -82,15 +82,18 @@ def test_eval_list_reference_forms():
     assert (t.label, t.domain, t.attributes) == (1, "target", None)
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav\n", "line 2: expected a machine type"),
-    ("id_01_00000000.wav,normal_id_01_00000001.wav,0\n", "line 1: a clip row before any machine-type row"),
-    ("drill\n", "line 1: 'drill' is not a DCASE 2020 evaluation machine type"),
-    ("fan\nid_01_00000000.wav,anomaly_id_01_00000001.wav,0\n", "line 2: label 0 contradicts"),
-    ("fan\nid_01_00000000.wav,normal_id_03_00000001.wav,0\n", "name different sections"),
-    ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav,2\n", "label '2' is not 0"),
-    ("fan\nsection_03_0000.wav,normal_id_01_00000001.wav,0\n", "not a DCASE 2020 evaluation test file name"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav\n", "line 2: expected a machine type"),
+        ("id_01_00000000.wav,normal_id_01_00000001.wav,0\n", "line 1: a clip row before any machine-type row"),
+        ("drill\n", "line 1: 'drill' is not a DCASE 2020 evaluation machine type"),
+        ("fan\nid_01_00000000.wav,anomaly_id_01_00000001.wav,0\n", "line 2: label 0 contradicts"),
+        ("fan\nid_01_00000000.wav,normal_id_03_00000001.wav,0\n", "name different sections"),
+        ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav,2\n", "label '2' is not 0"),
+        ("fan\nsection_03_0000.wav,normal_id_01_00000001.wav,0\n", "not a DCASE 2020 evaluation test file name"),
+    ],
+)
 def test_malformed_eval_list_names_file_and_line(tmp_path, text, problem):
     path = tmp_path / "gt.csv"
     path.write_text(text)
@@ -100,53 +103,135 @@ def test_malformed_eval_list_names_file_and_line(tmp_path, text, problem):
 
 
 # ----------------------------------------------------------------------------- names
-@pytest.mark.parametrize("year, set_, machine, folder, name, expected", [
-    (2020, "dev", "fan", "train", "normal_id_00_00000000.wav", (0, None, "normal", None)),
-    (2020, "dev", "ToyCar", "test", "anomaly_id_04_00000123.wav", (4, None, "anomaly", None)),
-    (2020, "eval", "fan", "test", "id_05_00000007.wav", (5, None, None, None)),
-    (2021, "dev", "fan", "source_test", "section_02_source_test_anomaly_0003.wav", (2, "source", "anomaly", None)),
-    (2021, "eval", "pump", "test", "section_04_target_test_0001.wav", (4, "target", None, None)),
-    # 2021 train names carry attributes, as real clips are named (baseline README: ``_<attribute>``)
-    (2021, "dev", "fan", "train", "section_00_source_train_normal_0000_strength_1_ambient.wav",
-     (0, "source", "normal", "strength_1_ambient")),
-    (2021, "dev", "gearbox", "train", "section_00_source_train_normal_0000_0_g_25_mm_2000_mV_none.wav",
-     (0, "source", "normal", "0_g_25_mm_2000_mV_none")),
-    (2021, "dev", "ToyTrain", "train", "section_00_target_train_normal_0002_C2Spd6Mic1.wav",
-     (0, "target", "normal", "C2Spd6Mic1")),
-    (2021, "dev", "fan", "train", "section_01_source_train_normal_0007.wav", (1, "source", "normal", None)),
-    (2022, "dev", "bearing", "train", "section_01_target_train_normal_0000_vel_21_loc_A.wav",
-     (1, "target", "normal", "vel_21_loc_A")),
-    (2022, "eval", "valve", "test", "section_05_0042.wav", (5, None, None, None)),
-    (2023, "eval", "bandsaw", "train", "section_00_source_train_normal_0009_vel_15.wav",
-     (0, "source", "normal", "vel_15")),
-    (2024, "dev", "gearbox", "test", "section_00_source_test_normal_0001_volt_1.3_wt_30.wav",
-     (0, "source", "normal", "volt_1.3_wt_30")),
-    (2025, "dev", "ToyCar", "test", "section_00_target_test_anomaly_0017_noAttribute.wav",
-     (0, "target", "anomaly", "noAttribute")),
-])
+@pytest.mark.parametrize(
+    "year, set_, machine, folder, name, expected",
+    [
+        (2020, "dev", "fan", "train", "normal_id_00_00000000.wav", (0, None, "normal", None)),
+        (2020, "dev", "ToyCar", "test", "anomaly_id_04_00000123.wav", (4, None, "anomaly", None)),
+        (2020, "eval", "fan", "test", "id_05_00000007.wav", (5, None, None, None)),
+        (2021, "dev", "fan", "source_test", "section_02_source_test_anomaly_0003.wav", (2, "source", "anomaly", None)),
+        (2021, "eval", "pump", "test", "section_04_target_test_0001.wav", (4, "target", None, None)),
+        # 2021 train names carry attributes, as real clips are named (baseline README: ``_<attribute>``)
+        (
+            2021,
+            "dev",
+            "fan",
+            "train",
+            "section_00_source_train_normal_0000_strength_1_ambient.wav",
+            (0, "source", "normal", "strength_1_ambient"),
+        ),
+        (
+            2021,
+            "dev",
+            "gearbox",
+            "train",
+            "section_00_source_train_normal_0000_0_g_25_mm_2000_mV_none.wav",
+            (0, "source", "normal", "0_g_25_mm_2000_mV_none"),
+        ),
+        (
+            2021,
+            "dev",
+            "ToyTrain",
+            "train",
+            "section_00_target_train_normal_0002_C2Spd6Mic1.wav",
+            (0, "target", "normal", "C2Spd6Mic1"),
+        ),
+        (2021, "dev", "fan", "train", "section_01_source_train_normal_0007.wav", (1, "source", "normal", None)),
+        (
+            2022,
+            "dev",
+            "bearing",
+            "train",
+            "section_01_target_train_normal_0000_vel_21_loc_A.wav",
+            (1, "target", "normal", "vel_21_loc_A"),
+        ),
+        (2022, "eval", "valve", "test", "section_05_0042.wav", (5, None, None, None)),
+        (
+            2023,
+            "eval",
+            "bandsaw",
+            "train",
+            "section_00_source_train_normal_0009_vel_15.wav",
+            (0, "source", "normal", "vel_15"),
+        ),
+        (
+            2024,
+            "dev",
+            "gearbox",
+            "test",
+            "section_00_source_test_normal_0001_volt_1.3_wt_30.wav",
+            (0, "source", "normal", "volt_1.3_wt_30"),
+        ),
+        (
+            2025,
+            "dev",
+            "ToyCar",
+            "test",
+            "section_00_target_test_anomaly_0017_noAttribute.wav",
+            (0, "target", "anomaly", "noAttribute"),
+        ),
+    ],
+)
 def test_names_per_year(year, set_, machine, folder, name, expected):
     clip = check_clip(SPECS[year], set_, machine, folder, name)
     assert not isinstance(clip, str), clip
     assert (clip.section, clip.domain, clip.label, clip.attributes) == expected
 
 
-@pytest.mark.parametrize("year, set_, machine, folder, name, reason", [
-    (2020, "dev", "fan", "train", "anomaly_id_00_00000000.wav", "anomalous clip in train/"),
-    (2020, "dev", "fan", "test", "normal_id_01_00000000.wav", "01 is not a DCASE 2020 development ID of fan"),
-    (2020, "dev", "fan", "test", "id_00_00000000.wav", "unlabelled (evaluation test) name"),
-    (2020, "eval", "fan", "test", "normal_id_01_00000000.wav", "a labelled name in the evaluation test set"),
-    (2020, "dev", "fan", "train", "normal_id_00_0000000.wav", "file name is not normal_id_XX_NNNNNNNN.wav"),
-    (2021, "dev", "fan", "source_test", "section_00_target_test_normal_0000.wav", "a target-domain clip in source_test/"),
-    (2021, "dev", "fan", "train", "section_00_source_test_normal_0000.wav", "named as a test clip but lies in train/"),
-    (2021, "dev", "fan", "test", "section_03_source_test_normal_0000.wav", "03 is not a DCASE 2021 development section"),
-    (2021, "dev", "fan", "source_test", "section_00_source_test_normal_0000_vel_1.wav",
-     "DCASE 2021 test names carry no attributes"),
-    (2020, "dev", "fan", "train", "normal_id_00_00000000_vel_1.wav", "file name is not normal_id_XX_NNNNNNNN.wav"),
-    (2022, "dev", "fan", "train", "section_00_source_train_normal_0000.wav", "no _<attributes> part"),
-    (2023, "eval", "bandsaw", "test", "section_01_0000.wav", "01 is not a DCASE 2023 evaluation section (00)"),
-    (2024, "dev", "fan", "train", "section_00_source_train_normal_\u0660001_x_1.wav", "file name is not"),  # Arabic-Indic digit
-    (2025, "dev", "fan", "train", "Section_00_source_train_normal_0000_x_1.wav", "file name is not"),
-])
+@pytest.mark.parametrize(
+    "year, set_, machine, folder, name, reason",
+    [
+        (2020, "dev", "fan", "train", "anomaly_id_00_00000000.wav", "anomalous clip in train/"),
+        (2020, "dev", "fan", "test", "normal_id_01_00000000.wav", "01 is not a DCASE 2020 development ID of fan"),
+        (2020, "dev", "fan", "test", "id_00_00000000.wav", "unlabelled (evaluation test) name"),
+        (2020, "eval", "fan", "test", "normal_id_01_00000000.wav", "a labelled name in the evaluation test set"),
+        (2020, "dev", "fan", "train", "normal_id_00_0000000.wav", "file name is not normal_id_XX_NNNNNNNN.wav"),
+        (
+            2021,
+            "dev",
+            "fan",
+            "source_test",
+            "section_00_target_test_normal_0000.wav",
+            "a target-domain clip in source_test/",
+        ),
+        (
+            2021,
+            "dev",
+            "fan",
+            "train",
+            "section_00_source_test_normal_0000.wav",
+            "named as a test clip but lies in train/",
+        ),
+        (
+            2021,
+            "dev",
+            "fan",
+            "test",
+            "section_03_source_test_normal_0000.wav",
+            "03 is not a DCASE 2021 development section",
+        ),
+        (
+            2021,
+            "dev",
+            "fan",
+            "source_test",
+            "section_00_source_test_normal_0000_vel_1.wav",
+            "DCASE 2021 test names carry no attributes",
+        ),
+        (2020, "dev", "fan", "train", "normal_id_00_00000000_vel_1.wav", "file name is not normal_id_XX_NNNNNNNN.wav"),
+        (2022, "dev", "fan", "train", "section_00_source_train_normal_0000.wav", "no _<attributes> part"),
+        (2023, "eval", "bandsaw", "test", "section_01_0000.wav", "01 is not a DCASE 2023 evaluation section (00)"),
+        (
+            2024,
+            "dev",
+            "fan",
+            "train",
+            "section_00_source_train_normal_\u0660001_x_1.wav",
+            "file name is not",
+        ),  # Arabic-Indic digit
+        (2025, "dev", "fan", "train", "Section_00_source_train_normal_0000_x_1.wav", "file name is not"),
+    ],
+)
 def test_bad_names_say_why(year, set_, machine, folder, name, reason):
     result = check_clip(SPECS[year], set_, machine, folder, name)
     assert isinstance(result, str) and reason in result, result
@@ -164,17 +249,20 @@ def test_every_published_evaluation_name_is_accepted_where_it_lies(year):
         assert (clip.label, clip.section) == (None, truth.section), (machine, name)
 
 
-@pytest.mark.parametrize("raw, parsed", [
-    ("vel_21", [("vel", "21")]),
-    ("mdl_B_spd_2", [("mdl", "B"), ("spd", "2")]),
-    ("car_A1_spd_28V_mic_1_noise_6", [("car", "A1"), ("spd", "28V"), ("mic", "1"), ("noise", "6")]),
-    ("f-n_D", [("f-n", "D")]),
-    ("ac_0.05", [("ac", "0.05")]),
-    ("spd1000_BckgA", [("spd", "1000"), ("Bckg", "A")]),
-    ("noAttribute", []),
-    ("weird", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "raw, parsed",
+    [
+        ("vel_21", [("vel", "21")]),
+        ("mdl_B_spd_2", [("mdl", "B"), ("spd", "2")]),
+        ("car_A1_spd_28V_mic_1_noise_6", [("car", "A1"), ("spd", "28V"), ("mic", "1"), ("noise", "6")]),
+        ("f-n_D", [("f-n", "D")]),
+        ("ac_0.05", [("ac", "0.05")]),
+        ("spd1000_BckgA", [("spd", "1000"), ("Bckg", "A")]),
+        ("noAttribute", []),
+        ("weird", None),
+        (None, None),
+    ],
+)
 def test_attribute_values(raw, parsed):
     values = parse_attributes(raw)
     assert (values if values is None else [(v["key"], v["value"]) for v in values]) == parsed
@@ -188,37 +276,46 @@ def test_every_published_attribute_string_parses():
 
 # ----------------------------------------------------------------------------- layouts through the scan
 def test_2020_duplicate_names_in_train_and_test_are_both_kept(tmp_path):
-    raw = tree(tmp_path / "raw", [
-        "development/fan/train/normal_id_00_00000000.wav",
-        "development/fan/test/normal_id_00_00000000.wav",
-        "development/fan/test/anomaly_id_00_00000000.wav",
-        "development/ToyCar/test/normal_id_01_00000000.wav",
-        "development/ToyCar/train/normal_id_01_00000000.wav",
-        "additional_train/fan/train/normal_id_01_00000000.wav",
-        "evaluation/fan/test/id_01_00000000.wav",  # packaged list: normal (reference normal_id_01_00000098.wav)
-        "evaluation/fan/test/id_01_00000001.wav",  # packaged list: anomaly
-    ])
+    raw = tree(
+        tmp_path / "raw",
+        [
+            "development/fan/train/normal_id_00_00000000.wav",
+            "development/fan/test/normal_id_00_00000000.wav",
+            "development/fan/test/anomaly_id_00_00000000.wav",
+            "development/ToyCar/test/normal_id_01_00000000.wav",
+            "development/ToyCar/train/normal_id_01_00000000.wav",
+            "additional_train/fan/train/normal_id_01_00000000.wav",
+            "evaluation/fan/test/id_01_00000000.wav",  # packaged list: normal (reference normal_id_01_00000098.wav)
+            "evaluation/fan/test/id_01_00000001.wav",  # packaged list: anomaly
+        ],
+    )
     rows = scan_rows(raw, 2020)
     train, test = rows["train"], rows["test"]
     assert ("dev", "fan", "normal_id_00_00000000.wav") in train and ("dev", "fan", "normal_id_00_00000000.wav") in test
     assert train[("eval", "fan", "normal_id_01_00000000.wav")]["section"] == 1
     assert {k[2]: r["label"] for k, r in test.items() if k[1] == "fan"} == {
-        "normal_id_00_00000000.wav": 0, "anomaly_id_00_00000000.wav": 1, "id_01_00000000.wav": 0,
-        "id_01_00000001.wav": 1}
+        "normal_id_00_00000000.wav": 0,
+        "anomaly_id_00_00000000.wav": 1,
+        "id_01_00000000.wav": 0,
+        "id_01_00000001.wav": 1,
+    }
     assert all(r["domain"] is None and r["attributes"] is None and r["year"] == 2020 for r in test.values())
 
 
 def test_2021_dev_data_raw_split_test_folders_and_additional_train(tmp_path):
-    raw = tree(tmp_path / "raw", [
-        "dev_data/raw/gearbox/train/section_00_source_train_normal_0000.wav",
-        "dev_data/raw/gearbox/train/section_01_target_train_normal_0000.wav",
-        "dev_data/raw/gearbox/source_test/section_00_source_test_anomaly_0000.wav",
-        "dev_data/raw/gearbox/target_test/section_02_target_test_normal_0000.wav",
-        "dev_data/raw/gearbox/test/section_01_source_test_normal_0001.wav",
-        "additional_train/gearbox/train/section_04_target_train_normal_0000.wav",
-        "eval_data/raw/gearbox/source_test/section_03_source_test_0000.wav",
-        "eval_data/raw/gearbox/source_test/section_03_source_test_0001.wav",
-    ])
+    raw = tree(
+        tmp_path / "raw",
+        [
+            "dev_data/raw/gearbox/train/section_00_source_train_normal_0000.wav",
+            "dev_data/raw/gearbox/train/section_01_target_train_normal_0000.wav",
+            "dev_data/raw/gearbox/source_test/section_00_source_test_anomaly_0000.wav",
+            "dev_data/raw/gearbox/target_test/section_02_target_test_normal_0000.wav",
+            "dev_data/raw/gearbox/test/section_01_source_test_normal_0001.wav",
+            "additional_train/gearbox/train/section_04_target_train_normal_0000.wav",
+            "eval_data/raw/gearbox/source_test/section_03_source_test_0000.wav",
+            "eval_data/raw/gearbox/source_test/section_03_source_test_0001.wav",
+        ],
+    )
     rows = scan_rows(raw, 2021)
     got = {k[2]: (r["set"], r["section"], r["domain"], r["label"]) for k, r in rows["test"].items()}
     assert got == {
@@ -231,32 +328,63 @@ def test_2021_dev_data_raw_split_test_folders_and_additional_train(tmp_path):
     assert rows["train"][("eval", "gearbox", "section_04_target_train_normal_0000.wav")]["domain"] == "target"
 
 
-@pytest.mark.parametrize("year, files, checks", [
-    (2022, ["development/bearing/train/section_00_source_train_normal_0000_vel_6.wav",
-            "development/bearing/test/section_02_target_test_anomaly_0001_vel_21_loc_A.wav",
-            "evaluation/bearing/train/section_03_source_train_normal_0000_vel_9.wav",
-            "evaluation/bearing/test/section_03_0000.wav"],
-     {"section_02_target_test_anomaly_0001_vel_21_loc_A.wav": (2, "target", "vel_21_loc_A", 1),
-      "section_03_0000.wav": (3, "source", "vel_21", 0)}),
-    (2023, ["development/fan/train/section_00_source_train_normal_0000_m-n_W.wav",
-            "development/fan/test/section_00_target_test_normal_0000_m-n_X.wav",
-            "additional_train/bandsaw/train/section_00_target_train_normal_0000_vel_15.wav",
-            "evaluation/bandsaw/test/section_00_0005.wav"],
-     {"section_00_target_test_normal_0000_m-n_X.wav": (0, "target", "m-n_X", 0),
-      "section_00_0005.wav": (0, "source", "vel_15", 1)}),
-    (2024, ["development/slider/train/section_00_source_train_normal_0000_noAttribute.wav",
-            "development/slider/test/section_00_source_test_anomaly_0003_spd1000_BckgA.wav",
-            "additional_train/3DPrinter/train/section_00_source_train_normal_0000_mdl_A_spd_1.wav",
-            "evaluation/3DPrinter/test/section_00_0001.wav"],
-     {"section_00_source_test_anomaly_0003_spd1000_BckgA.wav": (0, "source", "spd1000_BckgA", 1),
-      "section_00_0001.wav": (0, "target", "mdl_B_spd_2", 1)}),
-    (2025, ["development/ToyTrain/train/section_00_source_train_normal_0000_noAttribute.wav",
-            "development/ToyTrain/test/section_00_target_test_normal_0002_noAttribute.wav",
-            "additional_train/Polisher/train/section_00_source_train_normal_0000_noAttribute.wav",
-            "evaluation/Polisher/test/section_00_0001.wav"],
-     {"section_00_target_test_normal_0002_noAttribute.wav": (0, "target", "noAttribute", 0),
-      "section_00_0001.wav": (0, "target", None, 1)}),
-])
+@pytest.mark.parametrize(
+    "year, files, checks",
+    [
+        (
+            2022,
+            [
+                "development/bearing/train/section_00_source_train_normal_0000_vel_6.wav",
+                "development/bearing/test/section_02_target_test_anomaly_0001_vel_21_loc_A.wav",
+                "evaluation/bearing/train/section_03_source_train_normal_0000_vel_9.wav",
+                "evaluation/bearing/test/section_03_0000.wav",
+            ],
+            {
+                "section_02_target_test_anomaly_0001_vel_21_loc_A.wav": (2, "target", "vel_21_loc_A", 1),
+                "section_03_0000.wav": (3, "source", "vel_21", 0),
+            },
+        ),
+        (
+            2023,
+            [
+                "development/fan/train/section_00_source_train_normal_0000_m-n_W.wav",
+                "development/fan/test/section_00_target_test_normal_0000_m-n_X.wav",
+                "additional_train/bandsaw/train/section_00_target_train_normal_0000_vel_15.wav",
+                "evaluation/bandsaw/test/section_00_0005.wav",
+            ],
+            {
+                "section_00_target_test_normal_0000_m-n_X.wav": (0, "target", "m-n_X", 0),
+                "section_00_0005.wav": (0, "source", "vel_15", 1),
+            },
+        ),
+        (
+            2024,
+            [
+                "development/slider/train/section_00_source_train_normal_0000_noAttribute.wav",
+                "development/slider/test/section_00_source_test_anomaly_0003_spd1000_BckgA.wav",
+                "additional_train/3DPrinter/train/section_00_source_train_normal_0000_mdl_A_spd_1.wav",
+                "evaluation/3DPrinter/test/section_00_0001.wav",
+            ],
+            {
+                "section_00_source_test_anomaly_0003_spd1000_BckgA.wav": (0, "source", "spd1000_BckgA", 1),
+                "section_00_0001.wav": (0, "target", "mdl_B_spd_2", 1),
+            },
+        ),
+        (
+            2025,
+            [
+                "development/ToyTrain/train/section_00_source_train_normal_0000_noAttribute.wav",
+                "development/ToyTrain/test/section_00_target_test_normal_0002_noAttribute.wav",
+                "additional_train/Polisher/train/section_00_source_train_normal_0000_noAttribute.wav",
+                "evaluation/Polisher/test/section_00_0001.wav",
+            ],
+            {
+                "section_00_target_test_normal_0002_noAttribute.wav": (0, "target", "noAttribute", 0),
+                "section_00_0001.wav": (0, "target", None, 1),
+            },
+        ),
+    ],
+)
 def test_attribute_years_with_packaged_ground_truth(tmp_path, year, files, checks):
     rows = scan_rows(tree(tmp_path / "raw", files), year)
     got = {k[2]: (r["section"], r["domain"], r["attributes"], r["label"]) for k, r in rows["test"].items()}
@@ -266,9 +394,11 @@ def test_attribute_years_with_packaged_ground_truth(tmp_path, year, files, check
 
 
 def test_eval_list_precedence_option_over_folder_over_package(tmp_path):
-    files = ["development/bearing/train/section_00_source_train_normal_0000_vel_6.wav",
-             "development/bearing/test/section_00_source_test_normal_0000_vel_6.wav",
-             "evaluation/bearing/test/section_03_0000.wav"]  # packaged: normal, source, vel_21
+    files = [
+        "development/bearing/train/section_00_source_train_normal_0000_vel_6.wav",
+        "development/bearing/test/section_00_source_test_normal_0000_vel_6.wav",
+        "evaluation/bearing/test/section_03_0000.wav",
+    ]  # packaged: normal, source, vel_21
     key = ("eval", "bearing", "section_03_0000.wav")
     folder_list = "bearing\nsection_03_0000.wav,section_03_target_test_anomaly_0000_vel_99.wav,1\n"
     raw = tree(tmp_path / "raw", files, {f"evaluation/{LIST.format(2022)}": folder_list})
@@ -289,29 +419,47 @@ def test_check_options_refuses_unknown_and_missing(tmp_path):
 
 
 # ----------------------------------------------------------------------------- CLI: errors, skip, unlabelled
-_GOOD_2021 = ["development/fan/train/section_00_source_train_normal_0000.wav",
-              "development/fan/source_test/section_00_source_test_anomaly_0000.wav",
-              "development/fan/target_test/section_00_target_test_normal_0000.wav"]
+_GOOD_2021 = [
+    "development/fan/train/section_00_source_train_normal_0000.wav",
+    "development/fan/source_test/section_00_source_test_anomaly_0000.wav",
+    "development/fan/target_test/section_00_target_test_normal_0000.wav",
+]
 
 
 def test_unknown_files_are_named_in_the_error_and_recorded_with_skip(tmp_path, cli, rel):
-    raw = tree(tmp_path / "raw", [*_GOOD_2021, "development/fan/train/section_03_source_train_normal_0001.wav",
-                                  "development/fan/extra/a.wav", "development/drill/train/x.wav"],
-               {"development/fan/train/notes.txt": "hi", "README.txt": "hi"})
+    raw = tree(
+        tmp_path / "raw",
+        [
+            *_GOOD_2021,
+            "development/fan/train/section_03_source_train_normal_0001.wav",
+            "development/fan/extra/a.wav",
+            "development/drill/train/x.wav",
+        ],
+        {"development/fan/train/notes.txt": "hi", "README.txt": "hi"},
+    )
     wav(raw / "development/fan/train/section_00_source_train_normal_0002.wav", sample_rate=44_100)
     out = tmp_path / "out"
     result = cli("build", "siren", "--component", "dcase2021", "--data-dir", raw, "--output", out)
-    line = rel.assert_error_line(result, "README.txt: unexpected file at the top", "development/drill/",
-                                 "development/fan/extra/", "notes.txt: file name is not",
-                                 "03 is not a DCASE 2021 development section")
+    line = rel.assert_error_line(
+        result,
+        "README.txt: unexpected file at the top",
+        "development/drill/",
+        "development/fan/extra/",
+        "notes.txt: file name is not",
+        "03 is not a DCASE 2021 development section",
+    )
     assert "--on-error skip" in line and not out.exists()
     result = cli("build", "siren", "--component", "dcase2021", "--data-dir", raw, "--output", out, "--on-error", "skip")
     assert result.exit_code == 0, result.output
     rejected = {r["path"]: r["reason"] for r in json.loads((out / "manifest.json").read_text())["rejected"]}
-    assert set(rejected) == {"README.txt", "development/drill/", "development/fan/extra/",
-                             "development/fan/train/notes.txt",
-                             "development/fan/train/section_03_source_train_normal_0001.wav",
-                             "development/fan/train/section_00_source_train_normal_0002.wav"}
+    assert set(rejected) == {
+        "README.txt",
+        "development/drill/",
+        "development/fan/extra/",
+        "development/fan/train/notes.txt",
+        "development/fan/train/section_03_source_train_normal_0001.wav",
+        "development/fan/train/section_00_source_train_normal_0002.wav",
+    }
     assert "44100 Hz" in rejected["development/fan/train/section_00_source_train_normal_0002.wav"]
     assert "development/fan/extra/" in (out / "README.md").read_text()
 
@@ -319,18 +467,31 @@ def test_unknown_files_are_named_in_the_error_and_recorded_with_skip(tmp_path, c
 def test_no_layout_says_which_layouts_were_expected(tmp_path, cli, rel):
     raw = tree(tmp_path / "raw", ["fan/train/section_00_source_train_normal_0000.wav"])
     result = cli("build", "siren", "--component", "dcase2021", "--data-dir", raw, "--output", tmp_path / "out")
-    rel.assert_error_line(result, "no DCASE 2021 layout found", "fan look like machine folders",
-                          "development/<machine>/{train,test}/", "additional_train/<machine>/train/")
+    rel.assert_error_line(
+        result,
+        "no DCASE 2021 layout found",
+        "fan look like machine folders",
+        "development/<machine>/{train,test}/",
+        "additional_train/<machine>/train/",
+    )
 
 
 def test_unlabelled_eval_clips_refused_or_kept(tmp_path, cli, rel):
-    raw = tree(tmp_path / "raw", ["development/valve/train/section_00_source_train_normal_0000_pat_00.wav",
-                                  "development/valve/test/section_00_source_test_anomaly_0000_pat_00.wav",
-                                  "evaluation/valve/test/section_03_9999.wav"])
+    raw = tree(
+        tmp_path / "raw",
+        [
+            "development/valve/train/section_00_source_train_normal_0000_pat_00.wav",
+            "development/valve/test/section_00_source_test_anomaly_0000_pat_00.wav",
+            "evaluation/valve/test/section_03_9999.wav",
+        ],
+    )
     out = tmp_path / "out"
     result = cli("build", "siren", "--component", "dcase2022", "--data-dir", raw, "--output", out)
-    rel.assert_error_line(result, "evaluation/valve/test/section_03_9999.wav: no ground truth for valve/section_03_9999.wav",
-                          "--allow-unlabelled")
+    rel.assert_error_line(
+        result,
+        "evaluation/valve/test/section_03_9999.wav: no ground truth for valve/section_03_9999.wav",
+        "--allow-unlabelled",
+    )
     result = cli("build", "siren", "--component", "dcase2022", "--data-dir", raw, "--output", out, "--allow-unlabelled")
     assert result.exit_code == 0, result.output
     rows = pq.read_table(next((out / "data/dcase2022").glob("test-*.parquet")), columns=["file", "label", "domain"])
@@ -340,8 +501,18 @@ def test_unlabelled_eval_clips_refused_or_kept(tmp_path, cli, rel):
 
 def test_missing_eval_list_option_names_the_flag(tmp_path, cli, rel):
     raw = tree(tmp_path / "raw", _GOOD_2021)
-    result = cli("build", "siren", "--component", "dcase2021", "--data-dir", raw, "--output", tmp_path / "out",
-                 "--eval-list", tmp_path / "missing.csv")
+    result = cli(
+        "build",
+        "siren",
+        "--component",
+        "dcase2021",
+        "--data-dir",
+        raw,
+        "--output",
+        tmp_path / "out",
+        "--eval-list",
+        tmp_path / "missing.csv",
+    )
     rel.assert_error_line(result, "--eval-list", "no such file")
 
 

@@ -54,19 +54,24 @@ def test_cwru_paper_overlaps_pairwise_easy_separates_hard_is_chance():
 def test_the_marker_records_difficulty_level_and_calibration(tmp_path):
     from libtrad.builders.dcase.synth import synthesize_dcase
 
-    summary = synthesize_dcase(tmp_path / "d", year=2021, scale=0.5, difficulty="hard", level_db=-30,
-                               progress=False)
+    summary = synthesize_dcase(tmp_path / "d", year=2021, scale=0.5, difficulty="hard", level_db=-30, progress=False)
     marker = json.loads((tmp_path / "d" / "SYNTHETIC.json").read_text())
     assert (marker["difficulty"], marker["level_db"]) == ("hard", -30.0) == (summary.difficulty, summary.level_db)
     assert "near chance" in marker["calibration"] and "difficulty hard" in summary.describe()
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["synth", "lib-trad", "{out}", "--difficulty", "medium"], ["--difficulty", "'medium'", "easy", "paper", "hard"]),
-    (["synth", "lib-trad", "{out}", "--level-db", "nan"], ["--level-db nan", "finite", "[-80, 40]"]),
-    (["synth", "siren", "--component", "cwru", "{out}", "--level-db", "inf"], ["--level-db inf", "[-80, 40]"]),
-    (["synth", "siren", "--component", "dcase2021", "{out}", "--difficulty", "Paper"], ["--difficulty", "easy"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (
+            ["synth", "lib-trad", "{out}", "--difficulty", "medium"],
+            ["--difficulty", "'medium'", "easy", "paper", "hard"],
+        ),
+        (["synth", "lib-trad", "{out}", "--level-db", "nan"], ["--level-db nan", "finite", "[-80, 40]"]),
+        (["synth", "siren", "--component", "cwru", "{out}", "--level-db", "inf"], ["--level-db inf", "[-80, 40]"]),
+        (["synth", "siren", "--component", "dcase2021", "{out}", "--difficulty", "Paper"], ["--difficulty", "easy"]),
+    ],
+)
 def test_bad_difficulty_or_level_is_one_line_and_writes_nothing(cli, rel, tmp_path, args, fragments):
     before = rel.snapshot(tmp_path)
     rel.assert_error_line(cli(*[a.format(out=tmp_path / "out") for a in args]), *fragments)

@@ -16,8 +16,8 @@ import struct
 import tarfile
 import threading
 import uuid
-import wave
 import warnings
+import wave
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,7 +67,7 @@ class _Server:
                     return
                 start = 0
                 if (rng := self.headers.get("Range", "")).startswith("bytes="):
-                    start = int(rng[len("bytes="):].split("-")[0])
+                    start = int(rng[len("bytes=") :].split("-")[0])
                 if start:
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -129,7 +129,7 @@ def _misbehave(handler, server: _Server, name: str, data: bytes) -> bool:
             for byte in range(len(data)):
                 if server.release.wait(0.02):
                     return True
-                handler.wfile.write(data[byte:byte + 1])
+                handler.wfile.write(data[byte : byte + 1])
                 handler.wfile.flush()
         except OSError:  # the client gave up
             pass
@@ -250,7 +250,7 @@ def _declared_size_zip(declared: int) -> bytes:
     """A tiny zip whose central directory declares ``declared`` bytes for its member (sizes lie)."""
     data = bytearray(_zip_with("big.bin", b"tiny"))
     at = data.rfind(b"PK\x01\x02")  # the last member's central directory header
-    data[at + 24:at + 28] = struct.pack("<I", declared)
+    data[at + 24 : at + 28] = struct.pack("<I", declared)
     return bytes(data)
 
 
@@ -260,28 +260,37 @@ MALICIOUS = {
     "zip-absolute": (lambda: _zip_with(OUTSIDE), OUTSIDE, "absolute"),
     "zip-drive-letter": (lambda: _zip_with("C:/evil"), "C:/evil", "drive letter"),
     "zip-backslash-dotdot": (lambda: _zip_with("..\\evil"), "..\\evil", "'..'"),
-    "zip-symlink": (lambda: _zip_with("ok/link", b"/etc/passwd", mode=stat.S_IFLNK | 0o777), "ok/link",
-                    "symbolic link"),
+    "zip-symlink": (
+        lambda: _zip_with("ok/link", b"/etc/passwd", mode=stat.S_IFLNK | 0o777),
+        "ok/link",
+        "symbolic link",
+    ),
     "zip-fifo": (lambda: _zip_with("ok/fifo", b"", mode=stat.S_IFIFO | 0o644), "ok/fifo", "FIFO"),
     "tar-absolute": (lambda: _tar_with(tarfile.TarInfo(OUTSIDE), b"evil"), OUTSIDE, "absolute"),
     "tar-dotdot": (lambda: _tar_with(tarfile.TarInfo("../evil"), b"evil"), "../evil", "'..'"),
-    "tar-symlink-out": (lambda: _tar_with(_typed("ok/link", tarfile.SYMTYPE, "../../outside")), "ok/link",
-                        "symbolic link"),
-    "tar-symlink-in": (lambda: _tar_with(_typed("ok/link", tarfile.SYMTYPE, "first.csv")), "ok/link",
-                       "symbolic link"),
+    "tar-symlink-out": (
+        lambda: _tar_with(_typed("ok/link", tarfile.SYMTYPE, "../../outside")),
+        "ok/link",
+        "symbolic link",
+    ),
+    "tar-symlink-in": (lambda: _tar_with(_typed("ok/link", tarfile.SYMTYPE, "first.csv")), "ok/link", "symbolic link"),
     "tar-hardlink": (lambda: _tar_with(_typed("ok/hard", tarfile.LNKTYPE, "/etc/passwd")), "ok/hard", "hard link"),
     "tar-device": (lambda: _tar_with(_typed("ok/dev", tarfile.CHRTYPE)), "ok/dev", "device"),
     "tar-fifo": (lambda: _tar_with(_typed("ok/fifo", tarfile.FIFOTYPE)), "ok/fifo", "FIFO"),
-    "tar-twice": (lambda: _tar_bytes([(tarfile.TarInfo("a.csv"), b"1"), (tarfile.TarInfo("./a.csv"), b"2")]),
-                  "./a.csv", "twice"),
+    "tar-twice": (
+        lambda: _tar_bytes([(tarfile.TarInfo("a.csv"), b"1"), (tarfile.TarInfo("./a.csv"), b"2")]),
+        "./a.csv",
+        "twice",
+    ),
 }
 
 
 def _snapshot(root: Path) -> dict[str, bytes | str]:
     out = {}
     for path in sorted(root.rglob("*")):
-        out[str(path.relative_to(root))] = "<dir>" if path.is_dir() else (
-            "-> " + os.readlink(path) if path.is_symlink() else path.read_bytes())
+        out[str(path.relative_to(root))] = (
+            "<dir>" if path.is_dir() else ("-> " + os.readlink(path) if path.is_symlink() else path.read_bytes())
+        )
     return out
 
 
@@ -294,8 +303,11 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
 # ----------------------------------------------------------------------------- safe_extract
 @pytest.mark.parametrize("kind", ["tar.gz", "tar", "tar.bz2", "tar.xz", "zip"])
 def test_good_archive_extracts_every_file(tmp_path, kind):
-    data = good_zip() if kind == "zip" else good_tar({"tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2",
-                                                       "tar.xz": "w:xz"}[kind])
+    data = (
+        good_zip()
+        if kind == "zip"
+        else good_tar({"tar": "w", "tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}[kind])
+    )
     archive = tmp_path / "download.bin"  # judged by content, not by name
     archive.write_bytes(data)
     assert archive_format(archive) == ("zip" if kind == "zip" else "tar")
@@ -480,10 +492,12 @@ def test_offline_makes_no_request(server, tmp_path, monkeypatch, variable):
 
 
 def test_bad_download_entries_are_refused(tmp_path):
-    for bad, what in ((Download("file:///etc/passwd", "x"), "only http"),
-                      (Download("http://127.0.0.1/x", "../x"), "plain file name"),
-                      (Download("http://127.0.0.1/x", "x", sha256="abc"), "64 hexadecimal"),
-                      (Download("http://127.0.0.1/x", "x", extract_to="../up"), "'..'")):
+    for bad, what in (
+        (Download("file:///etc/passwd", "x"), "only http"),
+        (Download("http://127.0.0.1/x", "../x"), "plain file name"),
+        (Download("http://127.0.0.1/x", "x", sha256="abc"), "64 hexadecimal"),
+        (Download("http://127.0.0.1/x", "x", extract_to="../up"), "'..'"),
+    ):
         with pytest.raises(LibtradError, match=what):
             fetch([bad], tmp_path / "cache", progress=False)
 
@@ -491,8 +505,13 @@ def test_bad_download_entries_are_refused(tmp_path):
 # ----------------------------------------------------------------------------- limits: deadline, minimum rate
 def _cached_files(cache: Path) -> list[str]:
     """Every file in the cache but the lock files, relative (``.part`` files included)."""
-    return sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()
-                  and not p.name.endswith(".lock")) if cache.exists() else []
+    return (
+        sorted(
+            p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")
+        )
+        if cache.exists()
+        else []
+    )
 
 
 def test_a_trickling_server_is_stopped_at_the_deadline(server, tmp_path):
@@ -533,8 +552,10 @@ def test_a_trickling_server_is_stopped_below_the_minimum_rate_set_by_environment
     assert "LIBTRAD_DOWNLOAD_MIN_RATE" in text
 
 
-@pytest.mark.parametrize("variable, value", [("LIBTRAD_DOWNLOAD_DEADLINE", "soon"), ("LIBTRAD_DOWNLOAD_MIN_RATE", "-1"),
-                                             ("LIBTRAD_DOWNLOAD_TIMEOUT", "0")])
+@pytest.mark.parametrize(
+    "variable, value",
+    [("LIBTRAD_DOWNLOAD_DEADLINE", "soon"), ("LIBTRAD_DOWNLOAD_MIN_RATE", "-1"), ("LIBTRAD_DOWNLOAD_TIMEOUT", "0")],
+)
 def test_bad_limit_settings_are_one_line_naming_the_variable(server, tmp_path, monkeypatch, variable, value):
     url = server.add("data.zip", good_zip())
     monkeypatch.setenv(variable, value)
@@ -583,11 +604,15 @@ def test_a_page_named_html_is_not_refused(server, tmp_path):
     assert path.read_bytes() == HTML_PAGE
 
 
-@pytest.mark.parametrize("name, data, reason", [
-    ("data.tar.gz", good_tar(), "not a complete archive"),
-    ("data.zip", good_zip(), "not a complete archive"),
-    ("list.csv", b"file,label\n" * 1000, "nothing proves it complete"),
-], ids=["tar.gz", "zip", "csv"])  # ids of their own: the archives' bytes differ between pytest-xdist workers
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("data.tar.gz", good_tar(), "not a complete archive"),
+        ("data.zip", good_zip(), "not a complete archive"),
+        ("list.csv", b"file,label\n" * 1000, "nothing proves it complete"),
+    ],
+    ids=["tar.gz", "zip", "csv"],
+)  # ids of their own: the archives' bytes differ between pytest-xdist workers
 def test_a_body_cut_short_without_content_length_is_refused_and_not_cached(server, tmp_path, name, data, reason):
     url = server.add(name, data, "cut-no-length")
     cache = tmp_path / "cache"
@@ -602,8 +627,12 @@ def test_a_whole_body_without_content_length_is_accepted_by_its_integrity_or_che
     tgz = server.add("data.tar.gz", good_tar(), "no-length")
     csv = server.add("list.csv", b"file,label\n", "no-length")
     sha = hashlib.sha256(b"file,label\n").hexdigest()
-    raw = prepare_raw([Download(tgz, "data.tar.gz"), Download(csv, "list.csv", sha256=sha)], tmp_path / "raw",
-                      tmp_path / "cache", progress=False)
+    raw = prepare_raw(
+        [Download(tgz, "data.tar.gz"), Download(csv, "list.csv", sha256=sha)],
+        tmp_path / "raw",
+        tmp_path / "cache",
+        progress=False,
+    )
     assert (raw / "train" / "normal_0000.wav").read_bytes() == RAW_FILES["train/normal_0000.wav"]
     assert (raw / "list.csv").read_bytes() == b"file,label\n"
 
@@ -662,8 +691,10 @@ def _crc_broken_zip() -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize("make, reason", [(_crc_broken_zip, "Bad CRC-32"),
-                                          (lambda: good_tar()[:-200] + bytes(200), "damaged or unreadable archive")])
+@pytest.mark.parametrize(
+    "make, reason",
+    [(_crc_broken_zip, "Bad CRC-32"), (lambda: good_tar()[:-200] + bytes(200), "damaged or unreadable archive")],
+)
 def test_a_corrupt_archive_with_a_right_length_is_refused_and_not_cached(server, tmp_path, make, reason):
     url = server.add("data.archive", make())
     with pytest.raises(LibtradError) as exc:
@@ -718,10 +749,16 @@ def test_prepare_raw_unpacks_and_copies(server, tmp_path):
     tgz = server.add("dev.tar.gz", good_tar())
     zipped = server.add("eval.zip", good_zip())
     csv = server.add("list.csv", b"file,label\n")
-    raw = prepare_raw([Download(tgz, "dev.tar.gz", extract_to="development"),
-                       Download(zipped, "eval.zip", extract_to="evaluation/x"),
-                       Download(csv, "list.csv", extract_to="evaluation")], tmp_path / "raw", tmp_path / "cache",
-                      progress=False)
+    raw = prepare_raw(
+        [
+            Download(tgz, "dev.tar.gz", extract_to="development"),
+            Download(zipped, "eval.zip", extract_to="evaluation/x"),
+            Download(csv, "list.csv", extract_to="evaluation"),
+        ],
+        tmp_path / "raw",
+        tmp_path / "cache",
+        progress=False,
+    )
     assert raw == (tmp_path / "raw").resolve()
     for name, content in RAW_FILES.items():
         assert (raw / "development" / name).read_bytes() == content
@@ -734,8 +771,12 @@ def test_prepare_raw_refuses_a_malicious_download_and_leaves_nothing(server, tmp
     good = server.add("good.zip", good_zip())
     evil = server.add("evil.tar.gz", MALICIOUS["tar-symlink-out"][0]())
     with pytest.raises(LibtradError, match="'ok/link'.*symbolic link") as exc:
-        prepare_raw([Download(good, "good.zip"), Download(evil, "evil.tar.gz")], tmp_path / "raw",
-                    tmp_path / "cache", progress=False)
+        prepare_raw(
+            [Download(good, "good.zip"), Download(evil, "evil.tar.gz")],
+            tmp_path / "raw",
+            tmp_path / "cache",
+            progress=False,
+        )
     _one_line(exc)
     assert not (tmp_path / "raw").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "served"]
@@ -791,15 +832,28 @@ def _tiny_component(downloads):
             return ScanResult(data_dir, sources, state=rows)
 
         def config_sources(self, scan, configs, options):
-            features = datasets.Features({"audio": datasets.Audio(sampling_rate=16000),
-                                          "file": datasets.Value("string"),
-                                          "label": datasets.ClassLabel(names=["normal", "anomaly"])})
+            features = datasets.Features(
+                {
+                    "audio": datasets.Audio(sampling_rate=16000),
+                    "file": datasets.Value("string"),
+                    "label": datasets.ClassLabel(names=["normal", "anomaly"]),
+                }
+            )
 
             def split(name):
                 paths = [p for p in scan.state if p.parent.name == name]
-                return SplitSource(name, len(paths), lambda: (
-                    {"audio": {"bytes": p.read_bytes(), "path": p.name}, "file": p.name,
-                     "label": p.name.split("_")[0]} for p in paths))
+                return SplitSource(
+                    name,
+                    len(paths),
+                    lambda: (
+                        {
+                            "audio": {"bytes": p.read_bytes(), "path": p.name},
+                            "file": p.name,
+                            "label": p.name.split("_")[0],
+                        }
+                        for p in paths
+                    ),
+                )
 
             return [ConfigSource("clips", features, [split("train"), split("test")])]
 
@@ -810,8 +864,11 @@ def test_make_builder_downloads_and_prepares(server, tmp_path, monkeypatch):
     from libtrad.builders.hf_builder import make_builder
 
     data = good_tar()
-    downloads = [Download(server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(),
-                          extract_to="tiny")]
+    downloads = [
+        Download(
+            server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(), extract_to="tiny"
+        )
+    ]
     builder_class = make_builder(_tiny_component(downloads))
     builder = builder_class(cache_dir=str(tmp_path / "hf"), config_name="clips")
     builder.download_and_prepare()
@@ -842,8 +899,11 @@ def test_a_broken_raw_folder_in_libtrads_cache_says_to_delete_it(server, tmp_pat
     from libtrad.folders.outputs import write_marker
 
     data = good_tar()
-    downloads = [Download(server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(),
-                          extract_to="tiny")]
+    downloads = [
+        Download(
+            server.add("tiny.tar.gz", data), "tiny.tar.gz", sha256=hashlib.sha256(data).hexdigest(), extract_to="tiny"
+        )
+    ]
     builder_class = make_builder(_tiny_component(downloads))
     builder_class(cache_dir=str(tmp_path / "hf"), config_name="clips").download_and_prepare()
     [raw] = [p for p in (tmp_path / "hf" / "downloads" / "libtrad" / "raw").iterdir() if p.is_dir()]
@@ -852,7 +912,9 @@ def test_a_broken_raw_folder_in_libtrads_cache_says_to_delete_it(server, tmp_pat
     (raw / "tiny" / "index.html").write_text("<html>moved</html>")
     write_marker(raw, "raw")
     with pytest.raises(LibtradError) as exc:
-        builder_class(cache_dir=str(tmp_path / "hf"), config_name="clips", options={"variant": 2}).download_and_prepare()
+        builder_class(
+            cache_dir=str(tmp_path / "hf"), config_name="clips", options={"variant": 2}
+        ).download_and_prepare()
     text = _one_line(exc)
     assert "no tiny/**/*.wav" in text and f"{raw} is libtrad's download cache" in text and "delete that folder" in text
 
@@ -863,7 +925,8 @@ def test_make_builder_offline_and_without_downloads(server, tmp_path, monkeypatc
     url = server.add("tiny.tar.gz", good_tar())
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     builder = make_builder(_tiny_component([Download(url, "tiny.tar.gz", extract_to="tiny")]))(
-        cache_dir=str(tmp_path / "hf"), config_name="clips")
+        cache_dir=str(tmp_path / "hf"), config_name="clips"
+    )
     with pytest.raises(LibtradError) as exc:
         builder.download_and_prepare()
     text = _one_line(exc)
@@ -881,17 +944,19 @@ def test_make_builder_on_a_registered_component_takes_its_build_options(lib_trad
 
     builder_class = make_builder(LIB_TRAD)
     assert builder_class.DEFAULT_CONFIG_NAME == "all" and "tr1_cls" in builder_class.builder_configs
-    builder = builder_class(config_name="tr1", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "hf"),
-                            split_strategy="paper", seed=3)
+    builder = builder_class(
+        config_name="tr1", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "hf"), split_strategy="paper", seed=3
+    )
     builder.download_and_prepare()
     test = builder.as_dataset(split="test")
     assert test.features["label"].names == ["normal", "abnormal"] and set(test["experiment"]) == {"TR1"}
     with pytest.raises(ParameterError, match="train_fraction=2"):
-        builder_class(config_name="tr1", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "hf2"),
-                      train_fraction=2).download_and_prepare()
+        builder_class(
+            config_name="tr1", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "hf2"), train_fraction=2
+        ).download_and_prepare()
 
 
-# ----------------------------------------------------------------------------- download.py / raw_folder.py / archives.py
+# -------------------------------------------------------------------------- download.py / raw_folder.py / archives.py
 def test_each_name_has_one_home_and_the_raw_folder_caps_are_the_archives():
     from libtrad.builders import archives
 
@@ -922,7 +987,7 @@ def _undersized_zip() -> bytes:
         zf.writestr("big.bin", os.urandom(64 * 1024))
     data = bytearray(buf.getvalue())
     at = data.rfind(b"PK\x01\x02")
-    data[at + 24:at + 28] = struct.pack("<I", 4)
+    data[at + 24 : at + 28] = struct.pack("<I", 4)
     return bytes(data)
 
 
@@ -937,11 +1002,14 @@ def test_member_with_more_data_than_declared_is_never_written_past_its_size(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["undersized.zip"]  # no staging left
 
 
-@pytest.mark.parametrize("name, info, reason", [
-    ("inside-link", _typed("ok/link", tarfile.SYMTYPE, "first.csv"), "symbolic link"),
-    ("inner-dotdot", tarfile.TarInfo("ok/../evil"), "'..'"),
-    ("absolute", tarfile.TarInfo(OUTSIDE), "absolute"),
-])
+@pytest.mark.parametrize(
+    "name, info, reason",
+    [
+        ("inside-link", _typed("ok/link", tarfile.SYMTYPE, "first.csv"), "symbolic link"),
+        ("inner-dotdot", tarfile.TarInfo("ok/../evil"), "'..'"),
+        ("absolute", tarfile.TarInfo(OUTSIDE), "absolute"),
+    ],
+)
 def test_stricter_than_the_data_filter(tmp_path, name, info, reason):
     """Members tarfile's ``data`` filter would accept or rewrite, which safe_extract refuses."""
     data = b"x" if info.isreg() else None
@@ -955,10 +1023,10 @@ def test_stricter_than_the_data_filter(tmp_path, name, info, reason):
 
 
 @pytest.mark.parametrize("with_filter", [True, False])
-@pytest.mark.parametrize("kind, reason", [(tarfile.CHRTYPE, "device"), (tarfile.BLKTYPE, "device"),
-                                          (tarfile.FIFOTYPE, "FIFO")])
-def test_special_tar_members_refused_with_or_without_the_data_filter(tmp_path, monkeypatch, with_filter, kind,
-                                                                    reason):
+@pytest.mark.parametrize(
+    "kind, reason", [(tarfile.CHRTYPE, "device"), (tarfile.BLKTYPE, "device"), (tarfile.FIFOTYPE, "FIFO")]
+)
+def test_special_tar_members_refused_with_or_without_the_data_filter(tmp_path, monkeypatch, with_filter, kind, reason):
     from libtrad.builders import archives
 
     if with_filter and not hasattr(tarfile, "data_filter"):

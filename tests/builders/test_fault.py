@@ -30,8 +30,14 @@ DE12 = "12k_Drive_End_Bearing_Fault_Data"
 
 
 # --------------------------------------------------------------------------- fixture writers
-def write_mat(path: Path, record: int, channels=("DE", "FE", "BA"), n: int = 64, rpm: float | None = 1797.0,
-              extra: dict | None = None) -> None:
+def write_mat(
+    path: Path,
+    record: int,
+    channels=("DE", "FE", "BA"),
+    n: int = 64,
+    rpm: float | None = 1797.0,
+    extra: dict | None = None,
+) -> None:
     rng = np.random.default_rng(record)
     content = {f"X{record:03d}_{ch}_time": rng.normal(0, 0.1, (n, 1)) for ch in channels}
     if rpm is not None:
@@ -76,8 +82,12 @@ def cwru_raw(tmp_path) -> Path:
     write_mat(root / "12k Fan End Bearing Fault Data/IR/007/278.mat", 278, channels=("DE", "FE"))  # load: table's
     write_mat(root / "Normal/97_Normal_0.mat", 97, channels=("DE", "FE"))
     # As the published 99.mat: record 98's channels ride along; record 99's are read.
-    write_mat(root / "Normal/99_Normal_2.mat", 99, channels=("DE", "FE"),
-              extra={"X098_DE_time": np.zeros((64, 1)), "X098_FE_time": np.zeros((64, 1))})
+    write_mat(
+        root / "Normal/99_Normal_2.mat",
+        99,
+        channels=("DE", "FE"),
+        extra={"X098_DE_time": np.zeros((64, 1)), "X098_FE_time": np.zeros((64, 1))},
+    )
     write_mat(root / "48k_Drive_End_Bearing_Fault_Data/IR/007/109.mat", 109)
     (root / "readme.txt").write_text("downloaded from the CWRU Bearing Data Center\n")
     return root
@@ -111,8 +121,17 @@ def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
         "Normal/97_Normal_0.mat": (97, "normal", None, None, 0, ("DE", "FE")),
         "Normal/99_Normal_2.mat": (99, "normal", None, None, 2, ("DE", "FE")),
     }
-    got = {rel: (c.columns()["record"], c.found.label, c.columns()["position"], c.columns()["fault_diameter_mils"],
-                 c.columns()["load_hp"], c.channels) for rel, c in rows.items()}
+    got = {
+        rel: (
+            c.columns()["record"],
+            c.found.label,
+            c.columns()["position"],
+            c.columns()["fault_diameter_mils"],
+            c.columns()["load_hp"],
+            c.channels,
+        )
+        for rel, c in rows.items()
+    }
     assert got == expect
     assert rows[f"{DE12}/OR/014/200@6_3.mat"].columns()["rpm"] is None
     assert rows[f"{DE12}/IR/007/105_0.mat"].columns()["rpm"] == 1797.0
@@ -120,7 +139,8 @@ def test_cwru_labels_positions_loads_and_channels_from_the_path(cwru_raw):
     assert {c.sample_rate for c in result.state.rows["normal"]} == {48_000}
     assert dict(result.state.not_read) == {
         "48k_Drive_End_Bearing_Fault_Data/": "48 kHz drive-end data: SIREN's task uses the 12 kHz recordings",
-        "readme.txt": "documentation"}
+        "readme.txt": "documentation",
+    }
     assert not result.rejected
 
 
@@ -147,7 +167,8 @@ def test_cwru_strays_and_broken_files_are_named_in_one_error(cli, rel, cwru_raw,
         f"{DE12}/OR/007/OR007_1.mat: outer-race file without a load-zone position",
         f"{DE12}/XX/: unexpected folder in {DE12}/ (expected IR/, B/ or OR/)",
         f"{DE12}/B/007/119_1.mat: not a readable MATLAB .mat file",
-        "--on-error skip")
+        "--on-error skip",
+    )
     assert "Traceback" not in line and rel.snapshot(cwru_raw) == before
     assert not (tmp_path / "out").exists()
 
@@ -156,8 +177,10 @@ def test_cwru_content_problems_are_rejections_naming_the_file(cwru_raw):
     write_mat(cwru_raw / "Normal/Normal_3.mat", 98, extra={"X099_DE_time": np.zeros((64, 1))})  # record 100
     write_mat(cwru_raw / DE12 / "IR/014/169_0.mat", 170)
     rng = np.random.default_rng(0)
-    save_mat(cwru_raw / DE12 / "IR/021/210_1.mat",
-             {"X210_DE_time": rng.normal(size=(64, 1)), "X210_FE_time": rng.normal(size=(63, 1))})
+    save_mat(
+        cwru_raw / DE12 / "IR/021/210_1.mat",
+        {"X210_DE_time": rng.normal(size=(64, 1)), "X210_FE_time": rng.normal(size=(63, 1))},
+    )
     bad = rng.normal(size=(64, 1))
     bad[5] = np.nan
     save_mat(cwru_raw / DE12 / "IR/028/3001_0.mat", {"X056_DE_time": bad})  # record 3001's variable, as published
@@ -187,13 +210,14 @@ def test_cwru_names_the_record_table_does_not_hold_are_refused(cwru_raw):
     reasons = {r.path: r.reason for r in scan(cwru.COMPONENT, cwru_raw, on_error="skip").rejected}
     assert reasons == {
         f"{DE12}/IR/007/109_0.mat": "record 109 is not in the Data Center's record table of 12 kHz fault and "
-                                    "normal-baseline records (48 kHz drive-end records belong in "
-                                    "48k_Drive_End_Bearing_Fault_Data/, not read)",
+        "normal-baseline records (48 kHz drive-end records belong in "
+        "48k_Drive_End_Bearing_Fault_Data/, not read)",
         f"{DE12}/OR/014/@3/OR014@3_0.mat": "the Data Center's record table has no drive-end OR 014 @3 at 0 hp record "
-                                           "(12 kHz data)",
-        "12k Fan End Bearing Fault Data/OR/014/@6/313_1.mat":
+        "(12 kHz data)",
+        "12k Fan End Bearing Fault Data/OR/014/@6/313_1.mat": (
             "record 313 is fan-end OR 014 @6 at 0 hp in the Data Center's record table "
-            "(12k_Fan_End_Bearing_Fault_Data/OR/014/@6/), but its path says fan-end OR 014 @6 at 1 hp",
+            "(12k_Fan_End_Bearing_Fault_Data/OR/014/@6/), but its path says fan-end OR 014 @6 at 1 hp"
+        ),
         "Normal/Normal.mat": "names neither a record number nor a motor load (e.g. 97_Normal_0.mat or Normal_0.mat)",
     }
 
@@ -215,14 +239,18 @@ def test_cwru_every_record_of_the_table_builds_in_both_layouts(tmp_path):
     labelled = tmp_path / "labelled"
     for rel, checked in numbered.items():
         r = checked.found.hint
-        name = f"Normal_{r.load}.mat" if r.fault is None else \
-            f"{r.fault}{r.diameter:03d}" + (f"@{r.position}" if r.position else "") + f"_{r.load}.mat"
+        name = (
+            f"Normal_{r.load}.mat"
+            if r.fault is None
+            else f"{r.fault}{r.diameter:03d}" + (f"@{r.position}" if r.position else "") + f"_{r.load}.mat"
+        )
         (labelled / r.place).mkdir(parents=True, exist_ok=True)
         (labelled / r.place / name).write_bytes((raw / rel).read_bytes())
     again = rows_by_file(scan(cwru.COMPONENT, labelled))
     assert len(again) == len(numbered)
-    assert {c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in again.values()} \
-        == {c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in numbered.values()}
+    assert {c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in again.values()} == {
+        c.columns()["record"]: (c.found.label, c.columns(), c.sha256) for c in numbered.values()
+    }
 
 
 def test_dcase_only_options_are_refused(cwru_raw, tmp_path, cli, rel):
@@ -231,15 +259,19 @@ def test_dcase_only_options_are_refused(cwru_raw, tmp_path, cli, rel):
     assert error.value.param == "allow_unlabelled" and "DCASE components only" in str(error.value)
     with pytest.raises(ParameterError, match="eval_list"):
         SIREN.build(cwru_raw, tmp_path / "out", component="iica", eval_list=tmp_path / "x.csv", progress=False)
-    rel.assert_error_line(build(cli, "mafaulda", cwru_raw, tmp_path / "out", "--allow-unlabelled"),
-                          "--allow-unlabelled", "DCASE components only")
+    rel.assert_error_line(
+        build(cli, "mafaulda", cwru_raw, tmp_path / "out", "--allow-unlabelled"),
+        "--allow-unlabelled",
+        "DCASE components only",
+    )
 
 
 def test_a_folder_of_another_dataset_is_refused_in_one_line(cli, rel, tmp_path):
     raw = tmp_path / "raw"
     write_csv(raw / "normal/12.288.csv", rows=20)
-    rel.assert_error_line(build(cli, "cwru", raw, tmp_path / "out"), "no CWRU layout here",
-                          "12k_Drive_End_Bearing_Fault_Data/")
+    rel.assert_error_line(
+        build(cli, "cwru", raw, tmp_path / "out"), "no CWRU layout here", "12k_Drive_End_Bearing_Fault_Data/"
+    )
 
 
 def test_cwru_export_loads_as_float32_channels_by_samples(cwru_raw, tmp_path, fresh_python):
@@ -258,25 +290,40 @@ print(json.dumps({"dtype": str(row["signals"].dtype), "shape": list(row["signals
                   "label": ds.features["label"].names[int(row["label"])]}))
 """
     loaded = json.loads(fresh_python(code, out, tmp_path / "cache", f"{DE12}/B/014/B014_1.mat").splitlines()[-1])
-    assert loaded == {"dtype": "float32", "shape": [3, 64], "channels": ["DE", "FE", "BA"], "rate": 12000,
-                      "file": f"{DE12}/B/014/B014_1.mat", "label": "DE_B"}
+    assert loaded == {
+        "dtype": "float32",
+        "shape": [3, 64],
+        "channels": ["DE", "FE", "BA"],
+        "rate": 12000,
+        "file": f"{DE12}/B/014/B014_1.mat",
+        "label": "DE_B",
+    }
 
 
 # --------------------------------------------------------------------------- MAFAULDA
 @pytest.fixture
 def mafaulda_raw(tmp_path) -> Path:
     root = tmp_path / "mafaulda"
-    for index, rel in enumerate(("normal/12.288.csv", "horizontal-misalignment/0.5mm/13.1072.csv",
-                                 "vertical-misalignment/1.90mm/60.0.csv", "imbalance/35g/20.48.csv",
-                                 "overhang/cage_fault/20g/15.1552.csv", "underhang/outer_race/0g/12.288.csv")):
+    for index, rel in enumerate(
+        (
+            "normal/12.288.csv",
+            "horizontal-misalignment/0.5mm/13.1072.csv",
+            "vertical-misalignment/1.90mm/60.0.csv",
+            "imbalance/35g/20.48.csv",
+            "overhang/cage_fault/20g/15.1552.csv",
+            "underhang/outer_race/0g/12.288.csv",
+        )
+    ):
         write_csv(root / rel, seed=index)
     return root
 
 
 def test_mafaulda_classes_merge_severities_and_keep_them(mafaulda_raw):
     rows = rows_by_file(scan(mafaulda.COMPONENT, mafaulda_raw))
-    got = {rel: (c.found.label, c.columns()["severity"], c.columns()["rotation_hz"], c.channels[0], c.frames)
-           for rel, c in rows.items()}
+    got = {
+        rel: (c.found.label, c.columns()["severity"], c.columns()["rotation_hz"], c.channels[0], c.frames)
+        for rel, c in rows.items()
+    }
     n = 250_000
     assert got == {
         "normal/12.288.csv": ("normal", None, 12.288, "tachometer", n),
@@ -310,24 +357,32 @@ def test_mafaulda_bad_csvs_and_strays_are_named_with_file_and_line(mafaulda_raw,
         "normal/run1.csv": "unexpected file in normal/ (expected HZ.csv, the rotation frequency (e.g. 12.288.csv))",
         "overhang/ball/": "unexpected folder in overhang/ (expected ball_fault/, cage_fault/ or outer_race/)",
         "imbalance/35g/14.0.csv": "line 2 has 7 column(s), expected 8 (tachometer, underhang-axial, underhang-radial, "
-                                  "underhang-tangential, overhang-axial, overhang-radial, overhang-tangential, "
-                                  "microphone)",
+        "underhang-tangential, overhang-axial, overhang-radial, overhang-tangential, "
+        "microphone)",
         "imbalance/35g/15.0.csv": "line 1 has 7 column(s), expected 8 (tachometer, underhang-axial, underhang-radial, "
-                                  "underhang-tangential, overhang-axial, overhang-radial, overhang-tangential, "
-                                  "microphone)",
+        "underhang-tangential, overhang-axial, overhang-radial, overhang-tangential, "
+        "microphone)",
         "imbalance/35g/16.0.csv": "empty file (no rows)",
         "normal/13.0.csv": "line 3 column 2: 'abc' is not a number",
     }
-    rel.assert_error_line(build(cli, "mafaulda", mafaulda_raw, tmp_path / "out"),
-                          "imbalance/35g/14.0.csv: line 2 has 7 column(s), expected 8", "(and 2 more)")
+    rel.assert_error_line(
+        build(cli, "mafaulda", mafaulda_raw, tmp_path / "out"),
+        "imbalance/35g/14.0.csv: line 2 has 7 column(s), expected 8",
+        "(and 2 more)",
+    )
 
 
 # --------------------------------------------------------------------------- IIEE
 def test_iiee_subset_condition_recording_and_cut_from_the_names(tmp_path):
     raw = tmp_path / "iiee"
-    names = ("train_cut/engine1_good/pure_0.wav", "train_cut/engine3_heavyload/pure_12.wav",
-             "test_cut/engine2_broken/talking_3_1.wav", "test_cut/engine2_broken/atmo_medium_0.wav",
-             "test_cut/engine1_good/whitenoise_low_2.wav", "test_cut/engine3_heavyload/stresstest_4.wav")
+    names = (
+        "train_cut/engine1_good/pure_0.wav",
+        "train_cut/engine3_heavyload/pure_12.wav",
+        "test_cut/engine2_broken/talking_3_1.wav",
+        "test_cut/engine2_broken/atmo_medium_0.wav",
+        "test_cut/engine1_good/whitenoise_low_2.wav",
+        "test_cut/engine3_heavyload/stresstest_4.wav",
+    )
     for index, name in enumerate(names):
         write_wav(raw / name, 44_100, seconds=3.0, seed=index)
     write_wav(raw / "train/engine1_good/pure.wav", 44_100)  # uncut: listed as not read
@@ -336,8 +391,10 @@ def test_iiee_subset_condition_recording_and_cut_from_the_names(tmp_path):
     write_wav(raw / "train_cut/engine2_broken/pure_0.wav", 16_000, seconds=3.0)
     write_wav(raw / "train_cut/engine4_new/pure_0.wav", 44_100, seconds=3.0)
     result = scan(iiee.COMPONENT, raw, on_error="skip")
-    got = {rel: (c.found.label, *(c.columns()[k] for k in ("subset", "condition", "recording", "cut")))
-           for rel, c in rows_by_file(result).items()}
+    got = {
+        rel: (c.found.label, *(c.columns()[k] for k in ("subset", "condition", "recording", "cut")))
+        for rel, c in rows_by_file(result).items()
+    }
     assert got == {
         names[0]: ("engine1_good", "train", "pure", "pure", 0),
         names[1]: ("engine3_heavyload", "train", "pure", "pure", 12),
@@ -349,12 +406,16 @@ def test_iiee_subset_condition_recording_and_cut_from_the_names(tmp_path):
     reasons = {r.path: r.reason for r in result.rejected}
     assert reasons["test_cut/engine1_good/pure_1.wav"].startswith("unknown test recording 'pure'")
     assert reasons["test_cut/engine1_good/radio_0.wav"].startswith("unknown test recording 'radio'")
-    assert reasons["train_cut/engine2_broken/pure_0.wav"] == \
-        "sample rate 16000 Hz, expected 44100 Hz (pass --resample to convert)"
+    assert (
+        reasons["train_cut/engine2_broken/pure_0.wav"]
+        == "sample rate 16000 Hz, expected 44100 Hz (pass --resample to convert)"
+    )
     assert reasons["train_cut/engine4_new/"].startswith("unexpected folder in train_cut/")
     assert len(reasons) == 4
-    assert ("train/", "the uncut recordings; the 3-s cuts in train_cut/ and test_cut/ are the rows") \
-        in result.state.not_read
+    assert (
+        "train/",
+        "the uncut recordings; the 3-s cuts in train_cut/ and test_cut/ are the rows",
+    ) in result.state.not_read
 
 
 # --------------------------------------------------------------------------- IICA
@@ -363,9 +424,11 @@ def iica_tree(root: Path, per_class: int = 5) -> list[str]:
     for i in range(per_class):
         background = ("lab", "hydr", "hydr_low", "work", "work_low")[i]
         session = 1 + i % 3
-        names += [f"raw/tubeleak/{background}/{session}/{session}_niO_{i}_1m_.wav",
-                  f"raw/ventleak/{background}/{session}/{session}_niO_{i}_2m_.wav",
-                  f"raw/{('tubeleak', 'ventleak')[i % 2]}/{background}/{session}/{session}_iO_{i}_3m_.wav"]
+        names += [
+            f"raw/tubeleak/{background}/{session}/{session}_niO_{i}_1m_.wav",
+            f"raw/ventleak/{background}/{session}/{session}_niO_{i}_2m_.wav",
+            f"raw/{('tubeleak', 'ventleak')[i % 2]}/{background}/{session}/{session}_iO_{i}_3m_.wav",
+        ]
     for index, name in enumerate(names):
         write_wav(root / name, 48_000, seconds=0.01, seed=index, subtype="PCM_24")
     return names
@@ -384,8 +447,12 @@ def test_iica_labels_by_annotation_and_folder_and_folds_are_stratified_and_stabl
     assert rows[names[0]].found.label == "tubeleak" and rows[names[1]].found.label == "ventleak"
     assert rows[names[2]].found.label == "no_leak" and rows[names[2]].columns()["setup"] == "tubeleak"
     assert rows[names[5]].found.label == "no_leak" and rows[names[5]].columns()["setup"] == "ventleak"
-    assert rows[names[4]].columns() | {"fold": None} == {"setup": "ventleak", "background": "hydr", "session": 2,
-                                                         "fold": None}
+    assert rows[names[4]].columns() | {"fold": None} == {
+        "setup": "ventleak",
+        "background": "hydr",
+        "session": 2,
+        "fold": None,
+    }
     per_fold = Counter((c.columns()["fold"], c.found.label) for c in rows.values())
     assert per_fold == Counter({(fold, label): 1 for fold in range(5) for label in ("no_leak", "tubeleak", "ventleak")})
     again = rows_by_file(scan(iica.COMPONENT, raw, on_error="skip"))
@@ -395,7 +462,7 @@ def test_iica_labels_by_annotation_and_folder_and_folds_are_stratified_and_stabl
         "raw/tubeleak/lab/1/1_leak_0_1m_.wav": one_token,
         "raw/tubeleak/lab/1/1_iO_niO_0.wav": one_token,
         "raw/tubeleak/office/": "unexpected folder in raw/tubeleak/ "
-                                "(expected hydr/, hydr_low/, lab/, work/, work_low/)",
+        "(expected hydr/, hydr_low/, lab/, work/, work_low/)",
     }
     assert ("raw/ventlow/", "low-pressure vent leaks: not one of SIREN's three classes") in first.state.not_read
 
@@ -408,8 +475,9 @@ def test_folds_are_sklearns_stratified_kfold_over_sorted_paths():
     folds = assign_folds(paths, labels)
     order = sorted(range(17), key=lambda i: paths[i])
     expected = {}
-    for fold, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=1).split(
-            order, [labels[i] for i in order])):
+    for fold, (_, test) in enumerate(
+        StratifiedKFold(5, shuffle=True, random_state=1).split(order, [labels[i] for i in order])
+    ):
         expected.update({paths[order[j]]: fold for j in test})
     assert dict(zip(paths, folds)) == expected
     with pytest.raises(LibtradError, match="at least 5 valid files of a class .found 4 a, 4 b, 4 c"):
@@ -430,8 +498,11 @@ def test_synth_is_deterministic_and_refuses_unknown_components(tmp_path):
     from libtrad.builders.fault.synth import synthesize_fault
 
     def files(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-                if p.is_file() and p.name not in ("SYNTHETIC.json", ".libtrad.json")}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("SYNTHETIC.json", ".libtrad.json")
+        }
 
     for component in ("cwru", "iica"):
         a = synthesize_fault(tmp_path / f"{component}-a", component=component, seed=3, progress=False)
@@ -454,9 +525,11 @@ def test_mafaulda_csv_cut_short_is_refused_with_its_length(mafaulda_raw, cli, re
     """Every per-line check passes on a CSV cut to 500 rows: its length gives it away."""
     write_csv(mafaulda_raw / "normal/14.0.csv", rows=500, seed=9)
     before = rel.snapshot(mafaulda_raw)
-    rel.assert_error_line(build(cli, "mafaulda", mafaulda_raw, tmp_path / "out"),
-                          "normal/14.0.csv: 500 rows (0.01 s), expected 250,000 rows (5 s at 50 kHz, every MAFAULDA "
-                          "record)", "--on-error skip")
+    rel.assert_error_line(
+        build(cli, "mafaulda", mafaulda_raw, tmp_path / "out"),
+        "normal/14.0.csv: 500 rows (0.01 s), expected 250,000 rows (5 s at 50 kHz, every MAFAULDA record)",
+        "--on-error skip",
+    )
     assert rel.snapshot(mafaulda_raw) == before and not (tmp_path / "out").exists()
     result = scan(mafaulda.COMPONENT, mafaulda_raw, on_error="skip")  # the export of --on-error skip: IIEE's test
     assert [r.path for r in result.rejected] == ["normal/14.0.csv"]
@@ -474,21 +547,30 @@ def test_a_synthetic_stand_in_is_held_to_its_own_length(tmp_path, cli, rel):
     assert mafaulda.SYNTHETIC_ROWS == 10_000
     [victim] = sorted(raw.glob("normal/*.csv"))
     victim.write_text("".join(victim.read_text().splitlines(keepends=True)[:500]))
-    rel.assert_error_line(build(cli, "mafaulda", raw, tmp_path / "out"),
-                          f"normal/{victim.name}: 500 rows (0.01 s), expected 10,000 rows (0.2 s at 50 kHz, every "
-                          "file of libtrad's synthetic stand-in")
+    rel.assert_error_line(
+        build(cli, "mafaulda", raw, tmp_path / "out"),
+        f"normal/{victim.name}: 500 rows (0.01 s), expected 10,000 rows (0.2 s at 50 kHz, every "
+        "file of libtrad's synthetic stand-in",
+    )
 
 
 def test_iiee_short_cut_among_3_s_cuts_is_refused(tmp_path, cli, rel):
     raw = tmp_path / "iiee"
-    for index, name in enumerate(("train_cut/engine1_good/pure_0.wav", "train_cut/engine2_broken/pure_0.wav",
-                                  "test_cut/engine1_good/talking_1_0.wav")):
+    for index, name in enumerate(
+        (
+            "train_cut/engine1_good/pure_0.wav",
+            "train_cut/engine2_broken/pure_0.wav",
+            "test_cut/engine1_good/talking_1_0.wav",
+        )
+    ):
         write_wav(raw / name, 44_100, seconds=3.0, seed=index)
     write_wav(raw / "train_cut/engine1_good/pure_1.wav", 44_100, seconds=0.2, seed=7)
     before = rel.snapshot(raw)
-    rel.assert_error_line(build(cli, "iiee", raw, tmp_path / "out"),
-                          "train_cut/engine1_good/pure_1.wav: 8,820 samples (0.2 s), expected 132,300 samples (3 s at "
-                          "44.1 kHz, every IIEE cut)")
+    rel.assert_error_line(
+        build(cli, "iiee", raw, tmp_path / "out"),
+        "train_cut/engine1_good/pure_1.wav: 8,820 samples (0.2 s), expected 132,300 samples (3 s at "
+        "44.1 kHz, every IIEE cut)",
+    )
     assert rel.snapshot(raw) == before
     manifest = skipped_build(cli, "iiee", raw, tmp_path / "skip")
     assert [r["path"] for r in manifest["rejected"]] == ["train_cut/engine1_good/pure_1.wav"]
@@ -501,9 +583,11 @@ def test_the_same_cwru_record_twice_is_refused_naming_both(cwru_raw, cli, rel, t
     copy = f"{DE12}/IR/007/IR007_0.mat"  # the record table's label of record 105
     (cwru_raw / copy).write_bytes((cwru_raw / first).read_bytes())
     before = rel.snapshot(cwru_raw)
-    line = rel.assert_error_line(build(cli, "cwru", cwru_raw, tmp_path / "out"),
-                                 f"{first}: is record 105 (drive-end IR 007 at 0 hp), as {copy} is: one record would "
-                                 "count twice; keep one file", f"{copy}: is record 105")
+    line = rel.assert_error_line(
+        build(cli, "cwru", cwru_raw, tmp_path / "out"),
+        f"{first}: is record 105 (drive-end IR 007 at 0 hp), as {copy} is: one record would count twice; keep one file",
+        f"{copy}: is record 105",
+    )
     assert rel.snapshot(cwru_raw) == before and not (tmp_path / "out").exists()
     assert line.count(first) == 2 and line.count(copy) == 2
     manifest = skipped_build(cli, "cwru", cwru_raw, tmp_path / "skip")

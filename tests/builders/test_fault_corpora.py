@@ -41,6 +41,7 @@ def stand_in(tmp_path):
         raw = tmp_path / component
         synthesize_fault(raw, component=component, scale=scale, progress=False)
         return raw
+
     return make
 
 
@@ -55,9 +56,13 @@ def test_columns_come_from_the_publishers_names_and_tables(stand_in):
     pb = rows(scan(paderborn.COMPONENT, stand_in("paderborn")))
     row = pb["KA04/N15_M07_F10_KA04_1.mat"]
     assert row.found.label == "outer_ring" and row.channels == ("vibration_1",) and row.sample_rate == 64_000
-    assert {k: row.columns()[k] for k in ("damage_method", "damage_extent", "rpm", "torque_nm", "radial_force_n")} \
-        == {"damage_method": "accelerated lifetime test", "damage_extent": 1, "rpm": 1500, "torque_nm": 0.7,
-            "radial_force_n": 1000}
+    assert {k: row.columns()[k] for k in ("damage_method", "damage_extent", "rpm", "torque_nm", "radial_force_n")} == {
+        "damage_method": "accelerated lifetime test",
+        "damage_extent": 1,
+        "rpm": 1500,
+        "torque_nm": 0.7,
+        "radial_force_n": 1000,
+    }
     assert pb["KB23/N15_M07_F10_KB23_1.mat"].found.label == "inner_outer_ring"
 
     xj = rows(scan(xjtu_sy.COMPONENT, stand_in("xjtu-sy")))
@@ -100,7 +105,9 @@ def test_paderborn_bad_mat_files_are_named_one_line_or_skipped(stand_in, cli, re
         "holds something_else",
         "KA01/N09_M07_F10_KA01_1.mat: is a MATLAB v7.3 (HDF5) file; Paderborn publishes MATLAB v5 files",
         "KX99/: unexpected folder at the top of the data folder",
-        "KI01/N15_M07_F10_KI04_1.mat: its name says bearing KI04 but it lies in KI01/", "--on-error skip")
+        "KI01/N15_M07_F10_KI04_1.mat: its name says bearing KI04 but it lies in KI01/",
+        "--on-error skip",
+    )
     assert "Traceback" not in line and rel.snapshot(raw) == before and not (tmp_path / "out").exists()
     result = build(cli, "paderborn", raw, tmp_path / "skip", "--on-error", "skip")
     assert result.exit_code == 0, result.output
@@ -128,7 +135,8 @@ def test_mfpt_wrong_rate_and_missing_variable(stand_in, cli, rel, tmp_path):
         f"{MFPT3}/OuterRaceFault_vload_2.mat: sampling rate bearing.sr = 50000 sps, expected 48,828 (the rate MFPT "
         "publishes for 3 - Seven More Outer Race Fault Conditions/)",
         f"{MFPT3}/OuterRaceFault_vload_3.mat: no variable 'bearing' in it (it holds data)",
-        f"{MFPT3}/OuterRaceFault_vload_8.mat: file number 8 is not one of 1-7")
+        f"{MFPT3}/OuterRaceFault_vload_8.mat: file number 8 is not one of 1-7",
+    )
 
 
 def test_xjtu_sy_records_beyond_the_lifetime_bad_header_and_short_records(stand_in, cli, rel, tmp_path):
@@ -141,10 +149,13 @@ def test_xjtu_sy_records_beyond_the_lifetime_bad_header_and_short_records(stand_
     (raw / "35Hz12kN/Bearing2_1").mkdir()  # condition 2's bearing under condition 1
     result = scan(xjtu_sy.COMPONENT, raw)
     reasons = {r.path: r.reason for r in result.rejected}
-    assert reasons["35Hz12kN/Bearing1_1/124.csv"] == ("record 124 is beyond Bearing1_1's 123 published records (its "
-                                                      "lifetime, 123 min)")
-    assert reasons["35Hz12kN/Bearing1_1/2.csv"].startswith("first line '-") and "is not the header" in \
-        reasons["35Hz12kN/Bearing1_1/2.csv"]
+    assert reasons["35Hz12kN/Bearing1_1/124.csv"] == (
+        "record 124 is beyond Bearing1_1's 123 published records (its lifetime, 123 min)"
+    )
+    assert (
+        reasons["35Hz12kN/Bearing1_1/2.csv"].startswith("first line '-")
+        and "is not the header" in reasons["35Hz12kN/Bearing1_1/2.csv"]
+    )
     assert reasons["35Hz12kN/Bearing1_1/3.csv"].startswith("499 rows (0.0195 s), expected 1,024 rows")
     assert reasons["35Hz12kN/Bearing2_1/"].startswith("Bearing2_1 belongs to another operating condition")
     assert len(rows(result)) == 30
@@ -160,10 +171,12 @@ def test_seu_and_jnu_unknown_classes_and_bad_lines(stand_in, cli, rel, tmp_path)
     (raw / "gearset/Root_30_2.csv").write_text("\n".join(broken) + "\n")
     reasons = {r.path: r.reason for r in scan(seu.COMPONENT, raw).rejected}
     assert reasons == {
-        "gearset/Crack_20_0.csv": "unknown condition 'Crack' in gearset/ (expected Health, Chipped, Miss, Root, Surface)",
+        "gearset/Crack_20_0.csv": (
+            "unknown condition 'Crack' in gearset/ (expected Health, Chipped, Miss, Root, Surface)"
+        ),
         "bearingset/inner_25_1.csv": "working condition 25_1 is not one of 20_0 (20 Hz, 0 V) or 30_2 (30 Hz, 2 V)",
         "gearset/Root_30_2.csv": "line 21 has 3 value(s), expected 8 (motor, planetary-x, planetary-y, planetary-z, "
-                                 "motor-torque, parallel-x, parallel-y, parallel-z)",
+        "motor-torque, parallel-x, parallel-y, parallel-z)",
     }
 
     raw = stand_in("jnu", 0.1)
@@ -173,8 +186,10 @@ def test_seu_and_jnu_unknown_classes_and_bad_lines(stand_in, cli, rel, tmp_path)
     (raw / "readme.txt").write_text("downloaded from GitHub\n")
     line = rel.assert_error_line(
         build(cli, "jnu", raw, tmp_path / "out"),
-        "xb600_2.csv: unknown condition prefix 'xb'", "ib700_2.csv: speed 700 r/min is not one of 600, 800, 1000",
-        "ob600_2.csv: line 2 has 2 values, expected 1")
+        "xb600_2.csv: unknown condition prefix 'xb'",
+        "ib700_2.csv: speed 700 r/min is not one of 600, 800, 1000",
+        "ob600_2.csv: line 2 has 2 values, expected 1",
+    )
     assert "readme.txt" not in line
     result = scan(jnu.COMPONENT, raw)
     assert dict(result.state.not_read) == {"readme.txt": "documentation"} and len(rows(result)) == 11

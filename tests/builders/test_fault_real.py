@@ -30,12 +30,19 @@ CWRU_REAL = {
     f"{DE12}/B/028/3005_0.mat": (f"{DE12}/B/028/B028_0.mat", 3005, "DE_B", ("DE",), 120_801, None),
     f"{DE12}/IR/007/105_0.mat": (f"{DE12}/IR/007/IR007_0.mat", 105, "DE_IR", ("DE", "FE", "BA"), 121_265, 1797.0),
     f"{DE12}/IR/028/3001_0.mat": (f"{DE12}/IR/028/IR028_0.mat", 3001, "DE_IR", ("DE",), 120_801, None),
-    f"{DE12}/OR/007/@6/130_0.mat": (f"{DE12}/OR/007/@6/OR007@6_0.mat", 130, "DE_OR@6", ("DE", "FE", "BA"), 121_991,
-                                    1796.0),
+    f"{DE12}/OR/007/@6/130_0.mat": (
+        f"{DE12}/OR/007/@6/OR007@6_0.mat",
+        130,
+        "DE_OR@6",
+        ("DE", "FE", "BA"),
+        121_991,
+        1796.0,
+    ),
     f"{FE12}/IR/007/278_0.mat": (f"{FE12}/IR/007/IR007_0.mat", 278, "FE_IR", ("DE", "FE", "BA"), 121_535, 1796.0),
     "Normal/97_Normal_0.mat": ("Normal/Normal_0.mat", 97, "normal", ("DE", "FE"), 243_938, 1796.0),
 }
 MFPT_DIR = "MFPT Fault Data Sets"
+OUTER = f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions"
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +109,19 @@ def test_the_real_cwru_records_build_in_their_numbered_tree(real_cwru, tmp_path)
             _, record, label, channels, samples, rpm = CWRU_REAL[row["file"]]
             table = cwru.RECORDS[record]
             got_label = names[row["label"]] if config == "faults" else "normal"
-            assert (row["record"], got_label, tuple(row["channels"]), row["n_samples"], row["rpm"]) \
-                == (record, label, channels, samples, rpm), row["file"]
-            assert (row["bearing"], row["fault"], row["fault_diameter_mils"], row["load_hp"]) \
-                == (table.end, table.fault, table.diameter, table.load)
+            assert (row["record"], got_label, tuple(row["channels"]), row["n_samples"], row["rpm"]) == (
+                record,
+                label,
+                channels,
+                samples,
+                rpm,
+            ), row["file"]
+            assert (row["bearing"], row["fault"], row["fault_diameter_mils"], row["load_hp"]) == (
+                table.end,
+                table.fault,
+                table.diameter,
+                table.load,
+            )
             assert row["sampling_rate"] == (48_000 if config == "normal" else 12_000)
             if record == 3001:  # the row holds the published variable, not a made-up X3001
                 published = loadmat(real_cwru / row["file"])["X056_DE_time"].reshape(-1).astype(np.float32)
@@ -121,8 +137,14 @@ def test_a_label_named_tree_of_the_same_bytes_builds_the_same_rows(real_cwru, tm
     assert set(numbered_rows) == set(CWRU_REAL) and set(labelled_rows) == {row[0] for row in CWRU_REAL.values()}
     for rel, (new, *_) in CWRU_REAL.items():
         a, b = numbered_rows[rel], labelled_rows[new]
-        assert (a.found.label, a.columns(), a.channels, a.frames, a.sample_rate, a.sha256) \
-            == (b.found.label, b.columns(), b.channels, b.frames, b.sample_rate, b.sha256), rel
+        assert (a.found.label, a.columns(), a.channels, a.frames, a.sample_rate, a.sha256) == (
+            b.found.label,
+            b.columns(),
+            b.channels,
+            b.frames,
+            b.sample_rate,
+            b.sha256,
+        ), rel
         row_a = cwru.LAYOUT.example(real_cwru, a)
         row_b = cwru.LAYOUT.example(labelled, b)
         assert row_a.pop("file") == rel and row_b.pop("file") == new
@@ -132,32 +154,40 @@ def test_a_label_named_tree_of_the_same_bytes_builds_the_same_rows(real_cwru, tm
 def test_a_real_record_in_a_contradicting_folder_is_refused_by_name(real_cwru, tmp_path, cli, rel):
     """Record 105 (drive-end inner race, 7 mils, 0 hp) under B/007/, 3001 named for 2 hp, 278 (fan end) among
     the drive-end faults, 105's bytes named as record 106: each refused naming the file and what the table says."""
-    raw = copy_tree(real_cwru, tmp_path / "raw", {
-        f"{DE12}/B/007/118_0.mat": f"{DE12}/B/007/118_0.mat",  # in its place: builds
-        f"{DE12}/IR/007/105_0.mat": f"{DE12}/B/007/105_0.mat",
-        f"{DE12}/IR/028/3001_0.mat": f"{DE12}/IR/028/3001_2.mat",
-        f"{FE12}/IR/007/278_0.mat": f"{DE12}/IR/007/278_0.mat",
-    })
+    raw = copy_tree(
+        real_cwru,
+        tmp_path / "raw",
+        {
+            f"{DE12}/B/007/118_0.mat": f"{DE12}/B/007/118_0.mat",  # in its place: builds
+            f"{DE12}/IR/007/105_0.mat": f"{DE12}/B/007/105_0.mat",
+            f"{DE12}/IR/028/3001_0.mat": f"{DE12}/IR/028/3001_2.mat",
+            f"{FE12}/IR/007/278_0.mat": f"{DE12}/IR/007/278_0.mat",
+        },
+    )
     shutil.copyfile(real_cwru / DE12 / "IR/007/105_0.mat", raw / DE12 / "IR/007/IR007_1.mat")
     before = rel.snapshot(raw)
     result = cli("build", "siren", "--component", "cwru", "--data-dir", raw, "--output", tmp_path / "out")
-    rel.assert_error_line(result, f"{DE12}/B/007/105_0.mat: record 105 is drive-end IR 007 at 0 hp in the Data "
-                                  f"Center's record table ({DE12}/IR/007/), but its path says drive-end B 007",
-                          "--on-error skip")
+    rel.assert_error_line(
+        result,
+        f"{DE12}/B/007/105_0.mat: record 105 is drive-end IR 007 at 0 hp in the Data "
+        f"Center's record table ({DE12}/IR/007/), but its path says drive-end B 007",
+        "--on-error skip",
+    )
     assert rel.snapshot(raw) == before and not (tmp_path / "out").exists()
     reasons = {r.path: r.reason for r in scan(cwru.COMPONENT, raw, on_error="skip").rejected}
     assert reasons == {
         f"{DE12}/B/007/105_0.mat": f"record 105 is drive-end IR 007 at 0 hp in the Data Center's record table "
-                                   f"({DE12}/IR/007/), but its path says drive-end B 007 at 0 hp",
+        f"({DE12}/IR/007/), but its path says drive-end B 007 at 0 hp",
         f"{DE12}/IR/028/3001_2.mat": f"record 3001 is drive-end IR 028 at 0 hp in the Data Center's record table "
-                                     f"({DE12}/IR/028/), but its path says drive-end IR 028 at 2 hp",
+        f"({DE12}/IR/028/), but its path says drive-end IR 028 at 2 hp",
         f"{DE12}/IR/007/278_0.mat": f"record 278 is fan-end IR 007 at 0 hp in the Data Center's record table "
-                                    f"({FE12}/IR/007/), but its path says drive-end IR 007 at 0 hp",
+        f"({FE12}/IR/007/), but its path says drive-end IR 007 at 0 hp",
         f"{DE12}/IR/007/IR007_1.mat": "record 106 holds its channels as X106_DE_time ... in the Data Center's "
-                                      "files, but this file has X105",
+        "files, but this file has X105",
     }
-    result = cli("build", "siren", "--component", "cwru", "--data-dir", raw, "--output", tmp_path / "skip",
-                 "--on-error", "skip")
+    result = cli(
+        "build", "siren", "--component", "cwru", "--data-dir", raw, "--output", tmp_path / "skip", "--on-error", "skip"
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "skip/manifest.json").read_text())
     assert [s["path"] for s in manifest["sources"]] == [f"{DE12}/B/007/118_0.mat"]
@@ -172,31 +202,59 @@ def test_the_real_mfpt_records_build(real_mfpt, tmp_path):
     assert summary.configs["default"]["train"]["rows"] == 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rejected"] == []
-    got = {row["file"]: (mfpt.CLASSES[row["label"]], row["sampling_rate"], row["n_samples"], row["load_lbs"],
-                         row["shaft_hz"], row["set"], tuple(row["channels"]))
-           for row in read_shard_rows(out, "default")}
+    got = {
+        row["file"]: (
+            mfpt.CLASSES[row["label"]],
+            row["sampling_rate"],
+            row["n_samples"],
+            row["load_lbs"],
+            row["shaft_hz"],
+            row["set"],
+            tuple(row["channels"]),
+        )
+        for row in read_shard_rows(out, "default")
+    }
     assert got == {
-        f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_1.mat":
-            ("outer_race", 48_828, 146_484, 25.0, 25.0, 3, ("accelerometer",)),
-        f"{MFPT_DIR}/4 - Seven Inner Race Fault Conditions/InnerRaceFault_vload_1.mat":
-            ("inner_race", 48_828, 146_484, 0.0, 25.0, 4, ("accelerometer",)),
+        f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_1.mat": (
+            "outer_race",
+            48_828,
+            146_484,
+            25.0,
+            25.0,
+            3,
+            ("accelerometer",),
+        ),
+        f"{MFPT_DIR}/4 - Seven Inner Race Fault Conditions/InnerRaceFault_vload_1.mat": (
+            "inner_race",
+            48_828,
+            146_484,
+            0.0,
+            25.0,
+            4,
+            ("accelerometer",),
+        ),
     }
 
 
 def test_a_real_mfpt_file_in_another_folder_is_refused_by_name(real_mfpt, tmp_path):
     inner = f"{MFPT_DIR}/4 - Seven Inner Race Fault Conditions/InnerRaceFault_vload_1.mat"
-    raw = copy_tree(real_mfpt, tmp_path / "raw", {
-        inner: f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/InnerRaceFault_vload_1.mat",
-        f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_1.mat":
-            f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_2.mat",
-    })
+    raw = copy_tree(
+        real_mfpt,
+        tmp_path / "raw",
+        {
+            inner: f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/InnerRaceFault_vload_1.mat",
+            f"{OUTER}/OuterRaceFault_vload_1.mat": f"{OUTER}/OuterRaceFault_vload_2.mat",
+        },
+    )
     reasons = {r.path: r.reason for r in scan(mfpt.COMPONENT, raw, on_error="skip").rejected}
     assert reasons == {
-        f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/InnerRaceFault_vload_1.mat":
+        f"{OUTER}/InnerRaceFault_vload_1.mat": (
             "MFPT's table puts InnerRaceFault_vload_N.mat files (inner_race) in 4 - Seven Inner Race Fault "
-            "Conditions/, not in 3 - Seven More Outer Race Fault Conditions/",
-        f"{MFPT_DIR}/3 - Seven More Outer Race Fault Conditions/OuterRaceFault_vload_2.mat":
-            "bearing.load = 25 lbs, but MFPT's description gives OuterRaceFault_vload_2.mat 50 lbs",
+            "Conditions/, not in 3 - Seven More Outer Race Fault Conditions/"
+        ),
+        f"{OUTER}/OuterRaceFault_vload_2.mat": (
+            "bearing.load = 25 lbs, but MFPT's description gives OuterRaceFault_vload_2.mat 50 lbs"
+        ),
     }
 
 
@@ -208,16 +266,26 @@ def test_the_real_mfpt_records_load_embed_and_evaluate_with_default_options(real
 
     built = cli("build", "siren", "--component", "mfpt", "--data-dir", real_mfpt, "--output", tmp_path / "mfpt")
     assert built.exit_code == 0, built.output
-    loaded = datasets.load_dataset(str(tmp_path / "mfpt"), "default", split="train",
-                                   cache_dir=str(tmp_path / "hf-cache"))
+    loaded = datasets.load_dataset(
+        str(tmp_path / "mfpt"), "default", split="train", cache_dir=str(tmp_path / "hf-cache")
+    )
     assert loaded.num_rows == 2 and {len(r["signals"][0]) for r in loaded} == {146_484}
     embedded = cli("embed", "--dataset", tmp_path / "mfpt", "--encoder", "logmel-stats", "--output", tmp_path / "emb")
     assert embedded.exit_code == 0, embedded.output
     info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert info["channels"]["selection"] == "all" and info["channels"]["rows_per_set"] == {"accelerometer": 2}
     assert info["dataset"]["component"] == "mfpt"
-    evaluated = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "emb", "--output", tmp_path / "results",
-                    "--local", "--k", "1")
+    evaluated = cli(
+        "evaluate",
+        "siren-fault",
+        "--embeddings",
+        tmp_path / "emb",
+        "--output",
+        tmp_path / "results",
+        "--local",
+        "--k",
+        "1",
+    )
     assert evaluated.exit_code == 0, evaluated.output
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["protocol"] == "loocv" and len(results["predictions"]) == 2

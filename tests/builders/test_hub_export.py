@@ -71,8 +71,9 @@ CASES = {
     "float-nan": lambda: wav_bytes(nan_samples(), subtype="FLOAT"),
     "double-inf": lambda: wav_bytes(np.full(400, np.inf), subtype="DOUBLE"),
     "rf64": lambda: wav_bytes(fmt="RF64"),
-    "junk-chunk-past-the-first-4k": lambda: with_chunk_before_data(wav_bytes(), b"junk" + struct.pack("<I", 9000)
-                                                                   + bytes(9000)),
+    "junk-chunk-past-the-first-4k": lambda: with_chunk_before_data(
+        wav_bytes(), b"junk" + struct.pack("<I", 9000) + bytes(9000)
+    ),
     "truncated-data": lambda: wav_bytes()[:-100],
     "chunk-past-the-end": lambda: bad_tail(wav_bytes()),
     "no-data-chunk": lambda: no_data_chunk(wav_bytes()),
@@ -149,10 +150,10 @@ def _changed(path: Path, how: str) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how, reason", [
-    ("grown", "changed since it was validated ("),
-    ("header", "changed since it was validated (its header differs)"),
-])
+@pytest.mark.parametrize(
+    "how, reason",
+    [("grown", "changed since it was validated ("), ("header", "changed since it was validated (its header differs)")],
+)
 def test_read_probed_refuses_a_file_that_is_not_the_one_probed(tmp_path, how, reason):
     path = tmp_path / "clip.wav"
     path.write_bytes(wav_bytes())
@@ -202,13 +203,19 @@ def test_source_checksums_fill_the_manifest_and_refuse_two_different_reads():
 def _features():
     import datasets
 
-    return datasets.Features({"audio": datasets.Audio(sampling_rate=SR), "file": datasets.Value("string"),
-                              "label": datasets.ClassLabel(names=["normal", "anomaly"])})
+    return datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=SR),
+            "file": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["normal", "anomaly"]),
+        }
+    )
 
 
 def _file_bytes(path: Path) -> FileBytes:
     def read_into(view):
         view[:] = path.read_bytes()
+
     return FileBytes(path.stat().st_size, path.name, read_into)
 
 
@@ -223,15 +230,21 @@ def test_file_bytes_write_the_same_parquet_as_plain_bytes(tmp_path):
         paths.append(path)
 
     def config(value_of, mixed=False):
-        rows = lambda: ({"audio": _file_bytes(p) if mixed and i % 2 else value_of(p), "file": p.name,  # noqa: E731
-                         "label": i % 2} for i, p in enumerate(paths))
+        def rows():
+            return (
+                {"audio": _file_bytes(p) if mixed and i % 2 else value_of(p), "file": p.name, "label": i % 2}
+                for i, p in enumerate(paths)
+            )
+
         return ConfigSource("c", _features(), [SplitSource("train", len(paths), rows)])
 
-    plain = write_configs(tmp_path / "plain", [config(lambda p: {"bytes": p.read_bytes(), "path": p.name})],
-                          progress=False)
+    plain = write_configs(
+        tmp_path / "plain", [config(lambda p: {"bytes": p.read_bytes(), "path": p.name})], progress=False
+    )
     direct = write_configs(tmp_path / "direct", [config(_file_bytes)], progress=False)
-    mixed = write_configs(tmp_path / "mixed", [config(lambda p: {"bytes": p.read_bytes(), "path": p.name}, True)],
-                          progress=False)
+    mixed = write_configs(
+        tmp_path / "mixed", [config(lambda p: {"bytes": p.read_bytes(), "path": p.name}, True)], progress=False
+    )
     files = plain["c"]["train"].files
     assert direct["c"]["train"].files == files == mixed["c"]["train"].files
     for name, sha in files.items():
@@ -246,8 +259,9 @@ def test_an_error_in_read_into_reaches_the_caller(tmp_path):
 
     rows = lambda: iter([{"audio": FileBytes(4, "x.wav", refuse), "file": "x.wav", "label": 0}])  # noqa: E731
     with pytest.raises(LibtradError, match="x.wav: changed since it was validated"):
-        write_configs(tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 1, rows)])],
-                      progress=False)
+        write_configs(
+            tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 1, rows)])], progress=False
+        )
 
 
 def test_a_failed_write_stops_the_reading_threads(tmp_path, monkeypatch):
@@ -259,12 +273,15 @@ def test_a_failed_write_stops_the_reading_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(hub_export._ShardWriter, "write", disk_full)
     monkeypatch.setattr(hub_export, "ROWS_PER_GROUP", 2)
     data = wav_bytes()
-    rows = lambda: ({"audio": {"bytes": data, "path": f"{i}.wav"}, "file": f"{i}.wav", "label": 0}  # noqa: E731
-                    for i in range(50))
+
+    def rows():
+        return ({"audio": {"bytes": data, "path": f"{i}.wav"}, "file": f"{i}.wav", "label": 0} for i in range(50))
+
     failure = None
     try:
-        write_configs(tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 50, rows)])],
-                      progress=False)
+        write_configs(
+            tmp_path / "out", [ConfigSource("c", _features(), [SplitSource("train", 50, rows)])], progress=False
+        )
     except OSError as exc:
         failure = exc  # its traceback keeps the writer's frame alive, as a caller holding the error would
     assert "No space left" in str(failure)

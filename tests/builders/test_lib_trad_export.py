@@ -13,14 +13,16 @@ import soundfile as sf
 from huggingface_hub import DatasetCard
 
 from libtrad.builders import hub_export
-from libtrad.builders.lib_trad.plan import CONFIG_NAMES
 from libtrad.builders.lib_trad.export import export_lib_trad
+from libtrad.builders.lib_trad.plan import CONFIG_NAMES
 from libtrad.core.errors import LibtradError
 
 
 def parquet_digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "data").rglob("*.parquet"))}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "data").rglob("*.parquet"))
+    }
 
 
 def test_layout_and_embedded_bytes(lib_trad_export):
@@ -138,8 +140,9 @@ def test_successful_export_replaces_previous_and_removes_stale_partials(lib_trad
     export_lib_trad(lib_trad_raw, out, configs=("tr1",), progress=False)
     stale = tmp_path / ".lib-trad.partial-999999999-dead"  # left by a killed run (no such pid), marked as libtrad's
     (stale / "content").mkdir(parents=True)
-    (stale / ".libtrad-staging.json").write_text(f'{{"libtrad_staging": 1, "output": "{out}", "purpose": "partial", '
-                                                 '"pid": 999999999}')
+    (stale / ".libtrad-staging.json").write_text(
+        f'{{"libtrad_staging": 1, "output": "{out}", "purpose": "partial", "pid": 999999999}}'
+    )
     export_lib_trad(lib_trad_raw, out, configs=("tr2",), progress=False)
     assert sorted(p.name for p in (out / "data").iterdir()) == ["tr2"]
     assert not stale.exists()
@@ -158,8 +161,13 @@ def test_refuses_to_replace_a_folder_that_is_not_an_export(lib_trad_raw, tmp_pat
 def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
     from libtrad.builders.lib_trad.builder import LibTrad
 
-    builder = LibTrad(config_name="tr3_cls", data_dir=str(lib_trad_raw), cache_dir=str(tmp_path / "cache"),
-                      split_strategy="temporal", seed=5)
+    builder = LibTrad(
+        config_name="tr3_cls",
+        data_dir=str(lib_trad_raw),
+        cache_dir=str(tmp_path / "cache"),
+        split_strategy="temporal",
+        seed=5,
+    )
     builder.download_and_prepare()
     ds = builder.as_dataset()
     assert set(ds) == {"train", "validation"}
@@ -173,20 +181,20 @@ def test_builder_is_usable_from_python(lib_trad_raw, tmp_path):
 # default stand-in became `--difficulty paper` (issue 20: calibrated nuisances, venting at -5 dB); the
 # shards pinned before that are exactly `--difficulty easy`'s (normal_charging is the same in both).
 PINNED_SHARDS = {
-    "data/normal_charging/train-00000-of-00001.parquet": "60f895cab8c3507c65d79318de215d8a409f45fab169d93e7066e6d8ad9f4529",
+    "data/normal_charging/train-00000-of-00001.parquet": "60f895cab8c3507c65d79318de215d8a409f45fab169d93e7066e6d8ad9f4529",  # noqa: E501
     "data/segments/train-00000-of-00001.parquet": "ea759583ab07acaa0728df7e5a9c1046c6cf0c50a74900593329f76545420cb0",
     "data/tr1/test-00000-of-00001.parquet": "9fa40a2e9124fc9f0230fd46ad80e924bf16c96a18e107081532131462a2f279",
     "data/tr1/train-00000-of-00001.parquet": "1394aadfa0df12136f9126ea64b4979598e0888b580bf3a32d12fca81f7d5f30",
     "data/tr1_cls/train-00000-of-00001.parquet": "1579d769550852296d5bed01fcce2732b144e2c070cbdf6bf148aa7c8dc65e1e",
-    "data/tr1_cls/validation-00000-of-00001.parquet": "d270aac8030c51c14a5918166d98cfd15d857b95efd8bbad7a70b5db73ca3cfa",
+    "data/tr1_cls/validation-00000-of-00001.parquet": "d270aac8030c51c14a5918166d98cfd15d857b95efd8bbad7a70b5db73ca3cfa",  # noqa: E501
     "data/tr2/test-00000-of-00001.parquet": "6ab41553aa31c38f43203228fe037d34ee16b964cb9d91d550bf7c05cb10c690",
     "data/tr2/train-00000-of-00001.parquet": "4543b088982ad26152436d9d64b649ee2637e12cfed78d897188501e9dedcba8",
     "data/tr2_cls/train-00000-of-00001.parquet": "ecbb2b5978160e3856ca500dd36228a2977608cddf184b1c45e79eef830a6b58",
-    "data/tr2_cls/validation-00000-of-00001.parquet": "9f034ec4537d1367f5b61a3e044d81a1391df2dcb1ea52858c98da8eda158e6b",
+    "data/tr2_cls/validation-00000-of-00001.parquet": "9f034ec4537d1367f5b61a3e044d81a1391df2dcb1ea52858c98da8eda158e6b",  # noqa: E501
     "data/tr3/test-00000-of-00001.parquet": "daf29b69842f2a28a476ad9af322041864c4ff0be75353737b9250ccfbed2582",
     "data/tr3/train-00000-of-00001.parquet": "982fb4663588c1546b4170199bcae618f89c817a1e1fa6b584b428f53bdcfadc",
     "data/tr3_cls/train-00000-of-00001.parquet": "7464f77eb761e8fa1cf8d3e565701148a3efbeaaa4d0725ca583893453b04576",
-    "data/tr3_cls/validation-00000-of-00001.parquet": "a35fd5a336513bed0954b30c07baeeb6ad464cc08fe47577b5a05c8321c32c83",
+    "data/tr3_cls/validation-00000-of-00001.parquet": "a35fd5a336513bed0954b30c07baeeb6ad464cc08fe47577b5a05c8321c32c83",  # noqa: E501
 }
 
 
@@ -203,18 +211,31 @@ def test_column_encoders_match_datasets_encode_example():
     import datasets
     import numpy as np
 
-    features = datasets.Features({
-        "label": datasets.ClassLabel(names=["normal", "anomaly"]), "n": datasets.Value("int32"),
-        "x": datasets.Value("float64"), "s": datasets.Value("string"), "flag": datasets.Value("bool"),
-        "pairs": datasets.List({"key": datasets.Value("string"), "value": datasets.Value("string")}),
-        "signals": datasets.List(datasets.List(datasets.Value("float32"))),
-    })
+    features = datasets.Features(
+        {
+            "label": datasets.ClassLabel(names=["normal", "anomaly"]),
+            "n": datasets.Value("int32"),
+            "x": datasets.Value("float64"),
+            "s": datasets.Value("string"),
+            "flag": datasets.Value("bool"),
+            "pairs": datasets.List({"key": datasets.Value("string"), "value": datasets.Value("string")}),
+            "signals": datasets.List(datasets.List(datasets.Value("float32"))),
+        }
+    )
     examples = [
-        {"label": "anomaly", "n": np.int64(3), "x": None, "s": "a", "flag": True,
-         "pairs": [{"key": "spd", "value": "1000"}], "signals": np.ones((2, 3), dtype=np.float32)},
+        {
+            "label": "anomaly",
+            "n": np.int64(3),
+            "x": None,
+            "s": "a",
+            "flag": True,
+            "pairs": [{"key": "spd", "value": "1000"}],
+            "signals": np.ones((2, 3), dtype=np.float32),
+        },
         {"label": 0, "n": 7, "x": 1.5, "s": None, "flag": np.bool_(False), "pairs": None, "signals": [[0.5]]},
         {"label": -1, "n": True, "x": np.float32(2.0), "s": 5, "flag": 0, "pairs": [], "signals": []},
     ]
+
     def plain(value):  # numpy arrays stay arrays on both sides (pyarrow takes them): compare as lists
         if isinstance(value, np.ndarray):
             return value.tolist()

@@ -9,7 +9,6 @@ import soundfile as sf
 from libtrad.builders.lib_trad.layout import scan_lib_trad
 from libtrad.core.errors import LibtradError
 
-
 SR = 16_000
 
 
@@ -21,25 +20,46 @@ def test_channel_files_with_different_bit_depth_are_rejected(cli, rel, raw, tmp_
     path = raw / "TR1/normal/seg0001_ch2.wav"
     samples, _ = sf.read(path)
     sf.write(path, samples, SR, subtype="PCM_24")
-    expect_error(cli, rel, raw, tmp_path, "TR1/normal/seg0001_ch", "segment TR1/0001",
-                 "differ in sample format: seg0001_ch1.wav is PCM_16, seg0001_ch2.wav is PCM_24")
+    expect_error(
+        cli,
+        rel,
+        raw,
+        tmp_path,
+        "TR1/normal/seg0001_ch",
+        "segment TR1/0001",
+        "differ in sample format: seg0001_ch1.wav is PCM_16, seg0001_ch2.wav is PCM_24",
+    )
 
 
 def test_length_mismatch_names_the_file_and_both_lengths(cli, rel, raw, tmp_path, expect_error):
     path = raw / "TR1/normal/seg0001_ch3.wav"
     samples, _ = sf.read(path)
     sf.write(path, samples[: 10 * SR - 800], SR, subtype="PCM_16")  # 9.95 s: within the duration tolerance
-    expect_error(cli, rel, raw, tmp_path, "segment TR1/0001",
-                 "differ in length: seg0001_ch1.wav has 160000 samples, seg0001_ch3.wav has 159200")
+    expect_error(
+        cli,
+        rel,
+        raw,
+        tmp_path,
+        "segment TR1/0001",
+        "differ in length: seg0001_ch1.wav has 160000 samples, seg0001_ch3.wav has 159200",
+    )
 
 
 # ------------------------------------------------------------------------ 5. layout strays
 STRAYS = {
-    "misspelled experiment": ("TR4/normal", "TR4", "unexpected folder at the top of the data folder",
-                              "(not an experiment of LiB-TRAD, which has only TR1, TR2 and TR3)"),
+    "misspelled experiment": (
+        "TR4/normal",
+        "TR4",
+        "unexpected folder at the top of the data folder",
+        "(not an experiment of LiB-TRAD, which has only TR1, TR2 and TR3)",
+    ),
     "lowercase experiment": ("tr1x/normal", "tr1x", "unexpected folder at the top", "(did you mean TR1?)"),
-    "stray top-level file": ("notes.txt", "notes.txt", "unexpected file at the top of the data folder",
-                             "(allowed: TR1/, TR2/"),
+    "stray top-level file": (
+        "notes.txt",
+        "notes.txt",
+        "unexpected file at the top of the data folder",
+        "(allowed: TR1/, TR2/",
+    ),
     "stray file in TR1": ("TR1/readme.txt", "TR1/readme.txt", "unexpected file in TR1/", "normal/ and abnormal/"),
     "stray folder in TR1": ("TR1/normall/", "TR1/normall", "unexpected folder in TR1/", "normal/ and abnormal/"),
 }

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
 from libtrad.builders.lib_trad.layout import EXPERIMENTS, charging_sets, scan_lib_trad
+from libtrad.builders.lib_trad.plan import CONFIGS, LibTradPlan
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,9 @@ def test_all_is_union_of_experiments(scan):
 
 def test_paper_strategy_splits_channel_files_independently(scan):
     p = plan(scan, "tr2", split_strategy="paper")
-    normal_files = [(s, ref) for s in scan.segments if s.experiment == "TR2" and s.label == "normal" for ref in s.channels]
+    normal_files = [
+        (s, ref) for s in scan.segments if s.experiment == "TR2" and s.label == "normal" for ref in s.channels
+    ]
     assert len(p.rows("train")) == round(0.8 * len(normal_files))
     channels_per_segment = Counter(r.segment.key for r in p.rows("train"))
     assert any(n < 4 for n in channels_per_segment.values()), "per-file split should break up some segments"

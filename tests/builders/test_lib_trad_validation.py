@@ -89,8 +89,19 @@ def bad_annotation(root):
     return "annotations.csv line 2", "start_s 'zero' is not a number"
 
 
-DEFECTS = [corrupt_bytes, empty_file, zero_samples, wrong_rate, wrong_channels, wrong_duration, not_finite,
-           bad_name, missing_channel, both_labels, bad_annotation]
+DEFECTS = [
+    corrupt_bytes,
+    empty_file,
+    zero_samples,
+    wrong_rate,
+    wrong_channels,
+    wrong_duration,
+    not_finite,
+    bad_name,
+    missing_channel,
+    both_labels,
+    bad_annotation,
+]
 
 
 @pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.__name__)
@@ -114,8 +125,7 @@ def test_skip_records_every_rejection_in_manifest_and_card(tmp_path):
         assert any(p == path and reason in r for p, r in rejected), (path, reason, rejected)
     # The other channels of a segment with a bad file are left out too, and say why.
     assert ("TR1/normal/seg0000_ch2.wav", "segment TR1/0000: another of its files was rejected") in rejected
-    kept = {(s.split("/")[-1]) for s in json.loads((out / "manifest.json").read_text())["sources"]
-            for s in [s["path"]]}
+    kept = {(s.split("/")[-1]) for s in json.loads((out / "manifest.json").read_text())["sources"] for s in [s["path"]]}
     assert not any(name.startswith(("seg0000", "seg0001", "seg0004", "seg0005")) for name in kept)
     card = DatasetCard.load(out / "README.md").text
     for path, _ in expected:
@@ -125,7 +135,9 @@ def test_skip_records_every_rejection_in_manifest_and_card(tmp_path):
 
 def test_resample_accepts_other_rates(tmp_path):
     root = make_layout(tmp_path / "raw")
-    write(root / "TR1/normal/seg0001_ch1.wav", 0.1 * np.sin(np.arange(10 * 44_100) / 44_100 * 2 * np.pi * 440), sr=44_100)
+    write(
+        root / "TR1/normal/seg0001_ch1.wav", 0.1 * np.sin(np.arange(10 * 44_100) / 44_100 * 2 * np.pi * 440), sr=44_100
+    )
     with pytest.raises(LibtradError, match="pass --resample"):
         scan_lib_trad(root, ("TR1",), progress=False)
     out = tmp_path / "out"

@@ -27,7 +27,7 @@ def _published_sums() -> dict[str, str]:
     for line in (REAL / "SHA256SUMS").read_text().splitlines():
         sha, _, path = line.partition("  ")
         if path.startswith("./mimii/"):
-            sums[path[len("./mimii/"):]] = sha
+            sums[path[len("./mimii/") :]] = sha
     return sums
 
 
@@ -39,8 +39,8 @@ def _load(folder: Path, config: str, split: str):
 
 def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
     from libtrad.builders.registry import dataset
-    from libtrad.ray_jobs.embedding.units import EmbedOptions
     from libtrad.folders.verify import verify_folder
+    from libtrad.ray_jobs.embedding.units import EmbedOptions
 
     real = _real_or_skip()
     before = rel.snapshot(real)
@@ -156,8 +156,12 @@ def test_bad_names_and_wrong_channel_counts_are_named_rejections(tmp_path, cli, 
     raw = tmp_path / "raw"
     expected = _bad_tree(raw)
     before = rel.snapshot(raw)
-    line = rel.assert_error_line(cli("build", "mimii", "--data-dir", raw, "--output", tmp_path / "out"),
-                                 "invalid input in", "--on-error skip", f"(and {len(expected) - 5} more)")
+    line = rel.assert_error_line(
+        cli("build", "mimii", "--data-dir", raw, "--output", tmp_path / "out"),
+        "invalid input in",
+        "--on-error skip",
+        f"(and {len(expected) - 5} more)",
+    )
     assert sum(path in line for path in expected) == 5 and not (tmp_path / "out").exists()
 
     result = cli("build", "mimii", "--data-dir", raw, "--output", tmp_path / "out", "--on-error", "skip")
@@ -169,8 +173,10 @@ def test_bad_names_and_wrong_channel_counts_are_named_rejections(tmp_path, cli, 
     for path, fragment in expected.items():
         assert fragment in rejected[path], (path, rejected[path])
     assert manifest["not_read"] == [{"path": "README.md", "reason": "documentation"}]
-    assert [s["path"] for s in manifest["sources"]] == ["0_dB_fan/fan/id_00/abnormal/00000000.wav",
-                                                        "0_dB_fan/fan/id_00/normal/00000000.wav"]
+    assert [s["path"] for s in manifest["sources"]] == [
+        "0_dB_fan/fan/id_00/abnormal/00000000.wav",
+        "0_dB_fan/fan/id_00/normal/00000000.wav",
+    ]
     card = (tmp_path / "out" / "README.md").read_text()
     assert "3 dB is not a MIMII SNR" in card and "CC BY-SA 4.0" in card and "1909.09347" in card
 
@@ -178,23 +184,37 @@ def test_bad_names_and_wrong_channel_counts_are_named_rejections(tmp_path, cli, 
 def test_a_folder_that_is_not_mimii_is_one_line(tmp_path, cli, rel):
     data = tmp_path / "data"
     _wav(data / "0_dB_fan" / "fan" / "id_00" / "normal" / "00000000.wav", seconds=0.1)
-    rel.assert_error_line(cli("build", "mimii", "--data-dir", data / "0_dB_fan", "--output", tmp_path / "out"),
-                          "no MIMII layout found", "fan look like folders inside an archive", "-6_dB_fan/")
-    rel.assert_error_line(cli("build", "mimii", "--data-dir", data, "--output", tmp_path / "o2", "--configs", "6dB"),
-                          "no valid MIMII clip for --configs 6dB (6 dB)")
-    rel.assert_error_line(cli("build", "mimii", "--data-dir", data, "--output", tmp_path / "o3", "--seed", "3"),
-                          "--seed", "--split-strategy random")
+    rel.assert_error_line(
+        cli("build", "mimii", "--data-dir", data / "0_dB_fan", "--output", tmp_path / "out"),
+        "no MIMII layout found",
+        "fan look like folders inside an archive",
+        "-6_dB_fan/",
+    )
+    rel.assert_error_line(
+        cli("build", "mimii", "--data-dir", data, "--output", tmp_path / "o2", "--configs", "6dB"),
+        "no valid MIMII clip for --configs 6dB (6 dB)",
+    )
+    rel.assert_error_line(
+        cli("build", "mimii", "--data-dir", data, "--output", tmp_path / "o3", "--seed", "3"),
+        "--seed",
+        "--split-strategy random",
+    )
     (tmp_path / "other" / "3_dB_fan").mkdir(parents=True)
-    rel.assert_error_line(cli("build", "mimii", "--data-dir", tmp_path / "other", "--output", tmp_path / "o4"),
-                          "no MIMII layout found (3_dB_fan/: 3 dB is not a MIMII SNR")
+    rel.assert_error_line(
+        cli("build", "mimii", "--data-dir", tmp_path / "other", "--output", tmp_path / "o4"),
+        "no MIMII layout found (3_dB_fan/: 3 dB is not a MIMII SNR",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "other"]
 
 
 def _clips(snr: int, normals: int, anomalies: int):
     from libtrad.builders.mimii.layout import Clip
 
-    return [Clip(snr, "fan", 0, label, f"{i:08d}.wav", Path("x"), "x") for label, n in
-            (("normal", normals), ("abnormal", anomalies)) for i in range(n)]
+    return [
+        Clip(snr, "fan", 0, label, f"{i:08d}.wav", Path("x"), "x")
+        for label, n in (("normal", normals), ("abnormal", anomalies))
+        for i in range(n)
+    ]
 
 
 def test_the_protocol_tests_every_anomaly_and_as_many_normal_clips():
@@ -203,12 +223,19 @@ def test_the_protocol_tests_every_anomaly_and_as_many_normal_clips():
     clips = _clips(0, 10, 3)
     baseline = assign_splits(clips)
     tested = sorted(f.rsplit("/", 2)[1] + "/" + f.rsplit("/", 1)[1] for f, s in baseline.items() if s == "test")
-    assert tested == ["abnormal/00000000.wav", "abnormal/00000001.wav", "abnormal/00000002.wav",
-                      "normal/00000000.wav", "normal/00000001.wav", "normal/00000002.wav"]  # the baseline's first N
+    assert tested == [
+        "abnormal/00000000.wav",
+        "abnormal/00000001.wav",
+        "abnormal/00000002.wav",
+        "normal/00000000.wav",
+        "normal/00000001.wav",
+        "normal/00000002.wav",
+    ]  # the baseline's first N
     draws = {seed: assign_splits(clips, "random", seed) for seed in (0, 1)}
     for sides in draws.values():
         assert sum(s == "test" for s in sides.values()) == 6 and all(
-            sides[c.file] == "test" for c in clips if c.label == "abnormal")
+            sides[c.file] == "test" for c in clips if c.label == "abnormal"
+        )
     assert draws[0] != draws[1] and draws[0] == assign_splits(clips, "random", 0)
     # The same recording number lands on the same side at every SNR (one recording, three noise mixes).
     at_six = assign_splits(_clips(6, 10, 3), "random", 0)
@@ -281,18 +308,21 @@ def test_the_suite_scores_as_siren_dcase_does_and_the_gpu_path_agrees(stand_in):
     from libtrad.ray_jobs.evaluation import metrics
     from libtrad.ray_jobs.evaluation.suites import mimii, similarity
 
-    df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],
-                   ignore_index=True)
+    df = pd.concat(
+        [pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))], ignore_index=True
+    )
     units, columns, matrix = mimii.SUITE.plan(df), mimii.SUITE.columns_for(df), embedding_matrix(df)
     options = mimii.MimiiOptions()
     for unit in units:
         numpy_path = mimii.score_unit(unit, matrix, columns, options)
         screened = mimii.score_unit(unit, matrix, columns, options, torch.device("cpu"))
         bound = similarity.cosine_score_bound(matrix.shape[1])  # the screen's float64 sums differ in the last bits
-        assert {k: v for k, v in screened.items() if k != "file_scores"} == \
-            {k: v for k, v in numpy_path.items() if k != "file_scores"}
-        assert list(screened["file_scores"].values()) == pytest.approx(list(numpy_path["file_scores"].values()),
-                                                                       abs=bound, rel=0)
+        assert {k: v for k, v in screened.items() if k != "file_scores"} == {
+            k: v for k, v in numpy_path.items() if k != "file_scores"
+        }
+        assert list(screened["file_scores"].values()) == pytest.approx(
+            list(numpy_path["file_scores"].values()), abs=bound, rel=0
+        )
         # By hand: 1 - the largest cosine similarity to the machine's train rows, AUC over its test rows.
         unit_rows = matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
         scores = 1 - (unit_rows[unit.test] @ unit_rows[unit.train].T).max(axis=1)
@@ -307,15 +337,30 @@ def test_the_suite_refuses_what_it_cannot_score(stand_in, tmp_path, cli, rel):
     from libtrad.core.errors import LibtradError
     from libtrad.ray_jobs.evaluation.suites import mimii
 
-    df = pd.concat([pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))],
-                   ignore_index=True)
+    df = pd.concat(
+        [pq.read_table(p).to_pandas() for p in sorted((stand_in / "emb").rglob("*.parquet"))], ignore_index=True
+    )
     no_bank = df[~((df["split"] == "train") & (df["machine"] == "pump") & (df["snr_db"] == 6))]
     with pytest.raises(LibtradError, match=r"6dB pump id_00: 2 test rows but no train rows \(the memory bank"):
         mimii.SUITE.plan(no_bank)
     with pytest.raises(LibtradError, match=r"'label': 2 in the row"):
         mimii.SUITE.plan(df.assign(label=2))
-    rel.assert_error_line(cli("evaluate", "mimii", "--embeddings", stand_in / "emb", "--output", tmp_path / "o",
-                              "--local", "--aggregation", "median"), "--aggregation", "'median'", "max, mean")
+    rel.assert_error_line(
+        cli(
+            "evaluate",
+            "mimii",
+            "--embeddings",
+            stand_in / "emb",
+            "--output",
+            tmp_path / "o",
+            "--local",
+            "--aggregation",
+            "median",
+        ),
+        "--aggregation",
+        "'median'",
+        "max, mean",
+    )
 
 
 def test_each_difficulty_is_as_hard_as_the_card_says():
@@ -326,4 +371,3 @@ def test_each_difficulty_is_as_hard_as_the_card_says():
     assert easy["score"] == 1.0 and set(easy["snr"].values()) == {1.0}
     assert 0.5 < paper["score"] < 0.97 and abs(paper["score"] - 0.708) < 0.08, paper
     assert paper["snr"]["min6dB"] < paper["snr"]["6dB"], paper  # more factory noise, harder
-

@@ -40,7 +40,12 @@ def test_heads_from_model_type(official_state, tmp_path):
     torch.save({"encoder": official_state, "model_type": "ECHO-Small"}, path)
     with pytest.raises(LibtradError, match="not divisible by 6 heads"):  # D=64 is not a Small; heads came from the type
         convert_checkpoint(path, tmp_path / "out", write_card=False)
-    assert convert_checkpoint(path, tmp_path / "out", model_type="tiny-base", heads=4, write_card=False).config.num_attention_heads == 4
+    assert (
+        convert_checkpoint(
+            path, tmp_path / "out", model_type="tiny-base", heads=4, write_card=False
+        ).config.num_attention_heads
+        == 4
+    )
 
 
 def test_unknown_model_type_needs_heads(ref_dir, tmp_path):
@@ -53,7 +58,10 @@ def test_unknown_model_type_needs_heads(ref_dir, tmp_path):
     [
         (lambda s: s.pop("encoder.layers.1.norm2.bias"), r"missing keys: encoder\.layers\.1\.norm2\.bias"),
         (lambda s: s.__setitem__("head.weight", torch.zeros(2)), r"unexpected keys: head\.weight"),
-        (lambda s: s.__setitem__("encoder.layers.0.linear2.bias", torch.zeros(65)), r"shape mismatch: encoder\.layers\.0\.linear2\.bias \(65,\) != \(64,\)"),
+        (
+            lambda s: s.__setitem__("encoder.layers.0.linear2.bias", torch.zeros(65)),
+            r"shape mismatch: encoder\.layers\.0\.linear2\.bias \(65,\) != \(64,\)",
+        ),
     ],
 )
 def test_strict_key_and_shape_errors(official_state, tmp_path, edit, message):
@@ -74,9 +82,13 @@ def test_not_a_checkpoint(tmp_path):
 
 def test_cli_convert_and_card(ref_dir, tmp_path):
     out = tmp_path / "converted"
-    result = CliRunner().invoke(main, ["convert", "echo", str(ref_dir / "echo_reference.pth"), str(out), "--heads", "2"])
+    result = CliRunner().invoke(
+        main, ["convert", "echo", str(ref_dir / "echo_reference.pth"), str(out), "--heads", "2"]
+    )
     assert result.exit_code == 0, result.output
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= {
+        p.name for p in out.iterdir()
+    }
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "transformers" and "echo" in card.data.tags
     assert "141,056" in card.text
@@ -110,11 +122,11 @@ def test_auto_round_trip_in_fresh_process(ref_dir, tmp_path, fresh_python):
         from transformers import AutoFeatureExtractor, AutoModel
         fe = AutoFeatureExtractor.from_pretrained({str(out)!r})
         model = AutoModel.from_pretrained({str(out)!r}).eval()
-        inputs = fe(torch.load({str(tmp_path / 'wave.pt')!r}), sampling_rate=12000, return_tensors="pt")
+        inputs = fe(torch.load({str(tmp_path / "wave.pt")!r}), sampling_rate=12000, return_tensors="pt")
         with torch.inference_mode():
             out = model(**inputs, sampling_rate=12000)
         torch.save({{"type": type(model).__name__, "fe": type(fe).__name__, "pos": model.pos_embed.detach().clone(),
-                    "utt": out.pooler_output, "frames": out.last_hidden_state}}, {str(tmp_path / 'result.pt')!r})
+                    "utt": out.pooler_output, "frames": out.last_hidden_state}}, {str(tmp_path / "result.pt")!r})
         """
     )
     fresh_python(script)
@@ -145,26 +157,37 @@ def old_folder(ref_dir, tmp_path):
 
 
 def _old_name_message(folder) -> str:
-    return (f"{folder / 'config.json'}: model_type 'echo' is the old name of 'libtrad-echo'; rewrite the folder by "
-            f"re-running `libtrad convert echo CHECKPOINT {folder}` on the original checkpoint")
+    return (
+        f"{folder / 'config.json'}: model_type 'echo' is the old name of 'libtrad-echo'; rewrite the folder by "
+        f"re-running `libtrad convert echo CHECKPOINT {folder}` on the original checkpoint"
+    )
 
 
-@pytest.mark.parametrize("loader", ["AutoConfig", "AutoModel", "EchoModel", "EchoConfig", "EchoWaveformEncoder", "evaluation"])
+@pytest.mark.parametrize(
+    "loader", ["AutoConfig", "AutoModel", "EchoModel", "EchoConfig", "EchoWaveformEncoder", "evaluation"]
+)
 def test_an_old_folder_is_refused_with_the_fix(old_folder, loader):
     from transformers import AutoConfig, AutoModel
 
     from libtrad.models.echo import EchoWaveformEncoder
     from libtrad.ray_jobs.lib_trad.loading import load_lib_trad_model
 
-    load = {"AutoConfig": AutoConfig.from_pretrained, "AutoModel": AutoModel.from_pretrained,
-            "EchoModel": EchoModel.from_pretrained, "EchoConfig": EchoConfig.from_pretrained,
-            "EchoWaveformEncoder": EchoWaveformEncoder.from_pretrained, "evaluation": load_lib_trad_model}[loader]
+    load = {
+        "AutoConfig": AutoConfig.from_pretrained,
+        "AutoModel": AutoModel.from_pretrained,
+        "EchoModel": EchoModel.from_pretrained,
+        "EchoConfig": EchoConfig.from_pretrained,
+        "EchoWaveformEncoder": EchoWaveformEncoder.from_pretrained,
+        "evaluation": load_lib_trad_model,
+    }[loader]
     with pytest.raises(LibtradError) as caught:
         load(old_folder if loader == "evaluation" else str(old_folder))
     assert str(caught.value) == _old_name_message(old_folder)
 
 
-@pytest.mark.parametrize("command", [["verify", "DIR"], ["evaluate", "lib-trad", "--model", "DIR", "--dataset", "no/dataset"]])
+@pytest.mark.parametrize(
+    "command", [["verify", "DIR"], ["evaluate", "lib-trad", "--model", "DIR", "--dataset", "no/dataset"]]
+)
 def test_cli_names_the_fix_for_an_old_folder(old_folder, tmp_path, command, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, [str(old_folder) if a == "DIR" else a for a in command])
@@ -216,18 +239,37 @@ def _drop_linear1(state):
     state["encoder.layers.1.norm1.weight"] = torch.ones(16)
 
 
-@pytest.mark.parametrize("edit, fragments", [
-    (lambda s: s.__setitem__("cls_token", torch.zeros(16)), ["cls_token", "shape (16,)"]),
-    (lambda s: s.__setitem__("patch_embed.proj.weight", torch.zeros(16, 512)), ["patch_embed.proj.weight", "shape (16, 512)"]),
-    (lambda s: s.__setitem__("pos_embed", torch.tensor(1.0)), ["pos_embed", "shape ()"]),
-    (lambda s: s.__setitem__("pos_embed", torch.zeros(1, 1, 16)), ["pos_embed", "at least one patch"]),
-    (lambda s: s.__setitem__("encoder.layers.0.linear1.weight", torch.zeros(32, 8)), ["encoder.layers.0.linear1.weight"]),
-    (_drop_linear1, ["encoder.layers.1.linear1.weight"]),
-    (lambda s: s.__setitem__("encoder.layers.7.linear1.weight", torch.zeros(32, 16)), ["layer 1 is missing"]),
-    (lambda s: s.__setitem__("norm.weight", torch.ones(16, dtype=torch.int64)), ["norm.weight", "dtype int64"]),
-    (lambda s: s.__setitem__("norm.bias", torch.full((16,), float("nan"))), ["norm.bias", "NaN"]),
-], ids=["cls-1d", "patch-2d", "pos-scalar", "pos-no-patch", "linear1-width", "layer-without-linear1", "layer-gap",
-        "integer-dtype", "nan"])
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (lambda s: s.__setitem__("cls_token", torch.zeros(16)), ["cls_token", "shape (16,)"]),
+        (
+            lambda s: s.__setitem__("patch_embed.proj.weight", torch.zeros(16, 512)),
+            ["patch_embed.proj.weight", "shape (16, 512)"],
+        ),
+        (lambda s: s.__setitem__("pos_embed", torch.tensor(1.0)), ["pos_embed", "shape ()"]),
+        (lambda s: s.__setitem__("pos_embed", torch.zeros(1, 1, 16)), ["pos_embed", "at least one patch"]),
+        (
+            lambda s: s.__setitem__("encoder.layers.0.linear1.weight", torch.zeros(32, 8)),
+            ["encoder.layers.0.linear1.weight"],
+        ),
+        (_drop_linear1, ["encoder.layers.1.linear1.weight"]),
+        (lambda s: s.__setitem__("encoder.layers.7.linear1.weight", torch.zeros(32, 16)), ["layer 1 is missing"]),
+        (lambda s: s.__setitem__("norm.weight", torch.ones(16, dtype=torch.int64)), ["norm.weight", "dtype int64"]),
+        (lambda s: s.__setitem__("norm.bias", torch.full((16,), float("nan"))), ["norm.bias", "NaN"]),
+    ],
+    ids=[
+        "cls-1d",
+        "patch-2d",
+        "pos-scalar",
+        "pos-no-patch",
+        "linear1-width",
+        "layer-without-linear1",
+        "layer-gap",
+        "integer-dtype",
+        "nan",
+    ],
+)
 def test_convert_names_the_bad_tensor(edit, fragments, tmp_path, cli, rel):
     state = echo_state()
     edit(state)
@@ -242,5 +284,7 @@ def test_convert_names_a_value_that_is_not_a_tensor(tmp_path, cli, rel):
     state["cls_token"] = [0.0] * 16
     ckpt = tmp_path / "bad.pth"
     torch.save({"encoder": state, "model_type": "tiny"}, ckpt)
-    rel.assert_error_line(cli("convert", "echo", ckpt, tmp_path / "out", "--heads", "2"), "bad.pth", "cls_token is a list")
+    rel.assert_error_line(
+        cli("convert", "echo", ckpt, tmp_path / "out", "--heads", "2"), "bad.pth", "cls_token is a list"
+    )
     assert not (tmp_path / "out").exists()

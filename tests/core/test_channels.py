@@ -6,7 +6,14 @@ import pytest
 import yaml
 
 from libtrad.core.channels import (
-    ALL, ChannelPolicy, ChannelSelection, policies_yaml, read_policy, row_channel_names, select_channels)
+    ALL,
+    ChannelPolicy,
+    ChannelSelection,
+    policies_yaml,
+    read_policy,
+    row_channel_names,
+    select_channels,
+)
 from libtrad.core.errors import LibtradError, ParameterError
 
 CWRU = ChannelPolicy(default=("DE",), names=("DE", "FE", "BA"), reason="SIREN reads DE")
@@ -23,13 +30,16 @@ def test_a_policy_survives_the_cards_yaml_and_is_read_per_config():
     assert ChannelPolicy.from_yaml(ChannelPolicy().to_yaml(), "x").default == ALL
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    ({"default": "DE"}, "default must be a list"),
-    ({"default": ["XX"], "names": ["DE"]}, "'XX' is not one of its names DE"),
-    ({"default": ALL, "colour": "red"}, "unknown key 'colour'"),
-    ({"default": ALL, "names": ["a b"]}, "'a b' is not a channel name"),
-    ({"default": ALL, "names": ["DE", "DE"]}, "repeat a name"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ({"default": "DE"}, "default must be a list"),
+        ({"default": ["XX"], "names": ["DE"]}, "'XX' is not one of its names DE"),
+        ({"default": ALL, "colour": "red"}, "unknown key 'colour'"),
+        ({"default": ALL, "names": ["a b"]}, "'a b' is not a channel name"),
+        ({"default": ALL, "names": ["DE", "DE"]}, "repeat a name"),
+    ],
+)
 def test_a_malformed_policy_in_a_card_is_one_error_naming_the_card(entry, fragment):
     with pytest.raises(LibtradError, match=fragment) as caught:
         read_policy({"channel_policy": {"faults": entry}}, "faults", "/data/cwru/README.md")
@@ -54,11 +64,14 @@ def test_the_default_is_the_policy_else_every_channel_and_the_order_is_canonical
     assert select_channels("b,a", None).names == ("a", "b")  # no names declared: sorted
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("XY", "the dataset has no channel 'XY'; it names DE, FE, BA, all"),
-    ("DE,,FE", "separated by commas"),
-    ("all,DE", "all stands alone"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("XY", "the dataset has no channel 'XY'; it names DE, FE, BA, all"),
+        ("DE,,FE", "separated by commas"),
+        ("all,DE", "all stands alone"),
+    ],
+)
 def test_a_bad_channels_option_is_named(text, fragment):
     with pytest.raises(ParameterError, match=fragment) as caught:
         select_channels(text, CWRU)
@@ -82,6 +95,8 @@ def test_a_row_lacking_a_selected_channel_is_named_with_what_it_has_and_what_to_
     assert select_channels(None, None).pick(("0", "1"), "r") == [0, 1]
     with pytest.raises(LibtradError) as caught:
         fe.pick(("DE",), "shard.parquet row 7 (B/028/3005_0.mat)")
-    assert str(caught.value) == ("shard.parquet row 7 (B/028/3005_0.mat): has channel(s) DE but not FE, which "
-                                 "--channels selects (FE); choose channels every row has with --channels, or "
-                                 "--channels all --multichannel mean")
+    assert str(caught.value) == (
+        "shard.parquet row 7 (B/028/3005_0.mat): has channel(s) DE but not FE, which "
+        "--channels selects (FE); choose channels every row has with --channels, or "
+        "--channels all --multichannel mean"
+    )

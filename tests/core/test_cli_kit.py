@@ -6,32 +6,46 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["synth", "lib-trad", "{tmp}/s", "--scale", "nan"], ["--scale nan", "finite"]),
-    (["synth", "lib-trad", "{tmp}/s", "--scale", "inf"], ["--scale inf", "finite"]),
-    (["synth", "lib-trad", "{tmp}/s", "--scale", "0"], ["--scale 0", "within"]),
-    (["synth", "lib-trad", "{tmp}/s", "--level-db", "-inf"], ["--level-db -inf", "finite", "within [-80, 40]"]),
-    (["synth", "lib-trad", "{tmp}/s", "--difficulty", "medium"], ["--difficulty", "easy", "paper", "hard"]),
-    (["synth", "siren", "--component", "dcase2021", "{tmp}/s", "--level-db", "nan"], ["--level-db nan", "within"]),
-    (["synth", "lib-trad", "{tmp}/s", "--seed", "-1"], ["--seed -1", "within [0, 4294967295]"]),
-    (["synth", "lib-trad", "{tmp}/s", "--seed", str(2**32)], ["--seed 4294967296"]),
-    (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--duration-tolerance", "nan"],
-     ["--duration-tolerance nan"]),
-    (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--duration-tolerance", "-0.5"],
-     ["--duration-tolerance -0.5"]),
-    (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--train-fraction", "1"],
-     ["--train-fraction 1"]),
-    (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--configs", ","], ["--configs ','"]),
-    (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--configs", "tr1,"], ["--configs 'tr1,'"]),
-    (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--lr", "nan"], ["--lr nan"]),
-    (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--lr", "inf"], ["--lr inf"]),
-    (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--epochs", "0"], ["--epochs 0"]),
-    (["train", "ae", "--dataset", "{tmp}", "--output", "{tmp}/m", "--batch-size", "-3"], ["--batch-size -3"]),
-    (["convert", "echo", "{tmp}/ckpt.pth", "{tmp}/o", "--heads", "0"], ["--heads 0"]),
-    (["demo", "--workdir", "{tmp}/d", "--scale", "nan"], ["--scale nan"]),
-    (["evaluate", "lib-trad", "--model", "{tmp}", "--dataset", "{tmp}", "--experiments", "tr1,,tr2"],
-     ["--experiments 'tr1,,tr2'"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["synth", "lib-trad", "{tmp}/s", "--scale", "nan"], ["--scale nan", "finite"]),
+        (["synth", "lib-trad", "{tmp}/s", "--scale", "inf"], ["--scale inf", "finite"]),
+        (["synth", "lib-trad", "{tmp}/s", "--scale", "0"], ["--scale 0", "within"]),
+        (["synth", "lib-trad", "{tmp}/s", "--level-db", "-inf"], ["--level-db -inf", "finite", "within [-80, 40]"]),
+        (["synth", "lib-trad", "{tmp}/s", "--difficulty", "medium"], ["--difficulty", "easy", "paper", "hard"]),
+        (["synth", "siren", "--component", "dcase2021", "{tmp}/s", "--level-db", "nan"], ["--level-db nan", "within"]),
+        (["synth", "lib-trad", "{tmp}/s", "--seed", "-1"], ["--seed -1", "within [0, 4294967295]"]),
+        (["synth", "lib-trad", "{tmp}/s", "--seed", str(2**32)], ["--seed 4294967296"]),
+        (
+            ["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--duration-tolerance", "nan"],
+            ["--duration-tolerance nan"],
+        ),
+        (
+            ["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--duration-tolerance", "-0.5"],
+            ["--duration-tolerance -0.5"],
+        ),
+        (
+            ["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--train-fraction", "1"],
+            ["--train-fraction 1"],
+        ),
+        (["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--configs", ","], ["--configs ','"]),
+        (
+            ["build", "lib-trad", "--data-dir", "{raw}", "--output", "{tmp}/o", "--configs", "tr1,"],
+            ["--configs 'tr1,'"],
+        ),
+        (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--lr", "nan"], ["--lr nan"]),
+        (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--lr", "inf"], ["--lr inf"]),
+        (["train", "cnn", "--dataset", "{tmp}", "--output", "{tmp}/m", "--epochs", "0"], ["--epochs 0"]),
+        (["train", "ae", "--dataset", "{tmp}", "--output", "{tmp}/m", "--batch-size", "-3"], ["--batch-size -3"]),
+        (["convert", "echo", "{tmp}/ckpt.pth", "{tmp}/o", "--heads", "0"], ["--heads 0"]),
+        (["demo", "--workdir", "{tmp}/d", "--scale", "nan"], ["--scale nan"]),
+        (
+            ["evaluate", "lib-trad", "--model", "{tmp}", "--dataset", "{tmp}", "--experiments", "tr1,,tr2"],
+            ["--experiments 'tr1,,tr2'"],
+        ),
+    ],
+)
 def test_bad_numbers_and_lists_are_refused_by_name(cli, rel, raw, tmp_path, args, fragments):
     before = rel.snapshot(raw, tmp_path)
     filled = [a.format(tmp=tmp_path, raw=raw) for a in args]
@@ -61,7 +75,9 @@ def test_an_internal_error_says_so_and_debug_shows_the_traceback(cli, raw, tmp_p
     result = build_lib_trad(cli, raw, tmp_path / "out")
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = [line for line in result.output.strip().splitlines() if "%|" not in line]
-    assert len(lines) == 1 and lines[0].startswith("error: internal error in libtrad (KeyError") and "--debug" in lines[0]
+    assert (
+        len(lines) == 1 and lines[0].startswith("error: internal error in libtrad (KeyError") and "--debug" in lines[0]
+    )
     debug = cli("--debug", "build", "lib-trad", "--data-dir", raw, "--output", tmp_path / "out", "--configs", "tr1")
     assert isinstance(debug.exception, KeyError)
 

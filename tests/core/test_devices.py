@@ -6,12 +6,26 @@ import pytest
 import torch
 
 from libtrad.core.devices import (
-    autocast, check_precision, default_batch_size, device_record, parse_device, resolve_device)
+    autocast,
+    check_precision,
+    default_batch_size,
+    device_record,
+    parse_device,
+    resolve_device,
+)
 from libtrad.core.errors import ParameterError
 
 
-@pytest.mark.parametrize("text, kind, index", [("auto", "auto", None), ("cpu", "cpu", None), ("CUDA", "cuda", None),
-                                               ("cuda:3", "cuda", 3), (" cuda:0 ", "cuda", 0)])
+@pytest.mark.parametrize(
+    "text, kind, index",
+    [
+        ("auto", "auto", None),
+        ("cpu", "cpu", None),
+        ("CUDA", "cuda", None),
+        ("cuda:3", "cuda", 3),
+        (" cuda:0 ", "cuda", 0),
+    ],
+)
 def test_parse(text, kind, index):
     spec = parse_device(text)
     assert (spec.kind, spec.index) == (kind, index)

@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests in this folder: a LiB-TRAD export and a model folder for the publish and verify tests."""
+"""Fixtures shared by the tests in this folder: a LiB-TRAD export and a model folder for the publish and verify
+tests."""
 
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ def model_folder(tmp_path) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "lib_trad_cnn", "hidden": 4}))
     (folder / "README.md").write_text("# a model\n")
-    save_file({"weight": torch.arange(64, dtype=torch.float32).reshape(8, 8), "bias": torch.ones(8)},
-              str(folder / "model.safetensors"))
+    save_file(
+        {"weight": torch.arange(64, dtype=torch.float32).reshape(8, 8), "bias": torch.ones(8)},
+        str(folder / "model.safetensors"),
+    )
     write_marker(folder, "model")
     return folder
 

@@ -25,8 +25,11 @@ def fitted_ae(tmp_path_factory) -> Path:
     libtrad's model folder."""
     import torch
 
-    from libtrad.models.attention_ae import (LibTradAttentionAEConfig, LibTradAttentionAEFeatureExtractor,
-                                             LibTradAttentionAEForAnomalyDetection)
+    from libtrad.models.attention_ae import (
+        LibTradAttentionAEConfig,
+        LibTradAttentionAEFeatureExtractor,
+        LibTradAttentionAEForAnomalyDetection,
+    )
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("fitted-ae") / "ae"
@@ -68,8 +71,21 @@ def test_verify_passes_on_dataset_and_model_snapshots(hub_cache, dataset_snapsho
 
 
 def test_embed_reads_a_dataset_snapshot(dataset_snapshot, tmp_path, cli):
-    result = cli("embed", "--dataset", dataset_snapshot, "--config", "tr1", "--split", "test",
-                 "--encoder", "logmel-stats", "--output", tmp_path / "emb", "--actors", "1")
+    result = cli(
+        "embed",
+        "--dataset",
+        dataset_snapshot,
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        "logmel-stats",
+        "--output",
+        tmp_path / "emb",
+        "--actors",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert info["dataset"]["verification"]["verified"] is True, info["dataset"]
@@ -99,13 +115,33 @@ def test_train_refuses_a_dataset_snapshot_whose_shard_leaves_the_repo(dataset_sn
 
 def test_evaluate_lib_trad_takes_a_model_snapshot(hub_cache, dataset_snapshot, fitted_ae, tmp_path, cli):
     snap = hub_cache(fitted_ae, "libtrad/fitted-ae")
-    result = cli("evaluate", "lib-trad", "--model", f"tr1={snap}", "--experiments", "tr1",
-                 "--dataset", dataset_snapshot, "--output", tmp_path / "out")
+    result = cli(
+        "evaluate",
+        "lib-trad",
+        "--model",
+        f"tr1={snap}",
+        "--experiments",
+        "tr1",
+        "--dataset",
+        dataset_snapshot,
+        "--output",
+        tmp_path / "out",
+    )
     assert result.exit_code == 0, result.output
     assert "could not be verified" not in result.output
     # The same model by its Hub id: resolved to that snapshot, and the results say which commit was scored.
-    result = cli("evaluate", "lib-trad", "--model", "tr1=libtrad/fitted-ae", "--experiments", "tr1",
-                 "--dataset", dataset_snapshot, "--output", tmp_path / "out-hub")
+    result = cli(
+        "evaluate",
+        "lib-trad",
+        "--model",
+        "tr1=libtrad/fitted-ae",
+        "--experiments",
+        "tr1",
+        "--dataset",
+        dataset_snapshot,
+        "--output",
+        tmp_path / "out-hub",
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(next((tmp_path / "out-hub").glob("lib_trad_table*.json")).read_text())["rows"]
     assert row["model"] == "libtrad/fitted-ae"
@@ -125,8 +161,9 @@ def assert_refused(cli, rel, snap: Path, path: Path, fragment: str, tmp_path: Pa
     problems = [line for line in result.output.splitlines() if line.startswith("  PROBLEM")]
     assert problems and all(str(path) in line for line in problems), result.output
     assert any(fragment in line for line in problems), result.output
-    result = cli("evaluate", "lib-trad", "--model", snap, "--dataset", tmp_path / "no-dataset",
-                 "--output", tmp_path / "out")
+    result = cli(
+        "evaluate", "lib-trad", "--model", snap, "--dataset", tmp_path / "no-dataset", "--output", tmp_path / "out"
+    )
     rel.assert_error_line(result, f"{path}: {fragment}", f"--model {snap}")
     assert not (tmp_path / "out").exists()
 

@@ -28,8 +28,14 @@ DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
 def _users_lookalikes(parent: Path, name: str) -> list[Path]:
     """A user's folders and files named like every kind of libtrad staging folder and lock file."""
     made = []
-    for entry in (f".{name}.resume-mine", f".{name}.resume-{'0' * 24}", f".{name}.partial-{DEAD_PID}-x",
-                  f".{name}.partial-1-y", f".{name}.old-{DEAD_PID}", f".{name}.old-{DEAD_PID}-z"):
+    for entry in (
+        f".{name}.resume-mine",
+        f".{name}.resume-{'0' * 24}",
+        f".{name}.partial-{DEAD_PID}-x",
+        f".{name}.partial-1-y",
+        f".{name}.old-{DEAD_PID}",
+        f".{name}.old-{DEAD_PID}-z",
+    ):
         folder = parent / entry
         (folder / "sub").mkdir(parents=True)
         (folder / "thesis.tex").write_text("irreplaceable")
@@ -69,8 +75,9 @@ def test_a_dead_runs_staging_folder_is_cleaned_and_gives_user_files_back(tmp_pat
     (out / "NOTES.md").write_text("mine")
     stale = tmp_path / f".out.partial-{DEAD_PID}-abc"
     shutil.copytree(out, stale / "content")  # as a run killed after carrying NOTES.md into its staging
-    (stale / STAGING_MARKER).write_text(json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "partial",
-                                                     "pid": DEAD_PID}))
+    (stale / STAGING_MARKER).write_text(
+        json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "partial", "pid": DEAD_PID})
+    )
     (out / "NOTES.md").unlink()
     _write(out, "v2")
     assert (out / "NOTES.md").read_text() == "mine" and not stale.exists()
@@ -81,8 +88,9 @@ def test_a_run_killed_between_the_two_renames_gets_the_old_output_back(tmp_path)
     _write(out, "v1")
     stale = tmp_path / f".out.old-{DEAD_PID}-abc"
     stale.mkdir()
-    (stale / STAGING_MARKER).write_text(json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "old",
-                                                     "pid": DEAD_PID}))
+    (stale / STAGING_MARKER).write_text(
+        json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "old", "pid": DEAD_PID})
+    )
     out.rename(stale / "content")
     outputs._recover_stale(out.resolve())
     assert json.loads((out / "results.json").read_text()) == {"v": "v1"} and not stale.exists()
@@ -90,9 +98,11 @@ def test_a_run_killed_between_the_two_renames_gets_the_old_output_back(tmp_path)
 
 def test_a_staging_marker_for_another_output_or_purpose_is_not_enough(rel, tmp_path):
     out = tmp_path / "out"
-    cases = {f".out.partial-{DEAD_PID}-a": {"output": str(tmp_path / "other"), "purpose": "partial"},
-             f".out.old-{DEAD_PID}-b": {"output": str(out), "purpose": "partial"},
-             f".out.partial-{DEAD_PID}-c": "not json"}
+    cases = {
+        f".out.partial-{DEAD_PID}-a": {"output": str(tmp_path / "other"), "purpose": "partial"},
+        f".out.old-{DEAD_PID}-b": {"output": str(out), "purpose": "partial"},
+        f".out.partial-{DEAD_PID}-c": "not json",
+    }
     for name, info in cases.items():
         (tmp_path / name / "content").mkdir(parents=True)
         (tmp_path / name / "content" / "keep.txt").write_text("keep")
@@ -175,9 +185,11 @@ def test_the_lock_file_is_libtrads_own_and_removed_after(tmp_path):
 
 def test_the_lock_excludes_another_process(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys; from libtrad.folders.lock import output_lock\n"
-            "try:\n    with output_lock(sys.argv[1]): print('locked')\n"
-            "except Exception as exc: print(exc)\n")
+    code = (
+        "import sys; from libtrad.folders.lock import output_lock\n"
+        "try:\n    with output_lock(sys.argv[1]): print('locked')\n"
+        "except Exception as exc: print(exc)\n"
+    )
     with output_lock(out):
         done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60)
     assert "another libtrad job is writing it now" in done.stdout, done.stdout + done.stderr
@@ -241,12 +253,15 @@ def test_output_may_not_overlap_the_data_dir(cli, rel, raw, tmp_path, where, bui
 def test_a_folder_of_another_kind_is_refused(cli, rel, raw, tmp_path, build_lib_trad):
     """A libtrad synthetic folder is not a dataset export (and vice versa): neither replaces the other."""
     before = rel.snapshot(raw)
-    rel.assert_error_line(build_lib_trad(cli, raw, raw.parent / "elsewhere" / ".." / raw.name), "is the input --data-dir")
+    rel.assert_error_line(
+        build_lib_trad(cli, raw, raw.parent / "elsewhere" / ".." / raw.name), "is the input --data-dir"
+    )
     export = tmp_path / "export"
     assert build_lib_trad(cli, raw, export).exit_code == 0
     exported = rel.snapshot(export)
-    rel.assert_error_line(cli("synth", "lib-trad", export, "--scale", "0.02"), "is a libtrad dataset folder",
-                          "not a synthetic folder")
+    rel.assert_error_line(
+        cli("synth", "lib-trad", export, "--scale", "0.02"), "is a libtrad dataset folder", "not a synthetic folder"
+    )
     assert rel.snapshot(export) == exported and rel.snapshot(raw) == before
 
 
@@ -292,8 +307,9 @@ def test_a_killed_swap_gives_the_users_files_back(cli, raw, tmp_path, build_lib_
     dead = 2**22 + 12345  # no such process
     stale = tmp_path / f".out.partial-{dead}-dead"
     shutil.copytree(out, stale / "content")
-    (stale / STAGING_MARKER).write_text(json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "partial",
-                                                     "pid": dead}))
+    (stale / STAGING_MARKER).write_text(
+        json.dumps({"libtrad_staging": 1, "output": str(out), "purpose": "partial", "pid": dead})
+    )
     (stale / "content" / "NOTES.md").write_text("carried before the kill")
     assert build_lib_trad(cli, raw, out).exit_code == 0
     assert (out / "NOTES.md").read_text() == "carried before the kill"
@@ -304,8 +320,19 @@ def test_output_that_cannot_be_written_is_refused_before_the_scan(raw, tmp_path)
     """A read-only place: refused at once (no validation progress), nothing created."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    command = [sys.executable, "-m", "libtrad.cli", "build", "lib-trad", "--data-dir", str(raw),
-               "--output", str(locked / "out"), "--configs", "tr1"]
+    command = [
+        sys.executable,
+        "-m",
+        "libtrad.cli",
+        "build",
+        "lib-trad",
+        "--data-dir",
+        str(raw),
+        "--output",
+        str(locked / "out"),
+        "--configs",
+        "tr1",
+    ]
     if os.geteuid() == 0:  # root writes through permission bits: use a read-only mount instead
         if shutil.which("unshare") is None:
             pytest.skip("running as root without unshare: cannot make a read-only folder")
@@ -347,8 +374,21 @@ def test_a_users_folders_named_like_staging_folders_are_never_touched(cli, rel, 
 def test_embed_leaves_a_users_resume_named_folders_alone(cli, rel, lib_trad_export, tmp_path):
     users = _lookalikes(tmp_path, "emb")
     before = rel.snapshot(*users)
-    result = cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--split", "test", "--encoder",
-                 "logmel-stats", "--output", tmp_path / "emb", "--actors", "1")
+    result = cli(
+        "embed",
+        "--dataset",
+        lib_trad_export,
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        "logmel-stats",
+        "--output",
+        tmp_path / "emb",
+        "--actors",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert rel.snapshot(*users) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["emb", *(u.name for u in users)])
@@ -357,10 +397,25 @@ def test_embed_leaves_a_users_resume_named_folders_alone(cli, rel, lib_trad_expo
 def _results(folder: Path, encoder: str) -> Path:
     from libtrad.folders.outputs import atomic_output
 
-    data = {"suite": "xares-knn", "task": "ds/cfg", "metric": "accuracy", "value": 0.8, "test_size": 10,
-            "protocol_version": 1, "options": {},
-            "inputs": [{"path": f"/emb/{encoder}", "encoder": encoder, "dataset": "owner/ds", "config": "cfg",
-                        "dataset_shards": ["s1"], "cache_key": "k"}]}
+    data = {
+        "suite": "xares-knn",
+        "task": "ds/cfg",
+        "metric": "accuracy",
+        "value": 0.8,
+        "test_size": 10,
+        "protocol_version": 1,
+        "options": {},
+        "inputs": [
+            {
+                "path": f"/emb/{encoder}",
+                "encoder": encoder,
+                "dataset": "owner/ds",
+                "config": "cfg",
+                "dataset_shards": ["s1"],
+                "cache_key": "k",
+            }
+        ],
+    }
     with atomic_output(folder, "results") as tmp:
         (tmp / "results.json").write_text(json.dumps(data))
     return folder
@@ -369,8 +424,9 @@ def _results(folder: Path, encoder: str) -> Path:
 def test_leaderboard_never_replaces_a_results_folder(cli, rel, tmp_path):
     one, two = _results(tmp_path / "r" / "one", "enc-a"), _results(tmp_path / "r2" / "two", "enc-b")
     before = rel.snapshot(two)
-    rel.assert_error_line(cli("leaderboard", one, "--output", two), str(two), "is a libtrad results folder",
-                          "not a leaderboard folder")
+    rel.assert_error_line(
+        cli("leaderboard", one, "--output", two), str(two), "is a libtrad results folder", "not a leaderboard folder"
+    )
     assert rel.snapshot(two) == before
     board = tmp_path / "board"
     assert cli("leaderboard", one, "--output", board).exit_code == 0
@@ -379,15 +435,22 @@ def test_leaderboard_never_replaces_a_results_folder(cli, rel, tmp_path):
     verified = cli("verify", board)
     assert verified.exit_code == 0 and "libtrad leaderboard folder" in verified.output, verified.output
     board_before = rel.snapshot(board)
-    rel.assert_error_line(cli("evaluate", "xares-knn", "--embeddings", tmp_path / "none", "--output", board),
-                          "is a libtrad leaderboard folder", "not a results folder")
+    rel.assert_error_line(
+        cli("evaluate", "xares-knn", "--embeddings", tmp_path / "none", "--output", board),
+        "is a libtrad leaderboard folder",
+        "not a results folder",
+    )
     assert rel.snapshot(board) == board_before
 
 
-@pytest.mark.parametrize("args", [
-    ("synth", "lib-trad", "s3://bucket/raw"),
-    ("evaluate", "siren-fault", "--embeddings", "EMB", "--output", "gs://bucket/results"),
-], ids=["synth", "evaluate"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("synth", "lib-trad", "s3://bucket/raw"),
+        ("evaluate", "siren-fault", "--embeddings", "EMB", "--output", "gs://bucket/results"),
+    ],
+    ids=["synth", "evaluate"],
+)
 def test_an_output_url_is_refused_not_written_to_a_local_s3_folder(args, tmp_path, monkeypatch, cli, rel):
     # Only `embed` writes to object stores; elsewhere pathlib would fold s3://b/x into a local "s3:/b/x".
     monkeypatch.chdir(tmp_path)

@@ -22,8 +22,9 @@ from libtrad.folders.outputs import atomic_output, current_umask, follow_umask
 
 
 def _modes(folder: Path) -> dict[str, int]:
-    return {p.relative_to(folder).as_posix() or ".": stat.S_IMODE(p.stat().st_mode)
-            for p in [folder, *folder.rglob("*")]}
+    return {
+        p.relative_to(folder).as_posix() or ".": stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.rglob("*")]
+    }
 
 
 def _expected(folder: Path, mask: int) -> dict[str, int]:
@@ -90,10 +91,24 @@ def test_the_lock_file_follows_the_umask(tmp_path, umask):
 def test_a_converted_model_from_python_m_libtrad_is_readable_by_the_group(shared_fixtures, tmp_path):
     """The reported case end to end: ``model.safetensors`` of a converted ECHO, written under ``umask 002``."""
     out = tmp_path / "echo"
-    done = subprocess.run([sys.executable, "-m", "libtrad", "convert", "echo",
-                           str(shared_fixtures / "echo_reference" / "echo_reference.safetensors"), str(out),
-                           "--heads", "2"], capture_output=True, text=True, timeout=300,
-                          preexec_fn=lambda: os.umask(0o002), env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "libtrad",
+            "convert",
+            "echo",
+            str(shared_fixtures / "echo_reference" / "echo_reference.safetensors"),
+            str(out),
+            "--heads",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o002),
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     modes = _modes(out)
     assert modes["model.safetensors"] == 0o664 and modes == _expected(out, 0o002)

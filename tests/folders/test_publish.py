@@ -17,7 +17,6 @@ from libtrad.folders.outputs import write_marker
 from libtrad.folders.publish import plan_upload, publish_folder
 from libtrad.folders.verify import verify_dataset_split, verify_folder
 
-
 SHARD = "data/tr1/train-00000-of-00001.parquet"
 
 
@@ -41,8 +40,16 @@ def test_dry_run_lists_the_marker_and_user_notes_but_not_git(export, cli):
     result = dry_run(cli, export)
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
-    assert set(lines) == {MARKER, ".gitattributes", "NOTES.md", "README.md", "manifest.json", SHARD, TEST_SHARD,
-                          "images/normal_vs_abnormal_logmel.png"}
+    assert set(lines) == {
+        MARKER,
+        ".gitattributes",
+        "NOTES.md",
+        "README.md",
+        "manifest.json",
+        SHARD,
+        TEST_SHARD,
+        "images/normal_vs_abnormal_logmel.png",
+    }
     assert lines["NOTES.md"].endswith("(not written by libtrad)")
     assert lines[".gitattributes"].endswith("(not written by libtrad)")
     assert "not written" not in lines[SHARD] and "not written" not in lines[MARKER]
@@ -99,8 +106,21 @@ def test_truncated_shard_with_matching_checksum_is_still_found(export, problems_
         verify_dataset_split(export, "tr1", "train")
 
 
-@pytest.mark.parametrize("repo_id", ["a--b/c", "org/name.", "org/" + "n" * 97, "org/na..me", "org/name.git",
-                                     "org/x/y", "no-slash", "/name", "org/-name", "órg/name"])
+@pytest.mark.parametrize(
+    "repo_id",
+    [
+        "a--b/c",
+        "org/name.",
+        "org/" + "n" * 97,
+        "org/na..me",
+        "org/name.git",
+        "org/x/y",
+        "no-slash",
+        "/name",
+        "org/-name",
+        "órg/name",
+    ],
+)
 def test_repo_ids_the_hub_rejects_are_refused(export, cli, rel, repo_id):
     rel.assert_error_line(dry_run(cli, export, repo_id=repo_id), "--repo-id")
 
@@ -145,7 +165,11 @@ def test_model_dry_run_and_kind(model_folder, cli):
     result = dry_run(cli, model_folder, kind="model")
     assert result.exit_code == 0, result.output
     assert {line.split()[0] for line in result.output.splitlines()[1:]} == {
-        MARKER, "README.md", "config.json", "model.safetensors"}
+        MARKER,
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    }
 
 
 class _FakeHub:
@@ -172,8 +196,14 @@ def test_publish_sends_exactly_the_plan_and_drops_stale_libtrad_shards(export, t
     import huggingface_hub
 
     remote = tmp_path / "remote-marker.json"
-    remote.write_text(json.dumps({"kind": "dataset", "files": {
-        "README.md": "x", SHARD: "x", "data/tr1/train-00001-of-00002.parquet": "x", "gone.txt": "x"}}))
+    remote.write_text(
+        json.dumps(
+            {
+                "kind": "dataset",
+                "files": {"README.md": "x", SHARD: "x", "data/tr1/train-00001-of-00002.parquet": "x", "gone.txt": "x"},
+            }
+        )
+    )
     hub = _FakeHub(remote)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda: hub)

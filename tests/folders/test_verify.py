@@ -13,7 +13,6 @@ from libtrad.core.errors import LibtradError
 from libtrad.folders.outputs import write_marker
 from libtrad.folders.verify import verify_dataset_split, verify_folder
 
-
 SHARD = "data/tr1/train-00000-of-00001.parquet"
 
 

@@ -18,7 +18,7 @@ from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
 # A HEAR-API package: centred 50-ms windows every 25 ms (frame k centred on sample 400 k), six
 # statistics per window times the scale its model file holds; scene = the mean over windows.
 # Each variant breaks one promise.
-FAKE = '''
+FAKE = """
 import torch
 
 HOP = 400
@@ -52,7 +52,7 @@ def get_timestamp_embeddings(audio, model):
 def get_scene_embeddings(audio, model):
     emb = get_timestamp_embeddings(audio, model)[0]
     return torch.cat([emb.mean(dim=1)] * (SCENE // STAMP), dim=-1)
-'''
+"""
 VARIANTS = {
     "hearfake": {},
     "hearfake_no_stamps": {"cut": "def get_timestamp_embeddings"},
@@ -67,11 +67,15 @@ VARIANTS = {
 def fake_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("hear-packages")
     for name, change in VARIANTS.items():
-        text = FAKE.format(scene=change.get("scene", "6"), load=change.get("load", "pass"),
-                           stamps=change.get("stamps", "pass"), emb=change.get("emb", "emb"))
+        text = FAKE.format(
+            scene=change.get("scene", "6"),
+            load=change.get("load", "pass"),
+            stamps=change.get("stamps", "pass"),
+            emb=change.get("emb", "emb"),
+        )
         if "cut" in change:  # drop the function (up to the next blank-line pair)
             start = text.index(change["cut"])
-            text = text[:start] + text[text.index("\n\n\n", start) + 3:]
+            text = text[:start] + text[text.index("\n\n\n", start) + 3 :]
         (root / name).mkdir()
         (root / name / "__init__.py").write_text(textwrap.dedent(text))
     return root
@@ -109,7 +113,9 @@ def test_a_hear_module_embeds_with_its_scene_and_timestamp_embeddings(fakes, tmp
     weights.write_text("2")
     scaled = load_encoder(f"hear:hearfake?model_file={weights}", device="cpu")
     np.testing.assert_allclose(scaled.embed(clips[:1])[0], 2 * pooled[:1], rtol=1e-6)
-    plain, with_file = (parse_encoder_spec(s).fingerprint() for s in ("hear:hearfake", f"hear:hearfake?model_file={weights}"))
+    plain, with_file = (
+        parse_encoder_spec(s).fingerprint() for s in ("hear:hearfake", f"hear:hearfake?model_file={weights}")
+    )
     assert set(plain["identity"]["module_files"]) == {"__init__.py"} and "model_file" not in plain["identity"]
     assert with_file["identity"]["model_file"] == sha256_file(weights)  # its bytes, not where it lies
     weights.write_text("3")  # the model file's bytes are the cache key, not its name
@@ -123,7 +129,9 @@ def test_check_encoder_passes_on_a_hear_module(fakes, cli):
 
 
 def test_scene_and_timestamp_sizes_must_agree_unless_the_clip_is_their_mean(fakes):
-    with pytest.raises(ParameterError, match="scene_embedding_size 12 differs from timestamp_embedding_size 6.*clip=mean"):
+    with pytest.raises(
+        ParameterError, match="scene_embedding_size 12 differs from timestamp_embedding_size 6.*clip=mean"
+    ):
         load_encoder("hear:hearfake_wide", device="cpu")
     encoder = load_encoder("hear:hearfake_wide?clip=mean", device="cpu")
     pooled, frames = encoder.embed([_noise(0.5, 3)])
@@ -131,17 +139,20 @@ def test_scene_and_timestamp_sizes_must_agree_unless_the_clip_is_their_mean(fake
     np.testing.assert_allclose(pooled[0], frames[0].mean(axis=0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("spec, fragments", [
-    ("hear:hearfake_no_stamps", ("hear:hearfake_no_stamps", "not a HEAR module", "no get_timestamp_embeddings")),
-    ("hear:hearfake_raises", ("hearfake_raises.load_model() raised RuntimeError", "checkpoint format 3")),
-    ("hear:hearfake_nan", ("hear:hearfake_nan", "NaN or infinite values", "timestamp embeddings")),
-    ("hear:hearfake_irregular", ("hear:hearfake_irregular", "irregular timestamps")),
-    ("hear:no_such_hear_package", ("no module named no_such_hear_package",)),
-    ("hear:hearfake?model_file=/no/such/file", ("model_file /no/such/file does not exist",)),
-    ("hear:hearfake?hop=10", ("unknown option 'hop'",)),
-    ("hear:hearfake?clip=max", ("clip=max: expected one of scene, mean",)),
-    ("hear:libtrad.hear?model_file=nope", ("libtrad encoder spec", "unknown encoder kind 'nope'")),
-])
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        ("hear:hearfake_no_stamps", ("hear:hearfake_no_stamps", "not a HEAR module", "no get_timestamp_embeddings")),
+        ("hear:hearfake_raises", ("hearfake_raises.load_model() raised RuntimeError", "checkpoint format 3")),
+        ("hear:hearfake_nan", ("hear:hearfake_nan", "NaN or infinite values", "timestamp embeddings")),
+        ("hear:hearfake_irregular", ("hear:hearfake_irregular", "irregular timestamps")),
+        ("hear:no_such_hear_package", ("no module named no_such_hear_package",)),
+        ("hear:hearfake?model_file=/no/such/file", ("model_file /no/such/file does not exist",)),
+        ("hear:hearfake?hop=10", ("unknown option 'hop'",)),
+        ("hear:hearfake?clip=max", ("clip=max: expected one of scene, mean",)),
+        ("hear:libtrad.hear?model_file=nope", ("libtrad encoder spec", "unknown encoder kind 'nope'")),
+    ],
+)
 def test_each_bad_hear_module_is_one_error_line(fakes, cli, rel, spec, fragments):
     before = rel.snapshot(fakes)
     rel.assert_error_line(cli("check-encoder", spec, "--quick"), "SPEC", *fragments)
@@ -201,8 +212,11 @@ def test_libtrad_hear_on_echo_passes_with_its_160_ms_hop_stated(echo_dir, monkey
 
 
 def test_libtrad_hear_refuses_a_bad_or_empty_spec_in_one_line(monkeypatch, capsys, tmp_path):
-    for args, fragment in ((["nope"], "unknown encoder kind 'nope'"), ([""], "no default encoder"),
-                           ([f"echo:{tmp_path}"], "has no config.json")):
+    for args, fragment in (
+        (["nope"], "unknown encoder kind 'nope'"),
+        ([""], "no default encoder"),
+        ([f"echo:{tmp_path}"], "has no config.json"),
+    ):
         code, out, err = _run_module(monkeypatch, capsys, *args)
         lines = err.strip().splitlines()
         assert code == 2 and not out and len(lines) == 1 and lines[0].startswith("error: SPEC "), (out, err)
@@ -258,11 +272,13 @@ def test_on_cuda_the_hear_model_and_its_audio_are_on_the_gpu(fakes):
     clips = [_noise(1.0, 8)]
     encoder = load_encoder("hear:hearfake", device="cuda")
     assert encoder.model.scale.device.type == "cuda"  # the module's model moved with the encoder
-    np.testing.assert_allclose(encoder.embed(clips)[0], load_encoder("hear:hearfake", device="cpu").embed(clips)[0],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        encoder.embed(clips)[0], load_encoder("hear:hearfake", device="cpu").embed(clips)[0], rtol=1e-4, atol=1e-6
+    )
     model = hear.load_model("logmel-stats").to("cuda")
     audio = torch.from_numpy(clips[0][None]).cuda()
     scene = hear.get_scene_embeddings(audio, model)
     assert scene.device.type == "cuda" and model.encoder.device.type == "cuda"
-    np.testing.assert_allclose(scene.cpu().numpy(), hear.get_scene_embeddings(audio.cpu(), model.cpu()).numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        scene.cpu().numpy(), hear.get_scene_embeddings(audio.cpu(), model.cpu()).numpy(), rtol=1e-4, atol=1e-5
+    )

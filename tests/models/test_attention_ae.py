@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import libtrad  # noqa: F401  (registers the Auto classes)
+from libtrad.core.errors import LibtradError
 from libtrad.models.attention_ae import (
     LibTradAttentionAEConfig,
     LibTradAttentionAEFeatureExtractor,
     LibTradAttentionAEForAnomalyDetection,
 )
-from libtrad.core.errors import LibtradError
 from libtrad.models.attention_ae.modeling_attention_ae import reduce_frame_scores
 from libtrad.models.mahalanobis import MahalanobisScorer
 
@@ -112,14 +112,17 @@ def test_mahalanobis_on_plain_numpy_embeddings_in_float64():
     np.testing.assert_allclose(float32.score(test), scores, rtol=1e-5)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda s: s.score(np.zeros((2, 3))), "not fitted yet"),
-    (lambda s: s.fit(np.zeros((1, 3))), r"at least 2 vectors"),
-    (lambda s: s.fit(np.zeros((4, 2))), r"embeddings: expected shape \(N, 3\), got \(4, 2\)"),
-    (lambda s: s.fit(np.array([[0, 1, np.nan], [1, 2, 3]])), "NaN or infinite"),
-    (lambda s: s.fit(np.array([["a", "b", "c"]] * 3)), "embeddings: not a numeric array"),
-    (lambda s: s.fit(np.ones((4, 3)), shrinkage=-1), "shrinkage=-1"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda s: s.score(np.zeros((2, 3))), "not fitted yet"),
+        (lambda s: s.fit(np.zeros((1, 3))), r"at least 2 vectors"),
+        (lambda s: s.fit(np.zeros((4, 2))), r"embeddings: expected shape \(N, 3\), got \(4, 2\)"),
+        (lambda s: s.fit(np.array([[0, 1, np.nan], [1, 2, 3]])), "NaN or infinite"),
+        (lambda s: s.fit(np.array([["a", "b", "c"]] * 3)), "embeddings: not a numeric array"),
+        (lambda s: s.fit(np.ones((4, 3)), shrinkage=-1), "shrinkage=-1"),
+    ],
+)
 def test_mahalanobis_refuses_bad_input_in_one_line(call, message):
     with pytest.raises(LibtradError, match=message) as caught:
         call(MahalanobisScorer(3))
@@ -180,7 +183,10 @@ def test_save_load_round_trip_in_a_fresh_process(tmp_path, fresh_python):
         fe.save_pretrained(folder)
         np.save(folder / "wave.npy", wave)
         assert sorted(p.name for p in folder.iterdir() if p.suffix != ".npy") == [
-            "config.json", "model.safetensors", "preprocessor_config.json"]
+            "config.json",
+            "model.safetensors",
+            "preprocessor_config.json",
+        ]
     lines = fresh_python(_FRESH, *expected).splitlines()[-2:]
     for line, (out, latent) in zip(lines, expected.values()):
         got = json.loads(line)

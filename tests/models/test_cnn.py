@@ -58,7 +58,8 @@ base = AutoModel.from_pretrained(path).eval()
 with torch.no_grad():
     x = fe(wave)
     print(json.dumps({"model": type(model).__name__, "base": type(base).__name__, "fe": type(fe).__name__,
-                      "logit": model(**x).abnormal_logit.tolist(), "pooled": base(x["input_features"]).pooler_output.sum().item()}))
+                      "logit": model(**x).abnormal_logit.tolist(),
+                      "pooled": base(x["input_features"]).pooler_output.sum().item()}))
 """
 
 
@@ -77,7 +78,10 @@ def test_save_load_round_trip_in_a_fresh_process(tmp_path, fresh_python):
     np.save(tmp_path / "wave.npy", wave)
     got = json.loads(fresh_python(_FRESH, tmp_path).splitlines()[-1])
     assert (got["model"], got["base"], got["fe"]) == (
-        "LibTradCNNForAudioClassification", "LibTradCNNModel", "LibTradCNNFeatureExtractor")
+        "LibTradCNNForAudioClassification",
+        "LibTradCNNModel",
+        "LibTradCNNFeatureExtractor",
+    )
     # same weights; conv kernels may sum in another order across processes (float32 rounding)
     np.testing.assert_allclose(got["logit"], expected, rtol=1e-5, atol=1e-7)
     assert got["pooled"] == pytest.approx(pooled, rel=1e-6)

@@ -66,7 +66,9 @@ def test_feature_extractor_shapes_and_mask():
     same = [torch.randn(16000) + 0.3, torch.randn(16000)]  # equal lengths share one STFT call
     stacked = fe(same, sampling_rate=16000, return_tensors="pt")["input_values"]
     for i, clip in enumerate(same):
-        assert torch.allclose(stacked[i], fe(clip, sampling_rate=16000, return_tensors="pt")["input_values"][0], atol=1e-6)
+        assert torch.allclose(
+            stacked[i], fe(clip, sampling_rate=16000, return_tensors="pt")["input_values"][0], atol=1e-6
+        )
     assert fe(torch.randn(48000), sampling_rate=48000, return_tensors="pt")["input_values"].shape == (1, 601, 98)
     with pytest.raises(LibtradError, match="shorter than one STFT window"):
         fe(torch.randn(100), sampling_rate=16000)

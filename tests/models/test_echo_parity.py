@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from libtrad.models.echo import EchoFeatureExtractor
 from libtrad.convert.echo import convert_checkpoint
+from libtrad.models.echo import EchoFeatureExtractor
 
 TOL = 1e-5
 
@@ -29,7 +29,9 @@ def ref(shared_fixtures):
 def model(ref, tmp_path_factory):
     arch = ref["fixture"]["architecture"]
     out = tmp_path_factory.mktemp("echo_fixture")
-    return convert_checkpoint(ref["root"] / "echo_reference.safetensors", out, heads=arch["num_heads"], write_card=False)
+    return convert_checkpoint(
+        ref["root"] / "echo_reference.safetensors", out, heads=arch["num_heads"], write_card=False
+    )
 
 
 def _cases(ref):
@@ -39,8 +41,16 @@ def _cases(ref):
 def test_converted_architecture_matches_fixture(model, ref):
     arch = ref["fixture"]["architecture"]
     cfg = model.config
-    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (arch["embed_dim"], arch["depth"], arch["num_heads"])
-    assert (cfg.band_width, cfg.patch_frames, cfg.max_frames) == (arch["band_width"], arch["patch_time"], arch["max_spec_frames"])
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (
+        arch["embed_dim"],
+        arch["depth"],
+        arch["num_heads"],
+    )
+    assert (cfg.band_width, cfg.patch_frames, cfg.max_frames) == (
+        arch["band_width"],
+        arch["patch_time"],
+        arch["max_spec_frames"],
+    )
     assert cfg.layer_norm_eps == arch["layer_norm_eps"] and cfg.frequency_position_scale == arch["freq_pos_scale"]
 
 

@@ -34,10 +34,10 @@ def test_registration_when_transformers_was_imported_first(fresh_python):
 
 
 def test_every_model_type_is_prefixed_and_loaded_by_its_mapped_auto_class():
-    import libtrad  # noqa: F401
     from transformers import AutoConfig
     from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
+    import libtrad  # noqa: F401
     from libtrad.core.resolve import resolve
     from libtrad.models.model_types import MODEL_TYPES
 
@@ -70,9 +70,9 @@ def test_every_anomaly_model_returns_scores(name):
 
 
 def test_an_old_name_transformers_uses_is_never_taken():
-    import libtrad  # noqa: F401
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+    import libtrad  # noqa: F401
     from libtrad.models.auto_registration import register_renamed
 
     before = CONFIG_MAPPING["bert"]

@@ -34,12 +34,16 @@ def _drop_tensor(m: Path) -> None:
     save_file(state, str(m / "model.safetensors"), metadata={"format": "pt"})
 
 
-@pytest.mark.parametrize("breakage, fragments", [
-    (lambda m: (m / "model.safetensors").write_text(LFS_POINTER), ["git-LFS pointer file", "run `git lfs pull`"]),
-    (_other_weights, ["does not match config.json", "1 unexpected tensor: something.else", "missing tensors: "]),
-    (_drop_tensor, ["does not match config.json", "1 missing tensor: ", "blocks.0.0.weight"]),
-    (lambda m: _edit_json(m / "config.json", conv_channels=[16, 32, 8]), ["tensors of another shape"]),
-], ids=["lfs-pointer", "another-models-weights", "missing-tensor", "shape-mismatch"])
+@pytest.mark.parametrize(
+    "breakage, fragments",
+    [
+        (lambda m: (m / "model.safetensors").write_text(LFS_POINTER), ["git-LFS pointer file", "run `git lfs pull`"]),
+        (_other_weights, ["does not match config.json", "1 unexpected tensor: something.else", "missing tensors: "]),
+        (_drop_tensor, ["does not match config.json", "1 missing tensor: ", "blocks.0.0.weight"]),
+        (lambda m: _edit_json(m / "config.json", conv_channels=[16, 32, 8]), ["tensors of another shape"]),
+    ],
+    ids=["lfs-pointer", "another-models-weights", "missing-tensor", "shape-mismatch"],
+)
 @pytest.mark.parametrize("loader", ["AutoModelForAudioClassification", "LibTradCNNForAudioClassification", "AutoModel"])
 def test_from_pretrained_refuses_weights_that_are_not_the_configs(loader, breakage, fragments, model_copy, rel):
     """transformers alone loads these with random tensors (or a SafetensorError); libtrad's models refuse them."""
@@ -47,7 +51,9 @@ def test_from_pretrained_refuses_weights_that_are_not_the_configs(loader, breaka
 
     from libtrad.models.cnn import LibTradCNNForAudioClassification
 
-    load = (LibTradCNNForAudioClassification if loader.startswith("LibTrad") else getattr(transformers, loader)).from_pretrained
+    load = (
+        LibTradCNNForAudioClassification if loader.startswith("LibTrad") else getattr(transformers, loader)
+    ).from_pretrained
     breakage(model_copy)
     before = rel.snapshot(model_copy)
     with pytest.raises(LibtradError) as caught:

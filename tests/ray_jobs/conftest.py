@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests in this folder: embeddings folders as ``libtrad embed`` lays them out (evaluation and embedding tests)."""
+"""Fixtures shared by the tests in this folder: embeddings folders as ``libtrad embed`` lays them out (evaluation
+and embedding tests)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from libtrad.folders.outputs import write_marker
 
 
-# ----------------------------------------------------------------------------- embeddings folders as embed writes them, to break
+# ------------------------------------------------------------------ embeddings folders as embed writes them, to break
 def classlabel_meta(names) -> dict:
     features = {"label": {"_type": "ClassLabel", "names": list(names)}}
     return {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
@@ -24,16 +25,29 @@ def _classlabel_meta_fixture():
     return classlabel_meta
 
 
-def embeddings_folder(folder: Path, *, rows: int = 40, names=("inner", "outer", "ball"), labels=None,
-                      mark: bool = True, seed: int = 0, extra: dict | None = None, encoder: str = "logmel-stats",
-                      shards: int = 2, dataset: dict | None = None) -> Path:
+def embeddings_folder(
+    folder: Path,
+    *,
+    rows: int = 40,
+    names=("inner", "outer", "ball"),
+    labels=None,
+    mark: bool = True,
+    seed: int = 0,
+    extra: dict | None = None,
+    encoder: str = "logmel-stats",
+    shards: int = 2,
+    dataset: dict | None = None,
+) -> Path:
     """An embeddings folder as ``libtrad embed`` lays it out (data/*.parquet, embeddings.json, marker);
     ``dataset``: embeddings.json's record of the dataset embedded (default: a CWRU folder without a component)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(rows) % len(names) if labels is None else np.asarray(labels)
     x = rng.normal(size=(rows, 6)).astype(np.float32) + labels[:, None].astype(np.float32) * 3
-    columns = {"file": [f"rec_{i:03d}.mat" for i in range(rows)], "label": pa.array(labels, type=pa.int64()),
-               **(extra or {})}
+    columns = {
+        "file": [f"rec_{i:03d}.mat" for i in range(rows)],
+        "label": pa.array(labels, type=pa.int64()),
+        **(extra or {}),
+    }
     (folder / "data").mkdir(parents=True)
     bounds = np.linspace(0, rows, shards + 1).astype(int)
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -41,9 +55,12 @@ def embeddings_folder(folder: Path, *, rows: int = 40, names=("inner", "outer", 
         part["embedding"] = pa.array(list(x[a:b]), type=pa.list_(pa.float32()))
         table = pa.table(part).replace_schema_metadata(classlabel_meta(names))
         pq.write_table(table, folder / "data" / f"train-{i:05d}.parquet")
-    info = {"cache_key": "k" * 64, "encoder": {"spec": encoder},
-            "dataset": dataset or {"source": "/data/cwru", "hub_id": None, "config": "de_12k",
-                                   "shards": [{"sha256": "s1"}]}}
+    info = {
+        "cache_key": "k" * 64,
+        "encoder": {"spec": encoder},
+        "dataset": dataset
+        or {"source": "/data/cwru", "hub_id": None, "config": "de_12k", "shards": [{"sha256": "s1"}]},
+    }
     (folder / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
     if mark:
         write_marker(folder, "embeddings")

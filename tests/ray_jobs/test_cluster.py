@@ -27,8 +27,20 @@ def _closed_port() -> int:
 
 
 def _embed_args(dataset, out, *extra):
-    return ["embed", "--dataset", dataset, "--config", "tr1", "--split", "test", "--encoder", "logmel-stats",
-            "--output", out, *extra]
+    return [
+        "embed",
+        "--dataset",
+        dataset,
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        "logmel-stats",
+        "--output",
+        out,
+        *extra,
+    ]
 
 
 # ----------------------------------------------------------------------------- attaching is bounded
@@ -49,19 +61,22 @@ def test_a_port_where_no_ray_answers_fails_within_the_timeout(rel, lib_trad_expo
         server.listen(16)
         address = f"127.0.0.1:{server.getsockname()[1]}"
         began = time.monotonic()
-        done = rel.subprocess_cli(*_embed_args(lib_trad_export, tmp_path / "emb", "--address", address,
-                                               "--connect-timeout", "3"), timeout=120)
+        done = rel.subprocess_cli(
+            *_embed_args(lib_trad_export, tmp_path / "emb", "--address", address, "--connect-timeout", "3"), timeout=120
+        )
         elapsed = time.monotonic() - began
     line = [ln for ln in done.stderr.splitlines() if ln.startswith("error: ")]
     assert done.returncode == 2 and len(line) == 1, done.stderr
-    assert f"--address '{address}'" in line[0] and "succeeded, but no Ray head (GCS) answered there within 3 s" \
-        in line[0], line[0]
+    assert (
+        f"--address '{address}'" in line[0] and "succeeded, but no Ray head (GCS) answered there within 3 s" in line[0]
+    ), line[0]
     assert "Traceback" not in done.stderr
     assert elapsed < 60, elapsed  # the interpreter's start and imports, plus the 3 s
 
 
-@pytest.mark.parametrize("value, fragment", [("0", "--connect-timeout 0"), ("nan", "--connect-timeout nan"),
-                                             ("-1", "--connect-timeout -1")])
+@pytest.mark.parametrize(
+    "value, fragment", [("0", "--connect-timeout 0"), ("nan", "--connect-timeout nan"), ("-1", "--connect-timeout -1")]
+)
 def test_a_bad_connect_timeout_is_refused_by_name(cli, rel, tmp_path, value, fragment):
     rel.assert_error_line(cli(*_embed_args(tmp_path, tmp_path / "emb", "--connect-timeout", value)), fragment)
 
@@ -84,8 +99,12 @@ def test_every_command_taking_address_takes_connect_timeout():
         if "--address" in options:
             taking.append(path)
             assert "--connect-timeout" in options, path
-    assert {"libtrad embed", "libtrad evaluate lib-trad", "libtrad evaluate siren-dcase",
-            "libtrad evaluate xares-knn"} <= set(taking), taking
+    assert {
+        "libtrad embed",
+        "libtrad evaluate lib-trad",
+        "libtrad evaluate siren-dcase",
+        "libtrad evaluate xares-knn",
+    } <= set(taking), taking
 
 
 def test_ray_session_bounds_attaching_from_python_too():
@@ -136,9 +155,10 @@ def _boom_cli():
 
         with ray_session() as ray:
             if what.startswith("actor-"):
+
                 class Failing:
                     def __init__(self):
-                        raise_it(what[len("actor-"):], batch_size, tmp)
+                        raise_it(what[len("actor-") :], batch_size, tmp)
 
                     def ping(self):
                         return "pong"
@@ -159,13 +179,16 @@ def _boom_cli():
     return main
 
 
-@pytest.mark.parametrize("what, fragments", [
-    ("param", ["error: --batch-size 3: is more than the 2 rows there are"]),
-    ("plain", ["shard-0.parquet: has fewer rows than its metadata said"]),
-    ("oserror", ["unit-0.parquet: No space left on device"]),
-    ("actor-param", ["error: --batch-size 3: is more than the 2 rows there are"]),
-    ("actor-plain", ["shard-0.parquet: has fewer rows than its metadata said"]),
-])
+@pytest.mark.parametrize(
+    "what, fragments",
+    [
+        ("param", ["error: --batch-size 3: is more than the 2 rows there are"]),
+        ("plain", ["shard-0.parquet: has fewer rows than its metadata said"]),
+        ("oserror", ["unit-0.parquet: No space left on device"]),
+        ("actor-param", ["error: --batch-size 3: is more than the 2 rows there are"]),
+        ("actor-plain", ["shard-0.parquet: has fewer rows than its metadata said"]),
+    ],
+)
 def test_a_user_error_in_a_ray_task_is_its_own_one_line(ray_local, rel, tmp_path, what, fragments):
     from click.testing import CliRunner
 
@@ -187,9 +210,30 @@ def test_embed_with_a_model_that_is_not_an_audio_encoder_is_one_line(ray_local, 
     from transformers import BertConfig, BertModel
 
     model = tmp_path / "bert"
-    BertModel(BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
-                         intermediate_size=8, max_position_embeddings=16)).save_pretrained(model)
-    result = cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--split", "test", "--encoder",
-                 f"hf:{model}", "--output", tmp_path / "emb", "--actors", "1")
+    BertModel(
+        BertConfig(
+            vocab_size=16,
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+            intermediate_size=8,
+            max_position_embeddings=16,
+        )
+    ).save_pretrained(model)
+    result = cli(
+        "embed",
+        "--dataset",
+        lib_trad_export,
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        f"hf:{model}",
+        "--output",
+        tmp_path / "emb",
+        "--actors",
+        "1",
+    )
     line = rel.assert_error_line(result, str(model))
     assert "deserialize" not in line and "internal error" not in line, line

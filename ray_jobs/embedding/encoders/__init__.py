@@ -47,8 +47,9 @@ def load_encoder(spec: EncoderSpec | str, *, precision: str = "fp32", device="au
     except LibtradError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ParameterError("encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: "
-                             f"{first_line(exc)})") from None
+        raise ParameterError(
+            "encoder", spec.text, f"cannot load the {spec.kind} model ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
 
 
 def place(device="auto", precision: str = "fp32"):
@@ -60,8 +61,12 @@ def place(device="auto", precision: str = "fp32"):
     check_precision(precision)
     resolved = resolve_device(spec)
     if precision == "fp16" and resolved.type != "cuda" and spec.kind == "auto":
-        raise ParameterError("precision", precision, f"fp16 runs on CUDA only, and --device auto resolved to cpu on "
-                             f"node {node_name()} (no CUDA GPU visible); use bf16 or fp32, or run where a GPU is")
+        raise ParameterError(
+            "precision",
+            precision,
+            f"fp16 runs on CUDA only, and --device auto resolved to cpu on "
+            f"node {node_name()} (no CUDA GPU visible); use bf16 or fp32, or run where a GPU is",
+        )
     check_precision(precision, resolved)
     return resolved
 
@@ -107,5 +112,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ClipEncoder", "ENCODER_KINDS", "EncoderKind", "EncoderSpec", "FINGERPRINT_VERSION", "KINDS",
-           "check_encoder_folder", "describe", "load_encoder", "parse_encoder_spec", "place", "preflight"]
+__all__ = [
+    "ClipEncoder",
+    "ENCODER_KINDS",
+    "EncoderKind",
+    "EncoderSpec",
+    "FINGERPRINT_VERSION",
+    "KINDS",
+    "check_encoder_folder",
+    "describe",
+    "load_encoder",
+    "parse_encoder_spec",
+    "place",
+    "preflight",
+]

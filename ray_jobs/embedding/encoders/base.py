@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from libtrad.core.devices import autocast, check_precision, to_device
-from libtrad.ray_jobs.embedding.encoders.contract import describe
 from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, frame_hop_samples, kept_frames, plan_pieces
+from libtrad.ray_jobs.embedding.encoders.contract import describe
 
 
 def _groups_by_length(lengths: list[int]) -> list[list[int]]:
@@ -63,7 +63,7 @@ class ClipEncoder(nn.Module):
         """Nothing to set up: :meth:`__new__` made the Module (calling this again resets nothing)."""
 
     @classmethod
-    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "ClipEncoder":
+    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> ClipEncoder:
         """Build from a parsed :class:`~.spec.EncoderSpec` (a folder kind gets its folder), placed on
         ``device`` (a resolved ``torch.device``; None: the CPU) at ``precision``."""
         encoder = cls(spec.path) if spec.path is not None else cls()
@@ -74,13 +74,13 @@ class ClipEncoder(nn.Module):
         """The torch device this encoder runs on: where its last ``place``/``.to`` put it."""
         return self._device_anchor.device
 
-    def place(self, device=None, precision: str = "fp32") -> "ClipEncoder":
+    def place(self, device=None, precision: str = "fp32") -> ClipEncoder:
         """Move the encoder to ``device`` and run at ``precision`` (fp16 needs CUDA)."""
         device = torch.device("cpu") if device is None else torch.device(device)
         self.precision = check_precision(precision, device)
         return self.to(device)
 
-    def train(self, mode: bool = True) -> "ClipEncoder":
+    def train(self, mode: bool = True) -> ClipEncoder:
         """Stay in eval mode: an encoder is frozen (its outputs must not depend on dropout)."""
         return super().train(False)
 
@@ -96,23 +96,31 @@ class ClipEncoder(nn.Module):
         """The autocast context of the encoder's precision on its device (fp32: none)."""
         return autocast(self.device, self.precision)
 
-    def embed(self, clips: list[np.ndarray], *, chunk_samples: int | None = None,
-              batch_samples: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    def embed(
+        self, clips: list[np.ndarray], *, chunk_samples: int | None = None, batch_samples: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """``clips`` (mono float32, any lengths) -> (clip embeddings (B, D), frames [(T_i, D)]).
 
         ``chunk_samples``: cut clips of at least twice that length into chunks and stitch their frames
         exactly, where this encoder is frame-local (``context_in_ms``); ``batch_samples``: at most that
         many samples per forward (a batch of long clips is split, never a clip). Neither changes a
         clip's result (:mod:`.chunking`); both None: every equal-length group in one forward."""
-        pieces = plan_pieces([int(np.shape(c)[-1]) for c in clips], self.hop_samples(), self.context_samples(),
-                             chunk_samples)
+        pieces = plan_pieces(
+            [int(np.shape(c)[-1]) for c in clips], self.hop_samples(), self.context_samples(), chunk_samples
+        )
         pooled: list[np.ndarray | None] = [None] * len(clips)
         parts: list[list] = [[] for _ in clips]  # per clip: (piece index, its kept frames)
         with torch.inference_mode():
             for group in _groups_by_length([p.length for p in pieces]):
                 for batch_ids in budget_batches(group, pieces[group[0]].length, batch_samples):
-                    batch = torch.from_numpy(np.stack([np.asarray(clips[pieces[i].clip][pieces[i].start: pieces[i].end],
-                                                                  dtype=np.float32) for i in batch_ids]))
+                    batch = torch.from_numpy(
+                        np.stack(
+                            [
+                                np.asarray(clips[pieces[i].clip][pieces[i].start : pieces[i].end], dtype=np.float32)
+                                for i in batch_ids
+                            ]
+                        )
+                    )
                     clip_out, frame_out = self._batch(batch)
                     for row, i in enumerate(batch_ids):
                         piece = pieces[i]
@@ -122,8 +130,11 @@ class ClipEncoder(nn.Module):
                         parts[piece.clip].append((i, kept_frames(piece, frames, self._shown())))
         frames_out = []
         for c, found in enumerate(parts):
-            frames = np.concatenate([f for _, f in sorted(found, key=lambda item: item[0])]) if len(found) > 1 \
+            frames = (
+                np.concatenate([f for _, f in sorted(found, key=lambda item: item[0])])
+                if len(found) > 1
                 else found[0][1]
+            )
             if pooled[c] is None:  # a chunked clip: the mean of its stitched frames, as the whole run's clip
                 pooled[c] = frames.mean(axis=0, dtype=np.float64).astype(np.float32)
             frames_out.append(frames)
@@ -150,8 +161,11 @@ class ClipEncoder(nn.Module):
         to its real samples and shorter clips' frames are zero-padded at the end. Runs through
         :meth:`embed`, so both contracts give the same numbers."""
         audio = audio.unsqueeze(0) if audio.dim() == 1 else audio
-        lengths = (audio_attention_mask.sum(-1).tolist() if audio_attention_mask is not None
-                   else [audio.shape[-1]] * len(audio))
+        lengths = (
+            audio_attention_mask.sum(-1).tolist()
+            if audio_attention_mask is not None
+            else [audio.shape[-1]] * len(audio)
+        )
         _, frames = self.embed([a[: int(n)].numpy() for a, n in zip(audio.detach().cpu().float(), lengths)])
         longest = max(f.shape[0] for f in frames)
         out = np.zeros((len(frames), longest, self.output_dim), dtype=np.float32)
@@ -161,4 +175,3 @@ class ClipEncoder(nn.Module):
 
     def _batch(self, batch):  # (B, samples) -> (clip (B, D), frames (B, T, D))
         raise NotImplementedError
-

@@ -88,12 +88,14 @@ def kept_frames(piece: Piece, frames, where: str):
         return frames
     needed = piece.keep_to if piece.keep_to is not None else piece.keep_from + 1
     if frames.shape[0] < needed:
-        raise LibtradError(f"{where}: returned {frames.shape[0]} frames for {piece.length} samples, fewer than the "
-                           f"{needed} a chunk needs: its context_in_ms is too small to cut long clips into chunks")
-    return frames[piece.keep_from: piece.keep_to]
+        raise LibtradError(
+            f"{where}: returned {frames.shape[0]} frames for {piece.length} samples, fewer than the "
+            f"{needed} a chunk needs: its context_in_ms is too small to cut long clips into chunks"
+        )
+    return frames[piece.keep_from : piece.keep_to]
 
 
 def budget_batches(indices: list[int], length: int, batch_samples: int | None) -> list[list[int]]:
     """Equal-length pieces ``indices`` in forwards of at most ``batch_samples`` samples (one piece at least)."""
     size = len(indices) if not batch_samples else max(1, batch_samples // max(1, length))
-    return [indices[i: i + size] for i in range(0, len(indices), size)]
+    return [indices[i : i + size] for i in range(0, len(indices), size)]

@@ -9,5 +9,8 @@ from __future__ import annotations
 
 def describe(encoder) -> dict:
     """The contract's numbers, for embeddings.json and the checker."""
-    return {"sampling_rate": int(encoder.sampling_rate), "output_dim": int(encoder.output_dim),
-            "hop_size_in_ms": float(encoder.hop_size_in_ms)}
+    return {
+        "sampling_rate": int(encoder.sampling_rate),
+        "output_dim": int(encoder.output_dim),
+        "hop_size_in_ms": float(encoder.hop_size_in_ms),
+    }

@@ -66,12 +66,16 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
     Finds the module without running it (a dotted name imports its parent packages), hashes its
     source and ``model_file``; the module is imported and its model loaded by :class:`HearClipEncoder`."""
     if weights is not None:
-        raise ParameterError("encoder_weights", str(weights), f"{kind}: takes no --encoder-weights; a HEAR "
-                             f"module loads its own weights: {kind}:MODULE?model_file=PATH")
+        raise ParameterError(
+            "encoder_weights",
+            str(weights),
+            f"{kind}: takes no --encoder-weights; a HEAR module loads its own weights: {kind}:MODULE?model_file=PATH",
+        )
     name, _, query = rest.partition("?")
     if not name or not all(part.isidentifier() for part in name.split(".")):
-        raise ParameterError("encoder", text, f"{name!r} is not a Python module name ({kind}:MODULE, e.g. "
-                             f"{kind}:hearbaseline)")
+        raise ParameterError(
+            "encoder", text, f"{name!r} is not a Python module name ({kind}:MODULE, e.g. {kind}:hearbaseline)"
+        )
     options = _parse_options(query, text, kind)
     identity = {"module": name, **_module_identity(name, text)}
     arguments = []
@@ -81,8 +85,9 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
             try:
                 identity["model"] = parse_encoder_spec(value).fingerprint()
             except ParameterError as exc:  # named as part of this spec
-                raise ParameterError("encoder", text, f"model_file {value!r} (a libtrad encoder spec for "
-                                     f"{LIBTRAD_HEAR}): {exc.problem}") from None
+                raise ParameterError(
+                    "encoder", text, f"model_file {value!r} (a libtrad encoder spec for {LIBTRAD_HEAR}): {exc.problem}"
+                ) from None
         else:
             path = Path(value).expanduser()
             if not path.exists():
@@ -104,8 +109,9 @@ def _parse_options(query: str, text: str, kind: str) -> dict[str, str]:
     for item in filter(None, query.split("&")):
         key, sep, value = item.partition("=")
         if key not in OPTIONS:
-            raise ParameterError("encoder", text, f"unknown option {key!r}; {kind}: takes "
-                                 + ", ".join(f"{k}=" for k in OPTIONS))
+            raise ParameterError(
+                "encoder", text, f"unknown option {key!r}; {kind}: takes " + ", ".join(f"{k}=" for k in OPTIONS)
+            )
         if not sep or not value:
             raise ParameterError("encoder", text, f"option {key} needs a value ({key}=...)")
         if key in options:
@@ -122,11 +128,16 @@ def _module_identity(name: str, text: str) -> dict:
     try:
         found = importlib.util.find_spec(name)
     except Exception as exc:  # noqa: BLE001 - a parent package missing or failing on import
-        raise ParameterError("encoder", text, f"cannot find HEAR module {name} ({type(exc).__name__}: "
-                             f"{first_line(exc)})") from None
+        raise ParameterError(
+            "encoder", text, f"cannot find HEAR module {name} ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
     if found is None:
-        raise ParameterError("encoder", text, f"no module named {name} is installed here (pip install the HEAR "
-                             "package in this environment, or put it on PYTHONPATH)")
+        raise ParameterError(
+            "encoder",
+            text,
+            f"no module named {name} is installed here (pip install the HEAR "
+            "package in this environment, or put it on PYTHONPATH)",
+        )
     files: dict[str, str] = {}
     if found.submodule_search_locations:  # a package: every .py file under it
         for location in found.submodule_search_locations:
@@ -180,7 +191,7 @@ class HearClipEncoder(ClipEncoder):
     mean), frames = timestamp embeddings, hop measured from the timestamps."""
 
     @classmethod
-    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "HearClipEncoder":
+    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> HearClipEncoder:
         encoder = cls(spec)
         encoder.place(device, precision)
         encoder._measure()  # on the device it will run on
@@ -199,31 +210,45 @@ class HearClipEncoder(ClipEncoder):
         try:
             self.module = importlib.import_module(self.module_name)
         except Exception as exc:  # noqa: BLE001 - its own imports failing (a missing dependency ...)
-            raise self._error(f"cannot import HEAR module {self.module_name} ({type(exc).__name__}: "
-                              f"{first_line(exc)})") from None
+            raise self._error(
+                f"cannot import HEAR module {self.module_name} ({type(exc).__name__}: {first_line(exc)})"
+            ) from None
         missing = [f for f in API if not callable(getattr(self.module, f, None))]
         if missing:
-            raise self._error(f"{self.module_name} is not a HEAR module: it has no {' and no '.join(missing)} "
-                              f"(the HEAR API is {', '.join(API)})")
-        call = f"{self.module_name}.load_model({self.model_file!r})" if self.model_file else \
-            f"{self.module_name}.load_model()"
+            raise self._error(
+                f"{self.module_name} is not a HEAR module: it has no {' and no '.join(missing)} "
+                f"(the HEAR API is {', '.join(API)})"
+            )
+        call = (
+            f"{self.module_name}.load_model({self.model_file!r})"
+            if self.model_file
+            else f"{self.module_name}.load_model()"
+        )
         try:
             self.model = self.module.load_model(self.model_file) if self.model_file else self.module.load_model()
         except Exception as exc:  # noqa: BLE001 - the module's own failure, reported as one line
             raise self._error(f"{call} raised {type(exc).__name__}: {first_line(exc)}") from None
-        rate, scene, stamp = (getattr(self.model, a, None) for a in
-                              ("sample_rate", "scene_embedding_size", "timestamp_embedding_size"))
-        bad = [f"{a}={v!r}" for a, v in (("sample_rate", rate), ("scene_embedding_size", scene),
-                                         ("timestamp_embedding_size", stamp)) if not _positive_integer(v)]
+        rate, scene, stamp = (
+            getattr(self.model, a, None) for a in ("sample_rate", "scene_embedding_size", "timestamp_embedding_size")
+        )
+        bad = [
+            f"{a}={v!r}"
+            for a, v in (("sample_rate", rate), ("scene_embedding_size", scene), ("timestamp_embedding_size", stamp))
+            if not _positive_integer(v)
+        ]
         if bad:
-            raise self._error(f"the model {call} returned ({type(self.model).__name__}) has "
-                              f"{', '.join(bad)}; the HEAR API needs positive integers")
+            raise self._error(
+                f"the model {call} returned ({type(self.model).__name__}) has "
+                f"{', '.join(bad)}; the HEAR API needs positive integers"
+            )
         self.sampling_rate, self.scene_size, self.timestamp_size = int(rate), int(scene), int(stamp)
         if self.clip_from == "scene" and self.scene_size != self.timestamp_size:
-            raise self._error(f"scene_embedding_size {self.scene_size} differs from timestamp_embedding_size "
-                              f"{self.timestamp_size}, and libtrad's clip and frame embeddings share one width; "
-                              f"add clip=mean to use the mean of the timestamp embeddings as the clip embedding "
-                              f"(D {self.timestamp_size})")
+            raise self._error(
+                f"scene_embedding_size {self.scene_size} differs from timestamp_embedding_size "
+                f"{self.timestamp_size}, and libtrad's clip and frame embeddings share one width; "
+                f"add clip=mean to use the mean of the timestamp embeddings as the clip embedding "
+                f"(D {self.timestamp_size})"
+            )
         self.output_dim = self.timestamp_size
         self.hop_size_in_ms = math.nan  # measured by _measure, once placed
         self._first_ms = 0.0
@@ -240,8 +265,10 @@ class HearClipEncoder(ClipEncoder):
         with torch.inference_mode():
             _, _, stamps = self._run(torch.from_numpy(clip[None]), probe=True)
         if stamps.shape[1] < 2:
-            raise self._error(f"get_timestamp_embeddings gives {stamps.shape[1]} timestamp(s) for a "
-                              f"{PROBE_S:g}-s clip: no hop to measure")
+            raise self._error(
+                f"get_timestamp_embeddings gives {stamps.shape[1]} timestamp(s) for a "
+                f"{PROBE_S:g}-s clip: no hop to measure"
+            )
         self.hop_size_in_ms = float(np.median(np.diff(stamps[0])))
         self._first_ms = float(stamps[0, 0])
 
@@ -266,25 +293,39 @@ class HearClipEncoder(ClipEncoder):
         with self._autocast():
             out = self._call("get_timestamp_embeddings", audio, what)
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise self._error(f"get_timestamp_embeddings on {what} returned {type(out).__name__}, not "
-                                  "(embeddings, timestamps)")
+                raise self._error(
+                    f"get_timestamp_embeddings on {what} returned {type(out).__name__}, not (embeddings, timestamps)"
+                )
             scene = self._call("get_scene_embeddings", audio, what) if self.clip_from == "scene" else None
         frames, stamps = _as_numpy(out[0]), _as_numpy(out[1])
-        if frames.ndim != 3 or frames.shape[0] != count or frames.shape[2] != self.timestamp_size or frames.shape[1] < 1:
-            raise self._error(f"get_timestamp_embeddings on {what} gave embeddings of shape {frames.shape}, "
-                              f"expected ({count}, T >= 1, {self.timestamp_size})")
+        if (
+            frames.ndim != 3
+            or frames.shape[0] != count
+            or frames.shape[2] != self.timestamp_size
+            or frames.shape[1] < 1
+        ):
+            raise self._error(
+                f"get_timestamp_embeddings on {what} gave embeddings of shape {frames.shape}, "
+                f"expected ({count}, T >= 1, {self.timestamp_size})"
+            )
         if stamps.shape != frames.shape[:2]:
-            raise self._error(f"get_timestamp_embeddings on {what} gave timestamps of shape {stamps.shape} for "
-                              f"embeddings of shape {frames.shape}, expected {frames.shape[:2]}")
+            raise self._error(
+                f"get_timestamp_embeddings on {what} gave timestamps of shape {stamps.shape} for "
+                f"embeddings of shape {frames.shape}, expected {frames.shape[:2]}"
+            )
         arrays = {"timestamp embeddings": frames, "timestamps": stamps}
         if scene is not None:
             scene = _as_numpy(scene)
             if scene.shape != (count, self.scene_size):
-                raise self._error(f"get_scene_embeddings on {what} gave shape {scene.shape}, expected "
-                                  f"({count}, {self.scene_size})")
+                raise self._error(
+                    f"get_scene_embeddings on {what} gave shape {scene.shape}, expected ({count}, {self.scene_size})"
+                )
             arrays["scene embeddings"] = scene
-        bad = [f"{int(np.count_nonzero(~np.isfinite(a)))} of {a.size} ({label})" for label, a in arrays.items()
-               if not np.isfinite(a).all()]
+        bad = [
+            f"{int(np.count_nonzero(~np.isfinite(a)))} of {a.size} ({label})"
+            for label, a in arrays.items()
+            if not np.isfinite(a).all()
+        ]
         if bad:
             raise self._error(f"{self.module_name} gives NaN or infinite values on {what}: {', '.join(bad)}")
         self._check_timestamps(stamps.astype(np.float64), what, probe)
@@ -304,17 +345,23 @@ class HearClipEncoder(ClipEncoder):
             return
         steps = np.diff(stamps, axis=1)
         if not (steps > 0).all():
-            raise self._error(f"get_timestamp_embeddings on {what} gave timestamps that do not increase "
-                              f"(a step of {steps.min():g} ms)")
+            raise self._error(
+                f"get_timestamp_embeddings on {what} gave timestamps that do not increase "
+                f"(a step of {steps.min():g} ms)"
+            )
         median = float(np.median(steps))
         off = float(np.max(np.abs(steps - median)))
         if off > TIMESTAMP_TOLERANCE_MS:
-            raise self._error(f"get_timestamp_embeddings on {what} gave irregular timestamps (steps from "
-                              f"{steps.min():g} to {steps.max():g} ms; HEAR timestamps are regular, within "
-                              f"{TIMESTAMP_TOLERANCE_MS:g} ms)")
+            raise self._error(
+                f"get_timestamp_embeddings on {what} gave irregular timestamps (steps from "
+                f"{steps.min():g} to {steps.max():g} ms; HEAR timestamps are regular, within "
+                f"{TIMESTAMP_TOLERANCE_MS:g} ms)"
+            )
         if not probe and abs(median - self.hop_size_in_ms) > TIMESTAMP_TOLERANCE_MS:
-            raise self._error(f"get_timestamp_embeddings on {what} gave timestamps {median:g} ms apart, but "
-                              f"{self.hop_size_in_ms:g} ms on the {PROBE_S:g}-s probe clip at load")
+            raise self._error(
+                f"get_timestamp_embeddings on {what} gave timestamps {median:g} ms apart, but "
+                f"{self.hop_size_in_ms:g} ms on the {PROBE_S:g}-s probe clip at load"
+            )
 
     def _audio(self, batch):
         """The batch as the model's framework takes it: a torch model gets it on its device, a
@@ -343,5 +390,10 @@ def _as_numpy(value) -> np.ndarray:
 
 
 def _positive_integer(value) -> bool:
-    return (isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool)
-            and math.isfinite(value) and float(value).is_integer() and value > 0)
+    return (
+        isinstance(value, (int, np.integer, float, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and float(value).is_integer()
+        and value > 0
+    )

@@ -20,8 +20,11 @@ from libtrad.models.weights import load_checked
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 
 # Main inputs that say a model is not an audio encoder, with what they are.
-NOT_AUDIO_INPUTS = {"input_ids": "token ids (a text model)", "pixel_values": "images (a vision model)",
-                    "inputs_embeds": "token embeddings (a text model)"}
+NOT_AUDIO_INPUTS = {
+    "input_ids": "token ids (a text model)",
+    "pixel_values": "images (a vision model)",
+    "inputs_embeds": "token embeddings (a text model)",
+}
 
 
 class HFClipEncoder(ClipEncoder):
@@ -45,12 +48,16 @@ class HFClipEncoder(ClipEncoder):
                 one = self._batch(torch.zeros(1, self.sampling_rate))[1]
                 two = self._batch(torch.zeros(1, 2 * self.sampling_rate))[1]
         except Exception as exc:  # noqa: BLE001 - any failure here is the folder's model not being an encoder
-            raise LibtradError(f"{path}: {type(self.model).__name__} does not run as an audio encoder on 1 s of silence "
-                               f"({type(exc).__name__}: {first_line(exc)}); hf: needs a model whose output has "
-                               "last_hidden_state (batch, frames, dim)") from None
+            raise LibtradError(
+                f"{path}: {type(self.model).__name__} does not run as an audio encoder on 1 s of silence "
+                f"({type(exc).__name__}: {first_line(exc)}); hf: needs a model whose output has "
+                "last_hidden_state (batch, frames, dim)"
+            ) from None
         if one.ndim != 3:
-            raise LibtradError(f"{path}: {type(self.model).__name__}'s last_hidden_state has shape {tuple(one.shape)}, "
-                               "not (batch, frames, dim)")
+            raise LibtradError(
+                f"{path}: {type(self.model).__name__}'s last_hidden_state has shape {tuple(one.shape)}, "
+                "not (batch, frames, dim)"
+            )
         self.output_dim = int(one.shape[-1])
         step = two.shape[1] - one.shape[1]
         if step <= 0:
@@ -90,12 +97,16 @@ def _check_audio_model(path: Path, config) -> str:
         with torch.device("meta"):
             model_class = type(AutoModel.from_config(config))
     except Exception as exc:  # noqa: BLE001 - no AutoModel for this config, or values it cannot build
-        raise LibtradError(f"{path / 'config.json'}: model type {config.model_type!r} gives no transformers "
-                           f"AutoModel to embed with ({first_line(exc)})") from None
+        raise LibtradError(
+            f"{path / 'config.json'}: model type {config.model_type!r} gives no transformers "
+            f"AutoModel to embed with ({first_line(exc)})"
+        ) from None
     main = getattr(model_class, "main_input_name", None)
     if main in NOT_AUDIO_INPUTS:
-        raise LibtradError(f"{path}: not an audio encoder: {model_class.__name__} (model type {config.model_type!r}) "
-                           f"takes {NOT_AUDIO_INPUTS[main]} as its input ({main}), not audio")
+        raise LibtradError(
+            f"{path}: not an audio encoder: {model_class.__name__} (model type {config.model_type!r}) "
+            f"takes {NOT_AUDIO_INPUTS[main]} as its input ({main}), not audio"
+        )
     return main
 
 
@@ -105,17 +116,24 @@ def _feature_extractor(path: Path, config, main: str):
 
     preprocessor = path / "preprocessor_config.json"
     if not preprocessor.is_file():
-        raise LibtradError(f"{path}: not an audio encoder folder: no preprocessor_config.json (hf: needs the audio "
-                           f"feature extractor of its {config.model_type!r} model saved beside the weights)")
+        raise LibtradError(
+            f"{path}: not an audio encoder folder: no preprocessor_config.json (hf: needs the audio "
+            f"feature extractor of its {config.model_type!r} model saved beside the weights)"
+        )
     read_json_object(preprocessor)
     try:
         extractor = AutoFeatureExtractor.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - unknown extractor type, bad values
-        raise LibtradError(f"{preprocessor}: not a feature extractor transformers can load ({first_line(exc)})") from None
+        raise LibtradError(
+            f"{preprocessor}: not a feature extractor transformers can load ({first_line(exc)})"
+        ) from None
     if not isinstance(extractor, SequenceFeatureExtractor) or not getattr(extractor, "sampling_rate", None):
-        raise LibtradError(f"{preprocessor}: a {type(extractor).__name__}, not an audio feature extractor "
-                           "(no sampling_rate)")
+        raise LibtradError(
+            f"{preprocessor}: a {type(extractor).__name__}, not an audio feature extractor (no sampling_rate)"
+        )
     produced = list(getattr(extractor, "model_input_names", []) or [])
     if produced and main not in produced:
-        raise LibtradError(f"{preprocessor}: {type(extractor).__name__} gives {produced[0]}, but the model takes {main}")
+        raise LibtradError(
+            f"{preprocessor}: {type(extractor).__name__} gives {produced[0]}, but the model takes {main}"
+        )
     return extractor

@@ -23,8 +23,13 @@ class LogMelStatsEncoder(ClipEncoder):
         from libtrad.models.frontend import log_mel_spectrogram
 
         # float64 throughout (autocast never touches it): the precision does not change these numbers
-        mel = log_mel_spectrogram(self._to_device(batch.double()), self.sampling_rate, n_fft=self.N_FFT, hop_length=self.HOP,
-                                  n_mels=self.N_MELS).transpose(1, 2)  # (B, T, 64), float64
+        mel = log_mel_spectrogram(
+            self._to_device(batch.double()),
+            self.sampling_rate,
+            n_fft=self.N_FFT,
+            hop_length=self.HOP,
+            n_mels=self.N_MELS,
+        ).transpose(1, 2)  # (B, T, 64), float64
         mean = mel.mean(dim=1, keepdim=True)
         deviation = (mel - mean).abs()
         clip = torch.cat([mean[:, 0], deviation.pow(2).mean(dim=1).sqrt()], dim=-1)

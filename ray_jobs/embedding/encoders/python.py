@@ -75,14 +75,17 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
     target, has_query, query = rest.partition("?")
     module, sep, attribute = target.partition(":")
     if not sep or not _dotted(module) or not _dotted(attribute):
-        raise ParameterError("encoder", text, f"{kind}: needs package.module:Class[?key=value...] (a module path and "
-                             f"a class or factory name, each dotted Python identifiers), not {rest!r}")
+        raise ParameterError(
+            "encoder",
+            text,
+            f"{kind}: needs package.module:Class[?key=value...] (a module path and "
+            f"a class or factory name, each dotted Python identifiers), not {rest!r}",
+        )
     arguments = _arguments(query, text) if has_query else ()
     found, root = _find_module(module, text)
     if weights is not None:
         _check_weights(weights)
-    identity = {"module": module, "module_file": str(found), "module_sha256": _sha256(found),
-                "import_root": str(root)}
+    identity = {"module": module, "module_file": str(found), "module_sha256": _sha256(found), "import_root": str(root)}
     return EncoderSpec(kind, None, text, target=target, arguments=arguments, weights=weights, identity=identity)
 
 
@@ -108,7 +111,9 @@ def _arguments(query: str, text: str) -> tuple[tuple[str, str], ...]:
         key, eq, value = piece.partition("=")
         key = unquote(key)
         if not eq or not key:
-            raise ParameterError("encoder", text, f"argument {piece!r} is not key=value (arguments: ?key=value&key2=value2)")
+            raise ParameterError(
+                "encoder", text, f"argument {piece!r} is not key=value (arguments: ?key=value&key2=value2)"
+            )
         if not key.isidentifier() or keyword.iskeyword(key):
             raise ParameterError("encoder", text, f"argument name {key!r} is not a Python identifier")
         if key in pairs:
@@ -124,12 +129,20 @@ def _find_module(module: str, text: str) -> tuple[Path, Path]:
         sys.path.append(os.getcwd())  # `libtrad` (a console script) does not put the current folder there
         found = _spec_of(module, text)
     if found is None:
-        raise ParameterError("encoder", text, f"cannot import {module}: no module named {module!r} (install it, or run "
-                             "from the folder that holds it, or add that folder to PYTHONPATH)")
+        raise ParameterError(
+            "encoder",
+            text,
+            f"cannot import {module}: no module named {module!r} (install it, or run "
+            "from the folder that holds it, or add that folder to PYTHONPATH)",
+        )
     origin = Path(found.origin) if found.origin and found.has_location else None
     if origin is None or not origin.is_file():
-        raise ParameterError("encoder", text, f"{module} has no module file (a namespace package or a built-in "
-                             "module); name the module that defines the class")
+        raise ParameterError(
+            "encoder",
+            text,
+            f"{module} has no module file (a namespace package or a built-in "
+            "module); name the module that defines the class",
+        )
     origin = origin.resolve()
     levels = len(module.split(".")) - (0 if found.submodule_search_locations is not None else 1)
     root = origin.parent
@@ -151,10 +164,16 @@ def _spec_of(module: str, text: str):
 
 def _check_weights(weights: Path) -> None:
     if weights.suffix != ".safetensors":
-        raise ParameterError("encoder_weights", str(weights), "must be a .safetensors file (other formats run "
-                             "code when they load; convert with safetensors.torch.save_file)")
+        raise ParameterError(
+            "encoder_weights",
+            str(weights),
+            "must be a .safetensors file (other formats run "
+            "code when they load; convert with safetensors.torch.save_file)",
+        )
     if not weights.is_file():
-        raise ParameterError("encoder_weights", str(weights), "does not exist" if not weights.exists() else "is not a file")
+        raise ParameterError(
+            "encoder_weights", str(weights), "does not exist" if not weights.exists() else "is not a file"
+        )
     check_safetensors(weights)
 
 
@@ -176,8 +195,9 @@ def import_target(spec):
     value = module
     for part in attribute.split("."):
         if not hasattr(value, part):
-            raise ParameterError("encoder", spec.text, f"{module_name} ({spec.identity.get('module_file')}) has no "
-                                 f"{attribute!r}")
+            raise ParameterError(
+                "encoder", spec.text, f"{module_name} ({spec.identity.get('module_file')}) has no {attribute!r}"
+            )
         value = getattr(value, part)
     if not callable(value):
         raise ParameterError("encoder", spec.text, f"{spec.target} is a {type(value).__name__}, not a class or factory")
@@ -206,9 +226,13 @@ def _import_module(spec, name: str):
     file = getattr(module, "__file__", None)
     actual = _sha256(Path(file)) if file and Path(file).is_file() else None
     if expected and actual != expected:
-        raise ParameterError("encoder", spec.text, f"{name} imported here from {file}, whose bytes differ from the "
-                             f"module file the job was keyed on ({spec.identity.get('module_file')}); "
-                             "the same module must be importable on every node")
+        raise ParameterError(
+            "encoder",
+            spec.text,
+            f"{name} imported here from {file}, whose bytes differ from the "
+            f"module file the job was keyed on ({spec.identity.get('module_file')}); "
+            "the same module must be importable on every node",
+        )
     _IMPORTED[name] = actual
     return module
 
@@ -237,7 +261,7 @@ class PythonClipEncoder(ClipEncoder):
     its frames; every output checked against the contract."""
 
     @classmethod
-    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> "PythonClipEncoder":
+    def from_spec(cls, spec, *, precision: str = "fp32", device=None) -> PythonClipEncoder:
         encoder = cls(spec)
         encoder.place(device, precision)
         encoder._probe()
@@ -253,21 +277,25 @@ class PythonClipEncoder(ClipEncoder):
         except LibtradError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's constructor: its failure, in one line
-            raise ParameterError("encoder", spec.text, f"{call} raised {type(exc).__name__}: {first_line(exc)}") from None
+            raise ParameterError(
+                "encoder", spec.text, f"{call} raised {type(exc).__name__}: {first_line(exc)}"
+            ) from None
         self.sampling_rate = self._attribute(model, call, "sampling_rate", integer=True)
         self.output_dim = self._attribute(model, call, "output_dim", integer=True)
         self.hop_size_in_ms = self._attribute(model, call, "hop_size_in_ms", integer=False)
         if getattr(model, "context_in_ms", None) is not None:
             self.context_in_ms = self._attribute(model, call, "context_in_ms", integer=False, zero=True)
         if not callable(getattr(model, "forward", None)):
-            raise ParameterError("encoder", spec.text, f"{call} has no forward method (the encoder contract: {CONTRACT})")
+            raise ParameterError(
+                "encoder", spec.text, f"{call} has no forward method (the encoder contract: {CONTRACT})"
+            )
         if spec.weights is not None:
             _load_weights(model, spec.weights, call)
         if callable(getattr(model, "eval", None)):
             model.eval()
         self.model = model
 
-    def place(self, device=None, precision: str = "fp32") -> "PythonClipEncoder":
+    def place(self, device=None, precision: str = "fp32") -> PythonClipEncoder:
         """The base's placing, plus the user's object itself: a torch module (or anything with a
         ``.to``) is moved to ``device``."""
         import torch
@@ -277,8 +305,11 @@ class PythonClipEncoder(ClipEncoder):
             try:
                 moved = self.model.to(torch.device("cpu") if device is None else torch.device(device))
             except Exception as exc:  # noqa: BLE001 - the user's object cannot go there
-                raise ParameterError("encoder", self.spec.text, f"cannot move the encoder to {device} "
-                                     f"({type(exc).__name__}: {first_line(exc)})") from None
+                raise ParameterError(
+                    "encoder",
+                    self.spec.text,
+                    f"cannot move the encoder to {device} ({type(exc).__name__}: {first_line(exc)})",
+                ) from None
             if moved is not None:
                 self.model = moved
         return placed
@@ -287,11 +318,13 @@ class PythonClipEncoder(ClipEncoder):
         try:
             value = getattr(model, name)
         except AttributeError:
-            raise ParameterError("encoder", self.spec.text, f"{call} has no {name} (the encoder contract: "
-                                 f"{CONTRACT})") from None
+            raise ParameterError(
+                "encoder", self.spec.text, f"{call} has no {name} (the encoder contract: {CONTRACT})"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a property that raises
-            raise ParameterError("encoder", self.spec.text, f"{call}.{name} raised {type(exc).__name__}: "
-                                 f"{first_line(exc)}") from None
+            raise ParameterError(
+                "encoder", self.spec.text, f"{call}.{name} raised {type(exc).__name__}: {first_line(exc)}"
+            ) from None
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -327,18 +360,31 @@ class PythonClipEncoder(ClipEncoder):
         except LibtradError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's forward
-            raise ParameterError("encoder", self.spec.text, f"forward on audio of shape {tuple(batch.shape)} raised "
-                                 f"{type(exc).__name__}: {first_line(exc)}") from None
+            raise ParameterError(
+                "encoder",
+                self.spec.text,
+                f"forward on audio of shape {tuple(batch.shape)} raised {type(exc).__name__}: {first_line(exc)}",
+            ) from None
         where = f"forward on audio of shape {tuple(batch.shape)}"
         if not isinstance(out, torch.Tensor):
-            raise ParameterError("encoder", self.spec.text, f"{where} returned a {type(out).__name__}, not a tensor "
-                                 "(batch, frames, output_dim)")
+            raise ParameterError(
+                "encoder",
+                self.spec.text,
+                f"{where} returned a {type(out).__name__}, not a tensor (batch, frames, output_dim)",
+            )
         if out.ndim != 3 or out.shape[0] != batch.shape[0]:
-            raise ParameterError("encoder", self.spec.text, f"{where} returned shape {tuple(out.shape)}, not "
-                                 f"(batch {batch.shape[0]}, frames, output_dim {self.output_dim})")
+            raise ParameterError(
+                "encoder",
+                self.spec.text,
+                f"{where} returned shape {tuple(out.shape)}, not "
+                f"(batch {batch.shape[0]}, frames, output_dim {self.output_dim})",
+            )
         if out.shape[2] != self.output_dim:
-            raise ParameterError("encoder", self.spec.text, f"{where} returned {out.shape[2]} values per frame, but "
-                                 f"output_dim says {self.output_dim}")
+            raise ParameterError(
+                "encoder",
+                self.spec.text,
+                f"{where} returned {out.shape[2]} values per frame, but output_dim says {self.output_dim}",
+            )
         if out.shape[1] == 0:
             raise ParameterError("encoder", self.spec.text, f"{where} returned no frames")
         frames = out.float()
@@ -352,21 +398,34 @@ def _load_weights(model, path: Path, call: str) -> None:
     from safetensors.torch import load_file
 
     if not (callable(getattr(model, "state_dict", None)) and callable(getattr(model, "load_state_dict", None))):
-        raise ParameterError("encoder_weights", str(path), f"{call} has no state_dict to load weights into "
-                             "(make it a torch.nn.Module)")
+        raise ParameterError(
+            "encoder_weights", str(path), f"{call} has no state_dict to load weights into (make it a torch.nn.Module)"
+        )
     state = load_file(str(path))
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in state.items()}
-    problems = [listed_names(one, many, items) for one, many, items in (
-        ("missing tensor", "missing tensors", sorted(set(own) - set(stored))),
-        ("unexpected tensor", "unexpected tensors", sorted(set(stored) - set(own))),
-        ("tensor of another shape", "tensors of another shape",
-         [f"{k} {stored[k]} in the file, {own[k]} in the model" for k in sorted(set(own) & set(stored))
-          if own[k] != stored[k]])) if items]
+    problems = [
+        listed_names(one, many, items)
+        for one, many, items in (
+            ("missing tensor", "missing tensors", sorted(set(own) - set(stored))),
+            ("unexpected tensor", "unexpected tensors", sorted(set(stored) - set(own))),
+            (
+                "tensor of another shape",
+                "tensors of another shape",
+                [
+                    f"{k} {stored[k]} in the file, {own[k]} in the model"
+                    for k in sorted(set(own) & set(stored))
+                    if own[k] != stored[k]
+                ],
+            ),
+        )
+        if items
+    ]
     if problems:
         raise ParameterError("encoder_weights", str(path), f"does not fit {call}'s state_dict ({'; '.join(problems)})")
     try:
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # noqa: BLE001 - a custom load_state_dict
-        raise ParameterError("encoder_weights", str(path), f"{call}.load_state_dict failed ({type(exc).__name__}: "
-                             f"{first_line(exc)})") from None
+        raise ParameterError(
+            "encoder_weights", str(path), f"{call}.load_state_dict failed ({type(exc).__name__}: {first_line(exc)})"
+        ) from None

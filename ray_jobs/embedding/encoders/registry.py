@@ -55,14 +55,27 @@ class EncoderKind:
 
 _HERE = __name__.rpartition(".")[0]
 
-ENCODER_KINDS: dict[str, EncoderKind] = {kind.name: kind for kind in (
-    EncoderKind("echo", "folder", f"{_HERE}.echo:EchoClipEncoder"),
-    EncoderKind("attention-ae", "folder", f"{_HERE}.attention_ae:AttentionAEClipEncoder"),
-    EncoderKind("logmel-stats", "none", f"{_HERE}.logmel_stats:LogMelStatsEncoder"),
-    EncoderKind("hf", "folder", f"{_HERE}.hf:HFClipEncoder"),
-    EncoderKind("hear", "target", f"{_HERE}.hear:HearClipEncoder", parser=f"{_HERE}.hear:parse_spec",
-                shape="module[?model_file=PATH]"),
-    EncoderKind("py", "target", f"{_HERE}.python:PythonClipEncoder", parser=f"{_HERE}.python:parse_spec",
-                shape="package.module:Class[?key=value...]"),
-)}
+ENCODER_KINDS: dict[str, EncoderKind] = {
+    kind.name: kind
+    for kind in (
+        EncoderKind("echo", "folder", f"{_HERE}.echo:EchoClipEncoder"),
+        EncoderKind("attention-ae", "folder", f"{_HERE}.attention_ae:AttentionAEClipEncoder"),
+        EncoderKind("logmel-stats", "none", f"{_HERE}.logmel_stats:LogMelStatsEncoder"),
+        EncoderKind("hf", "folder", f"{_HERE}.hf:HFClipEncoder"),
+        EncoderKind(
+            "hear",
+            "target",
+            f"{_HERE}.hear:HearClipEncoder",
+            parser=f"{_HERE}.hear:parse_spec",
+            shape="module[?model_file=PATH]",
+        ),
+        EncoderKind(
+            "py",
+            "target",
+            f"{_HERE}.python:PythonClipEncoder",
+            parser=f"{_HERE}.python:parse_spec",
+            shape="package.module:Class[?key=value...]",
+        ),
+    )
+}
 KINDS = tuple(ENCODER_KINDS)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.core.errors import ParameterError
+from libtrad.folders.checksums import sha256_file
 from libtrad.folders.hub import parse_hub_id, resolve_model
 from libtrad.models.weights import check_weight_files
-from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS
 
 FINGERPRINT_VERSION = 1  # bump when what an encoder computes changes without its files changing
@@ -80,19 +80,27 @@ def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> Encod
     name, sep, rest = str(text).partition(":")
     kind = ENCODER_KINDS.get(name)
     if kind is None:
-        raise ParameterError("encoder", text, f"unknown encoder kind {name!r}; expected one of "
-                             + ", ".join(k.usage for k in ENCODER_KINDS.values()))
+        raise ParameterError(
+            "encoder",
+            text,
+            f"unknown encoder kind {name!r}; expected one of " + ", ".join(k.usage for k in ENCODER_KINDS.values()),
+        )
     if weights is not None and kind.takes != "target":
-        raise ParameterError("encoder_weights", str(weights), f"is for the encoder kinds that name a class "
-                             f"({', '.join(k.name + ':' for k in ENCODER_KINDS.values() if k.takes == 'target')}); "
-                             f"{name} {'has no weights' if kind.takes == 'none' else 'reads the weights in its folder'}")
+        raise ParameterError(
+            "encoder_weights",
+            str(weights),
+            f"is for the encoder kinds that name a class "
+            f"({', '.join(k.name + ':' for k in ENCODER_KINDS.values() if k.takes == 'target')}); "
+            f"{name} {'has no weights' if kind.takes == 'none' else 'reads the weights in its folder'}",
+        )
     if kind.takes == "none":
         if sep:
             raise ParameterError("encoder", text, f"{name} takes no folder")
         return EncoderSpec(name, None, text)
     if not rest:
-        raise ParameterError("encoder", text, f"{name} needs {'a model folder' if kind.takes_folder else 'a target'}: "
-                             f"{kind.usage}")
+        raise ParameterError(
+            "encoder", text, f"{name} needs {'a model folder' if kind.takes_folder else 'a target'}: {kind.usage}"
+        )
     if kind.takes == "target":
         return kind.load_parser()(name, rest, text, Path(weights).expanduser() if weights is not None else None)
     path, source = Path(rest).expanduser(), {}
@@ -101,8 +109,9 @@ def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> Encod
         path, commit = resolve_model(*hub_id, param="encoder", value=text)
         source = {"repo_id": hub_id[0], "revision": hub_id[1] or "main", "commit": commit}
     elif not path.is_dir():
-        raise ParameterError("encoder", text, f"{path} is not a folder" + (
-            "" if path.exists() else " (nor a Hub id ORG/NAME[@REV])"))
+        raise ParameterError(
+            "encoder", text, f"{path} is not a folder" + ("" if path.exists() else " (nor a Hub id ORG/NAME[@REV])")
+        )
     check_model_folder(path, text)
     # A Hub snapshot is kept as the snapshot folder itself (its files are links into the cache's
     # blobs/, read through the links); a local folder is made absolute for the actors.

@@ -68,16 +68,20 @@ class XaresEncoder(nn.Module):
         cls = type(self)
         where = _where(cls)
         if not cls.spec:
-            raise LibtradError(f"{where}: {cls.__name__} names no encoder spec (set spec = 'echo:DIR' ..., or "
-                               "write the file with libtrad export-xares)")
+            raise LibtradError(
+                f"{where}: {cls.__name__} names no encoder spec (set spec = 'echo:DIR' ..., or "
+                "write the file with libtrad export-xares)"
+            )
         parsed = parse_encoder_spec(cls.spec, weights=cls.weights)
         check_encoder_folder(parsed)
         if cls.fingerprint is not None:
             changed = _changes(cls.fingerprint, parsed.fingerprint())
             if changed:
-                raise LibtradError(f"{where}: {cls.__name__} was written for {cls.spec}, whose {', '.join(changed)} "
-                                   "changed since; X-ARES keys its caches by the class name, so write a new file "
-                                   "with libtrad export-xares and a new --class-name")
+                raise LibtradError(
+                    f"{where}: {cls.__name__} was written for {cls.spec}, whose {', '.join(changed)} "
+                    "changed since; X-ARES keys its caches by the class name, so write a new file "
+                    "with libtrad export-xares and a new --class-name"
+                )
         self.encoder = load_encoder(parsed, precision=cls.precision, device="cpu")
 
     @property
@@ -97,7 +101,7 @@ class XaresEncoder(nn.Module):
         """Where the encoder runs: moved by this module's ``.to(device)``."""
         return self.encoder.device
 
-    def train(self, mode: bool = True) -> "XaresEncoder":
+    def train(self, mode: bool = True) -> XaresEncoder:
         """Stay in eval mode: the encoder is frozen (X-ARES trains its probes, never the encoder)."""
         return super().train(False)
 
@@ -125,15 +129,24 @@ class WrittenFile:
     numbers: dict
 
 
-def write_xares_file(encoder: str, output: str | Path, *, class_name: str | None = None, precision: str = "fp32",
-                     weights: str | Path | None = None) -> WrittenFile:
+def write_xares_file(
+    encoder: str,
+    output: str | Path,
+    *,
+    class_name: str | None = None,
+    precision: str = "fp32",
+    weights: str | Path | None = None,
+) -> WrittenFile:
     """Write ``output`` (a ``.py`` file) holding one zero-argument :class:`XaresEncoder` subclass bound
     to the spec ``encoder``; the model is loaded once first, so a folder that cannot load fails here,
     in one line, not inside X-ARES. Replaces only a file it wrote itself."""
     output = Path(output).expanduser()
     if precision not in PRECISIONS:
-        raise ParameterError("precision", precision, f"expected one of {', '.join(PRECISIONS)} (the class loads "
-                             "on the CPU, where fp16 does not run)")
+        raise ParameterError(
+            "precision",
+            precision,
+            f"expected one of {', '.join(PRECISIONS)} (the class loads on the CPU, where fp16 does not run)",
+        )
     if output.suffix != ".py":
         raise ParameterError("output", str(output), "must be a .py file (X-ARES imports the encoder from one)")
     _check_writable(output)
@@ -195,8 +208,12 @@ def _check_writable(output: Path) -> None:
         with open(output, encoding="utf-8", errors="replace") as handle:
             ours = handle.readline().rstrip("\n") == HEADER
         if not ours:
-            raise ParameterError("output", str(output), "exists and was not written by libtrad export-xares; "
-                                 "libtrad never overwrites a file it did not write (choose another path)")
+            raise ParameterError(
+                "output",
+                str(output),
+                "exists and was not written by libtrad export-xares; "
+                "libtrad never overwrites a file it did not write (choose another path)",
+            )
     if not output.parent.is_dir():
         raise ParameterError("output", str(output), f"its folder {output.parent} does not exist")
 
@@ -214,8 +231,9 @@ def _write_atomically(output: Path, text: str) -> None:
         raise
 
 
-def _render(name: str, spec: str, fingerprint: dict, precision: str, weights: str | None, numbers: dict,
-            file_name: str) -> str:
+def _render(
+    name: str, spec: str, fingerprint: dict, precision: str, weights: str | None, numbers: dict, file_name: str
+) -> str:
     hop = f"{numbers['hop_size_in_ms']:g}"
     return f'''{HEADER}
 """X-ARES encoder ``{name}``: libtrad's ``{spec}``.

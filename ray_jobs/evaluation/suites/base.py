@@ -64,5 +64,7 @@ def check_unit_results(keys: list[str], unit_results: dict) -> None:
     """``combine``'s first check: one result per planned unit, and none other."""
     missing, extra = sorted(set(keys) - set(unit_results)), sorted(set(unit_results) - set(keys))
     if missing or extra:
-        raise LibtradError(f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
-                           f"unexpected: {', '.join(extra) or 'none'})")
+        raise LibtradError(
+            f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(extra) or 'none'})"
+        )

@@ -70,8 +70,9 @@ def _self_positions(unit: Unit, queries: np.ndarray) -> np.ndarray | None:
     return np.searchsorted(unit.candidates, queries) if unit.leave_one_out else None
 
 
-def _compat_distances(queries: np.ndarray, candidates: np.ndarray, own: np.ndarray | None,
-                      metric: str = "euclidean") -> np.ndarray:
+def _compat_distances(
+    queries: np.ndarray, candidates: np.ndarray, own: np.ndarray | None, metric: str = "euclidean"
+) -> np.ndarray:
     """SIREN's distance: per pseudo-channel z-scored Euclidean (or cosine) distances, averaged over the first 7."""
     q, c = _channels(queries), _channels(candidates)
     total = np.zeros((q.shape[0], c.shape[0]))
@@ -94,8 +95,11 @@ def cosine_distances(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 def _channels(matrix: np.ndarray) -> np.ndarray:
     n, width = matrix.shape
     if width % COMPAT_CHANNELS:
-        raise ParameterError("siren_compat", True, f"needs an embedding length divisible by {COMPAT_CHANNELS} "
-                             f"(8 pseudo-channels); these have {width}")
+        raise ParameterError(
+            "siren_compat",
+            True,
+            f"needs an embedding length divisible by {COMPAT_CHANNELS} (8 pseudo-channels); these have {width}",
+        )
     return np.asarray(matrix).reshape(n, COMPAT_CHANNELS, width // COMPAT_CHANNELS)
 
 
@@ -112,7 +116,7 @@ def _zscore_rows(d: np.ndarray, own: np.ndarray | None) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- neighbour selection
 def _kth_values(dist: np.ndarray, k: int) -> np.ndarray:
-    return np.partition(dist, k - 1, axis=1)[:, k - 1:k]
+    return np.partition(dist, k - 1, axis=1)[:, k - 1 : k]
 
 
 def lowest_index_k(dist: np.ndarray, k: int) -> np.ndarray:
@@ -236,8 +240,10 @@ class Candidates:
         if key not in self._on:
             import torch
 
-            self._on[key] = (torch.from_numpy(self.matrix).to(device),
-                             torch.from_numpy(self.norms.astype(np.float32)).to(device))
+            self._on[key] = (
+                torch.from_numpy(self.matrix).to(device),
+                torch.from_numpy(self.norms.astype(np.float32)).to(device),
+            )
         return self._on[key]
 
     @property
@@ -247,8 +253,9 @@ class Candidates:
         return self._wide
 
 
-def neighbours(unit: Unit, query_emb: np.ndarray, candidates: Candidates, queries: np.ndarray,
-                options: FaultOptions, screen=None) -> np.ndarray:
+def neighbours(
+    unit: Unit, query_emb: np.ndarray, candidates: Candidates, queries: np.ndarray, options: FaultOptions, screen=None
+) -> np.ndarray:
     """(queries, k) candidate columns of each query's k nearest; ``screen``: a torch device for the
     float32 screen (None: numpy), which changes where the screen runs, never the answer."""
     own = _self_positions(unit, queries)
@@ -271,8 +278,9 @@ def _exact_k(query_emb, candidates: Candidates, own, k: int, unit: Unit, threads
 
 
 # ----------------------------------------------------------------------------- float32 screening
-def _screened_k(query_emb: np.ndarray, candidates: Candidates, own, k: int, unit: Unit, threads: int,
-                screen=None) -> np.ndarray:
+def _screened_k(
+    query_emb: np.ndarray, candidates: Candidates, own, k: int, unit: Unit, threads: int, screen=None
+) -> np.ndarray:
     """The exact float64 answer, with most of the work done by a float32 matrix product.
 
     Why: the float64 product is most of the time, and float32 halves it. The float32 distances
@@ -341,7 +349,7 @@ def _near_torch(query_emb, candidates: Candidates, q_norms, own, k: int, slack, 
         rows, cols = torch.nonzero(near & usable[:, None], as_tuple=True)
         rows, cols, usable = rows.cpu().numpy(), cols.cpu().numpy(), usable.cpu().numpy()
     starts = np.searchsorted(rows, np.arange(query_emb.shape[0] + 1))
-    return [cols[starts[r]:starts[r + 1]] if usable[r] else None for r in range(query_emb.shape[0])]
+    return [cols[starts[r] : starts[r + 1]] if usable[r] else None for r in range(query_emb.shape[0])]
 
 
 def _approx_distances(query_emb: np.ndarray, candidates: Candidates, q_norms: np.ndarray) -> np.ndarray:
@@ -360,6 +368,7 @@ def _screen_slack(dim: int, q_norms: np.ndarray, c_norms: np.ndarray) -> np.ndar
     and in float64 for the exact value; the distance holds it twice (-2x·y). The float32 sums
     and norm roundings add at most a few roundoffs of ``|x|² + |y|² + 2|x||y|``.
     """
+
     def gamma(u: float) -> float:
         return dim * u / (1 - dim * u)
 
@@ -372,8 +381,9 @@ def _screen_slack(dim: int, q_norms: np.ndarray, c_norms: np.ndarray) -> np.ndar
 SCREEN_MAX = 512  # candidates per query recomputed one by one; more -> the plain float64 path
 
 
-def _exact_among(query: np.ndarray, q_norm: float, candidates: Candidates, columns: np.ndarray,
-                 k: int) -> np.ndarray | None:
+def _exact_among(
+    query: np.ndarray, q_norm: float, candidates: Candidates, columns: np.ndarray, k: int
+) -> np.ndarray | None:
     """The k columns nearest in float64 among the screened ones; None on a tie at the k-th or too many."""
     if columns.size > SCREEN_MAX or columns.size < k:
         return None
@@ -393,4 +403,3 @@ def vote(neighbour_codes: np.ndarray, n_classes: int) -> np.ndarray:
     n_rows = neighbour_codes.shape[0]
     flat = (np.arange(n_rows)[:, None] * n_classes + neighbour_codes).ravel()
     return np.bincount(flat, minlength=n_rows * n_classes).reshape(n_rows, n_classes).argmax(axis=1)
-

@@ -45,8 +45,12 @@ from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import markdown_table, roc_panels
 from libtrad.ray_jobs.evaluation.suites.base import Suite
-from libtrad.ray_jobs.evaluation.suites.similarity import (cosine_score_bound, cosine_scores, order_is_certain,
-                                                           screen_device)
+from libtrad.ray_jobs.evaluation.suites.similarity import (
+    cosine_score_bound,
+    cosine_scores,
+    order_is_certain,
+    screen_device,
+)
 
 NAME = "lib-trad"
 REQUIRED_COLUMNS = ("experiment", "split", "label")
@@ -102,9 +106,16 @@ def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray
     scores = _unit_scores(unit, train, test, screen)
     labels = columns["label"][unit.test]
     auc = metrics.roc_auc(labels, scores)  # SUITE.plan() refused a test part of one class
-    return {"auc": auc, "labels": labels.tolist(), "scores": [float(s) for s in scores],
-            "counts": {"train": int(len(unit.train)), "normal": int((labels == 0).sum()),
-                       "abnormal": int((labels == 1).sum())}}
+    return {
+        "auc": auc,
+        "labels": labels.tolist(),
+        "scores": [float(s) for s in scores],
+        "counts": {
+            "train": int(len(unit.train)),
+            "normal": int((labels == 0).sum()),
+            "abnormal": int((labels == 1).sum()),
+        },
+    }
 
 
 # ----------------------------------------------------------------------------- report
@@ -119,18 +130,32 @@ def markdown(results: dict) -> str:
     model = results.get("model")
     if model:
         by_exp = {r["experiment"].lower(): r["auc"] for r in model["rows"]}
-        rows.append([f"{model['family']} checkpoint ({model['table']})", *(_fmt(by_exp.get(e)) for e in experiments),
-                     _fmt(model.get("harmonic_mean_auc"))])
+        rows.append(
+            [
+                f"{model['family']} checkpoint ({model['table']})",
+                *(_fmt(by_exp.get(e)) for e in experiments),
+                _fmt(model.get("harmonic_mean_auc")),
+            ]
+        )
     for name, entry in sorted(results["scorers"].items()):
-        rows.append([f"{name} on embeddings", *(_fmt(entry["auc"].get(e)) for e in experiments),
-                     _fmt(entry["harmonic_mean"])])
-    counts = ", ".join(f"{e.upper()}: {c['train']} train, {c['normal']}+{c['abnormal']} test (normal+abnormal)"
-                       for e, c in sorted(results["counts"].items()))
+        rows.append(
+            [f"{name} on embeddings", *(_fmt(entry["auc"].get(e)) for e in experiments), _fmt(entry["harmonic_mean"])]
+        )
+    counts = ", ".join(
+        f"{e.upper()}: {c['train']} train, {c['normal']}+{c['abnormal']} test (normal+abnormal)"
+        for e, c in sorted(results["counts"].items())
+    )
     inputs = "; ".join(f"`{i.get('encoder') or i['path']}`" for i in results.get("inputs", []))
-    return "\n".join([
-        "## LiB-TRAD anomaly detection (AUC per experiment, Table 3 form)", "",
-        f"Embeddings: {inputs or '—'}. Rows: {counts}.", "",
-        markdown_table(["method", *(e.upper() for e in experiments), "harmonic mean"], rows), ""])
+    return "\n".join(
+        [
+            "## LiB-TRAD anomaly detection (AUC per experiment, Table 3 form)",
+            "",
+            f"Embeddings: {inputs or '—'}. Rows: {counts}.",
+            "",
+            markdown_table(["method", *(e.upper() for e in experiments), "harmonic mean"], rows),
+            "",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- the suite
@@ -146,10 +171,15 @@ class LibTradSuite(Suite):
         require_columns(df, REQUIRED_COLUMNS, NAME)
         labels = pd.to_numeric(df["label"], errors="coerce")
         if labels.isna().any() or not labels.isin([0, 1]).all():
-            raise LibtradError("column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "
-                               f"found {sorted(set(df['label'].astype(str)))[:5]} (a *_cls config? use its own suite)")
-        return {"experiment": df["experiment"].astype(str).str.lower().to_numpy(),
-                "split": df["split"].astype(str).to_numpy(), "label": labels.astype(np.int64).to_numpy()}
+            raise LibtradError(
+                "column label: LiB-TRAD's anomaly protocol needs labels 0 (normal) / 1 (abnormal); "
+                f"found {sorted(set(df['label'].astype(str)))[:5]} (a *_cls config? use its own suite)"
+            )
+        return {
+            "experiment": df["experiment"].astype(str).str.lower().to_numpy(),
+            "split": df["split"].astype(str).to_numpy(),
+            "label": labels.astype(np.int64).to_numpy(),
+        }
 
     def plan(self, df: pd.DataFrame, options: LibTradOptions | None = None) -> list[Unit]:
         options = self.defaults(options)
@@ -163,19 +193,23 @@ class LibTradSuite(Suite):
                 continue
             labels = columns["label"][test]
             if labels.min() == labels.max():
-                raise LibtradError(f"lib-trad: experiment {experiment}: its test part holds {int((labels == 0).sum())} "
-                                   f"normal and {int((labels == 1).sum())} abnormal rows; an AUC needs both "
-                                   "(embed the config's test split, which holds both)")
+                raise LibtradError(
+                    f"lib-trad: experiment {experiment}: its test part holds {int((labels == 0).sum())} "
+                    f"normal and {int((labels == 1).sum())} abnormal rows; an AUC needs both "
+                    "(embed the config's test split, which holds both)"
+                )
             if len(train) < 2:
-                raise LibtradError(f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
-                                   "(embed the train split too: --split train --split test)")
+                raise LibtradError(
+                    f"experiment {experiment}: {len(train)} train rows; the scorers need at least 2 "
+                    "(embed the train split too: --split train --split test)"
+                )
             units += [Unit(f"{s}/{experiment}", s, experiment, train, test) for s in options.scorers]
         if not units:
             raise LibtradError("no test rows: embed a LiB-TRAD anomaly config (all, tr1, tr2, tr3) with its test split")
         return units
 
     def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options=None) -> dict:
-        
+
         options = self.defaults(options)
         return score_unit(unit, embeddings, columns, screen_device(options.device))
 
@@ -190,19 +224,31 @@ class LibTradSuite(Suite):
             result = unit_results[unit.key]
             scorers.setdefault(unit.scorer, {"auc": {}})["auc"][unit.experiment] = result["auc"]
             counts[unit.experiment] = result["counts"]
-            scores.setdefault(unit.scorer, {})[unit.experiment] = {"labels": result["labels"], "scores": result["scores"]}
+            scores.setdefault(unit.scorer, {})[unit.experiment] = {
+                "labels": result["labels"],
+                "scores": result["scores"],
+            }
         for entry in scorers.values():
             entry["harmonic_mean"] = metrics.harmonic_mean(list(entry["auc"].values()))
-        return {"suite": NAME, "protocol": "embeddings", "scorers": scorers, "counts": counts, "scores": scores,
-                "options": {"scorers": list(options.scorers)}}
+        return {
+            "suite": NAME,
+            "protocol": "embeddings",
+            "scorers": scorers,
+            "counts": counts,
+            "scores": scores,
+            "options": {"scorers": list(options.scorers)},
+        }
 
     def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
         folder = Path(folder)
         files = [folder / "results.md"]
         files[0].write_text(markdown(results), encoding="utf-8")
         for scorer, per_experiment in sorted(results["scores"].items()):
-            curves = {e: (np.array(v["labels"]), np.array(v["scores"])) for e, v in sorted(per_experiment.items())
-                      if len(set(v["labels"])) == 2}
+            curves = {
+                e: (np.array(v["labels"]), np.array(v["scores"]))
+                for e, v in sorted(per_experiment.items())
+                if len(set(v["labels"])) == 2
+            }
             if curves:
                 files.append(roc_panels(f"lib-trad {scorer}", curves, folder / f"roc_{scorer}.png"))
         return files

@@ -39,9 +39,15 @@ from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import auc_bars, markdown_table, pct, roc_panels, safe_name, write_text
 from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.columns import int_column, text_column
+from libtrad.ray_jobs.evaluation.suites.similarity import (
+    cosine_score_bound,
+    group_metric,
+    memory_scores,
+    order_is_certain,
+    screen_device,
+    screenable,
+)
 from libtrad.ray_jobs.evaluation.suites.siren_dcase import DcaseOptions
-from libtrad.ray_jobs.evaluation.suites.similarity import (cosine_score_bound, group_metric, memory_scores,
-                                                           order_is_certain, screen_device, screenable)
 
 NAME = "mimii"
 REQUIRED_COLUMNS = ("file", "snr_db", "machine", "machine_id", "split", "label")
@@ -69,8 +75,9 @@ class MimiiOptions:
 
     def bank(self) -> DcaseOptions:
         """The memory-bank options as siren-dcase takes them (one bank per machine: no domains, no k-means)."""
-        return DcaseOptions(max_fpr=self.max_fpr, similarity=self.similarity,
-                                        aggregation=self.aggregation, k=self.k, device=self.device)
+        return DcaseOptions(
+            max_fpr=self.max_fpr, similarity=self.similarity, aggregation=self.aggregation, k=self.k, device=self.device
+        )
 
     def record(self) -> dict:
         """The ``options`` of results.json (siren-dcase's record without its domain option)."""
@@ -97,8 +104,9 @@ def snr_name(snr_db: int) -> str:
     return SNR_NAMES.get(int(snr_db), f"{int(snr_db)}dB")
 
 
-def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: MimiiOptions,
-               screen=None) -> dict:
+def score_unit(
+    unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: MimiiOptions, screen=None
+) -> dict:
     """:func:`run_unit` with siren-dcase's similarity screen on ``screen`` (a torch device; None: numpy); with
     ``torch.device("cpu")`` it runs the GPU code path on the CPU (the tests compare the two)."""
     bank_options = options.bank()
@@ -108,11 +116,16 @@ def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray
     if screen is not None and not order_is_certain(scores, cosine_score_bound(test.shape[1])):
         scores = memory_scores(test, bank, bank_options)  # near-equal scores: the CPU's order decides
     labels = columns["label"][unit.test]
-    return {"file_scores": {str(f): float(s) for f, s in zip(columns["file"][unit.test], scores)},
-            "auc": group_metric("auc", labels, scores, options.max_fpr),
-            "pauc": group_metric("pauc", labels, scores, options.max_fpr),
-            "counts": {"train": int(unit.train.size), "normal": int((labels == 0).sum()),
-                       "abnormal": int((labels == 1).sum())}}
+    return {
+        "file_scores": {str(f): float(s) for f, s in zip(columns["file"][unit.test], scores)},
+        "auc": group_metric("auc", labels, scores, options.max_fpr),
+        "pauc": group_metric("pauc", labels, scores, options.max_fpr),
+        "counts": {
+            "train": int(unit.train.size),
+            "normal": int((labels == 0).sum()),
+            "abnormal": int((labels == 1).sum()),
+        },
+    }
 
 
 def _mean(values: list[float]) -> float | None:
@@ -121,18 +134,36 @@ def _mean(values: list[float]) -> float | None:
 
 def markdown(results: dict) -> str:
     """results.md: a table per SNR (AUC and pAUC per machine and ID) and the means."""
-    parts = ["# MIMII (memory bank on embeddings: AUC per SNR, machine type and ID)", "",
-             f"Scores in %. pAUC: max FPR {results['options'].get('max_fpr', 0.1)}; a one-class group scores 0. "
-             "Score: the mean AUC (the MIMII paper's metric)."]
+    parts = [
+        "# MIMII (memory bank on embeddings: AUC per SNR, machine type and ID)",
+        "",
+        f"Scores in %. pAUC: max FPR {results['options'].get('max_fpr', 0.1)}; a one-class group scores 0. "
+        "Score: the mean AUC (the MIMII paper's metric).",
+    ]
     for name, entry in results["sets"].items():
-        rows = [[*group.split("/"), pct(entry["auc"][group]), pct(entry["pauc"][group]),
-                 results["counts"][name][group]["normal"], results["counts"][name][group]["abnormal"]]
-                for group in entry["auc"]]
-        parts += ["", f"## {name}", "", markdown_table(["machine", "ID", "AUC", "pAUC", "test normal",
-                                                        "test abnormal"], rows), "",
-                  f"**{name}: mean AUC {pct(entry['score'])}, mean pAUC {pct(entry['pauc_mean'])}**"]
-    parts += ["", f"**Mean AUC over every SNR and machine: {pct(results['score'])}** "
-                  f"(pAUC {pct(results['pauc_mean'])})", ""]
+        rows = [
+            [
+                *group.split("/"),
+                pct(entry["auc"][group]),
+                pct(entry["pauc"][group]),
+                results["counts"][name][group]["normal"],
+                results["counts"][name][group]["abnormal"],
+            ]
+            for group in entry["auc"]
+        ]
+        parts += [
+            "",
+            f"## {name}",
+            "",
+            markdown_table(["machine", "ID", "AUC", "pAUC", "test normal", "test abnormal"], rows),
+            "",
+            f"**{name}: mean AUC {pct(entry['score'])}, mean pAUC {pct(entry['pauc_mean'])}**",
+        ]
+    parts += [
+        "",
+        f"**Mean AUC over every SNR and machine: {pct(results['score'])}** (pAUC {pct(results['pauc_mean'])})",
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -163,11 +194,18 @@ class MimiiSuite(Suite):
         bad = ~np.isin(labels, (0, 1))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise LibtradError(f"column 'label': {labels[row]} in the row file={df['file'].iloc[row]!r} "
-                               "(expected 0 normal or 1 abnormal)")
-        return {"file": text_column(df, "file"), "machine": text_column(df, "machine"),
-                "split": text_column(df, "split"), "snr_db": int_column(df, "snr_db"),
-                "machine_id": int_column(df, "machine_id"), "label": labels}
+            raise LibtradError(
+                f"column 'label': {labels[row]} in the row file={df['file'].iloc[row]!r} "
+                "(expected 0 normal or 1 abnormal)"
+            )
+        return {
+            "file": text_column(df, "file"),
+            "machine": text_column(df, "machine"),
+            "split": text_column(df, "split"),
+            "snr_db": int_column(df, "snr_db"),
+            "machine_id": int_column(df, "machine_id"),
+            "label": labels,
+        }
 
     def plan(self, df: pd.DataFrame, options: MimiiOptions | None = None) -> list[Unit]:
         """One unit per SNR × machine × ID with test rows; refuses a group without train rows and a repeated file."""
@@ -181,21 +219,28 @@ class MimiiSuite(Suite):
                 continue
             name = snr_name(snr)
             if train.size == 0:
-                raise LibtradError(f"{name} {machine} id_{machine_id:02d}: {test.size} test rows but no train rows (the "
-                                   "memory bank is the machine's train split); add its train embeddings")
-            units.append(Unit(f"{name}/{machine}/id_{machine_id:02d}", name, str(machine), int(machine_id), train, test))
+                raise LibtradError(
+                    f"{name} {machine} id_{machine_id:02d}: {test.size} test rows but no train rows (the "
+                    "memory bank is the machine's train split); add its train embeddings"
+                )
+            units.append(
+                Unit(f"{name}/{machine}/id_{machine_id:02d}", name, str(machine), int(machine_id), train, test)
+            )
         if not units:
             raise LibtradError("no rows with split 'test': nothing to evaluate")
         files = columns["file"][np.concatenate([u.test for u in units])]
         names, counts = np.unique(files, return_counts=True)
         if (counts > 1).any():
-            raise LibtradError(f"test clip {names[counts > 1][0]} appears twice (several --embeddings of the same data?)")
+            raise LibtradError(
+                f"test clip {names[counts > 1][0]} appears twice (several --embeddings of the same data?)"
+            )
         return sorted(units, key=lambda u: (int(u.snr.replace("min", "-").removesuffix("dB")), u.machine, u.machine_id))
 
-    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
-                 options: MimiiOptions | None = None) -> dict:
+    def run_unit(
+        self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: MimiiOptions | None = None
+    ) -> dict:
         """Scores, AUC and pAUC of one machine at one SNR (siren-dcase's scoring; the GPU screen where it applies)."""
-        
+
         options = self.defaults(options)
         return score_unit(unit, embeddings, columns, options, screen_device(options.device))
 
@@ -217,8 +262,15 @@ class MimiiSuite(Suite):
             entry.update(score=_mean(list(entry["auc"].values())), pauc_mean=_mean(list(entry["pauc"].values())))
         aucs = [v for e in sets.values() for v in e["auc"].values()]
         paucs = [v for e in sets.values() for v in e["pauc"].values()]
-        return {"suite": NAME, "sets": sets, "score": _mean(aucs), "pauc_mean": _mean(paucs),
-                "file_scores": dict(sorted(file_scores.items())), "options": options.record(), "counts": counts}
+        return {
+            "suite": NAME,
+            "sets": sets,
+            "score": _mean(aucs),
+            "pauc_mean": _mean(paucs),
+            "file_scores": dict(sorted(file_scores.items())),
+            "options": options.record(),
+            "counts": counts,
+        }
 
     def write_report(self, results: dict, folder: Path, df: pd.DataFrame, options: MimiiOptions) -> list[Path]:
         """results.md, ``auc_<snr>.png`` (a bar per AUC/pAUC group) and ``roc_<snr>.png`` (one panel per machine)."""

@@ -33,8 +33,9 @@ def score(scores: np.ndarray, truth: np.ndarray, classes: Classes, max_fpr: floa
         return {"metric": float(np.count_nonzero(predicted == truth)) / truth.size}
     positive = (truth == classes.positive).astype(np.int64)
     if positive.min() == positive.max():
-        raise LibtradError(f"an evaluation part holds only {classes.names[int(truth[0])]!r} rows: "
-                           "AUC needs normal and anomalous rows")
+        raise LibtradError(
+            f"an evaluation part holds only {classes.names[int(truth[0])]!r} rows: AUC needs normal and anomalous rows"
+        )
     s = scores[:, classes.positive].astype(np.float64)
     return {"metric": metrics.roc_auc(positive, s), "pauc": metrics.partial_auc(positive, s, max_fpr)}
 
@@ -49,14 +50,18 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
 def check_unit_results(keys: list[str], unit_results: dict) -> None:
     missing, extra = sorted(set(keys) - set(unit_results)), sorted(set(unit_results) - set(keys))
     if missing or extra:
-        raise LibtradError(f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
-                           f"unexpected: {', '.join(extra) or 'none'})")
+        raise LibtradError(
+            f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(extra) or 'none'})"
+        )
 
 
 def protocol_note(protocol: str, split_seed: int) -> str | None:
     if protocol == "5fold-for-loocv":
-        return (f"no fold column and one split: a leave-one-out dataset, scored with {LOOCV_FOLDS} stratified folds "
-                f"(seed {split_seed}) instead of one probe per left-out row")
+        return (
+            f"no fold column and one split: a leave-one-out dataset, scored with {LOOCV_FOLDS} stratified folds "
+            f"(seed {split_seed}) instead of one probe per left-out row"
+        )
     return None
 
 
@@ -74,11 +79,21 @@ def combine_probe(suite: str, unit_results: dict, df: pd.DataFrame, options) -> 
             entry["test_pauc"] = mean_std([f["test_pauc"] for f in folds])[0]
         per_seed.append(entry)
     mean, std = mean_std([s["test_metric"] for s in per_seed])
-    results = {"suite": suite, "protocol": plan.protocol, "task": options.task, "metric": classes.metric,
-               "seeds": list(range(options.seeds)), "per_seed": per_seed, "mean": mean, "std": std,
-               "splits_used": plan.splits_used, "test_size": int(sum(f.test.size for f in plan.folds)),
-               "classes": list(classes.names), "options": options_record(options),
-               "note": protocol_note(plan.protocol, options.split_seed)}
+    results = {
+        "suite": suite,
+        "protocol": plan.protocol,
+        "task": options.task,
+        "metric": classes.metric,
+        "seeds": list(range(options.seeds)),
+        "per_seed": per_seed,
+        "mean": mean,
+        "std": std,
+        "splits_used": plan.splits_used,
+        "test_size": int(sum(f.test.size for f in plan.folds)),
+        "classes": list(classes.names),
+        "options": options_record(options),
+        "note": protocol_note(plan.protocol, options.split_seed),
+    }
     if classes.metric == "auc":
         p_mean, p_std = mean_std([s["test_pauc"] for s in per_seed])
         results["pauc"] = {"mean": p_mean, "std": p_std, "max_fpr": MAX_FPR}

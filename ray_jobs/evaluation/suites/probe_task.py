@@ -93,8 +93,10 @@ def label_codes(df: pd.DataFrame) -> tuple[np.ndarray, list]:
         if not np.array_equal(as_int, raw.astype(np.float64)):
             raise LibtradError(f"column 'label': expected whole numbers or names, found {values.dtype}")
         if (as_int < 0).any():
-            raise LibtradError(f"column 'label': {int((as_int < 0).sum())} unlabelled row(s) (label "
-                               f"{int(as_int.min())}); the probes need a class for every row")
+            raise LibtradError(
+                f"column 'label': {int((as_int < 0).sum())} unlabelled row(s) (label "
+                f"{int(as_int.min())}); the probes need a class for every row"
+            )
         raw = as_int
     else:
         raw = raw.astype(str)
@@ -112,8 +114,9 @@ def class_names(df: pd.DataFrame, labels: list) -> list[str]:
         per_label = pairs.drop_duplicates().groupby("label")["name"].agg(list)
         clash = next(((k, v) for k, v in per_label.items() if len(v) > 1), None)
         if clash:
-            raise LibtradError(f"column 'label_name': label {clash[0]} has several names "
-                               f"({', '.join(sorted(clash[1]))})")
+            raise LibtradError(
+                f"column 'label_name': label {clash[0]} has several names ({', '.join(sorted(clash[1]))})"
+            )
         return [str(per_label[v][0]) for v in labels]
     return [str(v) for v in labels]
 
@@ -131,15 +134,21 @@ def columns_for(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """What a unit reads: every row's class code (by row position), the class names, the anomaly class."""
     codes, labels = label_codes(df)
     classes = task_classes(df, labels)
-    return {"label": codes, "class_names": np.array(classes.names, dtype=object),
-            "positive": np.array([-1 if classes.positive is None else classes.positive], dtype=np.int64)}
+    return {
+        "label": codes,
+        "class_names": np.array(classes.names, dtype=object),
+        "positive": np.array([-1 if classes.positive is None else classes.positive], dtype=np.int64),
+    }
 
 
 def classes_from_columns(columns: dict[str, np.ndarray]) -> Classes:
     """The :class:`Classes` that :func:`columns_for` packed into arrays (for a unit on a worker)."""
     positive = int(columns["positive"][0])
-    return Classes(tuple(str(n) for n in columns["class_names"]), "auc" if positive >= 0 else "accuracy",
-                   None if positive < 0 else positive)
+    return Classes(
+        tuple(str(n) for n in columns["class_names"]),
+        "auc" if positive >= 0 else "accuracy",
+        None if positive < 0 else positive,
+    )
 
 
 # ----------------------------------------------------------------------------- splits and folds
@@ -174,15 +183,25 @@ def _named_splits(split: np.ndarray) -> dict[str, str]:
     present = sorted(set(split.tolist()))
     roles: dict[str, str] = {}
     for name in present:
-        role = "train" if name == "train" else "validation" if name in VALIDATION_NAMES else \
-            "test" if name == "test" else None
+        role = (
+            "train"
+            if name == "train"
+            else "validation"
+            if name in VALIDATION_NAMES
+            else "test"
+            if name == "test"
+            else None
+        )
         if role is None or role in roles:
-            raise LibtradError(f"column 'split': split {name!r} is not one the probes know (splits present: "
-                               f"{', '.join(present)}; expected train, validation, test)")
+            raise LibtradError(
+                f"column 'split': split {name!r} is not one the probes know (splits present: "
+                f"{', '.join(present)}; expected train, validation, test)"
+            )
         roles[role] = name
     if "train" not in roles:
-        raise LibtradError(f"column 'split': no 'train' split (splits present: {', '.join(present)}); "
-                           "embed the train split too")
+        raise LibtradError(
+            f"column 'split': no 'train' split (splits present: {', '.join(present)}); embed the train split too"
+        )
     return roles
 
 
@@ -205,9 +224,16 @@ def recording_groups(df: pd.DataFrame) -> np.ndarray | None:
     return df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy(dtype=np.int64)
 
 
-def carve_validation(rows: np.ndarray, codes: np.ndarray, fraction: float, seed, *,
-                     groups: np.ndarray | None = None, class_names=None, where: str = "the train split",
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def carve_validation(
+    rows: np.ndarray,
+    codes: np.ndarray,
+    fraction: float,
+    seed,
+    *,
+    groups: np.ndarray | None = None,
+    class_names=None,
+    where: str = "the train split",
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation): ``fraction`` of each class's rows (half up; a class with >= 2 rows keeps
     >= 1 on each side), seeded; with ``groups``, whole groups of rows (counted in groups).
 
@@ -224,7 +250,8 @@ def carve_validation(rows: np.ndarray, codes: np.ndarray, fraction: float, seed,
                 raise LibtradError(
                     f"{where}: class {class_names[int(code)]!r} has {members.size} training {counted}, too few to "
                     "keep one for validation and one for training; give a validation split, use a bigger "
-                    "dataset, or evaluate it with the suite that fits (libtrad evaluate lib-trad for LiB-TRAD)")
+                    "dataset, or evaluate it with the suite that fits (libtrad evaluate lib-trad for LiB-TRAD)"
+                )
             continue
         take = min(max(1, int(math.floor(fraction * members.size + 0.5))), members.size - 1)
         val.append(rng.permutation(members)[:take])
@@ -268,8 +295,11 @@ def _loocv_parts(df: pd.DataFrame, codes: np.ndarray, split_seed: int) -> tuple[
         raise LibtradError(f"{len(df)} rows: {LOOCV_FOLDS} stratified folds need at least {LOOCV_FOLDS}")
     fold_of = stratified_folds(codes, LOOCV_FOLDS, split_seed)
     parts = [(str(f), np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(LOOCV_FOLDS)]
-    return parts, {"train": "the other folds", "test": "each fold in turn",
-                   "folds": f"{LOOCV_FOLDS} stratified folds (seed {split_seed}) instead of leave-one-out"}
+    return parts, {
+        "train": "the other folds",
+        "test": "each fold in turn",
+        "folds": f"{LOOCV_FOLDS} stratified folds (seed {split_seed}) instead of leave-one-out",
+    }
 
 
 def _split_parts(df: pd.DataFrame, roles: dict[str, str]) -> tuple[list, dict, tuple | None]:
@@ -302,15 +332,26 @@ def layout(df: pd.DataFrame, codes: np.ndarray, *, suite: str, val_fraction: flo
             validation = given[1]
         elif val_fraction is not None:
             where = "the train split" if protocol == "splits" else f"the training folds of fold {name}"
-            train, validation = carve_validation(train, codes, val_fraction, [split_seed, index], groups=groups,
-                                                 class_names=classes.names if classes.metric == "auc" else None,
-                                                 where=f"{suite}: {where}")
+            train, validation = carve_validation(
+                train,
+                codes,
+                val_fraction,
+                [split_seed, index],
+                groups=groups,
+                class_names=classes.names if classes.metric == "auc" else None,
+                where=f"{suite}: {where}",
+            )
             _check_carve(name, train, validation, protocol)
         folds.append(Fold(name, train, validation, test))
     if val_fraction is not None:
-        used["validation"] = given[0] if given else (
-            f"carved from {'train' if protocol == 'splits' else 'the training folds'}: {val_fraction:g} of each "
-            f"class, stratified, seed {split_seed}")
+        used["validation"] = (
+            given[0]
+            if given
+            else (
+                f"carved from {'train' if protocol == 'splits' else 'the training folds'}: {val_fraction:g} of each "
+                f"class, stratified, seed {split_seed}"
+            )
+        )
     _check_disjoint(folds)
     _check_scorable(folds, codes, classes, suite)
     return Layout(protocol, tuple(folds), used)
@@ -336,8 +377,10 @@ def _check_scorable(folds, codes: np.ndarray, classes: Classes, suite: str) -> N
 def _check_carve(name: str, train: np.ndarray, validation: np.ndarray, protocol: str) -> None:
     if validation.size == 0:
         where = "train split" if protocol == "splits" else f"training folds of fold {name}"
-        raise LibtradError(f"{where}: {train.size} row(s), too few to carve a validation part "
-                           "(raise --val-fraction or give a validation split)")
+        raise LibtradError(
+            f"{where}: {train.size} row(s), too few to carve a validation part "
+            "(raise --val-fraction or give a validation split)"
+        )
 
 
 def _check_disjoint(folds) -> None:
@@ -359,8 +402,10 @@ def _refuse_one_class(df: pd.DataFrame, codes: np.ndarray, train: np.ndarray, su
         hint = "libtrad evaluate siren-dcase or lib-trad (anomaly detection without labels for training)"
     _, labels = label_codes(df)
     only = labels[int(present[0])] if present.size else "none"
-    raise LibtradError(f"{suite}: the training rows hold one class only (label {only}, {train.size} rows): "
-                       f"unsupervised anomaly-detection embeddings; evaluate them with {hint}")
+    raise LibtradError(
+        f"{suite}: the training rows hold one class only (label {only}, {train.size} rows): "
+        f"unsupervised anomaly-detection embeddings; evaluate them with {hint}"
+    )
 
 
 # ----------------------------------------------------------------------------- probe units
@@ -381,8 +426,11 @@ def probe_units(df: pd.DataFrame, options, suite: str) -> tuple[list[ProbeUnit],
     """One unit per (seed, fold); seeds are 0 .. ``options.seeds`` - 1."""
     codes, _ = label_codes(df)
     plan = layout(df, codes, suite=suite, val_fraction=options.val_fraction, split_seed=options.split_seed)
-    units = [ProbeUnit(f"seed{seed:03d}/fold{i:03d}", seed, fold.name, i, fold.train, fold.validation, fold.test)
-             for seed in range(options.seeds) for i, fold in enumerate(plan.folds)]
+    units = [
+        ProbeUnit(f"seed{seed:03d}/fold{i:03d}", seed, fold.name, i, fold.train, fold.validation, fold.test)
+        for seed in range(options.seeds)
+        for i, fold in enumerate(plan.folds)
+    ]
     return units, plan
 
 

@@ -175,8 +175,9 @@ def select_epoch(curve: list[float]) -> int:
     return int(np.argmax(np.asarray(curve)))
 
 
-def fit_and_select(model, optimizer, lr_at, data: dict, classes: Classes, *, epochs: int, batch_size: int,
-                   generator) -> FitResult:
+def fit_and_select(
+    model, optimizer, lr_at, data: dict, classes: Classes, *, epochs: int, batch_size: int, generator
+) -> FitResult:
     """Train ``epochs`` epochs (lr from ``lr_at(step, total)``), keep the best-validation epoch's weights."""
     import torch
     import torch.nn.functional as F
@@ -191,7 +192,7 @@ def fit_and_select(model, optimizer, lr_at, data: dict, classes: Classes, *, epo
         order = torch.randperm(n, generator=generator).to(x.device)  # drawn on the CPU: the same order everywhere
         batch_losses = []
         for start in range(0, n, batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             lr = lr_at(step, total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -230,8 +231,9 @@ def tensors(unit: ProbeUnit, embeddings: np.ndarray, codes: np.ndarray, device=N
     return out if device is None else {k: v.to(device) for k, v in out.items()}
 
 
-def run_probe(unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options, *, build_model, build_optimizer,
-              lr_at) -> dict:
+def run_probe(
+    unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options, *, build_model, build_optimizer, lr_at
+) -> dict:
     """Train one unit's probe on ``options.device`` (resolved here, where the unit runs) and score its test
     rows once with the best-validation weights."""
     import torch
@@ -242,14 +244,28 @@ def run_probe(unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options, *
         data = tensors(unit, embeddings, columns["label"], device)
         model = build_model(embeddings.shape[1], len(classes.names)).to(device)  # initialised on the CPU
         generator = torch.Generator().manual_seed(unit_seed(unit.seed, unit.fold_index) + 1)
-        fit = fit_and_select(model, build_optimizer(model), lr_at, data, classes, epochs=options.epochs,
-                             batch_size=options.batch_size, generator=generator)
+        fit = fit_and_select(
+            model,
+            build_optimizer(model),
+            lr_at,
+            data,
+            classes,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            generator=generator,
+        )
         tested = score(_outputs(fit.model, data["x_test"], classes), data["y_test"].cpu().numpy(), classes)
-    result = {"fold": unit.fold, "seed": unit.seed, "best_epoch": fit.best_epoch,
-              "val_metric": fit.val_curve[fit.best_epoch - 1], "test_metric": tested["metric"],
-              "sizes": {"train": int(unit.train.size), "validation": int(unit.validation.size),
-                        "test": int(unit.test.size)},
-              "val_curve": fit.val_curve, "train_loss": fit.train_loss, "device": device_record(device)}
+    result = {
+        "fold": unit.fold,
+        "seed": unit.seed,
+        "best_epoch": fit.best_epoch,
+        "val_metric": fit.val_curve[fit.best_epoch - 1],
+        "test_metric": tested["metric"],
+        "sizes": {"train": int(unit.train.size), "validation": int(unit.validation.size), "test": int(unit.test.size)},
+        "val_curve": fit.val_curve,
+        "train_loss": fit.train_loss,
+        "device": device_record(device),
+    }
     if "pauc" in tested:
         result["test_pauc"] = tested["pauc"]
     return result
@@ -275,8 +291,15 @@ class ProbeSuite(Suite):
     def run_unit(self, unit: ProbeUnit, embeddings: np.ndarray, columns: dict, options=None) -> dict:
         """Train one probe (one seed on one fold) and score its test rows with the best-validation epoch."""
         options = self.defaults(options)
-        return run_probe(unit, embeddings, columns, options, build_model=self.model,
-                         build_optimizer=partial(self.optimizer, options), lr_at=partial(self.lr, options))
+        return run_probe(
+            unit,
+            embeddings,
+            columns,
+            options,
+            build_model=self.model,
+            build_optimizer=partial(self.optimizer, options),
+            lr_at=partial(self.lr, options),
+        )
 
     def combine(self, unit_results: dict, df, options=None) -> dict:
         return combine_probe(self.name, unit_results, df, self.defaults(options))

@@ -64,7 +64,7 @@ def similarities(test: np.ndarray, bank: np.ndarray, similarity: str) -> np.ndar
     out = np.empty((len(t), len(b)))
     step = max(1, BLOCK_ELEMENTS // max(1, b.size))
     for start in range(0, len(t), step):
-        out[start:start + step] = -np.linalg.norm(t[start:start + step, None, :] - b[None, :, :], axis=2)
+        out[start : start + step] = -np.linalg.norm(t[start : start + step, None, :] - b[None, :, :], axis=2)
     return out
 
 
@@ -100,16 +100,20 @@ def reduce_bank(bank: np.ndarray, options) -> np.ndarray:
     rows = np.asarray(bank, dtype=np.float64)
     distinct = len(np.unique(rows, axis=0))  # more clusters than distinct rows would leave some empty
     with threadpool_limits(1):
-        model = KMeans(n_clusters=min(options.kmeans, distinct), random_state=KMEANS_SEED,
-                       n_init=KMEANS_INIT_RUNS).fit(rows)
+        model = KMeans(n_clusters=min(options.kmeans, distinct), random_state=KMEANS_SEED, n_init=KMEANS_INIT_RUNS).fit(
+            rows
+        )
     return model.cluster_centers_
 
 
 def screenable(options) -> bool:
     """Whether the GPU screen computes these scores: cosine 1-NN, no k-means, min or max over domains
     (the screen's bound covers a maximum and a choice between banks, not a mean)."""
-    return (options.similarity, options.aggregation, options.kmeans) == ("cosine", "max", None) \
-        and options.domain_strategy in ("min", "max")
+    return (options.similarity, options.aggregation, options.kmeans) == (
+        "cosine",
+        "max",
+        None,
+    ) and options.domain_strategy in ("min", "max")
 
 
 def memory_scores(test: np.ndarray, banks: list[np.ndarray], options, screen=None) -> np.ndarray:
@@ -121,8 +125,11 @@ def memory_scores(test: np.ndarray, banks: list[np.ndarray], options, screen=Non
     """
     if screenable(options):
         return cosine_scores(test, banks, screen, options.domain_strategy)
-    per_bank = [aggregate(similarities(test, reduce_bank(bank, options), options.similarity), options.aggregation,
-                          options.k) for bank in banks if len(bank)]
+    per_bank = [
+        aggregate(similarities(test, reduce_bank(bank, options), options.similarity), options.aggregation, options.k)
+        for bank in banks
+        if len(bank)
+    ]
     return COMBINE[options.domain_strategy](per_bank, axis=0)
 
 
@@ -157,7 +164,7 @@ def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device, co
 
     t = unit_rows(test)
     dim = t.shape[1]
-    tol = 1.01 * (2 * (_gamma(dim, U32) * (1 + U32) ** 2 + 2 * U32 + U32 ** 2) + 2 * _gamma(dim, U64) * 1.01)
+    tol = 1.01 * (2 * (_gamma(dim, U32) * (1 + U32) ** 2 + 2 * U32 + U32**2) + 2 * _gamma(dim, U64) * 1.01)
     per_bank = []
     with torch.no_grad(), strict_float32(device):
         t64 = torch.from_numpy(t).to(device)
@@ -173,7 +180,7 @@ def screened_cosine_scores(test: np.ndarray, banks: list[np.ndarray], device, co
             best = torch.full((t.shape[0],), -float("inf"), dtype=torch.float64, device=device)
             step = max(1, PAIR_ELEMENTS // dim)
             for start in range(0, rows.numel(), step):
-                r, c = rows[start:start + step], cols[start:start + step]
+                r, c = rows[start : start + step], cols[start : start + step]
                 best.scatter_reduce_(0, r, (t64[r] * b64[c]).sum(dim=1), reduce="amax")
             per_bank.append(1.0 - best.cpu().numpy())
     return COMBINE[combine](per_bank, axis=0)

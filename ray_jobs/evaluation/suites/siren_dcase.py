@@ -73,8 +73,14 @@ from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import write_dcase_report
 from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.columns import int_column, text_column
-from libtrad.ray_jobs.evaluation.suites.similarity import (cosine_score_bound, group_metric, memory_scores,
-                                                           order_is_certain, screen_device, screenable)
+from libtrad.ray_jobs.evaluation.suites.similarity import (
+    cosine_score_bound,
+    group_metric,
+    memory_scores,
+    order_is_certain,
+    screen_device,
+    screenable,
+)
 
 NAME = "siren-dcase"
 REQUIRED_COLUMNS = ("file", "machine", "section", "year", "set", "split", "label")
@@ -124,8 +130,11 @@ class DcaseOptions:
             raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
         if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
             raise ParameterError("max_fpr", self.max_fpr, "must be a number in (0, 1]")
-        for name, accepted in (("similarity", SIMILARITIES), ("aggregation", AGGREGATIONS),
-                               ("domain_strategy", DOMAIN_STRATEGIES)):
+        for name, accepted in (
+            ("similarity", SIMILARITIES),
+            ("aggregation", AGGREGATIONS),
+            ("domain_strategy", DOMAIN_STRATEGIES),
+        ):
             if getattr(self, name) not in accepted:
                 raise ParameterError(name, getattr(self, name), f"must be one of {', '.join(accepted)}")
         for name, low in (("k", 1), ("kmeans_threshold", 0)):
@@ -133,11 +142,18 @@ class DcaseOptions:
         if self.kmeans is not None:
             _whole("kmeans", self.kmeans, 1)
         if self.k != 1 and self.aggregation != "knn":
-            raise ParameterError("k", self.k, f"is read only by aggregation 'knn' (this run aggregates by "
-                                 f"{self.aggregation!r}); give --aggregation knn or leave k at 1")
+            raise ParameterError(
+                "k",
+                self.k,
+                f"is read only by aggregation 'knn' (this run aggregates by "
+                f"{self.aggregation!r}); give --aggregation knn or leave k at 1",
+            )
         if self.kmeans_threshold != 100 and self.kmeans is None:
-            raise ParameterError("kmeans_threshold", self.kmeans_threshold, "is read only with kmeans "
-                                 "(--kmeans N clusters); give one or leave the threshold at 100")
+            raise ParameterError(
+                "kmeans_threshold",
+                self.kmeans_threshold,
+                "is read only with kmeans (--kmeans N clusters); give one or leave the threshold at 100",
+            )
 
     def record(self) -> dict:
         """The ``options`` of results.json: what changes the numbers (not ``device``).
@@ -187,8 +203,10 @@ class Unit:
 def _year(df: pd.DataFrame) -> int:
     years = sorted(set(int_column(df, "year").tolist()))
     if len(years) != 1:
-        raise LibtradError(f"column 'year': the embeddings mix {len(years)} DCASE years "
-                           f"({', '.join(map(str, years))}); evaluate one year at a time")
+        raise LibtradError(
+            f"column 'year': the embeddings mix {len(years)} DCASE years "
+            f"({', '.join(map(str, years))}); evaluate one year at a time"
+        )
     if not 2020 <= years[0] <= 2025:
         raise LibtradError(f"column 'year': {years[0]} is not a DCASE Task 2 year this suite knows (2020-2025)")
     return years[0]
@@ -201,8 +219,10 @@ def _check_domains(year: int, columns: dict[str, np.ndarray], test: np.ndarray) 
     labelled = test[columns["label"][test] >= 0]
     missing = labelled[[d is None for d in columns["domain"][labelled]]]
     if missing.size:
-        raise LibtradError(f"column 'domain': empty for the labelled test row file={columns['file'][missing[0]]!r} "
-                           f"(DCASE {year} scores each domain; a 'domain' column with source/target is needed)")
+        raise LibtradError(
+            f"column 'domain': empty for the labelled test row file={columns['file'][missing[0]]!r} "
+            f"(DCASE {year} scores each domain; a 'domain' column with source/target is needed)"
+        )
 
 
 # ----------------------------------------------------------------------------- plan
@@ -243,9 +263,9 @@ def _equals(values: np.ndarray, value) -> np.ndarray:
     return np.array([v == value for v in values], dtype=bool)
 
 
-
-def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: DcaseOptions,
-               screen=None) -> dict:
+def score_unit(
+    unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: DcaseOptions, screen=None
+) -> dict:
     """:func:`run_unit` with the similarity screen on ``screen`` (a torch device; None: numpy); with
     ``torch.device("cpu")`` it runs the GPU code path on the CPU (tests compare the two)."""
     train_domains = columns["domain"][unit.train]
@@ -256,13 +276,21 @@ def score_unit(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray
         scores = memory_scores(embeddings[unit.test], banks, options)  # near-equal scores: the CPU's order decides
     labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
     section = f"{unit.machine}/{unit.section:02d}"
-    result = {"file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s)
-                              for f, s in zip(columns["file"][unit.test], scores)}}
+    result = {
+        "file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s) for f, s in zip(columns["file"][unit.test], scores)}
+    }
     for kind, groups in group_masks(unit.year, labels, domains, options.official_domain_auc).items():
-        result[kind] = {section + suffix: group_metric(kind, labels[m], scores[m], options.max_fpr)
-                        for suffix, m in groups.items() if m.any()}
-    result["counts"] = {"train": int(unit.train.size), "normal": int((labels == 0).sum()),
-                        "anomaly": int((labels == 1).sum()), "unlabelled": int((labels < 0).sum())}
+        result[kind] = {
+            section + suffix: group_metric(kind, labels[m], scores[m], options.max_fpr)
+            for suffix, m in groups.items()
+            if m.any()
+        }
+    result["counts"] = {
+        "train": int(unit.train.size),
+        "normal": int((labels == 0).sum()),
+        "anomaly": int((labels == 1).sum()),
+        "unlabelled": int((labels < 0).sum()),
+    }
     return result
 
 
@@ -290,8 +318,9 @@ def roc_inputs(df: pd.DataFrame, results: dict, options: DcaseOptions | None = N
     curves: dict[str, dict] = {}
     for unit in SUITE.plan(df, options):
         labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
-        scores = np.array([results["file_scores"][f"{unit.set}/{unit.machine}/{f}"]
-                           for f in columns["file"][unit.test]])
+        scores = np.array(
+            [results["file_scores"][f"{unit.set}/{unit.machine}/{f}"] for f in columns["file"][unit.test]]
+        )
         groups = group_masks(unit.year, labels, domains, options.official_domain_auc)["auc"]
         for suffix, mask in ((s, m) for s, m in groups.items() if m.any()):
             curves.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}{suffix}"] = (labels[mask], scores[mask])
@@ -314,12 +343,22 @@ class DcaseSuite(Suite):
         bad = ~np.isin(labels, LABELS)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise LibtradError(f"column 'label': {labels[row]} in the row file={df['file'].iloc[row]!r} "
-                               "(expected 0 normal, 1 anomaly or -1 unlabelled)")
-        domain = text_column(df, "domain", allow_empty=True) if "domain" in df.columns else np.full(len(df), None, object)
-        return {"file": text_column(df, "file"), "machine": text_column(df, "machine"), "set": text_column(df, "set"),
-                "split": text_column(df, "split"), "section": int_column(df, "section"), "label": labels,
-                "domain": domain}
+            raise LibtradError(
+                f"column 'label': {labels[row]} in the row file={df['file'].iloc[row]!r} "
+                "(expected 0 normal, 1 anomaly or -1 unlabelled)"
+            )
+        domain = (
+            text_column(df, "domain", allow_empty=True) if "domain" in df.columns else np.full(len(df), None, object)
+        )
+        return {
+            "file": text_column(df, "file"),
+            "machine": text_column(df, "machine"),
+            "set": text_column(df, "set"),
+            "split": text_column(df, "split"),
+            "section": int_column(df, "section"),
+            "label": labels,
+            "domain": domain,
+        }
 
     def plan(self, df: pd.DataFrame, options: DcaseOptions | None = None) -> list[Unit]:
         """One unit per set × machine × section with test rows; refuses mixed years and empty banks."""
@@ -327,8 +366,11 @@ class DcaseSuite(Suite):
         columns = self.columns_for(df)
         year = _year(df)
         if year == 2020 and options.domain_strategy != "min":
-            raise ParameterError("domain_strategy", options.domain_strategy, "DCASE 2020 has one memory bank per "
-                                 "machine ID (no source/target domains to combine); leave it at min")
+            raise ParameterError(
+                "domain_strategy",
+                options.domain_strategy,
+                "DCASE 2020 has one memory bank per machine ID (no source/target domains to combine); leave it at min",
+            )
         split = columns["split"]
         keys = pd.DataFrame({"set": columns["set"], "machine": columns["machine"], "section": columns["section"]})
         units = []
@@ -337,20 +379,25 @@ class DcaseSuite(Suite):
             if test.size == 0:
                 continue
             if train.size == 0:
-                raise LibtradError(f"set {set_}, machine {machine}, section {section:02d}: {test.size} test rows but no "
-                                   "train rows (the memory bank is the train split); add its train embeddings")
+                raise LibtradError(
+                    f"set {set_}, machine {machine}, section {section:02d}: {test.size} test rows but no "
+                    "train rows (the memory bank is the train split); add its train embeddings"
+                )
             _check_domains(year, columns, test)
-            units.append(Unit(f"{set_}/{machine}/{section:02d}", year, str(set_), str(machine), int(section), train, test))
+            units.append(
+                Unit(f"{set_}/{machine}/{section:02d}", year, str(set_), str(machine), int(section), train, test)
+            )
         if not units:
             raise LibtradError("no rows with split 'test': nothing to evaluate")
         _check_unique_files(units, columns)
         return sorted(units, key=lambda u: (_set_rank(u.set), u.machine, u.section))
 
-    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
-                 options: DcaseOptions | None = None) -> dict:
+    def run_unit(
+        self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: DcaseOptions | None = None
+    ) -> dict:
         """Scores and metrics of one section; ``embeddings``/``columns`` are indexed by row position."""
         options = self.defaults(options)
-        
+
         return score_unit(unit, embeddings, columns, options, screen_device(options.device))
 
     def combine(self, unit_results: dict[str, dict], df: pd.DataFrame, options: DcaseOptions | None = None) -> dict:
@@ -374,10 +421,15 @@ class DcaseSuite(Suite):
             values = _set_values(entry)
             entry.update(auc=_sorted(entry["auc"]), pauc=_sorted(entry["pauc"]), score=_aggregate(year, values))
             pooled += values
-        return {"suite": NAME, "year": year, "sets": sets, "score": _aggregate(year, pooled),
-                "file_scores": _sorted(file_scores),
-                "options": options.record(),
-                "counts": {s: _sorted(c) for s, c in counts.items()}}
+        return {
+            "suite": NAME,
+            "year": year,
+            "sets": sets,
+            "score": _aggregate(year, pooled),
+            "file_scores": _sorted(file_scores),
+            "options": options.record(),
+            "counts": {s: _sorted(c) for s, c in counts.items()},
+        }
 
     def write_report(self, results: dict, folder: Path, df: pd.DataFrame, options: DcaseOptions) -> list[Path]:
         """results.md and the ROC/AUC figures (:func:`libtrad.ray_jobs.evaluation.report.write_dcase_report`)."""

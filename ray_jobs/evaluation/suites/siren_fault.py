@@ -1,4 +1,5 @@
-"""SIREN's fault-classification benchmark on precomputed embeddings: KNN (k = 5, Euclidean) by LOOCV, k-fold or an external test.
+"""SIREN's fault-classification benchmark on precomputed embeddings: KNN (k = 5, Euclidean) by LOOCV, k-fold or an
+external test.
 
 Protocol (options: :class:`FaultOptions`, which also names SIREN's spelling of each):
 
@@ -126,17 +127,28 @@ class FaultOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(name, value, "must be a whole number >= 1")
-        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or not 0 <= self.split_seed < 2**32:
+        if (
+            isinstance(self.split_seed, bool)
+            or not isinstance(self.split_seed, int)
+            or not 0 <= self.split_seed < 2**32
+        ):
             raise ParameterError("split_seed", self.split_seed, "must be a whole number in [0, 2**32)")
         if self.folds is None and self.split_seed != 1:
-            raise ParameterError("split_seed", self.split_seed, "is read only with folds (--folds N stratified "
-                                 "folds); give them or leave the seed at 1")
+            raise ParameterError(
+                "split_seed",
+                self.split_seed,
+                "is read only with folds (--folds N stratified folds); give them or leave the seed at 1",
+            )
         if self.folds is not None:
             if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
                 raise ParameterError("folds", self.folds, "must be a whole number >= 2 (stratified k-fold)")
             if self.protocol in ("loocv", "external"):
-                raise ParameterError("folds", self.folds, f"is read only by protocol kfold (this run is "
-                                     f"{self.protocol}); give --protocol kfold or leave folds out")
+                raise ParameterError(
+                    "folds",
+                    self.folds,
+                    f"is read only by protocol kfold (this run is "
+                    f"{self.protocol}); give --protocol kfold or leave folds out",
+                )
         if self.block_rows is not None and (not isinstance(self.block_rows, int) or self.block_rows < 1):
             raise ParameterError("block_rows", self.block_rows, "must be a whole number >= 1 (or None: automatic)")
         if self.classes is not None:
@@ -146,8 +158,13 @@ class FaultOptions:
         """The ``options`` of results.json (the leaderboard compares them): what it always held, plus
         ``metric`` when not euclidean and ``folds``/``split_seed`` when folds are computed, so a run
         with SIREN's defaults stays comparable with results written before these options existed."""
-        out = {"protocol": self.protocol, "k": self.k, "siren_compat": self.siren_compat,
-               "sklearn_threads": self.sklearn_threads, "block_rows": self.block_rows}
+        out = {
+            "protocol": self.protocol,
+            "k": self.k,
+            "siren_compat": self.siren_compat,
+            "sklearn_threads": self.sklearn_threads,
+            "block_rows": self.block_rows,
+        }
         if self.metric != "euclidean":
             out["metric"] = self.metric
         if self.folds is not None:
@@ -185,8 +202,9 @@ def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
         raise LibtradError(f"column {name!r}: expected whole numbers, found {values.dtype}")
     if (as_int < 0).any():
         row = int(np.flatnonzero(as_int < 0)[0])
-        raise LibtradError(f"column {name!r}: {as_int[row]} in the row file={df['file'].iloc[row]!r} "
-                           "(expected a non-negative index)")
+        raise LibtradError(
+            f"column {name!r}: {as_int[row]} in the row file={df['file'].iloc[row]!r} (expected a non-negative index)"
+        )
     return as_int
 
 
@@ -195,8 +213,9 @@ def class_names(df: pd.DataFrame, classes=None) -> dict[int, str]:
     labels = np.unique(_int_column(df, "label")).tolist()
     if classes is not None:
         if labels[-1] >= len(classes):
-            raise ParameterError("classes", list(classes), f"names {len(classes)} classes but the rows have label "
-                                 f"{labels[-1]}")
+            raise ParameterError(
+                "classes", list(classes), f"names {len(classes)} classes but the rows have label {labels[-1]}"
+            )
         return {i: str(classes[i]) for i in labels}
     if "label_name" in df.columns:
         return _names_from_column(df)
@@ -217,11 +236,17 @@ def _names_from_column(df: pd.DataFrame) -> dict[int, str]:
 
 def _protocol(df: pd.DataFrame, options: FaultOptions) -> str:
     if options.protocol == "kfold" and options.folds is None and "fold" not in df.columns:
-        raise ParameterError("protocol", "kfold", "needs a 'fold' column or --folds N (stratified folds); these "
-                             "embeddings have no 'fold' column")
+        raise ParameterError(
+            "protocol",
+            "kfold",
+            "needs a 'fold' column or --folds N (stratified folds); these embeddings have no 'fold' column",
+        )
     if options.protocol == "external" and "subset" not in df.columns:
-        raise ParameterError("protocol", "external", "needs a 'subset' column with 'train' and 'test' rows "
-                             "(IIEE's); these embeddings have none")
+        raise ParameterError(
+            "protocol",
+            "external",
+            "needs a 'subset' column with 'train' and 'test' rows (IIEE's); these embeddings have none",
+        )
     if options.protocol == "auto":
         return "kfold" if options.folds is not None or "fold" in df.columns else "loocv"
     return options.protocol
@@ -235,12 +260,15 @@ def _subsets(df: pd.DataFrame) -> np.ndarray:
     subset = values.astype(str).to_numpy()
     other = sorted(set(subset.tolist()) - set(SUBSETS))
     if other:
-        raise LibtradError(f"column 'subset': {', '.join(map(repr, other))} (the external protocol trains on "
-                           "'train' and tests on 'test'; no other value)")
+        raise LibtradError(
+            f"column 'subset': {', '.join(map(repr, other))} (the external protocol trains on "
+            "'train' and tests on 'test'; no other value)"
+        )
     for name in SUBSETS:
         if not (subset == name).any():
-            raise LibtradError(f"column 'subset': no {name!r} rows (the external protocol trains on 'train' and "
-                               "tests on 'test')")
+            raise LibtradError(
+                f"column 'subset': no {name!r} rows (the external protocol trains on 'train' and tests on 'test')"
+            )
     return subset
 
 
@@ -252,8 +280,12 @@ def stratified_folds(labels: np.ndarray, files: np.ndarray, options: FaultOption
     names, counts = np.unique(labels, return_counts=True)
     if options.folds > counts.min():
         smallest = names[np.argmin(counts)]
-        raise ParameterError("folds", options.folds, f"exceeds the rows of the smallest class (label {smallest}: "
-                             f"{counts.min()} rows); stratified k-fold needs folds <= {counts.min()}")
+        raise ParameterError(
+            "folds",
+            options.folds,
+            f"exceeds the rows of the smallest class (label {smallest}: "
+            f"{counts.min()} rows); stratified k-fold needs folds <= {counts.min()}",
+        )
     order = np.argsort(files, kind="stable")
     fold = np.empty(len(labels), dtype=np.int64)
     split = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.split_seed)
@@ -269,8 +301,10 @@ def _check_files(df: pd.DataFrame) -> np.ndarray:
     files = files.astype(str).to_numpy()
     unique, counts = np.unique(files, return_counts=True)
     if (counts > 1).any():
-        raise LibtradError(f"column 'file': {unique[counts > 1][0]!r} appears {counts[counts > 1][0]} times "
-                           "(several --embeddings of the same data?)")
+        raise LibtradError(
+            f"column 'file': {unique[counts > 1][0]!r} appears {counts[counts > 1][0]} times "
+            "(several --embeddings of the same data?)"
+        )
     return files
 
 
@@ -288,8 +322,12 @@ def _fold_units(folds: np.ndarray, options: FaultOptions) -> list[Unit]:
     for fold in names.tolist():
         queries, candidates = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
         if candidates.size <= options.k:
-            raise ParameterError("k", options.k, f"fold {fold} learns from {candidates.size} rows; k must be below "
-                                 "that (with k = all of them every row of the fold gets the same vote)")
+            raise ParameterError(
+                "k",
+                options.k,
+                f"fold {fold} learns from {candidates.size} rows; k must be below "
+                "that (with k = all of them every row of the fold gets the same vote)",
+            )
         units.append(Unit(f"fold/{fold}", queries, candidates, False, int(queries.size)))
     return units
 
@@ -298,16 +336,23 @@ def _external_units(subset: np.ndarray, options: FaultOptions) -> list[Unit]:
     """Blocks of the ``test`` rows, each predicted from every ``train`` row (one fit predicting all test rows)."""
     train, test = np.flatnonzero(subset == "train"), np.flatnonzero(subset == "test")
     if train.size <= options.k:
-        raise ParameterError("k", options.k, f"the external protocol learns from {train.size} 'train' rows; k must "
-                             "be below that (with k = all of them every test row gets the same vote)")
+        raise ParameterError(
+            "k",
+            options.k,
+            f"the external protocol learns from {train.size} 'train' rows; k must "
+            "be below that (with k = all of them every test row gets the same vote)",
+        )
     step = block_rows(train.size, options)
-    return [Unit(f"external/{start:07d}", test[start:start + step], train, False, int(test.size))
-            for start in range(0, test.size, step)]
+    return [
+        Unit(f"external/{start:07d}", test[start : start + step], train, False, int(test.size))
+        for start in range(0, test.size, step)
+    ]
 
 
 # ----------------------------------------------------------------------------- run / combine
-def predict(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: FaultOptions,
-            screen=None) -> dict:
+def predict(
+    unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: FaultOptions, screen=None
+) -> dict:
     """:func:`run_unit` with the screen on ``screen`` (a torch device; None: numpy): also callable with
     ``torch.device("cpu")``, which runs the GPU code path on the CPU (tests compare it to numpy's)."""
     labels = columns["label"]
@@ -317,7 +362,7 @@ def predict(unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], 
     step = block_rows(unit.candidates.size, options)
     predictions = []
     for start in range(0, unit.queries.size, step):
-        queries = unit.queries[start:start + step]
+        queries = unit.queries[start : start + step]
         nearest = neighbours(unit, embeddings[queries], candidates, queries, options, screen)
         predictions.append(vote(cand_codes[nearest], classes.size))
     return {"rows": unit.queries.tolist(), "predictions": classes[np.concatenate(predictions)].tolist()}
@@ -327,8 +372,10 @@ def _gather(units: list[Unit], unit_results: dict[str, dict], n: int) -> np.ndar
     expected = {u.key for u in units}
     missing, extra = sorted(expected - set(unit_results)), sorted(set(unit_results) - expected)
     if missing or extra:
-        raise LibtradError(f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
-                           f"unexpected: {', '.join(extra) or 'none'})")
+        raise LibtradError(
+            f"unit results do not match the plan (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(extra) or 'none'})"
+        )
     predicted = np.full(n, -1, dtype=np.int64)
     for unit in units:
         r = unit_results[unit.key]
@@ -338,8 +385,15 @@ def _gather(units: list[Unit], unit_results: dict[str, dict], n: int) -> np.ndar
     return predicted
 
 
-SUMMARY = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "precision_macro", "recall_macro",
-           "f1_macro")
+SUMMARY = (
+    "accuracy",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+)
 
 
 def _summary(scores: dict) -> dict:
@@ -352,8 +406,10 @@ def per_condition(conditions: np.ndarray, truth: np.ndarray, predicted: np.ndarr
     (scikit-learn's default, as SIREN scores each condition), and its row count."""
     empty = pd.isna(conditions)
     if empty.any():
-        raise LibtradError(f"column 'condition': empty for a test row (file={files[empty][0]!r}); "
-                           "every test row needs its recording condition")
+        raise LibtradError(
+            f"column 'condition': empty for a test row (file={files[empty][0]!r}); "
+            "every test row needs its recording condition"
+        )
     conditions = conditions.astype(str)
     out = {}
     for name in sorted(set(conditions.tolist())):
@@ -393,11 +449,14 @@ class FaultSuite(Suite):
             raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
         step = block_rows(n, options)
         everything = np.arange(n)
-        return [Unit(f"loocv/{start:07d}", everything[start:start + step], everything, True, 1)
-                for start in range(0, n, step)]
+        return [
+            Unit(f"loocv/{start:07d}", everything[start : start + step], everything, True, 1)
+            for start in range(0, n, step)
+        ]
 
-    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray],
-                 options: FaultOptions | None = None) -> dict:
+    def run_unit(
+        self, unit: Unit, embeddings: np.ndarray, columns: dict[str, np.ndarray], options: FaultOptions | None = None
+    ) -> dict:
         """Predicted label of each query row: ``{"rows": [...], "predictions": [...]}`` (label values)."""
         options = self.defaults(options)
         return predict(unit, embeddings, columns, options, screen_device(options.device))
@@ -417,19 +476,28 @@ class FaultSuite(Suite):
         per = scores["per_class"]
         order = np.argsort(_check_files(df)[rows], kind="stable")
         results = {
-            "suite": NAME, "protocol": protocol, "classes": [names[int(c)] for c in present],
+            "suite": NAME,
+            "protocol": protocol,
+            "classes": [names[int(c)] for c in present],
             **_summary(scores),
             "confusion": scores["confusion"].tolist(),
             "predictions": [names[int(p)] for p in predicted[order]],
-            "per_class": {names[int(c)]: {"precision": float(per["precision"][i]), "recall": float(per["recall"][i]),
-                                          "f1": float(per["f1"][i]), "support": int(per["support"][i])}
-                          for i, c in enumerate(present)},
+            "per_class": {
+                names[int(c)]: {
+                    "precision": float(per["precision"][i]),
+                    "recall": float(per["recall"][i]),
+                    "f1": float(per["f1"][i]),
+                    "support": int(per["support"][i]),
+                }
+                for i, c in enumerate(present)
+            },
         }
         if protocol == "external":
             results["counts"] = {"train": int(len(df) - rows.size), "test": int(rows.size)}
             if "condition" in df.columns:
-                results["per_condition"] = per_condition(df["condition"].to_numpy()[rows], truth, predicted,
-                                                          _check_files(df)[rows])
+                results["per_condition"] = per_condition(
+                    df["condition"].to_numpy()[rows], truth, predicted, _check_files(df)[rows]
+                )
         return results
 
     def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:

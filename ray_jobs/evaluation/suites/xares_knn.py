@@ -86,7 +86,7 @@ def _layout(df: pd.DataFrame, options: XaresKnnOptions) -> probe_task.Layout:
 def nearest(similarity: np.ndarray, k: int) -> np.ndarray:
     """(rows, k) columns of the k largest similarities, equal values by the lower column first."""
     neg = -similarity
-    kth = np.partition(neg, k - 1, axis=1)[:, k - 1:k]
+    kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
     below, ties = neg < kth, neg == kth
     take = below | (ties & (np.cumsum(ties, axis=1) <= k - below.sum(axis=1, keepdims=True)))
     return np.nonzero(take)[1].reshape(similarity.shape[0], k)
@@ -137,22 +137,36 @@ class XaresKnnSuite(Suite):
             units.append(Unit(f"fold{i:03d}", fold.name, fold.train, fold.test))
         return units
 
-    def run_unit(self, unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None) -> dict:
+    def run_unit(
+        self, unit: Unit, embeddings: np.ndarray, columns: dict, options: XaresKnnOptions | None = None
+    ) -> dict:
         """Vote for every test row of one fold and score the fold."""
         options = self.defaults(options)
-        
+
         screen_device(options.device)  # a cuda this node lacks is refused here, as by the other suites
         classes = probe_task.classes_from_columns(columns)
         codes = columns["label"]
         bank = unit_rows(embeddings[unit.train])
         step = max(1, BLOCK_BYTES // (8 * bank.shape[0]))
-        votes = np.concatenate([
-            vote(_similarity(unit_rows(embeddings[unit.test[s:s + step]]), bank), codes[unit.train],
-                 len(classes.names), options.k, options.temperature)
-            for s in range(0, unit.test.size, step)])
+        votes = np.concatenate(
+            [
+                vote(
+                    _similarity(unit_rows(embeddings[unit.test[s : s + step]]), bank),
+                    codes[unit.train],
+                    len(classes.names),
+                    options.k,
+                    options.temperature,
+                )
+                for s in range(0, unit.test.size, step)
+            ]
+        )
         scored = probe_results.score(votes, codes[unit.test], classes)
-        result = {"fold": unit.fold, "test_metric": scored["metric"], "bank": int(unit.train.size),
-                  "test_size": int(unit.test.size)}
+        result = {
+            "fold": unit.fold,
+            "test_metric": scored["metric"],
+            "bank": int(unit.train.size),
+            "test_size": int(unit.test.size),
+        }
         if "pauc" in scored:
             result["test_pauc"] = scored["pauc"]
         return result
@@ -166,11 +180,19 @@ class XaresKnnSuite(Suite):
         classes = probe_task.classes_from_columns(self.columns_for(df))
         folds = [unit_results[u.key] for u in sorted(units, key=lambda u: u.key)]
         used = {**plan_layout.splits_used, "validation": "none (kNN selects nothing)"}
-        results = {"suite": NAME, "protocol": plan_layout.protocol, "task": options.task, "metric": classes.metric,
-                   "value": probe_results.mean_std([f["test_metric"] for f in folds])[0], "folds": folds,
-                   "test_size": int(sum(f["test_size"] for f in folds)), "classes": list(classes.names),
-                   "splits_used": used, "options": probe_results.options_record(options),
-                   "note": probe_results.protocol_note(plan_layout.protocol, options.split_seed)}
+        results = {
+            "suite": NAME,
+            "protocol": plan_layout.protocol,
+            "task": options.task,
+            "metric": classes.metric,
+            "value": probe_results.mean_std([f["test_metric"] for f in folds])[0],
+            "folds": folds,
+            "test_size": int(sum(f["test_size"] for f in folds)),
+            "classes": list(classes.names),
+            "splits_used": used,
+            "options": probe_results.options_record(options),
+            "note": probe_results.protocol_note(plan_layout.protocol, options.split_seed),
+        }
         if classes.metric == "auc":
             results["pauc"] = probe_results.mean_std([f["test_pauc"] for f in folds])[0]
         return results

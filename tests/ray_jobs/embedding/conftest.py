@@ -15,9 +15,17 @@ def hf_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("hf") / "tiny-wav2vec2"
-    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                            conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                            do_stable_layer_norm=True, feat_extract_norm="layer")
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=True,
+        feat_extract_norm="layer",
+    )
     Wav2Vec2Model(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(sampling_rate=16_000, do_normalize=True, return_attention_mask=True).save_pretrained(out)
     return out

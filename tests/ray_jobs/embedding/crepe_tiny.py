@@ -32,8 +32,13 @@ from torch import nn
 
 WINDOW, HOP, RATE = 1024, 160, 16_000
 # CREPE's five embedding blocks at "tiny" capacity: (in channels, out channels, kernel, stride, (pad before, after)).
-BLOCKS = ((1, 128, 512, 4, (254, 254)), (128, 16, 64, 1, (31, 32)), (16, 16, 64, 1, (31, 32)),
-          (16, 16, 64, 1, (31, 32)), (16, 32, 64, 1, (31, 32)))
+BLOCKS = (
+    (1, 128, 512, 4, (254, 254)),
+    (128, 16, 64, 1, (31, 32)),
+    (16, 16, 64, 1, (31, 32)),
+    (16, 16, 64, 1, (31, 32)),
+    (16, 32, 64, 1, (31, 32)),
+)
 BATCH_NORM_EPS = 0.0010000000474974513  # the value the converted Keras weights were trained with
 UNUSED = ("conv6", "conv6_BN", "classifier")  # the pitch head: in the file, not in the embedding
 
@@ -77,6 +82,7 @@ class CrepeTinyEncoder(nn.Module):
         frames = frames / frames.std(dim=-1, keepdim=True).clamp_min(1e-10)
         x = frames.reshape(-1, 1, WINDOW, 1)
         for i, pad in enumerate(self.pads, start=1):
-            x = F.max_pool2d(getattr(self, f"conv{i}_BN")(F.relu(getattr(self, f"conv{i}")(F.pad(x, (0, 0, *pad))))),
-                             (2, 1), (2, 1))
+            x = F.max_pool2d(
+                getattr(self, f"conv{i}_BN")(F.relu(getattr(self, f"conv{i}")(F.pad(x, (0, 0, *pad))))), (2, 1), (2, 1)
+            )
         return x.reshape(audio.shape[0], frames.shape[1], self.output_dim)

@@ -115,8 +115,10 @@ def test_quick_skips_only_the_long_clip():
 def test_wrong_output_dim():
     found = failures(WrongDim())
     assert found["output_dim"] == "FAIL output_dim: encoder states 100; embed gives 128 (clip embeddings), 128 (frames)"
-    assert found["silence"] == ("FAIL silence: a 1-s silent clip gives clip embeddings of shape (1, 128), "
-                                "not (1, 100); frames of shape (32, 128), not (T >= 1, 100)")
+    assert found["silence"] == (
+        "FAIL silence: a 1-s silent clip gives clip embeddings of shape (1, 128), "
+        "not (1, 100); frames of shape (32, 128), not (T >= 1, 100)"
+    )
 
 
 def test_batch_dependent_output():
@@ -129,7 +131,8 @@ def test_batch_dependent_output():
 
 def test_nan_on_silence():
     assert report_lines(NaNOnSilence())[:-1] == [
-        "FAIL silence: a 1-s silent clip gives 128 of 128 (clip embeddings), 4096 of 4096 (frames) non-finite values"]
+        "FAIL silence: a 1-s silent clip gives 128 of 128 (clip embeddings), 4096 of 4096 (frames) non-finite values"
+    ]
 
 
 def test_wrong_hop():
@@ -137,12 +140,15 @@ def test_wrong_hop():
     assert set(found) == {"frame_count", "sample_rates", "long_clip", "short_clip"}
     assert found["frame_count"] == (
         "FAIL frame_count: frames disagree with hop_size_in_ms=64 (allowed ±(2 + 5%)): 0.5 s: 16 vs 7.8, "
-        "1 s: 32 vs 15.6, 2 s: 63 vs 31.2, 5 s: 157 vs 78.1, 10 s: 313 vs 156.2")
+        "1 s: 32 vs 15.6, 2 s: 63 vs 31.2, 5 s: 157 vs 78.1, 10 s: 313 vs 156.2"
+    )
     assert found["sample_rates"] == (
         "FAIL sample_rates: frames disagree with hop_size_in_ms=64 for a 1.3-s clip resampled to 16000 Hz "
-        "(allowed ±(2 + 5%)): " + ", ".join(f"{rate} Hz: 41 vs 20.3" for rate in ce.SOURCE_RATES))
-    assert found["long_clip"] == ("FAIL long_clip: a 30-s clip gives 938 frames; hop_size_in_ms=64 implies 468.8 "
-                                  "(allowed within a factor 1.5)")
+        "(allowed ±(2 + 5%)): " + ", ".join(f"{rate} Hz: 41 vs 20.3" for rate in ce.SOURCE_RATES)
+    )
+    assert found["long_clip"] == (
+        "FAIL long_clip: a 30-s clip gives 938 frames; hop_size_in_ms=64 implies 468.8 (allowed within a factor 1.5)"
+    )
     assert found["short_clip"] == "FAIL short_clip: a 0.1-s clip gives 4 frames; hop_size_in_ms=64 implies 1.6 (±2.1)"
 
 
@@ -153,8 +159,10 @@ def test_float64_output():
 def test_padding_leak():
     enc = PaddingLeak()
     rate = enc.sampling_rate
-    long, short = (0.1 * np.random.default_rng(seed).standard_normal(int(s * rate)).astype(np.float32)
-                   for s, seed in (ce.PAD_LONG, ce.PAD_SHORT))
+    long, short = (
+        0.1 * np.random.default_rng(seed).standard_normal(int(s * rate)).astype(np.float32)
+        for s, seed in (ce.PAD_LONG, ce.PAD_SHORT)
+    )
     leaked_clip, leaked_frames = enc._padded([long, short])
     alone_clip, alone_frames = LogMelStatsEncoder().embed([short])
     d_clip = np.abs(leaked_clip[1].float().numpy() - alone_clip[0]).max()
@@ -163,7 +171,8 @@ def test_padding_leak():
     assert report_lines(enc)[:-1] == [
         "FAIL padding: a 0.5-s clip batched with a 2-s clip (embed) or noise-padded to 2 s under "
         f"audio_attention_mask (forward) differs from it alone by {d_clip:.3g} (clip embeddings), "
-        f"{d_frames:.3g} (frames), {d_frames:.3g} (masked forward); {ALLOWED}"]
+        f"{d_frames:.3g} (frames), {d_frames:.3g} (masked forward); {ALLOWED}"
+    ]
 
 
 def test_forward_that_ignores_the_mask_leaks_padding():
@@ -176,7 +185,8 @@ def test_forward_that_ignores_the_mask_leaks_padding():
 
 def test_a_short_clip_the_encoder_refuses():
     assert report_lines(RefusesShortClips())[:-1] == [
-        "FAIL short_clip: embed on a 0.1-s clip raised ValueError: clip too short"]
+        "FAIL short_clip: embed on a 0.1-s clip raised ValueError: clip too short"
+    ]
 
 
 def test_invalid_attributes_stop_the_other_checks():
@@ -184,8 +194,9 @@ def test_invalid_attributes_stop_the_other_checks():
     enc.hop_size_in_ms, enc.output_dim = 0.0, "128"
     results = ce.check_encoder(enc)
     assert [(r.name, r.passed) for r in results] == [("attributes", False)]
-    assert results[0].message == ("output_dim='128' is not a positive integer; "
-                                  "hop_size_in_ms=0.0 is not a positive finite number")
+    assert results[0].message == (
+        "output_dim='128' is not a positive integer; hop_size_in_ms=0.0 is not a positive finite number"
+    )
 
 
 def test_json_report_is_plain_json():
@@ -229,10 +240,13 @@ def test_cli_json(cli, monkeypatch):
     assert [(c["name"], c["numbers"]["clip embeddings"]) for c in failed] == [("dtype", "float64")]
 
 
-@pytest.mark.parametrize("spec, fragments", [
-    ("nope", ("SPEC 'nope'", "unknown encoder kind")),
-    ("echo:/no/such/folder", ("SPEC 'echo:/no/such/folder'", "is not a folder")),
-    ("logmel-stats:x", ("logmel-stats takes no folder",)),
-])
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        ("nope", ("SPEC 'nope'", "unknown encoder kind")),
+        ("echo:/no/such/folder", ("SPEC 'echo:/no/such/folder'", "is not a folder")),
+        ("logmel-stats:x", ("logmel-stats takes no folder",)),
+    ],
+)
 def test_cli_bad_spec_is_one_error_line(cli, rel, spec, fragments):
     rel.assert_error_line(cli("check-encoder", spec), *fragments)

@@ -16,7 +16,7 @@ from libtrad.ray_jobs.embedding.encoders.chunking import budget_batches, plan_pi
 
 # Frame-local encoders at 1 kHz, hop 10 samples: a centred 40-sample window (frame k reads 10k-20 .. 10k+20,
 # 20 ms beyond its hop) or a full 40-sample window (10k .. 10k+40: 30 ms beyond it); CONTEXT is what they state.
-MODULE = textwrap.dedent('''
+MODULE = textwrap.dedent("""
     import torch
 
 
@@ -31,7 +31,7 @@ MODULE = textwrap.dedent('''
 
         def forward(self, audio):
             return torch.tanh(self.conv(audio[:, None])).transpose(1, 2)
-''')
+""")
 
 
 @pytest.fixture
@@ -48,7 +48,11 @@ def local(tmp_path, monkeypatch):
 def test_pieces_tile_the_clip_and_short_clips_run_whole():
     pieces = plan_pieces([2500, 1999, 300], hop=10, context=20, chunk_samples=1000)
     assert [(p.clip, p.start, p.end, p.keep_from, p.keep_to) for p in pieces] == [
-        (0, 0, 1020, 0, 100), (0, 980, 2500, 2, None), (1, 0, 1999, 0, None), (2, 0, 300, 0, None)]
+        (0, 0, 1020, 0, 100),
+        (0, 980, 2500, 2, None),
+        (1, 0, 1999, 0, None),
+        (2, 0, 300, 0, None),
+    ]
     assert plan_pieces([2500], hop=None, context=20, chunk_samples=1000)[0].whole  # hop not whole samples
     assert plan_pieces([2500], hop=10, context=None, chunk_samples=1000)[0].whole  # not frame-local
     assert budget_batches([0, 1, 2, 3, 4], 1000, 2500) == [[0, 1], [2, 3], [4]]
@@ -86,12 +90,19 @@ def test_long_rows_through_the_unit_embedder_are_chunked_and_bounded(local, tmp_
     from libtrad.ray_jobs.embedding.source import resolve_dataset
     from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
 
-    features = datasets.Features({"signals": datasets.List(datasets.List(datasets.Value("float32"))),
-                                  "channels": datasets.List(datasets.Value("string")),
-                                  "sampling_rate": datasets.Value("int32")})
+    features = datasets.Features(
+        {
+            "signals": datasets.List(datasets.List(datasets.Value("float32"))),
+            "channels": datasets.List(datasets.Value("string")),
+            "sampling_rate": datasets.Value("int32"),
+        }
+    )
     rng = np.random.default_rng(1)
-    rows = {"signals": [rng.normal(0, 0.2, (3, 24_000)).astype(np.float32) for _ in range(2)],
-            "channels": [["DE", "FE", "BA"]] * 2, "sampling_rate": [2000, 2000]}
+    rows = {
+        "signals": [rng.normal(0, 0.2, (3, 24_000)).astype(np.float32) for _ in range(2)],
+        "channels": [["DE", "FE", "BA"]] * 2,
+        "sampling_rate": [2000, 2000],
+    }
     (tmp_path / "ds").mkdir()
     datasets.Dataset.from_dict(rows, features=features).to_parquet(tmp_path / "ds" / "train-00000.parquet")
     source = resolve_dataset(str(tmp_path / "ds"))
@@ -100,6 +111,7 @@ def test_long_rows_through_the_unit_embedder_are_chunked_and_bounded(local, tmp_
     chunked, _ = UnitEmbedder(spec, EmbedOptions(chunk_seconds=2.0, batch_size=2, frames=True), source).run(unit)
     whole, _ = UnitEmbedder(spec, EmbedOptions(chunk_seconds=3600, frames=True), source).run(unit)
     for column in ("embedding", "frames"):
-        np.testing.assert_allclose(np.array(chunked.column(column).to_pylist()),
-                                   np.array(whole.column(column).to_pylist()), atol=1e-6)
+        np.testing.assert_allclose(
+            np.array(chunked.column(column).to_pylist()), np.array(whole.column(column).to_pylist()), atol=1e-6
+        )
     assert chunked.column("embedded_channels").to_pylist() == [["DE", "FE", "BA"]] * 2

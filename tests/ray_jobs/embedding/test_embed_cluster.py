@@ -32,8 +32,16 @@ def test_two_node_cluster_runs_actors_on_both_nodes_with_identical_embeddings(tw
     from libtrad.ray_jobs.embedding.source import resolve_dataset
     from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, default_rows_per_unit, plan_units
 
-    summary = embed_dataset(str(lib_trad_export), "logmel-stats", tmp_path / "emb", config="tr1",
-                            address=two_nodes.address, actors=2, threads_per_actor=1, progress=False)
+    summary = embed_dataset(
+        str(lib_trad_export),
+        "logmel-stats",
+        tmp_path / "emb",
+        config="tr1",
+        address=two_nodes.address,
+        actors=2,
+        threads_per_actor=1,
+        progress=False,
+    )
     assert len(summary.nodes) == 2, summary.nodes
     import ray
 
@@ -48,8 +56,21 @@ def test_two_node_cluster_runs_actors_on_both_nodes_with_identical_embeddings(tw
 
 
 def test_cli_address_attaches_to_the_cluster(two_nodes, lib_trad_export, tmp_path, cli):
-    result = cli("embed", "--dataset", str(lib_trad_export), "--config", "tr1", "--split", "test",
-                 "--encoder", "logmel-stats", "--output", str(tmp_path / "emb"), "--address", two_nodes.address)
+    result = cli(
+        "embed",
+        "--dataset",
+        str(lib_trad_export),
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        "logmel-stats",
+        "--output",
+        str(tmp_path / "emb"),
+        "--address",
+        two_nodes.address,
+    )
     assert result.exit_code == 0, result.output
     assert "test: " in result.output and (tmp_path / "emb" / "embeddings.json").is_file()
 
@@ -64,9 +85,14 @@ def test_suite_folds_run_on_both_nodes_and_equal_local(two_nodes):
 
     rng = np.random.default_rng(0)
     n = 60
-    df = pd.DataFrame({"file": [f"f{i:03d}.wav" for i in range(n)], "label": np.arange(n) % 3,
-                       "fold": np.arange(n) % 5,
-                       "embedding": list(rng.standard_normal((n, 8)).astype(np.float32) + (np.arange(n) % 3)[:, None])})
+    df = pd.DataFrame(
+        {
+            "file": [f"f{i:03d}.wav" for i in range(n)],
+            "label": np.arange(n) % 3,
+            "fold": np.arange(n) % 5,
+            "embedding": list(rng.standard_normal((n, 8)).astype(np.float32) + (np.arange(n) % 3)[:, None]),
+        }
+    )
     options = siren_fault.FaultOptions()
     on_ray = run_suite(siren_fault.SUITE, df, options, address=two_nodes.address, progress=False)
     local = run_suite(siren_fault.SUITE, df, options, local=True, progress=False)

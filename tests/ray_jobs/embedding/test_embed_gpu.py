@@ -40,8 +40,9 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("extra, cuda, fragments", ERRORS, ids=[" ".join(e[0]) for e in ERRORS])
-def test_embed_refuses_in_one_line_and_writes_nothing(extra, cuda, fragments, cli, rel, gpus, lib_trad_export,
-                                                      tmp_path):
+def test_embed_refuses_in_one_line_and_writes_nothing(
+    extra, cuda, fragments, cli, rel, gpus, lib_trad_export, tmp_path
+):
     if cuda is not None:
         gpus(cuda)
     before = rel.snapshot(tmp_path, lib_trad_export)
@@ -49,12 +50,16 @@ def test_embed_refuses_in_one_line_and_writes_nothing(extra, cuda, fragments, cl
     assert rel.snapshot(tmp_path, lib_trad_export) == before
 
 
-@pytest.mark.parametrize("extra, cuda, fragments", [
-    (("--device", "cuda"), 0, ("--device 'cuda'", f"node {node_name()} has no CUDA GPU")),
-    (("--device", "cuda:1"), 1, ("--device 'cuda:1'", "has 1 CUDA GPU(s)")),
-    (("--precision", "fp16", "--device", "cpu"), None, ("--precision", "CUDA only")),
-    (("--precision", "fp16"), 0, ("--precision", "auto resolved to cpu")),
-], ids=["cuda-none", "cuda:1-of-1", "fp16-cpu", "fp16-auto"])
+@pytest.mark.parametrize(
+    "extra, cuda, fragments",
+    [
+        (("--device", "cuda"), 0, ("--device 'cuda'", f"node {node_name()} has no CUDA GPU")),
+        (("--device", "cuda:1"), 1, ("--device 'cuda:1'", "has 1 CUDA GPU(s)")),
+        (("--precision", "fp16", "--device", "cpu"), None, ("--precision", "CUDA only")),
+        (("--precision", "fp16"), 0, ("--precision", "auto resolved to cpu")),
+    ],
+    ids=["cuda-none", "cuda:1-of-1", "fp16-cpu", "fp16-auto"],
+)
 def test_check_encoder_refuses_in_one_line(extra, cuda, fragments, cli, rel, gpus):
     if cuda is not None:
         gpus(cuda)
@@ -110,20 +115,32 @@ def gpu_ray():
 
     assert not ray.is_initialized()
     loopback_only()
-    ray.init(address="local", num_cpus=2, num_gpus=GPUS, include_dashboard=False,
-             _node_ip_address="127.0.0.1", logging_level="WARNING")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=GPUS,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        logging_level="WARNING",
+    )
     yield ray
     ray.shutdown()
 
 
 def unit_records(folder: Path) -> list[dict]:
-    return [json.loads(pq.read_schema(f).metadata[b"libtrad_embed"])["compute"]
-            for f in sorted(folder.glob("data/**/*.parquet"))]
+    return [
+        json.loads(pq.read_schema(f).metadata[b"libtrad_embed"])["compute"]
+        for f in sorted(folder.glob("data/**/*.parquet"))
+    ]
 
 
 def embeddings(folder: Path) -> np.ndarray:
-    return np.concatenate([np.stack(pq.read_table(f).column("embedding").to_numpy(zero_copy_only=False))
-                           for f in sorted(folder.glob("data/**/*.parquet"))])
+    return np.concatenate(
+        [
+            np.stack(pq.read_table(f).column("embedding").to_numpy(zero_copy_only=False))
+            for f in sorted(folder.glob("data/**/*.parquet"))
+        ]
+    )
 
 
 def test_actor_layout_follows_the_gpus(gpu_ray):
@@ -131,8 +148,12 @@ def test_actor_layout_follows_the_gpus(gpu_ray):
 
     gpus = GPUS
     # 2 CPUs: torch threads = cores ÷ actors (at least 1), each actor's CPU share fractional so all fit
-    assert actor_resources(gpu_ray, "auto", None, None, None) == (gpus, max(1, 2 // gpus),
-                                                                    round(min(max(1, 2 // gpus), 2 / gpus), 4), 1.0)
+    assert actor_resources(gpu_ray, "auto", None, None, None) == (
+        gpus,
+        max(1, 2 // gpus),
+        round(min(max(1, 2 // gpus), 2 / gpus), 4),
+        1.0,
+    )
     assert actor_resources(gpu_ray, "cpu", None, None, None) == (1, 2, 2, 0.0)  # one per node, as without GPUs
     assert actor_resources(gpu_ray, "auto", 0.5, None, None) == (2 * gpus, 1, round(2 / (2 * gpus), 4), 0.5)
     assert actor_resources(gpu_ray, "cuda", 1, 1, None) == (1, 2, 2.0, 1.0)
@@ -160,16 +181,21 @@ def test_gpu_actors_get_distinct_gpus_and_the_cpu_run_none(gpu_ray, lib_trad_exp
     info = json.loads((tmp_path / "gpu" / "embeddings.json").read_text())
     assert info["compute"]["gpus_per_actor"] == [1.0]
     device = "cuda:0" if HAS_CUDA else "cpu"
-    assert [(d["device"], d["precision"], d["node"], d["batch_size"]) for d in info["compute"]["devices"]] == \
-        [(device, "fp32", node_name(), 64 if HAS_CUDA else 8)]
+    assert [(d["device"], d["precision"], d["node"], d["batch_size"]) for d in info["compute"]["devices"]] == [
+        (device, "fp32", node_name(), 64 if HAS_CUDA else 8)
+    ]
     assert {"device_name", "torch", "cuda"} <= set(info["compute"]["devices"][0])
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="the actors would find a GPU")
-@pytest.mark.parametrize("extra, fragments", [
-    (("--device", "cuda"), ("--device 'cuda'", f"node {node_name()} has no CUDA GPU")),
-    (("--precision", "fp16"), ("--precision", "auto resolved to cpu")),
-], ids=["cuda", "fp16-auto"])
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (("--device", "cuda"), ("--device 'cuda'", f"node {node_name()} has no CUDA GPU")),
+        (("--precision", "fp16"), ("--precision", "auto resolved to cpu")),
+    ],
+    ids=["cuda", "fp16-auto"],
+)
 def test_an_actors_device_error_is_one_line(extra, fragments, gpu_ray, cli, rel, lib_trad_export, tmp_path):
     """With --address the driver does not check its own node: each actor resolves on its node, and
     the first one's refusal ends the job in one line."""

@@ -25,8 +25,13 @@ KEYS = ("experiment", "segment", "channel")
 def s3_ray(s3_server):
     """One local Ray for the module, started with the S3 endpoint and test credentials in its
     environment — how a worker gets credentials: the environment it inherits (see README)."""
-    names = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-             "AWS_ENDPOINT_URL_S3": s3_server, "AWS_ENDPOINT_URL": s3_server}
+    names = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ENDPOINT_URL": s3_server,
+    }
     old = {k: os.environ.get(k) for k in names}
     os.environ.update(names)
     from libtrad.ray_jobs.cluster import ray_session
@@ -48,7 +53,7 @@ def s3_dataset(s3_env, lib_trad_export):
     import s3fs
 
     fs = s3fs.S3FileSystem()
-    bucket = s3_env[len("s3://"):]
+    bucket = s3_env[len("s3://") :]
     for rel in ("README.md", ".libtrad.json"):
         fs.put_file(str(lib_trad_export / rel), f"{bucket}/ds/{rel}")
     for path in sorted((lib_trad_export / "data" / CONFIG).glob("*.parquet")):
@@ -71,8 +76,9 @@ def _input_ids(export) -> list[tuple]:
     return sorted(tuple(r[k] for k in KEYS) for r in rows)
 
 
-def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(s3_ray, s3_dataset, lib_trad_export,
-                                                                              tmp_path, cli):
+def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(
+    s3_ray, s3_dataset, lib_trad_export, tmp_path, cli
+):
     """From s3:// to s3:// (the encoder's shipping is tested in-process below). The driver (attached
     to the module's Ray) is SIGKILLed after 2 staged units: nothing at the output, 2 units staged
     beside it. The re-run computes only the others; the output holds every input row once, the
@@ -87,13 +93,21 @@ def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(s3_
 
     fs, bucket = s3_dataset
     dataset, url = f"s3://{bucket}/ds", f"s3://{bucket}/out/emb"
-    script = ("import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
-              "embed_dataset(sys.argv[1], sys.argv[2], sys.argv[3], config='tr1', rows_per_unit=4, actors=1, "
-              "address=sys.argv[4], progress=False)\n")
+    script = (
+        "import sys\nfrom libtrad.ray_jobs.embedding.embed import embed_dataset\n"
+        "embed_dataset(sys.argv[1], sys.argv[2], sys.argv[3], config='tr1', rows_per_unit=4, actors=1, "
+        "address=sys.argv[4], progress=False)\n"
+    )
     env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
     address = s3_ray.get_runtime_context().gcs_address
-    proc = subprocess.Popen([sys.executable, "-c", script, dataset, "logmel-stats", url, address], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, dataset, "logmel-stats", url, address],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=240)
     finally:
@@ -112,16 +126,20 @@ def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(s3_
     rows = _rows(fs, f"{bucket}/out/emb")
     ids = [tuple(r[k] for k in KEYS) for r in rows]
     assert sorted(ids) == _input_ids(lib_trad_export) and len(set(ids)) == len(ids)
-    source = {tuple(r[k] for k in KEYS): r for f in sorted((lib_trad_export / "data" / CONFIG).glob("test-*.parquet"))
-              for r in pq.read_table(f).to_pylist()}
+    source = {
+        tuple(r[k] for k in KEYS): r
+        for f in sorted((lib_trad_export / "data" / CONFIG).glob("test-*.parquet"))
+        for r in pq.read_table(f).to_pylist()
+    }
     key, row = max(source.items())
     clip, _ = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
     expected = load_encoder("logmel-stats").embed([clip])[0][0]
-    np.testing.assert_allclose(next(r["embedding"] for r in rows if tuple(r[k] for k in KEYS) == key), expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        next(r["embedding"] for r in rows if tuple(r[k] for k in KEYS) == key), expected, atol=1e-5
+    )
 
     objects = _objects(fs, bucket)
-    out = {p[len(f"{bucket}/out/emb/"):]: data for p, data in objects.items() if p.startswith(f"{bucket}/out/")}
+    out = {p[len(f"{bucket}/out/emb/") :]: data for p, data in objects.items() if p.startswith(f"{bucket}/out/")}
     marker = json.loads(out.pop(".libtrad.json"))
     assert marker["kind"] == "embeddings"
     assert marker["files"] == {rel: hashlib.sha256(data).hexdigest() for rel, data in out.items()}
@@ -137,8 +155,9 @@ def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(s3_
     assert verified.exit_code == 0, verified.output
 
 
-def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written(s3_dataset, lib_trad_export,
-                                                                                 tmp_path, cli, rel, monkeypatch):
+def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written(
+    s3_dataset, lib_trad_export, tmp_path, cli, rel, monkeypatch
+):
     """A missing bucket (as input or output), denied credentials, a prefix libtrad did not write:
     exit 2, one `error:` line naming the URL, the bucket byte-identical (all refused before any work)."""
     fs, bucket = s3_dataset
@@ -148,12 +167,19 @@ def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written
     def embed(dataset, output):
         return cli("embed", "--dataset", dataset, "--encoder", "logmel-stats", "--output", output, "--config", CONFIG)
 
-    rel.assert_error_line(embed(f"s3://no-such-bucket-{bucket}/ds", str(tmp_path / "emb")),
-                          f"s3://no-such-bucket-{bucket}/ds", "does not exist")
-    rel.assert_error_line(embed(str(lib_trad_export), f"s3://no-such-bucket-{bucket}/emb"),
-                          f"s3://no-such-bucket-{bucket}/emb", "does not exist")
-    rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/mine"), f"s3://{bucket}/mine",
-                          "not a libtrad folder")
+    rel.assert_error_line(
+        embed(f"s3://no-such-bucket-{bucket}/ds", str(tmp_path / "emb")),
+        f"s3://no-such-bucket-{bucket}/ds",
+        "does not exist",
+    )
+    rel.assert_error_line(
+        embed(str(lib_trad_export), f"s3://no-such-bucket-{bucket}/emb"),
+        f"s3://no-such-bucket-{bucket}/emb",
+        "does not exist",
+    )
+    rel.assert_error_line(
+        embed(f"s3://{bucket}/ds", f"s3://{bucket}/mine"), f"s3://{bucket}/mine", "not a libtrad folder"
+    )
     rel.assert_error_line(embed(f"s3://{bucket}/ds", f"s3://{bucket}/ds/emb"), "lies inside the input dataset")
     rel.assert_error_line(embed(f"s3://{bucket}/ds", "hf://datasets/me/emb"), "hf://datasets/me/emb", "publish dataset")
     (tmp_path / "mine").mkdir()
@@ -166,7 +192,9 @@ def test_store_mistakes_are_one_error_line_naming_the_url_and_nothing_is_written
 
     monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto now checks credentials: ours are none
     s3fs.S3FileSystem.clear_instance_cache()
-    line = rel.assert_error_line(embed(f"s3://{bucket}/ds", str(tmp_path / "emb")), f"s3://{bucket}/ds", "access denied")
+    line = rel.assert_error_line(
+        embed(f"s3://{bucket}/ds", str(tmp_path / "emb")), f"s3://{bucket}/ds", "access denied"
+    )
     assert "testing" not in line  # no credential is printed
     rel.assert_error_line(embed(str(lib_trad_export), f"s3://{bucket}/emb"), f"s3://{bucket}/emb", "access denied")
     monkeypatch.undo()
@@ -220,7 +248,7 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
     from libtrad.folders.storage import INCOMPLETE, RemoteOutput
 
     fs = s3fs.S3FileSystem()
-    bucket = s3_env[len("s3://"):]
+    bucket = s3_env[len("s3://") :]
     url = f"{s3_env}/out/emb"
 
     def publish(key: str, files: dict[str, bytes]) -> None:
@@ -250,10 +278,12 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
 
     publish("k2", {"a.parquet": b"a2", "c.parquet": b"c2"})
     done = _objects(fs, f"{bucket}/out")
-    out = {p[len(f"{bucket}/out/emb/"):]: d for p, d in done.items() if p.startswith(f"{bucket}/out/emb/")}
+    out = {p[len(f"{bucket}/out/emb/") :]: d for p, d in done.items() if p.startswith(f"{bucket}/out/emb/")}
     assert set(done) == {f"{bucket}/out/emb/{rel}" for rel in out}, "staging left beside the output"
     assert out.pop("notes.txt") == b"mine" and json.loads(out.pop(".libtrad.json"))["files"] == {
-        "a.parquet": hashlib.sha256(b"a2").hexdigest(), "c.parquet": hashlib.sha256(b"c2").hexdigest()}
+        "a.parquet": hashlib.sha256(b"a2").hexdigest(),
+        "c.parquet": hashlib.sha256(b"c2").hexdigest(),
+    }
     assert out == {"a.parquet": b"a2", "c.parquet": b"c2"}
 
     fs.pipe_file(f"{bucket}/out/emb/d.parquet", b"user's")
@@ -263,8 +293,9 @@ def test_an_object_store_output_is_replaced_by_the_completion_manifest_protocol(
     assert after[f"{bucket}/out/emb/d.parquet"] == b"user's" and f"{bucket}/out/emb/.libtrad.json" in after
 
 
-def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exist(lib_trad_export, tmp_path,
-                                                                                     monkeypatch):
+def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exist(
+    lib_trad_export, tmp_path, monkeypatch
+):
     """``py:module:Class``: the module file recorded in the spec's identity is shipped and imported from
     the worker's copy when the driver's import root is not on the worker's node."""
     import shutil
@@ -283,7 +314,8 @@ def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exi
         "    sampling_rate, output_dim, hop_size_in_ms = 16000, 4, 10.0\n\n"
         "    def forward(self, audio):\n"
         "        frames = audio[:, : audio.shape[1] // 160 * 160].reshape(audio.shape[0], -1, 160)\n"
-        "        return torch.stack([frames.mean(-1), frames.std(-1), frames.amin(-1), frames.amax(-1)], -1)\n")
+        "        return torch.stack([frames.mean(-1), frames.std(-1), frames.amin(-1), frames.amax(-1)], -1)\n"
+    )
     monkeypatch.syspath_prepend(str(root))
     spec = parse_encoder_spec("py:libtrad_shipped_enc:Enc")
     digests, blobs = pack(spec)
@@ -294,6 +326,7 @@ def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exi
     elsewhere = replace(spec, identity={**spec.identity, "import_root": str(tmp_path / "not-on-this-node")})
     source = resolve_dataset(str(lib_trad_export), CONFIG, ["test"])
     table, stats = UnitEmbedder(elsewhere, EmbedOptions(), source, threads=1, files=(digests, blobs)).run(
-        plan_units(source, 4)[0])
+        plan_units(source, 4)[0]
+    )
     assert stats["dim"] == 4 and table.num_rows == 4
     monkeypatch.delitem(sys.modules, "libtrad_shipped_enc", raising=False)

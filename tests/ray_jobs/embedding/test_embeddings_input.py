@@ -12,12 +12,17 @@ import pytest
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix, load_embeddings
 
+FLOAT32 = pa.float32()
 
-def write(path, files, embeddings, labels=None, *, value_type=pa.float32(), metadata=None, **extra):
+
+def write(path, files, embeddings, labels=None, *, value_type=FLOAT32, metadata=None, **extra):
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = {"file": pa.array(files), "embedding": pa.array(embeddings, type=pa.list_(value_type)),
-               "label": pa.array(labels if labels is not None else [0] * len(files), type=pa.int64()),
-               **{k: pa.array(v) for k, v in extra.items()}}
+    columns = {
+        "file": pa.array(files),
+        "embedding": pa.array(embeddings, type=pa.list_(value_type)),
+        "label": pa.array(labels if labels is not None else [0] * len(files), type=pa.int64()),
+        **{k: pa.array(v) for k, v in extra.items()},
+    }
     table = pa.table(columns)
     if metadata:
         table = table.replace_schema_metadata(metadata)
@@ -41,8 +46,14 @@ def test_reads_every_parquet_recursively_and_concatenates_folders(tmp_path):
 
 def test_optional_columns_and_huggingface_label_names(tmp_path):
     features = {"info": {"features": {"label": {"_type": "ClassLabel", "names": ["normal", "fault"]}}}}
-    write(tmp_path / "e" / "0.parquet", ["x"], [[1.0]], audio_path=["skip me"], fold=[3],
-          metadata={b"huggingface": json.dumps(features).encode()})
+    write(
+        tmp_path / "e" / "0.parquet",
+        ["x"],
+        [[1.0]],
+        audio_path=["skip me"],
+        fold=[3],
+        metadata={b"huggingface": json.dumps(features).encode()},
+    )
     df = load_embeddings(tmp_path / "e", ["file", "label"], optional=["fold", "label_name"])
     assert list(df.columns) == ["file", "label", "fold", "embedding"]
     assert df.attrs["label_names"] == ["normal", "fault"]
@@ -57,18 +68,21 @@ def test_float64_and_fixed_size_lists_become_float32(tmp_path):
     assert m.dtype == np.float32 and m.shape == (2, 2)
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ("missing", "no such file or folder"),
-    ("empty_folder", "no .parquet files"),
-    ("no_column", "no column 'split' (required); columns present: file, embedding, label"),
-    ("ragged", "embeddings of unequal length (row file='y' has 3, the first row 2)"),
-    ("ragged_files", "embeddings of unequal length (3 values per row; earlier files have 2)"),
-    ("nan", "row file='y' has a NaN or infinite embedding value"),
-    ("inf", "row file='x' has a NaN or infinite embedding value"),
-    ("null", "row file='y' has no embedding (null)"),
-    ("not_parquet", "not a readable Parquet file"),
-    ("wrong_type", "column 'embedding' is string"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("missing", "no such file or folder"),
+        ("empty_folder", "no .parquet files"),
+        ("no_column", "no column 'split' (required); columns present: file, embedding, label"),
+        ("ragged", "embeddings of unequal length (row file='y' has 3, the first row 2)"),
+        ("ragged_files", "embeddings of unequal length (3 values per row; earlier files have 2)"),
+        ("nan", "row file='y' has a NaN or infinite embedding value"),
+        ("inf", "row file='x' has a NaN or infinite embedding value"),
+        ("null", "row file='y' has no embedding (null)"),
+        ("not_parquet", "not a readable Parquet file"),
+        ("wrong_type", "column 'embedding' is string"),
+    ],
+)
 def test_input_errors_name_the_file_and_the_problem(tmp_path, case, fragment):
     target = tmp_path / "emb"
     target.mkdir()
@@ -109,7 +123,7 @@ def test_no_paths_and_no_rows(tmp_path):
         load_embeddings(tmp_path / "e.parquet", ["file"])
 
 
-# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
 # ----------------------------------------------------------------------------- rows as data
 def test_a_label_beyond_its_classlabel_names_is_refused(tmp_path, cli, rel, embeddings_folder):
     labels = np.arange(40) % 3
@@ -120,12 +134,23 @@ def test_a_label_beyond_its_classlabel_names_is_refused(tmp_path, cli, rel, embe
 
 
 def test_duplicated_rows_are_refused_and_allow_duplicates_keeps_every_row(emb, tmp_path, cli, rel):
-    result = cli("evaluate", "xares-knn", "--embeddings", emb, "--embeddings", emb, "--output", tmp_path / "res",
-                 "--local")
+    result = cli(
+        "evaluate", "xares-knn", "--embeddings", emb, "--embeddings", emb, "--output", tmp_path / "res", "--local"
+    )
     line = rel.assert_error_line(result, "40 row(s) repeat the key (file)", "rec_000.mat", "--allow-duplicates")
     assert "train-00000.parquet row 0" in line
-    kept = cli("evaluate", "xares-knn", "--embeddings", emb, "--embeddings", emb, "--output", tmp_path / "res",
-               "--local", "--allow-duplicates")
+    kept = cli(
+        "evaluate",
+        "xares-knn",
+        "--embeddings",
+        emb,
+        "--embeddings",
+        emb,
+        "--output",
+        tmp_path / "res",
+        "--local",
+        "--allow-duplicates",
+    )
     assert kept.exit_code == 0, kept.output
     assert "all kept (--allow-duplicates)" in kept.output
     results = json.loads((tmp_path / "res" / "results.json").read_text())
@@ -140,8 +165,10 @@ def test_duplicates_without_a_key_column_are_found_by_their_embedding(tmp_path):
     folder.mkdir()
     x = np.arange(12, dtype=np.float32).reshape(4, 3)
     x[3] = x[1]
-    pq.write_table(pa.table({"label": [0, 1, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
-                   folder / "a.parquet")
+    pq.write_table(
+        pa.table({"label": [0, 1, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
+        folder / "a.parquet",
+    )
     with pytest.raises(LibtradError, match=r"1 row\(s\) repeat the key \(embedding"):
         load_embeddings(folder, ["label"])
     assert load_embeddings(folder, ["label"], allow_duplicates=True).attrs["duplicate_rows"] == 1
@@ -154,9 +181,18 @@ def test_list_valued_key_columns_are_compared_by_value(tmp_path):
     folder = tmp_path / "segments"
     folder.mkdir()
     x = np.arange(9, dtype=np.float32).reshape(3, 3)
-    table = pa.table({"label": [0, 1, 0], "experiment": ["tr1"] * 3, "segment": [0, 1, 0],
-                      "source_file": [["a", "b"], ["a", "b"], ["a", "b"]],
-                      "embedding": pa.array(list(x), type=pa.list_(pa.float32()))})
+    table = pa.table(
+        {
+            "label": [0, 1, 0],
+            "experiment": ["tr1"] * 3,
+            "segment": [0, 1, 0],
+            "source_file": [["a", "b"], ["a", "b"], ["a", "b"]],
+            "embedding": pa.array(list(x), type=pa.list_(pa.float32())),
+        }
+    )
     pq.write_table(table, folder / "a.parquet")
-    with pytest.raises(LibtradError, match=r"experiment='tr1', source_file=\['a', 'b'\], segment=0 \(.*a.parquet row 0 and .*a.parquet row 2\)"):
+    with pytest.raises(
+        LibtradError,
+        match=r"experiment='tr1', source_file=\['a', 'b'\], segment=0 \(.*a.parquet row 0 and .*a.parquet row 2\)",
+    ):
         load_embeddings(folder, ["label"])

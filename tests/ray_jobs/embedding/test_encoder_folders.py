@@ -19,8 +19,10 @@ from safetensors.torch import load_file, save_file
 
 from libtrad.core.errors import LibtradError
 
-LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
-               "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 118018\n")
+LFS_POINTER = (
+    "version https://git-lfs.github.com/spec/v1\n"
+    "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 118018\n"
+)
 
 
 # ----------------------------------------------------------------------------- breakages
@@ -71,15 +73,38 @@ ECHO_BREAKAGES = [
     (_cut_header, ["model.safetensors", "not a complete safetensors file", "the whole file holds 200"]),
     (_text, ["model.safetensors", "a text file (starts 'these are my notes", "not safetensors weights"]),
     (_lfs_pointer, ["model.safetensors", "git-LFS pointer file", "run `git lfs pull`"]),
-    (_other_models_weights, ["model.safetensors", "does not match config.json", "18 missing tensors: cls_token",
-                             "... 13 more", "11 unexpected tensors: attention.k_proj.weight"]),
-    (_other_shape, ["model.safetensors", "does not match config.json", "3 tensors of another shape",
-                    "encoder.layers.0.linear1.bias (64,) in the file, (48,) in the model"]),
+    (
+        _other_models_weights,
+        [
+            "model.safetensors",
+            "does not match config.json",
+            "18 missing tensors: cls_token",
+            "... 13 more",
+            "11 unexpected tensors: attention.k_proj.weight",
+        ],
+    ),
+    (
+        _other_shape,
+        [
+            "model.safetensors",
+            "does not match config.json",
+            "3 tensors of another shape",
+            "encoder.layers.0.linear1.bias (64,) in the file, (48,) in the model",
+        ],
+    ),
     (_one_missing, ["model.safetensors", "1 missing tensor: norm.bias"]),
     (_one_unexpected, ["model.safetensors", "1 unexpected tensor: extra_head.weight"]),
 ]
-ECHO_IDS = ["truncated", "header-cut", "text-file", "lfs-pointer", "another-models-weights", "shape-mismatch",
-            "missing-key", "unexpected-key"]
+ECHO_IDS = [
+    "truncated",
+    "header-cut",
+    "text-file",
+    "lfs-pointer",
+    "another-models-weights",
+    "shape-mismatch",
+    "missing-key",
+    "unexpected-key",
+]
 
 
 @pytest.fixture
@@ -116,10 +141,13 @@ def test_check_encoder_names_the_broken_weights(broken_echo, fragments, cli, rel
 
 
 @pytest.mark.parametrize("broken_echo, fragments", ECHO_BREAKAGES, ids=ECHO_IDS, indirect=["broken_echo"])
-def test_embed_refuses_the_folder_before_ray_starts(broken_echo, fragments, lib_trad_export, tmp_path, cli, rel, no_ray):
+def test_embed_refuses_the_folder_before_ray_starts(
+    broken_echo, fragments, lib_trad_export, tmp_path, cli, rel, no_ray
+):
     before = rel.snapshot(broken_echo, lib_trad_export)
-    rel.assert_error_line(cli(*embed_args(lib_trad_export, f"echo:{broken_echo}", tmp_path / "emb")),
-                          str(broken_echo), *fragments)
+    rel.assert_error_line(
+        cli(*embed_args(lib_trad_export, f"echo:{broken_echo}", tmp_path / "emb")), str(broken_echo), *fragments
+    )
     assert rel.snapshot(broken_echo, lib_trad_export) == before
     assert not (tmp_path / "emb").exists()
 
@@ -131,8 +159,11 @@ def test_the_python_api_refuses_it_too(broken_echo, fragments):
     from libtrad.models.echo import EchoModel
     from libtrad.ray_jobs.embedding.encoders import load_encoder
 
-    for load in (lambda: load_encoder(f"echo:{broken_echo}"), lambda: EchoModel.from_pretrained(broken_echo),
-                 lambda: AutoModel.from_pretrained(broken_echo)):
+    for load in (
+        lambda: load_encoder(f"echo:{broken_echo}"),
+        lambda: EchoModel.from_pretrained(broken_echo),
+        lambda: AutoModel.from_pretrained(broken_echo),
+    ):
         with pytest.raises(LibtradError) as info:
             load()
         assert all(f in str(info.value) for f in fragments), str(info.value)
@@ -142,8 +173,11 @@ def test_the_python_api_refuses_it_too(broken_echo, fragments):
 def test_another_families_folder_is_refused_by_model_type(ae_dir, cli, rel):
     from libtrad.models.echo import EchoModel
 
-    rel.assert_error_line(cli("check-encoder", "--quick", f"echo:{ae_dir}"), str(ae_dir / "config.json"),
-                          "model type 'libtrad-attention-ae' is not what EchoModel loads")
+    rel.assert_error_line(
+        cli("check-encoder", "--quick", f"echo:{ae_dir}"),
+        str(ae_dir / "config.json"),
+        "model type 'libtrad-attention-ae' is not what EchoModel loads",
+    )
     with pytest.raises(LibtradError, match="libtrad-attention-ae"):
         EchoModel.from_pretrained(ae_dir)
 
@@ -154,7 +188,11 @@ def test_a_sound_folder_still_loads_and_reports_its_loading_info(echo_dir):
 
     model, info = EchoModel.from_pretrained(echo_dir, output_loading_info=True)
     assert type(model).__name__ == "EchoModel"
-    assert (set(info["missing_keys"]), set(info["unexpected_keys"]), list(info["mismatched_keys"])) == (set(), set(), [])
+    assert (set(info["missing_keys"]), set(info["unexpected_keys"]), list(info["mismatched_keys"])) == (
+        set(),
+        set(),
+        [],
+    )
 
 
 def test_a_lfs_pointer_fails_at_once_in_a_fresh_process(echo_dir, lib_trad_export, tmp_path, rel):
@@ -168,8 +206,9 @@ def test_a_lfs_pointer_fails_at_once_in_a_fresh_process(echo_dir, lib_trad_expor
     assert not (tmp_path / "emb").exists()
 
 
-def test_a_folder_broken_after_the_drivers_check_stops_the_job_in_one_line(echo_dir, lib_trad_export, tmp_path,
-                                                                             monkeypatch):
+def test_a_folder_broken_after_the_drivers_check_stops_the_job_in_one_line(
+    echo_dir, lib_trad_export, tmp_path, monkeypatch
+):
     """What the driver's check cannot see (the folder changed, or another node's copy differs) still
     ends the job with the actor's own line, not a retry loop ending in "died 4 times"."""
     import libtrad.ray_jobs.embedding.embed as embed
@@ -179,8 +218,15 @@ def test_a_folder_broken_after_the_drivers_check_stops_the_job_in_one_line(echo_
     monkeypatch.setattr(embed, "preflight", lambda spec, precision: None)  # as if the driver saw a sound folder
     monkeypatch.setattr(embed, "parse_encoder_spec", lambda text, weights=None: _parsed_then_broken(text, folder))
     with pytest.raises(LibtradError) as info:
-        embed.embed_dataset(str(lib_trad_export), f"echo:{folder}", tmp_path / "emb", config="tr1", actors=1,
-                            threads_per_actor=1, progress=False)
+        embed.embed_dataset(
+            str(lib_trad_export),
+            f"echo:{folder}",
+            tmp_path / "emb",
+            config="tr1",
+            actors=1,
+            threads_per_actor=1,
+            progress=False,
+        )
     message = str(info.value)
     assert message.startswith(f"{folder / 'model.safetensors'}: a git-LFS pointer file") and "\n" not in message
 
@@ -202,8 +248,16 @@ def bert_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("bert") / "tiny-bert"
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=32)).save_pretrained(out)
+    BertModel(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        )
+    ).save_pretrained(out)
     return out
 
 
@@ -215,9 +269,18 @@ def ctc_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("ctc") / "tiny-wav2vec2-ctc"
-    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                            conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                            num_conv_pos_embedding_groups=2, vocab_size=12)
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=12,
+    )
     Wav2Vec2ForCTC(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(out)
     return out
@@ -246,8 +309,11 @@ def test_an_audio_model_without_its_feature_extractor(ctc_dir, lib_trad_export, 
     folder = tmp_path / "w2v"
     shutil.copytree(ctc_dir, folder)
     (folder / "preprocessor_config.json").unlink()
-    rel.assert_error_line(cli(*embed_args(lib_trad_export, f"hf:{folder}", tmp_path / "emb")), str(folder),
-                          "not an audio encoder folder: no preprocessor_config.json")
+    rel.assert_error_line(
+        cli(*embed_args(lib_trad_export, f"hf:{folder}", tmp_path / "emb")),
+        str(folder),
+        "not an audio encoder folder: no preprocessor_config.json",
+    )
 
 
 def test_a_head_folder_loads_as_its_base_model_and_passes(ctc_dir):
@@ -258,20 +324,37 @@ def test_a_head_folder_loads_as_its_base_model_and_passes(ctc_dir):
     assert [r.message for r in check_encoder_spec(f"hf:{ctc_dir}", quick=True) if not r.passed] == []
 
 
-@pytest.mark.parametrize("edit, fragments", [
-    (lambda d: _add_tensor(d, "wav2vec2.extra.weight"), ["1 unexpected tensor: wav2vec2.extra.weight"]),
-    (lambda d: _edit_config(d, intermediate_size=24), ["tensors of another shape", "(32, 16) in the file, (24, 16)"]),
-    (lambda d: _edit_config(d, architectures=["Wav2Vec2Model"]), ["2 unexpected tensors: lm_head.bias, lm_head.weight"]),
-    (lambda d: _lfs_pointer(d, d), ["git-LFS pointer file"]),
-], ids=["foreign-tensor", "shape-mismatch", "head-not-declared", "lfs-pointer"])
-def test_hf_weights_that_do_not_match_are_refused(edit, fragments, ctc_dir, lib_trad_export, tmp_path, cli, rel, no_ray):
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (lambda d: _add_tensor(d, "wav2vec2.extra.weight"), ["1 unexpected tensor: wav2vec2.extra.weight"]),
+        (
+            lambda d: _edit_config(d, intermediate_size=24),
+            ["tensors of another shape", "(32, 16) in the file, (24, 16)"],
+        ),
+        (
+            lambda d: _edit_config(d, architectures=["Wav2Vec2Model"]),
+            ["2 unexpected tensors: lm_head.bias, lm_head.weight"],
+        ),
+        (lambda d: _lfs_pointer(d, d), ["git-LFS pointer file"]),
+    ],
+    ids=["foreign-tensor", "shape-mismatch", "head-not-declared", "lfs-pointer"],
+)
+def test_hf_weights_that_do_not_match_are_refused(
+    edit, fragments, ctc_dir, lib_trad_export, tmp_path, cli, rel, no_ray
+):
     folder = tmp_path / "w2v"
     shutil.copytree(ctc_dir, folder)
     edit(folder)
     before = rel.snapshot(folder)
-    rel.assert_error_line(cli(*embed_args(lib_trad_export, f"hf:{folder}", tmp_path / "emb")),
-                          str(folder / "model.safetensors"), *fragments)
-    rel.assert_error_line(cli("check-encoder", "--quick", f"hf:{folder}"), str(folder / "model.safetensors"), *fragments)
+    rel.assert_error_line(
+        cli(*embed_args(lib_trad_export, f"hf:{folder}", tmp_path / "emb")),
+        str(folder / "model.safetensors"),
+        *fragments,
+    )
+    rel.assert_error_line(
+        cli("check-encoder", "--quick", f"hf:{folder}"), str(folder / "model.safetensors"), *fragments
+    )
     assert rel.snapshot(folder) == before
 
 
@@ -293,18 +376,36 @@ def test_an_audio_model_that_is_not_an_encoder_is_named(tmp_path, cli, rel):
 
     torch.manual_seed(0)
     folder = tmp_path / "tiny-whisper"
-    WhisperModel(WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                               decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=60,
-                               max_target_positions=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                               decoder_start_token_id=1)).save_pretrained(folder)
+    WhisperModel(
+        WhisperConfig(
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            vocab_size=60,
+            max_target_positions=16,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
+        )
+    ).save_pretrained(folder)
     WhisperFeatureExtractor().save_pretrained(folder)
-    rel.assert_error_line(cli("check-encoder", "--quick", f"hf:{folder}"), str(folder),
-                          "WhisperModel does not run as an audio encoder on 1 s of silence", "last_hidden_state")
+    rel.assert_error_line(
+        cli("check-encoder", "--quick", f"hf:{folder}"),
+        str(folder),
+        "WhisperModel does not run as an audio encoder on 1 s of silence",
+        "last_hidden_state",
+    )
 
 
 # ----------------------------------------------------------------------------- libtrad's own encoder folders
-def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(echo_dir, lib_trad_export, tmp_path, cli,
-                                                                          rel):
+def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(
+    echo_dir, lib_trad_export, tmp_path, cli, rel
+):
     """A folder libtrad wrote (its marker) is checked against its checksums by check-encoder and embed
     before the encoder loads; --no-verify (embed) uses it anyway and says so."""
     import json
@@ -322,8 +423,12 @@ def test_a_libtrad_encoder_folder_changed_after_it_was_written_is_refused(echo_d
     config.write_text(json.dumps(json.loads(config.read_text())))  # same values, other bytes
     before = rel.snapshot(folder)
     rel.assert_error_line(cli("check-encoder", spec, "--quick"), str(config), "corrupted")
-    rel.assert_error_line(cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--encoder", spec,
-                              "--output", tmp_path / "emb"), str(config), "corrupted", "--no-verify")
+    rel.assert_error_line(
+        cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--encoder", spec, "--output", tmp_path / "emb"),
+        str(config),
+        "corrupted",
+        "--no-verify",
+    )
     assert not (tmp_path / "emb").exists()
     record = check_encoder_folder(parse_encoder_spec(spec), no_verify=True)
     assert record["verified"] is False and str(config) in record["problems"][0]

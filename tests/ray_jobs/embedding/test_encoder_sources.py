@@ -88,8 +88,9 @@ def test_a_users_class_embeds_with_its_weights_and_arguments(user_module, tmp_pa
 
     state = reference(6)
     save_file(state, tmp_path / "w.safetensors")
-    encoder = load_encoder(parse_encoder_spec(f"py:{user_module}:Frames?dim=6&scale=0.5",
-                                              weights=tmp_path / "w.safetensors"), device="cpu")
+    encoder = load_encoder(
+        parse_encoder_spec(f"py:{user_module}:Frames?dim=6&scale=0.5", weights=tmp_path / "w.safetensors"), device="cpu"
+    )
     clips = [np.random.default_rng(1).standard_normal(n).astype(np.float32) for n in (16000, 4000)]
     pooled, frames = encoder.embed(clips)
     for clip, got, clip_embedding in zip(clips, frames, pooled):
@@ -139,8 +140,16 @@ def test_a_worker_without_the_module_imports_the_shipped_file(user_module, tmp_p
     shipped.parent.mkdir(parents=True)
     shipped.write_text(MODULE)
     name = f"{user_module}_elsewhere"  # on no sys.path entry: only the shipped file has it
-    worker = replace(spec, target=f"{name}:Frames", identity={**spec.identity, "module": name,
-                     "module_file": str(shipped), "import_root": str(tmp_path / "not-on-this-node")})
+    worker = replace(
+        spec,
+        target=f"{name}:Frames",
+        identity={
+            **spec.identity,
+            "module": name,
+            "module_file": str(shipped),
+            "import_root": str(tmp_path / "not-on-this-node"),
+        },
+    )
     try:
         assert load_encoder(worker, device="cpu").embed([np.zeros(1600, np.float32)])[0].shape == (1, 3)
     finally:
@@ -174,36 +183,48 @@ def test_a_class_that_breaks_the_contract_is_one_line(target, fragment, user_mod
     rel.assert_error_line(cli("check-encoder", text, "--quick"), f"SPEC {text!r}", fragment)
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ("extra", "1 unexpected tensor: extra"),
-    ("shape", "proj.weight (5, 160) in the file, (6, 160) in the model"),
-    ("missing", "1 missing tensor: proj.bias"),
-    ("format", "must be a .safetensors file"),
-    ("absent", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("extra", "1 unexpected tensor: extra"),
+        ("shape", "proj.weight (5, 160) in the file, (6, 160) in the model"),
+        ("missing", "1 missing tensor: proj.bias"),
+        ("format", "must be a .safetensors file"),
+        ("absent", "does not exist"),
+    ],
+)
 def test_encoder_weights_that_do_not_fit_are_one_line(case, fragment, user_module, tmp_path, cli, rel):
     from safetensors.torch import save_file
 
     state = reference(6)
-    state = {"extra": {**state, "extra": torch.zeros(1)}, "shape": {**state, "proj.weight": torch.zeros(5, 160)},
-             "missing": {"proj.weight": state["proj.weight"]}}.get(case, state)
+    state = {
+        "extra": {**state, "extra": torch.zeros(1)},
+        "shape": {**state, "proj.weight": torch.zeros(5, 160)},
+        "missing": {"proj.weight": state["proj.weight"]},
+    }.get(case, state)
     path = tmp_path / ("w.pt" if case == "format" else "w.safetensors")
     if case != "absent":
         save_file(state, path)
     before = rel.snapshot(tmp_path / "code", path)
-    line = rel.assert_error_line(cli("check-encoder", f"py:{user_module}:Frames?dim=6", "--encoder-weights", path),
-                                 "--encoder-weights", fragment)
+    line = rel.assert_error_line(
+        cli("check-encoder", f"py:{user_module}:Frames?dim=6", "--encoder-weights", path), "--encoder-weights", fragment
+    )
     assert str(path) in line
     assert rel.snapshot(tmp_path / "code", path) == before
 
 
-@pytest.mark.parametrize("encoder, extra, fragments", [
-    ("py:{m}:Frames?mode=nan", (), ["--encoder", "NaN or infinite"]),
-    ("py:{m}:Frames?dim=6", ("--encoder-weights", "{w}"), ["--encoder-weights", "1 unexpected tensor: extra"]),
-    ("logmel-stats", ("--encoder-weights", "{w}"), ["--encoder-weights", "logmel-stats has no weights"]),
-], ids=["nan", "weights", "weights-for-a-kind-without"])
-def test_embed_refuses_a_broken_users_class_before_ray(encoder, extra, fragments, user_module, lib_trad_export,
-                                                       tmp_path, cli, rel, monkeypatch):
+@pytest.mark.parametrize(
+    "encoder, extra, fragments",
+    [
+        ("py:{m}:Frames?mode=nan", (), ["--encoder", "NaN or infinite"]),
+        ("py:{m}:Frames?dim=6", ("--encoder-weights", "{w}"), ["--encoder-weights", "1 unexpected tensor: extra"]),
+        ("logmel-stats", ("--encoder-weights", "{w}"), ["--encoder-weights", "logmel-stats has no weights"]),
+    ],
+    ids=["nan", "weights", "weights-for-a-kind-without"],
+)
+def test_embed_refuses_a_broken_users_class_before_ray(
+    encoder, extra, fragments, user_module, lib_trad_export, tmp_path, cli, rel, monkeypatch
+):
     from safetensors.torch import save_file
 
     import libtrad.ray_jobs.cluster as cluster
@@ -212,8 +233,21 @@ def test_embed_refuses_a_broken_users_class_before_ray(encoder, extra, fragments
     save_file({**reference(6), "extra": torch.zeros(1)}, tmp_path / "w.safetensors")
     before = rel.snapshot(tmp_path / "code", tmp_path / "w.safetensors")
     args = [a.format(w=tmp_path / "w.safetensors") for a in extra]
-    rel.assert_error_line(cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--encoder",
-                              encoder.format(m=user_module), "--output", tmp_path / "emb", *args), *fragments)
+    rel.assert_error_line(
+        cli(
+            "embed",
+            "--dataset",
+            lib_trad_export,
+            "--config",
+            "tr1",
+            "--encoder",
+            encoder.format(m=user_module),
+            "--output",
+            tmp_path / "emb",
+            *args,
+        ),
+        *fragments,
+    )
     assert not (tmp_path / "emb").exists()
     assert rel.snapshot(tmp_path / "code", tmp_path / "w.safetensors") == before
 
@@ -223,8 +257,23 @@ def test_embed_with_a_users_class_on_ray(user_module, lib_trad_export, tmp_path,
     import pyarrow.parquet as pq
 
     out = tmp_path / "emb"
-    result = cli("embed", "--dataset", lib_trad_export, "--config", "tr1", "--split", "test", "--encoder",
-                 f"py:{user_module}:Frames?dim=4", "--output", out, "--actors", "1", "--threads-per-actor", "1")
+    result = cli(
+        "embed",
+        "--dataset",
+        lib_trad_export,
+        "--config",
+        "tr1",
+        "--split",
+        "test",
+        "--encoder",
+        f"py:{user_module}:Frames?dim=4",
+        "--output",
+        out,
+        "--actors",
+        "1",
+        "--threads-per-actor",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     files = sorted(out.rglob("*.parquet"))
     table = pq.read_table(files[0])
@@ -267,13 +316,18 @@ def test_the_cache_key_follows_the_commit(echo_dir, hub_cache):
     assert parse_encoder_spec(f"echo:org/tiny-echo@{first.name}").fingerprint() == key_a
 
 
-@pytest.mark.parametrize("spec, fragments", [
-    ("echo:org/tiny-echo@v-does-not-exist", ["revision 'v-does-not-exist' of org/tiny-echo is not in the Hub cache",
-                                             "cached: main"]),
-    ("echo:org/unknown", ["org/unknown is not in the Hub cache", "HF_HUB_OFFLINE"]),
-    ("hf:org/unknown@v1", ["org/unknown is not in the Hub cache"]),
-    ("echo:./org/unknown", ["is not a folder"]),
-])
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        (
+            "echo:org/tiny-echo@v-does-not-exist",
+            ["revision 'v-does-not-exist' of org/tiny-echo is not in the Hub cache", "cached: main"],
+        ),
+        ("echo:org/unknown", ["org/unknown is not in the Hub cache", "HF_HUB_OFFLINE"]),
+        ("hf:org/unknown@v1", ["org/unknown is not in the Hub cache"]),
+        ("echo:./org/unknown", ["is not a folder"]),
+    ],
+)
 def test_a_hub_id_that_is_not_there_is_one_line(spec, fragments, echo_dir, hub_cache, cli, rel):
     hub_cache(echo_dir, "org/tiny-echo")
     rel.assert_error_line(cli("check-encoder", spec, "--quick"), f"SPEC {spec!r}", *fragments)
@@ -326,13 +380,20 @@ def online_hub(hub_cache, monkeypatch):
     server.server_close()
 
 
-@pytest.mark.parametrize("status, headers, fragment", [
-    (404, {"X_Error_Code": "RepoNotFound"}, "no Hub model repository org/private"),
-    (404, {"X_Error_Code": "RevisionNotFound"}, "revision 'v9' does not exist in the Hub model repository org/private"),
-    (403, {"X_Error_Code": "GatedRepo"}, "is gated: ask for access"),
-    (401, {"X_Error_Message": "Invalid credentials in Authorization header"}, "denied (HTTP 401)"),
-    (500, {}, "the Hub cannot be reached"),
-])
+@pytest.mark.parametrize(
+    "status, headers, fragment",
+    [
+        (404, {"X_Error_Code": "RepoNotFound"}, "no Hub model repository org/private"),
+        (
+            404,
+            {"X_Error_Code": "RevisionNotFound"},
+            "revision 'v9' does not exist in the Hub model repository org/private",
+        ),
+        (403, {"X_Error_Code": "GatedRepo"}, "is gated: ask for access"),
+        (401, {"X_Error_Message": "Invalid credentials in Authorization header"}, "denied (HTTP 401)"),
+        (500, {}, "the Hub cannot be reached"),
+    ],
+)
 def test_hub_failures_online_are_one_line(status, headers, fragment, online_hub):
     online_hub(status, **headers)
     with pytest.raises(ParameterError) as caught:

@@ -23,9 +23,19 @@ def hf_dir(tmp_path_factory):
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("hf") / "tiny-wav2vec2"
-    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                            conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                            num_conv_pos_embedding_groups=2, do_stable_layer_norm=True, feat_extract_norm="layer")
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=True,
+        feat_extract_norm="layer",
+    )
     Wav2Vec2Model(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(sampling_rate=SR, do_normalize=True, return_attention_mask=True).save_pretrained(out)
     return out
@@ -92,14 +102,19 @@ def test_fingerprint_follows_file_bytes_not_names(ae_dir, tmp_path):
     shutil.copytree(ae_dir, copy)
     a, b = parse_encoder_spec(f"attention-ae:{ae_dir}"), parse_encoder_spec(f"attention-ae:{copy}")
     assert a.fingerprint() == b.fingerprint()
-    (copy / "preprocessor_config.json").write_text((copy / "preprocessor_config.json").read_text().replace("2048", "1024"))
+    (copy / "preprocessor_config.json").write_text(
+        (copy / "preprocessor_config.json").read_text().replace("2048", "1024")
+    )
     assert parse_encoder_spec(f"attention-ae:{copy}").fingerprint() != a.fingerprint()
 
 
-@pytest.mark.parametrize("make, problem", [
-    (lambda d: d, "has no config.json"),
-    (lambda d: (d / "config.json").write_text("{}") and d, "has no .safetensors weights"),
-])
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda d: d, "has no config.json"),
+        (lambda d: (d / "config.json").write_text("{}") and d, "has no .safetensors weights"),
+    ],
+)
 def test_model_folders_without_config_or_weights_are_refused(make, problem, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
@@ -131,8 +146,9 @@ def test_a_registered_kind_is_parsed_loaded_and_checked(tmp_path, monkeypatch):
 
     (tmp_path / "toy_encoder_kind.py").write_text(TOY_KIND)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(ENCODER_KINDS, "frame-stats", EncoderKind("frame-stats", "none",
-                                                                  "toy_encoder_kind:FrameStatsEncoder"))
+    monkeypatch.setitem(
+        ENCODER_KINDS, "frame-stats", EncoderKind("frame-stats", "none", "toy_encoder_kind:FrameStatsEncoder")
+    )
     assert parse_encoder_spec("frame-stats").kind == "frame-stats"
     with pytest.raises(ParameterError, match="frame-stats takes no folder"):
         parse_encoder_spec("frame-stats:/x")

@@ -18,8 +18,9 @@ def test_embed_refuses_a_dataset_whose_shard_changed_after_export(lib_trad_expor
     shard = copy / Path(intact.shards[0].path).relative_to(lib_trad_export.resolve())
     flip_byte(shard)
     before = rel.snapshot(copy)
-    result = cli("embed", "--dataset", copy, "--config", "tr1", "--encoder", "logmel-stats",
-                 "--output", tmp_path / "emb")
+    result = cli(
+        "embed", "--dataset", copy, "--config", "tr1", "--encoder", "logmel-stats", "--output", tmp_path / "emb"
+    )
     rel.assert_error_line(result, str(shard.resolve()), "corrupted", "--dataset", "--no-verify")
     assert rel.snapshot(copy) == before and not (tmp_path / "emb").exists()
     source = resolve_dataset(str(copy), "tr1", no_verify=True)

@@ -24,16 +24,23 @@ try:
     from xares.utils import attr_from_py_path
 except ImportError:  # pragma: no cover - depends on the install
     check_audio_encoder = attr_from_py_path = None
-needs_xares = pytest.mark.skipif(check_audio_encoder is None, reason="xares is not installed (install it with "
-                                 "`pip install --no-deps xares==0.1.3 loguru==0.7.3`, as `make install` does)")
+needs_xares = pytest.mark.skipif(
+    check_audio_encoder is None,
+    reason="xares is not installed (install it with "
+    "`pip install --no-deps xares==0.1.3 loguru==0.7.3`, as `make install` does)",
+)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 KINDS = ("echo", "attention-ae", "logmel-stats", "hf")
 
 
 @pytest.fixture
 def specs(echo_dir, ae_dir, hf_dir):
-    return {"echo": f"echo:{echo_dir}", "attention-ae": f"attention-ae:{ae_dir}", "logmel-stats": "logmel-stats",
-            "hf": f"hf:{hf_dir}"}
+    return {
+        "echo": f"echo:{echo_dir}",
+        "attention-ae": f"attention-ae:{ae_dir}",
+        "logmel-stats": "logmel-stats",
+        "hf": f"hf:{hf_dir}",
+    }
 
 
 def libtrad_failures(encoder, contract="libtrad") -> list[str]:
@@ -184,13 +191,17 @@ def test_the_file_names_its_model_pinned_and_refuses_it_changed(echo_dir, tmp_pa
     write_xares_file("echo:models/echo-small", tmp_path / "enc.py")  # its own file: re-exported in place
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (("--output", "{tmp}/foreign.py"), ("--output", "not written by libtrad export-xares")),
-    (("--output", "{tmp}/enc.txt"), ("--output", "must be a .py file")),
-    (("--output", "{tmp}/enc.py", "--class-name", "Echo"), ("--class-name 'Echo'", "must end with Encoder")),
-    (("--output", "{tmp}/enc.py", "--class-name", "class"), ("--class-name", "not a public Python class name")),
-    (("--output", "{tmp}/no/enc.py"), ("--output", "does not exist")),
-], ids=["foreign-file", "not-py", "no-Encoder-suffix", "keyword", "no-folder"])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (("--output", "{tmp}/foreign.py"), ("--output", "not written by libtrad export-xares")),
+        (("--output", "{tmp}/enc.txt"), ("--output", "must be a .py file")),
+        (("--output", "{tmp}/enc.py", "--class-name", "Echo"), ("--class-name 'Echo'", "must end with Encoder")),
+        (("--output", "{tmp}/enc.py", "--class-name", "class"), ("--class-name", "not a public Python class name")),
+        (("--output", "{tmp}/no/enc.py"), ("--output", "does not exist")),
+    ],
+    ids=["foreign-file", "not-py", "no-Encoder-suffix", "keyword", "no-folder"],
+)
 def test_export_xares_refuses_in_one_line_and_writes_nothing(args, fragments, cli, rel, tmp_path):
     (tmp_path / "foreign.py").write_text("class MineEncoder: ...\n")
     before = rel.snapshot(tmp_path)
@@ -207,5 +218,7 @@ def test_parsing_a_spec_and_the_help_import_no_torch(fresh_python, echo_dir):
         "assert CliRunner().invoke(main, ['export-xares', '--help']).exit_code == 0\n"
         "from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec\n"
         "parse_encoder_spec(sys.argv[1]); parse_encoder_spec('logmel-stats')\n"
-        "print('torch' in sys.modules)\n", f"echo:{echo_dir}")
+        "print('torch' in sys.modules)\n",
+        f"echo:{echo_dir}",
+    )
     assert out.splitlines()[-1] == "False"

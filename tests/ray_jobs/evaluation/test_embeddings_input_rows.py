@@ -43,7 +43,7 @@ def _recording(samples: np.ndarray, shift_s: float, tilt: float = 0.0, clicks: i
     x[1:] -= tilt * x[:-1].copy()
     rng = np.random.default_rng(clicks)
     for start in rng.integers(0, x.size - 400, size=clicks):
-        x[start:start + 200] += 0.5 * rng.normal(0.0, 1.0, 200) * np.exp(-np.arange(200) / 40.0)
+        x[start : start + 200] += 0.5 * rng.normal(0.0, 1.0, 200) * np.exp(-np.arange(200) / 40.0)
     return np.clip(x, -1.0, 1.0)
 
 
@@ -64,8 +64,9 @@ def _dcase2020_tree(root: Path, *, leak: bool) -> Path:
         sf.write(test / NAME, _recording(samples, 2.5, tilt=0.5), 16_000, subtype="PCM_16")
     sf.write(test / "normal_id_00_00000001.wav", _recording(samples, 6.0), 16_000, subtype="PCM_16")
     for i in range(2):
-        sf.write(test / f"anomaly_id_00_{i:08d}.wav", _recording(samples, 3.0 + i, clicks=40 + i), 16_000,
-                 subtype="PCM_16")
+        sf.write(
+            test / f"anomaly_id_00_{i:08d}.wav", _recording(samples, 3.0 + i, clicks=40 + i), 16_000, subtype="PCM_16"
+        )
     return root
 
 
@@ -92,8 +93,9 @@ def _rows(folder: Path, columns: list[str]) -> list[dict]:
 def test_dcase2020_shared_names_build_embed_and_evaluate_as_two_recordings(dcase2020, tmp_path, cli):
     dataset, embeddings = dcase2020["clean"]
     real_sha = hashlib.sha256(REAL_CLIP.read_bytes()).hexdigest()
-    built = {(r["audio"]["path"], r["sha256"]) for r in _rows(dataset, ["audio", "sha256"])
-             if NAME in r["audio"]["path"]}
+    built = {
+        (r["audio"]["path"], r["sha256"]) for r in _rows(dataset, ["audio", "sha256"]) if NAME in r["audio"]["path"]
+    }
     assert {path for path, _ in built} == {f"dev/fan/train/{NAME}", f"dev/fan/test/{NAME}"}
     assert (f"dev/fan/train/{NAME}", real_sha) in built  # the real clip, its published bytes, its checksum
     assert len({sha for _, sha in built}) == 2
@@ -113,13 +115,25 @@ def test_dcase2020_shared_names_build_embed_and_evaluate_as_two_recordings(dcase
 def test_the_same_recording_on_both_sides_is_refused_and_kept_only_on_request(dcase2020, tmp_path, cli, rel):
     _, embeddings = dcase2020["leak"]
     result = cli("evaluate", "siren-dcase", "--embeddings", embeddings, "--output", tmp_path / "res", "--local")
-    line = rel.assert_error_line(result, "1 row(s) hold the same recording (sha256) as a row on another side of the "
-                                 "split", f"split='test', section=0, file='{NAME}'",
-                                 f"split='train', section=0, file='{NAME}'", "--allow-duplicates")
+    line = rel.assert_error_line(
+        result,
+        "1 row(s) hold the same recording (sha256) as a row on another side of the split",
+        f"split='test', section=0, file='{NAME}'",
+        f"split='train', section=0, file='{NAME}'",
+        "--allow-duplicates",
+    )
     assert "train/" in line and "test/" in line  # the Parquet files holding each row
     assert not (tmp_path / "res").exists()
-    kept = cli("evaluate", "siren-dcase", "--embeddings", embeddings, "--output", tmp_path / "res", "--local",
-               "--allow-duplicates")
+    kept = cli(
+        "evaluate",
+        "siren-dcase",
+        "--embeddings",
+        embeddings,
+        "--output",
+        tmp_path / "res",
+        "--local",
+        "--allow-duplicates",
+    )
     assert kept.exit_code == 0, kept.output
     assert "all kept (--allow-duplicates)" in kept.output
     results = json.loads((tmp_path / "res" / "results.json").read_text())
@@ -130,11 +144,22 @@ def test_the_same_recording_on_both_sides_is_refused_and_kept_only_on_request(dc
 # ----------------------------------------------------------------------------- the rules, on hand-written folders
 def _folder(path: Path, columns: dict, embeddings=None, name: str = "a.parquet") -> Path:
     rows = len(next(iter(columns.values())))
-    x = np.random.default_rng(rows).normal(size=(rows, 4)).astype(np.float32) if embeddings is None \
+    x = (
+        np.random.default_rng(rows).normal(size=(rows, 4)).astype(np.float32)
+        if embeddings is None
         else np.asarray(embeddings, np.float32)
+    )
     path.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({**columns, "label": [0, 1] * (rows // 2) + [0] * (rows % 2),
-                             "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}), path / name)
+    pq.write_table(
+        pa.table(
+            {
+                **columns,
+                "label": [0, 1] * (rows // 2) + [0] * (rows % 2),
+                "embedding": pa.array(list(x), type=pa.list_(pa.float32())),
+            }
+        ),
+        path / name,
+    )
     return path
 
 
@@ -155,8 +180,7 @@ def _refused(folder, pattern: str, **kwargs) -> str:
 def test_a_path_in_train_and_in_test_is_two_rows_the_same_path_twice_is_one(tmp_path):
     two = _folder(tmp_path / "two", {"split": ["train", "test"], "file": ["x.wav", "x.wav"], "sha256": ["a", "b"]})
     assert len(_load(two)) == 2 and not _load(two).attrs
-    twice = _folder(tmp_path / "twice", {"split": ["train", "train"], "file": ["x.wav", "x.wav"],
-                                         "sha256": ["a", "a"]})
+    twice = _folder(tmp_path / "twice", {"split": ["train", "train"], "file": ["x.wav", "x.wav"], "sha256": ["a", "a"]})
     message = _refused(twice, r"1 row\(s\) repeat the key \(split/file\)")
     assert "split='train', file='x.wav'" in message
     df = _load(twice, allow_duplicates=True)
@@ -164,8 +188,14 @@ def test_a_path_in_train_and_in_test_is_two_rows_the_same_path_twice_is_one(tmp_
 
 
 def test_one_recording_on_both_sides_under_two_names_is_refused(tmp_path):
-    folder = _folder(tmp_path / "e", {"split": ["train", "train", "test", "test"],
-                                      "file": ["a.wav", "b.wav", "c.wav", "d.wav"], "sha256": ["1", "2", "3", "1"]})
+    folder = _folder(
+        tmp_path / "e",
+        {
+            "split": ["train", "train", "test", "test"],
+            "file": ["a.wav", "b.wav", "c.wav", "d.wav"],
+            "sha256": ["1", "2", "3", "1"],
+        },
+    )
     message = _refused(folder, r"1 row\(s\) hold the same recording \(sha256\) as a row on another side")
     assert "split='test', file='d.wav'" in message and "split='train', file='a.wav'" in message
     assert "a.parquet row 3" in message and "a.parquet row 0" in message
@@ -177,29 +207,41 @@ def test_rows_all_on_one_side_may_not_hold_a_recording_twice(tmp_path):
     files = ["a.mat", "b.mat", "c.mat"]
     for columns in ({"file": files}, {"file": files, "split": ["train"] * 3}):
         folder = _folder(tmp_path / str(len(columns)), {**columns, "sha256": ["1", "2", "1"]})
-        message = _refused(folder, r"1 row\(s\) hold the same recording \(sha256\) as another row, and every row "
-                                   r"here is on one side")
+        message = _refused(
+            folder,
+            r"1 row\(s\) hold the same recording \(sha256\) as another row, and every row "
+            r"here is on one side",
+        )
         assert "file='c.mat'" in message and "file='a.mat'" in message
 
 
 def test_a_recording_twice_on_one_side_of_several_is_kept_with_a_note(tmp_path, capsys):
-    folder = _folder(tmp_path / "e", {"split": ["train", "train", "test"], "file": ["a.wav", "b.wav", "c.wav"],
-                                      "sha256": ["1", "1", "2"]})
+    folder = _folder(
+        tmp_path / "e",
+        {"split": ["train", "train", "test"], "file": ["a.wav", "b.wav", "c.wav"], "sha256": ["1", "1", "2"]},
+    )
     df = _load(folder)
     assert len(df) == 3 and not df.attrs
     assert "1 row(s) hold the same recording (sha256) as another row on the same side" in capsys.readouterr().err
 
 
 def test_folds_are_sides(tmp_path):
-    folder = _folder(tmp_path / "e", {"file": ["a.wav", "b.wav", "c.wav", "d.wav"], "fold": [0, 0, 1, 1],
-                                      "sha256": ["1", "2", "3", "2"]})
+    folder = _folder(
+        tmp_path / "e",
+        {"file": ["a.wav", "b.wav", "c.wav", "d.wav"], "fold": [0, 0, 1, 1], "sha256": ["1", "2", "3", "2"]},
+    )
     _refused(folder, r"1 row\(s\) hold the same recording \(sha256\) as a row on another side")
 
 
 def test_rows_of_one_multichannel_file_are_different_recordings(tmp_path):
     """LiB-TRAD's 4-channel files: one row per microphone, one ``sha256`` — the channel is part of the content."""
-    columns = {"split": ["train", "test", "train", "test"], "experiment": ["TR1"] * 4, "segment": [0, 0, 1, 2],
-               "channel": [1, 2, 1, 1], "sha256": ["s0", "s0", "s1", "s2"]}
+    columns = {
+        "split": ["train", "test", "train", "test"],
+        "experiment": ["TR1"] * 4,
+        "segment": [0, 0, 1, 2],
+        "channel": [1, 2, 1, 1],
+        "sha256": ["s0", "s0", "s1", "s2"],
+    }
     assert len(_load(_folder(tmp_path / "ok", columns))) == 4  # segment 0: two microphones of one file
     columns["sha256"] = ["s0", "s0", "s1", "s0"]  # segment 2's bytes are segment 0's: channel 1 on both sides
     message = _refused(_folder(tmp_path / "leak", columns), r"1 row\(s\) hold the same recording \(sha256/channel\)")
@@ -210,8 +252,10 @@ def test_without_sha256_identical_embeddings_stand_for_the_recording(tmp_path):
     x = np.arange(12, dtype=np.float32).reshape(4, 3)
     x[3] = x[0]
     columns = {"split": ["train", "train", "test", "test"], "file": ["a.wav", "b.wav", "a.wav", "c.wav"]}
-    message = _refused(_folder(tmp_path / "e", columns, x),
-                       r"1 row\(s\) hold the same recording \(identical embeddings: no sha256 column to compare\)")
+    message = _refused(
+        _folder(tmp_path / "e", columns, x),
+        r"1 row\(s\) hold the same recording \(identical embeddings: no sha256 column to compare\)",
+    )
     assert "file='c.wav'" in message
     x[3] += 1e-3
     assert len(_load(_folder(tmp_path / "ok", columns, x))) == 4  # train and test a.wav: two recordings, two rows
@@ -228,6 +272,8 @@ def test_a_split_alone_is_no_path_but_a_sha256_alone_is_a_recording(tmp_path):
     """Rows with only group columns (a split, no file) are keyed by their embedding; their sha256 still counts."""
     split = {"split": ["train", "train", "test"]}
     assert len(_load(_folder(tmp_path / "split", split))) == 3
-    message = _refused(_folder(tmp_path / "sha", {**split, "sha256": ["1", "2", "1"]}),
-                       r"1 row\(s\) hold the same recording \(sha256\) as a row on another side")
+    message = _refused(
+        _folder(tmp_path / "sha", {**split, "sha256": ["1", "2", "1"]}),
+        r"1 row\(s\) hold the same recording \(sha256\) as a row on another side",
+    )
     assert "row 2 (" in message and "row 0 (" in message

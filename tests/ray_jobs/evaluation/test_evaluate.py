@@ -71,10 +71,22 @@ def test_lib_trad_suite_and_a_trained_model_in_one_table(ray_local, lib_trad_exp
     emb = embed_in_process(lib_trad_export, tmp_path / "emb", "all")
     from dataclasses import replace
 
-    train_attention_ae(str(lib_trad_export), tmp_path / "ae", config="tr1", recipe=replace(AE_RECIPE, epochs=1),
-                       progress=False)
-    result = cli("evaluate", "lib-trad", "--embeddings", emb, "--model", tmp_path / "ae", "--dataset",
-                 lib_trad_export, "--output", tmp_path / "out", "--local")
+    train_attention_ae(
+        str(lib_trad_export), tmp_path / "ae", config="tr1", recipe=replace(AE_RECIPE, epochs=1), progress=False
+    )
+    result = cli(
+        "evaluate",
+        "lib-trad",
+        "--embeddings",
+        emb,
+        "--model",
+        tmp_path / "ae",
+        "--dataset",
+        lib_trad_export,
+        "--output",
+        tmp_path / "out",
+        "--local",
+    )
     assert result.exit_code == 0, result.output
     table = (tmp_path / "out" / "results.md").read_text()
     for method in ("attention_ae checkpoint (Table 3)", "knn on embeddings", "mahalanobis on embeddings"):
@@ -154,15 +166,18 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     emb = tmp_path / "emb"
     (emb / "data").mkdir(parents=True)
     x = np.array([[3, 4], [6, 8], [1, 0]], dtype=np.float32)
-    pq.write_table(pa.table({"label": [0, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
-                   emb / "data" / "part-0.parquet")
+    pq.write_table(
+        pa.table({"label": [0, 0, 1], "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
+        emb / "data" / "part-0.parquet",
+    )
 
     listing = cli("evaluate", "--help")
     assert listing.exit_code == 0 and "toy" in listing.output and "Toy suite" in listing.output
     helped = cli("evaluate", "toy", "--help")
     assert "--scale" in helped.output and "--squared" in helped.output and "--embeddings" in helped.output
-    done = cli("evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out", "--local",
-               "--scale", "2", "--squared")
+    done = cli(
+        "evaluate", "toy", "--embeddings", emb, "--output", tmp_path / "out", "--local", "--scale", "2", "--squared"
+    )
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["per_label"] == {"0": 2 * (25 + 100) / 2, "1": 2.0}
@@ -172,7 +187,7 @@ def test_a_registered_suite_without_its_own_command_gets_one(tmp_path, monkeypat
     assert bad.exit_code == 2 and "--scale" in bad.output
 
 
-# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
 # ----------------------------------------------------------------------------- the folder's own checksums
 def test_a_bit_flipped_shard_is_refused_naming_it_and_no_verify_records_it(emb, tmp_path, cli, rel, flip_byte):
     shard = emb / "data" / "train-00001.parquet"
@@ -233,11 +248,14 @@ def test_an_intact_folder_is_recorded_verified(emb, tmp_path, cli):
     assert json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]["verified"] is True
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("{not json", "not valid JSON"),
-    ('["a list"]', "not a JSON object"),
-    ('{"encoder": {"spec": 7}}', "encoder.spec is int"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        ('["a list"]', "not a JSON object"),
+        ('{"encoder": {"spec": 7}}', "encoder.spec is int"),
+    ],
+)
 def test_a_corrupt_embeddings_json_without_a_marker_is_refused(tmp_path, cli, rel, text, fragment, embeddings_folder):
     plain = embeddings_folder(tmp_path / "plain", mark=False)
     (plain / "embeddings.json").write_text(text)

@@ -12,8 +12,16 @@ from libtrad.ray_jobs.evaluation import leaderboard as B
 
 
 def inputs(encoder="enc-a", dataset="owner/ds", config="cfg", shards=("s1",)):
-    return [{"path": f"/emb/{encoder}", "encoder": encoder, "dataset": dataset, "config": config,
-             "dataset_shards": list(shards), "cache_key": "k"}]
+    return [
+        {
+            "path": f"/emb/{encoder}",
+            "encoder": encoder,
+            "dataset": dataset,
+            "config": config,
+            "dataset_shards": list(shards),
+            "cache_key": "k",
+        }
+    ]
 
 
 def write(folder, **results):
@@ -25,14 +33,28 @@ def write(folder, **results):
 
 
 def knn(folder, value, size, encoder="enc-a", **kw):
-    return write(folder, suite="xares-knn", task=kw.pop("task", "ds/cfg"), metric="accuracy", value=value,
-                 test_size=size, inputs=inputs(encoder, **kw))
+    return write(
+        folder,
+        suite="xares-knn",
+        task=kw.pop("task", "ds/cfg"),
+        metric="accuracy",
+        value=value,
+        test_size=size,
+        inputs=inputs(encoder, **kw),
+    )
 
 
 def dcase(folder, year, score, encoder="enc-a", **extra):
     counts = {"dev": {"fan/00": {"train": 9, "normal": 3, "anomaly": 2, "unlabelled": 0}}}
-    return write(folder, suite="siren-dcase", year=year, score=score, counts=counts,
-                 inputs=inputs(encoder, dataset=f"owner/dcase{year}", config=None), **extra)
+    return write(
+        folder,
+        suite="siren-dcase",
+        year=year,
+        score=score,
+        counts=counts,
+        inputs=inputs(encoder, dataset=f"owner/dcase{year}", config=None),
+        **extra,
+    )
 
 
 def test_weighted_average_by_hand():
@@ -44,14 +66,32 @@ def test_weighted_average_by_hand():
 
 def test_table_summaries_and_ranking(tmp_path):
     three = {f"tr{i}": {"train": 5, "normal": 4, "abnormal": 1} for i in (1, 2, 3)}
-    folders = [knn(tmp_path / "a-knn", 0.8, 100), knn(tmp_path / "b-knn", 0.9, 100, encoder="enc-b"),
-               write(tmp_path / "a-lp", suite="linear-probe", task="other/x", metric="accuracy", mean=0.4,
-                     std=0.01, test_size=300, inputs=inputs("enc-a", dataset="owner/other", config="x")),
-               dcase(tmp_path / "a-2021", 2021, 0.6), dcase(tmp_path / "a-2022", 2022, 0.7),
-               write(tmp_path / "a-lib", suite="lib-trad", inputs=inputs("enc-a", dataset="owner/lib", config="all"),
-                     scorers={"knn": {"harmonic_mean": 0.9},
-                              "mahalanobis": {"auc": {"tr1": 0.5, "tr2": 0.5, "tr3": 0.5}, "harmonic_mean": 0.5}},
-                     counts=three)]
+    folders = [
+        knn(tmp_path / "a-knn", 0.8, 100),
+        knn(tmp_path / "b-knn", 0.9, 100, encoder="enc-b"),
+        write(
+            tmp_path / "a-lp",
+            suite="linear-probe",
+            task="other/x",
+            metric="accuracy",
+            mean=0.4,
+            std=0.01,
+            test_size=300,
+            inputs=inputs("enc-a", dataset="owner/other", config="x"),
+        ),
+        dcase(tmp_path / "a-2021", 2021, 0.6),
+        dcase(tmp_path / "a-2022", 2022, 0.7),
+        write(
+            tmp_path / "a-lib",
+            suite="lib-trad",
+            inputs=inputs("enc-a", dataset="owner/lib", config="all"),
+            scorers={
+                "knn": {"harmonic_mean": 0.9},
+                "mahalanobis": {"auc": {"tr1": 0.5, "tr2": 0.5, "tr3": 0.5}, "harmonic_mean": 0.5},
+            },
+            counts=three,
+        ),
+    ]
     board = B.write_leaderboard([tmp_path], tmp_path / "board")
     assert board.encoders == ["enc-b", "enc-a"]  # 0.9 ranks above enc-a's average
     a = board.summary["enc-a"]
@@ -61,8 +101,16 @@ def test_table_summaries_and_ranking(tmp_path):
     # the paper's DCASE mean needs all six years: blank, and the note says which are missing
     assert board.means[("enc-a", "DCASE mean")] is None and "DCASE mean" in board.columns
     assert "`enc-a` lacks DCASE 2020, DCASE 2023, DCASE 2024, DCASE 2025" in board.blanks["DCASE mean"]
-    assert board.columns[:8] == ["siren-dcase · DCASE 2021", "siren-dcase · DCASE 2022", "DCASE mean", "overall mean",
-                                 "lib-trad · TR1", "lib-trad · TR2", "lib-trad · TR3", "lib-trad · harmonic mean"]
+    assert board.columns[:8] == [
+        "siren-dcase · DCASE 2021",
+        "siren-dcase · DCASE 2022",
+        "DCASE mean",
+        "overall mean",
+        "lib-trad · TR1",
+        "lib-trad · TR2",
+        "lib-trad · TR3",
+        "lib-trad · harmonic mean",
+    ]
     assert "lib-trad knn · harmonic mean" in board.columns  # the 1-NN scorer keeps a column of its own
     out = tmp_path / "board"
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
@@ -75,24 +123,34 @@ def test_table_summaries_and_ranking(tmp_path):
 def test_the_papers_means_of_a_measured_row_when_every_column_is_there(tmp_path):
     """DCASE mean = mean of the six years; LiB-TRAD's harmonic mean only over all three experiments."""
     folders = [dcase(tmp_path / f"d{year}", year, 0.5 + (year - 2020) / 100) for year in range(2020, 2026)]
-    folders.append(write(tmp_path / "lib", suite="lib-trad", inputs=inputs("enc-a", dataset="owner/lib", config="tr1"),
-                         scorers={"mahalanobis": {"auc": {"tr1": 0.7}, "harmonic_mean": 0.7}},
-                         counts={"tr1": {"train": 5, "normal": 4, "abnormal": 1}}))
+    folders.append(
+        write(
+            tmp_path / "lib",
+            suite="lib-trad",
+            inputs=inputs("enc-a", dataset="owner/lib", config="tr1"),
+            scorers={"mahalanobis": {"auc": {"tr1": 0.7}, "harmonic_mean": 0.7}},
+            counts={"tr1": {"train": 5, "normal": 4, "abnormal": 1}},
+        )
+    )
     entries = [e for f in folders for e in B.entries_of(f, json.loads((f / "results.json").read_text()))]
     board = B.build(entries)
     assert board.means[("enc-a", "DCASE mean")] == pytest.approx(0.525)  # (0.50 + … + 0.55) / 6
     assert board.value("measured", "enc-a", "lib-trad · TR1") == 0.7
     assert board.value("measured", "enc-a", "lib-trad · harmonic mean") is None  # TR2, TR3 missing
-    assert board.blanks["lib-trad · harmonic mean"] == ["`enc-a` has no AUC for TR2, TR3 (the paper's harmonic "
-                                                       "mean is over all three)"]
+    assert board.blanks["lib-trad · harmonic mean"] == [
+        "`enc-a` has no AUC for TR2, TR3 (the paper's harmonic mean is over all three)"
+    ]
     assert "fault mean" not in board.columns  # no fault column shown: no fault mean either
 
 
-@pytest.mark.parametrize("change, clash", [
-    ({"shards": ("s2",)}, "different shards"),
-    ({"dataset": "owner/else", "shards": ("s2",)}, "different datasets"),
-    ({"dataset": "owner/else"}, None),  # the same shards under another name: the same data
-])
+@pytest.mark.parametrize(
+    "change, clash",
+    [
+        ({"shards": ("s2",)}, "different shards"),
+        ({"dataset": "owner/else", "shards": ("s2",)}, "different datasets"),
+        ({"dataset": "owner/else"}, None),  # the same shards under another name: the same data
+    ],
+)
 def test_different_embeddings_in_one_column_are_refused(tmp_path, change, clash):
     knn(tmp_path / "one", 0.8, 100)
     knn(tmp_path / "two", 0.7, 100, encoder="enc-b", **change)
@@ -151,7 +209,7 @@ def test_normalising_over_the_encoders_in_the_table(tmp_path):
         B.build([], normalise="z-score")
 
 
-# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
 def test_leaderboard_refuses_an_edited_results_json_and_no_verify_lists_it(emb, tmp_path, cli, rel, evaluated):
     res = evaluated(emb, tmp_path / "res", cli)
     data = json.loads((res / "results.json").read_text())
@@ -167,19 +225,28 @@ def test_leaderboard_refuses_an_edited_results_json_and_no_verify_lists_it(emb, 
     assert "## Inputs not verified" in text and "corrupted" in text and "98.70" in text
 
 
-@pytest.mark.parametrize("field, value, fragment", [
-    ("f1_weighted", 7.5, "weighted F1 7.5 lies outside [0, 1]"),
-    ("f1_weighted", "0.9", "f1_weighted is \"0.9\" (str), expected"),
-    ("f1_weighted", True, "f1_weighted is true (bool)"),
-    ("inputs", "emb", "inputs is \"emb\" (str), expected a list"),
-    ("options", [1], "options is [1] (list), expected an object"),
-    ("protocol_version", 1, None),
-])
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("f1_weighted", 7.5, "weighted F1 7.5 lies outside [0, 1]"),
+        ("f1_weighted", "0.9", 'f1_weighted is "0.9" (str), expected'),
+        ("f1_weighted", True, "f1_weighted is true (bool)"),
+        ("inputs", "emb", 'inputs is "emb" (str), expected a list'),
+        ("options", [1], "options is [1] (list), expected an object"),
+        ("protocol_version", 1, None),
+    ],
+)
 def test_leaderboard_checks_the_fields_it_reads(tmp_path, cli, rel, field, value, fragment):
     res = tmp_path / "res"
     res.mkdir()
-    data = {"suite": "siren-fault", "f1_weighted": 0.5, "predictions": [], "protocol_version": 1, "options": {},
-            "inputs": [{"path": "/emb", "encoder": "enc", "dataset": "d", "config": "c", "dataset_shards": ["s"]}]}
+    data = {
+        "suite": "siren-fault",
+        "f1_weighted": 0.5,
+        "predictions": [],
+        "protocol_version": 1,
+        "options": {},
+        "inputs": [{"path": "/emb", "encoder": "enc", "dataset": "d", "config": "c", "dataset_shards": ["s"]}],
+    }
     data[field] = value
     (res / "results.json").write_text(json.dumps(data))
     result = cli("leaderboard", res, "--output", tmp_path / "board")

@@ -17,8 +17,7 @@ from libtrad.ray_jobs.evaluation import leaderboard as B
 from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation import reference_rows as R
 
-from .test_leaderboard import dcase, write  # results folders written by hand, as the leaderboard tests do
-
+from .test_leaderboard import dcase  # results folders written by hand, as the leaderboard tests do
 
 # ----------------------------------------------------------------------------- the data files
 SHAPES = {"echo-table2": (9, 14), "lib-trad-table3": (5, 5), "lib-trad-table2": (1, 3)}  # rows × columns printed
@@ -38,8 +37,10 @@ def test_every_published_cell_is_stored_with_its_source(name):
         arxiv = "arXiv 2508.14689" if name == "echo-table2" else "no arXiv id"
         for column, cell in row.cells.items():
             assert cell.checked and float(cell.printed) == cell.value
-            assert cell.cite == (f"{data['source']['paper']} ({arxiv}), {data['source']['table']}, row "
-                                 f"'{printed_row}', column '{table.paper_headers[column]}'")
+            assert cell.cite == (
+                f"{data['source']['paper']} ({arxiv}), {data['source']['table']}, row "
+                f"'{printed_row}', column '{table.paper_headers[column]}'"
+            )
     for source in data["value_sources"].values():
         assert source["what"] and isinstance(source["checked_against_paper"], bool)
 
@@ -89,15 +90,19 @@ def test_the_package_data_is_the_transcription():
         stored = R.raw_table(name)
         fields = len(stored["rows"][0]["printed"])  # model (and pretraining data, scale)
         assert [c["paper"] for c in stored["columns"]] == head[fields:], name
-        assert [[*r["printed"].values(), *(v["printed"] for v in r["values"].values())] for r in stored["rows"]] \
-            == rows, name
+        assert [
+            [*r["printed"].values(), *(v["printed"] for v in r["values"].values())] for r in stored["rows"]
+        ] == rows, name
 
 
 def test_printed_means_that_disagree_with_their_columns_are_flagged_and_kept_as_printed():
     flagged = {(t.name, row.model, column): cell for t in map(R.load_table, R.TABLES) for row, column, cell in t.flags}
-    assert set(flagged) == {("echo-table2", "BEATs Base", "overall mean"), ("echo-table2", "CED Small", "fault mean"),
-                            ("echo-table2", "CED Small", "overall mean"),
-                            ("lib-trad-table3", "Dasheng", P.LIB_TRAD_HMEAN)}
+    assert set(flagged) == {
+        ("echo-table2", "BEATs Base", "overall mean"),
+        ("echo-table2", "CED Small", "fault mean"),
+        ("echo-table2", "CED Small", "overall mean"),
+        ("lib-trad-table3", "Dasheng", P.LIB_TRAD_HMEAN),
+    }
     beats = flagged[("echo-table2", "BEATs Base", "overall mean")]
     assert beats.value == 0.740 and beats.printed == "0.740"
     assert beats.flag.startswith("printed 0.740; the mean of its 11 columns is 0.7295 (0.730); stored as printed")
@@ -136,8 +141,11 @@ def test_reference_rows_render_marked_published_and_are_not_ranked(tmp_path, cli
     sources = list(csv.DictReader((tmp_path / "board" / "leaderboard_published.csv").open()))
     assert len(sources) == 9 * 14 + 5 * 5 + 3  # every published cell, one a line, with its source
     flag = next(r for r in sources if r["model"] == "BEATs Base" and r["column"] == "overall mean")
-    assert flag["printed"] == "0.740" and flag["flag"].startswith("printed 0.740") and "Table 2, row 'BEATs" in \
-        flag["source"]
+    assert (
+        flag["printed"] == "0.740"
+        and flag["flag"].startswith("printed 0.740")
+        and "Table 2, row 'BEATs" in flag["source"]
+    )
 
 
 def test_rank_with_reference_ranks_the_published_rows_among_the_measured_ones(tmp_path):
@@ -147,8 +155,9 @@ def test_rank_with_reference_ranks_the_published_rows_among_the_measured_ones(tm
     apart = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board", reference=["echo-table2"])
     order = [row if kind == "measured" else row.model for kind, row in apart.rows()]
     assert order[:3] == ["enc-b", "enc-a", "BEATs Base"]
-    ranked = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board2", reference=["echo-table2"],
-                                 rank_with_reference=True)
+    ranked = B.write_leaderboard(
+        [tmp_path / "a", tmp_path / "b"], tmp_path / "board2", reference=["echo-table2"], rank_with_reference=True
+    )
     order = [row if kind == "measured" else row.model for kind, row in ranked.rows()]
     # 2021: enc-b 0.700, BEATs 0.613, ECHO Small 0.602, enc-a 0.600, FISHER Small 0.595, …
     assert order[:5] == ["enc-b", "BEATs Base", "ECHO Small", "enc-a", "FISHER Small"]
@@ -159,26 +168,45 @@ def test_rank_with_reference_ranks_the_published_rows_among_the_measured_ones(tm
 
 def test_diff_against_a_published_row_cell_by_cell(tmp_path, cli):
     dcase(tmp_path / "r" / "a", 2021, 0.6, "enc-a")
-    done = cli("leaderboard", tmp_path / "r", "--output", tmp_path / "board", "--reference", "all",
-               "--diff-against", "echo-table2:BEATs Base")
+    done = cli(
+        "leaderboard",
+        tmp_path / "r",
+        "--output",
+        tmp_path / "board",
+        "--reference",
+        "all",
+        "--diff-against",
+        "echo-table2:BEATs Base",
+    )
     assert done.exit_code == 0, done.output
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "## Difference from `BEATs Base` (ECHO Table 2)" in text and "| `enc-a` | -1.30 |" in text
     diff = list(csv.DictReader((tmp_path / "board" / "leaderboard_diff.csv").open()))
-    assert diff == [{"encoder": "enc-a", "siren-dcase · DCASE 2021": repr(0.6 - 0.613),
-                     "against": "echo-table2:BEATs Base"}]
+    assert diff == [
+        {"encoder": "enc-a", "siren-dcase · DCASE 2021": repr(0.6 - 0.613), "against": "echo-table2:BEATs Base"}
+    ]
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (("--reference", "table9"), ("--reference 'table9'", "lib-trad-table3", "echo-table2", "lib-trad-table2", "all")),
-    (("--reference", "echo-table2,nope"), ("--reference 'nope'",)),
-    (("--rank-with-reference",), ("--rank-with-reference", "needs --reference")),
-    (("--diff-against", "ECHO Small"), ("--diff-against 'ECHO Small'", "needs --reference")),
-    (("--reference", "lib-trad-table3", "--diff-against", "BEATs Base"), ("--diff-against 'BEATs Base'",
-                                                                           "lib-trad-table3:BEATs")),
-    (("--reference", "echo-table2", "--diff-against", "GPT"), ("--diff-against 'GPT'", "no such published row",
-                                                               "echo-table2:ECHO Small")),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (
+            ("--reference", "table9"),
+            ("--reference 'table9'", "lib-trad-table3", "echo-table2", "lib-trad-table2", "all"),
+        ),
+        (("--reference", "echo-table2,nope"), ("--reference 'nope'",)),
+        (("--rank-with-reference",), ("--rank-with-reference", "needs --reference")),
+        (("--diff-against", "ECHO Small"), ("--diff-against 'ECHO Small'", "needs --reference")),
+        (
+            ("--reference", "lib-trad-table3", "--diff-against", "BEATs Base"),
+            ("--diff-against 'BEATs Base'", "lib-trad-table3:BEATs"),
+        ),
+        (
+            ("--reference", "echo-table2", "--diff-against", "GPT"),
+            ("--diff-against 'GPT'", "no such published row", "echo-table2:ECHO Small"),
+        ),
+    ],
+)
 def test_bad_reference_is_one_error_line_and_nothing_written(tmp_path, cli, rel, args, fragments):
     dcase(tmp_path / "r", 2021, 0.6, "enc-a")
     before = rel.snapshot(tmp_path / "r")
@@ -187,12 +215,15 @@ def test_bad_reference_is_one_error_line_and_nothing_written(tmp_path, cli, rel,
 
 
 # ----------------------------------------------------------------------------- saturation
-@pytest.mark.parametrize("scores, flagged", [
-    ((1.0, 0.995), "every encoder ≥ 99.00 %"),
-    ((0.7, 0.7), "all 2 encoders score 70.00 %"),
-    ((0.7, 0.8), None),
-    ((0.995,), "every encoder ≥ 99.00 %"),
-])
+@pytest.mark.parametrize(
+    "scores, flagged",
+    [
+        ((1.0, 0.995), "every encoder ≥ 99.00 %"),
+        ((0.7, 0.7), "all 2 encoders score 70.00 %"),
+        ((0.7, 0.8), None),
+        ((0.995,), "every encoder ≥ 99.00 %"),
+    ],
+)
 def test_leaderboard_flags_a_column_that_does_not_separate_its_encoders(tmp_path, scores, flagged):
     folders = [dcase(tmp_path / f"e{i}", 2021, s, f"enc-{i}") for i, s in enumerate(scores)]
     entries = [e for f in folders for e in B.entries_of(f, json.loads((f / "results.json").read_text()))]
@@ -211,9 +242,11 @@ def test_saturation_of_one_result_every_score_or_a_tie_between_methods():
     assert flags.saturation(high)["saturated"] and flags.saturation(high)["scores"] == 3
     low = {"suite": "siren-dcase", "sets": {"dev": {"auc": {**groups, "fan/01/source": 0.9}, "pauc": {}}}}
     assert not flags.saturation(low)["saturated"] and flags.banner_lines(low) == []
-    lib = {"suite": "lib-trad", "scorers": {"knn": {"auc": {"tr1": 0.7, "tr2": 0.8}},
-                                            "mahalanobis": {"auc": {"tr1": 0.75, "tr2": 0.8}}},
-           "model": {"family": "attention_ae", "rows": [{"experiment": "TR1", "auc": None}]}}
+    lib = {
+        "suite": "lib-trad",
+        "scorers": {"knn": {"auc": {"tr1": 0.7, "tr2": 0.8}}, "mahalanobis": {"auc": {"tr1": 0.75, "tr2": 0.8}}},
+        "model": {"family": "attention_ae", "rows": [{"experiment": "TR1", "auc": None}]},
+    }
     sat = flags.saturation(lib)
     assert not sat["saturated"] and sat["tasks"] == [{"task": "TR2", "why": "all 2 methods score 80.00 %"}]
     assert any("(TR2)" in line for line in flags.banner_lines({**lib, "saturation": sat}))
@@ -223,7 +256,7 @@ def test_saturation_of_one_result_every_score_or_a_tie_between_methods():
 
 
 # ----------------------------------------------------------------------------- synthetic, through the driver
-SUITE = '''from dataclasses import dataclass
+SUITE = """from dataclasses import dataclass
 from pathlib import Path
 
 from libtrad.ray_jobs.evaluation.suites.base import Suite
@@ -262,7 +295,7 @@ class FlagToySuite(Suite):
 
 
 SUITE = FlagToySuite()
-'''
+"""
 
 
 @pytest.fixture()
@@ -290,12 +323,19 @@ def embeddings(folder, *, synthetic: bool | None, card: str | None = None):
     return folder
 
 
-@pytest.mark.parametrize("synthetic, card, expected", [
-    (True, None, True),
-    (False, None, False),
-    (None, "# Embeddings\n> **⚠️ Embeddings of a SYNTHETIC STAND-IN** (ds): no real recording\n", True),  # older folder
-    (None, "# Embeddings of a real dataset\n", False),
-])
+@pytest.mark.parametrize(
+    "synthetic, card, expected",
+    [
+        (True, None, True),
+        (False, None, False),
+        (
+            None,
+            "# Embeddings\n> **⚠️ Embeddings of a SYNTHETIC STAND-IN** (ds): no real recording\n",
+            True,
+        ),  # older folder
+        (None, "# Embeddings of a real dataset\n", False),
+    ],
+)
 def test_results_on_a_synthetic_source_say_so_in_their_first_line(tmp_path, toy_suite, synthetic, card, expected):
     from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 

@@ -15,7 +15,6 @@ import pytest
 from libtrad.folders.outputs import write_marker
 
 
-
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "libtrad-cache"
@@ -53,11 +52,20 @@ def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, 
     record = json.loads((tmp_path / "res" / "results.json").read_text())["inputs"][0]
     assert record["path"] == url and record["verified"] is True and record["encoder"] == "logmel-stats"
 
-    local = cli("evaluate", "siren-fault", "--embeddings", f"file://{tmp_path / 'emb'}", "--output",
-                tmp_path / "res-file", "--local")  # file:// is the local disk: read in place, no copy
+    local = cli(
+        "evaluate",
+        "siren-fault",
+        "--embeddings",
+        f"file://{tmp_path / 'emb'}",
+        "--output",
+        tmp_path / "res-file",
+        "--local",
+    )  # file:// is the local disk: read in place, no copy
     assert local.exit_code == 0, local.output
-    assert json.loads((tmp_path / "res-file" / "results.json").read_text())["inputs"][0]["path"] == \
-        f"file://{tmp_path / 'emb'}"
+    assert (
+        json.loads((tmp_path / "res-file" / "results.json").read_text())["inputs"][0]["path"]
+        == f"file://{tmp_path / 'emb'}"
+    )
     assert len(entries(cache)) == 1
 
     upload(tmp_path / "res", f"{s3_env}/runs/results/siren-fault")
@@ -74,7 +82,9 @@ def test_verify_evaluate_leaderboard_and_publish_read_s3(s3_env, cache, ae_dir, 
     assert "would upload 5 files" in plan.output and "model.safetensors" in plan.output
 
 
-def test_a_changed_remote_file_is_fetched_again_and_refused_by_its_url(s3_env, cache, tmp_path, cli, rel, embeddings_folder, flip_byte):
+def test_a_changed_remote_file_is_fetched_again_and_refused_by_its_url(
+    s3_env, cache, tmp_path, cli, rel, embeddings_folder, flip_byte
+):
     emb = embeddings_folder(tmp_path / "emb")
     url = upload(emb, f"{s3_env}/emb")
     assert cli("verify", url).exit_code == 0
@@ -88,14 +98,19 @@ def test_a_changed_remote_file_is_fetched_again_and_refused_by_its_url(s3_env, c
 def test_bad_urls_are_one_line_and_leave_no_cache_entry(s3_env, cache, tmp_path, cli, rel, embeddings_folder):
     missing = "s3://libtrad-no-such-bucket-7f3a/emb"
     rel.assert_error_line(cli("verify", missing), f"FOLDER '{missing}'", "does not exist")
-    rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", f"{s3_env}/nothing", "--output",
-                              tmp_path / "res", "--local"), f"--embeddings '{s3_env}/nothing'", "holds no files")
+    rel.assert_error_line(
+        cli("evaluate", "siren-fault", "--embeddings", f"{s3_env}/nothing", "--output", tmp_path / "res", "--local"),
+        f"--embeddings '{s3_env}/nothing'",
+        "holds no files",
+    )
     plain = embeddings_folder(tmp_path / "plain", mark=False)
     url = upload(plain, f"{s3_env}/plain")
-    rel.assert_error_line(cli("leaderboard", url, "--output", tmp_path / "board"), f"RESULTS '{url}'",
-                          "not a libtrad folder")
-    rel.assert_error_line(cli("publish", "model", url, "--repo-id", "a/b", "--dry-run"), f"FOLDER '{url}'",
-                          "not a libtrad folder")
+    rel.assert_error_line(
+        cli("leaderboard", url, "--output", tmp_path / "board"), f"RESULTS '{url}'", "not a libtrad folder"
+    )
+    rel.assert_error_line(
+        cli("publish", "model", url, "--repo-id", "a/b", "--dry-run"), f"FOLDER '{url}'", "not a libtrad folder"
+    )
     assert entries(cache) == [] and not (tmp_path / "res").exists() and not (tmp_path / "board").exists()
 
 
@@ -125,8 +140,9 @@ def test_a_download_failing_half_way_leaves_nothing(s3_env, cache, tmp_path, cli
     killed, mine = cache / "remote" / ".partial-killed", cache / "remote" / ".partial-mine"
     for folder in (killed, mine):
         (folder / "emb").mkdir(parents=True)
-    (killed / ".libtrad-fetch-partial.json").write_text(json.dumps(
-        {"libtrad_fetch_partial": 1, "pid": int(dead.stdout), "host": socket.gethostname()}))
+    (killed / ".libtrad-fetch-partial.json").write_text(
+        json.dumps({"libtrad_fetch_partial": 1, "pid": int(dead.stdout), "host": socket.gethostname()})
+    )
     (mine / "notes.txt").write_text("mine")
     monkeypatch.setattr(s3fs.S3FileSystem, "get_file", real)
     assert cli("verify", url).exit_code == 0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 TRAIN_SHARD = "data/tr1_cls/train-00000-of-00001.parquet"
 
 
@@ -35,8 +34,9 @@ def test_a_bit_flipped_shard_is_named(lib_trad_copy, tmp_path, cli, rel, train_a
 
 
 def test_an_unknown_config_lists_the_available_ones(lib_trad_export, tmp_path, cli, rel, train_args):
-    line = rel.assert_error_line(cli(*train_args(lib_trad_export, tmp_path / "out", "--config", "tr9")),
-                                 "cannot load config 'tr9'", "available:")
+    line = rel.assert_error_line(
+        cli(*train_args(lib_trad_export, tmp_path / "out", "--config", "tr9")), "cannot load config 'tr9'", "available:"
+    )
     assert "tr1_cls" in line and "tr2" in line
     assert not (tmp_path / "out").exists()
 
@@ -48,8 +48,11 @@ def test_a_manifest_that_is_not_utf8(lib_trad_copy, tmp_path, cli, rel, train_ar
 
 def test_a_row_that_is_not_audio(tmp_path, cli, rel, plain_dataset, train_args):
     folder = plain_dataset(tmp_path / "plain", [b"this is not a WAV file"], [0])
-    rel.assert_error_line(cli(*train_args(folder, tmp_path / "out", "--config", "default", family="ae")),
-                          "row 0", "undecodable audio (Format not recognised.)")
+    rel.assert_error_line(
+        cli(*train_args(folder, tmp_path / "out", "--config", "default", family="ae")),
+        "row 0",
+        "undecodable audio (Format not recognised.)",
+    )
 
 
 def test_a_fifo_in_place_of_a_shard_is_named_not_read(lib_trad_copy, tmp_path, rel, train_args):

@@ -33,15 +33,24 @@ def _weights(folder) -> dict:
 def test_cuda_without_a_gpu_is_one_line_naming_the_node(family, gpus, tmp_path, cli, rel):
     gpus(0)
     out = tmp_path / "model"
-    line = rel.assert_error_line(cli("train", family, "--dataset", tmp_path / "not-read", "--output", out,
-                                     "--device", "cuda:1"), "--device", "cuda:1", node_name(), "no CUDA GPU")
+    line = rel.assert_error_line(
+        cli("train", family, "--dataset", tmp_path / "not-read", "--output", out, "--device", "cuda:1"),
+        "--device",
+        "cuda:1",
+        node_name(),
+        "no CUDA GPU",
+    )
     assert "use --device cpu or auto" in line
     assert not out.exists()  # refused before any clip is read or a file written
 
 
 def test_an_unknown_device_is_refused_by_the_flag(tmp_path, cli, rel):
-    rel.assert_error_line(cli("train", "cnn", "--dataset", tmp_path / "d", "--output", tmp_path / "m", "--device", "gpu"),
-                          "--device", "gpu", "auto, cpu, cuda, cuda:N")
+    rel.assert_error_line(
+        cli("train", "cnn", "--dataset", tmp_path / "d", "--output", tmp_path / "m", "--device", "gpu"),
+        "--device",
+        "gpu",
+        "auto, cpu, cuda, cuda:N",
+    )
     assert not (tmp_path / "m").exists()
 
 
@@ -49,8 +58,24 @@ def test_evaluate_lib_trad_models_on_cuda_without_a_gpu_is_one_line(monkeypatch,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     model = tmp_path / "model"
     model.mkdir()
-    rel.assert_error_line(cli("evaluate", "lib-trad", "--model", model, "--dataset", tmp_path / "d", "--experiments", "tr1",
-                              "--output", tmp_path / "out", "--device", "cuda"), "--device", node_name())
+    rel.assert_error_line(
+        cli(
+            "evaluate",
+            "lib-trad",
+            "--model",
+            model,
+            "--dataset",
+            tmp_path / "d",
+            "--experiments",
+            "tr1",
+            "--output",
+            tmp_path / "out",
+            "--device",
+            "cuda",
+        ),
+        "--device",
+        node_name(),
+    )
     assert not (tmp_path / "out").exists() and list(model.iterdir()) == []
 
 
@@ -75,8 +100,10 @@ def test_cuda_training_is_repeatable_and_close_to_the_cpu(dataset, tmp_path):
     """Same GPU + same seed -> the same weights (deterministic mode); the CPU's first-epoch loss agrees
     to float32 rounding (not bit-identical: other kernels; Adam then amplifies the differences)."""
     recipe = Recipe(epochs=1, batch_size=4)
-    runs = {name: train_cnn(dataset, tmp_path / name, config="tr1_cls", recipe=recipe, progress=False, device=device)
-            for name, device in (("gpu1", "cuda"), ("gpu2", "cuda"), ("cpu", "cpu"))}
+    runs = {
+        name: train_cnn(dataset, tmp_path / name, config="tr1_cls", recipe=recipe, progress=False, device=device)
+        for name, device in (("gpu1", "cuda"), ("gpu2", "cuda"), ("cpu", "cpu"))
+    }
     g1, g2 = (_weights(runs[n].output_dir) for n in ("gpu1", "gpu2"))
     assert g1.keys() == g2.keys() and all(torch.equal(g1[k], g2[k]) for k in g1)
     assert runs["gpu1"].history[0]["loss"] == pytest.approx(runs["cpu"].history[0]["loss"], rel=1e-3)

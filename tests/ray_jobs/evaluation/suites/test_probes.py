@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from libtrad.core.errors import LibtradError, ParameterError
-from libtrad.ray_jobs.evaluation.suites import linear_probe as L, probe_task as T, probes as P, xares_mlp as M
+from libtrad.ray_jobs.evaluation.suites import linear_probe as L
+from libtrad.ray_jobs.evaluation.suites import probe_task as T
+from libtrad.ray_jobs.evaluation.suites import probes as P
+from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
 
 
 def frame(x, y, **columns) -> pd.DataFrame:
@@ -45,8 +48,12 @@ def test_the_schedule_is_applied_once_per_optimiser_step():
     import torch
 
     x, y = blobs(50, 4, 2)
-    data = {"x_train": torch.tensor(x, dtype=torch.float32), "y_train": torch.tensor(y),
-            "x_val": torch.tensor(x[:10], dtype=torch.float32), "y_val": torch.tensor(y[:10])}
+    data = {
+        "x_train": torch.tensor(x, dtype=torch.float32),
+        "y_train": torch.tensor(y),
+        "x_val": torch.tensor(x[:10], dtype=torch.float32),
+        "y_val": torch.tensor(y[:10]),
+    }
     seen, applied = [], []
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.AdamW(model.parameters())
@@ -62,8 +69,16 @@ def test_the_schedule_is_applied_once_per_optimiser_step():
         seen.append((s, total))
         return P.arch_lr(s, total, 1e-3)
 
-    P.fit_and_select(model, optimizer, lr_at, data, P.Classes(("0", "1"), "accuracy", None), epochs=3, batch_size=16,
-                     generator=torch.Generator().manual_seed(0))
+    P.fit_and_select(
+        model,
+        optimizer,
+        lr_at,
+        data,
+        P.Classes(("0", "1"), "accuracy", None),
+        epochs=3,
+        batch_size=16,
+        generator=torch.Generator().manual_seed(0),
+    )
     total = 3 * math.ceil(50 / 16)
     assert seen == [(s, total) for s in range(total)]
     assert applied == [P.arch_lr(s, total, 1e-3) for s in range(total)]
@@ -247,8 +262,13 @@ def write_embeddings(folder, x, y, **columns):
     import pyarrow.parquet as pq
 
     (folder / "data").mkdir(parents=True)
-    table = pa.table({"label": np.asarray(y), **{k: list(v) for k, v in columns.items()},
-                      "embedding": pa.array(list(np.asarray(x, dtype=np.float32)), type=pa.list_(pa.float32()))})
+    table = pa.table(
+        {
+            "label": np.asarray(y),
+            **{k: list(v) for k, v in columns.items()},
+            "embedding": pa.array(list(np.asarray(x, dtype=np.float32)), type=pa.list_(pa.float32())),
+        }
+    )
     pq.write_table(table, folder / "data" / "part-0.parquet")
     return folder
 
@@ -272,14 +292,29 @@ def test_ray_tasks_equal_local_byte_for_byte(ray_local, tmp_path):
 def test_cli_linear_probe_and_its_errors(tmp_path, cli, rel):
     x, y = blobs(90, 4, 3)
     emb = write_embeddings(tmp_path / "emb", x, y, split=np.where(np.arange(90) < 60, "train", "test"))
-    done = cli("evaluate", "linear-probe", "--embeddings", emb, "--output", tmp_path / "out", "--local",
-               "--epochs", 2, "--seeds", 2)
+    done = cli(
+        "evaluate",
+        "linear-probe",
+        "--embeddings",
+        emb,
+        "--output",
+        tmp_path / "out",
+        "--local",
+        "--epochs",
+        2,
+        "--seeds",
+        2,
+    )
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["task"] == "emb" and results["seeds"] == [0, 1] and results["options"]["epochs"] == 2
     assert results["protocol_version"] == 1 and "Linear probe" in done.output
-    rel.assert_error_line(cli("evaluate", "xares-mlp", "--embeddings", emb, "--output", tmp_path / "o2", "--local",
-                              "--epochs", 0), "--epochs")
+    rel.assert_error_line(
+        cli("evaluate", "xares-mlp", "--embeddings", emb, "--output", tmp_path / "o2", "--local", "--epochs", 0),
+        "--epochs",
+    )
     one_class = write_embeddings(tmp_path / "one", x, np.zeros(90, int), split=["train"] * 60 + ["test"] * 30)
-    rel.assert_error_line(cli("evaluate", "linear-probe", "--embeddings", one_class, "--output", tmp_path / "o3",
-                              "--local"), "one class only")
+    rel.assert_error_line(
+        cli("evaluate", "linear-probe", "--embeddings", one_class, "--output", tmp_path / "o3", "--local"),
+        "one class only",
+    )

@@ -13,7 +13,8 @@ import torch
 
 from libtrad.core.devices import node_name
 from libtrad.core.errors import ParameterError
-from libtrad.ray_jobs.evaluation.suites import linear_probe as L, xares_mlp as M
+from libtrad.ray_jobs.evaluation.suites import linear_probe as L
+from libtrad.ray_jobs.evaluation.suites import xares_mlp as M
 
 
 def _embeddings(folder, n=90, dim=4, seed=0):
@@ -25,8 +26,10 @@ def _embeddings(folder, n=90, dim=4, seed=0):
     x = (rng.normal(size=(n, dim)) + 3 * rng.normal(size=(3, dim))[y]).astype(np.float32)
     (folder / "data").mkdir(parents=True)
     split = np.where(np.arange(n) < 2 * n // 3, "train", "test")
-    pq.write_table(pa.table({"label": y, "split": split, "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
-                   folder / "data" / "part-0.parquet")
+    pq.write_table(
+        pa.table({"label": y, "split": split, "embedding": pa.array(list(x), type=pa.list_(pa.float32()))}),
+        folder / "data" / "part-0.parquet",
+    )
     return folder
 
 
@@ -36,16 +39,33 @@ def _frame(n=90, dim=4):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, n)
     x = rng.normal(size=(n, dim)) + 3 * rng.normal(size=(3, dim))[y]
-    return pd.DataFrame({"label": y, "split": np.where(np.arange(n) < 60, "train", "test"),
-                         "embedding": list(x.astype(np.float32))})
+    return pd.DataFrame(
+        {"label": y, "split": np.where(np.arange(n) < 60, "train", "test"), "embedding": list(x.astype(np.float32))}
+    )
 
 
 def test_cuda_without_a_gpu_is_one_line_naming_the_node(tmp_path, gpus, cli, rel):
     gpus(0)
     emb = _embeddings(tmp_path / "emb")
     before = {p: p.read_bytes() for p in emb.rglob("*") if p.is_file()}
-    line = rel.assert_error_line(cli("evaluate", "linear-probe", "--embeddings", emb, "--output", tmp_path / "out",
-                                     "--local", "--device", "cuda", "--epochs", 1), "--device", node_name(), "no CUDA GPU")
+    line = rel.assert_error_line(
+        cli(
+            "evaluate",
+            "linear-probe",
+            "--embeddings",
+            emb,
+            "--output",
+            tmp_path / "out",
+            "--local",
+            "--device",
+            "cuda",
+            "--epochs",
+            1,
+        ),
+        "--device",
+        node_name(),
+        "no CUDA GPU",
+    )
     assert "'cuda'" in line
     assert not (tmp_path / "out").exists()
     assert before == {p: p.read_bytes() for p in emb.rglob("*") if p.is_file()}
@@ -54,8 +74,12 @@ def test_cuda_without_a_gpu_is_one_line_naming_the_node(tmp_path, gpus, cli, rel
 def test_an_unknown_device_is_refused_by_every_suite_command(tmp_path, cli, rel):
     emb = _embeddings(tmp_path / "emb")
     for suite in ("xares-mlp", "siren-fault"):
-        rel.assert_error_line(cli("evaluate", suite, "--embeddings", emb, "--output", tmp_path / "o", "--device", "gpu"),
-                              "--device", "gpu", "auto, cpu, cuda, cuda:N")
+        rel.assert_error_line(
+            cli("evaluate", suite, "--embeddings", emb, "--output", tmp_path / "o", "--device", "gpu"),
+            "--device",
+            "gpu",
+            "auto, cpu, cuda, cuda:N",
+        )
     assert not (tmp_path / "o").exists()
     with pytest.raises(ParameterError, match="device='gpu'"):
         L.LinearProbeOptions(device="gpu")
@@ -63,8 +87,21 @@ def test_an_unknown_device_is_refused_by_every_suite_command(tmp_path, cli, rel)
 
 def test_results_record_the_device_apart_from_the_options(tmp_path, cli):
     emb = _embeddings(tmp_path / "emb")
-    done = cli("evaluate", "xares-mlp", "--embeddings", emb, "--output", tmp_path / "out", "--local", "--device", "cpu",
-               "--epochs", 2, "--seeds", 1)
+    done = cli(
+        "evaluate",
+        "xares-mlp",
+        "--embeddings",
+        emb,
+        "--output",
+        tmp_path / "out",
+        "--local",
+        "--device",
+        "cpu",
+        "--epochs",
+        2,
+        "--seeds",
+        1,
+    )
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["device"]["requested"] == "cpu"
@@ -112,8 +149,10 @@ def test_units_ask_for_a_gpu_only_when_the_device_may_use_one(fake_gpu_ray):
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     df = _frame()
-    runs = {device: run_suite(L.SUITE, df, L.LinearProbeOptions(seeds=1, epochs=1, device=device), progress=False)
-            for device in ("auto", "cpu")}
+    runs = {
+        device: run_suite(L.SUITE, df, L.LinearProbeOptions(seeds=1, epochs=1, device=device), progress=False)
+        for device in ("auto", "cpu")
+    }
     local = run_suite(L.SUITE, df, L.LinearProbeOptions(seeds=1, epochs=1, device="cpu"), local=True, progress=False)
     # auto + a cluster with GPUs: every task held one of the two (Ray's get_gpu_ids inside the task)
     assert runs["auto"].gpu_ids and {g for _, g in runs["auto"].gpu_ids} <= {"0", "1"}

@@ -14,18 +14,30 @@ import torch
 
 from libtrad.core.errors import ParameterError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
-from libtrad.ray_jobs.evaluation.suites import (
-    fault_neighbours as N, lib_trad as L, similarity as Sim, siren_dcase as S, siren_fault as F, xares_knn as X)
+from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
+from libtrad.ray_jobs.evaluation.suites import lib_trad as L
+from libtrad.ray_jobs.evaluation.suites import similarity as Sim
+from libtrad.ray_jobs.evaluation.suites import siren_dcase as S
+from libtrad.ray_jobs.evaluation.suites import siren_fault as F
+from libtrad.ray_jobs.evaluation.suites import xares_knn as X
 
 CPU = torch.device("cpu")
-DEVICES = [CPU, pytest.param(torch.device("cuda"), marks=[
-    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])]
+DEVICES = [
+    CPU,
+    pytest.param(
+        torch.device("cuda"),
+        marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")],
+    ),
+]
 
 
 # ----------------------------------------------------------------------------- siren-fault
 def fault_frame(x, y, fold=None) -> pd.DataFrame:
-    data = {"file": [f"clip{i:05d}.mat" for i in range(len(x))], "label": np.asarray(y, dtype=np.int64),
-            "embedding": list(np.asarray(x, dtype=np.float32))}
+    data = {
+        "file": [f"clip{i:05d}.mat" for i in range(len(x))],
+        "label": np.asarray(y, dtype=np.int64),
+        "embedding": list(np.asarray(x, dtype=np.float32)),
+    }
     if fold is not None:
         data["fold"] = np.asarray(fold, dtype=np.int32)
     return pd.DataFrame(data)
@@ -58,8 +70,10 @@ def test_fault_screen_on_a_device_predicts_what_numpy_predicts(device, protocol,
         for unit in F.SUITE.plan(df, options):
             want = F.predict(unit, emb, columns, options, None)
             assert F.predict(unit, emb, columns, options, device) == want, (name, unit.key)
-            assert F.SUITE.run_unit(unit, emb, columns, F.FaultOptions(protocol=protocol, block_rows=70,
-                                                                  device="cpu")) == want
+            assert (
+                F.SUITE.run_unit(unit, emb, columns, F.FaultOptions(protocol=protocol, block_rows=70, device="cpu"))
+                == want
+            )
     assert sum(kept) > 0  # the device screen chose candidates itself (not only fallbacks)
 
 
@@ -71,9 +85,18 @@ def dcase_frame(rng, *, shift=0.0, duplicates=False) -> pd.DataFrame:
             for domain in ("source", "target"):
                 for split, n in (("train", 60), ("test", 25)):
                     for i in range(n):
-                        rows.append({"file": f"{machine}_{section}_{domain}_{split}_{i}.wav", "machine": machine,
-                                     "section": section, "domain": domain, "year": 2022, "set": "dev",
-                                     "split": split, "label": 0 if split == "train" else int(i % 3 == 0)})
+                        rows.append(
+                            {
+                                "file": f"{machine}_{section}_{domain}_{split}_{i}.wav",
+                                "machine": machine,
+                                "section": section,
+                                "domain": domain,
+                                "year": 2022,
+                                "set": "dev",
+                                "split": split,
+                                "label": 0 if split == "train" else int(i % 3 == 0),
+                            }
+                        )
     df = pd.DataFrame(rows).astype({"section": "int32", "year": "int32"})
     x = (shift + rng.normal(size=(len(df), 24))).astype(np.float32)
     if duplicates:  # equal test clips: equal scores, whose order only the CPU decides
@@ -105,8 +128,9 @@ def test_cosine_screen_finds_the_nearest_bank_row_and_orders_by_bound():
     rng = np.random.default_rng(5)
     test, bank = rng.normal(size=(80, 16)), rng.normal(size=(300, 16))
     bank[7] = 0.0  # an all-zero bank row: similarity 0, as on the CPU
-    np.testing.assert_allclose(Sim.cosine_scores(test, [bank], CPU), Sim.cosine_scores(test, [bank]), rtol=0,
-                               atol=Sim.cosine_score_bound(16))
+    np.testing.assert_allclose(
+        Sim.cosine_scores(test, [bank], CPU), Sim.cosine_scores(test, [bank]), rtol=0, atol=Sim.cosine_score_bound(16)
+    )
     assert Sim.order_is_certain([0.1, 0.3, 0.2], 0.01)
     assert not Sim.order_is_certain([0.1, 0.3, 0.1], 0.0)  # equal scores are never certain
     assert not Sim.order_is_certain([0.1, 0.105], [0.001, 0.004])

@@ -18,16 +18,27 @@ from sklearn.metrics import roc_auc_score
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation import metrics, report
-from libtrad.ray_jobs.evaluation.suites import similarity as Sim, siren_dcase as S
+from libtrad.ray_jobs.evaluation.suites import similarity as Sim
+from libtrad.ray_jobs.evaluation.suites import siren_dcase as S
 
 EPS = np.finfo(float).eps
 
 
-def row(file, split, label, angle=0.0, *, set_="dev", machine="fan", section=0, domain="source", year=2022,
-        vector=None):
+def row(
+    file, split, label, angle=0.0, *, set_="dev", machine="fan", section=0, domain="source", year=2022, vector=None
+):
     v = vector if vector is not None else [math.cos(math.radians(angle)), math.sin(math.radians(angle))]
-    return {"file": file, "machine": machine, "section": section, "domain": domain, "year": year, "set": set_,
-            "split": split, "label": label, "embedding": np.asarray(v, dtype=np.float32)}
+    return {
+        "file": file,
+        "machine": machine,
+        "section": section,
+        "domain": domain,
+        "year": year,
+        "set": set_,
+        "split": split,
+        "label": label,
+        "embedding": np.asarray(v, dtype=np.float32),
+    }
 
 
 def frame(rows) -> pd.DataFrame:
@@ -39,11 +50,19 @@ def frame(rows) -> pd.DataFrame:
 
 def section_rows(year=2022, domain_of=lambda d: d, **kw):
     """One section: source normals 10°, 20°, source anomalies 30°, 5°; target normal 40°, anomalies 50°, 15°."""
-    rows = [row("tr_s.wav", "train", 0, 0, domain=domain_of("source"), year=year, **kw),
-            row("tr_t.wav", "train", 0, 0, domain=domain_of("target"), year=year, **kw)]
-    for name, dom, label, angle in [("s_n1", "source", 0, 10), ("s_n2", "source", 0, 20), ("s_a1", "source", 1, 30),
-                                    ("s_a2", "source", 1, 5), ("t_n1", "target", 0, 40), ("t_a1", "target", 1, 50),
-                                    ("t_a2", "target", 1, 15)]:
+    rows = [
+        row("tr_s.wav", "train", 0, 0, domain=domain_of("source"), year=year, **kw),
+        row("tr_t.wav", "train", 0, 0, domain=domain_of("target"), year=year, **kw),
+    ]
+    for name, dom, label, angle in [
+        ("s_n1", "source", 0, 10),
+        ("s_n2", "source", 0, 20),
+        ("s_a1", "source", 1, 30),
+        ("s_a2", "source", 1, 5),
+        ("t_n1", "target", 0, 40),
+        ("t_a1", "target", 1, 50),
+        ("t_a2", "target", 1, 15),
+    ]:
         rows.append(row(f"{name}.wav", "test", label, angle, domain=domain_of(dom), year=year, **kw))
     return rows
 
@@ -134,16 +153,18 @@ def test_year_score_pools_dev_and_eval_values_and_unlabelled_rows_only_get_score
 
 def test_auc_matches_sklearn_on_random_embeddings():
     rng = np.random.default_rng(0)
-    rows = [row(f"tr{i}.wav", "train", 0, vector=rng.normal(size=16), domain=["source", "target"][i % 2])
-            for i in range(20)]
+    rows = [
+        row(f"tr{i}.wav", "train", 0, vector=rng.normal(size=16), domain=["source", "target"][i % 2]) for i in range(20)
+    ]
     rows += [row(f"te{i}.wav", "test", i % 2, vector=rng.normal(size=16) + (i % 2), domain="source") for i in range(30)]
     df = frame(rows)
     res = S.SUITE.evaluate_local(df)
     test = df[df.split == "test"]
     scores = [res["file_scores"][f"dev/fan/{f}"] for f in test.file]
     assert res["sets"]["dev"]["auc"]["fan/00/source"] == pytest.approx(roc_auc_score(test.label, scores), abs=1e-14)
-    assert res["sets"]["dev"]["pauc"]["fan/00"] == pytest.approx(roc_auc_score(test.label, scores, max_fpr=0.1),
-                                                                abs=1e-14)
+    assert res["sets"]["dev"]["pauc"]["fan/00"] == pytest.approx(
+        roc_auc_score(test.label, scores, max_fpr=0.1), abs=1e-14
+    )
 
 
 def test_unit_order_does_not_change_the_results():
@@ -172,8 +193,10 @@ def test_refuses_mixed_years_missing_banks_and_missing_units():
         S.SUITE.plan(frame([row("a.wav", "train", 0), row("b.wav", "test", 1, domain=None)]))
     with pytest.raises(LibtradError, match="appears twice"):
         S.SUITE.plan(frame(section_rows() + [row("s_n1.wav", "test", 0, 3)]))
-    with pytest.raises(LibtradError, match="no column 'set' in the embeddings .required by siren-dcase.; columns "
-                                           "present: file, machine"):
+    with pytest.raises(
+        LibtradError,
+        match="no column 'set' in the embeddings .required by siren-dcase.; columns present: file, machine",
+    ):
         S.SUITE.plan(frame(section_rows()).drop(columns=["set"]))
     df = frame(section_rows())
     with pytest.raises(LibtradError, match="missing: dev/fan/00"):
@@ -209,11 +232,21 @@ def write_folder(folder, rows):
 def random_section(year=2022, seed=0, dim=8):
     """One section: 12 source and 3 target train rows; 20 labelled test rows, half of each domain."""
     rng = np.random.default_rng(seed)
-    rows = [row(f"trs{i:02d}.wav", "train", 0, vector=rng.normal(size=dim), domain="source", year=year)
-            for i in range(12)]
+    rows = [
+        row(f"trs{i:02d}.wav", "train", 0, vector=rng.normal(size=dim), domain="source", year=year) for i in range(12)
+    ]
     rows += [row(f"trt{i}.wav", "train", 0, vector=rng.normal(size=dim), domain="target", year=year) for i in range(3)]
-    rows += [row(f"te{i:02d}.wav", "test", i % 2, vector=rng.normal(size=dim) + 0.7 * (i % 2),
-                 domain=("source", "target")[i // 10], year=year) for i in range(20)]
+    rows += [
+        row(
+            f"te{i:02d}.wav",
+            "test",
+            i % 2,
+            vector=rng.normal(size=dim) + 0.7 * (i % 2),
+            domain=("source", "target")[i // 10],
+            year=year,
+        )
+        for i in range(20)
+    ]
     return rows
 
 
@@ -234,7 +267,7 @@ def reference(df, similarity="cosine", aggregation="max", k=1, domain_strategy="
         else:
             sims = -np.sqrt(((t[:, None, :] - bank[None, :, :]) ** 2).sum(-1))
         if aggregation == "knn":
-            top = np.sort(sims, axis=1)[:, ::-1][:, :min(k, sims.shape[1])]
+            top = np.sort(sims, axis=1)[:, ::-1][:, : min(k, sims.shape[1])]
             per_domain.append(np.mean(1.0 - top, axis=1))
         else:
             per_domain.append(1.0 - {"max": np.max, "mean": np.mean, "min": np.min}[aggregation](sims, axis=1))
@@ -261,15 +294,18 @@ def section_folder(tmp_path_factory):
     return write_folder(tmp_path_factory.mktemp("dcase-options") / "emb", random_section())
 
 
-@pytest.mark.parametrize("options", [
-    {"similarity": "euclidean"},
-    {"aggregation": "mean"},
-    {"aggregation": "min", "domain_strategy": "max"},
-    {"aggregation": "knn", "k": 3, "domain_strategy": "mean"},
-    {"similarity": "euclidean", "aggregation": "knn", "k": 20},  # k above a bank's size: that bank's mean
-    {"kmeans": 4, "kmeans_threshold": 5},  # the 12-row source bank -> 4 centres; the 3-row target bank stays
-    {"similarity": "euclidean", "domain_strategy": "mean", "kmeans": 2, "kmeans_threshold": 2},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"similarity": "euclidean"},
+        {"aggregation": "mean"},
+        {"aggregation": "min", "domain_strategy": "max"},
+        {"aggregation": "knn", "k": 3, "domain_strategy": "mean"},
+        {"similarity": "euclidean", "aggregation": "knn", "k": 20},  # k above a bank's size: that bank's mean
+        {"kmeans": 4, "kmeans_threshold": 5},  # the 12-row source bank -> 4 centres; the 3-row target bank stays
+        {"similarity": "euclidean", "domain_strategy": "mean", "kmeans": 2, "kmeans_threshold": 2},
+    ],
+)
 def test_memory_bank_options_equal_a_numpy_computation(section_folder, options):
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
 
@@ -303,38 +339,78 @@ def test_cli_options_results_json_and_the_leaderboard_refuses_mixed_aggregations
     shutil.copytree(section_folder, other)
     a = cli("evaluate", "siren-dcase", "--embeddings", section_folder, "--output", tmp_path / "a", "--local")
     assert a.exit_code == 0, a.output
-    b = cli("evaluate", "siren-dcase", "--embeddings", other, "--output", tmp_path / "b", "--local",
-            "--similarity", "euclidean", "--aggregation", "knn", "--k", "3", "--domain-strategy", "mean")
+    b = cli(
+        "evaluate",
+        "siren-dcase",
+        "--embeddings",
+        other,
+        "--output",
+        tmp_path / "b",
+        "--local",
+        "--similarity",
+        "euclidean",
+        "--aggregation",
+        "knn",
+        "--k",
+        "3",
+        "--domain-strategy",
+        "mean",
+    )
     assert b.exit_code == 0, b.output
     results = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert results["options"] == {"official_domain_auc": False, "max_fpr": 0.1, "similarity": "euclidean",
-                                  "aggregation": "knn", "k": 3, "domain_strategy": "mean"}
+    assert results["options"] == {
+        "official_domain_auc": False,
+        "max_fpr": 0.1,
+        "similarity": "euclidean",
+        "aggregation": "knn",
+        "k": 3,
+        "domain_strategy": "mean",
+    }
     from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
 
     df = load_embeddings([other], S.REQUIRED_COLUMNS, S.OPTIONAL_COLUMNS)
     check_against_reference(results, df, reference(df, "euclidean", "knn", 3, "mean"))
-    line = rel.assert_error_line(cli("leaderboard", tmp_path / "a", tmp_path / "b", "--output", tmp_path / "board"),
-                                 "not comparable")
+    line = rel.assert_error_line(
+        cli("leaderboard", tmp_path / "a", tmp_path / "b", "--output", tmp_path / "board"), "not comparable"
+    )
     assert "different options: aggregation" in line and not (tmp_path / "board").exists()
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--similarity", "manhattan"], "'--similarity': 'manhattan' is not one of 'cosine', 'euclidean'"),
-    (["--aggregation", "median"], "'--aggregation': 'median' is not one of 'max', 'mean', 'min', 'knn'"),
-    (["--domain-strategy", "sum"], "'--domain-strategy': 'sum' is not one of 'min', 'max', 'mean'"),
-    (["--k", "0"], "--k"),
-    (["--k", "3"], "--k 3: is read only by aggregation 'knn'"),
-    (["--kmeans", "0"], "--kmeans"),
-    (["--kmeans-threshold", "50"], "--kmeans-threshold 50: is read only with kmeans"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--similarity", "manhattan"], "'--similarity': 'manhattan' is not one of 'cosine', 'euclidean'"),
+        (["--aggregation", "median"], "'--aggregation': 'median' is not one of 'max', 'mean', 'min', 'knn'"),
+        (["--domain-strategy", "sum"], "'--domain-strategy': 'sum' is not one of 'min', 'max', 'mean'"),
+        (["--k", "0"], "--k"),
+        (["--k", "3"], "--k 3: is read only by aggregation 'knn'"),
+        (["--kmeans", "0"], "--kmeans"),
+        (["--kmeans-threshold", "50"], "--kmeans-threshold 50: is read only with kmeans"),
+    ],
+)
 def test_cli_refuses_bad_option_values_in_one_line(section_folder, tmp_path, cli, rel, args, named):
     before = rel.snapshot(section_folder)
-    rel.assert_error_line(cli("evaluate", "siren-dcase", "--embeddings", section_folder, "--output", tmp_path / "o",
-                              "--local", *args), named)
+    rel.assert_error_line(
+        cli("evaluate", "siren-dcase", "--embeddings", section_folder, "--output", tmp_path / "o", "--local", *args),
+        named,
+    )
     assert rel.snapshot(section_folder) == before and not (tmp_path / "o").exists()
 
 
 def test_2020_refuses_a_domain_strategy(tmp_path, cli, rel):
     folder = write_folder(tmp_path / "emb", section_rows(year=2020, domain_of=lambda d: None))
-    rel.assert_error_line(cli("evaluate", "siren-dcase", "--embeddings", folder, "--output", tmp_path / "o", "--local",
-                              "--domain-strategy", "max"), "--domain-strategy", "DCASE 2020 has one memory bank")
+    rel.assert_error_line(
+        cli(
+            "evaluate",
+            "siren-dcase",
+            "--embeddings",
+            folder,
+            "--output",
+            tmp_path / "o",
+            "--local",
+            "--domain-strategy",
+            "max",
+        ),
+        "--domain-strategy",
+        "DCASE 2020 has one memory bank",
+    )

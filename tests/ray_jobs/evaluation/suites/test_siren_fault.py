@@ -15,13 +15,17 @@ from threadpoolctl import threadpool_limits
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import embedding_matrix
 from libtrad.ray_jobs.evaluation import report
-from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N, siren_fault as F
+from libtrad.ray_jobs.evaluation.suites import fault_neighbours as N
+from libtrad.ray_jobs.evaluation.suites import siren_fault as F
 
 
 def frame(x, y, fold=None, names=None) -> pd.DataFrame:
     """Rows whose ``file`` order is the row order (predictions come back sorted by file)."""
-    data = {"file": [f"clip{i:05d}.mat" for i in range(len(x))], "label": np.asarray(y, dtype=np.int64),
-            "embedding": list(np.asarray(x, dtype=np.float32))}
+    data = {
+        "file": [f"clip{i:05d}.mat" for i in range(len(x))],
+        "label": np.asarray(y, dtype=np.int64),
+        "embedding": list(np.asarray(x, dtype=np.float32)),
+    }
     if fold is not None:
         data["fold"] = np.asarray(fold, dtype=np.int32)
     if names is not None:
@@ -59,7 +63,9 @@ def test_float32_screen_equals_the_float64_path_and_sklearn_far_from_the_origin(
     df = frame(x, y)
     np.testing.assert_array_equal(predicted(df), want)
     unit = F.SUITE.plan(df)[0]
-    wide = F.SUITE.run_unit(unit, embedding_matrix(df).astype(np.float64), F.SUITE.columns_for(df))  # no screen for float64
+    wide = F.SUITE.run_unit(
+        unit, embedding_matrix(df).astype(np.float64), F.SUITE.columns_for(df)
+    )  # no screen for float64
     assert wide == F.SUITE.run_unit(unit, embedding_matrix(df), F.SUITE.columns_for(df))
 
 
@@ -106,20 +112,51 @@ def test_kfold_from_the_fold_column_equals_sklearn(threads):
 
 def test_scores_names_and_shape():
     # two tight clusters plus one stray: every row but the stray is predicted right
-    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0, 2], [0, 0.5],
-                  [10, 10], [10, 11], [11, 10], [11, 11], [10, 12], [0.5, 0.5]], dtype=float)
+    x = np.array(
+        [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+            [0, 2],
+            [0, 0.5],
+            [10, 10],
+            [10, 11],
+            [11, 10],
+            [11, 11],
+            [10, 12],
+            [0.5, 0.5],
+        ],
+        dtype=float,
+    )
     x = np.hstack([x, np.zeros((12, 14))])
     y = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]  # the last row (label 1) sits in cluster 0
     res = F.SUITE.evaluate_local(frame(x, y, names={0: "normal", 1: "inner_race"}))
-    assert set(res) == {"suite", "protocol", "classes", "accuracy", "precision_weighted", "recall_weighted",
-                        "f1_weighted", "precision_macro", "recall_macro", "f1_macro", "confusion", "predictions",
-                        "per_class"}
+    assert set(res) == {
+        "suite",
+        "protocol",
+        "classes",
+        "accuracy",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "confusion",
+        "predictions",
+        "per_class",
+    }
     assert res["suite"] == "siren-fault" and res["protocol"] == "loocv"
     assert res["classes"] == ["normal", "inner_race"]
     assert res["confusion"] == [[6, 0], [1, 5]]
     assert res["accuracy"] == pytest.approx(11 / 12)
-    assert res["per_class"]["normal"] == {"precision": pytest.approx(6 / 7), "recall": 1.0,
-                                          "f1": pytest.approx(12 / 13), "support": 6}
+    assert res["per_class"]["normal"] == {
+        "precision": pytest.approx(6 / 7),
+        "recall": 1.0,
+        "f1": pytest.approx(12 / 13),
+        "support": 6,
+    }
     assert res["precision_macro"] == pytest.approx((6 / 7 + 1) / 2)
     assert res["predictions"][-1] == "normal"
     json.dumps(res)
@@ -289,7 +326,9 @@ def test_external_trains_on_train_tests_on_test_per_condition():
     truth = y[40:]
     assert abs(res["accuracy"] - accuracy_score(truth, want)) <= 1e-12
     p, r, f, _ = precision_recall_fscore_support(truth, want, average="weighted", zero_division=0)
-    assert max(abs(res["precision_weighted"] - p), abs(res["recall_weighted"] - r), abs(res["f1_weighted"] - f)) <= 1e-12
+    assert (
+        max(abs(res["precision_weighted"] - p), abs(res["recall_weighted"] - r), abs(res["f1_weighted"] - f)) <= 1e-12
+    )
     conditions = df["condition"].to_numpy()[40:]
     assert sorted(res["per_condition"]) == ["atmo_low", "stresstest", "talking"]
     for name, got in res["per_condition"].items():
@@ -297,9 +336,20 @@ def test_external_trains_on_train_tests_on_test_per_condition():
         p, r, f, _ = precision_recall_fscore_support(truth[m], want[m], average="weighted", zero_division=0)
         pm, rm, fm, _ = precision_recall_fscore_support(truth[m], want[m], average="macro", zero_division=0)
         assert got["support"] == 10
-        np.testing.assert_allclose([got["accuracy"], got["precision_weighted"], got["recall_weighted"],
-                                    got["f1_weighted"], got["precision_macro"], got["recall_macro"], got["f1_macro"]],
-                                   [accuracy_score(truth[m], want[m]), p, r, f, pm, rm, fm], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            [
+                got["accuracy"],
+                got["precision_weighted"],
+                got["recall_weighted"],
+                got["f1_weighted"],
+                got["precision_macro"],
+                got["recall_macro"],
+                got["f1_macro"],
+            ],
+            [accuracy_score(truth[m], want[m]), p, r, f, pm, rm, fm],
+            rtol=0,
+            atol=1e-12,
+        )
     blocked = F.SUITE.evaluate_local(df, F.FaultOptions(protocol="external", k=3, block_rows=7))
     assert blocked == res  # blocks of test rows are invisible
 
@@ -338,30 +388,65 @@ def test_cli_external_report_and_one_line_refusals(tmp_path, cli, rel):
     table = pa.Table.from_pandas(df.drop(columns=["embedding"]), preserve_index=False)
     table = table.append_column("embedding", pa.array(list(x.astype(np.float32)), type=pa.list_(pa.float32())))
     pq.write_table(table, folder / "data" / "part-0.parquet")
-    done = cli("evaluate", "siren-fault", "--embeddings", folder, "--output", tmp_path / "out", "--local",
-               "--protocol", "external", "--k", "3", "--metric", "cosine")
+    done = cli(
+        "evaluate",
+        "siren-fault",
+        "--embeddings",
+        folder,
+        "--output",
+        tmp_path / "out",
+        "--local",
+        "--protocol",
+        "external",
+        "--k",
+        "3",
+        "--metric",
+        "cosine",
+    )
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     want = numpy_knn(x, y, range(40, 70), lambda i: np.arange(40), 3, "cosine")
     np.testing.assert_array_equal([int(p) for p in results["predictions"]], want)
-    assert results["options"] == {"protocol": "external", "k": 3, "metric": "cosine", "siren_compat": False,
-                                  "sklearn_threads": 1, "block_rows": None}
+    assert results["options"] == {
+        "protocol": "external",
+        "k": 3,
+        "metric": "cosine",
+        "siren_compat": False,
+        "sklearn_threads": 1,
+        "block_rows": None,
+    }
     text = (tmp_path / "out" / "results.md").read_text()
     assert "## Per recording condition (weighted)" in text and "| stresstest |" in text
     assert (tmp_path / "out" / "per_condition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     before = rel.snapshot(folder)
-    for args, named in [(["--protocol", "holdout"], "'--protocol': 'holdout' is not one of"),
-                        (["--metric", "l1"], "'--metric': 'l1' is not one of 'euclidean', 'cosine'"),
-                        (["--folds", "1"], "--folds"),
-                        (["--folds", "99"], "--folds 99: exceeds the rows of the smallest class"),
-                        (["--protocol", "external", "--k", "40"], "--k 40"),
-                        (["--protocol", "loocv", "--folds", "3"], "--folds 3: is read only by protocol kfold"),
-                        (["--split-seed", "7"], "--split-seed 7: is read only with folds")]:
-        rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", folder, "--output", tmp_path / "bad",
-                                  "--local", *args), named)
+    for args, named in [
+        (["--protocol", "holdout"], "'--protocol': 'holdout' is not one of"),
+        (["--metric", "l1"], "'--metric': 'l1' is not one of 'euclidean', 'cosine'"),
+        (["--folds", "1"], "--folds"),
+        (["--folds", "99"], "--folds 99: exceeds the rows of the smallest class"),
+        (["--protocol", "external", "--k", "40"], "--k 40"),
+        (["--protocol", "loocv", "--folds", "3"], "--folds 3: is read only by protocol kfold"),
+        (["--split-seed", "7"], "--split-seed 7: is read only with folds"),
+    ]:
+        rel.assert_error_line(
+            cli("evaluate", "siren-fault", "--embeddings", folder, "--output", tmp_path / "bad", "--local", *args),
+            named,
+        )
     plain = tmp_path / "plain"
     (plain / "data").mkdir(parents=True)
     pq.write_table(table.drop_columns(["subset"]), plain / "data" / "part-0.parquet")
-    rel.assert_error_line(cli("evaluate", "siren-fault", "--embeddings", plain, "--output", tmp_path / "bad",
-                              "--local", "--protocol", "external"), "--protocol 'external': needs a 'subset' column")
+    rel.assert_error_line(
+        cli(
+            "evaluate",
+            "siren-fault",
+            "--embeddings",
+            plain,
+            "--output",
+            tmp_path / "bad",
+            "--local",
+            "--protocol",
+            "external",
+        ),
+        "--protocol 'external': needs a 'subset' column",
+    )
     assert rel.snapshot(folder) == before and not (tmp_path / "bad").exists()

@@ -63,8 +63,9 @@ def test_kfold_value_is_the_mean_over_folds():
 
 def test_an_anomaly_task_scores_the_anomaly_vote_share_by_auc():
     # train: normals near (1, 0), anomalies near (0, 1); test: two of each, scored by the anomaly share
-    x = np.array([[1, 0.05], [1, -0.05], [1, 0.1], [0.05, 1], [-0.05, 1], [0.1, 1],
-                  [1, 0.02], [0.02, 1], [1, 0.3], [0.3, 1]])
+    x = np.array(
+        [[1, 0.05], [1, -0.05], [1, 0.1], [0.05, 1], [-0.05, 1], [0.1, 1], [1, 0.02], [0.02, 1], [1, 0.3], [0.3, 1]]
+    )
     y = [0, 0, 0, 1, 1, 1, 0, 1, 0, 1]
     df = frame(x, y, split=["train"] * 6 + ["test"] * 4, label_name=np.array(["normal", "anomaly"])[y])
     res = K.SUITE.evaluate_local(df, K.XaresKnnOptions(k=3))
@@ -81,12 +82,13 @@ def test_refusals():
         K.SUITE.plan(frame(BANK, [0, 0, 1], split=["train", "train", "test"]), K.XaresKnnOptions(k=1))
 
 
-# ----------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
+# ------------------------------------------------------------------------- from test_reliability_evaluation_inputs.py
 def test_a_probe_refuses_an_anomaly_test_part_of_one_class(tmp_path, cli, rel, embeddings_folder):
     rows = 30
     split = ["train"] * 20 + ["test"] * 10
     labels = [0, 1] * 10 + [0] * 10
-    folder = embeddings_folder(tmp_path / "p", rows=rows, names=("normal", "anomaly"), labels=labels,
-                               extra={"split": split})
+    folder = embeddings_folder(
+        tmp_path / "p", rows=rows, names=("normal", "anomaly"), labels=labels, extra={"split": split}
+    )
     result = cli("evaluate", "xares-knn", "--embeddings", folder, "--output", tmp_path / "res", "--local")
     rel.assert_error_line(result, "xares-knn: the test part holds 10 normal, 0 anomaly rows", "AUC needs")
