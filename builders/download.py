@@ -18,8 +18,8 @@ when the server does not resume). A finished cached file found to be wrong later
 damaged archive, cached by an older libtrad) is named with its cache path and what to do (delete
 it); libtrad does not delete it itself, since no marker proves it wrote that file.
 
-Limits (:func:`download_limits`): every read waits at most ``timeout`` seconds (60); a server that
-trickles bytes keeps every read short, so besides that a whole file may take at most ``deadline``
+Limits (:mod:`libtrad.builders.download_limits`): every read waits at most ``timeout`` seconds
+(60); a server that trickles bytes keeps every read short, so besides that a whole file may take at most ``deadline``
 seconds (default: no limit) and must arrive at ``min_rate`` bytes/s or more averaged over every
 20 s (default 1024, i.e. a stalled trickle stops after about 20 s). Each is an argument of
 :func:`fetch` / :func:`prepare_raw` or, for ``libtrad`` and ``make_builder(...).download_and_prepare()``
@@ -45,12 +45,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import math
 import os
 import re
 import socket
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -61,17 +59,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from libtrad.builders.archives import DamagedArchive, archive_format, relative_parts, verify_archive
-from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.builders.download_limits import Limits, Stopped, Watch, download_limits
+from libtrad.core.errors import LibtradError
 from libtrad.core.version import __version__
 
-TIMEOUT_S = 60.0  # connecting, and every read of the response (urllib uses one socket timeout for both)
-MIN_RATE = 1024.0  # bytes/s, averaged over every RATE_WINDOW_S: below it a download is stopped
-RATE_WINDOW_S = 20.0
-ENV_TIMEOUT, ENV_DEADLINE, ENV_MIN_RATE = (
-    "LIBTRAD_DOWNLOAD_TIMEOUT",
-    "LIBTRAD_DOWNLOAD_DEADLINE",
-    "LIBTRAD_DOWNLOAD_MIN_RATE",
-)
 CHUNK_BYTES = 1 << 20
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 MANUAL = "yourself (see the dataset card) and pass --data-dir FOLDER (data_dir= in Python)"
@@ -118,7 +109,8 @@ def fetch(
 ) -> list[Path]:
     """Every download's local file, fetched into ``cache_dir`` when not cached (or cached with a wrong SHA-256).
 
-    ``timeout`` (per read), ``deadline`` (per file) and ``min_rate`` (bytes/s): see :func:`download_limits`.
+    ``timeout`` (per read), ``deadline`` (per file) and ``min_rate`` (bytes/s): see
+    :func:`~libtrad.builders.download_limits.download_limits`.
     """
     downloads = check_downloads(downloads)
     limits = download_limits(timeout=timeout, deadline=deadline, min_rate=min_rate)
@@ -190,99 +182,6 @@ def _check_cached(download: Download, path: Path) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- limits
-@dataclass(frozen=True)
-class Limits:
-    """How long one file's download may take: ``timeout`` per read, ``deadline`` for the whole body
-    (None: none), and ``min_rate`` bytes/s averaged over every ``window`` seconds (None: none)."""
-
-    timeout: float = TIMEOUT_S
-    deadline: float | None = None
-    min_rate: float | None = MIN_RATE
-    window: float = RATE_WINDOW_S
-
-
-def download_limits(
-    *, timeout: float | None = None, deadline: float | None = None, min_rate: float | None = None
-) -> Limits:
-    """The limits for a download: each argument given wins, else its environment variable (read at
-    each call: ``LIBTRAD_DOWNLOAD_TIMEOUT``, ``LIBTRAD_DOWNLOAD_DEADLINE``, ``LIBTRAD_DOWNLOAD_MIN_RATE``;
-    ``0`` turns the deadline or the minimum rate off), else the defaults (60 s per read, no deadline,
-    1 KiB/s over every 20 s)."""
-    values = {}
-    for name, given, variable, default in (
-        ("timeout", timeout, ENV_TIMEOUT, TIMEOUT_S),
-        ("deadline", deadline, ENV_DEADLINE, None),
-        ("min_rate", min_rate, ENV_MIN_RATE, MIN_RATE),
-    ):
-        unit = "bytes per second" if name == "min_rate" else "seconds"
-        if given is None:
-            text = os.environ.get(variable, "").strip()
-            if not text:
-                values[name] = default
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                value = float("nan")
-            if not math.isfinite(value) or value < 0 or (name == "timeout" and value == 0):
-                raise LibtradError(
-                    f"{variable}={text!r}: must be a number of {unit}, "
-                    + ("above 0" if name == "timeout" else "0 or more (0: no limit)")
-                )
-        else:
-            value = given
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-                or (name == "timeout" and value == 0)
-            ):
-                raise ParameterError(
-                    name,
-                    value,
-                    f"must be a number of {unit}, " + ("above 0" if name == "timeout" else "0 or more (0: no limit)"),
-                )
-        values[name] = float(value) if (value or name == "timeout") else None
-    return Limits(values["timeout"], values["deadline"], values["min_rate"], RATE_WINDOW_S)
-
-
-class _Stopped(Exception):
-    """The body came too slowly (a limit of :class:`Limits`); the message says which, with the numbers."""
-
-
-class _Watch:
-    """Checks the limits after every read (a read itself blocks at most ``timeout``, so a limit is
-    overrun by at most one read timeout)."""
-
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        self.start = self.window_start = time.monotonic()
-        self.got = self.window_got = 0
-
-    def update(self, got: int) -> None:
-        self.got = got
-        now = time.monotonic()
-        elapsed = now - self.start
-        limits = self.limits
-        if limits.deadline is not None and elapsed > limits.deadline:
-            raise _Stopped(
-                f"stopped after {elapsed:.1f} s with {got:,} bytes received: over the deadline of "
-                f"{limits.deadline:g} s ({ENV_DEADLINE})"
-            )
-        span = now - self.window_start
-        if limits.min_rate is not None and span >= limits.window:
-            rate = (got - self.window_got) / span
-            if rate < limits.min_rate:
-                raise _Stopped(
-                    f"stopped after {elapsed:.1f} s with {got:,} bytes received: {rate:,.0f} bytes/s over "
-                    f"the last {span:.1f} s, below the minimum of {limits.min_rate:,g} bytes/s "
-                    f"({ENV_MIN_RATE})"
-                )
-            self.window_start, self.window_got = now, got
-
-
 # ----------------------------------------------------------------------------- one file
 @dataclass
 class _Body:
@@ -317,7 +216,7 @@ def _download(download: Download, path: Path, *, progress: bool, limits: Limits)
             body = _stream(download, part, progress=progress, limits=limits, resume=False)
     except _Refused as exc:
         raise LibtradError(f"{fail} ({exc}); nothing was cached: download {url} {MANUAL}") from None
-    except _Stopped as exc:
+    except Stopped as exc:
         raise LibtradError(f"{fail} ({exc}); {_kept(part)}: download {url} {MANUAL}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         kept = f"; {_kept(part)}" if part.is_file() and part.stat().st_size else ""
@@ -409,7 +308,7 @@ def _stream(download: Download, part: Path, *, progress: bool, limits: Limits, r
             if total != whole:
                 raise _Restart(f"its Content-Range total {whole} does not fit {resumed} + {length} bytes")
         got = resumed
-        watch = _Watch(limits)
+        watch = Watch(limits)
         with (
             part.open("ab" if resumed else "wb") as out,
             tqdm(

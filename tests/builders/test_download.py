@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from libtrad.builders import download as dl
+from libtrad.builders import download_limits as limits
 from libtrad.builders import raw_folder as rf
 from libtrad.builders.archives import archive_format
 from libtrad.builders.download import Download, fetch
@@ -147,7 +148,7 @@ def online(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    for var in (dl.ENV_TIMEOUT, dl.ENV_DEADLINE, dl.ENV_MIN_RATE):
+    for var in (limits.ENV_TIMEOUT, limits.ENV_DEADLINE, limits.ENV_MIN_RATE):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -540,7 +541,7 @@ def test_a_trickling_server_is_stopped_at_the_deadline(server, tmp_path):
 def test_a_trickling_server_is_stopped_below_the_minimum_rate_set_by_environment(server, tmp_path, monkeypatch):
     import time
 
-    monkeypatch.setattr(dl, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(limits, "RATE_WINDOW_S", 0.5)
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_MIN_RATE", "1000")  # the trickle is ~50 bytes/s
     url = server.add("slow.tar.gz", good_tar(), "trickle")
     started = time.monotonic()
@@ -566,12 +567,12 @@ def test_bad_limit_settings_are_one_line_naming_the_variable(server, tmp_path, m
 
 
 def test_limits_resolve_argument_then_environment_then_default(monkeypatch, online):
-    assert dl.download_limits() == dl.Limits(60.0, None, 1024.0, 20.0)
+    assert limits.download_limits() == limits.Limits(60.0, None, 1024.0, 20.0)
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_DEADLINE", "3600")
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_MIN_RATE", "0")
     monkeypatch.setenv("LIBTRAD_DOWNLOAD_TIMEOUT", "7.5")
-    assert dl.download_limits() == dl.Limits(7.5, 3600.0, None, 20.0)
-    assert dl.download_limits(deadline=0, min_rate=10, timeout=1) == dl.Limits(1.0, None, 10.0, 20.0)
+    assert limits.download_limits() == limits.Limits(7.5, 3600.0, None, 20.0)
+    assert limits.download_limits(deadline=0, min_rate=10, timeout=1) == limits.Limits(1.0, None, 10.0, 20.0)
     from libtrad.core.errors import ParameterError
 
     for bad in ({"deadline": -2}, {"min_rate": float("nan")}, {"timeout": 0}, {"deadline": "1"}):
