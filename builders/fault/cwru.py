@@ -32,8 +32,9 @@ Classes are ``{DE,FE}_{IR,B,OR@3,OR@6,OR@12}``; the normal baseline is the ``nor
 Every channel in the file is kept. The published tree builds completely: 60 drive-end and 45
 fan-end records in the 10 classes of ``faults``, 4 in ``normal``.
 
-This module holds the corpus whole: its layout, its :data:`COMPONENT` (card text, citation) and its
-synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`).
+This module holds the corpus: its layout, its :data:`COMPONENT` (card text, citation) and its
+synthetic stand-in (:func:`plan_synthetic`, :func:`write_synthetic`); the record table, and which
+record a file name points to, live in :mod:`.cwru_records`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from libtrad.builders.audio_io import InvalidAudio
 from libtrad.builders.fault.base import COMMON, SIGNALS, CardText, FaultComponent
 from libtrad.builders.fault.common import (
     ArrayLayout,
-    BadName,
     Found,
     Listing,
     children,
@@ -57,7 +57,7 @@ from libtrad.builders.fault.common import (
     one_of,
     top_level,
 )
-from libtrad.builders.fault.cwru_records import BY_LABEL, RECORDS, TOP, Record, describe
+from libtrad.builders.fault.cwru_records import POSITIONS, RECORDS, TOP, Record, fault_record, normal_record
 from libtrad.builders.fault.matfile import load_mat
 from libtrad.builders.fault.synth import EASY, NOTE, Level, count, impulses, tone
 from libtrad.builders.scan import Rejection, rel_path
@@ -69,7 +69,6 @@ FAULT_RATE = 12_000
 NORMAL_RATE = 48_000
 FAULTS = ("IR", "B", "OR")
 DIAMETERS = ("007", "014", "021", "028")
-POSITIONS = ("3", "6", "12")
 CHANNELS = ("DE", "FE", "BA")
 CLASSES = tuple(f"{end}_{fault}" for end in ("DE", "FE") for fault in ("IR", "B", "OR@3", "OR@6", "OR@12"))
 FOLDERS = {
@@ -88,12 +87,6 @@ DOWNLOADS = (
     {"what": "12k fan-end fault data", "url": f"{PAGES}/12k-fan-end-bearing-fault-data"},
     {"what": "normal baseline data", "url": f"{PAGES}/normal-baseline-data"},
 )
-# Only ASCII: \d would take other scripts' digits.
-NUMBERED = re.compile(r"^(?P<number>[0-9]+)(?:@(?P<position>[0-9]+))?(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
-LABELLED = re.compile(
-    r"^(?P<fault>IR|B|OR)(?P<diameter>[0-9]{3})(?:@(?P<position>[0-9]+))?_(?P<load>[0-9]+)\.mat$", re.ASCII
-)
-NORMAL = re.compile(r"^(?:(?P<number>[0-9]+)(?:_Normal)?|Normal)(?:_(?P<load>[0-9]+))?\.mat$", re.ASCII)
 KEY = re.compile(r"^X(?P<number>[0-9]+)_(?P<channel>DE|FE|BA)_time$", re.ASCII)
 TREE = """\
 DATA_DIR/
@@ -145,7 +138,7 @@ class CwruLayout(ArrayLayout):
                     data_dir,
                     folder,
                     rejected,
-                    files=_normal_name,
+                    files=normal_record,
                     expected="NUMBER[_Normal][_LOAD].mat or Normal_LOAD.mat",
                 )
             else:
@@ -200,7 +193,7 @@ def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -
         ):
 
             def rule(position: str | None):
-                return lambda name: _fault_name(name, end, fault, int(diameter), position)  # noqa: B023
+                return lambda name: fault_record(name, end, fault, int(diameter), position)  # noqa: B023
 
             if fault == "OR":  # files here, or in @3/ @6/ @12/ below
                 entries = children(
@@ -221,83 +214,6 @@ def _faults(data_dir: Path, folder: Path, end: str, rejected: list[Rejection]) -
 
 def _position_folder(name: str) -> str | None:
     return name[1:] if name.startswith("@") and name[1:] in POSITIONS else None
-
-
-def _fault_name(name: str, end: str, fault: str, diameter: int, folder_position: str | None) -> Record | None:
-    """The table's record for a fault file, or BadName saying how the path and the table disagree (None: no rule)."""
-    m = NUMBERED.match(name) or LABELLED.match(name)
-    if m is None:
-        return None
-    parts = m.groupdict()
-    if parts.get("fault") and (parts["fault"], int(parts["diameter"])) != (fault, diameter):
-        raise BadName(f"its name says {parts['fault']}{parts['diameter']} but it lies in {fault}/{diameter:03d}/")
-    position = parts["position"]
-    if position is not None and position not in POSITIONS:
-        raise BadName(f"outer-race position @{position} is not one of @3, @6, @12")
-    if folder_position and position and folder_position != position:
-        raise BadName(f"its name says @{position} but it lies in @{folder_position}/")
-    position = folder_position or position
-    if position and fault != "OR":
-        raise BadName(f"a load-zone position (@{position}) belongs to outer-race (OR/) files only")
-    load = _load(parts["load"])
-    if parts.get("number") is not None:
-        return _agreeing(int(parts["number"]), (end, fault, diameter, position, load))
-    if fault == "OR" and position is None:
-        raise BadName("outer-race file without a load-zone position (@3, @6 or @12 in its folder or name)")
-    record = BY_LABEL.get((end, fault, diameter, position, load))
-    if record is None:
-        raise BadName(
-            f"the Data Center's record table has no {describe(end, fault, diameter, position, load)} "
-            "record (12 kHz data)"
-        )
-    return record
-
-
-def _normal_name(name: str) -> Record | None:
-    m = NORMAL.match(name)
-    if m is None:
-        return None
-    load = _load(m["load"])
-    if m["number"] is not None:
-        return _agreeing(int(m["number"]), (None, None, None, None, load))
-    if load is None:
-        raise BadName("names neither a record number nor a motor load (e.g. 97_Normal_0.mat or Normal_0.mat)")
-    return BY_LABEL[(None, None, None, None, load)]
-
-
-def _agreeing(number: int, claim: tuple) -> Record:
-    """Record ``number`` of the table if the path's claim (end, fault, diameter, position, load) agrees with it;
-    a position or load the path does not state is the table's."""
-    record = RECORDS.get(number)
-    if record is None:
-        raise BadName(
-            f"record {number} is not in the Data Center's record table of 12 kHz fault and normal-baseline "
-            "records (48 kHz drive-end records belong in 48k_Drive_End_Bearing_Fault_Data/, not read)"
-        )
-    end, fault, diameter, position, load = claim
-    table = (record.end, record.fault, record.diameter, record.position, record.load)
-    stated = (
-        end,
-        fault,
-        diameter,
-        position if position is not None else record.position,
-        load if load is not None else record.load,
-    )
-    if stated != table:
-        said = describe(end, fault, diameter, position, load)
-        raise BadName(
-            f"record {number} is {record.describe()} in the Data Center's record table ({record.place}), "
-            f"but its path says {said}"
-        )
-    return record
-
-
-def _load(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if int(text) > 3:
-        raise BadName(f"motor load {text} hp is not one of 0-3")
-    return int(text)
 
 
 def _parse_mat(data: bytes, found: Found) -> tuple[np.ndarray, tuple[str, ...], int, dict]:

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from scipy.io import savemat
 
-from libtrad.builders.fault import cwru, iica, iiee, mafaulda
+from libtrad.builders.fault import cwru, cwru_records, iica, iiee, mafaulda
 from libtrad.builders.fault.common import Checked, Found, reread
 from libtrad.builders.fault.iica import assign_folds
 from libtrad.builders.registry import DATASETS
@@ -228,7 +228,8 @@ def test_cwru_every_record_of_the_table_builds_in_both_layouts(tmp_path):
     4 in ``normal``. The same files renamed to the table's labels (IR007_0.mat ...) are the same records."""
     from libtrad.builders.fault.synth import MAX_SCALE, synthesize_fault
 
-    assert len(cwru.BY_LABEL) == len(cwru.RECORDS) == 109  # no two records share end, fault, size, position, load
+    # no two records share end, fault, size, position, load
+    assert len(cwru_records.BY_LABEL) == len(cwru.RECORDS) == 109
     raw = tmp_path / "numbered"
     synthesize_fault(raw, component="cwru", scale=MAX_SCALE, progress=False)
     numbered = rows_by_file(scan(cwru.COMPONENT, raw))
