@@ -9,8 +9,6 @@ as the Hub expects; a config may instead reuse another config's shards (``reuses
 
 from __future__ import annotations
 
-import hashlib
-import os
 import queue
 import threading
 from collections import Counter
@@ -22,10 +20,10 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from tqdm.auto import tqdm
 
+from libtrad.builders.parquet_shard import ShardWriter
 from libtrad.core.errors import LibtradError
 
 ROWS_PER_GROUP = 100  # datasets' row-group size for audio Parquet (fast random access on the Hub)
@@ -171,7 +169,7 @@ def _write_split(
     schema = config.features.arrow_schema
     result = SplitResult(split.name)
     shards: list[tuple[Path, Future]] = []
-    writer: _ShardWriter | None = None
+    writer: ShardWriter | None = None
     examples = _prefetched(split.examples(), depth=ROWS_PER_GROUP, size_of=_payload_size)
     groups = _row_groups(examples, _example_encoder(config.features), schema, result.labels)
     tables = _prefetched(groups, depth=1, size_of=lambda t: t.nbytes)
@@ -180,7 +178,7 @@ def _write_split(
         try:
             for table in tables:
                 if writer is None:
-                    writer = _ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema, hasher)
+                    writer = ShardWriter(folder / f"{split.name}-{len(shards):05d}.partial", schema, hasher)
                 writer.write(table)
                 result.num_bytes += table.nbytes
                 result.num_examples += table.num_rows
@@ -403,77 +401,6 @@ def _prefetched(
         thread.join()
     if failure:
         raise failure[0]
-
-
-class _ShardWriter:
-    """One Parquet shard, written by Arrow's native file writer and hashed as it grows.
-
-    Parquet is written front to back and never rewritten, so after each row group the bytes up
-    to the file's current size are final: the ``hasher`` thread reads and hashes them while the
-    next row group is built, and closing the shard leaves only its footer to hash.
-    """
-
-    def __init__(self, path: Path, schema: pa.Schema, hasher: ThreadPoolExecutor):
-        self.path = path
-        # WAV payloads neither compress nor repeat: no codec and no dictionary for them (dictionary
-        # encoding would hash every payload), both for the small columns.
-        leaves = _leaf_paths(schema)
-        payloads = {name for name in leaves if name.endswith(".bytes")}
-        compression = {name: "none" if name in payloads else "snappy" for name in leaves}
-        self._writer = pq.ParquetWriter(
-            str(path),
-            schema,
-            compression=compression,
-            use_dictionary=[n for n in leaves if n not in payloads],
-            write_statistics=False,
-        )
-        self.bytes_written = 0  # Arrow bytes, the measure datasets uses for max_shard_size
-        self._hasher = hasher
-        self._sha = hashlib.sha256()
-        self._hashed = 0
-
-    def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table, row_group_size=len(table) or None)
-        self.bytes_written += table.nbytes
-        self._hasher.submit(self._hash_up_to, os.path.getsize(self.path))  # bytes written so far are final
-
-    def close(self) -> tuple[Path, Future]:
-        """Finish the file; (its path, the future SHA-256 of all its bytes)."""
-        self._writer.close()
-        return self.path, self._hasher.submit(self._finish)
-
-    def abandon(self) -> None:
-        """Close the file after a failure (the staging folder it lies in is discarded)."""
-        try:
-            self._writer.close()
-        except Exception:  # noqa: BLE001 - the failure being raised is the one to report
-            pass
-
-    def _hash_up_to(self, size: int) -> None:
-        """Hash bytes ``[hashed, size)`` (run in order on the one hasher thread)."""
-        with self.path.open("rb") as f:
-            f.seek(self._hashed)
-            while self._hashed < size:
-                chunk = f.read(min(4 * 2**20, size - self._hashed))
-                if not chunk:
-                    raise LibtradError(f"{self.path.name}: shorter than the {size} bytes written to it")
-                self._sha.update(chunk)
-                self._hashed += len(chunk)
-
-    def _finish(self) -> str:
-        self._hash_up_to(os.path.getsize(self.path))
-        return self._sha.hexdigest()
-
-
-def _leaf_paths(schema: pa.Schema) -> list[str]:
-    def walk(prefix: str, dtype: pa.DataType) -> list[str]:
-        if pa.types.is_struct(dtype):
-            return [p for f in dtype for p in walk(f"{prefix}.{f.name}", f.type)]
-        if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-            return walk(f"{prefix}.list.element", dtype.value_type)
-        return [prefix]
-
-    return [p for f in schema for p in walk(f.name, f.type)]
 
 
 def dataset_infos(configs: list[ConfigSource], results: dict[str, dict[str, SplitResult]]) -> DatasetInfosDict:

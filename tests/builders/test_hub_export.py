@@ -24,7 +24,7 @@ import pyarrow as pa
 import pytest
 import soundfile as sf
 
-from libtrad.builders import audio_io, hub_export
+from libtrad.builders import audio_io, hub_export, parquet_shard
 from libtrad.builders.audio_io import AudioCheck, DataFolder, InvalidAudio, probe_audio, read_probed, validate_audio
 from libtrad.builders.hub_export import FileBytes
 from libtrad.builders.scan import SourceChecksums
@@ -270,7 +270,7 @@ def test_a_failed_write_stops_the_reading_threads(tmp_path, monkeypatch):
     def disk_full(self, table):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hub_export._ShardWriter, "write", disk_full)
+    monkeypatch.setattr(parquet_shard.ShardWriter, "write", disk_full)
     monkeypatch.setattr(hub_export, "ROWS_PER_GROUP", 2)
     data = wav_bytes()
 

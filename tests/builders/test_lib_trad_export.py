@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from huggingface_hub import DatasetCard
 
-from libtrad.builders import hub_export
+from libtrad.builders import hub_export, parquet_shard
 from libtrad.builders.lib_trad.export import export_lib_trad
 from libtrad.builders.lib_trad.plan import CONFIG_NAMES
 from libtrad.core.errors import LibtradError
@@ -128,7 +128,7 @@ def test_failed_export_leaves_previous_export_intact(lib_trad_raw, tmp_path, mon
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash mid-export")
 
-    monkeypatch.setattr(hub_export._ShardWriter, "close", boom)  # a crash after data was written
+    monkeypatch.setattr(parquet_shard.ShardWriter, "close", boom)  # a crash after data was written
     with pytest.raises(RuntimeError, match="simulated crash"):
         export_lib_trad(lib_trad_raw, out, configs=("tr1", "tr2"), progress=False)
     assert parquet_digests(out) == before
