@@ -217,6 +217,25 @@ class EchoModel(EchoPreTrainedModel):
         centres = torch.tensor([s + e - 1 for s, e in edges], dtype=torch.float32)
         return stacked, centres
 
+    def _chunks(self, input_values: torch.Tensor, lengths: list[int]) -> tuple[list[tuple], torch.Tensor]:
+        """Every clip cut into the official chunks of at most ``max_frames`` frames: the spans
+        ``(clip, start, frames)``, grouped by clip in order, and the chunks (N, F, W), each zero-filled
+        to ``W``, the longest chunk rounded up to a multiple of ``patch_frames``."""
+        cfg = self.config
+        spans = [
+            (i, s, min(length, cfg.max_frames))
+            for i, length in enumerate(lengths)
+            for s in chunk_starts(length, cfg.max_frames)
+        ]
+        longest = max(n for _, _, n in spans)
+        width = -(-longest // cfg.patch_frames) * cfg.patch_frames
+        if all(n == width for _, _, n in spans):
+            return spans, torch.stack([input_values[i, :, s : s + n] for i, s, n in spans])
+        chunks = input_values.new_zeros(len(spans), input_values.shape[1], width)
+        for c, (i, s, n) in enumerate(spans):
+            chunks[c, :, :n] = input_values[i, :, s : s + n]
+        return spans, chunks
+
     def forward(
         self,
         input_values: torch.Tensor,
@@ -241,19 +260,7 @@ class EchoModel(EchoPreTrainedModel):
             raise LibtradError("input_values: every clip needs at least one spectrogram frame")
 
         # 1. Cut every clip into official chunks; zero-fill each chunk to a multiple of 16 frames.
-        spans = [
-            (i, s, min(length, cfg.max_frames))
-            for i, length in enumerate(lengths)
-            for s in chunk_starts(length, cfg.max_frames)
-        ]
-        longest = max(n for _, _, n in spans)
-        width = -(-longest // cfg.patch_frames) * cfg.patch_frames
-        if all(n == width for _, _, n in spans):
-            chunks = torch.stack([input_values[i, :, s : s + n] for i, s, n in spans])
-        else:
-            chunks = input_values.new_zeros(len(spans), num_bins, width)
-            for c, (i, s, n) in enumerate(spans):
-                chunks[c, :, :n] = input_values[i, :, s : s + n]
+        spans, chunks = self._chunks(input_values, lengths)
         patches_per_chunk = [-(-n // cfg.patch_frames) for _, _, n in spans]
 
         # 2. Tokens: patches + temporal row i+1 + band frequency encoding; CLS + band encoding.
