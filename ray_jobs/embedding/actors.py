@@ -104,49 +104,13 @@ def run_units(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3, max_task_retries=3, scheduling_strategy="SPREAD"
         )
         files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
-        pool = [remote.remote(spec, options, source, n_threads) for _ in range(n_actors)]
-        queue: deque[Unit] = deque(units)
-        in_flight: dict = {}
-        attempts: Counter = Counter()
+        dispatch = _Dispatch(units, lambda: remote.remote(spec, options, source, n_threads), n_actors, files)
         seconds: Counter = Counter()
         written = 0
-
-        follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
-
-        def submit(actor, first: Unit | None = None) -> None:
-            """Send the actor the unit following its last one if still queued (the actor keeps that
-            row group read: Parquet reads whole row groups), else ``first`` or the queue's head."""
-            if not queue:
-                return
-            unit = next((u for u in queue if (u.shard.path, u.start) == follows.get(actor)), None)
-            unit = unit or (first if first in queue else queue[0])
-            queue.remove(unit)
-            follows[actor] = (unit.shard.path, unit.end)
-            in_flight[actor.run.remote(unit, files)] = (unit, actor)
-
-        def replace_actor(tag) -> None:
-            """A dead actor's unit goes back to the head of the queue, on a new actor (4 deaths: refused)."""
-            unit, actor = tag
-            attempts[unit.name] += 1
-            if attempts[unit.name] > 3:
-                raise LibtradError(
-                    f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
-                    "them died 4 times (out of memory?); see the Ray logs"
-                ) from None
-            pool.remove(actor)
-            actor = remote.remote(spec, options, source, n_threads)
-            pool.append(actor)
-            queue.appendleft(unit)
-            submit(actor)
-
-        stretches = [units[i * len(units) // len(pool)] for i in range(len(pool))]
-        for actor, first in zip(pool, stretches):  # each actor starts on its own stretch of the units
-            for _ in range(IN_FLIGHT_PER_ACTOR):
-                submit(actor, first)
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
         try:
             for (unit, actor), (table, stats) in as_completed(
-                ray, in_flight, lambda _, exc: task_error(exc), actor_died=replace_actor
+                ray, dispatch.in_flight, lambda _, exc: task_error(exc), actor_died=dispatch.replace_actor
             ):
                 if not written:
                     seconds["until first unit"] = time.perf_counter() - began
@@ -158,14 +122,60 @@ def run_units(
                 seconds.update(stats["seconds"])
                 summary.nodes.add(stats["node"])
                 bar.update(stats["rows"])
-                submit(actor)
+                dispatch.submit(actor)
         finally:
             bar.close()
-            for ref in in_flight:  # a job ended by an error: its queued units are dropped, not retried on
-                ray.cancel(ref)  # actors being killed (Ray would print a "will be retried" line per unit)
-            for actor in pool:
+            for ref in dispatch.in_flight:  # a job ended by an error: its queued units are dropped, not retried
+                ray.cancel(ref)  # on actors being killed (Ray would print a "will be retried" line per unit)
+            for actor in dispatch.pool:
                 ray.kill(actor)
         summary.seconds = dict(seconds)
+
+
+class _Dispatch:
+    """Which unit each actor of the pool runs next, and what is in flight.
+
+    Each actor starts on its own stretch of the units, ``IN_FLIGHT_PER_ACTOR`` at a time; after that it
+    gets the unit following its last one while that is queued (the actor keeps that row group read:
+    Parquet reads whole row groups). An actor that dies is replaced and its unit goes back to the head of
+    the queue (four deaths of one unit: refused, naming its rows)."""
+
+    def __init__(self, units: list[Unit], new_actor, n_actors: int, files: tuple):
+        self.new_actor, self.files = new_actor, files
+        self.pool = [new_actor() for _ in range(n_actors)]
+        self.queue: deque[Unit] = deque(units)
+        self.in_flight: dict = {}  # object ref -> (unit, actor)
+        self.attempts: Counter = Counter()
+        self.follows: dict = {}  # actor -> (shard, first row) of the unit right after its last one
+        stretches = [units[i * len(units) // len(self.pool)] for i in range(len(self.pool))]
+        for actor, first in zip(self.pool, stretches):
+            for _ in range(IN_FLIGHT_PER_ACTOR):
+                self.submit(actor, first)
+
+    def submit(self, actor, first: Unit | None = None) -> None:
+        """Send the actor the unit following its last one if still queued, else ``first`` or the queue's head."""
+        if not self.queue:
+            return
+        unit = next((u for u in self.queue if (u.shard.path, u.start) == self.follows.get(actor)), None)
+        unit = unit or (first if first in self.queue else self.queue[0])
+        self.queue.remove(unit)
+        self.follows[actor] = (unit.shard.path, unit.end)
+        self.in_flight[actor.run.remote(unit, self.files)] = (unit, actor)
+
+    def replace_actor(self, tag) -> None:
+        """A dead actor's unit goes back to the head of the queue, on a new actor (4 deaths: refused)."""
+        unit, actor = tag
+        self.attempts[unit.name] += 1
+        if self.attempts[unit.name] > 3:
+            raise LibtradError(
+                f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                "them died 4 times (out of memory?); see the Ray logs"
+            ) from None
+        self.pool.remove(actor)
+        actor = self.new_actor()
+        self.pool.append(actor)
+        self.queue.appendleft(unit)
+        self.submit(actor)
 
 
 def maybe_kill_driver(written: int) -> None:
