@@ -38,13 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from libtrad.core.channels import ChannelSelection, select_channels
 from libtrad.core.devices import check_precision, parse_device
@@ -53,12 +49,18 @@ from libtrad.core.options import check_number
 from libtrad.core.version import __version__
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.lock import output_lock
-from libtrad.folders.marker import read_marker
 from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
 from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
 from libtrad.ray_jobs.embedding.actors import run_units
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
+from libtrad.ray_jobs.embedding.staged_units import (
+    INFO_FILE,
+    DiskUnits,
+    StoreUnits,
+    reuse_finished,
+    reuse_from_store,
+)
 from libtrad.ray_jobs.embedding.units import (
     METADATA_KEY,
     MULTICHANNEL,
@@ -69,7 +71,6 @@ from libtrad.ray_jobs.embedding.units import (
     plan_units,
 )
 
-INFO_FILE = "embeddings.json"
 FORMAT = 3  # bump when the output files change (2: datasets features in the shard metadata; 3: channels)
 
 
@@ -122,14 +123,7 @@ def embed_dataset(
     ``channels``: ``"DE"``, ``"DE,FE"``, ``"all"``; None: the dataset's channel policy, else all.
     ``chunk_seconds``: chunk length for long clips (frame-local encoders) and, times the batch size,
     the most audio one forward holds (:mod:`.encoders.chunking`)."""
-    if multichannel not in MULTICHANNEL:
-        raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
-    for name, value in (("actors", actors), ("threads_per_actor", threads_per_actor), ("rows_per_unit", rows_per_unit)):
-        if value is not None:
-            check_number(name, value, low=1, high=4096, integer=True)
-    if batch_size is not None:
-        check_number("batch_size", batch_size, low=1, high=65536, integer=True)
-    check_number("chunk_seconds", chunk_seconds, low=0.1, high=3600)
+    _check_numbers(multichannel, actors, threads_per_actor, rows_per_unit, batch_size, chunk_seconds)
     device = check_device_request(device, precision, gpus_per_actor, local=not address)
     spec = parse_encoder_spec(encoder, weights=encoder_weights)  # encoder_weights: a py: class's safetensors
     store = _store_output(output, dataset)  # an object-store URL: checked there, before any work
@@ -162,25 +156,51 @@ def embed_dataset(
         return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run, selection)
     with output_lock(out):
         staging = resumable_staging(out, key[:24])
-        verified = _reuse_finished(out, staging, key, units)
-        staged = _DiskUnits(staging)
+        verified = reuse_finished(out, staging, key, units)
+        staged = DiskUnits(staging)
         missing = [u for u in units if not staged.has(u.name)]
-        summary = EmbedSummary(
-            out,
-            key,
-            {},
-            len(units),
-            len(missing),
-            len(units) - len(missing),
-            0,
-            encoder_verification=encoder_check,
-            channels=selection,
-        )
+        summary = _summary(out, key, units, missing, encoder_check, selection)
         if missing:
             run_units(missing, spec, options, source, staged, summary, *run)
         with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
             _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, staging)
     return summary
+
+
+def _check_numbers(
+    multichannel: str,
+    actors: int | None,
+    threads_per_actor: int | None,
+    rows_per_unit: int | None,
+    batch_size: int | None,
+    chunk_seconds: float,
+) -> None:
+    """The plain option checks, before anything is read (each a one-line ``ParameterError``)."""
+    if multichannel not in MULTICHANNEL:
+        raise ParameterError("multichannel", multichannel, f"must be one of {', '.join(MULTICHANNEL)}")
+    for name, value in (("actors", actors), ("threads_per_actor", threads_per_actor), ("rows_per_unit", rows_per_unit)):
+        if value is not None:
+            check_number(name, value, low=1, high=4096, integer=True)
+    if batch_size is not None:
+        check_number("batch_size", batch_size, low=1, high=65536, integer=True)
+    check_number("chunk_seconds", chunk_seconds, low=0.1, high=3600)
+
+
+def _summary(
+    output, key: str, units: list[Unit], missing: list[Unit], encoder_check, selection: ChannelSelection
+) -> EmbedSummary:
+    """The summary before any unit runs: how many are computed, how many reused (the rest is filled in later)."""
+    return EmbedSummary(
+        output,
+        key,
+        {},
+        len(units),
+        len(missing),
+        len(units) - len(missing),
+        0,
+        encoder_verification=encoder_check,
+        channels=selection,
+    )
 
 
 def _store_output(output, dataset: str):
@@ -221,20 +241,10 @@ def _embed_to_store(
     import tempfile
 
     staging = store.staging(key[:24])
-    staged = _StoreUnits(staging)
-    _reuse_from_store(store, staged, key, units)
+    staged = StoreUnits(staging)
+    reuse_from_store(store, staged, key, units)
     missing = [u for u in units if not staged.has(u.name)]
-    summary = EmbedSummary(
-        store.url,
-        key,
-        {},
-        len(units),
-        len(missing),
-        len(units) - len(missing),
-        0,
-        encoder_verification=encoder_check,
-        channels=selection,
-    )
+    summary = _summary(store.url, key, units, missing, encoder_check, selection)
     if missing:
         run_units(missing, spec, options, source, staged, summary, *run)
     with tempfile.TemporaryDirectory(prefix="libtrad-embeddings-info-") as tmp:
@@ -247,19 +257,6 @@ def _embed_to_store(
     files.update({u.name: staged.digest(u.name) for u in units})
     store.publish(staging, files)
     return summary
-
-
-def _reuse_from_store(store, staged: _StoreUnits, key: str, units: list[Unit]) -> None:
-    """A finished output of the same key on the store: its units are copied into the staging prefix
-    (server-side), their digests taken from its marker — the completion manifest that listed them."""
-    info = store.read_json(store.join(INFO_FILE))
-    marker = store.marker() if info else None
-    if not info or info.get("cache_key") != key or not marker:
-        return
-    for unit in units:
-        if not staged.has(unit.name) and unit.name in marker["files"]:
-            staged.staging.copy_from_output(unit.name)
-            staged.adopt(unit.name, marker["files"][unit.name])
 
 
 def check_device_request(device: str, precision: str, gpus_per_actor: float | None, *, local: bool) -> str:
@@ -304,119 +301,62 @@ def cache_key(
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-# ----------------------------------------------------------------------------- reuse
-def _reuse_finished(out: Path, staging: Path, key: str, units: list[Unit]) -> dict[str, str]:
-    """Link the units a finished output of the same key already holds into the staging folder;
-    returns their SHA-256 (just checked against the old marker), so the new marker need not re-hash them."""
-    info = _read_info(out)
-    marker = read_marker(out) if info else None
-    if not info or info.get("cache_key") != key or not marker:
-        return {}
-    verified = {}
-    for unit in units:
-        src, dst = out / unit.name, staging / unit.name
-        if dst.exists() or not src.is_file():
-            continue
-        digest = sha256_file(src)
-        if marker["files"].get(unit.name) != digest:
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src, dst)
-        except OSError:
-            dst.write_bytes(src.read_bytes())
-        verified[unit.name] = digest
-    return verified
-
-
-def _read_info(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-class _DiskUnits:
-    """Finished units in the resumable staging folder on this machine: each written under a
-    temporary name, then renamed (a killed driver leaves a whole unit or none)."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def has(self, name: str) -> bool:
-        return (self.folder / name).is_file()
-
-    def shown(self, name: str) -> str:
-        return str(self.folder / name)
-
-    def write(self, unit: Unit, table: pa.Table) -> None:
-        path = self.folder / unit.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-
-    def metadata(self, name: str) -> dict:
-        return pq.read_schema(self.folder / name).metadata or {}
-
-    def prune(self, planned: set[str]) -> None:
-        """Drop anything not planned (temporaries, units of another size) and emptied folders."""
-        for path in sorted(self.folder.rglob("*"), reverse=True):
-            rel = path.relative_to(self.folder).as_posix()
-            if path.is_file() and rel not in planned:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-
-
-class _StoreUnits:
-    """Finished units in a staging prefix on an object store (:class:`~libtrad.folders.storage.RemoteStaging`):
-    one PUT each, which the store makes visible whole or not at all — so no temporary name."""
-
-    def __init__(self, staging):
-        self.staging = staging
-        self.present = staging.names()
-        self.digests: dict[str, str] = {}
-
-    def has(self, name: str) -> bool:
-        return name in self.present
-
-    def shown(self, name: str) -> str:
-        return self.staging.shown(name)
-
-    def put(self, name: str, data: bytes) -> None:
-        self.staging.put(name, data)
-        self.present.add(name)
-        self.digests[name] = hashlib.sha256(data).hexdigest()
-
-    def adopt(self, name: str, digest: str) -> None:
-        self.present.add(name)
-        self.digests[name] = digest
-
-    def write(self, unit: Unit, table: pa.Table) -> None:
-        import io
-
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        self.put(unit.name, buffer.getvalue())
-
-    def digest(self, name: str) -> str:
-        """SHA-256 of a staged unit (one a killed run staged is read back once to hash it)."""
-        if name not in self.digests:
-            self.digests[name] = hashlib.sha256(self.staging.get(name)).hexdigest()
-        return self.digests[name]
-
-    def metadata(self, name: str) -> dict:
-        with self.staging.open(name) as f:
-            return pq.read_schema(f).metadata or {}
-
-    def prune(self, planned: set[str]) -> None:
-        for name in sorted(self.present - planned):
-            self.staging.remove(name)
-            self.present.discard(name)
-
-
 # ----------------------------------------------------------------------------- finishing
+@dataclass
+class _UnitTally:
+    """What the staged units' own metadata say, summed: rows per split, resampled clips, channel sets,
+    the embedding length (one for all: checked), the encoder's record and where the units ran."""
+
+    rows: Counter = field(default_factory=Counter)
+    resampled: Counter = field(default_factory=Counter)
+    channel_sets: Counter = field(default_factory=Counter)
+    multichannel_rows: int = 0
+    encoder_info: dict | None = None
+    dim: int | None = None
+    computed_on: dict[str, dict] = field(default_factory=dict)  # distinct device records
+    unrecorded: int = 0  # units reused from a run older than the record
+
+    @classmethod
+    def read(cls, staged, units: list[Unit]) -> _UnitTally:
+        """Every unit's metadata, checked (its row count; one embedding length for all)."""
+        tally = cls()
+        for unit in units:
+            meta = staged.metadata(unit.name)
+            info = json.loads(meta.get(METADATA_KEY, b"{}"))
+            if info.get("rows") != unit.end - unit.start:
+                raise LibtradError(
+                    f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}"
+                )
+            if tally.dim is not None and info["dim"] != tally.dim:
+                sets = tally.channel_sets + Counter(info.get("channel_sets", {}))
+                raise LibtradError(
+                    f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {tally.dim}: the "
+                    f"rows embed {mixed_channels(sets)}; choose channels every row has with --channels, "
+                    "or use --multichannel mean"
+                )
+            tally.dim, tally.encoder_info = info["dim"], info["encoder"]
+            tally.rows[unit.shard.split] += info["rows"]
+            tally.resampled.update(info.get("resampled", {}))
+            tally.channel_sets.update(info.get("channel_sets", {}))
+            tally.multichannel_rows += info.get("multichannel_rows", 0)
+            if "compute" in info:
+                where = {k: v for k, v in info["compute"].items() if k != "gpu_ids"}
+                tally.computed_on[json.dumps(where, sort_keys=True)] = where
+            else:
+                tally.unrecorded += 1
+        return tally
+
+    def compute(self) -> dict:
+        """``embeddings.json``'s ``compute``: the distinct devices the units ran on, the GPU shares."""
+        return {
+            "devices": [self.computed_on[k] for k in sorted(self.computed_on)],
+            "gpus_per_actor": sorted(
+                {d.get("gpus_per_actor") for d in self.computed_on.values()}, key=lambda v: (v is None, v)
+            ),
+            **({"units_without_record": self.unrecorded} if self.unrecorded else {}),
+        }
+
+
 def _finish(
     staged,
     units: list[Unit],
@@ -435,38 +375,8 @@ def _finish(
     from libtrad.cards.embeddings_card import embeddings_features, write_embeddings_card
 
     staged.prune({u.name for u in units})
-    rows: Counter = Counter()
-    resampled: Counter = Counter()
-    channel_sets: Counter = Counter()
-    multichannel_rows = 0
-    encoder_info, dim = None, None
-    computed_on: dict[str, dict] = {}  # where the units ran: distinct device records
-    unrecorded = 0
-    for unit in units:
-        meta = staged.metadata(unit.name)
-        info = json.loads(meta.get(METADATA_KEY, b"{}"))
-        if info.get("rows") != unit.end - unit.start:
-            raise LibtradError(
-                f"{staged.shown(unit.name)}: holds {info.get('rows')} rows, expected {unit.end - unit.start}"
-            )
-        if dim is not None and info["dim"] != dim:
-            sets = channel_sets + Counter(info.get("channel_sets", {}))
-            raise LibtradError(
-                f"{staged.shown(unit.name)}: embeddings of length {info['dim']}, others {dim}: the "
-                f"rows embed {mixed_channels(sets)}; choose channels every row has with --channels, "
-                "or use --multichannel mean"
-            )
-        dim, encoder_info = info["dim"], info["encoder"]
-        rows[unit.shard.split] += info["rows"]
-        resampled.update(info.get("resampled", {}))
-        channel_sets.update(info.get("channel_sets", {}))
-        multichannel_rows += info.get("multichannel_rows", 0)
-        if "compute" in info:
-            where = {k: v for k, v in info["compute"].items() if k != "gpu_ids"}
-            computed_on[json.dumps(where, sort_keys=True)] = where
-        else:
-            unrecorded += 1  # a unit reused from a run older than the record
-    summary.rows, summary.output_dim, summary.channel_sets = dict(rows), int(dim), dict(channel_sets)
+    tally = _UnitTally.read(staged, units)
+    summary.rows, summary.output_dim, summary.channel_sets = dict(tally.rows), int(tally.dim), dict(tally.channel_sets)
     selection = summary.channels or options.selection()
     record = {
         "format": FORMAT,
@@ -475,11 +385,11 @@ def _finish(
         "encoder": {
             "spec": spec.text,
             **fingerprint,
-            **encoder_info,
+            **tally.encoder_info,
             **({"verification": summary.encoder_verification} if summary.encoder_verification else {}),
         },
         "options": {**options.identity(), "rows_per_unit": rows_per_unit, "chunk_seconds": options.chunk_seconds},
-        "embedding_dim": int(dim),
+        "embedding_dim": int(tally.dim),
         "dataset": {
             "source": source.display,
             "hub_id": source.hub_id,
@@ -493,22 +403,16 @@ def _finish(
             ],
             **({"verification": source.verification} if source.verification is not None else {}),
         },
-        "rows": dict(rows),
-        "resampled": dict(resampled),
-        "multichannel_rows": multichannel_rows,
+        "rows": dict(tally.rows),
+        "resampled": dict(tally.resampled),
+        "multichannel_rows": tally.multichannel_rows,
         "channels": {
             "selection": selection.identity,
             "chosen_by": selection.origin,
             "policy": source.channel_policy.to_yaml() if source.channel_policy else None,
-            "rows_per_set": dict(sorted(channel_sets.items())),
+            "rows_per_set": dict(sorted(tally.channel_sets.items())),
         },
-        "compute": {
-            "devices": [computed_on[k] for k in sorted(computed_on)],
-            "gpus_per_actor": sorted(
-                {d.get("gpus_per_actor") for d in computed_on.values()}, key=lambda v: (v is None, v)
-            ),
-            **({"units_without_record": unrecorded} if unrecorded else {}),
-        },
+        "compute": tally.compute(),
     }
     (folder / INFO_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     features = embeddings_features(
