@@ -45,14 +45,25 @@ The checks, in order (``attributes`` failing stops the rest, which all need its 
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from libtrad.builders.audio_samples import resample
 from libtrad.core.errors import ParameterError, first_line
+from libtrad.ray_jobs.embedding.check_measures import (
+    MATCH_TOL,
+    CheckResult,
+    expected_frames,
+    frame_result,
+    frame_tolerance,
+    jsonable,
+    max_diff,
+    mismatches,
+    non_finite,
+    positive_integer,
+    positive_number,
+    shape_problems,
+    short_number,
+)
 from libtrad.ray_jobs.embedding.encoder_probe import (
     SILENCE,
     ContractError,
@@ -70,26 +81,11 @@ LONG_S = 30.0  # long_clip: the costly one, run once
 SHORT_S = 0.1
 SOURCE_RATES = (8000, 16000, 22050, 44100, 48000)
 RATE_CLIP_S = 1.3  # not a whole second, so resampling has to round
-FRAME_SLACK, FRAME_RELATIVE = 2.0, 0.05
 LONG_FACTOR = 1.5
-MATCH_TOL = 1e-5
 BATCH_SPECS = ((1.0, 0), (1.0, 1), (1.0, 3))  # (seconds, seed): three equal-length noise clips
 SHAPE_SPECS = ((1.0, 0), (1.0, 1), (0.5, 2))  # equal and unequal lengths in one call
 PAD_LONG, PAD_SHORT = (2.0, 4), (0.5, 2)
 CHUNK_CLIP_S, CHUNK_S = 2.6, 1.0  # chunks: two 1-s stretches, the second running to 2.6 s
-
-
-@dataclass
-class CheckResult:
-    """One check's outcome: ``message`` says what was measured (with numbers) when it failed."""
-
-    name: str
-    passed: bool
-    message: str = ""
-    numbers: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "message": self.message, "numbers": _jsonable(self.numbers)}
 
 
 # ----------------------------------------------------------------------------- public API
@@ -145,7 +141,7 @@ def results_json(results: list[CheckResult], *, spec: str | None = None) -> dict
     encoder = {k: stated.get(k) for k in ("sampling_rate", "output_dim", "hop_size_in_ms")}
     return {
         "spec": spec,
-        "encoder": _jsonable(encoder),
+        "encoder": jsonable(encoder),
         "checks": [r.as_dict() for r in results],
         "passed": all(r.passed for r in results),
     }
@@ -190,9 +186,9 @@ def _check_attributes(encoder) -> CheckResult:
     problems = [
         f"{name}={value!r} is not a positive integer"
         for name, value in (("sampling_rate", rate), ("output_dim", dim))
-        if not _positive_integer(value)
+        if not positive_integer(value)
     ]
-    if not _positive_number(hop):
+    if not positive_number(hop):
         problems.append(f"hop_size_in_ms={hop!r} is not a positive finite number")
     return CheckResult("attributes", not problems, "; ".join(problems), numbers)
 
@@ -242,7 +238,7 @@ def _check_dtype(probe: Probe) -> CheckResult:
 def _check_finite(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(SHAPE_SPECS)
     out, _ = probe.forward(SHAPE_SPECS[:2])
-    parts = _non_finite({"clip embeddings": pooled, "frames": frames, "forward": out})
+    parts = non_finite({"clip embeddings": pooled, "frames": frames, "forward": out})
     message = f"{describe_clips(SHAPE_SPECS)} give " + ", ".join(parts) + " NaN or infinite values"
     return CheckResult("finite", not parts, message if parts else "", {"non_finite": parts})
 
@@ -252,8 +248,8 @@ def _check_frame_count(probe: Probe) -> CheckResult:
     for seconds in LENGTHS_S:
         clip = probe.clip(seconds, 0)
         _, frames = probe.embed(((seconds, 0),))
-        rows.append((f"{seconds:g} s", frames[0].shape[0], _expected_frames(probe, len(clip))))
-    return _frame_result("frame_count", probe, rows, "")
+        rows.append((f"{seconds:g} s", frames[0].shape[0], expected_frames(probe, len(clip))))
+    return frame_result("frame_count", probe, rows, "")
 
 
 def _check_sample_rates(probe: Probe) -> CheckResult:
@@ -262,15 +258,15 @@ def _check_sample_rates(probe: Probe) -> CheckResult:
         source = (0.1 * np.random.default_rng(rate).standard_normal(int(round(RATE_CLIP_S * rate)))).astype(np.float32)
         clip = source if rate == probe.rate else resample(source, rate, probe.rate, axis=-1)  # as embed resamples
         _, frames = probe.embed_arrays([clip], f"a {RATE_CLIP_S:g}-s clip resampled from {rate} Hz")
-        rows.append((f"{rate} Hz", frames[0].shape[0], _expected_frames(probe, len(clip))))
-    return _frame_result("sample_rates", probe, rows, f" for a {RATE_CLIP_S:g}-s clip resampled to {probe.rate} Hz")
+        rows.append((f"{rate} Hz", frames[0].shape[0], expected_frames(probe, len(clip))))
+    return frame_result("sample_rates", probe, rows, f" for a {RATE_CLIP_S:g}-s clip resampled to {probe.rate} Hz")
 
 
 def _check_long_clip(probe: Probe) -> CheckResult:
     clip = probe.clip(LONG_S, 0)
     pooled, frames = probe.embed_arrays([clip], f"a {LONG_S:g}-s clip")
-    got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
-    problems = _non_finite({"clip embeddings": pooled, "frames": frames}, suffix=" NaN or infinite values")
+    got, expected = frames[0].shape[0], expected_frames(probe, len(clip))
+    problems = non_finite({"clip embeddings": pooled, "frames": frames}, suffix=" NaN or infinite values")
     if frames[0].shape[1] != probe.dim:
         problems.append(f"frames of width {frames[0].shape[1]}, not {probe.dim}")
     if not expected / LONG_FACTOR <= got <= expected * LONG_FACTOR:
@@ -294,7 +290,7 @@ def _check_batch(probe: Probe) -> CheckResult:
         pairs["clip embeddings"].append((pooled[i], alone_pooled[0]))
         pairs["frames"].append((frames[i], alone_frames[0]))
         pairs["forward"].append((out[i], alone_out[0]))
-    parts, numbers = _mismatches(pairs)
+    parts, numbers = mismatches(pairs)
     message = (
         f"{len(BATCH_SPECS)} equal-length {BATCH_SPECS[0][0]:g}-s clips in one call differ from each run "
         f"alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"
@@ -312,7 +308,7 @@ def _check_padding(probe: Probe) -> CheckResult:
         "frames": [(frames[1], alone_frames[0])],
         "masked forward": [(out[1, :real], alone_frames[0])],
     }
-    parts, numbers = _mismatches(pairs)
+    parts, numbers = mismatches(pairs)
     problems = (
         [f"differs from it alone by {', '.join(parts)}; allowed {MATCH_TOL:g} x max(1, largest |value|)"]
         if parts
@@ -335,14 +331,14 @@ def _check_deterministic(probe: Probe) -> CheckResult:
     first = probe.embed(SHAPE_SPECS)
     second = probe.embed_arrays([probe.clip(*s) for s in SHAPE_SPECS], describe_clips(SHAPE_SPECS))
     diffs = {
-        "clip embeddings": _max_diff(second[0], first[0]),
-        "frames": max(_max_diff(a, b) for a, b in zip(second[1], first[1])),
+        "clip embeddings": max_diff(second[0], first[0]),
+        "frames": max(max_diff(a, b) for a, b in zip(second[1], first[1])),
     }
     same = np.array_equal(first[0], second[0], equal_nan=True) and all(
         a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(first[1], second[1])
     )
     message = f"two runs on {describe_clips(SHAPE_SPECS)} differ by up to " + ", ".join(
-        f"{_fmt(d)} ({k})" for k, d in diffs.items()
+        f"{short_number(d)} ({k})" for k, d in diffs.items()
     )
     return CheckResult("deterministic", same, "" if same else message, {"max_difference": diffs})
 
@@ -350,13 +346,13 @@ def _check_deterministic(probe: Probe) -> CheckResult:
 def _check_short_clip(probe: Probe) -> CheckResult:
     clip = probe.clip(SHORT_S, 5)
     pooled, frames = probe.embed_arrays([clip], f"a {SHORT_S:g}-s clip")
-    got, expected = frames[0].shape[0], _expected_frames(probe, len(clip))
-    problems = _shape_problems(probe, pooled, frames) + _non_finite(
+    got, expected = frames[0].shape[0], expected_frames(probe, len(clip))
+    problems = shape_problems(probe, pooled, frames) + non_finite(
         {"clip embeddings": pooled, "frames": frames}, suffix=" NaN or infinite values"
     )
-    if got < 1 or abs(got - expected) > _frame_tolerance(expected):
+    if got < 1 or abs(got - expected) > frame_tolerance(expected):
         problems.append(
-            f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} (±{_frame_tolerance(expected):.1f})"
+            f"{got} frames; hop_size_in_ms={probe.hop:g} implies {expected:.1f} (±{frame_tolerance(expected):.1f})"
         )
     message = f"a {SHORT_S:g}-s clip gives " + "; ".join(problems)
     return CheckResult(
@@ -369,7 +365,7 @@ def _check_short_clip(probe: Probe) -> CheckResult:
 
 def _check_silence(probe: Probe) -> CheckResult:
     pooled, frames = probe.embed(((1.0, SILENCE),))
-    problems = _shape_problems(probe, pooled, frames) + _non_finite(
+    problems = shape_problems(probe, pooled, frames) + non_finite(
         {"clip embeddings": pooled, "frames": frames}, suffix=" non-finite values"
     )
     message = "a 1-s silent clip gives " + "; ".join(problems)
@@ -388,7 +384,7 @@ def _check_chunks(probe: Probe) -> CheckResult:
     except Exception as exc:  # noqa: BLE001 - any failure of the encoder is a check result
         raise ContractError(f"embed on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
     chunked = embed_structure(result, 1, what)
-    parts, numbers = _mismatches(
+    parts, numbers = mismatches(
         {"clip embeddings": [(chunked[0][0], whole[0][0])], "frames": [(chunked[1][0], whole[1][0])]}
     )
     numbers.update(chunked=True, context_samples=context)
@@ -416,125 +412,3 @@ _CHECKS = (
     ("chunks", _check_chunks),
 )
 CHECK_NAMES = ("attributes",) + tuple(name for name, _ in _CHECKS)
-
-
-# ----------------------------------------------------------------------------- helpers
-def _expected_frames(probe: Probe, samples: int) -> float:
-    return samples / probe.rate * 1000.0 / probe.hop
-
-
-def _frame_tolerance(expected: float) -> float:
-    return FRAME_SLACK + FRAME_RELATIVE * expected
-
-
-def _frame_result(name: str, probe: Probe, rows: list[tuple[str, int, float]], where: str) -> CheckResult:
-    """Rows (label, frames, expected) -> the frame rule's result, listing each row that breaks it."""
-    bad = [(label, got, exp) for label, got, exp in rows if abs(got - exp) > _frame_tolerance(exp)]
-    numbers = {
-        "hop_size_in_ms": probe.hop,
-        "cases": [{"case": label, "frames": got, "expected": exp} for label, got, exp in rows],
-    }
-    message = (
-        f"frames disagree with hop_size_in_ms={probe.hop:g}{where} "
-        f"(allowed ±({FRAME_SLACK:g} + {FRAME_RELATIVE:.0%})): "
-        + ", ".join(f"{label}: {got} vs {exp:.1f}" for label, got, exp in bad)
-    )
-    return CheckResult(name, not bad, message if bad else "", numbers)
-
-
-def _shape_problems(probe: Probe, pooled: np.ndarray, frames: list[np.ndarray]) -> list[str]:
-    problems = []
-    if pooled.shape != (1, probe.dim):
-        problems.append(f"clip embeddings of shape {pooled.shape}, not (1, {probe.dim})")
-    if frames[0].shape[0] < 1 or frames[0].shape[1] != probe.dim:
-        problems.append(f"frames of shape {frames[0].shape}, not (T >= 1, {probe.dim})")
-    return problems
-
-
-def _non_finite(arrays: dict, suffix: str = "") -> list[str]:
-    """``"3 of 384 (clip embeddings)"`` for each array (or list of arrays) holding NaN or infinity."""
-    parts = []
-    for label, value in arrays.items():
-        values = value if isinstance(value, list) else [value]
-        bad = sum(int(np.count_nonzero(~np.isfinite(np.asarray(v, dtype=np.float64)))) for v in values)
-        total = sum(int(np.size(v)) for v in values)
-        if bad:
-            parts.append(f"{bad} of {total} ({label})")
-    return [", ".join(parts) + suffix] if parts and suffix else parts
-
-
-def _mismatches(pairs: dict[str, list[tuple]]) -> tuple[list[str], dict]:
-    """Per label, the largest |got - alone| over its pairs; ``"0.02 (frames)"`` for each too large."""
-    parts, numbers = [], {}
-    for label, items in pairs.items():
-        worst, too_big, shapes = 0.0, False, None
-        for got, want in items:
-            got, want = np.asarray(got), np.asarray(want)
-            if got.shape != want.shape:
-                shapes = shapes or f"shape {got.shape} vs {want.shape} alone"
-                worst, too_big = math.inf, True
-                continue
-            diff = _max_diff(got, want)
-            worst = max(worst, diff)
-            too_big = too_big or diff > MATCH_TOL * max(1.0, _largest(want))
-        numbers[label] = worst
-        if too_big:
-            parts.append(f"{shapes} ({label})" if shapes else f"{_fmt(worst)} ({label})")
-    return parts, {"max_difference": numbers}
-
-
-def _max_diff(got, want) -> float:
-    """Largest |got - want| (inf for other shapes or NaN on one side only; NaN on both counts equal)."""
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return math.inf
-    if got.size == 0:
-        return 0.0
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(got - want)
-    diff[np.isnan(got) & np.isnan(want)] = 0.0
-    return float(np.max(np.nan_to_num(diff, nan=np.inf)))
-
-
-def _largest(values: np.ndarray) -> float:
-    finite = np.abs(np.asarray(values, dtype=np.float64))
-    finite = finite[np.isfinite(finite)]
-    return float(finite.max()) if finite.size else 0.0
-
-
-def _positive_integer(value) -> bool:
-    return (
-        isinstance(value, (int, np.integer, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value > 0
-    )
-
-
-def _positive_number(value) -> bool:
-    return (
-        isinstance(value, (int, np.integer, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def _fmt(value: float) -> str:
-    return "inf" if math.isinf(value) else f"{value:.3g}"
-
-
-def _jsonable(value):
-    """NumPy scalars/tuples -> JSON types; NaN and infinity as strings (JSON has no such numbers)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return json.loads(json.dumps(value, default=str))
