@@ -165,15 +165,16 @@ def test_the_fault_mean_of_a_measured_row_needs_all_five_fault_columns(tmp_path)
 
 
 def test_the_component_an_export_declares_is_read_from_its_manifest(tmp_path):
-    from libtrad.ray_jobs.embedding.source import _component, _LocalFiles
+    from libtrad.ray_jobs.embedding.dataset_files import LocalFiles
+    from libtrad.ray_jobs.embedding.source import _component
 
     (tmp_path / "manifest.json").write_text(json.dumps({"dataset": "cwru", "configs": {}}))
-    assert _component(_LocalFiles(tmp_path)) == "cwru"
+    assert _component(LocalFiles(tmp_path)) == "cwru"
     for foreign in ("[1, 2]", "{not json", json.dumps({"dataset": 7})):
         (tmp_path / "manifest.json").write_text(foreign)
-        assert _component(_LocalFiles(tmp_path)) is None  # not libtrad's manifest: no component, no guess
+        assert _component(LocalFiles(tmp_path)) is None  # not libtrad's manifest: no component, no guess
     (tmp_path / "manifest.json").unlink()
-    assert _component(_LocalFiles(tmp_path)) is None
+    assert _component(LocalFiles(tmp_path)) is None
 
 
 def test_the_channels_embeddings_json_records_reach_the_results_and_pick_mafaulda_sound(
