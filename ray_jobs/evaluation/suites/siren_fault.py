@@ -51,7 +51,8 @@ float64 re-check, so the predictions are the CPU's; on the CPU nothing changes. 
 comparability option (the leaderboard ignores it).
 
 Class names: ``classes`` (names by label index) if given, else a ``label_name`` column, else the
-Hugging Face ``ClassLabel`` names found in the Parquet metadata, else the label numbers.
+Hugging Face ``ClassLabel`` names found in the Parquet metadata, else the label numbers. The columns
+are read and checked by :mod:`~libtrad.ray_jobs.evaluation.suites.fault_columns`.
 
 Results (``results.json``)::
 
@@ -80,6 +81,14 @@ from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import write_fault_report
 from libtrad.ray_jobs.evaluation.suites.base import Suite
+from libtrad.ray_jobs.evaluation.suites.fault_columns import (
+    class_names,
+    file_column,
+    int_column,
+    pick_protocol,
+    stratified_folds,
+    subset_column,
+)
 from libtrad.ray_jobs.evaluation.suites.fault_neighbours import Candidates, neighbours, vote
 from libtrad.ray_jobs.evaluation.suites.similarity import screen_device
 
@@ -88,7 +97,6 @@ REQUIRED_COLUMNS = ("file", "label")
 OPTIONAL_COLUMNS = ("fold", "label_name", "subset", "condition")
 PROTOCOLS = ("auto", "loocv", "kfold", "external")
 METRICS = ("euclidean", "cosine")
-SUBSETS = ("train", "test")  # the ``subset`` values of the external protocol (IIEE's train_cut / test_cut)
 BLOCK_BYTES = 64 * 2**20  # one float64 distance block of queries × candidates
 
 
@@ -185,127 +193,6 @@ class Unit:
     @property
     def rows(self) -> np.ndarray:
         return np.union1d(self.queries, self.candidates)
-
-
-# ----------------------------------------------------------------------------- columns
-def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
-    values = df[name]
-    if values.isna().any():
-        raise LibtradError(f"column {name!r}: empty in the row file={df.loc[values.isna(), 'file'].iloc[0]!r}")
-    try:
-        raw = values.to_numpy()
-        as_int = raw.astype(np.int64)
-        exact = np.array_equal(as_int, raw.astype(np.float64))
-    except (TypeError, ValueError):
-        exact = False
-    if not exact:
-        raise LibtradError(f"column {name!r}: expected whole numbers, found {values.dtype}")
-    if (as_int < 0).any():
-        row = int(np.flatnonzero(as_int < 0)[0])
-        raise LibtradError(
-            f"column {name!r}: {as_int[row]} in the row file={df['file'].iloc[row]!r} (expected a non-negative index)"
-        )
-    return as_int
-
-
-def class_names(df: pd.DataFrame, classes=None) -> dict[int, str]:
-    """A name for every label index in ``df`` (see the module docstring for the sources, in order)."""
-    labels = np.unique(_int_column(df, "label")).tolist()
-    if classes is not None:
-        if labels[-1] >= len(classes):
-            raise ParameterError(
-                "classes", list(classes), f"names {len(classes)} classes but the rows have label {labels[-1]}"
-            )
-        return {i: str(classes[i]) for i in labels}
-    if "label_name" in df.columns:
-        return _names_from_column(df)
-    hinted = df.attrs.get("label_names")
-    if hinted and labels[-1] < len(hinted):
-        return {i: str(hinted[i]) for i in labels}
-    return {i: str(i) for i in labels}
-
-
-def _names_from_column(df: pd.DataFrame) -> dict[int, str]:
-    pairs = pd.DataFrame({"label": _int_column(df, "label"), "name": df["label_name"].astype(str).to_numpy()})
-    per_label = pairs.drop_duplicates().groupby("label")["name"].agg(list)
-    for label, names in per_label.items():
-        if len(names) > 1:
-            raise LibtradError(f"column 'label_name': label {label} has several names ({', '.join(sorted(names))})")
-    return {int(label): names[0] for label, names in per_label.items()}
-
-
-def _protocol(df: pd.DataFrame, options: FaultOptions) -> str:
-    if options.protocol == "kfold" and options.folds is None and "fold" not in df.columns:
-        raise ParameterError(
-            "protocol",
-            "kfold",
-            "needs a 'fold' column or --folds N (stratified folds); these embeddings have no 'fold' column",
-        )
-    if options.protocol == "external" and "subset" not in df.columns:
-        raise ParameterError(
-            "protocol",
-            "external",
-            "needs a 'subset' column with 'train' and 'test' rows (IIEE's); these embeddings have none",
-        )
-    if options.protocol == "auto":
-        return "kfold" if options.folds is not None or "fold" in df.columns else "loocv"
-    return options.protocol
-
-
-def _subsets(df: pd.DataFrame) -> np.ndarray:
-    """The ``subset`` column as text, every row ``train`` or ``test`` (checked: none is left out unnamed)."""
-    values = df["subset"]
-    if values.isna().any():
-        raise LibtradError(f"column 'subset': empty in the row file={df.loc[values.isna(), 'file'].iloc[0]!r}")
-    subset = values.astype(str).to_numpy()
-    other = sorted(set(subset.tolist()) - set(SUBSETS))
-    if other:
-        raise LibtradError(
-            f"column 'subset': {', '.join(map(repr, other))} (the external protocol trains on "
-            "'train' and tests on 'test'; no other value)"
-        )
-    for name in SUBSETS:
-        if not (subset == name).any():
-            raise LibtradError(
-                f"column 'subset': no {name!r} rows (the external protocol trains on 'train' and tests on 'test')"
-            )
-    return subset
-
-
-def stratified_folds(labels: np.ndarray, files: np.ndarray, options: FaultOptions) -> np.ndarray:
-    """The fold of each row: scikit-learn's ``StratifiedKFold(folds, shuffle=True, random_state=split_seed)``
-    over the rows in ``file`` order (so the folds do not depend on the order the shards were read in)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    names, counts = np.unique(labels, return_counts=True)
-    if options.folds > counts.min():
-        smallest = names[np.argmin(counts)]
-        raise ParameterError(
-            "folds",
-            options.folds,
-            f"exceeds the rows of the smallest class (label {smallest}: "
-            f"{counts.min()} rows); stratified k-fold needs folds <= {counts.min()}",
-        )
-    order = np.argsort(files, kind="stable")
-    fold = np.empty(len(labels), dtype=np.int64)
-    split = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.split_seed)
-    for i, (_, test) in enumerate(split.split(np.zeros((len(order), 1)), labels[order])):
-        fold[order[test]] = i
-    return fold
-
-
-def _check_files(df: pd.DataFrame) -> np.ndarray:
-    files = df["file"]
-    if files.isna().any():
-        raise LibtradError(f"column 'file': empty in row {int(np.flatnonzero(files.isna().to_numpy())[0])}")
-    files = files.astype(str).to_numpy()
-    unique, counts = np.unique(files, return_counts=True)
-    if (counts > 1).any():
-        raise LibtradError(
-            f"column 'file': {unique[counts > 1][0]!r} appears {counts[counts > 1][0]} times "
-            "(several --embeddings of the same data?)"
-        )
-    return files
 
 
 # ----------------------------------------------------------------------------- plan
@@ -431,20 +318,20 @@ class FaultSuite(Suite):
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
         """The columns :func:`run_unit` reads, as arrays by row position (checked)."""
         require_columns(df, REQUIRED_COLUMNS, NAME)
-        return {"label": _int_column(df, "label")}
+        return {"label": int_column(df, "label")}
 
     def plan(self, df: pd.DataFrame, options: FaultOptions | None = None) -> list[Unit]:
         """LOOCV: blocks of query rows against all rows; k-fold: one unit per fold."""
         options = self.defaults(options)
         labels = self.columns_for(df)["label"]
-        files = _check_files(df)
+        files = file_column(df)
         n = len(df)
-        protocol = _protocol(df, options)
+        protocol = pick_protocol(df, options)
         if protocol == "kfold":
-            folds = stratified_folds(labels, files, options) if options.folds is not None else _int_column(df, "fold")
+            folds = stratified_folds(labels, files, options) if options.folds is not None else int_column(df, "fold")
             return _fold_units(folds, options)
         if protocol == "external":
-            return _external_units(_subsets(df), options)
+            return _external_units(subset_column(df), options)
         if n - 1 < options.k:
             raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
         step = block_rows(n, options)
@@ -465,7 +352,7 @@ class FaultSuite(Suite):
         """The results.json dict from every unit's result (keyed by ``Unit.key``)."""
         options = self.defaults(options)
         units = self.plan(df, options)
-        protocol = _protocol(df, options)
+        protocol = pick_protocol(df, options)
         labels = self.columns_for(df)["label"]
         predicted = _gather(units, unit_results, len(df))
         rows = np.flatnonzero(predicted >= 0)  # every row, or (external) the test rows
@@ -474,7 +361,7 @@ class FaultSuite(Suite):
         names = class_names(df, options.classes)
         scores = metrics.classification_scores(truth, predicted, labels=present)
         per = scores["per_class"]
-        order = np.argsort(_check_files(df)[rows], kind="stable")
+        order = np.argsort(file_column(df)[rows], kind="stable")
         results = {
             "suite": NAME,
             "protocol": protocol,
@@ -496,7 +383,7 @@ class FaultSuite(Suite):
             results["counts"] = {"train": int(len(df) - rows.size), "test": int(rows.size)}
             if "condition" in df.columns:
                 results["per_condition"] = per_condition(
-                    df["condition"].to_numpy()[rows], truth, predicted, _check_files(df)[rows]
+                    df["condition"].to_numpy()[rows], truth, predicted, file_column(df)[rows]
                 )
         return results
 
