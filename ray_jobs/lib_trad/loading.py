@@ -32,18 +32,8 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
     import torch
     from transformers import AutoConfig, AutoFeatureExtractor
 
-    path = Path(str(model_dir)).expanduser()
     where = f"{option} {model_dir}"
-    hub_id = None if path.exists() else parse_hub_id(str(model_dir))
-    source = None
-    if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: the Hub model repository's snapshot
-        try:
-            path, commit = resolve_model(*hub_id, param=option, value=str(model_dir))
-        except ParameterError as exc:
-            raise LibtradError(f"{where}: {exc.problem}") from None
-        source = {"repo_id": hub_id[0], "revision": hub_id[1], "commit": commit}
-    if path.exists() and not path.is_dir():
-        raise LibtradError(f"{where}: is a file, not a saved model folder")
+    path, source = _model_folder(model_dir, option, where)
     config_file, weights, preprocessor = (
         path / "config.json",
         path / "model.safetensors",
@@ -102,6 +92,24 @@ def load_lib_trad_model(model_dir: str | Path, *, option: str = "--model", no_ve
         raise LibtradError(f"{where}: {NOT_FITTED}")
     model.libtrad_source = source  # a Hub id: the repository and the commit it resolved to (results record it)
     return model.eval(), extractor
+
+
+def _model_folder(model_dir: str | Path, option: str, where: str) -> tuple[Path, dict | None]:
+    """(the folder ``model_dir`` names, where it came from): a local path as it is (source None), or a
+    Hub id ``ORG/NAME[@REV]`` that is not a local path resolved to its snapshot (source: the repository,
+    the revision asked for and the commit it resolved to)."""
+    path = Path(str(model_dir)).expanduser()
+    hub_id = None if path.exists() else parse_hub_id(str(model_dir))
+    source = None
+    if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: the Hub model repository's snapshot
+        try:
+            path, commit = resolve_model(*hub_id, param=option, value=str(model_dir))
+        except ParameterError as exc:
+            raise LibtradError(f"{where}: {exc.problem}") from None
+        source = {"repo_id": hub_id[0], "revision": hub_id[1], "commit": commit}
+    if path.exists() and not path.is_dir():
+        raise LibtradError(f"{where}: is a file, not a saved model folder")
+    return path, source
 
 
 def _check_weight_layout(auto, config, weights: Path, config_file: Path) -> None:

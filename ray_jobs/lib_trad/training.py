@@ -129,6 +129,55 @@ def _save(model, extractor, staging: Path, history: list[dict], meta: dict) -> N
     )
 
 
+def _auc_results(dataset: str, config: str, split: str, auc: float | None) -> list[dict]:
+    """The model card's ``eval_results``: the one AUC measured on ``split``, none where it is undefined."""
+    if auc is None:
+        return []
+    return [{"dataset": dataset, "config": config, "split": split, "metric": "roc_auc", "value": auc}]
+
+
+def _write_model(
+    output: Path,
+    inputs: dict,
+    model,
+    extractor,
+    history: list[dict],
+    run_on,
+    *,
+    family: str,
+    dataset: str,
+    config: str,
+    recipe: Recipe,
+    synthetic: bool,
+    eval_results: list[dict],
+    summary: str,
+    extra: dict,
+    training: dict | None = None,
+) -> None:
+    """The trained model folder, written atomically: the weights (saved from the CPU), the feature
+    extractor, ``training_history.json`` (dataset, config, recipe, ``training``, where it ran) and the
+    model card (``extra`` rows, then the device it was trained on)."""
+    model.to("cpu")
+    record = device_record(run_on)
+    meta = {"dataset": str(dataset), "config": config, "recipe": asdict(recipe), **(training or {}), "device": record}
+    with atomic_output(output, "model", inputs=inputs) as staging:
+        _save(model, extractor, staging, history, meta)
+        write_training_card(
+            model,
+            staging,
+            model_id=output.name,
+            family=family,
+            dataset=str(dataset),
+            synthetic=synthetic,
+            config=config,
+            recipe=asdict(recipe),
+            eval_results=eval_results,
+            summary=summary,
+            citation=CITATION,
+            extra={**extra, "trained on": _device_text(record)},
+        )
+
+
 def _model_config(config_class, model_kwargs: dict | None):
     """The model's config from ``model_kwargs``; a value the config refuses is one line."""
     try:
@@ -204,36 +253,23 @@ def train_cnn(
         history = fit(
             model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress
         )
-    model.to("cpu")
-    record = device_record(run_on)
-    final_auc = history[-1]["val_auc"]
-    eval_results = (
-        [{"dataset": dataset, "config": config, "split": "validation", "metric": "roc_auc", "value": final_auc}]
-        if final_auc is not None
-        else []
+    eval_results = _auc_results(dataset, config, "validation", history[-1]["val_auc"])
+    _write_model(
+        output,
+        inputs,
+        model,
+        extractor,
+        history,
+        run_on,
+        family="cnn",
+        dataset=dataset,
+        config=config,
+        recipe=recipe,
+        synthetic=synthetic,
+        eval_results=eval_results,
+        summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
+        extra={"train clips": len(train), "validation clips": len(valid)},
     )
-    with atomic_output(output, "model", inputs=inputs) as staging:
-        _save(
-            model,
-            extractor,
-            staging,
-            history,
-            {"dataset": str(dataset), "config": config, "recipe": asdict(recipe), "device": record},
-        )
-        write_training_card(
-            model,
-            staging,
-            model_id=output.name,
-            family="cnn",
-            dataset=str(dataset),
-            synthetic=synthetic,
-            config=config,
-            recipe=asdict(recipe),
-            eval_results=eval_results,
-            summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
-            citation=CITATION,
-            extra={"train clips": len(train), "validation clips": len(valid), "trained on": _device_text(record)},
-        )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
 
 
@@ -283,24 +319,61 @@ def train_attention_ae(
     ae_config = _model_config(LibTradAttentionAEConfig, model_kwargs)
     started = time.perf_counter()
     train = _normal_train_clips(dataset, config, cache_dir, progress)
-    # The test split is read before training, so a broken one fails now rather than after every epoch.
-    test = (
-        load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress)
-        if split_exists(dataset, config, "test", cache_dir=cache_dir)
-        else None
-    )
+    test = _test_clips(dataset, config, cache_dir, progress)
     extractor = LibTradAttentionAEFeatureExtractor()
     x, mask = pad_stack(clip_features(extractor, train, progress), frames_dim=0)
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)
 
     torch.manual_seed(recipe.seed)
     model = LibTradAttentionAEForAnomalyDetection(ae_config).to(run_on)  # initialised on the CPU: the same everywhere
-    context = model.config.context_frames
+    batches = _frame_batches(x, mask, clip_idx, frame_idx, model.config.context_frames, recipe.batch_size, run_on)
+    with deterministic(run_on):
+        history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
+        _fit_scorer(model, x, mask, run_on, config)
+
+    test_auc = None
+    if test is not None:
+        with deterministic(run_on):
+            test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
+    eval_results = _auc_results(dataset, config, "test", test_auc)
+    if history:
+        history[-1]["test_auc"] = test_auc
+    _write_model(
+        output,
+        inputs,
+        model,
+        extractor,
+        history,
+        run_on,
+        family="attention_ae",
+        dataset=dataset,
+        config=config,
+        recipe=recipe,
+        synthetic=synthetic,
+        eval_results=eval_results,
+        summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
+        extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx))},
+        training={"training_frames": int(len(clip_idx))},
+    )
+    return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
+
+
+def _test_clips(dataset: str, config: str, cache_dir, progress: bool) -> Clips | None:
+    """The test split if ``config`` has one (None otherwise); read before training, so a broken one
+    fails now rather than after every epoch."""
+    if not split_exists(dataset, config, "test", cache_dir=cache_dir):
+        return None
+    return load_clips(dataset, config, "test", cache_dir=cache_dir, progress=progress)
+
+
+def _frame_batches(x, mask, clip_idx, frame_idx, context: int, batch_size: int, run_on):
+    """The auto-encoder's batches for :func:`fit`: each epoch, every training frame once in a shuffled
+    order, as the window of ``context`` frames around it (:func:`frame_windows`), on ``run_on``."""
 
     def batches(generator: torch.Generator) -> Iterator[dict]:
         order = torch.randperm(len(clip_idx), generator=generator)
-        for start in range(0, len(order), recipe.batch_size):
-            idx = order[start : start + recipe.batch_size]
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
             windows, key_mask, centre = frame_windows(x, mask, clip_idx[idx], frame_idx[idx], context)
             yield {
                 "input_features": windows.to(run_on),
@@ -308,56 +381,7 @@ def train_attention_ae(
                 "loss_mask": centre.to(run_on),
             }
 
-    with deterministic(run_on):
-        history = fit(model, batches, recipe, desc=f"train ae on {config}", progress=progress)
-        _fit_scorer(model, x, mask, run_on, config)
-
-    eval_results = []
-    test_auc = None
-    if test is not None:
-        with deterministic(run_on):
-            test_auc = auc_or_none(test.labels, clip_scores(model, clip_features(extractor, test, progress)))
-        if test_auc is not None:
-            eval_results.append(
-                {"dataset": dataset, "config": config, "split": "test", "metric": "roc_auc", "value": test_auc}
-            )
-    model.to("cpu")
-    record = device_record(run_on)
-    if history:
-        history[-1]["test_auc"] = test_auc
-    with atomic_output(output, "model", inputs=inputs) as staging:
-        _save(
-            model,
-            extractor,
-            staging,
-            history,
-            {
-                "dataset": str(dataset),
-                "config": config,
-                "recipe": asdict(recipe),
-                "training_frames": int(len(clip_idx)),
-                "device": record,
-            },
-        )
-        write_training_card(
-            model,
-            staging,
-            model_id=output.name,
-            family="attention_ae",
-            dataset=str(dataset),
-            synthetic=synthetic,
-            config=config,
-            recipe=asdict(recipe),
-            eval_results=eval_results,
-            summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-            citation=CITATION,
-            extra={
-                "train clips (normal)": len(train),
-                "training frames": int(len(clip_idx)),
-                "trained on": _device_text(record),
-            },
-        )
-    return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
+    return batches
 
 
 def _normal_train_clips(dataset: str, config: str, cache_dir, progress: bool) -> Clips:
