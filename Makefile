@@ -8,7 +8,7 @@ DOCS_STAMP := $(VENV)/.libtrad-docs-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SCALE  ?= 0.05
 
-.PHONY: demo test install ffmpeg bench clean docs dist test-wheel
+.PHONY: demo test lint install ffmpeg bench clean docs dist test-wheel
 
 demo: install
 	$(PY) -m libtrad.cli demo --scale $(SCALE) --workdir demo-out
@@ -22,6 +22,12 @@ test: install
 	@start=$$(date +%s); HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadfile --durations=15 -m "not serial" tests \
 		&& HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m serial $$(grep -rl "pytest.mark.serial" tests --include="test_*.py"); rc=$$?; \
 		echo "make test: $$(( $$(date +%s) - start )) s of tests (exit $$rc)"; exit $$rc
+
+# ruff's lint and its formatter, checking only (configured in pyproject.toml, pinned in constraints.txt: a newer
+# ruff may format differently). `ruff format .` and `ruff check --fix .` repair most of what it reports.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	$(PY) bench/bench_lib_trad_build.py
