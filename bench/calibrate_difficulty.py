@@ -147,7 +147,7 @@ def dcase_frame(
     import pandas as pd
 
     from libtrad.builders.dcase import synth
-    from libtrad.builders.dcase.layout import SAMPLE_RATE, SPECS
+    from libtrad.builders.dcase.years import SAMPLE_RATE, SPECS
     from libtrad.builders.difficulty import resolve_level
 
     difficulty, level = resolve_level(difficulty, level_db, synth.LEVELS)

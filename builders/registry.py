@@ -207,12 +207,12 @@ LIB_TRAD = DatasetEntry(
     ),
 )
 
-DCASE_YEARS = tuple(range(2020, 2026))
+DCASE_YEARS = tuple(range(2020, 2027))
 SIREN = DatasetEntry(
     name="siren",
     summary=(
-        "SIREN, the machine-signal benchmark of the ECHO paper: DCASE Task 2 2020-2025 (anomalous sound "
-        "detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."
+        "SIREN, the machine-signal benchmark of the ECHO paper: DCASE Task 2 2020-2025 and the two-channel "
+        "2026 (anomalous sound detection), CWRU and MAFAULDA (vibration), IIEE and IICA (sound) fault classification."
     ),
     components={
         **{f"dcase{year}": f"libtrad.builders.dcase.components:DCASE{year}" for year in DCASE_YEARS},

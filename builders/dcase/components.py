@@ -1,80 +1,61 @@
-"""``libtrad build siren --component dcase2020 … dcase2025``: DCASE Task 2 on the generic export driver.
+"""``libtrad build siren --component dcase2020 … dcase2026``: DCASE Task 2 on the generic export driver.
 
 One component per year, one config per component (``dcaseYYYY``: every machine type, both
 sets; ``machine``/``set``/``section``/``domain`` are columns, selected with ``Dataset.filter``),
-splits ``train`` and ``test``. The scan walks the year's folder (:mod:`.layout`), labels
-evaluation test clips from the ground truth (:mod:`.eval_lists`) and validates every clip from
-its header and chunk table (16 kHz mono WAV; no fixed duration: DCASE clip lengths differ
-between years and machine types). The export then reads each clip once: it re-checks the bytes
+splits ``train`` and ``test``. The scan (:mod:`.clips`) walks the year's folder (:mod:`.layout`),
+labels evaluation test clips from the ground truth (:mod:`.eval_lists`) and validates every clip
+from its header and chunk table. The export then reads each clip once: it re-checks the bytes
 against what the scan saw, embeds them unchanged and records their SHA-256 for the manifest.
 
+Channels. 2020–2025 are mono (channel policy ``mono``). DCASE 2026's clips are two-channel and are
+kept as published, both channels in one row as LiB-TRAD's ``segments`` and MIMII's rows keep
+theirs: ``ds[i]["audio"].get_all_samples().data`` is 2 × samples, and the ``channels`` column names
+them ``near`` (left: the near microphone) and ``far`` (right). The card's channel policy
+(:data:`~libtrad.builders.dcase.years.NEAR_FAR_POLICY`) makes ``near`` the default, as the
+official baseline reads only the left channel; ``libtrad embed --channels far`` or ``--channels
+both`` (``near,far``) embeds the rest.
+
 What the organisers published per year (Zenodo records, titles, protocols, papers) lives in
-:mod:`.publications`.
+:mod:`.publications`; the per-year machine types, sections and channels in :mod:`.years`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
-from libtrad.builders.audio_io import (
-    AudioCheck,
-    AudioHeader,
-    DataFolder,
-    InvalidAudio,
-    probe_audio,
-    read_probed,
-    read_source,
-    safe_text,
-)
-from libtrad.builders.dcase.eval_lists import LABELS, GroundTruth, load_file, load_packaged
-from libtrad.builders.dcase.layout import (
-    SAMPLE_RATE,
-    SETS,
-    SPECS,
-    Candidate,
-    Found,
-    YearSpec,
-    expected_layout,
-    find_clips,
-    parse_attributes,
-)
+from libtrad.builders.audio_io import InvalidAudio, read_probed
+from libtrad.builders.dcase.clips import SPLITS, Clip, DcaseState, scan_dcase
+from libtrad.builders.dcase.eval_lists import LABELS
+from libtrad.builders.dcase.layout import SETS, parse_attributes
 from libtrad.builders.dcase.publications import (
     DOWNLOADS,
     LICENSE,
-    LICENSE_TEXT,
     OVERVIEWS,
     PART_NAMES,
     PROTOCOLS,
     TITLES,
+    archive_name,
     citation,
+    license_text,
 )
+from libtrad.builders.dcase.years import MONO, NEAR_FAR_POLICY, SAMPLE_RATE, SPECS
 from libtrad.builders.download import Download
 from libtrad.builders.export import CardContext, DatasetComponent, ScanResult
 from libtrad.builders.hub_export import AfterRead, ConfigSource, FileBytes, SplitSource
-from libtrad.builders.scan import (
-    MAX_TEXT_BYTES,
-    Rejection,
-    SourceChecksums,
-    enforce_on_error,
-    read_synthetic_marker,
-    rel_path,
-    validate_all,
-)
 from libtrad.builders.siren import MONO_WAV
 from libtrad.core.errors import LibtradError, ParameterError
 
-SPLITS = ("train", "test")
 FIGURE = "images/normal_vs_anomaly_logmel.png"
 
 
-def dcase_features() -> datasets.Features:
-    """The columns of every DCASE config (names fixed: evaluation code relies on them)."""
+def dcase_features(year: int) -> datasets.Features:
+    """The columns of a DCASE config (names fixed: evaluation code relies on them); a multichannel year
+    (2026) adds ``channels``, the names of each row's channels in file order."""
     text = datasets.Value("string")
+    multichannel = {"channels": datasets.List(text)} if SPECS[year].channel_names != MONO else {}
     return datasets.Features(
         {
             "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
@@ -88,32 +69,9 @@ def dcase_features() -> datasets.Features:
             "set": text,
             "label": datasets.ClassLabel(names=list(LABELS)),
             "sha256": text,
+            **multichannel,
         }
     )
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A validated clip with its resolved label (-1: unlabelled, kept by ``allow_unlabelled``)."""
-
-    candidate: Candidate
-    source: AudioHeader
-    label: int
-    domain: str | None
-    attributes: str | None
-    rel: str  # the path below the data folder, as the manifest and messages name it
-
-
-@dataclass
-class DcaseState:
-    """The component's parse of one year's folder (``ScanResult.state``)."""
-
-    spec: YearSpec
-    splits: dict[str, list[Clip]]
-    truth: GroundTruth | None
-    truth_note: str
-    checksums: SourceChecksums
-    folder: DataFolder  # the data folder, resolved once for this build
 
 
 class DcaseComponent(DatasetComponent):
@@ -133,19 +91,22 @@ class DcaseComponent(DatasetComponent):
         self.description = (
             f"The development and evaluation datasets of DCASE {year} Challenge Task 2 (anomalous "
             "sound detection for machine condition monitoring): normal training clips and normal / "
-            "anomalous test clips of machines, 16 kHz mono, with labels, sections, domains and "
-            "attributes as columns."
+            f"anomalous test clips of machines, 16 kHz {_channel_words(self.spec.channel_names)}, with labels, "
+            "sections, domains and attributes as columns."
         )
         self.citation = citation(year)
         self.config_names = (self.name,)
+        self.channels = MONO_WAV if self.spec.channel_names == MONO else NEAR_FAR_POLICY
+        if self.spec.channel_names != MONO:
+            self.tags = (*self.tags, "multichannel")
 
     @property
     def DOWNLOADS(self) -> tuple:  # noqa: N802 - the attribute name the download machinery reads
         """Every archive of this year (one per part and machine type), for ``download_and_prepare()``."""
         return tuple(
             Download(
-                part["url"].format(machine=machine),
-                part["url"].rsplit("/", 1)[1].format(machine=machine),
+                part["url"].rsplit("/", 1)[0] + "/" + archive_name(part, machine),
+                archive_name(part, machine),
                 extract_to=part["extract_to"],
             )
             for name, part in DOWNLOADS[self.year].items()
@@ -176,7 +137,8 @@ class DcaseComponent(DatasetComponent):
             return SplitSource(split, len(clips), lambda: (example(state, c) for c in clips))
 
         description = f"DCASE {self.year} Task 2: every machine type, development and evaluation sets."
-        return [ConfigSource(self.name, dcase_features(), [split_source(s) for s in SPLITS], description)]
+        features = dcase_features(self.year)
+        return [ConfigSource(self.name, features, [split_source(s) for s in SPLITS], description)]
 
     def manifest_extra(self, options: dict) -> dict:
         given = options["eval_list"]
@@ -185,7 +147,7 @@ class DcaseComponent(DatasetComponent):
             "validation": {
                 "on_error": options["on_error"],
                 "sample_rate": SAMPLE_RATE,
-                "channels": 1,
+                "channels": self.spec.channels,
                 "eval_list": None if given is None else str(given),
                 "allow_unlabelled": options["allow_unlabelled"],
             },
@@ -208,7 +170,8 @@ class DcaseComponent(DatasetComponent):
 
     def validation_text(self, options: dict) -> str:
         return (
-            "16 kHz mono WAV with complete RIFF chunks, readable, finite, not empty; no fixed duration (DCASE "
+            f"16 kHz {_channel_words(self.spec.channel_names)} WAV with complete RIFF chunks, readable, "
+            "finite, not empty; no fixed duration (DCASE "
             "clip lengths differ between years and machine types)"
         )
 
@@ -228,7 +191,7 @@ class DcaseComponent(DatasetComponent):
             machines=machine_table(state),
             figure=context.figure or "",
             downloads=downloads,
-            license=LICENSE_TEXT,
+            license=license_text(self.year),
             ground_truth=state.truth_note,
         )
         details = render_part(
@@ -241,139 +204,9 @@ class DcaseComponent(DatasetComponent):
         return intro, details
 
 
-def scan_dcase(data_dir: Path, spec: YearSpec, options: dict, *, on_error: str, progress: bool):
-    """(state, manifest sources, rejections, synthetic marker) of one year's folder."""
-    synthetic = read_synthetic_marker(data_dir)
-    rejected: list[Rejection] = []
-    found = find_clips(data_dir, spec, rejected)
-    # A list given with eval_list is read (and checked) even when no evaluation test clip needs it.
-    needs_truth = options["eval_list"] is not None or any(
-        c.set == "eval" and c.split == "test" for c in found.candidates
-    )
-    truth, note = ground_truth(data_dir, spec.year, options["eval_list"], found) if needs_truth else (None, "")
-    resolved = []
-    for candidate in found.candidates:
-        labelled = _resolve(candidate, truth, options["allow_unlabelled"])
-        if isinstance(labelled, str):
-            rejected.append(Rejection(rel_path(data_dir, candidate.path), labelled))
-        else:
-            resolved.append(labelled)
-    check, folder = AudioCheck(SAMPLE_RATE, 1), DataFolder(data_dir)
-
-    def validate(item: tuple) -> Clip:
-        candidate = item[0]
-        return Clip(
-            candidate, probe_audio(candidate.path, check, root=folder), *item[1:], rel_path(data_dir, candidate.path)
-        )
-
-    # One thread: a header probe is a few short system calls between bits of Python, and two threads
-    # handing the GIL back and forth took 2.5x as long as one on cached files (3456 clips: 0.46 s vs
-    # 0.18 s). On a cold disk two threads were faster (1.05 s vs 1.45 s), but there the export's
-    # reading of every byte dominates the build anyway.
-    clips = validate_all(
-        data_dir,
-        resolved,
-        validate,
-        lambda item: item[0].path,
-        rejected,
-        desc=f"validating DCASE {spec.year}",
-        num_workers=1,
-        progress=progress,
-    )
-    metadata = _metadata_sources(data_dir, found, rejected)
-    enforce_on_error(data_dir, rejected, on_error)
-    splits = {split: sorted((c for c in clips if c.candidate.split == split), key=_order) for split in SPLITS}
-    for split, rows in splits.items():
-        if not rows:
-            raise LibtradError(
-                f"{safe_text(str(data_dir))}: no valid DCASE {spec.year} {split} clips; expected "
-                f"{expected_layout(spec.year)}"
-            )
-    # Checksums are taken by the export, which reads every clip once (clip_bytes).
-    sources = [
-        {
-            "path": c.rel,
-            "sha256": None,
-            "size": c.source.size,
-            "sample_rate": c.source.sample_rate,
-            "channels": c.source.channels,
-            "frames": c.source.frames,
-        }
-        for c in sorted(clips, key=lambda c: c.source.path)
-    ]
-    sources += metadata
-    if truth is not None:
-        sources.append(
-            {
-                "path": truth.path,
-                "sha256": truth.sha256,
-                "size": truth.size,
-                "role": "evaluation ground truth",
-                "origin": truth.origin,
-            }
-        )
-    state = DcaseState(spec, splits, truth, note, SourceChecksums(), folder)
-    return state, sources, rejected, synthetic
-
-
-def ground_truth(data_dir: Path, year: int, option: Path | None, found: Found) -> tuple[GroundTruth, str]:
-    """The list that labels evaluation test clips (option > data folder > package) and a note for the card."""
-    if option is not None:
-        truth = load_file(option, year, "eval_list option", str(option))
-        shadowed = (
-            f"; the data folder's {rel_path(data_dir, found.eval_lists[0])} was not used" if found.eval_lists else ""
-        )
-        return truth, f"the list given with `--eval-list` ({Path(option).name}){shadowed}"
-    if found.eval_lists:
-        shown = rel_path(data_dir, found.eval_lists[0])
-        return load_file(found.eval_lists[0], year, "data folder", shown), f"the data folder's `{shown}`"
-    truth = load_packaged(year)
-    return truth, (
-        f"the list shipped with libtrad (`{truth.path}`: the DCASE Task 2 evaluation ground truth as "
-        "converted by the SIREN toolkit)"
-    )
-
-
-def _resolve(candidate: Candidate, truth: GroundTruth | None, allow_unlabelled: bool) -> tuple | str:
-    """(candidate, label, domain, attributes), or why an evaluation test clip cannot be labelled."""
-    clip = candidate.clip
-    if clip.label is not None:
-        return candidate, LABELS.index(clip.label), clip.domain, clip.attributes
-    found = truth.get(candidate.machine, candidate.path.name) if truth is not None else None
-    if found is not None:
-        return candidate, found.label, found.domain, found.attributes
-    if allow_unlabelled:
-        return candidate, -1, clip.domain, None
-    where = truth.path if truth is not None else "the ground truth"
-    return (
-        f"no ground truth for {candidate.machine}/{candidate.path.name} in {where} (pass --eval-list with the "
-        "matching list, or --allow-unlabelled to keep it with label -1)"
-    )
-
-
-def _metadata_sources(data_dir: Path, found: Found, rejected: list[Rejection]) -> list[dict]:
-    """Checksums of the accepted attributes_NN.csv files (kept for provenance; the names carry the same facts)."""
-    out = []
-    for path in found.metadata:
-        try:
-            data = read_source(path, root=data_dir, max_bytes=MAX_TEXT_BYTES)
-        except InvalidAudio as exc:
-            rejected.append(Rejection(rel_path(data_dir, path), exc.reason))
-            continue
-        out.append(
-            {
-                "path": rel_path(data_dir, path),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "role": "attributes metadata (not read: the file names carry the same attributes)",
-            }
-        )
-    return out
-
-
-def _order(clip: Clip) -> tuple:
-    c = clip.candidate
-    return SETS.index(c.set), c.machine, c.clip.section, c.path.name, str(c.path)
+def _channel_words(names: tuple[str, ...]) -> str:
+    """How the card and the validation text name a year's channels."""
+    return "mono" if names == MONO else f"{len(names)}-channel ({', '.join(names)}, in file order)"
 
 
 def example(state: DcaseState, clip: Clip) -> dict:
@@ -395,6 +228,7 @@ def example(state: DcaseState, clip: Clip) -> dict:
         # The clip's content identity (what evaluate's leak check compares across splits), taken while
         # the writer reads the bytes it embeds.
         "sha256": AfterRead(functools.partial(state.checksums.of, clip.rel)),
+        **({"channels": list(state.spec.channel_names)} if state.spec.channel_names != MONO else {}),
     }
 
 
@@ -463,4 +297,5 @@ DCASE2022 = DcaseComponent(2022)
 DCASE2023 = DcaseComponent(2023)
 DCASE2024 = DcaseComponent(2024)
 DCASE2025 = DcaseComponent(2025)
-COMPONENTS = {c.name: c for c in (DCASE2020, DCASE2021, DCASE2022, DCASE2023, DCASE2024, DCASE2025)}
+DCASE2026 = DcaseComponent(2026)
+COMPONENTS = {c.name: c for c in (DCASE2020, DCASE2021, DCASE2022, DCASE2023, DCASE2024, DCASE2025, DCASE2026)}

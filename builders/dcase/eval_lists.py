@@ -8,8 +8,10 @@ clip named with its label, domain and attributes, in a form that changes from ye
 
 Precedence: the ``eval_list`` build option, then the list in the user's evaluation folder,
 then the copy shipped with libtrad (``data/*.csv.gz``), so evaluation sets are labelled even
-when the folder lacks the CSV. Every list is checked the same way; a malformed one stops the
-build with one line naming the file, the line and what is wrong.
+when the folder lacks the CSV. DCASE 2026's ground truth was not published when this was written:
+libtrad ships none, so its evaluation test clips are labelled only by a list in the folder or given
+with ``--eval-list`` (read in 2025's format; either reference form is accepted). Every list is
+checked the same way; a malformed one stops the build with one line naming the file, the line and what is wrong.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libtrad.builders.audio_io import safe_text
-from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SPECS, parse_eval_test_name, parse_reference
+from libtrad.builders.dcase.layout import EVAL_LIST_NAME, parse_eval_test_name, parse_reference
+from libtrad.builders.dcase.years import SPECS
 from libtrad.builders.scan import read_text_file
 from libtrad.core.errors import LibtradError
 
@@ -33,7 +36,7 @@ TOTALS = {
     2023: (1400, 629),
     2024: (1800, 900),
     2025: (1600, 800),
-}  # (rows, anomalies) of the published lists, checked by the tests
+}  # (rows, anomalies) of the published lists, checked by the tests; DCASE 2026: none shipped until published
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class GroundTruth:
 
 def packaged_path(year: int) -> Path:
     return DATA_DIR / f"{EVAL_LIST_NAME.format(year=year)}.gz"
+
+
+def packaged_available(year: int) -> bool:
+    """Whether libtrad ships ``year``'s list (every year whose ground truth was published: :data:`TOTALS`)."""
+    return year in TOTALS and packaged_path(year).is_file()
 
 
 def packaged_bytes(year: int) -> bytes:

@@ -1,4 +1,5 @@
-"""One DCASE Task 2 year's raw folder: its machine types, sections, file names and folder layout.
+"""One DCASE Task 2 year's raw folder: its file names and folder layout (the per-year facts — machine
+types, sections, channels — are :mod:`.years`).
 
 ``--data-dir`` is one year's root, in the layout the SIREN toolkit documents or as the
 publishers' archives extract (``dev_data/``, ``eval_data/``, an extra ``raw/`` level)::
@@ -19,9 +20,13 @@ The names each year publishes (``XX`` section, or the machine ID in 2020; ``N`` 
                source_test/, target_test/ (or test/)
                            section_XX_{source|target}_test_{normal|anomaly}_NNNN.wav (dev),
                            section_XX_{source|target}_test_NNNN.wav (eval)
-    2022-2025  train/      section_XX_{source|target}_train_normal_NNNN_<attributes>.wav
+    2022-2026  train/      section_XX_{source|target}_train_normal_NNNN_<attributes>.wav
                test/       section_XX_{source|target}_test_{normal|anomaly}_NNNN_<attributes>.wav (dev),
                            section_XX_NNNN.wav (eval)
+
+DCASE 2026 (two-channel clips: :mod:`.years`) is named as 2022–2025 are, a choice — the organisers'
+baseline reads it with its unchanged 2023–2025 loader, and no 2026 file list or ground truth was
+published when this was written; its README still shows 2025's names.
 
 Where these facts come from: every evaluation test name and ground-truth reference name of all six
 years is checked against these patterns on the published ground-truth lists
@@ -42,16 +47,14 @@ case-sensitive, as published.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.builders.audio_io import safe_text
+from libtrad.builders.dcase.years import SPLIT_TEST_DIRS, YearSpec
 from libtrad.builders.scan import SYNTHETIC_MARKER, Rejection, list_entries, rel_path
 from libtrad.core.errors import LibtradError
 
-SAMPLE_RATE = 16_000
-YEARS = (2020, 2021, 2022, 2023, 2024, 2025)
 SETS = ("dev", "eval")
 SET_NAMES = {"dev": "development", "eval": "evaluation"}
 DEV_DIRS = ("development", "dev_data")
@@ -61,16 +64,6 @@ RAW_DIR = "raw"
 EVAL_LIST_NAME = "eval_data_list_{year}_converted.csv"
 EVAL_LIST_RE = re.compile(r"eval_data_list_(?P<year>[0-9]{4})_converted\.csv", re.ASCII)
 ATTRIBUTES_CSV_RE = re.compile(r"attributes_[0-9]{2}\.csv", re.ASCII)
-SPLIT_TEST_DIRS = ("source_test", "target_test")
-
-# 2020 has no sections: the machine ID plays that role, and dev/eval use different IDs.
-_MIMII_2020 = {"dev": (0, 2, 4, 6), "eval": (1, 3, 5)}
-IDS_2020 = {
-    "ToyCar": {"dev": (1, 2, 3, 4), "eval": (5, 6, 7)},
-    "ToyConveyor": {"dev": (1, 2, 3), "eval": (4, 5, 6)},
-    **{machine: _MIMII_2020 for machine in ("fan", "pump", "slider", "valve")},
-}
-_MACHINES_2022 = ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider", "valve")
 
 # File names (``fullmatch``). 2020 numbers have 8 digits, later years 4.
 NAME_2020 = re.compile(r"(?P<label>normal|anomaly)_id_(?P<section>[0-9]{2})_(?P<number>[0-9]{8})\.wav", re.ASCII)
@@ -93,81 +86,6 @@ _ATTRIBUTE_KEY = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z])?", re.ASCII)
 # ... or fused ``keyVALUE`` tokens (2024: spd1000_BckgA, weight150_BckgC).
 _FUSED_ATTRIBUTE = re.compile(r"(?P<key>[A-Za-z][A-Za-z-]*?)(?P<value>[0-9][0-9.]*|[A-Z][0-9]*)", re.ASCII)
 NO_ATTRIBUTE = "noAttribute"
-
-
-@dataclass(frozen=True)
-class YearSpec:
-    """What one year publishes: machine types and sections per set, and its naming scheme."""
-
-    year: int
-    dev_machines: tuple[str, ...]
-    eval_machines: tuple[str, ...]
-    dev_sections: tuple[int, ...] = ()  # 2021+; 2020 uses IDS_2020
-    eval_sections: tuple[int, ...] = ()
-    split_test_dirs: bool = False  # 2021: test clips may lie in source_test/ and target_test/
-
-    @property
-    def attributes(self) -> bool:
-        """2022+: every labelled name ends in ``_<attributes>`` (``noAttribute`` when there are none)."""
-        return self.year >= 2022
-
-    def attributes_allowed(self, split: str) -> bool:
-        """Whether a labelled ``split`` name may end in ``_<attributes>``: 2022+ always (required), 2021
-        in train/ only (``section_00_source_train_normal_0000_strength_1_ambient.wav``; its test names
-        carry none), 2020 never."""
-        return self.attributes or (self.year == 2021 and split == "train")
-
-    def machines(self, set_: str) -> tuple[str, ...]:
-        return self.dev_machines if set_ == "dev" else self.eval_machines
-
-    def sections(self, set_: str, machine: str) -> tuple[int, ...]:
-        if self.year == 2020:
-            return IDS_2020[machine][set_]
-        return self.dev_sections if set_ == "dev" else self.eval_sections
-
-    def test_dirs(self) -> tuple[str, ...]:
-        return ("test", *SPLIT_TEST_DIRS) if self.split_test_dirs else ("test",)
-
-
-SPECS: Mapping[int, YearSpec] = {
-    2020: YearSpec(2020, tuple(IDS_2020), tuple(IDS_2020)),
-    2021: YearSpec(
-        2021,
-        ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"),
-        ("ToyCar", "ToyTrain", "fan", "gearbox", "pump", "slider", "valve"),
-        (0, 1, 2),
-        (3, 4, 5),
-        split_test_dirs=True,
-    ),
-    2022: YearSpec(2022, _MACHINES_2022, _MACHINES_2022, (0, 1, 2), (3, 4, 5)),
-    2023: YearSpec(
-        2023, _MACHINES_2022, ("ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"), (0,), (0,)
-    ),
-    2024: YearSpec(
-        2024,
-        _MACHINES_2022,
-        (
-            "3DPrinter",
-            "AirCompressor",
-            "BrushlessMotor",
-            "HairDryer",
-            "HoveringDrone",
-            "RoboticArm",
-            "Scanner",
-            "ToothBrush",
-            "ToyCircuit",
-        ),
-        (0,),
-        (0,),
-    ),
-    2025: YearSpec(
-        2025,
-        _MACHINES_2022,
-        ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher", "ScrewFeeder", "ToyPet", "ToyRCCar"),
-        (0,),
-        (0,),
-    ),
-}
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,30 @@ LICENSE_TEXT = (
 )
 
 
-def _zenodo(record: int, archive: str, extract_to: str) -> dict:
+def license_text(year: int) -> str:
+    """The card's licence line; DCASE 2026's licence was not read from its records (the earlier years' is
+    assumed), and the card says so."""
+    if year >= 2026:
+        return (
+            "Creative Commons Attribution 4.0 International (CC BY 4.0), assumed as the organisers published "
+            "2020–2025: libtrad did not read the 2026 Zenodo records' licence; check the records above"
+        )
+    return LICENSE_TEXT
+
+
+def _zenodo(record: int, archive: str, extract_to: str, renamed: dict[str, str] | None = None) -> dict:
+    """One part's record; ``renamed``: machine types whose archive has another name (a re-release)."""
     return {
         "record": f"https://zenodo.org/records/{record}",
         "url": f"https://zenodo.org/records/{record}/files/{archive}",
         "extract_to": extract_to,
+        "renamed": renamed or {},
     }
+
+
+def archive_name(part: dict, machine: str) -> str:
+    """The archive of ``machine`` in a :data:`DOWNLOADS` part."""
+    return part["renamed"].get(machine) or part["url"].rsplit("/", 1)[1].format(machine=machine)
 
 
 # Per year and part: the Zenodo record, the archive URL per machine type ({machine}) and the folder of
@@ -57,6 +75,14 @@ DOWNLOADS: dict[int, dict[str, dict]] = {
         "additional_train": _zenodo(15392814, "eval_data_{machine}_train.zip", "additional_train"),
         "eval": _zenodo(15519362, "eval_data_{machine}_test.zip", "evaluation"),
     },
+    # 2026: the development and additional-training records and names as the baseline's download scripts
+    # give them (ToyCar re-released as dev_ToyCar_r2.zip, which unpacks into ToyCar/ as the baseline reads
+    # it); the evaluation record from its Zenodo page, its archive names assumed as in 2023-2025.
+    2026: {
+        "dev": _zenodo(19336329, "dev_{machine}.zip", "development", {"ToyCar": "dev_ToyCar_r2.zip"}),
+        "additional_train": _zenodo(20151556, "eval_data_{machine}_train.zip", "additional_train"),
+        "eval": _zenodo(20437238, "eval_data_{machine}_test.zip", "evaluation"),
+    },
 }
 PART_NAMES = {
     "dev": "development dataset",
@@ -72,6 +98,7 @@ TITLES = {
     **dict.fromkeys(
         (2023, 2024, 2025), "First-Shot Unsupervised Anomalous Sound Detection for Machine Condition Monitoring"
     ),
+    2026: "Noise-aware Unsupervised Anomalous Sound Detection for Machine Condition Monitoring",
 }
 OVERVIEWS = {
     2020: "Six machine types: ToyCar and ToyConveyor (from ToyADMOS) and fan, pump, slider and valve (from MIMII), "
@@ -99,6 +126,13 @@ OVERVIEWS = {
     "ScrewFeeder, ToyPet, ToyRCCar), one section (00) each. The published ground truth names evaluation "
     "test clips by section, domain and number only, so they have no attributes here. Supplemental "
     "clean-machine / noise-only clips that some machine types ship are not part of this export.",
+    2026: "Noise-aware: every clip is two-channel, recorded at once by a microphone near the machine (left "
+    "channel, `near`) and one far from it (right channel, `far`), the far one with stronger environmental "
+    "noise and weaker machine sound. The development set has ToyCar, ToyCarEmu, bearingEmu, fan, gearboxEmu, "
+    "sliderEmu and valveEmu; the evaluation set five new types (ToyDrone, ToothBrush, SewingMachine, "
+    "BlowerDustCollector, Sander), one section (00) each, with many source / few target training clips; "
+    "clips of 6, 10 or 16 s. Both channels are kept in each row (`channels`: near, far); the channel policy "
+    "makes `near` the default, the channel the official baseline reads.",
 }
 PROTOCOLS = {
     2020: "AUC and pAUC (p = 0.1) per machine type and machine ID (`section`), over the ID's test clips.",
@@ -109,7 +143,10 @@ PROTOCOLS = {
     "harmonic mean over machine types, sections and domains.",
 }
 PROTOCOLS.update(
-    {y: PROTOCOLS[2022].replace("sections and domains", "and domains (one section each)") for y in (2023, 2024, 2025)}
+    {
+        y: PROTOCOLS[2022].replace("sections and domains", "and domains (one section each)")
+        for y in (2023, 2024, 2025, 2026)
+    }
 )
 _ARXIV = {
     2020: "2006.05822",
@@ -118,6 +155,7 @@ _ARXIV = {
     2023: "2305.07828",
     2024: "2406.07250",
     2025: "2506.10097",
+    2026: "2606.01578",
 }
 _AUTHORS = {
     2020: "Koizumi, Yuma and Kawaguchi, Yohei and Imoto, Keisuke and Nakamura, Toshiki and Nikaido, Yuki and "
@@ -134,6 +172,8 @@ _AUTHORS = {
         "Takashi and Kawaguchi, Yohei"
         for y in (2024, 2025)
     },
+    2026: "Nishida, Tomoya and Harada, Noboru and Takeuchi, Daiki and Niizumi, Daisuke and Imoto, Keisuke and "
+    "Dohi, Kota and Purohit, Harsh and Endo, Takashi and Kawaguchi, Yohei",
 }
 
 

@@ -1,4 +1,5 @@
-"""A small synthetic stand-in for one DCASE Task 2 year, in that year's official layout and names.
+"""A small synthetic stand-in for one DCASE Task 2 year, in that year's official layout and names
+(DCASE 2026: two-channel clips, near and far microphone: :func:`near_and_far`).
 
 Two machine types per set, for each section and domain a few normal training clips and a few
 normal and anomalous test clips, the evaluation set's training data under
@@ -30,7 +31,8 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.builders.dcase.layout import EVAL_LIST_NAME, SAMPLE_RATE, SPECS, YEARS, YearSpec
+from libtrad.builders.dcase.layout import EVAL_LIST_NAME
+from libtrad.builders.dcase.years import SAMPLE_RATE, SPECS, YEARS, YearSpec
 from libtrad.builders.difficulty import resolve_level
 from libtrad.builders.scan import write_synthetic_marker
 from libtrad.core.errors import ParameterError
@@ -79,6 +81,12 @@ CALIBRATION = {
     ),
     "hard": "As paper with the anomalies 28 dB lower: near chance (pooled AUC 0.46-0.54 over seeds 0-2).",
 }
+
+
+# DCASE 2026's far microphone in the stand-in: the machine 4 ms later, at 0.3 of its near level (-10 dB),
+# through a 0.25-s room response (an 80-ms decay, its tail's energy 0.81 of the direct sound's), over
+# 40-4000 Hz environmental noise at 0.06 RMS (the near channel's own floor is 0.08 RMS below 800 Hz).
+FAR = {"gain": 0.3, "delay_s": 0.004, "reverb_s": 0.25, "decay_s": 0.08, "tail": 0.9, "noise": 0.06}
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,10 @@ def synthesize_dcase(
         for job in tqdm(jobs, desc=f"synthesizing DCASE {year}", unit="clip", disable=not progress):
             folder = tmp / job.folder
             folder.mkdir(parents=True, exist_ok=True)
-            _write_wav(folder / job.name, render(job, year, seed, PROFILES[difficulty], level_db), year)
+            samples = render(job, year, seed, PROFILES[difficulty], level_db)
+            if spec.channels == 2:
+                samples = near_and_far(samples, job, year, seed)
+            _write_wav(folder / job.name, samples, year)
         _write_eval_list(tmp, year, jobs)
         clips: dict[str, int] = {}
         for job in jobs:
@@ -210,7 +221,7 @@ def _section_jobs(spec: YearSpec, set_: str, slot: int, machine: str, section: i
             jobs.append(Job(folder, reference, set_, slot, section, domain, label))
             continue
         name = _eval_name(year, section, domain, domain_index if year == 2021 else number)
-        if year == 2025:  # 2025's list names the reference by section, domain and number only
+        if year >= 2025:  # 2025's list names the reference by section, domain and number only (2026: assumed)
             reference = f"section_{section:02d}_{domain}_{number:04d}.wav"
         jobs.append(Job(folder, name, set_, slot, section, domain, label, (name, reference, int(label == "anomaly"))))
     return jobs
@@ -354,6 +365,28 @@ def _render_subtle(job: Job, year: int, seed: int, profile: Profile, level_db: f
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
+def near_and_far(near: np.ndarray, job: Job, year: int, seed: int) -> np.ndarray:
+    """(samples, 2): DCASE 2026's two microphones, the clip as rendered on the left (near) and on the right
+    what a far microphone hears of it (:data:`FAR`): the same sound later, weaker and through a room's
+    reverberation, over stronger environmental noise of its own, so near and far differ in level,
+    reverberation and noise as the task describes (the far channel "relatively stronger environmental
+    noise and weaker direct machine sounds")."""
+    rng = np.random.default_rng([seed, year, zlib.crc32(f"{job.folder}/{job.name}/far".encode("ascii"))])
+    n = near.shape[0]
+    length = int(FAR["reverb_s"] * SAMPLE_RATE)
+    delay = int(FAR["delay_s"] * SAMPLE_RATE)
+    t = np.arange(length) / SAMPLE_RATE
+    response = rng.normal(0.0, 1.0, length) * np.exp(-t / FAR["decay_s"])
+    response[:delay] = 0.0
+    response *= FAR["tail"] / np.sqrt(np.sum(np.square(response)))
+    response[delay] += 1.0
+    size = n + length
+    reverberant = np.fft.irfft(np.fft.rfft(near.astype(np.float64), size) * np.fft.rfft(response, size), size)[:n]
+    noise = _shaped_noise(rng, n, 40.0, 4000.0)
+    far = FAR["gain"] * reverberant / _rms(reverberant) * _rms(near) + FAR["noise"] * noise
+    return np.clip(np.stack([near, far], axis=1), -1.0, 1.0).astype(np.float32)
+
+
 def _shaped_noise(rng: np.random.Generator, n: int, low_hz: float, high_hz: float) -> np.ndarray:
     spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
     f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
@@ -370,7 +403,8 @@ def _note(year: int) -> str:
 
 
 def _write_wav(path: Path, samples: np.ndarray, year: int) -> None:
-    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, "PCM_16", format="WAV") as f:
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with sf.SoundFile(path, "w", SAMPLE_RATE, channels, "PCM_16", format="WAV") as f:
         f.comment = _note(year)
         f.software = f"libtrad synth siren --component dcase{year}"
         f.write(samples)

@@ -207,8 +207,8 @@ def _year(df: pd.DataFrame) -> int:
             f"column 'year': the embeddings mix {len(years)} DCASE years "
             f"({', '.join(map(str, years))}); evaluate one year at a time"
         )
-    if not 2020 <= years[0] <= 2025:
-        raise LibtradError(f"column 'year': {years[0]} is not a DCASE Task 2 year this suite knows (2020-2025)")
+    if not 2020 <= years[0] <= 2026:
+        raise LibtradError(f"column 'year': {years[0]} is not a DCASE Task 2 year this suite knows (2020-2026)")
     return years[0]
 
 
