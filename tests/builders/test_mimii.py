@@ -37,7 +37,7 @@ def _load(folder: Path, config: str, split: str):
     return datasets.load_dataset(str(folder), config, split=split)
 
 
-def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
+def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel, embed_in_process):
     from libtrad.builders.registry import dataset
     from libtrad.folders.verify import verify_folder
     from libtrad.ray_jobs.embedding.units import EmbedOptions
@@ -79,31 +79,13 @@ def test_the_real_clips_build_in_place_with_eight_channels(tmp_path, rel):
     assert audio["bytes"][20:22] == b"\xfe\xff"  # format tag 0xFFFE: WAVE_FORMAT_EXTENSIBLE
 
     # embed's defaults (every channel, concatenated) and the mimii suite run on them.
-    frame = _embed(tmp_path / "mimii", tmp_path / "emb", EmbedOptions())
+    frame = embed_in_process(tmp_path / "mimii", tmp_path / "emb", EmbedOptions())
     assert len(frame["embedding"].iloc[0]) == 8 * 128  # logmel-stats: 128 per channel
     from libtrad.ray_jobs.evaluation.suites import mimii
 
     res = mimii.SUITE.evaluate_local(frame)
     assert res["counts"] == {"0dB": {"fan/id_00": {"train": 1, "normal": 0, "abnormal": 1}}}
     assert res["sets"]["0dB"]["auc"] == {"fan/id_00": 0.0}  # one class in the test part: 0 by convention
-
-
-def _embed(dataset: Path, out: Path, options):
-    """logmel-stats embeddings of ``dataset``'s default config, unit by unit in this process (what
-    ``libtrad embed`` computes on its actors), as one frame."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from libtrad.ray_jobs.embedding.source import resolve_dataset
-    from libtrad.ray_jobs.embedding.units import UnitEmbedder, plan_units
-
-    source = resolve_dataset(str(dataset), None)
-    embedder = UnitEmbedder("logmel-stats", options, source, threads=1)
-    for unit in plan_units(source, 48):
-        table, _ = embedder.run(unit)
-        (out / unit.name).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, out / unit.name)
-    return pd.concat([pq.read_table(p).to_pandas() for p in sorted(out.rglob("*.parquet"))], ignore_index=True)
 
 
 def _wav(path: Path, channels: int = 8, seconds: float = SECONDS, rate: int = RATE, seed: int = 0) -> Path:
@@ -246,7 +228,7 @@ def test_the_protocol_tests_every_anomaly_and_as_many_normal_clips():
 
 
 @pytest.fixture(scope="module")
-def stand_in(tmp_path_factory):
+def stand_in(tmp_path_factory, embed_in_process):
     """The stand-in at the default difficulty, built, and embedded in this process with logmel-stats, channels averaged
     (what ``libtrad embed --multichannel mean`` computes per unit)."""
     from libtrad.builders.registry import dataset
@@ -256,7 +238,7 @@ def stand_in(tmp_path_factory):
     entry = dataset("mimii")
     entry.synthesize(work / "raw", scale=0.5, progress=False)  # per machine and SNR: 3 normal, 1 abnormal
     entry.build(work / "raw", work / "ds", progress=False)
-    _embed(work / "ds", work / "emb", EmbedOptions(multichannel="mean"))
+    embed_in_process(work / "ds", work / "emb", EmbedOptions(multichannel="mean"))
     return work
 
 
