@@ -1,7 +1,9 @@
 """The DCASE Task 2 evaluation ground truth: parsing the lists, and which list a build uses.
 
 A list (``eval_data_list_YYYY_converted.csv``) has no header; a one-field row names a machine
-type and the rows after it are ``test_file,reference_file,label`` (1 = anomaly). The test file
+type and the rows after it are ``test_file,reference_file,label`` (1 = anomaly: SIREN's converted
+form), or ``test_file,reference_file`` with a labelled reference name (the organisers' own
+``eval_data_list_YYYY.csv`` in their baseline repository: the label is the name's). The test file
 is the published (unlabelled) name of an evaluation test clip; the reference file is the same
 clip named with its label, domain and attributes, in a form that changes from year to year
 (2025: ``section_00_target_0001.wav``). 2024 and 2025 use CRLF line endings.
@@ -126,11 +128,14 @@ def parse_eval_list(text: str, year: int, where: str) -> dict[tuple[str, str], T
                 )
             machine = fields[0]
             continue
-        if len(fields) != 3:
-            raise fail(f"expected a machine type or test_file,reference_file,label; found {len(fields)} fields")
+        if len(fields) not in (2, 3):
+            raise fail(
+                f"expected a machine type, test_file,reference_file,label or test_file,reference_file; found "
+                f"{len(fields)} fields"
+            )
         if machine is None:
             raise fail("a clip row before any machine-type row")
-        truth = _truth(year, machine, *fields, fail)
+        truth = _truth(year, machine, *fields, fail=fail)
         if (machine, truth.file) in rows:
             raise fail(f"{machine}/{truth.file} is listed twice")
         rows[(machine, truth.file)] = truth
@@ -139,13 +144,21 @@ def parse_eval_list(text: str, year: int, where: str) -> dict[tuple[str, str], T
     return rows
 
 
-def _truth(year: int, machine: str, test_file: str, reference: str, label: str, fail) -> Truth:
+def _truth(year: int, machine: str, test_file: str, reference: str, label: str | None = None, *, fail) -> Truth:
+    """One row's ground truth; ``label`` None: the organisers' two-column form, the label read from the
+    (then necessarily labelled) reference name."""
     clip = parse_eval_test_name(year, test_file)
     if clip is None:
         raise fail(f"{safe_text(test_file)!r} is not a DCASE {year} evaluation test file name")
     ref = parse_reference(year, reference)
     if ref is None:
         raise fail(f"{safe_text(reference)!r} is not a reference name of DCASE {year}")
+    if label is None:
+        if ref.label is None:
+            raise fail(
+                f"{safe_text(reference)!r} names no label, and the row gives none (test_file,reference_file,label)"
+            )
+        label = str(LABELS.index(ref.label))
     if label not in ("0", "1"):
         raise fail(f"label {safe_text(label)!r} is not 0 (normal) or 1 (anomaly)")
     value = int(label)

@@ -81,6 +81,12 @@ NAME_EVAL = re.compile(r"section_(?P<section>[0-9]{2})_(?P<number>[0-9]{4})\.wav
 NAME_REFERENCE_SHORT = re.compile(
     r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_(?P<number>[0-9]{4})\.wav", re.ASCII
 )
+# The organisers' own 2024 list names some references without the split: section_00_source_normal_0035_<attributes>.
+NAME_REFERENCE_NO_SPLIT = re.compile(
+    r"section_(?P<section>[0-9]{2})_(?P<domain>source|target)_(?P<label>normal|anomaly)"
+    r"_(?P<number>[0-9]{4})(?:_(?P<attributes>[A-Za-z0-9][A-Za-z0-9._-]*))?\.wav",
+    re.ASCII,
+)
 # Attribute strings: ``key_value`` pairs (keys start and end with a letter: vel, f-n, v1pat) ...
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z])?", re.ASCII)
 # ... or fused ``keyVALUE`` tokens (2024: spd1000_BckgA, weight150_BckgC).
@@ -140,12 +146,15 @@ def parse_name(year: int, name: str) -> ClipName | None:
 
 
 def parse_reference(year: int, name: str) -> ClipName | None:
-    """A ground-truth list's reference name: the labelled form, or 2025's ``section_XX_<domain>_NNNN.wav``."""
+    """A ground-truth list's reference name: the labelled form, 2025's ``section_XX_<domain>_NNNN.wav``, or
+    the split-less labelled form of the organisers' 2024 list (``section_00_source_normal_0035_<attributes>.wav``)."""
     clip = parse_name(year, name)
     if clip is not None and clip.label is not None:
         return clip
     if year != 2020 and (m := NAME_REFERENCE_SHORT.fullmatch(name)):
         return ClipName(int(m["section"]), m["domain"], None, None, "test")
+    if year >= 2022 and (m := NAME_REFERENCE_NO_SPLIT.fullmatch(name)):
+        return ClipName(int(m["section"]), m["domain"], m["label"], m["attributes"], "test")
     return None
 
 

@@ -87,7 +87,8 @@ def test_eval_list_reference_forms():
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav\n", "line 2: expected a machine type"),
+        ("fan\nid_01_00000000.wav,normal_id_01_00000001.wav,0,x\n", "line 2: expected a machine type"),
+        ("fan\nid_01_00000000.wav,id_01_00000001.wav\n", "not a reference name of DCASE 2020"),
         ("id_01_00000000.wav,normal_id_01_00000001.wav,0\n", "line 1: a clip row before any machine-type row"),
         ("drill\n", "line 1: 'drill' is not a DCASE 2020 evaluation machine type"),
         ("fan\nid_01_00000000.wav,anomaly_id_01_00000001.wav,0\n", "line 2: label 0 contradicts"),
@@ -545,3 +546,20 @@ def test_synth_is_deterministic_and_anomalies_differ(tmp_path):
     rows = scan_rows(tmp_path / "a", 2023)  # the stand-in is labelled by its own list
     eval_labels = [r["label"] for r in rows["test"].values() if r["set"] == "eval"]
     assert sorted(set(eval_labels)) == [0, 1] and sum(eval_labels) == len(eval_labels) // 2
+
+
+def test_the_organisers_two_column_list_form(tmp_path):
+    """Their baseline's eval_data_list_YYYY.csv: test_file,labelled reference (2024's references may lack the
+    split: section_00_source_normal_0035_weight15_BckgF.wav); the label is the reference name's."""
+    path = tmp_path / "eval_data_list_2024.csv"
+    path.write_bytes(
+        b"ToothBrush\r\nsection_00_0000.wav,section_00_source_normal_0035_weight15_BckgF.wav\r\n"
+        b"section_00_0001.wav,section_00_target_test_anomaly_0002_noAttribute.wav\r\n"
+    )
+    rows = load_file(path, 2024, "test", str(path)).rows
+    first, second = rows[("ToothBrush", "section_00_0000.wav")], rows[("ToothBrush", "section_00_0001.wav")]
+    assert (first.label, first.domain, first.attributes) == (0, "source", "weight15_BckgF")
+    assert (second.label, second.domain) == (1, "target")
+    path.write_bytes(b"ToothBrush\r\nsection_00_0000.wav,section_00_source_0035.wav\r\n")
+    with pytest.raises(LibtradError, match="names no label, and the row gives none"):
+        load_file(path, 2024, "test", str(path))

@@ -147,6 +147,15 @@ def test_evaluation_clips_without_ground_truth_say_none_is_shipped(tmp_path, cli
     assert {r["file"]: r["label"] for r in rows}["section_00_0000.wav"] == -1
     assert "libtrad ships no DCASE 2026 evaluation ground truth" in (out / "README.md").read_text()
 
+    # The organisers' own list form (test_file,labelled reference; their baseline's eval_data_list_YYYY.csv).
+    listed = tmp_path / "eval_data_list_2026.csv"
+    listed.write_bytes(b"Sander\r\nsection_00_0000.wav,section_00_target_test_anomaly_0007_noAttribute.wav\r\n")
+    result = cli(*args[:-2], "--output", tmp_path / "labelled", "--eval-list", listed)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(next((tmp_path / "labelled/data/dcase2026").glob("test-*.parquet")))
+    row = next(r for r in table.to_pylist() if r["file"] == "section_00_0000.wav")
+    assert (row["label"], row["domain"], row["attributes"]) == (1, "target", "noAttribute")
+
 
 # ----------------------------------------------------------------------------- the stand-in, end to end
 @pytest.fixture(scope="module")
