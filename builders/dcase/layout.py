@@ -62,7 +62,8 @@ EVAL_DIRS = ("evaluation", "eval_data")
 ADDITIONAL_DIR = "additional_train"
 RAW_DIR = "raw"
 EVAL_LIST_NAME = "eval_data_list_{year}_converted.csv"
-EVAL_LIST_RE = re.compile(r"eval_data_list_(?P<year>[0-9]{4})_converted\.csv", re.ASCII)
+# A folder's list: SIREN's converted name, or the organisers' own (their baseline's eval_data_list_YYYY.csv).
+EVAL_LIST_RE = re.compile(r"eval_data_list_(?P<year>[0-9]{4})(?:_converted)?\.csv", re.ASCII)
 ATTRIBUTES_CSV_RE = re.compile(r"attributes_[0-9]{2}\.csv", re.ASCII)
 
 # File names (``fullmatch``). 2020 numbers have 8 digits, later years 4.

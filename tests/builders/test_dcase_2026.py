@@ -152,9 +152,14 @@ def test_evaluation_clips_without_ground_truth_say_none_is_shipped(tmp_path, cli
     listed.write_bytes(b"Sander\r\nsection_00_0000.wav,section_00_target_test_anomaly_0007_noAttribute.wav\r\n")
     result = cli(*args[:-2], "--output", tmp_path / "labelled", "--eval-list", listed)
     assert result.exit_code == 0, result.output
-    table = pq.read_table(next((tmp_path / "labelled/data/dcase2026").glob("test-*.parquet")))
-    row = next(r for r in table.to_pylist() if r["file"] == "section_00_0000.wav")
-    assert (row["label"], row["domain"], row["attributes"]) == (1, "target", "noAttribute")
+    # ... and under that name in the evaluation folder, as their download puts it.
+    listed.rename(raw / "evaluation" / listed.name)
+    result = cli(*args[:-2], "--output", tmp_path / "in-folder")
+    assert result.exit_code == 0, result.output
+    for name in ("labelled", "in-folder"):
+        table = pq.read_table(next((tmp_path / name / "data/dcase2026").glob("test-*.parquet")))
+        row = next(r for r in table.to_pylist() if r["file"] == "section_00_0000.wav")
+        assert (row["label"], row["domain"], row["attributes"]) == (1, "target", "noAttribute")
 
 
 # ----------------------------------------------------------------------------- the stand-in, end to end
