@@ -73,6 +73,18 @@ from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import write_dcase_report
 from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.columns import int_column, text_column
+from libtrad.ray_jobs.evaluation.suites.dcase_official import (
+    decision_table,
+    official_inputs,
+    set_official,
+    year_official,
+)
+from libtrad.ray_jobs.evaluation.suites.dcase_threshold import (
+    decide,
+    leave_one_out_scores,
+    parse_threshold,
+    try_fit,
+)
 from libtrad.ray_jobs.evaluation.suites.similarity import (
     cosine_score_bound,
     group_metric,
@@ -122,10 +134,12 @@ class DcaseOptions:
     domain_strategy: str = "min"
     kmeans: int | None = None
     kmeans_threshold: int = 100
+    threshold: str = "gamma:0.9"
     device: str = "auto"
 
     def __post_init__(self):
         parse_device(self.device)
+        parse_threshold(self.threshold)
         if not isinstance(self.official_domain_auc, bool):
             raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
         if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
@@ -276,8 +290,17 @@ def score_unit(
         scores = memory_scores(embeddings[unit.test], banks, options)  # near-equal scores: the CPU's order decides
     labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
     section = f"{unit.machine}/{unit.section:02d}"
+    fit = try_fit(
+        parse_threshold(options.threshold),
+        leave_one_out_scores(embeddings[unit.train], train_domains, options),
+        f"set {unit.set}, machine {unit.machine}, section {unit.section:02d}",
+    )
+    files = columns["file"][unit.test]
+    decisions = decide(scores, fit["threshold"]) if fit["threshold"] is not None else np.full(len(files), -1)
     result = {
-        "file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s) for f, s in zip(columns["file"][unit.test], scores)}
+        "file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s) for f, s in zip(files, scores)},
+        "file_decisions": {f"{unit.set}/{unit.machine}/{f}": int(d) for f, d in zip(files, decisions) if d >= 0},
+        "threshold": {**fit, "files": sorted([str(f), d] for f, d in zip(files, domains))},
     }
     for kind, groups in group_masks(unit.year, labels, domains, options.official_domain_auc).items():
         result[kind] = {
@@ -409,6 +432,8 @@ class DcaseSuite(Suite):
         sets: dict[str, dict] = {}
         counts: dict[str, dict] = {}
         file_scores: dict[str, float] = {}
+        file_decisions: dict[str, int] = {}
+        thresholds: dict[str, dict] = {}
         for unit in units:
             r = unit_results[unit.key]
             entry = sets.setdefault(unit.set, {"auc": {}, "pauc": {}})
@@ -416,17 +441,24 @@ class DcaseSuite(Suite):
             entry["pauc"].update(r["pauc"])
             counts.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}"] = r["counts"]
             file_scores.update(r["file_scores"])
+            file_decisions.update(r["file_decisions"])
+            thresholds[unit.key] = r["threshold"]
         pooled = []
-        for entry in sets.values():
+        official = official_inputs(units, self.columns_for(df), file_scores, file_decisions)
+        for name, entry in sets.items():
             values = _set_values(entry)
             entry.update(auc=_sorted(entry["auc"]), pauc=_sorted(entry["pauc"]), score=_aggregate(year, values))
+            entry.update(decisions=decision_table(official[name]), official=set_official(year, official[name]))
             pooled += values
         return {
             "suite": NAME,
             "year": year,
             "sets": sets,
             "score": _aggregate(year, pooled),
+            "official": year_official(sets),
             "file_scores": _sorted(file_scores),
+            "file_decisions": _sorted(file_decisions),
+            "decisions": {"rule": parse_threshold(options.threshold).text, "sections": _sorted(thresholds)},
             "options": options.record(),
             "counts": {s: _sorted(c) for s, c in counts.items()},
         }
