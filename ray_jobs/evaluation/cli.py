@@ -231,10 +231,12 @@ def evaluate_siren_dcase_command(
         threshold=threshold,
         **common,
     )
+    if submission is not None:  # the files are made (or refused, in one line) before anything is printed
+        from libtrad.ray_jobs.evaluation.suites.dcase_submission import submission_files, write_submission
+
+        submission_files(results, submission_dev)
     print_results(common["output"])
     if submission is not None:
-        from libtrad.ray_jobs.evaluation.suites.dcase_submission import write_submission
-
         written = write_submission(results, submission, dev=submission_dev, inputs=inputs)
         click.echo(f"wrote the DCASE submission files to {written} (check them with libtrad verify)")
 
