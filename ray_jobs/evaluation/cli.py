@@ -454,7 +454,18 @@ def evaluate_xares_knn_command(**values) -> None:
     help="Also write each measured row minus this published row, cell by cell (leaderboard.md and "
     "leaderboard_diff.csv); the row must be in a --reference table, e.g. 'ECHO Small'.",
 )
-def leaderboard_command(results, output, normalise, no_verify, reference, rank_with_reference, diff_against) -> None:
+@click.option(
+    "--rank-by",
+    "rank_by",
+    type=click.Choice(["siren", "official"]),
+    default="siren",
+    show_default=True,
+    help="The DCASE score siren-dcase results rank by: SIREN's year score (the papers' columns) or the official "
+    "DCASE score (the year's evaluator; a column of its own, SIREN's then shown only).",
+)
+def leaderboard_command(
+    results, output, normalise, no_verify, reference, rank_with_reference, diff_against, rank_by
+) -> None:
     """Rank encoders: one table of every results folder given, in the papers' columns, with the X-ARES average."""
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
@@ -466,6 +477,7 @@ def leaderboard_command(results, output, normalise, no_verify, reference, rank_w
         reference=list(reference),
         rank_with_reference=rank_with_reference,
         diff_against=diff_against,
+        rank_by=rank_by,
     )
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")
