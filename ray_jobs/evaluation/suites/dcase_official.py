@@ -34,6 +34,11 @@ pool are jackknifed (Mesaros et al. 2019, §IV): ``θ̂ᵢ`` without clip ``i``,
 half-width ``|t₀.₀₂₅,N−1| σ``. The evaluator reports the mean of the AUC's and the pAUC's
 half-widths as the official score's "ci95"; libtrad records all three. The 2020 and 2021
 evaluators print no interval; libtrad gives the same computation for every year.
+
+Note: the evaluator takes the spread of the leave-one-out values ``θ̂ᵢ`` where Mesaros et al.'s
+formula takes that of the pseudo-values, which spread ``N − 1`` times wider; its half-width is
+therefore ``N − 1`` times narrower than the textbook jackknife's. libtrad reports the evaluator's
+(what the challenge prints) and, as ``ci95_pseudo_values``, the textbook one.
 """
 
 from __future__ import annotations
@@ -205,10 +210,17 @@ def jackknife(labels, scores, max_fpr: float = MAX_FPR) -> dict | None:
         loo[i] = metrics.area(fpr, tpr), metrics.partial_area(fpr, tpr, max_fpr)
         keep[i] = True
     pseudo = n * full - (n - 1) * loo
-    sigma = np.sqrt(np.sum((loo - loo.mean(axis=0)) ** 2, axis=0) / (n * (n - 1)))
-    half = abs(float(stats.t.ppf(0.025, n - 1))) * sigma
+    t = abs(float(stats.t.ppf(0.025, n - 1)))
+    half = t * np.sqrt(np.sum((loo - loo.mean(axis=0)) ** 2, axis=0) / (n * (n - 1)))
+    textbook = t * np.sqrt(np.sum((pseudo - pseudo.mean(axis=0)) ** 2, axis=0) / (n * (n - 1)))
     auc, pauc = (
-        {"value": float(full[j]), "jackknife": float(pseudo[:, j].mean()), "ci95": float(half[j])} for j in (0, 1)
+        {
+            "value": float(full[j]),
+            "jackknife": float(pseudo[:, j].mean()),
+            "ci95": float(half[j]),
+            "ci95_pseudo_values": float(textbook[j]),
+        }
+        for j in (0, 1)
     )
     return {"auc": auc, "pauc": pauc, "ci95": float((half[0] + half[1]) / 2), "clips": int(n)}
 

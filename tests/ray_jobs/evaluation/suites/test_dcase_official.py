@@ -106,6 +106,14 @@ def jackknife_here(y, s, fn):
     return pseudo.mean(), abs(scipy.stats.t.ppf(0.025, n - 1)) * sigma
 
 
+def textbook_half_width(y, s, fn):
+    """Mesaros et al.'s eq. (6) on the pseudo-values (what the evaluator's formula was meant to be)."""
+    n = len(y)
+    theta = fn(y, s)
+    pseudo = np.array([n * theta - (n - 1) * fn(np.delete(y, i), np.delete(s, i)) for i in range(n)])
+    return abs(scipy.stats.t.ppf(0.025, n - 1)) * np.sqrt(np.sum((pseudo - pseudo.mean()) ** 2) / (n * (n - 1)))
+
+
 def test_jackknife_ci_equals_the_evaluators_formula_on_pooled_clips():
     sections = table(seed=11)
     got = O.set_official(2023, sections)["ci"]
@@ -117,6 +125,8 @@ def test_jackknife_ci_equals_the_evaluators_formula_on_pooled_clips():
     for name, est, ci in (("auc", auc_est, auc_ci), ("pauc", pauc_est, pauc_ci)):
         assert abs(got[name]["jackknife"] - est) <= 1e-12 and abs(got[name]["ci95"] - ci) <= 1e-12
     assert abs(got["ci95"] - (auc_ci + pauc_ci) / 2) <= 1e-12
+    assert abs(got["auc"]["ci95_pseudo_values"] - textbook_half_width(y, s, roc_auc_score)) <= 1e-12
+    assert got["auc"]["ci95_pseudo_values"] == pytest.approx((len(y) - 1) * got["auc"]["ci95"], rel=1e-9)
 
 
 def test_ties_in_the_scores_count_half_as_scikit_learn():
