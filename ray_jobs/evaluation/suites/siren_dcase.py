@@ -30,12 +30,22 @@ Protocol (SIREN's, on a folder of one year's rows):
   harmonic mean, each value clipped to machine epsilon first. The year score is the same
   aggregate over the dev and eval values together (not a mean of the two set scores).
 
+The DCASE challenge's own numbers, beside SIREN's: a decision threshold per set × machine × section
+from its training clips' leave-one-out scores (``threshold``, :mod:`.dcase_threshold`), each test
+clip's decision, precision/recall/F1 per section and domain, and the official DCASE score of each
+set by the year's evaluator's rule with its jackknife CI (:mod:`.dcase_official`). ``--submission``
+writes the challenge's files from these results (:mod:`.dcase_submission`).
+
 Results (``results.json``)::
 
     {"suite": "siren-dcase", "year": Y,
-     "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v}, "eval": {...}},
-     "score": v,
-     "file_scores": {"<set>/<machine>/<file>": s},
+     "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v,
+                      "decisions": {KEY: {"tp", "fp", "fn", "tn", "precision", "recall", "f1"}},
+                      "official": {"rule", "score", "rows", "ci", "missing"?}}, "eval": {...}},
+     "score": v, "official": {"set", "rule", "score", "ci95"},
+     "file_scores": {"<set>/<machine>/<file>": s}, "file_decisions": {"<set>/<machine>/<file>": 0|1},
+     "decisions": {"rule": "gamma:0.9", "sections": {"<set>/<machine>/<SS>": {"threshold", "train_clips",
+                   "gamma"?, "problem"?, "files": [[file, domain], ...]}}},
      "options": {"official_domain_auc": bool, "max_fpr": 0.1, ...},  # + memory-bank options off SIREN's default
      "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
 
@@ -124,6 +134,9 @@ class DcaseOptions:
       default; SIREN's value when on is 16): a bank with more than ``kmeans_threshold`` rows
       (SIREN ``kmeans_threshold``, default 100) is replaced by the centres of ``min(kmeans, rows)``
       k-means clusters (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.reduce_bank`).
+    * ``threshold`` (the DCASE baseline's): the decision rule, ``gamma[:Q]`` | ``percentile:P`` | ``fpr:F``
+      (:func:`~.dcase_threshold.parse_threshold`); recorded in ``decisions``, not in ``options`` (it
+      changes no AUC, so results with other thresholds stay comparable).
     """
 
     official_domain_auc: bool = False

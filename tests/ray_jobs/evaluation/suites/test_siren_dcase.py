@@ -213,8 +213,9 @@ def test_report_writes_tables_and_plots(tmp_path):
     df = frame(section_rows() + section_rows(machine="pump"))
     res = S.SUITE.evaluate_local(df)
     written = report.write_report(res, tmp_path, curves=S.roc_inputs(df, res))
-    assert {p.name for p in written} == {"results.md", "auc_dev.png", "roc_dev.png"}
+    assert {p.name for p in written} == {"results.md", "official_result_dev.csv", "auc_dev.png", "roc_dev.png"}
     text = (tmp_path / "results.md").read_text()
+    assert "## Official DCASE score and decisions" in text and "Sections without a decision threshold" in text
     assert "| fan | 00 | 50.00 | 50.00 | 60.53 |" in text and "AUC (source)" in text and "dev score" in text
     assert (tmp_path / "roc_dev.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
