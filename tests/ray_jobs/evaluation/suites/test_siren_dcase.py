@@ -391,6 +391,8 @@ def test_cli_options_results_json_and_the_leaderboard_refuses_mixed_aggregations
         (["--k", "3"], "--k 3: is read only by aggregation 'knn'"),
         (["--kmeans", "0"], "--kmeans"),
         (["--kmeans-threshold", "50"], "--kmeans-threshold 50: is read only with kmeans"),
+        (["--threshold", "median"], "--threshold 'median': must start with one of gamma, percentile, fpr"),
+        (["--submission-dev"], "--submission-dev needs --submission DIR"),
     ],
 )
 def test_cli_refuses_bad_option_values_in_one_line(section_folder, tmp_path, cli, rel, args, named):
