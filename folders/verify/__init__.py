@@ -12,6 +12,10 @@ and, by kind:
 * ``model``: ``config.json`` is a JSON object with a ``model_type`` that libtrad has not renamed
   since; every ``*.safetensors`` opens and its header is consistent with the file (offsets,
   dtypes, shapes, size).
+* ``submission`` (a DCASE Task 2 submission, :mod:`libtrad.folders.submission`): every file has an
+  official evaluator's name and parses as its rows (no header, ``file,value``, finite scores, 0/1
+  decisions, sorted, no clip twice), and each anomaly-score file with decisions has its
+  ``decision_result_`` twin over the same clips.
 * anything else: checksums only.
 
 :func:`verify_dataset_split` is the cheap check run before ``load_dataset``: the checksums of
@@ -36,6 +40,7 @@ from libtrad.core.errors import LibtradError
 from libtrad.folders.checksums import check_listed
 from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
 from libtrad.folders.remote import local_folders, shown
+from libtrad.folders.submission import check_submission
 
 from .core import CARD, VerifyReport, one_line_error, scan_entries
 from .dataset import check_dataset, verify_dataset_split
@@ -99,6 +104,8 @@ def _verify_folder(path: str | Path, report: VerifyReport) -> VerifyReport:
         check_dataset(root, marker, good, entries, report)
     elif report.kind == "model":
         check_model(root, listed, good, entries, report)
+    elif report.kind == "submission":
+        check_submission(root, listed, report)
     return report
 
 

@@ -11,6 +11,7 @@ import click
 
 from libtrad.core.cli_kit import Group, command, device_option, group, number, seed_type
 from libtrad.folders.cli import PATH_OR_URL
+from libtrad.folders.outputs import check_output
 from libtrad.ray_jobs.cluster import connect_timeout_option
 from libtrad.ray_jobs.evaluation.evaluate import SUITES, evaluate_embeddings, load_suite
 
@@ -176,11 +177,49 @@ def print_results(output: Path) -> None:
     show_default=True,
     help="Banks with more rows than this are reduced by --kmeans.",
 )
+@click.option(
+    "--threshold",
+    default="gamma:0.9",
+    show_default=True,
+    metavar="gamma[:Q]|percentile:P|fpr:F",
+    help="Decision threshold per machine × section from its training clips' (leave-one-out) scores: the "
+    "DCASE baseline's gamma-fit Q quantile, the P-th percentile, or a target false-positive rate F.",
+)
+@click.option(
+    "--submission",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the DCASE challenge's files for the evaluation set (anomaly_score_* and decision_result_* "
+    "CSVs, as the official evaluator reads them) into this folder.",
+)
+@click.option(
+    "--submission-dev",
+    "submission_dev",
+    is_flag=True,
+    help="With --submission: also the development set's files, in its dev/ folder.",
+)
 def evaluate_siren_dcase_command(
-    official_domain_auc, similarity, aggregation, k, domain_strategy, kmeans, kmeans_threshold, **common
+    official_domain_auc,
+    similarity,
+    aggregation,
+    k,
+    domain_strategy,
+    kmeans,
+    kmeans_threshold,
+    threshold,
+    submission,
+    submission_dev,
+    **common,
 ) -> None:
-    """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores."""
-    evaluate_embeddings(
+    """SIREN's DCASE Task 2 protocol: cosine 1-NN scores, AUC/pAUC per group, set and year scores; decisions,
+    the official DCASE score and, with --submission, the challenge's files."""
+    if submission_dev and submission is None:
+        raise click.UsageError("--submission-dev needs --submission DIR")
+    local = [e for e in common["embeddings"] if "://" not in str(e)]
+    inputs = {f"--embeddings {i + 1}": e for i, e in enumerate(local)} | {"--output": common["output"]}
+    if submission is not None:
+        check_output(submission, "submission", option="--submission", inputs=inputs)
+    results = evaluate_embeddings(
         "siren-dcase",
         official_domain_auc=official_domain_auc,
         similarity=similarity,
@@ -189,9 +228,17 @@ def evaluate_siren_dcase_command(
         domain_strategy=domain_strategy,
         kmeans=kmeans,
         kmeans_threshold=kmeans_threshold,
+        threshold=threshold,
         **common,
     )
+    if submission is not None:  # the files are made (or refused, in one line) before anything is printed
+        from libtrad.ray_jobs.evaluation.suites.dcase_submission import submission_files, write_submission
+
+        submission_files(results, submission_dev)
     print_results(common["output"])
+    if submission is not None:
+        written = write_submission(results, submission, dev=submission_dev, inputs=inputs)
+        click.echo(f"wrote the DCASE submission files to {written} (check them with libtrad verify)")
 
 
 @evaluate.command("siren-fault")
@@ -407,7 +454,18 @@ def evaluate_xares_knn_command(**values) -> None:
     help="Also write each measured row minus this published row, cell by cell (leaderboard.md and "
     "leaderboard_diff.csv); the row must be in a --reference table, e.g. 'ECHO Small'.",
 )
-def leaderboard_command(results, output, normalise, no_verify, reference, rank_with_reference, diff_against) -> None:
+@click.option(
+    "--rank-by",
+    "rank_by",
+    type=click.Choice(["siren", "official"]),
+    default="siren",
+    show_default=True,
+    help="The DCASE score siren-dcase results rank by: SIREN's year score (the papers' columns) or the official "
+    "DCASE score (the year's evaluator; a column of its own, SIREN's then shown only).",
+)
+def leaderboard_command(
+    results, output, normalise, no_verify, reference, rank_with_reference, diff_against, rank_by
+) -> None:
     """Rank encoders: one table of every results folder given, in the papers' columns, with the X-ARES average."""
     from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
 
@@ -419,6 +477,7 @@ def leaderboard_command(results, output, normalise, no_verify, reference, rank_w
         reference=list(reference),
         rank_with_reference=rank_with_reference,
         diff_against=diff_against,
+        rank_by=rank_by,
     )
     click.echo((output / "leaderboard.md").read_text(encoding="utf-8").rstrip())
     click.echo(f"wrote leaderboard.md, leaderboard.csv and leaderboard.png to {output}")

@@ -22,7 +22,9 @@ X-ARES average and the ranking use, and may fill extra ones:
 ==============================  ===========================================  ==========================
 suite                           headline (extra columns)                     test size
 ==============================  ===========================================  ==========================
-siren-dcase                     ``score``, the year's DCASE score            labelled test clips
+siren-dcase                     ``score``, the year's DCASE score (SIREN's;  labelled test clips
+                                ``--rank-by official``: ``official.score``
+                                in ``… DCASE Y official``, SIREN's shown)
 siren-fault                     ``accuracy``, as ECHO Table 2 (weighted F1)  predicted rows
 lib-trad                        Mahalanobis: harmonic mean (AUC per TR);     normal + abnormal
                                 other scorers: their harmonic mean
@@ -92,6 +94,7 @@ from libtrad.ray_jobs.evaluation.flags import tie_or_saturated
 from libtrad.ray_jobs.evaluation.leaderboard_render import csv_text, diff_csv, heatmap, published_csv
 from libtrad.ray_jobs.evaluation.leaderboard_render import markdown as render_markdown
 from libtrad.ray_jobs.evaluation.leaderboard_results import (
+    DCASE_SCORES,
     METRIC_RANGES,
     SUITE_ORDER,
     cells_of,
@@ -131,7 +134,7 @@ class Entry:
     blank: str = ""  # why the value is empty although the result exists
 
 
-def entries_of(folder: Path, results: dict) -> list[Entry]:
+def entries_of(folder: Path, results: dict, dcase_score: str = "siren") -> list[Entry]:
     inputs = results.get("inputs") or []
     encoder = encoder_of(folder, inputs)
     options = tuple(
@@ -142,7 +145,7 @@ def entries_of(folder: Path, results: dict) -> list[Entry]:
         )
     )
     out = []
-    for cell in cells_of(results, folder):
+    for cell in cells_of(results, folder, dcase_score):
         check_value(folder, cell.metric, cell.value, cell.size)
         out.append(
             Entry(
@@ -275,6 +278,7 @@ class Board:
     means: dict = field(default_factory=dict)  # (encoder, mean column) -> the paper's mean, or None (blank)
     blanks: dict = field(default_factory=dict)  # column -> notes on its blank measured cells
     diff_against: object = None  # a ReferenceRow: measured − published per cell (differences())
+    dcase_score: str = "siren"  # which DCASE score ranks: SIREN's year score or the official one (--rank-by)
 
     def rows(self) -> list[tuple[str, object]]:
         """The rows in the order shown: ("measured", encoder) ranked, then ("published", ReferenceRow) in
@@ -359,6 +363,7 @@ def build(
     reference=(),
     rank_with_reference: bool = False,
     diff_against: str | None = None,
+    dcase_score: str = "siren",
 ) -> Board:
     """The table. ``normalise``: ``metric-range`` (default: each value over its metric's possible range,
     so an encoder's average does not move when another joins) or ``encoders`` (each column over the
@@ -413,6 +418,7 @@ def build(
         means=means,
         blanks={c: sorted(n) for c, n in blanks.items()},
         diff_against=against,
+        dcase_score=dcase_score,
     )
 
 
@@ -426,12 +432,16 @@ def write_leaderboard(
     reference=None,
     rank_with_reference: bool = False,
     diff_against: str | None = None,
+    rank_by: str = "siren",
 ) -> Board:
     """Read (and verify) every results folder, check the columns, write leaderboard.md/.csv/.png atomically
     into ``output`` (:mod:`~libtrad.ray_jobs.evaluation.leaderboard_render`). ``reference``: published table
     names (``lib-trad-table3``, ``echo-table2``, ``lib-trad-table2``, ``all``;
     :mod:`libtrad.ray_jobs.evaluation.reference_rows`) and ``diff_against`` (one of their rows), checked before
-    anything is read or written."""
+    anything is read or written. ``rank_by``: ``siren`` (SIREN's year score) or ``official`` (the official
+    DCASE score, in a column of its own) is the DCASE value a siren-dcase result ranks by."""
+    if rank_by not in DCASE_SCORES:
+        raise ParameterError("rank_by", rank_by, f"must be one of {', '.join(DCASE_SCORES)}")
     tables = [load_table(name) for name in parse_names(reference)]
     if rank_with_reference and not tables:
         raise ParameterError("rank_with_reference", True, "needs --reference (there are no published rows to rank)")
@@ -444,8 +454,8 @@ def write_leaderboard(
         folders = results_folders(local)
         inputs = {f"RESULTS {i + 1}": f for i, f in enumerate(folders)}
         read = {folder: read_results(folder, no_verify=no_verify) for folder in folders}
-        entries = [e for folder, results in read.items() for e in entries_of(folder, results)]
-        board = build(entries, normalise, tables, rank_with_reference, diff_against)
+        entries = [e for folder, results in read.items() for e in entries_of(folder, results, rank_by)]
+        board = build(entries, normalise, tables, rank_with_reference, diff_against, rank_by)
     board.unverified = [
         shown(
             f"`{folder}` ({'; '.join(r['_verification'].get('problems') or [r['_verification']['reason']])})", fetched

@@ -70,6 +70,19 @@ def synthetic_line(board) -> list[str]:
     ]
 
 
+def _dcase_score_line(board) -> list[str]:
+    """Which DCASE score ranks (``--rank-by``), said where any siren-dcase result is in the table."""
+    if not any(c.startswith("siren-dcase · ") for c in board.measured_columns):
+        return []
+    if getattr(board, "dcase_score", "siren") == "official":
+        return [
+            "DCASE results rank by the **official DCASE score** (the year's evaluator: `… official` columns, the "
+            "evaluation set's where labelled); SIREN's year score is shown in the papers' column, not ranked.",
+            "",
+        ]
+    return ["DCASE results rank by **SIREN's year score** (`--rank-by official`: the official DCASE score).", ""]
+
+
 def markdown(board) -> str:
     from libtrad.ray_jobs.evaluation.report import markdown_table
 
@@ -90,6 +103,7 @@ def markdown(board) -> str:
             "tasks than the table has. The papers' columns come first, in the papers' order; DCASE, fault "
             "and overall means are the papers' (see Columns).",
             "",
+            *_dcase_score_line(board),
             *_saturation_section(board),
             markdown_table(["encoder", *board.columns, SUMMARY], rows),
             "",

@@ -250,15 +250,37 @@ def _lib_trad_cells(results: dict) -> list[Cell]:
     return out
 
 
-def cells_of(results: dict, folder: Path) -> list[Cell]:
-    """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`)."""
+DCASE_SCORES = ("siren", "official")  # which DCASE score ranks (leaderboard --rank-by)
+OFFICIAL_SUFFIX = " official"
+
+
+def _dcase_cells(results: dict, dcase_score: str) -> list[Cell]:
+    """SIREN's year score in the papers' DCASE column; with ``dcase_score`` "official", the official DCASE score
+    (the evaluation set's, else the development set's: ``official``) in a column of its own beside it, and it is
+    that one the average and the ranking use (SIREN's is then shown only)."""
+    column = f"siren-dcase · DCASE {results['year']}"
+    siren = Cell(
+        column, "dcase_score", results.get("score"), _dcase_test_size(results), headline=dcase_score == "siren"
+    )
+    if dcase_score == "siren":
+        return [siren]
+    official = results.get("official") or {}
+    counts = (results.get("counts") or {}).get(official.get("set"), {})
+    size = sum(c.get("normal", 0) + c.get("anomaly", 0) for c in counts.values()) or None
+    blank = (
+        ""
+        if official.get("score") is not None
+        else "has no official DCASE score (an older result, or a one-class group)"
+    )
+    return [Cell(column + OFFICIAL_SUFFIX, "dcase_score", official.get("score"), size, blank=blank), siren]
+
+
+def cells_of(results: dict, folder: Path, dcase_score: str = "siren") -> list[Cell]:
+    """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`);
+    ``dcase_score``: which DCASE score a siren-dcase result ranks by (:data:`DCASE_SCORES`)."""
     suite, inputs = results["suite"], results.get("inputs") or []
     if suite == "siren-dcase":
-        return [
-            Cell(
-                f"siren-dcase · DCASE {results['year']}", "dcase_score", results.get("score"), _dcase_test_size(results)
-            )
-        ]
+        return _dcase_cells(results, dcase_score)
     if suite == "siren-fault":
         return _fault_cells(results, inputs, folder)
     if suite == "lib-trad":

@@ -53,7 +53,12 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     y, s = _binary_inputs(labels, scores)
     order = np.argsort(s, kind="mergesort")[::-1]
-    s, y = s[order], y[order]
+    return curve_of_sorted(y[order], s[order])
+
+
+def curve_of_sorted(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`roc_curve` of rows already in descending score order (bool labels, float64 scores; both
+    classes present): what a caller that drops one row at a time (a jackknife) needs without sorting again."""
     last_of_value = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
     tps = np.cumsum(y, dtype=np.float64)[last_of_value]
     fps = (last_of_value + 1) - tps
@@ -69,6 +74,11 @@ def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
 def roc_auc(labels, scores) -> float:
     """Area under the ROC curve (0 normal / 1 anomaly; higher score = more anomalous)."""
     fpr, tpr, _ = roc_curve(labels, scores)
+    return _trapezoid(fpr, tpr)
+
+
+def area(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """The trapezoidal area under a ROC curve (:func:`roc_auc`'s step)."""
     return _trapezoid(fpr, tpr)
 
 
@@ -89,6 +99,11 @@ def partial_auc(labels, scores, max_fpr: float = 0.1) -> float:
     if not (isinstance(max_fpr, (int, float)) and 0 < max_fpr <= 1):
         raise ParameterError("max_fpr", max_fpr, "must be a number in (0, 1]")
     fpr, tpr, _ = roc_curve(labels, scores)
+    return partial_area(fpr, tpr, max_fpr)
+
+
+def partial_area(fpr: np.ndarray, tpr: np.ndarray, max_fpr: float) -> float:
+    """The McClish-standardised partial area of a ROC curve up to ``max_fpr`` (:func:`partial_auc`'s step)."""
     if max_fpr == 1:
         return _trapezoid(fpr, tpr)
     stop = int(np.searchsorted(fpr, max_fpr, side="right"))

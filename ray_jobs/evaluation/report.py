@@ -6,7 +6,10 @@ pyplot state), so they are safe in worker threads and on machines without a disp
 Percentages are printed with two decimals, as the DCASE and SIREN papers print them.
 
 * siren-dcase: one table per set (AUC per domain or section, pAUC, the set score), the year
-  score; ``auc_<set>.png`` (a bar per AUC/pAUC group) and, given the ROC inputs
+  score, the official DCASE score per set with its jackknife CI, the decisions' precision/recall/F1
+  per section and domain (:func:`dcase_official_lines`), ``official_result_<set>.csv`` (the
+  evaluator's result layout, :mod:`~libtrad.ray_jobs.evaluation.suites.dcase_result_csv`);
+  ``auc_<set>.png`` (a bar per AUC/pAUC group) and, given the ROC inputs
   (:func:`libtrad.ray_jobs.evaluation.suites.siren_dcase.roc_inputs`), ``roc_<set>.png`` (one panel per
   machine × section, one curve per AUC group).
 * siren-fault: the summary scores, per-class scores, the confusion matrix;
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from libtrad.core.errors import LibtradError
+from libtrad.ray_jobs.evaluation.suites.dcase_result_csv import result_csv
 
 PANEL_COLUMNS = 6
 
@@ -97,8 +101,8 @@ def dcase_markdown(results: dict) -> str:
             "",
             f"**{name} score: {pct(entry['score'])}**",
         ]
-    parts += ["", f"**Year score ({' + '.join(results['sets'])}): {pct(results['score'])}**", ""]
-    return "\n".join(parts)
+    parts += ["", f"**Year score ({' + '.join(results['sets'])}): {pct(results['score'])}**"]
+    return "\n".join([*parts, *dcase_official_lines(results), ""])
 
 
 def auc_bars(name: str, entry: dict, path: Path) -> Path:
@@ -144,11 +148,61 @@ def roc_panels(name: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], path
     return save_figure(fig, path)
 
 
+def dcase_official_lines(results: dict) -> list[str]:
+    """results.md's official-score part: the official DCASE score per set (with its jackknife CI) beside
+    SIREN's, the decisions' precision/recall/F1 per section and domain, and the sections without a threshold."""
+    official = results.get("official")
+    if official is None and not results.get("decisions"):
+        return []  # results written before libtrad computed these
+    rule = (results.get("decisions") or {}).get("rule", "?")
+    parts = ["", "## Official DCASE score and decisions", ""]
+    rows = []
+    for name, entry in results["sets"].items():
+        off = entry.get("official") or {}
+        ci = off.get("ci") or {}
+        rows.append([name, pct(entry.get("score")), pct(off.get("score")), _ci(ci.get("ci95")), ci.get("clips", "–")])
+    parts += [markdown_table(["set", "SIREN score", "official score", "± CI95 (jackknife)", "clips"], rows), ""]
+    if official is not None:
+        parts.append(
+            f"**Official DCASE {results['year']} score ({official['set']}): {pct(official['score'])}"
+            f"{' ± ' + _ci(official['ci95']) if official.get('ci95') is not None else ''}** "
+            f"(the {official['rule']} rule of the year's evaluator; the CI is the mean of the pooled AUC's and "
+            "pAUC's jackknife 95 % half-widths)"
+        )
+    for name, entry in results["sets"].items():
+        table = entry.get("decisions") or {}
+        if table:
+            parts += ["", f"Decisions, {name} (threshold {rule}; precision, recall, F1 in %):", ""]
+            parts.append(
+                markdown_table(
+                    ["group", "tp", "fp", "fn", "tn", "precision", "recall", "F1"],
+                    [
+                        [k, v["tp"], v["fp"], v["fn"], v["tn"], pct(v["precision"]), pct(v["recall"]), pct(v["f1"])]
+                        for k, v in table.items()
+                    ],
+                )
+            )
+    lacking = {
+        k: v for k, v in ((results.get("decisions") or {}).get("sections") or {}).items() if v["threshold"] is None
+    }
+    if lacking:
+        parts += ["", "Sections without a decision threshold (no decisions, no submission files):", ""]
+        parts += [f"- {key}: {entry.get('problem', '')}" for key, entry in lacking.items()]
+    return parts
+
+
+def _ci(value) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
 def write_dcase_report(results: dict, folder: str | Path, curves: dict | None = None) -> list[Path]:
-    """results.md, auc_<set>.png and (given ``curves``) roc_<set>.png into ``folder``."""
+    """results.md, official_result_<set>.csv (the evaluator's result layout), auc_<set>.png and (given
+    ``curves``) roc_<set>.png into ``folder``."""
     folder = _folder(folder)
     written = [write_text(folder / "results.md", dcase_markdown(results))]
     for name, entry in results["sets"].items():
+        if entry.get("official") is not None:
+            written.append(write_text(folder / f"official_result_{safe_name(name)}.csv", result_csv(entry["official"])))
         if entry["auc"]:
             written.append(auc_bars(name, entry, folder / f"auc_{safe_name(name)}.png"))
         if curves and curves.get(name):

@@ -1,4 +1,4 @@
-"""SIREN's DCASE Task 2 benchmark on precomputed embeddings (2020–2025): cosine 1-NN anomaly scores.
+"""SIREN's DCASE Task 2 benchmark on precomputed embeddings (2020–2026): cosine 1-NN anomaly scores.
 
 Protocol (SIREN's, on a folder of one year's rows):
 
@@ -11,31 +11,43 @@ Protocol (SIREN's, on a folder of one year's rows):
 * Memory-bank options (:class:`DcaseOptions`; SIREN's ``memory_bank`` config names in brackets,
   defaults SIREN's): ``similarity`` cosine | euclidean [``similarity_type``], ``aggregation``
   max | mean | min | knn with ``k`` [``aggregation``, ``k``], ``domain_strategy`` min | max | mean
-  over the source and target banks, 2021–2025 [``domain_strategy``], ``kmeans`` N clusters for
+  over the source and target banks, 2021–2026 [``domain_strategy``], ``kmeans`` N clusters for
   banks above ``kmeans_threshold`` rows [``enable_kmeans_optimization``, ``kmeans_n_clusters``,
   ``kmeans_threshold``]. SIREN applies k-means from 2021 only; here it applies to any year's banks
   (2020: one per machine ID); a 2020 run refuses a domain strategy other than min (one bank).
 * Test rows: split ``test`` with label 0 (normal) or 1 (anomaly). Unlabelled test rows (-1)
   get a score in ``file_scores`` and enter no metric.
 * Groups: 2020 AUC and pAUC per machine × ID (key ``machine/SS``); 2021 both per machine ×
-  section × domain (``machine/SS/domain``); 2022–2025 AUC per machine × section × domain and
+  section × domain (``machine/SS/domain``); 2022–2026 AUC per machine × section × domain and
   pAUC per machine × section (all its normals and anomalies). pAUC is the McClish-standardised
-  partial AUC up to ``max_fpr`` = 0.1, as scikit-learn computes it.
+  partial AUC up to ``max_fpr`` = 0.1, as scikit-learn computes it. SIREN stops at 2025; 2026 (two
+  channels, the same first-shot domain-generalisation task) is scored by the 2022–2025 rules, an assumption
+  until the 2026 evaluator is published.
 * A domain group holds that domain's normals and that domain's anomalies (SIREN). The
   official DCASE evaluator uses the domain's normals with *all* anomalies of the section:
   ``official_domain_auc=True`` gives that, for every domain-keyed metric.
 * A group with only normals or only anomalies scores 0.0 (SIREN's convention: it drags the
   harmonic mean down rather than vanishing).
-* Set score: 2020 the arithmetic mean of all the set's AUC and pAUC values; 2021–2025 their
+* Set score: 2020 the arithmetic mean of all the set's AUC and pAUC values; 2021–2026 their
   harmonic mean, each value clipped to machine epsilon first. The year score is the same
   aggregate over the dev and eval values together (not a mean of the two set scores).
+
+The DCASE challenge's own numbers, beside SIREN's: a decision threshold per set × machine × section
+from its training clips' leave-one-out scores (``threshold``, :mod:`.dcase_threshold`), each test
+clip's decision, precision/recall/F1 per section and domain, and the official DCASE score of each
+set by the year's evaluator's rule with its jackknife CI (:mod:`.dcase_official`). ``--submission``
+writes the challenge's files from these results (:mod:`.dcase_submission`).
 
 Results (``results.json``)::
 
     {"suite": "siren-dcase", "year": Y,
-     "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v}, "eval": {...}},
-     "score": v,
-     "file_scores": {"<set>/<machine>/<file>": s},
+     "sets": {"dev": {"auc": {KEY: v}, "pauc": {KEY: v}, "score": v,
+                      "decisions": {KEY: {"tp", "fp", "fn", "tn", "precision", "recall", "f1"}},
+                      "official": {"rule", "score", "rows", "ci", "missing"?}}, "eval": {...}},
+     "score": v, "official": {"set", "rule", "score", "ci95"},
+     "file_scores": {"<set>/<machine>/<file>": s}, "file_decisions": {"<set>/<machine>/<file>": 0|1},
+     "decisions": {"rule": "gamma:0.9", "sections": {"<set>/<machine>/<SS>": {"threshold", "train_clips",
+                   "gamma"?, "problem"?, "files": [[file, domain], ...]}}},
      "options": {"official_domain_auc": bool, "max_fpr": 0.1, ...},  # + memory-bank options off SIREN's default
      "counts": {"<set>": {"machine/SS": {"train": n, "normal": n, "anomaly": n, "unlabelled": n}}}}
 
@@ -73,6 +85,18 @@ from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import write_dcase_report
 from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.columns import int_column, text_column
+from libtrad.ray_jobs.evaluation.suites.dcase_official import (
+    decision_table,
+    official_inputs,
+    set_official,
+    year_official,
+)
+from libtrad.ray_jobs.evaluation.suites.dcase_threshold import (
+    decide,
+    leave_one_out_scores,
+    parse_threshold,
+    try_fit,
+)
 from libtrad.ray_jobs.evaluation.suites.similarity import (
     cosine_score_bound,
     group_metric,
@@ -106,12 +130,15 @@ class DcaseOptions:
       ``1 - max`` (default: 1-NN), ``1 - mean`` or ``1 - min`` of its similarities to the bank, or
       ``knn``: the mean of ``1 - s`` over its ``k`` most similar bank rows (``k`` capped at the
       bank's size; k = 1 is ``max``). ``k`` (SIREN ``k``, default 1) is read only by ``knn``.
-    * ``domain_strategy`` (SIREN ``domain_strategy``, 2021–2025): how the scores against the source
+    * ``domain_strategy`` (SIREN ``domain_strategy``, 2021–2026): how the scores against the source
       and the target bank combine: ``min`` (default), ``max`` or ``mean``.
     * ``kmeans`` (SIREN ``enable_kmeans_optimization`` + ``kmeans_n_clusters``; None = off, SIREN's
       default; SIREN's value when on is 16): a bank with more than ``kmeans_threshold`` rows
       (SIREN ``kmeans_threshold``, default 100) is replaced by the centres of ``min(kmeans, rows)``
       k-means clusters (:func:`~libtrad.ray_jobs.evaluation.suites.similarity.reduce_bank`).
+    * ``threshold`` (the DCASE baseline's): the decision rule, ``gamma[:Q]`` | ``percentile:P`` | ``fpr:F``
+      (:func:`~.dcase_threshold.parse_threshold`); recorded in ``decisions``, not in ``options`` (it
+      changes no AUC, so results with other thresholds stay comparable).
     """
 
     official_domain_auc: bool = False
@@ -122,10 +149,12 @@ class DcaseOptions:
     domain_strategy: str = "min"
     kmeans: int | None = None
     kmeans_threshold: int = 100
+    threshold: str = "gamma:0.9"
     device: str = "auto"
 
     def __post_init__(self):
         parse_device(self.device)
+        parse_threshold(self.threshold)
         if not isinstance(self.official_domain_auc, bool):
             raise ParameterError("official_domain_auc", self.official_domain_auc, "must be true or false")
         if isinstance(self.max_fpr, bool) or not isinstance(self.max_fpr, (int, float)) or not 0 < self.max_fpr <= 1:
@@ -276,8 +305,17 @@ def score_unit(
         scores = memory_scores(embeddings[unit.test], banks, options)  # near-equal scores: the CPU's order decides
     labels, domains = columns["label"][unit.test], columns["domain"][unit.test]
     section = f"{unit.machine}/{unit.section:02d}"
+    fit = try_fit(
+        parse_threshold(options.threshold),
+        leave_one_out_scores(embeddings[unit.train], train_domains, options),
+        f"set {unit.set}, machine {unit.machine}, section {unit.section:02d}",
+    )
+    files = columns["file"][unit.test]
+    decisions = decide(scores, fit["threshold"]) if fit["threshold"] is not None else np.full(len(files), -1)
     result = {
-        "file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s) for f, s in zip(columns["file"][unit.test], scores)}
+        "file_scores": {f"{unit.set}/{unit.machine}/{f}": float(s) for f, s in zip(files, scores)},
+        "file_decisions": {f"{unit.set}/{unit.machine}/{f}": int(d) for f, d in zip(files, decisions) if d >= 0},
+        "threshold": {**fit, "files": sorted([str(f), d] for f, d in zip(files, domains))},
     }
     for kind, groups in group_masks(unit.year, labels, domains, options.official_domain_auc).items():
         result[kind] = {
@@ -409,6 +447,8 @@ class DcaseSuite(Suite):
         sets: dict[str, dict] = {}
         counts: dict[str, dict] = {}
         file_scores: dict[str, float] = {}
+        file_decisions: dict[str, int] = {}
+        thresholds: dict[str, dict] = {}
         for unit in units:
             r = unit_results[unit.key]
             entry = sets.setdefault(unit.set, {"auc": {}, "pauc": {}})
@@ -416,17 +456,24 @@ class DcaseSuite(Suite):
             entry["pauc"].update(r["pauc"])
             counts.setdefault(unit.set, {})[f"{unit.machine}/{unit.section:02d}"] = r["counts"]
             file_scores.update(r["file_scores"])
+            file_decisions.update(r["file_decisions"])
+            thresholds[unit.key] = r["threshold"]
         pooled = []
-        for entry in sets.values():
+        official = official_inputs(units, self.columns_for(df), file_scores, file_decisions)
+        for name, entry in sets.items():
             values = _set_values(entry)
             entry.update(auc=_sorted(entry["auc"]), pauc=_sorted(entry["pauc"]), score=_aggregate(year, values))
+            entry.update(decisions=decision_table(official[name]), official=set_official(year, official[name]))
             pooled += values
         return {
             "suite": NAME,
             "year": year,
             "sets": sets,
             "score": _aggregate(year, pooled),
+            "official": year_official(sets),
             "file_scores": _sorted(file_scores),
+            "file_decisions": _sorted(file_decisions),
+            "decisions": {"rule": parse_threshold(options.threshold).text, "sections": _sorted(thresholds)},
             "options": options.record(),
             "counts": {s: _sorted(c) for s, c in counts.items()},
         }

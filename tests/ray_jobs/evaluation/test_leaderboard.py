@@ -254,3 +254,25 @@ def test_leaderboard_checks_the_fields_it_reads(tmp_path, cli, rel, field, value
         assert result.exit_code == 0, result.output
     else:
         rel.assert_error_line(result, str(res / "results.json"), fragment)
+
+
+# ------------------------------------------------------------------------- DCASE: SIREN's score or the official one
+def test_dcase_results_rank_by_siren_or_the_official_score_and_say_which(tmp_path, cli):
+    official = lambda v: {"set": "dev", "rule": "section", "score": v, "ci95": 0.01}  # noqa: E731
+    dcase(tmp_path / "a", 2023, 0.8, "enc-a", official=official(0.6))
+    dcase(tmp_path / "b", 2023, 0.7, "enc-b", official=official(0.75))
+    siren = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "s", no_verify=True)
+    assert siren.encoders == ["enc-a", "enc-b"] and "DCASE 2023 official" not in " ".join(siren.columns)
+    assert "rank by **SIREN's year score**" in (tmp_path / "s" / "leaderboard.md").read_text()
+    board = B.write_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "o", no_verify=True, rank_by="official")
+    assert board.encoders == ["enc-b", "enc-a"]
+    column = "siren-dcase · DCASE 2023 official"
+    assert board.cells[("enc-b", column)].value == 0.75 and board.cells[("enc-b", column)].headline
+    assert not board.cells[("enc-b", "siren-dcase · DCASE 2023")].headline  # SIREN's shown, not ranked
+    assert "rank by the **official DCASE score**" in (tmp_path / "o" / "leaderboard.md").read_text()
+    dcase(tmp_path / "old", 2023, 0.9, "enc-c")  # written before the official score existed
+    older = B.write_leaderboard([tmp_path / "a", tmp_path / "old"], tmp_path / "c", no_verify=True, rank_by="official")
+    assert older.encoders == ["enc-a", "enc-c"] and older.cells[("enc-c", column)].value is None
+    assert any("has no official DCASE score" in note for note in older.blanks[column])
+    result = cli("leaderboard", tmp_path / "a", "--output", tmp_path / "x", "--no-verify", "--rank-by", "dcase")
+    assert result.exit_code == 2 and "'dcase' is not one of 'siren', 'official'" in result.output

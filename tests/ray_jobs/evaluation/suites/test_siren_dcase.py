@@ -91,7 +91,10 @@ def test_2022_groups_domain_auc_per_domain_and_pauc_per_section():
     assert dev["score"] == pytest.approx(3 / (1 / 0.5 + 1 / 0.5 + 1 / PAUC_SECTION))
     assert res["score"] == pytest.approx(dev["score"])  # one set: the year score is the same aggregate
     assert res["file_scores"]["dev/fan/s_a1.wav"] == pytest.approx(1 - math.cos(math.radians(30)))
-    assert set(res) == {"suite", "year", "sets", "score", "file_scores", "options", "counts"}
+    assert set(res) == {
+        *("suite", "year", "sets", "score", "file_scores", "options", "counts"),
+        *("official", "file_decisions", "decisions"),  # the official DCASE score and the decisions (issue 30)
+    }
     assert res["suite"] == "siren-dcase" and res["year"] == 2022
     assert res["counts"]["dev"]["fan/00"] == {"train": 2, "normal": 3, "anomaly": 4, "unlabelled": 0}
 
@@ -147,7 +150,8 @@ def test_year_score_pools_dev_and_eval_values_and_unlabelled_rows_only_get_score
     assert res["file_scores"]["eval/fan/x.wav"] == pytest.approx(0.5)
     assert res["counts"]["eval"]["fan/03"]["unlabelled"] == 1
     unlabelled = S.SUITE.evaluate_local(frame([row("a.wav", "train", 0, 0), row("b.wav", "test", -1, 90)]))
-    assert unlabelled["sets"]["dev"] == {"auc": {}, "pauc": {}, "score": None} and unlabelled["score"] is None
+    assert unlabelled["sets"]["dev"] == {"auc": {}, "pauc": {}, "score": None, "decisions": {}, "official": None}
+    assert unlabelled["score"] is None and unlabelled["official"] is None
     assert unlabelled["file_scores"] == {"dev/fan/b.wav": pytest.approx(1.0)}
 
 
@@ -209,8 +213,9 @@ def test_report_writes_tables_and_plots(tmp_path):
     df = frame(section_rows() + section_rows(machine="pump"))
     res = S.SUITE.evaluate_local(df)
     written = report.write_report(res, tmp_path, curves=S.roc_inputs(df, res))
-    assert {p.name for p in written} == {"results.md", "auc_dev.png", "roc_dev.png"}
+    assert {p.name for p in written} == {"results.md", "official_result_dev.csv", "auc_dev.png", "roc_dev.png"}
     text = (tmp_path / "results.md").read_text()
+    assert "## Official DCASE score and decisions" in text and "Sections without a decision threshold" in text
     assert "| fan | 00 | 50.00 | 50.00 | 60.53 |" in text and "AUC (source)" in text and "dev score" in text
     assert (tmp_path / "roc_dev.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -386,6 +391,8 @@ def test_cli_options_results_json_and_the_leaderboard_refuses_mixed_aggregations
         (["--k", "3"], "--k 3: is read only by aggregation 'knn'"),
         (["--kmeans", "0"], "--kmeans"),
         (["--kmeans-threshold", "50"], "--kmeans-threshold 50: is read only with kmeans"),
+        (["--threshold", "median"], "--threshold 'median': must start with one of gamma, percentile, fpr"),
+        (["--submission-dev"], "--submission-dev needs --submission DIR"),
     ],
 )
 def test_cli_refuses_bad_option_values_in_one_line(section_folder, tmp_path, cli, rel, args, named):
