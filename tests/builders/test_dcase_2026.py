@@ -236,7 +236,16 @@ def test_embed_near_far_and_both_then_siren_dcase(stand_in, tmp_path, cli, embed
         assert 0.0 <= res["score"] <= 1.0
     assert scores["near"]["file_scores"] != scores["far"]["file_scores"]
 
-    result = cli("evaluate", "siren-dcase", "--embeddings", tmp_path / "near", "--output", tmp_path / "res", "--local")
+    sub = tmp_path / "submission"
+    args = ("--embeddings", tmp_path / "near", "--output", tmp_path / "res", "--submission", sub, "--local")
+    result = cli("evaluate", "siren-dcase", *args)
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "res" / "results.json").read_text())
     assert written["year"] == 2026 and written["score"] == pytest.approx(scores["near"]["score"])
+    # The challenge's side on 2026 too: the official score (the 2022+ rule) and one file pair per evaluation
+    # machine × section, which `libtrad verify` accepts.
+    assert 0.0 <= written["official"]["score"] <= 1.0
+    machines = ("ToothBrush", "ToyDrone")
+    expected = {f"{kind}_{m}_section_00_test.csv" for m in machines for kind in ("anomaly_score", "decision_result")}
+    assert {p.name for p in sub.glob("*.csv")} == expected
+    assert cli("verify", sub).exit_code == 0
