@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/bench_dcase_build.py
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
+	$(PY) bench/bench_onnx.py
 	$(PY) bench/bench_embed.py
 	$(PY) bench/bench_long_records.py
 	$(PY) bench/bench_linear_probe.py
