@@ -18,6 +18,7 @@ Prints a table and writes its section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -110,6 +111,7 @@ def main() -> None:
                         else "",
                     ]
                 )
+    load = os.getloadavg()[0]  # on a shared machine the absolute times say as much about the neighbours
     headers = ["model", "backend", "ms / segment", "clips/s", "× real time", "speed vs torch", "export"]
     table = markdown_table(headers, rows)
     print(table)
@@ -122,7 +124,9 @@ def main() -> None:
         f"for torch and ONNX Runtime alike; median of {args.repeats} interleaved calls. × real time = audio "
         "seconds per wall second for the whole 4-channel segment; speed vs torch = the extractor + forward "
         "time / the backend's. Export: `export_onnx` wall time (export, parity check, write), file size and "
-        "the largest |torch − ONNX Runtime| it measured.\n\n"
+        "the largest |torch − ONNX Runtime| it measured. The machine's 1-minute load average at the end was "
+        f"{load:.1f} (other jobs shared its cores: the absolute times are pessimistic, the ratios are not, "
+        "as the backends' calls alternate).\n\n"
         f"{table}\n"
     )
     print(f"wrote {write_section('bench_onnx', body)}")
