@@ -2,7 +2,8 @@
 the model's config and provenance inside (:mod:`libtrad.models.onnx_runtime` documents the metadata).
 
 What is exported is :mod:`libtrad.models.onnx_graph`'s scoring graph (log-mel front end included,
-opset 18 by default: ONNX ``STFT`` needs ≥ 17), written by torch's dynamo-based exporter
+opset 18 by default: ONNX ``STFT`` needs ≥ 17, and the exporter cannot convert its ``Pad`` below 18; a
+graph whose opset is not the one asked for is refused), written by torch's dynamo-based exporter
 (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``; the older TorchScript exporter
 refuses the complex STFT). Both the batch and the time axis are dynamic: one file scores clips of
 any length the model accepts, any number at a time.
@@ -196,7 +197,11 @@ def _export_graph(graph, audio: AudioFacts, model_type: str, opset: int):
         raise LibtradError(f"cannot export the {model_type} model to ONNX opset {opset} ({first_line(exc)})") from None
     finally:
         logger.setLevel(level)
-    return program.model_proto
+    proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != int(opset):  # the exporter falls back to its own opset where it cannot convert
+        raise LibtradError(f"--opset {opset}: the exporter wrote opset {written}; choose an opset from 18 to 23")
+    return proto
 
 
 def _parity(graph, data: bytes, audio: AudioFacts, model_type: str) -> dict:
