@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/bench_dcase_build.py
 	$(PY) bench/bench_echo.py
 	$(PY) bench/bench_attention_ae.py
+	$(PY) bench/bench_onnx.py
 	$(PY) bench/bench_embed.py
 	$(PY) bench/bench_long_records.py
 	$(PY) bench/bench_linear_probe.py
@@ -86,7 +87,7 @@ $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,onnx]"
 	@# X-ARES (its checker and runner, for the interop tests) without its dependencies: they pull a torchaudio
 	@# that does not load beside CPU torch and breaks transformers' imports. It needs only torch and loguru.
 	$(PY) -m pip install -q -c constraints.txt --no-deps xares loguru
@@ -100,7 +101,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 $(DOCS_STAMP): $(STAMP)
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,docs]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,onnx,docs]"
 	touch $@
 
 clean:

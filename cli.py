@@ -98,6 +98,7 @@ for _command in (
     folders_cli.verify,
     demo,
     convert_cli.convert,  # models
+    lib_trad_cli.export,  # export onnx
     lib_trad_cli.train,  # LiB-TRAD recipes (evaluate lib-trad too)
     evaluation_cli.evaluate,  # embeddings suites
     embedding_cli.embed_command,  # Ray jobs

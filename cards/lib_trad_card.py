@@ -58,7 +58,11 @@ def write_training_card(
         'model = AutoModelForAudioAnomalyDetection.from_pretrained("MODEL_DIR")\n'
         'fe = AutoFeatureExtractor.from_pretrained("MODEL_DIR")\n'
         "score = model(**fe(waveform_16k)).scores  # Mahalanobis clip score\n```",
-    }[family]
+    }[family] + (
+        "\n\nFor deployment without torch: `libtrad export onnx --model MODEL_DIR --output model.onnx` writes "
+        "one ONNX graph from raw 16 kHz audio to these scores (log-mel front end inside), checked against "
+        "torch with ONNX Runtime, with this model's config.json inside."
+    )
     write_model_card(
         output_dir,
         model_id=model_id,

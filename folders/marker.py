@@ -2,8 +2,8 @@
 
 Every folder libtrad writes carries ``.libtrad.json`` (:data:`MARKER`): its kind (``dataset``,
 ``model``, ``results`` (an evaluation's), ``leaderboard``, ``synthetic``, ``raw`` (downloaded),
-``embeddings``, ``submission`` (a DCASE challenge submission, :mod:`.submission`)) and the SHA-256 of
-every file libtrad wrote in it. The marker is deterministic
+``embeddings``, ``submission`` (a DCASE challenge submission, :mod:`.submission`), ``onnx``
+(``libtrad export onnx``)) and the SHA-256 of every file libtrad wrote in it. The marker is deterministic
 (sorted, no timestamps) and is published with the folder, so a git clone of a published export is
 still recognised as libtrad's. Staging folders carry :data:`STAGING_MARKER` and their work in
 :data:`STAGING_CONTENT`, on the local disk (:mod:`.outputs`) and on object stores (:mod:`.storage`)
@@ -25,7 +25,7 @@ from libtrad.core.version import __version__
 from libtrad.folders.hub_cache import file_type, is_regular_file, lstat_entry
 
 MARKER = ".libtrad.json"
-KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings", "leaderboard", "submission")
+KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings", "leaderboard", "submission", "onnx")
 FORMAT = 1  # of the marker and of the staging marker
 # Staging folders beside an output (local) or a prefix beside it (object store): recognised by this
 # file in them, never by their name; their work lies in STAGING_CONTENT.

@@ -78,6 +78,7 @@ ROOMS = {
         "libtrad.models",
         "libtrad.cards",
         "libtrad.builders",
+        "libtrad.convert",  # export onnx: a loaded LiB-TRAD model -> an ONNX file (convert.onnx_export)
         "libtrad.ray_jobs.cluster",
         "libtrad.ray_jobs.embedding",
         "libtrad.ray_jobs.evaluation",

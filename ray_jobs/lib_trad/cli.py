@@ -229,3 +229,52 @@ def evaluate_lib_trad_command(
         device=device,
     )
     print_results(output)
+
+
+@group()
+def export() -> None:
+    """Export a trained LiB-TRAD model for deployment."""
+
+
+@export.command("onnx")
+@click.option(
+    "--model", required=True, help="Trained LiB-TRAD model: a folder (libtrad train) or a Hub id ORG/NAME[@REV]."
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="FILE.onnx, or a folder (model.onnx + config.json + preprocessor_config.json); replaced only when "
+    "libtrad wrote it.",
+)
+@click.option(
+    "--opset",
+    type=number("--opset", low=18, high=23, integer=True),
+    default=18,
+    show_default=True,
+    help="ONNX opset of the graph (18, the exporter's own, to 23; the log-mel front end's STFT is inside it).",
+)
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Export a --model folder whose files differ from its .libtrad.json checksums (a note is printed).",
+)
+def export_onnx_command(model, output, opset, no_verify) -> None:
+    """Export an attention auto-encoder (with its Mahalanobis scorer) or a CNN to ONNX: raw 16 kHz audio in,
+    anomaly scores out (the AE's per-frame scores too), checked against torch with ONNX Runtime before it is
+    written."""
+    from libtrad.convert.onnx_export import check_onnx_output, export_onnx
+    from libtrad.ray_jobs.lib_trad.loading import load_lib_trad_model
+
+    local = Path(model).expanduser()
+    check_onnx_output(output, model_dir=local if local.exists() else None)  # before the model is loaded
+    loaded, extractor = load_lib_trad_model(model, no_verify=no_verify)
+    folder = Path(loaded.name_or_path)  # the folder it was loaded from (a Hub id's snapshot)
+    source = getattr(loaded, "libtrad_source", None)
+    result = export_onnx(loaded, extractor, output, model_dir=folder, source=source, opset=opset)
+    worst = max(result.parity["max_abs_diff"].values())
+    click.echo(
+        f"wrote {result.path} ({result.size / 1e6:.2f} MB, {result.model_type}, opset {opset}, "
+        f"{result.seconds:.1f} s): ONNX Runtime matches torch within {worst:.2g}"
+    )
