@@ -193,48 +193,38 @@ class EventDetector:
         return out
 
     def _medians(self, first: int, upto: int) -> np.ndarray:
-        """Filtered scores of frames [first, upto): the median of each frame's window, truncated at the ends."""
-        total = self._received
-        values = self._raw
-        at = self._raw_at
-        out = np.empty(upto - first)
-        if self._half == 0:
-            return values[first - at : upto - at].copy()
-        width = 2 * self._half + 1
-        # interior frames (a full window inside what is buffered and inside the stream): vectorised
-        lo, hi = max(first, self._half), min(upto, total - self._half)
-        if hi > lo:
-            windows = np.lib.stride_tricks.sliding_window_view(values[lo - self._half - at : hi + self._half - at], width)
-            out[lo - first : hi - first] = np.median(windows, axis=-1)
-        for t in [*range(first, min(lo, upto)), *range(max(hi, first), upto)]:  # the truncated edges
-            a, b = max(0, t - self._half), min(total, t + self._half + 1)
-            out[t - first] = np.median(values[a - at : b - at])
-        return out
+        """Filtered scores of frames [first, upto) (:func:`window_medians` over what is buffered)."""
+        return window_medians(self._raw, self._raw_at, first, upto, self._received, self._half)
 
     def _runs(self, active: np.ndarray, raw: np.ndarray, offset: int) -> list[Event]:
         """Feed the active/inactive frames [offset, offset + len(active)) through the merge step."""
         out: list[Event] = []
         edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
-        at = 0  # next frame of this chunk not yet accounted for
-        for begin, end in zip(edges[::2], edges[1::2]):
-            gap_peak = float(raw[at:begin].max()) if begin > at else -math.inf
-            run_peak = float(raw[begin:end].max())
+        if len(edges):
+            # maxima of [b0, e0), [e0, b1), [b1, e1), ..., [e_last, end): the runs and the inactive frames after each
+            peaks = np.maximum.reduceat(np.append(raw, -math.inf), edges).tolist()
+            lead = float(raw[: edges[0]].max()) if edges[0] > 0 else -math.inf
+        else:
+            peaks, lead = [], float(raw.max()) if len(raw) else -math.inf
+        gap_before = lead
+        for k, (begin, end) in enumerate(zip(edges[::2].tolist(), edges[1::2].tolist())):
+            run_peak, gap_after = peaks[2 * k], peaks[2 * k + 1]
             start = offset + begin
             current = self._open
             if current is not None:
-                current.gap_peak = max(current.gap_peak, gap_peak)
+                current.gap_peak = max(current.gap_peak, gap_before)
                 if start - current.end <= self._gap_frames:
                     current.peak = max(current.peak, current.gap_peak, run_peak)
                     current.gap_peak = -math.inf
                     current.extend(start, offset + end, self._min_frames)
-                    at = end
+                    gap_before = gap_after
                     continue
                 out += self._close()
             self._open = _Open(start, start, run_peak)
             self._open.extend(start, offset + end, self._min_frames)
-            at = end
-        if self._open is not None and len(active) > at:
-            self._open.gap_peak = max(self._open.gap_peak, float(raw[at:].max()))
+            gap_before = gap_after
+        if self._open is not None:
+            self._open.gap_peak = max(self._open.gap_peak, gap_before)
         return out
 
     def _close(self) -> list[Event]:
@@ -253,10 +243,42 @@ class EventDetector:
         ]
 
 
+def window_medians(values: np.ndarray, at: int, first: int, upto: int, total: int, half: int) -> np.ndarray:
+    """The median of each frame t in [first, upto) over frames [t - half, t + half], truncated to [0, total).
+
+    ``values`` holds the stream's frames from index ``at`` on (at least those the windows reach)."""
+    if half == 0:
+        return values[first - at : upto - at].copy()
+    out = np.empty(upto - first)
+    lo, hi = max(first, half), min(upto, total - half)  # a full window: vectorised
+    if hi > lo:
+        windows = np.lib.stride_tricks.sliding_window_view(values[lo - half - at : hi + half - at], 2 * half + 1)
+        out[lo - first : hi - first] = np.median(windows, axis=-1)
+    for t in [*range(first, min(lo, upto)), *range(max(hi, first), upto)]:  # the truncated edges
+        a, b = max(0, t - half), min(total, t + half + 1)
+        out[t - first] = np.median(values[a - at : b - at])
+    return out
+
+
+def median_filter(scores: FrameScores, median_s: float) -> FrameScores:
+    """``scores`` through step 1 alone (offline): e.g. to search thresholds without filtering again."""
+    half = EventParams(0.0, median_s).median_frames(scores.hop_s) // 2
+    n = len(scores.scores)
+    return FrameScores(window_medians(scores.scores, 0, 0, n, n, half), scores.hop_s, scores.start_s, scores.channels)
+
+
 def detect_events(scores: FrameScores, params: EventParams) -> list[Event]:
     """The events of one recording's scores (offline: the whole recording at once)."""
     detector = EventDetector(params, scores.hop_s, scores.start_s, scores.channels)
     return detector.push(scores.scores) + detector.flush()
 
 
-__all__ = ["Event", "EventDetector", "EventParams", "FrameScores", "detect_events"]
+__all__ = [
+    "Event",
+    "EventDetector",
+    "EventParams",
+    "FrameScores",
+    "detect_events",
+    "median_filter",
+    "window_medians",
+]
