@@ -18,7 +18,7 @@ import numpy as np
 from libtrad.ray_jobs.evaluation.event_tuning import Recording
 from libtrad.ray_jobs.evaluation.report import markdown_table
 
-EXAMPLES_PER_EXPERIMENT = 3  # two abnormal recordings and one normal, where there are
+EXAMPLES_PER_EXPERIMENT = 2  # one abnormal recording and one normal, where there are
 
 
 def examples(recordings: Sequence[Recording], result: dict) -> list[dict]:
@@ -100,7 +100,7 @@ def plot_examples(name: str, experiment: str, items: list[dict], path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(items), 1, figsize=(8, 2.2 * len(items)), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(len(items), 1, figsize=(8, 2.2 * len(items)), dpi=80, squeeze=False)
     for ax, item in zip(axes[:, 0], items):
         times = item["start_s"] + (np.arange(len(item["scores"])) + 0.5) * item["hop_s"]
         ax.plot(times, item["scores"], lw=1, color="C0", label="frame score")

@@ -9,7 +9,8 @@ carries, seconds within the 10-s segment).
 Per experiment, two frame scorers are fitted on the frames of its ``train`` rows (normal audio only) — at most
 ``max_train_frames`` of them, evenly strided — and score every frame of its ``test`` rows:
 
-* ``knn`` — 1 − the highest cosine similarity to a training frame (the ``lib-trad`` suite's scorer, per frame);
+* ``knn`` — 1 − the highest cosine similarity to a training frame (the ``lib-trad`` suite's scorer, per
+  frame; similarities in float32);
 * ``mahalanobis`` — the Mahalanobis distance to the training frames (ridge 1e-6, float64).
 
 The frames become :class:`~libtrad.models.events.FrameScores` with ``hop_ms`` (0: the 10-s segment over the
@@ -43,7 +44,7 @@ from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation import event_report
 from libtrad.ray_jobs.evaluation.event_tuning import Recording, annotated_events, evaluate_recordings
 from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
-from libtrad.ray_jobs.evaluation.suites.similarity import cosine_scores
+from libtrad.ray_jobs.evaluation.suites.similarity import unit_rows
 
 NAME = "lib-trad-events"
 REQUIRED_COLUMNS = ("experiment", "split", "label", "frames")
@@ -92,9 +93,13 @@ def _frames(cell, where: str) -> np.ndarray:
 
 
 def frame_scorer(scorer: str, train: np.ndarray):
-    """A function scoring (T, D) frames against the normal training frames ``train`` (N, D), float64 (T,)."""
+    """A function scoring (T, D) frames against the normal training frames ``train`` (N, D), float64 (T,).
+
+    ``knn`` normalises the bank once and takes the similarities in float32 (a frame score feeds a threshold,
+    not a ranking of near-ties, and frame banks are large); ``mahalanobis`` is float64 throughout."""
     if scorer == "knn":
-        return lambda frames: cosine_scores(frames, [train])
+        bank = unit_rows(train).astype(np.float32).T
+        return lambda frames: 1.0 - (unit_rows(frames).astype(np.float32) @ bank).max(axis=1).astype(np.float64)
     from libtrad.models.mahalanobis import MahalanobisScorer
 
     fitted = MahalanobisScorer.fit_embeddings(train)

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-CONFIGS = ("tr1", "tr2", "tr3", "normal_charging")
+CONFIGS = ("tr1", "normal_charging")
+CHARGING_ROWS = 8  # of the stand-in's 84: enough hours to count false alarms, quick to embed
 KEPT = ("experiment", "segment", "channel", "label", "event_onset_s", "event_offset_s")
 
 
@@ -33,16 +34,13 @@ def frame_embeddings(lib_trad_export, tmp_path_factory):
     for config in CONFIGS:
         for file in sorted((lib_trad_export / "data" / config).glob("*.parquet")):
             split = file.name.split("-")[0]
-            table = pq.read_table(file)
-            labels = table.schema.field("label").metadata
-            rows = table.to_pylist()
+            rows = pq.read_table(file).to_pylist()[: CHARGING_ROWS if config == "normal_charging" else None]
             frames = [log_mel_frames(sf.read(io.BytesIO(r["audio"]["bytes"]), dtype="float32")[0]) for r in rows]
             columns = {k: [r[k] for r in rows] for k in KEPT}
             columns["label"] = [int(v) for v in columns["label"]]
             columns["split"] = [split] * len(rows)
             columns["embedding"] = [f.mean(0).astype(np.float32).tolist() for f in frames]
             columns["frames"] = [f.astype(np.float32).tolist() for f in frames]
-            del labels
             pq.write_table(pa.table(columns), out / f"{config}-{file.name}")
     return out
 
@@ -57,7 +55,7 @@ def test_lib_trad_events_on_the_stand_in_end_to_end(frame_embeddings, lib_trad_r
     assert results["suite"] == "lib-trad-events"
     annotations = (lib_trad_raw / "annotations.csv").read_text().splitlines()
     for scorer in ("knn", "mahalanobis"):
-        for experiment in ("tr1", "tr2", "tr3"):
+        for experiment in ("tr1",):
             m = results["scorers"][scorer]["experiments"][experiment]
             assert 0.0 <= m["event_f1"] <= 1.0 and 0.0 <= m["segment_f1"] <= 1.0
             assert m["counts"]["events"] >= 2 * 4  # two abnormal segments × four microphones, all annotated
