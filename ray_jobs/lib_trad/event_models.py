@@ -136,7 +136,8 @@ def evaluate_event_models(models: dict, dataset: str, output_dir, *, cache_dir=N
         "suite": "lib-trad-events",
         "protocol": "model",
         **summary,
-        "inputs": [{"path": str(d), "encoder": f"lib-trad attention AE ({Path(str(d)).name})"} for d in models.values()],
+        # one leaderboard row: the trained AEs (one per experiment, as Table 3) are one method
+        "inputs": [{"path": str(d), "encoder": "lib-trad attention AE (trained)"} for d in dict.fromkeys(models.values())],
     }
     with atomic_output(out, "results", inputs=inputs) as staging:
         (staging / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -47,8 +47,8 @@ from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.similarity import unit_rows
 
 NAME = "lib-trad-events"
-REQUIRED_COLUMNS = ("experiment", "split", "label", "frames")
-OPTIONAL_COLUMNS = ("segment", "channel", "event_onset_s", "event_offset_s")
+REQUIRED_COLUMNS = ("experiment", "split", "label")
+OPTIONAL_COLUMNS = ("frames", "segment", "channel", "event_onset_s", "event_offset_s")  # frames: checked with a hint
 SCORERS = ("knn", "mahalanobis")
 EXPERIMENTS = ("tr1", "tr2", "tr3")
 SEGMENT_SECONDS = 10.0
@@ -148,6 +148,10 @@ class LibTradEventsSuite(Suite):
 
     def columns_for(self, df: pd.DataFrame) -> dict:
         require_columns(df, REQUIRED_COLUMNS, NAME)
+        if "frames" not in df.columns:
+            raise LibtradError(
+                f"no column 'frames' in the embeddings: {NAME} scores every frame (embed with libtrad embed --frames)"
+            )
         labels = pd.to_numeric(df["label"], errors="coerce")
         if labels.isna().any() or not labels.isin([0, 1]).all():
             raise LibtradError("column label: LiB-TRAD's events need labels 0 (normal) / 1 (abnormal)")

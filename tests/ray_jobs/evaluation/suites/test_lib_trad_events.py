@@ -70,3 +70,26 @@ def test_lib_trad_events_on_the_stand_in_end_to_end(frame_embeddings, lib_trad_r
     assert round(example["events"][0][0], 3) in onsets
     assert (tmp_path / "res" / "events_knn_tr1.png").is_file()
     assert "event F1" in (tmp_path / "res" / "results.md").read_text()
+    # the leaderboard: event F1 per scorer and experiment as headline, latency and false alarms in their units
+    from libtrad.ray_jobs.evaluation.leaderboard import write_leaderboard
+
+    write_leaderboard([tmp_path / "res"], tmp_path / "board")
+    board = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "lib-trad-events knn · TR1 event F1" in board
+    knn = results["scorers"]["knn"]["experiments"]["tr1"]
+    assert f"{knn['latency']['median_s']:g} s" in board
+    assert f"{knn['charging_false_alarms_per_hour']:g} /h" in board
+
+
+def test_lib_trad_events_refuses_embeddings_without_frames(tmp_path, cli, rel, embeddings_folder):
+    rows = 12
+    folder = embeddings_folder(
+        tmp_path / "lt",
+        rows=rows,
+        names=("normal", "abnormal"),
+        labels=[0] * 8 + [1] * 4,
+        extra={"experiment": ["tr1"] * rows, "split": ["train"] * 6 + ["test"] * 6},
+    )
+    result = cli("evaluate", "lib-trad-events", "--embeddings", folder, "--output", tmp_path / "res", "--local")
+    rel.assert_error_line(result, "no column 'frames'", "lib-trad-events", "embed --frames")
+    assert not (tmp_path / "res").exists()
