@@ -10,9 +10,10 @@ frames are *centred* on ``t·hop`` (librosa's ``center=True``, the auto-encoder'
 
 :func:`detect_events` applies :class:`EventParams` — four steps, in this order:
 
-1. ``median_s``: a running median over ``median_frames(hop)``, the odd count nearest ``median_s / hop`` (ties up; at least 1),
-   frames centred on each frame (truncated at the recording's two ends; 0 = off). It removes
-   isolated spikes and fills isolated dips without moving the edges of a long event.
+1. ``median_s``: a running median over ``median_frames(hop)`` frames — the odd count nearest
+   ``median_s / hop`` (ties up; at least 1) — centred on each frame (truncated at the recording's two
+   ends; 0 = off). It removes isolated spikes and fills isolated dips without moving the edges of a
+   long event.
 2. ``threshold``: a frame whose filtered score is strictly above it is active; each run of active
    frames is a candidate event.
 3. ``merge_gap_s``: candidates separated by at most this many seconds of inactive frames become one

@@ -13,12 +13,12 @@ events and those without dealt out in turn, so each fold holds abnormal segments
 detections use the :class:`~libtrad.models.events.EventParams` chosen on the *other* folds; no
 recording is ever scored with parameters tuned on itself. The search (:func:`choose_params`) runs
 over :data:`GRID` (median windows and merge gaps up to the venting's second-long fluctuations) and
-maximises the event-based F1 (200 ms collars); among equal F1s it takes the fewest detected events (the
-fewest false alarms), then the earlier grid point (the lighter post-processing). Thresholds are quantiles (:data:`GRID` ``quantiles``) of the
-validation folds' frame scores, so the grid follows any score scale. Extra event-free recordings
-(LiB-TRAD's normal-charging sets) are never tuned on: they are scored with the parameters chosen on
-all the annotated recordings, for ``charging_false_alarms_per_hour``. Every parameter set used is
-recorded in the results.
+maximises the event-based F1 (200 ms collars); among equal F1s it takes the fewest detected events
+(the fewest false alarms), then the earlier grid point (the lighter post-processing). Thresholds are
+quantiles (:data:`GRID` ``quantiles``) of the validation folds' frame scores, so the grid follows any
+score scale. Extra event-free recordings (LiB-TRAD's normal-charging sets) are never tuned on: they
+are scored with the parameters chosen on all the annotated recordings, for
+``charging_false_alarms_per_hour``. Every parameter set used is recorded in the results.
 """
 
 from __future__ import annotations

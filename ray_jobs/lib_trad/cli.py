@@ -278,8 +278,20 @@ def evaluate_lib_trad_command(
 @click.option("--allow-duplicates", "allow_duplicates", is_flag=True, help="Keep repeated --embeddings rows.")
 @device_option
 def evaluate_lib_trad_events_command(
-    models, dataset, embeddings, output, experiments, scorers, hop_ms, max_train_frames, cache_dir, local, address,
-    no_verify, allow_duplicates, device,
+    models,
+    dataset,
+    embeddings,
+    output,
+    experiments,
+    scorers,
+    hop_ms,
+    max_train_frames,
+    cache_dir,
+    local,
+    address,
+    no_verify,
+    allow_duplicates,
+    device,
 ) -> None:
     """Venting events in time: event F1 (sed_eval's collars), segment F1, detection latency and false alarms per
     hour, from frame embeddings and/or trained attention AEs, post-processing chosen by cross-fitting."""

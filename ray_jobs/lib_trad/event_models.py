@@ -72,7 +72,10 @@ def ae_frame_scores(model, extractor, features: list[torch.Tensor], batch_size: 
 def _recordings(clips: Clips, scores: list[FrameScores]) -> tuple[list[Recording], int]:
     columns, out, unannotated = clips.columns, [], 0
     for i, frame_scores in enumerate(scores):
-        value = lambda name: columns[name][i] if name in columns else None  # noqa: E731
+
+        def value(name: str, row: int = i):
+            return columns[name][row] if name in columns else None
+
         events = annotated_events(clips.labels[i], value("event_onset_s"), value("event_offset_s"))
         if events is None:
             unannotated += 1
@@ -87,7 +90,13 @@ def _recordings(clips: Clips, scores: list[FrameScores]) -> tuple[list[Recording
 
 
 def score_event_models(
-    models: dict[str, str | Path], dataset: str, *, cache_dir=None, progress: bool = True, no_verify=False, device="auto"
+    models: dict[str, str | Path],
+    dataset: str,
+    *,
+    cache_dir=None,
+    progress: bool = True,
+    no_verify=False,
+    device="auto",
 ) -> dict:
     """Every experiment's AE on its test split (and the normal-charging sets): ``{"scorers", "examples", ...}``."""
     run_on = resolve_device(device)
@@ -95,7 +104,9 @@ def score_event_models(
     for model, _ in loaded.values():
         model.to(run_on)
     has_charging = split_exists(dataset, CHARGING_CONFIG, "train", cache_dir=cache_dir)
-    charging = load_clips(dataset, CHARGING_CONFIG, "train", cache_dir=cache_dir, progress=progress) if has_charging else None
+    charging = (
+        load_clips(dataset, CHARGING_CONFIG, "train", cache_dir=cache_dir, progress=progress) if has_charging else None
+    )
     scorers: dict = {f"attention_ae {k}": {"experiments": {}} for k in FRAME_SCORES}
     examples: dict = {name: {} for name in scorers}
     for experiment, model_dir in models.items():
@@ -137,7 +148,9 @@ def evaluate_event_models(models: dict, dataset: str, output_dir, *, cache_dir=N
         "protocol": "model",
         **summary,
         # one leaderboard row: the trained AEs (one per experiment, as Table 3) are one method
-        "inputs": [{"path": str(d), "encoder": "lib-trad attention AE (trained)"} for d in dict.fromkeys(models.values())],
+        "inputs": [
+            {"path": str(d), "encoder": "lib-trad attention AE (trained)"} for d in dict.fromkeys(models.values())
+        ],
     }
     with atomic_output(out, "results", inputs=inputs) as staging:
         (staging / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")

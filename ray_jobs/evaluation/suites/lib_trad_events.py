@@ -220,7 +220,9 @@ class LibTradEventsSuite(Suite):
     def write_report(self, results: dict, folder: Path, df=None, options=None) -> list[Path]:
         folder = Path(folder)
         text = event_report.markdown(
-            results["scorers"], "LiB-TRAD venting events (frame embeddings)", "Frame scorers fitted on normal train frames."
+            results["scorers"],
+            "LiB-TRAD venting events (frame embeddings)",
+            "Frame scorers fitted on normal train frames.",
         )
         (folder / "results.md").write_text(text, encoding="utf-8")
         return [folder / "results.md", *event_report.write_plots(results.get("examples", {}), folder)]

@@ -47,8 +47,15 @@ def frame_embeddings(lib_trad_export, tmp_path_factory):
 
 def test_lib_trad_events_on_the_stand_in_end_to_end(frame_embeddings, lib_trad_raw, tmp_path, cli):
     result = cli(
-        "evaluate", "lib-trad-events", "--embeddings", frame_embeddings, "--output", tmp_path / "res", "--local",
-        "--hop-ms", "32",
+        "evaluate",
+        "lib-trad-events",
+        "--embeddings",
+        frame_embeddings,
+        "--output",
+        tmp_path / "res",
+        "--local",
+        "--hop-ms",
+        "32",
     )
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "res" / "results.json").read_text())
