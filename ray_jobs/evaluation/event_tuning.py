@@ -14,9 +14,11 @@ detections use the :class:`~libtrad.models.events.EventParams` chosen on the *ot
 recording is ever scored with parameters tuned on itself. The search (:func:`choose_params`) runs
 over :data:`GRID` (median windows and merge gaps up to the venting's second-long fluctuations) and
 maximises the event-based F1 (200 ms collars); among equal F1s it takes the fewest detected events
-(the fewest false alarms), then the earlier grid point (the lighter post-processing). Thresholds are
-quantiles (:data:`GRID` ``quantiles``) of the validation folds' frame scores, so the grid follows any
-score scale. Extra event-free recordings (LiB-TRAD's normal-charging sets) are never tuned on: they
+(the fewest false alarms), then the lighter post-processing and the highest threshold (the widest
+margin over the normal frames seen). Thresholds are
+quantiles of the validation folds' frame scores — of all frames (``quantiles``) and of the frames outside
+the annotated events (``normal_quantiles``, up to their maximum: a decaying venting tail is only caught
+just above the normal frames) — so the grid follows any score scale. Extra event-free recordings (LiB-TRAD's normal-charging sets) are never tuned on: they
 are scored with the parameters chosen on all the annotated recordings, for
 ``charging_false_alarms_per_hour``. Every parameter set used is recorded in the results.
 """
@@ -33,10 +35,11 @@ from libtrad.ray_jobs.evaluation import event_metrics as M
 
 FOLDS = 2
 GRID = {
-    "quantiles": (0.5, 0.8, 0.9, 0.95, 0.99, 0.999),
-    "median_s": (0.0, 0.25, 0.5, 1.0),
-    "min_duration_s": (0.0, 0.25, 0.5, 1.0),
-    "merge_gap_s": (0.0, 0.5, 1.0, 2.0),
+    "quantiles": (0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99),  # of all frame scores
+    "normal_quantiles": (0.5, 0.9, 0.99, 0.999, 1.0),  # of the frames outside annotated events
+    "median_s": (0.0, 0.25, 1.0),
+    "min_duration_s": (0.0, 0.25, 1.0),
+    "merge_gap_s": (0.0, 0.5, 2.0),
 }
 
 
@@ -79,10 +82,23 @@ def _objective(recordings: Sequence[Recording], detected: Sequence[list[Event]])
     return M.f1(counts) or 0.0, -counts.detected
 
 
+def _outside_events(recording: Recording) -> np.ndarray:
+    """The scores of the frames whose centre lies outside every annotated event of the recording."""
+    centres = recording.scores.times() + recording.scores.hop_s / 2
+    inside = np.zeros(len(centres), dtype=bool)
+    for onset, offset in recording.events:
+        inside |= (centres >= onset) & (centres < offset)
+    return recording.scores.scores[~inside]
+
+
 def choose_params(recordings: Sequence[Recording]) -> tuple[EventParams, float]:
     """The grid point with the best event-based F1 on ``recordings`` (module docstring) and that F1."""
     values = np.concatenate([r.scores.scores for r in recordings])
-    thresholds = sorted(set(np.quantile(values, GRID["quantiles"]).tolist()))
+    normal = np.concatenate([_outside_events(r) for r in recordings])
+    thresholds = set(np.quantile(values, GRID["quantiles"]).tolist())
+    if len(normal):
+        thresholds |= set(np.quantile(normal, GRID["normal_quantiles"]).tolist())
+    thresholds = sorted(thresholds, reverse=True)  # among equals, the highest: the widest margin over normal
     best, best_key = None, (-1.0, 0)
     for median in GRID["median_s"]:
         filtered = [median_filter(r.scores, median) for r in recordings]  # once per window, not per grid point
