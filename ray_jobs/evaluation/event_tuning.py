@@ -15,12 +15,13 @@ recording is ever scored with parameters tuned on itself. The search (:func:`cho
 over :data:`GRID` (median windows and merge gaps up to the venting's second-long fluctuations) and
 maximises the event-based F1 (200 ms collars); among equal F1s it takes the fewest detected events
 (the fewest false alarms), then the lighter post-processing and the highest threshold (the widest
-margin over the normal frames seen). Thresholds are
-quantiles of the validation folds' frame scores — of all frames (``quantiles``) and of the frames outside
-the annotated events (``normal_quantiles``, up to their maximum: a decaying venting tail is only caught
-just above the normal frames) — so the grid follows any score scale. Extra event-free recordings (LiB-TRAD's normal-charging sets) are never tuned on: they
-are scored with the parameters chosen on all the annotated recordings, for
-``charging_false_alarms_per_hour``. Every parameter set used is recorded in the results.
+margin over the normal frames seen). Thresholds are quantiles of the validation folds' frame
+scores — of all frames (``quantiles``) and of the frames outside the annotated events
+(``normal_quantiles``, up to their maximum: a decaying venting tail is only caught just above the
+normal frames) — so the grid follows any score scale. Extra event-free recordings (LiB-TRAD's
+normal-charging sets) are never tuned on: they are scored with the parameters chosen on all the
+annotated recordings, for ``charging_false_alarms_per_hour``. Every parameter set used is recorded
+in the results.
 """
 
 from __future__ import annotations
