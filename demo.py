@@ -7,7 +7,8 @@ back; train the LiB-TRAD attention auto-encoder (one per experiment, TR1–TR3, 
 Table 3) and the CNN briefly (cards written); embed both datasets with ECHO (random weights
 unless ``echo`` names a converted checkpoint) and with ``logmel-stats`` through Ray (one local
 session for every Ray step); evaluate ``lib-trad`` (embeddings and the trained AEs in one table)
-and ``siren-dcase`` for both encoders; rank them in one leaderboard; print where every artefact is.
+and ``siren-dcase`` for both encoders; rank them in one leaderboard; score the trained AEs' venting events (event
+F1, latency, false alarms per hour: :mod:`libtrad.ray_jobs.lib_trad.event_models`); print where every artefact is.
 """
 
 from __future__ import annotations
@@ -265,10 +266,22 @@ def _embed_and_evaluate(paths: dict[str, Path], echo_spec: str, progress: bool, 
         f"siren-dcase {DCASE_YEAR} year score: ECHO {_pct(scores['emb_echo_dcase'])}, "
         f"logmel-stats {_pct(scores['emb_logmel_dcase'])}",
         f"lib-trad harmonic mean AUC (ECHO, KNN): {_pct(lt['scorers']['knn']['harmonic_mean'])}",
+        _event_line(paths, progress, device),
         "",
         (paths["leaderboard"] / "leaderboard.md").read_text(encoding="utf-8").split("## Columns")[0].strip(),
     ]
     return lines
+
+
+def _event_line(paths: dict[str, Path], progress: bool, device: str) -> str:
+    """The trained AEs' venting events (event F1, latency, false alarms per hour): one line beside the AUCs."""
+    from libtrad.ray_jobs.lib_trad.event_models import event_summary_line, score_event_models
+
+    models = {e: str(paths[f"ae_{e}"]) for e in EXPERIMENTS}
+    summary = score_event_models(
+        models, str(paths["lib_trad"]), cache_dir=paths["cache"], progress=progress, device=device
+    )
+    return event_summary_line(summary)
 
 
 def _pct(value) -> str:

@@ -60,6 +60,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert dcase["year"] == 2021 and dcase["inputs"][0]["encoder"].startswith("echo:")
     board = (work / "leaderboard" / "leaderboard.md").read_text()
     assert "`logmel-stats`" in board and "echo-small-random" in board and "siren-dcase · DCASE 2021" in board
+    assert "venting events (attention_ae mahalanobis, frame scores; FA/h on normal charging): TR1 F1" in out
 
 
 def test_demo_checks_the_device_before_any_work(tmp_path, cli, rel, gpus):

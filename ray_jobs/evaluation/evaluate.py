@@ -47,6 +47,7 @@ SUITES: dict[str, str] = {
     "siren-dcase": f"{_SUITES_PACKAGE}.siren_dcase:SUITE",
     "siren-fault": f"{_SUITES_PACKAGE}.siren_fault:SUITE",
     "lib-trad": f"{_SUITES_PACKAGE}.lib_trad:SUITE",
+    "lib-trad-events": f"{_SUITES_PACKAGE}.lib_trad_events:SUITE",
     "linear-probe": f"{_SUITES_PACKAGE}.linear_probe:SUITE",
     "xares-mlp": f"{_SUITES_PACKAGE}.xares_mlp:SUITE",
     "xares-knn": f"{_SUITES_PACKAGE}.xares_knn:SUITE",

@@ -28,6 +28,8 @@ siren-dcase                     ``score``, the year's DCASE score (SIREN's;  lab
 siren-fault                     ``accuracy``, as ECHO Table 2 (weighted F1)  predicted rows
 lib-trad                        Mahalanobis: harmonic mean (AUC per TR);     normal + abnormal
                                 other scorers: their harmonic mean
+lib-trad-events                 event F1 per scorer and experiment (median   recordings (rows)
+                                latency in s, false alarms per hour)
 linear-probe, xares-mlp         ``mean`` over seeds (accuracy or AUC)        ``test_size``
 xares-knn                       ``value`` (accuracy or AUC)                  ``test_size``
 mimii (a column per SNR)        ``sets.<snr>.score`` (mean AUC per machine)  normal + abnormal

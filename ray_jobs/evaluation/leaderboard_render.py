@@ -21,22 +21,30 @@ import numpy as np
 
 from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation.flags import SATURATED
-from libtrad.ray_jobs.evaluation.leaderboard_results import METRIC_LABELS
+from libtrad.ray_jobs.evaluation.leaderboard_results import FALSE_ALARMS_SUFFIX, LATENCY_SUFFIX, METRIC_LABELS
 from libtrad.ray_jobs.evaluation.reference_rows import FLAG, MARK
 
 SUMMARY = "X-ARES weighted average"
+UNIT_COLUMNS = {LATENCY_SUFFIX: "s", FALSE_ALARMS_SUFFIX: "/h"}
 
 
 def fraction(column: str) -> bool:
+    if unit_of(column):
+        return False
     column = P.BY_NAME.get(column)
     return column is None or column.fraction
+
+
+def unit_of(column: str) -> str:
+    """The unit of a measured column that is no fraction (lib-trad-events' latency and false alarms), else ""."""
+    return next((unit for suffix, unit in UNIT_COLUMNS.items() if column.endswith(suffix)), "")
 
 
 def shown(value: float | None, column: str) -> str:
     """A value as the table prints it: % with two decimals, or a paper's own unit (ms) as printed."""
     if value is None:
         return "–"
-    return f"{100 * value:.2f}" if fraction(column) else f"{value:g} ms"
+    return f"{100 * value:.2f}" if fraction(column) else f"{value:g} {unit_of(column) or 'ms'}"
 
 
 def _cells(board, kind: str, row) -> list[str]:
@@ -231,7 +239,7 @@ def _diff_section(board) -> list[str]:
 def _signed(value: float | None, column: str) -> str:
     if value is None:
         return "–"
-    return f"{100 * value:+.2f}" if fraction(column) else f"{value:+g} ms"
+    return f"{100 * value:+.2f}" if fraction(column) else f"{value:+g} {unit_of(column) or 'ms'}"
 
 
 def _unverified_section(board) -> list[str]:
@@ -324,7 +332,7 @@ def heatmap(board, path: Path) -> Path:
             value = board.value(kind, row, column)
             if value is not None:
                 grid[i, j] = value if fraction(column) else np.nan
-                text[i][j] = f"{100 * value:.1f}" if fraction(column) else f"{value:g} ms"
+                text[i][j] = f"{100 * value:.1f}" if fraction(column) else f"{value:g} {unit_of(column) or 'ms'}"
         average = summary_of(board, kind, row)["xares_weighted_average"]
         if average is not None:
             grid[i, -1], text[i][-1] = average, f"{100 * average:.1f}"

@@ -19,13 +19,25 @@ from libtrad.folders.verify.inputs import check_input_folder
 from libtrad.ray_jobs.evaluation import paper_columns as P
 from libtrad.ray_jobs.evaluation.suites.probe_task import dataset_label
 
-SUITE_ORDER = ("siren-dcase", "siren-fault", "lib-trad", "linear-probe", "xares-mlp", "xares-knn", "mimii")
+SUITE_ORDER = (
+    "siren-dcase",
+    "siren-fault",
+    "lib-trad",
+    "lib-trad-events",
+    "linear-probe",
+    "xares-mlp",
+    "xares-knn",
+    "mimii",
+)
 METRIC_RANGES = {
     "accuracy": (0.0, 1.0),
     "auc": (0.0, 1.0),
     "f1_weighted": (0.0, 1.0),
     "dcase_score": (0.0, 1.0),
     "hmean_auc": (0.0, 1.0),
+    "event_f1": (0.0, 1.0),
+    "latency_s": (0.0, float("inf")),
+    "false_alarms_per_hour": (0.0, float("inf")),
 }
 METRIC_LABELS = {
     "accuracy": "accuracy",
@@ -33,7 +45,13 @@ METRIC_LABELS = {
     "f1_weighted": "weighted F1",
     "dcase_score": "DCASE score",
     "hmean_auc": "harmonic-mean AUC",
+    "event_f1": "event-based F1 (200 ms collars)",
+    "latency_s": "median detection latency in seconds",
+    "false_alarms_per_hour": "false alarms per hour of normal audio",
 }
+# lib-trad-events' extra columns end so; the table prints their values in these units, not as fractions
+LATENCY_SUFFIX = " latency (s)"
+FALSE_ALARMS_SUFFIX = " false alarms (/h)"
 
 
 # ----------------------------------------------------------------------------- reading
@@ -137,6 +155,14 @@ def check_shape(results: dict, path: Path) -> None:
         _typed(path, f"scorers.{name}.harmonic_mean", entry.get("harmonic_mean"), _NUMBER)
         for experiment, auc in (_typed(path, f"scorers.{name}.auc", entry.get("auc"), (dict,)) or {}).items():
             _typed(path, f"scorers.{name}.auc.{experiment}", auc, _NUMBER)
+        experiments = _typed(path, f"scorers.{name}.experiments", entry.get("experiments"), (dict,)) or {}
+        for experiment, m in experiments.items():  # lib-trad-events
+            where = f"scorers.{name}.experiments.{experiment}"
+            _typed(path, where, m, (dict,), optional=False)
+            for key in ("event_f1", "false_alarms_per_hour", "charging_false_alarms_per_hour"):
+                _typed(path, f"{where}.{key}", m.get(key), _NUMBER)
+            _typed(path, f"{where}.latency", m.get("latency"), (dict,))
+            _typed(path, f"{where}.counts", m.get("counts"), (dict,))
     for name, entry in (_typed(path, "counts", results.get("counts"), (dict,)) or {}).items():
         _typed(path, f"counts.{name}", entry, (dict,), optional=False)
         for key, value in entry.items():
@@ -275,6 +301,24 @@ def _dcase_cells(results: dict, dcase_score: str) -> list[Cell]:
     return [Cell(column + OFFICIAL_SUFFIX, "dcase_score", official.get("score"), size, blank=blank), siren]
 
 
+def _lib_trad_events_cells(results: dict) -> list[Cell]:
+    """Per scorer and experiment: event F1 (the headline), median latency and false alarms per hour (extra;
+    on the normal-charging sets where the result has them, else on the test split's normal segments)."""
+    out = []
+    for name, entry in sorted(results.get("scorers", {}).items()):
+        for experiment, m in sorted((entry.get("experiments") or {}).items()):
+            column = f"lib-trad-events {name} · {experiment.upper()}"
+            size = (m.get("counts") or {}).get("recordings")
+            charging = m.get("charging_false_alarms_per_hour")
+            alarms = charging if charging is not None else m.get("false_alarms_per_hour")
+            out += [
+                Cell(f"{column} event F1", "event_f1", m.get("event_f1"), size),
+                Cell(column + LATENCY_SUFFIX, "latency_s", (m.get("latency") or {}).get("median_s"), size, False),
+                Cell(column + FALSE_ALARMS_SUFFIX, "false_alarms_per_hour", alarms, size, False),
+            ]
+    return out
+
+
 def cells_of(results: dict, folder: Path, dcase_score: str = "siren") -> list[Cell]:
     """Every value one result gives, each in its column (:mod:`~libtrad.ray_jobs.evaluation.paper_columns`);
     ``dcase_score``: which DCASE score a siren-dcase result ranks by (:data:`DCASE_SCORES`)."""
@@ -285,6 +329,8 @@ def cells_of(results: dict, folder: Path, dcase_score: str = "siren") -> list[Ce
         return _fault_cells(results, inputs, folder)
     if suite == "lib-trad":
         return _lib_trad_cells(results)
+    if suite == "lib-trad-events":
+        return _lib_trad_events_cells(results)
     task = _task(results, inputs, folder)
     if suite in ("linear-probe", "xares-mlp"):
         return [Cell(f"{suite} · {task}", results["metric"], results.get("mean"), results.get("test_size"))]

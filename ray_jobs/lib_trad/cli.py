@@ -231,6 +231,105 @@ def evaluate_lib_trad_command(
     print_results(output)
 
 
+@command("lib-trad-events")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Attention-AE folder (used for every experiment) or EXPERIMENT=DIR, repeated: its frame scores.",
+)
+@click.option("--dataset", default=None, help="Built LiB-TRAD dataset (with --model): Hub-style folder or Hub id.")
+@click.option(
+    "--embeddings",
+    "embeddings",
+    multiple=True,
+    type=PATH_OR_URL,
+    help="Embeddings with frames (libtrad embed --frames) of a LiB-TRAD anomaly config, and optionally of "
+    "normal_charging: KNN and Mahalanobis scores per frame.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("lib-trad-events"),
+    show_default=True,
+    help="Folder for results.json, results.md and the scores-over-time PNGs.",
+)
+@click.option("--experiments", default="tr1,tr2,tr3", show_default=True, help="Comma-separated experiments (--model).")
+@click.option("--scorers", default="knn,mahalanobis", show_default=True, help="Frame scorers on --embeddings.")
+@click.option(
+    "--hop-ms",
+    type=number("--hop-ms", low=0),
+    default=0.0,
+    show_default=True,
+    help="Frame hop of --embeddings in ms (the encoder's hop_size_in_ms; 0: the 10-s segment / frame count).",
+)
+@click.option(
+    "--max-train-frames",
+    type=number("--max-train-frames", low=2, integer=True),
+    default=20_000,
+    show_default=True,
+    help="Normal training frames the --embeddings scorers keep per experiment (evenly strided).",
+)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder.")
+@click.option("--local", is_flag=True, help="Run the embedding units in this process instead of as Ray tasks.")
+@click.option("--address", default=None, help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...).")
+@connect_timeout_option
+@click.option("--no-verify", "no_verify", is_flag=True, help="Use folders whose files differ from their checksums.")
+@click.option("--allow-duplicates", "allow_duplicates", is_flag=True, help="Keep repeated --embeddings rows.")
+@device_option
+def evaluate_lib_trad_events_command(
+    models,
+    dataset,
+    embeddings,
+    output,
+    experiments,
+    scorers,
+    hop_ms,
+    max_train_frames,
+    cache_dir,
+    local,
+    address,
+    no_verify,
+    allow_duplicates,
+    device,
+) -> None:
+    """Venting events in time: event F1 (sed_eval's collars), segment F1, detection latency and false alarms per
+    hour, from frame embeddings and/or trained attention AEs, post-processing chosen by cross-fitting."""
+    from libtrad.ray_jobs.lib_trad.evaluation import EXPERIMENTS, parse_model_arguments
+    from libtrad.ray_jobs.lib_trad.event_models import attach_event_models, evaluate_event_models
+
+    chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
+    if not chosen or any(e not in EXPERIMENTS for e in chosen):
+        raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
+    if not models and not embeddings:
+        raise LibtradError("give --model (trained attention AEs, with --dataset) and/or --embeddings")
+    if models and not dataset:
+        raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
+    model_args = parse_model_arguments(models, chosen) if models else None
+    common = {"cache_dir": cache_dir, "no_verify": no_verify, "device": device}
+    if not embeddings:
+        evaluate_event_models(model_args, dataset, output, **common)
+        print_results(output)
+        return
+    extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
+    extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
+    evaluate_embeddings(
+        "lib-trad-events",
+        list(embeddings),
+        output,
+        local=local,
+        address=address,
+        no_verify=no_verify,
+        allow_duplicates=allow_duplicates,
+        extra_inputs=extra,
+        attach=attach_event_models(model_args, dataset, **common) if model_args else None,
+        scorers=tuple(comma_list("--scorers", scorers)),
+        hop_ms=hop_ms,
+        max_train_frames=max_train_frames,
+    )
+    print_results(output)
+
+
 @group()
 def export() -> None:
     """Export a trained LiB-TRAD model for deployment."""

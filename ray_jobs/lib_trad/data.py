@@ -20,6 +20,7 @@ from libtrad.folders.verify import verify_dataset_split
 from libtrad.models.model_types import read_json_object
 
 SAMPLE_RATE = 16_000
+EVENT_COLUMNS = ("segment", "channel", "event_onset_s", "event_offset_s")  # what event evaluation reads
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Clips:
     waveforms: list[np.ndarray]
     labels: np.ndarray
     experiments: list[str] = field(default_factory=list)
+    # where present: segment, channel and the annotated event_onset_s / event_offset_s (seconds in the segment)
+    columns: dict[str, list] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.waveforms)
@@ -82,8 +85,15 @@ def load_clips(
         if "experiment" in ds.column_names
         else [config.split("_")[0].upper()] * len(ds)
     )
+    columns = {c: list(ds[c]) for c in EVENT_COLUMNS if c in ds.column_names}
     return Clips(
-        dataset=str(dataset), config=config, split=split, waveforms=waveforms, labels=labels, experiments=experiments
+        dataset=str(dataset),
+        config=config,
+        split=split,
+        waveforms=waveforms,
+        labels=labels,
+        experiments=experiments,
+        columns=columns,
     )
 
 
