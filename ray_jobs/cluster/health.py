@@ -1,0 +1,115 @@
+"""How a running job notices that its Ray cluster lost a node or its head, and says so in one line.
+
+What Ray 2.60 does (its docs, and seen on a multi-node Ray on loopback, ``ray.cluster_utils.Cluster``):
+
+* A node whose raylet dies takes its worker processes with it. The GCS marks the node dead (health
+  checks every 3 s, 5 misses by default, sooner when the raylet's connection closes) and, in
+  ``ray.nodes()``, ``Alive`` turns false; calls to an actor that lived there fail with
+  ``RayActorError`` (``ActorDiedError``, "its node has died"), every call in flight separately. A task
+  (not an actor) is retried by Ray on another node up to its ``max_retries``. A restarted actor asks
+  for the same resources as before: when every surviving node is already full (libtrad's actors take
+  a node's cores), it is never placed and its calls wait forever — so libtrad never lets Ray restart
+  an embedding actor, and replaces one only when a surviving node can hold it (:func:`capacity`).
+* When the head's GCS dies, the driver's own calls that need it block, and Ray's core ends the
+  driver after ``gcs_rpc_server_reconnect_timeout_s`` (60 s) with its own text and no exit handler.
+  A job that watches its cluster (:class:`ClusterWatch`) probes the GCS's port once a second and ends
+  itself, with one libtrad line, once it has refused connections for :data:`GCS_LOSS_SECONDS` —
+  before Ray does, so the output's lock is released and the finished units stay for a resume.
+
+Bounds: a job stops waiting for the cluster within :data:`GCS_LOSS_SECONDS` + 2 s of its GCS going
+away, and within Ray's node-death detection (about 15-30 s) + :data:`TICK_SECONDS` of the last node
+able to run its work going away.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+from libtrad.core.errors import LibtradError
+from libtrad.ray_jobs.cluster.attach import tcp_target
+
+GCS_LOSS_SECONDS = 15.0  # the GCS refusing connections this long ends the job (Ray's own limit: 60 s)
+TICK_SECONDS = 1.0  # how often a waiting job looks at its cluster
+
+
+class ClusterLost(LibtradError):
+    """The cluster can no longer run the job: its head (GCS) stopped answering, or no node left can place
+    its work. ``gcs_lost``: Ray calls that need the GCS would block, so cleanup skips them."""
+
+    def __init__(self, message: str, *, gcs_lost: bool = False):
+        super().__init__(message)
+        self.gcs_lost = gcs_lost
+
+
+def capacity(ray, need: dict[str, float]) -> int:
+    """How many pieces of work asking for ``need`` (``{"CPU": 2, "GPU": 0}``) the alive nodes hold at once
+    (their total resources: what libtrad's own work there occupies counts as free)."""
+    total = 0
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        resources = node.get("Resources", {})
+        fits = [math.floor(resources.get(k, 0.0) / v + 1e-9) for k, v in need.items() if v > 0]
+        total += min(fits) if fits else 1
+    return total
+
+
+def describe_node(node: dict) -> str:
+    """``IP (node 1a2b3c4d)``: nodes on one machine share the IP, so the start of the node id tells them apart."""
+    address = node.get("NodeManagerAddress") or node.get("NodeManagerHostname") or "?"
+    return f"{address} (node {str(node.get('NodeID', ''))[:8]})"
+
+
+class ClusterWatch:
+    """A job's view of its cluster while it waits for work: the nodes alive when it began, its GCS's port.
+
+    :meth:`check` (each :data:`TICK_SECONDS` of waiting) raises :class:`ClusterLost` once the GCS has
+    refused connections for :data:`GCS_LOSS_SECONDS`; :meth:`nothing_can_run` is the line for work that no
+    node left can place; :meth:`lost_nodes` names the nodes gone since the start."""
+
+    def __init__(self, ray, address: str | None):
+        self.ray = ray
+        self.address = address or "the local Ray"
+        self.gcs = tcp_target(ray.get_runtime_context().gcs_address)
+        self.nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
+        self.refused_since: float | None = None
+        self.gcs_lost = False
+
+    def gcs_answers(self) -> bool:
+        if self.gcs is None:
+            return True
+        try:
+            socket.create_connection(self.gcs, timeout=2.0).close()
+            return True
+        except OSError:
+            return False
+
+    def check(self) -> None:
+        """Raise :class:`ClusterLost` when the GCS has refused connections for :data:`GCS_LOSS_SECONDS`."""
+        if self.gcs_answers():
+            self.refused_since = None
+            return
+        now = time.monotonic()
+        self.refused_since = self.refused_since or now
+        if now - self.refused_since >= GCS_LOSS_SECONDS:
+            self.gcs_lost = True
+            host, port = self.gcs
+            raise ClusterLost(
+                f"the Ray cluster at {self.address} lost its head: its GCS ({host}:{port}) has refused "
+                f"connections for {GCS_LOSS_SECONDS:g} s",
+                gcs_lost=True,
+            )
+
+    def lost_nodes(self) -> list[str]:
+        """The nodes alive when the job began that are dead (or gone) now, described."""
+        alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+        return [describe_node(n) for node_id, n in sorted(self.nodes.items()) if node_id not in alive]
+
+    def nothing_can_run(self, what: str, need: dict[str, float]) -> ClusterLost:
+        """The line for work (``what``, asking for ``need``) that no alive node can place any more."""
+        lost = self.lost_nodes()
+        asks = ", ".join(f"{v:g} {k}" for k, v in need.items() if v > 0)
+        gone = f"lost node(s) {', '.join(lost)}" if lost else "lost the nodes it ran on"
+        return ClusterLost(f"the Ray cluster at {self.address} {gone}; no node left can run {what} ({asks} each)")
