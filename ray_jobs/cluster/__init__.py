@@ -172,15 +172,27 @@ def ray_session(
                 log_to_driver=shown,
             )
         with _ray_reports(ray, shown):
-            gcs_lost = False
+            unreachable = False
             try:
                 yield ray
             except ClusterLost as exc:
-                gcs_lost = exc.gcs_lost
+                unreachable = exc.unreachable
                 raise
             finally:
-                if not gcs_lost:  # with the GCS gone, ray.shutdown would wait for it (up to a minute)
+                if unreachable:
+                    _abandon(ray)
+                else:
                     ray.shutdown()  # an attached driver only detaches; the cluster keeps running
+
+
+def _abandon(ray) -> None:
+    """No ``ray.shutdown`` for a session whose GCS or raylet is gone, now or at exit: it would wait up
+    to a minute for them (the process is about to end: its connections go with it)."""
+    import atexit
+
+    from ray._private import worker
+
+    atexit.unregister(worker.shutdown)
 
 
 @contextmanager

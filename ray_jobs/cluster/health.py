@@ -31,16 +31,20 @@ from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.cluster.attach import tcp_target
 
 GCS_LOSS_SECONDS = 15.0  # the GCS refusing connections this long ends the job (Ray's own limit: 60 s)
+RAYLET_LOSS_SECONDS = 2.0  # this driver's raylet refusing connections this long: its node is gone
 TICK_SECONDS = 1.0  # how often a waiting job looks at its cluster
 
 
 class ClusterLost(LibtradError):
-    """The cluster can no longer run the job: its head (GCS) stopped answering, or no node left can place
-    its work. ``gcs_lost``: Ray calls that need the GCS would block, so cleanup skips them."""
+    """The cluster can no longer run the job: its head (GCS) stopped answering, this driver's own node
+    died, or no node left can place its work. ``unreachable``: Ray calls would block (no GCS) or end
+    the process (no raylet), so the job's cleanup and ``ray.shutdown`` skip them, and the CLI ends the
+    process right after its line (``ends_process``: the teardown of such a Ray session crashes)."""
 
-    def __init__(self, message: str, *, gcs_lost: bool = False):
+    def __init__(self, message: str, *, unreachable: bool = False):
         super().__init__(message)
-        self.gcs_lost = gcs_lost
+        self.unreachable = unreachable
+        self.ends_process = unreachable
 
 
 def capacity(ray, need: dict[str, float]) -> int:
@@ -63,44 +67,54 @@ def describe_node(node: dict) -> str:
 
 
 class ClusterWatch:
-    """A job's view of its cluster while it waits for work: the nodes alive when it began, its GCS's port.
+    """A job's view of its cluster while it waits for work: the nodes alive when it began, the ports of
+    its GCS and of this driver's own raylet.
 
-    :meth:`check` (each :data:`TICK_SECONDS` of waiting) raises :class:`ClusterLost` once the GCS has
-    refused connections for :data:`GCS_LOSS_SECONDS`; :meth:`nothing_can_run` is the line for work that no
-    node left can place; :meth:`lost_nodes` names the nodes gone since the start."""
+    :meth:`check` (each :data:`TICK_SECONDS`) raises :class:`ClusterLost` once the GCS has refused
+    connections for :data:`GCS_LOSS_SECONDS`, or this driver's raylet for :data:`RAYLET_LOSS_SECONDS` (a
+    raylet is never restarted: its node is gone, and with it the driver's actors and object store; Ray
+    ends such a driver from its core as soon as the GCS declares the node dead, so the job must say
+    so first). :meth:`nothing_can_run` is the line for work that no node left can place;
+    :meth:`lost_nodes` names the nodes gone since the start."""
 
     def __init__(self, ray, address: str | None):
         self.ray = ray
         self.address = address or "the local Ray"
-        self.gcs = tcp_target(ray.get_runtime_context().gcs_address)
         self.nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
-        self.refused_since: float | None = None
-        self.gcs_lost = False
+        own = self.nodes.get(ray.get_runtime_context().get_node_id(), {})
+        raylet = (own.get("NodeManagerAddress"), own.get("NodeManagerPort"))
+        self.ports = {
+            "its GCS": (tcp_target(ray.get_runtime_context().gcs_address), GCS_LOSS_SECONDS),
+            "the raylet of this driver's node": (raylet if all(raylet) else None, RAYLET_LOSS_SECONDS),
+        }
+        self.refused_since: dict[str, float] = {}
+        self.unreachable = False
 
-    def gcs_answers(self) -> bool:
-        if self.gcs is None:
-            return True
-        try:
-            socket.create_connection(self.gcs, timeout=2.0).close()
-            return True
-        except OSError:
-            return False
+    def answers(self) -> bool:
+        """Whether the GCS and this driver's raylet accept connections right now (noting since when not)."""
+        now = time.monotonic()
+        for what, (target, _) in self.ports.items():
+            if target is None or _connects(target):
+                self.refused_since.pop(what, None)
+            else:
+                self.refused_since.setdefault(what, now)
+        return not self.refused_since
 
     def check(self) -> None:
-        """Raise :class:`ClusterLost` when the GCS has refused connections for :data:`GCS_LOSS_SECONDS`."""
-        if self.gcs_answers():
-            self.refused_since = None
+        """Raise :class:`ClusterLost` when the GCS or this driver's raylet has refused connections too long."""
+        if self.answers():
             return
         now = time.monotonic()
-        self.refused_since = self.refused_since or now
-        if now - self.refused_since >= GCS_LOSS_SECONDS:
-            self.gcs_lost = True
-            host, port = self.gcs
-            raise ClusterLost(
-                f"the Ray cluster at {self.address} lost its head: its GCS ({host}:{port}) has refused "
-                f"connections for {GCS_LOSS_SECONDS:g} s",
-                gcs_lost=True,
-            )
+        for what, since in self.refused_since.items():
+            (host, port), limit = self.ports[what]
+            if now - since >= limit:
+                self.unreachable = True
+                head = "its head" if what == "its GCS" else "the node this driver runs on"
+                raise ClusterLost(
+                    f"the Ray cluster at {self.address} lost {head}: {what} ({host}:{port}) has refused "
+                    f"connections for {limit:g} s",
+                    unreachable=True,
+                )
 
     def lost_nodes(self) -> list[str]:
         """The nodes alive when the job began that are dead (or gone) now, described."""
@@ -113,3 +127,11 @@ class ClusterWatch:
         asks = ", ".join(f"{v:g} {k}" for k, v in need.items() if v > 0)
         gone = f"lost node(s) {', '.join(lost)}" if lost else "lost the nodes it ran on"
         return ClusterLost(f"the Ray cluster at {self.address} {gone}; no node left can run {what} ({asks} each)")
+
+
+def _connects(target: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(target, timeout=2.0).close()
+        return True
+    except OSError:
+        return False

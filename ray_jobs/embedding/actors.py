@@ -151,11 +151,11 @@ def run_units(
             raise cluster.ClusterLost(
                 f"{exc}; {saved} of {summary.units} units are saved: run the same libtrad embed command again "
                 "(with a cluster that can run it) to compute only the missing ones",
-                gcs_lost=exc.gcs_lost,
+                unreachable=exc.unreachable,
             ) from None
         finally:
             bar.close()
-            if not watch.gcs_lost:  # without a GCS, cancel and kill would wait for it
+            if not watch.unreachable:  # without a GCS or raylet, cancel and kill would block or end the process
                 for ref in dispatch.in_flight:  # a job ended by an error: its queued units are dropped, not retried
                     ray.cancel(ref)  # on actors being killed (Ray would print a "will be retried" line per unit)
                 for actor in dispatch.pool:
@@ -238,9 +238,10 @@ class _Dispatch:
         """The pool as large as the alive nodes can hold (at most its first size); every actor fed.
 
         Actors beyond that room which never returned a unit wait for a node that is gone: given up
-        (their units come back). With the GCS not answering right now nothing is changed (asking it
-        would block); no actor left and nothing placeable: :class:`~libtrad.ray_jobs.cluster.ClusterLost`."""
-        if not self.watch.gcs_answers():
+        (their units come back). With the GCS or this driver's raylet not answering right now nothing
+        is changed (asking would block); no actor left and nothing placeable:
+        :class:`~libtrad.ray_jobs.cluster.ClusterLost`."""
+        if not self.watch.answers():
             return
         room = min(self.size, self.make.room())
         while len(self.pool) < room and self.queue:
