@@ -24,13 +24,15 @@ able to run its work going away.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import time
 
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.cluster.attach import tcp_target
 
-GCS_LOSS_SECONDS = 15.0  # the GCS refusing connections this long ends the job (Ray's own limit: 60 s)
+# The GCS refusing connections this long ends the job (Ray's own limit: 60 s); LIBTRAD_GCS_LOSS_SECONDS changes it.
+GCS_LOSS_SECONDS = float(os.environ.get("LIBTRAD_GCS_LOSS_SECONDS", "15"))
 RAYLET_LOSS_SECONDS = 2.0  # this driver's raylet refusing connections this long: its node is gone
 TICK_SECONDS = 1.0  # how often a waiting job looks at its cluster
 
@@ -117,9 +119,13 @@ class ClusterWatch:
                 )
 
     def lost_nodes(self) -> list[str]:
-        """The nodes alive when the job began that are dead (or gone) now, described."""
-        alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
-        return [describe_node(n) for node_id, n in sorted(self.nodes.items()) if node_id not in alive]
+        """The nodes alive when the job began that are dead (or gone) now — else, when the job began
+        without them, the dead nodes Ray still lists (at most 4 named)."""
+        nodes = self.ray.nodes()
+        alive = {n["NodeID"] for n in nodes if n.get("Alive")}
+        lost = [describe_node(n) for node_id, n in sorted(self.nodes.items()) if node_id not in alive]
+        lost = lost or [describe_node(n) for n in nodes if not n.get("Alive")]
+        return lost[:4] + ([f"{len(lost) - 4} more"] if len(lost) > 4 else [])
 
     def nothing_can_run(self, what: str, need: dict[str, float]) -> ClusterLost:
         """The line for work (``what``, asking for ``need``) that no alive node can place any more."""

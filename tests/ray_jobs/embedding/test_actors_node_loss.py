@@ -1,0 +1,213 @@
+"""Node loss on a real multi-node Ray on loopback (``ray.cluster_utils.Cluster``), not only a crashed actor.
+
+One cluster for the module (starting one costs ~10 s here): a head without CPUs (it runs only the
+drivers) and two one-CPU worker nodes; the tests take its nodes away in order, so they run in file
+order and each says what the ones before it left:
+
+1. a worker node killed mid-embed: the job finishes on the survivor, bit-identical to the units computed
+   in-process, every row exactly once, no computed unit lost;
+2. every worker node killed mid-embed: one ``error:`` line naming the lost nodes and the units saved, the
+   lock released, no Ray text on the screen; the same command on a cluster with a node again resumes;
+3. an evaluation suite with no node that can run a unit: one line, not a wait;
+4. the head's GCS killed mid-embed: one libtrad line within the documented bound, the lock released.
+
+Each embed runs as ``libtrad embed --address`` in a child interpreter (Ray may end a driver whose
+cluster is gone: only a child shows what the user sees), with units of 2 rows that each wait
+0.5 s in their actor (``LIBTRAD_TEST_UNIT_SECONDS``) so that a node is taken away while units are in
+flight on it. Ray's node health checks are made faster on this cluster (0.5 s × 4) so a dead node is
+declared in ~2 s. Marked ``serial``: placement timing depends on load.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: listeners on loopback
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.serial
+
+ROWS_PER_UNIT = 2
+FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_timeout_ms": 1000}
+# The child driver: `libtrad embed` with units of ROWS_PER_UNIT rows (the CLI has no option for it).
+DRIVER = (
+    "import sys, libtrad.ray_jobs.embedding.embed as e; "
+    f"e.default_rows_per_unit = lambda n: {ROWS_PER_UNIT}; "
+    "from libtrad.cli import main; main(sys.argv[1:])"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    from libtrad.ray_jobs.cluster import loopback_only
+
+    loopback_only()
+    os.environ["LIBTRAD_TEST_UNIT_SECONDS"] = "0.5"  # the nodes' workers inherit it
+    made = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_HEALTH})
+    workers = [made.add_node(num_cpus=1) for _ in range(2)]
+    made.wait_for_nodes()
+    made.workers = workers
+    yield made
+    os.environ.pop("LIBTRAD_TEST_UNIT_SECONDS", None)
+    made.shutdown()
+
+
+def start_embed(cluster, dataset: Path, out: Path, **env) -> subprocess.Popen:
+    args = ["embed", "--dataset", dataset, "--config", "tr1", "--encoder", "logmel-stats", "--output", out]
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *map(str, args), "--address", cluster.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+    )
+
+
+def staged_units(out: Path) -> list[Path]:
+    return [p for p in out.parent.glob(f".{out.name}.resume-*/**/*.parquet") if not p.name.startswith(".")]
+
+
+def when_staged(out: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:
+    """Wait until ``n`` units are staged (the job is under way, units in flight on every actor)."""
+    end = time.monotonic() + limit
+    while len(staged_units(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "the job staged nothing in time"
+        time.sleep(0.1)
+
+
+def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, float]:
+    began = time.monotonic()
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the driver still ran {limit} s after the fault: {proc.communicate()}")
+    return proc.returncode, stdout + stderr, time.monotonic() - began
+
+
+def assert_no_ray_noise(text: str) -> None:
+    for noise in ("(raylet)", "state-dump", "core_worker.cc", "will be retried", "Traceback"):
+        assert noise not in text, text
+
+
+def one_error_line(text: str) -> str:
+    errors = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, text
+    assert len(errors[0]) < 420, errors[0]
+    return errors[0]
+
+
+def reference_tables(dataset: Path) -> dict[str, list]:
+    """Every unit computed in this process, without Ray: what a clean run writes."""
+    from libtrad.ray_jobs.embedding.source import resolve_dataset
+    from libtrad.ray_jobs.embedding.units import EmbedOptions, UnitEmbedder, plan_units
+
+    source = resolve_dataset(str(dataset), "tr1")
+    embedder = UnitEmbedder("logmel-stats", EmbedOptions(), source, threads=1)
+    return {u.name: embedder.run(u)[0].to_pylist() for u in plan_units(source, ROWS_PER_UNIT)}
+
+
+def test_a_worker_node_killed_mid_embed_costs_no_unit_and_the_survivor_finishes(cluster, lib_trad_export, tmp_path):
+    out = tmp_path / "emb"
+    proc = start_embed(cluster, lib_trad_export, out)
+    when_staged(out, 2, proc)
+    cluster.remove_node(cluster.workers[0], allow_graceful=False)
+    code, text, _ = finish(proc, 90)
+    assert code == 0, text
+    assert_no_ray_noise(text)
+    assert "12 of 12 units computed" in text, text  # no unit computed twice into the output, none lost
+    expected = reference_tables(lib_trad_export)
+    written = sorted(p.relative_to(out).as_posix() for p in out.glob("data/**/*.parquet"))
+    assert written == sorted(expected)  # every unit exactly once
+    for name, rows in expected.items():
+        assert pq.read_table(out / name).to_pylist() == rows, name  # bit-identical to a clean run
+
+
+def test_losing_every_worker_node_ends_in_one_line_and_the_same_command_resumes(cluster, lib_trad_export, tmp_path):
+    """Left by the test above: the head (no CPUs) and one worker; a second worker is added first."""
+    cluster.workers[1:] = [cluster.workers[1], cluster.add_node(num_cpus=1)]
+    cluster.wait_for_nodes()
+    out = tmp_path / "emb"
+    proc = start_embed(cluster, lib_trad_export, out)
+    when_staged(out, 2, proc)
+    saved_before = len(staged_units(out))
+    for node in cluster.workers[1:]:
+        cluster.remove_node(node, allow_graceful=False)
+    code, text, seconds = finish(proc, 60)
+    line = one_error_line(text)
+    assert code == 2, text
+    assert_no_ray_noise(text)
+    assert f"the Ray cluster at {cluster.address} lost node(s) 127.0.0.1 (node " in line, line
+    assert "no node left can run an embedding actor (1 CPU each)" in line, line
+    saved = len(staged_units(out))
+    assert saved >= saved_before and f"{saved} of 12 units are saved" in line, line
+    assert "run the same libtrad embed command again" in line, line
+    assert seconds < 30, seconds  # Ray's node-death detection (~2 s here) + a tick, plus the child's exit
+    assert not (tmp_path / ".emb.lock").exists() and not out.exists()
+
+    cluster.workers = [cluster.add_node(num_cpus=1)]  # the same command, with a node again: only the rest
+    cluster.wait_for_nodes()
+    code, text, _ = finish(start_embed(cluster, lib_trad_export, out), 90)
+    assert code == 0, text
+    assert f"{12 - saved} of 12 units computed, {saved} reused" in text, text
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("data/**/*.parquet")) == sorted(
+        reference_tables(lib_trad_export)
+    )
+
+
+def test_a_suite_with_no_node_that_can_run_a_unit_ends_in_one_line(cluster):
+    """Left: the head (no CPUs) and one worker, removed here: a unit's task could never be placed."""
+    import numpy as np
+    import pandas as pd
+
+    from libtrad.ray_jobs.cluster import ClusterLost
+    from libtrad.ray_jobs.evaluation.runner import run_suite
+    from libtrad.ray_jobs.evaluation.suites import siren_fault
+
+    for node in cluster.workers:
+        cluster.remove_node(node, allow_graceful=False)
+    cluster.workers = []
+    time.sleep(3)  # declared dead (fast health checks)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "file": [f"f{i:03d}.wav" for i in range(30)],
+            "label": np.arange(30) % 3,
+            "fold": np.arange(30) % 5,
+            "embedding": list(rng.standard_normal((30, 4)).astype(np.float32)),
+        }
+    )
+    began = time.monotonic()
+    with pytest.raises(ClusterLost, match=r"lost node\(s\) 127\.0\.0\.1 .*no node left can run a siren-fault unit"):
+        run_suite(siren_fault.SUITE, df, siren_fault.FaultOptions(), address=cluster.address, progress=False)
+    assert time.monotonic() - began < 20
+
+
+def test_the_heads_gcs_dying_mid_embed_ends_in_one_line_and_releases_the_lock(cluster, lib_trad_export, tmp_path):
+    """Last: it ends the cluster. A worker node is added for the job, its units slower (2 s each: the job
+    outlasts the 3 s bound)."""
+    os.environ["LIBTRAD_TEST_UNIT_SECONDS"] = "2"
+    cluster.workers = [cluster.add_node(num_cpus=1)]
+    cluster.wait_for_nodes()
+    out = tmp_path / "emb"
+    proc = start_embed(cluster, lib_trad_export, out, LIBTRAD_GCS_LOSS_SECONDS="3")
+    when_staged(out, 2, proc)
+    cluster.head_node.kill_gcs_server()
+    code, text, seconds = finish(proc, 60)
+    line = one_error_line(text)
+    assert code == 2, text
+    assert_no_ray_noise(text)
+    assert "lost its head: its GCS (127.0.0.1:" in line and "has refused connections for 3 s" in line, line
+    assert "units are saved" in line, line
+    assert seconds < 20, seconds  # 3 s here (15 s by default), well before Ray's own 60 s
+    assert not (tmp_path / ".emb.lock").exists()
