@@ -24,8 +24,6 @@ import os
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: listeners on loopback
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -36,12 +34,6 @@ pytestmark = pytest.mark.serial
 
 ROWS_PER_UNIT = 2
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_timeout_ms": 1000}
-# The child driver: `libtrad embed` with units of ROWS_PER_UNIT rows (the CLI has no option for it).
-DRIVER = (
-    "import sys, libtrad.ray_jobs.embedding.embed as e; "
-    f"e.default_rows_per_unit = lambda n: {ROWS_PER_UNIT}; "
-    "from libtrad.cli import main; main(sys.argv[1:])"
-)
 
 
 @pytest.fixture(scope="module")
@@ -61,52 +53,6 @@ def cluster():
     made.shutdown()
 
 
-def start_embed(cluster, dataset: Path, out: Path, **env) -> subprocess.Popen:
-    args = ["embed", "--dataset", dataset, "--config", "tr1", "--encoder", "logmel-stats", "--output", out]
-    return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, *map(str, args), "--address", cluster.address],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
-    )
-
-
-def staged_units(out: Path) -> list[Path]:
-    return [p for p in out.parent.glob(f".{out.name}.resume-*/**/*.parquet") if not p.name.startswith(".")]
-
-
-def when_staged(out: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:
-    """Wait until ``n`` units are staged (the job is under way, units in flight on every actor)."""
-    end = time.monotonic() + limit
-    while len(staged_units(out)) < n:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < end, "the job staged nothing in time"
-        time.sleep(0.1)
-
-
-def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, float]:
-    began = time.monotonic()
-    try:
-        stdout, stderr = proc.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"the driver still ran {limit} s after the fault: {proc.communicate()}")
-    return proc.returncode, stdout + stderr, time.monotonic() - began
-
-
-def assert_no_ray_noise(text: str) -> None:
-    for noise in ("(raylet)", "state-dump", "core_worker.cc", "will be retried", "Traceback"):
-        assert noise not in text, text
-
-
-def one_error_line(text: str) -> str:
-    errors = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, text
-    assert len(errors[0]) < 420, errors[0]
-    return errors[0]
-
-
 def reference_tables(dataset: Path) -> dict[str, list]:
     """Every unit computed in this process, without Ray: what a clean run writes."""
     from libtrad.ray_jobs.embedding.source import resolve_dataset
@@ -117,14 +63,14 @@ def reference_tables(dataset: Path) -> dict[str, list]:
     return {u.name: embedder.run(u)[0].to_pylist() for u in plan_units(source, ROWS_PER_UNIT)}
 
 
-def test_a_worker_node_killed_mid_embed_costs_no_unit_and_the_survivor_finishes(cluster, lib_trad_export, tmp_path):
+def test_a_worker_node_killed_mid_embed_costs_no_unit_and_survivors_finish(driver, cluster, lib_trad_export, tmp_path):
     out = tmp_path / "emb"
-    proc = start_embed(cluster, lib_trad_export, out)
-    when_staged(out, 2, proc)
+    proc = driver.start_embed(cluster, lib_trad_export, out)
+    driver.when_staged(out, 2, proc)
     cluster.remove_node(cluster.workers[0], allow_graceful=False)
-    code, text, _ = finish(proc, 90)
+    code, text, _ = driver.finish(proc, 90)
     assert code == 0, text
-    assert_no_ray_noise(text)
+    driver.assert_no_ray_noise(text)
     assert "12 of 12 units computed" in text, text  # no unit computed twice into the output, none lost
     expected = reference_tables(lib_trad_export)
     written = sorted(p.relative_to(out).as_posix() for p in out.glob("data/**/*.parquet"))
@@ -133,23 +79,23 @@ def test_a_worker_node_killed_mid_embed_costs_no_unit_and_the_survivor_finishes(
         assert pq.read_table(out / name).to_pylist() == rows, name  # bit-identical to a clean run
 
 
-def test_losing_every_worker_node_ends_in_one_line_and_the_same_command_resumes(cluster, lib_trad_export, tmp_path):
+def test_losing_every_worker_node_ends_in_one_line_and_the_command_resumes(driver, cluster, lib_trad_export, tmp_path):
     """Left by the test above: the head (no CPUs) and one worker; a second worker is added first."""
     cluster.workers[1:] = [cluster.workers[1], cluster.add_node(num_cpus=1)]
     cluster.wait_for_nodes()
     out = tmp_path / "emb"
-    proc = start_embed(cluster, lib_trad_export, out)
-    when_staged(out, 2, proc)
-    saved_before = len(staged_units(out))
+    proc = driver.start_embed(cluster, lib_trad_export, out)
+    driver.when_staged(out, 2, proc)
+    saved_before = len(driver.staged_units(out))
     for node in cluster.workers[1:]:
         cluster.remove_node(node, allow_graceful=False)
-    code, text, seconds = finish(proc, 60)
-    line = one_error_line(text)
+    code, text, seconds = driver.finish(proc, 60)
+    line = driver.one_error_line(text)
     assert code == 2, text
-    assert_no_ray_noise(text)
+    driver.assert_no_ray_noise(text)
     assert f"the Ray cluster at {cluster.address} lost node(s) 127.0.0.1 (node " in line, line
     assert "no node left can run an embedding actor (1 CPU each)" in line, line
-    saved = len(staged_units(out))
+    saved = len(driver.staged_units(out))
     assert saved >= saved_before and f"{saved} of 12 units are saved" in line, line
     assert "run the same libtrad embed command again" in line, line
     assert seconds < 30, seconds  # Ray's node-death detection (~2 s here) + a tick, plus the child's exit
@@ -157,7 +103,7 @@ def test_losing_every_worker_node_ends_in_one_line_and_the_same_command_resumes(
 
     cluster.workers = [cluster.add_node(num_cpus=1)]  # the same command, with a node again: only the rest
     cluster.wait_for_nodes()
-    code, text, _ = finish(start_embed(cluster, lib_trad_export, out), 90)
+    code, text, _ = driver.finish(driver.start_embed(cluster, lib_trad_export, out), 90)
     assert code == 0, text
     assert f"{12 - saved} of 12 units computed, {saved} reused" in text, text
     assert sorted(p.relative_to(out).as_posix() for p in out.glob("data/**/*.parquet")) == sorted(
@@ -165,7 +111,7 @@ def test_losing_every_worker_node_ends_in_one_line_and_the_same_command_resumes(
     )
 
 
-def test_a_suite_with_no_node_that_can_run_a_unit_ends_in_one_line(cluster):
+def test_a_suite_with_no_node_that_can_run_a_unit_ends_in_one_line(driver, cluster):
     """Left: the head (no CPUs) and one worker, removed here: a unit's task could never be placed."""
     import numpy as np
     import pandas as pd
@@ -193,20 +139,20 @@ def test_a_suite_with_no_node_that_can_run_a_unit_ends_in_one_line(cluster):
     assert time.monotonic() - began < 20
 
 
-def test_the_heads_gcs_dying_mid_embed_ends_in_one_line_and_releases_the_lock(cluster, lib_trad_export, tmp_path):
+def test_the_heads_gcs_dying_mid_embed_ends_in_one_line_and_frees_the_lock(driver, cluster, lib_trad_export, tmp_path):
     """Last: it ends the cluster. A worker node is added for the job, its units slower (2 s each: the job
     outlasts the 3 s bound)."""
     os.environ["LIBTRAD_TEST_UNIT_SECONDS"] = "2"
     cluster.workers = [cluster.add_node(num_cpus=1)]
     cluster.wait_for_nodes()
     out = tmp_path / "emb"
-    proc = start_embed(cluster, lib_trad_export, out, LIBTRAD_GCS_LOSS_SECONDS="3")
-    when_staged(out, 2, proc)
+    proc = driver.start_embed(cluster, lib_trad_export, out, LIBTRAD_GCS_LOSS_SECONDS="3")
+    driver.when_staged(out, 2, proc)
     cluster.head_node.kill_gcs_server()
-    code, text, seconds = finish(proc, 60)
-    line = one_error_line(text)
+    code, text, seconds = driver.finish(proc, 60)
+    line = driver.one_error_line(text)
     assert code == 2, text
-    assert_no_ray_noise(text)
+    driver.assert_no_ray_noise(text)
     assert "lost its head: its GCS (127.0.0.1:" in line and "has refused connections for 3 s" in line, line
     assert "units are saved" in line, line
     assert seconds < 20, seconds  # 3 s here (15 s by default), well before Ray's own 60 s
