@@ -115,13 +115,13 @@ def attach(ray, address: str, timeout: float, *, ray_logs: bool = False) -> None
                 logging_level=logging.WARNING,
                 log_to_driver=ray_logs,
             )
-        except _GaveUp as stop:
+        except _GaveUp:
             tried = (
                 f"a TCP connection to {target[0]}:{target[1]} succeeded, but no {what} answered there"
                 if target is not None
                 else f"no {what} answered"
             )
-            failure = f"cannot attach to a Ray cluster there: {tried} within {stop.seconds:g} s (see --connect-timeout)"
+            failure = f"cannot attach to a Ray cluster there: {tried} within {timeout:g} s (see --connect-timeout)"
             raise _attach_error(address, captured.text(), failure) from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
             failure = f"cannot attach to a Ray cluster there ({first_line(exc)})"
@@ -156,10 +156,6 @@ def tcp_target(address: str) -> tuple[str, int] | None:
 class _GaveUp(Exception):
     """``ray.init`` had not returned within the deadline (or ``stop`` said to give up earlier)."""
 
-    def __init__(self, seconds: float):
-        super().__init__(seconds)
-        self.seconds = seconds
-
 
 def _init_within(ray, seconds: float, stop: Callable[[], bool], **kwargs) -> None:
     """Run ``ray.init(**kwargs)`` for at most ``seconds``, or until ``stop()``; :class:`_GaveUp` then."""
@@ -191,7 +187,7 @@ def _init_within(ray, seconds: float, stop: Callable[[], bool], **kwargs) -> Non
         with lock:
             if not done.is_set():
                 state["gave_up"] = True
-                raise _GaveUp(seconds)
+                raise _GaveUp
     if "error" in state:
         raise state["error"]
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
