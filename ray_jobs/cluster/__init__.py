@@ -28,7 +28,7 @@ import click
 from libtrad.core.cli_kit import number
 from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.cluster.attach import attach
-from libtrad.ray_jobs.cluster.health import TICK_SECONDS, ClusterLost, ClusterWatch, capacity
+from libtrad.ray_jobs.cluster.health import TICK_SECONDS, ClusterLost, ClusterWatch, capacity, maybe_slow_unit
 
 __all__ = [
     "ClusterLost",
@@ -42,6 +42,7 @@ __all__ = [
     "connect_timeout",
     "connect_timeout_option",
     "loopback_only",
+    "maybe_slow_unit",
     "plain_cause",
     "ray_logs",
     "ray_session",

@@ -141,3 +141,11 @@ def _connects(target: tuple[str, int]) -> bool:
         return True
     except OSError:
         return False
+
+
+def maybe_slow_unit() -> None:
+    """Test hook: ``LIBTRAD_TEST_UNIT_SECONDS=S`` makes each unit of a job (an embedding unit in its actor, a
+    suite's unit in its task) wait S seconds first, so a test can take a node away while units run on it."""
+    seconds = os.environ.get("LIBTRAD_TEST_UNIT_SECONDS")
+    if seconds:
+        time.sleep(float(seconds))

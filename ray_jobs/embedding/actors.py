@@ -80,7 +80,7 @@ class EmbedActor:
 
             shipped = ray.get(files[0]) if files else None
             self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
-        maybe_slow_unit()
+        cluster.maybe_slow_unit()
         return self.embedder.run(unit)
 
 
@@ -257,14 +257,6 @@ class _Dispatch:
         for actor in self.pool:
             for _ in range(IN_FLIGHT_PER_ACTOR - busy[actor]):
                 self.submit(actor)
-
-
-def maybe_slow_unit() -> None:
-    """Test hook: ``LIBTRAD_TEST_UNIT_SECONDS=S`` makes each unit wait S seconds in its actor first, so a
-    test can take a node away while units are in flight on it."""
-    seconds = os.environ.get("LIBTRAD_TEST_UNIT_SECONDS")
-    if seconds:
-        time.sleep(float(seconds))
 
 
 def maybe_kill_driver(written: int) -> None:

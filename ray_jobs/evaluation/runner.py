@@ -131,6 +131,7 @@ def _run_unit_task(suite, unit, embeddings, columns, options):
     gave the task (none for a CPU task)."""
     import ray
 
+    cluster.maybe_slow_unit()
     return (
         suite.run_unit(unit, embeddings, columns, options),
         ray.get_runtime_context().get_node_id(),

@@ -8,7 +8,8 @@ order and each says what the ones before it left:
    in-process, every row exactly once, no computed unit lost;
 2. every worker node killed mid-embed: one ``error:`` line naming the lost nodes and the units saved, the
    lock released, no Ray text on the screen; the same command on a cluster with a node again resumes;
-3. an evaluation suite with no node that can run a unit: one line, not a wait;
+3. a node killed mid-suite: Ray runs its units again on the survivor, results as in-process; then an
+   evaluation suite with no node that can run a unit: one line, not a wait;
 4. the head's GCS killed mid-embed: one libtrad line within the documented bound, the lock released.
 
 Each embed runs as ``libtrad embed --address`` in a child interpreter (Ray may end a driver whose
@@ -111,31 +112,50 @@ def test_losing_every_worker_node_ends_in_one_line_and_the_command_resumes(drive
     )
 
 
-def test_a_suite_with_no_node_that_can_run_a_unit_ends_in_one_line(driver, cluster):
-    """Left: the head (no CPUs) and one worker, removed here: a unit's task could never be placed."""
+def fold_frame(rows: int = 60, folds: int = 12):
     import numpy as np
     import pandas as pd
+
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "file": [f"f{i:03d}.wav" for i in range(rows)],
+            "label": np.arange(rows) % 3,
+            "fold": np.arange(rows) % folds,
+            "embedding": list(rng.standard_normal((rows, 4)).astype(np.float32) + (np.arange(rows) % 3)[:, None]),
+        }
+    )
+
+
+def test_a_suite_finishes_on_the_survivors_then_ends_in_one_line_without_nodes(cluster):
+    """Left: the head (no CPUs) and one worker. A second worker whose units take 1.5 s each is added; one
+    worker is killed mid-suite: Ray runs its tasks again on the other, results as in-process. Then the
+    last worker goes: a unit's task could never be placed — one line, not a wait."""
+    import threading
 
     from libtrad.ray_jobs.cluster import ClusterLost
     from libtrad.ray_jobs.evaluation.runner import run_suite
     from libtrad.ray_jobs.evaluation.suites import siren_fault
 
+    os.environ["LIBTRAD_TEST_UNIT_SECONDS"] = "1.5"
+    cluster.workers.append(cluster.add_node(num_cpus=1))
+    cluster.wait_for_nodes()
+    df, options = fold_frame(), siren_fault.FaultOptions()
+    killer = threading.Timer(3.0, cluster.remove_node, args=(cluster.workers.pop(0),), kwargs={"allow_graceful": False})
+    began = time.monotonic()
+    killer.start()
+    on_ray = run_suite(siren_fault.SUITE, df, options, address=cluster.address, progress=False)
+    killer.join()
+    assert time.monotonic() - began > 3.0, "the suite ended before the node was killed: the test proves nothing"
+    assert on_ray.results == run_suite(siren_fault.SUITE, df, options, local=True, progress=False).results
+
     for node in cluster.workers:
         cluster.remove_node(node, allow_graceful=False)
     cluster.workers = []
     time.sleep(3)  # declared dead (fast health checks)
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(
-        {
-            "file": [f"f{i:03d}.wav" for i in range(30)],
-            "label": np.arange(30) % 3,
-            "fold": np.arange(30) % 5,
-            "embedding": list(rng.standard_normal((30, 4)).astype(np.float32)),
-        }
-    )
     began = time.monotonic()
     with pytest.raises(ClusterLost, match=r"lost node\(s\) 127\.0\.0\.1 .*no node left can run a siren-fault unit"):
-        run_suite(siren_fault.SUITE, df, siren_fault.FaultOptions(), address=cluster.address, progress=False)
+        run_suite(siren_fault.SUITE, fold_frame(30, 5), options, address=cluster.address, progress=False)
     assert time.monotonic() - began < 20
 
 
