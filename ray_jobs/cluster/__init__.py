@@ -27,7 +27,7 @@ import click
 
 from libtrad.core.cli_kit import number
 from libtrad.core.errors import LibtradError
-from libtrad.ray_jobs.cluster.attach import attach
+from libtrad.ray_jobs.cluster.attaching import attach
 from libtrad.ray_jobs.cluster.health import TICK_SECONDS, ClusterLost, ClusterWatch, capacity, maybe_slow_unit
 
 __all__ = [

@@ -29,7 +29,7 @@ import socket
 import time
 
 from libtrad.core.errors import LibtradError
-from libtrad.ray_jobs.cluster.attach import tcp_target
+from libtrad.ray_jobs.cluster.attaching import tcp_target
 
 # The GCS refusing connections this long ends the job (Ray's own limit: 60 s); LIBTRAD_GCS_LOSS_SECONDS changes it.
 GCS_LOSS_SECONDS = float(os.environ.get("LIBTRAD_GCS_LOSS_SECONDS", "15"))
@@ -81,16 +81,20 @@ class ClusterWatch:
 
     def __init__(self, ray, address: str | None):
         self.ray = ray
-        self.address = address or "the local Ray"
+        self.cluster = f"the Ray cluster at {address}" if address else "the local Ray"
         self.nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
-        own = self.nodes.get(ray.get_runtime_context().get_node_id(), {})
-        raylet = (own.get("NodeManagerAddress"), own.get("NodeManagerPort"))
-        self.ports = {
-            "its GCS": (tcp_target(ray.get_runtime_context().gcs_address), GCS_LOSS_SECONDS),
-            "the raylet of this driver's node": (raylet if all(raylet) else None, RAYLET_LOSS_SECONDS),
-        }
         self.refused_since: dict[str, float] = {}
         self.unreachable = False
+        self.ports: dict = {}
+        if (address or "").startswith("ray://"):
+            return  # a Ray client: the GCS and raylets are the cluster's, not reachable from here (Ray watches them)
+        context = ray.get_runtime_context()
+        own = self.nodes.get(context.get_node_id(), {})
+        raylet = (own.get("NodeManagerAddress"), own.get("NodeManagerPort"))
+        self.ports = {
+            "its GCS": (tcp_target(context.gcs_address), GCS_LOSS_SECONDS),
+            "the raylet of this driver's node": (raylet if all(raylet) else None, RAYLET_LOSS_SECONDS),
+        }
 
     def answers(self) -> bool:
         """Whether the GCS and this driver's raylet accept connections right now (noting since when not)."""
@@ -113,8 +117,7 @@ class ClusterWatch:
                 self.unreachable = True
                 head = "its head" if what == "its GCS" else "the node this driver runs on"
                 raise ClusterLost(
-                    f"the Ray cluster at {self.address} lost {head}: {what} ({host}:{port}) has refused "
-                    f"connections for {limit:g} s",
+                    f"{self.cluster} lost {head}: {what} ({host}:{port}) has refused connections for {limit:g} s",
                     unreachable=True,
                 )
 
@@ -132,7 +135,7 @@ class ClusterWatch:
         lost = self.lost_nodes()
         asks = ", ".join(f"{v:g} {k}" for k, v in need.items() if v > 0)
         gone = f"lost node(s) {', '.join(lost)}" if lost else "lost the nodes it ran on"
-        return ClusterLost(f"the Ray cluster at {self.address} {gone}; no node left can run {what} ({asks} each)")
+        return ClusterLost(f"{self.cluster} {gone}; no node left can run {what} ({asks} each)")
 
 
 def _connects(target: tuple[str, int]) -> bool:

@@ -24,6 +24,8 @@ import types  # noqa: E402
 
 import pytest  # noqa: E402
 
+from libtrad.ray_jobs.cluster import attaching  # noqa: E402
+
 pytestmark = pytest.mark.serial
 
 TOKEN = "libtrad-test-token-" + "7" * 24  # a test cluster's own token, never a real one
@@ -107,3 +109,24 @@ def test_the_drivers_own_raylet_dying_mid_embed_ends_in_one_line(driver, token_c
     assert "units are saved: run the same libtrad embed command again" in line, line
     assert seconds < 20, seconds
     assert not (tmp_path / ".emb.lock").exists()
+
+
+# ----------------------------------------------------------------------------- reading what Ray said
+RAY_REFUSAL = (
+    "[2026-12-07 20:53:18,827 W 7897 7897] gcs_client.cc:210: Failed to get cluster ID from GCS server: "
+    "Unauthenticated: RPC error: InvalidAuthToken: Authentication token is missing or incorrect\n"
+)
+
+
+def test_what_ray_said_is_read_from_its_log_lines():
+    assert attaching.token_refusal(RAY_REFUSAL * 3) == "Authentication token is missing or incorrect"
+    assert attaching.token_refusal("[2026 W 1 1] gcs_client.cc:1: Failed to connect\n") is None
+    assert attaching.ray_said("noise\n[2026-12-07 20:53:18,827 E 1 2] core_worker.cc:9: it broke\n") == "it broke"
+    assert attaching.ray_said("no log line here\n") is None
+
+
+def test_an_attach_error_says_a_refused_token_as_such():
+    error = attaching._attach_error("127.0.0.1:6379", RAY_REFUSAL, "cannot attach")
+    assert "the cluster at 127.0.0.1:6379 refused the token (Ray said: Authentication token is missing" in str(error)
+    error = attaching._attach_error("127.0.0.1:6379", "[2026 W 1 1] x.cc:1: busy\n", "cannot attach")
+    assert str(error).endswith("cannot attach; Ray said: busy")
