@@ -68,7 +68,7 @@ class Group(click.Group):
             hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
             fail(exc.format_message() + (hint if isinstance(exc, click.UsageError) else ""), 2)
         except LibtradError as exc:
-            fail(str(exc), 2)
+            fail(str(exc), 2, at_once=getattr(exc, "ends_process", False))
         except Exception as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback by default
             if debug:
                 raise
@@ -97,11 +97,18 @@ def describe_unexpected(exc: BaseException) -> tuple[str, int]:
     ), 1
 
 
-def fail(message: str, code: int) -> None:
-    """Print ``error: message`` as one printable line (file names that are not UTF-8 are escaped)."""
+def fail(message: str, code: int, *, at_once: bool = False) -> None:
+    """Print ``error: message`` as one printable line (file names that are not UTF-8 are escaped).
+
+    ``at_once``: end the process right after the line (``os._exit``), for an error whose cause leaves
+    the interpreter unable to end normally (a Ray session whose raylet died crashes in its teardown)."""
     text = " ".join(str(message).split())
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     click.echo(f"error: {text}", err=True)
+    if at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -1,8 +1,11 @@
 """``libtrad embed``'s actor pool on Ray: how many actors and what each asks for, the actors themselves
 (one :class:`~libtrad.ray_jobs.embedding.units.UnitEmbedder` each, loaded on its first unit) and the loop
 that streams the units to them (:func:`run_units`): each actor gets the unit after its last one while it is
-queued, a finished unit is written to the staging area as it arrives, and an actor that dies is replaced
-and its unit run again (four deaths of one unit: refused, naming its rows).
+queued, a finished unit is written to the staging area as it arrives, and an actor that dies (its
+worker, or its whole node) gives its units back to the queue: it is replaced where a surviving node
+has room, the survivors finish the rest, and when no node can run an actor any more the job ends in
+one line naming the lost nodes and how many units are saved for a resume (:mod:`libtrad.ray_jobs.cluster.health`;
+four deaths of one unit: refused, naming its rows).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import os
 import signal
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
@@ -75,7 +80,20 @@ class EmbedActor:
 
             shipped = ray.get(files[0]) if files else None
             self.embedder = built_or_deferred(UnitEmbedder, *self.args, shipped)
+        cluster.maybe_slow_unit()
         return self.embedder.run(unit)
+
+
+@contextmanager
+def attached(address: str | None) -> Iterator[None]:
+    """With ``address``, the block runs attached to that cluster (:func:`run_units` then uses the session):
+    an attach that fails does so before the job locks or stages anything. A local job starts its
+    private Ray only when some unit is missing (in :func:`run_units`)."""
+    if not address:
+        yield
+        return
+    with cluster.ray_session(address):
+        yield
 
 
 def run_units(
@@ -97,21 +115,25 @@ def run_units(
     began = time.perf_counter()
     with cluster.ray_session(address) as ray:
         n_actors, n_threads, num_cpus, num_gpus = actor_resources(ray, options.device, gpus_per_actor, actors, threads)
-        n_actors = min(n_actors, len(units))
         options = replace(options, gpus_per_actor=num_gpus)
         summary.gpus_per_actor = num_gpus
+        # Never restarted by Ray: a restart waits for its old resources, forever when its node is gone
+        # (cluster.health); the pool replaces a dead actor itself, where a node can still hold one.
         remote = ray.remote(EmbedActor).options(
-            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=3, max_task_retries=3, scheduling_strategy="SPREAD"
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
         )
         files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
-        dispatch = _Dispatch(units, lambda: remote.remote(spec, options, source, n_threads), n_actors, files)
+        watch = cluster.ClusterWatch(ray, address)
+        pool = _Pool(ray, lambda: remote.remote(spec, options, source, n_threads), {"CPU": num_cpus, "GPU": num_gpus})
+        dispatch = _Dispatch(units, pool, min(n_actors, len(units)), files, watch)
         seconds: Counter = Counter()
         written = 0
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
         try:
-            for (unit, actor), (table, stats) in as_completed(
-                ray, dispatch.in_flight, lambda _, exc: task_error(exc), actor_died=dispatch.replace_actor
-            ):
+            results = as_completed(
+                ray, dispatch.in_flight, lambda _, e: task_error(e), actor_died=dispatch.actor_lost, tick=dispatch.tick
+            )
+            for (unit, actor), (table, stats) in results:
                 if not written:
                     seconds["until first unit"] = time.perf_counter() - began
                 start = time.perf_counter()
@@ -122,14 +144,37 @@ def run_units(
                 seconds.update(stats["seconds"])
                 summary.nodes.add(stats["node"])
                 bar.update(stats["rows"])
+                dispatch.working.add(actor)
                 dispatch.submit(actor)
+        except cluster.ClusterLost as exc:
+            saved = summary.reused + written
+            raise cluster.ClusterLost(
+                f"{exc}; {saved} of {summary.units} units are saved: run the same libtrad embed command again "
+                "(with a cluster that can run it) to compute only the missing ones",
+                unreachable=exc.unreachable,
+            ) from None
         finally:
             bar.close()
-            for ref in dispatch.in_flight:  # a job ended by an error: its queued units are dropped, not retried
-                ray.cancel(ref)  # on actors being killed (Ray would print a "will be retried" line per unit)
-            for actor in dispatch.pool:
-                ray.kill(actor)
+            if not watch.unreachable:  # without a GCS or raylet, cancel and kill would block or end the process
+                for ref in dispatch.in_flight:  # a job ended by an error: its queued units are dropped, not retried
+                    ray.cancel(ref)  # on actors being killed (Ray would print a "will be retried" line per unit)
+                for actor in dispatch.pool:
+                    ray.kill(actor)
         summary.seconds = dict(seconds)
+
+
+class _Pool:
+    """Makes the embedding actors, and knows how many the cluster's alive nodes can hold (each asks for
+    ``need``: ``{"CPU": c, "GPU": g}``)."""
+
+    def __init__(self, ray, new_actor, need: dict[str, float]):
+        self.ray, self.new_actor, self.need = ray, new_actor, need
+
+    def room(self) -> int:
+        return cluster.capacity(self.ray, self.need)
+
+    def kill(self, actor) -> None:
+        self.ray.kill(actor)
 
 
 class _Dispatch:
@@ -137,12 +182,18 @@ class _Dispatch:
 
     Each actor starts on its own stretch of the units, ``IN_FLIGHT_PER_ACTOR`` at a time; after that it
     gets the unit following its last one while that is queued (the actor keeps that row group read:
-    Parquet reads whole row groups). An actor that dies is replaced and its unit goes back to the head of
-    the queue (four deaths of one unit: refused, naming its rows)."""
+    Parquet reads whole row groups). An actor that dies gives back each of its units in flight (each
+    call fails on its own: every unit comes back once) to the head of the queue; the pool then holds
+    what the alive nodes can still place, at most its first size (:meth:`fit`): a dead actor is
+    replaced where there is room, an actor no node can place any more is given up, and when no actor
+    is left the job ends in one line naming the lost nodes (four deaths of one unit: refused, naming
+    its rows)."""
 
-    def __init__(self, units: list[Unit], new_actor, n_actors: int, files: tuple):
-        self.new_actor, self.files = new_actor, files
-        self.pool = [new_actor() for _ in range(n_actors)]
+    def __init__(self, units: list[Unit], pool: _Pool, n_actors: int, files: tuple, watch):
+        self.make, self.files, self.watch, self.size = pool, files, watch, n_actors
+        self.pool = [pool.new_actor() for _ in range(n_actors)]
+        self.working: set = set()  # actors that returned a unit: placed, loaded, running
+        self.retired: set = set()  # actors the pool gave up (their units come back without counting a death)
         self.queue: deque[Unit] = deque(units)
         self.in_flight: dict = {}  # object ref -> (unit, actor)
         self.attempts: Counter = Counter()
@@ -162,20 +213,50 @@ class _Dispatch:
         self.follows[actor] = (unit.shard.path, unit.end)
         self.in_flight[actor.run.remote(unit, self.files)] = (unit, actor)
 
-    def replace_actor(self, tag) -> None:
-        """A dead actor's unit goes back to the head of the queue, on a new actor (4 deaths: refused)."""
+    def actor_lost(self, tag, exc) -> None:
+        """A unit whose actor died goes back to the head of the queue; the pool is fitted to the cluster."""
         unit, actor = tag
-        self.attempts[unit.name] += 1
-        if self.attempts[unit.name] > 3:
-            raise LibtradError(
-                f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
-                "them died 4 times (out of memory?); see the Ray logs"
-            ) from None
-        self.pool.remove(actor)
-        actor = self.new_actor()
-        self.pool.append(actor)
+        if actor not in self.retired:
+            self.attempts[unit.name] += 1
+            if self.attempts[unit.name] > 3:
+                raise LibtradError(
+                    f"{unit.shard.path} rows {unit.start}-{unit.end}: the worker embedding "
+                    "them died 4 times (out of memory?); see the Ray logs"
+                ) from None
         self.queue.appendleft(unit)
-        self.submit(actor)
+        if actor in self.pool:
+            self.pool.remove(actor)
+            self.follows.pop(actor, None)
+        self.fit()
+
+    def tick(self) -> None:
+        """Each second of the job: the GCS still there (:meth:`ClusterWatch.check`), the pool fitted."""
+        self.watch.check()
+        self.fit()
+
+    def fit(self) -> None:
+        """The pool as large as the alive nodes can hold (at most its first size); every actor fed.
+
+        Actors beyond that room which never returned a unit wait for a node that is gone: given up
+        (their units come back). With the GCS or this driver's raylet not answering right now nothing
+        is changed (asking would block); no actor left and nothing placeable:
+        :class:`~libtrad.ray_jobs.cluster.ClusterLost`."""
+        if not self.watch.answers():
+            return
+        room = min(self.size, self.make.room())
+        while len(self.pool) < room and self.queue:
+            self.pool.append(self.make.new_actor())
+        waiting = [a for a in reversed(self.pool) if a not in self.working]
+        for actor in waiting[: max(0, len(self.pool) - room)]:
+            self.pool.remove(actor)
+            self.retired.add(actor)
+            self.make.kill(actor)
+        if not self.pool and (self.queue or self.in_flight):
+            raise self.watch.nothing_can_run("an embedding actor", self.make.need)
+        busy = Counter(actor for _, actor in self.in_flight.values())
+        for actor in self.pool:
+            for _ in range(IN_FLIGHT_PER_ACTOR - busy[actor]):
+                self.submit(actor)
 
 
 def maybe_kill_driver(written: int) -> None:

@@ -51,7 +51,7 @@ from libtrad.folders.checksums import sha256_file
 from libtrad.folders.lock import output_lock
 from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
 from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
-from libtrad.ray_jobs.embedding.actors import run_units
+from libtrad.ray_jobs.embedding.actors import attached, run_units
 from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.staged_units import (
@@ -152,18 +152,19 @@ def embed_dataset(
     key = cache_key(spec, options, source, unit_rows, fingerprint)
     units = plan_units(source, unit_rows)
     run = (fingerprint, address, actors, threads_per_actor, gpus_per_actor, progress)
-    if store is not None:
-        return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run, selection)
-    with output_lock(out):
-        staging = resumable_staging(out, key[:24])
-        verified = reuse_finished(out, staging, key, units)
-        staged = DiskUnits(staging)
-        missing = [u for u in units if not staged.has(u.name)]
-        summary = _summary(out, key, units, missing, encoder_check, selection)
-        if missing:
-            run_units(missing, spec, options, source, staged, summary, *run)
-        with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
-            _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, staging)
+    with attached(address):  # a refused --address leaves nothing behind: no lock, no resume folder
+        if store is not None:
+            return _embed_to_store(store, units, spec, options, source, key, unit_rows, encoder_check, run, selection)
+        with output_lock(out):
+            staging = resumable_staging(out, key[:24])
+            verified = reuse_finished(out, staging, key, units)
+            staged = DiskUnits(staging)
+            missing = [u for u in units if not staged.has(u.name)]
+            summary = _summary(out, key, units, missing, encoder_check, selection)
+            if missing:
+                run_units(missing, spec, options, source, staged, summary, *run)
+            with atomic_output(out, "embeddings", inputs=inputs, staging=staging, checksums=verified):
+                _finish(staged, units, spec, fingerprint, options, source, key, unit_rows, summary, staging)
     return summary
 
 

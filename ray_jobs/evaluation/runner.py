@@ -6,6 +6,9 @@ with a ``key``), ``columns_for(df)``, a pure ``run_unit(unit, embeddings, column
 columns in Ray's object store once (workers on the same node map them without copying), runs one
 task per unit, and combines; ``local=True`` runs the very same functions in this process.
 ``combine`` sorts by key, so results are identical whichever way (and order) the units ran.
+A unit whose node dies is run again by Ray on a surviving node (up to 3 times); when no node left can
+run one, or the cluster's head goes away, the job ends in one line naming what was lost, within the
+bounds of :mod:`libtrad.ray_jobs.cluster.health`.
 The Ray session rules are the embed job's (:mod:`libtrad.ray_jobs.cluster`): a private local Ray
 on 127.0.0.1 by default, ``address`` to attach to a cluster.
 
@@ -95,11 +98,13 @@ def _run_on_ray(
 
     with cluster.ray_session(address) as ray:
         resources = {"num_cpus": 1, "num_gpus": gpus_per_unit(options, ray)}
+        # A task whose node dies is retried by Ray on another node (max_retries counts those deaths).
         task = ray.remote(**resources, max_retries=3, scheduling_strategy="SPREAD")(_run_unit_task)
         embeddings_ref, columns_ref = ray.put(embeddings), ray.put(columns)
         pending = {task.remote(suite, unit, embeddings_ref, columns_ref, options): unit for unit in units}
+        tick = _cluster_check(ray, address, suite.name, {"CPU": 1, "GPU": resources["num_gpus"]})
         results = {}
-        for unit, (result, node, gpus) in as_completed(ray, pending, failed):
+        for unit, (result, node, gpus) in as_completed(ray, pending, failed, tick=tick):
             results[unit.key] = result
             nodes.add(node)
             gpu_ids.update((node, g) for g in gpus)
@@ -107,11 +112,26 @@ def _run_on_ray(
     return results
 
 
+def _cluster_check(ray, address: str | None, suite: str, need: dict[str, float]):
+    """The runner's look at its cluster each second (:class:`~libtrad.ray_jobs.cluster.ClusterWatch`): its
+    GCS or this driver's raylet gone, or no alive node left that can run a unit (Ray would keep the tasks
+    waiting for one forever): one line naming the lost nodes."""
+    watch = cluster.ClusterWatch(ray, address)
+
+    def tick() -> None:
+        watch.check()
+        if watch.answers() and cluster.capacity(ray, need) == 0:
+            raise watch.nothing_can_run(f"a {suite} unit", need)
+
+    return tick
+
+
 def _run_unit_task(suite, unit, embeddings, columns, options):
     """One unit on a Ray worker: the suite's own ``run_unit``, plus the node it ran on and the GPU ids Ray
     gave the task (none for a CPU task)."""
     import ray
 
+    cluster.maybe_slow_unit()
     return (
         suite.run_unit(unit, embeddings, columns, options),
         ray.get_runtime_context().get_node_id(),

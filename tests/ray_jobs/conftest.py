@@ -4,6 +4,10 @@ and embedding tests)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +91,77 @@ def evaluated(emb: Path, out: Path, cli) -> Path:
 @pytest.fixture(name="evaluated")
 def _evaluated_fixture():
     return evaluated
+
+
+# ----------------------------------------------------------------------------- a libtrad embed driver against a cluster
+# The child driver: `libtrad embed` with units of a few rows (the CLI has no option for it).
+DRIVER = (
+    "import sys, libtrad.ray_jobs.embedding.embed as e; "
+    "e.default_rows_per_unit = lambda n: {rows}; "
+    "from libtrad.cli import main; main(sys.argv[1:])"
+)
+
+
+def start_embed(cluster, dataset: Path, out: Path, *extra: str, rows_per_unit: int = 2, **env) -> subprocess.Popen:
+    """``libtrad embed --address CLUSTER`` of ``dataset``'s tr1 into ``out``; ``env``: variables to set for it
+    (an empty value removes one)."""
+    args = ["embed", "--dataset", dataset, "--config", "tr1", "--encoder", "logmel-stats", "--output", out, *extra]
+    merged = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER.format(rows=rows_per_unit), *map(str, args), "--address", cluster.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in merged.items() if v != ""},
+    )
+
+
+def staged_units(out: Path) -> list[Path]:
+    return [p for p in out.parent.glob(f".{out.name}.resume-*/**/*.parquet") if not p.name.startswith(".")]
+
+
+def when_staged(out: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:
+    """Wait until ``n`` units are staged (the job is under way, units in flight on every actor)."""
+    end = time.monotonic() + limit
+    while len(staged_units(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "the job staged nothing in time"
+        time.sleep(0.1)
+
+
+def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, float]:
+    began = time.monotonic()
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the driver still ran {limit} s after the fault: {proc.communicate()}")
+    return proc.returncode, stdout + stderr, time.monotonic() - began
+
+
+def assert_no_ray_noise(text: str) -> None:
+    for noise in ("(raylet)", "state-dump", "core_worker.cc", "will be retried", "Traceback"):
+        assert noise not in text, text
+
+
+def one_error_line(text: str) -> str:
+    errors = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, text
+    assert len(errors[0]) < 420, errors[0]
+    return errors[0]
+
+
+@pytest.fixture(name="driver")
+def _driver_fixture():
+    """``libtrad embed --address`` in a child interpreter, and what a test of a cluster fault checks of it
+    (Ray may end a driver whose cluster is gone: only a child shows what the user sees)."""
+    import types
+
+    return types.SimpleNamespace(
+        start_embed=start_embed,
+        staged_units=staged_units,
+        when_staged=when_staged,
+        finish=finish,
+        assert_no_ray_noise=assert_no_ray_noise,
+        one_error_line=one_error_line,
+    )

@@ -99,6 +99,7 @@ def test_every_command_taking_address_takes_connect_timeout():
         if "--address" in options:
             taking.append(path)
             assert "--connect-timeout" in options, path
+            assert "--ray-logs" in options, path  # Ray's own output: off the screen unless asked
     assert {
         "libtrad embed",
         "libtrad evaluate lib-trad",

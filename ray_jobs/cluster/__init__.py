@@ -17,10 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import signal
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +26,28 @@ from contextvars import ContextVar
 import click
 
 from libtrad.core.cli_kit import number
-from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.errors import LibtradError
+from libtrad.ray_jobs.cluster.attaching import attach
+from libtrad.ray_jobs.cluster.health import TICK_SECONDS, ClusterLost, ClusterWatch, capacity, maybe_slow_unit
+
+__all__ = [
+    "ClusterLost",
+    "ClusterWatch",
+    "actor_layout",
+    "as_completed",
+    "attach",
+    "built_or_deferred",
+    "capacity",
+    "cluster_cpus",
+    "connect_timeout",
+    "connect_timeout_option",
+    "loopback_only",
+    "maybe_slow_unit",
+    "plain_cause",
+    "ray_logs",
+    "ray_session",
+    "user_errors_from_ray",
+]
 
 
 def _import_ray():
@@ -60,6 +78,22 @@ DEFAULT_CONNECT_TIMEOUT = 30.0  # seconds; ``--connect-timeout`` (:func:`connect
 _connect_timeout: ContextVar[float | None] = ContextVar("libtrad_connect_timeout", default=None)
 
 
+_ray_logs: ContextVar[bool] = ContextVar("libtrad_ray_logs", default=False)
+
+
+@contextmanager
+def ray_logs(shown: bool) -> Iterator[None]:
+    """Within the block, Ray's own output reaches the screen (``--ray-logs``): its workers' logs, the
+    error reports it publishes (a dead raylet's 40-line state dump, "task will be retried" lines) and
+    what it writes while attaching. Off by default: a job's progress bar and its one ``error:`` line
+    stay readable, and every node keeps its logs in ``/tmp/ray/session_latest/logs``."""
+    token = _ray_logs.set(bool(shown))
+    try:
+        yield
+    finally:
+        _ray_logs.reset(token)
+
+
 @contextmanager
 def connect_timeout(seconds: float | None) -> Iterator[None]:
     """Within the block, attaching to ``--address`` gives up after ``seconds`` (None: the default).
@@ -75,18 +109,26 @@ def connect_timeout(seconds: float | None) -> Iterator[None]:
 
 
 def connect_timeout_option(command):
-    """``--connect-timeout SECONDS`` for a command that takes ``--address``: how long attaching may take.
+    """``--connect-timeout SECONDS`` and ``--ray-logs`` for a command that takes ``--address``: how long
+    attaching may take, and whether Ray's own output reaches the screen (:func:`ray_logs`).
 
-    The value never reaches the command's function: the call runs inside :func:`connect_timeout`,
+    The values never reach the command's function: the call runs inside :func:`connect_timeout`,
     which every ``ray_session`` reads, so no job needs a new parameter. Apply it beside the
     ``--address`` option. (The CLI helper lives here, beside what it wraps.)
     """
 
     @functools.wraps(command)
     def run(*args, **kwargs):
-        with connect_timeout(kwargs.pop("connect_timeout")):
+        with connect_timeout(kwargs.pop("connect_timeout")), ray_logs(kwargs.pop("ray_logs")):
             return command(*args, **kwargs)
 
+    run = click.option(
+        "--ray-logs",
+        "ray_logs",
+        is_flag=True,
+        help="Show Ray's own output (worker logs, its reports of dead workers and nodes); default: "
+        "kept in Ray's log folder (/tmp/ray/session_latest/logs on each node).",
+    )(run)
     return click.option(
         "--connect-timeout",
         "connect_timeout",
@@ -113,127 +155,61 @@ def ray_session(
         if ray.is_initialized():
             yield ray
             return
+        shown = _ray_logs.get()
         if address:
             limit = timeout if timeout is not None else _connect_timeout.get()
-            attach(ray, address, DEFAULT_CONNECT_TIMEOUT if limit is None else limit)
+            attach(ray, address, DEFAULT_CONNECT_TIMEOUT if limit is None else limit, ray_logs=shown)
+        else:
+            loopback_only()
+            # address="local": always a private Ray. A plain ray.init() joins a cluster that `ray start` (or
+            # another process's ray.cluster_utils.Cluster) runs on this machine, then refuses num_cpus.
+            ray.init(
+                address="local",
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=dashboard,
+                _node_ip_address="127.0.0.1",
+                logging_level=logging.WARNING,
+                configure_logging=True,
+                log_to_driver=shown,
+            )
+        with _ray_reports(ray, shown):
+            unreachable = False
             try:
                 yield ray
+            except ClusterLost as exc:
+                unreachable = exc.unreachable
+                raise
             finally:
-                ray.shutdown()  # detaches this driver; the cluster keeps running
-            return
-        loopback_only()
-        # address="local": always a private Ray. A plain ray.init() joins a cluster that `ray start` (or
-        # another process's ray.cluster_utils.Cluster) runs on this machine, then refuses num_cpus.
-        ray.init(
-            address="local",
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=dashboard,
-            _node_ip_address="127.0.0.1",
-            logging_level=logging.WARNING,
-            configure_logging=True,
-        )
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
+                if unreachable:
+                    _abandon(ray)
+                else:
+                    ray.shutdown()  # an attached driver only detaches; the cluster keeps running
 
 
-def attach(ray, address: str, timeout: float) -> None:
-    """``ray.init(address=…)`` that gives up after ``timeout`` seconds with one line naming the address.
+def _abandon(ray) -> None:
+    """No ``ray.shutdown`` for a session whose GCS or raylet is gone, now or at exit: it would wait up
+    to a minute for them (the process is about to end: its connections go with it)."""
+    import atexit
 
-    ``HOST:PORT`` and ``ray://HOST:PORT`` are first probed with a plain TCP connect (a closed port
-    or an unreachable host fails at once, or when the probe times out); then ``ray.init`` runs
-    against the rest of the deadline in a helper thread (``auto``, or a port that answers but is
-    not a Ray head). A ``ray.init`` given up on is left to finish in that daemon thread, which then
-    disconnects at once, so the process never stays attached to a cluster it gave up on.
-    """
-    deadline = time.monotonic() + timeout
-    target = _tcp_target(address)
-    if target is not None:
-        host, port = target
-        try:
-            socket.create_connection((host, port), timeout=max(timeout, 0.001)).close()
-        except OSError as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else exception_reason(exc)
-            raise ParameterError(
-                "address",
-                address,
-                f"cannot attach to a Ray cluster there: a TCP connection to "
-                f"{host}:{port} failed ({reason}, limit {timeout:g} s; see --connect-timeout)",
-            ) from None
-    what = "Ray client server" if address.startswith("ray://") else "Ray head (GCS)"
+    from ray._private import worker
+
+    atexit.unregister(worker.shutdown)
+
+
+@contextmanager
+def _ray_reports(ray, shown: bool) -> Iterator[None]:
+    """Ray's error reports (published by its GCS, printed by a driver thread: a dead raylet's log tail,
+    "task failed, will be retried") reach the screen only when ``shown``. Ray 2.60 has no public switch
+    for them; ``ray._private.worker._worker_logs_enabled`` is the one its own debugger
+    (``ray.util.rpdb``) flips to keep them off a session's terminal."""
+    from ray._private import worker
+
+    before = worker._worker_logs_enabled
+    worker._worker_logs_enabled = shown
     try:
-        _init_within(
-            ray, deadline - time.monotonic(), address=address, logging_level=logging.WARNING, log_to_driver=True
-        )
-    except TimeoutError:
-        tried = (
-            f"a TCP connection to {target[0]}:{target[1]} succeeded, but no {what} answered there"
-            if target is not None
-            else f"no {what} answered"
-        )
-        raise ParameterError(
-            "address",
-            address,
-            f"cannot attach to a Ray cluster there: {tried} within {timeout:g} s (see --connect-timeout)",
-        ) from None
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ParameterError("address", address, f"cannot attach to a Ray cluster there ({first_line(exc)})") from None
-
-
-def _tcp_target(address: str) -> tuple[str, int] | None:
-    """(host, port) of ``HOST:PORT`` / ``ray://HOST:PORT`` (``[v6]:PORT`` too); None for ``auto`` and the like."""
-    rest = address[len("ray://") :] if address.startswith("ray://") else address
-    rest = rest.split("/", 1)[0]
-    host, sep, port = rest.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return host.strip("[]"), int(port)
-
-
-def _init_within(ray, seconds: float, **kwargs) -> None:
-    """Run ``ray.init(**kwargs)`` for at most ``seconds``; TimeoutError when it has not returned by then."""
-    done = threading.Event()
-    lock = threading.Lock()
-    state: dict = {"gave_up": False}
-
-    def run() -> None:
-        try:
-            ray.init(**kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            state["error"] = exc
-        with lock:
-            if state["gave_up"] and "error" not in state:
-                ray.shutdown()  # connected after all, too late: do not stay attached
-            done.set()
-
-    worker_log = logging.getLogger("ray._private.worker")
-    worker_log.addFilter(_not_main_thread_notice)
-    try:
-        threading.Thread(target=run, name="libtrad-ray-attach", daemon=True).start()
-        finished = done.wait(max(seconds, 0.0))
+        yield
     finally:
-        worker_log.removeFilter(_not_main_thread_notice)
-    if not finished:
-        with lock:
-            if not done.is_set():
-                state["gave_up"] = True
-                raise TimeoutError
-    if "error" in state:
-        raise state["error"]
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # what ray.init does when run on the main thread
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    """As Ray's driver does: a SIGTERM exits through ``sys.exit``, so ``ray.shutdown`` runs at exit."""
-    sys.exit(signum)
-
-
-def _not_main_thread_notice(record: logging.LogRecord) -> bool:
-    """Drop Ray's "SIGTERM handler is not set" notice: ray.init runs in a helper thread on purpose, and
-    :func:`_init_within` sets that handler itself."""
-    return "SIGTERM handler is not set" not in record.getMessage()
+        worker._worker_logs_enabled = before
 
 
 _PLAIN_CAUSES = (LibtradError, OSError)  # what the CLI reports in one line when raised in this process
@@ -288,31 +264,42 @@ def as_completed(
     pending: dict,
     failed: Callable[[object, BaseException], LibtradError],
     *,
-    actor_died: Callable[[object], None] | None = None,
+    actor_died: Callable[[object, BaseException], None] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> Iterator[tuple[object, object]]:
     """The one wait loop over Ray work: ``(tag, result)`` for each of ``pending`` (ref -> tag) as it finishes.
 
     ``pending`` may grow while this runs (a caller submits the next unit as one finishes). A task that
     raised a libtrad error re-raises that error itself (a ``ParameterError`` still names the flag the
-    user typed), any other failure ``failed(tag, exc)`` (the job's one line). An actor that died
-    (``RayActorError``) is ``actor_died(tag)``'s to handle — resubmit the work, or raise — and without
-    it is raised as it is.
+    user typed), any other failure (its own error, a crashed worker, a lost object) ``failed(tag, exc)``
+    (the job's one line). An actor that died (``RayActorError``) is ``actor_died(tag, exc)``'s to handle —
+    resubmit the work, or raise — and without it is raised as it is. ``tick()`` runs every
+    :data:`~libtrad.ray_jobs.cluster.health.TICK_SECONDS`, results or not: the job's look at its cluster
+    (:class:`ClusterWatch`), which may raise to end the wait.
     """
+    last_tick = time.monotonic()
     while pending:
-        (ref,), _ = ray.wait(list(pending), num_returns=1)
-        tag = pending.pop(ref)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=TICK_SECONDS if tick else None)
+        if tick is not None and time.monotonic() - last_tick >= TICK_SECONDS:
+            tick()
+            last_tick = time.monotonic()
+        if not ready:
+            continue
+        tag = pending.pop(ready[0])
         try:
-            result = ray.get(ref)
+            result = ray.get(ready[0])
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, LibtradError):
                 raise cause from None
             raise failed(tag, exc) from None
-        except ray.exceptions.RayActorError:
+        except ray.exceptions.RayActorError as exc:
             if actor_died is None:
                 raise
-            actor_died(tag)
+            actor_died(tag, exc)
             continue
+        except ray.exceptions.RayError as exc:
+            raise failed(tag, exc) from None
         yield tag, result
 
 
