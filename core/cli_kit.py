@@ -20,7 +20,7 @@ import sys
 import click
 
 from libtrad.core.devices import parse_device
-from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line, one_line
 from libtrad.core.options import SEED_MAX, check_number
 
 DEBUG_ENV = "LIBTRAD_DEBUG"
@@ -99,9 +99,7 @@ def describe_unexpected(exc: BaseException) -> tuple[str, int]:
 
 def fail(message: str, code: int) -> None:
     """Print ``error: message`` as one printable line (file names that are not UTF-8 are escaped)."""
-    text = " ".join(str(message).split())
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    click.echo(f"error: {text}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
 
 

@@ -70,7 +70,7 @@ def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None
 _URL_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
 
 
-def _refuse_url(output, option: str) -> None:
+def refuse_url(output, option: str) -> None:
     """An output given as a URL is refused (one line) rather than written to a local folder named ``s3:``.
 
     Only ``libtrad embed`` writes to object stores (:mod:`libtrad.folders.storage`); every other output is a
@@ -93,7 +93,7 @@ def check_output(
     that is, contains or lies inside an input (``inputs`` maps an option name to its path);
     a place that cannot be written. Nothing is created.
     """
-    _refuse_url(output, option)
+    refuse_url(output, option)
     out = Path(output).expanduser().resolve()
     for name, value in (inputs or {}).items():
         if value is None:

@@ -313,6 +313,7 @@ class FaultSuite(Suite):
     name = NAME
     options = FaultOptions
     required_columns = REQUIRED_COLUMNS
+    data_kind = "SIREN fault"  # no column of its own: any labelled recordings that are no other suite's data
     optional_columns = OPTIONAL_COLUMNS
 
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:

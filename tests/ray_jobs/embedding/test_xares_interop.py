@@ -194,7 +194,7 @@ def test_the_file_names_its_model_pinned_and_refuses_it_changed(echo_dir, tmp_pa
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (("--output", "{tmp}/foreign.py"), ("--output", "not written by libtrad export-xares")),
+        (("--output", "{tmp}/foreign.py"), ("--output", "was not written by libtrad (no record")),
         (("--output", "{tmp}/enc.txt"), ("--output", "must be a .py file")),
         (("--output", "{tmp}/enc.py", "--class-name", "Echo"), ("--class-name 'Echo'", "must end with Encoder")),
         (("--output", "{tmp}/enc.py", "--class-name", "class"), ("--class-name", "not a public Python class name")),
