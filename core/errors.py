@@ -8,6 +8,8 @@ it is: a scheme and host, a file name), with its length, so one error line stays
 whatever was typed; control characters (a newline in a file name) are escaped, never printed.
 """
 
+import errno
+
 VALUE_LIMIT = 120  # characters of a value a message echoes (shown): head … tail beyond that
 LINE_LIMIT = 300  # about what one error line may take: fail() shortens longer words (see one_line)
 # ... but only words longer than this: a deep path in a message's text (a Hub cache snapshot's file, ~190)
@@ -51,6 +53,38 @@ def _rebuild(cls: type, args: tuple, state: dict) -> LibtradError:
     exc.args = args
     exc.__dict__.update(state)
     return exc
+
+
+_FULL = {errno.ENOSPC: "No space left on device", errno.EFBIG: "File too large", errno.EDQUOT: "Disk quota exceeded"}
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """ "No space left on device" / "File too large" / "Disk quota exceeded" when ``exc`` is a write that
+    found no room (an OSError by errno, or Arrow's I/O error by its text), else None. A write to an open
+    file carries no file name: the writer that catches it names the file (see ``write_failed``)."""
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in _FULL:
+        return _FULL[exc.errno]
+    text = str(exc)
+    return next((reason for reason in _FULL.values() if reason in text), None)
+
+
+def write_failed(path, exc: OSError) -> LibtradError:
+    """One line naming the file (or folder) being written when a write fails for want of room (or any
+    other OS error whose own message names no file)."""
+    reason = disk_full(exc) or exception_reason(exc)
+    return LibtradError(f"{shortened(str(path), WORD_LIMIT)}: cannot write it ({reason})")
+
+
+def naming_file(exc: OSError, path) -> OSError:
+    """``exc`` as an OSError naming ``path`` (a write to an open file, or Arrow's writer, names none), for a
+    writer deep inside an output to raise: the output's own handler then says which of its files failed."""
+    if exc.filename is not None:
+        return exc
+    reason = disk_full(exc)
+    code = exc.errno or next((k for k, v in _FULL.items() if v == reason), errno.EIO)
+    return OSError(code, reason or exception_reason(exc), str(path))
 
 
 def first_line(exc: BaseException) -> str:

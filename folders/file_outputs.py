@@ -24,7 +24,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from libtrad.core.errors import LibtradError
+from libtrad.core.errors import LibtradError, write_failed
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.outputs import follow_umask, refuse_url
 
@@ -41,7 +41,7 @@ def check_file_output(output, kind: str, *, option: str = "--output") -> Path:
     """``output`` as a path libtrad may write a ``kind`` file to, or one line saying why not: a URL (only
     ``embed`` writes to stores), something that is not a regular file, a file libtrad did not write (or
     one edited since), a missing or unwritable folder. Nothing is created."""
-    refuse_url(output, option)
+    refuse_url(output, option, "file")
     path = Path(output).expanduser()
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise LibtradError(f"{option} {path}: exists and is not a regular file; refusing to replace it")
@@ -81,17 +81,20 @@ def write_file_output(path: Path, kind: str, data: bytes) -> None:
     path = Path(path)
     digest = hashlib.sha256(data).hexdigest()
     previous = sha256_file(path) if path.is_file() else None
-    _write_record(path, {"libtrad_file": kind, "sha256": digest, "format": FORMAT, "replacing": previous})
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        follow_umask(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _write_record(path, {"libtrad_file": kind, "sha256": digest, "format": FORMAT})
+        _write_record(path, {"libtrad_file": kind, "sha256": digest, "format": FORMAT, "replacing": previous})
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            follow_umask(Path(temporary))
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _write_record(path, {"libtrad_file": kind, "sha256": digest, "format": FORMAT})
+    except OSError as exc:  # a full disk, a file-size limit: the file being written, named (never half of it)
+        raise write_failed(path, exc) from None
 
 
 def _write_record(path: Path, record: dict) -> None:

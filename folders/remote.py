@@ -181,6 +181,13 @@ def _listing(fs, root: str, url: str, param: str) -> dict[str, dict]:
     try:
         fs.invalidate_cache(root)  # fsspec keeps listings per filesystem instance: ask the store itself
         found = fs.find(root, detail=True)
+        if not found:  # HTTP lists nothing where it cannot connect: read the marker to tell the two apart
+            fs.cat_file(f"{root}/{MARKER}")
+            raise ParameterError(param, url, f"holds a {MARKER} but the server gives no listing of the folder")
+    except FileNotFoundError:
+        found = {}
+    except LibtradError:
+        raise
     except Exception as exc:  # noqa: BLE001 - botocore/aiohttp/Hub errors: one line naming the URL
         raise storage_error(param, url, exc, "cannot list it") from None
     out = {}

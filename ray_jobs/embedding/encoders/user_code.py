@@ -28,9 +28,11 @@ parent can say which stage ended it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 
+from libtrad.core.devices import node_name
 from libtrad.core.errors import LibtradError, ParameterError, first_line
 
 DEFAULT_TIMEOUT_S = 120.0  # import, build, probe or one forward of a user's encoder, each
@@ -58,7 +60,7 @@ def failure(exc: BaseException) -> str:
         return f"called sys.exit({exc.code!r})"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError in {exc.filename} line {exc.lineno}: {exc.msg}"
-    return f"raised {type(exc).__name__}: {first_line(exc)}"
+    return f"raised {type(exc).__name__}" + (f": {first_line(exc)}" if str(exc).strip() else "")
 
 
 def call_user(text: str, stage: str, function, *args, timeout: float, message=None, param="encoder", **kwargs):
@@ -81,10 +83,11 @@ def call_user(text: str, stage: str, function, *args, timeout: float, message=No
     worker.start()
     worker.join(timeout)  # a real Ctrl-C interrupts this wait: the command stops as ever
     if worker.is_alive():
-        raise ParameterError(
+        raise ParameterError(  # where: a Ray actor's process is named (node, pid), never waited on forever
             param,
             text,
-            f"{stage} did not finish within {timeout:g} s (--encoder-timeout; the code still running was abandoned)",
+            f"{stage} did not finish within {timeout:g} s (--encoder-timeout) in process {os.getpid()} "
+            f"on node {node_name()}; the code still running there was abandoned",
         )
     if _LISTENER is not None:
         _LISTENER(None, None)
