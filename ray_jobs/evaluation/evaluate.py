@@ -181,19 +181,19 @@ def check_data_kind(suite, columns: set[str], embeddings) -> None:
         return
     others = [load_suite(name) for name in SUITES if name != suite.name]
     shown = ", ".join(map(str, embeddings))
-    for other in others:
-        if other.data_kind and other.signature and set(other.signature) <= columns:
-            raise LibtradError(
-                f"--embeddings {shown}: these are {other.data_kind} embeddings (columns "
-                f"{', '.join(other.signature)}), not {suite.data_kind} data: use libtrad evaluate {other.name}"
-            )
+    kind = next((o for o in others if o.data_kind and o.signature and set(o.signature) <= columns), None)
+    fits = [o.name for o in others if o.data_kind and not o.signature and set(o.required_columns) <= columns]
+    if kind is not None:
+        columns_named = ", ".join(kind.signature)
+        use = f"these are {kind.data_kind} embeddings (columns {columns_named}): use libtrad evaluate {kind.name}"
+    elif fits and suite.signature:
+        use = f"their columns fit libtrad evaluate {' or '.join(fits)}"
+    else:
+        return  # nothing else recognises them: the suite's own column checks speak
     if suite.signature:
-        fits = [o.name for o in others if o.data_kind and not o.signature and set(o.required_columns) <= columns]
-        hint = f"; their columns fit libtrad evaluate {' or '.join(fits)}" if fits else ""
         missing = ", ".join(repr(c) for c in suite.signature if c not in columns)
-        raise LibtradError(
-            f"--embeddings {shown}: these are not {suite.data_kind} embeddings (no column {missing}){hint}"
-        )
+        raise LibtradError(f"--embeddings {shown}: not {suite.data_kind} embeddings (no column {missing}); {use}")
+    raise LibtradError(f"--embeddings {shown}: not {suite.data_kind} data; {use}")
 
 
 def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | None = None) -> list[dict]:
