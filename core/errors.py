@@ -129,11 +129,15 @@ def one_line(message) -> str:
     whitespace runs joined, bytes that are not UTF-8 escaped, and — only when the line is longer than that —
     its words longer than :data:`~libtrad.core.errors.WORD_LIMIT` (a value no message helper shortened: an
     OS error's file name, a URL in a library's text) cut in the middle, longest first, to
-    :data:`~libtrad.core.errors.VALUE_LIMIT`."""
+    :data:`~libtrad.core.errors.VALUE_LIMIT`; then, if it is still too long, those words to half that."""
     words = str(message).split()
     words = [w.encode("utf-8", "backslashreplace").decode("utf-8") for w in words]
+    originals = list(words)
     for i in sorted(range(len(words)), key=lambda i: -len(words[i])):
         if sum(map(len, words)) + len(words) <= LINE_LIMIT or len(words[i]) <= WORD_LIMIT:
             break
         words[i] = shortened(words[i])
+    for i, original in enumerate(originals):  # still too long: what was cut is cut harder (a path kept whole)
+        if sum(map(len, words)) + len(words) > LINE_LIMIT and words[i] != original:
+            words[i] = shortened(original, VALUE_LIMIT // 2)
     return " ".join(words)
