@@ -211,3 +211,26 @@ def test_preflight_hands_back_the_numbers_from_its_own_process(user_modules):
     name = user_modules(GOOD)
     assert preflight(f"py:{name}:Frames") == {"sampling_rate": 16000, "output_dim": 4, "hop_size_in_ms": 10.0}
     assert name not in sys.modules  # loaded in the child, not here
+
+
+def test_an_actor_whose_forward_never_returns_is_named_not_waited_on(user_modules, lib_trad_export, tmp_path, cli, rel):
+    """On Ray: the load-time probe passes (0.5-s clips), every real batch hangs in the actor; the job ends
+    within --encoder-timeout (plus Ray's start) with one line naming the stage and the actor's process."""
+    name = user_modules(GOOD)
+    start = time.monotonic()
+    result = cli(
+        "embed", "--dataset", lib_trad_export, "--config", "tr1", "--encoder", f"py:{name}:Frames?hang_above=8000",
+        "--output", tmp_path / "emb", "--encoder-timeout", "3", "--actors", "1",
+    )  # fmt: skip
+    # (Ray's own start-up warnings may share stderr: that is ray_jobs.cluster's to quiet, not this test's)
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.output, result.output
+    for fragment in (
+        "--encoder",
+        "forward on audio of shape (",
+        "did not finish within 3 s",
+        "in process ",
+        " on node ",
+    ):
+        assert fragment in errors[0], errors[0]
+    assert time.monotonic() - start < 240 and not (tmp_path / "emb").exists()
