@@ -86,14 +86,15 @@ def refuse_url(output, option: str, what: str = "folder") -> None:
 
 
 def refuse_input_url(value, option: str, what: str = "a local folder") -> None:
-    """An input that must be local (a raw ``--data-dir``) given as a URL: one line saying so, instead of
-    "no such folder" about the mangled path click's ``Path`` makes of it (``/cwd/http:/host/x``)."""
+    """An input that must be local (a raw ``--data-dir``, ``--encoder-weights``) given as a URL: one line
+    saying so, instead of "no such folder" about the mangled path click's ``Path`` makes of it
+    (``/cwd/http:/host/x``)."""
     match = _URL_LIKE.match(str(value))
     if match:
         url = str(value) if "://" in str(value) else str(value).replace(":/", "://", 1)
         raise LibtradError(
-            f"{option} {shown(url, quote=False)}: is a URL; this command reads {what}: download the files "
-            "first, then give their folder"
+            f"{option} {shown(url, quote=False)}: is a URL; this command reads {what}: download it first, "
+            "then give the local path"
         )
 
 

@@ -40,6 +40,8 @@ def test_build_with_a_url_for_data_dir_says_it_takes_a_local_folder(tmp_path):
             "--output", str(tmp_path / "out"),
         )  # fmt: skip
         assert_one_line_error(result, "--data-dir http://127.0.0.1:9/raw: is a URL; this command reads a local folder")
+    weights = run("check-encoder", "py:m:C", "--encoder-weights", "s3://bucket/w.safetensors")
+    assert_one_line_error(weights, "--encoder-weights s3://bucket/w.safetensors: is a URL")
     assert not (tmp_path / "out").exists()
 
 

@@ -67,6 +67,7 @@ from urllib.parse import unquote
 
 from libtrad.core.errors import ParameterError, first_line
 from libtrad.folders.checksums import sha256_file
+from libtrad.folders.outputs import refuse_input_url
 from libtrad.models.weights import check_safetensors, listed_names
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
 from libtrad.ray_jobs.embedding.encoders.contract import declared_problem, declared_value
@@ -91,9 +92,9 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
             f"a class or factory name, each dotted Python identifiers), not {rest!r}",
         )
     arguments = _arguments(query, text) if has_query else ()
-    found, root = _find_module(module, text)
     if weights is not None:
         _check_weights(weights)
+    found, root = _find_module(module, text)
     identity = {"module": module, "module_file": str(found), "module_sha256": _sha256(found), "import_root": str(root)}
     return EncoderSpec(kind, None, text, target=target, arguments=arguments, weights=weights, identity=identity)
 
@@ -173,6 +174,7 @@ def _spec_of(module: str, text: str):
 
 
 def _check_weights(weights: Path) -> None:
+    refuse_input_url(weights, "--encoder-weights", "a local .safetensors file")
     if weights.suffix != ".safetensors":
         raise ParameterError(
             "encoder_weights",
