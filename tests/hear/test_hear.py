@@ -68,6 +68,7 @@ VARIANTS = {
     "hearfake_rate_raises": {"model_extra": "sample_rate = property(lambda self: {}['sample_rate'])"},
     "hearfake_huge_rate": {"model_extra": "sample_rate = 10**16"},
     "hearfake_scene_hangs": {"scene_hook": "import time; time.sleep(3600)"},
+    "hearfake_os_exit": {"top": "import os; os._exit(0)"},
 }
 
 
@@ -192,6 +193,15 @@ def test_a_hear_modules_own_failures_are_named_never_internal_or_a_hang(fakes, s
     with pytest.raises(ParameterError) as caught:
         load_encoder(with_timeout(parse_encoder_spec(spec), 1), device="cpu")
     assert fragment in caught.value.problem and "batch-size" not in caught.value.problem
+
+
+def test_the_hear_self_check_of_a_module_that_ends_its_process_is_one_error_line(fakes, monkeypatch, capsys):
+    """``python -m libtrad.hear hear:MODULE`` runs the module apart: its os._exit(0) is not "all passed"."""
+    monkeypatch.setenv("PYTHONPATH", str(fakes))  # the check's own process imports it as an installed package
+    code, out, err = _run_module(monkeypatch, capsys, "hear:hearfake_os_exit")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and out == "" and len(lines) == 1, err
+    assert lines[0].startswith("error: SPEC 'hear:hearfake_os_exit': import hearfake_os_exit: the encoder's code ended")
 
 
 def test_hear_takes_no_encoder_weights(fakes, tmp_path):
