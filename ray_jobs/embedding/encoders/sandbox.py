@@ -4,8 +4,8 @@
 What ends the process itself — ``os._exit(0)`` while a module imports, a segmentation fault in a native
 extension, an ``abort()`` — cannot be caught there, and in ``check-encoder`` it would read as success
 (exit status 0, no output). :func:`run_isolated` runs a libtrad function (named ``"module:attr"``, the one
-way :func:`libtrad.core.resolve.resolve` names code) in a child Python (``python -P``, so the current
-folder shadows nothing) and hands back what it returned or raised:
+way :func:`libtrad.core.resolve.resolve` names code) in a child Python (the current folder taken off its
+``sys.path`` first, so a file there shadows nothing) and hands back what it returned or raised:
 
 * the child reports on a pipe of its own (never its stdout, which the user's ``print`` may share: that
   goes to the parent's stderr) each stage of user code it enters and leaves, then its result;
@@ -43,7 +43,10 @@ _HEADER = struct.Struct("!Q")
 def run_isolated(reference: str, *args, text: str, param: str = "encoder", **kwargs):
     """``resolve(reference)(*args, **kwargs)`` in a child process; its value, or what it raised."""
     read_end, write_end = os.pipe()
-    command = [sys.executable, "-P", "-c", f"from {__name__} import child_main; child_main({write_end})"]
+    # -c puts the current folder first on sys.path; dropped before anything is imported (what -P does on
+    # Python 3.11+), so a file there named like a module libtrad imports shadows nothing
+    code = f"import sys; sys.path.pop(0); from {__name__} import child_main; child_main({write_end})"
+    command = [sys.executable, "-c", code]
     child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         command, stdin=subprocess.PIPE, stdout=sys.__stderr__.fileno(), pass_fds=(write_end,)
     )
