@@ -11,6 +11,8 @@ import click
 
 from libtrad.core.cli_kit import describe_unexpected, device_option, fail
 from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec, runs_user_code
+from libtrad.ray_jobs.embedding.encoders.sandbox import run_isolated
 
 PROG = "python -m libtrad.hear"
 
@@ -24,8 +26,6 @@ def hear_check_command(spec: str, device: str) -> int:
     A spec that runs a user's code (py:, hear:) is checked in a process of its own, as check-encoder does:
     a module that calls os._exit or crashes is one error line, not a check that ended with status 0."""
     from libtrad.hear.check import format_report, self_check
-    from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec, runs_user_code
-    from libtrad.ray_jobs.embedding.encoders.sandbox import run_isolated
 
     try:
         isolated = runs_user_code(parse_encoder_spec(spec))
