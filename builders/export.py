@@ -33,7 +33,7 @@ from libtrad.core.channels import YAML_KEY as CHANNEL_POLICY
 from libtrad.core.channels import ChannelPolicy, policies_yaml
 from libtrad.core.errors import ParameterError
 from libtrad.core.version import __version__
-from libtrad.folders.outputs import atomic_output, check_output
+from libtrad.folders.outputs import atomic_output, check_output, refuse_input_url
 
 
 @dataclass
@@ -154,6 +154,7 @@ def export_dataset(
     """Validate ``data_dir`` and write the selected configs as Parquet + card + manifest to ``output_dir``."""
     check_on_error(on_error)
     options = component.check_options(options)
+    refuse_input_url(data_dir, "--data-dir")
     data_dir = Path(data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise ParameterError("data_dir", str(data_dir), "no such folder")

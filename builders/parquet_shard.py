@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from libtrad.core.errors import LibtradError
+from libtrad.core.errors import LibtradError, naming_file
 
 
 class ShardWriter:
@@ -47,13 +47,19 @@ class ShardWriter:
         self._hashed = 0
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table, row_group_size=len(table) or None)
+        try:
+            self._writer.write_table(table, row_group_size=len(table) or None)
+        except OSError as exc:  # Arrow's I/O error names no file: this shard's, for the one error line
+            raise naming_file(exc, self.path) from None
         self.bytes_written += table.nbytes
         self._hasher.submit(self._hash_up_to, os.path.getsize(self.path))  # bytes written so far are final
 
     def close(self) -> tuple[Path, Future]:
         """Finish the file; (its path, the future SHA-256 of all its bytes)."""
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as exc:
+            raise naming_file(exc, self.path) from None
         return self.path, self._hasher.submit(self._finish)
 
     def abandon(self) -> None:

@@ -17,6 +17,7 @@ from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.core.options import SEED_MAX, OptionSpec, resolve_options
 from libtrad.core.resolve import resolve
 from libtrad.folders.marker import MARKER, read_marker
+from libtrad.folders.outputs import refuse_input_url
 
 # The export driver, named like the components and synthesizers: the driver itself reads a component's
 # build options from this table (DatasetComponent.check_options), so the table never imports it.
@@ -124,6 +125,7 @@ def build_family(entry: DatasetEntry, data_dir, output_dir=None, **kwargs) -> Fa
     A folder in DATA_DIR named after no component is an error naming it (never skipped silently);
     components without a folder are listed in the summary.
     """
+    refuse_input_url(data_dir, "--data-dir")
     root = Path(data_dir).expanduser().resolve()
     out_root = Path(output_dir or entry.name).expanduser().resolve()
     if not root.is_dir():

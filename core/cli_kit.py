@@ -20,7 +20,7 @@ import sys
 import click
 
 from libtrad.core.devices import parse_device
-from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, first_line, one_line
 from libtrad.core.options import SEED_MAX, check_number
 
 DEBUG_ENV = "LIBTRAD_DEBUG"
@@ -72,7 +72,7 @@ class Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback by default
             if debug:
                 raise
-            message, code = describe_unexpected(exc)
+            message, code = describe_unexpected(exc, batch_size=takes_option(self, argv, "--batch-size"))
             fail(message, code)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -82,15 +82,29 @@ command = functools.partial(click.command, cls=Command)
 group = functools.partial(click.group, cls=Group)
 
 
-def describe_unexpected(exc: BaseException) -> tuple[str, int]:
-    """One line (and exit status) for an exception no library function mapped itself."""
+def takes_option(group: click.Group, argv: list[str], option: str) -> bool:
+    """Whether the command ``argv`` names (its sub-command path followed through the groups) has ``option``."""
+    command = group
+    for token in argv:
+        if not isinstance(command, click.Group) or token.startswith("-"):
+            continue
+        if token not in command.commands:
+            break
+        command = command.commands[token]
+    return not isinstance(command, click.Group) and any(option in p.opts for p in command.params)
+
+
+def describe_unexpected(exc: BaseException, *, batch_size: bool = True) -> tuple[str, int]:
+    """One line (and exit status) for an exception no library function mapped itself; ``batch_size``:
+    whether the command takes ``--batch-size`` (the advice for running out of memory names it only then)."""
     if isinstance(exc, OSError):
         where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
         return f"{where + ': ' if where else ''}{exception_reason(exc)}", 2
     if isinstance(exc, UnicodeError):
         return f"text that is not valid UTF-8 ({first_line(exc)})", 2
     if isinstance(exc, MemoryError):
-        return "out of memory (try a smaller --batch-size or fewer files at once)", 2
+        advice = "try a smaller --batch-size or fewer files at once" if batch_size else "try fewer files at once"
+        return f"out of memory ({advice})", 2
     return (
         f"internal error in libtrad ({type(exc).__name__}: {first_line(exc)}); run again with --debug "
         f"(or {DEBUG_ENV}=1) for the traceback and report it"
@@ -102,9 +116,7 @@ def fail(message: str, code: int, *, at_once: bool = False) -> None:
 
     ``at_once``: end the process right after the line (``os._exit``), for an error whose cause leaves
     the interpreter unable to end normally (a Ray session whose raylet died crashes in its teardown)."""
-    text = " ".join(str(message).split())
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    click.echo(f"error: {text}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     if at_once:
         sys.stdout.flush()
         sys.stderr.flush()

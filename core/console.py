@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 
+from libtrad.core.errors import one_line
+
 
 def note(message: str) -> None:
-    """Print ``note: message`` as one line on stderr."""
+    """Print ``note: message`` as one line on stderr (a long value in it shortened, as in an error line)."""
     from tqdm import tqdm
 
-    tqdm.write("note: " + " ".join(str(message).split()), file=sys.stderr)
+    tqdm.write("note: " + one_line(message), file=sys.stderr)

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from libtrad.core.errors import LibtradError, exception_reason
+from libtrad.core.errors import LibtradError, disk_full, exception_reason, shown, write_failed
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.hub_cache import snapshot_repo
 from libtrad.folders.marker import (
@@ -70,17 +70,31 @@ def write_marker(folder: Path, kind: str, known: Mapping[str, str] | None = None
 _URL_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
 
 
-def _refuse_url(output, option: str) -> None:
+def refuse_url(output, option: str, what: str = "folder") -> None:
     """An output given as a URL is refused (one line) rather than written to a local folder named ``s3:``.
 
     Only ``libtrad embed`` writes to object stores (:mod:`libtrad.folders.storage`); every other output is a
-    local folder (``file://`` URLs are turned into paths by the commands that take them)."""
+    local ``what`` (a folder; ``export-xares``'s file) — ``file://`` URLs are turned into paths by the commands
+    that take them. Also seen through click's ``Path`` type, which folds ``s3://b/x`` to ``s3:/b/x``."""
     match = _URL_LIKE.match(str(output))
     if match:
-        shown = str(output) if "://" in str(output) else str(output).replace(":/", "://", 1)
+        url = str(output) if "://" in str(output) else str(output).replace(":/", "://", 1)
         raise LibtradError(
-            f"{option} {shown}: is a URL; this command writes a local folder (only libtrad embed "
-            f"writes to {match.group(1)}:// stores): give a local path, then copy it there"
+            f"{option} {shown(url, quote=False)}: is a URL; this command writes a local {what} (only libtrad "
+            f"embed writes to {match.group(1)}:// stores): give a local path, then copy it there"
+        )
+
+
+def refuse_input_url(value, option: str, what: str = "a local folder") -> None:
+    """An input that must be local (a raw ``--data-dir``, ``--encoder-weights``) given as a URL: one line
+    saying so, instead of "no such folder" about the mangled path click's ``Path`` makes of it
+    (``/cwd/http:/host/x``)."""
+    match = _URL_LIKE.match(str(value))
+    if match:
+        url = str(value) if "://" in str(value) else str(value).replace(":/", "://", 1)
+        raise LibtradError(
+            f"{option} {shown(url, quote=False)}: is a URL; this command reads {what}: download it first, "
+            "then give the local path"
         )
 
 
@@ -93,7 +107,7 @@ def check_output(
     that is, contains or lies inside an input (``inputs`` maps an option name to its path);
     a place that cannot be written. Nothing is created.
     """
-    _refuse_url(output, option)
+    refuse_url(output, option)
     out = Path(output).expanduser().resolve()
     for name, value in (inputs or {}).items():
         if value is None:
@@ -174,9 +188,11 @@ def atomic_output(
         write_marker(tmp, kind, checksums)
         check_output(out, kind, option=option, inputs=inputs)  # the folder may have changed meanwhile
         old_marker = read_marker(out) if out.exists() else None
-    except BaseException:
+    except BaseException as exc:
         if staging is None:
             _discard_staging(tmp.parent)  # nothing but libtrad's files is in it yet
+        if disk_full(exc):  # a full disk or a file-size limit: name the file of the output being written
+            raise write_failed(_as_output_path(exc, tmp, out), exc) from None
         raise
     if old_marker is not None:
         try:
@@ -199,6 +215,14 @@ def atomic_output(
         _remove_listed(old / STAGING_CONTENT, out)
         _close_staging(old)
     _close_staging(tmp.parent)
+
+
+def _as_output_path(exc: OSError, tmp: Path, out: Path) -> Path:
+    """The output's file a failed write was for (the staging copy's name mapped into ``out``), else ``out``."""
+    name = Path(exc.filename) if isinstance(exc.filename, str) else None
+    if name is not None and name.is_relative_to(tmp):
+        return out / name.relative_to(tmp)
+    return out
 
 
 def resumable_staging(output: str | Path, key: str) -> Path:

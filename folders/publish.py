@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.core.errors import LibtradError, first_line
+from libtrad.core.errors import LibtradError, first_line, printable
 from libtrad.folders.checksums import check_listed
 from libtrad.folders.hub_cache import is_regular_file
 from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
@@ -54,7 +54,7 @@ class UploadPlan:
         return "\n".join(
             [head]
             + [
-                f"  {path}  {_human(size)}" + (f"  {NOT_OURS}" if path in self.foreign else "")
+                f"  {printable(path)}  {_human(size)}" + (f"  {NOT_OURS}" if path in self.foreign else "")
                 for path, size in self.files
             ]
         )

@@ -181,6 +181,10 @@ def _listing(fs, root: str, url: str, param: str) -> dict[str, dict]:
     try:
         fs.invalidate_cache(root)  # fsspec keeps listings per filesystem instance: ask the store itself
         found = fs.find(root, detail=True)
+        if not found:  # HTTP lists nothing where it cannot connect: read the marker to tell the two apart
+            _probe_marker(fs, root, url, param)
+    except LibtradError:
+        raise
     except Exception as exc:  # noqa: BLE001 - botocore/aiohttp/Hub errors: one line naming the URL
         raise storage_error(param, url, exc, "cannot list it") from None
     out = {}
@@ -200,6 +204,16 @@ def _listing(fs, root: str, url: str, param: str) -> dict[str, dict]:
             )
         out[rel] = info
     return out
+
+
+def _probe_marker(fs, root: str, url: str, param: str) -> None:
+    """Nothing listed: no folder there (returns), or a server that cannot be reached (raises, for the caller's
+    one line), or a marker the server has but does not list (one line saying so)."""
+    try:
+        fs.cat_file(f"{root}/{MARKER}")
+    except FileNotFoundError:
+        return
+    raise ParameterError(param, url, f"holds a {MARKER} but the server gives no listing of the folder")
 
 
 def _version(info: dict) -> str:

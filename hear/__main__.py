@@ -1,6 +1,7 @@
 """``python -m libtrad.hear SPEC [--device D]``: the HEAR API self-check (:mod:`libtrad.hear.check`) of
 libtrad's HEAR module on the encoder SPEC names. Exit 0: every check passed (warnings allowed);
-1: a check failed; 2: a spec, device or usage libtrad refuses (one ``error:`` line)."""
+1: a check failed; 2: a spec, device or usage libtrad refuses, or a user's module (``py:``, ``hear:``,
+checked in a process of its own) that fails, hangs or ends its process (one ``error:`` line)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import click
 
 from libtrad.core.cli_kit import describe_unexpected, device_option, fail
 from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.ray_jobs.embedding.encoders import parse_encoder_spec, runs_user_code
+from libtrad.ray_jobs.embedding.encoders.sandbox import run_isolated
 
 PROG = "python -m libtrad.hear"
 
@@ -18,10 +21,20 @@ PROG = "python -m libtrad.hear"
 @click.argument("spec", metavar="SPEC")
 @device_option
 def hear_check_command(spec: str, device: str) -> int:
-    """Check that libtrad.hear keeps the HEAR 2021 API on the encoder SPEC (what `--encoder` takes)."""
+    """Check that libtrad.hear keeps the HEAR 2021 API on the encoder SPEC (what `--encoder` takes).
+
+    A spec that runs a user's code (py:, hear:) is checked in a process of its own, as check-encoder does:
+    a module that calls os._exit or crashes is one error line, not a check that ended with status 0."""
     from libtrad.hear.check import format_report, self_check
 
-    checks = self_check(spec, device=device)
+    try:
+        isolated = runs_user_code(parse_encoder_spec(spec))
+    except LibtradError:  # a spec libtrad refuses: self_check names it as load_model's model_file_path
+        isolated = False
+    if isolated:
+        checks = run_isolated("libtrad.hear.check:self_check", spec, device=device, text=spec)
+    else:
+        checks = self_check(spec, device=device)
     click.echo(format_report(checks))
     return 1 if any(c.status == "FAIL" for c in checks) else 0
 

@@ -165,8 +165,10 @@ def parse_mat(data: bytes, path: Path) -> np.ndarray:
     signals = np.atleast_1d(field(path, content[stem], "Y", stem))
     by_name = {}
     for entry in signals:
-        name = field(path, entry, "Name", f"{stem}.Y")
-        by_name[str(name)] = entry
+        name = str(field(path, entry, "Name", f"{stem}.Y"))
+        if name in by_name:  # two signals of one name: which one is meant cannot be told, so none is dropped unseen
+            raise InvalidAudio(path, f"{stem}.Y holds two signals named {name!r}")
+        by_name[name] = entry
     if CHANNEL not in by_name:
         raise InvalidAudio(path, f"{stem}.Y has no {CHANNEL} signal (it has {', '.join(sorted(by_name)) or 'none'})")
     vibration = vector(path, field(path, by_name[CHANNEL], "Data", f"{stem}.Y({CHANNEL})"), f"{stem}.Y({CHANNEL}).Data")

@@ -4,7 +4,9 @@ Siyu Shao (Ruqiang Yan's group, Southeast University) publishes the data of the 
 Simulator in the ``Mechanical-datasets`` repository; its ``gearbox/`` folder holds ``bearingset/``
 and ``gearset/`` (:data:`TREE`), one CSV per condition and working condition: ``<fault>_20_0.csv``
 (rotating speed 20 Hz, load 0 V) and ``<fault>_30_2.csv`` (30 Hz, 2 V). Each CSV starts with 16
-lines the acquisition software writes (read past, not parsed) and then one line per sample of 8
+lines the acquisition software writes (read past, not parsed — but each checked not to be a row of 8
+numbers: a file with fewer header lines is refused, naming the line, instead of building with its
+first data rows dropped; one with more fails on its 17th line) and then one line per sample of 8
 tab-separated values with a trailing tab (``bearingset/ball_20_0.csv`` is comma-separated — the
 separator is taken from the first data line): 1 motor vibration, 2-4 planetary gearbox vibration
 x/y/z, 5 motor torque, 6-8 parallel gearbox vibration x/y/z. Every column is kept.
@@ -80,8 +82,8 @@ class SeuLayout(ArrayLayout):
         "sampling_rate_published": datasets.Value("bool"),
     }
     check_text = (
-        f"CSV with {HEADER_LINES} header lines, then 8 numeric values per line (tab- or comma-separated, one "
-        "trailing separator allowed), finite, not empty"
+        f"CSV with {HEADER_LINES} header lines (none a row of numbers), then 8 numeric values per line "
+        "(tab- or comma-separated, one trailing separator allowed), finite, not empty"
     )
     figure_channel = 1  # planetary gearbox x, one of the channels the publisher calls effective
 
@@ -137,6 +139,7 @@ def parse_csv(data: bytes, path: Path) -> np.ndarray:
         raise InvalidAudio(path, f"{len(lines)} line(s): no data after the {HEADER_LINES} header lines")
     first = lines[HEADER_LINES]
     sep = "\t" if "\t" in first else ","
+    _check_header(lines, sep, path)
     body = "\n".join(lines[HEADER_LINES:])
     try:
         with warnings.catch_warnings():
@@ -153,6 +156,31 @@ def parse_csv(data: bytes, path: Path) -> np.ndarray:
     if table.shape[0] == 0:
         raise InvalidAudio(path, f"no data after the {HEADER_LINES} header lines")
     return np.ascontiguousarray(table.T)
+
+
+def _check_header(lines: list[str], sep: str, path: Path) -> None:
+    """The lines skipped as the header are a header: none of them is a data row (8 numbers). A file
+    with fewer than 16 header lines would otherwise build with its first data rows dropped unseen."""
+    for number, line in enumerate(lines[:HEADER_LINES], start=1):
+        if _is_data_row(line, sep) or _is_data_row(line, "\t" if sep == "," else ","):
+            raise InvalidAudio(
+                path,
+                f"line {number} is a row of {len(CHANNELS)} numbers, but SEU's files hold {HEADER_LINES} header "
+                f"lines before the data (this one has {number - 1}); reading it would drop its first data rows",
+            )
+
+
+def _is_data_row(line: str, sep: str) -> bool:
+    cells = line.split(sep)
+    if cells and cells[-1].strip() == "":
+        cells = cells[:-1]  # the trailing separator the publisher writes
+    if len(cells) != len(CHANNELS):
+        return False
+    try:
+        [float(cell) for cell in cells]
+    except ValueError:
+        return False
+    return True
 
 
 def _problem(lines: list[str], sep: str) -> str:

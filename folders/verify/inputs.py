@@ -21,6 +21,7 @@ from pathlib import Path
 
 from libtrad.core.console import note
 from libtrad.core.errors import LibtradError
+from libtrad.core.paths import exists, is_dir
 from libtrad.folders.checksums import check_listed
 from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
 
@@ -32,8 +33,8 @@ DATA_SUFFIXES = (".parquet", ".json", ".safetensors")  # what the readers read: 
 def libtrad_root(path: Path) -> Path | None:
     """The libtrad folder ``path`` is (or, for a file or a sub-folder, lies in); None when there is none."""
     path = path.expanduser().resolve()
-    for folder in [path, *path.parents] if path.is_dir() else list(path.parents):
-        if (folder / MARKER).exists() or (folder / MARKER).is_symlink():
+    for folder in [path, *path.parents] if is_dir(path) else list(path.parents):
+        if exists(folder / MARKER) or (folder / MARKER).is_symlink():
             return folder
     return None
 

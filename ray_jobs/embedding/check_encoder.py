@@ -10,7 +10,8 @@ attributes, and report each broken promise with its numbers.
 The checks, in order (``attributes`` failing stops the rest, which all need its numbers):
 
 * ``attributes`` — ``sampling_rate`` and ``output_dim`` are positive integers, ``hop_size_in_ms``
-  a positive finite number.
+  a positive finite number, each within its declared range (:data:`.encoders.contract.DECLARED`:
+  at most 384 kHz, 65,536 values, 60,000 ms), read before any clip is sized by them.
 * ``shape`` — ``embed`` gives (B, D) clip embeddings and B frame arrays of (T_i, D);
   ``forward`` gives (B, T, D) with the T and D of ``embed``'s frames.
 * ``output_dim`` — D is the stated ``output_dim``.
@@ -59,8 +60,6 @@ from libtrad.ray_jobs.embedding.check_measures import (
     max_diff,
     mismatches,
     non_finite,
-    positive_integer,
-    positive_number,
     shape_problems,
     short_number,
 )
@@ -73,7 +72,17 @@ from libtrad.ray_jobs.embedding.encoder_probe import (
     describe_clips,
     embed_structure,
 )
-from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, load_encoder, parse_encoder_spec, place
+from libtrad.ray_jobs.embedding.encoders import (
+    EncoderSpec,
+    check_encoder_folder,
+    load_encoder,
+    parse_encoder_spec,
+    place,
+    runs_user_code,
+    with_timeout,
+)
+from libtrad.ray_jobs.embedding.encoders.contract import declared_problem
+from libtrad.ray_jobs.embedding.encoders.sandbox import run_isolated
 
 CONTRACTS = ("libtrad", "xares")  # what check_encoder holds an object to: embed + forward, or forward alone
 LENGTHS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # frame_count
@@ -90,15 +99,38 @@ CHUNK_CLIP_S, CHUNK_S = 2.6, 1.0  # chunks: two 1-s stretches, the second runnin
 
 # ----------------------------------------------------------------------------- public API
 def check_encoder_spec(
-    spec: str, *, quick: bool = False, device: str = "auto", precision: str = "fp32", weights=None
+    spec: str | EncoderSpec,
+    *,
+    quick: bool = False,
+    device: str = "auto",
+    precision: str = "fp32",
+    weights=None,
+    timeout: float | None = None,
+    isolate: bool = True,
 ) -> list[CheckResult]:
     """Load the encoder an ``embed --encoder`` spec names on ``device`` (``auto|cpu|cuda|cuda:N``, here)
     at ``precision`` and check it (a bad spec, device or precision: ParameterError; a libtrad folder
     whose files differ from its checksums: one LibtradError naming the file). ``weights``: a ``py:``
-    class's ``--encoder-weights`` file."""
-    parsed = parse_encoder_spec(spec, weights=weights)
+    class's ``--encoder-weights`` file; ``timeout``: ``--encoder-timeout``, each call into a user's
+    code (None: 120 s).
+
+    A kind that runs a user's code (``py:``, ``hear:``) is loaded and checked in a process of its own
+    (``isolate``; :mod:`.encoders.sandbox`): a module that calls ``os._exit`` or crashes is one error line
+    naming the stage it was in, never a check that ends with exit status 0 and no report."""
+    parsed = spec if isinstance(spec, EncoderSpec) else parse_encoder_spec(spec, weights=weights)
+    parsed = with_timeout(parsed, timeout)
     placed = place(device, precision)  # before the folder is read: CUDA missing is one line at once
     check_encoder_folder(parsed)
+    if isolate and runs_user_code(parsed):
+        return run_isolated(
+            "libtrad.ray_jobs.embedding.check_encoder:check_encoder_spec",
+            parsed,
+            quick=quick,
+            device=device,
+            precision=precision,
+            isolate=False,
+            text=parsed.text,
+        )
     return check_encoder(load_encoder(parsed, precision=precision, device=placed), quick=quick)
 
 
@@ -181,15 +213,17 @@ def _run_check(name: str, check, probe: Probe) -> CheckResult:
 
 # ----------------------------------------------------------------------------- the checks
 def _check_attributes(encoder) -> CheckResult:
-    rate, dim, hop = (getattr(encoder, a, None) for a in ("sampling_rate", "output_dim", "hop_size_in_ms"))
-    numbers = {"sampling_rate": rate, "output_dim": dim, "hop_size_in_ms": hop}
-    problems = [
-        f"{name}={value!r} is not a positive integer"
-        for name, value in (("sampling_rate", rate), ("output_dim", dim))
-        if not positive_integer(value)
-    ]
-    if not positive_number(hop):
-        problems.append(f"hop_size_in_ms={hop!r} is not a positive finite number")
+    numbers, problems = {}, []
+    for name in ("sampling_rate", "output_dim", "hop_size_in_ms"):
+        try:
+            numbers[name] = getattr(encoder, name, None)
+        except Exception as exc:  # noqa: BLE001 - a property that raises: the encoder's failure, named
+            numbers[name] = None
+            problems.append(f"{name} raised {type(exc).__name__}: {first_line(exc)}")
+            continue
+        problem = declared_problem(name, numbers[name])
+        if problem is not None:
+            problems.append(problem)
     return CheckResult("attributes", not problems, "; ".join(problems), numbers)
 
 

@@ -2,7 +2,7 @@
 
 The frame rule (``|T - duration_ms / hop_size_in_ms| <= FRAME_SLACK + FRAME_RELATIVE x`` that), the
 match tolerance (``max |difference| <= MATCH_TOL x max(1, largest |value|)``, NaN on both sides
-counting equal), counts of non-finite values, the attribute tests, and the JSON form of the numbers
+counting equal), counts of non-finite values, and the JSON form of the numbers
 a result carries. Apart from the checks so that each check reads as what it promises to measure.
 """
 
@@ -114,25 +114,6 @@ def largest(values: np.ndarray) -> float:
     finite = np.abs(np.asarray(values, dtype=np.float64))
     finite = finite[np.isfinite(finite)]
     return float(finite.max()) if finite.size else 0.0
-
-
-def positive_integer(value) -> bool:
-    return (
-        isinstance(value, (int, np.integer, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value > 0
-    )
-
-
-def positive_number(value) -> bool:
-    return (
-        isinstance(value, (int, np.integer, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 def short_number(value: float) -> str:

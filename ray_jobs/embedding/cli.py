@@ -10,6 +10,21 @@ import click
 from libtrad.core.cli_kit import command, device_option, number
 from libtrad.ray_jobs.cluster import connect_timeout_option
 
+
+def encoder_timeout_option(command):
+    """``--encoder-timeout SECONDS``: the deadline of each call into a ``py:``/``hear:`` encoder's own code
+    (:mod:`libtrad.ray_jobs.embedding.encoders.user_code`; None here means its default, 120 s)."""
+    return click.option(
+        "--encoder-timeout",
+        "encoder_timeout",
+        type=number("--encoder-timeout", low=0, low_open=True, high=86400),
+        default=None,
+        help="Seconds each call into a py: or hear: encoder's own code may take — its import, its "
+        "constructor or load_model, the load-time probe, one batch's forward (default: 120). Past it the "
+        "command stops with one error naming the module and the stage that did not finish.",
+    )(command)
+
+
 PRECISION_HELP = (
     "fp32 (default numerics), bf16 autocast (faster on AVX512-BF16/AMX CPUs and GPUs, not "
     "bit-faithful) or fp16 autocast (CUDA only)."
@@ -49,6 +64,7 @@ PRECISION_HELP = (
     help="Attach to a running Ray cluster (auto, HOST:PORT, ray://...); default: a private local Ray on 127.0.0.1.",
 )
 @connect_timeout_option
+@encoder_timeout_option
 @click.option(
     "--actors",
     type=number("--actors", low=1, high=4096, integer=True),
@@ -117,6 +133,7 @@ def embed_command(
     encoder_weights,
     output,
     address,
+    encoder_timeout,
     actors,
     threads_per_actor,
     batch_size,
@@ -151,6 +168,7 @@ def embed_command(
         encoder_weights=encoder_weights,
         channels=channels,
         chunk_seconds=chunk_seconds,
+        encoder_timeout=encoder_timeout,
     )
     click.echo(
         f"wrote embeddings to {summary.output} (dim {summary.output_dim}; {summary.computed} of "
@@ -181,18 +199,29 @@ def embed_command(
 @click.option(
     "--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True, help=PRECISION_HELP
 )
+@encoder_timeout_option
 def check_encoder_command(
-    encoder: str, as_json: bool, quick: bool, encoder_weights: Path | None, device: str, precision: str
+    encoder: str,
+    as_json: bool,
+    quick: bool,
+    encoder_weights: Path | None,
+    device: str,
+    precision: str,
+    encoder_timeout: float | None,
 ) -> None:
     """Check that an encoder spec (as `embed --encoder` takes) keeps the encoder contract.
 
     Prints one `FAIL <check>: ...` line per failed check and a summary; exit status 1 if any failed.
+    A py: or hear: encoder is loaded and checked in a process of its own, each call into its code
+    bounded by --encoder-timeout.
     """
     import json
 
     from libtrad.ray_jobs.embedding.check_encoder import check_encoder_spec, format_report, results_json
 
-    results = check_encoder_spec(encoder, quick=quick, device=device, precision=precision, weights=encoder_weights)
+    results = check_encoder_spec(
+        encoder, quick=quick, device=device, precision=precision, weights=encoder_weights, timeout=encoder_timeout
+    )
     click.echo(json.dumps(results_json(results, spec=encoder), indent=2) if as_json else format_report(results))
     if not all(r.passed for r in results):
         click.get_current_context().exit(1)
@@ -227,8 +256,14 @@ def check_encoder_command(
     default=None,
     help="A py: encoder's .safetensors file (as embed takes it).",
 )
+@encoder_timeout_option
 def export_xares_command(
-    encoder: str, output: Path, class_name: str | None, precision: str, encoder_weights: Path | None
+    encoder: str,
+    output: Path,
+    class_name: str | None,
+    precision: str,
+    encoder_weights: Path | None,
+    encoder_timeout: float | None,
 ) -> None:
     """Write a Python file whose zero-argument *Encoder class X-ARES imports: one libtrad encoder, pinned.
 
@@ -237,7 +272,9 @@ def export_xares_command(
     """
     from libtrad.ray_jobs.embedding.encoders.xares import write_xares_file
 
-    written = write_xares_file(encoder, output, class_name=class_name, precision=precision, weights=encoder_weights)
+    written = write_xares_file(
+        encoder, output, class_name=class_name, precision=precision, weights=encoder_weights, timeout=encoder_timeout
+    )
     numbers = written.numbers
     click.echo(
         f"wrote {written.path}: class {written.class_name} = {written.spec} (sampling_rate "

@@ -46,13 +46,21 @@ from libtrad.core.channels import ChannelSelection, select_channels
 from libtrad.core.devices import check_precision, parse_device
 from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.core.options import check_number
+from libtrad.core.paths import exists
 from libtrad.core.version import __version__
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.lock import output_lock
 from libtrad.folders.outputs import atomic_output, check_output, resumable_staging
 from libtrad.folders.storage import RemoteOutput, is_url, local_path, protocol
 from libtrad.ray_jobs.embedding.actors import attached, run_units
-from libtrad.ray_jobs.embedding.encoders import EncoderSpec, check_encoder_folder, parse_encoder_spec, place, preflight
+from libtrad.ray_jobs.embedding.encoders import (
+    EncoderSpec,
+    check_encoder_folder,
+    parse_encoder_spec,
+    place,
+    preflight,
+    with_timeout,
+)
 from libtrad.ray_jobs.embedding.source import DatasetSource, resolve_dataset
 from libtrad.ray_jobs.embedding.staged_units import (
     INFO_FILE,
@@ -113,6 +121,7 @@ def embed_dataset(
     encoder_weights: str | Path | None = None,
     channels: str | None = None,
     chunk_seconds: float = 10.0,
+    encoder_timeout: float | None = None,
 ) -> EmbedSummary:
     """Embed ``config``/``splits`` of ``dataset`` with ``encoder`` into the embeddings folder ``output``.
 
@@ -122,15 +131,18 @@ def embed_dataset(
     ``batch_size`` None: 8 clips per call on a CPU, 64 on a GPU; ``gpus_per_actor``: see the module.
     ``channels``: ``"DE"``, ``"DE,FE"``, ``"all"``; None: the dataset's channel policy, else all.
     ``chunk_seconds``: chunk length for long clips (frame-local encoders) and, times the batch size,
-    the most audio one forward holds (:mod:`.encoders.chunking`)."""
+    the most audio one forward holds (:mod:`.encoders.chunking`). ``encoder_timeout``: seconds each call
+    into a ``py:``/``hear:`` encoder's code may take (import, build, probe, one batch's forward, in the
+    driver's load-time probe and in every actor; None: 120 s, :mod:`.encoders.user_code`)."""
     _check_numbers(multichannel, actors, threads_per_actor, rows_per_unit, batch_size, chunk_seconds)
     device = check_device_request(device, precision, gpus_per_actor, local=not address)
     spec = parse_encoder_spec(encoder, weights=encoder_weights)  # encoder_weights: a py: class's safetensors
+    spec = with_timeout(spec, encoder_timeout)  # carried to every actor with the spec
     store = _store_output(output, dataset)  # an object-store URL: checked there, before any work
     if store is None:
         output = local_path(output) if is_url(str(output)) else output
         local_input = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
-        local_input = local_input if local_input is not None and local_input.exists() else None
+        local_input = local_input if local_input is not None and exists(local_input) else None
         inputs = {"dataset": local_input, "encoder": spec.path}
         out = check_output(output, "embeddings", inputs=inputs)
     source = resolve_dataset(dataset, config, splits, no_verify=no_verify)

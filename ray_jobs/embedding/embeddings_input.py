@@ -55,7 +55,8 @@ import numpy as np
 import pandas as pd
 
 from libtrad.core.console import note
-from libtrad.core.errors import LibtradError, ParameterError, exception_reason
+from libtrad.core.errors import LibtradError, ParameterError, exception_reason, shown
+from libtrad.core.paths import exists
 
 EMBEDDING = "embedding"
 # Columns that together say which recording/segment/channel a row is, as its path in the published tree
@@ -90,8 +91,10 @@ SIDE_COLUMNS = ("split", "fold", "subset")
 def parquet_files(path: str | Path) -> list[Path]:
     """The Parquet files of one ``--embeddings`` path (a file, or a folder searched recursively)."""
     root = Path(path).expanduser()
-    if not root.exists():
-        raise LibtradError(f"{root}: no such file or folder (expected an embeddings folder of Parquet files)")
+    if not exists(root):
+        raise LibtradError(
+            f"{shown(root, quote=False)}: no such file or folder (expected an embeddings folder of Parquet files)"
+        )
     if root.is_file():
         if root.suffix != ".parquet":
             raise LibtradError(f"{root}: not a .parquet file (expected an embeddings folder or a Parquet file)")
@@ -109,6 +112,12 @@ def parquet_files(path: str | Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- one file
+def embeddings_columns(paths: Sequence[str | Path]) -> set[str]:
+    """Every column name of the Parquet files under ``paths`` (their footers only: nothing is read), so a
+    command can tell what data the embeddings are of before it loads them."""
+    return {name for path in paths for file in parquet_files(path) for name in _schema(file).names}
+
+
 def _schema(file: Path):
     import pyarrow.parquet as pq
 

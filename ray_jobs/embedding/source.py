@@ -27,6 +27,8 @@ import yaml
 
 from libtrad.core.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
 from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.paths import exists
+from libtrad.folders.hub import parse_hub_id
 from libtrad.folders.storage import filesystem, is_url, local_path
 from libtrad.folders.verify.inputs import check_input_folder
 from libtrad.ray_jobs.embedding.dataset_files import HubFiles, LocalFiles, StoreFiles
@@ -114,7 +116,7 @@ def resolve_dataset(
     """
     storage = None
     local = local_path(dataset) if is_url(dataset) else Path(dataset).expanduser()
-    if local is not None and local.exists():
+    if local is not None and exists(local):  # a name too long to look up is no folder: tried as a Hub id next
         if not local.is_dir():
             raise ParameterError("dataset", dataset, "is a file, not a dataset folder")
         files = LocalFiles(local.resolve())
@@ -225,8 +227,10 @@ def _hub_url(url: str) -> tuple[str, str | None]:
 
 
 def _looks_like_hub_id(text: str) -> bool:
-    parts = text.split("/")
-    return len(parts) == 2 and all(p and not p.startswith(".") for p in parts) and "\\" not in text
+    """``ORG/NAME`` as the Hub spells repository ids (:func:`~libtrad.folders.hub.parse_hub_id`: 96 characters
+    at most each), so a 5,000-character text is "no such folder (and not a Hub id)", not the Hub's own error."""
+    found = parse_hub_id(text)
+    return found is not None and found[1] is None
 
 
 def _shard_key(rel: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from libtrad.core.errors import write_failed
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.marker import read_marker
 from libtrad.ray_jobs.embedding.units import Unit
@@ -75,8 +76,12 @@ class DiskUnits:
         path = self.folder / unit.name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk: the unit's file named (Arrow's error names none), no half file left
+            tmp.unlink(missing_ok=True)
+            raise write_failed(path, exc) from None
 
     def metadata(self, name: str) -> dict:
         return pq.read_schema(self.folder / name).metadata or {}

@@ -131,7 +131,7 @@ def _evaluate_embeddings(
 ) -> dict:
     import dataclasses
 
-    from libtrad.ray_jobs.embedding.embeddings_input import load_embeddings
+    from libtrad.ray_jobs.embedding.embeddings_input import embeddings_columns, load_embeddings
     from libtrad.ray_jobs.evaluation.runner import run_suite
 
     spec = parse_device(device)
@@ -147,6 +147,7 @@ def _evaluate_embeddings(
     inputs.update(extra_inputs or {})
     out = check_output(output, "results", inputs=inputs)
     checked = [check_input_folder(e, "--embeddings", kinds=("embeddings",), no_verify=no_verify) for e in embeddings]
+    check_data_kind(found, embeddings_columns(embeddings), embeddings)
     df = load_embeddings(embeddings, found.required_columns, found.optional_columns, allow_duplicates=allow_duplicates)
     if takes_device and local:
         resolve_device(spec)  # the units run here: CUDA asked for but missing fails before any of them
@@ -169,6 +170,31 @@ def _evaluate_embeddings(
         if write_extra:
             write_extra(tmp)
     return results
+
+
+def check_data_kind(suite, columns: set[str], embeddings) -> None:
+    """Embeddings of another suite's data, refused by name with the command that evaluates them.
+
+    A suite made for one kind of data (``data_kind``) recognises it by the columns only that data has
+    (``signature``): DCASE embeddings given to ``siren-fault`` would otherwise fail deep inside it ("column
+    'file' appears 2 times"), and SIREN fault embeddings given to ``siren-dcase`` on a missing column."""
+    if not suite.data_kind or (suite.signature and set(suite.signature) <= columns):
+        return
+    others = [load_suite(name) for name in SUITES if name != suite.name]
+    shown = ", ".join(map(str, embeddings))
+    kind = next((o for o in others if o.data_kind and o.signature and set(o.signature) <= columns), None)
+    fits = [o.name for o in others if o.data_kind and not o.signature and set(o.required_columns) <= columns]
+    if kind is not None:
+        columns_named = ", ".join(kind.signature)
+        use = f"these are {kind.data_kind} embeddings (columns {columns_named}): use libtrad evaluate {kind.name}"
+    elif fits and suite.signature:
+        use = f"their columns fit libtrad evaluate {' or '.join(fits)}"
+    else:
+        return  # nothing else recognises them: the suite's own column checks speak
+    if suite.signature:
+        missing = ", ".join(repr(c) for c in suite.signature if c not in columns)
+        raise LibtradError(f"--embeddings {shown}: not {suite.data_kind} embeddings (no column {missing}); {use}")
+    raise LibtradError(f"--embeddings {shown}: not {suite.data_kind} data; {use}")
 
 
 def embeddings_provenance(folders: list[str | Path], fetched: dict[Path, str] | None = None) -> list[dict]:

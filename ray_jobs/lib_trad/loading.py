@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.paths import exists, is_dir
 from libtrad.core.resolve import resolve
 from libtrad.folders.hub import parse_hub_id, resolve_model
 from libtrad.folders.verify.inputs import check_input_folder
@@ -99,7 +100,7 @@ def _model_folder(model_dir: str | Path, option: str, where: str) -> tuple[Path,
     Hub id ``ORG/NAME[@REV]`` that is not a local path resolved to its snapshot (source: the repository,
     the revision asked for and the commit it resolved to)."""
     path = Path(str(model_dir)).expanduser()
-    hub_id = None if path.exists() else parse_hub_id(str(model_dir))
+    hub_id = None if exists(path) else parse_hub_id(str(model_dir))
     source = None
     if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: the Hub model repository's snapshot
         try:
@@ -107,7 +108,7 @@ def _model_folder(model_dir: str | Path, option: str, where: str) -> tuple[Path,
         except ParameterError as exc:
             raise LibtradError(f"{where}: {exc.problem}") from None
         source = {"repo_id": hub_id[0], "revision": hub_id[1], "commit": commit}
-    if path.exists() and not path.is_dir():
+    if exists(path) and not is_dir(path):
         raise LibtradError(f"{where}: is a file, not a saved model folder")
     return path, source
 

@@ -32,6 +32,19 @@ def test_build_with_missing_data_dir(tmp_path):
     assert_one_line_error(result, "nope", "no such folder")
 
 
+def test_build_with_a_url_for_data_dir_says_it_takes_a_local_folder(tmp_path):
+    """Not "no such folder" about /cwd/http:/host/raw, the path click's Path type makes of the URL."""
+    for component in ("cwru", "all"):
+        result = run(
+            "build", "siren", "--component", component, "--data-dir", "http://127.0.0.1:9/raw",
+            "--output", str(tmp_path / "out"),
+        )  # fmt: skip
+        assert_one_line_error(result, "--data-dir http://127.0.0.1:9/raw: is a URL; this command reads a local folder")
+    weights = run("check-encoder", "py:m:C", "--encoder-weights", "s3://bucket/w.safetensors")
+    assert_one_line_error(weights, "--encoder-weights s3://bucket/w.safetensors: is a URL")
+    assert not (tmp_path / "out").exists()
+
+
 def test_build_with_a_bad_file(lib_trad_raw, tmp_path):
     import shutil
 

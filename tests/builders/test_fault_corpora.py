@@ -124,6 +124,16 @@ def test_paderborn_struct_without_vibration_is_named(stand_in):
     assert reasons == {"K001/N15_M01_F10_K001_2.mat": "N15_M01_F10_K001_2.Y has no vibration_1 signal (it has force)"}
 
 
+def test_paderborn_two_signals_of_one_name_are_named_not_one_dropped(stand_in):
+    raw = stand_in("paderborn")
+    entries = np.zeros((1, 2), dtype=[("Name", "O"), ("Data", "O")])
+    entries[0, 0] = ("vibration_1", np.ones((1, 8)))
+    entries[0, 1] = ("vibration_1", np.zeros((1, 8)))
+    (raw / "K001/N15_M01_F10_K001_2.mat").write_bytes(mat_bytes({"N15_M01_F10_K001_2": {"Y": entries}}))
+    reasons = {r.path: r.reason for r in scan(paderborn.COMPONENT, raw).rejected}
+    assert reasons == {"K001/N15_M01_F10_K001_2.mat": "N15_M01_F10_K001_2.Y holds two signals named 'vibration_1'"}
+
+
 def test_mfpt_wrong_rate_and_missing_variable(stand_in, cli, rel, tmp_path):
     raw = stand_in("mfpt", 0.1)
     victim = raw / MFPT3 / "OuterRaceFault_vload_2.mat"
@@ -193,6 +203,22 @@ def test_seu_and_jnu_unknown_classes_and_bad_lines(stand_in, cli, rel, tmp_path)
     assert "readme.txt" not in line
     result = scan(jnu.COMPONENT, raw)
     assert dict(result.state.not_read) == {"readme.txt": "documentation"} and len(rows(result)) == 11
+
+
+@pytest.mark.parametrize("header_lines", [15, 10, 0])
+def test_seu_a_file_with_fewer_header_lines_is_refused_not_read_with_rows_dropped(header_lines, stand_in):
+    """The 16 lines SEU's reader skips are checked to be a header: with fewer, the first data rows would
+    have been read past (built, nothing rejected)."""
+    raw = stand_in("seu", 0.1)
+    good = (raw / "gearset/Miss_20_0.csv").read_text().splitlines()
+    (raw / "gearset/Miss_20_0.csv").write_text("\n".join(good[16 - header_lines :]) + "\n")
+    result = scan(seu.COMPONENT, raw)
+    reasons = {r.path: r.reason for r in result.rejected}
+    assert reasons == {
+        "gearset/Miss_20_0.csv": f"line {header_lines + 1} is a row of 8 numbers, but SEU's files hold 16 header "
+        f"lines before the data (this one has {header_lines}); reading it would drop its first data rows"
+    }
+    assert "gearset/Miss_20_0.csv" not in rows(result)
 
 
 def test_another_folder_is_no_jnu_or_mfpt_layout(cli, rel, tmp_path):

@@ -65,6 +65,22 @@ def test_an_os_error_is_one_line_naming_the_file(cli, rel, raw, tmp_path, monkey
     assert not (tmp_path / "out").exists()
 
 
+def test_out_of_memory_advises_batch_size_only_to_a_command_that_takes_it(cli, rel, raw, tmp_path, monkeypatch):
+    import libtrad.builders.export as export
+    from libtrad.cli import main
+    from libtrad.core.cli_kit import takes_option
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(export, "write_configs", no_memory)
+    result = cli("build", "lib-trad", "--data-dir", raw, "--output", tmp_path / "out", "--configs", "tr1")
+    line = rel.assert_error_line(result, "out of memory (try fewer files at once)")
+    assert "--batch-size" not in line
+    assert takes_option(main, ["--debug", "embed", "--dataset", "x"], "--batch-size")
+    assert not takes_option(main, ["check-encoder", "hear:m"], "--batch-size")
+
+
 def test_an_internal_error_says_so_and_debug_shows_the_traceback(cli, raw, tmp_path, monkeypatch, build_lib_trad):
     import libtrad.builders.export as export
 

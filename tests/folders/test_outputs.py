@@ -458,3 +458,42 @@ def test_an_output_url_is_refused_not_written_to_a_local_s3_folder(args, tmp_pat
     url = next(a for a in args if "://" in a)
     rel.assert_error_line(cli(*args), url, "is a URL; this command writes a local folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["EMB"]
+
+
+# ----------------------------------------------------------------------------- a full disk
+def _limited(limit: int):
+    """A child's file-size limit (RLIMIT_FSIZE): a write past it fails with EFBIG, "File too large" (Python
+    ignores SIGXFSZ), as a full disk fails with ENOSPC; both carry no file name on a write()."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_names_the_file_being_written_and_leaves_no_output(tmp_path, rel):
+    from libtrad.builders.registry import SIREN
+
+    SIREN.synthesize(tmp_path / "raw", component="seu", scale=0.05, progress=False)
+    out = tmp_path / "out"
+    args = ["build", "siren", "--component", "seu", "--data-dir", tmp_path / "raw", "--output", out]
+    done = subprocess.run(
+        [sys.executable, "-m", "libtrad.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limited(30_000),
+    )
+    line = rel.assert_error_line(done, f"{out}/data/", ": cannot write it (File too large)")
+    assert ".partial-" not in line.split(": cannot")[0].rsplit("/", 3)[0]  # the output's own name, not staging's
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_a_full_disk_while_writing_a_results_file_names_the_output(tmp_path, rel):
+    import errno
+
+    def fill(folder: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # a write() names no file
+
+    with pytest.raises(LibtradError, match=rf"^{tmp_path / 'res'}: cannot write it \(No space left on device\)$"):
+        with atomic_output(tmp_path / "res", "results") as tmp:
+            fill(tmp)
+    assert not (tmp_path / "res").exists()

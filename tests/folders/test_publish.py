@@ -55,6 +55,18 @@ def test_dry_run_lists_the_marker_and_user_notes_but_not_git(export, cli):
     assert "not written" not in lines[SHARD] and "not written" not in lines[MARKER]
 
 
+def test_dry_run_lists_a_file_whose_name_holds_a_newline_as_one_entry_escaped(export, cli):
+    (export / "my\nnotes.md").write_text("a user's file with a newline in its name\n")
+    (export / "tab\there\x1b.md").write_text("and one with a tab and an escape\n")
+    result = dry_run(cli, export)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # the head line, then one line per file: the dataset's 6 and the two user files
+    assert lines[0].startswith("would upload 8 files") and len(lines) == 1 + 8
+    assert any(line.startswith("  my\\nnotes.md  ") and line.endswith("(not written by libtrad)") for line in lines)
+    assert any(line.startswith("  tab\\there\\x1b.md  ") for line in lines)
+
+
 def test_symlink_to_etc_passwd_is_refused_by_name(export, cli, rel, problems_about):
     link = export / "images" / "passwd.txt"
     link.symlink_to("/etc/passwd")

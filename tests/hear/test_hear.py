@@ -20,6 +20,7 @@ from libtrad.ray_jobs.embedding.encoders import load_encoder, parse_encoder_spec
 # Each variant breaks one promise.
 FAKE = """
 import torch
+{top}
 
 HOP = 400
 SCENE, STAMP = {scene}, 6
@@ -33,6 +34,8 @@ class Model(torch.nn.Module):
     def __init__(self, scale=1.0):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.tensor(float(scale)), requires_grad=False)
+
+    {model_extra}
 
 
 def load_model(model_file_path=""):
@@ -50,6 +53,7 @@ def get_timestamp_embeddings(audio, model):
 
 
 def get_scene_embeddings(audio, model):
+    {scene_hook}
     emb = get_timestamp_embeddings(audio, model)[0]
     return torch.cat([emb.mean(dim=1)] * (SCENE // STAMP), dim=-1)
 """
@@ -60,6 +64,11 @@ VARIANTS = {
     "hearfake_nan": {"emb": "emb * float('nan')"},
     "hearfake_irregular": {"stamps": "stamps = stamps * (1 + stamps / 1e4)"},
     "hearfake_wide": {"scene": "12"},
+    "hearfake_exits": {"top": "import sys; sys.exit(0)"},
+    "hearfake_rate_raises": {"model_extra": "sample_rate = property(lambda self: {}['sample_rate'])"},
+    "hearfake_huge_rate": {"model_extra": "sample_rate = 10**16"},
+    "hearfake_scene_hangs": {"scene_hook": "import time; time.sleep(3600)"},
+    "hearfake_os_exit": {"top": "import os; os._exit(0)"},
 }
 
 
@@ -72,6 +81,9 @@ def fake_root(tmp_path_factory):
             load=change.get("load", "pass"),
             stamps=change.get("stamps", "pass"),
             emb=change.get("emb", "emb"),
+            top=change.get("top", ""),
+            model_extra=change.get("model_extra", "pass"),
+            scene_hook=change.get("scene_hook", "pass"),
         )
         if "cut" in change:  # drop the function (up to the next blank-line pair)
             start = text.index(change["cut"])
@@ -157,6 +169,39 @@ def test_each_bad_hear_module_is_one_error_line(fakes, cli, rel, spec, fragments
     before = rel.snapshot(fakes)
     rel.assert_error_line(cli("check-encoder", spec, "--quick"), "SPEC", *fragments)
     assert rel.snapshot(fakes) == before
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("hear:hearfake_exits", "cannot import HEAR module hearfake_exits (called sys.exit(0))"),
+        ("hear:hearfake_rate_raises", "hearfake_rate_raises.load_model().sample_rate raised KeyError: 'sample_rate'"),
+        ("hear:hearfake_huge_rate", "sample_rate is 10000000000000000, not an integer > 0 and <= 384000"),
+        (
+            "hear:hearfake_scene_hangs",
+            "get_scene_embeddings on a 4-s clip did not finish within 1 s (--encoder-timeout)",
+        ),
+    ],
+    ids=["exits", "rate-raises", "rate-10e16", "scene-never-returns"],
+)
+def test_a_hear_modules_own_failures_are_named_never_internal_or_a_hang(fakes, spec, fragment):
+    """The module's code is bounded like a py: class's: SystemExit, a property that raises, a declared rate
+    that would size the probe clip at 4e16 samples (never "out of memory ... smaller --batch-size"), a
+    function that never returns."""
+    from libtrad.ray_jobs.embedding.encoders import with_timeout
+
+    with pytest.raises(ParameterError) as caught:
+        load_encoder(with_timeout(parse_encoder_spec(spec), 1), device="cpu")
+    assert fragment in caught.value.problem and "batch-size" not in caught.value.problem
+
+
+def test_the_hear_self_check_of_a_module_that_ends_its_process_is_one_error_line(fakes, monkeypatch, capsys):
+    """``python -m libtrad.hear hear:MODULE`` runs the module apart: its os._exit(0) is not "all passed"."""
+    monkeypatch.setenv("PYTHONPATH", str(fakes))  # the check's own process imports it as an installed package
+    code, out, err = _run_module(monkeypatch, capsys, "hear:hearfake_os_exit")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and out == "" and len(lines) == 1, err
+    assert lines[0].startswith("error: SPEC 'hear:hearfake_os_exit': import hearfake_os_exit: the encoder's code ended")
 
 
 def test_hear_takes_no_encoder_weights(fakes, tmp_path):

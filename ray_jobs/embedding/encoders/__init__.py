@@ -23,14 +23,18 @@ options — never a class name — so a changed weight re-embeds.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from libtrad.core.devices import check_precision, node_name, parse_device, resolve_device
 from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.options import check_number
 from libtrad.folders.verify.inputs import check_input_folder
 from libtrad.ray_jobs.embedding.encoders.contract import describe
 from libtrad.ray_jobs.embedding.encoders.registry import ENCODER_KINDS, KINDS, EncoderKind
+from libtrad.ray_jobs.embedding.encoders.sandbox import run_isolated
 from libtrad.ray_jobs.embedding.encoders.spec import FINGERPRINT_VERSION, EncoderSpec, parse_encoder_spec
+from libtrad.ray_jobs.embedding.encoders.user_code import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 
 if TYPE_CHECKING:  # the base is a torch Module: imported when an encoder is built, not to parse a spec
     from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
@@ -71,6 +75,26 @@ def place(device="auto", precision: str = "fp32"):
     return resolved
 
 
+def with_timeout(spec: EncoderSpec, seconds: float | None) -> EncoderSpec:
+    """``spec`` carrying ``--encoder-timeout`` (seconds, in (0, 86400]; None: the default,
+    :data:`~.user_code.DEFAULT_TIMEOUT_S`) to wherever it is loaded."""
+    if seconds is None:
+        return spec
+    check_number("encoder_timeout", seconds, low=0, low_open=True, high=MAX_TIMEOUT_S)
+    return replace(spec, timeout_s=float(seconds))
+
+
+def runs_user_code(spec: EncoderSpec) -> bool:
+    """Whether loading ``spec`` runs a user's code (``py:``, ``hear:``): then it is probed in a process of
+    its own (:mod:`.sandbox`)."""
+    return ENCODER_KINDS[spec.kind].user_code
+
+
+def describe_loaded(spec: EncoderSpec) -> dict:
+    """The contract's numbers of the encoder ``spec`` names, loaded on the CPU at fp32 (and dropped)."""
+    return describe(load_encoder(spec, precision="fp32", device="cpu"))
+
+
 def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     """Load the encoder once where the job starts (the driver), before any worker: returns its
     :func:`describe` numbers and drops it.
@@ -84,9 +108,17 @@ def preflight(spec: EncoderSpec | str, *, precision: str = "fp32") -> dict:
     Always on the CPU at fp32 (a load is the same on every device, and the driver may have no GPU
     or need it for nothing): ``precision`` is only checked by name here; whether it runs on the
     device is the actors' check (:func:`place`), or the driver's for a local job.
+
+    A kind that runs a user's code (``py:``, ``hear:``) is loaded in a process of its own
+    (:func:`~.sandbox.run_isolated`): a module that calls ``os._exit`` or crashes while it imports, is
+    built or runs its probe is one error line naming the stage, not a driver that vanished with exit
+    status 0; each stage is bounded by the spec's ``--encoder-timeout``.
     """
     check_precision(precision)
-    return describe(load_encoder(spec, precision="fp32", device="cpu"))
+    spec = parse_encoder_spec(spec) if isinstance(spec, str) else spec
+    if runs_user_code(spec):
+        return run_isolated("libtrad.ray_jobs.embedding.encoders:describe_loaded", spec, text=spec.text)
+    return describe_loaded(spec)
 
 
 def check_encoder_folder(spec: EncoderSpec, *, no_verify: bool = False) -> dict | None:
@@ -114,6 +146,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ClipEncoder",
+    "DEFAULT_TIMEOUT_S",
     "ENCODER_KINDS",
     "EncoderKind",
     "EncoderSpec",
@@ -121,8 +154,11 @@ __all__ = [
     "KINDS",
     "check_encoder_folder",
     "describe",
+    "describe_loaded",
     "load_encoder",
     "parse_encoder_spec",
     "place",
     "preflight",
+    "runs_user_code",
+    "with_timeout",
 ]

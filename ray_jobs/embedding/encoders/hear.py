@@ -35,6 +35,14 @@ Devices: a HEAR module runs its model itself; a PyTorch model is a submodule of 
 it moves with it (``place``/``.to(device)``, as hearvalidator moves it), stays in eval mode and
 gets its audio on that device; a TensorFlow model gets TensorFlow tensors and runs where
 TensorFlow places it. Every refusal is one line naming the spec.
+
+The module's code is bounded (:mod:`.user_code`): its import, ``load_model``, each of the model's
+declared sizes (a property that raises is the module's error, named) and every call of its two
+functions run with the spec's deadline (``--encoder-timeout``, 120 s by default, each), and anything
+they raise — ``SystemExit`` included — is one line naming the stage. ``sample_rate``,
+``scene_embedding_size`` and ``timestamp_embedding_size`` must be integers within
+:data:`.contract.DECLARED`'s ranges (a rate of at most 384 kHz, sizes of at most 65,536), checked
+before the probe clip is sized by the rate; the measured hop must be at most 60,000 ms.
 """
 
 from __future__ import annotations
@@ -47,12 +55,15 @@ from pathlib import Path
 
 import numpy as np
 
-from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import ParameterError, first_line
 from libtrad.folders.checksums import sha256_file
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+from libtrad.ray_jobs.embedding.encoders.contract import declared_problem, declared_value
 from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec, parse_encoder_spec
+from libtrad.ray_jobs.embedding.encoders.user_code import call_user, failure, find_module_spec, timeout_of
 
 API = ("load_model", "get_scene_embeddings", "get_timestamp_embeddings")
+SIZES = ("sample_rate", "scene_embedding_size", "timestamp_embedding_size")  # what the model declares
 OPTIONS = {"model_file": None, "clip": ("scene", "mean")}  # option -> allowed values (None: any)
 LIBTRAD_HEAR = "libtrad.hear"  # our own HEAR module: its model_file is a libtrad encoder spec
 PROBE_S = 4.0  # the load-time clip the hop is measured on (hearvalidator's longest clip)
@@ -126,7 +137,7 @@ def _parse_options(query: str, text: str, kind: str) -> dict[str, str]:
 def _module_identity(name: str, text: str) -> dict:
     """The SHA-256 of the module's source files and its distribution's version (when installed as one)."""
     try:
-        found = importlib.util.find_spec(name)
+        found = find_module_spec(name)  # runs none of its packages' code
     except Exception as exc:  # noqa: BLE001 - a parent package missing or failing on import
         raise ParameterError(
             "encoder", text, f"cannot find HEAR module {name} ({type(exc).__name__}: {first_line(exc)})"
@@ -207,12 +218,17 @@ class HearClipEncoder(ClipEncoder):
         root = spec.identity.get("import_root")
         if root and Path(root).is_dir() and root not in sys.path:
             sys.path.append(root)  # a local Ray actor: the driver's import folder is on this node too
-        try:
-            self.module = importlib.import_module(self.module_name)
-        except Exception as exc:  # noqa: BLE001 - its own imports failing (a missing dependency ...)
-            raise self._error(
-                f"cannot import HEAR module {self.module_name} ({type(exc).__name__}: {first_line(exc)})"
-            ) from None
+        self.timeout = timeout_of(spec)
+        self.module = call_user(  # its own imports failing (a missing dependency ...), sys.exit, a hang
+            spec.text,
+            f"import {self.module_name}",
+            importlib.import_module,
+            self.module_name,
+            timeout=self.timeout,
+            message=lambda exc: (
+                f"cannot import HEAR module {self.module_name} ({failure(exc).removeprefix('raised ')})"
+            ),
+        )
         missing = [f for f in API if not callable(getattr(self.module, f, None))]
         if missing:
             raise self._error(
@@ -224,24 +240,9 @@ class HearClipEncoder(ClipEncoder):
             if self.model_file
             else f"{self.module_name}.load_model()"
         )
-        try:
-            self.model = self.module.load_model(self.model_file) if self.model_file else self.module.load_model()
-        except Exception as exc:  # noqa: BLE001 - the module's own failure, reported as one line
-            raise self._error(f"{call} raised {type(exc).__name__}: {first_line(exc)}") from None
-        rate, scene, stamp = (
-            getattr(self.model, a, None) for a in ("sample_rate", "scene_embedding_size", "timestamp_embedding_size")
-        )
-        bad = [
-            f"{a}={v!r}"
-            for a, v in (("sample_rate", rate), ("scene_embedding_size", scene), ("timestamp_embedding_size", stamp))
-            if not _positive_integer(v)
-        ]
-        if bad:
-            raise self._error(
-                f"the model {call} returned ({type(self.model).__name__}) has "
-                f"{', '.join(bad)}; the HEAR API needs positive integers"
-            )
-        self.sampling_rate, self.scene_size, self.timestamp_size = int(rate), int(scene), int(stamp)
+        self.model = self._user(call, self.module.load_model, *([self.model_file] if self.model_file else []))
+        rate, scene, stamp = (self._size(call, a) for a in SIZES)
+        self.sampling_rate, self.scene_size, self.timestamp_size = rate, scene, stamp
         if self.clip_from == "scene" and self.scene_size != self.timestamp_size:
             raise self._error(
                 f"scene_embedding_size {self.scene_size} differs from timestamp_embedding_size "
@@ -256,6 +257,29 @@ class HearClipEncoder(ClipEncoder):
     def _error(self, problem: str) -> ParameterError:
         return ParameterError("encoder", self.spec.text, problem)
 
+    def _user(self, stage: str, function, *args):
+        """``function(*args)``, the module's code, bounded (:func:`.user_code.call_user`)."""
+        return call_user(self.spec.text, stage, function, *args, timeout=self.timeout)
+
+    def _size(self, call: str, name: str) -> int:
+        """One of the model's declared sizes: read (a property that raises is the module's error), then an
+        integer within its range (:data:`.contract.DECLARED`) before anything is sized by it."""
+
+        def problem(exc: BaseException) -> str:
+            if isinstance(exc, AttributeError):
+                return f"the model {call} returned ({type(self.model).__name__}) has no {name}; the HEAR API needs it"
+            return f"{call}.{name} {failure(exc)}"
+
+        value = call_user(
+            self.spec.text, f"{call}.{name}", getattr, self.model, name, timeout=self.timeout, message=problem
+        )
+        wrong = declared_problem(name, value)
+        if wrong is not None:
+            raise self._error(
+                f"the model {call} returned ({type(self.model).__name__}): {wrong} (the HEAR API needs integers)"
+            )
+        return declared_value(name, value)
+
     def _measure(self) -> None:
         """The hop: the median step of the timestamps of a 4-s noise clip (every check of a batch runs too)."""
         n = int(round(PROBE_S * self.sampling_rate))
@@ -269,7 +293,11 @@ class HearClipEncoder(ClipEncoder):
                 f"get_timestamp_embeddings gives {stamps.shape[1]} timestamp(s) for a "
                 f"{PROBE_S:g}-s clip: no hop to measure"
             )
-        self.hop_size_in_ms = float(np.median(np.diff(stamps[0])))
+        hop = float(np.median(np.diff(stamps[0])))
+        wrong = declared_problem("hop_size_in_ms", hop)
+        if wrong is not None:
+            raise self._error(f"the timestamps of a {PROBE_S:g}-s clip are {hop:g} ms apart: {wrong}")
+        self.hop_size_in_ms = hop
         self._first_ms = float(stamps[0, 0])
 
     def frame_times_ms(self, n_samples: int, n_frames: int) -> np.ndarray:
@@ -290,13 +318,12 @@ class HearClipEncoder(ClipEncoder):
         audio = self._audio(batch)
         count, seconds = int(batch.shape[0]), batch.shape[-1] / self.sampling_rate
         what = f"{'a' if count == 1 else count} {seconds:g}-s clip{'s' if count > 1 else ''}"
-        with self._autocast():
-            out = self._call("get_timestamp_embeddings", audio, what)
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise self._error(
-                    f"get_timestamp_embeddings on {what} returned {type(out).__name__}, not (embeddings, timestamps)"
-                )
-            scene = self._call("get_scene_embeddings", audio, what) if self.clip_from == "scene" else None
+        out = self._call("get_timestamp_embeddings", audio, what)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise self._error(
+                f"get_timestamp_embeddings on {what} returned {type(out).__name__}, not (embeddings, timestamps)"
+            )
+        scene = self._call("get_scene_embeddings", audio, what) if self.clip_from == "scene" else None
         frames, stamps = _as_numpy(out[0]), _as_numpy(out[1])
         if (
             frames.ndim != 3
@@ -332,12 +359,17 @@ class HearClipEncoder(ClipEncoder):
         return (None if scene is None else scene.astype(np.float32)), frames.astype(np.float32), stamps
 
     def _call(self, function: str, audio, what: str):
-        try:
-            return getattr(self.module, function)(audio, self.model)
-        except LibtradError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the module's failure on this batch, as one line
-            raise self._error(f"{function} on {what} raised {type(exc).__name__}: {first_line(exc)}") from None
+        """One of the module's two functions on a batch, bounded; inference mode and autocast are entered
+        in the thread that runs it (both are per thread)."""
+        import torch
+
+        inference = torch.is_inference_mode_enabled()
+
+        def run():
+            with torch.inference_mode(inference), self._autocast():
+                return getattr(self.module, function)(audio, self.model)
+
+        return self._user(f"{function} on {what}", run)
 
     def _check_timestamps(self, stamps: np.ndarray, what: str, probe: bool) -> None:
         """Increasing, regular (hearvalidator's 1 ms) and, after the probe, at the measured hop."""
@@ -387,13 +419,3 @@ def _as_numpy(value) -> np.ndarray:
         value = value.numpy()
     array = np.asarray(value)
     return array.astype(np.float32) if array.dtype.kind == "f" and array.itemsize < 4 else array
-
-
-def _positive_integer(value) -> bool:
-    return (
-        isinstance(value, (int, np.integer, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and float(value).is_integer()
-        and value > 0
-    )

@@ -18,6 +18,7 @@ from libtrad.core.errors import LibtradError, first_line
 from libtrad.models.model_types import read_json_object, refuse_renamed
 from libtrad.models.weights import load_checked
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+from libtrad.ray_jobs.embedding.encoders.contract import declared_problem
 
 # Main inputs that say a model is not an audio encoder, with what they are.
 NOT_AUDIO_INPUTS = {
@@ -42,6 +43,9 @@ class HFClipEncoder(ClipEncoder):
         rate = getattr(self.feature_extractor, "sampling_rate", None)
         if not rate:
             raise LibtradError(f"{path / 'preprocessor_config.json'}: the feature extractor states no sampling_rate")
+        wrong = declared_problem("sampling_rate", rate)  # before 1 s of silence is sized by it
+        if wrong is not None:
+            raise LibtradError(f"{path / 'preprocessor_config.json'}: {wrong}")
         self.sampling_rate = int(rate)
         try:
             with torch.inference_mode():
@@ -63,6 +67,9 @@ class HFClipEncoder(ClipEncoder):
         if step <= 0:
             raise LibtradError(f"{path}: the model's frame count does not grow with the input length")
         self.hop_size_in_ms = 1000.0 / step
+        wrong = declared_problem("output_dim", self.output_dim)
+        if wrong is not None:
+            raise LibtradError(f"{path}: the model's last_hidden_state: {wrong}")
 
     def _batch(self, batch):
         inputs = self.feature_extractor(list(batch.numpy()), sampling_rate=self.sampling_rate, return_tensors="pt")

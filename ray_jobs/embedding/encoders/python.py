@@ -40,10 +40,18 @@ get the file itself (``embedding/encoder_files``) and import it from there when 
 not on their node. Either way the module's bytes are checked against the hash in the key.
 
 Every breach of the contract is one :class:`~libtrad.core.errors.ParameterError` naming the spec: a
-module that does not import (missing, a syntax error, an exception while it runs), no such class,
-a constructor that raises, a missing or wrong attribute, and — checked on one short probe at load
-and on every batch — a ``forward`` that returns no tensor, the wrong rank, batch or width, or NaN /
-infinite values.
+module that does not import (missing, a syntax error, an exception while it runs — ``sys.exit`` too),
+no such class, a constructor that raises, a missing attribute, one that raises or is out of its
+declared range (:data:`.contract.DECLARED`: ``sampling_rate`` an integer in (0, 384000],
+``output_dim`` in (0, 65536], ``hop_size_in_ms`` in (0, 60000] ms — checked before any tensor is
+sized by them), and — checked on one short probe at load and on every batch — a ``forward`` that
+returns no tensor, the wrong rank, batch or width, or NaN / infinite values.
+
+Bounded (:mod:`.user_code`): the import, the constructor, each attribute read, ``.to``, ``eval``,
+``load_state_dict`` and every ``forward`` run in a worker thread with the spec's deadline
+(``--encoder-timeout``, 120 s by default, each); one that does not return by then is named with its
+stage. ``check-encoder`` and ``embed``'s load-time probe run the whole load in a process of their own
+(:mod:`.sandbox`), so even ``os._exit`` in the module is one error line.
 """
 
 from __future__ import annotations
@@ -52,17 +60,19 @@ import importlib
 import importlib.util
 import json
 import keyword
-import math
 import os
 import sys
 from pathlib import Path
 from urllib.parse import unquote
 
-from libtrad.core.errors import LibtradError, ParameterError, first_line
+from libtrad.core.errors import ParameterError, first_line
 from libtrad.folders.checksums import sha256_file
+from libtrad.folders.outputs import refuse_input_url
 from libtrad.models.weights import check_safetensors, listed_names
 from libtrad.ray_jobs.embedding.encoders.base import ClipEncoder
+from libtrad.ray_jobs.embedding.encoders.contract import declared_problem, declared_value
 from libtrad.ray_jobs.embedding.encoders.spec import EncoderSpec
+from libtrad.ray_jobs.embedding.encoders.user_code import call_user, failure, find_module_spec, timeout_of
 
 CONTRACT = "sampling_rate, output_dim, hop_size_in_ms and forward(audio (B, samples)) -> (B, T, D)"
 _PROBE_SECONDS = 0.5  # the probe forward at load: short, any model's receptive field aside
@@ -82,9 +92,9 @@ def parse_spec(kind: str, rest: str, text: str, weights: Path | None):
             f"a class or factory name, each dotted Python identifiers), not {rest!r}",
         )
     arguments = _arguments(query, text) if has_query else ()
-    found, root = _find_module(module, text)
     if weights is not None:
         _check_weights(weights)
+    found, root = _find_module(module, text)
     identity = {"module": module, "module_file": str(found), "module_sha256": _sha256(found), "import_root": str(root)}
     return EncoderSpec(kind, None, text, target=target, arguments=arguments, weights=weights, identity=identity)
 
@@ -152,17 +162,19 @@ def _find_module(module: str, text: str) -> tuple[Path, Path]:
 
 
 def _spec_of(module: str, text: str):
+    """The module's import spec, found without running it or its packages (:func:`.user_code.find_module_spec`)."""
     try:
-        return importlib.util.find_spec(module)
+        return find_module_spec(module)
     except ModuleNotFoundError as exc:  # a parent package is missing
         if exc.name and (module + ".").startswith(exc.name + "."):
             return None
         raise ParameterError("encoder", text, f"cannot import {module}: {first_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - a parent package's __init__ failed while running
-        raise ParameterError("encoder", text, f"cannot import {module}: {_import_failure(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a finder's own failure
+        raise ParameterError("encoder", text, f"cannot import {module}: {failure(exc)}") from None
 
 
 def _check_weights(weights: Path) -> None:
+    refuse_input_url(weights, "--encoder-weights", "a local .safetensors file")
     if weights.suffix != ".safetensors":
         raise ParameterError(
             "encoder_weights",
@@ -181,12 +193,6 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def _import_failure(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError in {exc.filename} line {exc.lineno}: {exc.msg}"
-    return f"{type(exc).__name__}: {first_line(exc)}"
-
-
 # ----------------------------------------------------------------------------- loading
 def import_target(spec):
     """The class or factory ``spec.target`` names, from the module whose bytes the spec hashed."""
@@ -194,11 +200,12 @@ def import_target(spec):
     module = _import_module(spec, module_name)
     value = module
     for part in attribute.split("."):
-        if not hasattr(value, part):
+        found = call_user(spec.text, f"{module_name}.{attribute}", getattr, value, part, None, timeout=timeout_of(spec))
+        if found is None:
             raise ParameterError(
                 "encoder", spec.text, f"{module_name} ({spec.identity.get('module_file')}) has no {attribute!r}"
             )
-        value = getattr(value, part)
+        value = found
     if not callable(value):
         raise ParameterError("encoder", spec.text, f"{spec.target} is a {type(value).__name__}, not a class or factory")
     return value
@@ -212,17 +219,17 @@ def _import_module(spec, name: str):
     root = spec.identity.get("import_root")
     if root and Path(root).is_dir() and root not in sys.path:
         sys.path.append(root)  # a local Ray actor: the driver's folder is on this node too
-    try:
-        if name in sys.modules and _IMPORTED.get(name) == expected:
-            module = sys.modules[name]
-        elif name in sys.modules:
-            module = importlib.reload(sys.modules[name])
-        else:
-            module = _import_or_load_file(spec, name)
-    except LibtradError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything the module raises while it runs is the module's failure
-        raise ParameterError("encoder", spec.text, f"cannot import {name}: {_import_failure(exc)}") from None
+    if name in sys.modules and _IMPORTED.get(name) == expected:
+        module = sys.modules[name]
+    else:  # anything the module raises while it runs (SystemExit too) is the module's failure
+        module = call_user(
+            spec.text,
+            f"import {name}",
+            importlib.reload if name in sys.modules else _import_or_load_file,
+            *((sys.modules[name],) if name in sys.modules else (spec, name)),
+            timeout=timeout_of(spec),
+            message=lambda exc: f"cannot import {name}: {failure(exc).removeprefix('raised ')}",
+        )
     file = getattr(module, "__file__", None)
     actual = _sha256(Path(file)) if file and Path(file).is_file() else None
     if expected and actual != expected:
@@ -269,31 +276,29 @@ class PythonClipEncoder(ClipEncoder):
 
     def __init__(self, spec):
         self.spec = spec
+        self.timeout = timeout_of(spec)
         factory = import_target(spec)
         values = argument_values(spec.arguments)
         call = f"{spec.target.partition(':')[2]}({', '.join(f'{k}={v!r}' for k, v in values.items())})"
-        try:
-            model = factory(**values)
-        except LibtradError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the user's constructor: its failure, in one line
-            raise ParameterError(
-                "encoder", spec.text, f"{call} raised {type(exc).__name__}: {first_line(exc)}"
-            ) from None
-        self.sampling_rate = self._attribute(model, call, "sampling_rate", integer=True)
-        self.output_dim = self._attribute(model, call, "output_dim", integer=True)
-        self.hop_size_in_ms = self._attribute(model, call, "hop_size_in_ms", integer=False)
-        if getattr(model, "context_in_ms", None) is not None:
-            self.context_in_ms = self._attribute(model, call, "context_in_ms", integer=False, zero=True)
-        if not callable(getattr(model, "forward", None)):
+        model = self._user(call, factory, **values)  # the user's constructor: its failure, in one line
+        self.sampling_rate = self._attribute(model, call, "sampling_rate")
+        self.output_dim = self._attribute(model, call, "output_dim")
+        self.hop_size_in_ms = self._attribute(model, call, "hop_size_in_ms")
+        if self._user(f"{call}.context_in_ms", getattr, model, "context_in_ms", None) is not None:
+            self.context_in_ms = self._attribute(model, call, "context_in_ms")
+        if not callable(self._user(f"{call}.forward", getattr, model, "forward", None)):
             raise ParameterError(
                 "encoder", spec.text, f"{call} has no forward method (the encoder contract: {CONTRACT})"
             )
         if spec.weights is not None:
-            _load_weights(model, spec.weights, call)
+            _load_weights(model, spec.weights, call, self._user)
         if callable(getattr(model, "eval", None)):
-            model.eval()
+            self._user(f"{call}.eval()", model.eval)
         self.model = model
+
+    def _user(self, stage: str, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, the user's code, bounded (:func:`.user_code.call_user`)."""
+        return call_user(self.spec.text, stage, function, *args, timeout=self.timeout, **kwargs)
 
     def place(self, device=None, precision: str = "fp32") -> PythonClipEncoder:
         """The base's placing, plus the user's object itself: a torch module (or anything with a
@@ -302,44 +307,52 @@ class PythonClipEncoder(ClipEncoder):
 
         placed = super().place(device, precision)
         if callable(getattr(self.model, "to", None)):
-            try:
-                moved = self.model.to(torch.device("cpu") if device is None else torch.device(device))
-            except Exception as exc:  # noqa: BLE001 - the user's object cannot go there
-                raise ParameterError(
-                    "encoder",
-                    self.spec.text,
-                    f"cannot move the encoder to {device} ({type(exc).__name__}: {first_line(exc)})",
-                ) from None
+            moved = call_user(  # the user's object may not go there
+                self.spec.text,
+                f"moving the encoder to {device}",
+                self.model.to,
+                torch.device("cpu") if device is None else torch.device(device),
+                timeout=self.timeout,
+                message=lambda exc: f"cannot move the encoder to {device} ({failure(exc).removeprefix('raised ')})",
+            )
             if moved is not None:
                 self.model = moved
         return placed
 
-    def _attribute(self, model, call: str, name: str, *, integer: bool, zero: bool = False):
-        try:
-            value = getattr(model, name)
-        except AttributeError:
-            raise ParameterError(
-                "encoder", self.spec.text, f"{call} has no {name} (the encoder contract: {CONTRACT})"
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - a property that raises
-            raise ParameterError(
-                "encoder", self.spec.text, f"{call}.{name} raised {type(exc).__name__}: {first_line(exc)}"
-            ) from None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        positive = number >= 0 if zero else number > 0
-        if isinstance(value, bool) or not (math.isfinite(number) and positive) or (integer and number != int(number)):
-            kind = f"{'non-negative' if zero else 'positive'} {'integer' if integer else 'finite number'}"
-            raise ParameterError("encoder", self.spec.text, f"{call}.{name} is {value!r}, not a {kind}")
-        return int(number) if integer else number
+    def _attribute(self, model, call: str, name: str):
+        """A declared number, read (a property is the user's code: bounded, its raise named) and checked
+        against its range (:data:`.contract.DECLARED`) before anything is sized by it."""
 
-    def _forward(self, audio):
-        """``forward`` through the module's ``__call__`` (hooks included) when it is a torch module."""
+        def missing(exc: BaseException) -> str:
+            if isinstance(exc, AttributeError):
+                return f"{call} has no {name} (the encoder contract: {CONTRACT})"
+            return f"{call}.{name} {failure(exc)}"
+
+        value = call_user(self.spec.text, f"{call}.{name}", getattr, model, name, timeout=self.timeout, message=missing)
+        problem = declared_problem(name, value)
+        if problem is not None:
+            raise ParameterError("encoder", self.spec.text, f"{call}.{problem}")
+        return declared_value(name, value)
+
+    def _forward(self, batch):
+        """``forward`` (through the module's ``__call__``, hooks included, when it is a torch module) on the
+        batch on the encoder's device, under its autocast — bounded: inference mode and autocast are
+        entered in the thread that runs it (both are per thread)."""
         import torch
 
-        return self.model(audio) if isinstance(self.model, torch.nn.Module) else self.model.forward(audio)
+        inference = torch.is_inference_mode_enabled()
+
+        def run():
+            with torch.inference_mode(inference), self._autocast():
+                audio = self._to_device(batch.float())
+                return self.model(audio) if isinstance(self.model, torch.nn.Module) else self.model.forward(audio)
+
+        return call_user(
+            self.spec.text,
+            f"forward on audio of shape {tuple(batch.shape)}",
+            run,
+            timeout=self.timeout,
+        )
 
     def _probe(self) -> None:
         """One forward on two short noise clips on the encoder's device: a contract breach is named at
@@ -354,17 +367,7 @@ class PythonClipEncoder(ClipEncoder):
     def _batch(self, batch):
         import torch
 
-        try:
-            with self._autocast():
-                out = self._forward(self._to_device(batch.float()))
-        except LibtradError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the user's forward
-            raise ParameterError(
-                "encoder",
-                self.spec.text,
-                f"forward on audio of shape {tuple(batch.shape)} raised {type(exc).__name__}: {first_line(exc)}",
-            ) from None
+        out = self._forward(batch)  # the user's forward: what it raises is named with the batch's shape
         where = f"forward on audio of shape {tuple(batch.shape)}"
         if not isinstance(out, torch.Tensor):
             raise ParameterError(
@@ -393,7 +396,7 @@ class PythonClipEncoder(ClipEncoder):
         return frames.mean(dim=1), frames
 
 
-def _load_weights(model, path: Path, call: str) -> None:
+def _load_weights(model, path: Path, call: str, user) -> None:
     """``path`` into ``model``'s ``state_dict``, strictly: every tensor present with its shape, none extra."""
     from safetensors.torch import load_file
 
@@ -402,7 +405,7 @@ def _load_weights(model, path: Path, call: str) -> None:
             "encoder_weights", str(path), f"{call} has no state_dict to load weights into (make it a torch.nn.Module)"
         )
     state = load_file(str(path))
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    own = {k: tuple(v.shape) for k, v in user(f"{call}.state_dict()", model.state_dict).items()}
     stored = {k: tuple(v.shape) for k, v in state.items()}
     problems = [
         listed_names(one, many, items)
@@ -424,8 +427,6 @@ def _load_weights(model, path: Path, call: str) -> None:
     if problems:
         raise ParameterError("encoder_weights", str(path), f"does not fit {call}'s state_dict ({'; '.join(problems)})")
     try:
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:  # noqa: BLE001 - a custom load_state_dict
-        raise ParameterError(
-            "encoder_weights", str(path), f"{call}.load_state_dict failed ({type(exc).__name__}: {first_line(exc)})"
-        ) from None
+        user(f"{call}.load_state_dict", model.load_state_dict, state, strict=True)
+    except ParameterError as exc:  # a custom load_state_dict: the weights file is what it could not take
+        raise ParameterError("encoder_weights", str(path), f"{exc.problem}") from None

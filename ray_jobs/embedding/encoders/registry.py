@@ -33,6 +33,7 @@ class EncoderKind:
     target: str  # "module:Class"
     parser: str | None = None  # "module:function" for takes="target"
     shape: str = ""  # what follows "kind:" in the usage line of a takes="target" kind
+    user_code: bool = False  # runs a user's code (its module, its package): bounded, probed in a process of its own
 
     @property
     def takes_folder(self) -> bool:
@@ -68,6 +69,7 @@ ENCODER_KINDS: dict[str, EncoderKind] = {
             f"{_HERE}.hear:HearClipEncoder",
             parser=f"{_HERE}.hear:parse_spec",
             shape="module[?model_file=PATH]",
+            user_code=True,
         ),
         EncoderKind(
             "py",
@@ -75,6 +77,7 @@ ENCODER_KINDS: dict[str, EncoderKind] = {
             f"{_HERE}.python:PythonClipEncoder",
             parser=f"{_HERE}.python:parse_spec",
             shape="package.module:Class[?key=value...]",
+            user_code=True,
         ),
     )
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libtrad.core.errors import ParameterError
+from libtrad.core.errors import ParameterError, shown
+from libtrad.core.paths import exists, is_dir
 from libtrad.folders.checksums import sha256_file
 from libtrad.folders.hub import parse_hub_id, resolve_model
 from libtrad.models.weights import check_weight_files
@@ -28,6 +29,9 @@ class EncoderSpec:
     what a ``target`` kind names (``py:package.module:Class?k=v`` → ``"package.module:Class"``,
     ``(("k", "v"),)``). ``weights``: a ``--encoder-weights`` file. ``identity``: what the kind's
     parser found that defines the outputs beyond those files (a module file's hash …).
+    ``timeout_s``: ``--encoder-timeout``, the deadline of each call into a user's code (the kinds that
+    run one: :mod:`.user_code`); not part of the identity (it changes no output), but carried with the
+    spec to every worker that loads it. None: the default.
     """
 
     kind: str
@@ -38,6 +42,7 @@ class EncoderSpec:
     weights: Path | None = None
     source: dict = field(default_factory=dict, hash=False)
     identity: dict = field(default_factory=dict, hash=False)
+    timeout_s: float | None = field(default=None, compare=False)
 
     def fingerprint(self) -> dict:
         """What identifies this encoder's outputs: kind + the SHA-256 of every file that defines them
@@ -104,13 +109,15 @@ def parse_encoder_spec(text: str, *, weights: str | Path | None = None) -> Encod
     if kind.takes == "target":
         return kind.load_parser()(name, rest, text, Path(weights).expanduser() if weights is not None else None)
     path, source = Path(rest).expanduser(), {}
-    hub_id = None if path.exists() else parse_hub_id(rest)
+    hub_id = None if exists(path) else parse_hub_id(rest)
     if hub_id is not None:  # not a local folder, shaped ORG/NAME[@REV]: a Hub model repository
         path, commit = resolve_model(*hub_id, param="encoder", value=text)
         source = {"repo_id": hub_id[0], "revision": hub_id[1] or "main", "commit": commit}
-    elif not path.is_dir():
+    elif not is_dir(path):
         raise ParameterError(
-            "encoder", text, f"{path} is not a folder" + ("" if path.exists() else " (nor a Hub id ORG/NAME[@REV])")
+            "encoder",
+            text,
+            f"{shown(path, quote=False)} is not a folder" + ("" if exists(path) else " (nor a Hub id ORG/NAME[@REV])"),
         )
     check_model_folder(path, text)
     # A Hub snapshot is kept as the snapshot folder itself (its files are links into the cache's

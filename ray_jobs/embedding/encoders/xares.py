@@ -29,10 +29,8 @@ list of X-ARES tasks. Building the class loads the model on the CPU (X-ARES then
 from __future__ import annotations
 
 import keyword
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +38,18 @@ import torch
 from torch import nn
 
 from libtrad.core.errors import LibtradError, ParameterError
-from libtrad.folders.outputs import follow_umask
-from libtrad.ray_jobs.embedding.encoders import check_encoder_folder, describe, load_encoder, parse_encoder_spec
+from libtrad.folders.file_outputs import check_file_output, write_file_output
+from libtrad.ray_jobs.embedding.encoders import (
+    check_encoder_folder,
+    load_encoder,
+    parse_encoder_spec,
+    preflight,
+    with_timeout,
+)
 
-# The first line of every file export-xares writes: what lets a re-export replace its own file,
-# and only its own (libtrad never overwrites a file it did not write).
+# The first line of every file export-xares writes: what it is, for a reader. Whether a file is
+# export-xares's own to replace is its record's to say (libtrad.folders.file_outputs), never this line.
+FILE_KIND = "xares-encoder"
 HEADER = "# Written by `libtrad export-xares`: an X-ARES encoder bound to one libtrad encoder spec."
 PRECISIONS = ("fp32", "bf16")  # the class loads on the CPU, where fp16 does not run
 _MODULE_ALIAS = "_libtrad_xares"  # the generated file's only other name: X-ARES takes the one *Encoder
@@ -136,10 +141,14 @@ def write_xares_file(
     class_name: str | None = None,
     precision: str = "fp32",
     weights: str | Path | None = None,
+    timeout: float | None = None,
 ) -> WrittenFile:
     """Write ``output`` (a ``.py`` file) holding one zero-argument :class:`XaresEncoder` subclass bound
     to the spec ``encoder``; the model is loaded once first, so a folder that cannot load fails here,
-    in one line, not inside X-ARES. Replaces only a file it wrote itself."""
+    in one line, not inside X-ARES (a ``py:``/``hear:`` encoder in a process of its own, each call into
+    its code bounded by ``timeout`` seconds: :func:`~libtrad.ray_jobs.embedding.encoders.preflight`).
+    Replaces only a file it wrote itself, unchanged since: its record beside it
+    (:mod:`libtrad.folders.file_outputs`) says so, not its first line."""
     output = Path(output).expanduser()
     if precision not in PRECISIONS:
         raise ParameterError(
@@ -147,9 +156,9 @@ def write_xares_file(
             precision,
             f"expected one of {', '.join(PRECISIONS)} (the class loads on the CPU, where fp16 does not run)",
         )
+    check_file_output(output, FILE_KIND)  # a URL, a foreign or edited file, no folder: refused before any work
     if output.suffix != ".py":
         raise ParameterError("output", str(output), "must be a .py file (X-ARES imports the encoder from one)")
-    _check_writable(output)
     first = parse_encoder_spec(encoder, weights=weights)
     pinned = _portable_spec(first)
     weights_text = str(first.weights.resolve()) if first.weights is not None else None
@@ -157,9 +166,10 @@ def write_xares_file(
     name = class_name if class_name is not None else default_class_name(parsed)
     _check_class_name(name, given=class_name is not None)
     check_encoder_folder(parsed)
-    numbers = describe(load_encoder(parsed, precision=precision, device="cpu"))
+    numbers = preflight(with_timeout(parsed, timeout), precision=precision)
     text = _render(name, pinned, parsed.fingerprint(), precision, weights_text, numbers, output.name)
-    _write_atomically(output, text)
+    check_file_output(output, FILE_KIND)  # the file may have changed while the model loaded
+    write_file_output(output, FILE_KIND, text.encode("utf-8"))
     return WrittenFile(output, name, pinned, numbers)
 
 
@@ -198,37 +208,6 @@ def _check_class_name(name: str, *, given: bool) -> None:
         problem = "is the base class's own name; name the model (X-ARES keys its caches by the class name)"
     if problem:
         raise ParameterError("class_name" if given else "encoder", name, problem)
-
-
-def _check_writable(output: Path) -> None:
-    """Refuse a path that is not a file export-xares wrote (or a missing parent folder), at once."""
-    if output.is_symlink() or (output.exists() and not output.is_file()):
-        raise ParameterError("output", str(output), "exists and is not a regular file")
-    if output.exists():
-        with open(output, encoding="utf-8", errors="replace") as handle:
-            ours = handle.readline().rstrip("\n") == HEADER
-        if not ours:
-            raise ParameterError(
-                "output",
-                str(output),
-                "exists and was not written by libtrad export-xares; "
-                "libtrad never overwrites a file it did not write (choose another path)",
-            )
-    if not output.parent.is_dir():
-        raise ParameterError("output", str(output), f"its folder {output.parent} does not exist")
-
-
-def _write_atomically(output: Path, text: str) -> None:
-    """Write beside the target, then rename over it: X-ARES never imports half a file."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        follow_umask(Path(temporary))  # mkstemp's 0600: the file X-ARES imports follows the umask instead
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _render(

@@ -35,6 +35,10 @@ class Suite:
     required_columns: ClassVar[tuple[str, ...]]
     optional_columns: ClassVar[tuple[str, ...]] = ()
     protocol_version: ClassVar[int] = 1  # bump when the suite's numbers change meaning
+    # The data a suite is made for ("DCASE"), and the columns only that data's embeddings have: embeddings of
+    # another suite's data are refused by name before they are read (evaluate.check_data_kind). "": any data.
+    data_kind: ClassVar[str] = ""
+    signature: ClassVar[tuple[str, ...]] = ()
 
     def defaults(self, options=None):
         """``options``, or the suite's defaults when None (every step accepts None, as a library call)."""

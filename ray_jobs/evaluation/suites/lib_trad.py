@@ -165,6 +165,7 @@ class LibTradSuite(Suite):
     name = NAME
     options = LibTradOptions
     required_columns = REQUIRED_COLUMNS
+    data_kind, signature = "LiB-TRAD", ("experiment",)
     optional_columns = OPTIONAL_COLUMNS
 
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -185,6 +185,7 @@ class MimiiSuite(Suite):
     name = NAME
     options = MimiiOptions
     required_columns = REQUIRED_COLUMNS
+    data_kind, signature = "MIMII", ("snr_db", "machine_id")
     optional_columns = OPTIONAL_COLUMNS
 
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:

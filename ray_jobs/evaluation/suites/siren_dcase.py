@@ -372,6 +372,7 @@ class DcaseSuite(Suite):
     name = NAME
     options = DcaseOptions
     required_columns = REQUIRED_COLUMNS
+    data_kind, signature = "DCASE", ("machine", "section", "year", "set")
     optional_columns = OPTIONAL_COLUMNS
 
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:

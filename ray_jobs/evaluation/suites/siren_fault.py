@@ -313,6 +313,7 @@ class FaultSuite(Suite):
     name = NAME
     options = FaultOptions
     required_columns = REQUIRED_COLUMNS
+    data_kind = "SIREN fault"  # no column of its own: any labelled recordings that are no other suite's data
     optional_columns = OPTIONAL_COLUMNS
 
     def columns_for(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -332,8 +333,10 @@ class FaultSuite(Suite):
             return _fold_units(folds, options)
         if protocol == "external":
             return _external_units(subset_column(df), options)
-        if n - 1 < options.k:
-            raise LibtradError(f"{n} rows: LOOCV with k={options.k} needs at least {options.k + 1}")
+        if n - 1 < options.k:  # the option at fault, named (the CLI shows it as --k)
+            raise ParameterError(
+                "k", options.k, f"LOOCV over {n} rows has {n - 1} neighbours per row: k must be at most {n - 1}"
+            )
         step = block_rows(n, options)
         everything = np.arange(n)
         return [

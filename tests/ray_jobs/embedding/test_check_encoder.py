@@ -195,7 +195,8 @@ def test_invalid_attributes_stop_the_other_checks():
     results = ce.check_encoder(enc)
     assert [(r.name, r.passed) for r in results] == [("attributes", False)]
     assert results[0].message == (
-        "output_dim='128' is not a positive integer; hop_size_in_ms=0.0 is not a positive finite number"
+        "output_dim is '128', not an integer > 0 and <= 65536; "
+        "hop_size_in_ms is 0.0, not a finite number > 0 and <= 60000"
     )
 
 

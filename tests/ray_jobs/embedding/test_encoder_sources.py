@@ -326,11 +326,17 @@ def test_the_cache_key_follows_the_commit(echo_dir, hub_cache):
         ("echo:org/unknown", ["org/unknown is not in the Hub cache", "HF_HUB_OFFLINE"]),
         ("hf:org/unknown@v1", ["org/unknown is not in the Hub cache"]),
         ("echo:./org/unknown", ["is not a folder"]),
+        ("echo:org/" + "a" * 5000, ["…[5004 characters]…", "is not a folder (nor a Hub id ORG/NAME[@REV])"]),
     ],
+    ids=["revision", "unknown", "hf-unknown", "relative", "5000-characters"],
 )
 def test_a_hub_id_that_is_not_there_is_one_line(spec, fragments, echo_dir, hub_cache, cli, rel):
+    """A 5,000-character id is shortened in the line (no "File name too long" from trying it as a folder)."""
+    from libtrad.core.errors import LINE_LIMIT, shown
+
     hub_cache(echo_dir, "org/tiny-echo")
-    rel.assert_error_line(cli("check-encoder", spec, "--quick"), f"SPEC {spec!r}", *fragments)
+    line = rel.assert_error_line(cli("check-encoder", spec, "--quick"), f"SPEC {shown(spec)}", *fragments)
+    assert len(line) <= LINE_LIMIT + len("error: ")
 
 
 def test_evaluate_lib_trad_takes_a_hub_id(ae_dir, hub_cache, tmp_path, cli, rel):

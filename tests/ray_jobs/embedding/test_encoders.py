@@ -159,3 +159,18 @@ def test_a_registered_kind_is_parsed_loaded_and_checked(tmp_path, monkeypatch):
     assert pooled.shape == (2, 2) and [f.shape for f in frames] == [(50, 2), (100, 2)]
     failed = [r for r in check_encoder_spec("frame-stats", quick=True) if not r.passed]
     assert not failed, failed
+
+
+def test_an_hf_folder_stating_an_impossible_rate_is_named_before_any_tensor(hf_dir, tmp_path, cli, rel):
+    """10**16 Hz in preprocessor_config.json would size hf:'s 1-s probe of silence at 1e16 samples."""
+    import json
+    import shutil
+
+    folder = tmp_path / "hf"
+    shutil.copytree(hf_dir, folder)
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    (folder / "preprocessor_config.json").write_text(json.dumps({**config, "sampling_rate": 10**16}))
+    rel.assert_error_line(
+        cli("check-encoder", f"hf:{folder}", "--quick"),
+        f"{folder / 'preprocessor_config.json'}: sampling_rate is 10000000000000000, not an integer > 0 and <= 384000",
+    )

@@ -25,3 +25,29 @@ def test_embed_refuses_a_dataset_whose_shard_changed_after_export(lib_trad_expor
     assert rel.snapshot(copy) == before and not (tmp_path / "emb").exists()
     source = resolve_dataset(str(copy), "tr1", no_verify=True)
     assert source.verification["verified"] is False and source.verification["reason"] == "--no-verify"
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed again)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dataset_that_is_no_folder_nor_hub_id_or_a_url_nothing_answers_at_is_named(tmp_path, cli, rel):
+    """A 5,000-character id: shortened, "not a Hub id" (it is not tried as a folder name too long to look up,
+    nor sent to the Hub); a URL on a closed port: the URL named with the cause."""
+    from libtrad.core.errors import LINE_LIMIT
+
+    def embed(dataset):
+        return cli("embed", "--dataset", dataset, "--encoder", "logmel-stats", "--output", tmp_path / "emb")
+
+    line = rel.assert_error_line(
+        embed("org/" + "a" * 5000), "--dataset 'org/aaa", "…[5006 characters]…", "not a Hub id user/name"
+    )
+    assert len(line) <= LINE_LIMIT + len("error: ") and "File name too long" not in line
+    url = f"http://127.0.0.1:{_closed_port()}/data"
+    rel.assert_error_line(embed(url), f"--dataset {url!r}", "cannot be reached")
+    assert not (tmp_path / "emb").exists()

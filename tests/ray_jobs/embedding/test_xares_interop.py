@@ -194,19 +194,38 @@ def test_the_file_names_its_model_pinned_and_refuses_it_changed(echo_dir, tmp_pa
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (("--output", "{tmp}/foreign.py"), ("--output", "not written by libtrad export-xares")),
+        (("--output", "{tmp}/foreign.py"), ("--output", "was not written by libtrad (no record")),
         (("--output", "{tmp}/enc.txt"), ("--output", "must be a .py file")),
         (("--output", "{tmp}/enc.py", "--class-name", "Echo"), ("--class-name 'Echo'", "must end with Encoder")),
         (("--output", "{tmp}/enc.py", "--class-name", "class"), ("--class-name", "not a public Python class name")),
         (("--output", "{tmp}/no/enc.py"), ("--output", "does not exist")),
+        (
+            ("--output", "s3://bucket/enc.py"),
+            ("--output s3://bucket/enc.py: is a URL; this command writes a local file",),
+        ),
     ],
-    ids=["foreign-file", "not-py", "no-Encoder-suffix", "keyword", "no-folder"],
+    ids=["foreign-file", "not-py", "no-Encoder-suffix", "keyword", "no-folder", "url"],
 )
 def test_export_xares_refuses_in_one_line_and_writes_nothing(args, fragments, cli, rel, tmp_path):
     (tmp_path / "foreign.py").write_text("class MineEncoder: ...\n")
     before = rel.snapshot(tmp_path)
     args = [a.format(tmp=tmp_path) for a in args]
     rel.assert_error_line(cli("export-xares", "--encoder", "logmel-stats", *args), *fragments)
+    assert rel.snapshot(tmp_path) == before
+
+
+def test_a_copy_that_starts_with_the_header_line_is_not_export_xares_s_to_replace(cli, rel, tmp_path):
+    """Ownership is the record written beside the file (libtrad.folders.file_outputs), never its first line:
+    a hand-edited file, or a copy elsewhere that starts with the same header, is refused and left as it is."""
+    ours = tmp_path / "enc.py"
+    assert cli("export-xares", "--encoder", "logmel-stats", "--output", ours).exit_code == 0
+    assert cli("export-xares", "--encoder", "logmel-stats", "--output", ours).exit_code == 0  # its own: replaced
+    copy = tmp_path / "copy.py"
+    copy.write_text(ours.read_text())  # the header line and all, but no record
+    ours.write_text(ours.read_text() + "# my edit\n")
+    before = rel.snapshot(tmp_path)
+    for path, fragment in ((ours, "was changed since libtrad wrote it"), (copy, "was not written by libtrad")):
+        rel.assert_error_line(cli("export-xares", "--encoder", "logmel-stats", "--output", path), "--output", fragment)
     assert rel.snapshot(tmp_path) == before
 
 

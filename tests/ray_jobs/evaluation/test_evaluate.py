@@ -65,6 +65,33 @@ def test_evaluate_refuses_a_folder_it_did_not_write_and_missing_columns(dcase_em
     rel.assert_error_line(result, "none")
 
 
+def test_embeddings_of_another_suites_data_are_refused_naming_the_suite_that_reads_them(
+    dcase_embeddings, tmp_path, cli, rel, embeddings_folder
+):
+    """DCASE embeddings given to siren-fault used to fail deep inside it ("column 'file' appears 2 times");
+    SIREN fault embeddings given to siren-dcase on a missing column, without saying what they are."""
+    out = tmp_path / "out"
+    rel.assert_error_line(
+        cli("evaluate", "siren-fault", "--embeddings", dcase_embeddings, "--output", out, "--local"),
+        f"--embeddings {dcase_embeddings}: not SIREN fault data; these are DCASE embeddings "
+        "(columns machine, section, year, set): use libtrad evaluate siren-dcase",
+    )
+    fault = embeddings_folder(tmp_path / "fault")
+    rel.assert_error_line(
+        cli("evaluate", "siren-dcase", "--embeddings", fault, "--output", out, "--local"),
+        "not DCASE embeddings (no column 'machine', 'section', 'year', 'set'); their columns fit libtrad "
+        "evaluate siren-fault",
+    )
+    mimii = embeddings_folder(
+        tmp_path / "mimii", extra={"snr_db": [6] * 40, "machine_id": ["id_00"] * 40, "machine": ["fan"] * 40}
+    )
+    rel.assert_error_line(
+        cli("evaluate", "siren-dcase", "--embeddings", mimii, "--output", out, "--local"),
+        "these are MIMII embeddings (columns snr_db, machine_id): use libtrad evaluate mimii",
+    )
+    assert not out.exists()
+
+
 def test_lib_trad_suite_and_a_trained_model_in_one_table(ray_local, lib_trad_export, tmp_path, cli):
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
 

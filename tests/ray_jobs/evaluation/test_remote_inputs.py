@@ -167,3 +167,19 @@ def test_denied_credentials_are_one_line(s3_env, s3_server, cache, tmp_path, cli
     line = rel.assert_error_line(cli("verify", url), f"FOLDER '{url}'", "access denied")
     assert "SignatureDoesNotMatch" in line or "signature" in line.lower()
     assert "not-the-secret" not in line and entries(cache) == []
+
+
+def test_a_folder_url_nothing_answers_at_is_named_with_the_cause(tmp_path, cli, rel):
+    """HTTP lists nothing where it cannot connect: "cannot be reached", never "holds no files"."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/emb"
+    for args, named in (
+        (("evaluate", "siren-fault", "--embeddings", url, "--output", tmp_path / "res", "--local"), "--embeddings"),
+        (("verify", url), "FOLDER"),
+    ):
+        rel.assert_error_line(cli(*args), f"{named} {url!r}: cannot list it: the store cannot be reached")
+    assert not (tmp_path / "res").exists()

@@ -220,7 +220,7 @@ def test_input_errors():
         F.SUITE.plan(frame(x, [0] * 8), F.FaultOptions(protocol="kfold"))
     with pytest.raises(LibtradError, match="one fold only"):
         F.SUITE.plan(frame(x, [0] * 8, fold=[1] * 8))
-    with pytest.raises(LibtradError, match="at least 6"):
+    with pytest.raises(LibtradError, match=r"^k=5: LOOCV over 5 rows has 4 neighbours per row: k must be at most 4"):
         F.SUITE.plan(frame(x[:5], [0] * 5))
     with pytest.raises(LibtradError, match="'label': -1"):
         F.SUITE.plan(frame(x, [0] * 7 + [-1]))
@@ -425,6 +425,7 @@ def test_cli_external_report_and_one_line_refusals(tmp_path, cli, rel):
         (["--folds", "1"], "--folds"),
         (["--folds", "99"], "--folds 99: exceeds the rows of the smallest class"),
         (["--protocol", "external", "--k", "40"], "--k 40"),
+        (["--protocol", "loocv", "--k", "70"], "--k 70: LOOCV over 70 rows has 69 neighbours per row"),
         (["--protocol", "loocv", "--folds", "3"], "--folds 3: is read only by protocol kfold"),
         (["--split-seed", "7"], "--split-seed 7: is read only with folds"),
     ]:
