@@ -152,8 +152,8 @@ def _cause(exc: Exception, repo_id: str, revision: str, cache: Path, offline: bo
         if offline:
             if not repo_folder.is_dir():
                 return (
-                    f"{repo_id} is not in the Hub cache {cache} and HF_HUB_OFFLINE is set: download it once "
-                    "with network access (or point HF_HOME / HF_HUB_CACHE at a cache that has it)"
+                    f"{repo_id} is not in the Hub cache {cache} (HF_HUB_OFFLINE is set): download it once online "
+                    "or point HF_HUB_CACHE at a cache that has it"
                 )
             return (
                 f"revision {revision!r} of {repo_id} is not in the Hub cache {cache} (cached: "
