@@ -49,6 +49,7 @@ def find_component(name: str, data_root: str | Path | None, hub: str | None) -> 
         folder = Path(data_root).expanduser().resolve() / name
         if not folder.is_dir():
             return None
+        folder = folder.resolve()  # a link to the corpus where it lies: read (and listed) there
         return Found(name, "built" if marker_kind(folder) == "dataset" else "raw", str(folder))
     local = Path(str(hub)).expanduser()
     if local.is_dir():

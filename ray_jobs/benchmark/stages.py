@@ -175,11 +175,13 @@ def embed_stage(ctx: Context) -> None:
     if not pending:
         return
     ctx.ray()
-    # The actors live for this stage only: they hold their CPUs (or GPUs), which the evaluation's tasks need next.
-    with shared_actors(on_rows=ctx.progress.rows) as shared:
-        for item in pending:
-            _embed_one(ctx, *item)
-        ctx.actor_loads += shared.loads
+    # One pool per encoder, alive while that encoder's components are embedded: its actors hold their CPUs (or
+    # GPUs), which the next encoder's actors and the evaluation's tasks need after it.
+    for encoder in ctx.encoders:
+        with shared_actors(on_rows=ctx.progress.rows) as shared:
+            for item in (p for p in pending if p[0] is encoder):
+                _embed_one(ctx, *item)
+            ctx.actor_loads += shared.loads
 
 
 def _embed_one(ctx: Context, encoder: Encoder, component: Component, job: Job, dataset: str, out: Path, key: str):

@@ -10,7 +10,9 @@ opens ``with shared_actors():`` around them; every job inside then takes the poo
 encoder's fingerprint, precision, device and the actors' resources) — started by the first job that needs
 it, kept after each job, killed when the block ends — and hands each unit its dataset and options with it,
 so an actor loads its encoder once and only re-binds (:meth:`UnitEmbedder.retarget`) on its next
-component. The units, their outputs and ``embeddings.json`` are the same either way.
+component. The units, their outputs and ``embeddings.json`` are the same either way. A pool holds its
+actors' CPUs (or GPUs) until the block ends: a driver that runs other Ray work after it (another encoder's
+pool, an evaluation's tasks) ends the block first, or that work waits for resources that never free.
 """
 
 from __future__ import annotations
