@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from libtrad.cards.benchmark_card import write_benchmark_card
-from libtrad.core.devices import parse_device
+from libtrad.core.devices import device_record, parse_device, resolve_device
 from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.folders.marker import read_marker
 from libtrad.folders.outputs import check_output
@@ -183,8 +183,6 @@ def _run_stages(ctx: S.Context, stages: list[str], diff_against: str | None):
 
 def _finish(ctx: S.Context, summary: BenchmarkSummary, data_root, hub, diff_against, stages: list[str]) -> None:
     """benchmark.json's run record, the card, OUT's marker; the summary's lines."""
-    from libtrad.core.devices import device_record, resolve_device
-
     record = ctx.state.data
     record.update(
         suite=ctx.suite.name,

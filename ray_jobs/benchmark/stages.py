@@ -32,10 +32,12 @@ from libtrad.builders.registry import dataset as dataset_entry
 from libtrad.core.errors import LibtradError
 from libtrad.core.version import __version__
 from libtrad.folders.checksums import sha256_file
+from libtrad.folders.marker import marker_kind
 from libtrad.ray_jobs.benchmark.inputs import Found
 from libtrad.ray_jobs.benchmark.plan import Component, Job, Suite
 from libtrad.ray_jobs.benchmark.progress import Progress, rows_of
 from libtrad.ray_jobs.benchmark.state import State, digest, folder_identity, listing_digest
+from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
 
 EXPERIMENTS = ("tr1", "tr2", "tr3")
 # The embed options that change the embeddings (embed's own cache key holds them; batch size, actors do not).
@@ -277,7 +279,6 @@ def evaluate_stage(ctx: Context) -> None:
 
 
 def _evaluate_one(ctx: Context, component: Component, encoder: Encoder, job: Job, models: dict) -> None:
-    from libtrad.ray_jobs.evaluation.evaluate import evaluate_embeddings
     from libtrad.ray_jobs.lib_trad.evaluation import attach_models
 
     name = f"{encoder.slug}/{job.name}"
@@ -351,8 +352,6 @@ def _shown(values: dict) -> str:
 
 # ----------------------------------------------------------------------------- report
 def results_folders(ctx: Context) -> list[Path]:
-    from libtrad.folders.marker import marker_kind
-
     names = [f"{e.slug}/{j.name}" for c in ctx.components for e in ctx.encoders for j in c.jobs]
     return [ctx.out / "results" / n for n in names if marker_kind(ctx.out / "results" / n) == "results"]
 
