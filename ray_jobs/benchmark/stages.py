@@ -172,10 +172,10 @@ def embed_stage(ctx: Context) -> None:
             ctx.tally("embed", True)
         else:
             pending.append((encoder, component, job, dataset, out, key))
-    total = [rows_of(p[3], p[2].config) for p in pending]
-    ctx.progress.start_rows(None if None in total else sum(total))
     if not pending:
         return
+    total = [rows_of(p[3], p[2].config) for p in pending]
+    ctx.progress.start_rows(None if None in total else sum(total))
     ctx.ray()
     # One pool per encoder, alive while that encoder's components are embedded: its actors hold their CPUs (or
     # GPUs), which the next encoder's actors and the evaluation's tasks need after it.
