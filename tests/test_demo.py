@@ -52,7 +52,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
         assert (bench / rel).is_file(), rel
     assert (work / "models" / "cnn-tr1" / "README.md").is_file()
     # the benchmark's path: one Ray session, the actors loaded once per encoder (not once per component)
-    assert record["last_run"]["actor_loads"] <= 2 * os.cpu_count(), record["last_run"]
+    assert record["last_run"]["actor_loads"] == 2, record["last_run"]  # one local node: an actor per encoder
     assert record["components"]["lib-trad"]["status"] == "ok" and record["suite"] == "all"
     lt = json.loads((bench / "results" / echo / "lib-trad" / "results.json").read_text())
     assert lt["model"]["family"] == "attention_ae" and set(lt["scorers"]) == {"knn", "mahalanobis"}

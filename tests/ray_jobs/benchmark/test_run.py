@@ -55,7 +55,7 @@ def runs(tmp_path_factory):
 def test_first_run_fills_the_papers_columns_with_a_gap_for_the_missing_component(runs):
     root, out, first, board_md, _ = runs
     assert first.missing == ["dcase2025"] and not first.failed
-    assert first.actor_loads >= 1
+    assert first.actor_loads == 1  # one local node: one actor, loaded once, reused for all 12 embeddings
     record = first.record
     assert record["last_run"]["counts"]["build done"] == 10 and record["last_run"]["counts"]["evaluate done"] == 11
     assert "| siren-dcase · DCASE 2025 |" not in board_md.split("\n")[0]
@@ -172,3 +172,24 @@ def test_killed_mid_embed_the_same_command_finishes_the_rest(runs, tmp_path):
     assert record["last_run"]["counts"]["build skipped"] == 2 and not finished.failed
     assert sum(r["units_reused"] for r in record["stages"]["embed"].values()) == 1
     assert finished.board.value("measured", "logmel-stats", "siren-fault · CWRU") is not None
+
+
+def test_embeddings_through_the_shared_pool_equal_embed_alone(runs, tmp_path):
+    import pyarrow.parquet as pq
+
+    from libtrad.ray_jobs.embedding.embed import embed_dataset
+
+    _, out, *_ = runs
+    shared = out / "embeddings" / "logmel-stats" / "mafaulda-vibration"
+    alone = embed_dataset(
+        str(out / "datasets" / "mafaulda"),
+        "logmel-stats",
+        tmp_path / "alone",
+        channels=",".join(P.ACCELEROMETERS),
+        progress=False,
+    )
+    assert alone.cache_key == json.loads((shared / "embeddings.json").read_text())["cache_key"]
+    files = sorted(p.relative_to(shared) for p in shared.glob("data/**/*.parquet"))
+    assert files == sorted(p.relative_to(tmp_path / "alone") for p in (tmp_path / "alone").glob("data/**/*.parquet"))
+    for rel in files:
+        assert pq.read_table(shared / rel).equals(pq.read_table(tmp_path / "alone" / rel)), rel
