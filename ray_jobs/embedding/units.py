@@ -140,7 +140,7 @@ class UnitEmbedder:
         """This embedder for another dataset or options, its encoder kept loaded (a shared pool's actor, :mod:`.actors`,
         going to its next component); what the load depends on (precision, device) must not change."""
         if (options.precision, options.device) != (self.options.precision, self.options.device):
-            raise LibtradError(f"a shared actor loaded for {self.options.precision} on {self.options.device}: not reusable")
+            raise LibtradError(f"an actor loaded for {self.options.precision} on {self.options.device} is not reusable")
         other = copy.copy(self)
         other._bind(options, source)
         return other
