@@ -40,6 +40,7 @@ from libtrad.convert import cli as convert_cli  # noqa: E402
 from libtrad.core.cli_kit import DEBUG_ENV, Group, command, device_option, number, seed_type  # noqa: E402
 from libtrad.demo import run_demo  # noqa: E402
 from libtrad.folders import cli as folders_cli  # noqa: E402
+from libtrad.ray_jobs.benchmark import cli as benchmark_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
 from libtrad.ray_jobs.lib_trad import cli as lib_trad_cli  # noqa: E402
@@ -104,6 +105,7 @@ for _command in (
     evaluation_cli.evaluate,  # embeddings suites
     embedding_cli.embed_command,  # Ray jobs
     evaluation_cli.leaderboard_command,
+    benchmark_cli.benchmark_command,  # the main job on real data
     embedding_cli.check_encoder_command,
     embedding_cli.export_xares_command,
 ):

@@ -69,10 +69,15 @@ def publish_group() -> None:
 @publish_group.command("dataset")
 @publish_options
 def publish_dataset(folder: Path, repo_id: str, private: bool, dry_run: bool) -> None:
-    """Upload a built dataset folder (README.md card, data/, manifest.json) or an embeddings folder
-    (README.md card, data/, embeddings.json) to the Hub."""
+    """Upload a built dataset folder (README.md card, data/, manifest.json), an embeddings folder
+    (README.md card, data/, embeddings.json) or a benchmark folder (README.md card, benchmark.json, results,
+    leaderboard: what its marker lists) to the Hub."""
     # a URL: its fetched copy (publish reads the same, cached)
-    record = "embeddings.json" if marker_kind(local_folder(folder, "folder")) == "embeddings" else "manifest.json"
+    kind = marker_kind(local_folder(folder, "folder"))
+    if kind == "benchmark":  # libtrad benchmark's results: the card, benchmark.json, results/ and leaderboard/
+        publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", "benchmark.json"))
+        return
+    record = "embeddings.json" if kind == "embeddings" else "manifest.json"
     publish(folder, repo_id, "dataset", private, dry_run, required=("README.md", record, "data"))
 
 

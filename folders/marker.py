@@ -25,7 +25,18 @@ from libtrad.core.version import __version__
 from libtrad.folders.hub_cache import file_type, is_regular_file, lstat_entry
 
 MARKER = ".libtrad.json"
-KINDS = ("dataset", "model", "results", "synthetic", "raw", "embeddings", "leaderboard", "submission", "onnx")
+KINDS = (
+    "dataset",
+    "model",
+    "results",
+    "synthetic",
+    "raw",
+    "embeddings",
+    "leaderboard",
+    "submission",
+    "onnx",
+    "benchmark",
+)
 FORMAT = 1  # of the marker and of the staging marker
 # Staging folders beside an output (local) or a prefix beside it (object store): recognised by this
 # file in them, never by their name; their work lies in STAGING_CONTENT.

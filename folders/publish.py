@@ -23,7 +23,10 @@ from libtrad.folders.remote import local_folders, shown_as_urls
 from libtrad.folders.verify.core import manifest_problems, one_line_error, scan_entries
 
 # The marker kinds each repo type publishes: embeddings are datasets on the Hub.
-_KINDS = {"dataset": ("dataset", "embeddings"), "model": ("model",)}
+_KINDS = {"dataset": ("dataset", "embeddings", "benchmark"), "model": ("model",)}
+# Kinds whose folder holds libtrad work that is not published: only the files the marker lists are sent
+# (a benchmark folder: its card, benchmark.json, results and leaderboard, never its datasets or embeddings).
+LISTED_ONLY = ("benchmark",)
 # Hidden top-level entries that are published: the marker (a clone must be recognised as libtrad's)
 # and the user's Git LFS attributes. Every other hidden entry (.git/, .cache/) stays local.
 PUBLISHED_HIDDEN = (MARKER, ".gitattributes")
@@ -94,6 +97,9 @@ def _plan_upload(folder, repo_id: str, repo_type: str, private: bool, required: 
         if problems:
             raise LibtradError(problems[0])
     files, problems = scan_entries(root, listed, keep_hidden=PUBLISHED_HIDDEN)
+    if marker is not None and marker["kind"] in LISTED_ONLY:
+        files = [rel for rel in files if rel in listed or rel == MARKER]
+        problems = [p for p in problems if any(p.startswith(str(root / rel)) for rel in listed)]
     if problems:
         raise LibtradError(problems[0])
     missing = [name for name in required if not (root / name).exists()]

@@ -84,6 +84,18 @@ ROOMS = {
         "libtrad.ray_jobs.evaluation",
         "libtrad.ray_jobs.lib_trad",
     ),
+    "libtrad.ray_jobs.benchmark": (
+        *_BASE,
+        "libtrad.folders",
+        "libtrad.models",
+        "libtrad.cards",
+        "libtrad.builders",
+        "libtrad.ray_jobs.cluster",
+        "libtrad.ray_jobs.embedding",
+        "libtrad.ray_jobs.evaluation",
+        "libtrad.ray_jobs.lib_trad",
+        "libtrad.ray_jobs.benchmark",
+    ),
     "libtrad.ray_jobs": ("libtrad.ray_jobs",),  # the package itself: its docstring only
     "libtrad.hear": (*_BASE, "libtrad.ray_jobs.embedding", "libtrad.hear"),
     "libtrad": ("libtrad",),  # the root (__init__, cli, demo, __main__): everything

@@ -6,16 +6,29 @@ worker, or its whole node) gives its units back to the queue: it is replaced whe
 has room, the survivors finish the rest, and when no node can run an actor any more the job ends in
 one line naming the lost nodes and how many units are saved for a resume (:mod:`libtrad.ray_jobs.cluster.health`;
 four deaths of one unit: refused, naming its rows).
+
+Shared pools (:func:`shared_actors`). ``libtrad embed`` starts its actors and kills them when its job ends.
+A driver that runs several embedding jobs in one Ray session (``libtrad benchmark``: one job per component)
+opens ``with shared_actors():`` around them; every job inside then takes the pool of its encoder (the
+encoder's fingerprint, precision, device and the actors' resources) — started by the first job that needs
+it, kept after each job, killed when the block ends — and hands each unit its dataset and options with it,
+so an actor loads its encoder once and only re-binds (:meth:`UnitEmbedder.retarget`) on its next
+component. The units, their outputs and ``embeddings.json`` are the same either way. A pool holds its
+actors' CPUs (or GPUs) until the block ends: a driver that runs other Ray work after it (another encoder's
+pool, an evaluation's tasks) ends the block first, or that work waits for resources that never free.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from tqdm.auto import tqdm
 
@@ -29,6 +42,55 @@ from libtrad.ray_jobs.embedding.source import DatasetSource
 from libtrad.ray_jobs.embedding.units import EmbedOptions, Unit, UnitEmbedder
 
 IN_FLIGHT_PER_ACTOR = 2  # one running, one queued: the actor never waits for the driver
+
+
+class SharedActors:
+    """The actor pools of one :func:`shared_actors` block, one per encoder load; ``on_rows(n)`` is told of every
+    unit's rows as it is written (one progress view over several jobs); ``loads`` counts the actors started."""
+
+    def __init__(self, on_rows: Callable[[int], None] | None = None):
+        self.pools: dict[str, tuple[list, tuple]] = {}  # key -> (actors, (reference to the encoder's files,))
+        self.on_rows = on_rows
+        self.loads = 0
+
+    def pool(self, key: str, new_actor, n_actors: int, put_files) -> tuple[list, tuple]:
+        """The pool of ``key`` (started with ``n_actors`` and the encoder's files put once, if new)."""
+        if key not in self.pools:
+            self.pools[key] = ([new_actor() for _ in range(n_actors)], (put_files(),))
+            self.loads += n_actors
+        return self.pools[key]
+
+    def close(self) -> None:
+        if not self.pools:
+            return
+        import ray
+
+        if ray.is_initialized():
+            for actors, _ in self.pools.values():
+                for actor in actors:
+                    ray.kill(actor)
+        self.pools.clear()
+
+
+_SHARED: ContextVar[SharedActors | None] = ContextVar("libtrad_shared_actors", default=None)
+
+
+@contextmanager
+def shared_actors(on_rows: Callable[[int], None] | None = None) -> Iterator[SharedActors]:
+    """Inside the block, embedding jobs share one actor pool per encoder load (module docstring)."""
+    shared = SharedActors(on_rows)
+    token = _SHARED.set(shared)
+    try:
+        yield shared
+    finally:
+        _SHARED.reset(token)
+        shared.close()
+
+
+def _pool_key(fingerprint: dict, options: EmbedOptions, resources: tuple) -> str:
+    """What an actor's encoder load depends on: the encoder's files, precision, device, its threads and share."""
+    identity = [fingerprint, options.precision, options.device, list(resources)]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def actor_resources(
@@ -74,7 +136,13 @@ class EmbedActor:
         self.args = (encoder, options, source, threads)
         self.embedder = None
 
-    def run(self, unit: Unit, files: tuple = ()):
+    def run(self, unit: Unit, files: tuple = (), job: tuple | None = None):
+        """Embed ``unit``; ``job`` (a shared pool's): its ``(options, source)``, this actor's current ones or the
+        next component's (the encoder stays loaded: :meth:`UnitEmbedder.retarget`)."""
+        if job is not None and job != self.args[1:3]:
+            self.args = (self.args[0], *job, self.args[3])
+            if self.embedder is not None:
+                self.embedder = self.embedder.retarget(*job)
         if self.embedder is None:
             import ray
 
@@ -113,6 +181,7 @@ def run_units(
     from dataclasses import replace
 
     began = time.perf_counter()
+    shared = _SHARED.get()
     with cluster.ray_session(address) as ray:
         n_actors, n_threads, num_cpus, num_gpus = actor_resources(ray, options.device, gpus_per_actor, actors, threads)
         options = replace(options, gpus_per_actor=num_gpus)
@@ -122,10 +191,21 @@ def run_units(
         remote = ray.remote(EmbedActor).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
         )
-        files = (ray.put(pack(spec, fingerprint)),)  # once: no node needs the driver's paths (encoder_files)
+
+        def new_actor():
+            return remote.remote(spec, options, source, n_threads)
+
+        def put_files():  # once: no node needs the driver's paths (encoder_files)
+            return ray.put(pack(spec, fingerprint))
+
         watch = cluster.ClusterWatch(ray, address)
-        pool = _Pool(ray, lambda: remote.remote(spec, options, source, n_threads), {"CPU": num_cpus, "GPU": num_gpus})
-        dispatch = _Dispatch(units, pool, min(n_actors, len(units)), files, watch)
+        pool = _Pool(ray, new_actor, {"CPU": num_cpus, "GPU": num_gpus})
+        if shared is None:
+            dispatch = _Dispatch(units, pool, min(n_actors, len(units)), ((put_files(),),), watch)
+        else:  # the encoder's pool, kept across this block's jobs; each unit carries its job
+            key = _pool_key(fingerprint, options, (n_threads, num_cpus, num_gpus))
+            actors, files = shared.pool(key, new_actor, n_actors, put_files)
+            dispatch = _Dispatch(units, pool, len(actors), (files, (options, source)), watch, actors=actors)
         seconds: Counter = Counter()
         written = 0
         bar = tqdm(total=sum(u.end - u.start for u in units), desc="embedding", unit="row", disable=not progress)
@@ -144,6 +224,8 @@ def run_units(
                 seconds.update(stats["seconds"])
                 summary.nodes.add(stats["node"])
                 bar.update(stats["rows"])
+                if shared is not None and shared.on_rows is not None:
+                    shared.on_rows(stats["rows"])
                 dispatch.working.add(actor)
                 dispatch.submit(actor)
         except cluster.ClusterLost as exc:
@@ -158,7 +240,7 @@ def run_units(
             if not watch.unreachable:  # without a GCS or raylet, cancel and kill would block or end the process
                 for ref in dispatch.in_flight:  # a job ended by an error: its queued units are dropped, not retried
                     ray.cancel(ref)  # on actors being killed (Ray would print a "will be retried" line per unit)
-                for actor in dispatch.pool:
+                for actor in dispatch.pool if shared is None else ():  # a shared pool outlives the job
                     ray.kill(actor)
         summary.seconds = dict(seconds)
 
@@ -189,9 +271,11 @@ class _Dispatch:
     is left the job ends in one line naming the lost nodes (four deaths of one unit: refused, naming
     its rows)."""
 
-    def __init__(self, units: list[Unit], pool: _Pool, n_actors: int, files: tuple, watch):
-        self.make, self.files, self.watch, self.size = pool, files, watch, n_actors
-        self.pool = [pool.new_actor() for _ in range(n_actors)]
+    def __init__(self, units: list[Unit], pool: _Pool, n_actors: int, args: tuple, watch, actors: list | None = None):
+        """``args``: what every call passes after the unit (the files' reference; a shared pool's job too);
+        ``actors``: a shared pool's live actors (this list is fitted in place: it outlives the job)."""
+        self.make, self.args, self.watch, self.size = pool, args, watch, n_actors
+        self.pool = actors if actors is not None else [pool.new_actor() for _ in range(n_actors)]
         self.working: set = set()  # actors that returned a unit: placed, loaded, running
         self.retired: set = set()  # actors the pool gave up (their units come back without counting a death)
         self.queue: deque[Unit] = deque(units)
@@ -211,7 +295,7 @@ class _Dispatch:
         unit = unit or (first if first in self.queue else self.queue[0])
         self.queue.remove(unit)
         self.follows[actor] = (unit.shard.path, unit.end)
-        self.in_flight[actor.run.remote(unit, self.files)] = (unit, actor)
+        self.in_flight[actor.run.remote(unit, *self.args)] = (unit, actor)
 
     def actor_lost(self, tag, exc) -> None:
         """A unit whose actor died goes back to the head of the queue; the pool is fitted to the cluster."""

@@ -25,6 +25,7 @@ the node, the GPUs per actor and ``ray.get_gpu_ids()``): ``embeddings.json`` lis
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
@@ -129,12 +130,26 @@ class UnitEmbedder:
 
         if threads:
             torch.set_num_threads(int(threads))
-        self.options = options
-        self.source = source
-        self.fs = source.filesystem()
         with Materialised(encoder_spec, *(files or (None, None))) as spec:
             self.encoder = load_encoder(spec, precision=options.precision, device=options.device)
         self.device = self.encoder.device
+        self.info = describe(self.encoder)
+        self._bind(options, source)
+
+    def retarget(self, options: EmbedOptions, source: DatasetSource) -> UnitEmbedder:
+        """This embedder for another dataset or options, its encoder kept loaded (a shared pool's actor, :mod:`.actors`,
+        going to its next component); what the load depends on (precision, device) must not change."""
+        if (options.precision, options.device) != (self.options.precision, self.options.device):
+            raise LibtradError(f"an actor loaded for {self.options.precision} on {self.options.device} is not reusable")
+        other = copy.copy(self)
+        other._bind(options, source)
+        return other
+
+    def _bind(self, options: EmbedOptions, source: DatasetSource) -> None:
+        """What depends on the dataset and the options, not on the loaded encoder."""
+        self.options = options
+        self.source = source
+        self.fs = source.filesystem()
         self.batch_size = options.batch_size or default_batch_size(self.device)
         # On a CPU the decoding thread would take a core from the encoder's threads: only on a GPU by default.
         self.prefetch = self.device.type == "cuda" if options.prefetch is None else bool(options.prefetch)
@@ -144,7 +159,6 @@ class UnitEmbedder:
             "gpus_per_actor": options.gpus_per_actor,
             "batch_size": self.batch_size,
         }
-        self.info = describe(self.encoder)
         self.features_json = _features_json(source, options)
         self._layout: dict[str, list[int]] = {}  # shard -> rows per row group
         self._cached: tuple = (None, None)  # (shard, row groups) -> the table last read

@@ -17,7 +17,7 @@ no frame scores: it is refused (one line).
 
 :func:`evaluate_event_models` writes a ``results`` folder (suite ``lib-trad-events``, protocol ``model``),
 :func:`attach_event_models` adds the same numbers under ``"model"`` to an embeddings run of the suite, and
-:func:`event_summary_line` is the one line the demo prints beside the AUCs.
+:func:`score_event_models` gives them as a dict (the demo's summary rows beside the AUCs).
 """
 
 from __future__ import annotations
@@ -178,25 +178,10 @@ def attach_event_models(models: dict, dataset: str, **kwargs):
     return attach
 
 
-def event_summary_line(summary: dict, scorer: str = "attention_ae mahalanobis") -> str:
-    """One line: event F1, median latency and false alarms per hour per experiment (the demo's row)."""
-    parts = []
-    for experiment, m in sorted(summary["scorers"][scorer]["experiments"].items()):
-        latency = m["latency"]["median_s"]
-        charging = m.get("charging_false_alarms_per_hour")
-        parts.append(
-            f"{experiment.upper()} F1 {m['event_f1']:.2f}, latency "
-            f"{'—' if latency is None else f'{latency:.2f} s'}, "
-            f"FA/h {'—' if charging is None else f'{charging:.1f}'}"
-        )
-    return f"venting events ({scorer}, frame scores; FA/h on normal charging): " + "; ".join(parts)
-
-
 __all__ = [
     "FRAME_SCORES",
     "ae_frame_scores",
     "attach_event_models",
     "evaluate_event_models",
-    "event_summary_line",
     "score_event_models",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import soundfile as sf
 
 from libtrad.folders.outputs import write_marker
 
@@ -165,3 +166,61 @@ def _driver_fixture():
         assert_no_ray_noise=assert_no_ray_noise,
         one_error_line=one_error_line,
     )
+
+
+# ----------------------------------------------------------------------------- a DCASE 2020 tree from the real clip
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "real"
+REAL_CLIP = REAL / "dcase2020" / "normal_id_00_00000000.wav"
+DCASE2020_NAME = "normal_id_00_00000000.wav"
+
+
+def real_dcase2020_samples() -> np.ndarray:
+    if not REAL_CLIP.is_file():
+        pytest.skip(f"the real DCASE 2020 clip is not at {REAL_CLIP} (../shared/real beside the checkout)")
+    samples, rate = sf.read(REAL_CLIP, dtype="float32")
+    assert rate == 16_000 and samples.ndim == 1  # as published: 16 kHz mono
+    return samples
+
+
+def made_recording(samples: np.ndarray, shift_s: float, tilt: float = 0.0, clicks: int = 0) -> np.ndarray:
+    """Another recording made from the real one: shifted in time, its spectrum tilted towards the high
+    frequencies by ``tilt`` (first-order pre-emphasis), with ``clicks`` loud ticks."""
+    x = np.roll(samples, int(shift_s * 16_000)).astype(np.float64)
+    x[1:] -= tilt * x[:-1].copy()
+    rng = np.random.default_rng(clicks)
+    for start in rng.integers(0, x.size - 400, size=clicks):
+        x[start : start + 200] += 0.5 * rng.normal(0.0, 1.0, 200) * np.exp(-np.arange(200) / 40.0)
+    return np.clip(x, -1.0, 1.0)
+
+
+def dcase2020_tree(root: Path, *, leak: bool) -> Path:
+    """``development/fan/{train,test}/`` of DCASE 2020 (fan ID 00): the real clip is train's
+    ``normal_id_00_00000000.wav``; test's clip of that name is another recording, or (``leak``) a
+    byte copy of the real one."""
+    samples = real_dcase2020_samples()
+    train, test = root / "development" / "fan" / "train", root / "development" / "fan" / "test"
+    train.mkdir(parents=True)
+    test.mkdir(parents=True)
+    (train / DCASE2020_NAME).write_bytes(REAL_CLIP.read_bytes())
+    for i, shift in ((1, 1.0), (2, 4.0)):
+        sf.write(train / f"normal_id_00_{i:08d}.wav", made_recording(samples, shift), 16_000, subtype="PCM_16")
+    if leak:
+        (test / DCASE2020_NAME).write_bytes(REAL_CLIP.read_bytes())
+    else:
+        sf.write(test / DCASE2020_NAME, made_recording(samples, 2.5, tilt=0.5), 16_000, subtype="PCM_16")
+    sf.write(test / "normal_id_00_00000001.wav", made_recording(samples, 6.0), 16_000, subtype="PCM_16")
+    for i in range(2):
+        sf.write(
+            test / f"anomaly_id_00_{i:08d}.wav",
+            made_recording(samples, 3.0 + i, clicks=40 + i),
+            16_000,
+            subtype="PCM_16",
+        )
+    return root
+
+
+@pytest.fixture(scope="session", name="dcase2020_tree")
+def _dcase2020_tree_fixture():
+    """``dcase2020_tree(root, leak=False)``: a DCASE 2020 tree around the real clip (skips where it is absent)."""
+    real_dcase2020_samples()
+    return dcase2020_tree

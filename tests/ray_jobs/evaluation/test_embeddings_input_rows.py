@@ -2,9 +2,10 @@
 the leak that matters — one recording on both sides of a split — is found by its content (``sha256``).
 
 The DCASE 2020 tests use the genuine development clip in ``../shared/real/dcase2020/`` (skipped with a
-message where it is absent): it is a ``train/`` clip of a temporary DCASE 2020 tree, and the ``test/``
-clip of the same name is another recording made from it (shifted in time, tilted spectrum), as in the
-published data, where train/ and test/ reuse names for different recordings. The rules themselves are
+message where it is absent): it is a ``train/`` clip of a temporary DCASE 2020 tree (``dcase2020_tree`` in
+``tests/ray_jobs/conftest.py``), and the ``test/`` clip of the same name is another recording made from it
+(shifted in time, tilted spectrum), as in the published data, where train/ and test/ reuse names for
+different recordings. The rules themselves are
 checked on small hand-written Parquet folders.
 """
 
@@ -18,68 +19,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import soundfile as sf
 
 from .test_evaluate import embed_in_process
 
-REAL = Path(__file__).resolve().parents[3].parent / "shared" / "real"
-REAL_CLIP = REAL / "dcase2020" / "normal_id_00_00000000.wav"
+REAL_CLIP = Path(__file__).resolve().parents[3].parent / "shared" / "real" / "dcase2020" / "normal_id_00_00000000.wav"
 NAME = "normal_id_00_00000000.wav"
 
 
-# ----------------------------------------------------------------------------- a DCASE 2020 tree from the real clip
-def _real_samples() -> np.ndarray:
-    if not REAL_CLIP.is_file():
-        pytest.skip(f"the real DCASE 2020 clip is not at {REAL_CLIP} (../shared/real beside the checkout)")
-    samples, rate = sf.read(REAL_CLIP, dtype="float32")
-    assert rate == 16_000 and samples.ndim == 1  # as published: 16 kHz mono
-    return samples
-
-
-def _recording(samples: np.ndarray, shift_s: float, tilt: float = 0.0, clicks: int = 0) -> np.ndarray:
-    """Another recording made from the real one: shifted in time, its spectrum tilted towards the high
-    frequencies by ``tilt`` (first-order pre-emphasis), with ``clicks`` loud ticks."""
-    x = np.roll(samples, int(shift_s * 16_000)).astype(np.float64)
-    x[1:] -= tilt * x[:-1].copy()
-    rng = np.random.default_rng(clicks)
-    for start in rng.integers(0, x.size - 400, size=clicks):
-        x[start : start + 200] += 0.5 * rng.normal(0.0, 1.0, 200) * np.exp(-np.arange(200) / 40.0)
-    return np.clip(x, -1.0, 1.0)
-
-
-def _dcase2020_tree(root: Path, *, leak: bool) -> Path:
-    """``development/fan/{train,test}/`` of DCASE 2020 (fan ID 00): the real clip is train's
-    ``normal_id_00_00000000.wav``; test's clip of that name is another recording, or (``leak``) a
-    byte copy of the real one."""
-    samples = _real_samples()
-    train, test = root / "development" / "fan" / "train", root / "development" / "fan" / "test"
-    train.mkdir(parents=True)
-    test.mkdir(parents=True)
-    (train / NAME).write_bytes(REAL_CLIP.read_bytes())
-    for i, shift in ((1, 1.0), (2, 4.0)):
-        sf.write(train / f"normal_id_00_{i:08d}.wav", _recording(samples, shift), 16_000, subtype="PCM_16")
-    if leak:
-        (test / NAME).write_bytes(REAL_CLIP.read_bytes())
-    else:
-        sf.write(test / NAME, _recording(samples, 2.5, tilt=0.5), 16_000, subtype="PCM_16")
-    sf.write(test / "normal_id_00_00000001.wav", _recording(samples, 6.0), 16_000, subtype="PCM_16")
-    for i in range(2):
-        sf.write(
-            test / f"anomaly_id_00_{i:08d}.wav", _recording(samples, 3.0 + i, clicks=40 + i), 16_000, subtype="PCM_16"
-        )
-    return root
-
-
 @pytest.fixture(scope="module")
-def dcase2020(tmp_path_factory):
+def dcase2020(tmp_path_factory, dcase2020_tree):
     """{"clean" | "leak": (dataset folder, embeddings folder)}, built and embedded (logmel-stats)."""
     from libtrad.builders.registry import SIREN
 
-    _real_samples()
     out = {}
     for case in ("clean", "leak"):
         work = tmp_path_factory.mktemp(f"dcase2020-{case}")
-        raw = _dcase2020_tree(work / "raw", leak=case == "leak")
+        raw = dcase2020_tree(work / "raw", leak=case == "leak")
         SIREN.build(raw, work / "ds", component="dcase2020", progress=False)
         (work / "emb").mkdir()
         out[case] = (work / "ds", embed_in_process(work / "ds", work / "emb"))
