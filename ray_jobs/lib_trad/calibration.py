@@ -59,7 +59,7 @@ def _hours(clips: Clips) -> float:
 
 
 def calibration_clips(
-    dataset: str, config: str, *, target: float | None, required: bool, cache_dir=None, progress=True
+    dataset: str, config: str, target: float | None, required: bool, cache_dir=None, progress=True
 ) -> CalibrationPlan | None:
     """The held-out normal clips and the target (None: no calibration, with a note unless asked not to)."""
     if target is None:

@@ -238,14 +238,7 @@ def train_cnn(
     if len(set(train.labels.tolist())) < 2:
         raise LibtradError(f"--config {config}: the train split has one class only; the CNN needs a *_cls config")
     valid = load_clips(dataset, config, "validation", cache_dir=cache_dir, progress=progress)
-    plan = calibration_clips(
-        dataset,
-        config,
-        target=false_alarms_per_hour,
-        required=require_calibration,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
+    plan = calibration_clips(dataset, config, false_alarms_per_hour, require_calibration, cache_dir, progress)
     test = _test_clips(dataset, config, cache_dir, progress) if plan is not None else None
     extractor = LibTradCNNFeatureExtractor()
     train_features = check_clip_frames(clip_features(extractor, train, progress), train, 1, cnn_min_frames(cnn_config))
@@ -343,14 +336,7 @@ def train_attention_ae(
     started = time.perf_counter()
     train = _normal_train_clips(dataset, config, cache_dir, progress)
     test = _test_clips(dataset, config, cache_dir, progress)
-    plan = calibration_clips(
-        dataset,
-        config,
-        target=false_alarms_per_hour,
-        required=require_calibration,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
+    plan = calibration_clips(dataset, config, false_alarms_per_hour, require_calibration, cache_dir, progress)
     extractor = LibTradAttentionAEFeatureExtractor()
     x, mask = pad_stack(clip_features(extractor, train, progress), frames_dim=0)
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)

@@ -43,7 +43,7 @@ def exportable_ae(lib_trad_export, tmp_path_factory) -> Path:
     model = AE(LibTradAttentionAEConfig(hidden_size=16, latent_size=8)).eval()
     model.fit_scorer(torch.randn(500, 8) * 1.5 + 0.5)
     extractor = LibTradAttentionAEFeatureExtractor()
-    plan = calibration_clips(str(lib_trad_export), "tr1", target=TARGET, required=True, progress=False)
+    plan = calibration_clips(str(lib_trad_export), "tr1", TARGET, True, progress=False)
     test = load_clips(str(lib_trad_export), "tr1", "test", progress=False)
     calibrate_model(model, extractor, plan, test)
     # random weights score normal charging far above tr1 (loc ~24 vs ~15): a scale that suits tr1, so both backends
