@@ -86,3 +86,28 @@ def test_train_default_notes_too_little_audio_and_saves_without_threshold(cli, l
     assert "note: --false-alarms-per-hour 1" in result.output
     assert json.loads((out / "config.json").read_text()).get("detection") is None
     assert "none (not calibrated" in (out / "README.md").read_text()
+
+
+def test_the_cnn_is_calibrated_on_one_score_per_block(lib_trad_export, tmp_path):
+    from libtrad.models.cnn import LibTradCNNForAudioClassification
+    from libtrad.ray_jobs.lib_trad.training import Recipe, train_cnn
+
+    out = tmp_path / "cnn"
+    train_cnn(
+        str(lib_trad_export),
+        out,
+        config="tr1_cls",
+        recipe=Recipe(epochs=1, batch_size=4),
+        progress=False,
+        false_alarms_per_hour=TARGET,
+        require_calibration=True,
+    )
+    section = DetectionSection.from_dict(json.loads((out / "config.json").read_text())["detection"])
+    assert section.calibration["false_alarms_per_hour"] <= TARGET
+    model = LibTradCNNForAudioClassification.from_pretrained(out)
+    clip = load_clips(str(lib_trad_export), "tr1_cls", "validation", progress=False).waveforms[0]
+    events = model.detect(np.stack([clip, clip]), sampling_rate=16_000, fusion="any")
+    block_s = 31 * 512 / 16_000  # 1 s in whole hops: the CNN's frame
+    for event in events:
+        assert event.channels == ("0", "1")
+        assert round(event.start_s / block_s, 6).is_integer() and round(event.end_s / block_s, 6).is_integer()
