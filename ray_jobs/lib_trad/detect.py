@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from libtrad.core.errors import LibtradError, exception_reason, first_line
+from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.models.detection import DetectionSection, StreamDetector, detection_section
 from libtrad.models.events import Event
 from libtrad.ray_jobs.lib_trad import pcm_input
@@ -146,10 +146,6 @@ def detect_stream(
     writer.write("-", detector.flush())
     if decoder.leftover:
         raise LibtradError(f"stdin: the stream ends inside a sample frame ({decoder.leftover} stray bytes)")
-
-
-def describe(exc: Exception) -> str:
-    return first_line(exc)
 
 
 __all__ = [
