@@ -44,6 +44,7 @@ from libtrad.ray_jobs.benchmark import cli as benchmark_cli  # noqa: E402
 from libtrad.ray_jobs.embedding import cli as embedding_cli  # noqa: E402
 from libtrad.ray_jobs.evaluation import cli as evaluation_cli  # noqa: E402
 from libtrad.ray_jobs.lib_trad import cli as lib_trad_cli  # noqa: E402
+from libtrad.ray_jobs.lib_trad.detect_cli import detect_command  # noqa: E402
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,6 +103,7 @@ for _command in (
     convert_cli.convert,  # models
     lib_trad_cli.export,  # export onnx
     lib_trad_cli.train,  # LiB-TRAD recipes (evaluate lib-trad too)
+    detect_command,  # a calibrated model's events
     evaluation_cli.evaluate,  # embeddings suites
     embedding_cli.embed_command,  # Ray jobs
     evaluation_cli.leaderboard_command,

@@ -31,7 +31,7 @@ def write_training_card(
         **{
             k: v
             for k, v in model.config.to_diff_dict().items()
-            if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype"}
+            if k not in {"architectures", "transformers_version", "id2label", "label2id", "dtype", "detection"}
         },
         **{f"train.{k}": v for k, v in recipe.items()},
         **extra,
@@ -62,6 +62,10 @@ def write_training_card(
         "\n\nFor deployment without torch: `libtrad export onnx --model MODEL_DIR --output model.onnx` writes "
         "one ONNX graph from raw 16 kHz audio to these scores (log-mel front end inside), checked against "
         "torch with ONNX Runtime, with this model's config.json inside."
+        "\n\nEvents with the model's own calibrated threshold (the `detection` section of config.json; the "
+        "rows above state it, its calibration data and the measured false alarms per hour and latency): "
+        "`model.detect(waveform_16k, sampling_rate=16000)` in Python, `libtrad detect --model MODEL_DIR "
+        "recording.wav` (or `--stream` from a microphone) on the command line."
     )
     write_model_card(
         output_dir,

@@ -36,6 +36,7 @@ SLOW_FIRST = (
     "tests/ray_jobs/embedding/test_embed_channels.py",  # ~29 s
     "tests/ray_jobs/embedding/test_embed_gpu.py",  # ~23 s
     "tests/ray_jobs/lib_trad/test_training.py",  # ~22 s
+    "tests/ray_jobs/lib_trad/test_detect_cli.py",  # ~50 s: a calibrated AE, an ONNX export, stdin from subprocesses
     "tests/convert/test_onnx_export.py",  # ~20-70 s: two ONNX exports (torch dynamo + ONNX Runtime checks)
     "tests/builders/test_lib_trad_export.py",  # ~20 s
     "tests/ray_jobs/embedding/test_encoder_folders.py",  # ~20 s

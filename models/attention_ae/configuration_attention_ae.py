@@ -6,6 +6,8 @@ from typing import Literal
 
 from transformers import PreTrainedConfig
 
+from libtrad.models.detection import DetectionSection
+
 
 class LibTradAttentionAEConfig(PreTrainedConfig):
     """Hyper-parameters of the attention auto-encoder; every default is the paper's.
@@ -31,6 +33,7 @@ class LibTradAttentionAEConfig(PreTrainedConfig):
     covariance_shrinkage: float = 1e-6
     score_reduction: Literal["mean", "max", "percentile"] = "mean"
     score_percentile: float = 95.0
+    detection: dict | None = None  # the calibrated decision (libtrad.models.detection)
 
     def __post_init__(self, **kwargs):
         if self.context_frames < 1 or self.context_frames % 2 == 0:
@@ -42,6 +45,8 @@ class LibTradAttentionAEConfig(PreTrainedConfig):
             raise ValueError(f"covariance_shrinkage={self.covariance_shrinkage}: must be >= 0")
         if not 0.0 <= self.score_percentile <= 100.0:
             raise ValueError(f"score_percentile={self.score_percentile}: must be within [0, 100]")
+        if self.detection is not None:
+            DetectionSection.from_dict(self.detection)  # a malformed section fails at load, not at detect
         super().__post_init__(**kwargs)
 
 

@@ -18,6 +18,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from libtrad.models.attention_ae.configuration_attention_ae import LibTradAttentionAEConfig
+from libtrad.models.detection import DetectsEvents
 from libtrad.models.initialization import pytorch_default_init_
 from libtrad.models.mahalanobis import MahalanobisScorer
 from libtrad.models.weights import CheckedWeights
@@ -162,7 +163,7 @@ def reduce_frame_scores(
     raise ValueError(f"score_reduction={how!r}: expected 'mean', 'max' or 'percentile'")
 
 
-class LibTradAttentionAEForAnomalyDetection(LibTradAttentionAEPreTrainedModel):
+class LibTradAttentionAEForAnomalyDetection(DetectsEvents, LibTradAttentionAEPreTrainedModel):
     """The auto-encoder plus its Mahalanobis scorer: ``scores`` are clip anomaly scores (higher = more anomalous).
 
     Call :meth:`fit_scorer` with the latents of all training frames after training; the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+from libtrad.models.detection import DetectionSection
+
 DEFAULT_ID2LABEL = {0: "normal", 1: "abnormal"}
 
 
@@ -23,6 +25,7 @@ class LibTradCNNConfig(PreTrainedConfig):
     conv_channels: list[int] | tuple[int, ...] = (16, 32, 64)
     kernel_size: int = 3
     pool_size: int = 2
+    detection: dict | None = None  # the calibrated decision (libtrad.models.detection)
 
     def __post_init__(self, **kwargs):
         self.conv_channels = [int(c) for c in self.conv_channels]
@@ -36,6 +39,8 @@ class LibTradCNNConfig(PreTrainedConfig):
             self.id2label = dict(DEFAULT_ID2LABEL)
         if self.label2id is None:
             self.label2id = {v: k for k, v in self.id2label.items()}
+        if self.detection is not None:
+            DetectionSection.from_dict(self.detection)  # a malformed section fails at load, not at detect
         super().__post_init__(**kwargs)
         if self.num_labels != 2:
             raise ValueError(f"id2label={self.id2label}: the LiB-TRAD CNN is binary (normal/abnormal)")

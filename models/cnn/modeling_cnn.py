@@ -12,6 +12,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from libtrad.models.cnn.configuration_cnn import LibTradCNNConfig
+from libtrad.models.detection import DetectsEvents
 from libtrad.models.initialization import pytorch_default_init_
 from libtrad.models.weights import CheckedWeights
 
@@ -85,7 +86,7 @@ class LibTradCNNModel(LibTradCNNPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
-class LibTradCNNForAudioClassification(LibTradCNNPreTrainedModel):
+class LibTradCNNForAudioClassification(DetectsEvents, LibTradCNNPreTrainedModel):
     """CNN trunk + Linear → one abnormal logit, trained with BCE. ``labels``: 0 normal, 1 abnormal."""
 
     def __init__(self, config: LibTradCNNConfig):

@@ -68,6 +68,13 @@ def _lib_trad_train_options(config_default: str):
                 click.option(
                     "--cache-dir", type=click.Path(path_type=Path), default=None, help="datasets cache folder."
                 ),
+                click.option(
+                    "--false-alarms-per-hour",
+                    type=number("--false-alarms-per-hour", low=0, low_open=True, high=3600),
+                    default=None,
+                    help="Calibrate the detection threshold for this many false alarms per hour on held-out normal "
+                    "audio [default: 1, skipped with a note where that audio is under an hour].",
+                ),
                 device_option,
             ]
         ):
@@ -77,9 +84,21 @@ def _lib_trad_train_options(config_default: str):
     return decorate
 
 
+def _calibration(false_alarms_per_hour: float | None) -> dict:
+    """The training call's calibration arguments: the default target where the user gave none (a note when the
+    held-out audio is too short), the user's own otherwise (too short: an error before training)."""
+    from libtrad.ray_jobs.lib_trad.calibration import DEFAULT_FALSE_ALARMS_PER_HOUR
+
+    if false_alarms_per_hour is None:
+        return {"false_alarms_per_hour": DEFAULT_FALSE_ALARMS_PER_HOUR, "require_calibration": False}
+    return {"false_alarms_per_hour": false_alarms_per_hour, "require_calibration": True}
+
+
 @train.command("cnn")
 @_lib_trad_train_options("tr1_cls")
-def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device) -> None:
+def train_cnn_command(
+    dataset, config, output, epochs, batch_size, lr, seed, cache_dir, false_alarms_per_hour, device
+) -> None:
     """LiB-TRAD CNN classifier (paper Table 2 baseline): BCE, Adam 1e-3, validation AUC every epoch."""
     from libtrad.ray_jobs.lib_trad.training import CNN_RECIPE, train_cnn
 
@@ -90,6 +109,7 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
         recipe=_lib_trad_recipe(CNN_RECIPE, epochs, batch_size, lr, seed),
         cache_dir=cache_dir,
         device=device,
+        **_calibration(false_alarms_per_hour),
     )
     last = result.history[-1]
     click.echo(
@@ -115,7 +135,18 @@ def train_cnn_command(dataset, config, output, epochs, batch_size, lr, seed, cac
     help="Frame scores -> clip score (paper: mean).",
 )
 def train_ae_command(
-    dataset, config, output, epochs, batch_size, lr, seed, cache_dir, device, context_frames, score_reduction
+    dataset,
+    config,
+    output,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    cache_dir,
+    false_alarms_per_hour,
+    device,
+    context_frames,
+    score_reduction,
 ) -> None:
     """LiB-TRAD attention auto-encoder (paper Table 3): 200 epochs, 128-frame batches, Mahalanobis scoring."""
     from libtrad.ray_jobs.lib_trad.training import AE_RECIPE, train_attention_ae
@@ -130,6 +161,7 @@ def train_ae_command(
         cache_dir=cache_dir,
         model_kwargs={"context_frames": context_frames, "score_reduction": score_reduction},
         device=device,
+        **_calibration(false_alarms_per_hour),
     )
     auc = result.history[-1].get("test_auc")
     click.echo(

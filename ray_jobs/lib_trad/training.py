@@ -36,6 +36,12 @@ from libtrad.core.errors import LibtradError, first_line
 from libtrad.core.options import check_number, check_seed
 from libtrad.folders.outputs import atomic_output, check_output
 from libtrad.ray_jobs.evaluation.metrics import auc_or_none
+from libtrad.ray_jobs.lib_trad.calibration import (
+    DEFAULT_FALSE_ALARMS_PER_HOUR,
+    calibrate_model,
+    calibration_clips,
+    card_rows,
+)
 from libtrad.ray_jobs.lib_trad.data import Clips, dataset_is_synthetic, load_clips, split_exists
 from libtrad.ray_jobs.lib_trad.scoring import check_clip_frames, clip_features, clip_scores, cnn_min_frames, pad_stack
 
@@ -210,10 +216,14 @@ def train_cnn(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     device: str = "auto",
+    false_alarms_per_hour: float | None = DEFAULT_FALSE_ALARMS_PER_HOUR,
+    require_calibration: bool = False,
 ) -> TrainResult:
     """Supervised CNN on ``config``'s train split, validation AUC after every epoch (paper Table 2).
 
-    ``device``: auto|cpu|cuda|cuda:N (module docstring: what is bit-identical where)."""
+    ``device``: auto|cpu|cuda|cuda:N (module docstring: what is bit-identical where). ``false_alarms_per_hour``:
+    the calibration target (:mod:`~libtrad.ray_jobs.lib_trad.calibration`; None: none; too little held-out
+    audio: a note, or an error with ``require_calibration``)."""
     from libtrad.models.cnn import LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNForAudioClassification
 
     inputs = _train_inputs(dataset, cache_dir)
@@ -228,6 +238,8 @@ def train_cnn(
     if len(set(train.labels.tolist())) < 2:
         raise LibtradError(f"--config {config}: the train split has one class only; the CNN needs a *_cls config")
     valid = load_clips(dataset, config, "validation", cache_dir=cache_dir, progress=progress)
+    plan = calibration_clips(dataset, config, false_alarms_per_hour, require_calibration, cache_dir, progress)
+    test = _test_clips(dataset, config, cache_dir, progress) if plan is not None else None
     extractor = LibTradCNNFeatureExtractor()
     train_features = check_clip_frames(clip_features(extractor, train, progress), train, 1, cnn_min_frames(cnn_config))
     x_train, _ = pad_stack(train_features, frames_dim=1)
@@ -254,6 +266,7 @@ def train_cnn(
             model, batches, recipe, after_epoch=validation_auc, desc=f"train cnn on {config}", progress=progress
         )
     eval_results = _auc_results(dataset, config, "validation", history[-1]["val_auc"])
+    detection = calibrate_model(model, extractor, plan, test) if plan is not None else None
     _write_model(
         output,
         inputs,
@@ -268,7 +281,7 @@ def train_cnn(
         synthetic=synthetic,
         eval_results=eval_results,
         summary=f"LiB-TRAD CNN classifier trained on `{config}`.",
-        extra={"train clips": len(train), "validation clips": len(valid)},
+        extra={"train clips": len(train), "validation clips": len(valid), **card_rows(detection)},
     )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)
 
@@ -298,10 +311,13 @@ def train_attention_ae(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     device: str = "auto",
+    false_alarms_per_hour: float | None = DEFAULT_FALSE_ALARMS_PER_HOUR,
+    require_calibration: bool = False,
 ) -> TrainResult:
     """Attention AE on the normal clips of ``config``'s train split; each frame is a sample.
 
     ``device``: auto|cpu|cuda|cuda:N (module docstring: what is bit-identical where).
+    ``false_alarms_per_hour``/``require_calibration``: as :func:`train_cnn`.
 
     After training, μ and Σ⁻¹ of the attended latent of every training frame are stored in the
     model, and the test split (if present) gives the AUC written to the model card.
@@ -320,6 +336,7 @@ def train_attention_ae(
     started = time.perf_counter()
     train = _normal_train_clips(dataset, config, cache_dir, progress)
     test = _test_clips(dataset, config, cache_dir, progress)
+    plan = calibration_clips(dataset, config, false_alarms_per_hour, require_calibration, cache_dir, progress)
     extractor = LibTradAttentionAEFeatureExtractor()
     x, mask = pad_stack(clip_features(extractor, train, progress), frames_dim=0)
     clip_idx, frame_idx = mask.nonzero(as_tuple=True)
@@ -338,6 +355,8 @@ def train_attention_ae(
     eval_results = _auc_results(dataset, config, "test", test_auc)
     if history:
         history[-1]["test_auc"] = test_auc
+    with deterministic(run_on):
+        detection = calibrate_model(model, extractor, plan, test) if plan is not None else None
     _write_model(
         output,
         inputs,
@@ -352,7 +371,7 @@ def train_attention_ae(
         synthetic=synthetic,
         eval_results=eval_results,
         summary=f"LiB-TRAD attention auto-encoder trained on the normal clips of `{config}`.",
-        extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx))},
+        extra={"train clips (normal)": len(train), "training frames": int(len(clip_idx)), **card_rows(detection)},
         training={"training_frames": int(len(clip_idx))},
     )
     return TrainResult(Path(output_dir), history, eval_results, time.perf_counter() - started)

@@ -37,7 +37,17 @@ pytest.importorskip("onnxscript")
 
 from libtrad.models.onnx_runtime import OnnxWaveformScorer  # noqa: E402
 
-DETECTION = {"threshold": 4.25, "normalisation": {"mean": 1.0, "std": 2.0}}
+DETECTION = {  # the form of libtrad.models.detection.DetectionSection, which config.json validates
+    "threshold": 4.25,
+    "normalisation": {"method": "robust-z", "loc": 1.0, "scale": 2.0},
+    "window_s": 1.0,
+    "median_s": 0.1,
+    "min_duration_s": 0.0,
+    "merge_gap_s": 1.0,
+    "target_false_alarms_per_hour": 1.0,
+    "calibration": {"config": "normal_charging", "hours": 2.9},
+    "measured": None,
+}
 
 
 def run(*args):
