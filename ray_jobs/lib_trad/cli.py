@@ -170,6 +170,24 @@ def train_ae_command(
     )
 
 
+def _models_and_inputs(models, dataset, embeddings, experiments: str, cache_dir, what: str) -> tuple[dict | None, dict]:
+    """The LiB-TRAD suites' ``--experiments``/``--model``/``--dataset``/``--embeddings``, checked: the model
+    folder per chosen experiment (or None) and the extra inputs results.json records beside the embeddings."""
+    from libtrad.ray_jobs.lib_trad.evaluation import EXPERIMENTS, parse_model_arguments
+
+    chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
+    if not chosen or any(e not in EXPERIMENTS for e in chosen):
+        raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
+    if not models and not embeddings:
+        raise LibtradError(f"give --model ({what}, with --dataset) and/or --embeddings")
+    if models and not dataset:
+        raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
+    model_args = parse_model_arguments(models, chosen) if models else None
+    extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
+    extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
+    return model_args, extra
+
+
 @command("lib-trad")
 @click.option(
     "--model",
@@ -217,22 +235,9 @@ def evaluate_lib_trad_command(
 ) -> None:
     """Paper Table 2 (CNN models: validation of tr*_cls) or Table 3 (auto-encoders: test of tr*), and/or
     KNN and Mahalanobis scorers on embeddings — in one table when both are given."""
-    from libtrad.ray_jobs.lib_trad.evaluation import (
-        EXPERIMENTS,
-        attach_models,
-        evaluate_lib_trad,
-        parse_model_arguments,
-    )
+    from libtrad.ray_jobs.lib_trad.evaluation import attach_models, evaluate_lib_trad
 
-    chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
-    unknown = [e for e in chosen if e not in EXPERIMENTS]
-    if not chosen or unknown:
-        raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
-    if not models and not embeddings:
-        raise LibtradError("give --model (trained checkpoints, with --dataset) and/or --embeddings")
-    if models and not dataset:
-        raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
-    model_args = parse_model_arguments(models, chosen) if models else None
+    model_args, extra = _models_and_inputs(models, dataset, embeddings, experiments, cache_dir, "trained checkpoints")
     if not embeddings:
         summary = evaluate_lib_trad(
             model_args, dataset, output, cache_dir=cache_dir, no_verify=no_verify, device=device
@@ -246,8 +251,6 @@ def evaluate_lib_trad_command(
         if model_args
         else None
     )
-    extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
-    extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
     evaluate_embeddings(
         "lib-trad",
         list(embeddings),
@@ -327,24 +330,14 @@ def evaluate_lib_trad_events_command(
 ) -> None:
     """Venting events in time: event F1 (sed_eval's collars), segment F1, detection latency and false alarms per
     hour, from frame embeddings and/or trained attention AEs, post-processing chosen by cross-fitting."""
-    from libtrad.ray_jobs.lib_trad.evaluation import EXPERIMENTS, parse_model_arguments
     from libtrad.ray_jobs.lib_trad.event_models import attach_event_models, evaluate_event_models
 
-    chosen = tuple(e.lower() for e in comma_list("--experiments", experiments))
-    if not chosen or any(e not in EXPERIMENTS for e in chosen):
-        raise LibtradError(f"--experiments {experiments}: expected a comma-separated subset of {','.join(EXPERIMENTS)}")
-    if not models and not embeddings:
-        raise LibtradError("give --model (trained attention AEs, with --dataset) and/or --embeddings")
-    if models and not dataset:
-        raise LibtradError("--model needs --dataset (the built LiB-TRAD dataset to score)")
-    model_args = parse_model_arguments(models, chosen) if models else None
+    model_args, extra = _models_and_inputs(models, dataset, embeddings, experiments, cache_dir, "trained attention AEs")
     common = {"cache_dir": cache_dir, "no_verify": no_verify, "device": device}
     if not embeddings:
         evaluate_event_models(model_args, dataset, output, **common)
         print_results(output)
         return
-    extra = {"--dataset": Path(dataset) if dataset and Path(dataset).exists() else None, "--cache-dir": cache_dir}
-    extra.update({f"--model {e}": Path(d) for e, d in (model_args or {}).items()})
     evaluate_embeddings(
         "lib-trad-events",
         list(embeddings),

@@ -129,3 +129,17 @@ def test_evaluate_writes_a_results_folder_twice(cnn_model, lib_trad_export, tmp_
         (out / "notes.txt").write_text("keep\n")
     assert read_marker(out)["kind"] == "results" and (out / "notes.txt").read_text() == "keep\n"
     assert (out / "lib_trad_table2_cnn.json").is_file() and (out / "roc_cnn_tr1.png").is_file()
+
+
+@pytest.mark.parametrize("suite", ["lib-trad", "lib-trad-events"])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("--embeddings", "emb", "--experiments", "tr1,tr9"), "--experiments tr1,tr9: expected a comma-separated"),
+        (("--experiments", "tr1"), "give --model (trained"),
+        (("--model", "some-model"), "--model needs --dataset"),
+    ],
+)
+def test_the_lib_trad_suites_check_their_model_and_embedding_options_alike(suite, args, fragment, tmp_path, cli, rel):
+    rel.assert_error_line(cli("evaluate", suite, *args, "--output", tmp_path / "out"), fragment)
+    assert not (tmp_path / "out").exists()
