@@ -12,12 +12,17 @@ Three backends, each on ``--threads`` threads (default 2), timed interleaved (ro
 * ``ONNX Runtime``: :class:`libtrad.models.onnx_runtime.OnnxWaveformScorer` on the file ``libtrad export onnx``
   writes (its export time is reported too).
 
-Prints a table and writes its section of bench/RESULTS.md.
+Then where ONNX Runtime's time goes on what ``libtrad detect`` scores (one 4-channel 1-s block, attention AE):
+its per-operator profile (the ``STFT`` kernel apart), against the torch scoring graph and a NumPy front end
+on the host (rFFT, the same mel filterbank, dB) — what moving the front end out of the graph could save.
+
+Prints two tables and writes their section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -38,6 +43,7 @@ from libtrad.models.attention_ae import (  # noqa: E402
     LibTradAttentionAEForAnomalyDetection,
 )
 from libtrad.models.cnn import LibTradCNNConfig, LibTradCNNFeatureExtractor, LibTradCNNForAudioClassification  # noqa: E402
+from libtrad.models.mel_scale import mel_filterbank  # noqa: E402
 from libtrad.models.onnx_graph import TorchWaveformScorer  # noqa: E402
 from libtrad.models.onnx_runtime import OnnxWaveformScorer  # noqa: E402
 
@@ -68,6 +74,58 @@ def timed_round_robin(backends: dict, repeats: int) -> dict[str, float]:
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def numpy_front_end(block: np.ndarray, extractor) -> np.ndarray:
+    """log-mel of (clips, samples) on the host: centred zero padding, periodic Hann, rFFT power, the model's mel
+    filterbank, dB floored ``top_db`` below each clip's maximum (the graph's front end, in NumPy)."""
+    import scipy.fft
+
+    n_fft, hop = extractor.n_fft, extractor.hop_length
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    bank = mel_filterbank(extractor.sampling_rate, n_fft, extractor.feature_size).astype(np.float32)
+    padded = np.pad(block, ((0, 0), (n_fft // 2, n_fft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop] * window
+    spectrum = scipy.fft.rfft(frames, axis=-1, workers=2)
+    mel = (spectrum.real**2 + spectrum.imag**2) @ bank.T
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    return np.maximum(db, db.max(axis=(1, 2), keepdims=True) - extractor.top_db)
+
+
+def ort_profile(path: Path, block: np.ndarray, threads: int, runs: int) -> tuple[float, float]:
+    """(ms per run in ONNX Runtime's STFT kernel, ms in every other operator) from its own profiler."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.enable_profiling, options.log_severity_level = threads, True, 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    for _ in range(runs):
+        session.run(names, {session.get_inputs()[0].name: block})
+    trace = Path(session.end_profiling())
+    events = [e for e in json.loads(trace.read_text()) if e.get("cat") == "Node"]
+    trace.unlink()
+    stft = sum(e["dur"] for e in events if e["args"].get("op_name") == "STFT") / runs / 1e3
+    return stft, sum(e["dur"] for e in events) / runs / 1e3 - stft
+
+
+def block_breakdown(model, extractor, path: Path, threads: int, repeats: int) -> list[list[str]]:
+    """Rows of the 1-s block table (attention AE)."""
+    block = (0.1 * np.random.default_rng(1).standard_normal((CHANNELS, RATE))).astype(np.float32)
+    graph, onnx_scorer = TorchWaveformScorer(model, extractor), OnnxWaveformScorer(path, threads=threads)
+    seconds = timed_round_robin(
+        {
+            "torch scoring graph": lambda: graph.score(block),
+            "ONNX Runtime": lambda: onnx_scorer.score(block),
+            "NumPy front end (host)": lambda: numpy_front_end(block, extractor),
+        },
+        repeats * 5,
+    )
+    stft, rest = ort_profile(path, block, threads, repeats * 5)
+    return [[name, f"{s * 1e3:.2f}"] for name, s in seconds.items()] + [
+        ["ONNX Runtime: its STFT kernel (profiler)", f"{stft:.2f}"],
+        ["ONNX Runtime: every other operator (profiler)", f"{rest:.2f}"],
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -76,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     segment = (0.1 * np.random.default_rng(0).standard_normal((CHANNELS, int(SECONDS * RATE)))).astype(np.float32)
-    rows = []
+    rows, block_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, (model, extractor) in paper_models().items():
             exported = export_onnx(model, extractor, Path(tmp) / f"{label}.onnx", progress=False)
@@ -95,6 +153,8 @@ def main() -> None:
                 },
                 args.repeats,
             )
+            if label == "attention AE":
+                block_rows = block_breakdown(model, extractor, exported.path, args.threads, args.repeats)
             worst = max(exported.parity["max_abs_diff"].values())
             base = seconds["torch (extractor + forward)"]
             for backend, s in seconds.items():
@@ -114,7 +174,8 @@ def main() -> None:
     load = os.getloadavg()[0]  # on a shared machine the absolute times say as much about the neighbours
     headers = ["model", "backend", "ms / segment", "clips/s", "× real time", "speed vs torch", "export"]
     table = markdown_table(headers, rows)
-    print(table)
+    blocks = markdown_table(["one 4-channel 1-s block, attention AE", "ms"], block_rows)
+    print(table + "\n" + blocks)
     if args.no_write:
         return
     body = (
@@ -127,7 +188,12 @@ def main() -> None:
         "the largest |torch − ONNX Runtime| it measured. The machine's 1-minute load average at the end was "
         f"{load:.1f} (other jobs shared its cores: the absolute times are pessimistic, the ratios are not, "
         "as the backends' calls alternate).\n\n"
-        f"{table}\n"
+        f"{table}\n\n"
+        "Where ONNX Runtime's time goes on what `libtrad detect` scores (one 4-channel 1-s block, attention AE; "
+        "medians of interleaved calls, the operator split from ONNX Runtime's profiler over as many runs): "
+        "a NumPy front end on the host plus the network's operators is what a graph without the front end "
+        "would cost.\n\n"
+        f"{blocks}\n"
     )
     print(f"wrote {write_section('bench_onnx', body)}")
 
