@@ -2,10 +2,15 @@
 the model's config and provenance inside (:mod:`libtrad.models.onnx_runtime` documents the metadata).
 
 What is exported is :mod:`libtrad.models.onnx_graph`'s scoring graph (log-mel front end included,
-opset 18 by default: ONNX ``STFT`` needs ≥ 17, and the exporter cannot convert its ``Pad`` below 18; a
+opset 18 by default: the exporter cannot convert its ``Pad`` below 18, and ONNX ``STFT`` needs ≥ 17; a
 graph whose opset is not the one asked for is refused), written by torch's dynamo-based exporter
 (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``; the older TorchScript exporter
-refuses the complex STFT). Both the batch and the time axis are dynamic: one file scores clips of
+refuses the complex STFT). The log-mel goes in as ``front_end="matmul"`` by default (the factored DFT of
+:mod:`libtrad.models.log_mel_graph`: a grouped ``Conv`` and ``MatMul`` s, several times faster in ONNX
+Runtime than its ``STFT`` kernel and runnable where ``STFT`` is not implemented) or ``"stft"`` (ONNX
+``STFT``, the smaller graph); a model whose STFT does not factor gets ``STFT`` either way, and the
+metadata's ``libtrad.front_end`` says which the graph holds. Either is checked against the torch path's
+``torch.stft``. Both the batch and the time axis are dynamic: one file scores clips of
 any length the model accepts, any number at a time.
 
 Before anything is written the export is checked: ONNX Runtime runs the graph on seeded noise
@@ -59,6 +64,7 @@ class OnnxExport:
     model_type: str
     parity: dict
     seconds: float
+    front_end: str = "stft"
 
     @property
     def size(self) -> int:
@@ -111,35 +117,43 @@ def export_onnx(
     opset: int = OPSET,
     option: str = "--output",
     progress: bool = True,
+    front_end: str = "matmul",
 ) -> OnnxExport:
     """Export ``model`` (a loaded LiB-TRAD model, e.g. from ``load_lib_trad_model``) with its ``extractor``.
 
     ``model_dir``: the folder it was loaded from (its ``config.json`` and ``preprocessor_config.json``
     go into the metadata byte for byte, with the SHA-256 of its files); ``source``: where a Hub model
     came from (repo, revision, commit). The model is moved to the CPU. ``progress`` shows the three
-    steps (export, the parity check, writing) on stderr. Returns where the ``.onnx`` file is.
+    steps (export, the parity check, writing) on stderr. ``front_end``: how the log-mel is written
+    (``matmul`` or ``stft``, :data:`libtrad.models.onnx_graph.FRONT_ENDS`). Returns where the ``.onnx``
+    file is.
     """
     started = time.perf_counter()
     check_onnx_output(output, option=option, model_dir=model_dir)
     for name in ("onnx", "onnxscript", "onnxruntime"):
         import_onnx_package(name)  # the one-line hint before minutes of work, not after
     model = model.to("cpu").eval()
-    graph = scoring_graph(model, extractor)
+    graph = scoring_graph(model, extractor)  # the torch path: what the export must reproduce
+    exported = scoring_graph(model, extractor, front_end)
     audio = audio_facts(model, extractor)
     model_type = model.config.model_type
     folder = None if model_dir is None else Path(model_dir)
     with tqdm(total=3, desc=f"ONNX export of the {model_type} model", unit="step", disable=not progress) as steps:
-        proto = _export_graph(graph, audio, model_type, opset)
+        proto = _export_graph(exported, audio, model_type, opset)
         steps.update()
         parity = _parity(graph, proto.SerializeToString(), audio, model_type)
         steps.update()
-        _describe(proto, model, extractor, folder, source, audio, opset, parity)
+        kind = exported.front_end.kind
+        _describe(proto, model, extractor, folder, source, audio, opset, parity, kind)
         path = _write(proto.SerializeToString(), output, option, folder, proto)
         steps.update()
-    return OnnxExport(path=path, model_type=model_type, parity=parity, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return OnnxExport(path=path, model_type=model_type, parity=parity, seconds=seconds, front_end=kind)
 
 
-def _describe(proto, model, extractor, folder: Path | None, source, audio: AudioFacts, opset: int, parity) -> None:
+def _describe(
+    proto, model, extractor, folder: Path | None, source, audio: AudioFacts, opset: int, parity, front_end: str
+) -> None:
     """Write libtrad's metadata (:func:`libtrad.models.onnx_runtime.metadata_props`) into ``proto``."""
     model_type = model.config.model_type
     props = metadata_props(
@@ -148,6 +162,7 @@ def _describe(proto, model, extractor, folder: Path | None, source, audio: Audio
         preprocessor_text=_text(folder, "preprocessor_config.json", extractor.to_json_string),
         audio=audio,
         opset=opset,
+        front_end=front_end,
         source={"model_dir": None if folder is None else str(folder.resolve()), **(source or {})},
         sha256=None if folder is None else {f: sha256_file(folder / f) for f in MODEL_FILES if (folder / f).is_file()},
         parity=parity,

@@ -3,9 +3,12 @@ exports, and the torch backend of :class:`~libtrad.models.waveform_scorer.Wavefo
 
 Feature extraction is inside the graph: the model's own feature extractor's log-mel
 (:func:`libtrad.models.frontend.log_mel_spectrogram`: ``torch.stft``, the Slaney mel filterbank as a
-constant, ``power_to_db`` with its 80 dB floor under each clip's peak), which torch's dynamo-based ONNX
-exporter writes as ONNX ``STFT`` (opset ≥ 17), so a deployment feeds waveforms and needs neither
-librosa nor torch. Then, on a (clips, samples) batch of equal-length clips:
+constant, ``power_to_db`` with its 80 dB floor under each clip's peak). The export writes the same numbers as
+a grouped convolution and matrix products (``front_end="matmul"``,
+:class:`libtrad.models.log_mel_graph.FactoredLogMel`: ONNX Runtime's ``STFT`` kernel is several times slower
+than its matrix kernels), or as ONNX ``STFT`` (``front_end="stft"``, opset ≥ 17, the torch path's own
+``torch.stft``), so a deployment feeds waveforms and needs neither librosa nor torch. Then, on a (clips,
+samples) batch of equal-length clips:
 
 * attention auto-encoder: encoder → latent self-attention → the Mahalanobis distance of every
   attended latent frame (μ and Σ⁻¹ as constants) = ``frame_scores`` (clips, frames); reduced
@@ -27,11 +30,14 @@ from torch import nn
 
 from libtrad.core.errors import LibtradError
 from libtrad.models.attention_ae.modeling_attention_ae import reduce_frame_scores
+from libtrad.models.log_mel_graph import FactoredLogMel, factorable
 from libtrad.models.waveform_scorer import AudioFacts, WaveformScorer
 
 
 class LogMelFrontEnd(nn.Module):
     """The model's feature extractor as a module: (clips, samples) -> (clips, n_mels, frames)."""
+
+    kind = "stft"
 
     def __init__(self, extractor):
         super().__init__()
@@ -41,14 +47,35 @@ class LogMelFrontEnd(nn.Module):
         return self.extractor.log_mel(waveform)
 
 
+# How the log-mel is written into a graph: torch.stft (the torch path; ONNX ``STFT`` when exported) or the
+# factored DFT of log_mel_graph (``matmul``: the export's default where the extractor's STFT factors).
+FRONT_ENDS = ("stft", "matmul")
+
+
+def log_mel_module(extractor, front_end: str = "stft") -> nn.Module:
+    """The extractor's log-mel as a module; ``matmul`` falls back to ``stft`` where its STFT does not factor
+    (:func:`libtrad.models.log_mel_graph.factorable`): the module's ``kind`` says which it is."""
+    if front_end not in FRONT_ENDS:
+        raise LibtradError(f"front end {front_end!r}: expected one of {', '.join(FRONT_ENDS)}")
+    if front_end == "matmul" and factorable(int(extractor.n_fft), int(extractor.hop_length)):
+        return FactoredLogMel(
+            int(extractor.sampling_rate),
+            int(extractor.n_fft),
+            int(extractor.hop_length),
+            int(extractor.feature_size),
+            None if extractor.top_db is None else float(extractor.top_db),
+        )
+    return LogMelFrontEnd(extractor)
+
+
 class AttentionAEScoringGraph(nn.Module):
     """waveform (clips, samples) -> (scores (clips,), frame_scores (clips, frames))."""
 
-    def __init__(self, model, extractor):
+    def __init__(self, model, extractor, front_end: str = "stft"):
         super().__init__()
         if not model.is_scorer_fitted:
             raise LibtradError("the auto-encoder's Mahalanobis scorer is not fitted; nothing to export")
-        self.front_end = LogMelFrontEnd(extractor)
+        self.front_end = log_mel_module(extractor, front_end)
         self.autoencoder = model.autoencoder
         self.scorer = model.scorer
         self.reduction = model.config.score_reduction
@@ -67,9 +94,9 @@ class AttentionAEScoringGraph(nn.Module):
 class CNNScoringGraph(nn.Module):
     """waveform (clips, samples) -> (scores (clips,) = P(abnormal), logits (clips, 2))."""
 
-    def __init__(self, model, extractor):
+    def __init__(self, model, extractor, front_end: str = "stft"):
         super().__init__()
-        self.front_end = LogMelFrontEnd(extractor)
+        self.front_end = log_mel_module(extractor, front_end)
         self.model = model
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,14 +108,15 @@ class CNNScoringGraph(nn.Module):
 GRAPHS = {"libtrad-attention-ae": AttentionAEScoringGraph, "libtrad-cnn": CNNScoringGraph}
 
 
-def scoring_graph(model, extractor) -> nn.Module:
-    """The scoring graph of ``model`` (eval mode); a model type without one is one line."""
+def scoring_graph(model, extractor, front_end: str = "stft") -> nn.Module:
+    """The scoring graph of ``model`` (eval mode) with the log-mel written as ``front_end`` (:data:`FRONT_ENDS`);
+    a model type without one is one line."""
     name = model.config.model_type
     if name not in GRAPHS:
         raise LibtradError(
             f"a {name} model cannot be exported to ONNX (exportable model types: {', '.join(sorted(GRAPHS))})"
         )
-    return GRAPHS[name](model.eval(), extractor).eval()
+    return GRAPHS[name](model.eval(), extractor, front_end).eval()
 
 
 def audio_facts(model, extractor) -> AudioFacts:
@@ -123,11 +151,13 @@ class TorchWaveformScorer(WaveformScorer):
 
 
 __all__ = [
+    "FRONT_ENDS",
     "GRAPHS",
     "AttentionAEScoringGraph",
     "CNNScoringGraph",
     "LogMelFrontEnd",
     "TorchWaveformScorer",
     "audio_facts",
+    "log_mel_module",
     "scoring_graph",
 ]

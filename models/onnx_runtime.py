@@ -18,6 +18,8 @@ one format both sides share — :func:`metadata_props` writes it, :func:`parse_m
 ``libtrad.source``              JSON: the model folder, and for a Hub model its repo, revision, commit
 ``libtrad.sha256``              JSON: file name → SHA-256 of the model folder's files
 ``libtrad.opset``               the ONNX opset of the graph
+``libtrad.front_end``           how the log-mel is written: ``matmul`` (factored DFT) or ``stft``
+                                (ONNX ``STFT``); absent in files from before it was recorded (``stft``)
 ``libtrad.inputs``              JSON: ``[{"name", "shape", "dtype"}]`` (``waveform`` (batch, samples))
 ``libtrad.outputs``             JSON: the same for the outputs (``scores`` first)
 ``libtrad.audio``               JSON: sampling rate, n_fft, hop, mel bins, top_db, ``min_samples``,
@@ -75,6 +77,7 @@ def metadata_props(
     audio: AudioFacts,
     opset: int,
     source: dict | None,
+    front_end: str | None = None,
     sha256: dict | None,
     parity: dict | None,
 ) -> dict[str, str]:
@@ -89,6 +92,7 @@ def metadata_props(
         "source": source,
         "sha256": sha256,
         "opset": str(int(opset)),
+        "front_end": front_end,
         "inputs": inputs,
         "outputs": outputs,
         "audio": audio.to_dict(),
@@ -116,6 +120,7 @@ def parse_metadata(props: dict[str, str], where) -> dict:
             if key in meta:
                 meta[key] = json.loads(meta[key])
         meta["opset"] = int(meta["opset"])
+        meta.setdefault("front_end", "stft")  # files exported before it was recorded hold ONNX STFT
     except ValueError as exc:
         raise LibtradError(f"{where}: unreadable libtrad metadata ({first_line(exc)})") from None
     if version > FORMAT:

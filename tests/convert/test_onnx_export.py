@@ -80,8 +80,9 @@ def models(tmp_path_factory):
 def exports(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx-out")
     written = {"ae": out / "ae.onnx", "cnn": out / "cnn-onnx"}
+    front_ends = {"ae": [], "cnn": ["--front-end", "stft"]}  # the default (matmul) and ONNX's STFT operator
     for name, target in written.items():
-        result = run("export", "onnx", "--model", models / name, "--output", target)
+        result = run("export", "onnx", "--model", models / name, "--output", target, *front_ends[name])
         assert result.exit_code == 0, result.output
         assert "ONNX Runtime matches torch within" in result.output
     return written
@@ -94,10 +95,14 @@ def noise(clips: int, seconds: float, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("name", ["ae", "cnn"])
 def test_onnx_runtime_scores_as_torch_does(models, exports, name):
     """|ONNX Runtime − torch| ≤ 1e-4 on every output (clip scores, the AE's frame scores, the CNN's logits),
-    for 1 to 4 clips of 0.25 s to 10 s (not multiples of the hop: the time axis is dynamic)."""
+    for 1 to 4 clips of 0.25 s to 10 s (not multiples of the hop: the time axis is dynamic); torch computes
+    its log-mel with ``torch.stft``, the AE's graph as a factored DFT and the CNN's with ONNX ``STFT``."""
     model, extractor = load_lib_trad_model(models / name)
     torch_side, onnx_side = TorchWaveformScorer(model, extractor), OnnxWaveformScorer(exports[name], threads=1)
     assert onnx_side.output_names == torch_side.output_names
+    operators = {node.op_type for node in onnx.load(str(onnx_side.path)).graph.node}
+    assert onnx_side.metadata["front_end"] == {"ae": "matmul", "cnn": "stft"}[name]
+    assert ("STFT" in operators) == (name == "cnn") and "DFT" not in operators, operators
     for seed, (clips, seconds) in enumerate([(1, 0.25), (4, 10.0), (3, 1.37), (2, 3.01)]):
         audio = noise(clips, seconds, seed)
         want, got = torch_side.score(audio), onnx_side.score(audio)
