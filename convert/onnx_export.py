@@ -6,7 +6,7 @@ opset 18 by default: the exporter cannot convert its ``Pad`` below 18, and ONNX 
 graph whose opset is not the one asked for is refused), written by torch's dynamo-based exporter
 (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``; the older TorchScript exporter
 refuses the complex STFT). The log-mel goes in as ``front_end="matmul"`` by default (the factored DFT of
-:mod:`libtrad.models.log_mel_graph`: a grouped ``Conv`` and ``MatMul`` s, several times faster in ONNX
+:mod:`libtrad.models.log_mel_graph`: a grouped ``Conv`` and ``MatMul`` operators, several times faster in ONNX
 Runtime than its ``STFT`` kernel and runnable where ``STFT`` is not implemented) or ``"stft"`` (ONNX
 ``STFT``, the smaller graph); a model whose STFT does not factor gets ``STFT`` either way, and the
 metadata's ``libtrad.front_end`` says which the graph holds. Either is checked against the torch path's
