@@ -25,6 +25,7 @@ Prints two tables and writes their section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -97,6 +98,24 @@ def backends(model, extractor, folder: Path, threads: int) -> tuple[dict, dict]:
     return scorers, exports
 
 
+def stft_profile(path: Path, block: np.ndarray, threads: int, runs: int) -> tuple[float, float]:
+    """(ms per run in ONNX Runtime's ``STFT`` kernel, ms in every other operator), from its own profiler."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.enable_profiling, options.log_severity_level = threads, True, 3
+    options.profile_file_prefix = str(path.with_suffix(""))  # its trace beside the export, not in the cwd
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    for _ in range(runs):
+        session.run(names, {session.get_inputs()[0].name: block})
+    trace = Path(session.end_profiling())
+    events = [e for e in json.loads(trace.read_text()) if e.get("cat") == "Node"]
+    trace.unlink()
+    stft = sum(e["dur"] for e in events if e["args"].get("op_name") == "STFT") / runs / 1e3
+    return stft, sum(e["dur"] for e in events) / runs / 1e3 - stft
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -106,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     segment = (0.1 * np.random.default_rng(0).standard_normal((CHANNELS, int(SECONDS * RATE)))).astype(np.float32)
     block = segment[:, :RATE].copy()
-    rows, block_rows = [], []
+    rows, block_rows, profile_rows = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, (model, extractor) in paper_models().items():
             folder = Path(tmp) / label.replace(" ", "-")
@@ -137,11 +156,14 @@ def main() -> None:
             )
             for backend, s in block_s.items():
                 block_rows.append([label, backend, f"{s * 1e3:.2f}", f"{block_s['torch (scoring graph)'] / s:.2f}"])
+            kernel, rest = stft_profile(exports["stft"].path, block, args.threads, args.repeats * 4)
+            profile_rows.append([label, f"{kernel:.2f}", f"{rest:.2f}"])
     load = os.getloadavg()[0]  # on a shared machine the absolute times say as much about the neighbours
     headers = ["model", "backend", "ms / segment", "clips/s", "× real time", "speed vs torch graph", "export"]
     table = markdown_table(headers, rows)
     blocks = markdown_table(["model", "backend", "ms / 4-channel 1-s block", "speed vs torch graph"], block_rows)
-    print(table + "\n" + blocks)
+    profile = markdown_table(["model", "STFT kernel ms", "every other operator ms"], profile_rows)
+    print(table + "\n" + blocks + "\n" + profile)
     if args.no_write:
         return
     body = (
@@ -159,7 +181,10 @@ def main() -> None:
         f"{table}\n\n"
         "What `libtrad detect` scores: one 4-channel 1-s block (median of "
         f"{args.repeats * 4} calls per backend, in blocks as above).\n\n"
-        f"{blocks}\n"
+        f"{blocks}\n\n"
+        "Why the `stft` front end loses: ONNX Runtime's profiler on the same 1-s block (as many runs), its `STFT` "
+        "kernel against every other operator of the graph.\n\n"
+        f"{profile}\n"
     )
     print(f"wrote {write_section('bench_onnx', body)}")
 

@@ -1,10 +1,10 @@
 """The log-mel front end as one grouped convolution and three matrix products: what ``libtrad export onnx``
 puts in the graph in place of ONNX's ``STFT`` operator.
 
-Why: ONNX Runtime's ``STFT`` kernel took 4.9 ms of one 4-channel 1-s block (its profiler; every other
-operator of the auto-encoder's graph 1.2 ms), about five times ``torch.stft``, while its convolution and
-matrix kernels (MLAS) are as fast as torch's. Written as those, the same log-mel takes about 1.1 ms there
-(``bench/bench_onnx.py`` has the whole graphs), and the graph needs no signal-processing operator at all
+Why: ONNX Runtime's ``STFT`` kernel took 5.4 ms of one 4-channel 1-s block (its profiler; every other
+operator of the auto-encoder's graph 1.6 ms), several times ``torch.stft``, while its convolution and
+matrix kernels (MLAS) are as fast as torch's. Written as those, the auto-encoder's whole graph takes 1.5 ms
+on that block instead of 6.6 (``bench/bench_onnx.py``), and the graph needs no signal-processing operator at all
 (runtimes without ``STFT``/``DFT`` can run it). torch keeps ``torch.stft``; the export is checked against it.
 
 The numbers are :func:`libtrad.models.frontend.log_mel_spectrogram`'s (centred zero padding, periodic Hann,
