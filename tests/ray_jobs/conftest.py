@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,6 +141,32 @@ def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, float]:
     return proc.returncode, stdout + stderr, time.monotonic() - began
 
 
+def killed_driver(argv: list[str], kill_after: int, *, timeout: float = 300, drop: tuple[str, ...] = ()) -> str:
+    """Run ``python ARGV`` with ``LIBTRAD_TEST_KILL_DRIVER_AFTER`` set, so the driver SIGKILLs itself after
+    ``kill_after`` written units (``drop``: variables to remove from its environment); then kill what is left of
+    its process group (the local Ray it started). Asserts it died of the kill; returns its standard error."""
+    env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": str(kill_after), "HF_HUB_OFFLINE": "1"}
+    for name in drop:
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, *map(str, argv)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the local Ray processes the killed driver started
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == -9, stderr[-2000:]
+    return stderr
+
+
 def assert_no_ray_noise(text: str) -> None:
     for noise in ("(raylet)", "state-dump", "core_worker.cc", "will be retried", "Traceback"):
         assert noise not in text, text
@@ -160,6 +187,7 @@ def _driver_fixture():
 
     return types.SimpleNamespace(
         start_embed=start_embed,
+        killed_driver=killed_driver,
         staged_units=staged_units,
         when_staged=when_staged,
         finish=finish,

@@ -9,10 +9,6 @@ local Ray (the benchmark's one session); the stand-ins are tiny, so the numbers 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -141,28 +137,12 @@ def test_stages_and_hub_folders(runs, tmp_path):
     assert not (tmp_path / "hub-run" / "datasets").exists() and not (tmp_path / "hub-run" / "leaderboard").exists()
 
 
-def test_killed_mid_embed_the_same_command_finishes_the_rest(runs, tmp_path):
+def test_killed_mid_embed_the_same_command_finishes_the_rest(runs, tmp_path, driver):
     root, *_ = runs
     out = tmp_path / "killed"
     args = ["benchmark", "--encoder", "logmel-stats", "--suite", "siren", "--components", "cwru,iica"]
     args += ["--data-root", str(root), "--output", str(out), "--actors", "1", "--no-progress"]
-    env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "libtrad.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=300)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the local Ray processes the killed driver started
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == -9, stderr[-2000:]
+    driver.killed_driver(["-m", "libtrad.cli", *args], 1)
     record = json.loads((out / "benchmark.json").read_text())
     assert set(record["stages"]["build"]) == {"cwru", "iica"} and not record["stages"]["embed"]
     finished = run_benchmark(

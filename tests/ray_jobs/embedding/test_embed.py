@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +166,7 @@ def test_an_actor_killed_mid_job_still_gives_every_row_exactly_once(ray_local, l
         assert sorted(got) == sorted(want) and len(set(got)) == len(got) == summary.rows[split]
 
 
-def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad_export, tmp_path):
+def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad_export, tmp_path, driver):
     from libtrad.ray_jobs.embedding.embed import embed_dataset
 
     out = tmp_path / "emb"
@@ -178,24 +175,7 @@ def test_a_killed_driver_resumes_with_only_the_missing_units(ray_local, lib_trad
         "embed_dataset(sys.argv[1], 'logmel-stats', sys.argv[2], config='all', rows_per_unit=8, actors=1, "
         "progress=False)\n"
     )
-    env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
-    env.pop("LIBTRAD_TEST_CRASH_UNIT", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(lib_trad_export), str(out)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=300)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the local Ray processes the killed driver started
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == -9, stderr[-2000:]
+    driver.killed_driver(["-c", script, lib_trad_export, out], 2, drop=("LIBTRAD_TEST_CRASH_UNIT",))
     assert not out.exists()
     staged = [p for p in tmp_path.glob(".emb.resume-*/content/data/**/*.parquet")]
     assert len(staged) == 2

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -77,7 +75,7 @@ def _input_ids(export) -> list[tuple]:
 
 
 def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(
-    s3_ray, s3_dataset, lib_trad_export, tmp_path, cli
+    s3_ray, s3_dataset, lib_trad_export, tmp_path, cli, driver
 ):
     """From s3:// to s3:// (the encoder's shipping is tested in-process below). The driver (attached
     to the module's Ray) is SIGKILLed after 2 staged units: nothing at the output, 2 units staged
@@ -98,24 +96,8 @@ def test_s3_to_s3_resumes_after_a_killed_driver_and_publishes_every_row_once(
         "embed_dataset(sys.argv[1], sys.argv[2], sys.argv[3], config='tr1', rows_per_unit=4, actors=1, "
         "address=sys.argv[4], progress=False)\n"
     )
-    env = {**os.environ, "LIBTRAD_TEST_KILL_DRIVER_AFTER": "2", "HF_HUB_OFFLINE": "1"}
     address = s3_ray.get_runtime_context().gcs_address
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, dataset, "logmel-stats", url, address],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=240)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == -9, stderr[-2000:]
+    driver.killed_driver(["-c", script, dataset, "logmel-stats", url, address], 2, timeout=240)
     fs.invalidate_cache()
     assert not fs.find(f"{bucket}/out/emb"), "a killed driver left objects at the output"
     staged = [p for p in fs.find(f"{bucket}/out") if p.endswith(".parquet")]
@@ -299,7 +281,6 @@ def test_a_py_class_module_travels_too_and_imports_where_its_folder_does_not_exi
     """``py:module:Class``: the module file recorded in the spec's identity is shipped and imported from
     the worker's copy when the driver's import root is not on the worker's node."""
     import shutil
-    import sys
     from dataclasses import replace
 
     from libtrad.ray_jobs.embedding.encoder_files import pack
