@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from libtrad.core.errors import LibtradError
+from libtrad.core.errors import LibtradError, ParameterError
 from libtrad.ray_jobs.evaluation.runner import run_suite
 
 
@@ -62,6 +62,12 @@ class Suite:
     def evaluate_local(self, df: pd.DataFrame, options=None) -> dict:
         """plan → every unit in this process → combine (the runner's ``local`` path)."""
         return run_suite(self, df, self.defaults(options), local=True, progress=False).results
+
+
+def check_subset(option: str, chosen: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """``chosen`` (an options field such as ``scorers``) is a non-empty subset of ``allowed``, or one line naming it."""
+    if not chosen or any(value not in allowed for value in chosen):
+        raise ParameterError(option, ",".join(chosen), f"expected a subset of {', '.join(allowed)}")
 
 
 def check_unit_results(keys: list[str], unit_results: dict) -> None:

@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from libtrad.core.devices import parse_device
-from libtrad.core.errors import LibtradError, ParameterError
+from libtrad.core.errors import LibtradError
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation import metrics
 from libtrad.ray_jobs.evaluation.report import markdown_table, roc_panels
-from libtrad.ray_jobs.evaluation.suites.base import Suite
+from libtrad.ray_jobs.evaluation.suites.base import Suite, check_subset
 from libtrad.ray_jobs.evaluation.suites.similarity import (
     cosine_score_bound,
     cosine_scores,
@@ -67,9 +67,7 @@ class LibTradOptions:
 
     def __post_init__(self):
         parse_device(self.device)
-        unknown = [s for s in self.scorers if s not in SCORERS]
-        if not self.scorers or unknown:
-            raise ParameterError("scorers", ",".join(self.scorers), f"expected a subset of {', '.join(SCORERS)}")
+        check_subset("scorers", self.scorers, SCORERS)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from libtrad.models.events import FrameScores
 from libtrad.ray_jobs.embedding.embeddings_input import require_columns
 from libtrad.ray_jobs.evaluation import event_report
 from libtrad.ray_jobs.evaluation.event_tuning import Recording, annotated_events, evaluate_recordings
-from libtrad.ray_jobs.evaluation.suites.base import Suite, check_unit_results
+from libtrad.ray_jobs.evaluation.suites.base import Suite, check_subset, check_unit_results
 from libtrad.ray_jobs.evaluation.suites.similarity import unit_rows
 
 NAME = "lib-trad-events"
@@ -63,9 +63,7 @@ class LibTradEventsOptions:
     max_train_frames: int = 20_000
 
     def __post_init__(self):
-        unknown = [s for s in self.scorers if s not in SCORERS]
-        if not self.scorers or unknown:
-            raise ParameterError("scorers", ",".join(self.scorers), f"expected a subset of {', '.join(SCORERS)}")
+        check_subset("scorers", self.scorers, SCORERS)
         if not (np.isfinite(self.hop_ms) and self.hop_ms >= 0):
             raise ParameterError("hop_ms", self.hop_ms, "must be a number of milliseconds >= 0 (0: derive it)")
         if self.max_train_frames < 2:
