@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from libtrad.core import yaml_header
 from libtrad.core.errors import LibtradError, exception_reason
 from libtrad.folders.checksums import check_listed
 from libtrad.folders.marker import MARKER, marker_path_problems, read_marker
@@ -115,8 +116,6 @@ def _split_names(split: str | None) -> list[str] | None:
 # ----------------------------------------------------------------------------- the dataset card
 def read_card(root: Path) -> dict:
     """The YAML front matter of ``README.md`` as a dict (empty when there is none)."""
-    import yaml
-
     path = root / CARD
     try:
         text = path.read_text(encoding="utf-8")
@@ -128,8 +127,8 @@ def read_card(root: Path) -> dict:
     if match is None:
         return {}
     try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as exc:
+        data = yaml_header.safe_load(match.group(1))
+    except yaml_header.YAMLError as exc:
         raise LibtradError(f"{path}: invalid YAML metadata ({' '.join(exception_reason(exc).split())})") from None
     if data is None:
         return {}

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import yaml
 
+from libtrad.core import yaml_header
 from libtrad.core.channels import EMBEDDED_COLUMN, ChannelPolicy, read_policy
 from libtrad.core.errors import LibtradError, ParameterError, first_line
 from libtrad.core.paths import exists
@@ -245,8 +245,8 @@ def _front_matter(files) -> dict:
     if card is None or not card.startswith("---"):
         return {}
     try:
-        front = yaml.safe_load(card.split("---", 2)[1]) or {}
-    except yaml.YAMLError as exc:
+        front = yaml_header.safe_load(card.split("---", 2)[1]) or {}
+    except yaml_header.YAMLError as exc:
         raise LibtradError(f"{files.show('README.md')}: unreadable YAML header ({first_line(exc)})") from None
     return front if isinstance(front, dict) else {}
 

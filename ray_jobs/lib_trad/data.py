@@ -55,10 +55,13 @@ def load_clips(
     local = _check_dataset_argument(dataset)
     source = str(local) if local is not None else str(dataset)
     cache = None if cache_dir is None else str(cache_dir)
-    if local is not None:
-        _check_local_split(local, dataset, config, split, cache)
     try:
-        ds = datasets.load_dataset(source, config, split=split, cache_dir=cache)
+        if local is not None:  # the checked builder loads the split: the card is parsed once, not twice
+            builder = _check_local_split(local, dataset, config, split, cache)
+            builder.download_and_prepare()
+            ds = builder.as_dataset(split=split)  # what load_dataset(folder, config, split=split) returns
+        else:
+            ds = datasets.load_dataset(source, config, split=split, cache_dir=cache)
     except LibtradError:
         raise
     except Exception as exc:  # noqa: BLE001 - datasets/pyarrow/fsspec raise many types; all mean "cannot load"
@@ -140,8 +143,9 @@ def _check_dataset_argument(dataset: str) -> Path | None:
     return None
 
 
-def _check_local_split(root: Path, dataset: str, config: str, split: str, cache: str | None) -> None:
-    """Config and split exist, the split's shards match the marker, every shard of the config is Parquet."""
+def _check_local_split(root: Path, dataset: str, config: str, split: str, cache: str | None):
+    """Config and split exist, the split's shards match the marker, every shard of the config is Parquet;
+    returns the config's ``datasets`` builder."""
     import datasets
 
     _verify_split(root, config, split)  # first: a corrupted or special shard file is named before datasets reads it
@@ -160,6 +164,7 @@ def _check_local_split(root: Path, dataset: str, config: str, split: str, cache:
     for name, paths in files.items():  # datasets prepares every split of the config at once
         for path in paths:
             _check_shard(str(path), dataset, config, str(name))
+    return builder
 
 
 def _verify_split(root: Path, config: str, split: str) -> None:
