@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/bench_linear_probe.py
 	$(PY) bench/bench_loocv_knn.py
 	$(PY) bench/bench_siren_dcase.py
+	$(PY) bench/bench_dataset_reading.py
 	$(PY) bench/bench_benchmark.py
 
 # The documentation site (mkdocs.yml, docs/) into site/: strict (a warning is an error) and offline (no font,

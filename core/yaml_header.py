@@ -1,9 +1,10 @@
 """The YAML header of a card (``README.md``'s front matter), parsed by libyaml where PyYAML has it.
 
 A libtrad dataset card's header lists every config's files and features (495 lines for LiB-TRAD);
-PyYAML's pure-Python ``safe_load`` takes 18 ms on it on this 2-core box, its libyaml loader
-(``CSafeLoader``, in PyYAML's wheels) 2.5 ms, with the same safe tag set. Reading a dataset parses its
-card several times (the split check, the embedding plan), so libtrad's own reads use this one.
+PyYAML's pure-Python ``safe_load`` takes 19 ms on it on this 2-core box, its libyaml loader
+(``CSafeLoader``, in PyYAML's wheels) 3 ms, with the same safe tag set (``bench/bench_dataset_reading.py``).
+Reading a dataset parses its card several times (the split check, the embedding plan), so libtrad's own
+reads use this one.
 """
 
 from __future__ import annotations
